@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * L2 devices: what stacks/inet sends Ethernet frames through. As in DPDK,
+ * the control path (struct dm_dev_ops: open/start/stop/info/close) is apart
+ * from the packet path (rx_burst/tx_burst, called straight through the
+ * struct dm_dev so the hot path is one indirect call per burst).
+ *
+ *  rx_burst(dev, pkts, n): fills up to n received frames (dm_buf chains,
+ *      data at the Ethernet header); the caller owns them. Returns the count.
+ *  tx_burst(dev, pkts, n): sends up to n frames; the device owns (and
+ *      frees) the first `ret` of them, the caller keeps the rest (ring full:
+ *      retry later or drop). Returns the count, never an error.
+ *
+ * Devices register themselves by name at load time (DM_DEV_REGISTER) and
+ * are opened by name; a wrapper device (fault injection, pcap) takes the
+ * device below it as `lower`.
+ */
+#ifndef DM_DEVICE_H
+#define DM_DEVICE_H
+
+#include <stdint.h>
+#include "dm/buf.h"
+#include "dm/config.h"
+
+/* Capabilities reported by info() */
+#define DM_DEV_CAP_TX_IPV4_CKSUM (1u << 0)
+#define DM_DEV_CAP_TX_TCP_CKSUM  (1u << 1)
+#define DM_DEV_CAP_TX_UDP_CKSUM  (1u << 2)
+#define DM_DEV_CAP_RX_CKSUM      (1u << 3) /* RX sets DM_BUF_RX_*_CKSUM_* */
+#define DM_DEV_CAP_TX_MULTISEG   (1u << 4) /* tx_burst takes chains */
+#define DM_DEV_CAP_CAN_SLEEP     (1u << 5) /* wait_fd() gives an fd to sleep on */
+
+struct dm_dev_info {
+    char name[32];
+    uint8_t mac[6];
+    uint16_t mtu;         /* IP MTU (frame payload), e.g. 1500 */
+    uint32_t caps;        /* DM_DEV_CAP_* */
+    uint16_t max_segs;    /* longest chain tx_burst accepts */
+    uint8_t link_up;
+};
+
+struct dm_dev;
+struct dm_instance;
+typedef uint16_t (*dm_dev_burst_fn)(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n);
+
+struct dm_dev_ops {
+    const char *name;
+    /* Sets dev->priv, dev->rx_burst, dev->tx_burst. Reads its DEMI_* keys
+     * from cfg. A wrapper gets dev->lower already opened. */
+    int (*open)(struct dm_dev *dev, const struct dm_config *cfg);
+    int (*start)(struct dm_dev *dev);                 /* optional */
+    void (*stop)(struct dm_dev *dev);                 /* optional */
+    void (*close)(struct dm_dev *dev);                /* frees priv */
+    int (*info)(struct dm_dev *dev, struct dm_dev_info *info);
+    int (*wait_fd)(struct dm_dev *dev);               /* optional: fd readable on RX, or -1 */
+};
+
+struct dm_dev {
+    dm_dev_burst_fn rx_burst;       /* packet path first: hot */
+    dm_dev_burst_fn tx_burst;
+    void *priv;
+    struct dm_instance *inst;       /* buffers come from its pools */
+    struct dm_dev *lower;           /* wrappers: the device below */
+    const struct dm_dev_ops *ops;
+};
+
+int dm_dev_register(const struct dm_dev_ops *ops); /* -EINVAL missing op, -EEXIST name taken */
+const struct dm_dev_ops *dm_dev_find(const char *name);
+/* Opens device `name` (lower may be NULL) and starts it. */
+int dm_dev_open(struct dm_instance *inst, const char *name, struct dm_dev *lower,
+                const struct dm_config *cfg, struct dm_dev **out);
+/* Opens `name`, then wraps it with "fault" when DEMI_FAULTS is set and with
+ * "pcap" when DEMI_PCAP is set (pcap outermost, so it sees what the stack
+ * sent and what reached it). */
+int dm_dev_open_stacked(struct dm_instance *inst, const char *name,
+                        const struct dm_config *cfg, struct dm_dev **out);
+void dm_dev_close(struct dm_dev *dev);             /* stops, closes, and closes lower */
+
+#define DM_DEV_REGISTER(ops) \
+    DM_CONSTRUCTOR(dm_dev_register_##ops) { (void)dm_dev_register(&(ops)); }
+
+#endif /* DM_DEVICE_H */

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * An instance: one datapath (a backend with its queues, tokens, buffer
+ * pools, timers, task queue and counters). The public demi_* API uses one
+ * default instance per process; tests make two on a loop device pair and
+ * drive them with the dm_* calls, which return 0 or -errno.
+ *
+ * The poll loop (dm_poll): run the backend's poll, then due timers, then
+ * scheduled tasks. demi_wait*() call it until their token completes.
+ * Single threaded: an instance is used by one thread at a time.
+ */
+#ifndef DM_INSTANCE_H
+#define DM_INSTANCE_H
+
+#include <stdint.h>
+#include <time.h>
+#include <demi/types.h>
+#include "dm/buf.h"
+#include "dm/config.h"
+#include "dm/list.h"
+#include "dm/queue.h"
+#include "dm/timer.h"
+
+struct dm_instance;
+
+/* Tasks: deferred per-connection work (e.g. "send what is queued"), run
+ * once per poll iteration after the backend and the timers. */
+struct dm_task {
+    struct dm_list link;
+    void (*fn)(struct dm_task *t);
+    void *arg;
+};
+void dm_task_init(struct dm_task *t, void (*fn)(struct dm_task *), void *arg);
+void dm_task_schedule(struct dm_instance *inst, struct dm_task *t); /* idempotent */
+void dm_task_cancel(struct dm_task *t);
+
+/* Creates an instance; cfg NULL means environment only. The backend is
+ * DEMI_BACKEND (default "posix"). */
+int dm_instance_create(const struct dm_config *cfg, struct dm_instance **out);
+void dm_instance_destroy(struct dm_instance *inst);
+const char *dm_instance_backend(const struct dm_instance *inst);
+const struct dm_config *dm_instance_config(const struct dm_instance *inst);
+int64_t dm_now_ns(const struct dm_instance *inst);   /* cached per poll iteration */
+int dm_instance_wait_fd(struct dm_instance *inst);   /* see dm_stack_ops.wait_fd */
+void *dm_instance_stack(struct dm_instance *inst);   /* the backend's state */
+
+/* One poll iteration; may block up to block_ns when idle and the backend
+ * can sleep. Returns events handled or -errno. */
+int dm_poll(struct dm_instance *inst, int64_t block_ns);
+
+/* The queue API on an explicit instance: 0 or -errno. */
+int dm_socket(struct dm_instance *inst, int *qd, int domain, int type, int protocol);
+int dm_bind(struct dm_instance *inst, int qd, const struct sockaddr *addr, socklen_t len);
+int dm_listen(struct dm_instance *inst, int qd, int backlog);
+int dm_accept(struct dm_instance *inst, demi_qtoken_t *qt, int qd);
+int dm_connect(struct dm_instance *inst, demi_qtoken_t *qt, int qd, const struct sockaddr *addr, socklen_t len);
+int dm_close(struct dm_instance *inst, int qd);
+int dm_shutdown(struct dm_instance *inst, int qd, int how);
+int dm_push(struct dm_instance *inst, demi_qtoken_t *qt, int qd, const demi_sgarray_t *sga);
+int dm_pushto(struct dm_instance *inst, demi_qtoken_t *qt, int qd, const demi_sgarray_t *sga,
+              const struct sockaddr *addr, socklen_t len);
+/* Push of a chain the caller built (the op takes over the caller's refs). */
+int dm_push_chain(struct dm_instance *inst, demi_qtoken_t *qt, int qd, struct dm_buf *chain,
+                  const struct sockaddr_in *to);
+int dm_pop(struct dm_instance *inst, demi_qtoken_t *qt, int qd);
+int dm_setsockopt(struct dm_instance *inst, int qd, int level, int name, const void *val, socklen_t len);
+int dm_getsockopt(struct dm_instance *inst, int qd, int level, int name, void *val, socklen_t *len);
+int dm_getsockname(struct dm_instance *inst, int qd, struct sockaddr *addr, socklen_t *len);
+int dm_getpeername(struct dm_instance *inst, int qd, struct sockaddr *addr, socklen_t *len);
+/* timeout_ns < 0: forever; 0: poll once. */
+int dm_wait(struct dm_instance *inst, demi_qresult_t *qr, demi_qtoken_t qt, int64_t timeout_ns);
+int dm_wait_any(struct dm_instance *inst, demi_qresult_t *qr, int *offset, const demi_qtoken_t *qts, int n,
+                int64_t timeout_ns);
+int dm_wait_next_n(struct dm_instance *inst, demi_qresult_t *qrs, int n, int *nout, int64_t timeout_ns);
+/* Is this token's op done (1), pending (0), or unknown (-EINVAL)? */
+int dm_token_state(struct dm_instance *inst, demi_qtoken_t qt);
+demi_sgarray_t dm_sgaalloc(struct dm_instance *inst, size_t size, int *err);
+int dm_sgafree(struct dm_instance *inst, demi_sgarray_t *sga);
+
+/* The process's default instance (the one the demi_* API uses); created on
+ * first use from the environment. Returns NULL and sets *err on failure. */
+struct dm_instance *dm_default_instance(int *err);
+
+#endif /* DM_INSTANCE_H */

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Stacks (backends): what serves the socket queues of an instance. One ops
+ * table per backend, registered by name at load time (DM_STACK_REGISTER);
+ * DEMI_BACKEND picks one per instance. Nothing above core/ knows which.
+ *
+ * All ops return 0 or -errno (the errno Linux would give for the same
+ * socket call). Async ops (accept, connect, push, pop) get an op that is
+ * already on q->ops; they may complete it at once or later from poll().
+ * Returning an error from an async op means "not started": the core then
+ * releases the op itself and the caller gets the error synchronously.
+ *
+ * poll(st, block_ns): make progress (RX, TX, completions). A backend that
+ * can sleep (kernel sockets) may block up to block_ns when it has nothing
+ * to do; block_ns 0 means do not block. Returns the number of events
+ * handled (>= 0) or -errno.
+ */
+#ifndef DM_STACK_H
+#define DM_STACK_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include "dm/compiler.h"
+#include "dm/config.h"
+#include "dm/queue.h"
+
+struct dm_instance;
+
+struct dm_stack_ops {
+    const char *name;
+    int (*create)(struct dm_instance *inst, const struct dm_config *cfg, void **st);
+    void (*destroy)(void *st);
+    int (*socket)(void *st, struct dm_queue *q, int domain, int type, int protocol);
+    int (*bind)(void *st, struct dm_queue *q, const struct sockaddr_in *addr);
+    int (*listen)(void *st, struct dm_queue *q, int backlog);
+    int (*accept)(void *st, struct dm_queue *q, struct dm_op *op);
+    int (*connect)(void *st, struct dm_queue *q, struct dm_op *op); /* peer in op->addr */
+    int (*push)(void *st, struct dm_queue *q, struct dm_op *op);    /* data in op->chain; op->addr if has_addr */
+    int (*pop)(void *st, struct dm_queue *q, struct dm_op *op);
+    int (*shutdown)(void *st, struct dm_queue *q, int how);
+    int (*close)(void *st, struct dm_queue *q);
+    int (*setsockopt)(void *st, struct dm_queue *q, int level, int name, const void *val, socklen_t len);
+    int (*getsockopt)(void *st, struct dm_queue *q, int level, int name, void *val, socklen_t *len);
+    int (*getsockname)(void *st, struct dm_queue *q, struct sockaddr_in *out);
+    int (*getpeername)(void *st, struct dm_queue *q, struct sockaddr_in *out);
+    int (*poll)(void *st, int64_t block_ns);
+    /* Optional: a kernel fd that becomes readable when poll() has work, so
+     * an application's epoll/poll can sleep on it; -1 when busy polling is
+     * the only way (DPDK). */
+    int (*wait_fd)(void *st);
+};
+
+int dm_stack_register(const struct dm_stack_ops *ops); /* -EINVAL missing op, -EEXIST taken */
+const struct dm_stack_ops *dm_stack_find(const char *name);
+/* Names of the registered stacks, for messages: "posix, uring, ..." */
+void dm_stack_names(char *buf, size_t len);
+
+#define DM_STACK_REGISTER(ops) \
+    DM_CONSTRUCTOR(dm_stack_register_##ops) { (void)dm_stack_register(&(ops)); }
+
+#endif /* DM_STACK_H */

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-instance counters. A module keeps its counters in its own struct of
+ * uint64_t and registers it with a table of names, so that a stats tool can
+ * list every counter without knowing the modules:
+ *
+ *   static const char *const udp_names[] = { "rx", "rx_bad_csum", ... };
+ *   dm_stats_register(inst, "udp", udp_names, &st->counters.rx, 2);
+ *
+ * DEMI_STATS=1 prints every non-zero counter to stderr when the instance is
+ * destroyed (or at exit for the default instance); DEMI_STATS=FILE writes
+ * them there.
+ */
+#ifndef DM_STATS_H
+#define DM_STATS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+struct dm_instance;
+
+int dm_stats_register(struct dm_instance *inst, const char *module, const char *const *names,
+                      uint64_t *values, unsigned count);
+void dm_stats_unregister(struct dm_instance *inst, const uint64_t *values);
+/* Value of "module.name", or -1 when no such counter. */
+int64_t dm_stats_get(struct dm_instance *inst, const char *qualified_name);
+void dm_stats_dump(struct dm_instance *inst, FILE *out, int include_zero);
+
+#endif /* DM_STATS_H */
