@@ -13,7 +13,7 @@
  * Ratios are against the epoll row. Nothing here asserts a timing.
  *
  * Usage: bench_uring_echo [-n rtt_iters] [-t seconds] [-s tput_size]
- *                         [-w window] [-v uring,posix,epoll,uring-busy]
+ *                         [-w window] [-r rounds] [-v uring,posix,epoll,uring-busy]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -487,58 +487,95 @@ static void run_variant(const struct variant *v, struct results *res)
     free(lat);
 }
 
+static double med(double *v, int n)
+{
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return v[n / 2];
+}
+
+#define MAXR 15
 int main(int argc, char **argv)
 {
     static const struct variant all[] = {
         { "uring", "uring", 0 }, { "posix", "posix", 0 }, { "epoll", NULL, 0 }, { "uring-busy", "uring", 1 },
     };
     const char *want = "uring,posix,epoll";
-    int opt;
-    while ((opt = getopt(argc, argv, "n:t:s:w:v:")) != -1) {
+    int rounds = 3, opt;
+    while ((opt = getopt(argc, argv, "n:t:s:w:v:r:")) != -1) {
         switch (opt) {
         case 'n': g_iters = atoi(optarg); break;
         case 't': g_secs = atof(optarg); break;
         case 's': g_tsize = atoi(optarg); break;
         case 'w': g_window = atoi(optarg); break;
         case 'v': want = optarg; break;
+        case 'r': rounds = atoi(optarg); break;
         default:
-            fprintf(stderr, "usage: %s [-n rtt_iters] [-t secs] [-s tput_size] [-w window] [-v list]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-n rtt_iters] [-t secs] [-s tput_size] [-w window] [-r rounds] [-v list]\n",
+                    argv[0]);
             return 2;
         }
     }
-    if (g_iters < 100 || g_tsize <= 0 || g_tsize > MAXMSG || g_window <= 0) {
+    if (g_iters < 100 || g_tsize <= 0 || g_tsize > MAXMSG || g_window <= 0 || rounds < 1 || rounds > MAXR) {
         fprintf(stderr, "bad arguments\n");
         return 2;
     }
     memset(g_msg, 'z', sizeof(g_msg));
-    struct results res[4];
     const struct variant *ran[4];
     int nran = 0;
+    char list[160];
+    snprintf(list, sizeof(list), ",%s,", want);
     for (unsigned i = 0; i < 4; i++) {
         char key[32];
         snprintf(key, sizeof(key), ",%s,", all[i].name);
-        char list[160];
-        snprintf(list, sizeof(list), ",%s,", want);
-        if (!strstr(list, key))
-            continue;
-        fprintf(stderr, "running %s...\n", all[i].name);
-        run_variant(&all[i], &res[nran]);
-        ran[nran++] = &all[i];
+        if (strstr(list, key))
+            ran[nran++] = &all[i];
+    }
+    if (nran == 0) {
+        fprintf(stderr, "no variant selected\n");
+        return 2;
+    }
+    /* Rounds interleave the variants (rotating the order), and each figure
+     * is the median over rounds: a shared machine's noise hits all alike. */
+    static struct results per[4][MAXR];
+    for (int r = 0; r < rounds; r++)
+        for (int k = 0; k < nran; k++) {
+            int i = (k + r) % nran;
+            fprintf(stderr, "round %d/%d: %s\n", r + 1, rounds, ran[i]->name);
+            run_variant(ran[i], &per[i][r]);
+        }
+    struct results res[4];
+    for (int i = 0; i < nran; i++) {
+        double v[MAXR];
+#define MED(field) do { for (int r = 0; r < rounds; r++) v[r] = per[i][r].field; res[i].field = med(v, rounds); } while (0)
+        for (int s = 0; s < 3; s++) {
+            MED(p50[s]);
+            MED(p99[s]);
+            MED(p999[s]);
+        }
+        MED(tput[0]);
+        MED(tput[1]);
+#undef MED
     }
     int base = -1;
     for (int i = 0; i < nran; i++)
         if (!ran[i]->backend)
             base = i;
-    printf("echo over loopback: RTT %d iterations (64 KiB: %d), throughput %.1f s with %d B messages x %d in flight per connection\n",
-           g_iters, g_iters / 4, g_secs, g_tsize, g_window);
-    printf("%-11s | %-26s | %-26s | %-26s | %-10s | %-10s\n", "variant", "RTT 64 B p50/p99/p99.9 us",
+    printf("echo over loopback, medians of %d interleaved rounds: RTT %d iterations (64 KiB: %d), "
+           "throughput %.1f s with %d B messages x %d in flight per connection\n",
+           rounds, g_iters, g_iters / 4, g_secs, g_tsize, g_window);
+    printf("%-11s | %-26s | %-26s | %-26s | %-11s | %-11s\n", "variant", "RTT 64 B p50/p99/p99.9 us",
            "RTT 1 KiB p50/p99/p99.9 us", "RTT 64 KiB p50/p99/p99.9 us", "1 conn MB/s", "32 conn MB/s");
     for (int i = 0; i < nran; i++) {
         struct results *r = &res[i];
         printf("%-11s |", ran[i]->name);
         for (int s = 0; s < 3; s++)
             printf(" %7.1f %7.1f %8.1f   |", r->p50[s], r->p99[s], r->p999[s]);
-        printf(" %10.0f | %10.0f\n", r->tput[0], r->tput[1]);
+        printf(" %11.0f | %11.0f\n", r->tput[0], r->tput[1]);
     }
     if (base >= 0) {
         printf("\nratios vs epoll (p50 latency: lower is better; throughput: higher is better)\n");

@@ -241,7 +241,9 @@ static int ur_poll(void *stp, int64_t block_ns)
         struct __kernel_timespec ts = { .tv_sec = block_ns / 1000000000LL,
                                         .tv_nsec = block_ns % 1000000000LL };
         st->c.enters++;
-        int r = io_uring_submit_and_wait_timeout(&st->ring, &cqe, 1, &ts, NULL);
+        /* An unbounded wait needs no kernel timer. */
+        int r = block_ns >= 3600 * 1000000000LL ? io_uring_submit_and_wait(&st->ring, 1)
+                                               : io_uring_submit_and_wait_timeout(&st->ring, &cqe, 1, &ts, NULL);
         if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY && r != -EAGAIN)
             DM_DEBUG(UR_MOD, "io_uring_submit_and_wait_timeout: %s", strerror(-r));
         n += ur_reap(st);
@@ -373,7 +375,7 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
     int64_t entries, buf_count, buf_size, zc_min, rx_limit, nfiles;
     int r;
     if ((r = dm_config_int(cfg, "DEMI_URING_ENTRIES", 256, 8, 32768, &entries)) < 0 ||
-        (r = dm_config_int(cfg, "DEMI_URING_BUF_COUNT", 1024, 8, 32768, &buf_count)) < 0 ||
+        (r = dm_config_int(cfg, "DEMI_URING_BUF_COUNT", 256, 8, 32768, &buf_count)) < 0 ||
         (r = dm_config_int(cfg, "DEMI_URING_BUF_SIZE", 16384, 512, 1 << 20, &buf_size)) < 0 ||
         (r = dm_config_int(cfg, "DEMI_URING_ZC_MIN", 0, 0, 1 << 30, &zc_min)) < 0 ||
         (r = dm_config_int(cfg, "DEMI_URING_RX_QUEUE", 16, 1, UR_RXQ_MAX, &rx_limit)) < 0 ||

@@ -94,7 +94,8 @@ int ur_br_create(struct ur_stack *st, uint32_t count, uint32_t size)
     br->ring_len = (count * sizeof(struct io_uring_buf) + 4095) & ~(size_t)4095;
     br->ring = mmap(NULL, br->ring_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     br->mem_len = (size_t)count * size;
-    br->mem = mmap(NULL, br->mem_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    /* Populated now: no page fault on the receive path. */
+    br->mem = mmap(NULL, br->mem_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (br->ring == MAP_FAILED || br->mem == MAP_FAILED) {
         if (br->ring != MAP_FAILED)
             munmap(br->ring, br->ring_len);
