@@ -466,6 +466,10 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
                 st->feat |= UR_F_MULTISHOT_RECV;
         }
     }
+    /* A sparse table for registered buffers, filled by ur_fixbuf_index(). */
+    if ((st->feat & UR_F_SEND_ZC) && (want & UR_F_FIXED_BUFFERS) &&
+        io_uring_register_buffers_sparse(&st->ring, DM_ARRAY_SIZE(st->fixbuf)) == 0)
+        st->feat |= UR_F_FIXED_BUFFERS;
     io_uring_register_ring_fd(&st->ring); /* optional: cheaper enters */
 
     dm_stats_register(inst, UR_MOD, ur_counter_names, &st->c.enters,

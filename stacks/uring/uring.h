@@ -160,12 +160,12 @@ struct ur_bufring;
 struct ur_counters {
     uint64_t enters, sqes, cqes, sq_full, rx_chunks, rx_bytes, rx_enobufs, rx_paused,
              rx_copied, tx_sends, tx_short, tx_bytes, tx_zc, accepts, accept_paused,
-             late_cqes, rx_overflow;
+             late_cqes, rx_overflow, tx_zc_fixed;
 };
 #define UR_COUNTER_NAMES { "enters", "sqes", "cqes", "sq_full", "rx_chunks", "rx_bytes", \
                            "rx_enobufs", "rx_paused", "rx_copied", "tx_sends", "tx_short", \
                            "tx_bytes", "tx_zc", "accepts", "accept_paused", "late_cqes", \
-                           "rx_overflow" }
+                           "rx_overflow", "tx_zc_fixed" }
 
 struct ur_stack {
     struct io_uring ring;
@@ -178,6 +178,10 @@ struct ur_stack {
     struct ur_bufring *br;     /* NULL without UR_F_BUF_RING */
     int *slot_free;            /* fixed-file slot free list (stack) */
     int nslots, slot_top;
+    /* Registered (fixed) buffers: buffer pools seen in zero-copy sends,
+     * registered on first sight so the kernel need not pin per send. */
+    struct { const struct dm_bufpool *pool; uint8_t *base; size_t len; int ok; } fixbuf[8];
+    unsigned nfixbuf;
     struct dm_list retry;      /* sockets with need != 0 */
     struct dm_list starved;    /* sockets waiting for ring buffers */
     struct dm_list socks;      /* every socket not yet freed */
@@ -220,6 +224,7 @@ void ur_rx_drop_all(struct ur_sock *s);
 void ur_rx_rearm_starved(struct ur_stack *st);
 
 /* uring_tx.c */
+int ur_fixbuf_index(struct ur_stack *st, const struct dm_buf *seg);
 int ur_push(void *stp, struct dm_queue *q, struct dm_op *op);
 void ur_tx_kick(struct ur_sock *s);
 void ur_tx_cqe(struct ur_sock *s, int res, uint32_t flags);

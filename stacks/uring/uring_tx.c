@@ -24,6 +24,42 @@
 
 #define UR_UDP_MAX_PAYLOAD 65507u
 
+/* The registered-buffer index covering seg's memory, or -1. A pool is
+ * registered the first time one of its buffers goes out zero-copy. */
+int ur_fixbuf_index(struct ur_stack *st, const struct dm_buf *seg)
+{
+    if (!(st->feat & UR_F_FIXED_BUFFERS))
+        return -1;
+    const struct dm_buf *root = seg->shared ? seg->shared : seg;
+    const struct dm_bufpool *pool = root->pool;
+    if (!pool)
+        return -1;
+    unsigned i;
+    for (i = 0; i < st->nfixbuf; i++)
+        if (st->fixbuf[i].pool == pool)
+            break;
+    if (i == st->nfixbuf) {
+        if (i == DM_ARRAY_SIZE(st->fixbuf))
+            return -1;
+        void *base;
+        size_t len;
+        dm_bufpool_region(pool, &base, &len);
+        st->fixbuf[i].pool = pool;
+        st->fixbuf[i].base = base;
+        st->fixbuf[i].len = len;
+        struct iovec iov = { .iov_base = base, .iov_len = len };
+        st->fixbuf[i].ok = base && len && len <= (1u << 30) &&
+                           io_uring_register_buffers_update_tag(&st->ring, i, &iov, NULL, 1) == 1;
+        if (!st->fixbuf[i].ok && base && len)
+            DM_INFO(UR_MOD, "buffer pool at %p (%zu bytes) not registered: zero-copy sends pin per send", base, len);
+        st->nfixbuf++;
+    }
+    const uint8_t *b = st->fixbuf[i].base;
+    if (!st->fixbuf[i].ok || seg->data < b || seg->data + seg->len > b + st->fixbuf[i].len)
+        return -1;
+    return (int)i;
+}
+
 bool ur_tx_idle(struct ur_sock *s)
 {
     return !s->tx.inflight && (!s->q || !dm_queue_first_op(s->q, DEMI_OPC_PUSH));
@@ -108,7 +144,13 @@ void ur_tx_kick(struct ur_sock *s)
         flags |= MSG_WAITALL;
         zc = st->zc_min && total >= st->zc_min && (st->feat & UR_F_SEND_ZC);
         if (n == 1) {
-            if (zc)
+            int fb = zc ? ur_fixbuf_index(st, s->tx_segs[0]) : -1;
+            if (fb >= 0)
+                st->c.tx_zc_fixed++;
+            if (fb >= 0)
+                io_uring_prep_send_zc_fixed(sqe, s->fd, s->tx_iov[0].iov_base, s->tx_iov[0].iov_len, flags, 0,
+                                            (unsigned)fb);
+            else if (zc)
                 io_uring_prep_send_zc(sqe, s->fd, s->tx_iov[0].iov_base, s->tx_iov[0].iov_len, flags, 0);
             else
                 io_uring_prep_send(sqe, s->fd, s->tx_iov[0].iov_base, s->tx_iov[0].iov_len, flags);

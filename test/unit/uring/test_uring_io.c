@@ -137,6 +137,37 @@ static void test_tcp_echo_zero_copy_send(void **st)
     dm_instance_destroy(inst);
 }
 
+static void test_zero_copy_send_from_registered_pool(void **st)
+{
+    (void)st;
+    /* Pool buffers (demi_sgaalloc of <= 2 KiB) go out SEND_ZC through the
+     * pool registered as fixed buffers. */
+    struct dm_instance *inst = ut_instance("DEMI_URING_ZC_MIN", "512", NULL);
+    if (!(dm_uring_features(inst) & T_SEND_ZC)) {
+        dm_instance_destroy(inst);
+        skip();
+    }
+    uint16_t port;
+    int l = ut_listen(inst, SOCK_STREAM, &port), c, s;
+    ut_pair(inst, l, port, &c, &s);
+    uint8_t out[1500 * 50], in[1500 * 50];
+    ut_fill(out, sizeof(out), 77);
+    demi_qtoken_t pts[50];
+    for (int i = 0; i < 50; i++)
+        pts[i] = ut_push(inst, c, out + i * 1500, 1500);
+    ut_pop_exact(inst, s, in, sizeof(in));
+    assert_memory_equal(in, out, sizeof(in));
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(ut_wait(inst, pts[i]).qr_opcode, DEMI_OPC_PUSH);
+    assert_true(ut_stat(inst, "uring.tx_zc") > 0);
+    if (dm_uring_features(inst) & (1u << 8))
+        assert_true(ut_stat(inst, "uring.tx_zc_fixed") > 0);
+    dm_close(inst, c);
+    dm_close(inst, s);
+    dm_close(inst, l);
+    dm_instance_destroy(inst);
+}
+
 /* 1 GiB one way, pipelined, checked byte for byte. The pattern has a prime
  * period so a lost, repeated or reordered chunk cannot match by chance. */
 #define T_CHUNK (256u * 1024u)
@@ -441,6 +472,7 @@ int main(void)
         cmocka_unit_test(test_tcp_echo_sqpoll),
         cmocka_unit_test(test_tcp_echo_busy_poll),
         cmocka_unit_test(test_tcp_echo_zero_copy_send),
+        cmocka_unit_test(test_zero_copy_send_from_registered_pool),
         cmocka_unit_test(test_transfer_1gib_byte_exact),
         cmocka_unit_test(test_1000_concurrent_connections),
         cmocka_unit_test(test_udp_echo_carries_source_address),
