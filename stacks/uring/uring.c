@@ -217,6 +217,16 @@ static bool ur_kernel_has_work(struct ur_stack *st)
     return kflags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW);
 }
 
+static void ur_enter_error(int r)
+{
+    if (r == -EEXIST)
+        dm_log_once(UR_MOD, "io_uring_enter: EEXIST: the ring is used from a thread (or a forked child) other "
+                    "than the one that created the instance (IORING_SETUP_SINGLE_ISSUER); set "
+                    "DEMI_URING_DISABLE=single_issuer,defer_taskrun to allow that");
+    else
+        DM_DEBUG(UR_MOD, "io_uring_enter: %s", strerror(-r));
+}
+
 static int ur_poll(void *stp, int64_t block_ns)
 {
     struct ur_stack *st = stp;
@@ -245,14 +255,14 @@ static int ur_poll(void *stp, int64_t block_ns)
         int r = block_ns >= 3600 * 1000000000LL ? io_uring_submit_and_wait(&st->ring, 1)
                                                : io_uring_submit_and_wait_timeout(&st->ring, &cqe, 1, &ts, NULL);
         if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY && r != -EAGAIN)
-            DM_DEBUG(UR_MOD, "io_uring_submit_and_wait_timeout: %s", strerror(-r));
+            ur_enter_error(r);
         n += ur_reap(st);
     } else if (pending || ur_kernel_has_work(st)) {
         st->c.enters++;
-        if (sqpoll)
-            io_uring_submit(&st->ring); /* enters only to wake the SQ thread */
-        else
-            io_uring_submit_and_get_events(&st->ring);
+        int r = sqpoll ? io_uring_submit(&st->ring) /* enters only to wake the SQ thread */
+                       : io_uring_submit_and_get_events(&st->ring);
+        if (r < 0 && r != -EINTR && r != -EBUSY && r != -EAGAIN)
+            ur_enter_error(r);
         n += ur_reap(st);
     }
     /* Handlers run in this call may have queued new SQEs (rearms, the next
