@@ -137,8 +137,9 @@ static void ur_late_cqe(struct ur_stack *st, struct ur_req *r, int res, uint32_t
     st->c.late_cqes++;
     if (r->kind == UR_RQ_RX) {
         if (flags & IORING_CQE_F_BUFFER) {
-            ur_br_taken(st->br);
-            ur_br_recycle(st->br, (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT));
+            uint16_t bid = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
+            ur_br_take(st->br, bid, res > 0 ? (uint32_t)res : 0, flags);
+            ur_br_put(st->br, bid);
         }
         if (!(flags & IORING_CQE_F_MORE) && s->rx_buf) {
             dm_buf_free(s->rx_buf);
@@ -385,14 +386,15 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
     int64_t entries, buf_count, buf_size, zc_min, rx_limit, nfiles;
     int r;
     if ((r = dm_config_int(cfg, "DEMI_URING_ENTRIES", 256, 8, 32768, &entries)) < 0 ||
-        (r = dm_config_int(cfg, "DEMI_URING_BUF_COUNT", 256, 8, 32768, &buf_count)) < 0 ||
-        (r = dm_config_int(cfg, "DEMI_URING_BUF_SIZE", 16384, 512, 1 << 20, &buf_size)) < 0 ||
+        (r = dm_config_int(cfg, "DEMI_URING_BUF_COUNT", 0, 0, 32768, &buf_count)) < 0 ||
+        (r = dm_config_int(cfg, "DEMI_URING_BUF_SIZE", 0, 0, 1 << 20, &buf_size)) < 0 ||
         (r = dm_config_int(cfg, "DEMI_URING_ZC_MIN", 0, 0, 1 << 30, &zc_min)) < 0 ||
         (r = dm_config_int(cfg, "DEMI_URING_RX_QUEUE", 16, 1, UR_RXQ_MAX, &rx_limit)) < 0 ||
         (r = dm_config_int(cfg, "DEMI_URING_FILES", 16384, 0, 1 << 20, &nfiles)) < 0)
         return -EINVAL;
-    if (buf_count & (buf_count - 1)) {
-        DM_ERR(UR_MOD, "DEMI_URING_BUF_COUNT must be a power of two (got %lld)", (long long)buf_count);
+    if ((buf_count & (buf_count - 1)) || (buf_count && buf_count < 8) || (buf_size && buf_size < 512)) {
+        DM_ERR(UR_MOD, "DEMI_URING_BUF_COUNT must be a power of two >= 8 and DEMI_URING_BUF_SIZE >= 512 "
+               "(got %lld, %lld; 0: automatic)", (long long)buf_count, (long long)buf_size);
         return -EINVAL;
     }
     int sqpoll = dm_config_bool(cfg, "DEMI_URING_SQPOLL", 0);
@@ -470,7 +472,18 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
     }
     /* Provided buffer ring for receives. */
     if (has_519 && (want & UR_F_BUF_RING)) {
-        if (ur_br_create(st, (uint32_t)buf_count, (uint32_t)buf_size) == 0) {
+        /* Automatic sizing: few big buffers when the kernel consumes them
+         * incrementally (small messages share a buffer; big ones arrive in
+         * 64 KiB chunks), more and smaller ones otherwise. 4 MiB either way:
+         * a small footprint keeps the buffers warm in cache. */
+        bool want_inc = want & UR_F_BUF_INC;
+        r = -EOPNOTSUPP;
+        if (!buf_count && !buf_size && want_inc)
+            r = ur_br_create(st, 64, 65536, true, true);
+        if (r == -EOPNOTSUPP)
+            r = ur_br_create(st, buf_count ? (uint32_t)buf_count : 256, buf_size ? (uint32_t)buf_size : 16384,
+                             want_inc, false);
+        if (r == 0) {
             st->feat |= UR_F_BUF_RING;
             if (has_60 && (want & UR_F_MULTISHOT_RECV))
                 st->feat |= UR_F_MULTISHOT_RECV;

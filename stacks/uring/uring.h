@@ -54,9 +54,11 @@ enum {
     UR_F_SINGLE_ISSUER    = 1u << 6,
     UR_F_SQPOLL           = 1u << 7,
     UR_F_FIXED_BUFFERS    = 1u << 8,
+    UR_F_BUF_INC          = 1u << 9,  /* buffer ring consumed incrementally (6.12+) */
 };
 #define UR_F_NAMES { "multishot_accept", "multishot_recv", "buf_ring", "fixed_files", \
-                     "send_zc", "defer_taskrun", "single_issuer", "sqpoll", "fixed_buffers" }
+                     "send_zc", "defer_taskrun", "single_issuer", "sqpoll", "fixed_buffers", \
+                     "buf_inc" }
 
 /* user_data encoding: 0 = ignore the CQE; odd = a fixed-file slot was
  * closed ((slot << 1) | 1); other = struct ur_req * (8-byte aligned). */
@@ -87,6 +89,7 @@ enum ur_state { UR_S_NEW = 0, UR_S_LISTEN, UR_S_CONNECTING, UR_S_CONNECTED };
 struct ur_chunk {
     struct dm_buf *b;
     uint32_t len;
+    uint32_t off;              /* where in ring buffer bid */
     uint16_t bid;
 };
 
@@ -241,14 +244,16 @@ void ur_conn_submit(struct ur_sock *s);
 void ur_conn_cqe(struct ur_sock *s, int res);
 
 /* uring_bufring.c: the provided buffer ring (group 0). */
-int ur_br_create(struct ur_stack *st, uint32_t count, uint32_t size);
+/* inc_only: fail with -EOPNOTSUPP unless incremental consumption works. */
+int ur_br_create(struct ur_stack *st, uint32_t count, uint32_t size, bool inc, bool inc_only);
 void ur_br_destroy(struct ur_stack *st);
 void *ur_br_addr(const struct ur_bufring *br, uint16_t bid);
-uint32_t ur_br_size(const struct ur_bufring *br);
 uint32_t ur_br_avail(const struct ur_bufring *br);
-void ur_br_taken(struct ur_bufring *br);           /* a CQE consumed one buffer */
-void ur_br_recycle(struct ur_bufring *br, uint16_t bid);
-/* Wraps buffer bid (len bytes) as a dm_buf that recycles it when freed. */
-struct dm_buf *ur_br_wrap(struct ur_stack *st, uint16_t bid, uint32_t len);
+/* A CQE put `len` bytes into buffer bid: returns their offset in it and
+ * holds the buffer until ur_br_put() (one per take). */
+uint32_t ur_br_take(struct ur_bufring *br, uint16_t bid, uint32_t len, uint32_t cqe_flags);
+void ur_br_put(struct ur_bufring *br, uint16_t bid);
+/* Wraps a chunk of buffer bid as a dm_buf whose free puts the chunk. */
+struct dm_buf *ur_br_wrap(struct ur_stack *st, uint16_t bid, uint32_t off, uint32_t len);
 
 #endif /* DM_URING_H */

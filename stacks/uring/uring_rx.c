@@ -31,13 +31,14 @@ static bool ur_rx_multishot(const struct ur_sock *s)
     return s->type == SOCK_STREAM && (s->st->feat & UR_F_MULTISHOT_RECV);
 }
 
-static void ur_rxq_push(struct ur_sock *s, struct dm_buf *b, uint16_t bid, uint32_t len)
+static void ur_rxq_push(struct ur_sock *s, struct dm_buf *b, uint16_t bid, uint32_t off, uint32_t len)
 {
     struct ur_stack *st = s->st;
     if (dm_likely(s->rxq_count < UR_RXQ_MAX && !s->ovf_head)) {
         struct ur_chunk *c = &s->rxq[(s->rxq_head + s->rxq_count) & (UR_RXQ_MAX - 1)];
         c->b = b;
         c->bid = bid;
+        c->off = off;
         c->len = len;
         s->rxq_count++;
         return;
@@ -45,12 +46,12 @@ static void ur_rxq_push(struct ur_sock *s, struct dm_buf *b, uint16_t bid, uint3
     /* Past the queue: make it a dm_buf now and keep it in order behind. */
     st->c.rx_overflow++;
     if (!b) {
-        b = ur_br_wrap(st, bid, len);
+        b = ur_br_wrap(st, bid, off, len);
         if (!b) {
             b = dm_buf_alloc_size(st->inst, len);
             if (b && dm_buf_append(b, len))
-                memcpy(b->data, ur_br_addr(st->br, bid), len);
-            ur_br_recycle(st->br, bid);
+                memcpy(b->data, (uint8_t *)ur_br_addr(st->br, bid) + off, len);
+            ur_br_put(st->br, bid);
             if (!b) {
                 /* Out of every kind of memory: nothing left to hold it. */
                 DM_ERR(UR_MOD, "fd %d: out of buffers, %u received bytes lost", s->fd, len);
@@ -76,7 +77,7 @@ static struct dm_buf *ur_rxq_take(struct ur_sock *s, bool *nomem)
         struct ur_chunk *c = &s->rxq[s->rxq_head];
         struct dm_buf *b = c->b;
         if (!b) {
-            b = ur_br_wrap(st, c->bid, c->len);
+            b = ur_br_wrap(st, c->bid, c->off, c->len);
             if (!b) {
                 /* No bare header left: copy, and give the buffer back. */
                 b = dm_buf_alloc_size(st->inst, c->len);
@@ -86,8 +87,8 @@ static struct dm_buf *ur_rxq_take(struct ur_sock *s, bool *nomem)
                     *nomem = true;
                     return NULL;
                 }
-                memcpy(b->data, ur_br_addr(st->br, c->bid), c->len);
-                ur_br_recycle(st->br, c->bid);
+                memcpy(b->data, (uint8_t *)ur_br_addr(st->br, c->bid) + c->off, c->len);
+                ur_br_put(st->br, c->bid);
                 st->c.rx_copied++;
             }
         }
@@ -114,7 +115,7 @@ void ur_rx_drop_all(struct ur_sock *s)
         if (c->b)
             dm_buf_free(c->b);
         else
-            ur_br_recycle(s->st->br, c->bid);
+            ur_br_put(s->st->br, c->bid);
         s->rxq_head = (s->rxq_head + 1) & (UR_RXQ_MAX - 1);
         s->rxq_count--;
     }
@@ -225,13 +226,13 @@ void ur_rx_cqe(struct ur_sock *s, int res, uint32_t flags)
 
     if (flags & IORING_CQE_F_BUFFER) {
         uint16_t bid = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
-        ur_br_taken(st->br);
+        uint32_t off = ur_br_take(st->br, bid, res > 0 ? (uint32_t)res : 0, flags);
         if (res > 0) {
             st->c.rx_chunks++;
             st->c.rx_bytes += (uint64_t)res;
-            ur_rxq_push(s, NULL, bid, (uint32_t)res);
+            ur_rxq_push(s, NULL, bid, off, (uint32_t)res);
         } else {
-            ur_br_recycle(st->br, bid);
+            ur_br_put(st->br, bid);
         }
     } else if (s->rx_buf && !s->rx.inflight) {
         struct dm_buf *b = s->rx_buf;
@@ -240,7 +241,7 @@ void ur_rx_cqe(struct ur_sock *s, int res, uint32_t flags)
             dm_buf_append(b, (uint32_t)res);
             st->c.rx_chunks++;
             st->c.rx_bytes += (uint64_t)res;
-            ur_rxq_push(s, b, 0, (uint32_t)res);
+            ur_rxq_push(s, b, 0, 0, (uint32_t)res);
         } else {
             dm_buf_free(b);
         }
@@ -293,16 +294,18 @@ void ur_rx_cqe(struct ur_sock *s, int res, uint32_t flags)
     }
 }
 
-/* Buffers came back to the ring: re-arm the sockets that ran dry. */
+/* Buffers came back to the ring: re-arm the sockets that ran dry, as many
+ * as the free buffers can serve (an incrementally consumed buffer serves
+ * several), so a thousand starved sockets do not all fail again at once. */
 void ur_rx_rearm_starved(struct ur_stack *st)
 {
-    if (!st->br || ur_br_avail(st->br) < 8)
-        return;
+    uint32_t budget = st->br ? ur_br_avail(st->br) * ((st->feat & UR_F_BUF_INC) ? 8 : 1) : 0;
     struct dm_list *pos, *tmp;
     dm_list_for_each_safe(pos, tmp, &st->starved) {
         struct ur_sock *s = dm_list_entry(pos, struct ur_sock, slink);
-        if (ur_br_avail(st->br) < 8)
+        if (budget == 0)
             break;
+        budget--;
         dm_list_del(&s->slink);
         s->in_starved = 0;
         s->rx_starved = 0;

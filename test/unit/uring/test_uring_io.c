@@ -82,6 +82,12 @@ static void test_tcp_echo_without_buffer_ring(void **st)
     echo_without("buf_ring", T_BUF_RING | T_MULTISHOT_RECV);
 }
 
+static void test_tcp_echo_without_incremental_buffers(void **st)
+{
+    (void)st;
+    echo_without("buf_inc", T_BUF_INC);
+}
+
 static void test_tcp_echo_without_multishot_accept(void **st)
 {
     (void)st;
@@ -465,6 +471,7 @@ int main(void)
         cmocka_unit_test(test_tcp_echo_all_features),
         cmocka_unit_test(test_tcp_echo_without_multishot_recv),
         cmocka_unit_test(test_tcp_echo_without_buffer_ring),
+        cmocka_unit_test(test_tcp_echo_without_incremental_buffers),
         cmocka_unit_test(test_tcp_echo_without_multishot_accept),
         cmocka_unit_test(test_tcp_echo_without_fixed_files),
         cmocka_unit_test(test_tcp_echo_without_defer_taskrun),

@@ -32,6 +32,7 @@ uint32_t dm_uring_features(struct dm_instance *inst); /* stacks/uring/uring.c */
 #define T_SEND_ZC          (1u << 4)
 #define T_DEFER_TASKRUN    (1u << 5)
 #define T_SQPOLL           (1u << 7)
+#define T_BUF_INC          (1u << 9)
 
 /* An instance on the uring backend; extra "KEY", "VAL" pairs, NULL-ended. */
 static inline struct dm_instance *ut_instance(const char *key, ...)
