@@ -92,9 +92,11 @@ int ur_map_err(int res)
     return res < 0 ? -res : EIO;
 }
 
-/* Runs the work that earlier found the SQ ring full. */
-static void ur_retry_run(struct ur_stack *st)
+/* Runs the work that earlier found the SQ ring full (or no buffer);
+ * returns how many sockets it visited (it may have completed ops). */
+static int ur_retry_run(struct ur_stack *st)
 {
+    int visited = 0;
     struct dm_list *pos, *tmp;
     struct dm_list todo;
     dm_list_init(&todo);
@@ -112,10 +114,13 @@ static void ur_retry_run(struct ur_stack *st)
         dm_list_del(&s->link);
         s->in_retry = 0;
         s->need = 0;
+        visited++;
         if (need & UR_NEED_CANCEL)
             ur_cancel_all(s);
-        if (need & UR_NEED_RX)
+        if (need & UR_NEED_RX) {
+            ur_rx_deliver(s);
             ur_rx_arm(s);
+        }
         if (need & UR_NEED_TX)
             ur_tx_kick(s);
         if (need & UR_NEED_ACCEPT)
@@ -127,6 +132,7 @@ static void ur_retry_run(struct ur_stack *st)
         if (need & UR_NEED_FINISH)
             ur_sock_finish(s); /* may free s: last */
     }
+    return visited;
 }
 
 /* A late CQE for a socket the application already closed: release what
@@ -240,7 +246,7 @@ static int ur_poll(void *stp, int64_t block_ns)
         ssize_t DM_UNUSED rr = read(st->evfd, &v, sizeof(v));
     }
     if (!dm_list_empty(&st->retry))
-        ur_retry_run(st);
+        n += ur_retry_run(st); /* counted: ops may have completed, do not sleep */
     if (!dm_list_empty(&st->starved))
         ur_rx_rearm_starved(st);
     n += ur_reap(st);
