@@ -309,9 +309,12 @@ static int ur_parse_disable(const char *list, uint32_t *off)
             }
         }
         if (!found) {
-            DM_ERR(UR_MOD, "DEMI_URING_DISABLE: unknown feature '%.*s' (known: multishot_accept,"
-                   " multishot_recv, buf_ring, fixed_files, send_zc, defer_taskrun, single_issuer,"
-                   " fixed_buffers)", (int)len, p);
+            char known[256];
+            size_t o = 0;
+            for (unsigned i = 0; i < DM_ARRAY_SIZE(ur_feat_names) && o < sizeof(known); i++)
+                if ((1u << i) != UR_F_SQPOLL)
+                    o += (size_t)snprintf(known + o, sizeof(known) - o, "%s%s", o ? ", " : "", ur_feat_names[i]);
+            DM_ERR(UR_MOD, "DEMI_URING_DISABLE: unknown feature '%.*s' (known: %s)", (int)len, p, known);
             return -EINVAL;
         }
         p = e ? e + 1 : NULL;
