@@ -10,15 +10,17 @@
  *  - TX: only the frames the lower device accepted are written, so a frame
  *    refused (ring full) and retried later is not recorded twice. Because
  *    the lower device owns accepted frames (and may free them at once), we
- *    take a reference on every segment before the call and drop it after
- *    writing. Writing after the call also records what went on the wire,
- *    e.g. checksums a device filled in.
+ *    first make a "shadow" chain of slices over each frame (no copy: it
+ *    only holds references on the memory), write from it after the call,
+ *    then free it. Writing after the call also records what went on the
+ *    wire, e.g. checksums a device filled in. Out of headers: the frame is
+ *    sent but not recorded (counted in missed_no_hdr).
  *  - Timestamps: the instance's dm_now_ns() (monotonic) plus the offset to
  *    CLOCK_REALTIME taken at open, so readers show wall-clock times.
  *  - Buffered stdio with a 1 MiB buffer: it is a debug switch, not a
  *    datapath; the file is flushed and closed on close. Frames longer than
  *    the snap length (65535) are truncated (orig_len keeps the real size).
- *  - Counters ("pcap"): frames (written), write_errors.
+ *  - Counters ("pcap"): frames (written), write_errors, missed_no_hdr.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -48,8 +50,8 @@ struct pcap_rec_hdr {
     uint32_t ts_sec, ts_nsec, incl_len, orig_len;
 };
 
-enum { PCAP_FRAMES, PCAP_WRITE_ERRORS, PCAP_NCTR };
-static const char *const pcap_ctr_names[PCAP_NCTR] = { "frames", "write_errors" };
+enum { PCAP_FRAMES, PCAP_WRITE_ERRORS, PCAP_NO_HDR, PCAP_NCTR };
+static const char *const pcap_ctr_names[PCAP_NCTR] = { "frames", "write_errors", "missed_no_hdr" };
 
 struct pcap_dev {
     FILE *f;
@@ -98,28 +100,52 @@ static uint16_t pcap_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
     return k;
 }
 
-static void ref_chain(struct dm_buf *p)
+/* A second chain of slices over the frame's segments: keeps its bytes
+ * alive and reachable whatever the lower device does with the frame (it
+ * may free it, and freeing a chain unlinks its headers). NULL when out of
+ * headers. */
+static struct dm_buf *shadow(struct dm_instance *inst, struct dm_buf *p)
 {
-    for (; p; p = p->next)
-        dm_buf_ref(p);
+    struct dm_buf *head = NULL;
+    for (struct dm_buf *s = p; s; s = s->next) {
+        struct dm_buf *sl = dm_buf_slice(inst, s, 0, s->len);
+        if (!sl) {
+            dm_buf_free(head);
+            return NULL;
+        }
+        if (head)
+            dm_buf_chain(head, sl);
+        else
+            head = sl;
+    }
+    return head;
 }
 
 static uint16_t pcap_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
 {
     struct pcap_dev *pd = dev->priv;
-    for (uint16_t i = 0; i < n; i++)
-        ref_chain(pkts[i]);
-    uint16_t k = dev->lower->tx_burst(dev->lower, pkts, n);
-    for (uint16_t i = 0; i < n; i++) {
-        if (i < k)
-            pcap_write(dev, pd, pkts[i]);
-        /* drop our extra reference (the caller keeps its own on i >= k) */
-        for (struct dm_buf *s = pkts[i], *next; s; s = next) {
-            next = s->next;
-            dm_buf_free_seg(s);
+    struct dm_buf *sh[64];
+    uint16_t done = 0;
+
+    while (done < n) {
+        uint16_t m = (uint16_t)DM_MIN((uint32_t)(n - done), DM_ARRAY_SIZE(sh));
+        for (uint16_t i = 0; i < m; i++)
+            sh[i] = shadow(dev->inst, pkts[done + i]);
+        uint16_t k = dev->lower->tx_burst(dev->lower, pkts + done, m);
+        for (uint16_t i = 0; i < m; i++) {
+            if (i < k) {
+                if (sh[i])
+                    pcap_write(dev, pd, sh[i]);
+                else
+                    pd->ctr[PCAP_NO_HDR]++;
+            }
+            dm_buf_free(sh[i]);
         }
+        done += k;
+        if (k < m)
+            break;
     }
-    return k;
+    return done;
 }
 
 static int pcap_open(struct dm_dev *dev, const struct dm_config *cfg)
