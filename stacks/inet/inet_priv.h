@@ -18,6 +18,7 @@
 #ifndef INET_PRIV_H
 #define INET_PRIV_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <netinet/in.h>
