@@ -16,9 +16,11 @@
  * inside the new segment is replaced by it (as Linux does). Trimming only
  * moves dm_buf data pointers and frees whole segments: no copy, no slice.
  *
- * Bounds: at most TCP_REASS_MAX_RANGES gaps and `limit` queued bytes. A
- * segment that would exceed either is dropped (freed, -ENOBUFS): the peer
- * retransmits it; nothing already queued (maybe SACKed) is reneged.
+ * Bounds: at most TCP_REASS_MAX_RANGES gaps, `limit` queued bytes and
+ * max_segs buffers (limit / 512, within [64, 65535]: a peer sending 1-byte
+ * segments must not drain the buffer pool). A segment that would exceed any
+ * of them is dropped (freed, -ENOBUFS): the peer retransmits it; nothing
+ * already queued (maybe SACKed) is reneged.
  *
  * Ownership: tcp_reass_insert always takes the buffer (queued or freed).
  * Requires dm_buf_free() / dm_buf_free_seg() from core.
@@ -43,7 +45,9 @@ struct tcp_reass {
     uint32_t n;        /* ranges in use */
     uint32_t bytes;    /* bytes queued */
     uint32_t limit;    /* max bytes queued (e.g. the receive buffer) */
-    uint32_t dropped;  /* segments dropped for limit/ranges (per connection, for tests/diag) */
+    uint32_t segs;     /* dm_buf segments held */
+    uint32_t max_segs; /* bound on segs: tiny segments must not drain the pool */
+    uint32_t dropped;  /* segments dropped for limit/ranges/segs (per connection, diag) */
     struct tcp_reass_range r[TCP_REASS_MAX_RANGES]; /* sorted by seq */
 };
 
