@@ -175,6 +175,10 @@ int arp_resolve(struct inet_stack *st, uint32_t ip, struct dm_buf *m, uint8_t *m
         memcpy(mac, e->mac, ETH_ALEN);
         return 1;
     }
+    if (ip == st->ip) { /* to ourselves (loop device in self mode) */
+        memcpy(mac, st->mac, ETH_ALEN);
+        return 1;
+    }
     if (ip == 0xffffffffu || ip == (st->ip | ~st->mask)) {
         memcpy(mac, bcast, ETH_ALEN);
         return 1;
