@@ -74,4 +74,13 @@ bool raw_recv_tcp(struct pair *p, struct raw_seg *out, int64_t timeout_ns);
 /* Drains whatever reached A (returns frame count). */
 int raw_drain(struct pair *p);
 
+
+
+/* The PCB behind a TCP queue (core internal lookup). */
+struct dm_queue *dm_queue_get(struct dm_instance *inst, int qd);
+static inline struct tcp_pcb *pcb_of(struct dm_instance *inst, int qd)
+{
+    struct dm_queue *q = dm_queue_get(inst, qd);
+    return q ? q->priv : NULL;
+}
 #endif /* INET_TEST_H */
