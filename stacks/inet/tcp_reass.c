@@ -12,6 +12,7 @@
  * caller hands the popped chain to the application as is.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include "dm/compiler.h"
 #include "tcp_reass.h"
@@ -124,6 +125,7 @@ int tcp_reass_insert(struct tcp_reass *q, struct dm_buf *b, uint32_t seq, uint32
     if (tcp_seq_lt(seq, rcv_nxt)) {
         b = chain_trim_front(b, rcv_nxt - seq, NULL);
         seq = rcv_nxt;
+        len = end - seq;
     }
 
     /* Ranges touching [seq, end): first..last (first > last: none). */
@@ -163,9 +165,15 @@ int tcp_reass_insert(struct tcp_reass *q, struct dm_buf *b, uint32_t seq, uint32
             covered_segs += q->r[i].head->nb_segs;
     uint32_t bsegs = b->nb_segs;
 
-    if (q->bytes + (uint64_t)new_bytes > q->limit ||
-        (ntouch == 0 && q->n >= TCP_REASS_MAX_RANGES) ||
-        q->segs - covered_segs + (uint64_t)bsegs > q->max_segs) {
+    /* Data at rcv_nxt leaves at the next pop: never refuse it, or a queue
+     * full of far-ahead data would block the hole's own retransmission
+     * forever. Out-of-order data may use all but one range slot, so an
+     * in-order insert always finds one. */
+    bool in_order = seq == rcv_nxt;
+    if (!in_order &&
+        (q->bytes + (uint64_t)new_bytes > q->limit ||
+         (ntouch == 0 && q->n >= TCP_REASS_MAX_RANGES - 1) ||
+         q->segs - covered_segs + (uint64_t)bsegs > q->max_segs)) {
         q->dropped++;
         dm_buf_free(b);
         return -ENOBUFS;
