@@ -21,7 +21,7 @@
 #define REASS_MAX_LEN (1u << 30)
 
 /* Drops the first n bytes of a chain (n < pkt_len); returns the new head. */
-static struct dm_buf *chain_trim_front(struct dm_buf *h, uint32_t n, uint32_t *segs)
+static struct dm_buf *chain_trim_front(struct dm_buf *h, uint32_t n)
 {
     while (n >= h->len && h->next) {
         struct dm_buf *next = h->next;
@@ -30,8 +30,6 @@ static struct dm_buf *chain_trim_front(struct dm_buf *h, uint32_t n, uint32_t *s
         next->nb_segs = (uint16_t)(h->nb_segs - 1);
         h->next = NULL;
         dm_buf_free_seg(h);
-        if (segs)
-            (*segs)--;
         h = next;
     }
     dm_buf_adj(h, n);
@@ -40,7 +38,7 @@ static struct dm_buf *chain_trim_front(struct dm_buf *h, uint32_t n, uint32_t *s
 
 /* Keeps the first `keep` bytes (0 < keep <= pkt_len); frees the rest of the
  * chain. Returns the last segment kept. */
-static struct dm_buf *chain_trim_tail(struct dm_buf *h, uint32_t keep, uint32_t *segs)
+static struct dm_buf *chain_trim_tail(struct dm_buf *h, uint32_t keep)
 {
     struct dm_buf *s = h;
     uint32_t acc = 0;
@@ -52,10 +50,6 @@ static struct dm_buf *chain_trim_tail(struct dm_buf *h, uint32_t keep, uint32_t 
     }
     s->len = keep - acc;
     if (s->next) {
-        if (segs) {
-            for (struct dm_buf *x = s->next; x; x = x->next)
-                (*segs)--;
-        }
         dm_buf_free(s->next);
         s->next = NULL;
     }
@@ -121,9 +115,9 @@ int tcp_reass_insert(struct tcp_reass *q, struct dm_buf *b, uint32_t seq, uint32
         return 0;
     }
     if (b->pkt_len > len)                     /* link-layer padding */
-        chain_trim_tail(b, len, NULL);
+        chain_trim_tail(b, len);
     if (tcp_seq_lt(seq, rcv_nxt)) {
-        b = chain_trim_front(b, rcv_nxt - seq, NULL);
+        b = chain_trim_front(b, rcv_nxt - seq);
         seq = rcv_nxt;
         len = end - seq;
     }
@@ -183,14 +177,14 @@ int tcp_reass_insert(struct tcp_reass *q, struct dm_buf *b, uint32_t seq, uint32
     uint32_t nseq = seq, nlen = len;
     if (left) {
         uint32_t ov = left->seq + left->len - seq;
-        b = chain_trim_front(b, ov, NULL);
+        b = chain_trim_front(b, ov);
         nseq += ov;
         nlen -= ov;
     }
     struct dm_buf *btail;
     if (right) {
         uint32_t keep = right->seq - nseq;
-        btail = chain_trim_tail(b, keep, NULL);
+        btail = chain_trim_tail(b, keep);
         nlen = keep;
     } else {
         btail = chain_last(b);
@@ -248,7 +242,7 @@ struct dm_buf *tcp_reass_pop(struct tcp_reass *q, uint32_t *rcv_nxt)
         }
         struct dm_buf *h = r.head;
         if (r.seq != *rcv_nxt)
-            h = chain_trim_front(h, *rcv_nxt - r.seq, NULL);
+            h = chain_trim_front(h, *rcv_nxt - r.seq);
         *rcv_nxt += h->pkt_len;
         return h;
     }
