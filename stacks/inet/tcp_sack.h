@@ -80,6 +80,9 @@ static inline void tcp_sack_sb_reset(struct tcp_sack_sb *sb) { sb->n = 0; sb->sa
  * snd_una < start < end <= snd_nxt after clipping to [snd_una, snd_nxt);
  * D-SACK blocks (RFC 2883, at or below snd_una) and bogus blocks (empty,
  * inverted, beyond snd_nxt, longer than 2^30) are ignored, never trusted.
+ * snd_nxt here is the highest sequence number ever sent (snd_max, if the
+ * sender rewinds snd_nxt for a go-back-N retransmission after an RTO):
+ * blocks up to it are legitimate.
  * Returns the number of bytes newly SACKed by this call (0 if none).
  * `*bogus` (may be NULL) receives how many blocks were ignored as invalid
  * (excluding D-SACK), so the caller can count them.
