@@ -129,6 +129,34 @@ void tcp_cc_enter_recovery(struct tcp_cc *cc, uint32_t flight, int64_t now_ns, b
     cc->bytes_acked = 0;
     /* RFC 5681 3.2 step 3: inflate by the three segments that left the network. */
     cc->cwnd = use_sack ? cc->ssthresh : add_sat(cc->ssthresh, 3 * cc->mss);
+    cc->prr_recover_fs = flight;
+    cc->prr_delivered = 0;
+    cc->prr_out = 0;
+}
+
+uint32_t tcp_cc_prr_ack(struct tcp_cc *cc, uint32_t delivered, uint32_t pipe)
+{
+    if (!cc->in_recovery)
+        return 0;
+    cc->prr_delivered = add_sat(cc->prr_delivered, delivered);
+    uint64_t sndcnt;
+    if (pipe > cc->ssthresh) {
+        /* Proportional part: send ssthresh/RecoverFS of what was delivered. */
+        uint64_t fs = cc->prr_recover_fs ? cc->prr_recover_fs : 1;
+        uint64_t allowed = ((uint64_t)cc->prr_delivered * cc->ssthresh + fs - 1) / fs;
+        sndcnt = allowed > cc->prr_out ? allowed - cc->prr_out : 0;
+    } else {
+        /* Slow-start reduction bound: catch up towards ssthresh, at most
+         * one MSS more than was delivered. */
+        uint64_t d = cc->prr_delivered > cc->prr_out ? cc->prr_delivered - cc->prr_out : 0;
+        uint64_t limit = DM_MAX(d, (uint64_t)delivered) + cc->mss;
+        sndcnt = DM_MIN((uint64_t)(cc->ssthresh - pipe), limit);
+    }
+    if (cc->prr_out == 0 && sndcnt < cc->mss)
+        sndcnt = cc->mss;            /* the fast retransmit itself */
+    uint64_t w = (uint64_t)pipe + sndcnt;
+    cc->cwnd = w > UINT32_MAX ? UINT32_MAX : (uint32_t)w;
+    return (uint32_t)DM_MIN(sndcnt, (uint64_t)UINT32_MAX);
 }
 
 void tcp_cc_dupack(struct tcp_cc *cc)

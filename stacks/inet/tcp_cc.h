@@ -65,7 +65,7 @@ struct tcp_cc_ops {
     void (*on_idle)(struct tcp_cc *cc, int64_t now_ns);
 };
 
-/* Embedded in the connection (~96 bytes). */
+/* Embedded in the connection (~112 bytes). */
 struct tcp_cc {
     const struct tcp_cc_ops *ops;
     uint32_t cwnd;        /* congestion window, bytes */
@@ -76,6 +76,9 @@ struct tcp_cc {
     uint8_t sack_recovery;/* recovery without window inflation (RFC 6675) */
     uint8_t rto_episode;  /* ssthresh already set by this timeout episode */
     uint8_t pad_;
+    uint32_t prr_recover_fs; /* RFC 6937 RecoverFS: FlightSize at recovery start */
+    uint32_t prr_delivered;  /* bytes delivered to the receiver during recovery */
+    uint32_t prr_out;        /* bytes sent during recovery */
     _Alignas(8) uint8_t priv[TCP_CC_PRIV_BYTES];
 };
 
@@ -130,6 +133,24 @@ void tcp_cc_exit_recovery(struct tcp_cc *cc, uint32_t flight, int64_t now_ns);
 void tcp_cc_on_rto(struct tcp_cc *cc, uint32_t flight, int64_t now_ns);
 /* Idle restart (RFC 5681 4.1): cwnd = min(cwnd, initial window). */
 void tcp_cc_after_idle(struct tcp_cc *cc, int64_t now_ns);
+
+/*
+ * Proportional Rate Reduction (RFC 6937, PRR-SSRB), optional, for SACK
+ * recovery (use_sack): instead of cwnd = ssthresh at once (which stalls
+ * sending until pipe drains, then bursts), cwnd follows the ACK clock down
+ * to ssthresh. Sender calls, while in recovery:
+ *   every ACK (including the one that started recovery, after
+ *   tcp_cc_enter_recovery):  tcp_cc_prr_ack(cc, delivered, pipe)
+ *       delivered = bytes newly cumulatively ACKed + bytes newly SACKed by
+ *       this ACK (tcp_sack_sb_update's return); pipe = tcp_sack_sb_pipe()
+ *       computed after the ACK. Sets cwnd = pipe + sndcnt and returns
+ *       sndcnt, the bytes that may be sent now (at least 1 MSS on the first
+ *       ACK of recovery, so the fast retransmit always goes out).
+ *   every transmission or retransmission: tcp_cc_prr_sent(cc, bytes)
+ * tcp_cc_exit_recovery ends it as usual.
+ */
+uint32_t tcp_cc_prr_ack(struct tcp_cc *cc, uint32_t delivered, uint32_t pipe);
+static inline void tcp_cc_prr_sent(struct tcp_cc *cc, uint32_t bytes) { cc->prr_out += bytes; }
 
 static inline bool tcp_cc_in_slow_start(const struct tcp_cc *cc) { return cc->cwnd < cc->ssthresh; }
 

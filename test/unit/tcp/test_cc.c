@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include "dm/time.h"
+#include "dm/compiler.h"
 #include "tcp_cc.h"
 
 #define MSS 1000u
@@ -225,6 +226,68 @@ static void test_cc_idle_restart_and_mss_change(void **state)
     assert_int_equal(cc.cwnd, 20000);               /* at least 1 MSS */
 }
 
+/* RFC 6937: one loss in a window of 20 with ssthresh 10 (NewReno): while
+ * pipe > ssthresh, PRR sends ssthresh/RecoverFS = 1 segment per 2 delivered,
+ * so the window shrinks smoothly instead of pausing. */
+static void test_prr_proportional_then_slow_start_bound(void **state)
+{
+    (void)state;
+    struct tcp_cc cc;
+    tcp_cc_init(&cc, &tcp_cc_newreno, MSS, 0);
+    cc.cwnd = 20 * MSS;
+    tcp_cc_enter_recovery(&cc, 20 * MSS, 0, true);
+    assert_int_equal(cc.ssthresh, 10 * MSS);
+    /* 3rd dup ACK: 3 segments SACKed, pipe = 20 - 3 - 1 lost = 16 */
+    uint32_t pipe = 16 * MSS;
+    uint32_t snd = tcp_cc_prr_ack(&cc, 3 * MSS, pipe);
+    /* bytes: ceil(3000 * 10000 / 20000) - 0 = 1500 */
+    assert_int_equal(snd, 1500);
+    assert_int_equal(cc.cwnd, pipe + 1500);
+    uint32_t out = MSS;                          /* the sender sends whole segments */
+    tcp_cc_prr_sent(&cc, MSS);
+    pipe += MSS;
+    /* then one more segment SACKed per ACK: 1 segment sent per 2 delivered
+     * (pipe stays above ssthresh up to k = 15) */
+    for (uint32_t k = 4; k <= 15; k++) {
+        pipe -= MSS;
+        snd = tcp_cc_prr_ack(&cc, MSS, pipe);
+        uint32_t allowed = (k * MSS * 10 * MSS + 20 * MSS - 1) / (20 * MSS);
+        assert_int_equal(snd, allowed - out);
+        assert_int_equal(cc.cwnd, pipe + snd);
+        uint32_t seg = snd / MSS * MSS;
+        tcp_cc_prr_sent(&cc, seg);
+        out += seg;
+        pipe += seg;
+    }
+    assert_true(pipe > cc.ssthresh);
+    assert_int_equal(out, 7 * MSS);              /* 15 delivered -> 7.5 allowed: ssthresh/RecoverFS */
+    /* pipe fell to ssthresh or below: catch up, bounded by delivered + 1 MSS */
+    pipe = 6 * MSS;
+    snd = tcp_cc_prr_ack(&cc, 2 * MSS, pipe);
+    uint32_t d = 17 * MSS - out;                 /* prr_delivered - prr_out */
+    assert_int_equal(snd, DM_MIN(10 * MSS - pipe, d + MSS));
+    assert_int_equal(cc.cwnd, pipe + snd);
+    /* never outside recovery */
+    tcp_cc_exit_recovery(&cc, 10 * MSS, 0);
+    assert_int_equal(tcp_cc_prr_ack(&cc, MSS, 0), 0);
+}
+
+static void test_prr_first_ack_always_allows_fast_retransmit(void **state)
+{
+    (void)state;
+    struct tcp_cc cc;
+    tcp_cc_init(&cc, &tcp_cc_cubic, MSS, 0);
+    cc.cwnd = 100 * MSS;
+    tcp_cc_enter_recovery(&cc, 100 * MSS, 0, true);
+    /* nothing delivered yet (e.g. recovery entered on a SACK hole): 1 MSS */
+    assert_int_equal(tcp_cc_prr_ack(&cc, 0, 99 * MSS), MSS);
+    /* hostile numbers do not overflow */
+    tcp_cc_prr_sent(&cc, MSS);
+    uint32_t snd = tcp_cc_prr_ack(&cc, UINT32_MAX, UINT32_MAX);
+    assert_true(snd <= UINT32_MAX);
+    assert_int_equal(cc.cwnd, UINT32_MAX);
+}
+
 /* ------------------------------------------------------------------ CUBIC */
 
 static double w_cubic(double t, double k, double wmax) { return 0.4 * pow(t - k, 3) + wmax; }
@@ -389,6 +452,8 @@ int main(void)
         cmocka_unit_test(test_newreno_ssthresh_floor_two_mss),
         cmocka_unit_test(test_newreno_rto_loss_window),
         cmocka_unit_test(test_cc_idle_restart_and_mss_change),
+        cmocka_unit_test(test_prr_proportional_then_slow_start_bound),
+        cmocka_unit_test(test_prr_first_ack_always_allows_fast_retransmit),
         cmocka_unit_test(test_cubic_multiplicative_decrease_beta_0_7),
         cmocka_unit_test(test_cubic_window_follows_rfc9438_curve),
         cmocka_unit_test(test_cubic_cwnd_grows_after_k),
