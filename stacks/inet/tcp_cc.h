@@ -65,7 +65,7 @@ struct tcp_cc_ops {
     void (*on_idle)(struct tcp_cc *cc, int64_t now_ns);
 };
 
-/* Embedded in the connection (~112 bytes). */
+/* Embedded in the connection (~136 bytes). */
 struct tcp_cc {
     const struct tcp_cc_ops *ops;
     uint32_t cwnd;        /* congestion window, bytes */
@@ -79,6 +79,14 @@ struct tcp_cc {
     uint32_t prr_recover_fs; /* RFC 6937 RecoverFS: FlightSize at recovery start */
     uint32_t prr_delivered;  /* bytes delivered to the receiver during recovery */
     uint32_t prr_out;        /* bytes sent during recovery */
+    /* HyStart++ (RFC 9406), see tcp_cc_hystart_ack */
+    uint32_t hs_window_end;  /* the current round ends when this is ACKed */
+    uint32_t hs_last_min_us; /* min RTT of the previous round (UINT32_MAX: none) */
+    uint32_t hs_cur_min_us;  /* min RTT so far in this round */
+    uint32_t hs_css_base_us; /* cssBaselineMinRtt */
+    uint8_t hs_state;        /* TCP_HS_* */
+    uint8_t hs_samples;      /* RTT samples in this round (saturates) */
+    uint8_t hs_css_rounds;
     _Alignas(8) uint8_t priv[TCP_CC_PRIV_BYTES];
 };
 
@@ -151,6 +159,29 @@ void tcp_cc_after_idle(struct tcp_cc *cc, int64_t now_ns);
  */
 uint32_t tcp_cc_prr_ack(struct tcp_cc *cc, uint32_t delivered, uint32_t pipe);
 static inline void tcp_cc_prr_sent(struct tcp_cc *cc, uint32_t bytes) { cc->prr_out += bytes; }
+
+/*
+ * HyStart++ (RFC 9406), optional: leaves slow start before the overshoot
+ * loss when the RTT starts rising. Off unless enabled.
+ *   tcp_cc_hystart_enable(cc, snd_nxt)   right after tcp_cc_init
+ *   tcp_cc_hystart_ack(cc, ack, snd_nxt, rtt_ns)  on every new ACK, before
+ *       tcp_cc_on_ack; rtt_ns is this ACK's RTT sample, < 0 when it has none.
+ * Rounds are delimited by sequence numbers (a round ends when the snd_nxt
+ * recorded at its start is ACKed). After N_RTT_SAMPLE (8) samples in a round,
+ * if the round's minimum RTT exceeds the previous round's by
+ * clamp(lastMin/8, 4 ms, 16 ms), slow start turns into Conservative Slow
+ * Start (growth / 4); a lower RTT in CSS resumes slow start; after 5 CSS
+ * rounds ssthresh = cwnd (congestion avoidance). A loss or timeout ends
+ * HyStart++ for the connection (only the initial slow start uses it).
+ * Note: with microsecond RTTs the 4 ms floor means it never triggers on a
+ * LAN; it matters on WAN paths.
+ */
+#define TCP_HS_OFF  0
+#define TCP_HS_SS   1   /* slow start, watching the RTT */
+#define TCP_HS_CSS  2   /* conservative slow start */
+#define TCP_HS_DONE 3
+void tcp_cc_hystart_enable(struct tcp_cc *cc, uint32_t snd_nxt);
+void tcp_cc_hystart_ack(struct tcp_cc *cc, uint32_t ack, uint32_t snd_nxt, int64_t rtt_ns);
 
 static inline bool tcp_cc_in_slow_start(const struct tcp_cc *cc) { return cc->cwnd < cc->ssthresh; }
 

@@ -288,6 +288,103 @@ static void test_prr_first_ack_always_allows_fast_retransmit(void **state)
     assert_int_equal(cc.cwnd, UINT32_MAX);
 }
 
+/* HyStart++: simulate slow-start rounds of `cwnd/MSS` ACKs each; the RTT of
+ * round r is rtt_of(r). Returns the round in which the state changed away
+ * from `from` (or -1). */
+struct hs_sim {
+    struct tcp_cc cc;
+    uint32_t una, nxt;
+};
+
+static void hs_round(struct hs_sim *h, int64_t rtt_ns)
+{
+    /* everything sent last round is ACKed one MSS at a time; each ACK lets
+     * slow start send more, which belongs to the next round */
+    uint32_t n = (h->nxt - h->una) / MSS;
+    for (uint32_t i = 0; i < n; i++) {
+        h->una += MSS;
+        tcp_cc_hystart_ack(&h->cc, h->una, h->nxt, rtt_ns);
+        tcp_cc_on_ack(&h->cc, MSS, 0, 0);
+        while (h->nxt - h->una + MSS <= h->cc.cwnd)
+            h->nxt += MSS;
+    }
+}
+
+static void hs_init(struct hs_sim *h)
+{
+    h->una = h->nxt = 0xfffff000u;                  /* rounds cross the wrap */
+    tcp_cc_init(&h->cc, &tcp_cc_newreno, MSS, 0);
+    tcp_cc_hystart_enable(&h->cc, h->nxt);
+    h->nxt += h->cc.cwnd;                            /* initial window in flight */
+}
+
+static void test_hystart_rtt_rise_enters_css_then_ca(void **state)
+{
+    (void)state;
+    struct hs_sim h;
+    hs_init(&h);
+    hs_round(&h, 50 * DM_NS_PER_MS);
+    hs_round(&h, 50 * DM_NS_PER_MS);
+    assert_int_equal(h.cc.hs_state, TCP_HS_SS);
+    /* +5 ms < clamp(50/8 = 6.25 ms, 4, 16): still slow start */
+    hs_round(&h, 55 * DM_NS_PER_MS);
+    assert_int_equal(h.cc.hs_state, TCP_HS_SS);
+    uint32_t before = h.cc.cwnd;
+    hs_round(&h, 55 * DM_NS_PER_MS);
+    assert_int_equal(h.cc.cwnd, before * 2);         /* ABC slow start doubles per round */
+    /* +7 ms >= 55/8 = 6.875 ms: conservative slow start after 8 samples */
+    hs_round(&h, 62 * DM_NS_PER_MS);
+    assert_int_equal(h.cc.hs_state, TCP_HS_CSS);
+    before = h.cc.cwnd;
+    hs_round(&h, 62 * DM_NS_PER_MS);
+    /* growth / 4 per ACK: one round of n ACKs adds n * MSS / 4 */
+    assert_true(h.cc.cwnd < before * 2);
+    assert_true(h.cc.cwnd >= before + before / 4 - MSS);
+    for (int r = 0; r < 6 && h.cc.hs_state == TCP_HS_CSS; r++)
+        hs_round(&h, 62 * DM_NS_PER_MS);
+    /* CSS_ROUNDS later: congestion avoidance with ssthresh = cwnd */
+    assert_int_equal(h.cc.hs_state, TCP_HS_DONE);
+    assert_int_equal(h.cc.ssthresh, h.cc.cwnd);
+    assert_false(tcp_cc_in_slow_start(&h.cc));
+}
+
+static void test_hystart_spurious_rise_resumes_slow_start(void **state)
+{
+    (void)state;
+    struct hs_sim h;
+    hs_init(&h);
+    hs_round(&h, 20 * DM_NS_PER_MS);
+    hs_round(&h, 20 * DM_NS_PER_MS);
+    hs_round(&h, 30 * DM_NS_PER_MS);                 /* +10 ms >= 4 ms: CSS */
+    assert_int_equal(h.cc.hs_state, TCP_HS_CSS);
+    hs_round(&h, 25 * DM_NS_PER_MS);                 /* below the CSS baseline: back */
+    assert_int_equal(h.cc.hs_state, TCP_HS_SS);
+    uint32_t before = h.cc.cwnd;
+    hs_round(&h, 25 * DM_NS_PER_MS);
+    assert_int_equal(h.cc.cwnd, before * 2);
+}
+
+static void test_hystart_needs_samples_and_stops_on_loss(void **state)
+{
+    (void)state;
+    struct hs_sim h;
+    hs_init(&h);
+    hs_round(&h, 20 * DM_NS_PER_MS);
+    /* a round without RTT samples decides nothing */
+    hs_round(&h, -1);
+    hs_round(&h, 200 * DM_NS_PER_MS);
+    assert_int_equal(h.cc.hs_state, TCP_HS_SS);      /* previous round had no minimum */
+    tcp_cc_enter_recovery(&h.cc, h.nxt - h.una, 0, true);
+    assert_int_equal(h.cc.hs_state, TCP_HS_DONE);
+    tcp_cc_hystart_ack(&h.cc, h.nxt, h.nxt, 900 * DM_NS_PER_MS);
+    assert_int_equal(h.cc.hs_state, TCP_HS_DONE);
+    /* never enabled: untouched */
+    struct tcp_cc cc;
+    tcp_cc_init(&cc, &tcp_cc_cubic, MSS, 0);
+    tcp_cc_hystart_ack(&cc, 1, 2, 5 * DM_NS_PER_MS);
+    assert_int_equal(cc.hs_state, TCP_HS_OFF);
+}
+
 /* ------------------------------------------------------------------ CUBIC */
 
 static double w_cubic(double t, double k, double wmax) { return 0.4 * pow(t - k, 3) + wmax; }
@@ -454,6 +551,9 @@ int main(void)
         cmocka_unit_test(test_cc_idle_restart_and_mss_change),
         cmocka_unit_test(test_prr_proportional_then_slow_start_bound),
         cmocka_unit_test(test_prr_first_ack_always_allows_fast_retransmit),
+        cmocka_unit_test(test_hystart_rtt_rise_enters_css_then_ca),
+        cmocka_unit_test(test_hystart_spurious_rise_resumes_slow_start),
+        cmocka_unit_test(test_hystart_needs_samples_and_stops_on_loss),
         cmocka_unit_test(test_cubic_multiplicative_decrease_beta_0_7),
         cmocka_unit_test(test_cubic_window_follows_rfc9438_curve),
         cmocka_unit_test(test_cubic_cwnd_grows_after_k),
