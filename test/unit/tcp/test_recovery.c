@@ -69,12 +69,15 @@ static void rcv_segment(struct sim *s, struct seg g, uint8_t *opt, int *optlen, 
         s->rcv_nxt += g.len;
         deliver(s, b);
     } else if (tcp_seq_leq(g.seq + g.len, s->rcv_nxt)) {
-        dm_buf_free(b);                      /* old duplicate */
+        dm_buf_free(b);                      /* old duplicate: D-SACK it */
+        tcp_sack_rx_dsack(&s->rx, g.seq, g.seq + g.len);
     } else {
         bool ooo = tcp_seq_gt(g.seq, s->rcv_nxt);
         int r = tcp_reass_insert(&s->q, b, g.seq, g.len, s->rcv_nxt);
         if (ooo && r > 0)
             tcp_sack_rx_note(&s->rx, g.seq);
+        if (r == 0)
+            tcp_sack_rx_dsack(&s->rx, g.seq, g.seq + g.len);
         struct dm_buf *c;
         while ((c = tcp_reass_pop(&s->q, &s->rcv_nxt)))
             deliver(s, c);
@@ -175,7 +178,7 @@ static bool round_trip(struct sim *s, unsigned loss_pct, bool after_rto)
         snd_ack(s, opt, optlen, ack);
     }
     progress = s->snd_una != una0;
-    return progress || nw == 0;
+    return progress;
 }
 
 static unsigned total_rtx;
@@ -193,10 +196,14 @@ static void run(uint32_t seed, unsigned loss_pct, const struct tcp_cc_ops *ops)
     tcp_reass_init(&s.q, 1 << 20);
     tcp_sack_rx_init(&s.rx);
     bool after_rto = false;
-    int rounds = 0;
+    int rounds = 0, stalled = 0;
     while (s.snd_una != s.end) {
         assert_true(++rounds < 5000);
-        if (!round_trip(&s, loss_pct, after_rto)) {
+        /* The retransmission timer: fires after 3 round trips without the
+         * cumulative ACK moving (RTO ~ SRTT + 4 RTTVAR), not on one bad round. */
+        stalled = round_trip(&s, loss_pct, after_rto) ? 0 : stalled + 1;
+        if (stalled == 3) {
+            stalled = 0;
             /* RTO: the scoreboard may be stale (reneging): forget it, go back N */
             s.rto++;
             tcp_cc_on_rto(&s.cc, s.snd_nxt - s.snd_una, 0);
