@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* tcp_isn: SipHash-2-4 against the reference vectors, RFC 6528 ISNs. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -86,6 +87,53 @@ static void test_isn_random_secret(void **state)
     assert_int_not_equal(tcp_isn_gen(&a, 1, 2, 3, 4, 0), tcp_isn_gen(&b, 1, 2, 3, 4, 0));
 }
 
+static void test_isn_syncookie_roundtrip_and_mss(void **state)
+{
+    (void)state;
+    struct tcp_isn s;
+    uint8_t key[16] = {9, 8, 7};
+    tcp_isn_init_key(&s, key);
+    int64_t now = 1000 * TCP_SYNCOOKIE_SLOT_NS + 5;
+    const uint16_t mss_in[] = {1460, 1459, 9000, 536, 100, 1448, 4312};
+    const int mss_out[] = {1460, 1440, 8960, 536, 536, 1440, 4312};
+    for (unsigned i = 0; i < sizeof(mss_in) / sizeof(mss_in[0]); i++) {
+        uint32_t c = tcp_syncookie_make(&s, 0x0100000a, 443, 0x0200000a, 51000, 0xdeadbeef, mss_in[i], now);
+        assert_int_equal(tcp_syncookie_check(&s, 0x0100000a, 443, 0x0200000a, 51000, 0xdeadbeef, c, now),
+                         mss_out[i]);
+    }
+}
+
+static void test_isn_syncookie_rejects_forged_other_and_expired(void **state)
+{
+    (void)state;
+    struct tcp_isn s, other;
+    uint8_t key[16] = {9, 8, 7}, key2[16] = {1};
+    tcp_isn_init_key(&s, key);
+    tcp_isn_init_key(&other, key2);
+    int64_t now = 77 * TCP_SYNCOOKIE_SLOT_NS + 1;
+    uint32_t c = tcp_syncookie_make(&s, 1, 2, 3, 4, 5000, 1460, now);
+    /* valid through the next slot, not after */
+    assert_int_equal(tcp_syncookie_check(&s, 1, 2, 3, 4, 5000, c, now + TCP_SYNCOOKIE_SLOT_NS), 1460);
+    assert_int_equal(tcp_syncookie_check(&s, 1, 2, 3, 4, 5000, c, now + 2 * TCP_SYNCOOKIE_SLOT_NS), -EINVAL);
+    /* 32 slots later the 5-bit slot matches again, the hash does not */
+    assert_int_equal(tcp_syncookie_check(&s, 1, 2, 3, 4, 5000, c, now + 32 * TCP_SYNCOOKIE_SLOT_NS), -EINVAL);
+    /* other tuple, other peer ISN, other secret */
+    assert_int_equal(tcp_syncookie_check(&s, 1, 2, 3, 5, 5000, c, now), -EINVAL);
+    assert_int_equal(tcp_syncookie_check(&s, 1, 2, 3, 4, 5001, c, now), -EINVAL);
+    assert_int_equal(tcp_syncookie_check(&other, 1, 2, 3, 4, 5000, c, now), -EINVAL);
+    /* any single flipped bit (incl. the MSS index) is caught */
+    for (int b = 0; b < 32; b++)
+        assert_int_equal(tcp_syncookie_check(&s, 1, 2, 3, 4, 5000, c ^ (1u << b), now), -EINVAL);
+    /* blind guessing: 2^16 random cookies, none accepted */
+    uint32_t x = 12345;
+    int accepted = 0;
+    for (int i = 0; i < 65536; i++) {
+        x = x * 1664525u + 1013904223u;
+        accepted += tcp_syncookie_check(&s, 1, 2, 3, 4, 5000, x, now) > 0;
+    }
+    assert_true(accepted <= 1);   /* expected 2^16 * 2 / 2^29 ~ 0 */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -93,6 +141,8 @@ int main(void)
         cmocka_unit_test(test_isn_clock_advances_4us),
         cmocka_unit_test(test_isn_depends_on_tuple_and_secret),
         cmocka_unit_test(test_isn_random_secret),
+        cmocka_unit_test(test_isn_syncookie_roundtrip_and_mss),
+        cmocka_unit_test(test_isn_syncookie_rejects_forged_other_and_expired),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
