@@ -25,7 +25,10 @@
  *   RTO:             tcp_cc_on_rto(&cc, flight, now)
  *   idle > RTO:      tcp_cc_after_idle(&cc, now)
  * With SACK (RFC 6675) the sender compares pipe with cwnd; cwnd is then
- * simply ssthresh during recovery (use_sack = true: no inflation).
+ * simply ssthresh during recovery (use_sack = true: no inflation), or,
+ * better, follows PRR (RFC 6937: tcp_cc_prr_ack / tcp_cc_prr_sent).
+ * Optional: HyStart++ (RFC 9406) in the initial slow start
+ * (tcp_cc_hystart_enable / tcp_cc_hystart_ack).
  *
  * All windows are in bytes. "flight" is FlightSize: snd_nxt - snd_una.
  * The algorithm registry is process wide; NewReno ("newreno", alias
