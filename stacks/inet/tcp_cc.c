@@ -115,11 +115,37 @@ static inline uint32_t add_sat(uint32_t a, uint32_t b)
     return a > UINT32_MAX - b ? UINT32_MAX : a + b;
 }
 
+void tcp_cc_note_flight(struct tcp_cc *cc, uint32_t flight)
+{
+    cc->flight_known = 1;
+    cc->last_flight = flight;
+}
+
+static bool cwnd_limited(const struct tcp_cc *cc)
+{
+    if (!cc->flight_known)
+        return true;
+    if (tcp_cc_in_slow_start(cc))
+        return (uint64_t)cc->cwnd < 2ull * cc->last_flight;
+    return (uint64_t)cc->last_flight + cc->mss > cc->cwnd;
+}
+
 void tcp_cc_on_ack(struct tcp_cc *cc, uint32_t acked, int64_t srtt_ns, int64_t now_ns)
 {
     cc->rto_episode = 0;
     if (cc->in_recovery || acked == 0)
         return;
+    if (!cwnd_limited(cc)) {
+        cc->app_limited = 1;
+        return;
+    }
+    if (cc->app_limited) {
+        /* Using the window again: time-based growth restarts from here
+         * rather than jumping by the time spent application limited. */
+        cc->app_limited = 0;
+        if (cc->ops->on_idle)
+            cc->ops->on_idle(cc, now_ns);
+    }
     cc->ops->on_ack(cc, acked, srtt_ns, now_ns);
 }
 

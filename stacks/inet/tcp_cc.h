@@ -64,7 +64,9 @@ struct tcp_cc_ops {
      * does not lower ssthresh again on repeated (backed-off) timeouts. */
     void (*on_rto)(struct tcp_cc *cc, uint32_t flight, int64_t now_ns);
     /* Optional (may be NULL): the connection was idle longer than an RTO
-     * (RFC 5681 4.1); the wrapper has reduced cwnd to the restart window. */
+     * (RFC 5681 4.1; the wrapper has reduced cwnd to the restart window),
+     * or it uses its window again after an application-limited period
+     * (tcp_cc_note_flight). Time-based algorithms restart their clock. */
     void (*on_idle)(struct tcp_cc *cc, int64_t now_ns);
 };
 
@@ -90,6 +92,9 @@ struct tcp_cc {
     uint8_t hs_state;        /* TCP_HS_* */
     uint8_t hs_samples;      /* RTT samples in this round (saturates) */
     uint8_t hs_css_rounds;
+    uint8_t flight_known;    /* tcp_cc_note_flight was called */
+    uint8_t app_limited;     /* the last evaluated ACK found the window unused */
+    uint32_t last_flight;    /* bytes in flight after the last transmission */
     _Alignas(8) uint8_t priv[TCP_CC_PRIV_BYTES];
 };
 
@@ -125,7 +130,8 @@ int tcp_cc_init(struct tcp_cc *cc, const struct tcp_cc_ops *ops, uint32_t mss, i
 int tcp_cc_set_mss(struct tcp_cc *cc, uint32_t mss);
 
 /* New ACK of `acked` bytes. Ignored while in recovery (the partial/full
- * ACK wrappers handle those). */
+ * ACK wrappers handle those) and while application limited
+ * (tcp_cc_note_flight). */
 void tcp_cc_on_ack(struct tcp_cc *cc, uint32_t acked, int64_t srtt_ns, int64_t now_ns);
 /* Loss detected (3 dup ACKs / RFC 6675): ssthresh from the algorithm;
  * cwnd = ssthresh + 3*MSS (NewReno, use_sack false) or ssthresh (SACK). */
@@ -142,6 +148,18 @@ void tcp_cc_exit_recovery(struct tcp_cc *cc, uint32_t flight, int64_t now_ns);
  * episode only), cwnd = 1 MSS (RFC 5681 3.1 loss window), leaves recovery.
  * The episode ends at the next tcp_cc_on_ack. */
 void tcp_cc_on_rto(struct tcp_cc *cc, uint32_t flight, int64_t now_ns);
+/*
+ * Window validation (the rule of Linux's tcp_is_cwnd_limited, in the spirit
+ * of RFC 7661): cwnd only grows while the sender uses it, so a
+ * request/response connection that never fills its window does not build
+ * up a huge cwnd that a later bulk write would burst out. Call after each
+ * transmission (or burst) with the bytes now in flight. Growth then needs
+ *   slow start:  cwnd < 2 * flight
+ *   otherwise:   flight + MSS > cwnd (no room for another full segment)
+ * at the last transmission. Never called: growth is unconditional.
+ */
+void tcp_cc_note_flight(struct tcp_cc *cc, uint32_t flight);
+
 /* Idle restart (RFC 5681 4.1): cwnd = min(cwnd, initial window). */
 void tcp_cc_after_idle(struct tcp_cc *cc, int64_t now_ns);
 

@@ -17,6 +17,9 @@
 #define MSS 1000u
 #define SEC DM_NS_PER_S
 
+/* RFC 9438 eq. 1, in segments and seconds. */
+static double w_cubic(double t, double k, double wmax) { return 0.4 * pow(t - k, 3) + wmax; }
+
 /* ---------------------------------------------------------------- registry */
 
 static int dummy_inits;
@@ -226,6 +229,60 @@ static void test_cc_idle_restart_and_mss_change(void **state)
     assert_int_equal(cc.cwnd, 20000);               /* at least 1 MSS */
 }
 
+static void test_cc_app_limited_window_does_not_grow(void **state)
+{
+    (void)state;
+    struct tcp_cc cc;
+    tcp_cc_init(&cc, &tcp_cc_newreno, MSS, 0);
+    /* request/response: 2 segments in flight, window 10: no growth */
+    for (int i = 0; i < 1000; i++) {
+        tcp_cc_note_flight(&cc, 2 * MSS);
+        tcp_cc_on_ack(&cc, 2 * MSS, 0, 0);
+    }
+    assert_int_equal(cc.cwnd, 10 * MSS);
+    /* slow start grows while cwnd < 2 * flight */
+    tcp_cc_note_flight(&cc, 6 * MSS);
+    tcp_cc_on_ack(&cc, MSS, 0, 0);
+    assert_int_equal(cc.cwnd, 11 * MSS);
+    /* congestion avoidance: only when no room for another segment */
+    cc.ssthresh = 5 * MSS;
+    tcp_cc_note_flight(&cc, 9 * MSS);            /* 9 + 1 <= 11: room left */
+    for (int i = 0; i < 50; i++)
+        tcp_cc_on_ack(&cc, MSS, 0, 0);
+    assert_int_equal(cc.cwnd, 11 * MSS);
+    tcp_cc_note_flight(&cc, 10 * MSS + 1);       /* full */
+    for (int i = 0; i < 11; i++)
+        tcp_cc_on_ack(&cc, MSS, 0, 0);
+    assert_int_equal(cc.cwnd, 12 * MSS);
+}
+
+static void test_cubic_app_limited_period_restarts_epoch(void **state)
+{
+    (void)state;
+    struct tcp_cc cc;
+    tcp_cc_init(&cc, &tcp_cc_cubic, MSS, 0);
+    cc.cwnd = 100 * MSS;
+    tcp_cc_enter_recovery(&cc, 100 * MSS, 0, false);
+    tcp_cc_exit_recovery(&cc, 100 * MSS, 0);     /* cwnd 70, W_max 100, K = 4.2 s */
+    tcp_cc_note_flight(&cc, 70 * MSS);
+    tcp_cc_on_ack(&cc, 1, 0, 0);                 /* epoch starts at t = 0 */
+    /* 10 s of application-limited traffic */
+    tcp_cc_note_flight(&cc, 5 * MSS);
+    for (int i = 1; i <= 100; i++)
+        tcp_cc_on_ack(&cc, MSS, 0, i * 100 * DM_NS_PER_MS);
+    assert_int_equal(cc.cwnd, 70 * MSS);
+    /* the window is used again: growth restarts from a new epoch (t = 0),
+     * not W(10 s) = 0.4 * 5.8^3 + 100 = 178 segments (clamped 1.5x: 105) */
+    tcp_cc_note_flight(&cc, 70 * MSS);
+    int64_t t1 = 10 * SEC + 1;
+    tcp_cc_on_ack(&cc, cc.cwnd, 0, t1);
+    assert_true(cc.cwnd < 71 * MSS);
+    tcp_cc_note_flight(&cc, cc.cwnd);
+    tcp_cc_on_ack(&cc, cc.cwnd, 0, t1 + 2 * SEC);
+    double k = cbrt(30.0 / 0.4);
+    assert_true(fabs(cc.cwnd - w_cubic(2.0, k, 100) * MSS) <= 1.0);
+}
+
 /* RFC 6937: one loss in a window of 20 with ssthresh 10 (NewReno): while
  * pipe > ssthresh, PRR sends ssthresh/RecoverFS = 1 segment per 2 delivered,
  * so the window shrinks smoothly instead of pausing. */
@@ -387,7 +444,6 @@ static void test_hystart_needs_samples_and_stops_on_loss(void **state)
 
 /* ------------------------------------------------------------------ CUBIC */
 
-static double w_cubic(double t, double k, double wmax) { return 0.4 * pow(t - k, 3) + wmax; }
 
 /* Puts a CUBIC connection in congestion avoidance right after a loss at
  * cwnd = wmax segments, with FlightSize = cwnd. */
@@ -549,6 +605,8 @@ int main(void)
         cmocka_unit_test(test_newreno_ssthresh_floor_two_mss),
         cmocka_unit_test(test_newreno_rto_loss_window),
         cmocka_unit_test(test_cc_idle_restart_and_mss_change),
+        cmocka_unit_test(test_cc_app_limited_window_does_not_grow),
+        cmocka_unit_test(test_cubic_app_limited_period_restarts_epoch),
         cmocka_unit_test(test_prr_proportional_then_slow_start_bound),
         cmocka_unit_test(test_prr_first_ack_always_allows_fast_retransmit),
         cmocka_unit_test(test_hystart_rtt_rise_enters_css_then_ca),
