@@ -151,6 +151,8 @@ void tcp_cc_on_ack(struct tcp_cc *cc, uint32_t acked, int64_t srtt_ns, int64_t n
 
 void tcp_cc_enter_recovery(struct tcp_cc *cc, uint32_t flight, int64_t now_ns, bool use_sack)
 {
+    cc->prior_cwnd = cc->cwnd;
+    cc->prior_ssthresh = cc->ssthresh;
     cc->ops->on_congestion_event(cc, flight, now_ns);
     floor_ssthresh(cc);
     cc->in_recovery = 1;
@@ -227,6 +229,11 @@ void tcp_cc_on_rto(struct tcp_cc *cc, uint32_t flight, int64_t now_ns)
     /* RFC 5681 eq. 4 applies to the first timeout of a segment only:
      * back-off retransmissions must not halve ssthresh again. */
     if (!cc->rto_episode) {
+        /* a timeout during recovery undoes to before the recovery */
+        if (!cc->in_recovery) {
+            cc->prior_cwnd = cc->cwnd;
+            cc->prior_ssthresh = cc->ssthresh;
+        }
         cc->ops->on_rto(cc, flight, now_ns);
         floor_ssthresh(cc);
         cc->rto_episode = 1;
@@ -237,6 +244,22 @@ void tcp_cc_on_rto(struct tcp_cc *cc, uint32_t flight, int64_t now_ns)
     cc->in_recovery = 0;
     cc->sack_recovery = 0;
     cc->bytes_acked = 0;
+}
+
+int tcp_cc_undo(struct tcp_cc *cc, int64_t now_ns)
+{
+    if (cc->prior_cwnd == 0)
+        return -EINVAL;
+    cc->cwnd = DM_MAX(cc->cwnd, cc->prior_cwnd);
+    cc->ssthresh = DM_MAX(cc->ssthresh, cc->prior_ssthresh);
+    cc->prior_cwnd = 0;
+    cc->in_recovery = 0;
+    cc->sack_recovery = 0;
+    cc->rto_episode = 0;
+    cc->bytes_acked = 0;
+    if (cc->ops->on_idle)            /* time-based growth restarts from the restored window */
+        cc->ops->on_idle(cc, now_ns);
+    return 0;
 }
 
 void tcp_cc_after_idle(struct tcp_cc *cc, int64_t now_ns)

@@ -95,6 +95,8 @@ struct tcp_cc {
     uint8_t flight_known;    /* tcp_cc_note_flight was called */
     uint8_t app_limited;     /* the last evaluated ACK found the window unused */
     uint32_t last_flight;    /* bytes in flight after the last transmission */
+    uint32_t prior_cwnd;     /* before the last reduction, for tcp_cc_undo */
+    uint32_t prior_ssthresh;
     _Alignas(8) uint8_t priv[TCP_CC_PRIV_BYTES];
 };
 
@@ -159,6 +161,17 @@ void tcp_cc_on_rto(struct tcp_cc *cc, uint32_t flight, int64_t now_ns);
  * at the last transmission. Never called: growth is unconditional.
  */
 void tcp_cc_note_flight(struct tcp_cc *cc, uint32_t flight);
+
+/*
+ * Undo a reduction that turned out to be spurious (Eifel response, RFC 4015;
+ * Linux's undo): restores cwnd and ssthresh to at least their values before
+ * the last tcp_cc_enter_recovery / tcp_cc_on_rto and leaves recovery.
+ * Detection is the sender's: e.g. RFC 3522 (the ACK's TSecr is older than
+ * the TSval of the first retransmission: the original arrived) or D-SACKs
+ * covering every retransmission of the episode (RFC 3708). Returns 0, or
+ * -EINVAL when there is nothing to undo (only one undo per reduction).
+ */
+int tcp_cc_undo(struct tcp_cc *cc, int64_t now_ns);
 
 /* Idle restart (RFC 5681 4.1): cwnd = min(cwnd, initial window). */
 void tcp_cc_after_idle(struct tcp_cc *cc, int64_t now_ns);

@@ -283,6 +283,42 @@ static void test_cubic_app_limited_period_restarts_epoch(void **state)
     assert_true(fabs(cc.cwnd - w_cubic(2.0, k, 100) * MSS) <= 1.0);
 }
 
+static void test_cc_undo_spurious_reduction(void **state)
+{
+    (void)state;
+    struct tcp_cc cc;
+    tcp_cc_init(&cc, &tcp_cc_newreno, MSS, 0);
+    assert_int_equal(tcp_cc_undo(&cc, 0), -EINVAL);      /* nothing reduced yet */
+    cc.cwnd = 20 * MSS;
+    cc.ssthresh = 15 * MSS;
+    tcp_cc_enter_recovery(&cc, 20 * MSS, 0, true);
+    assert_int_equal(cc.cwnd, 10 * MSS);
+    assert_int_equal(tcp_cc_undo(&cc, 0), 0);
+    assert_int_equal(cc.cwnd, 20 * MSS);
+    assert_int_equal(cc.ssthresh, 15 * MSS);
+    assert_false(cc.in_recovery);
+    assert_int_equal(tcp_cc_undo(&cc, 0), -EINVAL);      /* once per reduction */
+    /* a timeout inside recovery undoes to before the recovery */
+    tcp_cc_enter_recovery(&cc, 20 * MSS, 0, false);
+    tcp_cc_on_rto(&cc, 20 * MSS, 0);
+    tcp_cc_on_rto(&cc, 20 * MSS, 0);                     /* backed-off repeat */
+    assert_int_equal(cc.cwnd, MSS);
+    assert_int_equal(tcp_cc_undo(&cc, 0), 0);
+    assert_int_equal(cc.cwnd, 20 * MSS);
+    assert_int_equal(cc.ssthresh, 15 * MSS);
+    /* CUBIC: after the undo growth continues from the restored window */
+    tcp_cc_init(&cc, &tcp_cc_cubic, MSS, 0);
+    cc.cwnd = 100 * MSS;
+    cc.ssthresh = 100 * MSS;
+    tcp_cc_on_rto(&cc, 100 * MSS, 0);
+    assert_int_equal(tcp_cc_undo(&cc, SEC), 0);
+    assert_int_equal(cc.cwnd, 100 * MSS);
+    tcp_cc_on_ack(&cc, 1, 0, SEC);                       /* new epoch at the restored cwnd */
+    tcp_cc_on_ack(&cc, cc.cwnd, 0, 3 * SEC);
+    assert_true(cc.cwnd >= 100 * MSS);
+    assert_true(fabs(cc.cwnd - w_cubic(2.0, 0, 100) * MSS) <= 1.0);
+}
+
 /* RFC 6937: one loss in a window of 20 with ssthresh 10 (NewReno): while
  * pipe > ssthresh, PRR sends ssthresh/RecoverFS = 1 segment per 2 delivered,
  * so the window shrinks smoothly instead of pausing. */
@@ -607,6 +643,7 @@ int main(void)
         cmocka_unit_test(test_cc_idle_restart_and_mss_change),
         cmocka_unit_test(test_cc_app_limited_window_does_not_grow),
         cmocka_unit_test(test_cubic_app_limited_period_restarts_epoch),
+        cmocka_unit_test(test_cc_undo_spurious_reduction),
         cmocka_unit_test(test_prr_proportional_then_slow_start_bound),
         cmocka_unit_test(test_prr_first_ack_always_allows_fast_retransmit),
         cmocka_unit_test(test_hystart_rtt_rise_enters_css_then_ca),
