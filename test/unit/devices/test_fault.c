@@ -7,6 +7,7 @@
  * due, bad DEMI_FAULTS is -EINVAL, and info/wait_fd pass through.
  */
 #include <stdlib.h>
+#include <unistd.h>
 #include "devtest.h"
 
 struct fx {
@@ -344,6 +345,36 @@ static void test_fault_passes_info_and_wait_fd_through(void **state)
     fx_close(&x);
 }
 
+static void test_fault_and_pcap_stack_from_config_pcap_outermost(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/dm_fault_pcapXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    struct dm_instance *inst = devtest_instance();
+    struct dm_config cfg;
+    struct dm_dev *dev;
+    struct dm_buf *pk[10];
+    devtest_cfg(&cfg, "DEMI_FAULTS=drop=1", NULL);
+    assert_int_equal(dm_config_set(&cfg, "DEMI_PCAP", path), 0);
+    assert_int_equal(dm_dev_open_stacked(inst, "loop", &cfg, &dev), 0);
+    assert_string_equal(dev->ops->name, "pcap");
+    assert_string_equal(dev->lower->ops->name, "fault");
+    assert_string_equal(dev->lower->lower->ops->name, "loop");
+    for (uint32_t i = 0; i < 10; i++)
+        pk[i] = devtest_frame(inst, i, 64);
+    assert_int_equal(dev->tx_burst(dev, pk, 10), 10);
+    assert_int_equal(dev->rx_burst(dev, pk, 10), 0);
+    /* pcap saw what the stack sent; fault dropped all of it below */
+    assert_int_equal(devtest_stat(inst, "pcap.frames"), 10);
+    assert_int_equal(devtest_stat(inst, "fault.dropped"), 10);
+    assert_int_equal(devtest_stat(inst, "loop.tx"), 0);
+    dm_dev_close(dev);
+    unlink(path);
+    dm_instance_destroy(inst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,6 +387,7 @@ int main(void)
         cmocka_unit_test(test_fault_delay_holds_frames_until_due),
         cmocka_unit_test(test_fault_bad_spec_is_einval),
         cmocka_unit_test(test_fault_passes_info_and_wait_fd_through),
+        cmocka_unit_test(test_fault_and_pcap_stack_from_config_pcap_outermost),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
