@@ -164,8 +164,10 @@ static int respond(struct responder *r, struct dm_buf *b)
     } else {
         goto other;
     }
-    memcpy(f, f + 6, 6);
-    memcpy(f + 6, r->mac, 6);
+    uint8_t peer[6];
+    memcpy(peer, b->data + 6, 6);
+    memcpy(b->data, peer, 6);
+    memcpy(b->data + 6, r->mac, 6);
     return 1;
 other:
     r->other++;
