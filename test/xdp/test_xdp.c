@@ -28,74 +28,21 @@
 #include "dm/instance.h"
 #include "dm/stats.h"
 #include "dm/time.h"
+#include "netns.h"
 
-static char ns[32], ifa[16], ifb[16], subnet[16];
-static int net_ready;
 static int ping_skipped; /* report 77 to meson when the real test could not run */
-static uint8_t our_ip[4];
-
-static int sh(const char *fmt, ...)
-{
-    char cmd[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    return system(cmd);
-}
-
-static void net_cleanup(void)
-{
-    if (!ns[0])
-        return;
-    sh("ip netns del %s >/dev/null 2>&1", ns);
-    sh("ip link del %s >/dev/null 2>&1", ifa);
-    net_ready = 0;
-}
-
-static void on_signal(int sig)
-{
-    net_cleanup();
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
 
 static int group_setup(void **state)
 {
     (void)state;
-    unsigned id = (unsigned)getpid() % 100000;
-    snprintf(ns, sizeof(ns), "dmxdp%u", id);
-    snprintf(ifa, sizeof(ifa), "dmx%ua", id);
-    snprintf(ifb, sizeof(ifb), "dmx%ub", id);
-    /* a /24 per run so concurrent runs do not collide */
-    our_ip[0] = 10, our_ip[1] = 211, our_ip[2] = (uint8_t)(id % 250 + 1), our_ip[3] = 1;
-    snprintf(subnet, sizeof(subnet), "10.211.%u", our_ip[2]);
-    if (geteuid() != 0)
-        return 0;
-    atexit(net_cleanup);
-    signal(SIGTERM, on_signal);
-    signal(SIGINT, on_signal);
-    signal(SIGALRM, on_signal);
-    alarm(90);
-    if (sh("ip netns add %s", ns) != 0)
-        return 0;
-    if (sh("ip link add %s type veth peer name %s", ifa, ifb) != 0 ||
-        sh("ip link set %s netns %s", ifb, ns) != 0 ||
-        sh("ip -n %s addr add %s.2/24 dev %s", ns, subnet, ifb) != 0 ||
-        sh("ip -n %s link set %s up", ns, ifb) != 0 ||
-        sh("ip link set %s up", ifa) != 0) {
-        net_cleanup();
-        return 0;
-    }
-    sh("sysctl -qw net.ipv6.conf.%s.disable_ipv6=1 >/dev/null 2>&1", ifa);
-    net_ready = 1;
+    netns_setup(90);
     return 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    net_cleanup();
+    netns_cleanup();
     return 0;
 }
 
