@@ -3,7 +3,8 @@
  * A network namespace and a veth pair for the AF_XDP tests: our end (ifa)
  * stays in the root namespace without an address (the XDP program hands
  * its traffic to us), the other end (ifb) lives in the namespace with
- * 10.211.N.2/24. Names and N come from the pid so runs do not collide.
+ * 10.211.N.2/24, and TX checksum offload off (see below). Names and N
+ * come from the pid so runs do not collide.
  * netns_cleanup() runs from the group teardown, atexit and on SIGTERM,
  * SIGINT and SIGALRM (alarm() bounds the whole program).
  */
@@ -75,6 +76,12 @@ static inline void netns_setup(unsigned alarm_s)
         return;
     }
     sh("sysctl -qw net.ipv6.conf.%s.disable_ipv6=1 >/dev/null 2>&1", ifa);
+    /* Linux leaves TCP/UDP checksums to the "NIC" on veth (CHECKSUM_PARTIAL)
+     * and AF_XDP hands us the frame as is, with only the pseudo-header sum
+     * in the field: make the namespace's kernel compute them in software. */
+    if (sh("ip netns exec %s ethtool -K %s tx off >/dev/null 2>&1", ns, ifb) != 0)
+        fprintf(stderr, "netns: could not turn off TX checksum offload on %s: TCP/UDP from the namespace "
+                        "will arrive with partial checksums\n", ifb);
     net_ready = 1;
 }
 
