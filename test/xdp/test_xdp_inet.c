@@ -3,7 +3,8 @@
  * Our TCP/IP stack (stacks/inet) on the AF_XDP device, against the Linux
  * stack in a namespace: an instance with DEMI_BACKEND=xdp on our veth end
  * (10.211.N.1) answers ping, and echoes a 1 MiB TCP stream that a Python
- * client inside the namespace sends and checks byte for byte.
+ * client inside the namespace sends and checks byte for byte; then the
+ * same echo with faults injected on our TX (DEMI_FAULTS).
  *
  * Skips (exit 77) when not root, when the namespace cannot be made, or
  * when this build has no "xdp" backend. Bounded by alarm() and deadlines;
@@ -78,11 +79,15 @@ static int poll_until_exit(struct dm_instance *inst, pid_t pid, int64_t timeout_
     return -1;
 }
 
-static struct dm_instance *xdp_instance(void)
+static struct dm_instance *xdp_instance(const char *faults)
 {
     struct dm_config cfg;
     struct dm_instance *inst = NULL;
     char ip[32];
+    if (geteuid() != 0 || !net_ready) {
+        fprintf(stderr, "needs root and a namespace/veth: skipping\n");
+        return NULL;
+    }
     if (!dm_stack_find("xdp")) {
         fprintf(stderr, "no 'xdp' backend in this build (stacks/inet not built): skipping\n");
         return NULL;
@@ -92,34 +97,18 @@ static struct dm_instance *xdp_instance(void)
     dm_config_set(&cfg, "DEMI_BACKEND", "xdp");
     dm_config_set(&cfg, "DEMI_XDP_IFACE", ifa);
     dm_config_set(&cfg, "DEMI_IPV4", ip);
+    if (faults)
+        dm_config_set(&cfg, "DEMI_FAULTS", faults);
     assert_int_equal(dm_instance_create(&cfg, &inst), 0);
     return inst;
 }
 
-static void test_inet_over_xdp_answers_ping_and_echoes_tcp(void **state)
+/* Serves one TCP echo connection on `port` while a Python client in the
+ * namespace sends `bytes` random bytes and checks what comes back. */
+static void tcp_echo(struct dm_instance *inst, uint16_t port, int bytes)
 {
-    (void)state;
-    if (geteuid() != 0 || !net_ready) {
-        fprintf(stderr, "needs root and a namespace/veth: skipping\n");
-        skipped = 1;
-        skip();
-    }
-    struct dm_instance *inst = xdp_instance();
-    if (!inst) {
-        skipped = 1;
-        skip();
-    }
-    char target[24];
-    snprintf(target, sizeof(target), "%s.1", subnet);
-
-    /* ICMP echo through our stack */
-    const char *ping[] = { "ping", "-n", "-c", "5", "-i", "0.2", "-w", "15", target, NULL };
-    int st = poll_until_exit(inst, spawn_in_ns(ping), 30 * DM_NS_PER_S);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-
-    /* TCP echo server on our stack */
     int lqd, cqd = -1;
-    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(ECHO_PORT) };
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
     assert_int_equal(dm_socket(inst, &lqd, AF_INET, SOCK_STREAM, 0), 0);
     assert_int_equal(dm_bind(inst, lqd, (struct sockaddr *)&sin, sizeof(sin)), 0);
     assert_int_equal(dm_listen(inst, lqd, 4), 0);
@@ -130,7 +119,7 @@ static void test_inet_over_xdp_answers_ping_and_echoes_tcp(void **state)
     snprintf(script, sizeof(script),
              "import os,socket,sys,threading\n"
              "data=os.urandom(%d)\n"
-             "s=socket.create_connection(('%s',%d),timeout=20)\n"
+             "s=socket.create_connection(('%s.1',%d),timeout=20)\n"
              "t=threading.Thread(target=lambda:s.sendall(data));t.start()\n"
              "got=bytearray()\n"
              "while len(got)<len(data):\n"
@@ -140,7 +129,7 @@ static void test_inet_over_xdp_answers_ping_and_echoes_tcp(void **state)
              "t.join();s.close()\n"
              "print('echoed',len(got),'bytes, match' if got==data else 'MISMATCH')\n"
              "sys.exit(0 if got==data else 1)\n",
-             ECHO_BYTES, target, ECHO_PORT);
+             bytes, subnet, port);
     const char *py[] = { "python3", "-c", script, NULL };
     pid_t pid = spawn_in_ns(py);
 
@@ -195,10 +184,48 @@ static void test_inet_over_xdp_answers_ping_and_echoes_tcp(void **state)
             (long long)dm_stats_get(inst, "xdp.rx"), (long long)dm_stats_get(inst, "xdp.tx"));
     assert_true(done);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    assert_true(echoed >= ECHO_BYTES);
+    assert_true(echoed >= (uint64_t)bytes);
     if (cqd >= 0)
         dm_close(inst, cqd);
     dm_close(inst, lqd);
+}
+
+static void test_inet_over_xdp_answers_ping_and_echoes_tcp(void **state)
+{
+    (void)state;
+    struct dm_instance *inst = xdp_instance(NULL);
+    if (!inst) {
+        skipped = 1;
+        skip();
+    }
+    char target[24];
+    snprintf(target, sizeof(target), "%s.1", subnet);
+    const char *ping[] = { "ping", "-n", "-c", "5", "-i", "0.2", "-w", "15", target, NULL };
+    int st = poll_until_exit(inst, spawn_in_ns(ping), 30 * DM_NS_PER_S);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    tcp_echo(inst, ECHO_PORT, ECHO_BYTES);
+    dm_instance_destroy(inst);
+}
+
+/* The same echo with our TX faulted (fault wrapper under the stack):
+ * TCP must recover from drops, reordering, duplicates and corruption
+ * against a real peer, and the faults must really have happened. */
+static void test_inet_over_xdp_recovers_from_injected_faults(void **state)
+{
+    (void)state;
+    struct dm_instance *inst = xdp_instance("drop=0.02,reorder=0.02,dup=0.01,corrupt=0.01,seed=3");
+    if (!inst) {
+        skipped = 1;
+        skip();
+    }
+    tcp_echo(inst, ECHO_PORT + 1, ECHO_BYTES);
+    fprintf(stderr, "faults: dropped %lld reordered %lld duplicated %lld corrupted %lld\n",
+            (long long)dm_stats_get(inst, "fault.dropped"), (long long)dm_stats_get(inst, "fault.reordered"),
+            (long long)dm_stats_get(inst, "fault.duplicated"), (long long)dm_stats_get(inst, "fault.corrupted"));
+    assert_true(dm_stats_get(inst, "fault.dropped") > 0);
+    assert_true(dm_stats_get(inst, "fault.reordered") > 0);
+    assert_true(dm_stats_get(inst, "fault.duplicated") > 0);
+    assert_true(dm_stats_get(inst, "fault.corrupted") > 0);
     dm_instance_destroy(inst);
 }
 
@@ -206,6 +233,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_inet_over_xdp_answers_ping_and_echoes_tcp),
+        cmocka_unit_test(test_inet_over_xdp_recovers_from_injected_faults),
     };
     int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
     return rc == 0 && skipped ? 77 : rc;
