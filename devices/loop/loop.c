@@ -10,7 +10,8 @@
  *    payload segments may be slices shared with the sender's retransmission
  *    queue (b->shared != NULL or refcnt > 1) and must be treated read-only.
  *  - Rings are bounded single-producer/single-consumer arrays of pointers
- *    (DEMI_LOOP_RING slots, default 1024). When the receiver's ring is full,
+ *    (DEMI_LOOP_RING slots, default 1024; on a link the first end to open
+ *    sets it). When the receiver's ring is full,
  *    tx_burst accepts fewer frames (counted in tx_full): backpressure, never
  *    silent loss.
  *  - Link mode (DEMI_LOOP_LINK=name): a process-global registry maps a name

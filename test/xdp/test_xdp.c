@@ -205,7 +205,10 @@ static void test_xdp_answers_arp_and_ping_from_netns(void **state)
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     unsigned echo1 = r.echo;
     int status2 = run_ping(dev, wfd, &r, target, 1);
-    fprintf(stderr, "arp %u echo %u other %u, ping status %d/%d\n", r.arp, r.echo, r.other, status, status2);
+    fprintf(stderr, "arp %u echo %u other %u, ping status %d/%d; xdp rx %lld tx %lld tx_kicks %lld fill_kicks %lld\n",
+            r.arp, r.echo, r.other, status, status2, (long long)dm_stats_get(inst, "xdp.rx"),
+            (long long)dm_stats_get(inst, "xdp.tx"), (long long)dm_stats_get(inst, "xdp.tx_kicks"),
+            (long long)dm_stats_get(inst, "xdp.fill_kicks"));
     assert_true(WIFEXITED(status2) && WEXITSTATUS(status2) == 0);
     assert_true(r.arp >= 1);
     assert_true(echo1 >= 5);
