@@ -11,9 +11,8 @@
  *    queue (b->shared != NULL or refcnt > 1) and must be treated read-only.
  *  - Rings are bounded single-producer/single-consumer arrays of pointers
  *    (DEMI_LOOP_RING slots, default 1024; on a link the first end to open
- *    sets it). When the receiver's ring is full,
- *    tx_burst accepts fewer frames (counted in tx_full): backpressure, never
- *    silent loss.
+ *    sets it). When the receiver's ring is full, tx_burst accepts fewer
+ *    frames (counted in tx_full): backpressure, never silent loss.
  *  - Link mode (DEMI_LOOP_LINK=name): a process-global registry maps a name
  *    to a link of two rings. The first device to open the name is end 0,
  *    the second end 1, a third gets -EBUSY. End e receives on ring[e] and
