@@ -582,10 +582,12 @@ static int rs_poll(void *p, int64_t block_ns)
 {
     struct rs_stack *st = p;
     int n = rs_poll_cq(st) + rs_poll_cm(st);
-    if (n)
-        return n;
+    /* Armed earlier: the event probably fired; take it so the fd goes quiet
+     * (one read per arm cycle, never on the busy path). */
     if (st->cq && st->armed)
         drain_cq_events(st);
+    if (n)
+        return n;
     /* Idle: arm the CQ so its channel wakes a sleeper, then look again. */
     if (st->cq && !st->armed) {
         st->g->req_notify_cq(st->cq, 0);
