@@ -581,14 +581,22 @@ static void drain_cq_events(struct rs_stack *st)
 static int rs_poll(void *p, int64_t block_ns)
 {
     struct rs_stack *st = p;
-    int n = rs_poll_cq(st) + rs_poll_cm(st);
-    /* Armed earlier: the event probably fired; take it so the fd goes quiet
-     * (one read per arm cycle, never on the busy path). */
-    if (st->cq && st->armed)
-        drain_cq_events(st);
-    if (n)
+    int n = rs_poll_cq(st);
+    /* rdmacm events cost a read() on a real channel: look when the CQ is
+     * quiet, and every 64th busy poll so setup never starves. */
+    if (n == 0 || (++st->cm_tick & 63) == 0)
+        n += rs_poll_cm(st);
+    if (n) {
+        /* Armed while idle and work came: take the channel's event (one
+         * read per idle->busy transition) so the wait fd goes quiet. */
+        if (st->armed) {
+            drain_cq_events(st);
+            st->armed = 0;
+        }
         return n;
-    /* Idle: arm the CQ so its channel wakes a sleeper, then look again. */
+    }
+    /* Idle: arm the CQ so its channel wakes a sleeper, then look again
+     * (a completion may have landed before the arm). */
     if (st->cq && !st->armed) {
         st->g->req_notify_cq(st->cq, 0);
         st->armed = 1;
@@ -605,7 +613,8 @@ static int rs_poll(void *p, int64_t block_ns)
     int k = epoll_pwait2(st->epfd, evs, DM_ARRAY_SIZE(evs), &ts, NULL);
     if (k < 0 && errno != EINTR)
         return -errno;
-    drain_cq_events(st);
+    if (k > 0)
+        drain_cq_events(st);
     return rs_poll_cq(st) + rs_poll_cm(st);
 }
 

@@ -140,6 +140,7 @@ struct rs_stack {
     uint32_t buf_size;          /* receive buffer size: the pool's data size */
     int epfd;
     int armed;
+    uint32_t cm_tick;
     unsigned cq_unacked;
     uint32_t rq_depth, sq_depth, cq_depth, cq_reserved, max_inline, rnr_retry, credit_thresh;
     int64_t linger_ns;
