@@ -73,6 +73,13 @@ void emu_drain_fd(int fd)
 const struct rdma_emu_counters *rdma_emu_counters(void) { return &emu_fab.ctr; }
 unsigned rdma_emu_live_objects(void) { return emu_fab.live; }
 
+/* Ring index arithmetic without a division (sizes are not powers of two). */
+static inline uint32_t ring_add(uint32_t i, uint32_t n, uint32_t size)
+{
+    i += n;
+    return i >= size ? i - size : i;
+}
+
 /* --- device, PD, MR -------------------------------------------------- */
 
 struct ibv_device **emu_get_device_list(int *num)
@@ -286,7 +293,7 @@ int emu_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
     int k = 0;
     while (k < n && c->count) {
         wc[k++] = c->ring[c->head];
-        c->head = (c->head + 1) % c->size;
+        c->head = ring_add(c->head, 1, c->size);
         c->count--;
     }
     return k;
@@ -301,7 +308,7 @@ static void cq_push(struct ibv_cq *cq, const struct ibv_wc *wc)
         dm_log_once("rdma-emu", "EMULATION: CQ overrun (%u entries): a completion was lost", c->size);
         return;
     }
-    c->ring[(c->head + c->count) % c->size] = *wc;
+    c->ring[ring_add(c->head, c->count, c->size)] = *wc;
     c->count++;
     if (c->armed && cq->channel) {
         c->armed = 0;
@@ -416,7 +423,7 @@ void emu_qp_error(struct emu_qp *q)
     q->qp.state = IBV_QPS_ERR;
     while (q->rq_count) {
         complete(q, q->qp.recv_cq, q->rq[q->rq_head].wr_id, IBV_WC_WR_FLUSH_ERR, IBV_WC_RECV, 0);
-        q->rq_head = (q->rq_head + 1) % q->rq_size;
+        q->rq_head = ring_add(q->rq_head, 1, q->rq_size);
         q->rq_count--;
     }
     run_sq(q); /* flushes the send ring */
@@ -424,7 +431,7 @@ void emu_qp_error(struct emu_qp *q)
 
 static void sq_pop(struct emu_qp *qp)
 {
-    qp->sq_head = (qp->sq_head + 1) % qp->sq_size;
+    qp->sq_head = ring_add(qp->sq_head, 1, qp->sq_size);
     qp->sq_count--;
     qp->stalled = 0;
 }
@@ -448,7 +455,7 @@ static enum ibv_wc_status deliver(struct emu_qp *qp, struct emu_swr *w, struct e
     for (uint32_t i = 0; i < r->nsge; i++) {
         if (!sge_ok(peer->qp.pd, &r->sge[i])) {
             emu_fab.ctr.prot_errs++;
-            peer->rq_head = (peer->rq_head + 1) % peer->rq_size;
+            peer->rq_head = ring_add(peer->rq_head, 1, peer->rq_size);
             peer->rq_count--;
             complete(peer, peer->qp.recv_cq, r->wr_id, IBV_WC_LOC_PROT_ERR, IBV_WC_RECV, 0);
             emu_qp_error(peer);
@@ -458,7 +465,7 @@ static enum ibv_wc_status deliver(struct emu_qp *qp, struct emu_swr *w, struct e
     }
     if (w->len > room) {
         emu_fab.ctr.len_errs++;
-        peer->rq_head = (peer->rq_head + 1) % peer->rq_size;
+        peer->rq_head = ring_add(peer->rq_head, 1, peer->rq_size);
         peer->rq_count--;
         complete(peer, peer->qp.recv_cq, r->wr_id, IBV_WC_LOC_LEN_ERR, IBV_WC_RECV, 0);
         emu_qp_error(peer);
@@ -486,7 +493,7 @@ static enum ibv_wc_status deliver(struct emu_qp *qp, struct emu_swr *w, struct e
         }
     }
     uint64_t rid = r->wr_id;
-    peer->rq_head = (peer->rq_head + 1) % peer->rq_size;
+    peer->rq_head = ring_add(peer->rq_head, 1, peer->rq_size);
     peer->rq_count--;
     struct ibv_wc wc;
     memset(&wc, 0, sizeof(wc));
@@ -585,7 +592,7 @@ int emu_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr, struct ibv_send_w
             rc = ENOMEM; /* send queue full, as providers report it */
             break;
         }
-        struct emu_swr *w = &qp->sq[(qp->sq_head + qp->sq_count) % qp->sq_size];
+        struct emu_swr *w = &qp->sq[ring_add(qp->sq_head, qp->sq_count, qp->sq_size)];
         uint64_t len = 0;
         for (int i = 0; i < wr->num_sge; i++)
             len += wr->sg_list[i].length;
@@ -640,7 +647,7 @@ int emu_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr, struct ibv_recv_w
             rc = ENOMEM;
             break;
         }
-        struct emu_rwr *r = &qp->rq[(qp->rq_head + qp->rq_count) % qp->rq_size];
+        struct emu_rwr *r = &qp->rq[ring_add(qp->rq_head, qp->rq_count, qp->rq_size)];
         r->wr_id = wr->wr_id;
         r->nsge = (uint32_t)wr->num_sge;
         memcpy(r->sge, wr->sg_list, (size_t)wr->num_sge * sizeof(struct ibv_sge));

@@ -169,7 +169,13 @@ int rs_setup_qp(struct rs_stack *st, struct rs_conn *c)
     attr.cap.max_recv_sge = 1;
     attr.cap.max_inline_data = st->max_inline;
     attr.qp_type = IBV_QPT_RC;
-    if (st->g->create_qp(c->id, st->pd, &attr) != 0) {
+    int ok = st->g->create_qp(c->id, st->pd, &attr) == 0;
+    if (!ok && errno == EINVAL && attr.cap.max_inline_data) {
+        /* Some devices take no inline data: do without. */
+        attr.cap.max_inline_data = 0;
+        ok = st->g->create_qp(c->id, st->pd, &attr) == 0;
+    }
+    if (!ok) {
         rc = -errno;
         DM_WARN("rdma", "rdma_create_qp: %s", strerror(errno));
         return rc;
@@ -188,8 +194,8 @@ int rs_setup_qp(struct rs_stack *st, struct rs_conn *c)
     if (rc < 0)
         return rc;
     if (c->rq_tail - c->rq_head < st->rq_depth && c->rq_tail - c->rq_head < c->rq_mask + 1) {
-        DM_WARN("rdma", "no buffers for the receive ring (%u of %u posted): raise DEMI_BUF_COUNT",
-                c->rq_tail - c->rq_head, st->rq_depth);
+        dm_log_once("rdma", "no buffers for a receive ring (%u of %u posted): connection refused; "
+                            "raise DEMI_BUF_COUNT", c->rq_tail - c->rq_head, st->rq_depth);
         return -ENOBUFS;
     }
     return 0;
@@ -254,8 +260,11 @@ static void on_request(struct rs_stack *st, const struct rs_event *e)
     struct rs_conn *l = e->listen_id ? e->listen_id->context : NULL;
     struct rdma_cm_id *id = e->id;
     if (!l || !l->listening || !l->q || l->nchild >= l->backlog) {
-        if (l && l->nchild >= l->backlog)
+        if (l && l->nchild >= l->backlog) {
             st->ctr.rejected_backlog++;
+            dm_log_once("rdma", "listen backlog full: connection request rejected, the connector gets "
+                                "ECONNREFUSED (Linux would drop the SYN and let it retry)");
+        }
         g->reject(id, NULL, 0);
         g->destroy_id(id);
         return;

@@ -25,19 +25,23 @@
 static struct dm_instance *srv, *cli;
 static uint16_t next_port = 7000;
 
-static struct dm_instance *make(const char *rq_depth)
+static struct dm_instance *make_with(const char *rq_depth, const char *bufs, const char *linger_ms)
 {
     struct dm_config cfg;
     dm_config_init(&cfg);
     dm_config_set(&cfg, "DEMI_BACKEND", "rdma");
     dm_config_set(&cfg, "DEMI_RDMA_PROVIDER", "emu");
-    dm_config_set(&cfg, "DEMI_BUF_COUNT", "16384");
+    dm_config_set(&cfg, "DEMI_BUF_COUNT", bufs ? bufs : "16384");
     if (rq_depth)
         dm_config_set(&cfg, "DEMI_RDMA_RQ_DEPTH", rq_depth);
+    if (linger_ms)
+        dm_config_set(&cfg, "DEMI_RDMA_LINGER_MS", linger_ms);
     struct dm_instance *in = NULL;
     assert_int_equal(dm_instance_create(&cfg, &in), 0);
     return in;
 }
+
+static struct dm_instance *make(const char *rq_depth) { return make_with(rq_depth, NULL, NULL); }
 
 static int setup(void **s)
 {
@@ -539,6 +543,192 @@ static void test_wait_fd_wakes_on_completion(void **s)
     dm_close(srv, l);
 }
 
+/* Connections the listener completed but the app never accepted are reset
+ * when the listener closes (Linux sends RST). */
+static void test_listener_close_resets_unaccepted(void **s)
+{
+    (void)s;
+    uint16_t port = next_port++;
+    int l = listener(port), c;
+    demi_qtoken_t ct, ot;
+    struct sockaddr_in a = addr("10.9.0.1", port);
+    assert_int_equal(dm_socket(cli, &c, AF_INET, SOCK_STREAM, 0), 0);
+    assert_int_equal(dm_connect(cli, &ct, c, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(wait_on(cli, ct).qr_opcode, DEMI_OPC_CONNECT); /* in the accept queue */
+    assert_int_equal(dm_pop(cli, &ot, c), 0);
+    assert_int_equal(dm_close(srv, l), 0);
+    demi_qresult_t qr = wait_on(cli, ot);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
+    assert_int_equal(qr.qr_ret, ECONNRESET);
+    dm_close(cli, c);
+}
+
+static void test_backlog_full_refuses(void **s)
+{
+    (void)s;
+    uint16_t port = next_port++;
+    int l, c1, c2;
+    struct sockaddr_in a = addr("10.9.0.1", port);
+    assert_int_equal(dm_socket(srv, &l, AF_INET, SOCK_STREAM, 0), 0);
+    assert_int_equal(dm_bind(srv, l, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(dm_listen(srv, l, 1), 0);
+    demi_qtoken_t t1, t2;
+    assert_int_equal(dm_socket(cli, &c1, AF_INET, SOCK_STREAM, 0), 0);
+    assert_int_equal(dm_socket(cli, &c2, AF_INET, SOCK_STREAM, 0), 0);
+    assert_int_equal(dm_connect(cli, &t1, c1, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(wait_on(cli, t1).qr_opcode, DEMI_OPC_CONNECT);
+    assert_int_equal(dm_connect(cli, &t2, c2, (struct sockaddr *)&a, sizeof(a)), 0);
+    demi_qresult_t qr = wait_on(cli, t2);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
+    assert_int_equal(qr.qr_ret, ECONNREFUSED);
+    assert_int_equal(dm_stats_get(srv, "rdma.rejected_backlog"), 1);
+    dm_close(cli, c1);
+    dm_close(cli, c2);
+    dm_close(srv, l);
+}
+
+/* Out of buffers: new connections fail cleanly, old ones keep working. */
+static void test_buffer_exhaustion_fails_new_connections_cleanly(void **s)
+{
+    (void)s;
+    dm_instance_destroy(srv);
+    srv = make_with("16", "64", NULL); /* 64 buffers: room for 3 receive rings of 16 */
+    uint16_t port = next_port++;
+    int l = listener(port), c[8], sv = -1;
+    int ok = 0, refused = 0;
+    struct sockaddr_in a = addr("10.9.0.1", port);
+    for (int i = 0; i < 8; i++) {
+        demi_qtoken_t ct, at;
+        assert_int_equal(dm_socket(cli, &c[i], AF_INET, SOCK_STREAM, 0), 0);
+        assert_int_equal(dm_connect(cli, &ct, c[i], (struct sockaddr *)&a, sizeof(a)), 0);
+        demi_qresult_t qr = wait_on(cli, ct);
+        if (qr.qr_opcode == DEMI_OPC_CONNECT) {
+            ok++;
+            assert_int_equal(dm_accept(srv, &at, l), 0);
+            int q = wait_on(srv, at).qr_value.ares.qd;
+            if (sv < 0)
+                sv = q;
+        } else {
+            assert_int_equal(qr.qr_ret, ECONNREFUSED);
+            refused++;
+        }
+    }
+    assert_true(ok >= 1 && ok <= 4);
+    assert_true(refused >= 4);
+    /* The first connection still carries data both ways. */
+    uint8_t buf[3000], got[3000];
+    fill(buf, sizeof(buf), 5);
+    demi_qtoken_t pt = push_bytes(cli, c[0], buf, sizeof(buf));
+    assert_int_equal(pop_exact(srv, sv, got, sizeof(got)), sizeof(got));
+    assert_memory_equal(got, buf, sizeof(buf));
+    wait_on(cli, pt);
+    for (int i = 0; i < 8; i++)
+        dm_close(cli, c[i]);
+    dm_close(srv, l);
+}
+
+/* A closed connection whose peer never reads is aborted after the linger
+ * limit: the peer reads what fitted, then sees a reset, never a hang. */
+static void test_close_linger_limit_aborts(void **s)
+{
+    (void)s;
+    dm_instance_destroy(cli);
+    dm_instance_destroy(srv);
+    srv = make_with("4", NULL, NULL);
+    cli = make_with("4", NULL, "20");
+    uint16_t port = next_port++;
+    int l = listener(port), c, sv;
+    connect_pair(l, port, &c, &sv);
+    enum { N = 256 * 1024 };
+    uint8_t *buf = malloc(N);
+    fill(buf, N, 11);
+    push_bytes(cli, c, buf, N);
+    assert_int_equal(dm_close(cli, c), 0);
+    int64_t end = dm_clock_ns() + 100 * DM_NS_PER_MS;
+    while (dm_clock_ns() < end)
+        pump();
+    assert_int_equal(dm_stats_get(cli, "rdma.aborted"), 1);
+    size_t got = 0;
+    for (;;) {
+        demi_qtoken_t qt;
+        assert_int_equal(dm_pop(srv, &qt, sv), 0);
+        demi_qresult_t qr = wait_on(srv, qt);
+        if (qr.qr_opcode == DEMI_OPC_FAILED) {
+            assert_int_equal(qr.qr_ret, ECONNRESET);
+            break;
+        }
+        assert_true(qr.qr_value.sga.sga_numsegs > 0); /* no EOF: the stream was cut */
+        for (uint32_t i = 0; i < qr.qr_value.sga.sga_numsegs; i++) {
+            assert_memory_equal(qr.qr_value.sga.sga_segs[i].sgaseg_buf, buf + got,
+                                qr.qr_value.sga.sga_segs[i].sgaseg_len);
+            got += qr.qr_value.sga.sga_segs[i].sgaseg_len;
+        }
+        dm_sgafree(srv, &qr.qr_value.sga);
+    }
+    assert_true(got < N);
+    free(buf);
+    dm_close(srv, sv);
+    dm_close(srv, l);
+}
+
+/* An array of several segments of the app's own memory (not ours): copied
+ * into registered bounce buffers, byte exact; SHUT_RD then reads EOF. */
+static void test_multi_segment_foreign_memory_and_shut_rd(void **s)
+{
+    (void)s;
+    uint16_t port = next_port++;
+    int l = listener(port), c, sv;
+    connect_pair(l, port, &c, &sv);
+    static uint8_t mem[8][3000];
+    demi_sgarray_t sga;
+    memset(&sga, 0, sizeof(sga));
+    sga.sga_numsegs = 8;
+    for (int i = 0; i < 8; i++) {
+        fill(mem[i], sizeof(mem[i]), (uint32_t)i + 20);
+        sga.sga_segs[i].sgaseg_buf = mem[i];
+        sga.sga_segs[i].sgaseg_len = (uint32_t)(100 + i * 300);
+    }
+    size_t total = 0;
+    for (int i = 0; i < 8; i++)
+        total += sga.sga_segs[i].sgaseg_len;
+    demi_qtoken_t pt;
+    assert_int_equal(dm_push(cli, &pt, c, &sga), 0);
+    uint8_t *got = malloc(total);
+    assert_int_equal(pop_exact(srv, sv, got, total), total);
+    size_t off = 0;
+    for (int i = 0; i < 8; i++) {
+        assert_memory_equal(got + off, mem[i], sga.sga_segs[i].sgaseg_len);
+        off += sga.sga_segs[i].sgaseg_len;
+    }
+    wait_on(cli, pt);
+    assert_int_equal(dm_shutdown(srv, sv, SHUT_RD), 0);
+    demi_qtoken_t ot;
+    assert_int_equal(dm_pop(srv, &ot, sv), 0);
+    assert_int_equal(wait_on(srv, ot).qr_value.sga.sga_numsegs, 0);
+    free(got);
+    dm_close(cli, c);
+    dm_close(srv, sv);
+    dm_close(srv, l);
+}
+
+static void test_close_while_connecting_leaks_nothing(void **s)
+{
+    (void)s;
+    uint16_t port = next_port++;
+    int l = listener(port), c;
+    demi_qtoken_t ct;
+    struct sockaddr_in a = addr("10.9.0.1", port);
+    assert_int_equal(dm_socket(cli, &c, AF_INET, SOCK_STREAM, 0), 0);
+    assert_int_equal(dm_connect(cli, &ct, c, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(dm_close(cli, c), 0); /* mid-resolution */
+    demi_qresult_t qr;
+    assert_int_equal(dm_wait(cli, &qr, ct, 0), 0);
+    assert_int_equal(qr.qr_ret, ECANCELED);
+    for (int i = 0; i < 10; i++)
+        pump();
+    dm_close(srv, l);
+}
+
 static void test_real_provider_without_device_says_enodev(void **s)
 {
     (void)s;
@@ -571,6 +761,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_connect_nobody_listens_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments_give_linux_errno, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wait_fd_wakes_on_completion, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listener_close_resets_unaccepted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backlog_full_refuses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_buffer_exhaustion_fails_new_connections_cleanly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_linger_limit_aborts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_multi_segment_foreign_memory_and_shut_rd, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_while_connecting_leaks_nothing, setup, teardown),
         cmocka_unit_test(test_real_provider_without_device_says_enodev),
     };
     return cmocka_run_group_tests_name("rdma", tests, NULL, NULL);
