@@ -20,10 +20,13 @@
  * means the credits are wrong, so it should surface, not be retried
  * forever), DEMI_RDMA_LINGER_MS (how long a closed connection may take to
  * deliver what was pushed, 5000), DEMI_RDMA_TIMEOUT_MS (address and route
- * resolution, 2000), DEMI_RDMA_MAX_CONNS (65536).
+ * resolution, 2000), DEMI_RDMA_MAX_CONNS (65536), DEMI_RDMA_DEVICE (refuse
+ * connections whose address resolves to another device; with rdmacm the
+ * local address picks the device).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -138,6 +141,7 @@ static int rs_create(struct dm_instance *inst, const struct dm_config *cfg, void
         (rc = cfg_u32(cfg, "DEMI_RDMA_TIMEOUT_MS", 2000, 1, 60000, &timeout_ms)) < 0 ||
         (rc = cfg_u32(cfg, "DEMI_RDMA_MAX_CONNS", 65536, 16, 1 << 22, &st->max_conns)) < 0)
         goto fail;
+    snprintf(st->want_dev, sizeof(st->want_dev), "%s", dm_config_str(cfg, "DEMI_RDMA_DEVICE", ""));
     st->linger_ns = (int64_t)linger_ms * DM_NS_PER_MS;
     st->timeout_ms = (int)timeout_ms;
     /* Half the ring: a standalone CREDIT message at most every half ring. */

@@ -87,6 +87,11 @@ static int ensure_dev(struct rs_stack *st, struct ibv_context *ctx)
         }
         return 0;
     }
+    if (st->want_dev[0] && ctx->device && strcmp(ctx->device->name, st->want_dev) != 0) {
+        DM_ERR("rdma", "the address resolves to RDMA device %s, but DEMI_RDMA_DEVICE=%s", ctx->device->name,
+               st->want_dev);
+        return -ENODEV;
+    }
     struct ibv_device_attr attr;
     if (g->query_device(ctx, &attr) == 0) {
         if ((uint32_t)attr.max_cqe < st->cq_depth)

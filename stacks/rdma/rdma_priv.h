@@ -145,6 +145,7 @@ struct rs_stack {
     uint32_t rq_depth, sq_depth, cq_depth, cq_reserved, max_inline, rnr_retry, credit_thresh;
     int64_t linger_ns;
     int timeout_ms;
+    char want_dev[64];          /* DEMI_RDMA_DEVICE, or empty */
     struct rs_conn **conns;
     uint16_t *gens;
     uint32_t *free_slots;
