@@ -25,10 +25,14 @@
 static struct dm_instance *srv, *cli;
 static uint16_t next_port = 7000;
 
+static const char *sq_depth_override;
+
 static struct dm_instance *make_with(const char *rq_depth, const char *bufs, const char *linger_ms)
 {
     struct dm_config cfg;
     dm_config_init(&cfg);
+    if (sq_depth_override)
+        dm_config_set(&cfg, "DEMI_RDMA_SQ_DEPTH", sq_depth_override);
     dm_config_set(&cfg, "DEMI_BACKEND", "rdma");
     dm_config_set(&cfg, "DEMI_RDMA_PROVIDER", "emu");
     dm_config_set(&cfg, "DEMI_BUF_COUNT", bufs ? bufs : "16384");
@@ -729,6 +733,119 @@ static void test_close_while_connecting_leaks_nothing(void **s)
     dm_close(srv, l);
 }
 
+/* Random traffic both ways through the smallest rings (4 receive buffers,
+ * 8 send slots): random sizes, random kinds of memory (pool: zero copy,
+ * heap: bounce, the app's own: copied), pops and pushes interleaved at
+ * random. Both byte streams must arrive exact and no RNR may ever happen. */
+static uint8_t pat(uint32_t dir, uint64_t pos) { return (uint8_t)((pos * 2654435761u) >> (11 + dir)); }
+
+struct dirstate {
+    struct dm_instance *tx_in, *rx_in;
+    int tx_qd, rx_qd;
+    uint64_t sent, recvd, total;
+    demi_qtoken_t push_qt[16];
+    int npush;
+    demi_qtoken_t pop_qt;
+    uint32_t dir;
+};
+
+static uint32_t rnd(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(*s >> 33);
+}
+
+static void random_step(struct dirstate *d, uint64_t *seed)
+{
+    static uint8_t foreign[70000];
+    uint32_t r = rnd(seed);
+    if (d->sent < d->total && d->npush < 16 && (r & 3) != 0) {
+        uint32_t kind = rnd(seed) % 3, n;
+        switch (kind) {
+        case 0: n = 1 + rnd(seed) % 2048; break;   /* one pool buffer */
+        case 1: n = 2049 + rnd(seed) % 60000; break; /* heap */
+        default: n = 1 + rnd(seed) % 70000; break; /* the app's memory */
+        }
+        if (n > d->total - d->sent)
+            n = (uint32_t)(d->total - d->sent);
+        demi_sgarray_t sga;
+        int err = 0;
+        if (kind < 2) {
+            sga = dm_sgaalloc(d->tx_in, n, &err);
+            assert_int_equal(err, 0);
+        } else {
+            memset(&sga, 0, sizeof(sga));
+            sga.sga_numsegs = 1;
+            sga.sga_segs[0].sgaseg_buf = foreign;
+            sga.sga_segs[0].sgaseg_len = n;
+        }
+        uint8_t *p = sga.sga_segs[0].sgaseg_buf;
+        for (uint32_t j = 0; j < n; j++)
+            p[j] = pat(d->dir, d->sent + j);
+        assert_int_equal(dm_push(d->tx_in, &d->push_qt[d->npush++], d->tx_qd, &sga), 0);
+        if (kind < 2)
+            assert_int_equal(dm_sgafree(d->tx_in, &sga), 0);
+        d->sent += n;
+    }
+    if (!d->pop_qt && d->recvd < d->total && (rnd(seed) & 1))
+        assert_int_equal(dm_pop(d->rx_in, &d->pop_qt, d->rx_qd), 0);
+    demi_qresult_t qr;
+    if (d->pop_qt && dm_wait(d->rx_in, &qr, d->pop_qt, 0) == 0) {
+        d->pop_qt = 0;
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+        assert_true(qr.qr_value.sga.sga_numsegs > 0);
+        for (uint32_t i = 0; i < qr.qr_value.sga.sga_numsegs; i++) {
+            const uint8_t *p = qr.qr_value.sga.sga_segs[i].sgaseg_buf;
+            for (uint32_t j = 0; j < qr.qr_value.sga.sga_segs[i].sgaseg_len; j++, d->recvd++)
+                if (p[j] != pat(d->dir, d->recvd))
+                    fail_msg("direction %u: byte %llu differs", d->dir, (unsigned long long)d->recvd);
+        }
+        dm_sgafree(d->rx_in, &qr.qr_value.sga);
+    }
+    for (int i = 0; i < d->npush; i++) {
+        if (dm_token_state(d->tx_in, d->push_qt[i]) == 1) {
+            assert_int_equal(dm_wait(d->tx_in, &qr, d->push_qt[i], 0), 0);
+            assert_int_equal(qr.qr_opcode, DEMI_OPC_PUSH);
+            d->push_qt[i--] = d->push_qt[--d->npush];
+        }
+    }
+}
+
+static void test_random_traffic_both_ways_smallest_rings(void **s)
+{
+    (void)s;
+    for (uint64_t run = 1; run <= 3; run++) {
+        dm_instance_destroy(cli);
+        dm_instance_destroy(srv);
+        sq_depth_override = "8";
+        /* Runs 1-2: credits are the limit; run 3: the send queue is. */
+        const char *rq = run == 3 ? "64" : "4";
+        srv = make(rq);
+        cli = make(rq);
+        sq_depth_override = NULL;
+        uint16_t port = next_port++;
+        int l = listener(port), c, sv;
+        connect_pair(l, port, &c, &sv);
+        uint64_t seed = run * 0x9e3779b97f4a7c15ull;
+        struct dirstate a = {cli, srv, c, sv, 0, 0, 3u << 20, {0}, 0, 0, 0};
+        struct dirstate b = {srv, cli, sv, c, 0, 0, 2u << 20, {0}, 0, 0, 1};
+        int64_t deadline = dm_clock_ns() + 30 * DM_NS_PER_S;
+        while (a.recvd < a.total || b.recvd < b.total || a.npush || b.npush) {
+            random_step(&a, &seed);
+            random_step(&b, &seed);
+            pump();
+            assert_true(dm_clock_ns() < deadline);
+        }
+        assert_int_equal(dm_stats_get(cli, "rdma.rnr_errors") + dm_stats_get(srv, "rdma.rnr_errors"), 0);
+        assert_int_equal(dm_stats_get(cli, "rdma.wc_errors") + dm_stats_get(srv, "rdma.wc_errors"), 0);
+        if (run < 3)
+            assert_true(dm_stats_get(cli, "rdma.credit_stalls") > 0);
+        dm_close(cli, c);
+        dm_close(srv, sv);
+        dm_close(srv, l);
+    }
+}
+
 static void test_real_provider_without_device_says_enodev(void **s)
 {
     (void)s;
@@ -767,6 +884,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_close_linger_limit_aborts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_multi_segment_foreign_memory_and_shut_rd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_while_connecting_leaks_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_random_traffic_both_ways_smallest_rings, setup, teardown),
         cmocka_unit_test(test_real_provider_without_device_says_enodev),
     };
     return cmocka_run_group_tests_name("rdma", tests, NULL, NULL);
