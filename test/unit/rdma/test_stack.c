@@ -846,6 +846,33 @@ static void test_random_traffic_both_ways_smallest_rings(void **s)
     }
 }
 
+/* An idle wait sleeps in the wait fd instead of spinning: a 100 ms wait for
+ * a pop that never comes takes a handful of poll iterations. */
+static void test_idle_wait_sleeps_not_spins(void **s)
+{
+    (void)s;
+    uint16_t port = next_port++;
+    int l = listener(port), c, sv;
+    connect_pair(l, port, &c, &sv);
+    for (int i = 0; i < 5; i++)
+        pump();
+    demi_qtoken_t qt;
+    assert_int_equal(dm_pop(cli, &qt, c), 0);
+    int64_t polls0 = dm_stats_get(cli, "core.polls");
+    demi_qresult_t qr;
+    assert_int_equal(dm_wait(cli, &qr, qt, 100 * DM_NS_PER_MS), -ETIMEDOUT);
+    int64_t polls = dm_stats_get(cli, "core.polls") - polls0;
+    assert_true(polls >= 1);
+    assert_true(polls < 20);
+    push_bytes(srv, sv, (const uint8_t *)"x", 1);
+    qr = wait_on(cli, qt);
+    assert_int_equal(qr.qr_value.sga.sga_segs[0].sgaseg_len, 1);
+    dm_sgafree(cli, &qr.qr_value.sga);
+    dm_close(cli, c);
+    dm_close(srv, sv);
+    dm_close(srv, l);
+}
+
 static void test_real_provider_without_device_says_enodev(void **s)
 {
     (void)s;
@@ -885,6 +912,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_multi_segment_foreign_memory_and_shut_rd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_while_connecting_leaks_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_traffic_both_ways_smallest_rings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_wait_sleeps_not_spins, setup, teardown),
         cmocka_unit_test(test_real_provider_without_device_says_enodev),
     };
     return cmocka_run_group_tests_name("rdma", tests, NULL, NULL);
