@@ -367,7 +367,8 @@ void rs_conn_progress(struct dm_task *t)
         rxq_free(c);
     }
     rs_rx_refill(st, c, 1);
-    rs_deliver(st, c);
+    if (c->rxq_n || c->fin_rcvd || c->shut_rd || c->err)
+        rs_deliver(st, c); /* else no pop can finish: skip the op list walk */
     rs_tx(st, c);
     rs_credit_update(st, c);
     if (!c->orphan)

@@ -873,6 +873,33 @@ static void test_idle_wait_sleeps_not_spins(void **s)
     dm_close(srv, l);
 }
 
+/* A listener asleep in its wait fd is woken by a connection request
+ * (the rdmacm event channel is in the same epoll set as the CQ channel). */
+static void test_wait_fd_wakes_on_connection_request(void **s)
+{
+    (void)s;
+    uint16_t port = next_port++;
+    int l = listener(port), c;
+    demi_qtoken_t at, ct;
+    assert_int_equal(dm_accept(srv, &at, l), 0);
+    for (int i = 0; i < 3; i++)
+        assert_true(dm_poll(srv, 0) >= 0);
+    int fd = dm_instance_wait_fd(srv);
+    struct epoll_event ev;
+    assert_int_equal(epoll_wait(fd, &ev, 1, 0), 0);
+    struct sockaddr_in a = addr("10.9.0.1", port);
+    assert_int_equal(dm_socket(cli, &c, AF_INET, SOCK_STREAM, 0), 0);
+    assert_int_equal(dm_connect(cli, &ct, c, (struct sockaddr *)&a, sizeof(a)), 0);
+    for (int i = 0; i < 3; i++)
+        assert_true(dm_poll(cli, 0) >= 0); /* address, route, connect */
+    assert_int_equal(epoll_wait(fd, &ev, 1, 1000), 1);
+    assert_int_equal(wait_on(cli, ct).qr_opcode, DEMI_OPC_CONNECT);
+    demi_qresult_t qr = wait_on(srv, at);
+    dm_close(srv, qr.qr_value.ares.qd);
+    dm_close(cli, c);
+    dm_close(srv, l);
+}
+
 static void test_real_provider_without_device_says_enodev(void **s)
 {
     (void)s;
@@ -913,6 +940,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_close_while_connecting_leaks_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_traffic_both_ways_smallest_rings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_wait_sleeps_not_spins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_fd_wakes_on_connection_request, setup, teardown),
         cmocka_unit_test(test_real_provider_without_device_says_enodev),
     };
     return cmocka_run_group_tests_name("rdma", tests, NULL, NULL);
