@@ -381,7 +381,7 @@ static int rs_pop(void *p, struct dm_queue *q, struct dm_op *op)
     if (c->listening || (c->state == RS_IDLE && !c->err))
         return -ENOTCONN;
     rs_deliver(st, c);
-    if (c->rxq_n < c->rq_mask + 1)
+    if (c->rxq_n < st->rq_depth)
         rs_kick(c); /* the receive window opened: re-post */
     return 0;
 }

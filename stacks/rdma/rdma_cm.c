@@ -198,7 +198,7 @@ int rs_setup_qp(struct rs_stack *st, struct rs_conn *c)
     rc = rs_rx_refill(st, c, 0);
     if (rc < 0)
         return rc;
-    if (c->rq_tail - c->rq_head < st->rq_depth && c->rq_tail - c->rq_head < c->rq_mask + 1) {
+    if (c->rq_tail - c->rq_head < st->rq_depth) {
         dm_log_once("rdma", "no buffers for a receive ring (%u of %u posted): connection refused; "
                             "raise DEMI_BUF_COUNT", c->rq_tail - c->rq_head, st->rq_depth);
         return -ENOBUFS;

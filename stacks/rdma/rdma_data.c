@@ -40,7 +40,7 @@ int rs_rx_refill(struct rs_stack *st, struct rs_conn *c, int report)
 {
     if (!c->has_qp || c->state >= RS_DISCONNECTING || c->err)
         return 0;
-    uint32_t n = 0, rq_depth = c->rq_mask + 1;
+    uint32_t n = 0, rq_depth = st->rq_depth; /* the ring may round up; the QP takes rq_depth */
     while (c->rq_tail - c->rq_head < rq_depth && c->rxq_n + (c->rq_tail - c->rq_head) < 2 * rq_depth &&
            c->rxq_n < rq_depth) {
         struct dm_buf *b = dm_buf_alloc(st->inst);

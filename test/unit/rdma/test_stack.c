@@ -818,8 +818,9 @@ static void test_random_traffic_both_ways_smallest_rings(void **s)
         dm_instance_destroy(cli);
         dm_instance_destroy(srv);
         sq_depth_override = "8";
-        /* Runs 1-2: credits are the limit; run 3: the send queue is. */
-        const char *rq = run == 3 ? "64" : "4";
+        /* Runs 1-2: credits are the limit (run 2 with a ring that is not a
+         * power of two); run 3: the send queue is. */
+        const char *rq = run == 3 ? "64" : run == 2 ? "6" : "4";
         srv = make(rq);
         cli = make(rq);
         sq_depth_override = NULL;
