@@ -208,6 +208,14 @@ void inet_tx_flush(struct inet_stack *st)
     st->ntx = (uint16_t)(st->ntx - n);
 }
 
+bool inet_tx_room(struct inet_stack *st)
+{
+    if (dm_likely(st->ntx < INET_TX_BATCH))
+        return true;
+    inet_tx_flush(st);
+    return st->ntx < INET_TX_BATCH;
+}
+
 void inet_tx_enqueue(struct inet_stack *st, struct dm_buf *frame)
 {
     if (dm_unlikely(st->ntx == INET_TX_BATCH)) {

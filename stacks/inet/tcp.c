@@ -247,8 +247,18 @@ void tcp_schedule_output(struct tcp_pcb *p)
 
 void tcp_output_pending(struct inet_stack *st)
 {
-    while (!dm_list_empty(&st->tcp_out_list)) {
-        struct tcp_pcb *p = dm_list_first(&st->tcp_out_list, struct tcp_pcb, out_link);
+    /* Work on what is queued now: a connection the device pushed back on
+     * (TX full) re-queues itself for the next poll. */
+    struct dm_list batch;
+    if (dm_list_empty(&st->tcp_out_list))
+        return;
+    batch.next = st->tcp_out_list.next;
+    batch.prev = st->tcp_out_list.prev;
+    batch.next->prev = &batch;
+    batch.prev->next = &batch;
+    dm_list_init(&st->tcp_out_list);
+    while (!dm_list_empty(&batch)) {
+        struct tcp_pcb *p = dm_list_first(&batch, struct tcp_pcb, out_link);
         dm_list_del(&p->out_link);
         if (p->flags & TF_FREE_ME) {
             if (!p->q)
