@@ -413,8 +413,8 @@ void tcp_child_established(struct tcp_pcb *c)
 {
     struct inet_stack *st = c->st;
     struct tcp_pcb *l = c->parent;
-    st->tcp_st.conn_passive++;
     if (!l) {
+        st->tcp_st.conn_active++;
         /* Simultaneous open: an active connection's connect completes. */
         if (c->q) {
             struct dm_op *op = dm_queue_first_op(c->q, DEMI_OPC_CONNECT);
@@ -424,6 +424,7 @@ void tcp_child_established(struct tcp_pcb *c)
         tcp_schedule_output(c);
         return;
     }
+    st->tcp_st.conn_passive++;
     dm_list_del(&c->child);
     l->nsynq--;
     dm_list_add_tail(&l->acceptq, &c->child);

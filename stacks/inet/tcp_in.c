@@ -365,6 +365,23 @@ static void established_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t hlen
         tcp_schedule_output(p);
         goto drop;
     }
+    if (p->state == TCPS_SYN_RCVD && !p->parent && (sg->flags & (TCP_SYN | TCP_ACK | TCP_RST)) == (TCP_SYN | TCP_ACK) &&
+        sg->seq == p->irs && tcp_seq_between(sg->ack, p->snd_una + 1, p->snd_nxt)) {
+        /* Simultaneous open: the peer's SYN-ACK repeats its SYN (already
+         * taken) and acknowledges ours (RFC 9293 3.5 figure 8). */
+        p->state = TCPS_ESTABLISHED;
+        tcp_established(p);
+        p->snd_una = sg->ack;
+        p->snd_wnd = sg->wnd; /* a SYN's window is never scaled */
+        p->snd_wl1 = sg->seq;
+        p->snd_wl2 = sg->ack;
+        p->max_sndwnd = p->snd_wnd;
+        dm_timer_cancel(st->inst, &p->rtx_timer);
+        tcp_child_established(p);
+        p->flags |= TF_ACK_NOW;
+        tcp_schedule_output(p);
+        goto drop;
+    }
     if (!tcp_seq_acceptable(sg->seq, seglen, p->rcv_nxt, rcv_wnd)) {
         if (p->state == TCPS_SYN_RCVD && (sg->flags & TCP_SYN) && !(sg->flags & TCP_ACK) && sg->seq == p->irs) {
             p->flags |= TF_ACK_NOW; /* retransmitted SYN: SYN-ACK again */
