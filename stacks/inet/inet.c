@@ -85,6 +85,10 @@ struct dm_buf *inet_buf_pull(struct dm_buf *m, uint32_t n)
         }
         /* the head segment is used up: the next one becomes the head */
         struct dm_buf *next = m->next;
+        if (!next) { /* asked for more than the chain holds */
+            dm_buf_free(m);
+            return NULL;
+        }
         n -= m->len;
         next->pkt_len = m->pkt_len - m->len;
         next->nb_segs = (uint16_t)(m->nb_segs - 1);

@@ -138,11 +138,11 @@ void tcp_setup_conn(struct tcp_pcb *p)
 void tcp_established(struct tcp_pcb *p)
 {
     struct inet_stack *st = p->st;
-    uint32_t mss = DM_MIN((uint32_t)p->peer_mss, (uint32_t)st->mtu - 40u);
+    /* A hostile or odd peer may announce a tiny MSS: keep at least 64
+     * bytes of payload per segment (Linux uses a similar floor). */
+    uint32_t mss = DM_MIN((uint32_t)DM_MAX(p->peer_mss, 88u), (uint32_t)st->mtu - 40u);
     if (p->flags & TF_TS)
         mss -= 12;
-    if (mss < 64)
-        mss = 64;
     p->mss = (uint16_t)mss;
     if (!(p->flags & TF_WS)) {
         p->snd_wscale = 0;

@@ -616,7 +616,7 @@ void tcp_input(struct inet_stack *st, struct dm_buf *m)
     sg.len = tlen - hlen;
 
     struct tcp_pcb *p = tcp_lookup(st, st->rx.dst, th->dport, st->rx.src, th->sport);
-    if (p && p->state == TCPS_TIME_WAIT && (sg.flags & TCP_SYN) && !(sg.flags & (TCP_ACK | TCP_RST)) &&
+    if (p && p->state == TCPS_TIME_WAIT && !p->q && (sg.flags & TCP_SYN) && !(sg.flags & (TCP_ACK | TCP_RST)) &&
         (SEQ_GT(sg.seq, p->rcv_nxt) ||
          ((p->flags & TF_TS) && (sg.opts.present & TCP_OPTF_TS) && tcp_seq_diff(sg.opts.tsval, p->ts_recent) > 0))) {
         /* RFC 6191 / RFC 9293 3.6.1: a new incarnation may reuse TIME-WAIT. */
