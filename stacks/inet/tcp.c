@@ -193,6 +193,7 @@ static void tcp_release(struct tcp_pcb *p)
     p->snd_cur = NULL;
     p->sndq_bytes = 0;
     tcp_reass_reset(&p->reass);
+    p->reass_nseg = 0;
     if (dm_list_linked(&p->child)) {
         struct tcp_pcb *par = p->parent;
         dm_list_del(&p->child);
@@ -229,6 +230,7 @@ void tcp_pcb_free(struct tcp_pcb *p)
     tcp_release(p);
     free_chain_list(&p->rcvq_head, &p->rcvq_tail, true);
     p->rcvq_bytes = 0;
+    p->rcvq_nseg = 0;
     if (dm_list_linked(&p->out_link))
         dm_list_del(&p->out_link);
     p->state = TCPS_CLOSED;
@@ -329,6 +331,7 @@ void tcp_deliver(struct tcp_pcb *p)
                 p->rcvq_tail = NULL;
             c->udata = 0;
             p->rcvq_bytes -= c->pkt_len;
+            p->rcvq_nseg--;
             dm_op_complete_pop(op, c, NULL);
             popped = true;
         } else if ((p->flags & TF_RCVD_FIN) || (p->flags & TF_SHUT_RD)) {

@@ -287,6 +287,14 @@ static void rcvq_append(struct tcp_pcb *p, struct dm_buf *c)
         p->rcvq_head = c;
     p->rcvq_tail = c;
     p->rcvq_bytes += c->pkt_len;
+    p->rcvq_nseg++;
+}
+
+static bool rcv_over_limit(const struct tcp_pcb *p)
+{
+    uint64_t held = (uint64_t)p->rcvq_bytes + tcp_reass_bytes(&p->reass) +
+                    (uint64_t)(p->rcvq_nseg + p->reass_nseg) * TCP_SEG_OVERHEAD;
+    return held > 2ull * p->rcvbuf;
 }
 
 /* Data of an acceptable segment; m holds exactly the payload. */
@@ -317,6 +325,13 @@ static void data_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t seq, uint32
         inet_buf_trim(m, room);
         len = room;
     }
+    if (dm_unlikely(rcv_over_limit(p))) {
+        /* Tiny segments filled the buffer accounting: drop, the peer
+         * retransmits once the application has read. */
+        st->tcp_st.rx_nobuf_drop++;
+        dm_buf_free(m);
+        return;
+    }
     st->tcp_st.rx_data_bytes += len;
     if (seq == p->rcv_nxt && tcp_reass_empty(&p->reass)) {
         rcvq_append(p, m);
@@ -326,6 +341,8 @@ static void data_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t seq, uint32
         int r = tcp_reass_insert(&p->reass, m, seq, len, p->rcv_nxt);
         if (r < 0)
             st->tcp_st.rx_ooo_drop++;
+        else if (r > 0)
+            p->reass_nseg++;
         if (ooo) {
             st->tcp_st.rx_ooo++;
             if (r > 0)
@@ -337,6 +354,8 @@ static void data_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t seq, uint32
         struct dm_buf *c;
         while ((c = tcp_reass_pop(&p->reass, &p->rcv_nxt)))
             rcvq_append(p, c);
+        if (tcp_reass_empty(&p->reass))
+            p->reass_nseg = 0;
         p->flags |= TF_ACK_NOW; /* filled a hole: ACK at once */
     }
     if ((p->flags & TF_OOO_FIN) && p->rcv_nxt == p->rcv_fin_seq)

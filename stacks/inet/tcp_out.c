@@ -62,7 +62,8 @@ void tcp_sndq_ack(struct tcp_pcb *p, uint32_t bytes)
 
 uint32_t tcp_rcv_window(struct tcp_pcb *p)
 {
-    uint32_t used = p->rcvq_bytes + tcp_reass_bytes(&p->reass);
+    uint32_t used = p->rcvq_bytes + tcp_reass_bytes(&p->reass) +
+                    (p->rcvq_nseg + p->reass_nseg) * TCP_SEG_OVERHEAD;
     uint32_t space = used < p->rcvbuf ? p->rcvbuf - used : 0;
     int32_t cur = tcp_seq_diff(p->rcv_adv, p->rcv_nxt);
     if (cur < 0)
