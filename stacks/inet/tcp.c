@@ -337,10 +337,13 @@ void tcp_deliver(struct tcp_pcb *p)
         } else if ((p->flags & TF_RCVD_FIN) || (p->flags & TF_SHUT_RD)) {
             dm_op_complete_pop(op, NULL, NULL);
         } else if (p->state == TCPS_CLOSED) {
-            if (p->err)
+            /* As Linux: the reset is reported once, then reads see EOF. */
+            if (p->err) {
                 dm_op_fail(op, p->err);
-            else
+                p->err = 0;
+            } else {
                 dm_op_complete_pop(op, NULL, NULL);
+            }
         } else {
             break;
         }
