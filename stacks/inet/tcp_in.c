@@ -515,7 +515,8 @@ static void established_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t hlen
         p->high_rxt = p->snd_una;
         p->rtx_round_nxt = p->snd_nxt;
     }
-    if (SEQ_LT(p->snd_wl1, sg->seq) || (p->snd_wl1 == sg->seq && SEQ_LEQ(p->snd_wl2, sg->ack))) {
+    if (SEQ_GEQ(sg->ack, p->snd_una) &&
+        (SEQ_LT(p->snd_wl1, sg->seq) || (p->snd_wl1 == sg->seq && SEQ_LEQ(p->snd_wl2, sg->ack)))) {
         if (wnd > p->snd_wnd)
             progress = true;
         p->snd_wnd = wnd;
