@@ -414,6 +414,8 @@ static void established_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t hlen
         if (!(sg->flags & TCP_RST)) {
             p->flags |= TF_ACK_NOW;
             tcp_schedule_output(p);
+            if (p->state == TCPS_TIME_WAIT && (sg->flags & TCP_FIN))
+                tcp_enter_timewait(p); /* our last ACK was lost: restart 2MSL */
         }
         goto drop;
     }

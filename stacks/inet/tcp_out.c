@@ -308,6 +308,8 @@ void tcp_output(struct tcp_pcb *p)
     unsigned sent = 0;
     bool blocked = false;
 
+    if (p->state == TCPS_CLOSED || p->state == TCPS_LISTEN)
+        return;
     if (p->state == TCPS_SYN_RCVD || p->state == TCPS_SYN_SENT) {
         if (p->flags & TF_ACK_NOW) {
             p->flags &= ~TF_ACK_NOW;
