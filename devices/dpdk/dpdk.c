@@ -227,7 +227,7 @@ static int port_setup(struct dpdk_dev *d, const struct dm_config *cfg)
         port_mtu = 1500;
     d->mtu = mtu > 0 ? (uint16_t)mtu : port_mtu;
     if (!(conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_SCATTER) &&
-        d->mtu + RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN > d->copy_room)
+        (uint32_t)d->mtu + RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN > d->copy_room)
         d->mtu = (uint16_t)(d->copy_room - RTE_ETHER_HDR_LEN - RTE_ETHER_CRC_LEN);
     snprintf(d->name, sizeof(d->name), "dpdk%u:%s", d->port, di.driver_name);
 

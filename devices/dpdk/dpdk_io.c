@@ -166,7 +166,8 @@ static void sw_cksum(struct rte_mbuf *m, uint32_t ol, const struct dm_buf *b)
 static inline void tx_offload(struct dpdk_dev *d, struct rte_mbuf *m, const struct dm_buf *b)
 {
     uint32_t ol = b->ol_flags & d->tx_ol;
-    m->ol_flags = 0;
+    /* OR, never assign: an attached mbuf carries RTE_MBUF_F_EXTERNAL,
+     * without which it would be freed as a plain mbuf, its callback lost. */
     if (!ol)
         return;
     m->l2_len = b->l2_len;
@@ -179,7 +180,7 @@ static inline void tx_offload(struct dpdk_dev *d, struct rte_mbuf *m, const stru
         f |= RTE_MBUF_F_TX_TCP_CKSUM;
     else if (ol & DM_BUF_TX_UDP_CKSUM)
         f |= RTE_MBUF_F_TX_UDP_CKSUM;
-    m->ol_flags = f;
+    m->ol_flags |= f;
 }
 
 /* One fresh mbuf holding a copy of the frame. NULL: out of mbufs. */
