@@ -23,6 +23,14 @@ enum kind { K_ACCEPT, K_TCP, K_UDP, K_PUSH };
 static demi_qtoken_t qts[MAX_TOKS];
 static struct { enum kind kind; int qd; } meta[MAX_TOKS];
 static int n;
+/* Per connection: pushes not yet completed, and whether a pop is parked
+ * because of them (backpressure: an echo server must not read faster than
+ * its peer drains the echo). */
+#define MAX_CONNS 65536
+#define MAX_PUSHES 64
+static uint16_t pushes[MAX_CONNS];
+static uint8_t parked[MAX_CONNS];
+static unsigned slot(int qd) { return (unsigned)(qd - DEMI_QD_BASE) % MAX_CONNS; }
 
 static void add(enum kind k, int qd, demi_qtoken_t qt)
 {
@@ -94,8 +102,12 @@ int main(int argc, char **argv)
         demi_sgarray_t sga = qr.qr_value.sga;
         switch (k) {
         case K_ACCEPT:
-            if (!failed && demi_pop(&qt, qr.qr_value.ares.qd) == 0)
-                add(K_TCP, qr.qr_value.ares.qd, qt);
+            if (!failed) {
+                pushes[slot(qr.qr_value.ares.qd)] = 0;
+                parked[slot(qr.qr_value.ares.qd)] = 0;
+                if (demi_pop(&qt, qr.qr_value.ares.qd) == 0)
+                    add(K_TCP, qr.qr_value.ares.qd, qt);
+            }
             if (demi_accept(&qt, lqd) == 0)
                 add(K_ACCEPT, lqd, qt);
             break;
@@ -106,10 +118,14 @@ int main(int argc, char **argv)
                 demi_close(qd);
                 break;
             }
-            if (demi_push(&qt, qd, &sga) == 0)
+            if (demi_push(&qt, qd, &sga) == 0) {
                 add(K_PUSH, qd, qt);
+                pushes[slot(qd)]++;
+            }
             demi_sgafree(&sga);
-            if (demi_pop(&qt, qd) == 0)
+            if (pushes[slot(qd)] >= MAX_PUSHES)
+                parked[slot(qd)] = 1;
+            else if (demi_pop(&qt, qd) == 0)
                 add(K_TCP, qd, qt);
             break;
         case K_UDP:
@@ -123,6 +139,13 @@ int main(int argc, char **argv)
                 add(K_UDP, qd, qt);
             break;
         case K_PUSH:
+            if (pushes[slot(qd)])
+                pushes[slot(qd)]--;
+            if (parked[slot(qd)] && pushes[slot(qd)] < MAX_PUSHES / 2) {
+                parked[slot(qd)] = 0;
+                if (demi_pop(&qt, qd) == 0)
+                    add(K_TCP, qd, qt);
+            }
             break;
         }
     }
