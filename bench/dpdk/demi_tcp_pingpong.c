@@ -76,6 +76,28 @@ static int push_wait(int qd, demi_sgarray_t *sga)
     return wait_tok(qt, &qr);
 }
 
+/* Graceful close: send our FIN and keep polling until the peer's FIN
+ * arrives (or 2 s pass), so the FIN is not lost when the process exits
+ * right after - a user-space stack only sends while it is polled. */
+static void close_graceful(int qd)
+{
+    demi_qtoken_t qt;
+    demi_qresult_t qr;
+    demi_shutdown(qd, SHUT_WR);
+    for (int i = 0; i < 100; i++) {
+        if (demi_pop(&qt, qd) != 0)
+            break;
+        struct timespec to = { 2, 0 };
+        if (demi_wait(&qr, qt, &to) != 0 || qr.qr_opcode != DEMI_OPC_POP)
+            break;
+        uint32_t l = sga_len(&qr.qr_value.sga);
+        demi_sgafree(&qr.qr_value.sga);
+        if (l == 0)
+            break;
+    }
+    demi_close(qd);
+}
+
 static int serve(int qd)
 {
     uint64_t bulk_total = 0, got = 0;
@@ -234,7 +256,7 @@ int main(int argc, char **argv)
         demi_sgafree(&qr.qr_value.sga);
         printf("RESULT demi_tcp_bulk gbps=%.3f bytes=%llu secs=%.3f\n", (double)sent * 8 / secs / 1e9,
                (unsigned long long)sent, secs);
-        demi_close(qd);
+        close_graceful(qd);
         return 0;
     }
 
@@ -268,6 +290,6 @@ int main(int argc, char **argv)
     qsort(rtt, (size_t)n, sizeof(*rtt), cmp64);
     printf("RESULT demi_tcp rtt_ns p50=%lld p99=%lld p999=%lld n=%ld size=%u\n", (long long)rtt[n / 2],
            (long long)rtt[(size_t)(n * 0.99)], (long long)rtt[(size_t)(n * 0.999)], n, size);
-    demi_close(qd);
+    close_graceful(qd);
     return 0;
 }
