@@ -107,8 +107,11 @@ uint16_t dpdk_rx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
     struct rte_mbuf *mb[DPDK_BURST];
     if (n > DPDK_BURST)
         n = DPDK_BURST;
-    if (dm_unlikely(--d->hw_poll == 0))
+    if (dm_unlikely(--d->hw_poll == 0)) {
         dpdk_read_hw_stats(d);
+        if (d->reconnect)
+            dpdk_link_poll(d);
+    }
     uint16_t nb = rte_eth_rx_burst(d->port, d->queue, mb, n);
     if (nb == 0)
         return 0;

@@ -49,6 +49,8 @@ struct dpdk_dev {
     uint16_t mtu;
     uint32_t caps;
     uint32_t link_wait_ms;   /* start() waits this long for the link */
+    bool reconnect;          /* restart the port while its link is down (memif) */
+    uint64_t started_tsc;    /* when the port was last (re)started */
     bool started;
     bool stats_on;
     char name[32];
@@ -74,5 +76,8 @@ int dpdk_build_eal_argv(char **words, int nwords, bool allow_pci, const char *pr
 uint16_t dpdk_rx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n);
 uint16_t dpdk_tx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n);
 void dpdk_read_hw_stats(struct dpdk_dev *d);
+/* dpdk.c: true when the link is up; a down memif port is restarted, which
+ * makes a client that started before its server try to connect again. */
+bool dpdk_link_poll(struct dpdk_dev *d);
 
 #endif /* DM_DPDK_PRIV_H */

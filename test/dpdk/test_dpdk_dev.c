@@ -58,6 +58,8 @@ static int open_dev(const char *role, struct dm_instance **pi, struct dm_dev **p
     snprintf(wait, sizeof(wait), "%lld", (long long)link_wait_ms);
     dm_config_set(&cfg, "DEMI_DPDK_ARGS", args);
     dm_config_set(&cfg, "DEMI_DPDK_LINK_WAIT_MS", wait);
+    /* memif copies by default (faster there); these tests cover both paths */
+    dm_config_set(&cfg, "DEMI_DPDK_TX_COPY", "256");
     dm_config_set(&cfg, "DEMI_BACKEND", "posix");
     dm_config_set(&cfg, "DEMI_BUF_COUNT", "8192");
     int rc = dm_instance_create(&cfg, pi);
