@@ -142,7 +142,10 @@ static int pmd_case(const char *pmd)
             return 20;
         sh("ip link set dmv0 up; ip link set dmv1 up; sysctl -qw net.ipv6.conf.dmv0.disable_ipv6=1");
         sh("ethtool -K dmv1 tx off >/dev/null 2>&1");
-        snprintf(args, sizeof(args), "--no-huge -m 256 --vdev=net_af_packet0,iface=dmv0");
+        if (strcmp(pmd, "af_xdp") == 0)
+            snprintf(args, sizeof(args), "--no-huge -m 256 --vdev=net_af_xdp0,iface=dmv0,start_queue=0,queue_count=1");
+        else
+            snprintf(args, sizeof(args), "--no-huge -m 256 --vdev=net_af_packet0,iface=dmv0");
         kiface = "dmv1";
     }
     struct dm_config cfg;
@@ -228,11 +231,18 @@ static void test_dpdk_af_packet_answers_kernel_ping(void **state)
     run_case("af_packet");
 }
 
+static void test_dpdk_af_xdp_answers_kernel_ping(void **state)
+{
+    (void)state;
+    run_case("af_xdp");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dpdk_tap_answers_kernel_ping),
         cmocka_unit_test(test_dpdk_af_packet_answers_kernel_ping),
+        cmocka_unit_test(test_dpdk_af_xdp_answers_kernel_ping),
     };
     return cmocka_run_group_tests_name("dpdk_pmds", tests, NULL, NULL);
 }
