@@ -18,7 +18,7 @@ PIDS=""
 cleanup() {
     for p in $PIDS; do kill "$p" 2>/dev/null; done
     wait 2>/dev/null
-    rm -rf "$TMP"
+    rm -rf "$TMP" /var/run/dpdk/dmb_$$_*
 }
 trap cleanup EXIT INT TERM
 
@@ -47,7 +47,7 @@ RATE=$(grep '^RESULT' "$TMP/rate_srv.out")
 # (2) our stack over memif
 dm_env() { # role ip
     echo "DEMI_BACKEND=dpdk DEMI_IPV4=$2/24 DEMI_DPDK_LINK_WAIT_MS=10000 DEMI_LOG=warn \
-DEMI_DPDK_ARGS=--vdev=net_memif0,role=$1,socket=$TMP/demi.sock"
+DEMI_DPDK_PREFIX=dmb_$$_$1 DEMI_DPDK_ARGS=--vdev=net_memif0,role=$1,socket=$TMP/demi.sock"
 }
 env $(dm_env server 10.9.0.1) timeout 180 "$B/demi_tcp_pingpong" server -a 10.9.0.1 -p 7777 >"$TMP/demi_srv.out" 2>&1 &
 SRV=$!

@@ -112,6 +112,10 @@ uint16_t dpdk_rx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
         if (d->reconnect)
             dpdk_link_poll(d);
     }
+    /* a memif client between reconnect attempts has a stopped port, and
+     * DPDK's stand-in burst for a stopped port logs a stack dump */
+    if (dm_unlikely(!d->started))
+        return 0;
     uint16_t nb = rte_eth_rx_burst(d->port, d->queue, mb, n);
     if (nb == 0)
         return 0;
@@ -302,6 +306,8 @@ uint16_t dpdk_tx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
     struct rte_mbuf *mb[DPDK_BURST];
     struct dm_buf *src[DPDK_BURST];
     uint16_t done = 0;
+    if (dm_unlikely(!d->started))
+        return 0; /* link down and port stopped: the caller keeps its frames */
 
     while (done < n) {
         uint16_t want = (uint16_t)(n - done) > DPDK_BURST ? DPDK_BURST : (uint16_t)(n - done);

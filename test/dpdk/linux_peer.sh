@@ -34,7 +34,7 @@ cleanup() {
     [ -n "$OURPID" ] && kill "$OURPID" 2>/dev/null && wait "$OURPID" 2>/dev/null
     ip netns del "$NSA" 2>/dev/null
     ip netns del "$NSB" 2>/dev/null
-    rm -rf "$TMP"
+    rm -rf "$TMP" /var/run/dpdk/dmt_$$_*
 }
 trap cleanup EXIT INT TERM
 
@@ -71,7 +71,7 @@ inpeer() { ip netns exec "$PEERNS" "$@"; }
 start_ours() { # log extra-env... -- command...
     local log=$1; shift
     ip netns exec "$NSA" env DEMI_BACKEND=dpdk DEMI_IPV4=$OURS/24 DEMI_LOG=warn \
-        DEMI_DPDK_ARGS="$VDEV" DEMI_DPDK_LINK_WAIT_MS=3000 "$@" >"$TMP/$log.log" 2>&1 &
+        DEMI_DPDK_ARGS="$VDEV" DEMI_DPDK_LINK_WAIT_MS=3000 DEMI_DPDK_PREFIX=dmt_$$_$log "$@" >"$TMP/$log.log" 2>&1 &
     OURPID=$!
     if [ "$PMD" = tap ]; then
         for _ in $(seq 100); do ip -n "$NSA" link show dmtap0 >/dev/null 2>&1 && break; sleep 0.1; done

@@ -218,7 +218,7 @@ static int group_setup(void **state)
     server_pid = fork();
     if (server_pid == 0) {
         alarm(60);
-        _exit(server_main());
+        exit(server_main()); /* exit, not _exit: atexit removes the EAL runtime dir */
     }
     if (open_dev("client", &inst, &dev, 20000) < 0)
         return -1;
@@ -445,9 +445,9 @@ static int child_open(const char *const *kv)
         int rc = dm_dev_open(ci, "dpdk", NULL, &cfg, &cd);
         if (rc == 0) {
             dm_dev_close(cd);
-            _exit(0);
+            exit(0);
         }
-        _exit(rc < 0 && rc > -100 ? -rc : 99);
+        exit(rc < 0 && rc > -100 ? -rc : 99);
     }
     int status;
     waitpid(pid, &status, 0);

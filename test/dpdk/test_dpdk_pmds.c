@@ -208,7 +208,7 @@ static void run_case(const char *pmd)
     pid_t pid = fork();
     if (pid == 0) {
         alarm(60);
-        _exit(pmd_case(pmd));
+        exit(pmd_case(pmd)); /* atexit removes the EAL runtime dir */
     }
     int status;
     waitpid(pid, &status, 0);

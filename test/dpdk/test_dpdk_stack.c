@@ -357,7 +357,7 @@ static int group_setup(void **state)
     server_pid = fork();
     if (server_pid == 0) {
         alarm(300);
-        _exit(server_main());
+        exit(server_main()); /* exit, not _exit: atexit removes the EAL runtime dir */
     }
     int rc = make_instance("client", CLI_IP, &inst);
     if (rc < 0) {
