@@ -73,13 +73,11 @@ static int parse_mac(const char *s, uint8_t mac[6])
     return 0;
 }
 
+/* dm_config_int() already logs the variable's name and range on error. */
 static int cfg_int(const struct dm_config *cfg, const char *key, int64_t def, int64_t min, int64_t max,
                    int64_t *out)
 {
-    int rc = dm_config_int(cfg, key, def, min, max, out);
-    if (rc < 0)
-        DM_ERR("dpdk", "%s: expected a number in [%lld, %lld]", key, (long long)min, (long long)max);
-    return rc;
+    return dm_config_int(cfg, key, def, min, max, out);
 }
 
 static bool port_is_vdev(uint16_t port, const struct rte_eth_dev_info *di)

@@ -18,9 +18,10 @@
  *   --no-telemetry     no extra thread and socket
  *   --log-level        follows DEMI_LOG
  *   --no-huge -m 256   when /proc/meminfo shows no free hugepage
- * The EAL prints its usage text on stdout when it rejects an argument; we
- * point stdout at stderr for the call so the application's output stays
- * clean, and then log one line that names DEMI_DPDK_ARGS.
+ * The EAL prints its whole usage text on stdout when it rejects an
+ * argument; we silence stdout for the call (its own one-line reason still
+ * goes to stderr through its log) and then log one line that names
+ * DEMI_DPDK_ARGS.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -264,8 +265,11 @@ static int eal_start(const struct dm_config *cfg)
     memcpy(eal_argv, argv, sizeof(eal_argv));
     fflush(stdout);
     int saved = dup(STDOUT_FILENO);
-    if (saved >= 0)
-        dup2(STDERR_FILENO, STDOUT_FILENO);
+    int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (saved >= 0 && devnull >= 0)
+        dup2(devnull, STDOUT_FILENO);
+    if (devnull >= 0)
+        close(devnull);
     int rc = rte_eal_init(argc, eal_argv);
     int err = rte_errno;
     fflush(stdout);
