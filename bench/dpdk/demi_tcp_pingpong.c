@@ -227,28 +227,45 @@ int main(int argc, char **argv)
     }
 
     if (bulk) {
+        /* up to `depth` pushes in flight, like a socket send buffer */
         const uint32_t chunk = 256 * 1024;
+        enum { depth = 8 };
+        demi_qtoken_t inflight[depth];
+        int nin = 0;
         int64_t t0 = now_ns();
         uint64_t sent = 0;
-        while (sent < bulk) {
-            uint32_t l = bulk - sent < chunk ? (uint32_t)(bulk - sent) : chunk;
-            if (l < 12)
-                l = 12;
-            demi_sgarray_t s = demi_sgaalloc(l);
-            if (!s.sga_buf) {
-                fprintf(stderr, "sgaalloc failed\n");
+        while (sent < bulk || nin) {
+            if (sent < bulk && nin < depth) {
+                uint32_t l = bulk - sent < chunk ? (uint32_t)(bulk - sent) : chunk;
+                if (l < 12)
+                    l = 12;
+                demi_sgarray_t s = demi_sgaalloc(l);
+                if (!s.sga_buf) {
+                    fprintf(stderr, "sgaalloc failed\n");
+                    return 1;
+                }
+                char *p = s.sga_segs[0].sgaseg_buf;
+                memset(p, (int)(sent >> 18), l);
+                if (sent == 0) {
+                    memcpy(p, "BULK", 4);
+                    memcpy(p + 4, &bulk, 8);
+                }
+                if ((rc = demi_push(&inflight[nin], qd, &s)) != 0) {
+                    fprintf(stderr, "demi_push: %s\n", strerror(rc));
+                    return 1;
+                }
+                nin++;
+                demi_sgafree(&s); /* the push keeps its own references */
+                sent += l;
+                continue;
+            }
+            int off;
+            struct timespec to = { 30, 0 };
+            if (demi_wait_any(&qr, &off, inflight, nin, &to) != 0 || qr.qr_opcode != DEMI_OPC_PUSH) {
+                fprintf(stderr, "push failed\n");
                 return 1;
             }
-            char *p = s.sga_segs[0].sgaseg_buf;
-            memset(p, (int)(sent >> 18), l);
-            if (sent == 0) {
-                memcpy(p, "BULK", 4);
-                memcpy(p + 4, &bulk, 8);
-            }
-            if (push_wait(qd, &s) != 0)
-                return 1;
-            demi_sgafree(&s);
-            sent += l;
+            inflight[off] = inflight[--nin];
         }
         if (demi_pop(&qt, qd) != 0 || wait_tok(qt, &qr) != 0)
             return 1;

@@ -55,8 +55,13 @@ PIDS="$PIDS $SRV"
 sleep 0.5
 DEMI=$(env $(dm_env client 10.9.0.2) timeout 120 "$B/demi_tcp_pingpong" client -a 10.9.0.1 -p 7777 -n "$N" -s "$SIZE" \
        2>"$TMP/demi_cli.err" | grep '^RESULT')
-DEMIBULK=$(env $(dm_env client 10.9.0.2) timeout 120 "$B/demi_tcp_pingpong" client -a 10.9.0.1 -p 7777 -B "$BULK" \
-       2>>"$TMP/demi_cli.err" | grep '^RESULT')
+# bulk three times (this machine is shared: one run can land on a busy CPU)
+BULKS=""
+for _ in 1 2 3; do
+    r=$(env $(dm_env client 10.9.0.2) timeout 120 "$B/demi_tcp_pingpong" client -a 10.9.0.1 -p 7777 -B "$BULK" \
+        2>>"$TMP/demi_cli.err" | grep '^RESULT')
+    [ -n "$r" ] && BULKS="$BULKS $(field gbps "$r")"
+done
 kill $SRV 2>/dev/null
 wait
 
@@ -88,8 +93,9 @@ if [ -n "$R2" ] && [ -n "$R3" ]; then
 fi
 echo
 echo "raw memif rate (1514 B frames): $(field pps "$RATE") pps = $(field gbps "$RATE") Gbit/s"
-if [ -n "$DEMIBULK" ]; then
-    echo "demi TCP bulk over memif: $(field gbps "$DEMIBULK") Gbit/s ($(field bytes "$DEMIBULK") bytes in $(field secs "$DEMIBULK") s)"
+if [ -n "$BULKS" ]; then
+    MED=$(echo $BULKS | tr ' ' '\n' | sort -n | sed -n 2p)
+    echo "demi TCP bulk over memif ($BULK bytes, 3 runs): $BULKS Gbit/s, median ${MED:-n/a}"
 else
     echo "demi TCP bulk over memif: n/a"
 fi
