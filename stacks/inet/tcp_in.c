@@ -197,6 +197,8 @@ static void enter_fast_recovery(struct tcp_pcb *p)
     struct inet_stack *st = p->st;
     p->recover = p->snd_nxt;
     p->high_rxt = p->snd_una;
+    p->rtx_round_nxt = p->snd_nxt;
+    p->lt_segs = 0;
     p->in_rec = REC_FAST;
     tcp_cc_enter_recovery(&p->cc, p->snd_nxt - p->snd_una, inet_now(st), (p->flags & TF_SACK) != 0);
     tcp_rtt_time_cancel(&p->rtt);
@@ -236,6 +238,7 @@ static void ack_new(struct tcp_pcb *p, uint32_t ack)
     if (SEQ_LT(p->high_rxt, p->snd_una))
         p->high_rxt = p->snd_una;
     p->dupacks = 0;
+    p->lt_segs = 0;
     if (p->snd_una == p->snd_nxt) {
         dm_timer_cancel(st->inst, &p->rtx_timer);
         p->flags &= ~TF_PERSIST;
@@ -456,6 +459,8 @@ static void established_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t hlen
         if (p->in_rec == REC_NONE) {
             if (p->dupacks >= 3)
                 enter_fast_recovery(p);
+            else
+                p->lt_segs = p->dupacks; /* RFC 3042: keep the ACK clock going */
         } else if (p->in_rec == REC_FAST && !(p->flags & TF_SACK)) {
             tcp_cc_dupack(&p->cc);
         }
@@ -464,6 +469,16 @@ static void established_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t hlen
     if (p->in_rec == REC_NONE && (p->flags & TF_SACK) && p->sb.n &&
         tcp_sack_sb_is_lost(&p->sb, p->snd_una, p->mss, 3))
         enter_fast_recovery(p);
+    else if (p->in_rec != REC_NONE && (p->flags & TF_SACK) && SEQ_GT(p->high_rxt, p->snd_una) &&
+             SEQ_GT(tcp_sack_sb_high(&p->sb, p->snd_una), p->rtx_round_nxt + 3u * p->mss)) {
+        /* Data sent after our retransmissions is being SACKed while they
+         * are still missing: they were lost too (the idea of RACK, RFC
+         * 8985, at round granularity). Retransmit the holes again now
+         * instead of waiting for the RTO. */
+        st->tcp_st.tx_rtx_lost++;
+        p->high_rxt = p->snd_una;
+        p->rtx_round_nxt = p->snd_nxt;
+    }
     if (SEQ_LT(p->snd_wl1, sg->seq) || (p->snd_wl1 == sg->seq && SEQ_LEQ(p->snd_wl2, sg->ack))) {
         if (wnd > p->snd_wnd)
             progress = true;

@@ -7,7 +7,8 @@
  * message absorbed 8 bytes (little endian) at a time with 2 SipRounds per
  * word, the length in the top byte of the last word, then 4 finalisation
  * rounds. The 4-tuple is packed into 12 bytes in a fixed order so both
- * directions of the stack hash identically.
+ * directions of the stack hash identically. SYN cookies hash a different,
+ * longer message (tagged 'C'), so they never collide with ISN inputs.
  */
 #include <errno.h>
 #include <string.h>
@@ -95,4 +96,60 @@ uint32_t tcp_isn_gen(const struct tcp_isn *s, uint32_t laddr, uint16_t lport,
     uint32_t f = (uint32_t)tcp_siphash24(s->key, t, sizeof(t));
     uint32_t m = (uint32_t)((uint64_t)now_ns / TCP_ISN_TICK_NS);
     return m + f;
+}
+
+static const uint16_t syncookie_mss[8] = {536, 1200, 1300, 1400, 1440, 1460, 4312, 8960};
+
+static uint32_t syncookie_hash(const struct tcp_isn *s, uint32_t laddr, uint16_t lport,
+                               uint32_t raddr, uint16_t rport, uint32_t peer_isn, uint32_t slot,
+                               uint32_t idx)
+{
+    uint8_t t[22];
+    memcpy(t, &laddr, 4);
+    memcpy(t + 4, &raddr, 4);
+    memcpy(t + 8, &lport, 2);
+    memcpy(t + 10, &rport, 2);
+    memcpy(t + 12, &peer_isn, 4);
+    memcpy(t + 16, &slot, 4);
+    t[20] = 'C';
+    t[21] = (uint8_t)idx;              /* the MSS choice is authenticated too */
+    return (uint32_t)tcp_siphash24(s->key, t, sizeof(t)) & 0xffffffu;
+}
+
+static uint32_t syncookie_slot(int64_t now_ns)
+{
+    return (uint32_t)((uint64_t)now_ns / (uint64_t)TCP_SYNCOOKIE_SLOT_NS);
+}
+
+uint32_t tcp_syncookie_make(const struct tcp_isn *s, uint32_t laddr, uint16_t lport,
+                            uint32_t raddr, uint16_t rport, uint32_t peer_isn, uint16_t mss,
+                            int64_t now_ns)
+{
+    uint32_t idx = 0;
+    for (uint32_t i = 0; i < 8; i++)
+        if (syncookie_mss[i] <= mss)
+            idx = i;
+    uint32_t slot = syncookie_slot(now_ns);
+    uint32_t h = syncookie_hash(s, laddr, lport, raddr, rport, peer_isn, slot, idx);
+    return ((slot & 0x1fu) << 27) | (idx << 24) | h;
+}
+
+int tcp_syncookie_check(const struct tcp_isn *s, uint32_t laddr, uint16_t lport,
+                        uint32_t raddr, uint16_t rport, uint32_t peer_isn, uint32_t cookie,
+                        int64_t now_ns)
+{
+    uint32_t now_slot = syncookie_slot(now_ns);
+    uint32_t cslot5 = cookie >> 27;
+    /* Only the current and the previous slot are valid. */
+    for (uint32_t back = 0; back < 2; back++) {
+        uint32_t slot = now_slot - back;
+        if ((slot & 0x1fu) != cslot5)
+            continue;
+        uint32_t idx = (cookie >> 24) & 7u;
+        uint32_t h = syncookie_hash(s, laddr, lport, raddr, rport, peer_isn, slot, idx);
+        if ((cookie & 0xffffffu) != h)
+            return -EINVAL;
+        return syncookie_mss[idx];
+    }
+    return -EINVAL;
 }

@@ -38,6 +38,29 @@ void tcp_isn_init_key(struct tcp_isn *s, const uint8_t key[16]);
 uint32_t tcp_isn_gen(const struct tcp_isn *s, uint32_t laddr, uint16_t lport,
                      uint32_t raddr, uint16_t rport, int64_t now_ns);
 
+/*
+ * SYN cookies (RFC 4987 3.6): when the SYN queue is full, a listener can
+ * answer with a SYN-ACK whose ISN encodes what it must remember (the MSS)
+ * and keep no state; the final ACK proves the peer received it.
+ *   cookie = slot (5 bits) | MSS index (3 bits) | 24-bit keyed hash of
+ *            (tuple, peer ISN, slot)
+ * slot = now / 64 s: a cookie is valid for 64..128 s. The MSS is rounded
+ * down to one of TCP_SYNCOOKIE_MSS_TABLE. Window scale, SACK and
+ * timestamps are not encoded: a connection opened by cookie runs without
+ * them (Linux encodes them in the timestamp; we do not: the caller should
+ * dm_log_once() that difference when it first falls back to cookies).
+ */
+#define TCP_SYNCOOKIE_SLOT_NS (64LL * 1000000000LL)
+uint32_t tcp_syncookie_make(const struct tcp_isn *s, uint32_t laddr, uint16_t lport,
+                            uint32_t raddr, uint16_t rport, uint32_t peer_isn, uint16_t mss,
+                            int64_t now_ns);
+/* On the ACK completing the handshake: cookie = SEG.ACK - 1 and
+ * peer_isn = SEG.SEQ - 1. Returns the encoded MSS (> 0), or -EINVAL when
+ * the cookie is forged, for another connection, or expired. */
+int tcp_syncookie_check(const struct tcp_isn *s, uint32_t laddr, uint16_t lport,
+                        uint32_t raddr, uint16_t rport, uint32_t peer_isn, uint32_t cookie,
+                        int64_t now_ns);
+
 /* SipHash-2-4 of len bytes with a 16-byte key (little-endian key and
  * output as in the reference implementation). */
 uint64_t tcp_siphash24(const uint8_t key[16], const void *data, size_t len);

@@ -321,6 +321,8 @@ void tcp_output(struct tcp_pcb *p)
     }
     if (tcp_can_send_data(p)) {
         uint32_t cwnd = p->cc.cwnd;
+        if (p->in_rec == REC_NONE && p->lt_segs)
+            cwnd += (uint32_t)p->lt_segs * p->mss;
         if (p->flags & TF_RTX_UNA) {
             p->flags &= ~TF_RTX_UNA;
             uint32_t l = DM_MIN((uint32_t)p->mss, p->snd_nxt - p->snd_una);

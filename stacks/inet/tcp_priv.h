@@ -77,6 +77,7 @@ struct tcp_pcb {
     uint8_t state;
     uint8_t in_rec;          /* REC_* */
     uint8_t dupacks;
+    uint8_t lt_segs;         /* RFC 3042 limited transmit: segments allowed beyond cwnd */
     uint32_t flags;          /* TF_* */
     struct tcp_pcb *hnext;   /* hash chain; free list link */
     uint32_t lip, rip;       /* network order */
@@ -85,6 +86,7 @@ struct tcp_pcb {
     uint32_t snd_una, snd_nxt, snd_wnd, snd_wl1, snd_wl2, max_sndwnd;
     uint32_t snd_end;        /* seq after the last queued byte (where a FIN goes) */
     uint32_t iss, recover, high_rxt;
+    uint32_t rtx_round_nxt;  /* snd_nxt when this round of retransmissions began */
     uint32_t rcv_nxt, rcv_adv, irs, rcv_fin_seq;
     uint32_t ts_recent, last_ack_sent;
     uint16_t mss;            /* effective send MSS (payload, options excluded) */

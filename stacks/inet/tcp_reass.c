@@ -12,6 +12,7 @@
  * caller hands the popped chain to the application as is.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include "dm/compiler.h"
 #include "tcp_reass.h"
@@ -20,7 +21,7 @@
 #define REASS_MAX_LEN (1u << 30)
 
 /* Drops the first n bytes of a chain (n < pkt_len); returns the new head. */
-static struct dm_buf *chain_trim_front(struct dm_buf *h, uint32_t n, uint32_t *segs)
+static struct dm_buf *chain_trim_front(struct dm_buf *h, uint32_t n)
 {
     while (n >= h->len && h->next) {
         struct dm_buf *next = h->next;
@@ -29,8 +30,6 @@ static struct dm_buf *chain_trim_front(struct dm_buf *h, uint32_t n, uint32_t *s
         next->nb_segs = (uint16_t)(h->nb_segs - 1);
         h->next = NULL;
         dm_buf_free_seg(h);
-        if (segs)
-            (*segs)--;
         h = next;
     }
     dm_buf_adj(h, n);
@@ -39,7 +38,7 @@ static struct dm_buf *chain_trim_front(struct dm_buf *h, uint32_t n, uint32_t *s
 
 /* Keeps the first `keep` bytes (0 < keep <= pkt_len); frees the rest of the
  * chain. Returns the last segment kept. */
-static struct dm_buf *chain_trim_tail(struct dm_buf *h, uint32_t keep, uint32_t *segs)
+static struct dm_buf *chain_trim_tail(struct dm_buf *h, uint32_t keep)
 {
     struct dm_buf *s = h;
     uint32_t acc = 0;
@@ -51,10 +50,6 @@ static struct dm_buf *chain_trim_tail(struct dm_buf *h, uint32_t keep, uint32_t 
     }
     s->len = keep - acc;
     if (s->next) {
-        if (segs) {
-            for (struct dm_buf *x = s->next; x; x = x->next)
-                (*segs)--;
-        }
         dm_buf_free(s->next);
         s->next = NULL;
     }
@@ -120,10 +115,11 @@ int tcp_reass_insert(struct tcp_reass *q, struct dm_buf *b, uint32_t seq, uint32
         return 0;
     }
     if (b->pkt_len > len)                     /* link-layer padding */
-        chain_trim_tail(b, len, NULL);
+        chain_trim_tail(b, len);
     if (tcp_seq_lt(seq, rcv_nxt)) {
-        b = chain_trim_front(b, rcv_nxt - seq, NULL);
+        b = chain_trim_front(b, rcv_nxt - seq);
         seq = rcv_nxt;
+        len = end - seq;
     }
 
     /* Ranges touching [seq, end): first..last (first > last: none). */
@@ -163,9 +159,15 @@ int tcp_reass_insert(struct tcp_reass *q, struct dm_buf *b, uint32_t seq, uint32
             covered_segs += q->r[i].head->nb_segs;
     uint32_t bsegs = b->nb_segs;
 
-    if (q->bytes + (uint64_t)new_bytes > q->limit ||
-        (ntouch == 0 && q->n >= TCP_REASS_MAX_RANGES) ||
-        q->segs - covered_segs + (uint64_t)bsegs > q->max_segs) {
+    /* Data at rcv_nxt leaves at the next pop: never refuse it, or a queue
+     * full of far-ahead data would block the hole's own retransmission
+     * forever. Out-of-order data may use all but one range slot, so an
+     * in-order insert always finds one. */
+    bool in_order = seq == rcv_nxt;
+    if (!in_order &&
+        (q->bytes + (uint64_t)new_bytes > q->limit ||
+         (ntouch == 0 && q->n >= TCP_REASS_MAX_RANGES - 1) ||
+         q->segs - covered_segs + (uint64_t)bsegs > q->max_segs)) {
         q->dropped++;
         dm_buf_free(b);
         return -ENOBUFS;
@@ -175,14 +177,14 @@ int tcp_reass_insert(struct tcp_reass *q, struct dm_buf *b, uint32_t seq, uint32
     uint32_t nseq = seq, nlen = len;
     if (left) {
         uint32_t ov = left->seq + left->len - seq;
-        b = chain_trim_front(b, ov, NULL);
+        b = chain_trim_front(b, ov);
         nseq += ov;
         nlen -= ov;
     }
     struct dm_buf *btail;
     if (right) {
         uint32_t keep = right->seq - nseq;
-        btail = chain_trim_tail(b, keep, NULL);
+        btail = chain_trim_tail(b, keep);
         nlen = keep;
     } else {
         btail = chain_last(b);
@@ -240,7 +242,7 @@ struct dm_buf *tcp_reass_pop(struct tcp_reass *q, uint32_t *rcv_nxt)
         }
         struct dm_buf *h = r.head;
         if (r.seq != *rcv_nxt)
-            h = chain_trim_front(h, *rcv_nxt - r.seq, NULL);
+            h = chain_trim_front(h, *rcv_nxt - r.seq);
         *rcv_nxt += h->pkt_len;
         return h;
     }

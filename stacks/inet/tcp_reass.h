@@ -16,11 +16,14 @@
  * inside the new segment is replaced by it (as Linux does). Trimming only
  * moves dm_buf data pointers and frees whole segments: no copy, no slice.
  *
- * Bounds: at most TCP_REASS_MAX_RANGES gaps, `limit` queued bytes and
- * max_segs buffers (limit / 512, within [64, 65535]: a peer sending 1-byte
- * segments must not drain the buffer pool). A segment that would exceed any
- * of them is dropped (freed, -ENOBUFS): the peer retransmits it; nothing
- * already queued (maybe SACKed) is reneged.
+ * Bounds on out-of-order data: at most TCP_REASS_MAX_RANGES - 1 gaps,
+ * `limit` queued bytes and max_segs buffers (limit / 512, within
+ * [64, 65535]: a peer sending 1-byte segments must not drain the buffer
+ * pool). A segment that would exceed any of them is dropped (freed,
+ * -ENOBUFS): the peer retransmits it; nothing already queued (maybe SACKed)
+ * is reneged. Data starting at rcv_nxt is always accepted (it leaves at the
+ * next tcp_reass_pop), so a full queue can never block the segment that
+ * fills the hole.
  *
  * Ownership: tcp_reass_insert always takes the buffer (queued or freed).
  * Requires dm_buf_free() / dm_buf_free_seg() from core.

@@ -43,7 +43,20 @@ unsigned tcp_sack_rx_blocks(struct tcp_sack_rx *rx, const struct tcp_sack_block 
         nc++;
     }
 
-    unsigned nout = 0;
+    unsigned nout = 0, first = 0;
+    if (rx->dsack && max > 0) {
+        /* RFC 2883: the duplicate first, then the range holding it. */
+        rx->dsack = 0;
+        out[nout++] = (struct tcp_sack_block){rx->dsack_start, rx->dsack_end};
+        first = 1;
+        for (unsigned i = 0; i < nc && nout < max; i++) {
+            if (tcp_seq_in_range(rx->dsack_start, cand[i].start, cand[i].end)) {
+                used[i] = 1;
+                out[nout++] = cand[i];
+                break;
+            }
+        }
+    }
     /* RFC 2018 4: newest segment's block first, then the ones reported most
      * recently (recent[] is kept in that order). */
     for (unsigned j = 0; j < rx->nrecent && nout < max; j++) {
@@ -69,9 +82,9 @@ unsigned tcp_sack_rx_blocks(struct tcp_sack_rx *rx, const struct tcp_sack_block 
 
     /* What we just reported becomes the recency order for next time; stale
      * entries (now in order or gone) disappear. */
-    unsigned nr = nout < TCP_SACK_RX_RECENT ? nout : TCP_SACK_RX_RECENT;
+    unsigned nr = nout - first < TCP_SACK_RX_RECENT ? nout - first : TCP_SACK_RX_RECENT;
     for (unsigned i = 0; i < nr; i++)
-        rx->recent[i] = out[i].start;
+        rx->recent[i] = out[first + i].start;
     rx->nrecent = (uint8_t)nr;
     return nout;
 }

@@ -40,10 +40,26 @@ struct tcp_sack_block {
 
 struct tcp_sack_rx {
     uint32_t recent[TCP_SACK_RX_RECENT]; /* seqs of recently queued OOO segments, [0] newest */
+    uint32_t dsack_start, dsack_end;     /* pending D-SACK report */
     uint8_t nrecent;
+    uint8_t dsack;                       /* a D-SACK block is pending */
 };
 
-static inline void tcp_sack_rx_init(struct tcp_sack_rx *rx) { rx->nrecent = 0; }
+static inline void tcp_sack_rx_init(struct tcp_sack_rx *rx) { rx->nrecent = 0; rx->dsack = 0; }
+
+/* D-SACK (RFC 2883): a duplicate segment [start, end) arrived (entirely
+ * below rcv_nxt, or already queued: tcp_reass_insert returned 0). The next
+ * tcp_sack_rx_blocks call reports it once as the first block, followed by
+ * the out-of-order range containing it, if any. Lets the sender detect
+ * spurious retransmissions. A later duplicate replaces a pending one. */
+static inline void tcp_sack_rx_dsack(struct tcp_sack_rx *rx, uint32_t start, uint32_t end)
+{
+    if ((int32_t)(end - start) <= 0)
+        return;
+    rx->dsack_start = start;
+    rx->dsack_end = end;
+    rx->dsack = 1;
+}
 
 /* Call after queueing an out-of-order segment that starts at seq (any
  * sequence number inside the data it added works). */
@@ -53,9 +69,10 @@ void tcp_sack_rx_note(struct tcp_sack_rx *rx, uint32_t seq);
  * Builds the SACK blocks to send. `ranges` are the out-of-order ranges held
  * (from tcp_reass_ranges(), any order, disjoint); ranges at or below rcv_nxt
  * are ignored. Writes at most `max` blocks to out (pass 3 with timestamps, 4
- * without), most recent first, no duplicates. Returns the block count
- * (0 when nothing is out of order). Also forgets recent entries that are no
- * longer out of order.
+ * without), most recent first, no duplicates, after a pending D-SACK block
+ * (consumed by this call). Returns the block count (0 when nothing is out
+ * of order and no D-SACK is pending). Also forgets recent entries that are
+ * no longer out of order.
  */
 unsigned tcp_sack_rx_blocks(struct tcp_sack_rx *rx, const struct tcp_sack_block *ranges,
                             unsigned nranges, uint32_t rcv_nxt,
@@ -80,6 +97,9 @@ static inline void tcp_sack_sb_reset(struct tcp_sack_sb *sb) { sb->n = 0; sb->sa
  * snd_una < start < end <= snd_nxt after clipping to [snd_una, snd_nxt);
  * D-SACK blocks (RFC 2883, at or below snd_una) and bogus blocks (empty,
  * inverted, beyond snd_nxt, longer than 2^30) are ignored, never trusted.
+ * snd_nxt here is the highest sequence number ever sent (snd_max, if the
+ * sender rewinds snd_nxt for a go-back-N retransmission after an RTO):
+ * blocks up to it are legitimate.
  * Returns the number of bytes newly SACKed by this call (0 if none).
  * `*bogus` (may be NULL) receives how many blocks were ignored as invalid
  * (excluding D-SACK), so the caller can count them.

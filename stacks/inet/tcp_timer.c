@@ -12,6 +12,8 @@
  * the flush task hand them to the device, and never free a PCB directly
  * (tcp_set_closed defers that to the output pass).
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include "tcp_priv.h"
 
 static void rtx_fire(struct dm_timer *t)
@@ -53,12 +55,22 @@ static void rtx_fire(struct dm_timer *t)
         return;
     }
     st->tcp_st.tx_rto++;
+    if (getenv("INET_DEBUG_RTO"))
+        fprintf(stderr, "RTO rec=%d una=%u nxt=%u(+%u) end=+%u sb.n=%u sacked=%u high=+%u hrxt=+%u cwnd=%u wnd=%u dup=%u rto=%lld\n",
+                p->in_rec, p->snd_una, p->snd_nxt, p->snd_nxt - p->snd_una, p->snd_end - p->snd_una, p->sb.n,
+                p->sb.sacked, tcp_sack_sb_high(&p->sb, p->snd_una) - p->snd_una, p->high_rxt - p->snd_una,
+                p->cc.cwnd, p->snd_wnd, p->dupacks, (long long)tcp_rtt_rto(&p->rtt));
     tcp_cc_on_rto(&p->cc, p->snd_nxt - p->snd_una, now);
+    /* Keep the scoreboard on the first timeout (retransmit only what the
+     * peer lacks); forget it on repeated ones in case the peer reneged
+     * (RFC 2018 8: SACKed data stays queued until cumulatively ACKed). */
+    if (tcp_rtt_backoffs(&p->rtt) > 0)
+        tcp_sack_sb_reset(&p->sb);
     tcp_rtt_backoff(&p->rtt);
-    tcp_sack_sb_reset(&p->sb);
     p->in_rec = REC_RTO;
     p->recover = p->snd_nxt;
     p->high_rxt = p->snd_una;
+    p->rtx_round_nxt = p->snd_nxt;
     p->dupacks = 0;
     p->flags &= ~TF_RTX_UNA;
     tcp_output(p);

@@ -41,6 +41,9 @@ void pair_create(struct pair *p, const char *faults, const char *const *kv)
 
 void pair_destroy(struct pair *p)
 {
+    /* The loop device moves frames by reference: let each side consume
+     * what the other sent, so no buffer outlives the pool it came from. */
+    pair_run_for(p, 5 * DM_NS_PER_MS);
     dm_instance_destroy(p->a);
     dm_instance_destroy(p->b);
     p->a = p->b = NULL;
@@ -235,4 +238,41 @@ int raw_drain(struct pair *p)
         n++;
     }
     return n;
+}
+
+bool raw_recv_frame(struct pair *p, uint8_t *buf, uint32_t cap, uint32_t *len, int64_t timeout_ns)
+{
+    struct inet_stack *sa = stack_of(p->a);
+    int64_t end = dm_clock_ns() + timeout_ns;
+    for (;;) {
+        struct dm_buf *m = NULL;
+        if (sa->dev->rx_burst(sa->dev, &m, 1) == 1) {
+            *len = dm_buf_copy_out(m, 0, buf, DM_MIN(m->pkt_len, cap));
+            dm_buf_free(m);
+            return true;
+        }
+        if (dm_clock_ns() > end)
+            return false;
+        dm_poll(p->b, 0);
+    }
+}
+
+uint32_t raw_ip_frame(uint8_t *f, uint8_t proto, uint16_t frag_off, const void *l4, uint32_t l4len)
+{
+    struct eth_hdr *eh = (struct eth_hdr *)f;
+    struct ip_hdr *ih = (struct ip_hdr *)(f + 14);
+    sscanf(MAC_B, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &eh->dst[0], &eh->dst[1], &eh->dst[2], &eh->dst[3], &eh->dst[4], &eh->dst[5]);
+    sscanf(MAC_A, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &eh->src[0], &eh->src[1], &eh->src[2], &eh->src[3], &eh->src[4], &eh->src[5]);
+    eh->type = htons(ETH_P_IPV4);
+    memset(ih, 0, 20);
+    ih->vhl = 0x45;
+    ih->len = htons((uint16_t)(20 + l4len));
+    ih->off = htons(frag_off);
+    ih->ttl = 64;
+    ih->proto = proto;
+    inet_pton(AF_INET, IP_A, &ih->src);
+    inet_pton(AF_INET, IP_B, &ih->dst);
+    ih->csum = inet_csum_fold(inet_csum_partial(ih, 20, 0));
+    memcpy(f + 34, l4, l4len);
+    return 34 + l4len;
 }

@@ -71,7 +71,20 @@ void raw_send_tcp(struct pair *p, uint16_t sport, uint16_t dport, uint32_t seq, 
 void raw_send_frame(struct pair *p, const void *frame, uint32_t len);
 /* Polls b (only) and collects the next TCP segment that reached A. */
 bool raw_recv_tcp(struct pair *p, struct raw_seg *out, int64_t timeout_ns);
+/* Polls b and copies the next frame that reached A (any type). */
+bool raw_recv_frame(struct pair *p, uint8_t *buf, uint32_t cap, uint32_t *len, int64_t timeout_ns);
+/* Builds Ethernet + IPv4 (A -> B) around an L4 payload; returns frame length. */
+uint32_t raw_ip_frame(uint8_t *f, uint8_t proto, uint16_t frag_off, const void *l4, uint32_t l4len);
 /* Drains whatever reached A (returns frame count). */
 int raw_drain(struct pair *p);
 
+
+
+/* The PCB behind a TCP queue (core internal lookup). */
+struct dm_queue *dm_queue_get(struct dm_instance *inst, int qd);
+static inline struct tcp_pcb *pcb_of(struct dm_instance *inst, int qd)
+{
+    struct dm_queue *q = dm_queue_get(inst, qd);
+    return q ? q->priv : NULL;
+}
 #endif /* INET_TEST_H */

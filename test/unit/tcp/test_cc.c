@@ -11,10 +11,14 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include "dm/time.h"
+#include "dm/compiler.h"
 #include "tcp_cc.h"
 
 #define MSS 1000u
 #define SEC DM_NS_PER_S
+
+/* RFC 9438 eq. 1, in segments and seconds. */
+static double w_cubic(double t, double k, double wmax) { return 0.4 * pow(t - k, 3) + wmax; }
 
 /* ---------------------------------------------------------------- registry */
 
@@ -225,9 +229,257 @@ static void test_cc_idle_restart_and_mss_change(void **state)
     assert_int_equal(cc.cwnd, 20000);               /* at least 1 MSS */
 }
 
+static void test_cc_app_limited_window_does_not_grow(void **state)
+{
+    (void)state;
+    struct tcp_cc cc;
+    tcp_cc_init(&cc, &tcp_cc_newreno, MSS, 0);
+    /* request/response: 2 segments in flight, window 10: no growth */
+    for (int i = 0; i < 1000; i++) {
+        tcp_cc_note_flight(&cc, 2 * MSS);
+        tcp_cc_on_ack(&cc, 2 * MSS, 0, 0);
+    }
+    assert_int_equal(cc.cwnd, 10 * MSS);
+    /* slow start grows while cwnd < 2 * flight */
+    tcp_cc_note_flight(&cc, 6 * MSS);
+    tcp_cc_on_ack(&cc, MSS, 0, 0);
+    assert_int_equal(cc.cwnd, 11 * MSS);
+    /* congestion avoidance: only when no room for another segment */
+    cc.ssthresh = 5 * MSS;
+    tcp_cc_note_flight(&cc, 9 * MSS);            /* 9 + 1 <= 11: room left */
+    for (int i = 0; i < 50; i++)
+        tcp_cc_on_ack(&cc, MSS, 0, 0);
+    assert_int_equal(cc.cwnd, 11 * MSS);
+    tcp_cc_note_flight(&cc, 10 * MSS + 1);       /* full */
+    for (int i = 0; i < 11; i++)
+        tcp_cc_on_ack(&cc, MSS, 0, 0);
+    assert_int_equal(cc.cwnd, 12 * MSS);
+}
+
+static void test_cubic_app_limited_period_restarts_epoch(void **state)
+{
+    (void)state;
+    struct tcp_cc cc;
+    tcp_cc_init(&cc, &tcp_cc_cubic, MSS, 0);
+    cc.cwnd = 100 * MSS;
+    tcp_cc_enter_recovery(&cc, 100 * MSS, 0, false);
+    tcp_cc_exit_recovery(&cc, 100 * MSS, 0);     /* cwnd 70, W_max 100, K = 4.2 s */
+    tcp_cc_note_flight(&cc, 70 * MSS);
+    tcp_cc_on_ack(&cc, 1, 0, 0);                 /* epoch starts at t = 0 */
+    /* 10 s of application-limited traffic */
+    tcp_cc_note_flight(&cc, 5 * MSS);
+    for (int i = 1; i <= 100; i++)
+        tcp_cc_on_ack(&cc, MSS, 0, i * 100 * DM_NS_PER_MS);
+    assert_int_equal(cc.cwnd, 70 * MSS);
+    /* the window is used again: growth restarts from a new epoch (t = 0),
+     * not W(10 s) = 0.4 * 5.8^3 + 100 = 178 segments (clamped 1.5x: 105) */
+    tcp_cc_note_flight(&cc, 70 * MSS);
+    int64_t t1 = 10 * SEC + 1;
+    tcp_cc_on_ack(&cc, cc.cwnd, 0, t1);
+    assert_true(cc.cwnd < 71 * MSS);
+    tcp_cc_note_flight(&cc, cc.cwnd);
+    tcp_cc_on_ack(&cc, cc.cwnd, 0, t1 + 2 * SEC);
+    double k = cbrt(30.0 / 0.4);
+    assert_true(fabs(cc.cwnd - w_cubic(2.0, k, 100) * MSS) <= 1.0);
+}
+
+static void test_cc_undo_spurious_reduction(void **state)
+{
+    (void)state;
+    struct tcp_cc cc;
+    tcp_cc_init(&cc, &tcp_cc_newreno, MSS, 0);
+    assert_int_equal(tcp_cc_undo(&cc, 0), -EINVAL);      /* nothing reduced yet */
+    cc.cwnd = 20 * MSS;
+    cc.ssthresh = 15 * MSS;
+    tcp_cc_enter_recovery(&cc, 20 * MSS, 0, true);
+    assert_int_equal(cc.cwnd, 10 * MSS);
+    assert_int_equal(tcp_cc_undo(&cc, 0), 0);
+    assert_int_equal(cc.cwnd, 20 * MSS);
+    assert_int_equal(cc.ssthresh, 15 * MSS);
+    assert_false(cc.in_recovery);
+    assert_int_equal(tcp_cc_undo(&cc, 0), -EINVAL);      /* once per reduction */
+    /* a timeout inside recovery undoes to before the recovery */
+    tcp_cc_enter_recovery(&cc, 20 * MSS, 0, false);
+    tcp_cc_on_rto(&cc, 20 * MSS, 0);
+    tcp_cc_on_rto(&cc, 20 * MSS, 0);                     /* backed-off repeat */
+    assert_int_equal(cc.cwnd, MSS);
+    assert_int_equal(tcp_cc_undo(&cc, 0), 0);
+    assert_int_equal(cc.cwnd, 20 * MSS);
+    assert_int_equal(cc.ssthresh, 15 * MSS);
+    /* CUBIC: after the undo growth continues from the restored window */
+    tcp_cc_init(&cc, &tcp_cc_cubic, MSS, 0);
+    cc.cwnd = 100 * MSS;
+    cc.ssthresh = 100 * MSS;
+    tcp_cc_on_rto(&cc, 100 * MSS, 0);
+    assert_int_equal(tcp_cc_undo(&cc, SEC), 0);
+    assert_int_equal(cc.cwnd, 100 * MSS);
+    tcp_cc_on_ack(&cc, 1, 0, SEC);                       /* new epoch at the restored cwnd */
+    tcp_cc_on_ack(&cc, cc.cwnd, 0, 3 * SEC);
+    assert_true(cc.cwnd >= 100 * MSS);
+    assert_true(fabs(cc.cwnd - w_cubic(2.0, 0, 100) * MSS) <= 1.0);
+}
+
+/* RFC 6937: one loss in a window of 20 with ssthresh 10 (NewReno): while
+ * pipe > ssthresh, PRR sends ssthresh/RecoverFS = 1 segment per 2 delivered,
+ * so the window shrinks smoothly instead of pausing. */
+static void test_prr_proportional_then_slow_start_bound(void **state)
+{
+    (void)state;
+    struct tcp_cc cc;
+    tcp_cc_init(&cc, &tcp_cc_newreno, MSS, 0);
+    cc.cwnd = 20 * MSS;
+    tcp_cc_enter_recovery(&cc, 20 * MSS, 0, true);
+    assert_int_equal(cc.ssthresh, 10 * MSS);
+    /* 3rd dup ACK: 3 segments SACKed, pipe = 20 - 3 - 1 lost = 16 */
+    uint32_t pipe = 16 * MSS;
+    uint32_t snd = tcp_cc_prr_ack(&cc, 3 * MSS, pipe);
+    /* bytes: ceil(3000 * 10000 / 20000) - 0 = 1500 */
+    assert_int_equal(snd, 1500);
+    assert_int_equal(cc.cwnd, pipe + 1500);
+    uint32_t out = MSS;                          /* the sender sends whole segments */
+    tcp_cc_prr_sent(&cc, MSS);
+    pipe += MSS;
+    /* then one more segment SACKed per ACK: 1 segment sent per 2 delivered
+     * (pipe stays above ssthresh up to k = 15) */
+    for (uint32_t k = 4; k <= 15; k++) {
+        pipe -= MSS;
+        snd = tcp_cc_prr_ack(&cc, MSS, pipe);
+        uint32_t allowed = (k * MSS * 10 * MSS + 20 * MSS - 1) / (20 * MSS);
+        assert_int_equal(snd, allowed - out);
+        assert_int_equal(cc.cwnd, pipe + snd);
+        uint32_t seg = snd / MSS * MSS;
+        tcp_cc_prr_sent(&cc, seg);
+        out += seg;
+        pipe += seg;
+    }
+    assert_true(pipe > cc.ssthresh);
+    assert_int_equal(out, 7 * MSS);              /* 15 delivered -> 7.5 allowed: ssthresh/RecoverFS */
+    /* pipe fell to ssthresh or below: catch up, bounded by delivered + 1 MSS */
+    pipe = 6 * MSS;
+    snd = tcp_cc_prr_ack(&cc, 2 * MSS, pipe);
+    uint32_t d = 17 * MSS - out;                 /* prr_delivered - prr_out */
+    assert_int_equal(snd, DM_MIN(10 * MSS - pipe, d + MSS));
+    assert_int_equal(cc.cwnd, pipe + snd);
+    /* never outside recovery */
+    tcp_cc_exit_recovery(&cc, 10 * MSS, 0);
+    assert_int_equal(tcp_cc_prr_ack(&cc, MSS, 0), 0);
+}
+
+static void test_prr_first_ack_always_allows_fast_retransmit(void **state)
+{
+    (void)state;
+    struct tcp_cc cc;
+    tcp_cc_init(&cc, &tcp_cc_cubic, MSS, 0);
+    cc.cwnd = 100 * MSS;
+    tcp_cc_enter_recovery(&cc, 100 * MSS, 0, true);
+    /* nothing delivered yet (e.g. recovery entered on a SACK hole): 1 MSS */
+    assert_int_equal(tcp_cc_prr_ack(&cc, 0, 99 * MSS), MSS);
+    /* hostile numbers do not overflow */
+    tcp_cc_prr_sent(&cc, MSS);
+    uint32_t snd = tcp_cc_prr_ack(&cc, UINT32_MAX, UINT32_MAX);
+    assert_true(snd <= UINT32_MAX);
+    assert_int_equal(cc.cwnd, UINT32_MAX);
+}
+
+/* HyStart++: simulate slow-start rounds of `cwnd/MSS` ACKs each; the RTT of
+ * round r is rtt_of(r). Returns the round in which the state changed away
+ * from `from` (or -1). */
+struct hs_sim {
+    struct tcp_cc cc;
+    uint32_t una, nxt;
+};
+
+static void hs_round(struct hs_sim *h, int64_t rtt_ns)
+{
+    /* everything sent last round is ACKed one MSS at a time; each ACK lets
+     * slow start send more, which belongs to the next round */
+    uint32_t n = (h->nxt - h->una) / MSS;
+    for (uint32_t i = 0; i < n; i++) {
+        h->una += MSS;
+        tcp_cc_hystart_ack(&h->cc, h->una, h->nxt, rtt_ns);
+        tcp_cc_on_ack(&h->cc, MSS, 0, 0);
+        while (h->nxt - h->una + MSS <= h->cc.cwnd)
+            h->nxt += MSS;
+    }
+}
+
+static void hs_init(struct hs_sim *h)
+{
+    h->una = h->nxt = 0xfffff000u;                  /* rounds cross the wrap */
+    tcp_cc_init(&h->cc, &tcp_cc_newreno, MSS, 0);
+    tcp_cc_hystart_enable(&h->cc, h->nxt);
+    h->nxt += h->cc.cwnd;                            /* initial window in flight */
+}
+
+static void test_hystart_rtt_rise_enters_css_then_ca(void **state)
+{
+    (void)state;
+    struct hs_sim h;
+    hs_init(&h);
+    hs_round(&h, 50 * DM_NS_PER_MS);
+    hs_round(&h, 50 * DM_NS_PER_MS);
+    assert_int_equal(h.cc.hs_state, TCP_HS_SS);
+    /* +5 ms < clamp(50/8 = 6.25 ms, 4, 16): still slow start */
+    hs_round(&h, 55 * DM_NS_PER_MS);
+    assert_int_equal(h.cc.hs_state, TCP_HS_SS);
+    uint32_t before = h.cc.cwnd;
+    hs_round(&h, 55 * DM_NS_PER_MS);
+    assert_int_equal(h.cc.cwnd, before * 2);         /* ABC slow start doubles per round */
+    /* +7 ms >= 55/8 = 6.875 ms: conservative slow start after 8 samples */
+    hs_round(&h, 62 * DM_NS_PER_MS);
+    assert_int_equal(h.cc.hs_state, TCP_HS_CSS);
+    before = h.cc.cwnd;
+    hs_round(&h, 62 * DM_NS_PER_MS);
+    /* growth / 4 per ACK: one round of n ACKs adds n * MSS / 4 */
+    assert_true(h.cc.cwnd < before * 2);
+    assert_true(h.cc.cwnd >= before + before / 4 - MSS);
+    for (int r = 0; r < 6 && h.cc.hs_state == TCP_HS_CSS; r++)
+        hs_round(&h, 62 * DM_NS_PER_MS);
+    /* CSS_ROUNDS later: congestion avoidance with ssthresh = cwnd */
+    assert_int_equal(h.cc.hs_state, TCP_HS_DONE);
+    assert_int_equal(h.cc.ssthresh, h.cc.cwnd);
+    assert_false(tcp_cc_in_slow_start(&h.cc));
+}
+
+static void test_hystart_spurious_rise_resumes_slow_start(void **state)
+{
+    (void)state;
+    struct hs_sim h;
+    hs_init(&h);
+    hs_round(&h, 20 * DM_NS_PER_MS);
+    hs_round(&h, 20 * DM_NS_PER_MS);
+    hs_round(&h, 30 * DM_NS_PER_MS);                 /* +10 ms >= 4 ms: CSS */
+    assert_int_equal(h.cc.hs_state, TCP_HS_CSS);
+    hs_round(&h, 25 * DM_NS_PER_MS);                 /* below the CSS baseline: back */
+    assert_int_equal(h.cc.hs_state, TCP_HS_SS);
+    uint32_t before = h.cc.cwnd;
+    hs_round(&h, 25 * DM_NS_PER_MS);
+    assert_int_equal(h.cc.cwnd, before * 2);
+}
+
+static void test_hystart_needs_samples_and_stops_on_loss(void **state)
+{
+    (void)state;
+    struct hs_sim h;
+    hs_init(&h);
+    hs_round(&h, 20 * DM_NS_PER_MS);
+    /* a round without RTT samples decides nothing */
+    hs_round(&h, -1);
+    hs_round(&h, 200 * DM_NS_PER_MS);
+    assert_int_equal(h.cc.hs_state, TCP_HS_SS);      /* previous round had no minimum */
+    tcp_cc_enter_recovery(&h.cc, h.nxt - h.una, 0, true);
+    assert_int_equal(h.cc.hs_state, TCP_HS_DONE);
+    tcp_cc_hystart_ack(&h.cc, h.nxt, h.nxt, 900 * DM_NS_PER_MS);
+    assert_int_equal(h.cc.hs_state, TCP_HS_DONE);
+    /* never enabled: untouched */
+    struct tcp_cc cc;
+    tcp_cc_init(&cc, &tcp_cc_cubic, MSS, 0);
+    tcp_cc_hystart_ack(&cc, 1, 2, 5 * DM_NS_PER_MS);
+    assert_int_equal(cc.hs_state, TCP_HS_OFF);
+}
+
 /* ------------------------------------------------------------------ CUBIC */
 
-static double w_cubic(double t, double k, double wmax) { return 0.4 * pow(t - k, 3) + wmax; }
 
 /* Puts a CUBIC connection in congestion avoidance right after a loss at
  * cwnd = wmax segments, with FlightSize = cwnd. */
@@ -389,6 +641,14 @@ int main(void)
         cmocka_unit_test(test_newreno_ssthresh_floor_two_mss),
         cmocka_unit_test(test_newreno_rto_loss_window),
         cmocka_unit_test(test_cc_idle_restart_and_mss_change),
+        cmocka_unit_test(test_cc_app_limited_window_does_not_grow),
+        cmocka_unit_test(test_cubic_app_limited_period_restarts_epoch),
+        cmocka_unit_test(test_cc_undo_spurious_reduction),
+        cmocka_unit_test(test_prr_proportional_then_slow_start_bound),
+        cmocka_unit_test(test_prr_first_ack_always_allows_fast_retransmit),
+        cmocka_unit_test(test_hystart_rtt_rise_enters_css_then_ca),
+        cmocka_unit_test(test_hystart_spurious_rise_resumes_slow_start),
+        cmocka_unit_test(test_hystart_needs_samples_and_stops_on_loss),
         cmocka_unit_test(test_cubic_multiplicative_decrease_beta_0_7),
         cmocka_unit_test(test_cubic_window_follows_rfc9438_curve),
         cmocka_unit_test(test_cubic_cwnd_grows_after_k),

@@ -84,6 +84,48 @@ static void test_sack_rx_wraparound(void **state)
     assert_block(out[1], 0x100, 0x200);
 }
 
+static void test_sack_rx_dsack_reported_once_first(void **state)
+{
+    (void)state;
+    struct tcp_sack_rx rx;
+    tcp_sack_rx_init(&rx);
+    struct tcp_sack_block ranges[2] = {B(300, 400), B(500, 600)};
+    struct tcp_sack_block out[4];
+    tcp_sack_rx_note(&rx, 500);
+    tcp_sack_rx_note(&rx, 300);
+    /* duplicate below rcv_nxt: first block, below the cumulative ACK */
+    tcp_sack_rx_dsack(&rx, 100, 150);
+    unsigned n = tcp_sack_rx_blocks(&rx, ranges, 2, 200, out, 3);
+    assert_int_equal(n, 3);
+    assert_block(out[0], 100, 150);
+    assert_block(out[1], 300, 400);
+    assert_block(out[2], 500, 600);
+    /* reported once only */
+    n = tcp_sack_rx_blocks(&rx, ranges, 2, 200, out, 3);
+    assert_int_equal(n, 2);
+    assert_block(out[0], 300, 400);
+    /* duplicate inside an out-of-order range: that range comes second */
+    tcp_sack_rx_dsack(&rx, 520, 540);
+    n = tcp_sack_rx_blocks(&rx, ranges, 2, 200, out, 4);
+    assert_int_equal(n, 3);
+    assert_block(out[0], 520, 540);
+    assert_block(out[1], 500, 600);
+    assert_block(out[2], 300, 400);
+    /* D-SACK with nothing out of order, and bogus (empty) input ignored */
+    tcp_sack_rx_dsack(&rx, 50, 50);
+    assert_int_equal(tcp_sack_rx_blocks(&rx, NULL, 0, 600, out, 4), 0);
+    tcp_sack_rx_dsack(&rx, 50, 60);
+    assert_int_equal(tcp_sack_rx_blocks(&rx, NULL, 0, 600, out, 4), 1);
+    assert_block(out[0], 50, 60);
+    /* the sender's scoreboard ignores it (below snd_una), without counting it bogus */
+    struct tcp_sack_sb sb;
+    unsigned bad = 7;
+    tcp_sack_sb_reset(&sb);
+    assert_int_equal(tcp_sack_sb_update(&sb, out, 1, 600, 1000, &bad), 0);
+    assert_int_equal(bad, 0);
+    assert_int_equal(sb.n, 0);
+}
+
 /* ------------------------------------------------------------ sender side */
 
 static void test_sack_scoreboard_merge_and_count(void **state)
@@ -315,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_sack_rx_most_recent_first),
         cmocka_unit_test(test_sack_rx_limits_and_dedup),
         cmocka_unit_test(test_sack_rx_wraparound),
+        cmocka_unit_test(test_sack_rx_dsack_reported_once_first),
         cmocka_unit_test(test_sack_scoreboard_merge_and_count),
         cmocka_unit_test(test_sack_scoreboard_rejects_bogus_blocks),
         cmocka_unit_test(test_sack_scoreboard_ack_cleanup),
