@@ -444,8 +444,15 @@ static int child_open(const char *const *kv)
             _exit(100);
         int rc = dm_dev_open(ci, "dpdk", NULL, &cfg, &cd);
         if (rc == 0) {
+            /* DEMI_MAC, when given, is the address the device reports */
+            const char *mac = dm_config_str(&cfg, "DEMI_MAC", NULL);
+            struct dm_dev_info info;
+            cd->ops->info(cd, &info);
+            char got[32];
+            snprintf(got, sizeof(got), "%02x:%02x:%02x:%02x:%02x:%02x", info.mac[0], info.mac[1], info.mac[2],
+                     info.mac[3], info.mac[4], info.mac[5]);
             dm_dev_close(cd);
-            exit(0);
+            exit(mac && strcmp(mac, got) != 0 ? 98 : 0);
         }
         exit(rc < 0 && rc > -100 ? -rc : 99);
     }
@@ -498,6 +505,14 @@ static void test_dpdk_bad_mac_is_einval(void **state)
     const char *kv[] = { "DEMI_DPDK_ARGS", "--no-huge -m 128 --vdev=net_null0", "DEMI_MAC", "01:zz:00:00:00:01",
                          NULL };
     assert_int_equal(child_open(kv), -EINVAL);
+}
+
+static void test_dpdk_second_port_and_mac_override(void **state)
+{
+    (void)state;
+    const char *kv[] = { "DEMI_DPDK_ARGS", "--no-huge -m 128 --vdev=net_null0 --vdev=net_null1", "DEMI_DPDK_PORT", "1",
+                         "DEMI_MAC", "02:00:00:00:00:0a", NULL };
+    assert_int_equal(child_open(kv), 0);
 }
 
 static void test_dpdk_null_port_opens(void **state)
@@ -594,6 +609,7 @@ int main(void)
         cmocka_unit_test(test_dpdk_port_out_of_range_is_enodev),
         cmocka_unit_test(test_dpdk_bad_mac_is_einval),
         cmocka_unit_test(test_dpdk_null_port_opens),
+        cmocka_unit_test(test_dpdk_second_port_and_mac_override),
     };
     const struct CMUnitTest memif[] = {
         cmocka_unit_test_teardown(test_dpdk_link_up_and_info, check_pool),
