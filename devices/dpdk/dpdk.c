@@ -198,7 +198,10 @@ static int port_setup(struct dpdk_dev *d, const struct dm_config *cfg)
         uint16_t lim = di.tx_desc_lim.nb_mtu_seg_max ? di.tx_desc_lim.nb_mtu_seg_max : 32;
         d->max_segs = lim > 32 ? 32 : lim;
     }
-    d->rx_cksum = (conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_CHECKSUM) == RTE_ETH_RX_OFFLOAD_CHECKSUM;
+    /* Per-packet flags whenever the port checks anything; the capability
+     * (every checksum checked) only when it checks all three. */
+    d->rx_cksum = (conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_CHECKSUM) != 0;
+    bool rx_all = (conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_CHECKSUM) == RTE_ETH_RX_OFFLOAD_CHECKSUM;
     d->tx_ol = 0;
     d->caps = 0;
     if (conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM)
@@ -207,7 +210,7 @@ static int port_setup(struct dpdk_dev *d, const struct dm_config *cfg)
         d->tx_ol |= DM_BUF_TX_TCP_CKSUM, d->caps |= DM_DEV_CAP_TX_TCP_CKSUM;
     if (conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_UDP_CKSUM)
         d->tx_ol |= DM_BUF_TX_UDP_CKSUM, d->caps |= DM_DEV_CAP_TX_UDP_CKSUM;
-    if (d->rx_cksum)
+    if (rx_all)
         d->caps |= DM_DEV_CAP_RX_CKSUM;
     /* We take chains on any port: where the port cannot, we copy them into
      * one mbuf. Say so only when chains go out without that copy. */
@@ -218,9 +221,14 @@ static int port_setup(struct dpdk_dev *d, const struct dm_config *cfg)
      * the pool registered (rte_extmem_register + rte_dev_dma_map), which
      * we do not do yet, so real NICs get copies. */
     d->tx_zc = port_is_vdev(d->port, &di);
+    /* virtio-user is the exception: the vhost process on the other end
+     * reads our frames through the DPDK memory it was given by fd, which
+     * does not include our buffer pool. */
+    if (strcmp(di.driver_name, "net_virtio_user") == 0)
+        d->tx_zc = false;
     if (!d->tx_zc)
-        dm_log_once("dpdk", "port %u (%s) is not a virtual device: TX copies frames into mbufs "
-                            "(our buffer pool is not DMA-mapped)", d->port, di.driver_name);
+        dm_log_once("dpdk", "port %u (%s) cannot read our buffer pool (not DMA-mapped / not shared): "
+                            "TX copies frames into mbufs", d->port, di.driver_name);
     d->tx_copy_max = (uint32_t)copy;
     /* memif clients (the default role) connect once at start; servers wait */
     d->reconnect = false;

@@ -47,16 +47,21 @@ static void dpdk_rx_free(struct dm_buf *b, void *arg)
     rte_pktmbuf_free_seg((struct rte_mbuf *)arg);
 }
 
+/* DPDK's RX checksum flags to ours. "NONE" means the checksum field is not
+ * valid but the data was verified (a partial checksum from a virtio guest
+ * that offloaded it): good, for our purpose. A legacy vhost port leaves TX
+ * checksum requests on such mbufs instead: the same meaning. */
 static inline uint32_t rx_flags(const struct rte_mbuf *m)
 {
     uint32_t f = 0;
     uint64_t ip = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
     uint64_t l4 = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
-    if (ip == RTE_MBUF_F_RX_IP_CKSUM_GOOD)
+    if (ip == RTE_MBUF_F_RX_IP_CKSUM_GOOD || ip == RTE_MBUF_F_RX_IP_CKSUM_NONE)
         f |= DM_BUF_RX_IP_CKSUM_GOOD;
     else if (ip == RTE_MBUF_F_RX_IP_CKSUM_BAD)
         f |= DM_BUF_RX_IP_CKSUM_BAD;
-    if (l4 == RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+    if (l4 == RTE_MBUF_F_RX_L4_CKSUM_GOOD || l4 == RTE_MBUF_F_RX_L4_CKSUM_NONE ||
+        (m->ol_flags & RTE_MBUF_F_TX_L4_MASK))
         f |= DM_BUF_RX_L4_CKSUM_GOOD;
     else if (l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD)
         f |= DM_BUF_RX_L4_CKSUM_BAD;
