@@ -325,6 +325,29 @@ void tcp_deliver(struct tcp_pcb *p)
     uint32_t before = tcp_seq_diff(p->rcv_adv, p->rcv_nxt) > 0 ? (uint32_t)tcp_seq_diff(p->rcv_adv, p->rcv_nxt) : 0;
     while ((op = dm_queue_first_op(p->q, DEMI_OPC_POP))) {
         struct dm_buf *c = p->rcvq_head;
+        if (c && c->next) {
+            /* One buffer segment per pop (apps written for Demikernel
+             * read sga_segs[0] only): split the chain, zero copy; the
+             * rest stays at the head of the queue. */
+            struct dm_buf *rest = c->next;
+            rest->pkt_len = c->pkt_len - c->len;
+            rest->nb_segs = (uint16_t)(c->nb_segs > 1 ? c->nb_segs - 1 : 1);
+            rest->udata = c->udata;
+            if (p->rcvq_tail == c)
+                p->rcvq_tail = rest;
+            p->rcvq_head = rest;
+            c->next = NULL;
+            c->pkt_len = c->len;
+            c->nb_segs = 1;
+            c->udata = (uint64_t)(uintptr_t)rest;
+            p->rcvq_nseg++;
+            if (c->len == 0) { /* an empty header segment: drop it */
+                p->rcvq_nseg--;
+                c->udata = 0;
+                dm_buf_free(c);
+                continue;
+            }
+        }
         if (c) {
             p->rcvq_head = (struct dm_buf *)(uintptr_t)c->udata;
             if (!p->rcvq_head)

@@ -501,6 +501,34 @@ static void test_tcp_delayed_ack_when_configured(void **s)
     pair_destroy(&p);
 }
 
+static void test_tcp_pop_returns_one_sga_segment_even_for_chained_segments(void **s)
+{
+    (void)s;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d;
+    tcp_connect_pair(&p, lqd, 80, &c, &d);
+    uint8_t data[1000];
+    for (int i = 0; i < 1000; i++)
+        data[i] = (uint8_t)(i * 13);
+    for (int i = 0; i < 10; i++)
+        push_bytes(p.a, c, data + i * 100, 100); /* leave in one segment of 10 slices */
+    int64_t tx0 = stat_of(p.a, "tcp.tx");
+    uint8_t got[1000];
+    size_t n = 0;
+    while (n < sizeof(got)) {
+        demi_qresult_t qr = pop_one(&p, p.b, d);
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+        assert_int_equal(qr.qr_value.sga.sga_numsegs, 1);
+        memcpy(got + n, qr.qr_value.sga.sga_segs[0].sgaseg_buf, qr.qr_value.sga.sga_segs[0].sgaseg_len);
+        n += qr.qr_value.sga.sga_segs[0].sgaseg_len;
+        dm_sgafree(p.b, &qr.qr_value.sga);
+    }
+    assert_int_equal(stat_of(p.a, "tcp.tx") - tx0, 1); /* one segment carried all ten pushes */
+    assert_memory_equal(got, data, sizeof(data));
+    pair_destroy(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -522,6 +550,7 @@ int main(void)
         cmocka_unit_test(test_tcp_simultaneous_open_connects_both_ends),
         cmocka_unit_test(test_tcp_uses_device_checksum_offload_and_still_rejects_corruption),
         cmocka_unit_test(test_tcp_delayed_ack_when_configured),
+        cmocka_unit_test(test_tcp_pop_returns_one_sga_segment_even_for_chained_segments),
     };
     if (getenv("TEST_FILTER"))
         cmocka_set_test_filter(getenv("TEST_FILTER"));
