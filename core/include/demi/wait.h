@@ -10,6 +10,11 @@
 #include <demi/types.h>
 #include <demi/cc.h>
 #include <time.h>
+#if defined(__GLIBC__)
+/* Under strict -std=c99, <time.h> hides struct timespec; our prototypes
+ * need it whatever flags the application builds with. */
+#include <bits/types/struct_timespec.h>
+#endif
 
 #ifdef __cplusplus
 extern "C" {

@@ -74,7 +74,9 @@ int dm_dev_open(struct dm_instance *inst, const char *name, struct dm_dev *lower
  * sent and what reached it). */
 int dm_dev_open_stacked(struct dm_instance *inst, const char *name,
                         const struct dm_config *cfg, struct dm_dev **out);
-void dm_dev_close(struct dm_dev *dev);             /* stops, closes, and closes lower */
+/* Stops and closes dev, then its lower devices: a wrapper's close() must
+ * release only its own state, never its lower device. */
+void dm_dev_close(struct dm_dev *dev);
 
 #define DM_DEV_REGISTER(ops) \
     DM_CONSTRUCTOR(dm_dev_register_##ops) { (void)dm_dev_register(&(ops)); }

@@ -34,7 +34,8 @@ struct dm_op {
     uint8_t state;            /* enum dm_op_state */
     uint8_t opcode;           /* demi_opcode_t being performed */
     uint8_t has_addr;         /* pushto/connect: addr is set */
-    struct dm_queue *q;
+    struct dm_queue *q;       /* valid while PENDING only (a queue may close first) */
+    struct dm_instance *inst;
     struct dm_list qlink;     /* in q->ops while pending */
     struct dm_list link;      /* in the instance's completed list when done */
     /* push: the data as a buffer chain (the op holds a reference on every

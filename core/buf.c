@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Buffer pools and buffer operations (see dm/buf.h for the model).
+ *
+ * A pool is two preallocated arrays: headers (struct dm_buf) and, for data
+ * pools, one contiguous data region of `count` equal slots. Free headers
+ * sit on a LIFO stack of indices, so a just-freed (cache-hot) buffer is the
+ * next one handed out. Data memory is mapped with MAP_NORESERVE and touched
+ * only when used. Buffers larger than a pool slot come from the heap: the
+ * slow path for big sgaalloc() requests.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include "core_priv.h"
+
+struct dm_bufpool {
+    struct dm_buf *hdrs;
+    uint8_t *data;
+    size_t data_len;
+    uint32_t count;
+    uint32_t slot;          /* bytes per data slot (headroom + data_size) */
+    uint32_t data_size;
+    uint32_t *free;         /* stack of free indices */
+    uint32_t nfree;
+    char name[32];
+};
+
+struct dm_bufpool *dm_bufpool_create(const char *name, uint32_t count, uint32_t data_size)
+{
+    if (count == 0)
+        return NULL;
+    struct dm_bufpool *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    snprintf(p->name, sizeof(p->name), "%s", name ? name : "pool");
+    p->count = count;
+    p->data_size = data_size;
+    p->slot = data_size ? ((DM_BUF_HEADROOM + data_size + 63u) & ~63u) : 0;
+    p->hdrs = calloc(count, sizeof(struct dm_buf));
+    p->free = malloc(count * sizeof(uint32_t));
+    if (!p->hdrs || !p->free)
+        goto fail;
+    if (p->slot) {
+        p->data_len = (size_t)count * p->slot;
+        void *m = mmap(NULL, p->data_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED)
+            goto fail;
+        p->data = m;
+    }
+    /* Lowest indices on top of the stack: allocation walks memory upward. */
+    for (uint32_t i = 0; i < count; i++) {
+        p->free[i] = count - 1 - i;
+        p->hdrs[i].pool = p;
+        p->hdrs[i].pool_idx_ = i;
+    }
+    p->nfree = count;
+    return p;
+fail:
+    dm_bufpool_destroy(p);
+    return NULL;
+}
+
+void dm_bufpool_destroy(struct dm_bufpool *p)
+{
+    if (!p)
+        return;
+    if (p->data)
+        munmap(p->data, p->data_len);
+    free(p->hdrs);
+    free(p->free);
+    free(p);
+}
+
+uint32_t dm_bufpool_avail(const struct dm_bufpool *p) { return p->nfree; }
+uint32_t dm_bufpool_data_size(const struct dm_bufpool *p) { return p->data_size; }
+
+void dm_bufpool_region(const struct dm_bufpool *p, void **base, size_t *len)
+{
+    *base = p->data;
+    *len = p->data_len;
+}
+
+static inline void buf_reset(struct dm_buf *b)
+{
+    b->next = NULL;
+    b->nb_segs = 1;
+    b->refcnt = 1;
+    b->ol_flags = 0;
+    b->l2_len = b->l3_len = b->l4_len = 0;
+    b->flags_ = 0;
+    b->magic = DM_BUF_MAGIC;
+    b->shared = NULL;
+    b->free_fn = NULL;
+    b->free_arg = NULL;
+    b->dev_priv = NULL;
+    b->udata = 0;
+    b->len = 0;
+    b->pkt_len = 0;
+}
+
+static struct dm_buf *pool_get(struct dm_bufpool *p)
+{
+    if (dm_unlikely(p->nfree == 0))
+        return NULL;
+    struct dm_buf *b = &p->hdrs[p->free[--p->nfree]];
+    buf_reset(b);
+    if (p->slot) {
+        b->base = p->data + (size_t)b->pool_idx_ * p->slot;
+        b->cap = p->slot;
+        b->data = b->base + DM_BUF_HEADROOM;
+    } else {
+        b->base = b->data = NULL;
+        b->cap = 0;
+    }
+    return b;
+}
+
+struct dm_buf *dm_buf_alloc(struct dm_instance *inst)
+{
+    struct dm_buf *b = pool_get(inst->data_pool);
+    if (dm_unlikely(!b))
+        inst->ctr.buf_alloc_fail++;
+    return b;
+}
+
+struct dm_buf *dm_buf_alloc_hdr(struct dm_instance *inst)
+{
+    struct dm_buf *b = pool_get(inst->hdr_pool);
+    if (dm_unlikely(!b))
+        inst->ctr.hdr_alloc_fail++;
+    return b;
+}
+
+struct dm_buf *dm_buf_alloc_size(struct dm_instance *inst, size_t size)
+{
+    if (size <= inst->data_pool->data_size)
+        return dm_buf_alloc(inst);
+    if (size > (1u << 30))
+        return NULL;
+    struct dm_buf *b = malloc(sizeof(*b) + DM_BUF_HEADROOM + size);
+    if (!b)
+        return NULL;
+    buf_reset(b);
+    b->pool = NULL;
+    b->pool_idx_ = 0;
+    b->base = (uint8_t *)(b + 1);
+    b->cap = (uint32_t)(DM_BUF_HEADROOM + size);
+    b->data = b->base + DM_BUF_HEADROOM;
+    inst->ctr.heap_bufs++;
+    return b;
+}
+
+struct dm_buf *dm_buf_slice(struct dm_instance *inst, struct dm_buf *b, uint32_t off, uint32_t len)
+{
+    if (dm_unlikely(off > b->len || len > b->len - off))
+        return NULL;
+    struct dm_buf *s = dm_buf_alloc_hdr(inst);
+    if (!s)
+        return NULL;
+    /* Always point at the owner of the memory, never at another slice, so
+     * a slice of a slice does not keep a chain of headers alive. */
+    struct dm_buf *owner = b->shared ? b->shared : b;
+    dm_buf_ref(owner);
+    s->shared = owner;
+    s->base = owner->base;
+    s->cap = owner->cap;
+    s->data = b->data + off;
+    s->len = len;
+    s->pkt_len = len;
+    s->dev_priv = owner->dev_priv;
+    return s;
+}
+
+struct dm_buf *dm_buf_wrap_ext(struct dm_instance *inst, void *data, uint32_t len, dm_buf_free_fn free_fn, void *arg)
+{
+    struct dm_buf *b = dm_buf_alloc_hdr(inst);
+    if (!b)
+        return NULL;
+    b->base = b->data = data;
+    b->cap = b->len = b->pkt_len = len;
+    b->free_fn = free_fn;
+    b->free_arg = arg;
+    return b;
+}
+
+uint32_t dm_buf_copy_out(const struct dm_buf *chain, uint32_t off, void *dst, uint32_t len)
+{
+    uint8_t *d = dst;
+    uint32_t done = 0;
+    for (const struct dm_buf *s = chain; s && done < len; s = s->next) {
+        if (off >= s->len) {
+            off -= s->len;
+            continue;
+        }
+        uint32_t n = DM_MIN(s->len - off, len - done);
+        memcpy(d + done, s->data + off, n);
+        done += n;
+        off = 0;
+    }
+    return done;
+}
+
+struct dm_buf *dm_buf_linearize(struct dm_instance *inst, const struct dm_buf *chain)
+{
+    uint32_t total = 0;
+    for (const struct dm_buf *s = chain; s; s = s->next)
+        total += s->len;
+    struct dm_buf *b = dm_buf_alloc_size(inst, total);
+    if (!b)
+        return NULL;
+    dm_buf_copy_out(chain, 0, b->data, total);
+    b->len = b->pkt_len = total;
+    b->ol_flags = chain->ol_flags;
+    b->l2_len = chain->l2_len;
+    b->l3_len = chain->l3_len;
+    b->l4_len = chain->l4_len;
+    return b;
+}
+
+void dm_buf_free_seg(struct dm_buf *b)
+{
+    if (dm_unlikely(b->refcnt == 0 || b->magic != DM_BUF_MAGIC)) {
+        dm_log_once("buf", "double free or foreign buffer %p ignored", (void *)b);
+        return;
+    }
+    if (--b->refcnt)
+        return;
+    struct dm_buf *owner = b->shared;
+    if (b->free_fn)
+        b->free_fn(b, b->free_arg);
+    b->magic = 0;
+    if (b->pool) {
+        struct dm_bufpool *p = b->pool;
+        p->free[p->nfree++] = b->pool_idx_;
+    } else {
+        free(b);
+    }
+    if (owner)
+        dm_buf_free_seg(owner);
+}
+
+void dm_buf_free(struct dm_buf *chain)
+{
+    while (chain) {
+        struct dm_buf *next = chain->next;
+        chain->next = NULL;
+        dm_buf_free_seg(chain);
+        chain = next;
+    }
+}
+
+bool dm_buf_valid(const struct dm_buf *b)
+{
+    return b && b->magic == DM_BUF_MAGIC && b->refcnt > 0;
+}
+
+void dm_buf_chain(struct dm_buf *head, struct dm_buf *tail)
+{
+    struct dm_buf *last = head;
+    while (last->next)
+        last = last->next;
+    last->next = tail;
+    uint16_t segs = 0;
+    uint32_t bytes = 0;
+    for (struct dm_buf *s = tail; s; s = s->next) {
+        segs++;
+        bytes += s->len;
+    }
+    head->nb_segs = (uint16_t)(head->nb_segs + segs);
+    head->pkt_len += bytes;
+}

@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Instances: creation from configuration, the poll loop, tasks, and the
+ * process's default instance.
+ *
+ * The poll loop is the whole scheduler: backend poll (RX, completions),
+ * then due timers, then tasks that backends queued (per-connection work
+ * such as "flush what is queued to send"). It blocks in the backend only
+ * when nothing is runnable, so kernel-socket backends sleep when idle and
+ * kernel-bypass backends spin.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core_priv.h"
+
+static const char *const core_counter_names[] = {
+    "ops_started", "ops_completed", "ops_failed", "ops_canceled", "polls", "timers_fired", "tasks_run",
+    "buf_alloc_fail", "hdr_alloc_fail", "heap_bufs", "queues_opened", "queues_closed",
+};
+_Static_assert(sizeof(struct dm_core_counters) / sizeof(uint64_t) == DM_ARRAY_SIZE(core_counter_names),
+               "core counter names");
+
+void dm_task_init(struct dm_task *t, void (*fn)(struct dm_task *), void *arg)
+{
+    dm_list_init(&t->link);
+    t->fn = fn;
+    t->arg = arg;
+}
+
+void dm_task_schedule(struct dm_instance *inst, struct dm_task *t)
+{
+    if (!dm_list_linked(&t->link))
+        dm_list_add_tail(&inst->tasks, &t->link);
+}
+
+void dm_task_cancel(struct dm_task *t)
+{
+    if (dm_list_linked(&t->link))
+        dm_list_del(&t->link);
+}
+
+static int run_tasks(struct dm_instance *inst)
+{
+    /* Run what is queued now; tasks queued meanwhile wait for the next
+     * iteration so a task that reschedules itself cannot starve RX. */
+    struct dm_list batch;
+    if (dm_list_empty(&inst->tasks))
+        return 0;
+    batch.next = inst->tasks.next;
+    batch.prev = inst->tasks.prev;
+    batch.next->prev = &batch;
+    batch.prev->next = &batch;
+    dm_list_init(&inst->tasks);
+    int n = 0;
+    while (!dm_list_empty(&batch)) {
+        struct dm_task *t = dm_list_first(&batch, struct dm_task, link);
+        dm_list_del(&t->link);
+        t->fn(t);
+        n++;
+    }
+    inst->ctr.tasks_run += (uint64_t)n;
+    return n;
+}
+
+int dm_poll(struct dm_instance *inst, int64_t block_ns)
+{
+    dm_refresh_now(inst);
+    inst->ctr.polls++;
+    /* Do not sleep with work queued or when timers are armed beyond the
+     * next tick: sleep at most until the next tick then. */
+    if (!dm_list_empty(&inst->tasks))
+        block_ns = 0;
+    else if (inst->wheel.count && block_ns > DM_TIMER_TICK_NS)
+        block_ns = DM_TIMER_TICK_NS;
+    int n = inst->ops->poll(inst->st, block_ns);
+    if (n < 0)
+        return n;
+    if (block_ns)
+        dm_refresh_now(inst);
+    int fired = dm_wheel_run(inst, inst->now_ns);
+    inst->ctr.timers_fired += (uint64_t)fired;
+    return n + fired + run_tasks(inst);
+}
+
+static int cfg_u32(const struct dm_config *cfg, const char *key, int64_t def, int64_t min, int64_t max, uint32_t *out)
+{
+    int64_t v;
+    int rc = dm_config_int(cfg, key, def, min, max, &v);
+    if (rc == 0)
+        *out = (uint32_t)v;
+    return rc;
+}
+
+static const char *default_backend = "posix";
+
+void dm_set_default_backend(const char *name)
+{
+    default_backend = name;
+}
+
+int dm_instance_create(const struct dm_config *cfg, struct dm_instance **out)
+{
+    int rc;
+    struct dm_instance *inst = calloc(1, sizeof(*inst));
+    if (!inst)
+        return -ENOMEM;
+    if (cfg)
+        inst->cfg = *cfg;
+    else
+        dm_config_init(&inst->cfg);
+    cfg = &inst->cfg;
+    int lvl = dm_log_parse_level(dm_config_str(cfg, "DEMI_LOG", NULL));
+    if (lvl >= 0)
+        dm_log_set_level(lvl);
+    inst->now_ns = dm_clock_ns();
+    dm_list_init(&inst->tasks);
+    dm_list_init(&inst->done);
+    dm_wheel_init(&inst->wheel, inst->now_ns);
+
+    uint32_t nbufs = 0, bufsize = 0, nhdrs = 0, nqueues = 0, nops = 0;
+    if ((rc = cfg_u32(cfg, "DEMI_BUF_COUNT", 32768, 64, 1 << 24, &nbufs)) < 0 ||
+        (rc = cfg_u32(cfg, "DEMI_BUF_SIZE", 2048, 256, 65536, &bufsize)) < 0 ||
+        (rc = cfg_u32(cfg, "DEMI_HDR_COUNT", 2 * (int64_t)nbufs, 64, 1 << 25, &nhdrs)) < 0 ||
+        (rc = cfg_u32(cfg, "DEMI_MAX_QUEUES", 65536, 16, 1 << 22, &nqueues)) < 0 ||
+        (rc = cfg_u32(cfg, "DEMI_MAX_OPS", 65536, 16, 1 << 24, &nops)) < 0)
+        goto fail;
+    rc = -ENOMEM;
+    inst->data_pool = dm_bufpool_create("data", nbufs, bufsize);
+    inst->hdr_pool = dm_bufpool_create("hdr", nhdrs, 0);
+    if (!inst->data_pool || !inst->hdr_pool)
+        goto fail;
+    if ((rc = dm_tables_init(inst, nqueues, nops)) < 0)
+        goto fail;
+    dm_stats_register(inst, "core", core_counter_names, &inst->ctr.ops_started,
+                      DM_ARRAY_SIZE(core_counter_names));
+
+    const char *stats = dm_config_str(cfg, "DEMI_STATS", NULL);
+    if (stats && strcmp(stats, "0") != 0) {
+        inst->stats_dump = 1;
+        if (strcmp(stats, "1") != 0)
+            snprintf(inst->stats_file, sizeof(inst->stats_file), "%s", stats);
+    }
+
+    const char *name = dm_config_str(cfg, "DEMI_BACKEND", default_backend);
+    inst->ops = dm_stack_find(name);
+    if (!inst->ops) {
+        char names[256];
+        dm_stack_names(names, sizeof(names));
+        DM_ERR("core", "DEMI_BACKEND=%s is not built into this library (built: %s)", name, names);
+        rc = -ENODEV;
+        goto fail;
+    }
+    snprintf(inst->backend, sizeof(inst->backend), "%s", name);
+    rc = inst->ops->create(inst, cfg, &inst->st);
+    if (rc < 0) {
+        DM_ERR("core", "backend %s failed to start: %s", name, strerror(-rc));
+        inst->ops = NULL;
+        goto fail;
+    }
+    DM_INFO("core", "instance up: backend %s, %u buffers of %u bytes, %u queues, %u ops", name, nbufs, bufsize,
+            nqueues, nops);
+    *out = inst;
+    return 0;
+fail:
+    dm_instance_destroy(inst);
+    return rc;
+}
+
+void dm_instance_destroy(struct dm_instance *inst)
+{
+    if (!inst)
+        return;
+    if (inst->stats_dump) {
+        FILE *f = inst->stats_file[0] ? fopen(inst->stats_file, "a") : stderr;
+        if (f) {
+            fprintf(f, "# demi stats, backend %s\n", inst->backend);
+            dm_stats_dump(inst, f, 0);
+            if (f != stderr)
+                fclose(f);
+        }
+    }
+    if (inst->ops && inst->queues) {
+        /* Close what the app left open, so the backend releases sockets. */
+        for (uint32_t i = 0; i < inst->max_queues; i++) {
+            struct dm_queue *q = inst->queues[i];
+            if (!q)
+                continue;
+            inst->ops->close(inst->st, q);
+            dm_queue_cancel_ops(q);
+            dm_queue_release(q);
+        }
+    }
+    if (inst->ops)
+        inst->ops->destroy(inst->st);
+    dm_tables_fini(inst);
+    dm_bufpool_destroy(inst->data_pool);
+    dm_bufpool_destroy(inst->hdr_pool);
+    free(inst);
+}
+
+const char *dm_instance_backend(const struct dm_instance *inst) { return inst->backend; }
+const struct dm_config *dm_instance_config(const struct dm_instance *inst) { return &inst->cfg; }
+int64_t dm_now_ns(const struct dm_instance *inst) { return inst->now_ns; }
+void *dm_instance_stack(struct dm_instance *inst) { return inst->st; }
+
+int dm_instance_wait_fd(struct dm_instance *inst)
+{
+    return inst->ops->wait_fd ? inst->ops->wait_fd(inst->st) : -1;
+}
+
+/* The default instance of the process. */
+static struct dm_instance *default_inst;
+static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void default_instance_atexit(void)
+{
+    /* Only dump counters at exit; tearing the datapath down under other
+     * atexit handlers that may still use sockets is not safe. */
+    struct dm_instance *inst = default_inst;
+    if (inst && inst->stats_dump) {
+        FILE *f = inst->stats_file[0] ? fopen(inst->stats_file, "a") : stderr;
+        if (f) {
+            fprintf(f, "# demi stats, backend %s\n", inst->backend);
+            dm_stats_dump(inst, f, 0);
+            if (f != stderr)
+                fclose(f);
+        }
+    }
+}
+
+int dm_default_instance_init(void)
+{
+    int rc = 0;
+    pthread_mutex_lock(&default_lock);
+    if (default_inst) {
+        rc = -EEXIST;
+    } else {
+        rc = dm_instance_create(NULL, &default_inst);
+        if (rc == 0)
+            atexit(default_instance_atexit);
+    }
+    pthread_mutex_unlock(&default_lock);
+    return rc;
+}
+
+struct dm_instance *dm_default_instance(int *err)
+{
+    struct dm_instance *inst = __atomic_load_n(&default_inst, __ATOMIC_ACQUIRE);
+    if (dm_likely(inst != NULL))
+        return inst;
+    int rc = dm_default_instance_init();
+    if (rc < 0 && rc != -EEXIST) {
+        *err = rc;
+        return NULL;
+    }
+    return default_inst;
+}
+
+void dm_default_instance_forget(void)
+{
+    /* After fork in a child that must not share the parent's datapath
+     * state: drop the pointer without tearing down what the parent owns. */
+    default_inst = NULL;
+}

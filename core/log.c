@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Logging: one line per message on stderr, prefixed with the process id and
+ * the module, e.g. "demi[1234] warn inet: DEMI_IPV4 is not a CIDR address".
+ * When demi_init() was given a callback, lines go to it instead.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <demi/types.h>
+#include "dm/log.h"
+
+int dm_log_level = DM_LOG_WARN;
+demi_callback_t dm_log_callback;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void dm_log_set_level(int level)
+{
+    if (level >= DM_LOG_ERROR && level <= DM_LOG_DEBUG)
+        dm_log_level = level;
+}
+
+int dm_log_parse_level(const char *s)
+{
+    if (!s)
+        return -1;
+    for (int i = 0; i <= DM_LOG_DEBUG; i++)
+        if (strcasecmp(s, level_names[i]) == 0)
+            return i;
+    if (strcasecmp(s, "warning") == 0)
+        return DM_LOG_WARN;
+    return -1;
+}
+
+void dm_log_printf(int level, const char *module, const char *fmt, ...)
+{
+    char line[512];
+    int n = snprintf(line, sizeof(line), "demi[%d] %s %s: ", (int)getpid(),
+                     level_names[level < 0 ? 0 : level > DM_LOG_DEBUG ? DM_LOG_DEBUG : level], module);
+    va_list ap;
+    va_start(ap, fmt);
+    if (n > 0 && (size_t)n < sizeof(line))
+        vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    va_end(ap);
+    size_t len = strnlen(line, sizeof(line) - 2);
+    if (dm_log_callback) {
+        dm_log_callback(line, (uint32_t)len, (uint64_t)level);
+        return;
+    }
+    line[len++] = '\n';
+    /* One write(2) per line so lines of several processes do not interleave. */
+    ssize_t w = write(STDERR_FILENO, line, len);
+    (void)w;
+}

@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Queue descriptors and operation tokens.
+ *
+ * Queues live in a table indexed by qd - DEMI_QD_BASE, so a qd can never
+ * be a kernel fd. Operations live in a preallocated table; a token is
+ * (generation << 32 | index), and the generation changes every time a slot
+ * is reused, so a stale token is recognised (EINVAL) instead of reading
+ * someone else's result. A token completes exactly once: completion moves
+ * the op to DONE (and onto the instance's done list); waiting reaps it and
+ * frees the slot.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <demi/libos.h>
+#include "core_priv.h"
+
+int dm_tables_init(struct dm_instance *inst, uint32_t max_queues, uint32_t max_ops)
+{
+    inst->queues = calloc(max_queues, sizeof(*inst->queues));
+    inst->qfree = malloc(max_queues * sizeof(uint32_t));
+    inst->optab = calloc(max_ops, sizeof(*inst->optab));
+    inst->opfree = malloc(max_ops * sizeof(uint32_t));
+    if (!inst->queues || !inst->qfree || !inst->optab || !inst->opfree)
+        return -ENOMEM;
+    inst->max_queues = max_queues;
+    inst->max_ops = max_ops;
+    /* Lowest index on top: qds are handed out in increasing order, as fds. */
+    for (uint32_t i = 0; i < max_queues; i++)
+        inst->qfree[i] = max_queues - 1 - i;
+    inst->nqfree = max_queues;
+    for (uint32_t i = 0; i < max_ops; i++) {
+        inst->opfree[i] = max_ops - 1 - i;
+        inst->optab[i].token = (uint64_t)i; /* generation 0: never a valid token */
+        dm_list_init(&inst->optab[i].qlink);
+        dm_list_init(&inst->optab[i].link);
+    }
+    inst->nopfree = max_ops;
+    dm_list_init(&inst->done);
+    return 0;
+}
+
+void dm_tables_fini(struct dm_instance *inst)
+{
+    if (inst->queues)
+        for (uint32_t i = 0; i < inst->max_queues; i++)
+            free(inst->queues[i]);
+    if (inst->optab)
+        for (uint32_t i = 0; i < inst->max_ops; i++) {
+            struct dm_op *op = &inst->optab[i];
+            if (op->state != DM_OP_FREE) {
+                dm_buf_free(op->chain);
+                op->chain = NULL;
+                /* Popped data nobody reaped. */
+                if (op->state == DM_OP_DONE && op->qr.qr_opcode == DEMI_OPC_POP && op->qr.qr_value.sga.sga_buf)
+                    dm_buf_free(op->qr.qr_value.sga.sga_buf);
+            }
+        }
+    free(inst->queues);
+    free(inst->qfree);
+    free(inst->optab);
+    free(inst->opfree);
+    inst->queues = NULL;
+    inst->optab = NULL;
+}
+
+struct dm_queue *dm_queue_new(struct dm_instance *inst, int type)
+{
+    if (inst->nqfree == 0)
+        return NULL;
+    struct dm_queue *q = calloc(1, sizeof(*q));
+    if (!q)
+        return NULL;
+    uint32_t idx = inst->qfree[--inst->nqfree];
+    q->qd = DEMI_QD_BASE + (int)idx;
+    q->type = type;
+    q->inst = inst;
+    dm_list_init(&q->ops);
+    inst->queues[idx] = q;
+    inst->ctr.queues_opened++;
+    return q;
+}
+
+struct dm_queue *dm_queue_get(struct dm_instance *inst, int qd)
+{
+    if (qd < DEMI_QD_BASE)
+        return NULL;
+    uint32_t idx = (uint32_t)(qd - DEMI_QD_BASE);
+    if (idx >= inst->max_queues)
+        return NULL;
+    return inst->queues[idx];
+}
+
+void dm_queue_release(struct dm_queue *q)
+{
+    struct dm_instance *inst = q->inst;
+    uint32_t idx = (uint32_t)(q->qd - DEMI_QD_BASE);
+    inst->queues[idx] = NULL;
+    inst->qfree[inst->nqfree++] = idx;
+    inst->ctr.queues_closed++;
+    free(q);
+}
+
+void dm_queue_discard(struct dm_queue *q)
+{
+    dm_queue_cancel_ops(q);
+    dm_queue_release(q);
+}
+
+struct dm_op *dm_queue_first_op(struct dm_queue *q, int opcode)
+{
+    struct dm_list *pos, *tmp;
+    dm_list_for_each_safe(pos, tmp, &q->ops) {
+        struct dm_op *op = dm_list_entry(pos, struct dm_op, qlink);
+        if (op->opcode == opcode)
+            return op;
+    }
+    return NULL;
+}
+
+struct dm_op *dm_op_new(struct dm_instance *inst, struct dm_queue *q, int opcode)
+{
+    if (dm_unlikely(inst->nopfree == 0))
+        return NULL;
+    uint32_t idx = inst->opfree[--inst->nopfree];
+    struct dm_op *op = &inst->optab[idx];
+    uint32_t gen = (uint32_t)(op->token >> 32) + 1;
+    if (gen == 0)
+        gen = 1;
+    op->token = ((uint64_t)gen << 32) | idx;
+    op->state = DM_OP_PENDING;
+    op->opcode = (uint8_t)opcode;
+    op->has_addr = 0;
+    op->q = q;
+    op->inst = inst;
+    op->chain = NULL;
+    memset(&op->addr, 0, sizeof(op->addr));
+    memset(op->bctx, 0, sizeof(op->bctx));
+    memset(&op->qr, 0, sizeof(op->qr));
+    op->qr.qr_qd = q->qd;
+    op->qr.qr_qt = op->token;
+    dm_list_add_tail(&q->ops, &op->qlink);
+    inst->ctr.ops_started++;
+    return op;
+}
+
+static inline struct dm_instance *op_inst(struct dm_op *op)
+{
+    return op->inst;
+}
+
+static void op_free_slot(struct dm_instance *inst, struct dm_op *op)
+{
+    op->state = DM_OP_FREE;
+    op->q = NULL;
+    inst->opfree[inst->nopfree++] = (uint32_t)(op->token & 0xffffffffu);
+}
+
+void dm_op_release(struct dm_op *op)
+{
+    struct dm_instance *inst = op_inst(op);
+    dm_list_del(&op->qlink);
+    dm_buf_free(op->chain);
+    op->chain = NULL;
+    op_free_slot(inst, op);
+    inst->ctr.ops_started--;
+}
+
+struct dm_op *dm_op_lookup(struct dm_instance *inst, demi_qtoken_t qt)
+{
+    uint32_t idx = (uint32_t)(qt & 0xffffffffu);
+    if ((qt >> 32) == 0 || idx >= inst->max_ops)
+        return NULL;
+    struct dm_op *op = &inst->optab[idx];
+    if (op->state == DM_OP_FREE || op->token != qt)
+        return NULL;
+    return op;
+}
+
+/* Common tail of every completion. */
+static void op_done(struct dm_op *op, int opcode, int64_t ret)
+{
+    struct dm_instance *inst = op_inst(op);
+    if (dm_unlikely(op->state != DM_OP_PENDING)) {
+        DM_ERR("core", "op %llx completed twice (backend bug); ignored", (unsigned long long)op->token);
+        return;
+    }
+    op->state = DM_OP_DONE;
+    op->q = NULL;
+    op->qr.qr_opcode = (demi_opcode_t)opcode;
+    op->qr.qr_ret = ret;
+    dm_list_del(&op->qlink);
+    dm_list_add_tail(&inst->done, &op->link);
+    if (op->chain) {
+        dm_buf_free(op->chain);
+        op->chain = NULL;
+    }
+    inst->ctr.ops_completed++;
+}
+
+void dm_op_complete_push(struct dm_op *op)
+{
+    op_done(op, DEMI_OPC_PUSH, 0);
+}
+
+void dm_op_complete_pop(struct dm_op *op, struct dm_buf *chain, const struct sockaddr_in *from)
+{
+    demi_sgarray_t *sga = &op->qr.qr_value.sga;
+    memset(sga, 0, sizeof(*sga));
+    if (chain && chain->pkt_len == 0) {
+        dm_buf_free(chain);
+        chain = NULL;
+    }
+    if (chain)
+        dm_chain_to_sga(op_inst(op), chain, sga);
+    if (from)
+        sga->sga_addr = *from;
+    op_done(op, DEMI_OPC_POP, 0);
+}
+
+void dm_op_complete_accept(struct dm_op *op, struct dm_queue *newq, const struct sockaddr_in *peer)
+{
+    op->qr.qr_value.ares.qd = newq->qd;
+    if (peer)
+        op->qr.qr_value.ares.addr = *peer;
+    op_done(op, DEMI_OPC_ACCEPT, 0);
+}
+
+void dm_op_complete_connect(struct dm_op *op)
+{
+    op_done(op, DEMI_OPC_CONNECT, 0);
+}
+
+void dm_op_fail(struct dm_op *op, int err)
+{
+    struct dm_instance *inst = op_inst(op);
+    if (err < 0)
+        err = -err;
+    if (err == ECANCELED)
+        inst->ctr.ops_canceled++;
+    else
+        inst->ctr.ops_failed++;
+    op_done(op, DEMI_OPC_FAILED, err);
+}
+
+void dm_queue_cancel_ops(struct dm_queue *q)
+{
+    while (!dm_list_empty(&q->ops)) {
+        struct dm_op *op = dm_list_first(&q->ops, struct dm_op, qlink);
+        dm_op_fail(op, ECANCELED);
+    }
+}
+
+void dm_op_reap(struct dm_op *op, demi_qresult_t *qr)
+{
+    if (qr)
+        *qr = op->qr;
+    dm_list_del(&op->link);
+    op_free_slot(op->inst, op);
+}

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Backends and devices register themselves by name from constructors
+ * (DM_STACK_REGISTER / DM_DEV_REGISTER), so core has no list of them: a
+ * backend whose dependency is missing is simply not linked in.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core_priv.h"
+#include "dm/device.h"
+
+#define MAX_STACKS 16
+#define MAX_DEVS 16
+
+static const struct dm_stack_ops *stacks[MAX_STACKS];
+static unsigned nstacks;
+static const struct dm_dev_ops *devs[MAX_DEVS];
+static unsigned ndevs;
+
+int dm_stack_register(const struct dm_stack_ops *o)
+{
+    if (!o || !o->name || !o->create || !o->destroy || !o->socket || !o->bind || !o->listen || !o->accept ||
+        !o->connect || !o->push || !o->pop || !o->close || !o->poll)
+        return -EINVAL;
+    if (dm_stack_find(o->name))
+        return -EEXIST;
+    if (nstacks >= MAX_STACKS)
+        return -ENOSPC;
+    stacks[nstacks++] = o;
+    return 0;
+}
+
+const struct dm_stack_ops *dm_stack_find(const char *name)
+{
+    for (unsigned i = 0; i < nstacks; i++)
+        if (strcmp(stacks[i]->name, name) == 0)
+            return stacks[i];
+    return NULL;
+}
+
+void dm_stack_names(char *buf, size_t len)
+{
+    size_t off = 0;
+    buf[0] = 0;
+    for (unsigned i = 0; i < nstacks && off < len; i++) {
+        int n = snprintf(buf + off, len - off, "%s%s", i ? ", " : "", stacks[i]->name);
+        if (n < 0)
+            break;
+        off += (size_t)n;
+    }
+}
+
+int dm_dev_register(const struct dm_dev_ops *o)
+{
+    if (!o || !o->name || !o->open || !o->close || !o->info)
+        return -EINVAL;
+    if (dm_dev_find(o->name))
+        return -EEXIST;
+    if (ndevs >= MAX_DEVS)
+        return -ENOSPC;
+    devs[ndevs++] = o;
+    return 0;
+}
+
+const struct dm_dev_ops *dm_dev_find(const char *name)
+{
+    for (unsigned i = 0; i < ndevs; i++)
+        if (strcmp(devs[i]->name, name) == 0)
+            return devs[i];
+    return NULL;
+}
+
+int dm_dev_open(struct dm_instance *inst, const char *name, struct dm_dev *lower, const struct dm_config *cfg,
+                struct dm_dev **out)
+{
+    const struct dm_dev_ops *ops = dm_dev_find(name);
+    if (!ops) {
+        DM_ERR("dev", "device '%s' is not built into this library", name);
+        return -ENODEV;
+    }
+    struct dm_dev *dev = calloc(1, sizeof(*dev));
+    if (!dev)
+        return -ENOMEM;
+    dev->inst = inst;
+    dev->lower = lower;
+    dev->ops = ops;
+    int rc = ops->open(dev, cfg);
+    if (rc < 0) {
+        free(dev);
+        return rc;
+    }
+    if (ops->start && (rc = ops->start(dev)) < 0) {
+        ops->close(dev);
+        free(dev);
+        return rc;
+    }
+    *out = dev;
+    return 0;
+}
+
+int dm_dev_open_stacked(struct dm_instance *inst, const char *name, const struct dm_config *cfg,
+                        struct dm_dev **out)
+{
+    struct dm_dev *dev;
+    int rc = dm_dev_open(inst, name, NULL, cfg, &dev);
+    if (rc < 0)
+        return rc;
+    static const char *const wrappers[][2] = {{"DEMI_FAULTS", "fault"}, {"DEMI_PCAP", "pcap"}};
+    for (unsigned i = 0; i < DM_ARRAY_SIZE(wrappers); i++) {
+        if (!dm_config_str(cfg, wrappers[i][0], NULL))
+            continue;
+        struct dm_dev *w;
+        rc = dm_dev_open(inst, wrappers[i][1], dev, cfg, &w);
+        if (rc < 0) {
+            DM_ERR("dev", "%s is set but the '%s' wrapper could not be opened: %s", wrappers[i][0],
+                   wrappers[i][1], strerror(-rc));
+            dm_dev_close(dev);
+            return rc;
+        }
+        dev = w;
+    }
+    *out = dev;
+    return 0;
+}
+
+void dm_dev_close(struct dm_dev *dev)
+{
+    while (dev) {
+        struct dm_dev *lower = dev->lower;
+        if (dev->ops->stop)
+            dev->ops->stop(dev);
+        dev->ops->close(dev);
+        free(dev);
+        dev = lower;
+    }
+}

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Waiting: poll the instance until a token is done or the deadline passes.
+ * Every wait polls at least once, so a zero timeout still makes progress.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include "core_priv.h"
+
+/* Runs poll iterations until done(arg) or the deadline. */
+static int wait_until(struct dm_instance *inst, int (*done)(struct dm_instance *, void *), void *arg,
+                      int64_t timeout_ns)
+{
+    dm_refresh_now(inst);
+    int64_t deadline = timeout_ns < 0 ? INT64_MAX : inst->now_ns + timeout_ns;
+    for (;;) {
+        int r = done(inst, arg);
+        if (r)
+            return r < 0 ? r : 0;
+        int64_t left = deadline == INT64_MAX ? INT64_MAX : deadline - inst->now_ns;
+        if (left < 0)
+            left = 0;
+        int rc = dm_poll(inst, left);
+        if (rc < 0)
+            return rc;
+        r = done(inst, arg);
+        if (r)
+            return r < 0 ? r : 0;
+        if (inst->now_ns >= deadline)
+            return -ETIMEDOUT;
+    }
+}
+
+struct any_arg {
+    const demi_qtoken_t *qts;
+    int n;
+    int found;
+};
+
+static int any_done(struct dm_instance *inst, void *p)
+{
+    struct any_arg *a = p;
+    for (int i = 0; i < a->n; i++) {
+        struct dm_op *op = dm_op_lookup(inst, a->qts[i]);
+        if (!op)
+            return -EINVAL;
+        if (op->state == DM_OP_DONE) {
+            a->found = i;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int dm_wait_any(struct dm_instance *inst, demi_qresult_t *qr, int *offset, const demi_qtoken_t *qts, int n,
+                int64_t timeout_ns)
+{
+    if (!qr || !offset || !qts || n <= 0)
+        return -EINVAL;
+    struct any_arg a = {qts, n, -1};
+    int rc = wait_until(inst, any_done, &a, timeout_ns);
+    if (rc < 0)
+        return rc;
+    dm_op_reap(dm_op_lookup(inst, qts[a.found]), qr);
+    *offset = a.found;
+    return 0;
+}
+
+int dm_wait(struct dm_instance *inst, demi_qresult_t *qr, demi_qtoken_t qt, int64_t timeout_ns)
+{
+    int off;
+    if (!qr)
+        return -EINVAL;
+    return dm_wait_any(inst, qr, &off, &qt, 1, timeout_ns);
+}
+
+static int next_done(struct dm_instance *inst, void *p)
+{
+    (void)p;
+    return !dm_list_empty(&inst->done);
+}
+
+int dm_wait_next_n(struct dm_instance *inst, demi_qresult_t *qrs, int n, int *nout, int64_t timeout_ns)
+{
+    if (!qrs || !nout || n <= 0)
+        return -EINVAL;
+    *nout = 0;
+    int rc = wait_until(inst, next_done, NULL, timeout_ns);
+    if (rc < 0)
+        return rc;
+    int k = 0;
+    while (k < n && !dm_list_empty(&inst->done)) {
+        struct dm_op *op = dm_list_first(&inst->done, struct dm_op, link);
+        dm_op_reap(op, &qrs[k++]);
+    }
+    *nout = k;
+    return 0;
+}
+
+int dm_token_state(struct dm_instance *inst, demi_qtoken_t qt)
+{
+    struct dm_op *op = dm_op_lookup(inst, qt);
+    if (!op)
+        return -EINVAL;
+    return op->state == DM_OP_DONE;
+}

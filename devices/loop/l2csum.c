@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Software checksum offload (see l2csum.h). The frame's headers are copied
+ * out into a small local array to parse them (they may span segments); the
+ * sums run over the chain in place, carrying an odd byte across segment
+ * boundaries so any split of the payload gives the same result.
+ */
+#include "l2csum.h"
+
+#define ETH_HLEN      14u
+#define ETH_P_IPV4    0x0800u
+#define ETH_P_8021Q   0x8100u
+#define IPPROTO_TCP_  6u
+#define IPPROTO_UDP_  17u
+
+struct l2csum_hdr {
+    uint32_t l3off, ihl, l4off, l4len, proto;
+    uint8_t ip[60];
+};
+
+static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+uint64_t dm_l2csum_sum(const struct dm_buf *b, uint32_t off, uint32_t len, uint64_t sum)
+{
+    int have_odd = 0;   /* a high byte waiting for its partner */
+    uint8_t odd = 0;
+
+    for (; b && len; b = b->next) {
+        if (off >= b->len) {
+            off -= b->len;
+            continue;
+        }
+        const uint8_t *p = b->data + off;
+        uint32_t n = DM_MIN(b->len - off, len);
+        off = 0;
+        len -= n;
+        if (have_odd && n) {
+            sum += (uint32_t)(odd << 8 | p[0]);
+            p++;
+            n--;
+            have_odd = 0;
+        }
+        for (; n > 1; p += 2, n -= 2)
+            sum += rd16(p);
+        if (n) {
+            odd = p[0];
+            have_odd = 1;
+        }
+    }
+    if (have_odd)
+        sum += (uint32_t)odd << 8;
+    return sum;
+}
+
+static uint64_t sum_flat(const uint8_t *p, uint32_t n)
+{
+    uint64_t s = 0;
+    for (; n > 1; p += 2, n -= 2)
+        s += rd16(p);
+    if (n)
+        s += (uint32_t)p[0] << 8;
+    return s;
+}
+
+/* Pointer to byte `off` of the chain, or NULL past its end. */
+static uint8_t *byte_at(struct dm_buf *b, uint32_t off)
+{
+    for (; b; b = b->next) {
+        if (off < b->len)
+            return b->data + off;
+        off -= b->len;
+    }
+    return NULL;
+}
+
+static void wr16(struct dm_buf *pkt, uint32_t off, uint16_t v)
+{
+    uint8_t *hi = byte_at(pkt, off), *lo = byte_at(pkt, off + 1);
+    if (hi && lo) {
+        *hi = (uint8_t)(v >> 8);
+        *lo = (uint8_t)v;
+    }
+}
+
+/* Parses Ethernet (+ one VLAN tag) and IPv4; 0 when it is not a sane IPv4
+ * frame. l4len is bounded by both the IP total length and the frame. */
+static int parse(const struct dm_buf *pkt, struct l2csum_hdr *h)
+{
+    uint8_t eth[ETH_HLEN + 4];
+    uint32_t plen = pkt->pkt_len;
+
+    if (dm_buf_copy_out(pkt, 0, eth, sizeof(eth)) < ETH_HLEN)
+        return 0;
+    h->l3off = ETH_HLEN;
+    uint16_t type = rd16(eth + 12);
+    if (type == ETH_P_8021Q) {
+        type = rd16(eth + 16);
+        h->l3off += 4;
+    }
+    if (type != ETH_P_IPV4 || plen < h->l3off + 20)
+        return 0;
+    if (dm_buf_copy_out(pkt, h->l3off, h->ip, 20) != 20 || (h->ip[0] >> 4) != 4)
+        return 0;
+    h->ihl = (h->ip[0] & 0xfu) * 4u;
+    uint32_t tot = rd16(h->ip + 2);
+    if (h->ihl < 20 || tot < h->ihl || plen < h->l3off + tot)
+        return 0;
+    if (h->ihl > 20 && dm_buf_copy_out(pkt, h->l3off + 20, h->ip + 20, h->ihl - 20) != h->ihl - 20)
+        return 0;
+    h->proto = h->ip[9];
+    h->l4off = h->l3off + h->ihl;
+    h->l4len = tot - h->ihl;
+    return 1;
+}
+
+static int is_fragment(const struct l2csum_hdr *h)
+{
+    return (rd16(h->ip + 6) & 0x3fffu) != 0; /* MF set or offset != 0 */
+}
+
+static uint64_t pseudo_sum(const struct l2csum_hdr *h)
+{
+    uint64_t s = 0;
+    for (int i = 12; i < 20; i += 2)
+        s += rd16(h->ip + i);
+    return s + h->proto + h->l4len;
+}
+
+void dm_l2csum_tx_fill(struct dm_buf *pkt)
+{
+    struct l2csum_hdr h;
+    uint32_t req = pkt->ol_flags & DM_L2CSUM_TX_MASK;
+
+    if (!req)
+        return;
+    pkt->ol_flags &= ~DM_L2CSUM_TX_MASK;
+    if (!parse(pkt, &h))
+        return;
+    if (req & DM_BUF_TX_IP_CKSUM) {
+        h.ip[10] = h.ip[11] = 0;
+        uint16_t c = (uint16_t)~dm_l2csum_fold(sum_flat(h.ip, h.ihl));
+        wr16(pkt, h.l3off + 10, c);
+    }
+    if ((req & DM_BUF_TX_TCP_CKSUM) && h.proto == IPPROTO_TCP_ && h.l4len >= 20) {
+        /* the field holds the preloaded pseudo-header sum: sum over it */
+        uint16_t c = (uint16_t)~dm_l2csum_fold(dm_l2csum_sum(pkt, h.l4off, h.l4len, 0));
+        wr16(pkt, h.l4off + 16, c);
+    } else if ((req & DM_BUF_TX_UDP_CKSUM) && h.proto == IPPROTO_UDP_ && h.l4len >= 8) {
+        uint16_t c = (uint16_t)~dm_l2csum_fold(dm_l2csum_sum(pkt, h.l4off, h.l4len, 0));
+        wr16(pkt, h.l4off + 6, c ? c : 0xffff); /* 0 means "no checksum" in UDP */
+    }
+}
+
+uint32_t dm_l2csum_rx_flags(const struct dm_buf *pkt)
+{
+    struct l2csum_hdr h;
+    uint32_t fl;
+
+    if (!parse(pkt, &h))
+        return 0;
+    fl = dm_l2csum_fold(sum_flat(h.ip, h.ihl)) == 0xffff ? DM_BUF_RX_IP_CKSUM_GOOD
+                                                                     : DM_BUF_RX_IP_CKSUM_BAD;
+    if (is_fragment(&h))
+        return fl;
+    if (h.proto == IPPROTO_TCP_ && h.l4len >= 20) {
+        uint64_t s = dm_l2csum_sum(pkt, h.l4off, h.l4len, pseudo_sum(&h));
+        fl |= dm_l2csum_fold(s) == 0xffff ? DM_BUF_RX_L4_CKSUM_GOOD : DM_BUF_RX_L4_CKSUM_BAD;
+    } else if (h.proto == IPPROTO_UDP_ && h.l4len >= 8) {
+        uint8_t f[2];
+        dm_buf_copy_out(pkt, h.l4off + 6, f, 2);
+        if (rd16(f) == 0) {
+            fl |= DM_BUF_RX_L4_CKSUM_GOOD; /* sender chose no checksum */
+        } else {
+            uint64_t s = dm_l2csum_sum(pkt, h.l4off, h.l4len, pseudo_sum(&h));
+            fl |= dm_l2csum_fold(s) == 0xffff ? DM_BUF_RX_L4_CKSUM_GOOD : DM_BUF_RX_L4_CKSUM_BAD;
+        }
+    }
+    return fl;
+}

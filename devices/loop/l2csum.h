@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Software model of a NIC's checksum offload, for the devices that stand in
+ * for hardware (loop; fault uses it to corrupt *after* the checksum, as a
+ * wire would). Works on dm_buf chains of Ethernet frames carrying IPv4
+ * (optionally one 802.1Q tag); anything else is left alone.
+ *
+ *  - dm_l2csum_tx_fill(): performs what the frame's ol_flags request, with
+ *    DPDK's contract: DM_BUF_TX_IP_CKSUM recomputes the IPv4 header
+ *    checksum; DM_BUF_TX_TCP/UDP_CKSUM expects the stack to have preloaded
+ *    the L4 checksum field with the (uncomplemented, folded) pseudo-header
+ *    sum and completes it over the L4 header and payload. Writes only the
+ *    checksum fields, in place. Clears the request bits it served.
+ *  - dm_l2csum_rx_flags(): verifies the IPv4 header and TCP/UDP checksums
+ *    and returns DM_BUF_RX_{IP,L4}_CKSUM_{GOOD,BAD} bits (none for what it
+ *    does not understand, e.g. fragments or non-IPv4).
+ */
+#ifndef DM_L2CSUM_H
+#define DM_L2CSUM_H
+
+#include <stdint.h>
+#include "dm/buf.h"
+
+#define DM_L2CSUM_TX_MASK (DM_BUF_TX_IP_CKSUM | DM_BUF_TX_TCP_CKSUM | DM_BUF_TX_UDP_CKSUM)
+
+/* Ones' complement sum (not folded) of `len` bytes of a chain from `off`,
+ * added to `sum`. Bytes past the chain's end count as absent. */
+uint64_t dm_l2csum_sum(const struct dm_buf *chain, uint32_t off, uint32_t len, uint64_t sum);
+static inline uint16_t dm_l2csum_fold(uint64_t s)
+{
+    while (s >> 16)
+        s = (s & 0xffff) + (s >> 16);
+    return (uint16_t)s;
+}
+void dm_l2csum_tx_fill(struct dm_buf *pkt);
+uint32_t dm_l2csum_rx_flags(const struct dm_buf *pkt);
+
+#endif /* DM_L2CSUM_H */

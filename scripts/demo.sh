@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The main job: an unmodified redis-server, driven by an unmodified
+# redis-benchmark, over the Linux kernel and then under our library on each
+# backend built here, with latency side by side.
+# Usage: scripts/demo.sh [-n REQUESTS]
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+n=20000
+[ "${1:-}" = "-n" ] && n=$2
+bash scripts/deps.sh demo || exit 1
+[ -f build/build.ninja ] || meson setup build >/dev/null || exit 1
+ninja -C build >/dev/null || { echo "build failed"; exit 1; }
+preload=$(ls build/interpose/libdemi-preload.so 2>/dev/null || true)
+out=$(mktemp -d)
+cleanup() { pkill -f "redis-server 127.0.0.1:$port" 2>/dev/null; rm -rf "$out"; }
+trap cleanup EXIT
+port=$((40000 + RANDOM % 10000))
+
+# run_case NAME WRAPPER...: start redis under WRAPPER, benchmark, stop.
+run_case() {
+  local name=$1; shift
+  "$@" redis-server --bind 127.0.0.1 --port $port --save '' --appendonly no \
+      --protected-mode no >"$out/$name.server.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 100); do redis-cli -p $port ping >/dev/null 2>&1 && break; sleep 0.05; done
+  if ! redis-cli -p $port ping >/dev/null 2>&1; then
+    echo "$name: redis-server did not start"; tail -5 "$out/$name.server.log"; kill $pid 2>/dev/null; return 1
+  fi
+  timeout 120 redis-benchmark -p $port -c 1 -P 1 -n "$n" -t set,get --csv >"$out/$name.lat.csv" 2>/dev/null
+  timeout 120 redis-benchmark -p $port -c 50 -n "$n" -t set,get --csv >"$out/$name.tput.csv" 2>/dev/null
+  kill $pid 2>/dev/null; wait $pid 2>/dev/null
+  echo "$name" >>"$out/cases"
+}
+
+run_case kernel env
+if [ -n "$preload" ]; then
+  for be in posix uring; do
+    run_case "demi-$be" scripts/demi-run --backend $be --
+  done
+else
+  echo "not yet: the preload library (build/interpose/libdemi-preload.so) is not built;"
+  echo "showing the kernel baseline only."
+fi
+
+python3 - "$out" <<'PY'
+import csv, os, sys
+out = sys.argv[1]
+cases = open(os.path.join(out, "cases")).read().split()
+def load(path):
+    rows = {}
+    if not os.path.exists(path): return rows
+    for r in csv.DictReader(open(path)):
+        rows[r["test"]] = r
+    return rows
+base = load(os.path.join(out, "kernel.lat.csv"))
+print()
+print("redis-benchmark -c 1 -P 1 (latency, ms) and -c 50 (throughput, req/s)")
+print(f"{'server':<14}{'test':<5}{'p50':>8}{'p99':>8}{'x kernel p50':>14}{'c50 req/s':>12}")
+for c in cases:
+    lat, tput = load(os.path.join(out, f"{c}.lat.csv")), load(os.path.join(out, f"{c}.tput.csv"))
+    for t in ("SET", "GET"):
+        r = lat.get(t)
+        if not r: continue
+        p50, p99 = float(r["p50_latency_ms"]), float(r["p99_latency_ms"])
+        b = float(base[t]["p50_latency_ms"]) if t in base else p50
+        ratio = b / p50 if p50 else 0
+        rps = tput.get(t, {}).get("rps", "-")
+        print(f"{c:<14}{t:<5}{p50:>8.3f}{p99:>8.3f}{ratio:>13.2f}x{rps:>12}")
+PY

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing, builds twice (plain, and with
+# AddressSanitizer + UndefinedBehaviorSanitizer), runs all meson suites in
+# both builds (unit, conformance per backend, demo, preload, dpdk, xdp,
+# compat), runs the fuzz target for a bounded time when clang is present,
+# and ends with one line: "N passed, N failed, N skipped".
+# Usage: scripts/test.sh [--quick]   (--quick: plain build only)
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+quick=0; [ "${1:-}" = "--quick" ] && quick=1
+bash scripts/deps.sh test || { echo "dependency installation failed"; echo "0 passed, 1 failed"; exit 1; }
+
+passed=0 failed=0 skipped=0
+count() { # count results of a meson test log (testlog.json)
+  local log=$1
+  read -r p f s < <(python3 - "$log" <<'PY'
+import json, sys
+p = f = s = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line).get("result")
+    if r in ("OK", "EXPECTEDFAIL"): p += 1
+    elif r == "SKIP": s += 1
+    else: f += 1
+print(p, f, s)
+PY
+)
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+}
+
+run_build() { # name, meson options...
+  local dir=$1; shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; failed=$((failed + 1)); return; }
+  fi
+  if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
+    tail -50 "$dir.build.log"; echo "build $dir failed"; failed=$((failed + 1)); return
+  fi
+  rm -f "$dir/meson-logs/testlog.json"
+  meson test -C "$dir" --num-processes 2 --print-errorlogs --no-rebuild ${DEMI_TEST_ARGS:-} 2>&1 | tail -n 120
+  [ -f "$dir/meson-logs/testlog.json" ] && count "$dir/meson-logs/testlog.json"
+}
+
+echo "== plain build (-O2 -g -Wall -Wextra -Werror)"
+run_build build
+if [ $quick = 0 ]; then
+  echo "== sanitized build (address,undefined)"
+  export DEMI_TEST_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  run_build build-san -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false
+  unset DEMI_TEST_SANITIZED
+  if [ -x test/fuzz/run_fuzz.sh ] && command -v clang >/dev/null; then
+    echo "== fuzzing (bounded)"
+    if test/fuzz/run_fuzz.sh build-fuzz 60; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+  fi
+fi
+echo "${passed} passed, ${failed} failed, ${skipped} skipped"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Backend conformance suite: the same behaviour over every backend, using
+ * only the public demi API. The backend comes from DEMI_BACKEND; the
+ * address the server listens on from DEMI_TEST_ADDR (default 127.0.0.1;
+ * for our own stack, its DEMI_IPV4 address). Server and client live in the
+ * same process and instance, so every wait drives both ends.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <demi/libos.h>
+#include <demi/sga.h>
+#include <demi/wait.h>
+
+static const struct timespec FOREVER_5S = {5, 0};
+static uint16_t next_port;
+
+static struct sockaddr_in addr_of(uint16_t port)
+{
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(port);
+    const char *a = getenv("DEMI_TEST_ADDR");
+    inet_pton(AF_INET, a ? a : "127.0.0.1", &sin.sin_addr);
+    return sin;
+}
+
+static uint16_t fresh_port(void)
+{
+    if (!next_port)
+        next_port = (uint16_t)(20000 + (getpid() % 20000));
+    return next_port++;
+}
+
+static demi_qresult_t wait_ok(demi_qtoken_t qt)
+{
+    demi_qresult_t qr;
+    int rc = demi_wait(&qr, qt, &FOREVER_5S);
+    assert_int_equal(rc, 0);
+    return qr;
+}
+
+static int listen_on(uint16_t port, int type)
+{
+    int qd;
+    assert_int_equal(demi_socket(&qd, AF_INET, type, 0), 0);
+    struct sockaddr_in sin = addr_of(port);
+    assert_int_equal(demi_bind(qd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    if (type == SOCK_STREAM)
+        assert_int_equal(demi_listen(qd, 128), 0);
+    return qd;
+}
+
+/* Connects a client to a listener; returns both ends. */
+static void connect_pair(int lqd, uint16_t port, int *cqd, int *sqd)
+{
+    demi_qtoken_t at, ct;
+    assert_int_equal(demi_socket(cqd, AF_INET, SOCK_STREAM, 0), 0);
+    struct sockaddr_in sin = addr_of(port);
+    assert_int_equal(demi_accept(&at, lqd), 0);
+    assert_int_equal(demi_connect(&ct, *cqd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    demi_qresult_t qr = wait_ok(ct);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_CONNECT);
+    qr = wait_ok(at);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_ACCEPT);
+    *sqd = qr.qr_value.ares.qd;
+    assert_true(*sqd >= DEMI_QD_BASE);
+}
+
+static void push_bytes(int qd, const uint8_t *data, size_t len, demi_qtoken_t *qt)
+{
+    demi_sgarray_t sga = demi_sgaalloc(len);
+    assert_int_equal(sga.sga_numsegs, 1);
+    memcpy(sga.sga_segs[0].sgaseg_buf, data, len);
+    assert_int_equal(demi_push(qt, qd, &sga), 0);
+    /* Freed while the push is in flight: the library keeps its reference. */
+    assert_int_equal(demi_sgafree(&sga), 0);
+}
+
+/* Pops until `len` bytes arrived (a stream may split them); returns bytes. */
+static size_t pop_exact(int qd, uint8_t *out, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        demi_qtoken_t qt;
+        assert_int_equal(demi_pop(&qt, qd), 0);
+        demi_qresult_t qr = wait_ok(qt);
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+        if (qr.qr_value.sga.sga_numsegs == 0)
+            break; /* EOF */
+        for (uint32_t i = 0; i < qr.qr_value.sga.sga_numsegs; i++) {
+            uint32_t n = qr.qr_value.sga.sga_segs[i].sgaseg_len;
+            assert_true(got + n <= len);
+            memcpy(out + got, qr.qr_value.sga.sga_segs[i].sgaseg_buf, n);
+            got += n;
+        }
+        assert_int_equal(demi_sgafree(&qr.qr_value.sga), 0);
+    }
+    return got;
+}
+
+static void fill(uint8_t *p, size_t n, uint32_t seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        p[i] = (uint8_t)(seed >> 16);
+    }
+}
+
+static void test_tcp_echo_1b_to_1mib(void **s)
+{
+    (void)s;
+    uint16_t port = fresh_port();
+    int l = listen_on(port, SOCK_STREAM), c, sv;
+    connect_pair(l, port, &c, &sv);
+    static const size_t sizes[] = {1, 100, 1460, 1461, 65536, 1 << 20};
+    uint8_t *tx = malloc(1 << 20), *rx = malloc(1 << 20);
+    for (unsigned k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        size_t n = sizes[k];
+        fill(tx, n, (uint32_t)k + 1);
+        demi_qtoken_t p1, p2;
+        push_bytes(c, tx, n, &p1);
+        assert_int_equal(pop_exact(sv, rx, n), n);
+        assert_memory_equal(rx, tx, n);
+        assert_int_equal(wait_ok(p1).qr_opcode, DEMI_OPC_PUSH);
+        push_bytes(sv, rx, n, &p2); /* echo */
+        memset(rx, 0, n);
+        assert_int_equal(pop_exact(c, rx, n), n);
+        assert_memory_equal(rx, tx, n);
+        wait_ok(p2);
+    }
+    free(tx);
+    free(rx);
+    demi_close(c);
+    demi_close(sv);
+    demi_close(l);
+}
+
+static void test_tcp_many_concurrent_connections_echo(void **s)
+{
+    (void)s;
+    enum { N = 100 };
+    uint16_t port = fresh_port();
+    int l = listen_on(port, SOCK_STREAM);
+    int c[N], sv[N];
+    for (int i = 0; i < N; i++)
+        connect_pair(l, port, &c[i], &sv[i]);
+    /* Every client pushes at once, then every server pops and echoes. */
+    demi_qtoken_t pt[N], ot[N];
+    for (int i = 0; i < N; i++) {
+        char msg[32];
+        int n = snprintf(msg, sizeof(msg), "conn-%03d", i);
+        push_bytes(c[i], (uint8_t *)msg, (size_t)n, &pt[i]);
+        assert_int_equal(demi_pop(&ot[i], sv[i]), 0);
+    }
+    int done = 0;
+    demi_qtoken_t tokens[N];
+    int idx[N];
+    for (int i = 0; i < N; i++) {
+        tokens[i] = ot[i];
+        idx[i] = i;
+    }
+    int left = N;
+    while (left > 0) {
+        demi_qresult_t qr;
+        int off;
+        assert_int_equal(demi_wait_any(&qr, &off, tokens, left, &FOREVER_5S), 0);
+        int i = idx[off];
+        char want[32];
+        snprintf(want, sizeof(want), "conn-%03d", i);
+        assert_int_equal(qr.qr_value.sga.sga_segs[0].sgaseg_len, 8);
+        assert_memory_equal(qr.qr_value.sga.sga_segs[0].sgaseg_buf, want, 8);
+        demi_sgafree(&qr.qr_value.sga);
+        tokens[off] = tokens[left - 1];
+        idx[off] = idx[left - 1];
+        left--;
+        done++;
+    }
+    assert_int_equal(done, N);
+    for (int i = 0; i < N; i++) {
+        wait_ok(pt[i]);
+        demi_close(c[i]);
+        demi_close(sv[i]);
+    }
+    demi_close(l);
+}
+
+static void test_udp_echo_carries_peer_address(void **s)
+{
+    (void)s;
+    uint16_t sport = fresh_port(), cport = fresh_port();
+    int sv = listen_on(sport, SOCK_DGRAM), c = listen_on(cport, SOCK_DGRAM);
+    struct sockaddr_in to = addr_of(sport);
+    demi_sgarray_t sga = demi_sgaalloc(5);
+    memcpy(sga.sga_segs[0].sgaseg_buf, "ping!", 5);
+    demi_qtoken_t pt, ot;
+    assert_int_equal(demi_pushto(&pt, c, &sga, (struct sockaddr *)&to, sizeof(to)), 0);
+    demi_sgafree(&sga);
+    assert_int_equal(demi_pop(&ot, sv), 0);
+    demi_qresult_t qr = wait_ok(ot);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+    assert_int_equal(qr.qr_value.sga.sga_segs[0].sgaseg_len, 5);
+    assert_memory_equal(qr.qr_value.sga.sga_segs[0].sgaseg_buf, "ping!", 5);
+    struct sockaddr_in from = qr.qr_value.sga.sga_addr;
+    assert_int_equal(ntohs(from.sin_port), cport);
+    /* Echo to where it came from. */
+    assert_int_equal(demi_pushto(&pt, sv, &qr.qr_value.sga, (struct sockaddr *)&from, sizeof(from)), 0);
+    demi_sgafree(&qr.qr_value.sga);
+    assert_int_equal(demi_pop(&ot, c), 0);
+    qr = wait_ok(ot);
+    assert_memory_equal(qr.qr_value.sga.sga_segs[0].sgaseg_buf, "ping!", 5);
+    assert_int_equal(ntohs(qr.qr_value.sga.sga_addr.sin_port), sport);
+    demi_sgafree(&qr.qr_value.sga);
+    demi_close(c);
+    demi_close(sv);
+}
+
+static void test_tcp_half_close_then_reply(void **s)
+{
+    (void)s;
+    uint16_t port = fresh_port();
+    int l = listen_on(port, SOCK_STREAM), c, sv;
+    connect_pair(l, port, &c, &sv);
+    demi_qtoken_t pt;
+    push_bytes(c, (const uint8_t *)"request", 7, &pt);
+    wait_ok(pt);
+    assert_int_equal(demi_shutdown(c, SHUT_WR), 0);
+    uint8_t buf[16];
+    assert_int_equal(pop_exact(sv, buf, 7), 7);
+    /* Then end of stream: a zero-length pop. */
+    demi_qtoken_t ot;
+    assert_int_equal(demi_pop(&ot, sv), 0);
+    demi_qresult_t qr = wait_ok(ot);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+    assert_int_equal(qr.qr_value.sga.sga_numsegs, 0);
+    assert_int_equal(qr.qr_value.sga.sga_segs[0].sgaseg_len, 0);
+    /* The other direction still works. */
+    push_bytes(sv, (const uint8_t *)"reply", 5, &pt);
+    assert_int_equal(pop_exact(c, buf, 5), 5);
+    assert_memory_equal(buf, "reply", 5);
+    wait_ok(pt);
+    demi_close(sv);
+    /* After the server closes, the client sees EOF too. */
+    assert_int_equal(demi_pop(&ot, c), 0);
+    qr = wait_ok(ot);
+    assert_int_equal(qr.qr_value.sga.sga_numsegs, 0);
+    demi_close(c);
+    demi_close(l);
+}
+
+static void test_close_completes_pending_pop_with_ecanceled(void **s)
+{
+    (void)s;
+    uint16_t port = fresh_port();
+    int l = listen_on(port, SOCK_STREAM), c, sv;
+    connect_pair(l, port, &c, &sv);
+    demi_qtoken_t ot;
+    assert_int_equal(demi_pop(&ot, sv), 0);
+    demi_qresult_t qr;
+    const struct timespec short_ts = {0, 20 * 1000 * 1000};
+    assert_int_equal(demi_wait(&qr, ot, &short_ts), ETIMEDOUT); /* still pending afterwards */
+    assert_int_equal(demi_close(sv), 0);
+    qr = wait_ok(ot);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
+    assert_int_equal(qr.qr_ret, ECANCELED);
+    assert_int_equal(demi_wait(&qr, ot, &short_ts), EINVAL); /* consumed */
+    demi_close(c);
+    demi_close(l);
+}
+
+static void test_connect_to_closed_port_is_refused(void **s)
+{
+    (void)s;
+    int c;
+    demi_qtoken_t ct;
+    assert_int_equal(demi_socket(&c, AF_INET, SOCK_STREAM, 0), 0);
+    struct sockaddr_in sin = addr_of(fresh_port());
+    assert_int_equal(demi_connect(&ct, c, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    demi_qresult_t qr = wait_ok(ct);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
+    assert_int_equal(qr.qr_ret, ECONNREFUSED);
+    demi_close(c);
+}
+
+static void test_bind_twice_and_address_in_use(void **s)
+{
+    (void)s;
+    uint16_t port = fresh_port();
+    int a = listen_on(port, SOCK_STREAM), b;
+    assert_int_equal(demi_socket(&b, AF_INET, SOCK_STREAM, 0), 0);
+    struct sockaddr_in sin = addr_of(port);
+    assert_int_equal(demi_bind(b, (struct sockaddr *)&sin, sizeof(sin)), EADDRINUSE);
+    struct sockaddr_in other = addr_of(fresh_port());
+    assert_int_equal(demi_bind(a, (struct sockaddr *)&other, sizeof(other)), EINVAL); /* already bound */
+    demi_close(a);
+    demi_close(b);
+}
+
+static void test_names_of_connected_sockets(void **s)
+{
+    (void)s;
+    uint16_t port = fresh_port();
+    int l = listen_on(port, SOCK_STREAM), c, sv;
+    connect_pair(l, port, &c, &sv);
+    struct sockaddr_in a, b;
+    socklen_t la = sizeof(a), lb = sizeof(b);
+    assert_int_equal(demi_getpeername(c, (struct sockaddr *)&a, &la), 0);
+    assert_int_equal(ntohs(a.sin_port), port);
+    assert_int_equal(demi_getsockname(c, (struct sockaddr *)&b, &lb), 0);
+    struct sockaddr_in p;
+    socklen_t lp = sizeof(p);
+    assert_int_equal(demi_getpeername(sv, (struct sockaddr *)&p, &lp), 0);
+    assert_int_equal(p.sin_port, b.sin_port);
+    assert_int_equal(lp, sizeof(p));
+    socklen_t z = sizeof(a);
+    assert_int_equal(demi_getpeername(l, (struct sockaddr *)&a, &z), ENOTCONN);
+    int one = 1, v = 0;
+    socklen_t lv = sizeof(v);
+    assert_int_equal(demi_setsockopt(c, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof(one)), 0);
+    assert_int_equal(demi_getsockopt(c, IPPROTO_TCP, 1 /* TCP_NODELAY */, &v, &lv), 0);
+    assert_true(v != 0);
+    demi_close(c);
+    demi_close(sv);
+    demi_close(l);
+}
+
+static void test_bad_arguments_never_crash(void **s)
+{
+    (void)s;
+    int qd;
+    demi_qtoken_t qt;
+    demi_qresult_t qr;
+    struct sockaddr_in sin = addr_of(1);
+    assert_int_equal(demi_socket(NULL, AF_INET, SOCK_STREAM, 0), EINVAL);
+    assert_int_equal(demi_socket(&qd, AF_UNIX, SOCK_STREAM, 0), EAFNOSUPPORT);
+    assert_int_equal(demi_bind(12345, (struct sockaddr *)&sin, sizeof(sin)), EBADF);
+    assert_int_equal(demi_listen(-1, 1), EBADF);
+    assert_int_equal(demi_accept(NULL, 5), EINVAL);
+    assert_int_equal(demi_accept(&qt, DEMI_QD_BASE + 999), EBADF);
+    assert_int_equal(demi_connect(&qt, -3, (struct sockaddr *)&sin, sizeof(sin)), EBADF);
+    assert_int_equal(demi_close(-1), EBADF);
+    assert_int_equal(demi_push(&qt, DEMI_QD_BASE + 999, NULL), EBADF);
+    assert_int_equal(demi_pop(NULL, 1), EINVAL);
+    assert_int_equal(demi_wait(NULL, 1, NULL), EINVAL);
+    assert_int_equal(demi_wait(&qr, 0x123456789ull, &FOREVER_5S), EINVAL);
+    struct timespec bad = {0, 2000000000L};
+    assert_int_equal(demi_wait(&qr, 1, &bad), EINVAL);
+    assert_int_equal(demi_wait_any(&qr, NULL, &qt, 1, NULL), EINVAL);
+    int n;
+    assert_int_equal(demi_wait_next_n(&qr, 0, &n, NULL), EINVAL);
+    assert_int_equal(demi_sgafree(NULL), EINVAL);
+    demi_sgarray_t z = demi_sgaalloc(0);
+    assert_int_equal(z.sga_numsegs, 0);
+    assert_int_equal(demi_setsockopt(-1, SOL_SOCKET, SO_REUSEADDR, &n, sizeof(n)), EBADF);
+    socklen_t l = sizeof(sin);
+    assert_int_equal(demi_getsockname(-1, (struct sockaddr *)&sin, &l), EBADF);
+    assert_int_equal(demi_socket(&qd, AF_INET, SOCK_STREAM, 0), 0);
+    assert_int_equal(demi_connect(&qt, qd, NULL, sizeof(sin)), EFAULT);
+    assert_int_equal(demi_bind(qd, (struct sockaddr *)&sin, 3), EINVAL);
+    assert_int_equal(demi_pop(&qt, qd), ENOTCONN);        /* never connected */
+    demi_sgarray_t sga = demi_sgaalloc(4);
+    assert_int_equal(demi_push(&qt, qd, &sga), ENOTCONN);
+    demi_sgafree(&sga);
+    assert_int_equal(demi_close(qd), 0);
+}
+
+int main(void)
+{
+    const char *be = getenv("DEMI_BACKEND");
+    struct demi_args args = {0, NULL, NULL};
+    int rc = demi_init(&args);
+    if (rc == ENODEV) {
+        printf("backend %s is not built: skipped\n", be ? be : "(default)");
+        return 77;
+    }
+    if (rc != 0) {
+        printf("demi_init failed: %s\n", strerror(rc));
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tcp_echo_1b_to_1mib),
+        cmocka_unit_test(test_tcp_many_concurrent_connections_echo),
+        cmocka_unit_test(test_udp_echo_carries_peer_address),
+        cmocka_unit_test(test_tcp_half_close_then_reply),
+        cmocka_unit_test(test_close_completes_pending_pop_with_ecanceled),
+        cmocka_unit_test(test_connect_to_closed_port_is_refused),
+        cmocka_unit_test(test_bind_twice_and_address_in_use),
+        cmocka_unit_test(test_names_of_connected_sockets),
+        cmocka_unit_test(test_bad_arguments_never_crash),
+    };
+    return cmocka_run_group_tests_name(be ? be : "posix", tests, NULL, NULL);
+}

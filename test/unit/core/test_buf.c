@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/* Buffers: pools, slices keeping memory alive, chains, exhaustion. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+#include "dm/buf.h"
+#include "dm/config.h"
+#include "dm/instance.h"
+
+static struct dm_instance *mk(const char *nbufs)
+{
+    struct dm_config cfg;
+    dm_config_init(&cfg);
+    dm_config_set(&cfg, "DEMI_BACKEND", "posix");
+    dm_config_set(&cfg, "DEMI_BUF_COUNT", nbufs);
+    dm_config_set(&cfg, "DEMI_HDR_COUNT", nbufs);
+    struct dm_instance *inst;
+    assert_int_equal(dm_instance_create(&cfg, &inst), 0);
+    return inst;
+}
+
+static void test_buf_alloc_has_headroom_and_returns_to_pool(void **s)
+{
+    (void)s;
+    struct dm_instance *inst = mk("64");
+    struct dm_buf *b = dm_buf_alloc(inst);
+    assert_non_null(b);
+    assert_int_equal(dm_buf_headroom(b), DM_BUF_HEADROOM);
+    assert_true(dm_buf_tailroom(b) >= 2048);
+    uint8_t *h = dm_buf_prepend(b, 54);
+    assert_ptr_equal(h, b->data);
+    assert_int_equal(b->len, 54);
+    dm_buf_free(b);
+    /* LIFO: the same buffer comes back. */
+    struct dm_buf *b2 = dm_buf_alloc(inst);
+    assert_ptr_equal(b2, b);
+    dm_buf_free(b2);
+    dm_instance_destroy(inst);
+}
+
+static void test_buf_pool_exhaustion_gives_null_not_abort(void **s)
+{
+    (void)s;
+    struct dm_instance *inst = mk("64");
+    struct dm_buf *bufs[64];
+    for (int i = 0; i < 64; i++)
+        assert_non_null(bufs[i] = dm_buf_alloc(inst));
+    assert_null(dm_buf_alloc(inst));
+    for (int i = 0; i < 64; i++)
+        dm_buf_free(bufs[i]);
+    assert_non_null(bufs[0] = dm_buf_alloc(inst));
+    dm_buf_free(bufs[0]);
+    dm_instance_destroy(inst);
+}
+
+static void test_buf_slice_keeps_memory_alive_after_owner_freed(void **s)
+{
+    (void)s;
+    struct dm_instance *inst = mk("64");
+    struct dm_buf *b = dm_buf_alloc(inst);
+    memcpy(dm_buf_append(b, 10), "0123456789", 10);
+    struct dm_buf *sl = dm_buf_slice(inst, b, 2, 5);
+    assert_non_null(sl);
+    assert_int_equal(b->refcnt, 2);
+    dm_buf_free(b); /* the owner's holder lets go */
+    assert_int_equal(b->refcnt, 1);
+    assert_memory_equal(sl->data, "23456", 5);
+    /* A slice of a slice points at the owner, not at the slice. */
+    struct dm_buf *sl2 = dm_buf_slice(inst, sl, 1, 2);
+    assert_ptr_equal(sl2->shared, b);
+    assert_memory_equal(sl2->data, "34", 2);
+    dm_buf_free(sl);
+    dm_buf_free(sl2);
+    assert_int_equal(b->magic, 0); /* back in the pool */
+    assert_null(dm_buf_slice(inst, dm_buf_alloc(inst), 1, 1)); /* out of range of an empty buffer */
+    dm_instance_destroy(inst);
+}
+
+static int ext_freed;
+static void ext_free(struct dm_buf *b, void *arg)
+{
+    (void)b;
+    ext_freed += *(int *)arg;
+}
+
+static void test_buf_wrap_ext_calls_owner_once(void **s)
+{
+    (void)s;
+    struct dm_instance *inst = mk("64");
+    static char mem[100];
+    int one = 1;
+    ext_freed = 0;
+    struct dm_buf *b = dm_buf_wrap_ext(inst, mem, sizeof(mem), ext_free, &one);
+    struct dm_buf *sl = dm_buf_slice(inst, b, 0, 10);
+    dm_buf_free(b);
+    assert_int_equal(ext_freed, 0);
+    dm_buf_free(sl);
+    assert_int_equal(ext_freed, 1);
+    dm_instance_destroy(inst);
+}
+
+static void test_buf_chain_linearize_and_copy_out(void **s)
+{
+    (void)s;
+    struct dm_instance *inst = mk("64");
+    struct dm_buf *a = dm_buf_alloc(inst), *b = dm_buf_alloc(inst), *c = dm_buf_alloc(inst);
+    memcpy(dm_buf_append(a, 3), "abc", 3);
+    memcpy(dm_buf_append(b, 2), "de", 2);
+    memcpy(dm_buf_append(c, 4), "fghi", 4);
+    dm_buf_chain(a, b);
+    dm_buf_chain(a, c);
+    assert_int_equal(a->pkt_len, 9);
+    assert_int_equal(a->nb_segs, 3);
+    char out[9];
+    assert_int_equal(dm_buf_copy_out(a, 2, out, 5), 5);
+    assert_memory_equal(out, "cdefg", 5);
+    struct dm_buf *l = dm_buf_linearize(inst, a);
+    assert_int_equal(l->len, 9);
+    assert_memory_equal(l->data, "abcdefghi", 9);
+    dm_buf_free(a);
+    dm_buf_free(l);
+    dm_instance_destroy(inst);
+}
+
+static void test_buf_large_alloc_comes_from_heap(void **s)
+{
+    (void)s;
+    struct dm_instance *inst = mk("64");
+    struct dm_buf *b = dm_buf_alloc_size(inst, 1 << 20);
+    assert_non_null(b);
+    assert_null(b->pool);
+    assert_true(dm_buf_tailroom(b) >= (1u << 20));
+    memset(dm_buf_append(b, 1 << 20), 7, 1 << 20);
+    dm_buf_free(b);
+    dm_instance_destroy(inst);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buf_alloc_has_headroom_and_returns_to_pool),
+        cmocka_unit_test(test_buf_pool_exhaustion_gives_null_not_abort),
+        cmocka_unit_test(test_buf_slice_keeps_memory_alive_after_owner_freed),
+        cmocka_unit_test(test_buf_wrap_ext_calls_owner_once),
+        cmocka_unit_test(test_buf_chain_linearize_and_copy_out),
+        cmocka_unit_test(test_buf_large_alloc_comes_from_heap),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
