@@ -87,7 +87,10 @@ void shim_watch_to_kernel(struct shim_sock *s, int fd)
     }
 }
 
-uint32_t shim_watch_check(struct shim_watch *w, uint32_t ready, uint32_t gen)
+/* Edge triggering: a watch fires when an event it listens for happened
+ * since its last report (Linux filters wake-ups by the watch's events), and
+ * then reports everything that is ready, as Linux does. */
+uint32_t shim_watch_check(struct shim_watch *w, uint32_t ready, uint32_t gen_in, uint32_t gen_out)
 {
     if (w->disabled)
         return 0;
@@ -95,9 +98,15 @@ uint32_t shim_watch_check(struct shim_watch *w, uint32_t ready, uint32_t gen)
     if (!m)
         return 0;
     if (w->events & EPOLLET) {
-        if (w->seen_gen == gen)
+        const uint32_t in = EPOLLIN | EPOLLRDNORM | EPOLLRDBAND | EPOLLPRI | EPOLLRDHUP;
+        const uint32_t out = EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND;
+        bool new_in = gen_in != w->seen_in, new_out = gen_out != w->seen_out;
+        bool fire = ((m & in) && new_in) || ((m & out) && new_out) ||
+                    ((m & (EPOLLERR | EPOLLHUP)) && (new_in || new_out));
+        if (!fire)
             return 0;
-        w->seen_gen = gen;
+        w->seen_in = gen_in;
+        w->seen_out = gen_out;
     }
     if (w->events & EPOLLONESHOT)
         w->disabled = true;
@@ -160,7 +169,8 @@ int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
         w->fd = fd;
         w->events = ev->events;
         w->data = ev->data.u64;
-        w->seen_gen = s->gen - 1; /* the first check reports what is ready now */
+        w->seen_in = s->gen_in - 1; /* the first check reports what is ready now */
+        w->seen_out = s->gen_out - 1;
         dm_list_add_tail(&ep->watches, &w->elink);
         dm_list_add_tail(&s->watches, &w->slink);
         break;
@@ -176,7 +186,8 @@ int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
         w->events = ev->events;
         w->data = ev->data.u64;
         w->disabled = false;
-        w->seen_gen = s->gen - 1;
+        w->seen_in = s->gen_in - 1;
+        w->seen_out = s->gen_out - 1;
         break;
     case EPOLL_CTL_DEL:
         if (!w) {
@@ -200,7 +211,7 @@ static int scan_watches(struct shim_epoll *ep, struct epoll_event *evs, int max)
         return 0;
     dm_list_for_each_safe(pos, tmp, &ep->watches) {
         struct shim_watch *w = dm_list_entry(pos, struct shim_watch, elink);
-        uint32_t m = shim_watch_check(w, shim_sock_events(w->s, w->fd), w->s->gen);
+        uint32_t m = shim_watch_check(w, shim_sock_events(w->s, w->fd), w->s->gen_in, w->s->gen_out);
         if (!m)
             continue;
         evs[n].events = m;
@@ -243,10 +254,11 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
     shim_lock();
     struct shim_obj *eo = shim_fd_get(epfd);
     if (!eo || eo->kind != SHIM_KIND_EPOLL || dm_list_empty(&((struct shim_epoll *)eo)->watches)) {
-        /* no socket of ours in the set: but the wait fd may be there */
+        /* no socket of ours in the set: but the wait fd may be there, or
+         * the datapath may still have data to send */
         if (eo && eo->kind == SHIM_KIND_EPOLL && max > 0) {
             struct shim_epoll *ep0 = (struct shim_epoll *)eo;
-            if (ep0->wait_fd < 0) {
+            if (ep0->wait_fd < 0 && !shim_rt.tx_inflight) {
                 shim_unlock();
                 return SHIM_PASS;
             }
@@ -265,9 +277,13 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
     int64_t deadline = timeout_ms < 0 ? -1 : start + (int64_t)timeout_ms * DM_NS_PER_MS;
     static __thread unsigned flip;
     int n = 0, r;
+    bool slept = false;
     for (;;) {
         shim_progress();
-        if ((++flip & 1) && n == 0) {
+        if (slept) {
+            /* the kernel's events of this round are in evs[0..n) */
+            n += scan_watches(ep, evs + n, max - n);
+        } else if ((++flip & 1) && n == 0) {
             r = DM_REAL(epoll_wait)(ep->kfd, evs, max, 0);
             n = r > 0 ? drop_marker(evs, r) : 0;
             n += scan_watches(ep, evs + n, max - n);
@@ -308,6 +324,7 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
             break;
         }
         n = drop_marker(evs, r);
+        slept = true;
         if (shim_fd_get(epfd) != &ep->obj) {
             r = n ? n : -EBADF;
             break;

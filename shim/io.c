@@ -15,6 +15,7 @@
  * sends fail with the error, then EPIPE (+ SIGPIPE unless MSG_NOSIGNAL).
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <string.h>
 #include "dm/buf.h"
@@ -268,12 +269,16 @@ out:
     return r;
 }
 
-/* Copies n bytes from the cursor into a chain of pool buffers. */
-static int build_chain(struct dm_instance *inst, struct iovcur *c, size_t n, struct dm_buf **out)
+/* Copies up to n bytes from the cursor into a chain of at most
+ * DEMI_SGARRAY_MAXSIZE pool buffers (what every backend takes in one op);
+ * returns the bytes taken or -ENOBUFS. */
+static long build_chain(struct dm_instance *inst, struct iovcur *c, size_t n, bool contig, struct dm_buf **out)
 {
     struct dm_buf *head = NULL;
+    size_t done = 0;
+    unsigned segs = 0;
     do {
-        struct dm_buf *b = dm_buf_alloc(inst);
+        struct dm_buf *b = contig ? dm_buf_alloc_size(inst, DM_MAX(n, (size_t)1)) : dm_buf_alloc(inst);
         if (!b || dm_buf_tailroom(b) == 0) {
             if (b)
                 dm_buf_free(b);
@@ -291,19 +296,27 @@ static int build_chain(struct dm_instance *inst, struct iovcur *c, size_t n, str
         else
             dm_buf_chain(head, b);
         n -= k;
-    } while (n);
+        done += k;
+    } while (n && ++segs < DEMI_SGARRAY_MAXSIZE);
     *out = head;
-    return 0;
+    return (long)done;
 }
 
-static int push_bytes(struct shim_sock *s, struct iovcur *c, size_t n, const struct sockaddr_in *to)
+static int push_bytes(struct shim_sock *s, struct iovcur *c, size_t n, const struct sockaddr_in *to,
+                      demi_qtoken_t *qtp)
 {
     struct dm_buf *chain;
     demi_qtoken_t qt;
-    int r = build_chain(shim_rt.inst, c, n, &chain);
-    if (r < 0)
-        return r;
-    r = dm_push_chain(shim_rt.inst, &qt, s->qd, chain, to);
+    long got = build_chain(shim_rt.inst, c, n, s->type == SOCK_DGRAM, &chain);
+    if (got < 0)
+        return (int)got;
+    if ((size_t)got < n && s->type == SOCK_DGRAM) {
+        /* a datagram larger than the chain limit: one contiguous buffer */
+        dm_buf_free(chain);
+        return -EMSGSIZE;
+    }
+    n = (size_t)got;
+    int r = dm_push_chain(shim_rt.inst, &qt, s->qd, chain, to);
     if (r < 0)
         return r;
     unsigned k = (s->tx_head + s->tx_count) % SHIM_TXRING;
@@ -311,7 +324,9 @@ static int push_bytes(struct shim_sock *s, struct iovcur *c, size_t n, const str
     s->tx[k].len = (uint32_t)n;
     s->tx_count++;
     s->tx_bytes += n;
-    return 0;
+    shim_rt.tx_inflight++;
+    *qtp = qt;
+    return (int)n;
 }
 
 static size_t send_space(const struct shim_sock *s)
@@ -420,7 +435,21 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
             space = s->tx_count < SHIM_TXRING && s->tx_bytes == 0 ? total : 0; /* a datagram goes whole */
         if (space) {
             size_t n = s->type == SOCK_DGRAM ? total : DM_MIN(DM_MIN(space, total - sent), (size_t)SHIM_PUSH_MAX);
-            int pr = push_bytes(s, &cur, n, s->type == SOCK_DGRAM ? to : NULL);
+            demi_qtoken_t qt = 0;
+            int pr = push_bytes(s, &cur, n, s->type == SOCK_DGRAM ? to : NULL, &qt);
+            if (pr > 0) {
+                n = (size_t)pr;
+                pr = 0;
+            }
+            if (pr == 0 && dm_token_state(shim_rt.inst, qt) == 1) {
+                /* the backend finished it at once: a failure is this send's */
+                shim_progress();
+                if (s->tx_fail_qt == qt) {
+                    r = sent ? (ssize_t)sent : -(s->so_error ? s->so_error : EPIPE);
+                    s->so_error = 0;
+                    break;
+                }
+            }
             if (pr == 0) {
                 sent += n;
                 if (s->type == SOCK_DGRAM && !s->udp_pop_ok) {

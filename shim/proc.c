@@ -25,6 +25,7 @@
 #include <string.h>
 #include "dm/instance.h"
 #include "dm/log.h"
+#include "dm/stats.h"
 #include "dm/time.h"
 #include "interpose/real.h"
 #include "shim/shim.h"
@@ -37,6 +38,7 @@ static void child_reset(void)
     }
     shim_rt.inst_err = 0;
     shim_rt.wait_fd = -1;
+    shim_rt.tx_inflight = 0;
     if (shim_rt.qmap)
         memset(shim_rt.qmap, 0, (shim_rt.qmap_mask + 1) * sizeof(*shim_rt.qmap));
     int hi = shim_fd_max();
@@ -140,5 +142,8 @@ __attribute__((destructor)) static void shim_at_exit(void)
         return; /* exit() from inside a call of ours: do not deadlock */
     shim_depth++;
     shim_drain(shim_rt.cfg.linger_ms * DM_NS_PER_MS);
+    const char *st = getenv("DEMI_STATS");
+    if (st && strcmp(st, "0") != 0)
+        dm_stats_dump(shim_rt.inst, stderr, 0);
     shim_unlock();
 }

@@ -21,6 +21,7 @@
 #include "dm/config.h"
 #include "dm/instance.h"
 #include "dm/log.h"
+#include "dm/stack.h"
 #include "dm/time.h"
 #include "interpose/real.h"
 #include "shim/shim.h"
@@ -68,14 +69,43 @@ static int cfg_bool(const struct dm_config *c, const char *key, int def)
 
 struct shim_rules *shim_offload_rules;
 
+/* The DEMI_* variables as they were when the program started: servers
+ * such as nginx clear their workers' environment, and the datapath is
+ * started lazily, in the worker. */
+static struct dm_config shim_env;
+static bool shim_env_done;
+extern char **environ;
+
+__attribute__((constructor(102))) static void shim_env_snapshot(void)
+{
+    if (shim_env_done)
+        return;
+    shim_env_done = true;
+    dm_config_init(&shim_env);
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (strncmp(*e, "DEMI_", 5) != 0 || !eq || (size_t)(eq - *e) >= sizeof(shim_env.kv[0].key))
+            continue;
+        char key[sizeof(shim_env.kv[0].key)];
+        memcpy(key, *e, (size_t)(eq - *e));
+        key[eq - *e] = 0;
+        (void)dm_config_set(&shim_env, key, eq + 1);
+    }
+}
+
+static const char *env_get(const char *key)
+{
+    return dm_config_str(&shim_env, key, NULL);
+}
+
 void shim_cfg_load(void)
 {
-    struct dm_config c;
+    shim_env_snapshot(); /* a hook may run before our constructors */
+    struct dm_config c = shim_env;
     struct shim_cfg *cfg = &shim_rt.cfg;
 
     shim_rt.cfg_loaded = true;
-    dm_config_init(&c);
-    const char *lvl = getenv("DEMI_LOG");
+    const char *lvl = env_get("DEMI_LOG");
     if (lvl && dm_log_parse_level(lvl) >= 0)
         dm_log_set_level(dm_log_parse_level(lvl));
     cfg->spin_ns = cfg_int(&c, "DEMI_SPIN_US", 50, 0, 10000000) * DM_NS_PER_US;
@@ -114,15 +144,18 @@ struct dm_instance *shim_instance(void)
         return shim_rt.inst;
     if (shim_rt.inst_err)
         return NULL;
-    dm_config_init(&cfg);
-    if (getenv("DEMI_BACKEND")) {
+    cfg = shim_env;
+    if (env_get("DEMI_BACKEND")) {
         r = dm_instance_create(&cfg, &inst);
     } else {
-        dm_config_set(&cfg, "DEMI_BACKEND", "uring");
-        r = dm_instance_create(&cfg, &inst);
+        r = -ENODEV;
+        if (dm_stack_find("uring")) {
+            dm_config_set(&cfg, "DEMI_BACKEND", "uring");
+            r = dm_instance_create(&cfg, &inst);
+        }
         if (r < 0) {
-            DM_INFO("shim", "uring backend unavailable (%s); falling back to posix", strerror(-r));
-            dm_config_init(&cfg);
+            DM_INFO("shim", "uring backend unavailable (%s); using posix", strerror(-r));
+            cfg = shim_env;
             dm_config_set(&cfg, "DEMI_BACKEND", "posix");
             r = dm_instance_create(&cfg, &inst);
         }
@@ -187,6 +220,7 @@ static bool tx_complete(struct shim_sock *s, demi_qtoken_t qt)
         if (s->tx[k].qt != qt)
             continue;
         s->tx_bytes -= s->tx[k].len;
+        shim_rt.tx_inflight--;
         /* keep the ring dense: move the head entry into the hole */
         s->tx[k] = s->tx[s->tx_head];
         s->tx_head = (s->tx_head + 1) % SHIM_TXRING;
@@ -203,10 +237,14 @@ static void dispatch(demi_qresult_t *qr)
     demi_qtoken_t qt = qr->qr_qt;
 
     switch (qr->qr_opcode) {
-    case DEMI_OPC_PUSH:
-        if (s && tx_complete(s, qt))
-            shim_sock_changed(s);
+    case DEMI_OPC_PUSH: {
+        if (!s)
+            return;
+        bool was_full = s->tx_count >= SHIM_TXRING || (int64_t)s->tx_bytes >= shim_rt.cfg.sndbuf;
+        if (tx_complete(s, qt) && was_full)
+            shim_sock_changed_out(s);
         return;
+    }
     case DEMI_OPC_POP: {
         if (!s || !s->pop_pending || s->pop_qt != qt) {
             dm_sgafree(inst, &qr->qr_value.sga);
@@ -228,7 +266,7 @@ static void dispatch(demi_qresult_t *qr)
             s->rx_count++;
             s->rx_bytes += len;
         }
-        shim_sock_changed(s);
+        shim_sock_changed_in(s);
         shim_sock_post(s);
         return;
     }
@@ -244,7 +282,7 @@ static void dispatch(demi_qresult_t *qr)
             s->accq[k].addr = qr->qr_value.ares.addr;
             s->acc_count++;
         }
-        shim_sock_changed(s);
+        shim_sock_changed_in(s);
         shim_sock_post(s);
         return;
     case DEMI_OPC_CONNECT:
@@ -281,9 +319,13 @@ static void dispatch(demi_qresult_t *qr)
             DM_DEBUG("shim", "qd %d: connect failed: %s", s->qd, strerror(err));
         } else if (tx_complete(s, qt)) {
             if (err != ECANCELED) {
+                /* the backend's send error is what Linux returned for that
+                 * send (ECONNRESET, or EPIPE after a reset in CLOSE_WAIT);
+                 * every later send gives EPIPE */
                 if (!s->wr_dead && !s->so_error)
-                    s->so_error = err == EPIPE ? ECONNRESET : err;
+                    s->so_error = err;
                 s->wr_dead = true;
+                s->tx_fail_qt = qt;
             }
         } else {
             return;

@@ -102,6 +102,7 @@ struct shim_sock {
     int64_t rcvtimeo_ns, sndtimeo_ns; /* 0: none */
     struct sockaddr_in local, peer;
     demi_qtoken_t pop_qt, accept_qt, connect_qt;
+    demi_qtoken_t tx_fail_qt;    /* the push that failed (send reports it) */
     /* receive buffer */
     struct shim_rxseg rx[SHIM_RXRING];
     unsigned rx_head, rx_count;
@@ -118,7 +119,9 @@ struct shim_sock {
     /* options to replay at hand-over */
     struct shim_opt opts[SHIM_NOPTS];
     int nopts;
-    uint32_t gen;            /* bumped on every readiness change (edge triggering) */
+    uint32_t gen_in;         /* bumped when input readiness changes (edge triggering) */
+    uint32_t gen_out;        /* bumped when it becomes writable (edge triggering) */
+    bool nb_connect;         /* a non-blocking connect not yet reported by connect() */
     struct dm_list watches;  /* struct shim_watch.slink */
     struct shim_sock *qnext; /* qd map chain */
 };
@@ -138,7 +141,7 @@ struct shim_watch {
     int fd;
     uint32_t events;
     uint64_t data;
-    uint32_t seen_gen;       /* EPOLLET: gen last reported */
+    uint32_t seen_in, seen_out; /* EPOLLET: generations last reported */
     bool disabled;           /* EPOLLONESHOT fired */
 };
 
@@ -164,6 +167,10 @@ struct shim_rt {
     bool cfg_loaded;
     struct shim_sock **qmap; /* qd -> socket, chained hash */
     unsigned qmap_mask;
+    /* Pushes in flight in the whole process. While nonzero, a wait on
+     * kernel fds only must still drive the datapath (nothing else would
+     * send what the application already "wrote"). Read without the lock. */
+    unsigned tx_inflight;
 };
 
 extern struct shim_rt shim_rt;
@@ -203,7 +210,9 @@ void shim_sock_unref(struct shim_sock *s);   /* last ref: close the queue */
 int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest);
 void shim_sock_post(struct shim_sock *s);    /* keeps pop/accept posted */
 uint32_t shim_sock_events(struct shim_sock *s, int fd); /* EPOLL* bits now */
-void shim_sock_changed(struct shim_sock *s);
+void shim_sock_changed(struct shim_sock *s);     /* input and output */
+void shim_sock_changed_in(struct shim_sock *s);
+void shim_sock_changed_out(struct shim_sock *s);
 void shim_sock_rx_drop(struct shim_sock *s);
 /* After a sleep (lock dropped, the caller holds a ref): does fd still name s? */
 static inline bool shim_sock_still(struct shim_sock *s, int fd) { return shim_fd_get(fd) == &s->obj; }
@@ -240,7 +249,7 @@ void shim_watch_drop_all(struct shim_sock *s);
 void shim_watch_to_kernel(struct shim_sock *s, int fd);
 /* Pure readiness step of one watch: events to report (0 none); updates
  * seen_gen / disabled for ET / ONESHOT. Unit tested. */
-uint32_t shim_watch_check(struct shim_watch *w, uint32_t ready, uint32_t gen);
+uint32_t shim_watch_check(struct shim_watch *w, uint32_t ready, uint32_t gen_in, uint32_t gen_out);
 int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *sigmask);
 int shim_select(int nfds, fd_set *r, fd_set *w, fd_set *e, int64_t timeout_ns, const sigset_t *sigmask);
 bool shim_poll_needed(const struct pollfd *fds, nfds_t n);

@@ -63,7 +63,13 @@ struct shim_sock *shim_sock_new(int type)
     return s;
 }
 
-void shim_sock_changed(struct shim_sock *s) { s->gen++; }
+void shim_sock_changed(struct shim_sock *s)
+{
+    s->gen_in++;
+    s->gen_out++;
+}
+void shim_sock_changed_in(struct shim_sock *s) { s->gen_in++; }
+void shim_sock_changed_out(struct shim_sock *s) { s->gen_out++; }
 
 static bool sock_live(const struct shim_sock *s)
 {
@@ -86,6 +92,7 @@ void shim_sock_rx_drop(struct shim_sock *s)
 static void sock_free(struct shim_sock *s)
 {
     shim_watch_drop_all(s);
+    shim_rt.tx_inflight -= s->tx_count; /* the datapath still sends them; we stop counting */
     if (sock_live(s)) {
         shim_sock_rx_drop(s);
         while (s->acc_count) {
@@ -182,7 +189,7 @@ int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest)
     if (!ok) {
         DM_DEBUG("shim", "fd %d: %s socket " SIN_FMT " -> " SIN_FMT " stays in the kernel: %s", fd,
                  s->type == SOCK_STREAM ? "TCP" : "UDP", SIN_ARG(&local, b1),
-                 dest ? SIN_ARG(dest, b2) : SIN_ARG(&local, b2), why);
+                 SIN_ARG(dest ? dest : &local, b2), why);
         sock_to_kernel(s, fd);
         return 1;
     }
@@ -397,6 +404,11 @@ int shim_listen(int fd, int backlog)
     SHIM_GET_SOCK(fd, s);
     int r;
     if (s->state == SHIM_PENDING) {
+        /* SO_REUSEADDR on the kernel listener now, so that the connections
+         * it accepts inherit it and do not block the datapath's bind of the
+         * same port at hand-over (the application's value is kept apart) */
+        int one = 1;
+        (void)DM_REAL(setsockopt)(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         r = DM_REAL(listen)(fd, backlog);
         if (r < 0) {
             r = -errno;
@@ -585,7 +597,10 @@ int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
         goto out;
     }
     if (s->connected) {
-        r = -EISCONN;
+        /* Linux: the first connect() after a non-blocking one completed
+         * reports success, later ones EISCONN */
+        r = s->nb_connect ? 0 : -EISCONN;
+        s->nb_connect = false;
         goto out;
     }
     if (s->connecting) {
@@ -608,7 +623,8 @@ int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
     shim_sock_changed(s);
     if (s->nonblock) {
         shim_progress();
-        r = s->connected ? 0 : -EINPROGRESS;
+        s->nb_connect = true;
+        r = -EINPROGRESS; /* always, as Linux (even when loopback finished it) */
         goto out;
     }
     s->obj.refs++;
@@ -741,7 +757,9 @@ int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
     shim_lock();
     SHIM_GET_SOCK(fd, s);
     int r = SHIM_PASS;
-    if (s->state != SHIM_PENDING && level == SOL_SOCKET) {
+    if (level == SOL_SOCKET && name == SO_REUSEADDR && (s->listening || s->state != SHIM_PENDING)) {
+        r = put_int(s->reuseaddr, val, len);
+    } else if (s->state != SHIM_PENDING && level == SOL_SOCKET) {
         if (name == SO_ERROR) {
             shim_progress();
             r = put_int(s->so_error, val, len);
