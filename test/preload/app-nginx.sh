@@ -47,7 +47,7 @@ for _ in $(seq 100); do
   kill -0 $pid 2>/dev/null || break
   sleep 0.05
 done
-if grep -q "is not built into this library" "$dir/out.log"; then echo "SKIP: backend $be is not built"; exit 77; fi
+if cat "$dir/out.log" "$dir/error.log" 2>/dev/null | grep -q "is not built into this library"; then echo "SKIP: backend $be is not built"; exit 77; fi
 [ $up = 1 ] || fail "nginx did not serve on port $port"
 [ "$(timeout 5 curl -fs "http://127.0.0.1:$port/index.html")" = "hello from nginx" ] || fail "index.html"
 timeout 10 curl -fs "http://127.0.0.1:$port/big.bin" -o "$dir/got.bin" || fail "big.bin"
@@ -57,10 +57,10 @@ for i in $(seq 20); do
   [ "$(timeout 5 curl -fs "http://127.0.0.1:$port/index.html")" = "hello from nginx" ] && ok=$((ok + 1))
 done
 [ $ok = 20 ] || fail "$ok of 20 requests served"
-# keep-alive: several requests on one connection
+# keep-alive: several requests on one connection (nginx sends its stderr, with our log lines, to error.log)
 n=$(timeout 10 curl -fs "http://127.0.0.1:$port/index.html" "http://127.0.0.1:$port/index.html" \
     "http://127.0.0.1:$port/index.html" | grep -c "hello from nginx")
 [ "$n" = 3 ] || fail "keep-alive: $n of 3"
-started=$(grep "datapath started: backend $be" "$dir/out.log" | sed 's/^demi\[\([0-9]*\)\].*/\1/' | sort -u | wc -l)
+started=$(cat "$dir/out.log" "$dir/error.log" 2>/dev/null | grep "datapath started: backend $be" | sed 's/^demi\[\([0-9]*\)\].*/\1/' | sort -u | wc -l)
 [ "$started" -ge "$workers" ] || fail "$started of $workers workers started the $be datapath"
 echo "nginx over $be: $workers workers each serve the listener through $be ($started datapaths); 20 GETs, 300 kB file, keep-alive passed"
