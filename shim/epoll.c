@@ -310,6 +310,8 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
             shim_lock();
             continue;
         }
+        if (shim_progress() > 0)
+            continue; /* and flushed what the backend queued: now it may sleep */
         ensure_wait_fd(ep);
         int tmo = deadline < 0 ? 1000 : (int)DM_MIN((deadline - now + DM_NS_PER_MS - 1) / DM_NS_PER_MS, 1000);
         if (shim_rt.inst && shim_rt.wait_fd < 0)

@@ -94,6 +94,8 @@ int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *
             shim_lock();
             continue;
         }
+        if (shim_progress() > 0)
+            continue; /* and flushed what the backend queued: now it may sleep */
         nfds_t kn = n;
         if (shim_rt.inst && shim_rt.wait_fd >= 0)
             k[kn++] = (struct pollfd){ .fd = shim_rt.wait_fd, .events = POLLIN };

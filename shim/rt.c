@@ -145,6 +145,12 @@ struct dm_instance *shim_instance(void)
     if (shim_rt.inst_err)
         return NULL;
     cfg = shim_env;
+    /* An application may call us from any of its threads (under our lock),
+     * and a ring that only its creating thread may use would refuse them:
+     * unless the user chose, ask the uring backend not to require it. */
+    if (!env_get("DEMI_URING_DISABLE"))
+        dm_config_set(&shim_env, "DEMI_URING_DISABLE", "single_issuer,defer_taskrun");
+    cfg = shim_env;
     if (env_get("DEMI_BACKEND")) {
         r = dm_instance_create(&cfg, &inst);
     } else {
@@ -338,23 +344,24 @@ static void dispatch(demi_qresult_t *qr)
     }
 }
 
-void shim_progress(void)
+int shim_progress(void)
 {
     demi_qresult_t qrs[32];
     struct dm_instance *inst = shim_rt.inst;
+    int total = 0;
 
     if (!inst)
-        return;
+        return 0;
     for (int round = 0; round < 8; round++) {
         int n = 0;
         int r = dm_wait_next_n(inst, qrs, (int)DM_ARRAY_SIZE(qrs), &n, 0);
         if (r < 0 || n <= 0)
-            return;
+            break;
         for (int i = 0; i < n; i++)
             dispatch(&qrs[i]);
-        if (n < (int)DM_ARRAY_SIZE(qrs))
-            return;
+        total += n;
     }
+    return total;
 }
 
 int shim_block(int64_t spin_start, int64_t deadline)
@@ -370,6 +377,8 @@ int shim_block(int64_t spin_start, int64_t deadline)
         shim_lock();
         return 0;
     }
+    if (shim_progress() > 0)
+        return 0; /* something happened: the caller looks again */
     struct pollfd p = { .fd = shim_rt.wait_fd, .events = POLLIN };
     int64_t slice = 100 * DM_NS_PER_MS; /* bounds a missed wake-up */
     if (deadline >= 0 && deadline - now < slice)

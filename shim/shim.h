@@ -182,8 +182,10 @@ void shim_unlock(void);
 void shim_cfg_load(void);
 /* The datapath, started on first use; NULL when it cannot start. */
 struct dm_instance *shim_instance(void);
-/* Harvests completions and updates sockets. Lock held. */
-void shim_progress(void);
+/* Harvests completions and updates sockets; returns how many. A call that
+ * returns 0 has also flushed work the backend queued (io_uring SQEs), so
+ * it is what must run right before sleeping. Lock held. */
+int shim_progress(void);
 /* Sleeps until the datapath may have work or the deadline (ns, -1 none).
  * Lock held on entry and exit (dropped while sleeping). spin_start is the
  * time the caller began waiting. Returns 0, -ETIMEDOUT or -EINTR. */

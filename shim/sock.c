@@ -168,6 +168,7 @@ int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest)
     socklen_t llen = sizeof(local);
     const char *why = NULL;
     int r, qd, one = 1;
+    bool drained = false;
 
     if (s->state == SHIM_OFFLOADED)
         return 0;
@@ -207,8 +208,6 @@ int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest)
          * SO_REUSEADDR on both and the placeholder not listening, the
          * datapath's own socket may bind the same address. */
         (void)DM_REAL(setsockopt)(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (s->listening && !s->refork)
-            drain_kernel_listener(s, fd);
         if (s->type == SOCK_DGRAM) {
             /* UDP has no listen state to stop: swap in a fresh unbound
              * placeholder so the kernel delivers nothing to it. */
@@ -223,6 +222,15 @@ int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest)
         if (s->listening)
             (void)dm_setsockopt(inst, qd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
         r = dm_bind(inst, qd, (struct sockaddr *)&local, sizeof(local));
+        if (r == -EADDRINUSE && s->listening && !s->refork) {
+            /* SO_REUSEPORT needs the same user on both sockets: a worker
+             * that dropped privileges (nginx) must stop the kernel
+             * listener first (a short window in which connects are
+             * refused), then bind */
+            drain_kernel_listener(s, fd);
+            drained = true;
+            r = dm_bind(inst, qd, (struct sockaddr *)&local, sizeof(local));
+        }
         if (r < 0) {
             DM_ERR("shim", "fd %d: the datapath could not bind " SIN_FMT ": %s", fd, SIN_ARG(&local, b1),
                    strerror(-r));
@@ -242,6 +250,11 @@ int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest)
             s->qd = -1;
             return r;
         }
+        /* Only now that the datapath listens (SO_REUSEPORT on both) does
+         * the kernel listener stop: no window in which a connect is
+         * refused (prefork servers hand over while clients connect). */
+        if (bound && !s->refork && !drained)
+            drain_kernel_listener(s, fd);
     }
     s->state = SHIM_OFFLOADED;
     s->inst_gen = shim_rt.inst_gen;
@@ -409,6 +422,7 @@ int shim_listen(int fd, int backlog)
          * same port at hand-over (the application's value is kept apart) */
         int one = 1;
         (void)DM_REAL(setsockopt)(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        (void)DM_REAL(setsockopt)(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
         r = DM_REAL(listen)(fd, backlog);
         if (r < 0) {
             r = -errno;
@@ -757,8 +771,9 @@ int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
     shim_lock();
     SHIM_GET_SOCK(fd, s);
     int r = SHIM_PASS;
-    if (level == SOL_SOCKET && name == SO_REUSEADDR && (s->listening || s->state != SHIM_PENDING)) {
-        r = put_int(s->reuseaddr, val, len);
+    if (level == SOL_SOCKET && (name == SO_REUSEADDR || name == SO_REUSEPORT) &&
+        (s->listening || s->state != SHIM_PENDING)) {
+        r = put_int(name == SO_REUSEADDR ? s->reuseaddr : s->reuseport, val, len);
     } else if (s->state != SHIM_PENDING && level == SOL_SOCKET) {
         if (name == SO_ERROR) {
             shim_progress();

@@ -12,8 +12,14 @@ done
 dir=$(mktemp -d)
 pid=
 cleanup() {
-  if [ -n "$pid" ]; then kill -QUIT "$pid" 2>/dev/null; sleep 0.3; kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; fi
-  pkill -9 -f "nginx: worker process.*" -P "$pid" 2>/dev/null
+  # the master's pid (timeout -> demi-run exec -> nginx), then its workers
+  m=$(cat "$dir/nginx.pid" 2>/dev/null)
+  if [ -n "$m" ]; then
+    kill -QUIT "$m" 2>/dev/null
+    for _ in $(seq 20); do kill -0 "$m" 2>/dev/null || break; sleep 0.1; done
+    pkill -9 -P "$m" 2>/dev/null; kill -9 "$m" 2>/dev/null
+  fi
+  [ -n "$pid" ] && { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }
   rm -rf "$dir"
 }
 trap cleanup EXIT
