@@ -12,8 +12,8 @@ static bool fdset_has_ours(int nfds, const fd_set *r, const fd_set *w, const fd_
 {
     if (shim_bypass() || nfds <= 0)
         return false;
-    if (__atomic_load_n(&shim_rt.tx_inflight, __ATOMIC_RELAXED))
-        return true; /* queued data must keep moving while the app waits */
+    if (__atomic_load_n(&shim_rt.inst, __ATOMIC_RELAXED))
+        return true; /* the datapath must keep moving while the app waits */
     for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
         if (((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (e && FD_ISSET(fd, e))) && shim_fd_maybe(fd))
             return true;

@@ -258,7 +258,7 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
          * the datapath may still have data to send */
         if (eo && eo->kind == SHIM_KIND_EPOLL && max > 0) {
             struct shim_epoll *ep0 = (struct shim_epoll *)eo;
-            if (ep0->wait_fd < 0 && !shim_rt.tx_inflight) {
+            if (ep0->wait_fd < 0 && !shim_rt.inst) {
                 shim_unlock();
                 return SHIM_PASS;
             }

@@ -20,7 +20,10 @@ bool shim_poll_needed(const struct pollfd *fds, nfds_t n)
 {
     if (shim_bypass())
         return false;
-    if (__atomic_load_n(&shim_rt.tx_inflight, __ATOMIC_RELAXED))
+    /* Once this process has a datapath, every wait drives it: data the
+     * application wrote, a FIN, a close, timers must progress even while
+     * it waits on kernel fds only. */
+    if (__atomic_load_n(&shim_rt.inst, __ATOMIC_RELAXED))
         return true;
     for (nfds_t i = 0; i < n; i++)
         if (shim_fd_maybe(fds[i].fd))

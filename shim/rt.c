@@ -145,12 +145,6 @@ struct dm_instance *shim_instance(void)
     if (shim_rt.inst_err)
         return NULL;
     cfg = shim_env;
-    /* An application may call us from any of its threads (under our lock),
-     * and a ring that only its creating thread may use would refuse them:
-     * unless the user chose, ask the uring backend not to require it. */
-    if (!env_get("DEMI_URING_DISABLE"))
-        dm_config_set(&shim_env, "DEMI_URING_DISABLE", "single_issuer,defer_taskrun");
-    cfg = shim_env;
     if (env_get("DEMI_BACKEND")) {
         r = dm_instance_create(&cfg, &inst);
     } else {
@@ -305,6 +299,10 @@ static void dispatch(demi_qresult_t *qr)
         int err = (int)qr->qr_ret;
         if (!s)
             return;
+        /* Linux's rule for a reset: after the peer's FIN (CLOSE_WAIT) it
+         * is EPIPE, before it ECONNRESET - whichever way the backend saw it */
+        if (err == ECONNRESET && s->eof)
+            err = EPIPE;
         if (s->pop_pending && s->pop_qt == qt) {
             s->pop_pending = false;
             if (err != ECANCELED) {

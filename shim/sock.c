@@ -685,6 +685,11 @@ int shim_close(int fd)
     }
     shim_fd_clear(fd);
     obj_unref(o);
+    /* a backend may need a few rounds to close (cancel, then close): do
+     * them now, the peer expects the FIN */
+    for (int i = 0; i < 8 && shim_rt.inst && dm_poll(shim_rt.inst, 0) > 0; i++)
+        ;
+    shim_progress();
     int r = DM_REAL(close)(fd);
     r = r < 0 ? -errno : 0;
     shim_unlock();
@@ -714,6 +719,7 @@ int shim_shutdown(int fd, int how)
             r = 0;
             shim_sock_changed(s);
         }
+        shim_progress(); /* the FIN must leave now, not at our next call */
     }
     shim_unlock();
     return r;
