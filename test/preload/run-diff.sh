@@ -15,7 +15,9 @@ krc=$?
 if [ $krc -ne 0 ]; then
   echo "$name: the kernel run itself failed (exit $krc)"; cat "$out/kernel.out" "$out/kernel.err"; exit 1
 fi
-env LD_PRELOAD="$lib" DEMI_BACKEND="$be" DEMI_LOG=info DEMI_LINGER_MS=1000 \
+# A sanitizer build (-Db_sanitize=address): its runtime must come first.
+pre=$(ldd "$lib" 2>/dev/null | awk '/libasan\.so/ {print $3}')
+env LD_PRELOAD="${pre:+$pre }$lib" ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}" DEMI_BACKEND="$be" DEMI_LOG=info DEMI_LINGER_MS=1000 \
   timeout 60 "$prog" >"$out/demi.out" 2>"$out/demi.err"
 drc=$?
 if grep -q "is not built into this library" "$out/demi.err"; then
