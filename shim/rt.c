@@ -362,6 +362,23 @@ int shim_progress(void)
     return total;
 }
 
+/* After an EINTR: would Linux have restarted a socket call? Only when the
+ * handler was installed with SA_RESTART. We do not know which signal ran,
+ * so restart only when every caught signal has SA_RESTART. */
+static bool handlers_all_restart(void)
+{
+    for (int sig = 1; sig < NSIG; sig++) {
+        struct sigaction sa;
+        if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) < 0)
+            continue;
+        if (!(sa.sa_flags & SA_SIGINFO) && (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN))
+            continue;
+        if (!(sa.sa_flags & SA_RESTART))
+            return false;
+    }
+    return true;
+}
+
 int shim_block(int64_t spin_start, int64_t deadline)
 {
     int64_t now = dm_clock_ns();
@@ -386,7 +403,7 @@ int shim_block(int64_t spin_start, int64_t deadline)
     int r = DM_REAL(ppoll)(&p, 1, &ts, NULL);
     int e = errno;
     shim_lock();
-    if (r < 0 && e == EINTR)
+    if (r < 0 && e == EINTR && !handlers_all_restart())
         return -EINTR;
     return 0;
 }
