@@ -13,7 +13,10 @@
  * Ratios are against the epoll row. Nothing here asserts a timing.
  *
  * Usage: bench_uring_echo [-n rtt_iters] [-t seconds] [-s tput_size]
- *                         [-w window] [-r rounds] [-v uring,posix,epoll,uring-busy]
+ *                         [-w window] [-r rounds] [-v variants]
+ * Variants: uring, posix, epoll (default), uring-busy (busy polling),
+ * uring-srv / posix-srv (that server with the epoll client: isolates the
+ * server's share).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,8 +41,9 @@
 
 struct variant {
     const char *name;
-    const char *backend;   /* NULL: plain epoll */
+    const char *backend;   /* server; NULL: plain epoll */
     int busypoll;
+    int epoll_client;      /* the client is the epoll one whatever the server */
 };
 
 struct results {
@@ -220,6 +224,7 @@ static void *epoll_server(void *arg)
 /* ---- clients ---- */
 struct client {
     const struct variant *v;
+    const char *cb;        /* the client's backend, NULL: epoll */
     struct dm_instance *inst;
     int ep;
     int fd[MAXC];          /* qds (demi) or fds (epoll) */
@@ -232,7 +237,7 @@ static void client_connect(struct client *c, int n)
                                .sin_port = htons((uint16_t)atomic_load(&srv_port)) };
     c->n = n;
     for (int i = 0; i < n; i++) {
-        if (c->v->backend) {
+        if (c->cb) {
             demi_qtoken_t qt;
             demi_qresult_t qr;
             dm_socket(c->inst, &c->fd[i], AF_INET, SOCK_STREAM, 0);
@@ -261,7 +266,7 @@ static void client_connect(struct client *c, int n)
 static void client_close(struct client *c)
 {
     for (int i = 0; i < c->n; i++) {
-        if (c->v->backend)
+        if (c->cb)
             dm_close(c->inst, c->fd[i]);
         else {
             epoll_ctl(c->ep, EPOLL_CTL_DEL, c->fd[i], NULL);
@@ -277,7 +282,7 @@ static uint8_t g_msg[MAXMSG];
  * through epoll for writability). */
 static void send_msg(struct client *c, int i, size_t size, demi_sgarray_t *sga)
 {
-    if (c->v->backend) {
+    if (c->cb) {
         demi_qtoken_t qt;
         dm_push(c->inst, &qt, c->fd[i], sga);
         return;
@@ -302,7 +307,7 @@ static void run_rtt(struct client *c, size_t size, int iters, int64_t *lat)
 {
     int err;
     demi_sgarray_t sga = {0};
-    if (c->v->backend) {
+    if (c->cb) {
         sga = dm_sgaalloc(c->inst, size, &err);
         memset(sga.sga_segs[0].sgaseg_buf, 'x', size);
     }
@@ -313,7 +318,7 @@ static void run_rtt(struct client *c, size_t size, int iters, int64_t *lat)
         send_msg(c, 0, size, &sga);
         size_t got = 0;
         while (got < size) {
-            if (c->v->backend) {
+            if (c->cb) {
                 demi_qtoken_t qt;
                 demi_qresult_t qr;
                 dm_pop(c->inst, &qt, c->fd[0]);
@@ -342,7 +347,7 @@ static void run_rtt(struct client *c, size_t size, int iters, int64_t *lat)
         if (it >= 0)
             lat[it] = dm_clock_ns() - t0;
     }
-    if (c->v->backend) {
+    if (c->cb) {
         /* push tokens were never waited: reap them */
         demi_qresult_t qrs[64];
         int n;
@@ -358,7 +363,7 @@ static double run_tput(struct client *c, size_t size, int window, double secs)
     uint64_t rx[MAXC] = {0}, total = 0;
     int err;
     demi_sgarray_t sga = {0};
-    if (c->v->backend) {
+    if (c->cb) {
         sga = dm_sgaalloc(c->inst, size, &err);
         memset(sga.sga_segs[0].sgaseg_buf, 'y', size);
     }
@@ -366,7 +371,7 @@ static double run_tput(struct client *c, size_t size, int window, double secs)
         for (int w = 0; w < window; w++)
             send_msg(c, i, size, &sga);
     int qmap[MAXC];
-    if (c->v->backend)
+    if (c->cb)
         for (int i = 0; i < c->n; i++) {
             demi_qtoken_t qt;
             dm_pop(c->inst, &qt, c->fd[i]);
@@ -375,7 +380,7 @@ static double run_tput(struct client *c, size_t size, int window, double secs)
     int64_t t0 = dm_clock_ns(), end = t0 + (int64_t)(secs * 1e9);
     static uint8_t rbuf[MAXMSG];
     while (dm_clock_ns() < end) {
-        if (c->v->backend) {
+        if (c->cb) {
             demi_qresult_t qrs[64];
             int n = 0;
             if (dm_wait_next_n(c->inst, qrs, 64, &n, 10 * DM_NS_PER_MS) < 0)
@@ -421,7 +426,7 @@ static double run_tput(struct client *c, size_t size, int window, double secs)
         want += (rx[i] / size + (uint64_t)window) * size - rx[i];
     int64_t dend = dm_clock_ns() + 5 * DM_NS_PER_S;
     while (want > 0 && dm_clock_ns() < dend) {
-        if (c->v->backend) {
+        if (c->cb) {
             demi_qresult_t qrs[64];
             int n = 0;
             if (dm_wait_next_n(c->inst, qrs, 64, &n, 10 * DM_NS_PER_MS) < 0)
@@ -448,7 +453,7 @@ static double run_tput(struct client *c, size_t size, int window, double secs)
             }
         }
     }
-    if (c->v->backend)
+    if (c->cb)
         dm_sgafree(c->inst, &sga);
     return (double)total / el / 1e6;
 }
@@ -461,8 +466,8 @@ static void run_variant(const struct variant *v, struct results *res)
     pthread_create(&th, NULL, v->backend ? demi_server : epoll_server, (void *)v);
     while (atomic_load(&srv_port) == 0)
         usleep(1000);
-    struct client c = { .v = v, .ep = -1 };
-    if (v->backend)
+    struct client c = { .v = v, .ep = -1, .cb = v->epoll_client ? NULL : v->backend };
+    if (c.cb)
         c.inst = mk_instance(v);
     else
         c.ep = epoll_create1(0);
@@ -480,7 +485,7 @@ static void run_variant(const struct variant *v, struct results *res)
     client_close(&c);
     atomic_store(&srv_stop, 1);
     pthread_join(th, NULL);
-    if (v->backend)
+    if (c.cb)
         dm_instance_destroy(c.inst);
     else
         close(c.ep);
@@ -502,7 +507,8 @@ static double med(double *v, int n)
 int main(int argc, char **argv)
 {
     static const struct variant all[] = {
-        { "uring", "uring", 0 }, { "posix", "posix", 0 }, { "epoll", NULL, 0 }, { "uring-busy", "uring", 1 },
+        { "uring", "uring", 0, 0 }, { "posix", "posix", 0, 0 }, { "epoll", NULL, 0, 0 },
+        { "uring-busy", "uring", 1, 0 }, { "uring-srv", "uring", 0, 1 }, { "posix-srv", "posix", 0, 1 },
     };
     const char *want = "uring,posix,epoll";
     int rounds = 3, opt;
@@ -525,11 +531,11 @@ int main(int argc, char **argv)
         return 2;
     }
     memset(g_msg, 'z', sizeof(g_msg));
-    const struct variant *ran[4];
+    const struct variant *ran[8];
     int nran = 0;
     char list[160];
     snprintf(list, sizeof(list), ",%s,", want);
-    for (unsigned i = 0; i < 4; i++) {
+    for (unsigned i = 0; i < DM_ARRAY_SIZE(all); i++) {
         char key[32];
         snprintf(key, sizeof(key), ",%s,", all[i].name);
         if (strstr(list, key))
@@ -541,14 +547,14 @@ int main(int argc, char **argv)
     }
     /* Rounds interleave the variants (rotating the order), and each figure
      * is the median over rounds: a shared machine's noise hits all alike. */
-    static struct results per[4][MAXR];
+    static struct results per[8][MAXR];
     for (int r = 0; r < rounds; r++)
         for (int k = 0; k < nran; k++) {
             int i = (k + r) % nran;
             fprintf(stderr, "round %d/%d: %s\n", r + 1, rounds, ran[i]->name);
             run_variant(ran[i], &per[i][r]);
         }
-    struct results res[4];
+    struct results res[8];
     for (int i = 0; i < nran; i++) {
         double v[MAXR];
 #define MED(field) do { for (int r = 0; r < rounds; r++) v[r] = per[i][r].field; res[i].field = med(v, rounds); } while (0)

@@ -92,9 +92,11 @@ int ur_map_err(int res)
     return res < 0 ? -res : EIO;
 }
 
-/* Runs the work that earlier found the SQ ring full. */
-static void ur_retry_run(struct ur_stack *st)
+/* Runs the work that earlier found the SQ ring full (or no buffer);
+ * returns how many sockets it visited (it may have completed ops). */
+static int ur_retry_run(struct ur_stack *st)
 {
+    int visited = 0;
     struct dm_list *pos, *tmp;
     struct dm_list todo;
     dm_list_init(&todo);
@@ -112,10 +114,13 @@ static void ur_retry_run(struct ur_stack *st)
         dm_list_del(&s->link);
         s->in_retry = 0;
         s->need = 0;
+        visited++;
         if (need & UR_NEED_CANCEL)
             ur_cancel_all(s);
-        if (need & UR_NEED_RX)
+        if (need & UR_NEED_RX) {
+            ur_rx_deliver(s);
             ur_rx_arm(s);
+        }
         if (need & UR_NEED_TX)
             ur_tx_kick(s);
         if (need & UR_NEED_ACCEPT)
@@ -127,6 +132,7 @@ static void ur_retry_run(struct ur_stack *st)
         if (need & UR_NEED_FINISH)
             ur_sock_finish(s); /* may free s: last */
     }
+    return visited;
 }
 
 /* A late CQE for a socket the application already closed: release what
@@ -240,7 +246,7 @@ static int ur_poll(void *stp, int64_t block_ns)
         ssize_t DM_UNUSED rr = read(st->evfd, &v, sizeof(v));
     }
     if (!dm_list_empty(&st->retry))
-        ur_retry_run(st);
+        n += ur_retry_run(st); /* counted: ops may have completed, do not sleep */
     if (!dm_list_empty(&st->starved))
         ur_rx_rearm_starved(st);
     n += ur_reap(st);
@@ -303,9 +309,12 @@ static int ur_parse_disable(const char *list, uint32_t *off)
             }
         }
         if (!found) {
-            DM_ERR(UR_MOD, "DEMI_URING_DISABLE: unknown feature '%.*s' (known: multishot_accept,"
-                   " multishot_recv, buf_ring, fixed_files, send_zc, defer_taskrun, single_issuer,"
-                   " fixed_buffers)", (int)len, p);
+            char known[256];
+            size_t o = 0;
+            for (unsigned i = 0; i < DM_ARRAY_SIZE(ur_feat_names) && o < sizeof(known); i++)
+                if ((1u << i) != UR_F_SQPOLL)
+                    o += (size_t)snprintf(known + o, sizeof(known) - o, "%s%s", o ? ", " : "", ur_feat_names[i]);
+            DM_ERR(UR_MOD, "DEMI_URING_DISABLE: unknown feature '%.*s' (known: %s)", (int)len, p, known);
             return -EINVAL;
         }
         p = e ? e + 1 : NULL;
@@ -381,6 +390,26 @@ static const char *ur_feat_list(uint32_t feat, char *buf, size_t len)
 
 static void ur_destroy(void *stp);
 
+/* io_uring cannot be used here (too old, kernel.io_uring_disabled, a
+ * seccomp filter): the preload's default backend must still work with no
+ * setup, so this instance is served by the posix (epoll) backend. */
+static int ur_fallback(struct ur_stack *st, struct dm_instance *inst, const struct dm_config *cfg, int why,
+                       void **out)
+{
+    const struct dm_stack_ops *px = dm_stack_find("posix");
+    int r = px ? px->create(inst, cfg, &st->pxst) : why;
+    if (r < 0) {
+        free(st);
+        return r;
+    }
+    st->px = px;
+    st->feat = 0;
+    dm_log_once(UR_MOD, "io_uring unavailable (%s): DEMI_BACKEND=uring is served by the posix (epoll) backend",
+                strerror(-why));
+    *out = st;
+    return 0;
+}
+
 static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void **out)
 {
     int64_t entries, buf_count, buf_size, zc_min, rx_limit, nfiles;
@@ -422,10 +451,10 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
     uint32_t want = ~off & ~UR_F_SQPOLL;
     if (sqpoll)
         want = (want | UR_F_SQPOLL) & ~(UR_F_DEFER_TASKRUN | UR_F_SINGLE_ISSUER);
-    if ((r = ur_ring_init(st, (unsigned)entries, want)) < 0) {
-        free(st);
-        return r;
-    }
+    /* DEMI_URING_DISABLE=io_uring plays a kernel that refuses io_uring. */
+    r = (off & UR_F_IO_URING) ? -ENOSYS : ur_ring_init(st, (unsigned)entries, want);
+    if (r < 0)
+        return ur_fallback(st, inst, cfg, r, out);
 
     struct io_uring_probe *probe = io_uring_get_probe_ring(&st->ring);
     static const uint8_t required[] = { IORING_OP_SEND, IORING_OP_RECV, IORING_OP_SENDMSG,
@@ -433,11 +462,10 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
         IORING_OP_SHUTDOWN, IORING_OP_ASYNC_CANCEL };
     for (unsigned i = 0; probe && i < sizeof(required); i++) {
         if (!io_uring_opcode_supported(probe, required[i])) {
-            DM_ERR(UR_MOD, "the kernel's io_uring lacks opcode %u (Linux 5.19+ needed)", required[i]);
+            DM_WARN(UR_MOD, "the kernel's io_uring lacks opcode %u (Linux 5.19+ needed)", required[i]);
             io_uring_free_probe(probe);
             io_uring_queue_exit(&st->ring);
-            free(st);
-            return -ENOSYS;
+            return ur_fallback(st, inst, cfg, -ENOSYS, out);
         }
     }
     /* Multishot accept and the buffer ring came with IORING_OP_SOCKET
@@ -473,13 +501,15 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
     /* Provided buffer ring for receives. */
     if (has_519 && (want & UR_F_BUF_RING)) {
         /* Automatic sizing: few big buffers when the kernel consumes them
-         * incrementally (small messages share a buffer; big ones arrive in
-         * 64 KiB chunks), more and smaller ones otherwise. 4 MiB either way:
-         * a small footprint keeps the buffers warm in cache. */
+         * incrementally (small messages share a buffer; a big message is
+         * rarely split across two, which would cost a CQE, a pop and a send
+         * more: 64 KiB buffers made 64 KiB echoes 25% slower), more and
+         * smaller ones otherwise (8 MiB, 4 MiB): a small footprint keeps
+         * the buffers warm in cache. */
         bool want_inc = want & UR_F_BUF_INC;
         r = -EOPNOTSUPP;
         if (!buf_count && !buf_size && want_inc)
-            r = ur_br_create(st, 64, 65536, true, true);
+            r = ur_br_create(st, 32, 256 * 1024, true, true);
         if (r == -EOPNOTSUPP)
             r = ur_br_create(st, buf_count ? (uint32_t)buf_count : 256, buf_size ? (uint32_t)buf_size : 16384,
                              want_inc, false);
@@ -507,6 +537,11 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
 static void ur_destroy(void *stp)
 {
     struct ur_stack *st = stp;
+    if (st->px) {
+        st->px->destroy(st->pxst);
+        free(st);
+        return;
+    }
     struct dm_list *pos, *tmp;
     dm_list_for_each_safe(pos, tmp, &st->socks)
         ur_sock_free_now(dm_list_entry(pos, struct ur_sock, alink));
@@ -529,24 +564,59 @@ uint32_t dm_uring_features(struct dm_instance *inst)
     return st ? st->feat : 0;
 }
 
+/* The ops table: straight to the io_uring code, or to the fallback. */
+#define UR_FWD(ret, op, params, args)                                   \
+    static ret ur_op_##op params                                        \
+    {                                                                   \
+        struct ur_stack *st = stp;                                      \
+        if (dm_unlikely(st->px))                                        \
+            return st->px->op(st->pxst, args);                          \
+        return ur_##op(stp, args);                                      \
+    }
+#define A(...) __VA_ARGS__
+UR_FWD(int, socket, (void *stp, struct dm_queue *q, int d, int t, int p), A(q, d, t, p))
+UR_FWD(int, bind, (void *stp, struct dm_queue *q, const struct sockaddr_in *a), A(q, a))
+UR_FWD(int, listen, (void *stp, struct dm_queue *q, int b), A(q, b))
+UR_FWD(int, accept, (void *stp, struct dm_queue *q, struct dm_op *op), A(q, op))
+UR_FWD(int, connect, (void *stp, struct dm_queue *q, struct dm_op *op), A(q, op))
+UR_FWD(int, push, (void *stp, struct dm_queue *q, struct dm_op *op), A(q, op))
+UR_FWD(int, pop, (void *stp, struct dm_queue *q, struct dm_op *op), A(q, op))
+UR_FWD(int, shutdown, (void *stp, struct dm_queue *q, int how), A(q, how))
+UR_FWD(int, close, (void *stp, struct dm_queue *q), A(q))
+UR_FWD(int, setsockopt, (void *stp, struct dm_queue *q, int l, int n, const void *v, socklen_t len), A(q, l, n, v, len))
+UR_FWD(int, getsockopt, (void *stp, struct dm_queue *q, int l, int n, void *v, socklen_t *len), A(q, l, n, v, len))
+UR_FWD(int, getsockname, (void *stp, struct dm_queue *q, struct sockaddr_in *o), A(q, o))
+UR_FWD(int, getpeername, (void *stp, struct dm_queue *q, struct sockaddr_in *o), A(q, o))
+UR_FWD(int, poll, (void *stp, int64_t block_ns), A(block_ns))
+#undef A
+#undef UR_FWD
+
+static int ur_op_wait_fd(void *stp)
+{
+    struct ur_stack *st = stp;
+    if (st->px)
+        return st->px->wait_fd ? st->px->wait_fd(st->pxst) : -1;
+    return ur_wait_fd(stp);
+}
+
 static const struct dm_stack_ops ur_ops = {
     .name = "uring",
     .create = ur_create,
     .destroy = ur_destroy,
-    .socket = ur_socket,
-    .bind = ur_bind,
-    .listen = ur_listen,
-    .accept = ur_accept,
-    .connect = ur_connect,
-    .push = ur_push,
-    .pop = ur_pop,
-    .shutdown = ur_shutdown,
-    .close = ur_close,
-    .setsockopt = ur_setsockopt,
-    .getsockopt = ur_getsockopt,
-    .getsockname = ur_getsockname,
-    .getpeername = ur_getpeername,
-    .poll = ur_poll,
-    .wait_fd = ur_wait_fd,
+    .socket = ur_op_socket,
+    .bind = ur_op_bind,
+    .listen = ur_op_listen,
+    .accept = ur_op_accept,
+    .connect = ur_op_connect,
+    .push = ur_op_push,
+    .pop = ur_op_pop,
+    .shutdown = ur_op_shutdown,
+    .close = ur_op_close,
+    .setsockopt = ur_op_setsockopt,
+    .getsockopt = ur_op_getsockopt,
+    .getsockname = ur_op_getsockname,
+    .getpeername = ur_op_getpeername,
+    .poll = ur_op_poll,
+    .wait_fd = ur_op_wait_fd,
 };
 DM_STACK_REGISTER(ur_ops)

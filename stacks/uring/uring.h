@@ -40,6 +40,7 @@
 #include "dm/instance.h"
 #include "dm/list.h"
 #include "dm/queue.h"
+#include "dm/stack.h"
 
 #define UR_MOD "uring"
 
@@ -55,10 +56,11 @@ enum {
     UR_F_SQPOLL           = 1u << 7,
     UR_F_FIXED_BUFFERS    = 1u << 8,
     UR_F_BUF_INC          = 1u << 9,  /* buffer ring consumed incrementally (6.12+) */
+    UR_F_IO_URING         = 1u << 10, /* io_uring itself: off = the posix fallback */
 };
 #define UR_F_NAMES { "multishot_accept", "multishot_recv", "buf_ring", "fixed_files", \
                      "send_zc", "defer_taskrun", "single_issuer", "sqpoll", "fixed_buffers", \
-                     "buf_inc" }
+                     "buf_inc", "io_uring" }
 
 /* user_data encoding: 0 = ignore the CQE; odd = a fixed-file slot was
  * closed ((slot << 1) | 1); other = struct ur_req * (8-byte aligned). */
@@ -171,6 +173,9 @@ struct ur_counters {
                            "rx_overflow", "tx_zc_fixed" }
 
 struct ur_stack {
+    /* Set when io_uring is unavailable: every op goes to this backend. */
+    const struct dm_stack_ops *px;
+    void *pxst;
     struct io_uring ring;
     struct dm_instance *inst;
     uint32_t feat;             /* UR_F_* in use */

@@ -119,6 +119,45 @@ static void test_popped_buffers_held_by_app_starve_ring_without_loss(void **st)
     free(in);
 }
 
+static void test_out_of_buffer_headers_copies_instead_of_losing(void **st)
+{
+    (void)st;
+    /* 64 bare headers; the app keeps 100 popped arrays: wrapping ring
+     * buffers fails, chunks are copied into pool/heap buffers instead. */
+    struct dm_instance *inst = ut_instance("DEMI_HDR_COUNT", "64", "DEMI_URING_BUF_COUNT", "256",
+                                           "DEMI_URING_BUF_SIZE", "1024", NULL);
+    uint16_t port;
+    int l = ut_listen(inst, SOCK_STREAM, &port), c, s;
+    ut_pair(inst, l, port, &c, &s);
+    enum { N = 100, SZ = 1000 };
+    static uint8_t out[N * SZ], in[N * SZ];
+    ut_fill(out, sizeof(out), 3);
+    demi_sgarray_t held[N * 2];
+    int nheld = 0;
+    size_t got = 0;
+    demi_qtoken_t pt = ut_push(inst, c, out, sizeof(out)), qt; /* one header, before they run out */
+    ut_wait(inst, pt);
+    while (got < sizeof(out)) {
+        assert_int_equal(dm_pop(inst, &qt, s), 0);
+        demi_qresult_t qr = ut_wait(inst, qt);
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+        uint32_t n = qr.qr_value.sga.sga_segs[0].sgaseg_len;
+        assert_true(got + n <= sizeof(out));
+        memcpy(in + got, qr.qr_value.sga.sga_segs[0].sgaseg_buf, n);
+        got += n;
+        assert_true(nheld < N * 2);
+        held[nheld++] = qr.qr_value.sga;
+    }
+    assert_memory_equal(in, out, sizeof(out));
+    assert_true(ut_stat(inst, "uring.rx_copied") > 0);
+    for (int i = 0; i < nheld; i++)
+        dm_sgafree(inst, &held[i]);
+    dm_close(inst, c);
+    dm_close(inst, s);
+    dm_close(inst, l);
+    dm_instance_destroy(inst);
+}
+
 static void test_tiny_submission_ring_loses_no_request(void **st)
 {
     (void)st;
@@ -176,7 +215,7 @@ static void test_close_with_requests_in_flight(void **st)
     ut_pair(inst, l, port, &c, &s);
     /* c: a pop waiting, and a push too large for the socket buffers
      * (the server does not read) still in flight. */
-    size_t big = 16u << 20;
+    size_t big = 64u << 20; /* more than loopback socket buffers hold */
     uint8_t *blob = calloc(1, big);
     demi_qtoken_t pop_t, push_t, acc_t;
     assert_int_equal(dm_pop(inst, &pop_t, c), 0);
@@ -347,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_unpopped_data_pauses_multishot_and_is_not_lost),
         cmocka_unit_test(test_empty_buffer_ring_enobufs_then_recovers),
         cmocka_unit_test(test_popped_buffers_held_by_app_starve_ring_without_loss),
+        cmocka_unit_test(test_out_of_buffer_headers_copies_instead_of_losing),
         cmocka_unit_test(test_tiny_submission_ring_loses_no_request),
         cmocka_unit_test(test_close_with_requests_in_flight),
         cmocka_unit_test(test_close_with_popped_buffers_still_held),
