@@ -53,9 +53,7 @@ DM_HOOK int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv
         long rr = shim_select(nfds, r, w, e, ns, NULL);
         if (tv) {
             /* Linux writes back the time not slept */
-            int64_t left = ns - (dm_clock_ns() - t0);
-            if (left < 0 || rr > 0 || rr == 0)
-                left = rr == 0 ? 0 : DM_MAX(left, (int64_t)0);
+            int64_t left = rr == 0 ? 0 : DM_MAX(ns - (dm_clock_ns() - t0), (int64_t)0);
             tv->tv_sec = left / DM_NS_PER_S;
             tv->tv_usec = (left % DM_NS_PER_S) / 1000;
         }

@@ -173,6 +173,15 @@ ssize_t shim_recvmsg(int fd, struct msghdr *msg, int flags)
     s->obj.refs++;
     for (;;) {
         if (s->type == SOCK_DGRAM) {
+            /* a connected UDP socket only receives from its peer (the
+             * connection is ours, the backend's socket is not connected) */
+            while (s->rx_count && s->udp_has_peer &&
+                   (s->rx[s->rx_head].sga.sga_addr.sin_addr.s_addr != s->peer.sin_addr.s_addr ||
+                    s->rx[s->rx_head].sga.sga_addr.sin_port != s->peer.sin_port)) {
+                s->rx_bytes -= s->rx[s->rx_head].len;
+                rx_consume_head(s);
+                shim_sock_post(s);
+            }
             if (s->rx_count) {
                 struct shim_rxseg *seg = &s->rx[s->rx_head];
                 size_t n = sga_copy(&seg->sga, 0, &cur, total);

@@ -54,6 +54,18 @@ int main(void)
     l = sizeof(b);
     SHOW(getpeername(u1, (struct sockaddr *)&b, &l));
     SHOW(getpeername(u2, (struct sockaddr *)&b, &l));
+    /* a connected socket ignores datagrams from others */
+    int u3 = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in u1a;
+    socklen_t u1l = sizeof(u1a);
+    getsockname(u1, (struct sockaddr *)&u1a, &u1l);
+    SHOWV(sendto(u3, "stranger", 8, 0, (struct sockaddr *)&u1a, sizeof(u1a)));
+    SHOWV(sendto(u2, "peer", 4, 0, (struct sockaddr *)&u1a, sizeof(u1a)));
+    ms_sleep(20);
+    SHOWV(recv(u1, buf, sizeof(buf), MSG_DONTWAIT));
+    printf("got '%.4s'\n", buf);
+    SHOW(recv(u1, buf, sizeof(buf), MSG_DONTWAIT));
+    close(u3);
     SHOWV(sendmmsg(u1, mm, 2, 0));
     ms_sleep(20);
     SHOWV(recv(u2, buf, sizeof(buf), 0));
