@@ -57,6 +57,22 @@ DM_HOOK int close(int fd)
     return DM_REAL(close)(fd);
 }
 
+/* close_range/closefrom: our objects in the range leave the table first,
+ * so that the numbers, once the kernel reuses them, are not taken for ours. */
+DM_HOOK int close_range(unsigned int first, unsigned int last, int flags)
+{
+    if (!shim_bypass() && !(flags & CLOSE_RANGE_CLOEXEC) && first <= last)
+        shim_close_range(first, last);
+    return DM_REAL(close_range)(first, last, flags);
+}
+
+DM_HOOK void closefrom(int lowfd)
+{
+    if (!shim_bypass() && lowfd >= 0)
+        shim_close_range((unsigned)lowfd, ~0u);
+    DM_REAL(closefrom)(lowfd);
+}
+
 DM_HOOK int shutdown(int fd, int how)
 {
     DM_TRY(shim_fd_maybe(fd), shim_shutdown(fd, how));

@@ -22,6 +22,7 @@
 #include <sys/uio.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <linux/close_range.h>
 #include "interpose/syms.h"
 
 /* Fortified entry points: glibc declares them only under _FORTIFY_SOURCE. */

@@ -37,6 +37,8 @@
     DM_SYM(sendfile) \
     DM_SYM(sendfile64) \
     DM_SYM(close) \
+    DM_SYM(close_range) \
+    DM_SYM(closefrom) \
     DM_SYM(shutdown) \
     DM_SYM(getsockname) \
     DM_SYM(getpeername) \

@@ -238,13 +238,13 @@ static int drop_marker(struct epoll_event *evs, int n)
     return k;
 }
 
-static void ensure_wait_fd(struct shim_epoll *ep)
+static void ensure_wait_fd(struct shim_epoll *ep, int kfd)
 {
     if (!shim_rt.inst || shim_rt.wait_fd < 0 || (ep->wait_fd == shim_rt.wait_fd && ep->wait_gen == shim_rt.inst_gen))
         return;
     struct epoll_event wev = { .events = EPOLLIN, .data.ptr = (void *)&shim_wait_marker };
-    if (DM_REAL(epoll_ctl)(ep->kfd, EPOLL_CTL_ADD, shim_rt.wait_fd, &wev) < 0 && errno == EEXIST)
-        DM_REAL(epoll_ctl)(ep->kfd, EPOLL_CTL_MOD, shim_rt.wait_fd, &wev);
+    if (DM_REAL(epoll_ctl)(kfd, EPOLL_CTL_ADD, shim_rt.wait_fd, &wev) < 0 && errno == EEXIST)
+        DM_REAL(epoll_ctl)(kfd, EPOLL_CTL_MOD, shim_rt.wait_fd, &wev);
     ep->wait_fd = shim_rt.wait_fd;
     ep->wait_gen = shim_rt.inst_gen;
 }
@@ -284,13 +284,13 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
             /* the kernel's events of this round are in evs[0..n) */
             n += scan_watches(ep, evs + n, max - n);
         } else if ((++flip & 1) && n == 0) {
-            r = DM_REAL(epoll_wait)(ep->kfd, evs, max, 0);
+            r = DM_REAL(epoll_wait)(epfd, evs, max, 0);
             n = r > 0 ? drop_marker(evs, r) : 0;
             n += scan_watches(ep, evs + n, max - n);
         } else {
             n += scan_watches(ep, evs + n, max - n);
             if (n < max) {
-                r = DM_REAL(epoll_wait)(ep->kfd, evs + n, max - n, 0);
+                r = DM_REAL(epoll_wait)(epfd, evs + n, max - n, 0);
                 if (r > 0)
                     n += drop_marker(evs + n, r);
             }
@@ -312,13 +312,12 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
         }
         if (shim_progress() > 0)
             continue; /* and flushed what the backend queued: now it may sleep */
-        ensure_wait_fd(ep);
+        ensure_wait_fd(ep, epfd);
         int tmo = deadline < 0 ? 1000 : (int)DM_MIN((deadline - now + DM_NS_PER_MS - 1) / DM_NS_PER_MS, 1000);
         if (shim_rt.inst && shim_rt.wait_fd < 0)
             tmo = 0;
-        int kfd = ep->kfd;
         shim_unlock();
-        r = DM_REAL(epoll_pwait)(kfd, evs, max, tmo, sigmask);
+        r = DM_REAL(epoll_pwait)(epfd, evs, max, tmo, sigmask); /* the app's fd: dups share the set */
         int e = errno;
         shim_lock();
         if (r < 0) {

@@ -404,6 +404,10 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
             r = -EMSGSIZE;
             goto out;
         }
+        if (to->sin_port == 0) {
+            r = -EINVAL; /* Linux checks it at the call, an async backend too late */
+            goto out;
+        }
         if (s->so_error) {
             r = -s->so_error;
             s->so_error = 0;

@@ -225,6 +225,8 @@ int shim_listen(int fd, int backlog);
 int shim_accept(int fd, struct sockaddr *a, socklen_t *len, int flags);
 int shim_connect(int fd, const struct sockaddr *a, socklen_t len);
 int shim_close(int fd);
+/* Forgets our objects on fds [first, last] (the caller closes the fds). */
+void shim_close_range(unsigned first, unsigned last);
 int shim_shutdown(int fd, int how);
 int shim_getsockname(int fd, struct sockaddr *a, socklen_t *len);
 int shim_getpeername(int fd, struct sockaddr *a, socklen_t *len);

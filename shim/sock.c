@@ -696,6 +696,20 @@ int shim_close(int fd)
     return r;
 }
 
+void shim_close_range(unsigned first, unsigned last)
+{
+    shim_lock();
+    int hi = shim_fd_max();
+    for (unsigned fd = first; fd <= last && (int)fd <= hi && (int)fd >= 0; fd++) {
+        struct shim_obj *o = shim_fd_get((int)fd);
+        if (!o)
+            continue;
+        shim_fd_clear((int)fd);
+        obj_unref(o);
+    }
+    shim_unlock();
+}
+
 int shim_shutdown(int fd, int how)
 {
     shim_lock();

@@ -75,6 +75,19 @@ int main(void)
     SHOW(send(u, "x", 1, 0));
     SHOW(sendto(u, "x", 1, 0, (struct sockaddr *)&lo, 3));
     close(u);
+
+    /* close_range: a number the kernel reuses must not be taken for ours */
+    int u9 = socket(AF_INET, SOCK_DGRAM, 0);
+    SHOWV(sendto(u9, "x", 1, 0, (struct sockaddr *)&lo, sizeof(lo)) >= 0);
+    SHOW(close_range((unsigned)u9, (unsigned)u9, 0));
+    int pp[2];
+    if (pipe(pp) < 0)
+        die("pipe");
+    printf("pipe reused the number %d\n", pp[0] == u9 || pp[1] == u9);
+    SHOWV(write(pp[1], "q", 1));
+    SHOWV(read(pp[0], buf, 1));
+    close(pp[0]);
+    close(pp[1]);
     close(t);
     close(t2);
     return 0;
