@@ -838,7 +838,8 @@ int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
     int cls = shim_opt_class(level, name, true);
     int r;
     if (cls == SHIM_OPT_UNSUPPORTED && s->state == SHIM_OFFLOADED) {
-        DM_WARN("shim", "fd %d: %s is not supported on an offloaded socket: ENOPROTOOPT", fd, shim_opt_name(level, name));
+        dm_log_once("shim", "fd %d: %s is not supported on an offloaded socket: ENOPROTOOPT (first of possibly "
+                    "several)", fd, shim_opt_name(level, name));
         r = -ENOPROTOOPT;
         goto out;
     }
@@ -873,9 +874,9 @@ int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
         if (sock_live(s)) {
             r = dm_setsockopt(shim_rt.inst, s->qd, level, name, val, len);
             if (r < 0 && cls == SHIM_OPT_BACKEND) {
-                DM_WARN("shim", "fd %d: the datapath does not apply %s (%s); accepted as Linux does for an "
-                        "option that does not apply (logged once per option kind)", fd,
-                        shim_opt_name(level, name), strerror(-r));
+                dm_log_once("shim", "fd %d: the datapath does not apply %s (%s); accepted as Linux does for "
+                            "an option that does not apply (first of possibly several)", fd,
+                            shim_opt_name(level, name), strerror(-r));
                 r = 0;
             }
         }
