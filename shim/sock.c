@@ -687,7 +687,7 @@ int shim_close(int fd)
     obj_unref(o);
     /* a backend may need a few rounds to close (cancel, then close): do
      * them now, the peer expects the FIN */
-    for (int i = 0; i < 8 && shim_rt.inst && dm_poll(shim_rt.inst, 0) > 0; i++)
+    for (int i = 0; i < 3 && shim_rt.inst && dm_poll(shim_rt.inst, 0) > 0; i++)
         ;
     shim_progress();
     int r = DM_REAL(close)(fd);
