@@ -364,12 +364,15 @@ int shim_progress(void)
 
 /* After an EINTR: would Linux have restarted a socket call? Only when the
  * handler was installed with SA_RESTART. We do not know which signal ran,
- * so restart only when every caught signal has SA_RESTART. */
+ * so restart only when every caught signal has SA_RESTART - leaving out
+ * the synchronous ones (a fault of this thread cannot arrive while it
+ * sleeps in the kernel; crash handlers rarely set SA_RESTART). */
 static bool handlers_all_restart(void)
 {
     for (int sig = 1; sig < NSIG; sig++) {
         struct sigaction sa;
-        if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) < 0)
+        if (sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE ||
+            sig == SIGILL || sig == SIGTRAP || sig == SIGSYS || sigaction(sig, NULL, &sa) < 0)
             continue;
         if (!(sa.sa_flags & SA_SIGINFO) && (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN))
             continue;
