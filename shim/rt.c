@@ -14,7 +14,9 @@
  * and an idle application cost nothing. A backend without a wait fd (DPDK)
  * is busy-polled with sched_yield() between polls.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +171,52 @@ struct dm_instance *shim_instance(void)
     shim_rt.wait_fd = dm_instance_wait_fd(inst);
     DM_INFO("shim", "datapath started: backend %s, wait fd %d", dm_instance_backend(inst), shim_rt.wait_fd);
     return inst;
+}
+
+/* Listening TCP sockets this program inherited (systemd socket activation,
+ * nginx's binary upgrade, a supervisor that binds for it) become offload
+ * candidates like its own: found once at load in /proc/self/fd. */
+__attribute__((constructor(103))) static void shim_adopt_inherited(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return;
+    shim_lock();
+    struct dirent *e;
+    while (!shim_rt.cfg.offload_none && (e = readdir(d)) != NULL) {
+        char *end;
+        long fd = strtol(e->d_name, &end, 10);
+        if (*end || end == e->d_name || fd < 0 || fd == dirfd(d) || fd > INT32_MAX || shim_fd_get((int)fd))
+            continue;
+        int dom = 0, type = 0, acc = 0;
+        socklen_t l = sizeof(int);
+        if (DM_REAL(getsockopt)((int)fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0 || dom != AF_INET)
+            continue;
+        l = sizeof(int);
+        if (DM_REAL(getsockopt)((int)fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 || type != SOCK_STREAM)
+            continue;
+        l = sizeof(int);
+        if (DM_REAL(getsockopt)((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l) < 0 || !acc)
+            continue;
+        struct shim_sock *s = shim_sock_new(SOCK_STREAM);
+        if (!s)
+            break;
+        int one = 1;
+        s->listening = true;
+        s->backlog = SOMAXCONN; /* Linux does not tell the inherited one */
+        s->nonblock = (DM_REAL(fcntl)((int)fd, F_GETFL) & O_NONBLOCK) != 0;
+        l = sizeof(int);
+        DM_REAL(getsockopt)((int)fd, SOL_SOCKET, SO_REUSEADDR, &s->reuseaddr, &l);
+        (void)DM_REAL(setsockopt)((int)fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        (void)DM_REAL(setsockopt)((int)fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+        if (shim_fd_set((int)fd, &s->obj) < 0) {
+            free(s);
+            continue;
+        }
+        DM_DEBUG("shim", "fd %ld: inherited listening TCP socket, offload candidate", fd);
+    }
+    shim_unlock();
+    closedir(d);
 }
 
 /* ---- qd -> socket ---- */
