@@ -56,34 +56,44 @@ static inline void before_exec(void)
         shim_before_exec();
 }
 
+/* exec returned: it failed. Keeps the caller's errno. */
+static inline int exec_failed(int r)
+{
+    int e = errno;
+    if (!shim_bypass())
+        shim_exec_failed();
+    errno = e;
+    return r;
+}
+
 DM_HOOK int execve(const char *path, char *const argv[], char *const envp[])
 {
     before_exec();
-    return DM_REAL(execve)(path, argv, envp);
+    return exec_failed(DM_REAL(execve)(path, argv, envp));
 }
 
 DM_HOOK int execv(const char *path, char *const argv[])
 {
     before_exec();
-    return DM_REAL(execv)(path, argv);
+    return exec_failed(DM_REAL(execv)(path, argv));
 }
 
 DM_HOOK int execvp(const char *file, char *const argv[])
 {
     before_exec();
-    return DM_REAL(execvp)(file, argv);
+    return exec_failed(DM_REAL(execvp)(file, argv));
 }
 
 DM_HOOK int execvpe(const char *file, char *const argv[], char *const envp[])
 {
     before_exec();
-    return DM_REAL(execvpe)(file, argv, envp);
+    return exec_failed(DM_REAL(execvpe)(file, argv, envp));
 }
 
 DM_HOOK int fexecve(int fd, char *const argv[], char *const envp[])
 {
     before_exec();
-    return DM_REAL(fexecve)(fd, argv, envp);
+    return exec_failed(DM_REAL(fexecve)(fd, argv, envp));
 }
 
 /* execl*: collect the variadic list, then run the vector form. */
@@ -106,7 +116,7 @@ DM_HOOK int execl(const char *path, const char *arg, ...)
     va_list ap;
     COLLECT_ARGS(arg, ap, argv, (void)0);
     before_exec();
-    return DM_REAL(execv)(path, argv);
+    return exec_failed(DM_REAL(execv)(path, argv));
 }
 
 DM_HOOK int execlp(const char *file, const char *arg, ...)
@@ -114,7 +124,7 @@ DM_HOOK int execlp(const char *file, const char *arg, ...)
     va_list ap;
     COLLECT_ARGS(arg, ap, argv, (void)0);
     before_exec();
-    return DM_REAL(execvp)(file, argv);
+    return exec_failed(DM_REAL(execvp)(file, argv));
 }
 
 DM_HOOK int execle(const char *path, const char *arg, ...)
@@ -123,5 +133,5 @@ DM_HOOK int execle(const char *path, const char *arg, ...)
     char **envp;
     COLLECT_ARGS(arg, ap, argv, envp = va_arg(ap, char **));
     before_exec();
-    return DM_REAL(execve)(path, argv, envp);
+    return exec_failed(DM_REAL(execve)(path, argv, envp));
 }

@@ -20,6 +20,7 @@
  * datapath; it is pushed out (up to DEMI_LINGER_MS) before the process
  * image goes away, as the kernel would keep sending it.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,20 +118,57 @@ void shim_drain(int64_t timeout_ns)
     }
 }
 
+/* Listeners whose kernel socket we made listen again for an exec. */
+static int relisten[64];
+static int nrelisten;
+
+/* A listener handed to the datapath has a kernel placeholder that no
+ * longer listens (still bound). A program exec'd with it inherited (nginx's
+ * binary upgrade, a supervisor) must get a live listening socket: listen
+ * on the placeholder again; the new program adopts it (rt.c). */
 void shim_before_exec(void)
 {
     shim_lock();
     shim_drain(shim_rt.cfg.linger_ms * DM_NS_PER_MS);
+    nrelisten = 0;
     int hi = shim_fd_max();
     for (int fd = 0; fd <= hi; fd++) {
         struct shim_obj *o = shim_fd_get(fd);
-        if (!o || o->kind != SHIM_KIND_SOCK || ((struct shim_sock *)o)->state == SHIM_PENDING)
+        if (!o || o->kind != SHIM_KIND_SOCK)
             continue;
+        struct shim_sock *s = (struct shim_sock *)o;
         int fl = DM_REAL(fcntl)(fd, F_GETFD);
-        if (fl >= 0 && !(fl & FD_CLOEXEC))
-            DM_WARN("shim", "exec: fd %d is an offloaded socket without FD_CLOEXEC; the new program "
+        if (fl < 0 || (fl & FD_CLOEXEC))
+            continue;
+        int acc = 0;
+        socklen_t l = sizeof(acc);
+        if (s->listening) {
+            if (DM_REAL(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l) < 0 || acc)
+                continue;
+            /* a port the kernel chose at bind(0) went with the shutdown
+             * (getsockname still shows it): bind it again; EINVAL means
+             * the socket kept its binding */
+            if (s->local.sin_port && DM_REAL(bind)(fd, (struct sockaddr *)&s->local, sizeof(s->local)) < 0 &&
+                errno != EINVAL)
+                DM_WARN("shim", "exec: fd %d: cannot bind its kernel socket to port %u again: %s", fd,
+                        ntohs(s->local.sin_port), strerror(errno));
+            if (DM_REAL(listen)(fd, s->backlog) == 0 && nrelisten < (int)DM_ARRAY_SIZE(relisten))
+                relisten[nrelisten++] = fd;
+            DM_DEBUG("shim", "exec: fd %d: its kernel socket listens again for the new program", fd);
+        } else if (s->state != SHIM_PENDING) {
+            DM_WARN("shim", "exec: fd %d is an offloaded connection without FD_CLOEXEC; the new program "
                     "inherits only its placeholder (not the connection)", fd);
+        }
     }
+    shim_unlock();
+}
+
+void shim_exec_failed(void)
+{
+    shim_lock();
+    for (int i = 0; i < nrelisten; i++)
+        (void)DM_REAL(shutdown)(relisten[i], SHUT_RD); /* back to datapath-only */
+    nrelisten = 0;
     shim_unlock();
 }
 

@@ -261,6 +261,7 @@ bool shim_poll_needed(const struct pollfd *fds, nfds_t n);
 /* ---- processes (proc.c) ---- */
 pid_t shim_fork(void);
 void shim_before_exec(void);
+void shim_exec_failed(void);  /* the exec returned: undo what before_exec did */
 void shim_drain(int64_t timeout_ns);
 
 /* ---- policy (offload.c) and options (opts.c): pure, unit tested ---- */

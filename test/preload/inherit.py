@@ -19,6 +19,17 @@ l = socket.socket()
 l.bind(("127.0.0.1", 0))
 l.listen(8)
 port = l.getsockname()[1]
+if os.environ.get("INHERIT_USED"):
+    # serve one connection first: under the preload the listener is then
+    # the datapath's, and its kernel socket must listen again for the exec
+    l.settimeout(10)
+    c = socket.create_connection(("127.0.0.1", port), timeout=10)
+    a, _ = l.accept()
+    c.sendall(b"first")
+    print(a.recv(100).decode())
+    a.close()
+    c.close()
+    l.settimeout(None)
 l.set_inheritable(True)
 pid = os.fork()
 if pid == 0:
