@@ -137,6 +137,12 @@ int main(void)
     SHOW(epoll_ctl(ep, EPOLL_CTL_ADD, 999, &e));
     SHOW(epoll_wait(ep, NULL, 0, 0));
     SHOW(epoll_create(0));
+    struct epoll_event ex = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.u64 = 30 };
+    SHOW(epoll_ctl(ep, EPOLL_CTL_ADD, l, &ex) == 0 || errno == EEXIST ? 0 : -1);
+    SHOW(epoll_ctl(ep, EPOLL_CTL_DEL, l, NULL));
+    SHOW(epoll_ctl(ep, EPOLL_CTL_ADD, l, &ex));
+    SHOW(epoll_ctl(ep, EPOLL_CTL_MOD, l, &ex));
+    SHOW(epoll_ctl(ep, EPOLL_CTL_DEL, l, NULL));
     waitp("after DEL", 50);
 
     /* data.ptr preserved */
