@@ -45,8 +45,8 @@ echo "== plain build (-O2 -g -Wall -Wextra -Werror)"
 run_build build
 if [ $quick = 0 ]; then
   echo "== sanitized build (address,undefined)"
-  export DEMI_TEST_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-  run_build build-san -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false
+  export DEMI_TEST_SANITIZED=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  run_build build-san -Db_sanitize=address,undefined -Db_lundef=false
   unset DEMI_TEST_SANITIZED
   if [ -x test/fuzz/run_fuzz.sh ] && command -v clang >/dev/null; then
     echo "== fuzzing (bounded)"

@@ -43,6 +43,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -326,6 +327,14 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
         scfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_COPY;
         mode = "copy";
         err = xsk_socket__create(&xd->xsk, ifname, (uint32_t)queue, xd->umem, &xd->rx, &xd->tx, &scfg);
+        /* The kernel releases a just-closed XSK of this queue asynchronously
+         * (deferred socket destruction): EBUSY then means "not yet", so a
+         * process that reopens the queue at once waits for it, up to 2 s. */
+        for (int tries = 0; err == -EBUSY && tries < 40; tries++) {
+            struct timespec ts = {0, 50 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            err = xsk_socket__create(&xd->xsk, ifname, (uint32_t)queue, xd->umem, &xd->rx, &xd->tx, &scfg);
+        }
     }
     if (err) {
         DM_ERR("xdp", "DEMI_XDP_IFACE=%s queue %lld: xsk_socket__create: %s", ifname, (long long)queue,
