@@ -32,6 +32,8 @@ run_build() { # name, meson options...
   local dir=$1; shift
   if [ ! -f "$dir/build.ninja" ]; then
     meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; failed=$((failed + 1)); return; }
+  elif [ $# -gt 0 ]; then
+    meson configure "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; failed=$((failed + 1)); return; }
   fi
   if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
     tail -50 "$dir.build.log"; echo "build $dir failed"; failed=$((failed + 1)); return
@@ -46,7 +48,7 @@ run_build build
 if [ $quick = 0 ]; then
   echo "== sanitized build (address,undefined)"
   export DEMI_TEST_SANITIZED=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-  run_build build-san -Db_sanitize=address,undefined -Db_lundef=false
+  run_build build-san -Db_sanitize=address,undefined -Db_lundef=false -Dbench=true
   unset DEMI_TEST_SANITIZED
   if [ -x test/fuzz/run_fuzz.sh ] && command -v clang >/dev/null; then
     echo "== fuzzing (bounded)"
