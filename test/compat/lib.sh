@@ -156,7 +156,7 @@ backend_missing() {
 # demi_pfx BACKEND ENV...: W = the command prefix running under demi-run.
 demi_pfx() {
   local be=$1; shift
-  W=(env DEMI_LOG="${DEMI_LOG:-warn}" "$@" "$DEMI_RUN" --backend "$be" --)
+  W=(env DEMI_LOG="${DEMI_LOG:-warn}" DEMI_PRELOAD_LIB="$BUILD/interpose/libdemi-preload.so" "$@" "$DEMI_RUN" --backend "$be" --)
 }
 
 MEMIF_N=0     # memif endpoints started so far (each its own EAL prefix, client IP)
@@ -197,12 +197,15 @@ tap_env() {
 
 # prefix srv|cli|probe: W = how this backend runs a server, a client or
 # a readiness probe (see the top). MODE=server: the server is preloaded;
-# MODE=client: the client is (the "client" cell).
+# MODE=client: the client is (the "client" cell); MODE=both: both are
+# (the benchmarks: each column is one backend end to end). dpdk-tap only
+# knows server and client.
 prefix() {
   W=()
   case "$1/$CELL_BE/$CELL_MODE" in
     */kernel/*) ;;
-    srv/posix/server|srv/uring/server) demi_pfx "$CELL_BE" ;;
+    probe/posix/*|probe/uring/*) ;;
+    srv/posix/server|srv/uring/server|*/posix/both|*/uring/both) demi_pfx "$CELL_BE" ;;
     cli/posix/client|cli/uring/client) demi_pfx "$CELL_BE" ;;
     */posix/*|*/uring/*) ;;
     srv/dpdk-memif/*) MEMIF_N=$((MEMIF_N + 1)); MEMIF_SRV=$((MEMIF_SRV + 1)); demi_pfx dpdk $(memif_env server "$MEMIF_NET.1") ;;
@@ -253,7 +256,7 @@ cell_begin() {
 # process owns the DPDK port, and a forked worker could not share it.
 nginx_setup() {
   local dir=$1 addr=$2 port=$3 master=on
-  case "$CELL_BE" in dpdk-*) [ "${CELL_MODE:-server}" = server ] && master=off ;; esac
+  case "$CELL_BE" in dpdk-*) [ "${CELL_MODE:-server}" != client ] && master=off ;; esac
   mkdir -p "$dir/www" "$dir/tmp" "$dir/logs"
   chmod 755 "$(dirname "$dir")" "$dir"   # the worker runs as www-data
   echo "hello from nginx under demi" >"$dir/www/index.html"
