@@ -50,16 +50,25 @@ static demi_qresult_t wait_ok(demi_qtoken_t qt)
     return qr;
 }
 
-static int listen_on(uint16_t port, int type)
+/* Listens on *port, moving to the next port while it is taken: over
+ * kernel-socket backends other programs on the machine share the range. */
+static int listen_on_any(uint16_t *port, int type)
 {
-    int qd;
+    int qd, rc;
     assert_int_equal(demi_socket(&qd, AF_INET, type, 0), 0);
-    struct sockaddr_in sin = addr_of(port);
-    assert_int_equal(demi_bind(qd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    for (int tries = 0;; tries++) {
+        struct sockaddr_in sin = addr_of(*port);
+        rc = demi_bind(qd, (struct sockaddr *)&sin, sizeof(sin));
+        if (rc != EADDRINUSE || tries == 50)
+            break;
+        *port = fresh_port();
+    }
+    assert_int_equal(rc, 0);
     if (type == SOCK_STREAM)
         assert_int_equal(demi_listen(qd, 128), 0);
     return qd;
 }
+#define listen_on(port, type) listen_on_any(&(port), (type))
 
 /* Connects a client to a listener; returns both ends. */
 static void connect_pair(int lqd, uint16_t port, int *cqd, int *sqd)

@@ -1,0 +1,397 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * "xdp": an L2 device on one queue of a Linux interface through an AF_XDP
+ * socket (libxdp's xsk API; libxdp loads its default redirect program).
+ *
+ * Configuration: DEMI_XDP_IFACE (required), DEMI_XDP_QUEUE (default 0),
+ * DEMI_XDP_FRAMES (UMEM frames of 4 KiB, default 4096), DEMI_XDP_COPY=1
+ * (skip the zero-copy attempt), DEMI_MAC (default: the interface's MAC).
+ *
+ * How it works
+ *  - One UMEM (our own mmap) of DEMI_XDP_FRAMES frames. Frames that belong
+ *    to us sit on one free stack (an array of frame addresses); the rest
+ *    are with the kernel (fill ring, RX ring, TX ring, completion ring) or
+ *    with the stack/application as received dm_bufs.
+ *  - RX: each descriptor's frame is wrapped as a dm_buf (dm_buf_wrap_ext, a
+ *    header from the instance's header pool: no copy, no malloc). When the
+ *    last reference goes, xdp_frame_free() pushes the frame back on the free
+ *    stack; rx_burst refills the fill ring from it in one batch. Out of
+ *    headers: the rest of the batch stays on the RX ring (backpressure).
+ *  - TX: copies each chain into a free frame (a copy, for now: zero-copy TX
+ *    would need the stack's buffers to live in the UMEM) and frees the
+ *    chain; completions are reaped in a batch before each TX burst. Out of
+ *    frames or TX ring full: tx_burst accepts fewer. The kernel is kicked
+ *    with sendto() only when the TX ring says it needs a wakeup
+ *    (XDP_USE_NEED_WAKEUP), and the fill ring with recvfrom() only when
+ *    nothing was received and it asks for one.
+ *  - Bind: XDP_ZEROCOPY first, then XDP_COPY (veth and most virtual
+ *    devices only do copy mode).
+ *  - wait_fd() is the XSK fd: readable when RX has descriptors.
+ *  - Close with received buffers still held by the application: the UMEM
+ *    stays mapped until the last one is freed, so a late free is safe.
+ */
+#include <errno.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <xdp/libxdp.h>
+#include <xdp/xsk.h>
+#include "dm/compiler.h"
+#include "dm/device.h"
+#include "dm/log.h"
+#include "dm/stats.h"
+
+#define XDP_FRAME_SIZE   XSK_UMEM__DEFAULT_FRAME_SIZE
+#define XDP_RING_SIZE    2048u
+#define XDP_BATCH        64u
+#define XDP_MAX_SEGS     64u
+
+enum {
+    XDP_C_RX, XDP_C_TX, XDP_C_TX_FULL, XDP_C_TX_BAD, XDP_C_RX_NO_HDR, XDP_C_FILL_EMPTY,
+    XDP_C_TX_KICKS, XDP_C_FILL_KICKS, XDP_NCTR
+};
+static const char *const xdp_ctr_names[XDP_NCTR] = {
+    "rx", "tx", "tx_full", "tx_bad", "rx_no_hdr", "fill_empty", "tx_kicks", "fill_kicks",
+};
+
+struct xdp_dev {
+    struct xsk_ring_cons rx;
+    struct xsk_ring_prod tx;
+    struct xsk_ring_prod fill;
+    struct xsk_ring_cons comp;
+    uint8_t *area;                 /* the UMEM */
+    uint32_t nfree;                /* frames on the free stack */
+    uint32_t outstanding;          /* RX frames held as dm_bufs */
+    bool closed;                   /* device closed, waiting for outstanding */
+    int fd;
+    struct dm_dev *dev;
+    struct xsk_umem *umem;
+    struct xsk_socket *xsk;
+    size_t area_len;
+    uint32_t nframes;
+    uint64_t ctr[XDP_NCTR];
+    struct dm_dev_info info;
+    uint64_t *free_frames;         /* the free stack */
+};
+
+static void xdp_release(struct xdp_dev *xd)
+{
+    if (xd->area)
+        munmap(xd->area, xd->area_len);
+    free(xd->free_frames);
+    free(xd);
+}
+
+/* free_fn of received buffers: the frame goes back on the free stack. */
+static void xdp_frame_free(struct dm_buf *b, void *arg)
+{
+    struct xdp_dev *xd = arg;
+    xd->free_frames[xd->nfree++] = (uint64_t)(uintptr_t)b->dev_priv;
+    xd->outstanding--;
+    if (dm_unlikely(xd->closed && xd->outstanding == 0))
+        xdp_release(xd);
+}
+
+/* Moves free frames to the fill ring, in one batch, keeping a quarter of
+ * the UMEM for TX so a burst of RX cannot starve transmission. */
+static void xdp_refill(struct xdp_dev *xd)
+{
+    uint32_t reserve = xd->nframes / 4, idx;
+    if (xd->nfree <= reserve)
+        return;
+    uint32_t want = DM_MIN(xsk_prod_nb_free(&xd->fill, XDP_BATCH), xd->nfree - reserve);
+    if (!want)
+        return;
+    if (xsk_ring_prod__reserve(&xd->fill, want, &idx) != want)
+        return;
+    for (uint32_t i = 0; i < want; i++)
+        *xsk_ring_prod__fill_addr(&xd->fill, idx + i) = xd->free_frames[--xd->nfree];
+    xsk_ring_prod__submit(&xd->fill, want);
+}
+
+static void xdp_reap_completions(struct xdp_dev *xd)
+{
+    uint32_t idx, n = xsk_ring_cons__peek(&xd->comp, XDP_RING_SIZE, &idx);
+    for (uint32_t i = 0; i < n; i++)
+        xd->free_frames[xd->nfree++] = *xsk_ring_cons__comp_addr(&xd->comp, idx + i);
+    if (n)
+        xsk_ring_cons__release(&xd->comp, n);
+}
+
+static uint16_t xdp_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
+{
+    struct xdp_dev *xd = dev->priv;
+    uint32_t idx, got, k = 0;
+
+    xdp_refill(xd);
+    got = xsk_ring_cons__peek(&xd->rx, n, &idx);
+    if (!got) {
+        if (xsk_ring_prod__needs_wakeup(&xd->fill)) {
+            xd->ctr[XDP_C_FILL_KICKS]++;
+            recvfrom(xd->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
+        }
+        if (xd->nfree <= xd->nframes / 4 && xsk_prod_nb_free(&xd->fill, XDP_RING_SIZE) == XDP_RING_SIZE)
+            xd->ctr[XDP_C_FILL_EMPTY]++; /* the application holds every RX frame */
+        return 0;
+    }
+    for (; k < got; k++) {
+        const struct xdp_desc *d = xsk_ring_cons__rx_desc(&xd->rx, idx + k);
+        uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
+        struct dm_buf *b = dm_buf_wrap_ext(dev->inst, xd->area + addr, d->len, xdp_frame_free, xd);
+        if (dm_unlikely(!b)) {
+            xd->ctr[XDP_C_RX_NO_HDR]++;
+            break;
+        }
+        b->dev_priv = (void *)(uintptr_t)(addr & ~(uint64_t)(XDP_FRAME_SIZE - 1));
+        pkts[k] = b;
+    }
+    if (k < got)
+        xsk_ring_cons__cancel(&xd->rx, got - k);
+    xsk_ring_cons__release(&xd->rx, k);
+    xd->outstanding += k;
+    xd->ctr[XDP_C_RX] += k;
+    return (uint16_t)k;
+}
+
+static uint16_t xdp_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
+{
+    struct xdp_dev *xd = dev->priv;
+    uint32_t idx, sent = 0;
+    uint16_t i;
+
+    xdp_reap_completions(xd);
+    for (i = 0; i < n; i++) {
+        struct dm_buf *p = pkts[i];
+        if (dm_unlikely(p->pkt_len > XDP_FRAME_SIZE || p->pkt_len < 14)) {
+            xd->ctr[XDP_C_TX_BAD]++;
+            dm_buf_free(p); /* taken and dropped, as a NIC would */
+            continue;
+        }
+        if (dm_unlikely(!xd->nfree || xsk_ring_prod__reserve(&xd->tx, 1, &idx) != 1))
+            break;
+        uint64_t addr = xd->free_frames[--xd->nfree];
+        dm_buf_copy_out(p, 0, xd->area + addr, p->pkt_len);
+        struct xdp_desc *d = xsk_ring_prod__tx_desc(&xd->tx, idx);
+        d->addr = addr;
+        d->len = p->pkt_len;
+        d->options = 0;
+        dm_buf_free(p);
+        sent++;
+    }
+    if (sent)
+        xsk_ring_prod__submit(&xd->tx, sent);
+    /* kick when asked to, and also when we are stuck so completions flow */
+    if ((sent || i < n) && xsk_ring_prod__needs_wakeup(&xd->tx)) {
+        xd->ctr[XDP_C_TX_KICKS]++;
+        sendto(xd->fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
+    }
+    xd->ctr[XDP_C_TX] += sent;
+    xd->ctr[XDP_C_TX_FULL] += (uint64_t)(n - i);
+    return i;
+}
+
+static int iface_query(const char *ifname, struct dm_dev_info *info, bool want_mac)
+{
+    struct ifreq ifr;
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), err = 0;
+    if (s < 0)
+        return -errno;
+    memset(&ifr, 0, sizeof(ifr));
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+    if (want_mac) {
+        if (ioctl(s, SIOCGIFHWADDR, &ifr) < 0) {
+            err = -errno;
+            goto out;
+        }
+        memcpy(info->mac, ifr.ifr_hwaddr.sa_data, 6);
+    }
+    if (ioctl(s, SIOCGIFMTU, &ifr) == 0)
+        info->mtu = (uint16_t)DM_MIN(ifr.ifr_mtu, XDP_FRAME_SIZE - XDP_PACKET_HEADROOM - 18);
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0)
+        info->link_up = (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
+out:
+    close(s);
+    return err;
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+    unsigned v[6];
+    int used = 0;
+    if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%n", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &used) != 6 ||
+        s[used] != '\0')
+        return -EINVAL;
+    for (int i = 0; i < 6; i++)
+        mac[i] = (uint8_t)v[i];
+    return 0;
+}
+
+/* libbpf/libxdp chatter ("no bpffs, falling back...") goes to our log at
+ * debug level instead of stderr. */
+static int xdp_lib_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+    char msg[256];
+    if (dm_log_level < DM_LOG_DEBUG && level != LIBBPF_WARN)
+        return 0;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    DM_DEBUG("xdp", "lib: %s", msg);
+    return 0;
+}
+
+static int xdp_libxdp_print(enum libxdp_print_level level, const char *fmt, va_list ap)
+{
+    return xdp_lib_print(level == LIBXDP_WARN ? LIBBPF_WARN : LIBBPF_DEBUG, fmt, ap);
+}
+
+static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
+{
+    const char *ifname = dm_config_str(cfg, "DEMI_XDP_IFACE", NULL);
+    const char *mac = dm_config_str(cfg, "DEMI_MAC", NULL);
+    int64_t queue, frames;
+    int err, force_copy;
+
+    if (!ifname || !*ifname) {
+        DM_ERR("xdp", "DEMI_XDP_IFACE is not set: which interface?");
+        return -EINVAL;
+    }
+    if (!if_nametoindex(ifname)) {
+        DM_ERR("xdp", "DEMI_XDP_IFACE=%s: no such interface", ifname);
+        return -ENODEV;
+    }
+    if ((err = dm_config_int(cfg, "DEMI_XDP_QUEUE", 0, 0, 1023, &queue)) < 0 ||
+        (err = dm_config_int(cfg, "DEMI_XDP_FRAMES", 4096, 2 * XDP_RING_SIZE, 1 << 20, &frames)) < 0)
+        return err;
+    if ((force_copy = dm_config_bool(cfg, "DEMI_XDP_COPY", 0)) < 0) {
+        DM_ERR("xdp", "DEMI_XDP_COPY: expected a boolean");
+        return -EINVAL;
+    }
+
+    libbpf_set_print(xdp_lib_print);
+    libxdp_set_print(xdp_libxdp_print);
+    struct xdp_dev *xd = calloc(1, sizeof(*xd));
+    if (!xd)
+        return -ENOMEM;
+    xd->dev = dev;
+    xd->nframes = (uint32_t)frames;
+    xd->area_len = (size_t)frames * XDP_FRAME_SIZE;
+    xd->free_frames = malloc((size_t)frames * sizeof(uint64_t));
+    void *area = mmap(NULL, xd->area_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (!xd->free_frames || area == MAP_FAILED) {
+        free(xd->free_frames);
+        free(xd);
+        return -ENOMEM;
+    }
+    xd->area = area;
+    for (uint32_t i = 0; i < xd->nframes; i++)
+        xd->free_frames[i] = (uint64_t)(xd->nframes - 1 - i) * XDP_FRAME_SIZE;
+    xd->nfree = xd->nframes;
+
+    struct xsk_umem_config ucfg = {
+        .fill_size = XDP_RING_SIZE,
+        .comp_size = XDP_RING_SIZE,
+        .frame_size = XDP_FRAME_SIZE,
+        .frame_headroom = 0,
+        .flags = 0,
+    };
+    err = xsk_umem__create(&xd->umem, xd->area, xd->area_len, &xd->fill, &xd->comp, &ucfg);
+    if (err) {
+        DM_ERR("xdp", "DEMI_XDP_IFACE=%s: xsk_umem__create: %s", ifname, strerror(-err));
+        goto fail;
+    }
+    struct xsk_socket_config scfg = {
+        .rx_size = XDP_RING_SIZE,
+        .tx_size = XDP_RING_SIZE,
+        .libxdp_flags = 0,   /* let libxdp load its default redirect program */
+        .xdp_flags = 0,
+        .bind_flags = XDP_USE_NEED_WAKEUP | XDP_ZEROCOPY,
+    };
+    const char *mode = "zero-copy";
+    err = force_copy ? -EOPNOTSUPP
+                     : xsk_socket__create(&xd->xsk, ifname, (uint32_t)queue, xd->umem, &xd->rx, &xd->tx, &scfg);
+    if (err) {
+        scfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_COPY;
+        mode = "copy";
+        err = xsk_socket__create(&xd->xsk, ifname, (uint32_t)queue, xd->umem, &xd->rx, &xd->tx, &scfg);
+    }
+    if (err) {
+        DM_ERR("xdp", "DEMI_XDP_IFACE=%s queue %lld: xsk_socket__create: %s", ifname, (long long)queue,
+               strerror(-err));
+        goto fail;
+    }
+    xd->fd = xsk_socket__fd(xd->xsk);
+
+    if ((err = iface_query(ifname, &xd->info, !mac)) < 0) {
+        DM_ERR("xdp", "DEMI_XDP_IFACE=%s: cannot read its MAC: %s", ifname, strerror(-err));
+        goto fail;
+    }
+    if (mac && parse_mac(mac, xd->info.mac) < 0) {
+        DM_ERR("xdp", "DEMI_MAC=%s: expected xx:xx:xx:xx:xx:xx", mac);
+        err = -EINVAL;
+        goto fail;
+    }
+    snprintf(xd->info.name, sizeof(xd->info.name), "xdp:%.16s:%lld", ifname, (long long)queue);
+    xd->info.caps = DM_DEV_CAP_TX_MULTISEG | DM_DEV_CAP_CAN_SLEEP;
+    xd->info.max_segs = XDP_MAX_SEGS;
+    xdp_refill(xd);
+
+    dev->priv = xd;
+    dev->rx_burst = xdp_rx;
+    dev->tx_burst = xdp_tx;
+    (void)dm_stats_register(dev->inst, "xdp", xdp_ctr_names, xd->ctr, XDP_NCTR);
+    DM_INFO("xdp", "%s queue %lld: %s mode, %u frames", ifname, (long long)queue, mode, xd->nframes);
+    return 0;
+fail:
+    if (xd->xsk)
+        xsk_socket__delete(xd->xsk);
+    if (xd->umem)
+        xsk_umem__delete(xd->umem);
+    xdp_release(xd);
+    return err < 0 ? err : -EIO;
+}
+
+static void xdp_close(struct dm_dev *dev)
+{
+    struct xdp_dev *xd = dev->priv;
+    if (!xd)
+        return;
+    dm_stats_unregister(dev->inst, xd->ctr);
+    xsk_socket__delete(xd->xsk);
+    xsk_umem__delete(xd->umem);
+    dev->priv = NULL;
+    if (xd->outstanding) {
+        DM_INFO("xdp", "closed with %u received buffers still held: UMEM freed with the last", xd->outstanding);
+        xd->closed = true;
+        return;
+    }
+    xdp_release(xd);
+}
+
+static int xdp_info(struct dm_dev *dev, struct dm_dev_info *info)
+{
+    struct xdp_dev *xd = dev->priv;
+    *info = xd->info;
+    return 0;
+}
+
+static int xdp_wait_fd(struct dm_dev *dev)
+{
+    struct xdp_dev *xd = dev->priv;
+    return xd->fd;
+}
+
+static const struct dm_dev_ops xdp_ops = {
+    .name = "xdp",
+    .open = xdp_open,
+    .close = xdp_close,
+    .info = xdp_info,
+    .wait_fd = xdp_wait_fd,
+};
+DM_DEV_REGISTER(xdp_ops)

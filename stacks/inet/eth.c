@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Ethernet II: demultiplexes received frames to ARP and IPv4, and frames
+ * outgoing IPv4 packets for the next hop (through ARP resolution).
+ * Frames not for our MAC (or broadcast) are dropped and counted: the loop
+ * and AF_XDP devices may hand us everything on the wire.
+ */
+#include <string.h>
+#include "inet_priv.h"
+
+static const uint8_t eth_bcast[ETH_ALEN] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+void eth_input(struct inet_stack *st, struct dm_buf *m)
+{
+    st->eth_st.rx++;
+    if (dm_unlikely(m->len < ETH_HLEN || m->pkt_len < ETH_HLEN)) {
+        st->eth_st.rx_short++;
+        dm_buf_free(m);
+        return;
+    }
+    const struct eth_hdr *eh = (const struct eth_hdr *)m->data;
+    if (dm_unlikely(memcmp(eh->dst, st->mac, ETH_ALEN) != 0 &&
+                    memcmp(eh->dst, eth_bcast, ETH_ALEN) != 0)) {
+        st->eth_st.rx_not_ours++;
+        dm_buf_free(m);
+        return;
+    }
+    uint16_t type = ntohs(eh->type);
+    dm_buf_adj(m, ETH_HLEN);
+    if (dm_likely(type == ETH_P_IPV4))
+        ipv4_input(st, m);
+    else if (type == ETH_P_ARP)
+        arp_input(st, m);
+    else {
+        st->eth_st.rx_bad_type++;
+        dm_buf_free(m);
+    }
+}
+
+void eth_output_raw(struct inet_stack *st, struct dm_buf *m, const uint8_t *dst, uint16_t type)
+{
+    struct eth_hdr *eh = (struct eth_hdr *)dm_buf_prepend(m, ETH_HLEN);
+    if (dm_unlikely(!eh)) {
+        st->eth_st.tx_drop_full++;
+        dm_buf_free(m);
+        return;
+    }
+    memcpy(eh->dst, dst, ETH_ALEN);
+    memcpy(eh->src, st->mac, ETH_ALEN);
+    eh->type = htons(type);
+    m->l2_len = ETH_HLEN;
+    /* Short frames are padded by the device (as NICs do); the loop device
+     * carries them as they are. */
+    st->eth_st.tx++;
+    inet_tx_enqueue(st, m);
+}
+
+int eth_output_ip(struct inet_stack *st, struct dm_buf *m, uint32_t nexthop)
+{
+    uint8_t mac[ETH_ALEN];
+    int r = arp_resolve(st, nexthop, m, mac);
+    if (r <= 0)
+        return r; /* queued (0) or dropped (<0): m consumed */
+    eth_output_raw(st, m, mac, ETH_P_IPV4);
+    return 0;
+}

@@ -1,0 +1,681 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stacks/inet: our Ethernet/ARP/IPv4/ICMP/UDP/TCP stack behind the backend
+ * ops (dm/stack.h), over any L2 device (dm/device.h). Registered three
+ * times, one implementation: "loop" (device "loop", for tests and
+ * benchmarks), "dpdk" (device "dpdk") and "xdp" (device "xdp").
+ *
+ * Configuration (dm_config keys / environment; bad values give -EINVAL and
+ * one log line naming the key):
+ *   DEMI_IPV4            our address/prefix, e.g. 10.9.0.1/24 (required for
+ *                        dpdk/xdp; loop defaults to 10.0.0.1/24)
+ *   DEMI_GATEWAY         default gateway (on our subnet); none by default
+ *   DEMI_MAC             our MAC (default: the device's; 02:00:<ip> if none)
+ *   DEMI_ARP             static ARP entries "ip=mac;ip=mac"
+ *   DEMI_ARP_TTL_S       lifetime of learnt ARP entries (default 60)
+ *   DEMI_MTU             IP MTU (default: the device's, 576..9216)
+ *   DEMI_TCP_MAX_CONNS   connection table size, preallocated (default 4096)
+ *   DEMI_TCP_SNDBUF      default SO_SNDBUF in bytes (default 256k)
+ *   DEMI_TCP_RCVBUF      default SO_RCVBUF in bytes (default 256k)
+ *   DEMI_TCP_TIMEWAIT_MS TIME_WAIT duration (default 1000: short, not 2MSL)
+ *   DEMI_TCP_DELACK_MS   delayed ACK timeout, 0 = off (default 0)
+ *   DEMI_TCP_CC          cubic | newreno (default cubic)
+ *   DEMI_TCP_RTO_MIN_MS  minimum RTO (default 200, as Linux)
+ *   DEMI_TCP_RTO_INIT_MS initial RTO (default 1000, RFC 6298)
+ *   DEMI_TCP_SYN_RETRIES SYN retransmissions before ETIMEDOUT (default 6)
+ *   DEMI_TCP_RETRIES     RTO back-offs before ETIMEDOUT (default 15)
+ *
+ * poll(): one rx_burst, each frame through eth_input(); then the output
+ * pass of the connections the burst touched (so a burst of segments costs
+ * one ACK per connection); then one tx_burst. The same output + flush runs
+ * as a task after timers and after application calls.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include "inet_priv.h"
+#include "tcp_priv.h"
+#include "dm/log.h"
+#include "dm/stack.h"
+#include "dm/stats.h"
+
+/* ------------------------------------------------------------ counters */
+static const char *const eth_names[] = {"rx", "rx_short", "rx_not_ours", "rx_bad_type", "tx", "tx_drop_full", "rx_nobuf"};
+static const char *const arp_names[] = {"rx", "rx_bad", "rx_request", "rx_reply", "tx_request", "tx_reply",
+                                        "resolved", "queue_drop", "timeout", "nobuf"};
+static const char *const ip_names[] = {"rx", "rx_short", "rx_bad_version", "rx_bad_hlen", "rx_bad_len",
+                                       "rx_bad_csum", "rx_not_ours", "rx_frag_drop", "rx_bad_proto",
+                                       "rx_ttl_zero", "tx", "tx_no_route", "tx_nobuf"};
+static const char *const icmp_names[] = {"rx", "rx_short", "rx_bad_csum", "rx_echo", "tx_echo_reply",
+                                         "tx_unreach", "rx_other"};
+static const char *const udp_names[] = {"rx", "rx_short", "rx_bad_len", "rx_bad_csum", "rx_no_port",
+                                        "rx_queue_full", "tx", "tx_nobuf"};
+static const char *const tcp_names[] = {
+    "rx", "rx_short", "rx_bad_off", "rx_bad_csum", "rx_bad_opt", "rx_no_pcb", "rx_syn_drop_backlog",
+    "rx_syn_drop_nomem", "rx_out_of_window", "rx_rst_bad", "rx_rst_ok", "rx_challenge_ack",
+    "rx_ack_too_old", "rx_ack_future", "rx_dup", "rx_ooo", "rx_ooo_drop", "rx_data_bytes",
+    "rx_syn_in_sync", "rx_sack_bogus", "rx_nobuf_drop", "rx_dupack",
+    "tx", "tx_data_bytes", "tx_retrans", "tx_retrans_bytes", "tx_fast_retrans", "tx_rto",
+    "tx_rst", "tx_ack", "tx_nobuf", "tx_zwp", "tx_keepalive", "tx_syn_retrans",
+    "conn_active", "conn_passive", "conn_reset", "conn_timeout", "conn_timewait_reuse",
+    "conn_keepalive_drop", "challenge_ack_limited", "rx_paws_drop", "rx_after_close", "tx_rtx_lost"};
+_Static_assert(sizeof(struct eth_stats) / 8 == DM_ARRAY_SIZE(eth_names), "eth names");
+_Static_assert(sizeof(struct arp_stats) / 8 == DM_ARRAY_SIZE(arp_names), "arp names");
+_Static_assert(sizeof(struct ip_stats) / 8 == DM_ARRAY_SIZE(ip_names), "ip names");
+_Static_assert(sizeof(struct icmp_stats) / 8 == DM_ARRAY_SIZE(icmp_names), "icmp names");
+_Static_assert(sizeof(struct udp_stats) / 8 == DM_ARRAY_SIZE(udp_names), "udp names");
+_Static_assert(sizeof(struct tcp_stats) / 8 == DM_ARRAY_SIZE(tcp_names), "tcp names");
+
+/* ------------------------------------------------------------ buffers */
+struct dm_buf *inet_buf_pull(struct dm_buf *m, uint32_t n)
+{
+    while (m) {
+        if (n < m->len || (n == m->len && !m->next)) {
+            m->data += n;
+            m->len -= n;
+            m->pkt_len -= n;
+            if (m->len == 0 && !m->next) {
+                dm_buf_free(m);
+                return NULL;
+            }
+            if (m->len)
+                return m;
+            n = 0;
+        }
+        /* the head segment is used up: the next one becomes the head */
+        struct dm_buf *next = m->next;
+        n -= m->len;
+        next->pkt_len = m->pkt_len - m->len;
+        next->nb_segs = (uint16_t)(m->nb_segs - 1);
+        m->next = NULL;
+        dm_buf_free_seg(m);
+        m = next;
+        if (n == 0 && m->len)
+            return m;
+    }
+    return m;
+}
+
+void inet_buf_trim(struct dm_buf *m, uint32_t len)
+{
+    uint32_t acc = 0;
+    uint16_t nsegs = 0;
+    for (struct dm_buf *s = m; s; s = s->next) {
+        nsegs++;
+        if (acc + s->len >= len) {
+            s->len = len - acc;
+            struct dm_buf *rest = s->next;
+            s->next = NULL;
+            while (rest) {
+                struct dm_buf *n = rest->next;
+                rest->next = NULL;
+                dm_buf_free_seg(rest);
+                rest = n;
+            }
+            break;
+        }
+        acc += s->len;
+    }
+    m->pkt_len = len;
+    m->nb_segs = nsegs;
+}
+
+struct dm_buf *inet_alloc_tx(struct inet_stack *st, uint32_t copy_len)
+{
+    struct dm_buf *m = dm_buf_alloc(st->inst);
+    if (dm_likely(m && dm_buf_tailroom(m) >= copy_len && dm_buf_headroom(m) >= DM_BUF_HEADROOM))
+        return m;
+    if (m)
+        dm_buf_free(m);
+    m = dm_buf_alloc_size(st->inst, (size_t)copy_len + DM_BUF_HEADROOM);
+    if (!m)
+        return NULL;
+    if (dm_buf_headroom(m) < DM_BUF_HEADROOM) {
+        m->data = m->base + DM_BUF_HEADROOM;
+        m->len = 0;
+        m->pkt_len = 0;
+    }
+    if (dm_buf_tailroom(m) < copy_len) {
+        dm_buf_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static void copy_payload(uint8_t *dst, struct dm_buf *seg, uint32_t off, uint32_t len)
+{
+    while (len && seg) {
+        uint32_t n = DM_MIN(seg->len - off, len);
+        memcpy(dst, seg->data + off, n);
+        dst += n;
+        len -= n;
+        off = 0;
+        seg = seg->next;
+    }
+}
+
+int inet_attach_payload(struct inet_stack *st, struct dm_buf *hdr, struct dm_buf *seg, uint32_t off, uint32_t len)
+{
+    if (!st->tx_multiseg) {
+        uint8_t *d = dm_buf_append(hdr, len);
+        if (!d)
+            return -ENOBUFS;
+        copy_payload(d, seg, off, len);
+        return 0;
+    }
+    /* How many segments would it take? Beyond the device's limit, copy. */
+    unsigned need = 0;
+    uint32_t o = off, l = len;
+    for (struct dm_buf *s = seg; s && l; s = s->next, o = 0) {
+        l -= DM_MIN(s->len - o, l);
+        need++;
+    }
+    if (need + 1u > st->info.max_segs) {
+        struct dm_buf *c = dm_buf_alloc_size(st->inst, len);
+        if (!c)
+            return -ENOBUFS;
+        uint8_t *d = dm_buf_append(c, len);
+        if (!d) {
+            dm_buf_free(c);
+            return -ENOBUFS;
+        }
+        copy_payload(d, seg, off, len);
+        dm_buf_chain(hdr, c);
+        return 0;
+    }
+    while (len && seg) {
+        uint32_t n = DM_MIN(seg->len - off, len);
+        struct dm_buf *s = dm_buf_slice(st->inst, seg, off, n);
+        if (!s)
+            return -ENOBUFS;
+        dm_buf_chain(hdr, s);
+        len -= n;
+        off = 0;
+        seg = seg->next;
+    }
+    return len ? -EINVAL : 0;
+}
+
+/* ------------------------------------------------------------ TX batch */
+void inet_tx_flush(struct inet_stack *st)
+{
+    if (!st->ntx)
+        return;
+    uint16_t n = st->dev->tx_burst(st->dev, st->tx, st->ntx);
+    if (n < st->ntx)
+        memmove(&st->tx[0], &st->tx[n], (size_t)(st->ntx - n) * sizeof(st->tx[0]));
+    st->ntx = (uint16_t)(st->ntx - n);
+}
+
+void inet_tx_enqueue(struct inet_stack *st, struct dm_buf *frame)
+{
+    if (dm_unlikely(st->ntx == INET_TX_BATCH)) {
+        inet_tx_flush(st);
+        if (st->ntx == INET_TX_BATCH) {
+            /* Device ring full: drop (TCP retransmits), never block. */
+            st->eth_st.tx_drop_full++;
+            dm_buf_free(frame);
+            return;
+        }
+    }
+    st->tx[st->ntx++] = frame;
+}
+
+static void flush_task(struct dm_task *t)
+{
+    struct inet_stack *st = t->arg;
+    tcp_output_pending(st);
+    inet_tx_flush(st);
+}
+
+void inet_schedule_flush(struct inet_stack *st)
+{
+    dm_task_schedule(st->inst, &st->flush_task);
+}
+
+int inet_input_frame(struct inet_stack *st, struct dm_buf *m)
+{
+    st->rx.m = m;
+    eth_input(st, m);
+    st->rx.m = NULL;
+    return 0;
+}
+
+static int inet_poll(void *sp, int64_t block_ns)
+{
+    struct inet_stack *st = sp;
+    (void)block_ns;
+    struct dm_buf *pkts[INET_RX_BURST];
+    uint16_t n = st->dev->rx_burst(st->dev, pkts, INET_RX_BURST);
+    for (uint16_t i = 0; i < n; i++) {
+        if (i + 1 < n)
+            dm_prefetch(pkts[i + 1]->data);
+        inet_input_frame(st, pkts[i]);
+    }
+    tcp_output_pending(st);
+    inet_tx_flush(st);
+    return n;
+}
+
+/* ------------------------------------------------------------ config */
+static int parse_ip(const char *s, uint32_t *out)
+{
+    struct in_addr a;
+    if (inet_pton(AF_INET, s, &a) != 1)
+        return -EINVAL;
+    *out = a.s_addr;
+    return 0;
+}
+
+static int parse_mac(const char *s, uint8_t *mac)
+{
+    unsigned v[6];
+    char tail;
+    if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
+        return -EINVAL;
+    for (int i = 0; i < 6; i++) {
+        if (v[i] > 255)
+            return -EINVAL;
+        mac[i] = (uint8_t)v[i];
+    }
+    return 0;
+}
+
+static int bad(const char *key, const char *val)
+{
+    DM_ERR("inet", "bad value for %s: '%s'", key, val ? val : "(unset)");
+    return -EINVAL;
+}
+
+static int parse_config(struct inet_stack *st, const struct dm_config *cfg, const char *devname)
+{
+    const char *v = dm_config_str(cfg, "DEMI_IPV4", strcmp(devname, "loop") == 0 ? "10.0.0.1/24" : NULL);
+    if (!v)
+        return bad("DEMI_IPV4", NULL);
+    char ipbuf[64];
+    snprintf(ipbuf, sizeof(ipbuf), "%s", v);
+    char *slash = strchr(ipbuf, '/');
+    long prefix = 24;
+    if (slash) {
+        *slash = 0;
+        char *end;
+        prefix = strtol(slash + 1, &end, 10);
+        if (*end || end == slash + 1 || prefix < 1 || prefix > 32)
+            return bad("DEMI_IPV4", v);
+    }
+    if (parse_ip(ipbuf, &st->ip) < 0 || st->ip == 0)
+        return bad("DEMI_IPV4", v);
+    st->mask = htonl(prefix == 32 ? 0xffffffffu : ~(0xffffffffu >> prefix));
+    v = dm_config_str(cfg, "DEMI_GATEWAY", NULL);
+    if (v && *v) {
+        if (parse_ip(v, &st->gw) < 0 || ((st->gw ^ st->ip) & st->mask))
+            return bad("DEMI_GATEWAY", v);
+    }
+    int64_t x;
+    if (dm_config_int(cfg, "DEMI_MTU", st->info.mtu ? st->info.mtu : 1500, 576, 9216, &x) < 0)
+        return -EINVAL;
+    st->mtu = (uint16_t)x;
+    if (dm_config_int(cfg, "DEMI_TCP_MAX_CONNS", 4096, 1, 1 << 20, &x) < 0)
+        return -EINVAL;
+    st->max_conns = (uint32_t)x;
+    if (dm_config_int(cfg, "DEMI_TCP_SNDBUF", 256 << 10, 4096, 1 << 30, &x) < 0)
+        return -EINVAL;
+    st->sndbuf_def = (uint32_t)x;
+    if (dm_config_int(cfg, "DEMI_TCP_RCVBUF", 256 << 10, 4096, 1 << 30, &x) < 0)
+        return -EINVAL;
+    st->rcvbuf_def = (uint32_t)x;
+    if (dm_config_int(cfg, "DEMI_TCP_TIMEWAIT_MS", 1000, 0, 240000, &x) < 0)
+        return -EINVAL;
+    st->timewait_ns = x * DM_NS_PER_MS;
+    if (dm_config_int(cfg, "DEMI_TCP_DELACK_MS", 0, 0, 500, &x) < 0)
+        return -EINVAL;
+    st->delack_ns = x * DM_NS_PER_MS;
+    if (dm_config_int(cfg, "DEMI_TCP_RTO_MIN_MS", 200, 1, 60000, &x) < 0)
+        return -EINVAL;
+    st->rto_min_ns = x * DM_NS_PER_MS;
+    if (dm_config_int(cfg, "DEMI_TCP_RTO_INIT_MS", 1000, 1, 60000, &x) < 0)
+        return -EINVAL;
+    st->rto_init_ns = x * DM_NS_PER_MS;
+    st->rto_max_ns = TCP_RTO_MAX_NS;
+    if (dm_config_int(cfg, "DEMI_TCP_SYN_RETRIES", 6, 0, 127, &x) < 0)
+        return -EINVAL;
+    st->syn_retries = (uint32_t)x;
+    if (dm_config_int(cfg, "DEMI_TCP_RETRIES", 15, 1, 255, &x) < 0)
+        return -EINVAL;
+    st->rtx_retries = (uint32_t)x;
+    if (dm_config_int(cfg, "DEMI_ARP_TTL_S", 60, 1, 86400, &x) < 0)
+        return -EINVAL;
+    st->arp_ttl_ns = x * DM_NS_PER_S;
+    v = dm_config_str(cfg, "DEMI_TCP_CC", "cubic");
+    st->cc = tcp_cc_find(v);
+    if (!st->cc)
+        return bad("DEMI_TCP_CC", v);
+    v = dm_config_str(cfg, "DEMI_MAC", NULL);
+    if (v && *v) {
+        if (parse_mac(v, st->mac) < 0 || (st->mac[0] & 1))
+            return bad("DEMI_MAC", v);
+    } else {
+        memcpy(st->mac, st->info.mac, ETH_ALEN);
+        static const uint8_t zero[ETH_ALEN];
+        if (memcmp(st->mac, zero, ETH_ALEN) == 0) {
+            st->mac[0] = 0x02;
+            st->mac[1] = 0x00;
+            memcpy(&st->mac[2], &st->ip, 4);
+        }
+    }
+    return 0;
+}
+
+static int parse_static_arp(struct inet_stack *st, const struct dm_config *cfg)
+{
+    const char *v = dm_config_str(cfg, "DEMI_ARP", NULL);
+    if (!v || !*v)
+        return 0;
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", v);
+    char *save = NULL;
+    for (char *e = strtok_r(buf, ";,", &save); e; e = strtok_r(NULL, ";,", &save)) {
+        char *eq = strchr(e, '=');
+        uint32_t ip;
+        uint8_t mac[ETH_ALEN];
+        if (!eq)
+            return bad("DEMI_ARP", v);
+        *eq = 0;
+        if (parse_ip(e, &ip) < 0 || parse_mac(eq + 1, mac) < 0)
+            return bad("DEMI_ARP", v);
+        arp_add_static(st, ip, mac);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ create */
+static void inet_destroy(void *sp);
+
+static int inet_create_dev(struct dm_instance *inst, const struct dm_config *cfg, const char *devname, void **out)
+{
+    struct inet_stack *st = calloc(1, sizeof(*st));
+    if (!st)
+        return -ENOMEM;
+    st->inst = inst;
+    dm_task_init(&st->flush_task, flush_task, st);
+    dm_list_init(&st->tcp_out_list);
+    int r = dm_dev_open_stacked(inst, devname, cfg, &st->dev);
+    if (r < 0) {
+        DM_ERR("inet", "cannot open device '%s': %d", devname, r);
+        free(st);
+        return r;
+    }
+    r = st->dev->ops->info(st->dev, &st->info);
+    if (r < 0)
+        goto fail;
+    if (st->info.max_segs == 0)
+        st->info.max_segs = 1;
+    r = parse_config(st, cfg, devname);
+    if (r < 0)
+        goto fail;
+    if (st->mtu > st->info.mtu && st->info.mtu) {
+        DM_ERR("inet", "DEMI_MTU %u is above the device MTU %u", st->mtu, st->info.mtu);
+        r = -EINVAL;
+        goto fail;
+    }
+    st->tx_multiseg = (st->info.caps & DM_DEV_CAP_TX_MULTISEG) && st->info.max_segs > 1;
+    st->tx_ip_csum = st->info.caps & DM_DEV_CAP_TX_IPV4_CKSUM;
+    st->tx_tcp_csum = st->info.caps & DM_DEV_CAP_TX_TCP_CKSUM;
+    st->tx_udp_csum = st->info.caps & DM_DEV_CAP_TX_UDP_CKSUM;
+    st->rx_csum = st->info.caps & DM_DEV_CAP_RX_CKSUM;
+    st->chack_limit = 1000;
+    r = tcp_init(st, cfg);
+    if (r < 0)
+        goto fail;
+    arp_init(st);
+    r = parse_static_arp(st, cfg);
+    if (r < 0)
+        goto fail;
+    dm_stats_register(inst, "eth", eth_names, &st->eth_st.rx, DM_ARRAY_SIZE(eth_names));
+    dm_stats_register(inst, "arp", arp_names, &st->arp_st.rx, DM_ARRAY_SIZE(arp_names));
+    dm_stats_register(inst, "ip", ip_names, &st->ip_st.rx, DM_ARRAY_SIZE(ip_names));
+    dm_stats_register(inst, "icmp", icmp_names, &st->icmp_st.rx, DM_ARRAY_SIZE(icmp_names));
+    dm_stats_register(inst, "udp", udp_names, &st->udp_st.rx, DM_ARRAY_SIZE(udp_names));
+    dm_stats_register(inst, "tcp", tcp_names, &st->tcp_st.rx, DM_ARRAY_SIZE(tcp_names));
+    *out = st;
+    return 0;
+fail:
+    inet_destroy(st);
+    return r;
+}
+
+static void inet_destroy(void *sp)
+{
+    struct inet_stack *st = sp;
+    if (!st)
+        return;
+    dm_task_cancel(&st->flush_task);
+    if (st->inst) {
+        dm_stats_unregister(st->inst, &st->eth_st.rx);
+        dm_stats_unregister(st->inst, &st->arp_st.rx);
+        dm_stats_unregister(st->inst, &st->ip_st.rx);
+        dm_stats_unregister(st->inst, &st->icmp_st.rx);
+        dm_stats_unregister(st->inst, &st->udp_st.rx);
+        dm_stats_unregister(st->inst, &st->tcp_st.rx);
+    }
+    if (st->arp_timer.fn)
+        arp_fini(st);
+    tcp_fini(st);
+    for (uint16_t i = 0; i < st->ntx; i++)
+        dm_buf_free(st->tx[i]);
+    st->ntx = 0;
+    if (st->dev)
+        dm_dev_close(st->dev);
+    free(st);
+}
+
+static int inet_create_loop(struct dm_instance *i, const struct dm_config *c, void **st) { return inet_create_dev(i, c, "loop", st); }
+static int inet_create_dpdk(struct dm_instance *i, const struct dm_config *c, void **st) { return inet_create_dev(i, c, "dpdk", st); }
+static int inet_create_xdp(struct dm_instance *i, const struct dm_config *c, void **st) { return inet_create_dev(i, c, "xdp", st); }
+
+/* ------------------------------------------------------------ socket ops */
+static int inet_socket(void *sp, struct dm_queue *q, int domain, int type, int protocol)
+{
+    struct inet_stack *st = sp;
+    if (domain != AF_INET)
+        return -EAFNOSUPPORT;
+    type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (type == SOCK_STREAM) {
+        if (protocol != 0 && protocol != IPPROTO_TCP)
+            return -EPROTONOSUPPORT;
+        return tcp_socket(st, q);
+    }
+    if (type == SOCK_DGRAM) {
+        if (protocol != 0 && protocol != IPPROTO_UDP)
+            return -EPROTONOSUPPORT;
+        return udp_socket(st, q);
+    }
+    return -ESOCKTNOSUPPORT;
+}
+
+#define SOCK_KIND(q) (((struct inet_sock *)(q)->priv)->kind)
+#define IS_TCP(q) ((q)->priv && SOCK_KIND(q) == INET_SOCK_TCP)
+
+static int inet_bind(void *sp, struct dm_queue *q, const struct sockaddr_in *a)
+{
+    if (a->sin_family != AF_INET)
+        return -EAFNOSUPPORT;
+    if (IS_TCP(q))
+        return tcp_bind(sp, q->priv, a);
+    return udp_bind(sp, q->priv, a);
+}
+
+static int inet_listen(void *sp, struct dm_queue *q, int backlog)
+{
+    if (!IS_TCP(q))
+        return -EOPNOTSUPP;
+    return tcp_listen(sp, q->priv, backlog);
+}
+
+static int inet_accept(void *sp, struct dm_queue *q, struct dm_op *op)
+{
+    if (!IS_TCP(q))
+        return -EOPNOTSUPP;
+    return tcp_accept(sp, q->priv, op);
+}
+
+static int inet_connect(void *sp, struct dm_queue *q, struct dm_op *op)
+{
+    if (op->addr.sin_family != AF_INET && !(op->addr.sin_family == AF_UNSPEC && !IS_TCP(q)))
+        return -EAFNOSUPPORT;
+    if (IS_TCP(q))
+        return tcp_connect(sp, q->priv, op);
+    return udp_connect(sp, q->priv, op);
+}
+
+static int inet_push(void *sp, struct dm_queue *q, struct dm_op *op)
+{
+    if (IS_TCP(q))
+        return tcp_push(sp, q->priv, op);
+    return udp_push(sp, q->priv, op);
+}
+
+static int inet_pop(void *sp, struct dm_queue *q, struct dm_op *op)
+{
+    if (IS_TCP(q))
+        return tcp_pop(sp, q->priv, op);
+    return udp_pop(sp, q->priv, op);
+}
+
+static int inet_shutdown(void *sp, struct dm_queue *q, int how)
+{
+    if (IS_TCP(q))
+        return tcp_shutdown(sp, q->priv, how);
+    if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+        return -EINVAL;
+    struct udp_sock *u = q->priv;
+    return u->connected ? 0 : -ENOTCONN;
+}
+
+static int inet_close(void *sp, struct dm_queue *q)
+{
+    int r;
+    if (!q->priv)
+        return 0;
+    if (IS_TCP(q))
+        r = tcp_close(sp, q->priv);
+    else
+        r = udp_close(sp, q->priv);
+    q->priv = NULL;
+    return r;
+}
+
+static int inet_setsockopt(void *sp, struct dm_queue *q, int level, int name, const void *val, socklen_t len)
+{
+    if (IS_TCP(q))
+        return tcp_setsockopt(sp, q->priv, level, name, val, len);
+    if (level == SOL_SOCKET && len >= (socklen_t)sizeof(int)) {
+        struct udp_sock *u = q->priv;
+        int v;
+        memcpy(&v, val, sizeof(v));
+        if (name == SO_RCVBUF) {
+            u->rcvbuf = (uint32_t)DM_MAX(DM_MIN((int64_t)v * 2, 64 << 20), 2304);
+            return 0;
+        }
+        if (name == SO_SNDBUF || name == SO_REUSEADDR || name == SO_REUSEPORT || name == SO_BROADCAST)
+            return 0;
+    }
+    if (len < (socklen_t)sizeof(int))
+        return -EINVAL;
+    return -ENOPROTOOPT;
+}
+
+static int inet_getsockopt(void *sp, struct dm_queue *q, int level, int name, void *val, socklen_t *len)
+{
+    if (IS_TCP(q))
+        return tcp_getsockopt(sp, q->priv, level, name, val, len);
+    if (*len < (socklen_t)sizeof(int))
+        return -EINVAL;
+    struct udp_sock *u = q->priv;
+    int v;
+    if (level == SOL_SOCKET && name == SO_RCVBUF)
+        v = (int)u->rcvbuf;
+    else if (level == SOL_SOCKET && name == SO_TYPE)
+        v = SOCK_DGRAM;
+    else if (level == SOL_SOCKET && name == SO_ERROR)
+        v = 0;
+    else
+        return -ENOPROTOOPT;
+    memcpy(val, &v, sizeof(v));
+    *len = sizeof(v);
+    return 0;
+}
+
+static int inet_getsockname(void *sp, struct dm_queue *q, struct sockaddr_in *out)
+{
+    struct inet_stack *st = sp;
+    memset(out, 0, sizeof(*out));
+    out->sin_family = AF_INET;
+    if (IS_TCP(q)) {
+        struct tcp_pcb *p = q->priv;
+        out->sin_addr.s_addr = p->lip ? p->lip : (p->state >= TCPS_SYN_SENT ? st->ip : 0);
+        out->sin_port = p->lport;
+    } else {
+        struct udp_sock *u = q->priv;
+        out->sin_addr.s_addr = u->lip;
+        out->sin_port = u->lport;
+    }
+    return 0;
+}
+
+static int inet_getpeername(void *sp, struct dm_queue *q, struct sockaddr_in *out)
+{
+    (void)sp;
+    memset(out, 0, sizeof(*out));
+    out->sin_family = AF_INET;
+    if (IS_TCP(q)) {
+        struct tcp_pcb *p = q->priv;
+        if (p->state < TCPS_SYN_SENT || p->state == TCPS_SYN_SENT)
+            return -ENOTCONN;
+        out->sin_addr.s_addr = p->rip;
+        out->sin_port = p->rport;
+        return 0;
+    }
+    struct udp_sock *u = q->priv;
+    if (!u->connected)
+        return -ENOTCONN;
+    out->sin_addr.s_addr = u->rip;
+    out->sin_port = u->rport;
+    return 0;
+}
+
+static int inet_wait_fd(void *sp)
+{
+    struct inet_stack *st = sp;
+    if (st->dev->ops->wait_fd && (st->info.caps & DM_DEV_CAP_CAN_SLEEP))
+        return st->dev->ops->wait_fd(st->dev);
+    return -1;
+}
+
+#define INET_OPS(var, nm, createfn)          \
+    static const struct dm_stack_ops var = { \
+        .name = nm,                          \
+        .create = createfn,                  \
+        .destroy = inet_destroy,             \
+        .socket = inet_socket,               \
+        .bind = inet_bind,                   \
+        .listen = inet_listen,               \
+        .accept = inet_accept,               \
+        .connect = inet_connect,             \
+        .push = inet_push,                   \
+        .pop = inet_pop,                     \
+        .shutdown = inet_shutdown,           \
+        .close = inet_close,                 \
+        .setsockopt = inet_setsockopt,       \
+        .getsockopt = inet_getsockopt,       \
+        .getsockname = inet_getsockname,     \
+        .getpeername = inet_getpeername,     \
+        .poll = inet_poll,                   \
+        .wait_fd = inet_wait_fd,             \
+    };                                       \
+    DM_STACK_REGISTER(var)
+
+INET_OPS(inet_loop_ops, "loop", inet_create_loop);
+INET_OPS(inet_dpdk_ops, "dpdk", inet_create_dpdk);
+INET_OPS(inet_xdp_ops, "xdp", inet_create_xdp);

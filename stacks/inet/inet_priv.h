@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stacks/inet internals: the per-instance context (struct inet_stack) that
+ * every module of the stack works on, the sockets, and the module entry
+ * points. Nothing here is visible outside stacks/inet (and its tests).
+ *
+ * Ownership and flow:
+ *   inet.c   poll(): rx_burst -> eth_input() per frame -> arp/ipv4 ->
+ *            icmp/udp/tcp input; then TCP output of the connections touched
+ *            by the burst; then one tx_burst of everything queued.
+ *   Output:  a module builds its L4 header in front of the payload (in the
+ *            headroom of a header buffer), ipv4_output() prepends IPv4,
+ *            eth_output() resolves the next hop (ARP) and queues the frame
+ *            in st->tx; inet_tx_flush() hands the batch to the device.
+ * Addresses and ports are kept in network byte order everywhere (they are
+ * compared against and copied to headers); sequence numbers in host order.
+ */
+#ifndef INET_PRIV_H
+#define INET_PRIV_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include "dm/buf.h"
+#include "dm/device.h"
+#include "dm/instance.h"
+#include "dm/list.h"
+#include "dm/queue.h"
+#include "dm/timer.h"
+#include "wire.h"
+
+#define INET_RX_BURST   32
+#define INET_TX_BATCH   64
+#define ARP_TABLE_SIZE  256          /* power of two */
+#define ARP_PENDING_MAX 4            /* frames queued per unresolved entry */
+
+struct tcp_pcb;
+struct tcp_cc_ops;
+
+/* ------------------------------------------------------------ counters */
+/* Each struct is registered with dm_stats under its module name; the name
+ * tables live in inet.c next to the registration and must follow the field
+ * order here. */
+struct eth_stats {
+    uint64_t rx, rx_short, rx_not_ours, rx_bad_type, tx, tx_drop_full, rx_nobuf;
+};
+struct arp_stats {
+    uint64_t rx, rx_bad, rx_request, rx_reply, tx_request, tx_reply, resolved,
+        queue_drop, timeout, nobuf;
+};
+struct ip_stats {
+    uint64_t rx, rx_short, rx_bad_version, rx_bad_hlen, rx_bad_len, rx_bad_csum,
+        rx_not_ours, rx_frag_drop, rx_bad_proto, rx_ttl_zero, tx, tx_no_route, tx_nobuf;
+};
+struct icmp_stats {
+    uint64_t rx, rx_short, rx_bad_csum, rx_echo, tx_echo_reply, tx_unreach, rx_other;
+};
+struct udp_stats {
+    uint64_t rx, rx_short, rx_bad_len, rx_bad_csum, rx_no_port, rx_queue_full, tx, tx_nobuf;
+};
+struct tcp_stats {
+    uint64_t rx, rx_short, rx_bad_off, rx_bad_csum, rx_bad_opt, rx_no_pcb, rx_syn_drop_backlog,
+        rx_syn_drop_nomem, rx_out_of_window, rx_rst_bad, rx_rst_ok, rx_challenge_ack,
+        rx_ack_too_old, rx_ack_future, rx_dup, rx_ooo, rx_ooo_drop, rx_data_bytes,
+        rx_syn_in_sync, rx_sack_bogus, rx_nobuf_drop, rx_dupack,
+        tx, tx_data_bytes, tx_retrans, tx_retrans_bytes, tx_fast_retrans, tx_rto,
+        tx_rst, tx_ack, tx_nobuf, tx_zwp, tx_keepalive, tx_syn_retrans,
+        conn_active, conn_passive, conn_reset, conn_timeout, conn_timewait_reuse,
+        conn_keepalive_drop, challenge_ack_limited, rx_paws_drop, rx_after_close, tx_rtx_lost;
+};
+
+/* ------------------------------------------------------------ ARP */
+enum { ARP_FREE = 0, ARP_PENDING, ARP_RESOLVED, ARP_STATIC };
+
+struct arp_entry {
+    uint32_t ip;                  /* network order; 0 = free slot */
+    uint8_t mac[ETH_ALEN];
+    uint8_t state;
+    uint8_t retries;
+    uint8_t npending;
+    int64_t expires_ns;           /* resolved: age out; pending: next retry */
+    struct dm_buf *pending[ARP_PENDING_MAX];
+};
+
+/* ------------------------------------------------------------ sockets */
+enum inet_sock_kind { INET_SOCK_UDP = 1, INET_SOCK_TCP = 2 };
+
+/* Common head of a queue's backend socket (q->priv). */
+struct inet_sock {
+    uint8_t kind;
+};
+
+struct udp_sock {
+    struct inet_sock s;
+    bool bound, connected;
+    uint32_t lip, rip;            /* network order */
+    uint16_t lport, rport;
+    uint32_t rcvq_bytes, rcvbuf;
+    struct dm_buf *rcvq_head, *rcvq_tail; /* datagrams; udata links, ol_flags free */
+    struct dm_queue *q;
+    struct udp_sock *hnext;       /* port hash chain */
+};
+
+/* ------------------------------------------------------------ the stack */
+struct inet_stack {
+    struct dm_instance *inst;
+    struct dm_dev *dev;
+    struct dm_dev_info info;
+    uint8_t mac[ETH_ALEN];
+    uint32_t ip, mask, gw;        /* network order; gw 0 = none */
+    uint16_t mtu;                 /* IP MTU */
+    bool tx_multiseg;             /* device takes chains: payload is never copied */
+    bool tx_ip_csum, tx_tcp_csum, tx_udp_csum, rx_csum;
+    uint16_t ip_id;
+
+    /* TX batch, flushed once per poll and by the flush task */
+    uint16_t ntx;
+    struct dm_buf *tx[INET_TX_BATCH];
+    struct dm_task flush_task;
+
+    /* per-packet parse state of the frame being processed (not file statics) */
+    struct {
+        struct dm_buf *m;         /* the frame */
+        const struct ip_hdr *ip;
+        uint32_t src, dst;
+        int64_t now;
+    } rx;
+
+    /* ARP */
+    struct arp_entry arp[ARP_TABLE_SIZE];
+    struct dm_timer arp_timer;
+    int64_t arp_ttl_ns;
+
+    /* UDP */
+    struct udp_sock *udp_ports[256];  /* hash by local port */
+    uint16_t udp_next_port;
+
+    /* TCP */
+    struct tcp_pcb *pcbs;         /* preallocated table */
+    uint32_t max_conns, nfree;
+    struct tcp_pcb *free_pcbs;
+    struct tcp_pcb **hash;        /* 4-tuple hash buckets */
+    uint32_t hash_mask;
+    struct tcp_pcb *listeners[64];/* by local port */
+    uint16_t *tcp_port_refs;      /* pcbs using each local port (65536) */
+    uint16_t tcp_next_port;
+    uint32_t hash_seed;
+    uint8_t isn_key[16];
+    struct dm_list tcp_out_list;  /* pcbs that have output to do after RX */
+    const struct tcp_cc_ops *cc;
+    int64_t timewait_ns, delack_ns, rto_min_ns, rto_init_ns, rto_max_ns;
+    uint32_t sndbuf_def, rcvbuf_def;
+    uint32_t syn_retries, rtx_retries;
+    int64_t chack_window_start;   /* RFC 5961 challenge ACK rate limit */
+    uint32_t chack_count, chack_limit;
+
+    struct eth_stats eth_st;
+    struct arp_stats arp_st;
+    struct ip_stats ip_st;
+    struct icmp_stats icmp_st;
+    struct udp_stats udp_st;
+    struct tcp_stats tcp_st;
+};
+
+/* ------------------------------------------------------------ helpers */
+static inline int64_t inet_now(struct inet_stack *st) { return dm_now_ns(st->inst); }
+
+/* Removes n bytes from the front of a chain, freeing segments emptied;
+ * returns the new head (NULL if all consumed, then the chain is freed). */
+struct dm_buf *inet_buf_pull(struct dm_buf *m, uint32_t n);
+/* Truncates a chain to len bytes (Ethernet padding), freeing tail segments. */
+void inet_buf_trim(struct dm_buf *m, uint32_t len);
+/* Does dst need the gateway? returns the next-hop address, 0 when unreachable. */
+uint32_t inet_next_hop(struct inet_stack *st, uint32_t dst);
+
+/* inet.c */
+void inet_tx_enqueue(struct inet_stack *st, struct dm_buf *frame);
+void inet_tx_flush(struct inet_stack *st);
+void inet_schedule_flush(struct inet_stack *st);
+int inet_input_frame(struct inet_stack *st, struct dm_buf *m); /* fuzz entry too */
+
+/* eth.c */
+void eth_input(struct inet_stack *st, struct dm_buf *m);
+/* Prepends Ethernet and queues for TX (resolving next hop via ARP). Consumes m. */
+int eth_output_ip(struct inet_stack *st, struct dm_buf *m, uint32_t nexthop);
+void eth_output_raw(struct inet_stack *st, struct dm_buf *m, const uint8_t *dst, uint16_t type);
+
+/* arp.c */
+void arp_init(struct inet_stack *st);
+void arp_fini(struct inet_stack *st);
+void arp_input(struct inet_stack *st, struct dm_buf *m);
+/* 1: mac filled; 0: m queued waiting for resolution (consumed); <0 error (m freed). */
+int arp_resolve(struct inet_stack *st, uint32_t ip, struct dm_buf *m, uint8_t *mac);
+int arp_add_static(struct inet_stack *st, uint32_t ip, const uint8_t *mac);
+
+/* ipv4.c */
+void ipv4_input(struct inet_stack *st, struct dm_buf *m);
+/* Prepends an IPv4 header in front of the L4 data at m->data and sends.
+ * Consumes m. */
+int ipv4_output(struct inet_stack *st, struct dm_buf *m, uint32_t src, uint32_t dst, uint8_t proto);
+
+/* icmp.c */
+void icmp_input(struct inet_stack *st, struct dm_buf *m);
+/* m: the offending packet with data at its IP header (not consumed). */
+void icmp_send_port_unreach(struct inet_stack *st, const struct dm_buf *m);
+
+/* udp.c */
+void udp_input(struct inet_stack *st, struct dm_buf *m);
+int udp_socket(struct inet_stack *st, struct dm_queue *q);
+int udp_bind(struct inet_stack *st, struct udp_sock *u, const struct sockaddr_in *a);
+int udp_connect(struct inet_stack *st, struct udp_sock *u, struct dm_op *op);
+int udp_push(struct inet_stack *st, struct udp_sock *u, struct dm_op *op);
+int udp_pop(struct inet_stack *st, struct udp_sock *u, struct dm_op *op);
+int udp_close(struct inet_stack *st, struct udp_sock *u);
+void udp_fini(struct inet_stack *st);
+
+/* tcp*.c: see tcp_priv.h */
+
+
+
+/* A buffer for an outgoing packet: DM_BUF_HEADROOM in front for headers
+ * and, when `copy_len` > 0, that much tailroom for a payload copy. */
+struct dm_buf *inet_alloc_tx(struct inet_stack *st, uint32_t copy_len);
+/* Appends bytes [off, off+len) of the chain starting at seg to hdr: slices
+ * (zero copy) when the device takes chains, else a copy into hdr's tailroom
+ * (hdr must come from inet_alloc_tx(st, len)). 0 or -ENOBUFS (hdr intact
+ * apart from partially chained slices, which the caller frees with hdr). */
+int inet_attach_payload(struct inet_stack *st, struct dm_buf *hdr, struct dm_buf *seg,
+                        uint32_t off, uint32_t len);
+#endif /* INET_PRIV_H */

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * IPv4 (RFC 791): validates received headers (version, header length,
+ * total length against the frame, header checksum unless the device
+ * vouched for it, destination), trims Ethernet padding, counts and drops
+ * fragments (we never fragment and do not reassemble), and hands the L4
+ * payload to ICMP, UDP or TCP with the parse state in st->rx.
+ * Output prepends a header (DF set, TTL 64) with the checksum computed here
+ * or left to the device when it offers DM_DEV_CAP_TX_IPV4_CKSUM.
+ */
+#include <string.h>
+#include "inet_priv.h"
+#include "csum.h"
+#include "tcp_priv.h"
+
+uint32_t inet_next_hop(struct inet_stack *st, uint32_t dst)
+{
+    if (((dst ^ st->ip) & st->mask) == 0 || dst == 0xffffffffu)
+        return dst;
+    return st->gw; /* 0: no route */
+}
+
+void ipv4_input(struct inet_stack *st, struct dm_buf *m)
+{
+    st->ip_st.rx++;
+    if (dm_unlikely(m->len < IP_HLEN_MIN)) {
+        st->ip_st.rx_short++;
+        goto drop;
+    }
+    const struct ip_hdr *ih = (const struct ip_hdr *)m->data;
+    if (dm_unlikely((ih->vhl >> 4) != 4)) {
+        st->ip_st.rx_bad_version++;
+        goto drop;
+    }
+    uint32_t hlen = (uint32_t)(ih->vhl & 0xf) * 4;
+    if (dm_unlikely(hlen < IP_HLEN_MIN || hlen > m->len)) {
+        st->ip_st.rx_bad_hlen++;
+        goto drop;
+    }
+    uint32_t tot = ntohs(ih->len);
+    if (dm_unlikely(tot < hlen || tot > m->pkt_len)) {
+        st->ip_st.rx_bad_len++;
+        goto drop;
+    }
+    if (!(m->ol_flags & DM_BUF_RX_IP_CKSUM_GOOD)) {
+        if (dm_unlikely((m->ol_flags & DM_BUF_RX_IP_CKSUM_BAD) ||
+                        inet_csum_fold(inet_csum_partial(ih, hlen, 0)) != 0)) {
+            st->ip_st.rx_bad_csum++;
+            goto drop;
+        }
+    }
+    if (dm_unlikely(ih->dst != st->ip && ih->dst != 0xffffffffu && ih->dst != (st->ip | ~st->mask))) {
+        st->ip_st.rx_not_ours++;
+        goto drop;
+    }
+    if (dm_unlikely(ntohs(ih->off) & (IP_MF | IP_OFFMASK))) {
+        st->ip_st.rx_frag_drop++;
+        goto drop;
+    }
+    if (tot < m->pkt_len)
+        inet_buf_trim(m, tot); /* Ethernet padding */
+    st->rx.ip = ih;
+    st->rx.src = ih->src;
+    st->rx.dst = ih->dst;
+    uint8_t proto = ih->proto;
+    m->l3_len = (uint8_t)hlen;
+    switch (proto) {
+    case IPPROTO_TCP_:
+        dm_buf_adj(m, hlen);
+        tcp_input(st, m);
+        return;
+    case IPPROTO_UDP_:
+        udp_input(st, m); /* keeps the IP header: needed for ICMP errors */
+        return;
+    case IPPROTO_ICMP_:
+        icmp_input(st, m);
+        return;
+    default:
+        st->ip_st.rx_bad_proto++;
+        goto drop;
+    }
+drop:
+    dm_buf_free(m);
+}
+
+int ipv4_output(struct inet_stack *st, struct dm_buf *m, uint32_t src, uint32_t dst, uint8_t proto)
+{
+    uint32_t nh = inet_next_hop(st, dst);
+    if (dm_unlikely(nh == 0)) {
+        st->ip_st.tx_no_route++;
+        dm_buf_free(m);
+        return -ENETUNREACH;
+    }
+    struct ip_hdr *ih = (struct ip_hdr *)dm_buf_prepend(m, IP_HLEN_MIN);
+    if (dm_unlikely(!ih)) {
+        st->ip_st.tx_nobuf++;
+        dm_buf_free(m);
+        return -ENOBUFS;
+    }
+    ih->vhl = 0x45;
+    ih->tos = 0;
+    ih->len = htons((uint16_t)m->pkt_len);
+    ih->id = htons(st->ip_id++);
+    ih->off = htons(IP_DF);
+    ih->ttl = IP_DEFAULT_TTL;
+    ih->proto = proto;
+    ih->src = src;
+    ih->dst = dst;
+    ih->csum = 0;
+    m->l3_len = IP_HLEN_MIN;
+    if (st->tx_ip_csum)
+        m->ol_flags |= DM_BUF_TX_IP_CKSUM;
+    else
+        ih->csum = inet_csum_fold(inet_csum_partial(ih, IP_HLEN_MIN, 0));
+    st->ip_st.tx++;
+    return eth_output_ip(st, m, nh);
+}

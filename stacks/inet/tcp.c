@@ -1,0 +1,887 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TCP connections: the preallocated PCB table, the 4-tuple hash, the
+ * listeners, ephemeral ports, and the socket calls (bind, listen, accept,
+ * connect, push, pop, shutdown, close, options) on top of tcp_in/tcp_out.
+ *
+ * Lookup: a power-of-two array of bucket heads (twice DEMI_TCP_MAX_CONNS)
+ * chained through pcb->hnext, keyed by a seeded multiplicative hash of the
+ * 4-tuple: O(1), no allocation. Listeners sit in their own small table by
+ * port. tcp_port_refs[] counts the PCBs using each local port, so bind()
+ * and ephemeral allocation answer "in use?" in O(1).
+ *
+ * Lifetime: a PCB belongs to its queue (q) until the application closes it;
+ * the connection then finishes in the background (FIN, TIME_WAIT) and the
+ * PCB is freed when it reaches CLOSED with no queue (TF_FREE_ME, reaped by
+ * the output pass so no caller up the stack holds a freed PCB).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/tcp.h>
+#include <sys/random.h>
+#include "tcp_priv.h"
+#include "dm/log.h"
+
+#define TCP_EPH_LO 49152u
+#define TCP_EPH_N  16384u
+
+static inline uint32_t tuple_hash(const struct inet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip,
+                                  uint16_t rport)
+{
+    uint64_t h = ((uint64_t)rip << 32 | (uint32_t)lport << 16 | rport) ^ st->hash_seed;
+    h ^= (uint64_t)lip * 0x9e3779b97f4a7c15ull;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return (uint32_t)h & st->hash_mask;
+}
+
+struct tcp_pcb *tcp_lookup(struct inet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+{
+    struct tcp_pcb *p = st->hash[tuple_hash(st, lip, lport, rip, rport)];
+    for (; p; p = p->hnext)
+        if (p->rip == rip && p->lport == lport && p->rport == rport && p->lip == lip)
+            return p;
+    return NULL;
+}
+
+void tcp_hash_insert(struct inet_stack *st, struct tcp_pcb *p)
+{
+    struct tcp_pcb **b = &st->hash[tuple_hash(st, p->lip, p->lport, p->rip, p->rport)];
+    p->hnext = *b;
+    *b = p;
+}
+
+static void tcp_hash_remove(struct inet_stack *st, struct tcp_pcb *p)
+{
+    struct tcp_pcb **b = &st->hash[tuple_hash(st, p->lip, p->lport, p->rip, p->rport)];
+    while (*b && *b != p)
+        b = &(*b)->hnext;
+    if (*b)
+        *b = p->hnext;
+    p->hnext = NULL;
+}
+
+static unsigned lbucket(uint16_t port) { return (ntohs(port) * 2654435761u) >> 26; }
+
+struct tcp_pcb *tcp_lookup_listener(struct inet_stack *st, uint32_t lip, uint16_t lport)
+{
+    for (struct tcp_pcb *l = st->listeners[lbucket(lport)]; l; l = l->lnext)
+        if (l->lport == lport && (l->lip == 0 || l->lip == lip))
+            return l;
+    return NULL;
+}
+
+static void listener_remove(struct inet_stack *st, struct tcp_pcb *l)
+{
+    struct tcp_pcb **b = &st->listeners[lbucket(l->lport)];
+    while (*b && *b != l)
+        b = &(*b)->lnext;
+    if (*b)
+        *b = l->lnext;
+    l->lnext = NULL;
+}
+
+uint32_t tcp_gen_isn(struct inet_stack *st, struct tcp_pcb *p)
+{
+    struct tcp_isn k;
+    memcpy(k.key, st->isn_key, sizeof(k.key));
+    return tcp_isn_gen(&k, p->lip, p->lport, p->rip, p->rport, dm_clock_ns());
+}
+
+/* ------------------------------------------------------------ PCBs */
+struct tcp_pcb *tcp_pcb_alloc(struct inet_stack *st)
+{
+    struct tcp_pcb *p = st->free_pcbs;
+    if (!p)
+        return NULL;
+    st->free_pcbs = p->hnext;
+    st->nfree--;
+    memset(p, 0, sizeof(*p));
+    p->s.kind = INET_SOCK_TCP;
+    p->st = st;
+    p->sndbuf = st->sndbuf_def;
+    p->rcvbuf = st->rcvbuf_def;
+    p->cc_ops = st->cc;
+    p->ka_idle_ns = 7200 * DM_NS_PER_S;
+    p->ka_intvl_ns = 75 * DM_NS_PER_S;
+    p->ka_cnt = 9;
+    dm_list_init(&p->child);
+    dm_list_init(&p->synq);
+    dm_list_init(&p->acceptq);
+    dm_list_init(&p->out_link);
+    tcp_timers_init(p);
+    return p;
+}
+
+/* Buffers and algorithms for a connection about to send its SYN. */
+void tcp_setup_conn(struct tcp_pcb *p)
+{
+    struct inet_stack *st = p->st;
+    uint32_t big = DM_MAX(p->rcvbuf, 65535u);
+    uint8_t ws = 0;
+    while (ws < TCP_OPT_WSCALE_MAX && (big >> ws) > 65535u)
+        ws++;
+    p->rcv_wscale = ws;
+    p->mss = (uint16_t)(st->mtu - 40);
+    p->peer_mss = 536;
+    tcp_reass_init(&p->reass, p->rcvbuf);
+    tcp_sack_rx_init(&p->sack_rx);
+    tcp_sack_sb_reset(&p->sb);
+    struct tcp_rtt_cfg rc = {.rto_min_ns = st->rto_min_ns, .rto_max_ns = st->rto_max_ns,
+                             .rto_initial_ns = st->rto_init_ns};
+    tcp_rtt_init(&p->rtt, &rc);
+    tcp_cc_init(&p->cc, p->cc_ops, p->mss, inet_now(st));
+    p->syn_retries_left = (uint8_t)st->syn_retries;
+    p->last_rx_ns = inet_now(st);
+}
+
+void tcp_established(struct tcp_pcb *p)
+{
+    struct inet_stack *st = p->st;
+    uint32_t mss = DM_MIN((uint32_t)p->peer_mss, (uint32_t)st->mtu - 40u);
+    if (p->flags & TF_TS)
+        mss -= 12;
+    if (mss < 64)
+        mss = 64;
+    p->mss = (uint16_t)mss;
+    if (!(p->flags & TF_WS)) {
+        p->snd_wscale = 0;
+        p->rcv_wscale = 0;
+    }
+    tcp_cc_init(&p->cc, p->cc_ops, p->mss, inet_now(st));
+    if (!p->rtt.has_sample && p->rtt.backoff)
+        tcp_rtt_syn_fallback(&p->rtt);
+    tcp_rtt_ack_reset(&p->rtt);
+    p->high_rxt = p->snd_nxt;
+    p->recover = p->snd_nxt;
+    p->last_rx_ns = inet_now(st);
+    if (p->flags & TF_KEEPALIVE)
+        tcp_arm_keepalive(p);
+}
+
+static void free_chain_list(struct dm_buf **head, struct dm_buf **tail, bool udata_linked)
+{
+    struct dm_buf *b = *head;
+    while (b) {
+        struct dm_buf *n = udata_linked ? (struct dm_buf *)(uintptr_t)b->udata : b->next;
+        if (udata_linked) {
+            b->udata = 0;
+            dm_buf_free(b);
+        } else {
+            b->next = NULL;
+            dm_buf_free_seg(b);
+        }
+        b = n;
+    }
+    *head = *tail = NULL;
+}
+
+/* Drops everything a connection holds on the network side. */
+static void tcp_release(struct tcp_pcb *p)
+{
+    struct inet_stack *st = p->st;
+    tcp_timers_stop(p);
+    if (p->hnext || st->hash[tuple_hash(st, p->lip, p->lport, p->rip, p->rport)] == p)
+        tcp_hash_remove(st, p);
+    if (p->state == TCPS_LISTEN)
+        listener_remove(st, p);
+    if (p->flags & TF_BOUND) {
+        st->tcp_port_refs[ntohs(p->lport)]--;
+        p->flags &= ~TF_BOUND;
+    }
+    free_chain_list(&p->sndq_head, &p->sndq_tail, false);
+    p->snd_cur = NULL;
+    p->sndq_bytes = 0;
+    tcp_reass_reset(&p->reass);
+    if (dm_list_linked(&p->child)) {
+        struct tcp_pcb *par = p->parent;
+        dm_list_del(&p->child);
+        if (par) {
+            if (p->flags & TF_ACCEPTED || p->state != TCPS_SYN_RCVD)
+                par->nacceptq--;
+            else
+                par->nsynq--;
+        }
+    }
+    p->parent = NULL;
+}
+
+void tcp_pcb_free(struct tcp_pcb *p)
+{
+    struct inet_stack *st = p->st;
+    /* Children of a listener that never got accepted die with it. */
+    while (!dm_list_empty(&p->synq) || !dm_list_empty(&p->acceptq)) {
+        struct dm_list *h = !dm_list_empty(&p->synq) ? &p->synq : &p->acceptq;
+        struct tcp_pcb *c = dm_list_first(h, struct tcp_pcb, child);
+        tcp_send_rst(c);
+        c->parent = NULL;
+        dm_list_del(&c->child);
+        tcp_release(c);
+        free_chain_list(&c->rcvq_head, &c->rcvq_tail, true);
+        if (dm_list_linked(&c->out_link))
+            dm_list_del(&c->out_link);
+        c->state = TCPS_CLOSED;
+        c->hnext = st->free_pcbs;
+        st->free_pcbs = c;
+        st->nfree++;
+    }
+    p->nsynq = p->nacceptq = 0;
+    tcp_release(p);
+    free_chain_list(&p->rcvq_head, &p->rcvq_tail, true);
+    p->rcvq_bytes = 0;
+    if (dm_list_linked(&p->out_link))
+        dm_list_del(&p->out_link);
+    p->state = TCPS_CLOSED;
+    p->q = NULL;
+    p->hnext = st->free_pcbs;
+    st->free_pcbs = p;
+    st->nfree++;
+}
+
+void tcp_schedule_output(struct tcp_pcb *p)
+{
+    if (!dm_list_linked(&p->out_link))
+        dm_list_add_tail(&p->st->tcp_out_list, &p->out_link);
+    inet_schedule_flush(p->st);
+}
+
+void tcp_output_pending(struct inet_stack *st)
+{
+    while (!dm_list_empty(&st->tcp_out_list)) {
+        struct tcp_pcb *p = dm_list_first(&st->tcp_out_list, struct tcp_pcb, out_link);
+        dm_list_del(&p->out_link);
+        if (p->flags & TF_FREE_ME) {
+            if (!p->q)
+                tcp_pcb_free(p);
+            continue;
+        }
+        tcp_output(p);
+    }
+}
+
+void tcp_fail_ops(struct tcp_pcb *p, int err)
+{
+    if (!p->q)
+        return;
+    struct dm_op *op;
+    while ((op = dm_queue_first_op(p->q, DEMI_OPC_CONNECT)))
+        dm_op_fail(op, err);
+    while ((op = dm_queue_first_op(p->q, DEMI_OPC_PUSH)))
+        dm_op_fail(op, err == ECONNREFUSED || err == ETIMEDOUT ? err : (err ? err : EPIPE));
+    tcp_deliver(p);
+}
+
+void tcp_set_closed(struct tcp_pcb *p, int err)
+{
+    struct inet_stack *st = p->st;
+    struct tcp_pcb *par = p->parent;
+    bool was_child = par && !(p->flags & TF_ACCEPTED);
+    if (err)
+        p->err = err;
+    tcp_release(p);
+    p->state = TCPS_CLOSED;
+    if (p->q) {
+        tcp_fail_ops(p, err);
+        return;
+    }
+    (void)was_child;
+    p->flags |= TF_FREE_ME;
+    tcp_schedule_output(p);
+    (void)st;
+}
+
+void tcp_enter_timewait(struct tcp_pcb *p)
+{
+    struct inet_stack *st = p->st;
+    p->state = TCPS_TIME_WAIT;
+    dm_timer_cancel(st->inst, &p->rtx_timer);
+    dm_timer_cancel(st->inst, &p->delack_timer);
+    free_chain_list(&p->sndq_head, &p->sndq_tail, false);
+    p->sndq_bytes = 0;
+    p->snd_cur = NULL;
+    tcp_arm_keepalive(p); /* the misc timer runs TIME_WAIT */
+    tcp_deliver(p);
+}
+
+/* Completes pending pops: data first, then EOF or the error. */
+void tcp_deliver(struct tcp_pcb *p)
+{
+    if (!p->q)
+        return;
+    struct dm_op *op;
+    bool popped = false;
+    uint32_t before = tcp_seq_diff(p->rcv_adv, p->rcv_nxt) > 0 ? (uint32_t)tcp_seq_diff(p->rcv_adv, p->rcv_nxt) : 0;
+    while ((op = dm_queue_first_op(p->q, DEMI_OPC_POP))) {
+        struct dm_buf *c = p->rcvq_head;
+        if (c) {
+            p->rcvq_head = (struct dm_buf *)(uintptr_t)c->udata;
+            if (!p->rcvq_head)
+                p->rcvq_tail = NULL;
+            c->udata = 0;
+            p->rcvq_bytes -= c->pkt_len;
+            dm_op_complete_pop(op, c, NULL);
+            popped = true;
+        } else if ((p->flags & TF_RCVD_FIN) || (p->flags & TF_SHUT_RD)) {
+            dm_op_complete_pop(op, NULL, NULL);
+        } else if (p->state == TCPS_CLOSED) {
+            if (p->err)
+                dm_op_fail(op, p->err);
+            else
+                dm_op_complete_pop(op, NULL, NULL);
+        } else {
+            break;
+        }
+    }
+    /* Window update when popping opened the window noticeably. */
+    if (popped && p->state != TCPS_CLOSED && !(p->flags & TF_RCVD_FIN)) {
+        uint32_t now = tcp_rcv_window(p);
+        if (now > before && (before < p->mss || now - before >= DM_MIN(p->rcvbuf / 2, 2u * p->mss))) {
+            p->flags |= TF_ACK_NOW;
+            tcp_schedule_output(p);
+        }
+    }
+}
+
+/* Admits pushes waiting for send-buffer space. */
+void tcp_fill_sndq(struct tcp_pcb *p)
+{
+    struct inet_stack *st = p->st;
+    if (!p->q)
+        return;
+    struct dm_op *op;
+    bool added = false;
+    while (p->sndq_bytes < p->sndbuf && (op = dm_queue_first_op(p->q, DEMI_OPC_PUSH))) {
+        if (!tcp_can_send_data(p) || (p->flags & TF_FIN_PENDING)) {
+            dm_op_fail(op, p->err ? p->err : EPIPE);
+            continue;
+        }
+        /* Slices first, so a failure leaves nothing half queued. */
+        struct dm_buf *first = NULL, *last = NULL;
+        uint32_t seq = p->snd_end, n = 0;
+        bool fail = false;
+        for (struct dm_buf *seg = op->chain; seg; seg = seg->next) {
+            if (!seg->len)
+                continue;
+            struct dm_buf *s = dm_buf_slice(st->inst, seg, 0, seg->len);
+            if (!s) {
+                fail = true;
+                break;
+            }
+            s->next = NULL;
+            s->udata = seq;
+            seq += seg->len;
+            n += seg->len;
+            if (last)
+                last->next = s;
+            else
+                first = s;
+            last = s;
+        }
+        if (fail) {
+            free_chain_list(&first, &last, false);
+            st->tcp_st.tx_nobuf++;
+            break; /* retried when buffers come back (next ACK / timer) */
+        }
+        if (first) {
+            if (p->sndq_tail)
+                p->sndq_tail->next = first;
+            else
+                p->sndq_head = first;
+            p->sndq_tail = last;
+            p->sndq_bytes += n;
+            p->snd_end = seq;
+            added = true;
+        }
+        dm_op_complete_push(op);
+    }
+    if (added)
+        tcp_schedule_output(p);
+}
+
+/* A passive child finished its handshake: to the accept queue. */
+void tcp_child_established(struct tcp_pcb *c)
+{
+    struct inet_stack *st = c->st;
+    struct tcp_pcb *l = c->parent;
+    st->tcp_st.conn_passive++;
+    if (!l) {
+        /* Simultaneous open: an active connection's connect completes. */
+        if (c->q) {
+            struct dm_op *op = dm_queue_first_op(c->q, DEMI_OPC_CONNECT);
+            if (op)
+                dm_op_complete_connect(op);
+        }
+        tcp_schedule_output(c);
+        return;
+    }
+    dm_list_del(&c->child);
+    l->nsynq--;
+    dm_list_add_tail(&l->acceptq, &c->child);
+    l->nacceptq++;
+    tcp_accept_ready(l);
+}
+
+void tcp_accept_ready(struct tcp_pcb *l)
+{
+    struct inet_stack *st = l->st;
+    struct dm_op *op;
+    while (l->q && !dm_list_empty(&l->acceptq) && (op = dm_queue_first_op(l->q, DEMI_OPC_ACCEPT))) {
+        struct tcp_pcb *c = dm_list_first(&l->acceptq, struct tcp_pcb, child);
+        struct dm_queue *nq = dm_queue_new(st->inst, SOCK_STREAM);
+        if (!nq) {
+            dm_op_fail(op, EMFILE);
+            continue;
+        }
+        dm_list_del(&c->child);
+        l->nacceptq--;
+        c->parent = NULL;
+        c->flags |= TF_ACCEPTED;
+        c->q = nq;
+        nq->priv = c;
+        struct sockaddr_in peer = {.sin_family = AF_INET, .sin_port = c->rport, .sin_addr.s_addr = c->rip};
+        dm_op_complete_accept(op, nq, &peer);
+        /* Whatever arrived before accept (data, FIN, RST) is now visible. */
+        tcp_deliver(c);
+    }
+}
+
+/* ------------------------------------------------------------ socket API */
+int tcp_socket(struct inet_stack *st, struct dm_queue *q)
+{
+    struct tcp_pcb *p = tcp_pcb_alloc(st);
+    if (!p)
+        return -ENOBUFS;
+    p->q = q;
+    q->priv = p;
+    return 0;
+}
+
+static bool port_free(struct inet_stack *st, uint16_t port_be, bool reuse)
+{
+    if (!st->tcp_port_refs[ntohs(port_be)])
+        return true;
+    if (!reuse)
+        return false;
+    /* SO_REUSEADDR: fine unless someone listens there (Linux). */
+    return tcp_lookup_listener(st, st->ip, port_be) == NULL;
+}
+
+int tcp_bind(struct inet_stack *st, struct tcp_pcb *p, const struct sockaddr_in *a)
+{
+    if (p->flags & TF_BOUND || p->state != TCPS_CLOSED)
+        return -EINVAL;
+    if (a->sin_addr.s_addr != INADDR_ANY && a->sin_addr.s_addr != st->ip)
+        return -EADDRNOTAVAIL;
+    uint16_t port = a->sin_port;
+    if (port == 0) {
+        for (uint32_t i = 0; i < TCP_EPH_N; i++) {
+            uint16_t cand = htons((uint16_t)(TCP_EPH_LO + (st->tcp_next_port++ % TCP_EPH_N)));
+            if (!st->tcp_port_refs[ntohs(cand)]) {
+                port = cand;
+                break;
+            }
+        }
+        if (port == 0)
+            return -EADDRINUSE;
+    } else if (!port_free(st, port, p->flags & TF_REUSEADDR)) {
+        return -EADDRINUSE;
+    }
+    p->lip = a->sin_addr.s_addr;
+    p->lport = port;
+    st->tcp_port_refs[ntohs(port)]++;
+    p->flags |= TF_BOUND;
+    return 0;
+}
+
+int tcp_listen(struct inet_stack *st, struct tcp_pcb *p, int backlog)
+{
+    if (p->state == TCPS_LISTEN) {
+        p->backlog = (uint16_t)DM_MAX(DM_MIN(backlog, 4096), 1);
+        return 0;
+    }
+    if (p->state != TCPS_CLOSED)
+        return -EINVAL;
+    if (!(p->flags & TF_BOUND)) {
+        struct sockaddr_in any = {.sin_family = AF_INET};
+        int r = tcp_bind(st, p, &any);
+        if (r < 0)
+            return r;
+    }
+    if (tcp_lookup_listener(st, p->lip ? p->lip : st->ip, p->lport))
+        return -EADDRINUSE;
+    p->backlog = (uint16_t)DM_MAX(DM_MIN(backlog, 4096), 1);
+    p->state = TCPS_LISTEN;
+    unsigned b = lbucket(p->lport);
+    p->lnext = st->listeners[b];
+    st->listeners[b] = p;
+    return 0;
+}
+
+int tcp_accept(struct inet_stack *st, struct tcp_pcb *p, struct dm_op *op)
+{
+    (void)st;
+    (void)op;
+    if (p->state != TCPS_LISTEN)
+        return -EINVAL;
+    tcp_accept_ready(p);
+    return 0;
+}
+
+static int tcp_pick_port(struct inet_stack *st, struct tcp_pcb *p)
+{
+    for (uint32_t i = 0; i < TCP_EPH_N; i++) {
+        uint16_t cand = htons((uint16_t)(TCP_EPH_LO + (st->tcp_next_port++ % TCP_EPH_N)));
+        if (tcp_lookup_listener(st, st->ip, cand))
+            continue;
+        if (st->tcp_port_refs[ntohs(cand)] && tcp_lookup(st, st->ip, cand, p->rip, p->rport))
+            continue;
+        p->lport = cand;
+        st->tcp_port_refs[ntohs(cand)]++;
+        p->flags |= TF_BOUND;
+        return 0;
+    }
+    return -EADDRNOTAVAIL;
+}
+
+int tcp_connect(struct inet_stack *st, struct tcp_pcb *p, struct dm_op *op)
+{
+    switch (p->state) {
+    case TCPS_CLOSED:
+        break;
+    case TCPS_SYN_SENT:
+    case TCPS_SYN_RCVD:
+        return -EALREADY;
+    case TCPS_LISTEN:
+        return -EISCONN;
+    default:
+        return -EISCONN;
+    }
+    if (p->err || p->iss)
+        return -EISCONN; /* a connection ended on this socket: Linux says EISCONN/EINVAL */
+    const struct sockaddr_in *a = &op->addr;
+    if (a->sin_addr.s_addr == INADDR_ANY || a->sin_port == 0)
+        return -ECONNREFUSED;
+    if (inet_next_hop(st, a->sin_addr.s_addr) == 0)
+        return -ENETUNREACH;
+    p->rip = a->sin_addr.s_addr;
+    p->rport = a->sin_port;
+    if (!(p->flags & TF_BOUND)) {
+        int r = tcp_pick_port(st, p);
+        if (r < 0)
+            return r;
+    } else if (tcp_lookup(st, st->ip, p->lport, p->rip, p->rport)) {
+        return -EADDRNOTAVAIL;
+    }
+    p->lip = st->ip;
+    p->state = TCPS_SYN_SENT;
+    tcp_setup_conn(p);
+    p->iss = tcp_gen_isn(st, p);
+    if (p->iss == 0)
+        p->iss = 1;
+    p->snd_una = p->iss;
+    p->snd_nxt = p->iss + 1;
+    p->snd_end = p->iss + 1;
+    p->high_rxt = p->snd_nxt;
+    p->recover = p->iss;
+    p->rcv_adv = 0;
+    tcp_hash_insert(st, p);
+    tcp_rtt_time_start(&p->rtt, p->snd_nxt, inet_now(st));
+    tcp_send_syn(p);
+    tcp_arm_rtx(p);
+    inet_schedule_flush(st);
+    return 0;
+}
+
+int tcp_push(struct inet_stack *st, struct tcp_pcb *p, struct dm_op *op)
+{
+    (void)st;
+    switch (p->state) {
+    case TCPS_ESTABLISHED:
+    case TCPS_CLOSE_WAIT:
+        break;
+    case TCPS_CLOSED:
+        return p->iss ? -EPIPE : -ENOTCONN;
+    case TCPS_LISTEN:
+    case TCPS_SYN_SENT:
+    case TCPS_SYN_RCVD:
+        return -ENOTCONN;
+    default:
+        return -EPIPE;
+    }
+    if (p->flags & TF_FIN_PENDING)
+        return -EPIPE;
+    if (dm_queue_first_op(p->q, DEMI_OPC_PUSH) == op)
+        tcp_fill_sndq(p);
+    return 0;
+}
+
+int tcp_pop(struct inet_stack *st, struct tcp_pcb *p, struct dm_op *op)
+{
+    (void)st;
+    (void)op;
+    if (p->state == TCPS_LISTEN)
+        return -ENOTCONN;
+    if (p->state == TCPS_CLOSED && !p->iss && !p->err)
+        return -ENOTCONN;
+    tcp_deliver(p);
+    return 0;
+}
+
+static void tcp_queue_fin(struct tcp_pcb *p)
+{
+    if (p->flags & TF_FIN_PENDING)
+        return;
+    p->flags |= TF_FIN_PENDING;
+    if (p->state == TCPS_ESTABLISHED || p->state == TCPS_SYN_RCVD)
+        p->state = TCPS_FIN_WAIT_1;
+    else if (p->state == TCPS_CLOSE_WAIT)
+        p->state = TCPS_LAST_ACK;
+    tcp_schedule_output(p);
+}
+
+int tcp_shutdown(struct inet_stack *st, struct tcp_pcb *p, int how)
+{
+    (void)st;
+    if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+        return -EINVAL;
+    if (p->state == TCPS_LISTEN || p->state == TCPS_SYN_SENT || (p->state == TCPS_CLOSED && !p->iss))
+        return -ENOTCONN;
+    if (how == SHUT_RD || how == SHUT_RDWR) {
+        p->flags |= TF_SHUT_RD;
+        tcp_deliver(p);
+    }
+    if ((how == SHUT_WR || how == SHUT_RDWR) && p->state != TCPS_CLOSED) {
+        /* pushes still waiting for buffer space go out before the FIN */
+        tcp_fill_sndq(p);
+        if (p->q && dm_queue_first_op(p->q, DEMI_OPC_PUSH)) {
+            /* Linux would block shutdown() behind send(); we fail the rest. */
+            dm_log_once("inet", "shutdown(SHUT_WR) with pushes waiting for buffer space: they fail with EPIPE");
+        }
+        tcp_queue_fin(p);
+        tcp_fill_sndq(p); /* fails what is left */
+    }
+    return 0;
+}
+
+int tcp_close(struct inet_stack *st, struct tcp_pcb *p)
+{
+    struct dm_queue *q = p->q;
+    (void)q;
+    switch (p->state) {
+    case TCPS_CLOSED:
+    case TCPS_LISTEN:
+    case TCPS_SYN_SENT:
+        p->q = NULL;
+        tcp_pcb_free(p);
+        return 0;
+    default:
+        break;
+    }
+    /* Pushes still pending (over SO_SNDBUF) would be lost: admit them. */
+    while (p->q && dm_queue_first_op(p->q, DEMI_OPC_PUSH) && tcp_can_send_data(p)) {
+        uint32_t keep = p->sndbuf;
+        p->sndbuf = UINT32_MAX;
+        tcp_fill_sndq(p);
+        p->sndbuf = keep;
+        break;
+    }
+    p->q = NULL;
+    if (p->rcvq_head || tcp_reass_bytes(&p->reass)) {
+        /* Unread data: abort (RFC 2525 2.17, as Linux) */
+        tcp_send_rst(p);
+        inet_schedule_flush(st);
+        tcp_set_closed(p, 0);
+        return 0;
+    }
+    if (p->state == TCPS_ESTABLISHED || p->state == TCPS_CLOSE_WAIT || p->state == TCPS_SYN_RCVD)
+        tcp_queue_fin(p);
+    else if (p->state == TCPS_FIN_WAIT_2)
+        tcp_arm_keepalive(p); /* orphan timeout */
+    tcp_schedule_output(p);
+    return 0;
+}
+
+int tcp_setsockopt(struct inet_stack *st, struct tcp_pcb *p, int level, int name, const void *val, socklen_t len)
+{
+    (void)st;
+    if (level == IPPROTO_TCP && name == TCP_CONGESTION) {
+        char nm[TCP_CC_NAME_MAX] = {0};
+        memcpy(nm, val, DM_MIN((size_t)len, sizeof(nm) - 1));
+        const struct tcp_cc_ops *o = tcp_cc_find(nm);
+        if (!o)
+            return -ENOENT;
+        p->cc_ops = o;
+        if (p->state >= TCPS_SYN_SENT) {
+            p->cc.ops = o;
+            o->init(&p->cc, inet_now(st));
+        }
+        return 0;
+    }
+    if (len < (socklen_t)sizeof(int))
+        return -EINVAL;
+    int v;
+    memcpy(&v, val, sizeof(v));
+    if (level == SOL_SOCKET) {
+        switch (name) {
+        case SO_SNDBUF:
+            p->sndbuf = (uint32_t)DM_MAX(DM_MIN((int64_t)v * 2, 64 << 20), 4608);
+            tcp_fill_sndq(p);
+            return 0;
+        case SO_RCVBUF:
+            p->rcvbuf = (uint32_t)DM_MAX(DM_MIN((int64_t)v * 2, 64 << 20), 2304);
+            p->reass.limit = p->rcvbuf;
+            return 0;
+        case SO_KEEPALIVE:
+            if (v)
+                p->flags |= TF_KEEPALIVE;
+            else
+                p->flags &= ~TF_KEEPALIVE;
+            if (p->state == TCPS_ESTABLISHED)
+                tcp_arm_keepalive(p);
+            return 0;
+        case SO_REUSEADDR:
+        case SO_REUSEPORT:
+            if (v)
+                p->flags |= TF_REUSEADDR;
+            else
+                p->flags &= ~TF_REUSEADDR;
+            return 0;
+        case SO_LINGER:
+        case SO_RCVLOWAT:
+        case SO_SNDLOWAT:
+            return 0;
+        default:
+            return -ENOPROTOOPT;
+        }
+    }
+    if (level == IPPROTO_TCP) {
+        switch (name) {
+        case TCP_NODELAY:
+            if (v)
+                p->flags |= TF_NODELAY;
+            else
+                p->flags &= ~TF_NODELAY;
+            tcp_schedule_output(p);
+            return 0;
+        case TCP_KEEPIDLE:
+            if (v < 1 || v > 32767)
+                return -EINVAL;
+            p->ka_idle_ns = (int64_t)v * DM_NS_PER_S;
+            if (p->state == TCPS_ESTABLISHED && (p->flags & TF_KEEPALIVE))
+                tcp_arm_keepalive(p);
+            return 0;
+        case TCP_KEEPINTVL:
+            if (v < 1 || v > 32767)
+                return -EINVAL;
+            p->ka_intvl_ns = (int64_t)v * DM_NS_PER_S;
+            return 0;
+        case TCP_KEEPCNT:
+            if (v < 1 || v > 127)
+                return -EINVAL;
+            p->ka_cnt = (uint8_t)v;
+            return 0;
+        case TCP_MAXSEG:
+        case TCP_QUICKACK:
+            return 0;
+        default:
+            return -ENOPROTOOPT;
+        }
+    }
+    if (level == IPPROTO_IP)
+        return name == IP_TOS || name == IP_TTL ? 0 : -ENOPROTOOPT;
+    return -ENOPROTOOPT;
+}
+
+int tcp_getsockopt(struct inet_stack *st, struct tcp_pcb *p, int level, int name, void *val, socklen_t *len)
+{
+    (void)st;
+    if (level == IPPROTO_TCP && name == TCP_CONGESTION) {
+        const char *nm = p->cc_ops ? p->cc_ops->name : tcp_cc_default()->name;
+        size_t n = DM_MIN((size_t)*len, strlen(nm) + 1);
+        memcpy(val, nm, n);
+        *len = (socklen_t)n;
+        return 0;
+    }
+    if (*len < (socklen_t)sizeof(int))
+        return -EINVAL;
+    int v;
+    if (level == SOL_SOCKET) {
+        switch (name) {
+        case SO_SNDBUF: v = (int)p->sndbuf; break;
+        case SO_RCVBUF: v = (int)p->rcvbuf; break;
+        case SO_KEEPALIVE: v = !!(p->flags & TF_KEEPALIVE); break;
+        case SO_REUSEADDR: v = !!(p->flags & TF_REUSEADDR); break;
+        case SO_TYPE: v = SOCK_STREAM; break;
+        case SO_ACCEPTCONN: v = p->state == TCPS_LISTEN; break;
+        case SO_ERROR: v = p->err; p->err = 0; break;
+        default: return -ENOPROTOOPT;
+        }
+    } else if (level == IPPROTO_TCP) {
+        switch (name) {
+        case TCP_NODELAY: v = !!(p->flags & TF_NODELAY); break;
+        case TCP_MAXSEG: v = p->mss; break;
+        case TCP_KEEPIDLE: v = (int)(p->ka_idle_ns / DM_NS_PER_S); break;
+        case TCP_KEEPINTVL: v = (int)(p->ka_intvl_ns / DM_NS_PER_S); break;
+        case TCP_KEEPCNT: v = p->ka_cnt; break;
+        default: return -ENOPROTOOPT;
+        }
+    } else {
+        return -ENOPROTOOPT;
+    }
+    memcpy(val, &v, sizeof(v));
+    *len = sizeof(v);
+    return 0;
+}
+
+/* ------------------------------------------------------------ init */
+int tcp_init(struct inet_stack *st, const struct dm_config *cfg)
+{
+    (void)cfg;
+    uint32_t nb = 1;
+    while (nb < st->max_conns * 2)
+        nb <<= 1;
+    st->pcbs = calloc(st->max_conns, sizeof(*st->pcbs));
+    st->hash = calloc(nb, sizeof(*st->hash));
+    st->tcp_port_refs = calloc(65536, sizeof(*st->tcp_port_refs));
+    if (!st->pcbs || !st->hash || !st->tcp_port_refs)
+        return -ENOMEM;
+    st->hash_mask = nb - 1;
+    for (uint32_t i = st->max_conns; i-- > 0;) {
+        st->pcbs[i].hnext = st->free_pcbs;
+        st->free_pcbs = &st->pcbs[i];
+    }
+    st->nfree = st->max_conns;
+    struct tcp_isn k;
+    int r = tcp_isn_init(&k);
+    if (r < 0)
+        return r;
+    memcpy(st->isn_key, k.key, sizeof(st->isn_key));
+    uint32_t seed;
+    if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+        seed = (uint32_t)dm_clock_ns();
+    st->hash_seed = seed;
+    st->tcp_next_port = (uint16_t)(seed >> 16);
+    dm_list_init(&st->tcp_out_list);
+    return 0;
+}
+
+void tcp_fini(struct inet_stack *st)
+{
+    if (st->pcbs) {
+        for (uint32_t i = 0; i < st->max_conns; i++) {
+            struct tcp_pcb *p = &st->pcbs[i];
+            if (p->s.kind == INET_SOCK_TCP && (p->state != TCPS_CLOSED || p->rcvq_head || p->sndq_head)) {
+                tcp_timers_stop(p);
+                free_chain_list(&p->sndq_head, &p->sndq_tail, false);
+                free_chain_list(&p->rcvq_head, &p->rcvq_tail, true);
+                tcp_reass_reset(&p->reass);
+            }
+        }
+    }
+    free(st->pcbs);
+    free(st->hash);
+    free(st->tcp_port_refs);
+    st->pcbs = NULL;
+    st->hash = NULL;
+    st->tcp_port_refs = NULL;
+}

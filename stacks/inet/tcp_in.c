@@ -1,0 +1,633 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TCP input: one received segment at a time, following the event
+ * processing of RFC 9293 section 3.10.7:
+ *   validate (length, data offset, checksum, options) -> 4-tuple lookup ->
+ *   LISTEN (SYN queue, backlog) / SYN-SENT / synchronized states:
+ *   PAWS (RFC 7323) -> sequence acceptability -> RST (RFC 5961 3: exact
+ *   match resets, in-window sends a challenge ACK) -> SYN (RFC 5961 4:
+ *   challenge ACK) -> ACK (RFC 5961 5 bounds, new data acked, dup ACKs,
+ *   fast retransmit / recovery, window update) -> data (in order to the
+ *   receive queue, out of order to tcp_reass + SACK) -> FIN.
+ * Every drop has a counter. The payload buffer is queued as received (the
+ * application pops the device's buffer: no copy).
+ */
+#include <string.h>
+#include "tcp_priv.h"
+#include "csum.h"
+#include "dm/log.h"
+
+struct tcp_seg {
+    uint32_t seq, ack, len;   /* len: payload bytes */
+    uint32_t wnd;             /* raw field */
+    uint8_t flags;
+    struct tcp_opts opts;
+};
+
+static bool challenge_ok(struct inet_stack *st)
+{
+    int64_t now = inet_now(st);
+    if (now - st->chack_window_start >= DM_NS_PER_S) {
+        st->chack_window_start = now;
+        st->chack_count = 0;
+    }
+    if (st->chack_count >= st->chack_limit) {
+        st->tcp_st.challenge_ack_limited++;
+        return false;
+    }
+    st->chack_count++;
+    return true;
+}
+
+static void send_challenge(struct tcp_pcb *p)
+{
+    if (challenge_ok(p->st)) {
+        p->st->tcp_st.rx_challenge_ack++;
+        p->flags |= TF_CHALLENGE;
+        tcp_schedule_output(p);
+    }
+}
+
+static void reply_rst(struct inet_stack *st, const struct tcp_hdr *th, const struct tcp_seg *sg)
+{
+    if (sg->flags & TCP_RST)
+        return;
+    if (sg->flags & TCP_ACK)
+        tcp_send_rst_reply(st, st->rx.dst, th->dport, st->rx.src, th->sport, sg->ack, 0, TCP_RST);
+    else
+        tcp_send_rst_reply(st, st->rx.dst, th->dport, st->rx.src, th->sport, 0,
+                           sg->seq + sg->len + !!(sg->flags & TCP_SYN) + !!(sg->flags & TCP_FIN),
+                           TCP_RST | TCP_ACK);
+}
+
+static void take_syn_options(struct tcp_pcb *p, const struct tcp_opts *o, bool active)
+{
+    p->peer_mss = (o->present & TCP_OPTF_MSS) && o->mss ? o->mss : 536;
+    if (o->present & TCP_OPTF_WSCALE) {
+        p->flags |= TF_WS;
+        p->snd_wscale = o->wscale;
+    } else {
+        p->flags &= ~TF_WS;
+    }
+    if (o->present & TCP_OPTF_SACK_PERM)
+        p->flags |= TF_SACK;
+    else
+        p->flags &= ~TF_SACK;
+    if (o->present & TCP_OPTF_TS) {
+        p->flags |= TF_TS;
+        p->ts_recent = o->tsval;
+    } else {
+        p->flags &= ~TF_TS;
+    }
+    (void)active;
+}
+
+/* ------------------------------------------------------------- LISTEN */
+static void listen_input(struct inet_stack *st, struct tcp_pcb *l, const struct tcp_hdr *th,
+                         const struct tcp_seg *sg)
+{
+    if (sg->flags & TCP_RST)
+        return;
+    if (sg->flags & TCP_ACK) {
+        reply_rst(st, th, sg);
+        return;
+    }
+    if (!(sg->flags & TCP_SYN))
+        return;
+    if (l->nsynq + l->nacceptq >= l->backlog) {
+        st->tcp_st.rx_syn_drop_backlog++;
+        return;
+    }
+    struct tcp_pcb *c = tcp_pcb_alloc(st);
+    if (!c) {
+        st->tcp_st.rx_syn_drop_nomem++;
+        return;
+    }
+    c->lip = st->rx.dst;
+    c->lport = th->dport;
+    c->rip = st->rx.src;
+    c->rport = th->sport;
+    c->flags |= l->flags & (TF_NODELAY | TF_KEEPALIVE);
+    c->sndbuf = l->sndbuf;
+    c->rcvbuf = l->rcvbuf;
+    c->ka_idle_ns = l->ka_idle_ns;
+    c->ka_intvl_ns = l->ka_intvl_ns;
+    c->ka_cnt = l->ka_cnt;
+    c->cc_ops = l->cc_ops;
+    c->state = TCPS_SYN_RCVD;
+    tcp_setup_conn(c);
+    take_syn_options(c, &sg->opts, false);
+    c->irs = sg->seq;
+    c->rcv_nxt = sg->seq + 1;
+    c->rcv_adv = c->rcv_nxt;
+    c->snd_wnd = sg->wnd;
+    c->snd_wl1 = sg->seq;
+    c->iss = tcp_gen_isn(st, c);
+    c->snd_una = c->iss;
+    c->snd_nxt = c->iss + 1;
+    c->snd_end = c->iss + 1;
+    c->high_rxt = c->snd_nxt;
+    c->recover = c->iss;
+    c->parent = l;
+    st->tcp_port_refs[ntohs(c->lport)]++;
+    c->flags |= TF_BOUND;
+    tcp_hash_insert(st, c);
+    dm_list_add_tail(&l->synq, &c->child);
+    l->nsynq++;
+    tcp_send_syn(c);
+    tcp_arm_rtx(c);
+    inet_schedule_flush(st);
+}
+
+/* ---------------------------------------------------------- SYN-SENT */
+static void syn_sent_input(struct tcp_pcb *p, const struct tcp_hdr *th, const struct tcp_seg *sg)
+{
+    struct inet_stack *st = p->st;
+    bool ack_ok = false;
+    if (sg->flags & TCP_ACK) {
+        if (SEQ_LEQ(sg->ack, p->iss) || SEQ_GT(sg->ack, p->snd_nxt)) {
+            reply_rst(st, th, sg);
+            return;
+        }
+        ack_ok = true;
+    }
+    if (sg->flags & TCP_RST) {
+        if (ack_ok) {
+            st->tcp_st.conn_reset++;
+            tcp_set_closed(p, ECONNREFUSED);
+        }
+        return;
+    }
+    if (!(sg->flags & TCP_SYN))
+        return;
+    take_syn_options(p, &sg->opts, true);
+    p->irs = sg->seq;
+    p->rcv_nxt = sg->seq + 1;
+    p->rcv_adv = p->rcv_nxt;
+    p->snd_wnd = sg->wnd; /* never scaled in a SYN */
+    p->snd_wl1 = sg->seq;
+    p->snd_wl2 = sg->ack;
+    p->max_sndwnd = p->snd_wnd;
+    if (ack_ok) {
+        p->snd_una = sg->ack;
+        if (p->rtt.timing)
+            tcp_rtt_on_ack(&p->rtt, sg->ack, inet_now(st));
+        dm_timer_cancel(st->inst, &p->rtx_timer);
+        p->state = TCPS_ESTABLISHED;
+        tcp_established(p);
+        st->tcp_st.conn_active++;
+        p->flags |= TF_ACK_NOW;
+        if (p->q) {
+            struct dm_op *op = dm_queue_first_op(p->q, DEMI_OPC_CONNECT);
+            if (op)
+                dm_op_complete_connect(op);
+        }
+        tcp_schedule_output(p);
+    } else {
+        /* Simultaneous open (RFC 9293 3.5 figure 8). */
+        p->state = TCPS_SYN_RCVD;
+        p->flags |= TF_ACK_NOW;
+        tcp_schedule_output(p);
+    }
+}
+
+/* --------------------------------------------------------------- ACKs */
+static void enter_fast_recovery(struct tcp_pcb *p)
+{
+    struct inet_stack *st = p->st;
+    p->recover = p->snd_nxt;
+    p->high_rxt = p->snd_una;
+    p->rtx_round_nxt = p->snd_nxt;
+    p->lt_segs = 0;
+    p->in_rec = REC_FAST;
+    tcp_cc_enter_recovery(&p->cc, p->snd_nxt - p->snd_una, inet_now(st), (p->flags & TF_SACK) != 0);
+    tcp_rtt_time_cancel(&p->rtt);
+    st->tcp_st.tx_fast_retrans++;
+    if (!(p->flags & TF_SACK))
+        p->flags |= TF_RTX_UNA;
+}
+
+static void ack_new(struct tcp_pcb *p, uint32_t ack)
+{
+    struct inet_stack *st = p->st;
+    int64_t now = inet_now(st);
+    uint32_t acked = ack - p->snd_una;
+    uint32_t sndq_start = p->snd_end - p->sndq_bytes;
+    uint32_t upto = SEQ_LT(ack, p->snd_end) ? ack : p->snd_end;
+    if (SEQ_GT(upto, sndq_start))
+        tcp_sndq_ack(p, upto - sndq_start);
+    p->snd_una = ack;
+    tcp_rtt_on_ack(&p->rtt, ack, now);
+    tcp_rtt_ack_reset(&p->rtt);
+    p->persist_backoff = 0;
+    if (p->flags & TF_SACK)
+        tcp_sack_sb_ack(&p->sb, ack);
+    if (p->in_rec == REC_FAST) {
+        if (SEQ_GEQ(ack, p->recover)) {
+            p->in_rec = REC_NONE;
+            tcp_cc_exit_recovery(&p->cc, p->snd_nxt - p->snd_una, now);
+        } else if (!(p->flags & TF_SACK)) {
+            tcp_cc_partial_ack(&p->cc, acked);
+            p->flags |= TF_RTX_UNA;
+        }
+    } else {
+        if (p->in_rec == REC_RTO && SEQ_GEQ(ack, p->recover))
+            p->in_rec = REC_NONE;
+        tcp_cc_on_ack(&p->cc, acked, tcp_rtt_srtt(&p->rtt), now);
+    }
+    if (SEQ_LT(p->high_rxt, p->snd_una))
+        p->high_rxt = p->snd_una;
+    p->dupacks = 0;
+    p->lt_segs = 0;
+    if (p->snd_una == p->snd_nxt) {
+        dm_timer_cancel(st->inst, &p->rtx_timer);
+        p->flags &= ~TF_PERSIST;
+    } else {
+        tcp_arm_rtx(p); /* RFC 6298 5.3 */
+    }
+    if (p->sndq_bytes < p->sndbuf)
+        tcp_fill_sndq(p);
+}
+
+static void process_fin(struct tcp_pcb *p)
+{
+    struct inet_stack *st = p->st;
+    p->rcv_nxt++;
+    p->flags |= TF_RCVD_FIN | TF_ACK_NOW;
+    p->flags &= ~TF_OOO_FIN;
+    bool fin_acked = (p->flags & TF_FIN_SENT) && p->snd_una == p->snd_nxt;
+    switch (p->state) {
+    case TCPS_SYN_RCVD:
+    case TCPS_ESTABLISHED:
+        p->state = TCPS_CLOSE_WAIT;
+        break;
+    case TCPS_FIN_WAIT_1:
+        if (fin_acked)
+            tcp_enter_timewait(p);
+        else
+            p->state = TCPS_CLOSING;
+        break;
+    case TCPS_FIN_WAIT_2:
+        tcp_enter_timewait(p);
+        break;
+    default:
+        break;
+    }
+    (void)st;
+    tcp_deliver(p);
+}
+
+static void rcvq_append(struct tcp_pcb *p, struct dm_buf *c)
+{
+    c->udata = 0;
+    c->ol_flags = 0;
+    if (p->rcvq_tail)
+        p->rcvq_tail->udata = (uint64_t)(uintptr_t)c;
+    else
+        p->rcvq_head = c;
+    p->rcvq_tail = c;
+    p->rcvq_bytes += c->pkt_len;
+}
+
+/* Data of an acceptable segment; m holds exactly the payload. */
+static void data_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t seq, uint32_t len)
+{
+    struct inet_stack *st = p->st;
+    /* Trim what we already have and what lies beyond the window. */
+    if (SEQ_LT(seq, p->rcv_nxt)) {
+        uint32_t skip = p->rcv_nxt - seq;
+        if (skip >= len) {
+            st->tcp_st.rx_dup++;
+            dm_buf_free(m);
+            p->flags |= TF_ACK_NOW;
+            return;
+        }
+        m = inet_buf_pull(m, skip);
+        seq += skip;
+        len -= skip;
+    }
+    uint32_t wnd = (uint32_t)DM_MAX(tcp_seq_diff(p->rcv_adv, p->rcv_nxt), 0);
+    uint32_t room = wnd - (seq - p->rcv_nxt);
+    if (len > room) {
+        if (room == 0) {
+            dm_buf_free(m);
+            p->flags |= TF_ACK_NOW;
+            return;
+        }
+        inet_buf_trim(m, room);
+        len = room;
+    }
+    st->tcp_st.rx_data_bytes += len;
+    if (seq == p->rcv_nxt && tcp_reass_empty(&p->reass)) {
+        rcvq_append(p, m);
+        p->rcv_nxt += len;
+    } else {
+        bool ooo = seq != p->rcv_nxt;
+        int r = tcp_reass_insert(&p->reass, m, seq, len, p->rcv_nxt);
+        if (r < 0)
+            st->tcp_st.rx_ooo_drop++;
+        if (ooo) {
+            st->tcp_st.rx_ooo++;
+            if (r > 0)
+                tcp_sack_rx_note(&p->sack_rx, seq);
+            tcp_send_ack(p); /* immediate dup ACK with SACK (RFC 5681 4.2) */
+            inet_schedule_flush(st);
+            return;
+        }
+        struct dm_buf *c;
+        while ((c = tcp_reass_pop(&p->reass, &p->rcv_nxt)))
+            rcvq_append(p, c);
+        p->flags |= TF_ACK_NOW; /* filled a hole: ACK at once */
+    }
+    if ((p->flags & TF_OOO_FIN) && p->rcv_nxt == p->rcv_fin_seq)
+        process_fin(p);
+    if (st->delack_ns == 0 || (p->flags & TF_ACK_NOW)) {
+        p->flags |= TF_ACK_NOW;
+    } else if (p->rcv_nxt - p->last_ack_sent >= 2u * p->mss) {
+        p->flags |= TF_ACK_NOW; /* RFC 5681: at least every second full segment */
+    } else {
+        tcp_arm_delack(p);
+    }
+    tcp_deliver(p);
+}
+
+static void established_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t hlen, struct tcp_seg *sg)
+{
+    struct inet_stack *st = p->st;
+    uint32_t seglen = sg->len + !!(sg->flags & TCP_SYN) + !!(sg->flags & TCP_FIN);
+    uint32_t rcv_wnd = (uint32_t)DM_MAX(tcp_seq_diff(p->rcv_adv, p->rcv_nxt), 0);
+
+    /* PAWS (RFC 7323 5.3) */
+    if ((p->flags & TF_TS) && (sg->opts.present & TCP_OPTF_TS) && !(sg->flags & TCP_RST) &&
+        tcp_seq_diff(sg->opts.tsval, p->ts_recent) < 0) {
+        st->tcp_st.rx_paws_drop++;
+        p->flags |= TF_ACK_NOW;
+        tcp_schedule_output(p);
+        goto drop;
+    }
+    if (!tcp_seq_acceptable(sg->seq, seglen, p->rcv_nxt, rcv_wnd)) {
+        if (p->state == TCPS_SYN_RCVD && (sg->flags & TCP_SYN) && !(sg->flags & TCP_ACK) && sg->seq == p->irs) {
+            p->flags |= TF_ACK_NOW; /* retransmitted SYN: SYN-ACK again */
+            tcp_schedule_output(p);
+            goto drop;
+        }
+        if (SEQ_LEQ(sg->seq + seglen, p->rcv_nxt))
+            st->tcp_st.rx_dup++;
+        else
+            st->tcp_st.rx_out_of_window++;
+        if (!(sg->flags & TCP_RST)) {
+            p->flags |= TF_ACK_NOW;
+            tcp_schedule_output(p);
+        }
+        goto drop;
+    }
+    if (sg->flags & TCP_RST) {
+        if (sg->seq == p->rcv_nxt) {
+            st->tcp_st.rx_rst_ok++;
+            st->tcp_st.conn_reset++;
+            if (p->state == TCPS_SYN_RCVD && p->parent) {
+                tcp_set_closed(p, 0);
+            } else {
+                tcp_set_closed(p, p->state == TCPS_CLOSE_WAIT ? EPIPE : ECONNRESET);
+            }
+        } else {
+            st->tcp_st.rx_rst_bad++;
+            send_challenge(p);
+        }
+        goto drop;
+    }
+    if (sg->flags & TCP_SYN) {
+        st->tcp_st.rx_syn_in_sync++;
+        send_challenge(p);
+        goto drop;
+    }
+    if (!(sg->flags & TCP_ACK))
+        goto drop;
+    if ((p->flags & TF_TS) && (sg->opts.present & TCP_OPTF_TS) && SEQ_LEQ(sg->seq, p->last_ack_sent))
+        p->ts_recent = sg->opts.tsval;
+    p->last_rx_ns = inet_now(st);
+    if (p->ka_probes) {
+        p->ka_probes = 0;
+    }
+
+    if (p->state == TCPS_SYN_RCVD) {
+        if (!tcp_seq_between(sg->ack, p->snd_una + 1, p->snd_nxt)) {
+            tcp_send_rst_reply(st, p->lip, p->lport, p->rip, p->rport, sg->ack, 0, TCP_RST);
+            goto drop;
+        }
+        p->state = TCPS_ESTABLISHED;
+        tcp_established(p);
+        p->snd_wnd = sg->wnd << ((p->flags & TF_WS) ? p->snd_wscale : 0);
+        p->snd_wl1 = sg->seq;
+        p->snd_wl2 = sg->ack;
+        p->max_sndwnd = p->snd_wnd;
+        if (p->rtt.timing)
+            tcp_rtt_on_ack(&p->rtt, sg->ack, inet_now(st));
+        p->snd_una = sg->ack;
+        dm_timer_cancel(st->inst, &p->rtx_timer);
+        tcp_child_established(p);
+        if (p->state == TCPS_CLOSED)
+            goto drop;
+    }
+
+    /* RFC 5961 5.2: ACK acceptability */
+    if (SEQ_GT(sg->ack, p->snd_nxt)) {
+        st->tcp_st.rx_ack_future++;
+        p->flags |= TF_ACK_NOW;
+        tcp_schedule_output(p);
+        goto drop;
+    }
+    if (SEQ_LT(sg->ack, p->snd_una - p->max_sndwnd)) {
+        st->tcp_st.rx_ack_too_old++;
+        send_challenge(p);
+        goto drop;
+    }
+    uint32_t wnd = sg->wnd << ((p->flags & TF_WS) ? p->snd_wscale : 0);
+    if ((p->flags & TF_SACK) && (sg->opts.present & TCP_OPTF_SACK)) {
+        unsigned bogus = 0;
+        tcp_sack_sb_update(&p->sb, sg->opts.sack, sg->opts.nsack, p->snd_una, p->snd_nxt, &bogus);
+        st->tcp_st.rx_sack_bogus += bogus;
+    }
+    bool progress = false;
+    if (SEQ_GT(sg->ack, p->snd_una)) {
+        ack_new(p, sg->ack);
+        progress = true;
+    } else if (sg->ack == p->snd_una && sg->len == 0 && !(sg->flags & TCP_FIN) && wnd == p->snd_wnd &&
+               p->snd_nxt != p->snd_una) {
+        st->tcp_st.rx_dupack++;
+        p->dupacks++;
+        if (p->in_rec == REC_NONE) {
+            if (p->dupacks >= 3)
+                enter_fast_recovery(p);
+            else
+                p->lt_segs = p->dupacks; /* RFC 3042: keep the ACK clock going */
+        } else if (p->in_rec == REC_FAST && !(p->flags & TF_SACK)) {
+            tcp_cc_dupack(&p->cc);
+        }
+        progress = true;
+    }
+    if (p->in_rec == REC_NONE && (p->flags & TF_SACK) && p->sb.n &&
+        tcp_sack_sb_is_lost(&p->sb, p->snd_una, p->mss, 3))
+        enter_fast_recovery(p);
+    else if (p->in_rec != REC_NONE && (p->flags & TF_SACK) && SEQ_GT(p->high_rxt, p->snd_una) &&
+             SEQ_GT(tcp_sack_sb_high(&p->sb, p->snd_una), p->rtx_round_nxt + 3u * p->mss)) {
+        /* Data sent after our retransmissions is being SACKed while they
+         * are still missing: they were lost too (the idea of RACK, RFC
+         * 8985, at round granularity). Retransmit the holes again now
+         * instead of waiting for the RTO. */
+        st->tcp_st.tx_rtx_lost++;
+        p->high_rxt = p->snd_una;
+        p->rtx_round_nxt = p->snd_nxt;
+    }
+    if (SEQ_LT(p->snd_wl1, sg->seq) || (p->snd_wl1 == sg->seq && SEQ_LEQ(p->snd_wl2, sg->ack))) {
+        if (wnd > p->snd_wnd)
+            progress = true;
+        p->snd_wnd = wnd;
+        p->snd_wl1 = sg->seq;
+        p->snd_wl2 = sg->ack;
+        if (wnd > p->max_sndwnd)
+            p->max_sndwnd = wnd;
+        if (wnd && (p->flags & TF_PERSIST)) {
+            dm_timer_cancel(st->inst, &p->rtx_timer);
+            p->flags &= ~TF_PERSIST;
+        }
+    }
+    bool fin_acked = (p->flags & TF_FIN_SENT) && p->snd_una == p->snd_nxt;
+    switch (p->state) {
+    case TCPS_FIN_WAIT_1:
+        if (fin_acked) {
+            p->state = TCPS_FIN_WAIT_2;
+            if (!p->q)
+                tcp_arm_keepalive(p); /* orphan FIN_WAIT_2 timeout */
+        }
+        break;
+    case TCPS_CLOSING:
+        if (fin_acked)
+            tcp_enter_timewait(p);
+        goto drop;
+    case TCPS_LAST_ACK:
+        if (fin_acked) {
+            tcp_set_closed(p, 0);
+            goto drop;
+        }
+        break;
+    case TCPS_TIME_WAIT:
+        if (sg->flags & TCP_FIN) {
+            p->flags |= TF_ACK_NOW;
+            tcp_enter_timewait(p); /* restart 2MSL */
+            tcp_schedule_output(p);
+        }
+        goto drop;
+    default:
+        break;
+    }
+    if (progress)
+        tcp_schedule_output(p);
+
+    uint32_t fin_seq = sg->seq + sg->len;
+    if (sg->len) {
+        if (p->state == TCPS_ESTABLISHED || p->state == TCPS_FIN_WAIT_1 || p->state == TCPS_FIN_WAIT_2) {
+            if (!p->q && (p->flags & TF_ACCEPTED || !p->parent)) {
+                /* Data for a socket the application closed: RFC 9293 3.10.7.4 / Linux */
+                st->tcp_st.rx_after_close++;
+                tcp_send_rst(p);
+                tcp_set_closed(p, 0);
+                goto drop;
+            }
+            m = inet_buf_pull(m, hlen);
+            if (m && m->pkt_len > sg->len)
+                inet_buf_trim(m, sg->len);
+            if (m)
+                data_input(p, m, sg->seq, sg->len);
+            m = NULL;
+            tcp_schedule_output(p);
+        } else {
+            p->flags |= TF_ACK_NOW; /* data after the peer's FIN: ignore */
+            tcp_schedule_output(p);
+        }
+    }
+    if (sg->flags & TCP_FIN) {
+        if (fin_seq == p->rcv_nxt && !(p->flags & TF_RCVD_FIN)) {
+            process_fin(p);
+        } else if (SEQ_GT(fin_seq, p->rcv_nxt)) {
+            p->flags |= TF_OOO_FIN;
+            p->rcv_fin_seq = fin_seq;
+        }
+        p->flags |= TF_ACK_NOW;
+        tcp_schedule_output(p);
+    }
+drop:
+    if (m)
+        dm_buf_free(m);
+}
+
+void tcp_input(struct inet_stack *st, struct dm_buf *m)
+{
+    st->tcp_st.rx++;
+    uint32_t tlen = m->pkt_len;
+    if (dm_unlikely(m->len < TCP_HLEN_MIN || tlen < TCP_HLEN_MIN)) {
+        st->tcp_st.rx_short++;
+        goto drop;
+    }
+    const struct tcp_hdr *th = (const struct tcp_hdr *)m->data;
+    uint32_t hlen = (uint32_t)(th->off >> 4) * 4;
+    if (dm_unlikely(hlen < TCP_HLEN_MIN || hlen > tlen || hlen > m->len)) {
+        st->tcp_st.rx_bad_off++;
+        goto drop;
+    }
+    if (!(m->ol_flags & DM_BUF_RX_L4_CKSUM_GOOD)) {
+        uint32_t ps = inet_csum_pseudo(st->rx.src, st->rx.dst, IPPROTO_TCP_, (uint16_t)tlen);
+        if (dm_unlikely((m->ol_flags & DM_BUF_RX_L4_CKSUM_BAD) ||
+                        inet_csum_fold(inet_csum_chain(m, 0, tlen, ps)) != 0)) {
+            st->tcp_st.rx_bad_csum++;
+            goto drop;
+        }
+    }
+    if (dm_unlikely(st->rx.dst != st->ip || th->sport == 0 || th->dport == 0)) {
+        st->tcp_st.rx_no_pcb++;
+        goto drop;
+    }
+    struct tcp_seg sg;
+    if (dm_unlikely(tcp_opt_parse((const uint8_t *)th + TCP_HLEN_MIN, hlen - TCP_HLEN_MIN, &sg.opts) < 0)) {
+        st->tcp_st.rx_bad_opt++;
+        goto drop;
+    }
+    sg.seq = ntohl(th->seq);
+    sg.ack = ntohl(th->ack);
+    sg.flags = th->flags;
+    sg.wnd = ntohs(th->wnd);
+    sg.len = tlen - hlen;
+
+    struct tcp_pcb *p = tcp_lookup(st, st->rx.dst, th->dport, st->rx.src, th->sport);
+    if (p && p->state == TCPS_TIME_WAIT && (sg.flags & TCP_SYN) && !(sg.flags & (TCP_ACK | TCP_RST)) &&
+        (SEQ_GT(sg.seq, p->rcv_nxt) ||
+         ((p->flags & TF_TS) && (sg.opts.present & TCP_OPTF_TS) && tcp_seq_diff(sg.opts.tsval, p->ts_recent) > 0))) {
+        /* RFC 6191 / RFC 9293 3.6.1: a new incarnation may reuse TIME-WAIT. */
+        struct tcp_pcb *l = tcp_lookup_listener(st, st->rx.dst, th->dport);
+        if (l) {
+            st->tcp_st.conn_timewait_reuse++;
+            tcp_pcb_free(p);
+            p = NULL;
+        }
+    }
+    if (!p) {
+        struct tcp_pcb *l = tcp_lookup_listener(st, st->rx.dst, th->dport);
+        if (l) {
+            listen_input(st, l, th, &sg);
+        } else {
+            st->tcp_st.rx_no_pcb++;
+            reply_rst(st, th, &sg);
+        }
+        goto drop;
+    }
+    if (p->state == TCPS_SYN_SENT) {
+        syn_sent_input(p, th, &sg);
+        goto drop;
+    }
+    if (p->state == TCPS_CLOSED || p->state == TCPS_LISTEN)
+        goto drop;
+    established_input(p, m, hlen, &sg);
+    return;
+drop:
+    dm_buf_free(m);
+}

@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers for the stacks/inet tests (see inet_test.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "inet_test.h"
+#include "csum.h"
+#include "demi/sga.h"
+
+static unsigned pair_seq;
+
+static void make_cfg(struct dm_config *c, const char *link, const char *ip, const char *mac, const char *peer_arp,
+                     const char *faults, const char *const *kv)
+{
+    dm_config_init(c);
+    assert_int_equal(dm_config_set(c, "DEMI_BACKEND", "loop"), 0);
+    assert_int_equal(dm_config_set(c, "DEMI_LOOP_LINK", link), 0);
+    assert_int_equal(dm_config_set(c, "DEMI_IPV4", ip), 0);
+    assert_int_equal(dm_config_set(c, "DEMI_MAC", mac), 0);
+    assert_int_equal(dm_config_set(c, "DEMI_ARP", peer_arp), 0);
+    assert_int_equal(dm_config_set(c, "DEMI_TCP_RTO_MIN_MS", "5"), 0);
+    assert_int_equal(dm_config_set(c, "DEMI_TCP_RTO_INIT_MS", "50"), 0);
+    assert_int_equal(dm_config_set(c, "DEMI_TCP_TIMEWAIT_MS", "20"), 0);
+    if (faults)
+        assert_int_equal(dm_config_set(c, "DEMI_FAULTS", faults), 0);
+    for (; kv && kv[0]; kv += 2)
+        assert_int_equal(dm_config_set(c, kv[0], kv[1]), 0);
+}
+
+void pair_create(struct pair *p, const char *faults, const char *const *kv)
+{
+    char link[64];
+    snprintf(link, sizeof(link), "inet-test-%d-%u", (int)getpid(), pair_seq++);
+    struct dm_config ca, cb;
+    make_cfg(&ca, link, IP_A "/24", MAC_A, IP_B "=" MAC_B, faults, kv);
+    make_cfg(&cb, link, IP_B "/24", MAC_B, IP_A "=" MAC_A, faults, kv);
+    assert_int_equal(dm_instance_create(&ca, &p->a), 0);
+    assert_int_equal(dm_instance_create(&cb, &p->b), 0);
+}
+
+void pair_destroy(struct pair *p)
+{
+    /* The loop device moves frames by reference: let each side consume
+     * what the other sent, so no buffer outlives the pool it came from. */
+    pair_run_for(p, 5 * DM_NS_PER_MS);
+    dm_instance_destroy(p->a);
+    dm_instance_destroy(p->b);
+    p->a = p->b = NULL;
+}
+
+struct inet_stack *stack_of(struct dm_instance *i) { return dm_instance_stack(i); }
+
+void pair_poll(struct pair *p)
+{
+    dm_poll(p->a, 0);
+    dm_poll(p->b, 0);
+}
+
+bool pair_run_until(struct pair *p, bool (*cond)(void *), void *arg, int64_t timeout_ns)
+{
+    int64_t end = dm_clock_ns() + timeout_ns;
+    for (;;) {
+        if (cond(arg))
+            return true;
+        if (dm_clock_ns() > end)
+            return cond(arg);
+        pair_poll(p);
+    }
+}
+
+void pair_run_for(struct pair *p, int64_t ns)
+{
+    int64_t end = dm_clock_ns() + ns;
+    while (dm_clock_ns() < end)
+        pair_poll(p);
+}
+
+bool token_done(struct dm_instance *inst, demi_qtoken_t qt) { return dm_token_state(inst, qt) == 1; }
+
+demi_qresult_t pair_wait(struct pair *p, struct dm_instance *inst, demi_qtoken_t qt, int64_t timeout_ns)
+{
+    int64_t end = dm_clock_ns() + timeout_ns;
+    while (!token_done(inst, qt)) {
+        if (dm_clock_ns() > end)
+            fail_msg("token %llx not done in time", (unsigned long long)qt);
+        pair_poll(p);
+    }
+    demi_qresult_t qr;
+    assert_int_equal(dm_wait(inst, &qr, qt, 0), 0);
+    return qr;
+}
+
+struct sockaddr_in sin_of(const char *ip, uint16_t port)
+{
+    struct sockaddr_in s;
+    memset(&s, 0, sizeof(s));
+    s.sin_family = AF_INET;
+    s.sin_port = htons(port);
+    inet_pton(AF_INET, ip, &s.sin_addr);
+    return s;
+}
+
+int tcp_listener(struct dm_instance *inst, const char *ip, uint16_t port, int backlog)
+{
+    int qd;
+    assert_int_equal(dm_socket(inst, &qd, AF_INET, SOCK_STREAM, 0), 0);
+    struct sockaddr_in s = sin_of(ip, port);
+    assert_int_equal(dm_bind(inst, qd, (struct sockaddr *)&s, sizeof(s)), 0);
+    assert_int_equal(dm_listen(inst, qd, backlog), 0);
+    return qd;
+}
+
+void tcp_connect_pair(struct pair *p, int lqd, uint16_t port, int *cqd, int *sqd)
+{
+    demi_qtoken_t at, ct;
+    assert_int_equal(dm_socket(p->a, cqd, AF_INET, SOCK_STREAM, 0), 0);
+    struct sockaddr_in s = sin_of(IP_B, port);
+    assert_int_equal(dm_accept(p->b, &at, lqd), 0);
+    assert_int_equal(dm_connect(p->a, &ct, *cqd, (struct sockaddr *)&s, sizeof(s)), 0);
+    demi_qresult_t qr = pair_wait(p, p->a, ct, 5 * DM_NS_PER_S);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_CONNECT);
+    qr = pair_wait(p, p->b, at, 5 * DM_NS_PER_S);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_ACCEPT);
+    *sqd = qr.qr_value.ares.qd;
+}
+
+demi_qtoken_t push_bytes(struct dm_instance *inst, int qd, const void *data, size_t len)
+{
+    int err = 0;
+    demi_sgarray_t sga = dm_sgaalloc(inst, len, &err);
+    assert_int_equal(err, 0);
+    memcpy(sga.sga_segs[0].sgaseg_buf, data, len);
+    demi_qtoken_t qt;
+    assert_int_equal(dm_push(inst, &qt, qd, &sga), 0);
+    dm_sgafree(inst, &sga);
+    return qt;
+}
+
+int64_t stat_of(struct dm_instance *inst, const char *name) { return dm_stats_get(inst, name); }
+
+/* ------------------------------------------------------------ raw peer */
+static void raw_tx(struct pair *p, struct dm_buf *m)
+{
+    struct inet_stack *sa = stack_of(p->a);
+    struct dm_buf *arr[1] = {m};
+    assert_int_equal(sa->dev->tx_burst(sa->dev, arr, 1), 1);
+}
+
+void raw_send_frame(struct pair *p, const void *frame, uint32_t len)
+{
+    struct dm_buf *m = dm_buf_alloc_size(p->a, len);
+    assert_non_null(m);
+    memcpy(dm_buf_append(m, len), frame, len);
+    raw_tx(p, m);
+}
+
+void raw_send_tcp(struct pair *p, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags,
+                  uint16_t wnd, const uint8_t *opts, unsigned optlen, const void *payload, uint32_t len)
+{
+    uint8_t f[2048];
+    assert_true(len + optlen + 54 <= sizeof(f));
+    struct eth_hdr *eh = (struct eth_hdr *)f;
+    struct ip_hdr *ih = (struct ip_hdr *)(f + 14);
+    struct tcp_hdr *th = (struct tcp_hdr *)(f + 34);
+    uint32_t tlen = 20 + optlen + len;
+    sscanf(MAC_B, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &eh->dst[0], &eh->dst[1], &eh->dst[2], &eh->dst[3], &eh->dst[4], &eh->dst[5]);
+    sscanf(MAC_A, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &eh->src[0], &eh->src[1], &eh->src[2], &eh->src[3], &eh->src[4], &eh->src[5]);
+    eh->type = htons(ETH_P_IPV4);
+    memset(ih, 0, 20);
+    ih->vhl = 0x45;
+    ih->len = htons((uint16_t)(20 + tlen));
+    ih->ttl = 64;
+    ih->proto = 6;
+    inet_pton(AF_INET, IP_A, &ih->src);
+    inet_pton(AF_INET, IP_B, &ih->dst);
+    ih->csum = inet_csum_fold(inet_csum_partial(ih, 20, 0));
+    th->sport = htons(sport);
+    th->dport = htons(dport);
+    th->seq = htonl(seq);
+    th->ack = htonl(ack);
+    th->off = (uint8_t)(((20 + optlen) / 4) << 4);
+    th->flags = flags;
+    th->wnd = htons(wnd);
+    th->csum = 0;
+    th->urp = 0;
+    if (optlen)
+        memcpy(th + 1, opts, optlen);
+    if (len)
+        memcpy((uint8_t *)(th + 1) + optlen, payload, len);
+    th->csum = inet_csum_fold(inet_csum_partial(th, tlen, inet_csum_pseudo(ih->src, ih->dst, 6, (uint16_t)tlen)));
+    raw_send_frame(p, f, 34 + tlen);
+}
+
+bool raw_recv_tcp(struct pair *p, struct raw_seg *out, int64_t timeout_ns)
+{
+    struct inet_stack *sa = stack_of(p->a);
+    int64_t end = dm_clock_ns() + timeout_ns;
+    for (;;) {
+        struct dm_buf *m = NULL;
+        if (sa->dev->rx_burst(sa->dev, &m, 1) == 1) {
+            uint8_t f[2048];
+            uint32_t n = dm_buf_copy_out(m, 0, f, DM_MIN(m->pkt_len, sizeof(f)));
+            dm_buf_free(m);
+            const struct eth_hdr *eh = (const struct eth_hdr *)f;
+            if (n < 54 || ntohs(eh->type) != ETH_P_IPV4 || f[14 + 9] != 6)
+                continue;
+            const struct ip_hdr *ih = (const struct ip_hdr *)(f + 14);
+            uint32_t ihl = (ih->vhl & 15) * 4u;
+            const struct tcp_hdr *th = (const struct tcp_hdr *)(f + 14 + ihl);
+            uint32_t hl = (th->off >> 4) * 4u;
+            memset(out, 0, sizeof(*out));
+            out->seq = ntohl(th->seq);
+            out->ack = ntohl(th->ack);
+            out->flags = th->flags;
+            out->wnd = ntohs(th->wnd);
+            out->sport = ntohs(th->sport);
+            out->dport = ntohs(th->dport);
+            out->len = ntohs(ih->len) - ihl - hl;
+            assert_int_equal(tcp_opt_parse((const uint8_t *)th + 20, hl - 20, &out->opts), 0);
+            memcpy(out->payload, (const uint8_t *)th + hl, DM_MIN(out->len, sizeof(out->payload)));
+            return true;
+        }
+        if (dm_clock_ns() > end)
+            return false;
+        dm_poll(p->b, 0);
+    }
+}
+
+int raw_drain(struct pair *p)
+{
+    struct inet_stack *sa = stack_of(p->a);
+    int n = 0;
+    struct dm_buf *m;
+    dm_poll(p->b, 0);
+    while (sa->dev->rx_burst(sa->dev, &m, 1) == 1) {
+        dm_buf_free(m);
+        n++;
+    }
+    return n;
+}
+
+bool raw_recv_frame(struct pair *p, uint8_t *buf, uint32_t cap, uint32_t *len, int64_t timeout_ns)
+{
+    struct inet_stack *sa = stack_of(p->a);
+    int64_t end = dm_clock_ns() + timeout_ns;
+    for (;;) {
+        struct dm_buf *m = NULL;
+        if (sa->dev->rx_burst(sa->dev, &m, 1) == 1) {
+            *len = dm_buf_copy_out(m, 0, buf, DM_MIN(m->pkt_len, cap));
+            dm_buf_free(m);
+            return true;
+        }
+        if (dm_clock_ns() > end)
+            return false;
+        dm_poll(p->b, 0);
+    }
+}
+
+uint32_t raw_ip_frame(uint8_t *f, uint8_t proto, uint16_t frag_off, const void *l4, uint32_t l4len)
+{
+    struct eth_hdr *eh = (struct eth_hdr *)f;
+    struct ip_hdr *ih = (struct ip_hdr *)(f + 14);
+    sscanf(MAC_B, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &eh->dst[0], &eh->dst[1], &eh->dst[2], &eh->dst[3], &eh->dst[4], &eh->dst[5]);
+    sscanf(MAC_A, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &eh->src[0], &eh->src[1], &eh->src[2], &eh->src[3], &eh->src[4], &eh->src[5]);
+    eh->type = htons(ETH_P_IPV4);
+    memset(ih, 0, 20);
+    ih->vhl = 0x45;
+    ih->len = htons((uint16_t)(20 + l4len));
+    ih->off = htons(frag_off);
+    ih->ttl = 64;
+    ih->proto = proto;
+    inet_pton(AF_INET, IP_A, &ih->src);
+    inet_pton(AF_INET, IP_B, &ih->dst);
+    ih->csum = inet_csum_fold(inet_csum_partial(ih, 20, 0));
+    memcpy(f + 34, l4, l4len);
+    return 34 + l4len;
+}

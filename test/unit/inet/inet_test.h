@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared helpers for the stacks/inet tests: two instances on one loop link
+ * ("pair"), a loop that drives both until a condition or a deadline, token
+ * waits that keep both ends moving, and a raw peer that speaks Ethernet
+ * frames directly on an instance's device (to craft segments the stack
+ * would never send and to observe exactly what it sends).
+ */
+#ifndef INET_TEST_H
+#define INET_TEST_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <arpa/inet.h>
+#include <cmocka.h>
+#include "dm/instance.h"
+#include "dm/config.h"
+#include "dm/stats.h"
+#include "dm/time.h"
+#include "inet_priv.h"
+#include "tcp_priv.h"
+
+#define IP_A "10.0.0.1"
+#define IP_B "10.0.0.2"
+#define MAC_A "02:00:00:00:00:01"
+#define MAC_B "02:00:00:00:00:02"
+
+struct pair {
+    struct dm_instance *a, *b;
+};
+
+/* Extra config for both ends: NULL-terminated key/value list; `faults`
+ * (may be NULL) goes to DEMI_FAULTS of both. */
+void pair_create(struct pair *p, const char *faults, const char *const *kv);
+/* Only b is a stack user; a is driven raw (its device only). */
+void pair_destroy(struct pair *p);
+struct inet_stack *stack_of(struct dm_instance *i);
+void pair_poll(struct pair *p);
+/* Polls both until cond(arg) or timeout; returns cond's last value. */
+bool pair_run_until(struct pair *p, bool (*cond)(void *), void *arg, int64_t timeout_ns);
+void pair_run_for(struct pair *p, int64_t ns);
+/* Waits for token qt of inst (polling both); asserts it completed. */
+demi_qresult_t pair_wait(struct pair *p, struct dm_instance *inst, demi_qtoken_t qt, int64_t timeout_ns);
+/* Is qt of inst done yet (without consuming it)? */
+bool token_done(struct dm_instance *inst, demi_qtoken_t qt);
+
+struct sockaddr_in sin_of(const char *ip, uint16_t port);
+int tcp_listener(struct dm_instance *inst, const char *ip, uint16_t port, int backlog);
+/* Connects a (client) to b's listener lqd: *cqd on a, *sqd on b. */
+void tcp_connect_pair(struct pair *p, int lqd, uint16_t port, int *cqd, int *sqd);
+demi_qtoken_t push_bytes(struct dm_instance *inst, int qd, const void *data, size_t len);
+int64_t stat_of(struct dm_instance *inst, const char *name);
+
+/* ---- raw peer on instance a's device ---- */
+struct raw_seg {
+    uint32_t seq, ack;
+    uint8_t flags;
+    uint16_t wnd;
+    uint32_t len;               /* payload */
+    struct tcp_opts opts;
+    uint16_t sport, dport;      /* host order */
+    uint8_t payload[64];        /* first bytes of payload */
+};
+/* Sends a TCP segment from A (raw) to B. opts/optlen raw option bytes. */
+void raw_send_tcp(struct pair *p, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags,
+                  uint16_t wnd, const uint8_t *opts, unsigned optlen, const void *payload, uint32_t len);
+/* Sends any bytes as a frame payload after an Ethernet header to B. */
+void raw_send_frame(struct pair *p, const void *frame, uint32_t len);
+/* Polls b (only) and collects the next TCP segment that reached A. */
+bool raw_recv_tcp(struct pair *p, struct raw_seg *out, int64_t timeout_ns);
+/* Polls b and copies the next frame that reached A (any type). */
+bool raw_recv_frame(struct pair *p, uint8_t *buf, uint32_t cap, uint32_t *len, int64_t timeout_ns);
+/* Builds Ethernet + IPv4 (A -> B) around an L4 payload; returns frame length. */
+uint32_t raw_ip_frame(uint8_t *f, uint8_t proto, uint16_t frag_off, const void *l4, uint32_t l4len);
+/* Drains whatever reached A (returns frame count). */
+int raw_drain(struct pair *p);
+
+
+
+/* The PCB behind a TCP queue (core internal lookup). */
+struct dm_queue *dm_queue_get(struct dm_instance *inst, int qd);
+static inline struct tcp_pcb *pcb_of(struct dm_instance *inst, int qd)
+{
+    struct dm_queue *q = dm_queue_get(inst, qd);
+    return q ? q->priv : NULL;
+}
+#endif /* INET_TEST_H */

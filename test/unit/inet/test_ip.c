@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Ethernet, ARP, IPv4, ICMP and UDP of stacks/inet: ARP replies and
+ * resolution with queueing, ping, UDP with peer addresses and port
+ * unreachable, and malformed input counted per reason and dropped.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "inet_test.h"
+#include "csum.h"
+#include "demi/sga.h"
+
+static void test_arp_request_for_our_address_gets_a_reply(void **st)
+{
+    (void)st;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    uint8_t f[60] = {0};
+    struct eth_hdr *eh = (struct eth_hdr *)f;
+    struct arp_hdr *a = (struct arp_hdr *)(f + 14);
+    memset(eh->dst, 0xff, 6);
+    sscanf(MAC_A, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &eh->src[0], &eh->src[1], &eh->src[2], &eh->src[3], &eh->src[4], &eh->src[5]);
+    eh->type = htons(ETH_P_ARP);
+    a->hrd = htons(1);
+    a->pro = htons(ETH_P_IPV4);
+    a->hln = 6;
+    a->pln = 4;
+    a->op = htons(ARP_OP_REQUEST);
+    memcpy(a->sha, eh->src, 6);
+    inet_pton(AF_INET, IP_A, &a->spa);
+    inet_pton(AF_INET, IP_B, &a->tpa);
+    raw_send_frame(&p, f, sizeof(f));
+    uint8_t r[128];
+    uint32_t n;
+    assert_true(raw_recv_frame(&p, r, sizeof(r), &n, 200 * DM_NS_PER_MS));
+    const struct arp_hdr *ra = (const struct arp_hdr *)(r + 14);
+    assert_int_equal(ntohs(((struct eth_hdr *)r)->type), ETH_P_ARP);
+    assert_int_equal(ntohs(ra->op), ARP_OP_REPLY);
+    assert_memory_equal(ra->tha, eh->src, 6);
+    uint8_t mac_b[6];
+    sscanf(MAC_B, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac_b[0], &mac_b[1], &mac_b[2], &mac_b[3], &mac_b[4], &mac_b[5]);
+    assert_memory_equal(ra->sha, mac_b, 6);
+    /* a request for someone else gets nothing */
+    inet_pton(AF_INET, "10.0.0.99", &a->tpa);
+    raw_send_frame(&p, f, sizeof(f));
+    assert_false(raw_recv_frame(&p, r, sizeof(r), &n, 20 * DM_NS_PER_MS));
+    assert_int_equal(stat_of(p.b, "arp.tx_reply"), 1);
+    pair_destroy(&p);
+}
+
+static void test_arp_resolution_queues_packets_until_the_reply(void **st)
+{
+    (void)st;
+    const char *kv[] = {"DEMI_ARP", "", NULL}; /* no static entries */
+    struct pair p;
+    pair_create(&p, NULL, kv);
+    /* UDP echo between the two stacks: the first datagram waits for ARP. */
+    int ua, ub;
+    assert_int_equal(dm_socket(p.a, &ua, AF_INET, SOCK_DGRAM, 0), 0);
+    assert_int_equal(dm_socket(p.b, &ub, AF_INET, SOCK_DGRAM, 0), 0);
+    struct sockaddr_in sb = sin_of(IP_B, 5353);
+    assert_int_equal(dm_bind(p.b, ub, (struct sockaddr *)&sb, sizeof(sb)), 0);
+    demi_qtoken_t pop;
+    assert_int_equal(dm_pop(p.b, &pop, ub), 0);
+    int err = 0;
+    demi_sgarray_t sga = dm_sgaalloc(p.a, 5, &err);
+    memcpy(sga.sga_segs[0].sgaseg_buf, "hello", 5);
+    demi_qtoken_t qt;
+    assert_int_equal(dm_pushto(p.a, &qt, ua, &sga, (struct sockaddr *)&sb, sizeof(sb)), 0);
+    dm_sgafree(p.a, &sga);
+    demi_qresult_t qr = pair_wait(&p, p.b, pop, DM_NS_PER_S);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+    assert_int_equal(qr.qr_value.sga.sga_segs[0].sgaseg_len, 5);
+    assert_memory_equal(qr.qr_value.sga.sga_segs[0].sgaseg_buf, "hello", 5);
+    dm_sgafree(p.b, &qr.qr_value.sga);
+    assert_int_equal(stat_of(p.a, "arp.tx_request"), 1);
+    assert_int_equal(stat_of(p.a, "arp.resolved"), 1);
+    assert_int_equal(stat_of(p.b, "arp.tx_reply"), 1);
+    pair_destroy(&p);
+}
+
+static void test_icmp_echo_request_to_our_address_gets_a_reply(void **st)
+{
+    (void)st;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    uint8_t icmp[8 + 32];
+    memset(icmp, 0, sizeof(icmp));
+    icmp[0] = ICMP_ECHO_REQUEST;
+    icmp[4] = 0x12; /* id */
+    icmp[7] = 7;    /* seq */
+    for (int i = 0; i < 32; i++)
+        icmp[8 + i] = (uint8_t)i;
+    uint16_t c = inet_csum_fold(inet_csum_partial(icmp, sizeof(icmp), 0));
+    memcpy(icmp + 2, &c, 2);
+    uint8_t f[128];
+    uint32_t n = raw_ip_frame(f, IPPROTO_ICMP_, 0, icmp, sizeof(icmp));
+    raw_send_frame(&p, f, n);
+    uint8_t r[128];
+    assert_true(raw_recv_frame(&p, r, sizeof(r), &n, 200 * DM_NS_PER_MS));
+    assert_int_equal(n, 34 + sizeof(icmp));
+    assert_int_equal(r[34], ICMP_ECHO_REPLY);
+    assert_memory_equal(r + 34 + 4, icmp + 4, sizeof(icmp) - 4); /* id, seq, payload */
+    assert_int_equal(inet_csum_fold(inet_csum_partial(r + 34, sizeof(icmp), 0)), 0);
+    assert_int_equal(inet_csum_fold(inet_csum_partial(r + 14, 20, 0)), 0);
+    /* a corrupted request is counted, not answered */
+    f[34 + 10] ^= 1;
+    raw_send_frame(&p, f, 34 + sizeof(icmp));
+    assert_false(raw_recv_frame(&p, r, sizeof(r), &n, 20 * DM_NS_PER_MS));
+    assert_int_equal(stat_of(p.b, "icmp.rx_bad_csum"), 1);
+    pair_destroy(&p);
+}
+
+static void test_udp_pushto_and_pop_carry_the_peer_address(void **st)
+{
+    (void)st;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    int ua, ub;
+    assert_int_equal(dm_socket(p.a, &ua, AF_INET, SOCK_DGRAM, 0), 0);
+    assert_int_equal(dm_socket(p.b, &ub, AF_INET, SOCK_DGRAM, 0), 0);
+    struct sockaddr_in sa = sin_of(IP_A, 1111), sb = sin_of(IP_B, 2222);
+    assert_int_equal(dm_bind(p.a, ua, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(dm_bind(p.b, ub, (struct sockaddr *)&sb, sizeof(sb)), 0);
+    demi_qtoken_t pop, qt;
+    assert_int_equal(dm_pop(p.b, &pop, ub), 0);
+    int err = 0;
+    demi_sgarray_t sga = dm_sgaalloc(p.a, 1000, &err);
+    memset(sga.sga_segs[0].sgaseg_buf, 'u', 1000);
+    assert_int_equal(dm_pushto(p.a, &qt, ua, &sga, (struct sockaddr *)&sb, sizeof(sb)), 0);
+    dm_sgafree(p.a, &sga);
+    demi_qresult_t qr = pair_wait(&p, p.b, pop, DM_NS_PER_S);
+    assert_int_equal(qr.qr_value.sga.sga_segs[0].sgaseg_len, 1000);
+    assert_int_equal(qr.qr_value.sga.sga_addr.sin_port, htons(1111));
+    assert_int_equal(qr.qr_value.sga.sga_addr.sin_addr.s_addr, sa.sin_addr.s_addr);
+    /* echo back to where it came from */
+    struct sockaddr_in from = qr.qr_value.sga.sga_addr;
+    assert_int_equal(dm_pushto(p.b, &qt, ub, &qr.qr_value.sga, (struct sockaddr *)&from, sizeof(from)), 0);
+    dm_sgafree(p.b, &qr.qr_value.sga);
+    assert_int_equal(dm_pop(p.a, &pop, ua), 0);
+    qr = pair_wait(&p, p.a, pop, DM_NS_PER_S);
+    assert_int_equal(qr.qr_value.sga.sga_segs[0].sgaseg_len, 1000);
+    assert_int_equal(qr.qr_value.sga.sga_addr.sin_port, htons(2222));
+    dm_sgafree(p.a, &qr.qr_value.sga);
+    /* too big for the MTU (no fragmentation) */
+    sga = dm_sgaalloc(p.a, 1473, &err);
+    assert_int_equal(dm_pushto(p.a, &qt, ua, &sga, (struct sockaddr *)&sb, sizeof(sb)), -EMSGSIZE);
+    /* unconnected push without an address */
+    assert_int_equal(dm_push(p.a, &qt, ua, &sga), -EDESTADDRREQ);
+    dm_sgafree(p.a, &sga);
+    pair_destroy(&p);
+}
+
+static void test_udp_to_an_unbound_port_gets_icmp_port_unreachable(void **st)
+{
+    (void)st;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    uint8_t udp[8 + 4] = {0};
+    struct udp_hdr *uh = (struct udp_hdr *)udp;
+    uh->sport = htons(1000);
+    uh->dport = htons(9999);
+    uh->len = htons(12);
+    memcpy(udp + 8, "abcd", 4); /* checksum 0: none (allowed on IPv4) */
+    uint8_t f[128], r[256];
+    uint32_t n = raw_ip_frame(f, IPPROTO_UDP_, 0, udp, sizeof(udp));
+    raw_send_frame(&p, f, n);
+    assert_true(raw_recv_frame(&p, r, sizeof(r), &n, 200 * DM_NS_PER_MS));
+    assert_int_equal(r[14 + 9], IPPROTO_ICMP_);
+    assert_int_equal(r[34], ICMP_DEST_UNREACH);
+    assert_int_equal(r[35], ICMP_PORT_UNREACH);
+    assert_memory_equal(r + 34 + 8, f + 14, 28); /* quotes the IP header + 8 bytes */
+    assert_int_equal(stat_of(p.b, "udp.rx_no_port"), 1);
+    pair_destroy(&p);
+}
+
+static void test_ipv4_malformed_packets_are_counted_by_reason_and_dropped(void **st)
+{
+    (void)st;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    uint8_t icmp[8] = {ICMP_ECHO_REQUEST, 0, 0, 0, 0, 1, 0, 1};
+    uint16_t c = inet_csum_fold(inet_csum_partial(icmp, 8, 0));
+    memcpy(icmp + 2, &c, 2);
+    uint8_t f[128], r[128];
+    uint32_t n, rn;
+    /* fragment (MF set) */
+    n = raw_ip_frame(f, IPPROTO_ICMP_, IP_MF, icmp, 8);
+    raw_send_frame(&p, f, n);
+    /* fragment with an offset */
+    n = raw_ip_frame(f, IPPROTO_ICMP_, 10, icmp, 8);
+    raw_send_frame(&p, f, n);
+    /* bad header checksum */
+    n = raw_ip_frame(f, IPPROTO_ICMP_, 0, icmp, 8);
+    f[14 + 8] = 1; /* ttl changed after the checksum */
+    raw_send_frame(&p, f, n);
+    /* bad version */
+    n = raw_ip_frame(f, IPPROTO_ICMP_, 0, icmp, 8);
+    f[14] = 0x65;
+    raw_send_frame(&p, f, n);
+    /* header length beyond the packet */
+    n = raw_ip_frame(f, IPPROTO_ICMP_, 0, icmp, 8);
+    f[14] = 0x4f;
+    raw_send_frame(&p, f, n);
+    /* truncated below an IPv4 header */
+    raw_send_frame(&p, f, 14 + 10);
+    /* not for our address */
+    n = raw_ip_frame(f, IPPROTO_ICMP_, 0, icmp, 8);
+    f[14 + 19] = 77;
+    struct ip_hdr *ih = (struct ip_hdr *)(f + 14);
+    ih->csum = 0;
+    ih->csum = inet_csum_fold(inet_csum_partial(ih, 20, 0));
+    raw_send_frame(&p, f, n);
+    /* unknown protocol */
+    n = raw_ip_frame(f, 99, 0, icmp, 8);
+    raw_send_frame(&p, f, n);
+    /* runt Ethernet frame (the loop device would drop it: inject it) */
+    struct dm_buf *m = dm_buf_alloc(p.b);
+    memcpy(dm_buf_append(m, 10), f, 10);
+    inet_input_frame(stack_of(p.b), m);
+    /* unknown ethertype */
+    n = raw_ip_frame(f, IPPROTO_ICMP_, 0, icmp, 8);
+    f[12] = 0x86;
+    f[13] = 0xdd;
+    raw_send_frame(&p, f, n);
+    assert_false(raw_recv_frame(&p, r, sizeof(r), &rn, 30 * DM_NS_PER_MS));
+    assert_int_equal(stat_of(p.b, "ip.rx_frag_drop"), 2);
+    assert_int_equal(stat_of(p.b, "ip.rx_bad_csum"), 1);
+    assert_int_equal(stat_of(p.b, "ip.rx_bad_version"), 1);
+    assert_int_equal(stat_of(p.b, "ip.rx_bad_hlen"), 1);
+    assert_int_equal(stat_of(p.b, "ip.rx_short"), 1);
+    assert_int_equal(stat_of(p.b, "ip.rx_not_ours"), 1);
+    assert_int_equal(stat_of(p.b, "ip.rx_bad_proto"), 1);
+    assert_int_equal(stat_of(p.b, "eth.rx_short"), 1);
+    assert_int_equal(stat_of(p.b, "eth.rx_bad_type"), 1);
+    /* and the stack still answers a good ping */
+    n = raw_ip_frame(f, IPPROTO_ICMP_, 0, icmp, 8);
+    raw_send_frame(&p, f, n);
+    assert_true(raw_recv_frame(&p, r, sizeof(r), &rn, 200 * DM_NS_PER_MS));
+    assert_int_equal(r[34], ICMP_ECHO_REPLY);
+    pair_destroy(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_arp_request_for_our_address_gets_a_reply),
+        cmocka_unit_test(test_arp_resolution_queues_packets_until_the_reply),
+        cmocka_unit_test(test_icmp_echo_request_to_our_address_gets_a_reply),
+        cmocka_unit_test(test_udp_pushto_and_pop_carry_the_peer_address),
+        cmocka_unit_test(test_udp_to_an_unbound_port_gets_icmp_port_unreachable),
+        cmocka_unit_test(test_ipv4_malformed_packets_are_counted_by_reason_and_dropped),
+    };
+    if (getenv("TEST_FILTER"))
+        cmocka_set_test_filter(getenv("TEST_FILTER"));
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

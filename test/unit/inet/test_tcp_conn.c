@@ -1,0 +1,451 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TCP between two of our stacks on a loop link: handshake and options,
+ * refusal and timeouts, half-close and both close orders, TIME_WAIT, the
+ * listen backlog, send-buffer backpressure, zero window, Nagle, keepalive,
+ * and resets on close with unread data.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/tcp.h>
+#include "inet_test.h"
+#include "demi/sga.h"
+
+static demi_qresult_t pop_one(struct pair *p, struct dm_instance *inst, int qd)
+{
+    demi_qtoken_t qt;
+    assert_int_equal(dm_pop(inst, &qt, qd), 0);
+    return pair_wait(p, inst, qt, 5 * DM_NS_PER_S);
+}
+
+/* Pops until `len` bytes arrived; returns them in buf. */
+static void pop_exact(struct pair *p, struct dm_instance *inst, int qd, uint8_t *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        demi_qresult_t qr = pop_one(p, inst, qd);
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+        assert_true(qr.qr_value.sga.sga_numsegs >= 1);
+        for (uint32_t i = 0; i < qr.qr_value.sga.sga_numsegs; i++) {
+            uint32_t n = qr.qr_value.sga.sga_segs[i].sgaseg_len;
+            assert_true(got + n <= len);
+            memcpy(buf + got, qr.qr_value.sga.sga_segs[i].sgaseg_buf, n);
+            got += n;
+        }
+        dm_sgafree(inst, &qr.qr_value.sga);
+    }
+}
+
+static void test_tcp_handshake_negotiates_mss_wscale_timestamps_sack(void **s)
+{
+    (void)s;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d;
+    tcp_connect_pair(&p, lqd, 80, &c, &d);
+    struct tcp_pcb *pc = pcb_of(p.a, c), *pd = pcb_of(p.b, d);
+    assert_int_equal(pc->state, TCPS_ESTABLISHED);
+    assert_int_equal(pd->state, TCPS_ESTABLISHED);
+    assert_true(pc->flags & TF_TS);
+    assert_true(pc->flags & TF_SACK);
+    assert_true(pc->flags & TF_WS);
+    assert_true(pd->flags & TF_TS && pd->flags & TF_SACK && pd->flags & TF_WS);
+    assert_int_equal(pc->mss, 1500 - 40 - 12); /* RFC 6691: options come out of the MSS */
+    assert_int_equal(pc->snd_wscale, pd->rcv_wscale);
+    assert_int_equal(pd->snd_wscale, pc->rcv_wscale);
+    int v;
+    socklen_t l = sizeof(v);
+    assert_int_equal(dm_getsockopt(p.a, c, IPPROTO_TCP, TCP_MAXSEG, &v, &l), 0);
+    assert_int_equal(v, 1448);
+    /* echo */
+    push_bytes(p.a, c, "ping", 4);
+    uint8_t b[4];
+    pop_exact(&p, p.b, d, b, 4);
+    assert_memory_equal(b, "ping", 4);
+    pair_destroy(&p);
+}
+
+static void test_tcp_mss_follows_jumbo_mtu(void **s)
+{
+    (void)s;
+    const char *kv[] = {"DEMI_MTU", "9000", NULL};
+    struct pair p;
+    pair_create(&p, NULL, kv);
+    int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d;
+    tcp_connect_pair(&p, lqd, 80, &c, &d);
+    assert_int_equal(pcb_of(p.a, c)->mss, 9000 - 40 - 12);
+    static uint8_t big[100000], back[100000];
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (uint8_t)(i * 7);
+    push_bytes(p.a, c, big, 60000);
+    push_bytes(p.a, c, big + 60000, 40000);
+    pop_exact(&p, p.b, d, back, sizeof(back));
+    assert_memory_equal(big, back, sizeof(big));
+    pair_destroy(&p);
+}
+
+static void test_tcp_connect_to_closed_port_is_refused(void **s)
+{
+    (void)s;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    int c;
+    demi_qtoken_t qt;
+    assert_int_equal(dm_socket(p.a, &c, AF_INET, SOCK_STREAM, 0), 0);
+    struct sockaddr_in dst = sin_of(IP_B, 9);
+    assert_int_equal(dm_connect(p.a, &qt, c, (struct sockaddr *)&dst, sizeof(dst)), 0);
+    demi_qresult_t qr = pair_wait(&p, p.a, qt, DM_NS_PER_S);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
+    assert_int_equal(qr.qr_ret, ECONNREFUSED);
+    assert_true(stat_of(p.b, "tcp.rx_no_pcb") >= 1);
+    assert_true(stat_of(p.b, "tcp.tx_rst") >= 1);
+    pair_destroy(&p);
+}
+
+static void test_tcp_connect_times_out_when_syns_go_unanswered(void **s)
+{
+    (void)s;
+    const char *kv[] = {"DEMI_TCP_SYN_RETRIES", "2", "DEMI_TCP_RTO_INIT_MS", "10", NULL};
+    struct pair p;
+    pair_create(&p, "drop=1", kv);
+    int c;
+    demi_qtoken_t qt;
+    assert_int_equal(dm_socket(p.a, &c, AF_INET, SOCK_STREAM, 0), 0);
+    struct sockaddr_in dst = sin_of(IP_B, 80);
+    assert_int_equal(dm_connect(p.a, &qt, c, (struct sockaddr *)&dst, sizeof(dst)), 0);
+    demi_qresult_t qr = pair_wait(&p, p.a, qt, 5 * DM_NS_PER_S);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
+    assert_int_equal(qr.qr_ret, ETIMEDOUT);
+    assert_int_equal(stat_of(p.a, "tcp.tx_syn_retrans"), 2);
+    assert_int_equal(stat_of(p.a, "tcp.conn_timeout"), 1);
+    pair_destroy(&p);
+}
+
+static void test_tcp_connect_errors_match_linux(void **s)
+{
+    (void)s;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d;
+    tcp_connect_pair(&p, lqd, 80, &c, &d);
+    demi_qtoken_t qt;
+    struct sockaddr_in dst = sin_of(IP_B, 80);
+    assert_int_equal(dm_connect(p.a, &qt, c, (struct sockaddr *)&dst, sizeof(dst)), -EISCONN);
+    int e;
+    assert_int_equal(dm_socket(p.a, &e, AF_INET, SOCK_STREAM, 0), 0);
+    assert_int_equal(dm_connect(p.a, &qt, e, (struct sockaddr *)&dst, sizeof(dst)), 0);
+    assert_int_equal(dm_connect(p.a, &qt, e, (struct sockaddr *)&dst, sizeof(dst)), -EALREADY);
+    /* push/pop on a socket that is not connected */
+    int f;
+    assert_int_equal(dm_socket(p.a, &f, AF_INET, SOCK_STREAM, 0), 0);
+    int err = 0;
+    demi_sgarray_t sga = dm_sgaalloc(p.a, 8, &err);
+    assert_int_equal(dm_push(p.a, &qt, f, &sga), -ENOTCONN);
+    dm_sgafree(p.a, &sga);
+    assert_int_equal(dm_pop(p.a, &qt, lqd == 0 ? f : f), -ENOTCONN);
+    /* bind: address not ours, port in use */
+    struct sockaddr_in other = sin_of("10.0.0.77", 81);
+    assert_int_equal(dm_bind(p.b, f == 0 ? 0 : lqd, (struct sockaddr *)&other, sizeof(other)), -EINVAL);
+    int g;
+    assert_int_equal(dm_socket(p.b, &g, AF_INET, SOCK_STREAM, 0), 0);
+    assert_int_equal(dm_bind(p.b, g, (struct sockaddr *)&other, sizeof(other)), -EADDRNOTAVAIL);
+    struct sockaddr_in used = sin_of(IP_B, 80);
+    assert_int_equal(dm_bind(p.b, g, (struct sockaddr *)&used, sizeof(used)), -EADDRINUSE);
+    pair_destroy(&p);
+}
+
+static void test_tcp_half_close_peer_sees_eof_and_can_still_send(void **s)
+{
+    (void)s;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d;
+    tcp_connect_pair(&p, lqd, 80, &c, &d);
+    push_bytes(p.a, c, "request", 7);
+    assert_int_equal(dm_shutdown(p.a, c, SHUT_WR), 0);
+    uint8_t b[16];
+    pop_exact(&p, p.b, d, b, 7);
+    demi_qresult_t qr = pop_one(&p, p.b, d);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+    assert_int_equal(qr.qr_value.sga.sga_numsegs, 0); /* EOF */
+    pair_run_for(&p, 2 * DM_NS_PER_MS);
+    assert_int_equal(pcb_of(p.b, d)->state, TCPS_CLOSE_WAIT);
+    assert_int_equal(pcb_of(p.a, c)->state, TCPS_FIN_WAIT_2);
+    push_bytes(p.b, d, "response", 8);
+    pop_exact(&p, p.a, c, b, 8);
+    assert_memory_equal(b, "response", 8);
+    /* pushing after SHUT_WR is EPIPE */
+    int err = 0;
+    demi_qtoken_t qt;
+    demi_sgarray_t sga = dm_sgaalloc(p.a, 8, &err);
+    assert_int_equal(dm_push(p.a, &qt, c, &sga), -EPIPE);
+    dm_sgafree(p.a, &sga);
+    assert_int_equal(dm_shutdown(p.b, d, SHUT_WR), 0);
+    qr = pop_one(&p, p.a, c);
+    assert_int_equal(qr.qr_value.sga.sga_numsegs, 0);
+    assert_int_equal(pcb_of(p.a, c)->state, TCPS_TIME_WAIT);
+    pair_run_for(&p, 10 * DM_NS_PER_MS);
+    assert_int_equal(pcb_of(p.b, d)->state, TCPS_CLOSED); /* LAST_ACK -> CLOSED */
+    pair_destroy(&p);
+}
+
+static bool both_closed(void *arg)
+{
+    struct tcp_pcb **pp = arg;
+    return pp[0]->state == TCPS_CLOSED && pp[1]->state == TCPS_CLOSED;
+}
+
+static void test_tcp_simultaneous_close_goes_through_closing_to_time_wait(void **s)
+{
+    (void)s;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d;
+    tcp_connect_pair(&p, lqd, 80, &c, &d);
+    /* Both FINs leave before either arrives. */
+    assert_int_equal(dm_shutdown(p.a, c, SHUT_WR), 0);
+    assert_int_equal(dm_shutdown(p.b, d, SHUT_WR), 0);
+    tcp_output_pending(stack_of(p.a));
+    tcp_output_pending(stack_of(p.b));
+    inet_tx_flush(stack_of(p.a));
+    inet_tx_flush(stack_of(p.b));
+    dm_poll(p.a, 0);
+    dm_poll(p.b, 0);
+    struct tcp_pcb *pc = pcb_of(p.a, c), *pd = pcb_of(p.b, d);
+    assert_true(pc->state == TCPS_CLOSING || pc->state == TCPS_TIME_WAIT);
+    pair_run_for(&p, 2 * DM_NS_PER_MS);
+    assert_int_equal(pc->state, TCPS_TIME_WAIT);
+    assert_int_equal(pd->state, TCPS_TIME_WAIT);
+    /* DEMI_TCP_TIMEWAIT_MS=20 in the tests */
+    struct tcp_pcb *pp[2] = {pc, pd};
+    assert_true(pair_run_until(&p, both_closed, pp, DM_NS_PER_S));
+    pair_destroy(&p);
+}
+
+static void test_tcp_time_wait_is_configurable_and_frees_the_port(void **s)
+{
+    (void)s;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d;
+    tcp_connect_pair(&p, lqd, 80, &c, &d);
+    struct sockaddr_in name;
+    socklen_t nl = sizeof(name);
+    assert_int_equal(dm_getsockname(p.a, c, (struct sockaddr *)&name, &nl), 0);
+    uint32_t ip_a, ip_b;
+    inet_pton(AF_INET, IP_A, &ip_a);
+    inet_pton(AF_INET, IP_B, &ip_b);
+    assert_int_equal(dm_close(p.a, c), 0); /* active close: a ends in TIME_WAIT */
+    pair_run_for(&p, 2 * DM_NS_PER_MS);
+    assert_int_equal(dm_close(p.b, d), 0);
+    pair_run_for(&p, 2 * DM_NS_PER_MS);
+    struct tcp_pcb *tw = tcp_lookup(stack_of(p.a), ip_a, name.sin_port, ip_b, htons(80));
+    assert_non_null(tw);
+    assert_int_equal(tw->state, TCPS_TIME_WAIT);
+    pair_run_for(&p, 60 * DM_NS_PER_MS);
+    assert_null(tcp_lookup(stack_of(p.a), ip_a, name.sin_port, ip_b, htons(80)));
+    assert_int_equal(stack_of(p.a)->tcp_port_refs[ntohs(name.sin_port)], 0);
+    pair_destroy(&p);
+}
+
+static void test_tcp_listen_backlog_overflow_drops_syns_until_accept(void **s)
+{
+    (void)s;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    int lqd = tcp_listener(p.b, IP_B, 80, 2);
+    int c[4];
+    demi_qtoken_t ct[4];
+    struct sockaddr_in dst = sin_of(IP_B, 80);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(dm_socket(p.a, &c[i], AF_INET, SOCK_STREAM, 0), 0);
+        assert_int_equal(dm_connect(p.a, &ct[i], c[i], (struct sockaddr *)&dst, sizeof(dst)), 0);
+    }
+    pair_run_for(&p, 20 * DM_NS_PER_MS);
+    int done = 0;
+    for (int i = 0; i < 4; i++)
+        done += token_done(p.a, ct[i]);
+    assert_int_equal(done, 2);
+    assert_true(stat_of(p.b, "tcp.rx_syn_drop_backlog") >= 2);
+    /* Accepting makes room: the retransmitted SYNs get in. */
+    for (int i = 0; i < 4; i++) {
+        demi_qtoken_t at;
+        assert_int_equal(dm_accept(p.b, &at, lqd), 0);
+        demi_qresult_t qr = pair_wait(&p, p.b, at, 3 * DM_NS_PER_S);
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_ACCEPT);
+    }
+    for (int i = 0; i < 4; i++) {
+        demi_qresult_t qr = pair_wait(&p, p.a, ct[i], 3 * DM_NS_PER_S);
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_CONNECT);
+    }
+    assert_true(stat_of(p.a, "tcp.tx_syn_retrans") >= 2);
+    pair_destroy(&p);
+}
+
+static void test_tcp_push_stays_pending_while_over_sndbuf(void **s)
+{
+    (void)s;
+    const char *kv[] = {"DEMI_TCP_RCVBUF", "8192", "DEMI_TCP_SNDBUF", "8192", NULL};
+    struct pair p;
+    pair_create(&p, NULL, kv);
+    int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d;
+    tcp_connect_pair(&p, lqd, 80, &c, &d);
+    static uint8_t data[1000];
+    demi_qtoken_t qt[40];
+    for (int i = 0; i < 40; i++)
+        qt[i] = push_bytes(p.a, c, data, sizeof(data));
+    pair_run_for(&p, 20 * DM_NS_PER_MS);
+    /* b never pops: 8 KiB in b's buffer, 8 KiB in a's: the rest waits. */
+    int done = 0;
+    for (int i = 0; i < 40; i++)
+        done += token_done(p.a, qt[i]);
+    assert_true(done >= 8 && done < 40);
+    assert_false(token_done(p.a, qt[39]));
+    assert_true(pcb_of(p.a, c)->snd_wnd == 0 || pcb_of(p.a, c)->snd_wnd < 1000);
+    /* zero window: a probes */
+    pair_run_for(&p, 100 * DM_NS_PER_MS);
+    assert_true(stat_of(p.a, "tcp.tx_zwp") >= 1);
+    /* b reads everything: every push completes, bytes all arrive */
+    static uint8_t back[40000];
+    pop_exact(&p, p.b, d, back, sizeof(back));
+    for (int i = 0; i < 40; i++)
+        pair_wait(&p, p.a, qt[i], DM_NS_PER_S);
+    pair_destroy(&p);
+}
+
+static void test_tcp_nagle_coalesces_small_pushes_unless_nodelay(void **s)
+{
+    (void)s;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d;
+    tcp_connect_pair(&p, lqd, 80, &c, &d);
+    for (int round = 0; round < 2; round++) {
+        if (round == 1) {
+            int one = 1;
+            assert_int_equal(dm_setsockopt(p.a, c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)), 0);
+        }
+        int64_t before = stat_of(p.a, "tcp.tx");
+        for (int i = 0; i < 10; i++) {
+            push_bytes(p.a, c, "x", 1);
+            dm_poll(p.a, 0); /* b is not polled: nothing gets acknowledged */
+        }
+        int64_t segs = stat_of(p.a, "tcp.tx") - before;
+        if (round == 0)
+            assert_int_equal(segs, 1); /* Nagle: one small segment in flight */
+        else
+            assert_int_equal(segs, 10);
+        uint8_t b[10];
+        pop_exact(&p, p.b, d, b, 10);
+    }
+    pair_destroy(&p);
+}
+
+static void test_tcp_close_with_unread_data_resets_the_peer(void **s)
+{
+    (void)s;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d;
+    tcp_connect_pair(&p, lqd, 80, &c, &d);
+    push_bytes(p.a, c, "unread", 6);
+    pair_run_for(&p, 2 * DM_NS_PER_MS);
+    demi_qtoken_t qt;
+    assert_int_equal(dm_pop(p.a, &qt, c), 0);
+    assert_int_equal(dm_close(p.b, d), 0);
+    demi_qresult_t qr = pair_wait(&p, p.a, qt, DM_NS_PER_S);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
+    assert_int_equal(qr.qr_ret, ECONNRESET);
+    pair_destroy(&p);
+}
+
+static void test_tcp_keepalive_probes_then_drops_a_dead_peer(void **s)
+{
+    (void)s;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d;
+    tcp_connect_pair(&p, lqd, 80, &c, &d);
+    int one = 1;
+    assert_int_equal(dm_setsockopt(p.a, c, IPPROTO_TCP, TCP_KEEPIDLE, &one, sizeof(one)), 0);
+    assert_int_equal(dm_setsockopt(p.a, c, IPPROTO_TCP, TCP_KEEPINTVL, &one, sizeof(one)), 0);
+    assert_int_equal(dm_setsockopt(p.a, c, IPPROTO_TCP, TCP_KEEPCNT, &one, sizeof(one)), 0);
+    assert_int_equal(dm_setsockopt(p.a, c, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)), 0);
+    pair_run_for(&p, 1300 * DM_NS_PER_MS);
+    assert_true(stat_of(p.a, "tcp.tx_keepalive") >= 1);
+    assert_int_equal(pcb_of(p.a, c)->state, TCPS_ESTABLISHED); /* the peer answered */
+    /* Now the peer goes silent (b is no longer polled). */
+    demi_qtoken_t qt;
+    assert_int_equal(dm_pop(p.a, &qt, c), 0);
+    int64_t end = dm_clock_ns() + 5 * DM_NS_PER_S;
+    while (!token_done(p.a, qt) && dm_clock_ns() < end)
+        dm_poll(p.a, 0);
+    demi_qresult_t qr;
+    assert_int_equal(dm_wait(p.a, &qr, qt, 0), 0);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
+    assert_int_equal(qr.qr_ret, ETIMEDOUT);
+    assert_int_equal(stat_of(p.a, "tcp.conn_keepalive_drop"), 1);
+    pair_destroy(&p);
+}
+
+static void test_tcp_congestion_control_selectable(void **s)
+{
+    (void)s;
+    const char *kv[] = {"DEMI_TCP_CC", "newreno", NULL};
+    struct pair p;
+    pair_create(&p, NULL, kv);
+    int q;
+    assert_int_equal(dm_socket(p.a, &q, AF_INET, SOCK_STREAM, 0), 0);
+    char name[16];
+    socklen_t l = sizeof(name);
+    assert_int_equal(dm_getsockopt(p.a, q, IPPROTO_TCP, TCP_CONGESTION, name, &l), 0);
+    assert_string_equal(name, "newreno");
+    assert_int_equal(dm_setsockopt(p.a, q, IPPROTO_TCP, TCP_CONGESTION, "cubic", 6), 0);
+    l = sizeof(name);
+    assert_int_equal(dm_getsockopt(p.a, q, IPPROTO_TCP, TCP_CONGESTION, name, &l), 0);
+    assert_string_equal(name, "cubic");
+    assert_int_equal(dm_setsockopt(p.a, q, IPPROTO_TCP, TCP_CONGESTION, "bbr", 4), -ENOENT);
+    pair_destroy(&p);
+}
+
+static void test_tcp_bad_config_is_einval(void **s)
+{
+    (void)s;
+    const char *bad[][2] = {{"DEMI_IPV4", "10.0.0.300/24"}, {"DEMI_IPV4", "10.0.0.1/40"},
+                            {"DEMI_GATEWAY", "192.168.1.1"}, {"DEMI_TCP_CC", "vegas"},
+                            {"DEMI_MAC", "zz:00:00:00:00:01"}, {"DEMI_ARP", "10.0.0.2"},
+                            {"DEMI_TCP_MAX_CONNS", "0"}};
+    for (size_t i = 0; i < DM_ARRAY_SIZE(bad); i++) {
+        struct dm_config c;
+        dm_config_init(&c);
+        dm_config_set(&c, "DEMI_BACKEND", "loop");
+        dm_config_set(&c, bad[i][0], bad[i][1]);
+        struct dm_instance *inst = NULL;
+        assert_int_equal(dm_instance_create(&c, &inst), -EINVAL);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tcp_handshake_negotiates_mss_wscale_timestamps_sack),
+        cmocka_unit_test(test_tcp_mss_follows_jumbo_mtu),
+        cmocka_unit_test(test_tcp_connect_to_closed_port_is_refused),
+        cmocka_unit_test(test_tcp_connect_times_out_when_syns_go_unanswered),
+        cmocka_unit_test(test_tcp_connect_errors_match_linux),
+        cmocka_unit_test(test_tcp_half_close_peer_sees_eof_and_can_still_send),
+        cmocka_unit_test(test_tcp_simultaneous_close_goes_through_closing_to_time_wait),
+        cmocka_unit_test(test_tcp_time_wait_is_configurable_and_frees_the_port),
+        cmocka_unit_test(test_tcp_listen_backlog_overflow_drops_syns_until_accept),
+        cmocka_unit_test(test_tcp_push_stays_pending_while_over_sndbuf),
+        cmocka_unit_test(test_tcp_nagle_coalesces_small_pushes_unless_nodelay),
+        cmocka_unit_test(test_tcp_close_with_unread_data_resets_the_peer),
+        cmocka_unit_test(test_tcp_keepalive_probes_then_drops_a_dead_peer),
+        cmocka_unit_test(test_tcp_congestion_control_selectable),
+        cmocka_unit_test(test_tcp_bad_config_is_einval),
+    };
+    if (getenv("TEST_FILTER"))
+        cmocka_set_test_filter(getenv("TEST_FILTER"));
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
