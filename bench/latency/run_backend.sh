@@ -22,7 +22,7 @@ errs=()
 
 # sockperf
 port=$(pick_port)
-bg sockperf srv 300 sockperf server --tcp -i "$ADDR" -p "$port"
+bg sockperf srv 300 sockperf server --tcp -i "$BIND" -p "$port"
 sp=$BG_PID
 if wait_port "$ADDR" "$port" 20; then
   for size in 64 1024 16384; do
@@ -36,7 +36,7 @@ stop "$sp"
 
 # redis
 port=$(pick_port)
-bg redis srv 300 redis-server --bind "$ADDR" --port "$port" --save '' --appendonly no --protected-mode no \
+bg redis srv 300 redis-server --bind "$BIND" --port "$port" --save '' --appendonly no --protected-mode no \
    --dir "$CELL_TMP" --daemonize no
 rs=$BG_PID
 if wait_port "$ADDR" "$port" 20; then
@@ -51,7 +51,7 @@ stop "$rs"
 
 # nginx + wrk (keepalive, one worker)
 port=$(pick_port)
-nginx_setup "$CELL_TMP/ngx" "$ADDR" "$port"
+nginx_setup "$CELL_TMP/ngx" "$BIND" "$port"
 bg nginx srv 300 nginx -p "$CELL_TMP/ngx" -c "$CELL_TMP/ngx/nginx.conf"
 ng=$BG_PID
 if wait_port "$ADDR" "$port" 20; then

@@ -14,7 +14,7 @@ NEED_TOOLS=(redis-server redis-benchmark nginx curl sha256sum)
 cell_begin client "$BACKEND" client
 
 port=$(pick_port)
-bg redis srv 120 redis-server --bind "$ADDR" --port "$port" --save '' --appendonly no \
+bg redis srv 120 redis-server --bind "$BIND" --port "$port" --save '' --appendonly no \
    --protected-mode no --dir "$CELL_TMP" --daemonize no
 srv_pid=$BG_PID
 wait_port "$ADDR" "$port" 20 || fail "redis-server did not accept connections on $ADDR:$port"
@@ -28,7 +28,7 @@ getrps=$(grep '^"GET"' "$CELL_TMP/bench.csv" | cut -d, -f2 | tr -d '"')
 stop "$srv_pid"
 
 port=$(pick_port)
-nginx_setup "$CELL_TMP/ngx" "$ADDR" "$port"
+nginx_setup "$CELL_TMP/ngx" "$BIND" "$port"
 head -c 16777216 /dev/urandom >"$CELL_TMP/ngx/www/big.bin"
 want=$(sha256sum <"$CELL_TMP/ngx/www/big.bin" | cut -d' ' -f1)
 bg nginx srv 120 nginx -p "$CELL_TMP/ngx" -c "$CELL_TMP/ngx/nginx.conf"

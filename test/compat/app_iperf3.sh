@@ -12,7 +12,7 @@ cell_begin iperf3 "$BACKEND" server
 SECS=${IPERF_SECS:-5}
 
 port=$(pick_port)
-bg iperf3srv srv 120 iperf3 -s -B "$ADDR" -p "$port" -1 -J --logfile "$CELL_TMP/server.json"
+bg iperf3srv srv 120 iperf3 -s -B "$BIND" -p "$port" -1 -J --logfile "$CELL_TMP/server.json"
 srv_pid=$BG_PID
 # No probe connection here: iperf3 -1 would take it for the one test.
 sleep 0.5

@@ -10,7 +10,7 @@ NEED_TOOLS=(memcached)
 cell_begin memcached "$BACKEND" server
 
 port=$(pick_port)
-bg memcached srv 120 memcached -U 0 -l "$ADDR" -p "$port" -m 256 -u root
+bg memcached srv 120 memcached -U 0 -l "$BIND" -p "$port" -m 256 -u root
 srv_pid=$BG_PID
 wait_port "$ADDR" "$port" 20 || fail "memcached did not accept connections on $ADDR:$port"
 run cli 90 "$PY" "$COMPAT_DIR/memc_client.py" "$ADDR" "$port" 10000 >"$CELL_TMP/client.log" 2>&1 \

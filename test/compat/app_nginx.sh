@@ -14,7 +14,7 @@ cell_begin nginx "$BACKEND" server
 WRK_SECS=${WRK_SECS:-5}
 
 port=$(pick_port)
-nginx_setup "$CELL_TMP/ngx" "$ADDR" "$port"
+nginx_setup "$CELL_TMP/ngx" "$BIND" "$port"
 head -c 16777216 /dev/urandom >"$CELL_TMP/ngx/www/big.bin"
 want=$(sha256sum <"$CELL_TMP/ngx/www/big.bin" | cut -d' ' -f1)
 bg nginx srv 200 nginx -p "$CELL_TMP/ngx" -c "$CELL_TMP/ngx/nginx.conf"

@@ -13,7 +13,7 @@ NEED_TOOLS=(redis-server redis-cli redis-benchmark)
 cell_begin redis "$BACKEND" server
 
 port=$(pick_port)
-bg redis srv 280 redis-server --bind "$ADDR" --port "$port" --save '' --appendonly no \
+bg redis srv 280 redis-server --bind "$BIND" --port "$port" --save '' --appendonly no \
    --protected-mode no --dir "$CELL_TMP" --dbfilename dump.rdb --daemonize no
 srv_pid=$BG_PID
 wait_port "$ADDR" "$port" 20 || fail "redis-server did not accept connections on $ADDR:$port"
@@ -36,10 +36,10 @@ getrps=$(grep '^"GET"' "$CELL_TMP/bench.csv" | cut -d, -f2 | tr -d '"')
 # 2. SET/GET of values up to 1 MiB through redis-cli
 for size in 1 1000 65536 1048576; do
   head -c $(( size * 3 / 4 + 3 )) /dev/urandom | base64 -w0 | head -c "$size" >"$CELL_TMP/val.$size"
-  run cli 30 redis-cli -h "$ADDR" -p "$port" -x SET "key:$size" <"$CELL_TMP/val.$size" >"$CELL_TMP/set.$size" 2>&1 \
+  run cli 30 redis-cli -h "$ADDR" -p "$port" -x SET "key:$size" <"$CELL_TMP/val.$size" >"$CELL_TMP/set.$size" 2>>"$CELL_TMP/cli.log" \
     || fail "redis-cli SET of $size B failed: $(head -c 200 "$CELL_TMP/set.$size")"
   [ "$(cat "$CELL_TMP/set.$size")" = OK ] || fail "redis-cli SET of $size B answered: $(head -c 200 "$CELL_TMP/set.$size")"
-  run cli 30 redis-cli -h "$ADDR" -p "$port" --raw GET "key:$size" >"$CELL_TMP/get.$size" 2>"$CELL_TMP/getcli.log" \
+  run cli 30 redis-cli -h "$ADDR" -p "$port" --raw GET "key:$size" >"$CELL_TMP/get.$size" 2>>"$CELL_TMP/cli.log" \
     || fail "redis-cli GET of $size B failed"
   # --raw output is the value and one newline
   head -c "$size" "$CELL_TMP/get.$size" | cmp -s - "$CELL_TMP/val.$size" && [ "$(stat -c %s "$CELL_TMP/get.$size")" = $((size + 1)) ] \
@@ -52,7 +52,7 @@ run cli 90 "$PY" "$COMPAT_DIR/redis_bgsave.py" "$ADDR" "$port" 10 >"$CELL_TMP/bg
 [ -s "$CELL_TMP/dump.rdb" ] || fail "BGSAVE reported ok but $CELL_TMP/dump.rdb is missing"
 
 # the 1 MiB value is still intact after the save
-run cli 30 redis-cli -h "$ADDR" -p "$port" --raw GET "key:1048576" >"$CELL_TMP/get.after" 2>/dev/null
+run cli 30 redis-cli -h "$ADDR" -p "$port" --raw GET "key:1048576" >"$CELL_TMP/get.after" 2>>"$CELL_TMP/cli.log"
 head -c 1048576 "$CELL_TMP/get.after" | cmp -s - "$CELL_TMP/val.1048576" || fail "1 MiB value changed after BGSAVE"
 
 kill -0 "$srv_pid" 2>/dev/null || fail "redis-server exited during the test"

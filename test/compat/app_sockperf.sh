@@ -11,7 +11,7 @@ cell_begin sockperf "$BACKEND" server
 SECS=${SOCKPERF_SECS:-3}
 
 port=$(pick_port)
-bg sockperf srv 120 sockperf server --tcp -i "$ADDR" -p "$port"
+bg sockperf srv 120 sockperf server --tcp -i "$BIND" -p "$port"
 srv_pid=$BG_PID
 wait_port "$ADDR" "$port" 20 || fail "sockperf server did not accept connections on $ADDR:$port"
 

@@ -39,6 +39,8 @@ def main():
     c = Conn(addr, port)
     batch = 100
     for b in range(0, n, batch):
+        if b % 2000 == 0:
+            print("storing keys from %d" % b, flush=True)
         ids = range(b, min(n, b + batch))
         out = b"".join(b"set k:%d 0 0 %d\r\n%s\r\n" % (i, len(value(i)), value(i)) for i in ids)
         c.s.sendall(out)
@@ -46,6 +48,7 @@ def main():
             r = c.line()
             if r != b"STORED":
                 print("set k:%d answered %r" % (i, r)); return 1
+    print("stored %d keys" % n, flush=True)
     got = 0
     for b in range(0, n, batch):
         ids = list(range(b, min(n, b + batch)))
@@ -64,6 +67,8 @@ def main():
             if v != value(i):
                 print("k:%d read back %s" % (i, "missing" if v is None else "%d different bytes" % len(v))); return 1
             got += 1
+        if b % 2000 == 0:
+            print("read back %d keys" % got, flush=True)
     c.s.sendall(b"get no-such-key\r\n")
     if c.line() != b"END":
         print("a miss did not answer END"); return 1
