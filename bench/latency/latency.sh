@@ -26,12 +26,16 @@ PY=/usr/bin/python3
 cmdline="bench/latency/latency.sh $*"
 started=$(date -u +%FT%TZ)
 
-for be in $BACKENDS; do
-  echo "== $be" >&2
-  res=$(timeout -k 10 600 bash "$here/run_backend.sh" "$BUILD" "$be" "$OUT/raw" 2>"$OUT/raw/$be.stderr" | grep '^RESULT' | tail -n 1)
-  [ -n "$res" ] || res="RESULT FAIL - no result (timed out or crashed)"
-  echo "$res" >"$OUT/raw/$be.result"
-  echo "   $res" >&2
+# Measurement-major: every backend's sockperf, then every backend's redis,
+# then nginx, so that the figures of one row are minutes apart at most.
+for m in sockperf redis nginx; do
+  for be in $BACKENDS; do
+    echo "== $m / $be" >&2
+    res=$(timeout -k 10 400 bash "$here/run_backend.sh" "$BUILD" "$be" "$OUT/raw" "$m" 2>>"$OUT/raw/$be.stderr" | grep '^RESULT' | tail -n 1)
+    [ -n "$res" ] || res="RESULT FAIL - no result (timed out or crashed)"
+    echo "$res" >"$OUT/raw/$be.$m.result"
+    echo "   $res" >&2
+  done
 done
 
 # The floor: raw frames over memif, no stack (64 B and 1 KiB; 16 KiB is

@@ -84,7 +84,9 @@ def read_wrk(path):
     for line in open(path, errors="replace"):
         if line.startswith("WRKJSON "):
             d = json.loads(line[8:])
-            d["rps"] = d["requests"] / (d["duration_us"] / 1e6) if d["duration_us"] else 0
+            if not d["requests"]:
+                return None
+            d["rps"] = d["requests"] / (d["duration_us"] / 1e6)
             return d
     return None
 
@@ -101,11 +103,23 @@ def read_raw(path):
     return None
 
 def status_of(raw, be):
-    p = os.path.join(raw, be + ".result")
-    if not os.path.exists(p):
+    """A column's status from its result files (one per measurement):
+    FAIL if any failed, SKIP if all skipped, else PASS."""
+    files = sorted(f for f in os.listdir(raw) if f.startswith(be + ".") and f.endswith(".result")
+                   and f[len(be) + 1:-len(".result")].count(".") == 0)
+    if not files:
         return "NOT RUN", "not requested"
-    parts = open(p).read().split(None, 3)
-    return (parts[1] if len(parts) > 1 else "FAIL"), (parts[3].strip() if len(parts) > 3 else "")
+    res = []
+    for f in files:
+        parts = open(os.path.join(raw, f)).read().split(None, 3)
+        res.append((f[len(be) + 1:-len(".result")], parts[1] if len(parts) > 1 else "FAIL",
+                    parts[3].strip() if len(parts) > 3 else ""))
+    fails = [r for r in res if r[1] == "FAIL"]
+    if fails:
+        return "FAIL", "; ".join("%s: %s" % (m, why) for m, _, why in fails)
+    if all(r[1] == "SKIP" for r in res):
+        return "SKIP", res[0][2]
+    return "PASS", ""
 
 def collect(out, backends):
     raw = os.path.join(out, "raw")
@@ -206,7 +220,10 @@ def markdown(meta, data, cols, T, hidden):
          "`%s` on %s (%s, %s CPUs), commit %s. Both ends of every connection run on the column's "
          "backend (kernel: nothing preloaded; loopback). Latency in microseconds: sockperf's is half "
          "the round trip, redis-benchmark's and wrk's a whole request. In brackets: times better than the "
-         "kernel column of this same run (lower latency / higher rate)." % (
+         "kernel column of this same run (lower latency / higher rate). Read the kernel column knowing that "
+         "its processes block in the kernel and pay the CPU's wake-up from idle (on a quiet VM tens of "
+         "microseconds, on a busy one a few), while the demi columns spin (DEMI_SPIN_US, default 50 us) before "
+         "sleeping; redis-benchmark reports latency in coarse buckets (about 8 us at this scale)." % (
              meta["command"], meta["host"], meta["kernel"], meta["cpus"], meta["commit"]), "",
          "| measurement | " + " | ".join(LABEL[c] for c in cols) + " |",
          "|---|" + "---:|" * len(cols)]
