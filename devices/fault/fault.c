@@ -149,7 +149,10 @@ static void arm(struct fault_dev *fd, int64_t now)
         next = fd->q[fd->qhead & (FAULT_FIFO - 1)].due;
     if (fd->nhold)
         next = DM_MIN(next, fd->hold_since + fd->hold_ns);
-    if (next != INT64_MAX && !dm_timer_pending(&fd->timer))
+    if (next == INT64_MAX)
+        return;
+    /* re-arm only to fire earlier: arming is O(1) but not free */
+    if (!dm_timer_pending(&fd->timer) || fd->timer.expires_ns > next)
         dm_timer_arm(fd->dev->inst, &fd->timer, DM_MAX(next - now, 0));
 }
 

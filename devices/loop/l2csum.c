@@ -151,6 +151,29 @@ void dm_l2csum_tx_fill(struct dm_buf *pkt)
     }
 }
 
+static int seg_shared_at(const struct dm_buf *b, uint32_t off)
+{
+    for (; b; b = b->next) {
+        if (off < b->len)
+            return b->refcnt > 1 || b->shared != NULL;
+        off -= b->len;
+    }
+    return 0;
+}
+
+int dm_l2csum_tx_shared(const struct dm_buf *pkt)
+{
+    struct l2csum_hdr h;
+    uint32_t req = pkt->ol_flags & DM_L2CSUM_TX_MASK;
+    if (!req || !parse(pkt, &h))
+        return 0;
+    if ((req & DM_BUF_TX_IP_CKSUM) && (seg_shared_at(pkt, h.l3off + 10) || seg_shared_at(pkt, h.l3off + 11)))
+        return 1;
+    uint32_t f = (req & DM_BUF_TX_TCP_CKSUM) && h.proto == IPPROTO_TCP_ ? h.l4off + 16
+               : (req & DM_BUF_TX_UDP_CKSUM) && h.proto == IPPROTO_UDP_ ? h.l4off + 6 : 0;
+    return f && (seg_shared_at(pkt, f) || seg_shared_at(pkt, f + 1));
+}
+
 uint32_t dm_l2csum_rx_flags(const struct dm_buf *pkt)
 {
     struct l2csum_hdr h;

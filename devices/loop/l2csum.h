@@ -10,7 +10,9 @@
  *    checksum; DM_BUF_TX_TCP/UDP_CKSUM expects the stack to have preloaded
  *    the L4 checksum field with the (uncomplemented, folded) pseudo-header
  *    sum and completes it over the L4 header and payload. Writes only the
- *    checksum fields, in place. Clears the request bits it served.
+ *    checksum fields, in place. Clears the request bits it served. A
+ *    NIC writes checksums on the wire, not in host memory: a device model
+ *    that fills in place must first check dm_l2csum_tx_shared().
  *  - dm_l2csum_rx_flags(): verifies the IPv4 header and TCP/UDP checksums
  *    and returns DM_BUF_RX_{IP,L4}_CKSUM_{GOOD,BAD} bits (none for what it
  *    does not understand, e.g. fragments or non-IPv4).
@@ -33,6 +35,11 @@ static inline uint16_t dm_l2csum_fold(uint64_t s)
     return (uint16_t)s;
 }
 void dm_l2csum_tx_fill(struct dm_buf *pkt);
+/* True when a checksum field that dm_l2csum_tx_fill() would write lies in
+ * a segment someone else also holds (refcnt > 1, or a slice): writing it
+ * would change their bytes too, and an L4 fill is not idempotent (it sums
+ * over the field's current value). The caller then fills a private copy. */
+int dm_l2csum_tx_shared(const struct dm_buf *pkt);
 uint32_t dm_l2csum_rx_flags(const struct dm_buf *pkt);
 
 #endif /* DM_L2CSUM_H */

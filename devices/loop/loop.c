@@ -10,9 +10,9 @@
  *    payload segments may be slices shared with the sender's retransmission
  *    queue (b->shared != NULL or refcnt > 1) and must be treated read-only.
  *  - Rings are bounded single-producer/single-consumer arrays of pointers
- *    (DEMI_LOOP_RING slots, default 1024). When the receiver's ring is full,
- *    tx_burst accepts fewer frames (counted in tx_full): backpressure, never
- *    silent loss.
+ *    (DEMI_LOOP_RING slots, default 1024; on a link the first end to open
+ *    sets it). When the receiver's ring is full, tx_burst accepts fewer
+ *    frames (counted in tx_full): backpressure, never silent loss.
  *  - Link mode (DEMI_LOOP_LINK=name): a process-global registry maps a name
  *    to a link of two rings. The first device to open the name is end 0,
  *    the second end 1, a third gets -EBUSY. End e receives on ring[e] and
@@ -33,7 +33,10 @@
  *    offload; on RX it *verifies* every IPv4/TCP/UDP checksum and sets
  *    DM_BUF_RX_*_CKSUM_GOOD/BAD, so a stack's RX offload path sees real
  *    verdicts (a frame corrupted by the fault layer comes out BAD). Without
- *    offload, rx clears ol_flags and the stack checks in software.
+ *    offload, rx clears ol_flags and the stack checks in software. Since a
+ *    NIC never writes host memory, a frame whose checksum fields lie in
+ *    shared memory (a fault-layer duplicate, a header the stack keeps to
+ *    resend) is copied before filling (counted in tx_csum_copy).
  *  - Threads: the registry is under a mutex (control path only). The ring
  *    indexes are C11 acquire/release atomics, so the two ends may be driven
  *    from two threads; but dm_buf pools are single threaded, so frames must
@@ -72,8 +75,8 @@ struct loop_link {
     struct loop_ring ring[2];/* ring[e]: frames for end e */
 };
 
-enum { LOOP_TX, LOOP_RX, LOOP_TX_FULL, LOOP_TX_BAD, LOOP_NCTR };
-static const char *const loop_ctr_names[LOOP_NCTR] = { "tx", "rx", "tx_full", "tx_bad" };
+enum { LOOP_TX, LOOP_RX, LOOP_TX_FULL, LOOP_TX_BAD, LOOP_TX_CSUM_COPY, LOOP_NCTR };
+static const char *const loop_ctr_names[LOOP_NCTR] = { "tx", "rx", "tx_full", "tx_bad", "tx_csum_copy" };
 
 struct loop_dev {
     struct loop_ring *rxr, *txr;
@@ -115,6 +118,25 @@ static void ring_fini(struct loop_ring *r)
     r->slots = NULL;
 }
 
+/* Serves the frame's TX checksum requests as a NIC would. A NIC writes the
+ * checksums on the wire and leaves host memory alone; we fill in place, so
+ * when the fields sit in memory someone else holds (a duplicate, a header
+ * the stack keeps to send again) the frame is first copied. NULL: no
+ * buffer for that copy (the caller keeps the frame: backpressure). */
+static struct dm_buf *loop_csum_tx(struct dm_dev *dev, struct loop_dev *ld, struct dm_buf *p)
+{
+    if (dm_l2csum_tx_shared(p)) {
+        struct dm_buf *c = dm_buf_linearize(dev->inst, p);
+        if (!c)
+            return NULL;
+        ld->ctr[LOOP_TX_CSUM_COPY]++;
+        dm_buf_free(p);
+        p = c;
+    }
+    dm_l2csum_tx_fill(p);
+    return p;
+}
+
 static uint16_t loop_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
 {
     struct loop_dev *ld = dev->priv;
@@ -122,24 +144,28 @@ static uint16_t loop_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
     uint32_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
     uint32_t h = atomic_load_explicit(&r->head, memory_order_acquire);
     uint32_t room = r->mask + 1 - (t - h);
-    uint16_t k = (uint16_t)DM_MIN((uint32_t)n, room);
+    uint16_t k = (uint16_t)DM_MIN((uint32_t)n, room), i;
     uint32_t queued = 0;
 
-    for (uint16_t i = 0; i < k; i++) {
+    for (i = 0; i < k; i++) {
         struct dm_buf *p = pkts[i];
         if (dm_unlikely(p->pkt_len > ld->max_frame || p->pkt_len < 14)) {
             ld->ctr[LOOP_TX_BAD]++;
             dm_buf_free(p);
             continue;
         }
-        if (p->ol_flags & DM_L2CSUM_TX_MASK)
-            dm_l2csum_tx_fill(p);
+        if (p->ol_flags & DM_L2CSUM_TX_MASK) {
+            struct dm_buf *q = loop_csum_tx(dev, ld, p);
+            if (dm_unlikely(!q))
+                break;
+            p = q;
+        }
         r->slots[(t + queued++) & r->mask] = p;
     }
     atomic_store_explicit(&r->tail, t + queued, memory_order_release);
     ld->ctr[LOOP_TX] += queued;
-    ld->ctr[LOOP_TX_FULL] += (uint64_t)(n - k);
-    return k;
+    ld->ctr[LOOP_TX_FULL] += (uint64_t)(n - i);
+    return i;
 }
 
 static uint16_t loop_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)

@@ -20,13 +20,19 @@
  *  - Buffered stdio with a 1 MiB buffer: it is a debug switch, not a
  *    datapath; the file is flushed and closed on close. Frames longer than
  *    the snap length (65535) are truncated (orig_len keeps the real size).
+ *  - Two instances in one process (a loop link pair) read the same
+ *    environment: "%p" in DEMI_PCAP becomes the pid and "%d" the number of
+ *    pcap devices opened before in this process (0, 1, ...), e.g.
+ *    DEMI_PCAP=/tmp/run-%d.pcap gives one file per device.
  *  - Counters ("pcap"): frames (written), write_errors, missed_no_hdr.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "dm/compiler.h"
 #include "dm/device.h"
 #include "dm/instance.h"
@@ -148,18 +154,53 @@ static uint16_t pcap_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
     return done;
 }
 
+static atomic_uint pcap_opened; /* devices opened in this process, for %d */
+
+/* Expands %p (pid), %d (device sequence number) and %% in the file name. */
+static int pcap_path(const char *tmpl, char *out, size_t len)
+{
+    unsigned seq = atomic_fetch_add(&pcap_opened, 1);
+    size_t o = 0;
+    for (const char *s = tmpl; *s; s++) {
+        int n;
+        if (s[0] == '%' && s[1] == 'p')
+            n = snprintf(out + o, len - o, "%d", (int)getpid());
+        else if (s[0] == '%' && s[1] == 'd')
+            n = snprintf(out + o, len - o, "%u", seq);
+        else if (s[0] == '%' && s[1] == '%')
+            n = snprintf(out + o, len - o, "%%");
+        else {
+            if (o + 1 >= len)
+                return -ENAMETOOLONG;
+            out[o++] = *s;
+            continue;
+        }
+        if (n < 0 || (size_t)n >= len - o)
+            return -ENAMETOOLONG;
+        o += (size_t)n;
+        s++;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
 static int pcap_open(struct dm_dev *dev, const struct dm_config *cfg)
 {
-    const char *path = dm_config_str(cfg, "DEMI_PCAP", NULL);
+    const char *tmpl = dm_config_str(cfg, "DEMI_PCAP", NULL);
+    char path[4096];
     struct timespec rt;
 
     if (!dev->lower) {
         DM_ERR("pcap", "the pcap device wraps another device: no lower device given");
         return -EINVAL;
     }
-    if (!path || !*path) {
+    if (!tmpl || !*tmpl) {
         DM_ERR("pcap", "DEMI_PCAP is not set: no file to write");
         return -EINVAL;
+    }
+    if (pcap_path(tmpl, path, sizeof(path)) < 0) {
+        DM_ERR("pcap", "DEMI_PCAP=%s: name too long", tmpl);
+        return -ENAMETOOLONG;
     }
     struct pcap_dev *pd = calloc(1, sizeof(*pd));
     if (!pd)

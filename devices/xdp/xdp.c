@@ -29,6 +29,12 @@
  *  - wait_fd() is the XSK fd: readable when RX has descriptors.
  *  - Close with received buffers still held by the application: the UMEM
  *    stays mapped until the last one is freed, so a late free is safe.
+ *  - No checksum offload: AF_XDP carries no checksum metadata. On veth,
+ *    Linux leaves TCP/UDP checksums "to the NIC" (CHECKSUM_PARTIAL), so
+ *    frames from the peer arrive with only the pseudo-header sum unless
+ *    the peer turns TX offload off (ethtool -K <peer> tx off); real NICs
+ *    put complete checksums on the wire. Frames are limited to one UMEM
+ *    frame (4 KiB minus XDP headroom): no multi-buffer/jumbo RX.
  */
 #include <errno.h>
 #include <net/if.h>

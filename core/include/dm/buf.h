@@ -14,6 +14,11 @@
  *    reference on that buffer (`shared`) and releases it when freed. This
  *    is how TCP keeps pushed data for retransmission and hands segments to
  *    a device without copying payload.
+ *  - A reference is on one segment's memory, never on a chain: a header
+ *    belongs to at most one chain, and whoever frees a chain unlinks it
+ *    (dm_buf_free clears `next`). To hold data that sits in someone else's
+ *    chain, take slices; never dm_buf_ref a header that is in a chain you
+ *    do not own and then walk its `next`.
  *  - Memory that is not ours (a DPDK mbuf, an AF_XDP frame) is wrapped with
  *    dm_buf_wrap_ext(): free_fn gives it back to its owner.
  *

@@ -117,4 +117,52 @@ static inline int64_t devtest_stat(struct dm_instance *inst, const char *name)
     return v;
 }
 
+/* --- IPv4 frames for the checksum offload tests ---------------------- */
+
+static inline uint32_t devtest_sum16(const uint8_t *p, size_t n, uint32_t s)
+{
+    for (; n > 1; p += 2, n -= 2)
+        s += (uint32_t)(p[0] << 8 | p[1]);
+    if (n)
+        s += (uint32_t)p[0] << 8;
+    return s;
+}
+static inline uint16_t devtest_fold(uint32_t s)
+{
+    while (s >> 16)
+        s = (s & 0xffff) + (s >> 16);
+    return (uint16_t)s;
+}
+
+/* Ethernet + IPv4 + UDP (proto 17) or TCP (6) with `plen` payload bytes,
+ * checksums left for the device: IP field 0, L4 field = pseudo-header sum. */
+static inline uint32_t devtest_ipv4(uint8_t *f, int proto, uint32_t plen)
+{
+    uint32_t l4h = proto == 6 ? 20 : 8, l4len = l4h + plen, tot = 20 + l4len;
+    memset(f, 0, 14 + tot);
+    memcpy(f, "\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x08\x00", 14);
+    uint8_t *ip = f + 14, *l4 = ip + 20;
+    ip[0] = 0x45;
+    ip[2] = (uint8_t)(tot >> 8);
+    ip[3] = (uint8_t)tot;
+    ip[6] = 0x40; /* DF */
+    ip[8] = 64;
+    ip[9] = (uint8_t)proto;
+    memcpy(ip + 12, "\x0a\0\0\x01\x0a\0\0\x02", 8);
+    l4[0] = 0x30; l4[1] = 0x39; l4[2] = 0x00; l4[3] = 0x50;
+    if (proto == 6)
+        l4[12] = 5 << 4;
+    else {
+        l4[4] = (uint8_t)(l4len >> 8);
+        l4[5] = (uint8_t)l4len;
+    }
+    for (uint32_t i = 0; i < plen; i++)
+        l4[l4h + i] = (uint8_t)(i * 7 + 3);
+    uint16_t ph = devtest_fold(devtest_sum16(ip + 12, 8, (uint32_t)proto + l4len));
+    uint8_t *ck = l4 + (proto == 6 ? 16 : 6);
+    ck[0] = (uint8_t)(ph >> 8);
+    ck[1] = (uint8_t)ph;
+    return 14 + tot;
+}
+
 #endif /* DEVTEST_H */

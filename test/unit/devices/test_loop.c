@@ -233,58 +233,12 @@ static void test_loop_oversize_and_runt_frames_are_dropped_and_counted(void **st
 
 /* --- checksum offload ---------------------------------------------------- */
 
-static uint32_t sum16(const uint8_t *p, size_t n, uint32_t s)
-{
-    for (; n > 1; p += 2, n -= 2)
-        s += (uint32_t)(p[0] << 8 | p[1]);
-    if (n)
-        s += (uint32_t)p[0] << 8;
-    return s;
-}
-static uint16_t fold(uint32_t s)
-{
-    while (s >> 16)
-        s = (s & 0xffff) + (s >> 16);
-    return (uint16_t)s;
-}
-
-/* Ethernet + IPv4 + UDP (proto 17) or TCP (6) with `plen` payload bytes,
- * checksums left for the device: IP field 0, L4 field = pseudo-header sum. */
-static uint32_t build_ipv4(uint8_t *f, int proto, uint32_t plen)
-{
-    uint32_t l4h = proto == 6 ? 20 : 8, l4len = l4h + plen, tot = 20 + l4len;
-    memset(f, 0, 14 + tot);
-    memcpy(f, "\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x08\x00", 14);
-    uint8_t *ip = f + 14, *l4 = ip + 20;
-    ip[0] = 0x45;
-    ip[2] = (uint8_t)(tot >> 8);
-    ip[3] = (uint8_t)tot;
-    ip[6] = 0x40; /* DF */
-    ip[8] = 64;
-    ip[9] = (uint8_t)proto;
-    memcpy(ip + 12, "\x0a\0\0\x01\x0a\0\0\x02", 8);
-    l4[0] = 0x30; l4[1] = 0x39; l4[2] = 0x00; l4[3] = 0x50;
-    if (proto == 6)
-        l4[12] = 5 << 4;
-    else {
-        l4[4] = (uint8_t)(l4len >> 8);
-        l4[5] = (uint8_t)l4len;
-    }
-    for (uint32_t i = 0; i < plen; i++)
-        l4[l4h + i] = (uint8_t)(i * 7 + 3);
-    uint16_t ph = fold(sum16(ip + 12, 8, (uint32_t)proto + l4len));
-    uint8_t *ck = l4 + (proto == 6 ? 16 : 6);
-    ck[0] = (uint8_t)(ph >> 8);
-    ck[1] = (uint8_t)ph;
-    return 14 + tot;
-}
-
-static int ip_ok(const uint8_t *f) { return fold(sum16(f + 14, 20, 0)) == 0xffff; }
+static int ip_ok(const uint8_t *f) { return devtest_fold(devtest_sum16(f + 14, 20, 0)) == 0xffff; }
 static int l4_ok(const uint8_t *f, int proto, uint32_t len)
 {
     const uint8_t *ip = f + 14;
     uint32_t l4len = len - 34;
-    return fold(sum16(ip + 20, l4len, sum16(ip + 12, 8, (uint32_t)proto + l4len))) == 0xffff;
+    return devtest_fold(devtest_sum16(ip + 20, l4len, devtest_sum16(ip + 12, 8, (uint32_t)proto + l4len))) == 0xffff;
 }
 
 static void test_loop_csum_offload_fills_on_tx_and_verifies_on_rx(void **state)
@@ -305,7 +259,7 @@ static void test_loop_csum_offload_fills_on_tx_and_verifies_on_rx(void **state)
 
     for (int proto = 6; proto <= 17; proto += 11) {
         for (uint32_t plen = 0; plen < 40; plen += 13) { /* odd and even lengths */
-            uint32_t len = build_ipv4(f, proto, plen);
+            uint32_t len = devtest_ipv4(f, proto, plen);
             /* header and payload in two segments split at an odd offset */
             struct dm_buf *a = dm_buf_alloc(inst), *b = dm_buf_alloc(inst);
             uint32_t split = 14 + 20 + (proto == 6 ? 20 : 8) + (plen ? 1 : 0) - (plen ? 0 : 1);
@@ -326,7 +280,7 @@ static void test_loop_csum_offload_fills_on_tx_and_verifies_on_rx(void **state)
     }
 
     /* a frame with a wrong L4 checksum and no TX request is reported BAD */
-    uint32_t len = build_ipv4(f, 17, 30);
+    uint32_t len = devtest_ipv4(f, 17, 30);
     struct dm_buf *a = dm_buf_alloc(inst);
     memcpy(dm_buf_append(a, len), f, len);
     a->ol_flags = DM_BUF_TX_IP_CKSUM;
@@ -410,6 +364,40 @@ static int bench(long rounds, const char *faults)
     return 0;
 }
 
+static void test_loop_csum_offload_never_writes_shared_headers(void **state)
+{
+    (void)state;
+    struct dm_instance *inst = devtest_instance();
+    struct dm_config cfg;
+    struct dm_dev *d;
+    uint8_t f[256], kept[256], out[256];
+
+    devtest_cfg(&cfg, "DEMI_LOOP_CSUM_OFFLOAD=1", NULL);
+    assert_int_equal(dm_dev_open(inst, "loop", NULL, &cfg, &d), 0);
+    uint32_t len = devtest_ipv4(f, 6, 33);
+    struct dm_buf *hdr = dm_buf_alloc(inst);
+    memcpy(dm_buf_append(hdr, len), f, len);
+    /* the stack keeps the frame to send it again (a reference of its own) */
+    for (int round = 0; round < 2; round++) {
+        hdr->ol_flags = DM_BUF_TX_IP_CKSUM | DM_BUF_TX_TCP_CKSUM;
+        dm_buf_ref(hdr);
+        struct dm_buf *p = hdr;
+        assert_int_equal(d->tx_burst(d, &p, 1), 1);
+        assert_int_equal(d->rx_burst(d, &p, 1), 1);
+        assert_int_equal(p->ol_flags, DM_BUF_RX_IP_CKSUM_GOOD | DM_BUF_RX_L4_CKSUM_GOOD);
+        assert_int_equal(dm_buf_copy_out(p, 0, out, len), len);
+        assert_true(l4_ok(out, 6, len));
+        dm_buf_free(p);
+        /* the kept bytes still hold the pseudo-header sum, as with a NIC */
+        assert_int_equal(dm_buf_copy_out(hdr, 0, kept, len), len);
+        assert_memory_equal(kept, f, len);
+    }
+    assert_int_equal(devtest_stat(inst, "loop.tx_csum_copy"), 2);
+    dm_buf_free(hdr);
+    dm_dev_close(d);
+    dm_instance_destroy(inst);
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "--bench") == 0)
@@ -422,6 +410,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_loop_bad_config_is_einval),
         cmocka_unit_test(test_loop_oversize_and_runt_frames_are_dropped_and_counted),
         cmocka_unit_test(test_loop_csum_offload_fills_on_tx_and_verifies_on_rx),
+        cmocka_unit_test(test_loop_csum_offload_never_writes_shared_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

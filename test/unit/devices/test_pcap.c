@@ -8,6 +8,7 @@
  * Also a tool mode for the tshark check (pcap_tshark.sh):
  *   test_dev_pcap --write FILE N   writes N frames sent + N received.
  */
+#include <glob.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include "devtest.h"
@@ -120,6 +121,38 @@ static void test_pcap_bad_path_fails_open(void **state)
     dm_instance_destroy(inst);
 }
 
+static void test_pcap_name_template_gives_one_file_per_device(void **state)
+{
+    (void)state;
+    char tmpl[96], pat[96];
+    glob_t g;
+    snprintf(tmpl, sizeof(tmpl), "/tmp/dm_pcap_tmpl_%%p_%%d.pcap");
+    snprintf(pat, sizeof(pat), "/tmp/dm_pcap_tmpl_%d_*.pcap", (int)getpid());
+    struct dm_instance *inst = devtest_instance();
+    struct dm_dev *d1 = open_pcap(inst, tmpl, "DEMI_LOOP_RING=4");
+    struct dm_dev *d2 = open_pcap(inst, tmpl, "DEMI_LOOP_RING=4");
+    assert_non_null(d1);
+    assert_non_null(d2);
+    write_frames(inst, d1, 3);
+    write_frames(inst, d2, 5);
+    dm_dev_close(d1);
+    dm_dev_close(d2);
+    assert_int_equal(glob(pat, 0, NULL, &g), 0);
+    assert_int_equal(g.gl_pathc, 2);
+    long sizes[2];
+    for (int i = 0; i < 2; i++) {
+        FILE *f = fopen(g.gl_pathv[i], "rb");
+        assert_non_null(f);
+        fseek(f, 0, SEEK_END);
+        sizes[i] = ftell(f);
+        fclose(f);
+        unlink(g.gl_pathv[i]);
+    }
+    assert_true(sizes[0] != sizes[1]); /* 6 and 10 records: two separate files */
+    globfree(&g);
+    dm_instance_destroy(inst);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "--write") == 0) {
@@ -135,6 +168,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pcap_file_has_header_and_one_record_per_frame),
         cmocka_unit_test(test_pcap_bad_path_fails_open),
+        cmocka_unit_test(test_pcap_name_template_gives_one_file_per_device),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,622 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stacks/uring: ring setup, feature probing, the poll loop, CQE dispatch.
+ *
+ * Setup asks for the fastest ring the kernel gives (SINGLE_ISSUER +
+ * DEFER_TASKRUN, or SQPOLL when DEMI_URING_SQPOLL=1) and steps down on
+ * EINVAL; optional features (see UR_F_*) are probed and each can be turned
+ * off with DEMI_URING_DISABLE=a,b,c, which is how the tests play an older
+ * kernel. The features in use are logged once at DEMI_LOG=info.
+ *
+ * poll(): retry work that found the SQ full, reap what is in the CQ ring
+ * (no syscall), then make at most one io_uring_enter: submit + wait with a
+ * timeout when nothing was ready and the caller may block (an idle server
+ * sleeps in the kernel), or submit + run deferred task work otherwise. The
+ * IORING_SQ_TASKRUN flag tells whether completions are pending, so a busy
+ * poller makes no syscall while idle.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include "dm/log.h"
+#include "dm/stack.h"
+#include "dm/stats.h"
+#include "uring.h"
+
+static const char *const ur_feat_names[] = UR_F_NAMES;
+static const char *const ur_counter_names[] = UR_COUNTER_NAMES;
+
+struct io_uring_sqe *ur_sqe(struct ur_stack *st)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&st->ring);
+    if (dm_unlikely(!sqe)) {
+        /* SQ ring full: hand what we have to the kernel and take a slot
+         * again. Rare (batches larger than DEMI_URING_ENTRIES). */
+        st->c.sq_full++;
+        io_uring_submit(&st->ring);
+        st->c.enters++;
+        if (st->feat & UR_F_SQPOLL)
+            io_uring_sqring_wait(&st->ring);
+        sqe = io_uring_get_sqe(&st->ring);
+        if (!sqe)
+            return NULL;
+    }
+    st->c.sqes++;
+    return sqe;
+}
+
+void ur_sqe_file(struct io_uring_sqe *sqe, const struct ur_sock *s)
+{
+    if (s->slot >= 0) {
+        sqe->fd = s->slot;
+        sqe->flags |= IOSQE_FIXED_FILE;
+    }
+}
+
+void ur_retry_later(struct ur_sock *s, uint32_t need)
+{
+    s->need |= need;
+    if (!s->in_retry) {
+        s->in_retry = 1;
+        dm_list_add_tail(&s->st->retry, &s->link);
+    }
+}
+
+void ur_req_issued(struct ur_req *r, bool multishot)
+{
+    r->inflight = 1;
+    r->multishot = multishot;
+    r->canceling = 0;
+    r->s->nr_inflight++;
+}
+
+void ur_req_done(struct ur_req *r)
+{
+    struct ur_sock *s = r->s;
+    if (!r->inflight)
+        return;
+    r->inflight = 0;
+    r->multishot = 0;
+    r->canceling = 0;
+    s->nr_inflight--;
+    if (!s->q)
+        ur_sock_maybe_finish(s);
+}
+
+int ur_map_err(int res)
+{
+    return res < 0 ? -res : EIO;
+}
+
+/* Runs the work that earlier found the SQ ring full (or no buffer);
+ * returns how many sockets it visited (it may have completed ops). */
+static int ur_retry_run(struct ur_stack *st)
+{
+    int visited = 0;
+    struct dm_list *pos, *tmp;
+    struct dm_list todo;
+    dm_list_init(&todo);
+    /* Move the list aside: handlers may queue the socket again. */
+    if (!dm_list_empty(&st->retry)) {
+        todo.next = st->retry.next;
+        todo.prev = st->retry.prev;
+        todo.next->prev = &todo;
+        todo.prev->next = &todo;
+        dm_list_init(&st->retry);
+    }
+    dm_list_for_each_safe(pos, tmp, &todo) {
+        struct ur_sock *s = dm_list_entry(pos, struct ur_sock, link);
+        uint32_t need = s->need;
+        dm_list_del(&s->link);
+        s->in_retry = 0;
+        s->need = 0;
+        visited++;
+        if (need & UR_NEED_CANCEL)
+            ur_cancel_all(s);
+        if (need & UR_NEED_RX) {
+            ur_rx_deliver(s);
+            ur_rx_arm(s);
+        }
+        if (need & UR_NEED_TX)
+            ur_tx_kick(s);
+        if (need & UR_NEED_ACCEPT)
+            ur_acc_arm(s);
+        if (need & UR_NEED_CONNECT)
+            ur_conn_submit(s);
+        if (need & UR_NEED_SHUT)
+            ur_shut_kick(s);
+        if (need & UR_NEED_FINISH)
+            ur_sock_finish(s); /* may free s: last */
+    }
+    return visited;
+}
+
+/* A late CQE for a socket the application already closed: release what
+ * the request carried, never touch an op. */
+static void ur_late_cqe(struct ur_stack *st, struct ur_req *r, int res, uint32_t flags)
+{
+    struct ur_sock *s = r->s;
+    st->c.late_cqes++;
+    if (r->kind == UR_RQ_RX) {
+        if (flags & IORING_CQE_F_BUFFER) {
+            uint16_t bid = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
+            ur_br_take(st->br, bid, res > 0 ? (uint32_t)res : 0, flags);
+            ur_br_put(st->br, bid);
+        }
+        if (!(flags & IORING_CQE_F_MORE) && s->rx_buf) {
+            dm_buf_free(s->rx_buf);
+            s->rx_buf = NULL;
+        }
+    } else if (r->kind == UR_RQ_ACCEPT) {
+        if (res >= 0)
+            close(res);
+    } else if (r->kind == UR_RQ_TX) {
+        if (!(flags & IORING_CQE_F_MORE))
+            ur_tx_cqe(s, res, flags); /* releases held segments */
+        return;
+    }
+    if (!(flags & IORING_CQE_F_MORE))
+        ur_req_done(r); /* may free s */
+}
+
+static void ur_dispatch(struct ur_stack *st, uint64_t ud, int res, uint32_t flags)
+{
+    if (ud == UR_UD_IGNORE)
+        return;
+    if (ud & 1) {
+        /* A fixed-file slot is closed: only now may it be reused. */
+        if (st->slot_top < st->nslots)
+            st->slot_free[st->slot_top++] = (int)(ud >> 1);
+        return;
+    }
+    struct ur_req *r = (struct ur_req *)(uintptr_t)ud;
+    struct ur_sock *s = r->s;
+    if (dm_unlikely(!s->q)) {
+        ur_late_cqe(st, r, res, flags);
+        return;
+    }
+    switch (r->kind) {
+    case UR_RQ_RX:      ur_rx_cqe(s, res, flags); break;
+    case UR_RQ_TX:      ur_tx_cqe(s, res, flags); break;
+    case UR_RQ_ACCEPT:  ur_acc_cqe(s, res, flags); break;
+    case UR_RQ_CONNECT: ur_conn_cqe(s, res); break;
+    case UR_RQ_SHUT:    ur_shut_cqe(s, res); break;
+    default: break;
+    }
+}
+
+/* Copies CQEs out in batches and frees their ring slots before handling
+ * them, so handlers can queue SQEs (and the kernel post CQEs) freely. */
+static int ur_reap(struct ur_stack *st)
+{
+    struct { uint64_t ud; int32_t res; uint32_t flags; } batch[64];
+    int total = 0;
+    for (;;) {
+        struct io_uring_cqe *cqe;
+        unsigned head, n = 0;
+        io_uring_for_each_cqe(&st->ring, head, cqe) {
+            batch[n].ud = cqe->user_data;
+            batch[n].res = cqe->res;
+            batch[n].flags = cqe->flags;
+            if (++n == DM_ARRAY_SIZE(batch))
+                break;
+        }
+        if (n == 0)
+            break;
+        io_uring_cq_advance(&st->ring, n);
+        st->c.cqes += n;
+        for (unsigned i = 0; i < n; i++)
+            ur_dispatch(st, batch[i].ud, batch[i].res, batch[i].flags);
+        total += (int)n;
+        if (n < DM_ARRAY_SIZE(batch))
+            break;
+    }
+    return total;
+}
+
+static bool ur_kernel_has_work(struct ur_stack *st)
+{
+    unsigned kflags = IO_URING_READ_ONCE(*st->ring.sq.kflags);
+    return kflags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW);
+}
+
+static void ur_enter_error(int r)
+{
+    if (r == -EEXIST)
+        dm_log_once(UR_MOD, "io_uring_enter: EEXIST: the ring is used from a thread (or a forked child) other "
+                    "than the one that created the instance (IORING_SETUP_SINGLE_ISSUER); set "
+                    "DEMI_URING_DISABLE=single_issuer,defer_taskrun to allow that");
+    else
+        DM_DEBUG(UR_MOD, "io_uring_enter: %s", strerror(-r));
+}
+
+static int ur_poll(void *stp, int64_t block_ns)
+{
+    struct ur_stack *st = stp;
+    int n = 0;
+
+    if (st->evfd >= 0) {
+        /* Drain the wakeup before looking, so a CQE posted after this read
+         * signals the application's epoll again. */
+        uint64_t v;
+        ssize_t DM_UNUSED rr = read(st->evfd, &v, sizeof(v));
+    }
+    if (!dm_list_empty(&st->retry))
+        n += ur_retry_run(st); /* counted: ops may have completed, do not sleep */
+    if (!dm_list_empty(&st->starved))
+        ur_rx_rearm_starved(st);
+    n += ur_reap(st);
+
+    bool sqpoll = st->feat & UR_F_SQPOLL;
+    unsigned pending = io_uring_sq_ready(&st->ring);
+    if (n == 0 && block_ns > 0 && !st->busypoll) {
+        struct io_uring_cqe *cqe;
+        struct __kernel_timespec ts = { .tv_sec = block_ns / 1000000000LL,
+                                        .tv_nsec = block_ns % 1000000000LL };
+        st->c.enters++;
+        /* An unbounded wait needs no kernel timer. */
+        int r = block_ns >= 3600 * 1000000000LL ? io_uring_submit_and_wait(&st->ring, 1)
+                                               : io_uring_submit_and_wait_timeout(&st->ring, &cqe, 1, &ts, NULL);
+        if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY && r != -EAGAIN)
+            ur_enter_error(r);
+        n += ur_reap(st);
+    } else if (pending || ur_kernel_has_work(st)) {
+        st->c.enters++;
+        int r = sqpoll ? io_uring_submit(&st->ring) /* enters only to wake the SQ thread */
+                       : io_uring_submit_and_get_events(&st->ring);
+        if (r < 0 && r != -EINTR && r != -EBUSY && r != -EAGAIN)
+            ur_enter_error(r);
+        n += ur_reap(st);
+    }
+    /* Handlers run in this call may have queued new SQEs (rearms, the next
+     * send): they ride on the next enter, unless nothing else would come. */
+    return n;
+}
+
+static int ur_wait_fd(void *stp)
+{
+    struct ur_stack *st = stp;
+    if (st->evfd >= 0)
+        return st->evfd;
+    /* An eventfd signalled by the ring (also for deferred task work), made
+     * on first use: without an epoll user the signalling is pure cost. */
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0)
+        return st->ring.ring_fd;
+    if (io_uring_register_eventfd(&st->ring, fd) < 0) {
+        close(fd);
+        return st->ring.ring_fd;
+    }
+    st->evfd = fd;
+    return fd;
+}
+
+static int ur_parse_disable(const char *list, uint32_t *off)
+{
+    const char *p = list;
+    while (p && *p) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        bool found = len == 0;
+        for (unsigned i = 0; i < DM_ARRAY_SIZE(ur_feat_names); i++) {
+            if (strlen(ur_feat_names[i]) == len && strncmp(p, ur_feat_names[i], len) == 0) {
+                *off |= 1u << i;
+                found = true;
+            }
+        }
+        if (!found) {
+            char known[256];
+            size_t o = 0;
+            for (unsigned i = 0; i < DM_ARRAY_SIZE(ur_feat_names) && o < sizeof(known); i++)
+                if ((1u << i) != UR_F_SQPOLL)
+                    o += (size_t)snprintf(known + o, sizeof(known) - o, "%s%s", o ? ", " : "", ur_feat_names[i]);
+            DM_ERR(UR_MOD, "DEMI_URING_DISABLE: unknown feature '%.*s' (known: %s)", (int)len, p, known);
+            return -EINVAL;
+        }
+        p = e ? e + 1 : NULL;
+    }
+    return 0;
+}
+
+static int ur_ring_init(struct ur_stack *st, unsigned entries, uint32_t want)
+{
+    /* From the fastest setup down to the plainest one the kernel takes. */
+    for (int step = 0; step < 4; step++) {
+        struct io_uring_params p;
+        memset(&p, 0, sizeof(p));
+        p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+        p.cq_entries = entries * 4;
+        uint32_t got = 0;
+        if (want & UR_F_SQPOLL) {
+            if (step >= 2)
+                continue;
+            p.flags |= IORING_SETUP_SQPOLL;
+            p.sq_thread_idle = 50; /* ms before the SQ thread sleeps */
+            got |= UR_F_SQPOLL;
+            if (step == 1)
+                p.flags &= ~IORING_SETUP_SUBMIT_ALL;
+        } else {
+            if (step == 0 && (want & UR_F_DEFER_TASKRUN) && (want & UR_F_SINGLE_ISSUER)) {
+                p.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+                           IORING_SETUP_TASKRUN_FLAG;
+                got |= UR_F_SINGLE_ISSUER | UR_F_DEFER_TASKRUN;
+            } else if (step <= 1) {
+                p.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+                if (want & UR_F_SINGLE_ISSUER) {
+                    p.flags |= IORING_SETUP_SINGLE_ISSUER;
+                    got |= UR_F_SINGLE_ISSUER;
+                }
+            } else if (step == 2) {
+                p.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+            } else {
+                p.flags &= ~IORING_SETUP_SUBMIT_ALL;
+            }
+        }
+        int r = io_uring_queue_init_params(entries, &st->ring, &p);
+        if (r == 0) {
+            st->feat |= got;
+            if (!(p.features & IORING_FEAT_EXT_ARG) || !(p.features & IORING_FEAT_NODROP)) {
+                io_uring_queue_exit(&st->ring);
+                DM_ERR(UR_MOD, "the kernel's io_uring lacks EXT_ARG/NODROP (Linux 5.19+ needed)");
+                return -ENOSYS;
+            }
+            return 0;
+        }
+        if (r != -EINVAL) {
+            DM_ERR(UR_MOD, "io_uring_queue_init(%u): %s%s", entries, strerror(-r),
+                   r == -EPERM ? " (io_uring disabled by kernel.io_uring_disabled?)" : "");
+            return r;
+        }
+    }
+    DM_ERR(UR_MOD, "io_uring_queue_init(%u): no accepted setup", entries);
+    return -EINVAL;
+}
+
+static const char *ur_feat_list(uint32_t feat, char *buf, size_t len)
+{
+    size_t o = 0;
+    buf[0] = 0;
+    for (unsigned i = 0; i < DM_ARRAY_SIZE(ur_feat_names) && o < len; i++)
+        if (feat & (1u << i))
+            o += (size_t)snprintf(buf + o, len - o, "%s%s", o ? "," : "", ur_feat_names[i]);
+    if (!buf[0])
+        snprintf(buf, len, "none");
+    return buf;
+}
+
+static void ur_destroy(void *stp);
+
+/* io_uring cannot be used here (too old, kernel.io_uring_disabled, a
+ * seccomp filter): the preload's default backend must still work with no
+ * setup, so this instance is served by the posix (epoll) backend. */
+static int ur_fallback(struct ur_stack *st, struct dm_instance *inst, const struct dm_config *cfg, int why,
+                       void **out)
+{
+    const struct dm_stack_ops *px = dm_stack_find("posix");
+    int r = px ? px->create(inst, cfg, &st->pxst) : why;
+    if (r < 0) {
+        free(st);
+        return r;
+    }
+    st->px = px;
+    st->feat = 0;
+    dm_log_once(UR_MOD, "io_uring unavailable (%s): DEMI_BACKEND=uring is served by the posix (epoll) backend",
+                strerror(-why));
+    *out = st;
+    return 0;
+}
+
+static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void **out)
+{
+    int64_t entries, buf_count, buf_size, zc_min, rx_limit, nfiles;
+    int r;
+    if ((r = dm_config_int(cfg, "DEMI_URING_ENTRIES", 256, 8, 32768, &entries)) < 0 ||
+        (r = dm_config_int(cfg, "DEMI_URING_BUF_COUNT", 0, 0, 32768, &buf_count)) < 0 ||
+        (r = dm_config_int(cfg, "DEMI_URING_BUF_SIZE", 0, 0, 1 << 20, &buf_size)) < 0 ||
+        (r = dm_config_int(cfg, "DEMI_URING_ZC_MIN", 0, 0, 1 << 30, &zc_min)) < 0 ||
+        (r = dm_config_int(cfg, "DEMI_URING_RX_QUEUE", 16, 1, UR_RXQ_MAX, &rx_limit)) < 0 ||
+        (r = dm_config_int(cfg, "DEMI_URING_FILES", 16384, 0, 1 << 20, &nfiles)) < 0)
+        return -EINVAL;
+    if ((buf_count & (buf_count - 1)) || (buf_count && buf_count < 8) || (buf_size && buf_size < 512)) {
+        DM_ERR(UR_MOD, "DEMI_URING_BUF_COUNT must be a power of two >= 8 and DEMI_URING_BUF_SIZE >= 512 "
+               "(got %lld, %lld; 0: automatic)", (long long)buf_count, (long long)buf_size);
+        return -EINVAL;
+    }
+    int sqpoll = dm_config_bool(cfg, "DEMI_URING_SQPOLL", 0);
+    int busy = dm_config_bool(cfg, "DEMI_URING_BUSYPOLL", 0);
+    if (sqpoll < 0 || busy < 0) {
+        DM_ERR(UR_MOD, "DEMI_URING_SQPOLL / DEMI_URING_BUSYPOLL: expected a boolean");
+        return -EINVAL;
+    }
+    uint32_t off = 0;
+    if (ur_parse_disable(dm_config_str(cfg, "DEMI_URING_DISABLE", ""), &off) < 0)
+        return -EINVAL;
+
+    struct ur_stack *st = calloc(1, sizeof(*st));
+    if (!st)
+        return -ENOMEM;
+    st->inst = inst;
+    st->evfd = -1;
+    st->busypoll = busy;
+    st->zc_min = (uint32_t)zc_min;
+    st->rx_limit = (uint32_t)rx_limit;
+    dm_list_init(&st->retry);
+    dm_list_init(&st->starved);
+    dm_list_init(&st->socks);
+
+    uint32_t want = ~off & ~UR_F_SQPOLL;
+    if (sqpoll)
+        want = (want | UR_F_SQPOLL) & ~(UR_F_DEFER_TASKRUN | UR_F_SINGLE_ISSUER);
+    /* DEMI_URING_DISABLE=io_uring plays a kernel that refuses io_uring. */
+    r = (off & UR_F_IO_URING) ? -ENOSYS : ur_ring_init(st, (unsigned)entries, want);
+    if (r < 0)
+        return ur_fallback(st, inst, cfg, r, out);
+
+    struct io_uring_probe *probe = io_uring_get_probe_ring(&st->ring);
+    static const uint8_t required[] = { IORING_OP_SEND, IORING_OP_RECV, IORING_OP_SENDMSG,
+        IORING_OP_RECVMSG, IORING_OP_ACCEPT, IORING_OP_CONNECT, IORING_OP_CLOSE,
+        IORING_OP_SHUTDOWN, IORING_OP_ASYNC_CANCEL };
+    for (unsigned i = 0; probe && i < sizeof(required); i++) {
+        if (!io_uring_opcode_supported(probe, required[i])) {
+            DM_WARN(UR_MOD, "the kernel's io_uring lacks opcode %u (Linux 5.19+ needed)", required[i]);
+            io_uring_free_probe(probe);
+            io_uring_queue_exit(&st->ring);
+            return ur_fallback(st, inst, cfg, -ENOSYS, out);
+        }
+    }
+    /* Multishot accept and the buffer ring came with IORING_OP_SOCKET
+     * (5.19); multishot recv and SEND_ZC came in 6.0. A kernel that still
+     * refuses one at run time gets it turned off there (EINVAL on arm). */
+    bool has_519 = probe && io_uring_opcode_supported(probe, IORING_OP_SOCKET);
+    bool has_60 = probe && io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
+    if (probe)
+        io_uring_free_probe(probe);
+    if (has_519 && (want & UR_F_MULTISHOT_ACCEPT))
+        st->feat |= UR_F_MULTISHOT_ACCEPT;
+    if (has_60 && (want & UR_F_SEND_ZC))
+        st->feat |= UR_F_SEND_ZC;
+
+    /* Registered (fixed) files: no fd table lookup per operation. */
+    if (want & UR_F_FIXED_FILES && nfiles > 0) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+            (int64_t)rl.rlim_cur < nfiles)
+            nfiles = (int64_t)rl.rlim_cur;
+        st->slot_free = malloc((size_t)nfiles * sizeof(int));
+        if (st->slot_free && io_uring_register_files_sparse(&st->ring, (unsigned)nfiles) == 0) {
+            st->nslots = (int)nfiles;
+            for (int i = 0; i < st->nslots; i++)
+                st->slot_free[i] = st->nslots - 1 - i;
+            st->slot_top = st->nslots;
+            st->feat |= UR_F_FIXED_FILES;
+        } else {
+            free(st->slot_free);
+            st->slot_free = NULL;
+        }
+    }
+    /* Provided buffer ring for receives. */
+    if (has_519 && (want & UR_F_BUF_RING)) {
+        /* Automatic sizing: few big buffers when the kernel consumes them
+         * incrementally (small messages share a buffer; a big message is
+         * rarely split across two, which would cost a CQE, a pop and a send
+         * more: 64 KiB buffers made 64 KiB echoes 25% slower), more and
+         * smaller ones otherwise (8 MiB, 4 MiB): a small footprint keeps
+         * the buffers warm in cache. */
+        bool want_inc = want & UR_F_BUF_INC;
+        r = -EOPNOTSUPP;
+        if (!buf_count && !buf_size && want_inc)
+            r = ur_br_create(st, 32, 256 * 1024, true, true);
+        if (r == -EOPNOTSUPP)
+            r = ur_br_create(st, buf_count ? (uint32_t)buf_count : 256, buf_size ? (uint32_t)buf_size : 16384,
+                             want_inc, false);
+        if (r == 0) {
+            st->feat |= UR_F_BUF_RING;
+            if (has_60 && (want & UR_F_MULTISHOT_RECV))
+                st->feat |= UR_F_MULTISHOT_RECV;
+        }
+    }
+    /* A sparse table for registered buffers, filled by ur_fixbuf_index(). */
+    if ((st->feat & UR_F_SEND_ZC) && (want & UR_F_FIXED_BUFFERS) &&
+        io_uring_register_buffers_sparse(&st->ring, DM_ARRAY_SIZE(st->fixbuf)) == 0)
+        st->feat |= UR_F_FIXED_BUFFERS;
+    io_uring_register_ring_fd(&st->ring); /* optional: cheaper enters */
+
+    dm_stats_register(inst, UR_MOD, ur_counter_names, &st->c.enters,
+                      sizeof(st->c) / sizeof(uint64_t));
+    char buf[200];
+    DM_INFO(UR_MOD, "io_uring backend: features in use: %s; %u entries%s%s", ur_feat_list(st->feat, buf, sizeof(buf)),
+            (unsigned)entries, busy ? "; busy polling" : "", st->zc_min ? "; SEND_ZC from DEMI_URING_ZC_MIN bytes" : "");
+    *out = st;
+    return 0;
+}
+
+static void ur_destroy(void *stp)
+{
+    struct ur_stack *st = stp;
+    if (st->px) {
+        st->px->destroy(st->pxst);
+        free(st);
+        return;
+    }
+    struct dm_list *pos, *tmp;
+    dm_list_for_each_safe(pos, tmp, &st->socks)
+        ur_sock_free_now(dm_list_entry(pos, struct ur_sock, alink));
+    dm_stats_unregister(st->inst, &st->c.enters);
+    io_uring_queue_exit(&st->ring);
+    ur_br_destroy(st);
+    if (st->evfd >= 0)
+        close(st->evfd);
+    free(st->slot_free);
+    free(st);
+}
+
+/* For the tests: the features an instance runs with. */
+uint32_t dm_uring_features(struct dm_instance *inst);
+uint32_t dm_uring_features(struct dm_instance *inst)
+{
+    if (!inst || strcmp(dm_instance_backend(inst), "uring") != 0)
+        return 0;
+    struct ur_stack *st = dm_instance_stack(inst);
+    return st ? st->feat : 0;
+}
+
+/* The ops table: straight to the io_uring code, or to the fallback. */
+#define UR_FWD(ret, op, params, args)                                   \
+    static ret ur_op_##op params                                        \
+    {                                                                   \
+        struct ur_stack *st = stp;                                      \
+        if (dm_unlikely(st->px))                                        \
+            return st->px->op(st->pxst, args);                          \
+        return ur_##op(stp, args);                                      \
+    }
+#define A(...) __VA_ARGS__
+UR_FWD(int, socket, (void *stp, struct dm_queue *q, int d, int t, int p), A(q, d, t, p))
+UR_FWD(int, bind, (void *stp, struct dm_queue *q, const struct sockaddr_in *a), A(q, a))
+UR_FWD(int, listen, (void *stp, struct dm_queue *q, int b), A(q, b))
+UR_FWD(int, accept, (void *stp, struct dm_queue *q, struct dm_op *op), A(q, op))
+UR_FWD(int, connect, (void *stp, struct dm_queue *q, struct dm_op *op), A(q, op))
+UR_FWD(int, push, (void *stp, struct dm_queue *q, struct dm_op *op), A(q, op))
+UR_FWD(int, pop, (void *stp, struct dm_queue *q, struct dm_op *op), A(q, op))
+UR_FWD(int, shutdown, (void *stp, struct dm_queue *q, int how), A(q, how))
+UR_FWD(int, close, (void *stp, struct dm_queue *q), A(q))
+UR_FWD(int, setsockopt, (void *stp, struct dm_queue *q, int l, int n, const void *v, socklen_t len), A(q, l, n, v, len))
+UR_FWD(int, getsockopt, (void *stp, struct dm_queue *q, int l, int n, void *v, socklen_t *len), A(q, l, n, v, len))
+UR_FWD(int, getsockname, (void *stp, struct dm_queue *q, struct sockaddr_in *o), A(q, o))
+UR_FWD(int, getpeername, (void *stp, struct dm_queue *q, struct sockaddr_in *o), A(q, o))
+UR_FWD(int, poll, (void *stp, int64_t block_ns), A(block_ns))
+#undef A
+#undef UR_FWD
+
+static int ur_op_wait_fd(void *stp)
+{
+    struct ur_stack *st = stp;
+    if (st->px)
+        return st->px->wait_fd ? st->px->wait_fd(st->pxst) : -1;
+    return ur_wait_fd(stp);
+}
+
+static const struct dm_stack_ops ur_ops = {
+    .name = "uring",
+    .create = ur_create,
+    .destroy = ur_destroy,
+    .socket = ur_op_socket,
+    .bind = ur_op_bind,
+    .listen = ur_op_listen,
+    .accept = ur_op_accept,
+    .connect = ur_op_connect,
+    .push = ur_op_push,
+    .pop = ur_op_pop,
+    .shutdown = ur_op_shutdown,
+    .close = ur_op_close,
+    .setsockopt = ur_op_setsockopt,
+    .getsockopt = ur_op_getsockopt,
+    .getsockname = ur_op_getsockname,
+    .getpeername = ur_op_getpeername,
+    .poll = ur_op_poll,
+    .wait_fd = ur_op_wait_fd,
+};
+DM_STACK_REGISTER(ur_ops)

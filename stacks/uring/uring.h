@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stacks/uring: kernel sockets driven through io_uring (internal header).
+ *
+ * How this backend works
+ *  - One ring per instance. Every socket call that waits (accept, connect,
+ *    send, recv, sendmsg/recvmsg, shutdown, close) is an SQE; SQEs are only
+ *    queued by the ops and submitted by poll(), so one wait loop costs one
+ *    io_uring_enter (submit + reap + optional sleep, all in one call).
+ *  - CQE user_data is never a dm_op: it is one of the request records
+ *    (struct ur_req) embedded in our socket (struct ur_sock). Ops are looked
+ *    up on the queue at completion time (dm_queue_first_op), so once close()
+ *    detached the socket from its queue no completion can reach a stale op.
+ *    A closed socket lives on until its last in-flight request came back,
+ *    then its fd and fixed-file slot are closed by SQEs and it is freed.
+ *  - TCP receive: a multishot recv picks buffers from a provided buffer
+ *    ring (uring_bufring.c); chunks that arrive while no pop is pending are
+ *    queued per socket (rxq) and handed to pops by reference (the dm_buf
+ *    wraps the ring buffer; freeing it recycles the buffer). A full rxq
+ *    cancels the multishot (backpressure: data stays in the kernel), which
+ *    is re-armed when pops drained it. Without multishot/buffer ring, one
+ *    single-shot recv per pending pop into a pool dm_buf.
+ *  - TCP send: one send in flight per socket, gathering the pending pushes
+ *    into one sendmsg; short sends advance through the chain and resubmit.
+ *  - Anything that could not get an SQE (ring full) is remembered in
+ *    ur_sock.need and retried at the next poll: never dropped.
+ *
+ * Files: uring.c (setup, probing, poll loop, CQE dispatch), uring_sock.c
+ * (socket control ops, shutdown, close), uring_rx.c (pop/recv),
+ * uring_tx.c (push/send), uring_conn.c (accept/connect), uring_bufring.c.
+ */
+#ifndef DM_URING_H
+#define DM_URING_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include <sys/uio.h>
+#include "dm/instance.h"
+#include "dm/list.h"
+#include "dm/queue.h"
+#include "dm/stack.h"
+
+#define UR_MOD "uring"
+
+/* Features (bit set), each can be turned off with DEMI_URING_DISABLE. */
+enum {
+    UR_F_MULTISHOT_ACCEPT = 1u << 0,
+    UR_F_MULTISHOT_RECV   = 1u << 1,
+    UR_F_BUF_RING         = 1u << 2,
+    UR_F_FIXED_FILES      = 1u << 3,
+    UR_F_SEND_ZC          = 1u << 4,
+    UR_F_DEFER_TASKRUN    = 1u << 5,
+    UR_F_SINGLE_ISSUER    = 1u << 6,
+    UR_F_SQPOLL           = 1u << 7,
+    UR_F_FIXED_BUFFERS    = 1u << 8,
+    UR_F_BUF_INC          = 1u << 9,  /* buffer ring consumed incrementally (6.12+) */
+    UR_F_IO_URING         = 1u << 10, /* io_uring itself: off = the posix fallback */
+};
+#define UR_F_NAMES { "multishot_accept", "multishot_recv", "buf_ring", "fixed_files", \
+                     "send_zc", "defer_taskrun", "single_issuer", "sqpoll", "fixed_buffers", \
+                     "buf_inc", "io_uring" }
+
+/* user_data encoding: 0 = ignore the CQE; odd = a fixed-file slot was
+ * closed ((slot << 1) | 1); other = struct ur_req * (8-byte aligned). */
+#define UR_UD_IGNORE 0ull
+#define UR_UD_SLOT(slot) (((uint64_t)(slot) << 1) | 1u)
+
+enum ur_req_kind { UR_RQ_RX = 1, UR_RQ_TX, UR_RQ_ACCEPT, UR_RQ_CONNECT, UR_RQ_SHUT };
+
+struct ur_sock;
+
+struct ur_req {
+    uint8_t kind;        /* enum ur_req_kind */
+    uint8_t inflight;    /* an SQE is out, its final CQE not yet seen */
+    uint8_t multishot;   /* the in-flight SQE is multishot */
+    uint8_t canceling;   /* a cancel SQE was sent for it */
+    struct ur_sock *s;
+};
+
+/* Retry bits (ur_sock.need): work that found the SQ ring full. */
+enum { UR_NEED_RX = 1u << 0, UR_NEED_TX = 1u << 1, UR_NEED_ACCEPT = 1u << 2,
+       UR_NEED_CANCEL = 1u << 3, UR_NEED_FINISH = 1u << 4, UR_NEED_SHUT = 1u << 5,
+       UR_NEED_CONNECT = 1u << 6 };
+
+enum ur_state { UR_S_NEW = 0, UR_S_LISTEN, UR_S_CONNECTING, UR_S_CONNECTED };
+
+/* A received chunk waiting for a pop: a ring buffer (b == NULL, bid) or a
+ * dm_buf already filled (single-shot recv, UDP: its source in rx_from). */
+struct ur_chunk {
+    struct dm_buf *b;
+    uint32_t len;
+    uint32_t off;              /* where in ring buffer bid */
+    uint16_t bid;
+};
+
+/* An accepted connection waiting for an accept op. */
+struct ur_accepted {
+    int fd;
+    int has_addr;
+    struct sockaddr_in addr;
+};
+
+#define UR_RXQ_MAX 64          /* per-socket chunk queue (power of 2) */
+#define UR_MAX_IOV 32          /* segments gathered into one sendmsg */
+
+struct ur_stack;
+
+struct ur_sock {
+    struct ur_stack *st;
+    struct dm_queue *q;        /* NULL once closed */
+    int fd;
+    int slot;                  /* fixed-file index, -1 when none */
+    uint8_t type;              /* SOCK_STREAM / SOCK_DGRAM */
+    uint8_t state;             /* enum ur_state */
+    uint8_t bound;
+    uint8_t shut_rd, shut_wr;  /* shutdown requested */
+    uint8_t shut_sent;         /* SHUT_WR SQE issued (how in shut_how) */
+    uint8_t eof;               /* peer finished (recv returned 0) */
+    uint8_t rx_paused;         /* multishot canceled because rxq is full */
+    uint8_t rx_starved;        /* buffer ring ran dry (ENOBUFS): rearm later */
+    uint8_t tx_zc;             /* in-flight send is zero-copy (refs held) */
+    uint8_t tx_held;           /* refs taken on tx_segs (closed while sending) */
+    uint8_t in_retry, in_starved;
+    int shut_how;
+    int rx_err;                /* error to report on the next pop (positive) */
+    uint32_t need;             /* UR_NEED_* */
+    unsigned nr_inflight;      /* requests with an SQE out */
+    struct dm_list link;       /* in st->retry */
+    struct dm_list slink;      /* in st->starved */
+    struct dm_list alink;      /* in st->socks (every live socket) */
+
+    struct ur_req rx, tx, acc, conn, shut;
+
+    /* receive */
+    uint16_t rxq_head, rxq_count;
+    struct ur_chunk rxq[UR_RXQ_MAX];
+    struct dm_buf *ovf_head, *ovf_tail; /* chunks past a full rxq (rare) */
+    struct dm_buf *rx_buf;     /* single-shot recv target */
+    struct msghdr rx_msg;
+    struct iovec rx_iov;
+    struct sockaddr_in rx_from;
+
+    /* send */
+    uint32_t tx_bytes;         /* bytes in the in-flight send */
+    uint16_t tx_nsegs;
+    struct dm_buf *tx_segs[UR_MAX_IOV];
+    struct iovec tx_iov[UR_MAX_IOV];
+    struct msghdr tx_msg;
+    struct sockaddr_in tx_to;
+
+    /* connect */
+    struct sockaddr_in peer;
+
+    /* accept (listening sockets) */
+    struct ur_accepted *accq;
+    uint32_t accq_head, accq_count, accq_cap;
+    struct sockaddr_in acc_addr;
+    socklen_t acc_addrlen;
+};
+
+struct ur_bufring;
+
+struct ur_counters {
+    uint64_t enters, sqes, cqes, sq_full, rx_chunks, rx_bytes, rx_enobufs, rx_paused,
+             rx_copied, tx_sends, tx_short, tx_bytes, tx_zc, accepts, accept_paused,
+             late_cqes, rx_overflow, tx_zc_fixed;
+};
+#define UR_COUNTER_NAMES { "enters", "sqes", "cqes", "sq_full", "rx_chunks", "rx_bytes", \
+                           "rx_enobufs", "rx_paused", "rx_copied", "tx_sends", "tx_short", \
+                           "tx_bytes", "tx_zc", "accepts", "accept_paused", "late_cqes", \
+                           "rx_overflow", "tx_zc_fixed" }
+
+struct ur_stack {
+    /* Set when io_uring is unavailable: every op goes to this backend. */
+    const struct dm_stack_ops *px;
+    void *pxst;
+    struct io_uring ring;
+    struct dm_instance *inst;
+    uint32_t feat;             /* UR_F_* in use */
+    bool busypoll;
+    int evfd;                  /* eventfd registered lazily by wait_fd(), or -1 */
+    uint32_t zc_min;           /* pushes of at least this many bytes go SEND_ZC */
+    uint32_t rx_limit;         /* rxq chunks before the multishot is paused */
+    struct ur_bufring *br;     /* NULL without UR_F_BUF_RING */
+    int *slot_free;            /* fixed-file slot free list (stack) */
+    int nslots, slot_top;
+    /* Registered (fixed) buffers: buffer pools seen in zero-copy sends,
+     * registered on first sight so the kernel need not pin per send. */
+    struct { const struct dm_bufpool *pool; uint8_t *base; size_t len; int ok; } fixbuf[8];
+    unsigned nfixbuf;
+    struct dm_list retry;      /* sockets with need != 0 */
+    struct dm_list starved;    /* sockets waiting for ring buffers */
+    struct dm_list socks;      /* every socket not yet freed */
+    struct ur_counters c;
+};
+
+/* uring.c */
+struct io_uring_sqe *ur_sqe(struct ur_stack *st);
+void ur_sqe_file(struct io_uring_sqe *sqe, const struct ur_sock *s);
+void ur_retry_later(struct ur_sock *s, uint32_t need);
+void ur_req_issued(struct ur_req *r, bool multishot);
+/* Marks the request's final CQE; frees a closed socket with nothing left. */
+void ur_req_done(struct ur_req *r);
+int ur_map_err(int res); /* positive errno from a CQE result */
+
+/* uring_sock.c */
+struct ur_sock *ur_sock_new(struct ur_stack *st, int fd, int type);
+void ur_sock_maybe_finish(struct ur_sock *s);
+void ur_sock_finish(struct ur_sock *s);
+void ur_shut_kick(struct ur_sock *s);
+void ur_shut_cqe(struct ur_sock *s, int res);
+void ur_cancel_all(struct ur_sock *s);
+void ur_sock_free_now(struct ur_sock *s); /* destroy path */
+int ur_socket(void *stp, struct dm_queue *q, int domain, int type, int protocol);
+int ur_bind(void *stp, struct dm_queue *q, const struct sockaddr_in *addr);
+int ur_listen(void *stp, struct dm_queue *q, int backlog);
+int ur_shutdown(void *stp, struct dm_queue *q, int how);
+int ur_close(void *stp, struct dm_queue *q);
+int ur_setsockopt(void *stp, struct dm_queue *q, int level, int name, const void *val, socklen_t len);
+int ur_getsockopt(void *stp, struct dm_queue *q, int level, int name, void *val, socklen_t *len);
+int ur_getsockname(void *stp, struct dm_queue *q, struct sockaddr_in *out);
+int ur_getpeername(void *stp, struct dm_queue *q, struct sockaddr_in *out);
+
+/* uring_rx.c */
+int ur_pop(void *stp, struct dm_queue *q, struct dm_op *op);
+void ur_rx_arm(struct ur_sock *s);
+void ur_rx_cqe(struct ur_sock *s, int res, uint32_t flags);
+void ur_rx_deliver(struct ur_sock *s);
+void ur_rx_drop_all(struct ur_sock *s);
+void ur_rx_rearm_starved(struct ur_stack *st);
+
+/* uring_tx.c */
+int ur_fixbuf_index(struct ur_stack *st, const struct dm_buf *seg);
+int ur_push(void *stp, struct dm_queue *q, struct dm_op *op);
+void ur_tx_kick(struct ur_sock *s);
+void ur_tx_cqe(struct ur_sock *s, int res, uint32_t flags);
+void ur_tx_hold(struct ur_sock *s);
+bool ur_tx_idle(struct ur_sock *s);
+
+/* uring_conn.c */
+int ur_accept(void *stp, struct dm_queue *q, struct dm_op *op);
+int ur_connect(void *stp, struct dm_queue *q, struct dm_op *op);
+void ur_acc_arm(struct ur_sock *s);
+void ur_acc_cqe(struct ur_sock *s, int res, uint32_t flags);
+void ur_acc_drop_all(struct ur_sock *s);
+void ur_conn_submit(struct ur_sock *s);
+void ur_conn_cqe(struct ur_sock *s, int res);
+
+/* uring_bufring.c: the provided buffer ring (group 0). */
+/* inc_only: fail with -EOPNOTSUPP unless incremental consumption works. */
+int ur_br_create(struct ur_stack *st, uint32_t count, uint32_t size, bool inc, bool inc_only);
+void ur_br_destroy(struct ur_stack *st);
+void *ur_br_addr(const struct ur_bufring *br, uint16_t bid);
+uint32_t ur_br_avail(const struct ur_bufring *br);
+/* A CQE put `len` bytes into buffer bid: returns their offset in it and
+ * holds the buffer until ur_br_put() (one per take). */
+uint32_t ur_br_take(struct ur_bufring *br, uint16_t bid, uint32_t len, uint32_t cqe_flags);
+void ur_br_put(struct ur_bufring *br, uint16_t bid);
+/* Wraps a chunk of buffer bid as a dm_buf whose free puts the chunk. */
+struct dm_buf *ur_br_wrap(struct ur_stack *st, uint16_t bid, uint32_t off, uint32_t len);
+
+#endif /* DM_URING_H */

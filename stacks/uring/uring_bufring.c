@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stacks/uring: the provided buffer ring (group 0) that receives pick from.
+ *
+ * `count` buffers of `size` bytes in one anonymous mapping, published to
+ * the kernel through a shared ring of buffer descriptors (liburing 2.3 has
+ * no io_uring_setup_buf_ring(), so the ring is mapped and registered here).
+ *
+ * Incremental consumption (IOU_PBUF_RING_INC, Linux 6.12+, used when the
+ * kernel takes it): a receive uses only the bytes it needs, and the next
+ * receive - possibly of another socket - continues in the same buffer
+ * (CQE flag BUF_MORE: the kernel is not done with it). So a 64 B message
+ * does not pin a 64 KiB buffer, and big buffers cost nothing to small
+ * messages. We track each buffer's fill offset (where the next chunk's
+ * data starts), the chunks handed out (refs), and whether the kernel still
+ * owns it; the buffer is published again when both are done.
+ *
+ * A chunk reaches the application as a dm_buf wrapping its bytes; its free
+ * callback drops the chunk's reference. If the instance is destroyed while
+ * the application still holds chunks, the memory is kept (br->dead) and
+ * released when the last one comes back.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include "dm/log.h"
+#include "uring.h"
+
+#ifndef IOU_PBUF_RING_INC
+#define IOU_PBUF_RING_INC 2           /* linux/io_uring.h, 6.12 */
+#endif
+#ifndef IORING_CQE_F_BUF_MORE
+#define IORING_CQE_F_BUF_MORE (1U << 4)
+#endif
+
+struct ur_br_desc {
+    struct ur_bufring *br;
+    uint32_t off;        /* fill offset: the kernel's next write goes here */
+    uint16_t refs;       /* chunks of this buffer not yet put */
+    uint16_t bid;
+    uint8_t kernel;      /* published, the kernel may still write into it */
+};
+
+struct ur_bufring {
+    struct io_uring_buf_ring *ring;
+    size_t ring_len;
+    uint8_t *mem;
+    size_t mem_len;
+    uint32_t count, size;
+    int mask;
+    bool inc;
+    uint32_t avail;      /* published buffers the kernel has not finished */
+    uint32_t out;        /* chunks lent to the application */
+    bool dead;           /* the stack is gone */
+    struct ur_br_desc desc[];
+};
+
+void *ur_br_addr(const struct ur_bufring *br, uint16_t bid)
+{
+    return br->mem + (size_t)bid * br->size;
+}
+
+uint32_t ur_br_avail(const struct ur_bufring *br) { return br->avail; }
+
+static void ur_br_publish(struct ur_bufring *br, uint16_t bid)
+{
+    struct ur_br_desc *d = &br->desc[bid];
+    d->off = 0;
+    d->kernel = 1;
+    io_uring_buf_ring_add(br->ring, ur_br_addr(br, bid), br->size, bid, br->mask, 0);
+    io_uring_buf_ring_advance(br->ring, 1);
+    br->avail++;
+}
+
+uint32_t ur_br_take(struct ur_bufring *br, uint16_t bid, uint32_t len, uint32_t cqe_flags)
+{
+    struct ur_br_desc *d = &br->desc[bid];
+    uint32_t off = br->inc ? d->off : 0;
+    d->off = off + len;
+    d->refs++;
+    if (!br->inc || !(cqe_flags & IORING_CQE_F_BUF_MORE)) {
+        d->kernel = 0; /* the kernel moved past this buffer */
+        br->avail--;
+    }
+    return off;
+}
+
+void ur_br_put(struct ur_bufring *br, uint16_t bid)
+{
+    struct ur_br_desc *d = &br->desc[bid];
+    if (--d->refs == 0 && !d->kernel)
+        ur_br_publish(br, bid);
+}
+
+static void ur_br_unmap(struct ur_bufring *br)
+{
+    munmap(br->ring, br->ring_len);
+    munmap(br->mem, br->mem_len);
+    free(br);
+}
+
+static void ur_br_free_cb(struct dm_buf *b, void *arg)
+{
+    (void)b;
+    struct ur_br_desc *d = arg;
+    struct ur_bufring *br = d->br;
+    br->out--;
+    if (dm_unlikely(br->dead)) {
+        if (br->out == 0)
+            ur_br_unmap(br);
+        return;
+    }
+    ur_br_put(br, d->bid);
+}
+
+struct dm_buf *ur_br_wrap(struct ur_stack *st, uint16_t bid, uint32_t off, uint32_t len)
+{
+    struct ur_bufring *br = st->br;
+    uint8_t *p = (uint8_t *)ur_br_addr(br, bid) + off;
+    struct dm_buf *b = dm_buf_wrap_ext(st->inst, p, len, ur_br_free_cb, &br->desc[bid]);
+    if (b)
+        br->out++;
+    return b;
+}
+
+int ur_br_create(struct ur_stack *st, uint32_t count, uint32_t size, bool inc, bool inc_only)
+{
+    struct ur_bufring *br = calloc(1, sizeof(*br) + count * sizeof(struct ur_br_desc));
+    if (!br)
+        return -ENOMEM;
+    br->count = count;
+    br->size = size;
+    br->mask = io_uring_buf_ring_mask(count);
+    br->ring_len = (count * sizeof(struct io_uring_buf) + 4095) & ~(size_t)4095;
+    br->ring = mmap(NULL, br->ring_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    br->mem_len = (size_t)count * size;
+    /* Populated now: no page fault on the receive path. */
+    br->mem = mmap(NULL, br->mem_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (br->ring == MAP_FAILED || br->mem == MAP_FAILED) {
+        if (br->ring != MAP_FAILED)
+            munmap(br->ring, br->ring_len);
+        if (br->mem != MAP_FAILED)
+            munmap(br->mem, br->mem_len);
+        free(br);
+        return -ENOMEM;
+    }
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof(reg));
+    reg.ring_addr = (uint64_t)(uintptr_t)br->ring;
+    reg.ring_entries = count;
+    reg.bgid = 0;
+    int r = -EINVAL;
+    if (inc) {
+        reg.pad = IOU_PBUF_RING_INC; /* the kernel's `flags` (liburing 2.3 calls it pad) */
+        r = io_uring_register_buf_ring(&st->ring, &reg, 0);
+        br->inc = r == 0;
+    }
+    if (r < 0 && inc_only) {
+        ur_br_unmap(br);
+        return -EOPNOTSUPP;
+    }
+    if (r < 0) {
+        reg.pad = 0;
+        r = io_uring_register_buf_ring(&st->ring, &reg, 0);
+    }
+    if (r < 0) {
+        DM_INFO(UR_MOD, "buffer ring not available (%s): receives use pool buffers", strerror(-r));
+        ur_br_unmap(br);
+        return r;
+    }
+    io_uring_buf_ring_init(br->ring);
+    for (uint32_t i = 0; i < count; i++) {
+        br->desc[i].br = br;
+        br->desc[i].bid = (uint16_t)i;
+        br->desc[i].kernel = 1;
+        io_uring_buf_ring_add(br->ring, ur_br_addr(br, (uint16_t)i), size, (uint16_t)i, br->mask, (int)i);
+    }
+    io_uring_buf_ring_advance(br->ring, (int)count);
+    br->avail = count;
+    st->br = br;
+    if (br->inc)
+        st->feat |= UR_F_BUF_INC;
+    return 0;
+}
+
+void ur_br_destroy(struct ur_stack *st)
+{
+    struct ur_bufring *br = st->br;
+    if (!br)
+        return;
+    st->br = NULL;
+    if (br->out) {
+        br->dead = true; /* the application still holds some: free later */
+        return;
+    }
+    ur_br_unmap(br);
+}

@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stacks/uring: sending (push).
+ *
+ * One send in flight per socket keeps the byte stream in order (two sends
+ * racing on a TCP socket could interleave after a partial write). While it
+ * is out, further pushes wait on the queue's op list; the next send gathers
+ * all of them (up to UR_MAX_IOV segments) into one sendmsg, so a pipelining
+ * application costs one SQE per batch, not per push. Progress within a
+ * push is kept in op->bctx[0] (bytes already sent): a short send resumes
+ * from there. A push completes when its last byte was accepted by the
+ * kernel. UDP sends one datagram (one push) per sendmsg.
+ *
+ * SEND_ZC (pushes of at least DEMI_URING_ZC_MIN bytes when enabled): the
+ * push completes on the first CQE, but the kernel may read the pages until
+ * the notification CQE, so we hold our own references on the segments
+ * until then. A socket closed while a plain send is in flight also takes
+ * references (tx_held): the core frees the ops' chains after close().
+ */
+#include <errno.h>
+#include <string.h>
+#include "dm/log.h"
+#include "uring.h"
+
+#define UR_UDP_MAX_PAYLOAD 65507u
+
+/* The registered-buffer index covering seg's memory, or -1. A pool is
+ * registered the first time one of its buffers goes out zero-copy. */
+int ur_fixbuf_index(struct ur_stack *st, const struct dm_buf *seg)
+{
+    if (!(st->feat & UR_F_FIXED_BUFFERS))
+        return -1;
+    const struct dm_buf *root = seg->shared ? seg->shared : seg;
+    const struct dm_bufpool *pool = root->pool;
+    if (!pool)
+        return -1;
+    unsigned i;
+    for (i = 0; i < st->nfixbuf; i++)
+        if (st->fixbuf[i].pool == pool)
+            break;
+    if (i == st->nfixbuf) {
+        if (i == DM_ARRAY_SIZE(st->fixbuf))
+            return -1;
+        void *base;
+        size_t len;
+        dm_bufpool_region(pool, &base, &len);
+        st->fixbuf[i].pool = pool;
+        st->fixbuf[i].base = base;
+        st->fixbuf[i].len = len;
+        struct iovec iov = { .iov_base = base, .iov_len = len };
+        st->fixbuf[i].ok = base && len && len <= (1u << 30) &&
+                           io_uring_register_buffers_update_tag(&st->ring, i, &iov, NULL, 1) == 1;
+        if (!st->fixbuf[i].ok && base && len)
+            DM_INFO(UR_MOD, "buffer pool at %p (%zu bytes) not registered: zero-copy sends pin per send", base, len);
+        st->nfixbuf++;
+    }
+    const uint8_t *b = st->fixbuf[i].base;
+    if (!st->fixbuf[i].ok || seg->data < b || seg->data + seg->len > b + st->fixbuf[i].len)
+        return -1;
+    return (int)i;
+}
+
+bool ur_tx_idle(struct ur_sock *s)
+{
+    return !s->tx.inflight && (!s->q || !dm_queue_first_op(s->q, DEMI_OPC_PUSH));
+}
+
+static void ur_tx_release(struct ur_sock *s)
+{
+    if (s->tx_held || s->tx_zc) {
+        for (unsigned i = 0; i < s->tx_nsegs; i++)
+            dm_buf_free_seg(s->tx_segs[i]);
+    }
+    s->tx_held = 0;
+    s->tx_zc = 0;
+    s->tx_nsegs = 0;
+}
+
+void ur_tx_hold(struct ur_sock *s)
+{
+    if (!s->tx.inflight || s->tx_zc || s->tx_held)
+        return;
+    for (unsigned i = 0; i < s->tx_nsegs; i++)
+        dm_buf_ref(s->tx_segs[i]);
+    s->tx_held = 1;
+}
+
+void ur_tx_kick(struct ur_sock *s)
+{
+    struct ur_stack *st = s->st;
+    if (!s->q || s->tx.inflight)
+        return;
+    if (s->type == SOCK_STREAM && s->state != UR_S_CONNECTED)
+        return;
+    unsigned n = 0;
+    uint32_t total = 0;
+    struct dm_op *udp_op = NULL;
+    struct dm_list *pos;
+    for (pos = s->q->ops.next; pos != &s->q->ops && n < UR_MAX_IOV; pos = pos->next) {
+        struct dm_op *op = dm_list_entry(pos, struct dm_op, qlink);
+        if (op->opcode != DEMI_OPC_PUSH)
+            continue;
+        uint64_t off = op->bctx[0];
+        for (struct dm_buf *seg = op->chain; seg && n < UR_MAX_IOV; seg = seg->next) {
+            if (off >= seg->len) {
+                off -= seg->len;
+                continue;
+            }
+            s->tx_iov[n].iov_base = seg->data + off;
+            s->tx_iov[n].iov_len = seg->len - off;
+            s->tx_segs[n] = seg;
+            total += seg->len - (uint32_t)off;
+            off = 0;
+            n++;
+        }
+        if (s->type == SOCK_DGRAM) {
+            udp_op = op;
+            break;
+        }
+    }
+    if (n == 0 && !udp_op) {
+        ur_shut_kick(s);
+        return;
+    }
+    struct io_uring_sqe *sqe = ur_sqe(st);
+    if (!sqe) {
+        ur_retry_later(s, UR_NEED_TX);
+        return;
+    }
+    int flags = MSG_NOSIGNAL;
+    bool zc = false;
+    if (s->type == SOCK_DGRAM) {
+        memset(&s->tx_msg, 0, sizeof(s->tx_msg));
+        if (udp_op->has_addr) {
+            s->tx_to = udp_op->addr;
+            s->tx_msg.msg_name = &s->tx_to;
+            s->tx_msg.msg_namelen = sizeof(s->tx_to);
+        }
+        s->tx_msg.msg_iov = s->tx_iov;
+        s->tx_msg.msg_iovlen = n;
+        io_uring_prep_sendmsg(sqe, s->fd, &s->tx_msg, flags);
+    } else {
+        /* MSG_WAITALL: the kernel itself retries a partial stream send. */
+        flags |= MSG_WAITALL;
+        zc = st->zc_min && total >= st->zc_min && (st->feat & UR_F_SEND_ZC);
+        if (n == 1) {
+            int fb = zc ? ur_fixbuf_index(st, s->tx_segs[0]) : -1;
+            if (fb >= 0)
+                st->c.tx_zc_fixed++;
+            if (fb >= 0)
+                io_uring_prep_send_zc_fixed(sqe, s->fd, s->tx_iov[0].iov_base, s->tx_iov[0].iov_len, flags, 0,
+                                            (unsigned)fb);
+            else if (zc)
+                io_uring_prep_send_zc(sqe, s->fd, s->tx_iov[0].iov_base, s->tx_iov[0].iov_len, flags, 0);
+            else
+                io_uring_prep_send(sqe, s->fd, s->tx_iov[0].iov_base, s->tx_iov[0].iov_len, flags);
+        } else {
+            memset(&s->tx_msg, 0, sizeof(s->tx_msg));
+            s->tx_msg.msg_iov = s->tx_iov;
+            s->tx_msg.msg_iovlen = n;
+            if (zc)
+                io_uring_prep_sendmsg_zc(sqe, s->fd, &s->tx_msg, flags);
+            else
+                io_uring_prep_sendmsg(sqe, s->fd, &s->tx_msg, flags);
+        }
+    }
+    if (zc) {
+        for (unsigned i = 0; i < n; i++)
+            dm_buf_ref(s->tx_segs[i]);
+        s->tx_zc = 1;
+        st->c.tx_zc++;
+    }
+    s->tx_nsegs = (uint16_t)n;
+    s->tx_bytes = total;
+    ur_sqe_file(sqe, s);
+    io_uring_sqe_set_data(sqe, &s->tx);
+    ur_req_issued(&s->tx, false);
+    st->c.tx_sends++;
+}
+
+static void ur_tx_fail_all(struct ur_sock *s, int err, bool only_first)
+{
+    struct dm_op *op;
+    while ((op = dm_queue_first_op(s->q, DEMI_OPC_PUSH))) {
+        dm_op_fail(op, err);
+        if (only_first)
+            break;
+    }
+}
+
+/* Accounts `res` bytes the kernel took, in push order. */
+static void ur_tx_consume(struct ur_sock *s, uint32_t res)
+{
+    struct dm_list *pos, *tmp;
+    dm_list_for_each_safe(pos, tmp, &s->q->ops) {
+        struct dm_op *op = dm_list_entry(pos, struct dm_op, qlink);
+        if (op->opcode != DEMI_OPC_PUSH)
+            continue;
+        uint64_t rem = (op->chain ? op->chain->pkt_len : 0) - op->bctx[0];
+        if (res >= rem) {
+            res -= (uint32_t)rem;
+            dm_op_complete_push(op);
+            if (res == 0 && rem != 0)
+                break;
+        } else {
+            op->bctx[0] += res;
+            break;
+        }
+    }
+}
+
+void ur_tx_cqe(struct ur_sock *s, int res, uint32_t flags)
+{
+    struct ur_stack *st = s->st;
+    if (flags & IORING_CQE_F_NOTIF) {
+        /* Zero-copy: the kernel no longer reads our pages. */
+        bool closed = !s->q;
+        ur_tx_release(s);
+        ur_req_done(&s->tx); /* may free s when closed */
+        if (!closed) {
+            ur_tx_kick(s);
+            ur_shut_kick(s);
+        }
+        return;
+    }
+    bool more = flags & IORING_CQE_F_MORE; /* a notification follows */
+    if (!s->q) {
+        if (!more) {
+            ur_tx_release(s);
+            ur_req_done(&s->tx); /* may free s */
+        }
+        return;
+    }
+    if (!more && s->tx_zc)
+        ur_tx_release(s);
+    if (res >= 0) {
+        st->c.tx_bytes += (uint64_t)res;
+        if (s->type == SOCK_DGRAM) {
+            struct dm_op *op = dm_queue_first_op(s->q, DEMI_OPC_PUSH);
+            if (op)
+                dm_op_complete_push(op);
+        } else {
+            if ((uint32_t)res < s->tx_bytes)
+                st->c.tx_short++;
+            ur_tx_consume(s, (uint32_t)res);
+        }
+    } else if (res != -EINTR && res != -EAGAIN && res != -ECANCELED) {
+        /* UDP: that datagram failed (EMSGSIZE, ECONNREFUSED from an ICMP,
+         * ...); TCP: the stream is broken, every queued push fails. */
+        ur_tx_fail_all(s, -res, s->type == SOCK_DGRAM);
+    }
+    if (!more) {
+        if (!s->tx_zc)
+            s->tx_nsegs = 0;
+        ur_req_done(&s->tx);
+        ur_tx_kick(s);
+        ur_shut_kick(s);
+    }
+}
+
+int ur_push(void *stp, struct dm_queue *q, struct dm_op *op)
+{
+    (void)stp;
+    struct ur_sock *s = q->priv;
+    if (s->shut_wr)
+        return -EPIPE;
+    if (s->type == SOCK_STREAM) {
+        if (s->state == UR_S_NEW || s->state == UR_S_LISTEN)
+            return -ENOTCONN;
+    } else {
+        if (!op->has_addr && s->state != UR_S_CONNECTED)
+            return -EDESTADDRREQ;
+        if (op->chain && op->chain->pkt_len > UR_UDP_MAX_PAYLOAD)
+            return -EMSGSIZE;
+        if (op->chain && op->chain->nb_segs > UR_MAX_IOV)
+            return -EMSGSIZE; /* cannot go as one datagram */
+    }
+    op->bctx[0] = 0;
+    ur_tx_kick(s);
+    return 0;
+}

@@ -1,0 +1,506 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * uring backend, data path: TCP echo over every feature combination (each
+ * DEMI_URING_DISABLE variant plays a kernel without that feature), the
+ * 1 GiB byte-exact transfer, 1000 concurrent connections, UDP, and the
+ * errno of failed socket calls.
+ */
+#include <sys/resource.h>
+#include "ur_test.h"
+
+/* Echo of several sizes over 4 connections; the data comes back intact. */
+static void echo_on(struct dm_instance *inst)
+{
+    static const size_t sizes[] = { 1, 100, 4096, 65536, 300000 };
+    uint16_t port;
+    int l = ut_listen(inst, SOCK_STREAM, &port);
+    int c[4], s[4];
+    for (int i = 0; i < 4; i++)
+        ut_pair(inst, l, port, &c[i], &s[i]);
+    uint8_t *out = malloc(300000), *in = malloc(300000);
+    assert_non_null(out);
+    assert_non_null(in);
+    for (unsigned k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        for (int i = 0; i < 4; i++) {
+            size_t len = sizes[k];
+            ut_fill(out, len, (uint32_t)(k * 4 + (unsigned)i));
+            demi_qtoken_t pt = ut_push(inst, c[i], out, len);
+            ut_echo_back(inst, s[i], len);
+            memset(in, 0, len);
+            ut_pop_exact(inst, c[i], in, len);
+            assert_memory_equal(in, out, len);
+            assert_int_equal(ut_wait(inst, pt).qr_opcode, DEMI_OPC_PUSH);
+        }
+    }
+    /* Orderly close: the server sees end of stream. */
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(dm_close(inst, c[i]), 0);
+        demi_qtoken_t qt;
+        assert_int_equal(dm_pop(inst, &qt, s[i]), 0);
+        demi_qresult_t qr = ut_wait(inst, qt);
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+        assert_int_equal(qr.qr_value.sga.sga_numsegs, 0);
+        assert_int_equal(dm_close(inst, s[i]), 0);
+    }
+    assert_int_equal(dm_close(inst, l), 0);
+    free(out);
+    free(in);
+}
+
+static void test_tcp_echo_all_features(void **st)
+{
+    (void)st;
+    struct dm_instance *inst = ut_instance(NULL);
+    uint32_t f = dm_uring_features(inst);
+    /* This code needs Linux 5.19+, where all of these exist. */
+    assert_true(f & T_MULTISHOT_ACCEPT);
+    assert_true(f & T_BUF_RING);
+    assert_true(f & T_FIXED_FILES);
+    echo_on(inst);
+    if (f & T_MULTISHOT_RECV)
+        assert_true(ut_stat(inst, "uring.rx_chunks") > 0);
+    dm_instance_destroy(inst);
+}
+
+static void echo_without(const char *features, uint32_t must_be_off)
+{
+    struct dm_instance *inst = ut_instance("DEMI_URING_DISABLE", features, NULL);
+    assert_int_equal(dm_uring_features(inst) & must_be_off, 0);
+    echo_on(inst);
+    dm_instance_destroy(inst);
+}
+
+static void test_tcp_echo_without_multishot_recv(void **st)
+{
+    (void)st;
+    echo_without("multishot_recv", T_MULTISHOT_RECV);
+}
+
+static void test_tcp_echo_without_buffer_ring(void **st)
+{
+    (void)st;
+    echo_without("buf_ring", T_BUF_RING | T_MULTISHOT_RECV);
+}
+
+static void test_tcp_echo_without_incremental_buffers(void **st)
+{
+    (void)st;
+    echo_without("buf_inc", T_BUF_INC);
+}
+
+static void test_tcp_echo_without_multishot_accept(void **st)
+{
+    (void)st;
+    echo_without("multishot_accept", T_MULTISHOT_ACCEPT);
+}
+
+static void test_tcp_echo_without_fixed_files(void **st)
+{
+    (void)st;
+    echo_without("fixed_files", T_FIXED_FILES);
+}
+
+static void test_tcp_echo_without_defer_taskrun(void **st)
+{
+    (void)st;
+    echo_without("defer_taskrun", T_DEFER_TASKRUN);
+}
+
+static void test_tcp_echo_with_no_optional_feature(void **st)
+{
+    (void)st;
+    echo_without("multishot_accept,multishot_recv,buf_ring,fixed_files,send_zc,defer_taskrun,single_issuer",
+                 T_MULTISHOT_ACCEPT | T_MULTISHOT_RECV | T_BUF_RING | T_FIXED_FILES | T_SEND_ZC | T_DEFER_TASKRUN);
+}
+
+static void test_without_io_uring_falls_back_to_posix(void **st)
+{
+    (void)st;
+    /* A kernel that refuses io_uring (too old, io_uring_disabled,
+     * seccomp): DEMI_BACKEND=uring still works, on epoll. */
+    struct dm_instance *inst = ut_instance("DEMI_URING_DISABLE", "io_uring", NULL);
+    assert_int_equal(dm_uring_features(inst), 0);
+    echo_on(inst);
+    assert_true(ut_stat(inst, "posix.epoll_waits") > 0);
+    assert_int_equal(dm_stats_get(inst, "uring.enters"), -1);
+    dm_instance_destroy(inst);
+}
+
+static void test_tcp_echo_sqpoll(void **st)
+{
+    (void)st;
+    struct dm_instance *inst = ut_instance("DEMI_URING_SQPOLL", "1", NULL);
+    assert_true(dm_uring_features(inst) & T_SQPOLL);
+    echo_on(inst);
+    dm_instance_destroy(inst);
+}
+
+static void test_tcp_echo_busy_poll(void **st)
+{
+    (void)st;
+    struct dm_instance *inst = ut_instance("DEMI_URING_BUSYPOLL", "1", NULL);
+    echo_on(inst);
+    dm_instance_destroy(inst);
+}
+
+static void test_tcp_echo_zero_copy_send(void **st)
+{
+    (void)st;
+    struct dm_instance *inst = ut_instance("DEMI_URING_ZC_MIN", "4096", NULL);
+    if (!(dm_uring_features(inst) & T_SEND_ZC)) {
+        dm_instance_destroy(inst);
+        skip();
+    }
+    echo_on(inst);
+    assert_true(ut_stat(inst, "uring.tx_zc") > 0);
+    dm_instance_destroy(inst);
+}
+
+static void test_zero_copy_send_from_registered_pool(void **st)
+{
+    (void)st;
+    /* Pool buffers (demi_sgaalloc of <= 2 KiB) go out SEND_ZC through the
+     * pool registered as fixed buffers. */
+    struct dm_instance *inst = ut_instance("DEMI_URING_ZC_MIN", "512", NULL);
+    if (!(dm_uring_features(inst) & T_SEND_ZC)) {
+        dm_instance_destroy(inst);
+        skip();
+    }
+    uint16_t port;
+    int l = ut_listen(inst, SOCK_STREAM, &port), c, s;
+    ut_pair(inst, l, port, &c, &s);
+    uint8_t out[1500 * 50], in[1500 * 50];
+    ut_fill(out, sizeof(out), 77);
+    demi_qtoken_t pts[50];
+    for (int i = 0; i < 50; i++)
+        pts[i] = ut_push(inst, c, out + i * 1500, 1500);
+    ut_pop_exact(inst, s, in, sizeof(in));
+    assert_memory_equal(in, out, sizeof(in));
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(ut_wait(inst, pts[i]).qr_opcode, DEMI_OPC_PUSH);
+    assert_true(ut_stat(inst, "uring.tx_zc") > 0);
+    if (dm_uring_features(inst) & (1u << 8))
+        assert_true(ut_stat(inst, "uring.tx_zc_fixed") > 0);
+    dm_close(inst, c);
+    dm_close(inst, s);
+    dm_close(inst, l);
+    dm_instance_destroy(inst);
+}
+
+/* 1 GiB one way, pipelined, checked byte for byte. The pattern has a prime
+ * period so a lost, repeated or reordered chunk cannot match by chance. */
+#define T_CHUNK (256u * 1024u)
+#define T_PERIOD 251u
+static void test_transfer_1gib_byte_exact(void **st)
+{
+    (void)st;
+    uint64_t total = 1ull << 30;
+    const char *san = getenv("DEMI_TEST_SANITIZED");
+    if (san && *san && strcmp(san, "0") != 0)
+        total = 128ull << 20; /* sanitizers make every byte ~10x dearer */
+    struct dm_instance *inst = ut_instance(NULL);
+    uint16_t port;
+    int l = ut_listen(inst, SOCK_STREAM, &port), c, s;
+    ut_pair(inst, l, port, &c, &s);
+    uint8_t *src = malloc(T_CHUNK + T_PERIOD + 65536);
+    assert_non_null(src);
+    for (size_t i = 0; i < T_CHUNK + T_PERIOD + 65536; i++)
+        src[i] = (uint8_t)(i % T_PERIOD);
+
+    uint64_t sent = 0, recvd = 0;
+    int inflight = 0, pop_pending = 0;
+    demi_qresult_t qrs[32];
+    while (recvd < total) {
+        while (inflight < 8 && sent < total) {
+            struct dm_buf *b = dm_buf_wrap_ext(inst, src + (sent % T_PERIOD), T_CHUNK, NULL, NULL);
+            assert_non_null(b);
+            demi_qtoken_t qt;
+            assert_int_equal(dm_push_chain(inst, &qt, c, b, NULL), 0);
+            sent += T_CHUNK;
+            inflight++;
+        }
+        if (!pop_pending) {
+            demi_qtoken_t qt;
+            assert_int_equal(dm_pop(inst, &qt, s), 0);
+            pop_pending = 1;
+        }
+        int n = 0;
+        assert_int_equal(dm_wait_next_n(inst, qrs, 32, &n, UR_WAIT_NS), 0);
+        for (int i = 0; i < n; i++) {
+            demi_qresult_t *qr = &qrs[i];
+            if (qr->qr_opcode == DEMI_OPC_PUSH) {
+                inflight--;
+                continue;
+            }
+            assert_int_equal(qr->qr_opcode, DEMI_OPC_POP);
+            pop_pending = 0;
+            demi_sgarray_t *sga = &qr->qr_value.sga;
+            assert_true(sga->sga_numsegs >= 1);
+            for (uint32_t k = 0; k < sga->sga_numsegs; k++) {
+                uint32_t len = sga->sga_segs[k].sgaseg_len;
+                assert_true(len <= 65536 + T_CHUNK);
+                if (memcmp(sga->sga_segs[k].sgaseg_buf, src + (recvd % T_PERIOD), len) != 0)
+                    fail_msg("data differs in the chunk at offset %llu", (unsigned long long)recvd);
+                recvd += len;
+            }
+            assert_int_equal(dm_sgafree(inst, sga), 0);
+        }
+    }
+    assert_int_equal(recvd, total);
+    while (inflight > 0) {
+        int n = 0;
+        assert_int_equal(dm_wait_next_n(inst, qrs, 32, &n, UR_WAIT_NS), 0);
+        for (int i = 0; i < n; i++) {
+            assert_int_equal(qrs[i].qr_opcode, DEMI_OPC_PUSH);
+            inflight--;
+        }
+    }
+    assert_int_equal(ut_stat(inst, "uring.rx_bytes") >= (int64_t)total, 1);
+    dm_close(inst, c);
+    dm_close(inst, s);
+    dm_close(inst, l);
+    dm_instance_destroy(inst);
+    free(src);
+}
+
+/* 1000 connections open at once, each echoes its own message. */
+#define T_CONNS 1000
+static void test_1000_concurrent_connections(void **st)
+{
+    (void)st;
+    struct rlimit rl;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < 2 * T_CONNS + 64) {
+        rl.rlim_cur = rl.rlim_max;
+        if (rl.rlim_cur < 2 * T_CONNS + 64 || setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            skip(); /* cannot open 2000 fds here */
+    }
+    struct dm_instance *inst = ut_instance(NULL);
+    uint16_t port;
+    int l = ut_listen(inst, SOCK_STREAM, &port);
+    static int c[T_CONNS], s[T_CONNS];
+    static demi_qtoken_t qt[T_CONNS * 2];
+    struct sockaddr_in sin = ut_addr(port);
+    for (int i = 0; i < T_CONNS; i++) {
+        assert_int_equal(dm_socket(inst, &c[i], AF_INET, SOCK_STREAM, 0), 0);
+        assert_int_equal(dm_accept(inst, &qt[T_CONNS + i], l), 0);
+        assert_int_equal(dm_connect(inst, &qt[i], c[i], (struct sockaddr *)&sin, sizeof(sin)), 0);
+    }
+    for (int i = 0; i < T_CONNS; i++)
+        assert_int_equal(ut_wait(inst, qt[i]).qr_opcode, DEMI_OPC_CONNECT);
+    for (int i = 0; i < T_CONNS; i++) {
+        demi_qresult_t qr = ut_wait(inst, qt[T_CONNS + i]);
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_ACCEPT);
+        s[i] = qr.qr_value.ares.qd;
+    }
+    /* The server side learns which client it is from the message. */
+    static int who[T_CONNS];
+    for (int i = 0; i < T_CONNS; i++) {
+        uint32_t msg[16];
+        for (int k = 0; k < 16; k++)
+            msg[k] = (uint32_t)i;
+        qt[i] = ut_push(inst, c[i], msg, sizeof(msg));
+    }
+    for (int i = 0; i < T_CONNS; i++) {
+        uint32_t msg[16];
+        ut_pop_exact(inst, s[i], (uint8_t *)msg, sizeof(msg));
+        assert_true(msg[0] < T_CONNS);
+        for (int k = 1; k < 16; k++)
+            assert_int_equal(msg[k], msg[0]);
+        who[i] = (int)msg[0];
+        qt[T_CONNS + i] = ut_push(inst, s[i], msg, sizeof(msg));
+    }
+    for (int i = 0; i < T_CONNS; i++) {
+        assert_int_equal(ut_wait(inst, qt[i]).qr_opcode, DEMI_OPC_PUSH);
+        assert_int_equal(ut_wait(inst, qt[T_CONNS + i]).qr_opcode, DEMI_OPC_PUSH);
+    }
+    static int seen[T_CONNS];
+    for (int i = 0; i < T_CONNS; i++) {
+        uint32_t msg[16];
+        ut_pop_exact(inst, c[i], (uint8_t *)msg, sizeof(msg));
+        assert_int_equal(msg[0], (uint32_t)i); /* its own message came back */
+        seen[who[i]]++;
+    }
+    for (int i = 0; i < T_CONNS; i++) {
+        assert_int_equal(seen[i], 1);
+        assert_int_equal(dm_close(inst, c[i]), 0);
+        assert_int_equal(dm_close(inst, s[i]), 0);
+    }
+    assert_int_equal(ut_stat(inst, "uring.accepts"), T_CONNS);
+    dm_close(inst, l);
+    /* Let the close SQEs run before the ring goes. */
+    dm_poll(inst, 0);
+    dm_instance_destroy(inst);
+}
+
+static void test_udp_echo_carries_source_address(void **st)
+{
+    (void)st;
+    struct dm_instance *inst = ut_instance(NULL);
+    uint16_t pa, pb;
+    int a = ut_listen(inst, SOCK_DGRAM, &pa), b = ut_listen(inst, SOCK_DGRAM, &pb);
+    for (int round = 0; round < 20; round++) {
+        uint8_t msg[1400], in[1400];
+        size_t len = 1 + (size_t)round * 60;
+        ut_fill(msg, len, (uint32_t)round);
+        int err;
+        demi_sgarray_t sga = dm_sgaalloc(inst, len, &err);
+        memcpy(sga.sga_segs[0].sgaseg_buf, msg, len);
+        struct sockaddr_in to = ut_addr(pb);
+        demi_qtoken_t pt, ot;
+        assert_int_equal(dm_pushto(inst, &pt, a, &sga, (struct sockaddr *)&to, sizeof(to)), 0);
+        dm_sgafree(inst, &sga);
+        assert_int_equal(dm_pop(inst, &ot, b), 0);
+        demi_qresult_t qr = ut_wait(inst, ot);
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+        assert_int_equal(qr.qr_value.sga.sga_segs[0].sgaseg_len, len);
+        assert_int_equal(ntohs(qr.qr_value.sga.sga_addr.sin_port), pa);
+        /* echo to where it came from */
+        struct sockaddr_in back = qr.qr_value.sga.sga_addr;
+        assert_int_equal(dm_pushto(inst, &pt, b, &qr.qr_value.sga, (struct sockaddr *)&back, sizeof(back)), 0);
+        dm_sgafree(inst, &qr.qr_value.sga);
+        assert_int_equal(dm_pop(inst, &ot, a), 0);
+        qr = ut_wait(inst, ot);
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+        assert_int_equal(qr.qr_value.sga.sga_segs[0].sgaseg_len, len);
+        memcpy(in, qr.qr_value.sga.sga_segs[0].sgaseg_buf, len);
+        assert_memory_equal(in, msg, len);
+        dm_sgafree(inst, &qr.qr_value.sga);
+    }
+    /* Unconnected UDP without a destination: as send(2). */
+    demi_qtoken_t qt;
+    uint8_t x = 1;
+    int err;
+    demi_sgarray_t sga = dm_sgaalloc(inst, 1, &err);
+    memcpy(sga.sga_segs[0].sgaseg_buf, &x, 1);
+    assert_int_equal(dm_push(inst, &qt, a, &sga), -EDESTADDRREQ);
+    dm_sgafree(inst, &sga);
+    dm_close(inst, a);
+    dm_close(inst, b);
+    dm_instance_destroy(inst);
+}
+
+static void test_connect_to_closed_port_gives_econnrefused(void **st)
+{
+    (void)st;
+    struct dm_instance *inst = ut_instance(NULL);
+    uint16_t port;
+    int l = ut_listen(inst, SOCK_STREAM, &port);
+    dm_close(inst, l); /* the port is now closed */
+    dm_poll(inst, 1000000);
+    int c;
+    demi_qtoken_t ct;
+    assert_int_equal(dm_socket(inst, &c, AF_INET, SOCK_STREAM, 0), 0);
+    struct sockaddr_in sin = ut_addr(port);
+    assert_int_equal(dm_connect(inst, &ct, c, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    demi_qresult_t qr = ut_wait(inst, ct);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
+    assert_int_equal(qr.qr_ret, ECONNREFUSED);
+    /* A socket whose connect failed can push nothing: ENOTCONN. */
+    uint8_t x = 0;
+    int err;
+    demi_sgarray_t sga = dm_sgaalloc(inst, 1, &err);
+    memcpy(sga.sga_segs[0].sgaseg_buf, &x, 1);
+    assert_int_equal(dm_push(inst, &ct, c, &sga), -ENOTCONN);
+    dm_sgafree(inst, &sga);
+    dm_close(inst, c);
+    dm_instance_destroy(inst);
+}
+
+static void test_bind_in_use_gives_eaddrinuse(void **st)
+{
+    (void)st;
+    struct dm_instance *inst = ut_instance(NULL);
+    uint16_t port;
+    int l = ut_listen(inst, SOCK_STREAM, &port), b;
+    assert_int_equal(dm_socket(inst, &b, AF_INET, SOCK_STREAM, 0), 0);
+    struct sockaddr_in sin = ut_addr(port);
+    assert_int_equal(dm_bind(inst, b, (struct sockaddr *)&sin, sizeof(sin)), -EADDRINUSE);
+    /* already bound */
+    struct sockaddr_in other = ut_addr(0);
+    assert_int_equal(dm_bind(inst, l, (struct sockaddr *)&other, sizeof(other)), -EINVAL);
+    dm_close(inst, b);
+    dm_close(inst, l);
+    dm_instance_destroy(inst);
+}
+
+static void test_socket_call_errors_match_linux(void **st)
+{
+    (void)st;
+    struct dm_instance *inst = ut_instance(NULL);
+    uint16_t port;
+    int l = ut_listen(inst, SOCK_STREAM, &port), c, s;
+    demi_qtoken_t qt;
+    assert_int_equal(dm_pop(inst, &qt, l), -ENOTCONN);        /* recv on a listener */
+    ut_pair(inst, l, port, &c, &s);
+    assert_int_equal(dm_accept(inst, &qt, c), -EINVAL);        /* not listening */
+    struct sockaddr_in sin = ut_addr(port);
+    assert_int_equal(dm_connect(inst, &qt, c, (struct sockaddr *)&sin, sizeof(sin)), -EISCONN);
+    assert_int_equal(dm_shutdown(inst, c, SHUT_WR), 0);
+    uint8_t x = 7;
+    int err;
+    demi_sgarray_t sga = dm_sgaalloc(inst, 1, &err);
+    memcpy(sga.sga_segs[0].sgaseg_buf, &x, 1);
+    assert_int_equal(dm_push(inst, &qt, c, &sga), -EPIPE);     /* after SHUT_WR */
+    dm_sgafree(inst, &sga);
+    /* the peer sees end of stream and can still answer (half close) */
+    assert_int_equal(dm_pop(inst, &qt, s), 0);
+    demi_qresult_t qr = ut_wait(inst, qt);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+    assert_int_equal(qr.qr_value.sga.sga_numsegs, 0);
+    demi_qtoken_t pt = ut_push(inst, s, "late", 4);
+    uint8_t in[4];
+    ut_pop_exact(inst, c, in, 4);
+    assert_memory_equal(in, "late", 4);
+    ut_wait(inst, pt);
+    int fresh;
+    assert_int_equal(dm_socket(inst, &fresh, AF_INET, SOCK_STREAM, 0), 0);
+    assert_int_equal(dm_shutdown(inst, fresh, SHUT_RDWR), -ENOTCONN);
+    assert_int_equal(dm_listen(inst, s, 5), -EINVAL);          /* connected */
+    dm_close(inst, fresh);
+    dm_close(inst, c);
+    dm_close(inst, s);
+    dm_close(inst, l);
+    dm_instance_destroy(inst);
+}
+
+static void test_bad_feature_name_is_refused(void **st)
+{
+    (void)st;
+    struct dm_config cfg;
+    dm_config_init(&cfg);
+    dm_config_set(&cfg, "DEMI_BACKEND", "uring");
+    dm_config_set(&cfg, "DEMI_URING_DISABLE", "multishot_recv,warp_drive");
+    struct dm_instance *inst = NULL;
+    assert_int_equal(dm_instance_create(&cfg, &inst), -EINVAL);
+    dm_config_set(&cfg, "DEMI_URING_DISABLE", "");
+    dm_config_set(&cfg, "DEMI_URING_BUF_COUNT", "1000"); /* not a power of two */
+    assert_int_equal(dm_instance_create(&cfg, &inst), -EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tcp_echo_all_features),
+        cmocka_unit_test(test_tcp_echo_without_multishot_recv),
+        cmocka_unit_test(test_tcp_echo_without_buffer_ring),
+        cmocka_unit_test(test_tcp_echo_without_incremental_buffers),
+        cmocka_unit_test(test_tcp_echo_without_multishot_accept),
+        cmocka_unit_test(test_tcp_echo_without_fixed_files),
+        cmocka_unit_test(test_tcp_echo_without_defer_taskrun),
+        cmocka_unit_test(test_tcp_echo_with_no_optional_feature),
+        cmocka_unit_test(test_without_io_uring_falls_back_to_posix),
+        cmocka_unit_test(test_tcp_echo_sqpoll),
+        cmocka_unit_test(test_tcp_echo_busy_poll),
+        cmocka_unit_test(test_tcp_echo_zero_copy_send),
+        cmocka_unit_test(test_zero_copy_send_from_registered_pool),
+        cmocka_unit_test(test_transfer_1gib_byte_exact),
+        cmocka_unit_test(test_1000_concurrent_connections),
+        cmocka_unit_test(test_udp_echo_carries_source_address),
+        cmocka_unit_test(test_connect_to_closed_port_gives_econnrefused),
+        cmocka_unit_test(test_bind_in_use_gives_eaddrinuse),
+        cmocka_unit_test(test_socket_call_errors_match_linux),
+        cmocka_unit_test(test_bad_feature_name_is_refused),
+    };
+    return cmocka_run_group_tests_name("uring_io", tests, NULL, NULL);
+}

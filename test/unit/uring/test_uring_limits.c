@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * uring backend, limits and lifetimes: receive backpressure (multishot
+ * paused when nobody pops), an exhausted buffer ring (ENOBUFS, then
+ * recovery), a tiny submission ring, close with requests in flight (run it
+ * under ASan: no op or buffer may be touched after close), an idle wait
+ * that sleeps in the kernel, busy polling, and the wait fd.
+ */
+#include <poll.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+#include "ur_test.h"
+
+/* Client pushes `len` bytes in 64 KiB pushes while the server does not
+ * pop; then the server pops all of it, checked byte for byte. */
+static void push_unpopped_then_drain(struct dm_instance *inst, size_t len, int64_t idle_ns)
+{
+    uint16_t port;
+    int l = ut_listen(inst, SOCK_STREAM, &port), c, s;
+    ut_pair(inst, l, port, &c, &s);
+    uint8_t *out = malloc(len), *in = malloc(len);
+    assert_non_null(out);
+    assert_non_null(in);
+    ut_fill(out, len, 99);
+    size_t npush = (len + 65535) / 65536;
+    demi_qtoken_t *pts = calloc(npush, sizeof(*pts));
+    for (size_t i = 0; i < npush; i++)
+        pts[i] = ut_push(inst, c, out + i * 65536, DM_MIN(65536, len - i * 65536));
+    /* Nobody pops for a while: the backend must hold back, not lose. */
+    int64_t end = idle_ns;
+    while (end > 0) {
+        dm_poll(inst, 5 * 1000 * 1000);
+        end -= 5 * 1000 * 1000;
+    }
+    ut_pop_exact(inst, s, in, len);
+    assert_memory_equal(in, out, len);
+    for (size_t i = 0; i < npush; i++)
+        assert_int_equal(ut_wait(inst, pts[i]).qr_opcode, DEMI_OPC_PUSH);
+    dm_close(inst, c);
+    dm_close(inst, s);
+    dm_close(inst, l);
+    free(pts);
+    free(out);
+    free(in);
+}
+
+static void test_unpopped_data_pauses_multishot_and_is_not_lost(void **st)
+{
+    (void)st;
+    struct dm_instance *inst = ut_instance("DEMI_URING_RX_QUEUE", "4", NULL);
+    if (!(dm_uring_features(inst) & T_MULTISHOT_RECV)) {
+        dm_instance_destroy(inst);
+        skip();
+    }
+    push_unpopped_then_drain(inst, 8u << 20, 100 * 1000 * 1000);
+    assert_true(ut_stat(inst, "uring.rx_paused") > 0);
+    dm_instance_destroy(inst);
+}
+
+static void test_empty_buffer_ring_enobufs_then_recovers(void **st)
+{
+    (void)st;
+    /* 8 ring buffers and a queue limit above that: the ring runs dry
+     * before the queue is full, so the kernel ends the multishot with
+     * ENOBUFS; pops recycle buffers and re-arm it. */
+    struct dm_instance *inst = ut_instance("DEMI_URING_BUF_COUNT", "8", "DEMI_URING_BUF_SIZE", "4096",
+                                           "DEMI_URING_RX_QUEUE", "32", NULL);
+    if (!(dm_uring_features(inst) & T_MULTISHOT_RECV)) {
+        dm_instance_destroy(inst);
+        skip();
+    }
+    push_unpopped_then_drain(inst, 2u << 20, 50 * 1000 * 1000);
+    assert_true(ut_stat(inst, "uring.rx_enobufs") > 0);
+    dm_instance_destroy(inst);
+}
+
+static void test_popped_buffers_held_by_app_starve_ring_without_loss(void **st)
+{
+    (void)st;
+    /* The application keeps every popped array (ring buffers lent out)
+     * until all data arrived: the ring is empty most of the time. */
+    struct dm_instance *inst = ut_instance("DEMI_URING_BUF_COUNT", "16", "DEMI_URING_BUF_SIZE", "4096", NULL);
+    uint16_t port;
+    int l = ut_listen(inst, SOCK_STREAM, &port), c, s;
+    ut_pair(inst, l, port, &c, &s);
+    size_t len = 1u << 20;
+    uint8_t *out = malloc(len), *in = malloc(len);
+    ut_fill(out, len, 5);
+    demi_qtoken_t pt = ut_push(inst, c, out, len);
+    demi_sgarray_t held[16];
+    int nheld = 0;
+    size_t got = 0;
+    while (got < len) {
+        demi_qtoken_t qt;
+        assert_int_equal(dm_pop(inst, &qt, s), 0);
+        demi_qresult_t qr = ut_wait(inst, qt);
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+        for (uint32_t i = 0; i < qr.qr_value.sga.sga_numsegs; i++) {
+            memcpy(in + got, qr.qr_value.sga.sga_segs[i].sgaseg_buf, qr.qr_value.sga.sga_segs[i].sgaseg_len);
+            got += qr.qr_value.sga.sga_segs[i].sgaseg_len;
+        }
+        held[nheld++] = qr.qr_value.sga;
+        if (nheld == 12) { /* give back in bursts */
+            for (int i = 0; i < nheld; i++)
+                dm_sgafree(inst, &held[i]);
+            nheld = 0;
+        }
+    }
+    for (int i = 0; i < nheld; i++)
+        dm_sgafree(inst, &held[i]);
+    assert_int_equal(got, len);
+    assert_memory_equal(in, out, len);
+    ut_wait(inst, pt);
+    dm_close(inst, c);
+    dm_close(inst, s);
+    dm_close(inst, l);
+    dm_instance_destroy(inst);
+    free(out);
+    free(in);
+}
+
+static void test_out_of_buffer_headers_copies_instead_of_losing(void **st)
+{
+    (void)st;
+    /* 64 bare headers; the app keeps 100 popped arrays: wrapping ring
+     * buffers fails, chunks are copied into pool/heap buffers instead. */
+    struct dm_instance *inst = ut_instance("DEMI_HDR_COUNT", "64", "DEMI_URING_BUF_COUNT", "256",
+                                           "DEMI_URING_BUF_SIZE", "1024", NULL);
+    uint16_t port;
+    int l = ut_listen(inst, SOCK_STREAM, &port), c, s;
+    ut_pair(inst, l, port, &c, &s);
+    enum { N = 100, SZ = 1000 };
+    static uint8_t out[N * SZ], in[N * SZ];
+    ut_fill(out, sizeof(out), 3);
+    demi_sgarray_t held[N * 2];
+    int nheld = 0;
+    size_t got = 0;
+    demi_qtoken_t pt = ut_push(inst, c, out, sizeof(out)), qt; /* one header, before they run out */
+    ut_wait(inst, pt);
+    while (got < sizeof(out)) {
+        assert_int_equal(dm_pop(inst, &qt, s), 0);
+        demi_qresult_t qr = ut_wait(inst, qt);
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+        uint32_t n = qr.qr_value.sga.sga_segs[0].sgaseg_len;
+        assert_true(got + n <= sizeof(out));
+        memcpy(in + got, qr.qr_value.sga.sga_segs[0].sgaseg_buf, n);
+        got += n;
+        assert_true(nheld < N * 2);
+        held[nheld++] = qr.qr_value.sga;
+    }
+    assert_memory_equal(in, out, sizeof(out));
+    assert_true(ut_stat(inst, "uring.rx_copied") > 0);
+    for (int i = 0; i < nheld; i++)
+        dm_sgafree(inst, &held[i]);
+    dm_close(inst, c);
+    dm_close(inst, s);
+    dm_close(inst, l);
+    dm_instance_destroy(inst);
+}
+
+static void test_tiny_submission_ring_loses_no_request(void **st)
+{
+    (void)st;
+    /* 8 SQ entries for 64 connections doing everything at once. */
+    struct dm_instance *inst = ut_instance("DEMI_URING_ENTRIES", "8", NULL);
+    uint16_t port;
+    int l = ut_listen(inst, SOCK_STREAM, &port);
+    enum { N = 64 };
+    int c[N], s[N];
+    demi_qtoken_t qt[2 * N];
+    struct sockaddr_in sin = ut_addr(port);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(dm_socket(inst, &c[i], AF_INET, SOCK_STREAM, 0), 0);
+        assert_int_equal(dm_accept(inst, &qt[N + i], l), 0);
+        assert_int_equal(dm_connect(inst, &qt[i], c[i], (struct sockaddr *)&sin, sizeof(sin)), 0);
+    }
+    for (int i = 0; i < N; i++)
+        assert_int_equal(ut_wait(inst, qt[i]).qr_opcode, DEMI_OPC_CONNECT);
+    for (int i = 0; i < N; i++)
+        s[i] = ut_wait(inst, qt[N + i]).qr_value.ares.qd;
+    uint8_t msg[4096], in[4096];
+    for (int i = 0; i < N; i++) {
+        ut_fill(msg, sizeof(msg), (uint32_t)i);
+        qt[i] = ut_push(inst, c[i], msg, sizeof(msg));
+        assert_int_equal(dm_pop(inst, &qt[N + i], s[i]), 0);
+    }
+    for (int i = 0; i < N; i++)
+        ut_wait(inst, qt[i]);
+    for (int i = 0; i < N; i++) {
+        demi_qresult_t qr = ut_wait(inst, qt[N + i]);
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+        size_t n = qr.qr_value.sga.sga_segs[0].sgaseg_len;
+        memcpy(in, qr.qr_value.sga.sga_segs[0].sgaseg_buf, n);
+        dm_sgafree(inst, &qr.qr_value.sga);
+        if (n < sizeof(in))
+            ut_pop_exact(inst, s[i], in + n, sizeof(in) - n);
+        ut_fill(msg, sizeof(msg), (uint32_t)i);
+        assert_memory_equal(in, msg, sizeof(msg));
+    }
+    assert_true(ut_stat(inst, "uring.sq_full") > 0);
+    for (int i = 0; i < N; i++) {
+        dm_close(inst, c[i]);
+        dm_close(inst, s[i]);
+    }
+    dm_close(inst, l);
+    dm_instance_destroy(inst);
+}
+
+static void test_close_with_requests_in_flight(void **st)
+{
+    (void)st;
+    struct dm_instance *inst = ut_instance(NULL);
+    uint16_t port;
+    int l = ut_listen(inst, SOCK_STREAM, &port), c, s;
+    ut_pair(inst, l, port, &c, &s);
+    /* c: a pop waiting, and a push too large for the socket buffers
+     * (the server does not read) still in flight. */
+    size_t big = 64u << 20; /* more than loopback socket buffers hold */
+    uint8_t *blob = calloc(1, big);
+    demi_qtoken_t pop_t, push_t, acc_t;
+    assert_int_equal(dm_pop(inst, &pop_t, c), 0);
+    push_t = ut_push(inst, c, blob, big);
+    assert_int_equal(dm_accept(inst, &acc_t, l), 0);
+    demi_qresult_t qr;
+    assert_int_equal(dm_wait(inst, &qr, push_t, 30 * 1000 * 1000), -ETIMEDOUT);
+    assert_int_equal(dm_close(inst, c), 0);
+    assert_int_equal(dm_close(inst, l), 0);
+    qr = ut_wait(inst, pop_t);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
+    assert_int_equal(qr.qr_ret, ECANCELED);
+    qr = ut_wait(inst, push_t);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
+    assert_int_equal(qr.qr_ret, ECANCELED);
+    qr = ut_wait(inst, acc_t);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
+    /* The kernel hands back the canceled requests; none touches an op. */
+    for (int i = 0; i < 20 && ut_stat(inst, "uring.late_cqes") < 2; i++)
+        dm_poll(inst, 5 * 1000 * 1000);
+    assert_true(ut_stat(inst, "uring.late_cqes") >= 2);
+    /* The server side then sees the data that made it, then EOF or reset. */
+    size_t got = 0;
+    for (;;) {
+        demi_qtoken_t qt;
+        assert_int_equal(dm_pop(inst, &qt, s), 0);
+        qr = ut_wait(inst, qt);
+        if (qr.qr_opcode == DEMI_OPC_FAILED || qr.qr_value.sga.sga_numsegs == 0)
+            break;
+        got += qr.qr_value.sga.sga_segs[0].sgaseg_len;
+        dm_sgafree(inst, &qr.qr_value.sga);
+    }
+    assert_true(got < big);
+    dm_close(inst, s);
+    dm_instance_destroy(inst);
+    free(blob);
+}
+
+static void test_close_with_popped_buffers_still_held(void **st)
+{
+    (void)st;
+    struct dm_instance *inst = ut_instance(NULL);
+    uint16_t port;
+    int l = ut_listen(inst, SOCK_STREAM, &port), c, s;
+    ut_pair(inst, l, port, &c, &s);
+    demi_qtoken_t pt = ut_push(inst, c, "hold me", 7), qt;
+    ut_wait(inst, pt);
+    assert_int_equal(dm_pop(inst, &qt, s), 0);
+    demi_qresult_t qr = ut_wait(inst, qt);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+    assert_memory_equal(qr.qr_value.sga.sga_segs[0].sgaseg_buf, "hold me", 7);
+    /* Sockets closed while the app holds the array (a ring buffer):
+     * freeing it afterwards must be safe (ASan checks). */
+    dm_close(inst, c);
+    dm_close(inst, s);
+    dm_close(inst, l);
+    dm_sgafree(inst, &qr.qr_value.sga);
+    dm_instance_destroy(inst);
+}
+
+static void test_idle_wait_sleeps_in_the_kernel(void **st)
+{
+    (void)st;
+    struct dm_instance *inst = ut_instance(NULL);
+    uint16_t port;
+    int l = ut_listen(inst, SOCK_STREAM, &port), c, s;
+    ut_pair(inst, l, port, &c, &s);
+    demi_qtoken_t qt;
+    assert_int_equal(dm_pop(inst, &qt, s), 0);
+    int64_t enters = ut_stat(inst, "uring.enters");
+    demi_qresult_t qr;
+    assert_int_equal(dm_wait(inst, &qr, qt, 200 * 1000 * 1000), -ETIMEDOUT);
+    /* 200 ms of waiting is one or two sleeps on the ring, not a spin. */
+    assert_true(ut_stat(inst, "uring.enters") - enters <= 4);
+    dm_close(inst, c);
+    dm_close(inst, s);
+    dm_close(inst, l);
+    dm_instance_destroy(inst);
+}
+
+static void test_busy_poll_makes_no_syscall_when_idle(void **st)
+{
+    (void)st;
+    struct dm_instance *inst = ut_instance("DEMI_URING_BUSYPOLL", "1", NULL);
+    uint16_t port;
+    int l = ut_listen(inst, SOCK_STREAM, &port), c, s;
+    ut_pair(inst, l, port, &c, &s);
+    demi_qtoken_t qt;
+    assert_int_equal(dm_pop(inst, &qt, s), 0);
+    dm_poll(inst, 0);
+    int64_t enters = ut_stat(inst, "uring.enters");
+    int64_t polls = ut_stat(inst, "core.polls");
+    demi_qresult_t qr;
+    assert_int_equal(dm_wait(inst, &qr, qt, 20 * 1000 * 1000), -ETIMEDOUT);
+    assert_true(ut_stat(inst, "core.polls") - polls > 10); /* it spun */
+    assert_true(ut_stat(inst, "uring.enters") - enters <= 1); /* ...in user space */
+    /* and still sees data when it comes */
+    demi_qtoken_t pt = ut_push(inst, c, "x", 1);
+    qr = ut_wait(inst, qt);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+    dm_sgafree(inst, &qr.qr_value.sga);
+    ut_wait(inst, pt);
+    dm_close(inst, c);
+    dm_close(inst, s);
+    dm_close(inst, l);
+    dm_instance_destroy(inst);
+}
+
+static void wait_fd_wakes(const char *disable)
+{
+    struct dm_instance *inst = ut_instance("DEMI_URING_DISABLE", disable, NULL);
+    int wfd = dm_instance_wait_fd(inst);
+    assert_true(wfd >= 0);
+    uint16_t port;
+    int l = ut_listen(inst, SOCK_STREAM, &port), c, s;
+    ut_pair(inst, l, port, &c, &s);
+    demi_qtoken_t qt;
+    assert_int_equal(dm_pop(inst, &qt, s), 0);
+    demi_qtoken_t pt = ut_push(inst, c, "wake", 4);
+    dm_poll(inst, 0); /* submits the send */
+    /* The application's epoll sleeps on the wait fd, then polls. */
+    int ep = epoll_create1(0);
+    struct epoll_event ev = { .events = EPOLLIN }, out;
+    assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, wfd, &ev), 0);
+    int ready = 0;
+    for (int i = 0; i < 50 && !ready; i++) {
+        int n = epoll_wait(ep, &out, 1, 100);
+        assert_true(n >= 0 || errno == EINTR);
+        if (n == 1)
+            dm_poll(inst, 0);
+        ready = dm_token_state(inst, qt) == 1;
+    }
+    assert_true(ready);
+    demi_qresult_t qr = ut_wait(inst, qt);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+    dm_sgafree(inst, &qr.qr_value.sga);
+    ut_wait(inst, pt);
+    /* Drained: idle again, the fd is quiet. */
+    dm_poll(inst, 0);
+    int quiet;
+    do /* io_uring task work may interrupt a sleep (EINTR), as signals do */
+        quiet = epoll_wait(ep, &out, 1, 20);
+    while (quiet < 0 && errno == EINTR);
+    if (quiet != 0)
+        fail_msg("wait fd still ready after draining: %d (%s)", quiet, quiet < 0 ? strerror(errno) : "readable");
+    close(ep);
+    dm_close(inst, c);
+    dm_close(inst, s);
+    dm_close(inst, l);
+    dm_instance_destroy(inst);
+}
+
+static void test_wait_fd_wakes_an_application_epoll(void **st)
+{
+    (void)st;
+    wait_fd_wakes("");
+}
+
+static void test_wait_fd_wakes_without_defer_taskrun(void **st)
+{
+    (void)st;
+    wait_fd_wakes("defer_taskrun");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_unpopped_data_pauses_multishot_and_is_not_lost),
+        cmocka_unit_test(test_empty_buffer_ring_enobufs_then_recovers),
+        cmocka_unit_test(test_popped_buffers_held_by_app_starve_ring_without_loss),
+        cmocka_unit_test(test_out_of_buffer_headers_copies_instead_of_losing),
+        cmocka_unit_test(test_tiny_submission_ring_loses_no_request),
+        cmocka_unit_test(test_close_with_requests_in_flight),
+        cmocka_unit_test(test_close_with_popped_buffers_still_held),
+        cmocka_unit_test(test_idle_wait_sleeps_in_the_kernel),
+        cmocka_unit_test(test_busy_poll_makes_no_syscall_when_idle),
+        cmocka_unit_test(test_wait_fd_wakes_an_application_epoll),
+        cmocka_unit_test(test_wait_fd_wakes_without_defer_taskrun),
+    };
+    return cmocka_run_group_tests_name("uring_limits", tests, NULL, NULL);
+}
