@@ -72,6 +72,8 @@ cleanup() {
   for p in "${CELL_PIDS[@]}"; do kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null; done
   wait 2>/dev/null
   for n in "${CELL_NETNS[@]}"; do ip netns del "$n" 2>/dev/null; done
+  # EAL runtime dirs of our DPDK processes (left behind when one is killed)
+  rm -rf /var/run/dpdk/dmc$$_* /var/run/dpdk/dmt$$_* 2>/dev/null
   if [ -n "$CELL_TMP" ] && [ -d "$CELL_TMP" ]; then
     [ -n "${COMPAT_KEEP:-}" ] && echo "kept $CELL_TMP" >&2 || rm -rf "$CELL_TMP"
   fi
