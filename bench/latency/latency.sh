@@ -6,7 +6,8 @@
 #   sockperf ping-pong TCP 64 B / 1 KiB / 16 KiB (half round trip, p50/p99/p99.9)
 #   redis-benchmark -c 1 -P 1 GET/SET latency, -c 50 GET/SET throughput
 #   wrk -t1 -c10 against nginx (one worker, keepalive): requests/s, latency
-# over the Linux kernel (loopback, nothing preloaded), our posix, uring and
+# over the Linux kernel (loopback, nothing preloaded; also with both ends
+# pinned to one CPU: the kernel's best ping-pong case), our posix, uring and
 # dpdk-memif backends (both ends preloaded), and the raw DPDK memif
 # ping-pong with no stack at all (the floor; bench/dpdk/raw_memif_pingpong).
 # A column whose pieces are not built is reported SKIP with the reason.
@@ -18,7 +19,7 @@ top=$(cd "$here/../.." && pwd)
 BUILD=$top/build
 case "${1:-}" in ''|--*) ;; *) BUILD=$1; shift ;; esac
 BUILD=$(cd "$BUILD" && pwd) || exit 1
-BACKENDS="kernel posix uring dpdk-memif"
+BACKENDS="kernel kernel-1cpu posix uring dpdk-memif"
 [ "${1:-}" = --backends ] && BACKENDS=${2//,/ }
 OUT=$BUILD/latency
 rm -rf "$OUT"; mkdir -p "$OUT/raw"

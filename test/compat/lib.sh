@@ -138,6 +138,7 @@ built() { ls "$BUILD/$1"/*.a >/dev/null 2>&1; }
 backend_missing() {
   local be=$1
   [ "$be" = kernel ] && return 0
+  [ "$be" = kernel-1cpu ] && return 0
   [ -f "$BUILD/interpose/libdemi-preload.so" ] || { echo "preload library not built ($BUILD/interpose/libdemi-preload.so)"; return 0; }
   find_demi_run >/dev/null || { echo "scripts/demi-run missing"; return 0; }
   case $be in
@@ -209,6 +210,7 @@ prefix() {
   W=()
   case "$1/$CELL_BE/$CELL_MODE" in
     */kernel/*) ;;
+    */kernel-1cpu/*) W=(taskset -c "${COMPAT_PIN_CPU:-0}") ;;   # bench only: both ends on one CPU
     probe/posix/*|probe/uring/*) ;;
     srv/posix/server|srv/uring/server|*/posix/both|*/uring/both) demi_pfx "$CELL_BE" ;;
     cli/posix/client|cli/uring/client) demi_pfx "$CELL_BE" ;;
