@@ -85,6 +85,10 @@ struct dm_buf *inet_buf_pull(struct dm_buf *m, uint32_t n)
         }
         /* the head segment is used up: the next one becomes the head */
         struct dm_buf *next = m->next;
+        if (!next) { /* asked for more than the chain holds */
+            dm_buf_free(m);
+            return NULL;
+        }
         n -= m->len;
         next->pkt_len = m->pkt_len - m->len;
         next->nb_segs = (uint16_t)(m->nb_segs - 1);
@@ -206,6 +210,14 @@ void inet_tx_flush(struct inet_stack *st)
     if (n < st->ntx)
         memmove(&st->tx[0], &st->tx[n], (size_t)(st->ntx - n) * sizeof(st->tx[0]));
     st->ntx = (uint16_t)(st->ntx - n);
+}
+
+bool inet_tx_room(struct inet_stack *st)
+{
+    if (dm_likely(st->ntx < INET_TX_BATCH))
+        return true;
+    inet_tx_flush(st);
+    return st->ntx < INET_TX_BATCH;
 }
 
 void inet_tx_enqueue(struct inet_stack *st, struct dm_buf *frame)

@@ -177,6 +177,9 @@ uint32_t inet_next_hop(struct inet_stack *st, uint32_t dst);
 /* inet.c */
 void inet_tx_enqueue(struct inet_stack *st, struct dm_buf *frame);
 void inet_tx_flush(struct inet_stack *st);
+/* Room for one more frame in the TX batch (flushing if needed)? false when
+ * the device is full: senders stop and retry at the next poll. */
+bool inet_tx_room(struct inet_stack *st);
 void inet_schedule_flush(struct inet_stack *st);
 int inet_input_frame(struct inet_stack *st, struct dm_buf *m); /* fuzz entry too */
 

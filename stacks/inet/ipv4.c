@@ -11,6 +11,7 @@
 #include <string.h>
 #include "inet_priv.h"
 #include "csum.h"
+#include "dm/log.h"
 #include "tcp_priv.h"
 
 uint32_t inet_next_hop(struct inet_stack *st, uint32_t dst)
@@ -55,6 +56,7 @@ void ipv4_input(struct inet_stack *st, struct dm_buf *m)
     }
     if (dm_unlikely(ntohs(ih->off) & (IP_MF | IP_OFFMASK))) {
         st->ip_st.rx_frag_drop++;
+        dm_log_once("inet", "IPv4 fragments are not reassembled (Linux would): dropped, counted in ip.rx_frag_drop");
         goto drop;
     }
     if (tot < m->pkt_len)

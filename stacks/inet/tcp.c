@@ -138,11 +138,11 @@ void tcp_setup_conn(struct tcp_pcb *p)
 void tcp_established(struct tcp_pcb *p)
 {
     struct inet_stack *st = p->st;
-    uint32_t mss = DM_MIN((uint32_t)p->peer_mss, (uint32_t)st->mtu - 40u);
+    /* A hostile or odd peer may announce a tiny MSS: keep at least 64
+     * bytes of payload per segment (Linux uses a similar floor). */
+    uint32_t mss = DM_MIN((uint32_t)DM_MAX(p->peer_mss, 88u), (uint32_t)st->mtu - 40u);
     if (p->flags & TF_TS)
         mss -= 12;
-    if (mss < 64)
-        mss = 64;
     p->mss = (uint16_t)mss;
     if (!(p->flags & TF_WS)) {
         p->snd_wscale = 0;
@@ -193,6 +193,7 @@ static void tcp_release(struct tcp_pcb *p)
     p->snd_cur = NULL;
     p->sndq_bytes = 0;
     tcp_reass_reset(&p->reass);
+    p->reass_nseg = 0;
     if (dm_list_linked(&p->child)) {
         struct tcp_pcb *par = p->parent;
         dm_list_del(&p->child);
@@ -229,6 +230,7 @@ void tcp_pcb_free(struct tcp_pcb *p)
     tcp_release(p);
     free_chain_list(&p->rcvq_head, &p->rcvq_tail, true);
     p->rcvq_bytes = 0;
+    p->rcvq_nseg = 0;
     if (dm_list_linked(&p->out_link))
         dm_list_del(&p->out_link);
     p->state = TCPS_CLOSED;
@@ -247,8 +249,18 @@ void tcp_schedule_output(struct tcp_pcb *p)
 
 void tcp_output_pending(struct inet_stack *st)
 {
-    while (!dm_list_empty(&st->tcp_out_list)) {
-        struct tcp_pcb *p = dm_list_first(&st->tcp_out_list, struct tcp_pcb, out_link);
+    /* Work on what is queued now: a connection the device pushed back on
+     * (TX full) re-queues itself for the next poll. */
+    struct dm_list batch;
+    if (dm_list_empty(&st->tcp_out_list))
+        return;
+    batch.next = st->tcp_out_list.next;
+    batch.prev = st->tcp_out_list.prev;
+    batch.next->prev = &batch;
+    batch.prev->next = &batch;
+    dm_list_init(&st->tcp_out_list);
+    while (!dm_list_empty(&batch)) {
+        struct tcp_pcb *p = dm_list_first(&batch, struct tcp_pcb, out_link);
         dm_list_del(&p->out_link);
         if (p->flags & TF_FREE_ME) {
             if (!p->q)
@@ -313,21 +325,48 @@ void tcp_deliver(struct tcp_pcb *p)
     uint32_t before = tcp_seq_diff(p->rcv_adv, p->rcv_nxt) > 0 ? (uint32_t)tcp_seq_diff(p->rcv_adv, p->rcv_nxt) : 0;
     while ((op = dm_queue_first_op(p->q, DEMI_OPC_POP))) {
         struct dm_buf *c = p->rcvq_head;
+        if (c && c->next) {
+            /* One buffer segment per pop (apps written for Demikernel
+             * read sga_segs[0] only): split the chain, zero copy; the
+             * rest stays at the head of the queue. */
+            struct dm_buf *rest = c->next;
+            rest->pkt_len = c->pkt_len - c->len;
+            rest->nb_segs = (uint16_t)(c->nb_segs > 1 ? c->nb_segs - 1 : 1);
+            rest->udata = c->udata;
+            if (p->rcvq_tail == c)
+                p->rcvq_tail = rest;
+            p->rcvq_head = rest;
+            c->next = NULL;
+            c->pkt_len = c->len;
+            c->nb_segs = 1;
+            c->udata = (uint64_t)(uintptr_t)rest;
+            p->rcvq_nseg++;
+            if (c->len == 0) { /* an empty header segment: drop it */
+                p->rcvq_nseg--;
+                c->udata = 0;
+                dm_buf_free(c);
+                continue;
+            }
+        }
         if (c) {
             p->rcvq_head = (struct dm_buf *)(uintptr_t)c->udata;
             if (!p->rcvq_head)
                 p->rcvq_tail = NULL;
             c->udata = 0;
             p->rcvq_bytes -= c->pkt_len;
+            p->rcvq_nseg--;
             dm_op_complete_pop(op, c, NULL);
             popped = true;
         } else if ((p->flags & TF_RCVD_FIN) || (p->flags & TF_SHUT_RD)) {
             dm_op_complete_pop(op, NULL, NULL);
         } else if (p->state == TCPS_CLOSED) {
-            if (p->err)
+            /* As Linux: the reset is reported once, then reads see EOF. */
+            if (p->err) {
                 dm_op_fail(op, p->err);
-            else
+                p->err = 0;
+            } else {
                 dm_op_complete_pop(op, NULL, NULL);
+            }
         } else {
             break;
         }
@@ -403,8 +442,8 @@ void tcp_child_established(struct tcp_pcb *c)
 {
     struct inet_stack *st = c->st;
     struct tcp_pcb *l = c->parent;
-    st->tcp_st.conn_passive++;
     if (!l) {
+        st->tcp_st.conn_active++;
         /* Simultaneous open: an active connection's connect completes. */
         if (c->q) {
             struct dm_op *op = dm_queue_first_op(c->q, DEMI_OPC_CONNECT);
@@ -414,6 +453,7 @@ void tcp_child_established(struct tcp_pcb *c)
         tcp_schedule_output(c);
         return;
     }
+    st->tcp_st.conn_passive++;
     dm_list_del(&c->child);
     l->nsynq--;
     dm_list_add_tail(&l->acceptq, &c->child);

@@ -287,6 +287,14 @@ static void rcvq_append(struct tcp_pcb *p, struct dm_buf *c)
         p->rcvq_head = c;
     p->rcvq_tail = c;
     p->rcvq_bytes += c->pkt_len;
+    p->rcvq_nseg++;
+}
+
+static bool rcv_over_limit(const struct tcp_pcb *p)
+{
+    uint64_t held = (uint64_t)p->rcvq_bytes + tcp_reass_bytes(&p->reass) +
+                    (uint64_t)(p->rcvq_nseg + p->reass_nseg) * TCP_SEG_OVERHEAD;
+    return held > 2ull * p->rcvbuf;
 }
 
 /* Data of an acceptable segment; m holds exactly the payload. */
@@ -317,6 +325,13 @@ static void data_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t seq, uint32
         inet_buf_trim(m, room);
         len = room;
     }
+    if (dm_unlikely(rcv_over_limit(p))) {
+        /* Tiny segments filled the buffer accounting: drop, the peer
+         * retransmits once the application has read. */
+        st->tcp_st.rx_nobuf_drop++;
+        dm_buf_free(m);
+        return;
+    }
     st->tcp_st.rx_data_bytes += len;
     if (seq == p->rcv_nxt && tcp_reass_empty(&p->reass)) {
         rcvq_append(p, m);
@@ -326,6 +341,8 @@ static void data_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t seq, uint32
         int r = tcp_reass_insert(&p->reass, m, seq, len, p->rcv_nxt);
         if (r < 0)
             st->tcp_st.rx_ooo_drop++;
+        else if (r > 0)
+            p->reass_nseg++;
         if (ooo) {
             st->tcp_st.rx_ooo++;
             if (r > 0)
@@ -337,6 +354,8 @@ static void data_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t seq, uint32
         struct dm_buf *c;
         while ((c = tcp_reass_pop(&p->reass, &p->rcv_nxt)))
             rcvq_append(p, c);
+        if (tcp_reass_empty(&p->reass))
+            p->reass_nseg = 0;
         p->flags |= TF_ACK_NOW; /* filled a hole: ACK at once */
     }
     if ((p->flags & TF_OOO_FIN) && p->rcv_nxt == p->rcv_fin_seq)
@@ -365,6 +384,23 @@ static void established_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t hlen
         tcp_schedule_output(p);
         goto drop;
     }
+    if (p->state == TCPS_SYN_RCVD && !p->parent && (sg->flags & (TCP_SYN | TCP_ACK | TCP_RST)) == (TCP_SYN | TCP_ACK) &&
+        sg->seq == p->irs && tcp_seq_between(sg->ack, p->snd_una + 1, p->snd_nxt)) {
+        /* Simultaneous open: the peer's SYN-ACK repeats its SYN (already
+         * taken) and acknowledges ours (RFC 9293 3.5 figure 8). */
+        p->state = TCPS_ESTABLISHED;
+        tcp_established(p);
+        p->snd_una = sg->ack;
+        p->snd_wnd = sg->wnd; /* a SYN's window is never scaled */
+        p->snd_wl1 = sg->seq;
+        p->snd_wl2 = sg->ack;
+        p->max_sndwnd = p->snd_wnd;
+        dm_timer_cancel(st->inst, &p->rtx_timer);
+        tcp_child_established(p);
+        p->flags |= TF_ACK_NOW;
+        tcp_schedule_output(p);
+        goto drop;
+    }
     if (!tcp_seq_acceptable(sg->seq, seglen, p->rcv_nxt, rcv_wnd)) {
         if (p->state == TCPS_SYN_RCVD && (sg->flags & TCP_SYN) && !(sg->flags & TCP_ACK) && sg->seq == p->irs) {
             p->flags |= TF_ACK_NOW; /* retransmitted SYN: SYN-ACK again */
@@ -378,6 +414,8 @@ static void established_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t hlen
         if (!(sg->flags & TCP_RST)) {
             p->flags |= TF_ACK_NOW;
             tcp_schedule_output(p);
+            if (p->state == TCPS_TIME_WAIT && (sg->flags & TCP_FIN))
+                tcp_enter_timewait(p); /* our last ACK was lost: restart 2MSL */
         }
         goto drop;
     }
@@ -479,7 +517,8 @@ static void established_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t hlen
         p->high_rxt = p->snd_una;
         p->rtx_round_nxt = p->snd_nxt;
     }
-    if (SEQ_LT(p->snd_wl1, sg->seq) || (p->snd_wl1 == sg->seq && SEQ_LEQ(p->snd_wl2, sg->ack))) {
+    if (SEQ_GEQ(sg->ack, p->snd_una) &&
+        (SEQ_LT(p->snd_wl1, sg->seq) || (p->snd_wl1 == sg->seq && SEQ_LEQ(p->snd_wl2, sg->ack)))) {
         if (wnd > p->snd_wnd)
             progress = true;
         p->snd_wnd = wnd;
@@ -599,7 +638,7 @@ void tcp_input(struct inet_stack *st, struct dm_buf *m)
     sg.len = tlen - hlen;
 
     struct tcp_pcb *p = tcp_lookup(st, st->rx.dst, th->dport, st->rx.src, th->sport);
-    if (p && p->state == TCPS_TIME_WAIT && (sg.flags & TCP_SYN) && !(sg.flags & (TCP_ACK | TCP_RST)) &&
+    if (p && p->state == TCPS_TIME_WAIT && !p->q && (sg.flags & TCP_SYN) && !(sg.flags & (TCP_ACK | TCP_RST)) &&
         (SEQ_GT(sg.seq, p->rcv_nxt) ||
          ((p->flags & TF_TS) && (sg.opts.present & TCP_OPTF_TS) && tcp_seq_diff(sg.opts.tsval, p->ts_recent) > 0))) {
         /* RFC 6191 / RFC 9293 3.6.1: a new incarnation may reuse TIME-WAIT. */

@@ -62,7 +62,8 @@ void tcp_sndq_ack(struct tcp_pcb *p, uint32_t bytes)
 
 uint32_t tcp_rcv_window(struct tcp_pcb *p)
 {
-    uint32_t used = p->rcvq_bytes + tcp_reass_bytes(&p->reass);
+    uint32_t used = p->rcvq_bytes + tcp_reass_bytes(&p->reass) +
+                    (p->rcvq_nseg + p->reass_nseg) * TCP_SEG_OVERHEAD;
     uint32_t space = used < p->rcvbuf ? p->rcvbuf - used : 0;
     int32_t cur = tcp_seq_diff(p->rcv_adv, p->rcv_nxt);
     if (cur < 0)
@@ -305,7 +306,10 @@ void tcp_output(struct tcp_pcb *p)
 {
     struct inet_stack *st = p->st;
     unsigned sent = 0;
+    bool blocked = false;
 
+    if (p->state == TCPS_CLOSED || p->state == TCPS_LISTEN)
+        return;
     if (p->state == TCPS_SYN_RCVD || p->state == TCPS_SYN_SENT) {
         if (p->flags & TF_ACK_NOW) {
             p->flags &= ~TF_ACK_NOW;
@@ -342,6 +346,10 @@ void tcp_output(struct tcp_pcb *p)
                               : tcp_sack_sb_next_hole(&p->sb, p->snd_una, p->high_rxt, p->mss, 3, &seq, &len);
                 if (!ok)
                     break;
+                if (!inet_tx_room(st)) {
+                    blocked = true;
+                    break;
+                }
                 if (tcp_rexmit(p, seq, len) < 0)
                     break;
                 p->high_rxt = seq + len;
@@ -365,6 +373,10 @@ void tcp_output(struct tcp_pcb *p)
                 break; /* sender SWS avoidance: wait for a bigger window */
             if (len < p->mss && len == unsent && !idle && !(p->flags & (TF_NODELAY | TF_FIN_PENDING)))
                 break; /* Nagle */
+            if (!inet_tx_room(st)) {
+                blocked = true;
+                break;
+            }
             bool fin = (p->flags & TF_FIN_PENDING) && len == unsent;
             uint8_t fl = TCP_ACK | TCP_PSH | (fin ? TCP_FIN : 0);
             if (tcp_xmit(p, p->snd_nxt, len, fl, true) < 0)
@@ -386,6 +398,8 @@ void tcp_output(struct tcp_pcb *p)
     }
     if ((p->flags & TF_ACK_NOW) && !sent)
         tcp_send_ack(p);
+    if (blocked)
+        tcp_schedule_output(p); /* device full: go on at the next poll */
 
     if (p->snd_nxt != p->snd_una) {
         if (!dm_timer_pending(&p->rtx_timer) || (p->flags & TF_PERSIST))

@@ -71,6 +71,13 @@ enum tcp_state {
 
 enum { REC_NONE = 0, REC_FAST, REC_RTO };
 
+/* What a queued received segment costs beyond its payload (buffer header,
+ * unused buffer space), like Linux's truesize: a peer sending tiny
+ * segments must not pin thousands of pool buffers per connection. The
+ * receive window accounts it, and a connection holds at most
+ * 2 * SO_RCVBUF of payload + overhead. */
+#define TCP_SEG_OVERHEAD 256u
+
 struct tcp_pcb {
     /* --- lookup and per-segment hot state --- */
     struct inet_sock s;
@@ -101,6 +108,7 @@ struct tcp_pcb {
     uint32_t sndq_bytes, sndbuf;
     struct dm_buf *rcvq_head, *rcvq_tail;
     uint32_t rcvq_bytes, rcvbuf;
+    uint32_t rcvq_nseg, reass_nseg; /* buffers held (reass: an upper bound) */
     struct dm_queue *q;      /* NULL once the application closed it */
     struct inet_stack *st;
     int err;                 /* pending error (positive errno) for SO_ERROR / ops */

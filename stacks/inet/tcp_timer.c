@@ -12,8 +12,6 @@
  * the flush task hand them to the device, and never free a PCB directly
  * (tcp_set_closed defers that to the output pass).
  */
-#include <stdio.h>
-#include <stdlib.h>
 #include "tcp_priv.h"
 
 static void rtx_fire(struct dm_timer *t)
@@ -55,11 +53,6 @@ static void rtx_fire(struct dm_timer *t)
         return;
     }
     st->tcp_st.tx_rto++;
-    if (getenv("INET_DEBUG_RTO"))
-        fprintf(stderr, "RTO rec=%d una=%u nxt=%u(+%u) end=+%u sb.n=%u sacked=%u high=+%u hrxt=+%u cwnd=%u wnd=%u dup=%u rto=%lld\n",
-                p->in_rec, p->snd_una, p->snd_nxt, p->snd_nxt - p->snd_una, p->snd_end - p->snd_una, p->sb.n,
-                p->sb.sacked, tcp_sack_sb_high(&p->sb, p->snd_una) - p->snd_una, p->high_rxt - p->snd_una,
-                p->cc.cwnd, p->snd_wnd, p->dupacks, (long long)tcp_rtt_rto(&p->rtt));
     tcp_cc_on_rto(&p->cc, p->snd_nxt - p->snd_una, now);
     /* Keep the scoreboard on the first timeout (retransmit only what the
      * peer lacks); forget it on repeated ones in case the peer reneged

@@ -100,6 +100,17 @@ void udp_input(struct inet_stack *st, struct dm_buf *m)
         st->udp_st.rx_queue_full++;
         goto drop;
     }
+    if (m->next) {
+        /* A datagram pops as one sga segment (Demikernel apps read
+         * sga_segs[0] only): copy the rare multi-segment one (loop device). */
+        struct dm_buf *lin = dm_buf_linearize(st->inst, m);
+        if (!lin) {
+            st->udp_st.rx_queue_full++;
+            goto drop;
+        }
+        dm_buf_free(m);
+        m = lin;
+    }
     m->udata = 0;
     if (u->rcvq_tail)
         u->rcvq_tail->udata = (uint64_t)(uintptr_t)m;

@@ -248,8 +248,12 @@ static void do_send(struct posix_st *st, struct psock *ps)
         struct iovec iov[DEMI_SGARRAY_MAXSIZE * 2];
         int niov = 0;
         uint64_t skip = op->bctx[0], total = 0;
-        for (struct dm_buf *s = op->chain; s && niov < (int)DM_ARRAY_SIZE(iov); s = s->next) {
+        /* total covers the whole chain, not just what fits in iov[]: a
+         * long chain goes out over several rounds and completes at the end. */
+        for (struct dm_buf *s = op->chain; s; s = s->next) {
             total += s->len;
+            if (niov == (int)DM_ARRAY_SIZE(iov))
+                continue;
             if (skip >= s->len) {
                 skip -= s->len;
                 continue;

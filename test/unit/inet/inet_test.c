@@ -7,6 +7,7 @@
 #include "inet_test.h"
 #include "csum.h"
 #include "demi/sga.h"
+#include "demi/libos.h"
 
 static unsigned pair_seq;
 
@@ -41,8 +42,15 @@ void pair_create(struct pair *p, const char *faults, const char *const *kv)
 
 void pair_destroy(struct pair *p)
 {
-    /* The loop device moves frames by reference: let each side consume
-     * what the other sent, so no buffer outlives the pool it came from. */
+    /* The loop device moves frames by reference, so b's queues may hold
+     * a's buffers and the other way round: close every queue (freeing
+     * unread data) and let each side consume what the other sent before
+     * any pool goes away. */
+    struct dm_instance *both[2] = {p->a, p->b};
+    for (int i = 0; i < 2; i++)
+        for (int qd = DEMI_QD_BASE; qd < DEMI_QD_BASE + 4096; qd++)
+            if (dm_queue_get(both[i], qd))
+                dm_close(both[i], qd);
     pair_run_for(p, 5 * DM_NS_PER_MS);
     dm_instance_destroy(p->a);
     dm_instance_destroy(p->b);

@@ -242,11 +242,56 @@ static void test_ipv4_malformed_packets_are_counted_by_reason_and_dropped(void *
     pair_destroy(&p);
 }
 
+static void test_arp_retries_then_gives_up_and_entries_expire(void **st)
+{
+    (void)st;
+    const char *kv[] = {"DEMI_ARP", "", NULL};
+    struct pair p;
+    pair_create(&p, NULL, kv);
+    int u;
+    assert_int_equal(dm_socket(p.b, &u, AF_INET, SOCK_DGRAM, 0), 0);
+    struct sockaddr_in nobody = sin_of("10.0.0.77", 9);
+    int err = 0;
+    demi_sgarray_t sga = dm_sgaalloc(p.b, 10, &err);
+    demi_qtoken_t qt;
+    assert_int_equal(dm_pushto(p.b, &qt, u, &sga, (struct sockaddr *)&nobody, sizeof(nobody)), 0);
+    dm_sgafree(p.b, &sga);
+    /* requests at 0, 200, 400, 600 ms, then the queued datagram is dropped */
+    int64_t end = dm_clock_ns() + 2 * DM_NS_PER_S;
+    while (stat_of(p.b, "arp.timeout") == 0 && dm_clock_ns() < end)
+        raw_drain(&p);
+    assert_int_equal(stat_of(p.b, "arp.timeout"), 1);
+    assert_int_equal(stat_of(p.b, "arp.tx_request"), 4);
+    /* a learnt entry ages out: the next packet asks again */
+    struct sockaddr_in a = sin_of(IP_A, 9);
+    sga = dm_sgaalloc(p.b, 10, &err);
+    assert_int_equal(dm_pushto(p.b, &qt, u, &sga, (struct sockaddr *)&a, sizeof(a)), 0);
+    dm_sgafree(p.b, &sga);
+    pair_run_for(&p, 5 * DM_NS_PER_MS); /* a (a full stack here) answers */
+    assert_int_equal(stat_of(p.b, "arp.resolved"), 1);
+    struct inet_stack *sb = stack_of(p.b);
+    uint32_t ip_a;
+    inet_pton(AF_INET, IP_A, &ip_a);
+    for (unsigned i = 0; i < ARP_TABLE_SIZE; i++)
+        if (sb->arp[i].ip == ip_a)
+            sb->arp[i].expires_ns = dm_now_ns(p.b); /* as if DEMI_ARP_TTL_S had passed */
+    pair_run_for(&p, 150 * DM_NS_PER_MS);            /* the 100 ms sweep */
+    int64_t req = stat_of(p.b, "arp.tx_request");
+    sga = dm_sgaalloc(p.b, 10, &err);
+    assert_int_equal(dm_pushto(p.b, &qt, u, &sga, (struct sockaddr *)&a, sizeof(a)), 0);
+    dm_sgafree(p.b, &sga);
+    pair_run_for(&p, 5 * DM_NS_PER_MS);
+    assert_int_equal(stat_of(p.b, "arp.tx_request"), req + 1);
+    assert_int_equal(stat_of(p.b, "arp.resolved"), 2);
+    pair_destroy(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arp_request_for_our_address_gets_a_reply),
         cmocka_unit_test(test_arp_resolution_queues_packets_until_the_reply),
+        cmocka_unit_test(test_arp_retries_then_gives_up_and_entries_expire),
         cmocka_unit_test(test_icmp_echo_request_to_our_address_gets_a_reply),
         cmocka_unit_test(test_udp_pushto_and_pop_carry_the_peer_address),
         cmocka_unit_test(test_udp_to_an_unbound_port_gets_icmp_port_unreachable),

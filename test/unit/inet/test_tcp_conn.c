@@ -426,6 +426,109 @@ static void test_tcp_bad_config_is_einval(void **s)
     }
 }
 
+static void test_tcp_simultaneous_open_connects_both_ends(void **s)
+{
+    (void)s;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    int qa, qb;
+    assert_int_equal(dm_socket(p.a, &qa, AF_INET, SOCK_STREAM, 0), 0);
+    assert_int_equal(dm_socket(p.b, &qb, AF_INET, SOCK_STREAM, 0), 0);
+    struct sockaddr_in la = sin_of(IP_A, 5000), lb = sin_of(IP_B, 6000);
+    assert_int_equal(dm_bind(p.a, qa, (struct sockaddr *)&la, sizeof(la)), 0);
+    assert_int_equal(dm_bind(p.b, qb, (struct sockaddr *)&lb, sizeof(lb)), 0);
+    demi_qtoken_t ca, cb;
+    assert_int_equal(dm_connect(p.a, &ca, qa, (struct sockaddr *)&lb, sizeof(lb)), 0);
+    assert_int_equal(dm_connect(p.b, &cb, qb, (struct sockaddr *)&la, sizeof(la)), 0);
+    /* both SYNs are on the wire before either side reads */
+    inet_tx_flush(stack_of(p.a));
+    inet_tx_flush(stack_of(p.b));
+    demi_qresult_t qr = pair_wait(&p, p.a, ca, DM_NS_PER_S);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_CONNECT);
+    qr = pair_wait(&p, p.b, cb, DM_NS_PER_S);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_CONNECT);
+    assert_int_equal(pcb_of(p.a, qa)->state, TCPS_ESTABLISHED);
+    assert_int_equal(pcb_of(p.b, qb)->state, TCPS_ESTABLISHED);
+    push_bytes(p.a, qa, "sim", 3);
+    uint8_t b[3];
+    pop_exact(&p, p.b, qb, b, 3);
+    assert_memory_equal(b, "sim", 3);
+    pair_destroy(&p);
+}
+
+static void test_tcp_uses_device_checksum_offload_and_still_rejects_corruption(void **s)
+{
+    (void)s;
+    const char *kv[] = {"DEMI_LOOP_CSUM_OFFLOAD", "1", NULL};
+    struct pair p;
+    pair_create(&p, "corrupt=0.02,drop=0.01,seed=3", kv);
+    assert_true(stack_of(p.a)->tx_tcp_csum);
+    int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d;
+    tcp_connect_pair(&p, lqd, 80, &c, &d);
+    static uint8_t data[1 << 20], back[1 << 20];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)(i * 31 + (i >> 9));
+    for (size_t off = 0; off < sizeof(data); off += 1900)
+        push_bytes(p.a, c, data + off, DM_MIN(1900u, sizeof(data) - off));
+    pop_exact(&p, p.b, d, back, sizeof(back));
+    assert_memory_equal(data, back, sizeof(data));
+    assert_true(stat_of(p.b, "tcp.rx_bad_csum") + stat_of(p.b, "ip.rx_bad_csum") +
+                stat_of(p.b, "eth.rx_not_ours") + stat_of(p.b, "ip.rx_bad_len") +
+                stat_of(p.b, "ip.rx_not_ours") + stat_of(p.b, "tcp.rx_bad_off") > 0);
+    pair_destroy(&p);
+}
+
+static void test_tcp_delayed_ack_when_configured(void **s)
+{
+    (void)s;
+    /* RTO floor above the delayed-ACK timeout, as on Linux (200 ms vs 40 ms) */
+    const char *kv[] = {"DEMI_TCP_DELACK_MS", "40", "DEMI_TCP_RTO_MIN_MS", "200", NULL};
+    struct pair p;
+    pair_create(&p, NULL, kv);
+    int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d;
+    tcp_connect_pair(&p, lqd, 80, &c, &d);
+    pair_run_for(&p, 2 * DM_NS_PER_MS);
+    int64_t acks = stat_of(p.b, "tcp.tx_ack");
+    push_bytes(p.a, c, "one", 3);
+    pair_run_for(&p, 10 * DM_NS_PER_MS);
+    if (stat_of(p.b, "tcp.tx_ack") != acks)
+        dm_stats_dump(p.b, stderr, 0);
+    assert_int_equal(stat_of(p.b, "tcp.tx_ack"), acks); /* held back */
+    assert_int_equal(pcb_of(p.a, c)->snd_una + 3, pcb_of(p.a, c)->snd_nxt);
+    pair_run_for(&p, 60 * DM_NS_PER_MS);
+    assert_int_equal(stat_of(p.b, "tcp.tx_ack"), acks + 1); /* the timer sent it */
+    assert_int_equal(pcb_of(p.a, c)->snd_una, pcb_of(p.a, c)->snd_nxt);
+    pair_destroy(&p);
+}
+
+static void test_tcp_pop_returns_one_sga_segment_even_for_chained_segments(void **s)
+{
+    (void)s;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d;
+    tcp_connect_pair(&p, lqd, 80, &c, &d);
+    uint8_t data[1000];
+    for (int i = 0; i < 1000; i++)
+        data[i] = (uint8_t)(i * 13);
+    for (int i = 0; i < 10; i++)
+        push_bytes(p.a, c, data + i * 100, 100); /* leave in one segment of 10 slices */
+    int64_t tx0 = stat_of(p.a, "tcp.tx");
+    uint8_t got[1000];
+    size_t n = 0;
+    while (n < sizeof(got)) {
+        demi_qresult_t qr = pop_one(&p, p.b, d);
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+        assert_int_equal(qr.qr_value.sga.sga_numsegs, 1);
+        memcpy(got + n, qr.qr_value.sga.sga_segs[0].sgaseg_buf, qr.qr_value.sga.sga_segs[0].sgaseg_len);
+        n += qr.qr_value.sga.sga_segs[0].sgaseg_len;
+        dm_sgafree(p.b, &qr.qr_value.sga);
+    }
+    assert_int_equal(stat_of(p.a, "tcp.tx") - tx0, 1); /* one segment carried all ten pushes */
+    assert_memory_equal(got, data, sizeof(data));
+    pair_destroy(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -444,6 +547,10 @@ int main(void)
         cmocka_unit_test(test_tcp_keepalive_probes_then_drops_a_dead_peer),
         cmocka_unit_test(test_tcp_congestion_control_selectable),
         cmocka_unit_test(test_tcp_bad_config_is_einval),
+        cmocka_unit_test(test_tcp_simultaneous_open_connects_both_ends),
+        cmocka_unit_test(test_tcp_uses_device_checksum_offload_and_still_rejects_corruption),
+        cmocka_unit_test(test_tcp_delayed_ack_when_configured),
+        cmocka_unit_test(test_tcp_pop_returns_one_sga_segment_even_for_chained_segments),
     };
     if (getenv("TEST_FILTER"))
         cmocka_set_test_filter(getenv("TEST_FILTER"));

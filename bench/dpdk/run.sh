@@ -1,0 +1,111 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# bench/dpdk/run.sh [BUILD_DIR] - one run, one table:
+#   (1) raw DPDK memif ping-pong between two processes, no stack: the floor
+#   (2) our stack (DEMI_BACKEND=dpdk) over memif: TCP echo through the demi API
+#   (3) Linux kernel TCP over loopback, same message pattern
+# plus bulk TCP throughput over memif against the raw memif packet rate.
+# Environment: N (round trips, default 100000), SIZE (default 64),
+# BULK (bytes, default 64 MiB). Never touches a NIC: memif vdevs, --no-pci.
+set -u
+BUILD=${1:-build}
+B=$BUILD/bench/dpdk
+N=${N:-100000}
+SIZE=${SIZE:-64}
+BULK=${BULK:-67108864}
+TMP=$(mktemp -d /tmp/demi_bench_dpdk.XXXXXX)
+PIDS=""
+cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$TMP" /var/run/dpdk/dmb_$$_*
+}
+trap cleanup EXIT INT TERM
+
+for x in raw_memif_pingpong demi_tcp_pingpong kernel_tcp_pingpong; do
+    [ -x "$B/$x" ] || { echo "missing $B/$x: build first (ninja -C $BUILD)"; exit 1; }
+done
+
+field() { # field NAME LINE
+    echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+
+# (1) raw memif
+timeout 120 "$B/raw_memif_pingpong" server -S "$TMP/raw.sock" >"$TMP/raw_srv.out" 2>&1 &
+PIDS="$PIDS $!"
+sleep 0.5
+RAW=$(timeout 120 "$B/raw_memif_pingpong" client -S "$TMP/raw.sock" -n "$N" -s "$SIZE" 2>"$TMP/raw_cli.err" | grep '^RESULT')
+wait
+# raw packet rate (full-size frames), for the bulk comparison: three runs
+RATES=""
+for i in 1 2 3; do
+    timeout 60 "$B/raw_memif_pingpong" server -b -S "$TMP/rate$i.sock" >"$TMP/rate_srv.out" 2>&1 &
+    PIDS="$PIDS $!"
+    sleep 0.5
+    timeout 60 "$B/raw_memif_pingpong" client -b -s 1514 -t 2 -S "$TMP/rate$i.sock" >/dev/null 2>&1
+    wait
+    r=$(grep '^RESULT' "$TMP/rate_srv.out")
+    [ -n "$r" ] && RATES="$RATES $(field gbps "$r")"
+done
+
+# (2) our stack over memif
+dm_env() { # role ip
+    echo "DEMI_BACKEND=dpdk DEMI_IPV4=$2/24 DEMI_DPDK_LINK_WAIT_MS=10000 DEMI_LOG=warn \
+DEMI_DPDK_PREFIX=dmb_$$_$1 DEMI_DPDK_ARGS=--vdev=net_memif0,role=$1,socket=$TMP/demi.sock"
+}
+env $(dm_env server 10.9.0.1) timeout 180 "$B/demi_tcp_pingpong" server -a 10.9.0.1 -p 7777 >"$TMP/demi_srv.out" 2>&1 &
+SRV=$!
+PIDS="$PIDS $SRV"
+sleep 0.5
+DEMI=$(env $(dm_env client 10.9.0.2) timeout 120 "$B/demi_tcp_pingpong" client -a 10.9.0.1 -p 7777 -n "$N" -s "$SIZE" \
+       2>"$TMP/demi_cli.err" | grep '^RESULT')
+# bulk three times (this machine is shared: one run can land on a busy CPU)
+BULKS=""
+for _ in 1 2 3; do
+    r=$(env $(dm_env client 10.9.0.2) timeout 120 "$B/demi_tcp_pingpong" client -a 10.9.0.1 -p 7777 -B "$BULK" \
+        2>>"$TMP/demi_cli.err" | grep '^RESULT')
+    [ -n "$r" ] && BULKS="$BULKS $(field gbps "$r")"
+done
+kill $SRV 2>/dev/null
+wait
+
+# (3) kernel TCP over loopback
+timeout 120 "$B/kernel_tcp_pingpong" server -p 17778 >/dev/null 2>&1 &
+PIDS="$PIDS $!"
+sleep 0.3
+KERN=$(timeout 120 "$B/kernel_tcp_pingpong" client -p 17778 -n "$N" -s "$SIZE" | grep '^RESULT')
+wait
+
+row() { # label resultline
+    if [ -n "$2" ]; then
+        printf '%-34s %10s %10s %10s\n' "$1" "$(field p50 "$2")" "$(field p99 "$2")" "$(field p999 "$2")"
+    else
+        printf '%-34s %10s\n' "$1" "n/a"
+    fi
+}
+echo "round trips: $N x $SIZE B messages (RTT in ns)"
+printf '%-34s %10s %10s %10s\n' "" p50 p99 p99.9
+row "(1) raw DPDK memif (floor)" "$RAW"
+row "(2) demi TCP over memif (dpdk)" "$DEMI"
+row "(3) Linux kernel TCP, loopback" "$KERN"
+R1=$(field p50 "$RAW"); R2=$(field p50 "$DEMI"); R3=$(field p50 "$KERN")
+if [ -n "$R1" ] && [ -n "$R2" ]; then
+    echo "(2)/(1) at p50: $(echo "scale=2; $R2 / $R1" | bc) (target <= 3)"
+fi
+if [ -n "$R2" ] && [ -n "$R3" ]; then
+    echo "(3)/(2) at p50: $(echo "scale=2; $R3 / $R2" | bc) (target >= 10)"
+fi
+echo
+RMED=$(echo $RATES | tr ' ' '\n' | sort -n | sed -n 2p)
+echo "raw memif rate, 1514 B frames, no stack (3 runs): $RATES Gbit/s, median ${RMED:-n/a}"
+if [ -n "$BULKS" ]; then
+    MED=$(echo $BULKS | tr ' ' '\n' | sort -n | sed -n 2p)
+    echo "demi TCP bulk over memif ($BULK bytes, 3 runs): $BULKS Gbit/s, median ${MED:-n/a}"
+else
+    echo "demi TCP bulk over memif: n/a"
+fi
+if [ -z "$DEMI" ]; then
+    echo
+    echo "(2) failed or is not available (is the inet stack built with DEMI_BACKEND=dpdk?):"
+    tail -n 5 "$TMP/demi_srv.out" "$TMP/demi_cli.err"
+fi

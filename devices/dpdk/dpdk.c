@@ -1,0 +1,448 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The "dpdk" device: our stack on any DPDK ethdev port (memif, tap,
+ * af_packet, af_xdp, virtio-user, real NICs). This file is the control
+ * path; the packet path is in dpdk_io.c and EAL start-up in dpdk_eal.c.
+ *
+ * open: start the EAL (once per process), pick DEMI_DPDK_PORT (default 0),
+ * create the two mempools of this port (once per port per process, so a
+ * port can be closed and opened again while popped buffers are still out),
+ * configure one RX and one TX queue with the offloads the port reports
+ * (IPv4/TCP/UDP TX checksums, RX checksum flags, multi-segment TX), apply
+ * DEMI_MAC. start: rte_eth_dev_start, optionally wait for the link
+ * (DEMI_DPDK_LINK_WAIT_MS). close: stop the port and drop our state; the
+ * port itself stays probed for a later open.
+ *
+ * Keys: DEMI_DPDK_ARGS, DEMI_DPDK_ALLOW_PCI, DEMI_DPDK_PREFIX (dpdk_eal.c),
+ * DEMI_DPDK_PORT, DEMI_MAC, DEMI_DPDK_MBUFS (mbufs per pool, default
+ * 8191), DEMI_DPDK_RXD / DEMI_DPDK_TXD (ring sizes, default 1024),
+ * DEMI_DPDK_TX_COPY (frames up to this many bytes are copied into a fresh
+ * mbuf instead of attached by reference; default 256, and every frame on
+ * memif, where that measured faster),
+ * DEMI_DPDK_LINK_WAIT_MS (default 0: do not wait), DEMI_MTU.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_bus.h>
+#include <rte_cycles.h>
+#include <rte_dev.h>
+#include <rte_devargs.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
+#include "dm/device.h"
+#include "dm/log.h"
+#include "dm/stats.h"
+#include "dpdk_priv.h"
+
+static const char *const dpdk_stat_names[DPDK_ST_COUNT] = {
+    "rx", "rx_bytes", "rx_nohdr", "rx_cksum_bad",
+    "tx", "tx_bytes", "tx_full", "tx_nombuf",
+    "tx_copy", "tx_zc_seg", "tx_direct_seg", "tx_drop_bad",
+    "rx_nombuf", "imissed", "ierrors", "oerrors",
+};
+
+/* Per-port process state: the pools outlive a close because the
+ * application may still hold buffers that point into them. */
+static struct {
+    struct rte_mempool *mp, *ext_mp;
+    bool open;
+} dpdk_ports[RTE_MAX_ETHPORTS];
+static pthread_mutex_t dpdk_ports_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+    unsigned v[6];
+    char tail;
+    if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
+        return -EINVAL;
+    for (int i = 0; i < 6; i++) {
+        if (v[i] > 0xff)
+            return -EINVAL;
+        mac[i] = (uint8_t)v[i];
+    }
+    if (mac[0] & 1) /* multicast is not a station address */
+        return -EINVAL;
+    return 0;
+}
+
+/* dm_config_int() already logs the variable's name and range on error. */
+static int cfg_int(const struct dm_config *cfg, const char *key, int64_t def, int64_t min, int64_t max,
+                   int64_t *out)
+{
+    return dm_config_int(cfg, key, def, min, max, out);
+}
+
+static bool port_is_vdev(uint16_t port, const struct rte_eth_dev_info *di)
+{
+    (void)port;
+    if (!di->device)
+        return false;
+    const struct rte_bus *bus = rte_dev_bus(di->device);
+    return bus && strcmp(rte_bus_name(bus), "vdev") == 0;
+}
+
+static int pools_get(struct dpdk_dev *d, int64_t nb_mbufs, uint32_t data_room)
+{
+    char name[RTE_MEMPOOL_NAMESIZE];
+    int socket = rte_eth_dev_socket_id(d->port);
+    if (socket < 0)
+        socket = SOCKET_ID_ANY;
+    unsigned cache = nb_mbufs >= 1024 ? 256 : 0;
+    if (!dpdk_ports[d->port].mp) {
+        snprintf(name, sizeof(name), "dm_rx%u", d->port);
+        dpdk_ports[d->port].mp = rte_pktmbuf_pool_create(name, (unsigned)nb_mbufs, cache, 0,
+                                                         (uint16_t)data_room, socket);
+        if (!dpdk_ports[d->port].mp) {
+            DM_ERR("dpdk", "port %u: cannot create a pool of %lld mbufs (%s): lower DEMI_DPDK_MBUFS or give "
+                           "the EAL more memory (-m in DEMI_DPDK_ARGS)",
+                   d->port, (long long)nb_mbufs, rte_strerror(rte_errno));
+            return -ENOMEM;
+        }
+    }
+    if (!dpdk_ports[d->port].ext_mp) {
+        /* Bare mbufs (no data room) whose private area holds the shared
+         * info of the buffer they point at, so attaching needs no malloc. */
+        uint16_t priv = (uint16_t)RTE_ALIGN(sizeof(struct rte_mbuf_ext_shared_info), RTE_MBUF_PRIV_ALIGN);
+        snprintf(name, sizeof(name), "dm_ext%u", d->port);
+        dpdk_ports[d->port].ext_mp = rte_pktmbuf_pool_create(name, (unsigned)nb_mbufs, cache, priv, 0, socket);
+        if (!dpdk_ports[d->port].ext_mp) {
+            DM_ERR("dpdk", "port %u: cannot create the pool of external-buffer mbufs (%s)", d->port,
+                   rte_strerror(rte_errno));
+            return -ENOMEM;
+        }
+    }
+    d->mp = dpdk_ports[d->port].mp;
+    d->ext_mp = dpdk_ports[d->port].ext_mp;
+    return 0;
+}
+
+static int port_setup(struct dpdk_dev *d, const struct dm_config *cfg)
+{
+    struct rte_eth_dev_info di;
+    struct rte_eth_conf conf;
+    int64_t nb_mbufs, rxd, txd, copy, mtu;
+    int rc;
+
+    if ((rc = cfg_int(cfg, "DEMI_DPDK_MBUFS", 8191, 512, 1 << 20, &nb_mbufs)) < 0 ||
+        (rc = cfg_int(cfg, "DEMI_DPDK_RXD", 1024, 64, 16384, &rxd)) < 0 ||
+        (rc = cfg_int(cfg, "DEMI_DPDK_TXD", 1024, 64, 16384, &txd)) < 0 ||
+        (rc = cfg_int(cfg, "DEMI_DPDK_TX_COPY", 256, 0, 9000, &copy)) < 0 ||
+        (rc = cfg_int(cfg, "DEMI_MTU", 0, 0, 9000, &mtu)) < 0)
+        return rc;
+    if ((rc = rte_eth_dev_info_get(d->port, &di)) != 0) {
+        DM_ERR("dpdk", "port %u: cannot read device info (%s)", d->port, strerror(-rc));
+        return rc;
+    }
+    uint32_t data_room = RTE_MBUF_DEFAULT_BUF_SIZE;
+    if ((rc = pools_get(d, nb_mbufs, data_room)) < 0)
+        return rc;
+    d->copy_room = data_room - RTE_PKTMBUF_HEADROOM;
+
+    memset(&conf, 0, sizeof(conf));
+    uint64_t tx_want = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM |
+                       RTE_ETH_TX_OFFLOAD_UDP_CKSUM | RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+    conf.txmode.offloads = di.tx_offload_capa & tx_want;
+    conf.rxmode.offloads = di.rx_offload_capa & RTE_ETH_RX_OFFLOAD_CHECKSUM;
+    if (mtu > 0) {
+        uint32_t frame = (uint32_t)mtu + RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;
+        if (frame > d->copy_room) {
+            if (!(di.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER)) {
+                DM_ERR("dpdk", "DEMI_MTU=%lld: port %u cannot receive frames longer than one mbuf (%u B)",
+                       (long long)mtu, d->port, d->copy_room);
+                return -EINVAL;
+            }
+            conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
+        }
+        conf.rxmode.mtu = (uint32_t)mtu;
+    }
+    rc = rte_eth_dev_configure(d->port, 1, 1, &conf);
+    if (rc < 0 && conf.rxmode.offloads) {
+        /* Some PMDs list offloads they then refuse in a given mode. */
+        DM_WARN("dpdk", "port %u: configure with offloads failed (%s), retrying without", d->port,
+                strerror(-rc));
+        conf.rxmode.offloads &= RTE_ETH_RX_OFFLOAD_SCATTER;
+        conf.txmode.offloads &= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+        rc = rte_eth_dev_configure(d->port, 1, 1, &conf);
+    }
+    if (rc < 0) {
+        DM_ERR("dpdk", "port %u (%s): rte_eth_dev_configure failed (%s)", d->port, di.driver_name, strerror(-rc));
+        return rc;
+    }
+    uint16_t nrx = (uint16_t)rxd, ntx = (uint16_t)txd;
+    rte_eth_dev_adjust_nb_rx_tx_desc(d->port, &nrx, &ntx);
+    int socket = rte_eth_dev_socket_id(d->port);
+    if (socket < 0)
+        socket = SOCKET_ID_ANY;
+    struct rte_eth_rxconf rxc = di.default_rxconf;
+    rxc.offloads = conf.rxmode.offloads;
+    struct rte_eth_txconf txc = di.default_txconf;
+    txc.offloads = conf.txmode.offloads;
+    if ((rc = rte_eth_rx_queue_setup(d->port, 0, nrx, (unsigned)socket, &rxc, d->mp)) < 0 ||
+        (rc = rte_eth_tx_queue_setup(d->port, 0, ntx, (unsigned)socket, &txc)) < 0) {
+        DM_ERR("dpdk", "port %u (%s): queue setup failed (%s)", d->port, di.driver_name, strerror(-rc));
+        return rc;
+    }
+
+    d->queue = 0;
+    d->multiseg = (conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) != 0;
+    d->max_segs = 1;
+    if (d->multiseg) {
+        uint16_t lim = di.tx_desc_lim.nb_mtu_seg_max ? di.tx_desc_lim.nb_mtu_seg_max : 32;
+        d->max_segs = lim > 32 ? 32 : lim;
+    }
+    /* Per-packet flags whenever the port checks anything; the capability
+     * (every checksum checked) only when it checks all three. */
+    d->rx_cksum = (conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_CHECKSUM) != 0;
+    bool rx_all = (conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_CHECKSUM) == RTE_ETH_RX_OFFLOAD_CHECKSUM;
+    d->tx_ol = 0;
+    d->caps = 0;
+    if (conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM)
+        d->tx_ol |= DM_BUF_TX_IP_CKSUM, d->caps |= DM_DEV_CAP_TX_IPV4_CKSUM;
+    if (conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_TCP_CKSUM)
+        d->tx_ol |= DM_BUF_TX_TCP_CKSUM, d->caps |= DM_DEV_CAP_TX_TCP_CKSUM;
+    if (conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_UDP_CKSUM)
+        d->tx_ol |= DM_BUF_TX_UDP_CKSUM, d->caps |= DM_DEV_CAP_TX_UDP_CKSUM;
+    if (rx_all)
+        d->caps |= DM_DEV_CAP_RX_CKSUM;
+    /* We take chains on any port: where the port cannot, we copy them into
+     * one mbuf. Say so only when chains go out without that copy. */
+    if (d->multiseg)
+        d->caps |= DM_DEV_CAP_TX_MULTISEG;
+    /* Handing the port our own memory by reference needs no DMA mapping
+     * for virtual devices (they copy with the CPU); a real NIC would need
+     * the pool registered (rte_extmem_register + rte_dev_dma_map), which
+     * we do not do yet, so real NICs get copies. */
+    d->tx_zc = port_is_vdev(d->port, &di);
+    /* virtio-user is the exception: the vhost process on the other end
+     * reads our frames through the DPDK memory it was given by fd, which
+     * does not include our buffer pool. */
+    if (strcmp(di.driver_name, "net_virtio_user") == 0)
+        d->tx_zc = false;
+    if (!d->tx_zc)
+        dm_log_once("dpdk", "port %u (%s) cannot read our buffer pool (not DMA-mapped / not shared): "
+                            "TX copies frames into mbufs", d->port, di.driver_name);
+    d->tx_copy_max = (uint32_t)copy;
+    /* memif clients (the default role) connect once at start; servers wait */
+    d->reconnect = false;
+    if (strcmp(di.driver_name, "net_memif") == 0 && di.device) {
+        const struct rte_devargs *da = rte_dev_devargs(di.device);
+        d->reconnect = !(da && da->args && strstr(da->args, "role=server"));
+    }
+    /* memif copies every frame into its shared ring anyway, and its fast
+     * copy path only runs when all mbufs of a burst come from one pool
+     * with data room: mbufs pointing at our buffers take its slow path.
+     * Measured on 64 MiB bulk TCP (bench/dpdk): copying whole frames into
+     * fresh mbufs gave 1.6-1.7 Gbit/s against 0.7-1.4 by reference, and
+     * the same 64 B RTT. So on memif we copy unless told otherwise. */
+    if (!dm_config_str(cfg, "DEMI_DPDK_TX_COPY", NULL) && strcmp(di.driver_name, "net_memif") == 0)
+        d->tx_copy_max = d->copy_room;
+
+    uint16_t port_mtu = 1500;
+    if (rte_eth_dev_get_mtu(d->port, &port_mtu) != 0 || port_mtu == 0)
+        port_mtu = 1500;
+    d->mtu = mtu > 0 ? (uint16_t)mtu : port_mtu;
+    /* Never above what the port says it can receive (memif: one 2 KiB
+     * buffer; frames spanning several trip a PMD bug, see test/dpdk). */
+    if (di.max_rx_pktlen && (uint32_t)d->mtu + RTE_ETHER_HDR_LEN > di.max_rx_pktlen)
+        d->mtu = (uint16_t)(di.max_rx_pktlen > RTE_ETHER_HDR_LEN + 576 ? di.max_rx_pktlen - RTE_ETHER_HDR_LEN : 576);
+    if (!(conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_SCATTER) &&
+        (uint32_t)d->mtu + RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN > d->copy_room)
+        d->mtu = (uint16_t)(d->copy_room - RTE_ETHER_HDR_LEN - RTE_ETHER_CRC_LEN);
+    snprintf(d->name, sizeof(d->name), "dpdk%u:%s", d->port, di.driver_name);
+
+    /* Our MAC: DEMI_MAC when given (set on the port if the PMD lets us,
+     * else listen promiscuously), the port's own otherwise. */
+    struct rte_ether_addr ea;
+    const char *mac = dm_config_str(cfg, "DEMI_MAC", NULL);
+    if (mac && *mac) {
+        if (parse_mac(mac, d->mac) < 0) {
+            DM_ERR("dpdk", "DEMI_MAC='%s': expected a unicast address like 02:00:00:00:00:01", mac);
+            return -EINVAL;
+        }
+        memcpy(ea.addr_bytes, d->mac, 6);
+        rc = rte_eth_dev_default_mac_addr_set(d->port, &ea);
+        if (rc != 0) {
+            DM_WARN("dpdk", "port %u (%s) does not take DEMI_MAC (%s): receiving promiscuously instead", d->port,
+                    di.driver_name, strerror(-rc));
+            rte_eth_promiscuous_enable(d->port);
+        }
+    } else {
+        if ((rc = rte_eth_macaddr_get(d->port, &ea)) != 0) {
+            DM_ERR("dpdk", "port %u: no MAC address (%s): set DEMI_MAC", d->port, strerror(-rc));
+            return rc;
+        }
+        memcpy(d->mac, ea.addr_bytes, 6);
+    }
+    DM_INFO("dpdk", "port %u (%s): mtu %u, %u mbufs, rxd %u txd %u, tx offloads 0x%llx, rx offloads 0x%llx, "
+                    "max segs %u, tx by reference %s (copy up to %u B)",
+            d->port, di.driver_name, d->mtu, (unsigned)nb_mbufs, nrx, ntx, (unsigned long long)conf.txmode.offloads,
+            (unsigned long long)conf.rxmode.offloads, d->max_segs, d->tx_zc ? "yes" : "no", d->tx_copy_max);
+    return 0;
+}
+
+static int dpdk_open(struct dm_dev *dev, const struct dm_config *cfg)
+{
+    int64_t port;
+    int rc = dpdk_eal_init(cfg);
+    if (rc < 0)
+        return rc;
+    if ((rc = cfg_int(cfg, "DEMI_DPDK_PORT", 0, 0, RTE_MAX_ETHPORTS - 1, &port)) < 0)
+        return rc;
+    if (!rte_eth_dev_is_valid_port((uint16_t)port)) {
+        unsigned n = rte_eth_dev_count_avail();
+        if (n == 0)
+            DM_ERR("dpdk", "no DPDK port: DEMI_DPDK_ARGS has no usable --vdev (and PCI is off unless "
+                           "DEMI_DPDK_ALLOW_PCI=1)");
+        else
+            DM_ERR("dpdk", "DEMI_DPDK_PORT=%lld: no such port (%u available, numbered from 0)", (long long)port,
+                   n);
+        return -ENODEV;
+    }
+    struct dpdk_dev *d = aligned_alloc(64, (sizeof(*d) + 63) & ~(size_t)63);
+    if (!d)
+        return -ENOMEM;
+    memset(d, 0, sizeof(*d));
+    d->port = (uint16_t)port;
+    d->inst = dev->inst;
+
+    pthread_mutex_lock(&dpdk_ports_lock);
+    if (dpdk_ports[d->port].open) {
+        pthread_mutex_unlock(&dpdk_ports_lock);
+        DM_ERR("dpdk", "DEMI_DPDK_PORT=%u is already open in this process", d->port);
+        free(d);
+        return -EBUSY;
+    }
+    rc = port_setup(d, cfg);
+    if (rc == 0)
+        dpdk_ports[d->port].open = true;
+    pthread_mutex_unlock(&dpdk_ports_lock);
+    if (rc < 0) {
+        free(d);
+        return rc;
+    }
+    d->hw_poll = 1u << 16;
+    if (dm_stats_register(dev->inst, "dpdk", dpdk_stat_names, d->st, DPDK_ST_COUNT) == 0)
+        d->stats_on = true;
+    dev->priv = d;
+    dev->rx_burst = dpdk_rx_burst;
+    dev->tx_burst = dpdk_tx_burst;
+
+    int64_t wait_ms;
+    if ((rc = cfg_int(cfg, "DEMI_DPDK_LINK_WAIT_MS", 0, 0, 600000, &wait_ms)) < 0)
+        wait_ms = 0;
+    d->link_wait_ms = (uint32_t)wait_ms;
+    return 0;
+}
+
+bool dpdk_link_poll(struct dpdk_dev *d)
+{
+    struct rte_eth_link link;
+    memset(&link, 0, sizeof(link));
+    rte_eth_link_get_nowait(d->port, &link);
+    if (link.link_status == RTE_ETH_LINK_UP)
+        return true;
+    /* give a handshake half a second before starting over */
+    if (d->reconnect && rte_get_tsc_cycles() - d->started_tsc > rte_get_tsc_hz() / 2) {
+        if (d->started)
+            rte_eth_dev_stop(d->port);
+        d->started = rte_eth_dev_start(d->port) == 0;
+        d->started_tsc = rte_get_tsc_cycles();
+    }
+    return false;
+}
+
+static int dpdk_start(struct dm_dev *dev)
+{
+    struct dpdk_dev *d = dev->priv;
+    uint32_t wait_ms = d->link_wait_ms;
+    int rc = rte_eth_dev_start(d->port);
+    d->started_tsc = rte_get_tsc_cycles();
+    if (rc < 0 && d->reconnect) {
+        /* memif client before its server: we keep trying from the poll loop */
+        DM_INFO("dpdk", "port %u: memif peer not there yet, will retry", d->port);
+        d->started = false;
+    } else if (rc < 0) {
+        DM_ERR("dpdk", "port %u: rte_eth_dev_start failed (%s)", d->port, strerror(rc == -1 ? EIO : -rc));
+        return rc == -1 ? -EIO : rc;
+    } else {
+        d->started = true;
+    }
+    if (wait_ms) {
+        bool up = false;
+        for (uint32_t t = 0; t < wait_ms && !up; t += 10) {
+            up = dpdk_link_poll(d);
+            if (!up)
+                usleep(10000);
+        }
+        if (!up)
+            DM_WARN("dpdk", "port %u: link still down after %u ms (DEMI_DPDK_LINK_WAIT_MS)", d->port, wait_ms);
+    }
+    return 0;
+}
+
+static void dpdk_stop(struct dm_dev *dev)
+{
+    struct dpdk_dev *d = dev->priv;
+    if (d && d->started) {
+        dpdk_read_hw_stats(d);
+        rte_eth_dev_stop(d->port);
+        d->started = false;
+    }
+}
+
+static void dpdk_close(struct dm_dev *dev)
+{
+    struct dpdk_dev *d = dev->priv;
+    if (!d)
+        return;
+    dpdk_stop(dev);
+    if (d->stats_on)
+        dm_stats_unregister(dev->inst, d->st);
+    pthread_mutex_lock(&dpdk_ports_lock);
+    dpdk_ports[d->port].open = false;
+    pthread_mutex_unlock(&dpdk_ports_lock);
+    free(d);
+    dev->priv = NULL;
+}
+
+static int dpdk_info(struct dm_dev *dev, struct dm_dev_info *info)
+{
+    struct dpdk_dev *d = dev->priv;
+    struct rte_eth_link link;
+    memset(info, 0, sizeof(*info));
+    snprintf(info->name, sizeof(info->name), "%s", d->name);
+    memcpy(info->mac, d->mac, 6);
+    info->mtu = d->mtu;
+    info->caps = d->caps;
+    info->max_segs = d->max_segs;
+    memset(&link, 0, sizeof(link));
+    if (rte_eth_link_get_nowait(d->port, &link) == 0)
+        info->link_up = link.link_status == RTE_ETH_LINK_UP;
+    dpdk_read_hw_stats(d);
+    return 0;
+}
+
+static int dpdk_wait_fd(struct dm_dev *dev)
+{
+    (void)dev;
+    return -1; /* busy polling only */
+}
+
+static const struct dm_dev_ops dpdk_ops = {
+    .name = "dpdk",
+    .open = dpdk_open,
+    .start = dpdk_start,
+    .stop = dpdk_stop,
+    .close = dpdk_close,
+    .info = dpdk_info,
+    .wait_fd = dpdk_wait_fd,
+};
+DM_DEV_REGISTER(dpdk_ops)

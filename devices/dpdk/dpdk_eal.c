@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * EAL start-up for the DPDK device, once per process.
+ *
+ * rte_eal_init() can run only once in a process, so the first open of a
+ * "dpdk" device starts it and every later open (another instance, another
+ * port) reuses the outcome, success or failure. The arguments come from
+ * DEMI_DPDK_ARGS, split like a shell would (quotes, backslashes, no
+ * expansion), and we add what a library embedded in someone else's program
+ * needs unless the user already said otherwise:
+ *   --no-pci           never grab the machine's own NIC by accident
+ *                      (DEMI_DPDK_ALLOW_PCI=1 lifts this, for real NICs)
+ *   --file-prefix      DEMI_DPDK_PREFIX, else demi<pid>: two processes on
+ *                      one machine must not share EAL runtime files
+ *   --lcores=0@(cpus)  one lcore allowed on the CPUs we already run on: the
+ *                      default would pin the caller's thread to CPU 0 and
+ *                      start a worker thread per core
+ *   --no-telemetry     no extra thread and socket
+ *   --log-level        follows DEMI_LOG
+ *   --no-huge -m 256   when /proc/meminfo shows no free hugepage
+ * The EAL prints its whole usage text on stdout when it rejects an
+ * argument; we silence stdout for the call (its own one-line reason still
+ * goes to stderr through its log) and then log one line that names
+ * DEMI_DPDK_ARGS.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+
+#include "dm/log.h"
+#include "dpdk_priv.h"
+
+#define EAL_MAX_ARGS 64
+
+int dpdk_split_args(const char *s, char **argv, int max, char *buf, size_t buflen)
+{
+    int n = 0;
+    size_t o = 0;
+    while (*s) {
+        while (*s == ' ' || *s == '\t' || *s == '\n')
+            s++;
+        if (!*s)
+            break;
+        if (n >= max)
+            return -E2BIG;
+        argv[n++] = buf + o;
+        char q = 0;
+        while (*s && (q || (*s != ' ' && *s != '\t' && *s != '\n'))) {
+            char c = *s++;
+            if (q == '\'') {
+                if (c == '\'') {
+                    q = 0;
+                    continue;
+                }
+            } else if (c == '\\' && *s && (q == 0 || *s == '"' || *s == '\\')) {
+                c = *s++;
+            } else if (q == '"' && c == '"') {
+                q = 0;
+                continue;
+            } else if (!q && (c == '\'' || c == '"')) {
+                q = c;
+                continue;
+            }
+            if (o + 1 >= buflen)
+                return -E2BIG;
+            buf[o++] = c;
+        }
+        if (q)
+            return -EINVAL;
+        if (o + 1 >= buflen)
+            return -E2BIG;
+        buf[o++] = '\0';
+    }
+    return n;
+}
+
+/* Does the user's argument list already carry one of these options (as
+ * "--opt", "--opt=x" or a short "-l"/"-l0")? */
+static bool has_opt(char **w, int n, const char *const *opts)
+{
+    for (int i = 0; i < n; i++) {
+        for (const char *const *o = opts; *o; o++) {
+            size_t l = strlen(*o);
+            if (strncmp(w[i], *o, l) != 0)
+                continue;
+            if (w[i][l] == '\0' || w[i][l] == '=' || (*o)[1] != '-')
+                return true;
+        }
+    }
+    return false;
+}
+
+static int push_arg(char **argv, int *argc, int max, char *buf, size_t buflen, size_t *off, const char *fmt,
+                    const char *a)
+{
+    if (*argc >= max)
+        return -E2BIG;
+    int l = snprintf(buf + *off, buflen - *off, fmt, a);
+    if (l < 0 || (size_t)l + 1 > buflen - *off)
+        return -E2BIG;
+    argv[(*argc)++] = buf + *off;
+    *off += (size_t)l + 1;
+    return 0;
+}
+
+static void cpu_list(char *out, size_t len)
+{
+    cpu_set_t set;
+    size_t o = 0;
+    int first = 1;
+    out[0] = '\0';
+    if (sched_getaffinity(0, sizeof(set), &set) != 0)
+        return;
+    for (int c = 0; c < CPU_SETSIZE && o + 8 < len; c++) {
+        if (!CPU_ISSET(c, &set))
+            continue;
+        o += (size_t)snprintf(out + o, len - o, "%s%d", first ? "" : ",", c);
+        first = 0;
+    }
+}
+
+int dpdk_build_eal_argv(char **words, int nwords, bool allow_pci, const char *prefix, int hugepages_free,
+                        int log_level, char **argv, int max, char *buf, size_t buflen)
+{
+    static const char *const o_pci[] = { "--no-pci", NULL };
+    static const char *const o_prefix[] = { "--file-prefix", NULL };
+    static const char *const o_lcores[] = { "-l", "-c", "--lcores", NULL };
+    static const char *const o_tele[] = { "--telemetry", "--no-telemetry", NULL };
+    static const char *const o_log[] = { "--log-level", NULL };
+    static const char *const o_huge[] = { "--no-huge", "--huge-dir", "--in-memory", NULL };
+    static const char *const o_mem[] = { "-m", "--socket-mem", NULL };
+    static const char *const levels[] = { "error", "warning", "notice", "info" };
+    size_t off = 0;
+    int argc = 0, rc;
+    char cpus[512];
+
+    if ((rc = push_arg(argv, &argc, max, buf, buflen, &off, "%s", "demi")) < 0)
+        return rc;
+    for (int i = 0; i < nwords; i++)
+        if ((rc = push_arg(argv, &argc, max, buf, buflen, &off, "%s", words[i])) < 0)
+            return rc;
+    if (!allow_pci && !has_opt(words, nwords, o_pci))
+        if ((rc = push_arg(argv, &argc, max, buf, buflen, &off, "%s", "--no-pci")) < 0)
+            return rc;
+    if (!has_opt(words, nwords, o_prefix))
+        if ((rc = push_arg(argv, &argc, max, buf, buflen, &off, "--file-prefix=%s", prefix)) < 0)
+            return rc;
+    cpu_list(cpus, sizeof(cpus));
+    if (!has_opt(words, nwords, o_lcores) && cpus[0])
+        if ((rc = push_arg(argv, &argc, max, buf, buflen, &off, "--lcores=0@(%s)", cpus)) < 0)
+            return rc;
+    if (!has_opt(words, nwords, o_tele))
+        if ((rc = push_arg(argv, &argc, max, buf, buflen, &off, "%s", "--no-telemetry")) < 0)
+            return rc;
+    if (!has_opt(words, nwords, o_log)) {
+        int l = log_level < 0 ? 0 : log_level > 3 ? 3 : log_level;
+        if ((rc = push_arg(argv, &argc, max, buf, buflen, &off, "--log-level=%s", levels[l])) < 0)
+            return rc;
+    }
+    if (hugepages_free <= 0 && !has_opt(words, nwords, o_huge)) {
+        if ((rc = push_arg(argv, &argc, max, buf, buflen, &off, "%s", "--no-huge")) < 0)
+            return rc;
+        if (!has_opt(words, nwords, o_mem) &&
+            ((rc = push_arg(argv, &argc, max, buf, buflen, &off, "%s", "-m")) < 0 ||
+             (rc = push_arg(argv, &argc, max, buf, buflen, &off, "%s", "256")) < 0))
+            return rc;
+    }
+    if (argc >= max)
+        return -E2BIG;
+    argv[argc] = NULL;
+    return argc;
+}
+
+static int hugepages_free(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[128];
+    int n = 0;
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "HugePages_Free: %d", &n) == 1)
+            break;
+    fclose(f);
+    return n;
+}
+
+/* The EAL keeps its runtime files in /var/run/dpdk/<prefix>; with a prefix
+ * per process they would pile up, so remove them at exit. Only the files:
+ * the EAL itself (and its memory) stays up until the process is gone,
+ * because buffers we handed out may still be freed by other exit handlers. */
+static char eal_runtime_dir[512];
+
+static void eal_remove_runtime_dir(void)
+{
+    DIR *d = opendir(eal_runtime_dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s", eal_runtime_dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(eal_runtime_dir);
+}
+
+static pthread_mutex_t eal_lock = PTHREAD_MUTEX_INITIALIZER;
+static int eal_state = 1; /* 1: not tried; 0: up; <0: failed with this -errno */
+
+static int eal_start(const struct dm_config *cfg)
+{
+    /* Kept for the life of the process: the EAL may keep pointers into argv. */
+    static char user_buf[4096], final_buf[8192];
+    static char *words[EAL_MAX_ARGS], *argv[EAL_MAX_ARGS + 16];
+    char prefix[96], shown[2048];
+
+    const char *args = dm_config_str(cfg, "DEMI_DPDK_ARGS", NULL);
+    if (!args || !*args) {
+        DM_ERR("dpdk", "DEMI_DPDK_ARGS is not set: give the EAL arguments of the port to use, e.g. "
+                       "DEMI_DPDK_ARGS='--vdev=net_memif0,role=server,socket=/tmp/demi.sock'");
+        return -EINVAL;
+    }
+    int nw = dpdk_split_args(args, words, EAL_MAX_ARGS, user_buf, sizeof(user_buf));
+    if (nw < 0) {
+        DM_ERR("dpdk", "DEMI_DPDK_ARGS: %s", nw == -EINVAL ? "unterminated quote" : "too long");
+        return -EINVAL;
+    }
+    int allow_pci = dm_config_bool(cfg, "DEMI_DPDK_ALLOW_PCI", 0);
+    if (allow_pci < 0) {
+        DM_ERR("dpdk", "DEMI_DPDK_ALLOW_PCI: expected 0 or 1");
+        return -EINVAL;
+    }
+    const char *p = dm_config_str(cfg, "DEMI_DPDK_PREFIX", NULL);
+    if (p && *p)
+        snprintf(prefix, sizeof(prefix), "%s", p);
+    else
+        snprintf(prefix, sizeof(prefix), "demi%d", (int)getpid());
+    int argc = dpdk_build_eal_argv(words, nw, allow_pci, prefix, hugepages_free(), dm_log_level, argv,
+                                   (int)DM_ARRAY_SIZE(argv), final_buf, sizeof(final_buf));
+    if (argc < 0) {
+        DM_ERR("dpdk", "DEMI_DPDK_ARGS: too many arguments");
+        return -EINVAL;
+    }
+    size_t o = 0;
+    for (int i = 0; i < argc && o < sizeof(shown) - 2; i++)
+        o += (size_t)snprintf(shown + o, sizeof(shown) - o, "%s%s", i ? " " : "", argv[i]);
+    DM_INFO("dpdk", "EAL arguments: %s", shown);
+
+    /* The EAL parses argv in place (getopt permutes it): give it a copy of
+     * the pointer array and keep ours for the messages. */
+    static char *eal_argv[EAL_MAX_ARGS + 16];
+    memcpy(eal_argv, argv, sizeof(eal_argv));
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO);
+    int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (saved >= 0 && devnull >= 0)
+        dup2(devnull, STDOUT_FILENO);
+    if (devnull >= 0)
+        close(devnull);
+    int rc = rte_eal_init(argc, eal_argv);
+    int err = rte_errno;
+    fflush(stdout);
+    if (saved >= 0) {
+        dup2(saved, STDOUT_FILENO);
+        close(saved);
+    }
+    if (rc < 0) {
+        DM_ERR("dpdk", "rte_eal_init failed (%s): check DEMI_DPDK_ARGS (EAL arguments were: %s)",
+               strerror(err), shown);
+        return err > 0 ? -err : -EINVAL;
+    }
+    snprintf(eal_runtime_dir, sizeof(eal_runtime_dir), "%s", rte_eal_get_runtime_dir());
+    if (!p || !*p)
+        atexit(eal_remove_runtime_dir);
+    return 0;
+}
+
+int dpdk_eal_init(const struct dm_config *cfg)
+{
+    pthread_mutex_lock(&eal_lock);
+    if (eal_state == 1)
+        eal_state = eal_start(cfg);
+    else if (eal_state < 0)
+        DM_ERR("dpdk", "the EAL failed to start earlier in this process (%s); fix DEMI_DPDK_ARGS and restart",
+               strerror(-eal_state));
+    int rc = eal_state;
+    pthread_mutex_unlock(&eal_lock);
+    return rc;
+}

@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The packet path of the DPDK device: rx_burst and tx_burst.
+ *
+ * RX, no copy: every segment of a received mbuf chain becomes one dm_buf
+ * wrapping the mbuf's data (dm_buf_wrap_ext, dev_priv = the mbuf); the
+ * mbuf goes back to its pool when the last reference to that dm_buf is
+ * dropped, wherever that happens (the stack, or an application holding a
+ * popped sgarray). Segments are unlinked from each other on the mbuf side
+ * so that each lives and dies on its own, as the dm_bufs do.
+ *
+ * TX, three ways per segment, chosen per frame:
+ *  - copy: frames up to DEMI_DPDK_TX_COPY bytes (a memcpy of a small frame
+ *    beats setting up several mbufs), chains on a port without multi-seg
+ *    support, and ports we may not hand our memory to (real NICs, whose
+ *    DMA cannot see our pool): one fresh mbuf, the frame copied in.
+ *  - direct: a segment that is one of our own received mbufs, held by
+ *    nobody else, goes out as that mbuf (its data window set to the
+ *    dm_buf's) - e.g. a payload the application echoes back unchanged.
+ *  - by reference: any other segment is attached to a bare mbuf as an
+ *    external buffer (rte_pktmbuf_attach_extbuf). Its shared info lives in
+ *    that mbuf's private area, and its free callback drops the reference we
+ *    took on the dm_buf, so the memory stays valid until the PMD is done.
+ * Nothing here allocates from the heap, makes a system call or takes a lock.
+ *
+ * Ownership at tx_burst: the frames the PMD took are ours (we drop the
+ * caller's reference); for the rest we undo what we built, so the caller
+ * still owns them untouched. A frame we can never send (too long, too many
+ * segments) is dropped and counted rather than handed back forever.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+
+#include "dm/instance.h"
+#include "dm/log.h"
+#include "dpdk_priv.h"
+
+/* ---- RX ---- */
+
+static void dpdk_rx_free(struct dm_buf *b, void *arg)
+{
+    (void)b;
+    rte_pktmbuf_free_seg((struct rte_mbuf *)arg);
+}
+
+/* DPDK's RX checksum flags to ours. "NONE" means the checksum field is not
+ * valid but the data was verified (a partial checksum from a virtio guest
+ * that offloaded it): good, for our purpose. A legacy vhost port leaves TX
+ * checksum requests on such mbufs instead: the same meaning. */
+static inline uint32_t rx_flags(const struct rte_mbuf *m)
+{
+    uint32_t f = 0;
+    uint64_t ip = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+    uint64_t l4 = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+    if (ip == RTE_MBUF_F_RX_IP_CKSUM_GOOD || ip == RTE_MBUF_F_RX_IP_CKSUM_NONE)
+        f |= DM_BUF_RX_IP_CKSUM_GOOD;
+    else if (ip == RTE_MBUF_F_RX_IP_CKSUM_BAD)
+        f |= DM_BUF_RX_IP_CKSUM_BAD;
+    if (l4 == RTE_MBUF_F_RX_L4_CKSUM_GOOD || l4 == RTE_MBUF_F_RX_L4_CKSUM_NONE ||
+        (m->ol_flags & RTE_MBUF_F_TX_L4_MASK))
+        f |= DM_BUF_RX_L4_CKSUM_GOOD;
+    else if (l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD)
+        f |= DM_BUF_RX_L4_CKSUM_BAD;
+    return f;
+}
+
+/* Wraps one received mbuf chain; NULL (everything freed) when we are out
+ * of dm_buf headers. */
+static struct dm_buf *rx_wrap(struct dpdk_dev *d, struct rte_mbuf *m)
+{
+    struct dm_buf *head = NULL, *tail = NULL;
+    uint32_t pkt_len = m->pkt_len;
+    uint16_t nb_segs = 0;
+    uint32_t flags = d->rx_cksum ? rx_flags(m) : 0;
+    while (m) {
+        struct rte_mbuf *next = m->next;
+        struct dm_buf *b = dm_buf_wrap_ext(d->inst, rte_pktmbuf_mtod(m, void *), m->data_len, dpdk_rx_free, m);
+        if (dm_unlikely(!b)) {
+            rte_pktmbuf_free(m); /* this segment and the ones after it */
+            dm_buf_free(head);   /* the ones before it, through their wraps */
+            return NULL;
+        }
+        /* The dm_buf owns the whole mbuf data area, so a stack can prepend
+         * into its headroom (e.g. answer in place). */
+        b->base = (uint8_t *)m->buf_addr;
+        b->cap = m->buf_len;
+        b->dev_priv = m;
+        m->next = NULL;
+        m->nb_segs = 1;
+        m->pkt_len = m->data_len;
+        if (tail)
+            tail->next = b;
+        else
+            head = b;
+        tail = b;
+        nb_segs++;
+        m = next;
+    }
+    head->pkt_len = pkt_len;
+    head->nb_segs = nb_segs;
+    head->ol_flags = flags;
+    return head;
+}
+
+uint16_t dpdk_rx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
+{
+    struct dpdk_dev *d = dev->priv;
+    struct rte_mbuf *mb[DPDK_BURST];
+    if (n > DPDK_BURST)
+        n = DPDK_BURST;
+    if (dm_unlikely(--d->hw_poll == 0)) {
+        dpdk_read_hw_stats(d);
+        if (d->reconnect)
+            dpdk_link_poll(d);
+    }
+    /* a memif client between reconnect attempts has a stopped port, and
+     * DPDK's stand-in burst for a stopped port logs a stack dump */
+    if (dm_unlikely(!d->started))
+        return 0;
+    uint16_t nb = rte_eth_rx_burst(d->port, d->queue, mb, n);
+    if (nb == 0)
+        return 0;
+    uint16_t out = 0;
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < nb; i++) {
+        if (i + 1 < nb)
+            rte_prefetch0(rte_pktmbuf_mtod(mb[i + 1], void *));
+        bytes += mb[i]->pkt_len;
+        struct dm_buf *b = rx_wrap(d, mb[i]);
+        if (dm_unlikely(!b)) {
+            d->st[DPDK_ST_RX_NOHDR]++;
+            continue;
+        }
+        if (dm_unlikely(b->ol_flags & (DM_BUF_RX_IP_CKSUM_BAD | DM_BUF_RX_L4_CKSUM_BAD)))
+            d->st[DPDK_ST_RX_CKSUM_BAD]++;
+        pkts[out++] = b;
+    }
+    d->st[DPDK_ST_RX] += nb;
+    d->st[DPDK_ST_RX_BYTES] += bytes;
+    return out;
+}
+
+/* ---- TX ---- */
+
+static void dpdk_ext_free(void *addr, void *opaque)
+{
+    (void)addr;
+    dm_buf_free_seg((struct dm_buf *)opaque);
+}
+
+/* Software checksums for a frame the port cannot offload, on the linear
+ * copy (only when a caller asked for an offload the port lacks). */
+static void sw_cksum(struct rte_mbuf *m, uint32_t ol, const struct dm_buf *b)
+{
+    uint8_t *p = rte_pktmbuf_mtod(m, uint8_t *);
+    if (b->l2_len + b->l3_len > m->data_len)
+        return;
+    struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(p + b->l2_len);
+    if (ol & DM_BUF_TX_IP_CKSUM) {
+        ip->hdr_checksum = 0;
+        ip->hdr_checksum = rte_ipv4_cksum(ip);
+    }
+    if (ol & (DM_BUF_TX_TCP_CKSUM | DM_BUF_TX_UDP_CKSUM)) {
+        uint8_t *l4 = p + b->l2_len + b->l3_len;
+        uint16_t *ck = (uint16_t *)(l4 + ((ol & DM_BUF_TX_TCP_CKSUM) ? 16 : 6));
+        if ((uint8_t *)(ck + 1) > p + m->data_len)
+            return;
+        *ck = 0;
+        uint16_t c = rte_ipv4_udptcp_cksum(ip, l4);
+        *ck = c;
+    }
+}
+
+static inline void tx_offload(struct dpdk_dev *d, struct rte_mbuf *m, const struct dm_buf *b)
+{
+    uint32_t ol = b->ol_flags & d->tx_ol;
+    /* OR, never assign: an attached mbuf carries RTE_MBUF_F_EXTERNAL,
+     * without which it would be freed as a plain mbuf, its callback lost. */
+    if (!ol)
+        return;
+    m->l2_len = b->l2_len;
+    m->l3_len = b->l3_len;
+    m->l4_len = b->l4_len;
+    uint64_t f = RTE_MBUF_F_TX_IPV4;
+    if (ol & DM_BUF_TX_IP_CKSUM)
+        f |= RTE_MBUF_F_TX_IP_CKSUM;
+    if (ol & DM_BUF_TX_TCP_CKSUM)
+        f |= RTE_MBUF_F_TX_TCP_CKSUM;
+    else if (ol & DM_BUF_TX_UDP_CKSUM)
+        f |= RTE_MBUF_F_TX_UDP_CKSUM;
+    m->ol_flags |= f;
+}
+
+/* One fresh mbuf holding a copy of the frame. NULL: out of mbufs. */
+static struct rte_mbuf *tx_copy(struct dpdk_dev *d, const struct dm_buf *b)
+{
+    struct rte_mbuf *m = rte_pktmbuf_alloc(d->mp);
+    if (dm_unlikely(!m))
+        return NULL;
+    uint8_t *p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)b->pkt_len);
+    for (const struct dm_buf *s = b; s; s = s->next) {
+        memcpy(p, s->data, s->len);
+        p += s->len;
+    }
+    tx_offload(d, m, b);
+    uint32_t missing = b->ol_flags & (DM_BUF_TX_IP_CKSUM | DM_BUF_TX_TCP_CKSUM | DM_BUF_TX_UDP_CKSUM) & ~d->tx_ol;
+    if (dm_unlikely(missing))
+        sw_cksum(m, missing, b);
+    d->st[DPDK_ST_TX_COPY]++;
+    return m;
+}
+
+/* One mbuf for segment s without copying its bytes. */
+static inline struct rte_mbuf *tx_seg(struct dpdk_dev *d, struct dm_buf *s)
+{
+    struct rte_mbuf *m;
+    if (s->free_fn == dpdk_rx_free && s->refcnt == 1 && !s->shared) {
+        m = s->dev_priv;
+        if (rte_mbuf_refcnt_read(m) == 1 && RTE_MBUF_DIRECT(m) && m->pool == d->mp) {
+            /* Our own received mbuf, held only by this dm_buf: send it as is.
+             * The extra mbuf reference stands for the dm_buf's, which the
+             * caller's free releases once the PMD took the frame. */
+            rte_mbuf_refcnt_update(m, 1);
+            m->data_off = (uint16_t)(s->data - (uint8_t *)m->buf_addr);
+            m->data_len = (uint16_t)s->len;
+            m->pkt_len = s->len;
+            m->nb_segs = 1;
+            m->next = NULL;
+            m->ol_flags = 0;
+            m->tx_offload = 0;
+            m->packet_type = 0;
+            d->st[DPDK_ST_TX_DIRECT_SEG]++;
+            return m;
+        }
+    }
+    m = rte_pktmbuf_alloc(d->ext_mp);
+    if (dm_unlikely(!m))
+        return NULL;
+    struct rte_mbuf_ext_shared_info *sh = rte_mbuf_to_priv(m);
+    sh->free_cb = dpdk_ext_free;
+    sh->fcb_opaque = s;
+    rte_mbuf_ext_refcnt_set(sh, 1);
+    dm_buf_ref(s);
+    /* Virtual devices copy with the CPU and ignore IOVAs; give the VA. */
+    rte_pktmbuf_attach_extbuf(m, s->data, (rte_iova_t)(uintptr_t)s->data, (uint16_t)s->len, sh);
+    m->data_len = (uint16_t)s->len;
+    m->pkt_len = s->len;
+    d->st[DPDK_ST_TX_ZC_SEG]++;
+    return m;
+}
+
+/* The mbuf (chain) for frame b, or NULL with *bad set when the frame can
+ * never go out, clear when we are only out of mbufs right now. */
+static struct rte_mbuf *tx_build(struct dpdk_dev *d, struct dm_buf *b, bool *bad)
+{
+    *bad = false;
+    uint32_t missing = b->ol_flags & (DM_BUF_TX_IP_CKSUM | DM_BUF_TX_TCP_CKSUM | DM_BUF_TX_UDP_CKSUM) & ~d->tx_ol;
+    bool linear_ok = b->pkt_len <= d->copy_room;
+    if (b->pkt_len <= d->tx_copy_max || !d->tx_zc || missing || (b->nb_segs > 1 && !d->multiseg) ||
+        b->nb_segs > d->max_segs) {
+        if (dm_unlikely(!linear_ok)) {
+            *bad = true;
+            return NULL;
+        }
+        return tx_copy(d, b);
+    }
+    struct rte_mbuf *head = NULL, *tail = NULL;
+    uint16_t segs = 0;
+    for (struct dm_buf *s = b; s; s = s->next) {
+        if (s->len == 0)
+            continue;
+        if (dm_unlikely(s->len > UINT16_MAX)) {
+            if (head)
+                rte_pktmbuf_free(head);
+            if (!linear_ok) {
+                *bad = true;
+                return NULL;
+            }
+            return tx_copy(d, b);
+        }
+        struct rte_mbuf *m = tx_seg(d, s);
+        if (dm_unlikely(!m)) {
+            if (head)
+                rte_pktmbuf_free(head); /* drops the references taken so far */
+            return NULL;
+        }
+        if (tail)
+            tail->next = m;
+        else
+            head = m;
+        tail = m;
+        segs++;
+    }
+    if (dm_unlikely(!head)) {
+        *bad = true;
+        return NULL;
+    }
+    head->nb_segs = segs;
+    head->pkt_len = b->pkt_len;
+    tx_offload(d, head, b);
+    return head;
+}
+
+uint16_t dpdk_tx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
+{
+    struct dpdk_dev *d = dev->priv;
+    struct rte_mbuf *mb[DPDK_BURST];
+    struct dm_buf *src[DPDK_BURST];
+    uint16_t done = 0;
+    if (dm_unlikely(!d->started))
+        return 0; /* link down and port stopped: the caller keeps its frames */
+
+    while (done < n) {
+        uint16_t want = (uint16_t)(n - done) > DPDK_BURST ? DPDK_BURST : (uint16_t)(n - done);
+        uint16_t built = 0, taken = 0;
+        bool stalled = false;
+        /* Build up to `want` frames; frames that can never go out are
+         * dropped in place (they count as taken: the caller is rid of them). */
+        while (taken < want) {
+            struct dm_buf *b = pkts[done + taken];
+            bool bad;
+            struct rte_mbuf *m = tx_build(d, b, &bad);
+            if (dm_unlikely(!m)) {
+                if (!bad) {
+                    d->st[DPDK_ST_TX_NOMBUF]++;
+                    stalled = true;
+                    break;
+                }
+                if (built)
+                    break; /* keep order: send what we built first */
+                d->st[DPDK_ST_TX_DROP_BAD]++;
+                dm_log_once("dpdk", "dropping a frame the port cannot send (%u bytes in %u segments)",
+                            b->pkt_len, b->nb_segs);
+                dm_buf_free(b);
+                done++;
+                want--;
+                continue;
+            }
+            src[built] = b;
+            mb[built++] = m;
+            taken++;
+        }
+        if (built == 0) {
+            if (stalled)
+                break;
+            continue;
+        }
+        uint16_t sent = rte_eth_tx_burst(d->port, d->queue, mb, built);
+        uint64_t bytes = 0;
+        for (uint16_t i = 0; i < sent; i++) {
+            bytes += src[i]->pkt_len;
+            dm_buf_free(src[i]);
+        }
+        d->st[DPDK_ST_TX] += sent;
+        d->st[DPDK_ST_TX_BYTES] += bytes;
+        if (sent < built) {
+            d->st[DPDK_ST_TX_FULL] += (uint64_t)(built - sent);
+            for (uint16_t i = sent; i < built; i++)
+                rte_pktmbuf_free(mb[i]);
+            done += sent;
+            break;
+        }
+        done += sent;
+        if (stalled)
+            break;
+    }
+    return done;
+}
+
+void dpdk_read_hw_stats(struct dpdk_dev *d)
+{
+    struct rte_eth_stats s;
+    d->hw_poll = 1u << 16;
+    if (rte_eth_stats_get(d->port, &s) != 0)
+        return;
+    d->st[DPDK_ST_RX_NOMBUF] = s.rx_nombuf;
+    d->st[DPDK_ST_IMISSED] = s.imissed;
+    d->st[DPDK_ST_IERRORS] = s.ierrors;
+    d->st[DPDK_ST_OERRORS] = s.oerrors;
+}

@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * epoll over sets that mix our sockets with kernel fds.
+ *
+ * Every epoll the application creates is a real kernel epoll (so its fd
+ * number, close, dup and fork behave as Linux's). Kernel fds are added to it
+ * directly; our sockets are not (their placeholders never become ready) but
+ * get a watch in user space: struct shim_watch, on the epoll's list and the
+ * socket's list. The datapath's wait fd is added to the kernel epoll with a
+ * private marker, so one epoll_wait() sleeps on both worlds.
+ *
+ * epoll_wait(): harvest completions, scan the watches (level: ready now;
+ * edge: ready and the socket's event generation moved since the last
+ * report; one-shot: disabled after one report until EPOLL_CTL_MOD), take
+ * what the kernel has without blocking, and only when nothing is ready
+ * spin DEMI_SPIN_US, then sleep in the kernel epoll (wait fd included).
+ * Watches that were reported move to the back of the list, and kernel and
+ * our events take turns to come first, so a full events[] starves neither.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include "dm/instance.h"
+#include "dm/log.h"
+#include "dm/time.h"
+#include "interpose/real.h"
+#include "shim/shim.h"
+
+static const char shim_wait_marker; /* data.ptr of the wait fd's entry */
+
+int shim_epoll_create(int flags)
+{
+    int kfd = DM_REAL(epoll_create1)(flags);
+    if (kfd < 0)
+        return -errno;
+    struct shim_epoll *ep = calloc(1, sizeof(*ep));
+    shim_lock();
+    if (!ep || shim_fd_set(kfd, &ep->obj) < 0) {
+        shim_unlock();
+        free(ep);
+        DM_REAL(close)(kfd);
+        return -ENOMEM;
+    }
+    ep->obj.kind = SHIM_KIND_EPOLL;
+    ep->obj.refs = 1;
+    ep->kfd = kfd;
+    ep->wait_fd = -1;
+    dm_list_init(&ep->watches);
+    shim_unlock();
+    return kfd;
+}
+
+static void watch_free(struct shim_watch *w)
+{
+    dm_list_del(&w->elink);
+    dm_list_del(&w->slink);
+    free(w);
+}
+
+void shim_epoll_unref(struct shim_epoll *ep)
+{
+    if (--ep->obj.refs > 0)
+        return;
+    struct dm_list *pos, *tmp;
+    dm_list_for_each_safe(pos, tmp, &ep->watches)
+        watch_free(dm_list_entry(pos, struct shim_watch, elink));
+    free(ep);
+}
+
+void shim_watch_drop_all(struct shim_sock *s)
+{
+    struct dm_list *pos, *tmp;
+    dm_list_for_each_safe(pos, tmp, &s->watches)
+        watch_free(dm_list_entry(pos, struct shim_watch, slink));
+}
+
+void shim_watch_to_kernel(struct shim_sock *s, int fd)
+{
+    struct dm_list *pos, *tmp;
+    (void)fd;
+    dm_list_for_each_safe(pos, tmp, &s->watches) {
+        struct shim_watch *w = dm_list_entry(pos, struct shim_watch, slink);
+        struct epoll_event ev = { .events = w->disabled ? 0 : w->events, .data.u64 = w->data };
+        if (DM_REAL(epoll_ctl)(w->ep->kfd, EPOLL_CTL_ADD, w->fd, &ev) < 0)
+            DM_WARN("shim", "fd %d: could not move its epoll registration to the kernel: %m", w->fd);
+        watch_free(w);
+    }
+}
+
+/* Edge triggering: a watch fires when an event it listens for happened
+ * since its last report (Linux filters wake-ups by the watch's events), and
+ * then reports everything that is ready, as Linux does. */
+uint32_t shim_watch_check(struct shim_watch *w, uint32_t ready, uint32_t gen_in, uint32_t gen_out)
+{
+    if (w->disabled)
+        return 0;
+    uint32_t m = ready & (w->events | EPOLLERR | EPOLLHUP);
+    if (!m)
+        return 0;
+    if (w->events & EPOLLET) {
+        const uint32_t in = EPOLLIN | EPOLLRDNORM | EPOLLRDBAND | EPOLLPRI | EPOLLRDHUP;
+        const uint32_t out = EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND;
+        bool new_in = gen_in != w->seen_in, new_out = gen_out != w->seen_out;
+        bool fire = ((m & in) && new_in) || ((m & out) && new_out) ||
+                    ((m & (EPOLLERR | EPOLLHUP)) && (new_in || new_out));
+        if (!fire)
+            return 0;
+        w->seen_in = gen_in;
+        w->seen_out = gen_out;
+    }
+    if (w->events & EPOLLONESHOT)
+        w->disabled = true;
+    return m;
+}
+
+static struct shim_watch *watch_find(struct shim_epoll *ep, struct shim_sock *s, int fd)
+{
+    struct dm_list *pos, *tmp;
+    dm_list_for_each_safe(pos, tmp, &s->watches) {
+        struct shim_watch *w = dm_list_entry(pos, struct shim_watch, slink);
+        if (w->ep == ep && w->fd == fd)
+            return w;
+    }
+    return NULL;
+}
+
+int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+    shim_lock();
+    struct shim_obj *eo = shim_fd_get(epfd);
+    struct shim_obj *so = shim_fd_get(fd);
+    int r = 0;
+    if (!eo || eo->kind != SHIM_KIND_EPOLL || !so || so->kind != SHIM_KIND_SOCK) {
+        shim_unlock();
+        return SHIM_PASS;
+    }
+    struct shim_epoll *ep = (struct shim_epoll *)eo;
+    struct shim_sock *s = (struct shim_sock *)so;
+    if (op != EPOLL_CTL_ADD && op != EPOLL_CTL_MOD && op != EPOLL_CTL_DEL) {
+        r = -EINVAL;
+        goto out;
+    }
+    if (op != EPOLL_CTL_DEL && !ev) {
+        r = -EFAULT;
+        goto out;
+    }
+    if (op == EPOLL_CTL_ADD && s->state == SHIM_PENDING && (s->listening || s->type == SOCK_DGRAM)) {
+        /* first use of a listener / datagram socket in this process */
+        r = shim_activate(s, fd, NULL);
+        if (r != 0) {
+            r = r == 1 ? SHIM_PASS : r;
+            goto out;
+        }
+    }
+    struct shim_watch *w = watch_find(ep, s, fd);
+    switch (op) {
+    case EPOLL_CTL_ADD:
+        if (w) {
+            r = -EEXIST;
+            break;
+        }
+        w = calloc(1, sizeof(*w));
+        if (!w) {
+            r = -ENOMEM;
+            break;
+        }
+        w->ep = ep;
+        w->s = s;
+        w->fd = fd;
+        w->events = ev->events;
+        w->data = ev->data.u64;
+        w->seen_in = s->gen_in - 1; /* the first check reports what is ready now */
+        w->seen_out = s->gen_out - 1;
+        dm_list_add_tail(&ep->watches, &w->elink);
+        dm_list_add_tail(&s->watches, &w->slink);
+        break;
+    case EPOLL_CTL_MOD:
+        if (!w) {
+            r = -ENOENT;
+            break;
+        }
+        if ((ev->events | w->events) & EPOLLEXCLUSIVE) {
+            r = -EINVAL;
+            break;
+        }
+        w->events = ev->events;
+        w->data = ev->data.u64;
+        w->disabled = false;
+        w->seen_in = s->gen_in - 1;
+        w->seen_out = s->gen_out - 1;
+        break;
+    case EPOLL_CTL_DEL:
+        if (!w) {
+            r = -ENOENT;
+            break;
+        }
+        watch_free(w);
+        break;
+    }
+out:
+    shim_unlock();
+    return r;
+}
+
+/* Our sockets' events into evs; reported watches rotate to the back. */
+static int scan_watches(struct shim_epoll *ep, struct epoll_event *evs, int max)
+{
+    struct dm_list *pos, *tmp, *stop = NULL;
+    int n = 0;
+    if (max <= 0)
+        return 0;
+    dm_list_for_each_safe(pos, tmp, &ep->watches) {
+        struct shim_watch *w = dm_list_entry(pos, struct shim_watch, elink);
+        uint32_t m = shim_watch_check(w, shim_sock_events(w->s, w->fd), w->s->gen_in, w->s->gen_out);
+        if (!m)
+            continue;
+        evs[n].events = m;
+        evs[n].data.u64 = w->data;
+        if (++n == max) {
+            stop = tmp;
+            break;
+        }
+    }
+    if (stop && stop != &ep->watches) {
+        /* start the next scan after the last reported watch */
+        dm_list_del(&ep->watches);
+        dm_list_add_tail(stop, &ep->watches);
+    }
+    return n;
+}
+
+static int drop_marker(struct epoll_event *evs, int n)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (evs[i].data.ptr != &shim_wait_marker)
+            evs[k++] = evs[i];
+    return k;
+}
+
+static void ensure_wait_fd(struct shim_epoll *ep, int kfd)
+{
+    if (!shim_rt.inst || shim_rt.wait_fd < 0 || (ep->wait_fd == shim_rt.wait_fd && ep->wait_gen == shim_rt.inst_gen))
+        return;
+    struct epoll_event wev = { .events = EPOLLIN, .data.ptr = (void *)&shim_wait_marker };
+    if (DM_REAL(epoll_ctl)(kfd, EPOLL_CTL_ADD, shim_rt.wait_fd, &wev) < 0 && errno == EEXIST)
+        DM_REAL(epoll_ctl)(kfd, EPOLL_CTL_MOD, shim_rt.wait_fd, &wev);
+    ep->wait_fd = shim_rt.wait_fd;
+    ep->wait_gen = shim_rt.inst_gen;
+}
+
+int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, const sigset_t *sigmask)
+{
+    shim_lock();
+    struct shim_obj *eo = shim_fd_get(epfd);
+    if (!eo || eo->kind != SHIM_KIND_EPOLL || dm_list_empty(&((struct shim_epoll *)eo)->watches)) {
+        /* no socket of ours in the set: but the wait fd may be there, or
+         * the datapath may still have data to send */
+        if (eo && eo->kind == SHIM_KIND_EPOLL && max > 0) {
+            struct shim_epoll *ep0 = (struct shim_epoll *)eo;
+            if (ep0->wait_fd < 0 && !shim_rt.inst) {
+                shim_unlock();
+                return SHIM_PASS;
+            }
+        } else {
+            shim_unlock();
+            return SHIM_PASS;
+        }
+    }
+    if (max <= 0) {
+        shim_unlock();
+        return -EINVAL;
+    }
+    struct shim_epoll *ep = (struct shim_epoll *)eo;
+    ep->obj.refs++;
+    int64_t start = dm_clock_ns();
+    int64_t deadline = timeout_ms < 0 ? -1 : start + (int64_t)timeout_ms * DM_NS_PER_MS;
+    static __thread unsigned flip;
+    int n = 0, r;
+    bool slept = false;
+    for (;;) {
+        shim_progress();
+        if (slept) {
+            /* the kernel's events of this round are in evs[0..n) */
+            n += scan_watches(ep, evs + n, max - n);
+        } else if ((++flip & 1) && n == 0) {
+            r = DM_REAL(epoll_wait)(epfd, evs, max, 0);
+            n = r > 0 ? drop_marker(evs, r) : 0;
+            n += scan_watches(ep, evs + n, max - n);
+        } else {
+            n += scan_watches(ep, evs + n, max - n);
+            if (n < max) {
+                r = DM_REAL(epoll_wait)(epfd, evs + n, max - n, 0);
+                if (r > 0)
+                    n += drop_marker(evs + n, r);
+            }
+        }
+        if (n > 0 || timeout_ms == 0) {
+            r = n;
+            break;
+        }
+        int64_t now = dm_clock_ns();
+        if (deadline >= 0 && now >= deadline) {
+            r = 0;
+            break;
+        }
+        if ((now - start < shim_rt.cfg.spin_ns || (shim_rt.inst && shim_rt.wait_fd < 0)) && !sigmask) {
+            shim_unlock();
+            sched_yield();
+            shim_lock();
+            continue;
+        }
+        if (shim_progress() > 0)
+            continue; /* and flushed what the backend queued: now it may sleep */
+        ensure_wait_fd(ep, epfd);
+        int tmo = deadline < 0 ? 1000 : (int)DM_MIN((deadline - now + DM_NS_PER_MS - 1) / DM_NS_PER_MS, 1000);
+        if (shim_rt.inst && shim_rt.wait_fd < 0)
+            tmo = 0;
+        shim_unlock();
+        r = DM_REAL(epoll_pwait)(epfd, evs, max, tmo, sigmask); /* the app's fd: dups share the set */
+        int e = errno;
+        shim_lock();
+        if (r < 0) {
+            r = -e;
+            break;
+        }
+        n = drop_marker(evs, r);
+        slept = true;
+        if (shim_fd_get(epfd) != &ep->obj) {
+            r = n ? n : -EBADF;
+            break;
+        }
+        /* loop: harvest and add our events to what the kernel gave */
+    }
+    shim_epoll_unref(ep);
+    shim_unlock();
+    return r;
+}

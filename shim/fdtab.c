@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fd table: fd -> shim object (socket or epoll set), or NULL for every
+ * fd that is the kernel's. Two levels of 1024 entries so that a process
+ * with a million fds costs only the chunks it uses. Writers hold the shim
+ * lock; the hooks' first check (shim_fd_maybe) reads without it, which is
+ * safe because entries are pointers written atomically and the locked path
+ * looks again.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include "shim/shim.h"
+
+#define FD_CHUNK_BITS 10
+#define FD_CHUNK (1u << FD_CHUNK_BITS)
+#define FD_NCHUNKS 1024u /* up to 1M fds (fs.nr_open's default) */
+
+static struct shim_obj **fd_chunks[FD_NCHUNKS];
+static int fd_hi = -1;
+
+static inline struct shim_obj **fd_slot(int fd, bool create)
+{
+    if (fd < 0 || (unsigned)fd >= FD_CHUNK * FD_NCHUNKS)
+        return NULL;
+    unsigned c = (unsigned)fd >> FD_CHUNK_BITS;
+    struct shim_obj **chunk = __atomic_load_n(&fd_chunks[c], __ATOMIC_ACQUIRE);
+    if (!chunk) {
+        if (!create)
+            return NULL;
+        chunk = calloc(FD_CHUNK, sizeof(*chunk));
+        if (!chunk)
+            return NULL;
+        __atomic_store_n(&fd_chunks[c], chunk, __ATOMIC_RELEASE);
+    }
+    return &chunk[(unsigned)fd & (FD_CHUNK - 1)];
+}
+
+bool shim_fd_maybe(int fd)
+{
+    if (shim_bypass())
+        return false;
+    struct shim_obj **p = fd_slot(fd, false);
+    return p && __atomic_load_n(p, __ATOMIC_ACQUIRE) != NULL;
+}
+
+struct shim_obj *shim_fd_get(int fd)
+{
+    struct shim_obj **p = fd_slot(fd, false);
+    return p ? *p : NULL;
+}
+
+int shim_fd_set(int fd, struct shim_obj *o)
+{
+    if (fd < 0 || (unsigned)fd >= FD_CHUNK * FD_NCHUNKS)
+        return -EMFILE;
+    struct shim_obj **p = fd_slot(fd, true);
+    if (!p)
+        return -ENOMEM;
+    __atomic_store_n(p, o, __ATOMIC_RELEASE);
+    if (fd > fd_hi)
+        fd_hi = fd;
+    return 0;
+}
+
+void shim_fd_clear(int fd)
+{
+    struct shim_obj **p = fd_slot(fd, false);
+    if (p)
+        __atomic_store_n(p, NULL, __ATOMIC_RELEASE);
+}
+
+int shim_fd_max(void) { return fd_hi; }

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * poll() and select() over sets that mix our sockets with kernel fds.
+ * Our entries are answered from socket state; the kernel ones by a copy of
+ * the array in which our entries are disabled (fd -1), to which the
+ * datapath's wait fd is appended for sleeping. select() is poll() with the
+ * Linux POLLIN_SET / POLLOUT_SET / POLLEX_SET mapping.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include "dm/instance.h"
+#include "dm/log.h"
+#include "dm/time.h"
+#include "interpose/real.h"
+#include "shim/shim.h"
+
+bool shim_poll_needed(const struct pollfd *fds, nfds_t n)
+{
+    if (shim_bypass())
+        return false;
+    /* Once this process has a datapath, every wait drives it: data the
+     * application wrote, a FIN, a close, timers must progress even while
+     * it waits on kernel fds only. */
+    if (__atomic_load_n(&shim_rt.inst, __ATOMIC_RELAXED))
+        return true;
+    for (nfds_t i = 0; i < n; i++)
+        if (shim_fd_maybe(fds[i].fd))
+            return true;
+    return false;
+}
+
+/* Our entries' revents; returns how many are ready. Lock held. */
+static int scan_ours(struct pollfd *fds, nfds_t n, struct pollfd *k)
+{
+    int ready = 0;
+    for (nfds_t i = 0; i < n; i++) {
+        struct shim_obj *o = fds[i].fd >= 0 ? shim_fd_get(fds[i].fd) : NULL;
+        if (!o || o->kind != SHIM_KIND_SOCK)
+            continue;
+        struct shim_sock *s = (struct shim_sock *)o;
+        if (s->state == SHIM_PENDING && (s->listening || s->type == SOCK_DGRAM) &&
+            shim_activate(s, fds[i].fd, NULL) == 1)
+            continue; /* now a kernel fd */
+        k[i].fd = -1;
+        fds[i].revents = (short)(shim_sock_events(s, fds[i].fd) & ((uint32_t)fds[i].events | POLLERR | POLLHUP));
+        if (fds[i].revents)
+            ready++;
+    }
+    return ready;
+}
+
+int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *sigmask)
+{
+    struct pollfd kstack[33];
+    struct pollfd *k = n + 1 <= DM_ARRAY_SIZE(kstack) ? kstack : malloc((n + 1) * sizeof(*k));
+    if (!k)
+        return -ENOMEM;
+    shim_lock();
+    int64_t start = dm_clock_ns();
+    int64_t deadline = timeout_ns < 0 ? -1 : start + timeout_ns;
+    int r;
+    bool kernel_done = false;
+    for (;;) {
+        shim_progress();
+        if (!kernel_done)
+            for (nfds_t i = 0; i < n; i++)
+                k[i] = (struct pollfd){ .fd = fds[i].fd, .events = fds[i].events };
+        int ready = scan_ours(fds, n, k);
+        if (!kernel_done) {
+            int kr = DM_REAL(poll)(k, n, 0);
+            if (kr < 0) {
+                r = -errno;
+                break;
+            }
+        }
+        kernel_done = false;
+        for (nfds_t i = 0; i < n; i++)
+            if (k[i].fd >= 0 || fds[i].fd < 0) {
+                fds[i].revents = fds[i].fd < 0 ? 0 : k[i].revents;
+                if (fds[i].revents)
+                    ready++;
+            }
+        if (ready || timeout_ns == 0) {
+            r = ready;
+            break;
+        }
+        int64_t now = dm_clock_ns();
+        if (deadline >= 0 && now >= deadline) {
+            r = 0;
+            break;
+        }
+        if ((now - start < shim_rt.cfg.spin_ns || (shim_rt.inst && shim_rt.wait_fd < 0)) && !sigmask) {
+            shim_unlock();
+            sched_yield();
+            shim_lock();
+            continue;
+        }
+        if (shim_progress() > 0)
+            continue; /* and flushed what the backend queued: now it may sleep */
+        nfds_t kn = n;
+        if (shim_rt.inst && shim_rt.wait_fd >= 0)
+            k[kn++] = (struct pollfd){ .fd = shim_rt.wait_fd, .events = POLLIN };
+        int64_t slice = deadline < 0 ? DM_NS_PER_S : DM_MIN(deadline - now, DM_NS_PER_S);
+        if (shim_rt.inst && shim_rt.wait_fd < 0)
+            slice = 0;
+        struct timespec ts = { .tv_sec = slice / DM_NS_PER_S, .tv_nsec = slice % DM_NS_PER_S };
+        shim_unlock();
+        int kr = DM_REAL(ppoll)(k, kn, &ts, sigmask);
+        int e = errno;
+        shim_lock();
+        if (kr < 0) {
+            r = -e;
+            break;
+        }
+        /* the kernel entries' revents are fresh: keep them for this round */
+        kernel_done = kr > 0;
+    }
+    shim_unlock();
+    if (k != kstack)
+        free(k);
+    return r;
+}
+
+int shim_select(int nfds, fd_set *rs, fd_set *ws, fd_set *es, int64_t timeout_ns, const sigset_t *sigmask)
+{
+    struct pollfd stack[64];
+    if (nfds < 0 || nfds > FD_SETSIZE)
+        return -EINVAL;
+    struct pollfd *p = (size_t)nfds <= DM_ARRAY_SIZE(stack) ? stack : malloc((size_t)nfds * sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    nfds_t n = 0;
+    for (int fd = 0; fd < nfds; fd++) {
+        short ev = 0;
+        if (rs && FD_ISSET(fd, rs))
+            ev |= POLLIN;
+        if (ws && FD_ISSET(fd, ws))
+            ev |= POLLOUT;
+        if (es && FD_ISSET(fd, es))
+            ev |= POLLPRI;
+        if (ev)
+            p[n++] = (struct pollfd){ .fd = fd, .events = ev };
+    }
+    int r = shim_poll(p, n, timeout_ns, sigmask);
+    if (r >= 0) {
+        for (nfds_t i = 0; i < n; i++)
+            if (p[i].revents & POLLNVAL) {
+                r = -EBADF;
+                break;
+            }
+    }
+    if (r >= 0) {
+        int count = 0;
+        if (rs)
+            FD_ZERO(rs);
+        if (ws)
+            FD_ZERO(ws);
+        if (es)
+            FD_ZERO(es);
+        for (nfds_t i = 0; i < n; i++) {
+            short re = p[i].revents, ev = p[i].events;
+            if ((ev & POLLIN) && (re & (POLLIN | POLLRDNORM | POLLRDBAND | POLLHUP | POLLERR))) {
+                FD_SET(p[i].fd, rs);
+                count++;
+            }
+            if ((ev & POLLOUT) && (re & (POLLOUT | POLLWRNORM | POLLWRBAND | POLLERR))) {
+                FD_SET(p[i].fd, ws);
+                count++;
+            }
+            if ((ev & POLLPRI) && (re & POLLPRI)) {
+                FD_SET(p[i].fd, es);
+                count++;
+            }
+        }
+        r = count;
+    }
+    if (p != stack)
+        free(p);
+    return r;
+}

@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Processes: fork, exec and exit.
+ *
+ * fork(): the lock is held across the real fork so the child's copy of the
+ * shim is consistent. The child drops the parent's datapath (its memory is
+ * a copy-on-write leftover nobody touches; its kernel objects - epoll,
+ * io_uring, sockets - belong to the parent) and starts its own on first
+ * use. Its sockets:
+ *   PENDING    untouched: nginx's master binds and listens, each worker
+ *              hands the listener to its own datapath at first use;
+ *   listeners  offloaded in the parent become PENDING again with their
+ *              address recorded: the child re-creates them (SO_REUSEPORT),
+ *              so a pre-forking server serves from every process;
+ *   others     ORPHAN: only close() works, and it touches nothing of the
+ *              parent's (a Redis BGSAVE child closing the listeners and
+ *              clients leaves the parent's connections alone).
+ *
+ * exec and exit: data the application wrote may still be queued in the
+ * datapath; it is pushed out (up to DEMI_LINGER_MS) before the process
+ * image goes away, as the kernel would keep sending it.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "dm/instance.h"
+#include "dm/log.h"
+#include "dm/stats.h"
+#include "dm/time.h"
+#include "interpose/real.h"
+#include "shim/shim.h"
+
+static void child_reset(void)
+{
+    if (shim_rt.inst) {
+        shim_rt.inst = NULL; /* the parent's: never touched again here */
+        shim_rt.inst_gen++;
+    }
+    shim_rt.inst_err = 0;
+    shim_rt.wait_fd = -1;
+    shim_rt.tx_inflight = 0;
+    if (shim_rt.qmap)
+        memset(shim_rt.qmap, 0, (shim_rt.qmap_mask + 1) * sizeof(*shim_rt.qmap));
+    int hi = shim_fd_max();
+    for (int fd = 0; fd <= hi; fd++) {
+        struct shim_obj *o = shim_fd_get(fd);
+        if (!o || o->kind != SHIM_KIND_SOCK)
+            continue;
+        struct shim_sock *s = (struct shim_sock *)o;
+        s->qnext = NULL;
+        if (s->state != SHIM_OFFLOADED)
+            continue;
+        s->pop_pending = s->accept_pending = s->connect_pending = false;
+        s->rx_count = s->rx_head = 0;
+        s->rx_bytes = 0;
+        s->acc_count = s->acc_head = 0;
+        s->tx_count = s->tx_head = 0;
+        s->tx_bytes = 0;
+        for (unsigned i = 0; i < s->kacc_count; i++)
+            DM_REAL(close)(s->kaccq[i]); /* the parent serves them */
+        s->kacc_count = 0;
+        if (s->listening) {
+            s->state = SHIM_PENDING;
+            s->refork = true;
+            s->qd = -1;
+        } else {
+            s->state = SHIM_ORPHAN;
+        }
+    }
+}
+
+pid_t shim_fork(void)
+{
+    shim_lock();
+    pid_t pid = DM_REAL(fork)();
+    if (pid != 0) {
+        int e = errno;
+        shim_unlock();
+        return pid < 0 ? -e : pid;
+    }
+    /* child: only this thread exists; the lock may be copied held by
+     * another thread of the parent, so make a fresh one */
+    pthread_mutex_init(&shim_rt.lock, NULL);
+    pthread_mutex_lock(&shim_rt.lock);
+    child_reset();
+    shim_unlock();
+    return 0;
+}
+
+static bool pushes_pending(void)
+{
+    int hi = shim_fd_max();
+    for (int fd = 0; fd <= hi; fd++) {
+        struct shim_obj *o = shim_fd_get(fd);
+        if (o && o->kind == SHIM_KIND_SOCK && ((struct shim_sock *)o)->state == SHIM_OFFLOADED &&
+            ((struct shim_sock *)o)->tx_count)
+            return true;
+    }
+    return false;
+}
+
+/* Lock held. */
+void shim_drain(int64_t timeout_ns)
+{
+    if (!shim_rt.inst)
+        return;
+    int64_t start = dm_clock_ns(), deadline = start + timeout_ns;
+    for (;;) {
+        shim_progress();
+        if (!pushes_pending())
+            return;
+        if (shim_block(start, deadline) == -ETIMEDOUT) {
+            DM_WARN("shim", "data still queued after DEMI_LINGER_MS=%lld ms; it is dropped",
+                    (long long)(timeout_ns / DM_NS_PER_MS));
+            return;
+        }
+    }
+}
+
+/* Listeners whose kernel socket we made listen again for an exec. */
+static int relisten[64];
+static int nrelisten;
+
+/* A listener handed to the datapath has a kernel placeholder that no
+ * longer listens (still bound). A program exec'd with it inherited (nginx's
+ * binary upgrade, a supervisor) must get a live listening socket: listen
+ * on the placeholder again; the new program adopts it (rt.c). */
+void shim_before_exec(void)
+{
+    shim_lock();
+    shim_drain(shim_rt.cfg.linger_ms * DM_NS_PER_MS);
+    nrelisten = 0;
+    int hi = shim_fd_max();
+    for (int fd = 0; fd <= hi; fd++) {
+        struct shim_obj *o = shim_fd_get(fd);
+        if (!o || o->kind != SHIM_KIND_SOCK)
+            continue;
+        struct shim_sock *s = (struct shim_sock *)o;
+        int fl = DM_REAL(fcntl)(fd, F_GETFD);
+        if (fl < 0 || (fl & FD_CLOEXEC))
+            continue;
+        int acc = 0;
+        socklen_t l = sizeof(acc);
+        if (s->listening) {
+            if (DM_REAL(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l) < 0 || acc)
+                continue;
+            /* a port the kernel chose at bind(0) went with the shutdown
+             * (getsockname still shows it): bind it again; EINVAL means
+             * the socket kept its binding */
+            if (s->local.sin_port && DM_REAL(bind)(fd, (struct sockaddr *)&s->local, sizeof(s->local)) < 0 &&
+                errno != EINVAL)
+                DM_WARN("shim", "exec: fd %d: cannot bind its kernel socket to port %u again: %s", fd,
+                        ntohs(s->local.sin_port), strerror(errno));
+            if (DM_REAL(listen)(fd, s->backlog) == 0 && nrelisten < (int)DM_ARRAY_SIZE(relisten))
+                relisten[nrelisten++] = fd;
+            DM_DEBUG("shim", "exec: fd %d: its kernel socket listens again for the new program", fd);
+        } else if (s->state != SHIM_PENDING) {
+            DM_WARN("shim", "exec: fd %d is an offloaded connection without FD_CLOEXEC; the new program "
+                    "inherits only its placeholder (not the connection)", fd);
+        }
+    }
+    shim_unlock();
+}
+
+void shim_exec_failed(void)
+{
+    shim_lock();
+    for (int i = 0; i < nrelisten; i++)
+        (void)DM_REAL(shutdown)(relisten[i], SHUT_RD); /* back to datapath-only */
+    nrelisten = 0;
+    shim_unlock();
+}
+
+__attribute__((destructor)) static void shim_at_exit(void)
+{
+    if (shim_depth || !shim_rt.inst)
+        return;
+    if (pthread_mutex_trylock(&shim_rt.lock) != 0)
+        return; /* exit() from inside a call of ours: do not deadlock */
+    shim_depth++;
+    shim_drain(shim_rt.cfg.linger_ms * DM_NS_PER_MS);
+    const char *st = getenv("DEMI_STATS");
+    if (st && strcmp(st, "0") != 0)
+        dm_stats_dump(shim_rt.inst, stderr, 0);
+    shim_unlock();
+}

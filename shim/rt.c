@@ -1,0 +1,460 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shim's runtime: the lock, the DEMI_* settings, the datapath instance
+ * (started lazily, re-created in a forked child), the qd -> socket map, and
+ * the progress engine that turns completions into socket state.
+ *
+ * Progress: shim_progress() asks dm_wait_next_n() (timeout 0: one poll of
+ * the backend) for every completed operation and dispatches it to the
+ * socket that owns the qd, matching the token so that a late completion for
+ * a closed queue (whose qd may be reused) is never misattributed.
+ *
+ * Sleeping: shim_block() spins (polling) for DEMI_SPIN_US, then sleeps in
+ * ppoll() on the instance's wait fd with the lock dropped, so other threads
+ * and an idle application cost nothing. A backend without a wait fd (DPDK)
+ * is busy-polled with sched_yield() between polls.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include "dm/config.h"
+#include "dm/instance.h"
+#include "dm/log.h"
+#include "dm/stack.h"
+#include "dm/time.h"
+#include "interpose/real.h"
+#include "shim/shim.h"
+
+struct shim_rt shim_rt = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .wait_fd = -1,
+};
+__thread int shim_depth __attribute__((tls_model("initial-exec")));
+
+void shim_lock(void)
+{
+    pthread_mutex_lock(&shim_rt.lock);
+    shim_depth++;
+    if (dm_unlikely(!shim_rt.cfg_loaded))
+        shim_cfg_load();
+}
+
+void shim_unlock(void)
+{
+    shim_depth--;
+    pthread_mutex_unlock(&shim_rt.lock);
+}
+
+static int64_t cfg_int(const struct dm_config *c, const char *key, int64_t def, int64_t min, int64_t max)
+{
+    int64_t v = def;
+    if (dm_config_int(c, key, def, min, max, &v) < 0) {
+        DM_ERR("shim", "%s: not a number in [%lld, %lld]; using %lld", key, (long long)min,
+               (long long)max, (long long)def);
+        v = def;
+    }
+    return v;
+}
+
+static int cfg_bool(const struct dm_config *c, const char *key, int def)
+{
+    int v = dm_config_bool(c, key, def);
+    if (v < 0) {
+        DM_ERR("shim", "%s: expected 0/1/yes/no/on/off; using %d", key, def);
+        v = def;
+    }
+    return v;
+}
+
+struct shim_rules *shim_offload_rules;
+
+/* The DEMI_* variables as they were when the program started: servers
+ * such as nginx clear their workers' environment, and the datapath is
+ * started lazily, in the worker. */
+static struct dm_config shim_env;
+static bool shim_env_done;
+extern char **environ;
+
+__attribute__((constructor(102))) static void shim_env_snapshot(void)
+{
+    if (shim_env_done)
+        return;
+    shim_env_done = true;
+    dm_config_init(&shim_env);
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (strncmp(*e, "DEMI_", 5) != 0 || !eq || (size_t)(eq - *e) >= sizeof(shim_env.kv[0].key))
+            continue;
+        char key[sizeof(shim_env.kv[0].key)];
+        memcpy(key, *e, (size_t)(eq - *e));
+        key[eq - *e] = 0;
+        (void)dm_config_set(&shim_env, key, eq + 1);
+    }
+}
+
+static const char *env_get(const char *key)
+{
+    return dm_config_str(&shim_env, key, NULL);
+}
+
+void shim_cfg_load(void)
+{
+    shim_env_snapshot(); /* a hook may run before our constructors */
+    struct dm_config c = shim_env;
+    struct shim_cfg *cfg = &shim_rt.cfg;
+
+    shim_rt.cfg_loaded = true;
+    const char *lvl = env_get("DEMI_LOG");
+    if (lvl && dm_log_parse_level(lvl) >= 0)
+        dm_log_set_level(dm_log_parse_level(lvl));
+    cfg->spin_ns = cfg_int(&c, "DEMI_SPIN_US", 50, 0, 10000000) * DM_NS_PER_US;
+    cfg->rcvbuf = cfg_int(&c, "DEMI_RCVBUF", 1 << 20, 4096, 1LL << 30);
+    cfg->sndbuf = cfg_int(&c, "DEMI_SNDBUF", 1 << 20, 4096, 1LL << 30);
+    cfg->linger_ms = cfg_int(&c, "DEMI_LINGER_MS", 2000, 0, 3600000);
+    cfg->offload_udp = cfg_bool(&c, "DEMI_OFFLOAD_UDP", 1);
+    /* Loopback: kernel-socket backends serve 127/8 like any address; a
+     * backend with its own stack cannot reach the kernel's loopback. */
+    const char *be = dm_config_str(&c, "DEMI_BACKEND", "uring");
+    int own_stack = strcmp(be, "posix") != 0 && strcmp(be, "uring") != 0;
+    const char *lo = dm_config_str(&c, "DEMI_OFFLOAD_LOOPBACK", "auto");
+    cfg->offload_loopback = strcmp(lo, "auto") == 0 ? !own_stack : cfg_bool(&c, "DEMI_OFFLOAD_LOOPBACK", 1);
+    const char *rules = dm_config_str(&c, "DEMI_OFFLOAD", "");
+    cfg->offload_none = strcmp(rules, "none") == 0 || strcmp(rules, "0") == 0;
+    if (!cfg->offload_none && rules[0] && shim_rules_parse(rules, &shim_offload_rules) < 0) {
+        DM_ERR("shim", "DEMI_OFFLOAD=\"%s\": bad rule (expected port=N[-M], net=A.B.C.D/LEN, "
+               "comma separated, or none); nothing is offloaded", rules);
+        cfg->offload_none = 1;
+    }
+    DM_DEBUG("shim", "config: DEMI_SPIN_US=%lld DEMI_RCVBUF=%lld DEMI_SNDBUF=%lld DEMI_LINGER_MS=%lld "
+             "DEMI_OFFLOAD_UDP=%d loopback offload=%d DEMI_OFFLOAD=\"%s\"",
+             (long long)(cfg->spin_ns / DM_NS_PER_US), (long long)cfg->rcvbuf, (long long)cfg->sndbuf,
+             (long long)cfg->linger_ms, cfg->offload_udp, cfg->offload_loopback, rules);
+}
+
+/* Starts the datapath. Without DEMI_BACKEND the preload prefers uring and
+ * falls back to posix when uring is not built or cannot start here. */
+struct dm_instance *shim_instance(void)
+{
+    static struct dm_config cfg; /* instances may keep a pointer to it */
+    struct dm_instance *inst = NULL;
+    int r;
+
+    if (dm_likely(shim_rt.inst != NULL))
+        return shim_rt.inst;
+    if (shim_rt.inst_err)
+        return NULL;
+    cfg = shim_env;
+    if (env_get("DEMI_BACKEND")) {
+        r = dm_instance_create(&cfg, &inst);
+    } else {
+        r = -ENODEV;
+        if (dm_stack_find("uring")) {
+            dm_config_set(&cfg, "DEMI_BACKEND", "uring");
+            r = dm_instance_create(&cfg, &inst);
+        }
+        if (r < 0) {
+            DM_INFO("shim", "uring backend unavailable (%s); using posix", strerror(-r));
+            cfg = shim_env;
+            dm_config_set(&cfg, "DEMI_BACKEND", "posix");
+            r = dm_instance_create(&cfg, &inst);
+        }
+    }
+    if (r < 0) {
+        shim_rt.inst_err = -r;
+        DM_ERR("shim", "the datapath did not start (%s): sockets stay in the kernel", strerror(-r));
+        return NULL;
+    }
+    shim_rt.inst = inst;
+    shim_rt.wait_fd = dm_instance_wait_fd(inst);
+    DM_INFO("shim", "datapath started: backend %s, wait fd %d", dm_instance_backend(inst), shim_rt.wait_fd);
+    return inst;
+}
+
+/* Listening TCP sockets this program inherited (systemd socket activation,
+ * nginx's binary upgrade, a supervisor that binds for it) become offload
+ * candidates like its own: found once at load in /proc/self/fd. */
+__attribute__((constructor(103))) static void shim_adopt_inherited(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return;
+    shim_lock();
+    struct dirent *e;
+    while (!shim_rt.cfg.offload_none && (e = readdir(d)) != NULL) {
+        char *end;
+        long fd = strtol(e->d_name, &end, 10);
+        if (*end || end == e->d_name || fd < 0 || fd == dirfd(d) || fd > INT32_MAX || shim_fd_get((int)fd))
+            continue;
+        int dom = 0, type = 0, acc = 0;
+        socklen_t l = sizeof(int);
+        if (DM_REAL(getsockopt)((int)fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0 || dom != AF_INET)
+            continue;
+        l = sizeof(int);
+        if (DM_REAL(getsockopt)((int)fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 || type != SOCK_STREAM)
+            continue;
+        l = sizeof(int);
+        if (DM_REAL(getsockopt)((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l) < 0 || !acc)
+            continue;
+        struct shim_sock *s = shim_sock_new(SOCK_STREAM);
+        if (!s)
+            break;
+        int one = 1;
+        s->listening = true;
+        s->backlog = SOMAXCONN; /* Linux does not tell the inherited one */
+        s->nonblock = (DM_REAL(fcntl)((int)fd, F_GETFL) & O_NONBLOCK) != 0;
+        l = sizeof(int);
+        DM_REAL(getsockopt)((int)fd, SOL_SOCKET, SO_REUSEADDR, &s->reuseaddr, &l);
+        (void)DM_REAL(setsockopt)((int)fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        (void)DM_REAL(setsockopt)((int)fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+        if (shim_fd_set((int)fd, &s->obj) < 0) {
+            free(s);
+            continue;
+        }
+        DM_DEBUG("shim", "fd %ld: inherited listening TCP socket, offload candidate", fd);
+    }
+    shim_unlock();
+    closedir(d);
+}
+
+/* ---- qd -> socket ---- */
+
+static unsigned qhash(int qd, unsigned mask) { return ((uint32_t)qd * 2654435761u) & mask; }
+
+void shim_qmap_put(struct shim_sock *s)
+{
+    if (!shim_rt.qmap) {
+        shim_rt.qmap_mask = 4095;
+        shim_rt.qmap = calloc(shim_rt.qmap_mask + 1, sizeof(*shim_rt.qmap));
+        if (!shim_rt.qmap)
+            abort(); /* 32 KiB at the first hand-over; nothing sane to do without it */
+    }
+    unsigned h = qhash(s->qd, shim_rt.qmap_mask);
+    s->qnext = shim_rt.qmap[h];
+    shim_rt.qmap[h] = s;
+}
+
+void shim_qmap_del(struct shim_sock *s)
+{
+    if (!shim_rt.qmap)
+        return;
+    struct shim_sock **pp = &shim_rt.qmap[qhash(s->qd, shim_rt.qmap_mask)];
+    for (; *pp; pp = &(*pp)->qnext)
+        if (*pp == s) {
+            *pp = s->qnext;
+            s->qnext = NULL;
+            return;
+        }
+}
+
+struct shim_sock *shim_qmap_get(int qd)
+{
+    if (!shim_rt.qmap)
+        return NULL;
+    for (struct shim_sock *s = shim_rt.qmap[qhash(qd, shim_rt.qmap_mask)]; s; s = s->qnext)
+        if (s->qd == qd)
+            return s;
+    return NULL;
+}
+
+/* ---- completions ---- */
+
+static bool tx_complete(struct shim_sock *s, demi_qtoken_t qt)
+{
+    for (unsigned i = 0; i < s->tx_count; i++) {
+        unsigned k = (s->tx_head + i) % SHIM_TXRING;
+        if (s->tx[k].qt != qt)
+            continue;
+        s->tx_bytes -= s->tx[k].len;
+        shim_rt.tx_inflight--;
+        /* keep the ring dense: move the head entry into the hole */
+        s->tx[k] = s->tx[s->tx_head];
+        s->tx_head = (s->tx_head + 1) % SHIM_TXRING;
+        s->tx_count--;
+        return true;
+    }
+    return false;
+}
+
+static void dispatch(demi_qresult_t *qr)
+{
+    struct dm_instance *inst = shim_rt.inst;
+    struct shim_sock *s = shim_qmap_get(qr->qr_qd);
+    demi_qtoken_t qt = qr->qr_qt;
+
+    switch (qr->qr_opcode) {
+    case DEMI_OPC_PUSH: {
+        if (!s)
+            return;
+        bool was_full = s->tx_count >= SHIM_TXRING || (int64_t)s->tx_bytes >= shim_rt.cfg.sndbuf;
+        if (tx_complete(s, qt) && was_full)
+            shim_sock_changed_out(s);
+        return;
+    }
+    case DEMI_OPC_POP: {
+        if (!s || !s->pop_pending || s->pop_qt != qt) {
+            dm_sgafree(inst, &qr->qr_value.sga);
+            return;
+        }
+        s->pop_pending = false;
+        demi_sgarray_t *sga = &qr->qr_value.sga;
+        uint32_t len = 0;
+        for (uint32_t i = 0; i < sga->sga_numsegs && i < DEMI_SGARRAY_MAXSIZE; i++)
+            len += sga->sga_segs[i].sgaseg_len;
+        if (s->type == SOCK_STREAM && len == 0) {
+            s->eof = true;
+            dm_sgafree(inst, sga);
+        } else {
+            struct shim_rxseg *seg = &s->rx[(s->rx_head + s->rx_count) % SHIM_RXRING];
+            seg->sga = *sga;
+            seg->off = 0;
+            seg->len = len;
+            s->rx_count++;
+            s->rx_bytes += len;
+        }
+        shim_sock_changed_in(s);
+        shim_sock_post(s);
+        return;
+    }
+    case DEMI_OPC_ACCEPT:
+        if (!s || !s->accept_pending || s->accept_qt != qt || s->acc_count >= SHIM_ACCQ) {
+            dm_close(inst, qr->qr_value.ares.qd);
+            return;
+        }
+        s->accept_pending = false;
+        {
+            unsigned k = (s->acc_head + s->acc_count) % SHIM_ACCQ;
+            s->accq[k].qd = qr->qr_value.ares.qd;
+            s->accq[k].addr = qr->qr_value.ares.addr;
+            s->acc_count++;
+        }
+        shim_sock_changed_in(s);
+        shim_sock_post(s);
+        return;
+    case DEMI_OPC_CONNECT:
+        if (!s || !s->connect_pending || s->connect_qt != qt)
+            return;
+        s->connect_pending = false;
+        s->connecting = false;
+        s->connected = true;
+        DM_DEBUG("shim", "qd %d: connected", s->qd);
+        shim_sock_changed(s);
+        shim_sock_post(s);
+        return;
+    case DEMI_OPC_FAILED: {
+        int err = (int)qr->qr_ret;
+        if (!s)
+            return;
+        /* Linux's rule for a reset: after the peer's FIN (CLOSE_WAIT) it
+         * is EPIPE, before it ECONNRESET - whichever way the backend saw it */
+        if (err == ECONNRESET && s->eof)
+            err = EPIPE;
+        if (s->pop_pending && s->pop_qt == qt) {
+            s->pop_pending = false;
+            if (err != ECANCELED) {
+                s->rd_err = err;
+                s->so_error = err;
+                if (err == ECONNRESET || err == EPIPE)
+                    s->wr_dead = true;
+            }
+        } else if (s->accept_pending && s->accept_qt == qt) {
+            s->accept_pending = false;
+            if (err != ECANCELED && err != ECONNABORTED)
+                s->so_error = err;
+        } else if (s->connect_pending && s->connect_qt == qt) {
+            s->connect_pending = false;
+            s->connecting = false;
+            s->conn_failed = true;
+            s->so_error = err;
+            DM_DEBUG("shim", "qd %d: connect failed: %s", s->qd, strerror(err));
+        } else if (tx_complete(s, qt)) {
+            if (err != ECANCELED) {
+                /* the backend's send error is what Linux returned for that
+                 * send (ECONNRESET, or EPIPE after a reset in CLOSE_WAIT);
+                 * every later send gives EPIPE */
+                if (!s->wr_dead && !s->so_error)
+                    s->so_error = err;
+                s->wr_dead = true;
+                s->tx_fail_qt = qt;
+            }
+        } else {
+            return;
+        }
+        shim_sock_changed(s);
+        return;
+    }
+    default:
+        return;
+    }
+}
+
+int shim_progress(void)
+{
+    demi_qresult_t qrs[32];
+    struct dm_instance *inst = shim_rt.inst;
+    int total = 0;
+
+    if (!inst)
+        return 0;
+    for (int round = 0; round < 8; round++) {
+        int n = 0;
+        int r = dm_wait_next_n(inst, qrs, (int)DM_ARRAY_SIZE(qrs), &n, 0);
+        if (r < 0 || n <= 0)
+            break;
+        for (int i = 0; i < n; i++)
+            dispatch(&qrs[i]);
+        total += n;
+    }
+    return total;
+}
+
+/* After an EINTR: would Linux have restarted a socket call? Only when the
+ * handler was installed with SA_RESTART. We do not know which signal ran,
+ * so restart only when every caught signal has SA_RESTART - leaving out
+ * the synchronous ones (a fault of this thread cannot arrive while it
+ * sleeps in the kernel; crash handlers rarely set SA_RESTART). */
+static bool handlers_all_restart(void)
+{
+    for (int sig = 1; sig < NSIG; sig++) {
+        struct sigaction sa;
+        if (sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE ||
+            sig == SIGILL || sig == SIGTRAP || sig == SIGSYS || sigaction(sig, NULL, &sa) < 0)
+            continue;
+        if (!(sa.sa_flags & SA_SIGINFO) && (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN))
+            continue;
+        if (!(sa.sa_flags & SA_RESTART))
+            return false;
+    }
+    return true;
+}
+
+int shim_block(int64_t spin_start, int64_t deadline)
+{
+    int64_t now = dm_clock_ns();
+    if (deadline >= 0 && now >= deadline)
+        return -ETIMEDOUT;
+    if (now - spin_start < shim_rt.cfg.spin_ns || shim_rt.wait_fd < 0) {
+        /* Spin phase (or a backend that cannot sleep): let other threads
+         * in, then poll again. */
+        shim_unlock();
+        sched_yield();
+        shim_lock();
+        return 0;
+    }
+    if (shim_progress() > 0)
+        return 0; /* something happened: the caller looks again */
+    struct pollfd p = { .fd = shim_rt.wait_fd, .events = POLLIN };
+    int64_t slice = 100 * DM_NS_PER_MS; /* bounds a missed wake-up */
+    if (deadline >= 0 && deadline - now < slice)
+        slice = deadline - now;
+    struct timespec ts = { .tv_sec = slice / DM_NS_PER_S, .tv_nsec = slice % DM_NS_PER_S };
+    shim_unlock();
+    int r = DM_REAL(ppoll)(&p, 1, &ts, NULL);
+    int e = errno;
+    shim_lock();
+    if (r < 0 && e == EINTR && !handlers_all_restart())
+        return -EINTR;
+    return 0;
+}

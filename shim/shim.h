@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shim: POSIX socket semantics over the datapath's queues, for the
+ * interpose layer. Every entry point takes the application's fd and returns
+ * a result >= 0, a negative errno, or SHIM_PASS ("not ours: call libc").
+ * errno is never written here (interpose/ does that).
+ *
+ * Objects. The fd table (fdtab.c) maps an fd to a shim object: a socket
+ * (struct shim_sock) or an epoll set (struct shim_epoll). dup()ed fds point
+ * at the same object (refs counts them). Every object sits on a real kernel
+ * fd of the same number - the placeholder - so our fd numbers never collide
+ * with the application's kernel fds, and dup/close/fcntl of kernel fds stay
+ * exactly Linux's.
+ *
+ * Socket life cycle (sock.c):
+ *   PENDING    the placeholder is the real socket: bind, listen and options
+ *              go to the kernel (exact Linux validation and errno). Nothing
+ *              in the datapath exists yet, so fork() before the first I/O
+ *              (nginx master -> workers) needs nothing special.
+ *   OFFLOADED  at the first data-path use in this process (accept, connect,
+ *              send/recv on UDP, epoll/poll of a listener) the socket is
+ *              handed to the datapath: a queue is created, the options are
+ *              replayed, bind/listen are replayed on the recorded address.
+ *   (kernel)   an offload rule said no (DEMI_OFFLOAD, loopback policy, no
+ *              datapath): the object is dropped and the fd is a plain
+ *              kernel socket from then on.
+ *   ORPHAN     an offloaded connection inherited through fork(): its queue
+ *              lives in the parent's datapath; the child may only close it.
+ *              (Listeners are re-created in the child instead.)
+ *
+ * Progress (rt.c): all completions are harvested with dm_wait_next_n() and
+ * dispatched to sockets by queue descriptor; a connected socket keeps one
+ * pop posted while its receive buffer is below DEMI_RCVBUF, a listener one
+ * accept, so readiness is known without asking the backend.
+ *
+ * Locking: one mutex around everything (the instance is single threaded).
+ * Blocking calls drop it while they sleep on the instance's wait fd.
+ */
+#ifndef DM_SHIM_H
+#define DM_SHIM_H
+
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <demi/types.h>
+#include "dm/list.h"
+
+/* "Not one of ours: let libc do it." Outside the errno range. */
+#define SHIM_PASS (-100000)
+
+/* ---- objects ---- */
+enum shim_kind { SHIM_KIND_SOCK = 1, SHIM_KIND_EPOLL = 2 };
+enum shim_state { SHIM_PENDING = 0, SHIM_OFFLOADED, SHIM_ORPHAN };
+
+struct shim_obj {
+    int kind;
+    int refs; /* fds naming this object */
+};
+
+#define SHIM_RXRING 16  /* popped segments buffered per socket */
+#define SHIM_TXRING 64  /* pushes in flight per socket */
+#define SHIM_ACCQ 32    /* accepted connections waiting for accept() */
+#define SHIM_KACCQ 16   /* kernel connections drained at hand-over */
+#define SHIM_NOPTS 16   /* socket options remembered for replay */
+
+struct shim_rxseg {
+    demi_sgarray_t sga;
+    uint32_t off;  /* bytes of it already read */
+    uint32_t len;  /* total bytes */
+};
+
+struct shim_opt {
+    int level, name;
+    socklen_t len;
+    uint8_t val[16];
+};
+
+struct shim_sock {
+    struct shim_obj obj;
+    int state;               /* enum shim_state */
+    int type;                /* SOCK_STREAM / SOCK_DGRAM */
+    int qd;                  /* datapath queue, -1 before hand-over */
+    uint32_t inst_gen;       /* the datapath generation that owns qd */
+    /* flags */
+    bool nonblock, listening, connecting, connected, conn_failed;
+    bool eof, shut_rd, shut_wr, udp_has_peer, udp_pop_ok;
+    bool pop_pending, accept_pending, connect_pending;
+    bool refork;             /* listener re-created in a forked child */
+    int so_error;            /* pending error, read by SO_ERROR / next call */
+    int rd_err;              /* sticky receive error (ECONNRESET) */
+    bool wr_dead;            /* writes give EPIPE from now on */
+    int backlog;
+    int reuseaddr, reuseport;/* what the application set */
+    int rcvlowat;
+    int64_t rcvtimeo_ns, sndtimeo_ns; /* 0: none */
+    struct sockaddr_in local, peer;
+    demi_qtoken_t pop_qt, accept_qt, connect_qt;
+    demi_qtoken_t tx_fail_qt;    /* the push that failed (send reports it) */
+    /* receive buffer */
+    struct shim_rxseg rx[SHIM_RXRING];
+    unsigned rx_head, rx_count;
+    size_t rx_bytes;
+    /* accepted, not yet returned */
+    struct { int qd; struct sockaddr_in addr; } accq[SHIM_ACCQ];
+    unsigned acc_head, acc_count;
+    int kaccq[SHIM_KACCQ];
+    unsigned kacc_count;
+    /* pushes in flight */
+    struct { demi_qtoken_t qt; uint32_t len; } tx[SHIM_TXRING];
+    unsigned tx_head, tx_count;
+    size_t tx_bytes;
+    /* options to replay at hand-over */
+    struct shim_opt opts[SHIM_NOPTS];
+    int nopts;
+    uint32_t gen_in;         /* bumped when input readiness changes (edge triggering) */
+    uint32_t gen_out;        /* bumped when it becomes writable (edge triggering) */
+    bool nb_connect;         /* a non-blocking connect not yet reported by connect() */
+    struct dm_list watches;  /* struct shim_watch.slink */
+    struct shim_sock *qnext; /* qd map chain */
+};
+
+struct shim_epoll {
+    struct shim_obj obj;
+    int kfd;                 /* the kernel epoll (same number as the app's fd) */
+    uint32_t wait_gen;       /* datapath generation whose wait fd is in kfd */
+    int wait_fd;
+    struct dm_list watches;  /* struct shim_watch.elink */
+};
+
+struct shim_watch {
+    struct dm_list elink, slink;
+    struct shim_epoll *ep;
+    struct shim_sock *s;
+    int fd;
+    uint32_t events;
+    uint64_t data;
+    uint32_t seen_in, seen_out; /* EPOLLET: generations last reported */
+    bool disabled;           /* EPOLLONESHOT fired */
+};
+
+/* ---- runtime (rt.c) ---- */
+struct dm_instance;
+
+struct shim_cfg {
+    int64_t spin_ns;
+    int64_t rcvbuf, sndbuf;
+    int64_t linger_ms;
+    int offload_udp;
+    int offload_loopback;    /* 1 offload 127/8, 0 keep in kernel */
+    int offload_none;
+};
+
+struct shim_rt {
+    pthread_mutex_t lock;
+    struct dm_instance *inst;
+    int inst_err;            /* nonzero: the datapath failed to start */
+    uint32_t inst_gen;       /* bumped when a child drops the parent's datapath */
+    int wait_fd;
+    struct shim_cfg cfg;
+    bool cfg_loaded;
+    struct shim_sock **qmap; /* qd -> socket, chained hash */
+    unsigned qmap_mask;
+    /* Pushes in flight in the whole process. While nonzero, a wait on
+     * kernel fds only must still drive the datapath (nothing else would
+     * send what the application already "wrote"). Read without the lock. */
+    unsigned tx_inflight;
+};
+
+extern struct shim_rt shim_rt;
+extern __thread int shim_depth __attribute__((tls_model("initial-exec")));
+
+void shim_lock(void);
+void shim_unlock(void);
+/* Loads DEMI_* settings once (called under the lock). */
+void shim_cfg_load(void);
+/* The datapath, started on first use; NULL when it cannot start. */
+struct dm_instance *shim_instance(void);
+/* Harvests completions and updates sockets; returns how many. A call that
+ * returns 0 has also flushed work the backend queued (io_uring SQEs), so
+ * it is what must run right before sleeping. Lock held. */
+int shim_progress(void);
+/* Sleeps until the datapath may have work or the deadline (ns, -1 none).
+ * Lock held on entry and exit (dropped while sleeping). spin_start is the
+ * time the caller began waiting. Returns 0, -ETIMEDOUT or -EINTR. */
+int shim_block(int64_t spin_start, int64_t deadline);
+/* qd map */
+void shim_qmap_put(struct shim_sock *s);
+void shim_qmap_del(struct shim_sock *s);
+struct shim_sock *shim_qmap_get(int qd);
+
+/* ---- fd table (fdtab.c) ---- */
+struct shim_obj *shim_fd_get(int fd);
+int shim_fd_set(int fd, struct shim_obj *o); /* -EMFILE / -ENOMEM */
+void shim_fd_clear(int fd);
+int shim_fd_max(void);                       /* highest fd ever set, for scans */
+static inline bool shim_bypass(void) { return shim_depth != 0; }
+/* Fast unlocked check used by every hook before taking the lock. */
+bool shim_fd_maybe(int fd);
+
+/* ---- sockets (sock.c) ---- */
+struct shim_sock *shim_sock_new(int type);
+void shim_sock_unref(struct shim_sock *s);   /* last ref: close the queue */
+/* Hands a PENDING socket to the datapath. dest: connect() peer or NULL.
+ * 0 offloaded; 1 the socket went to the kernel (fd no longer ours). */
+int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest);
+void shim_sock_post(struct shim_sock *s);    /* keeps pop/accept posted */
+uint32_t shim_sock_events(struct shim_sock *s, int fd); /* EPOLL* bits now */
+void shim_sock_changed(struct shim_sock *s);     /* input and output */
+void shim_sock_changed_in(struct shim_sock *s);
+void shim_sock_changed_out(struct shim_sock *s);
+void shim_sock_rx_drop(struct shim_sock *s);
+/* After a sleep (lock dropped, the caller holds a ref): does fd still name s? */
+static inline bool shim_sock_still(struct shim_sock *s, int fd) { return shim_fd_get(fd) == &s->obj; }
+
+int shim_socket(int domain, int type, int protocol);
+int shim_bind(int fd, const struct sockaddr *a, socklen_t len);
+int shim_listen(int fd, int backlog);
+int shim_accept(int fd, struct sockaddr *a, socklen_t *len, int flags);
+int shim_connect(int fd, const struct sockaddr *a, socklen_t len);
+int shim_close(int fd);
+/* Forgets our objects on fds [first, last] (the caller closes the fds). */
+void shim_close_range(unsigned first, unsigned last);
+int shim_shutdown(int fd, int how);
+int shim_getsockname(int fd, struct sockaddr *a, socklen_t *len);
+int shim_getpeername(int fd, struct sockaddr *a, socklen_t *len);
+int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
+int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len);
+int shim_fcntl(int fd, int cmd, long arg);
+int shim_ioctl(int fd, unsigned long req, void *arg);
+int shim_dup(int oldfd, int newfd, int flags, int mode); /* mode: 0 dup, 2 dup2, 3 dup3 */
+
+/* ---- data (io.c) ---- */
+ssize_t shim_recvmsg(int fd, struct msghdr *msg, int flags);
+ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags);
+ssize_t shim_sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
+int shim_recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, struct timespec *tmo);
+int shim_sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags);
+
+/* ---- readiness (epoll.c, poll.c) ---- */
+int shim_epoll_create(int flags);
+int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
+int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, const sigset_t *sigmask);
+void shim_epoll_unref(struct shim_epoll *ep);
+void shim_watch_drop_all(struct shim_sock *s);
+/* Moves a socket's watches into the kernel epolls (socket went kernel). */
+void shim_watch_to_kernel(struct shim_sock *s, int fd);
+/* Pure readiness step of one watch: events to report (0 none); updates
+ * seen_gen / disabled for ET / ONESHOT. Unit tested. */
+uint32_t shim_watch_check(struct shim_watch *w, uint32_t ready, uint32_t gen_in, uint32_t gen_out);
+int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *sigmask);
+int shim_select(int nfds, fd_set *r, fd_set *w, fd_set *e, int64_t timeout_ns, const sigset_t *sigmask);
+bool shim_poll_needed(const struct pollfd *fds, nfds_t n);
+
+/* ---- processes (proc.c) ---- */
+pid_t shim_fork(void);
+void shim_before_exec(void);
+void shim_exec_failed(void);  /* the exec returned: undo what before_exec did */
+void shim_drain(int64_t timeout_ns);
+
+/* ---- policy (offload.c) and options (opts.c): pure, unit tested ---- */
+struct shim_rules;
+int shim_rules_parse(const char *spec, struct shim_rules **out); /* -EINVAL on syntax */
+void shim_rules_free(struct shim_rules *r);
+/* Does a socket with this local and remote address go to the datapath? */
+bool shim_rules_match(const struct shim_rules *r, const struct sockaddr_in *local,
+                      const struct sockaddr_in *remote);
+bool shim_offload_addr_ok(const struct sockaddr_in *a, int offload_loopback);
+int shim_offload_decide(const struct shim_rules *r, const struct shim_cfg *c, int type,
+                        const struct sockaddr_in *local, const struct sockaddr_in *remote,
+                        const char **why);
+extern struct shim_rules *shim_offload_rules;
+
+enum shim_optclass {
+    SHIM_OPT_BACKEND = 1,  /* forwarded to the datapath and mirrored on the placeholder */
+    SHIM_OPT_SHIM,         /* answered by the shim's own state */
+    SHIM_OPT_KERNEL,       /* kept on the placeholder only (harmless to us) */
+    SHIM_OPT_UNSUPPORTED,  /* ENOPROTOOPT */
+    SHIM_OPT_BACKEND_STRICT, /* forwarded; the datapath's error is the answer */
+};
+int shim_opt_class(int level, int name, bool set);
+const char *shim_opt_name(int level, int name);
+
+/* Helpers */
+int shim_copy_addr(const struct sockaddr_in *sin, struct sockaddr *a, socklen_t *len);
+int shim_check_sin(const struct sockaddr *a, socklen_t len, struct sockaddr_in *out);
+
+#endif /* DM_SHIM_H */

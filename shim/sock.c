@@ -1,0 +1,982 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Socket objects: creation, the hand-over to the datapath, connection set
+ * up and tear down, names, options, fcntl/ioctl and dup. See shim.h for the
+ * life cycle. Until the hand-over every call that is not data-path goes to
+ * the placeholder, which is the real kernel socket; after it, the
+ * placeholder still receives every option the application sets, so that
+ * Linux validates arguments and getsockopt() reads back Linux's own answer.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include "dm/instance.h"
+#include "dm/log.h"
+#include "dm/time.h"
+#include "interpose/real.h"
+#include "shim/shim.h"
+
+#define SIN_FMT "%s:%u"
+#define SIN_ARG(a, buf) inet_ntop(AF_INET, &(a)->sin_addr, buf, sizeof(buf)), ntohs((a)->sin_port)
+
+int shim_copy_addr(const struct sockaddr_in *sin, struct sockaddr *a, socklen_t *len)
+{
+    if (!a || !len)
+        return a || len ? -EFAULT : 0;
+    if ((int)*len < 0)
+        return -EINVAL;
+    memcpy(a, sin, DM_MIN((size_t)*len, sizeof(*sin)));
+    *len = sizeof(*sin);
+    return 0;
+}
+
+int shim_check_sin(const struct sockaddr *a, socklen_t len, struct sockaddr_in *out)
+{
+    if (!a)
+        return -EFAULT;
+    if ((int)len < (int)sizeof(sa_family_t))
+        return -EINVAL;
+    if (a->sa_family != AF_INET)
+        return -EAFNOSUPPORT;
+    if (len < sizeof(struct sockaddr_in))
+        return -EINVAL;
+    memcpy(out, a, sizeof(*out));
+    return 0;
+}
+
+struct shim_sock *shim_sock_new(int type)
+{
+    struct shim_sock *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->obj.kind = SHIM_KIND_SOCK;
+    s->obj.refs = 1;
+    s->type = type;
+    s->qd = -1;
+    s->rcvlowat = 1;
+    dm_list_init(&s->watches);
+    return s;
+}
+
+void shim_sock_changed(struct shim_sock *s)
+{
+    s->gen_in++;
+    s->gen_out++;
+}
+void shim_sock_changed_in(struct shim_sock *s) { s->gen_in++; }
+void shim_sock_changed_out(struct shim_sock *s) { s->gen_out++; }
+
+static bool sock_live(const struct shim_sock *s)
+{
+    return s->state == SHIM_OFFLOADED && s->inst_gen == shim_rt.inst_gen && shim_rt.inst;
+}
+
+void shim_sock_rx_drop(struct shim_sock *s)
+{
+    bool live = sock_live(s);
+    while (s->rx_count) {
+        struct shim_rxseg *seg = &s->rx[s->rx_head];
+        if (live)
+            dm_sgafree(shim_rt.inst, &seg->sga);
+        s->rx_head = (s->rx_head + 1) % SHIM_RXRING;
+        s->rx_count--;
+    }
+    s->rx_bytes = 0;
+}
+
+static void sock_free(struct shim_sock *s)
+{
+    shim_watch_drop_all(s);
+    shim_rt.tx_inflight -= s->tx_count; /* the datapath still sends them; we stop counting */
+    if (sock_live(s)) {
+        shim_sock_rx_drop(s);
+        while (s->acc_count) {
+            dm_close(shim_rt.inst, s->accq[s->acc_head].qd);
+            s->acc_head = (s->acc_head + 1) % SHIM_ACCQ;
+            s->acc_count--;
+        }
+        shim_qmap_del(s);
+        dm_close(shim_rt.inst, s->qd);
+    } else if (s->state != SHIM_PENDING) {
+        shim_qmap_del(s);
+    }
+    for (unsigned i = 0; i < s->kacc_count; i++)
+        DM_REAL(close)(s->kaccq[i]);
+    free(s);
+}
+
+void shim_sock_unref(struct shim_sock *s)
+{
+    if (--s->obj.refs == 0)
+        sock_free(s);
+}
+
+/* The socket leaves the shim: every fd naming it becomes a plain kernel fd. */
+static void sock_to_kernel(struct shim_sock *s, int fd)
+{
+    int hi = shim_fd_max();
+    shim_watch_to_kernel(s, fd);
+    for (int i = 0; i <= hi; i++)
+        if (shim_fd_get(i) == &s->obj)
+            shim_fd_clear(i);
+    free(s);
+}
+
+static void sock_replay_opts(struct shim_sock *s, int kfd)
+{
+    for (int i = 0; i < s->nopts; i++) {
+        struct shim_opt *o = &s->opts[i];
+        if (kfd >= 0) {
+            (void)DM_REAL(setsockopt)(kfd, o->level, o->name, o->val, o->len);
+            continue;
+        }
+        int r = dm_setsockopt(shim_rt.inst, s->qd, o->level, o->name, o->val, o->len);
+        if (r < 0)
+            DM_DEBUG("shim", "qd %d: the datapath did not take %s at hand-over: %s", s->qd,
+                     shim_opt_name(o->level, o->name), strerror(-r));
+    }
+}
+
+/* Accepts what is already queued on the kernel listener, so that shutting
+ * it down does not reset connections the application has not seen. */
+static void drain_kernel_listener(struct shim_sock *s, int fd)
+{
+    int fl = DM_REAL(fcntl)(fd, F_GETFL);
+    if (fl >= 0 && !(fl & O_NONBLOCK))
+        DM_REAL(fcntl)(fd, F_SETFL, fl | O_NONBLOCK);
+    while (s->kacc_count < SHIM_KACCQ) {
+        int k = DM_REAL(accept4)(fd, NULL, NULL, SOCK_CLOEXEC);
+        if (k < 0)
+            break;
+        DM_DEBUG("shim", "fd %d: connection %d arrived before the hand-over; the kernel serves it", fd, k);
+        s->kaccq[s->kacc_count++] = k;
+    }
+    if (fl >= 0 && !(fl & O_NONBLOCK))
+        DM_REAL(fcntl)(fd, F_SETFL, fl);
+    (void)DM_REAL(shutdown)(fd, SHUT_RD); /* stops listening; the port stays bound to it */
+}
+
+int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest)
+{
+    char b1[INET_ADDRSTRLEN], b2[INET_ADDRSTRLEN];
+    struct sockaddr_in local = { 0 };
+    socklen_t llen = sizeof(local);
+    const char *why = NULL;
+    int r, qd, one = 1;
+    bool drained = false;
+
+    if (s->state == SHIM_OFFLOADED)
+        return 0;
+    if (s->state == SHIM_ORPHAN)
+        return -EIO;
+    if (DM_REAL(getsockname)(fd, (struct sockaddr *)&local, &llen) < 0 || local.sin_family != AF_INET)
+        memset(&local, 0, sizeof(local));
+    bool bound = local.sin_port != 0;
+    if (s->listening && s->refork) {
+        /* a listener re-created in a forked child: its address was recorded */
+        local = s->local;
+        bound = true;
+    }
+    int ok = shim_offload_decide(shim_offload_rules, &shim_rt.cfg, s->type, bound ? &local : NULL, dest, &why);
+    if (ok && !shim_instance()) {
+        ok = 0;
+        why = "the datapath did not start";
+    }
+    if (!ok) {
+        DM_DEBUG("shim", "fd %d: %s socket " SIN_FMT " -> " SIN_FMT " stays in the kernel: %s", fd,
+                 s->type == SOCK_STREAM ? "TCP" : "UDP", SIN_ARG(&local, b1),
+                 SIN_ARG(dest ? dest : &local, b2), why);
+        sock_to_kernel(s, fd);
+        return 1;
+    }
+    struct dm_instance *inst = shim_rt.inst;
+    r = dm_socket(inst, &qd, AF_INET, s->type, 0);
+    if (r < 0) {
+        DM_ERR("shim", "fd %d: the datapath refused a socket: %s", fd, strerror(-r));
+        return r;
+    }
+    s->qd = qd;
+    (void)dm_setsockopt(inst, qd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sock_replay_opts(s, -1);
+    if (bound) {
+        /* The placeholder keeps the port reserved in the kernel; with
+         * SO_REUSEADDR on both and the placeholder not listening, the
+         * datapath's own socket may bind the same address. */
+        (void)DM_REAL(setsockopt)(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (s->type == SOCK_DGRAM) {
+            /* UDP has no listen state to stop: swap in a fresh unbound
+             * placeholder so the kernel delivers nothing to it. */
+            int fdfl = DM_REAL(fcntl)(fd, F_GETFD);
+            int nfd = DM_REAL(socket)(AF_INET, SOCK_DGRAM | (s->nonblock ? SOCK_NONBLOCK : 0), 0);
+            if (nfd >= 0) {
+                DM_REAL(dup3)(nfd, fd, fdfl > 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
+                DM_REAL(close)(nfd);
+                sock_replay_opts(s, fd);
+            }
+        }
+        if (s->listening)
+            (void)dm_setsockopt(inst, qd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+        r = dm_bind(inst, qd, (struct sockaddr *)&local, sizeof(local));
+        if (r == -EADDRINUSE && s->listening && !s->refork) {
+            /* SO_REUSEPORT needs the same user on both sockets: a worker
+             * that dropped privileges (nginx) must stop the kernel
+             * listener first (a short window in which connects are
+             * refused), then bind */
+            drain_kernel_listener(s, fd);
+            drained = true;
+            r = dm_bind(inst, qd, (struct sockaddr *)&local, sizeof(local));
+        }
+        if (r < 0) {
+            DM_ERR("shim", "fd %d: the datapath could not bind " SIN_FMT ": %s", fd, SIN_ARG(&local, b1),
+                   strerror(-r));
+            dm_close(inst, qd);
+            s->qd = -1;
+            return r;
+        }
+        s->local = local;
+        s->udp_pop_ok = true;
+    }
+    if (s->listening) {
+        r = dm_listen(inst, qd, s->backlog);
+        if (r < 0) {
+            DM_ERR("shim", "fd %d: the datapath could not listen on " SIN_FMT ": %s", fd, SIN_ARG(&local, b1),
+                   strerror(-r));
+            dm_close(inst, qd);
+            s->qd = -1;
+            return r;
+        }
+        /* Only now that the datapath listens (SO_REUSEPORT on both) does
+         * the kernel listener stop: no window in which a connect is
+         * refused (prefork servers hand over while clients connect). */
+        if (bound && !s->refork && !drained)
+            drain_kernel_listener(s, fd);
+    }
+    s->state = SHIM_OFFLOADED;
+    s->inst_gen = shim_rt.inst_gen;
+    s->refork = false;
+    shim_qmap_put(s);
+    DM_DEBUG("shim", "fd %d: %s socket " SIN_FMT "%s offloaded as qd %d: %s", fd,
+             s->type == SOCK_STREAM ? (s->listening ? "listening TCP" : "TCP") : "UDP", SIN_ARG(&local, b1),
+             dest ? " (connecting)" : "", qd, why);
+    shim_sock_post(s);
+    return 0;
+}
+
+void shim_sock_post(struct shim_sock *s)
+{
+    struct dm_instance *inst = shim_rt.inst;
+    int r;
+
+    if (!sock_live(s))
+        return;
+    if (s->listening) {
+        if (!s->accept_pending && s->acc_count + 1 < SHIM_ACCQ) {
+            r = dm_accept(inst, &s->accept_qt, s->qd);
+            if (r == 0)
+                s->accept_pending = true;
+            else
+                DM_DEBUG("shim", "qd %d: accept not posted: %s", s->qd, strerror(-r));
+        }
+        return;
+    }
+    bool can = s->type == SOCK_STREAM ? s->connected : s->udp_pop_ok;
+    if (!can || s->pop_pending || s->eof || s->rd_err || s->rx_count >= SHIM_RXRING ||
+        (int64_t)s->rx_bytes >= shim_rt.cfg.rcvbuf)
+        return;
+    r = dm_pop(inst, &s->pop_qt, s->qd);
+    if (r == 0) {
+        s->pop_pending = true;
+    } else if (r != -ENOBUFS) {
+        DM_DEBUG("shim", "qd %d: pop not posted: %s", s->qd, strerror(-r));
+        s->rd_err = -r;
+        shim_sock_changed(s);
+    }
+}
+
+uint32_t shim_sock_events(struct shim_sock *s, int fd)
+{
+    uint32_t ev = 0;
+
+    if (s->state == SHIM_PENDING) {
+        struct pollfd p = { .fd = fd, .events = POLLIN | POLLOUT | POLLRDHUP | POLLPRI };
+        if (DM_REAL(poll)(&p, 1, 0) == 1)
+            ev = (uint32_t)p.revents;
+        return ev;
+    }
+    if (s->state == SHIM_ORPHAN)
+        return EPOLLERR | EPOLLHUP;
+    if (s->so_error)
+        ev |= EPOLLERR;
+    if (s->listening)
+        return ev | (s->acc_count || s->kacc_count ? EPOLLIN | EPOLLRDNORM : 0);
+    if (s->type == SOCK_DGRAM) {
+        if (s->rx_count)
+            ev |= EPOLLIN | EPOLLRDNORM;
+        if ((int64_t)s->tx_bytes < shim_rt.cfg.sndbuf && s->tx_count < SHIM_TXRING)
+            ev |= EPOLLOUT | EPOLLWRNORM;
+        return ev;
+    }
+    if (s->connecting)
+        return ev;
+    if (!s->connected) /* never connected, or the connect failed: Linux's TCP_CLOSE */
+        return ev | EPOLLOUT | EPOLLWRNORM | EPOLLHUP |
+               (s->conn_failed ? EPOLLIN | EPOLLRDNORM | EPOLLRDHUP : 0);
+    if (s->rd_err)
+        return ev | EPOLLIN | EPOLLRDNORM | EPOLLRDHUP | EPOLLOUT | EPOLLWRNORM | EPOLLHUP;
+    if (s->rx_bytes || s->eof || s->shut_rd)
+        ev |= EPOLLIN | EPOLLRDNORM;
+    if (s->eof || s->shut_rd)
+        ev |= EPOLLRDHUP;
+    if ((s->eof || s->shut_rd) && s->shut_wr)
+        ev |= EPOLLHUP;
+    if (s->shut_wr || s->wr_dead ||
+        ((int64_t)s->tx_bytes < shim_rt.cfg.sndbuf && s->tx_count < SHIM_TXRING))
+        ev |= EPOLLOUT | EPOLLWRNORM;
+    return ev;
+}
+
+/* ---- calls ---- */
+
+#define SHIM_GET_SOCK(fd, s)                                          \
+    struct shim_obj *o_##s = shim_fd_get(fd);                         \
+    if (!o_##s || o_##s->kind != SHIM_KIND_SOCK) {                    \
+        shim_unlock();                                                \
+        return SHIM_PASS;                                             \
+    }                                                                 \
+    struct shim_sock *s = (struct shim_sock *)o_##s
+
+int shim_socket(int domain, int type, int protocol)
+{
+    int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = DM_REAL(socket)(domain, type, protocol);
+    if (fd < 0)
+        return -errno;
+    shim_lock();
+    const char *why = NULL;
+    if (domain != AF_INET)
+        why = "only AF_INET is offloaded";
+    else if (base != SOCK_STREAM && base != SOCK_DGRAM)
+        why = "only TCP and UDP are offloaded";
+    else if ((base == SOCK_STREAM && protocol != 0 && protocol != IPPROTO_TCP) ||
+             (base == SOCK_DGRAM && protocol != 0 && protocol != IPPROTO_UDP))
+        why = "protocol is not TCP/UDP";
+    else if (shim_rt.cfg.offload_none)
+        why = "DEMI_OFFLOAD=none";
+    else if (base == SOCK_DGRAM && !shim_rt.cfg.offload_udp)
+        why = "DEMI_OFFLOAD_UDP=0";
+    if (why) {
+        DM_DEBUG("shim", "fd %d: socket(%d, %d, %d) stays in the kernel: %s", fd, domain, type, protocol, why);
+        shim_unlock();
+        return fd;
+    }
+    struct shim_sock *s = shim_sock_new(base);
+    if (!s || shim_fd_set(fd, &s->obj) < 0) {
+        free(s);
+        shim_unlock();
+        DM_REAL(close)(fd);
+        return -ENOMEM;
+    }
+    s->nonblock = (type & SOCK_NONBLOCK) != 0;
+    DM_DEBUG("shim", "fd %d: %s socket, offload candidate (decided at its first I/O)", fd,
+             base == SOCK_STREAM ? "TCP" : "UDP");
+    shim_unlock();
+    return fd;
+}
+
+int shim_bind(int fd, const struct sockaddr *a, socklen_t len)
+{
+    shim_lock();
+    SHIM_GET_SOCK(fd, s);
+    int r = SHIM_PASS;
+    if (s->state == SHIM_OFFLOADED) {
+        /* bind after the hand-over: a UDP client that sent first, say */
+        struct sockaddr_in sin;
+        r = shim_check_sin(a, len, &sin);
+        if (r == 0)
+            r = dm_bind(shim_rt.inst, s->qd, a, len);
+        if (r == 0) {
+            s->local = sin;
+            s->udp_pop_ok = true;
+            shim_sock_post(s);
+        }
+    } else if (s->state == SHIM_ORPHAN) {
+        r = -EINVAL;
+    }
+    shim_unlock();
+    return r;
+}
+
+int shim_listen(int fd, int backlog)
+{
+    shim_lock();
+    SHIM_GET_SOCK(fd, s);
+    int r;
+    if (s->state == SHIM_PENDING) {
+        /* SO_REUSEADDR on the kernel listener now, so that the connections
+         * it accepts inherit it and do not block the datapath's bind of the
+         * same port at hand-over (the application's value is kept apart) */
+        int one = 1;
+        (void)DM_REAL(setsockopt)(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        (void)DM_REAL(setsockopt)(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+        r = DM_REAL(listen)(fd, backlog);
+        if (r < 0) {
+            r = -errno;
+        } else {
+            s->listening = true;
+            s->backlog = backlog;
+        }
+    } else if (s->listening) {
+        s->backlog = backlog; /* Linux: listen again adjusts the backlog */
+        r = 0;
+    } else {
+        r = s->connected || s->connecting ? -EINVAL : -EOPNOTSUPP;
+        if (s->type == SOCK_DGRAM)
+            r = -EOPNOTSUPP;
+    }
+    shim_unlock();
+    return r;
+}
+
+
+int shim_accept(int fd, struct sockaddr *a, socklen_t *alen, int flags)
+{
+    if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
+        return -EINVAL;
+    if (a && !alen)
+        return -EFAULT;
+    shim_lock();
+    SHIM_GET_SOCK(fd, s);
+    int r;
+    if (s->state == SHIM_PENDING) {
+        if (!s->listening) {
+            shim_unlock();
+            return SHIM_PASS; /* the kernel says EINVAL */
+        }
+        r = shim_activate(s, fd, NULL);
+        if (r != 0) {
+            shim_unlock();
+            return r == 1 ? SHIM_PASS : r;
+        }
+    }
+    if (!s->listening || s->state != SHIM_OFFLOADED) {
+        shim_unlock();
+        return -EINVAL;
+    }
+    s->obj.refs++;
+    int64_t start = dm_clock_ns();
+    int64_t deadline = s->rcvtimeo_ns ? start + s->rcvtimeo_ns : -1;
+    bool polled = false;
+    for (;;) {
+        if (s->kacc_count) {
+            int k = s->kaccq[0];
+            memmove(&s->kaccq[0], &s->kaccq[1], (s->kacc_count - 1) * sizeof(int));
+            s->kacc_count--;
+            if (flags & SOCK_NONBLOCK)
+                DM_REAL(fcntl)(k, F_SETFL, DM_REAL(fcntl)(k, F_GETFL) | O_NONBLOCK);
+            if (!(flags & SOCK_CLOEXEC))
+                DM_REAL(fcntl)(k, F_SETFD, 0);
+            struct sockaddr_in peer = { 0 };
+            socklen_t pl = sizeof(peer);
+            DM_REAL(getpeername)(k, (struct sockaddr *)&peer, &pl);
+            r = shim_copy_addr(&peer, a, alen);
+            r = r < 0 ? r : k;
+            break;
+        }
+        if (s->acc_count) {
+            int nfd = DM_REAL(socket)(AF_INET, SOCK_STREAM | flags, 0);
+            if (nfd < 0) {
+                r = -errno;
+                break;
+            }
+            struct shim_sock *ns = shim_sock_new(SOCK_STREAM);
+            if (!ns || shim_fd_set(nfd, &ns->obj) < 0) {
+                free(ns);
+                DM_REAL(close)(nfd);
+                r = -ENOMEM;
+                break;
+            }
+            ns->state = SHIM_OFFLOADED;
+            ns->inst_gen = shim_rt.inst_gen;
+            ns->qd = s->accq[s->acc_head].qd;
+            ns->peer = s->accq[s->acc_head].addr;
+            ns->local = s->local;
+            ns->connected = true;
+            ns->nonblock = (flags & SOCK_NONBLOCK) != 0;
+            s->acc_head = (s->acc_head + 1) % SHIM_ACCQ;
+            s->acc_count--;
+            shim_qmap_put(ns);
+            shim_sock_post(ns);
+            shim_sock_post(s);
+            char b[INET_ADDRSTRLEN];
+            DM_DEBUG("shim", "fd %d: accepted " SIN_FMT " as fd %d (qd %d)", fd, SIN_ARG(&ns->peer, b), nfd, ns->qd);
+            /* Linux fills the address even when the caller's buffer is
+             * short; a bad pointer would have faulted in the kernel. */
+            (void)shim_copy_addr(&ns->peer, a, alen);
+            r = nfd;
+            break;
+        }
+        if (s->so_error) {
+            r = -s->so_error;
+            s->so_error = 0;
+            break;
+        }
+        shim_sock_post(s);
+        if (!polled) {
+            shim_progress();
+            polled = true;
+            continue;
+        }
+        if (s->nonblock) {
+            r = -EAGAIN;
+            break;
+        }
+        r = shim_block(start, deadline);
+        if (r < 0) {
+            r = r == -ETIMEDOUT ? -EAGAIN : r;
+            break;
+        }
+        if (!shim_sock_still(s, fd)) {
+            r = -EBADF;
+            break;
+        }
+        polled = false;
+    }
+    shim_sock_unref(s);
+    shim_unlock();
+    return r;
+}
+
+int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
+{
+    struct sockaddr_in dest;
+    shim_lock();
+    SHIM_GET_SOCK(fd, s);
+    int r = 0;
+    if (a && len >= sizeof(sa_family_t) && a->sa_family == AF_UNSPEC) {
+        if (s->type == SOCK_DGRAM && s->state == SHIM_OFFLOADED) {
+            s->udp_has_peer = false;
+            r = 0;
+        } else {
+            r = s->state == SHIM_PENDING ? SHIM_PASS : -EOPNOTSUPP;
+        }
+        shim_unlock();
+        return r;
+    }
+    if (s->state == SHIM_PENDING && (s->listening || (r = shim_check_sin(a, len, &dest)) < 0)) {
+        shim_unlock();
+        return SHIM_PASS; /* the kernel gives the errno */
+    }
+    if (s->state == SHIM_ORPHAN) {
+        shim_unlock();
+        return -EIO;
+    }
+    if (s->state == SHIM_OFFLOADED && (r = shim_check_sin(a, len, &dest)) < 0)
+        goto out;
+    if (s->type == SOCK_DGRAM) {
+        r = shim_activate(s, fd, &dest);
+        if (r != 0) {
+            r = r == 1 ? SHIM_PASS : r;
+            goto out;
+        }
+        if (!s->udp_pop_ok) {
+            struct sockaddr_in any = { .sin_family = AF_INET };
+            socklen_t l = sizeof(any);
+            r = dm_bind(shim_rt.inst, s->qd, (struct sockaddr *)&any, sizeof(any));
+            if (r < 0)
+                goto out;
+            if (dm_getsockname(shim_rt.inst, s->qd, (struct sockaddr *)&s->local, &l) < 0)
+                s->local = any;
+            s->udp_pop_ok = true;
+            shim_sock_post(s);
+        }
+        s->peer = dest;
+        s->udp_has_peer = true;
+        r = 0;
+        goto out;
+    }
+    if (s->state == SHIM_PENDING) {
+        r = shim_activate(s, fd, &dest);
+        if (r != 0) {
+            r = r == 1 ? SHIM_PASS : r;
+            goto out;
+        }
+    }
+    if (s->listening) {
+        r = -EISCONN;
+        goto out;
+    }
+    if (s->connected) {
+        /* Linux: the first connect() after a non-blocking one completed
+         * reports success, later ones EISCONN */
+        r = s->nb_connect ? 0 : -EISCONN;
+        s->nb_connect = false;
+        goto out;
+    }
+    if (s->connecting) {
+        r = -EALREADY;
+        goto out;
+    }
+    if (s->conn_failed && s->so_error) {
+        /* the status of a failed non-blocking connect, as Linux reports it */
+        r = -s->so_error;
+        s->so_error = 0;
+        goto out;
+    }
+    r = dm_connect(shim_rt.inst, &s->connect_qt, s->qd, (struct sockaddr *)&dest, sizeof(dest));
+    if (r < 0)
+        goto out;
+    s->connect_pending = true;
+    s->connecting = true;
+    s->conn_failed = false;
+    s->peer = dest;
+    shim_sock_changed(s);
+    if (s->nonblock) {
+        shim_progress();
+        s->nb_connect = true;
+        r = -EINPROGRESS; /* always, as Linux (even when loopback finished it) */
+        goto out;
+    }
+    s->obj.refs++;
+    int64_t start = dm_clock_ns();
+    int64_t deadline = s->sndtimeo_ns ? start + s->sndtimeo_ns : -1;
+    for (;;) {
+        shim_progress();
+        if (!s->connecting) {
+            if (s->connected) {
+                r = 0;
+            } else {
+                r = -(s->so_error ? s->so_error : ECONNREFUSED);
+                s->so_error = 0;
+            }
+            break;
+        }
+        r = shim_block(start, deadline);
+        if (r < 0) {
+            r = r == -ETIMEDOUT ? -EINPROGRESS : r;
+            break;
+        }
+    }
+    shim_sock_unref(s);
+out:
+    shim_unlock();
+    return r;
+}
+
+static void obj_unref(struct shim_obj *o)
+{
+    if (o->kind == SHIM_KIND_SOCK)
+        shim_sock_unref((struct shim_sock *)o);
+    else
+        shim_epoll_unref((struct shim_epoll *)o);
+}
+
+int shim_close(int fd)
+{
+    shim_lock();
+    struct shim_obj *o = shim_fd_get(fd);
+    if (!o) {
+        shim_unlock();
+        return SHIM_PASS;
+    }
+    shim_fd_clear(fd);
+    obj_unref(o);
+    /* a backend may need a few rounds to close (cancel, then close): do
+     * them now, the peer expects the FIN */
+    for (int i = 0; i < 3 && shim_rt.inst && dm_poll(shim_rt.inst, 0) > 0; i++)
+        ;
+    shim_progress();
+    int r = DM_REAL(close)(fd);
+    r = r < 0 ? -errno : 0;
+    shim_unlock();
+    return r;
+}
+
+void shim_close_range(unsigned first, unsigned last)
+{
+    shim_lock();
+    int hi = shim_fd_max();
+    for (unsigned fd = first; fd <= last && (int)fd <= hi && (int)fd >= 0; fd++) {
+        struct shim_obj *o = shim_fd_get((int)fd);
+        if (!o)
+            continue;
+        shim_fd_clear((int)fd);
+        obj_unref(o);
+    }
+    shim_unlock();
+}
+
+int shim_shutdown(int fd, int how)
+{
+    shim_lock();
+    SHIM_GET_SOCK(fd, s);
+    int r;
+    if (s->state != SHIM_OFFLOADED) {
+        shim_unlock();
+        return s->state == SHIM_ORPHAN ? -EIO : SHIM_PASS;
+    }
+    if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) {
+        r = -EINVAL;
+    } else if (s->type == SOCK_STREAM && !s->connected && !s->listening) {
+        r = -ENOTCONN;
+    } else {
+        r = dm_shutdown(shim_rt.inst, s->qd, how);
+        if (r == 0 || s->type == SOCK_DGRAM) {
+            if (how != SHUT_WR)
+                s->shut_rd = true;
+            if (how != SHUT_RD)
+                s->shut_wr = true;
+            r = 0;
+            shim_sock_changed(s);
+        }
+        shim_progress(); /* the FIN must leave now, not at our next call */
+    }
+    shim_unlock();
+    return r;
+}
+
+int shim_getsockname(int fd, struct sockaddr *a, socklen_t *len)
+{
+    shim_lock();
+    SHIM_GET_SOCK(fd, s);
+    if (s->state == SHIM_PENDING) {
+        shim_unlock();
+        return SHIM_PASS;
+    }
+    struct sockaddr_in sin = s->local;
+    socklen_t l = sizeof(sin);
+    if (sock_live(s) && dm_getsockname(shim_rt.inst, s->qd, (struct sockaddr *)&sin, &l) < 0)
+        sin = s->local;
+    sin.sin_family = AF_INET;
+    int r = shim_copy_addr(&sin, a, len);
+    shim_unlock();
+    return r;
+}
+
+int shim_getpeername(int fd, struct sockaddr *a, socklen_t *len)
+{
+    shim_lock();
+    SHIM_GET_SOCK(fd, s);
+    int r;
+    if (s->state == SHIM_PENDING) {
+        shim_unlock();
+        return SHIM_PASS;
+    }
+    if (s->type == SOCK_STREAM ? !s->connected : !s->udp_has_peer)
+        r = -ENOTCONN;
+    else
+        r = shim_copy_addr(&s->peer, a, len);
+    shim_unlock();
+    return r;
+}
+
+static int put_int(int v, void *val, socklen_t *len)
+{
+    if (!val || !len)
+        return -EFAULT;
+    if ((int)*len < 0)
+        return -EINVAL;
+    socklen_t n = DM_MIN(*len, (socklen_t)sizeof(int));
+    memcpy(val, &v, n);
+    *len = n;
+    return 0;
+}
+
+int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+    shim_lock();
+    SHIM_GET_SOCK(fd, s);
+    int r = SHIM_PASS;
+    if (level == SOL_SOCKET && (name == SO_REUSEADDR || name == SO_REUSEPORT) &&
+        (s->listening || s->state != SHIM_PENDING)) {
+        r = put_int(name == SO_REUSEADDR ? s->reuseaddr : s->reuseport, val, len);
+    } else if (s->state != SHIM_PENDING && level == SOL_SOCKET) {
+        if (name == SO_ERROR) {
+            shim_progress();
+            r = put_int(s->so_error, val, len);
+            if (r == 0)
+                s->so_error = 0;
+        } else if (name == SO_ACCEPTCONN) {
+            r = put_int(s->listening, val, len);
+        } else if (name == SO_REUSEADDR) {
+            r = put_int(s->reuseaddr, val, len);
+        }
+    }
+    shim_unlock();
+    return r;
+}
+
+static void opt_record(struct shim_sock *s, int level, int name, const void *val, socklen_t len)
+{
+    if (!val || len > sizeof(s->opts[0].val))
+        return;
+    int i;
+    for (i = 0; i < s->nopts; i++)
+        if (s->opts[i].level == level && s->opts[i].name == name)
+            break;
+    if (i == s->nopts) {
+        if (s->nopts == SHIM_NOPTS) {
+            dm_log_once("shim", "more than %d socket options on one socket: the oldest are not replayed", SHIM_NOPTS);
+            return;
+        }
+        s->nopts++;
+    }
+    s->opts[i].level = level;
+    s->opts[i].name = name;
+    s->opts[i].len = len;
+    memcpy(s->opts[i].val, val, len);
+}
+
+int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+    shim_lock();
+    SHIM_GET_SOCK(fd, s);
+    int cls = shim_opt_class(level, name, true);
+    int r;
+    if (cls == SHIM_OPT_UNSUPPORTED && s->state == SHIM_OFFLOADED) {
+        dm_log_once("shim", "fd %d: %s is not supported on an offloaded socket: ENOPROTOOPT (first of possibly "
+                    "several)", fd, shim_opt_name(level, name));
+        r = -ENOPROTOOPT;
+        goto out;
+    }
+    /* Linux validates and keeps the value on the placeholder. */
+    r = DM_REAL(setsockopt)(fd, level, name, val, len);
+    if (r < 0) {
+        r = -errno;
+        goto out;
+    }
+    if (level == SOL_SOCKET) {
+        int iv = 0;
+        if (len >= sizeof(int))
+            memcpy(&iv, val, sizeof(int));
+        if (name == SO_REUSEADDR)
+            s->reuseaddr = iv != 0;
+        else if (name == SO_REUSEPORT)
+            s->reuseport = iv != 0;
+        else if (name == SO_RCVLOWAT)
+            s->rcvlowat = iv < 1 ? 1 : iv;
+        else if ((name == SO_RCVTIMEO || name == SO_SNDTIMEO) && len >= sizeof(struct timeval)) {
+            struct timeval tv;
+            memcpy(&tv, val, sizeof(tv));
+            int64_t ns = (int64_t)tv.tv_sec * DM_NS_PER_S + (int64_t)tv.tv_usec * 1000;
+            if (name == SO_RCVTIMEO)
+                s->rcvtimeo_ns = ns;
+            else
+                s->sndtimeo_ns = ns;
+        }
+    }
+    if (cls == SHIM_OPT_BACKEND || cls == SHIM_OPT_BACKEND_STRICT) {
+        opt_record(s, level, name, val, len);
+        if (sock_live(s)) {
+            r = dm_setsockopt(shim_rt.inst, s->qd, level, name, val, len);
+            if (r < 0 && cls == SHIM_OPT_BACKEND) {
+                dm_log_once("shim", "fd %d: the datapath does not apply %s (%s); accepted as Linux does for "
+                            "an option that does not apply (first of possibly several)", fd,
+                            shim_opt_name(level, name), strerror(-r));
+                r = 0;
+            }
+        }
+    } else if (cls == SHIM_OPT_KERNEL && s->state == SHIM_OFFLOADED) {
+        dm_log_once("shim", "socket option %s (level %d, %d) is kept by the kernel placeholder only; the "
+                    "datapath does not apply it (first of possibly several)", shim_opt_name(level, name), level, name);
+    }
+out:
+    shim_unlock();
+    return r;
+}
+
+int shim_fcntl(int fd, int cmd, long arg)
+{
+    shim_lock();
+    struct shim_obj *o = shim_fd_get(fd);
+    if (!o || (cmd != F_SETFL && cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC)) {
+        shim_unlock();
+        return SHIM_PASS;
+    }
+    int r = DM_REAL(fcntl)(fd, cmd, arg);
+    if (r < 0) {
+        r = -errno;
+    } else if (cmd == F_SETFL) {
+        if (o->kind == SHIM_KIND_SOCK)
+            ((struct shim_sock *)o)->nonblock = (arg & O_NONBLOCK) != 0;
+    } else {
+        int e = shim_fd_set(r, o);
+        if (e < 0) {
+            DM_REAL(close)(r);
+            r = e;
+        } else {
+            o->refs++;
+        }
+    }
+    shim_unlock();
+    return r;
+}
+
+int shim_ioctl(int fd, unsigned long req, void *arg)
+{
+    shim_lock();
+    SHIM_GET_SOCK(fd, s);
+    int r = SHIM_PASS;
+    if (req == FIONBIO) {
+        r = DM_REAL(ioctl)(fd, req, arg);
+        if (r < 0)
+            r = -errno;
+        else
+            s->nonblock = *(int *)arg != 0;
+    } else if (req == FIONREAD && s->state == SHIM_OFFLOADED) {
+        if (s->listening) {
+            r = -EINVAL;
+        } else {
+            shim_progress();
+            int v = (int)DM_MIN(s->rx_bytes, (size_t)INT32_MAX);
+            if (s->type == SOCK_DGRAM)
+                v = s->rx_count ? (int)s->rx[s->rx_head].len : 0;
+            if (!arg) {
+                r = -EFAULT;
+            } else {
+                memcpy(arg, &v, sizeof(v));
+                r = 0;
+            }
+        }
+    }
+    shim_unlock();
+    return r;
+}
+
+int shim_dup(int oldfd, int newfd, int flags, int mode)
+{
+    shim_lock();
+    struct shim_obj *o = shim_fd_get(oldfd);
+    struct shim_obj *t = mode ? shim_fd_get(newfd) : NULL;
+    if ((!o && !t) || (mode && oldfd == newfd)) {
+        shim_unlock();
+        return SHIM_PASS;
+    }
+    int r = mode == 0 ? DM_REAL(dup)(oldfd)
+          : mode == 2 ? DM_REAL(dup2)(oldfd, newfd)
+                      : DM_REAL(dup3)(oldfd, newfd, flags);
+    if (r < 0) {
+        r = -errno;
+        goto out;
+    }
+    if (t) {
+        shim_fd_clear(r);
+        obj_unref(t);
+    }
+    if (o) {
+        int e = shim_fd_set(r, o);
+        if (e < 0) {
+            DM_REAL(close)(r);
+            r = e;
+        } else {
+            o->refs++;
+        }
+    }
+out:
+    shim_unlock();
+    return r;
+}

@@ -1,0 +1,619 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Our TCP/IP stack on the DPDK device, end to end: two processes over
+ * net_memif, each running stacks/inet (DEMI_BACKEND=dpdk), one instance
+ * each, driven through the dm_* API.
+ *
+ * The child is a server (10.9.0.1): TCP echo on 7, a TCP "verify sink" on
+ * 9 (the stream starts with its 8-byte length, the rest must follow
+ * pattern(offset); it answers "OK" or "BAD" once all arrived), UDP echo on
+ * 7, and UDP control on 8 ("CONNECT a.b.c.d port": it connects back and
+ * sends a greeting; "QUIT": it exits 0). The parent (10.9.0.2) runs the
+ * checks. Skips (77) when the library has no "dpdk" backend.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "dm/instance.h"
+#include "dm/stack.h"
+#include "dm/stats.h"
+
+#define SRV_IP "10.9.0.1"
+#define CLI_IP "10.9.0.2"
+#define SEC 1000000000ll
+
+static char sock_path[128];
+static pid_t server_pid;
+static struct dm_instance *inst;
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * SEC + ts.tv_nsec;
+}
+
+static inline uint8_t pattern(uint64_t o)
+{
+    uint32_t x = (uint32_t)(o >> 2) * 2654435761u;
+    return (uint8_t)(x >> (8 * (o & 3)));
+}
+
+static int make_instance(const char *role, const char *ip, struct dm_instance **out)
+{
+    struct dm_config cfg;
+    char args[256], cidr[32];
+    dm_config_init(&cfg);
+    snprintf(args, sizeof(args), "--no-huge -m 512 --vdev=net_memif0,role=%s,socket=%s", role, sock_path);
+    snprintf(cidr, sizeof(cidr), "%s/24", ip);
+    dm_config_set(&cfg, "DEMI_BACKEND", "dpdk");
+    dm_config_set(&cfg, "DEMI_DPDK_ARGS", args);
+    dm_config_set(&cfg, "DEMI_DPDK_LINK_WAIT_MS", "20000");
+    dm_config_set(&cfg, "DEMI_IPV4", cidr);
+    return dm_instance_create(&cfg, out);
+}
+
+static struct sockaddr_in sin_of(const char *ip, int port)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    inet_pton(AF_INET, ip, &sa.sin_addr);
+    return sa;
+}
+
+static uint32_t sga_len(const demi_sgarray_t *s)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < s->sga_numsegs; i++)
+        n += s->sga_segs[i].sgaseg_len;
+    return n;
+}
+
+/* ---------------- server (child) ---------------- */
+
+enum kind { K_ACC_ECHO, K_ACC_SINK, K_ECHO, K_SINK, K_UDP_ECHO, K_UDP_CTL, K_CONNECT, K_PUSH, K_PUSH_CLOSE };
+struct tok {
+    demi_qtoken_t qt;
+    enum kind kind;
+    int qd;
+};
+struct sink {
+    uint64_t total, got;
+    int bad;
+};
+#define MAX_TOKS 1024
+static struct tok toks[MAX_TOKS];
+static demi_qtoken_t qts[MAX_TOKS];
+static int ntoks;
+static struct sink sinks[4096];
+
+static void add(struct dm_instance *si, enum kind k, int qd, demi_qtoken_t qt)
+{
+    (void)si;
+    if (ntoks < MAX_TOKS) {
+        toks[ntoks] = (struct tok){ qt, k, qd };
+        qts[ntoks++] = qt;
+    }
+}
+
+static int server_main(void)
+{
+    struct dm_instance *si;
+    int rc = make_instance("server", SRV_IP, &si);
+    if (rc < 0)
+        return 10;
+    int lecho, lsink, uecho, uctl;
+    struct sockaddr_in a;
+    demi_qtoken_t qt;
+    if (dm_socket(si, &lecho, AF_INET, SOCK_STREAM, 0) || dm_socket(si, &lsink, AF_INET, SOCK_STREAM, 0) ||
+        dm_socket(si, &uecho, AF_INET, SOCK_DGRAM, 0) || dm_socket(si, &uctl, AF_INET, SOCK_DGRAM, 0))
+        return 11;
+    a = sin_of(SRV_IP, 7);
+    if (dm_bind(si, lecho, (struct sockaddr *)&a, sizeof(a)) || dm_listen(si, lecho, 128))
+        return 12;
+    if (dm_bind(si, uecho, (struct sockaddr *)&a, sizeof(a)))
+        return 12;
+    a = sin_of(SRV_IP, 9);
+    if (dm_bind(si, lsink, (struct sockaddr *)&a, sizeof(a)) || dm_listen(si, lsink, 16))
+        return 12;
+    a = sin_of(SRV_IP, 8);
+    if (dm_bind(si, uctl, (struct sockaddr *)&a, sizeof(a)))
+        return 12;
+    dm_accept(si, &qt, lecho), add(si, K_ACC_ECHO, lecho, qt);
+    dm_accept(si, &qt, lsink), add(si, K_ACC_SINK, lsink, qt);
+    dm_pop(si, &qt, uecho), add(si, K_UDP_ECHO, uecho, qt);
+    dm_pop(si, &qt, uctl), add(si, K_UDP_CTL, uctl, qt);
+    int64_t idle_since = mono_ns();
+    for (;;) {
+        demi_qresult_t qr;
+        int off;
+        rc = dm_wait_any(si, &qr, &off, qts, ntoks, SEC / 10);
+        if (rc == -ETIMEDOUT) {
+            if (mono_ns() - idle_since > 60 * SEC)
+                return 13; /* the parent is gone */
+            continue;
+        }
+        if (rc < 0)
+            return 14;
+        idle_since = mono_ns();
+        struct tok t = toks[off];
+        toks[off] = toks[ntoks - 1];
+        qts[off] = qts[ntoks - 1];
+        ntoks--;
+        int failed = qr.qr_opcode == DEMI_OPC_FAILED;
+        demi_sgarray_t sga = qr.qr_value.sga;
+        switch (t.kind) {
+        case K_ACC_ECHO:
+        case K_ACC_SINK:
+            if (!failed) {
+                int c = qr.qr_value.ares.qd;
+                if (t.kind == K_ACC_SINK && c >= 0)
+                    sinks[c % 4096] = (struct sink){ 0, 0, 0 };
+                if (dm_pop(si, &qt, c) == 0)
+                    add(si, t.kind == K_ACC_ECHO ? K_ECHO : K_SINK, c, qt);
+            }
+            if (dm_accept(si, &qt, t.qd) == 0)
+                add(si, t.kind, t.qd, qt);
+            break;
+        case K_ECHO:
+            if (failed || sga_len(&sga) == 0) {
+                if (!failed)
+                    dm_sgafree(si, &sga);
+                dm_close(si, t.qd);
+                break;
+            }
+            if (dm_push(si, &qt, t.qd, &sga) == 0)
+                add(si, K_PUSH, t.qd, qt);
+            dm_sgafree(si, &sga); /* the push holds its own references */
+            if (dm_pop(si, &qt, t.qd) == 0)
+                add(si, K_ECHO, t.qd, qt);
+            break;
+        case K_SINK: {
+            struct sink *s = &sinks[t.qd % 4096];
+            if (failed || sga_len(&sga) == 0) {
+                if (!failed)
+                    dm_sgafree(si, &sga);
+                dm_close(si, t.qd);
+                break;
+            }
+            for (uint32_t i = 0; i < sga.sga_numsegs; i++) {
+                const uint8_t *p = sga.sga_segs[i].sgaseg_buf;
+                for (uint32_t j = 0; j < sga.sga_segs[i].sgaseg_len; j++, s->got++) {
+                    if (s->got < 8)
+                        s->total |= (uint64_t)p[j] << (8 * s->got);
+                    else if (p[j] != pattern(s->got - 8))
+                        s->bad = 1;
+                }
+            }
+            dm_sgafree(si, &sga);
+            if (s->got >= 8 && s->got - 8 >= s->total) {
+                demi_sgarray_t r = dm_sgaalloc(si, 3, &rc);
+                memcpy(r.sga_segs[0].sgaseg_buf, s->bad || s->got - 8 != s->total ? "BAD" : "OK!", 3);
+                if (dm_push(si, &qt, t.qd, &r) == 0)
+                    add(si, K_PUSH, t.qd, qt);
+                dm_sgafree(si, &r);
+            }
+            if (dm_pop(si, &qt, t.qd) == 0)
+                add(si, K_SINK, t.qd, qt);
+            break;
+        }
+        case K_UDP_ECHO:
+            if (!failed) {
+                struct sockaddr_in from = sga.sga_addr;
+                if (dm_pushto(si, &qt, t.qd, &sga, (struct sockaddr *)&from, sizeof(from)) == 0)
+                    add(si, K_PUSH, t.qd, qt);
+                dm_sgafree(si, &sga);
+            }
+            if (dm_pop(si, &qt, t.qd) == 0)
+                add(si, K_UDP_ECHO, t.qd, qt);
+            break;
+        case K_UDP_CTL: {
+            char cmd[64] = { 0 };
+            if (!failed) {
+                uint32_t l = sga_len(&sga);
+                memcpy(cmd, sga.sga_segs[0].sgaseg_buf, l < 63 ? l : 63);
+                dm_sgafree(si, &sga);
+            }
+            char ip[32];
+            int port;
+            if (strcmp(cmd, "QUIT") == 0) {
+                dm_instance_destroy(si);
+                return 0;
+            }
+            if (sscanf(cmd, "CONNECT %31s %d", ip, &port) == 2) {
+                int c;
+                struct sockaddr_in to = sin_of(ip, port);
+                if (dm_socket(si, &c, AF_INET, SOCK_STREAM, 0) == 0 &&
+                    dm_connect(si, &qt, c, (struct sockaddr *)&to, sizeof(to)) == 0)
+                    add(si, K_CONNECT, c, qt);
+            }
+            if (dm_pop(si, &qt, t.qd) == 0)
+                add(si, K_UDP_CTL, t.qd, qt);
+            break;
+        }
+        case K_CONNECT:
+            if (!failed) {
+                demi_sgarray_t r = dm_sgaalloc(si, 17, &rc);
+                memcpy(r.sga_segs[0].sgaseg_buf, "hello-from-server", 17);
+                if (dm_push(si, &qt, t.qd, &r) == 0)
+                    add(si, K_PUSH_CLOSE, t.qd, qt);
+                dm_sgafree(si, &r);
+            } else {
+                dm_close(si, t.qd);
+            }
+            break;
+        case K_PUSH:
+            break;
+        case K_PUSH_CLOSE:
+            dm_close(si, t.qd);
+            break;
+        }
+    }
+}
+
+/* ---------------- client helpers ---------------- */
+
+static void wait_ok(demi_qtoken_t qt, demi_qresult_t *qr, int64_t timeout_s)
+{
+    int rc = dm_wait(inst, qr, qt, timeout_s * SEC);
+    assert_int_equal(rc, 0);
+    if (qr->qr_opcode == DEMI_OPC_FAILED)
+        fail_msg("operation failed: %s", strerror((int)qr->qr_ret));
+}
+
+static int tcp_connect(int port)
+{
+    int qd;
+    demi_qtoken_t qt;
+    demi_qresult_t qr;
+    struct sockaddr_in to = sin_of(SRV_IP, port);
+    assert_int_equal(dm_socket(inst, &qd, AF_INET, SOCK_STREAM, 0), 0);
+    assert_int_equal(dm_connect(inst, &qt, qd, (struct sockaddr *)&to, sizeof(to)), 0);
+    wait_ok(qt, &qr, 20);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_CONNECT);
+    return qd;
+}
+
+/* Pushes len bytes (one sgarray) and pops the echo concurrently; checks it. */
+static void echo_check(int qd, uint32_t len, uint32_t salt)
+{
+    int err;
+    demi_sgarray_t s = dm_sgaalloc(inst, len, &err);
+    assert_int_equal(err, 0);
+    uint8_t *p = s.sga_segs[0].sgaseg_buf;
+    for (uint32_t i = 0; i < len; i++)
+        p[i] = pattern(i + salt);
+    demi_qtoken_t w[2];
+    assert_int_equal(dm_push(inst, &w[0], qd, &s), 0);
+    assert_int_equal(dm_sgafree(inst, &s), 0);
+    assert_int_equal(dm_pop(inst, &w[1], qd), 0);
+    int pushing = 1;
+    uint32_t got = 0;
+    int64_t deadline = mono_ns() + 60 * SEC;
+    while (pushing || got < len) {
+        demi_qresult_t qr;
+        int off;
+        int n = pushing ? 2 : 1;
+        demi_qtoken_t *ws = pushing ? w : &w[1];
+        int rc = dm_wait_any(inst, &qr, &off, ws, n, SEC);
+        assert_true(mono_ns() < deadline);
+        if (rc == -ETIMEDOUT)
+            continue;
+        assert_int_equal(rc, 0);
+        if (qr.qr_opcode == DEMI_OPC_FAILED)
+            fail_msg("echo of %u bytes: %s after %u", len, strerror((int)qr.qr_ret), got);
+        if (qr.qr_opcode == DEMI_OPC_PUSH) {
+            pushing = 0;
+            continue;
+        }
+        demi_sgarray_t *r = &qr.qr_value.sga;
+        assert_true(sga_len(r) > 0);
+        for (uint32_t i = 0; i < r->sga_numsegs; i++) {
+            const uint8_t *q = r->sga_segs[i].sgaseg_buf;
+            for (uint32_t j = 0; j < r->sga_segs[i].sgaseg_len; j++, got++) {
+                assert_true(got < len);
+                if (q[j] != pattern(got + salt))
+                    fail_msg("echo of %u bytes differs at %u", len, got);
+            }
+        }
+        dm_sgafree(inst, r);
+        if (got < len)
+            assert_int_equal(dm_pop(inst, &w[1], qd), 0);
+    }
+}
+
+static void udp_send(int qd, const char *ip, int port, const void *data, uint32_t len)
+{
+    int err;
+    demi_qtoken_t qt;
+    demi_qresult_t qr;
+    demi_sgarray_t s = dm_sgaalloc(inst, len, &err);
+    assert_int_equal(err, 0);
+    memcpy(s.sga_segs[0].sgaseg_buf, data, len);
+    struct sockaddr_in to = sin_of(ip, port);
+    assert_int_equal(dm_pushto(inst, &qt, qd, &s, (struct sockaddr *)&to, sizeof(to)), 0);
+    dm_sgafree(inst, &s);
+    wait_ok(qt, &qr, 10);
+}
+
+/* ---------------- setup ---------------- */
+
+static int group_setup(void **state)
+{
+    (void)state;
+    snprintf(sock_path, sizeof(sock_path), "/tmp/demi_dpdk_stack_%d.sock", (int)getpid());
+    unlink(sock_path);
+    fflush(NULL);
+    server_pid = fork();
+    if (server_pid == 0) {
+        alarm(300);
+        exit(server_main()); /* exit, not _exit: atexit removes the EAL runtime dir */
+    }
+    int rc = make_instance("client", CLI_IP, &inst);
+    if (rc < 0) {
+        fprintf(stderr, "client instance: %s\n", strerror(-rc));
+        return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    if (inst)
+        dm_instance_destroy(inst);
+    if (server_pid > 0) {
+        kill(server_pid, SIGKILL);
+        waitpid(server_pid, NULL, 0);
+    }
+    unlink(sock_path);
+    return 0;
+}
+
+/* ---------------- tests ---------------- */
+
+static void test_tcp_echo_1B_to_1MiB(void **state)
+{
+    (void)state;
+    static const uint32_t sizes[] = { 1, 2, 63, 64, 1000, 1460, 1461, 2920, 4096, 65535, 65536, 262144, 1 << 20 };
+    int qd = tcp_connect(7);
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+        echo_check(qd, sizes[i], (uint32_t)i * 977);
+    assert_int_equal(dm_close(inst, qd), 0);
+}
+
+static void test_tcp_bulk_64MiB_byte_exact(void **state)
+{
+    (void)state;
+    const uint64_t total = 64ull << 20;
+    const uint32_t chunk = 256 * 1024;
+    int qd = tcp_connect(9);
+    int err;
+    demi_qtoken_t qt;
+    demi_qresult_t qr;
+    demi_sgarray_t h = dm_sgaalloc(inst, 8, &err);
+    memcpy(h.sga_segs[0].sgaseg_buf, &total, 8);
+    assert_int_equal(dm_push(inst, &qt, qd, &h), 0);
+    dm_sgafree(inst, &h);
+    wait_ok(qt, &qr, 10);
+    int64_t t0 = mono_ns();
+    /* up to 4 pushes in flight */
+    demi_qtoken_t inflight[4];
+    int nin = 0;
+    for (uint64_t off = 0; off < total || nin; ) {
+        if (off < total && nin < 4) {
+            demi_sgarray_t s = dm_sgaalloc(inst, chunk, &err);
+            assert_int_equal(err, 0);
+            uint8_t *p = s.sga_segs[0].sgaseg_buf;
+            for (uint32_t i = 0; i < chunk; i++)
+                p[i] = pattern(off + i);
+            assert_int_equal(dm_push(inst, &inflight[nin++], qd, &s), 0);
+            dm_sgafree(inst, &s);
+            off += chunk;
+            continue;
+        }
+        int o;
+        assert_int_equal(dm_wait_any(inst, &qr, &o, inflight, nin, 60 * SEC), 0);
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_PUSH);
+        inflight[o] = inflight[--nin];
+    }
+    assert_int_equal(dm_pop(inst, &qt, qd), 0);
+    wait_ok(qt, &qr, 60);
+    double secs = (double)(mono_ns() - t0) / SEC;
+    assert_int_equal(sga_len(&qr.qr_value.sga), 3);
+    assert_memory_equal(qr.qr_value.sga.sga_segs[0].sgaseg_buf, "OK!", 3);
+    dm_sgafree(inst, &qr.qr_value.sga);
+    fprintf(stderr, "64 MiB verified by the peer in %.2f s (%.2f Gbit/s)\n", secs, total * 8 / secs / 1e9);
+    dm_close(inst, qd);
+}
+
+static void test_tcp_100_concurrent_connections(void **state)
+{
+    (void)state;
+    enum { N = 100 };
+    int qds[N];
+    demi_qtoken_t qts_[N];
+    demi_qresult_t qr;
+    struct sockaddr_in to = sin_of(SRV_IP, 7);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(dm_socket(inst, &qds[i], AF_INET, SOCK_STREAM, 0), 0);
+        assert_int_equal(dm_connect(inst, &qts_[i], qds[i], (struct sockaddr *)&to, sizeof(to)), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        wait_ok(qts_[i], &qr, 30);
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_CONNECT);
+    }
+    /* a distinct message on each, all in flight at once */
+    for (int i = 0; i < N; i++) {
+        int err;
+        demi_sgarray_t s = dm_sgaalloc(inst, 100, &err);
+        memset(s.sga_segs[0].sgaseg_buf, 'A' + i % 26, 100);
+        memcpy(s.sga_segs[0].sgaseg_buf, &i, sizeof(i));
+        demi_qtoken_t pt;
+        assert_int_equal(dm_push(inst, &pt, qds[i], &s), 0);
+        dm_sgafree(inst, &s);
+    }
+    for (int i = 0; i < N; i++) {
+        uint8_t got[100];
+        uint32_t n = 0;
+        while (n < 100) {
+            demi_qtoken_t pt;
+            assert_int_equal(dm_pop(inst, &pt, qds[i]), 0);
+            wait_ok(pt, &qr, 30);
+            uint32_t l = sga_len(&qr.qr_value.sga);
+            assert_true(l > 0 && n + l <= 100);
+            for (uint32_t k = 0; k < qr.qr_value.sga.sga_numsegs; k++) {
+                memcpy(got + n, qr.qr_value.sga.sga_segs[k].sgaseg_buf, qr.qr_value.sga.sga_segs[k].sgaseg_len);
+                n += qr.qr_value.sga.sga_segs[k].sgaseg_len;
+            }
+            dm_sgafree(inst, &qr.qr_value.sga);
+        }
+        int id;
+        memcpy(&id, got, sizeof(id));
+        assert_int_equal(id, i);
+        assert_int_equal(got[99], 'A' + i % 26);
+    }
+    for (int i = 0; i < N; i++)
+        assert_int_equal(dm_close(inst, qds[i]), 0);
+}
+
+static void test_udp_echo(void **state)
+{
+    (void)state;
+    int qd;
+    demi_qtoken_t qt;
+    demi_qresult_t qr;
+    assert_int_equal(dm_socket(inst, &qd, AF_INET, SOCK_DGRAM, 0), 0);
+    struct sockaddr_in me = sin_of(CLI_IP, 5555);
+    assert_int_equal(dm_bind(inst, qd, (struct sockaddr *)&me, sizeof(me)), 0);
+    static const uint32_t sizes[] = { 1, 18, 100, 1000, 1472 };
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        uint8_t msg[1472];
+        for (uint32_t j = 0; j < sizes[i]; j++)
+            msg[j] = pattern(j + 31 * i);
+        int ok = 0;
+        /* UDP may lose the first datagram while ARP resolves: resend, with
+         * the same pop still pending */
+        assert_int_equal(dm_pop(inst, &qt, qd), 0);
+        for (int attempt = 0; attempt < 5 && !ok; attempt++) {
+            udp_send(qd, SRV_IP, 7, msg, sizes[i]);
+            if (dm_wait(inst, &qr, qt, SEC) != 0)
+                continue;
+            assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+            assert_int_equal(sga_len(&qr.qr_value.sga), sizes[i]);
+            assert_memory_equal(qr.qr_value.sga.sga_segs[0].sgaseg_buf, msg, sizes[i]);
+            assert_int_equal(ntohs(qr.qr_value.sga.sga_addr.sin_port), 7);
+            dm_sgafree(inst, &qr.qr_value.sga);
+            ok = 1;
+        }
+        /* drain duplicates of resent datagrams */
+        for (int k = 0; ok && k < 5; k++) {
+            assert_int_equal(dm_pop(inst, &qt, qd), 0);
+            if (dm_wait(inst, &qr, qt, SEC / 20) != 0)
+                break;
+            dm_sgafree(inst, &qr.qr_value.sga);
+        }
+        assert_true(ok);
+    }
+    dm_close(inst, qd);
+}
+
+static void test_tcp_connect_from_the_other_side(void **state)
+{
+    (void)state;
+    int lqd, uqd;
+    demi_qtoken_t qt;
+    demi_qresult_t qr;
+    assert_int_equal(dm_socket(inst, &lqd, AF_INET, SOCK_STREAM, 0), 0);
+    struct sockaddr_in me = sin_of(CLI_IP, 8000);
+    assert_int_equal(dm_bind(inst, lqd, (struct sockaddr *)&me, sizeof(me)), 0);
+    assert_int_equal(dm_listen(inst, lqd, 4), 0);
+    assert_int_equal(dm_accept(inst, &qt, lqd), 0);
+    assert_int_equal(dm_socket(inst, &uqd, AF_INET, SOCK_DGRAM, 0), 0);
+    udp_send(uqd, SRV_IP, 8, "CONNECT " CLI_IP " 8000", (uint32_t)strlen("CONNECT " CLI_IP " 8000"));
+    wait_ok(qt, &qr, 20);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_ACCEPT);
+    int c = qr.qr_value.ares.qd;
+    assert_int_equal(qr.qr_value.ares.addr.sin_addr.s_addr, sin_of(SRV_IP, 0).sin_addr.s_addr);
+    char got[32];
+    uint32_t n = 0;
+    while (n < 17) {
+        assert_int_equal(dm_pop(inst, &qt, c), 0);
+        wait_ok(qt, &qr, 10);
+        uint32_t l = sga_len(&qr.qr_value.sga);
+        assert_true(l > 0 && n + l <= 17);
+        memcpy(got + n, qr.qr_value.sga.sga_segs[0].sgaseg_buf, l);
+        n += l;
+        dm_sgafree(inst, &qr.qr_value.sga);
+    }
+    assert_memory_equal(got, "hello-from-server", 17);
+    dm_close(inst, c);
+    dm_close(inst, lqd);
+    /* and let the server go: it exits 0 on QUIT */
+    udp_send(uqd, SRV_IP, 8, "QUIT", 4);
+    int status = 0;
+    int64_t t0 = mono_ns();
+    while (waitpid(server_pid, &status, WNOHANG) == 0) {
+        assert_true(mono_ns() - t0 < 10 * SEC);
+        usleep(10000);
+        dm_poll(inst, 0);
+    }
+    server_pid = 0;
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    dm_close(inst, uqd);
+}
+
+static void test_bad_dpdk_config_fails_instance_creation(void **state)
+{
+    (void)state;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct dm_config cfg;
+        struct dm_instance *ci;
+        dm_config_init(&cfg);
+        unsetenv("DEMI_DPDK_ARGS");
+        dm_config_set(&cfg, "DEMI_BACKEND", "dpdk");
+        dm_config_set(&cfg, "DEMI_IPV4", "10.9.0.3/24");
+        dm_config_set(&cfg, "DEMI_LOG", "error");
+        int rc = dm_instance_create(&cfg, &ci);
+        _exit(rc < 0 ? 0 : 1);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+int main(void)
+{
+    /* before this process starts its EAL: the child must start its own */
+    const struct CMUnitTest config[] = {
+        cmocka_unit_test(test_bad_dpdk_config_fails_instance_creation),
+    };
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tcp_echo_1B_to_1MiB),
+        cmocka_unit_test(test_udp_echo),
+        cmocka_unit_test(test_tcp_100_concurrent_connections),
+        cmocka_unit_test(test_tcp_bulk_64MiB_byte_exact),
+        cmocka_unit_test(test_tcp_connect_from_the_other_side),
+    };
+    if (!dm_stack_find("dpdk")) {
+        fprintf(stderr, "SKIP: this build has no DEMI_BACKEND=dpdk (stacks/inet over devices/dpdk)\n");
+        return 77;
+    }
+    int fails = cmocka_run_group_tests_name("dpdk_stack_config", config, NULL, NULL);
+    fails += cmocka_run_group_tests_name("dpdk_stack_memif", tests, group_setup, group_teardown);
+    return fails ? 1 : 0;
+}

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers of the differential programs. Each program prints one line per
+ * call it checks - the call, its result and errno's name - and never
+ * anything that differs between runs (ports, fds, pids, timings), so that
+ * its output under the preload must equal its output on the plain kernel.
+ */
+#ifndef DIFF_H
+#define DIFF_H
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static inline const char *ename(int e)
+{
+    const char *n = strerrorname_np(e);
+    return n ? n : "E?";
+}
+
+/* Prints "label -> ok" / "label -> -1 ENAME"; returns the result. Results
+ * that vary (fds, byte counts of partial I/O) are shown as ok/>0. */
+static inline long show(const char *label, long r)
+{
+    int e = errno;
+    if (r < 0)
+        printf("%-48s -> -1 %s\n", label, ename(e));
+    else
+        printf("%-48s -> ok\n", label);
+    fflush(stdout);
+    errno = e;
+    return r;
+}
+
+/* Prints the exact value (for byte counts that must match). */
+static inline long showv(const char *label, long r)
+{
+    int e = errno;
+    if (r < 0)
+        printf("%-48s -> -1 %s\n", label, ename(e));
+    else
+        printf("%-48s -> %ld\n", label, r);
+    fflush(stdout);
+    errno = e;
+    return r;
+}
+
+#define SHOW(call) show(#call, (long)(call))
+#define SHOWV(call) showv(#call, (long)(call))
+
+static inline void die(const char *what)
+{
+    printf("FATAL %s: %s\n", what, ename(errno));
+    fflush(stdout);
+    exit(1);
+}
+
+static inline void ms_sleep(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+/* A listening TCP socket on 127.0.0.1, ephemeral port. */
+static inline int listener(struct sockaddr_in *out, int flags)
+{
+    int one = 1;
+    int fd = socket(AF_INET, SOCK_STREAM | flags, 0);
+    if (fd < 0)
+        die("socket");
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 16) < 0)
+        die("bind/listen");
+    socklen_t l = sizeof(*out);
+    getsockname(fd, (struct sockaddr *)out, &l);
+    return fd;
+}
+
+static inline int connect_to(const struct sockaddr_in *a, int flags)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | flags, 0);
+    if (fd < 0)
+        die("socket");
+    int r = connect(fd, (const struct sockaddr *)a, sizeof(*a));
+    if (r < 0 && errno != EINPROGRESS)
+        die("connect");
+    return fd;
+}
+
+/* Reads exactly n bytes (blocking socket). */
+static inline long read_full(int fd, void *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, (char *)buf + got, n - got);
+        if (r <= 0)
+            return r < 0 ? r : (long)got;
+        got += (size_t)r;
+    }
+    return (long)got;
+}
+
+/* Waits until fd has one of events (poll), up to ms. */
+static inline int wait_for(int fd, short events, int ms)
+{
+    struct pollfd p = { .fd = fd, .events = events };
+    return poll(&p, 1, ms) == 1 ? p.revents : 0;
+}
+
+#endif
