@@ -1,0 +1,296 @@
+# SPDX-License-Identifier: MIT
+# test/compat/lib.sh: what every compatibility cell shares. Sourced by
+# app_*.sh; a cell is "one application over one backend".
+#
+# How a cell works: app_X.sh BUILD BACKEND sources this file and calls
+# cell_begin, which makes a temp dir, installs a trap that kills every
+# process the cell started (by the pids it recorded, never by name), and
+# decides, for the backend, how the server, the clients and the readiness
+# probes are run (the wrappers srv/cli/probe below) and which address the
+# server listens on. It then either SKIPs with a reason (a piece is not
+# built, no privilege) or runs the scenario; cell_pass / cell_fail /
+# cell_skip print one line "RESULT <PASS|FAIL|SKIP> <reason>" and exit
+# 0 / 1 / 77. The driver (run.sh) collects those lines into the table.
+#
+# Backends:
+#   kernel      no preload at all (the baseline; always runs)
+#   posix|uring the server under scripts/demi-run --backend B; the client
+#               is the kernel's (for the "client" cell, the other way round)
+#   dpdk-memif  our TCP/IP stack over DPDK net_memif, both ends preloaded:
+#               the server is the memif server, each client invocation a
+#               fresh memif client with its own IP and EAL file prefix
+#   dpdk-tap    our stack over DPDK net_af_packet on a veth whose peer sits
+#               in a network namespace where the kernel's client runs
+set -u
+
+COMPAT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRC=$(cd "$COMPAT_DIR/../.." && pwd)
+PY=/usr/bin/python3                 # the system python (no pyenv shim under the preload)
+[ -x "$PY" ] || PY=$(command -v python3)
+CELL_PIDS=()
+CELL_NETNS=()
+CELL_TMP=""
+CELL_APP=""
+CELL_BE=""
+CELL_T0=$(date +%s)
+
+log() { echo "[$CELL_APP/$CELL_BE] $*" >&2; }
+
+# The end of a cell: one machine-readable line, then the exit code.
+cell_result() { # STATUS CODE REASON...
+  local st=$1 code=$2; shift 2
+  local dt=$(( $(date +%s) - CELL_T0 ))
+  echo "RESULT $st ${dt}s $*"
+  exit "$code"
+}
+cell_pass() { cell_result PASS 0 "$*"; }
+cell_fail() { cell_result FAIL 1 "$*"; }
+cell_skip() { cell_result SKIP 77 "$*"; }
+
+# Show the tail of the logs a failing cell produced (stderr, for the test log).
+show_logs() {
+  local f
+  for f in "$CELL_TMP"/*.log; do
+    [ -s "$f" ] || continue
+    echo "---- $(basename "$f") (last 15 lines)" >&2
+    tail -n 15 "$f" >&2
+  done
+}
+fail() { show_logs; cell_fail "$@"; }
+
+cleanup() {
+  local p i
+  # Politely first, then for sure; children of a wrapper (timeout, ip netns
+  # exec, demi-run) are in the process group we started with setsid.
+  for p in "${CELL_PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null; done
+  for i in $(seq 20); do
+    local alive=0
+    for p in "${CELL_PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  for p in "${CELL_PIDS[@]}"; do kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  for n in "${CELL_NETNS[@]}"; do ip netns del "$n" 2>/dev/null; done
+  # EAL runtime dirs of our DPDK processes (left behind when one is killed)
+  rm -rf /var/run/dpdk/dmc$$_* /var/run/dpdk/dmt$$_* 2>/dev/null
+  if [ -n "$CELL_TMP" ] && [ -d "$CELL_TMP" ]; then
+    [ -n "${COMPAT_KEEP:-}" ] && echo "kept $CELL_TMP" >&2 || rm -rf "$CELL_TMP"
+  fi
+}
+
+# A free TCP port in a high range (bind succeeds on 127.0.0.1 now).
+pick_port() {
+  "$PY" - <<'PY'
+import random, socket
+for _ in range(200):
+    p = random.randint(20000, 60999)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); s.close(); print(p); break
+    except OSError:
+        s.close()
+PY
+}
+
+# bg NAME ROLE SECS CMD...: start CMD in the background as ROLE (srv, cli;
+# see prefix) bounded to SECS, in its own process group, output to
+# $CELL_TMP/NAME.log; its pid is recorded for cleanup and left in $BG_PID.
+bg() {
+  local name=$1 role=$2 secs=$3; shift 3
+  prefix "$role"
+  setsid timeout -k 3 "$secs" "${W[@]}" "$@" >"$CELL_TMP/$name.log" 2>&1 </dev/null &
+  BG_PID=$!
+  CELL_PIDS+=("$BG_PID")
+}
+
+# run ROLE SECS CMD...: CMD in the foreground as ROLE, bounded to SECS.
+run() {
+  local role=$1 secs=$2; shift 2
+  prefix "$role"
+  timeout -k 3 "$secs" "${W[@]}" "$@"
+}
+
+# stop PID: end one process we started (and its group), wait for it.
+stop() {
+  local p=$1 i
+  kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null
+  for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL -- "-$p" 2>/dev/null
+  wait "$p" 2>/dev/null
+}
+
+# ---- backends -------------------------------------------------------------
+
+# demi-run: the build dir's copy if it has one, else the source tree's.
+find_demi_run() {
+  local c
+  for c in "$BUILD/scripts/demi-run" "$SRC/scripts/demi-run"; do
+    [ -x "$c" ] && { echo "$c"; return 0; }
+  done
+  return 1
+}
+
+# built COMPONENT_DIR: a static library was built for that folder.
+built() { ls "$BUILD/$1"/*.a >/dev/null 2>&1; }
+
+# Why BACKEND cannot run here (empty when it can).
+backend_missing() {
+  local be=$1
+  [ "$be" = kernel ] && return 0
+  [ "$be" = kernel-1cpu ] && return 0
+  [ -f "$BUILD/interpose/libdemi-preload.so" ] || { echo "preload library not built ($BUILD/interpose/libdemi-preload.so)"; return 0; }
+  find_demi_run >/dev/null || { echo "scripts/demi-run missing"; return 0; }
+  case $be in
+    posix) built stacks/posix || echo "posix backend not built" ;;
+    uring) built stacks/uring || echo "uring backend not built (stacks/uring has no library in $BUILD)" ;;
+    dpdk-memif|dpdk-tap)
+      built devices/dpdk || { echo "DPDK device not built (devices/dpdk)"; return 0; }
+      built stacks/inet || { echo "inet stack (stacks/inet) not built: DEMI_BACKEND=dpdk has no TCP"; return 0; }
+      [ "$(id -u)" = 0 ] || { echo "needs root (DPDK vdevs, netns)"; return 0; }
+      if [ "$be" = dpdk-tap ]; then
+        command -v ip >/dev/null || { echo "iproute2 missing"; return 0; }
+        command -v ethtool >/dev/null || { echo "ethtool missing (offloads must be off on the veth)"; return 0; }
+      fi ;;
+    *) echo "unknown backend $be" ;;
+  esac
+}
+
+# demi_pfx BACKEND ENV...: W = the command prefix running under demi-run.
+demi_pfx() {
+  local be=$1; shift
+  W=(env DEMI_LOG="${DEMI_LOG:-warn}" DEMI_PRELOAD_LIB="$BUILD/interpose/libdemi-preload.so" "$@" "$DEMI_RUN" --backend "$be" --)
+}
+
+MEMIF_N=0     # memif endpoints started so far (each its own EAL prefix, client IP)
+MEMIF_SRV=0   # memif servers started so far (each its own socket)
+memif_env() { # role ip: the environment of one memif endpoint
+  local role=$1 ip=$2
+  echo "DEMI_DPDK_ARGS=--vdev=net_memif0,role=$role,socket=$CELL_TMP/memif$MEMIF_SRV.sock" \
+       "DEMI_DPDK_PREFIX=dmc$$_${role}_$MEMIF_N" "DEMI_IPV4=$ip/24"
+  # No DEMI_DPDK_LINK_WAIT_MS: under the preload the wait never sees the
+  # link come up (see the compat report); TCP's SYN retransmission covers
+  # a link that is not up yet.
+}
+
+# The netns pair for dpdk-tap: NS_S holds vethS (the DPDK af_packet port,
+# no kernel address), NS_C holds vethC with the kernel's address.
+tap_setup() {
+  local id=$(( $$ % 10000 ))
+  NS_S=dmS$id; NS_C=dmC$id
+  local vs=dvS$id vc=dvC$id
+  ip netns add "$NS_S" || return 1; CELL_NETNS+=("$NS_S")
+  ip netns add "$NS_C" || return 1; CELL_NETNS+=("$NS_C")
+  ip link add "$vs" netns "$NS_S" type veth peer name "$vc" netns "$NS_C" || return 1
+  local ns
+  for ns in "$NS_S" "$NS_C"; do
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+    ip netns exec "$ns" ip link set lo up
+  done
+  # Full frames with full checksums on the wire: af_packet sees what the
+  # kernel hands the veth, which with offloads on is unchecksummed / GSO.
+  ip netns exec "$NS_C" ethtool -K "$vc" tx off tso off gso off gro off >/dev/null 2>&1
+  ip netns exec "$NS_S" ethtool -K "$vs" rx off tx off tso off gso off gro off >/dev/null 2>&1
+  ip netns exec "$NS_S" ip link set "$vs" up
+  ip netns exec "$NS_C" ip addr add "$TAP_NET.2/24" dev "$vc"
+  ip netns exec "$NS_C" ip link set "$vc" up
+  TAP_IF=$vs
+}
+tap_env() {
+  echo "DEMI_DPDK_ARGS=--vdev=net_af_packet0,iface=$TAP_IF" "DEMI_DPDK_PREFIX=dmt$$_$RANDOM" \
+       "DEMI_IPV4=$TAP_NET.1/24"
+}
+
+# prefix srv|cli|probe: W = how this backend runs a server, a client or
+# a readiness probe (see the top). MODE=server: the server is preloaded;
+# MODE=client: the client is (the "client" cell); MODE=both: both are
+# (the benchmarks: each column is one backend end to end). dpdk-tap only
+# knows server and client.
+prefix() {
+  W=()
+  case "$1/$CELL_BE/$CELL_MODE" in
+    */kernel/*) ;;
+    */kernel-1cpu/*) W=(taskset -c "${COMPAT_PIN_CPU:-0}") ;;   # bench only: both ends on one CPU
+    probe/posix/*|probe/uring/*) ;;
+    srv/posix/server|srv/uring/server|*/posix/both|*/uring/both) demi_pfx "$CELL_BE" ;;
+    cli/posix/client|cli/uring/client) demi_pfx "$CELL_BE" ;;
+    */posix/*|*/uring/*) ;;
+    srv/dpdk-memif/*) MEMIF_N=$((MEMIF_N + 1)); MEMIF_SRV=$((MEMIF_SRV + 1)); demi_pfx dpdk $(memif_env server "$MEMIF_NET.1") ;;
+    */dpdk-memif/*) MEMIF_N=$((MEMIF_N + 1)); demi_pfx dpdk $(memif_env client "$MEMIF_NET.$((10 + MEMIF_N % 200))") ;;
+    srv/dpdk-tap/server|cli/dpdk-tap/client) demi_pfx dpdk $(tap_env); W=(ip netns exec "$NS_S" "${W[@]}") ;;
+    */dpdk-tap/*) W=(ip netns exec "$NS_C") ;;
+  esac
+}
+
+# wait_port ADDR PORT [SECS]: the server accepts connections (from where
+# this backend's clients run). One probe process retries inside itself,
+# so a preloaded probe starts its stack once.
+wait_port() {
+  local addr=$1 port=$2 secs=${3:-15}
+  run probe $((secs + 10)) "$PY" "$COMPAT_DIR/probe.py" "$addr" "$port" "$secs" >>"$CELL_TMP/probe.log" 2>&1
+}
+
+# cell_begin APP BACKEND MODE: set everything up or SKIP.
+cell_begin() {
+  CELL_APP=$1; CELL_BE=$2; CELL_MODE=${3:-server}
+  if [ "${DEMI_TEST_SANITIZED:-}" = 1 ]; then
+    # The sanitized build's preload would drag ASan into redis/nginx, which
+    # were not built with it (ASan must be the first DSO): not meaningful.
+    cell_skip "sanitized build: ASan cannot be preloaded into foreign binaries"
+  fi
+  local why
+  why=$(backend_missing "$CELL_BE")
+  [ -n "$why" ] && cell_skip "$why"
+  DEMI_RUN=$(find_demi_run 2>/dev/null || true)
+  CELL_TMP=$(mktemp -d "/tmp/demi_compat_${CELL_APP}_${CELL_BE}.XXXXXX")
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+  MEMIF_NET=10.$((100 + RANDOM % 50)).$((RANDOM % 250)); TAP_NET=10.$((150 + RANDOM % 50)).$((RANDOM % 250))
+  case "$CELL_BE" in
+    dpdk-memif) ADDR=$MEMIF_NET.1 ;;
+    dpdk-tap) tap_setup || cell_fail "could not create the veth/netns pair"
+              if [ "$CELL_MODE" = client ]; then ADDR=$TAP_NET.2; else ADDR=$TAP_NET.1; fi ;;
+    *) ADDR=127.0.0.1 ;;
+  esac
+  # What servers bind to: the address itself (what users write), or with
+  # COMPAT_BIND_ANY=1 the wildcard (to look past a failing specific bind).
+  BIND=$ADDR
+  [ "${COMPAT_BIND_ANY:-0}" = 1 ] && BIND=0.0.0.0
+  for t in "${NEED_TOOLS[@]:-}"; do
+    [ -z "$t" ] || command -v "$t" >/dev/null || cell_skip "$t not installed (scripts/deps.sh test)"
+  done
+}
+
+# nginx_setup DIR ADDR PORT: a self-contained nginx prefix in DIR (config,
+# logs, pid, temp paths all inside), one worker, access_log off, daemon off
+# (we own the pid). Under a DPDK backend there is no master process: one
+# process owns the DPDK port, and a forked worker could not share it.
+nginx_setup() {
+  local dir=$1 addr=$2 port=$3 master=on
+  case "$CELL_BE" in dpdk-*) [ "${CELL_MODE:-server}" != client ] && master=off ;; esac
+  mkdir -p "$dir/www" "$dir/tmp" "$dir/logs"
+  chmod 755 "$(dirname "$dir")" "$dir"   # the worker runs as www-data
+  echo "hello from nginx under demi" >"$dir/www/index.html"
+  cat >"$dir/nginx.conf" <<NGX
+worker_processes 1;
+master_process $master;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    default_type application/octet-stream;
+    server {
+        listen $addr:$port;
+        root $dir/www;
+    }
+}
+NGX
+}
