@@ -7,6 +7,10 @@
  * EINVAL; optional features (see UR_F_*) are probed and each can be turned
  * off with DEMI_URING_DISABLE=a,b,c, which is how the tests play an older
  * kernel. The features in use are logged once at DEMI_LOG=info.
+ * DEMI_URING_SHARED=1 (the preload) gives a ring any thread may drive:
+ * no SINGLE_ISSUER, no deferred or cooperative task work (the kernel
+ * interrupts the submitting thread to post a completion, so the wait fd
+ * wakes whoever sleeps on it), no registered ring fd (a per-thread index).
  *
  * poll(): retry work that found the SQ full, reap what is in the CQ ring
  * (no syscall), then make at most one io_uring_enter: submit + wait with a
