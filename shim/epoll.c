@@ -320,6 +320,11 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
         r = DM_REAL(epoll_pwait)(epfd, evs, max, tmo, sigmask); /* the app's fd: dups share the set */
         int e = errno;
         shim_lock();
+        if (r < 0 && e == EINTR && !sigmask && shim_eintr_spurious()) {
+            n = 0;
+            slept = false;
+            continue; /* io_uring task work, not a signal: the deadline stands */
+        }
         if (r < 0) {
             r = -e;
             break;

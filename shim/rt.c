@@ -147,6 +147,12 @@ struct dm_instance *shim_instance(void)
     if (shim_rt.inst_err)
         return NULL;
     cfg = shim_env;
+    /* The shim serialises threads with one lock around the instance, so
+     * any application thread may drive it: the uring backend must not bind
+     * its ring to the creating thread (SINGLE_ISSUER, deferred or
+     * cooperative task work), or the other threads stall. */
+    if (!env_get("DEMI_URING_SHARED"))
+        dm_config_set(&cfg, "DEMI_URING_SHARED", "1");
     if (env_get("DEMI_BACKEND")) {
         r = dm_instance_create(&cfg, &inst);
     } else {
@@ -410,13 +416,14 @@ int shim_progress(void)
     return total;
 }
 
-/* After an EINTR: would Linux have restarted a socket call? Only when the
- * handler was installed with SA_RESTART. We do not know which signal ran,
- * so restart only when every caught signal has SA_RESTART - leaving out
- * the synchronous ones (a fault of this thread cannot arrive while it
- * sleeps in the kernel; crash handlers rarely set SA_RESTART). */
-static bool handlers_all_restart(void)
+/* Which asynchronous signals are caught: any (return value), and whether
+ * all of those were installed with SA_RESTART (*all_restart). The
+ * synchronous ones are left out (a fault of this thread cannot arrive
+ * while it sleeps in the kernel; crash handlers rarely set SA_RESTART). */
+static bool handlers_caught(bool *all_restart)
 {
+    bool any = false;
+    *all_restart = true;
     for (int sig = 1; sig < NSIG; sig++) {
         struct sigaction sa;
         if (sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE ||
@@ -424,10 +431,33 @@ static bool handlers_all_restart(void)
             continue;
         if (!(sa.sa_flags & SA_SIGINFO) && (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN))
             continue;
+        any = true;
         if (!(sa.sa_flags & SA_RESTART))
-            return false;
+            *all_restart = false;
     }
-    return true;
+    return any;
+}
+
+/* After an EINTR: would Linux have restarted a socket call? Only when the
+ * handler was installed with SA_RESTART. We do not know which signal ran,
+ * so restart only when every caught signal has SA_RESTART. */
+static bool handlers_all_restart(void)
+{
+    bool all;
+    (void)handlers_caught(&all);
+    return all;
+}
+
+/* An EINTR from a sleep (epoll_wait, poll) that Linux would not have given
+ * this application: the io_uring backend's task work interrupts the thread
+ * that submitted a request (TIF_NOTIFY_SIGNAL, a wake-up meant to post the
+ * completion). With no signal handler installed no real signal can have
+ * interrupted the sleep, so the caller sleeps again. With handlers, the
+ * EINTR is passed on: such applications handle it. */
+bool shim_eintr_spurious(void)
+{
+    bool all;
+    return !handlers_caught(&all);
 }
 
 int shim_block(int64_t spin_start, int64_t deadline)

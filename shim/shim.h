@@ -190,6 +190,7 @@ int shim_progress(void);
  * Lock held on entry and exit (dropped while sleeping). spin_start is the
  * time the caller began waiting. Returns 0, -ETIMEDOUT or -EINTR. */
 int shim_block(int64_t spin_start, int64_t deadline);
+bool shim_eintr_spurious(void);
 /* qd map */
 void shim_qmap_put(struct shim_sock *s);
 void shim_qmap_del(struct shim_sock *s);
