@@ -69,7 +69,7 @@ memif)
 *) echo "usage: dpdk-server.sh DEMI_RUN PRELOAD_LIB tap|memif"; exit 2 ;;
 esac
 
-for _ in $(seq 100); do grep -q "^bound" "$dir/server.log" && break; kill -0 "${pids[0]}" 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq 100); do grep -q "^bound" "$dir/server.log" 2>/dev/null && break; kill -0 "${pids[0]}" 2>/dev/null || break; sleep 0.1; done
 grep -q "^bound ('$net.1', $port)" "$dir/server.log" || fail "the server did not bind $net.1:$port (getsockname must give that address)"
 cli || fail "first client"
 cli || fail "second client (a fresh connection to the same listener)"
