@@ -163,6 +163,10 @@ struct dm_instance *shim_instance(void)
     if (shim_rt.inst_err)
         return NULL;
     cfg = shim_env;
+    /* A device may start threads of its own (DPDK's EAL interrupt thread,
+     * which brings a memif link up) and wait for them while we hold the
+     * lock: their epolls must not need it (see shim_epoll_create). */
+    __atomic_store_n(&shim_rt.starting_tid, (int)gettid(), __ATOMIC_RELEASE);
     if (env_get("DEMI_BACKEND")) {
         r = dm_instance_create(&cfg, &inst);
     } else {
@@ -178,6 +182,7 @@ struct dm_instance *shim_instance(void)
             r = dm_instance_create(&cfg, &inst);
         }
     }
+    __atomic_store_n(&shim_rt.starting_tid, 0, __ATOMIC_RELEASE);
     if (r < 0) {
         shim_rt.inst_err = -r;
         DM_ERR("shim", "the datapath did not start (%s): sockets stay in the kernel", strerror(-r));

@@ -166,6 +166,8 @@ struct shim_rt {
     pthread_mutex_t lock;
     struct dm_instance *inst;
     int inst_err;            /* nonzero: the datapath failed to start */
+    int starting_tid;        /* thread starting the datapath (lock held), 0 none;
+                                read without the lock */
     uint32_t inst_gen;       /* bumped when a child drops the parent's datapath */
     int wait_fd;
     struct shim_cfg cfg;
