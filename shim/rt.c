@@ -14,6 +14,7 @@
  * and an idle application cost nothing. A backend without a wait fd (DPDK)
  * is busy-polled with sched_yield() between polls.
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -121,6 +122,21 @@ void shim_cfg_load(void)
     int own_stack = strcmp(be, "posix") != 0 && strcmp(be, "uring") != 0;
     const char *lo = dm_config_str(&c, "DEMI_OFFLOAD_LOOPBACK", "auto");
     cfg->offload_loopback = strcmp(lo, "auto") == 0 ? !own_stack : cfg_bool(&c, "DEMI_OFFLOAD_LOOPBACK", 1);
+    /* A stack with its own addresses (dpdk, xdp): binds to DEMI_IPV4's
+     * address are the datapath's even though the kernel does not have it */
+    cfg->own_addr = 0;
+    const char *ip4 = dm_config_str(&c, "DEMI_IPV4", NULL);
+    if (own_stack && ip4) {
+        char buf[INET_ADDRSTRLEN];
+        size_t n = strcspn(ip4, "/");
+        struct in_addr a;
+        if (n < sizeof(buf)) {
+            memcpy(buf, ip4, n);
+            buf[n] = 0;
+            if (inet_pton(AF_INET, buf, &a) == 1)
+                cfg->own_addr = a.s_addr;
+        }
+    }
     const char *rules = dm_config_str(&c, "DEMI_OFFLOAD", "");
     cfg->offload_none = strcmp(rules, "none") == 0 || strcmp(rules, "0") == 0;
     if (!cfg->offload_none && rules[0] && shim_rules_parse(rules, &shim_offload_rules) < 0) {
@@ -153,6 +169,10 @@ struct dm_instance *shim_instance(void)
      * cooperative task work), or the other threads stall. */
     if (!env_get("DEMI_URING_SHARED"))
         dm_config_set(&cfg, "DEMI_URING_SHARED", "1");
+    /* A device may start threads of its own (DPDK's EAL interrupt thread,
+     * which brings a memif link up) and wait for them while we hold the
+     * lock: their epolls must not need it (see shim_epoll_create). */
+    __atomic_store_n(&shim_rt.starting_tid, (int)gettid(), __ATOMIC_RELEASE);
     if (env_get("DEMI_BACKEND")) {
         r = dm_instance_create(&cfg, &inst);
     } else {
@@ -168,6 +188,7 @@ struct dm_instance *shim_instance(void)
             r = dm_instance_create(&cfg, &inst);
         }
     }
+    __atomic_store_n(&shim_rt.starting_tid, 0, __ATOMIC_RELEASE);
     if (r < 0) {
         shim_rt.inst_err = -r;
         DM_ERR("shim", "the datapath did not start (%s): sockets stay in the kernel", strerror(-r));

@@ -181,8 +181,11 @@ static void tcp_release(struct tcp_pcb *p)
 {
     struct inet_stack *st = p->st;
     tcp_timers_stop(p);
-    if (p->hnext || st->hash[tuple_hash(st, p->lip, p->lport, p->rip, p->rport)] == p)
-        tcp_hash_remove(st, p);
+    /* Always look: a PCB at the tail of a bucket's chain has hnext NULL and
+     * is not the head, yet is in the table. Left there, its hnext becomes
+     * the free-list link and the chain runs into free PCBs (a lookup loop
+     * once they are reused). Removing one that is not there is harmless. */
+    tcp_hash_remove(st, p);
     if (p->state == TCPS_LISTEN)
         listener_remove(st, p);
     if (p->flags & TF_BOUND) {
