@@ -707,6 +707,25 @@ static void obj_unref(struct shim_obj *o)
         shim_epoll_unref((struct shim_epoll *)o);
 }
 
+/* Lock held. Linux keeps sending what write() accepted after close();
+ * our backends cancel what is still queued when a queue closes, so the
+ * last close of an offloaded socket first waits for its pushes to complete
+ * (up to DEMI_LINGER_MS), as close() with SO_LINGER would. */
+static void sock_flush_before_close(struct shim_sock *s)
+{
+    int64_t start = dm_clock_ns(), deadline = start + shim_rt.cfg.linger_ms * DM_NS_PER_MS;
+    while (s->tx_count && sock_live(s)) {
+        shim_progress();
+        if (!s->tx_count)
+            break;
+        if (shim_block(start, deadline) == -ETIMEDOUT) {
+            DM_WARN("shim", "close: data still queued after DEMI_LINGER_MS=%lld ms; it is dropped",
+                    (long long)shim_rt.cfg.linger_ms);
+            break;
+        }
+    }
+}
+
 int shim_close(int fd)
 {
     shim_lock();
@@ -715,6 +734,8 @@ int shim_close(int fd)
         shim_unlock();
         return SHIM_PASS;
     }
+    if (o->kind == SHIM_KIND_SOCK && o->refs == 1 && ((struct shim_sock *)o)->state == SHIM_OFFLOADED)
+        sock_flush_before_close((struct shim_sock *)o);
     shim_fd_clear(fd);
     obj_unref(o);
     /* a backend may need a few rounds to close (cancel, then close): do
