@@ -207,8 +207,12 @@ static void tcp_release(struct tcp_pcb *p)
     tcp_timers_stop(p);
     if (dm_list_linked(&p->tw_link))
         dm_list_del(&p->tw_link);
-    if (p->hnext || st->hash[tuple_hash(st, p->lip, p->lport, p->rip, p->rport)] == p)
-        tcp_hash_remove(st, p);
+    /* Always look: the last PCB of a chain that is not its head has
+     * hnext == NULL too. Leaving it hashed (the old "hnext || head" test)
+     * let the free list (which reuses hnext) splice into the bucket:
+     * lookups then found freed CLOSED PCBs with stale 4-tuples and dropped
+     * SYNs for them, and chains could loop. */
+    tcp_hash_remove(st, p);
     if (p->state == TCPS_LISTEN)
         listener_remove(st, p);
     if (p->flags & TF_BOUND) {

@@ -136,15 +136,17 @@ static int64_t drops(struct dm_instance *i)
     return n;
 }
 
-static void test_tcp_short_connection_churn_returns_every_buffer_and_pcb(void **s)
+static void churn(const char *tw_ms, bool expect_recycle)
+
 {
-    (void)s;
+    const char *kv[] = {"DEMI_TCP_TIMEWAIT_MS", tw_ms, NULL};
     struct pair p;
-    pair_create(&p, NULL, NULL);
+    pair_create(&p, NULL, kv);
     int lqd = tcp_listener(p.b, IP_B, 80, 64);
     /* Warm up (first-use allocations), then wait out TIME_WAIT. */
     one_conn(&p, lqd, 0);
-    pair_run_for(&p, 80 * DM_NS_PER_MS);
+    pair_run_for(&p, 600 * DM_NS_PER_MS);
+    int64_t tw_reuse0 = stat_of(p.b, "tcp.conn_timewait_reuse");
     uint32_t bufs0 = dm_instance_bufs_avail(p.a) + dm_instance_bufs_avail(p.b);
     uint32_t hdrs0 = dm_instance_hdrs_avail(p.a) + dm_instance_hdrs_avail(p.b);
     uint32_t pa0 = pcbs_in_use(p.a), pb0 = pcbs_in_use(p.b);
@@ -180,12 +182,17 @@ static void test_tcp_short_connection_churn_returns_every_buffer_and_pcb(void **
                     pcbs_in_use(p.b), dm_instance_bufs_avail(p.a) + dm_instance_bufs_avail(p.b), bufs0,
                     dm_instance_hdrs_avail(p.a) + dm_instance_hdrs_avail(p.b), hdrs0);
     }
-    pair_run_for(&p, 100 * DM_NS_PER_MS); /* DEMI_TCP_TIMEWAIT_MS=20 */
+    pair_run_for(&p, 700 * DM_NS_PER_MS); /* DEMI_TCP_TIMEWAIT_MS=500 */
     fprintf(stderr, "after: pcbs a=%u/%u b=%u/%u peak=%u bufs=%u/%u hdrs=%u/%u\n", pcbs_in_use(p.a), pa0,
             pcbs_in_use(p.b), pb0, peak, dm_instance_bufs_avail(p.a) + dm_instance_bufs_avail(p.b), bufs0,
             dm_instance_hdrs_avail(p.a) + dm_instance_hdrs_avail(p.b), hdrs0);
-    /* TIME_WAIT and orphaned PCBs are reclaimed: the table never fills. */
-    assert_true(peak < stack_of(p.a)->max_conns);
+    /* TIME_WAIT and orphaned PCBs are reclaimed (on time or, when the
+     * table is full, early), and nothing else stays behind. */
+    if (expect_recycle) {
+        assert_true(stat_of(p.a, "tcp.conn_timewait_recycle") > 0);
+        assert_true(stat_of(p.b, "tcp.conn_timewait_recycle") > 0);
+    }
+    fprintf(stderr, "timewait reuse by SYN on b: %lld\n", (long long)(stat_of(p.b, "tcp.conn_timewait_reuse") - tw_reuse0));
     assert_int_equal(pcbs_in_use(p.a), pa0);
     assert_int_equal(pcbs_in_use(p.b), pb0);
     assert_int_equal(stack_of(p.a)->tcp_port_refs[80], 0);
@@ -201,10 +208,28 @@ static void test_tcp_short_connection_churn_returns_every_buffer_and_pcb(void **
     pair_destroy(&p);
 }
 
+/* TIME_WAIT (500 ms) outlasts the churn: both 4096-entry tables fill and
+ * new connections must recycle the oldest TIME_WAIT PCBs. */
+static void test_tcp_short_connection_churn_recycles_time_wait_when_table_full(void **s)
+{
+    (void)s;
+    churn("500", true);
+}
+
+/* Short TIME_WAIT (20 ms): the table never fills, but the client's
+ * ephemeral ports (16384) wrap while the server may still hold the old
+ * 4-tuple in TIME_WAIT: the new SYN must take it over. */
+static void test_tcp_short_connection_churn_returns_every_buffer_and_pcb(void **s)
+{
+    (void)s;
+    churn("20", false);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tcp_short_connection_churn_returns_every_buffer_and_pcb),
+        cmocka_unit_test(test_tcp_short_connection_churn_recycles_time_wait_when_table_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
