@@ -33,6 +33,14 @@ int shim_epoll_create(int flags)
     int kfd = DM_REAL(epoll_create1)(flags);
     if (kfd < 0)
         return -errno;
+    /* Created by another thread while the datapath starts: a thread the
+     * device spawned (DPDK's EAL interrupt thread). Its epoll stays the
+     * kernel's: registering it would wait for the lock the starting thread
+     * holds (a memif link could never come up during the start), and a
+     * wait on it would then spin polling the datapath from that thread. */
+    int starter = __atomic_load_n(&shim_rt.starting_tid, __ATOMIC_ACQUIRE);
+    if (starter && starter != (int)gettid())
+        return kfd;
     struct shim_epoll *ep = calloc(1, sizeof(*ep));
     shim_lock();
     if (!ep || shim_fd_set(kfd, &ep->obj) < 0) {
@@ -320,6 +328,11 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
         r = DM_REAL(epoll_pwait)(epfd, evs, max, tmo, sigmask); /* the app's fd: dups share the set */
         int e = errno;
         shim_lock();
+        if (r < 0 && e == EINTR && !sigmask && shim_eintr_spurious()) {
+            n = 0;
+            slept = false;
+            continue; /* io_uring task work, not a signal: the deadline stands */
+        }
         if (r < 0) {
             r = -e;
             break;

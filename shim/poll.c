@@ -110,6 +110,8 @@ int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *
         int kr = DM_REAL(ppoll)(k, kn, &ts, sigmask);
         int e = errno;
         shim_lock();
+        if (kr < 0 && e == EINTR && !sigmask && shim_eintr_spurious())
+            continue; /* io_uring task work, not a signal: the deadline stands */
         if (kr < 0) {
             r = -e;
             break;

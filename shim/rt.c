@@ -14,6 +14,7 @@
  * and an idle application cost nothing. A backend without a wait fd (DPDK)
  * is busy-polled with sched_yield() between polls.
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -121,6 +122,21 @@ void shim_cfg_load(void)
     int own_stack = strcmp(be, "posix") != 0 && strcmp(be, "uring") != 0;
     const char *lo = dm_config_str(&c, "DEMI_OFFLOAD_LOOPBACK", "auto");
     cfg->offload_loopback = strcmp(lo, "auto") == 0 ? !own_stack : cfg_bool(&c, "DEMI_OFFLOAD_LOOPBACK", 1);
+    /* A stack with its own addresses (dpdk, xdp): binds to DEMI_IPV4's
+     * address are the datapath's even though the kernel does not have it */
+    cfg->own_addr = 0;
+    const char *ip4 = dm_config_str(&c, "DEMI_IPV4", NULL);
+    if (own_stack && ip4) {
+        char buf[INET_ADDRSTRLEN];
+        size_t n = strcspn(ip4, "/");
+        struct in_addr a;
+        if (n < sizeof(buf)) {
+            memcpy(buf, ip4, n);
+            buf[n] = 0;
+            if (inet_pton(AF_INET, buf, &a) == 1)
+                cfg->own_addr = a.s_addr;
+        }
+    }
     const char *rules = dm_config_str(&c, "DEMI_OFFLOAD", "");
     cfg->offload_none = strcmp(rules, "none") == 0 || strcmp(rules, "0") == 0;
     if (!cfg->offload_none && rules[0] && shim_rules_parse(rules, &shim_offload_rules) < 0) {
@@ -147,6 +163,16 @@ struct dm_instance *shim_instance(void)
     if (shim_rt.inst_err)
         return NULL;
     cfg = shim_env;
+    /* The shim serialises threads with one lock around the instance, so
+     * any application thread may drive it: the uring backend must not bind
+     * its ring to the creating thread (SINGLE_ISSUER, deferred or
+     * cooperative task work), or the other threads stall. */
+    if (!env_get("DEMI_URING_SHARED"))
+        dm_config_set(&cfg, "DEMI_URING_SHARED", "1");
+    /* A device may start threads of its own (DPDK's EAL interrupt thread,
+     * which brings a memif link up) and wait for them while we hold the
+     * lock: their epolls must not need it (see shim_epoll_create). */
+    __atomic_store_n(&shim_rt.starting_tid, (int)gettid(), __ATOMIC_RELEASE);
     if (env_get("DEMI_BACKEND")) {
         r = dm_instance_create(&cfg, &inst);
     } else {
@@ -162,6 +188,7 @@ struct dm_instance *shim_instance(void)
             r = dm_instance_create(&cfg, &inst);
         }
     }
+    __atomic_store_n(&shim_rt.starting_tid, 0, __ATOMIC_RELEASE);
     if (r < 0) {
         shim_rt.inst_err = -r;
         DM_ERR("shim", "the datapath did not start (%s): sockets stay in the kernel", strerror(-r));
@@ -410,13 +437,14 @@ int shim_progress(void)
     return total;
 }
 
-/* After an EINTR: would Linux have restarted a socket call? Only when the
- * handler was installed with SA_RESTART. We do not know which signal ran,
- * so restart only when every caught signal has SA_RESTART - leaving out
- * the synchronous ones (a fault of this thread cannot arrive while it
- * sleeps in the kernel; crash handlers rarely set SA_RESTART). */
-static bool handlers_all_restart(void)
+/* Which asynchronous signals are caught: any (return value), and whether
+ * all of those were installed with SA_RESTART (*all_restart). The
+ * synchronous ones are left out (a fault of this thread cannot arrive
+ * while it sleeps in the kernel; crash handlers rarely set SA_RESTART). */
+static bool handlers_caught(bool *all_restart)
 {
+    bool any = false;
+    *all_restart = true;
     for (int sig = 1; sig < NSIG; sig++) {
         struct sigaction sa;
         if (sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE ||
@@ -424,10 +452,33 @@ static bool handlers_all_restart(void)
             continue;
         if (!(sa.sa_flags & SA_SIGINFO) && (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN))
             continue;
+        any = true;
         if (!(sa.sa_flags & SA_RESTART))
-            return false;
+            *all_restart = false;
     }
-    return true;
+    return any;
+}
+
+/* After an EINTR: would Linux have restarted a socket call? Only when the
+ * handler was installed with SA_RESTART. We do not know which signal ran,
+ * so restart only when every caught signal has SA_RESTART. */
+static bool handlers_all_restart(void)
+{
+    bool all;
+    (void)handlers_caught(&all);
+    return all;
+}
+
+/* An EINTR from a sleep (epoll_wait, poll) that Linux would not have given
+ * this application: the io_uring backend's task work interrupts the thread
+ * that submitted a request (TIF_NOTIFY_SIGNAL, a wake-up meant to post the
+ * completion). With no signal handler installed no real signal can have
+ * interrupted the sleep, so the caller sleeps again. With handlers, the
+ * EINTR is passed on: such applications handle it. */
+bool shim_eintr_spurious(void)
+{
+    bool all;
+    return !handlers_caught(&all);
 }
 
 int shim_block(int64_t spin_start, int64_t deadline)

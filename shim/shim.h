@@ -93,6 +93,9 @@ struct shim_sock {
     bool eof, shut_rd, shut_wr, udp_has_peer, udp_pop_ok;
     bool pop_pending, accept_pending, connect_pending;
     bool refork;             /* listener re-created in a forked child */
+    bool own_bind;           /* bound to the datapath's own address, which the
+                                kernel does not have: the placeholder holds the
+                                port on 0.0.0.0, s->local has the real address */
     int so_error;            /* pending error, read by SO_ERROR / next call */
     int rd_err;              /* sticky receive error (ECONNRESET) */
     bool wr_dead;            /* writes give EPIPE from now on */
@@ -155,12 +158,16 @@ struct shim_cfg {
     int offload_udp;
     int offload_loopback;    /* 1 offload 127/8, 0 keep in kernel */
     int offload_none;
+    uint32_t own_addr;       /* network order: the backend's own IPv4 address
+                                (DEMI_IPV4 of a stack with its own addresses), 0 none */
 };
 
 struct shim_rt {
     pthread_mutex_t lock;
     struct dm_instance *inst;
     int inst_err;            /* nonzero: the datapath failed to start */
+    int starting_tid;        /* thread starting the datapath (lock held), 0 none;
+                                read without the lock */
     uint32_t inst_gen;       /* bumped when a child drops the parent's datapath */
     int wait_fd;
     struct shim_cfg cfg;
@@ -190,6 +197,7 @@ int shim_progress(void);
  * Lock held on entry and exit (dropped while sleeping). spin_start is the
  * time the caller began waiting. Returns 0, -ETIMEDOUT or -EINTR. */
 int shim_block(int64_t spin_start, int64_t deadline);
+bool shim_eintr_spurious(void);
 /* qd map */
 void shim_qmap_put(struct shim_sock *s);
 void shim_qmap_del(struct shim_sock *s);

@@ -176,6 +176,8 @@ int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest)
         return -EIO;
     if (DM_REAL(getsockname)(fd, (struct sockaddr *)&local, &llen) < 0 || local.sin_family != AF_INET)
         memset(&local, 0, sizeof(local));
+    if (s->own_bind)
+        local.sin_addr = s->local.sin_addr; /* the placeholder holds 0.0.0.0 */
     bool bound = local.sin_port != 0;
     if (s->listening && s->refork) {
         /* a listener re-created in a forked child: its address was recorded */
@@ -388,6 +390,34 @@ int shim_socket(int domain, int type, int protocol)
     return fd;
 }
 
+/* bind() before the hand-over goes to the placeholder (the kernel checks
+ * it). A stack with its own addresses (dpdk, xdp) owns DEMI_IPV4's address,
+ * which the kernel does not have (EADDRNOTAVAIL): the placeholder then
+ * reserves the port on 0.0.0.0 and the socket remembers the real address,
+ * which the hand-over binds on the datapath. */
+static int bind_own_addr(struct shim_sock *s, int fd, const struct sockaddr *a, socklen_t len)
+{
+    struct sockaddr_in sin, any;
+    socklen_t l = sizeof(any);
+    if (DM_REAL(bind)(fd, a, len) == 0)
+        return 0;
+    int err = errno;
+    if (err != EADDRNOTAVAIL || !shim_rt.cfg.own_addr || shim_check_sin(a, len, &sin) < 0 ||
+        sin.sin_addr.s_addr != shim_rt.cfg.own_addr)
+        return -err;
+    any = sin;
+    any.sin_addr.s_addr = htonl(INADDR_ANY);
+    if (DM_REAL(bind)(fd, (struct sockaddr *)&any, sizeof(any)) < 0)
+        return -errno;
+    if (DM_REAL(getsockname)(fd, (struct sockaddr *)&any, &l) == 0)
+        sin.sin_port = any.sin_port; /* port 0: the kernel's pick */
+    s->local = sin;
+    s->own_bind = true;
+    DM_DEBUG("shim", "fd %d: bound to the datapath's own address %s:%u (the kernel holds the port on 0.0.0.0)",
+             fd, inet_ntoa(sin.sin_addr), ntohs(sin.sin_port));
+    return 0;
+}
+
 int shim_bind(int fd, const struct sockaddr *a, socklen_t len)
 {
     shim_lock();
@@ -406,6 +436,8 @@ int shim_bind(int fd, const struct sockaddr *a, socklen_t len)
         }
     } else if (s->state == SHIM_ORPHAN) {
         r = -EINVAL;
+    } else {
+        r = bind_own_addr(s, fd, a, len);
     }
     shim_unlock();
     return r;
@@ -743,7 +775,7 @@ int shim_getsockname(int fd, struct sockaddr *a, socklen_t *len)
 {
     shim_lock();
     SHIM_GET_SOCK(fd, s);
-    if (s->state == SHIM_PENDING) {
+    if (s->state == SHIM_PENDING && !s->own_bind) {
         shim_unlock();
         return SHIM_PASS;
     }

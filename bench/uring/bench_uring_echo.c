@@ -16,7 +16,8 @@
  *                         [-w window] [-r rounds] [-v variants]
  * Variants: uring, posix, epoll (default), uring-busy (busy polling),
  * uring-srv / posix-srv (that server with the epoll client: isolates the
- * server's share).
+ * server's share), uring-shared / uring-shared-srv (DEMI_URING_SHARED=1: the
+ * preload's ring, which any thread may drive).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +45,7 @@ struct variant {
     const char *backend;   /* server; NULL: plain epoll */
     int busypoll;
     int epoll_client;      /* the client is the epoll one whatever the server */
+    int shared;            /* DEMI_URING_SHARED=1: the preload's ring (any thread drives it) */
 };
 
 struct results {
@@ -81,6 +83,8 @@ static struct dm_instance *mk_instance(const struct variant *v)
     dm_config_set(&cfg, "DEMI_BACKEND", v->backend);
     if (v->busypoll)
         dm_config_set(&cfg, "DEMI_URING_BUSYPOLL", "1");
+    if (v->shared)
+        dm_config_set(&cfg, "DEMI_URING_SHARED", "1");
     struct dm_instance *inst;
     int rc = dm_instance_create(&cfg, &inst);
     if (rc < 0) {
@@ -507,8 +511,9 @@ static double med(double *v, int n)
 int main(int argc, char **argv)
 {
     static const struct variant all[] = {
-        { "uring", "uring", 0, 0 }, { "posix", "posix", 0, 0 }, { "epoll", NULL, 0, 0 },
-        { "uring-busy", "uring", 1, 0 }, { "uring-srv", "uring", 0, 1 }, { "posix-srv", "posix", 0, 1 },
+        { "uring", "uring", 0, 0, 0 }, { "posix", "posix", 0, 0, 0 }, { "epoll", NULL, 0, 0, 0 },
+        { "uring-busy", "uring", 1, 0, 0 }, { "uring-srv", "uring", 0, 1, 0 }, { "posix-srv", "posix", 0, 1, 0 },
+        { "uring-shared", "uring", 0, 0, 1 }, { "uring-shared-srv", "uring", 0, 1, 1 },
     };
     const char *want = "uring,posix,epoll";
     int rounds = 3, opt;
@@ -531,7 +536,7 @@ int main(int argc, char **argv)
         return 2;
     }
     memset(g_msg, 'z', sizeof(g_msg));
-    const struct variant *ran[8];
+    const struct variant *ran[DM_ARRAY_SIZE(all)];
     int nran = 0;
     char list[160];
     snprintf(list, sizeof(list), ",%s,", want);
@@ -547,14 +552,14 @@ int main(int argc, char **argv)
     }
     /* Rounds interleave the variants (rotating the order), and each figure
      * is the median over rounds: a shared machine's noise hits all alike. */
-    static struct results per[8][MAXR];
+    static struct results per[DM_ARRAY_SIZE(all)][MAXR];
     for (int r = 0; r < rounds; r++)
         for (int k = 0; k < nran; k++) {
             int i = (k + r) % nran;
             fprintf(stderr, "round %d/%d: %s\n", r + 1, rounds, ran[i]->name);
             run_variant(ran[i], &per[i][r]);
         }
-    struct results res[8];
+    struct results res[DM_ARRAY_SIZE(all)];
     for (int i = 0; i < nran; i++) {
         double v[MAXR];
 #define MED(field) do { for (int r = 0; r < rounds; r++) v[r] = per[i][r].field; res[i].field = med(v, rounds); } while (0)

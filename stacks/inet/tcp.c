@@ -207,11 +207,10 @@ static void tcp_release(struct tcp_pcb *p)
     tcp_timers_stop(p);
     if (dm_list_linked(&p->tw_link))
         dm_list_del(&p->tw_link);
-    /* Always look: the last PCB of a chain that is not its head has
-     * hnext == NULL too. Leaving it hashed (the old "hnext || head" test)
-     * let the free list (which reuses hnext) splice into the bucket:
-     * lookups then found freed CLOSED PCBs with stale 4-tuples and dropped
-     * SYNs for them, and chains could loop. */
+    /* Always look: a PCB at the tail of a bucket's chain has hnext NULL and
+     * is not the head, yet is in the table. Left there, its hnext becomes
+     * the free-list link and the chain runs into free PCBs (a lookup loop
+     * once they are reused). Removing one that is not there is harmless. */
     tcp_hash_remove(st, p);
     if (p->state == TCPS_LISTEN)
         listener_remove(st, p);

@@ -7,6 +7,10 @@
  * EINVAL; optional features (see UR_F_*) are probed and each can be turned
  * off with DEMI_URING_DISABLE=a,b,c, which is how the tests play an older
  * kernel. The features in use are logged once at DEMI_LOG=info.
+ * DEMI_URING_SHARED=1 (the preload) gives a ring any thread may drive:
+ * no SINGLE_ISSUER, no deferred or cooperative task work (the kernel
+ * interrupts the submitting thread to post a completion, so the wait fd
+ * wakes whoever sleeps on it), no registered ring fd (a per-thread index).
  *
  * poll(): retry work that found the SQ full, reap what is in the CQ ring
  * (no syscall), then make at most one io_uring_enter: submit + wait with a
@@ -229,7 +233,7 @@ static void ur_enter_error(int r)
     if (r == -EEXIST)
         dm_log_once(UR_MOD, "io_uring_enter: EEXIST: the ring is used from a thread (or a forked child) other "
                     "than the one that created the instance (IORING_SETUP_SINGLE_ISSUER); set "
-                    "DEMI_URING_DISABLE=single_issuer,defer_taskrun to allow that");
+                    "DEMI_URING_SHARED=1 to allow that");
     else
         DM_DEBUG(UR_MOD, "io_uring_enter: %s", strerror(-r));
 }
@@ -340,18 +344,25 @@ static int ur_ring_init(struct ur_stack *st, unsigned entries, uint32_t want)
             if (step == 1)
                 p.flags &= ~IORING_SETUP_SUBMIT_ALL;
         } else {
+            bool coop = want & UR_F_COOP_TASKRUN;
             if (step == 0 && (want & UR_F_DEFER_TASKRUN) && (want & UR_F_SINGLE_ISSUER)) {
                 p.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
                            IORING_SETUP_TASKRUN_FLAG;
                 got |= UR_F_SINGLE_ISSUER | UR_F_DEFER_TASKRUN;
             } else if (step <= 1) {
-                p.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+                if (coop) {
+                    p.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+                    got |= UR_F_COOP_TASKRUN;
+                }
                 if (want & UR_F_SINGLE_ISSUER) {
                     p.flags |= IORING_SETUP_SINGLE_ISSUER;
                     got |= UR_F_SINGLE_ISSUER;
                 }
             } else if (step == 2) {
-                p.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+                if (coop) {
+                    p.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+                    got |= UR_F_COOP_TASKRUN;
+                }
             } else {
                 p.flags &= ~IORING_SETUP_SUBMIT_ALL;
             }
@@ -428,13 +439,16 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
     }
     int sqpoll = dm_config_bool(cfg, "DEMI_URING_SQPOLL", 0);
     int busy = dm_config_bool(cfg, "DEMI_URING_BUSYPOLL", 0);
-    if (sqpoll < 0 || busy < 0) {
-        DM_ERR(UR_MOD, "DEMI_URING_SQPOLL / DEMI_URING_BUSYPOLL: expected a boolean");
+    int shared = dm_config_bool(cfg, "DEMI_URING_SHARED", 0);
+    if (sqpoll < 0 || busy < 0 || shared < 0) {
+        DM_ERR(UR_MOD, "DEMI_URING_SQPOLL / DEMI_URING_BUSYPOLL / DEMI_URING_SHARED: expected a boolean");
         return -EINVAL;
     }
     uint32_t off = 0;
     if (ur_parse_disable(dm_config_str(cfg, "DEMI_URING_DISABLE", ""), &off) < 0)
         return -EINVAL;
+    if (shared)
+        off |= UR_F_THREAD_BOUND;
 
     struct ur_stack *st = calloc(1, sizeof(*st));
     if (!st)
@@ -523,7 +537,11 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
     if ((st->feat & UR_F_SEND_ZC) && (want & UR_F_FIXED_BUFFERS) &&
         io_uring_register_buffers_sparse(&st->ring, DM_ARRAY_SIZE(st->fixbuf)) == 0)
         st->feat |= UR_F_FIXED_BUFFERS;
-    io_uring_register_ring_fd(&st->ring); /* optional: cheaper enters */
+    /* Optional: cheaper enters. A registered ring fd is an index into the
+     * registering thread's table, so a shared ring (entered from any
+     * thread, or from a forked child) keeps using the plain fd. */
+    if (!shared)
+        io_uring_register_ring_fd(&st->ring);
 
     dm_stats_register(inst, UR_MOD, ur_counter_names, &st->c.enters,
                       sizeof(st->c) / sizeof(uint64_t));

@@ -57,10 +57,15 @@ enum {
     UR_F_FIXED_BUFFERS    = 1u << 8,
     UR_F_BUF_INC          = 1u << 9,  /* buffer ring consumed incrementally (6.12+) */
     UR_F_IO_URING         = 1u << 10, /* io_uring itself: off = the posix fallback */
+    UR_F_COOP_TASKRUN     = 1u << 11, /* task work waits for the submitter's next enter */
 };
+/* DEMI_URING_SHARED=1: any thread may drive the ring (the preload, where a
+ * lock serialises threads) and a completion wakes a thread sleeping outside
+ * the ring (plain task work signals the submitter): these are off. */
+#define UR_F_THREAD_BOUND (UR_F_DEFER_TASKRUN | UR_F_SINGLE_ISSUER | UR_F_COOP_TASKRUN)
 #define UR_F_NAMES { "multishot_accept", "multishot_recv", "buf_ring", "fixed_files", \
                      "send_zc", "defer_taskrun", "single_issuer", "sqpoll", "fixed_buffers", \
-                     "buf_inc", "io_uring" }
+                     "buf_inc", "io_uring", "coop_taskrun" }
 
 /* user_data encoding: 0 = ignore the CQE; odd = a fixed-file slot was
  * closed ((slot << 1) | 1); other = struct ur_req * (8-byte aligned). */

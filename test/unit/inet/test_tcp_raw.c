@@ -579,6 +579,52 @@ static void test_tcp_blind_rst_and_data_guesses_never_break_the_connection(void 
     pair_destroy(&p);
 }
 
+/* The TCP hash chains: with one bucket every connection shares a chain, and
+ * the first one made sits at its tail (hnext NULL, not the head). Freeing
+ * it must unhash it; left behind, its hnext became the free-list link and a
+ * lookup walked into free PCBs, then looped forever once one was reused. */
+static unsigned chain_len(struct inet_stack *s, unsigned limit)
+{
+    unsigned n = 0;
+    for (struct tcp_pcb *q = s->hash[0]; q && n <= limit; q = q->hnext)
+        n++;
+    return n;
+}
+
+static void test_tcp_freeing_the_tail_of_a_hash_chain_unhashes_it(void **st)
+{
+    (void)st;
+    struct pair p;
+    int lqd;
+    setup_pair(&p, &lqd, NULL);
+    struct inet_stack *s = stack_of(p.b);
+    s->hash_mask = 0; /* one bucket: every connection collides */
+    uint32_t ip_a, ip_b;
+    inet_pton(AF_INET, IP_A, &ip_a);
+    inet_pton(AF_INET, IP_B, &ip_b);
+    struct raw_conn c[4];
+    for (int i = 0; i < 3; i++)
+        raw_establish(&p, lqd, &c[i], (uint16_t)(RAW_PORT + 1 + i), NULL, 0, 8192);
+    assert_int_equal(chain_len(s, 100), 3);
+    struct tcp_pcb *tail = tcp_lookup(s, ip_b, htons(SRV_PORT), ip_a, htons(RAW_PORT + 1));
+    assert_non_null(tail);
+    assert_null(tail->hnext); /* the first connection is the chain's tail */
+    /* the peer resets it (exact sequence), the application closes it */
+    raw_send_tcp(&p, RAW_PORT + 1, SRV_PORT, c[0].snd_nxt, 0, TCP_RST, 0, NULL, 0, NULL, 0);
+    raw_drain(&p);
+    assert_int_equal(dm_close(p.b, c[0].sqd), 0);
+    for (int i = 0; i < 10; i++)
+        dm_poll(p.b, 0);
+    assert_null(tcp_lookup(s, ip_b, htons(SRV_PORT), ip_a, htons(RAW_PORT + 1)));
+    assert_int_equal(chain_len(s, 100), 2);
+    /* a new connection reuses the freed PCB: the chain stays a list */
+    raw_establish(&p, lqd, &c[3], (uint16_t)(RAW_PORT + 4), NULL, 0, 8192);
+    assert_int_equal(chain_len(s, 100), 3);
+    for (int i = 1; i < 4; i++)
+        assert_non_null(tcp_lookup(s, ip_b, htons(SRV_PORT), ip_a, htons(c[i].sport)));
+    pair_destroy(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -600,6 +646,7 @@ int main(void)
         cmocka_unit_test(test_tcp_tiny_segment_flood_cannot_pin_unbounded_buffers),
         cmocka_unit_test(test_tcp_syn_flood_is_bounded_and_spares_the_established_connection),
         cmocka_unit_test(test_tcp_blind_rst_and_data_guesses_never_break_the_connection),
+        cmocka_unit_test(test_tcp_freeing_the_tail_of_a_hash_chain_unhashes_it),
     };
     if (getenv("TEST_FILTER"))
         cmocka_set_test_filter(getenv("TEST_FILTER"));

@@ -7,6 +7,7 @@
  * that sleeps in the kernel, busy polling, and the wait fd.
  */
 #include <poll.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 #include "ur_test.h"
@@ -380,6 +381,75 @@ static void test_wait_fd_wakes_without_defer_taskrun(void **st)
     wait_fd_wakes("defer_taskrun");
 }
 
+/* DEMI_URING_SHARED (the preload's mode): thread A arms the receive and
+ * then sleeps outside the ring (in pthread_join); thread B sends, sleeps
+ * on the wait fd and drives the ring. B's io_uring_enter must be accepted
+ * (no SINGLE_ISSUER) and the receive's completion, whose task work belongs
+ * to A, must reach the CQ ring and the wait fd while A sleeps. */
+struct shared_drive {
+    struct dm_instance *inst;
+    int c;
+    demi_qtoken_t qt;
+    int ready;
+};
+
+static void *shared_drive_thread(void *arg)
+{
+    struct shared_drive *d = arg;
+    int wfd = dm_instance_wait_fd(d->inst);
+    demi_qtoken_t pt = ut_push(d->inst, d->c, "other", 5);
+    dm_poll(d->inst, 0); /* submits the send from this thread */
+    int ep = epoll_create1(0);
+    struct epoll_event ev = { .events = EPOLLIN }, out;
+    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, wfd, &ev) < 0)
+        return NULL;
+    /* Only the wait fd may bring the completion: no poll without it. */
+    for (int i = 0; i < 30 && !d->ready; i++) {
+        int n = epoll_wait(ep, &out, 1, 100);
+        if (n == 1)
+            dm_poll(d->inst, 0);
+        d->ready = dm_token_state(d->inst, d->qt) == 1;
+    }
+    close(ep);
+    if (d->ready)
+        ut_wait(d->inst, pt);
+    return NULL;
+}
+
+static void test_shared_ring_is_driven_by_another_thread(void **st)
+{
+    (void)st;
+    struct dm_instance *inst = ut_instance("DEMI_URING_SHARED", "1", NULL);
+    assert_int_equal(dm_uring_features(inst) & (T_DEFER_TASKRUN | T_SINGLE_ISSUER | T_COOP_TASKRUN), 0);
+    assert_true(dm_instance_wait_fd(inst) >= 0);
+    uint16_t port;
+    int l = ut_listen(inst, SOCK_STREAM, &port), c, s;
+    ut_pair(inst, l, port, &c, &s);
+    struct shared_drive d = { .inst = inst, .c = c };
+    assert_int_equal(dm_pop(inst, &d.qt, s), 0);
+    dm_poll(inst, 0); /* this thread submits the receive */
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, shared_drive_thread, &d), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    if (!d.ready)
+        fail_msg("the other thread was not woken by the wait fd for a receive armed here");
+    demi_qresult_t qr = ut_wait(inst, d.qt);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+    assert_int_equal(qr.qr_value.sga.sga_segs[0].sgaseg_len, 5);
+    assert_memory_equal(qr.qr_value.sga.sga_segs[0].sgaseg_buf, "other", 5);
+    dm_sgafree(inst, &qr.qr_value.sga);
+    dm_close(inst, c);
+    dm_close(inst, s);
+    dm_close(inst, l);
+    dm_instance_destroy(inst);
+}
+
+static void test_wait_fd_wakes_in_shared_mode(void **st)
+{
+    (void)st;
+    wait_fd_wakes("single_issuer,defer_taskrun,coop_taskrun");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -394,6 +464,8 @@ int main(void)
         cmocka_unit_test(test_busy_poll_makes_no_syscall_when_idle),
         cmocka_unit_test(test_wait_fd_wakes_an_application_epoll),
         cmocka_unit_test(test_wait_fd_wakes_without_defer_taskrun),
+        cmocka_unit_test(test_wait_fd_wakes_in_shared_mode),
+        cmocka_unit_test(test_shared_ring_is_driven_by_another_thread),
     };
     return cmocka_run_group_tests_name("uring_limits", tests, NULL, NULL);
 }

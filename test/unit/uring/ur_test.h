@@ -31,8 +31,10 @@ uint32_t dm_uring_features(struct dm_instance *inst); /* stacks/uring/uring.c */
 #define T_FIXED_FILES      (1u << 3)
 #define T_SEND_ZC          (1u << 4)
 #define T_DEFER_TASKRUN    (1u << 5)
+#define T_SINGLE_ISSUER    (1u << 6)
 #define T_SQPOLL           (1u << 7)
 #define T_BUF_INC          (1u << 9)
+#define T_COOP_TASKRUN     (1u << 11)
 
 /* An instance on the uring backend; extra "KEY", "VAL" pairs, NULL-ended. */
 static inline struct dm_instance *ut_instance(const char *key, ...)

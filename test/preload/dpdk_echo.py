@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# dpdk_echo.py server ADDR PORT N: bind ADDR:PORT (the datapath's own
+#   address, which the kernel does not have), print getsockname, then
+#   accept N connections and echo each one until its peer closes.
+# dpdk_echo.py client ADDR PORT SECS: connect (retrying up to SECS), send
+#   64 kB, read it back, check it.
+import os, socket, sys, time
+mode, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if mode == "server":
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, port))
+    s.listen(16)
+    print("bound", s.getsockname(), flush=True)
+    for _ in range(int(sys.argv[4])):
+        c, peer = s.accept()
+        print("accepted", peer, flush=True)
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            c.sendall(d)
+        c.close()
+    print("server done", flush=True)
+    sys.exit(0)
+end = time.time() + float(sys.argv[4])
+while True:
+    try:
+        c = socket.create_connection((addr, port), timeout=3)
+        break
+    except OSError as e:
+        if time.time() > end:
+            print("client: no connection to %s:%d: %s" % (addr, port, e))
+            sys.exit(1)
+        time.sleep(0.2)
+data = os.urandom(65536)
+c.sendall(data)
+got = b""
+while len(got) < len(data):
+    d = c.recv(65536)
+    if not d:
+        break
+    got += d
+c.close()
+if got != data:
+    print("client: echo mismatch: sent %d bytes, got %d back" % (len(data), len(got)))
+    sys.exit(1)
+print("client: 64 kB echoed", flush=True)
