@@ -67,7 +67,8 @@ struct tcp_stats {
         tx, tx_data_bytes, tx_retrans, tx_retrans_bytes, tx_fast_retrans, tx_rto,
         tx_rst, tx_ack, tx_nobuf, tx_zwp, tx_keepalive, tx_syn_retrans,
         conn_active, conn_passive, conn_reset, conn_timeout, conn_timewait_reuse,
-        conn_keepalive_drop, challenge_ack_limited, rx_paws_drop, rx_after_close, tx_rtx_lost;
+        conn_keepalive_drop, challenge_ack_limited, rx_paws_drop, rx_after_close, tx_rtx_lost,
+        conn_timewait_recycle;
 };
 
 /* ------------------------------------------------------------ ARP */
@@ -148,6 +149,7 @@ struct inet_stack {
     uint32_t hash_seed;
     uint8_t isn_key[16];
     struct dm_list tcp_out_list;  /* pcbs that have output to do after RX */
+    struct dm_list tcp_tw_list;   /* TIME_WAIT pcbs, oldest first (recycled when the table is full) */
     const struct tcp_cc_ops *cc;
     int64_t timewait_ns, delack_ns, rto_min_ns, rto_init_ns, rto_max_ns;
     uint32_t sndbuf_def, rcvbuf_def;

@@ -89,9 +89,32 @@ uint32_t tcp_gen_isn(struct inet_stack *st, struct tcp_pcb *p)
 }
 
 /* ------------------------------------------------------------ PCBs */
+/* The table is full: give the oldest TIME_WAIT connection that the
+ * application has closed back to the free list (as Linux does when its
+ * TIME_WAIT buckets overflow). Without this a burst of short connections
+ * (each leaves a PCB in TIME_WAIT for DEMI_TCP_TIMEWAIT_MS) fills the
+ * table and every new SYN and connect() is refused until they expire. */
+static bool tcp_recycle_timewait(struct inet_stack *st)
+{
+    struct dm_list *n;
+    for (n = st->tcp_tw_list.next; n != &st->tcp_tw_list; n = n->next) {
+        struct tcp_pcb *tw = dm_container_of(n, struct tcp_pcb, tw_link);
+        if (tw->q || tw->state != TCPS_TIME_WAIT)
+            continue;
+        dm_log_once("inet", "TCP connection table full (DEMI_TCP_MAX_CONNS): recycling the oldest TIME_WAIT "
+                            "connections early");
+        st->tcp_st.conn_timewait_recycle++;
+        tcp_pcb_free(tw);
+        return true;
+    }
+    return false;
+}
+
 struct tcp_pcb *tcp_pcb_alloc(struct inet_stack *st)
 {
     struct tcp_pcb *p = st->free_pcbs;
+    if (!p && tcp_recycle_timewait(st))
+        p = st->free_pcbs;
     if (!p)
         return NULL;
     st->free_pcbs = p->hnext;
@@ -109,6 +132,7 @@ struct tcp_pcb *tcp_pcb_alloc(struct inet_stack *st)
     dm_list_init(&p->synq);
     dm_list_init(&p->acceptq);
     dm_list_init(&p->out_link);
+    dm_list_init(&p->tw_link);
     tcp_timers_init(p);
     return p;
 }
@@ -181,6 +205,8 @@ static void tcp_release(struct tcp_pcb *p)
 {
     struct inet_stack *st = p->st;
     tcp_timers_stop(p);
+    if (dm_list_linked(&p->tw_link))
+        dm_list_del(&p->tw_link);
     /* Always look: a PCB at the tail of a bucket's chain has hnext NULL and
      * is not the head, yet is in the table. Left there, its hnext becomes
      * the free-list link and the chain runs into free PCBs (a lookup loop
@@ -309,6 +335,10 @@ void tcp_enter_timewait(struct tcp_pcb *p)
 {
     struct inet_stack *st = p->st;
     p->state = TCPS_TIME_WAIT;
+    /* (Re)entering TIME_WAIT makes this the youngest. */
+    if (dm_list_linked(&p->tw_link))
+        dm_list_del(&p->tw_link);
+    dm_list_add_tail(&st->tcp_tw_list, &p->tw_link);
     dm_timer_cancel(st->inst, &p->rtx_timer);
     dm_timer_cancel(st->inst, &p->delack_timer);
     free_chain_list(&p->sndq_head, &p->sndq_tail, false);
@@ -894,6 +924,7 @@ int tcp_init(struct inet_stack *st, const struct dm_config *cfg)
         st->free_pcbs = &st->pcbs[i];
     }
     st->nfree = st->max_conns;
+    dm_list_init(&st->tcp_tw_list);
     struct tcp_isn k;
     int r = tcp_isn_init(&k);
     if (r < 0)

@@ -121,6 +121,7 @@ struct tcp_pcb {
     uint16_t backlog, nsynq, nacceptq;
 
     struct dm_list out_link; /* in st->tcp_out_list */
+    struct dm_list tw_link;  /* in st->tcp_tw_list while in TIME_WAIT */
 
     /* --- algorithms --- */
     struct tcp_cc cc;
