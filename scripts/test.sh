@@ -38,7 +38,7 @@ run_build() { # name, meson options...
   if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
     tail -50 "$dir.build.log"; echo "build $dir failed"; failed=$((failed + 1)); return
   fi
-  rm -f "$dir/meson-logs/testlog.json"
+  rm -f "$dir/meson-logs/testlog.json"; rm -rf "$dir/compat"   # this run's compat table only
   meson test -C "$dir" --num-processes 2 --print-errorlogs --no-rebuild ${DEMI_TEST_ARGS:-} 2>&1 | tail -n 120
   [ -f "$dir/meson-logs/testlog.json" ] && count "$dir/meson-logs/testlog.json"
 }
