@@ -136,3 +136,14 @@ void dm_dev_close(struct dm_dev *dev)
         dev = lower;
     }
 }
+
+int dm_dev_lower_info(struct dm_dev *dev, struct dm_dev_info *info)
+{
+    return dev->lower->ops->info(dev->lower, info);
+}
+
+int dm_dev_lower_wait_fd(struct dm_dev *dev)
+{
+    struct dm_dev *l = dev->lower;
+    return l->ops->wait_fd ? l->ops->wait_fd(l) : -1;
+}

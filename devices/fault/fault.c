@@ -374,22 +374,11 @@ static void fault_close(struct dm_dev *dev)
     dev->priv = NULL;
 }
 
-static int fault_info(struct dm_dev *dev, struct dm_dev_info *info)
-{
-    return dev->lower->ops->info(dev->lower, info);
-}
-
-static int fault_wait_fd(struct dm_dev *dev)
-{
-    struct dm_dev *l = dev->lower;
-    return l->ops->wait_fd ? l->ops->wait_fd(l) : -1;
-}
-
 static const struct dm_dev_ops fault_ops = {
     .name = "fault",
     .open = fault_open,
     .close = fault_close,
-    .info = fault_info,
-    .wait_fd = fault_wait_fd,
+    .info = dm_dev_lower_info,      /* a wrapper is what lies below */
+    .wait_fd = dm_dev_lower_wait_fd,
 };
 DM_DEV_REGISTER(fault_ops)

@@ -254,22 +254,11 @@ static void pcap_close(struct dm_dev *dev)
     dev->priv = NULL;
 }
 
-static int pcap_info(struct dm_dev *dev, struct dm_dev_info *info)
-{
-    return dev->lower->ops->info(dev->lower, info);
-}
-
-static int pcap_wait_fd(struct dm_dev *dev)
-{
-    struct dm_dev *l = dev->lower;
-    return l->ops->wait_fd ? l->ops->wait_fd(l) : -1;
-}
-
 static const struct dm_dev_ops pcap_ops = {
     .name = "pcap",
     .open = pcap_open,
     .close = pcap_close,
-    .info = pcap_info,
-    .wait_fd = pcap_wait_fd,
+    .info = dm_dev_lower_info,      /* a wrapper is what lies below */
+    .wait_fd = dm_dev_lower_wait_fd,
 };
 DM_DEV_REGISTER(pcap_ops)

@@ -78,6 +78,10 @@ int dm_dev_open_stacked(struct dm_instance *inst, const char *name,
  * release only its own state, never its lower device. */
 void dm_dev_close(struct dm_dev *dev);
 
+/* For wrapper devices: info() and wait_fd() of the device below. */
+int dm_dev_lower_info(struct dm_dev *dev, struct dm_dev_info *info);
+int dm_dev_lower_wait_fd(struct dm_dev *dev);
+
 #define DM_DEV_REGISTER(ops) \
     DM_CONSTRUCTOR(dm_dev_register_##ops) { (void)dm_dev_register(&(ops)); }
 
