@@ -163,12 +163,6 @@ struct dm_instance *shim_instance(void)
     if (shim_rt.inst_err)
         return NULL;
     cfg = shim_env;
-    /* The shim serialises threads with one lock around the instance, so
-     * any application thread may drive it: the uring backend must not bind
-     * its ring to the creating thread (SINGLE_ISSUER, deferred or
-     * cooperative task work), or the other threads stall. */
-    if (!env_get("DEMI_URING_SHARED"))
-        dm_config_set(&cfg, "DEMI_URING_SHARED", "1");
     /* A device may start threads of its own (DPDK's EAL interrupt thread,
      * which brings a memif link up) and wait for them while we hold the
      * lock: their epolls must not need it (see shim_epoll_create). */

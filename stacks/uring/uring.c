@@ -7,10 +7,14 @@
  * EINVAL; optional features (see UR_F_*) are probed and each can be turned
  * off with DEMI_URING_DISABLE=a,b,c, which is how the tests play an older
  * kernel. The features in use are logged once at DEMI_LOG=info.
- * DEMI_URING_SHARED=1 (the preload) gives a ring any thread may drive:
- * no SINGLE_ISSUER, no deferred or cooperative task work (the kernel
- * interrupts the submitting thread to post a completion, so the wait fd
- * wakes whoever sleeps on it), no registered ring fd (a per-thread index).
+ * DEMI_URING_SHARED=1 gives a ring any thread may drive: no SINGLE_ISSUER,
+ * no deferred or cooperative task work (the kernel interrupts the
+ * submitting thread to post a completion, so the wait fd wakes whoever
+ * sleeps on it), no registered ring fd (a per-thread index). It costs: on
+ * this VM redis-benchmark -c 50 ran 2.5x slower than on a thread-bound
+ * ring (an interrupt per completion). So the default, auto, starts bound
+ * to the creating thread and moves to a shared ring the first time another
+ * thread drives the instance (uring_share.c); 0 keeps it bound for good.
  *
  * poll(): retry work that found the SQ full, reap what is in the CQ ring
  * (no syscall), then make at most one io_uring_enter: submit + wait with a
@@ -167,7 +171,7 @@ static void ur_late_cqe(struct ur_stack *st, struct ur_req *r, int res, uint32_t
         ur_req_done(r); /* may free s */
 }
 
-static void ur_dispatch(struct ur_stack *st, uint64_t ud, int res, uint32_t flags)
+void ur_dispatch(struct ur_stack *st, uint64_t ud, int res, uint32_t flags)
 {
     if (ud == UR_UD_IGNORE)
         return;
@@ -179,6 +183,7 @@ static void ur_dispatch(struct ur_stack *st, uint64_t ud, int res, uint32_t flag
     }
     struct ur_req *r = (struct ur_req *)(uintptr_t)ud;
     struct ur_sock *s = r->s;
+
     if (dm_unlikely(!s->q)) {
         ur_late_cqe(st, r, res, flags);
         return;
@@ -195,7 +200,7 @@ static void ur_dispatch(struct ur_stack *st, uint64_t ud, int res, uint32_t flag
 
 /* Copies CQEs out in batches and frees their ring slots before handling
  * them, so handlers can queue SQEs (and the kernel post CQEs) freely. */
-static int ur_reap(struct ur_stack *st)
+int ur_reap(struct ur_stack *st)
 {
     struct { uint64_t ud; int32_t res; uint32_t flags; } batch[64];
     int total = 0;
@@ -243,6 +248,9 @@ static int ur_poll(void *stp, int64_t block_ns)
     struct ur_stack *st = stp;
     int n = 0;
 
+    if (ur_foreign(st))
+        n += ur_go_shared(st);
+
     if (st->evfd >= 0) {
         /* Drain the wakeup before looking, so a CQE posted after this read
          * signals the application's epoll again. */
@@ -286,6 +294,8 @@ static int ur_wait_fd(void *stp)
     struct ur_stack *st = stp;
     if (st->evfd >= 0)
         return st->evfd;
+    if (ur_foreign(st))
+        (void)ur_go_shared(st); /* registering needs the owner, or a shared ring */
     /* An eventfd signalled by the ring (also for deferred task work), made
      * on first use: without an epoll user the signalling is pure cost. */
     int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -326,7 +336,7 @@ static int ur_parse_disable(const char *list, uint32_t *off)
     return 0;
 }
 
-static int ur_ring_init(struct ur_stack *st, unsigned entries, uint32_t want)
+int ur_ring_init(struct ur_stack *st, unsigned entries, uint32_t want)
 {
     /* From the fastest setup down to the plainest one the kernel takes. */
     for (int step = 0; step < 4; step++) {
@@ -439,9 +449,12 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
     }
     int sqpoll = dm_config_bool(cfg, "DEMI_URING_SQPOLL", 0);
     int busy = dm_config_bool(cfg, "DEMI_URING_BUSYPOLL", 0);
-    int shared = dm_config_bool(cfg, "DEMI_URING_SHARED", 0);
+    const char *shared_s = dm_config_str(cfg, "DEMI_URING_SHARED", "auto");
+    bool share_auto = strcmp(shared_s, "auto") == 0;
+    int shared = share_auto ? 0 : dm_config_bool(cfg, "DEMI_URING_SHARED", 0);
     if (sqpoll < 0 || busy < 0 || shared < 0) {
-        DM_ERR(UR_MOD, "DEMI_URING_SQPOLL / DEMI_URING_BUSYPOLL / DEMI_URING_SHARED: expected a boolean");
+        DM_ERR(UR_MOD, "DEMI_URING_SQPOLL / DEMI_URING_BUSYPOLL: expected a boolean; DEMI_URING_SHARED: "
+               "auto or a boolean");
         return -EINVAL;
     }
     uint32_t off = 0;
@@ -455,6 +468,8 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
         return -ENOMEM;
     st->inst = inst;
     st->evfd = -1;
+    st->sentinel = -1;
+    st->entries = (unsigned)entries;
     st->busypoll = busy;
     st->zc_min = (uint32_t)zc_min;
     st->rx_limit = (uint32_t)rx_limit;
@@ -537,10 +552,18 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
     if ((st->feat & UR_F_SEND_ZC) && (want & UR_F_FIXED_BUFFERS) &&
         io_uring_register_buffers_sparse(&st->ring, DM_ARRAY_SIZE(st->fixbuf)) == 0)
         st->feat |= UR_F_FIXED_BUFFERS;
+    /* Auto mode on a thread-bound ring: remember the owner. */
+    if (share_auto && (st->feat & UR_F_SINGLE_ISSUER)) {
+        st->owner_tid = ur_gettid();
+        st->owner_pid = getpid();
+        ur_sentinel_plant(st);
+    }
     /* Optional: cheaper enters. A registered ring fd is an index into the
      * registering thread's table, so a shared ring (entered from any
-     * thread, or from a forked child) keeps using the plain fd. */
-    if (!shared)
+     * thread, or from a forked child) keeps using the plain fd; so does a
+     * ring that may be replaced (the registration would keep it alive, and
+     * only its owner could undo it). */
+    if (!shared && !st->owner_tid)
         io_uring_register_ring_fd(&st->ring);
 
     dm_stats_register(inst, UR_MOD, ur_counter_names, &st->c.enters,
@@ -568,6 +591,8 @@ static void ur_destroy(void *stp)
     ur_br_destroy(st);
     if (st->evfd >= 0)
         close(st->evfd);
+    if (st->sentinel >= 0)
+        close(st->sentinel);
     free(st->slot_free);
     free(st);
 }

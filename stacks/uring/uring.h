@@ -36,6 +36,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <netinet/in.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 #include "dm/instance.h"
 #include "dm/list.h"
@@ -59,9 +60,10 @@ enum {
     UR_F_IO_URING         = 1u << 10, /* io_uring itself: off = the posix fallback */
     UR_F_COOP_TASKRUN     = 1u << 11, /* task work waits for the submitter's next enter */
 };
-/* DEMI_URING_SHARED=1: any thread may drive the ring (the preload, where a
- * lock serialises threads) and a completion wakes a thread sleeping outside
- * the ring (plain task work signals the submitter): these are off. */
+/* A shared ring (DEMI_URING_SHARED=1, or auto mode once a second thread
+ * drove the instance): any thread may drive it (callers serialise) and a
+ * completion wakes a thread sleeping outside the ring (plain task work
+ * signals the submitter): these are off. */
 #define UR_F_THREAD_BOUND (UR_F_DEFER_TASKRUN | UR_F_SINGLE_ISSUER | UR_F_COOP_TASKRUN)
 #define UR_F_NAMES { "multishot_accept", "multishot_recv", "buf_ring", "fixed_files", \
                      "send_zc", "defer_taskrun", "single_issuer", "sqpoll", "fixed_buffers", \
@@ -81,6 +83,7 @@ struct ur_req {
     uint8_t inflight;    /* an SQE is out, its final CQE not yet seen */
     uint8_t multishot;   /* the in-flight SQE is multishot */
     uint8_t canceling;   /* a cancel SQE was sent for it */
+    uint8_t stale;       /* in flight on a ring being replaced (ur_go_shared) */
     struct ur_sock *s;
 };
 
@@ -128,6 +131,7 @@ struct ur_sock {
     uint8_t tx_zc;             /* in-flight send is zero-copy (refs held) */
     uint8_t tx_held;           /* refs taken on tx_segs (closed while sending) */
     uint8_t in_retry, in_starved;
+    uint8_t conn_resume;       /* connect started on a replaced ring: poll for its end */
     int shut_how;
     int rx_err;                /* error to report on the next pop (positive) */
     uint32_t need;             /* UR_NEED_* */
@@ -185,6 +189,16 @@ struct ur_stack {
     struct dm_instance *inst;
     uint32_t feat;             /* UR_F_* in use */
     bool busypoll;
+    /* Auto mode (DEMI_URING_SHARED=auto, the default): the ring is bound to
+     * the thread that made it (fast: deferred task work) until another
+     * thread drives the instance; then ur_go_shared() moves every socket
+     * to a shared ring. 0 when the ring is shared or fixed in its mode. */
+    int owner_tid;
+    pid_t owner_pid;
+    bool moving;               /* in ur_go_shared: a cancel is not a failure */
+    int sentinel;              /* read end of a pipe whose write end only the
+                                  ring holds (a fixed file): EOF = the ring is gone */
+    unsigned entries;
     int evfd;                  /* eventfd registered lazily by wait_fd(), or -1 */
     uint32_t zc_min;           /* pushes of at least this many bytes go SEND_ZC */
     uint32_t rx_limit;         /* rxq chunks before the multishot is paused */
@@ -203,12 +217,27 @@ struct ur_stack {
 
 /* uring.c */
 struct io_uring_sqe *ur_sqe(struct ur_stack *st);
+/* Auto mode: called from a thread other than the ring's owner, before
+ * anything enters the ring. Moves to a shared ring (see uring_share.c). */
+int ur_go_shared(struct ur_stack *st);
+/* Auto mode: plants the sentinel in the ring's fixed-file table. */
+void ur_sentinel_plant(struct ur_stack *st);
+int ur_ring_init(struct ur_stack *st, unsigned entries, uint32_t want);
+int ur_gettid(void);
+static inline bool ur_foreign(const struct ur_stack *st)
+{
+    return st->owner_tid != 0 && dm_unlikely(st->owner_tid != ur_gettid());
+}
 void ur_sqe_file(struct io_uring_sqe *sqe, const struct ur_sock *s);
 void ur_retry_later(struct ur_sock *s, uint32_t need);
 void ur_req_issued(struct ur_req *r, bool multishot);
 /* Marks the request's final CQE; frees a closed socket with nothing left. */
 void ur_req_done(struct ur_req *r);
 int ur_map_err(int res); /* positive errno from a CQE result */
+/* Handles CQEs in the CQ ring (no syscall); returns how many. */
+int ur_reap(struct ur_stack *st);
+/* One CQE's worth: to the request's handler (or slot free list). */
+void ur_dispatch(struct ur_stack *st, uint64_t ud, int res, uint32_t flags);
 
 /* uring_sock.c */
 struct ur_sock *ur_sock_new(struct ur_stack *st, int fd, int type);
@@ -263,6 +292,9 @@ uint32_t ur_br_avail(const struct ur_bufring *br);
  * holds the buffer until ur_br_put() (one per take). */
 uint32_t ur_br_take(struct ur_bufring *br, uint16_t bid, uint32_t len, uint32_t cqe_flags);
 void ur_br_put(struct ur_bufring *br, uint16_t bid);
+/* Registers the same buffers with st->ring (a new ring): what the kernel
+ * had not consumed is published again, from where it had got to. */
+int ur_br_rebind(struct ur_stack *st);
 /* Wraps a chunk of buffer bid as a dm_buf whose free puts the chunk. */
 struct dm_buf *ur_br_wrap(struct ur_stack *st, uint16_t bid, uint32_t off, uint32_t len);
 

@@ -184,6 +184,35 @@ int ur_br_create(struct ur_stack *st, uint32_t count, uint32_t size, bool inc, b
     return 0;
 }
 
+int ur_br_rebind(struct ur_stack *st)
+{
+    struct ur_bufring *br = st->br;
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof(reg));
+    reg.ring_addr = (uint64_t)(uintptr_t)br->ring;
+    reg.ring_entries = br->count;
+    reg.bgid = 0;
+    reg.pad = br->inc ? IOU_PBUF_RING_INC : 0;
+    int r = io_uring_register_buf_ring(&st->ring, &reg, 0);
+    if (r < 0)
+        return r;
+    /* The new ring starts reading at entry 0: publish afresh what the old
+     * one still owned. An incrementally consumed buffer resumes at its
+     * fill offset, as the old ring had rewritten its entry. */
+    io_uring_buf_ring_init(br->ring);
+    int n = 0;
+    for (uint32_t i = 0; i < br->count; i++) {
+        struct ur_br_desc *d = &br->desc[i];
+        if (!d->kernel)
+            continue;
+        uint32_t off = br->inc ? d->off : 0;
+        io_uring_buf_ring_add(br->ring, (uint8_t *)ur_br_addr(br, d->bid) + off, br->size - off, d->bid,
+                              br->mask, n++);
+    }
+    io_uring_buf_ring_advance(br->ring, n);
+    return 0;
+}
+
 void ur_br_destroy(struct ur_stack *st)
 {
     struct ur_bufring *br = st->br;

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include "dm/log.h"
@@ -187,7 +188,10 @@ void ur_conn_submit(struct ur_sock *s)
         ur_retry_later(s, UR_NEED_CONNECT);
         return;
     }
-    io_uring_prep_connect(sqe, s->fd, (struct sockaddr *)&s->peer, sizeof(s->peer));
+    if (s->conn_resume) /* the kernel is connecting already: wait for the end */
+        io_uring_prep_poll_add(sqe, s->fd, POLLOUT);
+    else
+        io_uring_prep_connect(sqe, s->fd, (struct sockaddr *)&s->peer, sizeof(s->peer));
     ur_sqe_file(sqe, s);
     io_uring_sqe_set_data(sqe, &s->conn);
     ur_req_issued(&s->conn, false);
@@ -196,6 +200,13 @@ void ur_conn_submit(struct ur_sock *s)
 void ur_conn_cqe(struct ur_sock *s, int res)
 {
     ur_req_done(&s->conn);
+    if (s->conn_resume && res >= 0) {
+        /* POLLOUT: the connect ended; SO_ERROR says how */
+        int err = 0;
+        socklen_t len = sizeof(err);
+        res = getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 ? -errno : -err;
+        s->conn_resume = 0;
+    }
     struct dm_op *op = dm_queue_first_op(s->q, DEMI_OPC_CONNECT);
     if (res == 0) {
         s->state = UR_S_CONNECTED;
@@ -209,8 +220,16 @@ void ur_conn_cqe(struct ur_sock *s, int res)
         ur_conn_submit(s);
         return;
     }
+    if (res == -ECANCELED && s->st->moving) {
+        /* the old ring's owner exited and the kernel canceled its
+         * requests; the socket goes on connecting */
+        s->conn_resume = 1;
+        ur_conn_submit(s);
+        return;
+    }
     /* Refused, unreachable, timed out: the socket can connect again. */
     s->state = UR_S_NEW;
+    s->conn_resume = 0;
     if (op)
         dm_op_fail(op, ur_map_err(res));
     struct dm_op *o;

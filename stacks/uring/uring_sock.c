@@ -225,6 +225,10 @@ void ur_shut_kick(struct ur_sock *s)
 void ur_shut_cqe(struct ur_sock *s, int res)
 {
     ur_req_done(&s->shut);
+    if (res == -ECANCELED && s->st->moving) {
+        ur_shut_kick(s); /* canceled by the old ring's owner exiting */
+        return;
+    }
     s->shut_sent = 1;
     if (res < 0 && res != -ENOTCONN)
         DM_DEBUG(UR_MOD, "shutdown(fd %d): %s", s->fd, strerror(-res));

@@ -140,8 +140,12 @@ void ur_tx_kick(struct ur_sock *s)
         s->tx_msg.msg_iovlen = n;
         io_uring_prep_sendmsg(sqe, s->fd, &s->tx_msg, flags);
     } else {
-        /* MSG_WAITALL: the kernel itself retries a partial stream send. */
-        flags |= MSG_WAITALL;
+        /* MSG_WAITALL: the kernel itself retries a partial stream send.
+         * Not on a ring that may be replaced (auto mode): a canceled
+         * WAITALL send may have sent part of its bytes and the dead ring
+         * would not tell how many; without it, every byte sent is in a CQE. */
+        if (!st->owner_tid)
+            flags |= MSG_WAITALL;
         zc = st->zc_min && total >= st->zc_min && (st->feat & UR_F_SEND_ZC);
         if (n == 1) {
             int fb = zc ? ur_fixbuf_index(st, s->tx_segs[0]) : -1;

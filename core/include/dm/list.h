@@ -32,6 +32,7 @@ static inline void dm_list_del(struct dm_list *n)
 }
 #define dm_list_entry(ptr, type, member) dm_container_of(ptr, type, member)
 #define dm_list_first(head, type, member) dm_list_entry((head)->next, type, member)
+#define dm_list_for_each(pos, head) for ((pos) = (head)->next; (pos) != (head); (pos) = (pos)->next)
 #define dm_list_for_each_safe(pos, tmp, head) \
     for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head); (pos) = (tmp), (tmp) = (pos)->next)
 

@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * uring backend, auto mode (DEMI_URING_SHARED=auto, the default): the ring
+ * is bound to the thread that made the instance (SINGLE_ISSUER +
+ * DEFER_TASKRUN) until another thread drives it; then every socket moves
+ * to a shared ring. The move must lose nothing: a pending accept, a
+ * multishot receive paused by backpressure, 8 MiB of pushes half sent, a
+ * connect the kernel is still retrying, a connect never submitted, a
+ * closed socket with requests in flight, a shutdown waiting behind data.
+ *
+ * The world is built by one thread and checked by another: once with the
+ * builder still alive (it waits in pthread_join), once after it exited (the
+ * kernel then cancels its requests itself). Both halves report errors as
+ * strings: cmocka's asserts belong to the main thread only.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include "ur_test.h"
+
+#define BULK (8u << 20)
+#define CHUNK 65536u
+#define WAIT_NS (15LL * 1000 * 1000 * 1000) /* a dropped SYN is sent again after 1 s, then 3 s */
+
+struct world {
+    struct dm_instance *inst;
+    int l, c1, s1, c2, c3, s3, c4, c5, s5;
+    int kl, kc[2];                 /* kernel listener (backlog full) and its clients */
+    demi_qtoken_t acc_qt, c2_qt, c4_qt, s3_pop;
+    demi_qtoken_t push_qt[BULK / CHUNK];
+    uint8_t *out;
+    const char *err;
+};
+
+static int w_wait(struct dm_instance *inst, demi_qtoken_t qt, demi_qresult_t *qr)
+{
+    return dm_wait(inst, qr, qt, WAIT_NS);
+}
+
+static int w_push(struct dm_instance *inst, int qd, const void *p, size_t len, demi_qtoken_t *qt)
+{
+    int err;
+    demi_sgarray_t sga = dm_sgaalloc(inst, len, &err);
+    if (err)
+        return err;
+    memcpy(sga.sga_segs[0].sgaseg_buf, p, len);
+    err = dm_push(inst, qt, qd, &sga);
+    dm_sgafree(inst, &sga);
+    return err;
+}
+
+/* A connected pair through listener l; no assert. */
+static const char *w_pair(struct dm_instance *inst, int l, uint16_t port, int *c, int *s)
+{
+    demi_qtoken_t at, ct;
+    demi_qresult_t qr;
+    struct sockaddr_in sin = ut_addr(port);
+    if (dm_socket(inst, c, AF_INET, SOCK_STREAM, 0) || dm_accept(inst, &at, l) ||
+        dm_connect(inst, &ct, *c, (struct sockaddr *)&sin, sizeof(sin)))
+        return "pair: socket/accept/connect refused";
+    if (w_wait(inst, ct, &qr) || qr.qr_opcode != DEMI_OPC_CONNECT)
+        return "pair: connect failed";
+    if (w_wait(inst, at, &qr) || qr.qr_opcode != DEMI_OPC_ACCEPT)
+        return "pair: accept failed";
+    *s = qr.qr_value.ares.qd;
+    return NULL;
+}
+
+static int listener_port(struct dm_instance *inst, int l)
+{
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
+    return dm_getsockname(inst, l, (struct sockaddr *)&sin, &len) ? -1 : ntohs(sin.sin_port);
+}
+
+static const char *build(struct world *w)
+{
+    struct dm_instance *inst = w->inst;
+    demi_qtoken_t qt;
+    const char *e;
+    struct sockaddr_in sin = ut_addr(0);
+
+    if (!(dm_uring_features(inst) & T_DEFER_TASKRUN))
+        return "auto mode did not start on a thread-bound ring";
+    /* our listener, with an accept armed */
+    if (dm_socket(inst, &w->l, AF_INET, SOCK_STREAM, 0) || dm_bind(inst, w->l, (struct sockaddr *)&sin, sizeof(sin)) ||
+        dm_listen(inst, w->l, 64))
+        return "listener";
+    uint16_t port = (uint16_t)listener_port(inst, w->l);
+    /* c1 -> s1: 8 MiB pushed, nobody pops (multishot paused, sends blocked) */
+    if ((e = w_pair(inst, w->l, port, &w->c1, &w->s1)))
+        return e;
+    for (unsigned i = 0; i < BULK / CHUNK; i++)
+        if (w_push(inst, w->c1, w->out + (size_t)i * CHUNK, CHUNK, &w->push_qt[i]))
+            return "bulk push";
+    for (int i = 0; i < 20; i++)
+        dm_poll(inst, 2 * 1000 * 1000);
+    if (dm_token_state(inst, w->push_qt[BULK / CHUNK - 1]) == 1)
+        return "all 8 MiB went out although nobody popped: no send was in flight";
+    /* c3 <-> s3: s3 closed with its receive in flight */
+    int c3s;
+    if ((e = w_pair(inst, w->l, port, &w->c3, &c3s)))
+        return e;
+    w->s3 = c3s;
+    if (dm_pop(inst, &w->s3_pop, w->s3))
+        return "pop s3";
+    dm_poll(inst, 0);
+    if (dm_close(inst, w->s3))
+        return "close s3";
+    /* c5 -> s5: data, then a shutdown that must wait behind it */
+    if ((e = w_pair(inst, w->l, port, &w->c5, &w->s5)))
+        return e;
+    if (w_push(inst, w->c5, "bye", 3, &qt) || dm_shutdown(inst, w->c5, SHUT_WR))
+        return "push/shutdown c5";
+    /* c2: connect to a kernel listener whose queue is full: the kernel
+     * drops our SYN and retries it */
+    w->kl = socket(AF_INET, SOCK_STREAM, 0);
+    socklen_t len = sizeof(sin);
+    if (w->kl < 0 || bind(w->kl, (struct sockaddr *)&sin, sizeof(sin)) || listen(w->kl, 0) ||
+        getsockname(w->kl, (struct sockaddr *)&sin, &len))
+        return "kernel listener";
+    for (int i = 0; i < 2; i++) {
+        w->kc[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (w->kc[i] < 0 || (connect(w->kc[i], (struct sockaddr *)&sin, sizeof(sin)) < 0 && errno != EINPROGRESS))
+            return "kernel clients";
+    }
+    usleep(50 * 1000);
+    if (dm_socket(inst, &w->c2, AF_INET, SOCK_STREAM, 0) ||
+        dm_connect(inst, &w->c2_qt, w->c2, (struct sockaddr *)&sin, sizeof(sin)))
+        return "connect c2";
+    for (int i = 0; i < 5; i++)
+        dm_poll(inst, 2 * 1000 * 1000);
+    if (dm_token_state(inst, w->c2_qt) == 1)
+        return "c2 connected although the listener's queue was full";
+    /* an accept on l, and c4's connect to it, neither submitted yet */
+    if (dm_accept(inst, &w->acc_qt, w->l))
+        return "accept";
+    dm_poll(inst, 0);
+    struct sockaddr_in lp = ut_addr(port);
+    if (dm_socket(inst, &w->c4, AF_INET, SOCK_STREAM, 0) ||
+        dm_connect(inst, &w->c4_qt, w->c4, (struct sockaddr *)&lp, sizeof(lp)))
+        return "connect c4";
+    return NULL;
+}
+
+static const char *check(struct world *w)
+{
+    struct dm_instance *inst = w->inst;
+    demi_qresult_t qr;
+
+    /* c4's connect, never submitted by the old ring, and the accept */
+    if (w_wait(inst, w->c4_qt, &qr) || qr.qr_opcode != DEMI_OPC_CONNECT)
+        return "c4: connect did not complete";
+    if (dm_uring_features(inst) & (T_DEFER_TASKRUN | T_SINGLE_ISSUER))
+        return "still on a thread-bound ring after another thread drove it";
+    if (w_wait(inst, w->acc_qt, &qr) || qr.qr_opcode != DEMI_OPC_ACCEPT)
+        return "the accept armed before the move did not complete";
+    int a4 = qr.qr_value.ares.qd;
+    /* the 8 MiB, byte for byte, and every push completed */
+    uint8_t *in = malloc(BULK);
+    size_t got = 0;
+    while (in && got < BULK) {
+        demi_qtoken_t qt;
+        if (dm_pop(inst, &qt, w->s1) || w_wait(inst, qt, &qr) || qr.qr_opcode != DEMI_OPC_POP ||
+            qr.qr_value.sga.sga_numsegs == 0)
+            break;
+        for (uint32_t i = 0; i < qr.qr_value.sga.sga_numsegs; i++) {
+            uint32_t n = qr.qr_value.sga.sga_segs[i].sgaseg_len;
+            if (n == 0 || got + n > BULK) {
+                got = BULK + 1;
+                break;
+            }
+            memcpy(in + got, qr.qr_value.sga.sga_segs[i].sgaseg_buf, n);
+            got += n;
+        }
+        dm_sgafree(inst, &qr.qr_value.sga);
+    }
+    bool same = in && got == BULK && memcmp(in, w->out, BULK) == 0;
+    free(in);
+    if (!same)
+        return "the bulk data popped after the move differs from what was pushed";
+    for (unsigned i = 0; i < BULK / CHUNK; i++)
+        if (w_wait(inst, w->push_qt[i], &qr) || qr.qr_opcode != DEMI_OPC_PUSH)
+            return "a push did not complete";
+    /* the shutdown came after the data */
+    demi_qtoken_t qt;
+    if (dm_pop(inst, &qt, w->s5) || w_wait(inst, qt, &qr) || qr.qr_opcode != DEMI_OPC_POP ||
+        qr.qr_value.sga.sga_numsegs != 1 || qr.qr_value.sga.sga_segs[0].sgaseg_len != 3 ||
+        memcmp(qr.qr_value.sga.sga_segs[0].sgaseg_buf, "bye", 3))
+        return "s5: the data before the shutdown";
+    dm_sgafree(inst, &qr.qr_value.sga);
+    if (dm_pop(inst, &qt, w->s5) || w_wait(inst, qt, &qr) || qr.qr_opcode != DEMI_OPC_POP ||
+        (qr.qr_value.sga.sga_numsegs && qr.qr_value.sga.sga_segs[0].sgaseg_len))
+        return "s5: no end of stream after the shutdown";
+    dm_sgafree(inst, &qr.qr_value.sga);
+    /* the connect the kernel was retrying: free the queue, it completes */
+    int k[3];
+    for (int i = 0; i < 2; i++)
+        k[i] = accept(w->kl, NULL, NULL);
+    if (k[0] < 0 || k[1] < 0)
+        return "kernel accept";
+    if (w_wait(inst, w->c2_qt, &qr) || qr.qr_opcode != DEMI_OPC_CONNECT)
+        return "c2: the connect in progress at the move did not complete";
+    k[2] = accept(w->kl, NULL, NULL);
+    if (w_push(inst, w->c2, "c2", 2, &qt) || w_wait(inst, qt, &qr))
+        return "c2 push";
+    char buf[2];
+    if (k[2] < 0 || recv(k[2], buf, 2, MSG_WAITALL) != 2 || memcmp(buf, "c2", 2))
+        return "c2's bytes did not reach the kernel's socket";
+    /* s3 was closed: its token was completed (canceled) by the close */
+    if (dm_token_state(inst, w->s3_pop) == 0)
+        return "the closed socket's pop was never completed";
+    for (int i = 0; i < 3; i++)
+        close(k[i]);
+    dm_close(inst, a4);
+    return NULL;
+}
+
+static void world_free(struct world *w)
+{
+    int qds[] = { w->l, w->c1, w->s1, w->c2, w->c3, w->c4, w->c5, w->s5 };
+    for (unsigned i = 0; i < DM_ARRAY_SIZE(qds); i++)
+        dm_close(w->inst, qds[i]);
+    close(w->kl);
+    close(w->kc[0]);
+    close(w->kc[1]);
+    dm_instance_destroy(w->inst);
+    free(w->out);
+}
+
+static struct world *world_new(void)
+{
+    struct world *w = calloc(1, sizeof(*w));
+    assert_non_null(w);
+    w->inst = ut_instance("DEMI_URING_RX_QUEUE", "4", NULL);
+    if (!(dm_uring_features(w->inst) & T_DEFER_TASKRUN)) {
+        dm_instance_destroy(w->inst);
+        free(w);
+        skip(); /* a kernel without DEFER_TASKRUN: nothing to move */
+    }
+    w->out = malloc(BULK);
+    assert_non_null(w->out);
+    ut_fill(w->out, BULK, 7);
+    return w;
+}
+
+static void *check_thread(void *arg)
+{
+    struct world *w = arg;
+    w->err = check(w);
+    return NULL;
+}
+
+static void test_second_thread_moves_every_request_to_a_shared_ring(void **st)
+{
+    (void)st;
+    struct world *w = world_new();
+    /* built here, on the owner thread, which stays alive meanwhile */
+    const char *e = build(w);
+    if (e)
+        fail_msg("build: %s", e);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, check_thread, w), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    if (w->err)
+        fail_msg("%s", w->err);
+    assert_true(ut_stat(w->inst, "uring.rx_paused") > 0);
+    world_free(w);
+    free(w);
+}
+
+/* Makes the instance (so this thread owns its ring), builds, exits. */
+static void *build_thread(void *arg)
+{
+    struct world *w = arg;
+    struct dm_config cfg;
+    dm_config_init(&cfg);
+    dm_config_set(&cfg, "DEMI_BACKEND", "uring");
+    dm_config_set(&cfg, "DEMI_URING_RX_QUEUE", "4");
+    if (dm_instance_create(&cfg, &w->inst) < 0)
+        w->err = "instance";
+    else
+        w->err = build(w);
+    return NULL;
+}
+
+static void test_owner_thread_exit_moves_every_request_to_a_shared_ring(void **st)
+{
+    (void)st;
+    struct world *w = world_new();
+    dm_instance_destroy(w->inst); /* world_new's tells us the kernel can */
+    w->inst = NULL;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, build_thread, w), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    if (w->err)
+        fail_msg("build: %s", w->err);
+    /* the owner is gone (the kernel canceled its requests): this thread
+     * drives from now on */
+    const char *e = check(w);
+    if (e)
+        fail_msg("%s", e);
+    world_free(w);
+    free(w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_second_thread_moves_every_request_to_a_shared_ring),
+        cmocka_unit_test(test_owner_thread_exit_moves_every_request_to_a_shared_ring),
+    };
+    return cmocka_run_group_tests_name("uring_share", tests, NULL, NULL);
+}
