@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include "dm/instance.h"
 #include "dm/log.h"
 #include "dm/time.h"
@@ -53,7 +54,9 @@ int shim_epoll_create(int flags)
     ep->obj.refs = 1;
     ep->kfd = kfd;
     ep->wait_fd = -1;
+    ep->kick_fd = -1;
     dm_list_init(&ep->watches);
+    dm_list_init(&ep->sleepers);
     shim_unlock();
     return kfd;
 }
@@ -72,6 +75,8 @@ void shim_epoll_unref(struct shim_epoll *ep)
     struct dm_list *pos, *tmp;
     dm_list_for_each_safe(pos, tmp, &ep->watches)
         watch_free(dm_list_entry(pos, struct shim_watch, elink));
+    if (ep->kick_fd >= 0)
+        DM_REAL(close)(ep->kick_fd);
     free(ep);
 }
 
@@ -205,6 +210,10 @@ int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
         watch_free(w);
         break;
     }
+    /* as Linux: a socket added (or re-armed) ready wakes a thread that
+     * sleeps on this epoll */
+    if (r == 0 && op != EPOLL_CTL_DEL && !dm_list_empty(&ep->sleepers))
+        shim_kick_list(&ep->sleepers);
 out:
     shim_unlock();
     return r;
@@ -246,8 +255,21 @@ static int drop_marker(struct epoll_event *evs, int n)
     return k;
 }
 
+/* The datapath's wait fd and the epoll's kick eventfd in the kernel set.
+ * (EPOLLEXCLUSIVE on the wait fd, one thread waking to drive the datapath
+ * and kicking the others, lost wake-ups when the wait fd is itself an
+ * epoll - the posix backend's - so every sleeper wakes on it.) */
 static void ensure_wait_fd(struct shim_epoll *ep, int kfd)
 {
+    if (ep->kick_fd < 0) {
+        int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        struct epoll_event kev = { .events = EPOLLIN, .data.ptr = (void *)&shim_wait_marker };
+        if (fd >= 0 && DM_REAL(epoll_ctl)(kfd, EPOLL_CTL_ADD, fd, &kev) < 0) {
+            DM_REAL(close)(fd);
+            fd = -1;
+        }
+        ep->kick_fd = fd;
+    }
     if (!shim_rt.inst || shim_rt.wait_fd < 0 || (ep->wait_fd == shim_rt.wait_fd && ep->wait_gen == shim_rt.inst_gen))
         return;
     struct epoll_event wev = { .events = EPOLLIN, .data.ptr = (void *)&shim_wait_marker };
@@ -324,10 +346,13 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
         int tmo = deadline < 0 ? 1000 : (int)DM_MIN((deadline - now + DM_NS_PER_MS - 1) / DM_NS_PER_MS, 1000);
         if (shim_rt.inst && shim_rt.wait_fd < 0)
             tmo = 0;
+        struct shim_sleeper sl;
+        shim_sleep_begin(&sl, &ep->sleepers, ep->kick_fd);
         shim_unlock();
         r = DM_REAL(epoll_pwait)(epfd, evs, max, tmo, sigmask); /* the app's fd: dups share the set */
         int e = errno;
         shim_lock();
+        shim_sleep_end(&sl);
         if (r < 0 && e == EINTR && !sigmask && shim_eintr_spurious()) {
             n = 0;
             slept = false;

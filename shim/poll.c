@@ -53,8 +53,8 @@ static int scan_ours(struct pollfd *fds, nfds_t n, struct pollfd *k)
 
 int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *sigmask)
 {
-    struct pollfd kstack[33];
-    struct pollfd *k = n + 1 <= DM_ARRAY_SIZE(kstack) ? kstack : malloc((n + 1) * sizeof(*k));
+    struct pollfd kstack[34];
+    struct pollfd *k = n + 2 <= DM_ARRAY_SIZE(kstack) ? kstack : malloc((n + 2) * sizeof(*k));
     if (!k)
         return -ENOMEM;
     shim_lock();
@@ -102,14 +102,20 @@ int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *
         nfds_t kn = n;
         if (shim_rt.inst && shim_rt.wait_fd >= 0)
             k[kn++] = (struct pollfd){ .fd = shim_rt.wait_fd, .events = POLLIN };
+        struct shim_sleeper sl;
+        int kick = shim_thread_kick_fd();
+        if (kick >= 0)
+            k[kn++] = (struct pollfd){ .fd = kick, .events = POLLIN };
         int64_t slice = deadline < 0 ? DM_NS_PER_S : DM_MIN(deadline - now, DM_NS_PER_S);
         if (shim_rt.inst && shim_rt.wait_fd < 0)
             slice = 0;
         struct timespec ts = { .tv_sec = slice / DM_NS_PER_S, .tv_nsec = slice % DM_NS_PER_S };
+        shim_sleep_begin(&sl, &shim_rt.sleepers, kick);
         shim_unlock();
         int kr = DM_REAL(ppoll)(k, kn, &ts, sigmask);
         int e = errno;
         shim_lock();
+        shim_sleep_end(&sl);
         if (kr < 0 && e == EINTR && !sigmask && shim_eintr_spurious())
             continue; /* io_uring task work, not a signal: the deadline stands */
         if (kr < 0) {

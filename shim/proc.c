@@ -40,6 +40,7 @@ static void child_reset(void)
     shim_rt.inst_err = 0;
     shim_rt.wait_fd = -1;
     shim_rt.tx_inflight = 0;
+    shim_sleepers_child_reset();
     if (shim_rt.qmap)
         memset(shim_rt.qmap, 0, (shim_rt.qmap_mask + 1) * sizeof(*shim_rt.qmap));
     int hi = shim_fd_max();

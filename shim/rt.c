@@ -19,6 +19,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
 #include <stdlib.h>
 #include <string.h>
 #include "dm/config.h"
@@ -32,6 +34,7 @@
 struct shim_rt shim_rt = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .wait_fd = -1,
+    .sleepers = { &shim_rt.sleepers, &shim_rt.sleepers },
 };
 __thread int shim_depth __attribute__((tls_model("initial-exec")));
 
@@ -238,6 +241,89 @@ __attribute__((constructor(103))) static void shim_adopt_inherited(void)
     }
     shim_unlock();
     closedir(d);
+}
+
+/* ---- sleepers and kicks ---- */
+
+static __thread int thread_kick_fd = -1;
+static pthread_key_t kick_key;
+static pthread_once_t kick_once = PTHREAD_ONCE_INIT;
+
+static void kick_fd_close(void *p)
+{
+    DM_REAL(close)((int)(intptr_t)p - 1);
+}
+
+static void kick_key_make(void) { (void)pthread_key_create(&kick_key, kick_fd_close); }
+
+/* This thread's kick eventfd (closed when the thread exits), or -1. */
+int shim_thread_kick_fd(void)
+{
+    if (dm_likely(thread_kick_fd >= 0))
+        return thread_kick_fd;
+    (void)pthread_once(&kick_once, kick_key_make);
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd >= 0 && pthread_setspecific(kick_key, (void *)(intptr_t)(fd + 1)) != 0) {
+        DM_REAL(close)(fd);
+        fd = -1;
+    }
+    thread_kick_fd = fd;
+    return fd;
+}
+
+/* A forked child: its thread's kick eventfd is the parent's too. */
+void shim_sleepers_child_reset(void)
+{
+    dm_list_init(&shim_rt.sleepers);
+    if (thread_kick_fd >= 0) {
+        DM_REAL(close)(thread_kick_fd);
+        (void)pthread_setspecific(kick_key, NULL);
+        thread_kick_fd = -1;
+    }
+}
+
+void shim_sleep_begin(struct shim_sleeper *sl, struct dm_list *list, int kick_fd)
+{
+    sl->kick_fd = kick_fd;
+    sl->kicked = false;
+    dm_list_add_tail(list, &sl->link);
+}
+
+void shim_sleep_end(struct shim_sleeper *sl)
+{
+    dm_list_del(&sl->link);
+    if (sl->kicked) {
+        uint64_t v;
+        ssize_t DM_UNUSED r = DM_REAL(read)(sl->kick_fd, &v, sizeof(v));
+    }
+}
+
+void shim_kick_list(struct dm_list *list)
+{
+    struct dm_list *pos;
+    dm_list_for_each(pos, list) {
+        struct shim_sleeper *sl = dm_list_entry(pos, struct shim_sleeper, link);
+        if (sl->kicked || sl->kick_fd < 0)
+            continue;
+        uint64_t one = 1;
+        sl->kicked = true;
+        ssize_t DM_UNUSED r = DM_REAL(write)(sl->kick_fd, &one, sizeof(one));
+    }
+}
+
+void shim_kick_for(struct shim_sock *s)
+{
+    /* Blocking calls and poll/select sleepers do not say which sockets
+     * they wait for: all of them look again. Epoll sleepers only when the
+     * socket is in their set. */
+    if (dm_unlikely(!dm_list_empty(&shim_rt.sleepers)))
+        shim_kick_list(&shim_rt.sleepers);
+    struct dm_list *pos;
+    dm_list_for_each(pos, &s->watches) {
+        struct shim_watch *w = dm_list_entry(pos, struct shim_watch, slink);
+        if (dm_unlikely(!dm_list_empty(&w->ep->sleepers)))
+            shim_kick_list(&w->ep->sleepers);
+    }
 }
 
 /* ---- qd -> socket ---- */
@@ -490,15 +576,19 @@ int shim_block(int64_t spin_start, int64_t deadline)
     }
     if (shim_progress() > 0)
         return 0; /* something happened: the caller looks again */
-    struct pollfd p = { .fd = shim_rt.wait_fd, .events = POLLIN };
+    struct shim_sleeper sl;
+    int kfd = shim_thread_kick_fd();
+    struct pollfd p[2] = { { .fd = shim_rt.wait_fd, .events = POLLIN }, { .fd = kfd, .events = POLLIN } };
     int64_t slice = 100 * DM_NS_PER_MS; /* bounds a missed wake-up */
     if (deadline >= 0 && deadline - now < slice)
         slice = deadline - now;
     struct timespec ts = { .tv_sec = slice / DM_NS_PER_S, .tv_nsec = slice % DM_NS_PER_S };
+    shim_sleep_begin(&sl, &shim_rt.sleepers, kfd);
     shim_unlock();
-    int r = DM_REAL(ppoll)(&p, 1, &ts, NULL);
+    int r = DM_REAL(ppoll)(p, kfd >= 0 ? 2 : 1, &ts, NULL);
     int e = errno;
     shim_lock();
+    shim_sleep_end(&sl);
     if (r < 0 && e == EINTR && !handlers_all_restart())
         return -EINTR;
     return 0;

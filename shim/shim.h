@@ -134,7 +134,22 @@ struct shim_epoll {
     int kfd;                 /* the kernel epoll (same number as the app's fd) */
     uint32_t wait_gen;       /* datapath generation whose wait fd is in kfd */
     int wait_fd;
+    int kick_fd;             /* eventfd in kfd: another thread's progress made
+                                one of our sockets ready (-1 until first sleep) */
     struct dm_list watches;  /* struct shim_watch.elink */
+    struct dm_list sleepers; /* struct shim_sleeper.link: threads asleep in kfd */
+};
+
+/* A thread asleep in the kernel with the lock dropped, on the stack of its
+ * wait. Progress made by another thread can change what it waits for (our
+ * sockets' readiness is not the kernel's): that thread writes kick_fd,
+ * which the sleeper has in its set. Without it, the sleeper would wake only
+ * when the datapath's wait fd fires for it - and the thread that drained
+ * the wait fd and dispatched the completion may not be the one waiting. */
+struct shim_sleeper {
+    struct dm_list link;     /* in shim_rt.sleepers or an epoll's sleepers */
+    int kick_fd;
+    bool kicked;
 };
 
 struct shim_watch {
@@ -178,6 +193,8 @@ struct shim_rt {
      * kernel fds only must still drive the datapath (nothing else would
      * send what the application already "wrote"). Read without the lock. */
     unsigned tx_inflight;
+    /* poll/select/blocking-call sleepers (epoll sleepers are on their epoll) */
+    struct dm_list sleepers;
 };
 
 extern struct shim_rt shim_rt;
@@ -198,6 +215,16 @@ int shim_progress(void);
  * time the caller began waiting. Returns 0, -ETIMEDOUT or -EINTR. */
 int shim_block(int64_t spin_start, int64_t deadline);
 bool shim_eintr_spurious(void);
+/* Sleepers (rt.c). begin: on `list` with this thread's own kick eventfd
+ * (kick_fd < 0: none could be made, the caller's slice bounds the wait);
+ * end: off the list, the kick drained. Lock held. */
+void shim_sleep_begin(struct shim_sleeper *sl, struct dm_list *list, int kick_fd);
+void shim_sleep_end(struct shim_sleeper *sl);
+int shim_thread_kick_fd(void);
+void shim_sleepers_child_reset(void);
+/* Wakes the sleepers that a change of s may concern. Lock held. */
+void shim_kick_for(struct shim_sock *s);
+void shim_kick_list(struct dm_list *list);
 /* qd map */
 void shim_qmap_put(struct shim_sock *s);
 void shim_qmap_del(struct shim_sock *s);

@@ -67,9 +67,18 @@ void shim_sock_changed(struct shim_sock *s)
 {
     s->gen_in++;
     s->gen_out++;
+    shim_kick_for(s);
 }
-void shim_sock_changed_in(struct shim_sock *s) { s->gen_in++; }
-void shim_sock_changed_out(struct shim_sock *s) { s->gen_out++; }
+void shim_sock_changed_in(struct shim_sock *s)
+{
+    s->gen_in++;
+    shim_kick_for(s);
+}
+void shim_sock_changed_out(struct shim_sock *s)
+{
+    s->gen_out++;
+    shim_kick_for(s);
+}
 
 static bool sock_live(const struct shim_sock *s)
 {
