@@ -15,7 +15,11 @@ cc $flags "$here/echo_client.c" $(pkg-config --cflags --libs demi) -o "$out/echo
 export LD_LIBRARY_PATH="$build" DEMI_BACKEND="$backend"
 port=$((30000 + RANDOM % 20000))
 timeout 30 "$out/echo_server" 127.0.0.1 $port 2 > "$out/server.log" 2>&1 & srv=$!
-for _ in $(seq 50); do grep -q listening "$out/server.log" 2>/dev/null && break; sleep 0.1; done
+# A sanitized server on a loaded machine can take seconds to come up.
+for _ in $(seq 300); do grep -q listening "$out/server.log" 2>/dev/null && break; sleep 0.1; done
+if ! grep -q listening "$out/server.log"; then
+  echo "echo_server did not start listening:"; cat "$out/server.log"; exit 1
+fi
 timeout 30 "$out/echo_client" 127.0.0.1 $port 2000 64
 timeout 30 "$out/echo_client" 127.0.0.1 $port 20 100000
 wait $srv
