@@ -147,3 +147,26 @@ int dm_dev_lower_wait_fd(struct dm_dev *dev)
     struct dm_dev *l = dev->lower;
     return l->ops->wait_fd ? l->ops->wait_fd(l) : -1;
 }
+
+static dm_thread_check_fn internal_checks[4];
+static unsigned n_internal_checks;
+
+void dm_internal_thread_check_register(dm_thread_check_fn fn)
+{
+    for (unsigned i = 0; i < __atomic_load_n(&n_internal_checks, __ATOMIC_ACQUIRE); i++)
+        if (internal_checks[i] == fn)
+            return;
+    if (n_internal_checks < DM_ARRAY_SIZE(internal_checks)) {
+        internal_checks[n_internal_checks] = fn;
+        __atomic_store_n(&n_internal_checks, n_internal_checks + 1, __ATOMIC_RELEASE);
+    }
+}
+
+bool dm_thread_is_internal(void)
+{
+    unsigned n = __atomic_load_n(&n_internal_checks, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < n; i++)
+        if (internal_checks[i]())
+            return true;
+    return false;
+}

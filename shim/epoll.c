@@ -335,9 +335,7 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
             break;
         }
         if ((now - start < shim_rt.cfg.spin_ns || (shim_rt.inst && shim_rt.wait_fd < 0)) && !sigmask) {
-            shim_unlock();
-            sched_yield();
-            shim_lock();
+            shim_spin_pause();
             continue;
         }
         if (shim_progress() > 0)

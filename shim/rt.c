@@ -12,7 +12,7 @@
  * Sleeping: shim_block() spins (polling) for DEMI_SPIN_US, then sleeps in
  * ppoll() on the instance's wait fd with the lock dropped, so other threads
  * and an idle application cost nothing. A backend without a wait fd (DPDK)
- * is busy-polled with sched_yield() between polls.
+ * is busy-polled (shim_spin_pause lets other threads in).
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "dm/config.h"
+#include "dm/device.h"
 #include "dm/instance.h"
 #include "dm/log.h"
 #include "dm/stack.h"
@@ -40,10 +41,31 @@ __thread int shim_depth __attribute__((tls_model("initial-exec")));
 
 void shim_lock(void)
 {
-    pthread_mutex_lock(&shim_rt.lock);
+    if (dm_unlikely(pthread_mutex_trylock(&shim_rt.lock) != 0)) {
+        /* seen by a spinning holder: it lets us in (shim_spin_pause) */
+        __atomic_add_fetch(&shim_rt.lock_waiters, 1, __ATOMIC_RELAXED);
+        pthread_mutex_lock(&shim_rt.lock);
+        __atomic_sub_fetch(&shim_rt.lock_waiters, 1, __ATOMIC_RELAXED);
+    }
     shim_depth++;
     if (dm_unlikely(!shim_rt.cfg_loaded))
         shim_cfg_load();
+}
+
+/* One turn of a spinning wait (lock held). A syscall per turn (sched_yield)
+ * was a third of a DPDK ping-pong's time under the preload: yield only when
+ * another thread waits for the lock, or now and then so that other work on
+ * this CPU is not starved by a wait that never sleeps (a DPDK backend). */
+void shim_spin_pause(void)
+{
+    static __thread unsigned turns;
+    if (__atomic_load_n(&shim_rt.lock_waiters, __ATOMIC_RELAXED) || (++turns & 255) == 0) {
+        shim_unlock();
+        sched_yield();
+        shim_lock();
+    } else {
+        dm_cpu_relax();
+    }
 }
 
 void shim_unlock(void)
@@ -241,6 +263,20 @@ __attribute__((constructor(103))) static void shim_adopt_inherited(void)
     }
     shim_unlock();
     closedir(d);
+}
+
+/* A thread of the datapath's own (the device said so): its calls are the
+ * kernel's. Known once the datapath runs; remembered per thread. */
+__thread signed char shim_internal __attribute__((tls_model("initial-exec")));
+
+bool shim_thread_internal_slow(void)
+{
+    if (!__atomic_load_n(&shim_rt.inst, __ATOMIC_ACQUIRE))
+        return false;
+    shim_internal = dm_thread_is_internal() ? 2 : 1;
+    if (shim_internal == 2)
+        DM_DEBUG("shim", "thread %d belongs to the datapath's device: its calls go to the kernel", (int)gettid());
+    return shim_internal == 2;
 }
 
 /* ---- sleepers and kicks ---- */
@@ -563,15 +599,16 @@ bool shim_eintr_spurious(void)
 
 int shim_block(int64_t spin_start, int64_t deadline)
 {
+    if (deadline < 0 && shim_rt.wait_fd < 0 && shim_rt.inst) {
+        shim_spin_pause(); /* a backend that cannot sleep, no deadline: no clock to read */
+        return 0;
+    }
     int64_t now = dm_clock_ns();
     if (deadline >= 0 && now >= deadline)
         return -ETIMEDOUT;
     if (now - spin_start < shim_rt.cfg.spin_ns || shim_rt.wait_fd < 0) {
-        /* Spin phase (or a backend that cannot sleep): let other threads
-         * in, then poll again. */
-        shim_unlock();
-        sched_yield();
-        shim_lock();
+        /* Spin phase (or a backend that cannot sleep): poll again. */
+        shim_spin_pause();
         return 0;
     }
     if (shim_progress() > 0)

@@ -50,6 +50,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <demi/types.h>
+#include "dm/compiler.h"
 #include "dm/list.h"
 
 /* "Not one of ours: let libc do it." Outside the errno range. */
@@ -193,6 +194,7 @@ struct shim_rt {
      * kernel fds only must still drive the datapath (nothing else would
      * send what the application already "wrote"). Read without the lock. */
     unsigned tx_inflight;
+    unsigned lock_waiters;   /* threads blocked in shim_lock() */
     /* poll/select/blocking-call sleepers (epoll sleepers are on their epoll) */
     struct dm_list sleepers;
 };
@@ -202,6 +204,7 @@ extern __thread int shim_depth __attribute__((tls_model("initial-exec")));
 
 void shim_lock(void);
 void shim_unlock(void);
+void shim_spin_pause(void);
 /* Loads DEMI_* settings once (called under the lock). */
 void shim_cfg_load(void);
 /* The datapath, started on first use; NULL when it cannot start. */
@@ -235,7 +238,15 @@ struct shim_obj *shim_fd_get(int fd);
 int shim_fd_set(int fd, struct shim_obj *o); /* -EMFILE / -ENOMEM */
 void shim_fd_clear(int fd);
 int shim_fd_max(void);                       /* highest fd ever set, for scans */
-static inline bool shim_bypass(void) { return shim_depth != 0; }
+/* A thread of the datapath's own device (rt.c): 0 not known yet, 1 no, 2 yes. */
+extern __thread signed char shim_internal __attribute__((tls_model("initial-exec")));
+bool shim_thread_internal_slow(void);
+static inline bool shim_thread_internal(void)
+{
+    return dm_likely(shim_internal != 0) ? shim_internal == 2 : shim_thread_internal_slow();
+}
+/* Calls made from inside the datapath, or by the device's own threads. */
+static inline bool shim_bypass(void) { return shim_depth != 0 || shim_thread_internal(); }
 /* Fast unlocked check used by every hook before taking the lock. */
 bool shim_fd_maybe(int fd);
 

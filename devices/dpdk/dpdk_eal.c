@@ -35,7 +35,9 @@
 
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_interrupts.h>
 
+#include "dm/device.h"
 #include "dm/log.h"
 #include "dpdk_priv.h"
 
@@ -220,6 +222,10 @@ static void eal_remove_runtime_dir(void)
 static pthread_mutex_t eal_lock = PTHREAD_MUTEX_INITIALIZER;
 static int eal_state = 1; /* 1: not tried; 0: up; <0: failed with this -errno */
 
+/* The EAL's interrupt thread (link state, memif's control channel): it
+ * re-creates its epoll whenever its sources change, long after start-up. */
+static bool eal_thread_is_intr(void) { return rte_thread_is_intr() != 0; }
+
 static int eal_start(const struct dm_config *cfg)
 {
     /* Kept for the life of the process: the EAL may keep pointers into argv. */
@@ -282,6 +288,7 @@ static int eal_start(const struct dm_config *cfg)
                strerror(err), shown);
         return err > 0 ? -err : -EINVAL;
     }
+    dm_internal_thread_check_register(eal_thread_is_intr);
     snprintf(eal_runtime_dir, sizeof(eal_runtime_dir), "%s", rte_eal_get_runtime_dir());
     if (!p || !*p)
         atexit(eal_remove_runtime_dir);

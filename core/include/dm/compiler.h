@@ -15,6 +15,14 @@
 #define DM_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define DM_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define DM_UNUSED __attribute__((unused))
+/* A spin-wait hint to the CPU (and to a hypervisor's pause-loop exiting). */
+#if defined(__x86_64__) || defined(__i386__)
+#define dm_cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define dm_cpu_relax() __asm__ __volatile__("yield" ::: "memory")
+#else
+#define dm_cpu_relax() __asm__ __volatile__("" ::: "memory")
+#endif
 /* Runs fn at load time: backends and devices register themselves with it. */
 #define DM_CONSTRUCTOR(fn) static void fn(void) __attribute__((constructor)); static void fn(void)
 

@@ -18,6 +18,8 @@
 #ifndef DM_DEVICE_H
 #define DM_DEVICE_H
 
+#include <stdbool.h>
+
 #include <stdint.h>
 #include "dm/buf.h"
 #include "dm/config.h"
@@ -81,6 +83,14 @@ void dm_dev_close(struct dm_dev *dev);
 /* For wrapper devices: info() and wait_fd() of the device below. */
 int dm_dev_lower_info(struct dm_dev *dev, struct dm_dev_info *info);
 int dm_dev_lower_wait_fd(struct dm_dev *dev);
+
+/* Threads a device runs for itself (DPDK's interrupt thread): the preload
+ * leaves their calls to the kernel, or such a thread waiting on its own
+ * epoll would drive (and spin on) the datapath, fighting the application
+ * for it. A device that starts threads registers a predicate once. */
+typedef bool (*dm_thread_check_fn)(void);
+void dm_internal_thread_check_register(dm_thread_check_fn fn);
+bool dm_thread_is_internal(void);
 
 #define DM_DEV_REGISTER(ops) \
     DM_CONSTRUCTOR(dm_dev_register_##ops) { (void)dm_dev_register(&(ops)); }
