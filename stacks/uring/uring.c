@@ -13,8 +13,10 @@
  * sleeps on it), no registered ring fd (a per-thread index). It costs: on
  * this VM redis-benchmark -c 50 ran 2.5x slower than on a thread-bound
  * ring (an interrupt per completion). So the default, auto, starts bound
- * to the creating thread and moves to a shared ring the first time another
- * thread drives the instance (uring_share.c); 0 keeps it bound for good.
+ * to the creating thread; the first time another thread drives the
+ * instance every socket moves to a ring bound to that one (a program that
+ * starts in one thread and serves from another), the next time to a shared
+ * ring (uring_share.c); 0 keeps it bound for good.
  *
  * poll(): retry work that found the SQ full, reap what is in the CQ ring
  * (no syscall), then make at most one io_uring_enter: submit + wait with a
@@ -249,7 +251,7 @@ static int ur_poll(void *stp, int64_t block_ns)
     int n = 0;
 
     if (ur_foreign(st))
-        n += ur_go_shared(st);
+        n += ur_move_ring(st);
 
     if (st->evfd >= 0) {
         /* Drain the wakeup before looking, so a CQE posted after this read
@@ -295,7 +297,7 @@ static int ur_wait_fd(void *stp)
     if (st->evfd >= 0)
         return st->evfd;
     if (ur_foreign(st))
-        (void)ur_go_shared(st); /* registering needs the owner, or a shared ring */
+        (void)ur_move_ring(st); /* registering needs the owner, or a shared ring */
     /* An eventfd signalled by the ring (also for deferred task work), made
      * on first use: without an epoll user the signalling is pure cost. */
     int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -556,6 +558,8 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
     if (share_auto && (st->feat & UR_F_SINGLE_ISSUER)) {
         st->owner_tid = ur_gettid();
         st->owner_pid = getpid();
+        st->bound_want = want;
+        st->rebinds_left = 1;
         ur_sentinel_plant(st);
     }
     /* Optional: cheaper enters. A registered ring fd is an index into the

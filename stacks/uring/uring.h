@@ -83,7 +83,7 @@ struct ur_req {
     uint8_t inflight;    /* an SQE is out, its final CQE not yet seen */
     uint8_t multishot;   /* the in-flight SQE is multishot */
     uint8_t canceling;   /* a cancel SQE was sent for it */
-    uint8_t stale;       /* in flight on a ring being replaced (ur_go_shared) */
+    uint8_t stale;       /* in flight on a ring being replaced (ur_move_ring) */
     struct ur_sock *s;
 };
 
@@ -174,12 +174,12 @@ struct ur_bufring;
 struct ur_counters {
     uint64_t enters, sqes, cqes, sq_full, rx_chunks, rx_bytes, rx_enobufs, rx_paused,
              rx_copied, tx_sends, tx_short, tx_bytes, tx_zc, accepts, accept_paused,
-             late_cqes, rx_overflow, tx_zc_fixed;
+             late_cqes, rx_overflow, tx_zc_fixed, ring_moves;
 };
 #define UR_COUNTER_NAMES { "enters", "sqes", "cqes", "sq_full", "rx_chunks", "rx_bytes", \
                            "rx_enobufs", "rx_paused", "rx_copied", "tx_sends", "tx_short", \
                            "tx_bytes", "tx_zc", "accepts", "accept_paused", "late_cqes", \
-                           "rx_overflow", "tx_zc_fixed" }
+                           "rx_overflow", "tx_zc_fixed", "ring_moves" }
 
 struct ur_stack {
     /* Set when io_uring is unavailable: every op goes to this backend. */
@@ -191,11 +191,15 @@ struct ur_stack {
     bool busypoll;
     /* Auto mode (DEMI_URING_SHARED=auto, the default): the ring is bound to
      * the thread that made it (fast: deferred task work) until another
-     * thread drives the instance; then ur_go_shared() moves every socket
-     * to a shared ring. 0 when the ring is shared or fixed in its mode. */
+     * thread drives the instance; then ur_move_ring() moves every socket
+     * to a ring bound to that thread, and the next time to a shared ring.
+     * owner_tid is 0 when the ring is shared or fixed in its mode. */
     int owner_tid;
     pid_t owner_pid;
-    bool moving;               /* in ur_go_shared: a cancel is not a failure */
+    uint32_t bound_want;       /* the UR_F_* a thread-bound ring asks for */
+    uint8_t rebinds_left;      /* moves to a ring bound to the new thread before
+                                  a move to a shared one */
+    bool moving;               /* in ur_move_ring: a cancel is not a failure */
     int sentinel;              /* read end of a pipe whose write end only the
                                   ring holds (a fixed file): EOF = the ring is gone */
     unsigned entries;
@@ -218,8 +222,9 @@ struct ur_stack {
 /* uring.c */
 struct io_uring_sqe *ur_sqe(struct ur_stack *st);
 /* Auto mode: called from a thread other than the ring's owner, before
- * anything enters the ring. Moves to a shared ring (see uring_share.c). */
-int ur_go_shared(struct ur_stack *st);
+ * anything enters the ring. Moves every socket to a ring bound to this
+ * thread the first time, to a shared ring after (see uring_share.c). */
+int ur_move_ring(struct ur_stack *st);
 /* Auto mode: plants the sentinel in the ring's fixed-file table. */
 void ur_sentinel_plant(struct ur_stack *st);
 int ur_ring_init(struct ur_stack *st, unsigned entries, uint32_t want);

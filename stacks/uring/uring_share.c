@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * stacks/uring: moving an instance from its thread-bound ring to a shared
- * one (auto mode, DEMI_URING_SHARED=auto, the default).
+ * stacks/uring: moving an instance's sockets from its thread-bound ring to
+ * another ring (auto mode, DEMI_URING_SHARED=auto, the default).
  *
  * Why: a ring with IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN runs its
  * completions only when its owner asks for them, in batches, with no
  * interrupt per completion; a ring any thread may drive cannot have that.
  * Most programs drive their sockets from one thread, so they get the fast
- * ring; the first time another thread drives the instance (ur_poll or
- * wait_fd from a thread that is not the owner) we move to a shared ring
- * instead of failing with EEXIST.
+ * ring. When another thread drives the instance (ur_poll or wait_fd from a
+ * thread that is not the owner) we move instead of failing with EEXIST:
+ * the first time to a ring bound to the new thread (wrk connects once from
+ * its main thread, then serves from a worker), after that to a shared ring
+ * (threads that take turns: memcached's acceptor and workers).
  *
  * How, from a thread that may not enter the old ring at all:
  *  1. Reap the CQEs already posted (no syscall needed). If the owner
@@ -22,7 +24,7 @@
  *     here are not MSG_WAITALL, so no send has sent part of its bytes
  *     without a CQE. When the old ring is torn down its requests are
  *     canceled without running.
- *  3. Make a shared ring; register on it what the old one had: the
+ *  3. Make the new ring; register on it what the old one had: the
  *     eventfd (so the wait fd the caller knows stays the same), each live
  *     socket's fixed-file slot, the provided buffer ring (same memory,
  *     republished from where the kernel had got to).
@@ -100,7 +102,7 @@ static void ur_wait_old_ring(struct ur_stack *st)
         r = poll(&p, 1, 2000);
     while (r < 0 && errno == EINTR);
     if (r == 0)
-        DM_WARN(UR_MOD, "the old ring is still alive 2 s after the move to a shared ring (a forked child "
+        DM_WARN(UR_MOD, "the old ring is still alive 2 s after the move to a new one (a forked child "
                 "holds it?): new connections may wait for the next one until it is gone");
     close(st->sentinel);
     st->sentinel = -1;
@@ -123,11 +125,11 @@ static void ur_old_sqes(struct io_uring *old)
     }
 }
 
-static int ur_new_shared_ring(struct ur_stack *st)
+static int ur_new_ring(struct ur_stack *st, bool bound)
 {
     uint32_t keep = st->feat & ~UR_F_THREAD_BOUND;
     st->feat = keep; /* ur_ring_init adds what it got */
-    int r = ur_ring_init(st, st->entries, ~(uint32_t)UR_F_THREAD_BOUND & ~UR_F_SQPOLL);
+    int r = ur_ring_init(st, st->entries, bound ? st->bound_want : ~(uint32_t)UR_F_THREAD_BOUND & ~UR_F_SQPOLL);
     if (r < 0)
         return r;
     if (st->evfd >= 0 && (r = io_uring_register_eventfd(&st->ring, st->evfd)) < 0)
@@ -185,7 +187,7 @@ static void ur_sock_requeue(struct ur_stack *st, struct ur_sock *s)
     if (s->tx_zc) {
         /* A zero-copy send's pages may still be read by the kernel (its
          * notification is lost with the old ring): never reuse them. */
-        dm_log_once(UR_MOD, "moving to a shared ring with a zero-copy send in flight: its buffers are not reused");
+        dm_log_once(UR_MOD, "moving to a new ring with a zero-copy send in flight: its buffers are not reused");
         s->tx_zc = 0;
         s->tx_held = 0;
         s->tx_nsegs = 0;
@@ -212,7 +214,7 @@ static void ur_sock_requeue(struct ur_stack *st, struct ur_sock *s)
     }
 }
 
-int ur_go_shared(struct ur_stack *st)
+int ur_move_ring(struct ur_stack *st)
 {
     if (getpid() != st->owner_pid)
         return 0; /* a forked child on its parent's instance: not ours to move */
@@ -227,20 +229,19 @@ int ur_go_shared(struct ur_stack *st)
     dm_list_for_each(pos, &st->socks) {
         struct ur_sock *s = dm_list_entry(pos, struct ur_sock, alink);
         struct ur_req *reqs[] = { &s->rx, &s->tx, &s->acc, &s->conn, &s->shut };
-        for (unsigned i = 0; i < DM_ARRAY_SIZE(reqs); i++) {
-            reqs[i]->stale = reqs[i]->inflight;
-            reqs[i]->canceling = 0;
-        }
+        for (unsigned i = 0; i < DM_ARRAY_SIZE(reqs); i++)
+            reqs[i]->stale = reqs[i]->inflight; /* (ur_req_done clears canceling) */
     }
 
     /* 3. the new ring */
     struct io_uring old = st->ring;
     uint32_t old_feat = st->feat;
-    int r = ur_new_shared_ring(st);
+    bool bound = st->rebinds_left > 0;
+    int r = ur_new_ring(st, bound);
     if (r < 0) {
         st->ring = old;
         st->feat = old_feat;
-        DM_ERR(UR_MOD, "a second thread drives this instance, but no shared ring could be made (%s): "
+        DM_ERR(UR_MOD, "another thread drives this instance, but no new ring could be made (%s): "
                "its calls fail with EEXIST", strerror(-r));
         st->owner_tid = 0; /* do not try again on every call */
         dm_list_for_each(pos, &st->socks) {
@@ -253,8 +254,16 @@ int ur_go_shared(struct ur_stack *st)
     ur_old_sqes(&old);
     io_uring_queue_exit(&old);
     ur_wait_old_ring(st);
-    st->owner_tid = 0;
-    DM_INFO(UR_MOD, "a second thread drives this instance: moved to a shared ring (no deferred task work)");
+    st->c.ring_moves++;
+    if (bound && (st->feat & UR_F_SINGLE_ISSUER)) {
+        st->rebinds_left--;
+        st->owner_tid = ur_gettid();
+        ur_sentinel_plant(st);
+        DM_INFO(UR_MOD, "another thread drives this instance: moved to a ring bound to it (thread %d)", st->owner_tid);
+    } else {
+        st->owner_tid = 0;
+        DM_INFO(UR_MOD, "threads take turns driving this instance: moved to a shared ring (no deferred task work)");
+    }
     dm_list_for_each_safe(pos, tmp, &st->socks) {
         struct ur_sock *s = dm_list_entry(pos, struct ur_sock, alink);
         ur_sock_requeue(st, s);

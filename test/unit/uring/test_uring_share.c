@@ -3,7 +3,8 @@
  * uring backend, auto mode (DEMI_URING_SHARED=auto, the default): the ring
  * is bound to the thread that made the instance (SINGLE_ISSUER +
  * DEFER_TASKRUN) until another thread drives it; then every socket moves
- * to a shared ring. The move must lose nothing: a pending accept, a
+ * to a ring bound to that thread, and when threads take turns, to a shared
+ * ring. A move must lose nothing: a pending accept, a
  * multishot receive paused by backpressure, 8 MiB of pushes half sent, a
  * connect the kernel is still retrying, a connect never submitted, a
  * closed socket with requests in flight, a shutdown waiting behind data.
@@ -153,8 +154,6 @@ static const char *check(struct world *w)
     /* c4's connect, never submitted by the old ring, and the accept */
     if (w_wait(inst, w->c4_qt, &qr) || qr.qr_opcode != DEMI_OPC_CONNECT)
         return "c4: connect did not complete";
-    if (dm_uring_features(inst) & (T_DEFER_TASKRUN | T_SINGLE_ISSUER))
-        return "still on a thread-bound ring after another thread drove it";
     if (w_wait(inst, w->acc_qt, &qr) || qr.qr_opcode != DEMI_OPC_ACCEPT)
         return "the accept armed before the move did not complete";
     int a4 = qr.qr_value.ares.qd;
@@ -218,6 +217,26 @@ static const char *check(struct world *w)
     return NULL;
 }
 
+/* One more round trip on c1 -> s1 (from whichever thread calls it). */
+static const char *round_trip(struct world *w)
+{
+    demi_qresult_t qr;
+    demi_qtoken_t pt, qt;
+    if (w_push(w->inst, w->c1, "turn", 4, &pt) || dm_pop(w->inst, &qt, w->s1) || w_wait(w->inst, qt, &qr) ||
+        qr.qr_opcode != DEMI_OPC_POP || qr.qr_value.sga.sga_numsegs != 1 ||
+        qr.qr_value.sga.sga_segs[0].sgaseg_len != 4 || memcmp(qr.qr_value.sga.sga_segs[0].sgaseg_buf, "turn", 4))
+        return "round trip after the moves";
+    dm_sgafree(w->inst, &qr.qr_value.sga);
+    return w_wait(w->inst, pt, &qr) ? "push after the moves" : NULL;
+}
+
+static void *turn_thread(void *arg)
+{
+    struct world *w = arg;
+    w->err = round_trip(w);
+    return NULL;
+}
+
 static void world_free(struct world *w)
 {
     int qds[] = { w->l, w->c1, w->s1, w->c2, w->c3, w->c4, w->c5, w->s5 };
@@ -253,7 +272,7 @@ static void *check_thread(void *arg)
     return NULL;
 }
 
-static void test_second_thread_moves_every_request_to_a_shared_ring(void **st)
+static void test_second_thread_moves_every_request_to_a_ring_of_its_own(void **st)
 {
     (void)st;
     struct world *w = world_new();
@@ -267,6 +286,20 @@ static void test_second_thread_moves_every_request_to_a_shared_ring(void **st)
     if (w->err)
         fail_msg("%s", w->err);
     assert_true(ut_stat(w->inst, "uring.rx_paused") > 0);
+    assert_int_equal(ut_stat(w->inst, "uring.ring_moves"), 1);
+    assert_true(dm_uring_features(w->inst) & T_DEFER_TASKRUN); /* bound to the checker */
+    /* this thread again: threads take turns, so the ring becomes shared */
+    e = round_trip(w);
+    if (e)
+        fail_msg("%s", e);
+    assert_int_equal(ut_stat(w->inst, "uring.ring_moves"), 2);
+    assert_int_equal(dm_uring_features(w->inst) & (T_DEFER_TASKRUN | T_SINGLE_ISSUER), 0);
+    /* and a shared ring serves any thread, with no more moves */
+    assert_int_equal(pthread_create(&th, NULL, turn_thread, w), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    if (w->err)
+        fail_msg("%s", w->err);
+    assert_int_equal(ut_stat(w->inst, "uring.ring_moves"), 2);
     world_free(w);
     free(w);
 }
@@ -286,7 +319,7 @@ static void *build_thread(void *arg)
     return NULL;
 }
 
-static void test_owner_thread_exit_moves_every_request_to_a_shared_ring(void **st)
+static void test_owner_thread_exit_moves_every_request_to_a_ring_of_the_next(void **st)
 {
     (void)st;
     struct world *w = world_new();
@@ -302,6 +335,8 @@ static void test_owner_thread_exit_moves_every_request_to_a_shared_ring(void **s
     const char *e = check(w);
     if (e)
         fail_msg("%s", e);
+    assert_int_equal(ut_stat(w->inst, "uring.ring_moves"), 1);
+    assert_true(dm_uring_features(w->inst) & T_DEFER_TASKRUN); /* bound to this thread now */
     world_free(w);
     free(w);
 }
@@ -309,8 +344,8 @@ static void test_owner_thread_exit_moves_every_request_to_a_shared_ring(void **s
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_second_thread_moves_every_request_to_a_shared_ring),
-        cmocka_unit_test(test_owner_thread_exit_moves_every_request_to_a_shared_ring),
+        cmocka_unit_test(test_second_thread_moves_every_request_to_a_ring_of_its_own),
+        cmocka_unit_test(test_owner_thread_exit_moves_every_request_to_a_ring_of_the_next),
     };
     return cmocka_run_group_tests_name("uring_share", tests, NULL, NULL);
 }
