@@ -213,6 +213,13 @@ int dm_instance_wait_fd(struct dm_instance *inst)
     return inst->ops->wait_fd ? inst->ops->wait_fd(inst->st) : -1;
 }
 
+int dm_instance_wait_arm(struct dm_instance *inst)
+{
+    if (!dm_list_empty(&inst->tasks))
+        return 1;
+    return inst->ops->wait_arm ? inst->ops->wait_arm(inst->st) : 0;
+}
+
 /* The default instance of the process. */
 static struct dm_instance *default_inst;
 static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -107,7 +107,7 @@ DM_HOOK int epoll_create1(int flags)
 
 DM_HOOK int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
-    DM_TRY(shim_fd_maybe(epfd) && shim_fd_maybe(fd), shim_epoll_ctl(epfd, op, fd, ev));
+    DM_TRY(shim_fd_maybe(epfd), shim_epoll_ctl(epfd, op, fd, ev));
     return DM_REAL(epoll_ctl)(epfd, op, fd, ev);
 }
 

@@ -87,6 +87,19 @@ void shim_watch_drop_all(struct shim_sock *s)
         watch_free(dm_list_entry(pos, struct shim_watch, slink));
 }
 
+/* A kernel fd into (or out of) one of our epolls: counted, so that a wait
+ * on a set of our sockets only does not ask the kernel on every turn. */
+static int kernel_ctl(struct shim_epoll *ep, int op, int fd, struct epoll_event *ev)
+{
+    if (DM_REAL(epoll_ctl)(ep->kfd, op, fd, ev) < 0)
+        return -errno;
+    if (op == EPOLL_CTL_ADD)
+        ep->nkernel++;
+    else if (op == EPOLL_CTL_DEL && ep->nkernel > 0)
+        ep->nkernel--;
+    return 0;
+}
+
 void shim_watch_to_kernel(struct shim_sock *s, int fd)
 {
     struct dm_list *pos, *tmp;
@@ -94,7 +107,7 @@ void shim_watch_to_kernel(struct shim_sock *s, int fd)
     dm_list_for_each_safe(pos, tmp, &s->watches) {
         struct shim_watch *w = dm_list_entry(pos, struct shim_watch, slink);
         struct epoll_event ev = { .events = w->disabled ? 0 : w->events, .data.u64 = w->data };
-        if (DM_REAL(epoll_ctl)(w->ep->kfd, EPOLL_CTL_ADD, w->fd, &ev) < 0)
+        if (kernel_ctl(w->ep, EPOLL_CTL_ADD, w->fd, &ev) < 0)
             DM_WARN("shim", "fd %d: could not move its epoll registration to the kernel: %m", w->fd);
         watch_free(w);
     }
@@ -143,9 +156,14 @@ int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
     struct shim_obj *eo = shim_fd_get(epfd);
     struct shim_obj *so = shim_fd_get(fd);
     int r = 0;
-    if (!eo || eo->kind != SHIM_KIND_EPOLL || !so || so->kind != SHIM_KIND_SOCK) {
+    if (!eo || eo->kind != SHIM_KIND_EPOLL) {
         shim_unlock();
         return SHIM_PASS;
+    }
+    if (!so || so->kind != SHIM_KIND_SOCK) {
+        r = kernel_ctl((struct shim_epoll *)eo, op, fd, ev);
+        shim_unlock();
+        return r;
     }
     struct shim_epoll *ep = (struct shim_epoll *)eo;
     struct shim_sock *s = (struct shim_sock *)so;
@@ -161,7 +179,8 @@ int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
         /* first use of a listener / datagram socket in this process */
         r = shim_activate(s, fd, NULL);
         if (r != 0) {
-            r = r == 1 ? SHIM_PASS : r;
+            if (r == 1) /* it went to the kernel */
+                r = kernel_ctl(ep, op, fd, ev);
             goto out;
         }
     }
@@ -305,13 +324,17 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
     ep->obj.refs++;
     int64_t start = dm_clock_ns();
     int64_t deadline = timeout_ms < 0 ? -1 : start + (int64_t)timeout_ms * DM_NS_PER_MS;
-    static __thread unsigned flip;
+    static __thread unsigned flip, turn;
     int n = 0, r;
     bool slept = false;
     for (;;) {
         shim_progress();
         if (slept) {
             /* the kernel's events of this round are in evs[0..n) */
+            n += scan_watches(ep, evs + n, max - n);
+        } else if (!ep->nkernel && (++turn & 31)) {
+            /* only our sockets in the set (now and then the kernel's set is
+             * looked at anyway: a kernel fd we did not see go in) */
             n += scan_watches(ep, evs + n, max - n);
         } else if ((++flip & 1) && n == 0) {
             r = DM_REAL(epoll_wait)(epfd, evs, max, 0);
@@ -338,8 +361,8 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
             shim_spin_pause();
             continue;
         }
-        if (shim_progress() > 0)
-            continue; /* and flushed what the backend queued: now it may sleep */
+        if (!shim_may_sleep())
+            continue; /* harvested something, or the backend has work */
         ensure_wait_fd(ep, epfd);
         int tmo = deadline < 0 ? 1000 : (int)DM_MIN((deadline - now + DM_NS_PER_MS - 1) / DM_NS_PER_MS, 1000);
         if (shim_rt.inst && shim_rt.wait_fd < 0)

@@ -95,8 +95,8 @@ int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *
             shim_spin_pause();
             continue;
         }
-        if (shim_progress() > 0)
-            continue; /* and flushed what the backend queued: now it may sleep */
+        if (!shim_may_sleep())
+            continue; /* harvested something, or the backend has work */
         nfds_t kn = n;
         if (shim_rt.inst && shim_rt.wait_fd >= 0)
             k[kn++] = (struct pollfd){ .fd = shim_rt.wait_fd, .events = POLLIN };

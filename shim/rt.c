@@ -533,6 +533,15 @@ static void dispatch(demi_qresult_t *qr)
     }
 }
 
+/* Right before a sleep on the datapath's wait fd: false when something is
+ * to be done first (completions harvested, or the backend has work). */
+bool shim_may_sleep(void)
+{
+    if (shim_progress() > 0)
+        return false; /* and flushed what the backend queued */
+    return !shim_rt.inst || dm_instance_wait_arm(shim_rt.inst) <= 0;
+}
+
 int shim_progress(void)
 {
     demi_qresult_t qrs[32];
@@ -611,7 +620,7 @@ int shim_block(int64_t spin_start, int64_t deadline)
         shim_spin_pause();
         return 0;
     }
-    if (shim_progress() > 0)
+    if (!shim_may_sleep())
         return 0; /* something happened: the caller looks again */
     struct shim_sleeper sl;
     int kfd = shim_thread_kick_fd();

@@ -135,6 +135,8 @@ struct shim_epoll {
     int kfd;                 /* the kernel epoll (same number as the app's fd) */
     uint32_t wait_gen;       /* datapath generation whose wait fd is in kfd */
     int wait_fd;
+    unsigned nkernel;        /* kernel fds the application put in kfd (as far
+                                as we saw: a closed fd leaves it silently) */
     int kick_fd;             /* eventfd in kfd: another thread's progress made
                                 one of our sockets ready (-1 until first sleep) */
     struct dm_list watches;  /* struct shim_watch.elink */
@@ -213,6 +215,9 @@ struct dm_instance *shim_instance(void);
  * returns 0 has also flushed work the backend queued (io_uring SQEs), so
  * it is what must run right before sleeping. Lock held. */
 int shim_progress(void);
+/* The last step before sleeping: progress, then the backend's wait_arm.
+ * False: do not sleep, look again. Lock held. */
+bool shim_may_sleep(void);
 /* Sleeps until the datapath may have work or the deadline (ns, -1 none).
  * Lock held on entry and exit (dropped while sleeping). spin_start is the
  * time the caller began waiting. Returns 0, -ETIMEDOUT or -EINTR. */

@@ -253,9 +253,10 @@ static int ur_poll(void *stp, int64_t block_ns)
     if (ur_foreign(st))
         n += ur_move_ring(st);
 
-    if (st->evfd >= 0) {
+    if (st->evfd >= 0 && !st->evfd_armed) {
         /* Drain the wakeup before looking, so a CQE posted after this read
-         * signals the application's epoll again. */
+         * signals the application's epoll again. (A caller of wait_arm
+         * drains only before it sleeps: a syscall per poll saved.) */
         uint64_t v;
         ssize_t DM_UNUSED rr = read(st->evfd, &v, sizeof(v));
     }
@@ -289,6 +290,22 @@ static int ur_poll(void *stp, int64_t block_ns)
     /* Handlers run in this call may have queued new SQEs (rearms, the next
      * send): they ride on the next enter, unless nothing else would come. */
     return n;
+}
+
+/* Before the caller sleeps on the eventfd: drain it, then look once more
+ * (a CQE posted before the drain is in the CQ ring now; one posted after
+ * it signals the eventfd again). */
+static int ur_wait_arm(void *stp)
+{
+    struct ur_stack *st = stp;
+    if (st->evfd < 0)
+        return 0;
+    st->evfd_armed = true;
+    uint64_t v;
+    ssize_t DM_UNUSED rr = read(st->evfd, &v, sizeof(v));
+    /* queued SQEs: the caller polls (and submits) first */
+    return io_uring_sq_ready(&st->ring) || io_uring_cq_ready(&st->ring) || ur_kernel_has_work(st) ||
+           !dm_list_empty(&st->retry);
 }
 
 static int ur_wait_fd(void *stp)
@@ -638,6 +655,14 @@ UR_FWD(int, poll, (void *stp, int64_t block_ns), A(block_ns))
 #undef A
 #undef UR_FWD
 
+static int ur_op_wait_arm(void *stp)
+{
+    struct ur_stack *st = stp;
+    if (st->px)
+        return st->px->wait_arm ? st->px->wait_arm(st->pxst) : 0;
+    return ur_wait_arm(stp);
+}
+
 static int ur_op_wait_fd(void *stp)
 {
     struct ur_stack *st = stp;
@@ -665,5 +690,6 @@ static const struct dm_stack_ops ur_ops = {
     .getpeername = ur_op_getpeername,
     .poll = ur_op_poll,
     .wait_fd = ur_op_wait_fd,
+    .wait_arm = ur_op_wait_arm,
 };
 DM_STACK_REGISTER(ur_ops)

@@ -204,6 +204,8 @@ struct ur_stack {
                                   ring holds (a fixed file): EOF = the ring is gone */
     unsigned entries;
     int evfd;                  /* eventfd registered lazily by wait_fd(), or -1 */
+    bool evfd_armed;           /* the caller calls wait_arm() before it sleeps:
+                                  poll() need not drain evfd */
     uint32_t zc_min;           /* pushes of at least this many bytes go SEND_ZC */
     uint32_t rx_limit;         /* rxq chunks before the multishot is paused */
     struct ur_bufring *br;     /* NULL without UR_F_BUF_RING */

@@ -48,6 +48,12 @@ struct dm_stack_ops {
      * an application's epoll/poll can sleep on it; -1 when busy polling is
      * the only way (DPDK). */
     int (*wait_fd)(void *st);
+    /* Optional: the caller is about to sleep on wait_fd. Makes sure any
+     * work from now on makes it readable, and returns > 0 when work is
+     * already there (then do not sleep). A caller that uses it may let the
+     * backend skip keeping wait_fd quiet on every poll (io_uring: a read
+     * of its eventfd per poll). */
+    int (*wait_arm)(void *st);
 };
 
 int dm_stack_register(const struct dm_stack_ops *ops); /* -EINVAL missing op, -EEXIST taken */

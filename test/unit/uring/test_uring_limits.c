@@ -325,7 +325,9 @@ static void test_busy_poll_makes_no_syscall_when_idle(void **st)
     dm_instance_destroy(inst);
 }
 
-static void wait_fd_wakes(const char *disable)
+/* armed: the application calls dm_instance_wait_arm() before each sleep,
+ * as the preload does; the backend then drains the fd only there. */
+static void wait_fd_wakes_mode(const char *disable, bool armed)
 {
     struct dm_instance *inst = ut_instance("DEMI_URING_DISABLE", disable, NULL);
     int wfd = dm_instance_wait_fd(inst);
@@ -343,6 +345,11 @@ static void wait_fd_wakes(const char *disable)
     assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, wfd, &ev), 0);
     int ready = 0;
     for (int i = 0; i < 50 && !ready; i++) {
+        if (armed && dm_instance_wait_arm(inst) > 0) {
+            dm_poll(inst, 0);
+            ready = dm_token_state(inst, qt) == 1;
+            continue;
+        }
         int n = epoll_wait(ep, &out, 1, 100);
         assert_true(n >= 0 || errno == EINTR);
         if (n == 1)
@@ -356,6 +363,8 @@ static void wait_fd_wakes(const char *disable)
     ut_wait(inst, pt);
     /* Drained: idle again, the fd is quiet. */
     dm_poll(inst, 0);
+    if (armed)
+        assert_int_equal(dm_instance_wait_arm(inst), 0); /* nothing left: sleep */
     int quiet;
     do /* io_uring task work may interrupt a sleep (EINTR), as signals do */
         quiet = epoll_wait(ep, &out, 1, 20);
@@ -367,6 +376,15 @@ static void wait_fd_wakes(const char *disable)
     dm_close(inst, s);
     dm_close(inst, l);
     dm_instance_destroy(inst);
+}
+
+static void wait_fd_wakes(const char *disable) { wait_fd_wakes_mode(disable, false); }
+
+static void test_wait_fd_wakes_an_epoll_that_arms_before_sleeping(void **st)
+{
+    (void)st;
+    wait_fd_wakes_mode("", true);
+    wait_fd_wakes_mode("single_issuer,defer_taskrun,coop_taskrun", true);
 }
 
 static void test_wait_fd_wakes_an_application_epoll(void **st)
@@ -463,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_idle_wait_sleeps_in_the_kernel),
         cmocka_unit_test(test_busy_poll_makes_no_syscall_when_idle),
         cmocka_unit_test(test_wait_fd_wakes_an_application_epoll),
+        cmocka_unit_test(test_wait_fd_wakes_an_epoll_that_arms_before_sleeping),
         cmocka_unit_test(test_wait_fd_wakes_without_defer_taskrun),
         cmocka_unit_test(test_wait_fd_wakes_in_shared_mode),
         cmocka_unit_test(test_shared_ring_is_driven_by_another_thread),
