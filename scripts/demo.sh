@@ -15,7 +15,7 @@ preload=$(ls build/interpose/libdemi-preload.so 2>/dev/null || true)
 out=$(mktemp -d)
 cleanup() { pkill -f "redis-server 127.0.0.1:$port" 2>/dev/null; rm -rf "$out"; }
 trap cleanup EXIT
-port=$((40000 + RANDOM % 10000))
+port=$(python3 test/free_port.py)
 
 # run_case NAME WRAPPER...: start redis under WRAPPER, benchmark, stop.
 run_case() {

@@ -13,7 +13,7 @@ ldd "$build/libdemi.so" | grep -q libasan && flags="$flags -fsanitize=address,un
 cc $flags "$here/echo_server.c" $(pkg-config --cflags --libs demi) -o "$out/echo_server"
 cc $flags "$here/echo_client.c" $(pkg-config --cflags --libs demi) -o "$out/echo_client"
 export LD_LIBRARY_PATH="$build" DEMI_BACKEND="$backend"
-port=$((30000 + RANDOM % 20000))
+port=$(python3 "$here/../free_port.py")
 timeout 30 "$out/echo_server" 127.0.0.1 $port 2 > "$out/server.log" 2>&1 & srv=$!
 # A sanitized server on a loaded machine can take seconds to come up.
 for _ in $(seq 300); do grep -q listening "$out/server.log" 2>/dev/null && break; sleep 0.1; done

@@ -25,7 +25,7 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- log"; tail -20 "$dir/out.log"; tail -5 "$dir/error.log" 2>/dev/null; exit 1; }
 
-port=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom) % 30000 ))
+port=$(python3 "$(dirname "$0")/../free_port.py") || fail "no free port"
 mkdir -p "$dir/html" "$dir/tmp"
 echo "hello from nginx" >"$dir/html/index.html"
 head -c 300000 /dev/urandom >"$dir/html/big.bin"

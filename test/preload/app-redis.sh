@@ -15,7 +15,7 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null;
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- server log"; tail -20 "$dir/server.log"; exit 1; }
 
-port=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom) % 30000 ))
+port=$(python3 "$(dirname "$0")/../free_port.py") || fail "no free port"
 DEMI_LOG=info timeout 100 "$demirun" --backend "$be" -- redis-server --bind 127.0.0.1 --port $port \
   --save '' --appendonly no --protected-mode no --dir "$dir" --dbfilename dump.rdb \
   >"$dir/server.log" 2>&1 &
