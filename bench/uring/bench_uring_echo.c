@@ -17,7 +17,8 @@
  * Variants: uring, posix, epoll (default), uring-busy (busy polling),
  * uring-srv / posix-srv (that server with the epoll client: isolates the
  * server's share), uring-shared / uring-shared-srv (DEMI_URING_SHARED=1: the
- * preload's ring, which any thread may drive).
+ * preload's ring, which any thread may drive). DEMI_URING_* variables in the
+ * environment apply to every uring instance (to try a setting).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -80,6 +81,17 @@ static struct dm_instance *mk_instance(const struct variant *v)
 {
     struct dm_config cfg;
     dm_config_init(&cfg);
+    /* DEMI_URING_* from the environment apply (to try a setting) */
+    extern char **environ;
+    for (char **e = environ; *e; e++) {
+        char key[64];
+        const char *eq = strchr(*e, '=');
+        if (strncmp(*e, "DEMI_URING_", 11) || !eq || (size_t)(eq - *e) >= sizeof(key))
+            continue;
+        memcpy(key, *e, (size_t)(eq - *e));
+        key[eq - *e] = 0;
+        dm_config_set(&cfg, key, eq + 1);
+    }
     dm_config_set(&cfg, "DEMI_BACKEND", v->backend);
     if (v->busypoll)
         dm_config_set(&cfg, "DEMI_URING_BUSYPOLL", "1");
