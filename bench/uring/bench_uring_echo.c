@@ -16,8 +16,8 @@
  *                         [-w window] [-r rounds] [-v variants]
  * Variants: uring, posix, epoll (default), uring-busy (busy polling),
  * uring-srv / posix-srv (that server with the epoll client: isolates the
- * server's share), uring-shared / uring-shared-srv (DEMI_URING_SHARED=1: the
- * preload's ring, which any thread may drive). DEMI_URING_* variables in the
+ * server's share), uring-shared / uring-shared-srv (DEMI_URING_SHARED=1: a
+ * ring any thread may drive, where the preload ends when threads take turns). DEMI_URING_* variables in the
  * environment apply to every uring instance (to try a setting).
  */
 #include <errno.h>
@@ -46,7 +46,7 @@ struct variant {
     const char *backend;   /* server; NULL: plain epoll */
     int busypoll;
     int epoll_client;      /* the client is the epoll one whatever the server */
-    int shared;            /* DEMI_URING_SHARED=1: the preload's ring (any thread drives it) */
+    int shared;            /* DEMI_URING_SHARED=1: a ring any thread may drive */
 };
 
 struct results {
