@@ -17,8 +17,9 @@
  * Variants: uring, posix, epoll (default), uring-busy (busy polling),
  * uring-srv / posix-srv (that server with the epoll client: isolates the
  * server's share), uring-shared / uring-shared-srv (DEMI_URING_SHARED=1: a
- * ring any thread may drive, where the preload ends when threads take turns). DEMI_URING_* variables in the
- * environment apply to every uring instance (to try a setting).
+ * ring any thread may drive, where the preload ends when threads take
+ * turns). DEMI_URING_* variables in the environment apply to every uring
+ * instance (to try a setting).
  */
 #include <errno.h>
 #include <fcntl.h>
