@@ -185,7 +185,6 @@ void ur_dispatch(struct ur_stack *st, uint64_t ud, int res, uint32_t flags)
     }
     struct ur_req *r = (struct ur_req *)(uintptr_t)ud;
     struct ur_sock *s = r->s;
-
     if (dm_unlikely(!s->q)) {
         ur_late_cqe(st, r, res, flags);
         return;

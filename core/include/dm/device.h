@@ -19,7 +19,6 @@
 #define DM_DEVICE_H
 
 #include <stdbool.h>
-
 #include <stdint.h>
 #include "dm/buf.h"
 #include "dm/config.h"
