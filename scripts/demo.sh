@@ -27,8 +27,8 @@ run_case() {
   "$@" redis-server --bind $host --port $port --save '' --appendonly no \
       --protected-mode no >"$out/$name.server.log" 2>&1 &
   local pid=$!
-  for _ in $(seq 100); do $cli redis-cli -h $host -p $port ping 2>/dev/null | grep -q PONG && break; sleep 0.05; done
-  if ! $cli redis-cli -h $host -p $port ping 2>/dev/null | grep -q PONG; then
+  for _ in $(seq 100); do $cli redis-cli -h $host -p $port ping 2>/dev/null | grep PONG >/dev/null && break; sleep 0.05; done
+  if ! $cli redis-cli -h $host -p $port ping 2>/dev/null | grep PONG >/dev/null; then
     echo "$name: redis-server did not start"; tail -5 "$out/$name.server.log"; kill $pid 2>/dev/null; return 1
   fi
   timeout 120 $cli redis-benchmark -h $host -p $port -c 1 -P 1 -n "$n" -t set,get --csv >"$out/$name.lat.csv" 2>/dev/null

@@ -9,7 +9,8 @@ out=$(mktemp -d); trap 'kill $srv 2>/dev/null || true; rm -rf "$out"' EXIT
 export PKG_CONFIG_PATH="$build/meson-uninstalled"
 flags="-std=c99 -Wall -Wextra -Werror"
 # A sanitized library needs a sanitized application (ASan must come first).
-ldd "$build/libdemi.so" | grep -q libasan && flags="$flags -fsanitize=address,undefined"
+# (grep without -q: with pipefail, -q exiting early can SIGPIPE ldd and fail the pipe.)
+ldd "$build/libdemi.so" | grep libasan >/dev/null && flags="$flags -fsanitize=address,undefined"
 cc $flags "$here/echo_server.c" $(pkg-config --cflags --libs demi) -o "$out/echo_server"
 cc $flags "$here/echo_client.c" $(pkg-config --cflags --libs demi) -o "$out/echo_client"
 export LD_LIBRARY_PATH="$build" DEMI_BACKEND="$backend"
