@@ -44,6 +44,7 @@ struct dm_core_counters {
 
 struct dm_instance {
     int64_t now_ns;                    /* refreshed per poll iteration and API call */
+    int64_t spin_ns;                   /* DEMI_SPIN_US: a wait polls this long before it sleeps */
     const struct dm_stack_ops *ops;
     void *st;
     struct dm_bufpool *data_pool;

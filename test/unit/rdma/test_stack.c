@@ -36,6 +36,9 @@ static struct dm_instance *make_with(const char *rq_depth, const char *bufs, con
     dm_config_set(&cfg, "DEMI_BACKEND", "rdma");
     dm_config_set(&cfg, "DEMI_RDMA_PROVIDER", "emu");
     dm_config_set(&cfg, "DEMI_BUF_COUNT", bufs ? bufs : "16384");
+    /* both ends run in this one thread: a wait's spin could only wait for
+     * itself (and test_idle_wait_sleeps_not_spins counts polls) */
+    dm_config_set(&cfg, "DEMI_SPIN_US", "0");
     if (rq_depth)
         dm_config_set(&cfg, "DEMI_RDMA_RQ_DEPTH", rq_depth);
     if (linger_ms)

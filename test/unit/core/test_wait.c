@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/* Waiting with a timeout: DEMI_SPIN_US of polling first, then a sleep in
+ * the backend (an idle wait must not busy-loop to its deadline). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <cmocka.h>
+#include "dm/instance.h"
+#include "dm/stack.h"
+#include "dm/stats.h"
+#include "dm/time.h"
+
+struct pair {
+    struct dm_instance *inst;
+    int c, sv;
+};
+
+static void pair_open(struct pair *p, const char *backend, const char *spin_us)
+{
+    struct dm_config cfg;
+    dm_config_init(&cfg);
+    dm_config_set(&cfg, "DEMI_BACKEND", backend);
+    if (spin_us)
+        dm_config_set(&cfg, "DEMI_SPIN_US", spin_us);
+    assert_int_equal(dm_instance_create(&cfg, &p->inst), 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = 0};
+    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+    socklen_t len = sizeof(sin);
+    int l;
+    assert_int_equal(dm_socket(p->inst, &l, AF_INET, SOCK_STREAM, 0), 0);
+    assert_int_equal(dm_bind(p->inst, l, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(dm_listen(p->inst, l, 4), 0);
+    assert_int_equal(dm_getsockname(p->inst, l, (struct sockaddr *)&sin, &len), 0);
+    demi_qtoken_t at, ct;
+    demi_qresult_t qr;
+    assert_int_equal(dm_socket(p->inst, &p->c, AF_INET, SOCK_STREAM, 0), 0);
+    assert_int_equal(dm_accept(p->inst, &at, l), 0);
+    assert_int_equal(dm_connect(p->inst, &ct, p->c, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(dm_wait(p->inst, &qr, ct, 5 * DM_NS_PER_S), 0);
+    assert_int_equal(dm_wait(p->inst, &qr, at, 5 * DM_NS_PER_S), 0);
+    p->sv = qr.qr_value.ares.qd;
+}
+
+static int64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * DM_NS_PER_S + ts.tv_nsec;
+}
+
+/* A pop that nothing answers, waited for 200 ms: returns ETIMEDOUT; the
+ * number of polls and the CPU time it took. */
+static void idle_wait(struct pair *p, int64_t *polls, int64_t *cpu_ns)
+{
+    demi_qtoken_t qt;
+    demi_qresult_t qr;
+    assert_int_equal(dm_pop(p->inst, &qt, p->sv), 0);
+    int64_t p0 = dm_stats_get(p->inst, "core.polls"), c0 = thread_cpu_ns();
+    assert_int_equal(dm_wait(p->inst, &qr, qt, 200 * DM_NS_PER_MS), -ETIMEDOUT);
+    *cpu_ns = thread_cpu_ns() - c0;
+    *polls = dm_stats_get(p->inst, "core.polls") - p0;
+}
+
+static void check_backend(const char *backend)
+{
+    struct pair p;
+    int64_t polls, cpu;
+
+    /* no spin: a handful of sleeping polls, no CPU to speak of */
+    pair_open(&p, backend, "0");
+    idle_wait(&p, &polls, &cpu);
+    assert_true(polls >= 1 && polls < 50);
+    assert_true(cpu < 100 * DM_NS_PER_MS);
+    dm_instance_destroy(p.inst);
+
+    /* 20 ms of spin: many polls without sleeping, then a sleep (the
+     * wait did not spin for all of its 200 ms) */
+    pair_open(&p, backend, "20000");
+    idle_wait(&p, &polls, &cpu);
+    assert_true(polls > 100);
+    assert_true(cpu < 150 * DM_NS_PER_MS);
+    dm_instance_destroy(p.inst);
+
+    /* the default spins (50 us): the data that arrives is still popped */
+    pair_open(&p, backend, NULL);
+    char msg[] = "ping";
+    demi_qtoken_t qt;
+    demi_qresult_t qr;
+    struct dm_buf *b = dm_buf_alloc(p.inst);
+    memcpy(dm_buf_append(b, sizeof(msg)), msg, sizeof(msg));
+    assert_int_equal(dm_push_chain(p.inst, &qt, p.c, b, NULL), 0);
+    assert_int_equal(dm_pop(p.inst, &qt, p.sv), 0);
+    assert_int_equal(dm_wait(p.inst, &qr, qt, 5 * DM_NS_PER_S), 0);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+    assert_int_equal(qr.qr_value.sga.sga_segs[0].sgaseg_len, sizeof(msg));
+    assert_memory_equal(qr.qr_value.sga.sga_segs[0].sgaseg_buf, msg, sizeof(msg));
+    dm_sgafree(p.inst, &qr.qr_value.sga);
+    dm_instance_destroy(p.inst);
+}
+
+static void test_wait_spins_then_sleeps_posix(void **s)
+{
+    (void)s;
+    check_backend("posix");
+}
+
+static void test_wait_spins_then_sleeps_uring(void **s)
+{
+    (void)s;
+    if (!dm_stack_find("uring"))
+        skip();
+    check_backend("uring");
+}
+
+static void test_spin_config_out_of_range_is_refused(void **s)
+{
+    (void)s;
+    struct dm_config cfg;
+    struct dm_instance *inst = NULL;
+    dm_config_init(&cfg);
+    dm_config_set(&cfg, "DEMI_BACKEND", "posix");
+    dm_config_set(&cfg, "DEMI_SPIN_US", "-5");
+    assert_int_equal(dm_instance_create(&cfg, &inst), -EINVAL);
+    assert_null(inst);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_wait_spins_then_sleeps_posix),
+        cmocka_unit_test(test_wait_spins_then_sleeps_uring),
+        cmocka_unit_test(test_spin_config_out_of_range_is_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
