@@ -14,12 +14,14 @@
  *
  * Usage: bench_uring_echo [-n rtt_iters] [-t seconds] [-s tput_size]
  *                         [-w window] [-r rounds] [-v variants]
- * Variants: uring, posix, epoll (default), uring-busy (busy polling),
+* Variants: uring, uring-nospin, posix, epoll (default), uring-busy (busy polling),
  * uring-srv / posix-srv (that server with the epoll client: isolates the
  * server's share), uring-shared / uring-shared-srv (DEMI_URING_SHARED=1: a
  * ring any thread may drive, where the preload ends when threads take
- * turns). DEMI_URING_* variables in the environment apply to every uring
- * instance (to try a setting).
+ * turns), uring-nospin / posix-nospin (DEMI_SPIN_US=0: a wait sleeps at
+ * once, like the epoll loop; by default it polls 50 us first). DEMI_URING_*
+ * and DEMI_SPIN_US in the environment apply to every demi instance (to try
+ * a setting).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,6 +50,7 @@ struct variant {
     int busypoll;
     int epoll_client;      /* the client is the epoll one whatever the server */
     int shared;            /* DEMI_URING_SHARED=1: a ring any thread may drive */
+    int nospin;            /* DEMI_SPIN_US=0: sleep at once, as the epoll loop does */
 };
 
 struct results {
@@ -82,12 +85,12 @@ static struct dm_instance *mk_instance(const struct variant *v)
 {
     struct dm_config cfg;
     dm_config_init(&cfg);
-    /* DEMI_URING_* from the environment apply (to try a setting) */
+    /* DEMI_URING_* and DEMI_SPIN_US from the environment apply (to try a setting) */
     extern char **environ;
     for (char **e = environ; *e; e++) {
         char key[64];
         const char *eq = strchr(*e, '=');
-        if (strncmp(*e, "DEMI_URING_", 11) || !eq || (size_t)(eq - *e) >= sizeof(key))
+        if ((strncmp(*e, "DEMI_URING_", 11) && strncmp(*e, "DEMI_SPIN_US=", 13)) || !eq || (size_t)(eq - *e) >= sizeof(key))
             continue;
         memcpy(key, *e, (size_t)(eq - *e));
         key[eq - *e] = 0;
@@ -98,6 +101,8 @@ static struct dm_instance *mk_instance(const struct variant *v)
         dm_config_set(&cfg, "DEMI_URING_BUSYPOLL", "1");
     if (v->shared)
         dm_config_set(&cfg, "DEMI_URING_SHARED", "1");
+    if (v->nospin)
+        dm_config_set(&cfg, "DEMI_SPIN_US", "0");
     struct dm_instance *inst;
     int rc = dm_instance_create(&cfg, &inst);
     if (rc < 0) {
@@ -524,11 +529,12 @@ static double med(double *v, int n)
 int main(int argc, char **argv)
 {
     static const struct variant all[] = {
-        { "uring", "uring", 0, 0, 0 }, { "posix", "posix", 0, 0, 0 }, { "epoll", NULL, 0, 0, 0 },
-        { "uring-busy", "uring", 1, 0, 0 }, { "uring-srv", "uring", 0, 1, 0 }, { "posix-srv", "posix", 0, 1, 0 },
-        { "uring-shared", "uring", 0, 0, 1 }, { "uring-shared-srv", "uring", 0, 1, 1 },
+        { "uring", "uring", 0, 0, 0, 0 }, { "posix", "posix", 0, 0, 0, 0 }, { "epoll", NULL, 0, 0, 0, 0 },
+        { "uring-busy", "uring", 1, 0, 0, 0 }, { "uring-srv", "uring", 0, 1, 0, 0 }, { "posix-srv", "posix", 0, 1, 0, 0 },
+        { "uring-shared", "uring", 0, 0, 1, 0 }, { "uring-shared-srv", "uring", 0, 1, 1, 0 },
+        { "uring-nospin", "uring", 0, 0, 0, 1 }, { "posix-nospin", "posix", 0, 0, 0, 1 },
     };
-    const char *want = "uring,posix,epoll";
+    const char *want = "uring,uring-nospin,posix,epoll";
     int rounds = 3, opt;
     while ((opt = getopt(argc, argv, "n:t:s:w:v:r:")) != -1) {
         switch (opt) {
