@@ -34,6 +34,18 @@ static bool ur_rx_multishot(const struct ur_sock *s)
 static void ur_rxq_push(struct ur_sock *s, struct dm_buf *b, uint16_t bid, uint32_t off, uint32_t len)
 {
     struct ur_stack *st = s->st;
+    if (!b && s->rxq_count && !s->ovf_head) {
+        /* Incremental consumption: this chunk may continue the last one
+         * queued in the same buffer (no other socket's receive between):
+         * one chunk, one segment, one send for an echo. The last one's
+         * reference keeps the buffer. */
+        struct ur_chunk *last = &s->rxq[(s->rxq_head + s->rxq_count - 1) & (UR_RXQ_MAX - 1)];
+        if (!last->b && last->bid == bid && last->off + last->len == off) {
+            last->len += len;
+            ur_br_put(st->br, bid);
+            return;
+        }
+    }
     if (dm_likely(s->rxq_count < UR_RXQ_MAX && !s->ovf_head)) {
         struct ur_chunk *c = &s->rxq[(s->rxq_head + s->rxq_count) & (UR_RXQ_MAX - 1)];
         c->b = b;
