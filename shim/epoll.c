@@ -9,13 +9,21 @@
  * socket's list. The datapath's wait fd is added to the kernel epoll with a
  * private marker, so one epoll_wait() sleeps on both worlds.
  *
- * epoll_wait(): harvest completions, scan the watches (level: ready now;
- * edge: ready and the socket's event generation moved since the last
- * report; one-shot: disabled after one report until EPOLL_CTL_MOD), take
- * what the kernel has without blocking, and only when nothing is ready
- * spin DEMI_SPIN_US, then sleep in the kernel epoll (wait fd included).
- * Watches that were reported move to the back of the list, and kernel and
- * our events take turns to come first, so a full events[] starves neither.
+ * epoll_wait(): harvest completions, check the watches that may be ready
+ * (level: ready now; edge: ready and the socket's event generation moved
+ * since the last report; one-shot: disabled after one report until
+ * EPOLL_CTL_MOD), take what the kernel has without blocking, and only when
+ * nothing is ready spin DEMI_SPIN_US, then sleep in the kernel epoll (wait
+ * fd included). Watches that were reported move to the back of the list,
+ * and kernel and our events take turns to come first, so a full events[]
+ * starves neither.
+ *
+ * "May be ready" is ep->ready, so a wait costs what is ready, not what is
+ * watched (10,000 idle keep-alive connections): a socket's change puts its
+ * watches there (shim_kick_for), a check takes off those not ready and
+ * those reported edge-triggered or one-shot. Every 1024th turn, and
+ * before a sleep if 10 ms have passed since, every watch goes back on it:
+ * a change that came another way would be late, not lost.
  */
 #include <errno.h>
 #include <sched.h>
@@ -56,13 +64,42 @@ int shim_epoll_create(int flags)
     ep->wait_fd = -1;
     ep->kick_fd = -1;
     dm_list_init(&ep->watches);
+    dm_list_init(&ep->ready);
     dm_list_init(&ep->sleepers);
     shim_unlock();
     return kfd;
 }
 
+static void ready_del(struct shim_watch *w)
+{
+    if (w->on_ready) {
+        w->on_ready = false;
+        dm_list_del(&w->rlink);
+    }
+}
+
+/* Every watch onto the ready list: the safety net for a readiness change
+ * that did not come through shim_kick_for() (before a sleep, and now and
+ * then while spinning). */
+static void ready_refill(struct shim_epoll *ep)
+{
+    struct dm_list *pos;
+    dm_list_for_each(pos, &ep->watches)
+        shim_watch_ready(dm_list_entry(pos, struct shim_watch, elink), &ep->ready);
+}
+
+void shim_watch_mark(struct shim_sock *s)
+{
+    struct dm_list *pos;
+    dm_list_for_each(pos, &s->watches) {
+        struct shim_watch *w = dm_list_entry(pos, struct shim_watch, slink);
+        shim_watch_ready(w, &w->ep->ready);
+    }
+}
+
 static void watch_free(struct shim_watch *w)
 {
+    ready_del(w);
     dm_list_del(&w->elink);
     dm_list_del(&w->slink);
     free(w);
@@ -205,6 +242,7 @@ int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
         w->seen_out = s->gen_out - 1;
         dm_list_add_tail(&ep->watches, &w->elink);
         dm_list_add_tail(&s->watches, &w->slink);
+        shim_watch_ready(w, &ep->ready);
         break;
     case EPOLL_CTL_MOD:
         if (!w) {
@@ -220,6 +258,7 @@ int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
         w->disabled = false;
         w->seen_in = s->gen_in - 1;
         w->seen_out = s->gen_out - 1;
+        shim_watch_ready(w, &ep->ready);
         break;
     case EPOLL_CTL_DEL:
         if (!w) {
@@ -245,9 +284,15 @@ static int scan_watches(struct shim_epoll *ep, struct epoll_event *evs, int max)
     int n = 0;
     if (max <= 0)
         return 0;
-    dm_list_for_each_safe(pos, tmp, &ep->watches) {
-        struct shim_watch *w = dm_list_entry(pos, struct shim_watch, elink);
-        uint32_t m = shim_watch_check(w, shim_sock_events(w->s, w->fd), w->s->gen_in, w->s->gen_out);
+    dm_list_for_each_safe(pos, tmp, &ep->ready) {
+        struct shim_watch *w = dm_list_entry(pos, struct shim_watch, rlink);
+        struct shim_sock *s = w->s;
+        uint32_t m = shim_watch_check(w, shim_sock_events(s, w->fd), s->gen_in, s->gen_out);
+        /* Off the list until the socket changes: not ready (level), or
+         * reported (edge, one-shot). A socket not handed over yet is the
+         * kernel's to say: asked every time. */
+        if ((!m || (w->events & (EPOLLET | EPOLLONESHOT))) && s->state != SHIM_PENDING)
+            ready_del(w);
         if (!m)
             continue;
         evs[n].events = m;
@@ -257,10 +302,10 @@ static int scan_watches(struct shim_epoll *ep, struct epoll_event *evs, int max)
             break;
         }
     }
-    if (stop && stop != &ep->watches) {
+    if (stop && stop != &ep->ready) {
         /* start the next scan after the last reported watch */
-        dm_list_del(&ep->watches);
-        dm_list_add_tail(stop, &ep->watches);
+        dm_list_del(&ep->ready);
+        dm_list_add_tail(stop, &ep->ready);
     }
     return n;
 }
@@ -329,6 +374,8 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
     bool slept = false;
     for (;;) {
         shim_progress();
+        if ((++ep->turns & 1023) == 0)
+            ready_refill(ep);
         if (slept) {
             /* the kernel's events of this round are in evs[0..n) */
             n += scan_watches(ep, evs + n, max - n);
@@ -360,6 +407,16 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
         if ((now - start < shim_rt.cfg.spin_ns || (shim_rt.inst && shim_rt.wait_fd < 0)) && !sigmask) {
             shim_spin_pause();
             continue;
+        }
+        if (now - ep->refill_ns > 10 * DM_NS_PER_MS) {
+            /* a look at every watch before a sleep (at most every 10 ms:
+             * with 10,000 idle ones, this is what costs) */
+            ep->refill_ns = now;
+            ready_refill(ep);
+            if ((n = scan_watches(ep, evs, max)) > 0) {
+                r = n;
+                break;
+            }
         }
         if (!shim_may_sleep())
             continue; /* harvested something, or the backend has work */

@@ -68,6 +68,7 @@ static void child_reset(void)
         } else {
             s->state = SHIM_ORPHAN;
         }
+        shim_watch_mark(s);
     }
 }
 

@@ -357,6 +357,7 @@ void shim_kick_for(struct shim_sock *s)
     struct dm_list *pos;
     dm_list_for_each(pos, &s->watches) {
         struct shim_watch *w = dm_list_entry(pos, struct shim_watch, slink);
+        shim_watch_ready(w, &w->ep->ready);
         if (dm_unlikely(!dm_list_empty(&w->ep->sleepers)))
             shim_kick_list(&w->ep->sleepers);
     }

@@ -140,6 +140,10 @@ struct shim_epoll {
     int kick_fd;             /* eventfd in kfd: another thread's progress made
                                 one of our sockets ready (-1 until first sleep) */
     struct dm_list watches;  /* struct shim_watch.elink */
+    struct dm_list ready;    /* struct shim_watch.rlink: watches that may be
+                                ready (a wait looks at these, not at all) */
+    unsigned turns;          /* wait iterations: now and then all watches */
+    int64_t refill_ns;       /* when all watches were last put on ready */
     struct dm_list sleepers; /* struct shim_sleeper.link: threads asleep in kfd */
 };
 
@@ -164,7 +168,20 @@ struct shim_watch {
     uint64_t data;
     uint32_t seen_in, seen_out; /* EPOLLET: generations last reported */
     bool disabled;           /* EPOLLONESHOT fired */
+    bool on_ready;           /* on ep->ready (rlink) */
+    struct dm_list rlink;
 };
+
+/* The watch may be ready: epoll_wait looks at it (ep->ready) until it is
+ * found not ready. Every readiness change of a socket comes through
+ * shim_kick_for() (shim_sock_changed*), which calls this for its watches. */
+static inline void shim_watch_ready(struct shim_watch *w, struct dm_list *ready)
+{
+    if (!w->on_ready) {
+        w->on_ready = true;
+        dm_list_add_tail(ready, &w->rlink);
+    }
+}
 
 /* ---- runtime (rt.c) ---- */
 struct dm_instance;
@@ -300,6 +317,7 @@ int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
 int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, const sigset_t *sigmask);
 void shim_epoll_unref(struct shim_epoll *ep);
 void shim_watch_drop_all(struct shim_sock *s);
+void shim_watch_mark(struct shim_sock *s); /* its watches may be ready */
 /* Moves a socket's watches into the kernel epolls (socket went kernel). */
 void shim_watch_to_kernel(struct shim_sock *s, int fd);
 /* Pure readiness step of one watch: events to report (0 none); updates

@@ -270,6 +270,7 @@ int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest)
     s->state = SHIM_OFFLOADED;
     s->inst_gen = shim_rt.inst_gen;
     s->refork = false;
+    shim_watch_mark(s);
     shim_qmap_put(s);
     DM_DEBUG("shim", "fd %d: %s socket " SIN_FMT "%s offloaded as qd %d: %s", fd,
              s->type == SOCK_STREAM ? (s->listening ? "listening TCP" : "TCP") : "UDP", SIN_ARG(&local, b1),

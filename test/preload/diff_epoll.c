@@ -40,6 +40,55 @@ static void add(int fd, uint32_t events, uint64_t data)
         printf("add %llu failed %s\n", (unsigned long long)data, ename(errno));
 }
 
+/* 300 connections in one set, nearly all idle: only those written to are
+ * reported (level: until read; edge: once per write), and a wait with
+ * nothing ready times out. (The preload checks the watches that changed,
+ * not all of them.) */
+static void many_idle(const struct sockaddr_in *la, int l)
+{
+    enum { N = 300 };
+    static int cs[N], ss[N];
+    int saved = ep;
+    ep = epoll_create1(0);
+    for (int i = 0; i < N; i++) {
+        cs[i] = connect_to(la, 0);
+        ss[i] = accept(l, NULL, NULL);
+        if (ss[i] < 0)
+            die("accept");
+        add(ss[i], i == 200 ? EPOLLIN | EPOLLET : EPOLLIN, 1000 + (uint64_t)i);
+    }
+    char b[8];
+    waitp("300 idle", 50);
+    if (write(cs[150], "x", 1) != 1)
+        die("write");
+    waitp("one written", 1000);
+    waitp("not read: reported again", 1000);
+    SHOW(read(ss[150], b, sizeof(b)) == 1 ? 0 : -1);
+    waitp("read: idle again", 50);
+    if (write(cs[7], "a", 1) != 1 || write(cs[299], "b", 1) != 1 || write(cs[200], "c", 1) != 1)
+        die("write");
+    ms_sleep(20);
+    waitp("three written", 1000);
+    waitp("edge one not again", 1000);
+    if (write(cs[200], "d", 1) != 1)
+        die("write");
+    ms_sleep(20);
+    waitp("edge one written again", 1000);
+    SHOW(epoll_ctl(ep, EPOLL_CTL_DEL, ss[7], NULL));
+    SHOW(read(ss[299], b, sizeof(b)) == 1 ? 0 : -1);
+    waitp("7 deleted, 299 read", 50);
+    close(cs[0]);
+    ms_sleep(20);
+    waitp("a peer closed", 1000);
+    for (int i = 0; i < N; i++) {
+        close(ss[i]);
+        if (i)
+            close(cs[i]);
+    }
+    close(ep);
+    ep = saved;
+}
+
 int main(void)
 {
     struct sockaddr_in la;
@@ -156,6 +205,8 @@ int main(void)
     for (int i = 0; i < n; i++)
         found |= got[i].data.ptr == &marker;
     printf("data.ptr preserved %d\n", found);
+
+    many_idle(&la, l);
 
     close(s);
     close(c);
