@@ -261,12 +261,12 @@ cell_begin() {
   done
 }
 
-# nginx_setup DIR ADDR PORT: a self-contained nginx prefix in DIR (config,
-# logs, pid, temp paths all inside), one worker, access_log off, daemon off
-# (we own the pid). Under a DPDK backend there is no master process: one
+# nginx_setup DIR ADDR PORT [HTTP_DIRECTIVES]: a self-contained nginx prefix
+# in DIR (config, logs, pid, temp paths all inside), one worker, access_log
+# off, daemon off (we own the pid); HTTP_DIRECTIVES go into http { }. Under a DPDK backend there is no master process: one
 # process owns the DPDK port, and a forked worker could not share it.
 nginx_setup() {
-  local dir=$1 addr=$2 port=$3 master=on
+  local dir=$1 addr=$2 port=$3 extra=${4:-} master=on
   case "$CELL_BE" in dpdk-*) [ "${CELL_MODE:-server}" != client ] && master=off ;; esac
   mkdir -p "$dir/www" "$dir/tmp" "$dir/logs"
   chmod 755 "$(dirname "$dir")" "$dir"   # the worker runs as www-data
@@ -281,6 +281,7 @@ events { worker_connections 4096; }
 http {
     access_log off;
     keepalive_requests 1000000;
+    $extra
     client_body_temp_path $dir/tmp/body;
     proxy_temp_path $dir/tmp/proxy;
     fastcgi_temp_path $dir/tmp/fastcgi;
