@@ -554,7 +554,7 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
          * smaller ones otherwise. 2 MiB with buf_inc, 4 MiB without: the
          * ring is used in FIFO order, so all of it is the working set of
          * the receive copies, and a ring that fits a core's L2 keeps them
-         * warm (32 x 256 KiB gave 10-15% less 32-connection echo throughput
+         * warm (32 x 256 KiB gave ~9% less 32-connection echo throughput
          * than 16 x 128 KiB, bench_uring_echo, 2026-12-03). */
         bool want_inc = want & UR_F_BUF_INC;
         r = -EOPNOTSUPP;
