@@ -24,6 +24,7 @@ struct dm_bufpool {
     uint32_t data_size;
     uint32_t *free;         /* stack of free indices */
     uint32_t nfree;
+    uint32_t reserve;       /* application buffers stop here (dm_buf_alloc_app) */
     char name[32];
 };
 
@@ -56,6 +57,7 @@ struct dm_bufpool *dm_bufpool_create(const char *name, uint32_t count, uint32_t 
         p->hdrs[i].pool_idx_ = i;
     }
     p->nfree = count;
+    p->reserve = p->slot ? count / 8 : 0;
     return p;
 fail:
     dm_bufpool_destroy(p);
@@ -133,10 +135,8 @@ struct dm_buf *dm_buf_alloc_hdr(struct dm_instance *inst)
     return b;
 }
 
-struct dm_buf *dm_buf_alloc_size(struct dm_instance *inst, size_t size)
+static struct dm_buf *heap_buf(struct dm_instance *inst, size_t size)
 {
-    if (size <= inst->data_pool->data_size)
-        return dm_buf_alloc(inst);
     if (size > (1u << 30))
         return NULL;
     struct dm_buf *b = malloc(sizeof(*b) + DM_BUF_HEADROOM + size);
@@ -150,6 +150,23 @@ struct dm_buf *dm_buf_alloc_size(struct dm_instance *inst, size_t size)
     b->data = b->base + DM_BUF_HEADROOM;
     inst->ctr.heap_bufs++;
     return b;
+}
+
+struct dm_buf *dm_buf_alloc_size(struct dm_instance *inst, size_t size)
+{
+    if (size <= inst->data_pool->data_size)
+        return dm_buf_alloc(inst);
+    return heap_buf(inst, size);
+}
+
+struct dm_buf *dm_buf_alloc_app(struct dm_instance *inst, size_t size, bool partial)
+{
+    struct dm_bufpool *p = inst->data_pool;
+    if (dm_likely(p->nfree > p->reserve) && (partial || size <= p->data_size))
+        return pool_get(p);
+    if (p->nfree <= p->reserve)
+        inst->ctr.buf_reserve_hit++;
+    return heap_buf(inst, size ? size : 1);
 }
 
 struct dm_buf *dm_buf_slice(struct dm_instance *inst, struct dm_buf *b, uint32_t off, uint32_t len)

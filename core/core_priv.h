@@ -38,7 +38,7 @@ struct dm_stats_group {
 struct dm_core_counters {
     uint64_t ops_started, ops_completed, ops_failed, ops_canceled;
     uint64_t polls, timers_fired, tasks_run;
-    uint64_t buf_alloc_fail, hdr_alloc_fail, heap_bufs;
+    uint64_t buf_alloc_fail, hdr_alloc_fail, heap_bufs, buf_reserve_hit;
     uint64_t queues_opened, queues_closed;
 };
 

@@ -18,7 +18,7 @@
 
 static const char *const core_counter_names[] = {
     "ops_started", "ops_completed", "ops_failed", "ops_canceled", "polls", "timers_fired", "tasks_run",
-    "buf_alloc_fail", "hdr_alloc_fail", "heap_bufs", "queues_opened", "queues_closed",
+    "buf_alloc_fail", "hdr_alloc_fail", "heap_bufs", "buf_reserve_hit", "queues_opened", "queues_closed",
 };
 _Static_assert(sizeof(struct dm_core_counters) / sizeof(uint64_t) == DM_ARRAY_SIZE(core_counter_names),
                "core counter names");

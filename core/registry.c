@@ -170,3 +170,17 @@ bool dm_thread_is_internal(void)
             return true;
     return false;
 }
+
+static dm_thread_gate_fn internal_gate;
+
+void dm_internal_thread_gate_register(dm_thread_gate_fn fn)
+{
+    __atomic_store_n(&internal_gate, fn, __ATOMIC_RELEASE);
+}
+
+void dm_internal_thread_gate(bool busy)
+{
+    dm_thread_gate_fn fn = __atomic_load_n(&internal_gate, __ATOMIC_ACQUIRE);
+    if (fn)
+        fn(busy);
+}

@@ -55,7 +55,7 @@ int dm_sga_to_chain(struct dm_instance *inst, const demi_sgarray_t *sga, struct 
                 s->dev_priv = root->dev_priv;
             }
         } else {
-            s = dm_buf_alloc_size(inst, seg->sgaseg_len);
+            s = dm_buf_alloc_app(inst, seg->sgaseg_len, false);
             if (s) {
                 memcpy(s->data, p, seg->sgaseg_len);
                 s->len = s->pkt_len = seg->sgaseg_len;
@@ -106,7 +106,7 @@ demi_sgarray_t dm_sgaalloc(struct dm_instance *inst, size_t size, int *err)
         return sga;
     }
     dm_refresh_now(inst);
-    struct dm_buf *b = dm_buf_alloc_size(inst, size);
+    struct dm_buf *b = dm_buf_alloc_app(inst, size, false);
     if (!b) {
         *err = size > dm_bufpool_data_size(inst->data_pool) ? -ENOMEM : -ENOBUFS;
         return sga;

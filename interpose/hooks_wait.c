@@ -114,11 +114,15 @@ DM_HOOK int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 DM_HOOK int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
 {
     DM_TRY(shim_fd_maybe(epfd), shim_epoll_wait(epfd, evs, max, timeout, NULL));
+    if (dm_unlikely(shim_thread_internal())) /* DPDK's interrupt thread */
+        return shim_internal_epoll_wait(epfd, evs, max, timeout, NULL);
     return DM_REAL(epoll_wait)(epfd, evs, max, timeout);
 }
 
 DM_HOOK int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout, const sigset_t *ss)
 {
     DM_TRY(shim_fd_maybe(epfd), shim_epoll_wait(epfd, evs, max, timeout, ss));
+    if (dm_unlikely(shim_thread_internal()))
+        return shim_internal_epoll_wait(epfd, evs, max, timeout, ss);
     return DM_REAL(epoll_pwait)(epfd, evs, max, timeout, ss);
 }

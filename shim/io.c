@@ -287,12 +287,9 @@ static long build_chain(struct dm_instance *inst, struct iovcur *c, size_t n, bo
     size_t done = 0;
     unsigned segs = 0;
     do {
-        struct dm_buf *b = contig ? dm_buf_alloc_size(inst, DM_MAX(n, (size_t)1)) : dm_buf_alloc(inst);
-        if (!b || dm_buf_tailroom(b) == 0) {
-            if (b)
-                dm_buf_free(b);
-            b = dm_buf_alloc_size(inst, DM_MAX(n, (size_t)1));
-        }
+        /* pool buffers (chained) while the pool is above its reserve, one
+         * heap buffer for the rest otherwise; a datagram in one piece */
+        struct dm_buf *b = dm_buf_alloc_app(inst, DM_MAX(n, (size_t)1), !contig);
         if (!b) {
             dm_buf_free(head);
             return -ENOBUFS;

@@ -279,6 +279,20 @@ bool shim_thread_internal_slow(void)
     return shim_internal == 2;
 }
 
+/* The wait of a device's own thread (DPDK's interrupt thread): while it
+ * sleeps the packet path may run; when it wakes, the device's gate holds
+ * the packet path off until it sleeps again, because its callbacks may
+ * unmap what a burst is reading (devices/dpdk/dpdk_gate.c). */
+int shim_internal_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout, const sigset_t *ss)
+{
+    dm_internal_thread_gate(false);
+    int r = ss ? DM_REAL(epoll_pwait)(epfd, evs, max, timeout, ss) : DM_REAL(epoll_wait)(epfd, evs, max, timeout);
+    int err = errno;
+    dm_internal_thread_gate(true);
+    errno = err;
+    return r;
+}
+
 /* ---- sleepers and kicks ---- */
 
 static __thread int thread_kick_fd = -1;

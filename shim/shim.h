@@ -267,6 +267,9 @@ static inline bool shim_thread_internal(void)
 {
     return dm_likely(shim_internal != 0) ? shim_internal == 2 : shim_thread_internal_slow();
 }
+/* epoll_wait of a device's own thread: the kernel's, between the
+ * device's gate (dm_internal_thread_gate) opened and closed. */
+int shim_internal_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout, const sigset_t *ss);
 /* Calls made from inside the datapath, or by the device's own threads. */
 static inline bool shim_bypass(void) { return shim_depth != 0 || shim_thread_internal(); }
 /* Fast unlocked check used by every hook before taking the lock. */

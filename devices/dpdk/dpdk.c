@@ -350,11 +350,13 @@ bool dpdk_link_poll(struct dpdk_dev *d)
     if (link.link_status == RTE_ETH_LINK_UP)
         return true;
     /* give a handshake half a second before starting over */
-    if (d->reconnect && rte_get_tsc_cycles() - d->started_tsc > rte_get_tsc_hz() / 2) {
+    if (d->reconnect && rte_get_tsc_cycles() - d->started_tsc > rte_get_tsc_hz() / 2 &&
+        dpdk_gate_enter(d->port)) {
         if (d->started)
             rte_eth_dev_stop(d->port);
         d->started = rte_eth_dev_start(d->port) == 0;
         d->started_tsc = rte_get_tsc_cycles();
+        dpdk_gate_leave(d->port);
     }
     return false;
 }

@@ -289,6 +289,7 @@ static int eal_start(const struct dm_config *cfg)
         return err > 0 ? -err : -EINVAL;
     }
     dm_internal_thread_check_register(eal_thread_is_intr);
+    dpdk_gate_init();
     snprintf(eal_runtime_dir, sizeof(eal_runtime_dir), "%s", rte_eal_get_runtime_dir());
     if (!p || !*p)
         atexit(eal_remove_runtime_dir);

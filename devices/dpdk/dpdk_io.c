@@ -121,7 +121,10 @@ uint16_t dpdk_rx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
      * DPDK's stand-in burst for a stopped port logs a stack dump */
     if (dm_unlikely(!d->started))
         return 0;
+    if (dm_unlikely(!dpdk_gate_enter(d->port)))
+        return 0;
     uint16_t nb = rte_eth_rx_burst(d->port, d->queue, mb, n);
+    dpdk_gate_leave(d->port);
     if (nb == 0)
         return 0;
     uint16_t out = 0;
@@ -349,7 +352,11 @@ uint16_t dpdk_tx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
                 break;
             continue;
         }
-        uint16_t sent = rte_eth_tx_burst(d->port, d->queue, mb, built);
+        uint16_t sent = 0;
+        if (dm_likely(dpdk_gate_enter(d->port))) {
+            sent = rte_eth_tx_burst(d->port, d->queue, mb, built);
+            dpdk_gate_leave(d->port);
+        }
         uint64_t bytes = 0;
         for (uint16_t i = 0; i < sent; i++) {
             bytes += src[i]->pkt_len;

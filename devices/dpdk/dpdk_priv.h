@@ -72,6 +72,33 @@ int dpdk_split_args(const char *s, char **argv, int max, char *buf, size_t bufle
 int dpdk_build_eal_argv(char **words, int nwords, bool allow_pci, const char *prefix, int hugepages_free,
                         int log_level, char **argv, int max, char *buf, size_t buflen);
 
+/* dpdk_gate.c: bursts against the EAL interrupt thread (see there). */
+struct dpdk_gate_port {
+    int in_burst;            /* the packet path is inside a PMD call */
+} __attribute__((aligned(64)));
+extern struct dpdk_gate_port dpdk_gate_ports[];
+extern int dpdk_gate_busy;   /* the interrupt thread runs its callbacks */
+extern bool dpdk_gate_fence; /* no membarrier: the packet path fences */
+void dpdk_gate_init(void);   /* once, after the EAL is up */
+
+/* Around every PMD call of the packet path; false: do not call it now. */
+static inline bool dpdk_gate_enter(uint16_t port)
+{
+    __atomic_store_n(&dpdk_gate_ports[port].in_burst, 1, __ATOMIC_RELAXED);
+    if (__builtin_expect(dpdk_gate_fence, 0))
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    else
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (__builtin_expect(!__atomic_load_n(&dpdk_gate_busy, __ATOMIC_RELAXED), 1))
+        return true;
+    __atomic_store_n(&dpdk_gate_ports[port].in_burst, 0, __ATOMIC_RELEASE);
+    return false;
+}
+static inline void dpdk_gate_leave(uint16_t port)
+{
+    __atomic_store_n(&dpdk_gate_ports[port].in_burst, 0, __ATOMIC_RELEASE);
+}
+
 /* dpdk_io.c */
 uint16_t dpdk_rx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n);
 uint16_t dpdk_tx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n);

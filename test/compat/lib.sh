@@ -52,6 +52,14 @@ show_logs() {
   local f
   for f in "$CELL_TMP"/*.log; do
     [ -s "$f" ] || continue
+    # A crash report (redis prints one on SIGSEGV) is what explains a
+    # failure; its tail is not: show where it crashed and the backtrace.
+    local at
+    at=$(grep -n -m1 -E 'crashed by signal|------ STACK TRACE' "$f" | cut -d: -f1)
+    if [ -n "$at" ]; then
+      echo "---- $(basename "$f") (crash report)" >&2
+      sed -n "$((at > 3 ? at - 3 : 1)),$((at + 45))p" "$f" >&2
+    fi
     echo "---- $(basename "$f") (last 15 lines)" >&2
     tail -n 15 "$f" >&2
   done

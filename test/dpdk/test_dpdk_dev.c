@@ -372,6 +372,30 @@ static void test_dpdk_tx_full_leaves_rest_with_caller(void **state)
         expect_echo(300, 9000 + i);
 }
 
+/* While DPDK's interrupt thread runs its callbacks (memif unmaps its rings
+ * there when the peer leaves) the preload closes the device's gate; here
+ * the test closes it. No burst touches the port meanwhile: a frame to send
+ * stays with the caller, a frame waiting in the ring stays there; both
+ * move once the gate opens. */
+static void test_dpdk_gate_holds_bursts_while_interrupt_thread_runs(void **state)
+{
+    (void)state;
+    struct dm_buf *b = make_frame(100, 777, 'E');
+    dm_internal_thread_gate(true);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(dev->tx_burst(dev, &b, 1), 0);
+    assert_true(dm_buf_valid(b));
+    dm_internal_thread_gate(false);
+    send_all(&b, 1);
+    usleep(50000); /* the echo is in our ring by now */
+    dm_internal_thread_gate(true);
+    struct dm_buf *r = NULL;
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(dev->rx_burst(dev, &r, 1), 0);
+    dm_internal_thread_gate(false);
+    expect_echo(100, 777);
+}
+
 static void test_dpdk_held_rx_buffers_return_to_pool(void **state)
 {
     (void)state;
@@ -617,6 +641,7 @@ int main(void)
         cmocka_unit_test(test_dpdk_burst_of_64_in_order),
         cmocka_unit_test_teardown(test_dpdk_chained_frames_sent_without_copy, check_pool),
         cmocka_unit_test_teardown(test_dpdk_tx_full_leaves_rest_with_caller, check_pool),
+        cmocka_unit_test_teardown(test_dpdk_gate_holds_bursts_while_interrupt_thread_runs, check_pool),
         cmocka_unit_test_teardown(test_dpdk_held_rx_buffers_return_to_pool, check_pool),
         /* last traffic before the end: the memif PMD of DPDK 22.11 leaves the
          * "next" flag on ring slots used by frames longer than one memif

@@ -86,6 +86,14 @@ void dm_bufpool_region(const struct dm_bufpool *p, void **base, size_t *len);
 struct dm_buf *dm_buf_alloc(struct dm_instance *inst);
 /* A buffer of any size: pool when it fits, heap otherwise (slow path). */
 struct dm_buf *dm_buf_alloc_size(struct dm_instance *inst, size_t size);
+/* A buffer for the application's bytes (demi_sgaalloc, the preload's
+ * copies of what it sends): from the pool while more than its reserve
+ * (an eighth) is free, from the heap otherwise. A fitting pool buffer is
+ * taken only for size <= the pool's data size, or for any size when
+ * partial is set (the caller chains several). The reserve keeps the
+ * stack's own frames (ACKs, SYN-ACKs, ARP replies) going when connections
+ * whose peers vanished with unread data hold the rest. NULL: out of memory. */
+struct dm_buf *dm_buf_alloc_app(struct dm_instance *inst, size_t size, bool partial);
 /* A bare header from the header pool, for slices and wraps. */
 struct dm_buf *dm_buf_alloc_hdr(struct dm_instance *inst);
 /* A new header over bytes [off, off+len) of b's segment (not its chain);

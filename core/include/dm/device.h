@@ -90,6 +90,13 @@ int dm_dev_lower_wait_fd(struct dm_dev *dev);
 typedef bool (*dm_thread_check_fn)(void);
 void dm_internal_thread_check_register(dm_thread_check_fn fn);
 bool dm_thread_is_internal(void);
+/* Such a thread may change what the packet path reads (memif unmaps its
+ * rings on DPDK's interrupt thread): the device registers a gate, which
+ * the preload calls with busy=true when the thread wakes up from its wait
+ * (before its callbacks run) and busy=false when it goes back to sleep. */
+typedef void (*dm_thread_gate_fn)(bool busy);
+void dm_internal_thread_gate_register(dm_thread_gate_fn fn);
+void dm_internal_thread_gate(bool busy);
 
 #define DM_DEV_REGISTER(ops) \
     DM_CONSTRUCTOR(dm_dev_register_##ops) { (void)dm_dev_register(&(ops)); }

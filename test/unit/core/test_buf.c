@@ -9,6 +9,7 @@
 #include "dm/buf.h"
 #include "dm/config.h"
 #include "dm/instance.h"
+#include "dm/stats.h"
 
 static struct dm_instance *mk(const char *nbufs)
 {
@@ -53,6 +54,46 @@ static void test_buf_pool_exhaustion_gives_null_not_abort(void **s)
         dm_buf_free(bufs[i]);
     assert_non_null(bufs[0] = dm_buf_alloc(inst));
     dm_buf_free(bufs[0]);
+    dm_instance_destroy(inst);
+}
+
+/* The application's buffers leave the last eighth of the pool to the
+ * stack: past it they come from the heap, and the stack's own allocations
+ * still find pool buffers (an ACK when every connection's data is stuck). */
+static void test_buf_app_allocs_leave_a_reserve_for_the_stack(void **s)
+{
+    (void)s;
+    struct dm_instance *inst = mk("64");
+    struct dm_buf *app[70], *stack[8];
+    for (int i = 0; i < 56; i++) {
+        assert_non_null(app[i] = dm_buf_alloc_app(inst, 100, false));
+        assert_non_null(app[i]->pool); /* from the pool down to the reserve */
+    }
+    for (int i = 56; i < 70; i++) {
+        assert_non_null(app[i] = dm_buf_alloc_app(inst, 100, i & 1));
+        assert_null(app[i]->pool); /* heap: the reserve is not the app's */
+        assert_true(dm_buf_tailroom(app[i]) >= 100);
+    }
+    assert_int_equal(dm_stats_get(inst, "core.buf_reserve_hit"), 14);
+    for (int i = 0; i < 8; i++)
+        assert_non_null(stack[i] = dm_buf_alloc(inst));
+    assert_null(dm_buf_alloc(inst));
+    for (int i = 0; i < 8; i++)
+        dm_buf_free(stack[i]);
+    for (int i = 0; i < 70; i++)
+        dm_buf_free(app[i]);
+    struct dm_buf *all[64];
+    for (int i = 0; i < 64; i++) /* every pool buffer came back */
+        assert_non_null(all[i] = dm_buf_alloc(inst));
+    assert_null(dm_buf_alloc(inst));
+    for (int i = 0; i < 64; i++)
+        dm_buf_free(all[i]);
+    /* above the reserve, a size beyond one slot is the heap's unless partial */
+    struct dm_buf *big = dm_buf_alloc_app(inst, 5000, false), *part = dm_buf_alloc_app(inst, 5000, true);
+    assert_null(big->pool);
+    assert_non_null(part->pool);
+    dm_buf_free(big);
+    dm_buf_free(part);
     dm_instance_destroy(inst);
 }
 
@@ -147,6 +188,7 @@ int main(void)
         cmocka_unit_test(test_buf_wrap_ext_calls_owner_once),
         cmocka_unit_test(test_buf_chain_linearize_and_copy_out),
         cmocka_unit_test(test_buf_large_alloc_comes_from_heap),
+        cmocka_unit_test(test_buf_app_allocs_leave_a_reserve_for_the_stack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
