@@ -46,7 +46,7 @@ static const char *const dpdk_stat_names[DPDK_ST_COUNT] = {
     "rx", "rx_bytes", "rx_nohdr", "rx_cksum_bad",
     "tx", "tx_bytes", "tx_full", "tx_nombuf",
     "tx_copy", "tx_zc_seg", "tx_direct_seg", "tx_drop_bad",
-    "rx_nombuf", "imissed", "ierrors", "oerrors",
+    "rx_nombuf", "imissed", "ierrors", "oerrors", "rx_scarce",
 };
 
 /* Per-port process state: the pools outlive a close because the
@@ -144,6 +144,8 @@ static int port_setup(struct dpdk_dev *d, const struct dm_config *cfg)
     uint32_t data_room = RTE_MBUF_DEFAULT_BUF_SIZE;
     if ((rc = pools_get(d, nb_mbufs, data_room)) < 0)
         return rc;
+    d->scarce_below = (uint32_t)(nb_mbufs / 4);
+    d->scarce_poll = 32;
     d->copy_room = data_room - RTE_PKTMBUF_HEADROOM;
 
     memset(&conf, 0, sizeof(conf));

@@ -144,6 +144,17 @@ uint16_t dpdk_rx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
     }
     d->st[DPDK_ST_RX] += nb;
     d->st[DPDK_ST_RX_BYTES] += bytes;
+    if (dm_unlikely(--d->scarce_poll == 0)) {
+        /* a quarter of the pool left: ask holders to copy (DM_BUF_RX_SCARCE) */
+        d->scarce_poll = 32;
+        d->rx_scarce = rte_mempool_avail_count(d->mp) < d->scarce_below;
+    }
+    if (dm_unlikely(d->rx_scarce)) {
+        for (uint16_t i = 0; i < out; i++)
+            for (struct dm_buf *s = pkts[i]; s; s = s->next)
+                s->ol_flags |= DM_BUF_RX_SCARCE;
+        d->st[DPDK_ST_RX_SCARCE] += out;
+    }
     return out;
 }
 

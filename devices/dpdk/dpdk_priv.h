@@ -24,7 +24,7 @@ enum {
     DPDK_ST_RX, DPDK_ST_RX_BYTES, DPDK_ST_RX_NOHDR, DPDK_ST_RX_CKSUM_BAD,
     DPDK_ST_TX, DPDK_ST_TX_BYTES, DPDK_ST_TX_FULL, DPDK_ST_TX_NOMBUF,
     DPDK_ST_TX_COPY, DPDK_ST_TX_ZC_SEG, DPDK_ST_TX_DIRECT_SEG, DPDK_ST_TX_DROP_BAD,
-    DPDK_ST_RX_NOMBUF, DPDK_ST_IMISSED, DPDK_ST_IERRORS, DPDK_ST_OERRORS,
+    DPDK_ST_RX_NOMBUF, DPDK_ST_IMISSED, DPDK_ST_IERRORS, DPDK_ST_OERRORS, DPDK_ST_RX_SCARCE,
     DPDK_ST_COUNT
 };
 
@@ -40,6 +40,9 @@ struct dpdk_dev {
     uint32_t tx_copy_max;    /* frames up to this size are copied into one mbuf */
     uint32_t copy_room;      /* bytes one mbuf of mp holds */
     uint32_t hw_poll;        /* rx bursts until the next hardware stats read */
+    uint32_t scarce_poll;    /* rx bursts until the next look at the pool */
+    uint32_t scarce_below;   /* free mbufs under which RX is scarce */
+    bool rx_scarce;          /* mark received buffers DM_BUF_RX_SCARCE */
     struct rte_mempool *mp;      /* RX and copied TX frames */
     struct rte_mempool *ext_mp;  /* bare mbufs that point at our buffers */
     struct dm_instance *inst;

@@ -297,6 +297,21 @@ static bool rcv_over_limit(const struct tcp_pcb *p)
     return held > 2ull * p->rcvbuf;
 }
 
+/* The device is short of receive buffers (DM_BUF_RX_SCARCE): data that
+ * will wait in a queue for the application moves to one of our buffers,
+ * the device's goes back at once (Linux collapses its queues under memory
+ * pressure for the same reason). Kept as is when we have none either. */
+static struct dm_buf *unpin(struct inet_stack *st, struct dm_buf *m, uint32_t len)
+{
+    struct dm_buf *c = dm_buf_alloc_app(st->inst, len, false);
+    if (!c)
+        return m;
+    dm_buf_copy_out(m, 0, dm_buf_append(c, len), len);
+    dm_buf_free(m);
+    st->tcp_st.rx_copy_scarce++;
+    return c;
+}
+
 /* Data of an acceptable segment; m holds exactly the payload. */
 static void data_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t seq, uint32_t len)
 {
@@ -325,6 +340,8 @@ static void data_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t seq, uint32
         inet_buf_trim(m, room);
         len = room;
     }
+    if (dm_unlikely(m->ol_flags & DM_BUF_RX_SCARCE))
+        m = unpin(st, m, len);
     if (dm_unlikely(rcv_over_limit(p))) {
         /* Tiny segments filled the buffer accounting: drop, the peer
          * retransmits once the application has read. */

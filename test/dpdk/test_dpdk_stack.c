@@ -81,7 +81,7 @@ static uint32_t sga_len(const demi_sgarray_t *s)
 
 /* ---------------- server (child) ---------------- */
 
-enum kind { K_ACC_ECHO, K_ACC_SINK, K_ECHO, K_SINK, K_UDP_ECHO, K_UDP_CTL, K_CONNECT, K_PUSH, K_PUSH_CLOSE };
+enum kind { K_ACC_ECHO, K_ACC_SINK, K_ACC_STALL, K_ECHO, K_SINK, K_UDP_ECHO, K_UDP_CTL, K_CONNECT, K_PUSH, K_PUSH_CLOSE };
 struct tok {
     demi_qtoken_t qt;
     enum kind kind;
@@ -112,11 +112,12 @@ static int server_main(void)
     int rc = make_instance("server", SRV_IP, &si);
     if (rc < 0)
         return 10;
-    int lecho, lsink, uecho, uctl;
+    int lecho, lsink, lstall, uecho, uctl;
     struct sockaddr_in a;
     demi_qtoken_t qt;
     if (dm_socket(si, &lecho, AF_INET, SOCK_STREAM, 0) || dm_socket(si, &lsink, AF_INET, SOCK_STREAM, 0) ||
-        dm_socket(si, &uecho, AF_INET, SOCK_DGRAM, 0) || dm_socket(si, &uctl, AF_INET, SOCK_DGRAM, 0))
+        dm_socket(si, &uecho, AF_INET, SOCK_DGRAM, 0) || dm_socket(si, &uctl, AF_INET, SOCK_DGRAM, 0) ||
+        dm_socket(si, &lstall, AF_INET, SOCK_STREAM, 0))
         return 11;
     a = sin_of(SRV_IP, 7);
     if (dm_bind(si, lecho, (struct sockaddr *)&a, sizeof(a)) || dm_listen(si, lecho, 128))
@@ -129,8 +130,12 @@ static int server_main(void)
     a = sin_of(SRV_IP, 8);
     if (dm_bind(si, uctl, (struct sockaddr *)&a, sizeof(a)))
         return 12;
+    a = sin_of(SRV_IP, 10); /* accepts and never reads */
+    if (dm_bind(si, lstall, (struct sockaddr *)&a, sizeof(a)) || dm_listen(si, lstall, 128))
+        return 12;
     dm_accept(si, &qt, lecho), add(si, K_ACC_ECHO, lecho, qt);
     dm_accept(si, &qt, lsink), add(si, K_ACC_SINK, lsink, qt);
+    dm_accept(si, &qt, lstall), add(si, K_ACC_STALL, lstall, qt);
     dm_pop(si, &qt, uecho), add(si, K_UDP_ECHO, uecho, qt);
     dm_pop(si, &qt, uctl), add(si, K_UDP_CTL, uctl, qt);
     int64_t idle_since = mono_ns();
@@ -153,6 +158,10 @@ static int server_main(void)
         int failed = qr.qr_opcode == DEMI_OPC_FAILED;
         demi_sgarray_t sga = qr.qr_value.sga;
         switch (t.kind) {
+        case K_ACC_STALL:
+            if (dm_accept(si, &qt, t.qd) == 0)
+                add(si, t.kind, t.qd, qt);
+            break;
         case K_ACC_ECHO:
         case K_ACC_SINK:
             if (!failed) {
@@ -372,12 +381,23 @@ static int group_teardown(void **state)
     (void)state;
     if (inst)
         dm_instance_destroy(inst);
+    int rc = 0;
     if (server_pid > 0) {
-        kill(server_pid, SIGKILL);
-        waitpid(server_pid, NULL, 0);
+        int status = 0;
+        /* a server that died on its own is a failure (a crash shows here) */
+        if (waitpid(server_pid, &status, WNOHANG) == server_pid) {
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                fprintf(stderr, "the server died: %s %d\n", WIFSIGNALED(status) ? "signal" : "exit status",
+                        WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+                rc = -1;
+            }
+        } else {
+            kill(server_pid, SIGKILL);
+            waitpid(server_pid, NULL, 0);
+        }
     }
     unlink(sock_path);
-    return 0;
+    return rc;
 }
 
 /* ---------------- tests ---------------- */
@@ -574,6 +594,49 @@ static void test_tcp_connect_from_the_other_side(void **state)
     dm_close(inst, uqd);
 }
 
+/* Connections whose application never reads: the server keeps what they
+ * send, up to its receive window each. 80 x 200 KiB is more than its
+ * port's 8191 mbufs hold, and once the pool was gone nothing could be
+ * received at all (not even an ACK). Past three quarters used the port
+ * marks what it receives scarce and TCP copies what it queues: every byte
+ * is taken in, and a fresh connection still echoes. */
+static void test_tcp_unread_connections_do_not_starve_the_port(void **state)
+{
+    (void)state;
+    enum { N = 80, LEN = 200 << 10 };
+    int qd[N];
+    demi_qtoken_t qt[N];
+    for (int i = 0; i < N; i++) {
+        int err;
+        qd[i] = tcp_connect(10);
+        demi_sgarray_t s = dm_sgaalloc(inst, LEN, &err);
+        assert_int_equal(err, 0);
+        memset(s.sga_segs[0].sgaseg_buf, i, LEN);
+        assert_int_equal(dm_push(inst, &qt[i], qd[i], &s), 0);
+        assert_int_equal(dm_sgafree(inst, &s), 0);
+    }
+    /* every push completes: the server took in all 16 MB */
+    int left = N;
+    int64_t deadline = mono_ns() + 60 * SEC;
+    while (left > 0) {
+        demi_qresult_t qr;
+        int off;
+        int rc = dm_wait_any(inst, &qr, &off, qt, left, SEC);
+        assert_true(mono_ns() < deadline);
+        if (rc == -ETIMEDOUT)
+            continue;
+        assert_int_equal(rc, 0);
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_PUSH);
+        qt[off] = qt[--left];
+    }
+    int e = tcp_connect(7);
+    echo_check(e, 1000, 3);
+    echo_check(e, 100000, 5);
+    dm_close(inst, e);
+    for (int i = 0; i < N; i++)
+        dm_close(inst, qd[i]);
+}
+
 static void test_bad_dpdk_config_fails_instance_creation(void **state)
 {
     (void)state;
@@ -607,7 +670,8 @@ int main(void)
         cmocka_unit_test(test_udp_echo),
         cmocka_unit_test(test_tcp_100_concurrent_connections),
         cmocka_unit_test(test_tcp_bulk_64MiB_byte_exact),
-        cmocka_unit_test(test_tcp_connect_from_the_other_side),
+        cmocka_unit_test(test_tcp_unread_connections_do_not_starve_the_port),
+        cmocka_unit_test(test_tcp_connect_from_the_other_side), /* last: the server quits */
     };
     if (!dm_stack_find("dpdk")) {
         fprintf(stderr, "SKIP: this build has no DEMI_BACKEND=dpdk (stacks/inet over devices/dpdk)\n");

@@ -45,6 +45,11 @@
 #define DM_BUF_RX_L4_CKSUM_GOOD  (1u << 9)
 #define DM_BUF_RX_IP_CKSUM_BAD   (1u << 10)
 #define DM_BUF_RX_L4_CKSUM_BAD   (1u << 11)
+/* The device's receive buffers are running out: whoever keeps this buffer
+ * for long (a receive queue the application is slow to read) should copy
+ * its bytes and free it, or a few such connections hold the device's whole
+ * pool and nothing at all can be received any more. */
+#define DM_BUF_RX_SCARCE         (1u << 12)
 
 struct dm_bufpool;
 struct dm_buf;
