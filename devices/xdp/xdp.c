@@ -26,6 +26,9 @@
  *    nothing was received and it asks for one.
  *  - Bind: XDP_ZEROCOPY first, then XDP_COPY (veth and most virtual
  *    devices only do copy mode).
+ *  - Slow readers: past half of the UMEM held as received dm_bufs, new ones
+ *    carry DM_BUF_RX_SCARCE (xdp.rx_scarce) and TCP copies what it queues,
+ *    so connections nobody reads cannot hold every frame.
  *  - wait_fd() is the XSK fd: readable when RX has descriptors.
  *  - Close with received buffers still held by the application: the UMEM
  *    stays mapped until the last one is freed, so a late free is safe.
@@ -62,10 +65,10 @@
 
 enum {
     XDP_C_RX, XDP_C_TX, XDP_C_TX_FULL, XDP_C_TX_BAD, XDP_C_RX_NO_HDR, XDP_C_FILL_EMPTY,
-    XDP_C_TX_KICKS, XDP_C_FILL_KICKS, XDP_NCTR
+    XDP_C_TX_KICKS, XDP_C_FILL_KICKS, XDP_C_RX_SCARCE, XDP_NCTR
 };
 static const char *const xdp_ctr_names[XDP_NCTR] = {
-    "rx", "tx", "tx_full", "tx_bad", "rx_no_hdr", "fill_empty", "tx_kicks", "fill_kicks",
+    "rx", "tx", "tx_full", "tx_bad", "rx_no_hdr", "fill_empty", "tx_kicks", "fill_kicks", "rx_scarce",
 };
 
 struct xdp_dev {
@@ -148,6 +151,10 @@ static uint16_t xdp_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
             xd->ctr[XDP_C_FILL_EMPTY]++; /* the application holds every RX frame */
         return 0;
     }
+    /* Half the UMEM held by the stack and the application (RX may use
+     * three quarters of it, the rest is TX's): ask whoever keeps these for
+     * long to copy them (DM_BUF_RX_SCARCE). */
+    uint32_t scarce = xd->outstanding + got > xd->nframes / 2 ? DM_BUF_RX_SCARCE : 0;
     for (; k < got; k++) {
         const struct xdp_desc *d = xsk_ring_cons__rx_desc(&xd->rx, idx + k);
         uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
@@ -157,6 +164,7 @@ static uint16_t xdp_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
             break;
         }
         b->dev_priv = (void *)(uintptr_t)(addr & ~(uint64_t)(XDP_FRAME_SIZE - 1));
+        b->ol_flags |= scarce;
         pkts[k] = b;
     }
     if (k < got)
@@ -164,6 +172,8 @@ static uint16_t xdp_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
     xsk_ring_cons__release(&xd->rx, k);
     xd->outstanding += k;
     xd->ctr[XDP_C_RX] += k;
+    if (scarce)
+        xd->ctr[XDP_C_RX_SCARCE] += k;
     return (uint16_t)k;
 }
 

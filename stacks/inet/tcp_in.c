@@ -297,10 +297,12 @@ static bool rcv_over_limit(const struct tcp_pcb *p)
     return held > 2ull * p->rcvbuf;
 }
 
-/* The device is short of receive buffers (DM_BUF_RX_SCARCE): data that
- * will wait in a queue for the application moves to one of our buffers,
- * the device's goes back at once (Linux collapses its queues under memory
- * pressure for the same reason). Kept as is when we have none either. */
+/* The device is short of receive buffers (DM_BUF_RX_SCARCE: DPDK's
+ * mempool, XDP's UMEM): data that will wait in a queue for the
+ * application moves to a buffer of ours (off our pool's reserve, the heap
+ * when needed) and the device's goes back at once (Linux collapses its
+ * queues under memory pressure for the same reason). Kept as is when
+ * there is no memory at all. */
 static struct dm_buf *unpin(struct inet_stack *st, struct dm_buf *m, uint32_t len)
 {
     struct dm_buf *c = dm_buf_alloc_app(st->inst, len, false);

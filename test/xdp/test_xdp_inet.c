@@ -229,11 +229,79 @@ static void test_inet_over_xdp_recovers_from_injected_faults(void **state)
     dm_instance_destroy(inst);
 }
 
+/* Connections nobody reads on our side: the Linux peer opens 40 and sends
+ * 200 KiB on each, and waits until every byte is acknowledged (SIOCOUTQ
+ * 0). What they hold is UMEM frames (4096, one per segment, three
+ * quarters of them for RX): 40 x 200 KiB is more, and once they were all
+ * held nothing more could be received (not even ACKs). Past half of the
+ * UMEM held, received frames are marked scarce and TCP copies what it
+ * queues. Then an echo still works. */
+static void test_inet_over_xdp_unread_connections_do_not_hold_the_umem(void **state)
+{
+    (void)state;
+    struct dm_instance *inst = xdp_instance(NULL);
+    if (!inst) {
+        skipped = 1;
+        skip();
+    }
+    enum { PORT = ECHO_PORT + 2, CONNS = 40 };
+    int lqd, held[CONNS], nheld = 0;
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(PORT) };
+    assert_int_equal(dm_socket(inst, &lqd, AF_INET, SOCK_STREAM, 0), 0);
+    assert_int_equal(dm_bind(inst, lqd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(dm_listen(inst, lqd, 64), 0);
+    demi_qtoken_t qt_acc;
+    assert_int_equal(dm_accept(inst, &qt_acc, lqd), 0);
+    char script[1024];
+    snprintf(script, sizeof(script),
+             "import fcntl,socket,struct,sys,termios,time\n"
+             "ss=[socket.create_connection(('%s.1',%d),timeout=30) for _ in range(%d)]\n"
+             "for s in ss: s.sendall(b'x'*(200<<10))\n"
+             "end=time.time()+30\n"
+             "def outq(s): return struct.unpack('i',fcntl.ioctl(s,termios.TIOCOUTQ,b'\\0'*4))[0]\n"
+             "while time.time()<end and any(outq(s) for s in ss): time.sleep(0.05)\n"
+             "left=sum(outq(s) for s in ss)\n"
+             "print('unacknowledged bytes:',left)\n"
+             "sys.exit(0 if left==0 else 1)\n",
+             subnet, PORT, CONNS);
+    const char *py[] = { "python3", "-c", script, NULL };
+    pid_t pid = spawn_in_ns(py);
+    int status = -1, done = 0;
+    int64_t deadline = dm_clock_ns() + 60 * DM_NS_PER_S;
+    while (!done && dm_clock_ns() < deadline) {
+        demi_qresult_t qr;
+        int off;
+        if (dm_wait_any(inst, &qr, &off, &qt_acc, 1, 5 * DM_NS_PER_MS) == 0) {
+            assert_int_equal(qr.qr_opcode, DEMI_OPC_ACCEPT);
+            assert_true(nheld < CONNS);
+            held[nheld++] = qr.qr_value.ares.qd; /* never read */
+            assert_int_equal(dm_accept(inst, &qt_acc, lqd), 0);
+        }
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            done = 1;
+    }
+    if (!done) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    fprintf(stderr, "held %d connections; xdp.rx_scarce %lld tcp.rx_copy_scarce %lld\n", nheld,
+            (long long)dm_stats_get(inst, "xdp.rx_scarce"), (long long)dm_stats_get(inst, "tcp.rx_copy_scarce"));
+    assert_true(done && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(nheld, CONNS);
+    assert_true(dm_stats_get(inst, "tcp.rx_copy_scarce") > 0);
+    tcp_echo(inst, ECHO_PORT + 3, 256 << 10);
+    for (int i = 0; i < nheld; i++)
+        dm_close(inst, held[i]);
+    dm_close(inst, lqd);
+    dm_instance_destroy(inst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_inet_over_xdp_answers_ping_and_echoes_tcp),
         cmocka_unit_test(test_inet_over_xdp_recovers_from_injected_faults),
+        cmocka_unit_test(test_inet_over_xdp_unread_connections_do_not_hold_the_umem),
     };
     int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
     return rc == 0 && skipped ? 77 : rc;
