@@ -330,6 +330,11 @@ uint16_t dpdk_tx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
 
     while (done < n) {
         uint16_t want = (uint16_t)(n - done) > DPDK_BURST ? DPDK_BURST : (uint16_t)(n - done);
+        /* The port took nothing last time (a peer that does not drain its
+         * ring): probe with one frame instead of building a burst of copies
+         * only to free them again. */
+        if (dm_unlikely(d->tx_stuck))
+            want = 1;
         uint16_t built = 0, taken = 0;
         bool stalled = false;
         /* Build up to `want` frames; frames that can never go out are
@@ -375,6 +380,7 @@ uint16_t dpdk_tx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
         }
         d->st[DPDK_ST_TX] += sent;
         d->st[DPDK_ST_TX_BYTES] += bytes;
+        d->tx_stuck = sent == 0;
         if (sent < built) {
             d->st[DPDK_ST_TX_FULL] += (uint64_t)(built - sent);
             for (uint16_t i = sent; i < built; i++)

@@ -43,6 +43,7 @@ struct dpdk_dev {
     uint32_t scarce_poll;    /* rx bursts until the next look at the pool */
     uint32_t scarce_below;   /* free mbufs under which RX is scarce */
     bool rx_scarce;          /* mark received buffers DM_BUF_RX_SCARCE */
+    bool tx_stuck;           /* the last TX burst took nothing: probe with one */
     struct rte_mempool *mp;      /* RX and copied TX frames */
     struct rte_mempool *ext_mp;  /* bare mbufs that point at our buffers */
     struct dm_instance *inst;
