@@ -218,6 +218,11 @@ int dm_instance_wait_fd(struct dm_instance *inst)
     return inst->ops->wait_fd ? inst->ops->wait_fd(inst->st) : -1;
 }
 
+bool dm_instance_needs_polling(const struct dm_instance *inst)
+{
+    return inst->ops->needs_polling;
+}
+
 int dm_instance_wait_arm(struct dm_instance *inst)
 {
     if (!dm_list_empty(&inst->tasks))

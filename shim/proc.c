@@ -178,8 +178,18 @@ __attribute__((destructor)) static void shim_at_exit(void)
 {
     if (shim_depth || !shim_rt.inst)
         return;
-    if (pthread_mutex_trylock(&shim_rt.lock) != 0)
-        return; /* exit() from inside a call of ours: do not deadlock */
+    /* Another thread may hold the lock for a moment (the progress helper,
+     * every DEMI_HELPER_US) or for good (blocked inside a call of ours):
+     * wait a little, never forever. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 200 * DM_NS_PER_MS;
+    if (until.tv_nsec >= DM_NS_PER_S) {
+        until.tv_sec++;
+        until.tv_nsec -= DM_NS_PER_S;
+    }
+    if (pthread_mutex_timedlock(&shim_rt.lock, &until) != 0)
+        return;
     shim_depth++;
     shim_drain(shim_rt.cfg.linger_ms * DM_NS_PER_MS);
     const char *st = getenv("DEMI_STATS");

@@ -140,6 +140,7 @@ void shim_cfg_load(void)
     cfg->rcvbuf = cfg_int(&c, "DEMI_RCVBUF", 1 << 20, 4096, 1LL << 30);
     cfg->sndbuf = cfg_int(&c, "DEMI_SNDBUF", 1 << 20, 4096, 1LL << 30);
     cfg->linger_ms = cfg_int(&c, "DEMI_LINGER_MS", 2000, 0, 3600000);
+    cfg->helper_ns = cfg_int(&c, "DEMI_HELPER_US", 1000, 0, 10000000) * DM_NS_PER_US;
     cfg->offload_udp = cfg_bool(&c, "DEMI_OFFLOAD_UDP", 1);
     /* Loopback: kernel-socket backends serve 127/8 like any address; a
      * backend with its own stack cannot reach the kernel's loopback. */
@@ -216,6 +217,7 @@ struct dm_instance *shim_instance(void)
     shim_rt.inst = inst;
     shim_rt.wait_fd = dm_instance_wait_fd(inst);
     DM_INFO("shim", "datapath started: backend %s, wait fd %d", dm_instance_backend(inst), shim_rt.wait_fd);
+    shim_helper_start();
     return inst;
 }
 
@@ -565,6 +567,7 @@ int shim_progress(void)
 
     if (!inst)
         return 0;
+    __atomic_store_n(&shim_rt.progress_gen, shim_rt.progress_gen + 1, __ATOMIC_RELAXED);
     for (int round = 0; round < 8; round++) {
         int n = 0;
         int r = dm_wait_next_n(inst, qrs, (int)DM_ARRAY_SIZE(qrs), &n, 0);

@@ -190,6 +190,7 @@ struct shim_cfg {
     int64_t spin_ns;
     int64_t rcvbuf, sndbuf;
     int64_t linger_ms;
+    int64_t helper_ns;       /* DEMI_HELPER_US: the progress helper's period, 0 off */
     int offload_udp;
     int offload_loopback;    /* 1 offload 127/8, 0 keep in kernel */
     int offload_none;
@@ -216,6 +217,7 @@ struct shim_rt {
     unsigned lock_waiters;   /* threads blocked in shim_lock() */
     /* poll/select/blocking-call sleepers (epoll sleepers are on their epoll) */
     struct dm_list sleepers;
+    unsigned progress_gen;   /* bumped by every shim_progress(); read without the lock */
 };
 
 extern struct shim_rt shim_rt;
@@ -223,6 +225,8 @@ extern __thread int shim_depth __attribute__((tls_model("initial-exec")));
 
 void shim_lock(void);
 void shim_unlock(void);
+/* helper.c: the progress helper thread (lock held; once the datapath runs). */
+void shim_helper_start(void);
 void shim_spin_pause(void);
 /* Loads DEMI_* settings once (called under the lock). */
 void shim_cfg_load(void);

@@ -686,6 +686,7 @@ static int inet_wait_fd(void *sp)
         .getpeername = inet_getpeername,     \
         .poll = inet_poll,                   \
         .wait_fd = inet_wait_fd,             \
+        .needs_polling = true,               \
     };                                       \
     DM_STACK_REGISTER(var)
 

@@ -43,6 +43,7 @@ const struct dm_config *dm_instance_config(const struct dm_instance *inst);
 int64_t dm_now_ns(const struct dm_instance *inst);   /* cached per poll iteration */
 int dm_instance_wait_fd(struct dm_instance *inst);   /* see dm_stack_ops.wait_fd */
 int dm_instance_wait_arm(struct dm_instance *inst);  /* see dm_stack_ops.wait_arm: > 0 do not sleep */
+bool dm_instance_needs_polling(const struct dm_instance *inst); /* see dm_stack_ops.needs_polling */
 void *dm_instance_stack(struct dm_instance *inst);   /* the backend's state */
 /* Free buffers / bare headers left in the instance's pools (leak checks). */
 uint32_t dm_instance_bufs_avail(struct dm_instance *inst);

@@ -18,6 +18,7 @@
 #ifndef DM_STACK_H
 #define DM_STACK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include "dm/compiler.h"
@@ -54,6 +55,12 @@ struct dm_stack_ops {
      * backend skip keeping wait_fd quiet on every poll (io_uring: a read
      * of its eventfd per poll). */
     int (*wait_arm)(void *st);
+    /* The protocols run in this process (our TCP/IP over an L2 device):
+     * ACKs, ARP replies and retransmission timers happen only while
+     * someone polls, so the preload polls from a helper thread while the
+     * application is away (sleeping, computing, blocked in a kernel call).
+     * Backends over kernel sockets leave it false: the kernel does that. */
+    bool needs_polling;
 };
 
 int dm_stack_register(const struct dm_stack_ops *ops); /* -EINVAL missing op, -EEXIST taken */

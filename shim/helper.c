@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The progress helper: a thread that polls the datapath while no thread of
+ * the application does.
+ *
+ * With our own TCP/IP (DPDK, XDP: dm_instance_needs_polling) nothing but a
+ * poll sends ACKs, answers ARP, fires retransmission timers or takes in
+ * what the peer sends. An application that sleeps, computes or blocks in a
+ * kernel call (a read of a pipe, a condition variable) would leave its
+ * peers waiting: a client that sends a request and then sleeps is never
+ * sent the answer past the first window, and a server that computes has
+ * its connections time out. OpenOnload answers the same need with
+ * interrupts and a kernel helper; we have no interrupts on DPDK, so the
+ * helper wakes every DEMI_HELPER_US (default 1000) and, when no thread
+ * polled since its last look and the lock is free, polls once.
+ *
+ * It never competes with the application: an application thread inside our
+ * calls polls (progress_gen moves) and the helper only looks; a held lock
+ * is skipped (trylock). It blocks every signal (they are the
+ * application's), and its own calls go to the kernel (shim_internal).
+ * A forked child has no helper (threads do not survive fork); DEMI_HELPER_US=0
+ * turns it off.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include "dm/instance.h"
+#include "dm/log.h"
+#include "dm/time.h"
+#include "shim/shim.h"
+
+static bool helper_started;
+
+static void *helper_main(void *arg)
+{
+    (void)arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    shim_internal = 2; /* this thread's libc calls are the kernel's */
+    int64_t period = shim_rt.cfg.helper_ns;
+    struct timespec ts = { .tv_sec = period / DM_NS_PER_S, .tv_nsec = period % DM_NS_PER_S };
+    unsigned seen = __atomic_load_n(&shim_rt.progress_gen, __ATOMIC_RELAXED);
+    for (;;) {
+        clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+        if (__atomic_load_n(&shim_rt.progress_gen, __ATOMIC_RELAXED) == seen &&
+            pthread_mutex_trylock(&shim_rt.lock) == 0) {
+            shim_depth++;
+            shim_progress();
+            shim_unlock();
+        }
+        seen = __atomic_load_n(&shim_rt.progress_gen, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+void shim_helper_start(void)
+{
+    if (helper_started || shim_rt.cfg.helper_ns == 0 || !shim_rt.inst || !dm_instance_needs_polling(shim_rt.inst))
+        return;
+    helper_started = true;
+    pthread_attr_t a;
+    pthread_t t;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    int r = pthread_create(&t, &a, helper_main, NULL);
+    pthread_attr_destroy(&a);
+    if (r != 0) {
+        DM_WARN("shim", "no progress helper thread (%s): the datapath moves only inside our calls", strerror(r));
+        return;
+    }
+    pthread_setname_np(t, "demi-helper");
+    DM_INFO("shim", "progress helper: polls every %lld us while the application is away",
+            (long long)(shim_rt.cfg.helper_ns / DM_NS_PER_US));
+}
