@@ -12,7 +12,10 @@
  * its connections time out. OpenOnload answers the same need with
  * interrupts and a kernel helper; we have no interrupts on DPDK, so the
  * helper wakes every DEMI_HELPER_US (default 1000) and, when no thread
- * polled since its last look and the lock is free, polls once.
+ * polled since its last look and the lock is free, polls once. While the
+ * application keeps polling, it looks half as often each time, down to
+ * once every 64 periods: a program that leaves is noticed within 64 ms,
+ * then polled every millisecond.
  *
  * It never competes with the application: an application thread inside our
  * calls polls (progress_gen moves) and the helper only looks; a held lock
@@ -40,16 +43,21 @@ static void *helper_main(void *arg)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     shim_internal = 2; /* this thread's libc calls are the kernel's */
-    int64_t period = shim_rt.cfg.helper_ns;
-    struct timespec ts = { .tv_sec = period / DM_NS_PER_S, .tv_nsec = period % DM_NS_PER_S };
+    const int64_t period = shim_rt.cfg.helper_ns;
+    int64_t cur = period;
     unsigned seen = __atomic_load_n(&shim_rt.progress_gen, __ATOMIC_RELAXED);
     for (;;) {
+        struct timespec ts = { .tv_sec = cur / DM_NS_PER_S, .tv_nsec = cur % DM_NS_PER_S };
         clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
-        if (__atomic_load_n(&shim_rt.progress_gen, __ATOMIC_RELAXED) == seen &&
-            pthread_mutex_trylock(&shim_rt.lock) == 0) {
+        if (__atomic_load_n(&shim_rt.progress_gen, __ATOMIC_RELAXED) != seen) {
+            /* the application drives it: look less often (its wake-ups
+             * would otherwise land in a busy-polling program's tail) */
+            cur = DM_MIN(cur * 2, period * 64);
+        } else if (pthread_mutex_trylock(&shim_rt.lock) == 0) {
             shim_depth++;
             shim_progress();
             shim_unlock();
+            cur = period;
         }
         seen = __atomic_load_n(&shim_rt.progress_gen, __ATOMIC_RELAXED);
     }
