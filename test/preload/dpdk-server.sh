@@ -37,15 +37,9 @@ case $mode in
 tap)
   command -v ethtool >/dev/null || { echo "SKIP: ethtool missing"; exit 77; }
   S=dpS$id C=dpC$id
-  ip netns add $S || fail "netns"; nss+=($S)
-  ip netns add $C || fail "netns"; nss+=($C)
-  ip link add vS$id netns $S type veth peer name vC$id netns $C || fail "veth"
-  for n in $S $C; do ip netns exec $n ip link set lo up; done
-  ip netns exec $C ethtool -K vC$id tx off tso off gso off gro off >/dev/null 2>&1
-  ip netns exec $S ethtool -K vS$id rx off tx off tso off gso off gro off >/dev/null 2>&1
-  ip netns exec $S ip link set vS$id up
-  ip netns exec $C ip addr add $net.2/24 dev vC$id
-  ip netns exec $C ip link set vC$id up
+  nss+=($S $C)
+  . "$here/veth-pair.sh"
+  veth_pair $S $C vS$id vC$id $net || fail "netns/veth pair"
   ip netns exec $S timeout -k 2 40 env $(pre DEMI_DPDK_ARGS=--vdev=net_af_packet0,iface=vS$id \
     DEMI_DPDK_PREFIX=dps$$_s DEMI_IPV4=$net.1/24) "$demirun" --backend dpdk -- \
     $py "$here/dpdk_echo.py" server $net.1 $port 2 >"$dir/server.log" 2>&1 &

@@ -30,15 +30,8 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; for f in "$dir"/*.log; do echo "--- $f"; grep -v '^EAL\|^TELEMETRY' "$f" | tail -20; done; exit 1; }
 port=$($py -c 'import socket; s=socket.socket(); s.bind(("0.0.0.0", 0)); print(s.getsockname()[1])')
 net=10.$(( 150 + RANDOM % 50 )).$(( RANDOM % 250 ))
-ip netns add $S || fail "netns"
-ip netns add $C || fail "netns"
-ip link add vS$id netns $S type veth peer name vC$id netns $C || fail "veth"
-for n in $S $C; do ip netns exec $n ip link set lo up; done
-ip netns exec $C ethtool -K vC$id tx off tso off gso off gro off >/dev/null 2>&1
-ip netns exec $S ethtool -K vS$id rx off tx off tso off gso off gro off >/dev/null 2>&1
-ip netns exec $S ip link set vS$id up
-ip netns exec $C ip addr add $net.2/24 dev vC$id
-ip netns exec $C ip link set vC$id up
+. "$(dirname "$0")/veth-pair.sh"
+veth_pair $S $C vS$id vC$id $net || fail "netns/veth pair"
 
 ip netns exec $S timeout -k 2 40 env DEMI_LOG=info DEMI_PRELOAD_LIB="$lib" \
   DEMI_DPDK_ARGS=--vdev=net_af_packet0,iface=vS$id DEMI_DPDK_PREFIX=dzs$$_s DEMI_IPV4=$net.1/24 \
