@@ -13,7 +13,8 @@
  * Ratios are against the epoll row. Nothing here asserts a timing.
  *
  * Usage: bench_uring_echo [-n rtt_iters] [-t seconds] [-s tput_size]
- *                         [-w window] [-r rounds] [-v variants]
+ *                         [-w window] [-r rounds] [-v variants] [-T|-R]
+ * -T: only the 32-connection throughput; -R: only the RTTs (to profile one).
 * Variants: uring, uring-nospin, posix, epoll (default), uring-busy (busy polling),
  * uring-srv / posix-srv (that server with the epoll client: isolates the
  * server's share), uring-shared / uring-shared-srv (DEMI_URING_SHARED=1: a
@@ -62,6 +63,8 @@ static int g_iters = 20000;
 static double g_secs = 2.0;
 static int g_tsize = 16384;
 static int g_window = 4;
+static int g_tput_only;   /* -T: skip the RTT and 1-connection phases */
+static int g_rtt_only;    /* -R: skip the throughput phases */
 static const size_t rtt_sizes[3] = { 64, 1024, 65536 };
 
 static atomic_int srv_port;
@@ -90,7 +93,7 @@ static struct dm_instance *mk_instance(const struct variant *v)
     for (char **e = environ; *e; e++) {
         char key[64];
         const char *eq = strchr(*e, '=');
-        if ((strncmp(*e, "DEMI_URING_", 11) && strncmp(*e, "DEMI_SPIN_US=", 13)) || !eq || (size_t)(eq - *e) >= sizeof(key))
+        if ((strncmp(*e, "DEMI_URING_", 11) && strncmp(*e, "DEMI_SPIN_US=", 13) && strncmp(*e, "DEMI_STATS=", 11)) || !eq || (size_t)(eq - *e) >= sizeof(key))
             continue;
         memcpy(key, *e, (size_t)(eq - *e));
         key[eq - *e] = 0;
@@ -495,16 +498,19 @@ static void run_variant(const struct variant *v, struct results *res)
         c.ep = epoll_create1(0);
     int64_t *lat = malloc(sizeof(int64_t) * (size_t)g_iters);
     client_connect(&c, 1);
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < 3 && !g_tput_only; s++) {
         int iters = rtt_sizes[s] >= 65536 ? g_iters / 4 : g_iters;
         run_rtt(&c, rtt_sizes[s], iters, lat);
         pct(lat, iters, &res->p50[s], &res->p99[s], &res->p999[s]);
     }
-    res->tput[0] = run_tput(&c, (size_t)g_tsize, g_window, g_secs);
+    if (!g_tput_only && !g_rtt_only)
+        res->tput[0] = run_tput(&c, (size_t)g_tsize, g_window, g_secs);
     client_close(&c);
-    client_connect(&c, 32);
-    res->tput[1] = run_tput(&c, (size_t)g_tsize, g_window, g_secs);
-    client_close(&c);
+    if (!g_rtt_only) {
+        client_connect(&c, 32);
+        res->tput[1] = run_tput(&c, (size_t)g_tsize, g_window, g_secs);
+        client_close(&c);
+    }
     atomic_store(&srv_stop, 1);
     pthread_join(th, NULL);
     if (c.cb)
@@ -536,7 +542,7 @@ int main(int argc, char **argv)
     };
     const char *want = "uring,uring-nospin,posix,epoll";
     int rounds = 3, opt;
-    while ((opt = getopt(argc, argv, "n:t:s:w:v:r:")) != -1) {
+    while ((opt = getopt(argc, argv, "n:t:s:w:v:r:TR")) != -1) {
         switch (opt) {
         case 'n': g_iters = atoi(optarg); break;
         case 't': g_secs = atof(optarg); break;
@@ -544,8 +550,10 @@ int main(int argc, char **argv)
         case 'w': g_window = atoi(optarg); break;
         case 'v': want = optarg; break;
         case 'r': rounds = atoi(optarg); break;
+        case 'T': g_tput_only = 1; break;
+        case 'R': g_rtt_only = 1; break;
         default:
-            fprintf(stderr, "usage: %s [-n rtt_iters] [-t secs] [-s tput_size] [-w window] [-r rounds] [-v list]\n",
+            fprintf(stderr, "usage: %s [-n rtt_iters] [-t secs] [-s tput_size] [-w window] [-r rounds] [-v list] [-T|-R]\n",
                     argv[0]);
             return 2;
         }

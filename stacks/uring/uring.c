@@ -451,11 +451,12 @@ static int ur_fallback(struct ur_stack *st, struct dm_instance *inst, const stru
 
 static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void **out)
 {
-    int64_t entries, buf_count, buf_size, zc_min, rx_limit, nfiles;
+    int64_t entries, buf_count, buf_size, buf_hot, zc_min, rx_limit, nfiles;
     int r;
     if ((r = dm_config_int(cfg, "DEMI_URING_ENTRIES", 256, 8, 32768, &entries)) < 0 ||
         (r = dm_config_int(cfg, "DEMI_URING_BUF_COUNT", 0, 0, 32768, &buf_count)) < 0 ||
         (r = dm_config_int(cfg, "DEMI_URING_BUF_SIZE", 0, 0, 1 << 20, &buf_size)) < 0 ||
+        (r = dm_config_int(cfg, "DEMI_URING_BUF_HOT", 0, 0, 32768, &buf_hot)) < 0 ||
         (r = dm_config_int(cfg, "DEMI_URING_ZC_MIN", 0, 0, 1 << 30, &zc_min)) < 0 ||
         (r = dm_config_int(cfg, "DEMI_URING_RX_QUEUE", 16, 1, UR_RXQ_MAX, &rx_limit)) < 0 ||
         (r = dm_config_int(cfg, "DEMI_URING_FILES", 16384, 0, 1 << 20, &nfiles)) < 0)
@@ -547,22 +548,28 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
     }
     /* Provided buffer ring for receives. */
     if (has_519 && (want & UR_F_BUF_RING)) {
-        /* Automatic sizing: few big buffers when the kernel consumes them
-         * incrementally (small messages share a buffer; a big message is
-         * rarely split across two, which would cost a CQE, a pop and a send
-         * more: 64 KiB buffers made 64 KiB echoes 25% slower), more and
-         * smaller ones otherwise. 2 MiB with buf_inc, 4 MiB without: the
-         * ring is used in FIFO order, so all of it is the working set of
-         * the receive copies, and a ring that fits a core's L2 keeps them
-         * warm (32 x 256 KiB gave ~9% less 32-connection echo throughput
-         * than 16 x 128 KiB, bench_uring_echo, 2026-12-03). */
+        /* Automatic sizing. With incremental consumption: big buffers
+         * (small messages share one; a 64 KiB message is rarely split
+         * across two, which costs a CQE, a pop and a send more: 64 KiB
+         * buffers made 64 KiB echoes 25% slower), 32 x 128 KiB with 4
+         * published at a time. Without it every receive takes a whole
+         * buffer: 128 x 64 KiB with 8 published. Few published buffers
+         * keep the receive copies in cache, and under load the kernel
+         * runs through them between two of our polls: that socket's
+         * multishot ends (ENOBUFS) and is re-armed once we caught up, so
+         * its next receive takes what piled up meanwhile in one piece
+         * instead of one CQE per segment. bench_uring_echo -T, 32
+         * connections, against the hand-written epoll echo in the same
+         * run (2026-12-03): 16 x 128 KiB all published 0.95-1.08x;
+         * 32 x 128 KiB, 4 published, 1.13-1.29x; without buf_inc 256 x
+         * 16 KiB all published 0.83x, 256 x 64 KiB, 8 published, 1.18x. */
         bool want_inc = want & UR_F_BUF_INC;
         r = -EOPNOTSUPP;
         if (!buf_count && !buf_size && want_inc)
-            r = ur_br_create(st, 16, 128 * 1024, true, true);
+            r = ur_br_create(st, 32, 128 * 1024, buf_hot ? (uint32_t)buf_hot : 4, true, true);
         if (r == -EOPNOTSUPP)
-            r = ur_br_create(st, buf_count ? (uint32_t)buf_count : 256, buf_size ? (uint32_t)buf_size : 16384,
-                             want_inc, false);
+            r = ur_br_create(st, buf_count ? (uint32_t)buf_count : 128, buf_size ? (uint32_t)buf_size : 65536,
+                             buf_hot ? (uint32_t)buf_hot : (buf_count || buf_size ? 0 : 8), want_inc, false);
         if (r == 0) {
             st->feat |= UR_F_BUF_RING;
             if (has_60 && (want & UR_F_MULTISHOT_RECV))

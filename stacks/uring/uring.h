@@ -290,10 +290,12 @@ void ur_conn_submit(struct ur_sock *s);
 void ur_conn_cqe(struct ur_sock *s, int res);
 
 /* uring_bufring.c: the provided buffer ring (group 0). */
-/* inc_only: fail with -EOPNOTSUPP unless incremental consumption works. */
-int ur_br_create(struct ur_stack *st, uint32_t count, uint32_t size, bool inc, bool inc_only);
+/* hot: buffers published at a time (0: all); inc_only: fail with
+ * -EOPNOTSUPP unless incremental consumption works. */
+int ur_br_create(struct ur_stack *st, uint32_t count, uint32_t size, uint32_t hot, bool inc, bool inc_only);
 void ur_br_destroy(struct ur_stack *st);
 void *ur_br_addr(const struct ur_bufring *br, uint16_t bid);
+/* Free buffers: published and not finished, or spare. */
 uint32_t ur_br_avail(const struct ur_bufring *br);
 /* A CQE put `len` bytes into buffer bid: returns their offset in it and
  * holds the buffer until ur_br_put() (one per take). */
