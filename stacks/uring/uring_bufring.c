@@ -23,9 +23,12 @@
  * goes on the stack; when the kernel finishes one, the most recently
  * returned spare (still in cache) is published in its place. The spares
  * are the reserve for an application that holds many chunks; the kernel
- * runs dry (ENOBUFS) only once they are all out. bench_uring_echo, 32
- * connections: 16 x 128 KiB all published, 2.2-2.4 GB/s; 8 x 64 KiB, 2.6-
- * 3.2 GB/s (2026-12-03, the table in README.md).
+ * runs dry (ENOBUFS) only once they are all out, or when it ran through
+ * the published ones between two of our polls: then that socket's
+ * receive waits until we caught up and takes what piled up in one piece.
+ * bench_uring_echo -T (32 connections) against the epoll loop in the same
+ * run: 16 x 128 KiB all published 0.95-1.08x, 32 x 128 KiB with 4
+ * published 1.13-1.29x (2026-12-03; README.md has the table).
  *
  * A chunk reaches the application as a dm_buf wrapping its bytes; its free
  * callback drops the chunk's reference. If the instance is destroyed while
