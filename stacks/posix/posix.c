@@ -41,9 +41,15 @@ struct posix_counters {
 };
 static const char *const posix_counter_names[] = {"epoll_waits", "events", "rx_bytes", "tx_bytes", "eagain", "nobufs"};
 
+/* One recv takes up to this much: a whole UDP datagram, and a stream
+ * receive as big as the epoll loop it is compared with makes. */
+#define PX_RX_MAX 65536u
+
 struct posix_st {
     struct dm_instance *inst;
     int epfd;
+    struct dm_buf *rx_big;    /* the receive buffer, kept while pops take copies */
+    size_t small_max;         /* a pool buffer's room: smaller receives are copied */
     struct dm_list retry;
     struct posix_counters ctr;
 };
@@ -64,6 +70,9 @@ static int px_create(struct dm_instance *inst, const struct dm_config *cfg, void
         return rc;
     }
     dm_list_init(&st->retry);
+    struct dm_buf *probe = dm_buf_alloc(inst);
+    st->small_max = probe ? dm_buf_tailroom(probe) : 0;
+    dm_buf_free(probe);
     dm_stats_register(inst, "posix", posix_counter_names, &st->ctr.epoll_waits, DM_ARRAY_SIZE(posix_counter_names));
     *out = st;
     return 0;
@@ -73,6 +82,7 @@ static void px_destroy(void *p)
 {
     struct posix_st *st = p;
     dm_stats_unregister(st->inst, &st->ctr.epoll_waits);
+    dm_buf_free(st->rx_big);
     close(st->epfd);
     free(st);
 }
@@ -197,19 +207,25 @@ static void do_connect_check(struct psock *ps)
     }
 }
 
-/* Receives while pop ops are pending: one pop, one recv into one buffer. */
+/* Receives while pop ops are pending: one pop, one recv. The recv goes
+ * into a 64 KiB buffer (a pool buffer is 2 KiB: a bigger datagram would be
+ * cut, and a stream would take 2 KiB per syscall). What fits a pool buffer
+ * is copied into one and the big buffer is kept for the next recv; more
+ * than that leaves with the pop in the big buffer itself. */
 static void do_recv(struct posix_st *st, struct psock *ps)
 {
     struct dm_op *op;
     while ((op = dm_queue_first_op(ps->q, DEMI_OPC_POP)) != NULL) {
-        struct dm_buf *b = dm_buf_alloc(st->inst);
-        if (!b) {
+        if (!st->rx_big)
+            st->rx_big = dm_buf_alloc_size(st->inst, PX_RX_MAX);
+        struct dm_buf *big = st->rx_big;
+        if (!big) {
             st->ctr.nobufs++;
             retry_later(st, ps);
             return;
         }
         struct sockaddr_in from;
-        struct iovec iov = {.iov_base = b->data, .iov_len = dm_buf_tailroom(b)};
+        struct iovec iov = {.iov_base = big->data, .iov_len = PX_RX_MAX};
         struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
         if (ps->type == SOCK_DGRAM) {
             mh.msg_name = &from;
@@ -218,7 +234,6 @@ static void do_recv(struct posix_st *st, struct psock *ps)
         ssize_t n = recvmsg(ps->fd, &mh, 0);
         if (n < 0) {
             int err = errno;
-            dm_buf_free(b);
             if (err == EAGAIN || err == EWOULDBLOCK) {
                 st->ctr.eagain++;
                 return;
@@ -229,10 +244,17 @@ static void do_recv(struct posix_st *st, struct psock *ps)
             continue;
         }
         if (n == 0 && ps->type == SOCK_STREAM) {
-            dm_buf_free(b);
             /* End of stream: this pop and every later one see EOF. */
             dm_op_complete_pop(op, NULL, NULL);
             continue;
+        }
+        struct dm_buf *b = (size_t)n <= st->small_max ? dm_buf_alloc(st->inst) : NULL;
+        if (b && dm_buf_tailroom(b) >= (size_t)n) {
+            memcpy(b->data, big->data, (size_t)n);
+        } else {
+            dm_buf_free(b);
+            b = big;
+            st->rx_big = NULL;
         }
         b->len = b->pkt_len = (uint32_t)n;
         st->ctr.rx_bytes += (uint64_t)n;

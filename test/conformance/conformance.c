@@ -239,6 +239,55 @@ static void test_udp_echo_carries_peer_address(void **s)
     demi_close(sv);
 }
 
+static void test_udp_datagram_bigger_than_a_buffer_arrives_whole(void **s)
+{
+    (void)s;
+    int probe, prc = demi_socket(&probe, AF_INET, SOCK_DGRAM, 0);
+    if (prc == EPROTONOSUPPORT)
+        skip(); /* a streams-only backend (rdma) */
+    assert_int_equal(prc, 0);
+    demi_close(probe);
+    /* 8000 B: above a 2 KiB pool buffer and a 1500 B Ethernet MTU. It is
+     * delivered whole, or (a stack without IP fragmentation) refused with
+     * EMSGSIZE: never cut short. */
+    enum { LEN = 8000 };
+    static uint8_t out[LEN];
+    fill(out, LEN, 77);
+    uint16_t sport = fresh_port(), cport = fresh_port();
+    int sv = listen_on(sport, SOCK_DGRAM), c = listen_on(cport, SOCK_DGRAM);
+    struct sockaddr_in to = addr_of(sport);
+    demi_sgarray_t sga = demi_sgaalloc(LEN);
+    assert_int_equal(sga.sga_numsegs, 1);
+    memcpy(sga.sga_segs[0].sgaseg_buf, out, LEN);
+    demi_qtoken_t pt, ot;
+    int rc = demi_pushto(&pt, c, &sga, (struct sockaddr *)&to, sizeof(to));
+    demi_sgafree(&sga);
+    if (rc == 0) {
+        demi_qresult_t qr = wait_ok(pt);
+        if (qr.qr_opcode == DEMI_OPC_FAILED)
+            rc = qr.qr_ret;
+    }
+    if (rc == EMSGSIZE) {
+        demi_close(c);
+        demi_close(sv);
+        return;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(demi_pop(&ot, sv), 0);
+    demi_qresult_t qr = wait_ok(ot);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+    uint32_t got = 0;
+    for (uint32_t i = 0; i < qr.qr_value.sga.sga_numsegs; i++) {
+        assert_true(got + qr.qr_value.sga.sga_segs[i].sgaseg_len <= LEN);
+        assert_memory_equal(qr.qr_value.sga.sga_segs[i].sgaseg_buf, out + got, qr.qr_value.sga.sga_segs[i].sgaseg_len);
+        got += qr.qr_value.sga.sga_segs[i].sgaseg_len;
+    }
+    assert_int_equal(got, LEN);
+    demi_sgafree(&qr.qr_value.sga);
+    demi_close(c);
+    demi_close(sv);
+}
+
 static void test_tcp_half_close_then_reply(void **s)
 {
     (void)s;
@@ -405,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_tcp_echo_1b_to_1mib),
         cmocka_unit_test(test_tcp_many_concurrent_connections_echo),
         cmocka_unit_test(test_udp_echo_carries_peer_address),
+        cmocka_unit_test(test_udp_datagram_bigger_than_a_buffer_arrives_whole),
         cmocka_unit_test(test_tcp_half_close_then_reply),
         cmocka_unit_test(test_close_completes_pending_pop_with_ecanceled),
         cmocka_unit_test(test_connect_to_closed_port_is_refused),
