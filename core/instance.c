@@ -127,11 +127,13 @@ int dm_instance_create(const struct dm_config *cfg, struct dm_instance **out)
         (rc = cfg_u32(cfg, "DEMI_MAX_QUEUES", 65536, 16, 1 << 22, &nqueues)) < 0 ||
         (rc = cfg_u32(cfg, "DEMI_MAX_OPS", 65536, 16, 1 << 24, &nops)) < 0)
         goto fail;
-    int64_t spin_us;
-    /* the preload's default too (shim/rt.c): the same knob for both APIs */
-    if ((rc = dm_config_int(cfg, "DEMI_SPIN_US", 50, 0, 10000000, &spin_us)) < 0)
+    int64_t spin_us, yield_us;
+    /* the preload's defaults too (shim/rt.c): the same knobs for both APIs */
+    if ((rc = dm_config_int(cfg, "DEMI_SPIN_US", 50, 0, 10000000, &spin_us)) < 0 ||
+        (rc = dm_config_int(cfg, "DEMI_SPIN_YIELD_US", DM_SPIN_YIELD_US_DEFAULT, 0, 10000000, &yield_us)) < 0)
         goto fail;
     inst->spin_ns = spin_us * DM_NS_PER_US;
+    inst->spin_yield_ns = inst->spin_first_ns = yield_us * DM_NS_PER_US;
     rc = -ENOMEM;
     inst->data_pool = dm_bufpool_create("data", nbufs, bufsize);
     inst->hdr_pool = dm_bufpool_create("hdr", nhdrs, 0);

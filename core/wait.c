@@ -28,13 +28,18 @@ static int wait_until(struct dm_instance *inst, int (*done)(struct dm_instance *
      * it costs no wake-up (tens of microseconds across CPUs on a VM); an
      * idle wait costs spin_ns of CPU once, then sleeps in the backend. */
     int64_t spin_end = inst->now_ns + inst->spin_ns;
+    struct dm_spin spin;
+    dm_spin_begin(&spin, inst->now_ns, inst->spin_first_ns);
     for (;;) {
         int r = done(inst, arg);
         if (r)
             return r < 0 ? r : 0;
         int64_t left = deadline == INT64_MAX ? INT64_MAX : deadline - inst->now_ns;
-        if (left < 0 || inst->now_ns < spin_end)
+        if (left < 0 || inst->now_ns < spin_end) {
             left = 0;
+            if (dm_spin_yield_due(&spin, inst->now_ns)) /* a peer on this CPU may be what we wait for */
+                inst->spin_first_ns = dm_spin_yield(inst->spin_yield_ns);
+        }
         int rc = dm_poll(inst, left);
         if (rc < 0)
             return rc;

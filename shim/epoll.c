@@ -405,7 +405,7 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
             break;
         }
         if ((now - start < shim_rt.cfg.spin_ns || (shim_rt.inst && shim_rt.wait_fd < 0)) && !sigmask) {
-            shim_spin_pause();
+            shim_spin_pause_at(now - start);
             continue;
         }
         if (now - ep->refill_ns > 10 * DM_NS_PER_MS) {

@@ -92,7 +92,7 @@ int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *
             break;
         }
         if ((now - start < shim_rt.cfg.spin_ns || (shim_rt.inst && shim_rt.wait_fd < 0)) && !sigmask) {
-            shim_spin_pause();
+            shim_spin_pause_at(now - start);
             continue;
         }
         if (!shim_may_sleep())

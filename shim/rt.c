@@ -68,6 +68,29 @@ void shim_spin_pause(void)
     }
 }
 
+/* The same, for a wait that has spun `spun` ns (it reads the clock):
+ * also yields on the dm_spin schedule (DEMI_SPIN_YIELD_US, doubling), so a
+ * peer that shares this CPU is not held off for the whole spin (and while
+ * yields show it shared, the next wait yields at once). A wait starts
+ * again from zero: a smaller `spun` than last time is a new one. */
+void shim_spin_pause_at(int64_t spun)
+{
+    static __thread int64_t last, due, first = -1;
+    if (first < 0)
+        first = shim_rt.cfg.spin_yield_ns;
+    if (spun < last || due == 0)
+        due = first > 0 ? first : INT64_MAX;
+    last = spun;
+    if (spun >= due) {
+        due = 2 * spun;
+        shim_unlock();
+        first = dm_spin_yield(shim_rt.cfg.spin_yield_ns);
+        shim_lock();
+        return;
+    }
+    shim_spin_pause();
+}
+
 void shim_unlock(void)
 {
     shim_depth--;
@@ -137,6 +160,7 @@ void shim_cfg_load(void)
     if (lvl && dm_log_parse_level(lvl) >= 0)
         dm_log_set_level(dm_log_parse_level(lvl));
     cfg->spin_ns = cfg_int(&c, "DEMI_SPIN_US", 50, 0, 10000000) * DM_NS_PER_US;
+    cfg->spin_yield_ns = cfg_int(&c, "DEMI_SPIN_YIELD_US", DM_SPIN_YIELD_US_DEFAULT, 0, 10000000) * DM_NS_PER_US;
     cfg->rcvbuf = cfg_int(&c, "DEMI_RCVBUF", 1 << 20, 4096, 1LL << 30);
     cfg->sndbuf = cfg_int(&c, "DEMI_SNDBUF", 1 << 20, 4096, 1LL << 30);
     cfg->linger_ms = cfg_int(&c, "DEMI_LINGER_MS", 2000, 0, 3600000);
@@ -635,7 +659,7 @@ int shim_block(int64_t spin_start, int64_t deadline)
         return -ETIMEDOUT;
     if (now - spin_start < shim_rt.cfg.spin_ns || shim_rt.wait_fd < 0) {
         /* Spin phase (or a backend that cannot sleep): poll again. */
-        shim_spin_pause();
+        shim_spin_pause_at(now - spin_start);
         return 0;
     }
     if (!shim_may_sleep())

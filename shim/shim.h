@@ -188,6 +188,7 @@ struct dm_instance;
 
 struct shim_cfg {
     int64_t spin_ns;
+    int64_t spin_yield_ns;   /* DEMI_SPIN_YIELD_US: first yield of a spin, then doubling */
     int64_t rcvbuf, sndbuf;
     int64_t linger_ms;
     int64_t helper_ns;       /* DEMI_HELPER_US: the progress helper's period, 0 off */
@@ -228,6 +229,9 @@ void shim_unlock(void);
 /* helper.c: the progress helper thread (lock held; once the datapath runs). */
 void shim_helper_start(void);
 void shim_spin_pause(void);
+/* A spin turn of a wait that has spun `spun` ns: also yields on the
+ * DEMI_SPIN_YIELD_US schedule (dm_spin in dm/time.h). */
+void shim_spin_pause_at(int64_t spun);
 /* Loads DEMI_* settings once (called under the lock). */
 void shim_cfg_load(void);
 /* The datapath, started on first use; NULL when it cannot start. */

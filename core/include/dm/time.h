@@ -3,6 +3,7 @@
 #ifndef DM_TIME_H
 #define DM_TIME_H
 
+#include <sched.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -15,6 +16,45 @@ static inline int64_t dm_clock_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * DM_NS_PER_S + ts.tv_nsec;
+}
+
+/* A spinning wait shares its CPU with whatever else is runnable there (a
+ * client and a server pinned together, more threads than cores): it
+ * yields `first` ns into the spin, then each time the spin has doubled
+ * (first, 2 first, 4 first...). A peer on the same CPU then runs within
+ * microseconds instead of after the whole spin; a reply from another CPU
+ * that comes before `first` costs no syscall. `first` 0: never yield.
+ * A yield that took long (dm_spin_yield: another task ran meanwhile) says
+ * the CPU is shared: the next wait yields at once, the way a sleeping
+ * wait would give it up; a quick one goes back to `first`. */
+/* DEMI_SPIN_YIELD_US, for the native API and the preload alike. */
+#define DM_SPIN_YIELD_US_DEFAULT 4
+
+struct dm_spin {
+    int64_t start, next;
+};
+
+static inline void dm_spin_begin(struct dm_spin *s, int64_t now, int64_t first)
+{
+    s->start = now;
+    s->next = first > 0 ? now + first : INT64_MAX;
+}
+
+static inline int dm_spin_yield_due(struct dm_spin *s, int64_t now)
+{
+    if (now < s->next)
+        return 0;
+    s->next = now + (now - s->start);
+    return 1;
+}
+
+/* Yields the CPU; returns the `first` the next wait should use. */
+#define DM_SPIN_SHARED_NS 2000 /* a yield with nobody else to run: ~0.3 us here */
+static inline int64_t dm_spin_yield(int64_t base_first)
+{
+    int64_t t0 = dm_clock_ns();
+    sched_yield();
+    return base_first > 0 && dm_clock_ns() - t0 > DM_SPIN_SHARED_NS ? 1 : base_first;
 }
 
 #endif /* DM_TIME_H */

@@ -9,6 +9,10 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+#include <sys/socket.h>
 #include <cmocka.h>
 #include "dm/instance.h"
 #include "dm/stack.h"
@@ -129,12 +133,105 @@ static void test_spin_config_out_of_range_is_refused(void **s)
     assert_null(inst);
 }
 
+static void test_spin_yields_at_first_then_each_time_it_doubled(void **s)
+{
+    (void)s;
+    struct dm_spin sp;
+    dm_spin_begin(&sp, 1000, 4000);
+    int64_t yields[8];
+    int n = 0;
+    for (int64_t t = 1000; t <= 1000 + 70000 && n < 8; t += 100)
+        if (dm_spin_yield_due(&sp, t))
+            yields[n++] = t - 1000;
+    /* 4, 8, 16, 32, 64 us into the spin, on a 100 ns polling grid */
+    assert_int_equal(n, 5);
+    assert_int_equal(yields[0], 4000);
+    assert_int_equal(yields[1], 8000);
+    assert_int_equal(yields[2], 16000);
+    assert_int_equal(yields[3], 32000);
+    assert_int_equal(yields[4], 64000);
+    /* 0: never */
+    dm_spin_begin(&sp, 0, 0);
+    assert_false(dm_spin_yield_due(&sp, INT64_MAX - 1));
+}
+
+struct late_writer {
+    int fd;
+};
+
+static void *late_writer_main(void *arg)
+{
+    struct late_writer *w = arg;
+    usleep(20 * 1000); /* runnable again once the other thread spins */
+    ssize_t DM_UNUSED r = write(w->fd, "late", 4);
+    return NULL;
+}
+
+static void test_spinning_wait_lets_a_peer_on_its_cpu_run(void **s)
+{
+    (void)s;
+    /* Both threads on one CPU, SCHED_FIFO at the same priority: the
+     * writer runs only if the waiter gives the CPU up. The waiter spins
+     * for all of its 2 s wait (DEMI_SPIN_US 10 s): without its yields the
+     * data could never arrive and the pop would time out. */
+    cpu_set_t one, all;
+    sched_getaffinity(0, sizeof(all), &all);
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu() >= 0 ? sched_getcpu() : 0, &one);
+    struct sched_param fifo = {.sched_priority = 1}, other = {.sched_priority = 0};
+    if (pthread_setschedparam(pthread_self(), SCHED_FIFO, &fifo) != 0)
+        skip(); /* not allowed here (no root, or no RT budget in this cgroup) */
+    assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+
+    struct dm_config cfg;
+    struct dm_instance *inst;
+    dm_config_init(&cfg);
+    dm_config_set(&cfg, "DEMI_BACKEND", "posix");
+    dm_config_set(&cfg, "DEMI_SPIN_US", "10000000");
+    assert_int_equal(dm_instance_create(&cfg, &inst), 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = 0};
+    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+    socklen_t len = sizeof(sin);
+    int l;
+    assert_int_equal(dm_socket(inst, &l, AF_INET, SOCK_STREAM, 0), 0);
+    assert_int_equal(dm_bind(inst, l, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(dm_listen(inst, l, 4), 0);
+    assert_int_equal(dm_getsockname(inst, l, (struct sockaddr *)&sin, &len), 0);
+    int kfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(kfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    demi_qtoken_t qt;
+    demi_qresult_t qr;
+    assert_int_equal(dm_accept(inst, &qt, l), 0);
+    assert_int_equal(dm_wait(inst, &qr, qt, 5 * DM_NS_PER_S), 0);
+    int sv = qr.qr_value.ares.qd;
+
+    struct late_writer w = {kfd};
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setinheritsched(&at, PTHREAD_INHERIT_SCHED); /* FIFO, same CPU */
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, &at, late_writer_main, &w), 0);
+    assert_int_equal(dm_pop(inst, &qt, sv), 0);
+    int rc = dm_wait(inst, &qr, qt, 2 * DM_NS_PER_S);
+    pthread_setschedparam(pthread_self(), SCHED_OTHER, &other);
+    pthread_join(th, NULL);
+    sched_setaffinity(0, sizeof(all), &all);
+    assert_int_equal(rc, 0);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+    assert_int_equal(qr.qr_value.sga.sga_segs[0].sgaseg_len, 4);
+    dm_sgafree(inst, &qr.qr_value.sga);
+    close(kfd);
+    dm_instance_destroy(inst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wait_spins_then_sleeps_posix),
         cmocka_unit_test(test_wait_spins_then_sleeps_uring),
         cmocka_unit_test(test_spin_config_out_of_range_is_refused),
+        cmocka_unit_test(test_spin_yields_at_first_then_each_time_it_doubled),
+        cmocka_unit_test(test_spinning_wait_lets_a_peer_on_its_cpu_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
