@@ -621,9 +621,16 @@ int main(int argc, char **argv)
             if (i == base)
                 continue;
             struct results *r = &res[i], *b = &res[base];
-            printf("%-11s | p50 64 B x%.2f  1 KiB x%.2f  64 KiB x%.2f | tput 1 conn x%.2f  32 conn x%.2f\n",
-                   ran[i]->name, r->p50[0] / b->p50[0], r->p50[1] / b->p50[1], r->p50[2] / b->p50[2],
-                   r->tput[0] / b->tput[0], r->tput[1] / b->tput[1]);
+            if (!g_tput_only)
+                printf("%-11s | p50 64 B x%.2f  1 KiB x%.2f  64 KiB x%.2f", ran[i]->name, r->p50[0] / b->p50[0],
+                       r->p50[1] / b->p50[1], r->p50[2] / b->p50[2]);
+            else
+                printf("%-11s", ran[i]->name);
+            if (!g_rtt_only && !g_tput_only)
+                printf(" | tput 1 conn x%.2f", r->tput[0] / b->tput[0]);
+            if (!g_rtt_only)
+                printf(" | tput 32 conn x%.2f", r->tput[1] / b->tput[1]);
+            printf("\n");
         }
     }
     return 0;
