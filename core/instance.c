@@ -129,8 +129,12 @@ int dm_instance_create(const struct dm_config *cfg, struct dm_instance **out)
         goto fail;
     int64_t spin_us, yield_us;
     /* the preload's defaults too (shim/rt.c): the same knobs for both APIs */
-    if ((rc = dm_config_int(cfg, "DEMI_SPIN_US", 50, 0, 10000000, &spin_us)) < 0 ||
-        (rc = dm_config_int(cfg, "DEMI_SPIN_YIELD_US", DM_SPIN_YIELD_US_DEFAULT, 0, 10000000, &yield_us)) < 0)
+    const char *ys = dm_config_str(cfg, "DEMI_SPIN_YIELD_US", "auto");
+    if ((rc = dm_config_int(cfg, "DEMI_SPIN_US", 50, 0, 10000000, &spin_us)) < 0)
+        goto fail;
+    if (strcmp(ys, "auto") == 0)
+        yield_us = dm_spin_yield_auto_us();
+    else if ((rc = dm_config_int(cfg, "DEMI_SPIN_YIELD_US", 0, 0, 10000000, &yield_us)) < 0)
         goto fail;
     inst->spin_ns = spin_us * DM_NS_PER_US;
     inst->spin_yield_ns = inst->spin_first_ns = yield_us * DM_NS_PER_US;

@@ -160,7 +160,10 @@ void shim_cfg_load(void)
     if (lvl && dm_log_parse_level(lvl) >= 0)
         dm_log_set_level(dm_log_parse_level(lvl));
     cfg->spin_ns = cfg_int(&c, "DEMI_SPIN_US", 50, 0, 10000000) * DM_NS_PER_US;
-    cfg->spin_yield_ns = cfg_int(&c, "DEMI_SPIN_YIELD_US", DM_SPIN_YIELD_US_DEFAULT, 0, 10000000) * DM_NS_PER_US;
+    const char *ys = env_get("DEMI_SPIN_YIELD_US");
+    cfg->spin_yield_ns = (!ys || strcmp(ys, "auto") == 0 ? dm_spin_yield_auto_us()
+                                                         : cfg_int(&c, "DEMI_SPIN_YIELD_US", 0, 0, 10000000)) *
+                         DM_NS_PER_US;
     cfg->rcvbuf = cfg_int(&c, "DEMI_RCVBUF", 1 << 20, 4096, 1LL << 30);
     cfg->sndbuf = cfg_int(&c, "DEMI_SNDBUF", 1 << 20, 4096, 1LL << 30);
     cfg->linger_ms = cfg_int(&c, "DEMI_LINGER_MS", 2000, 0, 3600000);

@@ -27,8 +27,20 @@ static inline int64_t dm_clock_ns(void)
  * A yield that took long (dm_spin_yield: another task ran meanwhile) says
  * the CPU is shared: the next wait yields at once, the way a sleeping
  * wait would give it up; a quick one goes back to `first`. */
-/* DEMI_SPIN_YIELD_US, for the native API and the preload alike. */
-#define DM_SPIN_YIELD_US_DEFAULT 4
+/* DEMI_SPIN_YIELD_US, for the native API and the preload alike: unset or
+ * "auto" is DM_SPIN_YIELD_US_PINNED for a thread that may run on one CPU
+ * only (taskset -c N, a one-CPU cpuset: whatever else runs there is on
+ * the same CPU for sure), 0 otherwise. Each yield is a syscall: spread
+ * over two CPUs, redis-benchmark -c 1 against redis-server, both under
+ * the uring preload, lost 8-20% of its rate to them (2026-12-03). */
+#define DM_SPIN_YIELD_US_PINNED 4
+static inline int64_t dm_spin_yield_auto_us(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) == 1)
+        return DM_SPIN_YIELD_US_PINNED;
+    return 0;
+}
 
 struct dm_spin {
     int64_t start, next;
