@@ -219,8 +219,11 @@ int ur_reap(struct ur_stack *st)
             break;
         io_uring_cq_advance(&st->ring, n);
         st->c.cqes += n;
-        for (unsigned i = 0; i < n; i++)
+        for (unsigned i = 0; i < n; i++) {
+            st->next_ud = i + 1 < n ? batch[i + 1].ud : 0;
             ur_dispatch(st, batch[i].ud, batch[i].res, batch[i].flags);
+        }
+        st->next_ud = 0;
         total += (int)n;
         if (n < DM_ARRAY_SIZE(batch))
             break;

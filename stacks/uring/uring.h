@@ -174,12 +174,12 @@ struct ur_bufring;
 struct ur_counters {
     uint64_t enters, sqes, cqes, sq_full, rx_chunks, rx_bytes, rx_enobufs, rx_paused,
              rx_copied, tx_sends, tx_short, tx_bytes, tx_zc, accepts, accept_paused,
-             late_cqes, rx_overflow, tx_zc_fixed, ring_moves;
+             late_cqes, rx_overflow, tx_zc_fixed, ring_moves, rx_merged_wait;
 };
 #define UR_COUNTER_NAMES { "enters", "sqes", "cqes", "sq_full", "rx_chunks", "rx_bytes", \
                            "rx_enobufs", "rx_paused", "rx_copied", "tx_sends", "tx_short", \
                            "tx_bytes", "tx_zc", "accepts", "accept_paused", "late_cqes", \
-                           "rx_overflow", "tx_zc_fixed", "ring_moves" }
+                           "rx_overflow", "tx_zc_fixed", "ring_moves", "rx_merged_wait" }
 
 struct ur_stack {
     /* Set when io_uring is unavailable: every op goes to this backend. */
@@ -189,6 +189,7 @@ struct ur_stack {
     struct dm_instance *inst;
     uint32_t feat;             /* UR_F_* in use */
     bool busypoll;
+    uint64_t next_ud;          /* ur_reap: the CQE after the one dispatched (0: none yet) */
     /* Auto mode (DEMI_URING_SHARED=auto, the default): the ring is bound to
      * the thread that made it (fast: deferred task work) until another
      * thread drives the instance; then ur_move_ring() moves every socket

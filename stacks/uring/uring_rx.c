@@ -184,6 +184,13 @@ void ur_rx_arm(struct ur_sock *s)
     if (ms) {
         if (s->rx_paused || s->rx_starved)
             return;
+        if (s->rxq_count >= st->rx_limit || s->ovf_head) {
+            /* Nobody popped what is queued (the multishot ended on an
+             * empty ring, say): stay off until pops drained it. */
+            s->rx_paused = 1;
+            st->c.rx_paused++;
+            return;
+        }
     } else {
         /* Single shot: only for a pop that has nothing queued to take. */
         if (s->rxq_count || s->ovf_head || s->rx_starved || !dm_queue_first_op(s->q, DEMI_OPC_POP))
@@ -289,6 +296,13 @@ void ur_rx_cqe(struct ur_sock *s, int res, uint32_t flags)
             s->rx_err = -res;
             break;
         }
+    }
+    /* The next CQE of this batch is more of the same receive: let it join
+     * this chunk first (ur_rxq_push merges what is contiguous in one
+     * buffer), so a message that came in two segments is one pop. */
+    if (st->next_ud == (uint64_t)(uintptr_t)&s->rx && (flags & IORING_CQE_F_MORE) && res > 0) {
+        st->c.rx_merged_wait++;
+        return;
     }
     ur_rx_deliver(s);
     if (!s->rx.inflight) {
