@@ -204,14 +204,20 @@ static void test_tcp_many_concurrent_connections_echo(void **s)
     demi_close(l);
 }
 
+/* Skips the test on a streams-only backend (rdma). */
+static void skip_without_udp(void)
+{
+    int probe, prc = demi_socket(&probe, AF_INET, SOCK_DGRAM, 0);
+    if (prc == EPROTONOSUPPORT)
+        skip();
+    assert_int_equal(prc, 0);
+    demi_close(probe);
+}
+
 static void test_udp_echo_carries_peer_address(void **s)
 {
     (void)s;
-    int probe, prc = demi_socket(&probe, AF_INET, SOCK_DGRAM, 0);
-    if (prc == EPROTONOSUPPORT)
-        skip(); /* a streams-only backend (rdma) */
-    assert_int_equal(prc, 0);
-    demi_close(probe);
+    skip_without_udp();
     uint16_t sport = fresh_port(), cport = fresh_port();
     int sv = listen_on(sport, SOCK_DGRAM), c = listen_on(cport, SOCK_DGRAM);
     struct sockaddr_in to = addr_of(sport);
@@ -242,11 +248,7 @@ static void test_udp_echo_carries_peer_address(void **s)
 static void test_udp_datagram_bigger_than_a_buffer_arrives_whole(void **s)
 {
     (void)s;
-    int probe, prc = demi_socket(&probe, AF_INET, SOCK_DGRAM, 0);
-    if (prc == EPROTONOSUPPORT)
-        skip(); /* a streams-only backend (rdma) */
-    assert_int_equal(prc, 0);
-    demi_close(probe);
+    skip_without_udp();
     /* 8000 B: above a 2 KiB pool buffer and a 1500 B Ethernet MTU. It is
      * delivered whole, or (a stack without IP fragmentation) refused with
      * EMSGSIZE: never cut short. */
