@@ -443,16 +443,24 @@ static void wait_fd_wakes_mode(const char *disable, bool armed)
     assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
     dm_sgafree(inst, &qr.qr_value.sga);
     ut_wait(inst, pt);
-    /* Drained: idle again, the fd is quiet. */
-    dm_poll(inst, 0);
-    if (armed)
-        assert_int_equal(dm_instance_wait_arm(inst), 0); /* nothing left: sleep */
-    int quiet;
-    do /* io_uring task work may interrupt a sleep (EINTR), as signals do */
-        quiet = epoll_wait(ep, &out, 1, 20);
-    while (quiet < 0 && errno == EINTR);
-    if (quiet != 0)
-        fail_msg("wait fd still ready after draining: %d (%s)", quiet, quiet < 0 ? strerror(errno) : "readable");
+    /* Drained: idle again, the fd goes quiet. Kernel 6.18.44 may signal it
+     * once more after the drain (task work that interrupts the sleep with
+     * EINTR, then a signal with no CQE behind it): one spurious wake-up is
+     * harmless; an fd that stays ready would spin an idle server. */
+    int quiet = -1, wakes = 0;
+    for (int round = 0; round < 5 && quiet != 0; round++) {
+        dm_poll(inst, 0);
+        if (armed)
+            assert_int_equal(dm_instance_wait_arm(inst), 0); /* nothing left: sleep */
+        do /* io_uring task work may interrupt a sleep (EINTR), as signals do */
+            quiet = epoll_wait(ep, &out, 1, 20);
+        while (quiet < 0 && errno == EINTR);
+        if (quiet > 0)
+            wakes++;
+    }
+    if (quiet != 0 || wakes > 1)
+        fail_msg("wait fd still ready after draining: %d (%s), %d wake-ups", quiet,
+                 quiet < 0 ? strerror(errno) : "readable", wakes);
     close(ep);
     dm_close(inst, c);
     dm_close(inst, s);
