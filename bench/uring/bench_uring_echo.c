@@ -13,8 +13,9 @@
  * Ratios are against the epoll row. Nothing here asserts a timing.
  *
  * Usage: bench_uring_echo [-n rtt_iters] [-t seconds] [-s tput_size]
- *                         [-w window] [-r rounds] [-v variants] [-T|-R]
- * -T: only the 32-connection throughput; -R: only the RTTs (to profile one).
+ *                         [-w window] [-r rounds] [-v variants] [-T|-R|-L]
+ * -T: only the 32-connection throughput; -R: only the RTTs (to profile one);
+ * -L: only the 64 KiB RTT.
 * Variants: uring, uring-nospin, posix, epoll (default), uring-busy (busy polling),
  * uring-srv / posix-srv (that server with the epoll client: isolates the
  * server's share), uring-shared / uring-shared-srv (DEMI_URING_SHARED=1: a
@@ -65,6 +66,7 @@ static int g_tsize = 16384;
 static int g_window = 4;
 static int g_tput_only;   /* -T: skip the RTT and 1-connection phases */
 static int g_rtt_only;    /* -R: skip the throughput phases */
+static int g_big_only;    /* -L: of the RTTs, only 64 KiB (implies -R) */
 static const size_t rtt_sizes[3] = { 64, 1024, 65536 };
 
 static atomic_int srv_port;
@@ -498,7 +500,7 @@ static void run_variant(const struct variant *v, struct results *res)
         c.ep = epoll_create1(0);
     int64_t *lat = malloc(sizeof(int64_t) * (size_t)g_iters);
     client_connect(&c, 1);
-    for (int s = 0; s < 3 && !g_tput_only; s++) {
+    for (int s = g_big_only ? 2 : 0; s < 3 && !g_tput_only; s++) {
         int iters = rtt_sizes[s] >= 65536 ? g_iters / 4 : g_iters;
         run_rtt(&c, rtt_sizes[s], iters, lat);
         pct(lat, iters, &res->p50[s], &res->p99[s], &res->p999[s]);
@@ -542,7 +544,7 @@ int main(int argc, char **argv)
     };
     const char *want = "uring,uring-nospin,posix,epoll";
     int rounds = 3, opt;
-    while ((opt = getopt(argc, argv, "n:t:s:w:v:r:TR")) != -1) {
+    while ((opt = getopt(argc, argv, "n:t:s:w:v:r:TRL")) != -1) {
         switch (opt) {
         case 'n': g_iters = atoi(optarg); break;
         case 't': g_secs = atof(optarg); break;
@@ -552,8 +554,9 @@ int main(int argc, char **argv)
         case 'r': rounds = atoi(optarg); break;
         case 'T': g_tput_only = 1; break;
         case 'R': g_rtt_only = 1; break;
+        case 'L': g_rtt_only = g_big_only = 1; break;
         default:
-            fprintf(stderr, "usage: %s [-n rtt_iters] [-t secs] [-s tput_size] [-w window] [-r rounds] [-v list] [-T|-R]\n",
+            fprintf(stderr, "usage: %s [-n rtt_iters] [-t secs] [-s tput_size] [-w window] [-r rounds] [-v list] [-T|-R|-L]\n",
                     argv[0]);
             return 2;
         }

@@ -640,6 +640,17 @@ uint32_t dm_uring_features(struct dm_instance *inst)
     return st ? st->feat : 0;
 }
 
+/* For the tests: the ring buffer that byte p lies in (or in whose slack),
+ * or -1. */
+int dm_uring_buf_id(struct dm_instance *inst, const void *p);
+int dm_uring_buf_id(struct dm_instance *inst, const void *p)
+{
+    if (!dm_uring_features(inst))
+        return -1;
+    struct ur_stack *st = dm_instance_stack(inst);
+    return st->br ? ur_br_id(st->br, p) : -1;
+}
+
 /* The ops table: straight to the io_uring code, or to the fallback. */
 #define UR_FWD(ret, op, params, args)                                   \
     static ret ur_op_##op params                                        \

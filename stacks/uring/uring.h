@@ -99,7 +99,7 @@ enum ur_state { UR_S_NEW = 0, UR_S_LISTEN, UR_S_CONNECTING, UR_S_CONNECTED };
 struct ur_chunk {
     struct dm_buf *b;
     uint32_t len;
-    uint32_t off;              /* where in ring buffer bid */
+    uint32_t off;              /* where in ring buffer bid (signed: may be in the slack before it) */
     uint16_t bid;
 };
 
@@ -174,12 +174,14 @@ struct ur_bufring;
 struct ur_counters {
     uint64_t enters, sqes, cqes, sq_full, rx_chunks, rx_bytes, rx_enobufs, rx_paused,
              rx_copied, tx_sends, tx_short, tx_bytes, tx_zc, accepts, accept_paused,
-             late_cqes, rx_overflow, tx_zc_fixed, ring_moves, rx_merged_wait;
+             late_cqes, rx_overflow, tx_zc_fixed, ring_moves, rx_merged_wait,
+             rx_joined, rx_join_bytes;
 };
 #define UR_COUNTER_NAMES { "enters", "sqes", "cqes", "sq_full", "rx_chunks", "rx_bytes", \
                            "rx_enobufs", "rx_paused", "rx_copied", "tx_sends", "tx_short", \
                            "tx_bytes", "tx_zc", "accepts", "accept_paused", "late_cqes", \
-                           "rx_overflow", "tx_zc_fixed", "ring_moves", "rx_merged_wait" }
+                           "rx_overflow", "tx_zc_fixed", "ring_moves", "rx_merged_wait", \
+                           "rx_joined", "rx_join_bytes" }
 
 struct ur_stack {
     /* Set when io_uring is unavailable: every op goes to this backend. */
@@ -296,6 +298,14 @@ void ur_conn_cqe(struct ur_sock *s, int res);
 int ur_br_create(struct ur_stack *st, uint32_t count, uint32_t size, uint32_t hot, bool inc, bool inc_only);
 void ur_br_destroy(struct ur_stack *st);
 void *ur_br_addr(const struct ur_bufring *br, uint16_t bid);
+/* Byte off of buffer bid; off is signed: a joined chunk may start in the
+ * slack before the buffer. */
+uint8_t *ur_br_ptr(const struct ur_bufring *br, uint16_t bid, uint32_t off);
+uint32_t ur_br_size(const struct ur_bufring *br);
+/* The buffer whose slot (slack included) holds p, or -1. */
+int ur_br_id(const struct ur_bufring *br, const void *p);
+/* Bytes before and after each buffer that only joins of split receives use. */
+uint32_t ur_br_slack(const struct ur_bufring *br);
 /* Free buffers: published and not finished, or spare. */
 uint32_t ur_br_avail(const struct ur_bufring *br);
 /* A CQE put `len` bytes into buffer bid: returns their offset in it and

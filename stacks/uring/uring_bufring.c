@@ -30,6 +30,15 @@
  * run: 16 x 128 KiB all published 0.95-1.08x, 32 x 128 KiB with 4
  * published 1.13-1.29x (2026-12-03; README.md has the table).
  *
+ * Each buffer has `slack` bytes (a quarter of its size) before and after
+ * it that the kernel never sees. A message the kernel split across two
+ * buffers (the first filled to its end, the rest at the start of the next;
+ * with incremental consumption and mixed sizes, about every other 64 KiB
+ * message in a 128 KiB buffer) is joined there: the smaller part is copied
+ * next to the larger (uring_rx.c), so the application pops one piece and
+ * an echo sends once. Measured in bench_uring_echo -R, both threads on one
+ * CPU (README.md).
+ *
  * A chunk reaches the application as a dm_buf wrapping its bytes; its free
  * callback drops the chunk's reference. If the instance is destroyed while
  * the application still holds chunks, the memory is kept (br->dead) and
@@ -63,6 +72,8 @@ struct ur_bufring {
     uint8_t *mem;
     size_t mem_len;
     uint32_t count, size;
+    uint32_t slack;      /* bytes before and after each buffer, ours only */
+    size_t stride;       /* slack + size + slack */
     int mask;
     bool inc;
     uint32_t avail;      /* published buffers the kernel has not finished */
@@ -76,8 +87,25 @@ struct ur_bufring {
 
 void *ur_br_addr(const struct ur_bufring *br, uint16_t bid)
 {
-    return br->mem + (size_t)bid * br->size;
+    return br->mem + (size_t)bid * br->stride + br->slack;
 }
+
+uint8_t *ur_br_ptr(const struct ur_bufring *br, uint16_t bid, uint32_t off)
+{
+    return (uint8_t *)ur_br_addr(br, bid) + (int32_t)off; /* off may reach back into the slack */
+}
+
+uint32_t ur_br_size(const struct ur_bufring *br) { return br->size; }
+
+int ur_br_id(const struct ur_bufring *br, const void *p)
+{
+    const uint8_t *b = p;
+    if (b < br->mem || b >= br->mem + br->mem_len)
+        return -1;
+    return (int)((size_t)(b - br->mem) / br->stride);
+}
+
+uint32_t ur_br_slack(const struct ur_bufring *br) { return br->slack; }
 
 uint32_t ur_br_avail(const struct ur_bufring *br) { return br->avail + br->nspare; }
 
@@ -148,7 +176,7 @@ static void ur_br_free_cb(struct dm_buf *b, void *arg)
 struct dm_buf *ur_br_wrap(struct ur_stack *st, uint16_t bid, uint32_t off, uint32_t len)
 {
     struct ur_bufring *br = st->br;
-    uint8_t *p = (uint8_t *)ur_br_addr(br, bid) + off;
+    uint8_t *p = ur_br_ptr(br, bid, off);
     struct dm_buf *b = dm_buf_wrap_ext(st->inst, p, len, ur_br_free_cb, &br->desc[bid]);
     if (b)
         br->out++;
@@ -171,7 +199,9 @@ int ur_br_create(struct ur_stack *st, uint32_t count, uint32_t size, uint32_t ho
     br->mask = io_uring_buf_ring_mask(count);
     br->ring_len = (count * sizeof(struct io_uring_buf) + 4095) & ~(size_t)4095;
     br->ring = mmap(NULL, br->ring_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    br->mem_len = (size_t)count * size;
+    br->slack = size / 4;
+    br->stride = (size_t)br->slack * 2 + size;
+    br->mem_len = (size_t)count * br->stride;
     /* Populated now: no page fault on the receive path. */
     br->mem = mmap(NULL, br->mem_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (br->ring == MAP_FAILED || br->mem == MAP_FAILED) {

@@ -31,6 +31,34 @@ static bool ur_rx_multishot(const struct ur_sock *s)
     return s->type == SOCK_STREAM && (s->st->feat & UR_F_MULTISHOT_RECV);
 }
 
+/* The kernel filled `last` to the end of its buffer and put the rest of
+ * the stream at the start of another (bid, len bytes at 0): copy the
+ * smaller part into the slack next to the larger, so they are one chunk.
+ * Returns false when neither part fits the slack. */
+static bool ur_rxq_join(struct ur_stack *st, struct ur_chunk *last, uint16_t bid, uint32_t len)
+{
+    struct ur_bufring *br = st->br;
+    uint32_t slack = ur_br_slack(br);
+    if (len <= last->len && len <= slack) {
+        /* the rest goes after the end of last's buffer */
+        memcpy(ur_br_ptr(br, last->bid, last->off + last->len), ur_br_addr(br, bid), len);
+        last->len += len;
+        ur_br_put(br, bid);
+    } else if (last->len <= slack && last->len < len) {
+        /* last goes before the start of the new buffer */
+        memcpy(ur_br_ptr(br, bid, 0u - last->len), ur_br_ptr(br, last->bid, last->off), last->len);
+        ur_br_put(br, last->bid);
+        last->bid = bid;
+        last->off = 0u - last->len;
+        last->len += len;
+    } else {
+        return false;
+    }
+    st->c.rx_joined++;
+    st->c.rx_join_bytes += DM_MIN(len, last->len - len);
+    return true;
+}
+
 static void ur_rxq_push(struct ur_sock *s, struct dm_buf *b, uint16_t bid, uint32_t off, uint32_t len)
 {
     struct ur_stack *st = s->st;
@@ -45,6 +73,12 @@ static void ur_rxq_push(struct ur_sock *s, struct dm_buf *b, uint16_t bid, uint3
             ur_br_put(st->br, bid);
             return;
         }
+        /* Or it continues it across a buffer boundary. Only a chunk whose
+         * data all lies in its own buffer (not already joined into the
+         * slack) can end at the buffer's end. */
+        if (!last->b && last->bid != bid && off == 0 && (int32_t)last->off >= 0 &&
+            last->off + last->len == ur_br_size(st->br) && ur_rxq_join(st, last, bid, len))
+            return;
     }
     if (dm_likely(s->rxq_count < UR_RXQ_MAX && !s->ovf_head)) {
         struct ur_chunk *c = &s->rxq[(s->rxq_head + s->rxq_count) & (UR_RXQ_MAX - 1)];
@@ -62,7 +96,7 @@ static void ur_rxq_push(struct ur_sock *s, struct dm_buf *b, uint16_t bid, uint3
         if (!b) {
             b = dm_buf_alloc_size(st->inst, len);
             if (b && dm_buf_append(b, len))
-                memcpy(b->data, (uint8_t *)ur_br_addr(st->br, bid) + off, len);
+                memcpy(b->data, ur_br_ptr(st->br, bid, off), len);
             ur_br_put(st->br, bid);
             if (!b) {
                 /* Out of every kind of memory: nothing left to hold it. */
@@ -99,7 +133,7 @@ static struct dm_buf *ur_rxq_take(struct ur_sock *s, bool *nomem)
                     *nomem = true;
                     return NULL;
                 }
-                memcpy(b->data, (uint8_t *)ur_br_addr(st->br, c->bid) + c->off, c->len);
+                memcpy(b->data, ur_br_ptr(st->br, c->bid, c->off), c->len);
                 ur_br_put(st->br, c->bid);
                 st->c.rx_copied++;
             }

@@ -131,9 +131,9 @@ static void test_popped_buffers_held_by_app_starve_ring_without_loss(void **st)
 
 /* Pops `len` bytes on s, freeing each array at once; returns how many
  * distinct ring buffers (of `bufsize` bytes) the data came in. */
-static int pop_count_buffers(struct dm_instance *inst, int s, const uint8_t *want, size_t len, size_t bufsize)
+static int pop_count_buffers(struct dm_instance *inst, int s, const uint8_t *want, size_t len)
 {
-    uintptr_t seen[256];
+    int seen[256];
     int nseen = 0;
     size_t got = 0;
     while (got < len) {
@@ -146,12 +146,13 @@ static int pop_count_buffers(struct dm_instance *inst, int s, const uint8_t *wan
             assert_true(got + g->sgaseg_len <= len);
             assert_memory_equal(g->sgaseg_buf, want + got, g->sgaseg_len);
             got += g->sgaseg_len;
-            uintptr_t base = (uintptr_t)g->sgaseg_buf & ~(uintptr_t)(bufsize - 1);
+            int bid = dm_uring_buf_id(inst, g->sgaseg_buf);
+            assert_true(bid >= 0); /* popped in place, not copied */
             int k = 0;
-            while (k < nseen && seen[k] != base)
+            while (k < nseen && seen[k] != bid)
                 k++;
             if (k == nseen && nseen < 256)
-                seen[nseen++] = base;
+                seen[nseen++] = bid;
         }
         dm_sgafree(inst, &qr.qr_value.sga);
     }
@@ -177,7 +178,7 @@ static void test_receives_reuse_a_few_warm_buffers_not_the_whole_ring(void **st)
     uint8_t *out = malloc(len);
     ut_fill(out, len, 17);
     demi_qtoken_t pt = ut_push(inst, c, out, len);
-    int nbufs = pop_count_buffers(inst, s, out, len, 4096);
+    int nbufs = pop_count_buffers(inst, s, out, len);
     ut_wait(inst, pt);
     /* 256 buffers' worth went through; the two published, the one being
      * popped and one spare returned meanwhile are all it may take. */
@@ -200,6 +201,83 @@ static void test_spare_buffers_serve_while_the_app_holds_chunks(void **st)
                                            "DEMI_URING_BUF_HOT", "2", NULL);
     push_then_pop_holding(inst, 24, 23);
     dm_instance_destroy(inst);
+}
+
+/* Pushes len bytes (pattern seed) on c, waits until s's ring received
+ * them all without popping, then pops once: the message must come whole. */
+static void message_pops_whole(struct dm_instance *inst, int c, int s, size_t len, uint32_t seed)
+{
+    uint8_t *out = malloc(len);
+    ut_fill(out, len, seed);
+    int64_t before = ut_stat(inst, "uring.rx_bytes");
+    demi_qtoken_t pt = ut_push(inst, c, out, len);
+    for (int i = 0; i < 1000 && ut_stat(inst, "uring.rx_bytes") - before < (int64_t)len; i++)
+        dm_poll(inst, 1000 * 1000);
+    assert_int_equal(ut_stat(inst, "uring.rx_bytes") - before, (int64_t)len);
+    demi_qtoken_t qt;
+    assert_int_equal(dm_pop(inst, &qt, s), 0);
+    demi_qresult_t qr = ut_wait(inst, qt);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+    assert_int_equal(qr.qr_value.sga.sga_numsegs, 1);
+    assert_int_equal(qr.qr_value.sga.sga_segs[0].sgaseg_len, len);
+    assert_memory_equal(qr.qr_value.sga.sga_segs[0].sgaseg_buf, out, len);
+    assert_true(dm_uring_buf_id(inst, qr.qr_value.sga.sga_segs[0].sgaseg_buf) >= 0); /* in the ring */
+    dm_sgafree(inst, &qr.qr_value.sga);
+    ut_wait(inst, pt);
+    free(out);
+}
+
+static void split_messages_pop_whole(const char *disable)
+{
+    /* 4 KiB buffers (1 KiB of slack each side). */
+    struct dm_instance *inst = ut_instance("DEMI_URING_BUF_COUNT", "8", "DEMI_URING_BUF_SIZE", "4096",
+                                           "DEMI_URING_DISABLE", disable, NULL);
+    uint32_t f = dm_uring_features(inst);
+    if (!(f & T_MULTISHOT_RECV) || !(f & T_BUF_RING) || (!*disable && !(f & T_BUF_INC))) {
+        dm_instance_destroy(inst);
+        skip();
+    }
+    uint16_t port;
+    int l = ut_listen(inst, SOCK_STREAM, &port), c, s;
+    ut_pair(inst, l, port, &c, &s);
+    int64_t joined = ut_stat(inst, "uring.rx_joined");
+    if (f & T_BUF_INC) {
+        /* Incremental: 3000 B fill buffer A to 3000; 1500 B split 1096 in A
+         * + 404 in B: the 404 are copied after A's end. 3392 B fill B to
+         * 3796; 2000 B split 300 in B + 1700 in C: the 300 are copied
+         * before C's start. */
+        message_pops_whole(inst, c, s, 3000, 1);
+        message_pops_whole(inst, c, s, 1500, 2);
+        message_pops_whole(inst, c, s, 3392, 3);
+        message_pops_whole(inst, c, s, 2000, 4);
+        assert_int_equal(ut_stat(inst, "uring.rx_joined") - joined, 2);
+    } else {
+        /* Whole buffers: 5000 B are 4096 in one and 904 in the next. */
+        message_pops_whole(inst, c, s, 5000, 5);
+        message_pops_whole(inst, c, s, 4500, 6);
+        assert_int_equal(ut_stat(inst, "uring.rx_joined") - joined, 2);
+    }
+    /* A part bigger than the slack on both sides stays two pieces, and
+     * nothing is lost: 6000 B at 4096 + 1904 (whole buffers), or wherever
+     * the fill offset puts them. */
+    size_t len = 3u * 4096u;
+    uint8_t *out = malloc(len);
+    ut_fill(out, len, 7);
+    demi_qtoken_t pt = ut_push(inst, c, out, len);
+    ut_pop_exact(inst, s, out, len);
+    ut_wait(inst, pt);
+    free(out);
+    dm_close(inst, c);
+    dm_close(inst, s);
+    dm_close(inst, l);
+    dm_instance_destroy(inst);
+}
+
+static void test_a_message_split_across_two_buffers_pops_as_one_piece(void **st)
+{
+    (void)st;
+    split_messages_pop_whole("");
+    split_messages_pop_whole("buf_inc");
 }
 
 static void test_out_of_buffer_headers_copies_instead_of_losing(void **st)
@@ -566,6 +644,7 @@ int main(void)
         cmocka_unit_test(test_popped_buffers_held_by_app_starve_ring_without_loss),
         cmocka_unit_test(test_receives_reuse_a_few_warm_buffers_not_the_whole_ring),
         cmocka_unit_test(test_spare_buffers_serve_while_the_app_holds_chunks),
+        cmocka_unit_test(test_a_message_split_across_two_buffers_pops_as_one_piece),
         cmocka_unit_test(test_out_of_buffer_headers_copies_instead_of_losing),
         cmocka_unit_test(test_tiny_submission_ring_loses_no_request),
         cmocka_unit_test(test_close_with_requests_in_flight),

@@ -23,6 +23,7 @@
 #define UR_WAIT_NS (10LL * 1000 * 1000 * 1000)
 
 uint32_t dm_uring_features(struct dm_instance *inst); /* stacks/uring/uring.c */
+int dm_uring_buf_id(struct dm_instance *inst, const void *p);
 
 /* Feature bits as in stacks/uring/uring.h. */
 #define T_MULTISHOT_ACCEPT (1u << 0)
