@@ -588,6 +588,9 @@ int main(int argc, char **argv)
             int i = (k + r) % nran;
             fprintf(stderr, "round %d/%d: %s\n", r + 1, rounds, ran[i]->name);
             run_variant(ran[i], &per[i][r]);
+            struct results *pr = &per[i][r];
+            fprintf(stderr, "  p50 %.1f / %.1f / %.1f us, %.0f / %.0f MB/s\n", pr->p50[0], pr->p50[1], pr->p50[2],
+                    pr->tput[0], pr->tput[1]);
         }
     struct results res[DM_ARRAY_SIZE(all)];
     for (int i = 0; i < nran; i++) {
