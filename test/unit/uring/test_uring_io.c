@@ -147,10 +147,7 @@ static void test_tcp_echo_zero_copy_send(void **st)
 {
     (void)st;
     struct dm_instance *inst = ut_instance("DEMI_URING_ZC_MIN", "4096", NULL);
-    if (!(dm_uring_features(inst) & T_SEND_ZC)) {
-        dm_instance_destroy(inst);
-        skip();
-    }
+    ut_skip_without(inst, T_SEND_ZC);
     echo_on(inst);
     assert_true(ut_stat(inst, "uring.tx_zc") > 0);
     dm_instance_destroy(inst);
@@ -162,10 +159,7 @@ static void test_zero_copy_send_from_registered_pool(void **st)
     /* Pool buffers (demi_sgaalloc of <= 2 KiB) go out SEND_ZC through the
      * pool registered as fixed buffers. */
     struct dm_instance *inst = ut_instance("DEMI_URING_ZC_MIN", "512", NULL);
-    if (!(dm_uring_features(inst) & T_SEND_ZC)) {
-        dm_instance_destroy(inst);
-        skip();
-    }
+    ut_skip_without(inst, T_SEND_ZC);
     uint16_t port;
     int l = ut_listen(inst, SOCK_STREAM, &port), c, s;
     ut_pair(inst, l, port, &c, &s);

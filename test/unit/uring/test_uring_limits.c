@@ -49,10 +49,7 @@ static void test_unpopped_data_pauses_multishot_and_is_not_lost(void **st)
 {
     (void)st;
     struct dm_instance *inst = ut_instance("DEMI_URING_RX_QUEUE", "4", NULL);
-    if (!(dm_uring_features(inst) & T_MULTISHOT_RECV)) {
-        dm_instance_destroy(inst);
-        skip();
-    }
+    ut_skip_without(inst, T_MULTISHOT_RECV);
     push_unpopped_then_drain(inst, 8u << 20, 100 * 1000 * 1000);
     assert_true(ut_stat(inst, "uring.rx_paused") > 0);
     dm_instance_destroy(inst);
@@ -66,10 +63,7 @@ static void test_empty_buffer_ring_enobufs_then_recovers(void **st)
      * ENOBUFS; pops recycle buffers and re-arm it. */
     struct dm_instance *inst = ut_instance("DEMI_URING_BUF_COUNT", "8", "DEMI_URING_BUF_SIZE", "4096",
                                            "DEMI_URING_RX_QUEUE", "32", NULL);
-    if (!(dm_uring_features(inst) & T_MULTISHOT_RECV)) {
-        dm_instance_destroy(inst);
-        skip();
-    }
+    ut_skip_without(inst, T_MULTISHOT_RECV);
     push_unpopped_then_drain(inst, 2u << 20, 50 * 1000 * 1000);
     assert_true(ut_stat(inst, "uring.rx_enobufs") > 0);
     dm_instance_destroy(inst);
@@ -92,16 +86,13 @@ static void push_then_pop_holding(struct dm_instance *inst, int hold, uint32_t s
     int nheld = 0;
     size_t got = 0;
     while (got < len) {
-        demi_qtoken_t qt;
-        assert_int_equal(dm_pop(inst, &qt, s), 0);
-        demi_qresult_t qr = ut_wait(inst, qt);
-        assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
-        for (uint32_t i = 0; i < qr.qr_value.sga.sga_numsegs; i++) {
-            assert_true(got + qr.qr_value.sga.sga_segs[i].sgaseg_len <= len);
-            memcpy(in + got, qr.qr_value.sga.sga_segs[i].sgaseg_buf, qr.qr_value.sga.sga_segs[i].sgaseg_len);
-            got += qr.qr_value.sga.sga_segs[i].sgaseg_len;
+        demi_sgarray_t sga = ut_pop_one(inst, s);
+        for (uint32_t i = 0; i < sga.sga_numsegs; i++) {
+            assert_true(got + sga.sga_segs[i].sgaseg_len <= len);
+            memcpy(in + got, sga.sga_segs[i].sgaseg_buf, sga.sga_segs[i].sgaseg_len);
+            got += sga.sga_segs[i].sgaseg_len;
         }
-        held[nheld++] = qr.qr_value.sga;
+        held[nheld++] = sga;
         if (nheld == hold) { /* give back in bursts */
             for (int i = 0; i < nheld; i++)
                 dm_sgafree(inst, &held[i]);
@@ -130,19 +121,16 @@ static void test_popped_buffers_held_by_app_starve_ring_without_loss(void **st)
 }
 
 /* Pops `len` bytes on s, freeing each array at once; returns how many
- * distinct ring buffers (of `bufsize` bytes) the data came in. */
+ * distinct ring buffers the data came in. */
 static int pop_count_buffers(struct dm_instance *inst, int s, const uint8_t *want, size_t len)
 {
     int seen[256];
     int nseen = 0;
     size_t got = 0;
     while (got < len) {
-        demi_qtoken_t qt;
-        assert_int_equal(dm_pop(inst, &qt, s), 0);
-        demi_qresult_t qr = ut_wait(inst, qt);
-        assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
-        for (uint32_t i = 0; i < qr.qr_value.sga.sga_numsegs; i++) {
-            demi_sgaseg_t *g = &qr.qr_value.sga.sga_segs[i];
+        demi_sgarray_t sga = ut_pop_one(inst, s);
+        for (uint32_t i = 0; i < sga.sga_numsegs; i++) {
+            demi_sgaseg_t *g = &sga.sga_segs[i];
             assert_true(got + g->sgaseg_len <= len);
             assert_memory_equal(g->sgaseg_buf, want + got, g->sgaseg_len);
             got += g->sgaseg_len;
@@ -154,7 +142,7 @@ static int pop_count_buffers(struct dm_instance *inst, int s, const uint8_t *wan
             if (k == nseen && nseen < 256)
                 seen[nseen++] = bid;
         }
-        dm_sgafree(inst, &qr.qr_value.sga);
+        dm_sgafree(inst, &sga);
     }
     return nseen;
 }
@@ -167,10 +155,7 @@ static void test_receives_reuse_a_few_warm_buffers_not_the_whole_ring(void **st)
      * (the receive copies stay in cache), not in all 64 in turn. */
     struct dm_instance *inst = ut_instance("DEMI_URING_BUF_COUNT", "64", "DEMI_URING_BUF_SIZE", "4096",
                                            "DEMI_URING_BUF_HOT", "2", NULL);
-    if (!(dm_uring_features(inst) & T_MULTISHOT_RECV)) {
-        dm_instance_destroy(inst);
-        skip();
-    }
+    ut_skip_without(inst, T_MULTISHOT_RECV);
     uint16_t port;
     int l = ut_listen(inst, SOCK_STREAM, &port), c, s;
     ut_pair(inst, l, port, &c, &s);
@@ -214,15 +199,12 @@ static void message_pops_whole(struct dm_instance *inst, int c, int s, size_t le
     for (int i = 0; i < 1000 && ut_stat(inst, "uring.rx_bytes") - before < (int64_t)len; i++)
         dm_poll(inst, 1000 * 1000);
     assert_int_equal(ut_stat(inst, "uring.rx_bytes") - before, (int64_t)len);
-    demi_qtoken_t qt;
-    assert_int_equal(dm_pop(inst, &qt, s), 0);
-    demi_qresult_t qr = ut_wait(inst, qt);
-    assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
-    assert_int_equal(qr.qr_value.sga.sga_numsegs, 1);
-    assert_int_equal(qr.qr_value.sga.sga_segs[0].sgaseg_len, len);
-    assert_memory_equal(qr.qr_value.sga.sga_segs[0].sgaseg_buf, out, len);
-    assert_true(dm_uring_buf_id(inst, qr.qr_value.sga.sga_segs[0].sgaseg_buf) >= 0); /* in the ring */
-    dm_sgafree(inst, &qr.qr_value.sga);
+    demi_sgarray_t sga = ut_pop_one(inst, s);
+    assert_int_equal(sga.sga_numsegs, 1);
+    assert_int_equal(sga.sga_segs[0].sgaseg_len, len);
+    assert_memory_equal(sga.sga_segs[0].sgaseg_buf, out, len);
+    assert_true(dm_uring_buf_id(inst, sga.sga_segs[0].sgaseg_buf) >= 0); /* in the ring */
+    dm_sgafree(inst, &sga);
     ut_wait(inst, pt);
     free(out);
 }
@@ -232,11 +214,8 @@ static void split_messages_pop_whole(const char *disable)
     /* 4 KiB buffers (1 KiB of slack each side). */
     struct dm_instance *inst = ut_instance("DEMI_URING_BUF_COUNT", "8", "DEMI_URING_BUF_SIZE", "4096",
                                            "DEMI_URING_DISABLE", disable, NULL);
+    ut_skip_without(inst, T_MULTISHOT_RECV | T_BUF_RING | (*disable ? 0 : T_BUF_INC));
     uint32_t f = dm_uring_features(inst);
-    if (!(f & T_MULTISHOT_RECV) || !(f & T_BUF_RING) || (!*disable && !(f & T_BUF_INC))) {
-        dm_instance_destroy(inst);
-        skip();
-    }
     uint16_t port;
     int l = ut_listen(inst, SOCK_STREAM, &port), c, s;
     ut_pair(inst, l, port, &c, &s);

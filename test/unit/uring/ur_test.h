@@ -59,6 +59,16 @@ static inline struct dm_instance *ut_instance(const char *key, ...)
     return inst;
 }
 
+/* Skips the test (destroying inst) unless the instance runs with every
+ * feature bit of `feat`. */
+static inline void ut_skip_without(struct dm_instance *inst, uint32_t feat)
+{
+    if ((dm_uring_features(inst) & feat) != feat) {
+        dm_instance_destroy(inst);
+        skip();
+    }
+}
+
 static inline int64_t ut_stat(struct dm_instance *inst, const char *name)
 {
     int64_t v = dm_stats_get(inst, name);
@@ -125,15 +135,21 @@ static inline demi_qtoken_t ut_push(struct dm_instance *inst, int qd, const void
 }
 
 /* Pops exactly len bytes into dst (fails on error or early EOF). */
+/* One pop on qd, waited: the array it returned (the caller frees it). */
+static inline demi_sgarray_t ut_pop_one(struct dm_instance *inst, int qd)
+{
+    demi_qtoken_t qt;
+    assert_int_equal(dm_pop(inst, &qt, qd), 0);
+    demi_qresult_t qr = ut_wait(inst, qt);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+    return qr.qr_value.sga;
+}
+
 static inline void ut_pop_exact(struct dm_instance *inst, int qd, uint8_t *dst, size_t len)
 {
     size_t got = 0;
     while (got < len) {
-        demi_qtoken_t qt;
-        assert_int_equal(dm_pop(inst, &qt, qd), 0);
-        demi_qresult_t qr = ut_wait(inst, qt);
-        assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
-        demi_sgarray_t *sga = &qr.qr_value.sga;
+        demi_sgarray_t arr = ut_pop_one(inst, qd), *sga = &arr;
         assert_true(sga->sga_numsegs >= 1);
         for (uint32_t i = 0; i < sga->sga_numsegs; i++) {
             uint32_t n = sga->sga_segs[i].sgaseg_len;
