@@ -32,6 +32,7 @@
 #include <unistd.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include "dm/log.h"
 #include "dm/stack.h"
 #include "dm/stats.h"
@@ -452,6 +453,53 @@ static int ur_fallback(struct ur_stack *st, struct dm_instance *inst, const stru
     return 0;
 }
 
+/* Does this kernel signal a ring's registered eventfd as soon as deferred
+ * task work is queued (a receive's data arrived)? The preload sleeps in
+ * poll/epoll on that eventfd (the wait fd), so it must. Linux 6.18.44 (this
+ * project's machine, 2026-12-04) signals it only 15-40 ms later (the RCU
+ * path of io_uring's eventfd code, it seems): sockperf under the uring
+ * preload measured 16 ms per half round trip instead of 8 us. Without
+ * DEFER_TASKRUN the signal is prompt there. Probed once per process: a
+ * receive armed on a DEFER_TASKRUN ring, a byte written to its socket, the
+ * eventfd read right after the write returned. A probe that cannot be set
+ * up says yes (the features are probed on their own). */
+static bool ur_evfd_prompt(void)
+{
+    static int cached = -1; /* a race only repeats the probe */
+    int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (c >= 0)
+        return c;
+    bool prompt = true;
+    struct io_uring ring;
+    struct io_uring_params p;
+    memset(&p, 0, sizeof(p));
+    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+    int efd = -1, sv[2] = { -1, -1 };
+    if (io_uring_queue_init_params(4, &ring, &p) < 0)
+        goto out;
+    char buf[8], byte = 'p';
+    efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct io_uring_sqe *sqe;
+    if (efd >= 0 && io_uring_register_eventfd(&ring, efd) == 0 &&
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0 && (sqe = io_uring_get_sqe(&ring))) {
+        io_uring_prep_recv(sqe, sv[0], buf, sizeof(buf), 0);
+        uint64_t v;
+        if (io_uring_submit(&ring) == 1 && read(efd, &v, sizeof(v)) < 0 &&
+            write(sv[1], &byte, 1) == 1)
+            prompt = read(efd, &v, sizeof(v)) == (ssize_t)sizeof(v);
+    }
+    io_uring_queue_exit(&ring);
+out:
+    if (efd >= 0)
+        close(efd);
+    if (sv[0] >= 0) {
+        close(sv[0]);
+        close(sv[1]);
+    }
+    __atomic_store_n(&cached, prompt, __ATOMIC_RELAXED);
+    return prompt;
+}
+
 static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void **out)
 {
     int64_t entries, buf_count, buf_size, buf_hot, zc_min, rx_limit, nfiles;
@@ -474,9 +522,14 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
     const char *shared_s = dm_config_str(cfg, "DEMI_URING_SHARED", "auto");
     bool share_auto = strcmp(shared_s, "auto") == 0;
     int shared = share_auto ? 0 : dm_config_bool(cfg, "DEMI_URING_SHARED", 0);
-    if (sqpoll < 0 || busy < 0 || shared < 0) {
-        DM_ERR(UR_MOD, "DEMI_URING_SQPOLL / DEMI_URING_BUSYPOLL: expected a boolean; DEMI_URING_SHARED: "
-               "auto or a boolean");
+    /* DEMI_URING_DEFER_TASKRUN: auto (probe the kernel, ur_evfd_prompt), 1
+     * (use it when the kernel has it: for a program that never sleeps on
+     * the wait fd), 0 (never). */
+    const char *defer_s = dm_config_str(cfg, "DEMI_URING_DEFER_TASKRUN", "auto");
+    int defer = strcmp(defer_s, "auto") == 0 ? -1 : dm_config_bool(cfg, "DEMI_URING_DEFER_TASKRUN", 0);
+    if (sqpoll < 0 || busy < 0 || shared < 0 || defer < -1) {
+        DM_ERR(UR_MOD, "DEMI_URING_SQPOLL / DEMI_URING_BUSYPOLL: expected a boolean; DEMI_URING_SHARED, "
+               "DEMI_URING_DEFER_TASKRUN: auto or a boolean");
         return -EINVAL;
     }
     uint32_t off = 0;
@@ -502,6 +555,16 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
     uint32_t want = ~off & ~UR_F_SQPOLL;
     if (sqpoll)
         want = (want | UR_F_SQPOLL) & ~(UR_F_DEFER_TASKRUN | UR_F_SINGLE_ISSUER);
+    if (defer == 0)
+        want &= ~UR_F_DEFER_TASKRUN;
+    if (defer == -1 && (want & UR_F_DEFER_TASKRUN) && !(off & UR_F_IO_URING) && !ur_evfd_prompt()) {
+        static bool said; /* info, not a warning: nothing the application sees but speed */
+        if (!said)
+            DM_INFO(UR_MOD, "this kernel signals the wait fd late for deferred task work (15-40 ms on "
+                    "6.18.44): rings run without DEFER_TASKRUN (cooperative task work instead)");
+        said = true;
+        want &= ~UR_F_DEFER_TASKRUN;
+    }
     /* DEMI_URING_DISABLE=io_uring plays a kernel that refuses io_uring. */
     r = (off & UR_F_IO_URING) ? -ENOSYS : ur_ring_init(st, (unsigned)entries, want);
     if (r < 0)

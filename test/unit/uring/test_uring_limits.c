@@ -527,6 +527,50 @@ static void wait_fd_wakes_mode(const char *disable, bool armed)
 
 static void wait_fd_wakes(const char *disable) { wait_fd_wakes_mode(disable, false); }
 
+/* The wait fd must be ready by the time a peer's send returns (the data is
+ * in our socket then): an application sleeping on it in poll/epoll wakes at
+ * once. Linux 6.18.44 signals it 15-40 ms late on a DEFER_TASKRUN ring; the
+ * default (auto) probes that and runs without deferred task work there. */
+static void wait_fd_ready_when_the_peer_has_sent(const char *defer)
+{
+    struct dm_instance *inst = ut_instance("DEMI_URING_DEFER_TASKRUN", defer, NULL);
+    int wfd = dm_instance_wait_fd(inst);
+    assert_true(wfd >= 0);
+    uint16_t port;
+    int l = ut_listen(inst, SOCK_STREAM, &port);
+    demi_qtoken_t at, qt;
+    assert_int_equal(dm_accept(inst, &at, l), 0);
+    int k = socket(AF_INET, SOCK_STREAM, 0); /* the peer: a kernel socket */
+    struct sockaddr_in sin = ut_addr(port);
+    assert_int_equal(connect(k, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    demi_qresult_t qr = ut_wait(inst, at);
+    int s = qr.qr_value.ares.qd;
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(dm_pop(inst, &qt, s), 0);
+        dm_poll(inst, 0); /* the receive is armed */
+        dm_poll(inst, 0); /* and the fd drained */
+        struct pollfd p = { .fd = wfd, .events = POLLIN };
+        assert_int_equal(poll(&p, 1, 0), 0);
+        assert_int_equal(send(k, "r", 1, 0), 1);
+        if (poll(&p, 1, 0) != 1)
+            fail_msg("round %d: the wait fd was not ready when the peer's send returned", round);
+        qr = ut_wait(inst, qt);
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+        dm_sgafree(inst, &qr.qr_value.sga);
+    }
+    close(k);
+    dm_close(inst, s);
+    dm_close(inst, l);
+    dm_instance_destroy(inst);
+}
+
+static void test_wait_fd_is_ready_when_the_peers_send_returns(void **st)
+{
+    (void)st;
+    wait_fd_ready_when_the_peer_has_sent("auto");
+    wait_fd_ready_when_the_peer_has_sent("0");
+}
+
 static void test_wait_fd_wakes_an_epoll_that_arms_before_sleeping(void **st)
 {
     (void)st;
@@ -633,6 +677,7 @@ int main(void)
         cmocka_unit_test(test_wait_fd_wakes_an_application_epoll),
         cmocka_unit_test(test_wait_fd_wakes_an_epoll_that_arms_before_sleeping),
         cmocka_unit_test(test_wait_fd_wakes_without_defer_taskrun),
+        cmocka_unit_test(test_wait_fd_is_ready_when_the_peers_send_returns),
         cmocka_unit_test(test_wait_fd_wakes_in_shared_mode),
         cmocka_unit_test(test_shared_ring_is_driven_by_another_thread),
     };

@@ -253,7 +253,9 @@ static struct world *world_new(void)
 {
     struct world *w = calloc(1, sizeof(*w));
     assert_non_null(w);
-    w->inst = ut_instance("DEMI_URING_RX_QUEUE", "4", NULL);
+    /* deferred task work even where the probe turns it off (a kernel that
+     * signals the wait fd late): the moves are what is tested here */
+    w->inst = ut_instance("DEMI_URING_RX_QUEUE", "4", "DEMI_URING_DEFER_TASKRUN", "1", NULL);
     if (!(dm_uring_features(w->inst) & T_DEFER_TASKRUN)) {
         dm_instance_destroy(w->inst);
         free(w);
@@ -312,6 +314,7 @@ static void *build_thread(void *arg)
     dm_config_init(&cfg);
     dm_config_set(&cfg, "DEMI_BACKEND", "uring");
     dm_config_set(&cfg, "DEMI_URING_RX_QUEUE", "4");
+    dm_config_set(&cfg, "DEMI_URING_DEFER_TASKRUN", "1");
     if (dm_instance_create(&cfg, &w->inst) < 0)
         w->err = "instance";
     else
