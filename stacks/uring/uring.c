@@ -555,15 +555,27 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
     uint32_t want = ~off & ~UR_F_SQPOLL;
     if (sqpoll)
         want = (want | UR_F_SQPOLL) & ~(UR_F_DEFER_TASKRUN | UR_F_SINGLE_ISSUER);
-    if (defer == 0)
-        want &= ~UR_F_DEFER_TASKRUN;
+    /* Without deferred task work the ring is a shared one (as with
+     * DEMI_URING_SHARED=1): moving a thread-bound ring to another thread is
+     * safe only when its owner runs task work inside the ring alone
+     * (uring_share.c); a cooperative bound ring's owner runs it on any
+     * return from the kernel and can complete a receive whose CQE the move
+     * does not see (the memcached-pattern test hung 1 run in 4 that way),
+     * and an unbound cooperative ring does not wake a thread sleeping on
+     * the wait fd while another submitted (the threaded tests hung). A
+     * shared ring's plain task work interrupts the submitter: prompt. */
+    bool no_defer = defer == 0;
     if (defer == -1 && (want & UR_F_DEFER_TASKRUN) && !(off & UR_F_IO_URING) && !ur_evfd_prompt()) {
         static bool said; /* info, not a warning: nothing the application sees but speed */
         if (!said)
             DM_INFO(UR_MOD, "this kernel signals the wait fd late for deferred task work (15-40 ms on "
-                    "6.18.44): rings run without DEFER_TASKRUN (cooperative task work instead)");
+                    "6.18.44): rings are shared ones, without DEFER_TASKRUN");
         said = true;
-        want &= ~UR_F_DEFER_TASKRUN;
+        no_defer = true;
+    }
+    if (no_defer) {
+        want &= ~UR_F_THREAD_BOUND;
+        shared = 1; /* entered from any thread: no registered ring fd either */
     }
     /* DEMI_URING_DISABLE=io_uring plays a kernel that refuses io_uring. */
     r = (off & UR_F_IO_URING) ? -ENOSYS : ur_ring_init(st, (unsigned)entries, want);

@@ -13,10 +13,6 @@
  * builder still alive (it waits in pthread_join), once after it exited (the
  * kernel then cancels its requests itself). Both halves report errors as
  * strings: cmocka's asserts belong to the main thread only.
- *
- * Each test runs twice: on rings with deferred task work, and on bound
- * rings without it (single_issuer + coop_taskrun, what the backend runs
- * where the kernel signals the wait fd late; see DEMI_URING_DEFER_TASKRUN).
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -28,14 +24,6 @@
 #define BULK (8u << 20)
 #define CHUNK 65536u
 #define WAIT_NS (15LL * 1000 * 1000 * 1000) /* a dropped SYN is sent again after 1 s, then 3 s */
-
-/* DEMI_URING_DEFER_TASKRUN of the test that runs: "1" or "0". */
-static const char *g_defer = "1";
-/* The feature bits a ring bound to one thread has in that mode. */
-static uint32_t bound_feats(void)
-{
-    return T_SINGLE_ISSUER | (g_defer[0] == '1' ? T_DEFER_TASKRUN : 0);
-}
 
 struct world {
     struct dm_instance *inst;
@@ -95,7 +83,7 @@ static const char *build(struct world *w)
     const char *e;
     struct sockaddr_in sin = ut_addr(0);
 
-    if ((dm_uring_features(inst) & bound_feats()) != bound_feats())
+    if (!(dm_uring_features(inst) & T_DEFER_TASKRUN))
         return "auto mode did not start on a thread-bound ring";
     /* our listener, with an accept armed */
     if (dm_socket(inst, &w->l, AF_INET, SOCK_STREAM, 0) || dm_bind(inst, w->l, (struct sockaddr *)&sin, sizeof(sin)) ||
@@ -265,13 +253,13 @@ static struct world *world_new(void)
 {
     struct world *w = calloc(1, sizeof(*w));
     assert_non_null(w);
-    /* with deferred task work even where the probe would turn it off (a
-     * kernel that signals the wait fd late): the moves are what is tested */
-    w->inst = ut_instance("DEMI_URING_RX_QUEUE", "4", "DEMI_URING_DEFER_TASKRUN", g_defer, NULL);
-    if ((dm_uring_features(w->inst) & bound_feats()) != bound_feats()) {
+    /* deferred task work even where the probe turns it off (a kernel that
+     * signals the wait fd late): the moves are what is tested here */
+    w->inst = ut_instance("DEMI_URING_RX_QUEUE", "4", "DEMI_URING_DEFER_TASKRUN", "1", NULL);
+    if (!(dm_uring_features(w->inst) & T_DEFER_TASKRUN)) {
         dm_instance_destroy(w->inst);
         free(w);
-        skip(); /* a kernel without that kind of ring: nothing to move */
+        skip(); /* a kernel without DEFER_TASKRUN: nothing to move */
     }
     w->out = malloc(BULK);
     assert_non_null(w->out);
@@ -286,8 +274,9 @@ static void *check_thread(void *arg)
     return NULL;
 }
 
-static void second_thread_moves(void)
+static void test_second_thread_moves_every_request_to_a_ring_of_its_own(void **st)
 {
+    (void)st;
     struct world *w = world_new();
     /* built here, on the owner thread, which stays alive meanwhile */
     const char *e = build(w);
@@ -300,7 +289,7 @@ static void second_thread_moves(void)
         fail_msg("%s", w->err);
     assert_true(ut_stat(w->inst, "uring.rx_paused") > 0);
     assert_int_equal(ut_stat(w->inst, "uring.ring_moves"), 1);
-    assert_int_equal(dm_uring_features(w->inst) & bound_feats(), bound_feats()); /* bound to the checker */
+    assert_true(dm_uring_features(w->inst) & T_DEFER_TASKRUN); /* bound to the checker */
     /* this thread again: threads take turns, so the ring becomes shared */
     e = round_trip(w);
     if (e)
@@ -325,7 +314,7 @@ static void *build_thread(void *arg)
     dm_config_init(&cfg);
     dm_config_set(&cfg, "DEMI_BACKEND", "uring");
     dm_config_set(&cfg, "DEMI_URING_RX_QUEUE", "4");
-    dm_config_set(&cfg, "DEMI_URING_DEFER_TASKRUN", g_defer);
+    dm_config_set(&cfg, "DEMI_URING_DEFER_TASKRUN", "1");
     if (dm_instance_create(&cfg, &w->inst) < 0)
         w->err = "instance";
     else
@@ -333,8 +322,9 @@ static void *build_thread(void *arg)
     return NULL;
 }
 
-static void owner_exit_moves(void)
+static void test_owner_thread_exit_moves_every_request_to_a_ring_of_the_next(void **st)
 {
+    (void)st;
     struct world *w = world_new();
     dm_instance_destroy(w->inst); /* world_new's tells us the kernel can */
     w->inst = NULL;
@@ -349,37 +339,9 @@ static void owner_exit_moves(void)
     if (e)
         fail_msg("%s", e);
     assert_int_equal(ut_stat(w->inst, "uring.ring_moves"), 1);
-    assert_int_equal(dm_uring_features(w->inst) & bound_feats(), bound_feats()); /* bound to this thread now */
+    assert_true(dm_uring_features(w->inst) & T_DEFER_TASKRUN); /* bound to this thread now */
     world_free(w);
     free(w);
-}
-
-static void test_second_thread_moves_every_request_to_a_ring_of_its_own(void **st)
-{
-    (void)st;
-    g_defer = "1";
-    second_thread_moves();
-}
-
-static void test_second_thread_moves_every_request_without_deferred_task_work(void **st)
-{
-    (void)st;
-    g_defer = "0";
-    second_thread_moves();
-}
-
-static void test_owner_thread_exit_moves_every_request_to_a_ring_of_the_next(void **st)
-{
-    (void)st;
-    g_defer = "1";
-    owner_exit_moves();
-}
-
-static void test_owner_thread_exit_moves_every_request_without_deferred_task_work(void **st)
-{
-    (void)st;
-    g_defer = "0";
-    owner_exit_moves();
 }
 
 int main(void)
@@ -387,8 +349,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_second_thread_moves_every_request_to_a_ring_of_its_own),
         cmocka_unit_test(test_owner_thread_exit_moves_every_request_to_a_ring_of_the_next),
-        cmocka_unit_test(test_second_thread_moves_every_request_without_deferred_task_work),
-        cmocka_unit_test(test_owner_thread_exit_moves_every_request_without_deferred_task_work),
     };
     return cmocka_run_group_tests_name("uring_share", tests, NULL, NULL);
 }
