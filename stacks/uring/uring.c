@@ -311,6 +311,8 @@ static int ur_wait_arm(void *stp)
            !dm_list_empty(&st->retry);
 }
 
+static bool ur_evfd_prompt(void);
+
 static int ur_wait_fd(void *stp)
 {
     struct ur_stack *st = stp;
@@ -318,6 +320,25 @@ static int ur_wait_fd(void *stp)
         return st->evfd;
     if (ur_foreign(st))
         (void)ur_move_ring(st); /* registering needs the owner, or a shared ring */
+    /* Someone will sleep on this fd (the preload does, in poll/epoll). If
+     * the kernel signals it late for deferred task work (ur_evfd_prompt),
+     * move to a shared ring, whose plain task work signals it at once. Not
+     * to a thread-bound ring with cooperative task work: faster (sockperf
+     * under the preload 7.5 against 13 us), but its move to another thread
+     * can miss a receive's CQE, since its owner runs task work on any
+     * return from the kernel (the memcached-pattern preload test hung 1 run
+     * in 4); unbound, cooperative task work did not wake a thread sleeping
+     * while another had submitted. Moving from a deferred ring is safe
+     * (uring_share.c), and the preload does it before it has any socket. */
+    if (st->defer_auto && (st->feat & UR_F_DEFER_TASKRUN) && st->owner_tid && !ur_evfd_prompt()) {
+        static bool said; /* info, not a warning: nothing the application sees but speed */
+        if (!said)
+            DM_INFO(UR_MOD, "this kernel signals the wait fd late for deferred task work (15-40 ms on "
+                    "6.18.44): moving to a shared ring");
+        said = true;
+        st->rebinds_left = 0;
+        (void)ur_move_ring(st);
+    }
     /* An eventfd signalled by the ring (also for deferred task work), made
      * on first use: without an epoll user the signalling is pure cost. */
     int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -548,6 +569,7 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
     st->busypoll = busy;
     st->zc_min = (uint32_t)zc_min;
     st->rx_limit = (uint32_t)rx_limit;
+    st->defer_auto = defer == -1;
     dm_list_init(&st->retry);
     dm_list_init(&st->starved);
     dm_list_init(&st->socks);
@@ -555,25 +577,9 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
     uint32_t want = ~off & ~UR_F_SQPOLL;
     if (sqpoll)
         want = (want | UR_F_SQPOLL) & ~(UR_F_DEFER_TASKRUN | UR_F_SINGLE_ISSUER);
-    /* Without deferred task work the ring is a shared one (as with
-     * DEMI_URING_SHARED=1): moving a thread-bound ring to another thread is
-     * safe only when its owner runs task work inside the ring alone
-     * (uring_share.c); a cooperative bound ring's owner runs it on any
-     * return from the kernel and can complete a receive whose CQE the move
-     * does not see (the memcached-pattern test hung 1 run in 4 that way),
-     * and an unbound cooperative ring does not wake a thread sleeping on
-     * the wait fd while another submitted (the threaded tests hung). A
-     * shared ring's plain task work interrupts the submitter: prompt. */
-    bool no_defer = defer == 0;
-    if (defer == -1 && (want & UR_F_DEFER_TASKRUN) && !(off & UR_F_IO_URING) && !ur_evfd_prompt()) {
-        static bool said; /* info, not a warning: nothing the application sees but speed */
-        if (!said)
-            DM_INFO(UR_MOD, "this kernel signals the wait fd late for deferred task work (15-40 ms on "
-                    "6.18.44): rings are shared ones, without DEFER_TASKRUN");
-        said = true;
-        no_defer = true;
-    }
-    if (no_defer) {
+    /* 0: a shared ring, as with DEMI_URING_SHARED=1 (ur_wait_fd says why a
+     * thread-bound ring without deferred task work is not used). */
+    if (defer == 0) {
         want &= ~UR_F_THREAD_BOUND;
         shared = 1; /* entered from any thread: no registered ring fd either */
     }

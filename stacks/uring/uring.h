@@ -200,6 +200,7 @@ struct ur_stack {
     int owner_tid;
     pid_t owner_pid;
     uint32_t bound_want;       /* the UR_F_* a thread-bound ring asks for */
+    bool defer_auto;           /* DEMI_URING_DEFER_TASKRUN=auto: probe before a wait fd is made */
     uint8_t rebinds_left;      /* moves to a ring bound to the new thread before
                                   a move to a shared one */
     bool moving;               /* in ur_move_ring: a cancel is not a failure */
