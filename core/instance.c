@@ -236,6 +236,23 @@ int dm_instance_wait_arm(struct dm_instance *inst)
     return inst->ops->wait_arm ? inst->ops->wait_arm(inst->st) : 0;
 }
 
+bool dm_instance_can_sleep_inside(const struct dm_instance *inst)
+{
+    return inst->ops->sleep_arm && inst->ops->sleep;
+}
+
+int dm_instance_sleep_arm(struct dm_instance *inst, const struct pollfd *watch, const uint64_t *ids, int nwatch)
+{
+    if (!dm_list_empty(&inst->tasks))
+        return 1;
+    return inst->ops->sleep_arm ? inst->ops->sleep_arm(inst->st, watch, ids, nwatch) : -EAGAIN;
+}
+
+int dm_instance_sleep(struct dm_instance *inst, int64_t timeout_ns)
+{
+    return inst->ops->sleep(inst->st, timeout_ns);
+}
+
 /* The default instance of the process. */
 static struct dm_instance *default_inst;
 static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -63,6 +63,7 @@ int shim_epoll_create(int flags)
     ep->kfd = kfd;
     ep->wait_fd = -1;
     ep->kick_fd = -1;
+    ep->watch_id = shim_watch_id();
     dm_list_init(&ep->watches);
     dm_list_init(&ep->ready);
     dm_list_init(&ep->sleepers);
@@ -319,21 +320,27 @@ static int drop_marker(struct epoll_event *evs, int n)
     return k;
 }
 
-/* The datapath's wait fd and the epoll's kick eventfd in the kernel set.
- * (EPOLLEXCLUSIVE on the wait fd, one thread waking to drive the datapath
- * and kicking the others, lost wake-ups when the wait fd is itself an
- * epoll - the posix backend's - so every sleeper wakes on it.) */
+/* The epoll's kick eventfd in the kernel set (another thread's progress
+ * made one of our sockets ready), and, for a sleep on it, the datapath's
+ * wait fd. (EPOLLEXCLUSIVE on the wait fd, one thread waking to drive the
+ * datapath and kicking the others, lost wake-ups when the wait fd is
+ * itself an epoll - the posix backend's - so every sleeper wakes on it.) */
+static void ensure_kick_fd(struct shim_epoll *ep, int kfd)
+{
+    if (ep->kick_fd >= 0)
+        return;
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event kev = { .events = EPOLLIN, .data.ptr = (void *)&shim_wait_marker };
+    if (fd >= 0 && DM_REAL(epoll_ctl)(kfd, EPOLL_CTL_ADD, fd, &kev) < 0) {
+        DM_REAL(close)(fd);
+        fd = -1;
+    }
+    ep->kick_fd = fd;
+}
+
 static void ensure_wait_fd(struct shim_epoll *ep, int kfd)
 {
-    if (ep->kick_fd < 0) {
-        int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        struct epoll_event kev = { .events = EPOLLIN, .data.ptr = (void *)&shim_wait_marker };
-        if (fd >= 0 && DM_REAL(epoll_ctl)(kfd, EPOLL_CTL_ADD, fd, &kev) < 0) {
-            DM_REAL(close)(fd);
-            fd = -1;
-        }
-        ep->kick_fd = fd;
-    }
+    ensure_kick_fd(ep, kfd);
     if (!shim_rt.inst || shim_rt.wait_fd < 0 || (ep->wait_fd == shim_rt.wait_fd && ep->wait_gen == shim_rt.inst_gen))
         return;
     struct epoll_event wev = { .events = EPOLLIN, .data.ptr = (void *)&shim_wait_marker };
@@ -404,7 +411,7 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
             r = 0;
             break;
         }
-        if ((now - start < shim_rt.cfg.spin_ns || (shim_rt.inst && shim_rt.wait_fd < 0)) && !sigmask) {
+        if ((now - start < shim_rt.cfg.spin_ns || shim_spin_only()) && !sigmask) {
             shim_spin_pause_at(now - start);
             continue;
         }
@@ -420,9 +427,38 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
         }
         if (!shim_may_sleep())
             continue; /* harvested something, or the backend has work */
-        ensure_wait_fd(ep, epfd);
         int tmo = deadline < 0 ? 1000 : (int)DM_MIN((deadline - now + DM_NS_PER_MS - 1) / DM_NS_PER_MS, 1000);
-        if (shim_rt.inst && shim_rt.wait_fd < 0)
+        if (!sigmask) {
+            /* inside the datapath, the kernel epoll (the application's
+             * kernel fds and our kick) watched there */
+            ensure_kick_fd(ep, epfd);
+            struct shim_sleeper sl;
+            struct pollfd watch = { .fd = epfd, .events = POLLIN };
+            shim_sleep_begin(&sl, &ep->sleepers, ep->kick_fd);
+            int sr = shim_sleep_inside(&watch, &ep->watch_id, 1, (int64_t)tmo * DM_NS_PER_MS);
+            shim_sleep_end(&sl);
+            if (sr != -EAGAIN) {
+                if (sr == -EINTR && !shim_eintr_spurious()) {
+                    r = -EINTR;
+                    break;
+                }
+                if (shim_fd_get(epfd) != &ep->obj) {
+                    r = -EBADF;
+                    break;
+                }
+                if (ep->nkernel) {
+                    /* what the kernel has for the application this round */
+                    r = DM_REAL(epoll_wait)(epfd, evs, max, 0);
+                    n = r > 0 ? drop_marker(evs, r) : 0;
+                    slept = true;
+                }
+                continue;
+            }
+        }
+        if (!shim_wait_fd_ready())
+            continue;
+        ensure_wait_fd(ep, epfd);
+        if (shim_spin_only())
             tmo = 0;
         struct shim_sleeper sl;
         shim_sleep_begin(&sl, &ep->sleepers, ep->kick_fd);

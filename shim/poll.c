@@ -91,22 +91,42 @@ int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *
             r = 0;
             break;
         }
-        if ((now - start < shim_rt.cfg.spin_ns || (shim_rt.inst && shim_rt.wait_fd < 0)) && !sigmask) {
+        if ((now - start < shim_rt.cfg.spin_ns || shim_spin_only()) && !sigmask) {
             shim_spin_pause_at(now - start);
             continue;
         }
         if (!shim_may_sleep())
             continue; /* harvested something, or the backend has work */
-        nfds_t kn = n;
-        if (shim_rt.inst && shim_rt.wait_fd >= 0)
-            k[kn++] = (struct pollfd){ .fd = shim_rt.wait_fd, .events = POLLIN };
         struct shim_sleeper sl;
         int kick = shim_thread_kick_fd();
+        int64_t slice = deadline < 0 ? DM_NS_PER_S : DM_MIN(deadline - now, DM_NS_PER_S);
+        nfds_t kn = n;
         if (kick >= 0)
             k[kn++] = (struct pollfd){ .fd = kick, .events = POLLIN };
-        int64_t slice = deadline < 0 ? DM_NS_PER_S : DM_MIN(deadline - now, DM_NS_PER_S);
-        if (shim_rt.inst && shim_rt.wait_fd < 0)
+        bool ours_only = true; /* no kernel fd: the kick is all there is to watch */
+        for (nfds_t i = 0; i < n && ours_only; i++)
+            ours_only = k[i].fd < 0;
+        if (!sigmask && ours_only) {
+            /* inside the datapath, the kick watched there (kernel fds
+             * have no id that outlives them: the wait fd then) */
+            uint64_t kick_id = shim_thread_kick_id();
+            shim_sleep_begin(&sl, &shim_rt.sleepers, kick);
+            int sr = shim_sleep_inside(&k[n], &kick_id, kick >= 0, slice);
+            shim_sleep_end(&sl);
+            if (sr != -EAGAIN) {
+                if (sr == -EINTR && !shim_eintr_spurious()) {
+                    r = -EINTR;
+                    break;
+                }
+                continue; /* the kernel entries are looked at again */
+            }
+        }
+        if (!shim_wait_fd_ready())
+            continue;
+        if (shim_spin_only())
             slice = 0;
+        else
+            k[kn++] = (struct pollfd){ .fd = shim_rt.wait_fd, .events = POLLIN };
         struct timespec ts = { .tv_sec = slice / DM_NS_PER_S, .tv_nsec = slice % DM_NS_PER_S };
         shim_sleep_begin(&sl, &shim_rt.sleepers, kick);
         shim_unlock();

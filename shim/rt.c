@@ -242,8 +242,12 @@ struct dm_instance *shim_instance(void)
         return NULL;
     }
     shim_rt.inst = inst;
-    shim_rt.wait_fd = dm_instance_wait_fd(inst);
-    DM_INFO("shim", "datapath started: backend %s, wait fd %d", dm_instance_backend(inst), shim_rt.wait_fd);
+    /* A backend that sleeps inside itself gets its wait fd only when a
+     * sleep cannot happen there (io_uring: its mode may change for it). */
+    shim_rt.sleep_inside = dm_instance_can_sleep_inside(inst);
+    shim_rt.wait_fd = shim_rt.sleep_inside ? -1 : dm_instance_wait_fd(inst);
+    DM_INFO("shim", "datapath started: backend %s, %s %d", dm_instance_backend(inst),
+            shim_rt.sleep_inside ? "sleeps inside the backend; wait fd on demand" : "wait fd", shim_rt.wait_fd);
     shim_helper_start();
     return inst;
 }
@@ -325,6 +329,9 @@ int shim_internal_epoll_wait(int epfd, struct epoll_event *evs, int max, int tim
 /* ---- sleepers and kicks ---- */
 
 static __thread int thread_kick_fd = -1;
+static __thread uint64_t thread_kick_id;
+
+uint64_t shim_thread_kick_id(void) { return thread_kick_id; }
 static pthread_key_t kick_key;
 static pthread_once_t kick_once = PTHREAD_ONCE_INIT;
 
@@ -347,6 +354,7 @@ int shim_thread_kick_fd(void)
         fd = -1;
     }
     thread_kick_fd = fd;
+    thread_kick_id = fd >= 0 ? shim_watch_id() : 0;
     return fd;
 }
 
@@ -651,16 +659,51 @@ bool shim_eintr_spurious(void)
     return !handlers_caught(&all);
 }
 
+int shim_wait_fd(void)
+{
+    if (shim_rt.wait_fd < 0 && shim_rt.inst && shim_rt.sleep_inside)
+        shim_rt.wait_fd = dm_instance_wait_fd(shim_rt.inst);
+    return shim_rt.wait_fd;
+}
+
+bool shim_wait_fd_ready(void)
+{
+    if (shim_rt.wait_fd >= 0 || !shim_rt.inst)
+        return true;
+    (void)shim_wait_fd();
+    return false;
+}
+
+uint64_t shim_watch_id(void)
+{
+    static uint64_t next;
+    return __atomic_add_fetch(&next, 1, __ATOMIC_RELAXED);
+}
+
+int shim_sleep_inside(const struct pollfd *watch, const uint64_t *ids, int nwatch, int64_t timeout_ns)
+{
+    struct dm_instance *inst = shim_rt.inst;
+    if (!inst || !shim_rt.sleep_inside)
+        return -EAGAIN;
+    int r = dm_instance_sleep_arm(inst, watch, ids, nwatch);
+    if (r != 0)
+        return r > 0 ? 0 : r;
+    shim_unlock();
+    r = dm_instance_sleep(inst, timeout_ns);
+    shim_lock();
+    return r;
+}
+
 int shim_block(int64_t spin_start, int64_t deadline)
 {
-    if (deadline < 0 && shim_rt.wait_fd < 0 && shim_rt.inst) {
+    if (deadline < 0 && shim_spin_only()) {
         shim_spin_pause(); /* a backend that cannot sleep, no deadline: no clock to read */
         return 0;
     }
     int64_t now = dm_clock_ns();
     if (deadline >= 0 && now >= deadline)
         return -ETIMEDOUT;
-    if (now - spin_start < shim_rt.cfg.spin_ns || shim_rt.wait_fd < 0) {
+    if (now - spin_start < shim_rt.cfg.spin_ns || shim_spin_only()) {
         /* Spin phase (or a backend that cannot sleep): poll again. */
         shim_spin_pause_at(now - spin_start);
         return 0;
@@ -669,14 +712,27 @@ int shim_block(int64_t spin_start, int64_t deadline)
         return 0; /* something happened: the caller looks again */
     struct shim_sleeper sl;
     int kfd = shim_thread_kick_fd();
-    struct pollfd p[2] = { { .fd = shim_rt.wait_fd, .events = POLLIN }, { .fd = kfd, .events = POLLIN } };
     int64_t slice = 100 * DM_NS_PER_MS; /* bounds a missed wake-up */
     if (deadline >= 0 && deadline - now < slice)
         slice = deadline - now;
-    struct timespec ts = { .tv_sec = slice / DM_NS_PER_S, .tv_nsec = slice % DM_NS_PER_S };
     shim_sleep_begin(&sl, &shim_rt.sleepers, kfd);
+    struct pollfd kick = { .fd = kfd, .events = POLLIN };
+    uint64_t kick_id = shim_thread_kick_id();
+    int r = shim_sleep_inside(&kick, &kick_id, kfd >= 0, slice);
+    if (r != -EAGAIN) {
+        shim_sleep_end(&sl);
+        if (r == -EINTR && !handlers_all_restart())
+            return -EINTR;
+        return 0;
+    }
+    if (!shim_wait_fd_ready()) {
+        shim_sleep_end(&sl);
+        return 0;
+    }
+    struct pollfd p[2] = { { .fd = shim_rt.wait_fd, .events = POLLIN }, { .fd = kfd, .events = POLLIN } };
+    struct timespec ts = { .tv_sec = slice / DM_NS_PER_S, .tv_nsec = slice % DM_NS_PER_S };
     shim_unlock();
-    int r = DM_REAL(ppoll)(p, kfd >= 0 ? 2 : 1, &ts, NULL);
+    r = DM_REAL(ppoll)(p, kfd >= 0 ? 2 : 1, &ts, NULL);
     int e = errno;
     shim_lock();
     shim_sleep_end(&sl);

@@ -145,6 +145,7 @@ struct shim_epoll {
     unsigned turns;          /* wait iterations: now and then all watches */
     int64_t refill_ns;       /* when all watches were last put on ready */
     struct dm_list sleepers; /* struct shim_sleeper.link: threads asleep in kfd */
+    uint64_t watch_id;       /* names kfd's open file to the datapath (shim_watch_id) */
 };
 
 /* A thread asleep in the kernel with the lock dropped, on the stack of its
@@ -206,7 +207,8 @@ struct shim_rt {
     int starting_tid;        /* thread starting the datapath (lock held), 0 none;
                                 read without the lock */
     uint32_t inst_gen;       /* bumped when a child drops the parent's datapath */
-    int wait_fd;
+    int wait_fd;             /* the datapath's wait fd once asked for (shim_wait_fd), else -1 */
+    bool sleep_inside;       /* the backend can sleep itself (shim_sleep_inside) */
     struct shim_cfg cfg;
     bool cfg_loaded;
     struct shim_sock **qmap; /* qd -> socket, chained hash */
@@ -247,6 +249,30 @@ bool shim_may_sleep(void);
  * Lock held on entry and exit (dropped while sleeping). spin_start is the
  * time the caller began waiting. Returns 0, -ETIMEDOUT or -EINTR. */
 int shim_block(int64_t spin_start, int64_t deadline);
+/* A datapath that can only be polled (DPDK): waits spin, never sleep. */
+static inline bool shim_spin_only(void)
+{
+    return shim_rt.inst && shim_rt.wait_fd < 0 && !shim_rt.sleep_inside;
+}
+/* The datapath's wait fd, asked for on first need (a backend may change
+ * mode when someone sleeps on it: io_uring); -1 none. Lock held. */
+int shim_wait_fd(void);
+/* Before a sleep on the wait fd: false when it had to be made just now
+ * (what completed before it existed did not signal it: look again). */
+bool shim_wait_fd_ready(void);
+/* Sleeps inside the datapath (io_uring: in io_uring_enter, where a
+ * completion wakes the thread at once) until it has work, one of the
+ * watched kernel fds is ready, or timeout_ns (< 0: none); after
+ * shim_may_sleep() said yes, the caller on its sleepers' list. Lock held
+ * on entry and exit (dropped while asleep). 0: slept, or something is
+ * there to look at; -EINTR; -EAGAIN: not possible for this thread now,
+ * sleep on shim_wait_fd() instead. */
+int shim_sleep_inside(const struct pollfd *watch, const uint64_t *ids, int nwatch, int64_t timeout_ns);
+/* A number never given out before: names an open file we keep open (an
+ * epoll's, a kick eventfd's) for a sleep inside the datapath. */
+uint64_t shim_watch_id(void);
+/* The id of this thread's kick eventfd (shim_thread_kick_fd). */
+uint64_t shim_thread_kick_id(void);
 bool shim_eintr_spurious(void);
 /* Sleepers (rt.c). begin: on `list` with this thread's own kick eventfd
  * (kick_fd < 0: none could be made, the caller's slice bounds the wait);

@@ -184,6 +184,10 @@ void ur_dispatch(struct ur_stack *st, uint64_t ud, int res, uint32_t flags)
             st->slot_free[st->slot_top++] = (int)(ud >> 1);
         return;
     }
+    if (ur_ud_is_sleep(ud)) {
+        ur_sleep_cqe(st, ud, flags);
+        return;
+    }
     struct ur_req *r = (struct ur_req *)(uintptr_t)ud;
     struct ur_sock *s = r->s;
     if (dm_unlikely(!s->q)) {
@@ -565,6 +569,7 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
     st->inst = inst;
     st->evfd = -1;
     st->sentinel = -1;
+    st->wake_fd = -1;
     st->entries = (unsigned)entries;
     st->busypoll = busy;
     st->zc_min = (uint32_t)zc_min;
@@ -664,6 +669,9 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
     if ((st->feat & UR_F_SEND_ZC) && (want & UR_F_FIXED_BUFFERS) &&
         io_uring_register_buffers_sparse(&st->ring, DM_ARRAY_SIZE(st->fixbuf)) == 0)
         st->feat |= UR_F_FIXED_BUFFERS;
+    st->creator_tid = ur_gettid();
+    if (st->feat & UR_F_DEFER_TASKRUN)
+        st->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); /* -1: never sleeps in the ring */
     /* Auto mode on a thread-bound ring: remember the owner. */
     if (share_auto && (st->feat & UR_F_SINGLE_ISSUER)) {
         st->owner_tid = ur_gettid();
@@ -705,6 +713,8 @@ static void ur_destroy(void *stp)
     ur_br_destroy(st);
     if (st->evfd >= 0)
         close(st->evfd);
+    if (st->wake_fd >= 0)
+        close(st->wake_fd);
     if (st->sentinel >= 0)
         close(st->sentinel);
     free(st->slot_free);
@@ -775,6 +785,12 @@ static int ur_op_wait_fd(void *stp)
     return ur_wait_fd(stp);
 }
 
+static int ur_op_sleep_arm(void *stp, const struct pollfd *watch, const uint64_t *ids, int nwatch)
+{
+    struct ur_stack *st = stp;
+    return st->px ? -EAGAIN : ur_sleep_arm(stp, watch, ids, nwatch);
+}
+
 static const struct dm_stack_ops ur_ops = {
     .name = "uring",
     .create = ur_create,
@@ -795,5 +811,7 @@ static const struct dm_stack_ops ur_ops = {
     .poll = ur_op_poll,
     .wait_fd = ur_op_wait_fd,
     .wait_arm = ur_op_wait_arm,
+    .sleep_arm = ur_op_sleep_arm,
+    .sleep = ur_sleep,
 };
 DM_STACK_REGISTER(ur_ops)

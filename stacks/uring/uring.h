@@ -73,6 +73,9 @@ enum {
  * closed ((slot << 1) | 1); other = struct ur_req * (8-byte aligned). */
 #define UR_UD_IGNORE 0ull
 #define UR_UD_SLOT(slot) (((uint64_t)(slot) << 1) | 1u)
+/* even and below 4096: the polls of a sleep inside the ring (uring_sleep.c) */
+#define UR_UD_WAKE 4ull
+#define UR_WATCH_MAX 8         /* kernel fds one sleep can watch */
 
 enum ur_req_kind { UR_RQ_RX = 1, UR_RQ_TX, UR_RQ_ACCEPT, UR_RQ_CONNECT, UR_RQ_SHUT };
 
@@ -175,13 +178,13 @@ struct ur_counters {
     uint64_t enters, sqes, cqes, sq_full, rx_chunks, rx_bytes, rx_enobufs, rx_paused,
              rx_copied, tx_sends, tx_short, tx_bytes, tx_zc, accepts, accept_paused,
              late_cqes, rx_overflow, tx_zc_fixed, ring_moves, rx_merged_wait,
-             rx_joined, rx_join_bytes;
+             rx_joined, rx_join_bytes, sleeps;
 };
 #define UR_COUNTER_NAMES { "enters", "sqes", "cqes", "sq_full", "rx_chunks", "rx_bytes", \
                            "rx_enobufs", "rx_paused", "rx_copied", "tx_sends", "tx_short", \
                            "tx_bytes", "tx_zc", "accepts", "accept_paused", "late_cqes", \
                            "rx_overflow", "tx_zc_fixed", "ring_moves", "rx_merged_wait", \
-                           "rx_joined", "rx_join_bytes" }
+                           "rx_joined", "rx_join_bytes", "sleeps" }
 
 struct ur_stack {
     /* Set when io_uring is unavailable: every op goes to this backend. */
@@ -207,6 +210,17 @@ struct ur_stack {
     int sentinel;              /* read end of a pipe whose write end only the
                                   ring holds (a fixed file): EOF = the ring is gone */
     unsigned entries;
+    int creator_tid;           /* the thread that made the ring (a ring bound for good) */
+    /* Sleeping inside the ring (uring_sleep.c) */
+    int wake_fd;               /* eventfd: another thread evicts the sleeper */
+    bool wake_armed;           /* a poll on wake_fd is in the ring */
+    bool sleep_off;            /* the ring refused this thread's sleep (EEXIST) */
+    int sleeping;              /* a thread is in ur_sleep (atomic) */
+    unsigned sleep_submit;     /* SQEs that sleep's enter submits */
+    uint64_t watch_next;       /* user_data of the last watch armed */
+    uint64_t watch_turn;       /* sleeps armed (LRU clock of the watches) */
+    bool watch_fired;          /* a watch's CQE came since the last arm */
+    struct ur_watch { uint64_t id, ud, turn; int fd; short events; } watch[UR_WATCH_MAX];
     int evfd;                  /* eventfd registered lazily by wait_fd(), or -1 */
     bool evfd_armed;           /* the caller calls wait_arm() before it sleeps:
                                   poll() need not drain evfd */
@@ -249,6 +263,15 @@ int ur_map_err(int res); /* positive errno from a CQE result */
 int ur_reap(struct ur_stack *st);
 /* One CQE's worth: to the request's handler (or slot free list). */
 void ur_dispatch(struct ur_stack *st, uint64_t ud, int res, uint32_t flags);
+
+/* uring_sleep.c */
+int ur_sleep_arm(void *stp, const struct pollfd *watch, const uint64_t *ids, int nwatch);
+int ur_sleep(void *stp, int64_t timeout_ns);
+bool ur_ud_is_sleep(uint64_t ud);
+void ur_sleep_cqe(struct ur_stack *st, uint64_t ud, uint32_t flags);
+void ur_sleep_ring_gone(struct ur_stack *st);
+/* Before the ring is replaced: wakes a thread asleep in it, waits until it left. */
+void ur_sleeper_evict(struct ur_stack *st);
 
 /* uring_sock.c */
 struct ur_sock *ur_sock_new(struct ur_stack *st, int fd, int type);

@@ -218,6 +218,8 @@ int ur_move_ring(struct ur_stack *st)
 {
     if (getpid() != st->owner_pid)
         return 0; /* a forked child on its parent's instance: not ours to move */
+    /* 0. the owner may be asleep in the ring (uring_sleep.c) */
+    ur_sleeper_evict(st);
     /* 1. what the kernel already posted (if the owner exited, the
      * cancellations of its requests too: handlers re-issue them) */
     st->moving = true;
@@ -251,6 +253,7 @@ int ur_move_ring(struct ur_stack *st)
         return n;
     }
     /* 4., 5. */
+    ur_sleep_ring_gone(st);
     ur_old_sqes(&old);
     io_uring_queue_exit(&old);
     ur_wait_old_ring(st);

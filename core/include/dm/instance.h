@@ -12,6 +12,8 @@
 #ifndef DM_INSTANCE_H
 #define DM_INSTANCE_H
 
+#include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 #include <demi/types.h>
@@ -43,6 +45,12 @@ const struct dm_config *dm_instance_config(const struct dm_instance *inst);
 int64_t dm_now_ns(const struct dm_instance *inst);   /* cached per poll iteration */
 int dm_instance_wait_fd(struct dm_instance *inst);   /* see dm_stack_ops.wait_fd */
 int dm_instance_wait_arm(struct dm_instance *inst);  /* see dm_stack_ops.wait_arm: > 0 do not sleep */
+/* Sleeping inside the backend (dm_stack_ops.sleep_arm/sleep): can it,
+ * arm (lock held: 0 sleep next, > 0 look again, -EAGAIN use the wait fd),
+ * sleep (lock dropped: 0 or -EINTR). */
+bool dm_instance_can_sleep_inside(const struct dm_instance *inst);
+int dm_instance_sleep_arm(struct dm_instance *inst, const struct pollfd *watch, const uint64_t *ids, int nwatch);
+int dm_instance_sleep(struct dm_instance *inst, int64_t timeout_ns);
 bool dm_instance_needs_polling(const struct dm_instance *inst); /* see dm_stack_ops.needs_polling */
 void *dm_instance_stack(struct dm_instance *inst);   /* the backend's state */
 /* Free buffers / bare headers left in the instance's pools (leak checks). */

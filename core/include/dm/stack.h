@@ -18,6 +18,7 @@
 #ifndef DM_STACK_H
 #define DM_STACK_H
 
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -55,6 +56,21 @@ struct dm_stack_ops {
      * backend skip keeping wait_fd quiet on every poll (io_uring: a read
      * of its eventfd per poll). */
     int (*wait_arm)(void *st);
+    /* Optional: sleeping inside the backend instead of on wait_fd, for a
+     * backend whose wake-ups are cheaper there (io_uring with deferred task
+     * work: a thread waiting in io_uring_enter is woken by the completion
+     * itself; the ring's eventfd may be signalled late, and the plain task
+     * work that signals it at once interrupts the thread per completion).
+     * sleep_arm(st, watch, ids, n), caller's lock held: the kernel fds in
+     * watch wake the sleep too (their events); ids[i] names watch[i]'s open
+     * file and is never used for another one (0: unknown), so a backend
+     * may keep a watch armed across sleeps. Returns 0: call sleep() next;
+     * > 0: work is already there, look again; -EAGAIN: not from this
+     * thread now (sleep on wait_fd instead). sleep(st, timeout_ns) runs
+     * with the caller's lock dropped and touches only the kernel; returns
+     * 0 (woken or timed out) or -EINTR. Either both or neither. */
+    int (*sleep_arm)(void *st, const struct pollfd *watch, const uint64_t *ids, int nwatch);
+    int (*sleep)(void *st, int64_t timeout_ns);
     /* The protocols run in this process (our TCP/IP over an L2 device):
      * ACKs, ARP replies and retransmission timers happen only while
      * someone polls, so the preload polls from a helper thread while the
