@@ -149,6 +149,44 @@ int dm_close(struct dm_instance *inst, int qd)
     return rc;
 }
 
+int dm_detach(struct dm_instance *inst, int qd)
+{
+    GET_QUEUE(inst, qd, q);
+    if (!inst->ops->detach)
+        return -EOPNOTSUPP;
+    if (!dm_list_empty(&q->ops))
+        return -EBUSY;
+    int fd = inst->ops->detach(inst->st, q);
+    if (fd < 0)
+        return fd;
+    dm_queue_release(q);
+    return fd;
+}
+
+int dm_adopt(struct dm_instance *inst, int *qd, int fd)
+{
+    if (!qd || fd < 0)
+        return -EINVAL;
+    if (!inst->ops->adopt)
+        return -EOPNOTSUPP;
+    dm_refresh_now(inst);
+    struct dm_queue *q = dm_queue_new(inst, SOCK_STREAM);
+    if (!q)
+        return -EMFILE;
+    int rc = inst->ops->adopt(inst->st, q, fd);
+    if (rc < 0) {
+        dm_queue_release(q);
+        return rc;
+    }
+    *qd = q->qd;
+    return 0;
+}
+
+bool dm_instance_thread_instances(const struct dm_instance *inst)
+{
+    return inst->ops->thread_instances && inst->ops->detach && inst->ops->adopt;
+}
+
 int dm_shutdown(struct dm_instance *inst, int qd, int how)
 {
     GET_QUEUE(inst, qd, q);

@@ -395,6 +395,29 @@ static int px_shutdown(void *p, struct dm_queue *q, int how)
     return 0;
 }
 
+static int px_detach(void *p, struct dm_queue *q)
+{
+    struct posix_st *st = p;
+    struct psock *ps = q->priv;
+    if (!ps || ps->type != SOCK_STREAM || !ps->connected || ps->listening)
+        return -EBUSY;
+    if (ps->want_retry)
+        dm_list_del(&ps->retry_link);
+    epoll_ctl(st->epfd, EPOLL_CTL_DEL, ps->fd, NULL);
+    int fd = ps->fd;
+    free(ps);
+    q->priv = NULL;
+    return fd;
+}
+
+static int px_adopt(void *p, struct dm_queue *q, int fd)
+{
+    int rc = px_attach(p, q, fd, SOCK_STREAM);
+    if (rc == 0)
+        ((struct psock *)q->priv)->connected = 1;
+    return rc;
+}
+
 static int px_close(void *p, struct dm_queue *q)
 {
     struct posix_st *st = p;
@@ -497,5 +520,8 @@ static const struct dm_stack_ops posix_ops = {
     .getpeername = px_getpeername,
     .poll = px_poll,
     .wait_fd = px_wait_fd,
+    .thread_instances = true,
+    .detach = px_detach,
+    .adopt = px_adopt,
 };
 DM_STACK_REGISTER(posix_ops)

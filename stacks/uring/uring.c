@@ -785,6 +785,18 @@ static int ur_op_wait_fd(void *stp)
     return ur_wait_fd(stp);
 }
 
+static int ur_op_detach(void *stp, struct dm_queue *q)
+{
+    struct ur_stack *st = stp;
+    return st->px ? st->px->detach(st->pxst, q) : ur_detach(stp, q);
+}
+
+static int ur_op_adopt(void *stp, struct dm_queue *q, int fd)
+{
+    struct ur_stack *st = stp;
+    return st->px ? st->px->adopt(st->pxst, q, fd) : ur_adopt(stp, q, fd);
+}
+
 static int ur_op_sleep_arm(void *stp, const struct pollfd *watch, const uint64_t *ids, int nwatch)
 {
     struct ur_stack *st = stp;
@@ -813,5 +825,8 @@ static const struct dm_stack_ops ur_ops = {
     .wait_arm = ur_op_wait_arm,
     .sleep_arm = ur_op_sleep_arm,
     .sleep = ur_sleep,
+    .thread_instances = true,
+    .detach = ur_op_detach,
+    .adopt = ur_op_adopt,
 };
 DM_STACK_REGISTER(ur_ops)

@@ -101,7 +101,8 @@ static void ur_acc_deliver(struct ur_sock *s)
         nq->priv = ns;
         st->c.accepts++;
         dm_op_complete_accept(op, nq, &peer);
-        ur_rx_arm(ns);
+        /* its receive is armed by its first pop: until then the socket
+         * has nothing in flight and may move to another instance */
     }
 }
 

@@ -105,6 +105,43 @@ void ur_sock_maybe_finish(struct ur_sock *s)
         ur_sock_finish(s);
 }
 
+/* Another instance takes the connection over (the preload's socket moves
+ * to the thread that uses it): only when nothing of it is in flight or
+ * queued here, so no completion can come for it in this ring. */
+int ur_detach(void *stp, struct dm_queue *q)
+{
+    struct ur_stack *st = stp;
+    struct ur_sock *s = q->priv;
+    if (!s || s->type != SOCK_STREAM || s->state != UR_S_CONNECTED || s->nr_inflight || s->rxq_count ||
+        s->ovf_head || s->rx_buf || s->need || s->tx_nsegs || s->tx_held || s->tx_zc || s->eof || s->rx_err ||
+        s->shut_rd || s->shut_wr)
+        return -EBUSY;
+    if (s->slot >= 0) {
+        struct io_uring_sqe *sqe = ur_sqe(st);
+        if (!sqe)
+            return -EBUSY;
+        io_uring_prep_close_direct(sqe, (unsigned)s->slot); /* the fd itself stays open */
+        io_uring_sqe_set_data64(sqe, UR_UD_SLOT(s->slot));
+        s->slot = -1;
+    }
+    int fd = s->fd;
+    ur_sock_unlink(s);
+    q->priv = NULL;
+    free(s);
+    return fd;
+}
+
+int ur_adopt(void *stp, struct dm_queue *q, int fd)
+{
+    struct ur_sock *s = ur_sock_new(stp, fd, SOCK_STREAM);
+    if (!s)
+        return -ENOMEM;
+    s->state = UR_S_CONNECTED;
+    s->q = q;
+    q->priv = s;
+    return 0;
+}
+
 /* Asks the kernel to cancel every in-flight request of s. */
 void ur_cancel_all(struct ur_sock *s)
 {

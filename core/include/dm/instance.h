@@ -68,6 +68,14 @@ int dm_listen(struct dm_instance *inst, int qd, int backlog);
 int dm_accept(struct dm_instance *inst, demi_qtoken_t *qt, int qd);
 int dm_connect(struct dm_instance *inst, demi_qtoken_t *qt, int qd, const struct sockaddr *addr, socklen_t len);
 int dm_close(struct dm_instance *inst, int qd);
+/* A connected TCP socket between instances (dm_stack_ops.detach/adopt):
+ * dm_detach gives its kernel fd (>= 0) and closes qd without closing it;
+ * -EBUSY while something is in flight or queued, -EOPNOTSUPP. dm_adopt
+ * makes a queue for such an fd. */
+int dm_detach(struct dm_instance *inst, int qd);
+int dm_adopt(struct dm_instance *inst, int *qd, int fd);
+/* Instances of this backend are independent (one per thread is fine). */
+bool dm_instance_thread_instances(const struct dm_instance *inst);
 int dm_shutdown(struct dm_instance *inst, int qd, int how);
 int dm_push(struct dm_instance *inst, demi_qtoken_t *qt, int qd, const demi_sgarray_t *sga);
 int dm_pushto(struct dm_instance *inst, demi_qtoken_t *qt, int qd, const demi_sgarray_t *sga,

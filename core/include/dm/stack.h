@@ -71,6 +71,16 @@ struct dm_stack_ops {
      * 0 (woken or timed out) or -EINTR. Either both or neither. */
     int (*sleep_arm)(void *st, const struct pollfd *watch, const uint64_t *ids, int nwatch);
     int (*sleep)(void *st, int64_t timeout_ns);
+    /* Optional, for backends over kernel sockets: several instances in
+     * one process are independent, so the preload gives each thread its
+     * own (thread_instances), and a connected socket moves between them:
+     * detach(st, q) hands back its kernel fd when nothing is in flight or
+     * queued on it (-EBUSY otherwise; the queue is then released by the
+     * core, the fd left open); adopt(st, q, fd) serves a connected kernel
+     * socket on a new queue. */
+    bool thread_instances;
+    int (*detach)(void *st, struct dm_queue *q);
+    int (*adopt)(void *st, struct dm_queue *q, int fd);
     /* The protocols run in this process (our TCP/IP over an L2 device):
      * ACKs, ARP replies and retransmission timers happen only while
      * someone polls, so the preload polls from a helper thread while the
