@@ -56,11 +56,13 @@ struct dm_instance {
     uint32_t max_queues;
     uint32_t *qfree;                   /* free indices, a stack */
     uint32_t nqfree;
+    uint32_t qfresh;            /* queues[qfresh..] never used yet (touched on first use) */
     /* op table: token = gen << 32 | index */
     struct dm_op *optab;
     uint32_t max_ops;
     uint32_t *opfree;
     uint32_t nopfree;
+    uint32_t opfresh;           /* optab[opfresh..] never used yet */
     struct dm_list done;               /* completed, not yet reaped, oldest first */
     struct dm_list tasks;
     struct dm_wheel wheel;

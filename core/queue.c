@@ -26,17 +26,12 @@ int dm_tables_init(struct dm_instance *inst, uint32_t max_queues, uint32_t max_o
         return -ENOMEM;
     inst->max_queues = max_queues;
     inst->max_ops = max_ops;
-    /* Lowest index on top: qds are handed out in increasing order, as fds. */
-    for (uint32_t i = 0; i < max_queues; i++)
-        inst->qfree[i] = max_queues - 1 - i;
-    inst->nqfree = max_queues;
-    for (uint32_t i = 0; i < max_ops; i++) {
-        inst->opfree[i] = max_ops - 1 - i;
-        inst->optab[i].token = (uint64_t)i; /* generation 0: never a valid token */
-        dm_list_init(&inst->optab[i].qlink);
-        dm_list_init(&inst->optab[i].link);
-    }
-    inst->nopfree = max_ops;
+    /* Entries are handed out freed-last-first, then in increasing order
+     * from the never-used rest (qds as fds), which is only touched when
+     * reached: an instance per thread (the preload) costs what it uses,
+     * not 65,536 entries of each. */
+    inst->nqfree = inst->qfresh = 0;
+    inst->nopfree = inst->opfresh = 0;
     dm_list_init(&inst->done);
     return 0;
 }
@@ -67,12 +62,12 @@ void dm_tables_fini(struct dm_instance *inst)
 
 struct dm_queue *dm_queue_new(struct dm_instance *inst, int type)
 {
-    if (inst->nqfree == 0)
+    if (inst->nqfree == 0 && inst->qfresh == inst->max_queues)
         return NULL;
     struct dm_queue *q = calloc(1, sizeof(*q));
     if (!q)
         return NULL;
-    uint32_t idx = inst->qfree[--inst->nqfree];
+    uint32_t idx = inst->nqfree ? inst->qfree[--inst->nqfree] : inst->qfresh++;
     q->qd = DEMI_QD_BASE + (int)idx;
     q->type = type;
     q->inst = inst;
@@ -121,9 +116,17 @@ struct dm_op *dm_queue_first_op(struct dm_queue *q, int opcode)
 
 struct dm_op *dm_op_new(struct dm_instance *inst, struct dm_queue *q, int opcode)
 {
-    if (dm_unlikely(inst->nopfree == 0))
+    uint32_t idx;
+    if (dm_likely(inst->nopfree)) {
+        idx = inst->opfree[--inst->nopfree];
+    } else if (inst->opfresh < inst->max_ops) {
+        idx = inst->opfresh++;
+        inst->optab[idx].token = (uint64_t)idx; /* generation 0: never a valid token */
+        dm_list_init(&inst->optab[idx].qlink);
+        dm_list_init(&inst->optab[idx].link);
+    } else {
         return NULL;
-    uint32_t idx = inst->opfree[--inst->nopfree];
+    }
     struct dm_op *op = &inst->optab[idx];
     uint32_t gen = (uint32_t)(op->token >> 32) + 1;
     if (gen == 0)

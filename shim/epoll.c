@@ -61,8 +61,8 @@ int shim_epoll_create(int flags)
     ep->obj.kind = SHIM_KIND_EPOLL;
     ep->obj.refs = 1;
     ep->kfd = kfd;
-    ep->wait_fd = -1;
     ep->kick_fd = -1;
+    ep->wait_gen = shim_rt.inst_gen;
     ep->watch_id = shim_watch_id();
     dm_list_init(&ep->watches);
     dm_list_init(&ep->ready);
@@ -95,6 +95,33 @@ void shim_watch_mark(struct shim_sock *s)
     dm_list_for_each(pos, &s->watches) {
         struct shim_watch *w = dm_list_entry(pos, struct shim_watch, slink);
         shim_watch_ready(w, &w->ep->ready);
+    }
+}
+
+/* The epoll learns which instance its sockets are in: all in one (the
+ * waiting thread's, normally) lets it sleep inside that instance. */
+static void ep_note_dp(struct shim_epoll *ep, struct shim_dp *dp)
+{
+    if (ep->wait_gen != shim_rt.inst_gen) {
+        ep->wait_gen = shim_rt.inst_gen; /* a forked child: the parent's are gone */
+        ep->wait_mask = 0;
+        ep->dp = NULL;
+        ep->mixed = false;
+    }
+    if (!dp)
+        return;
+    if (!ep->dp)
+        ep->dp = dp;
+    else if (ep->dp != dp)
+        ep->mixed = true;
+}
+
+void shim_watch_note_dp(struct shim_sock *s)
+{
+    struct dm_list *pos;
+    dm_list_for_each(pos, &s->watches) {
+        struct shim_watch *w = dm_list_entry(pos, struct shim_watch, slink);
+        ep_note_dp(w->ep, s->dp);
     }
 }
 
@@ -222,6 +249,8 @@ int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
             goto out;
         }
     }
+    if (op != EPOLL_CTL_DEL && s->state == SHIM_OFFLOADED)
+        shim_sock_use(s); /* a fresh connection moves to this thread's instance */
     struct shim_watch *w = watch_find(ep, s, fd);
     switch (op) {
     case EPOLL_CTL_ADD:
@@ -244,6 +273,8 @@ int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
         dm_list_add_tail(&ep->watches, &w->elink);
         dm_list_add_tail(&s->watches, &w->slink);
         shim_watch_ready(w, &ep->ready);
+        if (s->state == SHIM_OFFLOADED)
+            ep_note_dp(ep, s->dp);
         break;
     case EPOLL_CTL_MOD:
         if (!w) {
@@ -338,16 +369,28 @@ static void ensure_kick_fd(struct shim_epoll *ep, int kfd)
     ep->kick_fd = fd;
 }
 
-static void ensure_wait_fd(struct shim_epoll *ep, int kfd)
+/* The wait fds of the instances this wait watches (shim_wait_fds) in the
+ * kernel set. False: one had to be made just now, look again first. */
+static bool ensure_wait_fds(struct shim_epoll *ep, int kfd)
 {
     ensure_kick_fd(ep, kfd);
-    if (!shim_rt.inst || shim_rt.wait_fd < 0 || (ep->wait_fd == shim_rt.wait_fd && ep->wait_gen == shim_rt.inst_gen))
-        return;
-    struct epoll_event wev = { .events = EPOLLIN, .data.ptr = (void *)&shim_wait_marker };
-    if (DM_REAL(epoll_ctl)(kfd, EPOLL_CTL_ADD, shim_rt.wait_fd, &wev) < 0 && errno == EEXIST)
-        DM_REAL(epoll_ctl)(kfd, EPOLL_CTL_MOD, shim_rt.wait_fd, &wev);
-    ep->wait_fd = shim_rt.wait_fd;
-    ep->wait_gen = shim_rt.inst_gen;
+    ep_note_dp(ep, NULL);
+    struct pollfd p[SHIM_MAX_DPS + 1];
+    int n = 0;
+    bool ready = shim_wait_fds(p, SHIM_MAX_DPS + 1, &n);
+    for (int i = 0; i < n; i++) {
+        struct shim_dp *dp = NULL;
+        for (struct shim_dp *d = shim_rt.dps; d; d = d->next)
+            if (d->wait_fd == p[i].fd)
+                dp = d;
+        if (!dp || (ep->wait_mask & (1ull << dp->idx)))
+            continue;
+        struct epoll_event wev = { .events = EPOLLIN, .data.ptr = (void *)&shim_wait_marker };
+        if (DM_REAL(epoll_ctl)(kfd, EPOLL_CTL_ADD, p[i].fd, &wev) < 0 && errno == EEXIST)
+            DM_REAL(epoll_ctl)(kfd, EPOLL_CTL_MOD, p[i].fd, &wev);
+        ep->wait_mask |= 1ull << dp->idx;
+    }
+    return ready;
 }
 
 int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, const sigset_t *sigmask)
@@ -359,7 +402,7 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
          * the datapath may still have data to send */
         if (eo && eo->kind == SHIM_KIND_EPOLL && max > 0) {
             struct shim_epoll *ep0 = (struct shim_epoll *)eo;
-            if (ep0->wait_fd < 0 && !shim_rt.inst) {
+            if (!ep0->wait_mask && !shim_rt.inst) {
                 shim_unlock();
                 return SHIM_PASS;
             }
@@ -374,6 +417,14 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
     }
     struct shim_epoll *ep = (struct shim_epoll *)eo;
     ep->obj.refs++;
+    /* its sockets all in this thread's instance (the normal case): that
+     * one is driven, and slept in; else every instance is */
+    ep_note_dp(ep, NULL);
+    struct shim_dp *mine = shim_dp_current();
+    if (ep->mixed || (ep->dp && ep->dp != mine))
+        shim_focus_all();
+    else
+        shim_focus(NULL);
     int64_t start = dm_clock_ns();
     int64_t deadline = timeout_ms < 0 ? -1 : start + (int64_t)timeout_ms * DM_NS_PER_MS;
     static __thread unsigned flip, turn;
@@ -455,9 +506,8 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
                 continue;
             }
         }
-        if (!shim_wait_fd_ready())
+        if (!ensure_wait_fds(ep, epfd))
             continue;
-        ensure_wait_fd(ep, epfd);
         if (shim_spin_only())
             tmo = 0;
         struct shim_sleeper sl;

@@ -31,10 +31,12 @@ bool shim_poll_needed(const struct pollfd *fds, nfds_t n)
     return false;
 }
 
-/* Our entries' revents; returns how many are ready. Lock held. */
-static int scan_ours(struct pollfd *fds, nfds_t n, struct pollfd *k)
+/* Our entries' revents; returns how many are ready. *foreign: one of
+ * them is in another thread's instance. Lock held. */
+static int scan_ours(struct pollfd *fds, nfds_t n, struct pollfd *k, bool *foreign)
 {
     int ready = 0;
+    struct shim_dp *mine = shim_dp_current();
     for (nfds_t i = 0; i < n; i++) {
         struct shim_obj *o = fds[i].fd >= 0 ? shim_fd_get(fds[i].fd) : NULL;
         if (!o || o->kind != SHIM_KIND_SOCK)
@@ -43,6 +45,11 @@ static int scan_ours(struct pollfd *fds, nfds_t n, struct pollfd *k)
         if (s->state == SHIM_PENDING && (s->listening || s->type == SOCK_DGRAM) &&
             shim_activate(s, fds[i].fd, NULL) == 1)
             continue; /* now a kernel fd */
+        if (s->state == SHIM_OFFLOADED) {
+            shim_sock_use(s); /* a fresh connection moves to this thread's instance */
+            if (s->dp != mine)
+                *foreign = true;
+        }
         k[i].fd = -1;
         fds[i].revents = (short)(shim_sock_events(s, fds[i].fd) & ((uint32_t)fds[i].events | POLLERR | POLLHUP));
         if (fds[i].revents)
@@ -53,11 +60,13 @@ static int scan_ours(struct pollfd *fds, nfds_t n, struct pollfd *k)
 
 int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *sigmask)
 {
-    struct pollfd kstack[34];
-    struct pollfd *k = n + 2 <= DM_ARRAY_SIZE(kstack) ? kstack : malloc((n + 2) * sizeof(*k));
+    struct pollfd kstack[34 + SHIM_MAX_DPS];
+    struct pollfd *k = n + 2 + SHIM_MAX_DPS <= DM_ARRAY_SIZE(kstack) ? kstack
+                                                                      : malloc((n + 2 + SHIM_MAX_DPS) * sizeof(*k));
     if (!k)
         return -ENOMEM;
     shim_lock();
+    shim_focus(NULL);
     int64_t start = dm_clock_ns();
     int64_t deadline = timeout_ns < 0 ? -1 : start + timeout_ns;
     int r;
@@ -67,7 +76,10 @@ int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *
         if (!kernel_done)
             for (nfds_t i = 0; i < n; i++)
                 k[i] = (struct pollfd){ .fd = fds[i].fd, .events = fds[i].events };
-        int ready = scan_ours(fds, n, k);
+        bool foreign = false;
+        int ready = scan_ours(fds, n, k, &foreign);
+        if (foreign)
+            shim_focus_all(); /* (sticks for the rest of this call) */
         if (!kernel_done) {
             int kr = DM_REAL(poll)(k, n, 0);
             if (kr < 0) {
@@ -121,12 +133,12 @@ int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *
                 continue; /* the kernel entries are looked at again */
             }
         }
-        if (!shim_wait_fd_ready())
+        int nw = 0;
+        if (!shim_wait_fds(&k[kn], SHIM_MAX_DPS, &nw))
             continue;
+        kn += (nfds_t)nw;
         if (shim_spin_only())
             slice = 0;
-        else
-            k[kn++] = (struct pollfd){ .fd = shim_rt.wait_fd, .events = POLLIN };
         struct timespec ts = { .tv_sec = slice / DM_NS_PER_S, .tv_nsec = slice % DM_NS_PER_S };
         shim_sleep_begin(&sl, &shim_rt.sleepers, kick);
         shim_unlock();

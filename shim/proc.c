@@ -34,15 +34,16 @@
 static void child_reset(void)
 {
     if (shim_rt.inst) {
-        shim_rt.inst = NULL; /* the parent's: never touched again here */
+        /* the parent's instances: never touched again here (their memory
+         * is a copy-on-write leftover; their kernel objects the parent's) */
+        shim_rt.inst = NULL;
+        shim_rt.dps = NULL;
+        shim_rt.ndps = 0;
         shim_rt.inst_gen++;
     }
     shim_rt.inst_err = 0;
-    shim_rt.wait_fd = -1;
     shim_rt.tx_inflight = 0;
     shim_sleepers_child_reset();
-    if (shim_rt.qmap)
-        memset(shim_rt.qmap, 0, (shim_rt.qmap_mask + 1) * sizeof(*shim_rt.qmap));
     int hi = shim_fd_max();
     for (int fd = 0; fd <= hi; fd++) {
         struct shim_obj *o = shim_fd_get(fd);
@@ -90,25 +91,31 @@ pid_t shim_fork(void)
     return 0;
 }
 
-static bool pushes_pending(void)
+/* The instance of a socket with pushes in flight, or NULL. */
+static struct shim_dp *pushes_pending(void)
 {
     int hi = shim_fd_max();
     for (int fd = 0; fd <= hi; fd++) {
         struct shim_obj *o = shim_fd_get(fd);
         if (o && o->kind == SHIM_KIND_SOCK && ((struct shim_sock *)o)->state == SHIM_OFFLOADED &&
-            ((struct shim_sock *)o)->tx_count)
-            return true;
+            ((struct shim_sock *)o)->tx_count && shim_dp_live(((struct shim_sock *)o)->dp))
+            return ((struct shim_sock *)o)->dp;
     }
-    return false;
+    return NULL;
 }
 
-/* Lock held. */
+/* Lock held. Drives only the instances that still have data to send (an
+ * instance of another thread is driven from here only then). */
 void shim_drain(int64_t timeout_ns)
 {
     if (!shim_rt.inst)
         return;
     int64_t start = dm_clock_ns(), deadline = start + timeout_ns;
     for (;;) {
+        struct shim_dp *dp = pushes_pending();
+        if (!dp)
+            return;
+        shim_focus(dp);
         shim_progress();
         if (!pushes_pending())
             return;
@@ -194,6 +201,7 @@ __attribute__((destructor)) static void shim_at_exit(void)
     shim_drain(shim_rt.cfg.linger_ms * DM_NS_PER_MS);
     const char *st = getenv("DEMI_STATS");
     if (st && strcmp(st, "0") != 0)
-        dm_stats_dump(shim_rt.inst, stderr, 0);
+        for (struct shim_dp *dp = shim_rt.dps; dp; dp = dp->next)
+            dm_stats_dump(dp->inst, stderr, 0);
     shim_unlock();
 }

@@ -34,7 +34,6 @@
 
 struct shim_rt shim_rt = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
-    .wait_fd = -1,
     .sleepers = { &shim_rt.sleepers, &shim_rt.sleepers },
 };
 __thread int shim_depth __attribute__((tls_model("initial-exec")));
@@ -203,53 +202,181 @@ void shim_cfg_load(void)
              (long long)cfg->linger_ms, cfg->offload_udp, cfg->offload_loopback, rules);
 }
 
-/* Starts the datapath. Without DEMI_BACKEND the preload prefers uring and
- * falls back to posix when uring is not built or cannot start here. */
-struct dm_instance *shim_instance(void)
+/* Makes a datapath instance. The first one: DEMI_BACKEND, or without it
+ * uring, falling back to posix when uring is not built or cannot start
+ * here. Later ones (a thread's own): the first one's backend. */
+static int dp_create(const char *backend, struct dm_instance **out)
 {
-    static struct dm_config cfg; /* instances may keep a pointer to it */
-    struct dm_instance *inst = NULL;
+    static struct dm_config cfgs[SHIM_MAX_DPS]; /* instances may keep a pointer to theirs */
+    struct dm_config *cfg = &cfgs[shim_rt.ndps];
     int r;
+    *cfg = shim_env;
+    /* accepted connections receive nothing before their first pop, so one
+     * can still move to the instance of the thread that serves it */
+    dm_config_set(cfg, "DEMI_MOVABLE_ACCEPTS", "1");
+    if (backend) {
+        dm_config_set(cfg, "DEMI_BACKEND", backend);
+        return dm_instance_create(cfg, out);
+    }
+    if (env_get("DEMI_BACKEND"))
+        return dm_instance_create(cfg, out);
+    r = -ENODEV;
+    if (dm_stack_find("uring")) {
+        dm_config_set(cfg, "DEMI_BACKEND", "uring");
+        r = dm_instance_create(cfg, out);
+    }
+    if (r < 0) {
+        DM_INFO("shim", "uring backend unavailable (%s); using posix", strerror(-r));
+        *cfg = shim_env;
+        dm_config_set(cfg, "DEMI_MOVABLE_ACCEPTS", "1");
+        dm_config_set(cfg, "DEMI_BACKEND", "posix");
+        r = dm_instance_create(cfg, out);
+    }
+    return r;
+}
 
-    if (dm_likely(shim_rt.inst != NULL))
-        return shim_rt.inst;
-    if (shim_rt.inst_err)
+static struct shim_dp *dp_new(void)
+{
+    struct shim_dp *first = shim_rt.ndps ? shim_rt.dps : NULL;
+    while (first && first->next)
+        first = first->next;
+    struct dm_instance *inst = NULL;
+    struct shim_dp *dp = calloc(1, sizeof(*dp));
+    if (!dp)
         return NULL;
-    cfg = shim_env;
     /* A device may start threads of its own (DPDK's EAL interrupt thread,
      * which brings a memif link up) and wait for them while we hold the
      * lock: their epolls must not need it (see shim_epoll_create). */
     __atomic_store_n(&shim_rt.starting_tid, (int)gettid(), __ATOMIC_RELEASE);
-    if (env_get("DEMI_BACKEND")) {
-        r = dm_instance_create(&cfg, &inst);
-    } else {
-        r = -ENODEV;
-        if (dm_stack_find("uring")) {
-            dm_config_set(&cfg, "DEMI_BACKEND", "uring");
-            r = dm_instance_create(&cfg, &inst);
-        }
-        if (r < 0) {
-            DM_INFO("shim", "uring backend unavailable (%s); using posix", strerror(-r));
-            cfg = shim_env;
-            dm_config_set(&cfg, "DEMI_BACKEND", "posix");
-            r = dm_instance_create(&cfg, &inst);
-        }
-    }
+    int r = dp_create(first ? dm_instance_backend(first->inst) : NULL, &inst);
     __atomic_store_n(&shim_rt.starting_tid, 0, __ATOMIC_RELEASE);
     if (r < 0) {
-        shim_rt.inst_err = -r;
-        DM_ERR("shim", "the datapath did not start (%s): sockets stay in the kernel", strerror(-r));
+        free(dp);
+        if (!first) {
+            shim_rt.inst_err = -r;
+            DM_ERR("shim", "the datapath did not start (%s): sockets stay in the kernel", strerror(-r));
+        } else {
+            dm_log_once("shim", "a thread's own datapath instance did not start (%s): it shares the "
+                        "first one", strerror(-r));
+        }
         return NULL;
     }
-    shim_rt.inst = inst;
+    dp->inst = inst;
+    dp->tid = (int)gettid();
+    dp->idx = shim_rt.ndps;
+    dp->gen = shim_rt.inst_gen;
     /* A backend that sleeps inside itself gets its wait fd only when a
      * sleep cannot happen there (io_uring: its mode may change for it). */
-    shim_rt.sleep_inside = dm_instance_can_sleep_inside(inst);
-    shim_rt.wait_fd = shim_rt.sleep_inside ? -1 : dm_instance_wait_fd(inst);
-    DM_INFO("shim", "datapath started: backend %s, %s %d", dm_instance_backend(inst),
-            shim_rt.sleep_inside ? "sleeps inside the backend; wait fd on demand" : "wait fd", shim_rt.wait_fd);
-    shim_helper_start();
-    return inst;
+    dp->sleep_inside = dm_instance_can_sleep_inside(inst);
+    dp->wait_fd = dp->sleep_inside ? -1 : dm_instance_wait_fd(inst);
+    dp->next = shim_rt.dps;
+    shim_rt.dps = dp;
+    shim_rt.ndps++;
+    if (!first) {
+        shim_rt.per_thread = dm_instance_thread_instances(inst);
+        /* read without the lock (shim_thread_internal_slow): published last */
+        __atomic_store_n(&shim_rt.inst, inst, __ATOMIC_RELEASE);
+        shim_helper_start();
+    }
+    DM_INFO("shim", "datapath started: backend %s (instance %u, for thread %d), %s", dm_instance_backend(inst),
+            dp->idx, dp->tid, dp->sleep_inside ? "sleeps inside the backend" : "sleeps on its wait fd");
+    return dp;
+}
+
+static __thread struct shim_dp *tls_dp;    /* this thread's own instance */
+static pthread_key_t dp_key;
+static pthread_once_t dp_key_once = PTHREAD_ONCE_INIT;
+
+/* A thread that exits leaves its instance to the next new thread (a
+ * thread-per-connection server would otherwise make one per connection);
+ * what is still open in it is driven by whoever uses it. */
+static void dp_thread_exit(void *p)
+{
+    struct shim_dp *dp = p;
+    shim_lock();
+    if (shim_dp_live(dp) && dp->tid == (int)gettid())
+        dp->tid = 0;
+    shim_unlock();
+}
+
+static void dp_key_make(void) { (void)pthread_key_create(&dp_key, dp_thread_exit); }
+static __thread uint32_t tls_dp_gen;
+static __thread struct shim_dp *tls_focus; /* shim_focus */
+static __thread bool tls_focus_all;
+
+static struct shim_dp *dp_first(void)
+{
+    struct shim_dp *dp = shim_rt.dps;
+    while (dp && dp->next)
+        dp = dp->next;
+    return dp;
+}
+
+struct shim_dp *shim_dp_current(void)
+{
+    if (dm_likely(tls_dp != NULL) && tls_dp_gen == shim_rt.inst_gen)
+        return tls_dp;
+    if (shim_rt.dps && !shim_rt.per_thread)
+        return dp_first(); /* one instance for the process */
+    return NULL;
+}
+
+struct shim_dp *shim_dp_mine(void)
+{
+    struct shim_dp *dp = shim_dp_current();
+    if (dm_likely(dp != NULL))
+        return dp;
+    if (shim_rt.inst_err)
+        return NULL;
+    if (shim_rt.per_thread)
+        for (struct shim_dp *d = shim_rt.dps; d && !dp; d = d->next)
+            if (d->tid == 0) {
+                dp = d; /* its thread exited */
+                dp->tid = (int)gettid();
+            }
+    if (!dp && (!shim_rt.dps || (shim_rt.per_thread && shim_rt.ndps < SHIM_MAX_DPS)))
+        dp = dp_new();
+    if (!dp)
+        return dp_first(); /* NULL when none could start; shared past SHIM_MAX_DPS threads */
+    tls_dp = dp;
+    tls_dp_gen = shim_rt.inst_gen;
+    if (shim_rt.per_thread) {
+        (void)pthread_once(&dp_key_once, dp_key_make);
+        (void)pthread_setspecific(dp_key, dp);
+    }
+    return dp;
+}
+
+struct dm_instance *shim_instance(void)
+{
+    struct shim_dp *dp = shim_dp_mine();
+    return dp ? dp->inst : NULL;
+}
+
+void shim_focus(struct shim_dp *dp)
+{
+    tls_focus = dp;
+    tls_focus_all = false;
+}
+
+void shim_focus_all(void)
+{
+    tls_focus = NULL;
+    tls_focus_all = true;
+}
+
+int shim_focus_others(struct shim_dp **out, int max)
+{
+    struct shim_dp *mine = shim_dp_current();
+    int n = 0;
+    if (tls_focus_all) {
+        for (struct shim_dp *dp = shim_rt.dps; dp && n < max; dp = dp->next)
+            if (dp != mine)
+                out[n++] = dp;
+    } else if (tls_focus && tls_focus != mine && shim_dp_live(tls_focus) && max > 0) {
+        out[n++] = tls_focus;
+    }
+    return n;
 }
 
 /* Listening TCP sockets this program inherited (systemd socket activation,
@@ -414,28 +541,30 @@ void shim_kick_for(struct shim_sock *s)
     }
 }
 
-/* ---- qd -> socket ---- */
+/* ---- qd -> socket (per instance) ---- */
 
 static unsigned qhash(int qd, unsigned mask) { return ((uint32_t)qd * 2654435761u) & mask; }
 
 void shim_qmap_put(struct shim_sock *s)
 {
-    if (!shim_rt.qmap) {
-        shim_rt.qmap_mask = 4095;
-        shim_rt.qmap = calloc(shim_rt.qmap_mask + 1, sizeof(*shim_rt.qmap));
-        if (!shim_rt.qmap)
+    struct shim_dp *dp = s->dp;
+    if (!dp->qmap) {
+        dp->qmap_mask = 4095;
+        dp->qmap = calloc(dp->qmap_mask + 1, sizeof(*dp->qmap));
+        if (!dp->qmap)
             abort(); /* 32 KiB at the first hand-over; nothing sane to do without it */
     }
-    unsigned h = qhash(s->qd, shim_rt.qmap_mask);
-    s->qnext = shim_rt.qmap[h];
-    shim_rt.qmap[h] = s;
+    unsigned h = qhash(s->qd, dp->qmap_mask);
+    s->qnext = dp->qmap[h];
+    dp->qmap[h] = s;
 }
 
 void shim_qmap_del(struct shim_sock *s)
 {
-    if (!shim_rt.qmap)
+    struct shim_dp *dp = s->dp;
+    if (!dp || !dp->qmap)
         return;
-    struct shim_sock **pp = &shim_rt.qmap[qhash(s->qd, shim_rt.qmap_mask)];
+    struct shim_sock **pp = &dp->qmap[qhash(s->qd, dp->qmap_mask)];
     for (; *pp; pp = &(*pp)->qnext)
         if (*pp == s) {
             *pp = s->qnext;
@@ -444,11 +573,11 @@ void shim_qmap_del(struct shim_sock *s)
         }
 }
 
-struct shim_sock *shim_qmap_get(int qd)
+static struct shim_sock *qmap_get(struct shim_dp *dp, int qd)
 {
-    if (!shim_rt.qmap)
+    if (!dp->qmap)
         return NULL;
-    for (struct shim_sock *s = shim_rt.qmap[qhash(qd, shim_rt.qmap_mask)]; s; s = s->qnext)
+    for (struct shim_sock *s = dp->qmap[qhash(qd, dp->qmap_mask)]; s; s = s->qnext)
         if (s->qd == qd)
             return s;
     return NULL;
@@ -473,10 +602,10 @@ static bool tx_complete(struct shim_sock *s, demi_qtoken_t qt)
     return false;
 }
 
-static void dispatch(demi_qresult_t *qr)
+static void dispatch(struct shim_dp *dp, demi_qresult_t *qr)
 {
-    struct dm_instance *inst = shim_rt.inst;
-    struct shim_sock *s = shim_qmap_get(qr->qr_qd);
+    struct dm_instance *inst = dp->inst;
+    struct shim_sock *s = qmap_get(dp, qr->qr_qd);
     demi_qtoken_t qt = qr->qr_qt;
 
     switch (qr->qr_opcode) {
@@ -585,32 +714,55 @@ static void dispatch(demi_qresult_t *qr)
     }
 }
 
-/* Right before a sleep on the datapath's wait fd: false when something is
- * to be done first (completions harvested, or the backend has work). */
+/* Right before a sleep: false when something is to be done first
+ * (completions harvested, or a backend has work). */
 bool shim_may_sleep(void)
 {
     if (shim_progress() > 0)
-        return false; /* and flushed what the backend queued */
-    return !shim_rt.inst || dm_instance_wait_arm(shim_rt.inst) <= 0;
+        return false; /* and flushed what the backends queued */
+    struct shim_dp *mine = shim_dp_current(), *others[SHIM_MAX_DPS];
+    if (mine && dm_instance_wait_arm(mine->inst) > 0)
+        return false;
+    int n = shim_focus_others(others, SHIM_MAX_DPS);
+    for (int i = 0; i < n; i++)
+        if (dm_instance_wait_arm(others[i]->inst) > 0)
+            return false;
+    return true;
+}
+
+int shim_progress_dp(struct shim_dp *dp)
+{
+    demi_qresult_t qrs[32];
+    int total = 0;
+
+    if (!shim_dp_live(dp))
+        return 0;
+    for (int round = 0; round < 8; round++) {
+        int n = 0;
+        int r = dm_wait_next_n(dp->inst, qrs, (int)DM_ARRAY_SIZE(qrs), &n, 0);
+        if (r < 0 || n <= 0)
+            break;
+        for (int i = 0; i < n; i++)
+            dispatch(dp, &qrs[i]);
+        total += n;
+    }
+    return total;
 }
 
 int shim_progress(void)
 {
-    demi_qresult_t qrs[32];
-    struct dm_instance *inst = shim_rt.inst;
+    struct shim_dp *mine = shim_dp_current();
     int total = 0;
-
-    if (!inst)
+    if (!shim_rt.inst)
         return 0;
     __atomic_store_n(&shim_rt.progress_gen, shim_rt.progress_gen + 1, __ATOMIC_RELAXED);
-    for (int round = 0; round < 8; round++) {
-        int n = 0;
-        int r = dm_wait_next_n(inst, qrs, (int)DM_ARRAY_SIZE(qrs), &n, 0);
-        if (r < 0 || n <= 0)
-            break;
+    if (mine)
+        total += shim_progress_dp(mine);
+    if (dm_unlikely(tls_focus_all || (tls_focus && tls_focus != mine))) {
+        struct shim_dp *others[SHIM_MAX_DPS];
+        int n = shim_focus_others(others, SHIM_MAX_DPS);
         for (int i = 0; i < n; i++)
-            dispatch(&qrs[i]);
-        total += n;
+            total += shim_progress_dp(others[i]);
     }
     return total;
 }
@@ -659,19 +811,40 @@ bool shim_eintr_spurious(void)
     return !handlers_caught(&all);
 }
 
-int shim_wait_fd(void)
+int shim_dp_wait_fd(struct shim_dp *dp)
 {
-    if (shim_rt.wait_fd < 0 && shim_rt.inst && shim_rt.sleep_inside)
-        shim_rt.wait_fd = dm_instance_wait_fd(shim_rt.inst);
-    return shim_rt.wait_fd;
+    if (dp->wait_fd < 0 && dp->sleep_inside)
+        dp->wait_fd = dm_instance_wait_fd(dp->inst);
+    return dp->wait_fd;
 }
 
-bool shim_wait_fd_ready(void)
+bool shim_dp_wait_fd_ready(struct shim_dp *dp)
 {
-    if (shim_rt.wait_fd >= 0 || !shim_rt.inst)
+    if (dp->wait_fd >= 0 || !dp->sleep_inside)
         return true;
-    (void)shim_wait_fd();
+    (void)shim_dp_wait_fd(dp);
     return false;
+}
+
+/* The wait fds a sleep outside the backends watches: this thread's
+ * instance and the focused others. False when one had to be made just
+ * now (look again first). */
+bool shim_wait_fds(struct pollfd *p, int max, int *n)
+{
+    struct shim_dp *dps[SHIM_MAX_DPS + 1];
+    struct shim_dp *mine = shim_dp_current();
+    int k = shim_focus_others(dps, SHIM_MAX_DPS);
+    if (mine)
+        dps[k++] = mine;
+    bool ready = true;
+    *n = 0;
+    for (int i = 0; i < k; i++) {
+        if (!shim_dp_wait_fd_ready(dps[i]))
+            ready = false;
+        if (dps[i]->wait_fd >= 0 && *n < max)
+            p[(*n)++] = (struct pollfd){ .fd = dps[i]->wait_fd, .events = POLLIN };
+    }
+    return ready;
 }
 
 uint64_t shim_watch_id(void)
@@ -682,9 +855,10 @@ uint64_t shim_watch_id(void)
 
 int shim_sleep_inside(const struct pollfd *watch, const uint64_t *ids, int nwatch, int64_t timeout_ns)
 {
-    struct dm_instance *inst = shim_rt.inst;
-    if (!inst || !shim_rt.sleep_inside)
-        return -EAGAIN;
+    struct shim_dp *mine = shim_dp_current(), *others[1];
+    if (!mine || !mine->sleep_inside || shim_focus_others(others, 1) > 0)
+        return -EAGAIN; /* another instance must be able to wake us too */
+    struct dm_instance *inst = mine->inst;
     int r = dm_instance_sleep_arm(inst, watch, ids, nwatch);
     if (r != 0)
         return r > 0 ? 0 : r;
@@ -725,14 +899,17 @@ int shim_block(int64_t spin_start, int64_t deadline)
             return -EINTR;
         return 0;
     }
-    if (!shim_wait_fd_ready()) {
+    struct pollfd p[SHIM_MAX_DPS + 2];
+    int np = 0;
+    if (!shim_wait_fds(p, SHIM_MAX_DPS + 1, &np)) {
         shim_sleep_end(&sl);
         return 0;
     }
-    struct pollfd p[2] = { { .fd = shim_rt.wait_fd, .events = POLLIN }, { .fd = kfd, .events = POLLIN } };
+    if (kfd >= 0)
+        p[np++] = (struct pollfd){ .fd = kfd, .events = POLLIN };
     struct timespec ts = { .tv_sec = slice / DM_NS_PER_S, .tv_nsec = slice % DM_NS_PER_S };
     shim_unlock();
-    r = DM_REAL(ppoll)(p, kfd >= 0 ? 2 : 1, &ts, NULL);
+    r = DM_REAL(ppoll)(p, (nfds_t)np, &ts, NULL);
     int e = errno;
     shim_lock();
     shim_sleep_end(&sl);

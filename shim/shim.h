@@ -28,13 +28,21 @@
  *              lives in the parent's datapath; the child may only close it.
  *              (Listeners are re-created in the child instead.)
  *
- * Progress (rt.c): all completions are harvested with dm_wait_next_n() and
- * dispatched to sockets by queue descriptor; a connected socket keeps one
+ * Instances (rt.c, struct shim_dp): one per thread that does socket I/O
+ * where the backend allows (uring, posix), else one per process. A socket
+ * is in one instance (s->dp); a fresh accepted one moves to the instance
+ * of the thread that first uses it (shim_sock_use).
+ *
+ * Progress (rt.c): a thread drives its own instance, plus the instance of
+ * the socket it waits on (shim_focus) or all of them (an epoll or poll set
+ * that mixes instances); completions are harvested with dm_wait_next_n()
+ * and dispatched to sockets by queue descriptor; a connected socket keeps one
  * pop posted while its receive buffer is below DEMI_RCVBUF, a listener one
  * accept, so readiness is known without asking the backend.
  *
- * Locking: one mutex around everything (the instance is single threaded).
- * Blocking calls drop it while they sleep on the instance's wait fd.
+ * Locking: one mutex around everything (instances are single threaded).
+ * Blocking calls drop it while they sleep (inside their instance, or on
+ * the instances' wait fds).
  */
 #ifndef DM_SHIM_H
 #define DM_SHIM_H
@@ -89,6 +97,10 @@ struct shim_sock {
     int type;                /* SOCK_STREAM / SOCK_DGRAM */
     int qd;                  /* datapath queue, -1 before hand-over */
     uint32_t inst_gen;       /* the datapath generation that owns qd */
+    struct shim_dp *dp;      /* the datapath instance qd is in */
+    bool fresh;              /* accepted, not used yet: nothing posted, so it
+                                may move to the instance of the thread that
+                                first uses it (shim_sock_use) */
     /* flags */
     bool nonblock, listening, connecting, connected, conn_failed;
     bool eof, shut_rd, shut_wr, udp_has_peer, udp_pop_ok;
@@ -133,8 +145,10 @@ struct shim_sock {
 struct shim_epoll {
     struct shim_obj obj;
     int kfd;                 /* the kernel epoll (same number as the app's fd) */
-    uint32_t wait_gen;       /* datapath generation whose wait fd is in kfd */
-    int wait_fd;
+    uint32_t wait_gen;       /* datapath generation of wait_mask, dp, mixed */
+    uint64_t wait_mask;      /* instances (shim_dp.idx) whose wait fd is in kfd */
+    struct shim_dp *dp;      /* the instance of the offloaded sockets watched */
+    bool mixed;              /* ... or more than one instance (sticky) */
     unsigned nkernel;        /* kernel fds the application put in kfd (as far
                                 as we saw: a closed fd leaves it silently) */
     int kick_fd;             /* eventfd in kfd: another thread's progress made
@@ -187,6 +201,25 @@ static inline void shim_watch_ready(struct shim_watch *w, struct dm_list *ready)
 /* ---- runtime (rt.c) ---- */
 struct dm_instance;
 
+/* One datapath instance. With a backend over kernel sockets
+ * (dm_instance_thread_instances: uring, posix) each thread that does
+ * socket I/O gets its own, so a ring is only ever driven by its thread;
+ * an accepted connection moves to the instance of the thread that first
+ * uses it (the accept-then-hand-off pattern). Other backends (DPDK, XDP:
+ * one device queue) have one instance for the process. */
+struct shim_dp {
+    struct dm_instance *inst;
+    int wait_fd;             /* asked for only when needed (shim_dp_wait_fd), else -1 */
+    bool sleep_inside;       /* the backend can sleep itself (shim_sleep_inside) */
+    int tid;                 /* the thread it serves; 0: that thread exited, free for the next */
+    unsigned idx;            /* 0..63: its bit in shim_epoll.wait_mask */
+    uint32_t gen;            /* shim_rt.inst_gen when made (a forked child drops them) */
+    struct shim_sock **qmap; /* qd -> socket, chained hash */
+    unsigned qmap_mask;
+    struct shim_dp *next;
+};
+#define SHIM_MAX_DPS 64
+
 struct shim_cfg {
     int64_t spin_ns;
     int64_t spin_yield_ns;   /* DEMI_SPIN_YIELD_US: first yield of a spin, then doubling */
@@ -202,17 +235,16 @@ struct shim_cfg {
 
 struct shim_rt {
     pthread_mutex_t lock;
-    struct dm_instance *inst;
+    struct dm_instance *inst;    /* the first instance: the datapath runs */
+    struct shim_dp *dps;         /* every instance of this process, newest first */
+    unsigned ndps;
+    bool per_thread;             /* an instance per thread (dm_instance_thread_instances) */
     int inst_err;            /* nonzero: the datapath failed to start */
     int starting_tid;        /* thread starting the datapath (lock held), 0 none;
                                 read without the lock */
     uint32_t inst_gen;       /* bumped when a child drops the parent's datapath */
-    int wait_fd;             /* the datapath's wait fd once asked for (shim_wait_fd), else -1 */
-    bool sleep_inside;       /* the backend can sleep itself (shim_sleep_inside) */
     struct shim_cfg cfg;
     bool cfg_loaded;
-    struct shim_sock **qmap; /* qd -> socket, chained hash */
-    unsigned qmap_mask;
     /* Pushes in flight in the whole process. While nonzero, a wait on
      * kernel fds only must still drive the datapath (nothing else would
      * send what the application already "wrote"). Read without the lock. */
@@ -236,13 +268,23 @@ void shim_spin_pause(void);
 void shim_spin_pause_at(int64_t spun);
 /* Loads DEMI_* settings once (called under the lock). */
 void shim_cfg_load(void);
-/* The datapath, started on first use; NULL when it cannot start. */
+/* This thread's datapath instance, started on first use (NULL when none
+ * can start); shim_dp_current: the same without starting one. */
+struct shim_dp *shim_dp_mine(void);
+struct shim_dp *shim_dp_current(void);
 struct dm_instance *shim_instance(void);
+static inline bool shim_dp_live(const struct shim_dp *dp) { return dp && dp->gen == shim_rt.inst_gen; }
+/* What shim_progress() drives besides this thread's instance: the
+ * instance of the socket a call waits on (shim_focus), or every instance
+ * (shim_focus_all: an epoll or poll set that mixes them, or no own one). */
+void shim_focus(struct shim_dp *dp);
+void shim_focus_all(void);
 /* Harvests completions and updates sockets; returns how many. A call that
  * returns 0 has also flushed work the backend queued (io_uring SQEs), so
  * it is what must run right before sleeping. Lock held. */
 int shim_progress(void);
-/* The last step before sleeping: progress, then the backend's wait_arm.
+int shim_progress_dp(struct shim_dp *dp);
+/* The last step before sleeping: progress, then the backends' wait_arm.
  * False: do not sleep, look again. Lock held. */
 bool shim_may_sleep(void);
 /* Sleeps until the datapath may have work or the deadline (ns, -1 none).
@@ -250,24 +292,32 @@ bool shim_may_sleep(void);
  * time the caller began waiting. Returns 0, -ETIMEDOUT or -EINTR. */
 int shim_block(int64_t spin_start, int64_t deadline);
 /* A datapath that can only be polled (DPDK): waits spin, never sleep. */
-static inline bool shim_spin_only(void)
+static inline bool shim_dp_spin_only(const struct shim_dp *dp)
 {
-    return shim_rt.inst && shim_rt.wait_fd < 0 && !shim_rt.sleep_inside;
+    return dp && dp->wait_fd < 0 && !dp->sleep_inside;
 }
-/* The datapath's wait fd, asked for on first need (a backend may change
+static inline bool shim_spin_only(void) { return shim_dp_spin_only(shim_dp_current()); }
+/* The instances a wait must watch other than the thread's own (focus):
+ * fills out[] (at most max), returns how many. */
+int shim_focus_others(struct shim_dp **out, int max);
+/* An instance's wait fd, asked for on first need (a backend may change
  * mode when someone sleeps on it: io_uring); -1 none. Lock held. */
-int shim_wait_fd(void);
-/* Before a sleep on the wait fd: false when it had to be made just now
+int shim_dp_wait_fd(struct shim_dp *dp);
+/* Before a sleep on dp's wait fd: false when it had to be made just now
  * (what completed before it existed did not signal it: look again). */
-bool shim_wait_fd_ready(void);
-/* Sleeps inside the datapath (io_uring: in io_uring_enter, where a
- * completion wakes the thread at once) until it has work, one of the
- * watched kernel fds is ready, or timeout_ns (< 0: none); after
+bool shim_dp_wait_fd_ready(struct shim_dp *dp);
+/* Sleeps inside this thread's instance (io_uring: in io_uring_enter,
+ * where a completion wakes the thread at once) until it has work, one of
+ * the watched kernel fds is ready, or timeout_ns (< 0: none); after
  * shim_may_sleep() said yes, the caller on its sleepers' list. Lock held
  * on entry and exit (dropped while asleep). 0: slept, or something is
- * there to look at; -EINTR; -EAGAIN: not possible for this thread now,
- * sleep on shim_wait_fd() instead. */
+ * there to look at; -EINTR; -EAGAIN: not possible now (another instance
+ * is involved, a shared ring...): sleep on the wait fds instead. */
 int shim_sleep_inside(const struct pollfd *watch, const uint64_t *ids, int nwatch, int64_t timeout_ns);
+/* The wait fds a sleep outside the backend watches (this thread's
+ * instance and the focused others) into p; false when one had to be made
+ * just now: look again first. */
+bool shim_wait_fds(struct pollfd *p, int max, int *n);
 /* A number never given out before: names an open file we keep open (an
  * epoll's, a kick eventfd's) for a sleep inside the datapath. */
 uint64_t shim_watch_id(void);
@@ -284,10 +334,9 @@ void shim_sleepers_child_reset(void);
 /* Wakes the sleepers that a change of s may concern. Lock held. */
 void shim_kick_for(struct shim_sock *s);
 void shim_kick_list(struct dm_list *list);
-/* qd map */
+/* qd map of the socket's instance */
 void shim_qmap_put(struct shim_sock *s);
 void shim_qmap_del(struct shim_sock *s);
-struct shim_sock *shim_qmap_get(int qd);
 
 /* ---- fd table (fdtab.c) ---- */
 struct shim_obj *shim_fd_get(int fd);
@@ -316,6 +365,11 @@ void shim_sock_unref(struct shim_sock *s);   /* last ref: close the queue */
  * 0 offloaded; 1 the socket went to the kernel (fd no longer ours). */
 int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest);
 void shim_sock_post(struct shim_sock *s);    /* keeps pop/accept posted */
+/* A data-path use by this thread (recv, send, epoll/poll of it): a fresh
+ * accepted socket moves to this thread's instance and gets its pop. */
+void shim_sock_use(struct shim_sock *s);
+/* Its watches' epolls learn its instance (after a hand-over or a move). */
+void shim_watch_note_dp(struct shim_sock *s);
 uint32_t shim_sock_events(struct shim_sock *s, int fd); /* EPOLL* bits now */
 void shim_sock_changed(struct shim_sock *s);     /* input and output */
 void shim_sock_changed_in(struct shim_sock *s);

@@ -82,7 +82,7 @@ void shim_sock_changed_out(struct shim_sock *s)
 
 static bool sock_live(const struct shim_sock *s)
 {
-    return s->state == SHIM_OFFLOADED && s->inst_gen == shim_rt.inst_gen && shim_rt.inst;
+    return s->state == SHIM_OFFLOADED && s->inst_gen == shim_rt.inst_gen && shim_dp_live(s->dp);
 }
 
 void shim_sock_rx_drop(struct shim_sock *s)
@@ -91,7 +91,7 @@ void shim_sock_rx_drop(struct shim_sock *s)
     while (s->rx_count) {
         struct shim_rxseg *seg = &s->rx[s->rx_head];
         if (live)
-            dm_sgafree(shim_rt.inst, &seg->sga);
+            dm_sgafree(s->dp->inst, &seg->sga);
         s->rx_head = (s->rx_head + 1) % SHIM_RXRING;
         s->rx_count--;
     }
@@ -105,13 +105,13 @@ static void sock_free(struct shim_sock *s)
     if (sock_live(s)) {
         shim_sock_rx_drop(s);
         while (s->acc_count) {
-            dm_close(shim_rt.inst, s->accq[s->acc_head].qd);
+            dm_close(s->dp->inst, s->accq[s->acc_head].qd);
             s->acc_head = (s->acc_head + 1) % SHIM_ACCQ;
             s->acc_count--;
         }
         shim_qmap_del(s);
-        dm_close(shim_rt.inst, s->qd);
-    } else if (s->state != SHIM_PENDING) {
+        dm_close(s->dp->inst, s->qd);
+    } else if (s->state != SHIM_PENDING && shim_dp_live(s->dp)) {
         shim_qmap_del(s);
     }
     for (unsigned i = 0; i < s->kacc_count; i++)
@@ -144,7 +144,7 @@ static void sock_replay_opts(struct shim_sock *s, int kfd)
             (void)DM_REAL(setsockopt)(kfd, o->level, o->name, o->val, o->len);
             continue;
         }
-        int r = dm_setsockopt(shim_rt.inst, s->qd, o->level, o->name, o->val, o->len);
+        int r = dm_setsockopt(s->dp->inst, s->qd, o->level, o->name, o->val, o->len);
         if (r < 0)
             DM_DEBUG("shim", "qd %d: the datapath did not take %s at hand-over: %s", s->qd,
                      shim_opt_name(o->level, o->name), strerror(-r));
@@ -194,7 +194,8 @@ int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest)
         bound = true;
     }
     int ok = shim_offload_decide(shim_offload_rules, &shim_rt.cfg, s->type, bound ? &local : NULL, dest, &why);
-    if (ok && !shim_instance()) {
+    struct shim_dp *dp = ok ? shim_dp_mine() : NULL;
+    if (ok && !dp) {
         ok = 0;
         why = "the datapath did not start";
     }
@@ -205,7 +206,8 @@ int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest)
         sock_to_kernel(s, fd);
         return 1;
     }
-    struct dm_instance *inst = shim_rt.inst;
+    struct dm_instance *inst = dp->inst;
+    s->dp = dp;
     r = dm_socket(inst, &qd, AF_INET, s->type, 0);
     if (r < 0) {
         DM_ERR("shim", "fd %d: the datapath refused a socket: %s", fd, strerror(-r));
@@ -271,6 +273,7 @@ int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest)
     s->inst_gen = shim_rt.inst_gen;
     s->refork = false;
     shim_watch_mark(s);
+    shim_watch_note_dp(s);
     shim_qmap_put(s);
     DM_DEBUG("shim", "fd %d: %s socket " SIN_FMT "%s offloaded as qd %d: %s", fd,
              s->type == SOCK_STREAM ? (s->listening ? "listening TCP" : "TCP") : "UDP", SIN_ARG(&local, b1),
@@ -279,13 +282,57 @@ int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest)
     return 0;
 }
 
+/* A fresh connection moves to this thread's instance: the common
+ * hand-off (accept on one thread, serve on another) then costs one move,
+ * and each ring is driven only by its own thread. */
+static void sock_move_here(struct shim_sock *s)
+{
+    struct shim_dp *mine = shim_dp_mine();
+    if (!mine || mine == s->dp || !shim_rt.per_thread)
+        return;
+    int fd = dm_detach(s->dp->inst, s->qd);
+    if (fd < 0) {
+        DM_DEBUG("shim", "qd %d: stays on datapath %u: %s", s->qd, s->dp->idx, strerror(-fd));
+        return;
+    }
+    int qd, r = dm_adopt(mine->inst, &qd, fd);
+    struct shim_dp *to = mine;
+    if (r < 0 && dm_adopt(s->dp->inst, &qd, fd) == 0) {
+        to = s->dp; /* back where it was */
+    } else if (r < 0) {
+        DM_ERR("shim", "qd %d: lost in a move between datapaths: %s", s->qd, strerror(-r));
+        DM_REAL(close)(fd);
+        shim_qmap_del(s);
+        s->rd_err = s->so_error = EIO;
+        s->wr_dead = true;
+        s->state = SHIM_ORPHAN;
+        return;
+    }
+    DM_DEBUG("shim", "qd %d of datapath %u: moved to datapath %u as qd %d", s->qd, s->dp->idx, to->idx, qd);
+    shim_qmap_del(s);
+    s->dp = to;
+    s->qd = qd;
+    shim_qmap_put(s);
+    shim_watch_note_dp(s);
+}
+
+void shim_sock_use(struct shim_sock *s)
+{
+    if (dm_likely(!s->fresh))
+        return;
+    s->fresh = false;
+    if (sock_live(s))
+        sock_move_here(s);
+    shim_sock_post(s);
+}
+
 void shim_sock_post(struct shim_sock *s)
 {
-    struct dm_instance *inst = shim_rt.inst;
     int r;
 
-    if (!sock_live(s))
+    if (!sock_live(s) || s->fresh)
         return;
+    struct dm_instance *inst = s->dp->inst;
     if (s->listening) {
         if (!s->accept_pending && s->acc_count + 1 < SHIM_ACCQ) {
             r = dm_accept(inst, &s->accept_qt, s->qd);
@@ -438,7 +485,7 @@ int shim_bind(int fd, const struct sockaddr *a, socklen_t len)
         struct sockaddr_in sin;
         r = shim_check_sin(a, len, &sin);
         if (r == 0)
-            r = dm_bind(shim_rt.inst, s->qd, a, len);
+            r = dm_bind(s->dp->inst, s->qd, a, len);
         if (r == 0) {
             s->local = sin;
             s->udp_pop_ok = true;
@@ -509,6 +556,7 @@ int shim_accept(int fd, struct sockaddr *a, socklen_t *alen, int flags)
         shim_unlock();
         return -EINVAL;
     }
+    shim_focus(s->dp);
     s->obj.refs++;
     int64_t start = dm_clock_ns();
     int64_t deadline = s->rcvtimeo_ns ? start + s->rcvtimeo_ns : -1;
@@ -544,6 +592,10 @@ int shim_accept(int fd, struct sockaddr *a, socklen_t *alen, int flags)
             }
             ns->state = SHIM_OFFLOADED;
             ns->inst_gen = shim_rt.inst_gen;
+            ns->dp = s->dp;
+            /* with an instance per thread, it moves to the thread that
+             * first uses it, so nothing is posted on it before */
+            ns->fresh = shim_rt.per_thread;
             ns->qd = s->accq[s->acc_head].qd;
             ns->peer = s->accq[s->acc_head].addr;
             ns->local = s->local;
@@ -628,10 +680,10 @@ int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
         if (!s->udp_pop_ok) {
             struct sockaddr_in any = { .sin_family = AF_INET };
             socklen_t l = sizeof(any);
-            r = dm_bind(shim_rt.inst, s->qd, (struct sockaddr *)&any, sizeof(any));
+            r = dm_bind(s->dp->inst, s->qd, (struct sockaddr *)&any, sizeof(any));
             if (r < 0)
                 goto out;
-            if (dm_getsockname(shim_rt.inst, s->qd, (struct sockaddr *)&s->local, &l) < 0)
+            if (dm_getsockname(s->dp->inst, s->qd, (struct sockaddr *)&s->local, &l) < 0)
                 s->local = any;
             s->udp_pop_ok = true;
             shim_sock_post(s);
@@ -669,7 +721,8 @@ int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
         s->so_error = 0;
         goto out;
     }
-    r = dm_connect(shim_rt.inst, &s->connect_qt, s->qd, (struct sockaddr *)&dest, sizeof(dest));
+    shim_focus(s->dp);
+    r = dm_connect(s->dp->inst, &s->connect_qt, s->qd, (struct sockaddr *)&dest, sizeof(dest));
     if (r < 0)
         goto out;
     s->connect_pending = true;
@@ -724,6 +777,7 @@ static void obj_unref(struct shim_obj *o)
 static void sock_flush_before_close(struct shim_sock *s)
 {
     int64_t start = dm_clock_ns(), deadline = start + shim_rt.cfg.linger_ms * DM_NS_PER_MS;
+    shim_focus(s->dp);
     while (s->tx_count && sock_live(s)) {
         shim_progress();
         if (!s->tx_count)
@@ -744,14 +798,21 @@ int shim_close(int fd)
         shim_unlock();
         return SHIM_PASS;
     }
-    if (o->kind == SHIM_KIND_SOCK && o->refs == 1 && ((struct shim_sock *)o)->state == SHIM_OFFLOADED)
-        sock_flush_before_close((struct shim_sock *)o);
+    struct shim_dp *dp = NULL;
+    if (o->kind == SHIM_KIND_SOCK && ((struct shim_sock *)o)->state == SHIM_OFFLOADED) {
+        dp = ((struct shim_sock *)o)->dp;
+        if (o->refs == 1)
+            sock_flush_before_close((struct shim_sock *)o);
+    }
     shim_fd_clear(fd);
     obj_unref(o);
     /* a backend may need a few rounds to close (cancel, then close): do
      * them now, the peer expects the FIN */
-    for (int i = 0; i < 3 && shim_rt.inst && dm_poll(shim_rt.inst, 0) > 0; i++)
-        ;
+    if (shim_dp_live(dp)) {
+        for (int i = 0; i < 3 && dm_poll(dp->inst, 0) > 0; i++)
+            ;
+        shim_focus(dp);
+    }
     shim_progress();
     int r = DM_REAL(close)(fd);
     r = r < 0 ? -errno : 0;
@@ -787,7 +848,7 @@ int shim_shutdown(int fd, int how)
     } else if (s->type == SOCK_STREAM && !s->connected && !s->listening) {
         r = -ENOTCONN;
     } else {
-        r = dm_shutdown(shim_rt.inst, s->qd, how);
+        r = dm_shutdown(s->dp->inst, s->qd, how);
         if (r == 0 || s->type == SOCK_DGRAM) {
             if (how != SHUT_WR)
                 s->shut_rd = true;
@@ -812,7 +873,7 @@ int shim_getsockname(int fd, struct sockaddr *a, socklen_t *len)
     }
     struct sockaddr_in sin = s->local;
     socklen_t l = sizeof(sin);
-    if (sock_live(s) && dm_getsockname(shim_rt.inst, s->qd, (struct sockaddr *)&sin, &l) < 0)
+    if (sock_live(s) && dm_getsockname(s->dp->inst, s->qd, (struct sockaddr *)&sin, &l) < 0)
         sin = s->local;
     sin.sin_family = AF_INET;
     int r = shim_copy_addr(&sin, a, len);
@@ -935,7 +996,7 @@ int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
     if (cls == SHIM_OPT_BACKEND || cls == SHIM_OPT_BACKEND_STRICT) {
         opt_record(s, level, name, val, len);
         if (sock_live(s)) {
-            r = dm_setsockopt(shim_rt.inst, s->qd, level, name, val, len);
+            r = dm_setsockopt(s->dp->inst, s->qd, level, name, val, len);
             if (r < 0 && cls == SHIM_OPT_BACKEND) {
                 dm_log_once("shim", "fd %d: the datapath does not apply %s (%s); accepted as Linux does for "
                             "an option that does not apply (first of possibly several)", fd,

@@ -575,6 +575,7 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
     st->zc_min = (uint32_t)zc_min;
     st->rx_limit = (uint32_t)rx_limit;
     st->defer_auto = defer == -1;
+    st->movable_accepts = dm_config_bool(cfg, "DEMI_MOVABLE_ACCEPTS", 0) == 1;
     dm_list_init(&st->retry);
     dm_list_init(&st->starved);
     dm_list_init(&st->socks);

@@ -194,6 +194,7 @@ struct ur_stack {
     struct dm_instance *inst;
     uint32_t feat;             /* UR_F_* in use */
     bool busypoll;
+    bool movable_accepts;      /* DEMI_MOVABLE_ACCEPTS: no receive before an accepted socket's first pop */
     uint64_t next_ud;          /* ur_reap: the CQE after the one dispatched (0: none yet) */
     /* Auto mode (DEMI_URING_SHARED=auto, the default): the ring is bound to
      * the thread that made it (fast: deferred task work) until another

@@ -101,8 +101,11 @@ static void ur_acc_deliver(struct ur_sock *s)
         nq->priv = ns;
         st->c.accepts++;
         dm_op_complete_accept(op, nq, &peer);
-        /* its receive is armed by its first pop: until then the socket
-         * has nothing in flight and may move to another instance */
+        /* received ahead of its first pop, unless it may still move to
+         * another instance (DEMI_MOVABLE_ACCEPTS: then nothing is in
+         * flight for it until that pop) */
+        if (!st->movable_accepts)
+            ur_rx_arm(ns);
     }
 }
 
