@@ -10,6 +10,11 @@
  * edges are not repeated, a socket whose pending ops stopped before the
  * kernel said EAGAIN (out of buffers, or no more ops) is put on a retry
  * list that every poll visits, so no readiness is ever forgotten.
+ *
+ * shutdown: SHUT_RD goes to the kernel at once. The write half waits while
+ * pushes are queued here (they wait for room in the kernel's send buffer):
+ * do_send() issues it after the last one, so the FIN never overtakes data
+ * that a push accepted. Pushes after the request fail with EPIPE at once.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +35,9 @@
 struct psock {
     int fd;
     int type;
-    uint8_t listening, connecting, connected, shut_wr;
+    uint8_t listening, connecting, connected;
+    uint8_t shut_wr;          /* write half requested: pushes fail with EPIPE */
+    uint8_t shut_wr_pending;  /* ... and not yet issued to the kernel */
     uint8_t want_retry;       /* on the retry list */
     struct dm_queue *q;
     struct dm_list retry_link;
@@ -262,6 +269,18 @@ static void do_recv(struct posix_st *st, struct psock *ps)
     }
 }
 
+/* The deferred write half of a shutdown, once no push is queued. Its
+ * error has no caller to go to (px_shutdown returned 0 long ago): ENOTCONN
+ * means the peer reset the connection, which the pops see anyway. */
+static void shut_wr_kick(struct psock *ps)
+{
+    if (!ps->shut_wr_pending || dm_queue_first_op(ps->q, DEMI_OPC_PUSH))
+        return;
+    ps->shut_wr_pending = 0;
+    if (shutdown(ps->fd, SHUT_WR) < 0 && errno != ENOTCONN)
+        DM_DEBUG("posix", "deferred shutdown(fd %d, SHUT_WR): %s", ps->fd, strerror(errno));
+}
+
 /* Sends pending pushes in order; bctx[0] is how much of the head op went. */
 static void do_send(struct posix_st *st, struct psock *ps)
 {
@@ -308,6 +327,7 @@ static void do_send(struct posix_st *st, struct psock *ps)
             continue; /* short send: the rest goes on the next round */
         dm_op_complete_push(op);
     }
+    shut_wr_kick(ps);
 }
 
 static void progress(struct posix_st *st, struct psock *ps, uint32_t events)
@@ -386,8 +406,19 @@ static int px_pop(void *p, struct dm_queue *q, struct dm_op *op)
 
 static int px_shutdown(void *p, struct dm_queue *q, int how)
 {
-    (void)p;
     struct psock *ps = q->priv;
+    /* The kernel's shutdown(SHUT_WR) now would make the queued pushes fail
+     * with EPIPE and the peer miss their bytes: only the read half goes
+     * now, the write half after the last push (do_send). */
+    if (how != SHUT_RD && (ps->shut_wr_pending ||
+                           (ps->connected && !ps->shut_wr && dm_queue_first_op(q, DEMI_OPC_PUSH)))) {
+        if (how == SHUT_RDWR && shutdown(ps->fd, SHUT_RD) < 0)
+            return neg_errno();
+        ps->shut_wr = 1;
+        ps->shut_wr_pending = 1;
+        do_send(p, ps); /* the queue may drain at once: then the FIN leaves now */
+        return 0;
+    }
     if (shutdown(ps->fd, how) < 0)
         return neg_errno();
     if (how != SHUT_RD)
@@ -399,7 +430,7 @@ static int px_detach(void *p, struct dm_queue *q)
 {
     struct posix_st *st = p;
     struct psock *ps = q->priv;
-    if (!ps || ps->type != SOCK_STREAM || !ps->connected || ps->listening)
+    if (!ps || ps->type != SOCK_STREAM || !ps->connected || ps->listening || ps->shut_wr_pending)
         return -EBUSY;
     if (ps->want_retry)
         dm_list_del(&ps->retry_link);

@@ -323,6 +323,53 @@ static void test_tcp_half_close_then_reply(void **s)
     demi_close(l);
 }
 
+/* shutdown(SHUT_WR) right after pushes bigger than any send buffer, the
+ * peer not reading yet: as on Linux, every pushed byte arrives before the
+ * end of stream, and a push after the shutdown fails with EPIPE. */
+static void test_tcp_shutdown_wr_after_large_push_delivers_all_then_eof(void **s)
+{
+    (void)s;
+    /* Our own stack fails the pushes still waiting for buffer space
+     * instead (stacks/inet/tcp.c, tcp_shutdown): a known gap, skipped
+     * with a word rather than failed or passed. */
+    const char *be = getenv("DEMI_BACKEND");
+    if (be && (!strcmp(be, "loop") || !strcmp(be, "dpdk") || !strcmp(be, "xdp"))) {
+        printf("skip: %s fails pushes queued behind shutdown(SHUT_WR) (known gap of stacks/inet)\n", be);
+        skip();
+    }
+    enum { NPUSH = 32, PUSH_LEN = 1 << 20 };
+    const size_t total = (size_t)NPUSH * PUSH_LEN;
+    uint16_t port = fresh_port();
+    int l = listen_on(port, SOCK_STREAM), c, sv;
+    connect_pair(l, port, &c, &sv);
+    uint8_t *tx = malloc(total), *rx = malloc(total);
+    assert_non_null(tx);
+    assert_non_null(rx);
+    fill(tx, total, 9);
+    demi_qtoken_t pt[NPUSH];
+    for (int i = 0; i < NPUSH; i++)
+        push_bytes(c, tx + (size_t)i * PUSH_LEN, PUSH_LEN, &pt[i]);
+    assert_int_equal(demi_shutdown(c, SHUT_WR), 0);
+    demi_sgarray_t late = demi_sgaalloc(1);
+    demi_qtoken_t lt;
+    assert_int_equal(demi_push(&lt, c, &late), EPIPE);
+    demi_sgafree(&late);
+    assert_int_equal(pop_exact(sv, rx, total), total);
+    assert_memory_equal(rx, tx, total);
+    demi_qtoken_t ot;
+    assert_int_equal(demi_pop(&ot, sv), 0);
+    demi_qresult_t qr = wait_ok(ot);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+    assert_int_equal(qr.qr_value.sga.sga_numsegs, 0);
+    for (int i = 0; i < NPUSH; i++)
+        assert_int_equal(wait_ok(pt[i]).qr_opcode, DEMI_OPC_PUSH);
+    free(tx);
+    free(rx);
+    demi_close(c);
+    demi_close(sv);
+    demi_close(l);
+}
+
 static void test_close_completes_pending_pop_with_ecanceled(void **s)
 {
     (void)s;
@@ -458,6 +505,7 @@ int main(void)
         cmocka_unit_test(test_udp_echo_carries_peer_address),
         cmocka_unit_test(test_udp_datagram_bigger_than_a_buffer_arrives_whole),
         cmocka_unit_test(test_tcp_half_close_then_reply),
+        cmocka_unit_test(test_tcp_shutdown_wr_after_large_push_delivers_all_then_eof),
         cmocka_unit_test(test_close_completes_pending_pop_with_ecanceled),
         cmocka_unit_test(test_connect_to_closed_port_is_refused),
         cmocka_unit_test(test_bind_twice_and_address_in_use),
