@@ -87,6 +87,10 @@ static long ms_since(const struct timespec *t0)
 int main(void)
 {
     lfd = listener(&la, 0);
+    /* the listener goes to the datapath now (a poll is a data-path use): a
+     * connection that reached the kernel's listener before the acceptor's
+     * first call would be served by the kernel, not the datapath */
+    wait_for(lfd, POLLIN, 0);
     pthread_t w[NWORKERS], a;
     for (long i = 0; i < NWORKERS; i++) {
         if (pipe(pipes[i]) < 0)

@@ -57,6 +57,10 @@ static void *client(void *arg)
 int main(void)
 {
     lfd = listener(&la, 0);
+    /* the listener goes to the datapath now (a poll is a data-path use): a
+     * connection that reached the kernel's listener before the acceptor's
+     * first call would be served by the kernel, not the datapath */
+    wait_for(lfd, POLLIN, 0);
     pthread_t a, c[NCLIENTS];
     pthread_create(&a, NULL, acceptor, NULL);
     for (long i = 0; i < NCLIENTS; i++)
