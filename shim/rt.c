@@ -246,10 +246,15 @@ static struct shim_dp *dp_new(void)
         return NULL;
     /* A device may start threads of its own (DPDK's EAL interrupt thread,
      * which brings a memif link up) and wait for them while we hold the
-     * lock: their epolls must not need it (see shim_epoll_create). */
-    __atomic_store_n(&shim_rt.starting_tid, (int)gettid(), __ATOMIC_RELEASE);
+     * lock: their epolls must not need it (see shim_epoll_create). Only
+     * the first instance can have a device; a thread's own instance (a
+     * backend over kernel sockets) must not make the epolls other threads
+     * create meanwhile the kernel's. */
+    if (!first)
+        __atomic_store_n(&shim_rt.starting_tid, (int)gettid(), __ATOMIC_RELEASE);
     int r = dp_create(first ? dm_instance_backend(first->inst) : NULL, &inst);
-    __atomic_store_n(&shim_rt.starting_tid, 0, __ATOMIC_RELEASE);
+    if (!first)
+        __atomic_store_n(&shim_rt.starting_tid, 0, __ATOMIC_RELEASE);
     if (r < 0) {
         free(dp);
         if (!first) {
