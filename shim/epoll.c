@@ -105,14 +105,17 @@ static void ep_note_dp(struct shim_epoll *ep, struct shim_dp *dp)
     if (ep->wait_gen != shim_rt.inst_gen) {
         ep->wait_gen = shim_rt.inst_gen; /* a forked child: the parent's are gone */
         ep->wait_mask = 0;
-        ep->dp = NULL;
+        ep->ndps = 0;
         ep->mixed = false;
     }
     if (!dp)
         return;
-    if (!ep->dp)
-        ep->dp = dp;
-    else if (ep->dp != dp)
+    for (unsigned i = 0; i < ep->ndps; i++)
+        if (ep->dps[i] == dp)
+            return;
+    if (ep->ndps < SHIM_FOCUS_MAX)
+        ep->dps[ep->ndps++] = dp;
+    else
         ep->mixed = true;
 }
 
@@ -417,14 +420,14 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
     }
     struct shim_epoll *ep = (struct shim_epoll *)eo;
     ep->obj.refs++;
-    /* its sockets all in this thread's instance (the normal case): that
-     * one is driven, and slept in; else every instance is */
+    /* the instances of its sockets are driven (normally only this
+     * thread's: then it sleeps in it; others wake it through their wait
+     * fds), more than SHIM_FOCUS_MAX of them: all */
     ep_note_dp(ep, NULL);
-    struct shim_dp *mine = shim_dp_current();
-    if (ep->mixed || (ep->dp && ep->dp != mine))
+    if (ep->mixed)
         shim_focus_all();
     else
-        shim_focus(NULL);
+        shim_focus_set(ep->dps, ep->ndps);
     int64_t start = dm_clock_ns();
     int64_t deadline = timeout_ms < 0 ? -1 : start + (int64_t)timeout_ms * DM_NS_PER_MS;
     static __thread unsigned flip, turn;
@@ -515,7 +518,7 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
         shim_unlock();
         r = DM_REAL(epoll_pwait)(epfd, evs, max, tmo, sigmask); /* the app's fd: dups share the set */
         int e = errno;
-        shim_lock();
+        shim_relock();
         shim_sleep_end(&sl);
         if (r < 0 && e == EINTR && !sigmask && shim_eintr_spurious()) {
             n = 0;

@@ -31,12 +31,11 @@ bool shim_poll_needed(const struct pollfd *fds, nfds_t n)
     return false;
 }
 
-/* Our entries' revents; returns how many are ready. *foreign: one of
- * them is in another thread's instance. Lock held. */
-static int scan_ours(struct pollfd *fds, nfds_t n, struct pollfd *k, bool *foreign)
+/* Our entries' revents; returns how many are ready. Their instances go
+ * to dps (*ndps of them; more than SHIM_FOCUS_MAX: *ndps past it). */
+static int scan_ours(struct pollfd *fds, nfds_t n, struct pollfd *k, struct shim_dp **dps, unsigned *ndps)
 {
     int ready = 0;
-    struct shim_dp *mine = shim_dp_current();
     for (nfds_t i = 0; i < n; i++) {
         struct shim_obj *o = fds[i].fd >= 0 ? shim_fd_get(fds[i].fd) : NULL;
         if (!o || o->kind != SHIM_KIND_SOCK)
@@ -47,8 +46,14 @@ static int scan_ours(struct pollfd *fds, nfds_t n, struct pollfd *k, bool *forei
             continue; /* now a kernel fd */
         if (s->state == SHIM_OFFLOADED) {
             shim_sock_use(s); /* a fresh connection moves to this thread's instance */
-            if (s->dp != mine)
-                *foreign = true;
+            unsigned j = 0;
+            while (j < *ndps && j < SHIM_FOCUS_MAX && dps[j] != s->dp)
+                j++;
+            if (j == *ndps) {
+                if (j < SHIM_FOCUS_MAX)
+                    dps[j] = s->dp;
+                ++*ndps;
+            }
         }
         k[i].fd = -1;
         fds[i].revents = (short)(shim_sock_events(s, fds[i].fd) & ((uint32_t)fds[i].events | POLLERR | POLLHUP));
@@ -76,10 +81,13 @@ int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *
         if (!kernel_done)
             for (nfds_t i = 0; i < n; i++)
                 k[i] = (struct pollfd){ .fd = fds[i].fd, .events = fds[i].events };
-        bool foreign = false;
-        int ready = scan_ours(fds, n, k, &foreign);
-        if (foreign)
-            shim_focus_all(); /* (sticks for the rest of this call) */
+        struct shim_dp *dps[SHIM_FOCUS_MAX];
+        unsigned ndps = 0;
+        int ready = scan_ours(fds, n, k, dps, &ndps);
+        if (ndps > SHIM_FOCUS_MAX)
+            shim_focus_all();
+        else
+            shim_focus_set(dps, ndps);
         if (!kernel_done) {
             int kr = DM_REAL(poll)(k, n, 0);
             if (kr < 0) {
@@ -144,7 +152,7 @@ int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *
         shim_unlock();
         int kr = DM_REAL(ppoll)(k, kn, &ts, sigmask);
         int e = errno;
-        shim_lock();
+        shim_relock();
         shim_sleep_end(&sl);
         if (kr < 0 && e == EINTR && !sigmask && shim_eintr_spurious())
             continue; /* io_uring task work, not a signal: the deadline stands */

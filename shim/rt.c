@@ -38,7 +38,23 @@ struct shim_rt shim_rt = {
 };
 __thread int shim_depth __attribute__((tls_model("initial-exec")));
 
+static __thread struct shim_dp *tls_focus[SHIM_FOCUS_MAX]; /* shim_focus */
+static __thread unsigned tls_nfocus;
+static __thread bool tls_focus_all;
+
+/* A call's focus (shim_focus) is its own: each call starts without one.
+ * shim_relock() takes the lock back inside a call (after a sleep or a
+ * yield), keeping it. */
 void shim_lock(void)
+{
+    shim_relock();
+    if (shim_depth == 1) {
+        tls_nfocus = 0;
+        tls_focus_all = false;
+    }
+}
+
+void shim_relock(void)
 {
     if (dm_unlikely(pthread_mutex_trylock(&shim_rt.lock) != 0)) {
         /* seen by a spinning holder: it lets us in (shim_spin_pause) */
@@ -61,7 +77,7 @@ void shim_spin_pause(void)
     if (__atomic_load_n(&shim_rt.lock_waiters, __ATOMIC_RELAXED) || (++turns & 255) == 0) {
         shim_unlock();
         sched_yield();
-        shim_lock();
+        shim_relock();
     } else {
         dm_cpu_relax();
     }
@@ -84,7 +100,7 @@ void shim_spin_pause_at(int64_t spun)
         due = 2 * spun;
         shim_unlock();
         first = dm_spin_yield(shim_rt.cfg.spin_yield_ns);
-        shim_lock();
+        shim_relock();
         return;
     }
     shim_spin_pause();
@@ -274,6 +290,7 @@ static struct shim_dp *dp_new(void)
      * sleep cannot happen there (io_uring: its mode may change for it). */
     dp->sleep_inside = dm_instance_can_sleep_inside(inst);
     dp->wait_fd = dp->sleep_inside ? -1 : dm_instance_wait_fd(inst);
+    dp->wait_id = shim_watch_id();
     dp->next = shim_rt.dps;
     shim_rt.dps = dp;
     shim_rt.ndps++;
@@ -306,8 +323,6 @@ static void dp_thread_exit(void *p)
 
 static void dp_key_make(void) { (void)pthread_key_create(&dp_key, dp_thread_exit); }
 static __thread uint32_t tls_dp_gen;
-static __thread struct shim_dp *tls_focus; /* shim_focus */
-static __thread bool tls_focus_all;
 
 static struct shim_dp *dp_first(void)
 {
@@ -360,13 +375,22 @@ struct dm_instance *shim_instance(void)
 
 void shim_focus(struct shim_dp *dp)
 {
-    tls_focus = dp;
+    tls_nfocus = dp != NULL;
+    tls_focus[0] = dp;
+    tls_focus_all = false;
+}
+
+void shim_focus_set(struct shim_dp *const *dps, unsigned n)
+{
+    tls_nfocus = 0;
+    for (unsigned i = 0; i < n && i < SHIM_FOCUS_MAX; i++)
+        tls_focus[tls_nfocus++] = dps[i];
     tls_focus_all = false;
 }
 
 void shim_focus_all(void)
 {
-    tls_focus = NULL;
+    tls_nfocus = 0;
     tls_focus_all = true;
 }
 
@@ -378,9 +402,11 @@ int shim_focus_others(struct shim_dp **out, int max)
         for (struct shim_dp *dp = shim_rt.dps; dp && n < max; dp = dp->next)
             if (dp != mine)
                 out[n++] = dp;
-    } else if (tls_focus && tls_focus != mine && shim_dp_live(tls_focus) && max > 0) {
-        out[n++] = tls_focus;
+        return n;
     }
+    for (unsigned i = 0; i < tls_nfocus && n < max; i++)
+        if (tls_focus[i] != mine && shim_dp_live(tls_focus[i]))
+            out[n++] = tls_focus[i];
     return n;
 }
 
@@ -763,7 +789,7 @@ int shim_progress(void)
     __atomic_store_n(&shim_rt.progress_gen, shim_rt.progress_gen + 1, __ATOMIC_RELAXED);
     if (mine)
         total += shim_progress_dp(mine);
-    if (dm_unlikely(tls_focus_all || (tls_focus && tls_focus != mine))) {
+    if (dm_unlikely(tls_focus_all || tls_nfocus > (tls_nfocus && tls_focus[0] == mine))) {
         struct shim_dp *others[SHIM_MAX_DPS];
         int n = shim_focus_others(others, SHIM_MAX_DPS);
         for (int i = 0; i < n; i++)
@@ -818,8 +844,10 @@ bool shim_eintr_spurious(void)
 
 int shim_dp_wait_fd(struct shim_dp *dp)
 {
-    if (dp->wait_fd < 0 && dp->sleep_inside)
+    if (dp->wait_fd < 0 && dp->sleep_inside) {
         dp->wait_fd = dm_instance_wait_fd(dp->inst);
+        dp->wait_id = shim_watch_id();
+    }
     return dp->wait_fd;
 }
 
@@ -861,15 +889,17 @@ uint64_t shim_watch_id(void)
 int shim_sleep_inside(const struct pollfd *watch, const uint64_t *ids, int nwatch, int64_t timeout_ns)
 {
     struct shim_dp *mine = shim_dp_current(), *others[1];
+    /* Only in this thread's own instance, and only when the wait involves
+     * no other (those wake it through their wait fds, slept on instead) */
     if (!mine || !mine->sleep_inside || shim_focus_others(others, 1) > 0)
-        return -EAGAIN; /* another instance must be able to wake us too */
+        return -EAGAIN;
     struct dm_instance *inst = mine->inst;
     int r = dm_instance_sleep_arm(inst, watch, ids, nwatch);
     if (r != 0)
         return r > 0 ? 0 : r;
     shim_unlock();
     r = dm_instance_sleep(inst, timeout_ns);
-    shim_lock();
+    shim_relock();
     return r;
 }
 
@@ -916,7 +946,7 @@ int shim_block(int64_t spin_start, int64_t deadline)
     shim_unlock();
     r = DM_REAL(ppoll)(p, (nfds_t)np, &ts, NULL);
     int e = errno;
-    shim_lock();
+    shim_relock();
     shim_sleep_end(&sl);
     if (r < 0 && e == EINTR && !handlers_all_restart())
         return -EINTR;

@@ -65,6 +65,7 @@
 #define SHIM_PASS (-100000)
 
 /* ---- objects ---- */
+#define SHIM_FOCUS_MAX 4 /* instances one wait drives by name (more: all) */
 enum shim_kind { SHIM_KIND_SOCK = 1, SHIM_KIND_EPOLL = 2 };
 enum shim_state { SHIM_PENDING = 0, SHIM_OFFLOADED, SHIM_ORPHAN };
 
@@ -147,8 +148,9 @@ struct shim_epoll {
     int kfd;                 /* the kernel epoll (same number as the app's fd) */
     uint32_t wait_gen;       /* datapath generation of wait_mask, dp, mixed */
     uint64_t wait_mask;      /* instances (shim_dp.idx) whose wait fd is in kfd */
-    struct shim_dp *dp;      /* the instance of the offloaded sockets watched */
-    bool mixed;              /* ... or more than one instance (sticky) */
+    struct shim_dp *dps[SHIM_FOCUS_MAX]; /* the instances of the offloaded sockets watched */
+    unsigned ndps;
+    bool mixed;              /* ... more of them than that (sticky): all are driven */
     unsigned nkernel;        /* kernel fds the application put in kfd (as far
                                 as we saw: a closed fd leaves it silently) */
     int kick_fd;             /* eventfd in kfd: another thread's progress made
@@ -214,6 +216,7 @@ struct shim_dp {
     int tid;                 /* the thread it serves; 0: that thread exited, free for the next */
     unsigned idx;            /* 0..63: its bit in shim_epoll.wait_mask */
     uint32_t gen;            /* shim_rt.inst_gen when made (a forked child drops them) */
+    uint64_t wait_id;        /* names wait_fd to a sleep inside another instance */
     struct shim_sock **qmap; /* qd -> socket, chained hash */
     unsigned qmap_mask;
     struct shim_dp *next;
@@ -258,7 +261,8 @@ struct shim_rt {
 extern struct shim_rt shim_rt;
 extern __thread int shim_depth __attribute__((tls_model("initial-exec")));
 
-void shim_lock(void);
+void shim_lock(void);   /* at a call's start: also clears its focus */
+void shim_relock(void); /* inside a call, after dropping the lock to sleep or yield */
 void shim_unlock(void);
 /* helper.c: the progress helper thread (lock held; once the datapath runs). */
 void shim_helper_start(void);
@@ -278,6 +282,7 @@ static inline bool shim_dp_live(const struct shim_dp *dp) { return dp && dp->gen
  * instance of the socket a call waits on (shim_focus), or every instance
  * (shim_focus_all: an epoll or poll set that mixes them, or no own one). */
 void shim_focus(struct shim_dp *dp);
+void shim_focus_set(struct shim_dp *const *dps, unsigned n);
 void shim_focus_all(void);
 /* Harvests completions and updates sockets; returns how many. A call that
  * returns 0 has also flushed work the backend queued (io_uring SQEs), so

@@ -848,6 +848,7 @@ int shim_shutdown(int fd, int how)
     } else if (s->type == SOCK_STREAM && !s->connected && !s->listening) {
         r = -ENOTCONN;
     } else {
+        shim_focus(s->dp);
         r = dm_shutdown(s->dp->inst, s->qd, how);
         if (r == 0 || s->type == SOCK_DGRAM) {
             if (how != SHUT_WR)
@@ -920,6 +921,8 @@ int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
         r = put_int(name == SO_REUSEADDR ? s->reuseaddr : s->reuseport, val, len);
     } else if (s->state != SHIM_PENDING && level == SOL_SOCKET) {
         if (name == SO_ERROR) {
+            if (s->state == SHIM_OFFLOADED)
+                shim_focus(s->dp);
             shim_progress();
             r = put_int(s->so_error, val, len);
             if (r == 0)
@@ -1055,6 +1058,7 @@ int shim_ioctl(int fd, unsigned long req, void *arg)
         if (s->listening) {
             r = -EINVAL;
         } else {
+            shim_focus(s->dp);
             shim_progress();
             int v = (int)DM_MIN(s->rx_bytes, (size_t)INT32_MAX);
             if (s->type == SOCK_DGRAM)
