@@ -139,6 +139,41 @@ static inline int dt_listener(struct sockaddr_in *out, int flags, int backlog)
 /* The fd limit raised towards `want`, at most to the hard limit (many
  * connections in one process: both ends, and the preload's own fds).
  * Returns the limit now in force. */
+/* Round trips of a client: how many came back whole, how many not (the
+ * first failure described). */
+struct dt_trips {
+    long ok, bad;
+    char first_bad[160];
+};
+
+/* One round trip of len bytes on connection sid at stream position pos,
+ * of which read gave got bytes into back. */
+static inline void dt_trip_check(struct dt_trips *t, uint32_t sid, int round, uint64_t pos, const uint8_t *back,
+                                 size_t len, long got)
+{
+    long bad = got == (long)len ? dt_mismatch(sid, pos, back, len) : 0;
+    if (got == (long)len && bad < 0) {
+        t->ok++;
+        return;
+    }
+    if (!t->bad++)
+        snprintf(t->first_bad, sizeof(t->first_bad),
+                 "connection %u round %d: %zu bytes sent, read gave %ld, first wrong byte %ld (%s)", sid, round, len,
+                 got, bad, got < 0 ? ename(errno) : "-");
+}
+
+/* A connected pair through a listener (handed over first): *cli, *srv. */
+static inline int dt_pair(int *cli, int *srv)
+{
+    struct sockaddr_in la;
+    int lfd = dt_listener(&la, 0, 16);
+    *cli = connect_to(&la, 0);
+    *srv = accept(lfd, NULL, NULL);
+    if (*srv < 0)
+        die("accept");
+    return lfd;
+}
+
 static inline rlim_t dt_raise_nofile(rlim_t want)
 {
     struct rlimit rl;

@@ -187,12 +187,7 @@ static const char *last_str(const struct rx_result *r)
 int main(void)
 {
     dt_watchdog(25);
-    struct sockaddr_in la;
-    int lfd = dt_listener(&la, 0, 16);
-    cli = connect_to(&la, 0);
-    srv = accept(lfd, NULL, NULL);
-    if (srv < 0)
-        die("accept");
+    int lfd = dt_pair(&cli, &srv);
 
     dt_set_phase("8 MiB each way, a reader and a writer on each socket");
     pthread_t t[4];

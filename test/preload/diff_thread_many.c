@@ -85,8 +85,7 @@ static void *server_main(void *arg)
 struct client {
     int id;
     int connected;
-    long trips_ok, bad_trips;
-    char first_bad[160];
+    struct dt_trips t;
 };
 
 static void *client_main(void *arg)
@@ -100,8 +99,8 @@ static void *client_main(void *arg)
         fds[i] = socket(AF_INET, SOCK_STREAM, 0);
         if (fds[i] >= 0 && connect(fds[i], (struct sockaddr *)&la, sizeof(la)) == 0) {
             cl->connected++;
-        } else if (!cl->bad_trips++) {
-            snprintf(cl->first_bad, sizeof(cl->first_bad), "connection %d: connect: %s", i, ename(errno));
+        } else if (!cl->t.bad++) {
+            snprintf(cl->t.first_bad, sizeof(cl->t.first_bad), "connection %d: connect: %s", i, ename(errno));
         }
     }
     for (int round = 0; round < NROUNDS; round++) {
@@ -112,15 +111,7 @@ static void *client_main(void *arg)
             long got = -1;
             if (dt_write_all(fds[i], out, len) == 0)
                 got = read_full(fds[i], back, len);
-            long bad = got == (long)len ? dt_mismatch(sid, pos[i], back, len) : 0;
-            if (got != (long)len || bad >= 0) {
-                if (!cl->bad_trips++)
-                    snprintf(cl->first_bad, sizeof(cl->first_bad),
-                             "connection %u round %d: %zu bytes sent, read gave %ld, first wrong byte %ld (%s)",
-                             sid, round, len, got, bad, got < 0 ? ename(errno) : "-");
-            } else {
-                cl->trips_ok++;
-            }
+            dt_trip_check(&cl->t, sid, round, pos[i], back, len, got);
             pos[i] += len;
         }
     }
@@ -156,11 +147,11 @@ int main(void)
     long ok = 0, bad = 0, connected = 0;
     for (int i = 0; i < NCLIENTS; i++) {
         pthread_join(ct[i], NULL);
-        ok += cl[i].trips_ok;
-        bad += cl[i].bad_trips;
+        ok += cl[i].t.ok;
+        bad += cl[i].t.bad;
         connected += cl[i].connected;
-        if (cl[i].bad_trips)
-            printf("client %d: %ld failures, first: %s\n", i, cl[i].bad_trips, cl[i].first_bad);
+        if (cl[i].t.bad)
+            printf("client %d: %ld failures, first: %s\n", i, cl[i].t.bad, cl[i].t.first_bad);
     }
     printf("%ld of %d connections made; %ld round trips byte-exact, %ld not\n", connected, TOTAL, ok, bad);
 

@@ -133,10 +133,8 @@ static void *acceptor(void *arg)
 
 struct client {
     int id;
-    long trips_ok;
-    long bad_trips;
+    struct dt_trips t;
     long slow_trips;
-    char first_bad[160];
 };
 
 static void *client_main(void *arg)
@@ -160,15 +158,7 @@ static void *client_main(void *arg)
                 got = read_full(fds[i], back, len);
             if (dt_ms_since(&t0) >= SLOW_MS)
                 cl->slow_trips++;
-            long bad = got == (long)len ? dt_mismatch(sid, pos[i], back, len) : 0;
-            if (got != (long)len || bad >= 0) {
-                if (!cl->bad_trips++)
-                    snprintf(cl->first_bad, sizeof(cl->first_bad),
-                             "connection %u round %d: %zu bytes sent, read gave %ld, first wrong byte %ld (%s)",
-                             sid, round, len, got, bad, got < 0 ? ename(errno) : "-");
-            } else {
-                cl->trips_ok++;
-            }
+            dt_trip_check(&cl->t, sid, round, pos[i], back, len, got);
             pos[i] += len;
         }
     }
@@ -201,11 +191,11 @@ int main(void)
     long ok = 0, bad = 0, slow = 0;
     for (int i = 0; i < NCLIENTS; i++) {
         pthread_join(ct[i], NULL);
-        ok += cl[i].trips_ok;
-        bad += cl[i].bad_trips;
+        ok += cl[i].t.ok;
+        bad += cl[i].t.bad;
         slow += cl[i].slow_trips;
-        if (cl[i].bad_trips)
-            printf("client %d: %ld bad round trips, first: %s\n", i, cl[i].bad_trips, cl[i].first_bad);
+        if (cl[i].t.bad)
+            printf("client %d: %ld bad round trips, first: %s\n", i, cl[i].t.bad, cl[i].t.first_bad);
     }
     printf("%d connections x %d rounds: %ld round trips byte-exact, %ld not\n", TOTAL, NROUNDS, ok, bad);
     printf("round trips of %d ms or more (a lost wake-up): %ld\n", SLOW_MS, slow);

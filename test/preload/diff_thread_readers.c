@@ -160,12 +160,7 @@ static int merge(const struct reader *a, const struct reader *b)
 int main(void)
 {
     dt_watchdog(25);
-    struct sockaddr_in la;
-    int lfd = dt_listener(&la, 0, 16);
-    cli = connect_to(&la, 0);
-    srv = accept(lfd, NULL, NULL);
-    if (srv < 0)
-        die("accept");
+    int lfd = dt_pair(&cli, &srv);
 
     dt_set_phase("two readers, one sender");
     static struct reader rd[2];
