@@ -888,13 +888,41 @@ uint64_t shim_watch_id(void)
 
 int shim_sleep_inside(const struct pollfd *watch, const uint64_t *ids, int nwatch, int64_t timeout_ns)
 {
-    struct shim_dp *mine = shim_dp_current(), *others[1];
-    /* Only in this thread's own instance, and only when the wait involves
-     * no other (those wake it through their wait fds, slept on instead) */
-    if (!mine || !mine->sleep_inside || shim_focus_others(others, 1) > 0)
+    struct shim_dp *mine = shim_dp_current(), *others[SHIM_FOCUS_MAX];
+    int n = shim_focus_others(others, SHIM_FOCUS_MAX);
+    /* This thread's instance, or, when it has none, one it waits on (an
+     * acceptor thread on a listener the main thread made: that ring is
+     * bound to it by now). The other instances the wait involves wake it
+     * through their wait fds, watched from here: this thread's own ring
+     * keeps its deferred task work (a server thread whose epoll holds the
+     * listener every thread shares, and its own connections). */
+    struct shim_dp *dp = mine;
+    if (!dp && n > 0)
+        dp = others[--n];
+    if (!dp || !dp->sleep_inside || tls_focus_all || nwatch + n > 8)
         return -EAGAIN;
-    struct dm_instance *inst = mine->inst;
-    int r = dm_instance_sleep_arm(inst, watch, ids, nwatch);
+    struct pollfd w[8];
+    uint64_t wid[8];
+    int k = 0;
+    for (int i = 0; i < nwatch; i++) {
+        w[k] = watch[i];
+        wid[k++] = ids[i];
+    }
+    bool again = false;
+    for (int i = 0; i < n; i++) {
+        if (!shim_dp_wait_fd_ready(others[i]))
+            again = true; /* what completed before its wait fd existed did not signal it */
+        if (others[i]->wait_fd < 0)
+            return -EAGAIN;
+        if (dm_instance_wait_arm(others[i]->inst) > 0)
+            again = true; /* it has work already */
+        w[k] = (struct pollfd){ .fd = others[i]->wait_fd, .events = POLLIN };
+        wid[k++] = others[i]->wait_id;
+    }
+    if (again)
+        return 0; /* look again */
+    struct dm_instance *inst = dp->inst;
+    int r = dm_instance_sleep_arm(inst, w, wid, k);
     if (r != 0)
         return r > 0 ? 0 : r;
     shim_unlock();
