@@ -23,7 +23,8 @@ struct dm_bufpool {
     uint32_t slot;          /* bytes per data slot (headroom + data_size) */
     uint32_t data_size;
     uint32_t *free;         /* stack of free indices */
-    uint32_t nfree;
+    uint32_t nfree;         /* on that stack */
+    uint32_t fresh;         /* hdrs[fresh..count) never handed out, not touched yet */
     uint32_t reserve;       /* application buffers stop here (dm_buf_alloc_app) */
     char name[32];
 };
@@ -50,13 +51,12 @@ struct dm_bufpool *dm_bufpool_create(const char *name, uint32_t count, uint32_t 
             goto fail;
         p->data = m;
     }
-    /* Lowest indices on top of the stack: allocation walks memory upward. */
-    for (uint32_t i = 0; i < count; i++) {
-        p->free[i] = count - 1 - i;
-        p->hdrs[i].pool = p;
-        p->hdrs[i].pool_idx_ = i;
-    }
-    p->nfree = count;
+    /* Buffers are handed out freed-last-first, then upward from the never
+     * used rest, whose headers are only touched when reached: an instance
+     * per thread (the preload) costs the buffers it uses, not 32,768
+     * headers each. */
+    p->nfree = 0;
+    p->fresh = 0;
     p->reserve = p->slot ? count / 8 : 0;
     return p;
 fail:
@@ -75,7 +75,8 @@ void dm_bufpool_destroy(struct dm_bufpool *p)
     free(p);
 }
 
-uint32_t dm_bufpool_avail(const struct dm_bufpool *p) { return p->nfree; }
+static inline uint32_t pool_avail(const struct dm_bufpool *p) { return p->nfree + (p->count - p->fresh); }
+uint32_t dm_bufpool_avail(const struct dm_bufpool *p) { return pool_avail(p); }
 uint32_t dm_bufpool_data_size(const struct dm_bufpool *p) { return p->data_size; }
 
 void dm_bufpool_region(const struct dm_bufpool *p, void **base, size_t *len)
@@ -104,9 +105,16 @@ static inline void buf_reset(struct dm_buf *b)
 
 static struct dm_buf *pool_get(struct dm_bufpool *p)
 {
-    if (dm_unlikely(p->nfree == 0))
+    struct dm_buf *b;
+    if (dm_likely(p->nfree)) {
+        b = &p->hdrs[p->free[--p->nfree]];
+    } else if (p->fresh < p->count) {
+        b = &p->hdrs[p->fresh];
+        b->pool = p;
+        b->pool_idx_ = p->fresh++;
+    } else {
         return NULL;
-    struct dm_buf *b = &p->hdrs[p->free[--p->nfree]];
+    }
     buf_reset(b);
     if (p->slot) {
         b->base = p->data + (size_t)b->pool_idx_ * p->slot;
@@ -162,9 +170,10 @@ struct dm_buf *dm_buf_alloc_size(struct dm_instance *inst, size_t size)
 struct dm_buf *dm_buf_alloc_app(struct dm_instance *inst, size_t size, bool partial)
 {
     struct dm_bufpool *p = inst->data_pool;
-    if (dm_likely(p->nfree > p->reserve) && (partial || size <= p->data_size))
+    uint32_t avail = pool_avail(p);
+    if (dm_likely(avail > p->reserve) && (partial || size <= p->data_size))
         return pool_get(p);
-    if (p->nfree <= p->reserve)
+    if (avail <= p->reserve)
         inst->ctr.buf_reserve_hit++;
     return heap_buf(inst, size ? size : 1);
 }
