@@ -378,20 +378,16 @@ static bool ensure_wait_fds(struct shim_epoll *ep, int kfd)
 {
     ensure_kick_fd(ep, kfd);
     ep_note_dp(ep, NULL);
-    struct pollfd p[SHIM_MAX_DPS + 1];
+    struct shim_dp *dps[SHIM_MAX_DPS + 1];
     int n = 0;
-    bool ready = shim_wait_fds(p, SHIM_MAX_DPS + 1, &n);
+    bool ready = shim_wait_dps(dps, SHIM_MAX_DPS + 1, &n);
     for (int i = 0; i < n; i++) {
-        struct shim_dp *dp = NULL;
-        for (struct shim_dp *d = shim_rt.dps; d; d = d->next)
-            if (d->wait_fd == p[i].fd)
-                dp = d;
-        if (!dp || (ep->wait_mask & (1ull << dp->idx)))
+        if (ep->wait_mask & (1ull << dps[i]->idx))
             continue;
         struct epoll_event wev = { .events = EPOLLIN, .data.ptr = (void *)&shim_wait_marker };
-        if (DM_REAL(epoll_ctl)(kfd, EPOLL_CTL_ADD, p[i].fd, &wev) < 0 && errno == EEXIST)
-            DM_REAL(epoll_ctl)(kfd, EPOLL_CTL_MOD, p[i].fd, &wev);
-        ep->wait_mask |= 1ull << dp->idx;
+        if (DM_REAL(epoll_ctl)(kfd, EPOLL_CTL_ADD, dps[i]->wait_fd, &wev) < 0 && errno == EEXIST)
+            DM_REAL(epoll_ctl)(kfd, EPOLL_CTL_MOD, dps[i]->wait_fd, &wev);
+        ep->wait_mask |= 1ull << dps[i]->idx;
     }
     return ready;
 }

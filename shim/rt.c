@@ -226,10 +226,11 @@ static int dp_create(const char *backend, struct dm_instance **out)
     static struct dm_config cfgs[SHIM_MAX_DPS]; /* instances may keep a pointer to theirs */
     struct dm_config *cfg = &cfgs[shim_rt.ndps];
     int r;
-    *cfg = shim_env;
     /* accepted connections receive nothing before their first pop, so one
      * can still move to the instance of the thread that serves it */
+    *cfg = shim_env;
     dm_config_set(cfg, "DEMI_MOVABLE_ACCEPTS", "1");
+    const struct dm_config base = *cfg;
     if (backend) {
         dm_config_set(cfg, "DEMI_BACKEND", backend);
         return dm_instance_create(cfg, out);
@@ -243,19 +244,25 @@ static int dp_create(const char *backend, struct dm_instance **out)
     }
     if (r < 0) {
         DM_INFO("shim", "uring backend unavailable (%s); using posix", strerror(-r));
-        *cfg = shim_env;
-        dm_config_set(cfg, "DEMI_MOVABLE_ACCEPTS", "1");
+        *cfg = base;
         dm_config_set(cfg, "DEMI_BACKEND", "posix");
         r = dm_instance_create(cfg, out);
     }
     return r;
 }
 
+/* The process's first instance (the list is newest first). */
+static struct shim_dp *dp_first(void)
+{
+    struct shim_dp *dp = shim_rt.dps;
+    while (dp && dp->next)
+        dp = dp->next;
+    return dp;
+}
+
 static struct shim_dp *dp_new(void)
 {
-    struct shim_dp *first = shim_rt.ndps ? shim_rt.dps : NULL;
-    while (first && first->next)
-        first = first->next;
+    struct shim_dp *first = dp_first();
     struct dm_instance *inst = NULL;
     struct shim_dp *dp = calloc(1, sizeof(*dp));
     if (!dp)
@@ -324,13 +331,6 @@ static void dp_thread_exit(void *p)
 static void dp_key_make(void) { (void)pthread_key_create(&dp_key, dp_thread_exit); }
 static __thread uint32_t tls_dp_gen;
 
-static struct shim_dp *dp_first(void)
-{
-    struct shim_dp *dp = shim_rt.dps;
-    while (dp && dp->next)
-        dp = dp->next;
-    return dp;
-}
 
 struct shim_dp *shim_dp_current(void)
 {
@@ -859,14 +859,13 @@ bool shim_dp_wait_fd_ready(struct shim_dp *dp)
     return false;
 }
 
-/* The wait fds a sleep outside the backends watches: this thread's
- * instance and the focused others. False when one had to be made just
- * now (look again first). */
-bool shim_wait_fds(struct pollfd *p, int max, int *n)
+/* The instances whose wait fds a sleep outside the backends watches:
+ * this thread's and the focused others. False when one's wait fd had to
+ * be made just now (look again first). */
+bool shim_wait_dps(struct shim_dp **dps, int max, int *n)
 {
-    struct shim_dp *dps[SHIM_MAX_DPS + 1];
     struct shim_dp *mine = shim_dp_current();
-    int k = shim_focus_others(dps, SHIM_MAX_DPS);
+    int k = shim_focus_others(dps, max - 1);
     if (mine)
         dps[k++] = mine;
     bool ready = true;
@@ -874,9 +873,18 @@ bool shim_wait_fds(struct pollfd *p, int max, int *n)
     for (int i = 0; i < k; i++) {
         if (!shim_dp_wait_fd_ready(dps[i]))
             ready = false;
-        if (dps[i]->wait_fd >= 0 && *n < max)
-            p[(*n)++] = (struct pollfd){ .fd = dps[i]->wait_fd, .events = POLLIN };
+        if (dps[i]->wait_fd >= 0)
+            dps[(*n)++] = dps[i];
     }
+    return ready;
+}
+
+bool shim_wait_fds(struct pollfd *p, int max, int *n)
+{
+    struct shim_dp *dps[SHIM_MAX_DPS + 1];
+    bool ready = shim_wait_dps(dps, DM_MIN(max, SHIM_MAX_DPS + 1), n);
+    for (int i = 0; i < *n; i++)
+        p[i] = (struct pollfd){ .fd = dps[i]->wait_fd, .events = POLLIN };
     return ready;
 }
 
@@ -899,10 +907,10 @@ int shim_sleep_inside(const struct pollfd *watch, const uint64_t *ids, int nwatc
     struct shim_dp *dp = mine;
     if (!dp && n > 0)
         dp = others[--n];
-    if (!dp || !dp->sleep_inside || tls_focus_all || nwatch + n > 8)
+    if (!dp || !dp->sleep_inside || tls_focus_all || nwatch + n > SHIM_WATCH_MAX)
         return -EAGAIN;
-    struct pollfd w[8];
-    uint64_t wid[8];
+    struct pollfd w[SHIM_WATCH_MAX];
+    uint64_t wid[SHIM_WATCH_MAX];
     int k = 0;
     for (int i = 0; i < nwatch; i++) {
         w[k] = watch[i];

@@ -66,6 +66,7 @@
 
 /* ---- objects ---- */
 #define SHIM_FOCUS_MAX 4 /* instances one wait drives by name (more: all) */
+#define SHIM_WATCH_MAX (SHIM_FOCUS_MAX + 2) /* kernel fds one sleep inside an instance watches */
 enum shim_kind { SHIM_KIND_SOCK = 1, SHIM_KIND_EPOLL = 2 };
 enum shim_state { SHIM_PENDING = 0, SHIM_OFFLOADED, SHIM_ORPHAN };
 
@@ -323,6 +324,7 @@ int shim_sleep_inside(const struct pollfd *watch, const uint64_t *ids, int nwatc
  * instance and the focused others) into p; false when one had to be made
  * just now: look again first. */
 bool shim_wait_fds(struct pollfd *p, int max, int *n);
+bool shim_wait_dps(struct shim_dp **dps, int max, int *n); /* the same, as instances */
 /* A number never given out before: names an open file we keep open (an
  * epoll's, a kick eventfd's) for a sleep inside the datapath. */
 uint64_t shim_watch_id(void);

@@ -1058,6 +1058,7 @@ int shim_ioctl(int fd, unsigned long req, void *arg)
         if (s->listening) {
             r = -EINVAL;
         } else {
+            shim_sock_use(s); /* (a fresh connection gets its pop) */
             shim_focus(s->dp);
             shim_progress();
             int v = (int)DM_MIN(s->rx_bytes, (size_t)INT32_MAX);

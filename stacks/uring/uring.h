@@ -135,6 +135,7 @@ struct ur_sock {
     uint8_t tx_held;           /* refs taken on tx_segs (closed while sending) */
     uint8_t in_retry, in_starved;
     uint8_t conn_resume;       /* connect started on a replaced ring: poll for its end */
+    uint8_t slot_later;        /* accepted, movable: its fixed slot at its first pop */
     int shut_how;
     int rx_err;                /* error to report on the next pop (positive) */
     uint32_t need;             /* UR_NEED_* */
@@ -276,6 +277,8 @@ void ur_sleeper_evict(struct ur_stack *st);
 
 /* uring_sock.c */
 struct ur_sock *ur_sock_new(struct ur_stack *st, int fd, int type);
+/* Registers s in the ring's fixed-file table when a slot is free. */
+void ur_sock_take_slot(struct ur_sock *s);
 void ur_sock_maybe_finish(struct ur_sock *s);
 void ur_sock_finish(struct ur_sock *s);
 void ur_shut_kick(struct ur_sock *s);

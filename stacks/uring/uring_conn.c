@@ -103,9 +103,13 @@ static void ur_acc_deliver(struct ur_sock *s)
         dm_op_complete_accept(op, nq, &peer);
         /* received ahead of its first pop, unless it may still move to
          * another instance (DEMI_MOVABLE_ACCEPTS: then nothing is in
-         * flight for it until that pop) */
-        if (!st->movable_accepts)
+         * flight for it and no fixed slot taken until that pop) */
+        if (st->movable_accepts) {
+            ns->slot_later = 1;
+        } else {
+            ur_sock_take_slot(ns);
             ur_rx_arm(ns);
+        }
     }
 }
 

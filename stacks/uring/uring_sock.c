@@ -46,15 +46,21 @@ struct ur_sock *ur_sock_new(struct ur_stack *st, int fd, int type)
     ur_req_init(&s->acc, s, UR_RQ_ACCEPT);
     ur_req_init(&s->conn, s, UR_RQ_CONNECT);
     ur_req_init(&s->shut, s, UR_RQ_SHUT);
-    if ((st->feat & UR_F_FIXED_FILES) && st->slot_top > 0) {
-        int slot = st->slot_free[--st->slot_top];
-        if (io_uring_register_files_update(&st->ring, (unsigned)slot, &fd, 1) == 1)
-            s->slot = slot;
-        else
-            st->slot_free[st->slot_top++] = slot;
-    }
     dm_list_add_tail(&st->socks, &s->alink);
     return s;
+}
+
+void ur_sock_take_slot(struct ur_sock *s)
+{
+    struct ur_stack *st = s->st;
+    s->slot_later = 0;
+    if (s->slot >= 0 || !(st->feat & UR_F_FIXED_FILES) || st->slot_top == 0)
+        return;
+    int slot = st->slot_free[--st->slot_top];
+    if (io_uring_register_files_update(&st->ring, (unsigned)slot, &s->fd, 1) == 1)
+        s->slot = slot;
+    else
+        st->slot_free[st->slot_top++] = slot; /* (EEXIST: not the ring's thread) */
 }
 
 static void ur_sock_unlink(struct ur_sock *s)
@@ -110,20 +116,16 @@ void ur_sock_maybe_finish(struct ur_sock *s)
  * queued here, so no completion can come for it in this ring. */
 int ur_detach(void *stp, struct dm_queue *q)
 {
-    struct ur_stack *st = stp;
+    (void)stp;
     struct ur_sock *s = q->priv;
+    /* (a fixed slot could only be dropped by an SQE this ring's thread
+     * submits, and it holds the file open until then: the FIN of a close
+     * in the other instance would wait for it. Movable accepted sockets
+     * take their slot at their first pop, in the instance that pops.) */
     if (!s || s->type != SOCK_STREAM || s->state != UR_S_CONNECTED || s->nr_inflight || s->rxq_count ||
         s->ovf_head || s->rx_buf || s->need || s->tx_nsegs || s->tx_held || s->tx_zc || s->eof || s->rx_err ||
-        s->shut_rd || s->shut_wr)
+        s->shut_rd || s->shut_wr || s->slot >= 0)
         return -EBUSY;
-    if (s->slot >= 0) {
-        struct io_uring_sqe *sqe = ur_sqe(st);
-        if (!sqe)
-            return -EBUSY;
-        io_uring_prep_close_direct(sqe, (unsigned)s->slot); /* the fd itself stays open */
-        io_uring_sqe_set_data64(sqe, UR_UD_SLOT(s->slot));
-        s->slot = -1;
-    }
     int fd = s->fd;
     ur_sock_unlink(s);
     q->priv = NULL;
@@ -136,6 +138,7 @@ int ur_adopt(void *stp, struct dm_queue *q, int fd)
     struct ur_sock *s = ur_sock_new(stp, fd, SOCK_STREAM);
     if (!s)
         return -ENOMEM;
+    ur_sock_take_slot(s);
     s->state = UR_S_CONNECTED;
     s->q = q;
     q->priv = s;
@@ -203,6 +206,7 @@ int ur_socket(void *stp, struct dm_queue *q, int domain, int type, int protocol)
         close(fd);
         return -ENOMEM;
     }
+    ur_sock_take_slot(s);
     s->q = q;
     q->priv = s;
     return 0;
