@@ -166,7 +166,7 @@ static void test_a_signal_interrupts_the_sleep_with_eintr(void **st)
     uint64_t id = 5;
     for (int round = 0; round < 2; round++) {
         /* round 0 submits the new watch in the sleep; round 1 does not */
-        struct itimerval it = { .it_value = { 0, 30000 } };
+        struct itimerval it = { .it_value = { 0, 100000 } }; /* well after the arm */
         setitimer(ITIMER_REAL, &it, NULL);
         int64_t slept;
         int r = sleep_once(inst, &w, &id, 1, &slept);
