@@ -248,6 +248,16 @@ int dm_instance_sleep_arm(struct dm_instance *inst, const struct pollfd *watch, 
     return inst->ops->sleep_arm ? inst->ops->sleep_arm(inst->st, watch, ids, nwatch) : -EAGAIN;
 }
 
+bool dm_instance_kstep_wanted(struct dm_instance *inst)
+{
+    return inst->ops->kstep_wanted && inst->ops->kstep_wanted(inst->st);
+}
+
+void dm_instance_kstep(struct dm_instance *inst)
+{
+    inst->ops->kstep(inst->st);
+}
+
 int dm_instance_sleep(struct dm_instance *inst, int64_t timeout_ns)
 {
     return inst->ops->sleep(inst->st, timeout_ns);

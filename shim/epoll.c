@@ -430,7 +430,7 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
     int n = 0, r;
     bool slept = false;
     for (;;) {
-        shim_progress();
+        shim_progress_step();
         if ((++ep->turns & 1023) == 0)
             ready_refill(ep);
         if (slept) {

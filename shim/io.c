@@ -94,7 +94,7 @@ static size_t sga_copy(const demi_sgarray_t *sga, uint32_t off, struct iovcur *c
 static void rx_consume_head(struct shim_sock *s)
 {
     struct shim_rxseg *seg = &s->rx[s->rx_head];
-    dm_sgafree(s->dp->inst, &seg->sga);
+    dm_sgafree(shim_dp_inst(s->dp), &seg->sga);
     s->rx_head = (s->rx_head + 1) % SHIM_RXRING;
     s->rx_count--;
 }
@@ -249,7 +249,7 @@ ssize_t shim_recvmsg(int fd, struct msghdr *msg, int flags)
         }
         if (!polled) {
             shim_sock_post(s);
-            shim_progress();
+            shim_progress_step();
             polled = true;
             continue;
         }
@@ -315,7 +315,7 @@ static int push_bytes(struct shim_sock *s, struct iovcur *c, size_t n, const str
 {
     struct dm_buf *chain;
     demi_qtoken_t qt;
-    long got = build_chain(s->dp->inst, c, n, s->type == SOCK_DGRAM, &chain);
+    long got = build_chain(shim_dp_inst(s->dp), c, n, s->type == SOCK_DGRAM, &chain);
     if (got < 0)
         return (int)got;
     if ((size_t)got < n && s->type == SOCK_DGRAM) {
@@ -324,7 +324,7 @@ static int push_bytes(struct shim_sock *s, struct iovcur *c, size_t n, const str
         return -EMSGSIZE;
     }
     n = (size_t)got;
-    int r = dm_push_chain(s->dp->inst, &qt, s->qd, chain, to);
+    int r = dm_push_chain(shim_dp_inst(s->dp), &qt, s->qd, chain, to);
     if (r < 0)
         return r;
     unsigned k = (s->tx_head + s->tx_count) % SHIM_TXRING;
@@ -455,7 +455,7 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
                 n = (size_t)pr;
                 pr = 0;
             }
-            if (pr == 0 && dm_token_state(s->dp->inst, qt) == 1) {
+            if (pr == 0 && dm_token_state(shim_dp_inst(s->dp), qt) == 1) {
                 /* the backend finished it at once: a failure is this send's */
                 shim_progress();
                 if (s->tx_fail_qt == qt) {
@@ -468,7 +468,7 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
                 sent += n;
                 if (s->type == SOCK_DGRAM && !s->udp_pop_ok) {
                     socklen_t l = sizeof(s->local);
-                    (void)dm_getsockname(s->dp->inst, s->qd, (struct sockaddr *)&s->local, &l);
+                    (void)dm_getsockname(shim_dp_inst(s->dp), s->qd, (struct sockaddr *)&s->local, &l);
                     s->udp_pop_ok = true;
                     shim_sock_post(s);
                 }
@@ -484,7 +484,7 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
             }
         }
         if (!polled) {
-            shim_progress();
+            shim_progress_step();
             polled = true;
             continue;
         }
@@ -508,7 +508,7 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
         polled = false;
     }
     /* push promptly: one poll sends what we queued */
-    shim_progress();
+    shim_progress_step();
     shim_sock_unref(s);
 out:
     shim_unlock();

@@ -77,7 +77,7 @@ int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *
     int r;
     bool kernel_done = false;
     for (;;) {
-        shim_progress();
+        shim_progress_step();
         if (!kernel_done)
             for (nfds_t i = 0; i < n; i++)
                 k[i] = (struct pollfd){ .fd = fds[i].fd, .events = fds[i].events };

@@ -202,6 +202,6 @@ __attribute__((destructor)) static void shim_at_exit(void)
     const char *st = getenv("DEMI_STATS");
     if (st && strcmp(st, "0") != 0)
         for (struct shim_dp *dp = shim_rt.dps; dp; dp = dp->next)
-            dm_stats_dump(dp->inst, stderr, 0);
+            dm_stats_dump(shim_dp_inst(dp), stderr, 0);
     shim_unlock();
 }

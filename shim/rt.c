@@ -54,14 +54,11 @@ void shim_lock(void)
     }
 }
 
+static void lock_take(void);
+
 void shim_relock(void)
 {
-    if (dm_unlikely(pthread_mutex_trylock(&shim_rt.lock) != 0)) {
-        /* seen by a spinning holder: it lets us in (shim_spin_pause) */
-        __atomic_add_fetch(&shim_rt.lock_waiters, 1, __ATOMIC_RELAXED);
-        pthread_mutex_lock(&shim_rt.lock);
-        __atomic_sub_fetch(&shim_rt.lock_waiters, 1, __ATOMIC_RELAXED);
-    }
+    lock_take();
     shim_depth++;
     if (dm_unlikely(!shim_rt.cfg_loaded))
         shim_cfg_load();
@@ -104,6 +101,16 @@ void shim_spin_pause_at(int64_t spun)
         return;
     }
     shim_spin_pause();
+}
+
+/* The lock without the call-depth accounting (shim_progress_step). */
+static void lock_take(void)
+{
+    if (dm_unlikely(pthread_mutex_trylock(&shim_rt.lock) != 0)) {
+        __atomic_add_fetch(&shim_rt.lock_waiters, 1, __ATOMIC_RELAXED);
+        pthread_mutex_lock(&shim_rt.lock);
+        __atomic_sub_fetch(&shim_rt.lock_waiters, 1, __ATOMIC_RELAXED);
+    }
 }
 
 void shim_unlock(void)
@@ -635,7 +642,7 @@ static bool tx_complete(struct shim_sock *s, demi_qtoken_t qt)
 
 static void dispatch(struct shim_dp *dp, demi_qresult_t *qr)
 {
-    struct dm_instance *inst = dp->inst;
+    struct dm_instance *inst = shim_dp_inst(dp);
     struct shim_sock *s = qmap_get(dp, qr->qr_qd);
     demi_qtoken_t qt = qr->qr_qt;
 
@@ -752,11 +759,11 @@ bool shim_may_sleep(void)
     if (shim_progress() > 0)
         return false; /* and flushed what the backends queued */
     struct shim_dp *mine = shim_dp_current(), *others[SHIM_MAX_DPS];
-    if (mine && dm_instance_wait_arm(mine->inst) > 0)
+    if (mine && dm_instance_wait_arm(shim_dp_inst(mine)) > 0)
         return false;
     int n = shim_focus_others(others, SHIM_MAX_DPS);
     for (int i = 0; i < n; i++)
-        if (dm_instance_wait_arm(others[i]->inst) > 0)
+        if (dm_instance_wait_arm(shim_dp_inst(others[i])) > 0)
             return false;
     return true;
 }
@@ -770,7 +777,7 @@ int shim_progress_dp(struct shim_dp *dp)
         return 0;
     for (int round = 0; round < 8; round++) {
         int n = 0;
-        int r = dm_wait_next_n(dp->inst, qrs, (int)DM_ARRAY_SIZE(qrs), &n, 0);
+        int r = dm_wait_next_n(shim_dp_inst(dp), qrs, (int)DM_ARRAY_SIZE(qrs), &n, 0);
         if (r < 0 || n <= 0)
             break;
         for (int i = 0; i < n; i++)
@@ -778,6 +785,33 @@ int shim_progress_dp(struct shim_dp *dp)
         total += n;
     }
     return total;
+}
+
+/* Another thread's kernel step is one syscall: spin, then yield. */
+void shim_dp_wait_step(struct shim_dp *dp)
+{
+    for (unsigned i = 0; __atomic_load_n(&dp->stepping, __ATOMIC_ACQUIRE); i++) {
+        if (i < 256)
+            dm_cpu_relax();
+        else
+            sched_yield();
+    }
+}
+
+int shim_progress_step(void)
+{
+    struct shim_dp *mine = shim_dp_current();
+    if (mine && shim_dp_live(mine) && dm_instance_kstep_wanted(shim_dp_inst(mine))) {
+        /* Set under the lock, so nobody is inside the instance now and
+         * whoever takes the lock next sees it (shim_dp_inst). The depth
+         * stays: our own calls meanwhile are still the datapath's. */
+        __atomic_store_n(&mine->stepping, 1, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&shim_rt.lock);
+        dm_instance_kstep(mine->inst);
+        __atomic_store_n(&mine->stepping, 0, __ATOMIC_RELEASE);
+        lock_take();
+    }
+    return shim_progress();
 }
 
 int shim_progress(void)
@@ -845,7 +879,7 @@ bool shim_eintr_spurious(void)
 int shim_dp_wait_fd(struct shim_dp *dp)
 {
     if (dp->wait_fd < 0 && dp->sleep_inside) {
-        dp->wait_fd = dm_instance_wait_fd(dp->inst);
+        dp->wait_fd = dm_instance_wait_fd(shim_dp_inst(dp));
         dp->wait_id = shim_watch_id();
     }
     return dp->wait_fd;
@@ -922,14 +956,14 @@ int shim_sleep_inside(const struct pollfd *watch, const uint64_t *ids, int nwatc
             again = true; /* what completed before its wait fd existed did not signal it */
         if (others[i]->wait_fd < 0)
             return -EAGAIN;
-        if (dm_instance_wait_arm(others[i]->inst) > 0)
+        if (dm_instance_wait_arm(shim_dp_inst(others[i])) > 0)
             again = true; /* it has work already */
         w[k] = (struct pollfd){ .fd = others[i]->wait_fd, .events = POLLIN };
         wid[k++] = others[i]->wait_id;
     }
     if (again)
         return 0; /* look again */
-    struct dm_instance *inst = dp->inst;
+    struct dm_instance *inst = shim_dp_inst(dp);
     int r = dm_instance_sleep_arm(inst, w, wid, k);
     if (r != 0)
         return r > 0 ? 0 : r;

@@ -91,7 +91,7 @@ void shim_sock_rx_drop(struct shim_sock *s)
     while (s->rx_count) {
         struct shim_rxseg *seg = &s->rx[s->rx_head];
         if (live)
-            dm_sgafree(s->dp->inst, &seg->sga);
+            dm_sgafree(shim_dp_inst(s->dp), &seg->sga);
         s->rx_head = (s->rx_head + 1) % SHIM_RXRING;
         s->rx_count--;
     }
@@ -105,12 +105,12 @@ static void sock_free(struct shim_sock *s)
     if (sock_live(s)) {
         shim_sock_rx_drop(s);
         while (s->acc_count) {
-            dm_close(s->dp->inst, s->accq[s->acc_head].qd);
+            dm_close(shim_dp_inst(s->dp), s->accq[s->acc_head].qd);
             s->acc_head = (s->acc_head + 1) % SHIM_ACCQ;
             s->acc_count--;
         }
         shim_qmap_del(s);
-        dm_close(s->dp->inst, s->qd);
+        dm_close(shim_dp_inst(s->dp), s->qd);
     } else if (s->state != SHIM_PENDING && shim_dp_live(s->dp)) {
         shim_qmap_del(s);
     }
@@ -144,7 +144,7 @@ static void sock_replay_opts(struct shim_sock *s, int kfd)
             (void)DM_REAL(setsockopt)(kfd, o->level, o->name, o->val, o->len);
             continue;
         }
-        int r = dm_setsockopt(s->dp->inst, s->qd, o->level, o->name, o->val, o->len);
+        int r = dm_setsockopt(shim_dp_inst(s->dp), s->qd, o->level, o->name, o->val, o->len);
         if (r < 0)
             DM_DEBUG("shim", "qd %d: the datapath did not take %s at hand-over: %s", s->qd,
                      shim_opt_name(o->level, o->name), strerror(-r));
@@ -206,7 +206,7 @@ int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest)
         sock_to_kernel(s, fd);
         return 1;
     }
-    struct dm_instance *inst = dp->inst;
+    struct dm_instance *inst = shim_dp_inst(dp);
     s->dp = dp;
     r = dm_socket(inst, &qd, AF_INET, s->type, 0);
     if (r < 0) {
@@ -290,14 +290,14 @@ static void sock_move_here(struct shim_sock *s)
     struct shim_dp *mine = shim_dp_mine();
     if (!mine || mine == s->dp || !shim_rt.per_thread)
         return;
-    int fd = dm_detach(s->dp->inst, s->qd);
+    int fd = dm_detach(shim_dp_inst(s->dp), s->qd);
     if (fd < 0) {
         DM_DEBUG("shim", "qd %d: stays on datapath %u: %s", s->qd, s->dp->idx, strerror(-fd));
         return;
     }
-    int qd, r = dm_adopt(mine->inst, &qd, fd);
+    int qd, r = dm_adopt(shim_dp_inst(mine), &qd, fd);
     struct shim_dp *to = mine;
-    if (r < 0 && dm_adopt(s->dp->inst, &qd, fd) == 0) {
+    if (r < 0 && dm_adopt(shim_dp_inst(s->dp), &qd, fd) == 0) {
         to = s->dp; /* back where it was */
     } else if (r < 0) {
         DM_ERR("shim", "qd %d: lost in a move between datapaths: %s", s->qd, strerror(-r));
@@ -332,7 +332,7 @@ void shim_sock_post(struct shim_sock *s)
 
     if (!sock_live(s) || s->fresh)
         return;
-    struct dm_instance *inst = s->dp->inst;
+    struct dm_instance *inst = shim_dp_inst(s->dp);
     if (s->listening) {
         if (!s->accept_pending && s->acc_count + 1 < SHIM_ACCQ) {
             r = dm_accept(inst, &s->accept_qt, s->qd);
@@ -485,7 +485,7 @@ int shim_bind(int fd, const struct sockaddr *a, socklen_t len)
         struct sockaddr_in sin;
         r = shim_check_sin(a, len, &sin);
         if (r == 0)
-            r = dm_bind(s->dp->inst, s->qd, a, len);
+            r = dm_bind(shim_dp_inst(s->dp), s->qd, a, len);
         if (r == 0) {
             s->local = sin;
             s->udp_pop_ok = true;
@@ -680,10 +680,10 @@ int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
         if (!s->udp_pop_ok) {
             struct sockaddr_in any = { .sin_family = AF_INET };
             socklen_t l = sizeof(any);
-            r = dm_bind(s->dp->inst, s->qd, (struct sockaddr *)&any, sizeof(any));
+            r = dm_bind(shim_dp_inst(s->dp), s->qd, (struct sockaddr *)&any, sizeof(any));
             if (r < 0)
                 goto out;
-            if (dm_getsockname(s->dp->inst, s->qd, (struct sockaddr *)&s->local, &l) < 0)
+            if (dm_getsockname(shim_dp_inst(s->dp), s->qd, (struct sockaddr *)&s->local, &l) < 0)
                 s->local = any;
             s->udp_pop_ok = true;
             shim_sock_post(s);
@@ -722,7 +722,7 @@ int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
         goto out;
     }
     shim_focus(s->dp);
-    r = dm_connect(s->dp->inst, &s->connect_qt, s->qd, (struct sockaddr *)&dest, sizeof(dest));
+    r = dm_connect(shim_dp_inst(s->dp), &s->connect_qt, s->qd, (struct sockaddr *)&dest, sizeof(dest));
     if (r < 0)
         goto out;
     s->connect_pending = true;
@@ -809,7 +809,7 @@ int shim_close(int fd)
     /* a backend may need a few rounds to close (cancel, then close): do
      * them now, the peer expects the FIN */
     if (shim_dp_live(dp)) {
-        for (int i = 0; i < 3 && dm_poll(dp->inst, 0) > 0; i++)
+        for (int i = 0; i < 3 && dm_poll(shim_dp_inst(dp), 0) > 0; i++)
             ;
         shim_focus(dp);
     }
@@ -849,7 +849,7 @@ int shim_shutdown(int fd, int how)
         r = -ENOTCONN;
     } else {
         shim_focus(s->dp);
-        r = dm_shutdown(s->dp->inst, s->qd, how);
+        r = dm_shutdown(shim_dp_inst(s->dp), s->qd, how);
         if (r == 0 || s->type == SOCK_DGRAM) {
             if (how != SHUT_WR)
                 s->shut_rd = true;
@@ -874,7 +874,7 @@ int shim_getsockname(int fd, struct sockaddr *a, socklen_t *len)
     }
     struct sockaddr_in sin = s->local;
     socklen_t l = sizeof(sin);
-    if (sock_live(s) && dm_getsockname(s->dp->inst, s->qd, (struct sockaddr *)&sin, &l) < 0)
+    if (sock_live(s) && dm_getsockname(shim_dp_inst(s->dp), s->qd, (struct sockaddr *)&sin, &l) < 0)
         sin = s->local;
     sin.sin_family = AF_INET;
     int r = shim_copy_addr(&sin, a, len);
@@ -999,7 +999,7 @@ int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
     if (cls == SHIM_OPT_BACKEND || cls == SHIM_OPT_BACKEND_STRICT) {
         opt_record(s, level, name, val, len);
         if (sock_live(s)) {
-            r = dm_setsockopt(s->dp->inst, s->qd, level, name, val, len);
+            r = dm_setsockopt(shim_dp_inst(s->dp), s->qd, level, name, val, len);
             if (r < 0 && cls == SHIM_OPT_BACKEND) {
                 dm_log_once("shim", "fd %d: the datapath does not apply %s (%s); accepted as Linux does for "
                             "an option that does not apply (first of possibly several)", fd,

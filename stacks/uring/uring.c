@@ -798,6 +798,29 @@ static int ur_op_adopt(void *stp, struct dm_queue *q, int fd)
     return st->px ? st->px->adopt(st->pxst, q, fd) : ur_adopt(stp, q, fd);
 }
 
+/* The enter of ur_poll() alone, for a caller that drops its lock around
+ * it (dm_stack_ops.kstep): the SQ flush and the enter touch only the SQ
+ * ring, which nobody else fills meanwhile, and the kernel. Not for a
+ * thread that would have to move the ring first, nor with SQPOLL (its
+ * enter only wakes the SQ thread: ur_poll does that). */
+static bool ur_op_kstep_wanted(void *stp)
+{
+    struct ur_stack *st = stp;
+    if (st->px || (st->feat & UR_F_SQPOLL) || ur_foreign(st))
+        return false;
+    return io_uring_sq_ready(&st->ring) || ur_kernel_has_work(st);
+}
+
+static void ur_op_kstep(void *stp)
+{
+    struct ur_stack *st = stp;
+    st->c.enters++;
+    st->c.ksteps++;
+    int r = io_uring_submit_and_get_events(&st->ring);
+    if (r < 0 && r != -EINTR && r != -EBUSY && r != -EAGAIN)
+        ur_enter_error(r);
+}
+
 static int ur_op_sleep_arm(void *stp, const struct pollfd *watch, const uint64_t *ids, int nwatch)
 {
     struct ur_stack *st = stp;
@@ -829,5 +852,7 @@ static const struct dm_stack_ops ur_ops = {
     .thread_instances = true,
     .detach = ur_op_detach,
     .adopt = ur_op_adopt,
+    .kstep_wanted = ur_op_kstep_wanted,
+    .kstep = ur_op_kstep,
 };
 DM_STACK_REGISTER(ur_ops)

@@ -49,6 +49,12 @@ int dm_instance_wait_arm(struct dm_instance *inst);  /* see dm_stack_ops.wait_ar
  * arm (lock held: 0 sleep next, > 0 look again, -EAGAIN use the wait fd),
  * sleep (lock dropped: 0 or -EINTR). */
 bool dm_instance_can_sleep_inside(const struct dm_instance *inst);
+/* The kernel's part of a poll, for the caller to run with its own lock
+ * dropped (dm_stack_ops.kstep): wanted: would it enter the kernel now?
+ * (false for a backend without one). kstep: nothing else may touch the
+ * instance until it returns. */
+bool dm_instance_kstep_wanted(struct dm_instance *inst);
+void dm_instance_kstep(struct dm_instance *inst);
 int dm_instance_sleep_arm(struct dm_instance *inst, const struct pollfd *watch, const uint64_t *ids, int nwatch);
 int dm_instance_sleep(struct dm_instance *inst, int64_t timeout_ns);
 bool dm_instance_needs_polling(const struct dm_instance *inst); /* see dm_stack_ops.needs_polling */

@@ -87,6 +87,16 @@ struct dm_stack_ops {
      * application is away (sleeping, computing, blocked in a kernel call).
      * Backends over kernel sockets leave it false: the kernel does that. */
     bool needs_polling;
+    /* Optional: the kernel's part of a poll, run with the caller's lock
+     * dropped so that threads with their own instances do not queue behind
+     * each other's syscalls (io_uring: submit the queued SQEs and run the
+     * deferred task work; the completions stay in the CQ ring for the next
+     * poll, which then makes no syscall unless new work came). The caller
+     * guarantees that nothing else touches the instance meanwhile.
+     * kstep_wanted(st), lock held: would kstep() enter the kernel now, from
+     * this thread? kstep(st): does it. */
+    bool (*kstep_wanted)(void *st);
+    void (*kstep)(void *st);
 };
 
 int dm_stack_register(const struct dm_stack_ops *ops); /* -EINVAL missing op, -EEXIST taken */
