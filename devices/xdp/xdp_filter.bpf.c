@@ -96,7 +96,13 @@ int demi_xdp_filter(struct xdp_md *ctx)
 {
     void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
     struct ethhdr *eth = data;
+    __u32 zero = 0;
 
+    /* Only maps the code refers to are listed with the loaded program,
+     * and xdp_prog.c finds xdp_owner through that list: refer to it. An
+     * array lookup at index 0 cannot fail (the verifier inlines it). */
+    if (!bpf_map_lookup_elem(&xdp_owner, &zero))
+        return XDP_PASS;
     if ((void *)(eth + 1) > end)
         return XDP_PASS;
     if (eth->h_proto == bpf_htons(ETH_P_IP)) {

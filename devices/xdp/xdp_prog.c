@@ -102,8 +102,14 @@ static int owner_of(struct xdp_program *xp, struct xdp_owner *o)
 static bool is_stale(struct xdp_program *xp, uint64_t pidns)
 {
     struct xdp_owner o;
-    if (strcmp(xdp_program__name(xp), XDP_PROG_NAME) != 0 || owner_of(xp, &o) < 0)
+    int err;
+    if (strcmp(xdp_program__name(xp), XDP_PROG_NAME) != 0)
         return false;
+    if ((err = owner_of(xp, &o)) < 0) {
+        DM_DEBUG("xdp", "our XDP program id %u: no owner: %s", xdp_program__id(xp), strerror(-err));
+        return false;
+    }
+    DM_DEBUG("xdp", "our XDP program id %u: owner pid %u", xdp_program__id(xp), o.pid);
     if (!o.pid || !pidns || o.pidns != pidns || o.pid == (uint32_t)getpid())
         return false;
     return kill((pid_t)o.pid, 0) < 0 && errno == ESRCH;
