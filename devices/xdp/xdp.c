@@ -1,13 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * "xdp": an L2 device on one queue of a Linux interface through an AF_XDP
- * socket (libxdp's xsk API; libxdp loads its default redirect program).
+ * socket (libxdp's xsk API), sharing the interface with the kernel: our
+ * XDP program (xdp_filter.bpf.c, attached by xdp_prog.c) redirects to the
+ * socket only IPv4 TCP/UDP/ICMP for our DEMI_IPV4 address and ARP whose
+ * target is that address, and passes everything else to the kernel.
+ * README.md: queues, flow placement, privileges, what a crash leaves.
  *
  * Configuration: DEMI_XDP_IFACE (required), DEMI_XDP_QUEUE (default 0),
- * DEMI_XDP_FRAMES (UMEM frames of 4 KiB, default 4096), DEMI_XDP_COPY=1
- * (skip the zero-copy attempt), DEMI_MAC (default: the interface's MAC).
+ * DEMI_XDP_FILTER=ip|all (default ip: our program, needs DEMI_IPV4; all:
+ * libxdp's default program, every frame of the queue, as does a build
+ * without clang), DEMI_XDP_FRAMES (UMEM frames of 4 KiB, default 4096),
+ * DEMI_XDP_COPY=1 (skip the zero-copy attempt), DEMI_MAC (default: the
+ * interface's MAC).
  *
  * How it works
+ *  - Open: attach our program (its XSKMAP sized for every queue the
+ *    interface can have), create the socket without libxdp's program
+ *    (XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD), put it in the XSKMAP at its
+ *    queue. Close: delete the socket, then detach the program.
  *  - One UMEM (our own mmap) of DEMI_XDP_FRAMES frames. Frames that belong
  *    to us sit on one free stack (an array of frame addresses); the rest
  *    are with the kernel (fill ring, RX ring, TX ring, completion ring) or
@@ -39,6 +50,7 @@
  *    put complete checksums on the wire. Frames are limited to one UMEM
  *    frame (4 KiB minus XDP headroom): no multi-buffer/jumbo RX.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <net/if.h>
 #include <stdarg.h>
@@ -47,6 +59,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <arpa/inet.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -57,6 +72,7 @@
 #include "dm/device.h"
 #include "dm/log.h"
 #include "dm/stats.h"
+#include "xdp_prog.h"
 
 #define XDP_FRAME_SIZE   XSK_UMEM__DEFAULT_FRAME_SIZE
 #define XDP_RING_SIZE    2048u
@@ -84,6 +100,7 @@ struct xdp_dev {
     struct dm_dev *dev;
     struct xsk_umem *umem;
     struct xsk_socket *xsk;
+    struct xdp_prog *prog;         /* our XDP program; NULL: libxdp's default */
     size_t area_len;
     uint32_t nframes;
     uint64_t ctr[XDP_NCTR];
@@ -250,6 +267,80 @@ static int parse_mac(const char *s, uint8_t mac[6])
     return 0;
 }
 
+/* How many RX queues the interface can have (ethtool's maximum, so that
+ * channels added later still have an XSKMAP slot), at least queue + 1.
+ * *now gets the current count when known, else 0. */
+static uint32_t iface_queues(const char *ifname, uint32_t queue, uint32_t *now)
+{
+    struct ethtool_channels ch = { .cmd = ETHTOOL_GCHANNELS };
+    struct ifreq ifr;
+    uint32_t n = 0;
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    *now = 0;
+    if (s >= 0) {
+        memset(&ifr, 0, sizeof(ifr));
+        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+        ifr.ifr_data = (void *)&ch;
+        if (ioctl(s, SIOCETHTOOL, &ifr) == 0) {
+            n = DM_MAX(ch.max_rx, ch.max_combined);
+            *now = DM_MAX(ch.rx_count, ch.combined_count);
+        }
+        close(s);
+    }
+    if (!n) { /* no ethtool channels (e.g. some virtual devices): sysfs */
+        char path[64];
+        snprintf(path, sizeof(path), "/sys/class/net/%s/queues", ifname);
+        DIR *d = opendir(path);
+        for (struct dirent *e; d && (e = readdir(d));)
+            n += strncmp(e->d_name, "rx-", 3) == 0;
+        if (d)
+            closedir(d);
+        *now = n;
+    }
+    return DM_MAX(n, queue + 1);
+}
+
+/* Our address for the XDP program: DEMI_IPV4 (a.b.c.d[/len]), as the
+ * stack on top reads it; the device sees the same configuration. */
+static int our_ipv4(const struct dm_config *cfg, uint32_t *addr)
+{
+    const char *v = dm_config_str(cfg, "DEMI_IPV4", NULL);
+    char ip[INET_ADDRSTRLEN];
+    struct in_addr a;
+    if (!v || !*v)
+        return -ENOENT;
+    size_t len = strcspn(v, "/");
+    if (len >= sizeof(ip))
+        return -EINVAL;
+    memcpy(ip, v, len);
+    ip[len] = '\0';
+    if (inet_pton(AF_INET, ip, &a) != 1 || a.s_addr == 0)
+        return -EINVAL;
+    *addr = a.s_addr;
+    return 0;
+}
+
+/* DEMI_XDP_FILTER=ip (default): our XDP program, with our address. "all"
+ * (or ip in a build without clang): libxdp's default program, which takes
+ * every frame of the queue. Returns 1 for ip, 0 for all, -EINVAL. */
+static int filter_mode(const struct dm_config *cfg, uint32_t *addr)
+{
+    const char *f = dm_config_str(cfg, "DEMI_XDP_FILTER", "ip");
+    int err;
+    if (strcmp(f, "all") == 0)
+        return 0;
+    if (strcmp(f, "ip") != 0) {
+        DM_ERR("xdp", "DEMI_XDP_FILTER=%s: expected ip or all", f);
+        return -EINVAL;
+    }
+    if ((err = our_ipv4(cfg, addr)) < 0) {
+        DM_ERR("xdp", "DEMI_XDP_FILTER=ip needs our address in DEMI_IPV4 (%s); DEMI_XDP_FILTER=all takes "
+               "every frame instead", err == -ENOENT ? "unset" : "not an IPv4 address");
+        return -EINVAL;
+    }
+    return 1;
+}
+
 /* libbpf/libxdp chatter ("no bpffs, falling back...") goes to our log at
  * debug level instead of stderr. */
 static int xdp_lib_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -273,7 +364,8 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
     const char *ifname = dm_config_str(cfg, "DEMI_XDP_IFACE", NULL);
     const char *mac = dm_config_str(cfg, "DEMI_MAC", NULL);
     int64_t queue, frames;
-    int err, force_copy;
+    int err, force_copy, filter;
+    uint32_t addr = 0, nq_now;
 
     if (!ifname || !*ifname) {
         DM_ERR("xdp", "DEMI_XDP_IFACE is not set: which interface?");
@@ -289,6 +381,21 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
     if ((force_copy = dm_config_bool(cfg, "DEMI_XDP_COPY", 0)) < 0) {
         DM_ERR("xdp", "DEMI_XDP_COPY: expected a boolean");
         return -EINVAL;
+    }
+    if ((filter = filter_mode(cfg, &addr)) < 0)
+        return filter;
+    uint32_t nqueues = iface_queues(ifname, (uint32_t)queue, &nq_now);
+    if (nq_now && queue >= nq_now) {
+        DM_ERR("xdp", "DEMI_XDP_QUEUE=%lld: %s has %u queue(s)", (long long)queue, ifname, nq_now);
+        return -EINVAL;
+    }
+    if (filter && !xdp_prog_available()) {
+        DM_ERR("xdp", "built without clang: no XDP filter, libxdp's default program takes every frame of %s "
+               "queue %lld and the kernel's traffic on that queue is lost", ifname, (long long)queue);
+        filter = 0;
+    } else if (!filter) {
+        DM_WARN("xdp", "DEMI_XDP_FILTER=all: every frame of %s queue %lld is ours, the kernel sees none of them",
+                ifname, (long long)queue);
     }
 
     libbpf_set_print(xdp_lib_print);
@@ -323,10 +430,18 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
         DM_ERR("xdp", "DEMI_XDP_IFACE=%s: xsk_umem__create: %s", ifname, strerror(-err));
         goto fail;
     }
+    if (filter && (err = xdp_prog_attach(&xd->prog, (int)if_nametoindex(ifname), nqueues, &addr, 1)) < 0) {
+        DM_ERR("xdp", "DEMI_XDP_IFACE=%s: attaching our XDP program: %s%s", ifname, strerror(-err),
+               err == -EEXIST || err == -EBUSY ? " (another XDP program holds it and bpffs is not mounted: "
+                                                 "mount -t bpf bpf /sys/fs/bpf lets libxdp share it)" : "");
+        goto fail;
+    }
     struct xsk_socket_config scfg = {
         .rx_size = XDP_RING_SIZE,
         .tx_size = XDP_RING_SIZE,
-        .libxdp_flags = 0,   /* let libxdp load its default redirect program */
+        /* with our program, the socket goes in its XSKMAP below; without,
+         * libxdp loads its default program, which redirects everything */
+        .libxdp_flags = xd->prog ? XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD : 0,
         .xdp_flags = 0,
         .bind_flags = XDP_USE_NEED_WAKEUP | XDP_ZEROCOPY,
     };
@@ -352,6 +467,11 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
         goto fail;
     }
     xd->fd = xsk_socket__fd(xd->xsk);
+    if (xd->prog && (err = xdp_prog_add_xsk(xd->prog, xd->xsk)) < 0) {
+        DM_ERR("xdp", "DEMI_XDP_IFACE=%s queue %lld: putting the socket in the XSKMAP: %s", ifname,
+               (long long)queue, strerror(-err));
+        goto fail;
+    }
 
     if ((err = iface_query(ifname, &xd->info, !mac)) < 0) {
         DM_ERR("xdp", "DEMI_XDP_IFACE=%s: cannot read its MAC: %s", ifname, strerror(-err));
@@ -371,13 +491,22 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
     dev->rx_burst = xdp_rx;
     dev->tx_burst = xdp_tx;
     (void)dm_stats_register(dev->inst, "xdp", xdp_ctr_names, xd->ctr, XDP_NCTR);
-    DM_INFO("xdp", "%s queue %lld: %s mode, %u frames", ifname, (long long)queue, mode, xd->nframes);
+    if (xd->prog) {
+        char ip[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &addr, ip, sizeof(ip));
+        DM_INFO("xdp", "%s queue %lld (of %u): %s mode, %u frames; XDP program %s redirects %s, passes the rest",
+                ifname, (long long)queue, nqueues, mode, xd->nframes, xdp_prog_mode(xd->prog), ip);
+    } else {
+        DM_INFO("xdp", "%s queue %lld: %s mode, %u frames; libxdp's default program", ifname, (long long)queue,
+                mode, xd->nframes);
+    }
     return 0;
 fail:
     if (xd->xsk)
         xsk_socket__delete(xd->xsk);
     if (xd->umem)
         xsk_umem__delete(xd->umem);
+    xdp_prog_detach(xd->prog);
     xdp_release(xd);
     return err < 0 ? err : -EIO;
 }
@@ -390,6 +519,8 @@ static void xdp_close(struct dm_dev *dev)
     dm_stats_unregister(dev->inst, xd->ctr);
     xsk_socket__delete(xd->xsk);
     xsk_umem__delete(xd->umem);
+    xdp_prog_detach(xd->prog); /* after the socket: no frame redirected to a closed one */
+    xd->prog = NULL;
     dev->priv = NULL;
     if (xd->outstanding) {
         DM_INFO("xdp", "closed with %u received buffers still held: UMEM freed with the last", xd->outstanding);

@@ -187,6 +187,9 @@ static void test_xdp_answers_arp_and_ping_from_netns(void **state)
     dm_config_init(&cfg);
     dm_config_set(&cfg, "DEMI_XDP_IFACE", ifa);
     dm_config_set(&cfg, "DEMI_PCAP", pcap_path);
+    char ip[24]; /* the XDP program redirects frames for this address only */
+    snprintf(ip, sizeof(ip), "%s.1/24", subnet);
+    dm_config_set(&cfg, "DEMI_IPV4", ip);
     assert_int_equal(dm_dev_open_stacked(inst, "xdp", &cfg, &dev), 0);
     assert_string_equal(dev->ops->name, "pcap");
     assert_int_equal(dev->ops->info(dev, &info), 0);

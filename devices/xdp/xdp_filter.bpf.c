@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The XDP program in front of our AF_XDP socket: it takes from the
+ * interface only the frames that belong to the datapath and leaves the
+ * rest to the kernel, so SSH, the kernel's own addresses and listeners
+ * keep working on an interface we share with it.
+ *
+ * Redirected to the XSK of the receiving queue (xdp_xsks, indexed by
+ * rx_queue_index):
+ *  - IPv4 (no VLAN tag) whose destination is in xdp_addrs and whose
+ *    protocol is TCP, UDP or ICMP: what stacks/inet handles;
+ *  - ARP (Ethernet/IPv4) whose target protocol address is in xdp_addrs:
+ *    requests for our address and replies to our own requests.
+ * Everything else: XDP_PASS. The redirect falls back to XDP_PASS when the
+ * queue has no XSK in the map (another queue, or our process is gone: the
+ * kernel removes a socket from the map when it is released), so a stale
+ * copy of this program never blackholes traffic.
+ *
+ * One compiled object serves any address: the device fills xdp_addrs at
+ * start and sizes xdp_xsks to the interface's queues before loading.
+ * Under libxdp's dispatcher XDP_PASS goes on to the next program in the
+ * chain (XDP_RUN_CONFIG below), so several of these (one per process)
+ * and other XDP programs can share the interface.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <xdp/xdp_helpers.h>
+
+#define XDP_FILTER_MAX_ADDRS 16
+
+struct {
+    __uint(type, BPF_MAP_TYPE_XSKMAP);
+    __uint(max_entries, 1);          /* resized to the queue count before load */
+    __type(key, __u32);
+    __type(value, __u32);
+} xdp_xsks SEC(".maps");
+
+/* our IPv4 addresses, network byte order -> unused */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, XDP_FILTER_MAX_ADDRS);
+    __type(key, __u32);
+    __type(value, __u8);
+} xdp_addrs SEC(".maps");
+
+/* [0]: who loaded this copy (struct xdp_owner in xdp_prog.c), so that a
+ * later process can tell a copy left behind by a crash from a live one.
+ * Written by user space only. */
+struct xdp_owner {
+    __u64 pidns;                     /* inode of the loader's pid namespace */
+    __u32 pid;
+    __u32 pad;
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct xdp_owner);
+} xdp_owner SEC(".maps");
+
+/* Under the dispatcher: run early (lower runs first) and go on with the
+ * next program on XDP_PASS only. */
+struct {
+    __uint(priority, 20);
+    __uint(XDP_PASS, 1);
+} XDP_RUN_CONFIG(demi_xdp_filter);
+
+struct arp_eth_ipv4 {
+    __be16 htype, ptype;
+    __u8 hlen, plen;
+    __be16 op;
+    __u8 sha[6];
+    __u8 spa[4];
+    __u8 tha[6];
+    __u8 tpa[4];
+} __attribute__((packed));
+
+struct ipv4_hdr {
+    __u8 vihl, tos;
+    __be16 tot_len, id, frag_off;
+    __u8 ttl, protocol;
+    __sum16 check;
+    __be32 saddr, daddr;
+};
+
+static __always_inline int is_ours(__u32 addr)
+{
+    return bpf_map_lookup_elem(&xdp_addrs, &addr) != 0;
+}
+
+SEC("xdp")
+int demi_xdp_filter(struct xdp_md *ctx)
+{
+    void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+    struct ethhdr *eth = data;
+    __u32 zero = 0;
+
+    /* Only maps the code refers to are listed with the loaded program,
+     * and xdp_prog.c finds xdp_owner through that list: refer to it. An
+     * array lookup at index 0 cannot fail (the verifier inlines it). */
+    if (!bpf_map_lookup_elem(&xdp_owner, &zero))
+        return XDP_PASS;
+    if ((void *)(eth + 1) > end)
+        return XDP_PASS;
+    if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+        struct ipv4_hdr *ip = (void *)(eth + 1);
+        if ((void *)(ip + 1) > end || (ip->vihl >> 4) != 4 || !is_ours(ip->daddr))
+            return XDP_PASS;
+        if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP && ip->protocol != IPPROTO_ICMP)
+            return XDP_PASS;
+    } else if (eth->h_proto == bpf_htons(ETH_P_ARP)) {
+        struct arp_eth_ipv4 *arp = (void *)(eth + 1);
+        __u32 tpa;
+        if ((void *)(arp + 1) > end || arp->htype != bpf_htons(1) || arp->ptype != bpf_htons(ETH_P_IP) ||
+            arp->hlen != 6 || arp->plen != 4)
+            return XDP_PASS;
+        __builtin_memcpy(&tpa, arp->tpa, 4);
+        if (!is_ours(tpa))
+            return XDP_PASS;
+    } else {
+        return XDP_PASS;
+    }
+    return bpf_redirect_map(&xdp_xsks, ctx->rx_queue_index, XDP_PASS);
+}
+
+char _license[] SEC("license") = "Dual MIT/GPL";
