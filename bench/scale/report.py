@@ -112,7 +112,7 @@ def markdown(meta, summary, cells, columns):
         where = f"{e['server']} N={e['n']} {e['column']}"
         if e["status"] != "ok":
             return f"{e['status'].upper()} [{note(f'{where}: ' + '; '.join(e['reasons']))}]"
-        t = f"{e['value']:,.0f}"
+        t = f"{e['value']:,.0f}" if abs(e['value']) >= 100 else f"{e['value']:.3g}"
         if e["spread"] is not None:
             t += f" ±{50 * e['spread']:.0f}%"
         if e["column"] != "kernel" and e["ratio"] is not None:

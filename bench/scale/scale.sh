@@ -33,7 +33,7 @@ ADDR=127.0.0.1
 usage() {
   cat >&2 <<'EOF'
 usage: bench/scale/scale.sh [--build DIR] [--servers memcached,nginx,redis] [--n "1 2 4"]
-         [--secs S] [--backends "uring posix"] [--rounds R] [--both]
+         [--secs S] [--backends "uring posix"] [--rounds R] [--both] [--cost]
          [--load-cpus L] [--redis-n COUNT] [--out DIR]
 EOF
   exit 2
@@ -44,7 +44,7 @@ posint() { case $1 in ''|*[!0-9]*|0) return 1 ;; esac; }
 # ---- options --------------------------------------------------------------
 
 BUILD=$top/build SERVERS="memcached nginx redis" NS="" SECS=10 BACKENDS="uring posix"
-ROUNDS=1 BOTH=0 LOAD_N="" REDIS_N="" OUT=""
+ROUNDS=1 BOTH=0 COST=0 LOAD_N="" REDIS_N="" OUT=""
 # A command line to paste back into a shell (printf %q escapes even commas).
 shquote() {
   local a out=""
@@ -61,6 +61,7 @@ cmdline=$(shquote bench/scale/scale.sh "$@")
 while [ $# -gt 0 ]; do
   case $1 in
     --both) BOTH=1; shift; continue ;;
+    --cost) COST=1; shift; continue ;;
     -h|--help) usage ;;
     --build|--servers|--n|--secs|--backends|--rounds|--load-cpus|--redis-n|--out)
       [ $# -ge 2 ] || usage ;;
@@ -83,6 +84,10 @@ BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || die "no build directory $BUILD"
 OUT=${OUT:-$BUILD/scale}
 posint "$SECS" || die "--secs: a positive integer"
 posint "$ROUNDS" || die "--rounds: a positive integer"
+if [ $COST = 1 ]; then
+  command -v perf >/dev/null || die "--cost needs perf (apt-get install linux-perf)"
+  perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1 || die "--cost: perf cannot count syscall tracepoints here (root?)"
+fi
 REDIS_N=${REDIS_N:-$((100000 * SECS))}      # about SECS s per test at 100k req/s
 posint "$REDIS_N" || die "--redis-n: a positive integer"
 for s in $SERVERS; do
@@ -265,6 +270,72 @@ parse_redis() { # --csv: "test","rps",... then "SET","143884.89",...
   echo "$out"
 }
 
+# ---- what a request costs the server (--cost) ---------------------------------
+#
+# While the load runs, perf stat counts the server's processes (its
+# process group: nginx's workers too) from 1 s after the start to the
+# end of the load: CPU time, syscalls, io_uring_enter calls, context
+# switches. Divided by the requests served in that window (the measured
+# rate times its length; redis-benchmark's two tests run back to back
+# with as many requests each, so all requests but the first second's).
+# "server CPUs busy" says whether the server was the bottleneck: below N,
+# the load tool was, and the CPU per request then includes the server's
+# idle spinning (DEMI_SPIN_US) and a kernel server's sleeps and wakeups.
+COST_EVENTS=task-clock,raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter,context-switches
+cost_run() { # SERVER_PID LOAD_SECS LOAD...: runs the load, counting the server meanwhile
+  local spid=$1 secs=$2 lpid ppid pgid pids t0 t1
+  shift 2
+  timeout -k 3 "$secs" "$@" >"$RAW/$tag.load.log" 2>&1 &
+  lpid=$!
+  sleep 1
+  pgid=$(ps -o pgid= -p "$spid" | tr -d ' ')
+  pids=$(pgrep -g "$pgid" | paste -sd, -)
+  t0=$(date +%s.%N)
+  perf stat -x, -e "$COST_EVENTS" -p "$pids" -o "$RAW/$tag.perf.csv" &
+  ppid=$!
+  wait "$lpid"; local rc=$?
+  t1=$(date +%s.%N)
+  kill -INT "$ppid" 2>/dev/null; wait "$ppid" 2>/dev/null
+  echo "window,$("$PY" -c "print($t1 - $t0)")" >>"$RAW/$tag.perf.csv"
+  return $rc
+}
+cost_parse() { # SERVER METRICS: "METRIC<TAB>VALUE" per cost from the perf csv
+  local csv="$RAW/$tag.perf.csv"
+  [ -f "$csv" ] || return 0
+  "$PY" - "$1" "$csv" "$REDIS_N" "$2" <<'PY'
+import sys
+server, csv, redis_n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rates = {}
+for line in sys.argv[4].splitlines():
+    k, _, v = line.partition("\t")
+    if k.endswith("/s"):
+        rates[k] = float(v)
+vals, window = {}, None
+for line in open(csv):
+    f = line.strip().split(",")
+    if f[0] == "window":
+        window = float(f[1])
+    elif len(f) > 2 and f[0] and f[0][0].isdigit():
+        vals[f[2]] = float(f[0])
+if not window or not rates:
+    sys.exit(0)
+if server == "redis":
+    # SET then GET, redis_n each; the window starts 1 s into SET
+    reqs = 2 * redis_n - rates.get("SET req/s", 0)
+else:
+    reqs = next(iter(rates.values())) * window
+names = {"task-clock": ("server CPU us/req", 1000.0), "raw_syscalls:sys_enter": ("syscalls/req", 1),
+         "syscalls:sys_enter_io_uring_enter": ("io_uring_enter/req", 1), "context-switches": ("ctx switches/req", 1)}
+if "task-clock" in vals:
+    # below 1 per server CPU: the load tool was the bottleneck, and the
+    # CPU per request includes what the server spent waiting (spinning)
+    print(f"server CPUs busy\t{vals['task-clock'] / 1000.0 / window:.3f}")
+for ev, (name, scale) in names.items():
+    if ev in vals and reqs > 0:
+        print(f"{name}\t{vals[ev] * scale / reqs:.3f}")
+PY
+}
+
 # ---- one measurement --------------------------------------------------------
 
 last_line() { grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -n 1 | tr -d '\r' | cut -c1-200; }
@@ -334,7 +405,11 @@ cell() {
   if ! ready "$pid" "$port" 20; then
     reason="server did not start: $(last_line "$CELL_TMP/$tag.server.log")"
   else
-    timeout -k 3 "$load_secs" "${lpfx[@]}" "${LOAD[@]}" >"$RAW/$tag.load.log" 2>&1 || rc=$?
+    if [ $COST = 1 ]; then
+      cost_run "$pid" "$load_secs" "${lpfx[@]}" "${LOAD[@]}" || rc=$?
+    else
+      timeout -k 3 "$load_secs" "${lpfx[@]}" "${LOAD[@]}" >"$RAW/$tag.load.log" 2>&1 || rc=$?
+    fi
     if ! alive "$pid"; then
       wait "$pid"; st=$?
       reason="server exited during the run (status $st): $(last_line "$CELL_TMP/$tag.server.log")"
@@ -344,6 +419,7 @@ cell() {
       reason="load tool exit $rc: $(last_line "$RAW/$tag.load.log")"
     else
       out=$("parse_$server" "$RAW/$tag.load.log") || reason=$out
+      [ -z "$reason" ] && [ $COST = 1 ] && out+=$'\n'$(cost_parse "$server" "$out")
     fi
   fi
   stop "$pid"
