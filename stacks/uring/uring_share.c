@@ -47,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 #include "dm/log.h"
 #include "uring.h"
 
@@ -238,7 +239,11 @@ int ur_move_ring(struct ur_stack *st)
     /* 3. the new ring */
     struct io_uring old = st->ring;
     uint32_t old_feat = st->feat;
-    bool bound = st->rebinds_left > 0;
+    /* A dead owner took no turn: a thread-per-connection server hands
+     * the instance from each exiting thread to the next, and every one of
+     * them deserves a ring bound to it. (tgkill 0: ESRCH when it is gone.) */
+    bool owner_gone = st->owner_tid && syscall(SYS_tgkill, st->owner_pid, st->owner_tid, 0) < 0 && errno == ESRCH;
+    bool bound = owner_gone || st->rebinds_left > 0;
     int r = ur_new_ring(st, bound);
     if (r < 0) {
         st->ring = old;
@@ -259,7 +264,8 @@ int ur_move_ring(struct ur_stack *st)
     ur_wait_old_ring(st);
     st->c.ring_moves++;
     if (bound && (st->feat & UR_F_SINGLE_ISSUER)) {
-        st->rebinds_left--;
+        if (!owner_gone)
+            st->rebinds_left--;
         st->owner_tid = ur_gettid();
         ur_sentinel_plant(st);
         DM_INFO(UR_MOD, "another thread drives this instance: moved to a ring bound to it (thread %d)", st->owner_tid);

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include "ur_test.h"
@@ -274,6 +275,18 @@ static void *check_thread(void *arg)
     return NULL;
 }
 
+/* check_thread that stays alive until told (sem_go): a live thread that
+ * drove the ring, so the next one takes a turn from it. */
+static sem_t sem_done, sem_go;
+static void *check_stay_thread(void *arg)
+{
+    check_thread(arg);
+    sem_post(&sem_done);
+    while (sem_wait(&sem_go) < 0)
+        ;
+    return NULL;
+}
+
 static void test_second_thread_moves_every_request_to_a_ring_of_its_own(void **st)
 {
     (void)st;
@@ -283,8 +296,11 @@ static void test_second_thread_moves_every_request_to_a_ring_of_its_own(void **s
     if (e)
         fail_msg("build: %s", e);
     pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, check_thread, w), 0);
-    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(sem_init(&sem_done, 0, 0), 0);
+    assert_int_equal(sem_init(&sem_go, 0, 0), 0);
+    assert_int_equal(pthread_create(&th, NULL, check_stay_thread, w), 0);
+    while (sem_wait(&sem_done) < 0)
+        ;
     if (w->err)
         fail_msg("%s", w->err);
     assert_true(ut_stat(w->inst, "uring.rx_paused") > 0);
@@ -296,6 +312,8 @@ static void test_second_thread_moves_every_request_to_a_ring_of_its_own(void **s
         fail_msg("%s", e);
     assert_int_equal(ut_stat(w->inst, "uring.ring_moves"), 2);
     assert_int_equal(dm_uring_features(w->inst) & (T_DEFER_TASKRUN | T_SINGLE_ISSUER), 0);
+    sem_post(&sem_go);
+    assert_int_equal(pthread_join(th, NULL), 0);
     /* and a shared ring serves any thread, with no more moves */
     assert_int_equal(pthread_create(&th, NULL, turn_thread, w), 0);
     assert_int_equal(pthread_join(th, NULL), 0);
@@ -344,11 +362,38 @@ static void test_owner_thread_exit_moves_every_request_to_a_ring_of_the_next(voi
     free(w);
 }
 
+/* A thread-per-connection server: each thread that drives the instance
+ * exits before the next comes. A dead owner is no turn taken: every move
+ * binds the ring to the next thread, none falls back to a shared ring. */
+static void test_each_owner_exiting_leaves_a_ring_bound_to_the_next(void **st)
+{
+    (void)st;
+    struct world *w = world_new();
+    dm_instance_destroy(w->inst);
+    w->inst = NULL;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, build_thread, w), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    if (w->err)
+        fail_msg("build: %s", w->err);
+    for (int i = 1; i <= 3; i++) {
+        assert_int_equal(pthread_create(&th, NULL, i == 1 ? check_thread : turn_thread, w), 0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        if (w->err)
+            fail_msg("thread %d: %s", i, w->err);
+        assert_int_equal(ut_stat(w->inst, "uring.ring_moves"), i);
+        assert_true(dm_uring_features(w->inst) & T_DEFER_TASKRUN);
+    }
+    world_free(w);
+    free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_second_thread_moves_every_request_to_a_ring_of_its_own),
         cmocka_unit_test(test_owner_thread_exit_moves_every_request_to_a_ring_of_the_next),
+        cmocka_unit_test(test_each_owner_exiting_leaves_a_ring_bound_to_the_next),
     };
     return cmocka_run_group_tests_name("uring_share", tests, NULL, NULL);
 }
