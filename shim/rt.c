@@ -653,10 +653,11 @@ static void dispatch(struct shim_dp *dp, demi_qresult_t *qr)
         bool was_full = s->tx_count >= SHIM_TXRING || (int64_t)s->tx_bytes >= shim_rt.cfg.sndbuf;
         if (tx_complete(s, qt) && was_full)
             shim_sock_changed_out(s);
+        shim_linger_check(s);
         return;
     }
     case DEMI_OPC_POP: {
-        if (!s || !s->pop_pending || s->pop_qt != qt) {
+        if (!s || !s->pop_pending || s->pop_qt != qt || s->closed) {
             dm_sgafree(inst, &qr->qr_value.sga);
             return;
         }
@@ -745,6 +746,7 @@ static void dispatch(struct shim_dp *dp, demi_qresult_t *qr)
             return;
         }
         shim_sock_changed(s);
+        shim_linger_check(s);
         return;
     }
     default:

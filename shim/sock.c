@@ -98,8 +98,10 @@ void shim_sock_rx_drop(struct shim_sock *s)
     s->rx_bytes = 0;
 }
 
-static void sock_free(struct shim_sock *s)
+void shim_sock_free(struct shim_sock *s)
 {
+    if (s->tx_count && !s->closed && sock_live(s) && shim_linger_take(s))
+        return; /* its sends go on; linger.c frees it */
     shim_watch_drop_all(s);
     shim_rt.tx_inflight -= s->tx_count; /* the datapath still sends them; we stop counting */
     if (sock_live(s)) {
@@ -122,7 +124,7 @@ static void sock_free(struct shim_sock *s)
 void shim_sock_unref(struct shim_sock *s)
 {
     if (--s->obj.refs == 0)
-        sock_free(s);
+        shim_sock_free(s);
 }
 
 /* The socket leaves the shim: every fd naming it becomes a plain kernel fd. */
@@ -330,7 +332,7 @@ void shim_sock_post(struct shim_sock *s)
 {
     int r;
 
-    if (!sock_live(s) || s->fresh)
+    if (!sock_live(s) || s->fresh || s->closed)
         return;
     struct dm_instance *inst = shim_dp_inst(s->dp);
     if (s->listening) {
@@ -770,26 +772,6 @@ static void obj_unref(struct shim_obj *o)
         shim_epoll_unref((struct shim_epoll *)o);
 }
 
-/* Lock held. Linux keeps sending what write() accepted after close();
- * our backends cancel what is still queued when a queue closes, so the
- * last close of an offloaded socket first waits for its pushes to complete
- * (up to DEMI_LINGER_MS), as close() with SO_LINGER would. */
-static void sock_flush_before_close(struct shim_sock *s)
-{
-    int64_t start = dm_clock_ns(), deadline = start + shim_rt.cfg.linger_ms * DM_NS_PER_MS;
-    shim_focus(s->dp);
-    while (s->tx_count && sock_live(s)) {
-        shim_progress();
-        if (!s->tx_count)
-            break;
-        if (shim_block(start, deadline) == -ETIMEDOUT) {
-            DM_WARN("shim", "close: data still queued after DEMI_LINGER_MS=%lld ms; it is dropped",
-                    (long long)shim_rt.cfg.linger_ms);
-            break;
-        }
-    }
-}
-
 int shim_close(int fd)
 {
     shim_lock();
@@ -802,7 +784,7 @@ int shim_close(int fd)
     if (o->kind == SHIM_KIND_SOCK && ((struct shim_sock *)o)->state == SHIM_OFFLOADED) {
         dp = ((struct shim_sock *)o)->dp;
         if (o->refs == 1)
-            sock_flush_before_close((struct shim_sock *)o);
+            shim_linger_wait((struct shim_sock *)o);
     }
     shim_fd_clear(fd);
     obj_unref(o);
