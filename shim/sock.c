@@ -190,12 +190,17 @@ int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest)
     if (s->own_bind)
         local.sin_addr = s->local.sin_addr; /* the placeholder holds 0.0.0.0 */
     bool bound = local.sin_port != 0;
+    /* bind(ip:0) with IP_BIND_ADDRESS_NO_PORT (or a stack's own address
+     * with port 0): the kernel picks the port only at connect, but the
+     * source address is the application's choice all the same */
+    bool addr_only = !bound && local.sin_addr.s_addr != htonl(INADDR_ANY);
     if (s->listening && s->refork) {
         /* a listener re-created in a forked child: its address was recorded */
         local = s->local;
         bound = true;
     }
-    int ok = shim_offload_decide(shim_offload_rules, &shim_rt.cfg, s->type, bound ? &local : NULL, dest, &why);
+    int ok = shim_offload_decide(shim_offload_rules, &shim_rt.cfg, s->type, bound || addr_only ? &local : NULL,
+                                 dest, &why);
     struct shim_dp *dp = ok ? shim_dp_mine() : NULL;
     if (ok && !dp) {
         ok = 0;
@@ -249,6 +254,16 @@ int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest)
         if (r < 0) {
             DM_ERR("shim", "fd %d: the datapath could not bind " SIN_FMT ": %s", fd, SIN_ARG(&local, b1),
                    strerror(-r));
+            dm_close(inst, qd);
+            s->qd = -1;
+            return r;
+        }
+        s->local = local;
+        s->udp_pop_ok = true;
+    } else if (addr_only) {
+        r = dm_bind(inst, qd, (struct sockaddr *)&local, sizeof(local));
+        if (r < 0) {
+            DM_ERR("shim", "fd %d: the datapath could not bind " SIN_FMT ": %s", fd, SIN_ARG(&local, b1), strerror(-r));
             dm_close(inst, qd);
             s->qd = -1;
             return r;
