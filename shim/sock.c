@@ -662,6 +662,25 @@ int shim_accept(int fd, struct sockaddr *a, socklen_t *alen, int flags)
     return r;
 }
 
+/* A UDP connect (or AF_UNSPEC disconnect) reaches the backend's socket
+ * too: a kernel socket then takes Linux's local address for the route
+ * (getsockname) and reports ICMP errors (ECONNREFUSED), which Linux does
+ * only on a connected socket; like Linux's, it binds a port if it had
+ * none. 1: the backend cannot connect a datagram socket, the association
+ * is the shim's alone (recv filters by peer). */
+static int udp_connect_backend(struct shim_sock *s, const struct sockaddr *a, socklen_t len)
+{
+    demi_qtoken_t qt;
+    int r = dm_connect(s->dp->inst, &qt, s->qd, a, len);
+    if (r == -EOPNOTSUPP)
+        return 1;
+    if (r < 0)
+        return r;
+    socklen_t l = sizeof(s->local);
+    (void)dm_getsockname(s->dp->inst, s->qd, (struct sockaddr *)&s->local, &l);
+    return 0;
+}
+
 int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
 {
     struct sockaddr_in dest;
@@ -671,7 +690,7 @@ int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
     if (a && len >= sizeof(sa_family_t) && a->sa_family == AF_UNSPEC) {
         if (s->type == SOCK_DGRAM && s->state == SHIM_OFFLOADED) {
             s->udp_has_peer = false;
-            r = 0;
+            r = DM_MIN(udp_connect_backend(s, a, len), 0);
         } else {
             r = s->state == SHIM_PENDING ? SHIM_PASS : -EOPNOTSUPP;
         }
@@ -694,7 +713,11 @@ int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
             r = r == 1 ? SHIM_PASS : r;
             goto out;
         }
-        if (!s->udp_pop_ok) {
+        r = udp_connect_backend(s, (struct sockaddr *)&dest, sizeof(dest));
+        if (r < 0)
+            goto out;
+        if (r == 1 && !s->udp_pop_ok) {
+            /* the shim's own association: a port to receive on first */
             struct sockaddr_in any = { .sin_family = AF_INET };
             socklen_t l = sizeof(any);
             r = dm_bind(shim_dp_inst(s->dp), s->qd, (struct sockaddr *)&any, sizeof(any));
@@ -702,9 +725,9 @@ int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
                 goto out;
             if (dm_getsockname(shim_dp_inst(s->dp), s->qd, (struct sockaddr *)&s->local, &l) < 0)
                 s->local = any;
-            s->udp_pop_ok = true;
-            shim_sock_post(s);
         }
+        s->udp_pop_ok = true;
+        shim_sock_post(s);
         s->peer = dest;
         s->udp_has_peer = true;
         r = 0;
