@@ -84,7 +84,6 @@ struct shim_obj {
 #define SHIM_RXRING 16  /* popped segments buffered per socket */
 #define SHIM_TXRING 64  /* pushes in flight per socket */
 #define SHIM_ACCQ 32    /* accepted connections waiting for accept() */
-#define SHIM_KACCQ 16   /* kernel connections drained at hand-over */
 #define SHIM_NOPTS 16   /* socket options remembered for replay */
 
 struct shim_rxseg {
@@ -134,8 +133,9 @@ struct shim_sock {
     /* accepted, not yet returned */
     struct { int qd; struct sockaddr_in addr; } accq[SHIM_ACCQ];
     unsigned acc_head, acc_count;
-    int kaccq[SHIM_KACCQ];
-    unsigned kacc_count;
+    int *kaccq;              /* kernel connections drained at hand-over (all
+                                the kernel had queued), in order */
+    unsigned kacc_count, kacc_cap;
     /* pushes in flight */
     struct { demi_qtoken_t qt; uint32_t len; } tx[SHIM_TXRING];
     unsigned tx_head, tx_count;

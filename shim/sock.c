@@ -118,6 +118,7 @@ void shim_sock_free(struct shim_sock *s)
     }
     for (unsigned i = 0; i < s->kacc_count; i++)
         DM_REAL(close)(s->kaccq[i]);
+    free(s->kaccq);
     free(s);
 }
 
@@ -135,6 +136,7 @@ static void sock_to_kernel(struct shim_sock *s, int fd)
     for (int i = 0; i <= hi; i++)
         if (shim_fd_get(i) == &s->obj)
             shim_fd_clear(i);
+    free(s->kaccq);
     free(s);
 }
 
@@ -153,14 +155,34 @@ static void sock_replay_opts(struct shim_sock *s, int kfd)
     }
 }
 
-/* Accepts what is already queued on the kernel listener, so that shutting
- * it down does not reset connections the application has not seen. */
+/* Room for one more drained connection; false when memory ran out. */
+static bool kaccq_room(struct shim_sock *s)
+{
+    if (s->kacc_count < s->kacc_cap)
+        return true;
+    unsigned cap = s->kacc_cap ? 2 * s->kacc_cap : 16;
+    int *q = realloc(s->kaccq, cap * sizeof(*q));
+    if (!q)
+        return false;
+    s->kaccq = q;
+    s->kacc_cap = cap;
+    return true;
+}
+
+/* Accepts everything already queued on the kernel listener (as many as
+ * its backlog held), so that shutting it down resets no connection the
+ * application has not seen. */
 static void drain_kernel_listener(struct shim_sock *s, int fd)
 {
     int fl = DM_REAL(fcntl)(fd, F_GETFL);
     if (fl >= 0 && !(fl & O_NONBLOCK))
         DM_REAL(fcntl)(fd, F_SETFL, fl | O_NONBLOCK);
-    while (s->kacc_count < SHIM_KACCQ) {
+    for (;;) {
+        if (!kaccq_room(s)) {
+            DM_ERR("shim", "fd %d: out of memory at hand-over: the connections still queued in the kernel "
+                   "are reset", fd);
+            break;
+        }
         int k = DM_REAL(accept4)(fd, NULL, NULL, SOCK_CLOEXEC);
         if (k < 0)
             break;
