@@ -132,10 +132,15 @@ int dm_connect(struct dm_instance *inst, demi_qtoken_t *qt, int qd, const struct
     if (!qt)
         return -EINVAL;
     GET_QUEUE(inst, qd, q);
+    struct sockaddr_in sin = { 0 };
+    if (addr && len >= (socklen_t)sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC && q->type == SOCK_DGRAM) {
+        /* connect(AF_UNSPEC): a datagram socket forgets its peer */
+        sin.sin_family = AF_UNSPEC;
+        return start_op(inst, q, DEMI_OPC_CONNECT, qt, NULL, &sin);
+    }
     int rc = check_addr(addr, len);
     if (rc < 0)
         return rc;
-    struct sockaddr_in sin;
     memcpy(&sin, addr, sizeof(sin));
     return start_op(inst, q, DEMI_OPC_CONNECT, qt, NULL, &sin);
 }

@@ -6,7 +6,9 @@
  * the safe equivalent. daemon() is re-implemented because glibc's calls
  * its internal fork, which no hook sees. Every exec variant first pushes
  * out queued data (glibc's execvp & co. call execve internally, unhooked,
- * so each variant is hooked).
+ * so each variant is hooked). _exit and _Exit skip the destructors, where
+ * data still in flight (a closed socket's included) is pushed out: they
+ * do that first, as the kernel would go on sending after the process.
  */
 #include <fcntl.h>
 #include <stdarg.h>
@@ -48,6 +50,19 @@ DM_HOOK int daemon(int nochdir, int noclose)
             close(fd);
     }
     return 0;
+}
+
+DM_HOOK void _exit(int status)
+{
+    if (!shim_bypass())
+        shim_at_exit();
+    DM_REAL(_exit)(status);
+    __builtin_unreachable();
+}
+
+DM_HOOK void _Exit(int status)
+{
+    _exit(status);
 }
 
 static inline void before_exec(void)

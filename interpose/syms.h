@@ -70,6 +70,8 @@
     DM_SYM(execlp) \
     DM_SYM(execle) \
     DM_SYM(fexecve) \
+    DM_SYM(_exit) \
+    DM_SYM(_Exit) \
     DM_SYM(__read_chk) \
     DM_SYM(__recv_chk) \
     DM_SYM(__recvfrom_chk) \

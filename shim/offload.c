@@ -13,6 +13,9 @@
  *                               (dpdk, xdp) 127.0.0.0/8 cannot be reached
  *                               through it and stays in the kernel
  *                               (DEMI_OFFLOAD_LOOPBACK overrides).
+ *   own address                 such a stack sends only from its own
+ *                               address: a socket bound to another stays
+ *                               in the kernel.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -152,6 +155,14 @@ int shim_offload_decide(const struct shim_rules *r, const struct shim_cfg *c, in
     }
     if (!shim_offload_addr_ok(local, c->offload_loopback) || !shim_offload_addr_ok(remote, c->offload_loopback)) {
         *why = "loopback traffic stays in the kernel with this backend (DEMI_OFFLOAD_LOOPBACK)";
+        return 0;
+    }
+    /* A stack with its own address (dpdk, xdp) sends only from that one:
+     * a socket bound to another of the host's addresses (a source
+     * address chosen before connect, say) stays the kernel's. */
+    if (c->own_addr && local && local->sin_addr.s_addr != htonl(INADDR_ANY) &&
+        local->sin_addr.s_addr != c->own_addr && (ntohl(local->sin_addr.s_addr) >> 24) != 127) {
+        *why = "bound to an address that is not the datapath's own (DEMI_IPV4)";
         return 0;
     }
     if (!shim_rules_match(r, local, remote)) {

@@ -43,6 +43,7 @@ static void child_reset(void)
     }
     shim_rt.inst_err = 0;
     shim_rt.tx_inflight = 0;
+    shim_rt.lingering = NULL; /* the parent's to send */
     shim_sleepers_child_reset();
     int hi = shim_fd_max();
     for (int fd = 0; fd <= hi; fd++) {
@@ -91,7 +92,8 @@ pid_t shim_fork(void)
     return 0;
 }
 
-/* The instance of a socket with pushes in flight, or NULL. */
+/* The instance of a socket with pushes in flight (open, or closed and
+ * lingering), or NULL. */
 static struct shim_dp *pushes_pending(void)
 {
     int hi = shim_fd_max();
@@ -101,7 +103,7 @@ static struct shim_dp *pushes_pending(void)
             ((struct shim_sock *)o)->tx_count && shim_dp_live(((struct shim_sock *)o)->dp))
             return ((struct shim_sock *)o)->dp;
     }
-    return NULL;
+    return shim_linger_dp();
 }
 
 /* Lock held. Drives only the instances that still have data to send (an
@@ -181,9 +183,15 @@ void shim_exec_failed(void)
     shim_unlock();
 }
 
-__attribute__((destructor)) static void shim_at_exit(void)
+__attribute__((destructor)) static void at_exit(void)
 {
-    if (shim_depth || !shim_rt.inst)
+    shim_at_exit();
+}
+
+void shim_at_exit(void)
+{
+    static bool done;
+    if (shim_depth || !shim_rt.inst || done)
         return;
     /* Another thread may hold the lock for a moment (the progress helper,
      * every DEMI_HELPER_US) or for good (blocked inside a call of ours):
@@ -198,6 +206,7 @@ __attribute__((destructor)) static void shim_at_exit(void)
     if (pthread_mutex_timedlock(&shim_rt.lock, &until) != 0)
         return;
     shim_depth++;
+    done = true;
     shim_drain(shim_rt.cfg.linger_ms * DM_NS_PER_MS);
     const char *st = getenv("DEMI_STATS");
     if (st && strcmp(st, "0") != 0)

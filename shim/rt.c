@@ -653,10 +653,11 @@ static void dispatch(struct shim_dp *dp, demi_qresult_t *qr)
         bool was_full = s->tx_count >= SHIM_TXRING || (int64_t)s->tx_bytes >= shim_rt.cfg.sndbuf;
         if (tx_complete(s, qt) && was_full)
             shim_sock_changed_out(s);
+        shim_linger_check(s);
         return;
     }
     case DEMI_OPC_POP: {
-        if (!s || !s->pop_pending || s->pop_qt != qt) {
+        if (!s || !s->pop_pending || s->pop_qt != qt || s->closed) {
             dm_sgafree(inst, &qr->qr_value.sga);
             return;
         }
@@ -713,7 +714,14 @@ static void dispatch(struct shim_dp *dp, demi_qresult_t *qr)
          * is EPIPE, before it ECONNRESET - whichever way the backend saw it */
         if (err == ECONNRESET && s->eof)
             err = EPIPE;
-        if (s->pop_pending && s->pop_qt == qt) {
+        if (s->pop_pending && s->pop_qt == qt && s->type == SOCK_DGRAM) {
+            /* a datagram socket's error (an ICMP's ECONNREFUSED) is
+             * pending once, as Linux's sk_err; the socket goes on */
+            s->pop_pending = false;
+            if (err != ECANCELED)
+                s->so_error = err;
+            shim_sock_post(s);
+        } else if (s->pop_pending && s->pop_qt == qt) {
             s->pop_pending = false;
             if (err != ECANCELED) {
                 s->rd_err = err;
@@ -732,7 +740,10 @@ static void dispatch(struct shim_dp *dp, demi_qresult_t *qr)
             s->so_error = err;
             DM_DEBUG("shim", "qd %d: connect failed: %s", s->qd, strerror(err));
         } else if (tx_complete(s, qt)) {
-            if (err != ECANCELED) {
+            if (err != ECANCELED && s->type == SOCK_DGRAM) {
+                s->so_error = err; /* that datagram's; later ones still go */
+                s->tx_fail_qt = qt;
+            } else if (err != ECANCELED) {
                 /* the backend's send error is what Linux returned for that
                  * send (ECONNRESET, or EPIPE after a reset in CLOSE_WAIT);
                  * every later send gives EPIPE */
@@ -745,6 +756,7 @@ static void dispatch(struct shim_dp *dp, demi_qresult_t *qr)
             return;
         }
         shim_sock_changed(s);
+        shim_linger_check(s);
         return;
     }
     default:

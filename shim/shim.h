@@ -84,7 +84,6 @@ struct shim_obj {
 #define SHIM_RXRING 16  /* popped segments buffered per socket */
 #define SHIM_TXRING 64  /* pushes in flight per socket */
 #define SHIM_ACCQ 32    /* accepted connections waiting for accept() */
-#define SHIM_KACCQ 16   /* kernel connections drained at hand-over */
 #define SHIM_NOPTS 16   /* socket options remembered for replay */
 
 struct shim_rxseg {
@@ -134,8 +133,9 @@ struct shim_sock {
     /* accepted, not yet returned */
     struct { int qd; struct sockaddr_in addr; } accq[SHIM_ACCQ];
     unsigned acc_head, acc_count;
-    int kaccq[SHIM_KACCQ];
-    unsigned kacc_count;
+    int *kaccq;              /* kernel connections drained at hand-over (all
+                                the kernel had queued), in order */
+    unsigned kacc_count, kacc_cap;
     /* pushes in flight */
     struct { demi_qtoken_t qt; uint32_t len; } tx[SHIM_TXRING];
     unsigned tx_head, tx_count;
@@ -148,6 +148,8 @@ struct shim_sock {
     bool nb_connect;         /* a non-blocking connect not yet reported by connect() */
     struct dm_list watches;  /* struct shim_watch.slink */
     struct shim_sock *qnext; /* qd map chain */
+    bool closed;             /* closed with sends in flight: lingering (linger.c) */
+    struct shim_sock *lnext; /* shim_rt.lingering chain */
 };
 
 struct shim_epoll {
@@ -266,6 +268,7 @@ struct shim_rt {
     /* poll/select/blocking-call sleepers (epoll sleepers are on their epoll) */
     struct dm_list sleepers;
     unsigned progress_gen;   /* bumped by every shim_progress(); read without the lock */
+    struct shim_sock *lingering; /* closed sockets whose sends go on (linger.c) */
 };
 
 extern struct shim_rt shim_rt;
@@ -392,6 +395,7 @@ bool shim_fd_maybe(int fd);
 /* ---- sockets (sock.c) ---- */
 struct shim_sock *shim_sock_new(int type);
 void shim_sock_unref(struct shim_sock *s);   /* last ref: close the queue */
+void shim_sock_free(struct shim_sock *s);    /* (refs gone) */
 /* Hands a PENDING socket to the datapath. dest: connect() peer or NULL.
  * 0 offloaded; 1 the socket went to the kernel (fd no longer ours). */
 int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest);
@@ -426,6 +430,18 @@ int shim_fcntl(int fd, int cmd, long arg);
 int shim_ioctl(int fd, unsigned long req, void *arg);
 int shim_dup(int oldfd, int newfd, int flags, int mode); /* mode: 0 dup, 2 dup2, 3 dup3 */
 
+/* ---- close with data in flight (linger.c) ---- */
+/* The last ref of s is gone with sends in flight: true when s lingers
+ * (its sends go on, shim_linger_check frees it), false for SO_LINGER 0. */
+bool shim_linger_take(struct shim_sock *s);
+/* After a send of s completed: a lingering socket whose last one is in
+ * closes (s may be freed). */
+void shim_linger_check(struct shim_sock *s);
+/* close() with SO_LINGER l_linger > 0: waits up to that for its sends. */
+void shim_linger_wait(struct shim_sock *s);
+/* The instance of a lingering socket (to drain at exit), or NULL. */
+struct shim_dp *shim_linger_dp(void);
+
 /* ---- data (io.c) ---- */
 ssize_t shim_recvmsg(int fd, struct msghdr *msg, int flags);
 ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags);
@@ -454,6 +470,9 @@ pid_t shim_fork(void);
 void shim_before_exec(void);
 void shim_exec_failed(void);  /* the exec returned: undo what before_exec did */
 void shim_drain(int64_t timeout_ns);
+/* At exit (the destructor, or _exit): pushes out what is still in flight,
+ * up to DEMI_LINGER_MS; once. */
+void shim_at_exit(void);
 
 /* ---- policy (offload.c) and options (opts.c): pure, unit tested ---- */
 struct shim_rules;

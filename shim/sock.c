@@ -98,8 +98,10 @@ void shim_sock_rx_drop(struct shim_sock *s)
     s->rx_bytes = 0;
 }
 
-static void sock_free(struct shim_sock *s)
+void shim_sock_free(struct shim_sock *s)
 {
+    if (s->tx_count && !s->closed && sock_live(s) && shim_linger_take(s))
+        return; /* its sends go on; linger.c frees it */
     shim_watch_drop_all(s);
     shim_rt.tx_inflight -= s->tx_count; /* the datapath still sends them; we stop counting */
     if (sock_live(s)) {
@@ -116,13 +118,14 @@ static void sock_free(struct shim_sock *s)
     }
     for (unsigned i = 0; i < s->kacc_count; i++)
         DM_REAL(close)(s->kaccq[i]);
+    free(s->kaccq);
     free(s);
 }
 
 void shim_sock_unref(struct shim_sock *s)
 {
     if (--s->obj.refs == 0)
-        sock_free(s);
+        shim_sock_free(s);
 }
 
 /* The socket leaves the shim: every fd naming it becomes a plain kernel fd. */
@@ -133,6 +136,7 @@ static void sock_to_kernel(struct shim_sock *s, int fd)
     for (int i = 0; i <= hi; i++)
         if (shim_fd_get(i) == &s->obj)
             shim_fd_clear(i);
+    free(s->kaccq);
     free(s);
 }
 
@@ -151,14 +155,34 @@ static void sock_replay_opts(struct shim_sock *s, int kfd)
     }
 }
 
-/* Accepts what is already queued on the kernel listener, so that shutting
- * it down does not reset connections the application has not seen. */
+/* Room for one more drained connection; false when memory ran out. */
+static bool kaccq_room(struct shim_sock *s)
+{
+    if (s->kacc_count < s->kacc_cap)
+        return true;
+    unsigned cap = s->kacc_cap ? 2 * s->kacc_cap : 16;
+    int *q = realloc(s->kaccq, cap * sizeof(*q));
+    if (!q)
+        return false;
+    s->kaccq = q;
+    s->kacc_cap = cap;
+    return true;
+}
+
+/* Accepts everything already queued on the kernel listener (as many as
+ * its backlog held), so that shutting it down resets no connection the
+ * application has not seen. */
 static void drain_kernel_listener(struct shim_sock *s, int fd)
 {
     int fl = DM_REAL(fcntl)(fd, F_GETFL);
     if (fl >= 0 && !(fl & O_NONBLOCK))
         DM_REAL(fcntl)(fd, F_SETFL, fl | O_NONBLOCK);
-    while (s->kacc_count < SHIM_KACCQ) {
+    for (;;) {
+        if (!kaccq_room(s)) {
+            DM_ERR("shim", "fd %d: out of memory at hand-over: the connections still queued in the kernel "
+                   "are reset", fd);
+            break;
+        }
         int k = DM_REAL(accept4)(fd, NULL, NULL, SOCK_CLOEXEC);
         if (k < 0)
             break;
@@ -188,12 +212,17 @@ int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest)
     if (s->own_bind)
         local.sin_addr = s->local.sin_addr; /* the placeholder holds 0.0.0.0 */
     bool bound = local.sin_port != 0;
+    /* bind(ip:0) with IP_BIND_ADDRESS_NO_PORT (or a stack's own address
+     * with port 0): the kernel picks the port only at connect, but the
+     * source address is the application's choice all the same */
+    bool addr_only = !bound && local.sin_addr.s_addr != htonl(INADDR_ANY);
     if (s->listening && s->refork) {
         /* a listener re-created in a forked child: its address was recorded */
         local = s->local;
         bound = true;
     }
-    int ok = shim_offload_decide(shim_offload_rules, &shim_rt.cfg, s->type, bound ? &local : NULL, dest, &why);
+    int ok = shim_offload_decide(shim_offload_rules, &shim_rt.cfg, s->type, bound || addr_only ? &local : NULL,
+                                 dest, &why);
     struct shim_dp *dp = ok ? shim_dp_mine() : NULL;
     if (ok && !dp) {
         ok = 0;
@@ -247,6 +276,16 @@ int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest)
         if (r < 0) {
             DM_ERR("shim", "fd %d: the datapath could not bind " SIN_FMT ": %s", fd, SIN_ARG(&local, b1),
                    strerror(-r));
+            dm_close(inst, qd);
+            s->qd = -1;
+            return r;
+        }
+        s->local = local;
+        s->udp_pop_ok = true;
+    } else if (addr_only) {
+        r = dm_bind(inst, qd, (struct sockaddr *)&local, sizeof(local));
+        if (r < 0) {
+            DM_ERR("shim", "fd %d: the datapath could not bind " SIN_FMT ": %s", fd, SIN_ARG(&local, b1), strerror(-r));
             dm_close(inst, qd);
             s->qd = -1;
             return r;
@@ -330,7 +369,7 @@ void shim_sock_post(struct shim_sock *s)
 {
     int r;
 
-    if (!sock_live(s) || s->fresh)
+    if (!sock_live(s) || s->fresh || s->closed)
         return;
     struct dm_instance *inst = shim_dp_inst(s->dp);
     if (s->listening) {
@@ -645,6 +684,25 @@ int shim_accept(int fd, struct sockaddr *a, socklen_t *alen, int flags)
     return r;
 }
 
+/* A UDP connect (or AF_UNSPEC disconnect) reaches the backend's socket
+ * too: a kernel socket then takes Linux's local address for the route
+ * (getsockname) and reports ICMP errors (ECONNREFUSED), which Linux does
+ * only on a connected socket; like Linux's, it binds a port if it had
+ * none. 1: the backend cannot connect a datagram socket, the association
+ * is the shim's alone (recv filters by peer). */
+static int udp_connect_backend(struct shim_sock *s, const struct sockaddr *a, socklen_t len)
+{
+    demi_qtoken_t qt;
+    int r = dm_connect(s->dp->inst, &qt, s->qd, a, len);
+    if (r == -EOPNOTSUPP)
+        return 1;
+    if (r < 0)
+        return r;
+    socklen_t l = sizeof(s->local);
+    (void)dm_getsockname(s->dp->inst, s->qd, (struct sockaddr *)&s->local, &l);
+    return 0;
+}
+
 int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
 {
     struct sockaddr_in dest;
@@ -654,7 +712,7 @@ int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
     if (a && len >= sizeof(sa_family_t) && a->sa_family == AF_UNSPEC) {
         if (s->type == SOCK_DGRAM && s->state == SHIM_OFFLOADED) {
             s->udp_has_peer = false;
-            r = 0;
+            r = DM_MIN(udp_connect_backend(s, a, len), 0);
         } else {
             r = s->state == SHIM_PENDING ? SHIM_PASS : -EOPNOTSUPP;
         }
@@ -677,7 +735,11 @@ int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
             r = r == 1 ? SHIM_PASS : r;
             goto out;
         }
-        if (!s->udp_pop_ok) {
+        r = udp_connect_backend(s, (struct sockaddr *)&dest, sizeof(dest));
+        if (r < 0)
+            goto out;
+        if (r == 1 && !s->udp_pop_ok) {
+            /* the shim's own association: a port to receive on first */
             struct sockaddr_in any = { .sin_family = AF_INET };
             socklen_t l = sizeof(any);
             r = dm_bind(shim_dp_inst(s->dp), s->qd, (struct sockaddr *)&any, sizeof(any));
@@ -685,9 +747,9 @@ int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
                 goto out;
             if (dm_getsockname(shim_dp_inst(s->dp), s->qd, (struct sockaddr *)&s->local, &l) < 0)
                 s->local = any;
-            s->udp_pop_ok = true;
-            shim_sock_post(s);
         }
+        s->udp_pop_ok = true;
+        shim_sock_post(s);
         s->peer = dest;
         s->udp_has_peer = true;
         r = 0;
@@ -770,26 +832,6 @@ static void obj_unref(struct shim_obj *o)
         shim_epoll_unref((struct shim_epoll *)o);
 }
 
-/* Lock held. Linux keeps sending what write() accepted after close();
- * our backends cancel what is still queued when a queue closes, so the
- * last close of an offloaded socket first waits for its pushes to complete
- * (up to DEMI_LINGER_MS), as close() with SO_LINGER would. */
-static void sock_flush_before_close(struct shim_sock *s)
-{
-    int64_t start = dm_clock_ns(), deadline = start + shim_rt.cfg.linger_ms * DM_NS_PER_MS;
-    shim_focus(s->dp);
-    while (s->tx_count && sock_live(s)) {
-        shim_progress();
-        if (!s->tx_count)
-            break;
-        if (shim_block(start, deadline) == -ETIMEDOUT) {
-            DM_WARN("shim", "close: data still queued after DEMI_LINGER_MS=%lld ms; it is dropped",
-                    (long long)shim_rt.cfg.linger_ms);
-            break;
-        }
-    }
-}
-
 int shim_close(int fd)
 {
     shim_lock();
@@ -802,7 +844,7 @@ int shim_close(int fd)
     if (o->kind == SHIM_KIND_SOCK && ((struct shim_sock *)o)->state == SHIM_OFFLOADED) {
         dp = ((struct shim_sock *)o)->dp;
         if (o->refs == 1)
-            sock_flush_before_close((struct shim_sock *)o);
+            shim_linger_wait((struct shim_sock *)o);
     }
     shim_fd_clear(fd);
     obj_unref(o);

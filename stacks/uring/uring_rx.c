@@ -188,11 +188,15 @@ void ur_rx_deliver(struct ur_sock *s)
             break;
         }
         if (s->rx_err) {
-            /* As recv(2): the error once, then end of stream. */
+            /* As recv(2): the error once, then end of stream; a datagram
+             * socket's (an ICMP's ECONNREFUSED) once, then it goes on. */
             int e = s->rx_err;
             s->rx_err = 0;
-            s->eof = 1;
+            if (s->type == SOCK_STREAM)
+                s->eof = 1;
             dm_op_fail(op, e);
+            if (s->type == SOCK_DGRAM)
+                ur_rx_arm(s);
             continue;
         }
         if (s->eof || s->shut_rd) {

@@ -77,7 +77,9 @@ DEMI_EXPORT extern int demi_accept(_Out_ demi_qtoken_t *qt_out, _In_ int sockqd)
 
 /**
  * Asynchronously connects. A refused or timed-out connection completes with
- * DEMI_OPC_FAILED and qr_ret ECONNREFUSED / ETIMEDOUT / ENETUNREACH.
+ * DEMI_OPC_FAILED and qr_ret ECONNREFUSED / ETIMEDOUT / ENETUNREACH. On a
+ * UDP queue it sets the default peer (a kernel-socket backend then reports
+ * ICMP errors as failed pops/pushes, ECONNREFUSED), and AF_UNSPEC forgets it.
  * @return 0; EINVAL (qt_out NULL, size too small); EFAULT (addr NULL);
  *   EAFNOSUPPORT; EISCONN; EALREADY (connect in progress); EBADF; ENOBUFS.
  */

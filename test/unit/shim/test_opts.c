@@ -110,6 +110,21 @@ static void test_offload_policy_loopback_udp_none(void **state)
     assert_int_equal(shim_offload_decide(NULL, &c, SOCK_STREAM, NULL, &ext, &why), 0);
 }
 
+static void test_offload_policy_bound_elsewhere_than_own_addr(void **state)
+{
+    (void)state;
+    const char *why;
+    struct sockaddr_in own = sin_of("10.0.0.1", 0), other = sin_of("10.0.0.9", 0), any = sin_of("0.0.0.0", 80);
+    struct sockaddr_in peer = sin_of("10.0.0.2", 80);
+    struct shim_cfg c = { .offload_udp = 1, .own_addr = own.sin_addr.s_addr };
+    assert_int_equal(shim_offload_decide(NULL, &c, SOCK_STREAM, &own, &peer, &why), 1);
+    assert_int_equal(shim_offload_decide(NULL, &c, SOCK_STREAM, &any, &peer, &why), 1);
+    assert_int_equal(shim_offload_decide(NULL, &c, SOCK_STREAM, &other, &peer, &why), 0);
+    assert_non_null(strstr(why, "own"));
+    c.own_addr = 0; /* a kernel-socket backend: any of the host's addresses */
+    assert_int_equal(shim_offload_decide(NULL, &c, SOCK_STREAM, &other, &peer, &why), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -119,6 +134,7 @@ int main(void)
         cmocka_unit_test(test_offload_rules_syntax),
         cmocka_unit_test(test_offload_rules_match_local_or_remote),
         cmocka_unit_test(test_offload_policy_loopback_udp_none),
+        cmocka_unit_test(test_offload_policy_bound_elsewhere_than_own_addr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
