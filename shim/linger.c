@@ -47,7 +47,7 @@ static void backend_linger(struct shim_sock *s, int64_t left_ns)
         lg.l_onoff = 1;
         lg.l_linger = (int)((left_ns + DM_NS_PER_S - 1) / DM_NS_PER_S);
     }
-    (void)dm_setsockopt(s->dp->inst, s->qd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    (void)dm_setsockopt(shim_dp_inst(s->dp), s->qd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }
 
 void shim_linger_wait(struct shim_sock *s)

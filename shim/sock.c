@@ -693,13 +693,13 @@ int shim_accept(int fd, struct sockaddr *a, socklen_t *alen, int flags)
 static int udp_connect_backend(struct shim_sock *s, const struct sockaddr *a, socklen_t len)
 {
     demi_qtoken_t qt;
-    int r = dm_connect(s->dp->inst, &qt, s->qd, a, len);
+    int r = dm_connect(shim_dp_inst(s->dp), &qt, s->qd, a, len);
     if (r == -EOPNOTSUPP)
         return 1;
     if (r < 0)
         return r;
     socklen_t l = sizeof(s->local);
-    (void)dm_getsockname(s->dp->inst, s->qd, (struct sockaddr *)&s->local, &l);
+    (void)dm_getsockname(shim_dp_inst(s->dp), s->qd, (struct sockaddr *)&s->local, &l);
     return 0;
 }
 
