@@ -395,6 +395,7 @@ static bool ensure_wait_fds(struct shim_epoll *ep, int kfd)
 int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, const sigset_t *sigmask)
 {
     shim_lock();
+    shim_turn_begin();
     struct shim_obj *eo = shim_fd_get(epfd);
     if (!eo || eo->kind != SHIM_KIND_EPOLL || dm_list_empty(&((struct shim_epoll *)eo)->watches)) {
         /* no socket of ours in the set: but the wait fd may be there, or
@@ -534,6 +535,7 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
         /* loop: harvest and add our events to what the kernel gave */
     }
     shim_epoll_unref(ep);
+    shim_turn_end(r);
     shim_unlock();
     return r;
 }

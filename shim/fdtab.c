@@ -40,7 +40,13 @@ bool shim_fd_maybe(int fd)
     if (shim_bypass())
         return false;
     struct shim_obj **p = fd_slot(fd, false);
-    return p && __atomic_load_n(p, __ATOMIC_ACQUIRE) != NULL;
+    if (p && __atomic_load_n(p, __ATOMIC_ACQUIRE) != NULL)
+        return true;
+    /* a call on a kernel fd may block, where nothing would submit the
+     * sends this thread left to the end of its turn */
+    if (dm_unlikely(shim_tx_owed))
+        shim_tx_flush_owed();
+    return false;
 }
 
 struct shim_obj *shim_fd_get(int fd)

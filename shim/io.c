@@ -507,8 +507,8 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
         }
         polled = false;
     }
-    /* push promptly: one poll sends what we queued */
-    shim_progress_step();
+    /* push promptly: one poll sends what we queued (or the turn's end) */
+    shim_tx_after_send(s);
     shim_sock_unref(s);
 out:
     shim_unlock();

@@ -71,6 +71,7 @@ int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *
     if (!k)
         return -ENOMEM;
     shim_lock();
+    shim_turn_begin();
     shim_focus(NULL);
     int64_t start = dm_clock_ns();
     int64_t deadline = timeout_ns < 0 ? -1 : start + timeout_ns;
@@ -163,6 +164,7 @@ int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *
         /* the kernel entries' revents are fresh: keep them for this round */
         kernel_done = kr > 0;
     }
+    shim_turn_end(r);
     shim_unlock();
     if (k != kstack)
         free(k);

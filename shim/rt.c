@@ -191,6 +191,7 @@ void shim_cfg_load(void)
     cfg->linger_ms = cfg_int(&c, "DEMI_LINGER_MS", 2000, 0, 3600000);
     cfg->helper_ns = cfg_int(&c, "DEMI_HELPER_US", 1000, 0, 10000000) * DM_NS_PER_US;
     cfg->offload_udp = cfg_bool(&c, "DEMI_OFFLOAD_UDP", 1);
+    cfg->tx_batch = cfg_bool(&c, "DEMI_TX_BATCH", 1);
     /* Loopback: kernel-socket backends serve 127/8 like any address; a
      * backend with its own stack cannot reach the kernel's loopback. */
     const char *be = dm_config_str(&c, "DEMI_BACKEND", "uring");
@@ -330,6 +331,10 @@ static void dp_thread_exit(void *p)
 {
     struct shim_dp *dp = p;
     shim_lock();
+    if (shim_tx_owed) { /* sends of its last turn */
+        shim_tx_owed = false;
+        shim_progress_step();
+    }
     if (shim_dp_live(dp) && dp->tid == (int)gettid())
         dp->tid = 0;
     shim_unlock();
@@ -824,6 +829,48 @@ int shim_progress_step(void)
         lock_take();
     }
     return shim_progress();
+}
+
+__thread bool shim_tx_owed __attribute__((tls_model("initial-exec")));
+static __thread unsigned tls_turn_events, tls_turn_sends;
+
+void shim_turn_begin(void)
+{
+    tls_turn_events = 0;
+    tls_turn_sends = 0;
+    if (shim_tx_owed) {
+        shim_tx_owed = false;
+        shim_progress_step();
+    }
+}
+
+void shim_turn_end(int nevents)
+{
+    tls_turn_events = nevents > 0 ? (unsigned)nevents : 0;
+    tls_turn_sends = 0;
+}
+
+/* memcached -t 1 under uring (server CPU 0, memcaslap CPU 1): a flush
+ * per send cost 7.3-8.5 us of server CPU per request, one per turn
+ * 5.9-6.3 (the kernel's own: 5.8-6.2). */
+void shim_tx_after_send(struct shim_sock *s)
+{
+    if (shim_rt.cfg.tx_batch && ++tls_turn_sends < tls_turn_events && s->dp == shim_dp_current()) {
+        shim_tx_owed = true;
+        return;
+    }
+    shim_tx_owed = false;
+    shim_progress_step();
+}
+
+void shim_tx_flush_owed(void)
+{
+    shim_lock();
+    if (shim_tx_owed) {
+        shim_tx_owed = false;
+        shim_progress_step();
+    }
+    shim_unlock();
 }
 
 int shim_progress(void)

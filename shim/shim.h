@@ -241,6 +241,7 @@ struct shim_cfg {
     int64_t rcvbuf, sndbuf;
     int64_t linger_ms;
     int64_t helper_ns;       /* DEMI_HELPER_US: the progress helper's period, 0 off */
+    int tx_batch;            /* DEMI_TX_BATCH: sends of a turn flushed together */
     int offload_udp;
     int offload_loopback;    /* 1 offload 127/8, 0 keep in kernel */
     int offload_none;
@@ -317,6 +318,20 @@ int shim_progress_dp(struct shim_dp *dp);
  * syscalls. Only for callers that hold refs on what they use across it
  * (the wait loops, recv and send). */
 int shim_progress_step(void);
+/* Sends within an event-loop turn (DEMI_TX_BATCH). After a wait
+ * (epoll_wait, poll, select) returned k events, the first k-1 sends on
+ * the thread's own instance leave their submission to the next call that
+ * polls (the next wait, a recv that finds nothing, a call on a kernel
+ * fd): one io_uring_enter per turn instead of one per send. The k-th send
+ * of the turn flushes at once, as every send outside a turn does.
+ * shim_turn_begin/end: at a wait's start and with what it returns;
+ * shim_tx_after_send: at a send's end, lock held, the caller's ref on s;
+ * shim_tx_flush_owed: lock not held. */
+extern __thread bool shim_tx_owed __attribute__((tls_model("initial-exec")));
+void shim_turn_begin(void);
+void shim_turn_end(int nevents);
+void shim_tx_after_send(struct shim_sock *s);
+void shim_tx_flush_owed(void);
 /* The last step before sleeping: progress, then the backends' wait_arm.
  * False: do not sleep, look again. Lock held. */
 bool shim_may_sleep(void);
