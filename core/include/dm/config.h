@@ -84,18 +84,12 @@ int dm_cfg_enum(const struct dm_config *cfg, enum dm_cfg_id id, int *out);
  * variables are their owners' to check. */
 int dm_config_check(const struct dm_config *cfg);
 
-/* The one error message for a bad value: "DEMI_X='v' is not accepted:
+/* The one error message for a bad value: "DEMI_<NAME>='v' is not accepted:
  * expected <what>"; what NULL: the table's range or choices. Reported once
  * per variable and value in a process (the preload and the instance read
  * the same snapshot). Returns -EINVAL. */
 int dm_cfg_bad(enum dm_cfg_id id, const char *val, const char *what);
 /* "an integer in [64, 16777216]", "one of ip, all", ... (+ ", or auto") */
 void dm_cfg_expected(enum dm_cfg_id id, char *out, size_t len);
-
-/* Deprecated string-keyed lookups (core/config_legacy.c), while modules
- * move to the keys above. */
-const char *dm_config_str(const struct dm_config *cfg, const char *key, const char *def);
-int dm_config_int(const struct dm_config *cfg, const char *key, int64_t def, int64_t min, int64_t max, int64_t *out);
-int dm_config_bool(const struct dm_config *cfg, const char *key, int def);
 
 #endif /* DM_CONFIG_H */
