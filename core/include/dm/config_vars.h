@@ -67,7 +67,8 @@
     X(SNDBUF, SIZE, "1m", 4096, 1 << 30, NULL, NULL, "shim",                                                        \
       "Bytes in flight per socket; beyond it `send` gives `EAGAIN` or waits.")                                     \
     X(LINGER_MS, MS, "2000", 0, 3600000, NULL, NULL, "shim",                                                        \
-      "At `exit` and before `exec`, data still queued is pushed out for up to this long.")                         \
+      "At `exit` (`_exit` too) and before `exec`, data still queued, of open sockets and of closed ones, "   \
+      "is pushed out for up to this long.")                                                                         \
     X(HELPER_US, US, "1000", 0, 10000000, NULL, NULL, "shim",                                                       \
       "Backends with their own TCP/IP: a helper thread polls the datapath this often when no thread did; "        \
       "`0`: no helper.")                                                                                            \
@@ -79,7 +80,7 @@
       "Our MAC (`02:00:00:00:00:01`); unset: the device's, else `02:00:<ip>`.")                                    \
     X(ARP, STR, NULL, 0, 0, NULL, NULL, "inet", "Static ARP entries `ip=mac;ip=mac`.")                              \
     X(ARP_TTL_S, S, "60", 1, 86400, NULL, NULL, "inet", "Lifetime of learnt ARP entries.")                          \
-    X(MTU, INT, "auto", 576, 9216, NULL, "the device's (1500 for loop and xdp, the port's for dpdk)", "inet",      \
+    X(MTU, INT, "auto", 576, 9216, NULL, "the device's (1500 for loop, the port's or interface's for dpdk and xdp)", "inet",      \
       "IP MTU; the loop and dpdk devices carry at most 9000.")                                                     \
     X(TCP_MAX_CONNS, INT, "4096", 1, 1 << 20, NULL, NULL, "inet", "Connection table, preallocated.")                \
     X(TCP_SNDBUF, SIZE, "256k", 4096, 1 << 30, NULL, NULL, "inet", "Default `SO_SNDBUF`.")                         \
