@@ -85,10 +85,11 @@ int dm_poll(struct dm_instance *inst, int64_t block_ns)
     return n + fired + run_tasks(inst);
 }
 
-static int cfg_u32(const struct dm_config *cfg, const char *key, int64_t def, int64_t min, int64_t max, uint32_t *out)
+/* The table's ranges fit in 32 bits; auto is the caller's (HDR_COUNT). */
+static int cfg_u32(const struct dm_config *cfg, enum dm_cfg_id id, uint32_t *out)
 {
     int64_t v;
-    int rc = dm_config_int(cfg, key, def, min, max, &v);
+    int rc = dm_cfg_int(cfg, id, &v);
     if (rc == 0)
         *out = (uint32_t)v;
     return rc;
@@ -112,30 +113,32 @@ int dm_instance_create(const struct dm_config *cfg, struct dm_instance **out)
     else
         dm_config_init(&inst->cfg);
     cfg = &inst->cfg;
-    int lvl = dm_log_parse_level(dm_config_str(cfg, "DEMI_LOG", NULL));
-    if (lvl >= 0)
-        dm_log_set_level(lvl);
+    dm_log_configure(cfg);
+    /* One policy for a bad value anywhere: this instance does not start
+     * (each was reported with its variable and what is accepted). */
+    if ((rc = dm_config_check(cfg)) < 0)
+        goto fail;
     inst->now_ns = dm_clock_ns();
     dm_list_init(&inst->tasks);
     dm_list_init(&inst->done);
     dm_wheel_init(&inst->wheel, inst->now_ns);
 
     uint32_t nbufs = 0, bufsize = 0, nhdrs = 0, nqueues = 0, nops = 0;
-    if ((rc = cfg_u32(cfg, "DEMI_BUF_COUNT", 32768, 64, 1 << 24, &nbufs)) < 0 ||
-        (rc = cfg_u32(cfg, "DEMI_BUF_SIZE", 2048, 256, 65536, &bufsize)) < 0 ||
-        (rc = cfg_u32(cfg, "DEMI_HDR_COUNT", 2 * (int64_t)nbufs, 64, 1 << 25, &nhdrs)) < 0 ||
-        (rc = cfg_u32(cfg, "DEMI_MAX_QUEUES", 65536, 16, 1 << 22, &nqueues)) < 0 ||
-        (rc = cfg_u32(cfg, "DEMI_MAX_OPS", 65536, 16, 1 << 24, &nops)) < 0)
+    if ((rc = cfg_u32(cfg, DM_CFG_BUF_COUNT, &nbufs)) < 0 ||
+        (rc = cfg_u32(cfg, DM_CFG_BUF_SIZE, &bufsize)) < 0 ||
+        (rc = cfg_u32(cfg, DM_CFG_HDR_COUNT, &nhdrs)) < 0 ||
+        (rc = cfg_u32(cfg, DM_CFG_MAX_QUEUES, &nqueues)) < 0 ||
+        (rc = cfg_u32(cfg, DM_CFG_MAX_OPS, &nops)) < 0)
         goto fail;
+    if (!nhdrs) /* DEMI_HDR_COUNT=auto (cfg_u32 left it 0): 2 x buffers */
+        nhdrs = 2 * nbufs;
     int64_t spin_us, yield_us;
-    /* the preload's defaults too (shim/rt.c): the same knobs for both APIs */
-    const char *ys = dm_config_str(cfg, "DEMI_SPIN_YIELD_US", "auto");
-    if ((rc = dm_config_int(cfg, "DEMI_SPIN_US", 50, 0, 10000000, &spin_us)) < 0)
+    /* the preload reads the same two (shim/rt.c): one knob for both APIs */
+    if ((rc = dm_cfg_int(cfg, DM_CFG_SPIN_US, &spin_us)) < 0 ||
+        (rc = dm_cfg_int(cfg, DM_CFG_SPIN_YIELD_US, &yield_us)) < 0)
         goto fail;
-    if (strcmp(ys, "auto") == 0)
+    if (rc == DM_CFG_AUTO)
         yield_us = dm_spin_yield_auto_us();
-    else if ((rc = dm_config_int(cfg, "DEMI_SPIN_YIELD_US", 0, 0, 10000000, &yield_us)) < 0)
-        goto fail;
     inst->spin_ns = spin_us * DM_NS_PER_US;
     inst->spin_yield_ns = inst->spin_first_ns = yield_us * DM_NS_PER_US;
     rc = -ENOMEM;
@@ -148,14 +151,16 @@ int dm_instance_create(const struct dm_config *cfg, struct dm_instance **out)
     dm_stats_register(inst, "core", core_counter_names, &inst->ctr.ops_started,
                       DM_ARRAY_SIZE(core_counter_names));
 
-    const char *stats = dm_config_str(cfg, "DEMI_STATS", NULL);
-    if (stats && strcmp(stats, "0") != 0) {
+    const char *stats_file;
+    if (dm_stats_wanted(cfg, &stats_file)) {
         inst->stats_dump = 1;
-        if (strcmp(stats, "1") != 0)
-            snprintf(inst->stats_file, sizeof(inst->stats_file), "%s", stats);
+        if (stats_file)
+            snprintf(inst->stats_file, sizeof(inst->stats_file), "%s", stats_file);
     }
 
-    const char *name = dm_config_str(cfg, "DEMI_BACKEND", default_backend);
+    const char *name = dm_cfg_str(cfg, DM_CFG_BACKEND);
+    if (!name)
+        name = default_backend;
     inst->ops = dm_stack_find(name);
     if (!inst->ops) {
         char names[256];

@@ -10,6 +10,8 @@
 #include <strings.h>
 #include <unistd.h>
 #include <demi/types.h>
+#include "dm/compiler.h"
+#include "dm/config.h"
 #include "dm/log.h"
 
 int dm_log_level = DM_LOG_WARN;
@@ -23,16 +25,13 @@ void dm_log_set_level(int level)
         dm_log_level = level;
 }
 
-int dm_log_parse_level(const char *s)
+void dm_log_configure(const struct dm_config *cfg)
 {
-    if (!s)
-        return -1;
-    for (int i = 0; i <= DM_LOG_DEBUG; i++)
-        if (strcasecmp(s, level_names[i]) == 0)
-            return i;
-    if (strcasecmp(s, "warning") == 0)
-        return DM_LOG_WARN;
-    return -1;
+    /* DEMI_LOG's choices in table order; the last, "warning", is warn */
+    static const int levels[] = {DM_LOG_ERROR, DM_LOG_WARN, DM_LOG_INFO, DM_LOG_DEBUG, DM_LOG_WARN};
+    int i;
+    if (dm_cfg_raw(cfg, DM_CFG_LOG) && dm_cfg_enum(cfg, DM_CFG_LOG, &i) == 0 && i < (int)DM_ARRAY_SIZE(levels))
+        dm_log_set_level(levels[i]);
 }
 
 void dm_log_printf(int level, const char *module, const char *fmt, ...)

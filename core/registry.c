@@ -107,15 +107,16 @@ int dm_dev_open_stacked(struct dm_instance *inst, const char *name, const struct
     int rc = dm_dev_open(inst, name, NULL, cfg, &dev);
     if (rc < 0)
         return rc;
-    static const char *const wrappers[][2] = {{"DEMI_FAULTS", "fault"}, {"DEMI_PCAP", "pcap"}};
+    static const struct { enum dm_cfg_id var; const char *dev; } wrappers[] = {
+        {DM_CFG_FAULTS, "fault"}, {DM_CFG_PCAP, "pcap"}};
     for (unsigned i = 0; i < DM_ARRAY_SIZE(wrappers); i++) {
-        if (!dm_config_str(cfg, wrappers[i][0], NULL))
+        if (!dm_cfg_raw(cfg, wrappers[i].var))
             continue;
         struct dm_dev *w;
-        rc = dm_dev_open(inst, wrappers[i][1], dev, cfg, &w);
+        rc = dm_dev_open(inst, wrappers[i].dev, dev, cfg, &w);
         if (rc < 0) {
-            DM_ERR("dev", "%s is set but the '%s' wrapper could not be opened: %s", wrappers[i][0],
-                   wrappers[i][1], strerror(-rc));
+            DM_ERR("dev", "%s is set but the '%s' wrapper could not be opened: %s", dm_cfg_vars[wrappers[i].var].name,
+                   wrappers[i].dev, strerror(-rc));
             dm_dev_close(dev);
             return rc;
         }

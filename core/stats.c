@@ -58,3 +58,12 @@ void dm_stats_dump(struct dm_instance *inst, FILE *out, int include_zero)
                 fprintf(out, "%s.%s %llu\n", g->module, g->names[j], (unsigned long long)g->values[j]);
     }
 }
+
+bool dm_stats_wanted(const struct dm_config *cfg, const char **file)
+{
+    const char *v = dm_cfg_str(cfg, DM_CFG_STATS);
+    if (!v || strcmp(v, "0") == 0)
+        return false;
+    *file = strcmp(v, "1") == 0 ? NULL : v;
+    return true;
+}

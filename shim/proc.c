@@ -208,9 +208,17 @@ void shim_at_exit(void)
     shim_depth++;
     done = true;
     shim_drain(shim_rt.cfg.linger_ms * DM_NS_PER_MS);
-    const char *st = getenv("DEMI_STATS");
-    if (st && strcmp(st, "0") != 0)
+    /* the instance's copy of the snapshot: a worker whose environment the
+     * server cleared still has DEMI_STATS */
+    const char *file;
+    if (dm_stats_wanted(dm_instance_config(shim_rt.inst), &file)) {
+        FILE *f = file ? fopen(file, "a") : stderr;
+        if (!f)
+            DM_WARN("shim", "DEMI_STATS=%s: %s; the counters go to stderr", file, strerror(errno));
         for (struct shim_dp *dp = shim_rt.dps; dp; dp = dp->next)
-            dm_stats_dump(shim_dp_inst(dp), stderr, 0);
+            dm_stats_dump(shim_dp_inst(dp), f ? f : stderr, 0);
+        if (f && f != stderr)
+            fclose(f);
+    }
     shim_unlock();
 }

@@ -119,27 +119,6 @@ void shim_unlock(void)
     pthread_mutex_unlock(&shim_rt.lock);
 }
 
-static int64_t cfg_int(const struct dm_config *c, const char *key, int64_t def, int64_t min, int64_t max)
-{
-    int64_t v = def;
-    if (dm_config_int(c, key, def, min, max, &v) < 0) {
-        DM_ERR("shim", "%s: not a number in [%lld, %lld]; using %lld", key, (long long)min,
-               (long long)max, (long long)def);
-        v = def;
-    }
-    return v;
-}
-
-static int cfg_bool(const struct dm_config *c, const char *key, int def)
-{
-    int v = dm_config_bool(c, key, def);
-    if (v < 0) {
-        DM_ERR("shim", "%s: expected 0/1/yes/no/on/off; using %d", key, def);
-        v = def;
-    }
-    return v;
-}
-
 struct shim_rules *shim_offload_rules;
 
 /* The DEMI_* variables as they were when the program started: servers
@@ -147,7 +126,6 @@ struct shim_rules *shim_offload_rules;
  * started lazily, in the worker. */
 static struct dm_config shim_env;
 static bool shim_env_done;
-extern char **environ;
 
 __attribute__((constructor(102))) static void shim_env_snapshot(void)
 {
@@ -155,53 +133,55 @@ __attribute__((constructor(102))) static void shim_env_snapshot(void)
         return;
     shim_env_done = true;
     dm_config_init(&shim_env);
-    for (char **e = environ; e && *e; e++) {
-        const char *eq = strchr(*e, '=');
-        if (strncmp(*e, "DEMI_", 5) != 0 || !eq || (size_t)(eq - *e) >= sizeof(shim_env.kv[0].key))
-            continue;
-        char key[sizeof(shim_env.kv[0].key)];
-        memcpy(key, *e, (size_t)(eq - *e));
-        key[eq - *e] = 0;
-        (void)dm_config_set(&shim_env, key, eq + 1);
-    }
 }
 
-static const char *env_get(const char *key)
+/* A shim knob: a bad value was reported by the table's parser and the
+ * datapath will not start (dm_instance_create checks the same snapshot);
+ * until the sockets fall back to the kernel, the default serves. */
+static int64_t cfg_int(enum dm_cfg_id id)
 {
-    return dm_config_str(&shim_env, key, NULL);
+    static const struct dm_config none;
+    int64_t v = 0;
+    if (dm_cfg_int(&shim_env, id, &v) != 0)
+        (void)dm_cfg_int(&none, id, &v);
+    return v;
+}
+
+static int cfg_bool(enum dm_cfg_id id, int auto_value)
+{
+    int v;
+    return dm_cfg_bool(&shim_env, id, &v) == 0 ? v : auto_value;
 }
 
 void shim_cfg_load(void)
 {
     shim_env_snapshot(); /* a hook may run before our constructors */
-    struct dm_config c = shim_env;
     struct shim_cfg *cfg = &shim_rt.cfg;
 
     shim_rt.cfg_loaded = true;
-    const char *lvl = env_get("DEMI_LOG");
-    if (lvl && dm_log_parse_level(lvl) >= 0)
-        dm_log_set_level(dm_log_parse_level(lvl));
-    cfg->spin_ns = cfg_int(&c, "DEMI_SPIN_US", 50, 0, 10000000) * DM_NS_PER_US;
-    const char *ys = env_get("DEMI_SPIN_YIELD_US");
-    cfg->spin_yield_ns = (!ys || strcmp(ys, "auto") == 0 ? dm_spin_yield_auto_us()
-                                                         : cfg_int(&c, "DEMI_SPIN_YIELD_US", 0, 0, 10000000)) *
-                         DM_NS_PER_US;
-    cfg->rcvbuf = cfg_int(&c, "DEMI_RCVBUF", 1 << 20, 4096, 1LL << 30);
-    cfg->sndbuf = cfg_int(&c, "DEMI_SNDBUF", 1 << 20, 4096, 1LL << 30);
-    cfg->linger_ms = cfg_int(&c, "DEMI_LINGER_MS", 2000, 0, 3600000);
-    cfg->helper_ns = cfg_int(&c, "DEMI_HELPER_US", 1000, 0, 10000000) * DM_NS_PER_US;
-    cfg->offload_udp = cfg_bool(&c, "DEMI_OFFLOAD_UDP", 1);
-    cfg->tx_batch = cfg_bool(&c, "DEMI_TX_BATCH", 1);
+    dm_log_configure(&shim_env);
+    cfg->spin_ns = cfg_int(DM_CFG_SPIN_US) * DM_NS_PER_US;
+    int64_t yield_us;
+    if (dm_cfg_int(&shim_env, DM_CFG_SPIN_YIELD_US, &yield_us) != 0) /* auto, or bad: the default, auto */
+        yield_us = dm_spin_yield_auto_us();
+    cfg->spin_yield_ns = yield_us * DM_NS_PER_US;
+    cfg->rcvbuf = cfg_int(DM_CFG_RCVBUF);
+    cfg->sndbuf = cfg_int(DM_CFG_SNDBUF);
+    cfg->linger_ms = cfg_int(DM_CFG_LINGER_MS);
+    cfg->helper_ns = cfg_int(DM_CFG_HELPER_US) * DM_NS_PER_US;
+    cfg->offload_udp = cfg_bool(DM_CFG_OFFLOAD_UDP, 1);
+    cfg->tx_batch = cfg_bool(DM_CFG_TX_BATCH, 1);
     /* Loopback: kernel-socket backends serve 127/8 like any address; a
      * backend with its own stack cannot reach the kernel's loopback. */
-    const char *be = dm_config_str(&c, "DEMI_BACKEND", "uring");
+    const char *be = dm_cfg_str(&shim_env, DM_CFG_BACKEND);
+    if (!be)
+        be = "uring";
     int own_stack = strcmp(be, "posix") != 0 && strcmp(be, "uring") != 0;
-    const char *lo = dm_config_str(&c, "DEMI_OFFLOAD_LOOPBACK", "auto");
-    cfg->offload_loopback = strcmp(lo, "auto") == 0 ? !own_stack : cfg_bool(&c, "DEMI_OFFLOAD_LOOPBACK", 1);
+    cfg->offload_loopback = cfg_bool(DM_CFG_OFFLOAD_LOOPBACK, !own_stack);
     /* A stack with its own addresses (dpdk, xdp): binds to DEMI_IPV4's
      * address are the datapath's even though the kernel does not have it */
     cfg->own_addr = 0;
-    const char *ip4 = dm_config_str(&c, "DEMI_IPV4", NULL);
+    const char *ip4 = dm_cfg_str(&shim_env, DM_CFG_IPV4);
     if (own_stack && ip4) {
         char buf[INET_ADDRSTRLEN];
         size_t n = strcspn(ip4, "/");
@@ -213,11 +193,13 @@ void shim_cfg_load(void)
                 cfg->own_addr = a.s_addr;
         }
     }
-    const char *rules = dm_config_str(&c, "DEMI_OFFLOAD", "");
+    const char *rules = dm_cfg_str(&shim_env, DM_CFG_OFFLOAD);
+    if (!rules)
+        rules = "";
     cfg->offload_none = strcmp(rules, "none") == 0 || strcmp(rules, "0") == 0;
     if (!cfg->offload_none && rules[0] && shim_rules_parse(rules, &shim_offload_rules) < 0) {
-        DM_ERR("shim", "DEMI_OFFLOAD=\"%s\": bad rule (expected port=N[-M], net=A.B.C.D/LEN, "
-               "comma separated, or none); nothing is offloaded", rules);
+        dm_cfg_bad(DM_CFG_OFFLOAD, rules, "port=N[-M], net=A.B.C.D/LEN, comma separated, or none; "
+                                          "nothing is offloaded");
         cfg->offload_none = 1;
     }
     DM_DEBUG("shim", "config: DEMI_SPIN_US=%lld DEMI_RCVBUF=%lld DEMI_SNDBUF=%lld DEMI_LINGER_MS=%lld "
@@ -243,7 +225,7 @@ static int dp_create(const char *backend, struct dm_instance **out)
         dm_config_set(cfg, "DEMI_BACKEND", backend);
         return dm_instance_create(cfg, out);
     }
-    if (env_get("DEMI_BACKEND"))
+    if (dm_cfg_raw(&shim_env, DM_CFG_BACKEND))
         return dm_instance_create(cfg, out);
     r = -ENODEV;
     if (dm_stack_find("uring")) {

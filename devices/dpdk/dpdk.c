@@ -73,13 +73,6 @@ static int parse_mac(const char *s, uint8_t mac[6])
     return 0;
 }
 
-/* dm_config_int() already logs the variable's name and range on error. */
-static int cfg_int(const struct dm_config *cfg, const char *key, int64_t def, int64_t min, int64_t max,
-                   int64_t *out)
-{
-    return dm_config_int(cfg, key, def, min, max, out);
-}
-
 static bool port_is_vdev(uint16_t port, const struct rte_eth_dev_info *di)
 {
     (void)port;
@@ -128,15 +121,19 @@ static int port_setup(struct dpdk_dev *d, const struct dm_config *cfg)
 {
     struct rte_eth_dev_info di;
     struct rte_eth_conf conf;
-    int64_t nb_mbufs, rxd, txd, copy, mtu;
-    int rc;
+    int64_t nb_mbufs, rxd, txd, copy = 256, mtu = 0;
+    int rc, copy_auto = 0;
 
-    if ((rc = cfg_int(cfg, "DEMI_DPDK_MBUFS", 8191, 512, 1 << 20, &nb_mbufs)) < 0 ||
-        (rc = cfg_int(cfg, "DEMI_DPDK_RXD", 1024, 64, 16384, &rxd)) < 0 ||
-        (rc = cfg_int(cfg, "DEMI_DPDK_TXD", 1024, 64, 16384, &txd)) < 0 ||
-        (rc = cfg_int(cfg, "DEMI_DPDK_TX_COPY", 256, 0, 9000, &copy)) < 0 ||
-        (rc = cfg_int(cfg, "DEMI_MTU", 0, 0, 9000, &mtu)) < 0)
+    /* DEMI_MTU auto: 0, the port's; DEMI_DPDK_TX_COPY auto: 256, or every
+     * frame on memif (below) */
+    if ((rc = dm_cfg_int(cfg, DM_CFG_DPDK_MBUFS, &nb_mbufs)) < 0 ||
+        (rc = dm_cfg_int(cfg, DM_CFG_DPDK_RXD, &rxd)) < 0 ||
+        (rc = dm_cfg_int(cfg, DM_CFG_DPDK_TXD, &txd)) < 0 ||
+        (rc = copy_auto = dm_cfg_int(cfg, DM_CFG_DPDK_TX_COPY, &copy)) < 0 ||
+        (rc = dm_cfg_int(cfg, DM_CFG_MTU, &mtu)) < 0)
         return rc;
+    if (mtu > 9000)
+        return dm_cfg_bad(DM_CFG_MTU, dm_cfg_raw(cfg, DM_CFG_MTU), "at most 9000 on a DPDK port");
     if ((rc = rte_eth_dev_info_get(d->port, &di)) != 0) {
         DM_ERR("dpdk", "port %u: cannot read device info (%s)", d->port, strerror(-rc));
         return rc;
@@ -244,7 +241,7 @@ static int port_setup(struct dpdk_dev *d, const struct dm_config *cfg)
      * Measured on 64 MiB bulk TCP (bench/dpdk): copying whole frames into
      * fresh mbufs gave 1.6-1.7 Gbit/s against 0.7-1.4 by reference, and
      * the same 64 B RTT. So on memif we copy unless told otherwise. */
-    if (!dm_config_str(cfg, "DEMI_DPDK_TX_COPY", NULL) && strcmp(di.driver_name, "net_memif") == 0)
+    if (copy_auto == DM_CFG_AUTO && strcmp(di.driver_name, "net_memif") == 0)
         d->tx_copy_max = d->copy_room;
 
     uint16_t port_mtu = 1500;
@@ -263,7 +260,7 @@ static int port_setup(struct dpdk_dev *d, const struct dm_config *cfg)
     /* Our MAC: DEMI_MAC when given (set on the port if the PMD lets us,
      * else listen promiscuously), the port's own otherwise. */
     struct rte_ether_addr ea;
-    const char *mac = dm_config_str(cfg, "DEMI_MAC", NULL);
+    const char *mac = dm_cfg_str(cfg, DM_CFG_MAC);
     if (mac && *mac) {
         if (parse_mac(mac, d->mac) < 0) {
             DM_ERR("dpdk", "DEMI_MAC='%s': expected a unicast address like 02:00:00:00:00:01", mac);
@@ -296,9 +293,9 @@ static int dpdk_open(struct dm_dev *dev, const struct dm_config *cfg)
     int rc = dpdk_eal_init(cfg);
     if (rc < 0)
         return rc;
-    if ((rc = cfg_int(cfg, "DEMI_DPDK_PORT", 0, 0, RTE_MAX_ETHPORTS - 1, &port)) < 0)
+    if ((rc = dm_cfg_int(cfg, DM_CFG_DPDK_PORT, &port)) < 0)
         return rc;
-    if (!rte_eth_dev_is_valid_port((uint16_t)port)) {
+    if (port >= RTE_MAX_ETHPORTS || !rte_eth_dev_is_valid_port((uint16_t)port)) {
         unsigned n = rte_eth_dev_count_avail();
         if (n == 0)
             DM_ERR("dpdk", "no DPDK port: DEMI_DPDK_ARGS has no usable --vdev (and PCI is off unless "
@@ -338,7 +335,7 @@ static int dpdk_open(struct dm_dev *dev, const struct dm_config *cfg)
     dev->tx_burst = dpdk_tx_burst;
 
     int64_t wait_ms;
-    if ((rc = cfg_int(cfg, "DEMI_DPDK_LINK_WAIT_MS", 0, 0, 600000, &wait_ms)) < 0)
+    if ((rc = dm_cfg_int(cfg, DM_CFG_DPDK_LINK_WAIT_MS, &wait_ms)) < 0)
         wait_ms = 0;
     d->link_wait_ms = (uint32_t)wait_ms;
     return 0;

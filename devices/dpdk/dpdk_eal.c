@@ -233,7 +233,7 @@ static int eal_start(const struct dm_config *cfg)
     static char *words[EAL_MAX_ARGS], *argv[EAL_MAX_ARGS + 16];
     char prefix[96], shown[2048];
 
-    const char *args = dm_config_str(cfg, "DEMI_DPDK_ARGS", NULL);
+    const char *args = dm_cfg_str(cfg, DM_CFG_DPDK_ARGS);
     if (!args || !*args) {
         DM_ERR("dpdk", "DEMI_DPDK_ARGS is not set: give the EAL arguments of the port to use, e.g. "
                        "DEMI_DPDK_ARGS='--vdev=net_memif0,role=server,socket=/tmp/demi.sock'");
@@ -244,12 +244,10 @@ static int eal_start(const struct dm_config *cfg)
         DM_ERR("dpdk", "DEMI_DPDK_ARGS: %s", nw == -EINVAL ? "unterminated quote" : "too long");
         return -EINVAL;
     }
-    int allow_pci = dm_config_bool(cfg, "DEMI_DPDK_ALLOW_PCI", 0);
-    if (allow_pci < 0) {
-        DM_ERR("dpdk", "DEMI_DPDK_ALLOW_PCI: expected 0 or 1");
+    int allow_pci;
+    if (dm_cfg_bool(cfg, DM_CFG_DPDK_ALLOW_PCI, &allow_pci) < 0)
         return -EINVAL;
-    }
-    const char *p = dm_config_str(cfg, "DEMI_DPDK_PREFIX", NULL);
+    const char *p = dm_cfg_str(cfg, DM_CFG_DPDK_PREFIX);
     if (p && *p)
         snprintf(prefix, sizeof(prefix), "%s", p);
     else

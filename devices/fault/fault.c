@@ -344,7 +344,8 @@ static int fault_open(struct dm_dev *dev, const struct dm_config *cfg)
     if (!fd)
         return -ENOMEM;
     fd->dev = dev;
-    int err = parse_faults(fd, dm_config_str(cfg, "DEMI_FAULTS", ""));
+    const char *spec = dm_cfg_str(cfg, DM_CFG_FAULTS);
+    int err = parse_faults(fd, spec ? spec : "");
     if (err < 0) {
         free(fd);
         return err;
@@ -354,7 +355,7 @@ static int fault_open(struct dm_dev *dev, const struct dm_config *cfg)
     dev->rx_burst = fault_rx;
     dev->tx_burst = fault_tx;
     (void)dm_stats_register(dev->inst, "fault", fault_ctr_names, fd->ctr, FAULT_NCTR);
-    DM_INFO("fault", "injecting on TX: %s", dm_config_str(cfg, "DEMI_FAULTS", ""));
+    DM_INFO("fault", "injecting on TX: %s", spec ? spec : "");
     return 0;
 }
 

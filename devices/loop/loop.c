@@ -267,21 +267,21 @@ static int loop_open(struct dm_dev *dev, const struct dm_config *cfg)
 {
     int64_t mtu, ring;
     int err, csum;
-    const char *link = dm_config_str(cfg, "DEMI_LOOP_LINK", NULL);
-    const char *mac = dm_config_str(cfg, "DEMI_MAC", NULL);
+    const char *link = dm_cfg_str(cfg, DM_CFG_LOOP_LINK);
+    const char *mac = dm_cfg_str(cfg, DM_CFG_MAC);
 
-    if ((err = dm_config_int(cfg, "DEMI_MTU", 1500, 68, 9000, &mtu)) < 0)
+    if ((err = dm_cfg_int(cfg, DM_CFG_MTU, &mtu)) < 0)
         return err;
-    if ((err = dm_config_int(cfg, "DEMI_LOOP_RING", LOOP_RING_DEFAULT, 2, 1 << 20, &ring)) < 0)
+    if (err == DM_CFG_AUTO)
+        mtu = 1500;
+    if (mtu > 9000) /* our frames are at most 9000 + headers */
+        return dm_cfg_bad(DM_CFG_MTU, dm_cfg_raw(cfg, DM_CFG_MTU), "at most 9000 on the loop device");
+    if ((err = dm_cfg_int(cfg, DM_CFG_LOOP_RING, &ring)) < 0)
         return err;
-    if (ring & (ring - 1)) {
-        DM_ERR("loop", "DEMI_LOOP_RING=%lld: must be a power of two", (long long)ring);
-        return -EINVAL;
-    }
-    if ((csum = dm_config_bool(cfg, "DEMI_LOOP_CSUM_OFFLOAD", 0)) < 0) {
-        DM_ERR("loop", "DEMI_LOOP_CSUM_OFFLOAD: expected a boolean");
-        return csum;
-    }
+    if (ring & (ring - 1))
+        return dm_cfg_bad(DM_CFG_LOOP_RING, dm_cfg_raw(cfg, DM_CFG_LOOP_RING), "a power of two");
+    if ((err = dm_cfg_bool(cfg, DM_CFG_LOOP_CSUM_OFFLOAD, &csum)) < 0)
+        return err;
     if (link && !*link)
         link = NULL;
     if (link && strlen(link) >= sizeof(((struct loop_link *)0)->name)) {

@@ -186,7 +186,7 @@ static int pcap_path(const char *tmpl, char *out, size_t len)
 
 static int pcap_open(struct dm_dev *dev, const struct dm_config *cfg)
 {
-    const char *tmpl = dm_config_str(cfg, "DEMI_PCAP", NULL);
+    const char *tmpl = dm_cfg_str(cfg, DM_CFG_PCAP);
     char path[4096];
     struct timespec rt;
 

@@ -105,23 +105,24 @@ static int real_device_count(void)
 
 int rdma_glue_select(const struct dm_config *cfg, const struct rdma_glue **out)
 {
-    const char *p = dm_config_str(cfg, "DEMI_RDMA_PROVIDER", NULL);
-    if (p && strcmp(p, "emu") == 0) {
+    enum { PROV_REAL, PROV_EMU }; /* DEMI_RDMA_PROVIDER's choices, in table order */
+    int prov = PROV_REAL;
+    int rc = dm_cfg_enum(cfg, DM_CFG_RDMA_PROVIDER, &prov);
+    if (rc < 0)
+        return rc;
+    bool chosen = rc == 0; /* else auto: real when a device is found */
+    if (chosen && prov == PROV_EMU) {
         dm_log_once("rdma", "DEMI_RDMA_PROVIDER=emu: RDMA is EMULATED in-process (no hardware, "
                             "no wire); figures measured over it are software overhead only");
         *out = &rdma_glue_emu;
         return 0;
-    }
-    if (p && strcmp(p, "real") != 0) {
-        DM_ERR("rdma", "DEMI_RDMA_PROVIDER=%s: expected real or emu", p);
-        return -EINVAL;
     }
     int n = real_device_count();
     if (n > 0) {
         *out = &rdma_glue_real;
         return 0;
     }
-    if (p) {
+    if (chosen) {
         DM_ERR("rdma", "DEMI_RDMA_PROVIDER=real but ibv_get_device_list() found no RDMA device "
                        "(no rxe/siw/hardware driver loaded)");
         return -ENODEV;

@@ -304,7 +304,7 @@ static uint32_t iface_queues(const char *ifname, uint32_t queue, uint32_t *now)
  * stack on top reads it; the device sees the same configuration. */
 static int our_ipv4(const struct dm_config *cfg, uint32_t *addr)
 {
-    const char *v = dm_config_str(cfg, "DEMI_IPV4", NULL);
+    const char *v = dm_cfg_str(cfg, DM_CFG_IPV4);
     char ip[INET_ADDRSTRLEN];
     struct in_addr a;
     if (!v || !*v)
@@ -325,14 +325,12 @@ static int our_ipv4(const struct dm_config *cfg, uint32_t *addr)
  * every frame of the queue. Returns 1 for ip, 0 for all, -EINVAL. */
 static int filter_mode(const struct dm_config *cfg, uint32_t *addr)
 {
-    const char *f = dm_config_str(cfg, "DEMI_XDP_FILTER", "ip");
-    int err;
-    if (strcmp(f, "all") == 0)
+    enum { FILTER_IP, FILTER_ALL }; /* DEMI_XDP_FILTER's choices, in table order */
+    int f, err;
+    if ((err = dm_cfg_enum(cfg, DM_CFG_XDP_FILTER, &f)) < 0)
+        return err;
+    if (f == FILTER_ALL)
         return 0;
-    if (strcmp(f, "ip") != 0) {
-        DM_ERR("xdp", "DEMI_XDP_FILTER=%s: expected ip or all", f);
-        return -EINVAL;
-    }
     if ((err = our_ipv4(cfg, addr)) < 0) {
         DM_ERR("xdp", "DEMI_XDP_FILTER=ip needs our address in DEMI_IPV4 (%s); DEMI_XDP_FILTER=all takes "
                "every frame instead", err == -ENOENT ? "unset" : "not an IPv4 address");
@@ -361,8 +359,8 @@ static int xdp_libxdp_print(enum libxdp_print_level level, const char *fmt, va_l
 
 static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
 {
-    const char *ifname = dm_config_str(cfg, "DEMI_XDP_IFACE", NULL);
-    const char *mac = dm_config_str(cfg, "DEMI_MAC", NULL);
+    const char *ifname = dm_cfg_str(cfg, DM_CFG_XDP_IFACE);
+    const char *mac = dm_cfg_str(cfg, DM_CFG_MAC);
     int64_t queue, frames;
     int err, force_copy, filter;
     uint32_t addr = 0, nq_now;
@@ -375,13 +373,12 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
         DM_ERR("xdp", "DEMI_XDP_IFACE=%s: no such interface", ifname);
         return -ENODEV;
     }
-    if ((err = dm_config_int(cfg, "DEMI_XDP_QUEUE", 0, 0, 1023, &queue)) < 0 ||
-        (err = dm_config_int(cfg, "DEMI_XDP_FRAMES", 4096, 2 * XDP_RING_SIZE, 1 << 20, &frames)) < 0)
+    /* DEMI_XDP_FRAMES' minimum in the table is 2 * XDP_RING_SIZE */
+    _Static_assert(2 * XDP_RING_SIZE == 4096, "DEMI_XDP_FRAMES: the table's minimum is two rings");
+    if ((err = dm_cfg_int(cfg, DM_CFG_XDP_QUEUE, &queue)) < 0 ||
+        (err = dm_cfg_int(cfg, DM_CFG_XDP_FRAMES, &frames)) < 0 ||
+        (err = dm_cfg_bool(cfg, DM_CFG_XDP_COPY, &force_copy)) < 0)
         return err;
-    if ((force_copy = dm_config_bool(cfg, "DEMI_XDP_COPY", 0)) < 0) {
-        DM_ERR("xdp", "DEMI_XDP_COPY: expected a boolean");
-        return -EINVAL;
-    }
     if ((filter = filter_mode(cfg, &addr)) < 0)
         return filter;
     uint32_t nqueues = iface_queues(ifname, (uint32_t)queue, &nq_now);

@@ -5,25 +5,9 @@
  * times, one implementation: "loop" (device "loop", for tests and
  * benchmarks), "dpdk" (device "dpdk") and "xdp" (device "xdp").
  *
- * Configuration (dm_config keys / environment; bad values give -EINVAL and
- * one log line naming the key):
- *   DEMI_IPV4            our address/prefix, e.g. 10.9.0.1/24 (required for
- *                        dpdk/xdp; loop defaults to 10.0.0.1/24)
- *   DEMI_GATEWAY         default gateway (on our subnet); none by default
- *   DEMI_MAC             our MAC (default: the device's; 02:00:<ip> if none)
- *   DEMI_ARP             static ARP entries "ip=mac;ip=mac"
- *   DEMI_ARP_TTL_S       lifetime of learnt ARP entries (default 60)
- *   DEMI_MTU             IP MTU (default: the device's, 576..9216)
- *   DEMI_TCP_MAX_CONNS   connection table size, preallocated (default 4096)
- *   DEMI_TCP_SNDBUF      default SO_SNDBUF in bytes (default 256k)
- *   DEMI_TCP_RCVBUF      default SO_RCVBUF in bytes (default 256k)
- *   DEMI_TCP_TIMEWAIT_MS TIME_WAIT duration (default 1000: short, not 2MSL)
- *   DEMI_TCP_DELACK_MS   delayed ACK timeout, 0 = off (default 0)
- *   DEMI_TCP_CC          cubic | newreno (default cubic)
- *   DEMI_TCP_RTO_MIN_MS  minimum RTO (default 200, as Linux)
- *   DEMI_TCP_RTO_INIT_MS initial RTO (default 1000, RFC 6298)
- *   DEMI_TCP_SYN_RETRIES SYN retransmissions before ETIMEDOUT (default 6)
- *   DEMI_TCP_RETRIES     RTO back-offs before ETIMEDOUT (default 15)
+ * Configuration: DEMI_IPV4, DEMI_GATEWAY, DEMI_MAC, DEMI_ARP, DEMI_MTU,
+ * DEMI_ARP_TTL_S and DEMI_TCP_* (core/include/dm/config_vars.h, described
+ * in docs/configuration.md); a bad value fails create with -EINVAL.
  *
  * poll(): one rx_burst, each frame through eth_input(); then the output
  * pass of the connections the burst touched (so a burst of segments costs
@@ -295,17 +279,36 @@ static int parse_mac(const char *s, uint8_t *mac)
     return 0;
 }
 
-static int bad(const char *key, const char *val)
+/* Our own formats (addresses, MAC, ARP entries) are reported in the
+ * table's one format; what is accepted is said here. */
+static int bad(enum dm_cfg_id id, const char *val, const char *what)
 {
-    DM_ERR("inet", "bad value for %s: '%s'", key, val ? val : "(unset)");
-    return -EINVAL;
+    if (!val) {
+        DM_ERR("inet", "%s is not set: it is required here (%s)", dm_cfg_vars[id].name, what);
+        return -EINVAL;
+    }
+    return dm_cfg_bad(id, val, what);
+}
+
+/* Integer variables, each stored scaled (a duration in ns, ...). */
+static int cfg_num(const struct dm_config *cfg, enum dm_cfg_id id, int64_t scale, int64_t *out)
+{
+    int64_t x;
+    int rc = dm_cfg_int(cfg, id, &x);
+    if (rc < 0)
+        return rc;
+    *out = x * scale;
+    return 0;
 }
 
 static int parse_config(struct inet_stack *st, const struct dm_config *cfg, const char *devname)
 {
-    const char *v = dm_config_str(cfg, "DEMI_IPV4", strcmp(devname, "loop") == 0 ? "10.0.0.1/24" : NULL);
+    const char *v = dm_cfg_str(cfg, DM_CFG_IPV4);
+    if (!v && strcmp(devname, "loop") == 0)
+        v = "10.0.0.1/24";
+    static const char ipv4_fmt[] = "A.B.C.D[/LEN], LEN 1..32";
     if (!v)
-        return bad("DEMI_IPV4", NULL);
+        return bad(DM_CFG_IPV4, NULL, ipv4_fmt);
     char ipbuf[64];
     snprintf(ipbuf, sizeof(ipbuf), "%s", v);
     char *slash = strchr(ipbuf, '/');
@@ -315,59 +318,49 @@ static int parse_config(struct inet_stack *st, const struct dm_config *cfg, cons
         char *end;
         prefix = strtol(slash + 1, &end, 10);
         if (*end || end == slash + 1 || prefix < 1 || prefix > 32)
-            return bad("DEMI_IPV4", v);
+            return bad(DM_CFG_IPV4, v, ipv4_fmt);
     }
     if (parse_ip(ipbuf, &st->ip) < 0 || st->ip == 0)
-        return bad("DEMI_IPV4", v);
+        return bad(DM_CFG_IPV4, v, ipv4_fmt);
     st->mask = htonl(prefix == 32 ? 0xffffffffu : ~(0xffffffffu >> prefix));
-    v = dm_config_str(cfg, "DEMI_GATEWAY", NULL);
+    v = dm_cfg_str(cfg, DM_CFG_GATEWAY);
     if (v && *v) {
         if (parse_ip(v, &st->gw) < 0 || ((st->gw ^ st->ip) & st->mask))
-            return bad("DEMI_GATEWAY", v);
+            return bad(DM_CFG_GATEWAY, v, "an IPv4 address on DEMI_IPV4's subnet");
     }
     int64_t x;
-    if (dm_config_int(cfg, "DEMI_MTU", st->info.mtu ? st->info.mtu : 1500, 576, 9216, &x) < 0)
-        return -EINVAL;
+    int rc = dm_cfg_int(cfg, DM_CFG_MTU, &x);
+    if (rc < 0)
+        return rc;
+    if (rc == DM_CFG_AUTO)
+        x = st->info.mtu ? st->info.mtu : 1500;
     st->mtu = (uint16_t)x;
-    if (dm_config_int(cfg, "DEMI_TCP_MAX_CONNS", 4096, 1, 1 << 20, &x) < 0)
-        return -EINVAL;
-    st->max_conns = (uint32_t)x;
-    if (dm_config_int(cfg, "DEMI_TCP_SNDBUF", 256 << 10, 4096, 1 << 30, &x) < 0)
-        return -EINVAL;
-    st->sndbuf_def = (uint32_t)x;
-    if (dm_config_int(cfg, "DEMI_TCP_RCVBUF", 256 << 10, 4096, 1 << 30, &x) < 0)
-        return -EINVAL;
-    st->rcvbuf_def = (uint32_t)x;
-    if (dm_config_int(cfg, "DEMI_TCP_TIMEWAIT_MS", 1000, 0, 240000, &x) < 0)
-        return -EINVAL;
-    st->timewait_ns = x * DM_NS_PER_MS;
-    if (dm_config_int(cfg, "DEMI_TCP_DELACK_MS", 0, 0, 500, &x) < 0)
-        return -EINVAL;
-    st->delack_ns = x * DM_NS_PER_MS;
-    if (dm_config_int(cfg, "DEMI_TCP_RTO_MIN_MS", 200, 1, 60000, &x) < 0)
-        return -EINVAL;
-    st->rto_min_ns = x * DM_NS_PER_MS;
-    if (dm_config_int(cfg, "DEMI_TCP_RTO_INIT_MS", 1000, 1, 60000, &x) < 0)
-        return -EINVAL;
-    st->rto_init_ns = x * DM_NS_PER_MS;
+    int64_t max_conns, sndbuf, rcvbuf, syn_retries, retries;
+    if ((rc = cfg_num(cfg, DM_CFG_TCP_MAX_CONNS, 1, &max_conns)) < 0 ||
+        (rc = cfg_num(cfg, DM_CFG_TCP_SNDBUF, 1, &sndbuf)) < 0 ||
+        (rc = cfg_num(cfg, DM_CFG_TCP_RCVBUF, 1, &rcvbuf)) < 0 ||
+        (rc = cfg_num(cfg, DM_CFG_TCP_TIMEWAIT_MS, DM_NS_PER_MS, &st->timewait_ns)) < 0 ||
+        (rc = cfg_num(cfg, DM_CFG_TCP_DELACK_MS, DM_NS_PER_MS, &st->delack_ns)) < 0 ||
+        (rc = cfg_num(cfg, DM_CFG_TCP_RTO_MIN_MS, DM_NS_PER_MS, &st->rto_min_ns)) < 0 ||
+        (rc = cfg_num(cfg, DM_CFG_TCP_RTO_INIT_MS, DM_NS_PER_MS, &st->rto_init_ns)) < 0 ||
+        (rc = cfg_num(cfg, DM_CFG_TCP_SYN_RETRIES, 1, &syn_retries)) < 0 ||
+        (rc = cfg_num(cfg, DM_CFG_TCP_RETRIES, 1, &retries)) < 0 ||
+        (rc = cfg_num(cfg, DM_CFG_ARP_TTL_S, DM_NS_PER_S, &st->arp_ttl_ns)) < 0)
+        return rc;
+    st->max_conns = (uint32_t)max_conns;
+    st->sndbuf_def = (uint32_t)sndbuf;
+    st->rcvbuf_def = (uint32_t)rcvbuf;
+    st->syn_retries = (uint32_t)syn_retries;
+    st->rtx_retries = (uint32_t)retries;
     st->rto_max_ns = TCP_RTO_MAX_NS;
-    if (dm_config_int(cfg, "DEMI_TCP_SYN_RETRIES", 6, 0, 127, &x) < 0)
-        return -EINVAL;
-    st->syn_retries = (uint32_t)x;
-    if (dm_config_int(cfg, "DEMI_TCP_RETRIES", 15, 1, 255, &x) < 0)
-        return -EINVAL;
-    st->rtx_retries = (uint32_t)x;
-    if (dm_config_int(cfg, "DEMI_ARP_TTL_S", 60, 1, 86400, &x) < 0)
-        return -EINVAL;
-    st->arp_ttl_ns = x * DM_NS_PER_S;
-    v = dm_config_str(cfg, "DEMI_TCP_CC", "cubic");
+    v = dm_cfg_str(cfg, DM_CFG_TCP_CC);
     st->cc = tcp_cc_find(v);
     if (!st->cc)
-        return bad("DEMI_TCP_CC", v);
-    v = dm_config_str(cfg, "DEMI_MAC", NULL);
+        return bad(DM_CFG_TCP_CC, v, "cubic or newreno");
+    v = dm_cfg_str(cfg, DM_CFG_MAC);
     if (v && *v) {
         if (parse_mac(v, st->mac) < 0 || (st->mac[0] & 1))
-            return bad("DEMI_MAC", v);
+            return bad(DM_CFG_MAC, v, "a unicast MAC like 02:00:00:00:00:01");
     } else {
         memcpy(st->mac, st->info.mac, ETH_ALEN);
         static const uint8_t zero[ETH_ALEN];
@@ -382,7 +375,7 @@ static int parse_config(struct inet_stack *st, const struct dm_config *cfg, cons
 
 static int parse_static_arp(struct inet_stack *st, const struct dm_config *cfg)
 {
-    const char *v = dm_config_str(cfg, "DEMI_ARP", NULL);
+    const char *v = dm_cfg_str(cfg, DM_CFG_ARP);
     if (!v || !*v)
         return 0;
     char buf[256];
@@ -393,10 +386,10 @@ static int parse_static_arp(struct inet_stack *st, const struct dm_config *cfg)
         uint32_t ip;
         uint8_t mac[ETH_ALEN];
         if (!eq)
-            return bad("DEMI_ARP", v);
+            return bad(DM_CFG_ARP, v, "ip=mac entries separated by ; or ,");
         *eq = 0;
         if (parse_ip(e, &ip) < 0 || parse_mac(eq + 1, mac) < 0)
-            return bad("DEMI_ARP", v);
+            return bad(DM_CFG_ARP, v, "ip=mac entries separated by ; or ,");
         arp_add_static(st, ip, mac);
     }
     return 0;

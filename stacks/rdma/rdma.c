@@ -112,13 +112,13 @@ void rs_conn_destroy(struct rs_conn *c)
 
 /* --- create / destroy ------------------------------------------------------- */
 
-static int cfg_u32(const struct dm_config *cfg, const char *key, int64_t def, int64_t min, int64_t max, uint32_t *out)
+static int cfg_u32(const struct dm_config *cfg, enum dm_cfg_id id, uint32_t *out)
 {
     int64_t v;
-    int rc = dm_config_int(cfg, key, def, min, max, &v);
+    int rc = dm_cfg_int(cfg, id, &v);
     if (rc == 0)
         *out = (uint32_t)v;
-    return rc;
+    return rc < 0 ? rc : 0;
 }
 
 static void rs_destroy(void *p);
@@ -132,16 +132,17 @@ static int rs_create(struct dm_instance *inst, const struct dm_config *cfg, void
     st->epfd = -1;
     int rc;
     uint32_t linger_ms = 0, timeout_ms = 0;
-    if ((rc = cfg_u32(cfg, "DEMI_RDMA_RQ_DEPTH", 64, 4, 8192, &st->rq_depth)) < 0 ||
-        (rc = cfg_u32(cfg, "DEMI_RDMA_SQ_DEPTH", 128, 8, 8192, &st->sq_depth)) < 0 ||
-        (rc = cfg_u32(cfg, "DEMI_RDMA_CQ_DEPTH", 65536, 64, 1 << 22, &st->cq_depth)) < 0 ||
-        (rc = cfg_u32(cfg, "DEMI_RDMA_INLINE", 64, 0, 256, &st->max_inline)) < 0 ||
-        (rc = cfg_u32(cfg, "DEMI_RDMA_RNR_RETRY", 1, 0, 7, &st->rnr_retry)) < 0 ||
-        (rc = cfg_u32(cfg, "DEMI_RDMA_LINGER_MS", 5000, 0, 3600000, &linger_ms)) < 0 ||
-        (rc = cfg_u32(cfg, "DEMI_RDMA_TIMEOUT_MS", 2000, 1, 60000, &timeout_ms)) < 0 ||
-        (rc = cfg_u32(cfg, "DEMI_RDMA_MAX_CONNS", 65536, 16, 1 << 22, &st->max_conns)) < 0)
+    if ((rc = cfg_u32(cfg, DM_CFG_RDMA_RQ_DEPTH, &st->rq_depth)) < 0 ||
+        (rc = cfg_u32(cfg, DM_CFG_RDMA_SQ_DEPTH, &st->sq_depth)) < 0 ||
+        (rc = cfg_u32(cfg, DM_CFG_RDMA_CQ_DEPTH, &st->cq_depth)) < 0 ||
+        (rc = cfg_u32(cfg, DM_CFG_RDMA_INLINE, &st->max_inline)) < 0 ||
+        (rc = cfg_u32(cfg, DM_CFG_RDMA_RNR_RETRY, &st->rnr_retry)) < 0 ||
+        (rc = cfg_u32(cfg, DM_CFG_RDMA_LINGER_MS, &linger_ms)) < 0 ||
+        (rc = cfg_u32(cfg, DM_CFG_RDMA_TIMEOUT_MS, &timeout_ms)) < 0 ||
+        (rc = cfg_u32(cfg, DM_CFG_RDMA_MAX_CONNS, &st->max_conns)) < 0)
         goto fail;
-    snprintf(st->want_dev, sizeof(st->want_dev), "%s", dm_config_str(cfg, "DEMI_RDMA_DEVICE", ""));
+    const char *dev = dm_cfg_str(cfg, DM_CFG_RDMA_DEVICE);
+    snprintf(st->want_dev, sizeof(st->want_dev), "%s", dev ? dev : "");
     st->linger_ns = (int64_t)linger_ms * DM_NS_PER_MS;
     st->timeout_ms = (int)timeout_ms;
     /* Half the ring: a standalone CREDIT message at most every half ring. */

@@ -527,38 +527,37 @@ out:
 
 static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void **out)
 {
-    int64_t entries, buf_count, buf_size, buf_hot, zc_min, rx_limit, nfiles;
+    int64_t entries, buf_count = 0, buf_size = 0, buf_hot = 0, zc_min, rx_limit, nfiles;
     int r;
-    if ((r = dm_config_int(cfg, "DEMI_URING_ENTRIES", 256, 8, 32768, &entries)) < 0 ||
-        (r = dm_config_int(cfg, "DEMI_URING_BUF_COUNT", 0, 0, 32768, &buf_count)) < 0 ||
-        (r = dm_config_int(cfg, "DEMI_URING_BUF_SIZE", 0, 0, 1 << 20, &buf_size)) < 0 ||
-        (r = dm_config_int(cfg, "DEMI_URING_BUF_HOT", 0, 0, 32768, &buf_hot)) < 0 ||
-        (r = dm_config_int(cfg, "DEMI_URING_ZC_MIN", 0, 0, 1 << 30, &zc_min)) < 0 ||
-        (r = dm_config_int(cfg, "DEMI_URING_RX_QUEUE", 16, 1, UR_RXQ_MAX, &rx_limit)) < 0 ||
-        (r = dm_config_int(cfg, "DEMI_URING_FILES", 16384, 0, 1 << 20, &nfiles)) < 0)
+    /* BUF_COUNT/SIZE/HOT: auto stays 0, which the ring setup reads as auto */
+    if ((r = dm_cfg_int(cfg, DM_CFG_URING_ENTRIES, &entries)) < 0 ||
+        (r = dm_cfg_int(cfg, DM_CFG_URING_BUF_COUNT, &buf_count)) < 0 ||
+        (r = dm_cfg_int(cfg, DM_CFG_URING_BUF_SIZE, &buf_size)) < 0 ||
+        (r = dm_cfg_int(cfg, DM_CFG_URING_BUF_HOT, &buf_hot)) < 0 ||
+        (r = dm_cfg_int(cfg, DM_CFG_URING_ZC_MIN, &zc_min)) < 0 ||
+        (r = dm_cfg_int(cfg, DM_CFG_URING_RX_QUEUE, &rx_limit)) < 0 ||
+        (r = dm_cfg_int(cfg, DM_CFG_URING_FILES, &nfiles)) < 0)
         return -EINVAL;
     if ((buf_count & (buf_count - 1)) || (buf_count && buf_count < 8) || (buf_size && buf_size < 512)) {
         DM_ERR(UR_MOD, "DEMI_URING_BUF_COUNT must be a power of two >= 8 and DEMI_URING_BUF_SIZE >= 512 "
                "(got %lld, %lld; 0: automatic)", (long long)buf_count, (long long)buf_size);
         return -EINVAL;
     }
-    int sqpoll = dm_config_bool(cfg, "DEMI_URING_SQPOLL", 0);
-    int busy = dm_config_bool(cfg, "DEMI_URING_BUSYPOLL", 0);
-    const char *shared_s = dm_config_str(cfg, "DEMI_URING_SHARED", "auto");
-    bool share_auto = strcmp(shared_s, "auto") == 0;
-    int shared = share_auto ? 0 : dm_config_bool(cfg, "DEMI_URING_SHARED", 0);
-    /* DEMI_URING_DEFER_TASKRUN: auto (probe the kernel, ur_evfd_prompt), 1
-     * (use it when the kernel has it: for a program that never sleeps on
-     * the wait fd), 0 (never). */
-    const char *defer_s = dm_config_str(cfg, "DEMI_URING_DEFER_TASKRUN", "auto");
-    int defer = strcmp(defer_s, "auto") == 0 ? -1 : dm_config_bool(cfg, "DEMI_URING_DEFER_TASKRUN", 0);
-    if (sqpoll < 0 || busy < 0 || shared < 0 || defer < -1) {
-        DM_ERR(UR_MOD, "DEMI_URING_SQPOLL / DEMI_URING_BUSYPOLL: expected a boolean; DEMI_URING_SHARED, "
-               "DEMI_URING_DEFER_TASKRUN: auto or a boolean");
+    /* DEMI_URING_SHARED, DEMI_URING_DEFER_TASKRUN: auto or a boolean.
+     * DEFER_TASKRUN auto: probe the kernel (ur_evfd_prompt); 1: use it
+     * when the kernel has it (a program that never sleeps on the wait fd);
+     * 0: never. */
+    int sqpoll, busy, shared = 0, defer = -1, movable;
+    int share_auto;
+    if ((r = dm_cfg_bool(cfg, DM_CFG_URING_SQPOLL, &sqpoll)) < 0 ||
+        (r = dm_cfg_bool(cfg, DM_CFG_URING_BUSYPOLL, &busy)) < 0 ||
+        (r = dm_cfg_bool(cfg, DM_CFG_MOVABLE_ACCEPTS, &movable)) < 0 ||
+        (share_auto = dm_cfg_bool(cfg, DM_CFG_URING_SHARED, &shared)) < 0 ||
+        (r = dm_cfg_bool(cfg, DM_CFG_URING_DEFER_TASKRUN, &defer)) < 0)
         return -EINVAL;
-    }
+    share_auto = share_auto == DM_CFG_AUTO;
     uint32_t off = 0;
-    if (ur_parse_disable(dm_config_str(cfg, "DEMI_URING_DISABLE", ""), &off) < 0)
+    if (ur_parse_disable(dm_cfg_str(cfg, DM_CFG_URING_DISABLE), &off) < 0)
         return -EINVAL;
     if (shared)
         off |= UR_F_THREAD_BOUND;
@@ -575,7 +574,7 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
     st->zc_min = (uint32_t)zc_min;
     st->rx_limit = (uint32_t)rx_limit;
     st->defer_auto = defer == -1;
-    st->movable_accepts = dm_config_bool(cfg, "DEMI_MOVABLE_ACCEPTS", 0) == 1;
+    st->movable_accepts = movable == 1;
     dm_list_init(&st->retry);
     dm_list_init(&st->starved);
     dm_list_init(&st->socks);

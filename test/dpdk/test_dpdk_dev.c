@@ -469,7 +469,7 @@ static int child_open(const char *const *kv)
         int rc = dm_dev_open(ci, "dpdk", NULL, &cfg, &cd);
         if (rc == 0) {
             /* DEMI_MAC, when given, is the address the device reports */
-            const char *mac = dm_config_str(&cfg, "DEMI_MAC", NULL);
+            const char *mac = dm_cfg_str(&cfg, DM_CFG_MAC);
             struct dm_dev_info info;
             cd->ops->info(cd, &info);
             char got[32];

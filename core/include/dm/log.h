@@ -14,7 +14,9 @@ enum dm_log_level { DM_LOG_ERROR = 0, DM_LOG_WARN, DM_LOG_INFO, DM_LOG_DEBUG };
 
 extern int dm_log_level;
 void dm_log_set_level(int level);
-int dm_log_parse_level(const char *s); /* -1 when unknown */
+struct dm_config;
+/* DEMI_LOG when it is set and valid (a bad value is reported, not applied). */
+void dm_log_configure(const struct dm_config *cfg);
 void dm_log_printf(int level, const char *module, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #define dm_log(level, module, ...) \

@@ -14,10 +14,12 @@
 #ifndef DM_STATS_H
 #define DM_STATS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
 struct dm_instance;
+struct dm_config;
 
 int dm_stats_register(struct dm_instance *inst, const char *module, const char *const *names,
                       uint64_t *values, unsigned count);
@@ -25,5 +27,8 @@ void dm_stats_unregister(struct dm_instance *inst, const uint64_t *values);
 /* Value of "module.name", or -1 when no such counter. */
 int64_t dm_stats_get(struct dm_instance *inst, const char *qualified_name);
 void dm_stats_dump(struct dm_instance *inst, FILE *out, int include_zero);
+/* DEMI_STATS, for the instance and the preload alike: true when counters
+ * are wanted; *file is then NULL for stderr, else the file to append to. */
+bool dm_stats_wanted(const struct dm_config *cfg, const char **file);
 
 #endif /* DM_STATS_H */

@@ -268,20 +268,7 @@ static void test_stats_and_registry(void **s)
 static void test_config_overrides_and_bad_values(void **s)
 {
     (void)s;
-    struct dm_config cfg;
-    int64_t v;
-    dm_config_init(&cfg);
-    dm_config_set(&cfg, "DEMI_X", "4k");
-    assert_int_equal(dm_config_int(&cfg, "DEMI_X", 0, 0, 1 << 20, &v), 0);
-    assert_int_equal(v, 4096);
-    dm_config_set(&cfg, "DEMI_X", "12abc");
-    assert_int_equal(dm_config_int(&cfg, "DEMI_X", 0, 0, 100, &v), -EINVAL);
-    assert_int_equal(dm_config_int(&cfg, "DEMI_UNSET_KEY", 42, 0, 100, &v), 0);
-    assert_int_equal(v, 42);
-    dm_config_set(&cfg, "DEMI_B", "on");
-    assert_int_equal(dm_config_bool(&cfg, "DEMI_B", 0), 1);
-    dm_config_set(&cfg, "DEMI_B", "maybe");
-    assert_int_equal(dm_config_bool(&cfg, "DEMI_B", 0), -EINVAL);
+    /* the parser itself: test_config.c */
     struct dm_config bad;
     dm_config_init(&bad);
     dm_config_set(&bad, "DEMI_BACKEND", "nonexistent");

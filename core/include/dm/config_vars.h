@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Every DEMI_* variable, once: the parser (core/config.c), the lookups
+ * (dm_cfg_int(cfg, DM_CFG_SPIN_US, ...): a misspelt name does not compile),
+ * docs/configuration.md (generated from this list by core/config_doc.c) and
+ * the test that finds a DEMI_* name in the sources missing here all read it.
+ *
+ * X(ID, TYPE, DEFAULT, MIN, MAX, CHOICES, AUTO, OWNER, DOC)
+ *   ID       the name without DEMI_; DM_CFG_<ID> is its key
+ *   TYPE     INT, SIZE (k/m/g suffixes), US/MS/S (a duration in that
+ *            unit), BOOL, ENUM (one of CHOICES, "a|b|c") or STR (free
+ *            text its owner parses, reporting errors with dm_cfg_bad)
+ *   DEFAULT  the value when unset, as a user would write it; NULL: unset
+ *            (the owner decides), "auto": the AUTO rule applies
+ *   MIN/MAX  the accepted range of INT, SIZE and durations
+ *   AUTO     NULL: "auto" is not a value; else what "auto" means (the
+ *            owner computes it: the getter answers DM_CFG_AUTO)
+ *   OWNER    the module that reads it; the doc groups by it
+ *   DOC      one line for docs/configuration.md (Markdown)
+ *
+ * Adding a variable: a line here, then `ninja -C build config-doc`.
+ */
+#ifndef DM_CONFIG_VARS_H
+#define DM_CONFIG_VARS_H
+
+#define DM_CFG_VARS(X)                                                                                              \
+    /* core: every instance */                                                                                      \
+    X(BACKEND, STR, NULL, 0, 0, NULL, NULL, "core",                                                                 \
+      "Backend of an instance: `posix`, `uring`, `loop`, `dpdk`, `xdp`, `rdma` (those built). Unset: `posix` "    \
+      "for the native API; the preload takes `uring`, else `posix` (logged at info).")                            \
+    X(LOG, ENUM, "warn", 0, 0, "error|warn|info|debug|warning", NULL, "core",                                       \
+      "Log level (`warning` = `warn`). `debug` explains every offload decision of the preload.")                  \
+    X(STATS, STR, NULL, 0, 0, NULL, NULL, "core",                                                                   \
+      "`1`: print every non-zero counter to stderr when an instance ends (the preload: at exit); `0`: off; "      \
+      "anything else: a FILE the counters are appended to.")                                                       \
+    X(BUF_COUNT, INT, "32768", 64, 1 << 24, NULL, NULL, "core",                                                     \
+      "Data buffers per instance; the application's bytes leave the last eighth to the stack's own frames.")      \
+    X(BUF_SIZE, SIZE, "2048", 256, 65536, NULL, NULL, "core", "Size of one data buffer.")                           \
+    X(HDR_COUNT, INT, "auto", 64, 1 << 25, NULL, "2 x `DEMI_BUF_COUNT`", "core",                                   \
+      "Bare buffer headers (slices, wrapped device buffers).")                                                     \
+    X(MAX_QUEUES, INT, "65536", 16, 1 << 22, NULL, NULL, "core", "Queue descriptors per instance.")                 \
+    X(MAX_OPS, INT, "65536", 16, 1 << 24, NULL, NULL, "core", "In-flight tokens per instance.")                     \
+    X(SPIN_US, US, "50", 0, 10000000, NULL, NULL, "core",                                                           \
+      "A `demi_wait*` with a timeout (under the preload, a blocking call) polls this long before it sleeps in "   \
+      "the backend; `0`: sleep at once. Backends that cannot sleep (DPDK) always poll.")                          \
+    X(SPIN_YIELD_US, US, "auto", 0, 10000000, NULL,                                                                 \
+      "4 when the thread may run on one CPU only (`taskset -c N`, a one-CPU cpuset), else 0 (never)", "core",     \
+      "A spinning wait gives its CPU up (`sched_yield`) this far into the spin, then each time it has doubled; "  \
+      "set it when threads outnumber CPUs without pinning.")                                                       \
+    X(FAULTS, STR, NULL, 0, 0, NULL, NULL, "fault",                                                                 \
+      "Seeded fault injection on any L2 device, e.g. "                                                             \
+      "`drop=0.02,reorder=0.05,dup=0.01,corrupt=0.001,delay_us=50,seed=7`.")                                       \
+    X(PCAP, STR, NULL, 0, 0, NULL, NULL, "pcap", "Write every frame sent and received to this pcap file.")          \
+    /* shim: the preload */                                                                                         \
+    X(OFFLOAD, STR, NULL, 0, 0, NULL, NULL, "shim",                                                                 \
+      "Unset: every candidate socket is offloaded. `none`: nothing is. Or comma-separated rules `port=N`, "       \
+      "`port=N-M`, `net=A.B.C.D/LEN`: only sockets matching one rule (a bad rule: nothing is offloaded).")        \
+    X(OFFLOAD_UDP, BOOL, "1", 0, 0, NULL, NULL, "shim", "`0` keeps UDP in the kernel.")                              \
+    X(TX_BATCH, BOOL, "1", 0, 0, NULL, NULL, "shim",                                                                \
+      "Sends of one event-loop turn go to the backend together (after a wait returned k events, the k-th "        \
+      "send flushes the turn): one submission per turn instead of one per send. `0`: every send flushes.")        \
+    X(OFFLOAD_LOOPBACK, BOOL, "auto", 0, 0, NULL,                                                                   \
+      "1 with kernel-socket backends (posix, uring), 0 with backends that have their own stack", "shim",          \
+      "Whether 127.0.0.0/8 is offloaded.")                                                                          \
+    X(RCVBUF, SIZE, "1m", 4096, 1 << 30, NULL, NULL, "shim",                                                        \
+      "Bytes a socket buffers from the datapath before it stops posting receives.")                               \
+    X(SNDBUF, SIZE, "1m", 4096, 1 << 30, NULL, NULL, "shim",                                                        \
+      "Bytes in flight per socket; beyond it `send` gives `EAGAIN` or waits.")                                     \
+    X(LINGER_MS, MS, "2000", 0, 3600000, NULL, NULL, "shim",                                                        \
+      "At `exit` (`_exit` too) and before `exec`, data still queued, of open sockets and of closed ones, "   \
+      "is pushed out for up to this long.")                                                                         \
+    X(HELPER_US, US, "1000", 0, 10000000, NULL, NULL, "shim",                                                       \
+      "Backends with their own TCP/IP: a helper thread polls the datapath this often when no thread did; "        \
+      "`0`: no helper.")                                                                                            \
+    /* inet: the TCP/IP stack over loop, dpdk, xdp */                                                               \
+    X(IPV4, STR, NULL, 0, 0, NULL, NULL, "inet",                                                                    \
+      "Our address/prefix, e.g. `10.9.0.1/24`: required for dpdk and xdp, `10.0.0.1/24` for loop.")               \
+    X(GATEWAY, STR, NULL, 0, 0, NULL, NULL, "inet", "Default gateway, on our subnet (unset: off-subnet is `ENETUNREACH`).") \
+    X(MAC, STR, NULL, 0, 0, NULL, NULL, "inet",                                                                     \
+      "Our MAC (`02:00:00:00:00:01`); unset: the device's, else `02:00:<ip>`.")                                    \
+    X(ARP, STR, NULL, 0, 0, NULL, NULL, "inet", "Static ARP entries `ip=mac;ip=mac`.")                              \
+    X(ARP_TTL_S, S, "60", 1, 86400, NULL, NULL, "inet", "Lifetime of learnt ARP entries.")                          \
+    X(MTU, INT, "auto", 576, 9216, NULL, "the device's (1500 for loop, the port's or interface's for dpdk and xdp)", "inet",      \
+      "IP MTU; the loop and dpdk devices carry at most 9000.")                                                     \
+    X(TCP_MAX_CONNS, INT, "4096", 1, 1 << 20, NULL, NULL, "inet", "Connection table, preallocated.")                \
+    X(TCP_SNDBUF, SIZE, "256k", 4096, 1 << 30, NULL, NULL, "inet", "Default `SO_SNDBUF`.")                         \
+    X(TCP_RCVBUF, SIZE, "256k", 4096, 1 << 30, NULL, NULL, "inet", "Default `SO_RCVBUF`.")                         \
+    X(TCP_TIMEWAIT_MS, MS, "1000", 0, 240000, NULL, NULL, "inet", "TIME_WAIT duration (short, not 2 MSL).")         \
+    X(TCP_DELACK_MS, MS, "0", 0, 500, NULL, NULL, "inet", "Delayed ACK timeout; `0`: off.")                         \
+    X(TCP_RTO_MIN_MS, MS, "200", 1, 60000, NULL, NULL, "inet", "RTO floor.")                                        \
+    X(TCP_RTO_INIT_MS, MS, "1000", 1, 60000, NULL, NULL, "inet", "Initial RTO.")                                    \
+    X(TCP_SYN_RETRIES, INT, "6", 0, 127, NULL, NULL, "inet", "SYN retransmissions before `ETIMEDOUT`.")             \
+    X(TCP_RETRIES, INT, "15", 1, 255, NULL, NULL, "inet", "RTO back-offs before `ETIMEDOUT`.")                      \
+    X(TCP_CC, STR, "cubic", 0, 0, NULL, NULL, "inet",                                                               \
+      "Congestion control, `cubic` or `newreno` (per socket: `TCP_CONGESTION`).")                                  \
+    /* loop device */                                                                                               \
+    X(LOOP_LINK, STR, NULL, 0, 0, NULL, NULL, "loop", "Name of a link joining two instances in one process.")       \
+    X(LOOP_RING, INT, "1024", 2, 1 << 20, NULL, NULL, "loop", "Frames queued per direction (a power of two).")     \
+    X(LOOP_CSUM_OFFLOAD, BOOL, "0", 0, 0, NULL, NULL, "loop", "Pretend to offload checksums (tests).")              \
+    /* dpdk device */                                                                                               \
+    X(DPDK_ARGS, STR, NULL, 0, 0, NULL, NULL, "dpdk",                                                               \
+      "EAL arguments, shell-like quoting, e.g. `--vdev=net_memif0,role=server,socket=/tmp/x.sock`. Required.")    \
+    X(DPDK_ALLOW_PCI, BOOL, "0", 0, 0, NULL, NULL, "dpdk", "`1`: do not add `--no-pci` (real NICs).")               \
+    X(DPDK_PREFIX, STR, NULL, 0, 0, NULL, NULL, "dpdk", "`--file-prefix` (unset: `demi<pid>`).")                    \
+    X(DPDK_PORT, INT, "0", 0, 65535, NULL, NULL, "dpdk", "Port id.")                                                \
+    X(DPDK_MBUFS, INT, "8191", 512, 1 << 20, NULL, NULL, "dpdk", "Mbufs per pool (two pools per port).")            \
+    X(DPDK_RXD, INT, "1024", 64, 16384, NULL, NULL, "dpdk", "RX ring size.")                                        \
+    X(DPDK_TXD, INT, "1024", 64, 16384, NULL, NULL, "dpdk", "TX ring size.")                                        \
+    X(DPDK_TX_COPY, SIZE, "auto", 0, 9000, NULL, "256; on memif every frame (measured faster)", "dpdk",           \
+      "Frames up to this size are copied into one fresh mbuf.")                                                    \
+    X(DPDK_LINK_WAIT_MS, MS, "0", 0, 600000, NULL, NULL, "dpdk", "Start-up waits this long for the link.")          \
+    /* xdp device */                                                                                                \
+    X(XDP_IFACE, STR, NULL, 0, 0, NULL, NULL, "xdp", "The interface. Required.")                                    \
+    X(XDP_QUEUE, INT, "0", 0, 1023, NULL, NULL, "xdp", "The RX/TX queue our socket binds.")                         \
+    X(XDP_FILTER, ENUM, "ip", 0, 0, "ip|all", NULL, "xdp",                                                          \
+      "`ip`: our XDP program, frames for `DEMI_IPV4` only; `all`: libxdp's, every frame of the queue.")           \
+    X(XDP_FRAMES, INT, "4096", 4096, 1 << 20, NULL, NULL, "xdp", "UMEM frames of 4 KiB.")                           \
+    X(XDP_COPY, BOOL, "0", 0, 0, NULL, NULL, "xdp", "`1`: skip the zero-copy attempt.")                             \
+    /* uring backend */                                                                                             \
+    X(URING_ENTRIES, INT, "256", 8, 32768, NULL, NULL, "uring", "SQ entries (the CQ has 4x).")                      \
+    X(URING_SQPOLL, BOOL, "0", 0, 0, NULL, NULL, "uring", "Kernel SQ polling thread (replaces defer_taskrun).")      \
+    X(URING_BUSYPOLL, BOOL, "0", 0, 0, NULL, NULL, "uring", "Never sleep in the kernel; no syscall while idle.")     \
+    X(URING_SHARED, BOOL, "auto", 0, 0, NULL,                                                                       \
+      "bound to the thread that made the instance until another thread uses it, then shared", "uring",            \
+      "Whether the ring is shared between threads (`0`: thread-bound, `1`: shared from the start).")             \
+    X(URING_DEFER_TASKRUN, BOOL, "auto", 0, 0, NULL,                                                                \
+      "used unless the kernel does not signal the wait fd promptly with it", "uring",                             \
+      "`IORING_SETUP_DEFER_TASKRUN` (`1`: whenever the kernel has it; `0`: never).")                              \
+    X(URING_DISABLE, STR, NULL, 0, 0, NULL, NULL, "uring",                                                          \
+      "Comma list of features to leave off (see stacks/uring/README.md; tests play older kernels).")              \
+    X(URING_BUF_COUNT, INT, "auto", 0, 32768, NULL, "32 with `buf_inc`, else 128 (also `0`)", "uring",             \
+      "Ring buffers (a power of two >= 8).")                                                                        \
+    X(URING_BUF_SIZE, SIZE, "auto", 0, 1 << 20, NULL, "128k with `buf_inc`, else 64k (also `0`)", "uring",         \
+      "Size of a ring buffer (>= 512).")                                                                            \
+    X(URING_BUF_HOT, INT, "auto", 0, 32768, NULL, "4 with `buf_inc`, else 8; all when COUNT or SIZE is set (also `0`)", \
+      "uring", "Buffers published to the kernel at a time; the others are spares.")                               \
+    X(URING_RX_QUEUE, INT, "16", 1, 64, NULL, NULL, "uring", "Chunks queued per socket before its receive pauses.") \
+    X(URING_ZC_MIN, SIZE, "0", 0, 1 << 30, NULL, NULL, "uring", "`SEND_ZC` from this many bytes; `0`: off.")        \
+    X(URING_FILES, INT, "16384", 0, 1 << 20, NULL, NULL, "uring", "Registered file table (capped by `RLIMIT_NOFILE`).") \
+    X(MOVABLE_ACCEPTS, BOOL, "0", 0, 0, NULL, NULL, "uring",                                                        \
+      "`1` (the preload sets it): an accepted connection's receive is armed at its first pop, so it can move "    \
+      "to another instance.")                                                                                       \
+    /* rdma backend */                                                                                              \
+    X(RDMA_PROVIDER, ENUM, "auto", 0, 0, "real|emu", "`real` when a device is found, else `emu` (warned once)",     \
+      "rdma", "Verbs provider; `emu` is an in-process emulation (no wire).")                                      \
+    X(RDMA_DEVICE, STR, NULL, 0, 0, NULL, NULL, "rdma", "Refuse connections whose address resolves to another device.") \
+    X(RDMA_RQ_DEPTH, INT, "64", 4, 8192, NULL, NULL, "rdma", "Receive buffers per connection (the peer's credits).") \
+    X(RDMA_SQ_DEPTH, INT, "128", 8, 8192, NULL, NULL, "rdma", "Send queue depth.")                                  \
+    X(RDMA_CQ_DEPTH, INT, "65536", 64, 1 << 22, NULL, NULL, "rdma", "One CQ per instance (capped by the device).")  \
+    X(RDMA_INLINE, SIZE, "64", 0, 256, NULL, NULL, "rdma", "Bytes sent inline in the WQE.")                         \
+    X(RDMA_RNR_RETRY, INT, "1", 0, 7, NULL, NULL, "rdma", "RNR retries (`7`: forever).")                            \
+    X(RDMA_LINGER_MS, MS, "5000", 0, 3600000, NULL, NULL, "rdma", "Limit for a closed connection to deliver its data.") \
+    X(RDMA_TIMEOUT_MS, MS, "2000", 1, 60000, NULL, NULL, "rdma", "Address and route resolution.")                   \
+    X(RDMA_MAX_CONNS, INT, "65536", 16, 1 << 22, NULL, NULL, "rdma", "Connection table.")                           \
+    /* scripts and tests: read outside the library, listed so that the */                                           \
+    /* environment snapshot knows them and the doc has them */                                                      \
+    X(PRELOAD_LIB, STR, NULL, 0, 0, NULL, NULL, "scripts",                                                          \
+      "`demi-run`: the library to preload (unset: the build directory, then the install location).")              \
+    X(TEST_ARGS, STR, NULL, 0, 0, NULL, NULL, "scripts", "`scripts/test.sh`: extra `meson test` arguments.")        \
+    X(TEST_WRAPPER, STR, NULL, 0, 0, NULL, NULL, "scripts", "`scripts/test.sh`: a `meson test --wrapper`.")         \
+    X(TEST_ADDR, STR, NULL, 0, 0, NULL, NULL, "test", "Conformance tests and benchmarks: the address to listen on.") \
+    X(TEST_SANITIZED, BOOL, "0", 0, 0, NULL, NULL, "test", "`1`: a sanitizer build; tests use smaller rings.")
+
+#endif /* DM_CONFIG_VARS_H */
