@@ -16,6 +16,10 @@
 #include "dm/stack.h"
 #include "dm/stats.h"
 #include "dm/time.h"
+
+/* registry.c: name i of a DEMI_BACKEND preference list ("uring,posix")
+ * into out; false past its end. */
+bool dm_backend_list_at(const char *list, unsigned i, char *out, size_t len);
 #include "dm/timer.h"
 
 #define DM_WHEEL_SLOTS 1024u

@@ -95,11 +95,45 @@ static int cfg_u32(const struct dm_config *cfg, enum dm_cfg_id id, uint32_t *out
     return rc;
 }
 
-static const char *default_backend = "posix";
+/* The native API's backend when DEMI_BACKEND is unset (the preload asks
+ * for "uring,posix"). */
+static const char *const default_backend = "posix";
 
-void dm_set_default_backend(const char *name)
+/* DEMI_BACKEND is one backend, or a preference list: the first of it
+ * that is built and starts serves the instance; each one passed over is
+ * logged at info, and only the last failure is an error. One rule for
+ * every fallback (io_uring refused by the kernel, a device missing). */
+static int backend_start(struct dm_instance *inst, const struct dm_config *cfg, const char *list)
 {
-    default_backend = name;
+    char name[sizeof(inst->backend)];
+    int rc = -ENODEV;
+    unsigned i;
+    for (i = 0; dm_backend_list_at(list, i, name, sizeof(name)); i++) {
+        bool last = !dm_backend_list_at(list, i + 1, (char[2]){ 0 }, 2);
+        inst->ops = dm_stack_find(name);
+        if (!inst->ops) {
+            char names[256];
+            dm_stack_names(names, sizeof(names));
+            if (last)
+                DM_ERR("core", "DEMI_BACKEND=%s: %s is not built into this library (built: %s)", list, name, names);
+            else
+                DM_INFO("core", "backend %s is not built into this library: next of DEMI_BACKEND=%s", name, list);
+            rc = -ENODEV;
+            continue;
+        }
+        snprintf(inst->backend, sizeof(inst->backend), "%s", name);
+        rc = inst->ops->create(inst, cfg, &inst->st);
+        if (rc == 0)
+            return 0;
+        if (last)
+            DM_ERR("core", "backend %s failed to start: %s", name, strerror(-rc));
+        else
+            DM_INFO("core", "backend %s cannot start here (%s): next of DEMI_BACKEND=%s", name, strerror(-rc), list);
+        inst->ops = NULL;
+    }
+    if (i == 0)
+        DM_ERR("core", "DEMI_BACKEND=\"%s\" names no backend", list);
+    return rc;
 }
 
 int dm_instance_create(const struct dm_config *cfg, struct dm_instance **out)
@@ -158,26 +192,11 @@ int dm_instance_create(const struct dm_config *cfg, struct dm_instance **out)
             snprintf(inst->stats_file, sizeof(inst->stats_file), "%s", stats_file);
     }
 
-    const char *name = dm_cfg_str(cfg, DM_CFG_BACKEND);
-    if (!name)
-        name = default_backend;
-    inst->ops = dm_stack_find(name);
-    if (!inst->ops) {
-        char names[256];
-        dm_stack_names(names, sizeof(names));
-        DM_ERR("core", "DEMI_BACKEND=%s is not built into this library (built: %s)", name, names);
-        rc = -ENODEV;
+    const char *list = dm_cfg_str(cfg, DM_CFG_BACKEND);
+    if ((rc = backend_start(inst, cfg, list ? list : default_backend)) < 0)
         goto fail;
-    }
-    snprintf(inst->backend, sizeof(inst->backend), "%s", name);
-    rc = inst->ops->create(inst, cfg, &inst->st);
-    if (rc < 0) {
-        DM_ERR("core", "backend %s failed to start: %s", name, strerror(-rc));
-        inst->ops = NULL;
-        goto fail;
-    }
-    DM_INFO("core", "instance up: backend %s, %u buffers of %u bytes, %u queues, %u ops", name, nbufs, bufsize,
-            nqueues, nops);
+    DM_INFO("core", "instance up: backend %s, %u buffers of %u bytes, %u queues, %u ops", inst->backend, nbufs,
+            bufsize, nqueues, nops);
     *out = inst;
     return 0;
 fail:
@@ -316,9 +335,3 @@ struct dm_instance *dm_default_instance(int *err)
     return default_inst;
 }
 
-void dm_default_instance_forget(void)
-{
-    /* After fork in a child that must not share the parent's datapath
-     * state: drop the pointer without tearing down what the parent owns. */
-    default_inst = NULL;
-}

@@ -40,6 +40,51 @@ const struct dm_stack_ops *dm_stack_find(const char *name)
     return NULL;
 }
 
+void dm_dev_register_failed(const struct dm_dev_ops *ops, int err)
+{
+    DM_ERR("core", "device %s not registered: %s", ops && ops->name ? ops->name : "(unnamed)",
+           err == -EINVAL ? "an op it must have is missing" : err == -EEXIST ? "the name is taken" : strerror(-err));
+}
+
+void dm_stack_register_failed(const struct dm_stack_ops *ops, int err)
+{
+    DM_ERR("core", "backend %s not registered: %s", ops && ops->name ? ops->name : "(unnamed)",
+           err == -EINVAL ? "an op it must have is missing" : err == -EEXIST ? "the name is taken" : strerror(-err));
+}
+
+/* The list's names, one by one: copies name i into out, false past the end. */
+bool dm_backend_list_at(const char *list, unsigned i, char *out, size_t len)
+{
+    const char *p = list;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        if (i == 0) {
+            if (n == 0 && !p[n])
+                return false;
+            if (n >= len)
+                n = len - 1;
+            memcpy(out, p, n);
+            out[n] = 0;
+            return true;
+        }
+        if (!p[n])
+            return false;
+        p += n + 1;
+        i--;
+    }
+}
+
+const struct dm_stack_ops *dm_stack_first(const char *list)
+{
+    char name[32];
+    for (unsigned i = 0; list && dm_backend_list_at(list, i, name, sizeof(name)); i++) {
+        const struct dm_stack_ops *o = dm_stack_find(name);
+        if (o)
+            return o;
+    }
+    return NULL;
+}
+
 void dm_stack_names(char *buf, size_t len)
 {
     size_t off = 0;

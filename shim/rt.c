@@ -174,9 +174,8 @@ void shim_cfg_load(void)
     /* Loopback: kernel-socket backends serve 127/8 like any address; a
      * backend with its own stack cannot reach the kernel's loopback. */
     const char *be = dm_cfg_str(&shim_env, DM_CFG_BACKEND);
-    if (!be)
-        be = "uring";
-    int own_stack = strcmp(be, "posix") != 0 && strcmp(be, "uring") != 0;
+    const struct dm_stack_ops *first = dm_stack_first(be ? be : SHIM_BACKENDS);
+    int own_stack = first && first->own_addresses;
     cfg->offload_loopback = cfg_bool(DM_CFG_OFFLOAD_LOOPBACK, !own_stack);
     /* A stack with its own addresses (dpdk, xdp): binds to DEMI_IPV4's
      * address are the datapath's even though the kernel does not have it */
@@ -209,36 +208,21 @@ void shim_cfg_load(void)
 }
 
 /* Makes a datapath instance. The first one: DEMI_BACKEND, or without it
- * uring, falling back to posix when uring is not built or cannot start
- * here. Later ones (a thread's own): the first one's backend. */
+ * the preference list SHIM_BACKENDS (core takes the first that starts,
+ * logged at info). Later ones (a thread's own): the first one's backend. */
 static int dp_create(const char *backend, struct dm_instance **out)
 {
     static struct dm_config cfgs[SHIM_MAX_DPS]; /* instances may keep a pointer to theirs */
     struct dm_config *cfg = &cfgs[shim_rt.ndps];
-    int r;
     /* accepted connections receive nothing before their first pop, so one
      * can still move to the instance of the thread that serves it */
     *cfg = shim_env;
     dm_config_set(cfg, "DEMI_MOVABLE_ACCEPTS", "1");
-    const struct dm_config base = *cfg;
-    if (backend) {
+    if (backend)
         dm_config_set(cfg, "DEMI_BACKEND", backend);
-        return dm_instance_create(cfg, out);
-    }
-    if (dm_cfg_raw(&shim_env, DM_CFG_BACKEND))
-        return dm_instance_create(cfg, out);
-    r = -ENODEV;
-    if (dm_stack_find("uring")) {
-        dm_config_set(cfg, "DEMI_BACKEND", "uring");
-        r = dm_instance_create(cfg, out);
-    }
-    if (r < 0) {
-        DM_INFO("shim", "uring backend unavailable (%s); using posix", strerror(-r));
-        *cfg = base;
-        dm_config_set(cfg, "DEMI_BACKEND", "posix");
-        r = dm_instance_create(cfg, out);
-    }
-    return r;
+    else if (!dm_cfg_raw(&shim_env, DM_CFG_BACKEND))
+        dm_config_set(cfg, "DEMI_BACKEND", SHIM_BACKENDS);
+    return dm_instance_create(cfg, out);
 }
 
 /* The process's first instance (the list is newest first). */

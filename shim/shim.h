@@ -234,6 +234,8 @@ struct shim_dp {
     struct shim_dp *next;
 };
 #define SHIM_MAX_DPS 64
+/* DEMI_BACKEND unset: io_uring where the kernel allows it, else epoll. */
+#define SHIM_BACKENDS "uring,posix"
 
 struct shim_cfg {
     int64_t spin_ns;

@@ -680,6 +680,7 @@ static int inet_wait_fd(void *sp)
         .poll = inet_poll,                   \
         .wait_fd = inet_wait_fd,             \
         .needs_polling = true,               \
+        .own_addresses = true,               \
     };                                       \
     DM_STACK_REGISTER(var)
 

@@ -647,5 +647,8 @@ static const struct dm_stack_ops rdma_ops = {
     .getpeername = rs_getpeername,
     .poll = rs_poll,
     .wait_fd = rs_wait_fd,
+    /* connections go over the RDMA device's addresses (DEMI_IPV4), never
+     * the kernel's loopback */
+    .own_addresses = true,
 };
 DM_STACK_REGISTER(rdma_ops)

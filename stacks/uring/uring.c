@@ -456,27 +456,6 @@ static const char *ur_feat_list(uint32_t feat, char *buf, size_t len)
     return buf;
 }
 
-static void ur_destroy(void *stp);
-
-/* io_uring cannot be used here (too old, kernel.io_uring_disabled, a
- * seccomp filter): the preload's default backend must still work with no
- * setup, so this instance is served by the posix (epoll) backend. */
-static int ur_fallback(struct ur_stack *st, struct dm_instance *inst, const struct dm_config *cfg, int why,
-                       void **out)
-{
-    const struct dm_stack_ops *px = dm_stack_find("posix");
-    int r = px ? px->create(inst, cfg, &st->pxst) : why;
-    if (r < 0) {
-        free(st);
-        return r;
-    }
-    st->px = px;
-    st->feat = 0;
-    dm_log_once(UR_MOD, "io_uring unavailable (%s): DEMI_BACKEND=uring is served by the posix (epoll) backend",
-                strerror(-why));
-    *out = st;
-    return 0;
-}
 
 /* Does this kernel signal a ring's registered eventfd as soon as deferred
  * task work is queued (a receive's data arrived)? The preload sleeps in
@@ -590,8 +569,12 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
     }
     /* DEMI_URING_DISABLE=io_uring plays a kernel that refuses io_uring. */
     r = (off & UR_F_IO_URING) ? -ENOSYS : ur_ring_init(st, (unsigned)entries, want);
-    if (r < 0)
-        return ur_fallback(st, inst, cfg, r, out);
+    if (r < 0) {
+        /* too old, kernel.io_uring_disabled, a seccomp filter: the caller's
+         * DEMI_BACKEND list goes on (the preload's: "uring,posix") */
+        free(st);
+        return r;
+    }
 
     struct io_uring_probe *probe = io_uring_get_probe_ring(&st->ring);
     static const uint8_t required[] = { IORING_OP_SEND, IORING_OP_RECV, IORING_OP_SENDMSG,
@@ -602,7 +585,8 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
             DM_WARN(UR_MOD, "the kernel's io_uring lacks opcode %u (Linux 5.19+ needed)", required[i]);
             io_uring_free_probe(probe);
             io_uring_queue_exit(&st->ring);
-            return ur_fallback(st, inst, cfg, -ENOSYS, out);
+            free(st);
+            return -ENOSYS;
         }
     }
     /* Multishot accept and the buffer ring came with IORING_OP_SOCKET
@@ -700,11 +684,6 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
 static void ur_destroy(void *stp)
 {
     struct ur_stack *st = stp;
-    if (st->px) {
-        st->px->destroy(st->pxst);
-        free(st);
-        return;
-    }
     struct dm_list *pos, *tmp;
     dm_list_for_each_safe(pos, tmp, &st->socks)
         ur_sock_free_now(dm_list_entry(pos, struct ur_sock, alink));
@@ -742,61 +721,6 @@ int dm_uring_buf_id(struct dm_instance *inst, const void *p)
     return st->br ? ur_br_id(st->br, p) : -1;
 }
 
-/* The ops table: straight to the io_uring code, or to the fallback. */
-#define UR_FWD(ret, op, params, args)                                   \
-    static ret ur_op_##op params                                        \
-    {                                                                   \
-        struct ur_stack *st = stp;                                      \
-        if (dm_unlikely(st->px))                                        \
-            return st->px->op(st->pxst, args);                          \
-        return ur_##op(stp, args);                                      \
-    }
-#define A(...) __VA_ARGS__
-UR_FWD(int, socket, (void *stp, struct dm_queue *q, int d, int t, int p), A(q, d, t, p))
-UR_FWD(int, bind, (void *stp, struct dm_queue *q, const struct sockaddr_in *a), A(q, a))
-UR_FWD(int, listen, (void *stp, struct dm_queue *q, int b), A(q, b))
-UR_FWD(int, accept, (void *stp, struct dm_queue *q, struct dm_op *op), A(q, op))
-UR_FWD(int, connect, (void *stp, struct dm_queue *q, struct dm_op *op), A(q, op))
-UR_FWD(int, push, (void *stp, struct dm_queue *q, struct dm_op *op), A(q, op))
-UR_FWD(int, pop, (void *stp, struct dm_queue *q, struct dm_op *op), A(q, op))
-UR_FWD(int, shutdown, (void *stp, struct dm_queue *q, int how), A(q, how))
-UR_FWD(int, close, (void *stp, struct dm_queue *q), A(q))
-UR_FWD(int, setsockopt, (void *stp, struct dm_queue *q, int l, int n, const void *v, socklen_t len), A(q, l, n, v, len))
-UR_FWD(int, getsockopt, (void *stp, struct dm_queue *q, int l, int n, void *v, socklen_t *len), A(q, l, n, v, len))
-UR_FWD(int, getsockname, (void *stp, struct dm_queue *q, struct sockaddr_in *o), A(q, o))
-UR_FWD(int, getpeername, (void *stp, struct dm_queue *q, struct sockaddr_in *o), A(q, o))
-UR_FWD(int, poll, (void *stp, int64_t block_ns), A(block_ns))
-#undef A
-#undef UR_FWD
-
-static int ur_op_wait_arm(void *stp)
-{
-    struct ur_stack *st = stp;
-    if (st->px)
-        return st->px->wait_arm ? st->px->wait_arm(st->pxst) : 0;
-    return ur_wait_arm(stp);
-}
-
-static int ur_op_wait_fd(void *stp)
-{
-    struct ur_stack *st = stp;
-    if (st->px)
-        return st->px->wait_fd ? st->px->wait_fd(st->pxst) : -1;
-    return ur_wait_fd(stp);
-}
-
-static int ur_op_detach(void *stp, struct dm_queue *q)
-{
-    struct ur_stack *st = stp;
-    return st->px ? st->px->detach(st->pxst, q) : ur_detach(stp, q);
-}
-
-static int ur_op_adopt(void *stp, struct dm_queue *q, int fd)
-{
-    struct ur_stack *st = stp;
-    return st->px ? st->px->adopt(st->pxst, q, fd) : ur_adopt(stp, q, fd);
-}
-
 /* The enter of ur_poll() alone, for a caller that drops its lock around
  * it (dm_stack_ops.kstep): the SQ flush and the enter touch only the SQ
  * ring, which nobody else fills meanwhile, and the kernel. Not for a
@@ -805,7 +729,7 @@ static int ur_op_adopt(void *stp, struct dm_queue *q, int fd)
 static bool ur_op_kstep_wanted(void *stp)
 {
     struct ur_stack *st = stp;
-    if (st->px || (st->feat & UR_F_SQPOLL) || ur_foreign(st))
+    if ((st->feat & UR_F_SQPOLL) || ur_foreign(st))
         return false;
     return io_uring_sq_ready(&st->ring) || ur_kernel_has_work(st);
 }
@@ -820,37 +744,31 @@ static void ur_op_kstep(void *stp)
         ur_enter_error(r);
 }
 
-static int ur_op_sleep_arm(void *stp, const struct pollfd *watch, const uint64_t *ids, int nwatch)
-{
-    struct ur_stack *st = stp;
-    return st->px ? -EAGAIN : ur_sleep_arm(stp, watch, ids, nwatch);
-}
-
 static const struct dm_stack_ops ur_ops = {
     .name = "uring",
     .create = ur_create,
     .destroy = ur_destroy,
-    .socket = ur_op_socket,
-    .bind = ur_op_bind,
-    .listen = ur_op_listen,
-    .accept = ur_op_accept,
-    .connect = ur_op_connect,
-    .push = ur_op_push,
-    .pop = ur_op_pop,
-    .shutdown = ur_op_shutdown,
-    .close = ur_op_close,
-    .setsockopt = ur_op_setsockopt,
-    .getsockopt = ur_op_getsockopt,
-    .getsockname = ur_op_getsockname,
-    .getpeername = ur_op_getpeername,
-    .poll = ur_op_poll,
-    .wait_fd = ur_op_wait_fd,
-    .wait_arm = ur_op_wait_arm,
-    .sleep_arm = ur_op_sleep_arm,
+    .socket = ur_socket,
+    .bind = ur_bind,
+    .listen = ur_listen,
+    .accept = ur_accept,
+    .connect = ur_connect,
+    .push = ur_push,
+    .pop = ur_pop,
+    .shutdown = ur_shutdown,
+    .close = ur_close,
+    .setsockopt = ur_setsockopt,
+    .getsockopt = ur_getsockopt,
+    .getsockname = ur_getsockname,
+    .getpeername = ur_getpeername,
+    .poll = ur_poll,
+    .wait_fd = ur_wait_fd,
+    .wait_arm = ur_wait_arm,
+    .sleep_arm = ur_sleep_arm,
     .sleep = ur_sleep,
     .thread_instances = true,
-    .detach = ur_op_detach,
-    .adopt = ur_op_adopt,
+    .detach = ur_detach,
+    .adopt = ur_adopt,
     .kstep_wanted = ur_op_kstep_wanted,
     .kstep = ur_op_kstep,
 };

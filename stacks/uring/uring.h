@@ -189,8 +189,6 @@ struct ur_counters {
 
 struct ur_stack {
     /* Set when io_uring is unavailable: every op goes to this backend. */
-    const struct dm_stack_ops *px;
-    void *pxst;
     struct io_uring ring;
     struct dm_instance *inst;
     uint32_t feat;             /* UR_F_* in use */

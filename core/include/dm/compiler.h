@@ -25,5 +25,9 @@
 #endif
 /* Runs fn at load time: backends and devices register themselves with it. */
 #define DM_CONSTRUCTOR(fn) static void fn(void) __attribute__((constructor)); static void fn(void)
+/* Registrations (backends, devices): before every other constructor of the
+ * library (the preload's, from 102 on, already ask the registry), whatever
+ * the link order. */
+#define DM_CONSTRUCTOR_REGISTER(fn) static void fn(void) __attribute__((constructor(101))); static void fn(void)
 
 #endif /* DM_COMPILER_H */

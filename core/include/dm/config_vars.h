@@ -26,8 +26,9 @@
 #define DM_CFG_VARS(X)                                                                                              \
     /* core: every instance */                                                                                      \
     X(BACKEND, STR, NULL, 0, 0, NULL, NULL, "core",                                                                 \
-      "Backend of an instance: `posix`, `uring`, `loop`, `dpdk`, `xdp`, `rdma` (those built). Unset: `posix` "    \
-      "for the native API; the preload takes `uring`, else `posix` (logged at info).")                            \
+      "Backend of an instance: `posix`, `uring`, `loop`, `dpdk`, `xdp`, `rdma` (those built), or a "             \
+      "preference list (`uring,posix`: the first that starts; each passed over is logged at info). Unset: "      \
+      "`posix` for the native API, `uring,posix` for the preload.")                            \
     X(LOG, ENUM, "warn", 0, 0, "error|warn|info|debug|warning", NULL, "core",                                       \
       "Log level (`warning` = `warn`). `debug` explains every offload decision of the preload.")                  \
     X(STATS, STR, NULL, 0, 0, NULL, NULL, "core",                                                                   \

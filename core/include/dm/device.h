@@ -98,7 +98,14 @@ typedef void (*dm_thread_gate_fn)(bool busy);
 void dm_internal_thread_gate_register(dm_thread_gate_fn fn);
 void dm_internal_thread_gate(bool busy);
 
-#define DM_DEV_REGISTER(ops) \
-    DM_CONSTRUCTOR(dm_dev_register_##ops) { (void)dm_dev_register(&(ops)); }
+/* A device that cannot register says so (it would just be missing). */
+void dm_dev_register_failed(const struct dm_dev_ops *ops, int err);
+#define DM_DEV_REGISTER(ops)                                    \
+    DM_CONSTRUCTOR_REGISTER(dm_dev_register_##ops)              \
+    {                                                           \
+        int dm_reg_err_ = dm_dev_register(&(ops));              \
+        if (dm_reg_err_ < 0)                                    \
+            dm_dev_register_failed(&(ops), dm_reg_err_);        \
+    }
 
 #endif /* DM_DEVICE_H */

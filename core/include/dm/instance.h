@@ -109,11 +109,5 @@ int dm_sgafree(struct dm_instance *inst, demi_sgarray_t *sga);
 struct dm_instance *dm_default_instance(int *err);
 /* Creates the default instance now: -EEXIST when it already exists. */
 int dm_default_instance_init(void);
-/* Backend used when DEMI_BACKEND is unset (the native API: "posix"; the
- * preload sets "uring"). Call before the default instance is created. */
-void dm_set_default_backend(const char *name);
-/* Forgets the default instance without tearing it down (a forked child
- * that re-creates its own). */
-void dm_default_instance_forget(void);
 
 #endif /* DM_INSTANCE_H */

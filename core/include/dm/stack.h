@@ -87,6 +87,11 @@ struct dm_stack_ops {
      * application is away (sleeping, computing, blocked in a kernel call).
      * Backends over kernel sockets leave it false: the kernel does that. */
     bool needs_polling;
+    /* The backend has addresses of its own (our TCP/IP on a device, RDMA):
+     * DEMI_IPV4 is its address, which the kernel does not have, and it
+     * cannot reach the kernel's loopback. Backends over kernel sockets
+     * leave it false. */
+    bool own_addresses;
     /* Optional: the kernel's part of a poll, run with the caller's lock
      * dropped so that threads with their own instances do not queue behind
      * each other's syscalls (io_uring: submit the queued SQEs and run the
@@ -101,10 +106,22 @@ struct dm_stack_ops {
 
 int dm_stack_register(const struct dm_stack_ops *ops); /* -EINVAL missing op, -EEXIST taken */
 const struct dm_stack_ops *dm_stack_find(const char *name);
+/* DEMI_BACKEND is one name or a preference list ("uring,posix"): the
+ * first registered backend of the list (NULL: none), which is what an
+ * instance would try first. */
+const struct dm_stack_ops *dm_stack_first(const char *list);
 /* Names of the registered stacks, for messages: "posix, uring, ..." */
 void dm_stack_names(char *buf, size_t len);
 
-#define DM_STACK_REGISTER(ops) \
-    DM_CONSTRUCTOR(dm_stack_register_##ops) { (void)dm_stack_register(&(ops)); }
+/* A backend that cannot register (an op missing, a name taken) says so:
+ * otherwise it would just be absent from DEMI_BACKEND's choices. */
+void dm_stack_register_failed(const struct dm_stack_ops *ops, int err);
+#define DM_STACK_REGISTER(ops)                                  \
+    DM_CONSTRUCTOR_REGISTER(dm_stack_register_##ops)            \
+    {                                                           \
+        int dm_reg_err_ = dm_stack_register(&(ops));            \
+        if (dm_reg_err_ < 0)                                    \
+            dm_stack_register_failed(&(ops), dm_reg_err_);      \
+    }
 
 #endif /* DM_STACK_H */

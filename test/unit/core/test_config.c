@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #include "dm/config.h"
 #include "dm/instance.h"
+#include "dm/stack.h"
 #include "dm/stats.h"
 
 static void cfg_with(struct dm_config *c, const char *name, const char *val)
@@ -242,6 +243,31 @@ static void test_config_stats_target(void **s)
     assert_string_equal(file, "/tmp/demi.stats");
 }
 
+/* DEMI_BACKEND as a preference list: the first that is built and starts;
+ * one unknown name alone, or an empty list, starts nothing. */
+static void test_config_backend_preference_list(void **s)
+{
+    (void)s;
+    struct dm_config c;
+    struct dm_instance *inst = NULL;
+    dm_config_init(&c);
+    assert_int_equal(dm_config_set(&c, "DEMI_BACKEND", "nosuch,posix"), 0);
+    assert_int_equal(dm_instance_create(&c, &inst), 0);
+    assert_string_equal(dm_instance_backend(inst), "posix");
+    dm_instance_destroy(inst);
+    inst = NULL;
+    assert_int_equal(dm_config_set(&c, "DEMI_BACKEND", "nosuch"), 0);
+    assert_int_equal(dm_instance_create(&c, &inst), -ENODEV);
+    assert_null(inst);
+    assert_int_equal(dm_config_set(&c, "DEMI_BACKEND", ","), 0);
+    assert_true(dm_instance_create(&c, &inst) < 0);
+    /* what the preload asks before it has an instance */
+    assert_string_equal(dm_stack_first("nosuch,posix")->name, "posix");
+    assert_false(dm_stack_first("posix")->own_addresses);
+    assert_true(dm_stack_first("loop")->own_addresses);
+    assert_null(dm_stack_first("nosuch"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +280,7 @@ int main(void)
         cmocka_unit_test(test_config_is_a_snapshot_of_the_environment),
         cmocka_unit_test(test_config_bad_value_refuses_the_instance),
         cmocka_unit_test(test_config_stats_target),
+        cmocka_unit_test(test_config_backend_preference_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -113,17 +113,28 @@ static void test_tcp_echo_with_no_optional_feature(void **st)
                  T_MULTISHOT_ACCEPT | T_MULTISHOT_RECV | T_BUF_RING | T_FIXED_FILES | T_SEND_ZC | T_DEFER_TASKRUN);
 }
 
-static void test_without_io_uring_falls_back_to_posix(void **st)
+static void test_without_io_uring_the_backend_list_goes_on_to_posix(void **st)
 {
     (void)st;
     /* A kernel that refuses io_uring (too old, io_uring_disabled,
-     * seccomp): DEMI_BACKEND=uring still works, on epoll. */
-    struct dm_instance *inst = ut_instance("DEMI_URING_DISABLE", "io_uring", NULL);
-    assert_int_equal(dm_uring_features(inst), 0);
+     * seccomp): the preload's list "uring,posix" is served by epoll, and
+     * the instance says so; DEMI_BACKEND=uring alone refuses to start. */
+    struct dm_config cfg;
+    dm_config_init(&cfg);
+    assert_int_equal(dm_config_set(&cfg, "DEMI_BACKEND", "uring,posix"), 0);
+    assert_int_equal(dm_config_set(&cfg, "DEMI_URING_DISABLE", "io_uring"), 0);
+    struct dm_instance *inst = NULL;
+    assert_int_equal(dm_instance_create(&cfg, &inst), 0);
+    assert_string_equal(dm_instance_backend(inst), "posix");
     echo_on(inst);
     assert_true(ut_stat(inst, "posix.epoll_waits") > 0);
     assert_int_equal(dm_stats_get(inst, "uring.enters"), -1);
     dm_instance_destroy(inst);
+
+    assert_int_equal(dm_config_set(&cfg, "DEMI_BACKEND", "uring"), 0);
+    inst = NULL;
+    assert_int_equal(dm_instance_create(&cfg, &inst), -ENOSYS);
+    assert_null(inst);
 }
 
 static void test_tcp_echo_sqpoll(void **st)
@@ -483,7 +494,7 @@ int main(void)
         cmocka_unit_test(test_tcp_echo_without_fixed_files),
         cmocka_unit_test(test_tcp_echo_without_defer_taskrun),
         cmocka_unit_test(test_tcp_echo_with_no_optional_feature),
-        cmocka_unit_test(test_without_io_uring_falls_back_to_posix),
+        cmocka_unit_test(test_without_io_uring_the_backend_list_goes_on_to_posix),
         cmocka_unit_test(test_tcp_echo_sqpoll),
         cmocka_unit_test(test_tcp_echo_busy_poll),
         cmocka_unit_test(test_tcp_echo_zero_copy_send),
