@@ -19,10 +19,12 @@
  * DEMI_DPDK_TX_COPY (frames up to this many bytes are copied into a fresh
  * mbuf instead of attached by reference; default 256, and every frame on
  * memif, where that measured faster),
- * DEMI_DPDK_LINK_WAIT_MS (default 0: do not wait), DEMI_MTU.
+ * DEMI_DPDK_LINK_WAIT_MS (default 0: do not wait), DEMI_MTU; DEMI_DPDK_INTR_TURN_US
+ * in dpdk_gate.c.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,6 +237,10 @@ static int port_setup(struct dpdk_dev *d, const struct dm_config *cfg)
         const struct rte_devargs *da = rte_dev_devargs(di.device);
         d->reconnect = !(da && da->args && strstr(da->args, "role=server"));
     }
+    /* memif unmaps its rings on the interrupt thread when the peer leaves:
+     * that thread and our bursts must take turns (dpdk_gate.c) */
+    if (strcmp(di.driver_name, "net_memif") == 0 && (rc = dpdk_gate_park_start(cfg)) < 0)
+        return rc;
     /* memif copies every frame into its shared ring anyway, and its fast
      * copy path only runs when all mbufs of a burst come from one pool
      * with data room: mbufs pointing at our buffers take its slow path.
@@ -394,7 +400,12 @@ static void dpdk_stop(struct dm_dev *dev)
     struct dpdk_dev *d = dev->priv;
     if (d && d->started) {
         dpdk_read_hw_stats(d);
+        /* memif's stop is its disconnect: not while the interrupt thread
+         * runs its callbacks on the same port (dpdk_gate.c) */
+        while (!dpdk_gate_enter(d->port))
+            sched_yield();
         rte_eth_dev_stop(d->port);
+        dpdk_gate_leave(d->port);
         d->started = false;
     }
 }

@@ -22,17 +22,39 @@
  * barrier on every thread of the process. Without membarrier the packet
  * path takes a real fence.
  *
- * Without the preload (a program on the native API) nobody calls the gate
- * and busy stays down: the race remains there.
+ * Without the preload (a program on the native API) nobody sees that
+ * thread's epoll_wait, so once a memif port is open we bring the thread to
+ * us instead (dpdk_gate_park_start): a callback of ours, on an eventfd that
+ * stays readable, runs on every round of the thread's loop, and the thread
+ * sleeps in it with the gate open. Every turn (DEMI_DPDK_INTR_TURN_US,
+ * default 1000) it raises busy, waits for the burst in flight and returns;
+ * the EAL runs whatever became ready meanwhile (memif's disconnect among
+ * them) with busy raised, polls its epoll set again, finds our eventfd
+ * still readable and comes straight back to sleep. So the callbacks run
+ * only with the bursts held off, as under the preload; they run up to one
+ * turn late (a memif handshake of a few messages takes a few turns), and
+ * the packet path is held off for the length of a turn. A thousand
+ * membarriers a second would make that a few microseconds (an IPI to every
+ * CPU of the process, dear on a VM), so while parking the packet path takes
+ * the real fence instead (a few nanoseconds per burst) and a turn costs
+ * one epoll_wait of the interrupt thread. Under the preload the callback
+ * sees the hook drive the gate and takes itself out.
  */
+/* rte_intr_instance_alloc and its accessors are experimental in 22.11 and
+ * the only way to give the EAL an interrupt source of our own. */
+#define ALLOW_EXPERIMENTAL_API
 #include <errno.h>
 #include <linux/membarrier.h>
+#include <pthread.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_config.h>
+#include <rte_interrupts.h>
 #include <rte_pause.h>
 
 #include "dm/device.h"
@@ -64,13 +86,111 @@ static void gate_set(bool busy)
     }
 }
 
+/* The preload's hook of the interrupt thread's epoll_wait drives the gate
+ * (a test may drive it from another thread: that is not the hook). */
+static bool gate_hooked;
+
+static void gate_hook(bool busy)
+{
+    if (rte_thread_is_intr())
+        __atomic_store_n(&gate_hooked, true, __ATOMIC_RELAXED);
+    gate_set(busy);
+}
+
+static bool membarrier_ok;
+
 void dpdk_gate_init(void)
 {
     /* The packet path uses a compiler barrier only once membarrier works. */
-    if (syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0) {
+    membarrier_ok = syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+    if (!membarrier_ok) {
         dpdk_gate_fence = true;
         DM_INFO("dpdk", "membarrier unavailable (%s): bursts take a fence against the interrupt thread",
                 strerror(errno));
     }
-    dm_internal_thread_gate_register(gate_set);
+    dm_internal_thread_gate_register(gate_hook);
+}
+
+/* ---- parking the interrupt thread (native API) ---- */
+
+static struct rte_intr_handle *park_ih; /* our source: an eventfd kept readable */
+static bool park_started;
+static struct timespec park_turn;
+static pthread_mutex_t park_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* ih is the EAL's copy of our handle, which the EAL frees itself. */
+static void park_released(struct rte_intr_handle *ih, void *arg)
+{
+    (void)arg;
+    close(rte_intr_fd_get(ih));
+    rte_intr_instance_free(park_ih);
+    park_ih = NULL;
+}
+
+/* Runs on the interrupt thread, once per round of its loop. */
+static void park_cb(void *arg)
+{
+    (void)arg;
+    if (__atomic_load_n(&gate_hooked, __ATOMIC_RELAXED)) {
+        /* the preload's hook takes turns at epoll_wait already */
+        DM_DEBUG("dpdk", "interrupt thread: the preload gates it, no parking");
+        if (rte_intr_callback_unregister_pending(park_ih, park_cb, NULL, park_released) < 0)
+            DM_WARN("dpdk", "interrupt thread: cannot stop parking it");
+        /* either side's fence will do while bursts switch over */
+        __atomic_store_n(&dpdk_gate_fence, !membarrier_ok, __ATOMIC_RELAXED);
+        return;
+    }
+    gate_set(false);
+    /* A sleep, not a wait on anything: what the thread has to do next
+     * (memif's socket, alarms) is in the EAL's epoll set, which it polls
+     * as soon as we return. */
+    (void)clock_nanosleep(CLOCK_MONOTONIC, 0, &park_turn, NULL);
+    gate_set(true);
+}
+
+int dpdk_gate_park_start(const struct dm_config *cfg)
+{
+    int64_t turn_us;
+    int rc = dm_cfg_int(cfg, DM_CFG_DPDK_INTR_TURN_US, &turn_us);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&park_lock);
+    if (park_started || __atomic_load_n(&gate_hooked, __ATOMIC_RELAXED)) {
+        pthread_mutex_unlock(&park_lock);
+        return 0; /* already parking, or the preload gates the thread */
+    }
+    park_turn.tv_sec = turn_us / 1000000;
+    park_turn.tv_nsec = (turn_us % 1000000) * 1000;
+    int fd = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK); /* readable until closed: never read */
+    struct rte_intr_handle *ih = fd >= 0 ? rte_intr_instance_alloc(RTE_INTR_INSTANCE_F_PRIVATE) : NULL;
+    rc = fd < 0 ? -errno : ih ? 0 : -ENOMEM;
+    if (rc == 0 && (rte_intr_fd_set(ih, fd) != 0 || rte_intr_type_set(ih, RTE_INTR_HANDLE_EXT) != 0))
+        rc = -EINVAL;
+    if (rc == 0) {
+        /* Bursts stay off from here until the thread first parks: it may
+         * be running callbacks right now. We are the packet path, so no
+         * burst is in flight. */
+        __atomic_store_n(&dpdk_gate_fence, true, __ATOMIC_RELAXED);
+        gate_set(true);
+        park_ih = ih; /* before the callback can first run */
+        rc = rte_intr_callback_register(ih, park_cb, NULL);
+        if (rc < 0) {
+            park_ih = NULL;
+            gate_set(false);
+            __atomic_store_n(&dpdk_gate_fence, !membarrier_ok, __ATOMIC_RELAXED);
+        }
+    }
+    if (rc < 0) {
+        if (ih)
+            rte_intr_instance_free(ih);
+        if (fd >= 0)
+            close(fd);
+        pthread_mutex_unlock(&park_lock);
+        DM_ERR("dpdk", "cannot park the interrupt thread (%s)", strerror(-rc));
+        return rc;
+    }
+    park_started = true;
+    pthread_mutex_unlock(&park_lock);
+    DM_INFO("dpdk", "interrupt thread parks between turns of %lld us (memif unmaps on it)", (long long)turn_us);
+    return 0;
 }

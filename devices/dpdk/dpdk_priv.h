@@ -82,8 +82,12 @@ struct dpdk_gate_port {
 } __attribute__((aligned(64)));
 extern struct dpdk_gate_port dpdk_gate_ports[];
 extern int dpdk_gate_busy;   /* the interrupt thread runs its callbacks */
-extern bool dpdk_gate_fence; /* no membarrier: the packet path fences */
+extern bool dpdk_gate_fence; /* the packet path fences (no membarrier, or parking) */
 void dpdk_gate_init(void);   /* once, after the EAL is up */
+/* Native API: the interrupt thread sleeps in a callback of ours between
+ * turns, so that its callbacks run only with the bursts held off (once
+ * per process; a no-op under the preload). 0 or -errno. */
+int dpdk_gate_park_start(const struct dm_config *cfg);
 
 /* Around every PMD call of the packet path; false: do not call it now. */
 static inline bool dpdk_gate_enter(uint16_t port)

@@ -110,6 +110,8 @@
     X(DPDK_TX_COPY, SIZE, "auto", 0, 9000, NULL, "256; on memif every frame (measured faster)", "dpdk",           \
       "Frames up to this size are copied into one fresh mbuf.")                                                    \
     X(DPDK_LINK_WAIT_MS, MS, "0", 0, 600000, NULL, NULL, "dpdk", "Start-up waits this long for the link.")          \
+    X(DPDK_INTR_TURN_US, US, "1000", 10, 1000000, NULL, NULL, "dpdk",                                              \
+      "Native API with a memif port: DPDK's interrupt thread sleeps this long between its turns with the bursts.") \
     /* xdp device */                                                                                                \
     X(XDP_IFACE, STR, NULL, 0, 0, NULL, NULL, "xdp", "The interface. Required.")                                    \
     X(XDP_QUEUE, INT, "0", 0, 1023, NULL, NULL, "xdp", "The RX/TX queue our socket binds.")                         \
