@@ -41,6 +41,8 @@ static int scan_ours(struct pollfd *fds, nfds_t n, struct pollfd *k, struct shim
         if (!o || o->kind != SHIM_KIND_SOCK)
             continue;
         struct shim_sock *s = (struct shim_sock *)o;
+        if (shim_sock_claim(s, fds[i].fd) == 1)
+            continue; /* now a kernel fd */
         if (s->state == SHIM_PENDING && (s->listening || s->type == SOCK_DGRAM) &&
             shim_activate(s, fds[i].fd, NULL) == 1)
             continue; /* now a kernel fd */

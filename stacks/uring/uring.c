@@ -820,6 +820,15 @@ static void ur_op_kstep(void *stp)
         ur_enter_error(r);
 }
 
+static int ur_op_kernel_fd(void *stp, struct dm_queue *q)
+{
+    struct ur_stack *st = stp;
+    if (st->px)
+        return st->px->kernel_fd(st->pxst, q);
+    struct ur_sock *s = q->priv;
+    return s && s->fd >= 0 ? s->fd : -EBADF;
+}
+
 static int ur_op_sleep_arm(void *stp, const struct pollfd *watch, const uint64_t *ids, int nwatch)
 {
     struct ur_stack *st = stp;
@@ -853,5 +862,6 @@ static const struct dm_stack_ops ur_ops = {
     .adopt = ur_op_adopt,
     .kstep_wanted = ur_op_kstep_wanted,
     .kstep = ur_op_kstep,
+    .kernel_fd = ur_op_kernel_fd,
 };
 DM_STACK_REGISTER(ur_ops)
