@@ -4,7 +4,8 @@
  * the child serves (the request sent before the accept included) and its
  * close is the one the client sees. (2) Parent and child both keep it:
  * the child's exit leaves the parent's copy working, the parent's close
- * leaves the child's. (3) The parent read part of a request before the
+ * leaves the child's, and a child holds nothing of the connections its
+ * parent accepts later. (3) The parent read part of a request before the
  * fork: the child reads the rest. (4) inetd: dup2 onto stdin and stdout,
  * exec /bin/cat; (5) CGI: the child read the head, the exec'd program
  * reads the body from stdin. (6) An inherited UDP socket sends from the
@@ -152,6 +153,40 @@ static void both_keep(int l, const struct sockaddr_in *la)
     close(c);
 }
 
+/* Two connections wait when the first is accepted and forked: that child
+ * must not hold the second, whose own child's close() is its EOF. */
+static void sibling_holds_nothing(int l, const struct sockaddr_in *la)
+{
+    char buf[64];
+    int c1 = connect_to(la, 0), c2 = connect_to(la, 0);
+    ms_sleep(50); /* both established before the first accept */
+    int p[2];
+    if (pipe(p) < 0)
+        die("pipe");
+    int s1 = accept(l, NULL, NULL);
+    pid_t a = fork();
+    if (a == 0) {
+        close(p[1]);
+        await(p[0]); /* lives until the second connection is done */
+        _exit(write(s1, "a", 1) == 1 ? 0 : 1);
+    }
+    close(p[0]);
+    SHOW(close(s1));
+    int s2 = accept(l, NULL, NULL);
+    pid_t b = fork();
+    if (b == 0)
+        _exit(write(s2, "b", 1) == 1 && close(s2) == 0 ? 0 : 1);
+    SHOW(close(s2));
+    SHOWV(read_to_eof(c2, buf, sizeof(buf)));
+    printf("second child exit %d\n", child_status(b));
+    go(p[1]);
+    SHOWV(read_to_eof(c1, buf, sizeof(buf)));
+    printf("first child exit %d\n", child_status(a));
+    close(p[1]);
+    close(c1);
+    close(c2);
+}
+
 static void read_before_fork(int l, const struct sockaddr_in *la)
 {
     char buf[64];
@@ -279,6 +314,8 @@ int main(int argc, char **argv)
     fork_per_connection(l, &la);
     printf("-- both keep it\n");
     both_keep(l, &la);
+    printf("-- a sibling holds nothing of the next connection\n");
+    sibling_holds_nothing(l, &la);
     printf("-- read before fork\n");
     read_before_fork(l, &la);
     printf("-- inetd: /bin/cat on stdin and stdout\n");
