@@ -203,6 +203,7 @@ int shim_inherit_claim(struct shim_sock *s, int fd)
     s->qd = qd;
     s->inst_gen = shim_rt.inst_gen;
     s->fresh = false;
+    s->rx_lazy = true;
     if (s->carry_len) {
         int err = 0;
         demi_sgarray_t sga = dm_sgaalloc(shim_dp_inst(dp), s->carry_len, &err);

@@ -151,6 +151,7 @@ ssize_t shim_recvmsg(int fd, struct msghdr *msg, int flags)
         goto out;
     }
     shim_sock_use(s);
+    shim_sock_want_rx(s);
     shim_focus(s->dp);
     if (flags & MSG_ERRQUEUE) {
         r = -EAGAIN;

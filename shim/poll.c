@@ -48,6 +48,8 @@ static int scan_ours(struct pollfd *fds, nfds_t n, struct pollfd *k, struct shim
             continue; /* now a kernel fd */
         if (s->state == SHIM_OFFLOADED) {
             shim_sock_use(s); /* a fresh connection moves to this thread's instance */
+            if (fds[i].events & (POLLIN | POLLRDHUP))
+                shim_sock_want_rx(s);
             unsigned j = 0;
             while (j < *ndps && j < SHIM_FOCUS_MAX && dps[j] != s->dp)
                 j++;

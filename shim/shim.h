@@ -153,6 +153,10 @@ struct shim_sock {
     uint32_t gen_out;        /* bumped when it becomes writable (edge triggering) */
     bool nb_connect;         /* a non-blocking connect not yet reported by connect() */
     int kfd;                 /* INHERITED: this process's copy of the kernel socket, else -1 */
+    bool rx_lazy;            /* adopted after a fork/exec: no receive posted until
+                                this process reads or waits for input (the socket
+                                is shared: one that only writes must not take
+                                the bytes another process reads) */
     uint8_t *carry;          /* INHERITED: bytes received before the fork/exec, not read yet */
     size_t carry_len;
     struct dm_list watches;  /* struct shim_watch.slink */
@@ -427,6 +431,14 @@ void shim_sock_post(struct shim_sock *s);    /* keeps pop/accept posted */
 /* A data-path use by this thread (recv, send, epoll/poll of it): a fresh
  * accepted socket moves to this thread's instance and gets its pop. */
 void shim_sock_use(struct shim_sock *s);
+/* A use that wants input (recv, FIONREAD, a wait for EPOLLIN/POLLIN). */
+static inline void shim_sock_want_rx(struct shim_sock *s)
+{
+    if (dm_unlikely(s->rx_lazy)) {
+        s->rx_lazy = false;
+        shim_sock_post(s);
+    }
+}
 /* Its watches' epolls learn its instance (after a hand-over or a move). */
 void shim_watch_note_dp(struct shim_sock *s);
 uint32_t shim_sock_events(struct shim_sock *s, int fd); /* EPOLL* bits now */

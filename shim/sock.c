@@ -387,7 +387,7 @@ void shim_sock_post(struct shim_sock *s)
         return;
     }
     bool can = s->type == SOCK_STREAM ? s->connected : s->udp_pop_ok;
-    if (!can || s->pop_pending || s->eof || s->rd_err || s->rx_count >= SHIM_RXRING ||
+    if (!can || s->rx_lazy || s->pop_pending || s->eof || s->rd_err || s->rx_count >= SHIM_RXRING ||
         (int64_t)s->rx_bytes >= shim_rt.cfg.rcvbuf)
         return;
     r = dm_pop(inst, &s->pop_qt, s->qd);
@@ -1114,6 +1114,7 @@ int shim_ioctl(int fd, unsigned long req, void *arg)
             r = -EINVAL;
         } else {
             shim_sock_use(s); /* (a fresh connection gets its pop) */
+            shim_sock_want_rx(s);
             shim_focus(s->dp);
             shim_progress();
             int v = (int)DM_MIN(s->rx_bytes, (size_t)INT32_MAX);

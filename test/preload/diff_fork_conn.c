@@ -10,6 +10,7 @@
  * exec /bin/cat; (5) CGI: the child read the head, the exec'd program
  * reads the body from stdin. (6) An inherited UDP socket sends from the
  * child. Only the first process prints; children report by exit code. */
+#include <sys/epoll.h>
 #include "diff.h"
 
 /* The exec'd helper of (5): the rest of the request from stdin, answered
@@ -109,23 +110,45 @@ static void both_keep(int l, const struct sockaddr_in *la)
     char buf[64];
     int c = connect_to(la, 0);
     int s = accept(l, NULL, NULL);
+    int p[2];
+    if (pipe(p) < 0)
+        die("pipe");
     pid_t k = fork();
     if (k == 0) {
+        /* a child that only writes takes nothing its parent reads, even
+         * while its event loop waits with the connection in it for output
+         * (under the preload: while it drives its datapath) */
+        close(p[1]);
         if (write(s, "c1", 2) != 2)
             _exit(1);
+        int ep = epoll_create1(0);
+        struct epoll_event ev = { .events = EPOLLOUT | EPOLLET, .data.fd = s };
+        struct epoll_event pe = { .events = EPOLLIN, .data.fd = p[0] };
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev) < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &pe) < 0)
+            _exit(2);
+        for (int i = 0; i < 500; i++) {
+            struct epoll_event got;
+            if (epoll_wait(ep, &got, 1, 10) == 1 && got.data.fd == p[0])
+                break;
+        }
+        await(p[0]);
         _exit(0); /* exit closes the child's copy */
     }
-    printf("child exit %d\n", child_status(k));
-    SHOWV(read_full(c, buf, 2));
-    printf("got '%.2s'\n", buf);
-    SHOWV(write(s, "p1", 2));
+    close(p[0]);
     SHOWV(read_full(c, buf, 2));
     printf("got '%.2s'\n", buf);
     SHOWV(write(c, "q", 1));
     SHOWV(read_full(s, buf, 1));
+    go(p[1]);
+    close(p[1]);
+    printf("child exit %d\n", child_status(k));
+    SHOWV(write(s, "p1", 2));
+    SHOWV(read_full(c, buf, 2));
+    printf("got '%.2s'\n", buf);
+    SHOWV(write(c, "r", 1));
+    SHOWV(read_full(s, buf, 1));
 
     /* now the parent, which used it, closes first */
-    int p[2];
     if (pipe(p) < 0)
         die("pipe");
     k = fork();
