@@ -199,6 +199,12 @@ int dm_kernel_fd(struct dm_instance *inst, int qd)
     return inst->ops->kernel_fd(inst->st, q);
 }
 
+void dm_instance_fork_child(struct dm_instance *inst)
+{
+    if (inst->ops->fork_child)
+        inst->ops->fork_child(inst->st);
+}
+
 bool dm_instance_thread_instances(const struct dm_instance *inst)
 {
     return inst->ops->thread_instances && inst->ops->detach && inst->ops->adopt;

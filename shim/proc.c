@@ -40,7 +40,10 @@ static void child_reset(void)
 {
     if (shim_rt.inst) {
         /* the parent's instances: never touched again here (their memory
-         * is a copy-on-write leftover; their kernel objects the parent's) */
+         * is a copy-on-write leftover; their kernel objects the parent's),
+         * but our copies of the sockets no queue names are closed */
+        for (struct shim_dp *dp = shim_rt.dps; dp; dp = dp->next)
+            dm_instance_fork_child(dp->inst);
         shim_rt.inst = NULL;
         shim_rt.dps = NULL;
         shim_rt.ndps = 0;

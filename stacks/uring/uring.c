@@ -829,6 +829,14 @@ static int ur_op_kernel_fd(void *stp, struct dm_queue *q)
     return s && s->fd >= 0 ? s->fd : -EBADF;
 }
 
+static void ur_op_fork_child(void *stp)
+{
+    struct ur_stack *st = stp;
+    if (st->px)
+        return; /* posix: every fd it holds is a queue's */
+    ur_fork_child(st);
+}
+
 static int ur_op_sleep_arm(void *stp, const struct pollfd *watch, const uint64_t *ids, int nwatch)
 {
     struct ur_stack *st = stp;
@@ -863,5 +871,6 @@ static const struct dm_stack_ops ur_ops = {
     .kstep_wanted = ur_op_kstep_wanted,
     .kstep = ur_op_kstep,
     .kernel_fd = ur_op_kernel_fd,
+    .fork_child = ur_op_fork_child,
 };
 DM_STACK_REGISTER(ur_ops)
