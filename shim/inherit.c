@@ -153,8 +153,9 @@ void shim_inherit_child(struct shim_sock *s)
         return;
     }
     if (s->type == SOCK_DGRAM) {
-        /* connect() of an offloaded UDP socket is the shim's: the kernel
-         * socket learns the peer now, so the child's send() has one */
+        /* where the backend could not connect it, the association was
+         * the shim's alone: the kernel socket learns the peer now, so
+         * the child's send() has one (again, where it was connected) */
         if (s->udp_has_peer && DM_REAL(connect)(kfd, (struct sockaddr *)&s->peer, sizeof(s->peer)) < 0)
             DM_WARN("shim", "fork: an inherited UDP socket could not be connected: %s", strerror(errno));
         shim_watch_drop_all(s); /* (its epoll's kernel side is the parent's too) */
