@@ -5,7 +5,7 @@
  * close is the one the client sees. (2) Parent and child both keep it:
  * the child's exit leaves the parent's copy working, the parent's close
  * leaves the child's, and a child holds nothing of the connections its
- * parent accepts later. (3) The parent read part of a request before the
+ * parent accepts later or closed with data still on its way. (3) The parent read part of a request before the
  * fork: the child reads the rest. (4) inetd: dup2 onto stdin and stdout,
  * exec /bin/cat; (5) CGI: the child read the head, the exec'd program
  * reads the body from stdin. (6) An inherited UDP socket sends from the
@@ -261,6 +261,39 @@ static void many_waiting(void)
     close(l);
 }
 
+/* The parent closes a connection whose data is still on its way, then
+ * forks: the child must not hold the FIN that follows the data back. */
+static void closed_with_data_then_fork(int l, const struct sockaddr_in *la)
+{
+    static char big[1 << 16];
+    int c = connect_to(la, 0);
+    int s = accept(l, NULL, NULL);
+    fcntl(s, F_SETFL, O_NONBLOCK);
+    long sent = 0, w;
+    while (sent < (64L << 20) && (w = write(s, big, sizeof(big))) > 0)
+        sent += w;
+    printf("filled until %s\n", sent > 0 && errno == EAGAIN ? "EAGAIN" : "?");
+    SHOW(close(s));
+    int p[2];
+    if (pipe(p) < 0)
+        die("pipe");
+    pid_t k = fork();
+    if (k == 0) {
+        close(p[1]);
+        await(p[0]);
+        _exit(0);
+    }
+    close(p[0]);
+    long got = 0, r;
+    while (wait_for(c, POLLIN, 3000) && (r = read(c, big, sizeof(big))) > 0)
+        got += r;
+    printf("all bytes then EOF while the child lives: %s\n", got == sent && r == 0 ? "yes" : "no");
+    go(p[1]);
+    printf("child exit %d\n", child_status(k));
+    close(p[1]);
+    close(c);
+}
+
 static void read_before_fork(int l, const struct sockaddr_in *la)
 {
     char buf[64];
@@ -393,6 +426,8 @@ int main(int argc, char **argv)
     sibling_holds_nothing(l, &la);
     printf("-- ... with many connections waiting\n");
     many_waiting();
+    printf("-- closed with data on its way, then fork\n");
+    closed_with_data_then_fork(l, &la);
     printf("-- read before fork\n");
     read_before_fork(l, &la);
     printf("-- inetd: /bin/cat on stdin and stdout\n");
