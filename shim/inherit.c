@@ -111,6 +111,8 @@ static void to_kernel(struct shim_sock *s, int kfd)
     if (s->kfd == kfd)
         s->kfd = -1;
     DM_REAL(close)(kfd);
+    free(s->carry);
+    s->carry = NULL;
     if (first >= 0)
         shim_sock_to_kernel(s, first);
     else
