@@ -187,6 +187,24 @@ int dm_adopt(struct dm_instance *inst, int *qd, int fd)
     return 0;
 }
 
+int dm_kernel_fd(struct dm_instance *inst, int qd)
+{
+    /* no GET_QUEUE: nothing of the instance is written (a forked child
+     * asks the parent's) */
+    struct dm_queue *q = dm_queue_get(inst, qd);
+    if (!q)
+        return -EBADF;
+    if (!inst->ops->kernel_fd)
+        return -EOPNOTSUPP;
+    return inst->ops->kernel_fd(inst->st, q);
+}
+
+void dm_instance_fork_child(struct dm_instance *inst)
+{
+    if (inst->ops->fork_child)
+        inst->ops->fork_child(inst->st);
+}
+
 bool dm_instance_thread_instances(const struct dm_instance *inst)
 {
     return inst->ops->thread_instances && inst->ops->detach && inst->ops->adopt;

@@ -243,6 +243,10 @@ int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
         r = -EFAULT;
         goto out;
     }
+    if (op != EPOLL_CTL_DEL && shim_sock_claim(s, fd) == 1) {
+        r = kernel_ctl(ep, op, fd, ev); /* it went to the kernel */
+        goto out;
+    }
     if (op == EPOLL_CTL_ADD && s->state == SHIM_PENDING && (s->listening || s->type == SOCK_DGRAM)) {
         /* first use of a listener / datagram socket in this process */
         r = shim_activate(s, fd, NULL);
@@ -254,6 +258,8 @@ int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
     }
     if (op != EPOLL_CTL_DEL && s->state == SHIM_OFFLOADED)
         shim_sock_use(s); /* a fresh connection moves to this thread's instance */
+    if (op != EPOLL_CTL_DEL && s->state == SHIM_OFFLOADED && (ev->events & (EPOLLIN | EPOLLRDHUP)))
+        shim_sock_want_rx(s);
     struct shim_watch *w = watch_find(ep, s, fd);
     switch (op) {
     case EPOLL_CTL_ADD:

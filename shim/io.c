@@ -130,6 +130,10 @@ ssize_t shim_recvmsg(int fd, struct msghdr *msg, int flags)
     }
     struct shim_sock *s = (struct shim_sock *)o;
     ssize_t r;
+    if (shim_sock_claim(s, fd) == 1) {
+        shim_unlock();
+        return SHIM_PASS;
+    }
     if (s->state == SHIM_PENDING) {
         if (s->type == SOCK_STREAM || (r = shim_activate(s, fd, NULL)) == 1) {
             shim_unlock();
@@ -139,9 +143,7 @@ ssize_t shim_recvmsg(int fd, struct msghdr *msg, int flags)
             goto out;
     }
     if (s->state == SHIM_ORPHAN) {
-        dm_log_once("shim", "a connection inherited through fork() was offloaded by the parent; "
-                    "this process can only close it (EIO)");
-        r = -EIO;
+        r = shim_orphan_eio();
         goto out;
     }
     if (flags & MSG_OOB) {
@@ -149,6 +151,7 @@ ssize_t shim_recvmsg(int fd, struct msghdr *msg, int flags)
         goto out;
     }
     shim_sock_use(s);
+    shim_sock_want_rx(s);
     shim_focus(s->dp);
     if (flags & MSG_ERRQUEUE) {
         r = -EAGAIN;
@@ -357,6 +360,10 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
     struct shim_sock *s = (struct shim_sock *)o;
     ssize_t r = 0;
     const struct sockaddr_in *to = NULL;
+    if (shim_sock_claim(s, fd) == 1) {
+        shim_unlock();
+        return SHIM_PASS;
+    }
     if (s->type == SOCK_DGRAM && msg->msg_name && msg->msg_namelen) {
         r = shim_check_sin(msg->msg_name, msg->msg_namelen, &dest);
         if (r < 0) {
@@ -378,7 +385,7 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
         }
     }
     if (s->state == SHIM_ORPHAN) {
-        r = -EIO;
+        r = shim_orphan_eio();
         goto out;
     }
     if (flags & MSG_OOB) {

@@ -41,11 +41,15 @@ static int scan_ours(struct pollfd *fds, nfds_t n, struct pollfd *k, struct shim
         if (!o || o->kind != SHIM_KIND_SOCK)
             continue;
         struct shim_sock *s = (struct shim_sock *)o;
+        if (shim_sock_claim(s, fds[i].fd) == 1)
+            continue; /* now a kernel fd */
         if (s->state == SHIM_PENDING && (s->listening || s->type == SOCK_DGRAM) &&
             shim_activate(s, fds[i].fd, NULL) == 1)
             continue; /* now a kernel fd */
         if (s->state == SHIM_OFFLOADED) {
             shim_sock_use(s); /* a fresh connection moves to this thread's instance */
+            if (fds[i].events & (POLLIN | POLLRDHUP))
+                shim_sock_want_rx(s);
             unsigned j = 0;
             while (j < *ndps && j < SHIM_FOCUS_MAX && dps[j] != s->dp)
                 j++;

@@ -12,9 +12,14 @@
  *   listeners  offloaded in the parent become PENDING again with their
  *              address recorded: the child re-creates them (SO_REUSEPORT),
  *              so a pre-forking server serves from every process;
- *   others     ORPHAN: only close() works, and it touches nothing of the
- *              parent's (a Redis BGSAVE child closing the listeners and
- *              clients leaves the parent's connections alone).
+ *   others     with a backend over kernel sockets, the child's copy of
+ *              the kernel socket: a connection is adopted by the child's
+ *              datapath at its first use there, a UDP socket becomes the
+ *              kernel's (inherit.c); closing either process's copy leaves
+ *              the other's alone (a Redis BGSAVE child closing the clients,
+ *              a forking server's parent closing the accepted connection).
+ *              With a stack of its own (dpdk, xdp): ORPHAN, only close()
+ *              works, and it touches nothing of the parent's.
  *
  * exec and exit: data the application wrote may still be queued in the
  * datapath; it is pushed out (up to DEMI_LINGER_MS) before the process
@@ -35,7 +40,10 @@ static void child_reset(void)
 {
     if (shim_rt.inst) {
         /* the parent's instances: never touched again here (their memory
-         * is a copy-on-write leftover; their kernel objects the parent's) */
+         * is a copy-on-write leftover; their kernel objects the parent's),
+         * but our copies of the sockets no queue names are closed */
+        for (struct shim_dp *dp = shim_rt.dps; dp; dp = dp->next)
+            dm_instance_fork_child(dp->inst);
         shim_rt.inst = NULL;
         shim_rt.dps = NULL;
         shim_rt.ndps = 0;
@@ -43,6 +51,8 @@ static void child_reset(void)
     }
     shim_rt.inst_err = 0;
     shim_rt.tx_inflight = 0;
+    for (struct shim_sock *s = shim_rt.lingering; s; s = s->lnext)
+        shim_inherit_child_lingering(s);
     shim_rt.lingering = NULL; /* the parent's to send */
     shim_sleepers_child_reset();
     int hi = shim_fd_max();
@@ -54,6 +64,10 @@ static void child_reset(void)
         s->qnext = NULL;
         if (s->state != SHIM_OFFLOADED)
             continue;
+        /* reads the parent's buffers and instance (copies), so first */
+        shim_inherit_child(s);
+        if (shim_fd_get(fd) != o)
+            continue; /* a UDP socket: the kernel's now */
         s->pop_pending = s->accept_pending = s->connect_pending = false;
         s->rx_count = s->rx_head = 0;
         s->rx_bytes = 0;
@@ -67,8 +81,6 @@ static void child_reset(void)
             s->state = SHIM_PENDING;
             s->refork = true;
             s->qd = -1;
-        } else {
-            s->state = SHIM_ORPHAN;
         }
         shim_watch_mark(s);
     }
@@ -77,6 +89,11 @@ static void child_reset(void)
 pid_t shim_fork(void)
 {
     shim_lock();
+    /* Receives this thread's instance completed are taken into the
+     * sockets' buffers first: a child that serves a connection gets them
+     * (inherit.c); left in the ring, the parent would reap them. */
+    for (int i = 0; i < 4 && shim_progress() > 0; i++)
+        ;
     pid_t pid = DM_REAL(fork)();
     if (pid != 0) {
         int e = errno;
@@ -167,8 +184,7 @@ void shim_before_exec(void)
                 relisten[nrelisten++] = fd;
             DM_DEBUG("shim", "exec: fd %d: its kernel socket listens again for the new program", fd);
         } else if (s->state != SHIM_PENDING) {
-            DM_WARN("shim", "exec: fd %d is an offloaded connection without FD_CLOEXEC; the new program "
-                    "inherits only its placeholder (not the connection)", fd);
+            shim_inherit_exec(s, fd); /* the new program gets the kernel socket */
         }
     }
     shim_unlock();
@@ -180,6 +196,7 @@ void shim_exec_failed(void)
     for (int i = 0; i < nrelisten; i++)
         (void)DM_REAL(shutdown)(relisten[i], SHUT_RD); /* back to datapath-only */
     nrelisten = 0;
+    shim_inherit_exec_failed();
     shim_unlock();
 }
 

@@ -24,9 +24,15 @@
  *   (kernel)   an offload rule said no (DEMI_OFFLOAD, loopback policy, no
  *              datapath): the object is dropped and the fd is a plain
  *              kernel socket from then on.
- *   ORPHAN     an offloaded connection inherited through fork(): its queue
- *              lives in the parent's datapath; the child may only close it.
- *              (Listeners are re-created in the child instead.)
+ *   INHERITED  an offloaded connection inherited through fork() (or, with
+ *              bytes the old image had received, through exec), with a
+ *              backend over kernel sockets: kfd is this process's copy of
+ *              the kernel socket; its first use here adopts it into this
+ *              process's datapath (inherit.c). Listeners are re-created in
+ *              the child instead; UDP sockets become the kernel's there.
+ *   ORPHAN     the same with a backend of its own stack (dpdk, xdp): the
+ *              connection lives in the parent's datapath; the child may
+ *              only close it.
  *
  * Instances (rt.c, struct shim_dp): one per thread that does socket I/O
  * where the backend allows (uring, posix), else one per process. A socket
@@ -74,7 +80,7 @@
 #define SHIM_FOCUS_MAX 4 /* instances one wait drives by name (more: all) */
 #define SHIM_WATCH_MAX (SHIM_FOCUS_MAX + 2) /* kernel fds one sleep inside an instance watches */
 enum shim_kind { SHIM_KIND_SOCK = 1, SHIM_KIND_EPOLL = 2 };
-enum shim_state { SHIM_PENDING = 0, SHIM_OFFLOADED, SHIM_ORPHAN };
+enum shim_state { SHIM_PENDING = 0, SHIM_OFFLOADED, SHIM_ORPHAN, SHIM_INHERITED };
 
 struct shim_obj {
     int kind;
@@ -146,6 +152,13 @@ struct shim_sock {
     uint32_t gen_in;         /* bumped when input readiness changes (edge triggering) */
     uint32_t gen_out;        /* bumped when it becomes writable (edge triggering) */
     bool nb_connect;         /* a non-blocking connect not yet reported by connect() */
+    int kfd;                 /* INHERITED: this process's copy of the kernel socket, else -1 */
+    bool rx_lazy;            /* adopted after a fork/exec: no receive posted until
+                                this process reads or waits for input (the socket
+                                is shared: one that only writes must not take
+                                the bytes another process reads) */
+    uint8_t *carry;          /* INHERITED: bytes received before the fork/exec, not read yet */
+    size_t carry_len;
     struct dm_list watches;  /* struct shim_watch.slink */
     struct shim_sock *qnext; /* qd map chain */
     bool closed;             /* closed with sends in flight: lingering (linger.c) */
@@ -420,6 +433,14 @@ void shim_sock_post(struct shim_sock *s);    /* keeps pop/accept posted */
 /* A data-path use by this thread (recv, send, epoll/poll of it): a fresh
  * accepted socket moves to this thread's instance and gets its pop. */
 void shim_sock_use(struct shim_sock *s);
+/* A use that wants input (recv, FIONREAD, a wait for EPOLLIN/POLLIN). */
+static inline void shim_sock_want_rx(struct shim_sock *s)
+{
+    if (dm_unlikely(s->rx_lazy)) {
+        s->rx_lazy = false;
+        shim_sock_post(s);
+    }
+}
 /* Its watches' epolls learn its instance (after a hand-over or a move). */
 void shim_watch_note_dp(struct shim_sock *s);
 uint32_t shim_sock_events(struct shim_sock *s, int fd); /* EPOLL* bits now */
@@ -481,6 +502,31 @@ uint32_t shim_watch_check(struct shim_watch *w, uint32_t ready, uint32_t gen_in,
 int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *sigmask);
 int shim_select(int nfds, fd_set *r, fd_set *w, fd_set *e, int64_t timeout_ns, const sigset_t *sigmask);
 bool shim_poll_needed(const struct pollfd *fds, nfds_t n);
+
+/* ---- inherited connections (inherit.c) ---- */
+/* Forked child, before its buffers are reset: an offloaded socket of the
+ * parent becomes INHERITED (TCP), the kernel's (UDP) or ORPHAN (a stack
+ * of its own); a listener's accepted-ahead connections are closed here. */
+void shim_inherit_child(struct shim_sock *s);
+/* Forked child: a socket the parent closed while its sends go on
+ * (linger.c) is the parent's to finish; our copy of it is closed. */
+void shim_inherit_child_lingering(struct shim_sock *s);
+int shim_inherit_claim(struct shim_sock *s, int fd);
+/* Lock held, at a call on fd's socket (not close/dup/fcntl): an INHERITED
+ * one is adopted by this process's datapath now. 1: it became a plain
+ * kernel socket (the caller passes the call on to libc), else 0. */
+static inline int shim_sock_claim(struct shim_sock *s, int fd)
+{
+    return dm_likely(s->state != SHIM_INHERITED) ? 0 : shim_inherit_claim(s, fd);
+}
+/* Before exec: fd (not CLOEXEC) names connection s; it gets the kernel
+ * socket itself. Lock held. */
+void shim_inherit_exec(struct shim_sock *s, int fd);
+/* A call on an ORPHAN: logged once, -EIO. */
+int shim_orphan_eio(void);
+void shim_inherit_exec_failed(void);
+/* The socket leaves the shim: every fd naming it is a kernel fd (sock.c). */
+void shim_sock_to_kernel(struct shim_sock *s, int fd);
 
 /* ---- processes (proc.c) ---- */
 pid_t shim_fork(void);

@@ -58,6 +58,7 @@ struct shim_sock *shim_sock_new(int type)
     s->obj.refs = 1;
     s->type = type;
     s->qd = -1;
+    s->kfd = -1;
     s->rcvlowat = 1;
     dm_list_init(&s->watches);
     return s;
@@ -119,6 +120,9 @@ void shim_sock_free(struct shim_sock *s)
     for (unsigned i = 0; i < s->kacc_count; i++)
         DM_REAL(close)(s->kaccq[i]);
     free(s->kaccq);
+    if (s->kfd >= 0)
+        DM_REAL(close)(s->kfd); /* an inherited connection: this process's reference */
+    free(s->carry);
     free(s);
 }
 
@@ -129,7 +133,7 @@ void shim_sock_unref(struct shim_sock *s)
 }
 
 /* The socket leaves the shim: every fd naming it becomes a plain kernel fd. */
-static void sock_to_kernel(struct shim_sock *s, int fd)
+void shim_sock_to_kernel(struct shim_sock *s, int fd)
 {
     int hi = shim_fd_max();
     shim_watch_to_kernel(s, fd);
@@ -232,7 +236,7 @@ int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest)
         DM_DEBUG("shim", "fd %d: %s socket " SIN_FMT " -> " SIN_FMT " stays in the kernel: %s", fd,
                  s->type == SOCK_STREAM ? "TCP" : "UDP", SIN_ARG(&local, b1),
                  SIN_ARG(dest ? dest : &local, b2), why);
-        sock_to_kernel(s, fd);
+        shim_sock_to_kernel(s, fd);
         return 1;
     }
     struct dm_instance *inst = shim_dp_inst(dp);
@@ -383,7 +387,7 @@ void shim_sock_post(struct shim_sock *s)
         return;
     }
     bool can = s->type == SOCK_STREAM ? s->connected : s->udp_pop_ok;
-    if (!can || s->pop_pending || s->eof || s->rd_err || s->rx_count >= SHIM_RXRING ||
+    if (!can || s->rx_lazy || s->pop_pending || s->eof || s->rd_err || s->rx_count >= SHIM_RXRING ||
         (int64_t)s->rx_bytes >= shim_rt.cfg.rcvbuf)
         return;
     r = dm_pop(inst, &s->pop_qt, s->qd);
@@ -405,6 +409,14 @@ uint32_t shim_sock_events(struct shim_sock *s, int fd)
         if (DM_REAL(poll)(&p, 1, 0) == 1)
             ev = (uint32_t)p.revents;
         return ev;
+    }
+    if (s->state == SHIM_INHERITED) {
+        /* not adopted yet: the kernel socket itself, and what the
+         * parent had received */
+        struct pollfd p = { .fd = s->kfd, .events = POLLIN | POLLOUT | POLLRDHUP | POLLPRI };
+        if (DM_REAL(poll)(&p, 1, 0) == 1)
+            ev = (uint32_t)p.revents;
+        return ev | (s->carry_len ? EPOLLIN | EPOLLRDNORM : 0);
     }
     if (s->state == SHIM_ORPHAN)
         return EPOLLERR | EPOLLHUP;
@@ -442,7 +454,8 @@ uint32_t shim_sock_events(struct shim_sock *s, int fd)
 
 #define SHIM_GET_SOCK(fd, s)                                          \
     struct shim_obj *o_##s = shim_fd_get(fd);                         \
-    if (!o_##s || o_##s->kind != SHIM_KIND_SOCK) {                    \
+    if (!o_##s || o_##s->kind != SHIM_KIND_SOCK ||                    \
+        shim_sock_claim((struct shim_sock *)o_##s, fd) == 1) {        \
         shim_unlock();                                                \
         return SHIM_PASS;                                             \
     }                                                                 \
@@ -883,7 +896,7 @@ int shim_shutdown(int fd, int how)
     int r;
     if (s->state != SHIM_OFFLOADED) {
         shim_unlock();
-        return s->state == SHIM_ORPHAN ? -EIO : SHIM_PASS;
+        return s->state == SHIM_ORPHAN ? shim_orphan_eio() : SHIM_PASS;
     }
     if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) {
         r = -EINVAL;
@@ -1101,6 +1114,7 @@ int shim_ioctl(int fd, unsigned long req, void *arg)
             r = -EINVAL;
         } else {
             shim_sock_use(s); /* (a fresh connection gets its pop) */
+            shim_sock_want_rx(s);
             shim_focus(s->dp);
             shim_progress();
             int v = (int)DM_MIN(s->rx_bytes, (size_t)INT32_MAX);

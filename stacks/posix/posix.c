@@ -238,7 +238,7 @@ static void do_recv(struct posix_st *st, struct psock *ps)
             mh.msg_name = &from;
             mh.msg_namelen = sizeof(from);
         }
-        ssize_t n = recvmsg(ps->fd, &mh, 0);
+        ssize_t n = recvmsg(ps->fd, &mh, MSG_DONTWAIT);
         if (n < 0) {
             int err = errno;
             if (err == EAGAIN || err == EWOULDBLOCK) {
@@ -309,7 +309,7 @@ static void do_send(struct posix_st *st, struct psock *ps)
             mh.msg_name = &op->addr;
             mh.msg_namelen = sizeof(op->addr);
         }
-        ssize_t n = sendmsg(ps->fd, &mh, MSG_NOSIGNAL);
+        ssize_t n = sendmsg(ps->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             int err = errno;
             if (err == EAGAIN || err == EWOULDBLOCK) {
@@ -441,12 +441,22 @@ static int px_detach(void *p, struct dm_queue *q)
     return fd;
 }
 
+/* An adopted socket may be shared with another process or a kernel fd of
+ * the program (one inherited across fork or exec): its file's O_NONBLOCK
+ * is theirs too, so every call here says MSG_DONTWAIT instead. */
 static int px_adopt(void *p, struct dm_queue *q, int fd)
 {
     int rc = px_attach(p, q, fd, SOCK_STREAM);
     if (rc == 0)
         ((struct psock *)q->priv)->connected = 1;
     return rc;
+}
+
+static int px_kernel_fd(void *p, struct dm_queue *q)
+{
+    (void)p;
+    struct psock *ps = q->priv;
+    return ps ? ps->fd : -EBADF;
 }
 
 static int px_close(void *p, struct dm_queue *q)
@@ -554,5 +564,6 @@ static const struct dm_stack_ops posix_ops = {
     .thread_instances = true,
     .detach = px_detach,
     .adopt = px_adopt,
+    .kernel_fd = px_kernel_fd,
 };
 DM_STACK_REGISTER(posix_ops)

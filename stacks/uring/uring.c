@@ -744,6 +744,18 @@ static void ur_op_kstep(void *stp)
         ur_enter_error(r);
 }
 
+static int ur_op_kernel_fd(void *stp, struct dm_queue *q)
+{
+    (void)stp;
+    struct ur_sock *s = q->priv;
+    return s && s->fd >= 0 ? s->fd : -EBADF;
+}
+
+static void ur_op_fork_child(void *stp)
+{
+    ur_fork_child(stp);
+}
+
 static const struct dm_stack_ops ur_ops = {
     .name = "uring",
     .create = ur_create,
@@ -771,5 +783,7 @@ static const struct dm_stack_ops ur_ops = {
     .adopt = ur_adopt,
     .kstep_wanted = ur_op_kstep_wanted,
     .kstep = ur_op_kstep,
+    .kernel_fd = ur_op_kernel_fd,
+    .fork_child = ur_op_fork_child,
 };
 DM_STACK_REGISTER(ur_ops)

@@ -290,6 +290,7 @@ int ur_shutdown(void *stp, struct dm_queue *q, int how);
 int ur_close(void *stp, struct dm_queue *q);
 int ur_detach(void *stp, struct dm_queue *q);
 int ur_adopt(void *stp, struct dm_queue *q, int fd);
+void ur_fork_child(struct ur_stack *st);
 int ur_setsockopt(void *stp, struct dm_queue *q, int level, int name, const void *val, socklen_t len);
 int ur_getsockopt(void *stp, struct dm_queue *q, int level, int name, void *val, socklen_t *len);
 int ur_getsockname(void *stp, struct dm_queue *q, struct sockaddr_in *out);

@@ -145,6 +145,20 @@ int ur_adopt(void *stp, struct dm_queue *q, int fd)
     return 0;
 }
 
+/* A forked child's copy of the instance: the connections accepted ahead
+ * and the sockets being closed are the parent's to serve or close. */
+void ur_fork_child(struct ur_stack *st)
+{
+    struct dm_list *pos;
+    dm_list_for_each(pos, &st->socks) {
+        struct ur_sock *s = dm_list_entry(pos, struct ur_sock, alink);
+        for (uint32_t i = 0; i < s->accq_count; i++)
+            close(s->accq[(s->accq_head + i) % s->accq_cap].fd);
+        if (!s->q && s->fd >= 0)
+            close(s->fd);
+    }
+}
+
 /* Asks the kernel to cancel every in-flight request of s. */
 void ur_cancel_all(struct ur_sock *s)
 {

@@ -75,4 +75,6 @@ grep -q "datapath started: backend dpdk" "$dir/server.log" || fail "the server's
 grep -q "listening TCP socket $net.1:$port offloaded" "$dir/server.log" || fail "the listener was not offloaded on $net.1"
 grep -q "server done" "$dir/server.log" || fail "the server did not serve both clients"
 ! grep -h "link still down" "$dir"/*.log || fail "the memif link did not come up while the datapath started"
-echo "dpdk/$mode: a preloaded server bound $net.1:$port, accepted and echoed two connections"
+grep -q "fork child: EIO" "$dir/server.log" || fail "a forked child's recv on the inherited connection did not give EIO"
+[ "$(grep -c "lives in its parent's datapath" "$dir/server.log")" = 1 ] || fail "the inherited connection's EIO was not logged exactly once"
+echo "dpdk/$mode: a preloaded server bound $net.1:$port, accepted and echoed two connections (the second after a forked child got EIO on it)"

@@ -2,10 +2,13 @@
 # SPDX-License-Identifier: MIT
 # dpdk_echo.py server ADDR PORT N: bind ADDR:PORT (the datapath's own
 #   address, which the kernel does not have), print getsockname, then
-#   accept N connections and echo each one until its peer closes.
+#   accept N connections and echo each one until its peer closes. The
+#   second one is first inherited by a forked child: with a stack of its
+#   own the connection stays in the parent's datapath, so the child's recv
+#   gives EIO (the shim logs why, once) and its close leaves the parent's.
 # dpdk_echo.py client ADDR PORT SECS: connect (retrying up to SECS), send
 #   64 kB, read it back, check it.
-import os, socket, sys, time
+import errno, os, socket, sys, time
 mode, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 if mode == "server":
     s = socket.socket()
@@ -13,9 +16,20 @@ if mode == "server":
     s.bind((addr, port))
     s.listen(16)
     print("bound", s.getsockname(), flush=True)
-    for _ in range(int(sys.argv[4])):
+    for i in range(int(sys.argv[4])):
         c, peer = s.accept()
         print("accepted", peer, flush=True)
+        if i == 1:
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    c.recv(1)
+                    os._exit(1)
+                except OSError as e:
+                    c.close()
+                    os._exit(0 if e.errno == errno.EIO else 2)
+            _, st = os.waitpid(pid, 0)
+            print("fork child: %s" % ("EIO" if os.waitstatus_to_exitcode(st) == 0 else "status %d" % st), flush=True)
         while True:
             d = c.recv(65536)
             if not d:

@@ -80,6 +80,13 @@ int dm_close(struct dm_instance *inst, int qd);
  * makes a queue for such an fd. */
 int dm_detach(struct dm_instance *inst, int qd);
 int dm_adopt(struct dm_instance *inst, int *qd, int fd);
+/* The kernel socket under qd (dm_stack_ops.kernel_fd): >= 0, -EBADF,
+ * -EOPNOTSUPP (a stack of its own: dpdk, xdp). Only reads the instance's
+ * memory, so a forked child may ask its copy of the parent's instance. */
+int dm_kernel_fd(struct dm_instance *inst, int qd);
+/* In a forked child, on its copy of the parent's instance: see
+ * dm_stack_ops.fork_child. */
+void dm_instance_fork_child(struct dm_instance *inst);
 /* Instances of this backend are independent (one per thread is fine). */
 bool dm_instance_thread_instances(const struct dm_instance *inst);
 int dm_shutdown(struct dm_instance *inst, int qd, int how);

@@ -81,6 +81,19 @@ struct dm_stack_ops {
     bool thread_instances;
     int (*detach)(void *st, struct dm_queue *q);
     int (*adopt)(void *st, struct dm_queue *q, int fd);
+    /* Optional, for backends over kernel sockets: the kernel socket that
+     * serves q (>= 0), without touching anything. The preload's forked
+     * child reads it from its copy of the parent's instance (the fd
+     * number is the child's own copy) to serve the connection itself, and
+     * an exec hands it to the new program. */
+    int (*kernel_fd)(void *st, struct dm_queue *q);
+    /* Optional: called in a forked child on its copy of the parent's
+     * instance, which it never drives. Closes the child's copies of the
+     * kernel fds that no queue names (connections accepted ahead of
+     * accept ops, sockets whose close is still queued): the parent serves
+     * or closes them, and a copy here would hold their FIN back. Touches
+     * nothing else. */
+    void (*fork_child)(void *st);
     /* The protocols run in this process (our TCP/IP over an L2 device):
      * ACKs, ARP replies and retransmission timers happen only while
      * someone polls, so the preload polls from a helper thread while the

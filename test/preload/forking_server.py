@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: MIT
+# socketserver.ForkingTCPServer, the fork-per-connection pattern: the
+# parent accepts and forks, the child serves the connection, the parent
+# closes its copy at once. Run under the preload (forking-server.sh): each
+# child must serve the connection it inherited, byte for byte.
+#   forking_server.py server PORTFILE NCONN   serve NCONN connections, exit
+#   forking_server.py clients PORT NCONN      NCONN clients at once
+import os
+import random
+import socket
+import socketserver
+import sys
+import threading
+
+
+class Handler(socketserver.StreamRequestHandler):
+    def handle(self):
+        mode = self.rfile.readline()
+        if mode == b"bulk\n":
+            # everything until the client's EOF, then all of it back
+            self.wfile.write(self.rfile.read())
+        elif mode == b"lines\n":
+            # request and response, one line at a time
+            for line in self.rfile:
+                self.wfile.write(line.upper())
+                self.wfile.flush()
+        self.wfile.write(b"pid %d\n" % os.getpid())
+
+
+def server(portfile, n):
+    socketserver.ForkingTCPServer.allow_reuse_address = True
+    srv = socketserver.ForkingTCPServer(("127.0.0.1", 0), Handler)
+    srv.timeout = 20
+    with open(portfile + ".tmp", "w") as f:
+        f.write(str(srv.server_address[1]))
+    os.rename(portfile + ".tmp", portfile)
+    for _ in range(n):
+        srv.handle_request()
+    srv.server_close()  # waits for the children
+
+
+def read_all(c):
+    chunks = []
+    while True:
+        b = c.recv(65536)
+        if not b:
+            return b"".join(chunks)
+        chunks.append(b)
+
+
+def client(port, i, results):
+    rnd = random.Random(i)
+    c = socket.create_connection(("127.0.0.1", port), timeout=20)
+    if i % 2 == 0:
+        payload = bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1, 4000))) * rnd.randint(1, 80)
+        c.sendall(b"bulk\n" + payload)
+        c.shutdown(socket.SHUT_WR)
+        got = read_all(c)
+        body, _, tail = got.rpartition(b"pid ")
+        ok = body == payload and tail.endswith(b"\n")
+        results[i] = "client %d bulk %s (%d bytes)" % (i, "ok" if ok else "WRONG", len(payload))
+    else:
+        c.sendall(b"lines\n")
+        f = c.makefile("rb")
+        ok = True
+        for k in range(50):
+            line = b"line %d of client %d %s\n" % (k, i, b"x" * rnd.randint(0, 3000))
+            c.sendall(line)
+            ok = ok and f.readline() == line.upper()
+        c.shutdown(socket.SHUT_WR)
+        ok = ok and f.readline().startswith(b"pid ") and f.read() == b""
+        results[i] = "client %d lines %s" % (i, "ok" if ok else "WRONG")
+    c.close()
+
+
+def clients(port, n):
+    results = ["client %d: no answer" % i for i in range(n)]
+    ts = [threading.Thread(target=client, args=(port, i, results)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    print("\n".join(results))
+
+
+if sys.argv[1] == "server":
+    server(sys.argv[2], int(sys.argv[3]))
+else:
+    clients(int(sys.argv[2]), int(sys.argv[3]))
