@@ -256,7 +256,7 @@ struct shim_cfg {
     int64_t rcvbuf, sndbuf;
     int64_t linger_ms;
     int64_t helper_ns;       /* DEMI_HELPER_US: the progress helper's period, 0 off */
-    int tx_batch;            /* DEMI_TX_BATCH: sends of a turn flushed together */
+    int tx_batch;            /* DEMI_TX_BATCH: at most this many sends of a turn per flush */
     int offload_udp;
     int offload_loopback;    /* 1 offload 127/8, 0 keep in kernel */
     int offload_none;
@@ -347,6 +347,16 @@ void shim_turn_begin(void);
 void shim_turn_end(int nevents);
 void shim_tx_after_send(struct shim_sock *s);
 void shim_tx_flush_owed(void);
+/* A call that acts on a socket at once (setsockopt: TCP_CORK, TCP_NODELAY;
+ * shutdown; ioctl; getsockopt) first submits the sends its turn left, so
+ * that it acts after them, as on Linux. Lock held, nothing in hand. */
+static inline void shim_tx_order(void)
+{
+    if (dm_unlikely(shim_tx_owed)) {
+        shim_tx_owed = false;
+        shim_progress_step();
+    }
+}
 /* The last step before sleeping: progress, then the backends' wait_arm.
  * False: do not sleep, look again. Lock held. */
 bool shim_may_sleep(void);

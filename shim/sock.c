@@ -892,6 +892,7 @@ void shim_close_range(unsigned first, unsigned last)
 int shim_shutdown(int fd, int how)
 {
     shim_lock();
+    shim_tx_order();
     SHIM_GET_SOCK(fd, s);
     int r;
     if (s->state != SHIM_OFFLOADED) {
@@ -969,6 +970,7 @@ static int put_int(int v, void *val, socklen_t *len)
 int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
     shim_lock();
+    shim_tx_order();
     SHIM_GET_SOCK(fd, s);
     int r = SHIM_PASS;
     if (level == SOL_SOCKET && (name == SO_REUSEADDR || name == SO_REUSEPORT) &&
@@ -1016,6 +1018,7 @@ static void opt_record(struct shim_sock *s, int level, int name, const void *val
 int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
     shim_lock();
+    shim_tx_order();
     SHIM_GET_SOCK(fd, s);
     int cls = shim_opt_class(level, name, true);
     int r;
@@ -1101,6 +1104,7 @@ int shim_fcntl(int fd, int cmd, long arg)
 int shim_ioctl(int fd, unsigned long req, void *arg)
 {
     shim_lock();
+    shim_tx_order();
     SHIM_GET_SOCK(fd, s);
     int r = SHIM_PASS;
     if (req == FIONBIO) {

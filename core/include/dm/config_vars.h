@@ -57,9 +57,9 @@
       "Unset: every candidate socket is offloaded. `none`: nothing is. Or comma-separated rules `port=N`, "       \
       "`port=N-M`, `net=A.B.C.D/LEN`: only sockets matching one rule (a bad rule: nothing is offloaded).")        \
     X(OFFLOAD_UDP, BOOL, "1", 0, 0, NULL, NULL, "shim", "`0` keeps UDP in the kernel.")                              \
-    X(TX_BATCH, BOOL, "1", 0, 0, NULL, NULL, "shim",                                                                \
-      "Sends of one event-loop turn go to the backend together (after a wait returned k events, the k-th "        \
-      "send flushes the turn): one submission per turn instead of one per send. `0`: every send flushes.")        \
+    X(TX_BATCH, INT, "32", 1, 4096, NULL, NULL, "shim",                                                              \
+      "Sends of one event-loop turn go to the backend together, at most this many per submission (after a "       \
+      "wait returned k events, the k-th send of the turn and every N-th flush). `1`: every send flushes.")        \
     X(OFFLOAD_LOOPBACK, BOOL, "auto", 0, 0, NULL,                                                                   \
       "1 with kernel-socket backends (posix, uring), 0 with backends that have their own stack", "shim",          \
       "Whether 127.0.0.0/8 is offloaded.")                                                                          \

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Differential: a socket option set right after a send acts after it, as
+ * on Linux, even when the preload left the send's submission to the end
+ * of the event-loop turn (DEMI_TX_BATCH). The server's epoll_wait returns
+ * two clients; it answers the first and then corks that socket
+ * (TCP_CORK, as nginx does before a file): on Linux the answer left with
+ * send(), before the cork, so the client has it at once; sent after the
+ * cork it would sit in the kernel for the cork's 200 ms timer.
+ *
+ * Prints whether the answer came within 150 ms (a loopback delivery takes
+ * microseconds; the cork timer 200 ms).
+ */
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include "diff.h"
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char msg[] = "FATAL timed out\n";
+    if (write(1, msg, sizeof(msg) - 1) < 0)
+        _exit(2);
+    _exit(1);
+}
+
+static long ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+int main(void)
+{
+    signal(SIGALRM, on_alarm);
+    alarm(20);
+    struct sockaddr_in a;
+    int l = listener(&a, 0), go[2];
+    if (l < 0 || pipe(go) < 0)
+        die("setup");
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork");
+    if (pid == 0) {
+        close(go[1]);
+        int c1 = connect_to(&a, 0), c2 = connect_to(&a, 0);
+        if (c1 < 0 || c2 < 0)
+            die("connect");
+        if (send(c1, "1", 1, 0) != 1 || send(c2, "2", 1, 0) != 1)
+            die("send");
+        char r = 0, w;
+        if (read(go[0], &w, 1) != 1) /* the server is about to answer */
+            die("go");
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (read_full(c1, &r, 1) != 1 || r != 'A')
+            die("answer");
+        long ms = ms_since(&t0);
+        printf("%-48s -> %s\n", "first answer", ms < 150 ? "prompt" : "late (held by the cork)");
+        fflush(stdout);
+        if (read_full(c2, &r, 1) != 1 || r != 'B')
+            die("second answer");
+        _exit(0);
+    }
+    close(go[0]);
+    int s1 = accept(l, NULL, NULL), s2 = accept(l, NULL, NULL);
+    if (s1 < 0 || s2 < 0)
+        die("accept");
+    ms_sleep(100); /* both requests are in: one turn sees both */
+    int ep = epoll_create1(0);
+    struct epoll_event ev = { .events = EPOLLIN }, out[4];
+    ev.data.fd = s1;
+    epoll_ctl(ep, EPOLL_CTL_ADD, s1, &ev);
+    ev.data.fd = s2;
+    epoll_ctl(ep, EPOLL_CTL_ADD, s2, &ev);
+    printf("%-48s -> %d\n", "epoll_wait: ready", epoll_wait(ep, out, 4, 5000));
+    char q;
+    SHOWV(recv(s1, &q, 1, 0));
+    if (write(go[1], "!", 1) != 1)
+        die("go");
+    SHOWV(send(s1, "A", 1, 0));
+    int one = 1;
+    SHOW(setsockopt(s1, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)));
+    ms_sleep(400); /* past the cork's timer: the client has looked by now */
+    SHOWV(recv(s2, &q, 1, 0));
+    SHOWV(send(s2, "B", 1, 0));
+    int st = 0;
+    waitpid(pid, &st, 0);
+    printf("%-48s -> %d\n", "client exit", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    return 0;
+}
