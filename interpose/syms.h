@@ -76,6 +76,12 @@
     DM_SYM(__recv_chk) \
     DM_SYM(__recvfrom_chk) \
     DM_SYM(__poll_chk) \
-    DM_SYM(__ppoll_chk)
+    DM_SYM(__ppoll_chk) \
+    DM_SYM(sigaction) \
+    DM_SYM(signal) \
+    DM_SYM(bsd_signal) \
+    DM_SYM(sysv_signal) \
+    DM_SYM(__sysv_signal) \
+    DM_SYM(siginterrupt)
 
 #endif /* DM_INTERPOSE_SYMS_H */
