@@ -59,6 +59,7 @@
     DM_SYM(epoll_ctl) \
     DM_SYM(epoll_wait) \
     DM_SYM(epoll_pwait) \
+    DM_SYM(epoll_pwait2) \
     DM_SYM(fork) \
     DM_SYM(vfork) \
     DM_SYM(daemon) \

@@ -73,6 +73,10 @@ int main(void)
     char buf[8];
     pthread_t t;
     int l = listener(&la, 0);
+    /* a poll of the listener hands it over (a no-op on the kernel): the
+     * connection is the datapath's, not one the kernel accepted before */
+    struct pollfd lp = { .fd = l, .events = POLLIN };
+    poll(&lp, 1, 0);
     int c = connect_to(&la, 0);
     int s = accept(l, NULL, NULL);
 
