@@ -402,6 +402,10 @@ void shim_sig_mark(struct shim_sigmark *m);
 bool shim_sig_ran(const struct shim_sigmark *m);
 int shim_sig_check(const struct shim_sigmark *m, bool restartable);
 int shim_sig_after_eintr(const struct shim_sigmark *m, bool restartable);
+/* TCP_INFO and SIOCINQ/SIOCOUTQ of an offloaded TCP socket (tcpinfo.c).
+ * Lock held. */
+int shim_tcp_info(struct shim_sock *s, void *val, socklen_t *len);
+int shim_tcp_queued(struct shim_sock *s, unsigned long req, int *out);
 /* The hooks of sigaction, signal/bsd_signal/sysv_signal, siginterrupt. */
 int shim_sigaction(int sig, const struct sigaction *act, struct sigaction *oact);
 sighandler_t shim_signal(int sig, sighandler_t h, bool sysv, int *err);
