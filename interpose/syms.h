@@ -36,6 +36,7 @@
     DM_SYM(sendmmsg) \
     DM_SYM(sendfile) \
     DM_SYM(sendfile64) \
+    DM_SYM(splice) \
     DM_SYM(close) \
     DM_SYM(close_range) \
     DM_SYM(closefrom) \

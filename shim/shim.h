@@ -402,6 +402,8 @@ void shim_sig_mark(struct shim_sigmark *m);
 bool shim_sig_ran(const struct shim_sigmark *m);
 int shim_sig_check(const struct shim_sigmark *m, bool restartable);
 int shim_sig_after_eintr(const struct shim_sigmark *m, bool restartable);
+/* splice() with an offloaded socket on one side (splice.c). Lock not held. */
+ssize_t shim_splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t len, unsigned flags);
 /* TCP_INFO and SIOCINQ/SIOCOUTQ of an offloaded TCP socket (tcpinfo.c).
  * Lock held. */
 int shim_tcp_info(struct shim_sock *s, void *val, socklen_t *len);
