@@ -72,6 +72,8 @@
     DM_SYM(execlp) \
     DM_SYM(execle) \
     DM_SYM(fexecve) \
+    DM_SYM(posix_spawn) \
+    DM_SYM(posix_spawnp) \
     DM_SYM(_exit) \
     DM_SYM(_Exit) \
     DM_SYM(__read_chk) \

@@ -402,6 +402,13 @@ void shim_sig_mark(struct shim_sigmark *m);
 bool shim_sig_ran(const struct shim_sigmark *m);
 int shim_sig_check(const struct shim_sigmark *m, bool restartable);
 int shim_sig_after_eintr(const struct shim_sigmark *m, bool restartable);
+/* Around a posix_spawn (spawn.c): the fds of offloaded connections that
+ * the child inherits hold their kernel sockets meanwhile. begin takes the
+ * lock, end gives it back. */
+#define SHIM_SPAWN_MAX 64
+struct shim_spawn { int n; int fd[SHIM_SPAWN_MAX], saved[SHIM_SPAWN_MAX]; };
+void shim_spawn_begin(struct shim_spawn *sp);
+void shim_spawn_end(struct shim_spawn *sp);
 /* splice() with an offloaded socket on one side (splice.c). Lock not held. */
 ssize_t shim_splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t len, unsigned flags);
 /* TCP_INFO and SIOCINQ/SIOCOUTQ of an offloaded TCP socket (tcpinfo.c).
