@@ -87,6 +87,33 @@ DM_HOOK int execve(const char *path, char *const argv[], char *const envp[])
     return exec_failed(DM_REAL(execve)(path, argv, envp));
 }
 
+/* posix_spawn execs in a child no hook sees: the connections it inherits
+ * get their kernel sockets around the call (shim/spawn.c). Returns an
+ * error number, errno untouched, as glibc's. */
+DM_HOOK int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+                        const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    if (shim_bypass())
+        return DM_REAL(posix_spawn)(pid, path, fa, attr, argv, envp);
+    struct shim_spawn sp;
+    shim_spawn_begin(&sp);
+    int r = DM_REAL(posix_spawn)(pid, path, fa, attr, argv, envp);
+    shim_spawn_end(&sp);
+    return r;
+}
+
+DM_HOOK int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+                         const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    if (shim_bypass())
+        return DM_REAL(posix_spawnp)(pid, file, fa, attr, argv, envp);
+    struct shim_spawn sp;
+    shim_spawn_begin(&sp);
+    int r = DM_REAL(posix_spawnp)(pid, file, fa, attr, argv, envp);
+    shim_spawn_end(&sp);
+    return r;
+}
+
 DM_HOOK int execv(const char *path, char *const argv[])
 {
     before_exec();

@@ -266,6 +266,12 @@ DM_HOOK ssize_t sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count)
     return DM_REAL(sendfile64)(out_fd, in_fd, offset, count);
 }
 
+DM_HOOK ssize_t splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t len, unsigned flags)
+{
+    DM_TRY(shim_fd_maybe(in) || shim_fd_maybe(out), shim_splice(in, off_in, out, off_out, len, flags));
+    return DM_REAL(splice)(in, off_in, out, off_out, len, flags);
+}
+
 /* ---- fortified variants (-D_FORTIFY_SOURCE builds call these) ---- */
 
 DM_HOOK ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)

@@ -4,6 +4,7 @@
  * A set with none of our fds goes straight to the kernel (no lock, no
  * copy); an epoll fd is ours when it was created through these hooks.
  */
+#include <limits.h>
 #include <sys/time.h>
 #include "dm/time.h"
 #include "interpose/hooks.h"
@@ -125,4 +126,24 @@ DM_HOOK int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout,
     if (dm_unlikely(shim_thread_internal()))
         return shim_internal_epoll_wait(epfd, evs, max, timeout, ss);
     return DM_REAL(epoll_pwait)(epfd, evs, max, timeout, ss);
+}
+
+/* epoll_wait with a timespec: the shim waits in whole milliseconds, so a
+ * timeout is rounded up (a wait never ends early). */
+DM_HOOK int epoll_pwait2(int epfd, struct epoll_event *evs, int max, const struct timespec *ts, const sigset_t *ss)
+{
+    if (shim_fd_maybe(epfd)) {
+        if (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= DM_NS_PER_S)) {
+            errno = EINVAL;
+            return -1;
+        }
+        int ms = -1;
+        if (ts) {
+            int64_t t = ts->tv_sec > INT_MAX / 1000 ? (int64_t)INT_MAX * DM_NS_PER_MS
+                                                     : (int64_t)ts->tv_sec * DM_NS_PER_S + ts->tv_nsec;
+            ms = (int)DM_MIN((t + DM_NS_PER_MS - 1) / DM_NS_PER_MS, (int64_t)INT_MAX);
+        }
+        DM_TRY(true, shim_epoll_wait(epfd, evs, max, ms, ss));
+    }
+    return DM_REAL(epoll_pwait2)(epfd, evs, max, ts, ss);
 }

@@ -13,6 +13,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stddef.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -34,11 +35,18 @@ int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen);
 int __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout,
                 const sigset_t *ss, size_t fdslen);
 
+/* Declared by glibc only for X/Open without POSIX 2008. */
+__sighandler_t bsd_signal(int sig, __sighandler_t handler);
+
+/* siginterrupt is deprecated; the table still needs its type. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 struct dm_real_table {
 #define DM_REAL_FIELD(name) __typeof__(name) *name;
     DM_INTERPOSE_SYMS(DM_REAL_FIELD)
 #undef DM_REAL_FIELD
 };
+#pragma GCC diagnostic pop
 
 extern struct dm_real_table dm_real;
 

@@ -36,6 +36,7 @@
     DM_SYM(sendmmsg) \
     DM_SYM(sendfile) \
     DM_SYM(sendfile64) \
+    DM_SYM(splice) \
     DM_SYM(close) \
     DM_SYM(close_range) \
     DM_SYM(closefrom) \
@@ -59,6 +60,7 @@
     DM_SYM(epoll_ctl) \
     DM_SYM(epoll_wait) \
     DM_SYM(epoll_pwait) \
+    DM_SYM(epoll_pwait2) \
     DM_SYM(fork) \
     DM_SYM(vfork) \
     DM_SYM(daemon) \
@@ -70,12 +72,20 @@
     DM_SYM(execlp) \
     DM_SYM(execle) \
     DM_SYM(fexecve) \
+    DM_SYM(posix_spawn) \
+    DM_SYM(posix_spawnp) \
     DM_SYM(_exit) \
     DM_SYM(_Exit) \
     DM_SYM(__read_chk) \
     DM_SYM(__recv_chk) \
     DM_SYM(__recvfrom_chk) \
     DM_SYM(__poll_chk) \
-    DM_SYM(__ppoll_chk)
+    DM_SYM(__ppoll_chk) \
+    DM_SYM(sigaction) \
+    DM_SYM(signal) \
+    DM_SYM(bsd_signal) \
+    DM_SYM(sysv_signal) \
+    DM_SYM(__sysv_signal) \
+    DM_SYM(siginterrupt)
 
 #endif /* DM_INTERPOSE_SYMS_H */

@@ -433,6 +433,8 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
         shim_focus_set(ep->dps, ep->ndps);
     int64_t start = dm_clock_ns();
     int64_t deadline = timeout_ms < 0 ? -1 : start + (int64_t)timeout_ms * DM_NS_PER_MS;
+    struct shim_sigmark sm; /* Linux never restarts these after a handler */
+    shim_sig_mark(&sm);
     static __thread unsigned flip, turn;
     int n = 0, r;
     bool slept = false;
@@ -468,6 +470,10 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
             r = 0;
             break;
         }
+        if (shim_sig_ran(&sm)) {
+            r = -EINTR; /* a handler ran while we spun or looked */
+            break;
+        }
         if ((now - start < shim_rt.cfg.spin_ns || shim_spin_only()) && !sigmask) {
             shim_spin_pause_at(now - start);
             continue;
@@ -495,7 +501,7 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
             int sr = shim_sleep_inside(&watch, &ep->watch_id, 1, (int64_t)tmo * DM_NS_PER_MS);
             shim_sleep_end(&sl);
             if (sr != -EAGAIN) {
-                if (sr == -EINTR && !shim_eintr_spurious()) {
+                if (sr == -EINTR && shim_sig_after_eintr(&sm, false) < 0) {
                     r = -EINTR;
                     break;
                 }
@@ -523,7 +529,7 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
         int e = errno;
         shim_relock();
         shim_sleep_end(&sl);
-        if (r < 0 && e == EINTR && !sigmask && shim_eintr_spurious()) {
+        if (r < 0 && e == EINTR && !sigmask && shim_sig_after_eintr(&sm, false) == 0) {
             n = 0;
             slept = false;
             continue; /* io_uring task work, not a signal: the deadline stands */

@@ -79,6 +79,8 @@ int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *
     shim_focus(NULL);
     int64_t start = dm_clock_ns();
     int64_t deadline = timeout_ns < 0 ? -1 : start + timeout_ns;
+    struct shim_sigmark sm; /* Linux never restarts these after a handler */
+    shim_sig_mark(&sm);
     int r;
     bool kernel_done = false;
     for (;;) {
@@ -116,6 +118,10 @@ int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *
             r = 0;
             break;
         }
+        if (shim_sig_ran(&sm)) {
+            r = -EINTR; /* a handler ran while we spun or looked */
+            break;
+        }
         if ((now - start < shim_rt.cfg.spin_ns || shim_spin_only()) && !sigmask) {
             shim_spin_pause_at(now - start);
             continue;
@@ -139,7 +145,7 @@ int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *
             int sr = shim_sleep_inside(&k[n], &kick_id, kick >= 0, slice);
             shim_sleep_end(&sl);
             if (sr != -EAGAIN) {
-                if (sr == -EINTR && !shim_eintr_spurious()) {
+                if (sr == -EINTR && shim_sig_after_eintr(&sm, false) < 0) {
                     r = -EINTR;
                     break;
                 }
@@ -159,7 +165,7 @@ int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *
         int e = errno;
         shim_relock();
         shim_sleep_end(&sl);
-        if (kr < 0 && e == EINTR && !sigmask && shim_eintr_spurious())
+        if (kr < 0 && e == EINTR && !sigmask && shim_sig_after_eintr(&sm, false) == 0)
             continue; /* io_uring task work, not a signal: the deadline stands */
         if (kr < 0) {
             r = -e;

@@ -864,50 +864,6 @@ int shim_progress(void)
     return total;
 }
 
-/* Which asynchronous signals are caught: any (return value), and whether
- * all of those were installed with SA_RESTART (*all_restart). The
- * synchronous ones are left out (a fault of this thread cannot arrive
- * while it sleeps in the kernel; crash handlers rarely set SA_RESTART). */
-static bool handlers_caught(bool *all_restart)
-{
-    bool any = false;
-    *all_restart = true;
-    for (int sig = 1; sig < NSIG; sig++) {
-        struct sigaction sa;
-        if (sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE ||
-            sig == SIGILL || sig == SIGTRAP || sig == SIGSYS || sigaction(sig, NULL, &sa) < 0)
-            continue;
-        if (!(sa.sa_flags & SA_SIGINFO) && (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN))
-            continue;
-        any = true;
-        if (!(sa.sa_flags & SA_RESTART))
-            *all_restart = false;
-    }
-    return any;
-}
-
-/* After an EINTR: would Linux have restarted a socket call? Only when the
- * handler was installed with SA_RESTART. We do not know which signal ran,
- * so restart only when every caught signal has SA_RESTART. */
-static bool handlers_all_restart(void)
-{
-    bool all;
-    (void)handlers_caught(&all);
-    return all;
-}
-
-/* An EINTR from a sleep (epoll_wait, poll) that Linux would not have given
- * this application: the io_uring backend's task work interrupts the thread
- * that submitted a request (TIF_NOTIFY_SIGNAL, a wake-up meant to post the
- * completion). With no signal handler installed no real signal can have
- * interrupted the sleep, so the caller sleeps again. With handlers, the
- * EINTR is passed on: such applications handle it. */
-bool shim_eintr_spurious(void)
-{
-    bool all;
-    return !handlers_caught(&all);
-}
-
 int shim_dp_wait_fd(struct shim_dp *dp)
 {
     if (dp->wait_fd < 0 && dp->sleep_inside) {
@@ -1005,8 +961,21 @@ int shim_sleep_inside(const struct pollfd *watch, const uint64_t *ids, int nwatc
     return r;
 }
 
+/* The wait shim_block() serves in this thread: its start and signal mark. */
+static __thread int64_t tls_block_start;
+static __thread struct shim_sigmark tls_block_mark;
+
 int shim_block(int64_t spin_start, int64_t deadline)
 {
+    /* A socket call restarts after a handler with SA_RESTART unless it has
+     * a timeout (Linux's sock_intr_errno). */
+    bool restartable = deadline < 0;
+    if (tls_block_start != spin_start) {
+        tls_block_start = spin_start;
+        shim_sig_mark(&tls_block_mark);
+    } else if (shim_sig_check(&tls_block_mark, restartable) < 0) {
+        return -EINTR; /* a handler ran while we spun or looked */
+    }
     if (deadline < 0 && shim_spin_only()) {
         shim_spin_pause(); /* a backend that cannot sleep, no deadline: no clock to read */
         return 0;
@@ -1032,8 +1001,8 @@ int shim_block(int64_t spin_start, int64_t deadline)
     int r = shim_sleep_inside(&kick, &kick_id, kfd >= 0, slice);
     if (r != -EAGAIN) {
         shim_sleep_end(&sl);
-        if (r == -EINTR && !handlers_all_restart())
-            return -EINTR;
+        if (r == -EINTR)
+            return shim_sig_after_eintr(&tls_block_mark, restartable);
         return 0;
     }
     struct pollfd p[SHIM_MAX_DPS + 2];
@@ -1050,7 +1019,7 @@ int shim_block(int64_t spin_start, int64_t deadline)
     int e = errno;
     shim_relock();
     shim_sleep_end(&sl);
-    if (r < 0 && e == EINTR && !handlers_all_restart())
-        return -EINTR;
+    if (r < 0 && e == EINTR)
+        return shim_sig_after_eintr(&tls_block_mark, restartable);
     return 0;
 }

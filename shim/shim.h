@@ -362,7 +362,9 @@ static inline void shim_tx_order(void)
 bool shim_may_sleep(void);
 /* Sleeps until the datapath may have work or the deadline (ns, -1 none).
  * Lock held on entry and exit (dropped while sleeping). spin_start is the
- * time the caller began waiting. Returns 0, -ETIMEDOUT or -EINTR. */
+ * time the caller began waiting: the first call with a new one starts a
+ * wait (its signal mark). Returns 0, -ETIMEDOUT or -EINTR (a signal that
+ * Linux would not restart the call after: see shim_sig_check). */
 int shim_block(int64_t spin_start, int64_t deadline);
 /* A datapath that can only be polled (DPDK): waits spin, never sleep. */
 static inline bool shim_dp_spin_only(const struct shim_dp *dp)
@@ -397,7 +399,36 @@ bool shim_wait_dps(struct shim_dp **dps, int max, int *n); /* the same, as insta
 uint64_t shim_watch_id(void);
 /* The id of this thread's kick eventfd (shim_thread_kick_fd). */
 uint64_t shim_thread_kick_id(void);
-bool shim_eintr_spurious(void);
+/* Signals (signals.c): handlers are installed wrapped, so that a wait
+ * knows which signal ran in its thread and restarts or fails as Linux.
+ * mark: at a wait's start. check: -EINTR when a signal that ran since
+ * must end the wait (one without SA_RESTART, or any when !restartable:
+ * a wait with a timeout, epoll/poll/select), else 0. after_eintr: the
+ * same after the kernel's EINTR of our sleep, which may also be io_uring
+ * task work (0: sleep again) or a handler installed without us (EINTR
+ * unless every such one has SA_RESTART). */
+struct shim_sigmark { uint64_t ran, intr; };
+void shim_sig_mark(struct shim_sigmark *m);
+bool shim_sig_ran(const struct shim_sigmark *m);
+int shim_sig_check(const struct shim_sigmark *m, bool restartable);
+int shim_sig_after_eintr(const struct shim_sigmark *m, bool restartable);
+/* Around a posix_spawn (spawn.c): the fds of offloaded connections that
+ * the child inherits hold their kernel sockets meanwhile. begin takes the
+ * lock, end gives it back. */
+#define SHIM_SPAWN_MAX 64
+struct shim_spawn { int n; int fd[SHIM_SPAWN_MAX], saved[SHIM_SPAWN_MAX]; };
+void shim_spawn_begin(struct shim_spawn *sp);
+void shim_spawn_end(struct shim_spawn *sp);
+/* splice() with an offloaded socket on one side (splice.c). Lock not held. */
+ssize_t shim_splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t len, unsigned flags);
+/* TCP_INFO and SIOCINQ/SIOCOUTQ of an offloaded TCP socket (tcpinfo.c).
+ * Lock held. */
+int shim_tcp_info(struct shim_sock *s, void *val, socklen_t *len);
+int shim_tcp_queued(struct shim_sock *s, unsigned long req, int *out);
+/* The hooks of sigaction, signal/bsd_signal/sysv_signal, siginterrupt. */
+int shim_sigaction(int sig, const struct sigaction *act, struct sigaction *oact);
+sighandler_t shim_signal(int sig, sighandler_t h, bool sysv, int *err);
+int shim_siginterrupt(int sig, int interrupt);
 /* Sleepers (rt.c). begin: on `list` with this thread's own kick eventfd
  * (kick_fd < 0: none could be made, the caller's slice bounds the wait);
  * end: off the list, the kick drained. Lock held. */

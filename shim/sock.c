@@ -990,6 +990,8 @@ int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
             r = put_int(s->reuseaddr, val, len);
         }
     }
+    if (s->state == SHIM_OFFLOADED && s->type == SOCK_STREAM && level == IPPROTO_TCP && name == TCP_INFO)
+        r = shim_tcp_info(s, val, len);
     shim_unlock();
     return r;
 }
@@ -1113,6 +1115,19 @@ int shim_ioctl(int fd, unsigned long req, void *arg)
             r = -errno;
         else
             s->nonblock = *(int *)arg != 0;
+    } else if ((req == SIOCINQ || req == SIOCOUTQ) && s->state == SHIM_OFFLOADED && s->type == SOCK_STREAM) {
+        /* what the shim, the datapath and its kernel socket hold */
+        int v = 0;
+        if (!s->listening && req == SIOCINQ) {
+            shim_sock_use(s);
+            shim_sock_want_rx(s);
+            shim_focus(s->dp);
+        }
+        r = shim_tcp_queued(s, req, &v);
+        if (r == 0 && !arg)
+            r = -EFAULT;
+        else if (r == 0)
+            memcpy(arg, &v, sizeof(v));
     } else if (req == FIONREAD && s->state == SHIM_OFFLOADED) {
         if (s->listening) {
             r = -EINVAL;
