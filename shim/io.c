@@ -327,7 +327,7 @@ static int push_bytes(struct shim_sock *s, struct iovcur *c, size_t n, const str
         return -EMSGSIZE;
     }
     n = (size_t)got;
-    int r = dm_push_chain(shim_dp_inst(s->dp), &qt, s->qd, chain, to);
+    int r = dm_push_chain(shim_dp_inst(s->dp), &qt, s->qd, chain, (const struct sockaddr *)to);
     if (r < 0)
         return r;
     unsigned k = (s->tx_head + s->tx_count) % SHIM_TXRING;
