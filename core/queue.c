@@ -138,7 +138,7 @@ struct dm_op *dm_op_new(struct dm_instance *inst, struct dm_queue *q, int opcode
     op->q = q;
     op->inst = inst;
     op->chain = NULL;
-    memset(&op->addr, 0, sizeof(op->addr));
+    memset(&op->addr6, 0, sizeof(op->addr6));
     memset(op->bctx, 0, sizeof(op->bctx));
     memset(&op->qr, 0, sizeof(op->qr));
     op->qr.qr_qd = q->qd;
@@ -207,7 +207,7 @@ void dm_op_complete_push(struct dm_op *op)
     op_done(op, DEMI_OPC_PUSH, 0);
 }
 
-void dm_op_complete_pop(struct dm_op *op, struct dm_buf *chain, const struct sockaddr_in *from)
+void dm_op_complete_pop(struct dm_op *op, struct dm_buf *chain, const struct sockaddr *from)
 {
     demi_sgarray_t *sga = &op->qr.qr_value.sga;
     memset(sga, 0, sizeof(*sga));
@@ -218,15 +218,16 @@ void dm_op_complete_pop(struct dm_op *op, struct dm_buf *chain, const struct soc
     if (chain)
         dm_chain_to_sga(op_inst(op), chain, sga);
     if (from)
-        sga->sga_addr = *from;
+        memcpy(&sga->sga_addr6, from, dm_addr_len(from));
     op_done(op, DEMI_OPC_POP, 0);
 }
 
-void dm_op_complete_accept(struct dm_op *op, struct dm_queue *newq, const struct sockaddr_in *peer)
+void dm_op_complete_accept(struct dm_op *op, struct dm_queue *newq, const struct sockaddr *peer)
 {
     op->qr.qr_value.ares.qd = newq->qd;
+    newq->domain = op->q->domain; /* the listener's */
     if (peer)
-        op->qr.qr_value.ares.addr = *peer;
+        memcpy(&op->qr.qr_value.ares.addr6, peer, dm_addr_len(peer));
     op_done(op, DEMI_OPC_ACCEPT, 0);
 }
 

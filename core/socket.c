@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <string.h>
 #include <netinet/in.h>
 #include "core_priv.h"
@@ -20,7 +21,8 @@ int dm_socket(struct dm_instance *inst, int *qd, int domain, int type, int proto
     int base = type & SOCK_TYPE_MASK;
     if (type & ~(SOCK_TYPE_MASK | SOCK_NONBLOCK | SOCK_CLOEXEC))
         return -EINVAL;
-    if (domain != AF_INET)
+    /* AF_INET6 only where the backend takes it (kernel sockets) */
+    if (domain != AF_INET && !(domain == AF_INET6 && inst->ops->inet6))
         return -EAFNOSUPPORT;
     if (base != SOCK_STREAM && base != SOCK_DGRAM) {
         if (base == 0 || base > SOCK_PACKET)
@@ -39,19 +41,35 @@ int dm_socket(struct dm_instance *inst, int *qd, int domain, int type, int proto
         dm_queue_release(q);
         return rc;
     }
+    q->domain = domain;
     *qd = q->qd;
     return 0;
 }
 
-/* Checks a sockaddr argument the way Linux's inet sockets do. */
-static int check_addr(const struct sockaddr *addr, socklen_t len)
+/* Checks a sockaddr argument the way Linux's inet sockets do and copies
+ * it into out. An AF_INET6 address may be the 24 bytes of RFC 2133 (no
+ * scope id). An AF_INET address on an AF_INET6 socket goes on to the
+ * backend: Linux refuses it for bind and TCP connect (-EINVAL: too short)
+ * but a UDP socket sends to it over IPv4 unless IPV6_V6ONLY. */
+static int check_addr(const struct dm_queue *q, const struct sockaddr *addr, socklen_t len,
+                      union dm_sockaddr *out)
 {
     if (!addr)
         return -EFAULT;
     if (len < (socklen_t)sizeof(struct sockaddr_in))
         return -EINVAL;
-    if (addr->sa_family != AF_INET)
+    if (addr->sa_family != AF_INET && addr->sa_family != AF_INET6)
         return -EAFNOSUPPORT;
+    memset(out, 0, sizeof(*out));
+    if (addr->sa_family == AF_INET6) {
+        if (q->domain == AF_INET)
+            return -EAFNOSUPPORT;
+        if (len < (socklen_t)offsetof(struct sockaddr_in6, sin6_scope_id)) /* SIN6_LEN_RFC2133 */
+            return -EINVAL;
+        memcpy(out, addr, DM_MIN((size_t)len, sizeof(struct sockaddr_in6)));
+    } else {
+        memcpy(out, addr, sizeof(struct sockaddr_in));
+    }
     return 0;
 }
 
@@ -64,12 +82,11 @@ static int check_addr(const struct sockaddr *addr, socklen_t len)
 int dm_bind(struct dm_instance *inst, int qd, const struct sockaddr *addr, socklen_t len)
 {
     GET_QUEUE(inst, qd, q);
-    int rc = check_addr(addr, len);
+    union dm_sockaddr a;
+    int rc = check_addr(q, addr, len, &a);
     if (rc < 0)
         return rc;
-    struct sockaddr_in sin;
-    memcpy(&sin, addr, sizeof(sin));
-    return inst->ops->bind(inst->st, q, &sin);
+    return inst->ops->bind(inst->st, q, &a);
 }
 
 int dm_listen(struct dm_instance *inst, int qd, int backlog)
@@ -86,7 +103,7 @@ int dm_listen(struct dm_instance *inst, int qd, int backlog)
 
 /* Starts an async op: make it, hand it to the backend, undo on refusal. */
 static int start_op(struct dm_instance *inst, struct dm_queue *q, int opcode, demi_qtoken_t *qt,
-                    struct dm_buf *chain, const struct sockaddr_in *addr)
+                    struct dm_buf *chain, const struct sockaddr *addr)
 {
     struct dm_op *op = dm_op_new(inst, q, opcode);
     if (!op) {
@@ -95,7 +112,7 @@ static int start_op(struct dm_instance *inst, struct dm_queue *q, int opcode, de
     }
     op->chain = chain;
     if (addr) {
-        op->addr = *addr;
+        memcpy(&op->addr6, addr, dm_addr_len(addr));
         op->has_addr = 1;
     }
     /* The token is valid before the backend runs: it may complete the op
@@ -132,17 +149,16 @@ int dm_connect(struct dm_instance *inst, demi_qtoken_t *qt, int qd, const struct
     if (!qt)
         return -EINVAL;
     GET_QUEUE(inst, qd, q);
-    struct sockaddr_in sin = { 0 };
+    union dm_sockaddr a = { 0 };
     if (addr && len >= (socklen_t)sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC && q->type == SOCK_DGRAM) {
         /* connect(AF_UNSPEC): a datagram socket forgets its peer */
-        sin.sin_family = AF_UNSPEC;
-        return start_op(inst, q, DEMI_OPC_CONNECT, qt, NULL, &sin);
+        a.sa.sa_family = AF_UNSPEC;
+        return start_op(inst, q, DEMI_OPC_CONNECT, qt, NULL, &a.sa);
     }
-    int rc = check_addr(addr, len);
+    int rc = check_addr(q, addr, len, &a);
     if (rc < 0)
         return rc;
-    memcpy(&sin, addr, sizeof(sin));
-    return start_op(inst, q, DEMI_OPC_CONNECT, qt, NULL, &sin);
+    return start_op(inst, q, DEMI_OPC_CONNECT, qt, NULL, &a.sa);
 }
 
 int dm_close(struct dm_instance *inst, int qd)
@@ -205,6 +221,11 @@ void dm_instance_fork_child(struct dm_instance *inst)
         inst->ops->fork_child(inst->st);
 }
 
+bool dm_instance_inet6(const struct dm_instance *inst)
+{
+    return inst->ops->inet6;
+}
+
 bool dm_instance_thread_instances(const struct dm_instance *inst)
 {
     return inst->ops->thread_instances && inst->ops->detach && inst->ops->adopt;
@@ -244,12 +265,12 @@ int dm_pushto(struct dm_instance *inst, demi_qtoken_t *qt, int qd, const demi_sg
     int rc = check_sga(sga);
     if (rc < 0)
         return rc;
-    struct sockaddr_in sin, *to = NULL;
+    union dm_sockaddr a;
+    const struct sockaddr *to = NULL;
     if (addr || len) {
-        if ((rc = check_addr(addr, len)) < 0)
+        if ((rc = check_addr(q, addr, len, &a)) < 0)
             return rc;
-        memcpy(&sin, addr, sizeof(sin));
-        to = &sin;
+        to = &a.sa;
     }
     struct dm_buf *chain;
     if ((rc = dm_sga_to_chain(inst, sga, &chain)) < 0)
@@ -272,7 +293,7 @@ int dm_push(struct dm_instance *inst, demi_qtoken_t *qt, int qd, const demi_sgar
 }
 
 int dm_push_chain(struct dm_instance *inst, demi_qtoken_t *qt, int qd, struct dm_buf *chain,
-                  const struct sockaddr_in *to)
+                  const struct sockaddr *to)
 {
     struct dm_queue *q = dm_queue_get(inst, qd);
     if (!qt || !chain || !q) {
@@ -318,18 +339,19 @@ static int name_common(struct dm_instance *inst, int qd, struct sockaddr *addr, 
         return -EFAULT;
     if ((int)*len < 0)
         return -EINVAL;
-    struct sockaddr_in sin;
-    memset(&sin, 0, sizeof(sin));
-    int (*fn)(void *, struct dm_queue *, struct sockaddr_in *) =
+    union dm_sockaddr a;
+    memset(&a, 0, sizeof(a));
+    int (*fn)(void *, struct dm_queue *, union dm_sockaddr *) =
         peer ? inst->ops->getpeername : inst->ops->getsockname;
     if (!fn)
         return -EOPNOTSUPP;
-    int rc = fn(inst->st, q, &sin);
+    int rc = fn(inst->st, q, &a);
     if (rc < 0)
         return rc;
     /* As Linux: copy what fits, report the full length. */
-    memcpy(addr, &sin, DM_MIN((size_t)*len, sizeof(sin)));
-    *len = sizeof(sin);
+    socklen_t full = dm_addr_len(&a.sa);
+    memcpy(addr, &a, DM_MIN((size_t)*len, (size_t)full));
+    *len = full;
     return 0;
 }
 

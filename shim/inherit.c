@@ -158,7 +158,7 @@ void shim_inherit_child(struct shim_sock *s)
         /* where the backend could not connect it, the association was
          * the shim's alone: the kernel socket learns the peer now, so
          * the child's send() has one (again, where it was connected) */
-        if (s->udp_has_peer && DM_REAL(connect)(kfd, (struct sockaddr *)&s->peer, sizeof(s->peer)) < 0)
+        if (s->udp_has_peer && DM_REAL(connect)(kfd, &s->peer.sa, dm_addr_len(&s->peer.sa)) < 0)
             DM_WARN("shim", "fork: an inherited UDP socket could not be connected: %s", strerror(errno));
         shim_watch_drop_all(s); /* (its epoll's kernel side is the parent's too) */
         s->state = SHIM_INHERITED;
@@ -287,7 +287,7 @@ void shim_inherit_exec(struct shim_sock *s, int fd)
     if (fl >= 0 && ((fl & O_NONBLOCK) != 0) != s->nonblock)
         DM_REAL(fcntl)(kfd, F_SETFL, s->nonblock ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
     if (s->type == SOCK_DGRAM && s->udp_has_peer)
-        (void)DM_REAL(connect)(kfd, (struct sockaddr *)&s->peer, sizeof(s->peer));
+        (void)DM_REAL(connect)(kfd, &s->peer.sa, dm_addr_len(&s->peer.sa));
     /* the bytes go with the lowest fd naming it (stdin of an inetd child) */
     int hi = shim_fd_max(), lowest = -1;
     for (int i = 0; i <= hi && lowest < 0; i++)
@@ -315,14 +315,15 @@ static void adopt_carry(int fd, int m)
 {
     int type = 0;
     socklen_t l = sizeof(type);
-    struct sockaddr_in local = { 0 }, peer = { 0 };
+    union dm_sockaddr local = { 0 }, peer = { 0 };
     socklen_t ll = sizeof(local), pl = sizeof(peer);
     struct stat st;
     if (DM_REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 || type != SOCK_STREAM ||
-        DM_REAL(getpeername)(fd, (struct sockaddr *)&peer, &pl) < 0 || peer.sin_family != AF_INET ||
+        DM_REAL(getpeername)(fd, &peer.sa, &pl) < 0 ||
+        (peer.sa.sa_family != AF_INET && !(peer.sa.sa_family == AF_INET6 && shim_rt.cfg.inet6)) ||
         shim_fd_get(fd) || fstat(m, &st) < 0 || st.st_size <= 0)
         return;
-    DM_REAL(getsockname)(fd, (struct sockaddr *)&local, &ll);
+    DM_REAL(getsockname)(fd, &local.sa, &ll);
     int fl = DM_REAL(fcntl)(fd, F_GETFL), fdfl = DM_REAL(fcntl)(fd, F_GETFD);
     bool nonblock = fl >= 0 && (fl & O_NONBLOCK);
     struct shim_sock *s = shim_sock_new(SOCK_STREAM);
@@ -330,7 +331,7 @@ static void adopt_carry(int fd, int m)
     int kfd = DM_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 0);
     /* fd becomes a placeholder like every offloaded socket's: the
      * application's blocking mode is kept there */
-    int ph = DM_REAL(socket)(AF_INET, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0), 0);
+    int ph = DM_REAL(socket)(peer.sa.sa_family, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0), 0);
     if (!s || !b || kfd < 0 || ph < 0 || pread(m, b, (size_t)st.st_size, 0) != st.st_size ||
         shim_fd_set(fd, &s->obj) < 0) {
         DM_WARN("shim", "fd %d: %lld bytes its connection received before the exec are lost", fd,
@@ -350,6 +351,7 @@ static void adopt_carry(int fd, int m)
     s->carry = b;
     s->carry_len = (size_t)st.st_size;
     s->connected = true;
+    s->family = peer.sa.sa_family;
     s->local = local;
     s->peer = peer;
     s->nonblock = nonblock;

@@ -91,6 +91,24 @@ static size_t sga_copy(const demi_sgarray_t *sga, uint32_t off, struct iovcur *c
     return done;
 }
 
+/* The source of a received datagram, as recvfrom gives it. The result
+ * struct is packed: copy it out before reading it. */
+static void rx_from(const struct shim_rxseg *seg, int family, union dm_sockaddr *out)
+{
+    memset(out, 0, sizeof(*out));
+    memcpy(out, &seg->sga.sga_addr6, sizeof(out->sin6));
+    if (out->sa.sa_family != AF_INET6)
+        out->sa.sa_family = (sa_family_t)(family == AF_INET6 ? AF_INET6 : AF_INET);
+}
+
+/* A connected UDP socket only takes datagrams from its peer. */
+static bool rx_from_peer(const struct shim_sock *s)
+{
+    union dm_sockaddr from;
+    rx_from(&s->rx[s->rx_head], s->family, &from);
+    return shim_addr_eq(&from, &s->peer);
+}
+
 static void rx_consume_head(struct shim_sock *s)
 {
     struct shim_rxseg *seg = &s->rx[s->rx_head];
@@ -181,8 +199,7 @@ ssize_t shim_recvmsg(int fd, struct msghdr *msg, int flags)
             /* a connected UDP socket only receives from its peer (the
              * connection is ours, the backend's socket is not connected) */
             while (s->rx_count && s->udp_has_peer &&
-                   (s->rx[s->rx_head].sga.sga_addr.sin_addr.s_addr != s->peer.sin_addr.s_addr ||
-                    s->rx[s->rx_head].sga.sga_addr.sin_port != s->peer.sin_port)) {
+                   !rx_from_peer(s)) {
                 s->rx_bytes -= s->rx[s->rx_head].len;
                 rx_consume_head(s);
                 shim_sock_post(s);
@@ -193,10 +210,11 @@ ssize_t shim_recvmsg(int fd, struct msghdr *msg, int flags)
                 if (seg->len > total)
                     msg->msg_flags |= MSG_TRUNC;
                 if (msg->msg_name) {
-                    struct sockaddr_in from = seg->sga.sga_addr;
-                    from.sin_family = AF_INET;
-                    memcpy(msg->msg_name, &from, DM_MIN((size_t)msg->msg_namelen, sizeof(from)));
-                    msg->msg_namelen = sizeof(from);
+                    union dm_sockaddr from;
+                    rx_from(seg, s->family, &from);
+                    socklen_t flen = dm_addr_len(&from.sa);
+                    memcpy(msg->msg_name, &from, DM_MIN((size_t)msg->msg_namelen, (size_t)flen));
+                    msg->msg_namelen = flen;
                 }
                 r = (flags & MSG_TRUNC) ? (ssize_t)seg->len : (ssize_t)n;
                 if (!peek) {
@@ -313,7 +331,7 @@ static long build_chain(struct dm_instance *inst, struct iovcur *c, size_t n, bo
     return (long)done;
 }
 
-static int push_bytes(struct shim_sock *s, struct iovcur *c, size_t n, const struct sockaddr_in *to,
+static int push_bytes(struct shim_sock *s, struct iovcur *c, size_t n, const union dm_sockaddr *to,
                       demi_qtoken_t *qtp)
 {
     struct dm_buf *chain;
@@ -327,7 +345,7 @@ static int push_bytes(struct shim_sock *s, struct iovcur *c, size_t n, const str
         return -EMSGSIZE;
     }
     n = (size_t)got;
-    int r = dm_push_chain(shim_dp_inst(s->dp), &qt, s->qd, chain, to);
+    int r = dm_push_chain(shim_dp_inst(s->dp), &qt, s->qd, chain, to ? &to->sa : NULL);
     if (r < 0)
         return r;
     unsigned k = (s->tx_head + s->tx_count) % SHIM_TXRING;
@@ -350,7 +368,7 @@ static size_t send_space(const struct shim_sock *s)
 ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     int err;
-    struct sockaddr_in dest;
+    union dm_sockaddr dest;
     shim_lock();
     struct shim_obj *o = shim_fd_get(fd);
     if (!o || o->kind != SHIM_KIND_SOCK) {
@@ -359,13 +377,13 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
     }
     struct shim_sock *s = (struct shim_sock *)o;
     ssize_t r = 0;
-    const struct sockaddr_in *to = NULL;
+    const union dm_sockaddr *to = NULL;
     if (shim_sock_claim(s, fd) == 1) {
         shim_unlock();
         return SHIM_PASS;
     }
     if (s->type == SOCK_DGRAM && msg->msg_name && msg->msg_namelen) {
-        r = shim_check_sin(msg->msg_name, msg->msg_namelen, &dest);
+        r = shim_check_addr(msg->msg_name, msg->msg_namelen, s->family, &dest);
         if (r < 0) {
             if (s->state == SHIM_PENDING)
                 r = SHIM_PASS; /* the kernel's errno */
@@ -408,11 +426,12 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
             }
             to = &s->peer;
         }
-        if (total > 65507) {
+        /* 65535 less the UDP header and, for IPv4, its IP header */
+        if (total > (s->family == AF_INET6 ? 65527u : 65507u)) {
             r = -EMSGSIZE;
             goto out;
         }
-        if (to->sin_port == 0) {
+        if ((to->sa.sa_family == AF_INET6 ? to->sin6.sin6_port : to->sin.sin_port) == 0) {
             r = -EINVAL; /* Linux checks it at the call, an async backend too late */
             goto out;
         }

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Which sockets go to the datapath. socket() already kept AF_UNIX, AF_INET6,
- * raw and netlink sockets in the kernel; this decides, at hand-over, for an
- * AF_INET TCP/UDP socket given its local address and (for connect) its
- * peer:
+ * Which sockets go to the datapath. socket() already kept AF_UNIX, raw and
+ * netlink sockets in the kernel (and AF_INET6 ones when the backend has no
+ * inet6); this decides, at hand-over, for a TCP/UDP socket given its local
+ * address and (for connect) its peer. The rules are IPv4's: an AF_INET6
+ * address is judged as the IPv4 address it stands for (::ffff:a.b.c.d as
+ * a.b.c.d, ::1 as 127.0.0.1, :: as 0.0.0.0) and any other IPv6 address as
+ * one that no net= rule matches (port= rules still do):
  *   DEMI_OFFLOAD=none           nothing is offloaded (the preload is inert)
  *   DEMI_OFFLOAD=port=6379,port=8000-8100,net=10.0.0.0/8
  *                               only sockets whose local or remote port /
@@ -111,6 +114,35 @@ int shim_rules_parse(const char *spec, struct shim_rules **out)
 
 void shim_rules_free(struct shim_rules *r) { free(r); }
 
+void shim_offload_v4view(const union dm_sockaddr *a, struct sockaddr_in *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->sin_family = AF_INET;
+    if (a->sa.sa_family != AF_INET6) {
+        *out = a->sin;
+        return;
+    }
+    const struct in6_addr *ip6 = &a->sin6.sin6_addr;
+    out->sin_port = a->sin6.sin6_port;
+    if (IN6_IS_ADDR_V4MAPPED(ip6))
+        memcpy(&out->sin_addr, &ip6->s6_addr[12], 4);
+    else if (IN6_IS_ADDR_LOOPBACK(ip6))
+        out->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    /* else 0.0.0.0: "any" for ::, and no net= rule matches it (rule_hits) */
+}
+
+int shim_offload_decide_addr(const struct shim_rules *r, const struct shim_cfg *c, int type,
+                             const union dm_sockaddr *local, const union dm_sockaddr *remote,
+                             const char **why)
+{
+    struct sockaddr_in l4, r4;
+    if (local)
+        shim_offload_v4view(local, &l4);
+    if (remote)
+        shim_offload_v4view(remote, &r4);
+    return shim_offload_decide(r, c, type, local ? &l4 : NULL, remote ? &r4 : NULL, why);
+}
+
 static bool rule_hits(const struct shim_rule *r, const struct sockaddr_in *a)
 {
     if (!a)
@@ -169,6 +201,6 @@ int shim_offload_decide(const struct shim_rules *r, const struct shim_cfg *c, in
         *why = "no DEMI_OFFLOAD rule matches its addresses";
         return 0;
     }
-    *why = r ? "a DEMI_OFFLOAD rule matches" : "AF_INET TCP/UDP is offloaded by default";
+    *why = r ? "a DEMI_OFFLOAD rule matches" : "TCP/UDP is offloaded by default";
     return 1;
 }

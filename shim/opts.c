@@ -57,6 +57,15 @@ int shim_opt_class(int level, int name, bool set)
         default:
             return SHIM_OPT_KERNEL;
         }
+    case IPPROTO_IPV6:
+        switch (name) {
+        /* IPV6_V6ONLY decides whether a [::] listener takes IPv4: the
+         * datapath's socket needs it before its bind (replayed first) */
+        case IPV6_V6ONLY: case IPV6_TCLASS: case IPV6_UNICAST_HOPS:
+            return SHIM_OPT_BACKEND;
+        default:
+            return SHIM_OPT_KERNEL;
+        }
     default:
         return SHIM_OPT_KERNEL;
     }
@@ -74,6 +83,7 @@ const char *shim_opt_name(int level, int name)
     N(IPPROTO_TCP, TCP_KEEPCNT) N(IPPROTO_TCP, TCP_QUICKACK) N(IPPROTO_TCP, TCP_CORK)
     N(IPPROTO_TCP, TCP_DEFER_ACCEPT) N(IPPROTO_TCP, TCP_FASTOPEN) N(IPPROTO_TCP, TCP_USER_TIMEOUT)
     N(IPPROTO_IP, IP_TOS) N(IPPROTO_IP, IP_TTL) N(IPPROTO_IP, IP_ADD_MEMBERSHIP)
+    N(IPPROTO_IPV6, IPV6_V6ONLY) N(IPPROTO_IPV6, IPV6_TCLASS) N(IPPROTO_IPV6, IPV6_UNICAST_HOPS)
 #undef N
     return "(option)";
 }

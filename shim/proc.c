@@ -176,10 +176,11 @@ void shim_before_exec(void)
             /* a port the kernel chose at bind(0) went with the shutdown
              * (getsockname still shows it): bind it again; EINVAL means
              * the socket kept its binding */
-            if (s->local.sin_port && DM_REAL(bind)(fd, (struct sockaddr *)&s->local, sizeof(s->local)) < 0 &&
+            /* (sin_port and sin6_port share their offset) */
+            if (s->local.sin.sin_port && DM_REAL(bind)(fd, &s->local.sa, dm_addr_len(&s->local.sa)) < 0 &&
                 errno != EINVAL)
                 DM_WARN("shim", "exec: fd %d: cannot bind its kernel socket to port %u again: %s", fd,
-                        ntohs(s->local.sin_port), strerror(errno));
+                        ntohs(s->local.sin.sin_port), strerror(errno));
             if (DM_REAL(listen)(fd, s->backlog) == 0 && nrelisten < (int)DM_ARRAY_SIZE(relisten))
                 relisten[nrelisten++] = fd;
             DM_DEBUG("shim", "exec: fd %d: its kernel socket listens again for the new program", fd);

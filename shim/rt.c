@@ -177,6 +177,7 @@ void shim_cfg_load(void)
     const struct dm_stack_ops *first = dm_stack_first(be ? be : SHIM_BACKENDS);
     int own_stack = first && first->own_addresses;
     cfg->offload_loopback = cfg_bool(DM_CFG_OFFLOAD_LOOPBACK, !own_stack);
+    cfg->inet6 = first && first->inet6;
     /* A stack with its own addresses (dpdk, xdp): binds to DEMI_IPV4's
      * address are the datapath's even though the kernel does not have it */
     cfg->own_addr = 0;
@@ -661,7 +662,8 @@ static void dispatch(struct shim_dp *dp, demi_qresult_t *qr)
         {
             unsigned k = (s->acc_head + s->acc_count) % SHIM_ACCQ;
             s->accq[k].qd = qr->qr_value.ares.qd;
-            s->accq[k].addr = qr->qr_value.ares.addr;
+            /* (sockaddr_in or _in6 by family; the result struct is packed) */
+            memcpy(&s->accq[k].addr, &qr->qr_value.ares.addr6, sizeof(s->accq[k].addr.sin6));
             s->acc_count++;
         }
         shim_sock_changed_in(s);

@@ -70,6 +70,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <demi/types.h>
+#include "dm/addr.h"
 #include "dm/compiler.h"
 #include "dm/list.h"
 
@@ -108,6 +109,7 @@ struct shim_sock {
     struct shim_obj obj;
     int state;               /* enum shim_state */
     int type;                /* SOCK_STREAM / SOCK_DGRAM */
+    int family;              /* AF_INET / AF_INET6 */
     int qd;                  /* datapath queue, -1 before hand-over */
     uint32_t inst_gen;       /* the datapath generation that owns qd */
     struct shim_dp *dp;      /* the datapath instance qd is in */
@@ -129,7 +131,7 @@ struct shim_sock {
     int reuseaddr, reuseport;/* what the application set */
     int rcvlowat;
     int64_t rcvtimeo_ns, sndtimeo_ns; /* 0: none */
-    struct sockaddr_in local, peer;
+    union dm_sockaddr local, peer; /* of s->family (v4-mapped peers on [::]) */
     demi_qtoken_t pop_qt, accept_qt, connect_qt;
     demi_qtoken_t tx_fail_qt;    /* the push that failed (send reports it) */
     /* receive buffer */
@@ -137,7 +139,7 @@ struct shim_sock {
     unsigned rx_head, rx_count;
     size_t rx_bytes;
     /* accepted, not yet returned */
-    struct { int qd; struct sockaddr_in addr; } accq[SHIM_ACCQ];
+    struct { int qd; union dm_sockaddr addr; } accq[SHIM_ACCQ];
     unsigned acc_head, acc_count;
     int *kaccq;              /* kernel connections drained at hand-over (all
                                 the kernel had queued), in order */
@@ -258,7 +260,8 @@ struct shim_cfg {
     int64_t helper_ns;       /* DEMI_HELPER_US: the progress helper's period, 0 off */
     int tx_batch;            /* DEMI_TX_BATCH: at most this many sends of a turn per flush */
     int offload_udp;
-    int offload_loopback;    /* 1 offload 127/8, 0 keep in kernel */
+    int offload_loopback;    /* 1 offload 127/8 (and ::1), 0 keep in kernel */
+    int inet6;               /* the backend serves AF_INET6 (else those stay in the kernel) */
     int offload_none;
     uint32_t own_addr;       /* network order: the backend's own IPv4 address
                                 (DEMI_IPV4 of a stack with its own addresses), 0 none */
@@ -469,7 +472,7 @@ void shim_sock_unref(struct shim_sock *s);   /* last ref: close the queue */
 void shim_sock_free(struct shim_sock *s);    /* (refs gone) */
 /* Hands a PENDING socket to the datapath. dest: connect() peer or NULL.
  * 0 offloaded; 1 the socket went to the kernel (fd no longer ours). */
-int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest);
+int shim_activate(struct shim_sock *s, int fd, const union dm_sockaddr *dest);
 void shim_sock_post(struct shim_sock *s);    /* keeps pop/accept posted */
 /* A data-path use by this thread (recv, send, epoll/poll of it): a fresh
  * accepted socket moves to this thread's instance and gets its pop. */
@@ -589,6 +592,12 @@ bool shim_offload_addr_ok(const struct sockaddr_in *a, int offload_loopback);
 int shim_offload_decide(const struct shim_rules *r, const struct shim_cfg *c, int type,
                         const struct sockaddr_in *local, const struct sockaddr_in *remote,
                         const char **why);
+/* The same for either family: an IPv6 address is judged as the IPv4
+ * address the rules would see (shim_offload_v4view). */
+int shim_offload_decide_addr(const struct shim_rules *r, const struct shim_cfg *c, int type,
+                             const union dm_sockaddr *local, const union dm_sockaddr *remote,
+                             const char **why);
+void shim_offload_v4view(const union dm_sockaddr *a, struct sockaddr_in *out);
 extern struct shim_rules *shim_offload_rules;
 
 enum shim_optclass {
@@ -602,7 +611,9 @@ int shim_opt_class(int level, int name, bool set);
 const char *shim_opt_name(int level, int name);
 
 /* Helpers */
-int shim_copy_addr(const struct sockaddr_in *sin, struct sockaddr *a, socklen_t *len);
-int shim_check_sin(const struct sockaddr *a, socklen_t len, struct sockaddr_in *out);
+int shim_copy_addr(const union dm_sockaddr *sa, struct sockaddr *a, socklen_t *len);
+/* An address argument for a socket of this family, checked as Linux does. */
+int shim_check_addr(const struct sockaddr *a, socklen_t len, int family, union dm_sockaddr *out);
+bool shim_addr_eq(const union dm_sockaddr *a, const union dm_sockaddr *b); /* address and port */
 
 #endif /* DM_SHIM_H */

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <linux/sockios.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -21,32 +22,83 @@
 #include "interpose/real.h"
 #include "shim/shim.h"
 
-#define SIN_FMT "%s:%u"
-#define SIN_ARG(a, buf) inet_ntop(AF_INET, &(a)->sin_addr, buf, sizeof(buf)), ntohs((a)->sin_port)
+/* "a.b.c.d:port" or "[v6]:port", for messages */
+#define ADDR_STRLEN (INET6_ADDRSTRLEN + 8)
+#define SIN_FMT "%s"
+#define SIN_ARG(a, buf) addr_str(a, buf, sizeof(buf))
 
-int shim_copy_addr(const struct sockaddr_in *sin, struct sockaddr *a, socklen_t *len)
+static const char *addr_str(const union dm_sockaddr *a, char *buf, size_t n)
+{
+    char ip[INET6_ADDRSTRLEN];
+    if (a->sa.sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &a->sin6.sin6_addr, ip, sizeof(ip));
+        snprintf(buf, n, "[%s]:%u", ip, ntohs(a->sin6.sin6_port));
+    } else {
+        inet_ntop(AF_INET, &a->sin.sin_addr, ip, sizeof(ip));
+        snprintf(buf, n, "%s:%u", ip, ntohs(a->sin.sin_port));
+    }
+    return buf;
+}
+
+int shim_copy_addr(const union dm_sockaddr *sa, struct sockaddr *a, socklen_t *len)
 {
     if (!a || !len)
         return a || len ? -EFAULT : 0;
     if ((int)*len < 0)
         return -EINVAL;
-    memcpy(a, sin, DM_MIN((size_t)*len, sizeof(*sin)));
-    *len = sizeof(*sin);
+    socklen_t full = dm_addr_len(&sa->sa);
+    memcpy(a, sa, DM_MIN((size_t)*len, (size_t)full));
+    *len = full;
     return 0;
 }
 
-int shim_check_sin(const struct sockaddr *a, socklen_t len, struct sockaddr_in *out)
+int shim_check_addr(const struct sockaddr *a, socklen_t len, int family, union dm_sockaddr *out)
 {
     if (!a)
         return -EFAULT;
     if ((int)len < (int)sizeof(sa_family_t))
         return -EINVAL;
+    if (family == AF_INET6) {
+        /* as inet6_bind and tcp_v6_connect: the length first (the 24
+         * bytes of RFC 2133 without a scope id are enough) */
+        if (len < offsetof(struct sockaddr_in6, sin6_scope_id))
+            return -EINVAL;
+        if (a->sa_family != AF_INET6)
+            return -EAFNOSUPPORT;
+        memset(out, 0, sizeof(*out));
+        memcpy(out, a, DM_MIN((size_t)len, sizeof(out->sin6)));
+        return 0;
+    }
     if (a->sa_family != AF_INET)
         return -EAFNOSUPPORT;
     if (len < sizeof(struct sockaddr_in))
         return -EINVAL;
-    memcpy(out, a, sizeof(*out));
+    memset(out, 0, sizeof(*out));
+    memcpy(out, a, sizeof(out->sin));
     return 0;
+}
+
+bool shim_addr_eq(const union dm_sockaddr *a, const union dm_sockaddr *b)
+{
+    if (a->sa.sa_family != b->sa.sa_family)
+        return false;
+    if (a->sa.sa_family == AF_INET6)
+        return a->sin6.sin6_port == b->sin6.sin6_port &&
+               IN6_ARE_ADDR_EQUAL(&a->sin6.sin6_addr, &b->sin6.sin6_addr);
+    return a->sin.sin_port == b->sin.sin_port && a->sin.sin_addr.s_addr == b->sin.sin_addr.s_addr;
+}
+
+/* The port of either family (same offset, but say which field). */
+static in_port_t addr_port(const union dm_sockaddr *a)
+{
+    return a->sa.sa_family == AF_INET6 ? a->sin6.sin6_port : a->sin.sin_port;
+}
+
+static bool addr_is_any(const union dm_sockaddr *a)
+{
+    if (a->sa.sa_family == AF_INET6)
+        return IN6_IS_ADDR_UNSPECIFIED(&a->sin6.sin6_addr);
+    return a->sin.sin_addr.s_addr == htonl(INADDR_ANY);
 }
 
 struct shim_sock *shim_sock_new(int type)
@@ -57,6 +109,7 @@ struct shim_sock *shim_sock_new(int type)
     s->obj.kind = SHIM_KIND_SOCK;
     s->obj.refs = 1;
     s->type = type;
+    s->family = AF_INET;
     s->qd = -1;
     s->kfd = -1;
     s->rcvlowat = 1;
@@ -198,10 +251,10 @@ static void drain_kernel_listener(struct shim_sock *s, int fd)
     (void)DM_REAL(shutdown)(fd, SHUT_RD); /* stops listening; the port stays bound to it */
 }
 
-int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest)
+int shim_activate(struct shim_sock *s, int fd, const union dm_sockaddr *dest)
 {
-    char b1[INET_ADDRSTRLEN], b2[INET_ADDRSTRLEN];
-    struct sockaddr_in local = { 0 };
+    char b1[ADDR_STRLEN], b2[ADDR_STRLEN];
+    union dm_sockaddr local = { 0 };
     socklen_t llen = sizeof(local);
     const char *why = NULL;
     int r, qd, one = 1;
@@ -211,23 +264,29 @@ int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest)
         return 0;
     if (s->state == SHIM_ORPHAN)
         return -EIO;
-    if (DM_REAL(getsockname)(fd, (struct sockaddr *)&local, &llen) < 0 || local.sin_family != AF_INET)
+    if (DM_REAL(getsockname)(fd, &local.sa, &llen) < 0 || local.sa.sa_family != s->family) {
         memset(&local, 0, sizeof(local));
+        local.sa.sa_family = (sa_family_t)s->family;
+    }
     if (s->own_bind)
-        local.sin_addr = s->local.sin_addr; /* the placeholder holds 0.0.0.0 */
-    bool bound = local.sin_port != 0;
+        local.sin.sin_addr = s->local.sin.sin_addr; /* the placeholder holds 0.0.0.0 (IPv4 only) */
+    bool bound = addr_port(&local) != 0;
     /* bind(ip:0) with IP_BIND_ADDRESS_NO_PORT (or a stack's own address
      * with port 0): the kernel picks the port only at connect, but the
      * source address is the application's choice all the same */
-    bool addr_only = !bound && local.sin_addr.s_addr != htonl(INADDR_ANY);
+    bool addr_only = !bound && !addr_is_any(&local);
     if (s->listening && s->refork) {
         /* a listener re-created in a forked child: its address was recorded */
         local = s->local;
         bound = true;
     }
-    int ok = shim_offload_decide(shim_offload_rules, &shim_rt.cfg, s->type, bound || addr_only ? &local : NULL,
-                                 dest, &why);
+    int ok = shim_offload_decide_addr(shim_offload_rules, &shim_rt.cfg, s->type,
+                                      bound || addr_only ? &local : NULL, dest, &why);
     struct shim_dp *dp = ok ? shim_dp_mine() : NULL;
+    if (ok && dp && s->family == AF_INET6 && !dm_instance_inet6(shim_dp_inst(dp))) {
+        ok = 0; /* (socket() already kept them with DEMI_BACKEND's first choice) */
+        why = "the backend has no IPv6";
+    }
     if (ok && !dp) {
         ok = 0;
         why = "the datapath did not start";
@@ -241,7 +300,7 @@ int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest)
     }
     struct dm_instance *inst = shim_dp_inst(dp);
     s->dp = dp;
-    r = dm_socket(inst, &qd, AF_INET, s->type, 0);
+    r = dm_socket(inst, &qd, s->family, s->type, 0);
     if (r < 0) {
         DM_ERR("shim", "fd %d: the datapath refused a socket: %s", fd, strerror(-r));
         return r;
@@ -258,7 +317,7 @@ int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest)
             /* UDP has no listen state to stop: swap in a fresh unbound
              * placeholder so the kernel delivers nothing to it. */
             int fdfl = DM_REAL(fcntl)(fd, F_GETFD);
-            int nfd = DM_REAL(socket)(AF_INET, SOCK_DGRAM | (s->nonblock ? SOCK_NONBLOCK : 0), 0);
+            int nfd = DM_REAL(socket)(s->family, SOCK_DGRAM | (s->nonblock ? SOCK_NONBLOCK : 0), 0);
             if (nfd >= 0) {
                 DM_REAL(dup3)(nfd, fd, fdfl > 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
                 DM_REAL(close)(nfd);
@@ -267,7 +326,7 @@ int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest)
         }
         if (s->listening)
             (void)dm_setsockopt(inst, qd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-        r = dm_bind(inst, qd, (struct sockaddr *)&local, sizeof(local));
+        r = dm_bind(inst, qd, &local.sa, dm_addr_len(&local.sa));
         if (r == -EADDRINUSE && s->listening && !s->refork) {
             /* SO_REUSEPORT needs the same user on both sockets: a worker
              * that dropped privileges (nginx) must stop the kernel
@@ -275,7 +334,7 @@ int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest)
              * refused), then bind */
             drain_kernel_listener(s, fd);
             drained = true;
-            r = dm_bind(inst, qd, (struct sockaddr *)&local, sizeof(local));
+            r = dm_bind(inst, qd, &local.sa, dm_addr_len(&local.sa));
         }
         if (r < 0) {
             DM_ERR("shim", "fd %d: the datapath could not bind " SIN_FMT ": %s", fd, SIN_ARG(&local, b1),
@@ -287,7 +346,7 @@ int shim_activate(struct shim_sock *s, int fd, const struct sockaddr_in *dest)
         s->local = local;
         s->udp_pop_ok = true;
     } else if (addr_only) {
-        r = dm_bind(inst, qd, (struct sockaddr *)&local, sizeof(local));
+        r = dm_bind(inst, qd, &local.sa, dm_addr_len(&local.sa));
         if (r < 0) {
             DM_ERR("shim", "fd %d: the datapath could not bind " SIN_FMT ": %s", fd, SIN_ARG(&local, b1), strerror(-r));
             dm_close(inst, qd);
@@ -469,8 +528,10 @@ int shim_socket(int domain, int type, int protocol)
         return -errno;
     shim_lock();
     const char *why = NULL;
-    if (domain != AF_INET)
-        why = "only AF_INET is offloaded";
+    if (domain != AF_INET && domain != AF_INET6)
+        why = "only AF_INET and AF_INET6 are offloaded";
+    else if (domain == AF_INET6 && !shim_rt.cfg.inet6)
+        why = "the backend has no IPv6 (DEMI_BACKEND)";
     else if (base != SOCK_STREAM && base != SOCK_DGRAM)
         why = "only TCP and UDP are offloaded";
     else if ((base == SOCK_STREAM && protocol != 0 && protocol != IPPROTO_TCP) ||
@@ -493,6 +554,7 @@ int shim_socket(int domain, int type, int protocol)
         return -ENOMEM;
     }
     s->nonblock = (type & SOCK_NONBLOCK) != 0;
+    s->family = domain;
     DM_DEBUG("shim", "fd %d: %s socket, offload candidate (decided at its first I/O)", fd,
              base == SOCK_STREAM ? "TCP" : "UDP");
     shim_unlock();
@@ -506,21 +568,23 @@ int shim_socket(int domain, int type, int protocol)
  * which the hand-over binds on the datapath. */
 static int bind_own_addr(struct shim_sock *s, int fd, const struct sockaddr *a, socklen_t len)
 {
+    union dm_sockaddr ua;
     struct sockaddr_in sin, any;
     socklen_t l = sizeof(any);
     if (DM_REAL(bind)(fd, a, len) == 0)
         return 0;
     int err = errno;
-    if (err != EADDRNOTAVAIL || !shim_rt.cfg.own_addr || shim_check_sin(a, len, &sin) < 0 ||
-        sin.sin_addr.s_addr != shim_rt.cfg.own_addr)
+    if (err != EADDRNOTAVAIL || !shim_rt.cfg.own_addr || s->family != AF_INET ||
+        shim_check_addr(a, len, AF_INET, &ua) < 0 || ua.sin.sin_addr.s_addr != shim_rt.cfg.own_addr)
         return -err;
+    sin = ua.sin;
     any = sin;
     any.sin_addr.s_addr = htonl(INADDR_ANY);
     if (DM_REAL(bind)(fd, (struct sockaddr *)&any, sizeof(any)) < 0)
         return -errno;
     if (DM_REAL(getsockname)(fd, (struct sockaddr *)&any, &l) == 0)
         sin.sin_port = any.sin_port; /* port 0: the kernel's pick */
-    s->local = sin;
+    s->local.sin = sin;
     s->own_bind = true;
     DM_DEBUG("shim", "fd %d: bound to the datapath's own address %s:%u (the kernel holds the port on 0.0.0.0)",
              fd, inet_ntoa(sin.sin_addr), ntohs(sin.sin_port));
@@ -534,12 +598,14 @@ int shim_bind(int fd, const struct sockaddr *a, socklen_t len)
     int r = SHIM_PASS;
     if (s->state == SHIM_OFFLOADED) {
         /* bind after the hand-over: a UDP client that sent first, say */
-        struct sockaddr_in sin;
-        r = shim_check_sin(a, len, &sin);
+        union dm_sockaddr sin;
+        r = shim_check_addr(a, len, s->family, &sin);
         if (r == 0)
             r = dm_bind(shim_dp_inst(s->dp), s->qd, a, len);
         if (r == 0) {
-            s->local = sin;
+            socklen_t l = sizeof(s->local);
+            if (dm_getsockname(shim_dp_inst(s->dp), s->qd, &s->local.sa, &l) < 0)
+                s->local = sin;
             s->udp_pop_ok = true;
             shim_sock_post(s);
         }
@@ -622,15 +688,16 @@ int shim_accept(int fd, struct sockaddr *a, socklen_t *alen, int flags)
                 DM_REAL(fcntl)(k, F_SETFL, DM_REAL(fcntl)(k, F_GETFL) | O_NONBLOCK);
             if (!(flags & SOCK_CLOEXEC))
                 DM_REAL(fcntl)(k, F_SETFD, 0);
-            struct sockaddr_in peer = { 0 };
+            union dm_sockaddr peer = { 0 };
             socklen_t pl = sizeof(peer);
-            DM_REAL(getpeername)(k, (struct sockaddr *)&peer, &pl);
+            peer.sa.sa_family = (sa_family_t)s->family;
+            DM_REAL(getpeername)(k, &peer.sa, &pl);
             r = shim_copy_addr(&peer, a, alen);
             r = r < 0 ? r : k;
             break;
         }
         if (s->acc_count) {
-            int nfd = DM_REAL(socket)(AF_INET, SOCK_STREAM | flags, 0);
+            int nfd = DM_REAL(socket)(s->family, SOCK_STREAM | flags, 0);
             if (nfd < 0) {
                 r = -errno;
                 break;
@@ -648,6 +715,7 @@ int shim_accept(int fd, struct sockaddr *a, socklen_t *alen, int flags)
             /* with an instance per thread, it moves to the thread that
              * first uses it, so nothing is posted on it before */
             ns->fresh = shim_rt.per_thread;
+            ns->family = s->family;
             ns->qd = s->accq[s->acc_head].qd;
             ns->peer = s->accq[s->acc_head].addr;
             ns->local = s->local;
@@ -658,7 +726,7 @@ int shim_accept(int fd, struct sockaddr *a, socklen_t *alen, int flags)
             shim_qmap_put(ns);
             shim_sock_post(ns);
             shim_sock_post(s);
-            char b[INET_ADDRSTRLEN];
+            char b[ADDR_STRLEN];
             DM_DEBUG("shim", "fd %d: accepted " SIN_FMT " as fd %d (qd %d)", fd, SIN_ARG(&ns->peer, b), nfd, ns->qd);
             /* Linux fills the address even when the caller's buffer is
              * short; a bad pointer would have faulted in the kernel. */
@@ -718,7 +786,7 @@ static int udp_connect_backend(struct shim_sock *s, const struct sockaddr *a, so
 
 int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
 {
-    struct sockaddr_in dest;
+    union dm_sockaddr dest;
     shim_lock();
     SHIM_GET_SOCK(fd, s);
     int r = 0;
@@ -732,7 +800,7 @@ int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
         shim_unlock();
         return r;
     }
-    if (s->state == SHIM_PENDING && (s->listening || (r = shim_check_sin(a, len, &dest)) < 0)) {
+    if (s->state == SHIM_PENDING && (s->listening || (r = shim_check_addr(a, len, s->family, &dest)) < 0)) {
         shim_unlock();
         return SHIM_PASS; /* the kernel gives the errno */
     }
@@ -740,7 +808,7 @@ int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
         shim_unlock();
         return -EIO;
     }
-    if (s->state == SHIM_OFFLOADED && (r = shim_check_sin(a, len, &dest)) < 0)
+    if (s->state == SHIM_OFFLOADED && (r = shim_check_addr(a, len, s->family, &dest)) < 0)
         goto out;
     if (s->type == SOCK_DGRAM) {
         r = shim_activate(s, fd, &dest);
@@ -748,14 +816,14 @@ int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
             r = r == 1 ? SHIM_PASS : r;
             goto out;
         }
-        r = udp_connect_backend(s, (struct sockaddr *)&dest, sizeof(dest));
+        r = udp_connect_backend(s, &dest.sa, dm_addr_len(&dest.sa));
         if (r < 0)
             goto out;
         if (r == 1 && !s->udp_pop_ok) {
             /* the shim's own association: a port to receive on first */
-            struct sockaddr_in any = { .sin_family = AF_INET };
+            union dm_sockaddr any = { .sa.sa_family = (sa_family_t)s->family };
             socklen_t l = sizeof(any);
-            r = dm_bind(shim_dp_inst(s->dp), s->qd, (struct sockaddr *)&any, sizeof(any));
+            r = dm_bind(shim_dp_inst(s->dp), s->qd, &any.sa, dm_addr_len(&any.sa));
             if (r < 0)
                 goto out;
             if (dm_getsockname(shim_dp_inst(s->dp), s->qd, (struct sockaddr *)&s->local, &l) < 0)
@@ -797,7 +865,7 @@ int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
         goto out;
     }
     shim_focus(s->dp);
-    r = dm_connect(shim_dp_inst(s->dp), &s->connect_qt, s->qd, (struct sockaddr *)&dest, sizeof(dest));
+    r = dm_connect(shim_dp_inst(s->dp), &s->connect_qt, s->qd, &dest.sa, dm_addr_len(&dest.sa));
     if (r < 0)
         goto out;
     s->connect_pending = true;
@@ -928,11 +996,11 @@ int shim_getsockname(int fd, struct sockaddr *a, socklen_t *len)
         shim_unlock();
         return SHIM_PASS;
     }
-    struct sockaddr_in sin = s->local;
+    union dm_sockaddr sin = s->local;
     socklen_t l = sizeof(sin);
-    if (sock_live(s) && dm_getsockname(shim_dp_inst(s->dp), s->qd, (struct sockaddr *)&sin, &l) < 0)
+    if (sock_live(s) && dm_getsockname(shim_dp_inst(s->dp), s->qd, &sin.sa, &l) < 0)
         sin = s->local;
-    sin.sin_family = AF_INET;
+    sin.sa.sa_family = (sa_family_t)s->family;
     int r = shim_copy_addr(&sin, a, len);
     shim_unlock();
     return r;

@@ -27,7 +27,7 @@ static struct dm_buf *null_buf;
 static int nl_create(struct dm_instance *i, const struct dm_config *c, void **st) { (void)c; *st = i; return 0; }
 static void nl_destroy(void *st) { (void)st; }
 static int nl_socket(void *st, struct dm_queue *q, int d, int t, int p) { (void)st; (void)q; (void)d; (void)t; (void)p; return 0; }
-static int nl_bind(void *st, struct dm_queue *q, const struct sockaddr_in *a) { (void)st; (void)q; (void)a; return 0; }
+static int nl_bind(void *st, struct dm_queue *q, const union dm_sockaddr *a) { (void)st; (void)q; (void)a; return 0; }
 static int nl_listen(void *st, struct dm_queue *q, int b) { (void)st; (void)q; (void)b; return 0; }
 static int nl_accept(void *st, struct dm_queue *q, struct dm_op *op) { (void)st; (void)q; (void)op; return -EOPNOTSUPP; }
 static int nl_connect(void *st, struct dm_queue *q, struct dm_op *op) { (void)st; (void)q; dm_op_complete_connect(op); return 0; }

@@ -503,9 +503,10 @@ static int inet_socket(void *sp, struct dm_queue *q, int domain, int type, int p
 #define SOCK_KIND(q) (((struct inet_sock *)(q)->priv)->kind)
 #define IS_TCP(q) ((q)->priv && SOCK_KIND(q) == INET_SOCK_TCP)
 
-static int inet_bind(void *sp, struct dm_queue *q, const struct sockaddr_in *a)
+static int inet_bind(void *sp, struct dm_queue *q, const union dm_sockaddr *ua)
 {
-    if (a->sin_family != AF_INET)
+    const struct sockaddr_in *a = &ua->sin;
+    if (a->sin_family != AF_INET) /* IPv4 only for now (no inet6) */
         return -EAFNOSUPPORT;
     if (IS_TCP(q))
         return tcp_bind(sp, q->priv, a);
@@ -539,6 +540,8 @@ static int inet_push(void *sp, struct dm_queue *q, struct dm_op *op)
 {
     if (IS_TCP(q))
         return tcp_push(sp, q->priv, op);
+    if (op->has_addr && op->addr.sin_family != AF_INET)
+        return -EAFNOSUPPORT;
     return udp_push(sp, q->priv, op);
 }
 
@@ -613,8 +616,9 @@ static int inet_getsockopt(void *sp, struct dm_queue *q, int level, int name, vo
     return 0;
 }
 
-static int inet_getsockname(void *sp, struct dm_queue *q, struct sockaddr_in *out)
+static int inet_getsockname(void *sp, struct dm_queue *q, union dm_sockaddr *ua)
 {
+    struct sockaddr_in *out = &ua->sin;
     struct inet_stack *st = sp;
     memset(out, 0, sizeof(*out));
     out->sin_family = AF_INET;
@@ -630,8 +634,9 @@ static int inet_getsockname(void *sp, struct dm_queue *q, struct sockaddr_in *ou
     return 0;
 }
 
-static int inet_getpeername(void *sp, struct dm_queue *q, struct sockaddr_in *out)
+static int inet_getpeername(void *sp, struct dm_queue *q, union dm_sockaddr *ua)
 {
+    struct sockaddr_in *out = &ua->sin;
     (void)sp;
     memset(out, 0, sizeof(*out));
     out->sin_family = AF_INET;

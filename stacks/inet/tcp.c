@@ -512,7 +512,7 @@ void tcp_accept_ready(struct tcp_pcb *l)
         c->q = nq;
         nq->priv = c;
         struct sockaddr_in peer = {.sin_family = AF_INET, .sin_port = c->rport, .sin_addr.s_addr = c->rip};
-        dm_op_complete_accept(op, nq, &peer);
+        dm_op_complete_accept(op, nq, (const struct sockaddr *)&peer);
         /* Whatever arrived before accept (data, FIN, RST) is now visible. */
         tcp_deliver(c);
     }

@@ -122,7 +122,7 @@ void udp_input(struct inet_stack *st, struct dm_buf *m)
     while (u->q && u->rcvq_head && (op = dm_queue_first_op(u->q, DEMI_OPC_POP))) {
         struct sockaddr_in from;
         struct dm_buf *p = udp_dequeue(u, &from);
-        dm_op_complete_pop(op, p, &from);
+        dm_op_complete_pop(op, p, (const struct sockaddr *)&from);
     }
     return;
 drop:
@@ -258,7 +258,7 @@ int udp_pop(struct inet_stack *st, struct udp_sock *u, struct dm_op *op)
     if (u->rcvq_head && dm_queue_first_op(u->q, DEMI_OPC_POP) == op) {
         struct sockaddr_in from;
         struct dm_buf *p = udp_dequeue(u, &from);
-        dm_op_complete_pop(op, p, &from);
+        dm_op_complete_pop(op, p, (const struct sockaddr *)&from);
     }
     return 0;
 }

@@ -116,6 +116,8 @@ static int px_attach(struct posix_st *st, struct dm_queue *q, int fd, int type)
 static int px_socket(void *p, struct dm_queue *q, int domain, int type, int protocol)
 {
     struct posix_st *st = p;
+    if (domain != AF_INET && domain != AF_INET6)
+        return -EAFNOSUPPORT;
     int fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
     if (fd < 0)
         return neg_errno();
@@ -125,11 +127,11 @@ static int px_socket(void *p, struct dm_queue *q, int domain, int type, int prot
     return rc;
 }
 
-static int px_bind(void *p, struct dm_queue *q, const struct sockaddr_in *addr)
+static int px_bind(void *p, struct dm_queue *q, const union dm_sockaddr *addr)
 {
     (void)p;
     struct psock *ps = q->priv;
-    return bind(ps->fd, (const struct sockaddr *)addr, sizeof(*addr)) < 0 ? neg_errno() : 0;
+    return bind(ps->fd, &addr->sa, dm_addr_len(&addr->sa)) < 0 ? neg_errno() : 0;
 }
 
 static int px_listen(void *p, struct dm_queue *q, int backlog)
@@ -155,9 +157,9 @@ static void do_accept(struct posix_st *st, struct psock *ps)
 {
     struct dm_op *op;
     while ((op = dm_queue_first_op(ps->q, DEMI_OPC_ACCEPT)) != NULL) {
-        struct sockaddr_in peer;
+        union dm_sockaddr peer;
         socklen_t len = sizeof(peer);
-        int fd = accept4(ps->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(ps->fd, &peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 st->ctr.eagain++;
@@ -182,7 +184,7 @@ static void do_accept(struct posix_st *st, struct psock *ps)
             continue;
         }
         ((struct psock *)nq->priv)->connected = 1;
-        dm_op_complete_accept(op, nq, &peer);
+        dm_op_complete_accept(op, nq, &peer.sa);
     }
 }
 
@@ -197,9 +199,9 @@ static void do_connect_check(struct psock *ps)
         err = errno;
     if (err == 0) {
         /* Still in progress? A writable edge or an error ends it. */
-        struct sockaddr_in peer;
+        union dm_sockaddr peer;
         socklen_t plen = sizeof(peer);
-        if (getpeername(ps->fd, (struct sockaddr *)&peer, &plen) < 0) {
+        if (getpeername(ps->fd, &peer.sa, &plen) < 0) {
             if (errno == ENOTCONN)
                 return;
             err = errno;
@@ -231,7 +233,7 @@ static void do_recv(struct posix_st *st, struct psock *ps)
             retry_later(st, ps);
             return;
         }
-        struct sockaddr_in from;
+        union dm_sockaddr from;
         struct iovec iov = {.iov_base = big->data, .iov_len = PX_RX_MAX};
         struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
         if (ps->type == SOCK_DGRAM) {
@@ -265,7 +267,7 @@ static void do_recv(struct posix_st *st, struct psock *ps)
         }
         b->len = b->pkt_len = (uint32_t)n;
         st->ctr.rx_bytes += (uint64_t)n;
-        dm_op_complete_pop(op, b, ps->type == SOCK_DGRAM ? &from : NULL);
+        dm_op_complete_pop(op, b, ps->type == SOCK_DGRAM ? &from.sa : NULL);
     }
 }
 
@@ -307,7 +309,7 @@ static void do_send(struct posix_st *st, struct psock *ps)
         struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)niov};
         if (op->has_addr && ps->type == SOCK_DGRAM) {
             mh.msg_name = &op->addr;
-            mh.msg_namelen = sizeof(op->addr);
+            mh.msg_namelen = dm_addr_len((const struct sockaddr *)&op->addr);
         }
         ssize_t n = sendmsg(ps->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
@@ -361,7 +363,7 @@ static int px_connect(void *p, struct dm_queue *q, struct dm_op *op)
         return -EALREADY;
     if (ps->listening)
         return -EISCONN;
-    if (connect(ps->fd, (struct sockaddr *)&op->addr, sizeof(op->addr)) == 0) {
+    if (connect(ps->fd, (struct sockaddr *)&op->addr, dm_addr_len((const struct sockaddr *)&op->addr)) == 0) {
         ps->connected = 1;
         dm_op_complete_connect(op);
         return 0;
@@ -488,7 +490,7 @@ static int px_getsockopt(void *p, struct dm_queue *q, int level, int name, void 
     return getsockopt(ps->fd, level, name, val, len) < 0 ? neg_errno() : 0;
 }
 
-static int px_getsockname(void *p, struct dm_queue *q, struct sockaddr_in *out)
+static int px_getsockname(void *p, struct dm_queue *q, union dm_sockaddr *out)
 {
     (void)p;
     struct psock *ps = q->priv;
@@ -496,7 +498,7 @@ static int px_getsockname(void *p, struct dm_queue *q, struct sockaddr_in *out)
     return getsockname(ps->fd, (struct sockaddr *)out, &len) < 0 ? neg_errno() : 0;
 }
 
-static int px_getpeername(void *p, struct dm_queue *q, struct sockaddr_in *out)
+static int px_getpeername(void *p, struct dm_queue *q, union dm_sockaddr *out)
 {
     (void)p;
     struct psock *ps = q->priv;
@@ -547,6 +549,7 @@ static const struct dm_stack_ops posix_ops = {
     .create = px_create,
     .destroy = px_destroy,
     .socket = px_socket,
+    .inet6 = true,
     .bind = px_bind,
     .listen = px_listen,
     .accept = px_accept,

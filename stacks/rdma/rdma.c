@@ -274,8 +274,10 @@ static int rs_socket(void *p, struct dm_queue *q, int domain, int type, int prot
     return 0;
 }
 
-static int rs_bind(void *p, struct dm_queue *q, const struct sockaddr_in *addr)
+static int rs_bind(void *p, struct dm_queue *q, const union dm_sockaddr *addr)
 {
+    if (addr->sa.sa_family != AF_INET) /* IPv4 only (no inet6) */
+        return -EAFNOSUPPORT;
     struct rs_stack *st = p;
     struct rs_conn *c = conn_of(q);
     if (c->bound || c->listening || c->state != RS_IDLE)
@@ -283,7 +285,7 @@ static int rs_bind(void *p, struct dm_queue *q, const struct sockaddr_in *addr)
     int rc = ensure_id(st, c);
     if (rc < 0)
         return rc;
-    struct sockaddr_in sin = *addr;
+    struct sockaddr_in sin = addr->sin;
     if (st->g->bind_addr(c->id, (struct sockaddr *)&sin) != 0) {
         int err = errno;
         return -(err == ENODEV ? EADDRNOTAVAIL : err);
@@ -544,8 +546,9 @@ static int rs_getsockopt(void *p, struct dm_queue *q, int level, int name, void 
     return -ENOPROTOOPT;
 }
 
-static int rs_getsockname(void *p, struct dm_queue *q, struct sockaddr_in *out)
+static int rs_getsockname(void *p, struct dm_queue *q, union dm_sockaddr *ua)
 {
+    struct sockaddr_in *out = &ua->sin;
     (void)p;
     struct rs_conn *c = conn_of(q);
     memset(out, 0, sizeof(*out));
@@ -556,8 +559,9 @@ static int rs_getsockname(void *p, struct dm_queue *q, struct sockaddr_in *out)
     return 0;
 }
 
-static int rs_getpeername(void *p, struct dm_queue *q, struct sockaddr_in *out)
+static int rs_getpeername(void *p, struct dm_queue *q, union dm_sockaddr *ua)
 {
+    struct sockaddr_in *out = &ua->sin;
     (void)p;
     struct rs_conn *c = conn_of(q);
     if (c->listening || !c->id || c->state < RS_ESTABLISHED)

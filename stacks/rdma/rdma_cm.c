@@ -223,7 +223,7 @@ void rs_accept_ready(struct rs_stack *st, struct rs_conn *l)
         c->q = nq;
         nq->priv = c;
         st->ctr.accepts++;
-        dm_op_complete_accept(op, nq, &c->id->route.addr.dst_sin);
+        dm_op_complete_accept(op, nq, &c->id->route.addr.dst_addr);
         rs_kick(c);
     }
 }

@@ -761,6 +761,7 @@ static const struct dm_stack_ops ur_ops = {
     .create = ur_create,
     .destroy = ur_destroy,
     .socket = ur_socket,
+    .inet6 = true,
     .bind = ur_bind,
     .listen = ur_listen,
     .accept = ur_accept,

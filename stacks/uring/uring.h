@@ -110,7 +110,7 @@ struct ur_chunk {
 struct ur_accepted {
     int fd;
     int has_addr;
-    struct sockaddr_in addr;
+    union dm_sockaddr addr;
 };
 
 #define UR_RXQ_MAX 64          /* per-socket chunk queue (power of 2) */
@@ -124,6 +124,7 @@ struct ur_sock {
     int fd;
     int slot;                  /* fixed-file index, -1 when none */
     uint8_t type;              /* SOCK_STREAM / SOCK_DGRAM */
+    uint8_t family;            /* AF_INET / AF_INET6 (sockets from ur_socket) */
     uint8_t state;             /* enum ur_state */
     uint8_t bound;
     uint8_t shut_rd, shut_wr;  /* shutdown requested */
@@ -153,7 +154,7 @@ struct ur_sock {
     struct dm_buf *rx_buf;     /* single-shot recv target */
     struct msghdr rx_msg;
     struct iovec rx_iov;
-    struct sockaddr_in rx_from;
+    union dm_sockaddr rx_from;
 
     /* send */
     uint32_t tx_bytes;         /* bytes in the in-flight send */
@@ -161,15 +162,15 @@ struct ur_sock {
     struct dm_buf *tx_segs[UR_MAX_IOV];
     struct iovec tx_iov[UR_MAX_IOV];
     struct msghdr tx_msg;
-    struct sockaddr_in tx_to;
+    union dm_sockaddr tx_to;
 
     /* connect */
-    struct sockaddr_in peer;
+    union dm_sockaddr peer;
 
     /* accept (listening sockets) */
     struct ur_accepted *accq;
     uint32_t accq_head, accq_count, accq_cap;
-    struct sockaddr_in acc_addr;
+    union dm_sockaddr acc_addr;
     socklen_t acc_addrlen;
 };
 
@@ -284,7 +285,7 @@ void ur_shut_cqe(struct ur_sock *s, int res);
 void ur_cancel_all(struct ur_sock *s);
 void ur_sock_free_now(struct ur_sock *s); /* destroy path */
 int ur_socket(void *stp, struct dm_queue *q, int domain, int type, int protocol);
-int ur_bind(void *stp, struct dm_queue *q, const struct sockaddr_in *addr);
+int ur_bind(void *stp, struct dm_queue *q, const union dm_sockaddr *addr);
 int ur_listen(void *stp, struct dm_queue *q, int backlog);
 int ur_shutdown(void *stp, struct dm_queue *q, int how);
 int ur_close(void *stp, struct dm_queue *q);
@@ -293,8 +294,8 @@ int ur_adopt(void *stp, struct dm_queue *q, int fd);
 void ur_fork_child(struct ur_stack *st);
 int ur_setsockopt(void *stp, struct dm_queue *q, int level, int name, const void *val, socklen_t len);
 int ur_getsockopt(void *stp, struct dm_queue *q, int level, int name, void *val, socklen_t *len);
-int ur_getsockname(void *stp, struct dm_queue *q, struct sockaddr_in *out);
-int ur_getpeername(void *stp, struct dm_queue *q, struct sockaddr_in *out);
+int ur_getsockname(void *stp, struct dm_queue *q, union dm_sockaddr *out);
+int ur_getpeername(void *stp, struct dm_queue *q, union dm_sockaddr *out);
 
 /* uring_rx.c */
 int ur_pop(void *stp, struct dm_queue *q, struct dm_op *op);

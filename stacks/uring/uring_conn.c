@@ -41,7 +41,7 @@ static bool ur_acc_multishot(const struct ur_sock *s)
     return s->st->feat & UR_F_MULTISHOT_ACCEPT;
 }
 
-static int ur_accq_push(struct ur_sock *s, int fd, const struct sockaddr_in *addr)
+static int ur_accq_push(struct ur_sock *s, int fd, const union dm_sockaddr *addr)
 {
     if (s->accq_count == s->accq_cap) {
         /* Completions that raced with our cancel: grow rather than drop. */
@@ -82,7 +82,7 @@ static void ur_acc_deliver(struct ur_sock *s)
             dm_op_fail(op, ENOMEM);
             continue;
         }
-        struct sockaddr_in peer;
+        union dm_sockaddr peer;
         if (a->has_addr) {
             peer = a->addr;
         } else {
@@ -91,7 +91,7 @@ static void ur_acc_deliver(struct ur_sock *s)
                 /* Reset before we got to it: report it as accepted anyway
                  * (its first pop gives the error), as accept(2) does. */
                 memset(&peer, 0, sizeof(peer));
-                peer.sin_family = AF_INET;
+                peer.sa.sa_family = s->family;
             }
         }
         s->accq_head = (s->accq_head + 1) % s->accq_cap;
@@ -100,7 +100,7 @@ static void ur_acc_deliver(struct ur_sock *s)
         ns->q = nq;
         nq->priv = ns;
         st->c.accepts++;
-        dm_op_complete_accept(op, nq, &peer);
+        dm_op_complete_accept(op, nq, &peer.sa);
         /* received ahead of its first pop, unless it may still move to
          * another instance (DEMI_MOVABLE_ACCEPTS: then nothing is in
          * flight for it and no fixed slot taken until that pop) */
@@ -199,7 +199,7 @@ void ur_conn_submit(struct ur_sock *s)
     if (s->conn_resume) /* the kernel is connecting already: wait for the end */
         io_uring_prep_poll_add(sqe, s->fd, POLLOUT);
     else
-        io_uring_prep_connect(sqe, s->fd, (struct sockaddr *)&s->peer, sizeof(s->peer));
+        io_uring_prep_connect(sqe, s->fd, &s->peer.sa, dm_addr_len(&s->peer.sa));
     ur_sqe_file(sqe, s);
     io_uring_sqe_set_data(sqe, &s->conn);
     ur_req_issued(&s->conn, false);
@@ -252,7 +252,7 @@ int ur_connect(void *stp, struct dm_queue *q, struct dm_op *op)
     (void)stp;
     struct ur_sock *s = q->priv;
     if (s->type == SOCK_DGRAM) {
-        if (connect(s->fd, (const struct sockaddr *)&op->addr, sizeof(op->addr)) < 0)
+        if (connect(s->fd, (const struct sockaddr *)&op->addr, dm_addr_len((const struct sockaddr *)&op->addr)) < 0)
             return -errno;
         s->state = UR_S_CONNECTED;
         dm_op_complete_connect(op);
@@ -264,7 +264,7 @@ int ur_connect(void *stp, struct dm_queue *q, struct dm_op *op)
     case UR_S_LISTEN: return -EISCONN;
     default: break;
     }
-    s->peer = op->addr;
+    dm_addr_copy(&s->peer, (const struct sockaddr *)&op->addr);
     s->state = UR_S_CONNECTING;
     ur_conn_submit(s);
     return 0;

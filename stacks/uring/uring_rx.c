@@ -180,7 +180,7 @@ void ur_rx_deliver(struct ur_sock *s)
         bool nomem;
         struct dm_buf *b = ur_rxq_take(s, &nomem);
         if (b) {
-            dm_op_complete_pop(op, b, s->type == SOCK_DGRAM ? &s->rx_from : NULL);
+            dm_op_complete_pop(op, b, s->type == SOCK_DGRAM ? &s->rx_from.sa : NULL);
             continue;
         }
         if (nomem) {

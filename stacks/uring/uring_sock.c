@@ -205,14 +205,14 @@ void ur_sock_free_now(struct ur_sock *s)
 int ur_socket(void *stp, struct dm_queue *q, int domain, int type, int protocol)
 {
     struct ur_stack *st = stp;
-    if (domain != AF_INET)
+    if (domain != AF_INET && domain != AF_INET6)
         return -EAFNOSUPPORT;
     int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (base != SOCK_STREAM && base != SOCK_DGRAM)
         return -ESOCKTNOSUPPORT;
     /* Blocking fd on purpose: io_uring then waits for readiness itself
      * instead of completing with EAGAIN. */
-    int fd = socket(AF_INET, base | SOCK_CLOEXEC, protocol);
+    int fd = socket(domain, base | SOCK_CLOEXEC, protocol);
     if (fd < 0)
         return -errno;
     struct ur_sock *s = ur_sock_new(st, fd, base);
@@ -220,17 +220,18 @@ int ur_socket(void *stp, struct dm_queue *q, int domain, int type, int protocol)
         close(fd);
         return -ENOMEM;
     }
+    s->family = domain;
     ur_sock_take_slot(s);
     s->q = q;
     q->priv = s;
     return 0;
 }
 
-int ur_bind(void *stp, struct dm_queue *q, const struct sockaddr_in *addr)
+int ur_bind(void *stp, struct dm_queue *q, const union dm_sockaddr *addr)
 {
     (void)stp;
     struct ur_sock *s = q->priv;
-    if (bind(s->fd, (const struct sockaddr *)addr, sizeof(*addr)) < 0)
+    if (bind(s->fd, &addr->sa, dm_addr_len(&addr->sa)) < 0)
         return -errno;
     s->bound = 1;
     return 0;
@@ -351,7 +352,7 @@ int ur_getsockopt(void *stp, struct dm_queue *q, int level, int name, void *val,
     return getsockopt(s->fd, level, name, val, len) < 0 ? -errno : 0;
 }
 
-int ur_getsockname(void *stp, struct dm_queue *q, struct sockaddr_in *out)
+int ur_getsockname(void *stp, struct dm_queue *q, union dm_sockaddr *out)
 {
     (void)stp;
     struct ur_sock *s = q->priv;
@@ -359,7 +360,7 @@ int ur_getsockname(void *stp, struct dm_queue *q, struct sockaddr_in *out)
     return getsockname(s->fd, (struct sockaddr *)out, &len) < 0 ? -errno : 0;
 }
 
-int ur_getpeername(void *stp, struct dm_queue *q, struct sockaddr_in *out)
+int ur_getpeername(void *stp, struct dm_queue *q, union dm_sockaddr *out)
 {
     (void)stp;
     struct ur_sock *s = q->priv;

@@ -132,9 +132,9 @@ void ur_tx_kick(struct ur_sock *s)
     if (s->type == SOCK_DGRAM) {
         memset(&s->tx_msg, 0, sizeof(s->tx_msg));
         if (udp_op->has_addr) {
-            s->tx_to = udp_op->addr;
+            dm_addr_copy(&s->tx_to, (const struct sockaddr *)&udp_op->addr);
             s->tx_msg.msg_name = &s->tx_to;
-            s->tx_msg.msg_namelen = sizeof(s->tx_to);
+            s->tx_msg.msg_namelen = dm_addr_len(&s->tx_to.sa);
         }
         s->tx_msg.msg_iov = s->tx_iov;
         s->tx_msg.msg_iovlen = n;

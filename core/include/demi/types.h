@@ -5,7 +5,9 @@
  * builds against us unchanged. One difference: a scatter-gather array may
  * carry up to DEMI_SGARRAY_MAXSIZE segments (Demikernel: 1). Popped arrays
  * always use sga_segs[0] first, so code that reads only segment 0 of a pop
- * works; pushes may use every segment.
+ * works; pushes may use every segment. Another: addresses in results
+ * (sga_addr, ares.addr) share a union with their sockaddr_in6 (sga_addr6,
+ * ares.addr6) for IPv6 sockets; read the family first.
  */
 #ifndef DEMI_TYPES_H_IS_INCLUDED
 #define DEMI_TYPES_H_IS_INCLUDED
@@ -37,7 +39,10 @@ typedef struct __attribute__((__packed__)) demi_sgarray {
     void *sga_buf;                                /**< Reserved: the library's buffer handle. */
     uint32_t sga_numsegs;                         /**< Number of segments in use.             */
     demi_sgaseg_t sga_segs[DEMI_SGARRAY_MAXSIZE]; /**< Segments.                              */
-    struct sockaddr_in sga_addr;                  /**< Source address of a popped datagram.   */
+    union {
+        struct sockaddr_in sga_addr;              /**< Source address of a popped datagram.   */
+        struct sockaddr_in6 sga_addr6;            /**< The same, when sa_family is AF_INET6.  */
+    };
 } demi_sgarray_t;
 
 /** Opcodes for an asynchronous I/O operation. */
@@ -54,7 +59,10 @@ typedef enum demi_opcode {
 /** Result value for an accept operation. */
 typedef struct __attribute__((__packed__)) demi_accept_result {
     int32_t qd;              /**< Queue descriptor of the accepted connection. */
-    struct sockaddr_in addr; /**< Remote address of the accepted connection.  */
+    union {
+        struct sockaddr_in addr;   /**< Remote address of the accepted connection. */
+        struct sockaddr_in6 addr6; /**< The same, when sa_family is AF_INET6.       */
+    };
 } demi_accept_result_t;
 
 /** Result of an asynchronous I/O operation. */

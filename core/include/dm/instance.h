@@ -87,6 +87,8 @@ int dm_kernel_fd(struct dm_instance *inst, int qd);
 /* In a forked child, on its copy of the parent's instance: see
  * dm_stack_ops.fork_child. */
 void dm_instance_fork_child(struct dm_instance *inst);
+/* The backend serves AF_INET6 sockets (dm_stack_ops.inet6). */
+bool dm_instance_inet6(const struct dm_instance *inst);
 /* Instances of this backend are independent (one per thread is fine). */
 bool dm_instance_thread_instances(const struct dm_instance *inst);
 int dm_shutdown(struct dm_instance *inst, int qd, int how);
@@ -95,7 +97,7 @@ int dm_pushto(struct dm_instance *inst, demi_qtoken_t *qt, int qd, const demi_sg
               const struct sockaddr *addr, socklen_t len);
 /* Push of a chain the caller built (the op takes over the caller's refs). */
 int dm_push_chain(struct dm_instance *inst, demi_qtoken_t *qt, int qd, struct dm_buf *chain,
-                  const struct sockaddr_in *to);
+                  const struct sockaddr *to);
 int dm_pop(struct dm_instance *inst, demi_qtoken_t *qt, int qd);
 int dm_setsockopt(struct dm_instance *inst, int qd, int level, int name, const void *val, socklen_t len);
 int dm_getsockopt(struct dm_instance *inst, int qd, int level, int name, void *val, socklen_t *len);

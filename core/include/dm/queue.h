@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <netinet/in.h>
 #include <demi/types.h>
+#include "dm/addr.h"
 #include "dm/buf.h"
 #include "dm/list.h"
 
@@ -24,6 +25,7 @@ enum dm_op_state { DM_OP_FREE = 0, DM_OP_PENDING, DM_OP_DONE };
 struct dm_queue {
     int qd;
     int type;                 /* SOCK_STREAM or SOCK_DGRAM */
+    int domain;               /* AF_INET or AF_INET6; 0: not known (adopted) */
     void *priv;               /* backend socket */
     struct dm_list ops;       /* pending ops (dm_op.qlink), oldest first */
     struct dm_instance *inst;
@@ -42,7 +44,12 @@ struct dm_op {
      * segment until it completes; a backend that needs the data longer,
      * e.g. for retransmission, takes its own references). */
     struct dm_buf *chain;
-    struct sockaddr_in addr;  /* pushto destination / connect peer */
+    /* pushto destination / connect peer, by family (dm/addr.h); IPv4-only
+     * stacks read addr after checking its family */
+    union {
+        struct sockaddr_in addr;
+        struct sockaddr_in6 addr6;
+    };
     uint64_t bctx[4];         /* backend scratch */
     demi_qresult_t qr;        /* the result, filled on completion */
 };
@@ -50,9 +57,10 @@ struct dm_op {
 /* Completions (each moves the op to DONE and off q->ops). */
 void dm_op_complete_push(struct dm_op *op);
 /* chain may be NULL or empty for end of stream; ownership passes to the app.
+ * from/peer: a sockaddr_in or sockaddr_in6 (by family), or NULL.
  * A chain longer than DEMI_SGARRAY_MAXSIZE segments is linearized. */
-void dm_op_complete_pop(struct dm_op *op, struct dm_buf *chain, const struct sockaddr_in *from);
-void dm_op_complete_accept(struct dm_op *op, struct dm_queue *newq, const struct sockaddr_in *peer);
+void dm_op_complete_pop(struct dm_op *op, struct dm_buf *chain, const struct sockaddr *from);
+void dm_op_complete_accept(struct dm_op *op, struct dm_queue *newq, const struct sockaddr *peer);
 void dm_op_complete_connect(struct dm_op *op);
 /* Completes with DEMI_OPC_FAILED and qr_ret = err (a positive errno). */
 void dm_op_fail(struct dm_op *op, int err);

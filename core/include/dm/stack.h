@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include "dm/addr.h"
 #include "dm/compiler.h"
 #include "dm/config.h"
 #include "dm/queue.h"
@@ -33,7 +34,9 @@ struct dm_stack_ops {
     int (*create)(struct dm_instance *inst, const struct dm_config *cfg, void **st);
     void (*destroy)(void *st);
     int (*socket)(void *st, struct dm_queue *q, int domain, int type, int protocol);
-    int (*bind)(void *st, struct dm_queue *q, const struct sockaddr_in *addr);
+    /* Addresses are sockaddr_in or sockaddr_in6 by family (dm/addr.h);
+     * a backend without inet6 refuses AF_INET6 with -EAFNOSUPPORT. */
+    int (*bind)(void *st, struct dm_queue *q, const union dm_sockaddr *addr);
     int (*listen)(void *st, struct dm_queue *q, int backlog);
     int (*accept)(void *st, struct dm_queue *q, struct dm_op *op);
     int (*connect)(void *st, struct dm_queue *q, struct dm_op *op); /* peer in op->addr */
@@ -43,8 +46,8 @@ struct dm_stack_ops {
     int (*close)(void *st, struct dm_queue *q);
     int (*setsockopt)(void *st, struct dm_queue *q, int level, int name, const void *val, socklen_t len);
     int (*getsockopt)(void *st, struct dm_queue *q, int level, int name, void *val, socklen_t *len);
-    int (*getsockname)(void *st, struct dm_queue *q, struct sockaddr_in *out);
-    int (*getpeername)(void *st, struct dm_queue *q, struct sockaddr_in *out);
+    int (*getsockname)(void *st, struct dm_queue *q, union dm_sockaddr *out);
+    int (*getpeername)(void *st, struct dm_queue *q, union dm_sockaddr *out);
     int (*poll)(void *st, int64_t block_ns);
     /* Optional: a kernel fd that becomes readable when poll() has work, so
      * an application's epoll/poll can sleep on it; -1 when busy polling is
@@ -105,6 +108,10 @@ struct dm_stack_ops {
      * cannot reach the kernel's loopback. Backends over kernel sockets
      * leave it false. */
     bool own_addresses;
+    /* The backend serves AF_INET6 sockets (kernel sockets: the kernel does
+     * the IPv6 work). Without it, socket(AF_INET6) fails -EAFNOSUPPORT and
+     * the preload leaves AF_INET6 sockets in the kernel. */
+    bool inet6;
     /* Optional: the kernel's part of a poll, run with the caller's lock
      * dropped so that threads with their own instances do not queue behind
      * each other's syscalls (io_uring: submit the queued SQEs and run the

@@ -21,7 +21,7 @@ static int sc_closed;
 static int sc_create(struct dm_instance *i, const struct dm_config *c, void **st) { (void)c; *st = i; return 0; }
 static void sc_destroy(void *st) { (void)st; }
 static int sc_socket(void *st, struct dm_queue *q, int d, int t, int p) { (void)st; (void)q; (void)d; (void)t; (void)p; return 0; }
-static int sc_bind(void *st, struct dm_queue *q, const struct sockaddr_in *a) { (void)st; (void)q; (void)a; return 0; }
+static int sc_bind(void *st, struct dm_queue *q, const union dm_sockaddr *a) { (void)st; (void)q; (void)a; return 0; }
 static int sc_listen(void *st, struct dm_queue *q, int b) { (void)st; (void)q; (void)b; return 0; }
 static int sc_async(void *st, struct dm_queue *q, struct dm_op *op) { (void)st; (void)q; (void)op; int r = sc_refuse; sc_refuse = 0; return r; }
 static int sc_close(void *st, struct dm_queue *q) { (void)st; (void)q; sc_closed++; return 0; }
@@ -169,6 +169,7 @@ static void test_bad_arguments_get_linux_errnos(void **s)
     struct sockaddr_in sin = {.sin_family = AF_INET};
     assert_int_equal(dm_socket(inst, NULL, AF_INET, SOCK_STREAM, 0), -EINVAL);
     assert_int_equal(dm_socket(inst, &qd, AF_UNIX, SOCK_STREAM, 0), -EAFNOSUPPORT);
+    assert_int_equal(dm_socket(inst, &qd, AF_INET6, SOCK_STREAM, 0), -EAFNOSUPPORT); /* no inet6 */
     assert_int_equal(dm_socket(inst, &qd, AF_INET, SOCK_STREAM, IPPROTO_UDP), -EPROTONOSUPPORT);
     assert_int_equal(dm_socket(inst, &qd, AF_INET, SOCK_SEQPACKET, 0), -ESOCKTNOSUPPORT);
     assert_int_equal(dm_socket(inst, &qd, AF_INET, 99, 0), -EINVAL);
