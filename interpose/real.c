@@ -48,7 +48,12 @@ void dm_real_resolve(void)
 #undef DM_REAL_LOAD
 }
 
+/* Set once our first constructor ran: before it, a sanitizer runtime we
+ * link (TSan) may still be initialising and calling sigaction itself. */
+int dm_preload_ready;
+
 __attribute__((constructor(101))) static void dm_real_ctor(void)
 {
     dm_real_resolve();
+    __atomic_store_n(&dm_preload_ready, 1, __ATOMIC_RELEASE);
 }
