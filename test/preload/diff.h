@@ -113,6 +113,21 @@ static inline long read_full(int fd, void *buf, size_t n)
 }
 
 /* Waits until fd has one of events (poll), up to ms. */
+/* One connection on 127.0.0.1: *l the listener (handed over to the
+ * datapath first, by a poll: a no-op on the kernel), *c the connecting
+ * end, *s the accepted one. */
+static inline void tcp_conn(int *l, int *c, int *s)
+{
+    struct sockaddr_in la;
+    *l = listener(&la, 0);
+    struct pollfd lp = { .fd = *l, .events = POLLIN };
+    poll(&lp, 1, 0);
+    *c = connect_to(&la, 0);
+    *s = accept(*l, NULL, NULL);
+    if (*s < 0)
+        die("accept");
+}
+
 static inline int wait_for(int fd, short events, int ms)
 {
     struct pollfd p = { .fd = fd, .events = events };

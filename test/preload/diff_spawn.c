@@ -29,14 +29,8 @@ static void run(int s, int use_p, const char *script)
 int main(void)
 {
     alarm(20);
-    struct sockaddr_in la;
-    int l = listener(&la, 0);
-    struct pollfd lp = { .fd = l, .events = POLLIN };
-    poll(&lp, 1, 0); /* hands the listener over (a no-op on the kernel) */
-    int c = connect_to(&la, 0);
-    int s = accept(l, NULL, NULL);
-    if (s < 0)
-        die("accept");
+    int l, c, s;
+    tcp_conn(&l, &c, &s);
     char buf[64];
 
     /* the child reads the question the parent never touched */

@@ -39,14 +39,8 @@ static int q(int fd, unsigned long req)
 int main(void)
 {
     alarm(20);
-    struct sockaddr_in la;
-    int l = listener(&la, 0);
-    struct pollfd lp = { .fd = l, .events = POLLIN };
-    poll(&lp, 1, 0); /* hands the listener over (a no-op on the kernel) */
-    int c = connect_to(&la, 0);
-    int s = accept(l, NULL, NULL);
-    if (s < 0)
-        die("accept");
+    int l, c, s;
+    tcp_conn(&l, &c, &s);
 
     printf("listener state %d (LISTEN %d)\n", state(l), TCP_LISTEN);
     printf("listener SIOCOUTQ %d\n", q(l, SIOCOUTQ) == -EINVAL);
