@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: MIT
 # redis-server under demi-run on BACKEND: SET/GET with redis-cli, a BGSAVE
 # (fork: the child writes the RDB and closes its copies of our sockets while
-# the parent keeps serving), and redis-benchmark -n 2000 -q.
+# the parent keeps serving), and redis-benchmark -n 2000 -q. Then, with a
+# backend that offloads IPv6, redis-server with its default bind
+# (127.0.0.1 -::1) serves SET/GET over ::1 through the datapath.
 # usage: app-redis.sh DEMI_RUN BACKEND
 set -u
 demirun=$1 be=$2
@@ -52,3 +54,32 @@ timeout 5 redis-cli -p $port shutdown nosave >/dev/null 2>&1
 wait $pid 2>/dev/null
 pid=
 echo "redis over $be: SET/GET, BGSAVE and redis-benchmark passed"
+
+# Redis's default bind, over ::1 (where the host has IPv6 on loopback)
+if ! python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
+  echo "no ::1 on this host: the IPv6 part is skipped"; exit 0
+fi
+port=$(python3 "$(dirname "$0")/../free_port.py") || fail "no free port"
+DEMI_LOG=debug timeout 60 "$demirun" --backend "$be" -- redis-server --bind 127.0.0.1 -::1 --port $port \
+  --save '' --appendonly no --dir "$dir" >"$dir/server.log" 2>&1 &
+pid=$!
+up=0
+for _ in $(seq 100); do
+  if timeout 2 redis-cli -h ::1 -p $port ping 2>/dev/null | grep -q PONG; then up=1; break; fi
+  kill -0 $pid 2>/dev/null || break
+  sleep 0.05
+done
+[ $up = 1 ] || fail "redis-server (bind 127.0.0.1 -::1) did not answer PING on [::1]:$port"
+[ "$(timeout 5 redis-cli -h ::1 -p $port set six demi)" = OK ] || fail "SET over ::1"
+[ "$(timeout 5 redis-cli -h ::1 -p $port get six)" = demi ] || fail "GET over ::1"
+if grep -q "listening TCP socket \[::1\]:$port offloaded" "$dir/server.log"; then
+  grep -q "accepted \[::1\]:" "$dir/server.log" || fail "the [::1] listener is offloaded but accepted nothing"
+  echo "redis over $be: default bind, SET/GET over ::1 through the datapath"
+elif grep -q "no IPv6" "$dir/server.log"; then
+  echo "redis over $be: default bind served; $be has no IPv6, ::1 stays in the kernel"
+else
+  fail "the [::1] listener was neither offloaded nor said to stay in the kernel"
+fi
+timeout 5 redis-cli -h ::1 -p $port shutdown nosave >/dev/null 2>&1
+wait $pid 2>/dev/null
+pid=
