@@ -298,10 +298,7 @@ static void dp_thread_exit(void *p)
 {
     struct shim_dp *dp = p;
     shim_lock();
-    if (shim_tx_owed) { /* sends of its last turn */
-        shim_tx_owed = false;
-        shim_progress_step();
-    }
+    shim_tx_order(); /* sends of its last turn */
     if (shim_dp_live(dp) && dp->tid == (int)gettid())
         dp->tid = 0;
     shim_unlock();
@@ -806,10 +803,7 @@ void shim_turn_begin(void)
 {
     tls_turn_events = 0;
     tls_turn_sends = 0;
-    if (shim_tx_owed) {
-        shim_tx_owed = false;
-        shim_progress_step();
-    }
+    shim_tx_order();
 }
 
 void shim_turn_end(int nevents)
@@ -841,10 +835,7 @@ void shim_tx_after_send(struct shim_sock *s)
 void shim_tx_flush_owed(void)
 {
     shim_lock();
-    if (shim_tx_owed) {
-        shim_tx_owed = false;
-        shim_progress_step();
-    }
+    shim_tx_order();
     shim_unlock();
 }
 

@@ -128,6 +128,18 @@ static inline void tcp_conn(int *l, int *c, int *s)
         die("accept");
 }
 
+/* Returns once both sockets have input (polled one at a time, so the
+ * caller's next wait is the first to see them together). */
+static inline void both_readable(int a, int b)
+{
+    for (int i = 0; i < 500; i++) {
+        struct pollfd pa = { .fd = a, .events = POLLIN }, pb = { .fd = b, .events = POLLIN };
+        if (poll(&pa, 1, 10) == 1 && poll(&pb, 1, 10) == 1)
+            return;
+    }
+    die("both requests never arrived");
+}
+
 static inline int wait_for(int fd, short events, int ms)
 {
     struct pollfd p = { .fd = fd, .events = events };

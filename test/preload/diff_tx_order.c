@@ -66,7 +66,7 @@ int main(void)
     int s1 = accept(l, NULL, NULL), s2 = accept(l, NULL, NULL);
     if (s1 < 0 || s2 < 0)
         die("accept");
-    ms_sleep(100); /* both requests are in: one turn sees both */
+    both_readable(s1, s2); /* one turn sees both */
     int ep = epoll_create1(0);
     struct epoll_event ev = { .events = EPOLLIN }, out[4];
     ev.data.fd = s1;

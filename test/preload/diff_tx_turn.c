@@ -65,7 +65,7 @@ static void round_of(int poll_mode)
         die("accept");
     /* the first accepted is the first connected (one client, in order) */
     char q1 = 0, q2 = 0;
-    ms_sleep(100); /* both requests are in: one turn sees both */
+    both_readable(s1, s2); /* one turn sees both */
     int n;
     if (poll_mode == 0) {
         int ep = epoll_create1(0);
