@@ -186,11 +186,9 @@ ssize_t shim_recvmsg(int fd, struct msghdr *msg, int flags)
     }
     struct iovcur cur = { msg->msg_iov, msg->msg_iovlen, 0, 0 };
     bool peek = flags & MSG_PEEK;
-    bool nonblock = s->nonblock || (flags & MSG_DONTWAIT);
     bool waitall = (flags & MSG_WAITALL) && !peek && s->type == SOCK_STREAM;
     size_t copied = 0;
-    bool polled = false;
-    int64_t start = 0, deadline = -1;
+    struct shim_wait w = { .nonblock = s->nonblock || (flags & MSG_DONTWAIT), .timeo_ns = s->rcvtimeo_ns };
     msg->msg_flags = 0;
     msg->msg_controllen = 0;
     s->obj.refs++;
@@ -268,30 +266,13 @@ ssize_t shim_recvmsg(int fd, struct msghdr *msg, int flags)
                 break;
             }
         }
-        if (!polled) {
+        if (!w.polled)
             shim_sock_post(s);
-            shim_progress_step();
-            polled = true;
-            continue;
-        }
-        if (nonblock) {
-            r = copied ? (ssize_t)copied : -EAGAIN;
+        int e = shim_wait_turn(&w, s, fd);
+        if (e < 0) {
+            r = copied ? (ssize_t)copied : e;
             break;
         }
-        if (!start) {
-            start = dm_clock_ns();
-            deadline = s->rcvtimeo_ns ? start + s->rcvtimeo_ns : -1;
-        }
-        int b = shim_block(start, deadline);
-        if (b < 0) {
-            r = copied ? (ssize_t)copied : (b == -ETIMEDOUT ? -EAGAIN : b);
-            break;
-        }
-        if (!shim_sock_still(s, fd)) {
-            r = copied ? (ssize_t)copied : -EBADF;
-            break;
-        }
-        polled = false;
     }
     if (s->type == SOCK_STREAM)
         msg->msg_namelen = 0;
@@ -455,8 +436,7 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
     }
     struct iovcur cur = { msg->msg_iov, msg->msg_iovlen, 0, 0 };
     size_t sent = 0;
-    bool polled = false;
-    int64_t start = 0, deadline = -1;
+    struct shim_wait w = { .nonblock = nonblock, .timeo_ns = s->sndtimeo_ns };
     s->obj.refs++;
     for (;;) {
         if (s->type == SOCK_STREAM && (s->wr_dead || s->shut_wr || (s->so_error && !s->connecting))) {
@@ -509,29 +489,11 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
                 break;
             }
         }
-        if (!polled) {
-            shim_progress_step();
-            polled = true;
-            continue;
-        }
-        if (nonblock) {
-            r = sent ? (ssize_t)sent : -EAGAIN;
+        int e = shim_wait_turn(&w, s, fd);
+        if (e < 0) {
+            r = sent ? (ssize_t)sent : e;
             break;
         }
-        if (!start) {
-            start = dm_clock_ns();
-            deadline = s->sndtimeo_ns ? start + s->sndtimeo_ns : -1;
-        }
-        int b = shim_block(start, deadline);
-        if (b < 0) {
-            r = sent ? (ssize_t)sent : (b == -ETIMEDOUT ? -EAGAIN : b);
-            break;
-        }
-        if (!shim_sock_still(s, fd)) {
-            r = sent ? (ssize_t)sent : -EBADF;
-            break;
-        }
-        polled = false;
     }
     /* push promptly: one poll sends what we queued (or the turn's end) */
     shim_tx_after_send(s);

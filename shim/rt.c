@@ -954,6 +954,28 @@ int shim_sleep_inside(const struct pollfd *watch, const uint64_t *ids, int nwatc
     return r;
 }
 
+int shim_wait_turn(struct shim_wait *w, struct shim_sock *s, int fd)
+{
+    if (!w->polled) {
+        shim_progress_step();
+        w->polled = true;
+        return 0;
+    }
+    if (w->nonblock)
+        return -EAGAIN;
+    if (!w->start) {
+        w->start = dm_clock_ns();
+        w->deadline = w->timeo_ns ? w->start + w->timeo_ns : -1;
+    }
+    int b = shim_block(w->start, w->deadline);
+    if (b < 0)
+        return b == -ETIMEDOUT ? -EAGAIN : b;
+    if (!shim_sock_still(s, fd))
+        return -EBADF;
+    w->polled = false;
+    return 0;
+}
+
 /* The wait shim_block() serves in this thread: its start and signal mark. */
 static __thread int64_t tls_block_start;
 static __thread struct shim_sigmark tls_block_mark;

@@ -369,6 +369,18 @@ bool shim_may_sleep(void);
  * wait (its signal mark). Returns 0, -ETIMEDOUT or -EINTR (a signal that
  * Linux would not restart the call after: see shim_sig_check). */
 int shim_block(int64_t spin_start, int64_t deadline);
+/* The wait of one blocking socket call (recv, send, accept): the first
+ * turn only steps the datapath, later ones sleep in shim_block. */
+struct shim_wait {
+    bool nonblock;    /* O_NONBLOCK or MSG_DONTWAIT: never sleep */
+    bool polled;      /* stepped since the caller last looked */
+    int64_t timeo_ns; /* SO_RCVTIMEO/SO_SNDTIMEO, 0 none */
+    int64_t start, deadline;
+};
+/* One turn of that wait, lock held. 0: look at the socket again; <0: the
+ * call ends with it: -EAGAIN (nonblocking, or the timeout passed), -EINTR,
+ * or -EBADF when another thread closed fd meanwhile. */
+int shim_wait_turn(struct shim_wait *w, struct shim_sock *s, int fd);
 /* A datapath that can only be polled (DPDK): waits spin, never sleep. */
 static inline bool shim_dp_spin_only(const struct shim_dp *dp)
 {

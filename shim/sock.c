@@ -676,9 +676,7 @@ int shim_accept(int fd, struct sockaddr *a, socklen_t *alen, int flags)
     }
     shim_focus(s->dp);
     s->obj.refs++;
-    int64_t start = dm_clock_ns();
-    int64_t deadline = s->rcvtimeo_ns ? start + s->rcvtimeo_ns : -1;
-    bool polled = false;
+    struct shim_wait w = { .nonblock = s->nonblock, .timeo_ns = s->rcvtimeo_ns };
     for (;;) {
         if (s->kacc_count) {
             int k = s->kaccq[0];
@@ -740,25 +738,8 @@ int shim_accept(int fd, struct sockaddr *a, socklen_t *alen, int flags)
             break;
         }
         shim_sock_post(s);
-        if (!polled) {
-            shim_progress();
-            polled = true;
-            continue;
-        }
-        if (s->nonblock) {
-            r = -EAGAIN;
+        if ((r = shim_wait_turn(&w, s, fd)) < 0)
             break;
-        }
-        r = shim_block(start, deadline);
-        if (r < 0) {
-            r = r == -ETIMEDOUT ? -EAGAIN : r;
-            break;
-        }
-        if (!shim_sock_still(s, fd)) {
-            r = -EBADF;
-            break;
-        }
-        polled = false;
     }
     shim_sock_unref(s);
     shim_unlock();
