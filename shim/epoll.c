@@ -490,7 +490,8 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
         }
         if (!shim_may_sleep())
             continue; /* harvested something, or the backend has work */
-        int tmo = deadline < 0 ? 1000 : (int)DM_MIN((deadline - now + DM_NS_PER_MS - 1) / DM_NS_PER_MS, 1000);
+        int64_t cap = shim_rt.cfg.wait_slice_ms;
+        int tmo = (int)(deadline < 0 ? cap : DM_MIN((deadline - now + DM_NS_PER_MS - 1) / DM_NS_PER_MS, cap));
         if (!sigmask) {
             /* inside the datapath, the kernel epoll (the application's
              * kernel fds and our kick) watched there */

@@ -130,7 +130,8 @@ int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *
             continue; /* harvested something, or the backend has work */
         struct shim_sleeper sl;
         int kick = shim_thread_kick_fd();
-        int64_t slice = deadline < 0 ? DM_NS_PER_S : DM_MIN(deadline - now, DM_NS_PER_S);
+        int64_t cap = shim_rt.cfg.wait_slice_ms * DM_NS_PER_MS; /* bounds a missed wake-up */
+        int64_t slice = deadline < 0 ? cap : DM_MIN(deadline - now, cap);
         nfds_t kn = n;
         if (kick >= 0)
             k[kn++] = (struct pollfd){ .fd = kick, .events = POLLIN };

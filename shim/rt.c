@@ -169,6 +169,11 @@ void shim_cfg_load(void)
     cfg->sndbuf = cfg_int(DM_CFG_SNDBUF);
     cfg->linger_ms = cfg_int(DM_CFG_LINGER_MS);
     cfg->helper_ns = cfg_int(DM_CFG_HELPER_US) * DM_NS_PER_US;
+    int64_t slice_ms = 0;
+    if (dm_cfg_int(&shim_env, DM_CFG_WAKE_SLICE_MS, &slice_ms) != 0)
+        slice_ms = 0; /* auto */
+    cfg->block_slice_ns = (slice_ms ? slice_ms : 100) * DM_NS_PER_MS;
+    cfg->wait_slice_ms = slice_ms ? slice_ms : 1000;
     cfg->offload_udp = cfg_bool(DM_CFG_OFFLOAD_UDP, 1);
     cfg->tx_batch = (int)cfg_int(DM_CFG_TX_BATCH);
     /* Loopback: kernel-socket backends serve 127/8 like any address; a
@@ -1007,7 +1012,7 @@ int shim_block(int64_t spin_start, int64_t deadline)
         return 0; /* something happened: the caller looks again */
     struct shim_sleeper sl;
     int kfd = shim_thread_kick_fd();
-    int64_t slice = 100 * DM_NS_PER_MS; /* bounds a missed wake-up */
+    int64_t slice = shim_rt.cfg.block_slice_ns; /* bounds a missed wake-up */
     if (deadline >= 0 && deadline - now < slice)
         slice = deadline - now;
     shim_sleep_begin(&sl, &shim_rt.sleepers, kfd);

@@ -257,6 +257,8 @@ struct shim_cfg {
     int64_t spin_yield_ns;   /* DEMI_SPIN_YIELD_US: first yield of a spin, then doubling */
     int64_t rcvbuf, sndbuf;
     int64_t linger_ms;
+    int64_t block_slice_ns;  /* DEMI_WAKE_SLICE_MS: a blocking call's longest sleep */
+    int64_t wait_slice_ms;   /* the same for epoll_wait/poll/select */
     int64_t helper_ns;       /* DEMI_HELPER_US: the progress helper's period, 0 off */
     int tx_batch;            /* DEMI_TX_BATCH: at most this many sends of a turn per flush */
     int offload_udp;

@@ -70,6 +70,10 @@
     X(LINGER_MS, MS, "2000", 0, 3600000, NULL, NULL, "shim",                                                        \
       "At `exit` (`_exit` too) and before `exec`, data still queued, of open sockets and of closed ones, "   \
       "is pushed out for up to this long.")                                                                         \
+    X(WAKE_SLICE_MS, MS, "auto", 1, 3600000, NULL,                                                               \
+      "100 for a blocking call, 1000 for `epoll_wait`/`poll`/`select`", "shim",                                  \
+      "A sleep inside a call lasts at most this long before the call looks again: what a missed wake-up "        \
+      "would cost (tests set it long, so that one shows).")                                                        \
     X(HELPER_US, US, "1000", 0, 10000000, NULL, NULL, "shim",                                                       \
       "Backends with their own TCP/IP: a helper thread polls the datapath this often when no thread did; "        \
       "`0`: no helper.")                                                                                            \
