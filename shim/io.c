@@ -346,6 +346,35 @@ static size_t send_space(const struct shim_sock *s)
     return (size_t)(shim_rt.cfg.sndbuf - (int64_t)s->tx_bytes);
 }
 
+/* UDP_SEGMENT (GSO) in a send: Linux cuts the buffer into datagrams of
+ * gso bytes (the last one shorter) and sends them as one call; so does
+ * this, one shim send each. Lock not held. */
+#define UDP_MAX_SEGMENTS 128 /* the kernel's limit (include/linux/udp.h) */
+static ssize_t send_segmented(int fd, const struct msghdr *msg, int flags, uint16_t gso)
+{
+    static __thread uint8_t seg[65536];
+    int err = 0;
+    size_t total = iov_total(msg->msg_iov, msg->msg_iovlen, &err);
+    if (err)
+        return err;
+    if (total > (size_t)gso * UDP_MAX_SEGMENTS)
+        return -EINVAL;
+    struct iovcur cur = { msg->msg_iov, msg->msg_iovlen, 0, 0 };
+    size_t done = 0;
+    do {
+        size_t n = DM_MIN(total - done, (size_t)gso);
+        iov_xfer(&cur, seg, n, false);
+        struct iovec v = { seg, n };
+        struct msghdr m = { .msg_name = msg->msg_name, .msg_namelen = msg->msg_namelen, .msg_iov = &v,
+                            .msg_iovlen = 1 };
+        ssize_t r = shim_sendmsg(fd, &m, flags);
+        if (r < 0)
+            return done ? (ssize_t)done : r; /* Linux: the whole call fails; a part went, say so */
+        done += n;
+    } while (done < total);
+    return (ssize_t)done;
+}
+
 ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     int err;
@@ -372,11 +401,15 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
         }
         to = &dest;
     }
+    uint16_t gso = 0;
+    const char *cm = shim_cmsg_unsupported(msg, &gso);
     if (s->state == SHIM_PENDING) {
         if (s->type == SOCK_STREAM || (!to && !s->udp_has_peer)) {
             shim_unlock();
             return SHIM_PASS; /* unconnected: EPIPE/ENOTCONN/EDESTADDRREQ from the kernel */
         }
+        if (cm || gso)
+            s->kernel_why = "a send with ancillary data"; /* the kernel's from its first send */
         r = shim_activate(s, fd, to);
         if (r != 0) {
             r = r == 1 ? SHIM_PASS : r;
@@ -390,6 +423,13 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
     if (flags & MSG_OOB) {
         r = -EOPNOTSUPP;
         goto out;
+    }
+    if (dm_unlikely(cm != NULL))
+        dm_log_once("shim", "fd %d: %s in a send on an offloaded socket is not applied (first of possibly "
+                    "several)", fd, cm);
+    if (dm_unlikely(gso) && s->type == SOCK_DGRAM) {
+        shim_unlock(); /* each datagram is a send of its own */
+        return send_segmented(fd, msg, flags, gso);
     }
     shim_sock_use(s);
     shim_focus(s->dp);

@@ -165,6 +165,8 @@ struct shim_sock {
     struct shim_sock *qnext; /* qd map chain */
     bool closed;             /* closed with sends in flight: lingering (linger.c) */
     struct shim_sock *lnext; /* shim_rt.lingering chain */
+    const char *kernel_why;  /* PENDING: why its hand-over must leave it in the
+                                kernel (it asked for ancillary data), else NULL */
 };
 
 struct shim_epoll {
@@ -620,8 +622,17 @@ enum shim_optclass {
     SHIM_OPT_KERNEL,       /* kept on the placeholder only (harmless to us) */
     SHIM_OPT_UNSUPPORTED,  /* ENOPROTOOPT */
     SHIM_OPT_BACKEND_STRICT, /* forwarded; the datapath's error is the answer */
+    SHIM_OPT_ANCILLARY,    /* asks for ancillary data the datapath does not
+                              give: a socket not yet handed over stays in the
+                              kernel */
 };
 int shim_opt_class(int level, int name, bool set);
+/* The first option asking for ancillary data that is on for the kernel
+ * socket fd (its name), NULL when none is. */
+const char *shim_ancillary_on(int fd);
+/* The first control message of a send that the datapath cannot honour
+ * (its name), NULL when there is none. *gso: UDP_SEGMENT's size, 0 none. */
+const char *shim_cmsg_unsupported(const struct msghdr *msg, uint16_t *gso);
 const char *shim_opt_name(int level, int name);
 
 /* Helpers */

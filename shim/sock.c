@@ -251,6 +251,45 @@ static void drain_kernel_listener(struct shim_sock *s, int fd)
     (void)DM_REAL(shutdown)(fd, SHUT_RD); /* stops listening; the port stays bound to it */
 }
 
+/* Datagrams the placeholder received before the hand-over (sent to the
+ * port before the program's first recv or poll) are read first, as on
+ * Linux: they move to the socket's receive queue. Beyond its SHIM_RXRING
+ * slots they are dropped (counted in the debug log), as a full socket
+ * buffer drops them. */
+static void udp_take_queued(struct shim_sock *s, int fd, struct dm_instance *inst)
+{
+    static __thread uint8_t buf[65536];
+    unsigned took = 0, dropped = 0;
+    for (;;) {
+        union dm_sockaddr from = { 0 };
+        socklen_t fl = sizeof(from);
+        ssize_t n = DM_REAL(recvfrom)(fd, buf, sizeof(buf), MSG_DONTWAIT, &from.sa, &fl);
+        if (n < 0)
+            break;
+        int err = 0;
+        demi_sgarray_t sga = { 0 };
+        if (s->rx_count < SHIM_RXRING)
+            sga = dm_sgaalloc(inst, (size_t)DM_MAX(n, 1), &err);
+        if (s->rx_count >= SHIM_RXRING || err) {
+            dropped++;
+            continue;
+        }
+        memcpy(sga.sga_segs[0].sgaseg_buf, buf, (size_t)n);
+        sga.sga_segs[0].sgaseg_len = (uint32_t)n;
+        memcpy(&sga.sga_addr6, &from, DM_MIN(sizeof(sga.sga_addr6), (size_t)fl));
+        struct shim_rxseg *seg = &s->rx[(s->rx_head + s->rx_count) % SHIM_RXRING];
+        seg->sga = sga;
+        seg->off = 0;
+        seg->len = (uint32_t)n;
+        s->rx_count++;
+        s->rx_bytes += (size_t)n;
+        took++;
+    }
+    if (took || dropped)
+        DM_DEBUG("shim", "fd %d: %u datagrams received before the hand-over are queued, %u dropped", fd, took,
+                 dropped);
+}
+
 int shim_activate(struct shim_sock *s, int fd, const union dm_sockaddr *dest)
 {
     char b1[ADDR_STRLEN], b2[ADDR_STRLEN];
@@ -291,6 +330,10 @@ int shim_activate(struct shim_sock *s, int fd, const union dm_sockaddr *dest)
         ok = 0;
         why = "the datapath did not start";
     }
+    if (ok && s->kernel_why) {
+        ok = 0;
+        why = s->kernel_why; /* ancillary data: the kernel gives it */
+    }
     if (!ok) {
         DM_DEBUG("shim", "fd %d: %s socket " SIN_FMT " -> " SIN_FMT " stays in the kernel: %s", fd,
                  s->type == SOCK_STREAM ? "TCP" : "UDP", SIN_ARG(&local, b1),
@@ -315,7 +358,9 @@ int shim_activate(struct shim_sock *s, int fd, const union dm_sockaddr *dest)
         (void)DM_REAL(setsockopt)(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         if (s->type == SOCK_DGRAM) {
             /* UDP has no listen state to stop: swap in a fresh unbound
-             * placeholder so the kernel delivers nothing to it. */
+             * placeholder so the kernel delivers nothing to it, once
+             * what it had received is ours. */
+            udp_take_queued(s, fd, inst);
             int fdfl = DM_REAL(fcntl)(fd, F_GETFD);
             int nfd = DM_REAL(socket)(s->family, SOCK_DGRAM | (s->nonblock ? SOCK_NONBLOCK : 0), 0);
             if (nfd >= 0) {
@@ -1066,6 +1111,18 @@ static void opt_record(struct shim_sock *s, int level, int name, const void *val
     memcpy(s->opts[i].val, val, len);
 }
 
+/* An int option set to 0 turns its messages off (Linux reads an int, or
+ * a struct for SO_TIMESTAMPING whose first field is the flags). */
+static bool opt_is_off(const void *val, socklen_t len)
+{
+    int iv = 1;
+    if (len >= sizeof(int))
+        memcpy(&iv, val, sizeof(int));
+    else if (len == 1)
+        iv = *(const uint8_t *)val;
+    return iv == 0;
+}
+
 int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
     shim_lock();
@@ -1115,6 +1172,16 @@ int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
                             shim_opt_name(level, name), strerror(-r));
                 r = 0;
             }
+        }
+    } else if (cls == SHIM_OPT_ANCILLARY) {
+        if (s->state == SHIM_PENDING) {
+            /* where they work; the placeholder holds every such
+             * option's value (one turned off again asks nothing) */
+            s->kernel_why = shim_ancillary_on(fd);
+        } else if (s->state == SHIM_OFFLOADED && !opt_is_off(val, len)) {
+            dm_log_once("shim", "fd %d: %s set after the socket's first use: its control messages are not "
+                        "delivered on an offloaded socket (set before, it keeps the socket in the kernel; "
+                        "first of possibly several)", fd, shim_opt_name(level, name));
         }
     } else if (cls == SHIM_OPT_KERNEL && s->state == SHIM_OFFLOADED) {
         dm_log_once("shim", "socket option %s (level %d, %d) is kept by the kernel placeholder only; the "
