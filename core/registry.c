@@ -152,20 +152,26 @@ int dm_dev_open_stacked(struct dm_instance *inst, const char *name, const struct
     int rc = dm_dev_open(inst, name, NULL, cfg, &dev);
     if (rc < 0)
         return rc;
-    static const struct { enum dm_cfg_id var; const char *dev; } wrappers[] = {
-        {DM_CFG_FAULTS, "fault"}, {DM_CFG_PCAP, "pcap"}};
-    for (unsigned i = 0; i < DM_ARRAY_SIZE(wrappers); i++) {
-        if (!dm_cfg_raw(cfg, wrappers[i].var))
-            continue;
-        struct dm_dev *w;
-        rc = dm_dev_open(inst, wrappers[i].dev, dev, cfg, &w);
-        if (rc < 0) {
-            DM_ERR("dev", "%s is set but the '%s' wrapper could not be opened: %s", dm_cfg_vars[wrappers[i].var].name,
-                   wrappers[i].dev, strerror(-rc));
-            dm_dev_close(dev);
-            return rc;
+    /* the wrappers, each once, lowest order first (a handful: no sort) */
+    for (unsigned order = 1; order <= UINT8_MAX; order++) {
+        bool more = false;
+        for (unsigned i = 0; i < ndevs; i++) {
+            const struct dm_dev_ops *w = devs[i];
+            more |= w->wrap_order > order;
+            if (w->wrap_order != order || !dm_cfg_raw(cfg, w->wrap_var))
+                continue;
+            struct dm_dev *top;
+            rc = dm_dev_open(inst, w->name, dev, cfg, &top);
+            if (rc < 0) {
+                DM_ERR("dev", "%s is set but the '%s' wrapper could not be opened: %s", dm_cfg_vars[w->wrap_var].name,
+                       w->name, strerror(-rc));
+                dm_dev_close(dev);
+                return rc;
+            }
+            dev = top;
         }
-        dev = w;
+        if (!more)
+            break;
     }
     *out = dev;
     return 0;

@@ -381,5 +381,7 @@ static const struct dm_dev_ops fault_ops = {
     .close = fault_close,
     .info = dm_dev_lower_info,      /* a wrapper is what lies below */
     .wait_fd = dm_dev_lower_wait_fd,
+    .wrap_order = 1,
+    .wrap_var = DM_CFG_FAULTS,
 };
 DM_DEV_REGISTER(fault_ops)

@@ -260,5 +260,7 @@ static const struct dm_dev_ops pcap_ops = {
     .close = pcap_close,
     .info = dm_dev_lower_info,      /* a wrapper is what lies below */
     .wait_fd = dm_dev_lower_wait_fd,
+    .wrap_order = 2 /* over fault: it sees what the stack sent and what reached it */,
+    .wrap_var = DM_CFG_PCAP,
 };
 DM_DEV_REGISTER(pcap_ops)

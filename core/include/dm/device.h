@@ -54,6 +54,11 @@ struct dm_dev_ops {
     void (*close)(struct dm_dev *dev);                /* frees priv */
     int (*info)(struct dm_dev *dev, struct dm_dev_info *info);
     int (*wait_fd)(struct dm_dev *dev);               /* optional: fd readable on RX, or -1 */
+    /* Wrappers only (fault injection, capture): stacked over whatever
+     * device an instance opens when the variable wrap_var is set, lowest
+     * wrap_order first. 0: not a wrapper. */
+    uint8_t wrap_order;
+    enum dm_cfg_id wrap_var;
 };
 
 struct dm_dev {
@@ -70,9 +75,9 @@ const struct dm_dev_ops *dm_dev_find(const char *name);
 /* Opens device `name` (lower may be NULL) and starts it. */
 int dm_dev_open(struct dm_instance *inst, const char *name, struct dm_dev *lower,
                 const struct dm_config *cfg, struct dm_dev **out);
-/* Opens `name`, then wraps it with "fault" when DEMI_FAULTS is set and with
- * "pcap" when DEMI_PCAP is set (pcap outermost, so it sees what the stack
- * sent and what reached it). */
+/* Opens `name`, then stacks over it each registered wrapper whose
+ * wrap_var is set, in wrap_order (fault, then pcap outermost, so that it
+ * sees what the stack sent and what reached it). */
 int dm_dev_open_stacked(struct dm_instance *inst, const char *name,
                         const struct dm_config *cfg, struct dm_dev **out);
 /* Stops and closes dev, then its lower devices: a wrapper's close() must
