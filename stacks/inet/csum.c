@@ -2,13 +2,18 @@
 /*
  * Internet checksum over flat memory and buffer chains.
  *
- * The sum is computed 8 bytes at a time into a 64-bit accumulator (carries
- * are folded at the end), which is what keeps software checksumming of a
- * 1500-byte segment in the ~100 ns range. A chain whose segments have odd
+ * The sum is 32-bit words added into 64-bit accumulators (carries folded
+ * at the end); on x86-64 four SSE2 lanes of them take 64 bytes a turn.
+ * A 1460-byte segment: 33-52 ns with SSE2, 62-100 ns with the scalar loop
+ * (interleaved runs on a loaded 2-core VM, test/unit/inet/test_csum.c
+ * checks both against RFC 1071 byte by byte). A chain whose segments have odd
  * lengths is handled by byte-swapping the partial sum of each segment that
  * starts at an odd offset of the stream (RFC 1071 section 2(B)).
  */
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include "csum.h"
 
 static uint32_t fold64(uint64_t s)
@@ -22,6 +27,31 @@ uint32_t inet_csum_partial(const void *p, uint32_t len, uint32_t sum)
 {
     const uint8_t *b = p;
     uint64_t s = sum;
+#ifdef __SSE2__
+    if (len >= 64) {
+        /* each 32-bit word zero-extended into a 64-bit lane: an IP
+         * packet's 2^14 words cannot overflow one */
+        const __m128i z = _mm_setzero_si128();
+        __m128i a0 = z, a1 = z, a2 = z, a3 = z;
+        while (len >= 64) {
+            __m128i v0 = _mm_loadu_si128((const __m128i *)b), v1 = _mm_loadu_si128((const __m128i *)(b + 16));
+            __m128i v2 = _mm_loadu_si128((const __m128i *)(b + 32)), v3 = _mm_loadu_si128((const __m128i *)(b + 48));
+            a0 = _mm_add_epi64(a0, _mm_unpacklo_epi32(v0, z));
+            a1 = _mm_add_epi64(a1, _mm_unpackhi_epi32(v0, z));
+            a2 = _mm_add_epi64(a2, _mm_unpacklo_epi32(v1, z));
+            a3 = _mm_add_epi64(a3, _mm_unpackhi_epi32(v1, z));
+            a0 = _mm_add_epi64(a0, _mm_unpacklo_epi32(v2, z));
+            a1 = _mm_add_epi64(a1, _mm_unpackhi_epi32(v2, z));
+            a2 = _mm_add_epi64(a2, _mm_unpacklo_epi32(v3, z));
+            a3 = _mm_add_epi64(a3, _mm_unpackhi_epi32(v3, z));
+            b += 64;
+            len -= 64;
+        }
+        uint64_t l[2];
+        _mm_storeu_si128((__m128i *)l, _mm_add_epi64(_mm_add_epi64(a0, a1), _mm_add_epi64(a2, a3)));
+        s += l[0] + l[1];
+    }
+#endif
     while (len >= 32) {
         uint64_t w[4];
         memcpy(w, b, 32);
