@@ -683,6 +683,7 @@ static int inet_wait_fd(void *sp)
         .getsockname = inet_getsockname,     \
         .getpeername = inet_getpeername,     \
         .poll = inet_poll,                   \
+        .poll_returns_at_once = true,        \
         .wait_fd = inet_wait_fd,             \
         .needs_polling = true,               \
         .own_addresses = true,               \

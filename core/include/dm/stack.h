@@ -112,6 +112,9 @@ struct dm_stack_ops {
      * the IPv6 work). Without it, socket(AF_INET6) fails -EAFNOSUPPORT and
      * the preload leaves AF_INET6 sockets in the kernel. */
     bool inet6;
+    /* poll() never sleeps, whatever its block_ns (a device that can only
+     * be polled): the instance then needs no clock read after it. */
+    bool poll_returns_at_once;
     /* Optional: the kernel's part of a poll, run with the caller's lock
      * dropped so that threads with their own instances do not queue behind
      * each other's syscalls (io_uring: submit the queued SQEs and run the
