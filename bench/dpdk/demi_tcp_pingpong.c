@@ -13,7 +13,7 @@
  * after one connection. In bulk mode the client's first 8 bytes announce
  * the total, and the server acks once it has received it all.
  *
- * Output: "RESULT demi_tcp rtt_ns p50=.. p99=.. p999=.. n=.. size=.." or
+ * Output: "RESULT demi_tcp rtt_ns p50=.. p99=.. p999=.. n=.. size=.. mean=.." or
  * "RESULT demi_tcp_bulk gbps=.. bytes=.. secs=..".
  */
 #include <arpa/inet.h>
@@ -308,9 +308,12 @@ int main(int argc, char **argv)
         if (i >= 0)
             rtt[i] = now_ns() - t0;
     }
+    int64_t sum = 0;
+    for (long i = 0; i < n; i++)
+        sum += rtt[i];
     qsort(rtt, (size_t)n, sizeof(*rtt), cmp64);
-    printf("RESULT demi_tcp rtt_ns p50=%lld p99=%lld p999=%lld n=%ld size=%u\n", (long long)rtt[n / 2],
-           (long long)rtt[(size_t)(n * 0.99)], (long long)rtt[(size_t)(n * 0.999)], n, size);
+    printf("RESULT demi_tcp rtt_ns p50=%lld p99=%lld p999=%lld n=%ld size=%u mean=%lld\n", (long long)rtt[n / 2],
+           (long long)rtt[(size_t)(n * 0.99)], (long long)rtt[(size_t)(n * 0.999)], n, size, (long long)(sum / n));
     free(rtt);
     rtt = NULL;
     close_graceful(qd);
