@@ -504,6 +504,78 @@ out:
     return prompt;
 }
 
+/* The opcodes we need (Linux 5.19+), and whether the kernel has those of
+ * 5.19 (multishot accept, the buffer ring: IORING_OP_SOCKET came with
+ * them) and 6.0 (multishot recv, SEND_ZC). A kernel that still refuses one
+ * at run time gets it turned off there (EINVAL on arm). */
+static int ur_probe(struct ur_stack *st, bool *has_519, bool *has_60)
+{
+    struct io_uring_probe *probe = io_uring_get_probe_ring(&st->ring);
+    static const uint8_t required[] = { IORING_OP_SEND, IORING_OP_RECV, IORING_OP_SENDMSG,
+        IORING_OP_RECVMSG, IORING_OP_ACCEPT, IORING_OP_CONNECT, IORING_OP_CLOSE,
+        IORING_OP_SHUTDOWN, IORING_OP_ASYNC_CANCEL };
+    for (unsigned i = 0; probe && i < sizeof(required); i++) {
+        if (!io_uring_opcode_supported(probe, required[i])) {
+            DM_WARN(UR_MOD, "the kernel's io_uring lacks opcode %u (Linux 5.19+ needed)", required[i]);
+            io_uring_free_probe(probe);
+            return -ENOSYS;
+        }
+    }
+    *has_519 = probe && io_uring_opcode_supported(probe, IORING_OP_SOCKET);
+    *has_60 = probe && io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
+    if (probe)
+        io_uring_free_probe(probe);
+    return 0;
+}
+
+/* Registered (fixed) files: no fd table lookup per operation. Without
+ * them (no memory, a kernel that refuses) plain fds serve. */
+static void ur_files_setup(struct ur_stack *st, int64_t nfiles)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (int64_t)rl.rlim_cur < nfiles)
+        nfiles = (int64_t)rl.rlim_cur;
+    st->slot_free = malloc((size_t)nfiles * sizeof(int));
+    if (st->slot_free && io_uring_register_files_sparse(&st->ring, (unsigned)nfiles) == 0) {
+        st->nslots = (int)nfiles;
+        for (int i = 0; i < st->nslots; i++)
+            st->slot_free[i] = st->nslots - 1 - i;
+        st->slot_top = st->nslots;
+        st->feat |= UR_F_FIXED_FILES;
+    } else {
+        free(st->slot_free);
+        st->slot_free = NULL;
+    }
+}
+
+/* The provided buffer ring for receives; count, size, hot 0: automatic. */
+static int ur_bufring_setup(struct ur_stack *st, uint32_t want, uint32_t count, uint32_t size, uint32_t hot)
+{
+    /* Automatic sizing. With incremental consumption: big buffers
+     * (small messages share one; a 64 KiB message is rarely split
+     * across two, which costs a CQE, a pop and a send more: 64 KiB
+     * buffers made 64 KiB echoes 25% slower), 32 x 128 KiB with 4
+     * published at a time. Without it every receive takes a whole
+     * buffer: 128 x 64 KiB with 8 published. Few published buffers
+     * keep the receive copies in cache, and under load the kernel
+     * runs through them between two of our polls: that socket's
+     * multishot ends (ENOBUFS) and is re-armed once we caught up, so
+     * its next receive takes what piled up meanwhile in one piece
+     * instead of one CQE per segment. bench_uring_echo -T, 32
+     * connections, against the hand-written epoll echo in the same
+     * run (2026-12-03): 16 x 128 KiB all published 0.95-1.08x;
+     * 32 x 128 KiB, 4 published, 1.13-1.29x; without buf_inc 256 x
+     * 16 KiB all published 0.83x, 256 x 64 KiB, 8 published, 1.18x. */
+    bool want_inc = want & UR_F_BUF_INC;
+    int r = -EOPNOTSUPP;
+    if (!count && !size && want_inc)
+        r = ur_br_create(st, 32, 128 * 1024, hot ? hot : 4, true, true);
+    if (r == -EOPNOTSUPP)
+        r = ur_br_create(st, count ? count : 128, size ? size : 65536, hot ? hot : (count || size ? 0 : 8),
+                         want_inc, false);
+    return r;
+}
+
 static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void **out)
 {
     int64_t entries, buf_count = 0, buf_size = 0, buf_hot = 0, zc_min, rx_limit, nfiles;
@@ -576,78 +648,23 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
         return r;
     }
 
-    struct io_uring_probe *probe = io_uring_get_probe_ring(&st->ring);
-    static const uint8_t required[] = { IORING_OP_SEND, IORING_OP_RECV, IORING_OP_SENDMSG,
-        IORING_OP_RECVMSG, IORING_OP_ACCEPT, IORING_OP_CONNECT, IORING_OP_CLOSE,
-        IORING_OP_SHUTDOWN, IORING_OP_ASYNC_CANCEL };
-    for (unsigned i = 0; probe && i < sizeof(required); i++) {
-        if (!io_uring_opcode_supported(probe, required[i])) {
-            DM_WARN(UR_MOD, "the kernel's io_uring lacks opcode %u (Linux 5.19+ needed)", required[i]);
-            io_uring_free_probe(probe);
-            io_uring_queue_exit(&st->ring);
-            free(st);
-            return -ENOSYS;
-        }
+    bool has_519, has_60;
+    if ((r = ur_probe(st, &has_519, &has_60)) < 0) {
+        io_uring_queue_exit(&st->ring);
+        free(st);
+        return r;
     }
-    /* Multishot accept and the buffer ring came with IORING_OP_SOCKET
-     * (5.19); multishot recv and SEND_ZC came in 6.0. A kernel that still
-     * refuses one at run time gets it turned off there (EINVAL on arm). */
-    bool has_519 = probe && io_uring_opcode_supported(probe, IORING_OP_SOCKET);
-    bool has_60 = probe && io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
-    if (probe)
-        io_uring_free_probe(probe);
     if (has_519 && (want & UR_F_MULTISHOT_ACCEPT))
         st->feat |= UR_F_MULTISHOT_ACCEPT;
     if (has_60 && (want & UR_F_SEND_ZC))
         st->feat |= UR_F_SEND_ZC;
-
-    /* Registered (fixed) files: no fd table lookup per operation. */
-    if (want & UR_F_FIXED_FILES && nfiles > 0) {
-        struct rlimit rl;
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-            (int64_t)rl.rlim_cur < nfiles)
-            nfiles = (int64_t)rl.rlim_cur;
-        st->slot_free = malloc((size_t)nfiles * sizeof(int));
-        if (st->slot_free && io_uring_register_files_sparse(&st->ring, (unsigned)nfiles) == 0) {
-            st->nslots = (int)nfiles;
-            for (int i = 0; i < st->nslots; i++)
-                st->slot_free[i] = st->nslots - 1 - i;
-            st->slot_top = st->nslots;
-            st->feat |= UR_F_FIXED_FILES;
-        } else {
-            free(st->slot_free);
-            st->slot_free = NULL;
-        }
-    }
-    /* Provided buffer ring for receives. */
-    if (has_519 && (want & UR_F_BUF_RING)) {
-        /* Automatic sizing. With incremental consumption: big buffers
-         * (small messages share one; a 64 KiB message is rarely split
-         * across two, which costs a CQE, a pop and a send more: 64 KiB
-         * buffers made 64 KiB echoes 25% slower), 32 x 128 KiB with 4
-         * published at a time. Without it every receive takes a whole
-         * buffer: 128 x 64 KiB with 8 published. Few published buffers
-         * keep the receive copies in cache, and under load the kernel
-         * runs through them between two of our polls: that socket's
-         * multishot ends (ENOBUFS) and is re-armed once we caught up, so
-         * its next receive takes what piled up meanwhile in one piece
-         * instead of one CQE per segment. bench_uring_echo -T, 32
-         * connections, against the hand-written epoll echo in the same
-         * run (2026-12-03): 16 x 128 KiB all published 0.95-1.08x;
-         * 32 x 128 KiB, 4 published, 1.13-1.29x; without buf_inc 256 x
-         * 16 KiB all published 0.83x, 256 x 64 KiB, 8 published, 1.18x. */
-        bool want_inc = want & UR_F_BUF_INC;
-        r = -EOPNOTSUPP;
-        if (!buf_count && !buf_size && want_inc)
-            r = ur_br_create(st, 32, 128 * 1024, buf_hot ? (uint32_t)buf_hot : 4, true, true);
-        if (r == -EOPNOTSUPP)
-            r = ur_br_create(st, buf_count ? (uint32_t)buf_count : 128, buf_size ? (uint32_t)buf_size : 65536,
-                             buf_hot ? (uint32_t)buf_hot : (buf_count || buf_size ? 0 : 8), want_inc, false);
-        if (r == 0) {
-            st->feat |= UR_F_BUF_RING;
-            if (has_60 && (want & UR_F_MULTISHOT_RECV))
-                st->feat |= UR_F_MULTISHOT_RECV;
-        }
+    if (want & UR_F_FIXED_FILES && nfiles > 0)
+        ur_files_setup(st, nfiles);
+    if (has_519 && (want & UR_F_BUF_RING) &&
+        ur_bufring_setup(st, want, (uint32_t)buf_count, (uint32_t)buf_size, (uint32_t)buf_hot) == 0) {
+        st->feat |= UR_F_BUF_RING;
+        if (has_60 && (want & UR_F_MULTISHOT_RECV))
+            st->feat |= UR_F_MULTISHOT_RECV;
     }
     /* A sparse table for registered buffers, filled by ur_fixbuf_index(). */
     if ((st->feat & UR_F_SEND_ZC) && (want & UR_F_FIXED_BUFFERS) &&
