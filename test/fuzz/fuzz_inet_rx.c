@@ -183,7 +183,10 @@ static int harness_up(struct harness *h)
     /* The established connection: handshake with all options. */
     static const uint8_t synopt[] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7};
     peer_tcp(h, 1000, 0, TCP_SYN, synopt, sizeof(synopt), NULL);
-    h->conn = tcp_lookup(h->st, h->ip_us, htons(80), h->ip_peer, htons(PEER_PORT));
+    {
+        struct inet_addr us = inet_addr_v4(h->ip_us), peer = inet_addr_v4(h->ip_peer);
+        h->conn = tcp_lookup(h->st, &us, htons(80), &peer, htons(PEER_PORT));
+    }
     if (!h->conn)
         return 0;
     static const uint8_t tsopt[] = {1, 1, 8, 10, 0, 0, 0, 2, 0, 0, 0, 0};
