@@ -242,8 +242,8 @@ bool inet_reachable(struct inet_stack *st, const struct inet_addr *dst);
 /* Our source address towards dst (IPv6: link-local for link-local
  * destinations, DEMI_IPV6's otherwise); false when we have none. */
 bool inet_src_for(struct inet_stack *st, const struct inet_addr *dst, struct inet_addr *src);
-/* Is a one of our unicast addresses (either family)? */
-bool inet_is_ours(struct inet_stack *st, const struct inet_addr *a);
+/* Is a one of our IPv6 unicast addresses? */
+bool inet_is_ours6(struct inet_stack *st, const struct inet_addr *a);
 /* Prepends the IP header of dst's family and sends. Consumes m. */
 int inet_ip_output(struct inet_stack *st, struct dm_buf *m, const struct inet_addr *src,
                    const struct inet_addr *dst, uint8_t proto);
@@ -255,6 +255,8 @@ static inline uint32_t inet_pseudo_sum(const struct inet_addr *src, const struct
         return inet_csum_pseudo(src->w[3], dst->w[3], proto, (uint16_t)len);
     return inet_csum_pseudo6(src->w, dst->w, proto, len);
 }
+/* Is a one of our unicast addresses (either family)? */
+static inline bool inet_is_ours(const struct inet_stack *st, const struct inet_addr *a);
 /* IP header + extension headers in front of the L4 data in a frame that
  * still starts at its IP header (m->l3_len, set by ipv4/ipv6 input). */
 static inline uint32_t inet_l3_len(const struct dm_buf *m) { return m->l3_len; }
@@ -334,6 +336,13 @@ void inet_sockaddr_out(const struct inet_addr *a, uint16_t port, bool v6, union 
 /* tcp*.c: see tcp_priv.h */
 
 
+
+static inline bool inet_is_ours(const struct inet_stack *st, const struct inet_addr *a)
+{
+    if (dm_likely(inet_addr_is_v4(a)))
+        return a->w[3] == st->ip;
+    return inet_is_ours6((struct inet_stack *)st, a);
+}
 
 /* A buffer for an outgoing packet: DM_BUF_HEADROOM in front for headers
  * and, when `copy_len` > 0, that much tailroom for a payload copy. */

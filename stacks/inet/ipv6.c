@@ -68,10 +68,8 @@ void ipv6_init_addrs(struct inet_stack *st)
     add_mc_mac(st, &all_nodes);
 }
 
-bool inet_is_ours(struct inet_stack *st, const struct inet_addr *a)
+bool inet_is_ours6(struct inet_stack *st, const struct inet_addr *a)
 {
-    if (inet_addr_is_v4(a))
-        return a->w[3] == st->ip;
     return inet_addr_eq(a, &st->ip6_ll) || (!inet_addr_is_zero(&st->ip6) && inet_addr_eq(a, &st->ip6));
 }
 
