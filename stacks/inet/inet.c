@@ -360,7 +360,7 @@ static int parse_ipv6(struct inet_stack *st, const struct dm_config *cfg)
         /* link-local (as routers advertise themselves), or on our prefix */
         if (parse_addr(v, &st->gw6) < 0 || inet_addr_is_v4(&st->gw6) || inet_addr_is_zero(&st->gw6) ||
             inet_addr_is_mcast6(&st->gw6) ||
-            (!inet_addr_is_ll6(&st->gw6) && (inet_addr_is_zero(&st->ip6) || !inet_reachable(st, &st->gw6)))) {
+            !ipv6_on_link(st, &st->gw6)) {
             memset(&st->gw6, 0, sizeof(st->gw6));
             return bad(DM_CFG_GATEWAY6, v, "a link-local IPv6 address, or one inside DEMI_IPV6's prefix");
         }
@@ -405,6 +405,12 @@ static int parse_config(struct inet_stack *st, const struct dm_config *cfg, cons
     if (rc == DM_CFG_AUTO)
         x = st->info.mtu ? st->info.mtu : 1500;
     st->mtu = (uint16_t)x;
+    if (!inet_addr_is_zero(&st->ip6) && st->mtu < IP6_MIN_MTU) {
+        /* RFC 8200 5: every link carrying IPv6 has an MTU of at least 1280 */
+        char m[16];
+        snprintf(m, sizeof(m), "%u", st->mtu);
+        return dm_cfg_bad(DM_CFG_MTU, m, "at least 1280 with DEMI_IPV6 (RFC 8200)");
+    }
     int64_t max_conns, sndbuf, rcvbuf, syn_retries, retries;
     if ((rc = cfg_num(cfg, DM_CFG_TCP_MAX_CONNS, 1, &max_conns)) < 0 ||
         (rc = cfg_num(cfg, DM_CFG_TCP_SNDBUF, 1, &sndbuf)) < 0 ||
@@ -610,12 +616,12 @@ static void sock_family(struct dm_queue *q, bool *v6, bool *v6only)
 
 /*
  * The address of a bind/connect/pushto on q as an inet_addr, refused as
- * Linux does: an AF_INET6 socket takes an AF_INET address only for UDP
- * connect/sendto (then over IPv4) unless IPV6_V6ONLY (`v4_ok`), and a
- * v4-mapped address not at all with IPV6_V6ONLY (`mapped_err`).
+ * Linux does. On an AF_INET6 socket: an AF_INET address fails with v4_err
+ * (0: taken, over IPv4 - UDP connect and sendto), with v4_v6only_err
+ * under IPV6_V6ONLY; a v4-mapped one with mapped_err under IPV6_V6ONLY.
  */
-static int sock_addr_in(struct dm_queue *q, const union dm_sockaddr *ua, bool v4_ok, int mapped_err,
-                        struct inet_addr *out, uint16_t *port)
+static int sock_addr_in(struct dm_queue *q, const union dm_sockaddr *ua, int v4_err, int v4_v6only_err,
+                        int mapped_err, struct inet_addr *out, uint16_t *port)
 {
     bool v6, v6only;
     sock_family(q, &v6, &v6only);
@@ -630,8 +636,10 @@ static int sock_addr_in(struct dm_queue *q, const union dm_sockaddr *ua, bool v4
     }
     if (ua->sa.sa_family != AF_INET)
         return -EAFNOSUPPORT;
-    if (v6 && (!v4_ok || v6only))
-        return v4_ok ? -EAFNOSUPPORT : -EINVAL;
+    if (v6 && v4_err)
+        return v4_err;
+    if (v6 && v6only)
+        return v4_v6only_err;
     *out = inet_addr_v4(ua->sin.sin_addr.s_addr);
     *port = ua->sin.sin_port;
     return 0;
@@ -641,7 +649,7 @@ static int inet_bind(void *sp, struct dm_queue *q, const union dm_sockaddr *ua)
 {
     struct inet_addr a;
     uint16_t port;
-    int r = sock_addr_in(q, ua, false, -EINVAL, &a, &port);
+    int r = sock_addr_in(q, ua, -EINVAL, -EINVAL, -EINVAL, &a, &port);
     if (r < 0)
         return r;
     if (IS_TCP(q))
@@ -670,7 +678,8 @@ static int inet_connect(void *sp, struct dm_queue *q, struct dm_op *op)
         return udp_connect(sp, q->priv, NULL, 0, op);
     struct inet_addr a;
     uint16_t port;
-    int r = sock_addr_in(q, ua, !IS_TCP(q), -ENETUNREACH, &a, &port);
+    /* TCP: as tcp_v6_connect; UDP: as ip6_datagram_connect */
+    int r = sock_addr_in(q, ua, IS_TCP(q) ? -EINVAL : 0, -EAFNOSUPPORT, -ENETUNREACH, &a, &port);
     if (r < 0)
         return r;
     if (IS_TCP(q))
@@ -686,7 +695,8 @@ static int inet_push(void *sp, struct dm_queue *q, struct dm_op *op)
         return udp_push(sp, q->priv, NULL, 0, op);
     struct inet_addr a;
     uint16_t port;
-    int r = sock_addr_in(q, (const union dm_sockaddr *)&op->addr6, true, -ENETUNREACH, &a, &port);
+    /* as udpv6_sendmsg */
+    int r = sock_addr_in(q, (const union dm_sockaddr *)&op->addr6, 0, -ENETUNREACH, -ENETUNREACH, &a, &port);
     if (r < 0)
         return r;
     return udp_push(sp, q->priv, &a, port, op);

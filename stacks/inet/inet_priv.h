@@ -305,6 +305,8 @@ void ipv6_input(struct inet_stack *st, struct dm_buf *m);
  * sends. Consumes m. */
 int ipv6_output(struct inet_stack *st, struct dm_buf *m, const struct inet_addr *src,
                 const struct inet_addr *dst, uint8_t nxt, uint8_t hops);
+/* Link-local, multicast, or inside DEMI_IPV6's prefix? */
+bool ipv6_on_link(const struct inet_stack *st, const struct inet_addr *dst);
 /* ff02::1:ffXX:XXXX for a */
 struct inet_addr ipv6_solicited_node(const struct inet_addr *a);
 void ipv6_init_addrs(struct inet_stack *st);

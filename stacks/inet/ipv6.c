@@ -98,10 +98,15 @@ static bool ip6_prefix_match(const struct inet_addr *a, const struct inet_addr *
     return ((a->b[full] ^ b->b[full]) & mask) == 0;
 }
 
+bool ipv6_on_link(const struct inet_stack *st, const struct inet_addr *dst)
+{
+    return inet_addr_is_ll6(dst) || inet_addr_is_mcast6(dst) ||
+           (!inet_addr_is_zero(&st->ip6) && ip6_prefix_match(dst, &st->ip6, st->ip6_plen));
+}
+
 static bool ip6_next_hop(struct inet_stack *st, const struct inet_addr *dst, struct inet_addr *nh)
 {
-    if (inet_addr_is_ll6(dst) || inet_addr_is_mcast6(dst) ||
-        (!inet_addr_is_zero(&st->ip6) && ip6_prefix_match(dst, &st->ip6, st->ip6_plen))) {
+    if (ipv6_on_link(st, dst)) {
         *nh = *dst;
         return true;
     }

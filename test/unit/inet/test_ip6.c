@@ -565,6 +565,127 @@ static void test_dual_stack_listener_takes_ipv4_clients_as_v4_mapped(void **st)
     pair_destroy(&p);
 }
 
+static void test_ipv6_off_link_goes_through_the_gateway(void **st)
+{
+    (void)st;
+    const char *kv[] = {"DEMI_ARP", IP6_A "=" MAC_A, "DEMI_GATEWAY6", IP6_A, NULL};
+    struct pair p;
+    pair_create(&p, NULL, kv);
+    int u, err = 0;
+    demi_qtoken_t qt;
+    assert_int_equal(dm_socket(p.b, &u, AF_INET6, SOCK_DGRAM, 0), 0);
+    struct sockaddr_in6 far = sin6_of("2001:db8::5", 9);
+    demi_sgarray_t sga = dm_sgaalloc(p.b, 4, &err);
+    memcpy(sga.sga_segs[0].sgaseg_buf, "far!", 4);
+    assert_int_equal(dm_pushto(p.b, &qt, u, &sga, (struct sockaddr *)&far, sizeof(far)), 0);
+    dm_sgafree(p.b, &sga);
+    uint8_t r[256], mac_a[6], a6[16];
+    uint32_t n;
+    assert_true(recv6(&p, IPPROTO_UDP_, -1, r, sizeof(r), &n, 200 * DM_NS_PER_MS));
+    mac_of(MAC_A, mac_a);
+    assert_memory_equal(r, mac_a, 6);          /* to the gateway's MAC */
+    addr6_of("2001:db8::5", a6);
+    assert_memory_equal(r + 14 + 24, a6, 16);  /* for the far address */
+    addr6_of(IP6_B, a6);
+    assert_memory_equal(r + 14 + 8, a6, 16);   /* from DEMI_IPV6's */
+    assert_true(csum6_ok(r, n));
+    assert_memory_equal(r + 54 + 8, "far!", 4);
+    pair_destroy(&p);
+}
+
+static int create_with(const char *ip6, const char *gw6, const char *mtu)
+{
+    struct dm_config c;
+    dm_config_init(&c);
+    assert_int_equal(dm_config_set(&c, "DEMI_BACKEND", "loop"), 0);
+    assert_int_equal(dm_config_set(&c, "DEMI_LOG", "error"), 0);
+    if (ip6)
+        assert_int_equal(dm_config_set(&c, "DEMI_IPV6", ip6), 0);
+    if (gw6)
+        assert_int_equal(dm_config_set(&c, "DEMI_GATEWAY6", gw6), 0);
+    if (mtu)
+        assert_int_equal(dm_config_set(&c, "DEMI_MTU", mtu), 0);
+    struct dm_instance *i = NULL;
+    int r = dm_instance_create(&c, &i);
+    if (r == 0) {
+        struct inet_stack *sp = stack_of(i);
+        char ll[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, sp->ip6_ll.b, ll, sizeof(ll));
+        assert_string_equal(ll, "fe80::ff:fe00:1"); /* loop's MAC 02:00:0a:00:00:01 */
+        assert_true(sp->ip6_plen == 64 || !ip6 || strchr(ip6, '/'));
+        dm_instance_destroy(i);
+    }
+    return r;
+}
+
+static void test_ipv6_config_is_checked_at_create(void **st)
+{
+    (void)st;
+    assert_int_equal(create_with(NULL, NULL, NULL), 0);          /* link-local only */
+    assert_int_equal(create_with("fd00::1", NULL, NULL), 0);     /* /64 by default */
+    assert_int_equal(create_with("fd00::1/48", "fd00::fe", NULL), 0);
+    assert_int_equal(create_with("fd00::1/64", "fe80::1", NULL), 0);
+    assert_int_equal(create_with("fe80::1/64", NULL, NULL), -EINVAL);  /* link-local: from the MAC */
+    assert_int_equal(create_with("ff02::1", NULL, NULL), -EINVAL);
+    assert_int_equal(create_with("::ffff:10.0.0.1", NULL, NULL), -EINVAL);
+    assert_int_equal(create_with("fd00::1/129", NULL, NULL), -EINVAL);
+    assert_int_equal(create_with("fd00::1/", NULL, NULL), -EINVAL);
+    assert_int_equal(create_with("10.0.0.1", NULL, NULL), -EINVAL);
+    assert_int_equal(create_with("fd00::1", "2001:db8::1", NULL), -EINVAL); /* off link */
+    assert_int_equal(create_with(NULL, "fd00::fe", NULL), -EINVAL);
+    assert_int_equal(create_with("fd00::1", NULL, "1000"), -EINVAL);        /* below IPv6's 1280 */
+    assert_int_equal(create_with(NULL, NULL, "1000"), 0);
+}
+
+static void test_udp6_family_rules_follow_linux(void **st)
+{
+    (void)st;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    int u, one = 1, err = 0;
+    demi_qtoken_t qt;
+    assert_int_equal(dm_socket(p.a, &u, AF_INET6, SOCK_DGRAM, 0), 0);
+    assert_int_equal(dm_setsockopt(p.a, u, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)), 0);
+    int v = 0;
+    socklen_t vl = sizeof(v);
+    assert_int_equal(dm_getsockopt(p.a, u, IPPROTO_IPV6, IPV6_V6ONLY, &v, &vl), 0);
+    assert_int_equal(v, 1);
+    struct sockaddr_in s4 = sin_of(IP_B, 9);
+    struct sockaddr_in6 m4 = sin6_of("::ffff:" IP_B, 9);
+    assert_int_equal(dm_connect(p.a, &qt, u, (struct sockaddr *)&s4, sizeof(s4)), -EAFNOSUPPORT);
+    assert_int_equal(dm_connect(p.a, &qt, u, (struct sockaddr *)&m4, sizeof(m4)), -ENETUNREACH);
+    demi_sgarray_t sga = dm_sgaalloc(p.a, 10, &err);
+    assert_int_equal(dm_pushto(p.a, &qt, u, &sga, (struct sockaddr *)&s4, sizeof(s4)), -ENETUNREACH);
+    assert_int_equal(dm_pushto(p.a, &qt, u, &sga, (struct sockaddr *)&m4, sizeof(m4)), -ENETUNREACH);
+    dm_sgafree(p.a, &sga);
+    assert_int_equal(dm_bind(p.a, u, (struct sockaddr *)&m4, sizeof(m4)), -EINVAL);
+    struct sockaddr_in6 other = sin6_of("fd00::99", 9);
+    assert_int_equal(dm_bind(p.a, u, (struct sockaddr *)&other, sizeof(other)), -EADDRNOTAVAIL);
+    struct sockaddr_in6 mine = sin6_of(IP6_A, 9);
+    assert_int_equal(dm_bind(p.a, u, (struct sockaddr *)&mine, sizeof(mine)), 0);
+    assert_int_equal(dm_setsockopt(p.a, u, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)), -EINVAL); /* bound */
+    sockname6(p.a, u, false, IP6_A, 9);
+    /* a dual-stack UDP socket bound to [::] takes IPv4 datagrams, v4-mapped */
+    int d;
+    assert_int_equal(dm_socket(p.b, &d, AF_INET6, SOCK_DGRAM, 0), 0);
+    struct sockaddr_in6 any = sin6_of("::", 7);
+    assert_int_equal(dm_bind(p.b, d, (struct sockaddr *)&any, sizeof(any)), 0);
+    int c4;
+    assert_int_equal(dm_socket(p.a, &c4, AF_INET, SOCK_DGRAM, 0), 0);
+    struct sockaddr_in to = sin_of(IP_B, 7);
+    demi_qtoken_t pop;
+    assert_int_equal(dm_pop(p.b, &pop, d), 0);
+    sga = dm_sgaalloc(p.a, 3, &err);
+    assert_int_equal(dm_pushto(p.a, &qt, c4, &sga, (struct sockaddr *)&to, sizeof(to)), 0);
+    dm_sgafree(p.a, &sga);
+    demi_qresult_t qr = pair_wait(&p, p.b, pop, DM_NS_PER_S);
+    assert_int_equal(qr.qr_value.sga.sga_addr6.sin6_family, AF_INET6);
+    struct sockaddr_in6 want = sin6_of("::ffff:" IP_A, 0);
+    assert_memory_equal(&qr.qr_value.sga.sga_addr6.sin6_addr, &want.sin6_addr, 16);
+    dm_sgafree(p.b, &qr.qr_value.sga);
+    pair_destroy(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -576,6 +697,9 @@ int main(void)
         cmocka_unit_test(test_ipv6_malformed_packets_are_counted_by_reason_and_dropped),
         cmocka_unit_test(test_tcp_over_ipv6_transfers_bytes_with_ipv6_addresses_and_mss),
         cmocka_unit_test(test_dual_stack_listener_takes_ipv4_clients_as_v4_mapped),
+        cmocka_unit_test(test_udp6_family_rules_follow_linux),
+        cmocka_unit_test(test_ipv6_off_link_goes_through_the_gateway),
+        cmocka_unit_test(test_ipv6_config_is_checked_at_create),
     };
     if (getenv("TEST_FILTER"))
         cmocka_set_test_filter(getenv("TEST_FILTER"));
