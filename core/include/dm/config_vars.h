@@ -166,7 +166,7 @@
       "`demi-run`: the library to preload (unset: the build directory, then the install location).")              \
     X(TEST_ARGS, STR, NULL, 0, 0, NULL, NULL, "scripts", "`scripts/test.sh`: extra `meson test` arguments.")        \
     X(TEST_WRAPPER, STR, NULL, 0, 0, NULL, NULL, "scripts", "`scripts/test.sh`: a `meson test --wrapper`.")         \
-    X(TEST_ADDR, STR, NULL, 0, 0, NULL, NULL, "test", "Conformance tests and benchmarks: the address to listen on.") \
+    X(TEST_ADDR, STR, NULL, 0, 0, NULL, NULL, "test", "Conformance tests and benchmarks: the address to listen on (an IPv6 one: the conformance suite over AF_INET6).") \
     X(TEST_SANITIZED, BOOL, "0", 0, 0, NULL, NULL, "test", "`1`: a sanitizer build; tests use smaller rings.")
 
 #endif /* DM_CONFIG_VARS_H */
