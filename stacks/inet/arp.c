@@ -7,7 +7,8 @@
  * queue of frames per unresolved entry that leave as soon as the reply
  * arrives. Entries learnt from the wire expire after arp_ttl_ns; static
  * entries (DEMI_ARP) never do. One periodic timer (100 ms) drives retries
- * and expiry; it costs nothing when the table is quiet.
+ * and expiry (and IPv6's MLD reports, icmp6.c); it costs nothing when the
+ * table is quiet.
  *
  * A queued frame already holds its IP header; only the Ethernet header is
  * missing, which eth_output_raw() adds when the entry resolves. An entry's
@@ -266,6 +267,8 @@ static void arp_tick(struct dm_timer *t)
             e->state = ARP_FREE;
         }
     }
+    if (st->mld_left && now >= st->mld_next_ns)
+        mld_tick(st, now);
     dm_timer_arm(st->inst, &st->arp_timer, ARP_TICK_NS);
 }
 

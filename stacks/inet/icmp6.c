@@ -17,9 +17,16 @@
  * solicitations to the target's solicited-node group when the shared
  * neighbour cache (arp.c) resolves a next hop. Router advertisements,
  * redirects and DAD are ignored: addresses and the gateway are static.
+ *
+ * MLDv2 (RFC 3810), host side: switches that snoop MLD forward a
+ * multicast group only to ports that reported it, so our solicited-node
+ * groups are reported (to ff02::16, from the link-local address, hop
+ * limit 1, with a Router Alert hop-by-hop option) twice at start and
+ * within 100 ms of every query. All-nodes is never reported (RFC 3810 6).
  */
 #include <string.h>
 #include "inet_priv.h"
+#include "dm/time.h"
 
 static const struct inet_addr all_nodes = {.b = {0xff, 0x02, [15] = 1}};
 
@@ -126,6 +133,83 @@ done:
     dm_buf_free(m);
 }
 
+/* ------------------------------------------------------------ MLD */
+#define MLD_UNSOLICITED_NS (1000 * DM_NS_PER_MS)
+
+static const struct inet_addr all_mld_routers = {.b = {0xff, 0x02, [15] = 0x16}};
+
+static void mld_send_report(struct inet_stack *st, uint8_t rectype)
+{
+    struct inet_addr groups[2];
+    unsigned ng = 0;
+    groups[ng++] = ipv6_solicited_node(&st->ip6_ll);
+    if (!inet_addr_is_zero(&st->ip6)) {
+        groups[ng] = ipv6_solicited_node(&st->ip6);
+        if (!inet_addr_eq(&groups[ng], &groups[0]))
+            ng++;
+    }
+    struct dm_buf *m = dm_buf_alloc(st->inst);
+    if (!m)
+        return;
+    uint32_t mlen = 8 + 20 * ng;
+    uint8_t *p = dm_buf_append(m, 8 + mlen);
+    if (!p) {
+        dm_buf_free(m);
+        return;
+    }
+    /* hop-by-hop: next ICMPv6, Router Alert (MLD), PadN of 2 */
+    static const uint8_t hbh[8] = {IP6_NH_ICMP6, 0, 5, 2, 0, 0, 1, 0};
+    memcpy(p, hbh, 8);
+    uint8_t *r = p + 8;
+    memset(r, 0, mlen);
+    r[0] = MLDV2_LISTENER_REPORT;
+    r[7] = (uint8_t)ng;
+    for (unsigned i = 0; i < ng; i++) {
+        uint8_t *rec = r + 8 + 20 * i;
+        rec[0] = rectype;
+        memcpy(rec + 4, groups[i].b, 16);
+    }
+    uint16_t c = inet_csum_fold(inet_csum_partial(r, mlen,
+                                                  inet_csum_pseudo6(st->ip6_ll.w, all_mld_routers.w,
+                                                                    IP6_NH_ICMP6, mlen)));
+    memcpy(r + 2, &c, 2);
+    st->icmp6_st.tx_mld_report++;
+    ipv6_output(st, m, &st->ip6_ll, &all_mld_routers, IP6_NH_HOPOPTS, 1);
+    inet_schedule_flush(st);
+}
+
+void mld_start(struct inet_stack *st)
+{
+    st->mld_left = 2;
+    st->mld_rectype = MLDV2_CHANGE_TO_EXCLUDE;
+    st->mld_next_ns = 0; /* at the first tick */
+}
+
+void mld_tick(struct inet_stack *st, int64_t now)
+{
+    mld_send_report(st, st->mld_rectype);
+    st->mld_left--;
+    st->mld_next_ns = now + MLD_UNSOLICITED_NS;
+}
+
+/* A query (RFC 3810 5.1): from a link-local router, hop limit 1. We
+ * answer every valid one with our whole state at the next tick (within
+ * 100 ms, inside any Maximum Response Delay a router uses). */
+static void mld_query(struct inet_stack *st, const struct dm_buf *m, uint32_t len)
+{
+    const struct ip6_hdr *ih = (const struct ip6_hdr *)m->data;
+    if (len < 24 || ih->hops != 1 || !inet_addr_is_ll6(&st->rx.src)) {
+        st->icmp6_st.rx_other++;
+        return;
+    }
+    st->icmp6_st.rx_mld_query++;
+    if (!st->mld_left || st->mld_rectype != MLDV2_MODE_IS_EXCLUDE) {
+        st->mld_left = 1;
+        st->mld_rectype = MLDV2_MODE_IS_EXCLUDE;
+        st->mld_next_ns = 0;
+    }
+}
+
 /* ------------------------------------------------------------ ICMPv6 */
 void icmp6_input(struct inet_stack *st, struct dm_buf *m)
 {
@@ -148,6 +232,9 @@ void icmp6_input(struct inet_stack *st, struct dm_buf *m)
         return;
     case ICMP6_ECHO_REQUEST:
         break;
+    case MLD_LISTENER_QUERY:
+        mld_query(st, m, len);
+        goto drop;
     case ICMP6_DST_UNREACH:
     case ICMP6_PACKET_TOO_BIG:
     case ICMP6_TIME_EXCEEDED:

@@ -41,7 +41,8 @@ static const char *const ip6_names[] = {"rx", "rx_short", "rx_bad_version", "rx_
                                         "rx_not_ours", "rx_frag_drop", "rx_bad_ext", "rx_ext_unknown_opt",
                                         "rx_bad_proto", "tx", "tx_no_route", "tx_nobuf"};
 static const char *const icmp6_names[] = {"rx", "rx_short", "rx_bad_csum", "rx_echo", "tx_echo_reply",
-                                          "tx_unreach", "rx_error", "rx_other"};
+                                          "tx_unreach", "rx_error", "rx_other", "rx_mld_query",
+                                          "tx_mld_report"};
 static const char *const nd_names[] = {"rx", "rx_bad", "rx_ns", "rx_na", "tx_ns", "tx_na",
                                        "resolved", "queue_drop", "timeout", "nobuf"};
 static const char *const udp_names[] = {"rx", "rx_short", "rx_bad_len", "rx_bad_csum", "rx_no_port",
@@ -512,6 +513,7 @@ static int inet_create_dev(struct dm_instance *inst, const struct dm_config *cfg
     if (r < 0)
         goto fail;
     arp_init(st);
+    mld_start(st);
     r = parse_static_arp(st, cfg);
     if (r < 0)
         goto fail;

@@ -103,7 +103,8 @@ struct ip6_stats {
         rx_bad_ext, rx_ext_unknown_opt, rx_bad_proto, tx, tx_no_route, tx_nobuf;
 };
 struct icmp6_stats {
-    uint64_t rx, rx_short, rx_bad_csum, rx_echo, tx_echo_reply, tx_unreach, rx_error, rx_other;
+    uint64_t rx, rx_short, rx_bad_csum, rx_echo, tx_echo_reply, tx_unreach, rx_error, rx_other,
+        rx_mld_query, tx_mld_report;
 };
 struct udp_stats {
     uint64_t rx, rx_short, rx_bad_len, rx_bad_csum, rx_no_port, rx_queue_full, tx, tx_nobuf;
@@ -170,6 +171,10 @@ struct inet_stack {
     uint8_t ip6_plen;
     uint8_t n_mc_mac;
     uint8_t mc_mac[3][ETH_ALEN];
+    /* MLDv2 reports still to send for our solicited-node groups (so that
+     * switches that snoop MLD forward solicitations to us), and when */
+    uint8_t mld_left, mld_rectype;
+    int64_t mld_next_ns;
     uint16_t mtu;                 /* IP MTU */
     bool tx_multiseg;             /* device takes chains: payload is never copied */
     bool tx_ip_csum, tx_tcp_csum, tx_udp_csum, rx_csum;
@@ -316,6 +321,10 @@ void icmp6_input(struct inet_stack *st, struct dm_buf *m);
 /* m: the offending packet with data at its IPv6 header (not consumed). */
 void icmp6_send_port_unreach(struct inet_stack *st, const struct dm_buf *m);
 void nd6_send_ns(struct inet_stack *st, const struct inet_addr *target);
+/* Sends a due MLDv2 report (from the neighbour timer). */
+void mld_tick(struct inet_stack *st, int64_t now);
+/* Announces our groups: two unsolicited reports, 1 s apart (RFC 3810 6.1). */
+void mld_start(struct inet_stack *st);
 
 /* udp.c */
 void udp_input(struct inet_stack *st, struct dm_buf *m);

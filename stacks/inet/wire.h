@@ -101,6 +101,10 @@ struct ip6_hdr {
 #define ICMP6_PARAM_PROB      4
 #define ICMP6_ECHO_REQUEST    128
 #define ICMP6_ECHO_REPLY      129
+#define MLD_LISTENER_QUERY    130
+#define MLDV2_LISTENER_REPORT 143
+#define MLDV2_MODE_IS_EXCLUDE 2   /* a record answering a query: "in the group" */
+#define MLDV2_CHANGE_TO_EXCLUDE 4 /* a record of an unsolicited report: joined */
 #define ND_ROUTER_SOLICIT     133
 #define ND_ROUTER_ADVERT      134
 #define ND_NEIGHBOR_SOLICIT   135

@@ -35,6 +35,7 @@
 
 struct pair {
     struct dm_instance *a, *b;
+    bool keep_mld; /* raw_recv_frame returns MLD reports too (skipped by default) */
 };
 
 /* Extra config for both ends: NULL-terminated key/value list; `faults`

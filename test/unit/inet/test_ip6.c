@@ -593,6 +593,81 @@ static void test_ipv6_off_link_goes_through_the_gateway(void **st)
     pair_destroy(&p);
 }
 
+/* The next MLD report that reached A. */
+static bool recv_mld(struct pair *p, uint8_t *f, uint32_t cap, uint32_t *n, int64_t timeout_ns)
+{
+    int64_t end = dm_clock_ns() + timeout_ns;
+    while (dm_clock_ns() < end)
+        if (raw_recv_frame(p, f, cap, n, end - dm_clock_ns()) && memcmp(f, "\x33\x33\x00\x00\x00\x16", 6) == 0)
+            return true;
+    return false;
+}
+
+static void check_mld_report(const uint8_t *r, uint32_t n, uint8_t rectype)
+{
+    uint8_t a6[16];
+    assert_true(n >= 14 + 40 + 8 + 28);
+    assert_int_equal(r[12], 0x86);
+    assert_int_equal(r[13], 0xdd);
+    const struct ip6_hdr *ih = (const struct ip6_hdr *)(r + 14);
+    assert_int_equal(ih->nxt, IP6_NH_HOPOPTS);
+    assert_int_equal(ih->hops, 1);
+    addr6_of(LL6_B, a6);
+    assert_memory_equal(ih->src, a6, 16);
+    addr6_of("ff02::16", a6);
+    assert_memory_equal(ih->dst, a6, 16);
+    static const uint8_t hbh[8] = {IP6_NH_ICMP6, 0, 5, 2, 0, 0, 1, 0}; /* Router Alert: MLD */
+    assert_memory_equal(r + 54, hbh, 8);
+    const uint8_t *m = r + 62;
+    uint32_t mlen = ntohs(ih->plen) - 8, s6[4], d6[4];
+    assert_int_equal(mlen, 8 + 20);  /* one group: LL6_B and IP6_B share ff02::1:ff00:2 */
+    assert_int_equal(m[0], MLDV2_LISTENER_REPORT);
+    assert_int_equal(m[7], 1);
+    assert_int_equal(m[8], rectype);
+    addr6_of("ff02::1:ff00:2", a6);
+    assert_memory_equal(m + 12, a6, 16);
+    memcpy(s6, ih->src, 16);
+    memcpy(d6, ih->dst, 16);
+    assert_int_equal(inet_csum_fold(inet_csum_partial(m, mlen, inet_csum_pseudo6(s6, d6, IP6_NH_ICMP6, mlen))), 0);
+}
+
+static void test_mld_reports_our_groups_at_start_and_on_query(void **st)
+{
+    (void)st;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    p.keep_mld = true;
+    uint8_t r[256], f[256];
+    uint32_t n;
+    /* unsolicited: at the first 100 ms tick, again 1 s later */
+    assert_true(recv_mld(&p, r, sizeof(r), &n, 500 * DM_NS_PER_MS));
+    check_mld_report(r, n, MLDV2_CHANGE_TO_EXCLUDE);
+    assert_true(recv_mld(&p, r, sizeof(r), &n, 1500 * DM_NS_PER_MS));
+    check_mld_report(r, n, MLDV2_CHANGE_TO_EXCLUDE);
+    assert_int_equal(stat_of(p.b, "icmp6.tx_mld_report"), 2);
+    /* a general query from a router gets our state (MODE_IS_EXCLUDE) */
+    uint8_t q[8 + 28] = {IP6_NH_ICMP6, 0, 5, 2, 0, 0, 1, 0, MLD_LISTENER_QUERY, 0, 0, 0, 0x03, 0xe8};
+    n = raw_ip6_frame(f, LL6_A, "ff02::1", IP6_NH_HOPOPTS, q, sizeof(q), IP6_NH_ICMP6, 8);
+    memcpy(f, "\x33\x33\x00\x00\x00\x01", 6);
+    f[14 + 7] = 1;
+    raw_send_frame(&p, f, n);
+    assert_true(recv_mld(&p, r, sizeof(r), &n, 300 * DM_NS_PER_MS));
+    check_mld_report(r, n, MLDV2_MODE_IS_EXCLUDE);
+    assert_int_equal(stat_of(p.b, "icmp6.rx_mld_query"), 1);
+    /* one that was forwarded (hop limit 64) or not from a link-local router is not a query */
+    n = raw_ip6_frame(f, LL6_A, "ff02::1", IP6_NH_HOPOPTS, q, sizeof(q), IP6_NH_ICMP6, 8);
+    memcpy(f, "\x33\x33\x00\x00\x00\x01", 6);
+    raw_send_frame(&p, f, n);
+    n = raw_ip6_frame(f, IP6_A, "ff02::1", IP6_NH_HOPOPTS, q, sizeof(q), IP6_NH_ICMP6, 8);
+    memcpy(f, "\x33\x33\x00\x00\x00\x01", 6);
+    f[14 + 7] = 1;
+    raw_send_frame(&p, f, n);
+    assert_false(recv_mld(&p, r, sizeof(r), &n, 300 * DM_NS_PER_MS));
+    assert_int_equal(stat_of(p.b, "icmp6.rx_mld_query"), 1);
+    assert_int_equal(stat_of(p.b, "icmp6.tx_mld_report"), 3);
+    pair_destroy(&p);
+}
+
 static int create_with(const char *ip6, const char *gw6, const char *mtu)
 {
     struct dm_config c;
@@ -699,6 +774,7 @@ int main(void)
         cmocka_unit_test(test_dual_stack_listener_takes_ipv4_clients_as_v4_mapped),
         cmocka_unit_test(test_udp6_family_rules_follow_linux),
         cmocka_unit_test(test_ipv6_off_link_goes_through_the_gateway),
+        cmocka_unit_test(test_mld_reports_our_groups_at_start_and_on_query),
         cmocka_unit_test(test_ipv6_config_is_checked_at_create),
     };
     if (getenv("TEST_FILTER"))
