@@ -56,6 +56,14 @@ def ip6(nxt, l4, src=PEER6, dst=OUR6, hops=64, ext=b'', first=None):
 def icmp6(t, code=0, rest=b'\0\0\0\0', body=b''):
     return struct.pack('!BBH', t, code, 0) + rest + body
 
+def icmp6_sum(msg, src, dst):
+    # for frames with extension headers, which the harness cannot fix
+    c = csum(src + dst + struct.pack('!IxxxB', len(msg), 58) + msg)
+    return msg[:2] + struct.pack('!H', c) + msg[4:]
+
+MLD_SRC = bytes.fromhex('fe800000000000000000000000000009')
+ALL_NODES = bytes.fromhex('ff020000000000000000000000000001')
+
 def rec(frame, flags=1):
     return struct.pack('<HB', len(frame), flags) + frame
 
@@ -91,6 +99,11 @@ seeds = {
     'ip6_ext_chain': rec(eth(ip6(58, icmp6(128, rest=b'\x12\x34\0\2'), first=0,
                                  ext=bytes([60, 0, 1, 4, 0, 0, 0, 0, 43, 0, 1, 4, 0, 0, 0, 0,
                                             58, 0, 0, 0, 0, 0, 0, 0])), 0x86dd), 0),
+    'ip6_mld_query': rec(eth(ip6(58, icmp6_sum(icmp6(130, rest=b'\x03\xe8\0\0', body=b'\0' * 20),
+                                               MLD_SRC, ALL_NODES),
+                                 src=MLD_SRC, dst=ALL_NODES, hops=1, first=0,
+                                 ext=bytes([58, 0, 5, 2, 0, 0, 1, 0])), 0x86dd,
+                             dst=bytes.fromhex('333300000001')), 0),
     'ip6_fragment': rec(eth(ip6(17, udp(1000, 5353, b'frag'), first=44,
                                 ext=bytes([17, 0, 0, 1, 0, 0, 0, 9])), 0x86dd), 0),
 }
