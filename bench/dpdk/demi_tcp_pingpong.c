@@ -172,20 +172,25 @@ int main(int argc, char **argv)
         fprintf(stderr, "demi_init: %s\n", strerror(rc));
         return 1;
     }
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
+    /* an address with a ':' is IPv6 */
+    int fam = strchr(addr, ':') ? AF_INET6 : AF_INET;
+    struct sockaddr_in sa4 = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    struct sockaddr_in6 sa6 = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port) };
+    if (fam == AF_INET ? inet_pton(AF_INET, addr, &sa4.sin_addr) != 1 : inet_pton(AF_INET6, addr, &sa6.sin6_addr) != 1) {
         fprintf(stderr, "bad address %s\n", addr);
         return 2;
     }
+    struct sockaddr *sa = fam == AF_INET ? (struct sockaddr *)&sa4 : (struct sockaddr *)&sa6;
+    socklen_t salen = fam == AF_INET ? sizeof(sa4) : sizeof(sa6);
     int qd;
-    if ((rc = demi_socket(&qd, AF_INET, SOCK_STREAM, 0)) != 0) {
+    if ((rc = demi_socket(&qd, fam, SOCK_STREAM, 0)) != 0) {
         fprintf(stderr, "demi_socket: %s\n", strerror(rc));
         return 1;
     }
     demi_qtoken_t qt;
     demi_qresult_t qr;
     if (server) {
-        if ((rc = demi_bind(qd, (struct sockaddr *)&sa, sizeof(sa))) != 0 || (rc = demi_listen(qd, 16)) != 0) {
+        if ((rc = demi_bind(qd, sa, salen)) != 0 || (rc = demi_listen(qd, 16)) != 0) {
             fprintf(stderr, "bind/listen: %s\n", strerror(rc));
             return 1;
         }
@@ -209,7 +214,7 @@ int main(int argc, char **argv)
     /* client: connect, retrying while the server is not up yet */
     int64_t t_end = now_ns() + 30000000000ll;
     for (;;) {
-        if (demi_connect(&qt, qd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        if (demi_connect(&qt, qd, sa, salen) != 0)
             return 1;
         struct timespec to = { 10, 0 };
         rc = demi_wait(&qr, qt, &to);
@@ -222,7 +227,7 @@ int main(int argc, char **argv)
         demi_close(qd);
         struct timespec ms = { 0, 100000000 };
         nanosleep(&ms, NULL);
-        if (demi_socket(&qd, AF_INET, SOCK_STREAM, 0) != 0)
+        if (demi_socket(&qd, fam, SOCK_STREAM, 0) != 0)
             return 1;
     }
 

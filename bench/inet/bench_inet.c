@@ -12,7 +12,8 @@
  *         checksums and hands them to the device: ns per push.
  *  rtt:   64 B echo a -> b -> a, both polled by this thread.
  *  bulk:  one direction, MTU 1500 and 9000, Gbit/s of payload.
- * Usage: bench_inet [iterations (default 20000)] [bulk MiB (default 256)]
+ * Usage: bench_inet [iterations (default 20000)] [bulk MiB (default 256)] [ipv6]
+ * With "ipv6" every metric runs over IPv6 (fd00::1 <-> fd00::2) instead.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,8 @@
 struct pair {
     struct dm_instance *a, *b;
 };
+
+static bool use_v6; /* connections over IPv6 */
 
 static int cmp64(const void *x, const void *y)
 {
@@ -58,12 +61,15 @@ static void pair_up(struct pair *p, const char *mtu)
     struct dm_config c[2];
     const char *ip[2] = {"10.0.0.1/24", "10.0.0.2/24"};
     const char *mac[2] = {"02:00:00:00:00:01", "02:00:00:00:00:02"};
-    const char *arp[2] = {"10.0.0.2=02:00:00:00:00:02", "10.0.0.1=02:00:00:00:00:01"};
+    const char *arp[2] = {"10.0.0.2=02:00:00:00:00:02;fd00::2=02:00:00:00:00:02",
+                          "10.0.0.1=02:00:00:00:00:01;fd00::1=02:00:00:00:00:01"};
+    const char *ip6[2] = {"fd00::1/64", "fd00::2/64"};
     for (int i = 0; i < 2; i++) {
         dm_config_init(&c[i]);
         dm_config_set(&c[i], "DEMI_BACKEND", "loop");
         dm_config_set(&c[i], "DEMI_LOOP_LINK", link);
         dm_config_set(&c[i], "DEMI_IPV4", ip[i]);
+        dm_config_set(&c[i], "DEMI_IPV6", ip6[i]);
         dm_config_set(&c[i], "DEMI_MAC", mac[i]);
         dm_config_set(&c[i], "DEMI_ARP", arp[i]);
         dm_config_set(&c[i], "DEMI_MTU", mtu);
@@ -94,16 +100,20 @@ static demi_qresult_t wait2(struct pair *p, struct dm_instance *inst, demi_qtoke
 
 static void connect2(struct pair *p, int *c, int *s)
 {
-    int l;
+    int l, fam = use_v6 ? AF_INET6 : AF_INET;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(80)};
+    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(80)};
     inet_pton(AF_INET, "10.0.0.2", &a.sin_addr);
-    dm_socket(p->b, &l, AF_INET, SOCK_STREAM, 0);
-    dm_bind(p->b, l, (struct sockaddr *)&a, sizeof(a));
+    inet_pton(AF_INET6, "fd00::2", &a6.sin6_addr);
+    struct sockaddr *sa = use_v6 ? (struct sockaddr *)&a6 : (struct sockaddr *)&a;
+    socklen_t salen = use_v6 ? sizeof(a6) : sizeof(a);
+    dm_socket(p->b, &l, fam, SOCK_STREAM, 0);
+    dm_bind(p->b, l, sa, salen);
     dm_listen(p->b, l, 16);
     demi_qtoken_t at, ct;
-    dm_socket(p->a, c, AF_INET, SOCK_STREAM, 0);
+    dm_socket(p->a, c, fam, SOCK_STREAM, 0);
     dm_accept(p->b, &at, l);
-    dm_connect(p->a, &ct, *c, (struct sockaddr *)&a, sizeof(a));
+    dm_connect(p->a, &ct, *c, sa, salen);
     wait2(p, p->a, ct);
     *s = wait2(p, p->b, at).qr_value.ares.qd;
     int one = 1;
@@ -264,8 +274,10 @@ int main(int argc, char **argv)
 {
     int iters = argc > 1 ? atoi(argv[1]) : 20000;
     uint64_t mib = argc > 2 ? strtoull(argv[2], NULL, 10) : 256;
+    use_v6 = argc > 3 && strcmp(argv[3], "ipv6") == 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
-    printf("# bench_inet: stacks/inet over the loop device, one thread drives both instances\n");
+    printf("# bench_inet: stacks/inet over the loop device, one thread drives both instances, %s\n",
+           use_v6 ? "IPv6" : "IPv4");
     bench_rx_push_rtt(iters);
     bench_bulk("1500", mib << 20, 5);
     bench_bulk("9000", mib << 20, 5);

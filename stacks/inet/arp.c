@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ARP (RFC 826) for IPv4 over Ethernet: a fixed open-addressed table
- * (ARP_TABLE_SIZE entries, linear probing on the low bits of the address),
+ * ARP (RFC 826) for IPv4 over Ethernet, and the neighbour cache that IPv6
+ * neighbour discovery (icmp6.c) shares: a fixed open-addressed table
+ * (ARP_TABLE_SIZE entries, linear probing on a hash of the address),
  * requests with retries, replies to requests for our address, and a short
  * queue of frames per unresolved entry that leave as soon as the reply
  * arrives. Entries learnt from the wire expire after arp_ttl_ns; static
  * entries (DEMI_ARP) never do. One periodic timer (100 ms) drives retries
- * and expiry; it costs nothing when the table is quiet.
+ * and expiry (and IPv6's MLD reports, icmp6.c); it costs nothing when the
+ * table is quiet.
  *
- * A queued frame already holds its IPv4 header; only the Ethernet header is
- * missing, which eth_output_raw() adds when the entry resolves.
+ * A queued frame already holds its IP header; only the Ethernet header is
+ * missing, which eth_output_raw() adds when the entry resolves. An entry's
+ * family (IPv4 is stored v4-mapped) picks ARP or a neighbour solicitation,
+ * the counters (arp.* or nd.*) and the frame's ethertype.
  */
 #include <string.h>
 #include "inet_priv.h"
@@ -22,23 +26,28 @@
 
 static const uint8_t bcast[ETH_ALEN] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
-static uint32_t arp_slot(uint32_t ip)
+static struct arp_stats *arp_stats_of(struct inet_stack *st, const struct inet_addr *ip)
 {
-    uint32_t h = ntohl(ip);
+    return inet_addr_is_v4(ip) ? &st->arp_st : &st->nd_st;
+}
+
+static uint32_t arp_slot(const struct inet_addr *ip)
+{
+    uint32_t h = ntohl(ip->w[3] ^ ip->w[2] ^ ip->w[1] ^ ip->w[0]);
     h ^= h >> 16;
     h *= 0x45d9f3bu;
     h ^= h >> 16;
     return h & (ARP_TABLE_SIZE - 1);
 }
 
-static struct arp_entry *arp_find(struct inet_stack *st, uint32_t ip)
+struct arp_entry *arp_find(struct inet_stack *st, const struct inet_addr *ip)
 {
     uint32_t i = arp_slot(ip);
     for (unsigned n = 0; n < ARP_TABLE_SIZE; n++, i = (i + 1) & (ARP_TABLE_SIZE - 1)) {
         struct arp_entry *e = &st->arp[i];
-        if (e->ip == ip)
+        if (inet_addr_eq(&e->ip, ip))
             return e;
-        if (e->state == ARP_FREE && e->ip == 0)
+        if (e->state == ARP_FREE && inet_addr_is_zero(&e->ip))
             return NULL;
     }
     return NULL;
@@ -46,7 +55,7 @@ static struct arp_entry *arp_find(struct inet_stack *st, uint32_t ip)
 
 /* Finds or creates the entry for ip; NULL when the table is full of
  * live entries (then an old dynamic entry is recycled). */
-static struct arp_entry *arp_get(struct inet_stack *st, uint32_t ip)
+static struct arp_entry *arp_get(struct inet_stack *st, const struct inet_addr *ip)
 {
     struct arp_entry *e = arp_find(st, ip);
     if (e)
@@ -54,9 +63,9 @@ static struct arp_entry *arp_get(struct inet_stack *st, uint32_t ip)
     uint32_t i = arp_slot(ip);
     for (unsigned n = 0; n < ARP_TABLE_SIZE; n++, i = (i + 1) & (ARP_TABLE_SIZE - 1)) {
         e = &st->arp[i];
-        if (e->ip == 0) {
+        if (inet_addr_is_zero(&e->ip)) {
             memset(e, 0, sizeof(*e));
-            e->ip = ip;
+            e->ip = *ip;
             return e;
         }
     }
@@ -67,7 +76,7 @@ static struct arp_entry *arp_get(struct inet_stack *st, uint32_t ip)
     /* Moving an entry would break other probe chains; reuse in place by
      * giving this slot to the new address (its old address re-resolves). */
     memset(e, 0, sizeof(*e));
-    e->ip = ip;
+    e->ip = *ip;
     return e;
 }
 
@@ -103,6 +112,16 @@ static void arp_send(struct inet_stack *st, uint16_t op, const uint8_t *tha, uin
     eth_output_raw(st, m, op == ARP_OP_REPLY ? tha : bcast, ETH_P_ARP);
 }
 
+/* Asks for ip's MAC: an ARP request or a neighbour solicitation. */
+static void arp_solicit(struct inet_stack *st, const struct inet_addr *ip)
+{
+    if (inet_addr_is_v4(ip))
+        arp_send(st, ARP_OP_REQUEST, NULL, ip->w[3]);
+    else
+        nd6_send_ns(st, ip);
+    inet_schedule_flush(st);
+}
+
 static void arp_release_pending(struct arp_entry *e)
 {
     for (unsigned i = 0; i < e->npending; i++)
@@ -110,7 +129,7 @@ static void arp_release_pending(struct arp_entry *e)
     e->npending = 0;
 }
 
-static void arp_update(struct inet_stack *st, uint32_t ip, const uint8_t *mac, bool create)
+void arp_update(struct inet_stack *st, const struct inet_addr *ip, const uint8_t *mac, bool create)
 {
     struct arp_entry *e = create ? arp_get(st, ip) : arp_find(st, ip);
     if (!e || e->state == ARP_STATIC)
@@ -121,9 +140,10 @@ static void arp_update(struct inet_stack *st, uint32_t ip, const uint8_t *mac, b
     e->retries = 0;
     e->expires_ns = inet_now(st) + st->arp_ttl_ns;
     if (was_pending) {
-        st->arp_st.resolved++;
+        bool v4 = inet_addr_is_v4(ip);
+        arp_stats_of(st, ip)->resolved++;
         for (unsigned i = 0; i < e->npending; i++)
-            eth_output_raw(st, e->pending[i], e->mac, ETH_P_IPV4);
+            eth_output_raw(st, e->pending[i], e->mac, v4 ? ETH_P_IPV4 : ETH_P_IPV6);
         e->npending = 0;
         inet_schedule_flush(st);
     }
@@ -148,7 +168,8 @@ void arp_input(struct inet_stack *st, struct dm_buf *m)
     bool for_us = a->tpa == st->ip;
     /* RFC 826: update an existing entry from any packet; create one only
      * when the packet is addressed to us. */
-    arp_update(st, a->spa, a->sha, for_us);
+    struct inet_addr spa = inet_addr_v4(a->spa);
+    arp_update(st, &spa, a->sha, for_us);
     if (op == ARP_OP_REQUEST) {
         st->arp_st.rx_request++;
         if (for_us) {
@@ -168,25 +189,32 @@ void arp_input(struct inet_stack *st, struct dm_buf *m)
     dm_buf_free(m);
 }
 
-int arp_resolve(struct inet_stack *st, uint32_t ip, struct dm_buf *m, uint8_t *mac)
+int arp_resolve(struct inet_stack *st, const struct inet_addr *ip, struct dm_buf *m, uint8_t *mac)
 {
     struct arp_entry *e = arp_find(st, ip);
     if (dm_likely(e && e->state >= ARP_RESOLVED)) {
         memcpy(mac, e->mac, ETH_ALEN);
         return 1;
     }
-    if (ip == st->ip) { /* to ourselves (loop device in self mode) */
+    if (inet_is_ours(st, ip)) { /* to ourselves (loop device in self mode) */
         memcpy(mac, st->mac, ETH_ALEN);
         return 1;
     }
-    if (ip == 0xffffffffu || ip == (st->ip | ~st->mask)) {
+    if (inet_addr_is_v4(ip) && (ip->w[3] == 0xffffffffu || ip->w[3] == (st->ip | ~st->mask))) {
         memcpy(mac, bcast, ETH_ALEN);
         return 1;
     }
+    if (inet_addr_is_mcast6(ip)) { /* RFC 2464 7: 33:33 and the group's low 32 bits */
+        mac[0] = 0x33;
+        mac[1] = 0x33;
+        memcpy(mac + 2, &ip->b[12], 4);
+        return 1;
+    }
+    struct arp_stats *as = arp_stats_of(st, ip);
     if (!e) {
         e = arp_get(st, ip);
         if (!e) {
-            st->arp_st.queue_drop++;
+            as->queue_drop++;
             dm_buf_free(m);
             return -ENOBUFS;
         }
@@ -195,12 +223,11 @@ int arp_resolve(struct inet_stack *st, uint32_t ip, struct dm_buf *m, uint8_t *m
         e->state = ARP_PENDING;
         e->retries = 0;
         e->expires_ns = inet_now(st) + ARP_RETRY_NS;
-        arp_send(st, ARP_OP_REQUEST, NULL, ip);
-        inet_schedule_flush(st);
+        arp_solicit(st, ip);
     }
     if (e->npending >= ARP_PENDING_MAX) {
         /* Keep the newest frames: drop the oldest (TCP retransmits it). */
-        st->arp_st.queue_drop++;
+        as->queue_drop++;
         dm_buf_free(e->pending[0]);
         memmove(&e->pending[0], &e->pending[1], (ARP_PENDING_MAX - 1) * sizeof(e->pending[0]));
         e->npending--;
@@ -209,7 +236,7 @@ int arp_resolve(struct inet_stack *st, uint32_t ip, struct dm_buf *m, uint8_t *m
     return 0;
 }
 
-int arp_add_static(struct inet_stack *st, uint32_t ip, const uint8_t *mac)
+int arp_add_static(struct inet_stack *st, const struct inet_addr *ip, const uint8_t *mac)
 {
     struct arp_entry *e = arp_get(st, ip);
     if (!e)
@@ -227,20 +254,21 @@ static void arp_tick(struct dm_timer *t)
         struct arp_entry *e = &st->arp[i];
         if (e->state == ARP_PENDING && now >= e->expires_ns) {
             if (++e->retries > ARP_MAX_RETRIES) {
-                st->arp_st.timeout++;
+                arp_stats_of(st, &e->ip)->timeout++;
                 arp_release_pending(e);
                 /* Keep the slot (probe chains) but mark it unresolved. */
                 e->state = ARP_FREE;
                 continue;
             }
             e->expires_ns = now + ARP_RETRY_NS;
-            arp_send(st, ARP_OP_REQUEST, NULL, e->ip);
-            inet_schedule_flush(st);
+            arp_solicit(st, &e->ip);
         } else if (e->state == ARP_RESOLVED && now >= e->expires_ns) {
             /* Expired: the next packet re-resolves. */
             e->state = ARP_FREE;
         }
     }
+    if (st->mld_left && now >= st->mld_next_ns)
+        mld_tick(st, now);
     dm_timer_arm(st->inst, &st->arp_timer, ARP_TICK_NS);
 }
 

@@ -34,6 +34,21 @@ static inline uint32_t inet_csum_pseudo(uint32_t src, uint32_t dst, uint8_t prot
     return (uint32_t)s;
 }
 
+/* IPv6 pseudo-header sum (RFC 8200 8.1): 16-byte addresses as four
+ * network-order words each, the 32-bit upper-layer length, the next
+ * header. Summing 32-bit words with end-around carry gives the same
+ * ones'-complement sum as 16-bit words. */
+static inline uint32_t inet_csum_pseudo6(const uint32_t *src, const uint32_t *dst, uint8_t proto, uint32_t len)
+{
+    uint64_t s = 0;
+    for (int i = 0; i < 4; i++)
+        s += (uint64_t)src[i] + dst[i];
+    s += (uint64_t)__builtin_bswap32(len) + __builtin_bswap32((uint32_t)proto);
+    while (s >> 32)
+        s = (s & 0xffffffffu) + (s >> 32);
+    return (uint32_t)s;
+}
+
 /* Adds a 32-bit partial sum into another without overflow loss. */
 static inline uint32_t inet_csum_add(uint32_t a, uint32_t b)
 {

@@ -1,14 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Ethernet II: demultiplexes received frames to ARP and IPv4, and frames
- * outgoing IPv4 packets for the next hop (through ARP resolution).
- * Frames not for our MAC (or broadcast) are dropped and counted: the loop
- * and AF_XDP devices may hand us everything on the wire.
+ * Ethernet II: demultiplexes received frames to ARP, IPv4 and IPv6, and
+ * frames outgoing IP packets for the next hop (through ARP or neighbour
+ * discovery). Frames not for our MAC, broadcast, or one of the IPv6
+ * multicast MACs we joined (33:33:ff + the low 24 bits of each of our
+ * addresses for the solicited-node groups, 33:33:00:00:00:01 for all-nodes)
+ * are dropped and counted: the loop and AF_XDP devices may hand us
+ * everything on the wire.
  */
 #include <string.h>
 #include "inet_priv.h"
 
 static const uint8_t eth_bcast[ETH_ALEN] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+static bool eth_mcast_ours(const struct inet_stack *st, const uint8_t *dst)
+{
+    for (unsigned i = 0; i < st->n_mc_mac; i++)
+        if (memcmp(dst, st->mc_mac[i], ETH_ALEN) == 0)
+            return true;
+    return false;
+}
 
 void eth_input(struct inet_stack *st, struct dm_buf *m)
 {
@@ -20,7 +31,7 @@ void eth_input(struct inet_stack *st, struct dm_buf *m)
     }
     const struct eth_hdr *eh = (const struct eth_hdr *)m->data;
     if (dm_unlikely(memcmp(eh->dst, st->mac, ETH_ALEN) != 0 &&
-                    memcmp(eh->dst, eth_bcast, ETH_ALEN) != 0)) {
+                    memcmp(eh->dst, eth_bcast, ETH_ALEN) != 0 && !eth_mcast_ours(st, eh->dst))) {
         st->eth_st.rx_not_ours++;
         dm_buf_free(m);
         return;
@@ -29,6 +40,8 @@ void eth_input(struct inet_stack *st, struct dm_buf *m)
     dm_buf_adj(m, ETH_HLEN);
     if (dm_likely(type == ETH_P_IPV4))
         ipv4_input(st, m);
+    else if (type == ETH_P_IPV6)
+        ipv6_input(st, m);
     else if (type == ETH_P_ARP)
         arp_input(st, m);
     else {
@@ -55,12 +68,12 @@ void eth_output_raw(struct inet_stack *st, struct dm_buf *m, const uint8_t *dst,
     inet_tx_enqueue(st, m);
 }
 
-int eth_output_ip(struct inet_stack *st, struct dm_buf *m, uint32_t nexthop)
+int eth_output_ip(struct inet_stack *st, struct dm_buf *m, const struct inet_addr *nexthop)
 {
     uint8_t mac[ETH_ALEN];
     int r = arp_resolve(st, nexthop, m, mac);
     if (r <= 0)
         return r; /* queued (0) or dropped (<0): m consumed */
-    eth_output_raw(st, m, mac, ETH_P_IPV4);
+    eth_output_raw(st, m, mac, inet_addr_is_v4(nexthop) ? ETH_P_IPV4 : ETH_P_IPV6);
     return 0;
 }

@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * stacks/inet: our Ethernet/ARP/IPv4/ICMP/UDP/TCP stack behind the backend
- * ops (dm/stack.h), over any L2 device (dm/device.h). Registered three
- * times, one implementation: "loop" (device "loop", for tests and
+ * stacks/inet: our Ethernet/ARP/IPv4/IPv6/ICMP/UDP/TCP stack behind the
+ * backend ops (dm/stack.h), over any L2 device (dm/device.h). Registered
+ * three times, one implementation: "loop" (device "loop", for tests and
  * benchmarks), "dpdk" (device "dpdk") and "xdp" (device "xdp").
  *
- * Configuration: DEMI_IPV4, DEMI_GATEWAY, DEMI_MAC, DEMI_ARP, DEMI_MTU,
- * DEMI_ARP_TTL_S and DEMI_TCP_* (core/include/dm/config_vars.h, described
- * in docs/configuration.md); a bad value fails create with -EINVAL.
+ * Configuration: DEMI_IPV4, DEMI_GATEWAY, DEMI_IPV6, DEMI_GATEWAY6,
+ * DEMI_MAC, DEMI_ARP, DEMI_MTU, DEMI_ARP_TTL_S and DEMI_TCP_*
+ * (core/include/dm/config_vars.h, described in docs/configuration.md); a
+ * bad value fails create with -EINVAL.
+ *
+ * Sockets of both families (the `inet6` capability): an AF_INET6 socket
+ * takes IPv6 and, unless IPV6_V6ONLY, IPv4 as v4-mapped addresses.
  *
  * poll(): one rx_burst, each frame through eth_input(); then the output
  * pass of the connections the burst touched (so a burst of segments costs
@@ -33,6 +37,14 @@ static const char *const ip_names[] = {"rx", "rx_short", "rx_bad_version", "rx_b
                                        "rx_ttl_zero", "tx", "tx_no_route", "tx_nobuf"};
 static const char *const icmp_names[] = {"rx", "rx_short", "rx_bad_csum", "rx_echo", "tx_echo_reply",
                                          "tx_unreach", "rx_other"};
+static const char *const ip6_names[] = {"rx", "rx_short", "rx_bad_version", "rx_bad_len", "rx_bad_src",
+                                        "rx_not_ours", "rx_frag_drop", "rx_bad_ext", "rx_ext_unknown_opt",
+                                        "rx_bad_proto", "tx", "tx_no_route", "tx_nobuf"};
+static const char *const icmp6_names[] = {"rx", "rx_short", "rx_bad_csum", "rx_echo", "tx_echo_reply",
+                                          "tx_unreach", "rx_error", "rx_other", "rx_mld_query",
+                                          "tx_mld_report"};
+static const char *const nd_names[] = {"rx", "rx_bad", "rx_ns", "rx_na", "tx_ns", "tx_na",
+                                       "resolved", "queue_drop", "timeout", "nobuf"};
 static const char *const udp_names[] = {"rx", "rx_short", "rx_bad_len", "rx_bad_csum", "rx_no_port",
                                         "rx_queue_full", "tx", "tx_nobuf"};
 static const char *const tcp_names[] = {
@@ -49,6 +61,9 @@ _Static_assert(sizeof(struct eth_stats) / 8 == DM_ARRAY_SIZE(eth_names), "eth na
 _Static_assert(sizeof(struct arp_stats) / 8 == DM_ARRAY_SIZE(arp_names), "arp names");
 _Static_assert(sizeof(struct ip_stats) / 8 == DM_ARRAY_SIZE(ip_names), "ip names");
 _Static_assert(sizeof(struct icmp_stats) / 8 == DM_ARRAY_SIZE(icmp_names), "icmp names");
+_Static_assert(sizeof(struct ip6_stats) / 8 == DM_ARRAY_SIZE(ip6_names), "ip6 names");
+_Static_assert(sizeof(struct icmp6_stats) / 8 == DM_ARRAY_SIZE(icmp6_names), "icmp6 names");
+_Static_assert(sizeof(struct arp_stats) / 8 == DM_ARRAY_SIZE(nd_names), "nd names");
 _Static_assert(sizeof(struct udp_stats) / 8 == DM_ARRAY_SIZE(udp_names), "udp names");
 _Static_assert(sizeof(struct tcp_stats) / 8 == DM_ARRAY_SIZE(tcp_names), "tcp names");
 
@@ -265,6 +280,21 @@ static int parse_ip(const char *s, uint32_t *out)
     return 0;
 }
 
+/* An address of either family (IPv4 v4-mapped). */
+static int parse_addr(const char *s, struct inet_addr *out)
+{
+    uint32_t v4;
+    if (parse_ip(s, &v4) == 0) {
+        *out = inet_addr_v4(v4);
+        return 0;
+    }
+    struct in6_addr a6;
+    if (inet_pton(AF_INET6, s, &a6) != 1)
+        return -EINVAL;
+    memcpy(out->b, &a6, 16);
+    return 0;
+}
+
 static int parse_mac(const char *s, uint8_t *mac)
 {
     unsigned v[6];
@@ -301,6 +331,44 @@ static int cfg_num(const struct dm_config *cfg, enum dm_cfg_id id, int64_t scale
     return 0;
 }
 
+/* DEMI_IPV6=addr[/len] and DEMI_GATEWAY6 (the link-local address comes
+ * from the MAC, later). */
+static int parse_ipv6(struct inet_stack *st, const struct dm_config *cfg)
+{
+    static const char fmt[] = "an IPv6 unicast address, not link-local, with an optional /LEN, LEN 1..128";
+    const char *v = dm_cfg_str(cfg, DM_CFG_IPV6);
+    if (v && *v) {
+        char buf[96];
+        snprintf(buf, sizeof(buf), "%s", v);
+        char *slash = strchr(buf, '/');
+        long prefix = 64;
+        if (slash) {
+            *slash = 0;
+            char *end;
+            prefix = strtol(slash + 1, &end, 10);
+            if (*end || end == slash + 1 || prefix < 1 || prefix > 128)
+                return bad(DM_CFG_IPV6, v, fmt);
+        }
+        if (parse_addr(buf, &st->ip6) < 0 || inet_addr_is_v4(&st->ip6) || inet_addr_is_zero(&st->ip6) ||
+            inet_addr_is_mcast6(&st->ip6) || inet_addr_is_ll6(&st->ip6)) {
+            memset(&st->ip6, 0, sizeof(st->ip6));
+            return bad(DM_CFG_IPV6, v, fmt);
+        }
+        st->ip6_plen = (uint8_t)prefix;
+    }
+    v = dm_cfg_str(cfg, DM_CFG_GATEWAY6);
+    if (v && *v) {
+        /* link-local (as routers advertise themselves), or on our prefix */
+        if (parse_addr(v, &st->gw6) < 0 || inet_addr_is_v4(&st->gw6) || inet_addr_is_zero(&st->gw6) ||
+            inet_addr_is_mcast6(&st->gw6) ||
+            !ipv6_on_link(st, &st->gw6)) {
+            memset(&st->gw6, 0, sizeof(st->gw6));
+            return bad(DM_CFG_GATEWAY6, v, "a link-local IPv6 address, or one inside DEMI_IPV6's prefix");
+        }
+    }
+    return 0;
+}
+
 static int parse_config(struct inet_stack *st, const struct dm_config *cfg, const char *devname)
 {
     const char *v = dm_cfg_str(cfg, DM_CFG_IPV4);
@@ -328,13 +396,22 @@ static int parse_config(struct inet_stack *st, const struct dm_config *cfg, cons
         if (parse_ip(v, &st->gw) < 0 || ((st->gw ^ st->ip) & st->mask))
             return bad(DM_CFG_GATEWAY, v, "an IPv4 address on DEMI_IPV4's subnet");
     }
+    int rc = parse_ipv6(st, cfg);
+    if (rc < 0)
+        return rc;
     int64_t x;
-    int rc = dm_cfg_int(cfg, DM_CFG_MTU, &x);
+    rc = dm_cfg_int(cfg, DM_CFG_MTU, &x);
     if (rc < 0)
         return rc;
     if (rc == DM_CFG_AUTO)
         x = st->info.mtu ? st->info.mtu : 1500;
     st->mtu = (uint16_t)x;
+    if (!inet_addr_is_zero(&st->ip6) && st->mtu < IP6_MIN_MTU) {
+        /* RFC 8200 5: every link carrying IPv6 has an MTU of at least 1280 */
+        char m[16];
+        snprintf(m, sizeof(m), "%u", st->mtu);
+        return dm_cfg_bad(DM_CFG_MTU, m, "at least 1280 with DEMI_IPV6 (RFC 8200)");
+    }
     int64_t max_conns, sndbuf, rcvbuf, syn_retries, retries;
     if ((rc = cfg_num(cfg, DM_CFG_TCP_MAX_CONNS, 1, &max_conns)) < 0 ||
         (rc = cfg_num(cfg, DM_CFG_TCP_SNDBUF, 1, &sndbuf)) < 0 ||
@@ -383,14 +460,14 @@ static int parse_static_arp(struct inet_stack *st, const struct dm_config *cfg)
     char *save = NULL;
     for (char *e = strtok_r(buf, ";,", &save); e; e = strtok_r(NULL, ";,", &save)) {
         char *eq = strchr(e, '=');
-        uint32_t ip;
+        struct inet_addr ip;
         uint8_t mac[ETH_ALEN];
         if (!eq)
-            return bad(DM_CFG_ARP, v, "ip=mac entries separated by ; or ,");
+            return bad(DM_CFG_ARP, v, "ip=mac entries separated by ; or , (IPv4 or IPv6 addresses)");
         *eq = 0;
-        if (parse_ip(e, &ip) < 0 || parse_mac(eq + 1, mac) < 0)
-            return bad(DM_CFG_ARP, v, "ip=mac entries separated by ; or ,");
-        arp_add_static(st, ip, mac);
+        if (parse_addr(e, &ip) < 0 || parse_mac(eq + 1, mac) < 0)
+            return bad(DM_CFG_ARP, v, "ip=mac entries separated by ; or , (IPv4 or IPv6 addresses)");
+        arp_add_static(st, &ip, mac);
     }
     return 0;
 }
@@ -420,6 +497,7 @@ static int inet_create_dev(struct dm_instance *inst, const struct dm_config *cfg
     r = parse_config(st, cfg, devname);
     if (r < 0)
         goto fail;
+    ipv6_init_addrs(st);
     if (st->mtu > st->info.mtu && st->info.mtu) {
         DM_ERR("inet", "DEMI_MTU %u is above the device MTU %u", st->mtu, st->info.mtu);
         r = -EINVAL;
@@ -435,6 +513,7 @@ static int inet_create_dev(struct dm_instance *inst, const struct dm_config *cfg
     if (r < 0)
         goto fail;
     arp_init(st);
+    mld_start(st);
     r = parse_static_arp(st, cfg);
     if (r < 0)
         goto fail;
@@ -442,6 +521,9 @@ static int inet_create_dev(struct dm_instance *inst, const struct dm_config *cfg
     dm_stats_register(inst, "arp", arp_names, &st->arp_st.rx, DM_ARRAY_SIZE(arp_names));
     dm_stats_register(inst, "ip", ip_names, &st->ip_st.rx, DM_ARRAY_SIZE(ip_names));
     dm_stats_register(inst, "icmp", icmp_names, &st->icmp_st.rx, DM_ARRAY_SIZE(icmp_names));
+    dm_stats_register(inst, "ip6", ip6_names, &st->ip6_st.rx, DM_ARRAY_SIZE(ip6_names));
+    dm_stats_register(inst, "icmp6", icmp6_names, &st->icmp6_st.rx, DM_ARRAY_SIZE(icmp6_names));
+    dm_stats_register(inst, "nd", nd_names, &st->nd_st.rx, DM_ARRAY_SIZE(nd_names));
     dm_stats_register(inst, "udp", udp_names, &st->udp_st.rx, DM_ARRAY_SIZE(udp_names));
     dm_stats_register(inst, "tcp", tcp_names, &st->tcp_st.rx, DM_ARRAY_SIZE(tcp_names));
     *out = st;
@@ -462,6 +544,9 @@ static void inet_destroy(void *sp)
         dm_stats_unregister(st->inst, &st->arp_st.rx);
         dm_stats_unregister(st->inst, &st->ip_st.rx);
         dm_stats_unregister(st->inst, &st->icmp_st.rx);
+        dm_stats_unregister(st->inst, &st->ip6_st.rx);
+        dm_stats_unregister(st->inst, &st->icmp6_st.rx);
+        dm_stats_unregister(st->inst, &st->nd_st.rx);
         dm_stats_unregister(st->inst, &st->udp_st.rx);
         dm_stats_unregister(st->inst, &st->tcp_st.rx);
     }
@@ -484,18 +569,18 @@ static int inet_create_xdp(struct dm_instance *i, const struct dm_config *c, voi
 static int inet_socket(void *sp, struct dm_queue *q, int domain, int type, int protocol)
 {
     struct inet_stack *st = sp;
-    if (domain != AF_INET)
+    if (domain != AF_INET && domain != AF_INET6)
         return -EAFNOSUPPORT;
     type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (type == SOCK_STREAM) {
         if (protocol != 0 && protocol != IPPROTO_TCP)
             return -EPROTONOSUPPORT;
-        return tcp_socket(st, q);
+        return tcp_socket(st, q, domain == AF_INET6);
     }
     if (type == SOCK_DGRAM) {
         if (protocol != 0 && protocol != IPPROTO_UDP)
             return -EPROTONOSUPPORT;
-        return udp_socket(st, q);
+        return udp_socket(st, q, domain == AF_INET6);
     }
     return -ESOCKTNOSUPPORT;
 }
@@ -503,14 +588,75 @@ static int inet_socket(void *sp, struct dm_queue *q, int domain, int type, int p
 #define SOCK_KIND(q) (((struct inet_sock *)(q)->priv)->kind)
 #define IS_TCP(q) ((q)->priv && SOCK_KIND(q) == INET_SOCK_TCP)
 
+void inet_sockaddr_out(const struct inet_addr *a, uint16_t port, bool v6, union dm_sockaddr *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (v6) {
+        out->sin6.sin6_family = AF_INET6;
+        out->sin6.sin6_port = port;
+        memcpy(&out->sin6.sin6_addr, a->b, 16);
+    } else {
+        out->sin.sin_family = AF_INET;
+        out->sin.sin_port = port;
+        out->sin.sin_addr.s_addr = a->w[3];
+    }
+}
+
+/* The socket's family and IPV6_V6ONLY. */
+static void sock_family(struct dm_queue *q, bool *v6, bool *v6only)
+{
+    if (IS_TCP(q)) {
+        const struct tcp_pcb *p = q->priv;
+        *v6 = p->flags & TF_V6;
+        *v6only = p->flags & TF_V6ONLY;
+    } else {
+        const struct udp_sock *u = q->priv;
+        *v6 = u->v6;
+        *v6only = u->v6only;
+    }
+}
+
+/*
+ * The address of a bind/connect/pushto on q as an inet_addr, refused as
+ * Linux does. On an AF_INET6 socket: an AF_INET address fails with v4_err
+ * (0: taken, over IPv4 - UDP connect and sendto), with v4_v6only_err
+ * under IPV6_V6ONLY; a v4-mapped one with mapped_err under IPV6_V6ONLY.
+ */
+static int sock_addr_in(struct dm_queue *q, const union dm_sockaddr *ua, int v4_err, int v4_v6only_err,
+                        int mapped_err, struct inet_addr *out, uint16_t *port)
+{
+    bool v6, v6only;
+    sock_family(q, &v6, &v6only);
+    if (ua->sa.sa_family == AF_INET6) {
+        if (!v6)
+            return -EAFNOSUPPORT;
+        memcpy(out->b, &ua->sin6.sin6_addr, 16);
+        *port = ua->sin6.sin6_port;
+        if (v6only && inet_addr_is_v4(out))
+            return mapped_err;
+        return 0;
+    }
+    if (ua->sa.sa_family != AF_INET)
+        return -EAFNOSUPPORT;
+    if (v6 && v4_err)
+        return v4_err;
+    if (v6 && v6only)
+        return v4_v6only_err;
+    *out = inet_addr_v4(ua->sin.sin_addr.s_addr);
+    *port = ua->sin.sin_port;
+    return 0;
+}
+
 static int inet_bind(void *sp, struct dm_queue *q, const union dm_sockaddr *ua)
 {
-    const struct sockaddr_in *a = &ua->sin;
-    if (a->sin_family != AF_INET) /* IPv4 only for now (no inet6) */
-        return -EAFNOSUPPORT;
+    struct inet_addr a;
+    uint16_t port;
+    int r = sock_addr_in(q, ua, -EINVAL, -EINVAL, -EINVAL, &a, &port);
+    if (r < 0)
+        return r;
     if (IS_TCP(q))
-        return tcp_bind(sp, q->priv, a);
-    return udp_bind(sp, q->priv, a);
+        return tcp_bind(sp, q->priv, &a, port);
+    return udp_bind(sp, q->priv, &a, port);
 }
 
 static int inet_listen(void *sp, struct dm_queue *q, int backlog)
@@ -529,20 +675,33 @@ static int inet_accept(void *sp, struct dm_queue *q, struct dm_op *op)
 
 static int inet_connect(void *sp, struct dm_queue *q, struct dm_op *op)
 {
-    if (op->addr.sin_family != AF_INET && !(op->addr.sin_family == AF_UNSPEC && !IS_TCP(q)))
-        return -EAFNOSUPPORT;
+    const union dm_sockaddr *ua = (const union dm_sockaddr *)&op->addr6;
+    if (ua->sa.sa_family == AF_UNSPEC && !IS_TCP(q))
+        return udp_connect(sp, q->priv, NULL, 0, op);
+    struct inet_addr a;
+    uint16_t port;
+    /* TCP: as tcp_v6_connect; UDP: as ip6_datagram_connect */
+    int r = sock_addr_in(q, ua, IS_TCP(q) ? -EINVAL : 0, -EAFNOSUPPORT, -ENETUNREACH, &a, &port);
+    if (r < 0)
+        return r;
     if (IS_TCP(q))
-        return tcp_connect(sp, q->priv, op);
-    return udp_connect(sp, q->priv, op);
+        return tcp_connect(sp, q->priv, &a, port, op);
+    return udp_connect(sp, q->priv, &a, port, op);
 }
 
 static int inet_push(void *sp, struct dm_queue *q, struct dm_op *op)
 {
     if (IS_TCP(q))
         return tcp_push(sp, q->priv, op);
-    if (op->has_addr && op->addr.sin_family != AF_INET)
-        return -EAFNOSUPPORT;
-    return udp_push(sp, q->priv, op);
+    if (!op->has_addr)
+        return udp_push(sp, q->priv, NULL, 0, op);
+    struct inet_addr a;
+    uint16_t port;
+    /* as udpv6_sendmsg */
+    int r = sock_addr_in(q, (const union dm_sockaddr *)&op->addr6, 0, -ENETUNREACH, -ENETUNREACH, &a, &port);
+    if (r < 0)
+        return r;
+    return udp_push(sp, q->priv, &a, port, op);
 }
 
 static int inet_pop(void *sp, struct dm_queue *q, struct dm_op *op)
@@ -579,8 +738,20 @@ static int inet_setsockopt(void *sp, struct dm_queue *q, int level, int name, co
 {
     if (IS_TCP(q))
         return tcp_setsockopt(sp, q->priv, level, name, val, len);
+    struct udp_sock *u = q->priv;
+    if (level == IPPROTO_IPV6 && u->v6 && len >= (socklen_t)sizeof(int)) {
+        int v;
+        memcpy(&v, val, sizeof(v));
+        if (name == IPV6_V6ONLY) {
+            if (u->bound)
+                return -EINVAL; /* as Linux: only before bind */
+            u->v6only = v != 0;
+            return 0;
+        }
+        if (name == IPV6_TCLASS || name == IPV6_UNICAST_HOPS)
+            return 0;
+    }
     if (level == SOL_SOCKET && len >= (socklen_t)sizeof(int)) {
-        struct udp_sock *u = q->priv;
         int v;
         memcpy(&v, val, sizeof(v));
         if (name == SO_RCVBUF) {
@@ -609,6 +780,8 @@ static int inet_getsockopt(void *sp, struct dm_queue *q, int level, int name, vo
         v = SOCK_DGRAM;
     else if (level == SOL_SOCKET && name == SO_ERROR)
         v = 0;
+    else if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY && u->v6)
+        v = u->v6only;
     else
         return -ENOPROTOOPT;
     memcpy(val, &v, sizeof(v));
@@ -618,41 +791,31 @@ static int inet_getsockopt(void *sp, struct dm_queue *q, int level, int name, vo
 
 static int inet_getsockname(void *sp, struct dm_queue *q, union dm_sockaddr *ua)
 {
-    struct sockaddr_in *out = &ua->sin;
-    struct inet_stack *st = sp;
-    memset(out, 0, sizeof(*out));
-    out->sin_family = AF_INET;
+    (void)sp;
     if (IS_TCP(q)) {
         struct tcp_pcb *p = q->priv;
-        out->sin_addr.s_addr = p->lip ? p->lip : (p->state >= TCPS_SYN_SENT ? st->ip : 0);
-        out->sin_port = p->lport;
+        inet_sockaddr_out(&p->lip, p->lport, p->flags & TF_V6, ua);
     } else {
         struct udp_sock *u = q->priv;
-        out->sin_addr.s_addr = u->lip;
-        out->sin_port = u->lport;
+        inet_sockaddr_out(&u->lip, u->lport, u->v6, ua);
     }
     return 0;
 }
 
 static int inet_getpeername(void *sp, struct dm_queue *q, union dm_sockaddr *ua)
 {
-    struct sockaddr_in *out = &ua->sin;
     (void)sp;
-    memset(out, 0, sizeof(*out));
-    out->sin_family = AF_INET;
     if (IS_TCP(q)) {
         struct tcp_pcb *p = q->priv;
         if (p->state < TCPS_SYN_SENT || p->state == TCPS_SYN_SENT)
             return -ENOTCONN;
-        out->sin_addr.s_addr = p->rip;
-        out->sin_port = p->rport;
+        inet_sockaddr_out(&p->rip, p->rport, p->flags & TF_V6, ua);
         return 0;
     }
     struct udp_sock *u = q->priv;
     if (!u->connected)
         return -ENOTCONN;
-    out->sin_addr.s_addr = u->rip;
-    out->sin_port = u->rport;
+    inet_sockaddr_out(&u->rip, u->rport, u->v6, ua);
     return 0;
 }
 
@@ -687,6 +850,7 @@ static int inet_wait_fd(void *sp)
         .wait_fd = inet_wait_fd,             \
         .needs_polling = true,               \
         .own_addresses = true,               \
+        .inet6 = true,                       \
     };                                       \
     DM_STACK_REGISTER(var)
 

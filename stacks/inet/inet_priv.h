@@ -5,15 +5,22 @@
  * points. Nothing here is visible outside stacks/inet (and its tests).
  *
  * Ownership and flow:
- *   inet.c   poll(): rx_burst -> eth_input() per frame -> arp/ipv4 ->
- *            icmp/udp/tcp input; then TCP output of the connections touched
- *            by the burst; then one tx_burst of everything queued.
+ *   inet.c   poll(): rx_burst -> eth_input() per frame -> arp/ipv4/ipv6 ->
+ *            icmp/icmp6(+nd6)/udp/tcp input; then TCP output of the
+ *            connections touched by the burst; then one tx_burst of
+ *            everything queued.
  *   Output:  a module builds its L4 header in front of the payload (in the
- *            headroom of a header buffer), ipv4_output() prepends IPv4,
- *            eth_output() resolves the next hop (ARP) and queues the frame
- *            in st->tx; inet_tx_flush() hands the batch to the device.
- * Addresses and ports are kept in network byte order everywhere (they are
- * compared against and copied to headers); sequence numbers in host order.
+ *            headroom of a header buffer), inet_ip_output() prepends IPv4
+ *            or IPv6 by the destination's family, eth_output_ip() resolves
+ *            the next hop (ARP or neighbour discovery: one neighbour cache,
+ *            arp.c) and queues the frame in st->tx; inet_tx_flush() hands
+ *            the batch to the device.
+ * Addresses of sockets and connections are struct inet_addr: 16 bytes,
+ * IPv4 stored v4-mapped (::ffff:a.b.c.d), so one compare and one hash
+ * serve both families and a dual-stack listener sees IPv4 peers as Linux
+ * reports them. Addresses and ports are kept in network byte order
+ * everywhere (they are compared against and copied to headers); sequence
+ * numbers in host order.
  */
 #ifndef INET_PRIV_H
 #define INET_PRIV_H
@@ -28,6 +35,7 @@
 #include "dm/list.h"
 #include "dm/queue.h"
 #include "dm/timer.h"
+#include "csum.h"
 #include "wire.h"
 
 #define INET_RX_BURST   32
@@ -37,6 +45,40 @@
 
 struct tcp_pcb;
 struct tcp_cc_ops;
+
+/* ------------------------------------------------------------ addresses */
+/* An address of either family; IPv4 is ::ffff:a.b.c.d (RFC 4291 2.5.5.2).
+ * Wildcards: ::ffff:0.0.0.0 is IPv4's INADDR_ANY, :: is IPv6's (which a
+ * dual-stack socket uses for both). */
+struct inet_addr {
+    union {
+        uint8_t b[16];
+        uint32_t w[4];
+        uint64_t q[2];
+    };
+};
+
+static inline bool inet_addr_eq(const struct inet_addr *a, const struct inet_addr *b)
+{
+    return a->q[0] == b->q[0] && a->q[1] == b->q[1];
+}
+static inline bool inet_addr_is_v4(const struct inet_addr *a)
+{
+    return a->q[0] == 0 && a->w[2] == htonl(0xffff);
+}
+static inline bool inet_addr_is_zero(const struct inet_addr *a) { return (a->q[0] | a->q[1]) == 0; }
+/* Either wildcard (see above). */
+static inline bool inet_addr_is_any(const struct inet_addr *a)
+{
+    return inet_addr_is_zero(a) || (inet_addr_is_v4(a) && a->w[3] == 0);
+}
+static inline struct inet_addr inet_addr_v4(uint32_t ip)
+{
+    struct inet_addr a = {.w = {0, 0, htonl(0xffff), ip}};
+    return a;
+}
+static inline bool inet_addr_is_mcast6(const struct inet_addr *a) { return a->b[0] == 0xff; }
+static inline bool inet_addr_is_ll6(const struct inet_addr *a) { return a->b[0] == 0xfe && (a->b[1] & 0xc0) == 0x80; }
 
 /* ------------------------------------------------------------ counters */
 /* Each struct is registered with dm_stats under its module name; the name
@@ -56,6 +98,14 @@ struct ip_stats {
 struct icmp_stats {
     uint64_t rx, rx_short, rx_bad_csum, rx_echo, tx_echo_reply, tx_unreach, rx_other;
 };
+struct ip6_stats {
+    uint64_t rx, rx_short, rx_bad_version, rx_bad_len, rx_bad_src, rx_not_ours, rx_frag_drop,
+        rx_bad_ext, rx_ext_unknown_opt, rx_bad_proto, tx, tx_no_route, tx_nobuf;
+};
+struct icmp6_stats {
+    uint64_t rx, rx_short, rx_bad_csum, rx_echo, tx_echo_reply, tx_unreach, rx_error, rx_other,
+        rx_mld_query, tx_mld_report;
+};
 struct udp_stats {
     uint64_t rx, rx_short, rx_bad_len, rx_bad_csum, rx_no_port, rx_queue_full, tx, tx_nobuf;
 };
@@ -71,11 +121,13 @@ struct tcp_stats {
         conn_timewait_recycle, rx_copy_scarce;
 };
 
-/* ------------------------------------------------------------ ARP */
+/* ------------------------------------------------------------ neighbours */
+/* One cache for ARP (IPv4) and neighbour discovery (IPv6), told apart by
+ * the address family; counters in arp_st / nd_st (same layout). */
 enum { ARP_FREE = 0, ARP_PENDING, ARP_RESOLVED, ARP_STATIC };
 
 struct arp_entry {
-    uint32_t ip;                  /* network order; 0 = free slot */
+    struct inet_addr ip;          /* all zero = never used slot */
     uint8_t mac[ETH_ALEN];
     uint8_t state;
     uint8_t retries;
@@ -95,7 +147,8 @@ struct inet_sock {
 struct udp_sock {
     struct inet_sock s;
     bool bound, connected;
-    uint32_t lip, rip;            /* network order */
+    bool v6, v6only;              /* an AF_INET6 socket; IPV6_V6ONLY */
+    struct inet_addr lip, rip;
     uint16_t lport, rport;
     uint32_t rcvq_bytes, rcvbuf;
     struct dm_buf *rcvq_head, *rcvq_tail; /* datagrams; udata links, ol_flags free */
@@ -110,6 +163,18 @@ struct inet_stack {
     struct dm_dev_info info;
     uint8_t mac[ETH_ALEN];
     uint32_t ip, mask, gw;        /* network order; gw 0 = none */
+    /* IPv6: the link-local address (from the MAC, always), the configured
+     * one (DEMI_IPV6; zero: none) and its prefix, the gateway (DEMI_GATEWAY6;
+     * zero: none), and the multicast MACs we accept (solicited-node groups
+     * of our addresses, all-nodes). */
+    struct inet_addr ip6_ll, ip6, gw6;
+    uint8_t ip6_plen;
+    uint8_t n_mc_mac;
+    uint8_t mc_mac[3][ETH_ALEN];
+    /* MLDv2 reports still to send for our solicited-node groups (so that
+     * switches that snoop MLD forward solicitations to us), and when */
+    uint8_t mld_left, mld_rectype;
+    int64_t mld_next_ns;
     uint16_t mtu;                 /* IP MTU */
     bool tx_multiseg;             /* device takes chains: payload is never copied */
     bool tx_ip_csum, tx_tcp_csum, tx_udp_csum, rx_csum;
@@ -123,8 +188,7 @@ struct inet_stack {
     /* per-packet parse state of the frame being processed (not file statics) */
     struct {
         struct dm_buf *m;         /* the frame */
-        const struct ip_hdr *ip;
-        uint32_t src, dst;
+        struct inet_addr src, dst;
         int64_t now;
     } rx;
 
@@ -161,6 +225,9 @@ struct inet_stack {
     struct arp_stats arp_st;
     struct ip_stats ip_st;
     struct icmp_stats icmp_st;
+    struct ip6_stats ip6_st;
+    struct icmp6_stats icmp6_st;
+    struct arp_stats nd_st;
     struct udp_stats udp_st;
     struct tcp_stats tcp_st;
 };
@@ -175,6 +242,29 @@ struct dm_buf *inet_buf_pull(struct dm_buf *m, uint32_t n);
 void inet_buf_trim(struct dm_buf *m, uint32_t len);
 /* Does dst need the gateway? returns the next-hop address, 0 when unreachable. */
 uint32_t inet_next_hop(struct inet_stack *st, uint32_t dst);
+/* Either family: is dst reachable (on link or through a gateway)? */
+bool inet_reachable(struct inet_stack *st, const struct inet_addr *dst);
+/* Our source address towards dst (IPv6: link-local for link-local
+ * destinations, DEMI_IPV6's otherwise); false when we have none. */
+bool inet_src_for(struct inet_stack *st, const struct inet_addr *dst, struct inet_addr *src);
+/* Is a one of our IPv6 unicast addresses? */
+bool inet_is_ours6(struct inet_stack *st, const struct inet_addr *a);
+/* Prepends the IP header of dst's family and sends. Consumes m. */
+int inet_ip_output(struct inet_stack *st, struct dm_buf *m, const struct inet_addr *src,
+                   const struct inet_addr *dst, uint8_t proto);
+/* TCP/UDP pseudo-header sum for either family. */
+static inline uint32_t inet_pseudo_sum(const struct inet_addr *src, const struct inet_addr *dst, uint8_t proto,
+                                       uint32_t len)
+{
+    if (dm_likely(inet_addr_is_v4(dst)))
+        return inet_csum_pseudo(src->w[3], dst->w[3], proto, (uint16_t)len);
+    return inet_csum_pseudo6(src->w, dst->w, proto, len);
+}
+/* Is a one of our unicast addresses (either family)? */
+static inline bool inet_is_ours(const struct inet_stack *st, const struct inet_addr *a);
+/* IP header + extension headers in front of the L4 data in a frame that
+ * still starts at its IP header (m->l3_len, set by ipv4/ipv6 input). */
+static inline uint32_t inet_l3_len(const struct dm_buf *m) { return m->l3_len; }
 
 /* inet.c */
 void inet_tx_enqueue(struct inet_stack *st, struct dm_buf *frame);
@@ -187,8 +277,9 @@ int inet_input_frame(struct inet_stack *st, struct dm_buf *m); /* fuzz entry too
 
 /* eth.c */
 void eth_input(struct inet_stack *st, struct dm_buf *m);
-/* Prepends Ethernet and queues for TX (resolving next hop via ARP). Consumes m. */
-int eth_output_ip(struct inet_stack *st, struct dm_buf *m, uint32_t nexthop);
+/* Prepends Ethernet and queues for TX (resolving the next hop via ARP or
+ * neighbour discovery by its family). Consumes m. */
+int eth_output_ip(struct inet_stack *st, struct dm_buf *m, const struct inet_addr *nexthop);
 void eth_output_raw(struct inet_stack *st, struct dm_buf *m, const uint8_t *dst, uint16_t type);
 
 /* arp.c */
@@ -196,8 +287,11 @@ void arp_init(struct inet_stack *st);
 void arp_fini(struct inet_stack *st);
 void arp_input(struct inet_stack *st, struct dm_buf *m);
 /* 1: mac filled; 0: m queued waiting for resolution (consumed); <0 error (m freed). */
-int arp_resolve(struct inet_stack *st, uint32_t ip, struct dm_buf *m, uint8_t *mac);
-int arp_add_static(struct inet_stack *st, uint32_t ip, const uint8_t *mac);
+int arp_resolve(struct inet_stack *st, const struct inet_addr *ip, struct dm_buf *m, uint8_t *mac);
+int arp_add_static(struct inet_stack *st, const struct inet_addr *ip, const uint8_t *mac);
+/* A neighbour told us its MAC (ARP or ND); creates the entry if `create`. */
+void arp_update(struct inet_stack *st, const struct inet_addr *ip, const uint8_t *mac, bool create);
+struct arp_entry *arp_find(struct inet_stack *st, const struct inet_addr *ip);
 
 /* ipv4.c */
 void ipv4_input(struct inet_stack *st, struct dm_buf *m);
@@ -210,19 +304,56 @@ void icmp_input(struct inet_stack *st, struct dm_buf *m);
 /* m: the offending packet with data at its IP header (not consumed). */
 void icmp_send_port_unreach(struct inet_stack *st, const struct dm_buf *m);
 
+/* ipv6.c */
+void ipv6_input(struct inet_stack *st, struct dm_buf *m);
+/* Prepends an IPv6 header (hop limit `hops`) in front of the L4 data and
+ * sends. Consumes m. */
+int ipv6_output(struct inet_stack *st, struct dm_buf *m, const struct inet_addr *src,
+                const struct inet_addr *dst, uint8_t nxt, uint8_t hops);
+/* Link-local, multicast, or inside DEMI_IPV6's prefix? */
+bool ipv6_on_link(const struct inet_stack *st, const struct inet_addr *dst);
+/* ff02::1:ffXX:XXXX for a */
+struct inet_addr ipv6_solicited_node(const struct inet_addr *a);
+void ipv6_init_addrs(struct inet_stack *st);
+
+/* icmp6.c (ICMPv6 and neighbour discovery) */
+void icmp6_input(struct inet_stack *st, struct dm_buf *m);
+/* m: the offending packet with data at its IPv6 header (not consumed). */
+void icmp6_send_port_unreach(struct inet_stack *st, const struct dm_buf *m);
+void nd6_send_ns(struct inet_stack *st, const struct inet_addr *target);
+/* Sends a due MLDv2 report (from the neighbour timer). */
+void mld_tick(struct inet_stack *st, int64_t now);
+/* Announces our groups: two unsolicited reports, 1 s apart (RFC 3810 6.1). */
+void mld_start(struct inet_stack *st);
+
 /* udp.c */
 void udp_input(struct inet_stack *st, struct dm_buf *m);
-int udp_socket(struct inet_stack *st, struct dm_queue *q);
-int udp_bind(struct inet_stack *st, struct udp_sock *u, const struct sockaddr_in *a);
-int udp_connect(struct inet_stack *st, struct udp_sock *u, struct dm_op *op);
-int udp_push(struct inet_stack *st, struct udp_sock *u, struct dm_op *op);
+int udp_socket(struct inet_stack *st, struct dm_queue *q, bool v6);
+int udp_bind(struct inet_stack *st, struct udp_sock *u, const struct inet_addr *a, uint16_t port);
+/* a NULL: forget the peer (connect AF_UNSPEC) */
+int udp_connect(struct inet_stack *st, struct udp_sock *u, const struct inet_addr *a, uint16_t port,
+                struct dm_op *op);
+/* dst NULL: the connected peer */
+int udp_push(struct inet_stack *st, struct udp_sock *u, const struct inet_addr *dst, uint16_t dport,
+             struct dm_op *op);
 int udp_pop(struct inet_stack *st, struct udp_sock *u, struct dm_op *op);
 int udp_close(struct inet_stack *st, struct udp_sock *u);
 void udp_fini(struct inet_stack *st);
 
+/* inet.c: an address as a socket of family AF_INET6 (v6) or AF_INET
+ * reports it (an AF_INET6 socket sees IPv4 peers v4-mapped, as Linux). */
+void inet_sockaddr_out(const struct inet_addr *a, uint16_t port, bool v6, union dm_sockaddr *out);
+
 /* tcp*.c: see tcp_priv.h */
 
 
+
+static inline bool inet_is_ours(const struct inet_stack *st, const struct inet_addr *a)
+{
+    if (dm_likely(inet_addr_is_v4(a)))
+        return a->w[3] == st->ip;
+    return inet_is_ours6((struct inet_stack *)st, a);
+}
 
 /* A buffer for an outgoing packet: DM_BUF_HEADROOM in front for headers
  * and, when `copy_len` > 0, that much tailroom for a payload copy. */

@@ -61,9 +61,8 @@ void ipv4_input(struct inet_stack *st, struct dm_buf *m)
     }
     if (tot < m->pkt_len)
         inet_buf_trim(m, tot); /* Ethernet padding */
-    st->rx.ip = ih;
-    st->rx.src = ih->src;
-    st->rx.dst = ih->dst;
+    st->rx.src = inet_addr_v4(ih->src);
+    st->rx.dst = inet_addr_v4(ih->dst);
     uint8_t proto = ih->proto;
     m->l3_len = (uint8_t)hlen;
     switch (proto) {
@@ -115,5 +114,6 @@ int ipv4_output(struct inet_stack *st, struct dm_buf *m, uint32_t src, uint32_t 
     else
         ih->csum = inet_csum_fold(inet_csum_partial(ih, IP_HLEN_MIN, 0));
     st->ip_st.tx++;
-    return eth_output_ip(st, m, nh);
+    struct inet_addr nha = inet_addr_v4(nh);
+    return eth_output_ip(st, m, &nha);
 }

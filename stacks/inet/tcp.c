@@ -6,9 +6,13 @@
  *
  * Lookup: a power-of-two array of bucket heads (twice DEMI_TCP_MAX_CONNS)
  * chained through pcb->hnext, keyed by a seeded multiplicative hash of the
- * 4-tuple: O(1), no allocation. Listeners sit in their own small table by
- * port. tcp_port_refs[] counts the PCBs using each local port, so bind()
- * and ephemeral allocation answer "in use?" in O(1).
+ * 4-tuple: O(1), no allocation. Addresses are 16 bytes (IPv4 v4-mapped):
+ * the hash mixes the low word of each address as before plus, folded, the
+ * upper 12 bytes (constant for IPv4, so IPv4 spreads as it did). Listeners
+ * sit in their own small table by port; a listener on a wildcard takes
+ * its family (0.0.0.0: IPv4; [::]: both unless IPV6_V6ONLY).
+ * tcp_port_refs[] counts the PCBs using each local port, so bind() and
+ * ephemeral allocation answer "in use?" in O(1).
  *
  * Lifetime: a PCB belongs to its queue (q) until the application closes it;
  * the connection then finishes in the background (FIN, TIME_WAIT) and the
@@ -25,35 +29,37 @@
 #define TCP_EPH_LO 49152u
 #define TCP_EPH_N  16384u
 
-static inline uint32_t tuple_hash(const struct inet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip,
-                                  uint16_t rport)
+static inline uint32_t tuple_hash(const struct inet_stack *st, const struct inet_addr *lip, uint16_t lport,
+                                  const struct inet_addr *rip, uint16_t rport)
 {
-    uint64_t h = ((uint64_t)rip << 32 | (uint32_t)lport << 16 | rport) ^ st->hash_seed;
-    h ^= (uint64_t)lip * 0x9e3779b97f4a7c15ull;
+    uint64_t h = ((uint64_t)rip->w[3] << 32 | (uint32_t)lport << 16 | rport) ^ st->hash_seed;
+    uint64_t hi = (lip->q[0] ^ (uint64_t)lip->w[2]) ^ ((rip->q[0] ^ (uint64_t)rip->w[2]) * 0xc2b2ae3d27d4eb4full);
+    h ^= ((uint64_t)lip->w[3] ^ hi) * 0x9e3779b97f4a7c15ull;
     h *= 0xff51afd7ed558ccdull;
     h ^= h >> 33;
     return (uint32_t)h & st->hash_mask;
 }
 
-struct tcp_pcb *tcp_lookup(struct inet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+struct tcp_pcb *tcp_lookup(struct inet_stack *st, const struct inet_addr *lip, uint16_t lport,
+                           const struct inet_addr *rip, uint16_t rport)
 {
     struct tcp_pcb *p = st->hash[tuple_hash(st, lip, lport, rip, rport)];
     for (; p; p = p->hnext)
-        if (p->rip == rip && p->lport == lport && p->rport == rport && p->lip == lip)
+        if (p->lport == lport && p->rport == rport && inet_addr_eq(&p->rip, rip) && inet_addr_eq(&p->lip, lip))
             return p;
     return NULL;
 }
 
 void tcp_hash_insert(struct inet_stack *st, struct tcp_pcb *p)
 {
-    struct tcp_pcb **b = &st->hash[tuple_hash(st, p->lip, p->lport, p->rip, p->rport)];
+    struct tcp_pcb **b = &st->hash[tuple_hash(st, &p->lip, p->lport, &p->rip, p->rport)];
     p->hnext = *b;
     *b = p;
 }
 
 static void tcp_hash_remove(struct inet_stack *st, struct tcp_pcb *p)
 {
-    struct tcp_pcb **b = &st->hash[tuple_hash(st, p->lip, p->lport, p->rip, p->rport)];
+    struct tcp_pcb **b = &st->hash[tuple_hash(st, &p->lip, p->lport, &p->rip, p->rport)];
     while (*b && *b != p)
         b = &(*b)->hnext;
     if (*b)
@@ -63,10 +69,49 @@ static void tcp_hash_remove(struct inet_stack *st, struct tcp_pcb *p)
 
 static unsigned lbucket(uint16_t port) { return (ntohs(port) * 2654435761u) >> 26; }
 
-struct tcp_pcb *tcp_lookup_listener(struct inet_stack *st, uint32_t lip, uint16_t lport)
+/* Would a socket bound to `bound` (v6only: IPV6_V6ONLY) take a
+ * connection to dst? */
+static bool addr_takes(const struct inet_addr *bound, bool v6only, const struct inet_addr *dst)
 {
-    for (struct tcp_pcb *l = st->listeners[lbucket(lport)]; l; l = l->lnext)
-        if (l->lport == lport && (l->lip == 0 || l->lip == lip))
+    if (inet_addr_is_zero(bound)) /* [::] */
+        return !(v6only && inet_addr_is_v4(dst));
+    if (inet_addr_is_any(bound)) /* 0.0.0.0 */
+        return inet_addr_is_v4(dst);
+    return inet_addr_eq(bound, dst);
+}
+
+/* Do two bindings of one port overlap (Linux: EADDRINUSE)? */
+static bool addr_overlap(const struct inet_addr *a, bool a6only, const struct inet_addr *b, bool b6only)
+{
+    if (!inet_addr_is_any(a))
+        return addr_takes(b, b6only, a);
+    if (!inet_addr_is_any(b))
+        return addr_takes(a, a6only, b);
+    /* two wildcards: do their families meet? */
+    unsigned fa = inet_addr_is_zero(a) ? (a6only ? 2u : 3u) : 1u;
+    unsigned fb = inet_addr_is_zero(b) ? (b6only ? 2u : 3u) : 1u;
+    return (fa & fb) != 0;
+}
+
+struct tcp_pcb *tcp_lookup_listener(struct inet_stack *st, const struct inet_addr *lip, uint16_t lport)
+{
+    struct tcp_pcb *wild = NULL;
+    for (struct tcp_pcb *l = st->listeners[lbucket(lport)]; l; l = l->lnext) {
+        if (l->lport != lport || !addr_takes(&l->lip, l->flags & TF_V6ONLY, lip))
+            continue;
+        if (!inet_addr_is_any(&l->lip))
+            return l; /* the exact address wins over a wildcard */
+        wild = l;
+    }
+    return wild;
+}
+
+/* A listener on port whose addresses overlap (a, v6only)? */
+static struct tcp_pcb *listener_overlapping(struct inet_stack *st, const struct inet_addr *a, bool v6only,
+                                            uint16_t port)
+{
+    for (struct tcp_pcb *l = st->listeners[lbucket(port)]; l; l = l->lnext)
+        if (l->lport == port && addr_overlap(&l->lip, l->flags & TF_V6ONLY, a, v6only))
             return l;
     return NULL;
 }
@@ -85,7 +130,16 @@ uint32_t tcp_gen_isn(struct inet_stack *st, struct tcp_pcb *p)
 {
     struct tcp_isn k;
     memcpy(k.key, st->isn_key, sizeof(k.key));
-    return tcp_isn_gen(&k, p->lip, p->lport, p->rip, p->rport, dm_clock_ns());
+    if (inet_addr_is_v4(&p->rip))
+        return tcp_isn_gen(&k, p->lip.w[3], p->lport, p->rip.w[3], p->rport, dm_clock_ns());
+    /* IPv6: the same RFC 6528 F over the whole 4-tuple */
+    uint8_t t[36];
+    memcpy(t, p->lip.b, 16);
+    memcpy(t + 16, p->rip.b, 16);
+    memcpy(t + 32, &p->lport, 2);
+    memcpy(t + 34, &p->rport, 2);
+    uint32_t f = (uint32_t)tcp_siphash24(k.key, t, sizeof(t));
+    return (uint32_t)((uint64_t)dm_clock_ns() / TCP_ISN_TICK_NS) + f;
 }
 
 /* ------------------------------------------------------------ PCBs */
@@ -146,7 +200,7 @@ void tcp_setup_conn(struct tcp_pcb *p)
     while (ws < TCP_OPT_WSCALE_MAX && (big >> ws) > 65535u)
         ws++;
     p->rcv_wscale = ws;
-    p->mss = (uint16_t)(st->mtu - 40);
+    p->mss = (uint16_t)(st->mtu - tcp_ip_overhead(p));
     p->peer_mss = 536;
     tcp_reass_init(&p->reass, p->rcvbuf);
     tcp_sack_rx_init(&p->sack_rx);
@@ -164,7 +218,7 @@ void tcp_established(struct tcp_pcb *p)
     struct inet_stack *st = p->st;
     /* A hostile or odd peer may announce a tiny MSS: keep at least 64
      * bytes of payload per segment (Linux uses a similar floor). */
-    uint32_t mss = DM_MIN((uint32_t)DM_MAX(p->peer_mss, 88u), (uint32_t)st->mtu - 40u);
+    uint32_t mss = DM_MIN((uint32_t)DM_MAX(p->peer_mss, 88u), (uint32_t)st->mtu - tcp_ip_overhead(p));
     if (p->flags & TF_TS)
         mss -= 12;
     p->mss = (uint16_t)mss;
@@ -511,41 +565,45 @@ void tcp_accept_ready(struct tcp_pcb *l)
         c->flags |= TF_ACCEPTED;
         c->q = nq;
         nq->priv = c;
-        struct sockaddr_in peer = {.sin_family = AF_INET, .sin_port = c->rport, .sin_addr.s_addr = c->rip};
-        dm_op_complete_accept(op, nq, (const struct sockaddr *)&peer);
+        union dm_sockaddr peer;
+        inet_sockaddr_out(&c->rip, c->rport, c->flags & TF_V6, &peer);
+        dm_op_complete_accept(op, nq, &peer.sa);
         /* Whatever arrived before accept (data, FIN, RST) is now visible. */
         tcp_deliver(c);
     }
 }
 
 /* ------------------------------------------------------------ socket API */
-int tcp_socket(struct inet_stack *st, struct dm_queue *q)
+int tcp_socket(struct inet_stack *st, struct dm_queue *q, bool v6)
 {
     struct tcp_pcb *p = tcp_pcb_alloc(st);
     if (!p)
         return -ENOBUFS;
+    if (v6)
+        p->flags |= TF_V6;
+    else
+        p->lip = inet_addr_v4(0); /* unbound: 0.0.0.0 (an AF_INET6 socket's is [::]) */
     p->q = q;
     q->priv = p;
     return 0;
 }
 
-static bool port_free(struct inet_stack *st, uint16_t port_be, bool reuse)
+static bool port_free(struct inet_stack *st, const struct inet_addr *a, bool v6only, uint16_t port_be, bool reuse)
 {
     if (!st->tcp_port_refs[ntohs(port_be)])
         return true;
     if (!reuse)
         return false;
     /* SO_REUSEADDR: fine unless someone listens there (Linux). */
-    return tcp_lookup_listener(st, st->ip, port_be) == NULL;
+    return listener_overlapping(st, a, v6only, port_be) == NULL;
 }
 
-int tcp_bind(struct inet_stack *st, struct tcp_pcb *p, const struct sockaddr_in *a)
+int tcp_bind(struct inet_stack *st, struct tcp_pcb *p, const struct inet_addr *a, uint16_t port)
 {
     if (p->flags & TF_BOUND || p->state != TCPS_CLOSED)
         return -EINVAL;
-    if (a->sin_addr.s_addr != INADDR_ANY && a->sin_addr.s_addr != st->ip)
+    if (!inet_addr_is_any(a) && !inet_is_ours(st, a))
         return -EADDRNOTAVAIL;
-    uint16_t port = a->sin_port;
     if (port == 0) {
         for (uint32_t i = 0; i < TCP_EPH_N; i++) {
             uint16_t cand = htons((uint16_t)(TCP_EPH_LO + (st->tcp_next_port++ % TCP_EPH_N)));
@@ -556,10 +614,10 @@ int tcp_bind(struct inet_stack *st, struct tcp_pcb *p, const struct sockaddr_in 
         }
         if (port == 0)
             return -EADDRINUSE;
-    } else if (!port_free(st, port, p->flags & TF_REUSEADDR)) {
+    } else if (!port_free(st, a, p->flags & TF_V6ONLY, port, p->flags & TF_REUSEADDR)) {
         return -EADDRINUSE;
     }
-    p->lip = a->sin_addr.s_addr;
+    p->lip = *a;
     p->lport = port;
     st->tcp_port_refs[ntohs(port)]++;
     p->flags |= TF_BOUND;
@@ -575,12 +633,12 @@ int tcp_listen(struct inet_stack *st, struct tcp_pcb *p, int backlog)
     if (p->state != TCPS_CLOSED)
         return -EINVAL;
     if (!(p->flags & TF_BOUND)) {
-        struct sockaddr_in any = {.sin_family = AF_INET};
-        int r = tcp_bind(st, p, &any);
+        struct inet_addr any = p->lip; /* the family's wildcard */
+        int r = tcp_bind(st, p, &any, 0);
         if (r < 0)
             return r;
     }
-    if (tcp_lookup_listener(st, p->lip ? p->lip : st->ip, p->lport))
+    if (listener_overlapping(st, &p->lip, p->flags & TF_V6ONLY, p->lport))
         return -EADDRINUSE;
     p->backlog = (uint16_t)DM_MAX(DM_MIN(backlog, 4096), 1);
     p->state = TCPS_LISTEN;
@@ -600,13 +658,13 @@ int tcp_accept(struct inet_stack *st, struct tcp_pcb *p, struct dm_op *op)
     return 0;
 }
 
-static int tcp_pick_port(struct inet_stack *st, struct tcp_pcb *p)
+static int tcp_pick_port(struct inet_stack *st, struct tcp_pcb *p, const struct inet_addr *src)
 {
     for (uint32_t i = 0; i < TCP_EPH_N; i++) {
         uint16_t cand = htons((uint16_t)(TCP_EPH_LO + (st->tcp_next_port++ % TCP_EPH_N)));
-        if (tcp_lookup_listener(st, st->ip, cand))
+        if (tcp_lookup_listener(st, src, cand))
             continue;
-        if (st->tcp_port_refs[ntohs(cand)] && tcp_lookup(st, st->ip, cand, p->rip, p->rport))
+        if (st->tcp_port_refs[ntohs(cand)] && tcp_lookup(st, src, cand, &p->rip, p->rport))
             continue;
         p->lport = cand;
         st->tcp_port_refs[ntohs(cand)]++;
@@ -616,8 +674,10 @@ static int tcp_pick_port(struct inet_stack *st, struct tcp_pcb *p)
     return -EADDRNOTAVAIL;
 }
 
-int tcp_connect(struct inet_stack *st, struct tcp_pcb *p, struct dm_op *op)
+int tcp_connect(struct inet_stack *st, struct tcp_pcb *p, const struct inet_addr *a, uint16_t port,
+                struct dm_op *op)
 {
+    (void)op;
     switch (p->state) {
     case TCPS_CLOSED:
         break;
@@ -631,21 +691,28 @@ int tcp_connect(struct inet_stack *st, struct tcp_pcb *p, struct dm_op *op)
     }
     if (p->err || p->iss)
         return -EISCONN; /* a connection ended on this socket: Linux says EISCONN/EINVAL */
-    const struct sockaddr_in *a = &op->addr;
-    if (a->sin_addr.s_addr == INADDR_ANY || a->sin_port == 0)
+    if (inet_addr_is_any(a) || port == 0)
         return -ECONNREFUSED;
-    if (inet_next_hop(st, a->sin_addr.s_addr) == 0)
+    if (!inet_reachable(st, a))
         return -ENETUNREACH;
-    p->rip = a->sin_addr.s_addr;
-    p->rport = a->sin_port;
+    /* the source: the bound address when it is one of a's family, else ours */
+    struct inet_addr src;
+    if (!inet_addr_is_any(&p->lip) && inet_addr_is_v4(&p->lip) == inet_addr_is_v4(a))
+        src = p->lip;
+    else if (!inet_src_for(st, a, &src))
+        return -ENETUNREACH;
+    else if ((p->flags & TF_BOUND) && !inet_addr_is_any(&p->lip))
+        return -EINVAL; /* bound to an address of the other family */
+    p->rip = *a;
+    p->rport = port;
     if (!(p->flags & TF_BOUND)) {
-        int r = tcp_pick_port(st, p);
+        int r = tcp_pick_port(st, p, &src);
         if (r < 0)
             return r;
-    } else if (tcp_lookup(st, st->ip, p->lport, p->rip, p->rport)) {
+    } else if (tcp_lookup(st, &src, p->lport, &p->rip, p->rport)) {
         return -EADDRNOTAVAIL;
     }
-    p->lip = st->ip;
+    p->lip = src;
     p->state = TCPS_SYN_SENT;
     tcp_setup_conn(p);
     p->iss = tcp_gen_isn(st, p);
@@ -862,6 +929,18 @@ int tcp_setsockopt(struct inet_stack *st, struct tcp_pcb *p, int level, int name
     }
     if (level == IPPROTO_IP)
         return name == IP_TOS || name == IP_TTL ? 0 : -ENOPROTOOPT;
+    if (level == IPPROTO_IPV6 && (p->flags & TF_V6)) {
+        if (name == IPV6_V6ONLY) {
+            if (p->state != TCPS_CLOSED || (p->flags & TF_BOUND))
+                return -EINVAL; /* as Linux: only before bind */
+            if (v)
+                p->flags |= TF_V6ONLY;
+            else
+                p->flags &= ~TF_V6ONLY;
+            return 0;
+        }
+        return name == IPV6_TCLASS || name == IPV6_UNICAST_HOPS ? 0 : -ENOPROTOOPT;
+    }
     return -ENOPROTOOPT;
 }
 
@@ -898,6 +977,8 @@ int tcp_getsockopt(struct inet_stack *st, struct tcp_pcb *p, int level, int name
         case TCP_KEEPCNT: v = p->ka_cnt; break;
         default: return -ENOPROTOOPT;
         }
+    } else if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY && (p->flags & TF_V6)) {
+        v = !!(p->flags & TF_V6ONLY);
     } else {
         return -ENOPROTOOPT;
     }

@@ -53,9 +53,9 @@ static void reply_rst(struct inet_stack *st, const struct tcp_hdr *th, const str
     if (sg->flags & TCP_RST)
         return;
     if (sg->flags & TCP_ACK)
-        tcp_send_rst_reply(st, st->rx.dst, th->dport, st->rx.src, th->sport, sg->ack, 0, TCP_RST);
+        tcp_send_rst_reply(st, &st->rx.dst, th->dport, &st->rx.src, th->sport, sg->ack, 0, TCP_RST);
     else
-        tcp_send_rst_reply(st, st->rx.dst, th->dport, st->rx.src, th->sport, 0,
+        tcp_send_rst_reply(st, &st->rx.dst, th->dport, &st->rx.src, th->sport, 0,
                            sg->seq + sg->len + !!(sg->flags & TCP_SYN) + !!(sg->flags & TCP_FIN),
                            TCP_RST | TCP_ACK);
 }
@@ -107,7 +107,7 @@ static void listen_input(struct inet_stack *st, struct tcp_pcb *l, const struct 
     c->lport = th->dport;
     c->rip = st->rx.src;
     c->rport = th->sport;
-    c->flags |= l->flags & (TF_NODELAY | TF_KEEPALIVE);
+    c->flags |= l->flags & (TF_NODELAY | TF_KEEPALIVE | TF_V6);
     c->sndbuf = l->sndbuf;
     c->rcvbuf = l->rcvbuf;
     c->ka_idle_ns = l->ka_idle_ns;
@@ -469,7 +469,7 @@ static void established_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t hlen
 
     if (p->state == TCPS_SYN_RCVD) {
         if (!tcp_seq_between(sg->ack, p->snd_una + 1, p->snd_nxt)) {
-            tcp_send_rst_reply(st, p->lip, p->lport, p->rip, p->rport, sg->ack, 0, TCP_RST);
+            tcp_send_rst_reply(st, &p->lip, p->lport, &p->rip, p->rport, sg->ack, 0, TCP_RST);
             goto drop;
         }
         p->state = TCPS_ESTABLISHED;
@@ -634,14 +634,15 @@ void tcp_input(struct inet_stack *st, struct dm_buf *m)
         goto drop;
     }
     if (!(m->ol_flags & DM_BUF_RX_L4_CKSUM_GOOD)) {
-        uint32_t ps = inet_csum_pseudo(st->rx.src, st->rx.dst, IPPROTO_TCP_, (uint16_t)tlen);
+        uint32_t ps = inet_pseudo_sum(&st->rx.src, &st->rx.dst, IPPROTO_TCP_, tlen);
         if (dm_unlikely((m->ol_flags & DM_BUF_RX_L4_CKSUM_BAD) ||
                         inet_csum_fold(inet_csum_chain(m, 0, tlen, ps)) != 0)) {
             st->tcp_st.rx_bad_csum++;
             goto drop;
         }
     }
-    if (dm_unlikely(st->rx.dst != st->ip || th->sport == 0 || th->dport == 0)) {
+    /* unicast to one of our addresses only (IPv4 broadcast, IPv6 multicast: no) */
+    if (dm_unlikely(!inet_is_ours(st, &st->rx.dst) || th->sport == 0 || th->dport == 0)) {
         st->tcp_st.rx_no_pcb++;
         goto drop;
     }
@@ -656,12 +657,12 @@ void tcp_input(struct inet_stack *st, struct dm_buf *m)
     sg.wnd = ntohs(th->wnd);
     sg.len = tlen - hlen;
 
-    struct tcp_pcb *p = tcp_lookup(st, st->rx.dst, th->dport, st->rx.src, th->sport);
+    struct tcp_pcb *p = tcp_lookup(st, &st->rx.dst, th->dport, &st->rx.src, th->sport);
     if (p && p->state == TCPS_TIME_WAIT && !p->q && (sg.flags & TCP_SYN) && !(sg.flags & (TCP_ACK | TCP_RST)) &&
         (SEQ_GT(sg.seq, p->rcv_nxt) ||
          ((p->flags & TF_TS) && (sg.opts.present & TCP_OPTF_TS) && tcp_seq_diff(sg.opts.tsval, p->ts_recent) > 0))) {
         /* RFC 6191 / RFC 9293 3.6.1: a new incarnation may reuse TIME-WAIT. */
-        struct tcp_pcb *l = tcp_lookup_listener(st, st->rx.dst, th->dport);
+        struct tcp_pcb *l = tcp_lookup_listener(st, &st->rx.dst, th->dport);
         if (l) {
             st->tcp_st.conn_timewait_reuse++;
             tcp_pcb_free(p);
@@ -669,7 +670,7 @@ void tcp_input(struct inet_stack *st, struct dm_buf *m)
         }
     }
     if (!p) {
-        struct tcp_pcb *l = tcp_lookup_listener(st, st->rx.dst, th->dport);
+        struct tcp_pcb *l = tcp_lookup_listener(st, &st->rx.dst, th->dport);
         if (l) {
             listen_input(st, l, th, &sg);
         } else {

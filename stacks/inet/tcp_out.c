@@ -90,20 +90,22 @@ static uint16_t tcp_wnd_field(struct tcp_pcb *p, bool syn)
     return (uint16_t)f;
 }
 
-static void tcp_finish(struct inet_stack *st, struct dm_buf *m, uint32_t lip, uint32_t rip)
+static void tcp_finish(struct inet_stack *st, struct dm_buf *m, const struct inet_addr *lip,
+                       const struct inet_addr *rip)
 {
     struct tcp_hdr *th = (struct tcp_hdr *)m->data;
     uint16_t tlen = (uint16_t)m->pkt_len;
-    uint32_t ps = inet_csum_pseudo(lip, rip, IPPROTO_TCP_, tlen);
+    uint32_t ps = inet_pseudo_sum(lip, rip, IPPROTO_TCP_, tlen);
     th->csum = 0;
-    if (st->tx_tcp_csum) {
+    /* the device offload flags describe IPv4 packets only: IPv6 in software */
+    if (st->tx_tcp_csum && inet_addr_is_v4(rip)) {
         th->csum = (uint16_t)~inet_csum_fold(ps);
         m->ol_flags |= DM_BUF_TX_TCP_CKSUM;
     } else {
         th->csum = inet_csum_fold(inet_csum_chain(m, 0, tlen, ps));
     }
     st->tcp_st.tx++;
-    ipv4_output(st, m, lip, rip, IPPROTO_TCP_);
+    inet_ip_output(st, m, lip, rip, IPPROTO_TCP_);
 }
 
 /*
@@ -134,7 +136,7 @@ static int tcp_xmit(struct tcp_pcb *p, uint32_t seq, uint32_t len, uint8_t flags
     int64_t now = inet_now(st);
     if (flags & TCP_SYN) {
         struct tcp_opt_syn so = {
-            .mss = (uint16_t)(st->mtu - 40),
+            .mss = (uint16_t)(st->mtu - tcp_ip_overhead(p)),
             .wscale = p->rcv_wscale,
             .want_wscale = 1,
             .want_sack_perm = 1,
@@ -159,7 +161,7 @@ static int tcp_xmit(struct tcp_pcb *p, uint32_t seq, uint32_t len, uint8_t flags
             nblk = tcp_sack_rx_blocks(&p->sack_rx, r, nr, p->rcv_nxt, blk,
                                       ts ? TCP_OPT_SACK_MAX_TS : TCP_OPT_SACK_MAX);
         }
-        int room = (int)st->mtu - 40 - (int)len;
+        int room = (int)st->mtu - (int)tcp_ip_overhead(p) - (int)len;
         if (room > TCP_OPT_MAX_LEN)
             room = TCP_OPT_MAX_LEN;
         if (room < 0)
@@ -198,7 +200,7 @@ static int tcp_xmit(struct tcp_pcb *p, uint32_t seq, uint32_t len, uint8_t flags
             st->tcp_st.tx_retrans_bytes += len;
         }
     }
-    tcp_finish(st, m, p->lip, p->rip);
+    tcp_finish(st, m, &p->lip, &p->rip);
     return 0;
 }
 
@@ -225,8 +227,8 @@ void tcp_send_rst(struct tcp_pcb *p)
     tcp_xmit(p, p->snd_nxt, 0, TCP_RST | TCP_ACK, false);
 }
 
-void tcp_send_rst_reply(struct inet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip,
-                        uint16_t rport, uint32_t seq, uint32_t ack, uint8_t flags)
+void tcp_send_rst_reply(struct inet_stack *st, const struct inet_addr *lip, uint16_t lport,
+                        const struct inet_addr *rip, uint16_t rport, uint32_t seq, uint32_t ack, uint8_t flags)
 {
     struct dm_buf *m = inet_alloc_tx(st, 0);
     if (!m) {

@@ -68,6 +68,8 @@ enum tcp_state {
 #define TF_ACCEPTED    (1u << 15) /* child handed to the application */
 #define TF_PERSIST     (1u << 16) /* rtx timer is the zero-window persist timer */
 #define TF_CHALLENGE   (1u << 17) /* send a challenge ACK (RFC 5961) */
+#define TF_V6          (1u << 18) /* an AF_INET6 socket (addresses reported as sockaddr_in6) */
+#define TF_V6ONLY      (1u << 19) /* IPV6_V6ONLY: a :: listener takes no IPv4 */
 
 enum { REC_NONE = 0, REC_FAST, REC_RTO };
 
@@ -87,8 +89,8 @@ struct tcp_pcb {
     uint8_t lt_segs;         /* RFC 3042 limited transmit: segments allowed beyond cwnd */
     uint32_t flags;          /* TF_* */
     struct tcp_pcb *hnext;   /* hash chain; free list link */
-    uint32_t lip, rip;       /* network order */
     uint16_t lport, rport;   /* network order */
+    struct inet_addr lip, rip; /* IPv4 v4-mapped; lip may be a wildcard (unbound, listener) */
 
     uint32_t snd_una, snd_nxt, snd_wnd, snd_wl1, snd_wl2, max_sndwnd;
     uint32_t snd_end;        /* seq after the last queued byte (where a FIN goes) */
@@ -144,8 +146,9 @@ struct tcp_pcb {
 /* tcp.c */
 int tcp_init(struct inet_stack *st, const struct dm_config *cfg);
 void tcp_fini(struct inet_stack *st);
-struct tcp_pcb *tcp_lookup(struct inet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
-struct tcp_pcb *tcp_lookup_listener(struct inet_stack *st, uint32_t lip, uint16_t lport);
+struct tcp_pcb *tcp_lookup(struct inet_stack *st, const struct inet_addr *lip, uint16_t lport,
+                           const struct inet_addr *rip, uint16_t rport);
+struct tcp_pcb *tcp_lookup_listener(struct inet_stack *st, const struct inet_addr *lip, uint16_t lport);
 struct tcp_pcb *tcp_pcb_alloc(struct inet_stack *st);
 void tcp_hash_insert(struct inet_stack *st, struct tcp_pcb *p);
 void tcp_setup_conn(struct tcp_pcb *p);       /* buffers/algorithms before SYN */
@@ -163,11 +166,12 @@ void tcp_fail_ops(struct tcp_pcb *p, int err);
 void tcp_enter_timewait(struct tcp_pcb *p);
 uint32_t tcp_gen_isn(struct inet_stack *st, struct tcp_pcb *p);
 
-int tcp_socket(struct inet_stack *st, struct dm_queue *q);
-int tcp_bind(struct inet_stack *st, struct tcp_pcb *p, const struct sockaddr_in *a);
+int tcp_socket(struct inet_stack *st, struct dm_queue *q, bool v6);
+int tcp_bind(struct inet_stack *st, struct tcp_pcb *p, const struct inet_addr *a, uint16_t port);
 int tcp_listen(struct inet_stack *st, struct tcp_pcb *p, int backlog);
 int tcp_accept(struct inet_stack *st, struct tcp_pcb *p, struct dm_op *op);
-int tcp_connect(struct inet_stack *st, struct tcp_pcb *p, struct dm_op *op);
+int tcp_connect(struct inet_stack *st, struct tcp_pcb *p, const struct inet_addr *a, uint16_t port,
+                struct dm_op *op);
 int tcp_push(struct inet_stack *st, struct tcp_pcb *p, struct dm_op *op);
 int tcp_pop(struct inet_stack *st, struct tcp_pcb *p, struct dm_op *op);
 int tcp_shutdown(struct inet_stack *st, struct tcp_pcb *p, int how);
@@ -185,8 +189,8 @@ void tcp_send_ack(struct tcp_pcb *p);
 void tcp_send_probe(struct tcp_pcb *p);        /* seq snd_una-1: keepalive / zero window */
 void tcp_send_rst(struct tcp_pcb *p);          /* abort: RST from our state */
 /* RST in reply to a segment that has no connection (RFC 9293 3.10.7.1). */
-void tcp_send_rst_reply(struct inet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip,
-                        uint16_t rport, uint32_t seq, uint32_t ack, uint8_t flags);
+void tcp_send_rst_reply(struct inet_stack *st, const struct inet_addr *lip, uint16_t lport,
+                        const struct inet_addr *rip, uint16_t rport, uint32_t seq, uint32_t ack, uint8_t flags);
 uint32_t tcp_rcv_window(struct tcp_pcb *p);    /* what we would advertise now */
 void tcp_sndq_ack(struct tcp_pcb *p, uint32_t bytes);
 
@@ -197,6 +201,12 @@ void tcp_arm_rtx(struct tcp_pcb *p);
 void tcp_arm_persist(struct tcp_pcb *p);
 void tcp_arm_keepalive(struct tcp_pcb *p);
 void tcp_arm_delack(struct tcp_pcb *p);
+
+/* IP + TCP header bytes per segment on this connection (MSS = MTU - this). */
+static inline uint32_t tcp_ip_overhead(const struct tcp_pcb *p)
+{
+    return inet_addr_is_v4(&p->rip) ? IP_HLEN_MIN + TCP_HLEN_MIN : IP6_HLEN + TCP_HLEN_MIN;
+}
 
 static inline bool tcp_can_send_data(const struct tcp_pcb *p)
 {

@@ -5,11 +5,16 @@
  * demi_pop with the sender's address, pushto() with the destination, and
  * ICMP port unreachable for datagrams to ports nobody has bound.
  *
- * A queued datagram keeps its IPv4 and UDP headers in front of the data
- * (data points at the IPv4 header): the source address is read from them
- * when it is popped, so nothing else has to be stored per datagram.
- * Queue links use dm_buf.udata.
+ * A queued datagram keeps its IP and UDP headers in front of the data
+ * (data points at the IPv4 or IPv6 header, m->l3_len says where UDP
+ * starts): the source address is read from them when it is popped, so
+ * nothing else has to be stored per datagram. Queue links use dm_buf.udata.
+ *
+ * IPv6: an AF_INET6 socket takes both families unless IPV6_V6ONLY (IPv4
+ * peers are ::ffff:a.b.c.d, as on Linux); a zero UDP checksum is invalid
+ * over IPv6 (RFC 8200 8.1) and the datagram is dropped.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "inet_priv.h"
@@ -26,6 +31,17 @@ static struct udp_sock *udp_lookup(struct inet_stack *st, uint16_t port_be)
         if (u->lport == port_be)
             return u;
     return NULL;
+}
+
+/* Does u take a datagram to dst (of family v4)? A wildcard takes its
+ * family, :: both unless IPV6_V6ONLY; a bound address only itself. */
+static bool udp_takes(const struct udp_sock *u, const struct inet_addr *dst, bool v4)
+{
+    if (inet_addr_is_zero(&u->lip))
+        return !(v4 && u->v6only);
+    if (inet_addr_is_any(&u->lip))
+        return v4;
+    return inet_addr_eq(&u->lip, dst);
 }
 
 static void udp_hash_add(struct inet_stack *st, struct udp_sock *u)
@@ -45,20 +61,24 @@ static void udp_hash_del(struct inet_stack *st, struct udp_sock *u)
 }
 
 /* Pops the oldest datagram: returns its payload and fills from. */
-static struct dm_buf *udp_dequeue(struct udp_sock *u, struct sockaddr_in *from)
+static struct dm_buf *udp_dequeue(struct udp_sock *u, union dm_sockaddr *from)
 {
     struct dm_buf *m = u->rcvq_head;
     u->rcvq_head = (struct dm_buf *)(uintptr_t)m->udata;
     if (!u->rcvq_head)
         u->rcvq_tail = NULL;
     m->udata = 0;
-    const struct ip_hdr *ih = (const struct ip_hdr *)m->data;
-    uint32_t hlen = (uint32_t)(ih->vhl & 0xf) * 4;
+    uint32_t hlen = inet_l3_len(m);
     const struct udp_hdr *uh = (const struct udp_hdr *)(m->data + hlen);
-    memset(from, 0, sizeof(*from));
-    from->sin_family = AF_INET;
-    from->sin_addr.s_addr = ih->src;
-    from->sin_port = uh->sport;
+    struct inet_addr src;
+    if ((m->data[0] >> 4) == 4) {
+        uint32_t s4;
+        memcpy(&s4, m->data + offsetof(struct ip_hdr, src), 4);
+        src = inet_addr_v4(s4);
+    } else {
+        memcpy(src.b, m->data + offsetof(struct ip6_hdr, src), 16);
+    }
+    inet_sockaddr_out(&src, uh->sport, u->v6, from);
     u->rcvq_bytes -= m->pkt_len - hlen - (uint32_t)sizeof(*uh);
     m->ol_flags = 0;
     return inet_buf_pull(m, hlen + (uint32_t)sizeof(*uh));
@@ -67,8 +87,8 @@ static struct dm_buf *udp_dequeue(struct udp_sock *u, struct sockaddr_in *from)
 void udp_input(struct inet_stack *st, struct dm_buf *m)
 {
     st->udp_st.rx++;
-    const struct ip_hdr *ih = (const struct ip_hdr *)m->data;
-    uint32_t hlen = (uint32_t)(ih->vhl & 0xf) * 4;
+    uint32_t hlen = inet_l3_len(m);
+    bool v4 = inet_addr_is_v4(&st->rx.src);
     if (m->len < hlen + sizeof(struct udp_hdr)) {
         st->udp_st.rx_short++;
         goto drop;
@@ -81,18 +101,25 @@ void udp_input(struct inet_stack *st, struct dm_buf *m)
     }
     if (ulen < m->pkt_len - hlen)
         inet_buf_trim(m, hlen + ulen);
+    if (dm_unlikely(uh->csum == 0 && !v4)) {
+        st->udp_st.rx_bad_csum++;
+        goto drop;
+    }
     if (uh->csum != 0 && !(m->ol_flags & DM_BUF_RX_L4_CKSUM_GOOD)) {
-        uint32_t s = inet_csum_pseudo(ih->src, ih->dst, IPPROTO_UDP_, (uint16_t)ulen);
+        uint32_t s = inet_pseudo_sum(&st->rx.src, &st->rx.dst, IPPROTO_UDP_, ulen);
         if (inet_csum_fold(inet_csum_chain(m, hlen, ulen, s)) != 0) {
             st->udp_st.rx_bad_csum++;
             goto drop;
         }
     }
     struct udp_sock *u = udp_lookup(st, uh->dport);
-    if (!u || (u->connected && (u->rip != ih->src || u->rport != uh->sport)) ||
-        (u->lip != 0 && u->lip != ih->dst)) {
+    if (!u || (u->connected && (!inet_addr_eq(&u->rip, &st->rx.src) || u->rport != uh->sport)) ||
+        !udp_takes(u, &st->rx.dst, v4)) {
         st->udp_st.rx_no_port++;
-        icmp_send_port_unreach(st, m);
+        if (v4)
+            icmp_send_port_unreach(st, m);
+        else
+            icmp6_send_port_unreach(st, m);
         goto drop;
     }
     uint32_t plen = ulen - (uint32_t)sizeof(*uh);
@@ -120,21 +147,24 @@ void udp_input(struct inet_stack *st, struct dm_buf *m)
     u->rcvq_bytes += plen;
     struct dm_op *op;
     while (u->q && u->rcvq_head && (op = dm_queue_first_op(u->q, DEMI_OPC_POP))) {
-        struct sockaddr_in from;
+        union dm_sockaddr from;
         struct dm_buf *p = udp_dequeue(u, &from);
-        dm_op_complete_pop(op, p, (const struct sockaddr *)&from);
+        dm_op_complete_pop(op, p, &from.sa);
     }
     return;
 drop:
     dm_buf_free(m);
 }
 
-int udp_socket(struct inet_stack *st, struct dm_queue *q)
+int udp_socket(struct inet_stack *st, struct dm_queue *q, bool v6)
 {
     struct udp_sock *u = calloc(1, sizeof(*u));
     if (!u)
         return -ENOMEM;
     u->s.kind = INET_SOCK_UDP;
+    u->v6 = v6;
+    /* unbound: the wildcard of the socket's family */
+    u->lip = v6 ? (struct inet_addr){{{0}}} : inet_addr_v4(0);
     u->rcvbuf = st->rcvbuf_def ? st->rcvbuf_def : UDP_RCVBUF_DEF;
     u->q = q;
     q->priv = u;
@@ -155,28 +185,29 @@ static int udp_autobind(struct inet_stack *st, struct udp_sock *u)
     return -EADDRINUSE;
 }
 
-int udp_bind(struct inet_stack *st, struct udp_sock *u, const struct sockaddr_in *a)
+int udp_bind(struct inet_stack *st, struct udp_sock *u, const struct inet_addr *a, uint16_t port)
 {
     if (u->bound)
         return -EINVAL;
-    if (a->sin_addr.s_addr != INADDR_ANY && a->sin_addr.s_addr != st->ip)
+    if (!inet_addr_is_any(a) && !inet_is_ours(st, a))
         return -EADDRNOTAVAIL;
-    if (a->sin_port == 0) {
-        u->lip = a->sin_addr.s_addr;
+    if (port == 0) {
+        u->lip = *a;
         return udp_autobind(st, u);
     }
-    if (udp_lookup(st, a->sin_port))
+    if (udp_lookup(st, port))
         return -EADDRINUSE;
-    u->lip = a->sin_addr.s_addr;
-    u->lport = a->sin_port;
+    u->lip = *a;
+    u->lport = port;
     u->bound = true;
     udp_hash_add(st, u);
     return 0;
 }
 
-int udp_connect(struct inet_stack *st, struct udp_sock *u, struct dm_op *op)
+int udp_connect(struct inet_stack *st, struct udp_sock *u, const struct inet_addr *a, uint16_t port,
+                struct dm_op *op)
 {
-    if (op->addr.sin_family == AF_UNSPEC) {
+    if (!a) {
         u->connected = false;
         dm_op_complete_connect(op);
         return 0;
@@ -186,37 +217,40 @@ int udp_connect(struct inet_stack *st, struct udp_sock *u, struct dm_op *op)
         if (r < 0)
             return r;
     }
-    u->rip = op->addr.sin_addr.s_addr;
-    u->rport = op->addr.sin_port;
+    u->rip = *a;
+    u->rport = port;
     u->connected = true;
     dm_op_complete_connect(op);
     return 0;
 }
 
-int udp_push(struct inet_stack *st, struct udp_sock *u, struct dm_op *op)
+int udp_push(struct inet_stack *st, struct udp_sock *u, const struct inet_addr *dsta, uint16_t dport,
+             struct dm_op *op)
 {
-    uint32_t dst;
-    uint16_t dport;
-    if (op->has_addr) {
-        dst = op->addr.sin_addr.s_addr;
-        dport = op->addr.sin_port;
-    } else if (u->connected) {
-        dst = u->rip;
+    if (!dsta) {
+        if (!u->connected)
+            return -EDESTADDRREQ;
+        dsta = &u->rip;
         dport = u->rport;
-    } else {
-        return -EDESTADDRREQ;
     }
     if (dport == 0)
         return -EINVAL;
+    struct inet_addr dst = *dsta, src;
+    bool v4 = inet_addr_is_v4(&dst);
     uint32_t plen = op->chain ? op->chain->pkt_len : 0;
-    if (plen + sizeof(struct udp_hdr) + IP_HLEN_MIN > st->mtu)
+    if (plen + sizeof(struct udp_hdr) + (v4 ? IP_HLEN_MIN : IP6_HLEN) > st->mtu)
         return -EMSGSIZE;
     if (!u->bound) {
         int r = udp_autobind(st, u);
         if (r < 0)
             return r;
     }
-    if (inet_next_hop(st, dst) == 0)
+    if (!inet_reachable(st, &dst))
+        return -ENETUNREACH;
+    /* from the bound address if it is one of this family, else ours */
+    if (!inet_addr_is_any(&u->lip) && inet_addr_is_v4(&u->lip) == v4)
+        src = u->lip;
+    else if (!inet_src_for(st, &dst, &src))
         return -ENETUNREACH;
     struct dm_buf *m = inet_alloc_tx(st, st->tx_multiseg ? 0 : plen);
     if (!m) {
@@ -233,10 +267,9 @@ int udp_push(struct inet_stack *st, struct udp_sock *u, struct dm_op *op)
     uh->dport = dport;
     uh->len = htons((uint16_t)(plen + sizeof(*uh)));
     uh->csum = 0;
-    uint32_t src = st->ip;
-    uint32_t s = inet_csum_pseudo(src, dst, IPPROTO_UDP_, (uint16_t)(plen + sizeof(*uh)));
+    uint32_t s = inet_pseudo_sum(&src, &dst, IPPROTO_UDP_, plen + (uint32_t)sizeof(*uh));
     m->l4_len = sizeof(*uh);
-    if (st->tx_udp_csum) {
+    if (st->tx_udp_csum && v4) {
         uh->csum = (uint16_t)~inet_csum_fold(s);
         m->ol_flags |= DM_BUF_TX_UDP_CKSUM;
     } else {
@@ -244,7 +277,7 @@ int udp_push(struct inet_stack *st, struct udp_sock *u, struct dm_op *op)
         uh->csum = c ? c : 0xffff;
     }
     st->udp_st.tx++;
-    int r = ipv4_output(st, m, src, dst, IPPROTO_UDP_);
+    int r = inet_ip_output(st, m, &src, &dst, IPPROTO_UDP_);
     if (r < 0 && r != -ENOBUFS)
         return r;
     inet_schedule_flush(st);
@@ -256,9 +289,9 @@ int udp_pop(struct inet_stack *st, struct udp_sock *u, struct dm_op *op)
 {
     (void)st;
     if (u->rcvq_head && dm_queue_first_op(u->q, DEMI_OPC_POP) == op) {
-        struct sockaddr_in from;
+        union dm_sockaddr from;
         struct dm_buf *p = udp_dequeue(u, &from);
-        dm_op_complete_pop(op, p, (const struct sockaddr *)&from);
+        dm_op_complete_pop(op, p, &from.sa);
     }
     return 0;
 }

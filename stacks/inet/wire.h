@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Wire formats of the protocols stacks/inet speaks (Ethernet II, ARP,
- * IPv4, ICMP, UDP, TCP). Packed structs: frames reach us 2-byte aligned
+ * IPv4, ICMP, IPv6, ICMPv6 with neighbour discovery, UDP, TCP). Packed structs: frames reach us 2-byte aligned
  * (the IPv4 header follows a 14-byte Ethernet header), so every field is
  * read through these types, never through a cast to an aligned word.
  * Multi-byte fields are in network order.
@@ -15,6 +15,7 @@
 #define ETH_HLEN        14
 #define ETH_P_IPV4      0x0800
 #define ETH_P_ARP       0x0806
+#define ETH_P_IPV6      0x86dd
 #define ETH_MIN_FRAME   60 /* without FCS */
 
 struct eth_hdr {
@@ -71,6 +72,70 @@ struct icmp_hdr {
     uint8_t code;
     uint16_t csum;
     uint32_t rest;    /* echo: id and sequence; unreachable: unused/mtu */
+} __attribute__((packed));
+
+/* IPv6 (RFC 8200) */
+#define IP6_HLEN        40
+#define IP6_DEFAULT_HOPS 64
+#define IP6_NH_HOPOPTS  0
+#define IP6_NH_ROUTING  43
+#define IP6_NH_FRAGMENT 44
+#define IP6_NH_ICMP6    58
+#define IP6_NH_NONE     59
+#define IP6_NH_DSTOPTS  60
+
+struct ip6_hdr {
+    uint32_t vtcfl;   /* version 6 << 28 | traffic class << 20 | flow label */
+    uint16_t plen;    /* payload length (what follows this header) */
+    uint8_t nxt;      /* next header */
+    uint8_t hops;     /* hop limit */
+    uint8_t src[16];
+    uint8_t dst[16];
+} __attribute__((packed));
+
+/* ICMPv6 (RFC 4443) and neighbour discovery (RFC 4861) */
+#define ICMP6_DST_UNREACH     1
+#define ICMP6_PORT_UNREACH    4 /* code */
+#define ICMP6_PACKET_TOO_BIG  2
+#define ICMP6_TIME_EXCEEDED   3
+#define ICMP6_PARAM_PROB      4
+#define ICMP6_ECHO_REQUEST    128
+#define ICMP6_ECHO_REPLY      129
+#define MLD_LISTENER_QUERY    130
+#define MLDV2_LISTENER_REPORT 143
+#define MLDV2_MODE_IS_EXCLUDE 2   /* a record answering a query: "in the group" */
+#define MLDV2_CHANGE_TO_EXCLUDE 4 /* a record of an unsolicited report: joined */
+#define ND_ROUTER_SOLICIT     133
+#define ND_ROUTER_ADVERT      134
+#define ND_NEIGHBOR_SOLICIT   135
+#define ND_NEIGHBOR_ADVERT    136
+#define ND_REDIRECT           137
+#define ND_OPT_SOURCE_LLADDR  1
+#define ND_OPT_TARGET_LLADDR  2
+#define ND_NA_FLAG_ROUTER     0x80000000u
+#define ND_NA_FLAG_SOLICITED  0x40000000u
+#define ND_NA_FLAG_OVERRIDE   0x20000000u
+#define ND_HOP_LIMIT          255 /* ND messages must arrive with it (not forwarded) */
+#define IP6_MIN_MTU           1280
+
+struct icmp6_hdr {
+    uint8_t type;
+    uint8_t code;
+    uint16_t csum;
+    uint32_t rest;    /* echo: id and sequence; NA: flags; errors: unused/mtu/pointer */
+} __attribute__((packed));
+
+/* Neighbour solicitation / advertisement: icmp6_hdr then the target. */
+struct nd_msg {
+    struct icmp6_hdr h;
+    uint8_t target[16];
+} __attribute__((packed));
+
+/* Link-layer address option for Ethernet (8 bytes: len 1). */
+struct nd_opt_lla {
+    uint8_t type;
+    uint8_t len;      /* in units of 8 bytes */
+    uint8_t mac[ETH_ALEN];
 } __attribute__((packed));
 
 struct udp_hdr {

@@ -3,7 +3,8 @@
  * Backend conformance suite: the same behaviour over every backend, using
  * only the public demi API. The backend comes from DEMI_BACKEND; the
  * address the server listens on from DEMI_TEST_ADDR (default 127.0.0.1;
- * for our own stack, its DEMI_IPV4 address). Server and client live in the
+ * for our own stack, its DEMI_IPV4 address; an IPv6 address runs every
+ * test over AF_INET6 sockets). Server and client live in the
  * same process and instance, so every wait drives both ends.
  */
 #include <arpa/inet.h>
@@ -24,15 +25,35 @@
 static const struct timespec FOREVER_5S = {5, 0};
 static uint16_t next_port;
 
-static struct sockaddr_in addr_of(uint16_t port)
-{
+/* The address the tests use: IPv4, or IPv6 when DEMI_TEST_ADDR has a ':'
+ * (every test then runs over AF_INET6 sockets). The port is at the same
+ * offset in both kinds (sin_port, sin6_port). */
+union taddr {
+    struct sockaddr sa;
     struct sockaddr_in sin;
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons(port);
+    struct sockaddr_in6 sin6;
+};
+
+static const char *test_addr(void)
+{
     const char *a = getenv("DEMI_TEST_ADDR");
-    inet_pton(AF_INET, a ? a : "127.0.0.1", &sin.sin_addr);
-    return sin;
+    return a ? a : "127.0.0.1";
+}
+
+static int fam(void) { return strchr(test_addr(), ':') ? AF_INET6 : AF_INET; }
+static socklen_t alen(void) { return fam() == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in); }
+
+static union taddr addr_of(uint16_t port)
+{
+    union taddr a;
+    memset(&a, 0, sizeof(a));
+    a.sa.sa_family = (sa_family_t)fam();
+    a.sin.sin_port = htons(port);
+    if (fam() == AF_INET6)
+        inet_pton(AF_INET6, test_addr(), &a.sin6.sin6_addr);
+    else
+        inet_pton(AF_INET, test_addr(), &a.sin.sin_addr);
+    return a;
 }
 
 static uint16_t fresh_port(void)
@@ -55,10 +76,10 @@ static demi_qresult_t wait_ok(demi_qtoken_t qt)
 static int listen_on_any(uint16_t *port, int type)
 {
     int qd, rc;
-    assert_int_equal(demi_socket(&qd, AF_INET, type, 0), 0);
+    assert_int_equal(demi_socket(&qd, fam(), type, 0), 0);
     for (int tries = 0;; tries++) {
-        struct sockaddr_in sin = addr_of(*port);
-        rc = demi_bind(qd, (struct sockaddr *)&sin, sizeof(sin));
+        union taddr sin = addr_of(*port);
+        rc = demi_bind(qd, &sin.sa, alen());
         if (rc != EADDRINUSE || tries == 50)
             break;
         *port = fresh_port();
@@ -74,10 +95,10 @@ static int listen_on_any(uint16_t *port, int type)
 static void connect_pair(int lqd, uint16_t port, int *cqd, int *sqd)
 {
     demi_qtoken_t at, ct;
-    assert_int_equal(demi_socket(cqd, AF_INET, SOCK_STREAM, 0), 0);
-    struct sockaddr_in sin = addr_of(port);
+    assert_int_equal(demi_socket(cqd, fam(), SOCK_STREAM, 0), 0);
+    union taddr sin = addr_of(port);
     assert_int_equal(demi_accept(&at, lqd), 0);
-    assert_int_equal(demi_connect(&ct, *cqd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(demi_connect(&ct, *cqd, &sin.sa, alen()), 0);
     demi_qresult_t qr = wait_ok(ct);
     assert_int_equal(qr.qr_opcode, DEMI_OPC_CONNECT);
     qr = wait_ok(at);
@@ -207,7 +228,7 @@ static void test_tcp_many_concurrent_connections_echo(void **s)
 /* Skips the test on a streams-only backend (rdma). */
 static void skip_without_udp(void)
 {
-    int probe, prc = demi_socket(&probe, AF_INET, SOCK_DGRAM, 0);
+    int probe, prc = demi_socket(&probe, fam(), SOCK_DGRAM, 0);
     if (prc == EPROTONOSUPPORT)
         skip();
     assert_int_equal(prc, 0);
@@ -220,21 +241,23 @@ static void test_udp_echo_carries_peer_address(void **s)
     skip_without_udp();
     uint16_t sport = fresh_port(), cport = fresh_port();
     int sv = listen_on(sport, SOCK_DGRAM), c = listen_on(cport, SOCK_DGRAM);
-    struct sockaddr_in to = addr_of(sport);
+    union taddr to = addr_of(sport);
     demi_sgarray_t sga = demi_sgaalloc(5);
     memcpy(sga.sga_segs[0].sgaseg_buf, "ping!", 5);
     demi_qtoken_t pt, ot;
-    assert_int_equal(demi_pushto(&pt, c, &sga, (struct sockaddr *)&to, sizeof(to)), 0);
+    assert_int_equal(demi_pushto(&pt, c, &sga, &to.sa, alen()), 0);
     demi_sgafree(&sga);
     assert_int_equal(demi_pop(&ot, sv), 0);
     demi_qresult_t qr = wait_ok(ot);
     assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
     assert_int_equal(qr.qr_value.sga.sga_segs[0].sgaseg_len, 5);
     assert_memory_equal(qr.qr_value.sga.sga_segs[0].sgaseg_buf, "ping!", 5);
-    struct sockaddr_in from = qr.qr_value.sga.sga_addr;
-    assert_int_equal(ntohs(from.sin_port), cport);
+    union taddr from;
+    memcpy(&from.sin6, &qr.qr_value.sga.sga_addr6, sizeof(from.sin6));
+    assert_int_equal(from.sa.sa_family, fam());
+    assert_int_equal(ntohs(from.sin.sin_port), cport);
     /* Echo to where it came from. */
-    assert_int_equal(demi_pushto(&pt, sv, &qr.qr_value.sga, (struct sockaddr *)&from, sizeof(from)), 0);
+    assert_int_equal(demi_pushto(&pt, sv, &qr.qr_value.sga, &from.sa, alen()), 0);
     demi_sgafree(&qr.qr_value.sga);
     assert_int_equal(demi_pop(&ot, c), 0);
     qr = wait_ok(ot);
@@ -257,12 +280,12 @@ static void test_udp_datagram_bigger_than_a_buffer_arrives_whole(void **s)
     fill(out, LEN, 77);
     uint16_t sport = fresh_port(), cport = fresh_port();
     int sv = listen_on(sport, SOCK_DGRAM), c = listen_on(cport, SOCK_DGRAM);
-    struct sockaddr_in to = addr_of(sport);
+    union taddr to = addr_of(sport);
     demi_sgarray_t sga = demi_sgaalloc(LEN);
     assert_int_equal(sga.sga_numsegs, 1);
     memcpy(sga.sga_segs[0].sgaseg_buf, out, LEN);
     demi_qtoken_t pt, ot;
-    int rc = demi_pushto(&pt, c, &sga, (struct sockaddr *)&to, sizeof(to));
+    int rc = demi_pushto(&pt, c, &sga, &to.sa, alen());
     demi_sgafree(&sga);
     if (rc == 0) {
         demi_qresult_t qr = wait_ok(pt);
@@ -397,16 +420,16 @@ static void test_connect_to_closed_port_is_refused(void **s)
     demi_qtoken_t ct;
     /* a port bound but not listening: nobody else (a test running beside
      * this one, over kernel sockets) can be listening on it meanwhile */
-    assert_int_equal(demi_socket(&hold, AF_INET, SOCK_STREAM, 0), 0);
-    struct sockaddr_in sin;
+    assert_int_equal(demi_socket(&hold, fam(), SOCK_STREAM, 0), 0);
+    union taddr sin;
     int rc, tries = 0;
     do {
         sin = addr_of(fresh_port());
-        rc = demi_bind(hold, (struct sockaddr *)&sin, sizeof(sin));
+        rc = demi_bind(hold, &sin.sa, alen());
     } while (rc == EADDRINUSE && ++tries < 100);
     assert_int_equal(rc, 0);
-    assert_int_equal(demi_socket(&c, AF_INET, SOCK_STREAM, 0), 0);
-    assert_int_equal(demi_connect(&ct, c, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(demi_socket(&c, fam(), SOCK_STREAM, 0), 0);
+    assert_int_equal(demi_connect(&ct, c, &sin.sa, alen()), 0);
     demi_qresult_t qr = wait_ok(ct);
     assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
     assert_int_equal(qr.qr_ret, ECONNREFUSED);
@@ -419,11 +442,11 @@ static void test_bind_twice_and_address_in_use(void **s)
     (void)s;
     uint16_t port = fresh_port();
     int a = listen_on(port, SOCK_STREAM), b;
-    assert_int_equal(demi_socket(&b, AF_INET, SOCK_STREAM, 0), 0);
-    struct sockaddr_in sin = addr_of(port);
-    assert_int_equal(demi_bind(b, (struct sockaddr *)&sin, sizeof(sin)), EADDRINUSE);
-    struct sockaddr_in other = addr_of(fresh_port());
-    assert_int_equal(demi_bind(a, (struct sockaddr *)&other, sizeof(other)), EINVAL); /* already bound */
+    assert_int_equal(demi_socket(&b, fam(), SOCK_STREAM, 0), 0);
+    union taddr sin = addr_of(port);
+    assert_int_equal(demi_bind(b, &sin.sa, alen()), EADDRINUSE);
+    union taddr other = addr_of(fresh_port());
+    assert_int_equal(demi_bind(a, &other.sa, alen()), EINVAL); /* already bound */
     demi_close(a);
     demi_close(b);
 }
@@ -434,18 +457,19 @@ static void test_names_of_connected_sockets(void **s)
     uint16_t port = fresh_port();
     int l = listen_on(port, SOCK_STREAM), c, sv;
     connect_pair(l, port, &c, &sv);
-    struct sockaddr_in a, b;
+    union taddr a, b;
     socklen_t la = sizeof(a), lb = sizeof(b);
-    assert_int_equal(demi_getpeername(c, (struct sockaddr *)&a, &la), 0);
-    assert_int_equal(ntohs(a.sin_port), port);
-    assert_int_equal(demi_getsockname(c, (struct sockaddr *)&b, &lb), 0);
-    struct sockaddr_in p;
+    assert_int_equal(demi_getpeername(c, &a.sa, &la), 0);
+    assert_int_equal(a.sa.sa_family, fam());
+    assert_int_equal(ntohs(a.sin.sin_port), port);
+    assert_int_equal(demi_getsockname(c, &b.sa, &lb), 0);
+    union taddr p;
     socklen_t lp = sizeof(p);
-    assert_int_equal(demi_getpeername(sv, (struct sockaddr *)&p, &lp), 0);
-    assert_int_equal(p.sin_port, b.sin_port);
-    assert_int_equal(lp, sizeof(p));
+    assert_int_equal(demi_getpeername(sv, &p.sa, &lp), 0);
+    assert_int_equal(p.sin.sin_port, b.sin.sin_port);
+    assert_int_equal(lp, alen());
     socklen_t z = sizeof(a);
-    assert_int_equal(demi_getpeername(l, (struct sockaddr *)&a, &z), ENOTCONN);
+    assert_int_equal(demi_getpeername(l, &a.sa, &z), ENOTCONN);
     int one = 1, v = 0;
     socklen_t lv = sizeof(v);
     assert_int_equal(demi_setsockopt(c, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof(one)), 0);
@@ -462,14 +486,14 @@ static void test_bad_arguments_never_crash(void **s)
     int qd;
     demi_qtoken_t qt;
     demi_qresult_t qr;
-    struct sockaddr_in sin = addr_of(1);
-    assert_int_equal(demi_socket(NULL, AF_INET, SOCK_STREAM, 0), EINVAL);
+    union taddr sin = addr_of(1);
+    assert_int_equal(demi_socket(NULL, fam(), SOCK_STREAM, 0), EINVAL);
     assert_int_equal(demi_socket(&qd, AF_UNIX, SOCK_STREAM, 0), EAFNOSUPPORT);
-    assert_int_equal(demi_bind(12345, (struct sockaddr *)&sin, sizeof(sin)), EBADF);
+    assert_int_equal(demi_bind(12345, &sin.sa, alen()), EBADF);
     assert_int_equal(demi_listen(-1, 1), EBADF);
     assert_int_equal(demi_accept(NULL, 5), EINVAL);
     assert_int_equal(demi_accept(&qt, DEMI_QD_BASE + 999), EBADF);
-    assert_int_equal(demi_connect(&qt, -3, (struct sockaddr *)&sin, sizeof(sin)), EBADF);
+    assert_int_equal(demi_connect(&qt, -3, &sin.sa, alen()), EBADF);
     assert_int_equal(demi_close(-1), EBADF);
     assert_int_equal(demi_push(&qt, DEMI_QD_BASE + 999, NULL), EBADF);
     assert_int_equal(demi_pop(NULL, 1), EINVAL);
@@ -486,7 +510,7 @@ static void test_bad_arguments_never_crash(void **s)
     assert_int_equal(demi_setsockopt(-1, SOL_SOCKET, SO_REUSEADDR, &n, sizeof(n)), EBADF);
     socklen_t l = sizeof(sin);
     assert_int_equal(demi_getsockname(-1, (struct sockaddr *)&sin, &l), EBADF);
-    assert_int_equal(demi_socket(&qd, AF_INET, SOCK_STREAM, 0), 0);
+    assert_int_equal(demi_socket(&qd, fam(), SOCK_STREAM, 0), 0);
     assert_int_equal(demi_connect(&qt, qd, NULL, sizeof(sin)), EFAULT);
     assert_int_equal(demi_bind(qd, (struct sockaddr *)&sin, 3), EINVAL);
     assert_int_equal(demi_pop(&qt, qd), ENOTCONN);        /* never connected */

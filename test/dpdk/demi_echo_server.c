@@ -6,6 +6,7 @@
  * until killed or until -t seconds pass without any event.
  *
  *   demi_echo_server -a ADDR -p PORT [-t idle_secs]
+ * ADDR with a ':' is IPv6 (AF_INET6 sockets; "::" also takes IPv4 clients).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -64,13 +65,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "demi_init: %s\n", strerror(rc));
         return 1;
     }
+    int fam = strchr(addr, ':') ? AF_INET6 : AF_INET;
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    inet_pton(AF_INET, addr, &sa.sin_addr);
+    struct sockaddr_in6 sa6 = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port) };
+    if (fam == AF_INET ? inet_pton(AF_INET, addr, &sa.sin_addr) != 1 : inet_pton(AF_INET6, addr, &sa6.sin6_addr) != 1) {
+        fprintf(stderr, "echo server: bad address %s\n", addr);
+        return 2;
+    }
+    struct sockaddr *bsa = fam == AF_INET ? (struct sockaddr *)&sa : (struct sockaddr *)&sa6;
+    socklen_t blen = fam == AF_INET ? sizeof(sa) : sizeof(sa6);
     int lqd, uqd;
     demi_qtoken_t qt;
-    if ((rc = demi_socket(&lqd, AF_INET, SOCK_STREAM, 0)) || (rc = demi_bind(lqd, (struct sockaddr *)&sa, sizeof(sa))) ||
-        (rc = demi_listen(lqd, 256)) || (rc = demi_socket(&uqd, AF_INET, SOCK_DGRAM, 0)) ||
-        (rc = demi_bind(uqd, (struct sockaddr *)&sa, sizeof(sa)))) {
+    if ((rc = demi_socket(&lqd, fam, SOCK_STREAM, 0)) || (rc = demi_bind(lqd, bsa, blen)) ||
+        (rc = demi_listen(lqd, 256)) || (rc = demi_socket(&uqd, fam, SOCK_DGRAM, 0)) ||
+        (rc = demi_bind(uqd, bsa, blen))) {
         fprintf(stderr, "echo server setup: %s\n", strerror(rc));
         return 1;
     }
@@ -130,8 +138,9 @@ int main(int argc, char **argv)
             break;
         case K_UDP:
             if (!failed) {
-                struct sockaddr_in from = sga.sga_addr;
-                if (demi_pushto(&qt, qd, &sga, (struct sockaddr *)&from, sizeof(from)) == 0)
+                struct sockaddr_in6 from = sga.sga_addr6; /* either family */
+                socklen_t flen = from.sin6_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+                if (demi_pushto(&qt, qd, &sga, (struct sockaddr *)&from, flen) == 0)
                     add(K_PUSH, qd, qt);
                 demi_sgafree(&sga);
             }

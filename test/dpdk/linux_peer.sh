@@ -12,6 +12,9 @@
 # 100 concurrent connections; 64 MiB echoed byte-exact with 2% random loss on
 # the Linux side (nftables numgen, counter asserted) and reorder/dup on our
 # side (DEMI_FAULTS); our client against a Linux server; DEMI_PCAP capture.
+# IPv6 (DEMI_IPV6, neighbour discovery with the Linux peer): ping -6, nc -6
+# TCP and UDP, echo 1 B..1 MiB, an IPv4 client on the dual-stack [::]
+# listener, 20 connections, and our client against a Linux server over IPv6.
 # Exit 77 (skip) without root, netns, tun or the dpdk backend.
 set -u
 PMD=${1:-tap}
@@ -22,6 +25,9 @@ ECHO=$BUILD/test/dpdk/demi_echo_server
 PP=$BUILD/bench/dpdk/demi_tcp_pingpong
 OURS=10.9.1.1
 PEER=10.9.1.2
+OURS6=fd09:1::1
+PEER6=fd09:1::2
+V6=0 # the IPv6 part: the peer's interface gets IPv6 (off before, so its ND/MLD noise stays out)
 TAG=$$
 NSA=demi_a_$TAG
 NSB=demi_b_$TAG
@@ -76,13 +82,14 @@ start_ours() { # log extra-env... -- command...
     if [ "$PMD" = tap ]; then
         for _ in $(seq 100); do ip -n "$NSA" link show dmtap0 >/dev/null 2>&1 && break; sleep 0.1; done
         ip -n "$NSA" link show dmtap0 >/dev/null 2>&1 || fail "tap interface did not appear"
-        ip netns exec "$NSA" sysctl -qw net.ipv6.conf.dmtap0.disable_ipv6=1
+        ip netns exec "$NSA" sysctl -qw net.ipv6.conf.dmtap0.disable_ipv6=$((1 - V6))
         ip -n "$NSA" addr add $PEER/24 dev dmtap0 2>/dev/null
+        [ $V6 = 1 ] && ip -n "$NSA" addr add $PEER6/64 dev dmtap0 nodad 2>/dev/null
         ip -n "$NSA" link set dmtap0 up
     fi
     sleep 1
     # a server must still be up; a client may legitimately be done already
-    [ "$log" = client ] || kill -0 "$OURPID" 2>/dev/null || fail "our process exited at start"
+    case $log in client*) ;; *) kill -0 "$OURPID" 2>/dev/null || fail "our process exited at start" ;; esac
 }
 stop_ours() { kill "$OURPID" 2>/dev/null; wait "$OURPID" 2>/dev/null; OURPID=""; }
 
@@ -140,4 +147,37 @@ OURPID=""
 kill $PYPID 2>/dev/null
 [ $rc = 0 ] && grep -q '^RESULT' "$TMP/client.log" || fail "our client against a Linux server (rc $rc)"
 echo "ok: our client -> Linux server: $(grep '^RESULT' "$TMP/client.log")"
+
+# IPv6: our dual-stack echo server on [::], the Linux peer at $PEER6
+V6=1
+if [ "$PMD" = af_packet ]; then
+    ip netns exec "$NSB" sysctl -qw net.ipv6.conf.dmv1.disable_ipv6=0
+    ip -n "$NSB" addr add $PEER6/64 dev dmv1 nodad || fail "peer IPv6 address"
+fi
+start_ours echo6 env DEMI_IPV6=$OURS6/64 timeout 200 "$ECHO" -a :: -p 7 -t 60
+inpeer ping -6 -c 3 -i 0.2 -W 2 $OURS6 >"$TMP/ping6.log" 2>&1 || fail "ping -6 $OURS6"
+echo "ok: ping -6"
+got=$(printf 'hello-tcp6\n' | inpeer timeout 10 nc -6 -N -w 5 $OURS6 7)
+[ "$got" = hello-tcp6 ] || fail "nc -6 TCP echo gave '$got'"
+echo "ok: nc -6 TCP echo"
+got=$(printf 'hello-udp6\n' | inpeer timeout 5 nc -6 -u -w 1 $OURS6 7)
+[ "$got" = hello-udp6 ] || fail "nc -6 UDP echo gave '$got'"
+echo "ok: nc -6 UDP echo"
+inpeer timeout 60 $PY "$HERE/peer.py" echo $OURS6 7 1 64 1440 1441 65536 1048576 || fail "IPv6 echo sizes"
+echo "ok: TCP echo over IPv6 1 B .. 1 MiB (both directions)"
+inpeer timeout 60 $PY "$HERE/peer.py" echo $OURS 7 1 1460 65536 || fail "IPv4 client on the [::] listener"
+echo "ok: IPv4 client on the dual-stack [::] listener"
+inpeer timeout 60 $PY "$HERE/peer.py" conns $OURS6 7 20 || fail "20 connections over IPv6"
+echo "ok: 20 concurrent connections over IPv6"
+stop_ours
+inpeer timeout 60 $PY "$HERE/peer.py" server :: 9001 >"$TMP/pyserver6.log" 2>&1 &
+PYPID=$!
+sleep 0.5
+start_ours client6 env DEMI_IPV6=$OURS6/64 timeout 60 "$PP" client -a $PEER6 -p 9001 -n 2000 -s 64
+wait "$OURPID"
+rc=$?
+OURPID=""
+kill $PYPID 2>/dev/null
+[ $rc = 0 ] && grep -q '^RESULT' "$TMP/client6.log" || fail "our client against a Linux server over IPv6 (rc $rc)"
+echo "ok: our client -> Linux server over IPv6: $(grep '^RESULT' "$TMP/client6.log")"
 echo "PASS ($PMD)"

@@ -111,7 +111,7 @@ def conns(host, port, n):
 
 
 def server(host, port):
-    ls = socket.socket()
+    ls = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind((host, port))
     ls.listen(4)

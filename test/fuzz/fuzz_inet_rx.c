@@ -6,10 +6,13 @@
  * flags byte, then `length` bytes of Ethernet frame. For every input the
  * harness builds a fresh stack (loop device in self mode, small pools)
  * with a TCP listener on :80 that has one established connection (peer
- * 10.0.0.1:40000, data in flight both ways) and a UDP socket on :53, then
+ * 10.0.0.1:40000, data in flight both ways) and a UDP socket on :53, and
+ * over IPv6 (fd00::2, peer fd00::1) an AF_INET6 listener on [::]:8080 and
+ * a UDP socket on [::]:5353, then
  * feeds the frames to inet_input_frame() and lets timers and output run.
  * Flags help the fuzzer past the checks it cannot solve by mutation:
- *   bit 0  fix the IPv4 header checksum and the TCP/UDP/ICMP checksum;
+ *   bit 0  fix the IPv4 header checksum and the TCP/UDP/ICMP checksum
+ *          (IPv6: the TCP/UDP/ICMPv6 checksum right after the header);
  *   bit 1  for TCP to the established connection, seq/ack are offsets
  *          from its rcv_nxt/snd_una.
  * Built with -Dfuzz=true under clang as a libFuzzer binary; otherwise (gcc
@@ -41,8 +44,34 @@ struct harness {
     uint32_t ip_us, ip_peer;
 };
 
+static void fix_checksums6(uint8_t *f, uint32_t len)
+{
+    if (len < 54)
+        return;
+    const struct ip6_hdr *ih = (const struct ip6_hdr *)(f + 14);
+    uint32_t l4len = DM_MIN((uint32_t)ntohs(ih->plen), len - 54), coff;
+    if (ih->nxt == IPPROTO_TCP_ && l4len >= 20)
+        coff = 16;
+    else if (ih->nxt == IPPROTO_UDP_ && l4len >= 8)
+        coff = 6;
+    else if (ih->nxt == IP6_NH_ICMP6 && l4len >= 4)
+        coff = 2;
+    else
+        return;
+    uint32_t s6[4], d6[4];
+    memcpy(s6, ih->src, 16);
+    memcpy(d6, ih->dst, 16);
+    memset(f + 54 + coff, 0, 2);
+    uint16_t c = inet_csum_fold(inet_csum_partial(f + 54, l4len, inet_csum_pseudo6(s6, d6, ih->nxt, l4len)));
+    memcpy(f + 54 + coff, &c, 2);
+}
+
 static void fix_checksums(uint8_t *f, uint32_t len)
 {
+    if (len >= 14 && f[12] == 0x86 && f[13] == 0xdd) {
+        fix_checksums6(f, len);
+        return;
+    }
     if (len < 34 || f[12] != 0x08 || f[13] != 0x00)
         return;
     struct ip_hdr *ih = (struct ip_hdr *)(f + 14);
@@ -149,7 +178,8 @@ static int harness_up(struct harness *h)
     dm_config_set(&c, "DEMI_BACKEND", "loop");
     dm_config_set(&c, "DEMI_IPV4", OUR_IP "/24");
     dm_config_set(&c, "DEMI_MAC", "02:00:00:00:00:02");
-    dm_config_set(&c, "DEMI_ARP", PEER_IP "=02:00:00:00:00:09");
+    dm_config_set(&c, "DEMI_IPV6", "fd00::2/64");
+    dm_config_set(&c, "DEMI_ARP", PEER_IP "=02:00:00:00:00:09;fd00::1=02:00:00:00:00:09");
     dm_config_set(&c, "DEMI_BUF_COUNT", "512");
     dm_config_set(&c, "DEMI_HDR_COUNT", "1024");
     dm_config_set(&c, "DEMI_MAX_QUEUES", "64");
@@ -180,10 +210,23 @@ static int harness_up(struct harness *h)
     dm_socket(h->inst, &uq, AF_INET, SOCK_DGRAM, 0);
     dm_bind(h->inst, uq, (struct sockaddr *)&a, sizeof(a));
     dm_pop(h->inst, &qt, uq);
+    /* IPv6: a dual-stack listener and a UDP socket */
+    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(8080)};
+    dm_socket(h->inst, &lq, AF_INET6, SOCK_STREAM, 0);
+    dm_bind(h->inst, lq, (struct sockaddr *)&a6, sizeof(a6));
+    dm_listen(h->inst, lq, 4);
+    dm_accept(h->inst, &qt, lq);
+    a6.sin6_port = htons(5353);
+    dm_socket(h->inst, &uq, AF_INET6, SOCK_DGRAM, 0);
+    dm_bind(h->inst, uq, (struct sockaddr *)&a6, sizeof(a6));
+    dm_pop(h->inst, &qt, uq);
     /* The established connection: handshake with all options. */
     static const uint8_t synopt[] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7};
     peer_tcp(h, 1000, 0, TCP_SYN, synopt, sizeof(synopt), NULL);
-    h->conn = tcp_lookup(h->st, h->ip_us, htons(80), h->ip_peer, htons(PEER_PORT));
+    {
+        struct inet_addr us = inet_addr_v4(h->ip_us), peer = inet_addr_v4(h->ip_peer);
+        h->conn = tcp_lookup(h->st, &us, htons(80), &peer, htons(PEER_PORT));
+    }
     if (!h->conn)
         return 0;
     static const uint8_t tsopt[] = {1, 1, 8, 10, 0, 0, 0, 2, 0, 0, 0, 0};

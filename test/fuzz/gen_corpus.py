@@ -45,6 +45,25 @@ def icmp_echo(data=b'pingpong'):
 def arp_req():
     return struct.pack('!HHBBH6s4s6s4s', 1, 0x0800, 6, 4, 1, PEER_MAC, PEER, b'\0' * 6, OUR)
 
+OUR6 = socket.inet_pton(socket.AF_INET6, 'fd00::2')
+PEER6 = socket.inet_pton(socket.AF_INET6, 'fd00::1')
+
+def ip6(nxt, l4, src=PEER6, dst=OUR6, hops=64, ext=b'', first=None):
+    # checksums are fixed by the harness (flags bit 0)
+    return struct.pack('!IHBB', 6 << 28, len(ext) + len(l4), first if first is not None else nxt, hops) + \
+        src + dst + ext + l4
+
+def icmp6(t, code=0, rest=b'\0\0\0\0', body=b''):
+    return struct.pack('!BBH', t, code, 0) + rest + body
+
+def icmp6_sum(msg, src, dst):
+    # for frames with extension headers, which the harness cannot fix
+    c = csum(src + dst + struct.pack('!IxxxB', len(msg), 58) + msg)
+    return msg[:2] + struct.pack('!H', c) + msg[4:]
+
+MLD_SRC = bytes.fromhex('fe800000000000000000000000000009')
+ALL_NODES = bytes.fromhex('ff020000000000000000000000000001')
+
 def rec(frame, flags=1):
     return struct.pack('<HB', len(frame), flags) + frame
 
@@ -68,6 +87,25 @@ seeds = {
     'tcp_syn_in_window': rec(eth(ip(6, tcp(40000, 80, 3, 0, 0x02)))),
     'ip_fragment': rec(eth(ip(17, udp(1000, 53, b'frag'), off=0x2000))),
     'garbage': rec(b'\x02\x00\x00\x00\x00\x02' + os.urandom(40), 0),
+    'ip6_echo': rec(eth(ip6(58, icmp6(128, rest=b'\x12\x34\0\1', body=b'pingpong')), 0x86dd)),
+    'ip6_ns': rec(eth(ip6(58, icmp6(135, body=OUR6 + bytes([1, 1]) + PEER_MAC),
+                          dst=bytes.fromhex('ff0200000000000000000001ff000002'), hops=255), 0x86dd,
+                      dst=bytes.fromhex('3333ff000002'))),
+    'ip6_na': rec(eth(ip6(58, icmp6(136, rest=b'\x60\0\0\0', body=PEER6 + bytes([2, 1]) + PEER_MAC),
+                          hops=255), 0x86dd)),
+    'ip6_tcp_syn': rec(eth(ip6(6, tcp(41000, 8080, 5000, 0, 0x02, SYN_OPTS)), 0x86dd)),
+    'ip6_udp': rec(eth(ip6(17, udp(1000, 5353, b'query')), 0x86dd)),
+    'ip6_udp_closed': rec(eth(ip6(17, udp(1000, 5354, b'query')), 0x86dd)),
+    'ip6_ext_chain': rec(eth(ip6(58, icmp6(128, rest=b'\x12\x34\0\2'), first=0,
+                                 ext=bytes([60, 0, 1, 4, 0, 0, 0, 0, 43, 0, 1, 4, 0, 0, 0, 0,
+                                            58, 0, 0, 0, 0, 0, 0, 0])), 0x86dd), 0),
+    'ip6_mld_query': rec(eth(ip6(58, icmp6_sum(icmp6(130, rest=b'\x03\xe8\0\0', body=b'\0' * 20),
+                                               MLD_SRC, ALL_NODES),
+                                 src=MLD_SRC, dst=ALL_NODES, hops=1, first=0,
+                                 ext=bytes([58, 0, 5, 2, 0, 0, 1, 0])), 0x86dd,
+                             dst=bytes.fromhex('333300000001')), 0),
+    'ip6_fragment': rec(eth(ip6(17, udp(1000, 5353, b'frag'), first=44,
+                                ext=bytes([17, 0, 0, 1, 0, 0, 0, 9])), 0x86dd), 0),
 }
 # relative seq/ack for the established connection: flags 3
 for k in ('tcp_data_in_order', 'tcp_data_out_of_order', 'tcp_ack_with_sack', 'tcp_rst_exact', 'tcp_fin',

@@ -3,8 +3,9 @@
 # DEMI_OFFLOAD end to end: with "none" the preload is inert (no datapath,
 # same output as the kernel, every decision explained at DEMI_LOG=debug);
 # with a port rule that matches nothing, sockets go to the kernel with the
-# reason logged; AF_UNIX never becomes a candidate, AF_INET6 not with a
-# backend without inet6 (loop: our own TCP/IP).
+# reason logged; AF_UNIX never becomes a candidate, AF_INET6 does with a
+# backend that has inet6 (loop: our own TCP/IP, IPv6 included) and not with
+# one without it (rdma, or a backend name that is not registered).
 # usage: offload-rules.sh PROGRAM LIBRARY
 set -u
 prog=$1 lib=$(readlink -f "$2")
@@ -35,5 +36,10 @@ socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close()
 socket.socket(socket.AF_INET6, socket.SOCK_STREAM).close()
 ' 2>"$out/err" || fail "python sockets"
 grep -q 'stays in the kernel: only AF_INET and AF_INET6 are offloaded' "$out/err" || fail "AF_UNIX not explained"
+grep -q 'stays in the kernel: the backend has no IPv6' "$out/err" && fail "AF_INET6 kept in the kernel although loop has inet6"
+env LD_PRELOAD="$lib" DEMI_BACKEND=rdma DEMI_LOG=debug python3 -c '
+import socket
+socket.socket(socket.AF_INET6, socket.SOCK_STREAM).close()
+' 2>"$out/err" || fail "python sockets (rdma)"
 grep -q 'stays in the kernel: the backend has no IPv6' "$out/err" || fail "AF_INET6 without inet6 not explained"
 echo "DEMI_OFFLOAD none / port rule / bad rule / non-INET families: as documented"

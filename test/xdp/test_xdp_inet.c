@@ -4,7 +4,9 @@
  * stack in a namespace: an instance with DEMI_BACKEND=xdp on our veth end
  * (10.211.N.1) answers ping, and echoes a 1 MiB TCP stream that a Python
  * client inside the namespace sends and checks byte for byte; then the
- * same echo with faults injected on our TX (DEMI_FAULTS).
+ * same echo with faults injected on our TX (DEMI_FAULTS); then IPv6
+ * (DEMI_IPV6, neighbour discovery with Linux): ping -6, the echo from
+ * Linux, and our client against a Linux server.
  *
  * Skips (exit 77) when not root, when the namespace cannot be made, or
  * when this build has no "xdp" backend. Bounded by alarm() and deadlines;
@@ -79,7 +81,7 @@ static int poll_until_exit(struct dm_instance *inst, pid_t pid, int64_t timeout_
     return -1;
 }
 
-static struct dm_instance *xdp_instance(const char *faults)
+static struct dm_instance *xdp_instance_v(const char *faults, const char *const *kv)
 {
     struct dm_config cfg;
     struct dm_instance *inst = NULL;
@@ -99,18 +101,35 @@ static struct dm_instance *xdp_instance(const char *faults)
     dm_config_set(&cfg, "DEMI_IPV4", ip);
     if (faults)
         dm_config_set(&cfg, "DEMI_FAULTS", faults);
+    for (; kv && kv[0]; kv += 2)
+        dm_config_set(&cfg, kv[0], kv[1]);
     assert_int_equal(dm_instance_create(&cfg, &inst), 0);
     return inst;
 }
 
+static struct dm_instance *xdp_instance(const char *faults) { return xdp_instance_v(faults, NULL); }
+
+/* Our and the namespace's IPv6 addresses (per run, like the subnet). */
+static void addr6(char *out, size_t len, int host)
+{
+    snprintf(out, len, "fd11:%u::%d", (unsigned)our_ip[2], host);
+}
+
 /* Serves one TCP echo connection on `port` while a Python client in the
- * namespace sends `bytes` random bytes and checks what comes back. */
-static void tcp_echo(struct dm_instance *inst, uint16_t port, int bytes)
+ * namespace sends `bytes` random bytes to `host` (NULL: our IPv4 address;
+ * an IPv6 one: the listener is an AF_INET6 [::]) and checks what comes back. */
+static void tcp_echo_to(struct dm_instance *inst, uint16_t port, int bytes, const char *host)
 {
     int lqd, cqd = -1;
+    char v4host[24];
+    snprintf(v4host, sizeof(v4host), "%s.1", subnet);
     struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
-    assert_int_equal(dm_socket(inst, &lqd, AF_INET, SOCK_STREAM, 0), 0);
-    assert_int_equal(dm_bind(inst, lqd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+    assert_int_equal(dm_socket(inst, &lqd, host ? AF_INET6 : AF_INET, SOCK_STREAM, 0), 0);
+    if (host)
+        assert_int_equal(dm_bind(inst, lqd, (struct sockaddr *)&sin6, sizeof(sin6)), 0);
+    else
+        assert_int_equal(dm_bind(inst, lqd, (struct sockaddr *)&sin, sizeof(sin)), 0);
     assert_int_equal(dm_listen(inst, lqd, 4), 0);
     demi_qtoken_t qt_acc, qt_pop = 0;
     assert_int_equal(dm_accept(inst, &qt_acc, lqd), 0);
@@ -119,7 +138,7 @@ static void tcp_echo(struct dm_instance *inst, uint16_t port, int bytes)
     snprintf(script, sizeof(script),
              "import os,socket,sys,threading\n"
              "data=os.urandom(%d)\n"
-             "s=socket.create_connection(('%s.1',%d),timeout=20)\n"
+             "s=socket.create_connection(('%s',%d),timeout=20)\n"
              "t=threading.Thread(target=lambda:s.sendall(data));t.start()\n"
              "got=bytearray()\n"
              "while len(got)<len(data):\n"
@@ -129,7 +148,7 @@ static void tcp_echo(struct dm_instance *inst, uint16_t port, int bytes)
              "t.join();s.close()\n"
              "print('echoed',len(got),'bytes, match' if got==data else 'MISMATCH')\n"
              "sys.exit(0 if got==data else 1)\n",
-             bytes, subnet, port);
+             bytes, host ? host : v4host, port);
     const char *py[] = { "python3", "-c", script, NULL };
     pid_t pid = spawn_in_ns(py);
 
@@ -189,6 +208,8 @@ static void tcp_echo(struct dm_instance *inst, uint16_t port, int bytes)
         dm_close(inst, cqd);
     dm_close(inst, lqd);
 }
+
+static void tcp_echo(struct dm_instance *inst, uint16_t port, int bytes) { tcp_echo_to(inst, port, bytes, NULL); }
 
 static void test_inet_over_xdp_answers_ping_and_echoes_tcp(void **state)
 {
@@ -296,12 +317,100 @@ static void test_inet_over_xdp_unread_connections_do_not_hold_the_umem(void **st
     dm_instance_destroy(inst);
 }
 
+/* IPv6 with Linux as the peer. Our XDP program (DEMI_XDP_FILTER=ip)
+ * passes IPv4 only, so libxdp's (all) here: the veth is the test's. */
+static void test_inet_over_xdp_ipv6_ping_and_tcp_both_ways(void **state)
+{
+    (void)state;
+    char ours[48], peer[48], cidr[56];
+    addr6(ours, sizeof(ours), 1);
+    addr6(peer, sizeof(peer), 2);
+    snprintf(cidr, sizeof(cidr), "%s/64", ours);
+    const char *kv[] = { "DEMI_IPV6", cidr, "DEMI_XDP_FILTER", "all", NULL };
+    struct dm_instance *inst = xdp_instance_v(NULL, kv);
+    if (!inst) {
+        skipped = 1;
+        skip();
+    }
+    sh("ip netns exec %s sysctl -qw net.ipv6.conf.%s.disable_ipv6=0", ns, ifb);
+    assert_int_equal(sh("ip -n %s addr add %s/64 dev %s nodad", ns, peer, ifb), 0);
+    const char *ping[] = { "ping", "-6", "-n", "-c", "3", "-i", "0.2", "-w", "15", ours, NULL };
+    int st = poll_until_exit(inst, spawn_in_ns(ping), 30 * DM_NS_PER_S);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_true(dm_stats_get(inst, "nd.tx_na") > 0 || dm_stats_get(inst, "nd.rx_na") > 0);
+    /* Linux -> us */
+    tcp_echo_to(inst, ECHO_PORT + 4, ECHO_BYTES, ours);
+    /* us -> Linux: a Python server in the namespace echoes 256 KiB */
+    enum { N = 256 << 10 };
+    char script[512];
+    snprintf(script, sizeof(script),
+             "import socket\n"
+             "l=socket.socket(socket.AF_INET6);l.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+             "l.bind(('::',%d));l.listen(1);l.settimeout(20)\n"
+             "c,_=l.accept();c.settimeout(20)\n"
+             "while True:\n"
+             "  b=c.recv(65536)\n"
+             "  if not b: break\n"
+             "  c.sendall(b)\n"
+             "c.close()\n", ECHO_PORT + 5);
+    const char *py[] = { "python3", "-c", script, NULL };
+    pid_t pid = spawn_in_ns(py);
+    struct sockaddr_in6 to = { .sin6_family = AF_INET6, .sin6_port = htons(ECHO_PORT + 5) };
+    inet_pton(AF_INET6, peer, &to.sin6_addr);
+    int c = -1;
+    demi_qtoken_t qt;
+    demi_qresult_t qr;
+    int64_t deadline = dm_clock_ns() + 20 * DM_NS_PER_S;
+    for (;;) { /* until the server listens */
+        assert_int_equal(dm_socket(inst, &c, AF_INET6, SOCK_STREAM, 0), 0);
+        assert_int_equal(dm_connect(inst, &qt, c, (struct sockaddr *)&to, sizeof(to)), 0);
+        assert_int_equal(dm_wait(inst, &qr, qt, 5 * DM_NS_PER_S), 0);
+        if (qr.qr_opcode == DEMI_OPC_CONNECT)
+            break;
+        dm_close(inst, c);
+        assert_true(dm_clock_ns() < deadline);
+        int64_t t = dm_clock_ns() + 100 * DM_NS_PER_MS;
+        while (dm_clock_ns() < t)
+            dm_poll(inst, DM_NS_PER_MS);
+    }
+    static uint8_t out[N], back[N];
+    for (int i = 0; i < N; i++)
+        out[i] = (uint8_t)(i * 13 + (i >> 8));
+    for (int off = 0; off < N; off += 8192) {
+        demi_sgarray_t sga = dm_sgaalloc(inst, 8192, &(int){0});
+        assert_int_equal(sga.sga_numsegs, 1);
+        memcpy(sga.sga_segs[0].sgaseg_buf, out + off, 8192);
+        assert_int_equal(dm_push(inst, &qt, c, &sga), 0);
+        dm_sgafree(inst, &sga);
+    }
+    uint32_t got = 0;
+    while (got < N) {
+        assert_int_equal(dm_pop(inst, &qt, c), 0);
+        assert_int_equal(dm_wait(inst, &qr, qt, 10 * DM_NS_PER_S), 0);
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+        for (uint32_t i = 0; i < qr.qr_value.sga.sga_numsegs; i++) {
+            uint32_t l = qr.qr_value.sga.sga_segs[i].sgaseg_len;
+            assert_true(l > 0 && got + l <= N);
+            memcpy(back + got, qr.qr_value.sga.sga_segs[i].sgaseg_buf, l);
+            got += l;
+        }
+        dm_sgafree(inst, &qr.qr_value.sga);
+    }
+    assert_memory_equal(back, out, N);
+    fprintf(stderr, "IPv6: our client got its %u bytes back from Linux\n", got);
+    dm_close(inst, c);
+    st = poll_until_exit(inst, pid, 10 * DM_NS_PER_S);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    dm_instance_destroy(inst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_inet_over_xdp_answers_ping_and_echoes_tcp),
         cmocka_unit_test(test_inet_over_xdp_recovers_from_injected_faults),
         cmocka_unit_test(test_inet_over_xdp_unread_connections_do_not_hold_the_umem),
+        cmocka_unit_test(test_inet_over_xdp_ipv6_ping_and_tcp_both_ways),
     };
     int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
     return rc == 0 && skipped ? 77 : rc;

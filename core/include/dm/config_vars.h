@@ -81,10 +81,15 @@
     X(IPV4, STR, NULL, 0, 0, NULL, NULL, "inet",                                                                    \
       "Our address/prefix, e.g. `10.9.0.1/24`: required for dpdk and xdp, `10.0.0.1/24` for loop.")               \
     X(GATEWAY, STR, NULL, 0, 0, NULL, NULL, "inet", "Default gateway, on our subnet (unset: off-subnet is `ENETUNREACH`).") \
+    X(IPV6, STR, NULL, 0, 0, NULL, NULL, "inet",                                                                    \
+      "Our IPv6 address/prefix, e.g. `fd00::1/64` (prefix 1..128, default 64); unset: only the link-local address " \
+      "derived from `DEMI_MAC` (`fe80::`, modified EUI-64).")                                                        \
+    X(GATEWAY6, STR, NULL, 0, 0, NULL, NULL, "inet",                                                                \
+      "IPv6 default gateway, link-local or inside `DEMI_IPV6`'s prefix (unset: off-link is `ENETUNREACH`).")      \
     X(MAC, STR, NULL, 0, 0, NULL, NULL, "inet",                                                                     \
       "Our MAC (`02:00:00:00:00:01`); unset: the device's, else `02:00:<ip>`.")                                    \
-    X(ARP, STR, NULL, 0, 0, NULL, NULL, "inet", "Static ARP entries `ip=mac;ip=mac`.")                              \
-    X(ARP_TTL_S, S, "60", 1, 86400, NULL, NULL, "inet", "Lifetime of learnt ARP entries.")                          \
+    X(ARP, STR, NULL, 0, 0, NULL, NULL, "inet", "Static neighbour entries `ip=mac;ip=mac` (IPv4 or IPv6 addresses).")                              \
+    X(ARP_TTL_S, S, "60", 1, 86400, NULL, NULL, "inet", "Lifetime of learnt ARP and IPv6 neighbour entries.")                          \
     X(MTU, INT, "auto", 576, 9216, NULL, "the device's (1500 for loop, the port's or interface's for dpdk and xdp)", "inet",      \
       "IP MTU; the loop and dpdk devices carry at most 9000.")                                                     \
     X(TCP_MAX_CONNS, INT, "4096", 1, 1 << 20, NULL, NULL, "inet", "Connection table, preallocated.")                \
@@ -165,7 +170,7 @@
       "`demi-run`: the library to preload (unset: the build directory, then the install location).")              \
     X(TEST_ARGS, STR, NULL, 0, 0, NULL, NULL, "scripts", "`scripts/test.sh`: extra `meson test` arguments.")        \
     X(TEST_WRAPPER, STR, NULL, 0, 0, NULL, NULL, "scripts", "`scripts/test.sh`: a `meson test --wrapper`.")         \
-    X(TEST_ADDR, STR, NULL, 0, 0, NULL, NULL, "test", "Conformance tests and benchmarks: the address to listen on.") \
+    X(TEST_ADDR, STR, NULL, 0, 0, NULL, NULL, "test", "Conformance tests and benchmarks: the address to listen on (an IPv6 one: the conformance suite over AF_INET6).") \
     X(TEST_SANITIZED, BOOL, "0", 0, 0, NULL, NULL, "test", "`1`: a sanitizer build; tests use smaller rings.")
 
 #endif /* DM_CONFIG_VARS_H */

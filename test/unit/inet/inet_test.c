@@ -11,13 +11,14 @@
 
 static unsigned pair_seq;
 
-static void make_cfg(struct dm_config *c, const char *link, const char *ip, const char *mac, const char *peer_arp,
-                     const char *faults, const char *const *kv)
+static void make_cfg(struct dm_config *c, const char *link, const char *ip, const char *ip6, const char *mac,
+                     const char *peer_arp, const char *faults, const char *const *kv)
 {
     dm_config_init(c);
     assert_int_equal(dm_config_set(c, "DEMI_BACKEND", "loop"), 0);
     assert_int_equal(dm_config_set(c, "DEMI_LOOP_LINK", link), 0);
     assert_int_equal(dm_config_set(c, "DEMI_IPV4", ip), 0);
+    assert_int_equal(dm_config_set(c, "DEMI_IPV6", ip6), 0);
     assert_int_equal(dm_config_set(c, "DEMI_MAC", mac), 0);
     assert_int_equal(dm_config_set(c, "DEMI_ARP", peer_arp), 0);
     assert_int_equal(dm_config_set(c, "DEMI_TCP_RTO_MIN_MS", "5"), 0);
@@ -32,10 +33,11 @@ static void make_cfg(struct dm_config *c, const char *link, const char *ip, cons
 void pair_create(struct pair *p, const char *faults, const char *const *kv)
 {
     char link[64];
+    p->keep_mld = false;
     snprintf(link, sizeof(link), "inet-test-%d-%u", (int)getpid(), pair_seq++);
     struct dm_config ca, cb;
-    make_cfg(&ca, link, IP_A "/24", MAC_A, IP_B "=" MAC_B, faults, kv);
-    make_cfg(&cb, link, IP_B "/24", MAC_B, IP_A "=" MAC_A, faults, kv);
+    make_cfg(&ca, link, IP_A "/24", IP6_A "/64", MAC_A, IP_B "=" MAC_B, faults, kv);
+    make_cfg(&cb, link, IP_B "/24", IP6_B "/64", MAC_B, IP_A "=" MAC_A, faults, kv);
     assert_int_equal(dm_instance_create(&ca, &p->a), 0);
     assert_int_equal(dm_instance_create(&cb, &p->b), 0);
 }
@@ -107,6 +109,40 @@ struct sockaddr_in sin_of(const char *ip, uint16_t port)
     s.sin_port = htons(port);
     inet_pton(AF_INET, ip, &s.sin_addr);
     return s;
+}
+
+struct sockaddr_in6 sin6_of(const char *ip, uint16_t port)
+{
+    struct sockaddr_in6 s;
+    memset(&s, 0, sizeof(s));
+    s.sin6_family = AF_INET6;
+    s.sin6_port = htons(port);
+    assert_int_equal(inet_pton(AF_INET6, ip, &s.sin6_addr), 1);
+    return s;
+}
+
+int tcp_listener6(struct dm_instance *inst, const char *ip, uint16_t port, int backlog)
+{
+    int qd;
+    assert_int_equal(dm_socket(inst, &qd, AF_INET6, SOCK_STREAM, 0), 0);
+    struct sockaddr_in6 s = sin6_of(ip, port);
+    assert_int_equal(dm_bind(inst, qd, (struct sockaddr *)&s, sizeof(s)), 0);
+    assert_int_equal(dm_listen(inst, qd, backlog), 0);
+    return qd;
+}
+
+void tcp_connect_pair6(struct pair *p, int lqd, uint16_t port, int *cqd, int *sqd)
+{
+    demi_qtoken_t at, ct;
+    assert_int_equal(dm_socket(p->a, cqd, AF_INET6, SOCK_STREAM, 0), 0);
+    struct sockaddr_in6 s = sin6_of(IP6_B, port);
+    assert_int_equal(dm_accept(p->b, &at, lqd), 0);
+    assert_int_equal(dm_connect(p->a, &ct, *cqd, (struct sockaddr *)&s, sizeof(s)), 0);
+    demi_qresult_t qr = pair_wait(p, p->a, ct, 5 * DM_NS_PER_S);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_CONNECT);
+    qr = pair_wait(p, p->b, at, 5 * DM_NS_PER_S);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_ACCEPT);
+    *sqd = qr.qr_value.ares.qd;
 }
 
 int tcp_listener(struct dm_instance *inst, const char *ip, uint16_t port, int backlog)
@@ -248,6 +284,14 @@ int raw_drain(struct pair *p)
     return n;
 }
 
+/* An MLD report (to 33:33:00:00:00:16), which every stack sends on its
+ * own at start: the raw peer's tests are about other frames. */
+static bool is_mld_report(const struct dm_buf *m)
+{
+    static const uint8_t mld_mac[6] = {0x33, 0x33, 0, 0, 0, 0x16};
+    return m->len >= 14 && memcmp(m->data, mld_mac, 6) == 0;
+}
+
 bool raw_recv_frame(struct pair *p, uint8_t *buf, uint32_t cap, uint32_t *len, int64_t timeout_ns)
 {
     struct inet_stack *sa = stack_of(p->a);
@@ -255,6 +299,10 @@ bool raw_recv_frame(struct pair *p, uint8_t *buf, uint32_t cap, uint32_t *len, i
     for (;;) {
         struct dm_buf *m = NULL;
         if (sa->dev->rx_burst(sa->dev, &m, 1) == 1) {
+            if (is_mld_report(m) && !p->keep_mld) {
+                dm_buf_free(m);
+                continue;
+            }
             *len = dm_buf_copy_out(m, 0, buf, DM_MIN(m->pkt_len, cap));
             dm_buf_free(m);
             return true;
@@ -283,4 +331,36 @@ uint32_t raw_ip_frame(uint8_t *f, uint8_t proto, uint16_t frag_off, const void *
     ih->csum = inet_csum_fold(inet_csum_partial(ih, 20, 0));
     memcpy(f + 34, l4, l4len);
     return 34 + l4len;
+}
+
+uint32_t raw_ip6_frame(uint8_t *f, const char *src, const char *dst, uint8_t nxt, const void *l4, uint32_t l4len,
+                       uint8_t l4proto, uint32_t l4off)
+{
+    struct eth_hdr *eh = (struct eth_hdr *)f;
+    struct ip6_hdr *ih = (struct ip6_hdr *)(f + 14);
+    sscanf(MAC_B, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &eh->dst[0], &eh->dst[1], &eh->dst[2], &eh->dst[3], &eh->dst[4], &eh->dst[5]);
+    sscanf(MAC_A, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &eh->src[0], &eh->src[1], &eh->src[2], &eh->src[3], &eh->src[4], &eh->src[5]);
+    eh->type = htons(ETH_P_IPV6);
+    memset(ih, 0, sizeof(*ih));
+    ih->vtcfl = htonl(6u << 28);
+    ih->plen = htons((uint16_t)l4len);
+    ih->nxt = nxt;
+    ih->hops = 64;
+    assert_int_equal(inet_pton(AF_INET6, src, ih->src), 1);
+    assert_int_equal(inet_pton(AF_INET6, dst, ih->dst), 1);
+    uint8_t *l = f + 14 + 40;
+    memcpy(l, l4, l4len);
+    if (l4proto == IPPROTO_TCP_ || l4proto == IPPROTO_UDP_ || l4proto == IP6_NH_ICMP6) {
+        uint32_t coff = l4proto == IPPROTO_TCP_ ? 16 : l4proto == IPPROTO_UDP_ ? 6 : 2;
+        uint32_t n = l4len - l4off;
+        uint32_t s6[4], d6[4];
+        memcpy(s6, ih->src, 16);
+        memcpy(d6, ih->dst, 16);
+        memset(l + l4off + coff, 0, 2);
+        uint16_t c = inet_csum_fold(inet_csum_partial(l + l4off, n, inet_csum_pseudo6(s6, d6, l4proto, n)));
+        if (c == 0 && l4proto == IPPROTO_UDP_)
+            c = 0xffff;
+        memcpy(l + l4off + coff, &c, 2);
+    }
+    return 14 + 40 + l4len;
 }

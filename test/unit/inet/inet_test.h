@@ -27,9 +27,15 @@
 #define IP_B "10.0.0.2"
 #define MAC_A "02:00:00:00:00:01"
 #define MAC_B "02:00:00:00:00:02"
+/* Every pair also has IPv6 (DEMI_IPV6); link-local addresses follow from the MACs. */
+#define IP6_A "fd00::1"
+#define IP6_B "fd00::2"
+#define LL6_A "fe80::ff:fe00:1"
+#define LL6_B "fe80::ff:fe00:2"
 
 struct pair {
     struct dm_instance *a, *b;
+    bool keep_mld; /* raw_recv_frame returns MLD reports too (skipped by default) */
 };
 
 /* Extra config for both ends: NULL-terminated key/value list; `faults`
@@ -48,9 +54,14 @@ demi_qresult_t pair_wait(struct pair *p, struct dm_instance *inst, demi_qtoken_t
 bool token_done(struct dm_instance *inst, demi_qtoken_t qt);
 
 struct sockaddr_in sin_of(const char *ip, uint16_t port);
+struct sockaddr_in6 sin6_of(const char *ip, uint16_t port);
 int tcp_listener(struct dm_instance *inst, const char *ip, uint16_t port, int backlog);
+/* An AF_INET6 listener (ip: an IPv6 address, "::" for the wildcard). */
+int tcp_listener6(struct dm_instance *inst, const char *ip, uint16_t port, int backlog);
 /* Connects a (client) to b's listener lqd: *cqd on a, *sqd on b. */
 void tcp_connect_pair(struct pair *p, int lqd, uint16_t port, int *cqd, int *sqd);
+/* The same over IPv6 (an AF_INET6 client to IP6_B). */
+void tcp_connect_pair6(struct pair *p, int lqd, uint16_t port, int *cqd, int *sqd);
 demi_qtoken_t push_bytes(struct dm_instance *inst, int qd, const void *data, size_t len);
 int64_t stat_of(struct dm_instance *inst, const char *name);
 
@@ -75,10 +86,24 @@ bool raw_recv_tcp(struct pair *p, struct raw_seg *out, int64_t timeout_ns);
 bool raw_recv_frame(struct pair *p, uint8_t *buf, uint32_t cap, uint32_t *len, int64_t timeout_ns);
 /* Builds Ethernet + IPv4 (A -> B) around an L4 payload; returns frame length. */
 uint32_t raw_ip_frame(uint8_t *f, uint8_t proto, uint16_t frag_off, const void *l4, uint32_t l4len);
+/* Builds Ethernet + IPv6 (src -> dst, hop limit 64, to B's MAC) around
+ * `l4` (which may start with extension headers; `nxt` is the first next
+ * header); when l4proto is TCP, UDP or ICMPv6 its checksum at l4 + l4off
+ * is filled in. Returns the frame length. */
+uint32_t raw_ip6_frame(uint8_t *f, const char *src, const char *dst, uint8_t nxt, const void *l4, uint32_t l4len,
+                       uint8_t l4proto, uint32_t l4off);
 /* Drains whatever reached A (returns frame count). */
 int raw_drain(struct pair *p);
 
 
+
+/* tcp_lookup with IPv4 addresses (network order). */
+static inline struct tcp_pcb *tcp_lookup4(struct inet_stack *st, uint32_t lip, uint16_t lport, uint32_t rip,
+                                          uint16_t rport)
+{
+    struct inet_addr l = inet_addr_v4(lip), r = inet_addr_v4(rip);
+    return tcp_lookup(st, &l, lport, &r, rport);
+}
 
 /* The PCB behind a TCP queue (core internal lookup). */
 struct dm_queue *dm_queue_get(struct dm_instance *inst, int qd);

@@ -219,10 +219,10 @@ static void test_ipv4_malformed_packets_are_counted_by_reason_and_dropped(void *
     struct dm_buf *m = dm_buf_alloc(p.b);
     memcpy(dm_buf_append(m, 10), f, 10);
     inet_input_frame(stack_of(p.b), m);
-    /* unknown ethertype */
+    /* unknown ethertype (LLDP) */
     n = raw_ip_frame(f, IPPROTO_ICMP_, 0, icmp, 8);
-    f[12] = 0x86;
-    f[13] = 0xdd;
+    f[12] = 0x88;
+    f[13] = 0xcc;
     raw_send_frame(&p, f, n);
     assert_false(raw_recv_frame(&p, r, sizeof(r), &rn, 30 * DM_NS_PER_MS));
     assert_int_equal(stat_of(p.b, "ip.rx_frag_drop"), 2);
@@ -273,7 +273,7 @@ static void test_arp_retries_then_gives_up_and_entries_expire(void **st)
     uint32_t ip_a;
     inet_pton(AF_INET, IP_A, &ip_a);
     for (unsigned i = 0; i < ARP_TABLE_SIZE; i++)
-        if (sb->arp[i].ip == ip_a)
+        if (sb->arp[i].ip.w[3] == ip_a && inet_addr_is_v4(&sb->arp[i].ip))
             sb->arp[i].expires_ns = dm_now_ns(p.b); /* as if DEMI_ARP_TTL_S had passed */
     pair_run_for(&p, 150 * DM_NS_PER_MS);            /* the 100 ms sweep */
     int64_t req = stat_of(p.b, "arp.tx_request");

@@ -3,7 +3,8 @@
  * Bulk and scale: 64 MiB in each direction at once over one connection,
  * byte-exact (a hash of the generated stream against a hash of what was
  * popped), on a link with 5% loss, 5% reordering, 1% duplication and 0.1%
- * corruption on both directions; then 1,000 concurrent connections each
+ * corruption on both directions, over IPv4 and over IPv6 (neighbour
+ * discovery on the same lossy link); then 1,000 concurrent connections each
  * echoing. Sizes can be lowered with INET_BULK_MIB for quick runs.
  */
 #include <stdio.h>
@@ -122,13 +123,16 @@ static void harvest(struct dm_instance *inst, int qd, struct stream *tx, struct 
     }
 }
 
-static void bulk_both_ways(const char *faults, uint64_t bytes)
+static void bulk_both_ways(const char *faults, uint64_t bytes, bool v6)
 {
     struct pair p;
     pair_create(&p, faults, NULL);
-    int lqd = tcp_listener(p.b, IP_B, 5001, 16);
+    int lqd = v6 ? tcp_listener6(p.b, IP6_B, 5001, 16) : tcp_listener(p.b, IP_B, 5001, 16);
     int cqd, sqd;
-    tcp_connect_pair(&p, lqd, 5001, &cqd, &sqd);
+    if (v6)
+        tcp_connect_pair6(&p, lqd, 5001, &cqd, &sqd);
+    else
+        tcp_connect_pair(&p, lqd, 5001, &cqd, &sqd);
 
     struct stream ab = {.gen = 0x1234567, .total = bytes, .tx_hash = {.h = 0xcbf29ce484222325ull},
                         .rx_hash = {.h = 0xcbf29ce484222325ull}};
@@ -154,8 +158,8 @@ static void bulk_both_ways(const char *faults, uint64_t bytes)
         }
     }
     double secs = (double)(dm_clock_ns() - t0) / 1e9;
-    fprintf(stderr, "# bulk %llu MiB each way (%s): %.2f s, %.2f Gbit/s total; rto a=%lld b=%lld fast_rtx a=%lld b=%lld\n",
-            (unsigned long long)(bytes >> 20), faults ? faults : "no faults", secs,
+    fprintf(stderr, "# bulk %llu MiB each way over %s (%s): %.2f s, %.2f Gbit/s total; rto a=%lld b=%lld fast_rtx a=%lld b=%lld\n",
+            (unsigned long long)(bytes >> 20), v6 ? "IPv6" : "IPv4", faults ? faults : "no faults", secs,
             2.0 * (double)bytes * 8 / secs / 1e9, (long long)stat_of(p.a, "tcp.tx_rto"),
             (long long)stat_of(p.b, "tcp.tx_rto"), (long long)stat_of(p.a, "tcp.tx_fast_retrans"),
             (long long)stat_of(p.b, "tcp.tx_fast_retrans"));
@@ -179,7 +183,15 @@ static void bulk_both_ways(const char *faults, uint64_t bytes)
                     stat_of(p.a, "ip.rx_bad_version") + stat_of(p.b, "ip.rx_bad_version") +
                     stat_of(p.a, "ip.rx_bad_hlen") + stat_of(p.b, "ip.rx_bad_hlen") +
                     stat_of(p.a, "tcp.rx_bad_off") + stat_of(p.b, "tcp.rx_bad_off") +
-                    stat_of(p.a, "tcp.rx_bad_opt") + stat_of(p.b, "tcp.rx_bad_opt") > 0);
+                    stat_of(p.a, "tcp.rx_bad_opt") + stat_of(p.b, "tcp.rx_bad_opt") +
+                    stat_of(p.a, "ip6.rx_bad_len") + stat_of(p.b, "ip6.rx_bad_len") +
+                    stat_of(p.a, "ip6.rx_bad_version") + stat_of(p.b, "ip6.rx_bad_version") +
+                    stat_of(p.a, "ip6.rx_not_ours") + stat_of(p.b, "ip6.rx_not_ours") +
+                    stat_of(p.a, "ip6.rx_bad_src") + stat_of(p.b, "ip6.rx_bad_src") +
+                    stat_of(p.a, "ip6.rx_bad_ext") + stat_of(p.b, "ip6.rx_bad_ext") +
+                    stat_of(p.a, "ip6.rx_bad_proto") + stat_of(p.b, "ip6.rx_bad_proto") > 0);
+        if (v6)
+            assert_int_equal(stat_of(p.a, "ip.tx") + stat_of(p.b, "ip.tx"), 0);
     }
     /* Both sides close; the connection ends cleanly (EOF each way). */
     assert_int_equal(dm_shutdown(p.a, cqd, SHUT_WR), 0);
@@ -202,13 +214,19 @@ static uint64_t bulk_bytes(void)
 static void test_tcp_bulk_64mib_each_way_clean_link(void **s)
 {
     (void)s;
-    bulk_both_ways(NULL, bulk_bytes());
+    bulk_both_ways(NULL, bulk_bytes(), false);
 }
 
 static void test_tcp_bulk_64mib_each_way_lossy_reordering_duplicating_corrupting_link(void **s)
 {
     (void)s;
-    bulk_both_ways("drop=0.05,reorder=0.05,dup=0.01,corrupt=0.001,seed=42", bulk_bytes());
+    bulk_both_ways("drop=0.05,reorder=0.05,dup=0.01,corrupt=0.001,seed=42", bulk_bytes(), false);
+}
+
+static void test_tcp_bulk_64mib_each_way_over_ipv6_lossy_reordering_duplicating_corrupting_link(void **s)
+{
+    (void)s;
+    bulk_both_ways("drop=0.05,reorder=0.05,dup=0.01,corrupt=0.001,seed=43", bulk_bytes(), true);
 }
 
 /* ---------------------------------------------------------------- 1000 conns */
@@ -281,6 +299,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tcp_bulk_64mib_each_way_clean_link),
         cmocka_unit_test(test_tcp_bulk_64mib_each_way_lossy_reordering_duplicating_corrupting_link),
+        cmocka_unit_test(test_tcp_bulk_64mib_each_way_over_ipv6_lossy_reordering_duplicating_corrupting_link),
         cmocka_unit_test(test_tcp_1000_concurrent_connections_each_echo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -74,7 +74,7 @@ static void churn_connect(struct pair *p, int lqd, int *cqd, int *sqd)
     if (!token_done(p->a, ct)) {
         struct tcp_pcb *pc = pcb_of(p->a, *cqd);
         struct inet_stack *sb = stack_of(p->b);
-        struct tcp_pcb *pb = tcp_lookup(sb, pc->rip, pc->rport, pc->lip, pc->lport);
+        struct tcp_pcb *pb = tcp_lookup(sb, &pc->rip, pc->rport, &pc->lip, pc->lport);
         fprintf(stderr, "connect stuck: a state %d port %u iss %u ts %d; b pcb %p state %d rcv_nxt %u q %p flags %#x\n",
                 pc->state, ntohs(pc->lport), pc->iss, !!(pc->flags & TF_TS), (void *)pb, pb ? pb->state : -1,
                 pb ? pb->rcv_nxt : 0, pb ? (void *)pb->q : NULL, pb ? pb->flags : 0);

@@ -240,11 +240,11 @@ static void test_tcp_time_wait_is_configurable_and_frees_the_port(void **s)
     pair_run_for(&p, 2 * DM_NS_PER_MS);
     assert_int_equal(dm_close(p.b, d), 0);
     pair_run_for(&p, 2 * DM_NS_PER_MS);
-    struct tcp_pcb *tw = tcp_lookup(stack_of(p.a), ip_a, name.sin_port, ip_b, htons(80));
+    struct tcp_pcb *tw = tcp_lookup4(stack_of(p.a), ip_a, name.sin_port, ip_b, htons(80));
     assert_non_null(tw);
     assert_int_equal(tw->state, TCPS_TIME_WAIT);
     pair_run_for(&p, 60 * DM_NS_PER_MS);
-    assert_null(tcp_lookup(stack_of(p.a), ip_a, name.sin_port, ip_b, htons(80)));
+    assert_null(tcp_lookup4(stack_of(p.a), ip_a, name.sin_port, ip_b, htons(80)));
     assert_int_equal(stack_of(p.a)->tcp_port_refs[ntohs(name.sin_port)], 0);
     pair_destroy(&p);
 }

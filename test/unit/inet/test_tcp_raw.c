@@ -451,7 +451,7 @@ static void test_tcp_time_wait_is_reused_by_a_syn_with_higher_sequence(void **st
     uint32_t ip_a, ip_b;
     inet_pton(AF_INET, IP_A, &ip_a);
     inet_pton(AF_INET, IP_B, &ip_b);
-    struct tcp_pcb *tw = tcp_lookup(stack_of(p.b), ip_b, htons(SRV_PORT), ip_a, htons(RAW_PORT));
+    struct tcp_pcb *tw = tcp_lookup4(stack_of(p.b), ip_b, htons(SRV_PORT), ip_a, htons(RAW_PORT));
     assert_non_null(tw);
     assert_int_equal(tw->state, TCPS_TIME_WAIT);
     /* a new incarnation, same 4-tuple */
@@ -608,7 +608,7 @@ static void test_tcp_freeing_the_tail_of_a_hash_chain_unhashes_it(void **st)
     for (int i = 0; i < 3; i++)
         raw_establish(&p, lqd, &c[i], (uint16_t)(RAW_PORT + 1 + i), NULL, 0, 8192);
     assert_int_equal(chain_len(s, 100), 3);
-    struct tcp_pcb *tail = tcp_lookup(s, ip_b, htons(SRV_PORT), ip_a, htons(RAW_PORT + 1));
+    struct tcp_pcb *tail = tcp_lookup4(s, ip_b, htons(SRV_PORT), ip_a, htons(RAW_PORT + 1));
     assert_non_null(tail);
     assert_null(tail->hnext); /* the first connection is the chain's tail */
     /* the peer resets it (exact sequence), the application closes it */
@@ -617,13 +617,13 @@ static void test_tcp_freeing_the_tail_of_a_hash_chain_unhashes_it(void **st)
     assert_int_equal(dm_close(p.b, c[0].sqd), 0);
     for (int i = 0; i < 10; i++)
         dm_poll(p.b, 0);
-    assert_null(tcp_lookup(s, ip_b, htons(SRV_PORT), ip_a, htons(RAW_PORT + 1)));
+    assert_null(tcp_lookup4(s, ip_b, htons(SRV_PORT), ip_a, htons(RAW_PORT + 1)));
     assert_int_equal(chain_len(s, 100), 2);
     /* a new connection reuses the freed PCB: the chain stays a list */
     raw_establish(&p, lqd, &c[3], (uint16_t)(RAW_PORT + 4), NULL, 0, 8192);
     assert_int_equal(chain_len(s, 100), 3);
     for (int i = 1; i < 4; i++)
-        assert_non_null(tcp_lookup(s, ip_b, htons(SRV_PORT), ip_a, htons(c[i].sport)));
+        assert_non_null(tcp_lookup4(s, ip_b, htons(SRV_PORT), ip_a, htons(c[i].sport)));
     pair_destroy(&p);
 }
 

@@ -1,0 +1,113 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# An unmodified Python server under the preload with DEMI_BACKEND=dpdk
+# (net_af_packet on a veth in a netns) listens on [::] (AF_INET6,
+# dual-stack): its sockets go to our own stack, IPv6 included (capability
+# inet6). The kernel in a second netns is the peer: ping -6 our
+# DEMI_IPV6 address, a TCP echo of 1 MiB over IPv6 and one over IPv4 (the
+# server reports that peer v4-mapped, as Linux does), and a UDP echo over
+# IPv6.
+# usage: dpdk-inet6.sh DEMI_RUN PRELOAD_LIB
+set -u
+demirun=$1 lib=$2
+py=/usr/bin/python3
+here=$(cd "$(dirname "$0")" && pwd)
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (DPDK vdevs, netns)"; exit 77; }
+grep -aq net_memif "$lib" || { echo "SKIP: the preload library has no DPDK"; exit 77; }
+command -v ethtool >/dev/null || { echo "SKIP: ethtool missing"; exit 77; }
+dir=$(mktemp -d /tmp/demi_dpdk6.XXXXXX)
+id=$(( $$ % 10000 ))
+S=d6S$id C=d6C$id
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  sleep 0.3
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  ip netns del $S 2>/dev/null
+  ip netns del $C 2>/dev/null
+  rm -rf /var/run/dpdk/d6$$_* "$dir"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; for f in "$dir"/*.log; do echo "--- $f"; grep -v '^EAL\|^TELEMETRY' "$f" | tail -20; done; exit 1; }
+net=10.$(( 150 + RANDOM % 50 )).$(( RANDOM % 250 ))
+net6=fd12:$id:
+port=7$(( RANDOM % 900 + 100 ))
+. "$here/veth-pair.sh"
+veth_pair $S $C vS$id vC$id $net || fail "netns/veth pair"
+ip netns exec $S sysctl -qw net.ipv6.conf.vS$id.disable_ipv6=1 # the port is DPDK's, not this kernel's
+ip netns exec $C sysctl -qw net.ipv6.conf.vC$id.disable_ipv6=0
+ip netns exec $C ip addr add ${net6}:2/64 dev vC$id nodad || fail "client IPv6 address"
+
+cat >"$dir/server.py" <<'PY'
+import socket, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+u.bind(("::", port))
+l = socket.socket(socket.AF_INET6)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("::", port))
+l.listen(4)
+print("bound", l.getsockname()[:2], flush=True)
+d, a = u.recvfrom(2048)
+print("udp from", a[0], flush=True)
+u.sendto(d, a)
+for _ in range(n):
+    c, peer = l.accept()
+    print("accepted", peer[0], "family", c.family.name, flush=True)
+    while True:
+        b = c.recv(65536)
+        if not b:
+            break
+        c.sendall(b)
+    c.close()
+print("server done", flush=True)
+PY
+cat >"$dir/client.py" <<'PY'
+import os, socket, sys, time
+host, port, proto = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+if proto == "udp":
+    u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    u.settimeout(1)
+    for _ in range(20):  # the server may not be up yet
+        u.sendto(b"udp6 ping", (host, port))
+        try:
+            d, _ = u.recvfrom(2048)
+            sys.exit(0 if d == b"udp6 ping" else 1)
+        except socket.timeout:
+            pass
+    sys.exit(1)
+data = os.urandom(1 << 20)
+c = socket.create_connection((host, port), timeout=10)
+c.sendall(data)
+c.shutdown(socket.SHUT_WR)
+got = bytearray()
+while True:
+    b = c.recv(65536)
+    if not b:
+        break
+    got += b
+print("echoed", len(got), "bytes", "match" if got == data else "MISMATCH")
+sys.exit(0 if got == data else 1)
+PY
+# --no-huge: an af_packet port needs no DMA memory, and the machine's
+# hugepages are shared with other runs
+ip netns exec $S timeout -k 2 60 env DEMI_LOG=debug DEMI_PRELOAD_LIB="$lib" \
+  DEMI_DPDK_ARGS="--vdev=net_af_packet0,iface=vS$id --no-huge -m 512" DEMI_DPDK_PREFIX=d6$$_s \
+  DEMI_IPV4=$net.1/24 DEMI_IPV6=${net6}:1/64 "$demirun" --backend dpdk -- \
+  $py "$dir/server.py" $port 2 >"$dir/server.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q "^bound" "$dir/server.log" 2>/dev/null && break; kill -0 "${pids[0]}" 2>/dev/null || break; sleep 0.1; done
+grep -q "^bound ('::', $port)" "$dir/server.log" || fail "the server did not bind [::]:$port"
+ip netns exec $C timeout 20 $py "$dir/client.py" ${net6}:1 $port udp || fail "UDP echo over IPv6"
+ip netns exec $C ping -6 -c 3 -i 0.2 -W 2 ${net6}:1 >"$dir/ping.log" 2>&1 || fail "ping -6 ${net6}:1"
+ip netns exec $C timeout 20 $py "$dir/client.py" ${net6}:1 $port tcp >"$dir/client6.log" 2>&1 || fail "TCP echo over IPv6"
+ip netns exec $C timeout 20 $py "$dir/client.py" $net.1 $port tcp >"$dir/client4.log" 2>&1 || fail "TCP echo over IPv4 to [::]"
+wait "${pids[0]}" || fail "the server exited with $?"
+grep -q "datapath started: backend dpdk" "$dir/server.log" || fail "the server's sockets did not go through dpdk"
+grep -q "listening TCP socket \[::\]:$port offloaded" "$dir/server.log" || fail "the [::] listener was not offloaded"
+grep -q "UDP socket \[::\]:$port offloaded" "$dir/server.log" || fail "the [::] UDP socket was not offloaded"
+grep -q "^udp from ${net6}:2" "$dir/server.log" || fail "the UDP peer is not ${net6}:2"
+grep -q "^accepted ${net6}:2 family AF_INET6" "$dir/server.log" || fail "the IPv6 peer is not ${net6}:2"
+grep -q "^accepted ::ffff:$net.2 family AF_INET6" "$dir/server.log" || fail "the IPv4 peer is not ::ffff:$net.2"
+grep -q "server done" "$dir/server.log" || fail "the server did not serve both clients"
+echo "dpdk-inet6: a preloaded [::] server over our stack answered ping -6, UDP and TCP over IPv6, and TCP over IPv4 (v4-mapped)"
