@@ -608,6 +608,10 @@ static int tcp_pick_port(struct inet_stack *st, struct tcp_pcb *p)
             continue;
         if (st->tcp_port_refs[ntohs(cand)] && tcp_lookup(st, st->ip, cand, p->rip, p->rport))
             continue;
+        /* a port shared by processes: the replies must reach our queue
+         * (after a full round without one, any port: see devices/dpdk) */
+        if (i < TCP_EPH_N / 2 && !dm_dev_flow_ours(st->dev, st->ip, cand, p->rip, p->rport))
+            continue;
         p->lport = cand;
         st->tcp_port_refs[ntohs(cand)]++;
         p->flags |= TF_BOUND;
