@@ -432,11 +432,14 @@ int main(int argc, char **argv)
            (int)getpid(), port, di.driver_name, nq, prefix, run_dir, prefix, grant_gid >= 0 ? ", group " : "",
            grant_gid >= 0 ? grp : "");
     print_table(shm);
-    if (ready) {
-        FILE *f = fopen(ready, "w");
+    if (ready) { /* our pid, whole or not at all */
+        char tmp[600];
+        snprintf(tmp, sizeof(tmp), "%s.tmp", ready);
+        FILE *f = fopen(tmp, "w");
         if (f) {
             fprintf(f, "%d\n", (int)getpid());
             fclose(f);
+            rename(tmp, ready);
         }
     }
     for (;;) {

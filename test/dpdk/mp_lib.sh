@@ -47,10 +47,10 @@ mp_primary() {
     local iface=$1 q=$2 grp=${3:-}
     ip netns exec "$MP_NS" env DEMI_LOG=info DEMI_DPDK_PREFIX="$MP_PREFIX" DEMI_DPDK_RUNDIR="$TMP/run" \
         DEMI_DPDK_MP_GROUP="$grp" DEMI_DPDK_ARGS="--vdev=net_tap0,iface=$iface --huge-dir=$TMP/huge -m 256" \
-        "$BUILD/demi-dpdk-primary" -q "$q" -R "$TMP/primary.ready" >"$TMP/primary.log" 2>&1 &
+        "$BUILD/demi-dpdk-primary" -q "$q" -R "$TMP/primary.ready" >"${MP_LOG:-$TMP/primary.log}" 2>&1 &
     MP_PRIMARY=$!
     for _ in $(seq 100); do [ -s "$TMP/primary.ready" ] && break; kill -0 $MP_PRIMARY 2>/dev/null || break; sleep 0.1; done
-    [ -s "$TMP/primary.ready" ] || { cat "$TMP/primary.log"; return 1; }
+    [ -s "$TMP/primary.ready" ] || { cat "${MP_LOG:-$TMP/primary.log}"; return 1; }
     ip netns exec "$MP_NS" sysctl -qw "net.ipv6.conf.$iface.disable_ipv6=1"
     ip -n "$MP_NS" addr add 10.9.8.2/24 dev "$iface"
     ip -n "$MP_NS" link set "$iface" up
@@ -65,11 +65,11 @@ mp_env() {
 # mp_table: the primary's queue table now ("queue N: pid P claims C rx R tx T ...")
 mp_table() {
     local n
-    n=$(grep -c '^queue 0:' "$TMP/primary.log")
+    n=$(grep -c '^queue 0:' "${MP_LOG:-$TMP/primary.log}")
     kill -USR1 "$MP_PRIMARY"
-    for _ in $(seq 50); do [ "$(grep -c '^queue 0:' "$TMP/primary.log")" -gt "$n" ] && break; sleep 0.05; done
+    for _ in $(seq 50); do [ "$(grep -c '^queue 0:' "${MP_LOG:-$TMP/primary.log}")" -gt "$n" ] && break; sleep 0.05; done
     sleep 0.1
-    grep '^queue ' "$TMP/primary.log" | tail -n "$(sed -n 's/.*, \([0-9]*\) queues, prefix.*/\1/p' "$TMP/primary.log" | head -1)"
+    grep '^queue ' "${MP_LOG:-$TMP/primary.log}" | tail -n "$(sed -n 's/.*, \([0-9]*\) queues, prefix.*/\1/p' "${MP_LOG:-$TMP/primary.log}" | head -1)"
 }
 
 # mp_owner Q: the pid owning queue Q (0: free)
