@@ -23,7 +23,7 @@
  *   net_tap        an rte_flow RSS rule (tap's BPF Toeplitz, our key) when
  *                  the kernel takes it, else the tun driver's own choice
  *   RSS ports      the port's Toeplitz key and redirection table
- *   net_af_packet  qpairs=N: PACKET_FANOUT_HASH, the kernel's flow hash
+ *   net_af_packet  refused: DPDK 22.11 maps its rings in the primary only
  *   memif          the peer picks the queue
  * The table says which, and holds the key and queue map when we know the
  * hash (the stack then picks ephemeral ports whose replies come back to
@@ -366,11 +366,16 @@ int main(int argc, char **argv)
     if (port64 >= RTE_MAX_ETHPORTS || !rte_eth_dev_is_valid_port(port)) {
         DM_ERR("dpdk-primary", "DEMI_DPDK_PORT=%lld: no such port (%u available)", (long long)port64,
                rte_eth_dev_count_avail());
-        return 1;
+        goto fail;
     }
     struct rte_eth_dev_info di;
     if (rte_eth_dev_info_get(port, &di) != 0)
-        return 1;
+        goto fail;
+    if (!strcmp(di.driver_name, "net_af_packet")) {
+        DM_ERR("dpdk-primary", "port %u: net_af_packet cannot be driven from secondary processes in DPDK 22.11 "
+                               "(its packet rings are mmap()ed in the primary only): use net_tap", port);
+        goto fail;
+    }
     uint16_t nq = (uint16_t)nq64, lim = DPDK_MP_MAX_QUEUES;
     const char *why = "this program's table";
     if (di.max_rx_queues < lim)
@@ -389,17 +394,17 @@ int main(int argc, char **argv)
     const struct rte_memzone *mz = rte_memzone_reserve(zname, sizeof(struct dpdk_mp_shm), SOCKET_ID_ANY, 0);
     if (!mz) {
         DM_ERR("dpdk-primary", "cannot reserve memzone %s (%s)", zname, rte_strerror(rte_errno));
-        return 1;
+        goto fail;
     }
     struct dpdk_mp_shm *shm = mz->addr;
     memset(shm, 0, sizeof(*shm));
     static struct dpdk_dev scratch __attribute__((aligned(64)));
     if (dpdk_primary_port_setup(&scratch, &cfg, port, nq, shm) < 0)
-        return 1;
+        goto fail;
     int rc = rte_eth_dev_start(port);
     if (rc < 0) {
         DM_ERR("dpdk-primary", "port %u: rte_eth_dev_start failed (%s)", port, strerror(-rc));
-        return 1;
+        goto fail;
     }
     snprintf(shm->place_how, sizeof(shm->place_how), "one queue");
     if (nq > 1) {
@@ -474,4 +479,8 @@ int main(int argc, char **argv)
     rte_eal_cleanup();
     printf("demi-dpdk-primary: stopped\n");
     return 0;
+fail:
+    /* the hugepage files and runtime dir go with the EAL */
+    rte_eal_cleanup();
+    return 1;
 }

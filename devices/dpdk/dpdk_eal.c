@@ -296,6 +296,10 @@ static int eal_start_secondary(const struct dm_config *cfg, const char *prefix)
                cfgpath, strerror(err),
                err == EACCES ? "; start the primary with DEMI_DPDK_MP_GROUP naming our user or group" : "");
         rc = err == EACCES ? -EACCES : -ENODEV;
+    } else if (!rte_eal_primary_proc_alive(cfgpath)) {
+        DM_ERR("dpdk", "DEMI_DPDK_PROC: the demi-dpdk-primary of prefix '%s' is not running (%s is left from "
+                       "one that exited)", prefix, cfgpath);
+        rc = -ENODEV;
     } else {
         rc = eal_init_quiet(argc, argv, &err);
         if (rc < 0) {
