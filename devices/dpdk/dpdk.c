@@ -392,10 +392,9 @@ static int secondary_setup(struct dpdk_dev *d, const struct dm_config *cfg)
     d->copy_room = shm->data_room - RTE_PKTMBUF_HEADROOM;
     /* Our buffers are this process's own memory: by reference only to
      * PMDs that copy the frame inside the burst, in the calling process
-     * (tap: writev; af_packet: into its ring; memif: into the shared
-     * region). Anything else (a NIC's DMA, a vhost peer) gets copies. */
-    d->tx_zc = strcmp(di.driver_name, "net_tap") == 0 || strcmp(di.driver_name, "net_af_packet") == 0 ||
-               strcmp(di.driver_name, "net_memif") == 0;
+     * (tap: writev on the queue's fd; memif: into the shared region).
+     * Anything else (a NIC's DMA, a vhost peer) gets copies. */
+    d->tx_zc = strcmp(di.driver_name, "net_tap") == 0 || strcmp(di.driver_name, "net_memif") == 0;
     d->tx_copy_max = (uint32_t)copy;
     if (copy_auto == DM_CFG_AUTO && strcmp(di.driver_name, "net_memif") == 0)
         d->tx_copy_max = d->copy_room;
