@@ -344,7 +344,8 @@ int main(int argc, char **argv)
     find_huge_dir(words, nw);
     char cfgpath[600];
     dpdk_mp_rundir(&cfg, prefix, cfgpath, sizeof(cfgpath));
-    snprintf(run_dir, sizeof(run_dir), "%s", getenv("RUNTIME_DIRECTORY"));
+    const char *rd = dm_cfg_str(&cfg, DM_CFG_DPDK_RUNDIR);
+    snprintf(run_dir, sizeof(run_dir), "%s", rd && *rd ? rd : "/run/demi-dpdk");
     if (mkdir(run_dir, 0755) != 0 && errno != EEXIST) {
         DM_ERR("dpdk-primary", "cannot create %s (DEMI_DPDK_RUNDIR): %s", run_dir, strerror(errno));
         return 1;

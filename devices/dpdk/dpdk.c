@@ -569,7 +569,11 @@ static int dpdk_info(struct dm_dev *dev, struct dm_dev_info *info)
     info->caps = d->caps;
     info->max_segs = d->max_segs;
     memset(&link, 0, sizeof(link));
-    if (rte_eth_link_get_nowait(d->port, &link) == 0)
+    /* a secondary does not ask the PMD: tap's link query is an ioctl on a
+     * socket fd of the primary's, a number that means nothing here */
+    if (d->secondary)
+        info->link_up = d->started;
+    else if (rte_eth_link_get_nowait(d->port, &link) == 0)
         info->link_up = link.link_status == RTE_ETH_LINK_UP;
     dpdk_read_hw_stats(d);
     return 0;

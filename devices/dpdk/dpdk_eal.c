@@ -227,6 +227,18 @@ static int eal_state = 1; /* 1: not tried; 0: up; <0: failed with this -errno */
 static bool eal_thread_is_intr(void) { return rte_thread_is_intr() != 0; }
 
 static bool eal_secondary;
+extern char **environ;
+
+/* The environment's value of name (not a DEMI_* variable: those come from
+ * the configuration table), to put it back after the EAL read ours. */
+static const char *env_value(const char *name)
+{
+    size_t l = strlen(name);
+    for (char **e = environ; e && *e; e++)
+        if (!strncmp(*e, name, l) && (*e)[l] == '=')
+            return *e + l + 1;
+    return NULL;
+}
 
 bool dpdk_eal_is_secondary(void) { return eal_secondary; }
 
@@ -285,7 +297,7 @@ static int eal_start_secondary(const struct dm_config *cfg, const char *prefix)
     size_t o = 0;
     for (int i = 0; i < argc && o < sizeof(shown) - 2; i++)
         o += (size_t)snprintf(shown + o, sizeof(shown) - o, "%s%s", i ? " " : "", argv[i]);
-    const char *saved = getenv("RUNTIME_DIRECTORY");
+    const char *saved = env_value("RUNTIME_DIRECTORY");
     snprintf(keep, sizeof(keep), "%s", saved ? saved : "");
     dpdk_mp_rundir(cfg, prefix, cfgpath, sizeof(cfgpath));
     DM_INFO("dpdk", "secondary of demi-dpdk-primary (prefix %s, %s): EAL arguments: %s", prefix, cfgpath, shown);
@@ -334,7 +346,7 @@ static int proc_mode(const struct dm_config *cfg, const char *user_prefix, char 
     if (mode == 2)
         return 1;
     char cfgpath[512];
-    const char *saved = getenv("RUNTIME_DIRECTORY");
+    const char *saved = env_value("RUNTIME_DIRECTORY");
     char keep[512];
     snprintf(keep, sizeof(keep), "%s", saved ? saved : "");
     dpdk_mp_rundir(cfg, prefix, cfgpath, sizeof(cfgpath));
