@@ -34,8 +34,12 @@ mp_setup() {
     MP_NS=demi_mp_$$
     ip netns add "$MP_NS" 2>/dev/null || { MP_NS=""; mp_skip "cannot create a network namespace"; }
     ip -n "$MP_NS" link set lo up
-    echo $((MP_ORIG_HUGE + $1)) >/proc/sys/vm/nr_hugepages 2>/dev/null && MP_HUGE_ADDED=1
     local free
+    free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
+    # only what is missing (the kernel may not find many more contiguous pages)
+    if [ "${free:-0}" -lt "$1" ]; then
+        echo $((MP_ORIG_HUGE + $1 - ${free:-0})) >/proc/sys/vm/nr_hugepages 2>/dev/null && MP_HUGE_ADDED=1
+    fi
     free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
     [ "${free:-0}" -ge "$1" ] || mp_skip "could not reserve $1 hugepages (free: ${free:-0})"
     mkdir -p "$TMP/huge" && mount -t hugetlbfs nodev "$TMP/huge" || mp_skip "cannot mount hugetlbfs"
