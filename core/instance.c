@@ -117,10 +117,12 @@ static const char *const default_backend = "posix";
 static int backend_start(struct dm_instance *inst, const struct dm_config *cfg, const char *list)
 {
     char name[sizeof(inst->backend)];
-    int rc = -ENODEV;
+    int rc = -ENODEV, strict = 0;
     unsigned i;
+    /* DEMI_STRICT=1: no fallback, the first backend of the list or nothing */
+    (void)dm_cfg_bool(cfg, DM_CFG_STRICT, &strict);
     for (i = 0; dm_backend_list_at(list, i, name, sizeof(name)); i++) {
-        bool last = !dm_backend_list_at(list, i + 1, (char[2]){ 0 }, 2);
+        bool last = strict || !dm_backend_list_at(list, i + 1, (char[2]){ 0 }, 2);
         inst->ops = dm_stack_find(name);
         if (!inst->ops) {
             char names[256];
@@ -130,6 +132,10 @@ static int backend_start(struct dm_instance *inst, const struct dm_config *cfg, 
             else
                 DM_INFO("core", "backend %s is not built into this library: next of DEMI_BACKEND=%s", name, list);
             rc = -ENODEV;
+            if (strict) {
+                i++;
+                break;
+            }
             continue;
         }
         snprintf(inst->backend, sizeof(inst->backend), "%s", name);
@@ -137,10 +143,16 @@ static int backend_start(struct dm_instance *inst, const struct dm_config *cfg, 
         if (rc == 0)
             return 0;
         if (last)
-            DM_ERR("core", "backend %s failed to start: %s", name, strerror(-rc));
+            DM_ERR("core", "backend %s failed to start: %s%s", name, strerror(-rc),
+                   strict && dm_backend_list_at(list, i + 1, (char[2]){ 0 }, 2) ? " (DEMI_STRICT=1: no next backend)"
+                                                                            : "");
         else
             DM_INFO("core", "backend %s cannot start here (%s): next of DEMI_BACKEND=%s", name, strerror(-rc), list);
         inst->ops = NULL;
+        if (strict) {
+            i++;
+            break;
+        }
     }
     if (i == 0)
         DM_ERR("core", "DEMI_BACKEND=\"%s\" names no backend", list);

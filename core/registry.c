@@ -194,6 +194,14 @@ int dm_dev_lower_info(struct dm_dev *dev, struct dm_dev_info *info)
     return dev->lower->ops->info(dev->lower, info);
 }
 
+bool dm_dev_flow_ours(struct dm_dev *dev, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+{
+    for (; dev; dev = dev->lower)
+        if (dev->ops && dev->ops->flow_ours)
+            return dev->ops->flow_ours(dev, lip, lport, rip, rport);
+    return true;
+}
+
 int dm_dev_lower_wait_fd(struct dm_dev *dev)
 {
     struct dm_dev *l = dev->lower;

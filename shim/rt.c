@@ -262,7 +262,14 @@ static struct shim_dp *dp_new(void)
         free(dp);
         if (!first) {
             shim_rt.inst_err = -r;
-            DM_ERR("shim", "the datapath did not start (%s): sockets stay in the kernel", strerror(-r));
+            if (cfg_bool(DM_CFG_STRICT, 0)) {
+                /* no silent kernel fallback: the process ends here */
+                DM_ERR("shim", "the datapath did not start (%s) and DEMI_STRICT=1: exiting (status 1)",
+                       strerror(-r));
+                _exit(1);
+            }
+            DM_ERR("shim", "the datapath did not start (%s): sockets stay in the kernel (DEMI_STRICT=1 makes "
+                   "this fatal)", strerror(-r));
         } else {
             dm_log_once("shim", "a thread's own datapath instance did not start (%s): it shares the "
                         "first one", strerror(-r));

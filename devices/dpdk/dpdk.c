@@ -84,6 +84,47 @@ static bool port_is_vdev(uint16_t port, const struct rte_eth_dev_info *di)
     return bus && strcmp(rte_bus_name(bus), "vdev") == 0;
 }
 
+/* The primary of a shared port: two pools per queue (dpdk_mp.c says why),
+ * the ARP pool and rings; pools[q] is queue q's RX pool. */
+static int pools_shared(struct dpdk_dev *d, uint16_t nq, int64_t nb_mbufs, uint32_t data_room,
+                        struct rte_mempool **pools, struct dpdk_mp_shm *shm)
+{
+    char rx[RTE_MEMPOOL_NAMESIZE], ext[RTE_MEMPOOL_NAMESIZE], ap[RTE_MEMPOOL_NAMESIZE], ar[RTE_RING_NAMESIZE];
+    int socket = rte_eth_dev_socket_id(d->port);
+    if (socket < 0)
+        socket = SOCKET_ID_ANY;
+    unsigned cache = nb_mbufs >= 1024 ? 256 : 0;
+    uint16_t priv = (uint16_t)RTE_ALIGN(sizeof(struct rte_mbuf_ext_shared_info), RTE_MBUF_PRIV_ALIGN);
+    for (uint16_t q = 0; q < nq; q++) {
+        dpdk_mp_names(d->port, q, NULL, rx, ext, ap, ar);
+        pools[q] = rte_pktmbuf_pool_create(rx, (unsigned)nb_mbufs, cache, 0, (uint16_t)data_room, socket);
+        struct rte_mempool *e = rte_pktmbuf_pool_create(ext, (unsigned)nb_mbufs, cache, priv, 0, socket);
+        if (!pools[q] || !e) {
+            DM_ERR("dpdk", "port %u queue %u: cannot create its pools of %lld mbufs (%s): lower DEMI_DPDK_MBUFS "
+                           "or DEMI_DPDK_QUEUES, or give the EAL more memory (-m)",
+                   d->port, q, (long long)nb_mbufs, rte_strerror(rte_errno));
+            return -ENOMEM;
+        }
+        if (nq > 1) {
+            shm->arp_ring[q] = rte_ring_create(ar, DPDK_MP_ARP_RING, socket, 0);
+            if (!shm->arp_ring[q]) {
+                DM_ERR("dpdk", "port %u: cannot create ring %s (%s)", d->port, ar, rte_strerror(rte_errno));
+                return -ENOMEM;
+            }
+        }
+    }
+    if (nq > 1) {
+        shm->arp_mp = rte_pktmbuf_pool_create(ap, DPDK_MP_ARP_RING * nq * 2, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                              socket);
+        if (!shm->arp_mp) {
+            DM_ERR("dpdk", "port %u: cannot create pool %s (%s)", d->port, ap, rte_strerror(rte_errno));
+            return -ENOMEM;
+        }
+    }
+    d->mp = pools[0];
+    return 0;
+}
+
 static int pools_get(struct dpdk_dev *d, int64_t nb_mbufs, uint32_t data_room)
 {
     char name[RTE_MEMPOOL_NAMESIZE];
@@ -119,8 +160,35 @@ static int pools_get(struct dpdk_dev *d, int64_t nb_mbufs, uint32_t data_room)
     return 0;
 }
 
-static int port_setup(struct dpdk_dev *d, const struct dm_config *cfg)
+/* Offloads, chains and capabilities from what the port was configured
+ * with (by us, or by the primary of a shared port). */
+static void caps_from_conf(struct dpdk_dev *d, uint64_t rx_ol, uint64_t tx_ol, uint16_t max_segs)
 {
+    d->multiseg = (tx_ol & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) != 0;
+    d->max_segs = d->multiseg ? max_segs : 1;
+    /* Per-packet flags whenever the port checks anything; the capability
+     * (every checksum checked) only when it checks all three. */
+    d->rx_cksum = (rx_ol & RTE_ETH_RX_OFFLOAD_CHECKSUM) != 0;
+    bool rx_all = (rx_ol & RTE_ETH_RX_OFFLOAD_CHECKSUM) == RTE_ETH_RX_OFFLOAD_CHECKSUM;
+    d->tx_ol = 0;
+    d->caps = 0;
+    if (tx_ol & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM)
+        d->tx_ol |= DM_BUF_TX_IP_CKSUM, d->caps |= DM_DEV_CAP_TX_IPV4_CKSUM;
+    if (tx_ol & RTE_ETH_TX_OFFLOAD_TCP_CKSUM)
+        d->tx_ol |= DM_BUF_TX_TCP_CKSUM, d->caps |= DM_DEV_CAP_TX_TCP_CKSUM;
+    if (tx_ol & RTE_ETH_TX_OFFLOAD_UDP_CKSUM)
+        d->tx_ol |= DM_BUF_TX_UDP_CKSUM, d->caps |= DM_DEV_CAP_TX_UDP_CKSUM;
+    if (rx_all)
+        d->caps |= DM_DEV_CAP_RX_CKSUM;
+    /* We take chains on any port: where the port cannot, we copy them into
+     * one mbuf. Say so only when chains go out without that copy. */
+    if (d->multiseg)
+        d->caps |= DM_DEV_CAP_TX_MULTISEG;
+}
+
+static int port_setup(struct dpdk_dev *d, const struct dm_config *cfg, uint16_t nq, struct dpdk_mp_shm *shm)
+{
+    struct rte_mempool *qpools[DPDK_MP_MAX_QUEUES];
     struct rte_eth_dev_info di;
     struct rte_eth_conf conf;
     int64_t nb_mbufs, rxd, txd, copy = 256, mtu = 0;
@@ -141,8 +209,10 @@ static int port_setup(struct dpdk_dev *d, const struct dm_config *cfg)
         return rc;
     }
     uint32_t data_room = RTE_MBUF_DEFAULT_BUF_SIZE;
-    if ((rc = pools_get(d, nb_mbufs, data_room)) < 0)
+    if ((rc = shm ? pools_shared(d, nq, nb_mbufs, data_room, qpools, shm) : pools_get(d, nb_mbufs, data_room)) < 0)
         return rc;
+    if (!shm)
+        qpools[0] = d->mp;
     d->scarce_below = (uint32_t)(nb_mbufs / 4);
     d->scarce_poll = 32;
     d->copy_room = data_room - RTE_PKTMBUF_HEADROOM;
@@ -164,14 +234,21 @@ static int port_setup(struct dpdk_dev *d, const struct dm_config *cfg)
         }
         conf.rxmode.mtu = (uint32_t)mtu;
     }
-    rc = rte_eth_dev_configure(d->port, 1, 1, &conf);
+    if (nq > 1 && di.flow_type_rss_offloads && strcmp(di.driver_name, "net_tap") != 0) {
+        /* A port with RSS in its configuration (real NICs, virtio): the
+         * primary reads back its key and table (demi_dpdk_primary.c). */
+        conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+        conf.rx_adv_conf.rss_conf.rss_hf =
+            di.flow_type_rss_offloads & (RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP);
+    }
+    rc = rte_eth_dev_configure(d->port, nq, nq, &conf);
     if (rc < 0 && conf.rxmode.offloads) {
         /* Some PMDs list offloads they then refuse in a given mode. */
         DM_WARN("dpdk", "port %u: configure with offloads failed (%s), retrying without", d->port,
                 strerror(-rc));
         conf.rxmode.offloads &= RTE_ETH_RX_OFFLOAD_SCATTER;
         conf.txmode.offloads &= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
-        rc = rte_eth_dev_configure(d->port, 1, 1, &conf);
+        rc = rte_eth_dev_configure(d->port, nq, nq, &conf);
     }
     if (rc < 0) {
         DM_ERR("dpdk", "port %u (%s): rte_eth_dev_configure failed (%s)", d->port, di.driver_name, strerror(-rc));
@@ -186,37 +263,26 @@ static int port_setup(struct dpdk_dev *d, const struct dm_config *cfg)
     rxc.offloads = conf.rxmode.offloads;
     struct rte_eth_txconf txc = di.default_txconf;
     txc.offloads = conf.txmode.offloads;
-    if ((rc = rte_eth_rx_queue_setup(d->port, 0, nrx, (unsigned)socket, &rxc, d->mp)) < 0 ||
-        (rc = rte_eth_tx_queue_setup(d->port, 0, ntx, (unsigned)socket, &txc)) < 0) {
-        DM_ERR("dpdk", "port %u (%s): queue setup failed (%s)", d->port, di.driver_name, strerror(-rc));
-        return rc;
+    for (uint16_t q = 0; q < nq; q++) {
+        if ((rc = rte_eth_rx_queue_setup(d->port, q, nrx, (unsigned)socket, &rxc, qpools[q])) < 0 ||
+            (rc = rte_eth_tx_queue_setup(d->port, q, ntx, (unsigned)socket, &txc)) < 0) {
+            DM_ERR("dpdk", "port %u (%s): setup of queue %u failed (%s)", d->port, di.driver_name, q, strerror(-rc));
+            return rc;
+        }
     }
 
     d->queue = 0;
-    d->multiseg = (conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) != 0;
-    d->max_segs = 1;
-    if (d->multiseg) {
-        uint16_t lim = di.tx_desc_lim.nb_mtu_seg_max ? di.tx_desc_lim.nb_mtu_seg_max : 32;
-        d->max_segs = lim > 32 ? 32 : lim;
+    uint16_t lim = di.tx_desc_lim.nb_mtu_seg_max ? di.tx_desc_lim.nb_mtu_seg_max : 32;
+    caps_from_conf(d, conf.rxmode.offloads, conf.txmode.offloads, lim > 32 ? 32 : lim);
+    if (shm) {
+        shm->rx_offloads = conf.rxmode.offloads;
+        shm->tx_offloads = conf.txmode.offloads;
+        shm->max_segs = d->max_segs;
+        shm->data_room = data_room;
+        shm->nb_mbufs = (uint32_t)nb_mbufs;
+        shm->nb_queues = nq;
+        snprintf(shm->driver, sizeof(shm->driver), "%s", di.driver_name);
     }
-    /* Per-packet flags whenever the port checks anything; the capability
-     * (every checksum checked) only when it checks all three. */
-    d->rx_cksum = (conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_CHECKSUM) != 0;
-    bool rx_all = (conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_CHECKSUM) == RTE_ETH_RX_OFFLOAD_CHECKSUM;
-    d->tx_ol = 0;
-    d->caps = 0;
-    if (conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM)
-        d->tx_ol |= DM_BUF_TX_IP_CKSUM, d->caps |= DM_DEV_CAP_TX_IPV4_CKSUM;
-    if (conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_TCP_CKSUM)
-        d->tx_ol |= DM_BUF_TX_TCP_CKSUM, d->caps |= DM_DEV_CAP_TX_TCP_CKSUM;
-    if (conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_UDP_CKSUM)
-        d->tx_ol |= DM_BUF_TX_UDP_CKSUM, d->caps |= DM_DEV_CAP_TX_UDP_CKSUM;
-    if (rx_all)
-        d->caps |= DM_DEV_CAP_RX_CKSUM;
-    /* We take chains on any port: where the port cannot, we copy them into
-     * one mbuf. Say so only when chains go out without that copy. */
-    if (d->multiseg)
-        d->caps |= DM_DEV_CAP_TX_MULTISEG;
     /* Handing the port our own memory by reference needs no DMA mapping
      * for virtual devices (they copy with the CPU); a real NIC would need
      * the pool registered (rte_extmem_register + rte_dev_dma_map), which
@@ -286,11 +352,68 @@ static int port_setup(struct dpdk_dev *d, const struct dm_config *cfg)
         }
         memcpy(d->mac, ea.addr_bytes, 6);
     }
+    if (shm) {
+        shm->mtu = d->mtu;
+        memcpy(shm->mac, d->mac, 6);
+    }
     DM_INFO("dpdk", "port %u (%s): mtu %u, %u mbufs, rxd %u txd %u, tx offloads 0x%llx, rx offloads 0x%llx, "
                     "max segs %u, tx by reference %s (copy up to %u B)",
             d->port, di.driver_name, d->mtu, (unsigned)nb_mbufs, nrx, ntx, (unsigned long long)conf.txmode.offloads,
             (unsigned long long)conf.rxmode.offloads, d->max_segs, d->tx_zc ? "yes" : "no", d->tx_copy_max);
     return 0;
+}
+
+/* A secondary of demi-dpdk-primary: the port is configured and started
+ * by the primary; we claim a queue and take its settings from the table. */
+static int secondary_setup(struct dpdk_dev *d, const struct dm_config *cfg)
+{
+    struct rte_eth_dev_info di;
+    int64_t copy = 256, mtu = 0;
+    int rc, copy_auto;
+    if ((rc = copy_auto = dm_cfg_int(cfg, DM_CFG_DPDK_TX_COPY, &copy)) < 0 || (rc = dm_cfg_int(cfg, DM_CFG_MTU, &mtu)) < 0)
+        return rc;
+    if ((rc = rte_eth_dev_info_get(d->port, &di)) != 0) {
+        DM_ERR("dpdk", "port %u: cannot read device info (%s)", d->port, strerror(-rc));
+        return rc;
+    }
+    if (!strcmp(di.driver_name, "net_af_packet")) {
+        /* measured: the first burst faults (test/dpdk/README.md) */
+        DM_ERR("dpdk", "port %u (net_af_packet) cannot be used from a secondary process in DPDK 22.11: its "
+                       "packet rings are mmap()ed by the primary alone (the queue's rd/map point into the "
+                       "primary's address space); share a net_tap port instead", d->port);
+        return -ENOTSUP;
+    }
+    if ((rc = dpdk_mp_attach(d, d->port)) < 0)
+        return rc;
+    const struct dpdk_mp_shm *shm = d->shm;
+    caps_from_conf(d, shm->rx_offloads, shm->tx_offloads, shm->max_segs);
+    d->scarce_below = shm->nb_mbufs / 4;
+    d->scarce_poll = 32;
+    d->copy_room = shm->data_room - RTE_PKTMBUF_HEADROOM;
+    /* Our buffers are this process's own memory: by reference only to
+     * PMDs that copy the frame inside the burst, in the calling process
+     * (tap: writev on the queue's fd; memif: into the shared region).
+     * Anything else (a NIC's DMA, a vhost peer) gets copies. */
+    d->tx_zc = strcmp(di.driver_name, "net_tap") == 0 || strcmp(di.driver_name, "net_memif") == 0;
+    d->tx_copy_max = (uint32_t)copy;
+    if (copy_auto == DM_CFG_AUTO && strcmp(di.driver_name, "net_memif") == 0)
+        d->tx_copy_max = d->copy_room;
+    d->mtu = shm->mtu;
+    if (mtu > 0 && mtu < d->mtu)
+        d->mtu = (uint16_t)mtu;
+    memcpy(d->mac, shm->mac, 6);
+    d->reconnect = false;
+    snprintf(d->name, sizeof(d->name), "dpdk%u.%u:%s", d->port, d->queue, di.driver_name);
+    return 0;
+}
+
+int dpdk_primary_port_setup(struct dpdk_dev *d, const struct dm_config *cfg, uint16_t port, uint16_t nq,
+                            struct dpdk_mp_shm *shm)
+{
+    memset(d, 0, sizeof(*d));
+    d->port = port;
+    shm->port = port;
+    return port_setup(d, cfg, nq, shm);
 }
 
 static int dpdk_open(struct dm_dev *dev, const struct dm_config *cfg)
@@ -325,7 +448,7 @@ static int dpdk_open(struct dm_dev *dev, const struct dm_config *cfg)
         free(d);
         return -EBUSY;
     }
-    rc = port_setup(d, cfg);
+    rc = dpdk_eal_is_secondary() ? secondary_setup(d, cfg) : port_setup(d, cfg, 1, NULL);
     if (rc == 0)
         dpdk_ports[d->port].open = true;
     pthread_mutex_unlock(&dpdk_ports_lock);
@@ -370,6 +493,11 @@ static int dpdk_start(struct dm_dev *dev)
 {
     struct dpdk_dev *d = dev->priv;
     uint32_t wait_ms = d->link_wait_ms;
+    if (d->secondary) {
+        /* the primary started the port; our queue is ours from now on */
+        d->started = true;
+        return 0;
+    }
     int rc = rte_eth_dev_start(d->port);
     d->started_tsc = rte_get_tsc_cycles();
     if (rc < 0 && d->reconnect) {
@@ -398,6 +526,10 @@ static int dpdk_start(struct dm_dev *dev)
 static void dpdk_stop(struct dm_dev *dev)
 {
     struct dpdk_dev *d = dev->priv;
+    if (d && d->secondary) {
+        d->started = false; /* the port is the primary's to stop */
+        return;
+    }
     if (d && d->started) {
         dpdk_read_hw_stats(d);
         /* memif's stop is its disconnect: not while the interrupt thread
@@ -416,6 +548,7 @@ static void dpdk_close(struct dm_dev *dev)
     if (!d)
         return;
     dpdk_stop(dev);
+    dpdk_mp_detach(d);
     if (d->stats_on)
         dm_stats_unregister(dev->inst, d->st);
     pthread_mutex_lock(&dpdk_ports_lock);
@@ -436,7 +569,11 @@ static int dpdk_info(struct dm_dev *dev, struct dm_dev_info *info)
     info->caps = d->caps;
     info->max_segs = d->max_segs;
     memset(&link, 0, sizeof(link));
-    if (rte_eth_link_get_nowait(d->port, &link) == 0)
+    /* a secondary does not ask the PMD: tap's link query is an ioctl on a
+     * socket fd of the primary's, a number that means nothing here */
+    if (d->secondary)
+        info->link_up = d->started;
+    else if (rte_eth_link_get_nowait(d->port, &link) == 0)
         info->link_up = link.link_status == RTE_ETH_LINK_UP;
     dpdk_read_hw_stats(d);
     return 0;
@@ -448,7 +585,13 @@ static int dpdk_wait_fd(struct dm_dev *dev)
     return -1; /* busy polling only */
 }
 
+static bool dpdk_flow_ours(struct dm_dev *dev, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+{
+    return dpdk_mp_flow_ours(dev->priv, lip, lport, rip, rport);
+}
+
 static const struct dm_dev_ops dpdk_ops = {
+    .flow_ours = dpdk_flow_ours,
     .name = "dpdk",
     .open = dpdk_open,
     .start = dpdk_start,

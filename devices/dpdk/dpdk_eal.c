@@ -226,6 +226,137 @@ static int eal_state = 1; /* 1: not tried; 0: up; <0: failed with this -errno */
  * re-creates its epoll whenever its sources change, long after start-up. */
 static bool eal_thread_is_intr(void) { return rte_thread_is_intr() != 0; }
 
+static bool eal_secondary;
+extern char **environ;
+
+/* The environment's value of name (not a DEMI_* variable: those come from
+ * the configuration table), to put it back after the EAL read ours. */
+static const char *env_value(const char *name)
+{
+    size_t l = strlen(name);
+    for (char **e = environ; e && *e; e++)
+        if (!strncmp(*e, name, l) && (*e)[l] == '=')
+            return *e + l + 1;
+    return NULL;
+}
+
+bool dpdk_eal_is_secondary(void) { return eal_secondary; }
+
+void dpdk_mp_rundir(const struct dm_config *cfg, const char *prefix, char *config_path, size_t len)
+{
+    const char *dir = dm_cfg_str(cfg, DM_CFG_DPDK_RUNDIR);
+    if (!dir || !*dir)
+        dir = "/run/demi-dpdk";
+    setenv("RUNTIME_DIRECTORY", dir, 1);
+    snprintf(config_path, len, "%s/dpdk/%s/config", dir, prefix);
+}
+
+/* rte_eal_init with stdout silenced (the EAL prints its whole usage text
+ * there when it rejects an argument). */
+static int eal_init_quiet(int argc, char **argv, int *err)
+{
+    /* The EAL parses argv in place (getopt permutes it): give it a copy of
+     * the pointer array and keep ours for the messages. */
+    static char *eal_argv[EAL_MAX_ARGS + 16];
+    memcpy(eal_argv, argv, sizeof(eal_argv));
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO);
+    int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (saved >= 0 && devnull >= 0)
+        dup2(devnull, STDOUT_FILENO);
+    if (devnull >= 0)
+        close(devnull);
+    int rc = rte_eal_init(argc, eal_argv);
+    *err = rte_errno;
+    fflush(stdout);
+    if (saved >= 0) {
+        dup2(saved, STDOUT_FILENO);
+        close(saved);
+    }
+    return rc;
+}
+
+/* A secondary of demi-dpdk-primary: no --vdev or memory options of its
+ * own (the port, the memory and the hugepage settings are the primary's),
+ * DEMI_DPDK_ARGS is not read. The runtime directory is DEMI_DPDK_RUNDIR's,
+ * whoever we run as (an unprivileged worker would otherwise look in /tmp).
+ * The primary's IOVA mode is VA, which needs no privilege here. */
+static int eal_start_secondary(const struct dm_config *cfg, const char *prefix)
+{
+    static char final_buf[4096];
+    static char *argv[EAL_MAX_ARGS];
+    char *words[] = { "--proc-type=secondary", "--iova-mode=va" };
+    char shown[1024], cfgpath[512], keep[512];
+    int allow_pci = 0;
+    if (dm_cfg_bool(cfg, DM_CFG_DPDK_ALLOW_PCI, &allow_pci) < 0)
+        return -EINVAL;
+    int argc = dpdk_build_eal_argv(words, 2, allow_pci, prefix, 1, dm_log_level, argv, (int)DM_ARRAY_SIZE(argv),
+                                   final_buf, sizeof(final_buf));
+    if (argc < 0)
+        return -EINVAL;
+    size_t o = 0;
+    for (int i = 0; i < argc && o < sizeof(shown) - 2; i++)
+        o += (size_t)snprintf(shown + o, sizeof(shown) - o, "%s%s", i ? " " : "", argv[i]);
+    const char *saved = env_value("RUNTIME_DIRECTORY");
+    snprintf(keep, sizeof(keep), "%s", saved ? saved : "");
+    dpdk_mp_rundir(cfg, prefix, cfgpath, sizeof(cfgpath));
+    DM_INFO("dpdk", "secondary of demi-dpdk-primary (prefix %s, %s): EAL arguments: %s", prefix, cfgpath, shown);
+    int rc = -ENOENT, err = 0;
+    if (access(cfgpath, R_OK | W_OK) != 0) {
+        err = errno;
+        DM_ERR("dpdk", "DEMI_DPDK_PROC: no demi-dpdk-primary with prefix '%s' to attach to (%s: %s)%s", prefix,
+               cfgpath, strerror(err),
+               err == EACCES ? "; start the primary with DEMI_DPDK_MP_GROUP naming our user or group" : "");
+        rc = err == EACCES ? -EACCES : -ENODEV;
+    } else if (!rte_eal_primary_proc_alive(cfgpath)) {
+        DM_ERR("dpdk", "DEMI_DPDK_PROC: the demi-dpdk-primary of prefix '%s' is not running (%s is left from "
+                       "one that exited)", prefix, cfgpath);
+        rc = -ENODEV;
+    } else {
+        rc = eal_init_quiet(argc, argv, &err);
+        if (rc < 0) {
+            DM_ERR("dpdk", "rte_eal_init as a secondary failed (%s): is demi-dpdk-primary (prefix %s) running, "
+                           "and may uid %d use its files? (EAL arguments: %s)",
+                   strerror(err), prefix, (int)getuid(), shown);
+            rc = err > 0 ? -err : -EINVAL;
+        }
+    }
+    if (saved)
+        setenv("RUNTIME_DIRECTORY", keep, 1);
+    else
+        unsetenv("RUNTIME_DIRECTORY");
+    if (rc < 0)
+        return rc;
+    eal_secondary = true;
+    dm_internal_thread_check_register(eal_thread_is_intr);
+    dpdk_gate_init();
+    return 0;
+}
+
+/* DEMI_DPDK_PROC: own (0), secondary (1). auto: secondary when a primary
+ * with our prefix holds its config file locked (rte_eal_primary_proc_alive). */
+static int proc_mode(const struct dm_config *cfg, const char *user_prefix, char *prefix, size_t plen)
+{
+    int mode = 0;
+    if (dm_cfg_enum(cfg, DM_CFG_DPDK_PROC, &mode) < 0)
+        return -EINVAL;
+    snprintf(prefix, plen, "%s", user_prefix && *user_prefix ? user_prefix : DPDK_MP_DEFAULT_PREFIX);
+    if (mode == 1)
+        return 0;
+    if (mode == 2)
+        return 1;
+    char cfgpath[512];
+    const char *saved = env_value("RUNTIME_DIRECTORY");
+    char keep[512];
+    snprintf(keep, sizeof(keep), "%s", saved ? saved : "");
+    dpdk_mp_rundir(cfg, prefix, cfgpath, sizeof(cfgpath));
+    if (saved)
+        setenv("RUNTIME_DIRECTORY", keep, 1);
+    else
+        unsetenv("RUNTIME_DIRECTORY");
+    return access(cfgpath, F_OK) == 0 && rte_eal_primary_proc_alive(cfgpath) ? 1 : 0;
+}
+
 static int eal_start(const struct dm_config *cfg)
 {
     /* Kept for the life of the process: the EAL may keep pointers into argv. */
@@ -233,6 +364,12 @@ static int eal_start(const struct dm_config *cfg)
     static char *words[EAL_MAX_ARGS], *argv[EAL_MAX_ARGS + 16];
     char prefix[96], shown[2048];
 
+    const char *p = dm_cfg_str(cfg, DM_CFG_DPDK_PREFIX);
+    int secondary = proc_mode(cfg, p, prefix, sizeof(prefix));
+    if (secondary < 0)
+        return secondary;
+    if (secondary)
+        return eal_start_secondary(cfg, prefix);
     const char *args = dm_cfg_str(cfg, DM_CFG_DPDK_ARGS);
     if (!args || !*args) {
         DM_ERR("dpdk", "DEMI_DPDK_ARGS is not set: give the EAL arguments of the port to use, e.g. "
@@ -247,7 +384,6 @@ static int eal_start(const struct dm_config *cfg)
     int allow_pci;
     if (dm_cfg_bool(cfg, DM_CFG_DPDK_ALLOW_PCI, &allow_pci) < 0)
         return -EINVAL;
-    const char *p = dm_cfg_str(cfg, DM_CFG_DPDK_PREFIX);
     if (p && *p)
         snprintf(prefix, sizeof(prefix), "%s", p);
     else
@@ -263,24 +399,7 @@ static int eal_start(const struct dm_config *cfg)
         o += (size_t)snprintf(shown + o, sizeof(shown) - o, "%s%s", i ? " " : "", argv[i]);
     DM_INFO("dpdk", "EAL arguments: %s", shown);
 
-    /* The EAL parses argv in place (getopt permutes it): give it a copy of
-     * the pointer array and keep ours for the messages. */
-    static char *eal_argv[EAL_MAX_ARGS + 16];
-    memcpy(eal_argv, argv, sizeof(eal_argv));
-    fflush(stdout);
-    int saved = dup(STDOUT_FILENO);
-    int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    if (saved >= 0 && devnull >= 0)
-        dup2(devnull, STDOUT_FILENO);
-    if (devnull >= 0)
-        close(devnull);
-    int rc = rte_eal_init(argc, eal_argv);
-    int err = rte_errno;
-    fflush(stdout);
-    if (saved >= 0) {
-        dup2(saved, STDOUT_FILENO);
-        close(saved);
-    }
+    int err, rc = eal_init_quiet(argc, argv, &err);
     if (rc < 0) {
         DM_ERR("dpdk", "rte_eal_init failed (%s): check DEMI_DPDK_ARGS (EAL arguments were: %s)",
                strerror(err), shown);

@@ -125,6 +125,9 @@ uint16_t dpdk_rx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
         return 0;
     uint16_t nb = rte_eth_rx_burst(d->port, d->queue, mb, n);
     dpdk_gate_leave(d->port);
+    /* a shared port: ARP frames go to every process (dpdk_mp.c) */
+    if (d->secondary && d->arp_in)
+        nb = dpdk_mp_arp(d, mb, nb, n);
     if (nb == 0)
         return 0;
     uint16_t out = 0;
@@ -144,6 +147,8 @@ uint16_t dpdk_rx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
     }
     d->st[DPDK_ST_RX] += nb;
     d->st[DPDK_ST_RX_BYTES] += bytes;
+    if (d->shm)
+        d->shm->q[d->queue].rx = d->st[DPDK_ST_RX]; /* the primary's table shows it */
     if (dm_unlikely(--d->scarce_poll == 0)) {
         /* a quarter of the pool left: ask holders to copy (DM_BUF_RX_SCARCE) */
         d->scarce_poll = 32;
@@ -380,6 +385,8 @@ uint16_t dpdk_tx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
         }
         d->st[DPDK_ST_TX] += sent;
         d->st[DPDK_ST_TX_BYTES] += bytes;
+        if (d->shm)
+            d->shm->q[d->queue].tx = d->st[DPDK_ST_TX];
         d->tx_stuck = sent == 0;
         if (sent < built) {
             d->st[DPDK_ST_TX_FULL] += (uint64_t)(built - sent);

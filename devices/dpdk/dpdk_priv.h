@@ -4,6 +4,8 @@
  *   dpdk_eal.c  EAL start-up, once per process (argument building)
  *   dpdk.c      ports: open/start/stop/close/info (the control path)
  *   dpdk_io.c   rx_burst / tx_burst (the packet path)
+ *   dpdk_mp.c   one port shared by processes: the primary's table, queue
+ *               claims, ARP copies to every queue, RSS flow placement
  */
 #ifndef DM_DPDK_PRIV_H
 #define DM_DPDK_PRIV_H
@@ -16,6 +18,8 @@
 
 struct rte_mempool;
 struct rte_mbuf;
+struct rte_ring;
+struct dpdk_mp_shm;
 
 #define DPDK_BURST 32
 
@@ -44,6 +48,9 @@ struct dpdk_dev {
     uint32_t scarce_below;   /* free mbufs under which RX is scarce */
     bool rx_scarce;          /* mark received buffers DM_BUF_RX_SCARCE */
     bool tx_stuck;           /* the last TX burst took nothing: probe with one */
+    bool secondary;          /* a queue of a port that demi-dpdk-primary owns */
+    struct dpdk_mp_shm *shm; /* secondary: the primary's table */
+    struct rte_ring *arp_in; /* secondary: ARP frames other queues received */
     struct rte_mempool *mp;      /* RX and copied TX frames */
     struct rte_mempool *ext_mp;  /* bare mbufs that point at our buffers */
     struct dm_instance *inst;
@@ -60,11 +67,88 @@ struct dpdk_dev {
     char name[32];
 };
 
+/* ---- one port, many processes (dpdk_mp.c, demi_dpdk_primary.c) ----
+ * demi-dpdk-primary owns the port: it runs the EAL as DPDK's primary
+ * process, configures N queue pairs, makes per-queue mempools and the
+ * table below in a memzone, and stays up. Each preloaded process is a
+ * secondary (DEMI_DPDK_PROC) that claims one free queue of the table and
+ * bursts on it alone. */
+#define DPDK_MP_MAX_QUEUES 16
+#define DPDK_MP_MAGIC 0x646d6d70u /* "dmmp" */
+#define DPDK_MP_DEFAULT_PREFIX "demi_mp"
+#define DPDK_MP_ARP_RING 256
+
+/* How a received flow's queue is chosen. */
+enum { DPDK_MP_PLACE_NONE, DPDK_MP_PLACE_TOEPLITZ };
+
+struct dpdk_mp_queue {
+    int32_t pid;             /* owner; 0: free (a dead owner's queue is reclaimed) */
+    uint32_t claims;         /* times claimed */
+    uint64_t start_time;     /* the owner's start time (/proc/PID/stat), against pid reuse */
+    uint64_t rx, tx;         /* frames, published by the owner */
+    uint64_t arp_copied;     /* ARP frames this queue copied to the others */
+} __attribute__((aligned(64)));
+
+struct dpdk_mp_shm {
+    uint32_t magic;
+    int32_t primary_pid;
+    uint16_t port;
+    uint16_t nb_queues;
+    uint16_t mtu;            /* IP MTU settled by the primary */
+    uint16_t max_segs;
+    uint8_t mac[6];          /* every process's (the port's, or DEMI_MAC) */
+    uint64_t rx_offloads, tx_offloads;
+    uint32_t data_room;      /* of the RX pools */
+    uint32_t nb_mbufs;       /* per pool */
+    char driver[32];
+    /* flow placement: queue = qmap[toeplitz(src ip, dst ip, src port, dst
+     * port of the frame as received) % qmap_n] */
+    uint8_t place;           /* DPDK_MP_PLACE_* */
+    uint8_t rss_key_len;
+    uint8_t rss_key[64];
+    uint16_t qmap_n;
+    uint16_t qmap[512];
+    char place_how[96];      /* for the logs: which hash spreads the flows */
+    struct dpdk_mp_queue q[DPDK_MP_MAX_QUEUES];
+    /* ARP copies: one ring per queue, mbufs from a pool without a cache
+     * (shared memory: the same address in every process) */
+    struct rte_mempool *arp_mp;
+    struct rte_ring *arp_ring[DPDK_MP_MAX_QUEUES];
+};
+
+/* Names of what the primary creates and the secondaries look up. */
+void dpdk_mp_names(uint16_t port, int q, char *shm, char *rx, char *ext, char *arp_pool, char *arp_ring);
+/* This process's start time (field 22 of /proc/PID/stat), 0 if unknown. */
+uint64_t dpdk_mp_start_time(int pid);
+/* Is the owner recorded in e still running? */
+bool dpdk_mp_owner_alive(const struct dpdk_mp_queue *e);
+/* Secondary: look up the table and claim a free queue of port; fills d's
+ * queue, pools and ARP ring. 0 or -errno (logged). */
+int dpdk_mp_attach(struct dpdk_dev *d, uint16_t port);
+void dpdk_mp_detach(struct dpdk_dev *d);
+/* Secondary RX: hand the ARP frames of burst to every other live queue,
+ * and take the ones they handed us (appended to mb, up to max). */
+uint16_t dpdk_mp_arp(struct dpdk_dev *d, struct rte_mbuf **mb, uint16_t nb, uint16_t max);
+/* Would the peer's frames of this flow (addresses and ports in network
+ * order, ours first) arrive on d's queue? */
+bool dpdk_mp_flow_ours(const struct dpdk_dev *d, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
+
+/* dpdk.c: the primary configures port with nq queue pairs, their pools
+ * and the table's port settings (d is scratch for the settings). */
+int dpdk_primary_port_setup(struct dpdk_dev *d, const struct dm_config *cfg, uint16_t port, uint16_t nq,
+                            struct dpdk_mp_shm *shm);
+
 /* dpdk_eal.c */
 /* Starts the EAL once per process from DEMI_DPDK_ARGS (and friends); later
  * calls return the first call's result. 0 or -errno (logged, naming the
  * variable at fault). */
 int dpdk_eal_init(const struct dm_config *cfg);
+/* After dpdk_eal_init: is this process a secondary of demi-dpdk-primary? */
+bool dpdk_eal_is_secondary(void);
+/* Points the EAL's runtime directory (RUNTIME_DIRECTORY) at
+ * DEMI_DPDK_RUNDIR and returns the config file of a primary with that
+ * prefix (for rte_eal_primary_proc_alive). */
+void dpdk_mp_rundir(const struct dm_config *cfg, const char *prefix, char *config_path, size_t len);
 /* Shell-like split of s into at most max words (quotes and backslashes as
  * in sh, no expansion); word storage in buf. Returns the count, -EINVAL on
  * an unterminated quote, -E2BIG when it does not fit. */

@@ -6,6 +6,8 @@
   peer.py bulk HOST PORT BYTES     send BYTES while reading the echo concurrently; byte-exact
   peer.py conns HOST PORT N        N concurrent connections, a distinct message each
   peer.py server HOST PORT         echo server for one connection (our client connects to it)
+  peer.py multi HOST PORT N BYTES  N bulk echoes at once (a stall of 8 s fails one); prints how
+                                   many were byte-exact; exit 0 only when all were
 Exit 0 on success; a message on stderr and exit 1 otherwise.
 """
 import os
@@ -96,6 +98,34 @@ def bulk(host, port, total):
     return 0
 
 
+def multi(host, port, n, total):
+    res = [None] * n
+
+    def one(i):
+        try:
+            s = socket.create_connection((host, port), timeout=8)
+            s.settimeout(8)
+            data = os.urandom(total)
+            t = threading.Thread(target=lambda: s.sendall(data), daemon=True)
+            t.start()
+            got = recv_exact(s, total)
+            t.join()
+            res[i] = "ok" if got == data else "differs"
+            s.close()
+        except Exception as e:  # a stall, a reset: counted, not raised
+            res[i] = type(e).__name__
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    ok = res.count("ok")
+    print("multi: %d of %d byte-exact (%s)" % (ok, n, ",".join(r for r in res)))
+    if "differs" in res:
+        return 2
+    return 0 if ok == n else 1
+
+
 def conns(host, port, n):
     socks = [connect(host, port) for _ in range(n)]
     for i, s in enumerate(socks):
@@ -132,6 +162,8 @@ def main():
         return echo(host, port, [int(x) for x in sys.argv[4:]])
     if mode == "bulk":
         return bulk(host, port, int(sys.argv[4]))
+    if mode == "multi":
+        return multi(host, port, int(sys.argv[4]), int(sys.argv[5]))
     if mode == "conns":
         return conns(host, port, int(sys.argv[4]))
     if mode == "server":

@@ -13,6 +13,7 @@
  * Configuration errors need a fresh process each (the EAL starts once per
  * process), so each of those checks runs in a forked child.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -608,6 +609,56 @@ static void test_dpdk_eal_argv_keeps_user_options(void **state)
     assert_int_equal(find(argv, n, "--no-telemetry"), -1);
 }
 
+/* Flow placement on a Toeplitz RSS port (dpdk_mp_flow_ours): the verification
+ * vectors of Microsoft's RSS specification, with its key, IPv4 + TCP ports.
+ * Source is the peer (the frame as received): the queue of hash % table. */
+static void test_dpdk_mp_flow_queue_is_toeplitz_of_the_received_tuple(void **state)
+{
+    (void)state;
+    static const uint8_t key[40] = {
+        0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
+        0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
+        0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+    };
+    static const struct { const char *src, *dst; uint16_t sport, dport; uint32_t hash; } v[] = {
+        { "66.9.149.187", "161.142.100.80", 2794, 1766, 0x51ccc178 },
+        { "199.92.111.2", "65.69.140.83", 14230, 4739, 0xc626b0ea },
+        { "24.19.198.95", "12.22.207.184", 12898, 38024, 0x5c2b394a },
+        { "38.27.205.30", "209.142.163.6", 48228, 2217, 0xafc7327f },
+        { "153.39.163.191", "202.188.127.2", 44251, 1303, 0x10e828a2 },
+    };
+    static struct dpdk_mp_shm shm;
+    struct dpdk_dev d;
+    memset(&shm, 0, sizeof(shm));
+    memset(&d, 0, sizeof(d));
+    shm.nb_queues = 4;
+    shm.place = DPDK_MP_PLACE_TOEPLITZ;
+    memcpy(shm.rss_key, key, sizeof(key));
+    shm.rss_key_len = sizeof(key);
+    shm.qmap_n = 128; /* a NIC-like table: entry i -> queue i % 4 */
+    for (unsigned i = 0; i < 128; i++)
+        shm.qmap[i] = (uint16_t)(i % 4);
+    d.shm = &shm;
+    for (unsigned i = 0; i < DM_ARRAY_SIZE(v); i++) {
+        struct in_addr s, t;
+        assert_int_equal(inet_pton(AF_INET, v[i].src, &s), 1);
+        assert_int_equal(inet_pton(AF_INET, v[i].dst, &t), 1);
+        unsigned want = (v[i].hash % 128) % 4, ours = 0;
+        for (uint16_t q = 0; q < 4; q++) {
+            d.queue = q;
+            /* ours first: we are the destination of the received frame */
+            bool yes = dpdk_mp_flow_ours(&d, t.s_addr, htons(v[i].dport), s.s_addr, htons(v[i].sport));
+            assert_int_equal(yes, q == want);
+            ours += yes;
+        }
+        assert_int_equal(ours, 1);
+    }
+    /* no known hash (tun, memif): every port is fine */
+    shm.place = DPDK_MP_PLACE_NONE;
+    d.queue = 3;
+    assert_true(dpdk_mp_flow_ours(&d, 1, 2, 3, 4));
+}
+
 static int check_pool(void **state)
 {
     (void)state;
@@ -624,6 +675,7 @@ int main(void)
         cmocka_unit_test(test_dpdk_split_args_like_a_shell),
         cmocka_unit_test(test_dpdk_eal_argv_adds_safety_options),
         cmocka_unit_test(test_dpdk_eal_argv_keeps_user_options),
+        cmocka_unit_test(test_dpdk_mp_flow_queue_is_toeplitz_of_the_received_tuple),
     };
     const struct CMUnitTest config[] = {
         cmocka_unit_test(test_dpdk_missing_args_is_einval),

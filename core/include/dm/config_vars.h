@@ -31,6 +31,9 @@
       "`posix` for the native API, `uring,posix` for the preload.")                            \
     X(LOG, ENUM, "warn", 0, 0, "error|warn|info|debug|warning", NULL, "core",                                       \
       "Log level (`warning` = `warn`). `debug` explains every offload decision of the preload.")                  \
+    X(STRICT, BOOL, "0", 0, 0, NULL, NULL, "core",                                                                 \
+      "`1`: a datapath that cannot start is fatal (the preload exits with a message) instead of falling back: "   \
+      "no next backend of a `DEMI_BACKEND` list, no kernel sockets.")                                              \
     X(STATS, STR, NULL, 0, 0, NULL, NULL, "core",                                                                   \
       "`1`: print every non-zero counter to stderr when an instance ends (the preload: at exit); `0`: off; "      \
       "anything else: a FILE the counters are appended to.")                                                       \
@@ -121,6 +124,20 @@
     X(DPDK_LINK_WAIT_MS, MS, "0", 0, 600000, NULL, NULL, "dpdk", "Start-up waits this long for the link.")          \
     X(DPDK_INTR_TURN_US, US, "1000", 10, 1000000, NULL, NULL, "dpdk",                                              \
       "Native API with a memif port: DPDK's interrupt thread sleeps this long between its turns with the bursts.") \
+    X(DPDK_PROC, ENUM, "auto", 0, 0, "auto|own|secondary",                                                         \
+      "secondary when a primary with this prefix is alive under `DEMI_DPDK_RUNDIR`, else own", "dpdk",             \
+      "`own`: this process owns the port (its own EAL); `secondary`: attach to a running `demi-dpdk-primary` "     \
+      "(same `DEMI_DPDK_PREFIX`) and serve one of its queues; `auto`: secondary when that primary is alive.")      \
+    X(DPDK_QUEUES, INT, "2", 1, 16, NULL, NULL, "dpdk",                                                            \
+      "`demi-dpdk-primary`: queue pairs of the shared port, one per attached process (tap: at most 4).")          \
+    X(DPDK_RUNDIR, STR, "/run/demi-dpdk", 0, 0, NULL, NULL, "dpdk",                                                \
+      "Primary and secondaries: the EAL's runtime files go to `DIR/dpdk/<prefix>` (so that an unprivileged "       \
+      "secondary finds the root primary's).")                                                                       \
+    X(DPDK_PRIMARY, STR, NULL, 0, 0, NULL, NULL, "dpdk",                                                            \
+      "`demi-run --dpdk-primary`: the `demi-dpdk-primary` program to start (unset: beside the library, "          \
+      "beside demi-run, or on `PATH`).")                                                                            \
+    X(DPDK_MP_GROUP, STR, NULL, 0, 0, NULL, NULL, "dpdk",                                                           \
+      "`demi-dpdk-primary`: a user or group name whose processes may attach as secondaries (unset: root only).")  \
     /* xdp device */                                                                                                \
     X(XDP_IFACE, STR, NULL, 0, 0, NULL, NULL, "xdp", "The interface. Required.")                                    \
     X(XDP_QUEUE, INT, "0", 0, 1023, NULL, NULL, "xdp", "The RX/TX queue our socket binds.")                         \

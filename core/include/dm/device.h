@@ -59,6 +59,12 @@ struct dm_dev_ops {
      * wrap_order first. 0: not a wrapper. */
     uint8_t wrap_order;
     enum dm_cfg_id wrap_var;
+    /* optional: a port whose queues several processes share (one each)
+     * spreads received flows by a hash; would the peer's frames of this
+     * TCP/UDP flow (addresses and ports in network order, ours first)
+     * reach this device's queue? Absent: yes. Asked by the stack when it
+     * picks an ephemeral port, so that replies come back to us. */
+    bool (*flow_ours)(struct dm_dev *dev, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
 };
 
 struct dm_dev {
@@ -83,6 +89,10 @@ int dm_dev_open_stacked(struct dm_instance *inst, const char *name,
 /* Stops and closes dev, then its lower devices: a wrapper's close() must
  * release only its own state, never its lower device. */
 void dm_dev_close(struct dm_dev *dev);
+
+/* flow_ours of dev, or of the first device below it that has one (the
+ * wrappers have none); true when none has. */
+bool dm_dev_flow_ours(struct dm_dev *dev, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
 
 /* For wrapper devices: info() and wait_fd() of the device below. */
 int dm_dev_lower_info(struct dm_dev *dev, struct dm_dev_info *info);

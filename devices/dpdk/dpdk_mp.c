@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One DPDK port shared by many processes, DPDK's own multi-process model:
+ * demi-dpdk-primary (demi_dpdk_primary.c) owns the port and its memory;
+ * every preloaded process is a secondary that claims one queue pair.
+ *
+ * The table (struct dpdk_mp_shm, memzone "dm_mp<port>"): one entry per
+ * queue with the pid of its owner and that process's start time. A
+ * secondary takes the first entry that is free or whose owner is gone
+ * (compare-and-swap on the pid), so a killed process's queue is reclaimed
+ * by the next one to attach (and by the primary, which looks every
+ * second). Each queue has its own two mempools (RX and copied TX frames;
+ * bare mbufs for our buffers by reference): every secondary is lcore 0, so
+ * two processes on one pool would share its lcore-0 cache.
+ *
+ * ARP: the device spreads frames over the queues by a flow hash, and an
+ * ARP reply to one process's request may land on another's queue (every
+ * process has the same address and MAC). So each ARP frame a secondary
+ * receives is also copied, through a ring per queue (mbufs of a pool with
+ * no per-lcore cache), to every other live queue, and each secondary
+ * takes its ring's frames with its own bursts (F-Stack does the same).
+ *
+ * Flow placement: when the primary knows the port's hash (Toeplitz with a
+ * key it set), qmap[hash % qmap_n] is the queue of a flow; the inet stack
+ * asks dpdk_mp_flow_ours before it takes an ephemeral port, so that the
+ * replies to a connection we open come back to our own queue.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_ethdev.h>
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+#include <rte_memzone.h>
+#include <rte_ring.h>
+#include <rte_thash.h>
+
+#include "dm/log.h"
+#include "dpdk_priv.h"
+
+void dpdk_mp_names(uint16_t port, int q, char *shm, char *rx, char *ext, char *arp_pool, char *arp_ring)
+{
+    if (shm)
+        snprintf(shm, RTE_MEMZONE_NAMESIZE, "dm_mp%u", port);
+    if (rx)
+        snprintf(rx, RTE_MEMPOOL_NAMESIZE, "dm_rx%u_%d", port, q);
+    if (ext)
+        snprintf(ext, RTE_MEMPOOL_NAMESIZE, "dm_ext%u_%d", port, q);
+    if (arp_pool)
+        snprintf(arp_pool, RTE_MEMPOOL_NAMESIZE, "dm_arp%u", port);
+    if (arp_ring)
+        snprintf(arp_ring, RTE_RING_NAMESIZE, "dm_arpq%u_%d", port, q);
+}
+
+uint64_t dpdk_mp_start_time(int pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')'); /* the command may hold spaces */
+    if (!p)
+        return 0;
+    /* after ") " come fields 3..: state is 3, starttime is 22 */
+    unsigned long long v = 0;
+    int field = 2;
+    for (char *t = strtok(p + 1, " "); t; t = strtok(NULL, " ")) {
+        if (++field == 22) {
+            v = strtoull(t, NULL, 10);
+            break;
+        }
+    }
+    return v;
+}
+
+bool dpdk_mp_owner_alive(const struct dpdk_mp_queue *e)
+{
+    int pid = __atomic_load_n(&e->pid, __ATOMIC_ACQUIRE);
+    if (pid <= 0)
+        return false;
+    if (kill(pid, 0) != 0 && errno == ESRCH)
+        return false;
+    uint64_t st = dpdk_mp_start_time(pid);
+    /* another process now has that pid (st == 0: not ours to see, alive) */
+    return st == 0 || e->start_time == 0 || st == e->start_time;
+}
+
+int dpdk_mp_attach(struct dpdk_dev *d, uint16_t port)
+{
+    char zname[RTE_MEMZONE_NAMESIZE], rx[RTE_MEMPOOL_NAMESIZE], ext[RTE_MEMPOOL_NAMESIZE];
+    char arp_pool[RTE_MEMPOOL_NAMESIZE], arp_ring[RTE_RING_NAMESIZE];
+    dpdk_mp_names(port, 0, zname, NULL, NULL, NULL, NULL);
+    const struct rte_memzone *mz = rte_memzone_lookup(zname);
+    if (!mz) {
+        DM_ERR("dpdk", "port %u: the primary has no queue table (memzone %s): is it demi-dpdk-primary, "
+                       "and is DEMI_DPDK_PORT its port?", port, zname);
+        return -ENODEV;
+    }
+    struct dpdk_mp_shm *shm = mz->addr;
+    if (shm->magic != DPDK_MP_MAGIC || shm->port != port) {
+        DM_ERR("dpdk", "port %u: the primary's queue table is not ready (or another version)", port);
+        return -ENODEV;
+    }
+    int me = (int)getpid();
+    uint64_t st = dpdk_mp_start_time(me);
+    int q = -1;
+    for (int pass = 0; pass < 2 && q < 0; pass++) {
+        for (int i = 0; i < shm->nb_queues && q < 0; i++) {
+            struct dpdk_mp_queue *e = &shm->q[i];
+            int32_t old = __atomic_load_n(&e->pid, __ATOMIC_ACQUIRE);
+            /* first pass: free queues; second: those of dead owners */
+            if (old != 0 && (pass == 0 || dpdk_mp_owner_alive(e)))
+                continue;
+            if (!__atomic_compare_exchange_n(&e->pid, &old, me, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                continue;
+            e->start_time = st;
+            e->claims++;
+            if (old != 0)
+                DM_WARN("dpdk", "port %u queue %d: its owner (pid %d) is gone: reclaimed", port, i, old);
+            q = i;
+        }
+    }
+    if (q < 0) {
+        DM_ERR("dpdk", "port %u: all %u queues of demi-dpdk-primary are taken by live processes (raise "
+                       "DEMI_DPDK_QUEUES of the primary)", port, shm->nb_queues);
+        return -EBUSY;
+    }
+    dpdk_mp_names(port, q, NULL, rx, ext, arp_pool, arp_ring);
+    d->mp = rte_mempool_lookup(rx);
+    d->ext_mp = rte_mempool_lookup(ext);
+    d->arp_in = shm->nb_queues > 1 ? rte_ring_lookup(arp_ring) : NULL;
+    if (shm->nb_queues > 1 && (!shm->arp_mp || rte_mempool_lookup(arp_pool) != shm->arp_mp))
+        d->arp_in = NULL;
+    if (!d->mp || !d->ext_mp || (shm->nb_queues > 1 && !d->arp_in)) {
+        DM_ERR("dpdk", "port %u queue %d: the primary's pools are missing (%s, %s, %s)", port, q, rx, ext,
+               arp_ring);
+        __atomic_store_n(&shm->q[q].pid, 0, __ATOMIC_RELEASE);
+        return -ENODEV;
+    }
+    /* what a dead owner left in our ring */
+    struct rte_mbuf *stale[32];
+    unsigned n;
+    while (d->arp_in && (n = rte_ring_dequeue_burst(d->arp_in, (void **)stale, 32, NULL)) > 0)
+        rte_pktmbuf_free_bulk(stale, n);
+    d->queue = (uint16_t)q;
+    d->shm = shm;
+    d->secondary = true;
+    DM_INFO("dpdk", "port %u (%s): secondary on queue %d of %u (%s)", port, shm->driver, q, shm->nb_queues,
+            shm->place_how);
+    return 0;
+}
+
+void dpdk_mp_detach(struct dpdk_dev *d)
+{
+    if (!d->shm)
+        return;
+    int32_t me = (int32_t)getpid();
+    __atomic_compare_exchange_n(&d->shm->q[d->queue].pid, &me, 0, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    d->shm = NULL;
+}
+
+static inline bool is_arp(const struct rte_mbuf *m)
+{
+    const struct rte_ether_hdr *eh = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+    return m->data_len >= sizeof(*eh) && eh->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
+}
+
+uint16_t dpdk_mp_arp(struct dpdk_dev *d, struct rte_mbuf **mb, uint16_t nb, uint16_t max)
+{
+    struct dpdk_mp_shm *shm = d->shm;
+    if (!d->arp_in)
+        return nb;
+    for (uint16_t i = 0; i < nb; i++) {
+        if (dm_likely(!is_arp(mb[i])))
+            continue;
+        for (int q = 0; q < shm->nb_queues; q++) {
+            if (q == d->queue || __atomic_load_n(&shm->q[q].pid, __ATOMIC_RELAXED) == 0)
+                continue;
+            /* ring and pool live in shared memory at one address in every process */
+            struct rte_ring *r = shm->arp_ring[q];
+            struct rte_mempool *ap = shm->arp_mp;
+            struct rte_mbuf *c = rte_pktmbuf_copy(mb[i], ap, 0, UINT32_MAX);
+            if (!c)
+                continue;
+            if (rte_ring_enqueue(r, c) != 0)
+                rte_pktmbuf_free(c); /* its owner does not drain it (stuck or gone) */
+            else
+                shm->q[d->queue].arp_copied++;
+        }
+    }
+    if (nb < max && !rte_ring_empty(d->arp_in))
+        nb = (uint16_t)(nb + rte_ring_dequeue_burst(d->arp_in, (void **)(mb + nb), max - nb, NULL));
+    return nb;
+}
+
+bool dpdk_mp_flow_ours(const struct dpdk_dev *d, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+{
+    const struct dpdk_mp_shm *shm = d->shm;
+    if (!shm || shm->nb_queues < 2 || shm->place != DPDK_MP_PLACE_TOEPLITZ || !shm->qmap_n)
+        return true;
+    /* The frame as the peer sends it: source is the peer. rte_thash's
+     * tuple is in host order, and with dport before sport in memory the
+     * 32-bit word is (sport << 16 | dport), as on the wire. */
+    struct rte_ipv4_tuple t;
+    t.src_addr = rte_be_to_cpu_32(rip);
+    t.dst_addr = rte_be_to_cpu_32(lip);
+    t.sport = rte_be_to_cpu_16(rport);
+    t.dport = rte_be_to_cpu_16(lport);
+    uint32_t h = rte_softrss((uint32_t *)&t, RTE_THASH_V4_L4_LEN, shm->rss_key);
+    return shm->qmap[h % shm->qmap_n] == d->queue;
+}

@@ -1,0 +1,112 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# test/dpdk/mp-nginx.sh BUILD_DIR - stock nginx over one DPDK port: master
+# process on (root), worker_processes 2, nginx's default user (nobody), under
+# `demi-run --dpdk-primary`, which starts demi-dpdk-primary on a net_tap port
+# (2 queues, hugepages reserved here) with DEMI_DPDK_MP_GROUP=nobody. Each
+# worker attaches after dropping privileges and claims a queue. The Linux peer
+# (the netns's kernel on the tap) fetches a 16 MiB file 8 times, 4 at once,
+# sha256-checked; the access log ($pid) must show both workers serving, and
+# the primary's table both queues owned by the workers and carrying frames.
+# DEMI_STRICT=1: a worker without its datapath would exit, not fall back.
+# Exit 77 without nginx, curl, root, tun, netns or hugepages.
+set -u
+BUILD=${1:-build}
+HERE=$(cd "$(dirname "$0")" && pwd)
+TMP=$(mktemp -d /tmp/demi_mpng.XXXXXX)
+for p in nginx curl; do command -v $p >/dev/null || { echo "SKIP: $p not installed"; rm -rf "$TMP"; exit 77; }; done
+. "$HERE/mp_lib.sh"
+NGX=""
+stop_nginx() {
+    local m
+    m=$(cat "$TMP/nginx.pid" 2>/dev/null)
+    if [ -n "$m" ]; then
+        kill -QUIT "$m" 2>/dev/null
+        for _ in $(seq 30); do kill -0 "$m" 2>/dev/null || break; sleep 0.1; done
+        pkill -9 -P "$m" 2>/dev/null; kill -9 "$m" 2>/dev/null
+    fi
+    [ -n "$NGX" ] && { kill "$NGX" 2>/dev/null; wait "$NGX" 2>/dev/null; }
+    NGX=""
+}
+cleanup() {
+    stop_nginx
+    # the primary demi-run started, by its pid file
+    [ -f "$TMP/run/$MP_PREFIX.pid" ] && MP_PRIMARY=$(cat "$TMP/run/$MP_PREFIX.pid")
+    mp_cleanup
+}
+trap cleanup EXIT INT TERM
+fail() {
+    echo "FAIL: $*"
+    for f in "$TMP"/out.log "$TMP"/error.log "$TMP/run/$MP_PREFIX.log"; do [ -f "$f" ] && { echo "--- $f"; tail -n 20 "$f"; }; done
+    exit 1
+}
+
+mp_setup 160
+mkdir -p "$TMP/html" "$TMP/tmp"
+head -c $((16 << 20)) /dev/urandom >"$TMP/html/big.bin"
+want=$(sha256sum <"$TMP/html/big.bin" | cut -d' ' -f1)
+chmod -R a+rX "$TMP/html"
+chmod 777 "$TMP/tmp"
+cat >"$TMP/nginx.conf" <<CONF
+worker_processes 2;
+daemon off;
+pid $TMP/nginx.pid;
+error_log $TMP/error.log warn;
+events { worker_connections 256; }
+http {
+  log_format w '\$pid \$status \$body_bytes_sent';
+  access_log $TMP/access.log w;
+  client_body_temp_path $TMP/tmp; proxy_temp_path $TMP/tmp; fastcgi_temp_path $TMP/tmp;
+  uwsgi_temp_path $TMP/tmp; scgi_temp_path $TMP/tmp;
+  sendfile on;
+  keepalive_timeout 5;
+  server { listen 10.9.8.1:80; root $TMP/html; }
+}
+CONF
+ip netns exec "$MP_NS" env DEMI_IPV4=10.9.8.1/24 DEMI_STRICT=1 DEMI_LOG=info DEMI_DPDK_PREFIX="$MP_PREFIX" \
+    DEMI_DPDK_RUNDIR="$TMP/run" DEMI_DPDK_MP_GROUP=nobody \
+    DEMI_DPDK_ARGS="--vdev=net_tap0,iface=dmng0 --huge-dir=$TMP/huge -m 256" \
+    DEMI_PRELOAD_LIB="$BUILD/interpose/libdemi-preload.so" \
+    "$BUILD/scripts/demi-run" --dpdk-primary=2 -- nginx -p "$TMP" -c "$TMP/nginx.conf" >"$TMP/out.log" 2>&1 &
+NGX=$!
+for _ in $(seq 100); do ip -n "$MP_NS" link show dmng0 >/dev/null 2>&1 && break; sleep 0.1; done
+ip -n "$MP_NS" link show dmng0 >/dev/null 2>&1 || fail "the primary's tap did not appear"
+MP_PRIMARY=$(cat "$TMP/run/$MP_PREFIX.pid")
+ip netns exec "$MP_NS" sysctl -qw net.ipv6.conf.dmng0.disable_ipv6=1
+ip -n "$MP_NS" addr add 10.9.8.2/24 dev dmng0
+ip -n "$MP_NS" link set dmng0 up
+MP_LOG=$TMP/run/$MP_PREFIX.log
+get() { ip netns exec "$MP_NS" timeout 30 curl -fsS --connect-timeout 5 -o "$1" "http://10.9.8.1/big.bin"; }
+up=0
+for _ in $(seq 60); do
+    if get "$TMP/got0"; then up=1; break; fi
+    kill -0 "$NGX" 2>/dev/null || break
+    sleep 0.25
+done
+[ $up = 1 ] || fail "nginx did not serve over dpdk"
+users=$(for p in $(pgrep -P "$(cat "$TMP/nginx.pid")"); do ps -o user= -p "$p"; done | sort -u | tr '\n' ' ')
+ps -o pid,user,args --ppid "$(cat "$TMP/nginx.pid")" >"$TMP/children.txt"
+case "$users" in root*|*" root"*) fail "workers run as: $users (expected nginx's default user): $(cat "$TMP/children.txt")" ;; esac
+for round in 1 2; do
+    gets=""
+    for i in 1 2 3 4; do get "$TMP/got$round$i" & gets="$gets $!"; done
+    for g in $gets; do wait "$g"; done
+done
+n=0
+for f in "$TMP"/got0 "$TMP"/got[12]?; do
+    [ -f "$f" ] && [ "$(sha256sum <"$f" | cut -d' ' -f1)" = "$want" ] && n=$((n + 1))
+done
+[ $n = 9 ] || fail "$n of 9 fetches of 16 MiB matched the sha256"
+echo "ok: 9 fetches of a 16 MiB file, sha256 checked (workers run as $users)"
+pids=$(awk '$2 == 200 {print $1}' "$TMP/access.log" | sort -u | wc -l)
+[ "$pids" -ge 2 ] || fail "only $pids worker served (access log: $(awk '{print $1}' "$TMP/access.log" | sort | uniq -c | tr '\n' ' '))"
+echo "ok: requests served by $pids workers: $(awk '{print $1}' "$TMP/access.log" | sort | uniq -c | tr '\n' ' ')"
+t=$(mp_table)
+echo "$t"
+for q in 0 1; do
+    o=$(mp_owner $q)
+    [ "$o" != 0 ] && [ "$(ps -o ppid= -p "$o" | tr -d ' ')" = "$(cat "$TMP/nginx.pid")" ] || fail "queue $q is not a worker's ($o)"
+    [ "$(mp_field $q rx)" -gt 100 ] || fail "queue $q carried nothing"
+done
+echo "ok: each worker owns a queue of the port and received frames on it"
+echo PASS

@@ -1,0 +1,83 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# test/dpdk/mp.sh BUILD_DIR - one DPDK port shared by processes:
+# demi-dpdk-primary owns a net_tap port with 2 queue pairs (hugepages and a
+# private hugetlbfs reserved here, a netns whose kernel is the Linux peer),
+# and two secondaries (our echo server, native API) each claim a queue.
+#  1. 16 connections at once, 1 MiB each echoed byte-exact, then 100
+#     connections: both queues carry frames (the primary's table);
+#  2. 12 transfers of 64 MiB; one secondary is SIGKILLed in the middle: the
+#     other stays up and its transfers finish byte-exact;
+#  3. a third secondary, as user nobody (the primary gives group nogroup its
+#     files), reclaims the dead one's queue; 16 x 1 MiB byte-exact again
+#     with both queues in use.
+# Exit 77 without root, tun, netns or hugepages.
+set -u
+BUILD=${1:-build}
+HERE=$(cd "$(dirname "$0")" && pwd)
+PY=/usr/bin/python3
+ECHO=$BUILD/test/dpdk/demi_echo_server
+TMP=$(mktemp -d /tmp/demi_mp.XXXXXX)
+. "$HERE/mp_lib.sh"
+trap mp_cleanup EXIT INT TERM
+fail() { echo "FAIL: $*"; for f in "$TMP"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }; done; exit 1; }
+
+[ -x "$ECHO" ] || fail "build first: $ECHO"
+mp_setup 160
+mp_primary dmmp0 2 nogroup || fail "demi-dpdk-primary did not start"
+peer() { ip netns exec "$MP_NS" timeout 60 $PY "$HERE/peer.py" "$@"; }
+# secondary NAME [setpriv args]: our echo server, claiming a queue
+secondary() {
+    local name=$1; shift
+    ip netns exec "$MP_NS" env $(mp_env) DEMI_LOG=info "$@" "$ECHO" -a 10.9.8.1 -p 7 -t 60 \
+        >"$TMP/$name.log" 2>&1 &
+    MP_PIDS="$MP_PIDS $!"
+    eval "PID_$name=$!"
+    for _ in $(seq 50); do grep -q "echo server on" "$TMP/$name.log" && return 0; sleep 0.1; done
+    fail "secondary $name did not start"
+}
+secondary s1
+secondary s2
+t=$(mp_table)
+echo "$t"
+q0=$(mp_owner 0); q1=$(mp_owner 1)
+{ [ "$q0" != 0 ] && [ "$q1" != 0 ] && [ "$q0" != "$q1" ]; } || fail "the two secondaries do not hold one queue each ($q0, $q1)"
+echo "ok: two secondaries, one queue each (pids $q0 and $q1)"
+
+peer multi 10.9.8.1 7 16 $((1 << 20)) || fail "16 x 1 MiB echo"
+peer conns 10.9.8.1 7 100 || fail "100 connections"
+r0=$(mp_field 0 rx); r1=$(mp_field 1 rx)
+[ "${r0:-0}" -gt 50 ] && [ "${r1:-0}" -gt 50 ] || fail "both queues must carry frames (rx $r0 and $r1)"
+echo "ok: 16 x 1 MiB byte-exact and 100 connections; frames received per queue: $r0 and $r1"
+
+# kill one secondary mid-transfer
+peer multi 10.9.8.1 7 12 $((64 << 20)) >"$TMP/kill.out" 2>&1 &
+MULTI=$!
+sleep 0.7
+kill -9 "$PID_s1"
+wait "$MULTI"
+cat "$TMP/kill.out"
+kill -0 "$PID_s2" 2>/dev/null || fail "the other secondary died with the killed one"
+grep -q "differs" "$TMP/kill.out" && fail "a transfer was not byte-exact"
+ok=$(sed -n 's/^multi: \([0-9]*\) of.*/\1/p' "$TMP/kill.out")
+[ "${ok:-0}" -ge 1 ] || fail "no transfer finished on the surviving secondary"
+[ "$ok" -lt 12 ] || fail "every transfer finished: the kill came too late to test anything"
+echo "ok: secondary $PID_s1 killed mid-transfer; $ok of 12 transfers (the survivor's) byte-exact"
+
+# a new secondary, unprivileged, takes the dead one's queue
+secondary s3 setpriv --reuid=nobody --regid=nogroup --clear-groups
+dead_q=0; [ "$(mp_owner 1)" = "$PID_s1" ] && dead_q=1
+[ "$q1" = "$PID_s1" ] && dead_q=1
+owner=$(mp_owner $dead_q)
+[ "$owner" != "$PID_s1" ] && [ "$owner" != 0 ] || fail "queue $dead_q not reclaimed (owner $owner)"
+user=$(ps -o user= -p "$owner" 2>/dev/null | tr -d ' ')
+claims=$(mp_field $dead_q claims)
+[ "$claims" -ge 2 ] || fail "queue $dead_q claimed $claims times"
+echo "ok: queue $dead_q reclaimed by pid $owner (user ${user:-?}), claimed $claims times"
+before=$(mp_field $dead_q rx)
+peer multi 10.9.8.1 7 16 $((1 << 20)) || fail "16 x 1 MiB echo after the reclaim"
+after=$(mp_field $dead_q rx)
+[ "${after:-0}" -gt 50 ] || fail "the reclaimed queue carries nothing (rx $before -> $after)"
+echo "ok: 16 x 1 MiB byte-exact after the reclaim; the new owner received $after frames"
+mp_table
+echo PASS
