@@ -39,6 +39,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
+#include "dm/addr.h"
 #include "dm/device.h"
 #include "dm/log.h"
 #include "dm/stats.h"
@@ -58,22 +59,6 @@ static struct {
     bool open;
 } dpdk_ports[RTE_MAX_ETHPORTS];
 static pthread_mutex_t dpdk_ports_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-    unsigned v[6];
-    char tail;
-    if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
-        return -EINVAL;
-    for (int i = 0; i < 6; i++) {
-        if (v[i] > 0xff)
-            return -EINVAL;
-        mac[i] = (uint8_t)v[i];
-    }
-    if (mac[0] & 1) /* multicast is not a station address */
-        return -EINVAL;
-    return 0;
-}
 
 static bool port_is_vdev(uint16_t port, const struct rte_eth_dev_info *di)
 {
@@ -334,7 +319,7 @@ static int port_setup(struct dpdk_dev *d, const struct dm_config *cfg, uint16_t 
     struct rte_ether_addr ea;
     const char *mac = dm_cfg_str(cfg, DM_CFG_MAC);
     if (mac && *mac) {
-        if (parse_mac(mac, d->mac) < 0) {
+        if (dm_mac_parse(mac, d->mac) < 0 || (d->mac[0] & 1)) { /* multicast is no station address */
             DM_ERR("dpdk", "DEMI_MAC='%s': expected a unicast address like 02:00:00:00:00:01", mac);
             return -EINVAL;
         }

@@ -50,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "dm/addr.h"
 #include "dm/compiler.h"
 #include "dm/device.h"
 #include "dm/log.h"
@@ -188,18 +189,6 @@ static uint16_t loop_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
     return k;
 }
 
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-    unsigned v[6];
-    int used = 0;
-    if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%n", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &used) != 6 ||
-        s[used] != '\0')
-        return -EINVAL;
-    for (int i = 0; i < 6; i++)
-        mac[i] = (uint8_t)v[i];
-    return 0;
-}
-
 /* Finds or creates the link `name` and attaches a free end. */
 static int link_attach(const char *name, uint32_t ring_size, struct loop_link **out, int *end)
 {
@@ -295,7 +284,7 @@ static int loop_open(struct dm_dev *dev, const struct dm_config *cfg)
     ld->max_frame = (uint32_t)mtu + LOOP_ETH_OVERHEAD;
     ld->csum_offload = (uint8_t)csum;
     if (mac) {
-        if (parse_mac(mac, ld->info.mac) < 0) {
+        if (dm_mac_parse(mac, ld->info.mac) < 0) {
             DM_ERR("loop", "DEMI_MAC=%s: expected xx:xx:xx:xx:xx:xx", mac);
             free(ld);
             return -EINVAL;

@@ -24,6 +24,7 @@
 #include <arpa/inet.h>
 #include "inet_priv.h"
 #include "tcp_priv.h"
+#include "dm/addr.h"
 #include "dm/log.h"
 #include "dm/stack.h"
 #include "dm/stats.h"
@@ -295,20 +296,6 @@ static int parse_addr(const char *s, struct inet_addr *out)
     return 0;
 }
 
-static int parse_mac(const char *s, uint8_t *mac)
-{
-    unsigned v[6];
-    char tail;
-    if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
-        return -EINVAL;
-    for (int i = 0; i < 6; i++) {
-        if (v[i] > 255)
-            return -EINVAL;
-        mac[i] = (uint8_t)v[i];
-    }
-    return 0;
-}
-
 /* Our own formats (addresses, MAC, ARP entries) are reported in the
  * table's one format; what is accepted is said here. */
 static int bad(enum dm_cfg_id id, const char *val, const char *what)
@@ -436,7 +423,7 @@ static int parse_config(struct inet_stack *st, const struct dm_config *cfg, cons
         return bad(DM_CFG_TCP_CC, v, "cubic or newreno");
     v = dm_cfg_str(cfg, DM_CFG_MAC);
     if (v && *v) {
-        if (parse_mac(v, st->mac) < 0 || (st->mac[0] & 1))
+        if (dm_mac_parse(v, st->mac) < 0 || (st->mac[0] & 1))
             return bad(DM_CFG_MAC, v, "a unicast MAC like 02:00:00:00:00:01");
     } else {
         memcpy(st->mac, st->info.mac, ETH_ALEN);
@@ -465,7 +452,7 @@ static int parse_static_arp(struct inet_stack *st, const struct dm_config *cfg)
         if (!eq)
             return bad(DM_CFG_ARP, v, "ip=mac entries separated by ; or , (IPv4 or IPv6 addresses)");
         *eq = 0;
-        if (parse_addr(e, &ip) < 0 || parse_mac(eq + 1, mac) < 0)
+        if (parse_addr(e, &ip) < 0 || dm_mac_parse(eq + 1, mac) < 0)
             return bad(DM_CFG_ARP, v, "ip=mac entries separated by ; or , (IPv4 or IPv6 addresses)");
         arp_add_static(st, &ip, mac);
     }

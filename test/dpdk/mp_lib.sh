@@ -42,7 +42,19 @@ mp_setup() {
     free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
     # only what is missing (the kernel may not find many more contiguous pages)
     if [ "${free:-0}" -lt "$1" ]; then
-        echo $((MP_ORIG_HUGE + $1 - ${free:-0})) >/proc/sys/vm/nr_hugepages 2>/dev/null && MP_HUGE_ADDED=1
+        # pages in use (other processes' surplus ones too) stay; add what
+        # is missing, compacting memory first if the kernel finds too few
+        # free 2 MiB blocks (a machine up for hours)
+        local tries
+        for tries in 1 2; do
+            local total used
+            total=$(awk '/HugePages_Total/ {print $2}' /proc/meminfo)
+            free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
+            used=$((${total:-0} - ${free:-0}))
+            [ "${free:-0}" -ge "$1" ] && break
+            [ "$tries" = 2 ] && echo 1 >/proc/sys/vm/compact_memory 2>/dev/null
+            echo $((used + $1)) >/proc/sys/vm/nr_hugepages 2>/dev/null && MP_HUGE_ADDED=1
+        done
     fi
     free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
     [ "${free:-0}" -ge "$1" ] || mp_skip "could not reserve $1 hugepages (free: ${free:-0})"

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include "dm/addr.h"
 #include "dm/config.h"
 #include "dm/instance.h"
 #include "dm/stack.h"
@@ -245,6 +246,21 @@ static void test_config_stats_target(void **s)
 
 /* DEMI_BACKEND as a preference list: the first that is built and starts;
  * one unknown name alone, or an empty list, starts nothing. */
+/* DEMI_MAC and DEMI_ARP entries: one parser for every device and stack. */
+static void test_config_mac_addresses(void **s)
+{
+    (void)s;
+    uint8_t m[6];
+    assert_int_equal(dm_mac_parse("02:00:0a:Bc:d:ff", m), 0);
+    const uint8_t want[6] = { 0x02, 0x00, 0x0a, 0xbc, 0x0d, 0xff };
+    assert_memory_equal(m, want, 6);
+    const char *bad[] = { "", "02:00:00:00:00", "02:00:00:00:00:01:", "02:00:00:00:00:01 ", "002:00:00:00:00:01",
+                          "02:00:00:00:00:0g", "02-00-00-00-00-01", "02::00:00:00:01", ":02:00:00:00:00:01" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (dm_mac_parse(bad[i], m) != -EINVAL)
+            fail_msg("'%s' was taken", bad[i]);
+}
+
 static void test_config_backend_preference_list(void **s)
 {
     (void)s;
@@ -281,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_config_bad_value_refuses_the_instance),
         cmocka_unit_test(test_config_stats_target),
         cmocka_unit_test(test_config_backend_preference_list),
+        cmocka_unit_test(test_config_mac_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
