@@ -93,7 +93,7 @@ static int send_fds(int s, const void *msg, size_t len, const int *fds, int nfds
  * of file, or -errno. *nfds: fds received. */
 static ssize_t recv_fds(int s, void *msg, size_t len, int *fds, int max, int *nfds)
 {
-    char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+    char cbuf[CMSG_SPACE(sizeof(int) * 4) + CMSG_SPACE(sizeof(struct ucred))];
     struct iovec iov = { msg, len };
     struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
     ssize_t n = recvmsg(s, &m, MSG_CMSG_CLOEXEC);
@@ -151,12 +151,10 @@ static void serve_get(int reply, int memfd, uint64_t len)
 
 static void helper_main(int ch)
 {
-    int one = 1;
     setsid();
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
-    setsockopt(ch, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
     DM_DEBUG("xdp", "helper %d: serving ifindex %d", (int)getpid(), hcfg.ifindex);
     for (;;) {
         struct helper_req req;
