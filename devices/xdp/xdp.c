@@ -1,25 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * "xdp": an L2 device on one queue of a Linux interface through an AF_XDP
- * socket (libxdp's xsk API), sharing the interface with the kernel: our
- * XDP program (xdp_filter.bpf.c, attached by xdp_prog.c) redirects to the
- * socket only IPv4 TCP/UDP/ICMP for our DEMI_IPV4 address and ARP whose
- * target is that address, and passes everything else to the kernel.
+ * socket, sharing the interface with the kernel and with other processes:
+ * the interface's one copy of our XDP program (xdp_filter.bpf.c, found or
+ * attached by xdp_prog.c) redirects to the socket of the receiving queue
+ * only IPv4 TCP/UDP/ICMP for our DEMI_IPV4 address and ARP whose target is
+ * that address, and passes everything else to the kernel.
  * README.md: queues, flow placement, privileges, what a crash leaves.
  *
- * Configuration: DEMI_XDP_IFACE (required), DEMI_XDP_QUEUE (default 0),
+ * Configuration: DEMI_XDP_IFACE (required), DEMI_XDP_QUEUE (default auto),
  * DEMI_XDP_FILTER=ip|all (default ip: our program, needs DEMI_IPV4; all:
  * libxdp's default program, every frame of the queue, as does a build
  * without clang), DEMI_XDP_FRAMES (UMEM frames of 4 KiB, default 4096),
  * DEMI_XDP_COPY=1 (skip the zero-copy attempt), DEMI_MAC (default: the
- * interface's MAC).
+ *    interface's MAC), DEMI_XDP_HELPER (xdp_helper.c).
  *
  * How it works
- *  - Open: attach our program (its XSKMAP sized for every queue the
- *    interface can have), create the socket without libxdp's program
- *    (XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD), put it in the XSKMAP at its
- *    queue. Close: delete the socket, then detach the program.
- *  - One UMEM (our own mmap) of DEMI_XDP_FRAMES frames. Frames that belong
+ *  - Open (shared path, DEMI_XDP_FILTER=ip), under the interface lock:
+ *    find or attach the program, create the socket and register the UMEM
+ *    (privileged: here, or by the helper for a worker that dropped root),
+ *    then map the rings, bind a queue (auto: the first without a live
+ *    owner), record ourselves in xdp_queues and put the socket in the
+ *    XSKMAP at that queue. Close: the slot and the record go, then the
+ *    socket; the last process out detaches the program.
+ *  - One UMEM (a memfd, mapped shared) of DEMI_XDP_FRAMES frames. Frames that belong
  *    to us sit on one free stack (an array of frame addresses); the rest
  *    are with the kernel (fill ring, RX ring, TX ring, completion ring) or
  *    with the stack/application as received dm_bufs.
