@@ -78,19 +78,24 @@
 #include "dm/device.h"
 #include "dm/log.h"
 #include "dm/stats.h"
+#include "dm/time.h"
 #include "xdp_prog.h"
 
 #define XDP_FRAME_SIZE   XSK_UMEM__DEFAULT_FRAME_SIZE
 #define XDP_RING_SIZE    2048u
 #define XDP_BATCH        64u
 #define XDP_MAX_SEGS     64u
+#define XDP_ARP_WAIT     8u
+#define XDP_ARP_WAIT_NS  (1000 * DM_NS_PER_MS)
+#define XDP_ARP_POLL_NS  (1 * DM_NS_PER_MS)
 
 enum {
     XDP_C_RX, XDP_C_TX, XDP_C_TX_FULL, XDP_C_TX_BAD, XDP_C_RX_NO_HDR, XDP_C_FILL_EMPTY,
-    XDP_C_TX_KICKS, XDP_C_FILL_KICKS, XDP_C_RX_SCARCE, XDP_NCTR
+    XDP_C_TX_KICKS, XDP_C_FILL_KICKS, XDP_C_RX_SCARCE, XDP_C_ARP_SHARED, XDP_NCTR
 };
 static const char *const xdp_ctr_names[XDP_NCTR] = {
     "rx", "tx", "tx_full", "tx_bad", "rx_no_hdr", "fill_empty", "tx_kicks", "fill_kicks", "rx_scarce",
+    "arp_shared",
 };
 
 struct xdp_dev {
@@ -114,6 +119,12 @@ struct xdp_dev {
     uint64_t ctr[XDP_NCTR];
     struct dm_dev_info info;
     uint64_t *free_frames;         /* the free stack */
+    /* ARP answers heard on other queues (xdp_neigh, see arp_assist) */
+    uint32_t addr;                 /* our address, network order */
+    uint32_t narp, ninject;
+    int64_t arp_next_ns;           /* next look at xdp_neigh for narp */
+    struct { uint32_t ip; int64_t until_ns; } arp_wait[XDP_ARP_WAIT];
+    struct { uint32_t ip; uint8_t mac[6]; } arp_inject[XDP_ARP_WAIT];
 };
 
 static void xdp_release(struct xdp_dev *xd)
@@ -160,11 +171,102 @@ static void xdp_reap_completions(struct xdp_dev *xd)
         xsk_ring_cons__release(&xd->x.comp, n);
 }
 
+/*
+ * ARP across queues. The peer sends its ARP frames on one queue (their
+ * hash has no ports), so a process on another queue would never hear the
+ * reply to its own request, nor the peer's request for us. The program
+ * records the sender of every ARP frame addressed to us in xdp_neigh, on
+ * whichever queue it came; when our stack sends an ARP request, the device
+ * looks its target up there (a bpf syscall, per request only) and, when
+ * someone heard it, hands the stack a reply made from it at the next
+ * rx_burst. Not heard yet: it looks again every millisecond for a second
+ * (the stack's own request goes out meanwhile, and its reply lands in the
+ * map wherever it arrives).
+ */
+static void arp_assist(struct xdp_dev *xd, const uint8_t *f, uint32_t len)
+{
+    uint32_t tpa;
+    if (len < 42 || f[12] != 0x08 || f[13] != 0x06 || f[20] != 0 || f[21] != 1 || xd->sh.neigh_fd < 0)
+        return; /* not an ARP request */
+    memcpy(&tpa, f + 38, 4);
+    for (uint32_t i = 0; i < xd->narp; i++)
+        if (xd->arp_wait[i].ip == tpa)
+            return;
+    if (xd->narp < XDP_ARP_WAIT) {
+        xd->arp_wait[xd->narp].ip = tpa;
+        xd->arp_wait[xd->narp].until_ns = dm_clock_ns() + XDP_ARP_WAIT_NS;
+        xd->narp++;
+        xd->arp_next_ns = 0; /* look now */
+    }
+}
+
+/* Moves the waiting requests whose answer someone heard to arp_inject. */
+static void arp_poll(struct xdp_dev *xd)
+{
+    int64_t now = dm_clock_ns();
+    if (now < xd->arp_next_ns)
+        return;
+    xd->arp_next_ns = now + XDP_ARP_POLL_NS;
+    for (uint32_t i = 0; i < xd->narp;) {
+        struct { uint8_t mac[6]; uint16_t pad; } v;
+        bool found = bpf_map_lookup_elem(xd->sh.neigh_fd, &xd->arp_wait[i].ip, &v) == 0;
+        if (found && xd->ninject < XDP_ARP_WAIT) {
+            xd->arp_inject[xd->ninject].ip = xd->arp_wait[i].ip;
+            memcpy(xd->arp_inject[xd->ninject].mac, v.mac, 6);
+            xd->ninject++;
+        }
+        if (found || now >= xd->arp_wait[i].until_ns)
+            xd->arp_wait[i] = xd->arp_wait[--xd->narp];
+        else
+            i++;
+    }
+}
+
+/* An ARP reply from the peer as it would have come, in a free frame. */
+static uint16_t arp_inject(struct xdp_dev *xd, struct dm_buf **pkts, uint16_t n)
+{
+    uint16_t k = 0;
+    while (xd->ninject && k < n && xd->nfree > xd->nframes / 4) {
+        uint64_t addr = xd->free_frames[--xd->nfree];
+        uint8_t *f = xd->area + addr;
+        const uint8_t *peer = xd->arp_inject[xd->ninject - 1].mac;
+        uint32_t ip = xd->arp_inject[xd->ninject - 1].ip;
+        static const uint8_t hdr[10] = {0x08, 0x06, 0, 1, 0x08, 0x00, 6, 4, 0, 2};
+        struct dm_buf *b = dm_buf_wrap_ext(xd->dev->inst, f, 42, xdp_frame_free, xd);
+        if (!b) {
+            xd->free_frames[xd->nfree++] = addr;
+            break;
+        }
+        memcpy(f, xd->info.mac, 6);
+        memcpy(f + 6, peer, 6);
+        memcpy(f + 12, hdr, sizeof(hdr));
+        memcpy(f + 22, peer, 6);
+        memcpy(f + 28, &ip, 4);
+        memcpy(f + 32, xd->info.mac, 6);
+        memcpy(f + 38, &xd->addr, 4);
+        b->dev_priv = (void *)(uintptr_t)addr;
+        pkts[k++] = b;
+        xd->outstanding++;
+        xd->ninject--;
+        xd->ctr[XDP_C_ARP_SHARED]++;
+    }
+    return k;
+}
+
 static uint16_t xdp_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
 {
     struct xdp_dev *xd = dev->priv;
     uint32_t idx, got, k = 0;
 
+    if (dm_unlikely(xd->narp || xd->ninject)) {
+        arp_poll(xd);
+        if (xd->ninject && (k = arp_inject(xd, pkts, n)) == n)
+            return (uint16_t)k;
+        pkts += k;
+        n = (uint16_t)(n - k);
+    }
+    uint32_t injected = k;
+    k = 0;
     xdp_refill(xd);
     got = xsk_ring_cons__peek(&xd->x.rx, n, &idx);
     if (!got) {
@@ -174,7 +276,7 @@ static uint16_t xdp_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
         }
         if (xd->nfree <= xd->nframes / 4 && xsk_prod_nb_free(&xd->x.fill, XDP_RING_SIZE) == XDP_RING_SIZE)
             xd->ctr[XDP_C_FILL_EMPTY]++; /* the application holds every RX frame */
-        return 0;
+        return (uint16_t)injected;
     }
     /* Half the UMEM held by the stack and the application (RX may use
      * three quarters of it, the rest is TX's): ask whoever keeps these for
@@ -199,7 +301,7 @@ static uint16_t xdp_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
     xd->ctr[XDP_C_RX] += k;
     if (scarce)
         xd->ctr[XDP_C_RX_SCARCE] += k;
-    return (uint16_t)k;
+    return (uint16_t)(k + injected);
 }
 
 static uint16_t xdp_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
@@ -220,6 +322,8 @@ static uint16_t xdp_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
             break;
         uint64_t addr = xd->free_frames[--xd->nfree];
         dm_buf_copy_out(p, 0, xd->area + addr, p->pkt_len);
+        if (dm_unlikely(xd->area[addr + 12] == 0x08 && xd->area[addr + 13] == 0x06))
+            arp_assist(xd, xd->area + addr, p->pkt_len);
         struct xdp_desc *d = xsk_ring_prod__tx_desc(&xd->x.tx, idx);
         d->addr = addr;
         d->len = p->pkt_len;
@@ -439,7 +543,7 @@ static int open_shared(struct xdp_dev *xd, const char *ifname, int64_t queue, ui
                        uint32_t addr, bool force_copy, bool *zc)
 {
     int memfd = memfd_create("demi-xdp-umem", MFD_CLOEXEC), err, lock;
-    xd->sh.xsks_fd = xd->sh.queues_fd = -1;
+    xd->sh.xsks_fd = xd->sh.queues_fd = xd->sh.neigh_fd = -1;
     xd->fd = -1;
     if (memfd < 0)
         return -errno;
@@ -656,7 +760,7 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
         return -ENOMEM;
     xd->dev = dev;
     xd->fd = -1;
-    xd->sh.xsks_fd = xd->sh.queues_fd = -1;
+    xd->sh.xsks_fd = xd->sh.queues_fd = xd->sh.neigh_fd = -1;
     xd->ifindex = (int)if_nametoindex(ifname);
     xd->nframes = (uint32_t)frames;
     xd->area_len = (size_t)frames * XDP_FRAME_SIZE;
@@ -670,6 +774,7 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
     xd->nfree = xd->nframes;
 
     xd->shared = filter;
+    xd->addr = addr;
     err = filter ? open_shared(xd, ifname, queue, nqueues, nq_now, addr, force_copy, &zc)
                  : open_libxdp(xd, ifname, queue, force_copy, &zc);
     if (err < 0)

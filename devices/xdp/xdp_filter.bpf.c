@@ -10,7 +10,8 @@
  *  - IPv4 (no VLAN tag) whose destination is in xdp_addrs and whose
  *    protocol is TCP, UDP or ICMP: what stacks/inet handles;
  *  - ARP (Ethernet/IPv4) whose target protocol address is in xdp_addrs:
- *    requests for our address and replies to our own requests.
+ *    requests for our address and replies to our own requests; their
+ *    sender is recorded in xdp_neigh for the processes on other queues.
  * Everything else: XDP_PASS. The redirect falls back to XDP_PASS when the
  * queue has no XSK in the map (another queue, or our process is gone: the
  * kernel removes a socket from the map when it is released), so a stale
@@ -60,6 +61,22 @@ struct {
     __type(key, __u32);
     __type(value, struct xdp_qowner);
 } xdp_queues SEC(".maps");
+
+/* The senders of ARP frames addressed to us (requests for our address,
+ * replies to our requests), IPv4 address (network order) -> MAC: the peer
+ * sends its ARP on one queue only (the hash of a frame without ports), so
+ * the process on another queue would never hear the answer to its own
+ * request. Its device looks the answer up here instead (xdp.c). */
+struct xdp_neigh_mac {
+    __u8 mac[6];
+    __u16 pad;
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 1024);
+    __type(key, __u32);
+    __type(value, struct xdp_neigh_mac);
+} xdp_neigh SEC(".maps");
 
 /* Under the dispatcher: run early (lower runs first) and go on with the
  * next program on XDP_PASS only. */
@@ -120,6 +137,12 @@ int demi_xdp_filter(struct xdp_md *ctx)
         __builtin_memcpy(&tpa, arp->tpa, 4);
         if (!is_ours(tpa))
             return XDP_PASS;
+        struct xdp_neigh_mac nm = { .pad = 0 };
+        __u32 spa;
+        __builtin_memcpy(&spa, arp->spa, 4);
+        __builtin_memcpy(nm.mac, arp->sha, 6);
+        if (spa && !(nm.mac[0] & 1))
+            bpf_map_update_elem(&xdp_neigh, &spa, &nm, BPF_ANY);
     } else {
         return XDP_PASS;
     }

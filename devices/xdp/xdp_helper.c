@@ -126,7 +126,7 @@ static struct {
 static void serve_get(int reply, int memfd, uint64_t len)
 {
     struct helper_res res = { 0 };
-    struct xdp_shared sh = { .xsks_fd = -1, .queues_fd = -1 };
+    struct xdp_shared sh = { .xsks_fd = -1, .queues_fd = -1, .neigh_fd = -1 };
     struct stat st;
     int xsk = -1;
     if (len == 0 || len > (4096ull << 20) || fstat(memfd, &st) < 0 || (uint64_t)st.st_size < len) {
@@ -136,10 +136,10 @@ static void serve_get(int reply, int memfd, uint64_t len)
         res.err = xsk;
     }
     if (res.err == 0) {
-        int fds[3] = { xsk, sh.xsks_fd, sh.queues_fd };
+        int fds[4] = { xsk, sh.xsks_fd, sh.queues_fd, sh.neigh_fd };
         res.nqueues = sh.nqueues;
         res.legacy = sh.legacy;
-        res.err = send_fds(reply, &res, sizeof(res), fds, 3);
+        res.err = send_fds(reply, &res, sizeof(res), fds, 4);
     } else {
         DM_ERR("xdp", "helper: the datapath for a worker: %s", strerror(-res.err));
         send_fds(reply, &res, sizeof(res), NULL, 0);
@@ -250,7 +250,7 @@ static int helper_call(uint32_t op, int memfd, uint64_t len, struct helper_res *
     close(rp[1]);
     if (err == 0) {
         struct pollfd pf = { .fd = rp[0], .events = POLLIN };
-        ssize_t n = poll(&pf, 1, 10000) == 1 ? recv_fds(rp[0], res, sizeof(*res), fds, 3, nfds) : -ETIMEDOUT;
+        ssize_t n = poll(&pf, 1, 10000) == 1 ? recv_fds(rp[0], res, sizeof(*res), fds, 4, nfds) : -ETIMEDOUT;
         err = n < 0 ? (int)n : n != (ssize_t)sizeof(*res) ? -EPIPE : res->err;
     }
     close(rp[0]);
@@ -260,9 +260,9 @@ static int helper_call(uint32_t op, int memfd, uint64_t len, struct helper_res *
 int xdp_helper_get(int memfd, size_t len, struct xdp_shared *sh, int *xsk_fd)
 {
     struct helper_res res;
-    int fds[3], nfds = 0;
+    int fds[4], nfds = 0;
     int err = helper_call(HELPER_GET, memfd, len, &res, fds, &nfds);
-    if (err == 0 && nfds != 3)
+    if (err == 0 && nfds != 4)
         err = -EPROTO;
     if (err < 0) {
         for (int i = 0; i < nfds; i++)
@@ -272,6 +272,7 @@ int xdp_helper_get(int memfd, size_t len, struct xdp_shared *sh, int *xsk_fd)
     *xsk_fd = fds[0];
     sh->xsks_fd = fds[1];
     sh->queues_fd = fds[2];
+    sh->neigh_fd = fds[3];
     sh->nqueues = res.nqueues;
     sh->legacy = res.legacy;
     return 0;
@@ -280,7 +281,7 @@ int xdp_helper_get(int memfd, size_t len, struct xdp_shared *sh, int *xsk_fd)
 int xdp_helper_put(void)
 {
     struct helper_res res;
-    int fds[3], nfds = 0;
+    int fds[4], nfds = 0;
     int err = helper_call(HELPER_PUT, -1, 0, &res, fds, &nfds);
     for (int i = 0; i < nfds; i++)
         close(fds[i]);

@@ -56,7 +56,9 @@ void xdp_shared_close(struct xdp_shared *sh)
         close(sh->xsks_fd);
     if (sh->queues_fd >= 0)
         close(sh->queues_fd);
-    sh->xsks_fd = sh->queues_fd = -1;
+    if (sh->neigh_fd >= 0)
+        close(sh->neigh_fd);
+    sh->xsks_fd = sh->queues_fd = sh->neigh_fd = -1;
 }
 
 static uint64_t pidns_of(const char *pid)
@@ -188,6 +190,8 @@ static int maps_of(int prog_fd, struct xdp_shared *sh, int *addrs_fd)
                 slot = &sh->queues_fd;
             } else if (strcmp(mi.name, "xdp_addrs") == 0) {
                 slot = addrs_fd;
+            } else if (strcmp(mi.name, "xdp_neigh") == 0) {
+                slot = &sh->neigh_fd;
             }
         }
         if (slot && *slot < 0)
@@ -195,7 +199,7 @@ static int maps_of(int prog_fd, struct xdp_shared *sh, int *addrs_fd)
         else
             close(mfd);
     }
-    return sh->xsks_fd >= 0 && sh->queues_fd >= 0 && *addrs_fd >= 0 ? 0 : -ENOENT;
+    return sh->xsks_fd >= 0 && sh->queues_fd >= 0 && sh->neigh_fd >= 0 && *addrs_fd >= 0 ? 0 : -ENOENT;
 }
 
 /* Our program on the interface: its id (0: none) and how it is attached. */
@@ -261,7 +265,7 @@ int xdp_shared_get(int ifindex, uint32_t nqueues, const uint32_t *addrs, unsigne
     int err = 0, addrs_fd = -1;
     uint8_t one = 1;
 
-    out->xsks_fd = out->queues_fd = -1;
+    out->xsks_fd = out->queues_fd = out->neigh_fd = -1;
     uint32_t id = find_ours(ifindex, &mode, &legacy, &foreign);
     if (!id) {
         if (foreign)
@@ -295,7 +299,7 @@ int xdp_shared_put(int ifindex)
 {
     enum xdp_attach_mode mode = XDP_MODE_UNSPEC;
     bool legacy = false, foreign = false;
-    struct xdp_shared sh = { .xsks_fd = -1, .queues_fd = -1 };
+    struct xdp_shared sh = { .xsks_fd = -1, .queues_fd = -1, .neigh_fd = -1 };
     int addrs_fd = -1;
     uint32_t id = find_ours(ifindex, &mode, &legacy, &foreign);
     if (!id)
@@ -334,7 +338,7 @@ int xdp_prog_available(void)
 int xdp_shared_get(int ifindex, uint32_t nqueues, const uint32_t *addrs, unsigned naddrs, struct xdp_shared *out)
 {
     (void)ifindex, (void)nqueues, (void)addrs, (void)naddrs;
-    out->xsks_fd = out->queues_fd = -1;
+    out->xsks_fd = out->queues_fd = out->neigh_fd = -1;
     return -EOPNOTSUPP;
 }
 

@@ -28,6 +28,7 @@ int xdp_prog_available(void);
 struct xdp_shared {
     int xsks_fd;                   /* XSKMAP, one slot per queue */
     int queues_fd;                 /* owner of each queue (struct xdp_qowner) */
+    int neigh_fd;                  /* ARP senders seen on any queue: IPv4 -> MAC */
     uint32_t nqueues;              /* slots in both */
     bool legacy;                   /* attached alone, not behind libxdp's dispatcher */
 };

@@ -15,9 +15,9 @@
 # Flows: the veth peer picks its TX queue per socket by the flow hash,
 # and veth delivers on the receive queue of the same number, so each
 # connection stays on one queue, and thus in one process (txrehash off in
-# C: a retransmission timeout would otherwise re-hash it). ARP: the peer's
-# replies land on one queue only, so each process gets the peer's MAC in
-# DEMI_ARP and C our MAC (README: "ARP").
+# C: a retransmission timeout would otherwise re-hash it). ARP: the peer
+# sends all of it on one queue; the process on the other queue learns the
+# peer's MAC from the program's xdp_neigh (xdp.arp_shared, README "ARP").
 # usage: xdp-mp.sh LIBRARY CASE      (root; skips with 77 otherwise)
 set -u
 lib=$(readlink -f "$1") case=$2
@@ -61,10 +61,7 @@ ip -n $S addr add $net.3/24 dev $IS
 ip -n $C addr add $net.2/24 dev $IC
 ip -n $S link set $IS up
 ip -n $C link set $IC up
-mac_s=$(cat /sys/class/net/$IS/address 2>/dev/null || ip netns exec $S cat /sys/class/net/$IS/address)
-mac_c=$(ip netns exec $C cat /sys/class/net/$IC/address)
-ip -n $C neigh replace $net.1 lladdr "$mac_s" dev $IC nud permanent
-export DEMI_BACKEND=xdp DEMI_XDP_IFACE=$IS DEMI_IPV4=$net.1/24 DEMI_ARP="$net.2=$mac_c" DEMI_LOG=info
+export DEMI_BACKEND=xdp DEMI_XDP_IFACE=$IS DEMI_IPV4=$net.1/24 DEMI_LOG=info
 unset DEMI_XDP_QUEUE
 port=8080 kport=8081
 
@@ -108,8 +105,11 @@ two)
   [ $((ca + cb)) = 16 ] || fail "served $ca + $cb connections, not 16"
   [ "$ca" -ge 1 ] && [ "$cb" -ge 1 ] || fail "one process served nothing ($ca, $cb)"
   [ "${ra:-0}" -gt 0 ] && [ "${rb:-0}" -gt 0 ] || fail "xdp.rx: a ${ra:-none}, b ${rb:-none}"
-  echo "two processes on queues $qa and $qb of one veth: 16 connections byte-exact ($ca + $cb; xdp.rx $ra, $rb);" \
-       "the kernel's listener on the same interface answered"
+  # the peer's ARP came on one queue: the other process got it from xdp_neigh
+  aa=$(stat_of a xdp.arp_shared) ab=$(stat_of b xdp.arp_shared)
+  [ $((${aa:-0} + ${ab:-0})) -ge 1 ] || fail "no process learnt the peer's MAC through xdp_neigh"
+  echo "two processes on queues $qa and $qb of one veth: 16 connections byte-exact ($ca + $cb; xdp.rx $ra, $rb;" \
+       "ARP shared ${aa:-0}, ${ab:-0}); the kernel's listener on the same interface answered"
   ;;
 kill)
   start_server a
