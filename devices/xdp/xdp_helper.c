@@ -152,6 +152,14 @@ static void serve_get(int reply, int memfd, uint64_t len)
 static void helper_main(int ch)
 {
     setsid();
+    /* stdin and stdout stay nobody's pipe (a shell's $(...) waits for
+     * them); stderr keeps our error lines */
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);
+        close(null);
+    }
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, SIG_IGN);
     signal(SIGHUP, SIG_IGN);

@@ -8,6 +8,8 @@
 #          served; a kernel listener on NET.3 (other port) reachable meanwhile
 #   kill   one of two servers killed (-9) in the middle of transfers: the
 #          other serves on; a new process takes the freed queue and serves
+#   unpriv a server started as nobody (no privileged parent, so no helper)
+#          says at error level that its datapath did not start, and why
 #   nginx  nginx, master on, 2 workers as its default user (they drop root
 #          before the datapath starts: sockets from the privileged helper),
 #          a 16 MiB file fetched 8 times with sha256 checked, connections
@@ -198,5 +200,18 @@ CONF
   echo "nginx, master + 2 workers (workers as ${user:-?}): 8 x 16 MiB sha256-exact, served by $workers workers" \
        "over xdp, sockets from the privileged helper"
   ;;
-*) echo "usage: $0 LIBRARY two|kill|nginx"; exit 2 ;;
+unpriv)
+  command -v setpriv >/dev/null || { echo "SKIP: setpriv missing"; exit 77; }
+  : >"$out/u.conns"
+  chmod 666 "$out/u.conns"
+  ip netns exec $S setpriv --reuid=65534 --regid=65534 --clear-groups env LD_PRELOAD="$lib" timeout 30 \
+    python3 "$here/xdp_mp.py" server $port "$out/u.conns" 2>"$out/u.err" &
+  pids="$pids $!"
+  for _ in $(seq 100); do grep -q "did not start" "$out/u.err" && break; sleep 0.05; done
+  grep -q "error xdp: .*no privilege for AF_XDP" "$out/u.err" || fail "no error naming the missing privilege"
+  grep -q "error shim: the datapath did not start" "$out/u.err" || fail "no error saying the datapath did not start"
+  echo "a server started as nobody without a helper: errors logged ($(grep -c ' error ' "$out/u.err") lines)," \
+       "sockets stay in the kernel"
+  ;;
+*) echo "usage: $0 LIBRARY two|kill|unpriv|nginx"; exit 2 ;;
 esac
