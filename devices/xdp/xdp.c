@@ -583,6 +583,9 @@ static int open_shared(struct xdp_dev *xd, const char *ifname, int64_t queue, ui
                "DEMI_XDP_HELPER)", ifname);
     } else if (err == -EEXIST) {
         DM_ERR("xdp", "%s: another XDP program holds the interface alone", ifname);
+    } else if (err == -ESTALE) {
+        DM_ERR("xdp", "%s: a copy of our XDP program from another version of the library holds the interface "
+               "(ip link set dev %s xdp off, once no process uses it)", ifname, ifname);
     } else if (err < 0) {
         DM_ERR("xdp", "%s: our XDP program or the AF_XDP socket: %s", ifname, strerror(-err));
     }

@@ -282,6 +282,8 @@ int xdp_shared_get(int ifindex, uint32_t nqueues, const uint32_t *addrs, unsigne
         return -errno;
     err = maps_of(pfd, out, &addrs_fd);
     close(pfd);
+    if (err == -ENOENT)
+        err = -ESTALE; /* our name, not our maps: a copy from another version */
     for (unsigned i = 0; err == 0 && i < naddrs; i++)
         if (bpf_map_update_elem(addrs_fd, &addrs[i], &one, BPF_ANY) < 0)
             err = -errno;

@@ -37,7 +37,8 @@ struct xdp_shared {
  * `nqueues`), and adds the addresses (network order) it redirects.
  * Privileged (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN to find it); run with
  * the interface lock held. -EOPNOTSUPP without the program in this build,
- * -EEXIST when another program holds the interface alone, or -errno. */
+ * -EEXIST when another program holds the interface alone, -ESTALE when a
+ * copy of ours from another version does, or -errno. */
 int xdp_shared_get(int ifindex, uint32_t nqueues, const uint32_t *addrs, unsigned naddrs, struct xdp_shared *out);
 
 /* Detaches our program from `ifindex` when no live process holds a queue.
