@@ -514,8 +514,13 @@ static int bind_queue(struct xdp_dev *xd, int64_t queue, uint32_t nq_now, bool *
     for (int tries = 0; tries < 40; tries++) {
         bool busy = false;
         for (uint32_t q = first; q < last; q++) {
-            if (queue < 0 && xdp_queue_taken(&xd->sh, q))
+            /* first the queues nobody holds; then every queue, since the
+             * kernel decides (an owner that exec'd keeps its pid but not
+             * its socket) */
+            if (queue < 0 && tries == 0 && xdp_queue_taken(&xd->sh, q)) {
+                busy = true;
                 continue;
+            }
             int err = xdp_xsk_bind(xd->fd, xd->ifindex, q, *zc);
             if (err < 0 && err != -EBUSY && *zc) {
                 *zc = false; /* veth and most virtual devices: copy mode only */

@@ -8,6 +8,10 @@
 #          served; a kernel listener on NET.3 (other port) reachable meanwhile
 #   kill   one of two servers killed (-9) in the middle of transfers: the
 #          other serves on; a new process takes the freed queue and serves
+#   pass   one process on queue 0 only, and the kernel also has our address
+#          with a listener on another port: connections landing on queue 1
+#          (no socket there) reach the kernel (XDP_PASS), those on queue 0
+#          reach our stack (which resets them: no listener on that port)
 #   unpriv a server started as nobody (no privileged parent, so no helper)
 #          says at error level that its datapath did not start, and why
 #   nginx  nginx, master on, 2 workers as its default user (they drop root
@@ -205,6 +209,23 @@ CONF
   echo "nginx, master + 2 workers (workers as ${user:-?}): 8 x 16 MiB sha256-exact in $ms ms (4 at a time)," \
        "served by $workers workers over xdp, sockets from the privileged helper"
   ;;
+pass)
+  start_server a
+  qa=$(queue_of a)
+  [ "$qa" = 0 ] || fail "a took queue '$qa', not 0"
+  ip -n $S addr add $net.1/32 dev $IS
+  ip netns exec $S timeout 60 python3 "$here/xdp_mp.py" server $kport "$out/k.conns" 2>"$out/k.err" &
+  pids="$pids $!"
+  sleep 0.3
+  ip netns exec $C timeout 60 python3 "$here/xdp_mp.py" clients $net.1 $kport 16 1000 3 >"$out/c.out" 2>"$out/c.err"
+  ok=$(grep -c ok "$out/c.out") k=$(wc -l <"$out/k.conns")
+  stop_server a
+  ra=$(stat_of a xdp.rx)
+  [ "$ok" -ge 1 ] && [ "$ok" = "$k" ] || fail "$ok connections completed, the kernel accepted $k"
+  [ "$ok" -lt 16 ] && [ "${ra:-0}" -gt 0 ] || fail "none reached our stack on queue 0 (ok $ok, xdp.rx ${ra:-none})"
+  echo "our address on the queue without a socket goes to the kernel: $ok of 16 connections reached its listener," \
+       "the others our stack on queue 0 (xdp.rx $ra)"
+  ;;
 unpriv)
   command -v setpriv >/dev/null || { echo "SKIP: setpriv missing"; exit 77; }
   : >"$out/u.conns"
@@ -218,5 +239,5 @@ unpriv)
   echo "a server started as nobody without a helper: errors logged ($(grep -c ' error ' "$out/u.err") lines)," \
        "sockets stay in the kernel"
   ;;
-*) echo "usage: $0 LIBRARY two|kill|unpriv|nginx"; exit 2 ;;
+*) echo "usage: $0 LIBRARY two|kill|pass|unpriv|nginx"; exit 2 ;;
 esac

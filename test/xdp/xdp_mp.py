@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: MIT
 # Helpers of xdp-mp.sh.
 #   server PORT LOG          echo server (threads), logs "conn" per accept
-#   clients HOST PORT N BYTES [HOLD_S]
+#   clients HOST PORT N BYTES [TIMEOUT_S]
 #                            N connections at once, each sends BYTES random
-#                            bytes and checks the echo; prints "ok I" per good one
+#                            bytes and checks the echo; prints "ok I" per good
+#                            one (socket timeout TIMEOUT_S, default 20)
 #   slow HOST PORT           one connection that echoes forever (until killed
 #                            or the server goes): exits 0 on a reset/EOF
 import os, signal, socket, socketserver, sys, threading, time
@@ -27,10 +28,10 @@ def server(port, log):
     s.serve_forever(poll_interval=0.1)
     s.server_close()
 
-def one(host, port, nbytes, i, res):
+def one(host, port, nbytes, i, res, timeout):
     try:
         data = os.urandom(nbytes)
-        s = socket.create_connection((host, port), timeout=20)
+        s = socket.create_connection((host, port), timeout=timeout)
         t = threading.Thread(target=lambda: s.sendall(data))
         t.start()
         got = bytearray()
@@ -46,9 +47,9 @@ def one(host, port, nbytes, i, res):
         print('client', i, 'failed:', e, file=sys.stderr)
         res[i] = False
 
-def clients(host, port, n, nbytes):
+def clients(host, port, n, nbytes, timeout=20.0):
     res = {}
-    ts = [threading.Thread(target=one, args=(host, port, nbytes, i, res)) for i in range(n)]
+    ts = [threading.Thread(target=one, args=(host, port, nbytes, i, res, timeout)) for i in range(n)]
     for t in ts:
         t.start()
     for t in ts:
@@ -75,6 +76,6 @@ if __name__ == '__main__':
     if a[1] == 'server':
         server(int(a[2]), a[3])
     elif a[1] == 'clients':
-        sys.exit(clients(a[2], int(a[3]), int(a[4]), int(a[5])))
+        sys.exit(clients(a[2], int(a[3]), int(a[4]), int(a[5]), float(a[6]) if len(a) > 6 else 20.0))
     elif a[1] == 'slow':
         sys.exit(slow(a[2], int(a[3])))
