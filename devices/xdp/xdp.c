@@ -588,6 +588,10 @@ static int open_shared(struct xdp_dev *xd, const char *ifname, int64_t queue, ui
                "DEMI_XDP_HELPER)", ifname);
     } else if (err == -EEXIST) {
         DM_ERR("xdp", "%s: another XDP program holds the interface alone", ifname);
+    } else if (err == -ENOSPC) {
+        DM_ERR("xdp", "%s: the kernel refused our XDP program: %s (a veth takes XDP only when this end has at "
+               "least as many RX queues as its peer has TX queues: make both with the same numrxqueues and "
+               "numtxqueues)", ifname, strerror(-err));
     } else if (err == -ESTALE) {
         DM_ERR("xdp", "%s: a copy of our XDP program from another version of the library holds the interface "
                "(ip link set dev %s xdp off, once no process uses it)", ifname, ifname);
