@@ -71,6 +71,7 @@
 #include <pthread.h>
 #include <bpf/bpf.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <xdp/libxdp.h>
 #include <xdp/xsk.h>
@@ -480,7 +481,7 @@ static void xdp_atfork_child(void)
     for (int i = 0; i < XDP_MAX_OPEN; i++) {
         int fd = __atomic_exchange_n(&open_fds[i], 0, __ATOMIC_RELAXED);
         if (fd > 0)
-            close(fd);
+            syscall(SYS_close, fd); /* inside fork: past the preload's hooks and their lock */
     }
 }
 
