@@ -1,25 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * "xdp": an L2 device on one queue of a Linux interface through an AF_XDP
- * socket (libxdp's xsk API), sharing the interface with the kernel: our
- * XDP program (xdp_filter.bpf.c, attached by xdp_prog.c) redirects to the
- * socket only IPv4 TCP/UDP/ICMP for our DEMI_IPV4 address and ARP whose
- * target is that address, and passes everything else to the kernel.
+ * socket, sharing the interface with the kernel and with other processes:
+ * the interface's one copy of our XDP program (xdp_filter.bpf.c, found or
+ * attached by xdp_prog.c) redirects to the socket of the receiving queue
+ * only IPv4 TCP/UDP/ICMP for our DEMI_IPV4 address and ARP whose target is
+ * that address, and passes everything else to the kernel.
  * README.md: queues, flow placement, privileges, what a crash leaves.
  *
- * Configuration: DEMI_XDP_IFACE (required), DEMI_XDP_QUEUE (default 0),
+ * Configuration: DEMI_XDP_IFACE (required), DEMI_XDP_QUEUE (default auto),
  * DEMI_XDP_FILTER=ip|all (default ip: our program, needs DEMI_IPV4; all:
  * libxdp's default program, every frame of the queue, as does a build
  * without clang), DEMI_XDP_FRAMES (UMEM frames of 4 KiB, default 4096),
  * DEMI_XDP_COPY=1 (skip the zero-copy attempt), DEMI_MAC (default: the
- * interface's MAC).
+ *    interface's MAC), DEMI_XDP_HELPER (xdp_helper.c).
  *
  * How it works
- *  - Open: attach our program (its XSKMAP sized for every queue the
- *    interface can have), create the socket without libxdp's program
- *    (XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD), put it in the XSKMAP at its
- *    queue. Close: delete the socket, then detach the program.
- *  - One UMEM (our own mmap) of DEMI_XDP_FRAMES frames. Frames that belong
+ *  - Open (shared path, DEMI_XDP_FILTER=ip), under the interface lock:
+ *    find or attach the program, create the socket and register the UMEM
+ *    (privileged: here, or by the helper for a worker that dropped root),
+ *    then map the rings, bind a queue (auto: the first without a live
+ *    owner), record ourselves in xdp_queues and put the socket in the
+ *    XSKMAP at that queue. Close: the slot and the record go, then the
+ *    socket; the last process out detaches the program.
+ *  - One UMEM (a memfd, mapped shared) of DEMI_XDP_FRAMES frames. Frames that belong
  *    to us sit on one free stack (an array of frame addresses); the rest
  *    are with the kernel (fill ring, RX ring, TX ring, completion ring) or
  *    with the stack/application as received dm_bufs.
@@ -64,48 +68,65 @@
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <pthread.h>
+#include <bpf/bpf.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <xdp/libxdp.h>
 #include <xdp/xsk.h>
+#include "dm/addr.h"
 #include "dm/compiler.h"
 #include "dm/device.h"
 #include "dm/log.h"
 #include "dm/stats.h"
+#include "dm/time.h"
 #include "xdp_prog.h"
 
 #define XDP_FRAME_SIZE   XSK_UMEM__DEFAULT_FRAME_SIZE
 #define XDP_RING_SIZE    2048u
 #define XDP_BATCH        64u
 #define XDP_MAX_SEGS     64u
+#define XDP_ARP_WAIT     8u
+#define XDP_ARP_WAIT_NS  (1000 * DM_NS_PER_MS)
+#define XDP_ARP_POLL_NS  (1 * DM_NS_PER_MS)
 
 enum {
     XDP_C_RX, XDP_C_TX, XDP_C_TX_FULL, XDP_C_TX_BAD, XDP_C_RX_NO_HDR, XDP_C_FILL_EMPTY,
-    XDP_C_TX_KICKS, XDP_C_FILL_KICKS, XDP_C_RX_SCARCE, XDP_NCTR
+    XDP_C_TX_KICKS, XDP_C_FILL_KICKS, XDP_C_RX_SCARCE, XDP_C_ARP_SHARED, XDP_NCTR
 };
 static const char *const xdp_ctr_names[XDP_NCTR] = {
     "rx", "tx", "tx_full", "tx_bad", "rx_no_hdr", "fill_empty", "tx_kicks", "fill_kicks", "rx_scarce",
+    "arp_shared",
 };
 
 struct xdp_dev {
-    struct xsk_ring_cons rx;
-    struct xsk_ring_prod tx;
-    struct xsk_ring_prod fill;
-    struct xsk_ring_cons comp;
+    struct xdp_xsk x;              /* rings (and their mappings on the shared path) */
     uint8_t *area;                 /* the UMEM */
     uint32_t nfree;                /* frames on the free stack */
     uint32_t outstanding;          /* RX frames held as dm_bufs */
     bool closed;                   /* device closed, waiting for outstanding */
     int fd;
     struct dm_dev *dev;
-    struct xsk_umem *umem;
+    struct xsk_umem *umem;         /* libxdp's path (DEMI_XDP_FILTER=all) */
     struct xsk_socket *xsk;
-    struct xdp_prog *prog;         /* our XDP program; NULL: libxdp's default */
+    struct xdp_shared sh;          /* our program's maps (shared path) */
+    bool shared;                   /* the shared path: our program, our own socket */
+    bool via_helper;               /* the privileged parts came from the helper */
+    bool claimed;                  /* our queue record and XSKMAP slot are set */
+    int ifindex;
+    uint32_t queue;
     size_t area_len;
     uint32_t nframes;
     uint64_t ctr[XDP_NCTR];
     struct dm_dev_info info;
     uint64_t *free_frames;         /* the free stack */
+    /* ARP answers heard on other queues (xdp_neigh, see arp_assist) */
+    uint32_t addr;                 /* our address, network order */
+    uint32_t narp, ninject;
+    int64_t arp_next_ns;           /* next look at xdp_neigh for narp */
+    struct { uint32_t ip; int64_t until_ns; } arp_wait[XDP_ARP_WAIT];
+    struct { uint32_t ip; uint8_t mac[6]; } arp_inject[XDP_ARP_WAIT];
 };
 
 static void xdp_release(struct xdp_dev *xd)
@@ -133,23 +154,105 @@ static void xdp_refill(struct xdp_dev *xd)
     uint32_t reserve = xd->nframes / 4, idx;
     if (xd->nfree <= reserve)
         return;
-    uint32_t want = DM_MIN(xsk_prod_nb_free(&xd->fill, XDP_BATCH), xd->nfree - reserve);
+    uint32_t want = DM_MIN(xsk_prod_nb_free(&xd->x.fill, XDP_BATCH), xd->nfree - reserve);
     if (!want)
         return;
-    if (xsk_ring_prod__reserve(&xd->fill, want, &idx) != want)
+    if (xsk_ring_prod__reserve(&xd->x.fill, want, &idx) != want)
         return;
     for (uint32_t i = 0; i < want; i++)
-        *xsk_ring_prod__fill_addr(&xd->fill, idx + i) = xd->free_frames[--xd->nfree];
-    xsk_ring_prod__submit(&xd->fill, want);
+        *xsk_ring_prod__fill_addr(&xd->x.fill, idx + i) = xd->free_frames[--xd->nfree];
+    xsk_ring_prod__submit(&xd->x.fill, want);
 }
 
 static void xdp_reap_completions(struct xdp_dev *xd)
 {
-    uint32_t idx, n = xsk_ring_cons__peek(&xd->comp, XDP_RING_SIZE, &idx);
+    uint32_t idx, n = xsk_ring_cons__peek(&xd->x.comp, XDP_RING_SIZE, &idx);
     for (uint32_t i = 0; i < n; i++)
-        xd->free_frames[xd->nfree++] = *xsk_ring_cons__comp_addr(&xd->comp, idx + i);
+        xd->free_frames[xd->nfree++] = *xsk_ring_cons__comp_addr(&xd->x.comp, idx + i);
     if (n)
-        xsk_ring_cons__release(&xd->comp, n);
+        xsk_ring_cons__release(&xd->x.comp, n);
+}
+
+/*
+ * ARP across queues. The peer sends its ARP frames on one queue (their
+ * hash has no ports), so a process on another queue would never hear the
+ * reply to its own request, nor the peer's request for us. The program
+ * records the sender of every ARP frame addressed to us in xdp_neigh, on
+ * whichever queue it came; when our stack sends an ARP request, the device
+ * looks its target up there (a bpf syscall, per request only) and, when
+ * someone heard it, hands the stack a reply made from it at the next
+ * rx_burst. Not heard yet: it looks again every millisecond for a second
+ * (the stack's own request goes out meanwhile, and its reply lands in the
+ * map wherever it arrives).
+ */
+static void arp_assist(struct xdp_dev *xd, const uint8_t *f, uint32_t len)
+{
+    uint32_t tpa;
+    if (len < 42 || f[12] != 0x08 || f[13] != 0x06 || f[20] != 0 || f[21] != 1 || xd->sh.neigh_fd < 0)
+        return; /* not an ARP request */
+    memcpy(&tpa, f + 38, 4);
+    for (uint32_t i = 0; i < xd->narp; i++)
+        if (xd->arp_wait[i].ip == tpa)
+            return;
+    if (xd->narp < XDP_ARP_WAIT) {
+        xd->arp_wait[xd->narp].ip = tpa;
+        xd->arp_wait[xd->narp].until_ns = dm_clock_ns() + XDP_ARP_WAIT_NS;
+        xd->narp++;
+        xd->arp_next_ns = 0; /* look now */
+    }
+}
+
+/* Moves the waiting requests whose answer someone heard to arp_inject. */
+static void arp_poll(struct xdp_dev *xd)
+{
+    int64_t now = dm_clock_ns();
+    if (now < xd->arp_next_ns)
+        return;
+    xd->arp_next_ns = now + XDP_ARP_POLL_NS;
+    for (uint32_t i = 0; i < xd->narp;) {
+        struct { uint8_t mac[6]; uint16_t pad; } v;
+        bool found = bpf_map_lookup_elem(xd->sh.neigh_fd, &xd->arp_wait[i].ip, &v) == 0;
+        if (found && xd->ninject < XDP_ARP_WAIT) {
+            xd->arp_inject[xd->ninject].ip = xd->arp_wait[i].ip;
+            memcpy(xd->arp_inject[xd->ninject].mac, v.mac, 6);
+            xd->ninject++;
+        }
+        if (found || now >= xd->arp_wait[i].until_ns)
+            xd->arp_wait[i] = xd->arp_wait[--xd->narp];
+        else
+            i++;
+    }
+}
+
+/* An ARP reply from the peer as it would have come, in a free frame. */
+static uint16_t arp_inject(struct xdp_dev *xd, struct dm_buf **pkts, uint16_t n)
+{
+    uint16_t k = 0;
+    while (xd->ninject && k < n && xd->nfree > xd->nframes / 4) {
+        uint64_t addr = xd->free_frames[--xd->nfree];
+        uint8_t *f = xd->area + addr;
+        const uint8_t *peer = xd->arp_inject[xd->ninject - 1].mac;
+        uint32_t ip = xd->arp_inject[xd->ninject - 1].ip;
+        static const uint8_t hdr[10] = {0x08, 0x06, 0, 1, 0x08, 0x00, 6, 4, 0, 2};
+        struct dm_buf *b = dm_buf_wrap_ext(xd->dev->inst, f, 42, xdp_frame_free, xd);
+        if (!b) {
+            xd->free_frames[xd->nfree++] = addr;
+            break;
+        }
+        memcpy(f, xd->info.mac, 6);
+        memcpy(f + 6, peer, 6);
+        memcpy(f + 12, hdr, sizeof(hdr));
+        memcpy(f + 22, peer, 6);
+        memcpy(f + 28, &ip, 4);
+        memcpy(f + 32, xd->info.mac, 6);
+        memcpy(f + 38, &xd->addr, 4);
+        b->dev_priv = (void *)(uintptr_t)addr;
+        pkts[k++] = b;
+        xd->outstanding++;
+        xd->ninject--;
+        xd->ctr[XDP_C_ARP_SHARED]++;
+    }
+    return k;
 }
 
 static uint16_t xdp_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
@@ -157,23 +260,32 @@ static uint16_t xdp_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
     struct xdp_dev *xd = dev->priv;
     uint32_t idx, got, k = 0;
 
+    if (dm_unlikely(xd->narp || xd->ninject)) {
+        arp_poll(xd);
+        if (xd->ninject && (k = arp_inject(xd, pkts, n)) == n)
+            return (uint16_t)k;
+        pkts += k;
+        n = (uint16_t)(n - k);
+    }
+    uint32_t injected = k;
+    k = 0;
     xdp_refill(xd);
-    got = xsk_ring_cons__peek(&xd->rx, n, &idx);
+    got = xsk_ring_cons__peek(&xd->x.rx, n, &idx);
     if (!got) {
-        if (xsk_ring_prod__needs_wakeup(&xd->fill)) {
+        if (xsk_ring_prod__needs_wakeup(&xd->x.fill)) {
             xd->ctr[XDP_C_FILL_KICKS]++;
             recvfrom(xd->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
         }
-        if (xd->nfree <= xd->nframes / 4 && xsk_prod_nb_free(&xd->fill, XDP_RING_SIZE) == XDP_RING_SIZE)
+        if (xd->nfree <= xd->nframes / 4 && xsk_prod_nb_free(&xd->x.fill, XDP_RING_SIZE) == XDP_RING_SIZE)
             xd->ctr[XDP_C_FILL_EMPTY]++; /* the application holds every RX frame */
-        return 0;
+        return (uint16_t)injected;
     }
     /* Half the UMEM held by the stack and the application (RX may use
      * three quarters of it, the rest is TX's): ask whoever keeps these for
      * long to copy them (DM_BUF_RX_SCARCE). */
     uint32_t scarce = xd->outstanding + got > xd->nframes / 2 ? DM_BUF_RX_SCARCE : 0;
     for (; k < got; k++) {
-        const struct xdp_desc *d = xsk_ring_cons__rx_desc(&xd->rx, idx + k);
+        const struct xdp_desc *d = xsk_ring_cons__rx_desc(&xd->x.rx, idx + k);
         uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
         struct dm_buf *b = dm_buf_wrap_ext(dev->inst, xd->area + addr, d->len, xdp_frame_free, xd);
         if (dm_unlikely(!b)) {
@@ -185,13 +297,13 @@ static uint16_t xdp_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
         pkts[k] = b;
     }
     if (k < got)
-        xsk_ring_cons__cancel(&xd->rx, got - k);
-    xsk_ring_cons__release(&xd->rx, k);
+        xsk_ring_cons__cancel(&xd->x.rx, got - k);
+    xsk_ring_cons__release(&xd->x.rx, k);
     xd->outstanding += k;
     xd->ctr[XDP_C_RX] += k;
     if (scarce)
         xd->ctr[XDP_C_RX_SCARCE] += k;
-    return (uint16_t)k;
+    return (uint16_t)(k + injected);
 }
 
 static uint16_t xdp_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
@@ -208,11 +320,13 @@ static uint16_t xdp_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
             dm_buf_free(p); /* taken and dropped, as a NIC would */
             continue;
         }
-        if (dm_unlikely(!xd->nfree || xsk_ring_prod__reserve(&xd->tx, 1, &idx) != 1))
+        if (dm_unlikely(!xd->nfree || xsk_ring_prod__reserve(&xd->x.tx, 1, &idx) != 1))
             break;
         uint64_t addr = xd->free_frames[--xd->nfree];
         dm_buf_copy_out(p, 0, xd->area + addr, p->pkt_len);
-        struct xdp_desc *d = xsk_ring_prod__tx_desc(&xd->tx, idx);
+        if (dm_unlikely(xd->area[addr + 12] == 0x08 && xd->area[addr + 13] == 0x06))
+            arp_assist(xd, xd->area + addr, p->pkt_len);
+        struct xdp_desc *d = xsk_ring_prod__tx_desc(&xd->x.tx, idx);
         d->addr = addr;
         d->len = p->pkt_len;
         d->options = 0;
@@ -220,9 +334,9 @@ static uint16_t xdp_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
         sent++;
     }
     if (sent)
-        xsk_ring_prod__submit(&xd->tx, sent);
+        xsk_ring_prod__submit(&xd->x.tx, sent);
     /* kick when asked to, and also when we are stuck so completions flow */
-    if ((sent || i < n) && xsk_ring_prod__needs_wakeup(&xd->tx)) {
+    if ((sent || i < n) && xsk_ring_prod__needs_wakeup(&xd->x.tx)) {
         xd->ctr[XDP_C_TX_KICKS]++;
         sendto(xd->fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
     }
@@ -255,22 +369,10 @@ out:
     return err;
 }
 
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-    unsigned v[6];
-    int used = 0;
-    if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%n", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &used) != 6 ||
-        s[used] != '\0')
-        return -EINVAL;
-    for (int i = 0; i < 6; i++)
-        mac[i] = (uint8_t)v[i];
-    return 0;
-}
-
 /* How many RX queues the interface can have (ethtool's maximum, so that
  * channels added later still have an XSKMAP slot), at least queue + 1.
  * *now gets the current count when known, else 0. */
-static uint32_t iface_queues(const char *ifname, uint32_t queue, uint32_t *now)
+uint32_t xdp_iface_queues(const char *ifname, uint32_t queue, uint32_t *now)
 {
     struct ethtool_channels ch = { .cmd = ETHTOOL_GCHANNELS };
     struct ifreq ifr;
@@ -302,7 +404,7 @@ static uint32_t iface_queues(const char *ifname, uint32_t queue, uint32_t *now)
 
 /* Our address for the XDP program: DEMI_IPV4 (a.b.c.d[/len]), as the
  * stack on top reads it; the device sees the same configuration. */
-static int our_ipv4(const struct dm_config *cfg, uint32_t *addr)
+int xdp_our_ipv4(const struct dm_config *cfg, uint32_t *addr)
 {
     const char *v = dm_cfg_str(cfg, DM_CFG_IPV4);
     char ip[INET_ADDRSTRLEN];
@@ -331,7 +433,7 @@ static int filter_mode(const struct dm_config *cfg, uint32_t *addr)
         return err;
     if (f == FILTER_ALL)
         return 0;
-    if ((err = our_ipv4(cfg, addr)) < 0) {
+    if ((err = xdp_our_ipv4(cfg, addr)) < 0) {
         DM_ERR("xdp", "DEMI_XDP_FILTER=ip needs our address in DEMI_IPV4 (%s); DEMI_XDP_FILTER=all takes "
                "every frame instead", err == -ENOENT ? "unset" : "not an IPv4 address");
         return -EINVAL;
@@ -357,13 +459,268 @@ static int xdp_libxdp_print(enum libxdp_print_level level, const char *fmt, va_l
     return xdp_lib_print(level == LIBXDP_WARN ? LIBBPF_WARN : LIBBPF_DEBUG, fmt, ap);
 }
 
+/* Forked children get our mappings of the rings not at all (MADV_DONTFORK)
+ * and close their copy of each socket: a copy would keep the socket, and
+ * with it our queue and XSKMAP slot, alive after we exit. */
+#define XDP_MAX_OPEN 16
+static int open_fds[XDP_MAX_OPEN];
+
+static void xdp_atfork_child(void)
+{
+    for (int i = 0; i < XDP_MAX_OPEN; i++) {
+        int fd = __atomic_exchange_n(&open_fds[i], 0, __ATOMIC_RELAXED);
+        if (fd > 0)
+            syscall(SYS_close, fd); /* inside fork: past the preload's hooks and their lock */
+    }
+}
+
+static void xdp_atfork_register(void)
+{
+    pthread_atfork(NULL, NULL, xdp_atfork_child);
+}
+
+static void track_fd(int fd, bool add)
+{
+    for (int i = 0; i < XDP_MAX_OPEN; i++) {
+        int expect = add ? 0 : fd;
+        if (__atomic_compare_exchange_n(&open_fds[i], &expect, add ? fd : 0, false, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED))
+            return;
+    }
+}
+
+static const char *mode_name(bool zc)
+{
+    return zc ? "zero-copy" : "copy";
+}
+
+/* Binds the socket: DEMI_XDP_QUEUE, or (auto, queue < 0) the first queue no
+ * live process holds. A queue whose last socket was just released (its
+ * owner exited) is still bound for a moment (the kernel frees it
+ * asynchronously): -EBUSY then means "not yet", so we wait up to 2 s. */
+static int bind_queue(struct xdp_dev *xd, int64_t queue, uint32_t nq_now, bool *zc)
+{
+    uint32_t first = queue < 0 ? 0 : (uint32_t)queue, last = queue < 0 ? nq_now : (uint32_t)queue + 1;
+    for (int tries = 0; tries < 40; tries++) {
+        bool busy = false;
+        for (uint32_t q = first; q < last; q++) {
+            /* first the queues nobody holds; then every queue, since the
+             * kernel decides (an owner that exec'd keeps its pid but not
+             * its socket) */
+            if (queue < 0 && tries == 0 && xdp_queue_taken(&xd->sh, q)) {
+                busy = true;
+                continue;
+            }
+            int err = xdp_xsk_bind(xd->fd, xd->ifindex, q, *zc);
+            if (err < 0 && err != -EBUSY && *zc) {
+                *zc = false; /* veth and most virtual devices: copy mode only */
+                err = xdp_xsk_bind(xd->fd, xd->ifindex, q, false);
+            }
+            if (err == 0) {
+                xd->queue = q;
+                return 0;
+            }
+            if (err != -EBUSY)
+                return err;
+            busy = true;
+        }
+        if (!busy)
+            break;
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return -EBUSY;
+}
+
+/* The shared path (DEMI_XDP_FILTER=ip): the interface's one program, our
+ * own socket on a queue of our own. */
+static int open_shared(struct xdp_dev *xd, const char *ifname, int64_t queue, uint32_t nqueues, uint32_t nq_now,
+                       uint32_t addr, bool force_copy, bool *zc)
+{
+    int memfd = memfd_create("demi-xdp-umem", MFD_CLOEXEC), err, lock;
+    xd->sh.xsks_fd = xd->sh.queues_fd = xd->sh.neigh_fd = -1;
+    xd->fd = -1;
+    if (memfd < 0)
+        return -errno;
+    if (ftruncate(memfd, (off_t)xd->area_len) < 0) {
+        err = -errno;
+        close(memfd);
+        return err;
+    }
+    void *area = mmap(NULL, xd->area_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, memfd, 0);
+    if (area == MAP_FAILED) {
+        err = -errno;
+        close(memfd);
+        return err;
+    }
+    xd->area = area;
+    if ((lock = xdp_if_lock(xd->ifindex, 10000)) < 0) {
+        close(memfd);
+        DM_ERR("xdp", "%s: another process holds the interface's lock (@demi-xdp-lock-%d) for 10 s: %s", ifname,
+               xd->ifindex, strerror(-lock));
+        return lock;
+    }
+    /* Privileged part: here when we can, else from the helper. */
+    err = xdp_shared_get(xd->ifindex, nqueues, &addr, 1, &xd->sh);
+    if (err == 0 && (xd->fd = xdp_xsk_umem_socket(memfd, xd->area_len, XDP_FRAME_SIZE)) < 0) {
+        err = xd->fd;
+        xd->fd = -1;
+        xdp_shared_close(&xd->sh);
+    }
+    if ((err == -EPERM || err == -EACCES) && xdp_helper_fd() >= 0) {
+        xd->via_helper = true;
+        err = xdp_helper_get(memfd, xd->area_len, &xd->sh, &xd->fd);
+        if (err < 0)
+            DM_ERR("xdp", "%s: the privileged helper could not give us a socket: %s", ifname, strerror(-err));
+    } else if (err == -EPERM || err == -EACCES) {
+        DM_ERR("xdp", "%s: no privilege for AF_XDP (CAP_NET_RAW, CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN) and no "
+               "helper: start the process as root (a root parent that forks this one starts the helper, "
+               "DEMI_XDP_HELPER)", ifname);
+    } else if (err == -EEXIST) {
+        DM_ERR("xdp", "%s: another XDP program holds the interface alone", ifname);
+    } else if (err == -ENOSPC) {
+        DM_ERR("xdp", "%s: the kernel refused our XDP program: %s (a veth takes XDP only when this end has at "
+               "least as many RX queues as its peer has TX queues: make both with the same numrxqueues and "
+               "numtxqueues)", ifname, strerror(-err));
+    } else if (err == -ESTALE) {
+        DM_ERR("xdp", "%s: a copy of our XDP program from another version of the library holds the interface "
+               "(ip link set dev %s xdp off, once no process uses it)", ifname, ifname);
+    } else if (err < 0) {
+        DM_ERR("xdp", "%s: our XDP program or the AF_XDP socket: %s", ifname, strerror(-err));
+    }
+    close(memfd);
+    if (err < 0)
+        goto out;
+    /* Unprivileged part. */
+    if ((err = xdp_xsk_rings(&xd->x, xd->fd, XDP_RING_SIZE)) < 0) {
+        DM_ERR("xdp", "%s: the socket's rings: %s", ifname, strerror(-err));
+        goto out;
+    }
+    *zc = !force_copy;
+    if ((err = bind_queue(xd, queue, nq_now ? nq_now : nqueues, zc)) < 0) {
+        if (err == -EBUSY && queue < 0) {
+            char who[128] = "";
+            size_t off = 0;
+            for (uint32_t q = 0; q < (nq_now ? nq_now : nqueues) && off < sizeof(who) - 16; q++)
+                off += (size_t)snprintf(who + off, sizeof(who) - off, " %u:pid %u", q, xdp_queue_pid(&xd->sh, q));
+            DM_ERR("xdp", "%s: every queue has a socket (queue:owner%s); add queues (ethtool -L) or run fewer "
+                   "processes", ifname, who);
+        } else {
+            DM_ERR("xdp", "%s queue %lld: bind: %s", ifname, (long long)queue, strerror(-err));
+        }
+        goto out;
+    }
+    uint32_t q = xd->queue;
+    if ((err = xdp_queue_set(&xd->sh, q, true)) < 0 ||
+        (err = bpf_map_update_elem(xd->sh.xsks_fd, &q, &xd->fd, BPF_ANY) < 0 ? -errno : 0) < 0) {
+        DM_ERR("xdp", "%s queue %u: putting the socket in the XSKMAP: %s", ifname, q, strerror(-err));
+        xdp_queue_set(&xd->sh, q, false);
+        goto out;
+    }
+    xd->claimed = true;
+out:
+    xdp_if_unlock(lock);
+    return err;
+}
+
+/* Leaves the interface: our queue record and XSKMAP slot go, and the last
+ * process out detaches the program (the helper does it for us when we
+ * have no privilege). */
+static void close_shared(struct xdp_dev *xd)
+{
+    int lock = xdp_if_lock(xd->ifindex, 5000);
+    uint32_t q = xd->queue;
+    bpf_map_delete_elem(xd->sh.xsks_fd, &q);
+    xdp_queue_set(&xd->sh, q, false);
+    if (xd->via_helper)
+        xdp_helper_put();
+    else
+        xdp_shared_put(xd->ifindex);
+    xdp_if_unlock(lock);
+}
+
+/* libxdp's path (DEMI_XDP_FILTER=all, or no program in this build):
+ * libxdp's default program takes every frame of the queue. Privileged. */
+static int open_libxdp(struct xdp_dev *xd, const char *ifname, int64_t queue, bool force_copy, bool *zc)
+{
+    void *area = mmap(NULL, xd->area_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    int err;
+    if (area == MAP_FAILED)
+        return -ENOMEM;
+    xd->area = area;
+    if (queue < 0)
+        queue = 0;
+    xd->queue = (uint32_t)queue;
+    struct xsk_umem_config ucfg = {
+        .fill_size = XDP_RING_SIZE,
+        .comp_size = XDP_RING_SIZE,
+        .frame_size = XDP_FRAME_SIZE,
+        .frame_headroom = 0,
+        .flags = 0,
+    };
+    err = xsk_umem__create(&xd->umem, xd->area, xd->area_len, &xd->x.fill, &xd->x.comp, &ucfg);
+    if (err) {
+        DM_ERR("xdp", "DEMI_XDP_IFACE=%s: xsk_umem__create: %s", ifname, strerror(-err));
+        return err;
+    }
+    struct xsk_socket_config scfg = {
+        .rx_size = XDP_RING_SIZE,
+        .tx_size = XDP_RING_SIZE,
+        .libxdp_flags = 0,
+        .xdp_flags = 0,
+        .bind_flags = XDP_USE_NEED_WAKEUP | XDP_ZEROCOPY,
+    };
+    *zc = true;
+    err = force_copy ? -EOPNOTSUPP
+                     : xsk_socket__create(&xd->xsk, ifname, (uint32_t)queue, xd->umem, &xd->x.rx, &xd->x.tx, &scfg);
+    if (err) {
+        scfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_COPY;
+        *zc = false;
+        err = xsk_socket__create(&xd->xsk, ifname, (uint32_t)queue, xd->umem, &xd->x.rx, &xd->x.tx, &scfg);
+        for (int tries = 0; err == -EBUSY && tries < 40; tries++) {
+            struct timespec ts = {0, 50 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            err = xsk_socket__create(&xd->xsk, ifname, (uint32_t)queue, xd->umem, &xd->x.rx, &xd->x.tx, &scfg);
+        }
+    }
+    if (err) {
+        DM_ERR("xdp", "DEMI_XDP_IFACE=%s queue %lld: xsk_socket__create: %s", ifname, (long long)queue,
+               strerror(-err));
+        return err;
+    }
+    xd->fd = xsk_socket__fd(xd->xsk);
+    return 0;
+}
+
+static void xdp_teardown(struct xdp_dev *xd)
+{
+    if (xd->shared) {
+        if (xd->claimed)
+            close_shared(xd);
+        xdp_xsk_unmap(&xd->x);
+        if (xd->fd >= 0)
+            close(xd->fd);
+        xdp_shared_close(&xd->sh);
+    } else {
+        if (xd->xsk)
+            xsk_socket__delete(xd->xsk);
+        if (xd->umem)
+            xsk_umem__delete(xd->umem);
+    }
+    if (xd->fd >= 0)
+        track_fd(xd->fd, false);
+    xd->fd = -1;
+}
+
 static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
 {
+    static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
     const char *ifname = dm_cfg_str(cfg, DM_CFG_XDP_IFACE);
     const char *mac = dm_cfg_str(cfg, DM_CFG_MAC);
     int64_t queue, frames;
-    int err, force_copy, filter;
+    int err, force_copy, filter, qr;
     uint32_t addr = 0, nq_now;
+    bool zc = false;
 
     if (!ifname || !*ifname) {
         DM_ERR("xdp", "DEMI_XDP_IFACE is not set: which interface?");
@@ -375,111 +732,67 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
     }
     /* DEMI_XDP_FRAMES' minimum in the table is 2 * XDP_RING_SIZE */
     _Static_assert(2 * XDP_RING_SIZE == 4096, "DEMI_XDP_FRAMES: the table's minimum is two rings");
-    if ((err = dm_cfg_int(cfg, DM_CFG_XDP_QUEUE, &queue)) < 0 ||
+    if ((qr = dm_cfg_int(cfg, DM_CFG_XDP_QUEUE, &queue)) < 0 ||
         (err = dm_cfg_int(cfg, DM_CFG_XDP_FRAMES, &frames)) < 0 ||
         (err = dm_cfg_bool(cfg, DM_CFG_XDP_COPY, &force_copy)) < 0)
-        return err;
+        return qr < 0 ? qr : err;
+    if (qr == DM_CFG_AUTO)
+        queue = -1;
     if ((filter = filter_mode(cfg, &addr)) < 0)
         return filter;
-    uint32_t nqueues = iface_queues(ifname, (uint32_t)queue, &nq_now);
+    uint32_t nqueues = xdp_iface_queues(ifname, queue < 0 ? 0 : (uint32_t)queue, &nq_now);
     if (nq_now && queue >= nq_now) {
         DM_ERR("xdp", "DEMI_XDP_QUEUE=%lld: %s has %u queue(s)", (long long)queue, ifname, nq_now);
         return -EINVAL;
     }
     if (filter && !xdp_prog_available()) {
         DM_ERR("xdp", "built without clang: no XDP filter, libxdp's default program takes every frame of %s "
-               "queue %lld and the kernel's traffic on that queue is lost", ifname, (long long)queue);
+               "queue %lld and the kernel's traffic on that queue is lost", ifname, queue < 0 ? 0ll : (long long)queue);
         filter = 0;
     } else if (!filter) {
         DM_WARN("xdp", "DEMI_XDP_FILTER=all: every frame of %s queue %lld is ours, the kernel sees none of them",
-                ifname, (long long)queue);
+                ifname, queue < 0 ? 0ll : (long long)queue);
     }
 
     libbpf_set_print(xdp_lib_print);
     libxdp_set_print(xdp_libxdp_print);
+    pthread_once(&atfork_once, xdp_atfork_register);
     struct xdp_dev *xd = calloc(1, sizeof(*xd));
     if (!xd)
         return -ENOMEM;
     xd->dev = dev;
+    xd->fd = -1;
+    xd->sh.xsks_fd = xd->sh.queues_fd = xd->sh.neigh_fd = -1;
+    xd->ifindex = (int)if_nametoindex(ifname);
     xd->nframes = (uint32_t)frames;
     xd->area_len = (size_t)frames * XDP_FRAME_SIZE;
     xd->free_frames = malloc((size_t)frames * sizeof(uint64_t));
-    void *area = mmap(NULL, xd->area_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (!xd->free_frames || area == MAP_FAILED) {
-        free(xd->free_frames);
+    if (!xd->free_frames) {
         free(xd);
         return -ENOMEM;
     }
-    xd->area = area;
     for (uint32_t i = 0; i < xd->nframes; i++)
         xd->free_frames[i] = (uint64_t)(xd->nframes - 1 - i) * XDP_FRAME_SIZE;
     xd->nfree = xd->nframes;
 
-    struct xsk_umem_config ucfg = {
-        .fill_size = XDP_RING_SIZE,
-        .comp_size = XDP_RING_SIZE,
-        .frame_size = XDP_FRAME_SIZE,
-        .frame_headroom = 0,
-        .flags = 0,
-    };
-    err = xsk_umem__create(&xd->umem, xd->area, xd->area_len, &xd->fill, &xd->comp, &ucfg);
-    if (err) {
-        DM_ERR("xdp", "DEMI_XDP_IFACE=%s: xsk_umem__create: %s", ifname, strerror(-err));
+    xd->shared = filter;
+    xd->addr = addr;
+    err = filter ? open_shared(xd, ifname, queue, nqueues, nq_now, addr, force_copy, &zc)
+                 : open_libxdp(xd, ifname, queue, force_copy, &zc);
+    if (err < 0)
         goto fail;
-    }
-    if (filter && (err = xdp_prog_attach(&xd->prog, (int)if_nametoindex(ifname), nqueues, &addr, 1)) < 0) {
-        DM_ERR("xdp", "DEMI_XDP_IFACE=%s: attaching our XDP program: %s%s", ifname, strerror(-err),
-               err == -EEXIST || err == -EBUSY ? " (another XDP program holds it and bpffs is not mounted: "
-                                                 "mount -t bpf bpf /sys/fs/bpf lets libxdp share it)" : "");
-        goto fail;
-    }
-    struct xsk_socket_config scfg = {
-        .rx_size = XDP_RING_SIZE,
-        .tx_size = XDP_RING_SIZE,
-        /* with our program, the socket goes in its XSKMAP below; without,
-         * libxdp loads its default program, which redirects everything */
-        .libxdp_flags = xd->prog ? XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD : 0,
-        .xdp_flags = 0,
-        .bind_flags = XDP_USE_NEED_WAKEUP | XDP_ZEROCOPY,
-    };
-    const char *mode = "zero-copy";
-    err = force_copy ? -EOPNOTSUPP
-                     : xsk_socket__create(&xd->xsk, ifname, (uint32_t)queue, xd->umem, &xd->rx, &xd->tx, &scfg);
-    if (err) {
-        scfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_COPY;
-        mode = "copy";
-        err = xsk_socket__create(&xd->xsk, ifname, (uint32_t)queue, xd->umem, &xd->rx, &xd->tx, &scfg);
-        /* The kernel releases a just-closed XSK of this queue asynchronously
-         * (deferred socket destruction): EBUSY then means "not yet", so a
-         * process that reopens the queue at once waits for it, up to 2 s. */
-        for (int tries = 0; err == -EBUSY && tries < 40; tries++) {
-            struct timespec ts = {0, 50 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-            err = xsk_socket__create(&xd->xsk, ifname, (uint32_t)queue, xd->umem, &xd->rx, &xd->tx, &scfg);
-        }
-    }
-    if (err) {
-        DM_ERR("xdp", "DEMI_XDP_IFACE=%s queue %lld: xsk_socket__create: %s", ifname, (long long)queue,
-               strerror(-err));
-        goto fail;
-    }
-    xd->fd = xsk_socket__fd(xd->xsk);
-    if (xd->prog && (err = xdp_prog_add_xsk(xd->prog, xd->xsk)) < 0) {
-        DM_ERR("xdp", "DEMI_XDP_IFACE=%s queue %lld: putting the socket in the XSKMAP: %s", ifname,
-               (long long)queue, strerror(-err));
-        goto fail;
-    }
+    track_fd(xd->fd, true);
 
     if ((err = iface_query(ifname, &xd->info, !mac)) < 0) {
         DM_ERR("xdp", "DEMI_XDP_IFACE=%s: cannot read its MAC: %s", ifname, strerror(-err));
         goto fail;
     }
-    if (mac && parse_mac(mac, xd->info.mac) < 0) {
+    if (mac && dm_mac_parse(mac, xd->info.mac) < 0) {
         DM_ERR("xdp", "DEMI_MAC=%s: expected xx:xx:xx:xx:xx:xx", mac);
         err = -EINVAL;
         goto fail;
     }
-    snprintf(xd->info.name, sizeof(xd->info.name), "xdp:%.16s:%lld", ifname, (long long)queue);
+    snprintf(xd->info.name, sizeof(xd->info.name), "xdp:%.16s:%u", ifname, xd->queue);
     xd->info.caps = DM_DEV_CAP_TX_MULTISEG | DM_DEV_CAP_CAN_SLEEP;
     xd->info.max_segs = XDP_MAX_SEGS;
     xdp_refill(xd);
@@ -488,22 +801,20 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
     dev->rx_burst = xdp_rx;
     dev->tx_burst = xdp_tx;
     (void)dm_stats_register(dev->inst, "xdp", xdp_ctr_names, xd->ctr, XDP_NCTR);
-    if (xd->prog) {
+    if (xd->shared) {
         char ip[INET_ADDRSTRLEN];
         inet_ntop(AF_INET, &addr, ip, sizeof(ip));
-        DM_INFO("xdp", "%s queue %lld (of %u): %s mode, %u frames; XDP program %s redirects %s, passes the rest",
-                ifname, (long long)queue, nqueues, mode, xd->nframes, xdp_prog_mode(xd->prog), ip);
+        DM_INFO("xdp", "%s queue %u (of %u%s): %s mode, %u frames%s; the interface's XDP program (%s) redirects "
+                "%s, passes the rest", ifname, xd->queue, nq_now ? nq_now : nqueues, queue < 0 ? ", auto" : "",
+                mode_name(zc), xd->nframes, xd->via_helper ? ", socket from the privileged helper" : "",
+                xd->sh.legacy ? "alone, legacy mode" : "behind libxdp's dispatcher", ip);
     } else {
-        DM_INFO("xdp", "%s queue %lld: %s mode, %u frames; libxdp's default program", ifname, (long long)queue,
-                mode, xd->nframes);
+        DM_INFO("xdp", "%s queue %u: %s mode, %u frames; libxdp's default program", ifname, xd->queue,
+                mode_name(zc), xd->nframes);
     }
     return 0;
 fail:
-    if (xd->xsk)
-        xsk_socket__delete(xd->xsk);
-    if (xd->umem)
-        xsk_umem__delete(xd->umem);
-    xdp_prog_detach(xd->prog);
+    xdp_teardown(xd);
     xdp_release(xd);
     return err < 0 ? err : -EIO;
 }
@@ -514,10 +825,7 @@ static void xdp_close(struct dm_dev *dev)
     if (!xd)
         return;
     dm_stats_unregister(dev->inst, xd->ctr);
-    xsk_socket__delete(xd->xsk);
-    xsk_umem__delete(xd->umem);
-    xdp_prog_detach(xd->prog); /* after the socket: no frame redirected to a closed one */
-    xd->prog = NULL;
+    xdp_teardown(xd); /* the XSKMAP slot goes before the socket: nothing redirected to a closed one */
     dev->priv = NULL;
     if (xd->outstanding) {
         DM_INFO("xdp", "closed with %u received buffers still held: UMEM freed with the last", xd->outstanding);

@@ -10,17 +10,17 @@
  *  - IPv4 (no VLAN tag) whose destination is in xdp_addrs and whose
  *    protocol is TCP, UDP or ICMP: what stacks/inet handles;
  *  - ARP (Ethernet/IPv4) whose target protocol address is in xdp_addrs:
- *    requests for our address and replies to our own requests.
+ *    requests for our address and replies to our own requests; their
+ *    sender is recorded in xdp_neigh for the processes on other queues.
  * Everything else: XDP_PASS. The redirect falls back to XDP_PASS when the
  * queue has no XSK in the map (another queue, or our process is gone: the
  * kernel removes a socket from the map when it is released), so a stale
  * copy of this program never blackholes traffic.
  *
- * One compiled object serves any address: the device fills xdp_addrs at
- * start and sizes xdp_xsks to the interface's queues before loading.
- * Under libxdp's dispatcher XDP_PASS goes on to the next program in the
- * chain (XDP_RUN_CONFIG below), so several of these (one per process)
- * and other XDP programs can share the interface.
+ * One copy per interface serves every process of the datapath on it:
+ * each puts its socket in xdp_xsks at its own queue and its address in
+ * xdp_addrs (xdp_prog.c). Under libxdp's dispatcher XDP_PASS goes on to
+ * the next program in the chain (XDP_RUN_CONFIG below).
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -46,20 +46,37 @@ struct {
     __type(value, __u8);
 } xdp_addrs SEC(".maps");
 
-/* [0]: who loaded this copy (struct xdp_owner in xdp_prog.c), so that a
- * later process can tell a copy left behind by a crash from a live one.
- * Written by user space only. */
-struct xdp_owner {
-    __u64 pidns;                     /* inode of the loader's pid namespace */
+/* Which process holds each queue (struct xdp_qowner in xdp_prog.c): the
+ * processes sharing this copy of the program claim and release queues
+ * here, and the last one out detaches it. Written by user space only. */
+struct xdp_qowner {
+    __u64 pidns;                     /* inode of the owner's pid namespace */
+    __u64 start;                     /* its start time, against pid reuse */
     __u32 pid;
     __u32 pad;
 };
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
-    __uint(max_entries, 1);
+    __uint(max_entries, 1);          /* resized to the queue count before load */
     __type(key, __u32);
-    __type(value, struct xdp_owner);
-} xdp_owner SEC(".maps");
+    __type(value, struct xdp_qowner);
+} xdp_queues SEC(".maps");
+
+/* The senders of ARP frames addressed to us (requests for our address,
+ * replies to our requests), IPv4 address (network order) -> MAC: the peer
+ * sends its ARP on one queue only (the hash of a frame without ports), so
+ * the process on another queue would never hear the answer to its own
+ * request. Its device looks the answer up here instead (xdp.c). */
+struct xdp_neigh_mac {
+    __u8 mac[6];
+    __u16 pad;
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 1024);
+    __type(key, __u32);
+    __type(value, struct xdp_neigh_mac);
+} xdp_neigh SEC(".maps");
 
 /* Under the dispatcher: run early (lower runs first) and go on with the
  * next program on XDP_PASS only. */
@@ -99,9 +116,9 @@ int demi_xdp_filter(struct xdp_md *ctx)
     __u32 zero = 0;
 
     /* Only maps the code refers to are listed with the loaded program,
-     * and xdp_prog.c finds xdp_owner through that list: refer to it. An
-     * array lookup at index 0 cannot fail (the verifier inlines it). */
-    if (!bpf_map_lookup_elem(&xdp_owner, &zero))
+     * and the next process finds xdp_queues through that list: refer to
+     * it. An array lookup at index 0 cannot fail. */
+    if (!bpf_map_lookup_elem(&xdp_queues, &zero))
         return XDP_PASS;
     if ((void *)(eth + 1) > end)
         return XDP_PASS;
@@ -120,6 +137,12 @@ int demi_xdp_filter(struct xdp_md *ctx)
         __builtin_memcpy(&tpa, arp->tpa, 4);
         if (!is_ours(tpa))
             return XDP_PASS;
+        struct xdp_neigh_mac nm = { .pad = 0 };
+        __u32 spa;
+        __builtin_memcpy(&spa, arp->spa, 4);
+        __builtin_memcpy(nm.mac, arp->sha, 6);
+        if (spa && !(nm.mac[0] & 1))
+            bpf_map_update_elem(&xdp_neigh, &spa, &nm, BPF_ANY);
     } else {
         return XDP_PASS;
     }

@@ -1,57 +1,160 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Loading, attaching and detaching our XDP program (xdp_filter.bpf.c).
+ * The interface's one copy of our XDP program (xdp_filter.bpf.c), shared by
+ * every process of the datapath on it.
  *
  * The object is embedded in the library (embed.py), opened from memory
  * and handed to libxdp (xdp_program__from_bpf_obj + xdp_program__attach):
- * with bpffs mounted libxdp puts it behind its dispatcher, next to other
- * programs (ours from other processes, xdp-filter, ...); without bpffs it
- * attaches it alone (legacy mode), which fails when the interface already
- * has a program.
+ * behind libxdp's dispatcher where the kernel lets libxdp load it (it
+ * needs bpffs and freplace programs; on our 6.18 test kernel its
+ * compatibility check fails with EPERM and libxdp falls back), else alone
+ * ("legacy mode"). Either way the attachment belongs to the interface, not
+ * to the process: the next process finds the program there (by name, in
+ * libxdp's view of the interface), opens its maps by id and puts its own
+ * socket in the same XSKMAP at its own queue. Nothing is pinned in bpffs,
+ * so none is needed.
  *
- * Every process attaches its own copy, with its own XSKMAP and addresses:
- * a copy redirects what is for its addresses on queues where it has a
- * socket, and XDP_PASS hands everything else to the next program and in
- * the end to the kernel.
- *
- * A process that dies without closing leaves its copy attached (XDP
- * attachments belong to the interface, not to a process). The kernel
- * empties the copy's XSKMAP slots when the sockets are released, and the
- * redirect falls back to XDP_PASS, so the copy passes everything on; it
- * still holds a dispatcher slot (libxdp allows 10). The next attach
- * detaches copies whose owner (xdp_owner: pid and pid namespace) is gone.
+ * Lifetime: each opener records itself in xdp_queues at its queue; the
+ * last one to close (no live owner left) detaches the program. A process
+ * that dies leaves its record; the kernel removes its socket from the
+ * XSKMAP as it releases it, so the redirect falls back to XDP_PASS and the
+ * kernel gets the queue's frames back; the next opener sees a dead owner
+ * and takes the queue, and the last close detaches. All of it runs under
+ * the interface lock (xdp_if_lock), an abstract unix socket name.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <xdp/libxdp.h>
-#include <xdp/xsk.h>
 #include "dm/log.h"
 #include "xdp_prog.h"
 
-#define XDP_PROG_NAME   "demi_xdp_filter"
-#define XDP_PROG_MAX_STALE 16u
+#define XDP_PROG_NAME "demi_xdp_filter"
 
-/* the value of the program's xdp_owner map */
-struct xdp_owner {
-    uint64_t pidns;
+/* the value of the program's xdp_queues map */
+struct xdp_qowner {
+    uint64_t pidns;                /* inode of the owner's pid namespace */
+    uint64_t start;                /* its start time (/proc/PID/stat), against pid reuse */
     uint32_t pid;
     uint32_t pad;
 };
 
-struct xdp_prog {
-    struct bpf_object *obj;
-    struct xdp_program *prog;
-    int ifindex;
-    int xsks_fd;
-    bool legacy;
-};
+void xdp_shared_close(struct xdp_shared *sh)
+{
+    if (sh->xsks_fd >= 0)
+        close(sh->xsks_fd);
+    if (sh->queues_fd >= 0)
+        close(sh->queues_fd);
+    if (sh->neigh_fd >= 0)
+        close(sh->neigh_fd);
+    sh->xsks_fd = sh->queues_fd = sh->neigh_fd = -1;
+}
+
+static uint64_t pidns_of(const char *pid)
+{
+    char path[64];
+    struct stat st;
+    snprintf(path, sizeof(path), "/proc/%s/ns/pid", pid);
+    return stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+/* Field 22 of /proc/PID/stat: when it started, in clock ticks. 0: gone. */
+static uint64_t start_of(uint32_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'); /* the name may hold spaces */
+    unsigned long long v = 0;
+    for (int field = 2; p && *p; p++) {
+        if (*p == ' ' && ++field == 22) {
+            v = strtoull(p + 1, NULL, 10);
+            break;
+        }
+    }
+    return v;
+}
+
+bool xdp_queue_taken(const struct xdp_shared *sh, uint32_t q)
+{
+    struct xdp_qowner o;
+    if (bpf_map_lookup_elem(sh->queues_fd, &q, &o) < 0 || !o.pid)
+        return false;
+    if (o.pidns != pidns_of("self"))
+        return true; /* cannot check: assume live */
+    if (kill((pid_t)o.pid, 0) < 0 && errno == ESRCH)
+        return false;
+    return start_of(o.pid) == o.start;
+}
+
+uint32_t xdp_queue_pid(const struct xdp_shared *sh, uint32_t q)
+{
+    struct xdp_qowner o;
+    return bpf_map_lookup_elem(sh->queues_fd, &q, &o) < 0 ? 0 : o.pid;
+}
+
+int xdp_queue_set(const struct xdp_shared *sh, uint32_t q, bool mine)
+{
+    struct xdp_qowner o = { 0 };
+    if (mine) {
+        o.pid = (uint32_t)getpid();
+        o.pidns = pidns_of("self");
+        o.start = start_of(o.pid);
+    }
+    return bpf_map_update_elem(sh->queues_fd, &q, &o, BPF_ANY) < 0 ? -errno : 0;
+}
+
+static bool shared_in_use(const struct xdp_shared *sh)
+{
+    for (uint32_t q = 0; q < sh->nqueues; q++)
+        if (xdp_queue_taken(sh, q))
+            return true;
+    return false;
+}
+
+int xdp_if_lock(int ifindex, int timeout_ms)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int len = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "demi-xdp-lock-%d", ifindex);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    for (int waited = 0;; waited += 2) {
+        if (bind(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len)) == 0)
+            return fd;
+        int err = errno;
+        if (err != EADDRINUSE || waited >= timeout_ms) {
+            close(fd);
+            return err == EADDRINUSE ? -ETIMEDOUT : -err;
+        }
+        struct timespec ts = { 0, 2 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+}
+
+void xdp_if_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd);
+}
 
 #ifdef DM_XDP_FILTER
 extern const unsigned char xdp_filter_obj[];
@@ -62,188 +165,169 @@ int xdp_prog_available(void)
     return 1;
 }
 
-static uint64_t our_pidns(void)
-{
-    struct stat st;
-    return stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
-}
-
-/* The owner recorded in a loaded copy of our program; -errno. */
-static int owner_of(struct xdp_program *xp, struct xdp_owner *o)
+/* The maps of a loaded copy of our program, by name. */
+static int maps_of(int prog_fd, struct xdp_shared *sh, int *addrs_fd)
 {
     struct bpf_prog_info info;
-    uint32_t ids[8], len = sizeof(info), key = 0;
-    int fd = xdp_program__fd(xp), err = -ENOENT;
-    if (fd < 0)
-        return -EBADF;
+    uint32_t ids[8], len = sizeof(info);
     memset(&info, 0, sizeof(info));
     info.nr_map_ids = 8;
     info.map_ids = (uint64_t)(uintptr_t)ids;
-    if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+    if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) < 0)
         return -errno;
-    for (uint32_t i = 0; i < info.nr_map_ids && i < 8 && err == -ENOENT; i++) {
+    for (uint32_t i = 0; i < info.nr_map_ids && i < 8; i++) {
         struct bpf_map_info mi;
         uint32_t mlen = sizeof(mi);
-        int mfd = bpf_map_get_fd_by_id(ids[i]);
+        int mfd = bpf_map_get_fd_by_id(ids[i]), *slot = NULL;
         if (mfd < 0)
-            continue;
+            return -errno;
         memset(&mi, 0, sizeof(mi));
-        if (bpf_obj_get_info_by_fd(mfd, &mi, &mlen) == 0 && strcmp(mi.name, "xdp_owner") == 0)
-            err = bpf_map_lookup_elem(mfd, &key, o) < 0 ? -errno : 0;
-        close(mfd);
+        if (bpf_obj_get_info_by_fd(mfd, &mi, &mlen) == 0) {
+            if (strcmp(mi.name, "xdp_xsks") == 0) {
+                slot = &sh->xsks_fd;
+                sh->nqueues = mi.max_entries;
+            } else if (strcmp(mi.name, "xdp_queues") == 0) {
+                slot = &sh->queues_fd;
+            } else if (strcmp(mi.name, "xdp_addrs") == 0) {
+                slot = addrs_fd;
+            } else if (strcmp(mi.name, "xdp_neigh") == 0) {
+                slot = &sh->neigh_fd;
+            }
+        }
+        if (slot && *slot < 0)
+            *slot = mfd;
+        else
+            close(mfd);
     }
+    return sh->xsks_fd >= 0 && sh->queues_fd >= 0 && sh->neigh_fd >= 0 && *addrs_fd >= 0 ? 0 : -ENOENT;
+}
+
+/* Our program on the interface: its id (0: none) and how it is attached. */
+static uint32_t find_ours(int ifindex, enum xdp_attach_mode *mode, bool *legacy, bool *foreign)
+{
+    struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
+    uint32_t id = 0;
+    *foreign = false;
+    if (!mp || libxdp_get_error(mp))
+        return 0;
+    *mode = xdp_multiprog__attach_mode(mp);
+    *legacy = xdp_multiprog__is_legacy(mp);
+    if (*legacy) {
+        struct xdp_program *xp = xdp_multiprog__main_prog(mp);
+        if (xp && strcmp(xdp_program__name(xp), XDP_PROG_NAME) == 0)
+            id = xdp_program__id(xp);
+        else if (xp)
+            *foreign = true;
+    } else {
+        for (struct xdp_program *xp = xdp_multiprog__next_prog(NULL, mp); xp && !id;
+             xp = xdp_multiprog__next_prog(xp, mp))
+            if (strcmp(xdp_program__name(xp), XDP_PROG_NAME) == 0)
+                id = xdp_program__id(xp);
+    }
+    xdp_multiprog__close(mp);
+    return id;
+}
+
+static int attach_new(int ifindex, uint32_t nqueues)
+{
+    DECLARE_LIBBPF_OPTS(bpf_object_open_opts, oo, .object_name = XDP_PROG_NAME);
+    struct bpf_object *obj = bpf_object__open_mem(xdp_filter_obj, xdp_filter_obj_len, &oo);
+    struct xdp_program *xp = NULL;
+    int err;
+    if (!obj)
+        return -errno;
+    /* one slot per queue the interface can have, in both per-queue maps */
+    struct bpf_map *xsks = bpf_object__find_map_by_name(obj, "xdp_xsks");
+    struct bpf_map *queues = bpf_object__find_map_by_name(obj, "xdp_queues");
+    if (!xsks || !queues) {
+        err = -ENOENT;
+        goto out;
+    }
+    if ((err = bpf_map__set_max_entries(xsks, nqueues)) < 0 || (err = bpf_map__set_max_entries(queues, nqueues)) < 0)
+        goto out;
+    xp = xdp_program__from_bpf_obj(obj, "xdp");
+    if ((err = (int)libxdp_get_error(xp)) != 0) {
+        xp = NULL;
+        goto out;
+    }
+    err = xdp_program__attach(xp, ifindex, XDP_MODE_UNSPEC, 0);
+out:
+    /* attached, the kernel holds the program and its maps */
+    xdp_program__close(xp);
+    bpf_object__close(obj);
     return err;
 }
 
-/* A copy is stale when its owner was in our pid namespace and is gone.
- * A copy from another pid namespace, or one whose owner is unknown (died
- * between attach and recording itself), is left alone: a wrong guess
- * would cut a live process off. */
-static bool is_stale(struct xdp_program *xp, uint64_t pidns)
+int xdp_shared_get(int ifindex, uint32_t nqueues, const uint32_t *addrs, unsigned naddrs, struct xdp_shared *out)
 {
-    struct xdp_owner o;
-    int err;
-    if (strcmp(xdp_program__name(xp), XDP_PROG_NAME) != 0)
-        return false;
-    if ((err = owner_of(xp, &o)) < 0) {
-        DM_DEBUG("xdp", "our XDP program id %u: no owner: %s", xdp_program__id(xp), strerror(-err));
-        return false;
-    }
-    DM_DEBUG("xdp", "our XDP program id %u: owner pid %u", xdp_program__id(xp), o.pid);
-    if (!o.pid || !pidns || o.pidns != pidns || o.pid == (uint32_t)getpid())
-        return false;
-    return kill((pid_t)o.pid, 0) < 0 && errno == ESRCH;
-}
-
-static void detach_stale(int ifindex)
-{
-    struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
-    uint32_t ids[XDP_PROG_MAX_STALE];
-    unsigned n = 0;
-    uint64_t pidns = our_pidns();
-    if (!mp || libxdp_get_error(mp))
-        return; /* nothing attached, or not readable: nothing to clean */
-    enum xdp_attach_mode mode = xdp_multiprog__attach_mode(mp);
-    if (xdp_multiprog__is_legacy(mp)) {
-        struct xdp_program *xp = xdp_multiprog__main_prog(mp);
-        if (xp && is_stale(xp, pidns))
-            ids[n++] = xdp_program__id(xp);
-    } else {
-        for (struct xdp_program *xp = xdp_multiprog__next_prog(NULL, mp); xp && n < XDP_PROG_MAX_STALE;
-             xp = xdp_multiprog__next_prog(xp, mp))
-            if (is_stale(xp, pidns))
-                ids[n++] = xdp_program__id(xp);
-    }
-    xdp_multiprog__close(mp);
-    /* detach after the walk: each detach rebuilds the dispatcher */
-    for (unsigned i = 0; i < n; i++) {
-        struct xdp_program *xp = xdp_program__from_id(ids[i]);
-        if (!xp || libxdp_get_error(xp))
-            continue;
-        int err = xdp_program__detach(xp, ifindex, mode, 0);
-        DM_INFO("xdp", "ifindex %d: %s a copy of our XDP program left by a dead process (id %u)%s%s", ifindex,
-                err ? "could not detach" : "detached", ids[i], err ? ": " : "", err ? strerror(-err) : "");
-        xdp_program__close(xp);
-    }
-}
-
-static int map_fd(struct bpf_object *obj, const char *name)
-{
-    struct bpf_map *m = bpf_object__find_map_by_name(obj, name);
-    int fd = m ? bpf_map__fd(m) : -ENOENT;
-    return fd < 0 ? -ENOENT : fd;
-}
-
-int xdp_prog_attach(struct xdp_prog **out, int ifindex, uint32_t nqueues, const uint32_t *addrs, unsigned naddrs)
-{
-    DECLARE_LIBBPF_OPTS(bpf_object_open_opts, oo, .object_name = XDP_PROG_NAME);
-    struct xdp_prog *p;
-    int err, fd;
+    enum xdp_attach_mode mode = XDP_MODE_UNSPEC;
+    bool legacy = false, foreign = false;
+    int err = 0, addrs_fd = -1;
     uint8_t one = 1;
-    uint32_t key = 0;
 
-    if (!nqueues || !naddrs || ifindex <= 0)
-        return -EINVAL;
-    if (!(p = calloc(1, sizeof(*p))))
-        return -ENOMEM;
-    p->ifindex = ifindex;
-    p->obj = bpf_object__open_mem(xdp_filter_obj, xdp_filter_obj_len, &oo);
-    if (!p->obj) {
-        err = -errno;
-        goto fail;
+    out->xsks_fd = out->queues_fd = out->neigh_fd = -1;
+    uint32_t id = find_ours(ifindex, &mode, &legacy, &foreign);
+    if (!id) {
+        if (foreign)
+            return -EEXIST;
+        if ((err = attach_new(ifindex, nqueues)) < 0)
+            return err;
+        if (!(id = find_ours(ifindex, &mode, &legacy, &foreign)))
+            return -ENOENT;
+        DM_INFO("xdp", "ifindex %d: attached our XDP program (id %u, %u queue slots), %s", ifindex, id, nqueues,
+                legacy ? "alone (legacy mode)" : "behind libxdp's dispatcher");
     }
-    /* one slot per queue the interface can have, so every process (one
-     * XSK per queue each) inserts at its queue index */
-    struct bpf_map *xsks = bpf_object__find_map_by_name(p->obj, "xdp_xsks");
-    if (!xsks) {
-        err = -ENOENT;
-        goto fail;
-    }
-    if ((err = bpf_map__set_max_entries(xsks, nqueues)) < 0)
-        goto fail;
-    p->prog = xdp_program__from_bpf_obj(p->obj, "xdp");
-    if ((err = (int)libxdp_get_error(p->prog)) != 0) {
-        p->prog = NULL;
-        goto fail;
-    }
-    detach_stale(ifindex);
-    if ((err = xdp_program__attach(p->prog, ifindex, XDP_MODE_UNSPEC, 0)) < 0)
-        goto fail;
-
-    struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
-    if (mp && !libxdp_get_error(mp)) {
-        p->legacy = xdp_multiprog__is_legacy(mp);
-        xdp_multiprog__close(mp);
-    }
-    struct xdp_owner me = { .pidns = our_pidns(), .pid = (uint32_t)getpid() };
-    if ((fd = map_fd(p->obj, "xdp_owner")) < 0 || bpf_map_update_elem(fd, &key, &me, BPF_ANY) < 0 ||
-        (fd = map_fd(p->obj, "xdp_addrs")) < 0) {
-        err = fd < 0 ? fd : -errno;
-        goto fail_detach;
-    }
-    for (unsigned i = 0; i < naddrs; i++) {
-        if (bpf_map_update_elem(fd, &addrs[i], &one, BPF_ANY) < 0) {
+    int pfd = bpf_prog_get_fd_by_id(id);
+    if (pfd < 0)
+        return -errno;
+    err = maps_of(pfd, out, &addrs_fd);
+    close(pfd);
+    if (err == -ENOENT)
+        err = -ESTALE; /* our name, not our maps: a copy from another version */
+    for (unsigned i = 0; err == 0 && i < naddrs; i++)
+        if (bpf_map_update_elem(addrs_fd, &addrs[i], &one, BPF_ANY) < 0)
             err = -errno;
-            goto fail_detach;
-        }
+    if (addrs_fd >= 0)
+        close(addrs_fd);
+    if (err < 0) {
+        xdp_shared_close(out);
+        return err;
     }
-    if ((p->xsks_fd = map_fd(p->obj, "xdp_xsks")) < 0) {
-        err = p->xsks_fd;
-        goto fail_detach;
-    }
-    *out = p;
+    out->legacy = legacy;
     return 0;
-fail_detach:
-    xdp_program__detach(p->prog, ifindex, XDP_MODE_UNSPEC, 0);
-fail:
-    xdp_program__close(p->prog);
-    bpf_object__close(p->obj);
-    free(p);
-    return err < 0 ? err : -EIO;
 }
 
-int xdp_prog_add_xsk(struct xdp_prog *p, struct xsk_socket *xsk)
+int xdp_shared_put(int ifindex)
 {
-    int err = xsk_socket__update_xskmap(xsk, p->xsks_fd);
-    return err < 0 ? err : 0;
-}
-
-const char *xdp_prog_mode(const struct xdp_prog *p)
-{
-    return p->legacy ? "alone (no bpffs: legacy mode)" : "behind libxdp's dispatcher";
-}
-
-void xdp_prog_detach(struct xdp_prog *p)
-{
-    if (!p)
-        return;
-    enum xdp_attach_mode mode = xdp_program__is_attached(p->prog, p->ifindex);
-    int err = mode ? xdp_program__detach(p->prog, p->ifindex, mode, 0) : 0;
-    if (err)
-        DM_WARN("xdp", "ifindex %d: detaching our XDP program: %s", p->ifindex, strerror(-err));
-    xdp_program__close(p->prog);
-    bpf_object__close(p->obj);
-    free(p);
+    enum xdp_attach_mode mode = XDP_MODE_UNSPEC;
+    bool legacy = false, foreign = false;
+    struct xdp_shared sh = { .xsks_fd = -1, .queues_fd = -1, .neigh_fd = -1 };
+    int addrs_fd = -1;
+    uint32_t id = find_ours(ifindex, &mode, &legacy, &foreign);
+    if (!id)
+        return 0;
+    int pfd = bpf_prog_get_fd_by_id(id);
+    if (pfd < 0)
+        return -errno;
+    int err = maps_of(pfd, &sh, &addrs_fd);
+    close(pfd);
+    if (addrs_fd >= 0)
+        close(addrs_fd);
+    bool busy = err == 0 && shared_in_use(&sh);
+    xdp_shared_close(&sh);
+    if (busy)
+        return 0;
+    struct xdp_program *xp = xdp_program__from_id(id);
+    if (!xp || libxdp_get_error(xp))
+        return -ENOENT;
+    err = xdp_program__detach(xp, ifindex, mode, 0);
+    xdp_program__close(xp);
+    if (err < 0) {
+        DM_WARN("xdp", "ifindex %d: detaching our XDP program (id %u): %s", ifindex, id, strerror(-err));
+        return err;
+    }
+    DM_INFO("xdp", "ifindex %d: last user gone, detached our XDP program (id %u)", ifindex, id);
+    return 1;
 }
 
 #else /* no clang at build time: no program to load */
@@ -253,26 +337,16 @@ int xdp_prog_available(void)
     return 0;
 }
 
-int xdp_prog_attach(struct xdp_prog **out, int ifindex, uint32_t nqueues, const uint32_t *addrs, unsigned naddrs)
+int xdp_shared_get(int ifindex, uint32_t nqueues, const uint32_t *addrs, unsigned naddrs, struct xdp_shared *out)
 {
-    (void)out, (void)ifindex, (void)nqueues, (void)addrs, (void)naddrs;
+    (void)ifindex, (void)nqueues, (void)addrs, (void)naddrs;
+    out->xsks_fd = out->queues_fd = out->neigh_fd = -1;
     return -EOPNOTSUPP;
 }
 
-int xdp_prog_add_xsk(struct xdp_prog *p, struct xsk_socket *xsk)
+int xdp_shared_put(int ifindex)
 {
-    (void)p, (void)xsk;
-    return -EOPNOTSUPP;
-}
-
-const char *xdp_prog_mode(const struct xdp_prog *p)
-{
-    (void)p;
-    return "none";
-}
-
-void xdp_prog_detach(struct xdp_prog *p)
-{
-    (void)p;
+    (void)ifindex;
+    return 0;
 }
 #endif

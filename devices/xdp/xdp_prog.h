@@ -1,37 +1,100 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Our XDP program on an interface (xdp_filter.bpf.c, embedded in the
- * library): loaded and attached through libxdp, which puts it behind its
- * dispatcher when bpffs is mounted (other XDP programs keep running) and
- * attaches it alone otherwise. Internal to devices/xdp.
+ * Internal to devices/xdp.
+ *
+ * xdp_prog.c: the interface's one copy of our XDP program
+ * (xdp_filter.bpf.c, embedded in the library), shared by every process
+ * that runs the datapath on that interface: the first loads and attaches
+ * it, the next find it on the interface and use its maps; the last one
+ * out detaches it. Its xdp_queues map says which process holds which
+ * queue (for auto placement, the last-out test and diagnostics); the
+ * kernel's own rule that one XSK binds a queue is what enforces it.
+ *
+ * xdp_xsk.c: an AF_XDP socket set up by hand, split at the privilege line.
+ * xdp_helper.c: the privileged helper for workers that dropped root.
  */
 #ifndef DM_XDP_PROG_H
 #define DM_XDP_PROG_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
-
-struct xdp_prog;
-struct xsk_socket;
+#include <xdp/xsk.h>
 
 /* 1 when this build carries the program (clang was found), else 0. */
 int xdp_prog_available(void);
 
-/* Loads the program with an XSKMAP of `nqueues` slots and `naddrs` IPv4
- * addresses (network order) to redirect, and attaches it to `ifindex`.
- * Copies left there by processes that died are detached first.
- * -EOPNOTSUPP without the program in this build, -EINVAL for a bad
- * argument, -EEXIST when another program holds the interface and libxdp
- * cannot share it (no bpffs: legacy single-program mode), or the -errno
- * of libbpf/libxdp/the kernel (-EPERM without CAP_BPF/CAP_NET_ADMIN). */
-int xdp_prog_attach(struct xdp_prog **out, int ifindex, uint32_t nqueues, const uint32_t *addrs, unsigned naddrs);
+/* The maps of the shared program, as a process uses them. */
+struct xdp_shared {
+    int xsks_fd;                   /* XSKMAP, one slot per queue */
+    int queues_fd;                 /* owner of each queue (struct xdp_qowner) */
+    int neigh_fd;                  /* ARP senders seen on any queue: IPv4 -> MAC */
+    uint32_t nqueues;              /* slots in both */
+    bool legacy;                   /* attached alone, not behind libxdp's dispatcher */
+};
 
-/* Puts the socket in the XSKMAP at its queue. -errno. */
-int xdp_prog_add_xsk(struct xdp_prog *p, struct xsk_socket *xsk);
+/* Finds our program on `ifindex` or loads and attaches it (XSKMAP sized
+ * `nqueues`), and adds the addresses (network order) it redirects.
+ * Privileged (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN to find it); run with
+ * the interface lock held. -EOPNOTSUPP without the program in this build,
+ * -EEXIST when another program holds the interface alone, -ESTALE when a
+ * copy of ours from another version does, or -errno. */
+int xdp_shared_get(int ifindex, uint32_t nqueues, const uint32_t *addrs, unsigned naddrs, struct xdp_shared *out);
 
-/* "dispatcher" or "legacy": how libxdp attached it (for the log). */
-const char *xdp_prog_mode(const struct xdp_prog *p);
+/* Detaches our program from `ifindex` when no live process holds a queue.
+ * Privileged; interface lock held. 1 detached, 0 still in use or absent. */
+int xdp_shared_put(int ifindex);
 
-/* Detaches and frees; NULL is a no-op. */
-void xdp_prog_detach(struct xdp_prog *p);
+void xdp_shared_close(struct xdp_shared *sh);
+
+/* Queue ownership in xdp_queues: a live owner (this pid namespace: the pid
+ * runs and started when recorded; another namespace: assumed live). */
+bool xdp_queue_taken(const struct xdp_shared *sh, uint32_t q);
+/* Records this process as the owner of q (mine) or clears it. -errno. */
+int xdp_queue_set(const struct xdp_shared *sh, uint32_t q, bool mine);
+/* The pid recorded for q (0: none), for the log. */
+uint32_t xdp_queue_pid(const struct xdp_shared *sh, uint32_t q);
+
+/* The interface lock: serializes attach, claim, release and detach between
+ * processes (an abstract unix socket name, so it is per network namespace
+ * like the interface and goes away with a process that dies holding it).
+ * Returns a fd to pass to xdp_if_unlock, or -ETIMEDOUT/-errno. */
+int xdp_if_lock(int ifindex, int timeout_ms);
+void xdp_if_unlock(int fd);
+
+/* xdp_xsk.c */
+struct xdp_xsk {
+    struct xsk_ring_prod fill, tx;
+    struct xsk_ring_cons comp, rx;
+    void *map[4];
+    size_t len[4];
+    int fd;
+};
+/* An AF_XDP socket with `len` bytes of memfd as its UMEM. Privileged
+ * (CAP_NET_RAW; pinning: CAP_IPC_LOCK or RLIMIT_MEMLOCK). fd or -errno. */
+int xdp_xsk_umem_socket(int memfd, size_t len, uint32_t frame_size);
+/* Rings of `size` entries, mapped (MADV_DONTFORK). Unprivileged. -errno. */
+int xdp_xsk_rings(struct xdp_xsk *x, int fd, uint32_t size);
+/* -EBUSY: the queue has a socket. Unprivileged. */
+int xdp_xsk_bind(int fd, int ifindex, uint32_t queue, bool zerocopy);
+void xdp_xsk_unmap(struct xdp_xsk *x);
+
+/* xdp.c: what the device and the helper both read from the configuration */
+struct dm_config;
+/* DEMI_IPV4 as an address in network order: 0, -ENOENT unset, -EINVAL. */
+int xdp_our_ipv4(const struct dm_config *cfg, uint32_t *addr);
+/* Queues the interface can have (ethtool's maximum, else sysfs), at least
+ * queue + 1; *now: how many it has (0: unknown). */
+uint32_t xdp_iface_queues(const char *ifname, uint32_t queue, uint32_t *now);
+
+/* xdp_helper.c */
+/* >= 0 when this process has a helper (started at load by a privileged
+ * parent before it dropped privileges), else -1. */
+int xdp_helper_fd(void);
+/* Asks the helper for xdp_shared_get() and xdp_xsk_umem_socket(): on
+ * success *xsk_fd and sh's fds are ours. -errno (the helper's). */
+int xdp_helper_get(int memfd, size_t len, struct xdp_shared *sh, int *xsk_fd);
+/* Asks the helper for xdp_shared_put(). */
+int xdp_helper_put(void);
 
 #endif /* DM_XDP_PROG_H */

@@ -140,7 +140,11 @@
       "`demi-dpdk-primary`: a user or group name whose processes may attach as secondaries (unset: root only).")  \
     /* xdp device */                                                                                                \
     X(XDP_IFACE, STR, NULL, 0, 0, NULL, NULL, "xdp", "The interface. Required.")                                    \
-    X(XDP_QUEUE, INT, "0", 0, 1023, NULL, NULL, "xdp", "The RX/TX queue our socket binds.")                         \
+    X(XDP_QUEUE, INT, "auto", 0, 1023, NULL, "the first queue no live process holds", "xdp",                        \
+      "The RX/TX queue our socket binds; each process of an interface takes its own.")                            \
+    X(XDP_HELPER, BOOL, "auto", 0, 0, NULL,                                                                         \
+      "on in a process that starts able to create AF_XDP sockets (root) with `DEMI_BACKEND=xdp`", "xdp",           \
+      "A privileged helper started at load gives forked workers that dropped root their AF_XDP socket.")          \
     X(XDP_FILTER, ENUM, "ip", 0, 0, "ip|all", NULL, "xdp",                                                          \
       "`ip`: our XDP program, frames for `DEMI_IPV4` only; `all`: libxdp's, every frame of the queue.")           \
     X(XDP_FRAMES, INT, "4096", 4096, 1 << 20, NULL, NULL, "xdp", "UMEM frames of 4 KiB.")                           \

@@ -1,0 +1,243 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Several processes on one interface over AF_XDP (DEMI_XDP_QUEUE=auto):
+# a 2-queue veth between namespaces S (our processes, and the kernel with
+# its own address NET.3) and C (the Linux peer NET.2). Our address NET.1.
+#   two    two preloaded echo servers on the same port, 16 connections from
+#          C byte-exact, both sockets received (DEMI_STATS xdp.rx) and both
+#          served; a kernel listener on NET.3 (other port) reachable meanwhile
+#   kill   one of two servers killed (-9) in the middle of transfers: the
+#          other serves on; a new process takes the freed queue and serves
+#   pass   one process on queue 0 only, and the kernel also has our address
+#          with a listener on another port: connections landing on queue 1
+#          (no socket there) reach the kernel (XDP_PASS), those on queue 0
+#          reach our stack (which resets them: no listener on that port)
+#   unpriv a server started as nobody (no privileged parent, so no helper)
+#          says at error level that its datapath did not start, and why
+#   nginx  nginx, master on, 2 workers as its default user (they drop root
+#          before the datapath starts: sockets from the privileged helper),
+#          a 16 MiB file fetched 8 times with sha256 checked, connections
+#          seen on both workers
+# Flows: the veth peer picks its TX queue per socket by the flow hash,
+# and veth delivers on the receive queue of the same number, so each
+# connection stays on one queue, and thus in one process (txrehash off in
+# C: a retransmission timeout would otherwise re-hash it). ARP: the peer
+# sends all of it on one queue; the process on the other queue learns the
+# peer's MAC from the program's xdp_neigh (xdp.arp_shared, README "ARP").
+# usage: xdp-mp.sh LIBRARY CASE      (root; skips with 77 otherwise)
+set -u
+lib=$(readlink -f "$1") case=$2
+here=$(dirname "$(readlink -f "$0")")
+# a sanitized build: its runtime goes first
+pre=$(ldd "$lib" 2>/dev/null | awk '/libasan\.so/ {print $3}')
+[ -n "$pre" ] && lib="$pre $lib" && export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+for p in python3 ethtool; do command -v $p >/dev/null || { echo "SKIP: $p missing"; exit 77; }; done
+if [ "$case" = nginx ]; then
+  for p in nginx curl sha256sum; do command -v $p >/dev/null || { echo "SKIP: $p missing"; exit 77; }; done
+fi
+id=$$
+S=dmxs$id C=dmxc$id IS=dmxs$id IC=dmxc$id
+net=10.214.$((id % 250 + 1))
+out=$(mktemp -d)
+chmod 755 "$out"
+pids=
+cleanup() {
+  # TERM: timeout(1) passes it on to the program it runs
+  for p in $pids; do kill -TERM "$p" 2>/dev/null; done
+  sleep 0.2
+  for p in $pids; do pkill -9 -P "$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; done
+  m=$(cat "$out/nginx.pid" 2>/dev/null)
+  [ -n "$m" ] && { pkill -9 -P "$m" 2>/dev/null; kill -9 "$m" 2>/dev/null; }
+  ip netns del "$S" 2>/dev/null
+  ip netns del "$C" 2>/dev/null
+  if [ -n "${KEEP:-}" ]; then echo "kept $out"; else rm -rf "$out"; fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+fail() {
+  echo "FAIL: $*"
+  for f in "$out"/*.err "$out"/*.stats "$out"/error.log; do [ -f "$f" ] && { echo "--- $f"; grep -v "offload candidate\|debug" "$f" | tail -15; }; done
+  exit 1
+}
+ip netns add "$S" && ip netns add "$C" || { echo "SKIP: cannot make namespaces"; exit 77; }
+ip link add "$IS" numtxqueues 2 numrxqueues 2 netns "$S" type veth peer name "$IC" numtxqueues 2 numrxqueues 2 \
+  netns "$C" || { echo "SKIP: cannot make a 2-queue veth"; exit 77; }
+for n in $S $C; do ip -n $n link set lo up; done
+ip netns exec $C ethtool -K $IC tx off >/dev/null 2>&1 # full checksums: AF_XDP carries no offload metadata
+ip netns exec $C sysctl -qw net.core.txrehash=0 2>/dev/null
+ip -n $S addr add $net.3/24 dev $IS
+ip -n $C addr add $net.2/24 dev $IC
+ip -n $S link set $IS up
+ip -n $C link set $IC up
+export DEMI_BACKEND=xdp DEMI_XDP_IFACE=$IS DEMI_IPV4=$net.1/24 DEMI_LOG=info
+unset DEMI_XDP_QUEUE
+port=8080 kport=8081
+
+# start_server NAME: a preloaded echo server in S; waits until its datapath runs
+start_server() {
+  : >"$out/$1.conns"
+  ip netns exec $S env LD_PRELOAD="$lib" DEMI_STATS="$out/$1.stats" timeout 90 \
+    python3 "$here/xdp_mp.py" server $port "$out/$1.conns" 2>"$out/$1.err" &
+  eval "pid_$1=$!"
+  pids="$pids $!"
+  # the listener reaches the datapath at the server's first poll of it
+  for _ in $(seq 100); do
+    grep -q "datapath started\|did not start" "$out/$1.err" && break
+    sleep 0.05
+  done
+  grep -q "is not built into this library" "$out/$1.err" && { echo "SKIP: xdp not built"; exit 77; }
+  grep -q "datapath started: backend xdp" "$out/$1.err" || fail "$1: the xdp datapath did not start"
+}
+queue_of() { sed -n 's/.*xdp: .* queue \([0-9]*\) (of.*/\1/p' "$out/$1.err" | head -1; }
+stop_server() { eval "kill -TERM \$pid_$1; wait \$pid_$1"; }
+stat_of() { awk -v k="$2" '$1 == k || $1 == k":" {print $2}' "$out/$1.stats" 2>/dev/null | tail -1; }
+clients() { ip netns exec $C timeout 60 python3 "$here/xdp_mp.py" clients $net.1 $port "$@"; }
+
+case $case in
+two)
+  start_server a
+  start_server b
+  qa=$(queue_of a) qb=$(queue_of b)
+  [ -n "$qa" ] && [ -n "$qb" ] && [ "$qa" != "$qb" ] || fail "queues: a '$qa', b '$qb'"
+  # a kernel listener on the kernel's own address of the same interface
+  ip netns exec $S timeout 60 python3 "$here/xdp_mp.py" server $kport "$out/k.conns" 2>"$out/k.err" &
+  pids="$pids $!"
+  sleep 0.3
+  clients 16 262144 >"$out/c.out" 2>"$out/c.err" || fail "clients: $(grep -c ok "$out/c.out") of 16 ok"
+  ip netns exec $C timeout 30 python3 "$here/xdp_mp.py" clients $net.3 $kport 2 65536 >/dev/null 2>&1 ||
+    fail "the kernel's listener on $net.3 was not reachable"
+  stop_server a
+  stop_server b
+  ca=$(wc -l <"$out/a.conns") cb=$(wc -l <"$out/b.conns")
+  ra=$(stat_of a xdp.rx) rb=$(stat_of b xdp.rx)
+  [ $((ca + cb)) = 16 ] || fail "served $ca + $cb connections, not 16"
+  [ "$ca" -ge 1 ] && [ "$cb" -ge 1 ] || fail "one process served nothing ($ca, $cb)"
+  [ "${ra:-0}" -gt 0 ] && [ "${rb:-0}" -gt 0 ] || fail "xdp.rx: a ${ra:-none}, b ${rb:-none}"
+  # the peer's ARP came on one queue: the other process got it from xdp_neigh
+  aa=$(stat_of a xdp.arp_shared) ab=$(stat_of b xdp.arp_shared)
+  [ $((${aa:-0} + ${ab:-0})) -ge 1 ] || fail "no process learnt the peer's MAC through xdp_neigh"
+  echo "two processes on queues $qa and $qb of one veth: 16 connections byte-exact ($ca + $cb; xdp.rx $ra, $rb;" \
+       "ARP shared ${aa:-0}, ${ab:-0}); the kernel's listener on the same interface answered"
+  ;;
+kill)
+  start_server a
+  start_server b
+  qa=$(queue_of a)
+  # 16 connections of 8 MiB; a is killed while they run
+  ip netns exec $C timeout 60 python3 "$here/xdp_mp.py" clients $net.1 $port 16 8388608 6 \
+    >"$out/c1.out" 2>"$out/c1.err" &
+  cpid=$!
+  for _ in $(seq 100); do [ -s "$out/a.conns" ] && [ -s "$out/b.conns" ] && break; sleep 0.05; done
+  sleep 0.2
+  pkill -9 -P $pid_a # the server itself, not the timeout(1) that runs it
+  wait $cpid
+  kill -0 $pid_b 2>/dev/null || fail "b died with a"
+  ok=$(grep -c ok "$out/c1.out") cb=$(wc -l <"$out/b.conns")
+  [ "$ok" -ge "$cb" ] && [ "$cb" -ge 1 ] || fail "b accepted $cb connections, $ok completed"
+  # a new process takes the queue a left
+  start_server c
+  qc=$(queue_of c)
+  [ "$qc" = "$qa" ] || fail "c took queue '$qc', a had '$qa'"
+  : >"$out/b.conns"
+  clients 16 262144 >"$out/c2.out" 2>"$out/c2.err" || fail "after the restart: $(grep -c ok "$out/c2.out") of 16 ok"
+  cb=$(wc -l <"$out/b.conns") cc=$(wc -l <"$out/c.conns")
+  [ "$cb" -ge 1 ] && [ "$cc" -ge 1 ] || fail "b served $cb, c $cc"
+  stop_server b
+  stop_server c
+  echo "a killed mid-transfer: b completed its $ok connections and served on; c took a's queue $qa; 16 more" \
+       "byte-exact ($cb on b, $cc on c)"
+  ;;
+nginx)
+  mkdir -p "$out/html" "$out/tmp"
+  head -c 16777216 /dev/urandom >"$out/html/big.bin"
+  sum=$(sha256sum <"$out/html/big.bin" | cut -d' ' -f1)
+  chmod -R a+rX "$out"
+  cat >"$out/nginx.conf" <<CONF
+worker_processes 2;
+daemon off;
+master_process on;
+pid $out/nginx.pid;
+error_log $out/error.log info;
+events { worker_connections 128; }
+http {
+  log_format w '\$pid \$status \$body_bytes_sent';
+  access_log $out/access.log w;
+  client_body_temp_path $out/tmp; proxy_temp_path $out/tmp; fastcgi_temp_path $out/tmp;
+  uwsgi_temp_path $out/tmp; scgi_temp_path $out/tmp;
+  sendfile on;
+  keepalive_timeout 5;
+  server { listen $port reuseport; root $out/html; }
+}
+CONF
+  ip netns exec $S env LD_PRELOAD="$lib" timeout 90 nginx -p "$out" -c "$out/nginx.conf" >"$out/nginx.err" 2>&1 &
+  pids="$pids $!"
+  for _ in $(seq 100); do
+    [ "$(cat "$out/error.log" "$out/nginx.err" 2>/dev/null | grep -c "xdp: .* queue [0-9]* (of")" -ge 2 ] && break
+    sleep 0.1
+  done
+  ok=0
+  t0=$(date +%s%N)
+  # 8 fetches, 4 at a time, so both workers see some
+  for round in 1 2; do
+    cps=
+    for i in 1 2 3 4; do
+      ip netns exec $C timeout 40 curl -fs "http://$net.1:$port/big.bin" -o "$out/got$round$i" 2>>"$out/curl.err" &
+      cps="$cps $!"
+    done
+    wait $cps
+    for i in 1 2 3 4; do
+      [ "$(sha256sum <"$out/got$round$i" 2>/dev/null | cut -d' ' -f1)" = "$sum" ] && ok=$((ok + 1))
+      rm -f "$out/got$round$i"
+    done
+  done
+  ms=$((($(date +%s%N) - t0) / 1000000))
+  # more connections (small requests) until both workers have served, at
+  # most 30: each lands on either queue by the peer's hash
+  for _ in $(seq 30); do
+    [ "$(awk '$2 ~ /^20/ {print $1}' "$out/access.log" | sort -u | wc -l)" -ge 2 ] && break
+    ip netns exec $C timeout 10 curl -fs -r 0-99 "http://$net.1:$port/big.bin" -o /dev/null
+  done
+  logs=$(cat "$out/error.log" "$out/nginx.err" 2>/dev/null)
+  helper=$(echo "$logs" | grep -c "socket from the privileged helper")
+  workers=$(awk '$2 ~ /^20/ {print $1}' "$out/access.log" | sort -u | wc -l)
+  [ "$ok" = 8 ] || fail "$ok of 8 fetches of 16 MiB had the right sha256"
+  [ "$helper" -ge 2 ] || fail "$helper workers got their socket from the helper"
+  [ "$workers" -ge 2 ] || fail "responses came from $workers worker(s)"
+  user=$(ps -o user= -p "$(pgrep -P "$(cat "$out/nginx.pid")" | head -1)" 2>/dev/null)
+  [ "$user" != root ] || fail "the workers run as root: nothing was tested without privilege"
+  echo "nginx, master + 2 workers (workers as ${user:-?}): 8 x 16 MiB sha256-exact in $ms ms (4 at a time)," \
+       "served by $workers workers over xdp, sockets from the privileged helper"
+  ;;
+pass)
+  start_server a
+  qa=$(queue_of a)
+  [ "$qa" = 0 ] || fail "a took queue '$qa', not 0"
+  ip -n $S addr add $net.1/32 dev $IS
+  ip netns exec $S timeout 60 python3 "$here/xdp_mp.py" server $kport "$out/k.conns" 2>"$out/k.err" &
+  pids="$pids $!"
+  sleep 0.3
+  ip netns exec $C timeout 60 python3 "$here/xdp_mp.py" clients $net.1 $kport 16 1000 3 >"$out/c.out" 2>"$out/c.err"
+  ok=$(grep -c ok "$out/c.out") k=$(wc -l <"$out/k.conns")
+  stop_server a
+  ra=$(stat_of a xdp.rx)
+  [ "$ok" -ge 1 ] && [ "$ok" = "$k" ] || fail "$ok connections completed, the kernel accepted $k"
+  [ "$ok" -lt 16 ] && [ "${ra:-0}" -gt 0 ] || fail "none reached our stack on queue 0 (ok $ok, xdp.rx ${ra:-none})"
+  echo "our address on the queue without a socket goes to the kernel: $ok of 16 connections reached its listener," \
+       "the others our stack on queue 0 (xdp.rx $ra)"
+  ;;
+unpriv)
+  command -v setpriv >/dev/null || { echo "SKIP: setpriv missing"; exit 77; }
+  : >"$out/u.conns"
+  chmod 666 "$out/u.conns"
+  ip netns exec $S setpriv --reuid=65534 --regid=65534 --clear-groups env LD_PRELOAD="$lib" timeout 30 \
+    python3 "$here/xdp_mp.py" server $port "$out/u.conns" 2>"$out/u.err" &
+  pids="$pids $!"
+  for _ in $(seq 100); do grep -q "did not start" "$out/u.err" && break; sleep 0.05; done
+  grep -q "error xdp: .*no privilege for AF_XDP" "$out/u.err" || fail "no error naming the missing privilege"
+  grep -q "error shim: the datapath did not start" "$out/u.err" || fail "no error saying the datapath did not start"
+  echo "a server started as nobody without a helper: errors logged ($(grep -c ' error ' "$out/u.err") lines)," \
+       "sockets stay in the kernel"
+  ;;
+*) echo "usage: $0 LIBRARY two|kill|pass|unpriv|nginx"; exit 2 ;;
+esac
