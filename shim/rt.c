@@ -198,6 +198,17 @@ void shim_cfg_load(void)
                 cfg->own_addr = a.s_addr;
         }
     }
+    cfg->own6 = false;
+    const char *ip6 = dm_cfg_str(&shim_env, DM_CFG_IPV6);
+    if (own_stack && ip6) {
+        char buf[INET6_ADDRSTRLEN];
+        size_t n = strcspn(ip6, "/");
+        if (n < sizeof(buf)) {
+            memcpy(buf, ip6, n);
+            buf[n] = 0;
+            cfg->own6 = inet_pton(AF_INET6, buf, &cfg->own_addr6) == 1;
+        }
+    }
     const char *rules = dm_cfg_str(&shim_env, DM_CFG_OFFLOAD);
     if (!rules)
         rules = "";

@@ -269,6 +269,8 @@ struct shim_cfg {
     int offload_none;
     uint32_t own_addr;       /* network order: the backend's own IPv4 address
                                 (DEMI_IPV4 of a stack with its own addresses), 0 none */
+    struct in6_addr own_addr6; /* the backend's own IPv6 address (DEMI_IPV6) */
+    bool own6;               /* own_addr6 is set */
 };
 
 struct shim_rt {

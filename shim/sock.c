@@ -307,8 +307,12 @@ int shim_activate(struct shim_sock *s, int fd, const union dm_sockaddr *dest)
         memset(&local, 0, sizeof(local));
         local.sa.sa_family = (sa_family_t)s->family;
     }
-    if (s->own_bind)
-        local.sin.sin_addr = s->local.sin.sin_addr; /* the placeholder holds 0.0.0.0 (IPv4 only) */
+    if (s->own_bind) { /* the placeholder holds the wildcard */
+        if (s->family == AF_INET)
+            local.sin.sin_addr = s->local.sin.sin_addr;
+        else
+            local.sin6.sin6_addr = s->local.sin6.sin6_addr;
+    }
     bool bound = addr_port(&local) != 0;
     /* bind(ip:0) with IP_BIND_ADDRESS_NO_PORT (or a stack's own address
      * with port 0): the kernel picks the port only at connect, but the
@@ -607,32 +611,48 @@ int shim_socket(int domain, int type, int protocol)
 }
 
 /* bind() before the hand-over goes to the placeholder (the kernel checks
- * it). A stack with its own addresses (dpdk, xdp) owns DEMI_IPV4's address,
- * which the kernel does not have (EADDRNOTAVAIL): the placeholder then
- * reserves the port on 0.0.0.0 and the socket remembers the real address,
- * which the hand-over binds on the datapath. */
+ * it). A stack with its own addresses (dpdk, xdp) owns DEMI_IPV4's and
+ * DEMI_IPV6's addresses, which the kernel does not have (EADDRNOTAVAIL):
+ * the placeholder then reserves the port on the wildcard and the socket
+ * remembers the real address, which the hand-over binds on the datapath. */
+static bool is_own_addr(const struct shim_sock *s, const union dm_sockaddr *ua)
+{
+    const struct shim_cfg *c = &shim_rt.cfg;
+    if (s->family == AF_INET)
+        return c->own_addr && ua->sin.sin_addr.s_addr == c->own_addr;
+    const struct in6_addr *a6 = &ua->sin6.sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(a6))
+        return c->own_addr && memcmp(&a6->s6_addr[12], &c->own_addr, 4) == 0;
+    return c->own6 && memcmp(a6, &c->own_addr6, sizeof(*a6)) == 0;
+}
+
 static int bind_own_addr(struct shim_sock *s, int fd, const struct sockaddr *a, socklen_t len)
 {
-    union dm_sockaddr ua;
-    struct sockaddr_in sin, any;
+    union dm_sockaddr ua, any;
     socklen_t l = sizeof(any);
     if (DM_REAL(bind)(fd, a, len) == 0)
         return 0;
     int err = errno;
-    if (err != EADDRNOTAVAIL || !shim_rt.cfg.own_addr || s->family != AF_INET ||
-        shim_check_addr(a, len, AF_INET, &ua) < 0 || ua.sin.sin_addr.s_addr != shim_rt.cfg.own_addr)
+    if (err != EADDRNOTAVAIL || shim_check_addr(a, len, s->family, &ua) < 0 || !is_own_addr(s, &ua))
         return -err;
-    sin = ua.sin;
-    any = sin;
-    any.sin_addr.s_addr = htonl(INADDR_ANY);
-    if (DM_REAL(bind)(fd, (struct sockaddr *)&any, sizeof(any)) < 0)
+    any = ua;
+    if (s->family == AF_INET)
+        any.sin.sin_addr.s_addr = htonl(INADDR_ANY);
+    else
+        any.sin6.sin6_addr = in6addr_any;
+    if (DM_REAL(bind)(fd, &any.sa, dm_addr_len(&any.sa)) < 0)
         return -errno;
-    if (DM_REAL(getsockname)(fd, (struct sockaddr *)&any, &l) == 0)
-        sin.sin_port = any.sin_port; /* port 0: the kernel's pick */
-    s->local.sin = sin;
+    if (DM_REAL(getsockname)(fd, &any.sa, &l) == 0) { /* port 0: the kernel's pick */
+        if (s->family == AF_INET)
+            ua.sin.sin_port = any.sin.sin_port;
+        else
+            ua.sin6.sin6_port = any.sin6.sin6_port;
+    }
+    s->local = ua;
     s->own_bind = true;
-    DM_DEBUG("shim", "fd %d: bound to the datapath's own address %s:%u (the kernel holds the port on 0.0.0.0)",
-             fd, inet_ntoa(sin.sin_addr), ntohs(sin.sin_port));
+    char b[ADDR_STRLEN];
+    DM_DEBUG("shim", "fd %d: bound to the datapath's own address " SIN_FMT " (the kernel holds the port on the "
+             "wildcard)", fd, SIN_ARG(&ua, b));
     return 0;
 }
 

@@ -6,7 +6,8 @@
 # inet6). The kernel in a second netns is the peer: ping -6 our
 # DEMI_IPV6 address, a TCP echo of 1 MiB over IPv6 and one over IPv4 (the
 # server reports that peer v4-mapped, as Linux does), and a UDP echo over
-# IPv6.
+# IPv6; a listener bound to our own DEMI_IPV6 address (which the kernel
+# does not have) serves a TCP echo over IPv6.
 # usage: dpdk-inet6.sh DEMI_RUN PRELOAD_LIB
 set -u
 demirun=$1 lib=$2
@@ -40,7 +41,12 @@ ip netns exec $C ip addr add ${net6}:2/64 dev vC$id nodad || fail "client IPv6 a
 
 cat >"$dir/server.py" <<'PY'
 import socket, sys
-port, n = int(sys.argv[1]), int(sys.argv[2])
+port, n, own6 = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+# a listener on our own IPv6 address (which the kernel does not have)
+o = socket.socket(socket.AF_INET6)
+o.bind((own6, port + 1))
+o.listen(1)
+print("own bound", o.getsockname()[:2], flush=True)
 u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 u.bind(("::", port))
 l = socket.socket(socket.AF_INET6)
@@ -60,6 +66,14 @@ for _ in range(n):
             break
         c.sendall(b)
     c.close()
+c, peer = o.accept()
+print("own accepted", peer[0], flush=True)
+while True:
+    b = c.recv(65536)
+    if not b:
+        break
+    c.sendall(b)
+c.close()
 print("server done", flush=True)
 PY
 cat >"$dir/client.py" <<'PY'
@@ -94,7 +108,7 @@ PY
 ip netns exec $S timeout -k 2 60 env DEMI_LOG=debug DEMI_PRELOAD_LIB="$lib" \
   DEMI_DPDK_ARGS="--vdev=net_af_packet0,iface=vS$id --no-huge -m 512" DEMI_DPDK_PREFIX=d6$$_s \
   DEMI_IPV4=$net.1/24 DEMI_IPV6=${net6}:1/64 "$demirun" --backend dpdk -- \
-  $py "$dir/server.py" $port 2 >"$dir/server.log" 2>&1 &
+  $py "$dir/server.py" $port 2 ${net6}:1 >"$dir/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q "^bound" "$dir/server.log" 2>/dev/null && break; kill -0 "${pids[0]}" 2>/dev/null || break; sleep 0.1; done
 grep -q "^bound ('::', $port)" "$dir/server.log" || fail "the server did not bind [::]:$port"
@@ -102,6 +116,8 @@ ip netns exec $C timeout 20 $py "$dir/client.py" ${net6}:1 $port udp || fail "UD
 ip netns exec $C ping -6 -c 3 -i 0.2 -W 2 ${net6}:1 >"$dir/ping.log" 2>&1 || fail "ping -6 ${net6}:1"
 ip netns exec $C timeout 20 $py "$dir/client.py" ${net6}:1 $port tcp >"$dir/client6.log" 2>&1 || fail "TCP echo over IPv6"
 ip netns exec $C timeout 20 $py "$dir/client.py" $net.1 $port tcp >"$dir/client4.log" 2>&1 || fail "TCP echo over IPv4 to [::]"
+ip netns exec $C timeout 20 $py "$dir/client.py" ${net6}:1 $((port + 1)) tcp >"$dir/client_own.log" 2>&1 ||
+  fail "TCP echo over IPv6 to a listener bound to our own address"
 wait "${pids[0]}" || fail "the server exited with $?"
 grep -q "datapath started: backend dpdk" "$dir/server.log" || fail "the server's sockets did not go through dpdk"
 grep -q "listening TCP socket \[::\]:$port offloaded" "$dir/server.log" || fail "the [::] listener was not offloaded"
@@ -109,5 +125,7 @@ grep -q "UDP socket \[::\]:$port offloaded" "$dir/server.log" || fail "the [::] 
 grep -q "^udp from ${net6}:2" "$dir/server.log" || fail "the UDP peer is not ${net6}:2"
 grep -q "^accepted ${net6}:2 family AF_INET6" "$dir/server.log" || fail "the IPv6 peer is not ${net6}:2"
 grep -q "^accepted ::ffff:$net.2 family AF_INET6" "$dir/server.log" || fail "the IPv4 peer is not ::ffff:$net.2"
-grep -q "server done" "$dir/server.log" || fail "the server did not serve both clients"
+grep -q "^own bound ('${net6}:1', $((port + 1)))" "$dir/server.log" || fail "bind to our own IPv6 address"
+grep -q "^own accepted ${net6}:2" "$dir/server.log" || fail "the listener on our own IPv6 address"
+grep -q "server done" "$dir/server.log" || fail "the server did not serve every client"
 echo "dpdk-inet6: a preloaded [::] server over our stack answered ping -6, UDP and TCP over IPv6, and TCP over IPv4 (v4-mapped)"
