@@ -422,10 +422,31 @@ int xdp_our_ipv4(const struct dm_config *cfg, uint32_t *addr)
     return 0;
 }
 
+int xdp_our_addrs_get(const struct dm_config *cfg, struct xdp_our_addrs *a)
+{
+    int err = xdp_our_ipv4(cfg, &a->v4);
+    if (err < 0)
+        return err;
+    a->has6 = false;
+    const char *v = dm_cfg_str(cfg, DM_CFG_IPV6);
+    if (v && *v) {
+        char ip[INET6_ADDRSTRLEN];
+        size_t len = strcspn(v, "/");
+        if (len >= sizeof(ip))
+            return -EINVAL;
+        memcpy(ip, v, len);
+        ip[len] = '\0';
+        if (inet_pton(AF_INET6, ip, a->v6) != 1)
+            return -EINVAL;
+        a->has6 = true;
+    }
+    return 0;
+}
+
 /* DEMI_XDP_FILTER=ip (default): our XDP program, with our address. "all"
  * (or ip in a build without clang): libxdp's default program, which takes
  * every frame of the queue. Returns 1 for ip, 0 for all, -EINVAL. */
-static int filter_mode(const struct dm_config *cfg, uint32_t *addr)
+static int filter_mode(const struct dm_config *cfg, struct xdp_our_addrs *addr)
 {
     enum { FILTER_IP, FILTER_ALL }; /* DEMI_XDP_FILTER's choices, in table order */
     int f, err;
@@ -433,9 +454,10 @@ static int filter_mode(const struct dm_config *cfg, uint32_t *addr)
         return err;
     if (f == FILTER_ALL)
         return 0;
-    if ((err = xdp_our_ipv4(cfg, addr)) < 0) {
-        DM_ERR("xdp", "DEMI_XDP_FILTER=ip needs our address in DEMI_IPV4 (%s); DEMI_XDP_FILTER=all takes "
-               "every frame instead", err == -ENOENT ? "unset" : "not an IPv4 address");
+    if ((err = xdp_our_addrs_get(cfg, addr)) < 0) {
+        DM_ERR("xdp", "DEMI_XDP_FILTER=ip needs our address in DEMI_IPV4 (%s) and DEMI_IPV6, when set, an IPv6 "
+               "address; DEMI_XDP_FILTER=all takes every frame instead",
+               err == -ENOENT ? "unset" : "or DEMI_IPV6 is not an address");
         return -EINVAL;
     }
     return 1;
@@ -535,7 +557,7 @@ static int bind_queue(struct xdp_dev *xd, int64_t queue, uint32_t nq_now, bool *
 /* The shared path (DEMI_XDP_FILTER=ip): the interface's one program, our
  * own socket on a queue of our own. */
 static int open_shared(struct xdp_dev *xd, const char *ifname, int64_t queue, uint32_t nqueues, uint32_t nq_now,
-                       uint32_t addr, bool force_copy, bool *zc)
+                       const struct xdp_our_addrs *addr, bool force_copy, bool *zc)
 {
     int memfd = memfd_create("demi-xdp-umem", MFD_CLOEXEC), err, lock;
     xd->sh.xsks_fd = xd->sh.queues_fd = xd->sh.neigh_fd = -1;
@@ -561,7 +583,7 @@ static int open_shared(struct xdp_dev *xd, const char *ifname, int64_t queue, ui
         return lock;
     }
     /* Privileged part: here when we can, else from the helper. */
-    err = xdp_shared_get(xd->ifindex, nqueues, &addr, 1, &xd->sh);
+    err = xdp_shared_get(xd->ifindex, nqueues, addr, &xd->sh);
     if (err == 0 && (xd->fd = xdp_xsk_umem_socket(memfd, xd->area_len, XDP_FRAME_SIZE)) < 0) {
         err = xd->fd;
         xd->fd = -1;
@@ -719,7 +741,8 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
     const char *mac = dm_cfg_str(cfg, DM_CFG_MAC);
     int64_t queue, frames;
     int err, force_copy, filter, qr;
-    uint32_t addr = 0, nq_now;
+    struct xdp_our_addrs addr = { 0 };
+    uint32_t nq_now;
     bool zc = false;
 
     if (!ifname || !*ifname) {
@@ -776,8 +799,8 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
     xd->nfree = xd->nframes;
 
     xd->shared = filter;
-    xd->addr = addr;
-    err = filter ? open_shared(xd, ifname, queue, nqueues, nq_now, addr, force_copy, &zc)
+    xd->addr = addr.v4;
+    err = filter ? open_shared(xd, ifname, queue, nqueues, nq_now, &addr, force_copy, &zc)
                  : open_libxdp(xd, ifname, queue, force_copy, &zc);
     if (err < 0)
         goto fail;
@@ -802,8 +825,13 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
     dev->tx_burst = xdp_tx;
     (void)dm_stats_register(dev->inst, "xdp", xdp_ctr_names, xd->ctr, XDP_NCTR);
     if (xd->shared) {
-        char ip[INET_ADDRSTRLEN];
-        inet_ntop(AF_INET, &addr, ip, sizeof(ip));
+        char ip[INET_ADDRSTRLEN + INET6_ADDRSTRLEN + 8] = "", *e;
+        inet_ntop(AF_INET, &addr.v4, ip, INET_ADDRSTRLEN);
+        if (addr.has6) {
+            e = ip + strlen(ip);
+            memcpy(e, " and ", 6);
+            inet_ntop(AF_INET6, addr.v6, e + 5, INET6_ADDRSTRLEN);
+        }
         DM_INFO("xdp", "%s queue %u (of %u%s): %s mode, %u frames%s; the interface's XDP program (%s) redirects "
                 "%s, passes the rest", ifname, xd->queue, nq_now ? nq_now : nqueues, queue < 0 ? ", auto" : "",
                 mode_name(zc), xd->nframes, xd->via_helper ? ", socket from the privileged helper" : "",

@@ -11,7 +11,14 @@
  *    protocol is TCP, UDP or ICMP: what stacks/inet handles;
  *  - ARP (Ethernet/IPv4) whose target protocol address is in xdp_addrs:
  *    requests for our address and replies to our own requests; their
- *    sender is recorded in xdp_neigh for the processes on other queues.
+ *    sender is recorded in xdp_neigh for the processes on other queues;
+ *  - IPv6 (no VLAN tag) to an address in xdp_addrs6 (DEMI_IPV6), any next
+ *    header (stacks/inet skips or counts extension headers), and neighbour
+ *    solicitations sent to a multicast group whose target is one of ours
+ *    (the solicited-node group is shared by every address with the same
+ *    low 24 bits: the kernel's own ones may be in it). Link-local IPv6
+ *    stays the kernel's: ours derives from the interface's MAC, as the
+ *    kernel's does.
  * Everything else: XDP_PASS. The redirect falls back to XDP_PASS when the
  * queue has no XSK in the map (another queue, or our process is gone: the
  * kernel removes a socket from the map when it is released), so a stale
@@ -45,6 +52,17 @@ struct {
     __type(key, __u32);
     __type(value, __u8);
 } xdp_addrs SEC(".maps");
+
+/* our IPv6 addresses -> unused */
+struct xdp_in6 {
+    __u8 a[16];
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, XDP_FILTER_MAX_ADDRS);
+    __type(key, struct xdp_in6);
+    __type(value, __u8);
+} xdp_addrs6 SEC(".maps");
 
 /* Which process holds each queue (struct xdp_qowner in xdp_prog.c): the
  * processes sharing this copy of the program claim and release queues
@@ -103,9 +121,34 @@ struct ipv4_hdr {
     __be32 saddr, daddr;
 };
 
+struct ipv6_hdr {
+    __be32 vtc_flow;
+    __be16 payload_len;
+    __u8 nexthdr, hop_limit;
+    struct xdp_in6 saddr, daddr;
+};
+
+/* ICMPv6 neighbour solicitation (RFC 4861 4.3), up to its target */
+struct nd_solicit {
+    __u8 type, code;
+    __sum16 check;
+    __be32 reserved;
+    struct xdp_in6 target;
+};
+
+#define IPPROTO_ICMPV6_ 58
+#define ND_NEIGHBOR_SOLICIT_ 135
+
 static __always_inline int is_ours(__u32 addr)
 {
     return bpf_map_lookup_elem(&xdp_addrs, &addr) != 0;
+}
+
+static __always_inline int is_ours6(const struct xdp_in6 *a)
+{
+    struct xdp_in6 k;
+    __builtin_memcpy(&k, a, sizeof(k)); /* a map key from the stack */
+    return bpf_map_lookup_elem(&xdp_addrs6, &k) != 0;
 }
 
 SEC("xdp")
@@ -143,6 +186,18 @@ int demi_xdp_filter(struct xdp_md *ctx)
         __builtin_memcpy(nm.mac, arp->sha, 6);
         if (spa && !(nm.mac[0] & 1))
             bpf_map_update_elem(&xdp_neigh, &spa, &nm, BPF_ANY);
+    } else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+        struct ipv6_hdr *ip6 = (void *)(eth + 1);
+        if ((void *)(ip6 + 1) > end || (ip6->vtc_flow & bpf_htonl(0xf0000000)) != bpf_htonl(0x60000000))
+            return XDP_PASS;
+        if (ip6->daddr.a[0] == 0xff) {
+            struct nd_solicit *ns = (void *)(ip6 + 1);
+            if (ip6->nexthdr != IPPROTO_ICMPV6_ || (void *)(ns + 1) > end || ns->type != ND_NEIGHBOR_SOLICIT_ ||
+                !is_ours6(&ns->target))
+                return XDP_PASS;
+        } else if (!is_ours6(&ip6->daddr)) {
+            return XDP_PASS;
+        }
     } else {
         return XDP_PASS;
     }

@@ -120,7 +120,7 @@ static ssize_t recv_fds(int s, void *msg, size_t len, int *fds, int max, int *nf
 static struct {
     int ifindex;
     uint32_t nqueues;
-    uint32_t addr;
+    struct xdp_our_addrs addr;
 } hcfg;
 
 static void serve_get(int reply, int memfd, uint64_t len)
@@ -131,7 +131,7 @@ static void serve_get(int reply, int memfd, uint64_t len)
     int xsk = -1;
     if (len == 0 || len > (4096ull << 20) || fstat(memfd, &st) < 0 || (uint64_t)st.st_size < len) {
         res.err = -EINVAL;
-    } else if ((res.err = xdp_shared_get(hcfg.ifindex, hcfg.nqueues, &hcfg.addr, 1, &sh)) == 0 &&
+    } else if ((res.err = xdp_shared_get(hcfg.ifindex, hcfg.nqueues, &hcfg.addr, &sh)) == 0 &&
                (xsk = xdp_xsk_umem_socket(memfd, (size_t)len, XSK_UMEM__DEFAULT_FRAME_SIZE)) < 0) {
         res.err = xsk;
     }
@@ -214,7 +214,7 @@ __attribute__((constructor)) static void xdp_helper_start(void)
     if (probe < 0)
         return; /* not privileged: nothing to hand down */
     close(probe);
-    if (!(hcfg.ifindex = (int)if_nametoindex(ifname)) || xdp_our_ipv4(&cfg, &hcfg.addr) < 0)
+    if (!(hcfg.ifindex = (int)if_nametoindex(ifname)) || xdp_our_addrs_get(&cfg, &hcfg.addr) < 0)
         return; /* the datapath's own open reports these */
     uint32_t now;
     hcfg.nqueues = xdp_iface_queues(ifname, 0, &now);

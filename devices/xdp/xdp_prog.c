@@ -166,7 +166,7 @@ int xdp_prog_available(void)
 }
 
 /* The maps of a loaded copy of our program, by name. */
-static int maps_of(int prog_fd, struct xdp_shared *sh, int *addrs_fd)
+static int maps_of(int prog_fd, struct xdp_shared *sh, int *addrs_fd, int *addrs6_fd)
 {
     struct bpf_prog_info info;
     uint32_t ids[8], len = sizeof(info);
@@ -190,6 +190,8 @@ static int maps_of(int prog_fd, struct xdp_shared *sh, int *addrs_fd)
                 slot = &sh->queues_fd;
             } else if (strcmp(mi.name, "xdp_addrs") == 0) {
                 slot = addrs_fd;
+            } else if (strcmp(mi.name, "xdp_addrs6") == 0) {
+                slot = addrs6_fd;
             } else if (strcmp(mi.name, "xdp_neigh") == 0) {
                 slot = &sh->neigh_fd;
             }
@@ -199,7 +201,8 @@ static int maps_of(int prog_fd, struct xdp_shared *sh, int *addrs_fd)
         else
             close(mfd);
     }
-    return sh->xsks_fd >= 0 && sh->queues_fd >= 0 && sh->neigh_fd >= 0 && *addrs_fd >= 0 ? 0 : -ENOENT;
+    return sh->xsks_fd >= 0 && sh->queues_fd >= 0 && sh->neigh_fd >= 0 && *addrs_fd >= 0 && *addrs6_fd >= 0
+               ? 0 : -ENOENT;
 }
 
 /* Our program on the interface: its id (0: none) and how it is attached. */
@@ -258,11 +261,11 @@ out:
     return err;
 }
 
-int xdp_shared_get(int ifindex, uint32_t nqueues, const uint32_t *addrs, unsigned naddrs, struct xdp_shared *out)
+int xdp_shared_get(int ifindex, uint32_t nqueues, const struct xdp_our_addrs *addrs, struct xdp_shared *out)
 {
     enum xdp_attach_mode mode = XDP_MODE_UNSPEC;
     bool legacy = false, foreign = false;
-    int err = 0, addrs_fd = -1;
+    int err = 0, addrs_fd = -1, addrs6_fd = -1;
     uint8_t one = 1;
 
     out->xsks_fd = out->queues_fd = out->neigh_fd = -1;
@@ -280,15 +283,18 @@ int xdp_shared_get(int ifindex, uint32_t nqueues, const uint32_t *addrs, unsigne
     int pfd = bpf_prog_get_fd_by_id(id);
     if (pfd < 0)
         return -errno;
-    err = maps_of(pfd, out, &addrs_fd);
+    err = maps_of(pfd, out, &addrs_fd, &addrs6_fd);
     close(pfd);
     if (err == -ENOENT)
         err = -ESTALE; /* our name, not our maps: a copy from another version */
-    for (unsigned i = 0; err == 0 && i < naddrs; i++)
-        if (bpf_map_update_elem(addrs_fd, &addrs[i], &one, BPF_ANY) < 0)
-            err = -errno;
+    if (err == 0 && bpf_map_update_elem(addrs_fd, &addrs->v4, &one, BPF_ANY) < 0)
+        err = -errno;
+    if (err == 0 && addrs->has6 && bpf_map_update_elem(addrs6_fd, addrs->v6, &one, BPF_ANY) < 0)
+        err = -errno;
     if (addrs_fd >= 0)
         close(addrs_fd);
+    if (addrs6_fd >= 0)
+        close(addrs6_fd);
     if (err < 0) {
         xdp_shared_close(out);
         return err;
@@ -302,17 +308,19 @@ int xdp_shared_put(int ifindex)
     enum xdp_attach_mode mode = XDP_MODE_UNSPEC;
     bool legacy = false, foreign = false;
     struct xdp_shared sh = { .xsks_fd = -1, .queues_fd = -1, .neigh_fd = -1 };
-    int addrs_fd = -1;
+    int addrs_fd = -1, addrs6_fd = -1;
     uint32_t id = find_ours(ifindex, &mode, &legacy, &foreign);
     if (!id)
         return 0;
     int pfd = bpf_prog_get_fd_by_id(id);
     if (pfd < 0)
         return -errno;
-    int err = maps_of(pfd, &sh, &addrs_fd);
+    int err = maps_of(pfd, &sh, &addrs_fd, &addrs6_fd);
     close(pfd);
     if (addrs_fd >= 0)
         close(addrs_fd);
+    if (addrs6_fd >= 0)
+        close(addrs6_fd);
     bool busy = err == 0 && shared_in_use(&sh);
     xdp_shared_close(&sh);
     if (busy)
@@ -337,9 +345,9 @@ int xdp_prog_available(void)
     return 0;
 }
 
-int xdp_shared_get(int ifindex, uint32_t nqueues, const uint32_t *addrs, unsigned naddrs, struct xdp_shared *out)
+int xdp_shared_get(int ifindex, uint32_t nqueues, const struct xdp_our_addrs *addrs, struct xdp_shared *out)
 {
-    (void)ifindex, (void)nqueues, (void)addrs, (void)naddrs;
+    (void)ifindex, (void)nqueues, (void)addrs;
     out->xsks_fd = out->queues_fd = out->neigh_fd = -1;
     return -EOPNOTSUPP;
 }

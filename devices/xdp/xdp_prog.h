@@ -33,13 +33,15 @@ struct xdp_shared {
     bool legacy;                   /* attached alone, not behind libxdp's dispatcher */
 };
 
+struct xdp_our_addrs; /* below */
+
 /* Finds our program on `ifindex` or loads and attaches it (XSKMAP sized
  * `nqueues`), and adds the addresses (network order) it redirects.
  * Privileged (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN to find it); run with
  * the interface lock held. -EOPNOTSUPP without the program in this build,
  * -EEXIST when another program holds the interface alone, -ESTALE when a
  * copy of ours from another version does, or -errno. */
-int xdp_shared_get(int ifindex, uint32_t nqueues, const uint32_t *addrs, unsigned naddrs, struct xdp_shared *out);
+int xdp_shared_get(int ifindex, uint32_t nqueues, const struct xdp_our_addrs *addrs, struct xdp_shared *out);
 
 /* Detaches our program from `ifindex` when no live process holds a queue.
  * Privileged; interface lock held. 1 detached, 0 still in use or absent. */
@@ -83,6 +85,16 @@ void xdp_xsk_unmap(struct xdp_xsk *x);
 struct dm_config;
 /* DEMI_IPV4 as an address in network order: 0, -ENOENT unset, -EINVAL. */
 int xdp_our_ipv4(const struct dm_config *cfg, uint32_t *addr);
+/* The addresses our XDP program redirects: DEMI_IPV4, and DEMI_IPV6's
+ * when set (not the link-local one: it comes from the interface's MAC,
+ * which the kernel's own link-local address shares). */
+struct xdp_our_addrs {
+    uint32_t v4;                   /* network order */
+    bool has6;
+    uint8_t v6[16];
+};
+/* 0, -ENOENT (DEMI_IPV4 unset), -EINVAL (either one bad). */
+int xdp_our_addrs_get(const struct dm_config *cfg, struct xdp_our_addrs *a);
 /* Queues the interface can have (ethtool's maximum, else sysfs), at least
  * queue + 1; *now: how many it has (0: unknown). */
 uint32_t xdp_iface_queues(const char *ifname, uint32_t queue, uint32_t *now);

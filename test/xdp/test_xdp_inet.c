@@ -317,8 +317,9 @@ static void test_inet_over_xdp_unread_connections_do_not_hold_the_umem(void **st
     dm_instance_destroy(inst);
 }
 
-/* IPv6 with Linux as the peer. Our XDP program (DEMI_XDP_FILTER=ip)
- * passes IPv4 only, so libxdp's (all) here: the veth is the test's. */
+/* IPv6 with Linux as the peer, through our XDP program (DEMI_XDP_FILTER=ip,
+ * the default): DEMI_IPV6's traffic and the solicitations for it are
+ * ours, the rest (link-local) the kernel's. */
 static void test_inet_over_xdp_ipv6_ping_and_tcp_both_ways(void **state)
 {
     (void)state;
@@ -326,7 +327,7 @@ static void test_inet_over_xdp_ipv6_ping_and_tcp_both_ways(void **state)
     addr6(ours, sizeof(ours), 1);
     addr6(peer, sizeof(peer), 2);
     snprintf(cidr, sizeof(cidr), "%s/64", ours);
-    const char *kv[] = { "DEMI_IPV6", cidr, "DEMI_XDP_FILTER", "all", NULL };
+    const char *kv[] = { "DEMI_IPV6", cidr, NULL };
     struct dm_instance *inst = xdp_instance_v(NULL, kv);
     if (!inst) {
         skipped = 1;
