@@ -105,7 +105,7 @@ struct dpdk_mp_shm {
      * port of the frame as received) % qmap_n] */
     uint8_t place;           /* DPDK_MP_PLACE_* */
     uint8_t rss_key_len;
-    uint8_t rss_key[64];
+    uint8_t rss_key[64] __attribute__((aligned(4))); /* rte_softrss reads it 32 bits at a time */
     uint16_t qmap_n;
     uint16_t qmap[512];
     char place_how[96];      /* for the logs: which hash spreads the flows */
