@@ -119,7 +119,6 @@ case $NETPATH in
     done
     for s in $SERVERS; do [ "$s" = nginx ] || die "--path netns: nginx only (its workers are processes, one queue each)"; done
     [ $BOTH = 0 ] || die "--path netns: only the server is preloaded (no --both)"
-    [ $COST = 0 ] || die "--path netns: no --cost yet"
     [ "$(id -u)" = 0 ] || die "--path netns needs root (namespaces, hugepages, the DPDK primary)" ;;
   *) die "--path: loopback or netns" ;;
 esac
