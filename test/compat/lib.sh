@@ -27,6 +27,10 @@
 #               each server process a secondary on its own queue pair; the
 #               tap is in netns C with the kernel's client (af_packet cannot
 #               be shared in DPDK 22.11: devices/dpdk/README.md)
+#   A shared port under dpdk-memif (CELL_SHARED_PORT=1): the server's memif
+#               port has its primary, the clients' memif port another one,
+#               2 queue pairs each; every server process and every client
+#               invocation is a secondary on a queue of its own side
 set -u
 
 COMPAT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -216,43 +220,60 @@ tap_setup() {
   ip netns exec "$NS_C" ip link set "$vc" up
   TAP_IF=$vs
 }
-# ---- dpdk-tap with a shared port (CELL_SHARED_PORT=1) ----
+# ---- a shared port (CELL_SHARED_PORT=1) ----
 # demi-run --dpdk-primary starts demi-dpdk-primary (its own session, not
-# in our process groups) on a net_tap port in netns C; the primary needs
-# hugepages (secondaries map its memory): we reserve only what is missing
-# and mount a private hugetlbfs, and undo both in shared_cleanup.
-SHARED_PAGES=160
+# in our process groups): under dpdk-tap on a net_tap port in netns C;
+# under dpdk-memif one on the server's memif port (role server) and one,
+# started by the first client, on the clients' (role client). Primaries
+# need hugepages (secondaries map their memory): we reserve only what is
+# missing and mount a private hugetlbfs, and undo both in shared_cleanup.
 SHARED_QUEUES=2
-shared_setup() {
-  local id=$(( $$ % 10000 )) free
-  NS_C=dmC$id
-  ip netns add "$NS_C" || return 1; CELL_NETNS+=("$NS_C")
-  ip netns exec "$NS_C" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-  ip netns exec "$NS_C" ip link set lo up
-  TAP_IF=dtp$id
-  SHARED_RUN=$CELL_TMP/run SHARED_PREFIX=dmt$$_mp
+SHARED_KIND=tap
+shared_setup() { # [tap|memif]
+  local id=$(( $$ % 10000 )) free pages=160
+  SHARED_KIND=${1:-tap}
+  SHARED_RUN=$CELL_TMP/run
+  if [ "$SHARED_KIND" = memif ]; then
+    pages=300       # two primaries, 256 MiB each
+    SHARED_PREFIX=dmc$$_srv SHARED_CLI_PREFIX=dmc$$_cli
+  else
+    NS_C=dmC$id
+    ip netns add "$NS_C" || return 1; CELL_NETNS+=("$NS_C")
+    ip netns exec "$NS_C" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+    ip netns exec "$NS_C" ip link set lo up
+    TAP_IF=dtp$id SHARED_PREFIX=dmt$$_mp
+  fi
   SHARED=1      # from here on shared_cleanup undoes what was done
   SHARED_HUGE_ORIG=$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)
   free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
-  if [ "${free:-0}" -lt $SHARED_PAGES ]; then
+  if [ "${free:-0}" -lt $pages ]; then
     # HugePages_Total counts surplus pages others use (nr_hugepages does
     # not): raising the pool turns those into persistent ones
     local total
     total=$(awk '/HugePages_Total/ {print $2}' /proc/meminfo)
     SHARED_HUGE_ADDED=1
-    echo $((total + SHARED_PAGES - ${free:-0})) >/proc/sys/vm/nr_hugepages 2>/dev/null
+    echo $((total + pages - ${free:-0})) >/proc/sys/vm/nr_hugepages 2>/dev/null
   fi
   free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
-  [ "${free:-0}" -ge $SHARED_PAGES ] || { SHARED_WHY="could not reserve $SHARED_PAGES hugepages (free: ${free:-0})"; return 2; }
+  [ "${free:-0}" -ge $pages ] || { SHARED_WHY="could not reserve $pages hugepages (free: ${free:-0})"; return 2; }
   mkdir -p "$CELL_TMP/huge" && mount -t hugetlbfs nodev "$CELL_TMP/huge" || { SHARED_WHY="cannot mount hugetlbfs"; return 2; }
   SHARED_HUGE=$CELL_TMP/huge
   chmod 755 "$CELL_TMP"
 }
 # shared_port_up SECS: the primary made the tap; give the kernel's end the
-# client's address (no-op for a cell without a shared port)
+# client's address. memif: the server's primary is up and listens on its
+# (abstract) socket: a client primary started before it fails to start.
+# No-op for a cell without a shared port.
 shared_port_up() {
   [ "$SHARED" = 1 ] || return 0
   local i
+  if [ "$SHARED_KIND" = memif ]; then
+    for ((i = 0; i < $1 * 10; i++)); do
+      [ -s "$SHARED_RUN/$SHARED_PREFIX.pid" ] && return 0
+      sleep 0.1
+    done
+    return 1
+  fi
   for ((i = 0; i < $1 * 10; i++)); do
     ip -n "$NS_C" link show "$TAP_IF" >/dev/null 2>&1 && break
     sleep 0.1
@@ -261,7 +282,7 @@ shared_port_up() {
   ip netns exec "$NS_C" sysctl -qw "net.ipv6.conf.$TAP_IF.disable_ipv6=1"
   ip -n "$NS_C" addr add "$TAP_NET.2/24" dev "$TAP_IF" && ip -n "$NS_C" link set "$TAP_IF" up
 }
-shared_primary_pid() { cat "$SHARED_RUN/$SHARED_PREFIX.pid" 2>/dev/null; }
+shared_primary_pid() { cat "$SHARED_RUN/${1:-$SHARED_PREFIX}.pid" 2>/dev/null; }
 # shared_table: the primary's queue table now ("queue N: pid P claims C rx R tx T ...")
 shared_table() {
   local pid log=$SHARED_RUN/$SHARED_PREFIX.log n i
@@ -272,29 +293,51 @@ shared_table() {
   sleep 0.1
   grep '^queue ' "$log" | tail -n $SHARED_QUEUES
 }
-# shared_primary_stop: end the primary demi-run started (its pid file), wait
-# for it: its tap goes with it
+# shared_primary_stop [PREFIX]: end the primary demi-run started (its pid
+# file; default: the server's), wait for it: its tap goes with it
 shared_primary_stop() {
-  local pid i
-  pid=$(shared_primary_pid)
+  local pfx=${1:-$SHARED_PREFIX} pid i
+  pid=$(shared_primary_pid "$pfx")
   [ -n "$pid" ] || return 0
   kill -TERM "$pid" 2>/dev/null
   for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null
   for i in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  rm -f "$SHARED_RUN/$SHARED_PREFIX.pid"
+  rm -f "$SHARED_RUN/$pfx.pid"
 }
 shared_cleanup() {
   [ "$SHARED" = 1 ] || return 0
+  local i
   shared_primary_stop
-  [ -n "$SHARED_HUGE" ] && umount "$SHARED_HUGE" 2>/dev/null
+  [ "$SHARED_KIND" = memif ] && shared_primary_stop "$SHARED_CLI_PREFIX"
+  # the secondaries we killed may still be unmapping their hugepages
+  if [ -n "$SHARED_HUGE" ]; then
+    for i in $(seq 50); do umount "$SHARED_HUGE" 2>/dev/null && break; sleep 0.1; done
+    mountpoint -q "$SHARED_HUGE" && umount -l "$SHARED_HUGE"
+  fi
   [ "$SHARED_HUGE_ADDED" = 1 ] && echo "$SHARED_HUGE_ORIG" >/proc/sys/vm/nr_hugepages 2>/dev/null
   SHARED=0
 }
-shared_env() { # SHARED_ENV: the server's environment
-  SHARED_ENV=("DEMI_DPDK_ARGS=--vdev=net_tap0,iface=$TAP_IF --huge-dir=$SHARED_HUGE -m 256"
-       "DEMI_DPDK_PREFIX=$SHARED_PREFIX" "DEMI_DPDK_RUNDIR=$SHARED_RUN" "DEMI_DPDK_MP_GROUP=nobody"
-       "DEMI_IPV4=$TAP_NET.1/24" "DEMI_STRICT=1")
+shared_env() { # [cli]: SHARED_ENV, the server's (or under memif a client's) environment
+  if [ "$SHARED_KIND" = tap ]; then
+    SHARED_ENV=("DEMI_DPDK_ARGS=--vdev=net_tap0,iface=$TAP_IF --huge-dir=$SHARED_HUGE -m 256"
+       "DEMI_DPDK_PREFIX=$SHARED_PREFIX" "DEMI_DPDK_MP_GROUP=nobody" "DEMI_IPV4=$TAP_NET.1/24")
+  # --single-file-segments: else a secondary holds one fd per hugepage of
+  # the primary (128 here), and wrk, whose event loop takes fds below
+  # 10 + 3 x its connections only, fails its connects
+  elif [ "${1:-}" = cli ]; then
+    SHARED_ENV=("DEMI_DPDK_ARGS=--vdev=net_memif0,role=client,socket=$CELL_TMP/memif.sock --huge-dir=$SHARED_HUGE -m 256 --single-file-segments"
+       "DEMI_DPDK_PREFIX=$SHARED_CLI_PREFIX" "DEMI_IPV4=$MEMIF_NET.2/24")
+  else
+    SHARED_ENV=("DEMI_DPDK_ARGS=--vdev=net_memif0,role=server,socket=$CELL_TMP/memif.sock --huge-dir=$SHARED_HUGE -m 256 --single-file-segments"
+       "DEMI_DPDK_PREFIX=$SHARED_PREFIX" "DEMI_DPDK_MP_GROUP=nobody" "DEMI_IPV4=$MEMIF_NET.1/24")
+  fi
+  SHARED_ENV+=("DEMI_DPDK_RUNDIR=$SHARED_RUN" "DEMI_STRICT=1")
+}
+shared_pfx() { # [cli]: W, a shared-port process under demi-run --dpdk-primary
+  shared_env "$@"
+  W=(env DEMI_LOG="${DEMI_LOG:-warn}" DEMI_PRELOAD_LIB="$BUILD/interpose/libdemi-preload.so"
+     "${SHARED_ENV[@]}" "$DEMI_RUN" --dpdk-primary=$SHARED_QUEUES --)
 }
 
 tap_env() {
@@ -316,13 +359,15 @@ prefix() {
     srv/posix/server|srv/uring/server|*/posix/both|*/uring/both) demi_pfx "$CELL_BE" ;;
     cli/posix/client|cli/uring/client) demi_pfx "$CELL_BE" ;;
     */posix/*|*/uring/*) ;;
+    srv/dpdk-memif/server) [ "$SHARED" = 1 ] && { shared_pfx; return; }
+      MEMIF_N=$((MEMIF_N + 1)); MEMIF_SRV=$((MEMIF_SRV + 1)); demi_pfx dpdk $(memif_env server "$MEMIF_NET.1") ;;
+    */dpdk-memif/server) [ "$SHARED" = 1 ] && { shared_pfx cli; return; }
+      MEMIF_N=$((MEMIF_N + 1)); demi_pfx dpdk $(memif_env client "$MEMIF_NET.$((10 + MEMIF_N % 200))") ;;
     srv/dpdk-memif/*) MEMIF_N=$((MEMIF_N + 1)); MEMIF_SRV=$((MEMIF_SRV + 1)); demi_pfx dpdk $(memif_env server "$MEMIF_NET.1") ;;
     */dpdk-memif/*) MEMIF_N=$((MEMIF_N + 1)); demi_pfx dpdk $(memif_env client "$MEMIF_NET.$((10 + MEMIF_N % 200))") ;;
     srv/dpdk-tap/server)
       if [ "$SHARED" = 1 ]; then
-        shared_env
-        W=(ip netns exec "$NS_C" env DEMI_LOG="${DEMI_LOG:-warn}" DEMI_PRELOAD_LIB="$BUILD/interpose/libdemi-preload.so"
-           "${SHARED_ENV[@]}" "$DEMI_RUN" --dpdk-primary=$SHARED_QUEUES --)
+        shared_pfx; W=(ip netns exec "$NS_C" "${W[@]}")
       else demi_pfx dpdk $(tap_env); W=(ip netns exec "$NS_S" "${W[@]}"); fi ;;
     cli/dpdk-tap/client) demi_pfx dpdk $(tap_env); W=(ip netns exec "$NS_S" "${W[@]}") ;;
     */dpdk-tap/*) W=(ip netns exec "$NS_C") ;;
@@ -354,7 +399,13 @@ cell_begin() {
   trap 'exit 130' INT TERM
   MEMIF_NET=10.$((100 + RANDOM % 50)).$((RANDOM % 250)); TAP_NET=10.$((150 + RANDOM % 50)).$((RANDOM % 250))
   case "$CELL_BE" in
-    dpdk-memif) ADDR=$MEMIF_NET.1 ;;
+    dpdk-memif) ADDR=$MEMIF_NET.1
+                if [ "$CELL_SHARED_PORT" = 1 ] && [ "$CELL_MODE" = server ]; then
+                  local rc=0
+                  [ -x "$BUILD/demi-dpdk-primary" ] || cell_skip "demi-dpdk-primary not built (no libdpdk)"
+                  shared_setup memif || rc=$?
+                  [ $rc = 0 ] || cell_skip "$SHARED_WHY"
+                fi ;;
     dpdk-tap) if [ "$CELL_SHARED_PORT" = 1 ] && [ "$CELL_MODE" = server ]; then
                 local rc=0
                 [ -x "$BUILD/demi-dpdk-primary" ] || cell_skip "demi-dpdk-primary not built (no libdpdk)"
@@ -382,10 +433,8 @@ cell_begin() {
 # off, daemon off (we own the pid); HTTP_DIRECTIVES go into http { }.
 # On a shared DPDK port (SHARED=1): stock nginx, master on, 2 workers as
 # nginx's default user, and an access log of the serving worker's pid
-# (logs/access.log) to tell that both served. Under dpdk-memif there is no
-# master process: the clients are single-queue memif clients, memif has no
-# RSS (the peer picks the queue), so a shared port would hand every
-# connection to the worker on queue 0 (test/compat/README.md).
+# (logs/access.log) to tell that both served. Else, under a DPDK backend,
+# no master process: one process owns its port.
 nginx_setup() {
   local dir=$1 addr=$2 port=$3 extra=${4:-} master=on workers=1 alog="access_log off;"
   case "$CELL_BE" in dpdk-*) [ "${CELL_MODE:-server}" != client ] && master=off ;; esac
