@@ -337,7 +337,7 @@ shared_env() { # [cli]: SHARED_ENV, the server's (or under memif a client's) env
 shared_pfx() { # [cli]: W, a shared-port process under demi-run --dpdk-primary
   shared_env "$@"
   W=(env DEMI_LOG="${DEMI_LOG:-warn}" DEMI_PRELOAD_LIB="$BUILD/interpose/libdemi-preload.so"
-     "${SHARED_ENV[@]}" "$DEMI_RUN" --dpdk-primary=$SHARED_QUEUES --)
+     "${SHARED_ENV[@]}" "$DEMI_RUN" "--dpdk-primary=$SHARED_QUEUES" --)
 }
 
 tap_env() {
