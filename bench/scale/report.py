@@ -23,7 +23,7 @@ WHAT = {
     "nginx": "nginx, N worker processes, a small static file; wrk, 256 keepalive connections",
     "redis": "redis-server (single-threaded: N=1 only); redis-benchmark -c 50 -t get,set",
 }
-COLOR = {"kernel": "#555555", "posix": "#1f77b4", "uring": "#2ca02c"}
+COLOR = {"kernel": "#555555", "posix": "#1f77b4", "uring": "#2ca02c", "dpdk-tap": "#d62728"}
 
 
 def load_cells(path):
@@ -97,6 +97,14 @@ def markdown(meta, summary, cells, columns):
              + (f"median of {m.get('rounds')} rounds (± half the range)." if m.get('rounds') != '1' else "one round.")
              + " Ratios are to the kernel column of the same row.",
              f"Tools: {m.get('tools', '').strip().rstrip(';')}."]
+    if m.get("path") == "netns":
+        lines.append("Path: the load tool in a network namespace L, the server across a virtual link: "
+                     "`kernel` is nginx in namespace K behind a veth pair K-L; `dpdk-tap` is nginx "
+                     "preloaded over a DPDK net_tap port (its kernel end in L) shared by the workers "
+                     "through demi-dpdk-primary, N queue pairs. Only the server is preloaded.")
+    if m.get("share_cpus") == "1":
+        lines.append("`--share-cpus`: in rows where N plus the load CPUs exceed the CPUs, the load tool "
+                     "shares CPUs with the server.")
     if m.get("demi_env", "").strip():
         lines.append(f"Environment: `{m['demi_env'].strip()}`.")
     if m.get("redis_threads") == "0":

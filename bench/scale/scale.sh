@@ -14,6 +14,14 @@
 # The columns of one row run back to back, --rounds times over (the report
 # keeps the median), so a ratio compares runs a minute apart, not an hour.
 #
+# --path netns (nginx only): the load tool runs in a network namespace L
+# and reaches the server over a virtual link instead of loopback: the
+# kernel column is nginx in namespace K behind a veth pair K-L, the
+# dpdk-tap column is nginx preloaded over a DPDK net_tap port whose kernel
+# end is in L, shared by the workers through demi-dpdk-primary (started by
+# demi-run --dpdk-primary=N, N queue pairs, one per worker). Only the
+# server is preloaded. The columns a path offers are in netns_column.
+#
 # Each measurement is one line of OUT/cells.jsonl (a failed or skipped one
 # too, with its reason); report.py turns them into OUT/scale.json, scale.md
 # and scale.png. Raw tool outputs and server logs stay in OUT/raw/.
@@ -34,7 +42,8 @@ usage() {
   cat >&2 <<'EOF'
 usage: bench/scale/scale.sh [--build DIR] [--servers memcached,nginx,redis] [--n "1 2 4"]
          [--secs S] [--backends "uring posix"] [--rounds R] [--both] [--cost]
-         [--load-cpus L] [--redis-n COUNT] [--out DIR]
+         [--load-cpus L] [--share-cpus] [--redis-n COUNT] [--out DIR]
+         [--path loopback|netns]
 EOF
   exit 2
 }
@@ -44,7 +53,7 @@ posint() { case $1 in ''|*[!0-9]*|0) return 1 ;; esac; }
 # ---- options --------------------------------------------------------------
 
 BUILD=$top/build SERVERS="memcached nginx redis" NS="" SECS=10 BACKENDS="uring posix"
-ROUNDS=1 BOTH=0 COST=0 LOAD_N="" REDIS_N="" OUT=""
+ROUNDS=1 BOTH=0 COST=0 LOAD_N="" REDIS_N="" OUT="" NETPATH=loopback SHARE=0 backends_set=0 servers_set=0
 # A command line to paste back into a shell (printf %q escapes even commas).
 shquote() {
   local a out=""
@@ -62,17 +71,19 @@ while [ $# -gt 0 ]; do
   case $1 in
     --both) BOTH=1; shift; continue ;;
     --cost) COST=1; shift; continue ;;
+    --share-cpus) SHARE=1; shift; continue ;;
     -h|--help) usage ;;
-    --build|--servers|--n|--secs|--backends|--rounds|--load-cpus|--redis-n|--out)
+    --build|--servers|--n|--secs|--backends|--rounds|--load-cpus|--redis-n|--out|--path)
       [ $# -ge 2 ] || usage ;;
     *) echo "scale.sh: unknown option $1" >&2; usage ;;
   esac
   case $1 in
     --build) BUILD=$2 ;;
-    --servers) SERVERS=${2//,/ } ;;
+    --servers) SERVERS=${2//,/ }; servers_set=1 ;;
     --n) NS=${2//,/ } ;;
     --secs) SECS=$2 ;;
-    --backends) BACKENDS=${2//,/ } ;;
+    --backends) BACKENDS=${2//,/ }; backends_set=1 ;;
+    --path) NETPATH=$2 ;;
     --rounds) ROUNDS=$2 ;;
     --load-cpus) LOAD_N=$2 ;;
     --redis-n) REDIS_N=$2 ;;
@@ -93,11 +104,24 @@ posint "$REDIS_N" || die "--redis-n: a positive integer"
 for s in $SERVERS; do
   case $s in memcached|nginx|redis) ;; *) die "unknown server $s (memcached, nginx, redis)" ;; esac
 done
-# Only backends over kernel sockets: the load tool, a kernel program,
-# reaches them over loopback. (DPDK would need both ends on the stack.)
-for b in $BACKENDS; do
-  case $b in uring|posix) ;; *) die "backend $b: only uring and posix (kernel sockets) are supported" ;; esac
-done
+case $NETPATH in
+  loopback)
+    # Only backends over kernel sockets: the load tool, a kernel program,
+    # reaches them over loopback. (DPDK needs a link: --path netns.)
+    for b in $BACKENDS; do
+      case $b in uring|posix) ;; *) die "backend $b: on loopback only uring and posix (kernel sockets); dpdk-tap: --path netns" ;; esac
+    done ;;
+  netns)
+    [ $backends_set = 1 ] || BACKENDS=dpdk-tap
+    [ $servers_set = 1 ] || SERVERS=nginx
+    for b in $BACKENDS; do
+      case $b in dpdk-tap) ;; *) die "backend $b: --path netns has dpdk-tap" ;; esac
+    done
+    for s in $SERVERS; do [ "$s" = nginx ] || die "--path netns: nginx only (its workers are processes, one queue each)"; done
+    [ $BOTH = 0 ] || die "--path netns: only the server is preloaded (no --both)"
+    [ "$(id -u)" = 0 ] || die "--path netns needs root (namespaces, hugepages, the DPDK primary)" ;;
+  *) die "--path: loopback or netns" ;;
+esac
 
 # ---- CPUs -----------------------------------------------------------------
 
@@ -122,10 +146,13 @@ done
 # The load tool gets the same CPUs in every row (the last L), so that a
 # row differs from the one above only in the server's cores.
 LOAD_N=${LOAD_N:-$((NCPU - max_n))}
+# --share-cpus: the load tool may share CPUs with the largest servers (a
+# small machine); the rows where it does are said in the report.
+[ $SHARE = 1 ] && [ "$LOAD_N" -le 0 ] && LOAD_N=1
 posint "$LOAD_N" || die "no CPU left for the load tool ($NCPU CPUs, largest N $max_n): lower --n or set --load-cpus"
 kept=""
 for n in $NS; do
-  if [ $((n + LOAD_N)) -le "$NCPU" ]; then kept+="$n "
+  if [ $((n + LOAD_N)) -le "$NCPU" ] || { [ $SHARE = 1 ] && [ "$n" -le "$NCPU" ]; }; then kept+="$n "
   else echo "scale.sh: N=$n dropped: $n + $LOAD_N load CPUs > $NCPU CPUs" >&2; fi
 done
 NS=$kept
@@ -180,6 +207,10 @@ DEMI_RUN=$(find_demi_run 2>/dev/null || true)
 
 column_missing() { # COLUMN: why it cannot run here (empty when it can)
   [ "$1" = kernel ] && return
+  if [ $NETPATH = netns ] && [ "$1" = dpdk-tap ]; then
+    [ -x "$BUILD/demi-dpdk-primary" ] || { echo "demi-dpdk-primary not built (no libdpdk)"; return; }
+    [ -n "$NETNS_WHY" ] && { echo "$NETNS_WHY"; return; }
+  fi
   [ -f "$PRELOAD" ] || { echo "preload library not found ($PRELOAD)"; return; }
   [ -n "$DEMI_RUN" ] || { echo "scripts/demi-run missing"; return; }
   # A library named by DEMI_PRELOAD_LIB is taken as it is.
@@ -189,6 +220,50 @@ column_missing() { # COLUMN: why it cannot run here (empty when it can)
 # PFX: the words that run a command under the preload on BACKEND.
 preload_pfx() {
   PFX=(env DEMI_LOG="${DEMI_LOG:-warn}" DEMI_PRELOAD_LIB="$PRELOAD" "$DEMI_RUN" --backend "$1" --)
+}
+
+# ---- --path netns -------------------------------------------------------------
+#
+# Namespace L ($NS_C, lib.sh's shared_setup: also the hugepages and the
+# hugetlbfs the DPDK primary needs) runs the load tool. The kernel column's
+# nginx is in namespace K behind a veth pair (KNET.1 in K, KNET.2 in L,
+# the kernel's default offloads); the dpdk-tap column's nginx runs under
+# demi-run --dpdk-primary=N, whose primary creates a net_tap port with N
+# queue pairs and its kernel end in L (TAP_NET.2); the workers (secondaries,
+# one queue pair each) serve TAP_NET.1. A primary per cell: its queue count
+# is the row's N (a queue nobody owns would drop the flows hashed to it).
+NETNS_WHY=""
+netns_setup() {
+  local id=$(( $$ % 10000 )) rc=0
+  TAP_NET=10.$((150 + RANDOM % 50)).$((RANDOM % 250)) KNET=10.$((100 + RANDOM % 50)).$((RANDOM % 250))
+  shared_setup || rc=$?
+  [ $rc = 1 ] && die "could not create a network namespace"
+  [ $rc = 2 ] && NETNS_WHY=$SHARED_WHY
+  NS_K=dmK$id
+  ip netns add "$NS_K" || die "could not create a network namespace"
+  CELL_NETNS+=("$NS_K")
+  ip netns exec "$NS_K" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+  ip -n "$NS_K" link set lo up
+  ip link add "dvK$id" netns "$NS_K" type veth peer name "dvL$id" netns "$NS_C" || die "could not create the veth pair"
+  ip -n "$NS_K" addr add "$KNET.1/24" dev "dvK$id"
+  ip -n "$NS_C" addr add "$KNET.2/24" dev "dvL$id"
+  ip -n "$NS_K" link set "dvK$id" up
+  ip -n "$NS_C" link set "dvL$id" up
+}
+# netns_column COLUMN N: SPFX (the server's words after taskset), ADDR (what
+# it serves), UP and DOWN (run after it started and after it stopped). A new
+# column (xdp on the veth's K end, say) is one more arm here, plus its name
+# in the --path netns check of --backends.
+netns_column() {
+  UP=(true) DOWN=(true)
+  case $1 in
+    kernel) SPFX=(ip netns exec "$NS_K"); ADDR=$KNET.1 ;;
+    dpdk-tap)
+      SHARED_QUEUES=$2; shared_env
+      SPFX=(ip netns exec "$NS_C" env DEMI_LOG="${DEMI_LOG:-warn}" DEMI_PRELOAD_LIB="$PRELOAD"
+            "${SHARED_ENV[@]}" "$DEMI_RUN" --dpdk-primary="$2" --)
+      ADDR=$TAP_NET.1 UP=(shared_port_up 30) DOWN=(shared_primary_stop) ;;
+  esac
 }
 
 # ---- servers: setup_X N PORT DIR sets SRV and LOAD; parse_X LOG prints
@@ -348,7 +423,7 @@ ready() {
   local pid=$1 port=$2 i
   for ((i = 0; i < $3 * 10; i++)); do
     alive "$pid" || return 1
-    timeout 2 bash -c ": <>/dev/tcp/$ADDR/$port" 2>/dev/null && return 0
+    timeout 2 "${READY_PFX[@]}" bash -c ": <>/dev/tcp/$ADDR/$port" 2>/dev/null && return 0
     sleep 0.1
   done
   return 1
@@ -386,9 +461,13 @@ cell() {
     return
   fi
   port=$(pick_port)
+  [ $NETPATH = netns ] && netns_column "$col" "$n"
   "setup_$server" "$n" "$port" "$CELL_TMP/$tag"
   local spfx=(taskset -c "$CUR_SCPUS") lpfx=(taskset -c "$LOAD_CPUS")
-  if [ "$col" != kernel ]; then
+  if [ $NETPATH = netns ]; then
+    spfx+=("${SPFX[@]}")
+    lpfx+=(ip netns exec "$NS_C")
+  elif [ "$col" != kernel ]; then
     preload_pfx "$col"
     spfx+=("${PFX[@]}")
     [ $BOTH = 1 ] && lpfx+=("${PFX[@]}")
@@ -402,7 +481,9 @@ cell() {
 
   bg "$tag.server" srv $((load_secs + 60)) "${spfx[@]}" "${SRV[@]}"
   pid=$BG_PID
-  if ! ready "$pid" "$port" 20; then
+  if ! "${UP[@]}"; then
+    reason="the server's port did not come up: $(last_line "$CELL_TMP/$tag.server.log")"
+  elif ! ready "$pid" "$port" 20; then
     reason="server did not start: $(last_line "$CELL_TMP/$tag.server.log")"
   else
     if [ $COST = 1 ]; then
@@ -422,7 +503,13 @@ cell() {
       [ -z "$reason" ] && [ $COST = 1 ] && out+=$'\n'$(cost_parse "$server" "$out")
     fi
   fi
+  # the frames each worker's queue received: whether the flows were spread
+  if [ "$col" = dpdk-tap ] && [ -z "$reason" ] && shared_table >"$RAW/$tag.queues.txt" 2>/dev/null; then
+    out+=$'\n'"note"$'\t'"frames received per queue: $(awk '{for (i = 1; i < NF; i++) if ($i == "rx") printf "%s%s", (NR > 1 ? "/" : ""), $(i + 1)}' "$RAW/$tag.queues.txt")"
+  fi
   stop "$pid"
+  "${DOWN[@]}"
+  [ "$col" = dpdk-tap ] && cp "$SHARED_RUN/$SHARED_PREFIX.log" "$RAW/$tag.primary.log" 2>/dev/null
   cp "$CELL_TMP/$tag.server.log" "$RAW/" 2>/dev/null
   [ -f "$CELL_TMP/$tag/logs/error.log" ] && cp "$CELL_TMP/$tag/logs/error.log" "$RAW/$tag.error.log"
 
@@ -450,10 +537,15 @@ mkdir -p "$RAW"; : >"$CELLS"
 CELL_TMP=$(mktemp -d /tmp/demi_scale.XXXXXX)
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+UP=(true) DOWN=(true) READY_PFX=()
+if [ $NETPATH = netns ]; then
+  netns_setup
+  READY_PFX=(ip netns exec "$NS_C")
+fi
 started=$(date -u +%FT%TZ)
 loadavg=$(cut -d' ' -f1-3 /proc/loadavg)   # others' work on the machine, as we start
 
-echo "scale: $NCPU CPUs; N = $NS; load on CPUs $LOAD_CPUS ($LOAD_N threads);" \
+echo "scale: $NCPU CPUs; N = $NS; load on CPUs $LOAD_CPUS ($LOAD_N threads); path $NETPATH;" \
      "columns kernel $BACKENDS; $SECS s x $ROUNDS round(s); load preloaded: $([ $BOTH = 1 ] && echo yes || echo no)" >&2
 [ $REDIS_THREADS = 1 ] || echo "scale: redis-benchmark has no --threads: one load thread" >&2
 for server in $SERVERS; do
@@ -481,5 +573,5 @@ versions=""
   --meta secs="$SECS" --meta rounds="$ROUNDS" --meta both="$BOTH" --meta redis_n="$REDIS_N" \
   --meta redis_threads="$REDIS_THREADS" --meta backends="$BACKENDS" --meta servers="$SERVERS" \
   --meta ns="$NS" --meta commit="$(git -C "$top" rev-parse --short HEAD 2>/dev/null)" \
-  --meta tools="$versions" --meta preload="$PRELOAD" \
+  --meta tools="$versions" --meta preload="$PRELOAD" --meta path="$NETPATH" --meta share_cpus="$SHARE" \
   --meta demi_env="$(env | grep '^DEMI_' | sort | tr '\n' ' ')"

@@ -20,7 +20,17 @@
 #               the server is the memif server, each client invocation a
 #               fresh memif client with its own IP and EAL file prefix
 #   dpdk-tap    our stack over DPDK net_af_packet on a veth whose peer sits
-#               in a network namespace where the kernel's client runs
+#               in a network namespace where the kernel's client runs; a
+#               cell that sets CELL_SHARED_PORT=1 before cell_begin (nginx:
+#               master on, 2 workers) gets instead a net_tap port owned by
+#               demi-dpdk-primary (started through demi-run --dpdk-primary),
+#               each server process a secondary on its own queue pair; the
+#               tap is in netns C with the kernel's client (af_packet cannot
+#               be shared in DPDK 22.11: devices/dpdk/README.md)
+#   A shared port under dpdk-memif (CELL_SHARED_PORT=1): the server's memif
+#               port has its primary, the clients' memif port another one,
+#               2 queue pairs each; every server process and every client
+#               invocation is a secondary on a queue of its own side
 set -u
 
 COMPAT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -32,6 +42,11 @@ CELL_NETNS=()
 CELL_TMP=""
 CELL_APP=""
 CELL_BE=""
+CELL_SHARED_PORT=${CELL_SHARED_PORT:-0}
+SHARED=0          # this cell's server runs on a shared DPDK port (see shared_setup)
+SHARED_RUN=""     # the primary's runtime directory (its pid file is in there)
+SHARED_HUGE=""    # our hugetlbfs mount
+SHARED_HUGE_ADDED=0 SHARED_HUGE_ORIG=0
 CELL_T0=$(date +%s)
 
 log() { echo "[$CELL_APP/$CELL_BE] $*" >&2; }
@@ -79,6 +94,7 @@ cleanup() {
   done
   for p in "${CELL_PIDS[@]}"; do kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null; done
   wait 2>/dev/null
+  shared_cleanup
   for n in "${CELL_NETNS[@]}"; do ip netns del "$n" 2>/dev/null; done
   # EAL runtime dirs of our DPDK processes (left behind when one is killed)
   rm -rf /var/run/dpdk/dmc$$_* /var/run/dpdk/dmt$$_* 2>/dev/null
@@ -204,6 +220,126 @@ tap_setup() {
   ip netns exec "$NS_C" ip link set "$vc" up
   TAP_IF=$vs
 }
+# ---- a shared port (CELL_SHARED_PORT=1) ----
+# demi-run --dpdk-primary starts demi-dpdk-primary (its own session, not
+# in our process groups): under dpdk-tap on a net_tap port in netns C;
+# under dpdk-memif one on the server's memif port (role server) and one,
+# started by the first client, on the clients' (role client). Primaries
+# need hugepages (secondaries map their memory): we reserve only what is
+# missing and mount a private hugetlbfs, and undo both in shared_cleanup.
+SHARED_QUEUES=2
+SHARED_KIND=tap
+shared_setup() { # [tap|memif]
+  local id=$(( $$ % 10000 )) free pages=160
+  SHARED_KIND=${1:-tap}
+  SHARED_RUN=$CELL_TMP/run
+  if [ "$SHARED_KIND" = memif ]; then
+    pages=300       # two primaries, 256 MiB each
+    SHARED_PREFIX=dmc$$_srv SHARED_CLI_PREFIX=dmc$$_cli
+  else
+    NS_C=dmC$id
+    ip netns add "$NS_C" || return 1; CELL_NETNS+=("$NS_C")
+    ip netns exec "$NS_C" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+    ip netns exec "$NS_C" ip link set lo up
+    TAP_IF=dtp$id SHARED_PREFIX=dmt$$_mp
+  fi
+  SHARED=1      # from here on shared_cleanup undoes what was done
+  SHARED_HUGE_ORIG=$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)
+  free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
+  if [ "${free:-0}" -lt $pages ]; then
+    # HugePages_Total counts surplus pages others use (nr_hugepages does
+    # not): raising the pool turns those into persistent ones
+    local total
+    total=$(awk '/HugePages_Total/ {print $2}' /proc/meminfo)
+    SHARED_HUGE_ADDED=1
+    echo $((total + pages - ${free:-0})) >/proc/sys/vm/nr_hugepages 2>/dev/null
+  fi
+  free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
+  [ "${free:-0}" -ge $pages ] || { SHARED_WHY="could not reserve $pages hugepages (free: ${free:-0})"; return 2; }
+  mkdir -p "$CELL_TMP/huge" && mount -t hugetlbfs nodev "$CELL_TMP/huge" || { SHARED_WHY="cannot mount hugetlbfs"; return 2; }
+  SHARED_HUGE=$CELL_TMP/huge
+  chmod 755 "$CELL_TMP"
+}
+# shared_port_up SECS: the primary made the tap; give the kernel's end the
+# client's address. memif: the server's primary is up and listens on its
+# (abstract) socket: a client primary started before it fails to start.
+# No-op for a cell without a shared port.
+shared_port_up() {
+  [ "$SHARED" = 1 ] || return 0
+  local i
+  if [ "$SHARED_KIND" = memif ]; then
+    for ((i = 0; i < $1 * 10; i++)); do
+      [ -s "$SHARED_RUN/$SHARED_PREFIX.pid" ] && return 0
+      sleep 0.1
+    done
+    return 1
+  fi
+  for ((i = 0; i < $1 * 10; i++)); do
+    ip -n "$NS_C" link show "$TAP_IF" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  ip -n "$NS_C" link show "$TAP_IF" >/dev/null 2>&1 || return 1
+  ip netns exec "$NS_C" sysctl -qw "net.ipv6.conf.$TAP_IF.disable_ipv6=1"
+  ip -n "$NS_C" addr add "$TAP_NET.2/24" dev "$TAP_IF" && ip -n "$NS_C" link set "$TAP_IF" up
+}
+shared_primary_pid() { cat "$SHARED_RUN/${1:-$SHARED_PREFIX}.pid" 2>/dev/null; }
+# shared_table: the primary's queue table now ("queue N: pid P claims C rx R tx T ...")
+shared_table() {
+  local pid log=$SHARED_RUN/$SHARED_PREFIX.log n i
+  pid=$(shared_primary_pid); [ -n "$pid" ] || return 1
+  n=$(grep -c '^queue 0:' "$log")
+  kill -USR1 "$pid"
+  for i in $(seq 50); do [ "$(grep -c '^queue 0:' "$log")" -gt "$n" ] && break; sleep 0.05; done
+  sleep 0.1
+  grep '^queue ' "$log" | tail -n $SHARED_QUEUES
+}
+# shared_primary_stop [PREFIX]: end the primary demi-run started (its pid
+# file; default: the server's), wait for it: its tap goes with it
+shared_primary_stop() {
+  local pfx=${1:-$SHARED_PREFIX} pid i
+  pid=$(shared_primary_pid "$pfx")
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null
+  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null
+  for i in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  rm -f "$SHARED_RUN/$pfx.pid"
+}
+shared_cleanup() {
+  [ "$SHARED" = 1 ] || return 0
+  local i
+  shared_primary_stop
+  [ "$SHARED_KIND" = memif ] && shared_primary_stop "$SHARED_CLI_PREFIX"
+  # the secondaries we killed may still be unmapping their hugepages
+  if [ -n "$SHARED_HUGE" ]; then
+    for i in $(seq 50); do umount "$SHARED_HUGE" 2>/dev/null && break; sleep 0.1; done
+    mountpoint -q "$SHARED_HUGE" && umount -l "$SHARED_HUGE"
+  fi
+  [ "$SHARED_HUGE_ADDED" = 1 ] && echo "$SHARED_HUGE_ORIG" >/proc/sys/vm/nr_hugepages 2>/dev/null
+  SHARED=0
+}
+shared_env() { # [cli]: SHARED_ENV, the server's (or under memif a client's) environment
+  if [ "$SHARED_KIND" = tap ]; then
+    SHARED_ENV=("DEMI_DPDK_ARGS=--vdev=net_tap0,iface=$TAP_IF --huge-dir=$SHARED_HUGE -m 256"
+       "DEMI_DPDK_PREFIX=$SHARED_PREFIX" "DEMI_DPDK_MP_GROUP=nobody" "DEMI_IPV4=$TAP_NET.1/24")
+  # --single-file-segments: else a secondary holds one fd per hugepage of
+  # the primary (128 here), and wrk, whose event loop takes fds below
+  # 10 + 3 x its connections only, fails its connects
+  elif [ "${1:-}" = cli ]; then
+    SHARED_ENV=("DEMI_DPDK_ARGS=--vdev=net_memif0,role=client,socket=$CELL_TMP/memif.sock --huge-dir=$SHARED_HUGE -m 256 --single-file-segments"
+       "DEMI_DPDK_PREFIX=$SHARED_CLI_PREFIX" "DEMI_IPV4=$MEMIF_NET.2/24")
+  else
+    SHARED_ENV=("DEMI_DPDK_ARGS=--vdev=net_memif0,role=server,socket=$CELL_TMP/memif.sock --huge-dir=$SHARED_HUGE -m 256 --single-file-segments"
+       "DEMI_DPDK_PREFIX=$SHARED_PREFIX" "DEMI_DPDK_MP_GROUP=nobody" "DEMI_IPV4=$MEMIF_NET.1/24")
+  fi
+  SHARED_ENV+=("DEMI_DPDK_RUNDIR=$SHARED_RUN" "DEMI_STRICT=1")
+}
+shared_pfx() { # [cli]: W, a shared-port process under demi-run --dpdk-primary
+  shared_env "$@"
+  W=(env DEMI_LOG="${DEMI_LOG:-warn}" DEMI_PRELOAD_LIB="$BUILD/interpose/libdemi-preload.so"
+     "${SHARED_ENV[@]}" "$DEMI_RUN" "--dpdk-primary=$SHARED_QUEUES" --)
+}
+
 tap_env() {
   echo "DEMI_DPDK_ARGS=--vdev=net_af_packet0,iface=$TAP_IF" "DEMI_DPDK_PREFIX=dmt$$_$RANDOM" \
        "DEMI_IPV4=$TAP_NET.1/24"
@@ -223,9 +359,17 @@ prefix() {
     srv/posix/server|srv/uring/server|*/posix/both|*/uring/both) demi_pfx "$CELL_BE" ;;
     cli/posix/client|cli/uring/client) demi_pfx "$CELL_BE" ;;
     */posix/*|*/uring/*) ;;
+    srv/dpdk-memif/server) [ "$SHARED" = 1 ] && { shared_pfx; return; }
+      MEMIF_N=$((MEMIF_N + 1)); MEMIF_SRV=$((MEMIF_SRV + 1)); demi_pfx dpdk $(memif_env server "$MEMIF_NET.1") ;;
+    */dpdk-memif/server) [ "$SHARED" = 1 ] && { shared_pfx cli; return; }
+      MEMIF_N=$((MEMIF_N + 1)); demi_pfx dpdk $(memif_env client "$MEMIF_NET.$((10 + MEMIF_N % 200))") ;;
     srv/dpdk-memif/*) MEMIF_N=$((MEMIF_N + 1)); MEMIF_SRV=$((MEMIF_SRV + 1)); demi_pfx dpdk $(memif_env server "$MEMIF_NET.1") ;;
     */dpdk-memif/*) MEMIF_N=$((MEMIF_N + 1)); demi_pfx dpdk $(memif_env client "$MEMIF_NET.$((10 + MEMIF_N % 200))") ;;
-    srv/dpdk-tap/server|cli/dpdk-tap/client) demi_pfx dpdk $(tap_env); W=(ip netns exec "$NS_S" "${W[@]}") ;;
+    srv/dpdk-tap/server)
+      if [ "$SHARED" = 1 ]; then
+        shared_pfx; W=(ip netns exec "$NS_C" "${W[@]}")
+      else demi_pfx dpdk $(tap_env); W=(ip netns exec "$NS_S" "${W[@]}"); fi ;;
+    cli/dpdk-tap/client) demi_pfx dpdk $(tap_env); W=(ip netns exec "$NS_S" "${W[@]}") ;;
     */dpdk-tap/*) W=(ip netns exec "$NS_C") ;;
   esac
 }
@@ -255,8 +399,23 @@ cell_begin() {
   trap 'exit 130' INT TERM
   MEMIF_NET=10.$((100 + RANDOM % 50)).$((RANDOM % 250)); TAP_NET=10.$((150 + RANDOM % 50)).$((RANDOM % 250))
   case "$CELL_BE" in
-    dpdk-memif) ADDR=$MEMIF_NET.1 ;;
-    dpdk-tap) tap_setup || cell_fail "could not create the veth/netns pair"
+    dpdk-memif) ADDR=$MEMIF_NET.1
+                if [ "$CELL_SHARED_PORT" = 1 ] && [ "$CELL_MODE" = server ]; then
+                  local rc=0
+                  [ -x "$BUILD/demi-dpdk-primary" ] || cell_skip "demi-dpdk-primary not built (no libdpdk)"
+                  shared_setup memif || rc=$?
+                  [ $rc = 0 ] || cell_skip "$SHARED_WHY"
+                fi ;;
+    dpdk-tap) if [ "$CELL_SHARED_PORT" = 1 ] && [ "$CELL_MODE" = server ]; then
+                local rc=0
+                [ -x "$BUILD/demi-dpdk-primary" ] || cell_skip "demi-dpdk-primary not built (no libdpdk)"
+                [ -c /dev/net/tun ] || cell_skip "no /dev/net/tun (the shared port is a net_tap)"
+                shared_setup || rc=$?
+                [ $rc = 2 ] && cell_skip "$SHARED_WHY"
+                [ $rc = 0 ] || cell_fail "could not create the netns"
+              else
+                tap_setup || cell_fail "could not create the veth/netns pair"
+              fi
               if [ "$CELL_MODE" = client ]; then ADDR=$TAP_NET.2; else ADDR=$TAP_NET.1; fi ;;
     *) ADDR=127.0.0.1 ;;
   esac
@@ -271,23 +430,30 @@ cell_begin() {
 
 # nginx_setup DIR ADDR PORT [HTTP_DIRECTIVES]: a self-contained nginx prefix
 # in DIR (config, logs, pid, temp paths all inside), one worker, access_log
-# off, daemon off (we own the pid); HTTP_DIRECTIVES go into http { }. Under a DPDK backend there is no master process: one
-# process owns the DPDK port, and a forked worker could not share it.
+# off, daemon off (we own the pid); HTTP_DIRECTIVES go into http { }.
+# On a shared DPDK port (SHARED=1): stock nginx, master on, 2 workers as
+# nginx's default user, and an access log of the serving worker's pid
+# (logs/access.log) to tell that both served. Else, under a DPDK backend,
+# no master process: one process owns its port.
 nginx_setup() {
-  local dir=$1 addr=$2 port=$3 extra=${4:-} master=on
+  local dir=$1 addr=$2 port=$3 extra=${4:-} master=on workers=1 alog="access_log off;"
   case "$CELL_BE" in dpdk-*) [ "${CELL_MODE:-server}" != client ] && master=off ;; esac
+  if [ "$SHARED" = 1 ]; then
+    master=on workers=$SHARED_QUEUES
+    alog="log_format w '\$pid \$status'; access_log $dir/logs/access.log w;"
+  fi
   mkdir -p "$dir/www" "$dir/tmp" "$dir/logs"
   chmod 755 "$(dirname "$dir")" "$dir"   # the worker runs as www-data
   echo "hello from nginx under demi" >"$dir/www/index.html"
   cat >"$dir/nginx.conf" <<NGX
-worker_processes 1;
+worker_processes $workers;
 master_process $master;
 daemon off;
 pid $dir/nginx.pid;
 error_log $dir/logs/error.log warn;
 events { worker_connections 4096; }
 http {
-    access_log off;
+    $alog
     keepalive_requests 1000000;
     $extra
     client_body_temp_path $dir/tmp/body;
