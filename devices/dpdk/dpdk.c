@@ -401,7 +401,31 @@ int dpdk_primary_port_setup(struct dpdk_dev *d, const struct dm_config *cfg, uin
     return port_setup(d, cfg, nq, shm);
 }
 
+static int dpdk_open_low(struct dm_dev *dev, const struct dm_config *cfg);
+
+/* The EAL, the port's memory and queues, its start: the descriptors DPDK
+ * opens meanwhile stay above the low numbers (dpdk_fd_floor_raise). */
 static int dpdk_open(struct dm_dev *dev, const struct dm_config *cfg)
+{
+    struct dpdk_fd_floor floor;
+    dpdk_fd_floor_raise(&floor);
+    int rc = dpdk_open_low(dev, cfg);
+    dpdk_fd_floor_drop(&floor);
+    return rc;
+}
+
+static int dpdk_start_low(struct dm_dev *dev);
+
+static int dpdk_start(struct dm_dev *dev)
+{
+    struct dpdk_fd_floor floor;
+    dpdk_fd_floor_raise(&floor);
+    int rc = dpdk_start_low(dev);
+    dpdk_fd_floor_drop(&floor);
+    return rc;
+}
+
+static int dpdk_open_low(struct dm_dev *dev, const struct dm_config *cfg)
 {
     int64_t port;
     int rc = dpdk_eal_init(cfg);
@@ -474,7 +498,7 @@ bool dpdk_link_poll(struct dpdk_dev *d)
     return false;
 }
 
-static int dpdk_start(struct dm_dev *dev)
+static int dpdk_start_low(struct dm_dev *dev)
 {
     struct dpdk_dev *d = dev->priv;
     uint32_t wait_ms = d->link_wait_ms;

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <rte_eal.h>
@@ -251,6 +252,39 @@ void dpdk_mp_rundir(const struct dm_config *cfg, const char *prefix, char *confi
     snprintf(config_path, len, "%s/dpdk/%s/config", dir, prefix);
 }
 
+/* DPDK opens tens of descriptors of its own while it starts (hugepage
+ * files, eventfds, its interrupt thread's epoll, a vdev's sockets), at the
+ * lowest free numbers. A program expects its sockets low: select() stops
+ * at FD_SETSIZE, and event loops are sized to their connections (wrk's
+ * holds 10 + 3 per connection: its connects failed when the EAL's
+ * descriptors had pushed its sockets past that). So while the EAL and
+ * the port start, /dev/null holds every free number below the floor and
+ * DPDK's land above it. A quarter of RLIMIT_NOFILE at most. */
+#define DPDK_FD_FLOOR 256
+
+void dpdk_fd_floor_raise(struct dpdk_fd_floor *f)
+{
+    struct rlimit rl;
+    int floor = DPDK_FD_FLOOR, fd;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 4 * (rlim_t)floor)
+        floor = (int)(rl.rlim_cur / 4);
+    f->n = 0;
+    while (f->n < (int)DM_ARRAY_SIZE(f->fds) && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) {
+        if (fd >= floor) {
+            close(fd);
+            break;
+        }
+        f->fds[f->n++] = fd;
+    }
+}
+
+void dpdk_fd_floor_drop(struct dpdk_fd_floor *f)
+{
+    for (int i = 0; i < f->n; i++)
+        close(f->fds[i]);
+    f->n = 0;
+}
+
 /* rte_eal_init with stdout silenced (the EAL prints its whole usage text
  * there when it rejects an argument). */
 static int eal_init_quiet(int argc, char **argv, int *err)
@@ -266,8 +300,11 @@ static int eal_init_quiet(int argc, char **argv, int *err)
         dup2(devnull, STDOUT_FILENO);
     if (devnull >= 0)
         close(devnull);
+    struct dpdk_fd_floor floor;
+    dpdk_fd_floor_raise(&floor);
     int rc = rte_eal_init(argc, eal_argv);
     *err = rte_errno;
+    dpdk_fd_floor_drop(&floor);
     fflush(stdout);
     if (saved >= 0) {
         dup2(saved, STDOUT_FILENO);

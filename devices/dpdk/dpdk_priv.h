@@ -143,6 +143,14 @@ int dpdk_primary_port_setup(struct dpdk_dev *d, const struct dm_config *cfg, uin
  * calls return the first call's result. 0 or -errno (logged, naming the
  * variable at fault). */
 int dpdk_eal_init(const struct dm_config *cfg);
+/* Keeps DPDK's own descriptors above the low numbers a program expects
+ * for its sockets, from raise to drop (dpdk_eal.c). */
+struct dpdk_fd_floor {
+    int fds[256];
+    int n;
+};
+void dpdk_fd_floor_raise(struct dpdk_fd_floor *f);
+void dpdk_fd_floor_drop(struct dpdk_fd_floor *f);
 /* After dpdk_eal_init: is this process a secondary of demi-dpdk-primary? */
 bool dpdk_eal_is_secondary(void);
 /* Points the EAL's runtime directory (RUNTIME_DIRECTORY) at

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -357,9 +358,14 @@ static void udp_send(int qd, const char *ip, int port, const void *data, uint32_
 
 /* ---------------- setup ---------------- */
 
+static int fd_before; /* the lowest free descriptor before the datapath starts */
+
 static int group_setup(void **state)
 {
     (void)state;
+    fd_before = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd_before >= 0)
+        close(fd_before);
     snprintf(sock_path, sizeof(sock_path), "/tmp/demi_dpdk_stack_%d.sock", (int)getpid());
     unlink(sock_path);
     fflush(NULL);
@@ -401,6 +407,20 @@ static int group_teardown(void **state)
 }
 
 /* ---------------- tests ---------------- */
+
+/* The EAL and the memif port are up (group_setup): their descriptors sit
+ * above 256, so the program's next ones are low (select, small event
+ * loops: wrk's connects failed when they were not). */
+static void test_dpdk_descriptors_leave_the_low_numbers_free(void **state)
+{
+    (void)state;
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    close(fd);
+    fprintf(stderr, "first free descriptor: %d before the datapath started, %d after\n", fd_before, fd);
+    if (fd > fd_before + 4)
+        fail_msg("the first free descriptor was %d before the datapath started, %d after", fd_before, fd);
+}
 
 static void test_tcp_echo_1B_to_1MiB(void **state)
 {
@@ -666,6 +686,7 @@ int main(void)
         cmocka_unit_test(test_bad_dpdk_config_fails_instance_creation),
     };
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dpdk_descriptors_leave_the_low_numbers_free),
         cmocka_unit_test(test_tcp_echo_1B_to_1MiB),
         cmocka_unit_test(test_udp_echo),
         cmocka_unit_test(test_tcp_100_concurrent_connections),
