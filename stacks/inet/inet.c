@@ -260,6 +260,8 @@ static int inet_poll(void *sp, int64_t block_ns)
     struct inet_stack *st = sp;
     (void)block_ns;
     struct dm_buf *pkts[INET_RX_BURST];
+    if (dm_unlikely(!dm_list_empty(&st->tcp_ack_list)))
+        tcp_acks_due(st);
     uint16_t n = st->dev->rx_burst(st->dev, pkts, INET_RX_BURST);
     for (uint16_t i = 0; i < n; i++) {
         if (i + 1 < n)
@@ -470,6 +472,7 @@ static int inet_create_dev(struct dm_instance *inst, const struct dm_config *cfg
     st->inst = inst;
     dm_task_init(&st->flush_task, flush_task, st);
     dm_list_init(&st->tcp_out_list);
+    dm_list_init(&st->tcp_ack_list);
     int r = dm_dev_open_stacked(inst, devname, cfg, &st->dev);
     if (r < 0) {
         DM_ERR("inet", "cannot open device '%s': %d", devname, r);

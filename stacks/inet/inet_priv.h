@@ -213,6 +213,7 @@ struct inet_stack {
     uint32_t hash_seed;
     uint8_t isn_key[16];
     struct dm_list tcp_out_list;  /* pcbs that have output to do after RX */
+    struct dm_list tcp_ack_list;  /* pcbs with TF_ACK_SOON */
     struct dm_list tcp_tw_list;   /* TIME_WAIT pcbs, oldest first (recycled when the table is full) */
     const struct tcp_cc_ops *cc;
     int64_t timewait_ns, delack_ns, rto_min_ns, rto_init_ns, rto_max_ns;

@@ -186,6 +186,7 @@ struct tcp_pcb *tcp_pcb_alloc(struct inet_stack *st)
     dm_list_init(&p->synq);
     dm_list_init(&p->acceptq);
     dm_list_init(&p->out_link);
+    dm_list_init(&p->ack_link);
     dm_list_init(&p->tw_link);
     tcp_timers_init(p);
     return p;
@@ -304,6 +305,8 @@ void tcp_pcb_free(struct tcp_pcb *p)
         free_chain_list(&c->rcvq_head, &c->rcvq_tail, true);
         if (dm_list_linked(&c->out_link))
             dm_list_del(&c->out_link);
+        if (dm_list_linked(&c->ack_link))
+            dm_list_del(&c->ack_link);
         c->state = TCPS_CLOSED;
         c->hnext = st->free_pcbs;
         st->free_pcbs = c;
@@ -316,6 +319,9 @@ void tcp_pcb_free(struct tcp_pcb *p)
     p->rcvq_nseg = 0;
     if (dm_list_linked(&p->out_link))
         dm_list_del(&p->out_link);
+    if (dm_list_linked(&p->ack_link))
+        dm_list_del(&p->ack_link);
+    p->flags &= ~TF_ACK_SOON;
     p->state = TCPS_CLOSED;
     p->q = NULL;
     p->hnext = st->free_pcbs;
@@ -328,6 +334,18 @@ void tcp_schedule_output(struct tcp_pcb *p)
     if (!dm_list_linked(&p->out_link))
         dm_list_add_tail(&p->st->tcp_out_list, &p->out_link);
     inet_schedule_flush(p->st);
+}
+
+void tcp_acks_due(struct inet_stack *st)
+{
+    while (!dm_list_empty(&st->tcp_ack_list)) {
+        struct tcp_pcb *p = dm_list_first(&st->tcp_ack_list, struct tcp_pcb, ack_link);
+        dm_list_del(&p->ack_link);
+        if (p->flags & TF_ACK_SOON) {
+            p->flags = (p->flags & ~TF_ACK_SOON) | TF_ACK_NOW;
+            tcp_schedule_output(p);
+        }
+    }
 }
 
 void tcp_output_pending(struct inet_stack *st)
@@ -1023,6 +1041,7 @@ int tcp_init(struct inet_stack *st, const struct dm_config *cfg)
     st->hash_seed = seed;
     st->tcp_next_port = (uint16_t)(seed >> 16);
     dm_list_init(&st->tcp_out_list);
+    dm_list_init(&st->tcp_ack_list);
     return 0;
 }
 

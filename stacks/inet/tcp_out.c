@@ -189,7 +189,7 @@ static int tcp_xmit(struct tcp_pcb *p, uint32_t seq, uint32_t len, uint8_t flags
     m->l4_len = (uint8_t)(TCP_HLEN_MIN + optlen);
     if (flags & TCP_ACK) {
         p->last_ack_sent = p->rcv_nxt;
-        p->flags &= ~TF_ACK_NOW;
+        p->flags &= ~(TF_ACK_NOW | TF_ACK_SOON); /* (tcp_acks_due skips it) */
         if (dm_timer_pending(&p->delack_timer))
             dm_timer_cancel(st->inst, &p->delack_timer);
     }

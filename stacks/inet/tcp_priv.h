@@ -70,6 +70,8 @@ enum tcp_state {
 #define TF_CHALLENGE   (1u << 17) /* send a challenge ACK (RFC 5961) */
 #define TF_V6          (1u << 18) /* an AF_INET6 socket (addresses reported as sockaddr_in6) */
 #define TF_V6ONLY      (1u << 19) /* IPV6_V6ONLY: a :: listener takes no IPv4 */
+#define TF_ACK_SOON    (1u << 20) /* in-order data to ACK: by our next segment (the
+                                     application's answer), else at the next poll */
 
 enum { REC_NONE = 0, REC_FAST, REC_RTO };
 
@@ -123,6 +125,7 @@ struct tcp_pcb {
     uint16_t backlog, nsynq, nacceptq;
 
     struct dm_list out_link; /* in st->tcp_out_list */
+    struct dm_list ack_link; /* in st->tcp_ack_list while TF_ACK_SOON */
     struct dm_list tw_link;  /* in st->tcp_tw_list while in TIME_WAIT */
 
     /* --- algorithms --- */
@@ -157,6 +160,9 @@ void tcp_established(struct tcp_pcb *p);       /* negotiated options -> mss etc.
 void tcp_set_closed(struct tcp_pcb *p, int err);
 void tcp_pcb_free(struct tcp_pcb *p);
 void tcp_schedule_output(struct tcp_pcb *p);
+/* The ACKs left for an answer that did not come: due now (inet_poll, before
+ * it reads the device). */
+void tcp_acks_due(struct inet_stack *st);
 void tcp_output_pending(struct inet_stack *st);
 void tcp_deliver(struct tcp_pcb *p);           /* complete pops from rcvq */
 void tcp_fill_sndq(struct tcp_pcb *p);         /* admit pending pushes */

@@ -501,6 +501,45 @@ static void test_tcp_delayed_ack_when_configured(void **s)
     pair_destroy(&p);
 }
 
+/* Without a delayed-ACK timer, data is ACKed by the answer when the
+ * application answers before the stack's next poll (a request/response
+ * peer): no pure ACK per request. When nobody answers, the ACK still goes
+ * out at the next poll, so the sender's data is acknowledged at once. */
+static void test_tcp_answer_carries_the_ack_no_pure_ack_per_request(void **s)
+{
+    (void)s;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d;
+    tcp_connect_pair(&p, lqd, 80, &c, &d);
+    pair_run_for(&p, 2 * DM_NS_PER_MS);
+    int64_t acks_a = stat_of(p.a, "tcp.tx_ack"), acks_b = stat_of(p.b, "tcp.tx_ack");
+    for (int i = 0; i < 50; i++) {
+        demi_qtoken_t qt;
+        push_bytes(p.a, c, "ping", 4);
+        assert_int_equal(dm_pop(p.b, &qt, d), 0);
+        demi_qresult_t qr = pair_wait(&p, p.b, qt, DM_NS_PER_S);
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+        dm_sgafree(p.b, &qr.qr_value.sga);
+        push_bytes(p.b, d, "pong", 4); /* before b polls again */
+        assert_int_equal(dm_pop(p.a, &qt, c), 0);
+        qr = pair_wait(&p, p.a, qt, DM_NS_PER_S);
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+        dm_sgafree(p.a, &qr.qr_value.sga);
+    }
+    if (stat_of(p.b, "tcp.tx_ack") - acks_b > 5 || stat_of(p.a, "tcp.tx_ack") - acks_a > 5) {
+        dm_stats_dump(p.a, stderr, 0);
+        dm_stats_dump(p.b, stderr, 0);
+    }
+    assert_true(stat_of(p.b, "tcp.tx_ack") - acks_b <= 5); /* 50 without the answer carrying it */
+    assert_true(stat_of(p.a, "tcp.tx_ack") - acks_a <= 5);
+    /* nobody answers: acknowledged all the same, within a poll or two */
+    push_bytes(p.a, c, "more", 4);
+    pair_run_for(&p, 2 * DM_NS_PER_MS);
+    assert_int_equal(pcb_of(p.a, c)->snd_una, pcb_of(p.a, c)->snd_nxt);
+    pair_destroy(&p);
+}
+
 static void test_tcp_pop_returns_one_sga_segment_even_for_chained_segments(void **s)
 {
     (void)s;
@@ -550,6 +589,7 @@ int main(void)
         cmocka_unit_test(test_tcp_simultaneous_open_connects_both_ends),
         cmocka_unit_test(test_tcp_uses_device_checksum_offload_and_still_rejects_corruption),
         cmocka_unit_test(test_tcp_delayed_ack_when_configured),
+        cmocka_unit_test(test_tcp_answer_carries_the_ack_no_pure_ack_per_request),
         cmocka_unit_test(test_tcp_pop_returns_one_sga_segment_even_for_chained_segments),
     };
     if (getenv("TEST_FILTER"))
