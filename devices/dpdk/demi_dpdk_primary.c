@@ -171,20 +171,6 @@ static int resolve_group(const char *name)
     return *end == 0 && v >= 0 ? (int)v : -1;
 }
 
-static int hugepages_free(void)
-{
-    FILE *f = fopen("/proc/meminfo", "r");
-    char line[128];
-    int n = 0;
-    if (!f)
-        return 0;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "HugePages_Free: %d", &n) == 1)
-            break;
-    fclose(f);
-    return n;
-}
-
 /* net_tap: spread flows with an RSS rule (tap implements it with a BPF
  * program computing Toeplitz over the IPv4 addresses and ports with our
  * key; queue = queues[hash % n]). */
@@ -317,7 +303,7 @@ int main(int argc, char **argv)
         DM_ERR("dpdk-primary", "DEMI_DPDK_ARGS: unterminated quote or too long");
         return 1;
     }
-    int free_pages = hugepages_free();
+    int free_pages = dpdk_hugepages_free();
     bool user_nohuge = false;
     for (int i = 0; i < nw; i++)
         user_nohuge |= !strcmp(words[i], "--no-huge") || !strcmp(words[i], "--in-memory");

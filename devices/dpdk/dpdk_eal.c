@@ -183,7 +183,7 @@ int dpdk_build_eal_argv(char **words, int nwords, bool allow_pci, const char *pr
     return argc;
 }
 
-static int hugepages_free(void)
+int dpdk_hugepages_free(void)
 {
     FILE *f = fopen("/proc/meminfo", "r");
     char line[128];
@@ -425,7 +425,7 @@ static int eal_start(const struct dm_config *cfg)
         snprintf(prefix, sizeof(prefix), "%s", p);
     else
         snprintf(prefix, sizeof(prefix), "demi%d", (int)getpid());
-    int argc = dpdk_build_eal_argv(words, nw, allow_pci, prefix, hugepages_free(), dm_log_level, argv,
+    int argc = dpdk_build_eal_argv(words, nw, allow_pci, prefix, dpdk_hugepages_free(), dm_log_level, argv,
                                    (int)DM_ARRAY_SIZE(argv), final_buf, sizeof(final_buf));
     if (argc < 0) {
         DM_ERR("dpdk", "DEMI_DPDK_ARGS: too many arguments");

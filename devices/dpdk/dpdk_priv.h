@@ -165,6 +165,8 @@ int dpdk_split_args(const char *s, char **argv, int max, char *buf, size_t bufle
  * allow_pci), --file-prefix, a single lcore keeping our CPU affinity,
  * --no-telemetry, a log level, and --no-huge when no hugepages are free,
  * each only when the user did not give that option. Returns argc. */
+/* Free 2 MiB pages (/proc/meminfo HugePages_Free), 0 when unknown. */
+int dpdk_hugepages_free(void);
 int dpdk_build_eal_argv(char **words, int nwords, bool allow_pci, const char *prefix, int hugepages_free,
                         int log_level, char **argv, int max, char *buf, size_t buflen);
 

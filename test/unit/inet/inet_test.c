@@ -121,52 +121,51 @@ struct sockaddr_in6 sin6_of(const char *ip, uint16_t port)
     return s;
 }
 
-int tcp_listener6(struct dm_instance *inst, const char *ip, uint16_t port, int backlog)
+static int listener_at(struct dm_instance *inst, int family, const struct sockaddr *s, socklen_t len, int backlog)
 {
     int qd;
-    assert_int_equal(dm_socket(inst, &qd, AF_INET6, SOCK_STREAM, 0), 0);
-    struct sockaddr_in6 s = sin6_of(ip, port);
-    assert_int_equal(dm_bind(inst, qd, (struct sockaddr *)&s, sizeof(s)), 0);
+    assert_int_equal(dm_socket(inst, &qd, family, SOCK_STREAM, 0), 0);
+    assert_int_equal(dm_bind(inst, qd, s, len), 0);
     assert_int_equal(dm_listen(inst, qd, backlog), 0);
     return qd;
+}
+
+static void connect_pair_to(struct pair *p, int lqd, int family, const struct sockaddr *s, socklen_t len, int *cqd,
+                            int *sqd)
+{
+    demi_qtoken_t at, ct;
+    assert_int_equal(dm_socket(p->a, cqd, family, SOCK_STREAM, 0), 0);
+    assert_int_equal(dm_accept(p->b, &at, lqd), 0);
+    assert_int_equal(dm_connect(p->a, &ct, *cqd, s, len), 0);
+    demi_qresult_t qr = pair_wait(p, p->a, ct, 5 * DM_NS_PER_S);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_CONNECT);
+    qr = pair_wait(p, p->b, at, 5 * DM_NS_PER_S);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_ACCEPT);
+    *sqd = qr.qr_value.ares.qd;
+}
+
+int tcp_listener6(struct dm_instance *inst, const char *ip, uint16_t port, int backlog)
+{
+    struct sockaddr_in6 s = sin6_of(ip, port);
+    return listener_at(inst, AF_INET6, (struct sockaddr *)&s, sizeof(s), backlog);
 }
 
 void tcp_connect_pair6(struct pair *p, int lqd, uint16_t port, int *cqd, int *sqd)
 {
-    demi_qtoken_t at, ct;
-    assert_int_equal(dm_socket(p->a, cqd, AF_INET6, SOCK_STREAM, 0), 0);
     struct sockaddr_in6 s = sin6_of(IP6_B, port);
-    assert_int_equal(dm_accept(p->b, &at, lqd), 0);
-    assert_int_equal(dm_connect(p->a, &ct, *cqd, (struct sockaddr *)&s, sizeof(s)), 0);
-    demi_qresult_t qr = pair_wait(p, p->a, ct, 5 * DM_NS_PER_S);
-    assert_int_equal(qr.qr_opcode, DEMI_OPC_CONNECT);
-    qr = pair_wait(p, p->b, at, 5 * DM_NS_PER_S);
-    assert_int_equal(qr.qr_opcode, DEMI_OPC_ACCEPT);
-    *sqd = qr.qr_value.ares.qd;
+    connect_pair_to(p, lqd, AF_INET6, (struct sockaddr *)&s, sizeof(s), cqd, sqd);
 }
 
 int tcp_listener(struct dm_instance *inst, const char *ip, uint16_t port, int backlog)
 {
-    int qd;
-    assert_int_equal(dm_socket(inst, &qd, AF_INET, SOCK_STREAM, 0), 0);
     struct sockaddr_in s = sin_of(ip, port);
-    assert_int_equal(dm_bind(inst, qd, (struct sockaddr *)&s, sizeof(s)), 0);
-    assert_int_equal(dm_listen(inst, qd, backlog), 0);
-    return qd;
+    return listener_at(inst, AF_INET, (struct sockaddr *)&s, sizeof(s), backlog);
 }
 
 void tcp_connect_pair(struct pair *p, int lqd, uint16_t port, int *cqd, int *sqd)
 {
-    demi_qtoken_t at, ct;
-    assert_int_equal(dm_socket(p->a, cqd, AF_INET, SOCK_STREAM, 0), 0);
     struct sockaddr_in s = sin_of(IP_B, port);
-    assert_int_equal(dm_accept(p->b, &at, lqd), 0);
-    assert_int_equal(dm_connect(p->a, &ct, *cqd, (struct sockaddr *)&s, sizeof(s)), 0);
-    demi_qresult_t qr = pair_wait(p, p->a, ct, 5 * DM_NS_PER_S);
-    assert_int_equal(qr.qr_opcode, DEMI_OPC_CONNECT);
-    qr = pair_wait(p, p->b, at, 5 * DM_NS_PER_S);
-    assert_int_equal(qr.qr_opcode, DEMI_OPC_ACCEPT);
-    *sqd = qr.qr_value.ares.qd;
+    connect_pair_to(p, lqd, AF_INET, (struct sockaddr *)&s, sizeof(s), cqd, sqd);
 }
 
 demi_qtoken_t push_bytes(struct dm_instance *inst, int qd, const void *data, size_t len)
