@@ -64,6 +64,15 @@ cmp -s "$CELL_TMP/idx.1" "$CELL_TMP/ngx/www/index.html" || fail "index.html afte
 [ $cl_rc = 0 ] || fail "curl (Connection: close) exited with $cl_rc: $(tail -n 2 "$CELL_TMP/curl_close.log")"
 [ "$(sha256sum <"$CELL_TMP/big.2" | cut -d' ' -f1)" = "$want" ] || fail "16 MiB file with Connection: close: sha256 differs ($(stat -c %s "$CELL_TMP/big.2") B)"
 
+# IPv6: the same page through nginx's [::1] listener (kernel, posix, uring)
+v6=""
+if grep -q 'listen \[::1\]' "$CELL_TMP/ngx/nginx.conf"; then
+  run cli 30 curl -sS -g -o "$CELL_TMP/idx6" "http://[::1]:$port/index.html" 2>"$CELL_TMP/curl6.log" ||
+    fail "curl over IPv6 ([::1]:$port): $(tail -n 2 "$CELL_TMP/curl6.log" | tr '\n' ' ')"
+  cmp -s "$CELL_TMP/idx6" "$CELL_TMP/ngx/www/index.html" || fail "index.html over IPv6 differs"
+  v6="; [::1] ok"
+fi
+
 kill -0 "$srv_pid" 2>/dev/null || fail "nginx exited during the test"
 shared=""
 if [ "$SHARED" = 1 ]; then
@@ -85,4 +94,4 @@ if [ "$SHARED" = 1 ]; then
 fi
 stop "$srv_pid"
 grep -E "\[(alert|emerg|crit)\]" "$CELL_TMP/ngx/logs/error.log" >"$CELL_TMP/ngx_errors.log" && fail "nginx error.log: $(head -n 2 "$CELL_TMP/ngx_errors.log")"
-cell_pass "wrk ${WRK_SECS}s keepalive $ka req/s, close $cl req/s; 16 MiB sha256 ok (keepalive, close)$shared"
+cell_pass "wrk ${WRK_SECS}s keepalive $ka req/s, close $cl req/s; 16 MiB sha256 ok (keepalive, close)$v6$shared"

@@ -436,7 +436,10 @@ cell_begin() {
 # (logs/access.log) to tell that both served. Else, under a DPDK backend,
 # no master process: one process owns its port.
 nginx_setup() {
-  local dir=$1 addr=$2 port=$3 extra=${4:-} master=on workers=1 alog="access_log off;"
+  local dir=$1 addr=$2 port=$3 extra=${4:-} master=on workers=1 alog="access_log off;" listen6=""
+  # over kernel sockets nginx listens on [::1] too (IPv6, offloaded by
+  # uring and posix); our own stack's cells have no IPv6 address here
+  case "$CELL_BE" in kernel|posix|uring) [ "$addr" = 127.0.0.1 ] && listen6="listen [::1]:$port;" ;; esac
   case "$CELL_BE" in dpdk-*) [ "${CELL_MODE:-server}" != client ] && master=off ;; esac
   if [ "$SHARED" = 1 ]; then
     master=on workers=$SHARED_QUEUES
@@ -464,6 +467,7 @@ http {
     default_type application/octet-stream;
     server {
         listen $addr:$port;
+        $listen6
         root $dir/www;
     }
 }
