@@ -69,8 +69,11 @@ ip netns exec "$MP_NS" env DEMI_IPV4=10.9.8.1/24 DEMI_STRICT=1 DEMI_LOG=info DEM
     DEMI_PRELOAD_LIB="$BUILD/interpose/libdemi-preload.so" \
     "$BUILD/scripts/demi-run" --dpdk-primary=2 -- nginx -p "$TMP" -c "$TMP/nginx.conf" >"$TMP/out.log" 2>&1 &
 NGX=$!
-for _ in $(seq 100); do ip -n "$MP_NS" link show dmng0 >/dev/null 2>&1 && break; sleep 0.1; done
+# the primary writes its pid file once its port is up (the tap appears
+# before that: a loaded machine showed the window)
+for _ in $(seq 200); do [ -s "$TMP/run/$MP_PREFIX.pid" ] && break; sleep 0.05; done
 ip -n "$MP_NS" link show dmng0 >/dev/null 2>&1 || fail "the primary's tap did not appear"
+[ -s "$TMP/run/$MP_PREFIX.pid" ] || fail "the primary wrote no pid file"
 MP_PRIMARY=$(cat "$TMP/run/$MP_PREFIX.pid")
 ip netns exec "$MP_NS" sysctl -qw net.ipv6.conf.dmng0.disable_ipv6=1
 ip -n "$MP_NS" addr add 10.9.8.2/24 dev dmng0
