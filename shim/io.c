@@ -73,6 +73,19 @@ static void iov_xfer(struct iovcur *c, uint8_t *p, size_t n, bool to_iov)
     }
 }
 
+static void iov_skip(struct iovcur *c, size_t n)
+{
+    while (n && c->idx < c->cnt) {
+        size_t k = DM_MIN(c->iov[c->idx].iov_len - c->off, n);
+        n -= k;
+        c->off += k;
+        if (c->off == c->iov[c->idx].iov_len) {
+            c->idx++;
+            c->off = 0;
+        }
+    }
+}
+
 /* Copies up to max bytes of a segment from byte off on into the cursor. */
 static size_t sga_copy(const demi_sgarray_t *sga, uint32_t off, struct iovcur *c, size_t max)
 {
@@ -477,6 +490,21 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
     struct iovcur cur = { msg->msg_iov, msg->msg_iovlen, 0, 0 };
     size_t sent = 0;
     struct shim_wait w = { .nonblock = nonblock, .timeo_ns = s->sndtimeo_ns };
+    if (s->type == SOCK_STREAM && !s->tx_count && !s->connecting && s->dp->send_now) {
+        /* nothing of ours queued: the kernel may take it from the caller's
+         * memory now (no copy, no push to complete) */
+        ssize_t k = dm_send_now(shim_dp_inst(s->dp), s->qd, msg->msg_iov, (int)msg->msg_iovlen);
+        if (k == (ssize_t)total) {
+            r = k;
+            goto out;
+        }
+        if (k > 0) {
+            iov_skip(&cur, (size_t)k);
+            sent = (size_t)k;
+        } else if (k == -EOPNOTSUPP) {
+            s->dp->send_now = false;
+        }
+    }
     s->obj.refs++;
     for (;;) {
         if (s->type == SOCK_STREAM && (s->wr_dead || s->shut_wr || (s->so_error && !s->connecting))) {

@@ -294,6 +294,7 @@ static struct shim_dp *dp_new(void)
     /* A backend that sleeps inside itself gets its wait fd only when a
      * sleep cannot happen there (io_uring: its mode may change for it). */
     dp->sleep_inside = dm_instance_can_sleep_inside(inst);
+    dp->send_now = true; /* until the backend says it has none (dm_send_now) */
     dp->wait_fd = dp->sleep_inside ? -1 : dm_instance_wait_fd(inst);
     dp->wait_id = shim_watch_id();
     dp->next = shim_rt.dps;

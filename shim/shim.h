@@ -239,6 +239,7 @@ struct shim_dp {
     struct dm_instance *inst;
     int wait_fd;             /* asked for only when needed (shim_dp_wait_fd), else -1 */
     bool sleep_inside;       /* the backend can sleep itself (shim_sleep_inside) */
+    bool send_now;           /* the backend may send from the caller's memory (dm_send_now) */
     int tid;                 /* the thread it serves; 0: that thread exited, free for the next */
     unsigned idx;            /* 0..63: its bit in shim_epoll.wait_mask */
     uint32_t gen;            /* shim_rt.inst_gen when made (a forked child drops them) */

@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <demi/types.h>
 #include "dm/buf.h"
@@ -84,6 +85,8 @@ int dm_adopt(struct dm_instance *inst, int *qd, int fd);
  * -EOPNOTSUPP (a stack of its own: dpdk, xdp). Only reads the instance's
  * memory, so a forked child may ask its copy of the parent's instance. */
 int dm_kernel_fd(struct dm_instance *inst, int qd);
+/* ops->send_now on qd; -EOPNOTSUPP without it (push instead). */
+ssize_t dm_send_now(struct dm_instance *inst, int qd, const struct iovec *iov, int iovcnt);
 /* In a forked child, on its copy of the parent's instance: see
  * dm_stack_ops.fork_child. */
 void dm_instance_fork_child(struct dm_instance *inst);
