@@ -770,13 +770,16 @@ static int ur_op_kernel_fd(void *stp, struct dm_queue *q)
 
 static ssize_t ur_op_send_now(void *stp, struct dm_queue *q, const struct iovec *iov, int iovcnt)
 {
-    (void)stp;
+    struct ur_stack *st = stp;
     struct ur_sock *s = q->priv;
     if (!s || s->fd < 0 || s->type != SOCK_STREAM || s->state != UR_S_CONNECTED || !ur_tx_idle(s))
         return -EAGAIN;
     struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
     ssize_t n = sendmsg(s->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-    return n > 0 ? n : -EAGAIN;
+    if (n <= 0)
+        return -EAGAIN;
+    st->c.tx_bytes += (uint64_t)n;
+    return n;
 }
 
 static void ur_op_fork_child(void *stp)
