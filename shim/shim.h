@@ -106,6 +106,11 @@ struct shim_opt {
 };
 
 struct shim_sock {
+    /* What an event on an established connection touches comes first, in
+     * the first cache lines; listener, option and hand-over state after:
+     * a server with thousands of connections misses the cache on each
+     * socket it serves (memcached, 256 connections: the struct spans 5 KiB
+     * and its hot fields were spread over 8 lines). */
     struct shim_obj obj;
     int state;               /* enum shim_state */
     int type;                /* SOCK_STREAM / SOCK_DGRAM */
@@ -124,46 +129,46 @@ struct shim_sock {
     bool own_bind;           /* bound to the datapath's own address, which the
                                 kernel does not have: the placeholder holds the
                                 port on 0.0.0.0, s->local has the real address */
+    bool wr_dead;            /* writes give EPIPE from now on */
+    bool nb_connect;         /* a non-blocking connect not yet reported by connect() */
+    bool rx_lazy;            /* adopted after a fork/exec: no receive posted until
+                                this process reads or waits for input (the socket
+                                is shared: one that only writes must not take
+                                the bytes another process reads) */
+    bool closed;             /* closed with sends in flight: lingering (linger.c) */
     int so_error;            /* pending error, read by SO_ERROR / next call */
     int rd_err;              /* sticky receive error (ECONNRESET) */
-    bool wr_dead;            /* writes give EPIPE from now on */
-    int backlog;
-    int reuseaddr, reuseport;/* what the application set */
+    uint32_t gen_in;         /* bumped when input readiness changes (edge triggering) */
+    uint32_t gen_out;        /* bumped when it becomes writable (edge triggering) */
+    unsigned rx_head, rx_count; /* receive buffer: rx[] below */
+    size_t rx_bytes;
+    unsigned tx_head, tx_count; /* pushes in flight: tx[] below */
+    size_t tx_bytes;
+    demi_qtoken_t pop_qt;
+    demi_qtoken_t tx_fail_qt;    /* the push that failed (send reports it) */
+    struct shim_sock *qnext; /* qd map chain */
+    struct dm_list watches;  /* struct shim_watch.slink */
+    int kfd;                 /* INHERITED: this process's copy of the kernel socket, else -1 */
     int rcvlowat;
     int64_t rcvtimeo_ns, sndtimeo_ns; /* 0: none */
     union dm_sockaddr local, peer; /* of s->family (v4-mapped peers on [::]) */
-    demi_qtoken_t pop_qt, accept_qt, connect_qt;
-    demi_qtoken_t tx_fail_qt;    /* the push that failed (send reports it) */
-    /* receive buffer */
     struct shim_rxseg rx[SHIM_RXRING];
-    unsigned rx_head, rx_count;
-    size_t rx_bytes;
+    struct { demi_qtoken_t qt; uint32_t len; } tx[SHIM_TXRING];
+    /* listeners and connecting sockets */
+    int backlog;
+    int reuseaddr, reuseport;/* what the application set */
+    demi_qtoken_t accept_qt, connect_qt;
     /* accepted, not yet returned */
     struct { int qd; union dm_sockaddr addr; } accq[SHIM_ACCQ];
     unsigned acc_head, acc_count;
     int *kaccq;              /* kernel connections drained at hand-over (all
                                 the kernel had queued), in order */
     unsigned kacc_count, kacc_cap;
-    /* pushes in flight */
-    struct { demi_qtoken_t qt; uint32_t len; } tx[SHIM_TXRING];
-    unsigned tx_head, tx_count;
-    size_t tx_bytes;
     /* options to replay at hand-over */
     struct shim_opt opts[SHIM_NOPTS];
     int nopts;
-    uint32_t gen_in;         /* bumped when input readiness changes (edge triggering) */
-    uint32_t gen_out;        /* bumped when it becomes writable (edge triggering) */
-    bool nb_connect;         /* a non-blocking connect not yet reported by connect() */
-    int kfd;                 /* INHERITED: this process's copy of the kernel socket, else -1 */
-    bool rx_lazy;            /* adopted after a fork/exec: no receive posted until
-                                this process reads or waits for input (the socket
-                                is shared: one that only writes must not take
-                                the bytes another process reads) */
     uint8_t *carry;          /* INHERITED: bytes received before the fork/exec, not read yet */
     size_t carry_len;
-    struct dm_list watches;  /* struct shim_watch.slink */
-    struct shim_sock *qnext; /* qd map chain */
-    bool closed;             /* closed with sends in flight: lingering (linger.c) */
     struct shim_sock *lnext; /* shim_rt.lingering chain */
     const char *kernel_why;  /* PENDING: why its hand-over must leave it in the
                                 kernel (it asked for ancillary data), else NULL */
