@@ -17,7 +17,7 @@ int dm_socket(struct dm_instance *inst, int *qd, int domain, int type, int proto
 {
     if (!qd)
         return -EINVAL;
-    dm_refresh_now(inst);
+    dm_refresh_for_call(inst);
     int base = type & SOCK_TYPE_MASK;
     if (type & ~(SOCK_TYPE_MASK | SOCK_NONBLOCK | SOCK_CLOEXEC))
         return -EINVAL;
@@ -77,7 +77,7 @@ static int check_addr(const struct dm_queue *q, const struct sockaddr *addr, soc
     struct dm_queue *q = dm_queue_get(inst, qd); \
     if (!q)                                 \
         return -EBADF;                      \
-    dm_refresh_now(inst)
+    dm_refresh_for_call(inst)
 
 int dm_bind(struct dm_instance *inst, int qd, const struct sockaddr *addr, socklen_t len)
 {
@@ -190,7 +190,7 @@ int dm_adopt(struct dm_instance *inst, int *qd, int fd)
         return -EINVAL;
     if (!inst->ops->adopt)
         return -EOPNOTSUPP;
-    dm_refresh_now(inst);
+    dm_refresh_for_call(inst);
     struct dm_queue *q = dm_queue_new(inst, SOCK_STREAM);
     if (!q)
         return -EMFILE;
@@ -310,7 +310,7 @@ int dm_push_chain(struct dm_instance *inst, demi_qtoken_t *qt, int qd, struct dm
         dm_buf_free(chain);
         return !q ? -EBADF : -EINVAL;
     }
-    dm_refresh_now(inst);
+    dm_refresh_for_call(inst);
     return start_op(inst, q, DEMI_OPC_PUSH, qt, chain, to);
 }
 

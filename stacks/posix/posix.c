@@ -566,6 +566,7 @@ static const struct dm_stack_ops posix_ops = {
     .destroy = px_destroy,
     .socket = px_socket,
     .inet6 = true,
+    .no_clock = true,
     .bind = px_bind,
     .listen = px_listen,
     .accept = px_accept,

@@ -804,6 +804,7 @@ static const struct dm_stack_ops ur_ops = {
     .destroy = ur_destroy,
     .socket = ur_socket,
     .inet6 = true,
+    .no_clock = true,
     .bind = ur_bind,
     .listen = ur_listen,
     .accept = ur_accept,

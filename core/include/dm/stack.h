@@ -122,6 +122,10 @@ struct dm_stack_ops {
      * the IPv6 work). Without it, socket(AF_INET6) fails -EAFNOSUPPORT and
      * the preload leaves AF_INET6 sockets in the kernel. */
     bool inet6;
+    /* The backend reads no time (dm_now_ns) and arms no core timers: the
+     * kernel keeps its protocol clocks. API calls then skip the clock
+     * read; waits and polls still read it for their own deadlines. */
+    bool no_clock;
     /* poll() never sleeps, whatever its block_ns (a device that can only
      * be polled): the instance then needs no clock read after it. */
     bool poll_returns_at_once;
