@@ -283,6 +283,11 @@ int dm_instance_wait_arm(struct dm_instance *inst)
     return inst->ops->wait_arm ? inst->ops->wait_arm(inst->st) : 0;
 }
 
+bool dm_instance_tx_busy(struct dm_instance *inst)
+{
+    return inst->ops->tx_busy && inst->ops->tx_busy(inst->st);
+}
+
 bool dm_instance_can_sleep_inside(const struct dm_instance *inst)
 {
     return inst->ops->sleep_arm && inst->ops->sleep;

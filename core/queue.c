@@ -144,6 +144,7 @@ struct dm_op *dm_op_new(struct dm_instance *inst, struct dm_queue *q, int opcode
     op->qr.qr_qd = q->qd;
     op->qr.qr_qt = op->token;
     dm_list_add_tail(&q->ops, &op->qlink);
+    q->npush += opcode == DEMI_OPC_PUSH;
     inst->ctr.ops_started++;
     return op;
 }
@@ -163,6 +164,7 @@ static void op_free_slot(struct dm_instance *inst, struct dm_op *op)
 void dm_op_release(struct dm_op *op)
 {
     struct dm_instance *inst = op_inst(op);
+    op->q->npush -= op->opcode == DEMI_OPC_PUSH;
     dm_list_del(&op->qlink);
     dm_buf_free(op->chain);
     op->chain = NULL;
@@ -190,6 +192,7 @@ static void op_done(struct dm_op *op, int opcode, int64_t ret)
         return;
     }
     op->state = DM_OP_DONE;
+    op->q->npush -= op->opcode == DEMI_OPC_PUSH;
     op->q = NULL;
     op->qr.qr_opcode = (demi_opcode_t)opcode;
     op->qr.qr_ret = ret;

@@ -110,7 +110,8 @@ pid_t shim_fork(void)
 }
 
 /* The instance of a socket with pushes in flight (open, or closed and
- * lingering), or NULL. */
+ * lingering), or of closed connections whose data is not delivered yet,
+ * or NULL. */
 static struct shim_dp *pushes_pending(void)
 {
     int hi = shim_fd_max();
@@ -120,7 +121,14 @@ static struct shim_dp *pushes_pending(void)
             ((struct shim_sock *)o)->tx_count && shim_dp_live(((struct shim_sock *)o)->dp))
             return ((struct shim_sock *)o)->dp;
     }
-    return shim_linger_dp();
+    struct shim_dp *dp = shim_linger_dp();
+    if (dp)
+        return dp;
+    /* pushes all in: our own TCP may still hold what they sent */
+    for (dp = shim_rt.dps; dp; dp = dp->next)
+        if (shim_dp_live(dp) && dm_instance_tx_busy(shim_dp_inst(dp)))
+            return dp;
+    return NULL;
 }
 
 /* Lock held. Drives only the instances that still have data to send (an

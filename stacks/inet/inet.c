@@ -711,6 +711,11 @@ static int inet_shutdown(void *sp, struct dm_queue *q, int how)
     return u->connected ? 0 : -ENOTCONN;
 }
 
+static bool inet_tx_busy(void *sp)
+{
+    return tcp_orphans_busy(sp);
+}
+
 static int inet_close(void *sp, struct dm_queue *q)
 {
     int r;
@@ -838,6 +843,7 @@ static int inet_wait_fd(void *sp)
         .poll = inet_poll,                   \
         .poll_returns_at_once = true,        \
         .wait_fd = inet_wait_fd,             \
+        .tx_busy = inet_tx_busy,             \
         .needs_polling = true,               \
         .own_addresses = true,               \
         .inet6 = true,                       \

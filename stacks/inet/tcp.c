@@ -865,6 +865,21 @@ int tcp_close(struct inet_stack *st, struct tcp_pcb *p)
     return 0;
 }
 
+/* Walks the connection hash (live connections only): called while a
+ * process exits, not per packet. */
+bool tcp_orphans_busy(struct inet_stack *st)
+{
+    for (uint32_t b = 0; b <= st->hash_mask; b++) {
+        for (const struct tcp_pcb *p = st->hash[b]; p; p = p->hnext) {
+            if (p->q)
+                continue;
+            if (p->state == TCPS_FIN_WAIT_1 || p->state == TCPS_CLOSING || p->state == TCPS_LAST_ACK)
+                return true; /* our FIN (and what precedes it) is not acknowledged */
+        }
+    }
+    return false;
+}
+
 int tcp_setsockopt(struct inet_stack *st, struct tcp_pcb *p, int level, int name, const void *val, socklen_t len)
 {
     (void)st;

@@ -182,6 +182,9 @@ int tcp_push(struct inet_stack *st, struct tcp_pcb *p, struct dm_op *op);
 int tcp_pop(struct inet_stack *st, struct tcp_pcb *p, struct dm_op *op);
 int tcp_shutdown(struct inet_stack *st, struct tcp_pcb *p, int how);
 int tcp_close(struct inet_stack *st, struct tcp_pcb *p);
+/* A connection the application closed still has data or its FIN to get
+ * acknowledged (ops->tx_busy). */
+bool tcp_orphans_busy(struct inet_stack *st);
 int tcp_setsockopt(struct inet_stack *st, struct tcp_pcb *p, int level, int name, const void *val, socklen_t len);
 int tcp_getsockopt(struct inet_stack *st, struct tcp_pcb *p, int level, int name, void *val, socklen_t *len);
 

@@ -276,7 +276,7 @@ static void do_recv(struct posix_st *st, struct psock *ps)
  * means the peer reset the connection, which the pops see anyway. */
 static void shut_wr_kick(struct psock *ps)
 {
-    if (!ps->shut_wr_pending || dm_queue_first_op(ps->q, DEMI_OPC_PUSH))
+    if (!ps->shut_wr_pending || dm_queue_has_push(ps->q))
         return;
     ps->shut_wr_pending = 0;
     if (shutdown(ps->fd, SHUT_WR) < 0 && errno != ENOTCONN)
@@ -413,7 +413,7 @@ static int px_shutdown(void *p, struct dm_queue *q, int how)
      * with EPIPE and the peer miss their bytes: only the read half goes
      * now, the write half after the last push (do_send). */
     if (how != SHUT_RD && (ps->shut_wr_pending ||
-                           (ps->connected && !ps->shut_wr && dm_queue_first_op(q, DEMI_OPC_PUSH)))) {
+                           (ps->connected && !ps->shut_wr && dm_queue_has_push(q)))) {
         if (how == SHUT_RDWR && shutdown(ps->fd, SHUT_RD) < 0)
             return neg_errno();
         ps->shut_wr = 1;
@@ -467,7 +467,7 @@ static ssize_t px_send_now(void *p, struct dm_queue *q, const struct iovec *iov,
 {
     struct posix_st *st = p;
     struct psock *ps = q->priv;
-    if (!ps || ps->type != SOCK_STREAM || !ps->connected || ps->shut_wr || dm_queue_first_op(q, DEMI_OPC_PUSH))
+    if (!ps || ps->type != SOCK_STREAM || !ps->connected || ps->shut_wr || dm_queue_has_push(q))
         return -EAGAIN;
     struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
     ssize_t n = sendmsg(ps->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);

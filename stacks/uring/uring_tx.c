@@ -62,7 +62,7 @@ int ur_fixbuf_index(struct ur_stack *st, const struct dm_buf *seg)
 
 bool ur_tx_idle(struct ur_sock *s)
 {
-    return !s->tx.inflight && (!s->q || !dm_queue_first_op(s->q, DEMI_OPC_PUSH));
+    return !s->tx.inflight && (!s->q || !dm_queue_has_push(s->q));
 }
 
 static void ur_tx_release(struct ur_sock *s)

@@ -85,6 +85,9 @@ int dm_adopt(struct dm_instance *inst, int *qd, int fd);
  * -EOPNOTSUPP (a stack of its own: dpdk, xdp). Only reads the instance's
  * memory, so a forked child may ask its copy of the parent's instance. */
 int dm_kernel_fd(struct dm_instance *inst, int qd);
+/* ops->tx_busy: closed connections still have data to deliver (false
+ * without the op). */
+bool dm_instance_tx_busy(struct dm_instance *inst);
 /* ops->send_now on qd; -EOPNOTSUPP without it (push instead). */
 ssize_t dm_send_now(struct dm_instance *inst, int qd, const struct iovec *iov, int iovcnt);
 /* In a forked child, on its copy of the parent's instance: see

@@ -13,6 +13,7 @@
 #ifndef DM_QUEUE_H
 #define DM_QUEUE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <netinet/in.h>
 #include <demi/types.h>
@@ -29,6 +30,7 @@ struct dm_queue {
     void *priv;               /* backend socket */
     struct dm_list ops;       /* pending ops (dm_op.qlink), oldest first */
     struct dm_instance *inst;
+    uint32_t npush;           /* pushes among ops (dm_queue_has_push) */
 };
 
 struct dm_op {
@@ -69,6 +71,10 @@ void dm_op_fail(struct dm_op *op, int err);
 struct dm_queue *dm_queue_new(struct dm_instance *inst, int type);
 /* Releases a queue that was never handed to the app (accept failed). */
 void dm_queue_discard(struct dm_queue *q);
+
+/* A push of q's is pending, without walking its ops (whose structs are
+ * rarely in the cache on a server with many connections). */
+static inline bool dm_queue_has_push(const struct dm_queue *q) { return q->npush != 0; }
 
 /* The oldest pending op of a given opcode on q, or NULL. */
 struct dm_op *dm_queue_first_op(struct dm_queue *q, int opcode);

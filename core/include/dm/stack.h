@@ -107,6 +107,12 @@ struct dm_stack_ops {
      * or closes them, and a copy here would hold their FIN back. Touches
      * nothing else. */
     void (*fork_child)(void *st);
+    /* Optional, backends whose protocols run in this process: connections
+     * the application closed still have data or a FIN to deliver, which
+     * only this process's polls will send and retransmit. The preload's
+     * exit and exec keep polling while it says so (up to DEMI_LINGER_MS),
+     * as the kernel would deliver them after the process is gone. */
+    bool (*tx_busy)(void *st);
     /* The protocols run in this process (our TCP/IP over an L2 device):
      * ACKs, ARP replies and retransmission timers happen only while
      * someone polls, so the preload polls from a helper thread while the

@@ -360,6 +360,51 @@ static void test_tcp_close_with_unread_data_resets_the_peer(void **s)
     pair_destroy(&p);
 }
 
+/* A connection closed with data still to send is the stack's business
+ * until its FIN is acknowledged (ops->tx_busy): a process that exits
+ * (the preload polls at exit while it says so) must not drop that data. */
+static bool tx_idle(void *arg)
+{
+    return !dm_instance_tx_busy(arg);
+}
+
+static void test_tcp_closed_with_data_in_flight_is_busy_until_its_fin_is_acked(void **s)
+{
+    (void)s;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d;
+    tcp_connect_pair(&p, lqd, 80, &c, &d);
+    assert_false(dm_instance_tx_busy(p.b));
+    size_t len = 1u << 20, got = 0;
+    uint8_t *data = malloc(len);
+    assert_non_null(data);
+    for (size_t i = 0; i < len; i++)
+        data[i] = (uint8_t)(i * 7);
+    push_bytes(p.b, d, data, len);
+    assert_int_equal(dm_close(p.b, d), 0);
+    assert_true(dm_instance_tx_busy(p.b)); /* nothing was polled: all of it is ours */
+    for (;;) {
+        demi_qtoken_t qt;
+        assert_int_equal(dm_pop(p.a, &qt, c), 0);
+        demi_qresult_t qr = pair_wait(&p, p.a, qt, 5 * DM_NS_PER_S);
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+        const demi_sgarray_t *sga = &qr.qr_value.sga;
+        if (sga->sga_numsegs == 0)
+            break; /* the FIN, after every byte */
+        for (uint32_t i = 0; i < sga->sga_numsegs; i++) {
+            assert_true(got + sga->sga_segs[i].sgaseg_len <= len);
+            assert_memory_equal(sga->sga_segs[i].sgaseg_buf, data + got, sga->sga_segs[i].sgaseg_len);
+            got += sga->sga_segs[i].sgaseg_len;
+        }
+        dm_sgafree(p.a, &qr.qr_value.sga);
+    }
+    assert_int_equal(got, len);
+    assert_true(pair_run_until(&p, tx_idle, p.b, DM_NS_PER_S));
+    free(data);
+    pair_destroy(&p);
+}
+
 static void test_tcp_keepalive_probes_then_drops_a_dead_peer(void **s)
 {
     (void)s;
@@ -583,6 +628,7 @@ int main(void)
         cmocka_unit_test(test_tcp_push_stays_pending_while_over_sndbuf),
         cmocka_unit_test(test_tcp_nagle_coalesces_small_pushes_unless_nodelay),
         cmocka_unit_test(test_tcp_close_with_unread_data_resets_the_peer),
+        cmocka_unit_test(test_tcp_closed_with_data_in_flight_is_busy_until_its_fin_is_acked),
         cmocka_unit_test(test_tcp_keepalive_probes_then_drops_a_dead_peer),
         cmocka_unit_test(test_tcp_congestion_control_selectable),
         cmocka_unit_test(test_tcp_bad_config_is_einval),
