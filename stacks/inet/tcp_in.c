@@ -314,71 +314,69 @@ static struct dm_buf *unpin(struct inet_stack *st, struct dm_buf *m, uint32_t le
     return c;
 }
 
-/* Data of an acceptable segment; m holds exactly the payload. */
-static void data_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t seq, uint32_t len)
+/* Trim what we already have and what lies beyond the window. Returns the
+ * rest, or NULL when nothing is left (m freed, an ACK due). */
+static struct dm_buf *trim_to_window(struct tcp_pcb *p, struct dm_buf *m, uint32_t *seq, uint32_t *len)
 {
-    struct inet_stack *st = p->st;
-    /* Trim what we already have and what lies beyond the window. */
-    if (SEQ_LT(seq, p->rcv_nxt)) {
-        uint32_t skip = p->rcv_nxt - seq;
-        if (skip >= len) {
-            st->tcp_st.rx_dup++;
+    if (SEQ_LT(*seq, p->rcv_nxt)) {
+        uint32_t skip = p->rcv_nxt - *seq;
+        if (skip >= *len) {
+            p->st->tcp_st.rx_dup++;
             dm_buf_free(m);
             p->flags |= TF_ACK_NOW;
-            return;
+            return NULL;
         }
         m = inet_buf_pull(m, skip);
-        seq += skip;
-        len -= skip;
+        *seq += skip;
+        *len -= skip;
     }
     uint32_t wnd = (uint32_t)DM_MAX(tcp_seq_diff(p->rcv_adv, p->rcv_nxt), 0);
-    uint32_t room = wnd - (seq - p->rcv_nxt);
-    if (len > room) {
+    uint32_t room = wnd - (*seq - p->rcv_nxt);
+    if (*len > room) {
         if (room == 0) {
             dm_buf_free(m);
             p->flags |= TF_ACK_NOW;
-            return;
+            return NULL;
         }
         inet_buf_trim(m, room);
-        len = room;
+        *len = room;
     }
-    if (dm_unlikely(m->ol_flags & DM_BUF_RX_SCARCE))
-        m = unpin(st, m, len);
-    if (dm_unlikely(rcv_over_limit(p))) {
-        /* Tiny segments filled the buffer accounting: drop, the peer
-         * retransmits once the application has read. */
-        st->tcp_st.rx_nobuf_drop++;
-        dm_buf_free(m);
-        return;
+    return m;
+}
+
+/* Data that is not next in order, or arrives while a hole is open: to
+ * tcp_reass. Returns false when it lies beyond a hole (answered at once
+ * with a duplicate ACK): nothing new for the application. */
+static bool reass_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t seq, uint32_t len)
+{
+    struct inet_stack *st = p->st;
+    bool ooo = seq != p->rcv_nxt;
+    int r = tcp_reass_insert(&p->reass, m, seq, len, p->rcv_nxt);
+    if (r < 0)
+        st->tcp_st.rx_ooo_drop++;
+    else if (r > 0)
+        p->reass_nseg++;
+    if (ooo) {
+        st->tcp_st.rx_ooo++;
+        if (r > 0)
+            tcp_sack_rx_note(&p->sack_rx, seq);
+        tcp_send_ack(p); /* immediate dup ACK with SACK (RFC 5681 4.2) */
+        inet_schedule_flush(st);
+        return false;
     }
-    st->tcp_st.rx_data_bytes += len;
-    if (seq == p->rcv_nxt && tcp_reass_empty(&p->reass)) {
-        rcvq_append(p, m);
-        p->rcv_nxt += len;
-    } else {
-        bool ooo = seq != p->rcv_nxt;
-        int r = tcp_reass_insert(&p->reass, m, seq, len, p->rcv_nxt);
-        if (r < 0)
-            st->tcp_st.rx_ooo_drop++;
-        else if (r > 0)
-            p->reass_nseg++;
-        if (ooo) {
-            st->tcp_st.rx_ooo++;
-            if (r > 0)
-                tcp_sack_rx_note(&p->sack_rx, seq);
-            tcp_send_ack(p); /* immediate dup ACK with SACK (RFC 5681 4.2) */
-            inet_schedule_flush(st);
-            return;
-        }
-        struct dm_buf *c;
-        while ((c = tcp_reass_pop(&p->reass, &p->rcv_nxt)))
-            rcvq_append(p, c);
-        if (tcp_reass_empty(&p->reass))
-            p->reass_nseg = 0;
-        p->flags |= TF_ACK_NOW; /* filled a hole: ACK at once */
-    }
-    if ((p->flags & TF_OOO_FIN) && p->rcv_nxt == p->rcv_fin_seq)
-        process_fin(p);
+    struct dm_buf *c;
+    while ((c = tcp_reass_pop(&p->reass, &p->rcv_nxt)))
+        rcvq_append(p, c);
+    if (tcp_reass_empty(&p->reass))
+        p->reass_nseg = 0;
+    p->flags |= TF_ACK_NOW; /* filled a hole: ACK at once */
+    return true;
+}
+
+/* When to ACK data received in order. */
+static void schedule_data_ack(struct tcp_pcb *p)
+{
+    struct inet_stack *st = p->st;
     if (p->flags & TF_ACK_NOW) {
         /* as decided above */
     } else if (p->rcv_nxt - p->last_ack_sent >= 2u * p->mss) {
@@ -394,6 +392,34 @@ static void data_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t seq, uint32
     } else {
         tcp_arm_delack(p);
     }
+}
+
+/* Data of an acceptable segment; m holds exactly the payload. */
+static void data_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t seq, uint32_t len)
+{
+    struct inet_stack *st = p->st;
+    m = trim_to_window(p, m, &seq, &len);
+    if (!m)
+        return;
+    if (dm_unlikely(m->ol_flags & DM_BUF_RX_SCARCE))
+        m = unpin(st, m, len);
+    if (dm_unlikely(rcv_over_limit(p))) {
+        /* Tiny segments filled the buffer accounting: drop, the peer
+         * retransmits once the application has read. */
+        st->tcp_st.rx_nobuf_drop++;
+        dm_buf_free(m);
+        return;
+    }
+    st->tcp_st.rx_data_bytes += len;
+    if (seq == p->rcv_nxt && tcp_reass_empty(&p->reass)) {
+        rcvq_append(p, m);
+        p->rcv_nxt += len;
+    } else if (!reass_input(p, m, seq, len)) {
+        return;
+    }
+    if ((p->flags & TF_OOO_FIN) && p->rcv_nxt == p->rcv_fin_seq)
+        process_fin(p);
+    schedule_data_ack(p);
     tcp_deliver(p);
 }
 
