@@ -777,56 +777,79 @@ drop:
         dm_buf_free(m);
 }
 
-void tcp_input(struct inet_stack *st, struct dm_buf *m)
+/* Checks before any lookup: length, data offset, checksum (unless the
+ * device verified it), a unicast destination of ours, options. Fills sg
+ * and *hlen and returns the header, or NULL (counted) to drop. */
+static const struct tcp_hdr *parse_segment(struct inet_stack *st, const struct dm_buf *m, uint32_t *hlen,
+                                           struct tcp_seg *sg)
 {
-    st->tcp_st.rx++;
     uint32_t tlen = m->pkt_len;
     if (dm_unlikely(m->len < TCP_HLEN_MIN || tlen < TCP_HLEN_MIN)) {
         st->tcp_st.rx_short++;
-        goto drop;
+        return NULL;
     }
     const struct tcp_hdr *th = (const struct tcp_hdr *)m->data;
-    uint32_t hlen = (uint32_t)(th->off >> 4) * 4;
-    if (dm_unlikely(hlen < TCP_HLEN_MIN || hlen > tlen || hlen > m->len)) {
+    *hlen = (uint32_t)(th->off >> 4) * 4;
+    if (dm_unlikely(*hlen < TCP_HLEN_MIN || *hlen > tlen || *hlen > m->len)) {
         st->tcp_st.rx_bad_off++;
-        goto drop;
+        return NULL;
     }
     if (!(m->ol_flags & DM_BUF_RX_L4_CKSUM_GOOD)) {
         uint32_t ps = inet_pseudo_sum(&st->rx.src, &st->rx.dst, IPPROTO_TCP_, tlen);
         if (dm_unlikely((m->ol_flags & DM_BUF_RX_L4_CKSUM_BAD) ||
                         inet_csum_fold(inet_csum_chain(m, 0, tlen, ps)) != 0)) {
             st->tcp_st.rx_bad_csum++;
-            goto drop;
+            return NULL;
         }
     }
     /* unicast to one of our addresses only (IPv4 broadcast, IPv6 multicast: no) */
     if (dm_unlikely(!inet_is_ours(st, &st->rx.dst) || th->sport == 0 || th->dport == 0)) {
         st->tcp_st.rx_no_pcb++;
-        goto drop;
+        return NULL;
     }
-    struct tcp_seg sg;
-    if (dm_unlikely(tcp_opt_parse((const uint8_t *)th + TCP_HLEN_MIN, hlen - TCP_HLEN_MIN, &sg.opts) < 0)) {
+    if (dm_unlikely(tcp_opt_parse((const uint8_t *)th + TCP_HLEN_MIN, *hlen - TCP_HLEN_MIN, &sg->opts) < 0)) {
         st->tcp_st.rx_bad_opt++;
-        goto drop;
+        return NULL;
     }
-    sg.seq = ntohl(th->seq);
-    sg.ack = ntohl(th->ack);
-    sg.flags = th->flags;
-    sg.wnd = ntohs(th->wnd);
-    sg.len = tlen - hlen;
+    sg->seq = ntohl(th->seq);
+    sg->ack = ntohl(th->ack);
+    sg->flags = th->flags;
+    sg->wnd = ntohs(th->wnd);
+    sg->len = tlen - *hlen;
+    return th;
+}
 
-    struct tcp_pcb *p = tcp_lookup(st, &st->rx.dst, th->dport, &st->rx.src, th->sport);
-    if (p && p->state == TCPS_TIME_WAIT && !p->q && (sg.flags & TCP_SYN) && !(sg.flags & (TCP_ACK | TCP_RST)) &&
-        (SEQ_GT(sg.seq, p->rcv_nxt) ||
-         ((p->flags & TF_TS) && (sg.opts.present & TCP_OPTF_TS) && tcp_seq_diff(sg.opts.tsval, p->ts_recent) > 0))) {
-        /* RFC 6191 / RFC 9293 3.6.1: a new incarnation may reuse TIME-WAIT. */
+/* RFC 6191 / RFC 9293 3.6.1: a new incarnation may reuse TIME-WAIT. A
+ * plain SYN for an orphan TIME-WAIT connection, above its sequence
+ * space or with a newer timestamp, frees it when a listener can take
+ * the SYN. Returns the connection for the segment (NULL once freed). */
+static struct tcp_pcb *timewait_reuse(struct inet_stack *st, struct tcp_pcb *p, const struct tcp_hdr *th,
+                                      const struct tcp_seg *sg)
+{
+    if (!p->q && (sg->flags & TCP_SYN) && !(sg->flags & (TCP_ACK | TCP_RST)) &&
+        (SEQ_GT(sg->seq, p->rcv_nxt) ||
+         ((p->flags & TF_TS) && (sg->opts.present & TCP_OPTF_TS) && tcp_seq_diff(sg->opts.tsval, p->ts_recent) > 0))) {
         struct tcp_pcb *l = tcp_lookup_listener(st, &st->rx.dst, th->dport);
         if (l) {
             st->tcp_st.conn_timewait_reuse++;
             tcp_pcb_free(p);
-            p = NULL;
+            return NULL;
         }
     }
+    return p;
+}
+
+void tcp_input(struct inet_stack *st, struct dm_buf *m)
+{
+    st->tcp_st.rx++;
+    struct tcp_seg sg;
+    uint32_t hlen;
+    const struct tcp_hdr *th = parse_segment(st, m, &hlen, &sg);
+    if (!th)
+        goto drop;
+    struct tcp_pcb *p = tcp_lookup(st, &st->rx.dst, th->dport, &st->rx.src, th->sport);
+    if (p && p->state == TCPS_TIME_WAIT)
+        p = timewait_reuse(st, p, th, &sg);
     if (!p) {
         struct tcp_pcb *l = tcp_lookup_listener(st, &st->rx.dst, th->dport);
         if (l) {
