@@ -314,71 +314,69 @@ static struct dm_buf *unpin(struct inet_stack *st, struct dm_buf *m, uint32_t le
     return c;
 }
 
-/* Data of an acceptable segment; m holds exactly the payload. */
-static void data_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t seq, uint32_t len)
+/* Trim what we already have and what lies beyond the window. Returns the
+ * rest, or NULL when nothing is left (m freed, an ACK due). */
+static struct dm_buf *trim_to_window(struct tcp_pcb *p, struct dm_buf *m, uint32_t *seq, uint32_t *len)
 {
-    struct inet_stack *st = p->st;
-    /* Trim what we already have and what lies beyond the window. */
-    if (SEQ_LT(seq, p->rcv_nxt)) {
-        uint32_t skip = p->rcv_nxt - seq;
-        if (skip >= len) {
-            st->tcp_st.rx_dup++;
+    if (SEQ_LT(*seq, p->rcv_nxt)) {
+        uint32_t skip = p->rcv_nxt - *seq;
+        if (skip >= *len) {
+            p->st->tcp_st.rx_dup++;
             dm_buf_free(m);
             p->flags |= TF_ACK_NOW;
-            return;
+            return NULL;
         }
         m = inet_buf_pull(m, skip);
-        seq += skip;
-        len -= skip;
+        *seq += skip;
+        *len -= skip;
     }
     uint32_t wnd = (uint32_t)DM_MAX(tcp_seq_diff(p->rcv_adv, p->rcv_nxt), 0);
-    uint32_t room = wnd - (seq - p->rcv_nxt);
-    if (len > room) {
+    uint32_t room = wnd - (*seq - p->rcv_nxt);
+    if (*len > room) {
         if (room == 0) {
             dm_buf_free(m);
             p->flags |= TF_ACK_NOW;
-            return;
+            return NULL;
         }
         inet_buf_trim(m, room);
-        len = room;
+        *len = room;
     }
-    if (dm_unlikely(m->ol_flags & DM_BUF_RX_SCARCE))
-        m = unpin(st, m, len);
-    if (dm_unlikely(rcv_over_limit(p))) {
-        /* Tiny segments filled the buffer accounting: drop, the peer
-         * retransmits once the application has read. */
-        st->tcp_st.rx_nobuf_drop++;
-        dm_buf_free(m);
-        return;
+    return m;
+}
+
+/* Data that is not next in order, or arrives while a hole is open: to
+ * tcp_reass. Returns false when it lies beyond a hole (answered at once
+ * with a duplicate ACK): nothing new for the application. */
+static bool reass_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t seq, uint32_t len)
+{
+    struct inet_stack *st = p->st;
+    bool ooo = seq != p->rcv_nxt;
+    int r = tcp_reass_insert(&p->reass, m, seq, len, p->rcv_nxt);
+    if (r < 0)
+        st->tcp_st.rx_ooo_drop++;
+    else if (r > 0)
+        p->reass_nseg++;
+    if (ooo) {
+        st->tcp_st.rx_ooo++;
+        if (r > 0)
+            tcp_sack_rx_note(&p->sack_rx, seq);
+        tcp_send_ack(p); /* immediate dup ACK with SACK (RFC 5681 4.2) */
+        inet_schedule_flush(st);
+        return false;
     }
-    st->tcp_st.rx_data_bytes += len;
-    if (seq == p->rcv_nxt && tcp_reass_empty(&p->reass)) {
-        rcvq_append(p, m);
-        p->rcv_nxt += len;
-    } else {
-        bool ooo = seq != p->rcv_nxt;
-        int r = tcp_reass_insert(&p->reass, m, seq, len, p->rcv_nxt);
-        if (r < 0)
-            st->tcp_st.rx_ooo_drop++;
-        else if (r > 0)
-            p->reass_nseg++;
-        if (ooo) {
-            st->tcp_st.rx_ooo++;
-            if (r > 0)
-                tcp_sack_rx_note(&p->sack_rx, seq);
-            tcp_send_ack(p); /* immediate dup ACK with SACK (RFC 5681 4.2) */
-            inet_schedule_flush(st);
-            return;
-        }
-        struct dm_buf *c;
-        while ((c = tcp_reass_pop(&p->reass, &p->rcv_nxt)))
-            rcvq_append(p, c);
-        if (tcp_reass_empty(&p->reass))
-            p->reass_nseg = 0;
-        p->flags |= TF_ACK_NOW; /* filled a hole: ACK at once */
-    }
-    if ((p->flags & TF_OOO_FIN) && p->rcv_nxt == p->rcv_fin_seq)
-        process_fin(p);
+    struct dm_buf *c;
+    while ((c = tcp_reass_pop(&p->reass, &p->rcv_nxt)))
+        rcvq_append(p, c);
+    if (tcp_reass_empty(&p->reass))
+        p->reass_nseg = 0;
+    p->flags |= TF_ACK_NOW; /* filled a hole: ACK at once */
+    return true;
+}
+
+/* When to ACK data received in order. */
+static void schedule_data_ack(struct tcp_pcb *p)
+{
+    struct inet_stack *st = p->st;
     if (p->flags & TF_ACK_NOW) {
         /* as decided above */
     } else if (p->rcv_nxt - p->last_ack_sent >= 2u * p->mss) {
@@ -394,143 +392,225 @@ static void data_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t seq, uint32
     } else {
         tcp_arm_delack(p);
     }
+}
+
+/* Data of an acceptable segment; m holds exactly the payload. */
+static void data_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t seq, uint32_t len)
+{
+    struct inet_stack *st = p->st;
+    m = trim_to_window(p, m, &seq, &len);
+    if (!m)
+        return;
+    if (dm_unlikely(m->ol_flags & DM_BUF_RX_SCARCE))
+        m = unpin(st, m, len);
+    if (dm_unlikely(rcv_over_limit(p))) {
+        /* Tiny segments filled the buffer accounting: drop, the peer
+         * retransmits once the application has read. */
+        st->tcp_st.rx_nobuf_drop++;
+        dm_buf_free(m);
+        return;
+    }
+    st->tcp_st.rx_data_bytes += len;
+    if (seq == p->rcv_nxt && tcp_reass_empty(&p->reass)) {
+        rcvq_append(p, m);
+        p->rcv_nxt += len;
+    } else if (!reass_input(p, m, seq, len)) {
+        return;
+    }
+    if ((p->flags & TF_OOO_FIN) && p->rcv_nxt == p->rcv_fin_seq)
+        process_fin(p);
+    schedule_data_ack(p);
     tcp_deliver(p);
 }
 
-static void established_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t hlen, struct tcp_seg *sg)
+/* ------------------------------------------------- synchronized states */
+
+/* The peer's send window in bytes: scaled, except in a SYN (RFC 7323 2.2). */
+static uint32_t peer_wnd(const struct tcp_pcb *p, const struct tcp_seg *sg)
+{
+    if (sg->flags & TCP_SYN)
+        return sg->wnd;
+    return sg->wnd << ((p->flags & TF_WS) ? p->snd_wscale : 0);
+}
+
+/* SYN-RECEIVED -> ESTABLISHED: the peer acknowledged our SYN. Only the
+ * handshake's final ACK takes an RTT sample here (rtt_sample); the
+ * SYN-ACK of a simultaneous open does not. */
+static void syn_rcvd_establish(struct tcp_pcb *p, const struct tcp_seg *sg, bool rtt_sample)
+{
+    p->state = TCPS_ESTABLISHED;
+    tcp_established(p);
+    p->snd_wnd = peer_wnd(p, sg);
+    p->snd_wl1 = sg->seq;
+    p->snd_wl2 = sg->ack;
+    p->max_sndwnd = p->snd_wnd;
+    if (rtt_sample && p->rtt.timing)
+        tcp_rtt_on_ack(&p->rtt, sg->ack, inet_now(p->st));
+    p->snd_una = sg->ack;
+    dm_timer_cancel(p->st->inst, &p->rtx_timer);
+    tcp_child_established(p);
+}
+
+/* PAWS (RFC 7323 5.3): an older timestamp than the last one taken marks
+ * an old duplicate. Returns true when the segment is dropped. */
+static bool drop_paws(struct tcp_pcb *p, const struct tcp_seg *sg)
+{
+    if ((p->flags & TF_TS) && (sg->opts.present & TCP_OPTF_TS) && !(sg->flags & TCP_RST) &&
+        tcp_seq_diff(sg->opts.tsval, p->ts_recent) < 0) {
+        p->st->tcp_st.rx_paws_drop++;
+        p->flags |= TF_ACK_NOW;
+        tcp_schedule_output(p);
+        return true;
+    }
+    return false;
+}
+
+/* Simultaneous open: the peer's SYN-ACK repeats its SYN (already taken)
+ * and acknowledges ours (RFC 9293 3.5 figure 8). Its sequence number is
+ * left of the window, so it is recognised before the acceptability test.
+ * Returns true when the segment was that SYN-ACK. */
+static bool simultaneous_open_synack(struct tcp_pcb *p, const struct tcp_seg *sg)
+{
+    if (p->state == TCPS_SYN_RCVD && !p->parent && (sg->flags & (TCP_SYN | TCP_ACK | TCP_RST)) == (TCP_SYN | TCP_ACK) &&
+        sg->seq == p->irs && tcp_seq_between(sg->ack, p->snd_una + 1, p->snd_nxt)) {
+        syn_rcvd_establish(p, sg, false);
+        p->flags |= TF_ACK_NOW;
+        tcp_schedule_output(p);
+        return true;
+    }
+    return false;
+}
+
+/* RFC 9293 3.10.7.4, first check: a segment outside the receive window
+ * is dropped and, unless it is a RST, answered with an ACK. Returns true
+ * when the segment is dropped. */
+static bool drop_unacceptable_seq(struct tcp_pcb *p, const struct tcp_seg *sg)
 {
     struct inet_stack *st = p->st;
     uint32_t seglen = sg->len + !!(sg->flags & TCP_SYN) + !!(sg->flags & TCP_FIN);
     uint32_t rcv_wnd = (uint32_t)DM_MAX(tcp_seq_diff(p->rcv_adv, p->rcv_nxt), 0);
+    if (tcp_seq_acceptable(sg->seq, seglen, p->rcv_nxt, rcv_wnd))
+        return false;
+    if (p->state == TCPS_SYN_RCVD && (sg->flags & TCP_SYN) && !(sg->flags & TCP_ACK) && sg->seq == p->irs) {
+        p->flags |= TF_ACK_NOW; /* retransmitted SYN: SYN-ACK again */
+        tcp_schedule_output(p);
+        return true;
+    }
+    if (SEQ_LEQ(sg->seq + seglen, p->rcv_nxt))
+        st->tcp_st.rx_dup++;
+    else
+        st->tcp_st.rx_out_of_window++;
+    if (!(sg->flags & TCP_RST)) {
+        p->flags |= TF_ACK_NOW;
+        tcp_schedule_output(p);
+        if (p->state == TCPS_TIME_WAIT && (sg->flags & TCP_FIN))
+            tcp_enter_timewait(p); /* our last ACK was lost: restart 2MSL */
+    }
+    return true;
+}
 
-    /* PAWS (RFC 7323 5.3) */
-    if ((p->flags & TF_TS) && (sg->opts.present & TCP_OPTF_TS) && !(sg->flags & TCP_RST) &&
-        tcp_seq_diff(sg->opts.tsval, p->ts_recent) < 0) {
-        st->tcp_st.rx_paws_drop++;
-        p->flags |= TF_ACK_NOW;
-        tcp_schedule_output(p);
-        goto drop;
-    }
-    if (p->state == TCPS_SYN_RCVD && !p->parent && (sg->flags & (TCP_SYN | TCP_ACK | TCP_RST)) == (TCP_SYN | TCP_ACK) &&
-        sg->seq == p->irs && tcp_seq_between(sg->ack, p->snd_una + 1, p->snd_nxt)) {
-        /* Simultaneous open: the peer's SYN-ACK repeats its SYN (already
-         * taken) and acknowledges ours (RFC 9293 3.5 figure 8). */
-        p->state = TCPS_ESTABLISHED;
-        tcp_established(p);
-        p->snd_una = sg->ack;
-        p->snd_wnd = sg->wnd; /* a SYN's window is never scaled */
-        p->snd_wl1 = sg->seq;
-        p->snd_wl2 = sg->ack;
-        p->max_sndwnd = p->snd_wnd;
-        dm_timer_cancel(st->inst, &p->rtx_timer);
-        tcp_child_established(p);
-        p->flags |= TF_ACK_NOW;
-        tcp_schedule_output(p);
-        goto drop;
-    }
-    if (!tcp_seq_acceptable(sg->seq, seglen, p->rcv_nxt, rcv_wnd)) {
-        if (p->state == TCPS_SYN_RCVD && (sg->flags & TCP_SYN) && !(sg->flags & TCP_ACK) && sg->seq == p->irs) {
-            p->flags |= TF_ACK_NOW; /* retransmitted SYN: SYN-ACK again */
-            tcp_schedule_output(p);
-            goto drop;
-        }
-        if (SEQ_LEQ(sg->seq + seglen, p->rcv_nxt))
-            st->tcp_st.rx_dup++;
-        else
-            st->tcp_st.rx_out_of_window++;
-        if (!(sg->flags & TCP_RST)) {
-            p->flags |= TF_ACK_NOW;
-            tcp_schedule_output(p);
-            if (p->state == TCPS_TIME_WAIT && (sg->flags & TCP_FIN))
-                tcp_enter_timewait(p); /* our last ACK was lost: restart 2MSL */
-        }
-        goto drop;
-    }
-    if (sg->flags & TCP_RST) {
-        if (sg->seq == p->rcv_nxt) {
-            st->tcp_st.rx_rst_ok++;
-            st->tcp_st.conn_reset++;
-            if (p->state == TCPS_SYN_RCVD && p->parent) {
-                tcp_set_closed(p, 0);
-            } else {
-                tcp_set_closed(p, p->state == TCPS_CLOSE_WAIT ? EPIPE : ECONNRESET);
-            }
-        } else {
-            st->tcp_st.rx_rst_bad++;
-            send_challenge(p);
-        }
-        goto drop;
-    }
-    if (sg->flags & TCP_SYN) {
-        st->tcp_st.rx_syn_in_sync++;
+/* RST in the window (RFC 5961 3.2): exactly at rcv_nxt it resets the
+ * connection, anywhere else it only earns a challenge ACK. */
+static void rst_input(struct tcp_pcb *p, const struct tcp_seg *sg)
+{
+    struct inet_stack *st = p->st;
+    if (sg->seq != p->rcv_nxt) {
+        st->tcp_st.rx_rst_bad++;
         send_challenge(p);
-        goto drop;
+        return;
     }
-    if (!(sg->flags & TCP_ACK))
-        goto drop;
+    st->tcp_st.rx_rst_ok++;
+    st->tcp_st.conn_reset++;
+    if (p->state == TCPS_SYN_RCVD && p->parent)
+        tcp_set_closed(p, 0);
+    else
+        tcp_set_closed(p, p->state == TCPS_CLOSE_WAIT ? EPIPE : ECONNRESET);
+}
+
+/* An acceptable segment with an ACK: the peer is alive. */
+static void note_peer_alive(struct tcp_pcb *p, const struct tcp_seg *sg)
+{
     if ((p->flags & TF_TS) && (sg->opts.present & TCP_OPTF_TS) && SEQ_LEQ(sg->seq, p->last_ack_sent))
-        p->ts_recent = sg->opts.tsval;
-    p->last_rx_ns = inet_now(st);
-    if (p->ka_probes) {
-        p->ka_probes = 0;
-    }
+        p->ts_recent = sg->opts.tsval; /* RFC 7323 4.3 */
+    p->last_rx_ns = inet_now(p->st);
+    p->ka_probes = 0;
+}
 
-    if (p->state == TCPS_SYN_RCVD) {
-        if (!tcp_seq_between(sg->ack, p->snd_una + 1, p->snd_nxt)) {
-            tcp_send_rst_reply(st, &p->lip, p->lport, &p->rip, p->rport, sg->ack, 0, TCP_RST);
-            goto drop;
-        }
-        p->state = TCPS_ESTABLISHED;
-        tcp_established(p);
-        p->snd_wnd = sg->wnd << ((p->flags & TF_WS) ? p->snd_wscale : 0);
-        p->snd_wl1 = sg->seq;
-        p->snd_wl2 = sg->ack;
-        p->max_sndwnd = p->snd_wnd;
-        if (p->rtt.timing)
-            tcp_rtt_on_ack(&p->rtt, sg->ack, inet_now(st));
-        p->snd_una = sg->ack;
-        dm_timer_cancel(st->inst, &p->rtx_timer);
-        tcp_child_established(p);
-        if (p->state == TCPS_CLOSED)
-            goto drop;
+/* SYN-RECEIVED: an ACK of our SYN establishes the connection; any other
+ * ACK is answered with a RST. Returns false when the segment ends here
+ * (that RST, or the connection closed while handed to the listener). */
+static bool syn_rcvd_ack(struct tcp_pcb *p, const struct tcp_seg *sg)
+{
+    if (!tcp_seq_between(sg->ack, p->snd_una + 1, p->snd_nxt)) {
+        tcp_send_rst_reply(p->st, &p->lip, p->lport, &p->rip, p->rport, sg->ack, 0, TCP_RST);
+        return false;
     }
+    syn_rcvd_establish(p, sg, true);
+    return p->state != TCPS_CLOSED;
+}
 
-    /* RFC 5961 5.2: ACK acceptability */
+/* RFC 5961 5.2: an ACK of data not sent yet earns an ACK, one further
+ * back than snd_una minus the largest window the peer offered earns a
+ * challenge ACK; both are dropped. Returns true when the ACK is acceptable. */
+static bool ack_acceptable(struct tcp_pcb *p, const struct tcp_seg *sg)
+{
+    struct inet_stack *st = p->st;
     if (SEQ_GT(sg->ack, p->snd_nxt)) {
         st->tcp_st.rx_ack_future++;
         p->flags |= TF_ACK_NOW;
         tcp_schedule_output(p);
-        goto drop;
+        return false;
     }
     if (SEQ_LT(sg->ack, p->snd_una - p->max_sndwnd)) {
         st->tcp_st.rx_ack_too_old++;
         send_challenge(p);
-        goto drop;
+        return false;
     }
-    uint32_t wnd = sg->wnd << ((p->flags & TF_WS) ? p->snd_wscale : 0);
+    return true;
+}
+
+/* A duplicate ACK (RFC 5681 2: nothing new, no data, same window, data
+ * outstanding): the third starts fast retransmit. */
+static void dupack_input(struct tcp_pcb *p)
+{
+    p->st->tcp_st.rx_dupack++;
+    p->dupacks++;
+    if (p->in_rec == REC_NONE) {
+        if (p->dupacks >= 3)
+            enter_fast_recovery(p);
+        else
+            p->lt_segs = p->dupacks; /* RFC 3042: keep the ACK clock going */
+    } else if (p->in_rec == REC_FAST && !(p->flags & TF_SACK)) {
+        tcp_cc_dupack(&p->cc);
+    }
+}
+
+/* SACK blocks, then the cumulative ACK: new data acknowledged or a
+ * duplicate ACK. Returns true when either moved the sender on. */
+static bool ack_input(struct tcp_pcb *p, const struct tcp_seg *sg, uint32_t wnd)
+{
     if ((p->flags & TF_SACK) && (sg->opts.present & TCP_OPTF_SACK)) {
         unsigned bogus = 0;
         tcp_sack_sb_update(&p->sb, sg->opts.sack, sg->opts.nsack, p->snd_una, p->snd_nxt, &bogus);
-        st->tcp_st.rx_sack_bogus += bogus;
+        p->st->tcp_st.rx_sack_bogus += bogus;
     }
-    bool progress = false;
     if (SEQ_GT(sg->ack, p->snd_una)) {
         ack_new(p, sg->ack);
-        progress = true;
-    } else if (sg->ack == p->snd_una && sg->len == 0 && !(sg->flags & TCP_FIN) && wnd == p->snd_wnd &&
-               p->snd_nxt != p->snd_una) {
-        st->tcp_st.rx_dupack++;
-        p->dupacks++;
-        if (p->in_rec == REC_NONE) {
-            if (p->dupacks >= 3)
-                enter_fast_recovery(p);
-            else
-                p->lt_segs = p->dupacks; /* RFC 3042: keep the ACK clock going */
-        } else if (p->in_rec == REC_FAST && !(p->flags & TF_SACK)) {
-            tcp_cc_dupack(&p->cc);
-        }
-        progress = true;
+        return true;
     }
+    if (sg->ack == p->snd_una && sg->len == 0 && !(sg->flags & TCP_FIN) && wnd == p->snd_wnd &&
+        p->snd_nxt != p->snd_una) {
+        dupack_input(p);
+        return true;
+    }
+    return false;
+}
+
+/* Loss seen through SACK: out of recovery, RFC 6675's IsLost (three
+ * segments' worth SACKed above snd_una) starts fast recovery; in
+ * recovery, holes retransmitted once and still missing are sent again. */
+static void sack_loss_check(struct tcp_pcb *p)
+{
     if (p->in_rec == REC_NONE && (p->flags & TF_SACK) && p->sb.n &&
         tcp_sack_sb_is_lost(&p->sb, p->snd_una, p->mss, 3))
         enter_fast_recovery(p);
@@ -540,24 +620,36 @@ static void established_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t hlen
          * are still missing: they were lost too (the idea of RACK, RFC
          * 8985, at round granularity). Retransmit the holes again now
          * instead of waiting for the RTO. */
-        st->tcp_st.tx_rtx_lost++;
+        p->st->tcp_st.tx_rtx_lost++;
         p->high_rxt = p->snd_una;
         p->rtx_round_nxt = p->snd_nxt;
     }
-    if (SEQ_GEQ(sg->ack, p->snd_una) &&
-        (SEQ_LT(p->snd_wl1, sg->seq) || (p->snd_wl1 == sg->seq && SEQ_LEQ(p->snd_wl2, sg->ack)))) {
-        if (wnd > p->snd_wnd)
-            progress = true;
-        p->snd_wnd = wnd;
-        p->snd_wl1 = sg->seq;
-        p->snd_wl2 = sg->ack;
-        if (wnd > p->max_sndwnd)
-            p->max_sndwnd = wnd;
-        if (wnd && (p->flags & TF_PERSIST)) {
-            dm_timer_cancel(st->inst, &p->rtx_timer);
-            p->flags &= ~TF_PERSIST;
-        }
+}
+
+/* Send window update (RFC 9293 3.10.7.4, SND.WL1/SND.WL2: only from a
+ * segment newer than the last one used). Returns true when it opened. */
+static bool update_snd_wnd(struct tcp_pcb *p, const struct tcp_seg *sg, uint32_t wnd)
+{
+    if (!(SEQ_GEQ(sg->ack, p->snd_una) &&
+          (SEQ_LT(p->snd_wl1, sg->seq) || (p->snd_wl1 == sg->seq && SEQ_LEQ(p->snd_wl2, sg->ack)))))
+        return false;
+    bool opened = wnd > p->snd_wnd;
+    p->snd_wnd = wnd;
+    p->snd_wl1 = sg->seq;
+    p->snd_wl2 = sg->ack;
+    if (wnd > p->max_sndwnd)
+        p->max_sndwnd = wnd;
+    if (wnd && (p->flags & TF_PERSIST)) {
+        dm_timer_cancel(p->st->inst, &p->rtx_timer);
+        p->flags &= ~TF_PERSIST;
     }
+    return opened;
+}
+
+/* The closing states move on once our FIN is acknowledged. Returns false
+ * when the segment ends here (CLOSING, TIME_WAIT, LAST_ACK done). */
+static bool closing_states_ack(struct tcp_pcb *p, const struct tcp_seg *sg)
+{
     bool fin_acked = (p->flags & TF_FIN_SENT) && p->snd_una == p->snd_nxt;
     switch (p->state) {
     case TCPS_FIN_WAIT_1:
@@ -566,117 +658,198 @@ static void established_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t hlen
             if (!p->q)
                 tcp_arm_keepalive(p); /* orphan FIN_WAIT_2 timeout */
         }
-        break;
+        return true;
     case TCPS_CLOSING:
         if (fin_acked)
             tcp_enter_timewait(p);
-        goto drop;
+        return false;
     case TCPS_LAST_ACK:
         if (fin_acked) {
             tcp_set_closed(p, 0);
-            goto drop;
+            return false;
         }
-        break;
+        return true;
     case TCPS_TIME_WAIT:
         if (sg->flags & TCP_FIN) {
             p->flags |= TF_ACK_NOW;
             tcp_enter_timewait(p); /* restart 2MSL */
             tcp_schedule_output(p);
         }
-        goto drop;
+        return false;
     default:
-        break;
+        return true;
     }
+}
+
+/* States in which the application may still receive data. */
+static bool receiving(const struct tcp_pcb *p)
+{
+    return p->state == TCPS_ESTABLISHED || p->state == TCPS_FIN_WAIT_1 || p->state == TCPS_FIN_WAIT_2;
+}
+
+/* Data for a socket the application closed resets the connection (RFC
+ * 9293 3.10.7.4, as Linux does). Returns true when it did. */
+static bool reset_on_data_after_close(struct tcp_pcb *p)
+{
+    if (receiving(p) && !p->q && (p->flags & TF_ACCEPTED || !p->parent)) {
+        p->st->tcp_st.rx_after_close++;
+        tcp_send_rst(p);
+        tcp_set_closed(p, 0);
+        return true;
+    }
+    return false;
+}
+
+/* The payload of an acceptable segment. Returns the buffer when it is
+ * still the caller's to free, NULL once it has been taken. */
+static struct dm_buf *text_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t hlen, const struct tcp_seg *sg)
+{
+    if (!receiving(p)) {
+        p->flags |= TF_ACK_NOW; /* data after the peer's FIN: ignore */
+        tcp_schedule_output(p);
+        return m;
+    }
+    m = inet_buf_pull(m, hlen);
+    if (m && m->pkt_len > sg->len)
+        inet_buf_trim(m, sg->len);
+    if (m)
+        data_input(p, m, sg->seq, sg->len);
+    tcp_schedule_output(p);
+    return NULL;
+}
+
+/* The peer's FIN: taken when all data before it is in, remembered
+ * otherwise (data_input takes it once the hole is filled). */
+static void fin_input(struct tcp_pcb *p, const struct tcp_seg *sg)
+{
+    uint32_t fin_seq = sg->seq + sg->len;
+    if (fin_seq == p->rcv_nxt && !(p->flags & TF_RCVD_FIN)) {
+        process_fin(p);
+    } else if (SEQ_GT(fin_seq, p->rcv_nxt)) {
+        p->flags |= TF_OOO_FIN;
+        p->rcv_fin_seq = fin_seq;
+    }
+    p->flags |= TF_ACK_NOW;
+    tcp_schedule_output(p);
+}
+
+/* A segment for a synchronized connection (or one in SYN-RECEIVED), in
+ * the order of RFC 9293 3.10.7.4. Each step either passes the segment on
+ * or ends its processing (goto drop). */
+static void established_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t hlen, const struct tcp_seg *sg)
+{
+    if (drop_paws(p, sg) || simultaneous_open_synack(p, sg) || drop_unacceptable_seq(p, sg))
+        goto drop;
+    if (sg->flags & TCP_RST) {
+        rst_input(p, sg);
+        goto drop;
+    }
+    if (sg->flags & TCP_SYN) {
+        p->st->tcp_st.rx_syn_in_sync++;
+        send_challenge(p); /* RFC 5961 4.2 */
+        goto drop;
+    }
+    if (!(sg->flags & TCP_ACK))
+        goto drop;
+    note_peer_alive(p, sg);
+    if (p->state == TCPS_SYN_RCVD && !syn_rcvd_ack(p, sg))
+        goto drop;
+    if (!ack_acceptable(p, sg))
+        goto drop;
+    uint32_t wnd = peer_wnd(p, sg);
+    bool progress = ack_input(p, sg, wnd);
+    sack_loss_check(p);
+    if (update_snd_wnd(p, sg, wnd))
+        progress = true;
+    if (!closing_states_ack(p, sg))
+        goto drop;
     if (progress)
         tcp_schedule_output(p);
-
-    uint32_t fin_seq = sg->seq + sg->len;
     if (sg->len) {
-        if (p->state == TCPS_ESTABLISHED || p->state == TCPS_FIN_WAIT_1 || p->state == TCPS_FIN_WAIT_2) {
-            if (!p->q && (p->flags & TF_ACCEPTED || !p->parent)) {
-                /* Data for a socket the application closed: RFC 9293 3.10.7.4 / Linux */
-                st->tcp_st.rx_after_close++;
-                tcp_send_rst(p);
-                tcp_set_closed(p, 0);
-                goto drop;
-            }
-            m = inet_buf_pull(m, hlen);
-            if (m && m->pkt_len > sg->len)
-                inet_buf_trim(m, sg->len);
-            if (m)
-                data_input(p, m, sg->seq, sg->len);
-            m = NULL;
-            tcp_schedule_output(p);
-        } else {
-            p->flags |= TF_ACK_NOW; /* data after the peer's FIN: ignore */
-            tcp_schedule_output(p);
-        }
+        if (reset_on_data_after_close(p))
+            goto drop;
+        m = text_input(p, m, hlen, sg);
     }
-    if (sg->flags & TCP_FIN) {
-        if (fin_seq == p->rcv_nxt && !(p->flags & TF_RCVD_FIN)) {
-            process_fin(p);
-        } else if (SEQ_GT(fin_seq, p->rcv_nxt)) {
-            p->flags |= TF_OOO_FIN;
-            p->rcv_fin_seq = fin_seq;
-        }
-        p->flags |= TF_ACK_NOW;
-        tcp_schedule_output(p);
-    }
+    if (sg->flags & TCP_FIN)
+        fin_input(p, sg);
 drop:
     if (m)
         dm_buf_free(m);
 }
 
-void tcp_input(struct inet_stack *st, struct dm_buf *m)
+/* Checks before any lookup: length, data offset, checksum (unless the
+ * device verified it), a unicast destination of ours, options. Fills sg
+ * and *hlen and returns the header, or NULL (counted) to drop. */
+static const struct tcp_hdr *parse_segment(struct inet_stack *st, const struct dm_buf *m, uint32_t *hlen,
+                                           struct tcp_seg *sg)
 {
-    st->tcp_st.rx++;
     uint32_t tlen = m->pkt_len;
     if (dm_unlikely(m->len < TCP_HLEN_MIN || tlen < TCP_HLEN_MIN)) {
         st->tcp_st.rx_short++;
-        goto drop;
+        return NULL;
     }
     const struct tcp_hdr *th = (const struct tcp_hdr *)m->data;
-    uint32_t hlen = (uint32_t)(th->off >> 4) * 4;
-    if (dm_unlikely(hlen < TCP_HLEN_MIN || hlen > tlen || hlen > m->len)) {
+    *hlen = (uint32_t)(th->off >> 4) * 4;
+    if (dm_unlikely(*hlen < TCP_HLEN_MIN || *hlen > tlen || *hlen > m->len)) {
         st->tcp_st.rx_bad_off++;
-        goto drop;
+        return NULL;
     }
     if (!(m->ol_flags & DM_BUF_RX_L4_CKSUM_GOOD)) {
         uint32_t ps = inet_pseudo_sum(&st->rx.src, &st->rx.dst, IPPROTO_TCP_, tlen);
         if (dm_unlikely((m->ol_flags & DM_BUF_RX_L4_CKSUM_BAD) ||
                         inet_csum_fold(inet_csum_chain(m, 0, tlen, ps)) != 0)) {
             st->tcp_st.rx_bad_csum++;
-            goto drop;
+            return NULL;
         }
     }
     /* unicast to one of our addresses only (IPv4 broadcast, IPv6 multicast: no) */
     if (dm_unlikely(!inet_is_ours(st, &st->rx.dst) || th->sport == 0 || th->dport == 0)) {
         st->tcp_st.rx_no_pcb++;
-        goto drop;
+        return NULL;
     }
-    struct tcp_seg sg;
-    if (dm_unlikely(tcp_opt_parse((const uint8_t *)th + TCP_HLEN_MIN, hlen - TCP_HLEN_MIN, &sg.opts) < 0)) {
+    if (dm_unlikely(tcp_opt_parse((const uint8_t *)th + TCP_HLEN_MIN, *hlen - TCP_HLEN_MIN, &sg->opts) < 0)) {
         st->tcp_st.rx_bad_opt++;
-        goto drop;
+        return NULL;
     }
-    sg.seq = ntohl(th->seq);
-    sg.ack = ntohl(th->ack);
-    sg.flags = th->flags;
-    sg.wnd = ntohs(th->wnd);
-    sg.len = tlen - hlen;
+    sg->seq = ntohl(th->seq);
+    sg->ack = ntohl(th->ack);
+    sg->flags = th->flags;
+    sg->wnd = ntohs(th->wnd);
+    sg->len = tlen - *hlen;
+    return th;
+}
 
-    struct tcp_pcb *p = tcp_lookup(st, &st->rx.dst, th->dport, &st->rx.src, th->sport);
-    if (p && p->state == TCPS_TIME_WAIT && !p->q && (sg.flags & TCP_SYN) && !(sg.flags & (TCP_ACK | TCP_RST)) &&
-        (SEQ_GT(sg.seq, p->rcv_nxt) ||
-         ((p->flags & TF_TS) && (sg.opts.present & TCP_OPTF_TS) && tcp_seq_diff(sg.opts.tsval, p->ts_recent) > 0))) {
-        /* RFC 6191 / RFC 9293 3.6.1: a new incarnation may reuse TIME-WAIT. */
+/* RFC 6191 / RFC 9293 3.6.1: a new incarnation may reuse TIME-WAIT. A
+ * plain SYN for an orphan TIME-WAIT connection, above its sequence
+ * space or with a newer timestamp, frees it when a listener can take
+ * the SYN. Returns the connection for the segment (NULL once freed). */
+static struct tcp_pcb *timewait_reuse(struct inet_stack *st, struct tcp_pcb *p, const struct tcp_hdr *th,
+                                      const struct tcp_seg *sg)
+{
+    if (!p->q && (sg->flags & TCP_SYN) && !(sg->flags & (TCP_ACK | TCP_RST)) &&
+        (SEQ_GT(sg->seq, p->rcv_nxt) ||
+         ((p->flags & TF_TS) && (sg->opts.present & TCP_OPTF_TS) && tcp_seq_diff(sg->opts.tsval, p->ts_recent) > 0))) {
         struct tcp_pcb *l = tcp_lookup_listener(st, &st->rx.dst, th->dport);
         if (l) {
             st->tcp_st.conn_timewait_reuse++;
             tcp_pcb_free(p);
-            p = NULL;
+            return NULL;
         }
     }
+    return p;
+}
+
+void tcp_input(struct inet_stack *st, struct dm_buf *m)
+{
+    st->tcp_st.rx++;
+    struct tcp_seg sg;
+    uint32_t hlen;
+    const struct tcp_hdr *th = parse_segment(st, m, &hlen, &sg);
+    if (!th)
+        goto drop;
+    struct tcp_pcb *p = tcp_lookup(st, &st->rx.dst, th->dport, &st->rx.src, th->sport);
+    if (p && p->state == TCPS_TIME_WAIT)
+        p = timewait_reuse(st, p, th, &sg);
     if (!p) {
         struct tcp_pcb *l = tcp_lookup_listener(st, &st->rx.dst, th->dport);
         if (l) {
