@@ -45,7 +45,7 @@
 #include "dm/log.h"
 #include "dm/stats.h"
 #include "dm/timer.h"
-#include "../loop/l2csum.h"
+#include "dm/l2csum.h"
 
 #define FAULT_FIFO      1024u   /* frames queued towards lower (power of two) */
 #define FAULT_DEPTH_MAX 64u

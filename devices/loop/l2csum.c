@@ -5,7 +5,7 @@
  * sums run over the chain in place, carrying an odd byte across segment
  * boundaries so any split of the payload gives the same result.
  */
-#include "l2csum.h"
+#include "dm/l2csum.h"
 
 #define ETH_HLEN      14u
 #define ETH_P_IPV4    0x0800u

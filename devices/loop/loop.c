@@ -55,7 +55,7 @@
 #include "dm/device.h"
 #include "dm/log.h"
 #include "dm/stats.h"
-#include "l2csum.h"
+#include "dm/l2csum.h"
 
 #define LOOP_RING_DEFAULT 1024
 #define LOOP_MAX_SEGS     64

@@ -339,7 +339,6 @@ int udp_push(struct inet_stack *st, struct udp_sock *u, const struct inet_addr *
              struct dm_op *op);
 int udp_pop(struct inet_stack *st, struct udp_sock *u, struct dm_op *op);
 int udp_close(struct inet_stack *st, struct udp_sock *u);
-void udp_fini(struct inet_stack *st);
 
 /* inet.c: an address as a socket of family AF_INET6 (v6) or AF_INET
  * reports it (an AF_INET6 socket sees IPv4 peers v4-mapped, as Linux). */

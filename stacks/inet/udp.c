@@ -308,8 +308,3 @@ int udp_close(struct inet_stack *st, struct udp_sock *u)
     free(u);
     return 0;
 }
-
-void udp_fini(struct inet_stack *st)
-{
-    (void)st; /* sockets are freed by close(), which the core calls for each open queue */
-}

@@ -728,8 +728,7 @@ static void ur_destroy(void *stp)
     free(st);
 }
 
-/* For the tests: the features an instance runs with. */
-uint32_t dm_uring_features(struct dm_instance *inst);
+/* For the tests (uring_hooks.h) */
 uint32_t dm_uring_features(struct dm_instance *inst)
 {
     if (!inst || strcmp(dm_instance_backend(inst), "uring") != 0)
@@ -738,9 +737,6 @@ uint32_t dm_uring_features(struct dm_instance *inst)
     return st ? st->feat : 0;
 }
 
-/* For the tests: the ring buffer that byte p lies in (or in whose slack),
- * or -1. */
-int dm_uring_buf_id(struct dm_instance *inst, const void *p);
 int dm_uring_buf_id(struct dm_instance *inst, const void *p)
 {
     if (!dm_uring_features(inst))

@@ -42,24 +42,10 @@
 #include "dm/list.h"
 #include "dm/queue.h"
 #include "dm/stack.h"
+#include "uring_hooks.h"
 
 #define UR_MOD "uring"
 
-/* Features (bit set), each can be turned off with DEMI_URING_DISABLE. */
-enum {
-    UR_F_MULTISHOT_ACCEPT = 1u << 0,
-    UR_F_MULTISHOT_RECV   = 1u << 1,
-    UR_F_BUF_RING         = 1u << 2,
-    UR_F_FIXED_FILES      = 1u << 3,
-    UR_F_SEND_ZC          = 1u << 4,
-    UR_F_DEFER_TASKRUN    = 1u << 5,
-    UR_F_SINGLE_ISSUER    = 1u << 6,
-    UR_F_SQPOLL           = 1u << 7,
-    UR_F_FIXED_BUFFERS    = 1u << 8,
-    UR_F_BUF_INC          = 1u << 9,  /* buffer ring consumed incrementally (6.12+) */
-    UR_F_IO_URING         = 1u << 10, /* io_uring itself: off = the posix fallback */
-    UR_F_COOP_TASKRUN     = 1u << 11, /* task work waits for the submitter's next enter */
-};
 /* A shared ring (DEMI_URING_SHARED=1, or auto mode once a second thread
  * drove the instance): any thread may drive it (callers serialise) and a
  * completion wakes a thread sleeping outside the ring (plain task work

@@ -53,11 +53,11 @@ static void test_tcp_echo_all_features(void **st)
     struct dm_instance *inst = ut_instance(NULL);
     uint32_t f = dm_uring_features(inst);
     /* This code needs Linux 5.19+, where all of these exist. */
-    assert_true(f & T_MULTISHOT_ACCEPT);
-    assert_true(f & T_BUF_RING);
-    assert_true(f & T_FIXED_FILES);
+    assert_true(f & UR_F_MULTISHOT_ACCEPT);
+    assert_true(f & UR_F_BUF_RING);
+    assert_true(f & UR_F_FIXED_FILES);
     echo_on(inst);
-    if (f & T_MULTISHOT_RECV)
+    if (f & UR_F_MULTISHOT_RECV)
         assert_true(ut_stat(inst, "uring.rx_chunks") > 0);
     dm_instance_destroy(inst);
 }
@@ -73,44 +73,44 @@ static void echo_without(const char *features, uint32_t must_be_off)
 static void test_tcp_echo_without_multishot_recv(void **st)
 {
     (void)st;
-    echo_without("multishot_recv", T_MULTISHOT_RECV);
+    echo_without("multishot_recv", UR_F_MULTISHOT_RECV);
 }
 
 static void test_tcp_echo_without_buffer_ring(void **st)
 {
     (void)st;
-    echo_without("buf_ring", T_BUF_RING | T_MULTISHOT_RECV);
+    echo_without("buf_ring", UR_F_BUF_RING | UR_F_MULTISHOT_RECV);
 }
 
 static void test_tcp_echo_without_incremental_buffers(void **st)
 {
     (void)st;
-    echo_without("buf_inc", T_BUF_INC);
+    echo_without("buf_inc", UR_F_BUF_INC);
 }
 
 static void test_tcp_echo_without_multishot_accept(void **st)
 {
     (void)st;
-    echo_without("multishot_accept", T_MULTISHOT_ACCEPT);
+    echo_without("multishot_accept", UR_F_MULTISHOT_ACCEPT);
 }
 
 static void test_tcp_echo_without_fixed_files(void **st)
 {
     (void)st;
-    echo_without("fixed_files", T_FIXED_FILES);
+    echo_without("fixed_files", UR_F_FIXED_FILES);
 }
 
 static void test_tcp_echo_without_defer_taskrun(void **st)
 {
     (void)st;
-    echo_without("defer_taskrun", T_DEFER_TASKRUN);
+    echo_without("defer_taskrun", UR_F_DEFER_TASKRUN);
 }
 
 static void test_tcp_echo_with_no_optional_feature(void **st)
 {
     (void)st;
     echo_without("multishot_accept,multishot_recv,buf_ring,fixed_files,send_zc,defer_taskrun,single_issuer",
-                 T_MULTISHOT_ACCEPT | T_MULTISHOT_RECV | T_BUF_RING | T_FIXED_FILES | T_SEND_ZC | T_DEFER_TASKRUN);
+                 UR_F_MULTISHOT_ACCEPT | UR_F_MULTISHOT_RECV | UR_F_BUF_RING | UR_F_FIXED_FILES | UR_F_SEND_ZC | UR_F_DEFER_TASKRUN);
 }
 
 static void test_without_io_uring_the_backend_list_goes_on_to_posix(void **st)
@@ -141,7 +141,7 @@ static void test_tcp_echo_sqpoll(void **st)
 {
     (void)st;
     struct dm_instance *inst = ut_instance("DEMI_URING_SQPOLL", "1", NULL);
-    assert_true(dm_uring_features(inst) & T_SQPOLL);
+    assert_true(dm_uring_features(inst) & UR_F_SQPOLL);
     echo_on(inst);
     dm_instance_destroy(inst);
 }
@@ -158,7 +158,7 @@ static void test_tcp_echo_zero_copy_send(void **st)
 {
     (void)st;
     struct dm_instance *inst = ut_instance("DEMI_URING_ZC_MIN", "4096", NULL);
-    ut_skip_without(inst, T_SEND_ZC);
+    ut_skip_without(inst, UR_F_SEND_ZC);
     echo_on(inst);
     assert_true(ut_stat(inst, "uring.tx_zc") > 0);
     dm_instance_destroy(inst);
@@ -170,7 +170,7 @@ static void test_zero_copy_send_from_registered_pool(void **st)
     /* Pool buffers (demi_sgaalloc of <= 2 KiB) go out SEND_ZC through the
      * pool registered as fixed buffers. */
     struct dm_instance *inst = ut_instance("DEMI_URING_ZC_MIN", "512", NULL);
-    ut_skip_without(inst, T_SEND_ZC);
+    ut_skip_without(inst, UR_F_SEND_ZC);
     uint16_t port;
     int l = ut_listen(inst, SOCK_STREAM, &port), c, s;
     ut_pair(inst, l, port, &c, &s);

@@ -49,7 +49,7 @@ static void test_unpopped_data_pauses_multishot_and_is_not_lost(void **st)
 {
     (void)st;
     struct dm_instance *inst = ut_instance("DEMI_URING_RX_QUEUE", "4", NULL);
-    ut_skip_without(inst, T_MULTISHOT_RECV);
+    ut_skip_without(inst, UR_F_MULTISHOT_RECV);
     push_unpopped_then_drain(inst, 8u << 20, 100 * 1000 * 1000);
     assert_true(ut_stat(inst, "uring.rx_paused") > 0);
     dm_instance_destroy(inst);
@@ -63,7 +63,7 @@ static void test_empty_buffer_ring_enobufs_then_recovers(void **st)
      * ENOBUFS; pops recycle buffers and re-arm it. */
     struct dm_instance *inst = ut_instance("DEMI_URING_BUF_COUNT", "8", "DEMI_URING_BUF_SIZE", "4096",
                                            "DEMI_URING_RX_QUEUE", "32", NULL);
-    ut_skip_without(inst, T_MULTISHOT_RECV);
+    ut_skip_without(inst, UR_F_MULTISHOT_RECV);
     push_unpopped_then_drain(inst, 2u << 20, 50 * 1000 * 1000);
     assert_true(ut_stat(inst, "uring.rx_enobufs") > 0);
     dm_instance_destroy(inst);
@@ -155,7 +155,7 @@ static void test_receives_reuse_a_few_warm_buffers_not_the_whole_ring(void **st)
      * (the receive copies stay in cache), not in all 64 in turn. */
     struct dm_instance *inst = ut_instance("DEMI_URING_BUF_COUNT", "64", "DEMI_URING_BUF_SIZE", "4096",
                                            "DEMI_URING_BUF_HOT", "2", NULL);
-    ut_skip_without(inst, T_MULTISHOT_RECV);
+    ut_skip_without(inst, UR_F_MULTISHOT_RECV);
     uint16_t port;
     int l = ut_listen(inst, SOCK_STREAM, &port), c, s;
     ut_pair(inst, l, port, &c, &s);
@@ -214,13 +214,13 @@ static void split_messages_pop_whole(const char *disable)
     /* 4 KiB buffers (1 KiB of slack each side). */
     struct dm_instance *inst = ut_instance("DEMI_URING_BUF_COUNT", "8", "DEMI_URING_BUF_SIZE", "4096",
                                            "DEMI_URING_DISABLE", disable, NULL);
-    ut_skip_without(inst, T_MULTISHOT_RECV | T_BUF_RING | (*disable ? 0 : T_BUF_INC));
+    ut_skip_without(inst, UR_F_MULTISHOT_RECV | UR_F_BUF_RING | (*disable ? 0 : UR_F_BUF_INC));
     uint32_t f = dm_uring_features(inst);
     uint16_t port;
     int l = ut_listen(inst, SOCK_STREAM, &port), c, s;
     ut_pair(inst, l, port, &c, &s);
     int64_t joined = ut_stat(inst, "uring.rx_joined");
-    if (f & T_BUF_INC) {
+    if (f & UR_F_BUF_INC) {
         /* Incremental: 3000 B fill buffer A to 3000; 1500 B split 1096 in A
          * + 404 in B: the 404 are copied after A's end. 3392 B fill B to
          * 3796; 2000 B split 300 in B + 1700 in C: the 300 are copied
@@ -629,7 +629,7 @@ static void test_shared_ring_is_driven_by_another_thread(void **st)
 {
     (void)st;
     struct dm_instance *inst = ut_instance("DEMI_URING_SHARED", "1", NULL);
-    assert_int_equal(dm_uring_features(inst) & (T_DEFER_TASKRUN | T_SINGLE_ISSUER | T_COOP_TASKRUN), 0);
+    assert_int_equal(dm_uring_features(inst) & (UR_F_DEFER_TASKRUN | UR_F_SINGLE_ISSUER | UR_F_COOP_TASKRUN), 0);
     assert_true(dm_instance_wait_fd(inst) >= 0);
     uint16_t port;
     int l = ut_listen(inst, SOCK_STREAM, &port), c, s;

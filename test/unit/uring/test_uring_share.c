@@ -84,7 +84,7 @@ static const char *build(struct world *w)
     const char *e;
     struct sockaddr_in sin = ut_addr(0);
 
-    if (!(dm_uring_features(inst) & T_DEFER_TASKRUN))
+    if (!(dm_uring_features(inst) & UR_F_DEFER_TASKRUN))
         return "auto mode did not start on a thread-bound ring";
     /* our listener, with an accept armed */
     if (dm_socket(inst, &w->l, AF_INET, SOCK_STREAM, 0) || dm_bind(inst, w->l, (struct sockaddr *)&sin, sizeof(sin)) ||
@@ -257,7 +257,7 @@ static struct world *world_new(void)
     /* deferred task work even where the probe turns it off (a kernel that
      * signals the wait fd late): the moves are what is tested here */
     w->inst = ut_instance("DEMI_URING_RX_QUEUE", "4", "DEMI_URING_DEFER_TASKRUN", "1", NULL);
-    if (!(dm_uring_features(w->inst) & T_DEFER_TASKRUN)) {
+    if (!(dm_uring_features(w->inst) & UR_F_DEFER_TASKRUN)) {
         dm_instance_destroy(w->inst);
         free(w);
         skip(); /* a kernel without DEFER_TASKRUN: nothing to move */
@@ -305,13 +305,13 @@ static void test_second_thread_moves_every_request_to_a_ring_of_its_own(void **s
         fail_msg("%s", w->err);
     assert_true(ut_stat(w->inst, "uring.rx_paused") > 0);
     assert_int_equal(ut_stat(w->inst, "uring.ring_moves"), 1);
-    assert_true(dm_uring_features(w->inst) & T_DEFER_TASKRUN); /* bound to the checker */
+    assert_true(dm_uring_features(w->inst) & UR_F_DEFER_TASKRUN); /* bound to the checker */
     /* this thread again: threads take turns, so the ring becomes shared */
     e = round_trip(w);
     if (e)
         fail_msg("%s", e);
     assert_int_equal(ut_stat(w->inst, "uring.ring_moves"), 2);
-    assert_int_equal(dm_uring_features(w->inst) & (T_DEFER_TASKRUN | T_SINGLE_ISSUER), 0);
+    assert_int_equal(dm_uring_features(w->inst) & (UR_F_DEFER_TASKRUN | UR_F_SINGLE_ISSUER), 0);
     sem_post(&sem_go);
     assert_int_equal(pthread_join(th, NULL), 0);
     /* and a shared ring serves any thread, with no more moves */
@@ -357,7 +357,7 @@ static void test_owner_thread_exit_moves_every_request_to_a_ring_of_the_next(voi
     if (e)
         fail_msg("%s", e);
     assert_int_equal(ut_stat(w->inst, "uring.ring_moves"), 1);
-    assert_true(dm_uring_features(w->inst) & T_DEFER_TASKRUN); /* bound to this thread now */
+    assert_true(dm_uring_features(w->inst) & UR_F_DEFER_TASKRUN); /* bound to this thread now */
     world_free(w);
     free(w);
 }
@@ -382,7 +382,7 @@ static void test_each_owner_exiting_leaves_a_ring_bound_to_the_next(void **st)
         if (w->err)
             fail_msg("thread %d: %s", i, w->err);
         assert_int_equal(ut_stat(w->inst, "uring.ring_moves"), i);
-        assert_true(dm_uring_features(w->inst) & T_DEFER_TASKRUN);
+        assert_true(dm_uring_features(w->inst) & UR_F_DEFER_TASKRUN);
     }
     world_free(w);
     free(w);

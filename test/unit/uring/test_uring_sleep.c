@@ -50,7 +50,7 @@ static int sleep_once(struct dm_instance *inst, const struct pollfd *w, const ui
 static struct dm_instance *bound_instance(void)
 {
     struct dm_instance *inst = ut_instance(NULL);
-    ut_skip_without(inst, T_DEFER_TASKRUN | T_SINGLE_ISSUER);
+    ut_skip_without(inst, UR_F_DEFER_TASKRUN | UR_F_SINGLE_ISSUER);
     assert_true(dm_instance_can_sleep_inside(inst));
     return inst;
 }
@@ -91,7 +91,7 @@ static void test_a_peers_send_wakes_a_sleep_inside_the_ring(void **st)
     }
     assert_true(ut_stat(inst, "uring.sleeps") > 0);
     assert_int_equal(ut_stat(inst, "uring.ring_moves"), 0);
-    assert_true(dm_uring_features(inst) & T_DEFER_TASKRUN);
+    assert_true(dm_uring_features(inst) & UR_F_DEFER_TASKRUN);
     close(k);
     dm_close(inst, s);
     dm_close(inst, l);

@@ -22,20 +22,7 @@
 
 #define UR_WAIT_NS (10LL * 1000 * 1000 * 1000)
 
-uint32_t dm_uring_features(struct dm_instance *inst); /* stacks/uring/uring.c */
-int dm_uring_buf_id(struct dm_instance *inst, const void *p);
-
-/* Feature bits as in stacks/uring/uring.h. */
-#define T_MULTISHOT_ACCEPT (1u << 0)
-#define T_MULTISHOT_RECV   (1u << 1)
-#define T_BUF_RING         (1u << 2)
-#define T_FIXED_FILES      (1u << 3)
-#define T_SEND_ZC          (1u << 4)
-#define T_DEFER_TASKRUN    (1u << 5)
-#define T_SINGLE_ISSUER    (1u << 6)
-#define T_SQPOLL           (1u << 7)
-#define T_BUF_INC          (1u << 9)
-#define T_COOP_TASKRUN     (1u << 11)
+#include "../../../stacks/uring/uring_hooks.h"
 
 /* An instance on the uring backend; extra "KEY", "VAL" pairs, NULL-ended. */
 static inline struct dm_instance *ut_instance(const char *key, ...)
