@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include "core_priv.h"
 
 struct dm_bufpool {
@@ -28,6 +29,13 @@ struct dm_bufpool {
     uint32_t reserve;       /* application buffers stop here (dm_buf_alloc_app) */
     char name[32];
 };
+
+void dm_mem_name(void *p, size_t len, const char *name)
+{
+    /* Linux 5.17+ with CONFIG_ANON_VMA_NAME; elsewhere the mapping keeps
+     * its blank name */
+    (void)prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)p, len, (unsigned long)name);
+}
 
 struct dm_bufpool *dm_bufpool_create(const char *name, uint32_t count, uint32_t data_size)
 {
@@ -50,6 +58,7 @@ struct dm_bufpool *dm_bufpool_create(const char *name, uint32_t count, uint32_t 
         if (m == MAP_FAILED)
             goto fail;
         p->data = m;
+        dm_mem_name(m, p->data_len, "demi buffers");
     }
     /* Buffers are handed out freed-last-first, then upward from the never
      * used rest, whose headers are only touched when reached: an instance

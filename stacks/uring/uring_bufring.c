@@ -202,8 +202,11 @@ int ur_br_create(struct ur_stack *st, uint32_t count, uint32_t size, uint32_t ho
     br->slack = size / 4;
     br->stride = (size_t)br->slack * 2 + size;
     br->mem_len = (size_t)count * br->stride;
-    /* Populated now: no page fault on the receive path. */
-    br->mem = mmap(NULL, br->mem_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    /* Only the hot buffers are populated now (no page fault on the
+     * receive path for them); a spare costs memory once it is first used.
+     * Populating all of them made 6 MiB of an idle redis-server's RSS
+     * (24 MB against the kernel's 12.7). */
+    br->mem = mmap(NULL, br->mem_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (br->ring == MAP_FAILED || br->mem == MAP_FAILED) {
         if (br->ring != MAP_FAILED)
             munmap(br->ring, br->ring_len);
@@ -213,6 +216,8 @@ int ur_br_create(struct ur_stack *st, uint32_t count, uint32_t size, uint32_t ho
         free(br);
         return -ENOMEM;
     }
+    dm_mem_name(br->mem, br->mem_len, "demi uring rx");
+    (void)madvise(br->mem, (size_t)br->hot * br->stride, MADV_POPULATE_WRITE); /* 5.14+; else faulted in */
     struct io_uring_buf_reg reg;
     memset(&reg, 0, sizeof(reg));
     reg.ring_addr = (uint64_t)(uintptr_t)br->ring;

@@ -30,6 +30,7 @@
 #define DM_BUF_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include "dm/compiler.h"
@@ -77,6 +78,11 @@ struct dm_buf {
 };
 
 struct dm_instance;
+
+/* Names an anonymous mapping of the datapath's ("[anon:NAME]" in
+ * /proc/PID/maps), so that its memory is seen as ours, not the
+ * application's heap. Best effort. */
+void dm_mem_name(void *p, size_t len, const char *name);
 
 /* Pools. `data_size` is the usable size after DM_BUF_HEADROOM (0 for a pool
  * of bare headers, used for slices and external wraps). */
