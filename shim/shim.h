@@ -165,6 +165,8 @@ struct shim_sock {
     struct shim_sock *qnext; /* qd map chain */
     bool closed;             /* closed with sends in flight: lingering (linger.c) */
     struct shim_sock *lnext; /* shim_rt.lingering chain */
+    bool shared;             /* a forked or spawned child has the connection too:
+                                our close does not end it, so it never resets */
     const char *kernel_why;  /* PENDING: why its hand-over must leave it in the
                                 kernel (it asked for ancillary data), else NULL */
 };
@@ -511,6 +513,7 @@ void shim_sock_changed(struct shim_sock *s);     /* input and output */
 void shim_sock_changed_in(struct shim_sock *s);
 void shim_sock_changed_out(struct shim_sock *s);
 void shim_sock_rx_drop(struct shim_sock *s);
+bool shim_sock_close_resets(const struct shim_sock *s);
 /* After a sleep (lock dropped, the caller holds a ref): does fd still name s? */
 static inline bool shim_sock_still(struct shim_sock *s, int fd) { return shim_fd_get(fd) == &s->obj; }
 

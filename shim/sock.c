@@ -152,9 +152,35 @@ void shim_sock_rx_drop(struct shim_sock *s)
     s->rx_bytes = 0;
 }
 
+/* Linux resets a connection closed with received bytes the application
+ * did not read (RFC 2525 2.17, tcp_close's data_was_unread), and drops
+ * what it had still to send: the peer learns that its data was not
+ * consumed. Not a connection another process also has: closing our copy
+ * does not close it (the child may read and answer). */
+bool shim_sock_close_resets(const struct shim_sock *s)
+{
+    return s->type == SOCK_STREAM && s->connected && s->rx_bytes && !s->shared && !s->closed;
+}
+
+/* What the datapath took from the kernel is read as far as the kernel
+ * knows: SO_LINGER {1, 0} makes the backend's close reset (its kernel
+ * socket, or our own TCP). */
+static void sock_close_reset(struct shim_sock *s)
+{
+    struct linger lg = { 1, 0 };
+    int r = dm_setsockopt(shim_dp_inst(s->dp), s->qd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    if (r < 0)
+        DM_DEBUG("shim", "qd %d: closed with unread data, no reset: %s", s->qd, strerror(-r));
+    else
+        DM_DEBUG("shim", "qd %d: closed with %zu bytes unread: reset", s->qd, s->rx_bytes);
+}
+
 void shim_sock_free(struct shim_sock *s)
 {
-    if (s->tx_count && !s->closed && sock_live(s) && shim_linger_take(s))
+    bool reset = sock_live(s) && shim_sock_close_resets(s);
+    if (reset)
+        sock_close_reset(s);
+    else if (s->tx_count && !s->closed && sock_live(s) && shim_linger_take(s))
         return; /* its sends go on; linger.c frees it */
     shim_watch_drop_all(s);
     shim_rt.tx_inflight -= s->tx_count; /* the datapath still sends them; we stop counting */
