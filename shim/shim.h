@@ -43,8 +43,9 @@
  * the socket it waits on (shim_focus) or all of them (an epoll or poll set
  * that mixes instances); completions are harvested with dm_wait_next_n()
  * and dispatched to sockets by queue descriptor; a connected socket keeps one
- * pop posted while its receive buffer is below DEMI_RCVBUF, a listener one
- * accept, so readiness is known without asking the backend.
+ * pop posted while its receive buffer is below DEMI_RCVBUF (or the smaller
+ * SO_RCVBUF the application set), a listener one accept, so readiness is
+ * known without asking the backend.
  *
  * Locking: one mutex around the shim's state (instances are single
  * threaded). It is not held across syscalls: blocking calls drop it while
@@ -138,6 +139,9 @@ struct shim_sock {
     struct shim_rxseg rx[SHIM_RXRING];
     unsigned rx_head, rx_count;
     size_t rx_bytes;
+    int64_t rcvbuf;          /* SO_RCVBUF as Linux reads it back (doubled), if
+                                the application set one (accepted sockets: the
+                                listener's); 0: none */
     /* accepted, not yet returned */
     struct { int qd; union dm_sockaddr addr; } accq[SHIM_ACCQ];
     unsigned acc_head, acc_count;
@@ -514,6 +518,7 @@ void shim_sock_changed_in(struct shim_sock *s);
 void shim_sock_changed_out(struct shim_sock *s);
 void shim_sock_rx_drop(struct shim_sock *s);
 bool shim_sock_close_resets(const struct shim_sock *s);
+void shim_sock_rcvbuf_to_backend(struct shim_sock *s);
 /* After a sleep (lock dropped, the caller holds a ref): does fd still name s? */
 static inline bool shim_sock_still(struct shim_sock *s, int fd) { return shim_fd_get(fd) == &s->obj; }
 
