@@ -205,6 +205,8 @@ int shim_inherit_claim(struct shim_sock *s, int fd)
     s->dp = dp;
     s->qd = qd;
     s->inst_gen = shim_rt.inst_gen;
+    if (s->rcvbuf)
+        shim_sock_rcvbuf_to_backend(s);
     s->fresh = false;
     s->rx_lazy = true;
     if (s->carry_len) {

@@ -352,6 +352,20 @@ static int push_bytes(struct shim_sock *s, struct iovcur *c, size_t n, const uni
     return (int)n;
 }
 
+/* The pending error, reported once (Linux's sk_err) by whichever call
+ * comes first: a reset that a send reports leaves recv only the end of
+ * the stream (Linux's reset shut both directions). */
+static int send_take_error(struct shim_sock *s)
+{
+    int e = s->so_error;
+    s->so_error = 0;
+    if (s->type == SOCK_STREAM && s->rd_err == e) {
+        s->rd_err = 0;
+        s->eof = true;
+    }
+    return e;
+}
+
 static size_t send_space(const struct shim_sock *s)
 {
     if (s->tx_count >= SHIM_TXRING || (int64_t)s->tx_bytes >= shim_rt.cfg.sndbuf)
@@ -476,8 +490,7 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
         }
     } else {
         if (s->so_error && !s->connecting) {
-            r = -s->so_error;
-            s->so_error = 0;
+            r = -send_take_error(s);
             goto out;
         }
         if (s->shut_wr || s->wr_dead || s->listening || (!s->connected && !s->connecting)) {
@@ -511,8 +524,7 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
             if (sent) {
                 r = (ssize_t)sent;
             } else if (s->so_error) {
-                r = -s->so_error;
-                s->so_error = 0;
+                r = -send_take_error(s);
             } else {
                 r = -EPIPE;
             }
@@ -533,8 +545,8 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
                 /* the backend finished it at once: a failure is this send's */
                 shim_progress();
                 if (s->tx_fail_qt == qt) {
-                    r = sent ? (ssize_t)sent : -(s->so_error ? s->so_error : EPIPE);
-                    s->so_error = 0;
+                    int e = s->so_error ? send_take_error(s) : EPIPE;
+                    r = sent ? (ssize_t)sent : -e;
                     break;
                 }
             }

@@ -53,8 +53,8 @@ static void backend_linger(struct shim_sock *s, int64_t left_ns)
 void shim_linger_wait(struct shim_sock *s)
 {
     struct linger lg;
-    if (!sock_linger(s, &lg) || lg.l_linger <= 0 || !s->tx_count)
-        return;
+    if (!sock_linger(s, &lg) || lg.l_linger <= 0 || !s->tx_count || shim_sock_close_resets(s))
+        return; /* (a reset does not wait: Linux's tcp_close) */
     int64_t start = dm_clock_ns(), deadline = start + (int64_t)lg.l_linger * DM_NS_PER_S;
     shim_focus(s->dp);
     while (s->tx_count) {

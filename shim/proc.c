@@ -36,6 +36,18 @@
 #include "interpose/real.h"
 #include "shim/shim.h"
 
+/* After a fork both processes have every connection: closing one copy
+ * does not end it, so neither may reset it (shim_sock_close_resets). */
+static void mark_shared(void)
+{
+    int hi = shim_fd_max();
+    for (int fd = 0; fd <= hi; fd++) {
+        struct shim_obj *o = shim_fd_get(fd);
+        if (o && o->kind == SHIM_KIND_SOCK)
+            ((struct shim_sock *)o)->shared = true;
+    }
+}
+
 static void child_reset(void)
 {
     if (shim_rt.inst) {
@@ -95,6 +107,8 @@ pid_t shim_fork(void)
     for (int i = 0; i < 4 && shim_progress() > 0; i++)
         ;
     pid_t pid = DM_REAL(fork)();
+    if (pid > 0)
+        mark_shared();
     if (pid != 0) {
         int e = errno;
         shim_unlock();
@@ -104,6 +118,7 @@ pid_t shim_fork(void)
      * another thread of the parent, so make a fresh one */
     pthread_mutex_init(&shim_rt.lock, NULL);
     pthread_mutex_lock(&shim_rt.lock);
+    mark_shared();
     child_reset();
     shim_unlock();
     return 0;

@@ -43,8 +43,9 @@
  * the socket it waits on (shim_focus) or all of them (an epoll or poll set
  * that mixes instances); completions are harvested with dm_wait_next_n()
  * and dispatched to sockets by queue descriptor; a connected socket keeps one
- * pop posted while its receive buffer is below DEMI_RCVBUF, a listener one
- * accept, so readiness is known without asking the backend.
+ * pop posted while its receive buffer is below DEMI_RCVBUF (or the smaller
+ * SO_RCVBUF the application set), a listener one accept, so readiness is
+ * known without asking the backend.
  *
  * Locking: one mutex around the shim's state (instances are single
  * threaded). It is not held across syscalls: blocking calls drop it while
@@ -154,6 +155,9 @@ struct shim_sock {
     union dm_sockaddr local, peer; /* of s->family (v4-mapped peers on [::]) */
     struct shim_rxseg rx[SHIM_RXRING];
     struct { demi_qtoken_t qt; uint32_t len; } tx[SHIM_TXRING];
+    int64_t rcvbuf;          /* SO_RCVBUF as Linux reads it back (doubled), if
+                                the application set one (accepted sockets: the
+                                listener's); 0: none */
     /* listeners and connecting sockets */
     int backlog;
     int reuseaddr, reuseport;/* what the application set */
@@ -170,6 +174,8 @@ struct shim_sock {
     uint8_t *carry;          /* INHERITED: bytes received before the fork/exec, not read yet */
     size_t carry_len;
     struct shim_sock *lnext; /* shim_rt.lingering chain */
+    bool shared;             /* a forked or spawned child has the connection too:
+                                our close does not end it, so it never resets */
     const char *kernel_why;  /* PENDING: why its hand-over must leave it in the
                                 kernel (it asked for ancillary data), else NULL */
 };
@@ -516,6 +522,8 @@ void shim_sock_changed(struct shim_sock *s);     /* input and output */
 void shim_sock_changed_in(struct shim_sock *s);
 void shim_sock_changed_out(struct shim_sock *s);
 void shim_sock_rx_drop(struct shim_sock *s);
+bool shim_sock_close_resets(const struct shim_sock *s);
+void shim_sock_rcvbuf_to_backend(struct shim_sock *s);
 /* After a sleep (lock dropped, the caller holds a ref): does fd still name s? */
 static inline bool shim_sock_still(struct shim_sock *s, int fd) { return shim_fd_get(fd) == &s->obj; }
 

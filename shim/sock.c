@@ -152,9 +152,35 @@ void shim_sock_rx_drop(struct shim_sock *s)
     s->rx_bytes = 0;
 }
 
+/* Linux resets a connection closed with received bytes the application
+ * did not read (RFC 2525 2.17, tcp_close's data_was_unread), and drops
+ * what it had still to send: the peer learns that its data was not
+ * consumed. Not a connection another process also has: closing our copy
+ * does not close it (the child may read and answer). */
+bool shim_sock_close_resets(const struct shim_sock *s)
+{
+    return s->type == SOCK_STREAM && s->connected && s->rx_bytes && !s->shared && !s->closed;
+}
+
+/* What the datapath took from the kernel is read as far as the kernel
+ * knows: SO_LINGER {1, 0} makes the backend's close reset (its kernel
+ * socket, or our own TCP). */
+static void sock_close_reset(struct shim_sock *s)
+{
+    struct linger lg = { 1, 0 };
+    int r = dm_setsockopt(shim_dp_inst(s->dp), s->qd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    if (r < 0)
+        DM_DEBUG("shim", "qd %d: closed with unread data, no reset: %s", s->qd, strerror(-r));
+    else
+        DM_DEBUG("shim", "qd %d: closed with %zu bytes unread: reset", s->qd, s->rx_bytes);
+}
+
 void shim_sock_free(struct shim_sock *s)
 {
-    if (s->tx_count && !s->closed && sock_live(s) && shim_linger_take(s))
+    bool reset = sock_live(s) && shim_sock_close_resets(s);
+    if (reset)
+        sock_close_reset(s);
+    else if (s->tx_count && !s->closed && sock_live(s) && shim_linger_take(s))
         return; /* its sends go on; linger.c frees it */
     shim_watch_drop_all(s);
     shim_rt.tx_inflight -= s->tx_count; /* the datapath still sends them; we stop counting */
@@ -433,6 +459,27 @@ int shim_activate(struct shim_sock *s, int fd, const union dm_sockaddr *dest)
     return 0;
 }
 
+/* What a socket buffers before it stops posting receives: Linux buffers
+ * about its doubled SO_RCVBUF, so a peer sending to a slow reader is
+ * pushed back as there (the backend then stops taking data from the
+ * kernel too, and the kernel's window closes). */
+static int64_t sock_rcv_limit(const struct shim_sock *s)
+{
+    return s->rcvbuf ? DM_MIN(s->rcvbuf, shim_rt.cfg.rcvbuf) : shim_rt.cfg.rcvbuf;
+}
+
+/* The SO_RCVBUF the application set, to the backend's socket again: one
+ * that moved to another instance, or was adopted there, is a new socket
+ * to the backend, whose limit on what it queues comes from this option. */
+void shim_sock_rcvbuf_to_backend(struct shim_sock *s)
+{
+    for (int i = 0; i < s->nopts; i++) {
+        const struct shim_opt *o = &s->opts[i];
+        if (o->level == SOL_SOCKET && o->name == SO_RCVBUF)
+            (void)dm_setsockopt(shim_dp_inst(s->dp), s->qd, SOL_SOCKET, SO_RCVBUF, o->val, o->len);
+    }
+}
+
 /* A fresh connection moves to this thread's instance: the common
  * hand-off (accept on one thread, serve on another) then costs one move,
  * and each ring is driven only by its own thread. */
@@ -465,6 +512,8 @@ static void sock_move_here(struct shim_sock *s)
     s->qd = qd;
     shim_qmap_put(s);
     shim_watch_note_dp(s);
+    if (s->rcvbuf)
+        shim_sock_rcvbuf_to_backend(s);
 }
 
 void shim_sock_use(struct shim_sock *s)
@@ -496,7 +545,7 @@ void shim_sock_post(struct shim_sock *s)
     }
     bool can = s->type == SOCK_STREAM ? s->connected : s->udp_pop_ok;
     if (!can || s->rx_lazy || s->pop_pending || s->eof || s->rd_err || s->rx_count >= SHIM_RXRING ||
-        (int64_t)s->rx_bytes >= shim_rt.cfg.rcvbuf)
+        (int64_t)s->rx_bytes >= sock_rcv_limit(s))
         return;
     r = dm_pop(inst, &s->pop_qt, s->qd);
     if (r == 0) {
@@ -715,6 +764,25 @@ int shim_listen(int fd, int backlog)
 }
 
 
+/* A socket accepted by Linux is a copy of its listener: it has the
+ * options the application set there (SO_RCVBUF, SO_LINGER, TCP_NODELAY...),
+ * and getsockopt says so. The backend's own accepted socket has them from
+ * the backend's listener; the placeholder gets them here. */
+static void sock_inherit_opts(struct shim_sock *ns, const struct shim_sock *l, int nfd)
+{
+    for (int i = 0; i < l->nopts; i++) {
+        const struct shim_opt *o = &l->opts[i];
+        /* (the reuse flags: getsockopt answers from ours, no syscall) */
+        if (o->level != SOL_SOCKET || (o->name != SO_REUSEADDR && o->name != SO_REUSEPORT))
+            (void)DM_REAL(setsockopt)(nfd, o->level, o->name, o->val, o->len);
+    }
+    memcpy(ns->opts, l->opts, sizeof(ns->opts));
+    ns->nopts = l->nopts;
+    ns->reuseaddr = l->reuseaddr;
+    ns->reuseport = l->reuseport;
+    ns->rcvbuf = l->rcvbuf;
+}
+
 int shim_accept(int fd, struct sockaddr *a, socklen_t *alen, int flags)
 {
     if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
@@ -784,6 +852,7 @@ int shim_accept(int fd, struct sockaddr *a, socklen_t *alen, int flags)
             ns->local = s->local;
             ns->connected = true;
             ns->nonblock = (flags & SOCK_NONBLOCK) != 0;
+            sock_inherit_opts(ns, s, nfd);
             s->acc_head = (s->acc_head + 1) % SHIM_ACCQ;
             s->acc_count--;
             shim_qmap_put(ns);
@@ -1143,6 +1212,18 @@ static bool opt_is_off(const void *val, socklen_t len)
     return iv == 0;
 }
 
+/* The limit follows what Linux made of the value (doubled, clamped to
+ * rmem_max): the placeholder has just taken it. */
+static void sock_rcvbuf_set(struct shim_sock *s, int fd)
+{
+    int v = 0;
+    socklen_t vl = sizeof(v);
+    if (DM_REAL(getsockopt)(fd, SOL_SOCKET, SO_RCVBUF, &v, &vl) == 0 && v > 0) {
+        s->rcvbuf = v;
+        shim_sock_post(s); /* a larger one may take more now */
+    }
+}
+
 int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
     shim_lock();
@@ -1172,6 +1253,8 @@ int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
             s->reuseport = iv != 0;
         else if (name == SO_RCVLOWAT)
             s->rcvlowat = iv < 1 ? 1 : iv;
+        else if (name == SO_RCVBUF || name == SO_RCVBUFFORCE)
+            sock_rcvbuf_set(s, fd);
         else if ((name == SO_RCVTIMEO || name == SO_SNDTIMEO) && len >= sizeof(struct timeval)) {
             struct timeval tv;
             memcpy(&tv, val, sizeof(tv));

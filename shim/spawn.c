@@ -53,6 +53,7 @@ void shim_spawn_begin(struct shim_spawn *sp)
             DM_REAL(close)(saved);
             continue;
         }
+        s->shared = true; /* the child's too (shim_sock_close_resets) */
         sp->fd[sp->n] = fd;
         sp->saved[sp->n++] = saved;
     }

@@ -827,6 +827,16 @@ int tcp_shutdown(struct inet_stack *st, struct tcp_pcb *p, int how)
     return 0;
 }
 
+/* SO_LINGER {1, 0} resets a connection that still has a peer to tell
+ * (Linux's tcp_need_reset); the preload sets it when its own buffers had
+ * bytes the application did not read. */
+static bool tcp_linger0_resets(const struct tcp_pcb *p)
+{
+    return (p->flags & TF_LINGER0) &&
+           (p->state == TCPS_ESTABLISHED || p->state == TCPS_CLOSE_WAIT || p->state == TCPS_FIN_WAIT_1 ||
+            p->state == TCPS_FIN_WAIT_2 || p->state == TCPS_SYN_RCVD);
+}
+
 int tcp_close(struct inet_stack *st, struct tcp_pcb *p)
 {
     struct dm_queue *q = p->q;
@@ -850,7 +860,7 @@ int tcp_close(struct inet_stack *st, struct tcp_pcb *p)
         break;
     }
     p->q = NULL;
-    if (p->rcvq_head || tcp_reass_bytes(&p->reass)) {
+    if (p->rcvq_head || tcp_reass_bytes(&p->reass) || tcp_linger0_resets(p)) {
         /* Unread data: abort (RFC 2525 2.17, as Linux) */
         tcp_send_rst(p);
         inet_schedule_flush(st);
@@ -880,6 +890,21 @@ bool tcp_orphans_busy(struct inet_stack *st)
     return false;
 }
 
+/* Only l_linger 0 acts here (close resets); a close that waits for the
+ * data to leave is the caller's (the preload waits in close()). */
+static int tcp_set_linger(struct tcp_pcb *p, const void *val, socklen_t len)
+{
+    struct linger lg;
+    if (len < (socklen_t)sizeof(lg))
+        return -EINVAL;
+    memcpy(&lg, val, sizeof(lg));
+    if (lg.l_onoff && lg.l_linger == 0)
+        p->flags |= TF_LINGER0;
+    else
+        p->flags &= ~TF_LINGER0;
+    return 0;
+}
+
 int tcp_setsockopt(struct inet_stack *st, struct tcp_pcb *p, int level, int name, const void *val, socklen_t len)
 {
     (void)st;
@@ -896,6 +921,8 @@ int tcp_setsockopt(struct inet_stack *st, struct tcp_pcb *p, int level, int name
         }
         return 0;
     }
+    if (level == SOL_SOCKET && name == SO_LINGER)
+        return tcp_set_linger(p, val, len);
     if (len < (socklen_t)sizeof(int))
         return -EINVAL;
     int v;
@@ -925,7 +952,6 @@ int tcp_setsockopt(struct inet_stack *st, struct tcp_pcb *p, int level, int name
             else
                 p->flags &= ~TF_REUSEADDR;
             return 0;
-        case SO_LINGER:
         case SO_RCVLOWAT:
         case SO_SNDLOWAT:
             return 0;

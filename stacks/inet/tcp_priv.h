@@ -72,6 +72,7 @@ enum tcp_state {
 #define TF_V6ONLY      (1u << 19) /* IPV6_V6ONLY: a :: listener takes no IPv4 */
 #define TF_ACK_SOON    (1u << 20) /* in-order data to ACK: by our next segment (the
                                      application's answer), else at the next poll */
+#define TF_LINGER0     (1u << 21) /* SO_LINGER {1, 0}: close resets */
 
 enum { REC_NONE = 0, REC_FAST, REC_RTO };
 

@@ -134,6 +134,9 @@ struct ur_sock {
     struct ur_req rx, tx, acc, conn, shut;
 
     /* receive */
+    uint32_t rcvbuf;           /* SO_RCVBUF as Linux reads it back, if set: rxq
+                                  holds about that many bytes at most */
+    uint32_t rxq_bytes;        /* in rxq and ovf */
     uint16_t rxq_head, rxq_count;
     struct ur_chunk rxq[UR_RXQ_MAX];
     struct dm_buf *ovf_head, *ovf_tail; /* chunks past a full rxq (rare) */

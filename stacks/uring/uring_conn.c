@@ -97,6 +97,7 @@ static void ur_acc_deliver(struct ur_sock *s)
         s->accq_head = (s->accq_head + 1) % s->accq_cap;
         s->accq_count--;
         ns->state = UR_S_CONNECTED;
+        ns->rcvbuf = s->rcvbuf; /* as the kernel's accepted socket, the listener's */
         ns->q = nq;
         nq->priv = ns;
         st->c.accepts++;

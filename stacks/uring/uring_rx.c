@@ -7,8 +7,9 @@
  *    life of the connection; each CQE names a ring buffer. The chunk is
  *    queued on the socket (rxq) and handed to the oldest pop as a dm_buf
  *    that wraps the ring buffer (no copy; freeing it recycles the buffer).
- *    When rxq holds rx_limit chunks nobody popped, the multishot is
- *    canceled (rx_paused): the data then waits in the kernel's socket
+ *    When rxq holds rx_limit chunks nobody popped, or as many bytes as
+ *    the application's SO_RCVBUF (Linux's doubled value), the multishot
+ *    is canceled (rx_paused): the data then waits in the kernel's socket
  *    buffer and TCP flow control pushes back on the sender. Pops re-arm it.
  *    An empty buffer ring ends the multishot with ENOBUFS: the socket waits
  *    on st->starved until buffers are recycled, then re-arms.
@@ -59,9 +60,24 @@ static bool ur_rxq_join(struct ur_stack *st, struct ur_chunk *last, uint16_t bid
     return true;
 }
 
+/* Nobody pops what is queued: take no more from the kernel, so that its
+ * window closes as Linux's would with this SO_RCVBUF. */
+static bool ur_rxq_full(const struct ur_sock *s)
+{
+    return s->rxq_count >= s->st->rx_limit || s->ovf_head || (s->rcvbuf && s->rxq_bytes >= s->rcvbuf);
+}
+
+/* Drained enough to take data again (half, so a slow reader does not
+ * cancel and re-arm per chunk). */
+static bool ur_rxq_drained(const struct ur_sock *s)
+{
+    return s->rxq_count <= s->st->rx_limit / 2 && !s->ovf_head && s->rxq_bytes <= s->rcvbuf / 2;
+}
+
 static void ur_rxq_push(struct ur_sock *s, struct dm_buf *b, uint16_t bid, uint32_t off, uint32_t len)
 {
     struct ur_stack *st = s->st;
+    s->rxq_bytes += len;
     if (!b && s->rxq_count && !s->ovf_head) {
         /* Incremental consumption: this chunk may continue the last one
          * queued in the same buffer (no other socket's receive between):
@@ -101,6 +117,7 @@ static void ur_rxq_push(struct ur_sock *s, struct dm_buf *b, uint16_t bid, uint3
             if (!b) {
                 /* Out of every kind of memory: nothing left to hold it. */
                 DM_ERR(UR_MOD, "fd %d: out of buffers, %u received bytes lost", s->fd, len);
+                s->rxq_bytes -= len;
                 return;
             }
         }
@@ -140,6 +157,7 @@ static struct dm_buf *ur_rxq_take(struct ur_sock *s, bool *nomem)
         }
         s->rxq_head = (s->rxq_head + 1) & (UR_RXQ_MAX - 1);
         s->rxq_count--;
+        s->rxq_bytes -= c->len;
         return b;
     }
     if (s->ovf_head) {
@@ -148,6 +166,7 @@ static struct dm_buf *ur_rxq_take(struct ur_sock *s, bool *nomem)
         if (!s->ovf_head)
             s->ovf_tail = NULL;
         b->next = NULL;
+        s->rxq_bytes -= b->len;
         return b;
     }
     return NULL;
@@ -168,6 +187,7 @@ void ur_rx_drop_all(struct ur_sock *s)
     struct dm_buf *b;
     while ((b = ur_rxq_take(s, &nomem)))
         dm_buf_free(b);
+    s->rxq_bytes = 0;
 }
 
 /* Hands queued chunks, then an error or end of stream, to pending pops. */
@@ -205,7 +225,7 @@ void ur_rx_deliver(struct ur_sock *s)
         }
         break;
     }
-    if (s->rx_paused && s->rxq_count <= s->st->rx_limit / 2 && !s->ovf_head && !s->rx.inflight) {
+    if (s->rx_paused && ur_rxq_drained(s) && !s->rx.inflight) {
         s->rx_paused = 0;
         ur_rx_arm(s);
     }
@@ -222,7 +242,7 @@ void ur_rx_arm(struct ur_sock *s)
     if (ms) {
         if (s->rx_paused || s->rx_starved)
             return;
-        if (s->rxq_count >= st->rx_limit || s->ovf_head) {
+        if (ur_rxq_full(s)) {
             /* Nobody popped what is queued (the multishot ended on an
              * empty ring, say): stay off until pops drained it. */
             s->rx_paused = 1;
@@ -345,7 +365,7 @@ void ur_rx_cqe(struct ur_sock *s, int res, uint32_t flags)
     ur_rx_deliver(s);
     if (!s->rx.inflight) {
         ur_rx_arm(s);
-    } else if (ur_rx_multishot(s) && s->rxq_count >= st->rx_limit && !s->rx.canceling) {
+    } else if (ur_rx_multishot(s) && ur_rxq_full(s) && !s->rx.canceling) {
         /* Nobody is popping: stop taking data from the kernel. */
         struct io_uring_sqe *sqe = ur_sqe(st);
         if (sqe) {

@@ -342,7 +342,16 @@ int ur_setsockopt(void *stp, struct dm_queue *q, int level, int name, const void
 {
     (void)stp;
     struct ur_sock *s = q->priv;
-    return setsockopt(s->fd, level, name, val, len) < 0 ? -errno : 0;
+    if (setsockopt(s->fd, level, name, val, len) < 0)
+        return -errno;
+    if (level == SOL_SOCKET && name == SO_RCVBUF) {
+        /* what Linux made of it (doubled, clamped): rxq's limit */
+        int v = 0;
+        socklen_t vl = sizeof(v);
+        if (getsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &v, &vl) == 0 && v > 0)
+            s->rcvbuf = (uint32_t)v;
+    }
+    return 0;
 }
 
 int ur_getsockopt(void *stp, struct dm_queue *q, int level, int name, void *val, socklen_t *len)

@@ -67,7 +67,8 @@
       "1 with kernel-socket backends (posix, uring), 0 with backends that have their own stack", "shim",          \
       "Whether 127.0.0.0/8 is offloaded.")                                                                          \
     X(RCVBUF, SIZE, "1m", 4096, 1 << 30, NULL, NULL, "shim",                                                        \
-      "Bytes a socket buffers from the datapath before it stops posting receives.")                               \
+      "Bytes a socket buffers from the datapath before it stops posting receives (less when the application "     \
+      "sets a smaller `SO_RCVBUF`: Linux's doubled value).")                                                        \
     X(SNDBUF, SIZE, "1m", 4096, 1 << 30, NULL, NULL, "shim",                                                        \
       "Bytes in flight per socket; beyond it `send` gives `EAGAIN` or waits.")                                     \
     X(LINGER_MS, MS, "2000", 0, 3600000, NULL, NULL, "shim",                                                        \
@@ -167,7 +168,8 @@
       "Size of a ring buffer (>= 512).")                                                                            \
     X(URING_BUF_HOT, INT, "auto", 0, 32768, NULL, "4 with `buf_inc`, else 8; all when COUNT or SIZE is set (also `0`)", \
       "uring", "Buffers published to the kernel at a time; the others are spares.")                               \
-    X(URING_RX_QUEUE, INT, "16", 1, 64, NULL, NULL, "uring", "Chunks queued per socket before its receive pauses.") \
+    X(URING_RX_QUEUE, INT, "16", 1, 64, NULL, NULL, "uring",                                                         \
+      "Chunks queued per socket before its receive pauses (or sooner: the bytes of its `SO_RCVBUF`, if set).")    \
     X(URING_ZC_MIN, SIZE, "0", 0, 1 << 30, NULL, NULL, "uring", "`SEND_ZC` from this many bytes; `0`: off.")        \
     X(URING_FILES, INT, "16384", 0, 1 << 20, NULL, NULL, "uring", "Registered file table (capped by `RLIMIT_NOFILE`).") \
     X(MOVABLE_ACCEPTS, BOOL, "0", 0, 0, NULL, NULL, "uring",                                                        \

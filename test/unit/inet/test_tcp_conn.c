@@ -360,6 +360,48 @@ static void test_tcp_close_with_unread_data_resets_the_peer(void **s)
     pair_destroy(&p);
 }
 
+/* SO_LINGER {1, 0} resets as Linux; the preload sets it on a close with
+ * bytes its own buffers hold unread, which the stack never sees. */
+static void test_tcp_close_with_linger_zero_resets_the_peer(void **s)
+{
+    (void)s;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d;
+    tcp_connect_pair(&p, lqd, 80, &c, &d);
+    struct linger lg = { 1, 0 };
+    assert_int_equal(dm_setsockopt(p.b, d, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+    demi_qtoken_t qt;
+    assert_int_equal(dm_pop(p.a, &qt, c), 0);
+    assert_int_equal(dm_close(p.b, d), 0);
+    demi_qresult_t qr = pair_wait(&p, p.a, qt, DM_NS_PER_S);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
+    assert_int_equal(qr.qr_ret, ECONNRESET);
+    pair_destroy(&p);
+}
+
+/* l_linger > 0 (or off) closes with a FIN: the peer reads end of stream. */
+static void test_tcp_close_with_linger_nonzero_sends_fin(void **s)
+{
+    (void)s;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d;
+    tcp_connect_pair(&p, lqd, 80, &c, &d);
+    struct linger lg = { 1, 0 };
+    assert_int_equal(dm_setsockopt(p.b, d, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+    lg.l_linger = 5;
+    assert_int_equal(dm_setsockopt(p.b, d, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+    assert_int_equal(dm_setsockopt(p.b, d, SOL_SOCKET, SO_LINGER, &lg, sizeof(int)), -EINVAL);
+    demi_qtoken_t qt;
+    assert_int_equal(dm_pop(p.a, &qt, c), 0);
+    assert_int_equal(dm_close(p.b, d), 0);
+    demi_qresult_t qr = pair_wait(&p, p.a, qt, DM_NS_PER_S);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+    assert_int_equal(qr.qr_value.sga.sga_numsegs, 0); /* EOF */
+    pair_destroy(&p);
+}
+
 /* A connection closed with data still to send is the stack's business
  * until its FIN is acknowledged (ops->tx_busy): a process that exits
  * (the preload polls at exit while it says so) must not drop that data. */
@@ -629,6 +671,8 @@ int main(void)
         cmocka_unit_test(test_tcp_nagle_coalesces_small_pushes_unless_nodelay),
         cmocka_unit_test(test_tcp_close_with_unread_data_resets_the_peer),
         cmocka_unit_test(test_tcp_closed_with_data_in_flight_is_busy_until_its_fin_is_acked),
+        cmocka_unit_test(test_tcp_close_with_linger_zero_resets_the_peer),
+        cmocka_unit_test(test_tcp_close_with_linger_nonzero_sends_fin),
         cmocka_unit_test(test_tcp_keepalive_probes_then_drops_a_dead_peer),
         cmocka_unit_test(test_tcp_congestion_control_selectable),
         cmocka_unit_test(test_tcp_bad_config_is_einval),
