@@ -143,6 +143,9 @@ struct shim_sock {
     uint32_t gen_out;        /* bumped when it becomes writable (edge triggering) */
     unsigned rx_head, rx_count; /* receive buffer: rx[] below */
     size_t rx_bytes;
+    int64_t rcvbuf;          /* SO_RCVBUF as Linux reads it back (doubled), if
+                                the application set one (accepted sockets: the
+                                listener's); 0: none */
     unsigned tx_head, tx_count; /* pushes in flight: tx[] below */
     size_t tx_bytes;
     demi_qtoken_t pop_qt;
@@ -155,9 +158,6 @@ struct shim_sock {
     union dm_sockaddr local, peer; /* of s->family (v4-mapped peers on [::]) */
     struct shim_rxseg rx[SHIM_RXRING];
     struct { demi_qtoken_t qt; uint32_t len; } tx[SHIM_TXRING];
-    int64_t rcvbuf;          /* SO_RCVBUF as Linux reads it back (doubled), if
-                                the application set one (accepted sockets: the
-                                listener's); 0: none */
     /* listeners and connecting sockets */
     int backlog;
     int reuseaddr, reuseport;/* what the application set */
