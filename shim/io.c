@@ -629,10 +629,27 @@ ssize_t shim_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
     return r < 0 ? r : (ssize_t)done;
 }
 
+/* The timeout as Linux applies it (do_recvmmsg): checked after each
+ * datagram, not while one is awaited; the time left is written back and
+ * an expired timeout returns what came so far. */
+static bool mmsg_timed_out(struct timespec *tmo, int64_t end)
+{
+    int64_t left = end - dm_clock_ns();
+    if (left < 0)
+        left = 0;
+    tmo->tv_sec = (time_t)(left / DM_NS_PER_S);
+    tmo->tv_nsec = (long)(left % DM_NS_PER_S);
+    return left == 0;
+}
+
 int shim_recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, struct timespec *tmo)
 {
-    if (tmo)
-        dm_log_once("shim", "recvmmsg() timeout is not applied on offloaded sockets");
+    int64_t end = 0;
+    if (tmo) {
+        if (tmo->tv_sec < 0 || tmo->tv_nsec < 0 || tmo->tv_nsec >= DM_NS_PER_S)
+            return -EINVAL;
+        end = dm_clock_ns() + (int64_t)tmo->tv_sec * DM_NS_PER_S + tmo->tv_nsec;
+    }
     unsigned i;
     for (i = 0; i < n; i++) {
         int f = flags & ~MSG_WAITFORONE;
@@ -644,6 +661,8 @@ int shim_recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, struct times
         if (r < 0)
             return i ? (int)i : (int)r;
         v[i].msg_len = (unsigned)r;
+        if (tmo && mmsg_timed_out(tmo, end))
+            return (int)i + 1;
     }
     return (int)i;
 }

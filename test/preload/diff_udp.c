@@ -70,6 +70,23 @@ int main(void)
     ms_sleep(20);
     SHOWV(recv(u2, buf, sizeof(buf), 0));
     SHOWV(recv(u2, buf, sizeof(buf), 0));
+    /* recvmmsg's timeout, as Linux applies it: checked after each
+     * datagram (an expired one returns what it has, the time left written
+     * back), a bad one refused */
+    for (int i = 0; i < 3; i++)
+        SHOWV(send(u1, "tmo", 3, 0));
+    ms_sleep(20);
+    struct timespec tmo = { 0, 0 };
+    SHOWV(recvmmsg(u2, mm, 4, 0, &tmo));
+    printf("left %ld.%09ld\n", (long)tmo.tv_sec, tmo.tv_nsec);
+    tmo.tv_sec = 5;
+    SHOWV(recvmmsg(u2, mm, 4, MSG_DONTWAIT, &tmo));
+    printf("left under 5 s %d\n", tmo.tv_sec < 5 || (tmo.tv_sec == 5 && tmo.tv_nsec == 0));
+    tmo.tv_nsec = 1000000000;
+    SHOW(recvmmsg(u2, mm, 4, 0, &tmo));
+    tmo.tv_sec = -1;
+    tmo.tv_nsec = 0;
+    SHOW(recvmmsg(u2, mm, 4, 0, &tmo));
     close(u1);
     close(u2);
     return 0;
