@@ -6,7 +6,9 @@
  * (uring, posix) the datapath's kernel socket is the connection: it
  * answers, and the queues add what the shim and the datapath hold (bytes
  * received and not read; sends still in flight). With a stack of its own
- * (dpdk, xdp) TCP_INFO gives the state the shim knows, the rest zero.
+ * (dpdk, xdp) our TCP fills TCP_INFO (state, rtt, rto, mss, cwnd,
+ * ssthresh, unacked, options); a socket it does not know (a listener
+ * before its hand-over) gives the state the shim knows, the rest zero.
  */
 #include <errno.h>
 #include <linux/sockios.h>
@@ -54,6 +56,12 @@ int shim_tcp_info(struct shim_sock *s, void *val, socklen_t *len)
     int k = sock_kfd(s);
     if (k >= 0)
         return DM_REAL(getsockopt)(k, IPPROTO_TCP, TCP_INFO, val, len) < 0 ? -errno : 0;
+    if (s->state == SHIM_OFFLOADED && s->dp && s->qd >= 0 && !s->listening) {
+        /* our own TCP knows its connection (rtt, cwnd, mss...) */
+        int r = dm_getsockopt(shim_dp_inst(s->dp), s->qd, IPPROTO_TCP, TCP_INFO, val, len);
+        if (r != -ENOPROTOOPT && r != -EOPNOTSUPP)
+            return r;
+    }
     struct tcp_info ti;
     memset(&ti, 0, sizeof(ti));
     ti.tcpi_state = shim_tcp_state(s);

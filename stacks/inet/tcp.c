@@ -1009,9 +1009,49 @@ int tcp_setsockopt(struct inet_stack *st, struct tcp_pcb *p, int level, int name
     return -ENOPROTOOPT;
 }
 
+/* Linux's TCP_* state numbers (include/net/tcp_states.h), by ours. */
+static const uint8_t linux_state[] = {
+    [TCPS_CLOSED] = 7,      [TCPS_LISTEN] = 10,    [TCPS_SYN_SENT] = 2,  [TCPS_SYN_RCVD] = 3,
+    [TCPS_ESTABLISHED] = 1, [TCPS_FIN_WAIT_1] = 4, [TCPS_FIN_WAIT_2] = 5, [TCPS_CLOSE_WAIT] = 8,
+    [TCPS_CLOSING] = 11,    [TCPS_LAST_ACK] = 9,   [TCPS_TIME_WAIT] = 6,
+};
+
+/* getsockopt(TCP_INFO) as Linux fills it, for the fields this stack
+ * keeps (times in us, windows in segments); the others stay zero. */
+static int tcp_info_get(const struct tcp_pcb *p, void *val, socklen_t *len)
+{
+    struct tcp_info ti;
+    memset(&ti, 0, sizeof(ti));
+    ti.tcpi_state = p->state < DM_ARRAY_SIZE(linux_state) ? linux_state[p->state] : 7;
+    ti.tcpi_options = (p->flags & TF_TS ? TCPI_OPT_TIMESTAMPS : 0) | (p->flags & TF_SACK ? TCPI_OPT_SACK : 0) |
+                      (p->flags & TF_WS ? TCPI_OPT_WSCALE : 0);
+    if (p->flags & TF_WS) {
+        ti.tcpi_snd_wscale = p->snd_wscale;
+        ti.tcpi_rcv_wscale = p->rcv_wscale;
+    }
+    uint32_t mss = p->mss ? p->mss : 536;
+    ti.tcpi_backoff = p->rtt.backoff;
+    ti.tcpi_rto = (uint32_t)(p->rtt.rto_ns / 1000);
+    ti.tcpi_snd_mss = mss;
+    ti.tcpi_rcv_mss = p->peer_mss ? p->peer_mss : mss;
+    ti.tcpi_advmss = mss;
+    ti.tcpi_unacked = (tcp_seq_diff(p->snd_nxt, p->snd_una) + mss - 1) / mss;
+    ti.tcpi_rtt = (uint32_t)(p->rtt.srtt_ns / 1000);
+    ti.tcpi_rttvar = (uint32_t)(p->rtt.rttvar_ns / 1000);
+    ti.tcpi_snd_ssthresh = p->cc.ssthresh == UINT32_MAX ? 0x7fffffff : p->cc.ssthresh / mss;
+    ti.tcpi_snd_cwnd = p->cc.cwnd / mss;
+    ti.tcpi_rcv_space = p->rcvbuf;
+    socklen_t n = DM_MIN(*len, (socklen_t)sizeof(ti));
+    memcpy(val, &ti, n);
+    *len = n;
+    return 0;
+}
+
 int tcp_getsockopt(struct inet_stack *st, struct tcp_pcb *p, int level, int name, void *val, socklen_t *len)
 {
     (void)st;
+    if (level == IPPROTO_TCP && name == TCP_INFO)
+        return tcp_info_get(p, val, len);
     if (level == IPPROTO_TCP && name == TCP_CONGESTION) {
         const char *nm = p->cc_ops ? p->cc_ops->name : tcp_cc_default()->name;
         size_t n = DM_MIN((size_t)*len, strlen(nm) + 1);

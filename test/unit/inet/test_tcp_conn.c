@@ -447,6 +447,51 @@ static void test_tcp_closed_with_data_in_flight_is_busy_until_its_fin_is_acked(v
     pair_destroy(&p);
 }
 
+/* TCP_INFO as Linux fills it, from our connection's own state. */
+static void test_tcp_info_reports_state_rtt_mss_and_window(void **s)
+{
+    (void)s;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d;
+    tcp_connect_pair(&p, lqd, 80, &c, &d);
+    static uint8_t data[64 * 1024];
+    demi_qtoken_t pt = push_bytes(p.a, c, data, sizeof(data));
+    size_t got = 0;
+    while (got < sizeof(data)) {
+        demi_qtoken_t qt;
+        assert_int_equal(dm_pop(p.b, &qt, d), 0);
+        demi_qresult_t qr = pair_wait(&p, p.b, qt, DM_NS_PER_S);
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+        for (uint32_t i = 0; i < qr.qr_value.sga.sga_numsegs; i++)
+            got += qr.qr_value.sga.sga_segs[i].sgaseg_len;
+        dm_sgafree(p.b, &qr.qr_value.sga);
+    }
+    assert_int_equal(pair_wait(&p, p.a, pt, DM_NS_PER_S).qr_opcode, DEMI_OPC_PUSH);
+    pair_run_for(&p, 2 * DM_NS_PER_MS);
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+    assert_int_equal(dm_getsockopt(p.a, c, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+    assert_int_equal(len, sizeof(ti));
+    assert_int_equal(ti.tcpi_state, TCP_ESTABLISHED);
+    assert_true(ti.tcpi_options & TCPI_OPT_SACK);
+    assert_true(ti.tcpi_options & TCPI_OPT_TIMESTAMPS);
+    assert_true(ti.tcpi_options & TCPI_OPT_WSCALE);
+    assert_int_equal(ti.tcpi_snd_mss, 1460 - 12); /* MTU 1500, timestamps on */
+    assert_true(ti.tcpi_rtt > 0 && ti.tcpi_rto >= ti.tcpi_rtt);
+    assert_true(ti.tcpi_snd_cwnd >= 10);
+    assert_int_equal(ti.tcpi_unacked, 0);
+    len = 8; /* a short buffer gets the start, as Linux */
+    assert_int_equal(dm_getsockopt(p.a, c, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+    assert_int_equal(len, 8);
+    assert_int_equal(dm_close(p.b, d), 0);
+    pair_run_for(&p, 2 * DM_NS_PER_MS);
+    len = sizeof(ti);
+    assert_int_equal(dm_getsockopt(p.a, c, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+    assert_int_equal(ti.tcpi_state, TCP_CLOSE_WAIT);
+    pair_destroy(&p);
+}
+
 static void test_tcp_keepalive_probes_then_drops_a_dead_peer(void **s)
 {
     (void)s;
@@ -673,6 +718,7 @@ int main(void)
         cmocka_unit_test(test_tcp_closed_with_data_in_flight_is_busy_until_its_fin_is_acked),
         cmocka_unit_test(test_tcp_close_with_linger_zero_resets_the_peer),
         cmocka_unit_test(test_tcp_close_with_linger_nonzero_sends_fin),
+        cmocka_unit_test(test_tcp_info_reports_state_rtt_mss_and_window),
         cmocka_unit_test(test_tcp_keepalive_probes_then_drops_a_dead_peer),
         cmocka_unit_test(test_tcp_congestion_control_selectable),
         cmocka_unit_test(test_tcp_bad_config_is_einval),
