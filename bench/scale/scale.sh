@@ -19,8 +19,10 @@
 # kernel column is nginx in namespace K behind a veth pair K-L, the
 # dpdk-tap column is nginx preloaded over a DPDK net_tap port whose kernel
 # end is in L, shared by the workers through demi-dpdk-primary (started by
-# demi-run --dpdk-primary=N, N queue pairs, one per worker). Only the
-# server is preloaded. The columns a path offers are in netns_column.
+# demi-run --dpdk-primary=N, N queue pairs, one per worker), the xdp-veth
+# column nginx preloaded over AF_XDP on the K end of an N-queue veth pair
+# (a queue and an XSK per worker). Only the server is preloaded. The
+# columns a path offers are in netns_column.
 #
 # Each measurement is one line of OUT/cells.jsonl (a failed or skipped one
 # too, with its reason); report.py turns them into OUT/scale.json, scale.md
@@ -112,10 +114,10 @@ case $NETPATH in
       case $b in uring|posix) ;; *) die "backend $b: on loopback only uring and posix (kernel sockets); dpdk-tap: --path netns" ;; esac
     done ;;
   netns)
-    [ $backends_set = 1 ] || BACKENDS=dpdk-tap
+    [ $backends_set = 1 ] || BACKENDS="dpdk-tap xdp-veth"
     [ $servers_set = 1 ] || SERVERS=nginx
     for b in $BACKENDS; do
-      case $b in dpdk-tap) ;; *) die "backend $b: --path netns has dpdk-tap" ;; esac
+      case $b in dpdk-tap|xdp-veth) ;; *) die "backend $b: --path netns has dpdk-tap and xdp-veth" ;; esac
     done
     for s in $SERVERS; do [ "$s" = nginx ] || die "--path netns: nginx only (its workers are processes, one queue each)"; done
     [ $BOTH = 0 ] || die "--path netns: only the server is preloaded (no --both)"
@@ -211,6 +213,13 @@ column_missing() { # COLUMN: why it cannot run here (empty when it can)
     [ -x "$BUILD/demi-dpdk-primary" ] || { echo "demi-dpdk-primary not built (no libdpdk)"; return; }
     [ -n "$NETNS_WHY" ] && { echo "$NETNS_WHY"; return; }
   fi
+  if [ $NETPATH = netns ] && [ "$1" = xdp-veth ]; then
+    ls "$BUILD"/devices/xdp/*.a >/dev/null 2>&1 || { echo "xdp device not built (devices/xdp)"; return; }
+    command -v ethtool >/dev/null || { echo "ethtool missing (the peer's checksum offload must go)"; return; }
+    [ -f "$PRELOAD" ] || { echo "preload library not found ($PRELOAD)"; return; }
+    [ -n "$DEMI_RUN" ] || echo "scripts/demi-run missing"
+    return
+  fi
   [ -f "$PRELOAD" ] || { echo "preload library not found ($PRELOAD)"; return; }
   [ -n "$DEMI_RUN" ] || { echo "scripts/demi-run missing"; return; }
   # A library named by DEMI_PRELOAD_LIB is taken as it is.
@@ -236,6 +245,7 @@ NETNS_WHY=""
 netns_setup() {
   local id=$(( $$ % 10000 )) rc=0
   TAP_NET=10.$((150 + RANDOM % 50)).$((RANDOM % 250)) KNET=10.$((100 + RANDOM % 50)).$((RANDOM % 250))
+  XNET=10.$((200 + RANDOM % 50)).$((RANDOM % 250))
   shared_setup || rc=$?
   [ $rc = 1 ] && die "could not create a network namespace"
   [ $rc = 2 ] && NETNS_WHY=$SHARED_WHY
@@ -258,6 +268,24 @@ netns_column() {
   UP=(true) DOWN=(true)
   case $1 in
     kernel) SPFX=(ip netns exec "$NS_K"); ADDR=$KNET.1 ;;
+    xdp-veth)
+      # a veth pair of N queues per cell, a queue per worker (a queue
+      # without one would hand its flows to the kernel, which does not
+      # have the address); the peer computes full checksums (AF_XDP
+      # carries no offload metadata)
+      local xs=dxS$(( ($$ + RANDOM) % 10000 )) xc
+      xc=dxC${xs#dxS}
+      ip link add "$xs" numtxqueues "$2" numrxqueues "$2" netns "$NS_K" type veth peer name "$xc" \
+        numtxqueues "$2" numrxqueues "$2" netns "$NS_C" || die "could not create a $2-queue veth pair"
+      ip netns exec "$NS_C" ethtool -K "$xc" tx off >/dev/null 2>&1
+      ip netns exec "$NS_C" sysctl -qw net.core.txrehash=0 2>/dev/null
+      ip -n "$NS_K" addr add "$XNET.3/24" dev "$xs"
+      ip -n "$NS_C" addr add "$XNET.2/24" dev "$xc"
+      ip -n "$NS_K" link set "$xs" up
+      ip -n "$NS_C" link set "$xc" up
+      SPFX=(ip netns exec "$NS_K" env DEMI_LOG="${DEMI_LOG:-warn}" DEMI_PRELOAD_LIB="$PRELOAD" DEMI_STRICT=1
+            DEMI_XDP_IFACE="$xs" DEMI_IPV4="$XNET.1/24" "$DEMI_RUN" --backend xdp --)
+      ADDR=$XNET.1 DOWN=(ip -n "$NS_K" link del "$xs") ;;
     dpdk-tap)
       SHARED_QUEUES=$2; shared_env
       SPFX=(ip netns exec "$NS_C" env DEMI_LOG="${DEMI_LOG:-warn}" DEMI_PRELOAD_LIB="$PRELOAD"
