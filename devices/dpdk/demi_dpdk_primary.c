@@ -260,49 +260,46 @@ static void print_table(const struct dpdk_mp_shm *shm)
     fflush(stdout);
 }
 
-int main(int argc, char **argv)
+/* The options; each sets its DEMI_* key. Returns the -R file or NULL. */
+static const char *parse_args(int argc, char **argv, struct dm_config *cfg)
 {
-    struct dm_config cfg;
     const char *ready = NULL;
-    dm_config_init(&cfg);
     int opt;
     while ((opt = getopt(argc, argv, "q:p:g:r:R:h")) != -1) {
         switch (opt) {
-        case 'q': dm_cfg_set(&cfg, DM_CFG_DPDK_QUEUES, optarg); break;
-        case 'p': dm_cfg_set(&cfg, DM_CFG_DPDK_PREFIX, optarg); break;
-        case 'g': dm_cfg_set(&cfg, DM_CFG_DPDK_MP_GROUP, optarg); break;
-        case 'r': dm_cfg_set(&cfg, DM_CFG_DPDK_RUNDIR, optarg); break;
+        case 'q': dm_cfg_set(cfg, DM_CFG_DPDK_QUEUES, optarg); break;
+        case 'p': dm_cfg_set(cfg, DM_CFG_DPDK_PREFIX, optarg); break;
+        case 'g': dm_cfg_set(cfg, DM_CFG_DPDK_MP_GROUP, optarg); break;
+        case 'r': dm_cfg_set(cfg, DM_CFG_DPDK_RUNDIR, optarg); break;
         case 'R': ready = optarg; break;
         default: usage();
         }
     }
-    dm_log_configure(&cfg);
-    if (dm_config_check(&cfg) < 0)
-        return 1;
-    int64_t nq64 = 2, port64 = 0;
-    if (dm_cfg_int(&cfg, DM_CFG_DPDK_QUEUES, &nq64) < 0 || dm_cfg_int(&cfg, DM_CFG_DPDK_PORT, &port64) < 0)
-        return 1;
-    const char *grp = dm_cfg_str(&cfg, DM_CFG_DPDK_MP_GROUP);
-    if (grp && *grp && (grant_gid = resolve_group(grp)) < 0) {
-        DM_ERR("dpdk-primary", "DEMI_DPDK_MP_GROUP=%s: no such group or user", grp);
-        return 1;
-    }
-    const char *p = dm_cfg_str(&cfg, DM_CFG_DPDK_PREFIX);
-    snprintf(prefix, sizeof(prefix), "%s", p && *p ? p : DPDK_MP_DEFAULT_PREFIX);
+    return ready;
+}
 
-    /* the EAL's arguments: the user's, then ours */
-    static char user_buf[4096], final_buf[8192];
-    static char *words[MAX_ARGS], *eal_argv[MAX_ARGS + 16];
-    const char *args = dm_cfg_str(&cfg, DM_CFG_DPDK_ARGS);
-    if (!args || !*args) {
-        DM_ERR("dpdk-primary", "DEMI_DPDK_ARGS is not set: give the port, e.g. --vdev=net_tap0,iface=dtap0");
-        return 1;
+/* The queues, the port, the group (grant_gid) and the prefix. */
+static int read_settings(struct dm_config *cfg, int64_t *nq64, int64_t *port64, const char **grp)
+{
+    dm_log_configure(cfg);
+    if (dm_config_check(cfg) < 0)
+        return -1;
+    if (dm_cfg_int(cfg, DM_CFG_DPDK_QUEUES, nq64) < 0 || dm_cfg_int(cfg, DM_CFG_DPDK_PORT, port64) < 0)
+        return -1;
+    *grp = dm_cfg_str(cfg, DM_CFG_DPDK_MP_GROUP);
+    if (*grp && **grp && (grant_gid = resolve_group(*grp)) < 0) {
+        DM_ERR("dpdk-primary", "DEMI_DPDK_MP_GROUP=%s: no such group or user", *grp);
+        return -1;
     }
-    int nw = dpdk_split_args(args, words, MAX_ARGS - 2, user_buf, sizeof(user_buf));
-    if (nw < 0) {
-        DM_ERR("dpdk-primary", "DEMI_DPDK_ARGS: unterminated quote or too long");
-        return 1;
-    }
+    const char *p = dm_cfg_str(cfg, DM_CFG_DPDK_PREFIX);
+    snprintf(prefix, sizeof(prefix), "%s", p && *p ? p : DPDK_MP_DEFAULT_PREFIX);
+    return 0;
+}
+
+/* Free hugepages, and no argument that asks for none: the secondaries map
+ * the primary's memory. Returns how many are free, or -1. */
+static int hugepages_check(char **words, int nw)
+{
     int free_pages = dpdk_hugepages_free();
     bool user_nohuge = false;
     for (int i = 0; i < nw; i++)
@@ -311,8 +308,30 @@ int main(int argc, char **argv)
         DM_ERR("dpdk-primary", "needs hugepages (free: %d%s): the secondaries map the primary's memory, which "
                                "--no-huge/--in-memory cannot share (e.g. sysctl vm.nr_hugepages=256)",
                free_pages, user_nohuge ? ", and DEMI_DPDK_ARGS asks for none" : "");
-        return 1;
+        return -1;
     }
+    return free_pages;
+}
+
+/* The EAL's arguments: the user's, then ours. Returns their count, or -1.
+ * Static storage: the EAL is handed pointers into it. */
+static int eal_args(const struct dm_config *cfg, char ***eal_argv_out)
+{
+    static char user_buf[4096], final_buf[8192];
+    static char *words[MAX_ARGS], *eal_argv[MAX_ARGS + 16];
+    const char *args = dm_cfg_str(cfg, DM_CFG_DPDK_ARGS);
+    if (!args || !*args) {
+        DM_ERR("dpdk-primary", "DEMI_DPDK_ARGS is not set: give the port, e.g. --vdev=net_tap0,iface=dtap0");
+        return -1;
+    }
+    int nw = dpdk_split_args(args, words, MAX_ARGS - 2, user_buf, sizeof(user_buf));
+    if (nw < 0) {
+        DM_ERR("dpdk-primary", "DEMI_DPDK_ARGS: unterminated quote or too long");
+        return -1;
+    }
+    int free_pages = hugepages_check(words, nw);
+    if (free_pages < 0)
+        return -1;
     words[nw++] = "--proc-type=primary";
     bool iova = false;
     for (int i = 0; i < nw; i++)
@@ -320,26 +339,38 @@ int main(int argc, char **argv)
     if (!iova)
         words[nw++] = "--iova-mode=va";
     int allow_pci = 0;
-    (void)dm_cfg_bool(&cfg, DM_CFG_DPDK_ALLOW_PCI, &allow_pci);
+    (void)dm_cfg_bool(cfg, DM_CFG_DPDK_ALLOW_PCI, &allow_pci);
     int eargc = dpdk_build_eal_argv(words, nw, allow_pci, prefix, free_pages, dm_log_level, eal_argv,
                                     MAX_ARGS + 16, final_buf, sizeof(final_buf));
     if (eargc < 0) {
         DM_ERR("dpdk-primary", "DEMI_DPDK_ARGS: too many arguments");
-        return 1;
+        return -1;
     }
     find_huge_dir(words, nw);
+    *eal_argv_out = eal_argv;
+    return eargc;
+}
+
+/* RUNDIR (DEMI_DPDK_RUNDIR), and no live primary with our prefix. */
+static int run_dir_prepare(const struct dm_config *cfg)
+{
     char cfgpath[600];
-    dpdk_mp_rundir(&cfg, prefix, cfgpath, sizeof(cfgpath));
-    const char *rd = dm_cfg_str(&cfg, DM_CFG_DPDK_RUNDIR);
+    dpdk_mp_rundir(cfg, prefix, cfgpath, sizeof(cfgpath));
+    const char *rd = dm_cfg_str(cfg, DM_CFG_DPDK_RUNDIR);
     snprintf(run_dir, sizeof(run_dir), "%s", rd && *rd ? rd : "/run/demi-dpdk");
     if (mkdir(run_dir, 0755) != 0 && errno != EEXIST) {
         DM_ERR("dpdk-primary", "cannot create %s (DEMI_DPDK_RUNDIR): %s", run_dir, strerror(errno));
-        return 1;
+        return -1;
     }
     if (access(cfgpath, F_OK) == 0 && rte_eal_primary_proc_alive(cfgpath)) {
         DM_ERR("dpdk-primary", "a primary with prefix %s is already running (%s)", prefix, cfgpath);
-        return 1;
+        return -1;
     }
+    return 0;
+}
+
+static int eal_start(int eargc, char **eal_argv)
+{
     char shown[2048];
     size_t o = 0;
     for (int i = 0; i < eargc && o < sizeof(shown) - 2; i++)
@@ -347,118 +378,195 @@ int main(int argc, char **argv)
     DM_INFO("dpdk-primary", "EAL arguments: %s", shown);
     if (rte_eal_init(eargc, eal_argv) < 0) {
         DM_ERR("dpdk-primary", "rte_eal_init failed (%s); EAL arguments: %s", rte_strerror(rte_errno), shown);
-        return 1;
+        return -1;
     }
-    uint16_t port = (uint16_t)port64;
-    if (port64 >= RTE_MAX_ETHPORTS || !rte_eth_dev_is_valid_port(port)) {
-        DM_ERR("dpdk-primary", "DEMI_DPDK_PORT=%lld: no such port (%u available)", (long long)port64,
-               rte_eth_dev_count_avail());
-        goto fail;
-    }
-    struct rte_eth_dev_info di;
-    if (rte_eth_dev_info_get(port, &di) != 0)
-        goto fail;
-    if (!strcmp(di.driver_name, "net_af_packet")) {
-        DM_ERR("dpdk-primary", "port %u: net_af_packet cannot be driven from secondary processes in DPDK 22.11 "
-                               "(its packet rings are mmap()ed in the primary only): use net_tap", port);
-        goto fail;
-    }
-    uint16_t nq = (uint16_t)nq64, lim = DPDK_MP_MAX_QUEUES;
+    return 0;
+}
+
+/* At most as many queues as the table, the port and (tap) the fds one
+ * message to a secondary can carry. */
+static uint16_t queues_limit(const struct rte_eth_dev_info *di, uint16_t nq)
+{
+    uint16_t lim = DPDK_MP_MAX_QUEUES;
     const char *why = "this program's table";
-    if (di.max_rx_queues < lim)
-        lim = di.max_rx_queues, why = "the port's RX queues";
-    if (di.max_tx_queues < lim)
-        lim = di.max_tx_queues, why = "the port's TX queues";
+    if (di->max_rx_queues < lim)
+        lim = di->max_rx_queues, why = "the port's RX queues";
+    if (di->max_tx_queues < lim)
+        lim = di->max_tx_queues, why = "the port's TX queues";
     /* tap hands each secondary all its queue fds in one message */
-    if (!strcmp(di.driver_name, "net_tap") && lim > RTE_MP_MAX_FD_NUM / 2)
+    if (!strcmp(di->driver_name, "net_tap") && lim > RTE_MP_MAX_FD_NUM / 2)
         lim = RTE_MP_MAX_FD_NUM / 2, why = "net_tap in a secondary (RTE_MP_MAX_FD_NUM fds for RX and TX)";
     if (nq > lim) {
         DM_WARN("dpdk-primary", "DEMI_DPDK_QUEUES=%u: %u at most (%s)", nq, lim, why);
         nq = lim;
     }
+    return nq;
+}
+
+/* DEMI_DPDK_PORT, if it exists and secondaries can drive it. */
+static int port_pick(int64_t port64, uint16_t *port, struct rte_eth_dev_info *di)
+{
+    *port = (uint16_t)port64;
+    if (port64 >= RTE_MAX_ETHPORTS || !rte_eth_dev_is_valid_port(*port)) {
+        DM_ERR("dpdk-primary", "DEMI_DPDK_PORT=%lld: no such port (%u available)", (long long)port64,
+               rte_eth_dev_count_avail());
+        return -1;
+    }
+    if (rte_eth_dev_info_get(*port, di) != 0)
+        return -1;
+    if (!strcmp(di->driver_name, "net_af_packet")) {
+        DM_ERR("dpdk-primary", "port %u: net_af_packet cannot be driven from secondary processes in DPDK 22.11 "
+                               "(its packet rings are mmap()ed in the primary only): use net_tap", *port);
+        return -1;
+    }
+    return 0;
+}
+
+/* The claim table, in a memzone the secondaries look up by name. */
+static struct dpdk_mp_shm *table_create(uint16_t port)
+{
     char zname[RTE_MEMZONE_NAMESIZE];
     dpdk_mp_names(port, 0, zname, NULL, NULL, NULL, NULL);
     const struct rte_memzone *mz = rte_memzone_reserve(zname, sizeof(struct dpdk_mp_shm), SOCKET_ID_ANY, 0);
     if (!mz) {
         DM_ERR("dpdk-primary", "cannot reserve memzone %s (%s)", zname, rte_strerror(rte_errno));
-        goto fail;
+        return NULL;
     }
     struct dpdk_mp_shm *shm = mz->addr;
     memset(shm, 0, sizeof(*shm));
+    return shm;
+}
+
+/* Queues, pools and offloads as for a process of its own, then start. */
+static int port_open(const struct dm_config *cfg, uint16_t port, uint16_t nq, struct dpdk_mp_shm *shm)
+{
     static struct dpdk_dev scratch __attribute__((aligned(64)));
-    if (dpdk_primary_port_setup(&scratch, &cfg, port, nq, shm) < 0)
-        goto fail;
+    if (dpdk_primary_port_setup(&scratch, cfg, port, nq, shm) < 0)
+        return -1;
     int rc = rte_eth_dev_start(port);
     if (rc < 0) {
         DM_ERR("dpdk-primary", "port %u: rte_eth_dev_start failed (%s)", port, strerror(-rc));
-        goto fail;
+        return -1;
     }
-    snprintf(shm->place_how, sizeof(shm->place_how), "one queue");
-    if (nq > 1) {
-        if (!strcmp(di.driver_name, "net_tap")) {
-            if (tap_rss(port, nq, shm) < 0)
-                snprintf(shm->place_how, sizeof(shm->place_how),
-                         "the tun driver: the kernel's flow hash, then the queue each flow last sent on");
-        } else if (!strcmp(di.driver_name, "net_af_packet")) {
-            snprintf(shm->place_how, sizeof(shm->place_how),
-                     "PACKET_FANOUT_HASH: the kernel's symmetric flow hash (seeded at boot)");
-        } else if (!strcmp(di.driver_name, "net_memif")) {
-            snprintf(shm->place_how, sizeof(shm->place_how), "memif: the peer picks the queue");
-        } else {
-            snprintf(shm->place_how, sizeof(shm->place_how), "the port's own (unknown hash)");
-            port_rss(port, shm);
-        }
-    }
-    shm->primary_pid = (int32_t)getpid();
-    __atomic_store_n(&shm->magic, DPDK_MP_MAGIC, __ATOMIC_RELEASE);
-    grant_all();
+    return 0;
+}
 
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGUSR1);
-    sigaddset(&set, SIGHUP);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    printf("demi-dpdk-primary: ready: pid %d, port %u (%s), %u queues, prefix %s, runtime %s/dpdk/%s%s%s\n",
-           (int)getpid(), port, di.driver_name, nq, prefix, run_dir, prefix, grant_gid >= 0 ? ", group " : "",
-           grant_gid >= 0 ? grp : "");
-    print_table(shm);
-    if (ready) { /* our pid, whole or not at all */
-        char tmp[600];
-        snprintf(tmp, sizeof(tmp), "%s.tmp", ready);
-        FILE *f = fopen(tmp, "w");
-        if (f) {
-            fprintf(f, "%d\n", (int)getpid());
-            fclose(f);
-            rename(tmp, ready);
+/* How received flows reach the queues (the table at the top of the file). */
+static void flows_place(uint16_t port, uint16_t nq, const char *driver, struct dpdk_mp_shm *shm)
+{
+    snprintf(shm->place_how, sizeof(shm->place_how), "one queue");
+    if (nq <= 1)
+        return;
+    if (!strcmp(driver, "net_tap")) {
+        if (tap_rss(port, nq, shm) < 0)
+            snprintf(shm->place_how, sizeof(shm->place_how),
+                     "the tun driver: the kernel's flow hash, then the queue each flow last sent on");
+    } else if (!strcmp(driver, "net_af_packet")) {
+        snprintf(shm->place_how, sizeof(shm->place_how),
+                 "PACKET_FANOUT_HASH: the kernel's symmetric flow hash (seeded at boot)");
+    } else if (!strcmp(driver, "net_memif")) {
+        snprintf(shm->place_how, sizeof(shm->place_how), "memif: the peer picks the queue");
+    } else {
+        snprintf(shm->place_how, sizeof(shm->place_how), "the port's own (unknown hash)");
+        port_rss(port, shm);
+    }
+}
+
+/* Our pid, whole or not at all. */
+static void ready_write(const char *ready)
+{
+    if (!ready)
+        return;
+    char tmp[600];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", ready);
+    FILE *f = fopen(tmp, "w");
+    if (f) {
+        fprintf(f, "%d\n", (int)getpid());
+        fclose(f);
+        rename(tmp, ready);
+    }
+}
+
+/* The queues whose owner is gone are free again. */
+static void queues_reap(uint16_t port, uint16_t nq, struct dpdk_mp_shm *shm)
+{
+    for (int q = 0; q < nq; q++) {
+        struct dpdk_mp_queue *e = &shm->q[q];
+        int32_t pid = __atomic_load_n(&e->pid, __ATOMIC_ACQUIRE);
+        if (pid != 0 && !dpdk_mp_owner_alive(e) &&
+            __atomic_compare_exchange_n(&e->pid, &pid, 0, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            char rxn[RTE_MEMPOOL_NAMESIZE];
+            dpdk_mp_names(port, q, NULL, rxn, NULL, NULL, NULL);
+            struct rte_mempool *mp = rte_mempool_lookup(rxn);
+            /* what it held (its connections' data) is lost to the pool */
+            printf("demi-dpdk-primary: queue %d: pid %d is gone: the queue is free again (%u of %u RX mbufs "
+                   "out of its pool)\n", q, (int)pid, mp ? rte_mempool_in_use_count(mp) : 0, shm->nb_mbufs);
+            fflush(stdout);
         }
     }
+}
+
+/* Until SIGTERM/SIGINT (blocked, taken with sigtimedwait): SIGUSR1/SIGHUP
+ * print the table, and every second free the queues of the dead and give
+ * the group the EAL's new files. */
+static void serve(const sigset_t *set, uint16_t port, uint16_t nq, struct dpdk_mp_shm *shm)
+{
     for (;;) {
         struct timespec ts = {.tv_sec = 1};
-        int sig = sigtimedwait(&set, NULL, &ts);
+        int sig = sigtimedwait(set, NULL, &ts);
         if (sig == SIGUSR1 || sig == SIGHUP) {
             print_table(shm);
             continue;
         }
         if (sig == SIGTERM || sig == SIGINT)
             break;
-        for (int q = 0; q < nq; q++) {
-            struct dpdk_mp_queue *e = &shm->q[q];
-            int32_t pid = __atomic_load_n(&e->pid, __ATOMIC_ACQUIRE);
-            if (pid != 0 && !dpdk_mp_owner_alive(e) &&
-                __atomic_compare_exchange_n(&e->pid, &pid, 0, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-                char rxn[RTE_MEMPOOL_NAMESIZE];
-                dpdk_mp_names(port, q, NULL, rxn, NULL, NULL, NULL);
-                struct rte_mempool *mp = rte_mempool_lookup(rxn);
-                /* what it held (its connections' data) is lost to the pool */
-                printf("demi-dpdk-primary: queue %d: pid %d is gone: the queue is free again (%u of %u RX mbufs "
-                       "out of its pool)\n", q, (int)pid, mp ? rte_mempool_in_use_count(mp) : 0, shm->nb_mbufs);
-                fflush(stdout);
-            }
-        }
+        queues_reap(port, nq, shm);
         grant_all();
     }
+}
+
+static void signals_block(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGUSR1);
+    sigaddset(set, SIGHUP);
+    sigprocmask(SIG_BLOCK, set, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    struct dm_config cfg;
+    dm_config_init(&cfg);
+    const char *ready = parse_args(argc, argv, &cfg), *grp = NULL;
+    int64_t nq64 = 2, port64 = 0;
+    char **eal_argv;
+    int eargc;
+    if (read_settings(&cfg, &nq64, &port64, &grp) < 0 || (eargc = eal_args(&cfg, &eal_argv)) < 0 ||
+        run_dir_prepare(&cfg) < 0 || eal_start(eargc, eal_argv) < 0)
+        return 1;
+    uint16_t port;
+    struct rte_eth_dev_info di;
+    struct dpdk_mp_shm *shm;
+    if (port_pick(port64, &port, &di) < 0)
+        goto fail;
+    uint16_t nq = queues_limit(&di, (uint16_t)nq64);
+    if (!(shm = table_create(port)) || port_open(&cfg, port, nq, shm) < 0)
+        goto fail;
+    flows_place(port, nq, di.driver_name, shm);
+    shm->primary_pid = (int32_t)getpid();
+    __atomic_store_n(&shm->magic, DPDK_MP_MAGIC, __ATOMIC_RELEASE);
+    grant_all();
+
+    sigset_t set;
+    signals_block(&set);
+    printf("demi-dpdk-primary: ready: pid %d, port %u (%s), %u queues, prefix %s, runtime %s/dpdk/%s%s%s\n",
+           (int)getpid(), port, di.driver_name, nq, prefix, run_dir, prefix, grant_gid >= 0 ? ", group " : "",
+           grant_gid >= 0 ? grp : "");
+    print_table(shm);
+    ready_write(ready);
+    serve(&set, port, nq, shm);
     print_table(shm);
     shm->magic = 0;
     rte_eth_dev_stop(port);

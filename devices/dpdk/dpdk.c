@@ -171,126 +171,182 @@ static void caps_from_conf(struct dpdk_dev *d, uint64_t rx_ol, uint64_t tx_ol, u
         d->caps |= DM_DEV_CAP_TX_MULTISEG;
 }
 
-static int port_setup(struct dpdk_dev *d, const struct dm_config *cfg, uint16_t nq, struct dpdk_mp_shm *shm)
-{
-    struct rte_mempool *qpools[DPDK_MP_MAX_QUEUES];
+/* port_setup's working state: the DEMI_* keys, what the port says of
+ * itself, and the configuration we give it. */
+struct port_plan {
+    int64_t nb_mbufs, rxd, txd, copy, mtu;
+    int copy_auto;
+    uint32_t data_room;
+    uint16_t nq, nrx, ntx;
     struct rte_eth_dev_info di;
     struct rte_eth_conf conf;
-    int64_t nb_mbufs, rxd, txd, copy = 256, mtu = 0;
-    int rc, copy_auto = 0;
+    struct rte_mempool *qpools[DPDK_MP_MAX_QUEUES];
+};
 
+static int port_plan_read(struct dpdk_dev *d, const struct dm_config *cfg, uint16_t nq, struct port_plan *p)
+{
+    int rc;
+    p->copy = 256;
+    p->mtu = 0;
+    p->copy_auto = 0;
+    p->nq = nq;
     /* DEMI_MTU auto: 0, the port's; DEMI_DPDK_TX_COPY auto: 256, or every
-     * frame on memif (below) */
-    if ((rc = dm_cfg_int(cfg, DM_CFG_DPDK_MBUFS, &nb_mbufs)) < 0 ||
-        (rc = dm_cfg_int(cfg, DM_CFG_DPDK_RXD, &rxd)) < 0 ||
-        (rc = dm_cfg_int(cfg, DM_CFG_DPDK_TXD, &txd)) < 0 ||
-        (rc = copy_auto = dm_cfg_int(cfg, DM_CFG_DPDK_TX_COPY, &copy)) < 0 ||
-        (rc = dm_cfg_int(cfg, DM_CFG_MTU, &mtu)) < 0)
+     * frame on memif (port_tx_mode) */
+    if ((rc = dm_cfg_int(cfg, DM_CFG_DPDK_MBUFS, &p->nb_mbufs)) < 0 ||
+        (rc = dm_cfg_int(cfg, DM_CFG_DPDK_RXD, &p->rxd)) < 0 ||
+        (rc = dm_cfg_int(cfg, DM_CFG_DPDK_TXD, &p->txd)) < 0 ||
+        (rc = p->copy_auto = dm_cfg_int(cfg, DM_CFG_DPDK_TX_COPY, &p->copy)) < 0 ||
+        (rc = dm_cfg_int(cfg, DM_CFG_MTU, &p->mtu)) < 0)
         return rc;
-    if (mtu > 9000)
+    if (p->mtu > 9000)
         return dm_cfg_bad(DM_CFG_MTU, dm_cfg_raw(cfg, DM_CFG_MTU), "at most 9000 on a DPDK port");
-    if ((rc = rte_eth_dev_info_get(d->port, &di)) != 0) {
+    if ((rc = rte_eth_dev_info_get(d->port, &p->di)) != 0) {
         DM_ERR("dpdk", "port %u: cannot read device info (%s)", d->port, strerror(-rc));
         return rc;
     }
-    uint32_t data_room = RTE_MBUF_DEFAULT_BUF_SIZE;
-    if ((rc = shm ? pools_shared(d, nq, nb_mbufs, data_room, qpools, shm) : pools_get(d, nb_mbufs, data_room)) < 0)
+    return 0;
+}
+
+/* The RX pool of each queue (shared ones when we are the primary). */
+static int port_pools(struct dpdk_dev *d, struct port_plan *p, struct dpdk_mp_shm *shm)
+{
+    int rc;
+    p->data_room = RTE_MBUF_DEFAULT_BUF_SIZE;
+    if ((rc = shm ? pools_shared(d, p->nq, p->nb_mbufs, p->data_room, p->qpools, shm)
+                  : pools_get(d, p->nb_mbufs, p->data_room)) < 0)
         return rc;
     if (!shm)
-        qpools[0] = d->mp;
-    d->scarce_below = (uint32_t)(nb_mbufs / 4);
+        p->qpools[0] = d->mp;
+    d->scarce_below = (uint32_t)(p->nb_mbufs / 4);
     d->scarce_poll = 32;
-    d->copy_room = data_room - RTE_PKTMBUF_HEADROOM;
+    d->copy_room = p->data_room - RTE_PKTMBUF_HEADROOM;
+    return 0;
+}
 
-    memset(&conf, 0, sizeof(conf));
+/* The offloads we use of those the port has, the MTU, RSS over nq > 1. */
+static int port_conf_build(const struct dpdk_dev *d, struct port_plan *p)
+{
+    const struct rte_eth_dev_info *di = &p->di;
+    struct rte_eth_conf *conf = &p->conf;
+    memset(conf, 0, sizeof(*conf));
     uint64_t tx_want = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM |
                        RTE_ETH_TX_OFFLOAD_UDP_CKSUM | RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
-    conf.txmode.offloads = di.tx_offload_capa & tx_want;
-    conf.rxmode.offloads = di.rx_offload_capa & RTE_ETH_RX_OFFLOAD_CHECKSUM;
-    if (mtu > 0) {
-        uint32_t frame = (uint32_t)mtu + RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;
+    conf->txmode.offloads = di->tx_offload_capa & tx_want;
+    conf->rxmode.offloads = di->rx_offload_capa & RTE_ETH_RX_OFFLOAD_CHECKSUM;
+    if (p->mtu > 0) {
+        uint32_t frame = (uint32_t)p->mtu + RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;
         if (frame > d->copy_room) {
-            if (!(di.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER)) {
+            if (!(di->rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER)) {
                 DM_ERR("dpdk", "DEMI_MTU=%lld: port %u cannot receive frames longer than one mbuf (%u B)",
-                       (long long)mtu, d->port, d->copy_room);
+                       (long long)p->mtu, d->port, d->copy_room);
                 return -EINVAL;
             }
-            conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
+            conf->rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
         }
-        conf.rxmode.mtu = (uint32_t)mtu;
+        conf->rxmode.mtu = (uint32_t)p->mtu;
     }
-    if (nq > 1 && di.flow_type_rss_offloads && strcmp(di.driver_name, "net_tap") != 0) {
+    if (p->nq > 1 && di->flow_type_rss_offloads && strcmp(di->driver_name, "net_tap") != 0) {
         /* A port with RSS in its configuration (real NICs, virtio): the
          * primary reads back its key and table (demi_dpdk_primary.c). */
-        conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-        conf.rx_adv_conf.rss_conf.rss_hf =
-            di.flow_type_rss_offloads & (RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP);
+        conf->rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+        conf->rx_adv_conf.rss_conf.rss_hf = di->flow_type_rss_offloads &
+            (RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP);
     }
-    rc = rte_eth_dev_configure(d->port, nq, nq, &conf);
-    if (rc < 0 && conf.rxmode.offloads) {
+    return 0;
+}
+
+static int port_configure(const struct dpdk_dev *d, struct port_plan *p)
+{
+    struct rte_eth_conf *conf = &p->conf;
+    int rc = rte_eth_dev_configure(d->port, p->nq, p->nq, conf);
+    if (rc < 0 && conf->rxmode.offloads) {
         /* Some PMDs list offloads they then refuse in a given mode. */
         DM_WARN("dpdk", "port %u: configure with offloads failed (%s), retrying without", d->port,
                 strerror(-rc));
-        conf.rxmode.offloads &= RTE_ETH_RX_OFFLOAD_SCATTER;
-        conf.txmode.offloads &= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
-        rc = rte_eth_dev_configure(d->port, nq, nq, &conf);
+        conf->rxmode.offloads &= RTE_ETH_RX_OFFLOAD_SCATTER;
+        conf->txmode.offloads &= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+        rc = rte_eth_dev_configure(d->port, p->nq, p->nq, conf);
     }
     if (rc < 0) {
-        DM_ERR("dpdk", "port %u (%s): rte_eth_dev_configure failed (%s)", d->port, di.driver_name, strerror(-rc));
+        DM_ERR("dpdk", "port %u (%s): rte_eth_dev_configure failed (%s)", d->port, p->di.driver_name,
+               strerror(-rc));
         return rc;
     }
-    uint16_t nrx = (uint16_t)rxd, ntx = (uint16_t)txd;
-    rte_eth_dev_adjust_nb_rx_tx_desc(d->port, &nrx, &ntx);
+    return 0;
+}
+
+/* One RX and one TX queue per queue pair, ring sizes as the port allows. */
+static int port_queues_setup(const struct dpdk_dev *d, struct port_plan *p)
+{
+    int rc;
+    p->nrx = (uint16_t)p->rxd;
+    p->ntx = (uint16_t)p->txd;
+    rte_eth_dev_adjust_nb_rx_tx_desc(d->port, &p->nrx, &p->ntx);
     int socket = rte_eth_dev_socket_id(d->port);
     if (socket < 0)
         socket = SOCKET_ID_ANY;
-    struct rte_eth_rxconf rxc = di.default_rxconf;
-    rxc.offloads = conf.rxmode.offloads;
-    struct rte_eth_txconf txc = di.default_txconf;
-    txc.offloads = conf.txmode.offloads;
-    for (uint16_t q = 0; q < nq; q++) {
-        if ((rc = rte_eth_rx_queue_setup(d->port, q, nrx, (unsigned)socket, &rxc, qpools[q])) < 0 ||
-            (rc = rte_eth_tx_queue_setup(d->port, q, ntx, (unsigned)socket, &txc)) < 0) {
-            DM_ERR("dpdk", "port %u (%s): setup of queue %u failed (%s)", d->port, di.driver_name, q, strerror(-rc));
+    struct rte_eth_rxconf rxc = p->di.default_rxconf;
+    rxc.offloads = p->conf.rxmode.offloads;
+    struct rte_eth_txconf txc = p->di.default_txconf;
+    txc.offloads = p->conf.txmode.offloads;
+    for (uint16_t q = 0; q < p->nq; q++) {
+        if ((rc = rte_eth_rx_queue_setup(d->port, q, p->nrx, (unsigned)socket, &rxc, p->qpools[q])) < 0 ||
+            (rc = rte_eth_tx_queue_setup(d->port, q, p->ntx, (unsigned)socket, &txc)) < 0) {
+            DM_ERR("dpdk", "port %u (%s): setup of queue %u failed (%s)", d->port, p->di.driver_name, q,
+                   strerror(-rc));
             return rc;
         }
     }
+    return 0;
+}
 
+/* Our capabilities from the configuration, and for the secondaries of a
+ * shared port the same in its table. */
+static void port_caps(struct dpdk_dev *d, const struct port_plan *p, struct dpdk_mp_shm *shm)
+{
     d->queue = 0;
-    uint16_t lim = di.tx_desc_lim.nb_mtu_seg_max ? di.tx_desc_lim.nb_mtu_seg_max : 32;
-    caps_from_conf(d, conf.rxmode.offloads, conf.txmode.offloads, lim > 32 ? 32 : lim);
+    uint16_t lim = p->di.tx_desc_lim.nb_mtu_seg_max ? p->di.tx_desc_lim.nb_mtu_seg_max : 32;
+    caps_from_conf(d, p->conf.rxmode.offloads, p->conf.txmode.offloads, lim > 32 ? 32 : lim);
     if (shm) {
-        shm->rx_offloads = conf.rxmode.offloads;
-        shm->tx_offloads = conf.txmode.offloads;
+        shm->rx_offloads = p->conf.rxmode.offloads;
+        shm->tx_offloads = p->conf.txmode.offloads;
         shm->max_segs = d->max_segs;
-        shm->data_room = data_room;
-        shm->nb_mbufs = (uint32_t)nb_mbufs;
-        shm->nb_queues = nq;
-        snprintf(shm->driver, sizeof(shm->driver), "%s", di.driver_name);
+        shm->data_room = p->data_room;
+        shm->nb_mbufs = (uint32_t)p->nb_mbufs;
+        shm->nb_queues = p->nq;
+        snprintf(shm->driver, sizeof(shm->driver), "%s", p->di.driver_name);
     }
+}
+
+/* By reference or by copy, memif's reconnects and its gate. */
+static int port_tx_mode(struct dpdk_dev *d, const struct dm_config *cfg, const struct port_plan *p)
+{
+    const struct rte_eth_dev_info *di = &p->di;
+    bool memif = strcmp(di->driver_name, "net_memif") == 0;
+    int rc;
     /* Handing the port our own memory by reference needs no DMA mapping
      * for virtual devices (they copy with the CPU); a real NIC would need
      * the pool registered (rte_extmem_register + rte_dev_dma_map), which
      * we do not do yet, so real NICs get copies. */
-    d->tx_zc = port_is_vdev(d->port, &di);
+    d->tx_zc = port_is_vdev(d->port, di);
     /* virtio-user is the exception: the vhost process on the other end
      * reads our frames through the DPDK memory it was given by fd, which
      * does not include our buffer pool. */
-    if (strcmp(di.driver_name, "net_virtio_user") == 0)
+    if (strcmp(di->driver_name, "net_virtio_user") == 0)
         d->tx_zc = false;
     if (!d->tx_zc)
         dm_log_once("dpdk", "port %u (%s) cannot read our buffer pool (not DMA-mapped / not shared): "
-                            "TX copies frames into mbufs", d->port, di.driver_name);
-    d->tx_copy_max = (uint32_t)copy;
+                            "TX copies frames into mbufs", d->port, di->driver_name);
+    d->tx_copy_max = (uint32_t)p->copy;
     /* memif clients (the default role) connect once at start; servers wait */
     d->reconnect = false;
-    if (strcmp(di.driver_name, "net_memif") == 0 && di.device) {
-        const struct rte_devargs *da = rte_dev_devargs(di.device);
+    if (memif && di->device) {
+        const struct rte_devargs *da = rte_dev_devargs(di->device);
         d->reconnect = !(da && da->args && strstr(da->args, "role=server"));
     }
     /* memif unmaps its rings on the interrupt thread when the peer leaves:
      * that thread and our bursts must take turns (dpdk_gate.c) */
-    if (strcmp(di.driver_name, "net_memif") == 0 && (rc = dpdk_gate_park_start(cfg)) < 0)
+    if (memif && (rc = dpdk_gate_park_start(cfg)) < 0)
         return rc;
     /* memif copies every frame into its shared ring anyway, and its fast
      * copy path only runs when all mbufs of a burst come from one pool
@@ -298,25 +354,36 @@ static int port_setup(struct dpdk_dev *d, const struct dm_config *cfg, uint16_t 
      * Measured on 64 MiB bulk TCP (bench/dpdk): copying whole frames into
      * fresh mbufs gave 1.6-1.7 Gbit/s against 0.7-1.4 by reference, and
      * the same 64 B RTT. So on memif we copy unless told otherwise. */
-    if (copy_auto == DM_CFG_AUTO && strcmp(di.driver_name, "net_memif") == 0)
+    if (p->copy_auto == DM_CFG_AUTO && memif)
         d->tx_copy_max = d->copy_room;
+    return 0;
+}
 
+/* DEMI_MTU or the port's, within what it can receive; and our name. */
+static void port_mtu_pick(struct dpdk_dev *d, const struct port_plan *p)
+{
+    const struct rte_eth_dev_info *di = &p->di;
     uint16_t port_mtu = 1500;
     if (rte_eth_dev_get_mtu(d->port, &port_mtu) != 0 || port_mtu == 0)
         port_mtu = 1500;
-    d->mtu = mtu > 0 ? (uint16_t)mtu : port_mtu;
+    d->mtu = p->mtu > 0 ? (uint16_t)p->mtu : port_mtu;
     /* Never above what the port says it can receive (memif: one 2 KiB
      * buffer; frames spanning several trip a PMD bug, see test/dpdk). */
-    if (di.max_rx_pktlen && (uint32_t)d->mtu + RTE_ETHER_HDR_LEN > di.max_rx_pktlen)
-        d->mtu = (uint16_t)(di.max_rx_pktlen > RTE_ETHER_HDR_LEN + 576 ? di.max_rx_pktlen - RTE_ETHER_HDR_LEN : 576);
-    if (!(conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_SCATTER) &&
+    if (di->max_rx_pktlen && (uint32_t)d->mtu + RTE_ETHER_HDR_LEN > di->max_rx_pktlen)
+        d->mtu = (uint16_t)(di->max_rx_pktlen > RTE_ETHER_HDR_LEN + 576 ? di->max_rx_pktlen - RTE_ETHER_HDR_LEN
+                                                                        : 576);
+    if (!(p->conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_SCATTER) &&
         (uint32_t)d->mtu + RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN > d->copy_room)
         d->mtu = (uint16_t)(d->copy_room - RTE_ETHER_HDR_LEN - RTE_ETHER_CRC_LEN);
-    snprintf(d->name, sizeof(d->name), "dpdk%u:%s", d->port, di.driver_name);
+    snprintf(d->name, sizeof(d->name), "dpdk%u:%s", d->port, di->driver_name);
+}
 
-    /* Our MAC: DEMI_MAC when given (set on the port if the PMD lets us,
-     * else listen promiscuously), the port's own otherwise. */
+/* Our MAC: DEMI_MAC when given (set on the port if the PMD lets us,
+ * else listen promiscuously), the port's own otherwise. */
+static int port_mac(struct dpdk_dev *d, const struct dm_config *cfg, const struct rte_eth_dev_info *di)
+{
     struct rte_ether_addr ea;
+    int rc;
     const char *mac = dm_cfg_str(cfg, DM_CFG_MAC);
     if (mac && *mac) {
         if (dm_mac_parse(mac, d->mac) < 0 || (d->mac[0] & 1)) { /* multicast is no station address */
@@ -327,7 +394,7 @@ static int port_setup(struct dpdk_dev *d, const struct dm_config *cfg, uint16_t 
         rc = rte_eth_dev_default_mac_addr_set(d->port, &ea);
         if (rc != 0) {
             DM_WARN("dpdk", "port %u (%s) does not take DEMI_MAC (%s): receiving promiscuously instead", d->port,
-                    di.driver_name, strerror(-rc));
+                    di->driver_name, strerror(-rc));
             rte_eth_promiscuous_enable(d->port);
         }
     } else {
@@ -337,14 +404,34 @@ static int port_setup(struct dpdk_dev *d, const struct dm_config *cfg, uint16_t 
         }
         memcpy(d->mac, ea.addr_bytes, 6);
     }
+    return 0;
+}
+
+/* On failure nothing is undone: the pools belong to the port for the
+ * rest of the process (pools_get), and the next open configures it anew. */
+static int port_setup(struct dpdk_dev *d, const struct dm_config *cfg, uint16_t nq, struct dpdk_mp_shm *shm)
+{
+    struct port_plan p;
+    int rc;
+    if ((rc = port_plan_read(d, cfg, nq, &p)) < 0 || (rc = port_pools(d, &p, shm)) < 0 ||
+        (rc = port_conf_build(d, &p)) < 0 || (rc = port_configure(d, &p)) < 0 ||
+        (rc = port_queues_setup(d, &p)) < 0)
+        return rc;
+    port_caps(d, &p, shm);
+    if ((rc = port_tx_mode(d, cfg, &p)) < 0)
+        return rc;
+    port_mtu_pick(d, &p);
+    if ((rc = port_mac(d, cfg, &p.di)) < 0)
+        return rc;
     if (shm) {
         shm->mtu = d->mtu;
         memcpy(shm->mac, d->mac, 6);
     }
     DM_INFO("dpdk", "port %u (%s): mtu %u, %u mbufs, rxd %u txd %u, tx offloads 0x%llx, rx offloads 0x%llx, "
                     "max segs %u, tx by reference %s (copy up to %u B)",
-            d->port, di.driver_name, d->mtu, (unsigned)nb_mbufs, nrx, ntx, (unsigned long long)conf.txmode.offloads,
-            (unsigned long long)conf.rxmode.offloads, d->max_segs, d->tx_zc ? "yes" : "no", d->tx_copy_max);
+            d->port, p.di.driver_name, d->mtu, (unsigned)p.nb_mbufs, p.nrx, p.ntx,
+            (unsigned long long)p.conf.txmode.offloads, (unsigned long long)p.conf.rxmode.offloads, d->max_segs,
+            d->tx_zc ? "yes" : "no", d->tx_copy_max);
     return 0;
 }
 

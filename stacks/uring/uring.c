@@ -587,92 +587,100 @@ static int ur_bufring_setup(struct ur_stack *st, uint32_t want, uint32_t count, 
     return r;
 }
 
-static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void **out)
+/* What DEMI_URING_* ask of a new instance. */
+struct ur_opts {
+    int64_t entries, buf_count, buf_size, buf_hot, zc_min, rx_limit, nfiles;
+    int sqpoll, busy, shared, defer, movable, share_auto;
+    uint32_t off; /* UR_F_* turned off by DEMI_URING_DISABLE (and SHARED) */
+};
+
+static int ur_opts_read(const struct dm_config *cfg, struct ur_opts *o)
 {
-    int64_t entries, buf_count = 0, buf_size = 0, buf_hot = 0, zc_min, rx_limit, nfiles;
     int r;
+    memset(o, 0, sizeof(*o));
     /* BUF_COUNT/SIZE/HOT: auto stays 0, which the ring setup reads as auto */
-    if ((r = dm_cfg_int(cfg, DM_CFG_URING_ENTRIES, &entries)) < 0 ||
-        (r = dm_cfg_int(cfg, DM_CFG_URING_BUF_COUNT, &buf_count)) < 0 ||
-        (r = dm_cfg_int(cfg, DM_CFG_URING_BUF_SIZE, &buf_size)) < 0 ||
-        (r = dm_cfg_int(cfg, DM_CFG_URING_BUF_HOT, &buf_hot)) < 0 ||
-        (r = dm_cfg_int(cfg, DM_CFG_URING_ZC_MIN, &zc_min)) < 0 ||
-        (r = dm_cfg_int(cfg, DM_CFG_URING_RX_QUEUE, &rx_limit)) < 0 ||
-        (r = dm_cfg_int(cfg, DM_CFG_URING_FILES, &nfiles)) < 0)
+    if ((r = dm_cfg_int(cfg, DM_CFG_URING_ENTRIES, &o->entries)) < 0 ||
+        (r = dm_cfg_int(cfg, DM_CFG_URING_BUF_COUNT, &o->buf_count)) < 0 ||
+        (r = dm_cfg_int(cfg, DM_CFG_URING_BUF_SIZE, &o->buf_size)) < 0 ||
+        (r = dm_cfg_int(cfg, DM_CFG_URING_BUF_HOT, &o->buf_hot)) < 0 ||
+        (r = dm_cfg_int(cfg, DM_CFG_URING_ZC_MIN, &o->zc_min)) < 0 ||
+        (r = dm_cfg_int(cfg, DM_CFG_URING_RX_QUEUE, &o->rx_limit)) < 0 ||
+        (r = dm_cfg_int(cfg, DM_CFG_URING_FILES, &o->nfiles)) < 0)
         return -EINVAL;
-    if ((buf_count & (buf_count - 1)) || (buf_count && buf_count < 8) || (buf_size && buf_size < 512)) {
+    int64_t bc = o->buf_count, bs = o->buf_size;
+    if ((bc & (bc - 1)) || (bc && bc < 8) || (bs && bs < 512)) {
         DM_ERR(UR_MOD, "DEMI_URING_BUF_COUNT must be a power of two >= 8 and DEMI_URING_BUF_SIZE >= 512 "
-               "(got %lld, %lld; 0: automatic)", (long long)buf_count, (long long)buf_size);
+               "(got %lld, %lld; 0: automatic)", (long long)bc, (long long)bs);
         return -EINVAL;
     }
     /* DEMI_URING_SHARED, DEMI_URING_DEFER_TASKRUN: auto or a boolean.
      * DEFER_TASKRUN auto: probe the kernel (ur_evfd_prompt); 1: use it
      * when the kernel has it (a program that never sleeps on the wait fd);
      * 0: never. */
-    int sqpoll, busy, shared = 0, defer = -1, movable;
-    int share_auto;
-    if ((r = dm_cfg_bool(cfg, DM_CFG_URING_SQPOLL, &sqpoll)) < 0 ||
-        (r = dm_cfg_bool(cfg, DM_CFG_URING_BUSYPOLL, &busy)) < 0 ||
-        (r = dm_cfg_bool(cfg, DM_CFG_MOVABLE_ACCEPTS, &movable)) < 0 ||
-        (share_auto = dm_cfg_bool(cfg, DM_CFG_URING_SHARED, &shared)) < 0 ||
-        (r = dm_cfg_bool(cfg, DM_CFG_URING_DEFER_TASKRUN, &defer)) < 0)
+    o->defer = -1;
+    if ((r = dm_cfg_bool(cfg, DM_CFG_URING_SQPOLL, &o->sqpoll)) < 0 ||
+        (r = dm_cfg_bool(cfg, DM_CFG_URING_BUSYPOLL, &o->busy)) < 0 ||
+        (r = dm_cfg_bool(cfg, DM_CFG_MOVABLE_ACCEPTS, &o->movable)) < 0 ||
+        (o->share_auto = dm_cfg_bool(cfg, DM_CFG_URING_SHARED, &o->shared)) < 0 ||
+        (r = dm_cfg_bool(cfg, DM_CFG_URING_DEFER_TASKRUN, &o->defer)) < 0)
         return -EINVAL;
-    share_auto = share_auto == DM_CFG_AUTO;
-    uint32_t off = 0;
-    if (ur_parse_disable(dm_cfg_str(cfg, DM_CFG_URING_DISABLE), &off) < 0)
+    o->share_auto = o->share_auto == DM_CFG_AUTO;
+    if (ur_parse_disable(dm_cfg_str(cfg, DM_CFG_URING_DISABLE), &o->off) < 0)
         return -EINVAL;
-    if (shared)
-        off |= UR_F_THREAD_BOUND;
+    if (o->shared)
+        o->off |= UR_F_THREAD_BOUND;
+    return 0;
+}
 
+/* The UR_F_* to ask the ring for; DEFER_TASKRUN=0 makes the ring shared. */
+static uint32_t ur_opts_want(struct ur_opts *o)
+{
+    uint32_t want = ~o->off & ~UR_F_SQPOLL;
+    if (o->sqpoll)
+        want = (want | UR_F_SQPOLL) & ~(UR_F_DEFER_TASKRUN | UR_F_SINGLE_ISSUER);
+    /* 0: a shared ring, as with DEMI_URING_SHARED=1 (ur_wait_fd says why a
+     * thread-bound ring without deferred task work is not used). */
+    if (o->defer == 0) {
+        want &= ~UR_F_THREAD_BOUND;
+        o->shared = 1; /* entered from any thread: no registered ring fd either */
+    }
+    return want;
+}
+
+static struct ur_stack *ur_stack_alloc(struct dm_instance *inst, const struct ur_opts *o)
+{
     struct ur_stack *st = calloc(1, sizeof(*st));
     if (!st)
-        return -ENOMEM;
+        return NULL;
     st->inst = inst;
     st->evfd = -1;
     st->sentinel = -1;
     st->wake_fd = -1;
-    st->entries = (unsigned)entries;
-    st->busypoll = busy;
-    st->zc_min = (uint32_t)zc_min;
-    st->rx_limit = (uint32_t)rx_limit;
-    st->defer_auto = defer == -1;
-    st->movable_accepts = movable == 1;
+    st->entries = (unsigned)o->entries;
+    st->busypoll = o->busy;
+    st->zc_min = (uint32_t)o->zc_min;
+    st->rx_limit = (uint32_t)o->rx_limit;
+    st->defer_auto = o->defer == -1;
+    st->movable_accepts = o->movable == 1;
     dm_list_init(&st->retry);
     dm_list_init(&st->starved);
     dm_list_init(&st->socks);
+    return st;
+}
 
-    uint32_t want = ~off & ~UR_F_SQPOLL;
-    if (sqpoll)
-        want = (want | UR_F_SQPOLL) & ~(UR_F_DEFER_TASKRUN | UR_F_SINGLE_ISSUER);
-    /* 0: a shared ring, as with DEMI_URING_SHARED=1 (ur_wait_fd says why a
-     * thread-bound ring without deferred task work is not used). */
-    if (defer == 0) {
-        want &= ~UR_F_THREAD_BOUND;
-        shared = 1; /* entered from any thread: no registered ring fd either */
-    }
-    /* DEMI_URING_DISABLE=io_uring plays a kernel that refuses io_uring. */
-    r = (off & UR_F_IO_URING) ? -ENOSYS : ur_ring_init(st, (unsigned)entries, want);
-    if (r < 0) {
-        /* too old, kernel.io_uring_disabled, a seccomp filter: the caller's
-         * DEMI_BACKEND list goes on (the preload's: "uring,posix") */
-        free(st);
-        return r;
-    }
-
-    bool has_519, has_60;
-    if ((r = ur_probe(st, &has_519, &has_60)) < 0) {
-        io_uring_queue_exit(&st->ring);
-        free(st);
-        return r;
-    }
+/* The optional features the kernel has (ur_probe) and we want: none of
+ * them failing stops the instance, it just runs without. */
+static void ur_features_setup(struct ur_stack *st, const struct ur_opts *o, uint32_t want, bool has_519,
+                              bool has_60)
+{
     if (has_519 && (want & UR_F_MULTISHOT_ACCEPT))
         st->feat |= UR_F_MULTISHOT_ACCEPT;
     if (has_60 && (want & UR_F_SEND_ZC))
         st->feat |= UR_F_SEND_ZC;
-    if (want & UR_F_FIXED_FILES && nfiles > 0)
-        ur_files_setup(st, nfiles);
+    if (want & UR_F_FIXED_FILES && o->nfiles > 0)
+        ur_files_setup(st, o->nfiles);
     if (has_519 && (want & UR_F_BUF_RING) &&
-        ur_bufring_setup(st, want, (uint32_t)buf_count, (uint32_t)buf_size, (uint32_t)buf_hot) == 0) {
+        ur_bufring_setup(st, want, (uint32_t)o->buf_count, (uint32_t)o->buf_size, (uint32_t)o->buf_hot) == 0) {
         st->feat |= UR_F_BUF_RING;
         if (has_60 && (want & UR_F_MULTISHOT_RECV))
             st->feat |= UR_F_MULTISHOT_RECV;
@@ -681,11 +689,17 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
     if ((st->feat & UR_F_SEND_ZC) && (want & UR_F_FIXED_BUFFERS) &&
         io_uring_register_buffers_sparse(&st->ring, DM_ARRAY_SIZE(st->fixbuf)) == 0)
         st->feat |= UR_F_FIXED_BUFFERS;
+}
+
+/* Which threads may drive the ring: the wake fd, the owner of a
+ * thread-bound ring in auto mode, the registered ring fd. */
+static void ur_threads_setup(struct ur_stack *st, const struct ur_opts *o, uint32_t want)
+{
     st->creator_tid = ur_gettid();
     if (st->feat & UR_F_DEFER_TASKRUN)
         st->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); /* -1: never sleeps in the ring */
     /* Auto mode on a thread-bound ring: remember the owner. */
-    if (share_auto && (st->feat & UR_F_SINGLE_ISSUER)) {
+    if (o->share_auto && (st->feat & UR_F_SINGLE_ISSUER)) {
         st->owner_tid = ur_gettid();
         st->owner_pid = getpid();
         st->bound_want = want;
@@ -697,14 +711,47 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
      * thread, or from a forked child) keeps using the plain fd; so does a
      * ring that may be replaced (the registration would keep it alive, and
      * only its owner could undo it). */
-    if (!shared && !st->owner_tid)
+    if (!o->shared && !st->owner_tid)
         io_uring_register_ring_fd(&st->ring);
+}
 
-    dm_stats_register(inst, UR_MOD, ur_counter_names, &st->c.enters,
+static void ur_announce(struct ur_stack *st, const struct ur_opts *o)
+{
+    dm_stats_register(st->inst, UR_MOD, ur_counter_names, &st->c.enters,
                       sizeof(st->c) / sizeof(uint64_t));
     char buf[200];
     DM_INFO(UR_MOD, "io_uring backend: features in use: %s; %u entries%s%s", ur_feat_list(st->feat, buf, sizeof(buf)),
-            (unsigned)entries, busy ? "; busy polling" : "", st->zc_min ? "; SEND_ZC from DEMI_URING_ZC_MIN bytes" : "");
+            (unsigned)o->entries, o->busy ? "; busy polling" : "",
+            st->zc_min ? "; SEND_ZC from DEMI_URING_ZC_MIN bytes" : "");
+}
+
+static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void **out)
+{
+    struct ur_opts o;
+    int r;
+    if ((r = ur_opts_read(cfg, &o)) < 0)
+        return r;
+    uint32_t want = ur_opts_want(&o);
+    struct ur_stack *st = ur_stack_alloc(inst, &o);
+    if (!st)
+        return -ENOMEM;
+    /* DEMI_URING_DISABLE=io_uring plays a kernel that refuses io_uring. */
+    r = (o.off & UR_F_IO_URING) ? -ENOSYS : ur_ring_init(st, (unsigned)o.entries, want);
+    if (r < 0) {
+        /* too old, kernel.io_uring_disabled, a seccomp filter: the caller's
+         * DEMI_BACKEND list goes on (the preload's: "uring,posix") */
+        free(st);
+        return r;
+    }
+    bool has_519, has_60;
+    if ((r = ur_probe(st, &has_519, &has_60)) < 0) {
+        io_uring_queue_exit(&st->ring);
+        free(st);
+        return r;
+    }
+    ur_features_setup(st, &o, want, has_519, has_60);
+    ur_threads_setup(st, &o, want);
+    ur_announce(st, &o);
     *out = st;
     return 0;
 }
