@@ -57,7 +57,7 @@ static const char *const tcp_names[] = {
     "tx_rst", "tx_ack", "tx_nobuf", "tx_zwp", "tx_keepalive", "tx_syn_retrans",
     "conn_active", "conn_passive", "conn_reset", "conn_timeout", "conn_timewait_reuse",
     "conn_keepalive_drop", "challenge_ack_limited", "rx_paws_drop", "rx_after_close", "tx_rtx_lost",
-    "conn_timewait_recycle", "rx_copy_scarce"};
+    "conn_timewait_recycle", "rx_copy_scarce", "rcvbuf_grow"};
 _Static_assert(sizeof(struct eth_stats) / 8 == DM_ARRAY_SIZE(eth_names), "eth names");
 _Static_assert(sizeof(struct arp_stats) / 8 == DM_ARRAY_SIZE(arp_names), "arp names");
 _Static_assert(sizeof(struct ip_stats) / 8 == DM_ARRAY_SIZE(ip_names), "ip names");
@@ -401,10 +401,11 @@ static int parse_config(struct inet_stack *st, const struct dm_config *cfg, cons
         snprintf(m, sizeof(m), "%u", st->mtu);
         return dm_cfg_bad(DM_CFG_MTU, m, "at least 1280 with DEMI_IPV6 (RFC 8200)");
     }
-    int64_t max_conns, sndbuf, rcvbuf, syn_retries, retries;
+    int64_t max_conns, sndbuf, rcvbuf, rcvbuf_max, syn_retries, retries;
     if ((rc = cfg_num(cfg, DM_CFG_TCP_MAX_CONNS, 1, &max_conns)) < 0 ||
         (rc = cfg_num(cfg, DM_CFG_TCP_SNDBUF, 1, &sndbuf)) < 0 ||
         (rc = cfg_num(cfg, DM_CFG_TCP_RCVBUF, 1, &rcvbuf)) < 0 ||
+        (rc = cfg_num(cfg, DM_CFG_TCP_RCVBUF_MAX, 1, &rcvbuf_max)) < 0 ||
         (rc = cfg_num(cfg, DM_CFG_TCP_TIMEWAIT_MS, DM_NS_PER_MS, &st->timewait_ns)) < 0 ||
         (rc = cfg_num(cfg, DM_CFG_TCP_DELACK_MS, DM_NS_PER_MS, &st->delack_ns)) < 0 ||
         (rc = cfg_num(cfg, DM_CFG_TCP_RTO_MIN_MS, DM_NS_PER_MS, &st->rto_min_ns)) < 0 ||
@@ -416,6 +417,7 @@ static int parse_config(struct inet_stack *st, const struct dm_config *cfg, cons
     st->max_conns = (uint32_t)max_conns;
     st->sndbuf_def = (uint32_t)sndbuf;
     st->rcvbuf_def = (uint32_t)rcvbuf;
+    st->rcvbuf_max = (uint32_t)DM_MAX(rcvbuf_max, rcvbuf);
     st->syn_retries = (uint32_t)syn_retries;
     st->rtx_retries = (uint32_t)retries;
     st->rto_max_ns = TCP_RTO_MAX_NS;

@@ -118,7 +118,7 @@ struct tcp_stats {
         tx_rst, tx_ack, tx_nobuf, tx_zwp, tx_keepalive, tx_syn_retrans,
         conn_active, conn_passive, conn_reset, conn_timeout, conn_timewait_reuse,
         conn_keepalive_drop, challenge_ack_limited, rx_paws_drop, rx_after_close, tx_rtx_lost,
-        conn_timewait_recycle, rx_copy_scarce;
+        conn_timewait_recycle, rx_copy_scarce, rcvbuf_grow;
 };
 
 /* ------------------------------------------------------------ neighbours */
@@ -218,6 +218,7 @@ struct inet_stack {
     const struct tcp_cc_ops *cc;
     int64_t timewait_ns, delack_ns, rto_min_ns, rto_init_ns, rto_max_ns;
     uint32_t sndbuf_def, rcvbuf_def;
+    uint32_t rcvbuf_max;          /* DEMI_TCP_RCVBUF_MAX: auto-tuning's ceiling */
     uint32_t syn_retries, rtx_retries;
     int64_t chack_window_start;   /* RFC 5961 challenge ACK rate limit */
     uint32_t chack_count, chack_limit;

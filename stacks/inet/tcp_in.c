@@ -107,7 +107,7 @@ static void listen_input(struct inet_stack *st, struct tcp_pcb *l, const struct 
     c->lport = th->dport;
     c->rip = st->rx.src;
     c->rport = th->sport;
-    c->flags |= l->flags & (TF_NODELAY | TF_KEEPALIVE | TF_V6);
+    c->flags |= l->flags & (TF_NODELAY | TF_KEEPALIVE | TF_V6 | TF_RCVBUF_LOCK);
     c->sndbuf = l->sndbuf;
     c->rcvbuf = l->rcvbuf;
     c->ka_idle_ns = l->ka_idle_ns;
@@ -712,8 +712,12 @@ static struct dm_buf *text_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t h
     m = inet_buf_pull(m, hlen);
     if (m && m->pkt_len > sg->len)
         inet_buf_trim(m, sg->len);
-    if (m)
+    if (m) {
+        uint32_t before = p->rcv_nxt;
         data_input(p, m, sg->seq, sg->len);
+        if (p->rcv_nxt != before)
+            tcp_rcv_rtt_measure(p);
+    }
     tcp_schedule_output(p);
     return NULL;
 }

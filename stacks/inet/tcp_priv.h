@@ -73,6 +73,7 @@ enum tcp_state {
 #define TF_ACK_SOON    (1u << 20) /* in-order data to ACK: by our next segment (the
                                      application's answer), else at the next poll */
 #define TF_LINGER0     (1u << 21) /* SO_LINGER {1, 0}: close resets */
+#define TF_RCVBUF_LOCK (1u << 22) /* SO_RCVBUF set: no receive buffer auto-tuning */
 
 enum { REC_NONE = 0, REC_FAST, REC_RTO };
 
@@ -114,6 +115,12 @@ struct tcp_pcb {
     struct dm_buf *rcvq_head, *rcvq_tail;
     uint32_t rcvq_bytes, rcvbuf;
     uint32_t rcvq_nseg, reass_nseg; /* buffers held (reass: an upper bound) */
+    /* receive buffer auto-tuning (Linux's tcp_rcv_space_adjust, tcp.c) */
+    uint32_t rcv_rtt_seq;    /* this receive-RTT measurement ends when rcv_nxt passes it */
+    uint32_t space_copied;   /* bytes the application took since space_ns */
+    uint32_t space;          /* the most it took in one receive RTT so far */
+    int64_t rcv_rtt_ns;      /* time for a window of data to arrive (0: not measured) */
+    int64_t rcv_rtt_start_ns, space_ns;
     struct dm_queue *q;      /* NULL once the application closed it */
     struct inet_stack *st;
     int err;                 /* pending error (positive errno) for SO_ERROR / ops */
@@ -183,6 +190,8 @@ int tcp_push(struct inet_stack *st, struct tcp_pcb *p, struct dm_op *op);
 int tcp_pop(struct inet_stack *st, struct tcp_pcb *p, struct dm_op *op);
 int tcp_shutdown(struct inet_stack *st, struct tcp_pcb *p, int how);
 int tcp_close(struct inet_stack *st, struct tcp_pcb *p);
+/* In-order data advanced rcv_nxt: one step of the receive-RTT measurement. */
+void tcp_rcv_rtt_measure(struct tcp_pcb *p);
 /* A connection the application closed still has data or its FIN to get
  * acknowledged (ops->tx_busy). */
 bool tcp_orphans_busy(struct inet_stack *st);

@@ -99,6 +99,9 @@
     X(TCP_MAX_CONNS, INT, "4096", 1, 1 << 20, NULL, NULL, "inet", "Connection table, preallocated.")                \
     X(TCP_SNDBUF, SIZE, "256k", 4096, 1 << 30, NULL, NULL, "inet", "Default `SO_SNDBUF`.")                         \
     X(TCP_RCVBUF, SIZE, "256k", 4096, 1 << 30, NULL, NULL, "inet", "Default `SO_RCVBUF`.")                         \
+    X(TCP_RCVBUF_MAX, SIZE, "6m", 4096, 1 << 30, NULL, NULL, "inet",                                                \
+      "Receive buffer auto-tuning's ceiling (Linux's `tcp_rmem` max): a connection whose application reads "        \
+      "faster than the window allows grows its buffer up to this; one with `SO_RCVBUF` set keeps that.")            \
     X(TCP_TIMEWAIT_MS, MS, "1000", 0, 240000, NULL, NULL, "inet", "TIME_WAIT duration (short, not 2 MSL).")         \
     X(TCP_DELACK_MS, MS, "0", 0, 500, NULL, NULL, "inet", "Delayed ACK timeout; `0`: off.")                         \
     X(TCP_RTO_MIN_MS, MS, "200", 1, 60000, NULL, NULL, "inet", "RTO floor.")                                        \

@@ -492,6 +492,84 @@ static void test_tcp_info_reports_state_rtt_mss_and_window(void **s)
     pair_destroy(&p);
 }
 
+/* Sends len bytes c -> d, the receiver taking everything as it comes
+ * (64 pops posted: a pop takes one segment). */
+static void stream_one_way(struct pair *p, int c, int d, size_t len)
+{
+    static uint8_t chunk[256 * 1024];
+    size_t sent = 0, got = 0;
+    demi_qtoken_t pt = 0, qt[64];
+    bool pushing = false;
+    for (int i = 0; i < 64; i++)
+        assert_int_equal(dm_pop(p->b, &qt[i], d), 0);
+    int64_t deadline = dm_clock_ns() + 30 * DM_NS_PER_S;
+    while (got < len) {
+        assert_true(dm_clock_ns() < deadline);
+        if (!pushing && sent < len) {
+            size_t n = DM_MIN(sizeof(chunk), len - sent);
+            pt = push_bytes(p->a, c, chunk, n);
+            sent += n;
+            pushing = true;
+        }
+        pair_poll(p);
+        demi_qresult_t qr;
+        if (pushing && token_done(p->a, pt)) {
+            assert_int_equal(dm_wait(p->a, &qr, pt, 0), 0);
+            assert_int_equal(qr.qr_opcode, DEMI_OPC_PUSH);
+            pushing = false;
+        }
+        for (int i = 0; i < 64; i++) {
+            if (!token_done(p->b, qt[i]))
+                continue;
+            assert_int_equal(dm_wait(p->b, &qr, qt[i], 0), 0);
+            assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+            for (uint32_t k = 0; k < qr.qr_value.sga.sga_numsegs; k++)
+                got += qr.qr_value.sga.sga_segs[k].sgaseg_len;
+            dm_sgafree(p->b, &qr.qr_value.sga);
+            assert_int_equal(dm_pop(p->b, &qt[i], d), 0);
+        }
+    }
+}
+
+static int rcvbuf_of(struct dm_instance *inst, int qd)
+{
+    int v = 0;
+    socklen_t l = sizeof(v);
+    assert_int_equal(dm_getsockopt(inst, qd, SOL_SOCKET, SO_RCVBUF, &v, &l), 0);
+    return v;
+}
+
+/* Receive buffer auto-tuning: a receiver that keeps up with a sender
+ * limited by its window grows the window (up to DEMI_TCP_RCVBUF_MAX);
+ * one whose application set SO_RCVBUF (here on the listener: accepted
+ * connections inherit it) keeps that size. */
+static void test_tcp_rcvbuf_grows_for_a_reader_that_keeps_up_unless_set(void **s)
+{
+    (void)s;
+    struct pair p;
+    const char *kv[] = { "DEMI_TCP_RCVBUF_MAX", "2m", NULL };
+    pair_create(&p, NULL, kv);
+    int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d;
+    tcp_connect_pair(&p, lqd, 80, &c, &d);
+    assert_int_equal(rcvbuf_of(p.b, d), 256 * 1024);
+    stream_one_way(&p, c, d, 32u << 20);
+    int grown = rcvbuf_of(p.b, d);
+    assert_true(grown > 256 * 1024);
+    assert_true(grown <= 2 * 1024 * 1024);
+    assert_true(stat_of(p.b, "tcp.rcvbuf_grow") > 0);
+    assert_int_equal(dm_close(p.a, c), 0);
+    assert_int_equal(dm_close(p.b, d), 0);
+
+    int l2 = tcp_listener(p.b, IP_B, 81, 8), c2, d2, v = 64 * 1024;
+    assert_int_equal(dm_setsockopt(p.b, l2, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v)), 0);
+    tcp_connect_pair(&p, l2, 81, &c2, &d2);
+    int64_t grows = stat_of(p.b, "tcp.rcvbuf_grow");
+    stream_one_way(&p, c2, d2, 8u << 20);
+    assert_int_equal(rcvbuf_of(p.b, d2), 128 * 1024); /* doubled, as Linux */
+    assert_int_equal(stat_of(p.b, "tcp.rcvbuf_grow"), grows);
+    pair_destroy(&p);
+}
+
 static void test_tcp_keepalive_probes_then_drops_a_dead_peer(void **s)
 {
     (void)s;
@@ -719,6 +797,7 @@ int main(void)
         cmocka_unit_test(test_tcp_close_with_linger_zero_resets_the_peer),
         cmocka_unit_test(test_tcp_close_with_linger_nonzero_sends_fin),
         cmocka_unit_test(test_tcp_info_reports_state_rtt_mss_and_window),
+        cmocka_unit_test(test_tcp_rcvbuf_grows_for_a_reader_that_keeps_up_unless_set),
         cmocka_unit_test(test_tcp_keepalive_probes_then_drops_a_dead_peer),
         cmocka_unit_test(test_tcp_congestion_control_selectable),
         cmocka_unit_test(test_tcp_bad_config_is_einval),
