@@ -20,7 +20,14 @@ mp_cleanup() {
         kill -9 "$MP_PRIMARY" 2>/dev/null
     fi
     [ -n "$MP_NS" ] && ip netns del "$MP_NS" 2>/dev/null
-    umount "$TMP/huge" 2>/dev/null
+    # the secondaries' and the primary's pages keep the mount busy until
+    # they are gone: retry, then detach it lazily (freed at the last unmap)
+    for _ in $(seq 25); do
+        mountpoint -q "$TMP/huge" 2>/dev/null || break
+        umount "$TMP/huge" 2>/dev/null && break
+        sleep 0.2
+    done
+    mountpoint -q "$TMP/huge" 2>/dev/null && umount -l "$TMP/huge" 2>/dev/null
     [ "$MP_HUGE_ADDED" = 1 ] && echo "$MP_ORIG_HUGE" >/proc/sys/vm/nr_hugepages 2>/dev/null
     rm -rf "$TMP"
 }
