@@ -150,147 +150,191 @@ static size_t rx_stream_copy(struct shim_sock *s, struct iovcur *c, size_t max, 
     return done;
 }
 
-ssize_t shim_recvmsg(int fd, struct msghdr *msg, int flags)
+/* The socket fd names, or NULL when the call is the kernel's (not ours,
+ * or an inherited socket its parent keeps). */
+static inline struct shim_sock *io_sock(int fd)
 {
-    int err;
-    shim_lock();
     struct shim_obj *o = shim_fd_get(fd);
-    if (!o || o->kind != SHIM_KIND_SOCK) {
-        shim_unlock();
-        return SHIM_PASS;
-    }
+    if (!o || o->kind != SHIM_KIND_SOCK)
+        return NULL;
     struct shim_sock *s = (struct shim_sock *)o;
-    ssize_t r;
-    if (shim_sock_claim(s, fd) == 1) {
-        shim_unlock();
-        return SHIM_PASS;
-    }
+    return shim_sock_claim(s, fd) == 1 ? NULL : s;
+}
+
+/* One receive call in progress: where the bytes go and how many went. */
+struct recv_op {
+    struct msghdr *msg;
+    struct iovcur cur;
+    size_t total, copied;
+    int flags;
+    bool peek, waitall;
+};
+
+/* The checks before a receive, in Linux's order, and the hand-over of a
+ * pending datagram socket. 0: go on; SHIM_PASS: the kernel's call. */
+static ssize_t recv_enter(struct shim_sock *s, int fd, int flags)
+{
     if (s->state == SHIM_PENDING) {
-        if (s->type == SOCK_STREAM || (r = shim_activate(s, fd, NULL)) == 1) {
-            shim_unlock();
+        ssize_t r;
+        if (s->type == SOCK_STREAM || (r = shim_activate(s, fd, NULL)) == 1)
             return SHIM_PASS; /* the kernel answers for an unconnected socket */
-        }
         if (r < 0)
-            goto out;
+            return r;
     }
-    if (s->state == SHIM_ORPHAN) {
-        r = shim_orphan_eio();
-        goto out;
-    }
-    if (flags & MSG_OOB) {
-        r = -EINVAL;
-        goto out;
-    }
+    if (s->state == SHIM_ORPHAN)
+        return shim_orphan_eio();
+    if (flags & MSG_OOB)
+        return -EINVAL;
     shim_sock_use(s);
     shim_sock_want_rx(s);
     shim_focus(s->dp);
-    if (flags & MSG_ERRQUEUE) {
-        r = -EAGAIN;
-        goto out;
+    if (flags & MSG_ERRQUEUE)
+        return -EAGAIN;
+    if (s->listening)
+        return -ENOTCONN;
+    return 0;
+}
+
+/* Returns the datagram at the head of the ring (consumed unless peeked). */
+static ssize_t recv_dgram_take(struct shim_sock *s, struct recv_op *op)
+{
+    struct shim_rxseg *seg = &s->rx[s->rx_head];
+    struct msghdr *msg = op->msg;
+    size_t n = sga_copy(&seg->sga, 0, &op->cur, op->total);
+    if (seg->len > op->total)
+        msg->msg_flags |= MSG_TRUNC;
+    if (msg->msg_name) {
+        union dm_sockaddr from;
+        rx_from(seg, s->family, &from);
+        socklen_t flen = dm_addr_len(&from.sa);
+        memcpy(msg->msg_name, &from, DM_MIN((size_t)msg->msg_namelen, (size_t)flen));
+        msg->msg_namelen = flen;
     }
-    if (s->listening) {
-        r = -ENOTCONN;
-        goto out;
+    ssize_t r = (op->flags & MSG_TRUNC) ? (ssize_t)seg->len : (ssize_t)n;
+    if (!op->peek) {
+        s->rx_bytes -= seg->len;
+        rx_consume_head(s);
+        shim_sock_post(s);
     }
+    return r;
+}
+
+/* One look at a datagram socket; false: nothing to return yet. */
+static bool recv_dgram_once(struct shim_sock *s, struct recv_op *op, ssize_t *r)
+{
+    /* a connected UDP socket only receives from its peer (the
+     * connection is ours, the backend's socket is not connected) */
+    while (s->rx_count && s->udp_has_peer && !rx_from_peer(s)) {
+        s->rx_bytes -= s->rx[s->rx_head].len;
+        rx_consume_head(s);
+        shim_sock_post(s);
+    }
+    if (s->rx_count) {
+        *r = recv_dgram_take(s, op);
+        return true;
+    }
+    if (s->so_error) {
+        *r = -s->so_error;
+        s->so_error = 0;
+        return true;
+    }
+    return false;
+}
+
+/* The end of a stream's data: a reset once (as Linux reports it, then
+ * end of stream), or what was copied. */
+static ssize_t recv_stream_reset(struct shim_sock *s, size_t copied)
+{
+    if (copied)
+        return (ssize_t)copied;
+    ssize_t r = -s->rd_err;
+    s->rd_err = 0;
+    s->so_error = 0;
+    s->eof = true;
+    return r;
+}
+
+/* One look at a stream; false: not enough to return yet. */
+static bool recv_stream_once(struct shim_sock *s, struct recv_op *op, ssize_t *r)
+{
+    if (!s->connected && !s->connecting) {
+        if (s->so_error) {
+            *r = -s->so_error;
+            s->so_error = 0;
+        } else {
+            *r = -ENOTCONN;
+        }
+        return true;
+    }
+    if (op->total == 0) {
+        *r = 0;
+        return true;
+    }
+    size_t want = op->waitall ? op->total : DM_MIN(op->total, (size_t)s->rcvlowat);
+    bool ends = s->eof || s->rd_err || s->shut_rd;
+    if (s->rx_bytes && (op->copied + s->rx_bytes >= want || ends)) {
+        op->copied += rx_stream_copy(s, &op->cur, op->total - op->copied, op->peek);
+        if (!op->peek)
+            shim_sock_post(s);
+        if (!op->waitall || op->copied == op->total || s->eof || s->shut_rd || s->rd_err) {
+            *r = (ssize_t)op->copied;
+            return true;
+        }
+    }
+    if (s->eof || s->shut_rd) {
+        *r = (ssize_t)op->copied;
+        return true;
+    }
+    if (s->rd_err) {
+        *r = recv_stream_reset(s, op->copied);
+        return true;
+    }
+    return false;
+}
+
+/* Receives into msg, waiting (unless non-blocking) until there is
+ * something to return; interrupted after a part, returns the part. */
+static ssize_t recv_wait(struct shim_sock *s, int fd, struct msghdr *msg, int flags)
+{
+    int err;
     size_t total = iov_total(msg->msg_iov, msg->msg_iovlen, &err);
-    if (err) {
-        r = err;
-        goto out;
-    }
-    struct iovcur cur = { msg->msg_iov, msg->msg_iovlen, 0, 0 };
+    if (err)
+        return err;
     bool peek = flags & MSG_PEEK;
-    bool waitall = (flags & MSG_WAITALL) && !peek && s->type == SOCK_STREAM;
-    size_t copied = 0;
+    struct recv_op op = { .msg = msg, .cur = { msg->msg_iov, msg->msg_iovlen, 0, 0 }, .total = total,
+                          .flags = flags, .peek = peek,
+                          .waitall = (flags & MSG_WAITALL) && !peek && s->type == SOCK_STREAM };
     struct shim_wait w = { .nonblock = s->nonblock || (flags & MSG_DONTWAIT), .timeo_ns = s->rcvtimeo_ns };
+    ssize_t r;
     msg->msg_flags = 0;
     msg->msg_controllen = 0;
     s->obj.refs++;
-    for (;;) {
-        if (s->type == SOCK_DGRAM) {
-            /* a connected UDP socket only receives from its peer (the
-             * connection is ours, the backend's socket is not connected) */
-            while (s->rx_count && s->udp_has_peer &&
-                   !rx_from_peer(s)) {
-                s->rx_bytes -= s->rx[s->rx_head].len;
-                rx_consume_head(s);
-                shim_sock_post(s);
-            }
-            if (s->rx_count) {
-                struct shim_rxseg *seg = &s->rx[s->rx_head];
-                size_t n = sga_copy(&seg->sga, 0, &cur, total);
-                if (seg->len > total)
-                    msg->msg_flags |= MSG_TRUNC;
-                if (msg->msg_name) {
-                    union dm_sockaddr from;
-                    rx_from(seg, s->family, &from);
-                    socklen_t flen = dm_addr_len(&from.sa);
-                    memcpy(msg->msg_name, &from, DM_MIN((size_t)msg->msg_namelen, (size_t)flen));
-                    msg->msg_namelen = flen;
-                }
-                r = (flags & MSG_TRUNC) ? (ssize_t)seg->len : (ssize_t)n;
-                if (!peek) {
-                    s->rx_bytes -= seg->len;
-                    rx_consume_head(s);
-                    shim_sock_post(s);
-                }
-                break;
-            }
-            if (s->so_error) {
-                r = -s->so_error;
-                s->so_error = 0;
-                break;
-            }
-        } else {
-            if (!s->connected && !s->connecting) {
-                if (s->so_error) {
-                    r = -s->so_error;
-                    s->so_error = 0;
-                } else {
-                    r = -ENOTCONN;
-                }
-                break;
-            }
-            if (total == 0) {
-                r = 0;
-                break;
-            }
-            size_t want = waitall ? total : DM_MIN(total, (size_t)s->rcvlowat);
-            if (s->rx_bytes && (copied + s->rx_bytes >= want || s->eof || s->rd_err || s->shut_rd)) {
-                copied += rx_stream_copy(s, &cur, total - copied, peek);
-                if (!peek)
-                    shim_sock_post(s);
-                if (!waitall || copied == total || s->eof || s->shut_rd || s->rd_err) {
-                    r = (ssize_t)copied;
-                    break;
-                }
-            }
-            if (s->eof || s->shut_rd) {
-                r = (ssize_t)copied;
-                break;
-            }
-            if (s->rd_err) {
-                /* Linux reports a reset once, then end of stream */
-                r = copied ? (ssize_t)copied : -s->rd_err;
-                if (!copied) {
-                    s->rd_err = 0;
-                    s->so_error = 0;
-                    s->eof = true;
-                }
-                break;
-            }
-        }
+    while (!(s->type == SOCK_DGRAM ? recv_dgram_once(s, &op, &r) : recv_stream_once(s, &op, &r))) {
         if (!w.polled)
             shim_sock_post(s);
         int e = shim_wait_turn(&w, s, fd);
         if (e < 0) {
-            r = copied ? (ssize_t)copied : e;
+            r = op.copied ? (ssize_t)op.copied : e;
             break;
         }
     }
     if (s->type == SOCK_STREAM)
         msg->msg_namelen = 0;
     shim_sock_unref(s);
-out:
+    return r;
+}
+
+ssize_t shim_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    shim_lock();
+    struct shim_sock *s = io_sock(fd);
+    if (!s) {
+        shim_unlock();
+        return SHIM_PASS;
+    }
+    ssize_t r = recv_enter(s, fd, flags);
+    if (r == 0)
+        r = recv_wait(s, fd, msg, flags);
     shim_unlock();
     return r;
 }
@@ -402,183 +446,234 @@ static ssize_t send_segmented(int fd, const struct msghdr *msg, int flags, uint1
     return (ssize_t)done;
 }
 
-ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
+/* One send call in progress: what is left to take from the caller. */
+struct send_op {
+    struct iovcur cur;
+    size_t total, sent;
+    const union dm_sockaddr *to; /* a datagram's destination */
+};
+
+/* A pending socket's first send: a datagram socket with somewhere to
+ * send to is handed over; anything else is the kernel's. */
+static int send_activate(struct shim_sock *s, int fd, const union dm_sockaddr *to, bool ancillary)
 {
-    int err;
-    union dm_sockaddr dest;
-    shim_lock();
-    struct shim_obj *o = shim_fd_get(fd);
-    if (!o || o->kind != SHIM_KIND_SOCK) {
-        shim_unlock();
-        return SHIM_PASS;
-    }
-    struct shim_sock *s = (struct shim_sock *)o;
-    ssize_t r = 0;
-    const union dm_sockaddr *to = NULL;
-    if (shim_sock_claim(s, fd) == 1) {
-        shim_unlock();
-        return SHIM_PASS;
-    }
+    if (s->type == SOCK_STREAM || (!to && !s->udp_has_peer))
+        return SHIM_PASS; /* unconnected: EPIPE/ENOTCONN/EDESTADDRREQ from the kernel */
+    if (ancillary)
+        s->kernel_why = "a send with ancillary data"; /* the kernel's from its first send */
+    int r = shim_activate(s, fd, to);
+    return r == 1 ? SHIM_PASS : r;
+}
+
+/* The checks before a send, in Linux's order, and the hand-over of a
+ * pending socket. 0: go on (*to the datagram's address if it named one,
+ * *gso its UDP_SEGMENT); SHIM_PASS: the kernel's call. */
+static int send_enter(struct shim_sock *s, int fd, const struct msghdr *msg, int flags, union dm_sockaddr *dest,
+                      const union dm_sockaddr **to, uint16_t *gso)
+{
     if (s->type == SOCK_DGRAM && msg->msg_name && msg->msg_namelen) {
-        r = shim_check_addr(msg->msg_name, msg->msg_namelen, s->family, &dest);
-        if (r < 0) {
-            if (s->state == SHIM_PENDING)
-                r = SHIM_PASS; /* the kernel's errno */
-            goto out;
-        }
-        to = &dest;
+        int r = shim_check_addr(msg->msg_name, msg->msg_namelen, s->family, dest);
+        if (r < 0)
+            return s->state == SHIM_PENDING ? SHIM_PASS : r; /* the kernel's errno */
+        *to = dest;
     }
-    uint16_t gso = 0;
-    const char *cm = shim_cmsg_unsupported(msg, &gso);
+    const char *cm = shim_cmsg_unsupported(msg, gso);
     if (s->state == SHIM_PENDING) {
-        if (s->type == SOCK_STREAM || (!to && !s->udp_has_peer)) {
-            shim_unlock();
-            return SHIM_PASS; /* unconnected: EPIPE/ENOTCONN/EDESTADDRREQ from the kernel */
-        }
-        if (cm || gso)
-            s->kernel_why = "a send with ancillary data"; /* the kernel's from its first send */
-        r = shim_activate(s, fd, to);
-        if (r != 0) {
-            r = r == 1 ? SHIM_PASS : r;
-            goto out;
-        }
+        int r = send_activate(s, fd, *to, cm || *gso);
+        if (r != 0)
+            return r;
     }
-    if (s->state == SHIM_ORPHAN) {
-        r = shim_orphan_eio();
-        goto out;
-    }
-    if (flags & MSG_OOB) {
-        r = -EOPNOTSUPP;
-        goto out;
-    }
+    if (s->state == SHIM_ORPHAN)
+        return shim_orphan_eio();
+    if (flags & MSG_OOB)
+        return -EOPNOTSUPP;
     if (dm_unlikely(cm != NULL))
         dm_log_once("shim", "fd %d: %s in a send on an offloaded socket is not applied (first of possibly "
                     "several)", fd, cm);
-    if (dm_unlikely(gso) && s->type == SOCK_DGRAM) {
-        shim_unlock(); /* each datagram is a send of its own */
-        return send_segmented(fd, msg, flags, gso);
+    return 0;
+}
+
+/* A datagram's checks, made at the call as Linux makes them; *to becomes
+ * the peer's address when the call named none. */
+static int send_dgram_check(struct shim_sock *s, size_t total, const union dm_sockaddr **to)
+{
+    if (!*to) {
+        if (!s->udp_has_peer)
+            return -EDESTADDRREQ;
+        *to = &s->peer;
     }
+    /* 65535 less the UDP header and, for IPv4, its IP header */
+    if (total > (s->family == AF_INET6 ? 65527u : 65507u))
+        return -EMSGSIZE;
+    if (((*to)->sa.sa_family == AF_INET6 ? (*to)->sin6.sin6_port : (*to)->sin.sin_port) == 0)
+        return -EINVAL; /* Linux checks it at the call, an async backend too late */
+    if (s->so_error) {
+        int r = -s->so_error;
+        s->so_error = 0;
+        return r;
+    }
+    return 0;
+}
+
+static int send_stream_check(struct shim_sock *s)
+{
+    if (s->so_error && !s->connecting)
+        return -send_take_error(s);
+    if (s->shut_wr || s->wr_dead || s->listening || (!s->connected && !s->connecting))
+        return -EPIPE;
+    return 0;
+}
+
+/* Nothing of ours queued on a stream: the kernel may take the bytes
+ * from the caller's memory now (no copy, no push to complete). True
+ * when all of them went. */
+static bool send_now(struct shim_sock *s, const struct msghdr *msg, struct send_op *op)
+{
+    ssize_t k = dm_send_now(shim_dp_inst(s->dp), s->qd, msg->msg_iov, (int)msg->msg_iovlen);
+    if (k == (ssize_t)op->total)
+        return true;
+    if (k > 0) {
+        iov_skip(&op->cur, (size_t)k);
+        op->sent = (size_t)k;
+    } else if (k == -EOPNOTSUPP) {
+        s->dp->send_now = false;
+    }
+    return false;
+}
+
+/* A stream that can send no more ends the call: with what it sent, else
+ * its error (once), else EPIPE. */
+static bool send_stream_closed(struct shim_sock *s, size_t sent, ssize_t *r)
+{
+    if (!s->wr_dead && !s->shut_wr && !(s->so_error && !s->connecting))
+        return false;
+    if (sent) {
+        *r = (ssize_t)sent;
+    } else if (s->so_error) {
+        *r = -send_take_error(s);
+    } else {
+        *r = -EPIPE;
+    }
+    return true;
+}
+
+/* How many bytes the next push takes; false: no room yet. */
+static bool send_room(const struct shim_sock *s, const struct send_op *op, size_t *n)
+{
+    size_t space = s->connecting ? 0 : send_space(s);
+    if (s->type == SOCK_DGRAM && space < op->total)
+        space = s->tx_count < SHIM_TXRING && s->tx_bytes == 0 ? op->total : 0; /* a datagram goes whole */
+    if (!space)
+        return false;
+    *n = s->type == SOCK_DGRAM ? op->total : DM_MIN(DM_MIN(space, op->total - op->sent), (size_t)SHIM_PUSH_MAX);
+    return true;
+}
+
+/* The backend finished the push at once: a failure is this send's. */
+static bool push_failed_now(struct shim_sock *s, demi_qtoken_t qt)
+{
+    if (dm_token_state(shim_dp_inst(s->dp), qt) != 1)
+        return false;
+    shim_progress();
+    return s->tx_fail_qt == qt;
+}
+
+/* The first push of an unbound UDP socket bound it: now it can receive. */
+static void udp_bound_by_send(struct shim_sock *s)
+{
+    socklen_t l = sizeof(s->local);
+    (void)dm_getsockname(shim_dp_inst(s->dp), s->qd, (struct sockaddr *)&s->local, &l);
+    s->udp_pop_ok = true;
+    shim_sock_post(s);
+}
+
+/* Pushes while there is room. True when the call is over (*r its
+ * result), false when it must wait for room. */
+static bool send_try(struct shim_sock *s, struct send_op *op, ssize_t *r)
+{
+    for (;;) {
+        size_t n;
+        if (s->type == SOCK_STREAM && send_stream_closed(s, op->sent, r))
+            return true;
+        if (!send_room(s, op, &n))
+            return false;
+        demi_qtoken_t qt = 0;
+        int pr = push_bytes(s, &op->cur, n, s->type == SOCK_DGRAM ? op->to : NULL, &qt);
+        if (pr < 0) {
+            if (pr == -ENOBUFS || pr == -EAGAIN)
+                return false;
+            *r = op->sent ? (ssize_t)op->sent : pr;
+            return true;
+        }
+        if (pr > 0)
+            n = (size_t)pr;
+        if (push_failed_now(s, qt)) {
+            int e = s->so_error ? send_take_error(s) : EPIPE;
+            *r = op->sent ? (ssize_t)op->sent : -e;
+            return true;
+        }
+        op->sent += n;
+        if (s->type == SOCK_DGRAM && !s->udp_pop_ok)
+            udp_bound_by_send(s);
+        if (op->sent == op->total) {
+            *r = (ssize_t)op->sent;
+            return true;
+        }
+    }
+}
+
+/* Sends msg, waiting (unless non-blocking) for room; interrupted after a
+ * part, returns the part. */
+static ssize_t send_wait(struct shim_sock *s, int fd, const struct msghdr *msg, int flags,
+                         const union dm_sockaddr *to)
+{
+    int err;
     shim_sock_use(s);
     shim_focus(s->dp);
     size_t total = iov_total(msg->msg_iov, msg->msg_iovlen, &err);
-    if (err) {
-        r = err;
-        goto out;
-    }
-    bool nonblock = s->nonblock || (flags & MSG_DONTWAIT);
-    if (s->type == SOCK_DGRAM) {
-        if (!to) {
-            if (!s->udp_has_peer) {
-                r = -EDESTADDRREQ;
-                goto out;
-            }
-            to = &s->peer;
-        }
-        /* 65535 less the UDP header and, for IPv4, its IP header */
-        if (total > (s->family == AF_INET6 ? 65527u : 65507u)) {
-            r = -EMSGSIZE;
-            goto out;
-        }
-        if ((to->sa.sa_family == AF_INET6 ? to->sin6.sin6_port : to->sin.sin_port) == 0) {
-            r = -EINVAL; /* Linux checks it at the call, an async backend too late */
-            goto out;
-        }
-        if (s->so_error) {
-            r = -s->so_error;
-            s->so_error = 0;
-            goto out;
-        }
-    } else {
-        if (s->so_error && !s->connecting) {
-            r = -send_take_error(s);
-            goto out;
-        }
-        if (s->shut_wr || s->wr_dead || s->listening || (!s->connected && !s->connecting)) {
-            r = -EPIPE;
-            goto out;
-        }
-        if (total == 0)
-            goto out;
-    }
-    struct iovcur cur = { msg->msg_iov, msg->msg_iovlen, 0, 0 };
-    size_t sent = 0;
-    struct shim_wait w = { .nonblock = nonblock, .timeo_ns = s->sndtimeo_ns };
-    if (s->type == SOCK_STREAM && !s->tx_count && !s->connecting && s->dp->send_now) {
-        /* nothing of ours queued: the kernel may take it from the caller's
-         * memory now (no copy, no push to complete) */
-        ssize_t k = dm_send_now(shim_dp_inst(s->dp), s->qd, msg->msg_iov, (int)msg->msg_iovlen);
-        if (k == (ssize_t)total) {
-            r = k;
-            goto out;
-        }
-        if (k > 0) {
-            iov_skip(&cur, (size_t)k);
-            sent = (size_t)k;
-        } else if (k == -EOPNOTSUPP) {
-            s->dp->send_now = false;
-        }
-    }
+    if (err)
+        return err;
+    ssize_t r = s->type == SOCK_DGRAM ? send_dgram_check(s, total, &to) : send_stream_check(s);
+    if (r < 0)
+        return r;
+    if (s->type == SOCK_STREAM && total == 0)
+        return 0;
+    struct send_op op = { .cur = { msg->msg_iov, msg->msg_iovlen, 0, 0 }, .total = total, .to = to };
+    if (s->type == SOCK_STREAM && !s->tx_count && !s->connecting && s->dp->send_now && send_now(s, msg, &op))
+        return (ssize_t)total;
+    struct shim_wait w = { .nonblock = s->nonblock || (flags & MSG_DONTWAIT), .timeo_ns = s->sndtimeo_ns };
     s->obj.refs++;
-    for (;;) {
-        if (s->type == SOCK_STREAM && (s->wr_dead || s->shut_wr || (s->so_error && !s->connecting))) {
-            if (sent) {
-                r = (ssize_t)sent;
-            } else if (s->so_error) {
-                r = -send_take_error(s);
-            } else {
-                r = -EPIPE;
-            }
-            break;
-        }
-        size_t space = s->connecting ? 0 : send_space(s);
-        if (s->type == SOCK_DGRAM && space < total)
-            space = s->tx_count < SHIM_TXRING && s->tx_bytes == 0 ? total : 0; /* a datagram goes whole */
-        if (space) {
-            size_t n = s->type == SOCK_DGRAM ? total : DM_MIN(DM_MIN(space, total - sent), (size_t)SHIM_PUSH_MAX);
-            demi_qtoken_t qt = 0;
-            int pr = push_bytes(s, &cur, n, s->type == SOCK_DGRAM ? to : NULL, &qt);
-            if (pr > 0) {
-                n = (size_t)pr;
-                pr = 0;
-            }
-            if (pr == 0 && dm_token_state(shim_dp_inst(s->dp), qt) == 1) {
-                /* the backend finished it at once: a failure is this send's */
-                shim_progress();
-                if (s->tx_fail_qt == qt) {
-                    int e = s->so_error ? send_take_error(s) : EPIPE;
-                    r = sent ? (ssize_t)sent : -e;
-                    break;
-                }
-            }
-            if (pr == 0) {
-                sent += n;
-                if (s->type == SOCK_DGRAM && !s->udp_pop_ok) {
-                    socklen_t l = sizeof(s->local);
-                    (void)dm_getsockname(shim_dp_inst(s->dp), s->qd, (struct sockaddr *)&s->local, &l);
-                    s->udp_pop_ok = true;
-                    shim_sock_post(s);
-                }
-                if (sent == total) {
-                    r = (ssize_t)sent;
-                    break;
-                }
-                continue;
-            }
-            if (pr != -ENOBUFS && pr != -EAGAIN) {
-                r = sent ? (ssize_t)sent : pr;
-                break;
-            }
-        }
+    while (!send_try(s, &op, &r)) {
         int e = shim_wait_turn(&w, s, fd);
         if (e < 0) {
-            r = sent ? (ssize_t)sent : e;
+            r = op.sent ? (ssize_t)op.sent : e;
             break;
         }
     }
     /* push promptly: one poll sends what we queued (or the turn's end) */
     shim_tx_after_send(s);
     shim_sock_unref(s);
-out:
+    return r;
+}
+
+ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    union dm_sockaddr dest;
+    const union dm_sockaddr *to = NULL;
+    uint16_t gso = 0;
+    shim_lock();
+    struct shim_sock *s = io_sock(fd);
+    if (!s) {
+        shim_unlock();
+        return SHIM_PASS;
+    }
+    ssize_t r = send_enter(s, fd, msg, flags, &dest, &to, &gso);
+    if (r == 0 && dm_unlikely(gso) && s->type == SOCK_DGRAM) {
+        shim_unlock(); /* each datagram is a send of its own */
+        return send_segmented(fd, msg, flags, gso);
+    }
+    if (r == 0)
+        r = send_wait(s, fd, msg, flags, to);
     shim_unlock();
     if (r == -EPIPE && !(flags & MSG_NOSIGNAL))
         raise(SIGPIPE);

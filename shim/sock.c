@@ -316,64 +316,150 @@ static void udp_take_queued(struct shim_sock *s, int fd, struct dm_instance *ins
                  dropped);
 }
 
-int shim_activate(struct shim_sock *s, int fd, const union dm_sockaddr *dest)
-{
-    char b1[ADDR_STRLEN], b2[ADDR_STRLEN];
-    union dm_sockaddr local = { 0 };
-    socklen_t llen = sizeof(local);
-    const char *why = NULL;
-    int r, qd, one = 1;
-    bool drained = false;
+/* Where a socket being handed over binds in the datapath. */
+struct act_addr {
+    union dm_sockaddr local;
+    bool bound;     /* a port: the placeholder holds it in the kernel */
+    bool addr_only; /* an address alone, the port picked at connect */
+};
 
-    if (s->state == SHIM_OFFLOADED)
-        return 0;
-    if (s->state == SHIM_ORPHAN)
-        return -EIO;
-    if (DM_REAL(getsockname)(fd, &local.sa, &llen) < 0 || local.sa.sa_family != s->family) {
-        memset(&local, 0, sizeof(local));
-        local.sa.sa_family = (sa_family_t)s->family;
+/* The placeholder's address, with the application's own address where
+ * the placeholder holds the wildcard. */
+static void activate_addr(const struct shim_sock *s, int fd, struct act_addr *aa)
+{
+    socklen_t llen = sizeof(aa->local);
+    memset(&aa->local, 0, sizeof(aa->local));
+    if (DM_REAL(getsockname)(fd, &aa->local.sa, &llen) < 0 || aa->local.sa.sa_family != s->family) {
+        memset(&aa->local, 0, sizeof(aa->local));
+        aa->local.sa.sa_family = (sa_family_t)s->family;
     }
     if (s->own_bind) { /* the placeholder holds the wildcard */
         if (s->family == AF_INET)
-            local.sin.sin_addr = s->local.sin.sin_addr;
+            aa->local.sin.sin_addr = s->local.sin.sin_addr;
         else
-            local.sin6.sin6_addr = s->local.sin6.sin6_addr;
+            aa->local.sin6.sin6_addr = s->local.sin6.sin6_addr;
     }
-    bool bound = addr_port(&local) != 0;
+    aa->bound = addr_port(&aa->local) != 0;
     /* bind(ip:0) with IP_BIND_ADDRESS_NO_PORT (or a stack's own address
      * with port 0): the kernel picks the port only at connect, but the
      * source address is the application's choice all the same */
-    bool addr_only = !bound && !addr_is_any(&local);
+    aa->addr_only = !aa->bound && !addr_is_any(&aa->local);
     if (s->listening && s->refork) {
         /* a listener re-created in a forked child: its address was recorded */
-        local = s->local;
-        bound = true;
+        aa->local = s->local;
+        aa->bound = true;
     }
-    int ok = shim_offload_decide_addr(shim_offload_rules, &shim_rt.cfg, s->type,
-                                      bound || addr_only ? &local : NULL, dest, &why);
-    struct shim_dp *dp = ok ? shim_dp_mine() : NULL;
-    if (ok && dp && s->family == AF_INET6 && !dm_instance_inet6(shim_dp_inst(dp))) {
-        ok = 0; /* (socket() already kept them with DEMI_BACKEND's first choice) */
-        why = "the backend has no IPv6";
+}
+
+/* The datapath that takes the socket, or NULL (*why says why not). */
+static struct shim_dp *activate_choose(const struct shim_sock *s, const struct act_addr *aa,
+                                       const union dm_sockaddr *dest, const char **why)
+{
+    if (!shim_offload_decide_addr(shim_offload_rules, &shim_rt.cfg, s->type,
+                                  aa->bound || aa->addr_only ? &aa->local : NULL, dest, why))
+        return NULL;
+    struct shim_dp *dp = shim_dp_mine();
+    if (dp && s->family == AF_INET6 && !dm_instance_inet6(shim_dp_inst(dp))) {
+        *why = "the backend has no IPv6"; /* (socket() already kept them with DEMI_BACKEND's first choice) */
+        return NULL;
     }
-    if (ok && !dp) {
-        ok = 0;
-        why = "the datapath did not start";
+    if (!dp) {
+        *why = "the datapath did not start";
+        return NULL;
     }
-    if (ok && s->kernel_why) {
-        ok = 0;
-        why = s->kernel_why; /* ancillary data: the kernel gives it */
+    if (s->kernel_why) {
+        *why = s->kernel_why; /* ancillary data: the kernel gives it */
+        return NULL;
     }
-    if (!ok) {
-        DM_DEBUG("shim", "fd %d: %s socket " SIN_FMT " -> " SIN_FMT " stays in the kernel: %s", fd,
-                 s->type == SOCK_STREAM ? "TCP" : "UDP", SIN_ARG(&local, b1),
-                 SIN_ARG(dest ? dest : &local, b2), why);
-        shim_sock_to_kernel(s, fd);
-        return 1;
+    return dp;
+}
+
+/* UDP has no listen state to stop: a fresh unbound placeholder takes
+ * the fd so that the kernel delivers nothing to it, once what it had
+ * received is ours. */
+static void udp_swap_placeholder(struct shim_sock *s, int fd, struct dm_instance *inst)
+{
+    udp_take_queued(s, fd, inst);
+    int fdfl = DM_REAL(fcntl)(fd, F_GETFD);
+    int nfd = DM_REAL(socket)(s->family, SOCK_DGRAM | (s->nonblock ? SOCK_NONBLOCK : 0), 0);
+    if (nfd >= 0) {
+        DM_REAL(dup3)(nfd, fd, fdfl > 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
+        DM_REAL(close)(nfd);
+        sock_replay_opts(s, fd);
     }
-    struct dm_instance *inst = shim_dp_inst(dp);
-    s->dp = dp;
-    r = dm_socket(inst, &qd, s->family, s->type, 0);
+}
+
+/* The datapath's socket binds the port the placeholder holds. */
+static int bind_placeholder_port(struct shim_sock *s, int fd, struct dm_instance *inst, const union dm_sockaddr *local,
+                                 bool *drained)
+{
+    int one = 1;
+    /* The placeholder keeps the port reserved in the kernel; with
+     * SO_REUSEADDR on both and the placeholder not listening, the
+     * datapath's own socket may bind the same address. */
+    (void)DM_REAL(setsockopt)(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (s->type == SOCK_DGRAM)
+        udp_swap_placeholder(s, fd, inst);
+    if (s->listening)
+        (void)dm_setsockopt(inst, s->qd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    int r = dm_bind(inst, s->qd, &local->sa, dm_addr_len(&local->sa));
+    if (r == -EADDRINUSE && s->listening && !s->refork) {
+        /* SO_REUSEPORT needs the same user on both sockets: a worker
+         * that dropped privileges (nginx) must stop the kernel
+         * listener first (a short window in which connects are
+         * refused), then bind */
+        drain_kernel_listener(s, fd);
+        *drained = true;
+        r = dm_bind(inst, s->qd, &local->sa, dm_addr_len(&local->sa));
+    }
+    return r;
+}
+
+/* The datapath's socket takes the placeholder's address, if it had one. */
+static int activate_bind(struct shim_sock *s, int fd, struct dm_instance *inst, const struct act_addr *aa,
+                         bool *drained)
+{
+    char b[ADDR_STRLEN];
+    int r;
+    if (aa->bound)
+        r = bind_placeholder_port(s, fd, inst, &aa->local, drained);
+    else if (aa->addr_only)
+        r = dm_bind(inst, s->qd, &aa->local.sa, dm_addr_len(&aa->local.sa));
+    else
+        return 0;
+    if (r < 0) {
+        DM_ERR("shim", "fd %d: the datapath could not bind " SIN_FMT ": %s", fd, SIN_ARG(&aa->local, b),
+               strerror(-r));
+        return r;
+    }
+    s->local = aa->local;
+    s->udp_pop_ok = true;
+    return 0;
+}
+
+static int activate_listen(struct shim_sock *s, int fd, struct dm_instance *inst, const struct act_addr *aa,
+                           bool drained)
+{
+    char b[ADDR_STRLEN];
+    int r = dm_listen(inst, s->qd, s->backlog);
+    if (r < 0) {
+        DM_ERR("shim", "fd %d: the datapath could not listen on " SIN_FMT ": %s", fd, SIN_ARG(&aa->local, b),
+               strerror(-r));
+        return r;
+    }
+    /* Only now that the datapath listens (SO_REUSEPORT on both) does
+     * the kernel listener stop: no window in which a connect is
+     * refused (prefork servers hand over while clients connect). */
+    if (aa->bound && !s->refork && !drained)
+        drain_kernel_listener(s, fd);
+    return 0;
+}
+
+/* The datapath's socket, with the options the application set so far. */
+static int activate_socket(struct shim_sock *s, int fd, struct dm_instance *inst)
+{
+    int qd, one = 1;
+    int r = dm_socket(inst, &qd, s->family, s->type, 0);
     if (r < 0) {
         DM_ERR("shim", "fd %d: the datapath refused a socket: %s", fd, strerror(-r));
         return r;
@@ -381,70 +467,41 @@ int shim_activate(struct shim_sock *s, int fd, const union dm_sockaddr *dest)
     s->qd = qd;
     (void)dm_setsockopt(inst, qd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     sock_replay_opts(s, -1);
-    if (bound) {
-        /* The placeholder keeps the port reserved in the kernel; with
-         * SO_REUSEADDR on both and the placeholder not listening, the
-         * datapath's own socket may bind the same address. */
-        (void)DM_REAL(setsockopt)(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (s->type == SOCK_DGRAM) {
-            /* UDP has no listen state to stop: swap in a fresh unbound
-             * placeholder so the kernel delivers nothing to it, once
-             * what it had received is ours. */
-            udp_take_queued(s, fd, inst);
-            int fdfl = DM_REAL(fcntl)(fd, F_GETFD);
-            int nfd = DM_REAL(socket)(s->family, SOCK_DGRAM | (s->nonblock ? SOCK_NONBLOCK : 0), 0);
-            if (nfd >= 0) {
-                DM_REAL(dup3)(nfd, fd, fdfl > 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
-                DM_REAL(close)(nfd);
-                sock_replay_opts(s, fd);
-            }
-        }
-        if (s->listening)
-            (void)dm_setsockopt(inst, qd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-        r = dm_bind(inst, qd, &local.sa, dm_addr_len(&local.sa));
-        if (r == -EADDRINUSE && s->listening && !s->refork) {
-            /* SO_REUSEPORT needs the same user on both sockets: a worker
-             * that dropped privileges (nginx) must stop the kernel
-             * listener first (a short window in which connects are
-             * refused), then bind */
-            drain_kernel_listener(s, fd);
-            drained = true;
-            r = dm_bind(inst, qd, &local.sa, dm_addr_len(&local.sa));
-        }
-        if (r < 0) {
-            DM_ERR("shim", "fd %d: the datapath could not bind " SIN_FMT ": %s", fd, SIN_ARG(&local, b1),
-                   strerror(-r));
-            dm_close(inst, qd);
-            s->qd = -1;
-            return r;
-        }
-        s->local = local;
-        s->udp_pop_ok = true;
-    } else if (addr_only) {
-        r = dm_bind(inst, qd, &local.sa, dm_addr_len(&local.sa));
-        if (r < 0) {
-            DM_ERR("shim", "fd %d: the datapath could not bind " SIN_FMT ": %s", fd, SIN_ARG(&local, b1), strerror(-r));
-            dm_close(inst, qd);
-            s->qd = -1;
-            return r;
-        }
-        s->local = local;
-        s->udp_pop_ok = true;
+    return 0;
+}
+
+int shim_activate(struct shim_sock *s, int fd, const union dm_sockaddr *dest)
+{
+    char b1[ADDR_STRLEN], b2[ADDR_STRLEN];
+    struct act_addr aa;
+    const char *why = NULL;
+    bool drained = false;
+
+    if (s->state == SHIM_OFFLOADED)
+        return 0;
+    if (s->state == SHIM_ORPHAN)
+        return -EIO;
+    activate_addr(s, fd, &aa);
+    struct shim_dp *dp = activate_choose(s, &aa, dest, &why);
+    if (!dp) {
+        DM_DEBUG("shim", "fd %d: %s socket " SIN_FMT " -> " SIN_FMT " stays in the kernel: %s", fd,
+                 s->type == SOCK_STREAM ? "TCP" : "UDP", SIN_ARG(&aa.local, b1),
+                 SIN_ARG(dest ? dest : &aa.local, b2), why);
+        shim_sock_to_kernel(s, fd);
+        return 1;
     }
-    if (s->listening) {
-        r = dm_listen(inst, qd, s->backlog);
-        if (r < 0) {
-            DM_ERR("shim", "fd %d: the datapath could not listen on " SIN_FMT ": %s", fd, SIN_ARG(&local, b1),
-                   strerror(-r));
-            dm_close(inst, qd);
-            s->qd = -1;
-            return r;
-        }
-        /* Only now that the datapath listens (SO_REUSEPORT on both) does
-         * the kernel listener stop: no window in which a connect is
-         * refused (prefork servers hand over while clients connect). */
-        if (bound && !s->refork && !drained)
-            drain_kernel_listener(s, fd);
+    struct dm_instance *inst = shim_dp_inst(dp);
+    s->dp = dp;
+    int r = activate_socket(s, fd, inst);
+    if (r < 0)
+        return r;
+    r = activate_bind(s, fd, inst, &aa, &drained);
+    if (r == 0 && s->listening)
+        r = activate_listen(s, fd, inst, &aa, drained);
+    if (r < 0) {
+        dm_close(inst, s->qd);
+        s->qd = -1;
+        return r;
     }
     s->state = SHIM_OFFLOADED;
     s->inst_gen = shim_rt.inst_gen;
@@ -453,8 +510,8 @@ int shim_activate(struct shim_sock *s, int fd, const union dm_sockaddr *dest)
     shim_watch_note_dp(s);
     shim_qmap_put(s);
     DM_DEBUG("shim", "fd %d: %s socket " SIN_FMT "%s offloaded as qd %d: %s", fd,
-             s->type == SOCK_STREAM ? (s->listening ? "listening TCP" : "TCP") : "UDP", SIN_ARG(&local, b1),
-             dest ? " (connecting)" : "", qd, why);
+             s->type == SOCK_STREAM ? (s->listening ? "listening TCP" : "TCP") : "UDP", SIN_ARG(&aa.local, b1),
+             dest ? " (connecting)" : "", s->qd, why);
     shim_sock_post(s);
     return 0;
 }
@@ -783,6 +840,102 @@ static void sock_inherit_opts(struct shim_sock *ns, const struct shim_sock *l, i
     ns->rcvbuf = l->rcvbuf;
 }
 
+/* A connection the kernel listener had queued before the hand-over
+ * (drain_kernel_listener): it stays the kernel's. */
+static int accept_kernel_queued(struct shim_sock *s, struct sockaddr *a, socklen_t *alen, int flags)
+{
+    int k = s->kaccq[0];
+    memmove(&s->kaccq[0], &s->kaccq[1], (s->kacc_count - 1) * sizeof(int));
+    s->kacc_count--;
+    if (flags & SOCK_NONBLOCK)
+        DM_REAL(fcntl)(k, F_SETFL, DM_REAL(fcntl)(k, F_GETFL) | O_NONBLOCK);
+    if (!(flags & SOCK_CLOEXEC))
+        DM_REAL(fcntl)(k, F_SETFD, 0);
+    union dm_sockaddr peer = { 0 };
+    socklen_t pl = sizeof(peer);
+    peer.sa.sa_family = (sa_family_t)s->family;
+    DM_REAL(getpeername)(k, &peer.sa, &pl);
+    int r = shim_copy_addr(&peer, a, alen);
+    return r < 0 ? r : k;
+}
+
+/* The connection at the head of the listener's queue becomes ns. */
+static void accept_take_head(struct shim_sock *s, struct shim_sock *ns, int flags)
+{
+    ns->state = SHIM_OFFLOADED;
+    ns->inst_gen = shim_rt.inst_gen;
+    ns->dp = s->dp;
+    /* with an instance per thread, it moves to the thread that
+     * first uses it, so nothing is posted on it before */
+    ns->fresh = shim_rt.per_thread;
+    ns->family = s->family;
+    ns->qd = s->accq[s->acc_head].qd;
+    ns->peer = s->accq[s->acc_head].addr;
+    ns->local = s->local;
+    ns->connected = true;
+    ns->nonblock = (flags & SOCK_NONBLOCK) != 0;
+    s->acc_head = (s->acc_head + 1) % SHIM_ACCQ;
+    s->acc_count--;
+}
+
+/* A connection the datapath accepted: a socket of the shim's on a
+ * kernel placeholder fd. */
+static int accept_offloaded(struct shim_sock *s, int fd, struct sockaddr *a, socklen_t *alen, int flags)
+{
+    int nfd = DM_REAL(socket)(s->family, SOCK_STREAM | flags, 0);
+    if (nfd < 0)
+        return -errno;
+    struct shim_sock *ns = shim_sock_new(SOCK_STREAM);
+    if (!ns || shim_fd_set(nfd, &ns->obj) < 0) {
+        free(ns);
+        DM_REAL(close)(nfd);
+        return -ENOMEM;
+    }
+    accept_take_head(s, ns, flags);
+    sock_inherit_opts(ns, s, nfd);
+    shim_qmap_put(ns);
+    shim_sock_post(ns);
+    shim_sock_post(s);
+    char b[ADDR_STRLEN];
+    DM_DEBUG("shim", "fd %d: accepted " SIN_FMT " as fd %d (qd %d)", fd, SIN_ARG(&ns->peer, b), nfd, ns->qd);
+    /* Linux fills the address even when the caller's buffer is
+     * short; a bad pointer would have faulted in the kernel. */
+    (void)shim_copy_addr(&ns->peer, a, alen);
+    return nfd;
+}
+
+/* One look at the listener; false: nothing to accept yet. */
+static bool accept_once(struct shim_sock *s, int fd, struct sockaddr *a, socklen_t *alen, int flags, int *r)
+{
+    if (s->kacc_count) {
+        *r = accept_kernel_queued(s, a, alen, flags);
+    } else if (s->acc_count) {
+        *r = accept_offloaded(s, fd, a, alen, flags);
+    } else if (s->so_error) {
+        *r = -s->so_error;
+        s->so_error = 0;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* A pending listener is handed over at its first accept. 0: go on;
+ * SHIM_PASS: the kernel's call. */
+static int accept_enter(struct shim_sock *s, int fd)
+{
+    if (s->state == SHIM_PENDING) {
+        if (!s->listening)
+            return SHIM_PASS; /* the kernel says EINVAL */
+        int r = shim_activate(s, fd, NULL);
+        if (r != 0)
+            return r == 1 ? SHIM_PASS : r;
+    }
+    if (!s->listening || s->state != SHIM_OFFLOADED)
+        return -EINVAL;
+    return 0;
+}
+
 int shim_accept(int fd, struct sockaddr *a, socklen_t *alen, int flags)
 {
     if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
@@ -791,86 +944,15 @@ int shim_accept(int fd, struct sockaddr *a, socklen_t *alen, int flags)
         return -EFAULT;
     shim_lock();
     SHIM_GET_SOCK(fd, s);
-    int r;
-    if (s->state == SHIM_PENDING) {
-        if (!s->listening) {
-            shim_unlock();
-            return SHIM_PASS; /* the kernel says EINVAL */
-        }
-        r = shim_activate(s, fd, NULL);
-        if (r != 0) {
-            shim_unlock();
-            return r == 1 ? SHIM_PASS : r;
-        }
-    }
-    if (!s->listening || s->state != SHIM_OFFLOADED) {
+    int r = accept_enter(s, fd);
+    if (r != 0) {
         shim_unlock();
-        return -EINVAL;
+        return r;
     }
     shim_focus(s->dp);
     s->obj.refs++;
     struct shim_wait w = { .nonblock = s->nonblock, .timeo_ns = s->rcvtimeo_ns };
-    for (;;) {
-        if (s->kacc_count) {
-            int k = s->kaccq[0];
-            memmove(&s->kaccq[0], &s->kaccq[1], (s->kacc_count - 1) * sizeof(int));
-            s->kacc_count--;
-            if (flags & SOCK_NONBLOCK)
-                DM_REAL(fcntl)(k, F_SETFL, DM_REAL(fcntl)(k, F_GETFL) | O_NONBLOCK);
-            if (!(flags & SOCK_CLOEXEC))
-                DM_REAL(fcntl)(k, F_SETFD, 0);
-            union dm_sockaddr peer = { 0 };
-            socklen_t pl = sizeof(peer);
-            peer.sa.sa_family = (sa_family_t)s->family;
-            DM_REAL(getpeername)(k, &peer.sa, &pl);
-            r = shim_copy_addr(&peer, a, alen);
-            r = r < 0 ? r : k;
-            break;
-        }
-        if (s->acc_count) {
-            int nfd = DM_REAL(socket)(s->family, SOCK_STREAM | flags, 0);
-            if (nfd < 0) {
-                r = -errno;
-                break;
-            }
-            struct shim_sock *ns = shim_sock_new(SOCK_STREAM);
-            if (!ns || shim_fd_set(nfd, &ns->obj) < 0) {
-                free(ns);
-                DM_REAL(close)(nfd);
-                r = -ENOMEM;
-                break;
-            }
-            ns->state = SHIM_OFFLOADED;
-            ns->inst_gen = shim_rt.inst_gen;
-            ns->dp = s->dp;
-            /* with an instance per thread, it moves to the thread that
-             * first uses it, so nothing is posted on it before */
-            ns->fresh = shim_rt.per_thread;
-            ns->family = s->family;
-            ns->qd = s->accq[s->acc_head].qd;
-            ns->peer = s->accq[s->acc_head].addr;
-            ns->local = s->local;
-            ns->connected = true;
-            ns->nonblock = (flags & SOCK_NONBLOCK) != 0;
-            sock_inherit_opts(ns, s, nfd);
-            s->acc_head = (s->acc_head + 1) % SHIM_ACCQ;
-            s->acc_count--;
-            shim_qmap_put(ns);
-            shim_sock_post(ns);
-            shim_sock_post(s);
-            char b[ADDR_STRLEN];
-            DM_DEBUG("shim", "fd %d: accepted " SIN_FMT " as fd %d (qd %d)", fd, SIN_ARG(&ns->peer, b), nfd, ns->qd);
-            /* Linux fills the address even when the caller's buffer is
-             * short; a bad pointer would have faulted in the kernel. */
-            (void)shim_copy_addr(&ns->peer, a, alen);
-            r = nfd;
-            break;
-        }
-        if (s->so_error) {
-            r = -s->so_error;
-            s->so_error = 0;
-            break;
-        }
+    while (!accept_once(s, fd, a, alen, flags, &r)) {
         shim_sock_post(s);
         if ((r = shim_wait_turn(&w, s, fd)) < 0)
             break;
@@ -899,101 +981,84 @@ static int udp_connect_backend(struct shim_sock *s, const struct sockaddr *a, so
     return 0;
 }
 
-int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
+/* connect(AF_UNSPEC): a connected UDP socket forgets its peer; Linux
+ * disconnects a TCP socket too, which the shim does not. */
+static int connect_unspec(struct shim_sock *s, const struct sockaddr *a, socklen_t len)
 {
-    union dm_sockaddr dest;
-    shim_lock();
-    SHIM_GET_SOCK(fd, s);
-    int r = 0;
-    if (a && len >= sizeof(sa_family_t) && a->sa_family == AF_UNSPEC) {
-        if (s->type == SOCK_DGRAM && s->state == SHIM_OFFLOADED) {
-            s->udp_has_peer = false;
-            r = DM_MIN(udp_connect_backend(s, a, len), 0);
-        } else {
-            r = s->state == SHIM_PENDING ? SHIM_PASS : -EOPNOTSUPP;
-        }
-        shim_unlock();
-        return r;
+    if (s->type == SOCK_DGRAM && s->state == SHIM_OFFLOADED) {
+        s->udp_has_peer = false;
+        return DM_MIN(udp_connect_backend(s, a, len), 0);
     }
-    if (s->state == SHIM_PENDING && (s->listening || (r = shim_check_addr(a, len, s->family, &dest)) < 0)) {
-        shim_unlock();
-        return SHIM_PASS; /* the kernel gives the errno */
-    }
-    if (s->state == SHIM_ORPHAN) {
-        shim_unlock();
+    return s->state == SHIM_PENDING ? SHIM_PASS : -EOPNOTSUPP;
+}
+
+/* The destination, checked; a pending socket leaves a listener or a bad
+ * address to the kernel (its errno). */
+static int connect_dest(struct shim_sock *s, const struct sockaddr *a, socklen_t len, union dm_sockaddr *dest)
+{
+    if (s->state == SHIM_PENDING && (s->listening || shim_check_addr(a, len, s->family, dest) < 0))
+        return SHIM_PASS;
+    if (s->state == SHIM_ORPHAN)
         return -EIO;
-    }
-    if (s->state == SHIM_OFFLOADED && (r = shim_check_addr(a, len, s->family, &dest)) < 0)
-        goto out;
-    if (s->type == SOCK_DGRAM) {
-        r = shim_activate(s, fd, &dest);
-        if (r != 0) {
-            r = r == 1 ? SHIM_PASS : r;
-            goto out;
-        }
-        r = udp_connect_backend(s, &dest.sa, dm_addr_len(&dest.sa));
+    if (s->state == SHIM_OFFLOADED)
+        return DM_MIN(shim_check_addr(a, len, s->family, dest), 0);
+    return 0;
+}
+
+/* A UDP connect: the peer recv filters by and send defaults to. */
+static int connect_udp(struct shim_sock *s, int fd, const union dm_sockaddr *dest)
+{
+    int r = shim_activate(s, fd, dest);
+    if (r != 0)
+        return r == 1 ? SHIM_PASS : r;
+    r = udp_connect_backend(s, &dest->sa, dm_addr_len(&dest->sa));
+    if (r < 0)
+        return r;
+    if (r == 1 && !s->udp_pop_ok) {
+        /* the shim's own association: a port to receive on first */
+        union dm_sockaddr any = { .sa.sa_family = (sa_family_t)s->family };
+        socklen_t l = sizeof(any);
+        r = dm_bind(shim_dp_inst(s->dp), s->qd, &any.sa, dm_addr_len(&any.sa));
         if (r < 0)
-            goto out;
-        if (r == 1 && !s->udp_pop_ok) {
-            /* the shim's own association: a port to receive on first */
-            union dm_sockaddr any = { .sa.sa_family = (sa_family_t)s->family };
-            socklen_t l = sizeof(any);
-            r = dm_bind(shim_dp_inst(s->dp), s->qd, &any.sa, dm_addr_len(&any.sa));
-            if (r < 0)
-                goto out;
-            if (dm_getsockname(shim_dp_inst(s->dp), s->qd, (struct sockaddr *)&s->local, &l) < 0)
-                s->local = any;
-        }
-        s->udp_pop_ok = true;
-        shim_sock_post(s);
-        s->peer = dest;
-        s->udp_has_peer = true;
-        r = 0;
-        goto out;
+            return r;
+        if (dm_getsockname(shim_dp_inst(s->dp), s->qd, (struct sockaddr *)&s->local, &l) < 0)
+            s->local = any;
     }
-    if (s->state == SHIM_PENDING) {
-        r = shim_activate(s, fd, &dest);
-        if (r != 0) {
-            r = r == 1 ? SHIM_PASS : r;
-            goto out;
-        }
-    }
+    s->udp_pop_ok = true;
+    shim_sock_post(s);
+    s->peer = *dest;
+    s->udp_has_peer = true;
+    return 0;
+}
+
+/* A TCP socket's state answers the call without a connect: true, *r
+ * the answer (as Linux's for the same state). */
+static bool connect_settled(struct shim_sock *s, int *r)
+{
     if (s->listening) {
-        r = -EISCONN;
-        goto out;
-    }
-    if (s->connected) {
+        *r = -EISCONN;
+    } else if (s->connected) {
         /* Linux: the first connect() after a non-blocking one completed
          * reports success, later ones EISCONN */
-        r = s->nb_connect ? 0 : -EISCONN;
+        *r = s->nb_connect ? 0 : -EISCONN;
         s->nb_connect = false;
-        goto out;
-    }
-    if (s->connecting) {
-        r = -EALREADY;
-        goto out;
-    }
-    if (s->conn_failed && s->so_error) {
+    } else if (s->connecting) {
+        *r = -EALREADY;
+    } else if (s->conn_failed && s->so_error) {
         /* the status of a failed non-blocking connect, as Linux reports it */
-        r = -s->so_error;
+        *r = -s->so_error;
         s->so_error = 0;
-        goto out;
+    } else {
+        return false;
     }
-    shim_focus(s->dp);
-    r = dm_connect(shim_dp_inst(s->dp), &s->connect_qt, s->qd, &dest.sa, dm_addr_len(&dest.sa));
-    if (r < 0)
-        goto out;
-    s->connect_pending = true;
-    s->connecting = true;
-    s->conn_failed = false;
-    s->peer = dest;
-    shim_sock_changed(s);
-    if (s->nonblock) {
-        shim_progress();
-        s->nb_connect = true;
-        r = -EINPROGRESS; /* always, as Linux (even when loopback finished it) */
-        goto out;
-    }
+    return true;
+}
+
+/* Waits for a blocking connect to finish; its SO_SNDTIMEO passed, the
+ * connect goes on and the call says EINPROGRESS, as Linux's. */
+static int connect_wait(struct shim_sock *s)
+{
+    int r;
     s->obj.refs++;
     int64_t start = dm_clock_ns();
     int64_t deadline = s->sndtimeo_ns ? start + s->sndtimeo_ns : -1;
@@ -1015,7 +1080,46 @@ int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
         }
     }
     shim_sock_unref(s);
-out:
+    return r;
+}
+
+static int connect_stream(struct shim_sock *s, int fd, const union dm_sockaddr *dest)
+{
+    int r;
+    if (s->state == SHIM_PENDING) {
+        r = shim_activate(s, fd, dest);
+        if (r != 0)
+            return r == 1 ? SHIM_PASS : r;
+    }
+    if (connect_settled(s, &r))
+        return r;
+    shim_focus(s->dp);
+    r = dm_connect(shim_dp_inst(s->dp), &s->connect_qt, s->qd, &dest->sa, dm_addr_len(&dest->sa));
+    if (r < 0)
+        return r;
+    s->connect_pending = true;
+    s->connecting = true;
+    s->conn_failed = false;
+    s->peer = *dest;
+    shim_sock_changed(s);
+    if (s->nonblock) {
+        shim_progress();
+        s->nb_connect = true;
+        return -EINPROGRESS; /* always, as Linux (even when loopback finished it) */
+    }
+    return connect_wait(s);
+}
+
+int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
+{
+    union dm_sockaddr dest;
+    shim_lock();
+    SHIM_GET_SOCK(fd, s);
+    int r;
+    if (a && len >= sizeof(sa_family_t) && a->sa_family == AF_UNSPEC)
+        r = connect_unspec(s, a, len);
+    else if ((r = connect_dest(s, a, len, &dest)) == 0)
+        r = s->type == SOCK_DGRAM ? connect_udp(s, fd, &dest) : connect_stream(s, fd, &dest);
     shim_unlock();
     return r;
 }
