@@ -347,7 +347,8 @@ int shim_progress_step(void);
  * (epoll_wait, poll, select) returned k events, the first k-1 sends on
  * the thread's own instance leave their submission to the next call that
  * polls (the next wait, a recv that finds nothing, a call on a kernel
- * fd): one io_uring_enter per turn instead of one per send. The k-th send
+ * fd, a call that blocks with no fd: interpose/hooks_block.c): one
+ * io_uring_enter per turn instead of one per send. The k-th send
  * of the turn flushes at once, as every send outside a turn does.
  * shim_turn_begin/end: at a wait's start and with what it returns;
  * shim_tx_after_send: at a send's end, lock held, the caller's ref on s;
