@@ -496,6 +496,7 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
         ssize_t k = dm_send_now(shim_dp_inst(s->dp), s->qd, msg->msg_iov, (int)msg->msg_iovlen);
         if (k == (ssize_t)total) {
             r = k;
+            shim_tx_sent_now();
             goto out;
         }
         if (k > 0) {

@@ -357,7 +357,13 @@ extern __thread bool shim_tx_owed __attribute__((tls_model("initial-exec")));
 void shim_turn_begin(void);
 void shim_turn_end(int nevents);
 void shim_tx_after_send(struct shim_sock *s);
+/* A send that queued nothing (dm_send_now took it all) is still one of
+ * its turn's: the turn's last flushes what the earlier ones left. Lock
+ * held. */
+void shim_tx_sent_now(void);
 void shim_tx_flush_owed(void);
+/* A forked child: its parent's turn is not its own (lock held). */
+void shim_tx_turn_forget(void);
 /* A call that acts on a socket at once (setsockopt: TCP_CORK, TCP_NODELAY;
  * shutdown; ioctl; getsockopt) first submits the sends its turn left, so
  * that it acts after them, as on Linux. Lock held, nothing in hand. */

@@ -16,11 +16,18 @@
  * server acknowledges through a pipe, so that one lands while it
  * sleeps). On Linux the answer left with its send: no deadlock.
  *
+ * Then two turns that block in a raw system call, which no hook sees:
+ * there the turn's own sends must have flushed. One answers a TCP client
+ * first (a send that leaves at once, from the caller's memory) and a UDP
+ * one second: the second is the turn's last. The other forks in its turn
+ * and the child answers: a child is not in its parent's turn.
+ *
  * Prints each step; a hang is ended by alarm() with a FATAL line.
  */
 #include <stdbool.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include <sys/syscall.h>
 #include "diff.h"
 
 enum mode { WAITPID, WAIT, WAIT3, WAIT4, WAITID, NANOSLEEP, CLOCK_NANOSLEEP, SLEEP, USLEEP, PAUSE,
@@ -167,6 +174,114 @@ static void round_of(enum mode m)
     close(u2);
 }
 
+/* A wait for pid that no hook sees; its exit status or -1. */
+static int raw_wait(pid_t pid)
+{
+    int st = 0;
+    if (syscall(SYS_wait4, pid, &st, 0, NULL) != pid || !WIFEXITED(st))
+        return -1;
+    return WEXITSTATUS(st);
+}
+
+/* Both ready in one turn, waited for with epoll_wait; how many it said. */
+static int one_turn(int a, int b)
+{
+    both_readable(a, b);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = { .events = EPOLLIN };
+    ev.data.fd = a;
+    epoll_ctl(ep, EPOLL_CTL_ADD, a, &ev);
+    ev.data.fd = b;
+    epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev);
+    struct epoll_event out[4];
+    int n = epoll_wait(ep, out, 4, 5000);
+    close(ep);
+    return n;
+}
+
+/* A TCP answer first, then a UDP one: the UDP one is the turn's last
+ * and must go before the raw wait for the client that needs both. */
+static void round_send_now_first(void)
+{
+    struct sockaddr_in la, ua;
+    int l = listener(&la, 0), u = udp_bound(&ua);
+    struct pollfd lp = { .fd = l, .events = POLLIN };
+    poll(&lp, 1, 0); /* hands it over before the client connects */
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork");
+    if (pid == 0) {
+        int c = connect_to(&la, 0), d = socket(AF_INET, SOCK_DGRAM, 0);
+        char r = 0, r2 = 0;
+        if (d < 0 || send(c, "1", 1, 0) != 1 || sendto(d, "2", 1, 0, (struct sockaddr *)&ua, sizeof(ua)) != 1)
+            die("client send");
+        if (read_full(c, &r, 1) != 1 || recv(d, &r2, 1, 0) != 1 || r != 'A' || r2 != 'B')
+            die("answers");
+        _exit(0);
+    }
+    int s = accept(l, NULL, NULL);
+    if (s < 0)
+        die("accept");
+    printf("%-48s -> %d\n", "tcp+udp epoll_wait: ready", one_turn(s, u));
+    char q = 0;
+    struct sockaddr_in from;
+    socklen_t fl = sizeof(from);
+    showv("recv(s)", recv(s, &q, 1, 0));
+    showv("send(s, \"A\")", send(s, "A", 1, 0));
+    showv("recvfrom(u)", recvfrom(u, &q, 1, 0, (struct sockaddr *)&from, &fl));
+    showv("sendto(u, \"B\")", sendto(u, "B", 1, 0, (struct sockaddr *)&from, fl));
+    printf("%-48s -> %d\n", "client exit (raw wait4)", raw_wait(pid));
+    close(s);
+    close(l);
+    close(u);
+}
+
+/* The server forks in its turn; the child answers, then blocks in a raw
+ * read of a pipe that the client writes once it has the answer. */
+static void round_fork_in_turn(void)
+{
+    struct sockaddr_in a1, a2;
+    int u1 = udp_bound(&a1), u2 = udp_bound(&a2), p[2];
+    if (pipe(p) < 0)
+        die("pipe");
+    pid_t client_pid = fork();
+    if (client_pid < 0)
+        die("fork");
+    if (client_pid == 0) {
+        int c = socket(AF_INET, SOCK_DGRAM, 0);
+        char r = 0;
+        if (c < 0 || sendto(c, "1", 1, 0, (struct sockaddr *)&a1, sizeof(a1)) != 1 ||
+            sendto(c, "2", 1, 0, (struct sockaddr *)&a2, sizeof(a2)) != 1)
+            die("client sendto");
+        if (recv(c, &r, 1, 0) != 1 || r != 'A' || write(p[1], "!", 1) != 1)
+            die("answer");
+        _exit(0);
+    }
+    printf("%-48s -> %d\n", "fork in turn: epoll_wait: ready", one_turn(u1, u2));
+    char q = 0;
+    struct sockaddr_in from;
+    socklen_t fl = sizeof(from);
+    showv("recvfrom(u1)", recvfrom(u1, &q, 1, 0, (struct sockaddr *)&from, &fl));
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork");
+    if (pid == 0) {
+        int w = socket(AF_INET, SOCK_DGRAM, 0);
+        char k = 0;
+        if (w < 0 || sendto(w, "A", 1, 0, (struct sockaddr *)&from, fl) != 1)
+            _exit(3);
+        _exit(syscall(SYS_read, p[0], &k, 1) == 1 ? 0 : 4);
+    }
+    printf("%-48s -> %d\n", "answering child exit", waitpid(pid, NULL, 0) == pid);
+    showv("recv(u2)", recv(u2, &q, 1, 0));
+    printf("%-48s -> %d\n", "client exit", raw_wait(client_pid));
+    close(p[0]);
+    close(p[1]);
+    close(u1);
+    close(u2);
+}
+
 int main(void)
 {
     signal(SIGALRM, on_alarm);
@@ -175,5 +290,7 @@ int main(void)
     alarm(20);
     for (int m = 0; m < NMODES; m++)
         round_of((enum mode)m);
+    round_send_now_first();
+    round_fork_in_turn();
     return 0;
 }
