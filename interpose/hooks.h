@@ -34,6 +34,20 @@ static inline long dm_ret(long r, int saved)
         }                                          \
     } while (0)
 
+/* Before a call that may block in the kernel where no call of ours
+ * follows (waitpid, nanosleep, sigsuspend, a select of no fd): the sends
+ * this thread's turn left to its end (DEMI_TX_BATCH) are submitted first,
+ * or a peer waiting for one of them would wait as long as we block.
+ * errno is the caller's. */
+static inline void dm_before_block(void)
+{
+    if (__builtin_expect(shim_tx_owed, 0) && !shim_bypass()) {
+        int saved = errno;
+        shim_tx_flush_owed();
+        errno = saved;
+    }
+}
+
 void __chk_fail(void) __attribute__((noreturn));
 
 #endif /* DM_INTERPOSE_HOOKS_H */

@@ -60,6 +60,7 @@ DM_HOOK int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv
         }
         return dm_ret(rr, saved);
     }
+    dm_before_block(); /* select(0, ...): a sleep */
     return DM_REAL(select)(nfds, r, w, e, tv);
 }
 
@@ -73,6 +74,7 @@ DM_HOOK int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct time
         int64_t ns = ts ? (int64_t)ts->tv_sec * DM_NS_PER_S + ts->tv_nsec : -1;
         DM_TRY(true, shim_select(nfds, r, w, e, ns, ss));
     }
+    dm_before_block();
     return DM_REAL(pselect)(nfds, r, w, e, ts, ss);
 }
 

@@ -21,6 +21,8 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <linux/close_range.h>

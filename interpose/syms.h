@@ -86,6 +86,20 @@
     DM_SYM(bsd_signal) \
     DM_SYM(sysv_signal) \
     DM_SYM(__sysv_signal) \
-    DM_SYM(siginterrupt)
+    DM_SYM(siginterrupt) \
+    DM_SYM(waitpid) \
+    DM_SYM(wait) \
+    DM_SYM(wait3) \
+    DM_SYM(wait4) \
+    DM_SYM(waitid) \
+    DM_SYM(nanosleep) \
+    DM_SYM(clock_nanosleep) \
+    DM_SYM(sleep) \
+    DM_SYM(usleep) \
+    DM_SYM(pause) \
+    DM_SYM(sigsuspend) \
+    DM_SYM(sigwait) \
+    DM_SYM(sigwaitinfo) \
+    DM_SYM(sigtimedwait)
 
 #endif /* DM_INTERPOSE_SYMS_H */

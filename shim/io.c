@@ -639,8 +639,10 @@ static ssize_t send_wait(struct shim_sock *s, int fd, const struct msghdr *msg, 
     if (s->type == SOCK_STREAM && total == 0)
         return 0;
     struct send_op op = { .cur = { msg->msg_iov, msg->msg_iovlen, 0, 0 }, .total = total, .to = to };
-    if (s->type == SOCK_STREAM && !s->tx_count && !s->connecting && s->dp->send_now && send_now(s, msg, &op))
+    if (s->type == SOCK_STREAM && !s->tx_count && !s->connecting && s->dp->send_now && send_now(s, msg, &op)) {
+        shim_tx_sent_now(); /* it counts in its turn as a queued one would */
         return (ssize_t)total;
+    }
     struct shim_wait w = { .nonblock = s->nonblock || (flags & MSG_DONTWAIT), .timeo_ns = s->sndtimeo_ns };
     s->obj.refs++;
     while (!send_try(s, &op, &r)) {

@@ -67,6 +67,11 @@ static void child_reset(void)
         shim_inherit_child_lingering(s);
     shim_rt.lingering = NULL; /* the parent's to send */
     shim_sleepers_child_reset();
+    /* Not in its parent's turn: counted in it, its first sends would wait
+     * for the turn's last, which is the parent's to make (a child that
+     * answers, then blocks where no call of ours follows, would hold its
+     * answer); what the turn left is in the parent's ring. */
+    shim_tx_turn_forget();
     int hi = shim_fd_max();
     for (int fd = 0; fd <= hi; fd++) {
         struct shim_obj *o = shim_fd_get(fd);

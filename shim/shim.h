@@ -358,7 +358,8 @@ int shim_progress_step(void);
  * (epoll_wait, poll, select) returned k events, the first k-1 sends on
  * the thread's own instance leave their submission to the next call that
  * polls (the next wait, a recv that finds nothing, a call on a kernel
- * fd): one io_uring_enter per turn instead of one per send. The k-th send
+ * fd, a call that blocks with no fd: interpose/hooks_block.c): one
+ * io_uring_enter per turn instead of one per send. The k-th send
  * of the turn flushes at once, as every send outside a turn does.
  * shim_turn_begin/end: at a wait's start and with what it returns;
  * shim_tx_after_send: at a send's end, lock held, the caller's ref on s;
@@ -367,7 +368,13 @@ extern __thread bool shim_tx_owed __attribute__((tls_model("initial-exec")));
 void shim_turn_begin(void);
 void shim_turn_end(int nevents);
 void shim_tx_after_send(struct shim_sock *s);
+/* A send that queued nothing (dm_send_now took it all) is still one of
+ * its turn's: the turn's last flushes what the earlier ones left. Lock
+ * held. */
+void shim_tx_sent_now(void);
 void shim_tx_flush_owed(void);
+/* A forked child: its parent's turn is not its own (lock held). */
+void shim_tx_turn_forget(void);
 /* A call that acts on a socket at once (setsockopt: TCP_CORK, TCP_NODELAY;
  * shutdown; ioctl; getsockopt) first submits the sends its turn left, so
  * that it acts after them, as on Linux. Lock held, nothing in hand. */

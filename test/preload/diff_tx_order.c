@@ -40,6 +40,11 @@ int main(void)
     int l = listener(&a, 0), go[2];
     if (l < 0 || pipe(go) < 0)
         die("setup");
+    /* A poll of the listener hands it over (a no-op on the kernel) before
+     * the client connects: a connect racing the hand-over may land on
+     * the kernel's listener and be accepted ahead of an earlier one, or
+     * be reset (shim/README.md), and the answers would go astray. */
+    wait_for(l, POLLIN, 0);
     pid_t pid = fork();
     if (pid < 0)
         die("fork");

@@ -52,6 +52,12 @@ static void round_of(int poll_mode)
     int l = listener(&a, 0), p[2];
     if (l < 0 || pipe(p) < 0)
         die("setup");
+    /* A poll of the listener hands it over (a no-op on the kernel) before
+     * the client connects: a connect racing the hand-over may land on
+     * the kernel's listener and be accepted ahead of an earlier one, or
+     * be reset (shim/README.md), and the answers would go astray. */
+    struct pollfd lp = { .fd = l, .events = POLLIN };
+    poll(&lp, 1, 0);
     pid_t pid = fork();
     if (pid < 0)
         die("fork");
