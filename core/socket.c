@@ -215,16 +215,6 @@ int dm_kernel_fd(struct dm_instance *inst, int qd)
     return inst->ops->kernel_fd(inst->st, q);
 }
 
-ssize_t dm_send_now(struct dm_instance *inst, int qd, const struct iovec *iov, int iovcnt)
-{
-    if (!inst->ops->send_now)
-        return -EOPNOTSUPP;
-    struct dm_queue *q = dm_queue_get(inst, qd);
-    if (!q)
-        return -EBADF;
-    return inst->ops->send_now(inst->st, q, iov, iovcnt);
-}
-
 void dm_instance_fork_child(struct dm_instance *inst)
 {
     if (inst->ops->fork_child)

@@ -73,19 +73,6 @@ static void iov_xfer(struct iovcur *c, uint8_t *p, size_t n, bool to_iov)
     }
 }
 
-static void iov_skip(struct iovcur *c, size_t n)
-{
-    while (n && c->idx < c->cnt) {
-        size_t k = DM_MIN(c->iov[c->idx].iov_len - c->off, n);
-        n -= k;
-        c->off += k;
-        if (c->off == c->iov[c->idx].iov_len) {
-            c->idx++;
-            c->off = 0;
-        }
-    }
-}
-
 /* Copies up to max bytes of a segment from byte off on into the cursor. */
 static size_t sga_copy(const demi_sgarray_t *sga, uint32_t off, struct iovcur *c, size_t max)
 {
@@ -524,23 +511,6 @@ static int send_stream_check(struct shim_sock *s)
     return 0;
 }
 
-/* Nothing of ours queued on a stream: the kernel may take the bytes
- * from the caller's memory now (no copy, no push to complete). True
- * when all of them went. */
-static bool send_now(struct shim_sock *s, const struct msghdr *msg, struct send_op *op)
-{
-    ssize_t k = dm_send_now(shim_dp_inst(s->dp), s->qd, msg->msg_iov, (int)msg->msg_iovlen);
-    if (k == (ssize_t)op->total)
-        return true;
-    if (k > 0) {
-        iov_skip(&op->cur, (size_t)k);
-        op->sent = (size_t)k;
-    } else if (k == -EOPNOTSUPP) {
-        s->dp->send_now = false;
-    }
-    return false;
-}
-
 /* A stream that can send no more ends the call: with what it sent, else
  * its error (once), else EPIPE. */
 static bool send_stream_closed(struct shim_sock *s, size_t sent, ssize_t *r)
@@ -639,10 +609,6 @@ static ssize_t send_wait(struct shim_sock *s, int fd, const struct msghdr *msg, 
     if (s->type == SOCK_STREAM && total == 0)
         return 0;
     struct send_op op = { .cur = { msg->msg_iov, msg->msg_iovlen, 0, 0 }, .total = total, .to = to };
-    if (s->type == SOCK_STREAM && !s->tx_count && !s->connecting && s->dp->send_now && send_now(s, msg, &op)) {
-        shim_tx_sent_now(); /* it counts in its turn as a queued one would */
-        return (ssize_t)total;
-    }
     struct shim_wait w = { .nonblock = s->nonblock || (flags & MSG_DONTWAIT), .timeo_ns = s->sndtimeo_ns };
     s->obj.refs++;
     while (!send_try(s, &op, &r)) {

@@ -294,7 +294,6 @@ static struct shim_dp *dp_new(void)
     /* A backend that sleeps inside itself gets its wait fd only when a
      * sleep cannot happen there (io_uring: its mode may change for it). */
     dp->sleep_inside = dm_instance_can_sleep_inside(inst);
-    dp->send_now = true; /* until the backend says it has none (dm_send_now) */
     dp->wait_fd = dp->sleep_inside ? -1 : dm_instance_wait_fd(inst);
     dp->wait_id = shim_watch_id();
     dp->next = shim_rt.dps;
@@ -860,15 +859,6 @@ void shim_tx_after_send(struct shim_sock *s)
     }
     shim_tx_owed = false;
     shim_progress_step();
-}
-
-/* Counted too: otherwise, after a send that left at once, the turn's
- * last send would be taken for an earlier one and wait, with no send of
- * the turn left to flush it. */
-void shim_tx_sent_now(void)
-{
-    if (!turn_count_send())
-        shim_tx_order();
 }
 
 void shim_tx_turn_forget(void)

@@ -250,7 +250,6 @@ struct shim_dp {
     struct dm_instance *inst;
     int wait_fd;             /* asked for only when needed (shim_dp_wait_fd), else -1 */
     bool sleep_inside;       /* the backend can sleep itself (shim_sleep_inside) */
-    bool send_now;           /* the backend may send from the caller's memory (dm_send_now) */
     int tid;                 /* the thread it serves; 0: that thread exited, free for the next */
     unsigned idx;            /* 0..63: its bit in shim_epoll.wait_mask */
     uint32_t gen;            /* shim_rt.inst_gen when made (a forked child drops them) */
@@ -368,10 +367,6 @@ extern __thread bool shim_tx_owed __attribute__((tls_model("initial-exec")));
 void shim_turn_begin(void);
 void shim_turn_end(int nevents);
 void shim_tx_after_send(struct shim_sock *s);
-/* A send that queued nothing (dm_send_now took it all) is still one of
- * its turn's: the turn's last flushes what the earlier ones left. Lock
- * held. */
-void shim_tx_sent_now(void);
 void shim_tx_flush_owed(void);
 /* A forked child: its parent's turn is not its own (lock held). */
 void shim_tx_turn_forget(void);

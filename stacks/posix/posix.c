@@ -461,22 +461,6 @@ static int px_kernel_fd(void *p, struct dm_queue *q)
     return ps ? ps->fd : -EBADF;
 }
 
-/* ops->send_now: one sendmsg from the caller's memory when no push of
- * q's waits (the byte order), as do_send would make for it. */
-static ssize_t px_send_now(void *p, struct dm_queue *q, const struct iovec *iov, int iovcnt)
-{
-    struct posix_st *st = p;
-    struct psock *ps = q->priv;
-    if (!ps || ps->type != SOCK_STREAM || !ps->connected || ps->shut_wr || dm_queue_has_push(q))
-        return -EAGAIN;
-    struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
-    ssize_t n = sendmsg(ps->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n <= 0)
-        return -EAGAIN;
-    st->ctr.tx_bytes += (uint64_t)n;
-    return n;
-}
-
 static int px_close(void *p, struct dm_queue *q)
 {
     struct posix_st *st = p;
@@ -585,6 +569,5 @@ static const struct dm_stack_ops posix_ops = {
     .detach = px_detach,
     .adopt = px_adopt,
     .kernel_fd = px_kernel_fd,
-    .send_now = px_send_now,
 };
 DM_STACK_REGISTER(posix_ops)

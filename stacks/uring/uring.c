@@ -822,20 +822,6 @@ static int ur_op_kernel_fd(void *stp, struct dm_queue *q)
     return s && s->fd >= 0 ? s->fd : -EBADF;
 }
 
-static ssize_t ur_op_send_now(void *stp, struct dm_queue *q, const struct iovec *iov, int iovcnt)
-{
-    struct ur_stack *st = stp;
-    struct ur_sock *s = q->priv;
-    if (!s || s->fd < 0 || s->type != SOCK_STREAM || s->state != UR_S_CONNECTED || !ur_tx_idle(s))
-        return -EAGAIN;
-    struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
-    ssize_t n = sendmsg(s->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n <= 0)
-        return -EAGAIN;
-    st->c.tx_bytes += (uint64_t)n;
-    return n;
-}
-
 static void ur_op_fork_child(void *stp)
 {
     ur_fork_child(stp);
@@ -871,7 +857,6 @@ static const struct dm_stack_ops ur_ops = {
     .kstep_wanted = ur_op_kstep_wanted,
     .kstep = ur_op_kstep,
     .kernel_fd = ur_op_kernel_fd,
-    .send_now = ur_op_send_now,
     .fork_child = ur_op_fork_child,
 };
 DM_STACK_REGISTER(ur_ops)

@@ -116,6 +116,7 @@ struct ur_sock {
     uint8_t shut_rd, shut_wr;  /* shutdown requested */
     uint8_t shut_sent;         /* SHUT_WR SQE issued (how in shut_how) */
     uint8_t eof;               /* peer finished (recv returned 0) */
+    uint8_t tx_reset;          /* a send saw the reset (ECONNRESET): see ur_rx_cqe */
     uint8_t rx_paused;         /* multishot canceled because rxq is full */
     uint8_t rx_starved;        /* buffer ring ran dry (ENOBUFS): rearm later */
     uint8_t tx_zc;             /* in-flight send is zero-copy (refs held) */

@@ -325,7 +325,14 @@ void ur_rx_cqe(struct ur_sock *s, int res, uint32_t flags)
     }
 
     if (res == 0 && s->type == SOCK_STREAM) {
-        s->eof = 1;
+        /* The kernel reports a reset once (sk_err), to whichever call
+         * comes first; when our send took it, this receive sees only the
+         * end. A recv would have seen ECONNRESET on Linux: give it that
+         * (the send already failed with it, ur_tx_cqe). */
+        if (s->tx_reset)
+            s->rx_err = ECONNRESET;
+        else
+            s->eof = 1;
     } else if (res < 0) {
         switch (-res) {
         case ENOBUFS:

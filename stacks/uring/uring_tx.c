@@ -251,6 +251,8 @@ void ur_tx_cqe(struct ur_sock *s, int res, uint32_t flags)
     } else if (res != -EINTR && res != -EAGAIN && res != -ECANCELED) {
         /* UDP: that datagram failed (EMSGSIZE, ECONNREFUSED from an ICMP,
          * ...); TCP: the stream is broken, every queued push fails. */
+        if (res == -ECONNRESET && s->type == SOCK_STREAM)
+            s->tx_reset = 1;
         ur_tx_fail_all(s, -res, s->type == SOCK_DGRAM);
     }
     if (!more) {

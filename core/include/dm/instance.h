@@ -88,8 +88,6 @@ int dm_kernel_fd(struct dm_instance *inst, int qd);
 /* ops->tx_busy: closed connections still have data to deliver (false
  * without the op). */
 bool dm_instance_tx_busy(struct dm_instance *inst);
-/* ops->send_now on qd; -EOPNOTSUPP without it (push instead). */
-ssize_t dm_send_now(struct dm_instance *inst, int qd, const struct iovec *iov, int iovcnt);
 /* In a forked child, on its copy of the parent's instance: see
  * dm_stack_ops.fork_child. */
 void dm_instance_fork_child(struct dm_instance *inst);

@@ -91,15 +91,6 @@ struct dm_stack_ops {
      * number is the child's own copy) to serve the connection itself, and
      * an exec hands it to the new program. */
     int (*kernel_fd)(void *st, struct dm_queue *q);
-    /* Optional, backends over kernel sockets: send iov's bytes on q (a
-     * connected stream) at once from the caller's memory, if nothing of
-     * q's is queued or in flight (the byte order) and the kernel takes
-     * some without waiting. Returns the bytes taken, or -EAGAIN when it
-     * took none, something is queued, or the kernel reported an error:
-     * the caller then queues a push, which meets that error in order. For
-     * a server's answer into an empty socket buffer one sendmsg costs less
-     * than a copy into our buffers plus an SQE and a CQE. */
-    ssize_t (*send_now)(void *st, struct dm_queue *q, const struct iovec *iov, int iovcnt);
     /* Optional: called in a forked child on its copy of the parent's
      * instance, which it never drives. Closes the child's copies of the
      * kernel fds that no queue names (connections accepted ahead of

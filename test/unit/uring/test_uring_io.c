@@ -483,54 +483,6 @@ static void test_bad_feature_name_is_refused(void **st)
     assert_int_equal(dm_instance_create(&cfg, &inst), -EINVAL);
 }
 
-/* send_now: sends from the caller's memory only while nothing of the
- * socket's is queued, so the byte order holds; a listener, a UDP socket
- * and a bad qd never take it. */
-static void test_send_now_only_when_nothing_is_queued(void **st)
-{
-    (void)st;
-    struct dm_instance *inst = ut_instance(NULL);
-    uint16_t port;
-    int l = ut_listen(inst, SOCK_STREAM, &port);
-    int c, s;
-    ut_pair(inst, l, port, &c, &s);
-    struct iovec iov[2] = { { (void *)"hel", 3 }, { (void *)"lo", 2 } };
-    int64_t ops = dm_stats_get(inst, "core.ops_started");
-    assert_int_equal(dm_send_now(inst, c, iov, 2), 5);
-    assert_int_equal(dm_stats_get(inst, "core.ops_started"), ops); /* no push */
-    uint8_t got[8];
-    ut_pop_exact(inst, s, got, 5);
-    assert_memory_equal(got, "hello", 5);
-
-    /* 8 MiB to a peer that does not read: the push stays in flight */
-    size_t big = 8u << 20;
-    uint8_t *out = malloc(big), *in = malloc(big);
-    assert_non_null(out);
-    assert_non_null(in);
-    ut_fill(out, big, 7);
-    demi_qtoken_t pt = ut_push(inst, c, out, big);
-    assert_int_equal(dm_send_now(inst, c, iov, 2), -EAGAIN);
-    ut_pop_exact(inst, s, in, big);
-    assert_memory_equal(in, out, big);
-    assert_int_equal(ut_wait(inst, pt).qr_opcode, DEMI_OPC_PUSH);
-    assert_int_equal(dm_send_now(inst, c, iov, 2), 5); /* after the push, in order */
-    ut_pop_exact(inst, s, got, 5);
-    assert_memory_equal(got, "hello", 5);
-
-    assert_int_equal(dm_send_now(inst, l, iov, 2), -EAGAIN);
-    int u;
-    assert_int_equal(dm_socket(inst, &u, AF_INET, SOCK_DGRAM, 0), 0);
-    assert_int_equal(dm_send_now(inst, u, iov, 2), -EAGAIN);
-    assert_int_equal(dm_send_now(inst, 9999, iov, 2), -EBADF);
-    free(out);
-    free(in);
-    assert_int_equal(dm_close(inst, u), 0);
-    assert_int_equal(dm_close(inst, c), 0);
-    assert_int_equal(dm_close(inst, s), 0);
-    assert_int_equal(dm_close(inst, l), 0);
-    dm_instance_destroy(inst);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -554,7 +506,6 @@ int main(void)
         cmocka_unit_test(test_bind_in_use_gives_eaddrinuse),
         cmocka_unit_test(test_socket_call_errors_match_linux),
         cmocka_unit_test(test_bad_feature_name_is_refused),
-        cmocka_unit_test(test_send_now_only_when_nothing_is_queued),
     };
     return cmocka_run_group_tests_name("uring_io", tests, NULL, NULL);
 }
