@@ -140,7 +140,11 @@ struct dm_op *dm_op_new(struct dm_instance *inst, struct dm_queue *q, int opcode
     op->chain = NULL;
     memset(&op->addr6, 0, sizeof(op->addr6));
     memset(op->bctx, 0, sizeof(op->bctx));
-    memset(&op->qr, 0, sizeof(op->qr));
+    /* (a copy of a zero result, not memset: gcc makes the memset of this
+     * packed 160-byte struct a rep stos, two thirds of dm_op_new's time
+     * in a server's profile; the copy is ten vector moves) */
+    static const demi_qresult_t zero_qr;
+    memcpy(&op->qr, &zero_qr, sizeof(op->qr));
     op->qr.qr_qd = q->qd;
     op->qr.qr_qt = op->token;
     dm_list_add_tail(&q->ops, &op->qlink);

@@ -85,6 +85,22 @@ static void client(const struct sockaddr_in *a1, const struct sockaddr_in *a2, i
     _exit(0);
 }
 
+/* Both ready in one turn, waited for with epoll_wait; how many it said. */
+static int one_turn(int a, int b)
+{
+    both_readable(a, b);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = { .events = EPOLLIN };
+    ev.data.fd = a;
+    epoll_ctl(ep, EPOLL_CTL_ADD, a, &ev);
+    ev.data.fd = b;
+    epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev);
+    struct epoll_event out[4];
+    int n = epoll_wait(ep, out, 4, 5000);
+    close(ep);
+    return n;
+}
+
 /* The call under test; 1 when it ended as the client made it end. */
 static int block_in(enum mode m, pid_t pid)
 {
@@ -137,16 +153,7 @@ static void round_of(enum mode m)
         client(&a1, &a2, ack[0], m);
     }
     close(ack[0]);
-    both_readable(u1, u2); /* one turn sees both */
-    int ep = epoll_create1(0);
-    struct epoll_event ev = { .events = EPOLLIN };
-    ev.data.fd = u1;
-    epoll_ctl(ep, EPOLL_CTL_ADD, u1, &ev);
-    ev.data.fd = u2;
-    epoll_ctl(ep, EPOLL_CTL_ADD, u2, &ev);
-    struct epoll_event out[4];
-    int n = epoll_wait(ep, out, 4, 5000);
-    close(ep);
+    int n = one_turn(u1, u2); /* one turn sees both */
     printf("%-16s %-31s -> %d\n", mode_name[m], "epoll_wait: ready", n);
     /* the turn: answer the first, block until the client has the answer */
     char q = 0;
@@ -183,21 +190,6 @@ static int raw_wait(pid_t pid)
     return WEXITSTATUS(st);
 }
 
-/* Both ready in one turn, waited for with epoll_wait; how many it said. */
-static int one_turn(int a, int b)
-{
-    both_readable(a, b);
-    int ep = epoll_create1(0);
-    struct epoll_event ev = { .events = EPOLLIN };
-    ev.data.fd = a;
-    epoll_ctl(ep, EPOLL_CTL_ADD, a, &ev);
-    ev.data.fd = b;
-    epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev);
-    struct epoll_event out[4];
-    int n = epoll_wait(ep, out, 4, 5000);
-    close(ep);
-    return n;
-}
 
 /* A TCP answer first, then a UDP one: the UDP one is the turn's last
  * and must go before the raw wait for the client that needs both. */

@@ -342,6 +342,15 @@ static void test_tcp_nagle_coalesces_small_pushes_unless_nodelay(void **s)
     pair_destroy(&p);
 }
 
+/* The server end d closes; what the peer c's pending pop gets. */
+static demi_qresult_t peer_pop_after_close(struct pair *p, int c, int d)
+{
+    demi_qtoken_t qt;
+    assert_int_equal(dm_pop(p->a, &qt, c), 0);
+    assert_int_equal(dm_close(p->b, d), 0);
+    return pair_wait(p, p->a, qt, DM_NS_PER_S);
+}
+
 static void test_tcp_close_with_unread_data_resets_the_peer(void **s)
 {
     (void)s;
@@ -351,10 +360,7 @@ static void test_tcp_close_with_unread_data_resets_the_peer(void **s)
     tcp_connect_pair(&p, lqd, 80, &c, &d);
     push_bytes(p.a, c, "unread", 6);
     pair_run_for(&p, 2 * DM_NS_PER_MS);
-    demi_qtoken_t qt;
-    assert_int_equal(dm_pop(p.a, &qt, c), 0);
-    assert_int_equal(dm_close(p.b, d), 0);
-    demi_qresult_t qr = pair_wait(&p, p.a, qt, DM_NS_PER_S);
+    demi_qresult_t qr = peer_pop_after_close(&p, c, d);
     assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
     assert_int_equal(qr.qr_ret, ECONNRESET);
     pair_destroy(&p);
@@ -371,10 +377,7 @@ static void test_tcp_close_with_linger_zero_resets_the_peer(void **s)
     tcp_connect_pair(&p, lqd, 80, &c, &d);
     struct linger lg = { 1, 0 };
     assert_int_equal(dm_setsockopt(p.b, d, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
-    demi_qtoken_t qt;
-    assert_int_equal(dm_pop(p.a, &qt, c), 0);
-    assert_int_equal(dm_close(p.b, d), 0);
-    demi_qresult_t qr = pair_wait(&p, p.a, qt, DM_NS_PER_S);
+    demi_qresult_t qr = peer_pop_after_close(&p, c, d);
     assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
     assert_int_equal(qr.qr_ret, ECONNRESET);
     pair_destroy(&p);
@@ -393,10 +396,7 @@ static void test_tcp_close_with_linger_nonzero_sends_fin(void **s)
     lg.l_linger = 5;
     assert_int_equal(dm_setsockopt(p.b, d, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
     assert_int_equal(dm_setsockopt(p.b, d, SOL_SOCKET, SO_LINGER, &lg, sizeof(int)), -EINVAL);
-    demi_qtoken_t qt;
-    assert_int_equal(dm_pop(p.a, &qt, c), 0);
-    assert_int_equal(dm_close(p.b, d), 0);
-    demi_qresult_t qr = pair_wait(&p, p.a, qt, DM_NS_PER_S);
+    demi_qresult_t qr = peer_pop_after_close(&p, c, d);
     assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
     assert_int_equal(qr.qr_value.sga.sga_numsegs, 0); /* EOF */
     pair_destroy(&p);
