@@ -1142,18 +1142,9 @@ int shim_close(int fd)
     }
     struct shim_dp *dp = NULL;
     if (o->kind == SHIM_KIND_SOCK && ((struct shim_sock *)o)->state == SHIM_OFFLOADED) {
-        struct shim_sock *s = (struct shim_sock *)o;
-        dp = s->dp;
-        if (o->refs == 1 && s->type == SOCK_STREAM && s->connected && !s->rx_bytes && !s->shared &&
-            shim_dp_live(dp)) {
-            /* bytes the datapath took from the kernel but the shim has not
-             * harvested yet are unread too (the close must reset): take
-             * what completed first */
-            shim_focus(dp);
-            shim_progress();
-        }
+        dp = ((struct shim_sock *)o)->dp;
         if (o->refs == 1)
-            shim_linger_wait(s);
+            shim_linger_wait((struct shim_sock *)o);
     }
     shim_fd_clear(fd);
     obj_unref(o);

@@ -57,23 +57,20 @@ print("bound", l.getsockname()[:2], flush=True)
 d, a = u.recvfrom(2048)
 print("udp from", a[0], flush=True)
 u.sendto(d, a)
-for _ in range(n):
-    c, peer = l.accept()
-    print("accepted", peer[0], "family", c.family.name, flush=True)
+def echo(c):
     while True:
         b = c.recv(65536)
         if not b:
             break
         c.sendall(b)
     c.close()
+for _ in range(n):
+    c, peer = l.accept()
+    print("accepted", peer[0], "family", c.family.name, flush=True)
+    echo(c)
 c, peer = o.accept()
 print("own accepted", peer[0], flush=True)
-while True:
-    b = c.recv(65536)
-    if not b:
-        break
-    c.sendall(b)
-c.close()
+echo(c)
 print("server done", flush=True)
 PY
 cat >"$dir/client.py" <<'PY'

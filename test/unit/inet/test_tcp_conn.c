@@ -351,36 +351,46 @@ static demi_qresult_t peer_pop_after_close(struct pair *p, int c, int d)
     return pair_wait(p, p->a, qt, DM_NS_PER_S);
 }
 
-static void test_tcp_close_with_unread_data_resets_the_peer(void **s)
+static void leave_data_unread(struct pair *p, int c, int d)
 {
-    (void)s;
+    (void)d;
+    push_bytes(p->a, c, "unread", 6);
+    pair_run_for(p, 2 * DM_NS_PER_MS);
+}
+
+/* SO_LINGER {1, 0} resets as Linux; the preload sets it on a close with
+ * bytes its own buffers hold unread, which the stack never sees. */
+static void set_linger_zero(struct pair *p, int c, int d)
+{
+    (void)c;
+    struct linger lg = { 1, 0 };
+    assert_int_equal(dm_setsockopt(p->b, d, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+}
+
+/* After prep, the server end's close resets: the peer's pop fails. */
+static void close_resets_the_peer(void (*prep)(struct pair *, int, int))
+{
     struct pair p;
     pair_create(&p, NULL, NULL);
     int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d;
     tcp_connect_pair(&p, lqd, 80, &c, &d);
-    push_bytes(p.a, c, "unread", 6);
-    pair_run_for(&p, 2 * DM_NS_PER_MS);
+    prep(&p, c, d);
     demi_qresult_t qr = peer_pop_after_close(&p, c, d);
     assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
     assert_int_equal(qr.qr_ret, ECONNRESET);
     pair_destroy(&p);
 }
 
-/* SO_LINGER {1, 0} resets as Linux; the preload sets it on a close with
- * bytes its own buffers hold unread, which the stack never sees. */
+static void test_tcp_close_with_unread_data_resets_the_peer(void **s)
+{
+    (void)s;
+    close_resets_the_peer(leave_data_unread);
+}
+
 static void test_tcp_close_with_linger_zero_resets_the_peer(void **s)
 {
     (void)s;
-    struct pair p;
-    pair_create(&p, NULL, NULL);
-    int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d;
-    tcp_connect_pair(&p, lqd, 80, &c, &d);
-    struct linger lg = { 1, 0 };
-    assert_int_equal(dm_setsockopt(p.b, d, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
-    demi_qresult_t qr = peer_pop_after_close(&p, c, d);
-    assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
-    assert_int_equal(qr.qr_ret, ECONNRESET);
-    pair_destroy(&p);
+    close_resets_the_peer(set_linger_zero);
 }
 
 /* l_linger > 0 (or off) closes with a FIN: the peer reads end of stream. */
