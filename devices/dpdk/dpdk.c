@@ -346,7 +346,7 @@ static int port_tx_mode(struct dpdk_dev *d, const struct dm_config *cfg, const s
     }
     /* memif unmaps its rings on the interrupt thread when the peer leaves:
      * that thread and our bursts must take turns (dpdk_gate.c) */
-    if (memif && (rc = dpdk_gate_park_start(cfg)) < 0)
+    if (memif && (rc = dpdk_gate_park_start(cfg, d->port)) < 0)
         return rc;
     /* memif copies every frame into its shared ring anyway, and its fast
      * copy path only runs when all mbufs of a burst come from one pool

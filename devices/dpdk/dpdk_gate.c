@@ -26,8 +26,8 @@
  * thread's epoll_wait, so once a memif port is open we bring the thread to
  * us instead (dpdk_gate_park_start): a callback of ours, on an eventfd that
  * stays readable, runs on every round of the thread's loop, and the thread
- * sleeps in it with the gate open. Every turn (DEMI_DPDK_INTR_TURN_US,
- * default 1000) it raises busy, waits for the burst in flight and returns;
+ * sleeps in it with the gate open. Every turn it raises busy, waits for
+ * the burst in flight and returns;
  * the EAL runs whatever became ready meanwhile (memif's disconnect among
  * them) with busy raised, polls its epoll set again, finds our eventfd
  * still readable and comes straight back to sleep. So the callbacks run
@@ -39,6 +39,15 @@
  * the real fence instead (a few nanoseconds per burst) and a turn costs
  * one epoll_wait of the interrupt thread. Under the preload the callback
  * sees the hook drive the gate and takes itself out.
+ *
+ * A turn is short (DPDK_PARK_SHORT_US) while a parked port's link is
+ * down, since a handshake takes a few turns, and DEMI_DPDK_INTR_TURN_US
+ * once every link is up: then all the thread may have to do is notice
+ * that the peer left, which can wait. Each wake-up takes a CPU from a
+ * busy-polling thread for a moment and holds the bursts off for a turn:
+ * at 1000 a second, 64 B echo over memif between two processes on this
+ * 2-CPU VM had ~1000 involuntary switches a second in each process and a
+ * p99.9 of 35 us to 7 ms against a p50 of 2.2 us.
  */
 /* rte_intr_instance_alloc and its accessors are experimental in 22.11 and
  * the only way to give the EAL an interrupt source of our own. */
@@ -54,6 +63,8 @@
 #include <unistd.h>
 
 #include <rte_config.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
 #include <rte_interrupts.h>
 #include <rte_pause.h>
 
@@ -113,9 +124,12 @@ void dpdk_gate_init(void)
 
 /* ---- parking the interrupt thread (native API) ---- */
 
+#define DPDK_PARK_SHORT_US 1000
+
 static struct rte_intr_handle *park_ih; /* our source: an eventfd kept readable */
 static bool park_started;
-static struct timespec park_turn;
+static struct timespec park_turn, park_turn_short;
+static uint64_t park_ports; /* bit p: port p is a memif port (parking is for them) */
 static pthread_mutex_t park_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* ih is the EAL's copy of our handle, which the EAL frees itself. */
@@ -125,6 +139,25 @@ static void park_released(struct rte_intr_handle *ih, void *arg)
     close(rte_intr_fd_get(ih));
     rte_intr_instance_free(park_ih);
     park_ih = NULL;
+}
+
+/* Whether every parked port's link is up; with busy raised (no burst in
+ * flight). Only a primary asks: memif's link_update in a secondary
+ * sends a request to the primary, not something for this thread. */
+static bool park_links_up(void)
+{
+    if (rte_eal_process_type() != RTE_PROC_PRIMARY)
+        return false;
+    uint64_t ports = __atomic_load_n(&park_ports, __ATOMIC_RELAXED);
+    for (unsigned p = 0; ports; p++, ports >>= 1) {
+        struct rte_eth_link link;
+        if (!(ports & 1))
+            continue;
+        memset(&link, 0, sizeof(link));
+        if (rte_eth_link_get_nowait((uint16_t)p, &link) != 0 || link.link_status != RTE_ETH_LINK_UP)
+            return false;
+    }
+    return true;
 }
 
 /* Runs on the interrupt thread, once per round of its loop. */
@@ -140,20 +173,23 @@ static void park_cb(void *arg)
         __atomic_store_n(&dpdk_gate_fence, !membarrier_ok, __ATOMIC_RELAXED);
         return;
     }
+    const struct timespec *turn = park_links_up() ? &park_turn : &park_turn_short;
     gate_set(false);
     /* A sleep, not a wait on anything: what the thread has to do next
      * (memif's socket, alarms) is in the EAL's epoll set, which it polls
      * as soon as we return. */
-    (void)clock_nanosleep(CLOCK_MONOTONIC, 0, &park_turn, NULL);
+    (void)clock_nanosleep(CLOCK_MONOTONIC, 0, turn, NULL);
     gate_set(true);
 }
 
-int dpdk_gate_park_start(const struct dm_config *cfg)
+int dpdk_gate_park_start(const struct dm_config *cfg, uint16_t port)
 {
     int64_t turn_us;
     int rc = dm_cfg_int(cfg, DM_CFG_DPDK_INTR_TURN_US, &turn_us);
     if (rc < 0)
         return rc;
+    if (port < 64)
+        __atomic_fetch_or(&park_ports, 1ull << port, __ATOMIC_RELAXED);
     pthread_mutex_lock(&park_lock);
     if (park_started || __atomic_load_n(&gate_hooked, __ATOMIC_RELAXED)) {
         pthread_mutex_unlock(&park_lock);
@@ -161,6 +197,9 @@ int dpdk_gate_park_start(const struct dm_config *cfg)
     }
     park_turn.tv_sec = turn_us / 1000000;
     park_turn.tv_nsec = (turn_us % 1000000) * 1000;
+    int64_t short_us = turn_us < DPDK_PARK_SHORT_US ? turn_us : DPDK_PARK_SHORT_US;
+    park_turn_short.tv_sec = 0;
+    park_turn_short.tv_nsec = short_us * 1000;
     int fd = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK); /* readable until closed: never read */
     struct rte_intr_handle *ih = fd >= 0 ? rte_intr_instance_alloc(RTE_INTR_INSTANCE_F_PRIVATE) : NULL;
     rc = fd < 0 ? -errno : ih ? 0 : -ENOMEM;
@@ -191,6 +230,7 @@ int dpdk_gate_park_start(const struct dm_config *cfg)
     }
     park_started = true;
     pthread_mutex_unlock(&park_lock);
-    DM_INFO("dpdk", "interrupt thread parks between turns of %lld us (memif unmaps on it)", (long long)turn_us);
+    DM_INFO("dpdk", "interrupt thread parks between turns of %lld us once the link is up, %lld us before "
+            "(memif unmaps on it)", (long long)turn_us, (long long)short_us);
     return 0;
 }

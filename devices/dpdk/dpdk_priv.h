@@ -181,7 +181,7 @@ void dpdk_gate_init(void);   /* once, after the EAL is up */
 /* Native API: the interrupt thread sleeps in a callback of ours between
  * turns, so that its callbacks run only with the bursts held off (once
  * per process; a no-op under the preload). 0 or -errno. */
-int dpdk_gate_park_start(const struct dm_config *cfg);
+int dpdk_gate_park_start(const struct dm_config *cfg, uint16_t port);
 
 /* Around every PMD call of the packet path; false: do not call it now. */
 static inline bool dpdk_gate_enter(uint16_t port)

@@ -126,8 +126,9 @@
     X(DPDK_TX_COPY, SIZE, "auto", 0, 9000, NULL, "256; on memif every frame (measured faster)", "dpdk",           \
       "Frames up to this size are copied into one fresh mbuf.")                                                    \
     X(DPDK_LINK_WAIT_MS, MS, "0", 0, 600000, NULL, NULL, "dpdk", "Start-up waits this long for the link.")          \
-    X(DPDK_INTR_TURN_US, US, "1000", 10, 1000000, NULL, NULL, "dpdk",                                              \
-      "Native API with a memif port: DPDK's interrupt thread sleeps this long between its turns with the bursts.") \
+    X(DPDK_INTR_TURN_US, US, "20000", 10, 1000000, NULL, NULL, "dpdk",                                             \
+      "Native API with a memif port: DPDK's interrupt thread sleeps this long between its turns with the bursts "  \
+      "once the link is up (1 ms before).")                                                                       \
     X(DPDK_PROC, ENUM, "auto", 0, 0, "auto|own|secondary",                                                         \
       "secondary when a primary with this prefix is alive under `DEMI_DPDK_RUNDIR`, else own", "dpdk",             \
       "`own`: this process owns the port (its own EAL); `secondary`: attach to a running `demi-dpdk-primary` "     \
