@@ -247,7 +247,7 @@ int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
         r = kernel_ctl(ep, op, fd, ev); /* it went to the kernel */
         goto out;
     }
-    if (op == EPOLL_CTL_ADD && s->state == SHIM_PENDING && (s->listening || s->type == SOCK_DGRAM)) {
+    if (op == EPOLL_CTL_ADD && s->state == SHIM_PENDING && (s->phase == SHIM_LISTENING || s->type == SOCK_DGRAM)) {
         /* first use of a listener / datagram socket in this process */
         r = shim_activate(s, fd, NULL);
         if (r != 0) {

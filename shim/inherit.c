@@ -137,7 +137,7 @@ void shim_inherit_child_lingering(struct shim_sock *s)
 void shim_inherit_child(struct shim_sock *s)
 {
     struct dm_instance *inst = s->dp ? s->dp->inst : NULL; /* the parent's, a copy */
-    if (s->listening) {
+    if (s->phase == SHIM_LISTENING) {
         /* connections its datapath accepted ahead of accept(): the
          * parent serves them; our copies would only delay their FIN */
         for (unsigned i = 0; i < s->acc_count; i++)
@@ -145,7 +145,7 @@ void shim_inherit_child(struct shim_sock *s)
         return;
     }
     int kfd = -EBADF;
-    if (inst && (s->type == SOCK_DGRAM || s->connected))
+    if (inst && (s->type == SOCK_DGRAM || s->phase == SHIM_CONNECTED))
         kfd = dm_kernel_fd(inst, s->qd);
     if (kfd < 0) {
         s->state = SHIM_ORPHAN;
@@ -268,7 +268,7 @@ void shim_inherit_exec(struct shim_sock *s, int fd)
     int kfd = -EBADF;
     if (s->state == SHIM_INHERITED) {
         kfd = s->kfd;
-    } else if (s->state == SHIM_OFFLOADED && (s->type == SOCK_DGRAM || s->connected) &&
+    } else if (s->state == SHIM_OFFLOADED && (s->type == SOCK_DGRAM || s->phase == SHIM_CONNECTED) &&
                shim_dp_live(s->dp)) {
         /* what its receive completed already is in our buffer */
         shim_focus(s->dp);
@@ -352,7 +352,7 @@ static void adopt_carry(int fd, int m)
     s->kfd = kfd;
     s->carry = b;
     s->carry_len = (size_t)st.st_size;
-    s->connected = true;
+    s->phase = SHIM_CONNECTED;
     s->family = peer.sa.sa_family;
     s->local = local;
     s->peer = peer;

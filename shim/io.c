@@ -177,7 +177,7 @@ static ssize_t recv_enter(struct shim_sock *s, int fd, int flags)
     shim_focus(s->dp);
     if (flags & MSG_ERRQUEUE)
         return -EAGAIN;
-    if (s->listening)
+    if (s->phase == SHIM_LISTENING)
         return -ENOTCONN;
     return 0;
 }
@@ -244,7 +244,7 @@ static ssize_t recv_stream_reset(struct shim_sock *s, size_t copied)
 /* One look at a stream; false: not enough to return yet. */
 static bool recv_stream_once(struct shim_sock *s, struct recv_op *op, ssize_t *r)
 {
-    if (!s->connected && !s->connecting) {
+    if (s->phase != SHIM_CONNECTED && s->phase != SHIM_CONNECTING) {
         if (s->so_error) {
             *r = -s->so_error;
             s->so_error = 0;
@@ -504,9 +504,9 @@ static int send_dgram_check(struct shim_sock *s, size_t total, const union dm_so
 
 static int send_stream_check(struct shim_sock *s)
 {
-    if (s->so_error && !s->connecting)
+    if (s->so_error && s->phase != SHIM_CONNECTING)
         return -send_take_error(s);
-    if (s->shut_wr || s->wr_dead || s->listening || (!s->connected && !s->connecting))
+    if (s->shut_wr || s->wr_dead || (s->phase != SHIM_CONNECTED && s->phase != SHIM_CONNECTING))
         return -EPIPE;
     return 0;
 }
@@ -515,7 +515,7 @@ static int send_stream_check(struct shim_sock *s)
  * its error (once), else EPIPE. */
 static bool send_stream_closed(struct shim_sock *s, size_t sent, ssize_t *r)
 {
-    if (!s->wr_dead && !s->shut_wr && !(s->so_error && !s->connecting))
+    if (!s->wr_dead && !s->shut_wr && !(s->so_error && s->phase != SHIM_CONNECTING))
         return false;
     if (sent) {
         *r = (ssize_t)sent;
@@ -530,7 +530,7 @@ static bool send_stream_closed(struct shim_sock *s, size_t sent, ssize_t *r)
 /* How many bytes the next push takes; false: no room yet. */
 static bool send_room(const struct shim_sock *s, const struct send_op *op, size_t *n)
 {
-    size_t space = s->connecting ? 0 : send_space(s);
+    size_t space = s->phase == SHIM_CONNECTING ? 0 : send_space(s);
     if (s->type == SOCK_DGRAM && space < op->total)
         space = s->tx_count < SHIM_TXRING && s->tx_bytes == 0 ? op->total : 0; /* a datagram goes whole */
     if (!space)

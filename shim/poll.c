@@ -43,7 +43,7 @@ static int scan_ours(struct pollfd *fds, nfds_t n, struct pollfd *k, struct shim
         struct shim_sock *s = (struct shim_sock *)o;
         if (shim_sock_claim(s, fds[i].fd) == 1)
             continue; /* now a kernel fd */
-        if (s->state == SHIM_PENDING && (s->listening || s->type == SOCK_DGRAM) &&
+        if (s->state == SHIM_PENDING && (s->phase == SHIM_LISTENING || s->type == SOCK_DGRAM) &&
             shim_activate(s, fds[i].fd, NULL) == 1)
             continue; /* now a kernel fd */
         if (s->state == SHIM_OFFLOADED) {

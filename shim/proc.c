@@ -94,7 +94,7 @@ static void child_reset(void)
         for (unsigned i = 0; i < s->kacc_count; i++)
             DM_REAL(close)(s->kaccq[i]); /* the parent serves them */
         s->kacc_count = 0;
-        if (s->listening) {
+        if (s->phase == SHIM_LISTENING) {
             s->state = SHIM_PENDING;
             s->refork = true;
             s->qd = -1;
@@ -198,7 +198,7 @@ void shim_before_exec(void)
             continue;
         int acc = 0;
         socklen_t l = sizeof(acc);
-        if (s->listening) {
+        if (s->phase == SHIM_LISTENING) {
             if (DM_REAL(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l) < 0 || acc)
                 continue;
             /* a port the kernel chose at bind(0) went with the shutdown

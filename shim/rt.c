@@ -438,7 +438,7 @@ __attribute__((constructor(103))) static void shim_adopt_inherited(void)
         if (!s)
             break;
         int one = 1;
-        s->listening = true;
+        s->phase = SHIM_LISTENING;
         s->backlog = SOMAXCONN; /* Linux does not tell the inherited one */
         s->nonblock = (DM_REAL(fcntl)((int)fd, F_GETFL) & O_NONBLOCK) != 0;
         l = sizeof(int);
@@ -693,8 +693,7 @@ static void dispatch(struct shim_dp *dp, demi_qresult_t *qr)
         if (!s || !s->connect_pending || s->connect_qt != qt)
             return;
         s->connect_pending = false;
-        s->connecting = false;
-        s->connected = true;
+        s->phase = SHIM_CONNECTED;
         DM_DEBUG("shim", "qd %d: connected", s->qd);
         shim_sock_changed(s);
         shim_sock_post(s);
@@ -728,8 +727,7 @@ static void dispatch(struct shim_dp *dp, demi_qresult_t *qr)
                 s->so_error = err;
         } else if (s->connect_pending && s->connect_qt == qt) {
             s->connect_pending = false;
-            s->connecting = false;
-            s->conn_failed = true;
+            s->phase = SHIM_CONN_FAILED;
             s->so_error = err;
             DM_DEBUG("shim", "qd %d: connect failed: %s", s->qd, strerror(err));
         } else if (tx_complete(s, qt)) {

@@ -83,6 +83,12 @@
 #define SHIM_WATCH_MAX (SHIM_FOCUS_MAX + 2) /* kernel fds one sleep inside an instance watches */
 enum shim_kind { SHIM_KIND_SOCK = 1, SHIM_KIND_EPOLL = 2 };
 enum shim_state { SHIM_PENDING = 0, SHIM_OFFLOADED, SHIM_ORPHAN, SHIM_INHERITED };
+/* Where a socket is in the connection's life, whatever its state above
+ * (a PENDING listener is LISTENING already: listen() went to the kernel).
+ * One at a time: connect() moves UNCONNECTED to CONNECTING, its
+ * completion to CONNECTED or CONN_FAILED (connect() may start again from
+ * there); listen() and accept() (the new socket) set the rest. */
+enum shim_phase { SHIM_UNCONNECTED = 0, SHIM_LISTENING, SHIM_CONNECTING, SHIM_CONNECTED, SHIM_CONN_FAILED };
 
 struct shim_obj {
     int kind;
@@ -113,7 +119,7 @@ struct shim_sock {
      * socket it serves (memcached, 256 connections: the struct spans 5 KiB
      * and its hot fields were spread over 8 lines). */
     struct shim_obj obj;
-    int state;               /* enum shim_state */
+    enum shim_state state;
     int type;                /* SOCK_STREAM / SOCK_DGRAM */
     int family;              /* AF_INET / AF_INET6 */
     int qd;                  /* datapath queue, -1 before hand-over */
@@ -123,7 +129,8 @@ struct shim_sock {
                                 may move to the instance of the thread that
                                 first uses it (shim_sock_use) */
     /* flags */
-    bool nonblock, listening, connecting, connected, conn_failed;
+    enum shim_phase phase;
+    bool nonblock;
     bool eof, shut_rd, shut_wr, udp_has_peer, udp_pop_ok;
     bool pop_pending, accept_pending, connect_pending;
     bool refork;             /* listener re-created in a forked child */

@@ -159,7 +159,7 @@ void shim_sock_rx_drop(struct shim_sock *s)
  * does not close it (the child may read and answer). */
 bool shim_sock_close_resets(const struct shim_sock *s)
 {
-    return s->type == SOCK_STREAM && s->connected && s->rx_bytes && !s->shared && !s->closed;
+    return s->type == SOCK_STREAM && s->phase == SHIM_CONNECTED && s->rx_bytes && !s->shared && !s->closed;
 }
 
 /* What the datapath took from the kernel is read as far as the kernel
@@ -344,7 +344,7 @@ static void activate_addr(const struct shim_sock *s, int fd, struct act_addr *aa
      * with port 0): the kernel picks the port only at connect, but the
      * source address is the application's choice all the same */
     aa->addr_only = !aa->bound && !addr_is_any(&aa->local);
-    if (s->listening && s->refork) {
+    if (s->phase == SHIM_LISTENING && s->refork) {
         /* a listener re-created in a forked child: its address was recorded */
         aa->local = s->local;
         aa->bound = true;
@@ -400,10 +400,10 @@ static int bind_placeholder_port(struct shim_sock *s, int fd, struct dm_instance
     (void)DM_REAL(setsockopt)(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (s->type == SOCK_DGRAM)
         udp_swap_placeholder(s, fd, inst);
-    if (s->listening)
+    if (s->phase == SHIM_LISTENING)
         (void)dm_setsockopt(inst, s->qd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     int r = dm_bind(inst, s->qd, &local->sa, dm_addr_len(&local->sa));
-    if (r == -EADDRINUSE && s->listening && !s->refork) {
+    if (r == -EADDRINUSE && s->phase == SHIM_LISTENING && !s->refork) {
         /* SO_REUSEPORT needs the same user on both sockets: a worker
          * that dropped privileges (nginx) must stop the kernel
          * listener first (a short window in which connects are
@@ -496,7 +496,7 @@ int shim_activate(struct shim_sock *s, int fd, const union dm_sockaddr *dest)
     if (r < 0)
         return r;
     r = activate_bind(s, fd, inst, &aa, &drained);
-    if (r == 0 && s->listening)
+    if (r == 0 && s->phase == SHIM_LISTENING)
         r = activate_listen(s, fd, inst, &aa, drained);
     if (r < 0) {
         dm_close(inst, s->qd);
@@ -510,7 +510,7 @@ int shim_activate(struct shim_sock *s, int fd, const union dm_sockaddr *dest)
     shim_watch_note_dp(s);
     shim_qmap_put(s);
     DM_DEBUG("shim", "fd %d: %s socket " SIN_FMT "%s offloaded as qd %d: %s", fd,
-             s->type == SOCK_STREAM ? (s->listening ? "listening TCP" : "TCP") : "UDP", SIN_ARG(&aa.local, b1),
+             s->type == SOCK_STREAM ? (s->phase == SHIM_LISTENING ? "listening TCP" : "TCP") : "UDP", SIN_ARG(&aa.local, b1),
              dest ? " (connecting)" : "", s->qd, why);
     shim_sock_post(s);
     return 0;
@@ -590,7 +590,7 @@ void shim_sock_post(struct shim_sock *s)
     if (!sock_live(s) || s->fresh || s->closed)
         return;
     struct dm_instance *inst = shim_dp_inst(s->dp);
-    if (s->listening) {
+    if (s->phase == SHIM_LISTENING) {
         if (!s->accept_pending && s->acc_count + 1 < SHIM_ACCQ) {
             r = dm_accept(inst, &s->accept_qt, s->qd);
             if (r == 0)
@@ -600,7 +600,7 @@ void shim_sock_post(struct shim_sock *s)
         }
         return;
     }
-    bool can = s->type == SOCK_STREAM ? s->connected : s->udp_pop_ok;
+    bool can = s->type == SOCK_STREAM ? s->phase == SHIM_CONNECTED : s->udp_pop_ok;
     if (!can || s->rx_lazy || s->pop_pending || s->eof || s->rd_err || s->rx_count >= SHIM_RXRING ||
         (int64_t)s->rx_bytes >= sock_rcv_limit(s))
         return;
@@ -636,7 +636,7 @@ uint32_t shim_sock_events(struct shim_sock *s, int fd)
         return EPOLLERR | EPOLLHUP;
     if (s->so_error)
         ev |= EPOLLERR;
-    if (s->listening)
+    if (s->phase == SHIM_LISTENING)
         return ev | (s->acc_count || s->kacc_count ? EPOLLIN | EPOLLRDNORM : 0);
     if (s->type == SOCK_DGRAM) {
         if (s->rx_count)
@@ -645,11 +645,11 @@ uint32_t shim_sock_events(struct shim_sock *s, int fd)
             ev |= EPOLLOUT | EPOLLWRNORM;
         return ev;
     }
-    if (s->connecting)
+    if (s->phase == SHIM_CONNECTING)
         return ev;
-    if (!s->connected) /* never connected, or the connect failed: Linux's TCP_CLOSE */
+    if (s->phase != SHIM_CONNECTED) /* never connected, or the connect failed: Linux's TCP_CLOSE */
         return ev | EPOLLOUT | EPOLLWRNORM | EPOLLHUP |
-               (s->conn_failed ? EPOLLIN | EPOLLRDNORM | EPOLLRDHUP : 0);
+               (s->phase == SHIM_CONN_FAILED ? EPOLLIN | EPOLLRDNORM | EPOLLRDHUP : 0);
     if (s->rd_err)
         return ev | EPOLLIN | EPOLLRDNORM | EPOLLRDHUP | EPOLLOUT | EPOLLWRNORM | EPOLLHUP;
     if (s->rx_bytes || s->eof || s->shut_rd)
@@ -805,14 +805,14 @@ int shim_listen(int fd, int backlog)
         if (r < 0) {
             r = -errno;
         } else {
-            s->listening = true;
+            s->phase = SHIM_LISTENING;
             s->backlog = backlog;
         }
-    } else if (s->listening) {
+    } else if (s->phase == SHIM_LISTENING) {
         s->backlog = backlog; /* Linux: listen again adjusts the backlog */
         r = 0;
     } else {
-        r = s->connected || s->connecting ? -EINVAL : -EOPNOTSUPP;
+        r = s->phase == SHIM_CONNECTED || s->phase == SHIM_CONNECTING ? -EINVAL : -EOPNOTSUPP;
         if (s->type == SOCK_DGRAM)
             r = -EOPNOTSUPP;
     }
@@ -872,7 +872,7 @@ static void accept_take_head(struct shim_sock *s, struct shim_sock *ns, int flag
     ns->qd = s->accq[s->acc_head].qd;
     ns->peer = s->accq[s->acc_head].addr;
     ns->local = s->local;
-    ns->connected = true;
+    ns->phase = SHIM_CONNECTED;
     ns->nonblock = (flags & SOCK_NONBLOCK) != 0;
     s->acc_head = (s->acc_head + 1) % SHIM_ACCQ;
     s->acc_count--;
@@ -925,13 +925,13 @@ static bool accept_once(struct shim_sock *s, int fd, struct sockaddr *a, socklen
 static int accept_enter(struct shim_sock *s, int fd)
 {
     if (s->state == SHIM_PENDING) {
-        if (!s->listening)
+        if (s->phase != SHIM_LISTENING)
             return SHIM_PASS; /* the kernel says EINVAL */
         int r = shim_activate(s, fd, NULL);
         if (r != 0)
             return r == 1 ? SHIM_PASS : r;
     }
-    if (!s->listening || s->state != SHIM_OFFLOADED)
+    if (s->phase != SHIM_LISTENING || s->state != SHIM_OFFLOADED)
         return -EINVAL;
     return 0;
 }
@@ -996,7 +996,7 @@ static int connect_unspec(struct shim_sock *s, const struct sockaddr *a, socklen
  * address to the kernel (its errno). */
 static int connect_dest(struct shim_sock *s, const struct sockaddr *a, socklen_t len, union dm_sockaddr *dest)
 {
-    if (s->state == SHIM_PENDING && (s->listening || shim_check_addr(a, len, s->family, dest) < 0))
+    if (s->state == SHIM_PENDING && (s->phase == SHIM_LISTENING || shim_check_addr(a, len, s->family, dest) < 0))
         return SHIM_PASS;
     if (s->state == SHIM_ORPHAN)
         return -EIO;
@@ -1035,16 +1035,16 @@ static int connect_udp(struct shim_sock *s, int fd, const union dm_sockaddr *des
  * the answer (as Linux's for the same state). */
 static bool connect_settled(struct shim_sock *s, int *r)
 {
-    if (s->listening) {
+    if (s->phase == SHIM_LISTENING) {
         *r = -EISCONN;
-    } else if (s->connected) {
+    } else if (s->phase == SHIM_CONNECTED) {
         /* Linux: the first connect() after a non-blocking one completed
          * reports success, later ones EISCONN */
         *r = s->nb_connect ? 0 : -EISCONN;
         s->nb_connect = false;
-    } else if (s->connecting) {
+    } else if (s->phase == SHIM_CONNECTING) {
         *r = -EALREADY;
-    } else if (s->conn_failed && s->so_error) {
+    } else if (s->phase == SHIM_CONN_FAILED && s->so_error) {
         /* the status of a failed non-blocking connect, as Linux reports it */
         *r = -s->so_error;
         s->so_error = 0;
@@ -1064,8 +1064,8 @@ static int connect_wait(struct shim_sock *s)
     int64_t deadline = s->sndtimeo_ns ? start + s->sndtimeo_ns : -1;
     for (;;) {
         shim_progress();
-        if (!s->connecting) {
-            if (s->connected) {
+        if (s->phase != SHIM_CONNECTING) {
+            if (s->phase == SHIM_CONNECTED) {
                 r = 0;
             } else {
                 r = -(s->so_error ? s->so_error : ECONNREFUSED);
@@ -1098,8 +1098,7 @@ static int connect_stream(struct shim_sock *s, int fd, const union dm_sockaddr *
     if (r < 0)
         return r;
     s->connect_pending = true;
-    s->connecting = true;
-    s->conn_failed = false;
+    s->phase = SHIM_CONNECTING;
     s->peer = *dest;
     shim_sock_changed(s);
     if (s->nonblock) {
@@ -1188,7 +1187,7 @@ int shim_shutdown(int fd, int how)
     }
     if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) {
         r = -EINVAL;
-    } else if (s->type == SOCK_STREAM && !s->connected && !s->listening) {
+    } else if (s->type == SOCK_STREAM && s->phase != SHIM_CONNECTED && s->phase != SHIM_LISTENING) {
         r = -ENOTCONN;
     } else {
         shim_focus(s->dp);
@@ -1234,7 +1233,7 @@ int shim_getpeername(int fd, struct sockaddr *a, socklen_t *len)
         shim_unlock();
         return SHIM_PASS;
     }
-    if (s->type == SOCK_STREAM ? !s->connected : !s->udp_has_peer)
+    if (s->type == SOCK_STREAM ? s->phase != SHIM_CONNECTED : !s->udp_has_peer)
         r = -ENOTCONN;
     else
         r = shim_copy_addr(&s->peer, a, len);
@@ -1261,7 +1260,7 @@ int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
     SHIM_GET_SOCK(fd, s);
     int r = SHIM_PASS;
     if (level == SOL_SOCKET && (name == SO_REUSEADDR || name == SO_REUSEPORT) &&
-        (s->listening || s->state != SHIM_PENDING)) {
+        (s->phase == SHIM_LISTENING || s->state != SHIM_PENDING)) {
         r = put_int(name == SO_REUSEADDR ? s->reuseaddr : s->reuseport, val, len);
     } else if (s->state != SHIM_PENDING && level == SOL_SOCKET) {
         if (name == SO_ERROR) {
@@ -1272,7 +1271,7 @@ int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
             if (r == 0)
                 s->so_error = 0;
         } else if (name == SO_ACCEPTCONN) {
-            r = put_int(s->listening, val, len);
+            r = put_int(s->phase == SHIM_LISTENING, val, len);
         } else if (name == SO_REUSEADDR) {
             r = put_int(s->reuseaddr, val, len);
         }
@@ -1441,7 +1440,7 @@ int shim_ioctl(int fd, unsigned long req, void *arg)
     } else if ((req == SIOCINQ || req == SIOCOUTQ) && s->state == SHIM_OFFLOADED && s->type == SOCK_STREAM) {
         /* what the shim, the datapath and its kernel socket hold */
         int v = 0;
-        if (!s->listening && req == SIOCINQ) {
+        if (s->phase != SHIM_LISTENING && req == SIOCINQ) {
             shim_sock_use(s);
             shim_sock_want_rx(s);
             shim_focus(s->dp);
@@ -1452,7 +1451,7 @@ int shim_ioctl(int fd, unsigned long req, void *arg)
         else if (r == 0)
             memcpy(arg, &v, sizeof(v));
     } else if (req == FIONREAD && s->state == SHIM_OFFLOADED) {
-        if (s->listening) {
+        if (s->phase == SHIM_LISTENING) {
             r = -EINVAL;
         } else {
             shim_sock_use(s); /* (a fresh connection gets its pop) */

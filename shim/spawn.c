@@ -34,7 +34,7 @@ void shim_spawn_begin(struct shim_spawn *sp)
         if (!o || o->kind != SHIM_KIND_SOCK)
             continue;
         struct shim_sock *s = (struct shim_sock *)o;
-        if (s->state != SHIM_OFFLOADED || s->listening || !(s->connected || s->type == SOCK_DGRAM) ||
+        if (s->state != SHIM_OFFLOADED || s->phase == SHIM_LISTENING || !(s->phase == SHIM_CONNECTED || s->type == SOCK_DGRAM) ||
             !shim_dp_live(s->dp))
             continue;
         int fl = DM_REAL(fcntl)(fd, F_GETFD);

@@ -31,11 +31,11 @@ static int sock_kfd(struct shim_sock *s)
 /* The state as the shim sees it (Linux's names, nearest match). */
 static uint8_t shim_tcp_state(const struct shim_sock *s)
 {
-    if (s->listening)
+    if (s->phase == SHIM_LISTENING)
         return TCP_LISTEN;
-    if (s->connecting)
+    if (s->phase == SHIM_CONNECTING)
         return TCP_SYN_SENT;
-    if (!s->connected)
+    if (s->phase != SHIM_CONNECTED)
         return TCP_CLOSE;
     if (s->eof && s->shut_wr)
         return TCP_CLOSE;
@@ -56,7 +56,7 @@ int shim_tcp_info(struct shim_sock *s, void *val, socklen_t *len)
     int k = sock_kfd(s);
     if (k >= 0)
         return DM_REAL(getsockopt)(k, IPPROTO_TCP, TCP_INFO, val, len) < 0 ? -errno : 0;
-    if (s->state == SHIM_OFFLOADED && s->dp && s->qd >= 0 && !s->listening) {
+    if (s->state == SHIM_OFFLOADED && s->dp && s->qd >= 0 && s->phase != SHIM_LISTENING) {
         /* our own TCP knows its connection (rtt, cwnd, mss...) */
         int r = dm_getsockopt(shim_dp_inst(s->dp), s->qd, IPPROTO_TCP, TCP_INFO, val, len);
         if (r != -ENOPROTOOPT && r != -EOPNOTSUPP)
@@ -73,7 +73,7 @@ int shim_tcp_info(struct shim_sock *s, void *val, socklen_t *len)
 
 int shim_tcp_queued(struct shim_sock *s, unsigned long req, int *out)
 {
-    if (s->listening)
+    if (s->phase == SHIM_LISTENING)
         return -EINVAL; /* as Linux */
     shim_progress();
     int64_t v = req == SIOCINQ ? (int64_t)s->rx_bytes : (int64_t)s->tx_bytes;
