@@ -32,12 +32,26 @@ int dm_stack_register(const struct dm_stack_ops *o)
     return 0;
 }
 
+/* The stack that serves L2 devices (dm_stack_ops.l2), if one is built. */
+static const struct dm_stack_ops *stack_l2(void)
+{
+    for (unsigned i = 0; i < nstacks; i++)
+        if (stacks[i]->l2)
+            return stacks[i];
+    return NULL;
+}
+
+static bool dev_is_backend(const struct dm_dev_ops *d) { return d->wrap_order == 0; }
+
+/* A backend's name is a stack's (uring, posix, rdma) or a device's
+ * (loop, dpdk, xdp), which the L2 stack serves. */
 const struct dm_stack_ops *dm_stack_find(const char *name)
 {
     for (unsigned i = 0; i < nstacks; i++)
-        if (strcmp(stacks[i]->name, name) == 0)
+        if (!stacks[i]->l2 && strcmp(stacks[i]->name, name) == 0)
             return stacks[i];
-    return NULL;
+    const struct dm_dev_ops *d = dm_dev_find(name);
+    return d && dev_is_backend(d) ? stack_l2() : NULL;
 }
 
 void dm_dev_register_failed(const struct dm_dev_ops *ops, int err)
@@ -85,16 +99,25 @@ const struct dm_stack_ops *dm_stack_first(const char *list)
     return NULL;
 }
 
+static void names_add(char *buf, size_t len, size_t *off, const char *name)
+{
+    if (*off >= len)
+        return;
+    int n = snprintf(buf + *off, len - *off, "%s%s", *off ? ", " : "", name);
+    if (n > 0)
+        *off += (size_t)n;
+}
+
 void dm_stack_names(char *buf, size_t len)
 {
     size_t off = 0;
     buf[0] = 0;
-    for (unsigned i = 0; i < nstacks && off < len; i++) {
-        int n = snprintf(buf + off, len - off, "%s%s", i ? ", " : "", stacks[i]->name);
-        if (n < 0)
-            break;
-        off += (size_t)n;
-    }
+    for (unsigned i = 0; i < nstacks; i++)
+        if (!stacks[i]->l2)
+            names_add(buf, len, &off, stacks[i]->name);
+    for (unsigned i = 0; i < ndevs && stack_l2(); i++)
+        if (dev_is_backend(devs[i]))
+            names_add(buf, len, &off, devs[i]->name);
 }
 
 int dm_dev_register(const struct dm_dev_ops *o)

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * stacks/inet: our Ethernet/ARP/IPv4/IPv6/ICMP/UDP/TCP stack behind the
- * backend ops (dm/stack.h), over any L2 device (dm/device.h). Registered
- * three times, one implementation: "loop" (device "loop", for tests and
- * benchmarks), "dpdk" (device "dpdk") and "xdp" (device "xdp").
+ * backend ops (dm/stack.h), over any L2 device (dm/device.h): core gives
+ * it every backend named after a device (dm_stack_ops.l2): "loop" (for
+ * tests and benchmarks), "dpdk", "xdp", and whatever device comes next.
  *
  * Configuration: DEMI_IPV4, DEMI_GATEWAY, DEMI_IPV6, DEMI_GATEWAY6,
  * DEMI_MAC, DEMI_ARP, DEMI_MTU, DEMI_ARP_TTL_S and DEMI_TCP_*
@@ -553,9 +553,11 @@ static void inet_destroy(void *sp)
     free(st);
 }
 
-static int inet_create_loop(struct dm_instance *i, const struct dm_config *c, void **st) { return inet_create_dev(i, c, "loop", st); }
-static int inet_create_dpdk(struct dm_instance *i, const struct dm_config *c, void **st) { return inet_create_dev(i, c, "dpdk", st); }
-static int inet_create_xdp(struct dm_instance *i, const struct dm_config *c, void **st) { return inet_create_dev(i, c, "xdp", st); }
+/* Core hands us every backend named after an L2 device (dm_stack_ops.l2). */
+static int inet_create(struct dm_instance *i, const struct dm_config *c, void **st)
+{
+    return inet_create_dev(i, c, dm_instance_backend(i), st);
+}
 
 /* ------------------------------------------------------------ socket ops */
 static int inet_socket(void *sp, struct dm_queue *q, int domain, int type, int protocol)
@@ -824,34 +826,30 @@ static int inet_wait_fd(void *sp)
     return -1;
 }
 
-#define INET_OPS(var, nm, createfn)          \
-    static const struct dm_stack_ops var = { \
-        .name = nm,                          \
-        .create = createfn,                  \
-        .destroy = inet_destroy,             \
-        .socket = inet_socket,               \
-        .bind = inet_bind,                   \
-        .listen = inet_listen,               \
-        .accept = inet_accept,               \
-        .connect = inet_connect,             \
-        .push = inet_push,                   \
-        .pop = inet_pop,                     \
-        .shutdown = inet_shutdown,           \
-        .close = inet_close,                 \
-        .setsockopt = inet_setsockopt,       \
-        .getsockopt = inet_getsockopt,       \
-        .getsockname = inet_getsockname,     \
-        .getpeername = inet_getpeername,     \
-        .poll = inet_poll,                   \
-        .poll_returns_at_once = true,        \
-        .wait_fd = inet_wait_fd,             \
-        .tx_busy = inet_tx_busy,             \
-        .needs_polling = true,               \
-        .own_addresses = true,               \
-        .inet6 = true,                       \
-    };                                       \
-    DM_STACK_REGISTER(var)
-
-INET_OPS(inet_loop_ops, "loop", inet_create_loop);
-INET_OPS(inet_dpdk_ops, "dpdk", inet_create_dpdk);
-INET_OPS(inet_xdp_ops, "xdp", inet_create_xdp);
+static const struct dm_stack_ops inet_ops = {
+    .name = "inet",
+    .create = inet_create,
+    .destroy = inet_destroy,
+    .socket = inet_socket,
+    .bind = inet_bind,
+    .listen = inet_listen,
+    .accept = inet_accept,
+    .connect = inet_connect,
+    .push = inet_push,
+    .pop = inet_pop,
+    .shutdown = inet_shutdown,
+    .close = inet_close,
+    .setsockopt = inet_setsockopt,
+    .getsockopt = inet_getsockopt,
+    .getsockname = inet_getsockname,
+    .getpeername = inet_getpeername,
+    .poll = inet_poll,
+    .poll_returns_at_once = true,
+    .wait_fd = inet_wait_fd,
+    .tx_busy = inet_tx_busy,
+    .needs_polling = true,
+    .own_addresses = true,
+    .inet6 = true,
+    .l2 = true,
+};
+DM_STACK_REGISTER(inet_ops)

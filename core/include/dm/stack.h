@@ -123,6 +123,13 @@ struct dm_stack_ops {
      * kernel keeps its protocol clocks. API calls then skip the clock
      * read; waits and polls still read it for their own deadlines. */
     bool no_clock;
+    /* The backend is a protocol stack over any L2 device (dm/device.h):
+     * it serves every DEMI_BACKEND that names a registered device other
+     * than a wrapper (DEMI_BACKEND=dpdk: this stack over device "dpdk"),
+     * and its create() finds the device's name in dm_instance_backend().
+     * A new device then needs no edit of the stack. Found by a device's
+     * name only, never by its own. */
+    bool l2;
     /* poll() never sleeps, whatever its block_ns (a device that can only
      * be polled): the instance then needs no clock read after it. */
     bool poll_returns_at_once;

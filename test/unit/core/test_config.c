@@ -282,6 +282,22 @@ static void test_config_backend_preference_list(void **s)
     assert_false(dm_stack_first("posix")->own_addresses);
     assert_true(dm_stack_first("loop")->own_addresses);
     assert_null(dm_stack_first("nosuch"));
+    /* a device's name is a backend (the L2 stack over it); the L2 stack's
+     * own name and a wrapper device's are not */
+    assert_true(dm_stack_find("loop")->l2);
+    assert_null(dm_stack_find(dm_stack_find("loop")->name));
+    assert_null(dm_stack_find("fault"));
+    assert_false(dm_stack_find("posix")->l2);
+    char names[256];
+    dm_stack_names(names, sizeof(names));
+    assert_non_null(strstr(names, "posix"));
+    assert_non_null(strstr(names, "loop"));
+    assert_null(strstr(names, "fault"));
+    assert_int_equal(dm_config_set(&c, "DEMI_BACKEND", "loop"), 0);
+    assert_int_equal(dm_instance_create(&c, &inst), 0);
+    assert_string_equal(dm_instance_backend(inst), "loop");
+    dm_instance_destroy(inst);
+    inst = NULL;
 }
 
 int main(void)
