@@ -33,12 +33,8 @@
  * still readable and comes straight back to sleep. So the callbacks run
  * only with the bursts held off, as under the preload; they run up to one
  * turn late (a memif handshake of a few messages takes a few turns), and
- * the packet path is held off for the length of a turn. A thousand
- * membarriers a second would make that a few microseconds (an IPI to every
- * CPU of the process, dear on a VM), so while parking the packet path takes
- * the real fence instead (a few nanoseconds per burst) and a turn costs
- * one epoll_wait of the interrupt thread. Under the preload the callback
- * sees the hook drive the gate and takes itself out.
+ * the packet path is held off for the length of a turn. Under the preload
+ * the callback sees the hook drive the gate and takes itself out.
  *
  * A turn is short (DPDK_PARK_SHORT_US) while a parked port's link is
  * down, since a handshake takes a few turns, and DEMI_DPDK_INTR_TURN_US
@@ -48,6 +44,15 @@
  * at 1000 a second, 64 B echo over memif between two processes on this
  * 2-CPU VM had ~1000 involuntary switches a second in each process and a
  * p99.9 of 35 us to 7 ms against a p50 of 2.2 us.
+ *
+ * The fence: with turns of DPDK_PARK_MEMBARRIER_US or longer the thread
+ * raises busy with a membarrier, as under the preload, and the packet
+ * path pays a compiler barrier. With shorter ones (DEMI_DPDK_INTR_TURN_US
+ * set low) a thousand membarriers a second, each an IPI to every CPU of
+ * the process (dear on a VM), would cost more than a real fence per burst,
+ * which the packet path then takes (it was two thirds of an idle poll's
+ * dpdk_rx_burst in bench/dpdk/profile.sh). While a link is down, turns
+ * are short but nothing flows.
  */
 /* rte_intr_instance_alloc and its accessors are experimental in 22.11 and
  * the only way to give the EAL an interrupt source of our own. */
@@ -125,6 +130,7 @@ void dpdk_gate_init(void)
 /* ---- parking the interrupt thread (native API) ---- */
 
 #define DPDK_PARK_SHORT_US 1000
+#define DPDK_PARK_MEMBARRIER_US 5000
 
 static struct rte_intr_handle *park_ih; /* our source: an eventfd kept readable */
 static bool park_started;
@@ -209,7 +215,8 @@ int dpdk_gate_park_start(const struct dm_config *cfg, uint16_t port)
         /* Bursts stay off from here until the thread first parks: it may
          * be running callbacks right now. We are the packet path, so no
          * burst is in flight. */
-        __atomic_store_n(&dpdk_gate_fence, true, __ATOMIC_RELAXED);
+        bool fence = !membarrier_ok || turn_us < DPDK_PARK_MEMBARRIER_US;
+        __atomic_store_n(&dpdk_gate_fence, fence, __ATOMIC_RELAXED);
         gate_set(true);
         park_ih = ih; /* before the callback can first run */
         rc = rte_intr_callback_register(ih, park_cb, NULL);
