@@ -263,6 +263,8 @@ void shim_at_exit(void)
             DM_WARN("shim", "DEMI_STATS=%s: %s; the counters go to stderr", file, strerror(errno));
         for (struct shim_dp *dp = shim_rt.dps; dp; dp = dp->next)
             dm_stats_dump(shim_dp_inst(dp), f ? f : stderr, 0);
+        fprintf(f ? f : stderr, "# demi stats, the preload\nshim.instances %u\nshim.lock_contended %llu\n",
+                shim_rt.ndps, (unsigned long long)__atomic_load_n(&shim_rt.lock_contended, __ATOMIC_RELAXED));
         if (f && f != stderr)
             fclose(f);
     }

@@ -107,6 +107,7 @@ void shim_spin_pause_at(int64_t spun)
 static void lock_take(void)
 {
     if (dm_unlikely(pthread_mutex_trylock(&shim_rt.lock) != 0)) {
+        __atomic_add_fetch(&shim_rt.lock_contended, 1, __ATOMIC_RELAXED);
         __atomic_add_fetch(&shim_rt.lock_waiters, 1, __ATOMIC_RELAXED);
         pthread_mutex_lock(&shim_rt.lock);
         __atomic_sub_fetch(&shim_rt.lock_waiters, 1, __ATOMIC_RELAXED);

@@ -308,6 +308,9 @@ struct shim_rt {
      * send what the application already "wrote"). Read without the lock. */
     unsigned tx_inflight;
     unsigned lock_waiters;   /* threads blocked in shim_lock() */
+    uint64_t lock_contended; /* shim_lock() calls that found it held (DEMI_STATS:
+                                shim.lock_contended): what the one lock costs
+                                a multi-threaded server */
     /* poll/select/blocking-call sleepers (epoll sleepers are on their epoll) */
     struct dm_list sleepers;
     unsigned progress_gen;   /* bumped by every shim_progress(); read without the lock */
