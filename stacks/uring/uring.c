@@ -470,10 +470,11 @@ static const char *ur_feat_list(uint32_t feat, char *buf, size_t len)
 
 /* Does this kernel signal a ring's registered eventfd as soon as deferred
  * task work is queued (a receive's data arrived)? The preload sleeps in
- * poll/epoll on that eventfd (the wait fd), so it must. Linux 6.18.44 (this
- * project's machine, 2026-12-04) signals it only 15-40 ms later (the RCU
- * path of io_uring's eventfd code, it seems): sockperf under the uring
- * preload measured 16 ms per half round trip instead of 8 us. Without
+ * poll/epoll on that eventfd (the wait fd), so it must. Some kernels
+ * (6.18 on this project's machine) signal it only tens of milliseconds
+ * later (the RCU path of io_uring's eventfd code, it seems): sockperf
+ * under the uring preload then takes milliseconds per half round trip
+ * instead of microseconds (CHANGELOG.md has the figures). Without
  * DEFER_TASKRUN the signal is prompt there. Probed once per process: a
  * receive armed on a DEFER_TASKRUN ring, a byte written to its socket, the
  * eventfd read right after the write returned. A probe that cannot be set
@@ -572,11 +573,9 @@ static int ur_bufring_setup(struct ur_stack *st, uint32_t want, uint32_t count, 
      * runs through them between two of our polls: that socket's
      * multishot ends (ENOBUFS) and is re-armed once we caught up, so
      * its next receive takes what piled up meanwhile in one piece
-     * instead of one CQE per segment. bench_uring_echo -T, 32
-     * connections, against the hand-written epoll echo in the same
-     * run (2026-12-03): 16 x 128 KiB all published 0.95-1.08x;
-     * 32 x 128 KiB, 4 published, 1.13-1.29x; without buf_inc 256 x
-     * 16 KiB all published 0.83x, 256 x 64 KiB, 8 published, 1.18x. */
+     * instead of one CQE per segment. Measured with bench_uring_echo
+     * -T (32 connections) against the hand-written epoll echo in the
+     * same run, with and without buf_inc: CHANGELOG.md, 2026-12-03. */
     bool want_inc = want & UR_F_BUF_INC;
     int r = -EOPNOTSUPP;
     if (!count && !size && want_inc)

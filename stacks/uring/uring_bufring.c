@@ -26,9 +26,9 @@
  * runs dry (ENOBUFS) only once they are all out, or when it ran through
  * the published ones between two of our polls: then that socket's
  * receive waits until we caught up and takes what piled up in one piece.
- * bench_uring_echo -T (32 connections) against the epoll loop in the same
- * run: 16 x 128 KiB all published 0.95-1.08x, 32 x 128 KiB with 4
- * published 1.13-1.29x (2026-12-03; README.md has the table).
+ * Measured faster than publishing every buffer with bench_uring_echo -T
+ * (32 connections) against the epoll loop in the same run (the figures
+ * are in CHANGELOG.md, 2026-12-03).
  *
  * Each buffer has `slack` bytes (a quarter of its size) before and after
  * it that the kernel never sees. A message the kernel split across two

@@ -31,8 +31,9 @@ static inline int64_t dm_clock_ns(void)
  * "auto" is DM_SPIN_YIELD_US_PINNED for a thread that may run on one CPU
  * only (taskset -c N, a one-CPU cpuset: whatever else runs there is on
  * the same CPU for sure), 0 otherwise. Each yield is a syscall: spread
- * over two CPUs, redis-benchmark -c 1 against redis-server, both under
- * the uring preload, lost 8-20% of its rate to them (2026-12-03). */
+ * over two CPUs, a redis-benchmark -c 1 against redis-server, both under
+ * the uring preload, lost a tenth of its rate or more to them
+ * (CHANGELOG.md, 2026-12-03). */
 #define DM_SPIN_YIELD_US_PINNED 4
 static inline int64_t dm_spin_yield_auto_us(void)
 {
