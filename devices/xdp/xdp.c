@@ -93,11 +93,11 @@
 
 enum {
     XDP_C_RX, XDP_C_TX, XDP_C_TX_FULL, XDP_C_TX_BAD, XDP_C_RX_NO_HDR, XDP_C_FILL_EMPTY,
-    XDP_C_TX_KICKS, XDP_C_FILL_KICKS, XDP_C_RX_SCARCE, XDP_C_ARP_SHARED, XDP_NCTR
+    XDP_C_TX_KICKS, XDP_C_FILL_KICKS, XDP_C_RX_SCARCE, XDP_C_ARP_SHARED, XDP_C_ND_SHARED, XDP_NCTR
 };
 static const char *const xdp_ctr_names[XDP_NCTR] = {
     "rx", "tx", "tx_full", "tx_bad", "rx_no_hdr", "fill_empty", "tx_kicks", "fill_kicks", "rx_scarce",
-    "arp_shared",
+    "arp_shared", "nd_shared",
 };
 
 struct xdp_dev {
@@ -127,6 +127,13 @@ struct xdp_dev {
     int64_t arp_next_ns;           /* next look at xdp_neigh for narp */
     struct { uint32_t ip; int64_t until_ns; } arp_wait[XDP_ARP_WAIT];
     struct { uint32_t ip; uint8_t mac[6]; } arp_inject[XDP_ARP_WAIT];
+    /* the same for IPv6 neighbour discovery (xdp_neigh6, see nd_assist):
+     * our solicitations' targets and sources (the advertisement we make
+     * goes back to the source the stack chose) */
+    uint32_t nnd, nd_ninject;
+    int64_t nd_next_ns;
+    struct { uint8_t target[16], src[16]; int64_t until_ns; } nd_wait[XDP_ARP_WAIT];
+    struct xdp_nd_answer { uint8_t target[16], dst[16], mac[6]; } nd_inject[XDP_ARP_WAIT];
 };
 
 static void xdp_release(struct xdp_dev *xd)
@@ -224,21 +231,36 @@ static void arp_poll(struct xdp_dev *xd)
     }
 }
 
+/* A free frame as a received buffer of `len` bytes for a frame we make,
+ * or NULL: the quarter of the UMEM that TX keeps stays out of it, as
+ * for the fill ring. */
+static struct dm_buf *inject_buf(struct xdp_dev *xd, uint32_t len)
+{
+    if (xd->nfree <= xd->nframes / 4)
+        return NULL;
+    uint64_t addr = xd->free_frames[--xd->nfree];
+    struct dm_buf *b = dm_buf_wrap_ext(xd->dev->inst, xd->area + addr, len, xdp_frame_free, xd);
+    if (!b) {
+        xd->free_frames[xd->nfree++] = addr;
+        return NULL;
+    }
+    b->dev_priv = (void *)(uintptr_t)addr;
+    xd->outstanding++;
+    return b;
+}
+
 /* An ARP reply from the peer as it would have come, in a free frame. */
 static uint16_t arp_inject(struct xdp_dev *xd, struct dm_buf **pkts, uint16_t n)
 {
     uint16_t k = 0;
-    while (xd->ninject && k < n && xd->nfree > xd->nframes / 4) {
-        uint64_t addr = xd->free_frames[--xd->nfree];
-        uint8_t *f = xd->area + addr;
+    while (xd->ninject && k < n) {
         const uint8_t *peer = xd->arp_inject[xd->ninject - 1].mac;
         uint32_t ip = xd->arp_inject[xd->ninject - 1].ip;
         static const uint8_t hdr[10] = {0x08, 0x06, 0, 1, 0x08, 0x00, 6, 4, 0, 2};
-        struct dm_buf *b = dm_buf_wrap_ext(xd->dev->inst, f, 42, xdp_frame_free, xd);
-        if (!b) {
-            xd->free_frames[xd->nfree++] = addr;
+        struct dm_buf *b = inject_buf(xd, 42);
+        if (!b)
             break;
-        }
+        uint8_t *f = b->data;
         memcpy(f, xd->info.mac, 6);
         memcpy(f + 6, peer, 6);
         memcpy(f + 12, hdr, sizeof(hdr));
@@ -246,12 +268,124 @@ static uint16_t arp_inject(struct xdp_dev *xd, struct dm_buf **pkts, uint16_t n)
         memcpy(f + 28, &ip, 4);
         memcpy(f + 32, xd->info.mac, 6);
         memcpy(f + 38, &xd->addr, 4);
-        b->dev_priv = (void *)(uintptr_t)addr;
         pkts[k++] = b;
-        xd->outstanding++;
         xd->ninject--;
         xd->ctr[XDP_C_ARP_SHARED]++;
     }
+    return k;
+}
+
+/*
+ * Neighbour discovery across queues, as ARP above: the advertisement
+ * answering our solicitation comes back to our address on the queue the
+ * peer's hash picks, maybe another process's. The program records the
+ * target of every solicited advertisement sent to one of our addresses
+ * in xdp_neigh6; when our stack sends a solicitation (in xdp_tx: IPv6,
+ * next header ICMPv6, type 135, no extension header, as stacks/inet sends
+ * them), the device looks its target up there and hands the stack an
+ * advertisement made from it. Offsets in the frame: IPv6 header at 14
+ * (next header 20, source 22, destination 38), ICMPv6 at 54, target at 62.
+ */
+#define ND_FRAME_MIN 78              /* Ethernet + IPv6 + NS up to its target */
+#define ND_NA_LEN    32              /* NA with a target link-layer option */
+
+static void nd_assist(struct xdp_dev *xd, const uint8_t *f, uint32_t len)
+{
+    if (len < ND_FRAME_MIN || f[54] != 135 || f[55] != 0 || xd->sh.neigh6_fd < 0)
+        return; /* not a solicitation */
+    for (uint32_t i = 0; i < xd->nnd; i++)
+        if (memcmp(xd->nd_wait[i].target, f + 62, 16) == 0)
+            return;
+    if (xd->nnd < XDP_ARP_WAIT) {
+        memcpy(xd->nd_wait[xd->nnd].target, f + 62, 16);
+        memcpy(xd->nd_wait[xd->nnd].src, f + 22, 16);
+        xd->nd_wait[xd->nnd].until_ns = dm_clock_ns() + XDP_ARP_WAIT_NS;
+        xd->nnd++;
+        xd->nd_next_ns = 0; /* look now */
+    }
+}
+
+/* Moves the waiting solicitations whose answer someone heard to nd_inject. */
+static void nd_poll(struct xdp_dev *xd)
+{
+    int64_t now = dm_clock_ns();
+    if (now < xd->nd_next_ns)
+        return;
+    xd->nd_next_ns = now + XDP_ARP_POLL_NS;
+    for (uint32_t i = 0; i < xd->nnd;) {
+        struct { uint8_t mac[6]; uint16_t pad; } v;
+        bool found = bpf_map_lookup_elem(xd->sh.neigh6_fd, xd->nd_wait[i].target, &v) == 0;
+        if (found && xd->nd_ninject < XDP_ARP_WAIT) {
+            memcpy(xd->nd_inject[xd->nd_ninject].target, xd->nd_wait[i].target, 16);
+            memcpy(xd->nd_inject[xd->nd_ninject].dst, xd->nd_wait[i].src, 16);
+            memcpy(xd->nd_inject[xd->nd_ninject].mac, v.mac, 6);
+            xd->nd_ninject++;
+        }
+        if (found || now >= xd->nd_wait[i].until_ns)
+            xd->nd_wait[i] = xd->nd_wait[--xd->nnd];
+        else
+            i++;
+    }
+}
+
+/* Adds `len` (even) bytes to a ones' complement sum, as 16-bit big-endian
+ * words. */
+static uint32_t csum_add(uint32_t sum, const uint8_t *p, uint32_t len)
+{
+    for (uint32_t i = 0; i < len; i += 2)
+        sum += (uint32_t)p[i] << 8 | p[i + 1];
+    return sum;
+}
+
+/* The peer's solicited advertisement as it would have come (RFC 4861 4.4:
+ * hop limit 255, solicited and override, the target link-layer option),
+ * from the target to the source of our solicitation, in a free frame. */
+static uint16_t nd_inject(struct xdp_dev *xd, struct dm_buf **pkts, uint16_t n)
+{
+    uint16_t k = 0;
+    while (xd->nd_ninject && k < n) {
+        const struct xdp_nd_answer *e = &xd->nd_inject[xd->nd_ninject - 1];
+        struct dm_buf *b = inject_buf(xd, 54 + ND_NA_LEN);
+        if (!b)
+            break;
+        uint8_t *f = b->data;
+        static const uint8_t ip6[8] = {0x60, 0, 0, 0, 0, ND_NA_LEN, 58, 255};
+        static const uint8_t na[8] = {136, 0, 0, 0, 0x60, 0, 0, 0}; /* checksum 0 for now */
+        memcpy(f, xd->info.mac, 6);
+        memcpy(f + 6, e->mac, 6);
+        f[12] = 0x86, f[13] = 0xdd;
+        memcpy(f + 14, ip6, 8);
+        memcpy(f + 22, e->target, 16);
+        memcpy(f + 38, e->dst, 16);
+        memcpy(f + 54, na, 8);
+        memcpy(f + 62, e->target, 16);
+        f[78] = 2, f[79] = 1; /* target link-layer address, 8 bytes */
+        memcpy(f + 80, e->mac, 6);
+        /* pseudo-header (RFC 8200 8.1): addresses, length, next header */
+        uint32_t sum = csum_add(0, f + 22, 32) + ND_NA_LEN + 58;
+        sum = csum_add(sum, f + 54, ND_NA_LEN);
+        while (sum >> 16)
+            sum = (sum & 0xffff) + (sum >> 16);
+        f[56] = (uint8_t)(~sum >> 8), f[57] = (uint8_t)~sum;
+        pkts[k++] = b;
+        xd->nd_ninject--;
+        xd->ctr[XDP_C_ND_SHARED]++;
+    }
+    return k;
+}
+
+/* Polls both tables and hands the stack what someone heard for us. */
+static uint16_t neigh_rx(struct xdp_dev *xd, struct dm_buf **pkts, uint16_t n)
+{
+    uint16_t k = 0;
+    if (xd->narp)
+        arp_poll(xd);
+    if (xd->nnd)
+        nd_poll(xd);
+    if (xd->ninject)
+        k = arp_inject(xd, pkts, n);
+    if (xd->nd_ninject && k < n)
+        k = (uint16_t)(k + nd_inject(xd, pkts + k, (uint16_t)(n - k)));
     return k;
 }
 
@@ -260,9 +394,8 @@ static uint16_t xdp_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
     struct xdp_dev *xd = dev->priv;
     uint32_t idx, got, k = 0;
 
-    if (dm_unlikely(xd->narp || xd->ninject)) {
-        arp_poll(xd);
-        if (xd->ninject && (k = arp_inject(xd, pkts, n)) == n)
+    if (dm_unlikely(xd->narp | xd->ninject | xd->nnd | xd->nd_ninject)) {
+        if ((k = neigh_rx(xd, pkts, n)) == n)
             return (uint16_t)k;
         pkts += k;
         n = (uint16_t)(n - k);
@@ -326,6 +459,8 @@ static uint16_t xdp_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
         dm_buf_copy_out(p, 0, xd->area + addr, p->pkt_len);
         if (dm_unlikely(xd->area[addr + 12] == 0x08 && xd->area[addr + 13] == 0x06))
             arp_assist(xd, xd->area + addr, p->pkt_len);
+        else if (dm_unlikely(xd->area[addr + 12] == 0x86 && xd->area[addr + 13] == 0xdd && xd->area[addr + 20] == 58))
+            nd_assist(xd, xd->area + addr, p->pkt_len);
         struct xdp_desc *d = xsk_ring_prod__tx_desc(&xd->x.tx, idx);
         d->addr = addr;
         d->len = p->pkt_len;
@@ -560,7 +695,7 @@ static int open_shared(struct xdp_dev *xd, const char *ifname, int64_t queue, ui
                        const struct xdp_our_addrs *addr, bool force_copy, bool *zc)
 {
     int memfd = memfd_create("demi-xdp-umem", MFD_CLOEXEC), err, lock;
-    xd->sh.xsks_fd = xd->sh.queues_fd = xd->sh.neigh_fd = -1;
+    xd->sh.xsks_fd = xd->sh.queues_fd = xd->sh.neigh_fd = xd->sh.neigh6_fd = -1;
     xd->fd = -1;
     if (memfd < 0)
         return -errno;
@@ -785,7 +920,7 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
         return -ENOMEM;
     xd->dev = dev;
     xd->fd = -1;
-    xd->sh.xsks_fd = xd->sh.queues_fd = xd->sh.neigh_fd = -1;
+    xd->sh.xsks_fd = xd->sh.queues_fd = xd->sh.neigh_fd = xd->sh.neigh6_fd = -1;
     xd->ifindex = (int)if_nametoindex(ifname);
     xd->nframes = (uint32_t)frames;
     xd->area_len = (size_t)frames * XDP_FRAME_SIZE;

@@ -18,7 +18,9 @@
  *    (the solicited-node group is shared by every address with the same
  *    low 24 bits: the kernel's own ones may be in it). Link-local IPv6
  *    stays the kernel's: ours derives from the interface's MAC, as the
- *    kernel's does.
+ *    kernel's does. Solicited advertisements to one of our addresses
+ *    with a target link-layer option: their target is recorded in
+ *    xdp_neigh6 for the processes on other queues, as ARP's sender is.
  * Everything else: XDP_PASS. The redirect falls back to XDP_PASS when the
  * queue has no XSK in the map (another queue, or our process is gone: the
  * kernel removes a socket from the map when it is released), so a stale
@@ -96,6 +98,17 @@ struct {
     __type(value, struct xdp_neigh_mac);
 } xdp_neigh SEC(".maps");
 
+/* The targets of neighbour advertisements sent to one of our IPv6
+ * addresses (the answers to our solicitations), IPv6 address -> MAC (the
+ * target link-layer option): as xdp_neigh for ARP, the answer to one
+ * process's solicitation lands on the queue its addresses hash to. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 1024);
+    __type(key, struct xdp_in6);
+    __type(value, struct xdp_neigh_mac);
+} xdp_neigh6 SEC(".maps");
+
 /* Under the dispatcher: run early (lower runs first) and go on with the
  * next program on XDP_PASS only. */
 struct {
@@ -136,8 +149,20 @@ struct nd_solicit {
     struct xdp_in6 target;
 };
 
+/* ICMPv6 neighbour advertisement (RFC 4861 4.4), up to its target */
+struct nd_advert {
+    __u8 type, code;
+    __sum16 check;
+    __be32 flags;
+    struct xdp_in6 target;
+};
+
 #define IPPROTO_ICMPV6_ 58
 #define ND_NEIGHBOR_SOLICIT_ 135
+#define ND_NEIGHBOR_ADVERT_ 136
+#define ND_OPT_TARGET_LLADDR_ 2
+#define ND_NA_SOLICITED_ 0x40000000
+#define ND_OPTS_MAX 4                /* options looked at: Linux sends one */
 
 static __always_inline int is_ours(__u32 addr)
 {
@@ -149,6 +174,37 @@ static __always_inline int is_ours6(const struct xdp_in6 *a)
     struct xdp_in6 k;
     __builtin_memcpy(&k, a, sizeof(k)); /* a map key from the stack */
     return bpf_map_lookup_elem(&xdp_addrs6, &k) != 0;
+}
+
+/* A solicited advertisement (hop limit 255, code 0, RFC 4861 7.1.2) with
+ * a unicast target link-layer option: its target -> that MAC in
+ * xdp_neigh6. The frame is redirected (or passed) as before either way;
+ * the checksum is left to the stack that receives it, and a bad one only
+ * costs a map entry the peer would answer anyway. */
+static __always_inline void nd_record(struct ipv6_hdr *ip6, void *end)
+{
+    struct nd_advert *na = (void *)(ip6 + 1);
+    if (ip6->nexthdr != IPPROTO_ICMPV6_ || ip6->hop_limit != 255 || (void *)(na + 1) > end ||
+        na->type != ND_NEIGHBOR_ADVERT_ || na->code != 0 || !(na->flags & bpf_htonl(ND_NA_SOLICITED_)) ||
+        na->target.a[0] == 0xff)
+        return;
+    __u8 *o = (void *)(na + 1);
+    for (int i = 0; i < ND_OPTS_MAX; i++) {
+        if ((void *)(o + 8) > end)
+            return;
+        if (o[1] == 0)
+            return; /* RFC 4861 7.1.2: invalid */
+        if (o[0] == ND_OPT_TARGET_LLADDR_) {
+            struct xdp_neigh_mac nm = { .pad = 0 };
+            struct xdp_in6 k;
+            __builtin_memcpy(nm.mac, o + 2, 6);
+            __builtin_memcpy(&k, &na->target, sizeof(k));
+            if (!(nm.mac[0] & 1))
+                bpf_map_update_elem(&xdp_neigh6, &k, &nm, BPF_ANY);
+            return;
+        }
+        o += (__u32)o[1] * 8;
+    }
 }
 
 SEC("xdp")
@@ -197,6 +253,8 @@ int demi_xdp_filter(struct xdp_md *ctx)
                 return XDP_PASS;
         } else if (!is_ours6(&ip6->daddr)) {
             return XDP_PASS;
+        } else if (ip6->nexthdr == IPPROTO_ICMPV6_) {
+            nd_record(ip6, end);
         }
     } else {
         return XDP_PASS;

@@ -57,6 +57,10 @@ struct helper_req {
     uint64_t len;                  /* GET: UMEM bytes in the memfd */
 };
 
+/* a GET's answer carries the socket and the shared maps: xsks, queues,
+ * neigh (ARP), neigh6 (ND) */
+#define HELPER_FDS 5
+
 struct helper_res {
     int32_t err;
     uint32_t nqueues;
@@ -73,7 +77,7 @@ int xdp_helper_fd(void)
 
 static int send_fds(int s, const void *msg, size_t len, const int *fds, int nfds)
 {
-    char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+    char cbuf[CMSG_SPACE(sizeof(int) * HELPER_FDS)];
     struct iovec iov = { (void *)msg, len };
     struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
     if (nfds) {
@@ -93,7 +97,7 @@ static int send_fds(int s, const void *msg, size_t len, const int *fds, int nfds
  * of file, or -errno. *nfds: fds received. */
 static ssize_t recv_fds(int s, void *msg, size_t len, int *fds, int max, int *nfds)
 {
-    char cbuf[CMSG_SPACE(sizeof(int) * 4) + CMSG_SPACE(sizeof(struct ucred))];
+    char cbuf[CMSG_SPACE(sizeof(int) * HELPER_FDS) + CMSG_SPACE(sizeof(struct ucred))];
     struct iovec iov = { msg, len };
     struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
     ssize_t n = recvmsg(s, &m, MSG_CMSG_CLOEXEC);
@@ -103,9 +107,11 @@ static ssize_t recv_fds(int s, void *msg, size_t len, int *fds, int max, int *nf
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
             continue;
-        int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int)), got[4];
-        memcpy(got, CMSG_DATA(c), sizeof(int) * (size_t)(k > 4 ? 4 : k));
-        for (int i = 0; i < k && i < 4; i++) {
+        int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int)), got[HELPER_FDS];
+        if (k > HELPER_FDS)
+            k = HELPER_FDS; /* cbuf holds no more */
+        memcpy(got, CMSG_DATA(c), sizeof(int) * (size_t)k);
+        for (int i = 0; i < k; i++) {
             if (*nfds < max)
                 fds[(*nfds)++] = got[i];
             else
@@ -126,7 +132,7 @@ static struct {
 static void serve_get(int reply, int memfd, uint64_t len)
 {
     struct helper_res res = { 0 };
-    struct xdp_shared sh = { .xsks_fd = -1, .queues_fd = -1, .neigh_fd = -1 };
+    struct xdp_shared sh = { .xsks_fd = -1, .queues_fd = -1, .neigh_fd = -1, .neigh6_fd = -1 };
     struct stat st;
     int xsk = -1;
     if (len == 0 || len > (4096ull << 20) || fstat(memfd, &st) < 0 || (uint64_t)st.st_size < len) {
@@ -136,10 +142,10 @@ static void serve_get(int reply, int memfd, uint64_t len)
         res.err = xsk;
     }
     if (res.err == 0) {
-        int fds[4] = { xsk, sh.xsks_fd, sh.queues_fd, sh.neigh_fd };
+        int fds[HELPER_FDS] = { xsk, sh.xsks_fd, sh.queues_fd, sh.neigh_fd, sh.neigh6_fd };
         res.nqueues = sh.nqueues;
         res.legacy = sh.legacy;
-        res.err = send_fds(reply, &res, sizeof(res), fds, 4);
+        res.err = send_fds(reply, &res, sizeof(res), fds, HELPER_FDS);
     } else {
         DM_ERR("xdp", "helper: the datapath for a worker: %s", strerror(-res.err));
         send_fds(reply, &res, sizeof(res), NULL, 0);
@@ -258,7 +264,7 @@ static int helper_call(uint32_t op, int memfd, uint64_t len, struct helper_res *
     close(rp[1]);
     if (err == 0) {
         struct pollfd pf = { .fd = rp[0], .events = POLLIN };
-        ssize_t n = poll(&pf, 1, 10000) == 1 ? recv_fds(rp[0], res, sizeof(*res), fds, 4, nfds) : -ETIMEDOUT;
+        ssize_t n = poll(&pf, 1, 10000) == 1 ? recv_fds(rp[0], res, sizeof(*res), fds, HELPER_FDS, nfds) : -ETIMEDOUT;
         err = n < 0 ? (int)n : n != (ssize_t)sizeof(*res) ? -EPIPE : res->err;
     }
     close(rp[0]);
@@ -268,9 +274,9 @@ static int helper_call(uint32_t op, int memfd, uint64_t len, struct helper_res *
 int xdp_helper_get(int memfd, size_t len, struct xdp_shared *sh, int *xsk_fd)
 {
     struct helper_res res;
-    int fds[4], nfds = 0;
+    int fds[HELPER_FDS], nfds = 0;
     int err = helper_call(HELPER_GET, memfd, len, &res, fds, &nfds);
-    if (err == 0 && nfds != 4)
+    if (err == 0 && nfds != HELPER_FDS)
         err = -EPROTO;
     if (err < 0) {
         for (int i = 0; i < nfds; i++)
@@ -281,6 +287,7 @@ int xdp_helper_get(int memfd, size_t len, struct xdp_shared *sh, int *xsk_fd)
     sh->xsks_fd = fds[1];
     sh->queues_fd = fds[2];
     sh->neigh_fd = fds[3];
+    sh->neigh6_fd = fds[4];
     sh->nqueues = res.nqueues;
     sh->legacy = res.legacy;
     return 0;
@@ -289,7 +296,7 @@ int xdp_helper_get(int memfd, size_t len, struct xdp_shared *sh, int *xsk_fd)
 int xdp_helper_put(void)
 {
     struct helper_res res;
-    int fds[4], nfds = 0;
+    int fds[HELPER_FDS], nfds = 0;
     int err = helper_call(HELPER_PUT, -1, 0, &res, fds, &nfds);
     for (int i = 0; i < nfds; i++)
         close(fds[i]);

@@ -58,7 +58,9 @@ void xdp_shared_close(struct xdp_shared *sh)
         close(sh->queues_fd);
     if (sh->neigh_fd >= 0)
         close(sh->neigh_fd);
-    sh->xsks_fd = sh->queues_fd = sh->neigh_fd = -1;
+    if (sh->neigh6_fd >= 0)
+        close(sh->neigh6_fd);
+    sh->xsks_fd = sh->queues_fd = sh->neigh_fd = sh->neigh6_fd = -1;
 }
 
 static uint64_t pidns_of(const char *pid)
@@ -194,6 +196,8 @@ static int maps_of(int prog_fd, struct xdp_shared *sh, int *addrs_fd, int *addrs
                 slot = addrs6_fd;
             } else if (strcmp(mi.name, "xdp_neigh") == 0) {
                 slot = &sh->neigh_fd;
+            } else if (strcmp(mi.name, "xdp_neigh6") == 0) {
+                slot = &sh->neigh6_fd;
             }
         }
         if (slot && *slot < 0)
@@ -201,7 +205,8 @@ static int maps_of(int prog_fd, struct xdp_shared *sh, int *addrs_fd, int *addrs
         else
             close(mfd);
     }
-    return sh->xsks_fd >= 0 && sh->queues_fd >= 0 && sh->neigh_fd >= 0 && *addrs_fd >= 0 && *addrs6_fd >= 0
+    return sh->xsks_fd >= 0 && sh->queues_fd >= 0 && sh->neigh_fd >= 0 && sh->neigh6_fd >= 0 &&
+           *addrs_fd >= 0 && *addrs6_fd >= 0
                ? 0 : -ENOENT;
 }
 
@@ -268,7 +273,7 @@ int xdp_shared_get(int ifindex, uint32_t nqueues, const struct xdp_our_addrs *ad
     int err = 0, addrs_fd = -1, addrs6_fd = -1;
     uint8_t one = 1;
 
-    out->xsks_fd = out->queues_fd = out->neigh_fd = -1;
+    out->xsks_fd = out->queues_fd = out->neigh_fd = out->neigh6_fd = -1;
     uint32_t id = find_ours(ifindex, &mode, &legacy, &foreign);
     if (!id) {
         if (foreign)
@@ -307,7 +312,7 @@ int xdp_shared_put(int ifindex)
 {
     enum xdp_attach_mode mode = XDP_MODE_UNSPEC;
     bool legacy = false, foreign = false;
-    struct xdp_shared sh = { .xsks_fd = -1, .queues_fd = -1, .neigh_fd = -1 };
+    struct xdp_shared sh = { .xsks_fd = -1, .queues_fd = -1, .neigh_fd = -1, .neigh6_fd = -1 };
     int addrs_fd = -1, addrs6_fd = -1;
     uint32_t id = find_ours(ifindex, &mode, &legacy, &foreign);
     if (!id)
@@ -348,7 +353,7 @@ int xdp_prog_available(void)
 int xdp_shared_get(int ifindex, uint32_t nqueues, const struct xdp_our_addrs *addrs, struct xdp_shared *out)
 {
     (void)ifindex, (void)nqueues, (void)addrs;
-    out->xsks_fd = out->queues_fd = out->neigh_fd = -1;
+    out->xsks_fd = out->queues_fd = out->neigh_fd = out->neigh6_fd = -1;
     return -EOPNOTSUPP;
 }
 

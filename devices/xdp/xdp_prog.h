@@ -29,6 +29,7 @@ struct xdp_shared {
     int xsks_fd;                   /* XSKMAP, one slot per queue */
     int queues_fd;                 /* owner of each queue (struct xdp_qowner) */
     int neigh_fd;                  /* ARP senders seen on any queue: IPv4 -> MAC */
+    int neigh6_fd;                 /* NA targets seen on any queue: IPv6 -> MAC */
     uint32_t nqueues;              /* slots in both */
     bool legacy;                   /* attached alone, not behind libxdp's dispatcher */
 };

@@ -21,6 +21,9 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <arpa/inet.h>
+#include <net/if.h>
+#include <bpf/bpf.h>
+#include <xdp/libxdp.h>
 #include <cmocka.h>
 #include "dm/config.h"
 #include "dm/instance.h"
@@ -317,6 +320,77 @@ static void test_inet_over_xdp_unread_connections_do_not_hold_the_umem(void **st
     dm_instance_destroy(inst);
 }
 
+/* A Python server in the namespace that echoes `conns` TCP connections, one
+ * after the other, on [::]:port; its pid. */
+static pid_t echo_server6(uint16_t port, int conns)
+{
+    static char script[512];
+    snprintf(script, sizeof(script),
+             "import socket\n"
+             "l=socket.socket(socket.AF_INET6);l.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+             "l.bind(('::',%d));l.listen(1);l.settimeout(20)\n"
+             "for _ in range(%d):\n"
+             " c,_=l.accept();c.settimeout(20)\n"
+             " while True:\n"
+             "  b=c.recv(65536)\n"
+             "  if not b: break\n"
+             "  c.sendall(b)\n"
+             " c.close()\n", port, conns);
+    const char *py[] = { "python3", "-c", script, NULL };
+    return spawn_in_ns(py);
+}
+
+/* Our client: connects to [host]:port (again until the server listens),
+ * sends `n` bytes (at most 256 KiB), checks the echo, closes; bytes back. */
+static uint32_t client_echo6(struct dm_instance *inst, const char *host, uint16_t port, uint32_t n)
+{
+    static uint8_t out[256 << 10], back[256 << 10];
+    struct sockaddr_in6 to = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+    assert_true(n <= sizeof(out) && n % 8192 == 0);
+    assert_int_equal(inet_pton(AF_INET6, host, &to.sin6_addr), 1);
+    int c = -1;
+    demi_qtoken_t qt;
+    demi_qresult_t qr;
+    int64_t deadline = dm_clock_ns() + 20 * DM_NS_PER_S;
+    for (;;) { /* until the server listens */
+        assert_int_equal(dm_socket(inst, &c, AF_INET6, SOCK_STREAM, 0), 0);
+        assert_int_equal(dm_connect(inst, &qt, c, (struct sockaddr *)&to, sizeof(to)), 0);
+        assert_int_equal(dm_wait(inst, &qr, qt, 5 * DM_NS_PER_S), 0);
+        if (qr.qr_opcode == DEMI_OPC_CONNECT)
+            break;
+        dm_close(inst, c);
+        assert_true(dm_clock_ns() < deadline);
+        int64_t t = dm_clock_ns() + 100 * DM_NS_PER_MS;
+        while (dm_clock_ns() < t)
+            dm_poll(inst, DM_NS_PER_MS);
+    }
+    for (uint32_t i = 0; i < n; i++)
+        out[i] = (uint8_t)(i * 13 + (i >> 8));
+    for (uint32_t off = 0; off < n; off += 8192) {
+        demi_sgarray_t sga = dm_sgaalloc(inst, 8192, &(int){0});
+        assert_int_equal(sga.sga_numsegs, 1);
+        memcpy(sga.sga_segs[0].sgaseg_buf, out + off, 8192);
+        assert_int_equal(dm_push(inst, &qt, c, &sga), 0);
+        dm_sgafree(inst, &sga);
+    }
+    uint32_t got = 0;
+    while (got < n) {
+        assert_int_equal(dm_pop(inst, &qt, c), 0);
+        assert_int_equal(dm_wait(inst, &qr, qt, 10 * DM_NS_PER_S), 0);
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+        for (uint32_t i = 0; i < qr.qr_value.sga.sga_numsegs; i++) {
+            uint32_t l = qr.qr_value.sga.sga_segs[i].sgaseg_len;
+            assert_true(l > 0 && got + l <= n);
+            memcpy(back + got, qr.qr_value.sga.sga_segs[i].sgaseg_buf, l);
+            got += l;
+        }
+        dm_sgafree(inst, &qr.qr_value.sga);
+    }
+    assert_memory_equal(back, out, n);
+    dm_close(inst, c);
+    return got;
+}
+
 /* IPv6 with Linux as the peer, through our XDP program (DEMI_XDP_FILTER=ip,
  * the default): DEMI_IPV6's traffic and the solicitations for it are
  * ours, the rest (link-local) the kernel's. */
@@ -342,66 +416,119 @@ static void test_inet_over_xdp_ipv6_ping_and_tcp_both_ways(void **state)
     /* Linux -> us */
     tcp_echo_to(inst, ECHO_PORT + 4, ECHO_BYTES, ours);
     /* us -> Linux: a Python server in the namespace echoes 256 KiB */
-    enum { N = 256 << 10 };
-    char script[512];
-    snprintf(script, sizeof(script),
-             "import socket\n"
-             "l=socket.socket(socket.AF_INET6);l.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
-             "l.bind(('::',%d));l.listen(1);l.settimeout(20)\n"
-             "c,_=l.accept();c.settimeout(20)\n"
-             "while True:\n"
-             "  b=c.recv(65536)\n"
-             "  if not b: break\n"
-             "  c.sendall(b)\n"
-             "c.close()\n", ECHO_PORT + 5);
-    const char *py[] = { "python3", "-c", script, NULL };
-    pid_t pid = spawn_in_ns(py);
-    struct sockaddr_in6 to = { .sin6_family = AF_INET6, .sin6_port = htons(ECHO_PORT + 5) };
-    inet_pton(AF_INET6, peer, &to.sin6_addr);
-    int c = -1;
-    demi_qtoken_t qt;
-    demi_qresult_t qr;
-    int64_t deadline = dm_clock_ns() + 20 * DM_NS_PER_S;
-    for (;;) { /* until the server listens */
-        assert_int_equal(dm_socket(inst, &c, AF_INET6, SOCK_STREAM, 0), 0);
-        assert_int_equal(dm_connect(inst, &qt, c, (struct sockaddr *)&to, sizeof(to)), 0);
-        assert_int_equal(dm_wait(inst, &qr, qt, 5 * DM_NS_PER_S), 0);
-        if (qr.qr_opcode == DEMI_OPC_CONNECT)
-            break;
-        dm_close(inst, c);
-        assert_true(dm_clock_ns() < deadline);
-        int64_t t = dm_clock_ns() + 100 * DM_NS_PER_MS;
-        while (dm_clock_ns() < t)
-            dm_poll(inst, DM_NS_PER_MS);
-    }
-    static uint8_t out[N], back[N];
-    for (int i = 0; i < N; i++)
-        out[i] = (uint8_t)(i * 13 + (i >> 8));
-    for (int off = 0; off < N; off += 8192) {
-        demi_sgarray_t sga = dm_sgaalloc(inst, 8192, &(int){0});
-        assert_int_equal(sga.sga_numsegs, 1);
-        memcpy(sga.sga_segs[0].sgaseg_buf, out + off, 8192);
-        assert_int_equal(dm_push(inst, &qt, c, &sga), 0);
-        dm_sgafree(inst, &sga);
-    }
-    uint32_t got = 0;
-    while (got < N) {
-        assert_int_equal(dm_pop(inst, &qt, c), 0);
-        assert_int_equal(dm_wait(inst, &qr, qt, 10 * DM_NS_PER_S), 0);
-        assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
-        for (uint32_t i = 0; i < qr.qr_value.sga.sga_numsegs; i++) {
-            uint32_t l = qr.qr_value.sga.sga_segs[i].sgaseg_len;
-            assert_true(l > 0 && got + l <= N);
-            memcpy(back + got, qr.qr_value.sga.sga_segs[i].sgaseg_buf, l);
-            got += l;
-        }
-        dm_sgafree(inst, &qr.qr_value.sga);
-    }
-    assert_memory_equal(back, out, N);
+    pid_t pid = echo_server6(ECHO_PORT + 5, 1);
+    uint32_t got = client_echo6(inst, peer, ECHO_PORT + 5, 256 << 10);
     fprintf(stderr, "IPv6: our client got its %u bytes back from Linux\n", got);
-    dm_close(inst, c);
     st = poll_until_exit(inst, pid, 10 * DM_NS_PER_S);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    dm_instance_destroy(inst);
+}
+
+/* The map our program records advertisements in (xdp_neigh6), through the
+ * copy of the program attached to our end (alone or behind libxdp's
+ * dispatcher); -1 when not found. */
+static int neigh6_map_fd(void)
+{
+    int fd = -1;
+    struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex((int)if_nametoindex(ifa));
+    if (!mp || libxdp_get_error(mp))
+        return -1;
+    struct xdp_program *xp = xdp_multiprog__is_legacy(mp) ? xdp_multiprog__main_prog(mp)
+                                                           : xdp_multiprog__next_prog(NULL, mp);
+    for (; xp && fd < 0; xp = xdp_multiprog__is_legacy(mp) ? NULL : xdp_multiprog__next_prog(xp, mp)) {
+        uint32_t ids[8], len;
+        struct bpf_prog_info info;
+        int pfd = bpf_prog_get_fd_by_id(xdp_program__id(xp));
+        if (pfd < 0)
+            continue;
+        memset(&info, 0, sizeof(info));
+        info.nr_map_ids = 8;
+        info.map_ids = (uint64_t)(uintptr_t)ids;
+        len = sizeof(info);
+        if (bpf_obj_get_info_by_fd(pfd, &info, &len) == 0) {
+            for (uint32_t i = 0; i < info.nr_map_ids && i < 8 && fd < 0; i++) {
+                struct bpf_map_info mi;
+                uint32_t mlen = sizeof(mi);
+                int mfd = bpf_map_get_fd_by_id(ids[i]);
+                memset(&mi, 0, sizeof(mi));
+                if (mfd >= 0 && bpf_obj_get_info_by_fd(mfd, &mi, &mlen) == 0 && strcmp(mi.name, "xdp_neigh6") == 0)
+                    fd = mfd;
+                else if (mfd >= 0)
+                    close(mfd);
+            }
+        }
+        close(pfd);
+    }
+    xdp_multiprog__close(mp);
+    return fd;
+}
+
+/* Neighbour discovery shared between the processes of an interface (the
+ * README's "How flows are placed"): an advertisement answering one
+ * process's solicitation may land on another's queue, so the program
+ * records it in xdp_neigh6 and the device hands it to whoever solicited.
+ * One process here: first the program records Linux's answer to our
+ * solicitation for the peer (the target's MAC in the map); then a
+ * neighbour whose advertisement never reaches us (an address on the
+ * peer's lo: Linux answers solicitations on ifb only for ifb's addresses)
+ * is resolved from an entry in the map alone, as one recorded on another
+ * queue would be, and a TCP echo to it runs. */
+static void test_inet_over_xdp_ipv6_resolves_from_advertisements_heard_on_other_queues(void **state)
+{
+    (void)state;
+    char ours[48], peer[48], hidden[48], cidr[56];
+    addr6(ours, sizeof(ours), 1);
+    addr6(peer, sizeof(peer), 2);
+    addr6(hidden, sizeof(hidden), 3);
+    snprintf(cidr, sizeof(cidr), "%s/64", ours);
+    const char *kv[] = { "DEMI_IPV6", cidr, NULL };
+    struct dm_instance *inst = xdp_instance_v(NULL, kv);
+    if (!inst) {
+        skipped = 1;
+        skip();
+    }
+    int fd = neigh6_map_fd();
+    if (fd < 0) { /* libxdp's default program (a build without clang) */
+        dm_instance_destroy(inst);
+        fprintf(stderr, "our XDP program is not on %s: skipping\n", ifa);
+        skipped = 1;
+        skip();
+    }
+    sh("ip netns exec %s sysctl -qw net.ipv6.conf.%s.disable_ipv6=0", ns, ifb);
+    assert_int_equal(sh("ip -n %s addr replace %s/64 dev %s nodad", ns, peer, ifb), 0);
+    assert_int_equal(sh("ip -n %s addr replace %s/128 dev lo nodad", ns, hidden), 0);
+    uint8_t mac[6] = { 0 };
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "ip netns exec %s cat /sys/class/net/%s/address", ns, ifb);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_int_equal(fscanf(p, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2], &mac[3], &mac[4],
+                            &mac[5]), 6);
+    pclose(p);
+    struct { uint8_t mac[6]; uint16_t pad; } v = { .pad = 0 };
+    uint8_t key[16];
+
+    pid_t pid = echo_server6(ECHO_PORT + 6, 2);
+    /* the program records the advertisement for the peer */
+    client_echo6(inst, peer, ECHO_PORT + 6, 8192);
+    assert_int_equal(inet_pton(AF_INET6, peer, key), 1);
+    assert_int_equal(bpf_map_lookup_elem(fd, key, &v), 0);
+    assert_memory_equal(v.mac, mac, 6);
+    /* nobody advertises `hidden` to us: the map entry alone resolves it */
+    int64_t shared = dm_stats_get(inst, "xdp.nd_shared");
+    assert_int_equal(inet_pton(AF_INET6, hidden, key), 1);
+    assert_int_not_equal(bpf_map_lookup_elem(fd, key, &v), 0);
+    memcpy(v.mac, mac, 6);
+    assert_int_equal(bpf_map_update_elem(fd, key, &v, BPF_ANY), 0);
+    int64_t t0 = dm_clock_ns();
+    uint32_t got = client_echo6(inst, hidden, ECHO_PORT + 6, 64 << 10);
+    assert_true(dm_stats_get(inst, "xdp.nd_shared") > shared);
+    fprintf(stderr, "IPv6: %s resolved from xdp_neigh6 alone (xdp.nd_shared %llu), %u bytes echoed in %lld ms\n",
+            hidden, (unsigned long long)dm_stats_get(inst, "xdp.nd_shared"), got,
+            (long long)((dm_clock_ns() - t0) / DM_NS_PER_MS));
+    int st = poll_until_exit(inst, pid, 10 * DM_NS_PER_S);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    close(fd);
     dm_instance_destroy(inst);
 }
 
@@ -412,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_inet_over_xdp_recovers_from_injected_faults),
         cmocka_unit_test(test_inet_over_xdp_unread_connections_do_not_hold_the_umem),
         cmocka_unit_test(test_inet_over_xdp_ipv6_ping_and_tcp_both_ways),
+        cmocka_unit_test(test_inet_over_xdp_ipv6_resolves_from_advertisements_heard_on_other_queues),
     };
     int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
     return rc == 0 && skipped ? 77 : rc;

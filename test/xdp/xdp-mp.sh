@@ -12,6 +12,11 @@
 #          with a listener on another port: connections landing on queue 1
 #          (no socket there) reach the kernel (XDP_PASS), those on queue 0
 #          reach our stack (which resets them: no listener on that port)
+#   nd6    two preloaded IPv6 echo servers (DEMI_IPV6), 16 connections from
+#          C byte-exact, both served; C knows our MAC (a permanent
+#          neighbour), so each process solicits C itself, and C's two
+#          advertisements (same addresses, same hash) land on one queue:
+#          the other process resolves C through xdp_neigh6 (xdp.nd_shared)
 #   unpriv a server started as nobody (no privileged parent, so no helper)
 #          says at error level that its datapath did not start, and why
 #   nginx  nginx, master on, 2 workers as its default user (they drop root
@@ -74,11 +79,11 @@ export DEMI_BACKEND=xdp DEMI_XDP_IFACE=$IS DEMI_IPV4=$net.1/24 DEMI_LOG=info
 unset DEMI_XDP_QUEUE
 port=8080 kport=8081
 
-# start_server NAME: a preloaded echo server in S; waits until its datapath runs
+# start_server NAME [server6]: a preloaded echo server in S; waits until its datapath runs
 start_server() {
   : >"$out/$1.conns"
   ip netns exec $S env LD_PRELOAD="$lib" DEMI_STATS="$out/$1.stats" timeout 90 \
-    python3 "$here/xdp_mp.py" server $port "$out/$1.conns" 2>"$out/$1.err" &
+    python3 "$here/xdp_mp.py" ${2:-server} $port "$out/$1.conns" 2>"$out/$1.err" &
   eval "pid_$1=$!"
   pids="$pids $!"
   # the listener reaches the datapath at the server's first poll of it
@@ -92,7 +97,7 @@ start_server() {
 queue_of() { sed -n 's/.*xdp: .* queue \([0-9]*\) (of.*/\1/p' "$out/$1.err" | head -1; }
 stop_server() { eval "kill -TERM \$pid_$1; wait \$pid_$1"; }
 stat_of() { awk -v k="$2" '$1 == k || $1 == k":" {print $2}' "$out/$1.stats" 2>/dev/null | tail -1; }
-clients() { ip netns exec $C timeout 60 python3 "$here/xdp_mp.py" clients $net.1 $port "$@"; }
+clients() { ip netns exec $C timeout 60 python3 "$here/xdp_mp.py" clients ${host:-$net.1} $port "$@"; }
 
 case $case in
 two)
@@ -119,6 +124,29 @@ two)
   [ $((${aa:-0} + ${ab:-0})) -ge 1 ] || fail "no process learnt the peer's MAC through xdp_neigh"
   echo "two processes on queues $qa and $qb of one veth: 16 connections byte-exact ($ca + $cb; xdp.rx $ra, $rb;" \
        "ARP shared ${aa:-0}, ${ab:-0}); the kernel's listener on the same interface answered"
+  ;;
+nd6)
+  net6=fd12:$((id % 250 + 1))::
+  export DEMI_IPV6=${net6}1/64
+  for n in $S $C; do ip netns exec $n sysctl -qw net.ipv6.conf.all.disable_ipv6=0 2>/dev/null; done
+  ip netns exec $C sysctl -qw net.ipv6.conf.$IC.disable_ipv6=0 2>/dev/null
+  ip -n $C addr add ${net6}2/64 dev $IC nodad || fail "no IPv6 address in C"
+  # C never solicits us: neither process learns C's MAC from a solicitation
+  ip -n $C neigh replace ${net6}1 lladdr "$(ip netns exec $S cat /sys/class/net/$IS/address)" dev $IC nud permanent
+  start_server a server6
+  start_server b server6
+  qa=$(queue_of a) qb=$(queue_of b)
+  [ -n "$qa" ] && [ -n "$qb" ] && [ "$qa" != "$qb" ] || fail "queues: a '$qa', b '$qb'"
+  host=${net6}1 clients 16 262144 >"$out/c.out" 2>"$out/c.err" || fail "clients: $(grep -c ok "$out/c.out") of 16 ok"
+  stop_server a
+  stop_server b
+  ca=$(wc -l <"$out/a.conns") cb=$(wc -l <"$out/b.conns")
+  na=$(stat_of a xdp.nd_shared) nb=$(stat_of b xdp.nd_shared)
+  [ $((ca + cb)) = 16 ] || fail "served $ca + $cb connections, not 16"
+  [ "$ca" -ge 1 ] && [ "$cb" -ge 1 ] || fail "one process served nothing ($ca, $cb)"
+  [ $((${na:-0} + ${nb:-0})) -ge 1 ] || fail "no process resolved C through xdp_neigh6"
+  echo "two IPv6 processes on queues $qa and $qb: 16 connections byte-exact ($ca + $cb); advertisements" \
+       "shared through xdp_neigh6: a ${na:-0}, b ${nb:-0}"
   ;;
 kill)
   start_server a
@@ -239,5 +267,5 @@ unpriv)
   echo "a server started as nobody without a helper: errors logged ($(grep -c ' error ' "$out/u.err") lines)," \
        "sockets stay in the kernel"
   ;;
-*) echo "usage: $0 LIBRARY two|kill|pass|unpriv|nginx"; exit 2 ;;
+*) echo "usage: $0 LIBRARY two|kill|pass|unpriv|nginx|nd6"; exit 2 ;;
 esac

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 # Helpers of xdp-mp.sh.
 #   server PORT LOG          echo server (threads), logs "conn" per accept
+#   server6 PORT LOG         the same on [::] (IPv6)
 #   clients HOST PORT N BYTES [TIMEOUT_S]
 #                            N connections at once, each sends BYTES random
 #                            bytes and checks the echo; prints "ok I" per good
@@ -9,7 +10,7 @@
 #                            or the server goes): exits 0 on a reset/EOF
 import os, signal, socket, socketserver, sys, threading, time
 
-def server(port, log):
+def server(port, log, family=socket.AF_INET):
     class H(socketserver.BaseRequestHandler):
         def handle(self):
             with open(log, 'a') as f:
@@ -22,7 +23,8 @@ def server(port, log):
     class S(socketserver.ThreadingTCPServer):
         allow_reuse_address = True
         daemon_threads = True
-    s = S(('0.0.0.0', port), H)
+        address_family = family
+    s = S(('::' if family == socket.AF_INET6 else '0.0.0.0', port), H)
     # SIGTERM: a clean exit, so the preload's exit handlers (DEMI_STATS) run
     signal.signal(signal.SIGTERM, lambda *a: threading.Thread(target=s.shutdown).start())
     s.serve_forever(poll_interval=0.1)
@@ -75,6 +77,8 @@ if __name__ == '__main__':
     a = sys.argv
     if a[1] == 'server':
         server(int(a[2]), a[3])
+    elif a[1] == 'server6':
+        server(int(a[2]), a[3], socket.AF_INET6)
     elif a[1] == 'clients':
         sys.exit(clients(a[2], int(a[3]), int(a[4]), int(a[5]), float(a[6]) if len(a) > 6 else 20.0))
     elif a[1] == 'slow':
