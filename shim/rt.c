@@ -645,7 +645,9 @@ static int qmap_grow(struct shim_dp *dp)
 void shim_qmap_put(struct shim_sock *s)
 {
     struct shim_dp *dp = s->dp;
-    if (!dp->qmap || dp->qmap_count > dp->qmap_mask) {
+    /* at most one socket per two buckets: a completion's lookup stays at
+     * about one compare */
+    if (!dp->qmap || 2 * dp->qmap_count > dp->qmap_mask) {
         /* a full map still works (longer chains): only the first must be had */
         if (qmap_grow(dp) < 0 && !dp->qmap)
             abort(); /* 512 bytes at the first hand-over; nothing sane to do without it */

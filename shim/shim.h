@@ -259,7 +259,7 @@ struct shim_dp {
                                 before they touch the instance (shim_dp_inst) */
     struct shim_sock **qmap; /* qd -> socket, chained hash */
     unsigned qmap_mask;
-    unsigned qmap_count;     /* sockets in it: it grows past one per bucket */
+    unsigned qmap_count;     /* sockets in it: it grows past one per two buckets */
     struct shim_dp *next;
 };
 #define SHIM_MAX_DPS 64
