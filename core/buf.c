@@ -37,6 +37,25 @@ void dm_mem_name(void *p, size_t len, const char *name)
     (void)prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)p, len, (unsigned long)name);
 }
 
+size_t dm_mem_resident(const void *p, size_t len)
+{
+    if (!p || !len)
+        return 0;
+    const size_t pg = 4096;
+    uintptr_t a = (uintptr_t)p & ~(uintptr_t)(pg - 1);
+    size_t n = ((uintptr_t)p + len - a + pg - 1) / pg;
+    unsigned char vec[256];
+    size_t in = 0;
+    for (size_t i = 0; i < n; i += sizeof(vec)) {
+        size_t k = DM_MIN(n - i, sizeof(vec));
+        if (mincore((void *)(a + i * pg), k * pg, vec) < 0)
+            return 0;
+        for (size_t j = 0; j < k; j++)
+            in += vec[j] & 1;
+    }
+    return in * pg;
+}
+
 struct dm_bufpool *dm_bufpool_create(const char *name, uint32_t count, uint32_t data_size)
 {
     if (count == 0)
@@ -82,6 +101,14 @@ void dm_bufpool_destroy(struct dm_bufpool *p)
     free(p->hdrs);
     free(p->free);
     free(p);
+}
+
+void dm_bufpool_mem(const struct dm_bufpool *p, size_t *data, size_t *meta)
+{
+    *data = dm_mem_resident(p->data, p->data_len);
+    /* entries are handed out upward from the never-used rest (fresh), so
+     * only [0, fresh) was ever touched */
+    *meta = sizeof(*p) + (size_t)p->fresh * (sizeof(struct dm_buf) + sizeof(uint32_t));
 }
 
 static inline uint32_t pool_avail(const struct dm_bufpool *p) { return p->nfree + (p->count - p->fresh); }

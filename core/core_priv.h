@@ -36,6 +36,8 @@ struct dm_stats_group {
     const char *const *names;
     uint64_t *values;
     unsigned count;
+    void (*refresh)(void *arg); /* gauges: computed when read (dm_stats_register_gauges) */
+    void *arg;
 };
 
 /* Instance-level counters ("core" group). */
@@ -44,6 +46,13 @@ struct dm_core_counters {
     uint64_t polls, timers_fired, tasks_run;
     uint64_t buf_alloc_fail, hdr_alloc_fail, heap_bufs, buf_reserve_hit;
     uint64_t queues_opened, queues_closed;
+};
+
+/* The instance's own memory ("mem" gauges, computed when read). */
+struct dm_core_mem {
+    uint64_t pool_data_bytes;  /* buffer pool data in memory */
+    uint64_t pool_meta_bytes;  /* buffer headers and free stacks ever used */
+    uint64_t table_bytes;      /* instance, queues and operation table entries ever used */
 };
 
 struct dm_instance {
@@ -74,6 +83,7 @@ struct dm_instance {
     struct dm_stats_group stats[DM_MAX_STATS_GROUPS];
     unsigned nstats;
     struct dm_core_counters ctr;
+    struct dm_core_mem mem;            /* "mem" gauges (instance.c: core_mem_refresh) */
     int stats_dump;                    /* DEMI_STATS set */
     char stats_file[200];
     char backend[32];
@@ -86,6 +96,7 @@ int dm_wheel_run(struct dm_instance *inst, int64_t now_ns);
 /* queue.c */
 int dm_tables_init(struct dm_instance *inst, uint32_t max_queues, uint32_t max_ops);
 void dm_tables_fini(struct dm_instance *inst);
+size_t dm_tables_mem(const struct dm_instance *inst); /* the instance and the table entries ever used */
 struct dm_queue *dm_queue_get(struct dm_instance *inst, int qd);
 void dm_queue_release(struct dm_queue *q);
 struct dm_op *dm_op_new(struct dm_instance *inst, struct dm_queue *q, int opcode);

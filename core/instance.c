@@ -23,6 +23,22 @@ static const char *const core_counter_names[] = {
 _Static_assert(sizeof(struct dm_core_counters) / sizeof(uint64_t) == DM_ARRAY_SIZE(core_counter_names),
                "core counter names");
 
+static const char *const core_mem_names[] = { "pool_data_bytes", "pool_meta_bytes", "table_bytes" };
+_Static_assert(sizeof(struct dm_core_mem) / sizeof(uint64_t) == DM_ARRAY_SIZE(core_mem_names), "core mem names");
+
+static void core_mem_refresh(void *arg)
+{
+    struct dm_instance *inst = arg;
+    size_t d1 = 0, m1 = 0, d2 = 0, m2 = 0;
+    if (inst->data_pool)
+        dm_bufpool_mem(inst->data_pool, &d1, &m1);
+    if (inst->hdr_pool)
+        dm_bufpool_mem(inst->hdr_pool, &d2, &m2);
+    inst->mem.pool_data_bytes = d1 + d2;
+    inst->mem.pool_meta_bytes = m1 + m2;
+    inst->mem.table_bytes = dm_tables_mem(inst);
+}
+
 void dm_task_init(struct dm_task *t, void (*fn)(struct dm_task *), void *arg)
 {
     dm_list_init(&t->link);
@@ -207,6 +223,8 @@ int dm_instance_create(const struct dm_config *cfg, struct dm_instance **out)
         goto fail;
     dm_stats_register(inst, "core", core_counter_names, &inst->ctr.ops_started,
                       DM_ARRAY_SIZE(core_counter_names));
+    dm_stats_register_gauges(inst, "mem", core_mem_names, &inst->mem.pool_data_bytes,
+                             DM_ARRAY_SIZE(core_mem_names), core_mem_refresh, inst);
 
     const char *stats_file;
     if (dm_stats_wanted(cfg, &stats_file)) {

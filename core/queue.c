@@ -36,6 +36,15 @@ int dm_tables_init(struct dm_instance *inst, uint32_t max_queues, uint32_t max_o
     return 0;
 }
 
+size_t dm_tables_mem(const struct dm_instance *inst)
+{
+    size_t open = 0;
+    for (uint32_t i = 0; i < inst->qfresh; i++)
+        open += inst->queues[i] != NULL;
+    return sizeof(*inst) + (size_t)inst->qfresh * (sizeof(*inst->queues) + sizeof(*inst->qfree)) +
+           open * sizeof(struct dm_queue) + (size_t)inst->opfresh * (sizeof(*inst->optab) + sizeof(*inst->opfree));
+}
+
 void dm_tables_fini(struct dm_instance *inst)
 {
     if (inst->queues)

@@ -30,6 +30,7 @@ static inline struct shim_obj **fd_slot(int fd, bool create)
         chunk = calloc(FD_CHUNK, sizeof(*chunk));
         if (!chunk)
             return NULL;
+        shim_mem_add(&shim_mem.shim_fdtab_bytes, FD_CHUNK * sizeof(*chunk));
         __atomic_store_n(&fd_chunks[c], chunk, __ATOMIC_RELEASE);
     }
     return &chunk[(unsigned)fd & (FD_CHUNK - 1)];

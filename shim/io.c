@@ -410,7 +410,9 @@ static size_t send_space(const struct shim_sock *s)
 #define UDP_MAX_SEGMENTS 128 /* the kernel's limit (include/linux/udp.h) */
 static ssize_t send_segmented(int fd, const struct msghdr *msg, int flags, uint16_t gso)
 {
-    static __thread uint8_t seg[65536];
+    uint8_t *seg = shim_scratch(SHIM_SCRATCH_GSO); /* gso < 64 KiB: a segment fits */
+    if (!seg)
+        return -ENOMEM;
     int err = 0;
     size_t total = iov_total(msg->msg_iov, msg->msg_iovlen, &err);
     if (err)

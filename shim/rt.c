@@ -28,6 +28,7 @@
 #include "dm/instance.h"
 #include "dm/log.h"
 #include "dm/stack.h"
+#include "dm/stats.h"
 #include "dm/time.h"
 #include "interpose/real.h"
 #include "shim/shim.h"
@@ -252,6 +253,10 @@ static struct shim_dp *dp_first(void)
     return dp;
 }
 
+struct shim_mem shim_mem;
+static const char *const shim_mem_names[] = { "shim_sock_bytes", "shim_fdtab_bytes", "shim_scratch_bytes" };
+_Static_assert(sizeof(struct shim_mem) / sizeof(uint64_t) == DM_ARRAY_SIZE(shim_mem_names), "shim mem names");
+
 static struct shim_dp *dp_new(void)
 {
     struct shim_dp *first = dp_first();
@@ -301,6 +306,8 @@ static struct shim_dp *dp_new(void)
     shim_rt.dps = dp;
     shim_rt.ndps++;
     if (!first) {
+        /* process-wide: shown once, with the first instance's counters */
+        dm_stats_register(inst, "mem", shim_mem_names, &shim_mem.shim_sock_bytes, DM_ARRAY_SIZE(shim_mem_names));
         shim_rt.per_thread = dm_instance_thread_instances(inst);
         /* read without the lock (shim_thread_internal_slow): published last */
         __atomic_store_n(&shim_rt.inst, inst, __ATOMIC_RELEASE);
@@ -516,6 +523,43 @@ int shim_thread_kick_fd(void)
     return fd;
 }
 
+/* Per-thread bounce buffers of the paths that must copy (splice, UDP GSO
+ * sends), made at a thread's first such call and freed when it exits.
+ * Static __thread arrays were the preload's whole static TLS (256 KiB),
+ * which glibc allocates and zeroes in every thread the program starts:
+ * redis-server's four threads paid for them without ever copying. */
+static __thread void *tls_scratch[SHIM_SCRATCH_N];
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
+{
+    void **v = p;
+    for (int i = 0; i < SHIM_SCRATCH_N; i++)
+        if (v[i]) {
+            free(v[i]);
+            shim_mem_add(&shim_mem.shim_scratch_bytes, -(int64_t)SHIM_SCRATCH_SIZE);
+        }
+}
+
+static void scratch_key_make(void) { (void)pthread_key_create(&scratch_key, scratch_free); }
+
+void *shim_scratch(enum shim_scratch which)
+{
+    void *b = tls_scratch[which];
+    if (dm_likely(b != NULL))
+        return b;
+    (void)pthread_once(&scratch_once, scratch_key_make);
+    /* the key names this thread's array, so its destructor frees them all */
+    if (pthread_setspecific(scratch_key, tls_scratch) != 0)
+        return NULL;
+    b = malloc(SHIM_SCRATCH_SIZE);
+    tls_scratch[which] = b;
+    if (b)
+        shim_mem_add(&shim_mem.shim_scratch_bytes, SHIM_SCRATCH_SIZE);
+    return b;
+}
+
 /* A forked child: its thread's kick eventfd is the parent's too. */
 void shim_sleepers_child_reset(void)
 {
@@ -576,18 +620,43 @@ void shim_kick_for(struct shim_sock *s)
 
 static unsigned qhash(int qd, unsigned mask) { return ((uint32_t)qd * 2654435761u) & mask; }
 
+/* Sized to the sockets the instance has, growing at a hand-over (never
+ * on a completion): a fixed 4,096 buckets were 32 KiB per instance, one
+ * per thread that does socket I/O, however few sockets it serves. */
+#define QMAP_MIN 64u
+static int qmap_grow(struct shim_dp *dp)
+{
+    unsigned n = dp->qmap ? (dp->qmap_mask + 1) * 4 : QMAP_MIN;
+    struct shim_sock **m = calloc(n, sizeof(*m));
+    if (!m)
+        return -ENOMEM;
+    for (unsigned i = 0; dp->qmap && i <= dp->qmap_mask; i++)
+        for (struct shim_sock *s = dp->qmap[i], *next; s; s = next) {
+            next = s->qnext;
+            unsigned h = qhash(s->qd, n - 1);
+            s->qnext = m[h];
+            m[h] = s;
+        }
+    free(dp->qmap);
+    dp->qmap = m;
+    dp->qmap_mask = n - 1;
+    return 0;
+}
+
 void shim_qmap_put(struct shim_sock *s)
 {
     struct shim_dp *dp = s->dp;
-    if (!dp->qmap) {
-        dp->qmap_mask = 4095;
-        dp->qmap = calloc(dp->qmap_mask + 1, sizeof(*dp->qmap));
-        if (!dp->qmap)
-            abort(); /* 32 KiB at the first hand-over; nothing sane to do without it */
+    /* at most one socket per two buckets: a completion's lookup stays at
+     * about one compare */
+    if (!dp->qmap || 2 * dp->qmap_count > dp->qmap_mask) {
+        /* a full map still works (longer chains): only the first must be had */
+        if (qmap_grow(dp) < 0 && !dp->qmap)
+            abort(); /* 512 bytes at the first hand-over; nothing sane to do without it */
     }
     unsigned h = qhash(s->qd, dp->qmap_mask);
     s->qnext = dp->qmap[h];
     dp->qmap[h] = s;
+    dp->qmap_count++;
 }
 
 void shim_qmap_del(struct shim_sock *s)
@@ -600,6 +669,7 @@ void shim_qmap_del(struct shim_sock *s)
         if (*pp == s) {
             *pp = s->qnext;
             s->qnext = NULL;
+            dp->qmap_count--;
             return;
         }
 }

@@ -266,6 +266,7 @@ struct shim_dp {
                                 before they touch the instance (shim_dp_inst) */
     struct shim_sock **qmap; /* qd -> socket, chained hash */
     unsigned qmap_mask;
+    unsigned qmap_count;     /* sockets in it: it grows past one per two buckets */
     struct shim_dp *next;
 };
 #define SHIM_MAX_DPS 64
@@ -318,6 +319,19 @@ struct shim_rt {
 };
 
 extern struct shim_rt shim_rt;
+
+/* The shim's own memory, process-wide ("mem" gauges of the first
+ * instance); counted where it is allocated, which is never per packet. */
+struct shim_mem {
+    uint64_t shim_sock_bytes;    /* socket objects alive */
+    uint64_t shim_fdtab_bytes;   /* fd table chunks */
+    uint64_t shim_scratch_bytes; /* per-thread bounce buffers (shim_scratch) */
+};
+extern struct shim_mem shim_mem;
+static inline void shim_mem_add(uint64_t *gauge, int64_t bytes)
+{
+    __atomic_fetch_add(gauge, (uint64_t)bytes, __ATOMIC_RELAXED);
+}
 extern __thread int shim_depth __attribute__((tls_model("initial-exec")));
 
 void shim_lock(void);   /* at a call's start: also clears its focus */
@@ -481,6 +495,12 @@ void shim_sleep_begin(struct shim_sleeper *sl, struct dm_list *list, int kick_fd
 void shim_sleep_end(struct shim_sleeper *sl);
 int shim_thread_kick_fd(void);
 void shim_sleepers_child_reset(void);
+/* This thread's bounce buffer for one copying path (SHIM_SCRATCH_SIZE
+ * bytes), made on first use; NULL when memory is short. One per path, as a
+ * splice's send may run a GSO send's activation and so on. */
+enum shim_scratch { SHIM_SCRATCH_SPLICE_IN, SHIM_SCRATCH_SPLICE_OUT, SHIM_SCRATCH_GSO, SHIM_SCRATCH_N };
+#define SHIM_SCRATCH_SIZE 65536
+void *shim_scratch(enum shim_scratch which);
 /* Wakes the sleepers that a change of s may concern. Lock held. */
 void shim_kick_for(struct shim_sock *s);
 void shim_kick_list(struct dm_list *list);

@@ -106,6 +106,7 @@ struct shim_sock *shim_sock_new(int type)
     struct shim_sock *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
+    shim_mem_add(&shim_mem.shim_sock_bytes, sizeof(*s));
     s->obj.kind = SHIM_KIND_SOCK;
     s->obj.refs = 1;
     s->type = type;
@@ -203,6 +204,7 @@ void shim_sock_free(struct shim_sock *s)
         DM_REAL(close)(s->kfd); /* an inherited connection: this process's reference */
     free(s->carry);
     free(s);
+    shim_mem_add(&shim_mem.shim_sock_bytes, -(int64_t)sizeof(*s));
 }
 
 void shim_sock_unref(struct shim_sock *s)
@@ -284,12 +286,12 @@ static void drain_kernel_listener(struct shim_sock *s, int fd)
  * buffer drops them. */
 static void udp_take_queued(struct shim_sock *s, int fd, struct dm_instance *inst)
 {
-    static __thread uint8_t buf[65536];
     unsigned took = 0, dropped = 0;
     for (;;) {
-        union dm_sockaddr from = { 0 };
-        socklen_t fl = sizeof(from);
-        ssize_t n = DM_REAL(recvfrom)(fd, buf, sizeof(buf), MSG_DONTWAIT, &from.sa, &fl);
+        /* The datagram's size first (MSG_TRUNC), then it lands in its own
+         * buffer: no bounce buffer (a 64 KiB one per thread was static TLS
+         * that every thread of the program paid for). */
+        ssize_t n = DM_REAL(recvfrom)(fd, NULL, 0, MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC, NULL, NULL);
         if (n < 0)
             break;
         int err = 0;
@@ -297,10 +299,17 @@ static void udp_take_queued(struct shim_sock *s, int fd, struct dm_instance *ins
         if (s->rx_count < SHIM_RXRING)
             sga = dm_sgaalloc(inst, (size_t)DM_MAX(n, 1), &err);
         if (s->rx_count >= SHIM_RXRING || err) {
+            (void)DM_REAL(recvfrom)(fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
             dropped++;
             continue;
         }
-        memcpy(sga.sga_segs[0].sgaseg_buf, buf, (size_t)n);
+        union dm_sockaddr from = { 0 };
+        socklen_t fl = sizeof(from);
+        n = DM_REAL(recvfrom)(fd, sga.sga_segs[0].sgaseg_buf, (size_t)n, MSG_DONTWAIT, &from.sa, &fl);
+        if (n < 0) {
+            dm_sgafree(inst, &sga);
+            break;
+        }
         sga.sga_segs[0].sgaseg_len = (uint32_t)n;
         memcpy(&sga.sga_addr6, &from, DM_MIN(sizeof(sga.sga_addr6), (size_t)fl));
         struct shim_rxseg *seg = &s->rx[(s->rx_head + s->rx_count) % SHIM_RXRING];

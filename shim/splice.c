@@ -21,7 +21,7 @@
 #include "interpose/real.h"
 #include "shim/shim.h"
 
-#define BOUNCE 65536
+#define BOUNCE SHIM_SCRATCH_SIZE
 
 static bool is_ours(int fd)
 {
@@ -52,7 +52,9 @@ static int wait_kernel(int fd, short events)
 
 static ssize_t sock_to_pipe(int in, int out, size_t len, unsigned flags)
 {
-    static __thread char buf[BOUNCE];
+    char *buf = shim_scratch(SHIM_SCRATCH_SPLICE_IN);
+    if (!buf)
+        return -ENOMEM;
     int cap = DM_REAL(fcntl)(out, F_GETPIPE_SZ), used = 0;
     for (;;) {
         if (cap < 0 || DM_REAL(ioctl)(out, FIONREAD, &used) < 0)
@@ -65,7 +67,7 @@ static ssize_t sock_to_pipe(int in, int out, size_t len, unsigned flags)
         if (w < 0)
             return w;
     }
-    size_t n = DM_MIN(DM_MIN(len, (size_t)(cap - used)), sizeof(buf));
+    size_t n = DM_MIN(DM_MIN(len, (size_t)(cap - used)), BOUNCE);
     struct iovec iov = { buf, n };
     struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
     /* SPLICE_F_NONBLOCK is the pipe's: Linux reads the socket as its
@@ -88,13 +90,15 @@ static ssize_t sock_to_pipe(int in, int out, size_t len, unsigned flags)
 
 static ssize_t pipe_to_sock(int in, int out, size_t len, unsigned flags)
 {
-    static __thread char buf[BOUNCE];
+    char *buf = shim_scratch(SHIM_SCRATCH_SPLICE_OUT);
+    if (!buf)
+        return -ENOMEM;
     if (pipe_nonblock(in, flags)) {
         struct pollfd p = { .fd = in, .events = POLLIN };
         if (DM_REAL(poll)(&p, 1, 0) == 0)
             return -EAGAIN;
     }
-    ssize_t n = DM_REAL(read)(in, buf, DM_MIN(len, sizeof(buf)));
+    ssize_t n = DM_REAL(read)(in, buf, DM_MIN(len, BOUNCE));
     if (n <= 0)
         return n < 0 ? -errno : 0;
     int mf = (flags & SPLICE_F_MORE) ? MSG_MORE : 0;

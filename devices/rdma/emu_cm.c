@@ -499,8 +499,8 @@ int emu_destroy_id(struct rdma_cm_id *id)
     return 0;
 }
 
-static const char *emu_wc_status_str(enum ibv_wc_status s) { return ibv_wc_status_str(s); }
-static const char *emu_event_str(enum rdma_cm_event_type e) { return rdma_event_str(e); }
+static const char *emu_wc_status_str(enum ibv_wc_status s) { return rdma_real_wc_status_str(s); }
+static const char *emu_event_str(enum rdma_cm_event_type e) { return rdma_real_event_str(e); }
 
 const struct rdma_glue rdma_glue_emu = {
     .name = "emu",

@@ -80,6 +80,10 @@ struct rdma_glue {
 
 extern const struct rdma_glue rdma_glue_real;
 extern const struct rdma_glue rdma_glue_emu;
+/* libibverbs' and librdmacm's names for a status and an event (glue_real.c:
+ * the libraries are opened on first use, "unknown" without them). */
+const char *rdma_real_wc_status_str(enum ibv_wc_status s);
+const char *rdma_real_event_str(enum rdma_cm_event_type e);
 
 /* Chooses the provider from DEMI_RDMA_PROVIDER (see above). Returns 0, or
  * -EINVAL for a bad value, -ENODEV when "real" is asked for and no device

@@ -81,6 +81,7 @@
 #include "dm/log.h"
 #include "dm/stats.h"
 #include "dm/time.h"
+#include "xdp_lib.h"
 #include "xdp_prog.h"
 
 #define XDP_FRAME_SIZE   XSK_UMEM__DEFAULT_FRAME_SIZE
@@ -912,6 +913,8 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
                 ifname, queue < 0 ? 0ll : (long long)queue);
     }
 
+    if ((err = xdp_lib_load()) < 0)
+        return err;
     libbpf_set_print(xdp_lib_print);
     libxdp_set_print(xdp_libxdp_print);
     pthread_once(&atfork_once, xdp_atfork_register);

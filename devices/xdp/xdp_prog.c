@@ -38,6 +38,7 @@
 #include <bpf/libbpf.h>
 #include <xdp/libxdp.h>
 #include "dm/log.h"
+#include "xdp_lib.h"
 #include "xdp_prog.h"
 
 #define XDP_PROG_NAME "demi_xdp_filter"
@@ -272,6 +273,8 @@ int xdp_shared_get(int ifindex, uint32_t nqueues, const struct xdp_our_addrs *ad
     bool legacy = false, foreign = false;
     int err = 0, addrs_fd = -1, addrs6_fd = -1;
     uint8_t one = 1;
+    if ((err = xdp_lib_load()) < 0)
+        return err;
 
     out->xsks_fd = out->queues_fd = out->neigh_fd = out->neigh6_fd = -1;
     uint32_t id = find_ours(ifindex, &mode, &legacy, &foreign);
@@ -314,6 +317,8 @@ int xdp_shared_put(int ifindex)
     bool legacy = false, foreign = false;
     struct xdp_shared sh = { .xsks_fd = -1, .queues_fd = -1, .neigh_fd = -1, .neigh6_fd = -1 };
     int addrs_fd = -1, addrs6_fd = -1;
+    if (xdp_lib_load() < 0)
+        return -ENOSYS;
     uint32_t id = find_ours(ifindex, &mode, &legacy, &foreign);
     if (!id)
         return 0;

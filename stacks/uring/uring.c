@@ -180,8 +180,7 @@ void ur_dispatch(struct ur_stack *st, uint64_t ud, int res, uint32_t flags)
         return;
     if (ud & 1) {
         /* A fixed-file slot is closed: only now may it be reused. */
-        if (st->slot_top < st->nslots)
-            st->slot_free[st->slot_top++] = (int)(ud >> 1);
+        ur_slot_put(st, (int)(ud >> 1));
         return;
     }
     if (ur_ud_is_sleep(ud)) {
@@ -540,6 +539,21 @@ static int ur_probe(struct ur_stack *st, bool *has_519, bool *has_60)
     return 0;
 }
 
+int ur_slot_get(struct ur_stack *st)
+{
+    if (st->slot_top)
+        return st->slot_free[--st->slot_top];
+    return st->slot_fresh < st->nslots ? st->slot_fresh++ : -1;
+}
+
+void ur_slot_put(struct ur_stack *st, int slot)
+{
+    if (st->slot_top < st->slot_fresh)
+        st->slot_free[st->slot_top++] = slot;
+}
+
+size_t ur_slots_mem(const struct ur_stack *st) { return (size_t)st->slot_fresh * sizeof(*st->slot_free); }
+
 /* Registered (fixed) files: no fd table lookup per operation. Without
  * them (no memory, a kernel that refuses) plain fds serve. */
 static void ur_files_setup(struct ur_stack *st, int64_t nfiles)
@@ -550,9 +564,7 @@ static void ur_files_setup(struct ur_stack *st, int64_t nfiles)
     st->slot_free = malloc((size_t)nfiles * sizeof(int));
     if (st->slot_free && io_uring_register_files_sparse(&st->ring, (unsigned)nfiles) == 0) {
         st->nslots = (int)nfiles;
-        for (int i = 0; i < st->nslots; i++)
-            st->slot_free[i] = st->nslots - 1 - i;
-        st->slot_top = st->nslots;
+        st->slot_top = st->slot_fresh = 0;
         st->feat |= UR_F_FIXED_FILES;
     } else {
         free(st->slot_free);
@@ -714,10 +726,28 @@ static void ur_threads_setup(struct ur_stack *st, const struct ur_opts *o, uint3
         io_uring_register_ring_fd(&st->ring);
 }
 
+static const char *const ur_mem_names[] = { "uring_ring_bytes", "uring_rx_bytes", "uring_files_bytes" };
+_Static_assert(sizeof(struct ur_mem) / sizeof(uint64_t) == DM_ARRAY_SIZE(ur_mem_names), "uring mem names");
+
+static void ur_mem_refresh(void *arg)
+{
+    struct ur_stack *st = arg;
+    const struct io_uring *r = &st->ring;
+    /* one mapping for both rings where the kernel has SINGLE_MMAP */
+    size_t rings = (r->features & IORING_FEAT_SINGLE_MMAP) ? DM_MAX(r->sq.ring_sz, r->cq.ring_sz)
+                                                           : r->sq.ring_sz + r->cq.ring_sz;
+    size_t sqe = (r->flags & IORING_SETUP_SQE128) ? 128 : sizeof(struct io_uring_sqe);
+    st->mem.uring_ring_bytes = rings + (size_t)r->sq.ring_entries * sqe;
+    st->mem.uring_rx_bytes = st->br ? ur_br_mem(st->br) : 0;
+    st->mem.uring_files_bytes = ur_slots_mem(st);
+}
+
 static void ur_announce(struct ur_stack *st, const struct ur_opts *o)
 {
     dm_stats_register(st->inst, UR_MOD, ur_counter_names, &st->c.enters,
                       sizeof(st->c) / sizeof(uint64_t));
+    dm_stats_register_gauges(st->inst, "mem", ur_mem_names, &st->mem.uring_ring_bytes,
+                             DM_ARRAY_SIZE(ur_mem_names), ur_mem_refresh, st);
     char buf[200];
     DM_INFO(UR_MOD, "io_uring backend: features in use: %s; %u entries%s%s", ur_feat_list(st->feat, buf, sizeof(buf)),
             (unsigned)o->entries, o->busy ? "; busy polling" : "",

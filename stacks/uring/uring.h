@@ -178,6 +178,13 @@ struct ur_counters {
                            "rx_overflow", "tx_zc_fixed", "ring_moves", "rx_merged_wait", \
                            "rx_joined", "rx_join_bytes", "sleeps", "ksteps" }
 
+/* Memory of the backend ("mem" gauges, computed when read: ur_mem_refresh). */
+struct ur_mem {
+    uint64_t uring_ring_bytes;   /* SQ and CQ rings and SQEs, shared with the kernel */
+    uint64_t uring_rx_bytes;     /* provided receive buffers and their ring, in memory */
+    uint64_t uring_files_bytes;  /* fixed-file slot stack, as far as used */
+};
+
 struct ur_stack {
     /* Set when io_uring is unavailable: every op goes to this backend. */
     struct io_uring ring;
@@ -218,8 +225,11 @@ struct ur_stack {
     uint32_t zc_min;           /* pushes of at least this many bytes go SEND_ZC */
     uint32_t rx_limit;         /* rxq chunks before the multishot is paused */
     struct ur_bufring *br;     /* NULL without UR_F_BUF_RING */
-    int *slot_free;            /* fixed-file slot free list (stack) */
+    int *slot_free;            /* fixed-file slots given back (a stack) */
     int nslots, slot_top;
+    int slot_fresh;            /* slots [slot_fresh, nslots) never used: taken in
+                                  order, so slot_free is touched only as far as
+                                  the process uses slots, not 64 KiB up front */
     /* Registered (fixed) buffers: buffer pools seen in zero-copy sends,
      * registered on first sight so the kernel need not pin per send. */
     struct { const struct dm_bufpool *pool; uint8_t *base; size_t len; int ok; } fixbuf[8];
@@ -228,9 +238,14 @@ struct ur_stack {
     struct dm_list starved;    /* sockets waiting for ring buffers */
     struct dm_list socks;      /* every socket not yet freed */
     struct ur_counters c;
+    struct ur_mem mem;
 };
 
 /* uring.c */
+/* A free fixed-file slot, or -1 when none is left; a slot given back. */
+int ur_slot_get(struct ur_stack *st);
+void ur_slot_put(struct ur_stack *st, int slot);
+size_t ur_slots_mem(const struct ur_stack *st);
 struct io_uring_sqe *ur_sqe(struct ur_stack *st);
 /* Auto mode: called from a thread other than the ring's owner, before
  * anything enters the ring. Moves every socket to a ring bound to this
@@ -328,6 +343,7 @@ int ur_br_id(const struct ur_bufring *br, const void *p);
 uint32_t ur_br_slack(const struct ur_bufring *br);
 /* Free buffers: published and not finished, or spare. */
 uint32_t ur_br_avail(const struct ur_bufring *br);
+size_t ur_br_mem(const struct ur_bufring *br); /* its buffers and ring in memory now */
 /* A CQE put `len` bytes into buffer bid: returns their offset in it and
  * holds the buffer until ur_br_put() (one per take). */
 uint32_t ur_br_take(struct ur_bufring *br, uint16_t bid, uint32_t len, uint32_t cqe_flags);

@@ -71,11 +71,15 @@ __attribute__((constructor)) static void ur_tid_atfork(void)
 void ur_sentinel_plant(struct ur_stack *st)
 {
     int p[2];
-    if (!(st->feat & UR_F_FIXED_FILES) || st->slot_top == 0 || pipe2(p, O_CLOEXEC) < 0)
+    int slot = (st->feat & UR_F_FIXED_FILES) ? ur_slot_get(st) : -1;
+    if (slot < 0)
         return;
-    int slot = st->slot_free[--st->slot_top];
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        ur_slot_put(st, slot);
+        return;
+    }
     if (io_uring_register_files_update(&st->ring, (unsigned)slot, &p[1], 1) != 1) {
-        st->slot_free[st->slot_top++] = slot;
+        ur_slot_put(st, slot);
         close(p[0]);
         close(p[1]);
         return;
@@ -140,7 +144,7 @@ static int ur_new_ring(struct ur_stack *st, bool bound)
             goto fail;
         /* The free list again: every slot but the live sockets'. (Slots
          * whose close was pending were never in the new table.) */
-        char *used = calloc((size_t)st->nslots, 1);
+        char *used = calloc((size_t)st->slot_fresh + 1, 1);
         if (!used) {
             r = -ENOMEM;
             goto fail;
@@ -156,7 +160,7 @@ static int ur_new_ring(struct ur_stack *st, bool bound)
                 s->slot = -1; /* served through its plain fd */
         }
         st->slot_top = 0;
-        for (int i = st->nslots - 1; i >= 0; i--)
+        for (int i = st->slot_fresh - 1; i >= 0; i--) /* [slot_fresh, nslots) stay fresh */
             if (!used[i])
                 st->slot_free[st->slot_top++] = i;
         free(used);

@@ -54,13 +54,15 @@ void ur_sock_take_slot(struct ur_sock *s)
 {
     struct ur_stack *st = s->st;
     s->slot_later = 0;
-    if (s->slot >= 0 || !(st->feat & UR_F_FIXED_FILES) || st->slot_top == 0)
+    if (s->slot >= 0 || !(st->feat & UR_F_FIXED_FILES))
         return;
-    int slot = st->slot_free[--st->slot_top];
+    int slot = ur_slot_get(st);
+    if (slot < 0)
+        return;
     if (io_uring_register_files_update(&st->ring, (unsigned)slot, &s->fd, 1) == 1)
         s->slot = slot;
     else
-        st->slot_free[st->slot_top++] = slot; /* (EEXIST: not the ring's thread) */
+        ur_slot_put(st, slot); /* (EEXIST: not the ring's thread) */
 }
 
 static void ur_sock_unlink(struct ur_sock *s)

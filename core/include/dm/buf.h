@@ -83,6 +83,9 @@ struct dm_instance;
  * /proc/PID/maps), so that its memory is seen as ours, not the
  * application's heap. Best effort. */
 void dm_mem_name(void *p, size_t len, const char *name);
+/* Bytes of [p, p + len) that are in memory now (mincore), for the `mem.*`
+ * gauges; 0 when the kernel cannot tell. Slow: only where stats are read. */
+size_t dm_mem_resident(const void *p, size_t len);
 
 /* Pools. `data_size` is the usable size after DM_BUF_HEADROOM (0 for a pool
  * of bare headers, used for slices and external wraps). */
@@ -92,6 +95,9 @@ uint32_t dm_bufpool_avail(const struct dm_bufpool *p);
 uint32_t dm_bufpool_data_size(const struct dm_bufpool *p);
 /* The contiguous memory of the pool's data areas (for DMA registration). */
 void dm_bufpool_region(const struct dm_bufpool *p, void **base, size_t *len);
+/* What the pool costs in memory now: its data slots in memory (data) and
+ * its headers and free stack as far as they were ever used (meta). */
+void dm_bufpool_mem(const struct dm_bufpool *p, size_t *data, size_t *meta);
 
 /* A buffer from the instance's data pool with headroom reserved, len 0. */
 struct dm_buf *dm_buf_alloc(struct dm_instance *inst);

@@ -10,6 +10,10 @@
  * DEMI_STATS=1 prints every non-zero counter to stderr when the instance is
  * destroyed (or at exit for the default instance); DEMI_STATS=FILE writes
  * them there.
+ *
+ * Gauges (the datapath's memory: `mem.*`) are registered the same way with
+ * a refresh function, which computes their values each time they are read
+ * (dumped or looked up), so that nothing on the data path maintains them.
  */
 #ifndef DM_STATS_H
 #define DM_STATS_H
@@ -23,6 +27,8 @@ struct dm_config;
 
 int dm_stats_register(struct dm_instance *inst, const char *module, const char *const *names,
                       uint64_t *values, unsigned count);
+int dm_stats_register_gauges(struct dm_instance *inst, const char *module, const char *const *names,
+                             uint64_t *values, unsigned count, void (*refresh)(void *arg), void *arg);
 void dm_stats_unregister(struct dm_instance *inst, const uint64_t *values);
 /* Value of "module.name", or -1 when no such counter. */
 int64_t dm_stats_get(struct dm_instance *inst, const char *qualified_name);

@@ -179,6 +179,31 @@ static void test_buf_large_alloc_comes_from_heap(void **s)
     dm_instance_destroy(inst);
 }
 
+/* mem.* shows what the pool costs: the data slots written, not the
+ * count configured (its mapping is touched only as buffers are used). */
+static void test_buf_mem_gauges_count_only_the_buffers_used(void **s)
+{
+    (void)s;
+    struct dm_instance *inst = mk("4096");
+    int64_t data0 = dm_stats_get(inst, "mem.pool_data_bytes");
+    int64_t meta0 = dm_stats_get(inst, "mem.pool_meta_bytes");
+    assert_true(data0 >= 0 && data0 < 64 * 1024); /* 4096 x 2 KiB configured */
+    assert_true(meta0 >= 0 && meta0 < 4096);
+    assert_true(dm_stats_get(inst, "mem.table_bytes") > 0);
+    struct dm_buf *bufs[100];
+    for (int i = 0; i < 100; i++) {
+        assert_non_null(bufs[i] = dm_buf_alloc(inst));
+        memset(dm_buf_append(bufs[i], 2048), i, 2048);
+    }
+    int64_t data1 = dm_stats_get(inst, "mem.pool_data_bytes");
+    assert_true(data1 >= data0 + 100 * 2048);
+    assert_true(data1 < data0 + 100 * 2048 + 200 * 1024);
+    assert_true(dm_stats_get(inst, "mem.pool_meta_bytes") >= meta0 + 100 * (int64_t)sizeof(struct dm_buf));
+    for (int i = 0; i < 100; i++)
+        dm_buf_free(bufs[i]);
+    dm_instance_destroy(inst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -189,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_buf_chain_linearize_and_copy_out),
         cmocka_unit_test(test_buf_large_alloc_comes_from_heap),
         cmocka_unit_test(test_buf_app_allocs_leave_a_reserve_for_the_stack),
+        cmocka_unit_test(test_buf_mem_gauges_count_only_the_buffers_used),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

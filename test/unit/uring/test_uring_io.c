@@ -59,6 +59,17 @@ static void test_tcp_echo_all_features(void **st)
     echo_on(inst);
     if (f & UR_F_MULTISHOT_RECV)
         assert_true(ut_stat(inst, "uring.rx_chunks") > 0);
+    /* mem.*: what the backend holds, not what it could map. 256 SQEs;
+     * the published receive buffers (512 KiB either way: 4 x 128 KiB, or
+     * 8 x 64 KiB without buf_inc) are populated, the rest of the 6-10 MiB
+     * mapping only as used; the 9 sockets took slots from the start of a
+     * 16,384-slot stack. */
+    assert_true(ut_stat(inst, "mem.uring_ring_bytes") >= 256 * 64);
+    int64_t rx = ut_stat(inst, "mem.uring_rx_bytes");
+    assert_true(rx >= 512 * 1024 && rx < 6 * 1024 * 1024);
+    int64_t files = ut_stat(inst, "mem.uring_files_bytes");
+    assert_true(files > 0 && files <= 64 * (int64_t)sizeof(int));
+    assert_true(ut_stat(inst, "mem.table_bytes") > 0);
     dm_instance_destroy(inst);
 }
 
