@@ -27,6 +27,8 @@ struct dm_bufpool {
     uint32_t nfree;         /* on that stack */
     uint32_t fresh;         /* hdrs[fresh..count) never handed out, not touched yet */
     uint32_t reserve;       /* application buffers stop here (dm_buf_alloc_app) */
+    void (*placed_release)(void *arg); /* data lives in someone's memory (dm_bufpool_place) */
+    void *placed_arg;
     char name[32];
 };
 
@@ -96,7 +98,9 @@ void dm_bufpool_destroy(struct dm_bufpool *p)
 {
     if (!p)
         return;
-    if (p->data)
+    if (p->placed_release)
+        p->placed_release(p->placed_arg);
+    else if (p->data)
         munmap(p->data, p->data_len);
     free(p->hdrs);
     free(p->free);
@@ -119,6 +123,27 @@ void dm_bufpool_region(const struct dm_bufpool *p, void **base, size_t *len)
 {
     *base = p->data;
     *len = p->data_len;
+}
+
+int dm_bufpool_place(struct dm_bufpool *p, void *mem, size_t len, void (*release)(void *arg), void *arg)
+{
+    if (!p->data || (mem && len < p->data_len))
+        return -EINVAL;
+    /* Each pool_get() computes b->base from p->data, and nothing else
+     * keeps a pointer into the region: with every buffer home, the region
+     * can move. */
+    if (pool_avail(p) != p->count)
+        return -EBUSY;
+    if (!mem)
+        return 0; /* only asked whether it could */
+    if (p->placed_release)
+        p->placed_release(p->placed_arg);
+    else
+        munmap(p->data, p->data_len);
+    p->data = mem;
+    p->placed_release = release;
+    p->placed_arg = arg;
+    return 0;
 }
 
 static inline void buf_reset(struct dm_buf *b)

@@ -283,6 +283,7 @@ int64_t dm_now_ns(const struct dm_instance *inst) { return inst->now_ns; }
 void *dm_instance_stack(struct dm_instance *inst) { return inst->st; }
 uint32_t dm_instance_bufs_avail(struct dm_instance *inst) { return dm_bufpool_avail(inst->data_pool); }
 uint32_t dm_instance_hdrs_avail(struct dm_instance *inst) { return dm_bufpool_avail(inst->hdr_pool); }
+struct dm_bufpool *dm_instance_data_pool(struct dm_instance *inst) { return inst->data_pool; }
 
 int dm_instance_wait_fd(struct dm_instance *inst)
 {

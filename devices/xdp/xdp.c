@@ -12,7 +12,8 @@
  * DEMI_XDP_FILTER=ip|all (default ip: our program, needs DEMI_IPV4; all:
  * libxdp's default program, every frame of the queue, as does a build
  * without clang), DEMI_XDP_FRAMES (UMEM frames of 4 KiB, default 4096),
- * DEMI_XDP_COPY=1 (skip the zero-copy attempt), DEMI_MAC (default: the
+ * DEMI_XDP_COPY=1 (skip the zero-copy attempt), DEMI_XDP_TX_REF=1 (send
+ * by reference, below), DEMI_MAC (default: the
  *    interface's MAC), DEMI_XDP_HELPER (xdp_helper.c).
  *
  * How it works
@@ -32,13 +33,24 @@
  *    last reference goes, xdp_frame_free() pushes the frame back on the free
  *    stack; rx_burst refills the fill ring from it in one batch. Out of
  *    headers: the rest of the batch stays on the RX ring (backpressure).
- *  - TX: copies each chain into a free frame (a copy, for now: zero-copy TX
- *    would need the stack's buffers to live in the UMEM) and frees the
- *    chain; completions are reaped in a batch before each TX burst. Out of
- *    frames or TX ring full: tx_burst accepts fewer. The kernel is kicked
- *    with sendto() only when the TX ring says it needs a wakeup
- *    (XDP_USE_NEED_WAKEUP), and the fill ring with recvfrom() only when
- *    nothing was received and it asks for one.
+ *  - TX by copy (default): each chain is copied into a free frame and
+ *    freed. TX by reference (DEMI_XDP_TX_REF=1): at open, the instance's
+ *    buffer pool (dm_bufpool_place) moves into the UMEM behind the frames,
+ *    which is then registered in unaligned-chunk mode (pool slots are not
+ *    4 KiB chunks; RX still fills whole frames); a frame whose every
+ *    segment lies in the UMEM (pool buffers, slices of them, received
+ *    frames) goes out as one descriptor per segment, chained with
+ *    XDP_PKT_CONTD when the socket took XDP_USE_SG (copy mode; driver
+ *    zero-copy gets single-descriptor frames only), each segment held
+ *    until its completion; anything else (heap buffers, longer chains) is
+ *    copied. Every descriptor is recorded in pend[], in submission order,
+ *    which is the order completions come back in; they are reaped in a
+ *    batch before each TX burst. Out of frames, pend[] or TX ring: tx_burst
+ *    accepts fewer. The kernel is kicked with sendto() only when the TX
+ *    ring says it needs a wakeup (XDP_USE_NEED_WAKEUP), and the fill ring
+ *    with recvfrom() only when nothing was received and it asks for one.
+ *    Counters: xdp.tx (frames) = tx_copy + tx_zc (tx_zc_descs descriptors);
+ *    comp_order: completions not in submission order (never on veth).
  *  - Bind: XDP_ZEROCOPY first, then XDP_COPY (veth and most virtual
  *    devices only do copy mode).
  *  - Slow readers: past half of the UMEM held as received dm_bufs, new ones
@@ -78,6 +90,7 @@
 #include "dm/addr.h"
 #include "dm/compiler.h"
 #include "dm/device.h"
+#include "dm/instance.h"
 #include "dm/log.h"
 #include "dm/stats.h"
 #include "dm/time.h"
@@ -91,20 +104,48 @@
 #define XDP_ARP_WAIT     8u
 #define XDP_ARP_WAIT_NS  (1000 * DM_NS_PER_MS)
 #define XDP_ARP_POLL_NS  (1 * DM_NS_PER_MS)
+/* Descriptors in flight at most: a full TX ring and a full completion ring */
+#define XDP_PEND         (2 * XDP_RING_SIZE)
+/* Descriptors per frame sent by reference. The kernel's copy mode makes a
+ * fragment of each descriptor after the first (of each page a descriptor
+ * touches, on devices that take no linear part), at most MAX_SKB_FRAGS
+ * (17 unless configured higher), and drops a longer frame without
+ * completing its descriptors, whose buffers would stay held forever:
+ * longer chains are copied. */
+#define XDP_SG_MAX       8u
 
 enum {
     XDP_C_RX, XDP_C_TX, XDP_C_TX_FULL, XDP_C_TX_BAD, XDP_C_RX_NO_HDR, XDP_C_FILL_EMPTY,
-    XDP_C_TX_KICKS, XDP_C_FILL_KICKS, XDP_C_RX_SCARCE, XDP_C_ARP_SHARED, XDP_C_ND_SHARED, XDP_NCTR
+    XDP_C_TX_KICKS, XDP_C_FILL_KICKS, XDP_C_RX_SCARCE, XDP_C_ARP_SHARED, XDP_C_ND_SHARED, XDP_C_TX_COPY, XDP_C_TX_ZC,
+    XDP_C_TX_ZC_DESCS, XDP_C_COMP_ORDER, XDP_C_RX_MULTI, XDP_NCTR
 };
 static const char *const xdp_ctr_names[XDP_NCTR] = {
     "rx", "tx", "tx_full", "tx_bad", "rx_no_hdr", "fill_empty", "tx_kicks", "fill_kicks", "rx_scarce",
-    "arp_shared", "nd_shared",
+    "arp_shared", "nd_shared", "tx_copy", "tx_zc", "tx_zc_descs", "comp_order", "rx_multi",
+};
+
+/* What a descriptor on the TX ring holds until its completion: a UMEM
+ * frame with a copy (seg NULL), or one segment sent by reference. */
+struct xdp_pend {
+    uint64_t addr;
+    struct dm_buf *seg;
 };
 
 struct xdp_dev {
     struct xdp_xsk x;              /* rings (and their mappings on the shared path) */
-    uint8_t *area;                 /* the UMEM */
+    uint8_t *area;                 /* the UMEM: nframes frames, then the buffer pool's data */
     uint32_t nfree;                /* frames on the free stack */
+    uint32_t refs;                 /* the device's (until closed, no RX frame out) and the pool's */
+    bool tx_ref;                   /* DEMI_XDP_TX_REF: segments in the UMEM go by reference */
+    bool sg;                       /* bound with XDP_USE_SG: a frame may take several descriptors */
+    bool chunk_check;              /* a descriptor may not cross a 4 KiB boundary (aligned, or driver ZC) */
+    bool rx_skip;                  /* dropping the rest of a multi-buffer RX frame */
+    bool tx_budget_big;            /* a kick sends the whole TX ring (XDP_MAX_TX_SKB_BUDGET) */
+    uint32_t max_descs;            /* per frame by reference: 1, or XDP_SG_MAX with sg */
+    size_t frames_len;             /* nframes * XDP_FRAME_SIZE: where the pool's data starts */
+    size_t pool_len;               /* the pool's data region in the UMEM (0: not there) */
+    struct xdp_pend *pend;         /* TX descriptors not completed yet, in submission order */
+    uint32_t pend_head, pend_tail;
     uint32_t outstanding;          /* RX frames held as dm_bufs */
     bool closed;                   /* device closed, waiting for outstanding */
     int fd;
@@ -137,12 +178,22 @@ struct xdp_dev {
     struct xdp_nd_answer { uint8_t target[16], dst[16], mac[6]; } nd_inject[XDP_ARP_WAIT];
 };
 
+/* Drops a reference on the UMEM: the device's (closed, no received frame
+ * out) or the buffer pool's (destroyed), whichever is last unmaps it. */
 static void xdp_release(struct xdp_dev *xd)
 {
+    if (--xd->refs)
+        return;
     if (xd->area)
         munmap(xd->area, xd->area_len);
     free(xd->free_frames);
+    free(xd->pend);
     free(xd);
+}
+
+static void xdp_pool_released(void *arg)
+{
+    xdp_release(arg);
 }
 
 /* free_fn of received buffers: the frame goes back on the free stack. */
@@ -172,11 +223,55 @@ static void xdp_refill(struct xdp_dev *xd)
     xsk_ring_prod__submit(&xd->x.fill, want);
 }
 
+static inline void pend_push(struct xdp_dev *xd, uint64_t addr, struct dm_buf *seg)
+{
+    struct xdp_pend *e = &xd->pend[xd->pend_tail++ & (XDP_PEND - 1)];
+    e->addr = addr;
+    e->seg = seg;
+}
+
+/* What a pending descriptor held goes back: the frame on the free stack,
+ * or our reference on the segment. */
+static inline void pend_done(struct xdp_dev *xd, const struct xdp_pend *e)
+{
+    if (e->seg)
+        dm_buf_free_seg(e->seg);
+    else
+        xd->free_frames[xd->nfree++] = e->addr;
+}
+
+/*
+ * Completions come back in the order the descriptors were submitted (one
+ * TX queue; in copy mode the kernel completes a frame when its skb is
+ * freed, on veth at the peer's IP receive), so each matches the oldest
+ * pending descriptor. One that does not (a driver completing out of
+ * order) is looked for among the others (xdp.comp_order); an address we
+ * never submitted is ignored rather than trusted.
+ */
 static void xdp_reap_completions(struct xdp_dev *xd)
 {
     uint32_t idx, n = xsk_ring_cons__peek(&xd->x.comp, XDP_RING_SIZE, &idx);
-    for (uint32_t i = 0; i < n; i++)
-        xd->free_frames[xd->nfree++] = *xsk_ring_cons__comp_addr(&xd->x.comp, idx + i);
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t addr = *xsk_ring_cons__comp_addr(&xd->x.comp, idx + i);
+        if (dm_unlikely(xd->pend_head == xd->pend_tail)) {
+            xd->ctr[XDP_C_COMP_ORDER]++;
+            continue;
+        }
+        struct xdp_pend *h = &xd->pend[xd->pend_head & (XDP_PEND - 1)];
+        if (dm_unlikely(h->addr != addr)) {
+            uint32_t j = xd->pend_head + 1;
+            while (j != xd->pend_tail && xd->pend[j & (XDP_PEND - 1)].addr != addr)
+                j++;
+            xd->ctr[XDP_C_COMP_ORDER]++;
+            if (j == xd->pend_tail)
+                continue;
+            struct xdp_pend t = *h;
+            *h = xd->pend[j & (XDP_PEND - 1)];
+            xd->pend[j & (XDP_PEND - 1)] = t;
+        }
+        xd->pend_head++;
+        pend_done(xd, h);
+    }
     if (n)
         xsk_ring_cons__release(&xd->x.comp, n);
 }
@@ -417,22 +512,32 @@ static uint16_t xdp_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
     /* Half the UMEM held by the stack and the application (RX may use
      * three quarters of it, the rest is TX's): ask whoever keeps these for
      * long to copy them (DM_BUF_RX_SCARCE). */
-    uint32_t scarce = xd->outstanding + got > xd->nframes / 2 ? DM_BUF_RX_SCARCE : 0;
-    for (; k < got; k++) {
-        const struct xdp_desc *d = xsk_ring_cons__rx_desc(&xd->x.rx, idx + k);
+    uint32_t scarce = xd->outstanding + got > xd->nframes / 2 ? DM_BUF_RX_SCARCE : 0, j = 0;
+    for (; j < got; j++) {
+        const struct xdp_desc *d = xsk_ring_cons__rx_desc(&xd->x.rx, idx + j);
         uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
+        uint64_t frame = addr & ~(uint64_t)(XDP_FRAME_SIZE - 1);
+        /* Bound with XDP_USE_SG (for TX), a frame longer than one UMEM
+         * frame would come in several descriptors: dropped, as the kernel
+         * drops it without XDP_USE_SG (our MTU keeps peers below it). */
+        if (dm_unlikely(xd->rx_skip || (d->options & XDP_PKT_CONTD))) {
+            xd->rx_skip = d->options & XDP_PKT_CONTD;
+            xd->free_frames[xd->nfree++] = frame;
+            xd->ctr[XDP_C_RX_MULTI]++;
+            continue;
+        }
         struct dm_buf *b = dm_buf_wrap_ext(dev->inst, xd->area + addr, d->len, xdp_frame_free, xd);
         if (dm_unlikely(!b)) {
             xd->ctr[XDP_C_RX_NO_HDR]++;
             break;
         }
-        b->dev_priv = (void *)(uintptr_t)(addr & ~(uint64_t)(XDP_FRAME_SIZE - 1));
+        b->dev_priv = (void *)(uintptr_t)frame;
         b->ol_flags |= scarce;
-        pkts[k] = b;
+        pkts[k++] = b;
     }
-    if (k < got)
-        xsk_ring_cons__cancel(&xd->x.rx, got - k);
-    xsk_ring_cons__release(&xd->x.rx, k);
+    if (j < got)
+        xsk_ring_cons__cancel(&xd->x.rx, got - j);
+    xsk_ring_cons__release(&xd->x.rx, j);
     xd->outstanding += k;
     xd->ctr[XDP_C_RX] += k;
     if (scarce)
@@ -440,10 +545,74 @@ static uint16_t xdp_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
     return (uint16_t)(k + injected);
 }
 
+/* Descriptors frame p takes by reference: one per non-empty segment, when
+ * every one lies in the UMEM where the kernel takes a descriptor (within
+ * a 4 KiB chunk when it asks for that), the first holds the Ethernet
+ * header and there are at most max_descs. 0: it is copied. */
+static inline uint32_t tx_ref_descs(const struct xdp_dev *xd, const struct dm_buf *p)
+{
+    uintptr_t lo = (uintptr_t)xd->area;
+    uint32_t nd = 0;
+    if (!xd->tx_ref || p->len < 14)
+        return 0;
+    for (const struct dm_buf *s = p; s; s = s->next) {
+        if (!s->len)
+            continue;
+        uintptr_t a = (uintptr_t)s->data;
+        if (a < lo || a - lo > xd->area_len || s->len > xd->area_len - (a - lo) || s->len > XDP_FRAME_SIZE)
+            return 0;
+        if (xd->chunk_check && ((a - lo) & (XDP_FRAME_SIZE - 1)) + s->len > XDP_FRAME_SIZE)
+            return 0;
+        if (++nd > xd->max_descs)
+            return 0;
+    }
+    return nd;
+}
+
+/* Frame p on the TX ring at idx as nd descriptors naming its segments; the
+ * chain comes apart, each segment held until its own completion. */
+static inline void tx_by_ref(struct xdp_dev *xd, struct dm_buf *p, uint32_t idx, uint32_t nd)
+{
+    uint32_t k = 0;
+    for (struct dm_buf *s = p, *next; s; s = next) {
+        next = s->next;
+        s->next = NULL;
+        if (!s->len) {
+            dm_buf_free_seg(s);
+            continue;
+        }
+        struct xdp_desc *d = xsk_ring_prod__tx_desc(&xd->x.tx, idx + k);
+        d->addr = (uint64_t)(s->data - xd->area);
+        d->len = s->len;
+        d->options = ++k < nd ? XDP_PKT_CONTD : 0;
+        pend_push(xd, d->addr, s);
+    }
+}
+
+/*
+ * In copy mode a kick sends at most the socket's TX budget of descriptors
+ * (32 before Linux 6.17's XDP_MAX_TX_SKB_BUDGET, which we raise to the
+ * ring's size at open) and answers EAGAIN with the rest still on the
+ * ring. Frames by reference take two descriptors or more: with the small
+ * budget, what a burst left would wait for the next burst (a
+ * retransmission timeout away at the end of a transfer), so kick again
+ * while the kernel takes more, a bounded number of times.
+ */
+static void tx_kick(struct xdp_dev *xd)
+{
+    for (uint32_t k = 0; k < XDP_RING_SIZE / 32; k++) {
+        xd->ctr[XDP_C_TX_KICKS]++;
+        if (sendto(xd->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0 || errno != EAGAIN || xd->tx_budget_big)
+            return;
+        if (xsk_prod_nb_free(&xd->x.tx, XDP_RING_SIZE) == XDP_RING_SIZE)
+            return; /* all taken: EAGAIN said the completion ring or the socket's memory is full */
+    }
+}
+
 static uint16_t xdp_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
 {
     struct xdp_dev *xd = dev->priv;
-    uint32_t idx, sent = 0;
+    uint32_t idx, sent = 0, ndesc = 0;
     uint16_t i;
 
     xdp_reap_completions(xd);
@@ -454,28 +623,37 @@ static uint16_t xdp_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
             dm_buf_free(p); /* taken and dropped, as a NIC would */
             continue;
         }
-        if (dm_unlikely(!xd->nfree || xsk_ring_prod__reserve(&xd->x.tx, 1, &idx) != 1))
+        uint32_t nd = tx_ref_descs(xd, p), need = nd ? nd : 1;
+        if (dm_unlikely(XDP_PEND - (xd->pend_tail - xd->pend_head) < need || (!nd && !xd->nfree) ||
+                        xsk_ring_prod__reserve(&xd->x.tx, need, &idx) != need))
             break;
-        uint64_t addr = xd->free_frames[--xd->nfree];
-        dm_buf_copy_out(p, 0, xd->area + addr, p->pkt_len);
-        if (dm_unlikely(xd->area[addr + 12] == 0x08 && xd->area[addr + 13] == 0x06))
-            arp_assist(xd, xd->area + addr, p->pkt_len);
-        else if (dm_unlikely(xd->area[addr + 12] == 0x86 && xd->area[addr + 13] == 0xdd && xd->area[addr + 20] == 58))
-            nd_assist(xd, xd->area + addr, p->pkt_len);
-        struct xdp_desc *d = xsk_ring_prod__tx_desc(&xd->x.tx, idx);
-        d->addr = addr;
-        d->len = p->pkt_len;
-        d->options = 0;
-        dm_buf_free(p);
+        if (dm_unlikely(p->len >= 14 && p->data[12] == 0x08 && p->data[13] == 0x06))
+            arp_assist(xd, p->data, p->len);
+        else if (dm_unlikely(p->len >= 21 && p->data[12] == 0x86 && p->data[13] == 0xdd && p->data[20] == 58))
+            nd_assist(xd, p->data, p->len);
+        if (nd) {
+            tx_by_ref(xd, p, idx, nd);
+            xd->ctr[XDP_C_TX_ZC]++;
+            xd->ctr[XDP_C_TX_ZC_DESCS] += nd;
+        } else {
+            uint64_t addr = xd->free_frames[--xd->nfree];
+            dm_buf_copy_out(p, 0, xd->area + addr, p->pkt_len);
+            struct xdp_desc *d = xsk_ring_prod__tx_desc(&xd->x.tx, idx);
+            d->addr = addr;
+            d->len = p->pkt_len;
+            d->options = 0;
+            pend_push(xd, addr, NULL);
+            dm_buf_free(p);
+            xd->ctr[XDP_C_TX_COPY]++;
+        }
+        ndesc += need;
         sent++;
     }
-    if (sent)
-        xsk_ring_prod__submit(&xd->x.tx, sent);
+    if (ndesc)
+        xsk_ring_prod__submit(&xd->x.tx, ndesc);
     /* kick when asked to, and also when we are stuck so completions flow */
-    if ((sent || i < n) && xsk_ring_prod__needs_wakeup(&xd->x.tx)) {
-        xd->ctr[XDP_C_TX_KICKS]++;
-        sendto(xd->fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
-    }
+    if ((sent || i < n) && xsk_ring_prod__needs_wakeup(&xd->x.tx))
+        tx_kick(xd);
     xd->ctr[XDP_C_TX] += sent;
     xd->ctr[XDP_C_TX_FULL] += (uint64_t)(n - i);
     return i;
@@ -652,6 +830,33 @@ static const char *mode_name(bool zc)
     return zc ? "zero-copy" : "copy";
 }
 
+static const char *tx_mode(const struct xdp_dev *xd)
+{
+    if (!xd->tx_ref)
+        return "by copy (DEMI_XDP_TX_REF=0)";
+    if (!xd->pool_len)
+        return xd->sg ? "by reference for received frames only, multi-buffer" : "by reference for received "
+                                                                                 "frames only";
+    return xd->sg ? "by reference (buffer pool in the UMEM), multi-buffer" : "by reference (buffer pool in the "
+                                                                             "UMEM), one segment per frame";
+}
+
+/* Copy mode, with XDP_USE_SG when we send by reference (multi-buffer TX:
+ * a header and its payload slices in one frame); a kernel without it
+ * (before 6.6: -EINVAL) binds without, and chains are then copied. */
+static int bind_copy(struct xdp_dev *xd, uint32_t q)
+{
+    int err = -EINVAL;
+    xd->sg = false;
+    if (xd->tx_ref && (err = xdp_xsk_bind(xd->fd, xd->ifindex, q, false, true)) == 0) {
+        xd->sg = true;
+        return 0;
+    }
+    if (err == -EBUSY)
+        return err;
+    return xdp_xsk_bind(xd->fd, xd->ifindex, q, false, false);
+}
+
 /* Binds the socket: DEMI_XDP_QUEUE, or (auto, queue < 0) the first queue no
  * live process holds. A queue whose last socket was just released (its
  * owner exited) is still bound for a moment (the kernel frees it
@@ -669,10 +874,13 @@ static int bind_queue(struct xdp_dev *xd, int64_t queue, uint32_t nq_now, bool *
                 busy = true;
                 continue;
             }
-            int err = xdp_xsk_bind(xd->fd, xd->ifindex, q, *zc);
+            /* driver zero-copy without XDP_USE_SG: how many descriptors a
+             * driver takes per frame is its own (xdp_zc_max_segs), and a
+             * longer frame is dropped without completion */
+            int err = *zc ? xdp_xsk_bind(xd->fd, xd->ifindex, q, true, false) : bind_copy(xd, q);
             if (err < 0 && err != -EBUSY && *zc) {
                 *zc = false; /* veth and most virtual devices: copy mode only */
-                err = xdp_xsk_bind(xd->fd, xd->ifindex, q, false);
+                err = bind_copy(xd, q);
             }
             if (err == 0) {
                 xd->queue = q;
@@ -719,15 +927,16 @@ static int open_shared(struct xdp_dev *xd, const char *ifname, int64_t queue, ui
         return lock;
     }
     /* Privileged part: here when we can, else from the helper. */
+    uint32_t umem_flags = xd->pool_len ? XDP_UMEM_UNALIGNED_CHUNK_FLAG : 0;
     err = xdp_shared_get(xd->ifindex, nqueues, addr, &xd->sh);
-    if (err == 0 && (xd->fd = xdp_xsk_umem_socket(memfd, xd->area_len, XDP_FRAME_SIZE)) < 0) {
+    if (err == 0 && (xd->fd = xdp_xsk_umem_socket(memfd, xd->area_len, XDP_FRAME_SIZE, umem_flags)) < 0) {
         err = xd->fd;
         xd->fd = -1;
         xdp_shared_close(&xd->sh);
     }
     if ((err == -EPERM || err == -EACCES) && xdp_helper_fd() >= 0) {
         xd->via_helper = true;
-        err = xdp_helper_get(memfd, xd->area_len, &xd->sh, &xd->fd);
+        err = xdp_helper_get(memfd, xd->area_len, umem_flags, &xd->sh, &xd->fd);
         if (err < 0)
             DM_ERR("xdp", "%s: the privileged helper could not give us a socket: %s", ifname, strerror(-err));
     } else if (err == -EPERM || err == -EACCES) {
@@ -814,7 +1023,8 @@ static int open_libxdp(struct xdp_dev *xd, const char *ifname, int64_t queue, bo
         .comp_size = XDP_RING_SIZE,
         .frame_size = XDP_FRAME_SIZE,
         .frame_headroom = 0,
-        .flags = 0,
+        /* the pool's slots are not chunk-sized: descriptors anywhere */
+        .flags = xd->pool_len ? XDP_UMEM_UNALIGNED_CHUNK_FLAG : 0,
     };
     err = xsk_umem__create(&xd->umem, xd->area, xd->area_len, &xd->x.fill, &xd->x.comp, &ucfg);
     if (err) {
@@ -832,9 +1042,16 @@ static int open_libxdp(struct xdp_dev *xd, const char *ifname, int64_t queue, bo
     err = force_copy ? -EOPNOTSUPP
                      : xsk_socket__create(&xd->xsk, ifname, (uint32_t)queue, xd->umem, &xd->x.rx, &xd->x.tx, &scfg);
     if (err) {
-        scfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_COPY;
+        /* copy mode, multi-buffer when we send by reference (bind_copy) */
+        xd->sg = xd->tx_ref;
+        scfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_COPY | (xd->sg ? XDP_USE_SG : 0);
         *zc = false;
         err = xsk_socket__create(&xd->xsk, ifname, (uint32_t)queue, xd->umem, &xd->x.rx, &xd->x.tx, &scfg);
+        if (err && err != -EBUSY && xd->sg) {
+            xd->sg = false;
+            scfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_COPY;
+            err = xsk_socket__create(&xd->xsk, ifname, (uint32_t)queue, xd->umem, &xd->x.rx, &xd->x.tx, &scfg);
+        }
         for (int tries = 0; err == -EBUSY && tries < 40; tries++) {
             struct timespec ts = {0, 50 * 1000 * 1000};
             nanosleep(&ts, NULL);
@@ -876,7 +1093,7 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
     const char *ifname = dm_cfg_str(cfg, DM_CFG_XDP_IFACE);
     const char *mac = dm_cfg_str(cfg, DM_CFG_MAC);
     int64_t queue, frames;
-    int err, force_copy, filter, qr;
+    int err, force_copy, tx_ref, filter, qr;
     struct xdp_our_addrs addr = { 0 };
     uint32_t nq_now;
     bool zc = false;
@@ -893,7 +1110,8 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
     _Static_assert(2 * XDP_RING_SIZE == 4096, "DEMI_XDP_FRAMES: the table's minimum is two rings");
     if ((qr = dm_cfg_int(cfg, DM_CFG_XDP_QUEUE, &queue)) < 0 ||
         (err = dm_cfg_int(cfg, DM_CFG_XDP_FRAMES, &frames)) < 0 ||
-        (err = dm_cfg_bool(cfg, DM_CFG_XDP_COPY, &force_copy)) < 0)
+        (err = dm_cfg_bool(cfg, DM_CFG_XDP_COPY, &force_copy)) < 0 ||
+        (err = dm_cfg_bool(cfg, DM_CFG_XDP_TX_REF, &tx_ref)) < 0)
         return qr < 0 ? qr : err;
     if (qr == DM_CFG_AUTO)
         queue = -1;
@@ -925,10 +1143,35 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
     xd->fd = -1;
     xd->sh.xsks_fd = xd->sh.queues_fd = xd->sh.neigh_fd = xd->sh.neigh6_fd = -1;
     xd->ifindex = (int)if_nametoindex(ifname);
+    xd->refs = 1;
     xd->nframes = (uint32_t)frames;
-    xd->area_len = (size_t)frames * XDP_FRAME_SIZE;
+    xd->frames_len = (size_t)frames * XDP_FRAME_SIZE;
+    /* The instance's buffer pool moves into the UMEM behind the frames
+     * (dm_bufpool_place, at the end of a successful open), so that what
+     * the stack sends from it goes by reference. Only a pool with no
+     * buffer out can move: else its room is not even made (the whole
+     * UMEM is pinned). */
+    struct dm_bufpool *pool = dm_instance_data_pool(dev->inst);
+    xd->tx_ref = tx_ref;
+    if (tx_ref && pool) {
+        void *base;
+        size_t len;
+        int perr = dm_bufpool_place(pool, NULL, 0, NULL, NULL);
+        dm_bufpool_region(pool, &base, &len);
+        if (perr == 0)
+            xd->pool_len = (len + XDP_FRAME_SIZE - 1) & ~(size_t)(XDP_FRAME_SIZE - 1);
+        else
+            DM_INFO("xdp", "the buffer pool has buffers out: it stays out of the UMEM, its frames are copied");
+    }
+    xd->area_len = xd->frames_len + xd->pool_len;
+    /* aligned chunks (no pool inside), or driver zero-copy, whose DMA
+     * pages need not be contiguous: a descriptor stays in its 4 KiB */
+    xd->chunk_check = !xd->pool_len;
     xd->free_frames = malloc((size_t)frames * sizeof(uint64_t));
-    if (!xd->free_frames) {
+    xd->pend = malloc(XDP_PEND * sizeof(*xd->pend));
+    if (!xd->free_frames || !xd->pend) {
+        free(xd->free_frames);
+        free(xd->pend);
         free(xd);
         return -ENOMEM;
     }
@@ -956,6 +1199,17 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
     snprintf(xd->info.name, sizeof(xd->info.name), "xdp:%.16s:%u", ifname, xd->queue);
     xd->info.caps = DM_DEV_CAP_TX_MULTISEG | DM_DEV_CAP_CAN_SLEEP;
     xd->info.max_segs = XDP_MAX_SEGS;
+    if (zc)
+        xd->chunk_check = true;
+    xd->max_descs = xd->sg ? XDP_SG_MAX : 1;
+    /* one kick for the whole ring in copy mode (Linux 6.17; before, the
+     * budget is 32 descriptors and tx_kick loops) */
+    unsigned budget = XDP_RING_SIZE;
+    xd->tx_budget_big = setsockopt(xd->fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &budget, sizeof(budget)) == 0;
+    if (xd->pool_len && dm_bufpool_place(pool, xd->area + xd->frames_len, xd->pool_len, xdp_pool_released, xd) == 0)
+        xd->refs++; /* the pool's: the UMEM outlives the device while the pool lives */
+    else
+        xd->pool_len = 0;
     xdp_refill(xd);
 
     dev->priv = xd;
@@ -970,13 +1224,14 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
             memcpy(e, " and ", 6);
             inet_ntop(AF_INET6, addr.v6, e + 5, INET6_ADDRSTRLEN);
         }
-        DM_INFO("xdp", "%s queue %u (of %u%s): %s mode, %u frames%s; the interface's XDP program (%s) redirects "
-                "%s, passes the rest", ifname, xd->queue, nq_now ? nq_now : nqueues, queue < 0 ? ", auto" : "",
-                mode_name(zc), xd->nframes, xd->via_helper ? ", socket from the privileged helper" : "",
+        DM_INFO("xdp", "%s queue %u (of %u%s): %s mode, %u frames%s, TX %s; the interface's XDP program (%s) "
+                "redirects %s, passes the rest", ifname, xd->queue, nq_now ? nq_now : nqueues,
+                queue < 0 ? ", auto" : "", mode_name(zc), xd->nframes,
+                xd->via_helper ? ", socket from the privileged helper" : "", tx_mode(xd),
                 xd->sh.legacy ? "alone, legacy mode" : "behind libxdp's dispatcher", ip);
     } else {
-        DM_INFO("xdp", "%s queue %u: %s mode, %u frames; libxdp's default program", ifname, xd->queue,
-                mode_name(zc), xd->nframes);
+        DM_INFO("xdp", "%s queue %u: %s mode, %u frames, TX %s; libxdp's default program", ifname, xd->queue,
+                mode_name(zc), xd->nframes, tx_mode(xd));
     }
     return 0;
 fail:
@@ -993,6 +1248,10 @@ static void xdp_close(struct dm_dev *dev)
     dm_stats_unregister(dev->inst, xd->ctr);
     xdp_teardown(xd); /* the XSKMAP slot goes before the socket: nothing redirected to a closed one */
     dev->priv = NULL;
+    /* the socket is gone, and with it the kernel's use of what was on
+     * the TX ring or in flight: those segments and frames come back */
+    while (xd->pend_head != xd->pend_tail)
+        pend_done(xd, &xd->pend[xd->pend_head++ & (XDP_PEND - 1)]);
     if (xd->outstanding) {
         DM_INFO("xdp", "closed with %u received buffers still held: UMEM freed with the last", xd->outstanding);
         xd->closed = true;

@@ -55,6 +55,8 @@ enum { HELPER_GET = 1, HELPER_PUT = 2 };
 struct helper_req {
     uint32_t magic, op;
     uint64_t len;                  /* GET: UMEM bytes in the memfd */
+    uint32_t umem_flags;           /* GET: 0 or XDP_UMEM_UNALIGNED_CHUNK_FLAG */
+    uint32_t pad;
 };
 
 /* a GET's answer carries the socket and the shared maps: xsks, queues,
@@ -129,16 +131,17 @@ static struct {
     struct xdp_our_addrs addr;
 } hcfg;
 
-static void serve_get(int reply, int memfd, uint64_t len)
+static void serve_get(int reply, int memfd, uint64_t len, uint32_t umem_flags)
 {
     struct helper_res res = { 0 };
     struct xdp_shared sh = { .xsks_fd = -1, .queues_fd = -1, .neigh_fd = -1, .neigh6_fd = -1 };
     struct stat st;
     int xsk = -1;
-    if (len == 0 || len > (4096ull << 20) || fstat(memfd, &st) < 0 || (uint64_t)st.st_size < len) {
+    if (len == 0 || len > (4096ull << 20) || (umem_flags & ~(uint32_t)XDP_UMEM_UNALIGNED_CHUNK_FLAG) ||
+        fstat(memfd, &st) < 0 || (uint64_t)st.st_size < len) {
         res.err = -EINVAL;
     } else if ((res.err = xdp_shared_get(hcfg.ifindex, hcfg.nqueues, &hcfg.addr, &sh)) == 0 &&
-               (xsk = xdp_xsk_umem_socket(memfd, (size_t)len, XSK_UMEM__DEFAULT_FRAME_SIZE)) < 0) {
+               (xsk = xdp_xsk_umem_socket(memfd, (size_t)len, XSK_UMEM__DEFAULT_FRAME_SIZE, umem_flags)) < 0) {
         res.err = xsk;
     }
     if (res.err == 0) {
@@ -178,7 +181,7 @@ static void helper_main(int ch)
             break; /* every process that could ask is gone */
         if (n == (ssize_t)sizeof(req) && req.magic == HELPER_MAGIC && nfds >= 1) {
             if (req.op == HELPER_GET && nfds == 2) {
-                serve_get(fds[0], fds[1], req.len);
+                serve_get(fds[0], fds[1], req.len, req.umem_flags);
             } else if (req.op == HELPER_PUT) {
                 struct helper_res res = { .err = xdp_shared_put(hcfg.ifindex) };
                 send_fds(fds[0], &res, sizeof(res), NULL, 0);
@@ -250,9 +253,10 @@ __attribute__((constructor)) static void xdp_helper_start(void)
 
 /* ---- the worker's side ---- */
 
-static int helper_call(uint32_t op, int memfd, uint64_t len, struct helper_res *res, int *fds, int *nfds)
+static int helper_call(uint32_t op, int memfd, uint64_t len, uint32_t umem_flags, struct helper_res *res, int *fds,
+                       int *nfds)
 {
-    struct helper_req req = { .magic = HELPER_MAGIC, .op = op, .len = len };
+    struct helper_req req = { .magic = HELPER_MAGIC, .op = op, .len = len, .umem_flags = umem_flags };
     int rp[2], sfds[2], err;
     if (helper_ch < 0)
         return -ENOENT;
@@ -271,11 +275,11 @@ static int helper_call(uint32_t op, int memfd, uint64_t len, struct helper_res *
     return err;
 }
 
-int xdp_helper_get(int memfd, size_t len, struct xdp_shared *sh, int *xsk_fd)
+int xdp_helper_get(int memfd, size_t len, uint32_t umem_flags, struct xdp_shared *sh, int *xsk_fd)
 {
     struct helper_res res;
     int fds[HELPER_FDS], nfds = 0;
-    int err = helper_call(HELPER_GET, memfd, len, &res, fds, &nfds);
+    int err = helper_call(HELPER_GET, memfd, len, umem_flags, &res, fds, &nfds);
     if (err == 0 && nfds != HELPER_FDS)
         err = -EPROTO;
     if (err < 0) {
@@ -297,7 +301,7 @@ int xdp_helper_put(void)
 {
     struct helper_res res;
     int fds[HELPER_FDS], nfds = 0;
-    int err = helper_call(HELPER_PUT, -1, 0, &res, fds, &nfds);
+    int err = helper_call(HELPER_PUT, -1, 0, 0, &res, fds, &nfds);
     for (int i = 0; i < nfds; i++)
         close(fds[i]);
     return err;

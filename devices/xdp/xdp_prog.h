@@ -21,6 +21,20 @@
 #include <stdint.h>
 #include <xdp/xsk.h>
 
+/* Multi-buffer AF_XDP (Linux 6.6), newer than some installed headers */
+#ifndef XDP_USE_SG
+#define XDP_USE_SG (1 << 4)
+#endif
+#ifndef XDP_MAX_TX_SKB_BUDGET
+#define XDP_MAX_TX_SKB_BUDGET 9 /* Linux 6.17 */
+#endif
+#ifndef SOL_XDP
+#define SOL_XDP 283
+#endif
+#ifndef XDP_PKT_CONTD
+#define XDP_PKT_CONTD (1 << 0)
+#endif
+
 /* 1 when this build carries the program (clang was found), else 0. */
 int xdp_prog_available(void);
 
@@ -73,13 +87,15 @@ struct xdp_xsk {
     size_t len[4];
     int fd;
 };
-/* An AF_XDP socket with `len` bytes of memfd as its UMEM. Privileged
- * (CAP_NET_RAW; pinning: CAP_IPC_LOCK or RLIMIT_MEMLOCK). fd or -errno. */
-int xdp_xsk_umem_socket(int memfd, size_t len, uint32_t frame_size);
+/* An AF_XDP socket with `len` bytes of memfd as its UMEM (flags: 0 or
+ * XDP_UMEM_UNALIGNED_CHUNK_FLAG). Privileged (CAP_NET_RAW; pinning:
+ * CAP_IPC_LOCK or RLIMIT_MEMLOCK). fd or -errno. */
+int xdp_xsk_umem_socket(int memfd, size_t len, uint32_t frame_size, uint32_t flags);
 /* Rings of `size` entries, mapped (MADV_DONTFORK). Unprivileged. -errno. */
 int xdp_xsk_rings(struct xdp_xsk *x, int fd, uint32_t size);
-/* -EBUSY: the queue has a socket. Unprivileged. */
-int xdp_xsk_bind(int fd, int ifindex, uint32_t queue, bool zerocopy);
+/* sg: multi-buffer (XDP_USE_SG: a frame in several descriptors).
+ * -EBUSY: the queue has a socket. Unprivileged. */
+int xdp_xsk_bind(int fd, int ifindex, uint32_t queue, bool zerocopy, bool sg);
 void xdp_xsk_unmap(struct xdp_xsk *x);
 
 /* xdp.c: what the device and the helper both read from the configuration */
@@ -106,7 +122,7 @@ uint32_t xdp_iface_queues(const char *ifname, uint32_t queue, uint32_t *now);
 int xdp_helper_fd(void);
 /* Asks the helper for xdp_shared_get() and xdp_xsk_umem_socket(): on
  * success *xsk_fd and sh's fds are ours. -errno (the helper's). */
-int xdp_helper_get(int memfd, size_t len, struct xdp_shared *sh, int *xsk_fd);
+int xdp_helper_get(int memfd, size_t len, uint32_t umem_flags, struct xdp_shared *sh, int *xsk_fd);
 /* Asks the helper for xdp_shared_put(). */
 int xdp_helper_put(void);
 

@@ -27,7 +27,7 @@
 #define AF_XDP 44
 #endif
 
-int xdp_xsk_umem_socket(int memfd, size_t len, uint32_t frame_size)
+int xdp_xsk_umem_socket(int memfd, size_t len, uint32_t frame_size, uint32_t flags)
 {
     void *area = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
     if (area == MAP_FAILED)
@@ -38,6 +38,7 @@ int xdp_xsk_umem_socket(int memfd, size_t len, uint32_t frame_size)
     } else {
         struct xdp_umem_reg mr = {
             .addr = (uint64_t)(uintptr_t)area, .len = len, .chunk_size = frame_size, .headroom = 0,
+            .flags = flags,
         };
         if (setsockopt(fd, SOL_XDP, XDP_UMEM_REG, &mr, sizeof(mr)) < 0) {
             err = -errno;
@@ -104,13 +105,13 @@ int xdp_xsk_rings(struct xdp_xsk *x, int fd, uint32_t size)
     return 0;
 }
 
-int xdp_xsk_bind(int fd, int ifindex, uint32_t queue, bool zerocopy)
+int xdp_xsk_bind(int fd, int ifindex, uint32_t queue, bool zerocopy, bool sg)
 {
     struct sockaddr_xdp sx = {
         .sxdp_family = AF_XDP,
         .sxdp_ifindex = (uint32_t)ifindex,
         .sxdp_queue_id = queue,
-        .sxdp_flags = XDP_USE_NEED_WAKEUP | (zerocopy ? XDP_ZEROCOPY : XDP_COPY),
+        .sxdp_flags = (uint16_t)(XDP_USE_NEED_WAKEUP | (zerocopy ? XDP_ZEROCOPY : XDP_COPY) | (sg ? XDP_USE_SG : 0)),
     };
     return bind(fd, (struct sockaddr *)&sx, sizeof(sx)) < 0 ? -errno : 0;
 }

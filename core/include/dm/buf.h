@@ -98,6 +98,15 @@ void dm_bufpool_region(const struct dm_bufpool *p, void **base, size_t *len);
 /* What the pool costs in memory now: its data slots in memory (data) and
  * its headers and free stack as far as they were ever used (meta). */
 void dm_bufpool_mem(const struct dm_bufpool *p, size_t *data, size_t *meta);
+/* Moves the data region of pool p into [mem, mem + len) (len at least the
+ * region's, mem 64-byte aligned): memory a device registered, so that it
+ * can send the pool's buffers by reference (AF_XDP's UMEM). The pool's
+ * own region is released; mem stays the caller's, and release(arg) runs
+ * when the pool is destroyed or placed again, after which the pool no
+ * longer touches it. Only while no buffer of the pool is out: -EBUSY
+ * otherwise; -EINVAL for a pool without data or too small a len. With
+ * mem NULL, only says whether it could (0, -EBUSY, -EINVAL). */
+int dm_bufpool_place(struct dm_bufpool *p, void *mem, size_t len, void (*release)(void *arg), void *arg);
 
 /* A buffer from the instance's data pool with headroom reserved, len 0. */
 struct dm_buf *dm_buf_alloc(struct dm_instance *inst);

@@ -154,6 +154,8 @@
       "`ip`: our XDP program, frames for `DEMI_IPV4` only; `all`: libxdp's, every frame of the queue.")           \
     X(XDP_FRAMES, INT, "4096", 4096, 1 << 20, NULL, NULL, "xdp", "UMEM frames of 4 KiB.")                           \
     X(XDP_COPY, BOOL, "0", 0, 0, NULL, NULL, "xdp", "`1`: skip the zero-copy attempt.")                             \
+    X(XDP_TX_REF, BOOL, "0", 0, 0, NULL, NULL, "xdp",                                                              \
+      "`1`: the buffer pool moves into the UMEM (pinned) and frames go out by reference, not copied.")          \
     /* uring backend */                                                                                             \
     X(URING_ENTRIES, INT, "256", 8, 32768, NULL, NULL, "uring", "SQ entries (the CQ has 4x).")                      \
     X(URING_SQPOLL, BOOL, "0", 0, 0, NULL, NULL, "uring", "Kernel SQ polling thread (replaces defer_taskrun).")      \

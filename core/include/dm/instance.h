@@ -63,6 +63,9 @@ void *dm_instance_stack(struct dm_instance *inst);   /* the backend's state */
 /* Free buffers / bare headers left in the instance's pools (leak checks). */
 uint32_t dm_instance_bufs_avail(struct dm_instance *inst);
 uint32_t dm_instance_hdrs_avail(struct dm_instance *inst);
+/* The instance's data pool (dm_buf_alloc's), for a device that registers
+ * or places its memory (dm_bufpool_region, dm_bufpool_place). */
+struct dm_bufpool *dm_instance_data_pool(struct dm_instance *inst);
 
 /* One poll iteration; may block up to block_ns when idle and the backend
  * can sleep. Returns events handled or -errno. */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Buffers: pools, slices keeping memory alive, chains, exhaustion. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -166,6 +167,52 @@ static void test_buf_chain_linearize_and_copy_out(void **s)
     dm_instance_destroy(inst);
 }
 
+static int released;
+static void count_release(void *arg)
+{
+    (void)arg;
+    released++;
+}
+
+/* A pool moves into a device's memory (AF_XDP's UMEM) only while every
+ * buffer is home; afterwards every buffer lies in that memory, and the
+ * owner hears when the pool is done with it. */
+static void test_buf_pool_place_moves_buffers_only_when_all_are_home(void **s)
+{
+    (void)s;
+    struct dm_instance *inst = mk("64");
+    struct dm_bufpool *p = dm_instance_data_pool(inst);
+    void *base;
+    size_t len;
+    dm_bufpool_region(p, &base, &len);
+    assert_true(len >= 64 * 2048);
+    static uint8_t mem[64 * 4096] __attribute__((aligned(4096)));
+    assert_true(len <= sizeof(mem));
+    assert_int_equal(dm_bufpool_place(p, mem, len - 1, count_release, NULL), -EINVAL);
+    struct dm_buf *b = dm_buf_alloc(inst);
+    assert_int_equal(dm_bufpool_place(p, NULL, 0, NULL, NULL), -EBUSY);
+    assert_int_equal(dm_bufpool_place(p, mem, len, count_release, NULL), -EBUSY);
+    dm_buf_free(b);
+    assert_int_equal(dm_bufpool_place(p, NULL, 0, NULL, NULL), 0); /* only asks */
+    dm_bufpool_region(p, &base, &len);
+    assert_ptr_not_equal(base, mem);
+    released = 0;
+    assert_int_equal(dm_bufpool_place(p, mem, len, count_release, NULL), 0);
+    dm_bufpool_region(p, &base, &len);
+    assert_ptr_equal(base, mem);
+    struct dm_buf *bufs[64];
+    for (int i = 0; i < 64; i++) {
+        assert_non_null(bufs[i] = dm_buf_alloc(inst));
+        assert_true(bufs[i]->base >= mem && bufs[i]->base + bufs[i]->cap <= mem + len);
+        memset(bufs[i]->data, i, 2048);
+    }
+    for (int i = 0; i < 64; i++)
+        dm_buf_free(bufs[i]);
+    assert_int_equal(released, 0);
+    dm_instance_destroy(inst);
+    assert_int_equal(released, 1);
+}
+
 static void test_buf_large_alloc_comes_from_heap(void **s)
 {
     (void)s;
@@ -213,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_buf_wrap_ext_calls_owner_once),
         cmocka_unit_test(test_buf_chain_linearize_and_copy_out),
         cmocka_unit_test(test_buf_large_alloc_comes_from_heap),
+        cmocka_unit_test(test_buf_pool_place_moves_buffers_only_when_all_are_home),
         cmocka_unit_test(test_buf_app_allocs_leave_a_reserve_for_the_stack),
         cmocka_unit_test(test_buf_mem_gauges_count_only_the_buffers_used),
     };
