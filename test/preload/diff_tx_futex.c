@@ -23,7 +23,6 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdbool.h>
-#include <sys/epoll.h>
 #include <sys/syscall.h>
 #include "diff.h"
 
@@ -165,22 +164,6 @@ static void client(const struct sockaddr_in *a, int verdict_fd)
     close(c1);
     close(c2);
     _exit(0);
-}
-
-/* Both ready in one turn, waited for with epoll_wait; how many it said. */
-static int one_turn(int a, int b)
-{
-    both_readable(a, b);
-    int ep = epoll_create1(0);
-    struct epoll_event ev = { .events = EPOLLIN };
-    ev.data.fd = a;
-    epoll_ctl(ep, EPOLL_CTL_ADD, a, &ev);
-    ev.data.fd = b;
-    epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev);
-    struct epoll_event out[4];
-    int n = epoll_wait(ep, out, 4, 5000);
-    close(ep);
-    return n;
 }
 
 static void round_of(enum mode m)
