@@ -14,6 +14,7 @@
  * pthread_cond_wait and pthread_cond_timedwait have an older ABI in
  * glibc too; real.c says which one the hooks call.
  */
+#include <sched.h>
 #include <stdarg.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -160,6 +161,18 @@ static bool futex_may_sleep(long nr, long op)
     }
 }
 
+/* A vfork through syscall(): the child would run on this function's
+ * frame, which the parent returns through after it (libc's syscall has
+ * none). As the vfork hook (hooks_proc.c), a fork instead. */
+static bool vfork_like(long nr, long flags, long stack)
+{
+#ifdef SYS_vfork
+    if (nr == SYS_vfork)
+        return true;
+#endif
+    return nr == SYS_clone && stack == 0 && flags == (CLONE_VM | CLONE_VFORK | SIGCHLD);
+}
+
 /* syscall() takes at most six arguments after the number; reading six
  * when the caller passed fewer reads registers (and a stack slot) that
  * hold nothing of its, which the kernel ignores as libc's own does. */
@@ -172,5 +185,7 @@ DM_HOOK long syscall(long nr, ...)
     va_end(ap);
     if (__builtin_expect(shim_tx_owed, 0) && futex_may_sleep(nr, b))
         dm_before_block();
+    if (__builtin_expect(vfork_like(nr, a, b), 0))
+        return fork();
     return DM_REAL(syscall)(nr, a, b, c, d, e, f);
 }
