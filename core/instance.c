@@ -295,6 +295,11 @@ bool dm_instance_needs_polling(const struct dm_instance *inst)
     return inst->ops->needs_polling;
 }
 
+bool dm_instance_has_completions(struct dm_instance *inst)
+{
+    return !dm_list_empty(&inst->done) || (inst->ops->has_completions && inst->ops->has_completions(inst->st));
+}
+
 int dm_instance_wait_arm(struct dm_instance *inst)
 {
     if (!dm_list_empty(&inst->tasks))

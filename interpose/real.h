@@ -12,6 +12,8 @@
 #define DM_INTERPOSE_REAL_H
 
 #include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stddef.h>

@@ -100,6 +100,20 @@
     DM_SYM(sigsuspend) \
     DM_SYM(sigwait) \
     DM_SYM(sigwaitinfo) \
-    DM_SYM(sigtimedwait)
+    DM_SYM(sigtimedwait) \
+    DM_SYM(pthread_cond_wait) \
+    DM_SYM(pthread_cond_timedwait) \
+    DM_SYM(pthread_cond_clockwait) \
+    DM_SYM(sem_wait) \
+    DM_SYM(sem_timedwait) \
+    DM_SYM(sem_clockwait) \
+    DM_SYM(pthread_join) \
+    DM_SYM(pthread_timedjoin_np) \
+    DM_SYM(pthread_clockjoin_np) \
+    DM_SYM(pthread_barrier_wait) \
+    DM_SYM(pthread_mutex_lock) \
+    DM_SYM(pthread_mutex_timedlock) \
+    DM_SYM(pthread_mutex_clocklock) \
+    DM_SYM(syscall)
 
 #endif /* DM_INTERPOSE_SYMS_H */

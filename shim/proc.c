@@ -122,7 +122,7 @@ pid_t shim_fork(void)
     /* child: only this thread exists; the lock may be copied held by
      * another thread of the parent, so make a fresh one */
     pthread_mutex_init(&shim_rt.lock, NULL);
-    pthread_mutex_lock(&shim_rt.lock);
+    DM_REAL(pthread_mutex_lock)(&shim_rt.lock);
     mark_shared();
     child_reset();
     shim_unlock();

@@ -104,13 +104,16 @@ void shim_spin_pause_at(int64_t spun)
     shim_spin_pause();
 }
 
-/* The lock without the call-depth accounting (shim_progress_step). */
+/* The lock without the call-depth accounting (shim_progress_step). Past
+ * the preload's own pthread_mutex_lock (interpose/hooks_thread.c), which
+ * would submit the sends this thread owes - taking this lock - before it
+ * waits for this lock. */
 static void lock_take(void)
 {
     if (dm_unlikely(pthread_mutex_trylock(&shim_rt.lock) != 0)) {
         __atomic_add_fetch(&shim_rt.lock_contended, 1, __ATOMIC_RELAXED);
         __atomic_add_fetch(&shim_rt.lock_waiters, 1, __ATOMIC_RELAXED);
-        pthread_mutex_lock(&shim_rt.lock);
+        DM_REAL(pthread_mutex_lock)(&shim_rt.lock);
         __atomic_sub_fetch(&shim_rt.lock_waiters, 1, __ATOMIC_RELAXED);
     }
 }

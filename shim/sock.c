@@ -163,6 +163,19 @@ bool shim_sock_close_resets(const struct shim_sock *s)
     return s->type == SOCK_STREAM && s->phase == SHIM_CONNECTED && s->rx_bytes && !s->shared && !s->closed;
 }
 
+/* Before the last close of a connection: a receive that completed in the
+ * backend, not yet harvested, took the bytes out of the kernel (io_uring:
+ * a CQE in the ring), so they are unread too and the close must reset.
+ * Only a socket with a pop posted and nothing unread asks, and its backend
+ * answers from memory (dm_instance_has_completions): the poll comes only
+ * when something is there, not once per close. */
+static void sock_close_harvest(struct shim_sock *s)
+{
+    if (s->obj.refs == 1 && s->pop_pending && !s->rx_bytes && s->type == SOCK_STREAM && s->connected &&
+        !s->shared && !s->closed && sock_live(s) && dm_instance_has_completions(shim_dp_inst(s->dp)))
+        shim_progress_dp(s->dp);
+}
+
 /* What the datapath took from the kernel is read as far as the kernel
  * knows: SO_LINGER {1, 0} makes the backend's close reset (its kernel
  * socket, or our own TCP). */
@@ -1150,9 +1163,11 @@ int shim_close(int fd)
     }
     struct shim_dp *dp = NULL;
     if (o->kind == SHIM_KIND_SOCK && ((struct shim_sock *)o)->state == SHIM_OFFLOADED) {
-        dp = ((struct shim_sock *)o)->dp;
+        struct shim_sock *s = (struct shim_sock *)o;
+        dp = s->dp;
+        sock_close_harvest(s);
         if (o->refs == 1)
-            shim_linger_wait((struct shim_sock *)o);
+            shim_linger_wait(s);
     }
     shim_fd_clear(fd);
     obj_unref(o);
@@ -1178,6 +1193,8 @@ void shim_close_range(unsigned first, unsigned last)
         struct shim_obj *o = shim_fd_get((int)fd);
         if (!o)
             continue;
+        if (o->kind == SHIM_KIND_SOCK)
+            sock_close_harvest((struct shim_sock *)o);
         shim_fd_clear((int)fd);
         obj_unref(o);
     }

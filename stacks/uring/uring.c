@@ -844,6 +844,14 @@ static void ur_op_kstep(void *stp)
         ur_enter_error(r);
 }
 
+/* dm_stack_ops.has_completions: CQEs in the ring, or task work pending
+ * that will post them (the flag the kernel sets with TASKRUN_FLAG). */
+static bool ur_op_has_completions(void *stp)
+{
+    struct ur_stack *st = stp;
+    return io_uring_cq_ready(&st->ring) || ur_kernel_has_work(st);
+}
+
 static int ur_op_kernel_fd(void *stp, struct dm_queue *q)
 {
     (void)stp;
@@ -885,6 +893,7 @@ static const struct dm_stack_ops ur_ops = {
     .adopt = ur_adopt,
     .kstep_wanted = ur_op_kstep_wanted,
     .kstep = ur_op_kstep,
+    .has_completions = ur_op_has_completions,
     .kernel_fd = ur_op_kernel_fd,
     .fork_child = ur_op_fork_child,
 };

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -138,6 +139,23 @@ static inline void both_readable(int a, int b)
             return;
     }
     die("both requests never arrived");
+}
+
+/* a and b both readable, then one epoll_wait that sees them together (an
+ * event-loop turn of two events under the preload); what it returned. */
+static inline int one_turn(int a, int b)
+{
+    both_readable(a, b);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = { .events = EPOLLIN };
+    ev.data.fd = a;
+    epoll_ctl(ep, EPOLL_CTL_ADD, a, &ev);
+    ev.data.fd = b;
+    epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev);
+    struct epoll_event out[4];
+    int n = epoll_wait(ep, out, 4, 5000);
+    close(ep);
+    return n;
 }
 
 static inline int wait_for(int fd, short events, int ms)

@@ -8,8 +8,12 @@
  * everything closes with a FIN (recv gives 0), and so does one that shared
  * the connection with a forked child: the parent's close of its copy
  * (bytes unread there) does not close the connection, the child's does.
+ * Bytes that arrived while the server made no socket call are unread too,
+ * wherever they wait: under the preload with io_uring, in a receive's
+ * completion that nobody took from the ring yet.
  *
- * Prints each of the peer's calls and its errno's name.
+ * Prints each of the peer's calls and its errno's name. With an argument,
+ * "landed", only that last case.
  */
 #include "diff_thread.h"
 
@@ -138,9 +142,59 @@ static void fork_case(void)
     close(lfd);
 }
 
-int main(void)
+/* The peer (another process: none of its calls drives the server's
+ * datapath) writes again once the server has read its first bytes; the
+ * server makes no socket call until its close. The short sleep lets a
+ * backend's receive complete (a receive that had not would leave the bytes
+ * in the kernel, which resets the connection itself). */
+static void landed_case(void)
+{
+    struct sockaddr_in la;
+    int lfd = dt_listener(&la, 0, 16), go[2], sent[2];
+    if (pipe(go) < 0 || pipe(sent) < 0)
+        die("pipe");
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork");
+    if (pid == 0) {
+        char t;
+        int c = connect_to(&la, 0);
+        if (dt_write_all(c, "hello", 5) < 0 || read(go[0], &t, 1) != 1 || dt_write_all(c, "again", 5) < 0 ||
+            write(sent[1], "s", 1) != 1 || read(go[0], &t, 1) != 1)
+            _exit(2);
+        peer_reads(c);
+        fflush(stdout);
+        _exit(0);
+    }
+    dt_set_phase("unread bytes arrived with no socket call");
+    char b[8], t;
+    int s = accept(lfd, NULL, NULL);
+    if (s < 0 || read_full(s, b, 5) != 5 || write(go[1], "g", 1) != 1 || read(sent[0], &t, 1) != 1)
+        die("first bytes");
+    ms_sleep(20);
+    printf("5 bytes unread, arrived with no socket call since:\n");
+    print_call("server close", close(s));
+    fflush(stdout);
+    if (write(go[1], "g", 1) != 1) /* the peer's lines after ours */
+        die("pipe write");
+    int st = 0;
+    waitpid(pid, &st, 0);
+    printf("  peer exit %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    close(go[0]);
+    close(go[1]);
+    close(sent[0]);
+    close(sent[1]);
+    close(lfd);
+}
+
+int main(int argc, char **argv)
 {
     dt_watchdog(40);
+    if (argc > 1 && strcmp(argv[1], "landed") == 0) {
+        landed_case();
+        return 0;
+    }
     buf = malloc(BIG);
     if (!buf)
         die("malloc");
@@ -152,6 +206,7 @@ int main(void)
     small_case("all read, the peer reads", 5, peer_reads);
     big_case();
     fork_case();
+    landed_case();
     free(buf);
     return 0;
 }

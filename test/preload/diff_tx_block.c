@@ -25,7 +25,6 @@
  * Prints each step; a hang is ended by alarm() with a FATAL line.
  */
 #include <stdbool.h>
-#include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/syscall.h>
 #include "diff.h"
@@ -83,22 +82,6 @@ static void client(const struct sockaddr_in *a1, const struct sockaddr_in *a2, i
             kill(getppid(), SIGUSR1);
     close(c);
     _exit(0);
-}
-
-/* Both ready in one turn, waited for with epoll_wait; how many it said. */
-static int one_turn(int a, int b)
-{
-    both_readable(a, b);
-    int ep = epoll_create1(0);
-    struct epoll_event ev = { .events = EPOLLIN };
-    ev.data.fd = a;
-    epoll_ctl(ep, EPOLL_CTL_ADD, a, &ev);
-    ev.data.fd = b;
-    epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev);
-    struct epoll_event out[4];
-    int n = epoll_wait(ep, out, 4, 5000);
-    close(ep);
-    return n;
 }
 
 /* The call under test; 1 when it ended as the client made it end. */

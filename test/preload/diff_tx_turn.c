@@ -12,7 +12,6 @@
  *
  * Prints each step; a hang is ended by alarm() with a FATAL line.
  */
-#include <sys/epoll.h>
 #include "diff.h"
 
 static void on_alarm(int sig)
@@ -71,19 +70,11 @@ static void round_of(int poll_mode)
         die("accept");
     /* the first accepted is the first connected (one client, in order) */
     char q1 = 0, q2 = 0;
-    both_readable(s1, s2); /* one turn sees both */
-    int n;
+    int n; /* one turn sees both */
     if (poll_mode == 0) {
-        int ep = epoll_create1(0);
-        struct epoll_event ev = { .events = EPOLLIN };
-        ev.data.fd = s1;
-        epoll_ctl(ep, EPOLL_CTL_ADD, s1, &ev);
-        ev.data.fd = s2;
-        epoll_ctl(ep, EPOLL_CTL_ADD, s2, &ev);
-        struct epoll_event out[4];
-        n = epoll_wait(ep, out, 4, 5000);
-        close(ep);
+        n = one_turn(s1, s2);
     } else {
+        both_readable(s1, s2);
         struct pollfd pf[2] = { { .fd = s1, .events = POLLIN }, { .fd = s2, .events = POLLIN } };
         n = poll(pf, 2, 5000);
     }

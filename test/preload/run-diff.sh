@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: MIT
 # Differential run: PROGRAM once on the kernel, once under the preload on
 # BACKEND; the outputs must be identical, the preloaded run must really
-# have used the datapath, and both must exit 0.
-# usage: run-diff.sh PROGRAM BACKEND LIBRARY
+# have used the datapath, and both must exit 0. ARGS go to both runs.
+# usage: run-diff.sh PROGRAM BACKEND LIBRARY [ARGS...]
 set -u
 prog=$1 be=$2 lib=$(readlink -f "$3")
+shift 3
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 name=$(basename "$prog")
@@ -16,9 +17,9 @@ name=$(basename "$prog")
 tsan=0
 ldd "$lib" 2>/dev/null | grep -q 'libtsan\.so' && tsan=1
 if [ $tsan = 1 ]; then
-  TSAN_OPTIONS="${TSAN_OPTIONS:-}${TSAN_OPTIONS:+:}report_bugs=0" timeout 60 "$prog" >"$out/kernel.out" 2>"$out/kernel.err"
+  TSAN_OPTIONS="${TSAN_OPTIONS:-}${TSAN_OPTIONS:+:}report_bugs=0" timeout 60 "$prog" "$@" >"$out/kernel.out" 2>"$out/kernel.err"
 else
-  timeout 60 "$prog" >"$out/kernel.out" 2>"$out/kernel.err"
+  timeout 60 "$prog" "$@" >"$out/kernel.out" 2>"$out/kernel.err"
 fi
 krc=$?
 if [ $krc -eq 77 ]; then
@@ -35,7 +36,7 @@ fi
 # would report every access made under the shim's lock.
 pre=$(ldd "$lib" 2>/dev/null | awk '/libasan\.so/ {print $3}')
 env LD_PRELOAD="${pre:+$pre }$lib" ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}" DEMI_BACKEND="$be" DEMI_LOG=info DEMI_LINGER_MS=1000 \
-  timeout 60 "$prog" >"$out/demi.out" 2>"$out/demi.err"
+  timeout 60 "$prog" "$@" >"$out/demi.out" 2>"$out/demi.err"
 drc=$?
 if grep -q "is not built into this library" "$out/demi.err"; then
   echo "SKIP: backend $be is not built into $lib"; exit 77

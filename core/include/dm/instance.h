@@ -59,6 +59,9 @@ void dm_instance_kstep(struct dm_instance *inst);
 int dm_instance_sleep_arm(struct dm_instance *inst, const struct pollfd *watch, const uint64_t *ids, int nwatch);
 int dm_instance_sleep(struct dm_instance *inst, int64_t timeout_ns);
 bool dm_instance_needs_polling(const struct dm_instance *inst); /* see dm_stack_ops.needs_polling */
+/* Completions wait that the next poll would deliver: ops done and not
+ * reaped, or the backend's (dm_stack_ops.has_completions). No syscall. */
+bool dm_instance_has_completions(struct dm_instance *inst);
 void *dm_instance_stack(struct dm_instance *inst);   /* the backend's state */
 /* Free buffers / bare headers left in the instance's pools (leak checks). */
 uint32_t dm_instance_bufs_avail(struct dm_instance *inst);

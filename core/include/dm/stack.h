@@ -143,6 +143,17 @@ struct dm_stack_ops {
      * this thread? kstep(st): does it. */
     bool (*kstep_wanted)(void *st);
     void (*kstep)(void *st);
+    /* Optional: completions wait that poll() has not delivered yet, as far
+     * as memory tells, with no syscall (io_uring: CQEs in the ring, or task
+     * work pending that will post them). The preload asks before the last
+     * close of a connection that has a pop posted and nothing unread: a
+     * receive that completed there took the bytes out of the kernel, so
+     * they are unread data and the close must reset (Linux's close with
+     * data unread), and only then is a poll worth its cost. Without it the
+     * answer is no: right for a backend that takes bytes from the kernel
+     * only inside poll(), where a close leaves them to the kernel's own
+     * reset. */
+    bool (*has_completions)(void *st);
 };
 
 int dm_stack_register(const struct dm_stack_ops *ops); /* -EINVAL missing op, -EEXIST taken */
