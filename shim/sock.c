@@ -171,7 +171,7 @@ bool shim_sock_close_resets(const struct shim_sock *s)
  * when something is there, not once per close. */
 static void sock_close_harvest(struct shim_sock *s)
 {
-    if (s->obj.refs == 1 && s->pop_pending && !s->rx_bytes && s->type == SOCK_STREAM && s->connected &&
+    if (s->obj.refs == 1 && s->pop_pending && !s->rx_bytes && s->type == SOCK_STREAM && s->phase == SHIM_CONNECTED &&
         !s->shared && !s->closed && sock_live(s) && dm_instance_has_completions(shim_dp_inst(s->dp)))
         shim_progress_dp(s->dp);
 }
