@@ -454,6 +454,10 @@ __attribute__((constructor(103))) static void shim_adopt_inherited(void)
         s->nonblock = (DM_REAL(fcntl)((int)fd, F_GETFL) & O_NONBLOCK) != 0;
         l = sizeof(int);
         DM_REAL(getsockopt)((int)fd, SOL_SOCKET, SO_REUSEADDR, &s->reuseaddr, &l);
+        int rp = 0;
+        l = sizeof(int);
+        DM_REAL(getsockopt)((int)fd, SOL_SOCKET, SO_REUSEPORT, &rp, &l);
+        s->reuseport_inherited = rp != 0;
         (void)DM_REAL(setsockopt)((int)fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         (void)DM_REAL(setsockopt)((int)fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
         if (shim_fd_set((int)fd, &s->obj) < 0) {

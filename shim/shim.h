@@ -168,6 +168,8 @@ struct shim_sock {
     /* listeners and connecting sockets */
     int backlog;
     int reuseaddr, reuseport;/* what the application set */
+    bool reuseport_inherited;/* an inherited listener had SO_REUSEPORT on: other
+                                listeners may share its group (handover.c) */
     demi_qtoken_t accept_qt, connect_qt;
     /* accepted, not yet returned */
     struct { int qd; union dm_sockaddr addr; } accq[SHIM_ACCQ];
@@ -575,6 +577,21 @@ int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 int shim_fcntl(int fd, int cmd, long arg);
 int shim_ioctl(int fd, unsigned long req, void *arg);
 int shim_dup(int oldfd, int newfd, int flags, int mode); /* mode: 0 dup, 2 dup2, 3 dup3 */
+
+/* ---- a listener's hand-over (handover.c) ---- */
+/* The listening placeholder fd is its SO_REUSEPORT group's first socket,
+ * and stays so while it listens. Asked before the datapath's socket joins
+ * the group. */
+bool shim_handover_first(const struct shim_sock *s, int fd);
+/* The kernel listener fd stops listening, every connection it took
+ * accepted onto s->kaccq. dfd: the datapath's listening kernel socket,
+ * in fd's SO_REUSEPORT group; SHIM_HANDOVER_AFTER: the datapath's kernel
+ * socket binds the port once fd has stopped; SHIM_HANDOVER_NONE: the
+ * datapath's listener is not a kernel socket (dpdk, xdp). first:
+ * shim_handover_first() said so. */
+#define SHIM_HANDOVER_AFTER (-1)
+#define SHIM_HANDOVER_NONE (-2)
+void shim_handover_stop(struct shim_sock *s, int fd, int dfd, bool first);
 
 /* ---- close with data in flight (linger.c) ---- */
 /* The last ref of s is gone with sends in flight: true when s lingers

@@ -253,45 +253,6 @@ static void sock_replay_opts(struct shim_sock *s, int kfd)
     }
 }
 
-/* Room for one more drained connection; false when memory ran out. */
-static bool kaccq_room(struct shim_sock *s)
-{
-    if (s->kacc_count < s->kacc_cap)
-        return true;
-    unsigned cap = s->kacc_cap ? 2 * s->kacc_cap : 16;
-    int *q = realloc(s->kaccq, cap * sizeof(*q));
-    if (!q)
-        return false;
-    s->kaccq = q;
-    s->kacc_cap = cap;
-    return true;
-}
-
-/* Accepts everything already queued on the kernel listener (as many as
- * its backlog held), so that shutting it down resets no connection the
- * application has not seen. */
-static void drain_kernel_listener(struct shim_sock *s, int fd)
-{
-    int fl = DM_REAL(fcntl)(fd, F_GETFL);
-    if (fl >= 0 && !(fl & O_NONBLOCK))
-        DM_REAL(fcntl)(fd, F_SETFL, fl | O_NONBLOCK);
-    for (;;) {
-        if (!kaccq_room(s)) {
-            DM_ERR("shim", "fd %d: out of memory at hand-over: the connections still queued in the kernel "
-                   "are reset", fd);
-            break;
-        }
-        int k = DM_REAL(accept4)(fd, NULL, NULL, SOCK_CLOEXEC);
-        if (k < 0)
-            break;
-        DM_DEBUG("shim", "fd %d: connection %d arrived before the hand-over; the kernel serves it", fd, k);
-        s->kaccq[s->kacc_count++] = k;
-    }
-    if (fl >= 0 && !(fl & O_NONBLOCK))
-        DM_REAL(fcntl)(fd, F_SETFL, fl);
-    (void)DM_REAL(shutdown)(fd, SHUT_RD); /* stops listening; the port stays bound to it */
-}
-
 /* Datagrams the placeholder received before the hand-over (sent to the
  * port before the program's first recv or poll) are read first, as on
  * Linux: they move to the socket's receive queue. Beyond its SHIM_RXRING
@@ -428,9 +389,10 @@ static int bind_placeholder_port(struct shim_sock *s, int fd, struct dm_instance
     if (r == -EADDRINUSE && s->phase == SHIM_LISTENING && !s->refork) {
         /* SO_REUSEPORT needs the same user on both sockets: a worker
          * that dropped privileges (nginx) must stop the kernel
-         * listener first (a short window in which connects are
-         * refused), then bind */
-        drain_kernel_listener(s, fd);
+         * listener first, then bind (new connections wait for their
+         * second SYN meanwhile; one in the microseconds between its
+         * stop and our listen is refused) */
+        shim_handover_stop(s, fd, SHIM_HANDOVER_AFTER, false);
         *drained = true;
         r = dm_bind(inst, s->qd, &local->sa, dm_addr_len(&local->sa));
     }
@@ -463,6 +425,8 @@ static int activate_listen(struct shim_sock *s, int fd, struct dm_instance *inst
                            bool drained)
 {
     char b[ADDR_STRLEN];
+    bool stop = aa->bound && !s->refork && !drained;
+    bool first = stop && shim_handover_first(s, fd); /* (before ours joins its group) */
     int r = dm_listen(inst, s->qd, s->backlog);
     if (r < 0) {
         DM_ERR("shim", "fd %d: the datapath could not listen on " SIN_FMT ": %s", fd, SIN_ARG(&aa->local, b),
@@ -471,9 +435,12 @@ static int activate_listen(struct shim_sock *s, int fd, struct dm_instance *inst
     }
     /* Only now that the datapath listens (SO_REUSEPORT on both) does
      * the kernel listener stop: no window in which a connect is
-     * refused (prefork servers hand over while clients connect). */
-    if (aa->bound && !s->refork && !drained)
-        drain_kernel_listener(s, fd);
+     * refused (prefork servers hand over while clients connect), and
+     * none it took is lost (handover.c). */
+    if (stop) {
+        int dfd = dm_kernel_fd(inst, s->qd);
+        shim_handover_stop(s, fd, dfd >= 0 ? dfd : SHIM_HANDOVER_NONE, first);
+    }
     return 0;
 }
 
@@ -863,7 +830,7 @@ static void sock_inherit_opts(struct shim_sock *ns, const struct shim_sock *l, i
 }
 
 /* A connection the kernel listener had queued before the hand-over
- * (drain_kernel_listener): it stays the kernel's. */
+ * (shim_handover_stop): it stays the kernel's. */
 static int accept_kernel_queued(struct shim_sock *s, struct sockaddr *a, socklen_t *alen, int flags)
 {
     int k = s->kaccq[0];
