@@ -17,7 +17,8 @@
  *                      start a worker thread per core
  *   --no-telemetry     no extra thread and socket
  *   --log-level        follows DEMI_LOG
- *   --no-huge -m 256   when /proc/meminfo shows no free hugepage
+ *   --no-huge -m 256   when /proc/meminfo shows no free hugepage, or no
+ *                      hugetlbfs is mounted to use them through
  * The EAL prints its whole usage text on stdout when it rejects an
  * argument; we silence stdout for the call (its own one-line reason still
  * goes to stderr through its log) and then log one line that names
@@ -183,8 +184,28 @@ int dpdk_build_eal_argv(char **words, int nwords, bool allow_pci, const char *pr
     return argc;
 }
 
+/* Is a hugetlbfs mounted anywhere? Pages reserved (vm.nr_hugepages) with
+ * no mount to map them through are of no use to the EAL, which then fails
+ * ("Cannot get hugepage information") where --no-huge would have run. */
+static bool hugetlbfs_mounted(void)
+{
+    FILE *f = fopen("/proc/mounts", "r");
+    char line[512];
+    bool found = false;
+    if (!f)
+        return false;
+    while (!found && fgets(line, sizeof(line), f)) {
+        char dev[128], dir[256], type[64];
+        found = sscanf(line, "%127s %255s %63s", dev, dir, type) == 3 && strcmp(type, "hugetlbfs") == 0;
+    }
+    fclose(f);
+    return found;
+}
+
 int dpdk_hugepages_free(void)
 {
+    if (!hugetlbfs_mounted())
+        return 0;
     FILE *f = fopen("/proc/meminfo", "r");
     char line[128];
     int n = 0;
