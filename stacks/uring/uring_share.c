@@ -21,8 +21,8 @@
  *     DEFER_TASKRUN ring a request does its work (receives, accepts,
  *     sends) in task work only the owner runs, and the owner is not in
  *     the ring (callers serialise calls into an instance). Stream sends
- *     here are not MSG_WAITALL, so no send has sent part of its bytes
- *     without a CQE. When the old ring is torn down its requests are
+ *     are never MSG_WAITALL (uring_tx.c), so no send has sent part of its
+ *     bytes without a CQE. When the old ring is torn down its requests are
  *     canceled without running.
  *  3. Make the new ring; register on it what the old one had: the
  *     eventfd (so the wait fd the caller knows stays the same), each live

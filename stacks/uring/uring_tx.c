@@ -140,12 +140,15 @@ void ur_tx_kick(struct ur_sock *s)
         s->tx_msg.msg_iovlen = n;
         io_uring_prep_sendmsg(sqe, s->fd, &s->tx_msg, flags);
     } else {
-        /* MSG_WAITALL: the kernel itself retries a partial stream send.
-         * Not on a ring that may be replaced (auto mode): a canceled
-         * WAITALL send may have sent part of its bytes and the dead ring
-         * would not tell how many; without it, every byte sent is in a CQE. */
-        if (!st->owner_tid)
-            flags |= MSG_WAITALL;
+        /* Never MSG_WAITALL, whatever the ring: io_uring retries a short
+         * WAITALL send itself and, when a retry fails after some bytes
+         * went, posts only their count (io_send: done_io) - the error is
+         * lost, and a reset's sk_err, which the kernel reports once, with
+         * it: the next send gives EPIPE and the receive the end of stream
+         * where Linux gives ECONNRESET. Without it a short send comes back
+         * (resumed by the next SQE) and every error is in a CQE; a ring
+         * that is replaced (auto mode) needs that too: a canceled send
+         * has counted every byte it sent. */
         zc = st->zc_min && total >= st->zc_min && (st->feat & UR_F_SEND_ZC);
         if (n == 1) {
             int fb = zc ? ur_fixbuf_index(st, s->tx_segs[0]) : -1;
