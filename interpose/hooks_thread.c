@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Hooks of the calls where a thread waits for another: a condition
- * variable, a semaphore, a join, a barrier, a mutex another thread holds,
- * a raw futex wait. As with the calls of hooks_block.c, a thread that
+ * variable, a semaphore, a join, a barrier, a mutex, read-write lock or
+ * spin lock another thread holds, a raw futex wait. As with the calls of hooks_block.c, a thread that
  * answered within an event-loop turn (DEMI_TX_BATCH, shim/rt.c) may still
  * owe the submission of those answers, and would hold them back for as
  * long as it waits (a server that hands work to a pool and waits for it,
  * test: diff_tx_futex). Each submits what its turn left
  * (dm_before_block), then is libc's own; when nothing is owed, which is
  * every call outside such a turn, the hook costs one thread-local load.
- * A mutex submits them only when it would wait (mutex_try_else_flush).
+ * A lock submits them only when it would wait (lock_try_else_flush).
  *
  * pthread_cond_wait and pthread_cond_timedwait have an older ABI in
  * glibc too; real.c says which one the hooks call.
@@ -80,21 +80,26 @@ DM_HOOK int pthread_barrier_wait(pthread_barrier_t *b)
     return DM_REAL(pthread_barrier_wait)(b);
 }
 
-/* A mutex is free far more often than not, and then nothing waits: a
+/* A lock is free far more often than not, and then nothing waits: a
  * thread that owes sends tries the lock first, and submits them only when
- * the mutex is held elsewhere (trylock's EBUSY). Any other result is the
- * lock call's too (0; EOWNERDEAD, taken, for a robust mutex); a mutex of
- * its own that is not recursive gets EDEADLK from the lock call. The
+ * it is held elsewhere (trylock's EBUSY). Any other result is the lock
+ * call's too (0; EOWNERDEAD, taken, for a robust mutex; EAGAIN, a read
+ * lock with too many readers); a lock of its own gets EDEADLK from the
+ * lock call, after the submission (its trylock says EBUSY). The
  * submission takes the shim's lock, which the shim takes past this hook
  * (DM_REAL in shim/rt.c); inside the preload nothing is submitted
  * (shim_bypass). */
-static int mutex_try_else_flush(pthread_mutex_t *m)
+static int lock_try_else_flush(int trylock_result)
 {
-    int r = pthread_mutex_trylock(m);
-    if (r == EBUSY)
+    if (trylock_result == EBUSY)
         dm_before_block();
-    return r;
+    return trylock_result;
 }
+
+/* EBUSY: call the lock function (it may wait, nothing is owed any more);
+ * else the lock call's result, which the trylock gave. Nothing owed: no
+ * trylock, EBUSY. */
+#define LOCK_TRY(trylock) (__builtin_expect(shim_tx_owed, 0) ? lock_try_else_flush(trylock) : EBUSY)
 
 /* pthread_mutex_lock is the one hook on a hot path of its own (every
  * lock of the program, and of its libraries, comes through): its common
@@ -105,7 +110,7 @@ static int mutex_try_else_flush(pthread_mutex_t *m)
 static __attribute__((noinline)) int mutex_lock_slow(pthread_mutex_t *m)
 {
     int r;
-    if (shim_tx_owed && (r = mutex_try_else_flush(m)) != EBUSY)
+    if (shim_tx_owed && (r = lock_try_else_flush(pthread_mutex_trylock(m))) != EBUSY)
         return r;
     return DM_REAL(pthread_mutex_lock)(m);
 }
@@ -120,18 +125,69 @@ DM_HOOK int pthread_mutex_lock(pthread_mutex_t *m)
 
 DM_HOOK int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime)
 {
-    int r;
-    if (__builtin_expect(shim_tx_owed, 0) && (r = mutex_try_else_flush(m)) != EBUSY)
-        return r;
-    return DM_REAL(pthread_mutex_timedlock)(m, abstime);
+    int r = LOCK_TRY(pthread_mutex_trylock(m));
+    return r != EBUSY ? r : DM_REAL(pthread_mutex_timedlock)(m, abstime);
 }
 
 DM_HOOK int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk, const struct timespec *abstime)
 {
-    int r;
-    if (__builtin_expect(shim_tx_owed, 0) && (r = mutex_try_else_flush(m)) != EBUSY)
-        return r;
-    return DM_REAL(pthread_mutex_clocklock)(m, clk, abstime);
+    int r = LOCK_TRY(pthread_mutex_trylock(m));
+    return r != EBUSY ? r : DM_REAL(pthread_mutex_clocklock)(m, clk, abstime);
+}
+
+/* Read-write locks: a reader that waits for a writer (or a writer for
+ * either) waits for another thread as a mutex's does. */
+DM_HOOK int pthread_rwlock_rdlock(pthread_rwlock_t *l)
+{
+    int r = LOCK_TRY(pthread_rwlock_tryrdlock(l));
+    return r != EBUSY ? r : DM_REAL(pthread_rwlock_rdlock)(l);
+}
+
+DM_HOOK int pthread_rwlock_wrlock(pthread_rwlock_t *l)
+{
+    int r = LOCK_TRY(pthread_rwlock_trywrlock(l));
+    return r != EBUSY ? r : DM_REAL(pthread_rwlock_wrlock)(l);
+}
+
+/* glibc checks a read-write lock's clock and deadline before it looks at
+ * the lock (EINVAL, even when the lock is free): a trylock must not take
+ * one that the call refuses, so a bad one goes to it untried. */
+static bool rwlock_deadline_ok(clockid_t clk, const struct timespec *t)
+{
+    return (clk == CLOCK_REALTIME || clk == CLOCK_MONOTONIC) && t && t->tv_nsec >= 0 && t->tv_nsec < 1000000000L;
+}
+
+DM_HOOK int pthread_rwlock_timedrdlock(pthread_rwlock_t *l, const struct timespec *abstime)
+{
+    int r = rwlock_deadline_ok(CLOCK_REALTIME, abstime) ? LOCK_TRY(pthread_rwlock_tryrdlock(l)) : EBUSY;
+    return r != EBUSY ? r : DM_REAL(pthread_rwlock_timedrdlock)(l, abstime);
+}
+
+DM_HOOK int pthread_rwlock_timedwrlock(pthread_rwlock_t *l, const struct timespec *abstime)
+{
+    int r = rwlock_deadline_ok(CLOCK_REALTIME, abstime) ? LOCK_TRY(pthread_rwlock_trywrlock(l)) : EBUSY;
+    return r != EBUSY ? r : DM_REAL(pthread_rwlock_timedwrlock)(l, abstime);
+}
+
+DM_HOOK int pthread_rwlock_clockrdlock(pthread_rwlock_t *l, clockid_t clk, const struct timespec *abstime)
+{
+    int r = rwlock_deadline_ok(clk, abstime) ? LOCK_TRY(pthread_rwlock_tryrdlock(l)) : EBUSY;
+    return r != EBUSY ? r : DM_REAL(pthread_rwlock_clockrdlock)(l, clk, abstime);
+}
+
+DM_HOOK int pthread_rwlock_clockwrlock(pthread_rwlock_t *l, clockid_t clk, const struct timespec *abstime)
+{
+    int r = rwlock_deadline_ok(clk, abstime) ? LOCK_TRY(pthread_rwlock_trywrlock(l)) : EBUSY;
+    return r != EBUSY ? r : DM_REAL(pthread_rwlock_clockwrlock)(l, clk, abstime);
+}
+
+/* A spin lock found held spins until its holder lets go: the holder may
+ * be waiting for the very answer this thread owes (a spin lock used as a
+ * hand-off), so it is submitted before the spinning starts. */
+DM_HOOK int pthread_spin_lock(pthread_spinlock_t *l)
+{
+    int r = LOCK_TRY(pthread_spin_trylock(l));
+    return r != EBUSY ? r : DM_REAL(pthread_spin_lock)(l);
 }
 
 /* The futex operations that may sleep (C++'s std::atomic::wait and

@@ -114,6 +114,13 @@
     DM_SYM(pthread_mutex_lock) \
     DM_SYM(pthread_mutex_timedlock) \
     DM_SYM(pthread_mutex_clocklock) \
+    DM_SYM(pthread_rwlock_rdlock) \
+    DM_SYM(pthread_rwlock_wrlock) \
+    DM_SYM(pthread_rwlock_timedrdlock) \
+    DM_SYM(pthread_rwlock_timedwrlock) \
+    DM_SYM(pthread_rwlock_clockrdlock) \
+    DM_SYM(pthread_rwlock_clockwrlock) \
+    DM_SYM(pthread_spin_lock) \
     DM_SYM(syscall)
 
 #endif /* DM_INTERPOSE_SYMS_H */

@@ -4,9 +4,10 @@
  * another thread (a futex). Under the preload the sends of a turn (the
  * events one epoll_wait returned) may leave their submission to the
  * turn's end (DEMI_TX_BATCH, shim/README.md); a thread that then waits
- * on a condition variable, a semaphore, a join, a barrier, a mutex held
- * by another thread or a raw futex must submit them first, or the answer
- * waits for as long as the thread does. On Linux it left with its send.
+ * on a condition variable, a semaphore, a join, a barrier, a mutex, a
+ * read-write lock or a spin lock held by another thread or a raw futex
+ * must submit them first, or the answer waits for as long as the thread
+ * does. On Linux it left with its send.
  *
  * The server's epoll_wait returns two connections at once; it answers the
  * first, then, still in that turn, waits in the call under test. Only a
@@ -27,16 +28,20 @@
 #include "diff.h"
 
 enum mode { COND_WAIT, COND_TIMEDWAIT, COND_CLOCKWAIT, SEM_WAIT, SEM_TIMEDWAIT, SEM_CLOCKWAIT, JOIN,
-            TIMEDJOIN, CLOCKJOIN, BARRIER, MUTEX_LOCK, MUTEX_TIMEDLOCK, MUTEX_CLOCKLOCK, FUTEX, NMODES };
+            TIMEDJOIN, CLOCKJOIN, BARRIER, MUTEX_LOCK, MUTEX_TIMEDLOCK, MUTEX_CLOCKLOCK, RW_RDLOCK, RW_WRLOCK,
+            RW_TIMEDRDLOCK, RW_TIMEDWRLOCK, RW_CLOCKRDLOCK, RW_CLOCKWRLOCK, SPIN_LOCK, FUTEX, NMODES };
 static const char *const mode_name[NMODES] = { "cond_wait", "cond_timedwait", "cond_clockwait", "sem_wait",
     "sem_timedwait", "sem_clockwait", "join", "timedjoin_np", "clockjoin_np", "barrier_wait", "mutex_lock",
-    "mutex_timedlock", "mutex_clocklock", "futex" };
+    "mutex_timedlock", "mutex_clocklock", "rwlock_rdlock", "rwlock_wrlock", "rwlock_timedrd", "rwlock_timedwr",
+    "rwlock_clockrd", "rwlock_clockwr", "spin_lock", "futex" };
 
 /* What the server waits on; the helper ends the wait. */
 static pthread_mutex_t mx = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static sem_t sem, helper_ready;
 static pthread_barrier_t barrier;
+static pthread_rwlock_t rw = PTHREAD_RWLOCK_INITIALIZER;
+static pthread_spinlock_t spin;
 static bool done;
 static unsigned futex_word;
 static char verdict;
@@ -55,13 +60,28 @@ static void on_alarm(int sig)
     _exit(1);
 }
 
-/* The helper: holds the mutex in the mutex modes, reads the verdict, then
- * ends the server's wait as the mode says. */
+static bool is_mutex(enum mode m)
+{
+    return m >= MUTEX_LOCK && m <= MUTEX_CLOCKLOCK;
+}
+
+static bool is_rwlock(enum mode m)
+{
+    return m >= RW_RDLOCK && m <= RW_CLOCKWRLOCK;
+}
+
+/* The helper: holds the lock in the lock modes (a read-write lock for
+ * writing: readers and writers both wait), reads the verdict, then ends
+ * the server's wait as the mode says. */
 static void *helper(void *p)
 {
     const struct helper_arg *a = p;
-    if (a->m >= MUTEX_LOCK && a->m <= MUTEX_CLOCKLOCK)
+    if (is_mutex(a->m))
         pthread_mutex_lock(&mx);
+    else if (is_rwlock(a->m))
+        pthread_rwlock_wrlock(&rw);
+    else if (a->m == SPIN_LOCK)
+        pthread_spin_lock(&spin);
     sem_post(&helper_ready);
     char v = 'E';
     if (read(a->verdict_fd, &v, 1) != 1)
@@ -82,6 +102,12 @@ static void *helper(void *p)
         break;
     case MUTEX_LOCK: case MUTEX_TIMEDLOCK: case MUTEX_CLOCKLOCK:
         pthread_mutex_unlock(&mx);
+        break;
+    case RW_RDLOCK: case RW_WRLOCK: case RW_TIMEDRDLOCK: case RW_TIMEDWRLOCK: case RW_CLOCKRDLOCK: case RW_CLOCKWRLOCK:
+        pthread_rwlock_unlock(&rw);
+        break;
+    case SPIN_LOCK:
+        pthread_spin_unlock(&spin);
         break;
     case FUTEX:
         __atomic_store_n(&futex_word, 1, __ATOMIC_RELEASE);
@@ -134,6 +160,21 @@ static int wait_in(enum mode m, pthread_t h)
                                  : pthread_mutex_clocklock(&mx, CLOCK_MONOTONIC, &mono);
         if (r == 0)
             pthread_mutex_unlock(&mx);
+        return r;
+    case RW_RDLOCK: case RW_WRLOCK: case RW_TIMEDRDLOCK: case RW_TIMEDWRLOCK: case RW_CLOCKRDLOCK: case RW_CLOCKWRLOCK:
+        r = m == RW_RDLOCK ? pthread_rwlock_rdlock(&rw)
+          : m == RW_WRLOCK ? pthread_rwlock_wrlock(&rw)
+          : m == RW_TIMEDRDLOCK ? pthread_rwlock_timedrdlock(&rw, &rt)
+          : m == RW_TIMEDWRLOCK ? pthread_rwlock_timedwrlock(&rw, &rt)
+          : m == RW_CLOCKRDLOCK ? pthread_rwlock_clockrdlock(&rw, CLOCK_MONOTONIC, &mono)
+                                : pthread_rwlock_clockwrlock(&rw, CLOCK_MONOTONIC, &mono);
+        if (r == 0)
+            pthread_rwlock_unlock(&rw);
+        return r;
+    case SPIN_LOCK:
+        r = pthread_spin_lock(&spin);
+        if (r == 0)
+            pthread_spin_unlock(&spin);
         return r;
     case FUTEX:
         while (__atomic_load_n(&futex_word, __ATOMIC_ACQUIRE) == 0)
@@ -223,6 +264,7 @@ int main(void)
     signal(SIGALRM, on_alarm);
     alarm(55);
     sem_init(&helper_ready, 0, 0);
+    pthread_spin_init(&spin, PTHREAD_PROCESS_PRIVATE);
     for (int m = 0; m < NMODES; m++)
         round_of((enum mode)m);
     return 0;
