@@ -131,6 +131,20 @@ struct xdp_pend {
     struct dm_buf *seg;
 };
 
+/* Our stack's requests for a neighbour's address that some other queue
+ * may have heard answered (ARP, neighbour discovery: see arp_assist), and
+ * the answers found for them, waiting to be handed to the stack. One
+ * table per address family; `key` is how our program's map is keyed (the
+ * IPv4 address, or the IPv6 target; zero-padded), `src` the source of an
+ * IPv6 solicitation, where our advertisement goes. */
+enum { XDP_NB_ARP, XDP_NB_ND, XDP_NB_COUNT };
+struct xdp_neigh_tab {
+    uint32_t nwait, ninject;
+    int64_t next_ns;               /* next look at the map for the waiting ones */
+    struct { uint8_t key[16], src[16]; int64_t until_ns; } wait[XDP_ARP_WAIT];
+    struct xdp_neigh_answer { uint8_t key[16], dst[16], mac[6]; } inject[XDP_ARP_WAIT];
+};
+
 struct xdp_dev {
     struct xdp_xsk x;              /* rings (and their mappings on the shared path) */
     uint8_t *area;                 /* the UMEM: nframes frames, then the buffer pool's data */
@@ -163,19 +177,10 @@ struct xdp_dev {
     uint64_t ctr[XDP_NCTR];
     struct dm_dev_info info;
     uint64_t *free_frames;         /* the free stack */
-    /* ARP answers heard on other queues (xdp_neigh, see arp_assist) */
     uint32_t addr;                 /* our address, network order */
-    uint32_t narp, ninject;
-    int64_t arp_next_ns;           /* next look at xdp_neigh for narp */
-    struct { uint32_t ip; int64_t until_ns; } arp_wait[XDP_ARP_WAIT];
-    struct { uint32_t ip; uint8_t mac[6]; } arp_inject[XDP_ARP_WAIT];
-    /* the same for IPv6 neighbour discovery (xdp_neigh6, see nd_assist):
-     * our solicitations' targets and sources (the advertisement we make
-     * goes back to the source the stack chose) */
-    uint32_t nnd, nd_ninject;
-    int64_t nd_next_ns;
-    struct { uint8_t target[16], src[16]; int64_t until_ns; } nd_wait[XDP_ARP_WAIT];
-    struct xdp_nd_answer { uint8_t target[16], dst[16], mac[6]; } nd_inject[XDP_ARP_WAIT];
+    /* answers heard on other queues: ARP's (xdp_neigh, see arp_assist)
+     * and neighbour discovery's (xdp_neigh6, see nd_assist) */
+    struct xdp_neigh_tab neigh[XDP_NB_COUNT];
 };
 
 /* Drops a reference on the UMEM: the device's (closed, no received frame
@@ -288,43 +293,52 @@ static void xdp_reap_completions(struct xdp_dev *xd)
  * (the stack's own request goes out meanwhile, and its reply lands in the
  * map wherever it arrives).
  */
-static void arp_assist(struct xdp_dev *xd, const uint8_t *f, uint32_t len)
+static void neigh_wait_add(struct xdp_neigh_tab *t, const uint8_t *key, uint32_t keylen, const uint8_t *src)
 {
-    uint32_t tpa;
-    if (len < 42 || f[12] != 0x08 || f[13] != 0x06 || f[20] != 0 || f[21] != 1 || xd->sh.neigh_fd < 0)
-        return; /* not an ARP request */
-    memcpy(&tpa, f + 38, 4);
-    for (uint32_t i = 0; i < xd->narp; i++)
-        if (xd->arp_wait[i].ip == tpa)
+    uint8_t k[16] = { 0 };
+    memcpy(k, key, keylen);
+    for (uint32_t i = 0; i < t->nwait; i++)
+        if (memcmp(t->wait[i].key, k, sizeof(k)) == 0)
             return;
-    if (xd->narp < XDP_ARP_WAIT) {
-        xd->arp_wait[xd->narp].ip = tpa;
-        xd->arp_wait[xd->narp].until_ns = dm_clock_ns() + XDP_ARP_WAIT_NS;
-        xd->narp++;
-        xd->arp_next_ns = 0; /* look now */
+    if (t->nwait < XDP_ARP_WAIT) {
+        memcpy(t->wait[t->nwait].key, k, sizeof(k));
+        if (src)
+            memcpy(t->wait[t->nwait].src, src, 16);
+        t->wait[t->nwait].until_ns = dm_clock_ns() + XDP_ARP_WAIT_NS;
+        t->nwait++;
+        t->next_ns = 0; /* look now */
     }
 }
 
-/* Moves the waiting requests whose answer someone heard to arp_inject. */
-static void arp_poll(struct xdp_dev *xd)
+/* Moves the waiting requests whose answer someone heard (in map_fd) to
+ * the table's answers. */
+static void neigh_poll(struct xdp_neigh_tab *t, int map_fd)
 {
     int64_t now = dm_clock_ns();
-    if (now < xd->arp_next_ns)
+    if (now < t->next_ns)
         return;
-    xd->arp_next_ns = now + XDP_ARP_POLL_NS;
-    for (uint32_t i = 0; i < xd->narp;) {
+    t->next_ns = now + XDP_ARP_POLL_NS;
+    for (uint32_t i = 0; i < t->nwait;) {
         struct { uint8_t mac[6]; uint16_t pad; } v;
-        bool found = bpf_map_lookup_elem(xd->sh.neigh_fd, &xd->arp_wait[i].ip, &v) == 0;
-        if (found && xd->ninject < XDP_ARP_WAIT) {
-            xd->arp_inject[xd->ninject].ip = xd->arp_wait[i].ip;
-            memcpy(xd->arp_inject[xd->ninject].mac, v.mac, 6);
-            xd->ninject++;
+        bool found = bpf_map_lookup_elem(map_fd, t->wait[i].key, &v) == 0;
+        if (found && t->ninject < XDP_ARP_WAIT) {
+            memcpy(t->inject[t->ninject].key, t->wait[i].key, 16);
+            memcpy(t->inject[t->ninject].dst, t->wait[i].src, 16);
+            memcpy(t->inject[t->ninject].mac, v.mac, 6);
+            t->ninject++;
         }
-        if (found || now >= xd->arp_wait[i].until_ns)
-            xd->arp_wait[i] = xd->arp_wait[--xd->narp];
+        if (found || now >= t->wait[i].until_ns)
+            t->wait[i] = t->wait[--t->nwait];
         else
             i++;
     }
+}
+
+static void arp_assist(struct xdp_dev *xd, const uint8_t *f, uint32_t len)
+{
+    if (len < 42 || f[12] != 0x08 || f[13] != 0x06 || f[20] != 0 || f[21] != 1 || xd->sh.neigh_fd < 0)
+        return; /* not an ARP request */
+    neigh_wait_add(&xd->neigh[XDP_NB_ARP], f + 38, 4, NULL);
 }
 
 /* A free frame as a received buffer of `len` bytes for a frame we make,
@@ -348,10 +362,11 @@ static struct dm_buf *inject_buf(struct xdp_dev *xd, uint32_t len)
 /* An ARP reply from the peer as it would have come, in a free frame. */
 static uint16_t arp_inject(struct xdp_dev *xd, struct dm_buf **pkts, uint16_t n)
 {
+    struct xdp_neigh_tab *t = &xd->neigh[XDP_NB_ARP];
     uint16_t k = 0;
-    while (xd->ninject && k < n) {
-        const uint8_t *peer = xd->arp_inject[xd->ninject - 1].mac;
-        uint32_t ip = xd->arp_inject[xd->ninject - 1].ip;
+    while (t->ninject && k < n) {
+        const uint8_t *peer = t->inject[t->ninject - 1].mac;
+        const uint8_t *ip = t->inject[t->ninject - 1].key;
         static const uint8_t hdr[10] = {0x08, 0x06, 0, 1, 0x08, 0x00, 6, 4, 0, 2};
         struct dm_buf *b = inject_buf(xd, 42);
         if (!b)
@@ -361,11 +376,11 @@ static uint16_t arp_inject(struct xdp_dev *xd, struct dm_buf **pkts, uint16_t n)
         memcpy(f + 6, peer, 6);
         memcpy(f + 12, hdr, sizeof(hdr));
         memcpy(f + 22, peer, 6);
-        memcpy(f + 28, &ip, 4);
+        memcpy(f + 28, ip, 4);
         memcpy(f + 32, xd->info.mac, 6);
         memcpy(f + 38, &xd->addr, 4);
         pkts[k++] = b;
-        xd->ninject--;
+        t->ninject--;
         xd->ctr[XDP_C_ARP_SHARED]++;
     }
     return k;
@@ -389,39 +404,7 @@ static void nd_assist(struct xdp_dev *xd, const uint8_t *f, uint32_t len)
 {
     if (len < ND_FRAME_MIN || f[54] != 135 || f[55] != 0 || xd->sh.neigh6_fd < 0)
         return; /* not a solicitation */
-    for (uint32_t i = 0; i < xd->nnd; i++)
-        if (memcmp(xd->nd_wait[i].target, f + 62, 16) == 0)
-            return;
-    if (xd->nnd < XDP_ARP_WAIT) {
-        memcpy(xd->nd_wait[xd->nnd].target, f + 62, 16);
-        memcpy(xd->nd_wait[xd->nnd].src, f + 22, 16);
-        xd->nd_wait[xd->nnd].until_ns = dm_clock_ns() + XDP_ARP_WAIT_NS;
-        xd->nnd++;
-        xd->nd_next_ns = 0; /* look now */
-    }
-}
-
-/* Moves the waiting solicitations whose answer someone heard to nd_inject. */
-static void nd_poll(struct xdp_dev *xd)
-{
-    int64_t now = dm_clock_ns();
-    if (now < xd->nd_next_ns)
-        return;
-    xd->nd_next_ns = now + XDP_ARP_POLL_NS;
-    for (uint32_t i = 0; i < xd->nnd;) {
-        struct { uint8_t mac[6]; uint16_t pad; } v;
-        bool found = bpf_map_lookup_elem(xd->sh.neigh6_fd, xd->nd_wait[i].target, &v) == 0;
-        if (found && xd->nd_ninject < XDP_ARP_WAIT) {
-            memcpy(xd->nd_inject[xd->nd_ninject].target, xd->nd_wait[i].target, 16);
-            memcpy(xd->nd_inject[xd->nd_ninject].dst, xd->nd_wait[i].src, 16);
-            memcpy(xd->nd_inject[xd->nd_ninject].mac, v.mac, 6);
-            xd->nd_ninject++;
-        }
-        if (found || now >= xd->nd_wait[i].until_ns)
-            xd->nd_wait[i] = xd->nd_wait[--xd->nnd];
-        else
-            i++;
-    }
+    neigh_wait_add(&xd->neigh[XDP_NB_ND], f + 62, 16, f + 22);
 }
 
 /* Adds `len` (even) bytes to a ones' complement sum, as 16-bit big-endian
@@ -438,9 +421,10 @@ static uint32_t csum_add(uint32_t sum, const uint8_t *p, uint32_t len)
  * from the target to the source of our solicitation, in a free frame. */
 static uint16_t nd_inject(struct xdp_dev *xd, struct dm_buf **pkts, uint16_t n)
 {
+    struct xdp_neigh_tab *t = &xd->neigh[XDP_NB_ND];
     uint16_t k = 0;
-    while (xd->nd_ninject && k < n) {
-        const struct xdp_nd_answer *e = &xd->nd_inject[xd->nd_ninject - 1];
+    while (t->ninject && k < n) {
+        const struct xdp_neigh_answer *e = &t->inject[t->ninject - 1];
         struct dm_buf *b = inject_buf(xd, 54 + ND_NA_LEN);
         if (!b)
             break;
@@ -451,10 +435,10 @@ static uint16_t nd_inject(struct xdp_dev *xd, struct dm_buf **pkts, uint16_t n)
         memcpy(f + 6, e->mac, 6);
         f[12] = 0x86, f[13] = 0xdd;
         memcpy(f + 14, ip6, 8);
-        memcpy(f + 22, e->target, 16);
+        memcpy(f + 22, e->key, 16);
         memcpy(f + 38, e->dst, 16);
         memcpy(f + 54, na, 8);
-        memcpy(f + 62, e->target, 16);
+        memcpy(f + 62, e->key, 16);
         f[78] = 2, f[79] = 1; /* target link-layer address, 8 bytes */
         memcpy(f + 80, e->mac, 6);
         /* pseudo-header (RFC 8200 8.1): addresses, length, next header */
@@ -464,7 +448,7 @@ static uint16_t nd_inject(struct xdp_dev *xd, struct dm_buf **pkts, uint16_t n)
             sum = (sum & 0xffff) + (sum >> 16);
         f[56] = (uint8_t)(~sum >> 8), f[57] = (uint8_t)~sum;
         pkts[k++] = b;
-        xd->nd_ninject--;
+        t->ninject--;
         xd->ctr[XDP_C_ND_SHARED]++;
     }
     return k;
@@ -474,13 +458,13 @@ static uint16_t nd_inject(struct xdp_dev *xd, struct dm_buf **pkts, uint16_t n)
 static uint16_t neigh_rx(struct xdp_dev *xd, struct dm_buf **pkts, uint16_t n)
 {
     uint16_t k = 0;
-    if (xd->narp)
-        arp_poll(xd);
-    if (xd->nnd)
-        nd_poll(xd);
-    if (xd->ninject)
+    if (xd->neigh[XDP_NB_ARP].nwait)
+        neigh_poll(&xd->neigh[XDP_NB_ARP], xd->sh.neigh_fd);
+    if (xd->neigh[XDP_NB_ND].nwait)
+        neigh_poll(&xd->neigh[XDP_NB_ND], xd->sh.neigh6_fd);
+    if (xd->neigh[XDP_NB_ARP].ninject)
         k = arp_inject(xd, pkts, n);
-    if (xd->nd_ninject && k < n)
+    if (xd->neigh[XDP_NB_ND].ninject && k < n)
         k = (uint16_t)(k + nd_inject(xd, pkts + k, (uint16_t)(n - k)));
     return k;
 }
@@ -490,7 +474,8 @@ static uint16_t xdp_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
     struct xdp_dev *xd = dev->priv;
     uint32_t idx, got, k = 0;
 
-    if (dm_unlikely(xd->narp | xd->ninject | xd->nnd | xd->nd_ninject)) {
+    if (dm_unlikely(xd->neigh[XDP_NB_ARP].nwait | xd->neigh[XDP_NB_ARP].ninject | xd->neigh[XDP_NB_ND].nwait |
+                    xd->neigh[XDP_NB_ND].ninject)) {
         if ((k = neigh_rx(xd, pkts, n)) == n)
             return (uint16_t)k;
         pkts += k;

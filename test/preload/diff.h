@@ -164,4 +164,65 @@ static inline int wait_for(int fd, short events, int ms)
     return poll(&p, 1, ms) == 1 ? p.revents : 0;
 }
 
+
+/* A peer in another process, reached through a listener and pipes: none
+ * of its calls drives the datapath of the process under test, so what it
+ * sends arrives while that one makes no call, and the pipes (kernel fds)
+ * say when each side acts. */
+#define PEER_PIPES 2
+struct peer {
+    struct sockaddr_in la; /* the listener's address, to connect to */
+    int lfd;               /* the listener, the datapath's already */
+    int pipes[PEER_PIPES][2];
+    pid_t pid;
+};
+
+/* The listener (handed over by a poll, a no-op on the kernel), `npipes`
+ * pipes, then the fork: `run` is the peer, which exits 0 when it
+ * returns. stdout is flushed first, or the peer would print the lines the
+ * parent had buffered again. */
+static inline void peer_start(struct peer *p, int npipes, void (*run)(struct peer *p, void *arg), void *arg)
+{
+    p->lfd = listener(&p->la, 0);
+    struct pollfd lp = { .fd = p->lfd, .events = POLLIN };
+    poll(&lp, 1, 0);
+    for (int i = 0; i < PEER_PIPES; i++)
+        p->pipes[i][0] = p->pipes[i][1] = -1;
+    for (int i = 0; i < npipes; i++)
+        if (pipe(p->pipes[i]) < 0)
+            die("pipe");
+    fflush(stdout);
+    p->pid = fork();
+    if (p->pid < 0)
+        die("fork");
+    if (p->pid == 0) {
+        run(p, arg);
+        fflush(stdout);
+        _exit(0);
+    }
+}
+
+/* Closes one pipe end (in the parent: one only the peer uses, so that a
+ * read of the other end sees the peer's exit). */
+static inline void peer_close_end(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+/* Waits for the peer, then closes the pipes and the listener; the peer's
+ * exit status, -1 when it did not exit. */
+static inline int peer_wait(struct peer *p)
+{
+    int st = 0;
+    pid_t r = waitpid(p->pid, &st, 0);
+    for (int i = 0; i < PEER_PIPES; i++) {
+        peer_close_end(&p->pipes[i][0]);
+        peer_close_end(&p->pipes[i][1]);
+    }
+    close(p->lfd);
+    return r == p->pid && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 #endif

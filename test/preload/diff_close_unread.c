@@ -142,6 +142,19 @@ static void fork_case(void)
     close(lfd);
 }
 
+/* The peer of landed_case: sends, waits for "go" (pipe 0), sends again,
+ * says so (pipe 1), and reads once the server closed (the second "go"). */
+static void landed_peer(struct peer *p, void *arg)
+{
+    (void)arg;
+    char t;
+    int c = connect_to(&p->la, 0), go = p->pipes[0][0], sent = p->pipes[1][1];
+    if (dt_write_all(c, "hello", 5) < 0 || read(go, &t, 1) != 1 || dt_write_all(c, "again", 5) < 0 ||
+        write(sent, "s", 1) != 1 || read(go, &t, 1) != 1)
+        _exit(2);
+    peer_reads(c);
+}
+
 /* The peer (another process: none of its calls drives the server's
  * datapath) writes again once the server has read its first bytes; the
  * server makes no socket call until its close. The short sleep lets a
@@ -149,43 +162,21 @@ static void fork_case(void)
  * in the kernel, which resets the connection itself). */
 static void landed_case(void)
 {
-    struct sockaddr_in la;
-    int lfd = dt_listener(&la, 0, 16), go[2], sent[2];
-    if (pipe(go) < 0 || pipe(sent) < 0)
-        die("pipe");
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid < 0)
-        die("fork");
-    if (pid == 0) {
-        char t;
-        int c = connect_to(&la, 0);
-        if (dt_write_all(c, "hello", 5) < 0 || read(go[0], &t, 1) != 1 || dt_write_all(c, "again", 5) < 0 ||
-            write(sent[1], "s", 1) != 1 || read(go[0], &t, 1) != 1)
-            _exit(2);
-        peer_reads(c);
-        fflush(stdout);
-        _exit(0);
-    }
+    struct peer p;
+    peer_start(&p, 2, landed_peer, NULL);
+    int go = p.pipes[0][1], sent = p.pipes[1][0];
     dt_set_phase("unread bytes arrived with no socket call");
     char b[8], t;
-    int s = accept(lfd, NULL, NULL);
-    if (s < 0 || read_full(s, b, 5) != 5 || write(go[1], "g", 1) != 1 || read(sent[0], &t, 1) != 1)
+    int s = accept(p.lfd, NULL, NULL);
+    if (s < 0 || read_full(s, b, 5) != 5 || write(go, "g", 1) != 1 || read(sent, &t, 1) != 1)
         die("first bytes");
     ms_sleep(20);
     printf("5 bytes unread, arrived with no socket call since:\n");
     print_call("server close", close(s));
     fflush(stdout);
-    if (write(go[1], "g", 1) != 1) /* the peer's lines after ours */
+    if (write(go, "g", 1) != 1) /* the peer's lines after ours */
         die("pipe write");
-    int st = 0;
-    waitpid(pid, &st, 0);
-    printf("  peer exit %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-    close(go[0]);
-    close(go[1]);
-    close(sent[0]);
-    close(sent[1]);
-    close(lfd);
+    printf("  peer exit %d\n", peer_wait(&p));
 }
 
 int main(int argc, char **argv)

@@ -207,35 +207,30 @@ static void client(const struct sockaddr_in *a, int verdict_fd)
     _exit(0);
 }
 
+static void client_peer(struct peer *p, void *arg)
+{
+    (void)arg;
+    peer_close_end(&p->pipes[0][0]);
+    client(&p->la, p->pipes[0][1]);
+}
+
 static void round_of(enum mode m)
 {
-    struct sockaddr_in la;
-    int l = listener(&la, 0), vp[2];
-    struct pollfd lp = { .fd = l, .events = POLLIN };
-    poll(&lp, 1, 0); /* hands it over before the client connects */
-    if (pipe(vp) < 0)
-        die("pipe");
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid < 0)
-        die("fork");
-    if (pid == 0) {
-        close(vp[0]);
-        client(&la, vp[1]);
-    }
-    close(vp[1]);
+    struct peer p;
+    peer_start(&p, 1, client_peer, NULL);
+    peer_close_end(&p.pipes[0][1]); /* the helper's read sees the client's end */
     done = false;
     futex_word = 0;
     verdict = 0;
     sem_init(&sem, 0, 0);
     pthread_barrier_init(&barrier, NULL, 2);
-    struct helper_arg ha = { m, vp[0] };
+    struct helper_arg ha = { m, p.pipes[0][0] };
     pthread_t h;
     if (pthread_create(&h, NULL, helper, &ha) != 0)
         die("pthread_create");
     while (sem_wait(&helper_ready) < 0 && errno == EINTR)
         ;
-    int s1 = accept(l, NULL, NULL), s2 = accept(l, NULL, NULL);
+    int s1 = accept(p.lfd, NULL, NULL), s2 = accept(p.lfd, NULL, NULL);
     if (s1 < 0 || s2 < 0)
         die("accept");
     printf("%-16s %-31s -> %d\n", mode_name[m], "epoll_wait: ready", one_turn(s1, s2));
@@ -247,16 +242,13 @@ static void round_of(enum mode m)
     printf("%-16s %-31s -> %d %c\n", mode_name[m], "wait ended; client's verdict", r, verdict);
     showv("recv(s2)", recv(s2, &q, 1, 0));
     showv("send(s2, \"B\")", send(s2, "B", 1, 0));
-    int st = 0;
-    printf("%-48s -> %d\n", "client exit", waitpid(pid, &st, 0) == pid && WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    printf("%-48s -> %d\n", "client exit", peer_wait(&p));
     if (m != JOIN && m != TIMEDJOIN && m != CLOCKJOIN)
         pthread_join(h, NULL);
     pthread_barrier_destroy(&barrier);
     sem_destroy(&sem);
-    close(vp[0]);
     close(s1);
     close(s2);
-    close(l);
 }
 
 int main(void)

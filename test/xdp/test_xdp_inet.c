@@ -342,6 +342,29 @@ static pid_t echo_server6(uint16_t port, int conns)
     return spawn_in_ns(py);
 }
 
+/* A connected TCP socket of ours to `to`: the server in the namespace
+ * starts on its own time, so a refused connect is made again every
+ * 100 ms, for up to 20 s. */
+static int connect_until_listening(struct dm_instance *inst, const struct sockaddr *to, socklen_t len)
+{
+    int64_t deadline = dm_clock_ns() + 20 * DM_NS_PER_S;
+    for (;;) {
+        int c = -1;
+        demi_qtoken_t qt;
+        demi_qresult_t qr;
+        assert_int_equal(dm_socket(inst, &c, to->sa_family, SOCK_STREAM, 0), 0);
+        assert_int_equal(dm_connect(inst, &qt, c, to, len), 0);
+        assert_int_equal(dm_wait(inst, &qr, qt, 5 * DM_NS_PER_S), 0);
+        if (qr.qr_opcode == DEMI_OPC_CONNECT)
+            return c;
+        dm_close(inst, c);
+        assert_true(dm_clock_ns() < deadline);
+        int64_t t = dm_clock_ns() + 100 * DM_NS_PER_MS;
+        while (dm_clock_ns() < t)
+            dm_poll(inst, DM_NS_PER_MS);
+    }
+}
+
 /* Our client: connects to [host]:port (again until the server listens),
  * sends `n` bytes (at most 256 KiB), checks the echo, closes; bytes back. */
 static uint32_t client_echo6(struct dm_instance *inst, const char *host, uint16_t port, uint32_t n)
@@ -350,22 +373,9 @@ static uint32_t client_echo6(struct dm_instance *inst, const char *host, uint16_
     struct sockaddr_in6 to = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
     assert_true(n <= sizeof(out) && n % 8192 == 0);
     assert_int_equal(inet_pton(AF_INET6, host, &to.sin6_addr), 1);
-    int c = -1;
+    int c = connect_until_listening(inst, (struct sockaddr *)&to, sizeof(to));
     demi_qtoken_t qt;
     demi_qresult_t qr;
-    int64_t deadline = dm_clock_ns() + 20 * DM_NS_PER_S;
-    for (;;) { /* until the server listens */
-        assert_int_equal(dm_socket(inst, &c, AF_INET6, SOCK_STREAM, 0), 0);
-        assert_int_equal(dm_connect(inst, &qt, c, (struct sockaddr *)&to, sizeof(to)), 0);
-        assert_int_equal(dm_wait(inst, &qr, qt, 5 * DM_NS_PER_S), 0);
-        if (qr.qr_opcode == DEMI_OPC_CONNECT)
-            break;
-        dm_close(inst, c);
-        assert_true(dm_clock_ns() < deadline);
-        int64_t t = dm_clock_ns() + 100 * DM_NS_PER_MS;
-        while (dm_clock_ns() < t)
-            dm_poll(inst, DM_NS_PER_MS);
-    }
     for (uint32_t i = 0; i < n; i++)
         out[i] = (uint8_t)(i * 13 + (i >> 8));
     for (uint32_t off = 0; off < n; off += 8192) {
@@ -565,22 +575,10 @@ static void bulk_send(struct dm_instance *inst, uint16_t port, int mib)
     snprintf(peer, sizeof(peer), "%s.2", subnet);
     struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(port) };
     inet_pton(AF_INET, peer, &to.sin_addr);
-    int c = -1;
+    /* the sink first computes what it expects, then listens */
+    int c = connect_until_listening(inst, (struct sockaddr *)&to, sizeof(to));
     demi_qtoken_t qt;
     demi_qresult_t qr;
-    int64_t deadline = dm_clock_ns() + 20 * DM_NS_PER_S;
-    for (;;) { /* until the sink listens (it first computes what it expects) */
-        assert_int_equal(dm_socket(inst, &c, AF_INET, SOCK_STREAM, 0), 0);
-        assert_int_equal(dm_connect(inst, &qt, c, (struct sockaddr *)&to, sizeof(to)), 0);
-        assert_int_equal(dm_wait(inst, &qr, qt, 5 * DM_NS_PER_S), 0);
-        if (qr.qr_opcode == DEMI_OPC_CONNECT)
-            break;
-        dm_close(inst, c);
-        assert_true(dm_clock_ns() < deadline);
-        int64_t t = dm_clock_ns() + 100 * DM_NS_PER_MS;
-        while (dm_clock_ns() < t)
-            dm_poll(inst, DM_NS_PER_MS);
-    }
     int64_t t0 = dm_clock_ns();
     for (int k = 0; k < nblk; k++) {
         demi_sgarray_t sga = dm_sgaalloc(inst, BLK, &(int){0});
