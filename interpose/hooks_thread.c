@@ -2,11 +2,11 @@
 /*
  * Hooks of the calls where a thread waits for another: a condition
  * variable, a semaphore, a join, a barrier, a mutex, read-write lock or
- * spin lock another thread holds, a raw futex wait. As with the calls of hooks_block.c, a thread that
- * answered within an event-loop turn (DEMI_TX_BATCH, shim/rt.c) may still
- * owe the submission of those answers, and would hold them back for as
- * long as it waits (a server that hands work to a pool and waits for it,
- * test: diff_tx_futex). Each submits what its turn left
+ * spin lock another thread holds, a raw futex wait. As with the calls of
+ * hooks_block.c, a thread that answered within an event-loop turn
+ * (DEMI_TX_BATCH, shim/rt.c) may still owe the submission of those
+ * answers, and would hold them back for as long as it waits (a server
+ * that hands work to a pool and waits for it, test: diff_tx_futex). Each submits what its turn left
  * (dm_before_block), then is libc's own; when nothing is owed, which is
  * every call outside such a turn, the hook costs one thread-local load.
  * A lock submits them only when it would wait (lock_try_else_flush).
@@ -97,9 +97,11 @@ static int lock_try_else_flush(int trylock_result)
 }
 
 /* EBUSY: call the lock function (it may wait, nothing is owed any more);
- * else the lock call's result, which the trylock gave. Nothing owed: no
- * trylock, EBUSY. */
-#define LOCK_TRY(trylock) (__builtin_expect(shim_tx_owed, 0) ? lock_try_else_flush(trylock) : EBUSY)
+ * else the lock call's result, which the trylock gave. Nothing owed, or
+ * not `ok` to try: EBUSY, no trylock (and `ok` is not evaluated when
+ * nothing is owed: the common path is the thread-local load). */
+#define LOCK_TRY(ok, trylock) \
+    (__builtin_expect(shim_tx_owed, 0) && (ok) ? lock_try_else_flush(trylock) : EBUSY)
 
 /* pthread_mutex_lock is the one hook on a hot path of its own (every
  * lock of the program, and of its libraries, comes through): its common
@@ -125,13 +127,13 @@ DM_HOOK int pthread_mutex_lock(pthread_mutex_t *m)
 
 DM_HOOK int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime)
 {
-    int r = LOCK_TRY(pthread_mutex_trylock(m));
+    int r = LOCK_TRY(true, pthread_mutex_trylock(m));
     return r != EBUSY ? r : DM_REAL(pthread_mutex_timedlock)(m, abstime);
 }
 
 DM_HOOK int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk, const struct timespec *abstime)
 {
-    int r = LOCK_TRY(pthread_mutex_trylock(m));
+    int r = LOCK_TRY(true, pthread_mutex_trylock(m));
     return r != EBUSY ? r : DM_REAL(pthread_mutex_clocklock)(m, clk, abstime);
 }
 
@@ -139,13 +141,13 @@ DM_HOOK int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk, const str
  * either) waits for another thread as a mutex's does. */
 DM_HOOK int pthread_rwlock_rdlock(pthread_rwlock_t *l)
 {
-    int r = LOCK_TRY(pthread_rwlock_tryrdlock(l));
+    int r = LOCK_TRY(true, pthread_rwlock_tryrdlock(l));
     return r != EBUSY ? r : DM_REAL(pthread_rwlock_rdlock)(l);
 }
 
 DM_HOOK int pthread_rwlock_wrlock(pthread_rwlock_t *l)
 {
-    int r = LOCK_TRY(pthread_rwlock_trywrlock(l));
+    int r = LOCK_TRY(true, pthread_rwlock_trywrlock(l));
     return r != EBUSY ? r : DM_REAL(pthread_rwlock_wrlock)(l);
 }
 
@@ -159,25 +161,25 @@ static bool rwlock_deadline_ok(clockid_t clk, const struct timespec *t)
 
 DM_HOOK int pthread_rwlock_timedrdlock(pthread_rwlock_t *l, const struct timespec *abstime)
 {
-    int r = rwlock_deadline_ok(CLOCK_REALTIME, abstime) ? LOCK_TRY(pthread_rwlock_tryrdlock(l)) : EBUSY;
+    int r = LOCK_TRY(rwlock_deadline_ok(CLOCK_REALTIME, abstime), pthread_rwlock_tryrdlock(l));
     return r != EBUSY ? r : DM_REAL(pthread_rwlock_timedrdlock)(l, abstime);
 }
 
 DM_HOOK int pthread_rwlock_timedwrlock(pthread_rwlock_t *l, const struct timespec *abstime)
 {
-    int r = rwlock_deadline_ok(CLOCK_REALTIME, abstime) ? LOCK_TRY(pthread_rwlock_trywrlock(l)) : EBUSY;
+    int r = LOCK_TRY(rwlock_deadline_ok(CLOCK_REALTIME, abstime), pthread_rwlock_trywrlock(l));
     return r != EBUSY ? r : DM_REAL(pthread_rwlock_timedwrlock)(l, abstime);
 }
 
 DM_HOOK int pthread_rwlock_clockrdlock(pthread_rwlock_t *l, clockid_t clk, const struct timespec *abstime)
 {
-    int r = rwlock_deadline_ok(clk, abstime) ? LOCK_TRY(pthread_rwlock_tryrdlock(l)) : EBUSY;
+    int r = LOCK_TRY(rwlock_deadline_ok(clk, abstime), pthread_rwlock_tryrdlock(l));
     return r != EBUSY ? r : DM_REAL(pthread_rwlock_clockrdlock)(l, clk, abstime);
 }
 
 DM_HOOK int pthread_rwlock_clockwrlock(pthread_rwlock_t *l, clockid_t clk, const struct timespec *abstime)
 {
-    int r = rwlock_deadline_ok(clk, abstime) ? LOCK_TRY(pthread_rwlock_trywrlock(l)) : EBUSY;
+    int r = LOCK_TRY(rwlock_deadline_ok(clk, abstime), pthread_rwlock_trywrlock(l));
     return r != EBUSY ? r : DM_REAL(pthread_rwlock_clockwrlock)(l, clk, abstime);
 }
 
@@ -186,7 +188,7 @@ DM_HOOK int pthread_rwlock_clockwrlock(pthread_rwlock_t *l, clockid_t clk, const
  * hand-off), so it is submitted before the spinning starts. */
 DM_HOOK int pthread_spin_lock(pthread_spinlock_t *l)
 {
-    int r = LOCK_TRY(pthread_spin_trylock(l));
+    int r = LOCK_TRY(true, pthread_spin_trylock(l));
     return r != EBUSY ? r : DM_REAL(pthread_spin_lock)(l);
 }
 
