@@ -119,7 +119,7 @@ static unsigned pf_cap;
 
 static void live_update(void)
 {
-    shim_relay_live = nctls + nrelays;
+    __atomic_store_n(&shim_relay_live, nctls + nrelays, __ATOMIC_RELAXED); /* (the helper reads it) */
 }
 
 static void close_fd(int fd)

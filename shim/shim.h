@@ -667,6 +667,7 @@ void shim_sock_to_kernel(struct shim_sock *s, int fd);
 /* Control sockets and relays alive in this process: while 0, progress
  * pays one check for them. Lock held. */
 extern unsigned shim_relay_live;
+#define SHIM_RELAY_HELPER_NS (20 * 1000) /* the progress helper's period meanwhile */
 /* fork, lock held. begin: before the real fork, makes the control pair
  * (ctl[0] the parent's end) when connections will need a relay, else
  * leaves -1s. parent: after it (pid < 0: it failed), the parent's refs.
