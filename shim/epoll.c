@@ -243,7 +243,7 @@ int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
         r = -EFAULT;
         goto out;
     }
-    if (op != EPOLL_CTL_DEL && shim_sock_claim(s, fd) == 1) {
+    if ((op != EPOLL_CTL_DEL || s->state == SHIM_RELAYED) && shim_sock_claim(s, fd) == 1) {
         r = kernel_ctl(ep, op, fd, ev); /* it went to the kernel */
         goto out;
     }

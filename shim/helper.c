@@ -22,7 +22,10 @@
  * is skipped (trylock). It blocks every signal (they are the
  * application's), and its own calls go to the kernel (shim_internal).
  * A forked child has no helper (threads do not survive fork); DEMI_HELPER_US=0
- * turns it off.
+ * turns it off. While relays to forked children are alive it looks every
+ * SHIM_RELAY_HELPER_NS instead, as long as the application is away: a
+ * fork-per-connection parent waits in waitpid while its children's bytes
+ * go through its datapath.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -47,7 +50,13 @@ static void *helper_main(void *arg)
     int64_t cur = period;
     unsigned seen = __atomic_load_n(&shim_rt.progress_gen, __ATOMIC_RELAXED);
     for (;;) {
-        struct timespec ts = { .tv_sec = cur / DM_NS_PER_S, .tv_nsec = cur % DM_NS_PER_S };
+        /* relays to forked children (relay.c) move only when the
+         * datapath is polled: while the application leaves it, they are
+         * polled at their own pace, not once a period */
+        int64_t nap = cur;
+        if (cur == period && __atomic_load_n(&shim_relay_live, __ATOMIC_RELAXED))
+            nap = DM_MIN(cur, SHIM_RELAY_HELPER_NS);
+        struct timespec ts = { .tv_sec = nap / DM_NS_PER_S, .tv_nsec = nap % DM_NS_PER_S };
         clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
         if (__atomic_load_n(&shim_rt.progress_gen, __ATOMIC_RELAXED) != seen) {
             /* the application drives it: look less often (its wake-ups

@@ -25,7 +25,10 @@
  *         socket an nginx master opened) go straight to the kernel. A
  *         datagram the parent's datapath had received stays the parent's.
  *   own stack (dpdk, xdp): the connection lives in the parent's datapath
- *         and cannot be shared: ORPHAN, close only (EIO otherwise, logged).
+ *         and cannot be shared: REMOTE, and the parent relays it to the
+ *         child through a unix socket from its first use here (relay.c);
+ *         ORPHAN (close only, EIO otherwise, logged) where no relay could
+ *         be set up.
  *
  * exec (shim_inherit_exec, from proc.c): every fd that is not CLOEXEC and
  * names a connection gets the kernel socket itself (dup3 onto its
@@ -147,6 +150,10 @@ void shim_inherit_child(struct shim_sock *s)
     int kfd = -EBADF;
     if (inst && (s->type == SOCK_DGRAM || s->phase == SHIM_CONNECTED))
         kfd = dm_kernel_fd(inst, s->qd);
+    if (kfd == -EOPNOTSUPP && shim_relay_offered(s)) {
+        s->state = SHIM_REMOTE; /* relayed by the parent at its first use here */
+        return;
+    }
     if (kfd < 0) {
         s->state = SHIM_ORPHAN;
         if (kfd == -EOPNOTSUPP)
@@ -189,6 +196,8 @@ int shim_orphan_eio(void)
 
 int shim_inherit_claim(struct shim_sock *s, int fd)
 {
+    if (s->state != SHIM_INHERITED)
+        return shim_relay_claim(s, fd);
     struct shim_dp *dp = shim_dp_mine();
     int qd = -1, r = dp ? dm_adopt(shim_dp_inst(dp), &qd, s->kfd) : -ENODEV;
     if (r < 0) {
@@ -266,6 +275,12 @@ static void exec_carry(struct shim_sock *s, int fd)
 void shim_inherit_exec(struct shim_sock *s, int fd)
 {
     int kfd = -EBADF;
+    if (shim_sock_remote(s)) {
+        /* the new program gets the relay's unix socket (a stream with
+         * the same bytes; its addresses are the shim's to answer) */
+        (void)shim_relay_claim(s, fd);
+        return;
+    }
     if (s->state == SHIM_INHERITED) {
         kfd = s->kfd;
     } else if (s->state == SHIM_OFFLOADED && (s->type == SOCK_DGRAM || s->phase == SHIM_CONNECTED) &&

@@ -650,6 +650,62 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
     return r;
 }
 
+/* ---- a relay's pumps (relay.c): no fd, never blocks ---- */
+
+ssize_t shim_sock_rx_to_fd(struct shim_sock *s, int fd)
+{
+    struct iovec v[SHIM_RXRING * DEMI_SGARRAY_MAXSIZE];
+    int n = 0;
+    for (unsigned i = 0; i < s->rx_count; i++) {
+        const struct shim_rxseg *seg = &s->rx[(s->rx_head + i) % SHIM_RXRING];
+        uint32_t off = seg->off;
+        for (uint32_t j = 0; j < seg->sga.sga_numsegs && j < DEMI_SGARRAY_MAXSIZE; j++) {
+            uint32_t sl = seg->sga.sga_segs[j].sgaseg_len;
+            if (off >= sl) {
+                off -= sl;
+                continue;
+            }
+            v[n++] = (struct iovec){ (uint8_t *)seg->sga.sga_segs[j].sgaseg_buf + off, sl - off };
+            off = 0;
+        }
+    }
+    if (n == 0)
+        return 0;
+    struct msghdr m = { .msg_iov = v, .msg_iovlen = (size_t)n };
+    ssize_t k = DM_REAL(sendmsg)(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (k < 0)
+        return -errno;
+    struct iovcur none = { NULL, 0, 0, 0 }; /* consumes without copying */
+    rx_stream_copy(s, &none, (size_t)k, false);
+    shim_sock_post(s);
+    return k;
+}
+
+size_t shim_sock_tx_space(const struct shim_sock *s)
+{
+    return send_space(s);
+}
+
+ssize_t shim_sock_push(struct shim_sock *s, const void *buf, size_t len)
+{
+    if (s->wr_dead || s->shut_wr || s->so_error || s->phase != SHIM_CONNECTED)
+        return -EPIPE;
+    size_t n = DM_MIN(DM_MIN(send_space(s), len), (size_t)SHIM_PUSH_MAX);
+    if (n == 0)
+        return -EAGAIN;
+    struct iovec v = { (void *)buf, n };
+    struct iovcur c = { &v, 1, 0, 0 };
+    demi_qtoken_t qt = 0;
+    int pr = push_bytes(s, &c, n, NULL, &qt);
+    if (pr == -ENOBUFS || pr == -EAGAIN)
+        return -EAGAIN; /* nothing taken: the caller keeps the bytes */
+    if (pr < 0)
+        return pr;
+    if (push_failed_now(s, qt))
+        return -EPIPE;
+    return pr;
+}
+
 ssize_t shim_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 {
     uint8_t buf[16384];
@@ -659,6 +715,13 @@ ssize_t shim_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 
     if (shim_fd_maybe(in_fd))
         return -EINVAL; /* Linux: in_fd must be a file that supports mmap */
+    /* an inherited connection that is the kernel's from its first use:
+     * decided before a byte is read from in_fd */
+    shim_lock();
+    bool kernel = !io_sock(out_fd);
+    shim_unlock();
+    if (kernel)
+        return SHIM_PASS;
     while (done < count) {
         size_t k = DM_MIN(count - done, sizeof(buf));
         ssize_t n = offset ? pread(in_fd, buf, k, pos) : DM_REAL(read)(in_fd, buf, k);

@@ -18,8 +18,10 @@
  *              kernel's (inherit.c); closing either process's copy leaves
  *              the other's alone (a Redis BGSAVE child closing the clients,
  *              a forking server's parent closing the accepted connection).
- *              With a stack of its own (dpdk, xdp): ORPHAN, only close()
- *              works, and it touches nothing of the parent's.
+ *              With a stack of its own (dpdk, xdp) the connection stays
+ *              in the parent's datapath, which relays it to the child
+ *              through a unix socket from its first use there, and keeps
+ *              it while the child holds it (relay.c).
  *
  * exec and exit: data the application wrote may still be queued in the
  * datapath; it is pushed out (up to DEMI_LINGER_MS) before the process
@@ -111,11 +113,14 @@ pid_t shim_fork(void)
      * (inherit.c); left in the ring, the parent would reap them. */
     for (int i = 0; i < 4 && shim_progress() > 0; i++)
         ;
+    int ctl[2];
+    shim_relay_fork_begin(ctl);
     pid_t pid = DM_REAL(fork)();
     if (pid > 0)
         mark_shared();
     if (pid != 0) {
         int e = errno;
+        shim_relay_fork_parent(ctl, pid);
         shim_unlock();
         return pid < 0 ? -e : pid;
     }
@@ -124,6 +129,7 @@ pid_t shim_fork(void)
     pthread_mutex_init(&shim_rt.lock, NULL);
     DM_REAL(pthread_mutex_lock)(&shim_rt.lock);
     mark_shared();
+    shim_relay_fork_child(ctl);
     child_reset();
     shim_unlock();
     return 0;
@@ -158,6 +164,8 @@ void shim_drain(int64_t timeout_ns)
     if (!shim_rt.inst)
         return;
     int64_t start = dm_clock_ns(), deadline = start + timeout_ns;
+    if (dm_unlikely(shim_relay_live))
+        shim_relay_drain(deadline); /* first: what they move is sent below */
     for (;;) {
         struct shim_dp *dp = pushes_pending();
         if (!dp)

@@ -966,6 +966,8 @@ int shim_progress(void)
         for (int i = 0; i < n; i++)
             total += shim_progress_dp(others[i]);
     }
+    if (dm_unlikely(shim_relay_live))
+        total += shim_relay_step(); /* children's connections (relay.c) */
     return total;
 }
 

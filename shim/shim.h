@@ -30,9 +30,14 @@
  *              the kernel socket; its first use here adopts it into this
  *              process's datapath (inherit.c). Listeners are re-created in
  *              the child instead; UDP sockets become the kernel's there.
- *   ORPHAN     the same with a backend of its own stack (dpdk, xdp): the
- *              connection lives in the parent's datapath; the child may
- *              only close it.
+ *   ORPHAN     the same with a backend of its own stack (dpdk, xdp) when
+ *              no relay could be set up: the connection lives in the
+ *              parent's datapath; the child may only close it.
+ *   REMOTE     such a connection with a relay offered (relay.c): the
+ *              parent keeps it alive while this child holds it; its first
+ *              use here asks the parent to relay it through a unix socket.
+ *   RELAYED    after that: the fd is the unix socket (the kernel does the
+ *              I/O, poll and epoll); the shim answers names and options.
  *
  * Instances (rt.c, struct shim_dp): one per thread that does socket I/O
  * where the backend allows (uring, posix), else one per process. A socket
@@ -82,7 +87,8 @@
 #define SHIM_FOCUS_MAX 4 /* instances one wait drives by name (more: all) */
 #define SHIM_WATCH_MAX (SHIM_FOCUS_MAX + 2) /* kernel fds one sleep inside an instance watches */
 enum shim_kind { SHIM_KIND_SOCK = 1, SHIM_KIND_EPOLL = 2 };
-enum shim_state { SHIM_PENDING = 0, SHIM_OFFLOADED, SHIM_ORPHAN, SHIM_INHERITED };
+/* (INHERITED and after: shim_sock_claim acts at a socket's first use) */
+enum shim_state { SHIM_PENDING = 0, SHIM_OFFLOADED, SHIM_ORPHAN, SHIM_INHERITED, SHIM_REMOTE, SHIM_RELAYED };
 /* Where a socket is in the connection's life, whatever its state above
  * (a PENDING listener is LISTENING already: listen() went to the kernel).
  * One at a time: connect() moves UNCONNECTED to CONNECTING, its
@@ -159,7 +165,8 @@ struct shim_sock {
     demi_qtoken_t tx_fail_qt;    /* the push that failed (send reports it) */
     struct shim_sock *qnext; /* qd map chain */
     struct dm_list watches;  /* struct shim_watch.slink */
-    int kfd;                 /* INHERITED: this process's copy of the kernel socket, else -1 */
+    int kfd;                 /* INHERITED: this process's copy of the kernel socket;
+                                RELAYED: the placeholder (takes SOL_TCP options), else -1 */
     int rcvlowat;
     int64_t rcvtimeo_ns, sndtimeo_ns; /* 0: none */
     union dm_sockaddr local, peer; /* of s->family (v4-mapped peers on [::]) */
@@ -638,12 +645,15 @@ void shim_inherit_child(struct shim_sock *s);
 void shim_inherit_child_lingering(struct shim_sock *s);
 int shim_inherit_claim(struct shim_sock *s, int fd);
 /* Lock held, at a call on fd's socket (not close/dup/fcntl): an INHERITED
- * one is adopted by this process's datapath now. 1: it became a plain
- * kernel socket (the caller passes the call on to libc), else 0. */
+ * one is adopted by this process's datapath now, a REMOTE one relayed
+ * (relay.c). 1: fd is a kernel socket now (the caller passes the call on
+ * to libc; a RELAYED socket stays ours for names and options), else 0. */
 static inline int shim_sock_claim(struct shim_sock *s, int fd)
 {
-    return dm_likely(s->state != SHIM_INHERITED) ? 0 : shim_inherit_claim(s, fd);
+    return dm_likely(s->state < SHIM_INHERITED) ? 0 : shim_inherit_claim(s, fd);
 }
+/* A connection that lives in the parent's datapath, relayed or not yet. */
+static inline bool shim_sock_remote(const struct shim_sock *s) { return s->state >= SHIM_REMOTE; }
 /* Before exec: fd (not CLOEXEC) names connection s; it gets the kernel
  * socket itself. Lock held. */
 void shim_inherit_exec(struct shim_sock *s, int fd);
@@ -652,6 +662,41 @@ int shim_orphan_eio(void);
 void shim_inherit_exec_failed(void);
 /* The socket leaves the shim: every fd naming it is a kernel fd (sock.c). */
 void shim_sock_to_kernel(struct shim_sock *s, int fd);
+
+/* ---- relays of inherited connections, own stack (relay.c) ---- */
+/* Control sockets and relays alive in this process: while 0, progress
+ * pays one check for them. Lock held. */
+extern unsigned shim_relay_live;
+#define SHIM_RELAY_HELPER_NS (20 * 1000) /* the progress helper's period meanwhile */
+/* fork, lock held. begin: before the real fork, makes the control pair
+ * (ctl[0] the parent's end) when connections will need a relay, else
+ * leaves -1s. parent: after it (pid < 0: it failed), the parent's refs.
+ * child: before child_reset, so that shim_inherit_child asks
+ * shim_relay_offered. */
+void shim_relay_fork_begin(int ctl[2]);
+void shim_relay_fork_parent(int ctl[2], pid_t pid);
+void shim_relay_fork_child(int ctl[2]);
+bool shim_relay_offered(const struct shim_sock *s);
+/* A REMOTE socket's first use: 1 relayed (fd is the unix socket now), 0
+ * it became ORPHAN (no relay). RELAYED: 1. */
+int shim_relay_claim(struct shim_sock *s, int fd);
+/* From shim_sock_free of a shared socket: true when a child still holds
+ * the connection (the parent's last fd closed; the relay keeps s). */
+bool shim_relay_free(struct shim_sock *s);
+/* From shim_progress: control messages and relay bytes, throttled. */
+int shim_relay_step(void);
+/* At exit or exec (shim_drain): the relays' bytes still move, until they
+ * are done or the deadline (the connections end with this datapath). */
+void shim_relay_drain(int64_t deadline);
+int shim_relay_getsockopt(struct shim_sock *s, int fd, int level, int name, void *val, socklen_t *len);
+int shim_relay_setsockopt(struct shim_sock *s, int fd, int level, int name, const void *val, socklen_t len);
+/* io.c: a relay's byte pumps over a connected stream s (no fd of the
+ * application). rx_to_fd: what s received, to fd (nonblocking), bytes
+ * or -errno. push: up to len bytes of buf as sends of s (what fits),
+ * -EAGAIN no room, -EPIPE it sends no more. space: the send room. */
+ssize_t shim_sock_rx_to_fd(struct shim_sock *s, int fd);
+ssize_t shim_sock_push(struct shim_sock *s, const void *buf, size_t len);
+size_t shim_sock_tx_space(const struct shim_sock *s);
 
 /* ---- processes (proc.c) ---- */
 pid_t shim_fork(void);

@@ -191,6 +191,8 @@ static void sock_close_reset(struct shim_sock *s)
 
 void shim_sock_free(struct shim_sock *s)
 {
+    if (dm_unlikely(s->shared) && shim_relay_free(s))
+        return; /* a child still holds the connection: relay.c frees it */
     bool reset = sock_live(s) && shim_sock_close_resets(s);
     if (reset)
         sock_close_reset(s);
@@ -659,6 +661,19 @@ uint32_t shim_sock_events(struct shim_sock *s, int fd)
     struct shim_obj *o_##s = shim_fd_get(fd);                         \
     if (!o_##s || o_##s->kind != SHIM_KIND_SOCK ||                    \
         shim_sock_claim((struct shim_sock *)o_##s, fd) == 1) {        \
+        shim_unlock();                                                \
+        return SHIM_PASS;                                             \
+    }                                                                 \
+    struct shim_sock *s = (struct shim_sock *)o_##s
+
+/* The same for names and options, which a connection relayed from the
+ * parent's datapath answers as the TCP socket it is (relay.c), relayed
+ * or not yet. */
+#define SHIM_GET_SOCK_NAMED(fd, s)                                    \
+    struct shim_obj *o_##s = shim_fd_get(fd);                         \
+    if (!o_##s || o_##s->kind != SHIM_KIND_SOCK ||                    \
+        (!shim_sock_remote((struct shim_sock *)o_##s) &&              \
+         shim_sock_claim((struct shim_sock *)o_##s, fd) == 1)) {      \
         shim_unlock();                                                \
         return SHIM_PASS;                                             \
     }                                                                 \
@@ -1202,7 +1217,7 @@ int shim_shutdown(int fd, int how)
 int shim_getsockname(int fd, struct sockaddr *a, socklen_t *len)
 {
     shim_lock();
-    SHIM_GET_SOCK(fd, s);
+    SHIM_GET_SOCK_NAMED(fd, s);
     if (s->state == SHIM_PENDING && !s->own_bind) {
         shim_unlock();
         return SHIM_PASS;
@@ -1220,7 +1235,7 @@ int shim_getsockname(int fd, struct sockaddr *a, socklen_t *len)
 int shim_getpeername(int fd, struct sockaddr *a, socklen_t *len)
 {
     shim_lock();
-    SHIM_GET_SOCK(fd, s);
+    SHIM_GET_SOCK_NAMED(fd, s);
     int r;
     if (s->state == SHIM_PENDING) {
         shim_unlock();
@@ -1250,8 +1265,13 @@ int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
     shim_lock();
     shim_tx_order();
-    SHIM_GET_SOCK(fd, s);
+    SHIM_GET_SOCK_NAMED(fd, s);
     int r = SHIM_PASS;
+    if (dm_unlikely(shim_sock_remote(s))) {
+        r = shim_relay_getsockopt(s, fd, level, name, val, len);
+        shim_unlock();
+        return r;
+    }
     if (level == SOL_SOCKET && (name == SO_REUSEADDR || name == SO_REUSEPORT) &&
         (s->phase == SHIM_LISTENING || s->state != SHIM_PENDING)) {
         r = put_int(name == SO_REUSEADDR ? s->reuseaddr : s->reuseport, val, len);
@@ -1324,9 +1344,13 @@ int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
     shim_lock();
     shim_tx_order();
-    SHIM_GET_SOCK(fd, s);
+    SHIM_GET_SOCK_NAMED(fd, s);
     int cls = shim_opt_class(level, name, true);
     int r;
+    if (dm_unlikely(shim_sock_remote(s))) {
+        r = shim_relay_setsockopt(s, fd, level, name, val, len);
+        goto out;
+    }
     if (cls == SHIM_OPT_UNSUPPORTED && s->state == SHIM_OFFLOADED) {
         dm_log_once("shim", "fd %d: %s is not supported on an offloaded socket: ENOPROTOOPT (first of possibly "
                     "several)", fd, shim_opt_name(level, name));

@@ -27,7 +27,10 @@ static bool is_ours(int fd)
 {
     shim_lock();
     struct shim_obj *o = shim_fd_get(fd);
-    bool ours = o && o->kind == SHIM_KIND_SOCK && ((struct shim_sock *)o)->state != SHIM_PENDING;
+    /* (an inherited connection that is the kernel's from its first use:
+     * the kernel's splice) */
+    bool ours = o && o->kind == SHIM_KIND_SOCK && shim_sock_claim((struct shim_sock *)o, fd) == 0 &&
+                ((struct shim_sock *)o)->state != SHIM_PENDING;
     shim_unlock();
     return ours;
 }

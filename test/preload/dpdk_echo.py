@@ -3,12 +3,14 @@
 # dpdk_echo.py server ADDR PORT N: bind ADDR:PORT (the datapath's own
 #   address, which the kernel does not have), print getsockname, then
 #   accept N connections and echo each one until its peer closes. The
-#   second one is first inherited by a forked child: with a stack of its
-#   own the connection stays in the parent's datapath, so the child's recv
-#   gives EIO (the shim logs why, once) and its close leaves the parent's.
+#   first one is inherited by a forked child that only closes it (a
+#   BGSAVE-like child): the parent still serves it. The second one is served by a forked child (fork per connection): with a
+#   stack of its own the connection stays in the parent's datapath, which
+#   relays it to the child; the parent closes its copy at once, which must
+#   not end it (Linux: the child still holds it), then waits for the child.
 # dpdk_echo.py client ADDR PORT SECS: connect (retrying up to SECS), send
 #   64 kB, read it back, check it.
-import errno, os, socket, sys, time
+import os, socket, sys, time
 mode, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 if mode == "server":
     s = socket.socket()
@@ -19,17 +21,41 @@ if mode == "server":
     for i in range(int(sys.argv[4])):
         c, peer = s.accept()
         print("accepted", peer, flush=True)
+        if i == 0:
+            pid = os.fork()
+            if pid == 0:
+                c.close()
+                os._exit(0)
+            _, st = os.waitpid(pid, 0)
+            print("close-only child: status %d" % os.waitstatus_to_exitcode(st), flush=True)
         if i == 1:
             pid = os.fork()
             if pid == 0:
+                code = 0
                 try:
-                    c.recv(1)
-                    os._exit(1)
-                except OSError as e:
+                    # a TCP socket to the application, as on Linux
+                    if c.getpeername() != peer or c.getsockname()[0] != addr or \
+                            c.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) != socket.SOCK_STREAM:
+                        code = 3
+                    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    n = 0
+                    while True:
+                        d = c.recv(65536)
+                        if not d:
+                            break
+                        c.sendall(d)
+                        n += len(d)
+                    c.shutdown(socket.SHUT_WR)
                     c.close()
-                    os._exit(0 if e.errno == errno.EIO else 2)
+                    print("fork child: echoed %d bytes" % n, flush=True)
+                except OSError as e:
+                    print("fork child: %s" % e, flush=True)
+                    code = 2
+                os._exit(code)
+            c.close()  # the parent's copy: the child still holds the connection
             _, st = os.waitpid(pid, 0)
-            print("fork child: %s" % ("EIO" if os.waitstatus_to_exitcode(st) == 0 else "status %d" % st), flush=True)
+            print("fork child: %s" % ("served" if os.waitstatus_to_exitcode(st) == 0 else "status %d" % st), flush=True)
+            continue
         while True:
             d = c.recv(65536)
             if not d:

@@ -3,8 +3,9 @@
 # parent accepts and forks, the child serves the connection, the parent
 # closes its copy at once. Run under the preload (forking-server.sh): each
 # child must serve the connection it inherited, byte for byte.
-#   forking_server.py server PORTFILE NCONN   serve NCONN connections, exit
-#   forking_server.py clients PORT NCONN      NCONN clients at once
+#   forking_server.py server PORTFILE NCONN [ADDR]   serve NCONN connections, exit
+#   forking_server.py clients PORT NCONN [ADDR]      NCONN clients at once
+# ADDR: the server's address (127.0.0.1; the dpdk run: the stack's own)
 import os
 import random
 import socket
@@ -27,9 +28,9 @@ class Handler(socketserver.StreamRequestHandler):
         self.wfile.write(b"pid %d\n" % os.getpid())
 
 
-def server(portfile, n):
+def server(portfile, n, addr):
     socketserver.ForkingTCPServer.allow_reuse_address = True
-    srv = socketserver.ForkingTCPServer(("127.0.0.1", 0), Handler)
+    srv = socketserver.ForkingTCPServer((addr, 0), Handler)
     srv.timeout = 20
     with open(portfile + ".tmp", "w") as f:
         f.write(str(srv.server_address[1]))
@@ -48,9 +49,9 @@ def read_all(c):
         chunks.append(b)
 
 
-def client(port, i, results):
+def client(addr, port, i, results):
     rnd = random.Random(i)
-    c = socket.create_connection(("127.0.0.1", port), timeout=20)
+    c = socket.create_connection((addr, port), timeout=20)
     if i % 2 == 0:
         payload = bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1, 4000))) * rnd.randint(1, 80)
         c.sendall(b"bulk\n" + payload)
@@ -73,9 +74,9 @@ def client(port, i, results):
     c.close()
 
 
-def clients(port, n):
+def clients(addr, port, n):
     results = ["client %d: no answer" % i for i in range(n)]
-    ts = [threading.Thread(target=client, args=(port, i, results)) for i in range(n)]
+    ts = [threading.Thread(target=client, args=(addr, port, i, results)) for i in range(n)]
     for t in ts:
         t.start()
     for t in ts:
@@ -83,7 +84,8 @@ def clients(port, n):
     print("\n".join(results))
 
 
+addr = sys.argv[4] if len(sys.argv) > 4 else "127.0.0.1"
 if sys.argv[1] == "server":
-    server(sys.argv[2], int(sys.argv[3]))
+    server(sys.argv[2], int(sys.argv[3]), addr)
 else:
-    clients(int(sys.argv[2]), int(sys.argv[3]))
+    clients(addr, int(sys.argv[2]), int(sys.argv[3]))

@@ -1,0 +1,782 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Relays: a forked child serves a connection of the parent's own stack.
+ *
+ * With a backend over kernel sockets a forked child adopts its copy of the
+ * kernel socket (inherit.c). With a stack of its own (dpdk, xdp: the
+ * backend answers dm_kernel_fd with -EOPNOTSUPP) the connection is state
+ * in the parent's memory, driven through the parent's device queue: the
+ * child cannot touch it. So the parent relays it:
+ *
+ *   fork     when the process has such connections, a control socket
+ *            pair (AF_UNIX SOCK_SEQPACKET) is made; the parent keeps one
+ *            end per child (struct relay_ctl), the child the other
+ *            (up_fd). Each such connection (struct relay_conn) counts one
+ *            reference per child that has it, and is marked shared. In
+ *            the child those sockets are REMOTE.
+ *   claim    a REMOTE socket's first use in the child (anything but
+ *            close, dup, fcntl, names and options): the child makes a
+ *            socketpair (AF_UNIX SOCK_STREAM), sends one end with
+ *            RELAY_CLAIM naming the connection (the parent's qd and
+ *            datapath generation), waits for RELAY_ANSWER, then dup3s
+ *            its end onto every fd naming the socket: RELAYED. The
+ *            kernel does that fd's I/O, poll, epoll and select; the shim
+ *            answers names and options as the TCP socket (the old
+ *            placeholder, kept in s->kfd, holds the TCP options).
+ *   drop     a child's close of a REMOTE socket sends RELAY_DROP; a child
+ *            that exits closes its control end, and the parent's EOF
+ *            drops every reference that child still held.
+ *   pump     the parent's progress path (shim_progress, hence also the
+ *            progress helper while the parent sleeps in a kernel call)
+ *            polls the control sockets and the relays' unix sockets,
+ *            nonblocking, at most every RELAY_PERIOD_NS unless the last
+ *            step moved something; with none alive it costs a counter
+ *            check. Bytes move with backpressure both ways and none is
+ *            lost: received TCP bytes leave the socket's receive buffer
+ *            only as far as the unix socket takes them (so the TCP window
+ *            closes behind a slow child), and bytes read from the unix
+ *            socket wait in the relay's buffer until the connection has
+ *            send room. The child's EOF shuts the connection's sending
+ *            side (FIN); the peer's FIN shuts the unix socket's; a reset,
+ *            or a child gone, ends the relay.
+ *   refs     the parent's close of a shared connection only drops its
+ *            own reference (shim_sock_free asks shim_relay_free): the
+ *            socket leaves the fd table and stays in the datapath while
+ *            a child holds it (not claimed and neither closed nor exited,
+ *            or a relay). The last reference closes it as the shim's
+ *            close does (FIN, or RST with unread bytes), Linux's
+ *            refcount semantics.
+ *
+ * A grandchild cannot claim its parent's REMOTE sockets (the control
+ * socket is its parent's): they are ORPHAN there; RELAYED ones are unix
+ * sockets that it shares natively.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include "dm/instance.h"
+#include "dm/log.h"
+#include "dm/time.h"
+#include "interpose/real.h"
+#include "shim/shim.h"
+
+#define RELAY_BUF 65536                       /* bytes read from a child, not yet pushed */
+#define RELAY_PERIOD_NS (20 * DM_NS_PER_US)   /* the longest an idle relay waits for a look */
+#define RELAY_ANSWER_MS 10000                 /* a claim's wait for the parent's answer */
+
+enum { RELAY_CLAIM = 1, RELAY_DROP, RELAY_ANSWER };
+struct relay_msg {
+    uint32_t op;
+    int32_t qd;     /* the connection: its qd in the parent ... */
+    uint32_t gen;   /* ... and that datapath's generation */
+    int32_t err;    /* RELAY_ANSWER: 0 or an errno */
+};
+
+/* Parent: a connection that children hold. */
+struct relay_conn {
+    struct shim_sock *s;
+    int qd;
+    uint32_t gen;
+    unsigned refs;       /* children's references: held by a control (not
+                            claimed yet) or by a relay */
+    bool kept;           /* the parent's last fd is closed: s is ours */
+    struct relay_conn *next;
+};
+
+/* Parent: one forked child's control socket. */
+struct relay_ctl {
+    int fd;
+    pid_t pid;
+    struct relay_conn **held; /* its references not claimed yet */
+    unsigned nheld;
+    struct relay_ctl *next;
+};
+
+/* Parent: one claimed connection. */
+struct relay {
+    struct relay_conn *c;
+    int fd;              /* the parent's end of the child's unix socket */
+    pid_t pid;
+    bool up_done;        /* the child's EOF seen (the connection's FIN queued) */
+    bool down_done;      /* the peer's FIN passed on, or the child is gone */
+    uint8_t *buf;        /* read from fd, not pushed yet: buf[off..len) */
+    size_t off, len;
+    struct relay *next;
+};
+
+unsigned shim_relay_live;
+static struct relay_conn *conns;
+static struct relay_ctl *ctls;
+static struct relay *relays;
+static unsigned nctls, nrelays;
+static int up_fd = -1;               /* child: the control socket to the parent */
+static struct shim_sock **pend;      /* fork: the connections offered */
+static unsigned npend, pend_cap;
+static struct pollfd *pf;            /* a step's poll set */
+static unsigned pf_cap;
+
+static void live_update(void)
+{
+    __atomic_store_n(&shim_relay_live, nctls + nrelays, __ATOMIC_RELAXED); /* (the helper reads it) */
+}
+
+static void close_fd(int fd)
+{
+    if (fd >= 0)
+        DM_REAL(close)(fd);
+}
+
+/* ---- fork ---- */
+
+static bool relayable(const struct shim_sock *s)
+{
+    return s->state == SHIM_OFFLOADED && s->type == SOCK_STREAM && s->phase == SHIM_CONNECTED && !s->closed &&
+           shim_dp_live(s->dp) && dm_kernel_fd(shim_dp_inst(s->dp), s->qd) == -EOPNOTSUPP;
+}
+
+static bool pend_has(const struct shim_sock *s)
+{
+    for (unsigned i = 0; i < npend; i++)
+        if (pend[i] == s)
+            return true;
+    return false;
+}
+
+void shim_relay_fork_begin(int ctl[2])
+{
+    ctl[0] = ctl[1] = -1;
+    npend = 0;
+    int hi = shim_fd_max();
+    for (int fd = 0; fd <= hi; fd++) {
+        struct shim_obj *o = shim_fd_get(fd);
+        struct shim_sock *s = (struct shim_sock *)o;
+        if (!o || o->kind != SHIM_KIND_SOCK || !relayable(s) || pend_has(s))
+            continue;
+        if (npend == pend_cap) {
+            unsigned cap = pend_cap ? pend_cap * 2 : 16;
+            struct shim_sock **p = realloc(pend, cap * sizeof(*p));
+            if (!p)
+                break;
+            pend = p;
+            pend_cap = cap;
+        }
+        /* the child answers getsockname from this (its own instance
+         * never had the connection) */
+        socklen_t l = sizeof(s->local);
+        (void)dm_getsockname(shim_dp_inst(s->dp), s->qd, &s->local.sa, &l);
+        s->local.sa.sa_family = (sa_family_t)s->family;
+        pend[npend++] = s;
+    }
+    if (npend && DM_REAL(socketpair)(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0) {
+        DM_WARN("shim", "fork: no control socket for the child (%s): the %u connections of this datapath it "
+                "inherits can only be closed there", strerror(errno), npend);
+        ctl[0] = ctl[1] = -1;
+        npend = 0;
+    }
+}
+
+static struct relay_conn *conn_find(const struct shim_sock *s)
+{
+    for (struct relay_conn *c = conns; c; c = c->next)
+        if (c->s == s)
+            return c;
+    return NULL;
+}
+
+void shim_relay_fork_parent(int ctl[2], pid_t pid)
+{
+    close_fd(ctl[1]);
+    if (ctl[0] < 0)
+        return;
+    struct relay_ctl *t = pid > 0 ? calloc(1, sizeof(*t)) : NULL;
+    if (t)
+        t->held = malloc(npend * sizeof(*t->held));
+    if (!t || !t->held) {
+        if (pid > 0)
+            DM_WARN("shim", "fork: no memory for the child's relay: its %u inherited connections will give EIO",
+                    npend);
+        if (t)
+            free(t);
+        close_fd(ctl[0]);
+        npend = 0;
+        return;
+    }
+    t->fd = ctl[0];
+    t->pid = pid;
+    for (unsigned i = 0; i < npend; i++) {
+        struct relay_conn *c = conn_find(pend[i]);
+        if (!c && (c = calloc(1, sizeof(*c))) != NULL) {
+            c->s = pend[i];
+            c->qd = pend[i]->qd;
+            c->gen = pend[i]->inst_gen;
+            c->next = conns;
+            conns = c;
+        }
+        if (!c)
+            continue; /* (the child's claim is answered EBADF: EIO there) */
+        c->refs++;
+        t->held[t->nheld++] = c;
+    }
+    npend = 0;
+    t->next = ctls;
+    ctls = t;
+    nctls++;
+    live_update();
+    DM_DEBUG("shim", "fork: child %d holds %u connections of this datapath (relayed at its first use there)",
+             (int)pid, t->nheld);
+}
+
+void shim_relay_fork_child(int ctl[2])
+{
+    /* The parent's side of its relays is the parent's: our copies of its
+     * fds would hold its other children's sockets open. The sockets
+     * themselves are copies nobody uses here. */
+    while (ctls) {
+        struct relay_ctl *t = ctls;
+        ctls = t->next;
+        close_fd(t->fd);
+        free(t->held);
+        free(t);
+    }
+    while (relays) {
+        struct relay *r = relays;
+        relays = r->next;
+        close_fd(r->fd);
+        free(r->buf);
+        free(r);
+    }
+    while (conns) {
+        struct relay_conn *c = conns;
+        conns = c->next;
+        free(c);
+    }
+    nctls = nrelays = 0;
+    live_update();
+    close_fd(up_fd); /* our parent's control socket: a grandchild cannot claim */
+    close_fd(ctl[0]);
+    up_fd = ctl[1];
+    if (up_fd < 0)
+        npend = 0;
+}
+
+bool shim_relay_offered(const struct shim_sock *s)
+{
+    return up_fd >= 0 && pend_has(s);
+}
+
+/* ---- child ---- */
+
+static int send_msg(int fd, const struct relay_msg *m, int passfd, int flags)
+{
+    struct iovec v = { (void *)m, sizeof(*m) };
+    union {
+        char b[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } cb;
+    struct msghdr mh = { .msg_iov = &v, .msg_iovlen = 1 };
+    if (passfd >= 0) {
+        memset(&cb, 0, sizeof(cb));
+        mh.msg_control = cb.b;
+        mh.msg_controllen = sizeof(cb.b);
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &passfd, sizeof(int));
+    }
+    ssize_t k;
+    do
+        k = DM_REAL(sendmsg)(fd, &mh, flags | MSG_NOSIGNAL);
+    while (k < 0 && errno == EINTR);
+    return k == (ssize_t)sizeof(*m) ? 0 : k < 0 ? -errno : -EIO;
+}
+
+/* The parent's answer to our claim of qd: 0 or -errno. */
+static int claim_answer(int qd)
+{
+    int64_t end = dm_clock_ns() + (int64_t)RELAY_ANSWER_MS * DM_NS_PER_MS;
+    for (;;) {
+        int64_t left = end - dm_clock_ns();
+        if (left <= 0)
+            return -ETIMEDOUT;
+        struct pollfd p = { .fd = up_fd, .events = POLLIN };
+        int n = DM_REAL(poll)(&p, 1, (int)(left / DM_NS_PER_MS) + 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            continue;
+        struct relay_msg m;
+        ssize_t k = DM_REAL(recv)(up_fd, &m, sizeof(m), MSG_DONTWAIT);
+        if (k < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (k <= 0)
+            return k == 0 ? -EPIPE : -errno; /* the parent is gone */
+        if (k == (ssize_t)sizeof(m) && m.op == RELAY_ANSWER && m.qd == qd)
+            return -m.err;
+    }
+}
+
+/* Our end of the relay goes onto every fd naming s, with the socket's
+ * blocking mode and timeouts; the placeholder stays as s->kfd. */
+static void relay_install(struct shim_sock *s, int fd, int mine)
+{
+    s->kfd = DM_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 0);
+    if (s->nonblock)
+        DM_REAL(fcntl)(mine, F_SETFL, DM_REAL(fcntl)(mine, F_GETFL) | O_NONBLOCK);
+    struct timeval tv;
+    if (s->rcvtimeo_ns) {
+        tv = (struct timeval){ s->rcvtimeo_ns / DM_NS_PER_S, (s->rcvtimeo_ns % DM_NS_PER_S) / 1000 };
+        (void)DM_REAL(setsockopt)(mine, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    }
+    if (s->sndtimeo_ns) {
+        tv = (struct timeval){ s->sndtimeo_ns / DM_NS_PER_S, (s->sndtimeo_ns % DM_NS_PER_S) / 1000 };
+        (void)DM_REAL(setsockopt)(mine, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    }
+    int hi = shim_fd_max();
+    for (int i = 0; i <= hi; i++) {
+        if (shim_fd_get(i) != &s->obj)
+            continue;
+        int fl = DM_REAL(fcntl)(i, F_GETFD);
+        if (DM_REAL(dup3)(mine, i, fl > 0 && (fl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+            DM_WARN("shim", "fd %d: cannot put its relay there: %s", i, strerror(errno));
+    }
+    close_fd(mine);
+    s->state = SHIM_RELAYED;
+    shim_watch_to_kernel(s, fd); /* an inherited epoll's registrations: the kernel's now */
+}
+
+int shim_relay_claim(struct shim_sock *s, int fd)
+{
+    if (s->state == SHIM_RELAYED)
+        return 1;
+    int sv[2] = { -1, -1 }, r = -EPIPE;
+    if (up_fd >= 0 && DM_REAL(socketpair)(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        r = -errno;
+    else if (up_fd >= 0) {
+        struct relay_msg m = { .op = RELAY_CLAIM, .qd = s->qd, .gen = s->inst_gen };
+        r = send_msg(up_fd, &m, sv[1], 0);
+        close_fd(sv[1]);
+        if (r == 0)
+            r = claim_answer(s->qd);
+    }
+    if (r < 0) {
+        close_fd(sv[0]);
+        s->state = SHIM_ORPHAN;
+        DM_WARN("shim", "fd %d: the parent's datapath could not relay this inherited connection (%s): it can only "
+                "be closed here", fd, strerror(-r));
+        return 0;
+    }
+    relay_install(s, fd, sv[0]);
+    DM_DEBUG("shim", "fd %d: inherited connection relayed by the parent's datapath (its qd %d)", fd, s->qd);
+    return 1;
+}
+
+/* ---- names and options of a REMOTE or RELAYED socket ---- */
+
+static int put_int(int v, void *val, socklen_t *len)
+{
+    if (!val || !len)
+        return -EFAULT;
+    if ((int)*len < 0)
+        return -EINVAL;
+    socklen_t n = DM_MIN(*len, (socklen_t)sizeof(int));
+    memcpy(val, &v, n);
+    *len = n;
+    return 0;
+}
+
+/* The kernel TCP socket that takes the options: the placeholder (at fd
+ * until the claim, then kept as s->kfd). */
+static int opt_fd(const struct shim_sock *s, int fd)
+{
+    return s->state == SHIM_RELAYED ? s->kfd : fd;
+}
+
+int shim_relay_getsockopt(struct shim_sock *s, int fd, int level, int name, void *val, socklen_t *len)
+{
+    if (level == SOL_SOCKET) {
+        switch (name) {
+        case SO_TYPE: return put_int(SOCK_STREAM, val, len);
+        case SO_DOMAIN: return put_int(s->family, val, len);
+        case SO_PROTOCOL: return put_int(IPPROTO_TCP, val, len);
+        case SO_ACCEPTCONN: return put_int(0, val, len);
+        case SO_REUSEADDR: return put_int(s->reuseaddr, val, len);
+        case SO_REUSEPORT: return put_int(s->reuseport, val, len);
+        case SO_ERROR: {
+            int r = put_int(s->so_error, val, len);
+            if (r == 0)
+                s->so_error = 0;
+            return r;
+        }
+        default: break;
+        }
+    }
+    int k = opt_fd(s, fd);
+    if (k < 0)
+        return -ENOPROTOOPT;
+    if (DM_REAL(getsockopt)(k, level, name, val, len) < 0)
+        return -errno;
+    if (level == IPPROTO_TCP && name == TCP_INFO && val && len && *len >= 1)
+        ((struct tcp_info *)val)->tcpi_state = TCP_ESTABLISHED; /* (the placeholder never connected) */
+    return 0;
+}
+
+int shim_relay_setsockopt(struct shim_sock *s, int fd, int level, int name, const void *val, socklen_t len)
+{
+    /* Linux validates and keeps it on a TCP socket (TCP_NODELAY and
+     * friends are accepted; the parent's stack sends as it does) */
+    int k = opt_fd(s, fd);
+    if (k < 0)
+        return -ENOPROTOOPT;
+    if (DM_REAL(setsockopt)(k, level, name, val, len) < 0)
+        return -errno;
+    int iv = 0;
+    if (val && len >= sizeof(int))
+        memcpy(&iv, val, sizeof(int));
+    if (level == SOL_SOCKET && name == SO_REUSEADDR)
+        s->reuseaddr = iv != 0;
+    else if (level == SOL_SOCKET && name == SO_REUSEPORT)
+        s->reuseport = iv != 0;
+    /* buffers and timeouts act on the unix socket, which does the I/O */
+    if (level == SOL_SOCKET && s->state == SHIM_RELAYED)
+        (void)DM_REAL(setsockopt)(fd, level, name, val, len);
+    return 0;
+}
+
+/* ---- parent: references ---- */
+
+static void conn_unref(struct relay_conn *c)
+{
+    if (--c->refs)
+        return;
+    for (struct relay_conn **pp = &conns; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    struct shim_sock *s = c->s;
+    /* this process's alone again: its last close decides FIN or RST */
+    s->shared = false;
+    if (c->kept) {
+        DM_DEBUG("shim", "qd %d: the last child's reference is gone: closed", c->qd);
+        shim_sock_free(s);
+    }
+    free(c);
+}
+
+bool shim_relay_free(struct shim_sock *s)
+{
+    if (s->state == SHIM_REMOTE) {
+        if (up_fd >= 0) {
+            struct relay_msg m = { .op = RELAY_DROP, .qd = s->qd, .gen = s->inst_gen };
+            (void)send_msg(up_fd, &m, -1, MSG_DONTWAIT); /* (not sent: our exit drops it) */
+        }
+        return false;
+    }
+    struct relay_conn *c = s->state == SHIM_OFFLOADED ? conn_find(s) : NULL;
+    if (!c)
+        return false;
+    c->kept = true;
+    shim_watch_drop_all(s);
+    DM_DEBUG("shim", "qd %d: closed here while a child holds it: the connection stays", c->qd);
+    return true;
+}
+
+/* ---- parent: control messages ---- */
+
+static int held_find(const struct relay_ctl *t, const struct relay_msg *m)
+{
+    for (unsigned i = 0; i < t->nheld; i++)
+        if (t->held[i]->qd == m->qd && t->held[i]->gen == m->gen)
+            return (int)i;
+    return -1;
+}
+
+static void held_take(struct relay_ctl *t, int i)
+{
+    t->held[i] = t->held[--t->nheld];
+}
+
+static int relay_new(struct relay_conn *c, int fd, pid_t pid)
+{
+    struct relay *r = calloc(1, sizeof(*r));
+    uint8_t *b = r ? malloc(RELAY_BUF) : NULL;
+    if (!b) {
+        free(r);
+        return ENOMEM;
+    }
+    DM_REAL(fcntl)(fd, F_SETFL, DM_REAL(fcntl)(fd, F_GETFL) | O_NONBLOCK);
+    r->c = c;
+    r->fd = fd;
+    r->pid = pid;
+    r->buf = b;
+    r->next = relays;
+    relays = r;
+    nrelays++;
+    live_update();
+    struct shim_sock *s = c->s;
+    shim_sock_want_rx(s); /* the child reads: keep a receive posted */
+    shim_sock_post(s);
+    DM_DEBUG("shim", "qd %d: relayed to child %d through a unix socket", c->qd, (int)pid);
+    return 0;
+}
+
+static void ctl_message(struct relay_ctl *t, const struct relay_msg *m, int fd)
+{
+    int i = held_find(t, m);
+    if (m->op == RELAY_DROP) {
+        if (i >= 0) {
+            struct relay_conn *c = t->held[i];
+            DM_DEBUG("shim", "qd %d: child %d closed it unused: its reference is dropped", c->qd, (int)t->pid);
+            held_take(t, i);
+            conn_unref(c);
+        }
+        close_fd(fd);
+        return;
+    }
+    if (m->op != RELAY_CLAIM) {
+        close_fd(fd);
+        return;
+    }
+    int err = i < 0 ? EBADF : fd < 0 ? EINVAL : relay_new(t->held[i], fd, t->pid);
+    if (err == 0)
+        held_take(t, i); /* the relay has that reference now */
+    else
+        close_fd(fd);
+    struct relay_msg a = { .op = RELAY_ANSWER, .qd = m->qd, .gen = m->gen, .err = err };
+    (void)send_msg(t->fd, &a, -1, MSG_DONTWAIT);
+}
+
+/* Reads t's messages; false when the child's end is closed (it exited). */
+static bool ctl_read(struct relay_ctl *t)
+{
+    for (;;) {
+        struct relay_msg m;
+        struct iovec v = { &m, sizeof(m) };
+        union {
+            char b[CMSG_SPACE(sizeof(int))];
+            struct cmsghdr align;
+        } cb;
+        struct msghdr mh = { .msg_iov = &v, .msg_iovlen = 1, .msg_control = cb.b, .msg_controllen = sizeof(cb.b) };
+        ssize_t k = DM_REAL(recvmsg)(t->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (k < 0)
+            return errno == EAGAIN || errno == EINTR;
+        if (k == 0)
+            return false;
+        int fd = -1;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+            if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len >= CMSG_LEN(sizeof(int)))
+                memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+        if (k != (ssize_t)sizeof(m)) {
+            close_fd(fd);
+            continue;
+        }
+        ctl_message(t, &m, fd);
+    }
+}
+
+static void ctl_free(struct relay_ctl *t)
+{
+    DM_DEBUG("shim", "child %d: its control socket closed: %u connections it had not used are dropped",
+             (int)t->pid, t->nheld);
+    for (unsigned i = 0; i < t->nheld; i++)
+        conn_unref(t->held[i]);
+    close_fd(t->fd);
+    free(t->held);
+    free(t);
+    nctls--;
+}
+
+/* ---- parent: pumps ---- */
+
+/* The connection's sending side ends after what was pushed (the FIN). */
+static void tcp_shut_wr(struct shim_sock *s)
+{
+    if (s->shut_wr || s->wr_dead)
+        return;
+    int r = dm_shutdown(shim_dp_inst(s->dp), s->qd, SHUT_WR);
+    if (r < 0)
+        DM_DEBUG("shim", "qd %d: the relay's shutdown: %s", s->qd, strerror(-r));
+    s->shut_wr = true;
+    shim_sock_changed(s);
+}
+
+/* What to poll r's unix socket for. */
+static short relay_events(const struct relay *r)
+{
+    const struct shim_sock *s = r->c->s;
+    short ev = 0;
+    if (!r->up_done && r->off == r->len && shim_sock_tx_space(s))
+        ev |= POLLIN;
+    if (!r->down_done && s->rx_bytes)
+        ev |= POLLOUT;
+    return ev;
+}
+
+/* TCP to the child. */
+static int pump_down(struct relay *r, short rev)
+{
+    struct shim_sock *s = r->c->s;
+    int work = 0;
+    if (s->rx_bytes && (rev & POLLOUT)) {
+        ssize_t k = shim_sock_rx_to_fd(s, r->fd);
+        if (k > 0)
+            work++;
+        else if (k < 0 && k != -EAGAIN && k != -EINTR)
+            r->down_done = r->up_done = true; /* the child closed its end */
+    }
+    if (s->rx_bytes || r->down_done)
+        return work;
+    if (s->rd_err) {
+        /* a reset: the relay ends (the child reads the end of the
+         * stream; ECONNRESET only where it had sent bytes not relayed) */
+        r->down_done = r->up_done = true;
+    } else if (s->eof || s->shut_rd) {
+        (void)DM_REAL(shutdown)(r->fd, SHUT_WR);
+        r->down_done = true;
+        work++;
+    }
+    return work;
+}
+
+/* The child to TCP. */
+static int pump_up(struct relay *r, short rev)
+{
+    struct shim_sock *s = r->c->s;
+    int work = 0;
+    if (r->off == r->len && (rev & (POLLIN | POLLHUP | POLLERR))) {
+        ssize_t k = DM_REAL(recv)(r->fd, r->buf, RELAY_BUF, MSG_DONTWAIT);
+        if (k > 0) {
+            r->off = 0;
+            r->len = (size_t)k;
+        } else if (k == 0) {
+            tcp_shut_wr(s); /* the child's EOF: the FIN follows its bytes */
+            r->up_done = true;
+            return 1;
+        } else if (errno != EAGAIN && errno != EINTR) {
+            r->up_done = r->down_done = true;
+            return 0;
+        }
+    }
+    while (r->off < r->len) {
+        ssize_t k = shim_sock_push(s, r->buf + r->off, r->len - r->off);
+        if (k == -EAGAIN)
+            break;
+        if (k < 0) {
+            /* the connection sends no more: the child's writes fail as
+             * they would on it (EPIPE) */
+            (void)DM_REAL(shutdown)(r->fd, SHUT_RD);
+            r->off = r->len = 0;
+            r->up_done = true;
+            break;
+        }
+        r->off += (size_t)k;
+        work++;
+    }
+    return work;
+}
+
+/* false when r is done (closed and freed). */
+static bool relay_pump(struct relay *r, short rev, int *work)
+{
+    struct shim_sock *s = r->c->s;
+    if (s->state != SHIM_OFFLOADED || !shim_dp_live(s->dp)) {
+        r->up_done = r->down_done = true;
+    } else {
+        if (!r->down_done)
+            *work += pump_down(r, rev);
+        if (!r->up_done)
+            *work += pump_up(r, rev);
+        /* hung up with its input read: the child can take nothing more */
+        if (r->up_done && (rev & POLLHUP))
+            r->down_done = true;
+    }
+    if (!r->up_done || !r->down_done)
+        return true;
+    DM_DEBUG("shim", "qd %d: relay to child %d done", r->c->qd, (int)r->pid);
+    close_fd(r->fd);
+    free(r->buf);
+    struct relay_conn *c = r->c;
+    free(r);
+    nrelays--;
+    conn_unref(c);
+    return false;
+}
+
+int shim_relay_step(void)
+{
+    static bool stepping, busy;
+    static int64_t last;
+    if (stepping)
+        return 0; /* (a push inside polled the datapath) */
+    int64_t now = dm_clock_ns();
+    if (!busy && now - last < RELAY_PERIOD_NS)
+        return 0;
+    last = now;
+    unsigned n = nctls + nrelays;
+    if (n > pf_cap) {
+        unsigned cap = n * 2;
+        struct pollfd *p = realloc(pf, cap * sizeof(*p));
+        if (!p)
+            return 0;
+        pf = p;
+        pf_cap = cap;
+    }
+    stepping = true;
+    unsigned i = 0;
+    for (struct relay *r = relays; r; r = r->next)
+        pf[i++] = (struct pollfd){ .fd = r->fd, .events = relay_events(r) };
+    for (struct relay_ctl *t = ctls; t; t = t->next)
+        pf[i++] = (struct pollfd){ .fd = t->fd, .events = POLLIN };
+    if (DM_REAL(poll)(pf, n, 0) < 0)
+        memset(pf, 0, n * sizeof(*pf)); /* (EINTR: the pumps' own work still runs) */
+    int work = 0;
+    i = 0;
+    /* relays first: a claim below adds one at the head */
+    for (struct relay **pp = &relays; *pp;) {
+        struct relay *r = *pp, *next = r->next;
+        if (relay_pump(r, pf[i++].revents, &work)) {
+            pp = &r->next;
+        } else {
+            *pp = next; /* (r is freed) */
+            work++;
+        }
+    }
+    for (struct relay_ctl **pp = &ctls; *pp;) {
+        struct relay_ctl *t = *pp;
+        short rev = pf[i++].revents;
+        if (!rev || ctl_read(t)) {
+            pp = &t->next;
+            continue;
+        }
+        *pp = t->next;
+        ctl_free(t);
+        work++;
+    }
+    live_update();
+    busy = work > 0;
+    stepping = false;
+    return work;
+}
+
+void shim_relay_drain(int64_t deadline)
+{
+    if (nrelays)
+        DM_DEBUG("shim", "exit: %u relays to children still move bytes: up to DEMI_LINGER_MS for them", nrelays);
+    while (nrelays && dm_clock_ns() < deadline) {
+        shim_focus_all();
+        shim_progress();
+        if (!nrelays)
+            break;
+        struct timespec ts = { 0, RELAY_PERIOD_NS };
+        DM_REAL(nanosleep)(&ts, NULL);
+    }
+    if (nrelays)
+        DM_WARN("shim", "exit: %u connections relayed to children end with this process (the datapath is its)",
+                nrelays);
+}
