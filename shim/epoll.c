@@ -60,6 +60,7 @@ int shim_epoll_create(int flags)
     }
     ep->obj.kind = SHIM_KIND_EPOLL;
     ep->obj.refs = 1;
+    pthread_mutex_init(&ep->lock, NULL);
     ep->kfd = kfd;
     ep->kick_fd = -1;
     ep->wait_gen = shim_rt.inst_gen;
@@ -71,6 +72,7 @@ int shim_epoll_create(int flags)
     return kfd;
 }
 
+/* The epoll's lock held. */
 static void ready_del(struct shim_watch *w)
 {
     if (w->on_ready) {
@@ -85,8 +87,10 @@ static void ready_del(struct shim_watch *w)
 static void ready_refill(struct shim_epoll *ep)
 {
     struct dm_list *pos;
+    shim_leaf_lock(&ep->lock);
     dm_list_for_each(pos, &ep->watches)
         shim_watch_ready(dm_list_entry(pos, struct shim_watch, elink), &ep->ready);
+    shim_leaf_unlock(&ep->lock);
 }
 
 void shim_watch_mark(struct shim_sock *s)
@@ -94,7 +98,9 @@ void shim_watch_mark(struct shim_sock *s)
     struct dm_list *pos;
     dm_list_for_each(pos, &s->watches) {
         struct shim_watch *w = dm_list_entry(pos, struct shim_watch, slink);
+        shim_leaf_lock(&w->ep->lock);
         shim_watch_ready(w, &w->ep->ready);
+        shim_leaf_unlock(&w->ep->lock);
     }
 }
 
@@ -130,7 +136,9 @@ void shim_watch_note_dp(struct shim_sock *s)
 
 static void watch_free(struct shim_watch *w)
 {
+    shim_leaf_lock(&w->ep->lock);
     ready_del(w);
+    shim_leaf_unlock(&w->ep->lock);
     dm_list_del(&w->elink);
     dm_list_del(&w->slink);
     free(w);
@@ -145,6 +153,7 @@ void shim_epoll_unref(struct shim_epoll *ep)
         watch_free(dm_list_entry(pos, struct shim_watch, elink));
     if (ep->kick_fd >= 0)
         DM_REAL(close)(ep->kick_fd);
+    pthread_mutex_destroy(&ep->lock);
     free(ep);
 }
 
@@ -281,7 +290,9 @@ int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
         w->seen_out = s->gen_out - 1;
         dm_list_add_tail(&ep->watches, &w->elink);
         dm_list_add_tail(&s->watches, &w->slink);
+        shim_leaf_lock(&ep->lock);
         shim_watch_ready(w, &ep->ready);
+        shim_leaf_unlock(&ep->lock);
         if (s->state == SHIM_OFFLOADED)
             ep_note_dp(ep, s->dp);
         break;
@@ -299,7 +310,9 @@ int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
         w->disabled = false;
         w->seen_in = s->gen_in - 1;
         w->seen_out = s->gen_out - 1;
+        shim_leaf_lock(&ep->lock);
         shim_watch_ready(w, &ep->ready);
+        shim_leaf_unlock(&ep->lock);
         break;
     case EPOLL_CTL_DEL:
         if (!w) {
@@ -311,8 +324,11 @@ int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
     }
     /* as Linux: a socket added (or re-armed) ready wakes a thread that
      * sleeps on this epoll */
-    if (r == 0 && op != EPOLL_CTL_DEL && !dm_list_empty(&ep->sleepers))
+    if (r == 0 && op != EPOLL_CTL_DEL) {
+        shim_leaf_lock(&ep->lock);
         shim_kick_list(&ep->sleepers);
+        shim_leaf_unlock(&ep->lock);
+    }
 out:
     shim_unlock();
     return r;
@@ -325,6 +341,7 @@ static int scan_watches(struct shim_epoll *ep, struct epoll_event *evs, int max)
     int n = 0;
     if (max <= 0)
         return 0;
+    shim_leaf_lock(&ep->lock);
     dm_list_for_each_safe(pos, tmp, &ep->ready) {
         struct shim_watch *w = dm_list_entry(pos, struct shim_watch, rlink);
         struct shim_sock *s = w->s;
@@ -348,6 +365,7 @@ static int scan_watches(struct shim_epoll *ep, struct epoll_event *evs, int max)
         dm_list_del(&ep->ready);
         dm_list_add_tail(stop, &ep->ready);
     }
+    shim_leaf_unlock(&ep->lock);
     return n;
 }
 
@@ -398,6 +416,18 @@ static bool ensure_wait_fds(struct shim_epoll *ep, int kfd)
     return ready;
 }
 
+/* The instances the wait drives: normally only this thread's (then it
+ * sleeps in it; others wake it through their wait fds); more than
+ * SHIM_FOCUS_MAX of them: all. */
+static void ep_focus(struct shim_epoll *ep)
+{
+    ep_note_dp(ep, NULL);
+    if (ep->mixed)
+        shim_focus_all();
+    else
+        shim_focus_set(ep->dps, ep->ndps);
+}
+
 int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, const sigset_t *sigmask)
 {
     shim_lock();
@@ -423,14 +453,7 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
     }
     struct shim_epoll *ep = (struct shim_epoll *)eo;
     ep->obj.refs++;
-    /* the instances of its sockets are driven (normally only this
-     * thread's: then it sleeps in it; others wake it through their wait
-     * fds), more than SHIM_FOCUS_MAX of them: all */
-    ep_note_dp(ep, NULL);
-    if (ep->mixed)
-        shim_focus_all();
-    else
-        shim_focus_set(ep->dps, ep->ndps);
+    ep_focus(ep);
     int64_t start = dm_clock_ns();
     int64_t deadline = timeout_ms < 0 ? -1 : start + (int64_t)timeout_ms * DM_NS_PER_MS;
     struct shim_sigmark sm; /* Linux never restarts these after a handler */
@@ -498,7 +521,7 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
             ensure_kick_fd(ep, epfd);
             struct shim_sleeper sl;
             struct pollfd watch = { .fd = epfd, .events = POLLIN };
-            shim_sleep_begin(&sl, &ep->sleepers, ep->kick_fd);
+            shim_sleep_begin(&sl, &ep->sleepers, &ep->lock, ep->kick_fd);
             int sr = shim_sleep_inside(&watch, &ep->watch_id, 1, (int64_t)tmo * DM_NS_PER_MS);
             shim_sleep_end(&sl);
             if (sr != -EAGAIN) {
@@ -524,7 +547,7 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
         if (shim_spin_only())
             tmo = 0;
         struct shim_sleeper sl;
-        shim_sleep_begin(&sl, &ep->sleepers, ep->kick_fd);
+        shim_sleep_begin(&sl, &ep->sleepers, &ep->lock, ep->kick_fd);
         shim_unlock();
         r = DM_REAL(epoll_pwait)(epfd, evs, max, tmo, sigmask); /* the app's fd: dups share the set */
         int e = errno;

@@ -19,7 +19,7 @@
  *
  * It never competes with the application: an application thread inside our
  * calls polls (progress_gen moves) and the helper only looks; a held lock
- * is skipped (trylock). It blocks every signal (they are the
+ * is skipped (shim_trylock_all). It blocks every signal (they are the
  * application's), and its own calls go to the kernel (shim_internal).
  * A forked child has no helper (threads do not survive fork); DEMI_HELPER_US=0
  * turns it off. While relays to forked children are alive it looks every
@@ -62,8 +62,7 @@ static void *helper_main(void *arg)
             /* the application drives it: look less often (its wake-ups
              * would otherwise land in a busy-polling program's tail) */
             cur = DM_MIN(cur * 2, period * 64);
-        } else if (pthread_mutex_trylock(&shim_rt.lock) == 0) {
-            shim_depth++;
+        } else if (shim_trylock_all()) {
             shim_progress();
             shim_unlock();
             cur = period;

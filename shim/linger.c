@@ -76,8 +76,10 @@ bool shim_linger_take(struct shim_sock *s)
     shim_watch_drop_all(s);
     shim_sock_rx_drop(s);
     s->closed = true;
+    shim_leaf_lock(&shim_rt.linger_lock);
     s->lnext = shim_rt.lingering;
     shim_rt.lingering = s;
+    shim_leaf_unlock(&shim_rt.linger_lock);
     DM_DEBUG("shim", "qd %d: closed with %u sends in flight; they go on in the background", s->qd, s->tx_count);
     return true;
 }
@@ -86,19 +88,26 @@ void shim_linger_check(struct shim_sock *s)
 {
     if (dm_likely(!s->closed) || s->tx_count)
         return;
+    /* (under s's instance lock only, from a completion: nobody else can
+     * reach s, which is off the fd table and has no watches) */
+    shim_leaf_lock(&shim_rt.linger_lock);
     for (struct shim_sock **pp = &shim_rt.lingering; *pp; pp = &(*pp)->lnext) {
         if (*pp == s) {
             *pp = s->lnext;
             break;
         }
     }
+    shim_leaf_unlock(&shim_rt.linger_lock);
     shim_sock_free(s);
 }
 
 struct shim_dp *shim_linger_dp(void)
 {
-    for (struct shim_sock *s = shim_rt.lingering; s; s = s->lnext)
+    struct shim_dp *dp = NULL;
+    shim_leaf_lock(&shim_rt.linger_lock);
+    for (struct shim_sock *s = shim_rt.lingering; s && !dp; s = s->lnext)
         if (shim_dp_live(s->dp))
-            return s->dp;
-    return NULL;
+            dp = s->dp;
+    shim_leaf_unlock(&shim_rt.linger_lock);
+    return dp;
 }

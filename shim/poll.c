@@ -142,7 +142,7 @@ int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *
             /* inside the datapath, the kick watched there (kernel fds
              * have no id that outlives them: the wait fd then) */
             uint64_t kick_id = shim_thread_kick_id();
-            shim_sleep_begin(&sl, &shim_rt.sleepers, kick);
+            shim_sleep_begin(&sl, &shim_rt.sleepers, &shim_rt.sleep_lock, kick);
             int sr = shim_sleep_inside(&k[n], &kick_id, kick >= 0, slice);
             shim_sleep_end(&sl);
             if (sr != -EAGAIN) {
@@ -160,7 +160,7 @@ int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *
         if (shim_spin_only())
             slice = 0;
         struct timespec ts = { .tv_sec = slice / DM_NS_PER_S, .tv_nsec = slice % DM_NS_PER_S };
-        shim_sleep_begin(&sl, &shim_rt.sleepers, kick);
+        shim_sleep_begin(&sl, &shim_rt.sleepers, &shim_rt.sleep_lock, kick);
         shim_unlock();
         int kr = DM_REAL(ppoll)(k, kn, &ts, sigmask);
         int e = errno;

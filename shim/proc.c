@@ -124,8 +124,10 @@ pid_t shim_fork(void)
         shim_unlock();
         return pid < 0 ? -e : pid;
     }
-    /* child: only this thread exists; the lock may be copied held by
-     * another thread of the parent, so make a fresh one */
+    /* child: only this thread exists, and it holds all locks (the
+     * parent's instances' stay held: never used again); the process
+     * lock is made fresh all the same, and the leaf locks, which no
+     * thread holds without an instance lock, in shim_sleepers_child_reset */
     pthread_mutex_init(&shim_rt.lock, NULL);
     DM_REAL(pthread_mutex_lock)(&shim_rt.lock);
     mark_shared();
@@ -257,9 +259,8 @@ void shim_at_exit(void)
         until.tv_sec++;
         until.tv_nsec -= DM_NS_PER_S;
     }
-    if (pthread_mutex_timedlock(&shim_rt.lock, &until) != 0)
+    if (!shim_lock_all_until(&until))
         return;
-    shim_depth++;
     done = true;
     shim_drain(shim_rt.cfg.linger_ms * DM_NS_PER_MS);
     /* the instance's copy of the snapshot: a worker whose environment the
@@ -271,8 +272,10 @@ void shim_at_exit(void)
             DM_WARN("shim", "DEMI_STATS=%s: %s; the counters go to stderr", file, strerror(errno));
         for (struct shim_dp *dp = shim_rt.dps; dp; dp = dp->next)
             dm_stats_dump(shim_dp_inst(dp), f ? f : stderr, 0);
-        fprintf(f ? f : stderr, "# demi stats, the preload\nshim.instances %u\nshim.lock_contended %llu\n",
-                shim_rt.ndps, (unsigned long long)__atomic_load_n(&shim_rt.lock_contended, __ATOMIC_RELAXED));
+        fprintf(f ? f : stderr,
+                "# demi stats, the preload\nshim.instances %u\nshim.lock_contended %llu\nshim.dp_lock_contended %llu\n",
+                shim_rt.ndps, (unsigned long long)__atomic_load_n(&shim_rt.lock_contended, __ATOMIC_RELAXED),
+                (unsigned long long)__atomic_load_n(&shim_rt.dp_lock_contended, __ATOMIC_RELAXED));
         if (f && f != stderr)
             fclose(f);
     }

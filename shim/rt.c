@@ -35,6 +35,8 @@
 
 struct shim_rt shim_rt = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
+    .sleep_lock = PTHREAD_MUTEX_INITIALIZER,
+    .linger_lock = PTHREAD_MUTEX_INITIALIZER,
     .sleepers = { &shim_rt.sleepers, &shim_rt.sleepers },
 };
 __thread int shim_depth __attribute__((tls_model("initial-exec")));
@@ -42,12 +44,108 @@ __thread int shim_depth __attribute__((tls_model("initial-exec")));
 static __thread struct shim_dp *tls_focus[SHIM_FOCUS_MAX]; /* shim_focus */
 static __thread unsigned tls_nfocus;
 static __thread bool tls_focus_all;
+/* What this thread's call holds (or, dropped to sleep, takes back): one
+ * instance's lock, or with NULL all locks. */
+__thread struct shim_dp *shim_held_dp __attribute__((tls_model("initial-exec")));
+
+/* The locks past the preload's own pthread_mutex_lock (interpose/
+ * hooks_thread.c), which would submit the sends this thread owes - taking
+ * these locks - before it waits. Contention counted (DEMI_STATS). */
+static void mutex_take(pthread_mutex_t *m, unsigned *waiters, unsigned *all_waiters, uint64_t *contended)
+{
+    if (dm_unlikely(pthread_mutex_trylock(m) != 0)) {
+        __atomic_add_fetch(contended, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(waiters, 1, __ATOMIC_RELAXED);
+        if (all_waiters)
+            __atomic_add_fetch(all_waiters, 1, __ATOMIC_RELAXED);
+        DM_REAL(pthread_mutex_lock)(m);
+        __atomic_sub_fetch(waiters, 1, __ATOMIC_RELAXED);
+        if (all_waiters)
+            __atomic_sub_fetch(all_waiters, 1, __ATOMIC_RELAXED);
+    }
+}
+
+static void dp_take(struct shim_dp *dp)
+{
+    mutex_take(&dp->lock, &dp->lock_waiters, &shim_rt.dp_lock_waiters, &shim_rt.dp_lock_contended);
+}
+
+void shim_leaf_lock(pthread_mutex_t *m)
+{
+    if (dm_unlikely(pthread_mutex_trylock(m) != 0))
+        DM_REAL(pthread_mutex_lock)(m);
+}
+
+/* All locks: the process lock, then every instance's in list order (the
+ * list only changes with the process lock held). */
+static void all_take(void)
+{
+    mutex_take(&shim_rt.lock, &shim_rt.lock_waiters, NULL, &shim_rt.lock_contended);
+    for (struct shim_dp *dp = shim_rt.dps; dp; dp = dp->next)
+        dp_take(dp);
+}
+
+static void all_drop(void)
+{
+    for (struct shim_dp *dp = shim_rt.dps; dp; dp = dp->next)
+        pthread_mutex_unlock(&dp->lock);
+    pthread_mutex_unlock(&shim_rt.lock);
+}
+
+/* All locks, giving up at `until` (CLOCK_REALTIME): false, none held. */
+static bool all_take_until(const struct timespec *until)
+{
+    if (pthread_mutex_timedlock(&shim_rt.lock, until) != 0)
+        return false;
+    for (struct shim_dp *dp = shim_rt.dps; dp; dp = dp->next)
+        if (pthread_mutex_timedlock(&dp->lock, until) != 0) {
+            for (struct shim_dp *d = shim_rt.dps; d != dp; d = d->next)
+                pthread_mutex_unlock(&d->lock);
+            pthread_mutex_unlock(&shim_rt.lock);
+            return false;
+        }
+    return true;
+}
+
+/* The same, only if every one is free now. */
+static bool all_try(void)
+{
+    if (pthread_mutex_trylock(&shim_rt.lock) != 0)
+        return false;
+    for (struct shim_dp *dp = shim_rt.dps; dp; dp = dp->next)
+        if (pthread_mutex_trylock(&dp->lock) != 0) {
+            for (struct shim_dp *d = shim_rt.dps; d != dp; d = d->next)
+                pthread_mutex_unlock(&d->lock);
+            pthread_mutex_unlock(&shim_rt.lock);
+            return false;
+        }
+    return true;
+}
+
+/* What the call holds, without the call-depth accounting
+ * (shim_progress_step: our own calls meanwhile are still the datapath's). */
+static void held_take(void)
+{
+    if (shim_held_dp)
+        dp_take(shim_held_dp);
+    else
+        all_take();
+}
+
+static void held_drop(void)
+{
+    if (shim_held_dp)
+        pthread_mutex_unlock(&shim_held_dp->lock);
+    else
+        all_drop();
+}
 
 /* A call's focus (shim_focus) is its own: each call starts without one.
  * shim_relock() takes the lock back inside a call (after a sleep or a
  * yield), keeping it. */
 void shim_lock(void)
 {
+    shim_held_dp = NULL;
     shim_relock();
     if (shim_depth == 1) {
         tls_nfocus = 0;
@@ -55,11 +153,47 @@ void shim_lock(void)
     }
 }
 
-static void lock_take(void);
+void shim_lock_dp(struct shim_dp *dp)
+{
+    shim_held_dp = dp;
+    dp_take(dp);
+    shim_depth++;
+    tls_nfocus = 0;
+    tls_focus_all = false;
+}
+
+void shim_lock_escalate(void)
+{
+    if (!shim_held_dp)
+        return;
+    pthread_mutex_unlock(&shim_held_dp->lock);
+    shim_held_dp = NULL;
+    all_take();
+}
+
+bool shim_locked_all(void) { return shim_held_dp == NULL; }
+
+bool shim_trylock_all(void)
+{
+    if (!all_try())
+        return false;
+    shim_held_dp = NULL;
+    shim_depth++;
+    return true;
+}
+
+bool shim_lock_all_until(const struct timespec *until)
+{
+    if (!all_take_until(until))
+        return false;
+    shim_held_dp = NULL;
+    shim_depth++;
+    return true;
+}
 
 void shim_relock(void)
 {
-    lock_take();
+    held_take();
     shim_depth++;
     if (dm_unlikely(!shim_rt.cfg_loaded))
         shim_cfg_load();
@@ -67,12 +201,16 @@ void shim_relock(void)
 
 /* One turn of a spinning wait (lock held). A syscall per turn (sched_yield)
  * was a third of a DPDK ping-pong's time under the preload: yield only when
- * another thread waits for the lock, or now and then so that other work on
- * this CPU is not starved by a wait that never sleeps (a DPDK backend). */
+ * another thread waits for a lock this call holds, or now and then so
+ * that other work on this CPU is not starved by a wait that never sleeps
+ * (a DPDK backend). */
 void shim_spin_pause(void)
 {
     static __thread unsigned turns;
-    if (__atomic_load_n(&shim_rt.lock_waiters, __ATOMIC_RELAXED) || (++turns & 255) == 0) {
+    bool waited = shim_held_dp ? __atomic_load_n(&shim_held_dp->lock_waiters, __ATOMIC_RELAXED) != 0
+                              : (__atomic_load_n(&shim_rt.lock_waiters, __ATOMIC_RELAXED) ||
+                                 __atomic_load_n(&shim_rt.dp_lock_waiters, __ATOMIC_RELAXED));
+    if (waited || (++turns & 255) == 0) {
         shim_unlock();
         sched_yield();
         shim_relock();
@@ -104,24 +242,10 @@ void shim_spin_pause_at(int64_t spun)
     shim_spin_pause();
 }
 
-/* The lock without the call-depth accounting (shim_progress_step). Past
- * the preload's own pthread_mutex_lock (interpose/hooks_thread.c), which
- * would submit the sends this thread owes - taking this lock - before it
- * waits for this lock. */
-static void lock_take(void)
-{
-    if (dm_unlikely(pthread_mutex_trylock(&shim_rt.lock) != 0)) {
-        __atomic_add_fetch(&shim_rt.lock_contended, 1, __ATOMIC_RELAXED);
-        __atomic_add_fetch(&shim_rt.lock_waiters, 1, __ATOMIC_RELAXED);
-        DM_REAL(pthread_mutex_lock)(&shim_rt.lock);
-        __atomic_sub_fetch(&shim_rt.lock_waiters, 1, __ATOMIC_RELAXED);
-    }
-}
-
 void shim_unlock(void)
 {
     shim_depth--;
-    pthread_mutex_unlock(&shim_rt.lock);
+    held_drop();
 }
 
 struct shim_rules *shim_offload_rules;
@@ -297,6 +421,10 @@ static struct shim_dp *dp_new(void)
         return NULL;
     }
     dp->inst = inst;
+    /* taken at once: the caller holds all locks, and all_drop will
+     * release every instance's on the list */
+    pthread_mutex_init(&dp->lock, NULL);
+    DM_REAL(pthread_mutex_lock)(&dp->lock);
     dp->tid = (int)gettid();
     dp->idx = shim_rt.ndps;
     dp->gen = shim_rt.inst_gen;
@@ -351,11 +479,21 @@ struct shim_dp *shim_dp_current(void)
     return NULL;
 }
 
+struct shim_dp *shim_dp_fast(void)
+{
+    return dm_likely(tls_dp != NULL) && tls_dp_gen == shim_rt.inst_gen ? tls_dp : NULL;
+}
+
 struct shim_dp *shim_dp_mine(void)
 {
     struct shim_dp *dp = shim_dp_current();
-    if (dm_likely(dp != NULL))
+    if (dm_likely(dp != NULL)) {
+        if (dm_unlikely(dp != tls_dp) && !shim_rt.per_thread) {
+            tls_dp = dp; /* the process's one instance: shim_dp_fast */
+            tls_dp_gen = shim_rt.inst_gen;
+        }
         return dp;
+    }
     if (shim_rt.inst_err)
         return NULL;
     if (shim_rt.per_thread)
@@ -570,7 +708,10 @@ void *shim_scratch(enum shim_scratch which)
 /* A forked child: its thread's kick eventfd is the parent's too. */
 void shim_sleepers_child_reset(void)
 {
+    pthread_mutex_init(&shim_rt.sleep_lock, NULL);
+    pthread_mutex_init(&shim_rt.linger_lock, NULL);
     dm_list_init(&shim_rt.sleepers);
+    shim_rt.nsleepers = 0;
     if (thread_kick_fd >= 0) {
         DM_REAL(close)(thread_kick_fd);
         (void)pthread_setspecific(kick_key, NULL);
@@ -578,17 +719,27 @@ void shim_sleepers_child_reset(void)
     }
 }
 
-void shim_sleep_begin(struct shim_sleeper *sl, struct dm_list *list, int kick_fd)
+void shim_sleep_begin(struct shim_sleeper *sl, struct dm_list *list, pthread_mutex_t *lock, int kick_fd)
 {
     sl->kick_fd = kick_fd;
     sl->kicked = false;
+    sl->lock = lock;
+    shim_leaf_lock(lock);
     dm_list_add_tail(list, &sl->link);
+    if (list == &shim_rt.sleepers)
+        __atomic_add_fetch(&shim_rt.nsleepers, 1, __ATOMIC_RELAXED);
+    shim_leaf_unlock(lock);
 }
 
 void shim_sleep_end(struct shim_sleeper *sl)
 {
+    shim_leaf_lock(sl->lock);
     dm_list_del(&sl->link);
-    if (sl->kicked) {
+    if (sl->lock == &shim_rt.sleep_lock)
+        __atomic_sub_fetch(&shim_rt.nsleepers, 1, __ATOMIC_RELAXED);
+    bool kicked = sl->kicked;
+    shim_leaf_unlock(sl->lock);
+    if (kicked) {
         uint64_t v;
         ssize_t DM_UNUSED r = DM_REAL(read)(sl->kick_fd, &v, sizeof(v));
     }
@@ -611,15 +762,24 @@ void shim_kick_for(struct shim_sock *s)
 {
     /* Blocking calls and poll/select sleepers do not say which sockets
      * they wait for: all of them look again. Epoll sleepers only when the
-     * socket is in their set. */
-    if (dm_unlikely(!dm_list_empty(&shim_rt.sleepers)))
+     * socket is in their set. A sleeper got on its list holding the lock
+     * of the instance it waits on (or all locks), and a change it waits
+     * for is made holding that lock too: the count, read without the
+     * list's lock, counts every sleeper this change concerns. */
+    if (dm_unlikely(__atomic_load_n(&shim_rt.nsleepers, __ATOMIC_RELAXED) != 0)) {
+        shim_leaf_lock(&shim_rt.sleep_lock);
         shim_kick_list(&shim_rt.sleepers);
+        shim_leaf_unlock(&shim_rt.sleep_lock);
+    }
     struct dm_list *pos;
     dm_list_for_each(pos, &s->watches) {
         struct shim_watch *w = dm_list_entry(pos, struct shim_watch, slink);
-        shim_watch_ready(w, &w->ep->ready);
-        if (dm_unlikely(!dm_list_empty(&w->ep->sleepers)))
-            shim_kick_list(&w->ep->sleepers);
+        struct shim_epoll *ep = w->ep;
+        shim_leaf_lock(&ep->lock);
+        shim_watch_ready(w, &ep->ready);
+        if (dm_unlikely(!dm_list_empty(&ep->sleepers)))
+            shim_kick_list(&ep->sleepers);
+        shim_leaf_unlock(&ep->lock);
     }
 }
 
@@ -700,7 +860,7 @@ static bool tx_complete(struct shim_sock *s, demi_qtoken_t qt)
         if (s->tx[k].qt != qt)
             continue;
         s->tx_bytes -= s->tx[k].len;
-        shim_rt.tx_inflight--;
+        __atomic_sub_fetch(&shim_rt.tx_inflight, 1, __ATOMIC_RELAXED);
         /* keep the ring dense: move the head entry into the hole */
         s->tx[k] = s->tx[s->tx_head];
         s->tx_head = (s->tx_head + 1) % SHIM_TXRING;
@@ -887,10 +1047,10 @@ int shim_progress_step(void)
          * whoever takes the lock next sees it (shim_dp_inst). The depth
          * stays: our own calls meanwhile are still the datapath's. */
         __atomic_store_n(&mine->stepping, 1, __ATOMIC_RELAXED);
-        pthread_mutex_unlock(&shim_rt.lock);
+        held_drop();
         dm_instance_kstep(mine->inst);
         __atomic_store_n(&mine->stepping, 0, __ATOMIC_RELEASE);
-        lock_take();
+        held_take();
     }
     return shim_progress();
 }
@@ -946,7 +1106,11 @@ void shim_tx_turn_forget(void)
 
 void shim_tx_flush_owed(void)
 {
-    shim_lock();
+    struct shim_dp *mine = shim_dp_fast();
+    if (mine && shim_dp_live(mine))
+        shim_lock_dp(mine); /* the owed sends are this instance's */
+    else
+        shim_lock();
     shim_tx_order();
     shim_unlock();
 }
@@ -957,7 +1121,7 @@ int shim_progress(void)
     int total = 0;
     if (!shim_rt.inst)
         return 0;
-    __atomic_store_n(&shim_rt.progress_gen, shim_rt.progress_gen + 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&shim_rt.progress_gen, 1, __ATOMIC_RELAXED);
     if (mine)
         total += shim_progress_dp(mine);
     if (dm_unlikely(tls_focus_all || tls_nfocus > (tls_nfocus && tls_focus[0] == mine))) {
@@ -1124,7 +1288,7 @@ int shim_block(int64_t spin_start, int64_t deadline)
     int64_t slice = shim_rt.cfg.block_slice_ns; /* bounds a missed wake-up */
     if (deadline >= 0 && deadline - now < slice)
         slice = deadline - now;
-    shim_sleep_begin(&sl, &shim_rt.sleepers, kfd);
+    shim_sleep_begin(&sl, &shim_rt.sleepers, &shim_rt.sleep_lock, kfd);
     struct pollfd kick = { .fd = kfd, .events = POLLIN };
     uint64_t kick_id = shim_thread_kick_id();
     int r = shim_sleep_inside(&kick, &kick_id, kfd >= 0, slice);

@@ -52,15 +52,45 @@
  * SO_RCVBUF the application set), a listener one accept, so readiness is
  * known without asking the backend.
  *
- * Locking: one mutex around the shim's state (instances are single
- * threaded). It is not held across syscalls: blocking calls drop it while
- * they sleep (inside their instance, or on the instances' wait fds), and
- * the kernel's part of a poll of a thread's own instance (io_uring_enter:
- * submit, run deferred task work) runs with it dropped
+ * Locking. Three kinds of mutex, in this order (never the other way):
+ *   1. the process lock (shim_rt.lock), then every instance lock: "all
+ *      locks" (shim_lock). Slow paths hold them: socket creation, hand-over
+ *      and moves between instances, the fd table's and the epoll sets'
+ *      membership (epoll_ctl, close, dup), fork/exec/exit, instance
+ *      creation, config load, and every call or wait that involves another
+ *      thread's instance (poll/select, an epoll set that mixes instances,
+ *      a socket not yet handed over or fresh). Instance locks are taken
+ *      in shim_rt.dps order, with the process lock held.
+ *   2. one instance's lock (shim_dp.lock, shim_lock_dp): the fast path.
+ *      recv/send (io.c) on an offloaded, not fresh socket of the thread's
+ *      own instance, and epoll_wait on a set whose offloaded sockets are
+ *      all in it (and stay so: checked again after every drop of the lock)
+ *      hold only that. It guards the instance (dm_instance, qmap, wait fd)
+ *      and the state of the sockets in it; a thread that holds one never
+ *      takes another, nor the process lock (it drops its own and takes all
+ *      instead: shim_lock_escalate).
+ *   3. leaf locks, taken with one of the above held and nothing taken
+ *      inside them: an epoll's (shim_epoll.lock: its ready list, the
+ *      watches' on_ready, its sleepers), the poll/blocking sleepers'
+ *      (shim_rt.sleep_lock) and the lingering list's (shim_rt.linger_lock).
+ *      A completion dispatched under an instance lock marks its watches
+ *      ready and kicks sleepers under these.
+ * So what is written only with all locks held (a socket's state, dp and
+ * fresh, its watch lists, the fd table, an epoll's instances) may be read
+ * under any one instance lock, and an object is freed only with all locks
+ * held (a fast path that would drop the last ref escalates first): a
+ * thread that looked an fd up holding its instance lock may use the
+ * object until it drops that lock, and after a drop it holds a ref and
+ * looks again (shim_sock_still). Counters shared by every instance
+ * (tx_inflight, progress_gen, the memory gauges) are atomics.
+ * No lock is held across syscalls: blocking calls drop what they hold
+ * while they sleep (inside their instance, or on the instances' wait
+ * fds), and the kernel's part of a poll of a thread's own instance
+ * (io_uring_enter: submit, run deferred task work) runs with it dropped
  * (shim_progress_step), the instance marked so that another thread that
- * needs it meanwhile waits (shim_dp_inst). memcached -t 2 under uring,
- * both threads on two CPUs with the load: 1.3x the ops/s of one lock
- * held across the enter.
+ * takes its lock meanwhile waits before it touches it (shim_dp_inst).
+ * memcached -t 2 under uring, both threads on two CPUs with the load:
+ * 1.3x the ops/s of one lock held across the enter.
  */
 #ifndef DM_SHIM_H
 #define DM_SHIM_H
@@ -198,6 +228,7 @@ struct shim_sock {
 
 struct shim_epoll {
     struct shim_obj obj;
+    pthread_mutex_t lock;    /* leaf: ready, the watches' on_ready/rlink, sleepers */
     int kfd;                 /* the kernel epoll (same number as the app's fd) */
     uint32_t wait_gen;       /* datapath generation of wait_mask, dp, mixed */
     uint64_t wait_mask;      /* instances (shim_dp.idx) whose wait fd is in kfd */
@@ -225,6 +256,7 @@ struct shim_epoll {
  * the wait fd and dispatched the completion may not be the one waiting. */
 struct shim_sleeper {
     struct dm_list link;     /* in shim_rt.sleepers or an epoll's sleepers */
+    pthread_mutex_t *lock;   /* that list's (leaf) lock */
     int kick_fd;
     bool kicked;
 };
@@ -244,7 +276,8 @@ struct shim_watch {
 
 /* The watch may be ready: epoll_wait looks at it (ep->ready) until it is
  * found not ready. Every readiness change of a socket comes through
- * shim_kick_for() (shim_sock_changed*), which calls this for its watches. */
+ * shim_kick_for() (shim_sock_changed*), which calls this for its watches.
+ * The epoll's lock held. */
 static inline void shim_watch_ready(struct shim_watch *w, struct dm_list *ready)
 {
     if (!w->on_ready) {
@@ -263,6 +296,8 @@ struct dm_instance;
  * uses it (the accept-then-hand-off pattern). Other backends (DPDK, XDP:
  * one device queue) have one instance for the process. */
 struct shim_dp {
+    pthread_mutex_t lock;    /* the instance and its sockets (see Locking) */
+    unsigned lock_waiters;   /* threads blocked on it */
     struct dm_instance *inst;
     int wait_fd;             /* asked for only when needed (shim_dp_wait_fd), else -1 */
     bool sleep_inside;       /* the backend can sleep itself (shim_sleep_inside) */
@@ -302,7 +337,9 @@ struct shim_cfg {
 };
 
 struct shim_rt {
-    pthread_mutex_t lock;
+    pthread_mutex_t lock;        /* the process lock (see Locking) */
+    pthread_mutex_t sleep_lock;  /* leaf: sleepers */
+    pthread_mutex_t linger_lock; /* leaf: lingering */
     struct dm_instance *inst;    /* the first instance: the datapath runs */
     struct shim_dp *dps;         /* every instance of this process, newest first */
     unsigned ndps;
@@ -317,12 +354,15 @@ struct shim_rt {
      * kernel fds only must still drive the datapath (nothing else would
      * send what the application already "wrote"). Read without the lock. */
     unsigned tx_inflight;
-    unsigned lock_waiters;   /* threads blocked in shim_lock() */
-    uint64_t lock_contended; /* shim_lock() calls that found it held (DEMI_STATS:
-                                shim.lock_contended): what the one lock costs
-                                a multi-threaded server */
+    unsigned lock_waiters;   /* threads blocked on the process lock */
+    unsigned dp_lock_waiters; /* ... on an instance lock (all of them) */
+    uint64_t lock_contended; /* takes of the process lock that found it held
+                                (DEMI_STATS: shim.lock_contended) */
+    uint64_t dp_lock_contended; /* the same for instance locks
+                                   (shim.dp_lock_contended) */
     /* poll/select/blocking-call sleepers (epoll sleepers are on their epoll) */
     struct dm_list sleepers;
+    unsigned nsleepers;      /* on it; read without sleep_lock (shim_kick_for) */
     unsigned progress_gen;   /* bumped by every shim_progress(); read without the lock */
     struct shim_sock *lingering; /* closed sockets whose sends go on (linger.c) */
 };
@@ -343,9 +383,25 @@ static inline void shim_mem_add(uint64_t *gauge, int64_t bytes)
 }
 extern __thread int shim_depth __attribute__((tls_model("initial-exec")));
 
-void shim_lock(void);   /* at a call's start: also clears its focus */
-void shim_relock(void); /* inside a call, after dropping the lock to sleep or yield */
+void shim_lock(void);   /* at a call's start, all locks: also clears its focus */
+/* At a call's start, only dp's lock (the fast path; see Locking). */
+void shim_lock_dp(struct shim_dp *dp);
+/* Inside a call that holds one instance lock: all locks instead (what was
+ * seen under the one lock must be looked at again). */
+void shim_lock_escalate(void);
+bool shim_locked_all(void); /* this call holds all locks */
+/* All locks if they are free now (the progress helper), or before
+ * `until` (CLOCK_REALTIME: the exit's drain); false: none taken. */
+bool shim_trylock_all(void);
+bool shim_lock_all_until(const struct timespec *until);
+void shim_relock(void); /* inside a call, after dropping its lock(s) to sleep or yield */
 void shim_unlock(void);
+/* A leaf lock (see Locking), past the preload's pthread_mutex_lock hook. */
+void shim_leaf_lock(pthread_mutex_t *m);
+static inline void shim_leaf_unlock(pthread_mutex_t *m) { pthread_mutex_unlock(m); }
+/* This thread's own instance, without a lock (NULL: none yet, or shared
+ * with threads past SHIM_MAX_DPS: their calls take all locks). */
+struct shim_dp *shim_dp_fast(void);
 /* helper.c: the progress helper thread (lock held; once the datapath runs). */
 void shim_helper_start(void);
 void shim_spin_pause(void);
@@ -497,10 +553,11 @@ int shim_tcp_queued(struct shim_sock *s, unsigned long req, int *out);
 int shim_sigaction(int sig, const struct sigaction *act, struct sigaction *oact);
 sighandler_t shim_signal(int sig, sighandler_t h, bool sysv, int *err);
 int shim_siginterrupt(int sig, int interrupt);
-/* Sleepers (rt.c). begin: on `list` with this thread's own kick eventfd
- * (kick_fd < 0: none could be made, the caller's slice bounds the wait);
- * end: off the list, the kick drained. Lock held. */
-void shim_sleep_begin(struct shim_sleeper *sl, struct dm_list *list, int kick_fd);
+/* Sleepers (rt.c). begin: on `list` (guarded by the leaf lock `lock`)
+ * with this thread's own kick eventfd (kick_fd < 0: none could be made,
+ * the caller's slice bounds the wait); end: off the list, the kick
+ * drained. Lock held. shim_kick_list: the list's lock held. */
+void shim_sleep_begin(struct shim_sleeper *sl, struct dm_list *list, pthread_mutex_t *lock, int kick_fd);
 void shim_sleep_end(struct shim_sleeper *sl);
 int shim_thread_kick_fd(void);
 void shim_sleepers_child_reset(void);
