@@ -416,6 +416,29 @@ static bool ensure_wait_fds(struct shim_epoll *ep, int kfd)
     return ready;
 }
 
+/* Every offloaded socket in the set is in this thread's instance (and
+ * those that are not handed over change only with all locks held): a wait
+ * on it needs that instance's lock only. */
+static bool ep_mine_only(const struct shim_epoll *ep, const struct shim_dp *mine)
+{
+    return ep->wait_gen == shim_rt.inst_gen && !ep->mixed && ep->ndps == 1 && ep->dps[0] == mine;
+}
+
+/* What epfd names, with the call's lock: this thread's instance's for a
+ * set of its own (ep_mine_only), else all locks. */
+static struct shim_obj *ep_enter(int epfd, struct shim_dp *mine)
+{
+    if (dm_likely(mine != NULL) && shim_dp_live(mine) && !__atomic_load_n(&shim_relay_live, __ATOMIC_RELAXED)) {
+        shim_lock_dp(mine);
+        struct shim_obj *o = shim_fd_get(epfd);
+        if (o && o->kind == SHIM_KIND_EPOLL && ep_mine_only((struct shim_epoll *)o, mine))
+            return o;
+        shim_unlock();
+    }
+    shim_lock();
+    return shim_fd_get(epfd);
+}
+
 /* The instances the wait drives: normally only this thread's (then it
  * sleeps in it; others wake it through their wait fds); more than
  * SHIM_FOCUS_MAX of them: all. */
@@ -430,9 +453,9 @@ static void ep_focus(struct shim_epoll *ep)
 
 int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, const sigset_t *sigmask)
 {
-    shim_lock();
+    struct shim_dp *mine = shim_dp_fast();
+    struct shim_obj *eo = ep_enter(epfd, mine);
     shim_turn_begin();
-    struct shim_obj *eo = shim_fd_get(epfd);
     if (!eo || eo->kind != SHIM_KIND_EPOLL || dm_list_empty(&((struct shim_epoll *)eo)->watches)) {
         /* no socket of ours in the set: but the wait fd may be there, or
          * the datapath may still have data to send */
@@ -463,6 +486,12 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
     bool slept = false;
     for (;;) {
         shim_progress_step();
+        if (dm_unlikely(!shim_locked_all() && !ep_mine_only(ep, mine))) {
+            /* epoll_ctl added another instance's socket while the lock
+             * was down */
+            shim_lock_escalate();
+            ep_focus(ep);
+        }
         if ((++ep->turns & 1023) == 0)
             ready_refill(ep);
         if (slept) {
@@ -570,6 +599,8 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
         }
         /* loop: harvest and add our events to what the kernel gave */
     }
+    if (dm_unlikely(ep->obj.refs == 1))
+        shim_lock_escalate(); /* closed meanwhile: the last ref frees it */
     shim_epoll_unref(ep);
     shim_turn_end(r);
     shim_unlock();

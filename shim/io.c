@@ -138,14 +138,39 @@ static size_t rx_stream_copy(struct shim_sock *s, struct iovcur *c, size_t max, 
 }
 
 /* The socket fd names, or NULL when the call is the kernel's (not ours,
- * or an inherited socket its parent keeps). */
-static inline struct shim_sock *io_sock(int fd)
+ * or an inherited socket its parent keeps). The call's lock taken: only
+ * this thread's instance's when the socket is an offloaded one of it
+ * (what the call does then touches that instance only), else all. */
+static struct shim_sock *io_sock(int fd)
 {
+    struct shim_dp *mine = shim_dp_fast();
+    if (dm_likely(mine != NULL) && shim_dp_live(mine) && !__atomic_load_n(&shim_relay_live, __ATOMIC_RELAXED)) {
+        shim_lock_dp(mine);
+        /* (what decides is written with all locks held: see shim.h) */
+        struct shim_obj *o = shim_fd_get(fd);
+        struct shim_sock *s = (struct shim_sock *)o;
+        if (o && o->kind == SHIM_KIND_SOCK && s->dp == mine && s->state == SHIM_OFFLOADED && !s->fresh &&
+            s->inst_gen == shim_rt.inst_gen)
+            return s;
+        shim_unlock();
+    }
+    shim_lock();
+    if (!shim_rt.per_thread && shim_rt.dps)
+        (void)shim_dp_mine(); /* the process's one instance: fast from now on */
     struct shim_obj *o = shim_fd_get(fd);
     if (!o || o->kind != SHIM_KIND_SOCK)
         return NULL;
     struct shim_sock *s = (struct shim_sock *)o;
     return shim_sock_claim(s, fd) == 1 ? NULL : s;
+}
+
+/* The ref a waiting call took: its last one frees the socket, which
+ * needs all locks (a close meanwhile left it to us). */
+static void io_sock_put(struct shim_sock *s)
+{
+    if (dm_unlikely(s->obj.refs == 1))
+        shim_lock_escalate();
+    shim_sock_unref(s);
 }
 
 /* One receive call in progress: where the bytes go and how many went. */
@@ -307,13 +332,12 @@ static ssize_t recv_wait(struct shim_sock *s, int fd, struct msghdr *msg, int fl
     }
     if (s->type == SOCK_STREAM)
         msg->msg_namelen = 0;
-    shim_sock_unref(s);
+    io_sock_put(s);
     return r;
 }
 
 ssize_t shim_recvmsg(int fd, struct msghdr *msg, int flags)
 {
-    shim_lock();
     struct shim_sock *s = io_sock(fd);
     if (!s) {
         shim_unlock();
@@ -622,7 +646,7 @@ static ssize_t send_wait(struct shim_sock *s, int fd, const struct msghdr *msg, 
     }
     /* push promptly: one poll sends what we queued (or the turn's end) */
     shim_tx_after_send(s);
-    shim_sock_unref(s);
+    io_sock_put(s);
     return r;
 }
 
@@ -631,7 +655,6 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
     union dm_sockaddr dest;
     const union dm_sockaddr *to = NULL;
     uint16_t gso = 0;
-    shim_lock();
     struct shim_sock *s = io_sock(fd);
     if (!s) {
         shim_unlock();
@@ -717,8 +740,7 @@ ssize_t shim_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
         return -EINVAL; /* Linux: in_fd must be a file that supports mmap */
     /* an inherited connection that is the kernel's from its first use:
      * decided before a byte is read from in_fd */
-    shim_lock();
-    bool kernel = !io_sock(out_fd);
+    bool kernel = !io_sock(out_fd); /* (takes the call's lock) */
     shim_unlock();
     if (kernel)
         return SHIM_PASS;

@@ -1130,7 +1130,7 @@ int shim_progress(void)
         for (int i = 0; i < n; i++)
             total += shim_progress_dp(others[i]);
     }
-    if (dm_unlikely(shim_relay_live))
+    if (dm_unlikely(shim_relay_live) && shim_locked_all())
         total += shim_relay_step(); /* children's connections (relay.c) */
     return total;
 }

@@ -68,7 +68,8 @@
  *      hold only that. It guards the instance (dm_instance, qmap, wait fd)
  *      and the state of the sockets in it; a thread that holds one never
  *      takes another, nor the process lock (it drops its own and takes all
- *      instead: shim_lock_escalate).
+ *      instead: shim_lock_escalate). While relays to forked children are
+ *      alive (relay.c, which needs all locks) no call takes this path.
  *   3. leaf locks, taken with one of the above held and nothing taken
  *      inside them: an epoll's (shim_epoll.lock: its ready list, the
  *      watches' on_ready, its sleepers), the poll/blocking sleepers'
@@ -390,6 +391,10 @@ void shim_lock_dp(struct shim_dp *dp);
  * seen under the one lock must be looked at again). */
 void shim_lock_escalate(void);
 bool shim_locked_all(void); /* this call holds all locks */
+/* Which locks the call holds (NULL: all). A signal handler may make calls
+ * of its own while a call of this thread sleeps with its locks dropped:
+ * the wrapper (signals.c) keeps the sleeping call's. */
+extern __thread struct shim_dp *shim_held_dp __attribute__((tls_model("initial-exec")));
 /* All locks if they are free now (the progress helper), or before
  * `until` (CLOCK_REALTIME: the exit's drain); false: none taken. */
 bool shim_trylock_all(void);

@@ -49,11 +49,14 @@ static void sig_wrap(int sig, siginfo_t *si, void *uc)
     tls_sig_ran++;
     if (!(flags & SA_RESTART))
         tls_sig_intr++;
+    struct shim_dp *held = shim_held_dp; /* the interrupted call's (shim.h) */
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     if (flags & SA_SIGINFO)
         ((void (*)(int, siginfo_t *, void *))fn)(sig, si, uc);
     else if (fn != (void *)SIG_DFL && fn != (void *)SIG_IGN)
         ((void (*)(int))fn)(sig);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    shim_held_dp = held;
 }
 
 static bool catches(const struct sigaction *a)
