@@ -76,32 +76,32 @@ void shim_leaf_lock(pthread_mutex_t *m)
         DM_REAL(pthread_mutex_lock)(m);
 }
 
-/* All locks: the process lock, then every instance's in list order (the
- * list only changes with the process lock held). */
+/* All locks: the process lock, then every instance's in idx order (the
+ * set only grows with the process lock held, a new one last). */
 static void all_take(void)
 {
     mutex_take(&shim_rt.lock, &shim_rt.lock_waiters, NULL, &shim_rt.lock_contended);
-    for (struct shim_dp *dp = shim_rt.dps; dp; dp = dp->next)
-        dp_take(dp);
+    for (unsigned i = 0; i < shim_rt.ndps; i++)
+        dp_take(shim_rt.dpv[i]);
 }
 
-static void all_drop(void)
+static void all_drop_from(unsigned n)
 {
-    for (struct shim_dp *dp = shim_rt.dps; dp; dp = dp->next)
-        pthread_mutex_unlock(&dp->lock);
+    while (n > 0)
+        pthread_mutex_unlock(&shim_rt.dpv[--n]->lock);
     pthread_mutex_unlock(&shim_rt.lock);
 }
+
+static void all_drop(void) { all_drop_from(shim_rt.ndps); }
 
 /* All locks, giving up at `until` (CLOCK_REALTIME): false, none held. */
 static bool all_take_until(const struct timespec *until)
 {
     if (pthread_mutex_timedlock(&shim_rt.lock, until) != 0)
         return false;
-    for (struct shim_dp *dp = shim_rt.dps; dp; dp = dp->next)
-        if (pthread_mutex_timedlock(&dp->lock, until) != 0) {
-            for (struct shim_dp *d = shim_rt.dps; d != dp; d = d->next)
-                pthread_mutex_unlock(&d->lock);
-            pthread_mutex_unlock(&shim_rt.lock);
+    for (unsigned i = 0; i < shim_rt.ndps; i++)
+        if (pthread_mutex_timedlock(&shim_rt.dpv[i]->lock, until) != 0) {
+            all_drop_from(i);
             return false;
         }
     return true;
@@ -112,11 +112,9 @@ static bool all_try(void)
 {
     if (pthread_mutex_trylock(&shim_rt.lock) != 0)
         return false;
-    for (struct shim_dp *dp = shim_rt.dps; dp; dp = dp->next)
-        if (pthread_mutex_trylock(&dp->lock) != 0) {
-            for (struct shim_dp *d = shim_rt.dps; d != dp; d = d->next)
-                pthread_mutex_unlock(&d->lock);
-            pthread_mutex_unlock(&shim_rt.lock);
+    for (unsigned i = 0; i < shim_rt.ndps; i++)
+        if (pthread_mutex_trylock(&shim_rt.dpv[i]->lock) != 0) {
+            all_drop_from(i);
             return false;
         }
     return true;
@@ -435,7 +433,7 @@ static struct shim_dp *dp_new(void)
     dp->wait_id = shim_watch_id();
     dp->next = shim_rt.dps;
     shim_rt.dps = dp;
-    shim_rt.ndps++;
+    shim_rt.dpv[shim_rt.ndps++] = dp;
     if (!first) {
         /* process-wide: shown once, with the first instance's counters */
         dm_stats_register(inst, "mem", shim_mem_names, &shim_mem.shim_sock_bytes, DM_ARRAY_SIZE(shim_mem_names));

@@ -60,7 +60,7 @@
  *      creation, config load, and every call or wait that involves another
  *      thread's instance (poll/select, an epoll set that mixes instances,
  *      a socket not yet handed over or fresh). Instance locks are taken
- *      in shim_rt.dps order, with the process lock held.
+ *      in idx order (shim_rt.dpv), with the process lock held.
  *   2. one instance's lock (shim_dp.lock, shim_lock_dp): the fast path.
  *      recv/send (io.c) on an offloaded, not fresh socket of the thread's
  *      own instance, and epoll_wait on a set whose offloaded sockets are
@@ -344,6 +344,7 @@ struct shim_rt {
     struct dm_instance *inst;    /* the first instance: the datapath runs */
     struct shim_dp *dps;         /* every instance of this process, newest first */
     unsigned ndps;
+    struct shim_dp *dpv[SHIM_MAX_DPS]; /* the same by idx: the order of their locks */
     bool per_thread;             /* an instance per thread (dm_instance_thread_instances) */
     int inst_err;            /* nonzero: the datapath failed to start */
     int starting_tid;        /* thread starting the datapath (lock held), 0 none;
