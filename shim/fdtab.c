@@ -2,10 +2,11 @@
 /*
  * The fd table: fd -> shim object (socket or epoll set), or NULL for every
  * fd that is the kernel's. Two levels of 1024 entries so that a process
- * with a million fds costs only the chunks it uses. Writers hold the shim
- * lock; the hooks' first check (shim_fd_maybe) reads without it, which is
- * safe because entries are pointers written atomically and the locked path
- * looks again.
+ * with a million fds costs only the chunks it uses. Writers hold all the
+ * shim's locks, so a call that holds one instance's lock reads a stable
+ * table (shim.h, Locking); the hooks' first check (shim_fd_maybe) reads
+ * without any, which is safe because entries are pointers written
+ * atomically and the locked path looks again.
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The shim's runtime: the lock, the DEMI_* settings, the datapath instance
- * (started lazily, re-created in a forked child), the qd -> socket map, and
- * the progress engine that turns completions into socket state.
+ * The shim's runtime: the locks (shim.h, Locking), the DEMI_* settings,
+ * the datapath instances (started lazily, re-created in a forked child),
+ * the qd -> socket map, and the progress engine that turns completions
+ * into socket state.
  *
  * Progress: shim_progress() asks dm_wait_next_n() (timeout 0: one poll of
  * the backend) for every completed operation and dispatches it to the

@@ -78,18 +78,21 @@
  *      ready and kicks sleepers under these.
  * So what is written only with all locks held (a socket's state, dp and
  * fresh, its watch lists, the fd table, an epoll's instances) may be read
- * under any one instance lock, and an object is freed only with all locks
- * held (a fast path that would drop the last ref escalates first): a
- * thread that looked an fd up holding its instance lock may use the
- * object until it drops that lock, and after a drop it holds a ref and
- * looks again (shim_sock_still). Counters shared by every instance
+ * under any one instance lock, and an object an fd names is freed only
+ * with all locks held (a fast path that would drop the last ref escalates
+ * first; a lingering socket, which no fd names, is freed under its
+ * instance's lock by its last send's completion): a thread that looked
+ * an fd up holding its instance lock may use the object until it drops
+ * that lock, and after a drop it holds a ref and looks again
+ * (shim_sock_still). Counters shared by every instance
  * (tx_inflight, progress_gen, the memory gauges) are atomics.
- * No lock is held across syscalls: blocking calls drop what they hold
- * while they sleep (inside their instance, or on the instances' wait
- * fds), and the kernel's part of a poll of a thread's own instance
- * (io_uring_enter: submit, run deferred task work) runs with it dropped
- * (shim_progress_step), the instance marked so that another thread that
- * takes its lock meanwhile waits before it touches it (shim_dp_inst).
+ * No lock is held across a syscall that may block: blocking calls drop
+ * what they hold while they sleep (inside their instance, or on the
+ * instances' wait fds), and the kernel's part of a poll of a thread's
+ * own instance (io_uring_enter: submit, run deferred task work) runs with
+ * them dropped (shim_progress_step), the instance marked so that another
+ * thread that takes its lock meanwhile waits before it touches it
+ * (shim_dp_inst).
  * memcached -t 2 under uring, both threads on two CPUs with the load:
  * 1.3x the ops/s of one lock held across the enter.
  */
