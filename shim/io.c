@@ -145,7 +145,10 @@ static inline struct shim_sock *io_sock(int fd)
     if (!o || o->kind != SHIM_KIND_SOCK)
         return NULL;
     struct shim_sock *s = (struct shim_sock *)o;
-    return shim_sock_claim(s, fd) == 1 ? NULL : s;
+    if (shim_sock_claim(s, fd) == 1)
+        return NULL;
+    shim_epoll_pf_next(fd);
+    return s;
 }
 
 /* One receive call in progress: where the bytes go and how many went. */
