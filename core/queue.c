@@ -96,6 +96,25 @@ struct dm_queue *dm_queue_get(struct dm_instance *inst, int qd)
     return inst->queues[idx];
 }
 
+void dm_queue_prefetch(struct dm_instance *inst, int qd, int stage)
+{
+    const struct dm_queue *q = dm_queue_get(inst, qd);
+    if (!q)
+        return;
+    if (stage == 0) {
+        dm_prefetch(q);
+        return;
+    }
+    /* the backend's socket: its head and the two lines after it (the
+     * uring socket's state, requests and receive queue head) */
+    const char *p = q->priv;
+    if (p) {
+        dm_prefetch(p);
+        dm_prefetch(p + 64);
+        dm_prefetch(p + 128);
+    }
+}
+
 void dm_queue_release(struct dm_queue *q)
 {
     struct dm_instance *inst = q->inst;

@@ -334,6 +334,89 @@ out:
     return r;
 }
 
+/* ---- the reported sockets, in order, for the calls that follow ----
+ *
+ * A server's turn reads and answers the sockets a wait reported, in the
+ * order reported, and each was last touched when its completion came in,
+ * a whole turn of other connections earlier (a busy server with hundreds
+ * of connections serves about as many in a turn): its state has left the
+ * cache by then.
+ * The wait keeps the order; each receive or send on the next socket of it
+ * (shim_epoll_pf_next) asks for what the ones after it will touch, a step
+ * at a time so that no load waits for memory: three sockets ahead its
+ * head, two ahead its receive slot and its datapath queue, one ahead the
+ * bytes to be read and the backend's socket. Only for sockets of this
+ * thread's own instance, which no other thread drives meanwhile. */
+#define EP_ORDER_MAX 256
+static __thread struct {
+    int fd[EP_ORDER_MAX];
+    unsigned n, next;
+} tls_pf __attribute__((tls_model("initial-exec")));
+
+static inline void pf_add(int fd)
+{
+    if (tls_pf.n < EP_ORDER_MAX)
+        tls_pf.fd[tls_pf.n++] = fd;
+}
+
+/* The socket of the k-th reported fd, if that fd still names one of ours. */
+static inline struct shim_sock *pf_sock(unsigned k)
+{
+    if (k >= tls_pf.n)
+        return NULL;
+    struct shim_obj *o = shim_fd_get(tls_pf.fd[k]);
+    return o && o->kind == SHIM_KIND_SOCK ? (struct shim_sock *)o : NULL;
+}
+
+static inline void pf_head(unsigned k)
+{
+    if (k >= tls_pf.n)
+        return;
+    const char *o = (const char *)shim_fd_get(tls_pf.fd[k]); /* the pointer only: nothing read */
+    if (o) {
+        dm_prefetch(o);
+        dm_prefetch(o + 64);
+        dm_prefetch(o + 128);
+    }
+}
+
+/* The k-th reported socket, offloaded into this thread's instance. */
+static inline const struct shim_sock *pf_mine(unsigned k, const struct shim_dp *mine)
+{
+    const struct shim_sock *s = pf_sock(k);
+    return s && s->state == SHIM_OFFLOADED && s->dp == mine && !s->fresh ? s : NULL;
+}
+
+void shim_epoll_pf_next(int fd)
+{
+    if (tls_pf.next >= tls_pf.n || tls_pf.fd[tls_pf.next] != fd)
+        return;
+    unsigned k = ++tls_pf.next;
+    struct shim_dp *mine = shim_dp_current();
+    if (!mine || __atomic_load_n(&mine->stepping, __ATOMIC_RELAXED))
+        return;
+    pf_head(k + 2);
+    const struct shim_sock *s = pf_mine(k + 1, mine);
+    if (s) {
+        dm_queue_prefetch(mine->inst, s->qd, 0);
+        if (s->rx_count) {
+            const char *seg = (const char *)&s->rx[s->rx_head % SHIM_RXRING];
+            dm_prefetch(seg);
+            dm_prefetch(seg + 64);
+            dm_prefetch(seg + 128);
+        }
+    }
+    if ((s = pf_mine(k, mine))) {
+        dm_queue_prefetch(mine->inst, s->qd, 1);
+        const struct shim_rxseg *seg = &s->rx[s->rx_head % SHIM_RXRING];
+        if (s->rx_count && seg->sga.sga_numsegs) {
+            const char *p = (const char *)seg->sga.sga_segs[0].sgaseg_buf + seg->off;
+            dm_prefetch(p);
+            dm_prefetch(p + 64);
+        }
+    }
+}
+
 /* Our sockets' events into evs; reported watches rotate to the back. */
 static int scan_watches(struct shim_epoll *ep, struct epoll_event *evs, int max)
 {
@@ -355,6 +438,7 @@ static int scan_watches(struct shim_epoll *ep, struct epoll_event *evs, int max)
             continue;
         evs[n].events = m;
         evs[n].data.u64 = w->data;
+        pf_add(w->fd);
         if (++n == max) {
             stop = tmp;
             break;
@@ -476,6 +560,7 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
     }
     struct shim_epoll *ep = (struct shim_epoll *)eo;
     ep->obj.refs++;
+    tls_pf.n = tls_pf.next = 0;
     ep_focus(ep);
     int64_t start = dm_clock_ns();
     int64_t deadline = timeout_ms < 0 ? -1 : start + (int64_t)timeout_ms * DM_NS_PER_MS;
@@ -603,6 +688,9 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
         shim_lock_escalate(); /* closed meanwhile: the last ref frees it */
     shim_epoll_unref(ep);
     shim_turn_end(r);
+    pf_head(0);
+    pf_head(1);
+    pf_head(2);
     shim_unlock();
     return r;
 }

@@ -150,8 +150,10 @@ static struct shim_sock *io_sock(int fd)
         struct shim_obj *o = shim_fd_get(fd);
         struct shim_sock *s = (struct shim_sock *)o;
         if (o && o->kind == SHIM_KIND_SOCK && s->dp == mine && s->state == SHIM_OFFLOADED && !s->fresh &&
-            s->inst_gen == shim_rt.inst_gen)
+            s->inst_gen == shim_rt.inst_gen) {
+            shim_epoll_pf_next(fd);
             return s;
+        }
         shim_unlock();
     }
     shim_lock();
@@ -161,7 +163,10 @@ static struct shim_sock *io_sock(int fd)
     if (!o || o->kind != SHIM_KIND_SOCK)
         return NULL;
     struct shim_sock *s = (struct shim_sock *)o;
-    return shim_sock_claim(s, fd) == 1 ? NULL : s;
+    if (shim_sock_claim(s, fd) == 1)
+        return NULL;
+    shim_epoll_pf_next(fd);
+    return s;
 }
 
 /* The ref a waiting call took: its last one frees the socket, which

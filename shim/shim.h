@@ -689,6 +689,10 @@ int shim_sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags);
 int shim_epoll_create(int flags);
 int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
 int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, const sigset_t *sigmask);
+/* A receive or send on fd, lock held: when fd is the next of the sockets
+ * this thread's last epoll_wait reported, the state of the ones after it
+ * is asked into the cache (epoll.c). */
+void shim_epoll_pf_next(int fd);
 void shim_epoll_unref(struct shim_epoll *ep);
 void shim_watch_drop_all(struct shim_sock *s);
 void shim_watch_mark(struct shim_sock *s); /* its watches may be ready */

@@ -109,6 +109,11 @@ int dm_pushto(struct dm_instance *inst, demi_qtoken_t *qt, int qd, const demi_sg
 int dm_push_chain(struct dm_instance *inst, demi_qtoken_t *qt, int qd, struct dm_buf *chain,
                   const struct sockaddr *to);
 int dm_pop(struct dm_instance *inst, demi_qtoken_t *qt, int qd);
+/* A hint that qd's next operation is near: its queue is asked into the
+ * cache (stage 0), or, once the queue is in, the backend's socket it
+ * points at (stage 1). Reads nothing but the queue table, and the queue
+ * at stage 1; an unknown qd is ignored. */
+void dm_queue_prefetch(struct dm_instance *inst, int qd, int stage);
 int dm_setsockopt(struct dm_instance *inst, int qd, int level, int name, const void *val, socklen_t len);
 int dm_getsockopt(struct dm_instance *inst, int qd, int level, int name, void *val, socklen_t *len);
 int dm_getsockname(struct dm_instance *inst, int qd, struct sockaddr *addr, socklen_t *len);
