@@ -356,6 +356,15 @@ static int port_tx_mode(struct dpdk_dev *d, const struct dm_config *cfg, const s
      * the same 64 B RTT. So on memif we copy unless told otherwise. */
     if (p->copy_auto == DM_CFG_AUTO && memif)
         d->tx_copy_max = d->copy_room;
+    /* memif has no checksum offload, and every frame is copied (above):
+     * we take the stack's TCP/UDP checksums (IPv4; IPv6 stays in the
+     * stack) and complete them in that copy, which reads every byte
+     * anyway, instead of the stack's own pass over the payload. */
+    d->tx_sw_l4 = 0;
+    if (memif && d->tx_copy_max >= d->copy_room && !d->tx_ol) {
+        d->tx_sw_l4 = DM_BUF_TX_TCP_CKSUM | DM_BUF_TX_UDP_CKSUM;
+        d->caps |= DM_DEV_CAP_TX_TCP_CKSUM | DM_DEV_CAP_TX_UDP_CKSUM;
+    }
     return 0;
 }
 

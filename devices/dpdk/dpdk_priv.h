@@ -41,6 +41,7 @@ struct dpdk_dev {
     bool rx_cksum;           /* RX checksum flags are meaningful */
     bool multiseg;           /* port takes mbuf chains */
     uint32_t tx_ol;          /* DM_BUF_TX_* flags the port computes */
+    uint32_t tx_sw_l4;       /* DM_BUF_TX_{TCP,UDP}_CKSUM we complete in tx_copy */
     uint32_t tx_copy_max;    /* frames up to this size are copied into one mbuf */
     uint32_t copy_room;      /* bytes one mbuf of mp holds */
     uint32_t hw_poll;        /* rx bursts until the next hardware stats read */
