@@ -76,7 +76,7 @@ static struct dm_buf *rx_wrap(struct dpdk_dev *d, struct rte_mbuf *m)
     struct dm_buf *head = NULL, *tail = NULL;
     uint32_t pkt_len = m->pkt_len;
     uint16_t nb_segs = 0;
-    uint32_t flags = d->rx_cksum ? rx_flags(m) : 0;
+    uint32_t flags = d->rx_cksum ? rx_flags(m) : d->rx_trust_ol;
     while (m) {
         struct rte_mbuf *next = m->next;
         struct dm_buf *b = dm_buf_wrap_ext(d->inst, rte_pktmbuf_mtod(m, void *), m->data_len, dpdk_rx_free, m);
