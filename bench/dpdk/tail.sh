@@ -55,7 +55,7 @@ one() { # label tag extra-env...
     python3 - "$TMP/out$tag" "$secs" "$label" "$r" "$(tail -1 "$TMP/srv$tag.time")" "$(tail -1 "$TMP/cli$tag.time")" <<'PY'
 import sys
 path, secs, label, res, csrv, ccli = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
-f = dict(kv.split("=") for kv in res.split()[2:]) if res else {}
+f = dict(kv.split("=", 1) for kv in res.split() if "=" in kv)
 rows = [tuple(map(int, l.split())) for l in open(path)] if res else []
 grid = 0
 for (_, a, _), (_, b, _) in zip(rows, rows[1:]):
@@ -63,9 +63,13 @@ for (_, a, _), (_, b, _) in zip(rows, rows[1:]):
     if gap >= 19.5 and abs(gap - 20 * round(gap / 20)) <= 0.5:
         grid += 1
 worst = sorted((r[2] for r in rows), reverse=True)[:3]
+# the ping-pong's own length (the wall time also holds the EAL start)
+pp = int(f.get("mean", 0)) * int(f.get("n", 0)) / 1e9
+bands = [sum(1 for r in rows if lo <= r[2] < hi) for lo, hi in ((0, 20000), (20000, 1000000), (1000000, 1 << 62))]
 print(f"{label}: p50 {f.get('p50')} p99 {f.get('p99')} p99.9 {f.get('p999')} ns; "
-      f"{len(rows)} round trips > 5x p50 ({len(rows) / secs:.0f}/s over {secs:.1f} s, "
-      f"{grid} of them 20 ms-grid spaced), worst {worst} ns; "
+      f"{len(rows)} round trips > 5x p50 in {pp:.2f} s of ping-pong ({secs:.1f} s with start-up): "
+      f"{bands[0]} under 20 us, {bands[1]} 20 us-1 ms, {bands[2]} over 1 ms; "
+      f"{grid} spaced on a 20 ms grid; worst {worst} ns; "
       f"involuntary switches: server {csrv}, client {ccli}")
 PY
 }
