@@ -41,7 +41,7 @@ static uint64_t copy_sum(uint8_t *dst, const uint8_t *src, uint32_t len)
         }
         uint32_t l[4];
         _mm_storeu_si128((__m128i *)l, _mm_add_epi32(_mm_add_epi32(a0, a1), _mm_add_epi32(b0, b1)));
-        s += (uint64_t)l[0] + l[1] + l[2] + l[3]; /* each below 2^19 * 4: no carry lost */
+        s += (uint64_t)l[0] + l[1] + l[2] + l[3]; /* each below 2^29: no carry lost */
     }
 #endif
     while (len >= 8) {
