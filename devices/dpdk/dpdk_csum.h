@@ -14,5 +14,8 @@
  * sum, l2_len and l3_len say where L4 starts. The caller checks that the
  * field lies inside the frame. */
 void dpdk_copy_l4_cksum(uint8_t *p, const struct dm_buf *b, uint32_t ol);
+/* Which loop it uses: AVX2 when avx2 is set and the CPU has it (the
+ * default), else SSE2. For tests, which check both. */
+void dpdk_csum_simd(int avx2);
 
 #endif /* DPDK_CSUM_H */
