@@ -26,7 +26,7 @@ STAGES = [
     ("device: memif PMD (rx+tx)", r"librte_net_memif", r".*"),
     ("device: DPDK (other)", r"librte_", r".*"),
     ("device RX (dpdk_rx_burst, gate)", r".*", r"^(dpdk_rx_burst|dpdk_gate_\w+|gate_\w+|dpdk_rx_\w+)"),
-    ("device TX (dpdk_tx_burst, copies, memif's checksum copy)", r".*", r"^(dpdk_tx_\w+|tx_copy|tx_\w+_seg|dpdk_ext_\w+|dpdk_copy_\w+)"),
+    ("device TX (dpdk_tx_burst, copies, memif's checksum copy)", r".*", r"^(dpdk_tx_\w+|tx_copy|tx_\w+_seg|dpdk_ext_\w+|dpdk_copy_\w+|copy_sum\w*)"),
     ("checksums", r".*", r"^inet_csum_\w+"),
     ("stack input (eth/ip/tcp)", r".*", r"^(inet_input\w*|eth_input|arp_\w+|ipv[46]_input\w*|ip_input\w*|icmp\w*|udp_input\w*|tcp_input\w*|tcp_deliver\w*|tcp_lookup\w*|tcp_ack\w*|tcp_rcv\w*|tcp_reass\w*|tcp_sack\w*|tcp_rtt\w*|tcp_cc\w*|established_input\w*)"),
     ("per-poll checks (output pending, tx flush)", r".*", r"^(tcp_output_pending|inet_tx_flush)$"),
