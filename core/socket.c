@@ -308,7 +308,14 @@ int dm_pop(struct dm_instance *inst, demi_qtoken_t *qt, int qd)
 {
     if (!qt)
         return -EINVAL;
-    GET_QUEUE(inst, qd, q);
+    /* No clock read: a pop sends nothing itself (a window update it
+     * opens goes out from the next poll, which reads the clock), and
+     * what it measures (receive-buffer auto-tuning) is on the scale of
+     * a round trip, not of the last poll's age. A bulk receiver pops
+     * once per segment. */
+    struct dm_queue *q = dm_queue_get(inst, qd);
+    if (!q)
+        return -EBADF;
     return start_op(inst, q, DEMI_OPC_POP, qt, NULL, NULL);
 }
 

@@ -22,6 +22,12 @@ static int wait_until(struct dm_instance *inst, int (*done)(struct dm_instance *
         }
         return r ? (r < 0 ? r : 0) : -ETIMEDOUT;
     }
+    /* Done already (a pop of data the stack holds, the usual case while
+     * a bulk receiver keeps up): no clock read, of which a receiver
+     * popping one segment at a time would pay one per segment. */
+    int r = done(inst, arg);
+    if (r)
+        return r < 0 ? r : 0;
     dm_refresh_now(inst);
     int64_t deadline = timeout_ns < 0 ? INT64_MAX : inst->now_ns + timeout_ns;
     /* Poll without sleeping for spin_ns first: a reply that comes within
@@ -31,9 +37,6 @@ static int wait_until(struct dm_instance *inst, int (*done)(struct dm_instance *
     struct dm_spin spin;
     dm_spin_begin(&spin, inst->now_ns, inst->spin_first_ns);
     for (;;) {
-        int r = done(inst, arg);
-        if (r)
-            return r < 0 ? r : 0;
         int64_t left = deadline == INT64_MAX ? INT64_MAX : deadline - inst->now_ns;
         if (left < 0 || inst->now_ns < spin_end) {
             left = 0;

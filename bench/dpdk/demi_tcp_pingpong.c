@@ -8,6 +8,12 @@
  *   demi_tcp_pingpong client -a ADDR -p PORT -n N -s S  N round trips of S bytes
  *   demi_tcp_pingpong client ... -B BYTES               bulk: send BYTES, wait for
  *                                                       the server's 1-byte ack
+ *   demi_tcp_pingpong client ... -n N -o FILE          also write each round trip
+ *     longer than 5x the median to FILE: "<index> <start, CLOCK_MONOTONIC ns> <rtt ns>"
+ *     (what the tail is made of: bench/dpdk/tail.sh)
+ *   demi_tcp_pingpong client ... -B BYTES -v            the same, and a line
+ *     "PROGRESS <CLOCK_MONOTONIC ns> <bytes>" on stderr every 64 MiB pushed
+ *     (bench/dpdk/profile.sh counts the segments inside its perf window)
  * The server echoes (pop, push the very sgarray back: no copy in the app)
  * until the peer closes, then serves the next connection; with -1 it exits
  * after one connection. In bulk mode the client's first 8 bytes announce
@@ -143,19 +149,20 @@ static int serve(int qd)
 int main(int argc, char **argv)
 {
     const char *addr = "127.0.0.1";
-    int port = 7777, once = 0;
+    int port = 7777, once = 0, progress = 0;
+    const char *outliers = NULL;
     long n = 100000, warm = 1000;
     uint32_t size = 64;
     uint64_t bulk = 0;
     if (argc < 2 || (strcmp(argv[1], "server") && strcmp(argv[1], "client"))) {
-        fprintf(stderr, "usage: %s server|client [-a addr] [-p port] [-n rtts] [-s size] [-B bulk_bytes] [-1]\n",
+        fprintf(stderr, "usage: %s server|client [-a addr] [-p port] [-n rtts] [-s size] [-o outliers] [-B bulk_bytes [-v]] [-1]\n",
                 argv[0]);
         return 2;
     }
     int server = !strcmp(argv[1], "server");
     int opt;
     optind = 2;
-    while ((opt = getopt(argc, argv, "a:p:n:s:B:1")) != -1) {
+    while ((opt = getopt(argc, argv, "a:p:n:s:B:1vo:")) != -1) {
         switch (opt) {
         case 'a': addr = optarg; break;
         case 'p': port = atoi(optarg); break;
@@ -163,6 +170,8 @@ int main(int argc, char **argv)
         case 's': size = (uint32_t)atoi(optarg); break;
         case 'B': bulk = strtoull(optarg, NULL, 0); break;
         case '1': once = 1; break;
+        case 'v': progress = 1; break;
+        case 'o': outliers = optarg; break;
         default: return 2;
         }
     }
@@ -261,6 +270,8 @@ int main(int argc, char **argv)
                 }
                 nin++;
                 demi_sgafree(&s); /* the push keeps its own references */
+                if (progress && (sent >> 26) != ((sent + l) >> 26))
+                    fprintf(stderr, "PROGRESS %lld %llu\n", (long long)now_ns(), (unsigned long long)sent);
                 sent += l;
                 continue;
             }
@@ -283,9 +294,10 @@ int main(int argc, char **argv)
     }
 
     /* static: outlives every early return (no leak reports on errors) */
-    static int64_t *rtt;
+    static int64_t *rtt, *start;
     rtt = calloc((size_t)n, sizeof(*rtt));
-    if (!rtt)
+    start = calloc((size_t)n, sizeof(*start));
+    if (!rtt || !start)
         return 1;
     for (long i = -warm; i < n; i++) {
         int64_t t0 = now_ns();
@@ -310,17 +322,34 @@ int main(int argc, char **argv)
             }
             got += l;
         }
-        if (i >= 0)
+        if (i >= 0) {
             rtt[i] = now_ns() - t0;
+            start[i] = t0;
+        }
     }
     int64_t sum = 0;
     for (long i = 0; i < n; i++)
         sum += rtt[i];
+    if (outliers) {
+        int64_t *sorted = malloc((size_t)n * sizeof(*sorted));
+        FILE *f = fopen(outliers, "w");
+        if (sorted && f) {
+            memcpy(sorted, rtt, (size_t)n * sizeof(*sorted));
+            qsort(sorted, (size_t)n, sizeof(*sorted), cmp64);
+            for (long i = 0; i < n; i++)
+                if (rtt[i] > 5 * sorted[n / 2])
+                    fprintf(f, "%ld %lld %lld\n", i, (long long)start[i], (long long)rtt[i]);
+        }
+        if (f)
+            fclose(f);
+        free(sorted);
+    }
     qsort(rtt, (size_t)n, sizeof(*rtt), cmp64);
     printf("RESULT demi_tcp rtt_ns p50=%lld p99=%lld p999=%lld n=%ld size=%u mean=%lld\n", (long long)rtt[n / 2],
            (long long)rtt[(size_t)(n * 0.99)], (long long)rtt[(size_t)(n * 0.999)], n, size, (long long)(sum / n));
     free(rtt);
-    rtt = NULL;
+    free(start);
+    rtt = start = NULL;
     close_graceful(qd);
     return 0;
 }

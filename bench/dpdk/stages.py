@@ -13,7 +13,9 @@ adds in bursts, is in no stage). Idle stages (the wait loop finding
 nothing, the device looking at an empty ring) are the wait for the peer;
 the others are work.
 
-usage: stages.py LABEL=REPORT.txt[:ROUND_TRIPS] ...   (markdown on stdout)
+usage: stages.py [--unit RT|seg] LABEL=REPORT.txt[:COUNT] ...   (markdown on stdout)
+COUNT is the round trips (or, with --unit seg, the bulk TCP data
+segments) made while perf recorded.
 """
 import re
 import sys
@@ -24,7 +26,7 @@ STAGES = [
     ("device: memif PMD (rx+tx)", r"librte_net_memif", r".*"),
     ("device: DPDK (other)", r"librte_", r".*"),
     ("device RX (dpdk_rx_burst, gate)", r".*", r"^(dpdk_rx_burst|dpdk_gate_\w+|gate_\w+|dpdk_rx_\w+)"),
-    ("device TX (dpdk_tx_burst, copies)", r".*", r"^(dpdk_tx_\w+|tx_copy|tx_\w+_seg|dpdk_ext_\w+)"),
+    ("device TX (dpdk_tx_burst, copies, memif's checksum copy)", r".*", r"^(dpdk_tx_\w+|tx_copy|tx_\w+_seg|dpdk_ext_\w+|dpdk_copy_\w+|copy_sum\w*)"),
     ("checksums", r".*", r"^inet_csum_\w+"),
     ("stack input (eth/ip/tcp)", r".*", r"^(inet_input\w*|eth_input|arp_\w+|ipv[46]_input\w*|ip_input\w*|icmp\w*|udp_input\w*|tcp_input\w*|tcp_deliver\w*|tcp_lookup\w*|tcp_ack\w*|tcp_rcv\w*|tcp_reass\w*|tcp_sack\w*|tcp_rtt\w*|tcp_cc\w*|established_input\w*)"),
     ("per-poll checks (output pending, tx flush)", r".*", r"^(tcp_output_pending|inet_tx_flush)$"),
@@ -35,7 +37,8 @@ STAGES = [
     ("push (API to stack)", r".*", r"^(dm_push\w*|demi_push\w*|inet_push\w*|dm_op_new|start_op|dm_sga\w*|demi_sga\w*|sga_\w+)"),
     ("wait loop (poll, look up tokens)", r".*", r"^(wait_until|any_done|next_done|dm_poll|dm_wait\w*|demi_wait\w*|inet_poll|run_tasks|dm_op_lookup|dm_op_reap|dm_queue\w*|dm_spin\w*)"),
     ("buffers", r".*", r"^(pool_get|dm_buf_\w+|dm_bufpool\w*)"),
-    ("memcpy/memset", r".*", r"(memmove|memcpy|memset)"),
+    ("memset (the benchmark fills its buffers)", r".*", r"memset"),
+    ("memcpy (TX copy into the mbuf)", r".*", r"(memmove|memcpy)"),
     ("application", r"(demi_tcp_pingpong|sockperf|demi_echo)", r".*"),
     ("preload (fd lookup, copies, epoll)", r"libdemi-preload", r"^(shim_\w+|hook\w*|iov_\w+|sga_copy|rx_stream_copy|push_bytes|build_chain|scan_watches|dispatch)"),
 ]
@@ -71,6 +74,9 @@ def load(path):
 
 
 def main(argv):
+    unit = "RT"
+    if argv[:1] == ["--unit"]:
+        unit, argv = argv[1], argv[2:]
     cols = []
     for a in argv:
         label, _, rest = a.partition("=")
@@ -78,7 +84,7 @@ def main(argv):
         c = load(path)
         cols.append((label, c, c[""] / float(rts) if rts and float(rts) > 0 and c[""] else None))
     stages = [s for s, _, _ in STAGES] + ["other"]
-    head = "| stage |" + "".join(f" {l} % | {l} ns/RT |" for l, _, _ in cols)
+    head = "| stage |" + "".join(f" {l} % | {l} ns/{unit} |" for l, _, _ in cols)
     print(head)
     print("|---|" + "---:|---:|" * len(cols))
     for s in stages:
@@ -89,7 +95,7 @@ def main(argv):
             p = c.get(s, 0.0)
             row += f" {p:.1f} | {'' if per_rt is None else round(p / 100 * per_rt)} |"
         print(row)
-    row = "| **CPU per round trip** |"
+    row = "| **CPU per round trip** |" if unit == "RT" else f"| **CPU per {unit}** |"
     for _, c, per_rt in cols:
         row += f" 100 | {'' if per_rt is None else round(per_rt)} |"
     print(row)

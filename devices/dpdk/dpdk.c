@@ -19,7 +19,8 @@
  * DEMI_DPDK_TX_COPY (frames up to this many bytes are copied into a fresh
  * mbuf instead of attached by reference; default 256, and every frame on
  * memif, where that measured faster),
- * DEMI_DPDK_LINK_WAIT_MS (default 0: do not wait), DEMI_MTU; DEMI_DPDK_INTR_TURN_US
+ * DEMI_DPDK_LINK_WAIT_MS (default 0: do not wait), DEMI_DPDK_MEMIF_RX_CKSUM
+ * (memif: trust or verify received checksums), DEMI_MTU; DEMI_DPDK_INTR_TURN_US
  * in dpdk_gate.c.
  */
 #include <errno.h>
@@ -356,6 +357,24 @@ static int port_tx_mode(struct dpdk_dev *d, const struct dm_config *cfg, const s
      * the same 64 B RTT. So on memif we copy unless told otherwise. */
     if (p->copy_auto == DM_CFG_AUTO && memif)
         d->tx_copy_max = d->copy_room;
+    /* memif has no checksum offload, and every frame is copied (above):
+     * we take the stack's TCP/UDP checksums (IPv4; IPv6 stays in the
+     * stack) and complete them in that copy, which reads every byte
+     * anyway, instead of the stack's own pass over the payload. */
+    d->tx_sw_l4 = 0;
+    if (memif && d->tx_copy_max >= d->copy_room && !d->tx_ol) {
+        d->tx_sw_l4 = DM_BUF_TX_TCP_CKSUM | DM_BUF_TX_UDP_CKSUM;
+        d->caps |= DM_DEV_CAP_TX_TCP_CKSUM | DM_DEV_CAP_TX_UDP_CKSUM;
+    }
+    /* A memif frame crossed shared memory between two processes of this
+     * host, no wire: like Linux across a veth pair (CHECKSUM_UNNECESSARY)
+     * we take its TCP/UDP checksum as good instead of a second pass over
+     * every payload (the IPv4 header's is still checked).
+     * DEMI_DPDK_MEMIF_RX_CKSUM=verify for a peer that corrupts on purpose. */
+    int rx_mode = 0;
+    if (dm_cfg_enum(cfg, DM_CFG_DPDK_MEMIF_RX_CKSUM, &rx_mode) < 0)
+        return -EINVAL;
+    d->rx_trust_ol = memif && rx_mode == 0 && !d->rx_cksum ? DM_BUF_RX_L4_CKSUM_GOOD : 0;
     return 0;
 }
 

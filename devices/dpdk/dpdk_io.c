@@ -37,6 +37,7 @@
 
 #include "dm/instance.h"
 #include "dm/log.h"
+#include "dpdk_csum.h"
 #include "dpdk_priv.h"
 
 /* ---- RX ---- */
@@ -75,7 +76,7 @@ static struct dm_buf *rx_wrap(struct dpdk_dev *d, struct rte_mbuf *m)
     struct dm_buf *head = NULL, *tail = NULL;
     uint32_t pkt_len = m->pkt_len;
     uint16_t nb_segs = 0;
-    uint32_t flags = d->rx_cksum ? rx_flags(m) : 0;
+    uint32_t flags = d->rx_cksum ? rx_flags(m) : d->rx_trust_ol;
     while (m) {
         struct rte_mbuf *next = m->next;
         struct dm_buf *b = dm_buf_wrap_ext(d->inst, rte_pktmbuf_mtod(m, void *), m->data_len, dpdk_rx_free, m);
@@ -221,12 +222,18 @@ static struct rte_mbuf *tx_copy(struct dpdk_dev *d, const struct dm_buf *b)
     if (dm_unlikely(!m))
         return NULL;
     uint8_t *p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)b->pkt_len);
-    for (const struct dm_buf *s = b; s; s = s->next) {
-        memcpy(p, s->data, s->len);
-        p += s->len;
+    uint32_t sw = b->ol_flags & d->tx_sw_l4;
+    if (sw && (uint32_t)b->l2_len + b->l3_len + (sw & DM_BUF_TX_TCP_CKSUM ? 18u : 8u) <= b->pkt_len) {
+        dpdk_copy_l4_cksum(p, b, sw);
+    } else {
+        sw = 0;
+        for (const struct dm_buf *s = b; s; s = s->next) {
+            memcpy(p, s->data, s->len);
+            p += s->len;
+        }
     }
-    tx_offload(d, m, b);
-    uint32_t missing = b->ol_flags & (DM_BUF_TX_IP_CKSUM | DM_BUF_TX_TCP_CKSUM | DM_BUF_TX_UDP_CKSUM) & ~d->tx_ol;
+    tx_offload(d, m, b); /* the port's own (tx_ol never holds tx_sw_l4's) */
+    uint32_t missing = b->ol_flags & (DM_BUF_TX_IP_CKSUM | DM_BUF_TX_TCP_CKSUM | DM_BUF_TX_UDP_CKSUM) & ~d->tx_ol & ~sw;
     if (dm_unlikely(missing))
         sw_cksum(m, missing, b);
     d->st[DPDK_ST_TX_COPY]++;
@@ -279,6 +286,8 @@ static struct rte_mbuf *tx_build(struct dpdk_dev *d, struct dm_buf *b, bool *bad
     *bad = false;
     uint32_t missing = b->ol_flags & (DM_BUF_TX_IP_CKSUM | DM_BUF_TX_TCP_CKSUM | DM_BUF_TX_UDP_CKSUM) & ~d->tx_ol;
     bool linear_ok = b->pkt_len <= d->copy_room;
+    /* checksums we complete ourselves are done in the copy */
+    missing |= b->ol_flags & d->tx_sw_l4;
     if (b->pkt_len <= d->tx_copy_max || !d->tx_zc || missing || (b->nb_segs > 1 && !d->multiseg) ||
         b->nb_segs > d->max_segs) {
         if (dm_unlikely(!linear_ok)) {

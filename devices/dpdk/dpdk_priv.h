@@ -39,8 +39,10 @@ struct dpdk_dev {
     uint16_t max_segs;       /* longest mbuf chain the port takes */
     bool tx_zc;              /* may hand our memory to the port by reference */
     bool rx_cksum;           /* RX checksum flags are meaningful */
+    uint32_t rx_trust_ol;    /* else every frame gets these (memif: L4 good) */
     bool multiseg;           /* port takes mbuf chains */
     uint32_t tx_ol;          /* DM_BUF_TX_* flags the port computes */
+    uint32_t tx_sw_l4;       /* DM_BUF_TX_{TCP,UDP}_CKSUM we complete in tx_copy */
     uint32_t tx_copy_max;    /* frames up to this size are copied into one mbuf */
     uint32_t copy_room;      /* bytes one mbuf of mp holds */
     uint32_t hw_poll;        /* rx bursts until the next hardware stats read */

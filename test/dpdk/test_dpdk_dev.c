@@ -277,6 +277,28 @@ static void test_dpdk_frames_round_trip_all_sizes(void **state)
     assert_true(stat("dpdk.tx_zc_seg") - zc >= 20 * 4);
 }
 
+/* memif frames cross shared memory, no wire: their TCP/UDP checksums are
+ * taken as good (DEMI_DPDK_MEMIF_RX_CKSUM=trust, the default), and the
+ * checksum is completed in the TX copy only where every frame is copied
+ * (this port copies up to 256 B only). */
+static void test_dpdk_memif_rx_checksums_are_trusted_by_default(void **state)
+{
+    (void)state;
+    struct dm_dev_info info;
+    assert_int_equal(dev->ops->info(dev, &info), 0);
+    assert_false(info.caps & DM_DEV_CAP_TX_TCP_CKSUM);
+    struct dm_buf *f = make_frame(300, 777, 'E');
+    send_all(&f, 1);
+    struct dm_buf *b = NULL;
+    int64_t t0 = mono_ns();
+    while (dev->rx_burst(dev, &b, 1) == 0)
+        assert_true(mono_ns() - t0 < 5000000000ll);
+    assert_int_equal(b->pkt_len, 300);
+    assert_true(b->ol_flags & DM_BUF_RX_L4_CKSUM_GOOD);
+    assert_false(b->ol_flags & (DM_BUF_RX_L4_CKSUM_BAD | DM_BUF_RX_IP_CKSUM_GOOD));
+    dm_buf_free(b);
+}
+
 static void test_dpdk_burst_of_64_in_order(void **state)
 {
     (void)state;
@@ -532,6 +554,18 @@ static void test_dpdk_bad_mac_is_einval(void **state)
     assert_int_equal(child_open(kv), -EINVAL);
 }
 
+static void test_dpdk_memif_rx_cksum_takes_trust_or_verify(void **state)
+{
+    (void)state;
+    const char *ok[] = { "DEMI_DPDK_ARGS", "--no-huge -m 128 --vdev=net_null0", "DEMI_DPDK_MEMIF_RX_CKSUM", "verify",
+                         NULL };
+    assert_int_equal(child_open(ok), 0);
+    const char *bad[] = { "DEMI_DPDK_ARGS", "--no-huge -m 128 --vdev=net_null0", "DEMI_DPDK_MEMIF_RX_CKSUM", "maybe",
+                          NULL };
+    /* the configuration table refuses it before any device opens */
+    assert_int_equal(child_open(bad), -100);
+}
+
 static void test_dpdk_second_port_and_mac_override(void **state)
 {
     (void)state;
@@ -686,11 +720,13 @@ int main(void)
         cmocka_unit_test(test_dpdk_bad_mac_is_einval),
         cmocka_unit_test(test_dpdk_null_port_opens),
         cmocka_unit_test(test_dpdk_second_port_and_mac_override),
+        cmocka_unit_test(test_dpdk_memif_rx_cksum_takes_trust_or_verify),
     };
     const struct CMUnitTest memif[] = {
         cmocka_unit_test_teardown(test_dpdk_link_up_and_info, check_pool),
         cmocka_unit_test_teardown(test_dpdk_frames_round_trip_all_sizes, check_pool),
         cmocka_unit_test(test_dpdk_burst_of_64_in_order),
+        cmocka_unit_test(test_dpdk_memif_rx_checksums_are_trusted_by_default),
         cmocka_unit_test_teardown(test_dpdk_chained_frames_sent_without_copy, check_pool),
         cmocka_unit_test_teardown(test_dpdk_tx_full_leaves_rest_with_caller, check_pool),
         cmocka_unit_test_teardown(test_dpdk_gate_holds_bursts_while_interrupt_thread_runs, check_pool),

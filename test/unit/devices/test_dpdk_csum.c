@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The DPDK device's copy that completes a TCP/UDP checksum on the way
+ * (devices/dpdk/dpdk_csum.c, used on memif) against the software offload
+ * model (dm/l2csum.h): the same frames, split into chains at every kind of
+ * place (odd lengths, inside the headers, one byte long), must come out
+ * byte for byte as the model fills them, and verify as good.
+ */
+#include <stdlib.h>
+#include "devtest.h"
+#include "dm/l2csum.h"
+#include "../../../devices/dpdk/dpdk_csum.h"
+
+#define MAXF 2048
+
+static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8), p[1] = (uint8_t)v; }
+
+/* An Ethernet + IPv4 + TCP (or UDP) frame of len bytes with random
+ * payload, the L4 checksum field holding the folded pseudo-header sum. */
+static void make_frame(uint8_t *f, uint32_t len, int udp)
+{
+    for (uint32_t i = 0; i < len; i++)
+        f[i] = (uint8_t)(rand() % 3 ? 0xff : rand());
+    wr16(f + 12, 0x0800);
+    uint8_t *ip = f + 14;
+    ip[0] = 0x45;
+    wr16(ip + 2, (uint16_t)(len - 14));
+    ip[6] = ip[7] = 0; /* not a fragment */
+    ip[9] = udp ? 17 : 6;
+    uint32_t l4len = len - 34;
+    uint64_t ps = (uint64_t)rd16(ip + 12) + rd16(ip + 14) + rd16(ip + 16) + rd16(ip + 18) + ip[9] + l4len;
+    uint8_t *l4 = ip + 20;
+    if (udp)
+        wr16(l4 + 4, (uint16_t)l4len);
+    else
+        l4[12] = 0x50; /* data offset: 20 bytes */
+    wr16(l4 + (udp ? 6 : 16), dm_l2csum_fold(ps));
+}
+
+/* Splits the frame into a chain at the given cut points. */
+static struct dm_buf *chain_of(struct dm_buf *segs, uint8_t *f, uint32_t len, const uint32_t *cuts, int ncuts,
+                               uint32_t ol)
+{
+    memset(segs, 0, sizeof(segs[0]) * (size_t)(ncuts + 1));
+    uint32_t at = 0;
+    for (int i = 0; i <= ncuts; i++) {
+        uint32_t end = i < ncuts ? cuts[i] : len;
+        segs[i].data = f + at;
+        segs[i].len = end - at;
+        segs[i].next = i < ncuts ? &segs[i + 1] : NULL;
+        at = end;
+    }
+    segs[0].pkt_len = len;
+    segs[0].nb_segs = (uint16_t)(ncuts + 1);
+    segs[0].ol_flags = ol;
+    segs[0].l2_len = 14;
+    segs[0].l3_len = 20;
+    return &segs[0];
+}
+
+static void check(uint32_t len, int udp, const uint32_t *cuts, int ncuts)
+{
+    static uint8_t f[MAXF], model[MAXF], out[MAXF];
+    struct dm_buf segs[8], flat;
+    uint32_t ol = udp ? DM_BUF_TX_UDP_CKSUM : DM_BUF_TX_TCP_CKSUM;
+    make_frame(f, len, udp);
+    memcpy(model, f, len);
+    chain_of(&flat, model, len, NULL, 0, ol);
+    dm_l2csum_tx_fill(&flat);
+    struct dm_buf *c = chain_of(segs, f, len, cuts, ncuts, ol);
+    memset(out, 0xa5, sizeof(out));
+    dpdk_copy_l4_cksum(out, c, ol);
+    if (memcmp(out, model, len) != 0)
+        fail_msg("%s frame of %u B in %d pieces: copy differs from the model (checksum %#x, model %#x)",
+                 udp ? "UDP" : "TCP", len, ncuts + 1, rd16(out + 34 + (udp ? 6 : 16)),
+                 rd16(model + 34 + (udp ? 6 : 16)));
+    assert_int_equal(out[len], 0xa5); /* nothing written past the frame */
+    chain_of(&flat, out, len, NULL, 0, 0);
+    assert_true(dm_l2csum_rx_flags(&flat) & DM_BUF_RX_L4_CKSUM_GOOD);
+}
+
+static void test_copy_checksum_of_one_piece_matches_the_model_at_every_length(void **st)
+{
+    (void)st;
+    for (int avx2 = 0; avx2 <= 1; avx2++) {
+        dpdk_csum_simd(avx2);
+        srand(3);
+        for (uint32_t len = 54; len <= 1514; len++) {
+            check(len, 0, NULL, 0);
+            check(len, 1, NULL, 0);
+        }
+    }
+}
+
+static void chains_split_anywhere(void)
+{
+    srand(5);
+    /* header buffer + payload slices as the stack sends them, odd pieces,
+     * one-byte pieces, a cut inside the IP header and one inside TCP's */
+    static const uint32_t fixed[][3] = {
+        { 66, 67, 1000 }, { 54, 55, 56 }, { 20, 40, 41 }, { 33, 35, 777 }, { 14, 34, 1001 }, { 1, 2, 3 },
+    };
+    for (uint32_t len = 120; len <= 1514; len += 7)
+        for (size_t k = 0; k < DM_ARRAY_SIZE(fixed); k++) {
+            uint32_t cuts[3];
+            int n = 0;
+            for (int i = 0; i < 3; i++)
+                if (fixed[k][i] < len && (n == 0 || fixed[k][i] > cuts[n - 1]))
+                    cuts[n++] = fixed[k][i];
+            check(len, (int)(len & 1), cuts, n);
+        }
+    for (int r = 0; r < 3000; r++) {
+        uint32_t len = 60 + (uint32_t)rand() % 1455, cuts[6];
+        int n = 0;
+        uint32_t at = 0;
+        while (n < 6) {
+            at += 1 + (uint32_t)rand() % 400;
+            if (at >= len)
+                break;
+            cuts[n++] = at;
+        }
+        check(len, r & 1, cuts, n);
+    }
+}
+
+static void test_copy_checksum_of_chains_split_anywhere_matches_the_model(void **st)
+{
+    (void)st;
+    dpdk_csum_simd(0);
+    chains_split_anywhere();
+    dpdk_csum_simd(1);
+    chains_split_anywhere();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_copy_checksum_of_one_piece_matches_the_model_at_every_length),
+        cmocka_unit_test(test_copy_checksum_of_chains_split_anywhere_matches_the_model),
+    };
+    return cmocka_run_group_tests_name("dev_dpdk_csum", tests, NULL, NULL);
+}
