@@ -79,19 +79,11 @@ static uint8_t *rx_unread(const struct shim_sock *s, size_t *len)
     size_t k = s->carry_len;
     if (k)
         memcpy(b, s->carry, k);
-    for (unsigned i = 0; i < s->rx_count; i++) {
-        const struct shim_rxseg *seg = &s->rx[(s->rx_head + i) % SHIM_RXRING];
-        uint32_t off = seg->off;
-        for (uint32_t j = 0; j < seg->sga.sga_numsegs && j < DEMI_SGARRAY_MAXSIZE; j++) {
-            uint32_t sl = seg->sga.sga_segs[j].sgaseg_len;
-            if (off >= sl) {
-                off -= sl;
-                continue;
-            }
-            memcpy(b + k, (const uint8_t *)seg->sga.sga_segs[j].sgaseg_buf + off, sl - off);
-            k += sl - off;
-            off = 0;
-        }
+    struct iovec v[SHIM_RX_IOV_MAX];
+    int nv = shim_sock_rx_iov(s, v);
+    for (int i = 0; i < nv; i++) {
+        memcpy(b + k, v[i].iov_base, v[i].iov_len);
+        k += v[i].iov_len;
     }
     *len = k;
     return b;

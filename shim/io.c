@@ -680,9 +680,8 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
 
 /* ---- a relay's pumps (relay.c): no fd, never blocks ---- */
 
-ssize_t shim_sock_rx_to_fd(struct shim_sock *s, int fd)
+int shim_sock_rx_iov(const struct shim_sock *s, struct iovec *v)
 {
-    struct iovec v[SHIM_RXRING * DEMI_SGARRAY_MAXSIZE];
     int n = 0;
     for (unsigned i = 0; i < s->rx_count; i++) {
         const struct shim_rxseg *seg = &s->rx[(s->rx_head + i) % SHIM_RXRING];
@@ -697,6 +696,13 @@ ssize_t shim_sock_rx_to_fd(struct shim_sock *s, int fd)
             off = 0;
         }
     }
+    return n;
+}
+
+ssize_t shim_sock_rx_to_fd(struct shim_sock *s, int fd)
+{
+    struct iovec v[SHIM_RX_IOV_MAX];
+    int n = shim_sock_rx_iov(s, v);
     if (n == 0)
         return 0;
     struct msghdr m = { .msg_iov = v, .msg_iovlen = (size_t)n };

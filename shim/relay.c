@@ -377,18 +377,6 @@ int shim_relay_claim(struct shim_sock *s, int fd)
 
 /* ---- names and options of a REMOTE or RELAYED socket ---- */
 
-static int put_int(int v, void *val, socklen_t *len)
-{
-    if (!val || !len)
-        return -EFAULT;
-    if ((int)*len < 0)
-        return -EINVAL;
-    socklen_t n = DM_MIN(*len, (socklen_t)sizeof(int));
-    memcpy(val, &v, n);
-    *len = n;
-    return 0;
-}
-
 /* The kernel TCP socket that takes the options: the placeholder (at fd
  * until the claim, then kept as s->kfd). */
 static int opt_fd(const struct shim_sock *s, int fd)
@@ -400,14 +388,14 @@ int shim_relay_getsockopt(struct shim_sock *s, int fd, int level, int name, void
 {
     if (level == SOL_SOCKET) {
         switch (name) {
-        case SO_TYPE: return put_int(SOCK_STREAM, val, len);
-        case SO_DOMAIN: return put_int(s->family, val, len);
-        case SO_PROTOCOL: return put_int(IPPROTO_TCP, val, len);
-        case SO_ACCEPTCONN: return put_int(0, val, len);
-        case SO_REUSEADDR: return put_int(s->reuseaddr, val, len);
-        case SO_REUSEPORT: return put_int(s->reuseport, val, len);
+        case SO_TYPE: return shim_put_int(SOCK_STREAM, val, len);
+        case SO_DOMAIN: return shim_put_int(s->family, val, len);
+        case SO_PROTOCOL: return shim_put_int(IPPROTO_TCP, val, len);
+        case SO_ACCEPTCONN: return shim_put_int(0, val, len);
+        case SO_REUSEADDR: return shim_put_int(s->reuseaddr, val, len);
+        case SO_REUSEPORT: return shim_put_int(s->reuseport, val, len);
         case SO_ERROR: {
-            int r = put_int(s->so_error, val, len);
+            int r = shim_put_int(s->so_error, val, len);
             if (r == 0)
                 s->so_error = 0;
             return r;

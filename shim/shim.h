@@ -767,6 +767,12 @@ int shim_relay_setsockopt(struct shim_sock *s, int fd, int level, int name, cons
 ssize_t shim_sock_rx_to_fd(struct shim_sock *s, int fd);
 ssize_t shim_sock_push(struct shim_sock *s, const void *buf, size_t len);
 size_t shim_sock_tx_space(const struct shim_sock *s);
+/* The unread bytes of s's receive buffer as iovecs, in order; their
+ * count (at most SHIM_RX_IOV_MAX). */
+#define SHIM_RX_IOV_MAX (SHIM_RXRING * DEMI_SGARRAY_MAXSIZE)
+int shim_sock_rx_iov(const struct shim_sock *s, struct iovec *v);
+/* getsockopt's answer of an int, cut to *len as Linux does (sock.c). */
+int shim_put_int(int v, void *val, socklen_t *len);
 
 /* ---- processes (proc.c) ---- */
 pid_t shim_fork(void);

@@ -1249,7 +1249,7 @@ int shim_getpeername(int fd, struct sockaddr *a, socklen_t *len)
     return r;
 }
 
-static int put_int(int v, void *val, socklen_t *len)
+int shim_put_int(int v, void *val, socklen_t *len)
 {
     if (!val || !len)
         return -EFAULT;
@@ -1274,19 +1274,19 @@ int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
     }
     if (level == SOL_SOCKET && (name == SO_REUSEADDR || name == SO_REUSEPORT) &&
         (s->phase == SHIM_LISTENING || s->state != SHIM_PENDING)) {
-        r = put_int(name == SO_REUSEADDR ? s->reuseaddr : s->reuseport, val, len);
+        r = shim_put_int(name == SO_REUSEADDR ? s->reuseaddr : s->reuseport, val, len);
     } else if (s->state != SHIM_PENDING && level == SOL_SOCKET) {
         if (name == SO_ERROR) {
             if (s->state == SHIM_OFFLOADED)
                 shim_focus(s->dp);
             shim_progress();
-            r = put_int(s->so_error, val, len);
+            r = shim_put_int(s->so_error, val, len);
             if (r == 0)
                 s->so_error = 0;
         } else if (name == SO_ACCEPTCONN) {
-            r = put_int(s->phase == SHIM_LISTENING, val, len);
+            r = shim_put_int(s->phase == SHIM_LISTENING, val, len);
         } else if (name == SO_REUSEADDR) {
-            r = put_int(s->reuseaddr, val, len);
+            r = shim_put_int(s->reuseaddr, val, len);
         }
     }
     if (s->state == SHIM_OFFLOADED && s->type == SOCK_STREAM && level == IPPROTO_TCP && name == TCP_INFO)
