@@ -214,11 +214,12 @@ void ur_dispatch(struct ur_stack *st, uint64_t ud, int res, uint32_t flags)
 #define UR_PREFETCH_AHEAD 4
 static inline void ur_prefetch_req(uint64_t ud)
 {
-    if (ud && !(ud & 7)) {
-        const char *r = (const char *)(uintptr_t)ud;
-        __builtin_prefetch(r - 64);
-        __builtin_prefetch(r);
-        __builtin_prefetch(r + 64);
+    /* the sleep's tags (ur_ud_is_sleep: below 4096) are not requests:
+     * no address is formed from them */
+    if (!ur_ud_is_sleep(ud) && !(ud & 7)) {
+        __builtin_prefetch((const void *)(uintptr_t)(ud - 64));
+        __builtin_prefetch((const void *)(uintptr_t)ud);
+        __builtin_prefetch((const void *)(uintptr_t)(ud + 64));
     }
 }
 

@@ -273,7 +273,10 @@ void ur_dispatch(struct ur_stack *st, uint64_t ud, int res, uint32_t flags);
 /* uring_sleep.c */
 int ur_sleep_arm(void *stp, const struct pollfd *watch, const uint64_t *ids, int nwatch);
 int ur_sleep(void *stp, int64_t timeout_ns);
-bool ur_ud_is_sleep(uint64_t ud);
+/* user_data below 4096 is never a struct ur_req (ur_dispatch): the
+ * sleep's tags */
+#define UR_UD_WATCH_END 4096u
+static inline bool ur_ud_is_sleep(uint64_t ud) { return ud < UR_UD_WATCH_END; }
 void ur_sleep_cqe(struct ur_stack *st, uint64_t ud, uint32_t flags);
 void ur_sleep_ring_gone(struct ur_stack *st);
 /* Before the ring is replaced: wakes a thread asleep in it, waits until it left. */

@@ -39,11 +39,7 @@
 #include "dm/log.h"
 #include "uring.h"
 
-/* user_data below 4096 is never a struct ur_req (ur_dispatch) */
 #define UR_UD_WATCH_FIRST 8u
-#define UR_UD_WATCH_END 4096u
-
-bool ur_ud_is_sleep(uint64_t ud) { return ud < UR_UD_WATCH_END; }
 
 void ur_sleep_cqe(struct ur_stack *st, uint64_t ud, uint32_t flags)
 {
