@@ -120,6 +120,22 @@ static void addr6(char *out, size_t len, int host)
     snprintf(out, len, "fd11:%u::%d", (unsigned)our_ip[2], host);
 }
 
+/* An instance with DEMI_IPV6 = host 1 of the run's IPv6 prefix (its
+ * address in ours); the test is skipped when XDP cannot start here. */
+static struct dm_instance *xdp_instance6(char *ours, size_t len)
+{
+    char cidr[56];
+    addr6(ours, len, 1);
+    snprintf(cidr, sizeof(cidr), "%s/64", ours);
+    const char *kv[] = { "DEMI_IPV6", cidr, NULL };
+    struct dm_instance *inst = xdp_instance_v(NULL, kv);
+    if (!inst) {
+        skipped = 1;
+        skip();
+    }
+    return inst;
+}
+
 /* Serves one TCP echo connection on `port` while a Python client in the
  * namespace sends `bytes` random bytes to `host` (NULL: our IPv4 address;
  * an IPv6 one: the listener is an AF_INET6 [::]) and checks what comes back. */
@@ -409,16 +425,9 @@ static uint32_t client_echo6(struct dm_instance *inst, const char *host, uint16_
 static void test_inet_over_xdp_ipv6_ping_and_tcp_both_ways(void **state)
 {
     (void)state;
-    char ours[48], peer[48], cidr[56];
-    addr6(ours, sizeof(ours), 1);
+    char ours[48], peer[48];
+    struct dm_instance *inst = xdp_instance6(ours, sizeof(ours));
     addr6(peer, sizeof(peer), 2);
-    snprintf(cidr, sizeof(cidr), "%s/64", ours);
-    const char *kv[] = { "DEMI_IPV6", cidr, NULL };
-    struct dm_instance *inst = xdp_instance_v(NULL, kv);
-    if (!inst) {
-        skipped = 1;
-        skip();
-    }
     sh("ip netns exec %s sysctl -qw net.ipv6.conf.%s.disable_ipv6=0", ns, ifb);
     assert_int_equal(sh("ip -n %s addr add %s/64 dev %s nodad", ns, peer, ifb), 0);
     const char *ping[] = { "ping", "-6", "-n", "-c", "3", "-i", "0.2", "-w", "15", ours, NULL };
@@ -488,17 +497,10 @@ static int neigh6_map_fd(void)
 static void test_inet_over_xdp_ipv6_resolves_from_advertisements_heard_on_other_queues(void **state)
 {
     (void)state;
-    char ours[48], peer[48], hidden[48], cidr[56];
-    addr6(ours, sizeof(ours), 1);
+    char ours[48], peer[48], hidden[48];
+    struct dm_instance *inst = xdp_instance6(ours, sizeof(ours));
     addr6(peer, sizeof(peer), 2);
     addr6(hidden, sizeof(hidden), 3);
-    snprintf(cidr, sizeof(cidr), "%s/64", ours);
-    const char *kv[] = { "DEMI_IPV6", cidr, NULL };
-    struct dm_instance *inst = xdp_instance_v(NULL, kv);
-    if (!inst) {
-        skipped = 1;
-        skip();
-    }
     int fd = neigh6_map_fd();
     if (fd < 0) { /* libxdp's default program (a build without clang) */
         dm_instance_destroy(inst);
