@@ -38,6 +38,7 @@
 #include "shim/shim.h"
 
 static bool helper_started;
+bool shim_helper_on;
 
 static void *helper_main(void *arg)
 {
@@ -77,6 +78,7 @@ void shim_helper_start(void)
     if (helper_started || shim_rt.cfg.helper_ns == 0 || !shim_rt.inst || !dm_instance_needs_polling(shim_rt.inst))
         return;
     helper_started = true;
+    __atomic_store_n(&shim_helper_on, true, __ATOMIC_RELAXED);
     pthread_attr_t a;
     pthread_t t;
     pthread_attr_init(&a);

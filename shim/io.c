@@ -407,7 +407,6 @@ static int push_bytes(struct shim_sock *s, struct iovcur *c, size_t n, const uni
     s->tx[k].len = (uint32_t)n;
     s->tx_count++;
     s->tx_bytes += n;
-    __atomic_add_fetch(&shim_rt.tx_inflight, 1, __ATOMIC_RELAXED);
     *qtp = qt;
     return (int)n;
 }

@@ -64,7 +64,6 @@ static void child_reset(void)
         shim_rt.inst_gen++;
     }
     shim_rt.inst_err = 0;
-    shim_rt.tx_inflight = 0;
     for (struct shim_sock *s = shim_rt.lingering; s; s = s->lnext)
         shim_inherit_child_lingering(s);
     shim_rt.lingering = NULL; /* the parent's to send */

@@ -859,7 +859,6 @@ static bool tx_complete(struct shim_sock *s, demi_qtoken_t qt)
         if (s->tx[k].qt != qt)
             continue;
         s->tx_bytes -= s->tx[k].len;
-        __atomic_sub_fetch(&shim_rt.tx_inflight, 1, __ATOMIC_RELAXED);
         /* keep the ring dense: move the head entry into the hole */
         s->tx[k] = s->tx[s->tx_head];
         s->tx_head = (s->tx_head + 1) % SHIM_TXRING;
@@ -1161,7 +1160,12 @@ int shim_progress(void)
     int total = 0;
     if (!shim_rt.inst)
         return 0;
-    __atomic_add_fetch(&shim_rt.progress_gen, 1, __ATOMIC_RELAXED);
+    /* Only the helper looks, and only for a change: a plain store (no
+     * locked add on a line every thread writes); two threads' racing
+     * stores may lose a step, which costs one poll of the helper's. */
+    if (__atomic_load_n(&shim_helper_on, __ATOMIC_RELAXED))
+        __atomic_store_n(&shim_rt.progress_gen, __atomic_load_n(&shim_rt.progress_gen, __ATOMIC_RELAXED) + 1,
+                         __ATOMIC_RELAXED);
     if (mine)
         total += shim_progress_dp(mine);
     if (dm_unlikely(tls_focus_all || tls_nfocus > (tls_nfocus && tls_focus[0] == mine))) {

@@ -84,8 +84,10 @@
  * instance's lock by its last send's completion): a thread that looked
  * an fd up holding its instance lock may use the object until it drops
  * that lock, and after a drop it holds a ref and looks again
- * (shim_sock_still). Counters shared by every instance
- * (tx_inflight, progress_gen, the memory gauges) are atomics.
+ * (shim_sock_still). Counters shared by every instance (progress_gen,
+ * the memory gauges) are atomics; none is a locked instruction per call
+ * (one drains the store buffer: behind a send's copy of a cold value,
+ * ~1% of a memcached request).
  * No lock is held across a syscall that may block: blocking calls drop
  * what they hold while they sleep (inside their instance, or on the
  * instances' wait fds), and the kernel's part of a poll of a thread's
@@ -355,10 +357,6 @@ struct shim_rt {
     uint32_t inst_gen;       /* bumped when a child drops the parent's datapath */
     struct shim_cfg cfg;
     bool cfg_loaded;
-    /* Pushes in flight in the whole process. While nonzero, a wait on
-     * kernel fds only must still drive the datapath (nothing else would
-     * send what the application already "wrote"). Read without the lock. */
-    unsigned tx_inflight;
     unsigned lock_waiters;   /* threads blocked on the process lock */
     unsigned dp_lock_waiters; /* ... on an instance lock (all of them) */
     uint64_t lock_contended; /* takes of the process lock that found it held
@@ -368,7 +366,8 @@ struct shim_rt {
     /* poll/select/blocking-call sleepers (epoll sleepers are on their epoll) */
     struct dm_list sleepers;
     unsigned nsleepers;      /* on it; read without sleep_lock (shim_kick_for) */
-    unsigned progress_gen;   /* bumped by every shim_progress(); read without the lock */
+    unsigned progress_gen;   /* moved by shim_progress() while the helper runs; read
+                                without the lock (helper.c) */
     struct shim_sock *lingering; /* closed sockets whose sends go on (linger.c) */
 };
 
@@ -413,6 +412,7 @@ static inline void shim_leaf_unlock(pthread_mutex_t *m) { pthread_mutex_unlock(m
 struct shim_dp *shim_dp_fast(void);
 /* helper.c: the progress helper thread (lock held; once the datapath runs). */
 void shim_helper_start(void);
+extern bool shim_helper_on; /* the helper runs: shim_progress moves progress_gen */
 void shim_spin_pause(void);
 /* A spin turn of a wait that has spun `spun` ns: also yields on the
  * DEMI_SPIN_YIELD_US schedule (dm_spin in dm/time.h). */

@@ -199,7 +199,6 @@ void shim_sock_free(struct shim_sock *s)
     else if (s->tx_count && !s->closed && sock_live(s) && shim_linger_take(s))
         return; /* its sends go on; linger.c frees it */
     shim_watch_drop_all(s);
-    __atomic_sub_fetch(&shim_rt.tx_inflight, s->tx_count, __ATOMIC_RELAXED); /* the datapath still sends them; we stop counting */
     if (sock_live(s)) {
         shim_sock_rx_drop(s);
         while (s->acc_count) {
