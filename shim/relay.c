@@ -23,7 +23,9 @@
  *            kernel does that fd's I/O, poll, epoll and select; the shim
  *            answers names and options as the TCP socket (the old
  *            placeholder, kept in s->kfd, holds the TCP options).
- *   drop     a child's close of a REMOTE socket sends RELAY_DROP; a child
+ *   drop     a child's close of a REMOTE socket sends RELAY_DROP; its
+ *            last close of a RELAYED one is the unix socket's EOF, told
+ *            from a shutdown (below), which ends that relay; a child
  *            that exits closes its control end, and the parent's EOF
  *            drops every reference that child still held.
  *   pump     the parent's progress path (shim_progress, hence also the
@@ -36,9 +38,12 @@
  *            only as far as the unix socket takes them (so the TCP window
  *            closes behind a slow child), and bytes read from the unix
  *            socket wait in the relay's buffer until the connection has
- *            send room. The child's EOF shuts the connection's sending
- *            side (FIN); the peer's FIN shuts the unix socket's; a reset,
- *            or a child gone, ends the relay.
+ *            send room. The child's EOF is its shutdown(SHUT_WR), which
+ *            sends the FIN at once, or its last close (its shim tells a
+ *            shutdown first: "child: a relayed fd's calls" below); the
+ *            peer's FIN shuts the unix socket's sending side; a reset is
+ *            told to the child, which reports it as Linux does
+ *            (ECONNRESET), and ends the relay.
  *   refs     the parent's close of a shared connection only drops its
  *            own reference (shim_sock_free asks shim_relay_free): the
  *            socket leaves the fd table and stays in the datapath while
@@ -66,12 +71,14 @@
 #define RELAY_PERIOD_NS (20 * DM_NS_PER_US)   /* the longest an idle relay waits for a look */
 #define RELAY_ANSWER_MS 10000                 /* a claim's wait for the parent's answer */
 
-enum { RELAY_CLAIM = 1, RELAY_DROP, RELAY_ANSWER };
+/* child -> parent: CLAIM (with the unix socket), DROP, SHUT (err: how);
+ * parent -> child: ANSWER, RESET (err: the connection's error) */
+enum { RELAY_CLAIM = 1, RELAY_DROP, RELAY_ANSWER, RELAY_SHUT, RELAY_RESET };
 struct relay_msg {
     uint32_t op;
     int32_t qd;     /* the connection: its qd in the parent ... */
     uint32_t gen;   /* ... and that datapath's generation */
-    int32_t err;    /* RELAY_ANSWER: 0 or an errno */
+    int32_t err;    /* ANSWER: 0 or an errno; RESET: the errno; SHUT: how */
 };
 
 /* Parent: a connection that children hold. */
@@ -97,9 +104,11 @@ struct relay_ctl {
 /* Parent: one claimed connection. */
 struct relay {
     struct relay_conn *c;
+    struct relay_ctl *ctl; /* the child's control socket (NULL: it is gone) */
     int fd;              /* the parent's end of the child's unix socket */
     pid_t pid;
-    bool up_done;        /* the child's EOF seen (the connection's FIN queued) */
+    bool shut;           /* the child's shim told its shutdown(SHUT_WR) */
+    bool up_done;        /* the child's EOF seen (its FIN queued, or it closed) */
     bool down_done;      /* the peer's FIN passed on, or the child is gone */
     uint8_t *buf;        /* read from fd, not pushed yet: buf[off..len) */
     size_t off, len;
@@ -293,6 +302,40 @@ static int send_msg(int fd, const struct relay_msg *m, int passfd, int flags)
     return k == (ssize_t)sizeof(*m) ? 0 : k < 0 ? -errno : -EIO;
 }
 
+/* A message from the parent other than a claim's answer: a reset of a
+ * connection it relays to us becomes that socket's pending error. */
+static void relay_note(const struct relay_msg *m)
+{
+    if (m->op != RELAY_RESET || m->err <= 0)
+        return;
+    int hi = shim_fd_max();
+    for (int fd = 0; fd <= hi; fd++) {
+        struct shim_obj *o = shim_fd_get(fd);
+        struct shim_sock *s = (struct shim_sock *)o;
+        if (o && o->kind == SHIM_KIND_SOCK && s->state == SHIM_RELAYED && s->qd == m->qd && s->inst_gen == m->gen) {
+            s->so_error = m->err;
+            DM_DEBUG("shim", "fd %d: the parent's datapath saw its connection end: %s", fd, strerror(m->err));
+            return;
+        }
+    }
+}
+
+/* Reads what the parent said, nonblocking (a reset comes before the end
+ * of the stream it explains, so this finds it there). Lock held. */
+static void relay_learn(void)
+{
+    while (up_fd >= 0) {
+        struct relay_msg m;
+        ssize_t k = DM_REAL(recv)(up_fd, &m, sizeof(m), MSG_DONTWAIT);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return;
+        if (k == (ssize_t)sizeof(m))
+            relay_note(&m);
+    }
+}
+
 /* The parent's answer to our claim of qd: 0 or -errno. */
 static int claim_answer(int qd)
 {
@@ -317,6 +360,8 @@ static int claim_answer(int qd)
             return k == 0 ? -EPIPE : -errno; /* the parent is gone */
         if (k == (ssize_t)sizeof(m) && m.op == RELAY_ANSWER && m.qd == qd)
             return -m.err;
+        if (k == (ssize_t)sizeof(m))
+            relay_note(&m);
     }
 }
 
@@ -375,6 +420,113 @@ int shim_relay_claim(struct shim_sock *s, int fd)
     return 1;
 }
 
+/* ---- child: a relayed fd's calls ----
+ *
+ * The kernel does the I/O on the unix socket; the shim makes the call
+ * (not libc after a SHIM_PASS) only to see its end:
+ *   reset     the parent sends RESET on the control socket, then closes
+ *             its end. The unix socket then reads as the end of the
+ *             stream (after every byte received before the reset, as
+ *             TCP), so at a read's 0, or a write's EPIPE, we read the
+ *             control socket and report the error once, as Linux's
+ *             sk_err: ECONNRESET from the first read or write (the next
+ *             read gives 0, the next write EPIPE), or from SO_ERROR.
+ *             AF_UNIX's own ECONNRESET was the other way: it is given
+ *             only where the closing end has unread bytes, which the
+ *             parent cannot put in its own end's queue; and reading the
+ *             control socket at each call would cost a syscall per call,
+ *             where this costs one at the end of the stream.
+ *   shutdown  SHUT_WR and SHUT_RDWR are told (SHUT) before the unix
+ *             socket is shut: the parent reads its control socket when
+ *             it sees the EOF, so it knows a shutdown (the FIN now,
+ *             whoever else holds the connection) from a close (only this
+ *             process's reference; the FIN at the last one).
+ * A program exec'd with the fd, or a grandchild sharing a RELAYED fd,
+ * has no control socket for it: there a reset reads as the end of the
+ * stream, and the parent takes an EOF of a unix socket still open
+ * (POLLHUP not set) for a shutdown, of one closed for a close. poll and
+ * epoll are the unix socket's: no POLLERR after a reset. */
+
+/* The RELAYED socket fd names (lock held), else NULL. */
+static struct shim_sock *relayed(int fd)
+{
+    struct shim_obj *o = shim_fd_get(fd);
+    struct shim_sock *s = (struct shim_sock *)o;
+    return o && o->kind == SHIM_KIND_SOCK && s->state == SHIM_RELAYED ? s : NULL;
+}
+
+bool shim_relay_io(int fd)
+{
+    return relayed(fd) != NULL;
+}
+
+/* The unix socket said err (0: the end of the stream, or EPIPE): what
+ * the TCP socket says, the parent's reset reported once. */
+static int relay_end(int fd, int err)
+{
+    shim_lock();
+    struct shim_sock *s = relayed(fd);
+    if (s) {
+        relay_learn();
+        if (s->so_error && (err == 0 || err == EPIPE))
+            err = s->so_error;
+        s->so_error = 0; /* reported: by us, or by AF_UNIX's own ECONNRESET */
+    }
+    shim_unlock();
+    return -err;
+}
+
+ssize_t shim_relay_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    shim_unlock();
+    ssize_t k = DM_REAL(recvmsg)(fd, msg, flags);
+    if (k > 0 || (k < 0 && errno != ECONNRESET))
+        return k < 0 ? -errno : k;
+    if (k == 0) {
+        size_t want = 0;
+        for (size_t i = 0; i < msg->msg_iovlen; i++)
+            want += msg->msg_iov[i].iov_len;
+        if (want == 0)
+            return 0; /* (Linux: no error taken by an empty read) */
+    }
+    return relay_end(fd, k < 0 ? ECONNRESET : 0);
+}
+
+ssize_t shim_relay_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    shim_unlock();
+    /* TCP ignores a destination on a connected socket; AF_UNIX would
+     * answer EISCONN. SIGPIPE is ours to raise (not for ECONNRESET). */
+    struct msghdr m = *msg;
+    m.msg_name = NULL;
+    m.msg_namelen = 0;
+    ssize_t k = DM_REAL(sendmsg)(fd, &m, flags | MSG_NOSIGNAL);
+    if (k >= 0 || errno != EPIPE)
+        return k < 0 ? -errno : k;
+    return relay_end(fd, EPIPE);
+}
+
+int shim_relay_shutdown(struct shim_sock *s, int fd, int how)
+{
+    if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) {
+        shim_unlock();
+        return -EINVAL;
+    }
+    if (shim_relay_claim(s, fd) == 0) {
+        shim_unlock();
+        return shim_orphan_eio();
+    }
+    if (how != SHUT_RD && up_fd >= 0) {
+        struct relay_msg m = { .op = RELAY_SHUT, .qd = s->qd, .gen = s->inst_gen, .err = how };
+        int r = send_msg(up_fd, &m, -1, MSG_DONTWAIT);
+        if (r < 0)
+            DM_DEBUG("shim", "fd %d: the parent was not told of this shutdown (%s): it sends the FIN only "
+                     "when the unix socket is still open", fd, strerror(-r));
+    }
+    shim_unlock();
+    return DM_REAL(shutdown)(fd, how) < 0 ? -errno : 0;
+}
+
 /* ---- names and options of a REMOTE or RELAYED socket ---- */
 
 /* The kernel TCP socket that takes the options: the placeholder (at fd
@@ -395,6 +547,8 @@ int shim_relay_getsockopt(struct shim_sock *s, int fd, int level, int name, void
         case SO_REUSEADDR: return shim_put_int(s->reuseaddr, val, len);
         case SO_REUSEPORT: return shim_put_int(s->reuseport, val, len);
         case SO_ERROR: {
+            if (s->state == SHIM_RELAYED)
+                relay_learn(); /* a reset the parent saw */
             int r = shim_put_int(s->so_error, val, len);
             if (r == 0)
                 s->so_error = 0;
@@ -490,7 +644,7 @@ static void held_take(struct relay_ctl *t, int i)
     t->held[i] = t->held[--t->nheld];
 }
 
-static int relay_new(struct relay_conn *c, int fd, pid_t pid)
+static int relay_new(struct relay_conn *c, int fd, struct relay_ctl *t)
 {
     struct relay *r = calloc(1, sizeof(*r));
     uint8_t *b = r ? malloc(RELAY_BUF) : NULL;
@@ -500,8 +654,9 @@ static int relay_new(struct relay_conn *c, int fd, pid_t pid)
     }
     DM_REAL(fcntl)(fd, F_SETFL, DM_REAL(fcntl)(fd, F_GETFL) | O_NONBLOCK);
     r->c = c;
+    r->ctl = t;
     r->fd = fd;
-    r->pid = pid;
+    r->pid = t->pid;
     r->buf = b;
     r->next = relays;
     relays = r;
@@ -510,12 +665,28 @@ static int relay_new(struct relay_conn *c, int fd, pid_t pid)
     struct shim_sock *s = c->s;
     shim_sock_want_rx(s); /* the child reads: keep a receive posted */
     shim_sock_post(s);
-    DM_DEBUG("shim", "qd %d: relayed to child %d through a unix socket", c->qd, (int)pid);
+    DM_DEBUG("shim", "qd %d: relayed to child %d through a unix socket", c->qd, (int)t->pid);
     return 0;
+}
+
+/* t's relay of the connection m names, or NULL. */
+static struct relay *relay_find(const struct relay_ctl *t, const struct relay_msg *m)
+{
+    for (struct relay *r = relays; r; r = r->next)
+        if (r->ctl == t && r->c->qd == m->qd && r->c->gen == m->gen)
+            return r;
+    return NULL;
 }
 
 static void ctl_message(struct relay_ctl *t, const struct relay_msg *m, int fd)
 {
+    if (m->op == RELAY_SHUT) {
+        struct relay *r = relay_find(t, m);
+        if (r && m->err != SHUT_RD)
+            r->shut = true; /* its EOF, which follows, is a shutdown */
+        close_fd(fd);
+        return;
+    }
     int i = held_find(t, m);
     if (m->op == RELAY_DROP) {
         if (i >= 0) {
@@ -531,7 +702,7 @@ static void ctl_message(struct relay_ctl *t, const struct relay_msg *m, int fd)
         close_fd(fd);
         return;
     }
-    int err = i < 0 ? EBADF : fd < 0 ? EINVAL : relay_new(t->held[i], fd, t->pid);
+    int err = i < 0 ? EBADF : fd < 0 ? EINVAL : relay_new(t->held[i], fd, t);
     if (err == 0)
         held_take(t, i); /* the relay has that reference now */
     else
@@ -574,6 +745,9 @@ static void ctl_free(struct relay_ctl *t)
              (int)t->pid, t->nheld);
     for (unsigned i = 0; i < t->nheld; i++)
         conn_unref(t->held[i]);
+    for (struct relay *r = relays; r; r = r->next)
+        if (r->ctl == t)
+            r->ctl = NULL;
     close_fd(t->fd);
     free(t->held);
     free(t);
@@ -616,20 +790,52 @@ static int pump_down(struct relay *r, short rev)
         if (k > 0)
             work++;
         else if (k < 0 && k != -EAGAIN && k != -EINTR)
-            r->down_done = r->up_done = true; /* the child closed its end */
+            r->down_done = true; /* it reads no more (SHUT_RD, or closed: its EOF ends the rest) */
     }
     if (s->rx_bytes || r->down_done)
         return work;
     if (s->rd_err) {
-        /* a reset: the relay ends (the child reads the end of the
-         * stream; ECONNRESET only where it had sent bytes not relayed) */
+        /* a reset: the relay ends, the child told first (its read of
+         * the end of the stream, or write, reports it: see the child's
+         * side above) */
+        struct relay_msg m = { .op = RELAY_RESET, .qd = r->c->qd, .gen = r->c->gen, .err = s->rd_err };
+        int e = r->ctl ? send_msg(r->ctl->fd, &m, -1, MSG_DONTWAIT) : -EPIPE;
+        if (e < 0)
+            DM_DEBUG("shim", "qd %d: child %d not told of the reset (%s): it reads the end of the stream",
+                     r->c->qd, (int)r->pid, strerror(-e));
         r->down_done = r->up_done = true;
+        work++;
     } else if (s->eof || s->shut_rd) {
         (void)DM_REAL(shutdown)(r->fd, SHUT_WR);
         r->down_done = true;
         work++;
     }
     return work;
+}
+
+/* The child's end gave EOF, after every byte it wrote: its
+ * shutdown(SHUT_WR) or its last close. Linux: a shutdown sends the FIN
+ * at once, whoever else holds the connection; a close drops this
+ * reference only, and the last one closes (conn_unref). The child's shim
+ * tells its shutdown on the control socket before the unix socket's, so
+ * that message, if any, is there to read now. */
+static void child_eof(struct relay *r)
+{
+    struct shim_sock *s = r->c->s;
+    if (!r->shut && r->ctl && !ctl_read(r->ctl))
+        DM_DEBUG("shim", "child %d: its control socket is closed (it exited)", (int)r->pid);
+    struct pollfd p = { .fd = r->fd, .events = POLLIN };
+    bool closed = DM_REAL(poll)(&p, 1, 0) == 1 && (p.revents & POLLHUP);
+    if (r->shut || !closed) {
+        /* (not closed and not told: a program without our shim, exec'd
+         * with the fd or a grandchild, shut it down) */
+        DM_DEBUG("shim", "qd %d: child %d shut it down: FIN", r->c->qd, (int)r->pid);
+        tcp_shut_wr(s); /* the FIN follows its bytes */
+        r->up_done = true;
+        return;
+    }
+    DM_DEBUG("shim", "qd %d: child %d closed it: its reference is dropped", r->c->qd, (int)r->pid);
+    r->up_done = r->down_done = true;
 }
 
 /* The child to TCP. */
@@ -643,8 +849,7 @@ static int pump_up(struct relay *r, short rev)
             r->off = 0;
             r->len = (size_t)k;
         } else if (k == 0) {
-            tcp_shut_wr(s); /* the child's EOF: the FIN follows its bytes */
-            r->up_done = true;
+            child_eof(r);
             return 1;
         } else if (errno != EAGAIN && errno != EINTR) {
             r->up_done = r->down_done = true;
@@ -669,7 +874,7 @@ static int pump_up(struct relay *r, short rev)
     return work;
 }
 
-/* false when r is done (closed and freed). */
+/* false when r is done (the caller frees it). */
 static bool relay_pump(struct relay *r, short rev, int *work)
 {
     struct shim_sock *s = r->c->s;
@@ -684,8 +889,12 @@ static bool relay_pump(struct relay *r, short rev, int *work)
         if (r->up_done && (rev & POLLHUP))
             r->down_done = true;
     }
-    if (!r->up_done || !r->down_done)
-        return true;
+    return !r->up_done || !r->down_done;
+}
+
+/* r is done and out of the list. */
+static void relay_free(struct relay *r)
+{
     DM_DEBUG("shim", "qd %d: relay to child %d done", r->c->qd, (int)r->pid);
     close_fd(r->fd);
     free(r->buf);
@@ -693,7 +902,6 @@ static bool relay_pump(struct relay *r, short rev, int *work)
     free(r);
     nrelays--;
     conn_unref(c);
-    return false;
 }
 
 int shim_relay_step(void)
@@ -725,15 +933,20 @@ int shim_relay_step(void)
         memset(pf, 0, n * sizeof(*pf)); /* (EINTR: the pumps' own work still runs) */
     int work = 0;
     i = 0;
-    /* relays first: a claim below adds one at the head */
+    /* relays first: a claim below adds one at the head (as one read by
+     * child_eof does, before the relay it pumps: pp may be stale then) */
     for (struct relay **pp = &relays; *pp;) {
         struct relay *r = *pp, *next = r->next;
         if (relay_pump(r, pf[i++].revents, &work)) {
             pp = &r->next;
-        } else {
-            *pp = next; /* (r is freed) */
-            work++;
+            continue;
         }
+        if (*pp != r)
+            for (pp = &relays; *pp != r;)
+                pp = &(*pp)->next;
+        *pp = next;
+        relay_free(r);
+        work++;
     }
     for (struct relay_ctl **pp = &ctls; *pp;) {
         struct relay_ctl *t = *pp;

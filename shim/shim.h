@@ -758,6 +758,14 @@ int shim_relay_step(void);
 /* At exit or exec (shim_drain): the relays' bytes still move, until they
  * are done or the deadline (the connections end with this datapath). */
 void shim_relay_drain(int64_t deadline);
+/* A RELAYED fd's calls, lock held (they release it): the unix socket's
+ * I/O, with what the parent told of the connection's end (a reset). */
+bool shim_relay_io(int fd);
+ssize_t shim_relay_recvmsg(int fd, struct msghdr *msg, int flags);
+ssize_t shim_relay_sendmsg(int fd, const struct msghdr *msg, int flags);
+/* s REMOTE or RELAYED: claimed, the parent told, then the unix socket's
+ * shutdown. */
+int shim_relay_shutdown(struct shim_sock *s, int fd, int how);
 int shim_relay_getsockopt(struct shim_sock *s, int fd, int level, int name, void *val, socklen_t *len);
 int shim_relay_setsockopt(struct shim_sock *s, int fd, int level, int name, const void *val, socklen_t len);
 /* io.c: a relay's byte pumps over a connected stream s (no fd of the
