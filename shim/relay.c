@@ -11,9 +11,12 @@
  *   fork     when the process has such connections, a control socket
  *            pair (AF_UNIX SOCK_SEQPACKET) is made; the parent keeps one
  *            end per child (struct relay_ctl), the child the other
- *            (up_fd). Each such connection (struct relay_conn) counts one
- *            reference per child that has it, and is marked shared. In
- *            the child those sockets are REMOTE.
+ *            (up_fd, each such socket's relay_up). Each such connection
+ *            (struct relay_conn) counts one reference per child that has
+ *            it, and is marked shared. In the child those sockets are
+ *            REMOTE; a child that forks again introduces its child to
+ *            the datapath (RELAY_FORK: see "fork of a child" below), so
+ *            that a grandchild claims and holds them the same way.
  *   claim    a REMOTE socket's first use in the child (anything but
  *            close, dup, fcntl, names and options): the child makes a
  *            socketpair (AF_UNIX SOCK_STREAM), sends one end with
@@ -52,9 +55,9 @@
  *            close does (FIN, or RST with unread bytes), Linux's
  *            refcount semantics.
  *
- * A grandchild cannot claim its parent's REMOTE sockets (the control
- * socket is its parent's): they are ORPHAN there; RELAYED ones are unix
- * sockets that it shares natively.
+ * A grandchild shares its parent's RELAYED sockets natively (unix
+ * sockets), but is not told of a reset there (it reads the end of the
+ * stream).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -70,15 +73,34 @@
 #define RELAY_BUF 65536                       /* bytes read from a child, not yet pushed */
 #define RELAY_PERIOD_NS (20 * DM_NS_PER_US)   /* the longest an idle relay waits for a look */
 #define RELAY_ANSWER_MS 10000                 /* a claim's wait for the parent's answer */
+#define RELAY_UPS_MAX 8                       /* control sockets toward datapaths, one per ancestor */
+#define RELAY_FORK_MAX 256                    /* connections one fork passes on to a grandchild */
 
-/* child -> parent: CLAIM (with the unix socket), DROP, SHUT (err: how);
- * parent -> child: ANSWER, RESET (err: the connection's error) */
-enum { RELAY_CLAIM = 1, RELAY_DROP, RELAY_ANSWER, RELAY_SHUT, RELAY_RESET };
+/* child -> parent: CLAIM (with the unix socket), DROP, SHUT (err: how),
+ * FORK (with the grandchild's control socket; qd: how many struct
+ * relay_ent follow, err: its pid); parent -> child: ANSWER, RESET (err:
+ * the connection's error) */
+enum { RELAY_CLAIM = 1, RELAY_DROP, RELAY_ANSWER, RELAY_SHUT, RELAY_RESET, RELAY_FORK };
 struct relay_msg {
     uint32_t op;
     int32_t qd;     /* the connection: its qd in the parent ... */
     uint32_t gen;   /* ... and that datapath's generation */
     int32_t err;    /* ANSWER: 0 or an errno; RESET: the errno; SHUT: how */
+};
+struct relay_ent {
+    int32_t qd;
+    uint32_t gen;
+};
+#define RELAY_MSG_MAX (sizeof(struct relay_msg) + RELAY_FORK_MAX * sizeof(struct relay_ent))
+
+/* Child, at its own fork: the REMOTE sockets of one ancestor's datapath
+ * (reached through control socket up), to which the grandchild is
+ * introduced with a control socket of its own (sv[0] goes there). */
+struct relay_fwd {
+    int up;
+    int sv[2];
+    unsigned n;
+    struct relay_ent e[RELAY_FORK_MAX];
 };
 
 /* Parent: a connection that children hold. */
@@ -118,9 +140,15 @@ struct relay {
 unsigned shim_relay_live;
 static struct relay_conn *conns;
 static struct relay_ctl *ctls;
+static struct relay_ctl *ctls_new;   /* made in a step: joins ctls at its end */
 static struct relay *relays;
 static unsigned nctls, nrelays;
 static int up_fd = -1;               /* child: the control socket to the parent */
+static int ups[RELAY_UPS_MAX];       /* child: every control socket toward a datapath
+                                        (the parent's, up_fd, and ancestors') */
+static unsigned nups;
+static struct relay_fwd fwds[RELAY_UPS_MAX]; /* fork: grandchild introductions */
+static unsigned nfwds;
 static struct shim_sock **pend;      /* fork: the connections offered */
 static unsigned npend, pend_cap;
 static struct pollfd *pf;            /* a step's poll set */
@@ -151,6 +179,130 @@ static bool pend_has(const struct shim_sock *s)
         if (pend[i] == s)
             return true;
     return false;
+}
+
+/* ---- fork of a child: its REMOTE sockets go on to the grandchild ----
+ *
+ * A REMOTE socket lives in an ancestor's datapath, which counts one
+ * reference per process holding it through that process's control
+ * socket. So that a grandchild can claim it too (and hold it after its
+ * parent closed it or exited, as Linux's last close decides), the
+ * ancestor is introduced to the grandchild: before the fork a new control
+ * pair per ancestor; after it the child sends one end, with the
+ * connections it holds there, in RELAY_FORK on its own control socket
+ * (before any DROP it may send next, so the ancestor counts the
+ * grandchild's references first); the grandchild keeps the other end as
+ * those sockets' control socket. A RELAYED socket is a unix socket the
+ * grandchild shares natively (not told of a reset there). */
+
+static struct relay_fwd *fwd_for(int up)
+{
+    for (unsigned i = 0; i < nfwds; i++)
+        if (fwds[i].up == up)
+            return &fwds[i];
+    if (nfwds == RELAY_UPS_MAX)
+        return NULL;
+    struct relay_fwd *f = &fwds[nfwds++];
+    f->up = up;
+    f->sv[0] = f->sv[1] = -1;
+    f->n = 0;
+    return f;
+}
+
+static bool fwd_has(const struct relay_fwd *f, const struct shim_sock *s)
+{
+    for (unsigned i = 0; i < f->n; i++)
+        if (f->e[i].qd == s->qd && f->e[i].gen == s->inst_gen)
+            return true;
+    return false;
+}
+
+static void fwd_begin(void)
+{
+    nfwds = 0;
+    unsigned lost = 0;
+    int hi = shim_fd_max();
+    for (int fd = 0; fd <= hi; fd++) {
+        struct shim_obj *o = shim_fd_get(fd);
+        struct shim_sock *s = (struct shim_sock *)o;
+        if (!o || o->kind != SHIM_KIND_SOCK || s->state != SHIM_REMOTE || s->relay_up < 0)
+            continue;
+        struct relay_fwd *f = fwd_for(s->relay_up);
+        if (f && fwd_has(f, s))
+            continue;
+        if (!f || f->n == RELAY_FORK_MAX) {
+            lost++;
+            continue;
+        }
+        f->e[f->n++] = (struct relay_ent){ s->qd, s->inst_gen };
+    }
+    for (unsigned i = 0; i < nfwds; i++) {
+        struct relay_fwd *f = &fwds[i];
+        if (DM_REAL(socketpair)(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, f->sv) < 0) {
+            f->sv[0] = f->sv[1] = -1;
+            lost += f->n;
+        }
+    }
+    if (lost)
+        DM_WARN("shim", "fork: %u connections inherited from an ancestor's datapath can only be closed in the "
+                "child (no control socket for it)", lost);
+}
+
+static int send_buf(int fd, const void *buf, size_t len, int passfd, int flags);
+
+static void fwd_parent(pid_t pid)
+{
+    for (unsigned i = 0; i < nfwds; i++) {
+        struct relay_fwd *f = &fwds[i];
+        if (pid > 0 && f->sv[0] >= 0) {
+            uint8_t b[RELAY_MSG_MAX];
+            struct relay_msg m = { .op = RELAY_FORK, .qd = (int32_t)f->n, .err = (int32_t)pid };
+            memcpy(b, &m, sizeof(m));
+            memcpy(b + sizeof(m), f->e, f->n * sizeof(f->e[0]));
+            int r = send_buf(f->up, b, sizeof(m) + f->n * sizeof(f->e[0]), f->sv[0], MSG_DONTWAIT);
+            if (r < 0)
+                DM_WARN("shim", "fork: child %d cannot reach the datapath of %u connections it inherits (%s): "
+                        "it can only close them", (int)pid, f->n, strerror(-r));
+            else
+                DM_DEBUG("shim", "fork: child %d introduced to the datapath of %u connections we inherited",
+                         (int)pid, f->n);
+        }
+        close_fd(f->sv[0]);
+        close_fd(f->sv[1]);
+    }
+    nfwds = 0;
+}
+
+/* In the grandchild: each REMOTE socket's control socket is the one made
+ * for it (-1: none, it can only be closed); ours are closed. */
+static void fwd_child(void)
+{
+    int hi = shim_fd_max();
+    for (int fd = 0; fd <= hi; fd++) {
+        struct shim_obj *o = shim_fd_get(fd);
+        struct shim_sock *s = (struct shim_sock *)o;
+        if (!o || o->kind != SHIM_KIND_SOCK || !shim_sock_remote(s))
+            continue;
+        bool mapped = false; /* (a socket named by several fds: seen already) */
+        for (unsigned i = 0; i < nfwds && !mapped; i++)
+            mapped = s->relay_up >= 0 && fwds[i].sv[1] == s->relay_up;
+        if (mapped)
+            continue;
+        int up = -1;
+        for (unsigned i = 0; i < nfwds && up < 0; i++)
+            if (s->state == SHIM_REMOTE && fwds[i].up == s->relay_up && fwd_has(&fwds[i], s))
+                up = fwds[i].sv[1];
+        s->relay_up = up;
+    }
+    for (unsigned i = 0; i < nups; i++)
+        close_fd(ups[i]);
+    nups = 0;
+    for (unsigned i = 0; i < nfwds; i++) {
+        close_fd(fwds[i].sv[0]);
+        if (fwds[i].sv[1] >= 0)
+            ups[nups++] = fwds[i].sv[1];
+    }
+    nfwds = 0;
 }
 
 void shim_relay_fork_begin(int ctl[2])
@@ -184,6 +336,7 @@ void shim_relay_fork_begin(int ctl[2])
         ctl[0] = ctl[1] = -1;
         npend = 0;
     }
+    fwd_begin();
 }
 
 static struct relay_conn *conn_find(const struct shim_sock *s)
@@ -196,6 +349,7 @@ static struct relay_conn *conn_find(const struct shim_sock *s)
 
 void shim_relay_fork_parent(int ctl[2], pid_t pid)
 {
+    fwd_parent(pid);
     close_fd(ctl[1]);
     if (ctl[0] < 0)
         return;
@@ -263,23 +417,28 @@ void shim_relay_fork_child(int ctl[2])
     }
     nctls = nrelays = 0;
     live_update();
-    close_fd(up_fd); /* our parent's control socket: a grandchild cannot claim */
+    fwd_child(); /* (closes our parent's control socket among ours) */
     close_fd(ctl[0]);
     up_fd = ctl[1];
     if (up_fd < 0)
         npend = 0;
+    else if (nups < RELAY_UPS_MAX)
+        ups[nups++] = up_fd;
 }
 
-bool shim_relay_offered(const struct shim_sock *s)
+bool shim_relay_offered(struct shim_sock *s)
 {
-    return up_fd >= 0 && pend_has(s);
+    if (up_fd < 0 || !pend_has(s))
+        return false;
+    s->relay_up = up_fd;
+    return true;
 }
 
 /* ---- child ---- */
 
-static int send_msg(int fd, const struct relay_msg *m, int passfd, int flags)
+static int send_buf(int fd, const void *buf, size_t len, int passfd, int flags)
 {
-    struct iovec v = { (void *)m, sizeof(*m) };
+    struct iovec v = { (void *)buf, len };
     union {
         char b[CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
@@ -299,12 +458,18 @@ static int send_msg(int fd, const struct relay_msg *m, int passfd, int flags)
     do
         k = DM_REAL(sendmsg)(fd, &mh, flags | MSG_NOSIGNAL);
     while (k < 0 && errno == EINTR);
-    return k == (ssize_t)sizeof(*m) ? 0 : k < 0 ? -errno : -EIO;
+    return k == (ssize_t)len ? 0 : k < 0 ? -errno : -EIO;
 }
 
-/* A message from the parent other than a claim's answer: a reset of a
- * connection it relays to us becomes that socket's pending error. */
-static void relay_note(const struct relay_msg *m)
+static int send_msg(int fd, const struct relay_msg *m, int passfd, int flags)
+{
+    return send_buf(fd, m, sizeof(*m), passfd, flags);
+}
+
+/* A message from a datapath (on control socket up) other than a claim's
+ * answer: a reset of a connection it relays to us becomes that socket's
+ * pending error. */
+static void relay_note(int up, const struct relay_msg *m)
 {
     if (m->op != RELAY_RESET || m->err <= 0)
         return;
@@ -312,7 +477,8 @@ static void relay_note(const struct relay_msg *m)
     for (int fd = 0; fd <= hi; fd++) {
         struct shim_obj *o = shim_fd_get(fd);
         struct shim_sock *s = (struct shim_sock *)o;
-        if (o && o->kind == SHIM_KIND_SOCK && s->state == SHIM_RELAYED && s->qd == m->qd && s->inst_gen == m->gen) {
+        if (o && o->kind == SHIM_KIND_SOCK && s->state == SHIM_RELAYED && s->relay_up == up && s->qd == m->qd &&
+            s->inst_gen == m->gen) {
             s->so_error = m->err;
             DM_DEBUG("shim", "fd %d: the parent's datapath saw its connection end: %s", fd, strerror(m->err));
             return;
@@ -320,31 +486,33 @@ static void relay_note(const struct relay_msg *m)
     }
 }
 
-/* Reads what the parent said, nonblocking (a reset comes before the end
- * of the stream it explains, so this finds it there). Lock held. */
-static void relay_learn(void)
+/* Reads what the datapath behind control socket up said, nonblocking (a
+ * reset comes before the end of the stream it explains, so this finds it
+ * there). Lock held. */
+static void relay_learn(int up)
 {
-    while (up_fd >= 0) {
+    while (up >= 0) {
         struct relay_msg m;
-        ssize_t k = DM_REAL(recv)(up_fd, &m, sizeof(m), MSG_DONTWAIT);
+        ssize_t k = DM_REAL(recv)(up, &m, sizeof(m), MSG_DONTWAIT);
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0)
             return;
         if (k == (ssize_t)sizeof(m))
-            relay_note(&m);
+            relay_note(up, &m);
     }
 }
 
-/* The parent's answer to our claim of qd: 0 or -errno. */
-static int claim_answer(int qd)
+/* The datapath's answer (on control socket up) to our claim of qd: 0 or
+ * -errno. */
+static int claim_answer(int up, int qd)
 {
     int64_t end = dm_clock_ns() + (int64_t)RELAY_ANSWER_MS * DM_NS_PER_MS;
     for (;;) {
         int64_t left = end - dm_clock_ns();
         if (left <= 0)
             return -ETIMEDOUT;
-        struct pollfd p = { .fd = up_fd, .events = POLLIN };
+        struct pollfd p = { .fd = up, .events = POLLIN };
         int n = DM_REAL(poll)(&p, 1, (int)(left / DM_NS_PER_MS) + 1);
         if (n < 0 && errno == EINTR)
             continue;
@@ -353,7 +521,7 @@ static int claim_answer(int qd)
         if (n == 0)
             continue;
         struct relay_msg m;
-        ssize_t k = DM_REAL(recv)(up_fd, &m, sizeof(m), MSG_DONTWAIT);
+        ssize_t k = DM_REAL(recv)(up, &m, sizeof(m), MSG_DONTWAIT);
         if (k < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (k <= 0)
@@ -361,7 +529,7 @@ static int claim_answer(int qd)
         if (k == (ssize_t)sizeof(m) && m.op == RELAY_ANSWER && m.qd == qd)
             return -m.err;
         if (k == (ssize_t)sizeof(m))
-            relay_note(&m);
+            relay_note(up, &m);
     }
 }
 
@@ -398,15 +566,15 @@ int shim_relay_claim(struct shim_sock *s, int fd)
 {
     if (s->state == SHIM_RELAYED)
         return 1;
-    int sv[2] = { -1, -1 }, r = -EPIPE;
-    if (up_fd >= 0 && DM_REAL(socketpair)(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    int sv[2] = { -1, -1 }, r = -EPIPE, up = s->relay_up;
+    if (up >= 0 && DM_REAL(socketpair)(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         r = -errno;
-    else if (up_fd >= 0) {
+    else if (up >= 0) {
         struct relay_msg m = { .op = RELAY_CLAIM, .qd = s->qd, .gen = s->inst_gen };
-        r = send_msg(up_fd, &m, sv[1], 0);
+        r = send_msg(up, &m, sv[1], 0);
         close_fd(sv[1]);
         if (r == 0)
-            r = claim_answer(s->qd);
+            r = claim_answer(up, s->qd);
     }
     if (r < 0) {
         close_fd(sv[0]);
@@ -467,7 +635,7 @@ static int relay_end(int fd, int err)
     shim_lock();
     struct shim_sock *s = relayed(fd);
     if (s) {
-        relay_learn();
+        relay_learn(s->relay_up);
         if (s->so_error && (err == 0 || err == EPIPE))
             err = s->so_error;
         s->so_error = 0; /* reported: by us, or by AF_UNIX's own ECONNRESET */
@@ -516,9 +684,9 @@ int shim_relay_shutdown(struct shim_sock *s, int fd, int how)
         shim_unlock();
         return shim_orphan_eio();
     }
-    if (how != SHUT_RD && up_fd >= 0) {
+    if (how != SHUT_RD && s->relay_up >= 0) {
         struct relay_msg m = { .op = RELAY_SHUT, .qd = s->qd, .gen = s->inst_gen, .err = how };
-        int r = send_msg(up_fd, &m, -1, MSG_DONTWAIT);
+        int r = send_msg(s->relay_up, &m, -1, MSG_DONTWAIT);
         if (r < 0)
             DM_DEBUG("shim", "fd %d: the parent was not told of this shutdown (%s): it sends the FIN only "
                      "when the unix socket is still open", fd, strerror(-r));
@@ -548,7 +716,7 @@ int shim_relay_getsockopt(struct shim_sock *s, int fd, int level, int name, void
         case SO_REUSEPORT: return shim_put_int(s->reuseport, val, len);
         case SO_ERROR: {
             if (s->state == SHIM_RELAYED)
-                relay_learn(); /* a reset the parent saw */
+                relay_learn(s->relay_up); /* a reset the parent saw */
             int r = shim_put_int(s->so_error, val, len);
             if (r == 0)
                 s->so_error = 0;
@@ -614,9 +782,9 @@ static void conn_unref(struct relay_conn *c)
 bool shim_relay_free(struct shim_sock *s)
 {
     if (s->state == SHIM_REMOTE) {
-        if (up_fd >= 0) {
+        if (s->relay_up >= 0) {
             struct relay_msg m = { .op = RELAY_DROP, .qd = s->qd, .gen = s->inst_gen };
-            (void)send_msg(up_fd, &m, -1, MSG_DONTWAIT); /* (not sent: our exit drops it) */
+            (void)send_msg(s->relay_up, &m, -1, MSG_DONTWAIT); /* (not sent: our exit drops it) */
         }
         return false;
     }
@@ -678,6 +846,41 @@ static struct relay *relay_find(const struct relay_ctl *t, const struct relay_ms
     return NULL;
 }
 
+/* t's process forked: the child (a grandchild of ours, with control
+ * socket fd) holds a reference to each of the n connections e that t
+ * holds (a REMOTE socket of t's process). */
+static void ctl_fork(struct relay_ctl *t, pid_t pid, const uint8_t *e, unsigned n, int fd)
+{
+    struct relay_ctl *g = fd >= 0 ? calloc(1, sizeof(*g)) : NULL;
+    if (g)
+        g->held = malloc((n ? n : 1) * sizeof(*g->held));
+    if (!g || !g->held) {
+        if (fd >= 0)
+            DM_WARN("shim", "fork: no memory for child %d of child %d: its %u inherited connections will give "
+                    "EIO", (int)pid, (int)t->pid, n);
+        free(g);
+        close_fd(fd);
+        return;
+    }
+    g->fd = fd;
+    g->pid = pid;
+    for (unsigned i = 0; i < n; i++) {
+        struct relay_ent en;
+        memcpy(&en, e + i * sizeof(en), sizeof(en));
+        struct relay_msg q = { .qd = en.qd, .gen = en.gen };
+        int k = held_find(t, &q);
+        if (k < 0)
+            continue; /* (its claim is answered EBADF: EIO there) */
+        t->held[k]->refs++;
+        g->held[g->nheld++] = t->held[k];
+    }
+    g->next = ctls_new; /* (ctls may be walked now) */
+    ctls_new = g;
+    nctls++;
+    DM_DEBUG("shim", "fork: child %d of child %d holds %u connections of this datapath", (int)pid, (int)t->pid,
+             g->nheld);
+}
+
 static void ctl_message(struct relay_ctl *t, const struct relay_msg *m, int fd)
 {
     if (m->op == RELAY_SHUT) {
@@ -715,8 +918,11 @@ static void ctl_message(struct relay_ctl *t, const struct relay_msg *m, int fd)
 static bool ctl_read(struct relay_ctl *t)
 {
     for (;;) {
-        struct relay_msg m;
-        struct iovec v = { &m, sizeof(m) };
+        union {
+            struct relay_msg m;
+            uint8_t b[RELAY_MSG_MAX];
+        } u;
+        struct iovec v = { &u, sizeof(u) };
         union {
             char b[CMSG_SPACE(sizeof(int))];
             struct cmsghdr align;
@@ -731,11 +937,13 @@ static bool ctl_read(struct relay_ctl *t)
         for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
             if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len >= CMSG_LEN(sizeof(int)))
                 memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-        if (k != (ssize_t)sizeof(m)) {
+        if (k >= (ssize_t)sizeof(u.m) && u.m.op == RELAY_FORK && u.m.qd >= 0 &&
+            (size_t)k == sizeof(u.m) + (size_t)u.m.qd * sizeof(struct relay_ent))
+            ctl_fork(t, u.m.err, u.b + sizeof(u.m), (unsigned)u.m.qd, fd);
+        else if (k == (ssize_t)sizeof(u.m) && u.m.op != RELAY_FORK)
+            ctl_message(t, &u.m, fd);
+        else
             close_fd(fd);
-            continue;
-        }
-        ctl_message(t, &m, fd);
     }
 }
 
@@ -957,6 +1165,13 @@ int shim_relay_step(void)
         }
         *pp = t->next;
         ctl_free(t);
+        work++;
+    }
+    while (ctls_new) { /* (grandchildren introduced by the reads above) */
+        struct relay_ctl *t = ctls_new;
+        ctls_new = t->next;
+        t->next = ctls;
+        ctls = t;
         work++;
     }
     live_update();

@@ -223,6 +223,8 @@ struct shim_sock {
     int nopts;
     uint8_t *carry;          /* INHERITED: bytes received before the fork/exec, not read yet */
     size_t carry_len;
+    int relay_up;            /* REMOTE, RELAYED: the control socket toward the datapath
+                                that holds the connection (relay.c), -1: none */
     struct shim_sock *lnext; /* shim_rt.lingering chain */
     bool shared;             /* a forked or spawned child has the connection too:
                                 our close does not end it, so it never resets */
@@ -740,13 +742,15 @@ extern unsigned shim_relay_live;
 #define SHIM_RELAY_HELPER_NS (20 * 1000) /* the progress helper's period meanwhile */
 /* fork, lock held. begin: before the real fork, makes the control pair
  * (ctl[0] the parent's end) when connections will need a relay, else
- * leaves -1s. parent: after it (pid < 0: it failed), the parent's refs.
- * child: before child_reset, so that shim_inherit_child asks
- * shim_relay_offered. */
+ * leaves -1s (and pairs for our REMOTE sockets' datapaths). parent: after
+ * it (pid < 0: it failed), the parent's refs, and the child introduced
+ * to those datapaths. child: before child_reset, so that
+ * shim_inherit_child asks shim_relay_offered (true: s is REMOTE, its
+ * relay_up set). */
 void shim_relay_fork_begin(int ctl[2]);
 void shim_relay_fork_parent(int ctl[2], pid_t pid);
 void shim_relay_fork_child(int ctl[2]);
-bool shim_relay_offered(const struct shim_sock *s);
+bool shim_relay_offered(struct shim_sock *s);
 /* A REMOTE socket's first use: 1 relayed (fd is the unix socket now), 0
  * it became ORPHAN (no relay). RELAYED: 1. */
 int shim_relay_claim(struct shim_sock *s, int fd);

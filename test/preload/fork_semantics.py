@@ -2,9 +2,11 @@
 # What a forked child sees of a TCP connection it inherited, and what its
 # close and shutdown do while another process still holds it: a reset
 # (RST) from the peer, a close that only drops a reference, a shutdown
-# that sends the FIN at once. One scenario per connection, in order; both
-# ends write one transcript line per scenario (errno names, bytes), which
-# relay-semantics-dpdk.sh compares between the kernel and the preload.
+# that sends the FIN at once; a grandchild (and a great-grandchild) that
+# serves a connection its parents never used. One scenario per
+# connection, in order; both ends write one transcript line per scenario
+# (errno names, bytes), which relay-semantics-dpdk.sh compares between
+# the kernel and the preload.
 #   fork_semantics.py server PORTFILE OUT [ADDR]   serve every scenario, exit
 #   fork_semantics.py client PORT OUT [ADDR]       run every scenario
 import errno
@@ -16,7 +18,7 @@ import sys
 import time
 
 SCENARIOS = ["reset_recv", "reset_data", "reset_send", "reset_soerror", "close_shared", "close_two",
-             "shutdown_shared"]
+             "shutdown_shared", "grandchild", "great_grandchild"]
 
 
 def out(path, line):
@@ -85,7 +87,37 @@ def fork_child(name, c, res):
     return pid
 
 
+def descend(name, c, res, depth):
+    """Forks depth processes deep, each closing its copy of c and waiting
+    for its child: the last one serves c (one line)."""
+    pid = os.fork()
+    if pid == 0:
+        if depth > 1:
+            descend(name, c, res, depth - 1)
+            os._exit(0)
+        got = b""
+        try:
+            while not got.endswith(b"\n"):
+                d = c.recv(100)
+                if not d:
+                    break
+                got += d
+            line = "%r %s" % (got, attempt(lambda: c.sendall(b"%s got %s" % (name.encode(), got))))
+        except OSError as e:
+            line = errno.errorcode.get(e.errno, str(e.errno))
+        c.close()
+        out(res, "server %s: %s" % (name, line))
+        os._exit(0)
+    c.close()
+    os.waitpid(pid, 0)
+
+
 def serve(name, c, res):
+    if name.endswith("grandchild"):
+        # the child forks again before it uses the connection, and closes
+        # its copy: the grandchild (or its child) serves it
+        descend(name, c, res, 3 if name == "great_grandchild" else 2)
+        return
     if name == "close_two":
         # two children hold it, the parent closes its copy: the first
         # child's close leaves it to the second, whose close sends the FIN
@@ -127,11 +159,15 @@ def server(portfile, res, addr):
 
 
 def read_to_eof(k):
+    """The bytes up to EOF, then "then EOF" or the errno's name."""
     got = b""
     while True:
-        d = k.recv(100)
+        try:
+            d = k.recv(100)
+        except OSError as e:
+            return "%r then %s" % (got, errno.errorcode.get(e.errno, str(e.errno)))
         if not d:
-            return got
+            return "%r then EOF" % got
         got += d
 
 
@@ -147,13 +183,17 @@ def client(port, res, addr):
             k.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             k.close()  # RST
             out(res, "client %s: reset sent after %r" % (name, got))
+        elif name.endswith("grandchild"):
+            k.sendall(b"ping\n")
+            out(res, "client %s: %s" % (name, read_to_eof(k)))
+            k.close()
         elif name == "shutdown_shared":
             got = read_to_eof(k)  # the child's FIN, before it exits
             k.sendall(b"bye\n")
-            out(res, "client %s: %r then EOF" % (name, got))
+            out(res, "client %s: %s" % (name, got))
             k.close()
         else:
-            out(res, "client %s: %r then EOF" % (name, read_to_eof(k)))
+            out(res, "client %s: %s" % (name, read_to_eof(k)))
             k.close()
         time.sleep(0.1)
 
