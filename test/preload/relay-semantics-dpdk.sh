@@ -14,20 +14,8 @@ set -u
 demirun=$1 lib=$2
 py=/usr/bin/python3
 here=$(cd "$(dirname "$0")" && pwd)
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (DPDK vdevs, netns)"; exit 77; }
-grep -aq net_memif "$lib" || { echo "SKIP: the preload library has no DPDK"; exit 77; }
-command -v ethtool >/dev/null || { echo "SKIP: ethtool missing"; exit 77; }
-dir=$(mktemp -d /tmp/demi_relaysem.XXXXXX)
-id=$(( $$ % 10000 ))
-pids=() nss=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  sleep 0.3
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  for ns in "${nss[@]}"; do ip netns del "$ns" 2>/dev/null; done
-  rm -rf /var/run/dpdk/drs$$_* "$dir"
-}
-trap cleanup EXIT
+. "$here/dpdk-lib.sh"
+dpdk_setup relaysem drs$$ veth
 fail() {
   echo "FAIL: $*"
   [ -s "$dir/dpdk.txt" ] || sort "$dir/dpdk.res" 2>/dev/null
@@ -54,8 +42,6 @@ run() {
 }
 net=10.$(( 150 + RANDOM % 50 )).$(( RANDOM % 250 ))
 S=drS$id C=drC$id
-nss+=($S $C)
-. "$here/veth-pair.sh"
 veth_pair $S $C vrS$id vrC$id $net || fail "netns/veth pair"
 run kernel $S $S 127.0.0.1
 [ "$(wc -l <"$dir/kernel.txt")" = 21 ] || fail "the kernel's transcript is not whole"
