@@ -18,7 +18,18 @@ import sys
 import time
 
 SCENARIOS = ["reset_recv", "reset_data", "reset_send", "reset_soerror", "close_shared", "close_two",
-             "shutdown_shared", "grandchild", "great_grandchild"]
+             "shutdown_shared", "shutdown_close", "exec_close", "exec_shutdown", "grandchild", "great_grandchild"]
+
+# exec_*: the child execs a program without the preload on the connection's
+# fd, which writes, then shuts down or only closes (exits) half a second
+# later, while the parent still holds the connection
+EXEC = """import socket, sys, time
+s = socket.socket(fileno=int(sys.argv[1]))
+s.sendall(b"exec\\n")
+if sys.argv[2] == "exec_shutdown":
+    s.shutdown(socket.SHUT_WR)
+time.sleep(0.5)
+"""
 
 
 def out(path, line):
@@ -59,6 +70,15 @@ def child(name, c, res):
     if name in ("close_shared", "close_two"):
         c.sendall(b"child\n")
         c.close()  # the parent (or a sibling) still holds it: no FIN
+        return ["closed"]
+    if name.startswith("exec_"):
+        os.set_inheritable(c.fileno(), True)
+        env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+        os.execve(sys.executable, [sys.executable, "-c", EXEC, str(c.fileno()), name], env)
+    if name == "shutdown_close":
+        c.sendall(b"child\n")
+        c.shutdown(socket.SHUT_WR)  # the FIN, although the close follows at once
+        c.close()
         return ["closed"]
     if name == "shutdown_shared":
         c.sendall(b"child\n")

@@ -7,8 +7,9 @@
 # kernel's client in a second netns), and the two transcripts must be the
 # same: a peer's reset gives the child ECONNRESET (recv, send, SO_ERROR),
 # a child's close while the parent or a sibling holds the connection
-# sends no FIN, its shutdown(SHUT_WR) sends it at once; a grandchild, and
-# a great-grandchild, serve a connection their parents never used.
+# sends no FIN, its shutdown(SHUT_WR) sends it at once (also from a
+# program it execs without the preload); a grandchild, and a
+# great-grandchild, serve a connection their parents never used.
 # usage: relay-semantics-dpdk.sh DEMI_RUN PRELOAD_LIB
 set -u
 demirun=$1 lib=$2
@@ -44,7 +45,7 @@ net=10.$(( 150 + RANDOM % 50 )).$(( RANDOM % 250 ))
 S=drS$id C=drC$id
 veth_pair $S $C vrS$id vrC$id $net || fail "netns/veth pair"
 run kernel $S $S 127.0.0.1
-[ "$(wc -l <"$dir/kernel.txt")" = 21 ] || fail "the kernel's transcript is not whole"
+[ "$(wc -l <"$dir/kernel.txt")" = 28 ] || fail "the kernel's transcript is not whole"
 run dpdk $S $C $net.1 env DEMI_LOG=debug DEMI_PRELOAD_LIB="$lib" \
   DEMI_DPDK_ARGS=--vdev=net_af_packet0,iface=vrS$id DEMI_DPDK_PREFIX=drs$$_s DEMI_IPV4=$net.1/24 \
   "$demirun" --backend dpdk --
