@@ -2,17 +2,22 @@
 # Sourced by the preload's DPDK scripts, after `set -u`, with $lib (the
 # preload library) set.
 #
-# dpdk_setup NAME PREFIX [veth]: exits 77 (skipped) without root or
-#   without DPDK in $lib (with veth: or without ethtool); makes $dir
+# dpdk_setup NAME PREFIX [veth] [xdp]: exits 77 (skipped) without root,
+#   without DPDK in $lib (with xdp: its AF_XDP device instead) or, with
+#   veth, without ethtool; makes $dir
 #   (/tmp/demi_NAME.XXXXXX) and $id (a short number for names); at exit
 #   stops the processes the script put in $pids, deletes the network
 #   namespaces in $nss, DPDK's runtime files of the EAL prefixes
 #   PREFIX_* and $dir.
 dpdk_setup() {
-  local name=$1 veth=${3:-}
+  local name=$1 veth=${3:-} dev=${4:-dpdk}
   dpdk_prefix=$2
   [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (DPDK vdevs, netns)"; exit 77; }
-  grep -aq net_memif "$lib" || { echo "SKIP: the preload library has no DPDK"; exit 77; }
+  if [ "$dev" = xdp ]; then
+    grep -aq libxdp.so "$lib" || { echo "SKIP: the preload library has no AF_XDP device"; exit 77; }
+  else
+    grep -aq net_memif "$lib" || { echo "SKIP: the preload library has no DPDK"; exit 77; }
+  fi
   [ -z "$veth" ] || command -v ethtool >/dev/null || { echo "SKIP: ethtool missing"; exit 77; }
   dir=$(mktemp -d "/tmp/demi_$name.XXXXXX")
   id=$(( $$ % 10000 ))

@@ -1,26 +1,26 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# A forked child's connection over DEMI_BACKEND=dpdk (a relay through the
-# parent's datapath, shim/relay.c) against the kernel's: the same
-# fork_semantics.py scenarios run once on the kernel (loopback in a
-# netns) and once preloaded over dpdk (net_af_packet on a veth, the
-# kernel's client in a second netns), and the two transcripts must be the
-# same: a peer's reset gives the child ECONNRESET (recv, send, SO_ERROR),
+# A forked child's connection over our own stack, DEMI_BACKEND=dpdk or
+# xdp (a relay through the parent's datapath, shim/relay.c), against the
+# kernel's: the same fork_semantics.py scenarios run once on the kernel
+# (loopback in a netns) and once preloaded (net_af_packet, or AF_XDP, on
+# a veth; the kernel's client in a second netns), and the two transcripts
+# must be the same: a peer's reset gives the child ECONNRESET (recv, send, SO_ERROR),
 # a child's close while the parent or a sibling holds the connection
 # sends no FIN, its shutdown(SHUT_WR) sends it at once (also from a
 # program it execs without the preload); a grandchild, and a
 # great-grandchild, serve a connection their parents never used.
-# usage: relay-semantics-dpdk.sh DEMI_RUN PRELOAD_LIB
+# usage: relay-semantics.sh DEMI_RUN PRELOAD_LIB dpdk|xdp
 set -u
-demirun=$1 lib=$2
+demirun=$1 lib=$2 be=$3
 py=/usr/bin/python3
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/dpdk-lib.sh"
-dpdk_setup relaysem drs$$ veth
+dpdk_setup relaysem drs$$ veth $be
 fail() {
   echo "FAIL: $*"
-  [ -s "$dir/dpdk.txt" ] || sort "$dir/dpdk.res" 2>/dev/null
-  diff "$dir/kernel.txt" "$dir/dpdk.txt" 2>/dev/null
+  [ -s "$dir/$be.txt" ] || sort "$dir/$be.res" 2>/dev/null
+  diff "$dir/kernel.txt" "$dir/$be.txt" 2>/dev/null
   tail -5 "$dir/client.log" 2>/dev/null
   grep -v '^EAL\|^TELEMETRY\|offload candidate' "$dir/server.log" 2>/dev/null | tail -40
   exit 1
@@ -46,10 +46,14 @@ S=drS$id C=drC$id
 veth_pair $S $C vrS$id vrC$id $net || fail "netns/veth pair"
 run kernel $S $S 127.0.0.1
 [ "$(wc -l <"$dir/kernel.txt")" = 28 ] || fail "the kernel's transcript is not whole"
-run dpdk $S $C $net.1 env DEMI_LOG=debug DEMI_PRELOAD_LIB="$lib" \
-  DEMI_DPDK_ARGS=--vdev=net_af_packet0,iface=vrS$id DEMI_DPDK_PREFIX=drs$$_s DEMI_IPV4=$net.1/24 \
-  "$demirun" --backend dpdk --
-grep -q "datapath started: backend dpdk" "$dir/server.log" || fail "the server's sockets did not go through dpdk"
+case $be in
+dpdk) dev="DEMI_DPDK_ARGS=--vdev=net_af_packet0,iface=vrS$id DEMI_DPDK_PREFIX=drs$$_s" ;;
+xdp) dev="DEMI_XDP_IFACE=vrS$id" ;;
+*) echo "usage: relay-semantics.sh DEMI_RUN PRELOAD_LIB dpdk|xdp"; exit 2 ;;
+esac
+run $be $S $C $net.1 env DEMI_LOG=debug DEMI_PRELOAD_LIB="$lib" $dev DEMI_IPV4=$net.1/24 \
+  "$demirun" --backend $be --
+grep -q "datapath started: backend $be" "$dir/server.log" || fail "the server's sockets did not go through $be"
 grep -q "inherited connection relayed by the parent's datapath" "$dir/server.log" || fail "no connection was relayed"
-diff -u "$dir/kernel.txt" "$dir/dpdk.txt" || fail "the children's connections differ from the kernel's"
-echo "relayed connections over dpdk: resets, closes and shutdowns as on the kernel ($(wc -l <"$dir/dpdk.txt") transcript lines)"
+diff -u "$dir/kernel.txt" "$dir/$be.txt" || fail "the children's connections differ from the kernel's"
+echo "relayed connections over $be: resets, closes and shutdowns as on the kernel ($(wc -l <"$dir/$be.txt") transcript lines)"
