@@ -1021,12 +1021,13 @@ static int pump_down(struct relay *r, short rev)
     return work;
 }
 
-/* The child's end gave EOF, after every byte it wrote: its
- * shutdown(SHUT_WR) or its last close. Linux: a shutdown sends the FIN
- * at once, whoever else holds the connection; a close drops this
- * reference only, and the last one closes (conn_unref). The child's shim
- * tells its shutdown on the control socket before the unix socket's, so
- * that message, if any, is there to read now. */
+/* The child's end gave EOF, after every byte it wrote (or ECONNRESET: it
+ * closed with bytes of ours unread): its shutdown(SHUT_WR) or its last
+ * close. Linux: a shutdown sends the FIN at once, whoever else holds the
+ * connection; a close drops this reference only, and the last one
+ * closes (conn_unref). The child's shim tells its shutdown on the
+ * control socket before the unix socket's, so that message, if any, is
+ * there to read now. */
 static void child_eof(struct relay *r)
 {
     struct shim_sock *s = r->c->s;
@@ -1060,8 +1061,11 @@ static int pump_up(struct relay *r, short rev)
             child_eof(r);
             return 1;
         } else if (errno != EAGAIN && errno != EINTR) {
-            r->up_done = r->down_done = true;
-            return 0;
+            /* ECONNRESET: it closed with bytes of ours unread, maybe
+             * after its shutdown: that still sends the FIN */
+            child_eof(r);
+            r->down_done = true;
+            return 1;
         }
     }
     while (r->off < r->len) {

@@ -18,7 +18,7 @@ import sys
 import time
 
 SCENARIOS = ["reset_recv", "reset_data", "reset_send", "reset_soerror", "close_shared", "close_two",
-             "shutdown_shared", "shutdown_close", "exec_close", "exec_shutdown", "grandchild", "great_grandchild"]
+             "shutdown_shared", "shutdown_close", "shutdown_unread", "exec_close", "exec_shutdown", "grandchild", "great_grandchild"]
 
 # exec_*: the child execs a program without the preload on the connection's
 # fd, which writes, then shuts down or only closes (exits) half a second
@@ -75,6 +75,9 @@ def child(name, c, res):
         os.set_inheritable(c.fileno(), True)
         env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
         os.execve(sys.executable, [sys.executable, "-c", EXEC, str(c.fileno()), name], env)
+    if name == "shutdown_unread":
+        readable(c)  # bytes it never reads: its close resets its end of a relay
+        name = "shutdown_close"
     if name == "shutdown_close":
         c.sendall(b"child\n")
         c.shutdown(socket.SHUT_WR)  # the FIN, although the close follows at once
@@ -203,6 +206,10 @@ def client(port, res, addr):
             k.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             k.close()  # RST
             out(res, "client %s: reset sent after %r" % (name, got))
+        elif name == "shutdown_unread":
+            k.sendall(b"unread\n")
+            out(res, "client %s: %s" % (name, read_to_eof(k)))
+            k.close()
         elif name.endswith("grandchild"):
             k.sendall(b"ping\n")
             out(res, "client %s: %s" % (name, read_to_eof(k)))

@@ -45,7 +45,7 @@ net=10.$(( 150 + RANDOM % 50 )).$(( RANDOM % 250 ))
 S=drS$id C=drC$id
 veth_pair $S $C vrS$id vrC$id $net || fail "netns/veth pair"
 run kernel $S $S 127.0.0.1
-[ "$(wc -l <"$dir/kernel.txt")" = 28 ] || fail "the kernel's transcript is not whole"
+[ "$(wc -l <"$dir/kernel.txt")" = 31 ] || fail "the kernel's transcript is not whole"
 case $be in
 dpdk) dev="DEMI_DPDK_ARGS=--vdev=net_af_packet0,iface=vrS$id DEMI_DPDK_PREFIX=drs$$_s" ;;
 xdp) dev="DEMI_XDP_IFACE=vrS$id" ;;
