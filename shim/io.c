@@ -345,6 +345,8 @@ ssize_t shim_recvmsg(int fd, struct msghdr *msg, int flags)
 {
     struct shim_sock *s = io_sock(fd);
     if (!s) {
+        if (dm_unlikely(shim_relay_io(fd)))
+            return shim_relay_recvmsg(fd, msg, flags); /* (unlocks) */
         shim_unlock();
         return SHIM_PASS;
     }
@@ -660,11 +662,16 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
     const union dm_sockaddr *to = NULL;
     uint16_t gso = 0;
     struct shim_sock *s = io_sock(fd);
+    ssize_t r;
+    if (!s && dm_unlikely(shim_relay_io(fd))) {
+        r = shim_relay_sendmsg(fd, msg, flags); /* (unlocks) */
+        goto out;
+    }
     if (!s) {
         shim_unlock();
         return SHIM_PASS;
     }
-    ssize_t r = send_enter(s, fd, msg, flags, &dest, &to, &gso);
+    r = send_enter(s, fd, msg, flags, &dest, &to, &gso);
     if (r == 0 && dm_unlikely(gso) && s->type == SOCK_DGRAM) {
         shim_unlock(); /* each datagram is a send of its own */
         return send_segmented(fd, msg, flags, gso);
@@ -672,6 +679,7 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
     if (r == 0)
         r = send_wait(s, fd, msg, flags, to);
     shim_unlock();
+out:
     if (r == -EPIPE && !(flags & MSG_NOSIGNAL))
         raise(SIGPIPE);
     return r;

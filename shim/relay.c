@@ -11,9 +11,12 @@
  *   fork     when the process has such connections, a control socket
  *            pair (AF_UNIX SOCK_SEQPACKET) is made; the parent keeps one
  *            end per child (struct relay_ctl), the child the other
- *            (up_fd). Each such connection (struct relay_conn) counts one
- *            reference per child that has it, and is marked shared. In
- *            the child those sockets are REMOTE.
+ *            (up_fd, each such socket's relay_up). Each such connection
+ *            (struct relay_conn) counts one reference per child that has
+ *            it, and is marked shared. In the child those sockets are
+ *            REMOTE; a child that forks again introduces its child to
+ *            the datapath (RELAY_FORK: see "fork of a child" below), so
+ *            that a grandchild claims and holds them the same way.
  *   claim    a REMOTE socket's first use in the child (anything but
  *            close, dup, fcntl, names and options): the child makes a
  *            socketpair (AF_UNIX SOCK_STREAM), sends one end with
@@ -23,7 +26,9 @@
  *            kernel does that fd's I/O, poll, epoll and select; the shim
  *            answers names and options as the TCP socket (the old
  *            placeholder, kept in s->kfd, holds the TCP options).
- *   drop     a child's close of a REMOTE socket sends RELAY_DROP; a child
+ *   drop     a child's close of a REMOTE socket sends RELAY_DROP; its
+ *            last close of a RELAYED one is the unix socket's EOF, told
+ *            from a shutdown (below), which ends that relay; a child
  *            that exits closes its control end, and the parent's EOF
  *            drops every reference that child still held.
  *   pump     the parent's progress path (shim_progress, hence also the
@@ -36,9 +41,12 @@
  *            only as far as the unix socket takes them (so the TCP window
  *            closes behind a slow child), and bytes read from the unix
  *            socket wait in the relay's buffer until the connection has
- *            send room. The child's EOF shuts the connection's sending
- *            side (FIN); the peer's FIN shuts the unix socket's; a reset,
- *            or a child gone, ends the relay.
+ *            send room. The child's EOF is its shutdown(SHUT_WR), which
+ *            sends the FIN at once, or its last close (its shim tells a
+ *            shutdown first: "child: a relayed fd's calls" below); the
+ *            peer's FIN shuts the unix socket's sending side; a reset is
+ *            told to the child, which reports it as Linux does
+ *            (ECONNRESET), and ends the relay.
  *   refs     the parent's close of a shared connection only drops its
  *            own reference (shim_sock_free asks shim_relay_free): the
  *            socket leaves the fd table and stays in the datapath while
@@ -47,9 +55,9 @@
  *            close does (FIN, or RST with unread bytes), Linux's
  *            refcount semantics.
  *
- * A grandchild cannot claim its parent's REMOTE sockets (the control
- * socket is its parent's): they are ORPHAN there; RELAYED ones are unix
- * sockets that it shares natively.
+ * A grandchild shares its parent's RELAYED sockets natively (unix
+ * sockets), but is not told of a reset there (it reads the end of the
+ * stream).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -65,13 +73,34 @@
 #define RELAY_BUF 65536                       /* bytes read from a child, not yet pushed */
 #define RELAY_PERIOD_NS (20 * DM_NS_PER_US)   /* the longest an idle relay waits for a look */
 #define RELAY_ANSWER_MS 10000                 /* a claim's wait for the parent's answer */
+#define RELAY_UPS_MAX 8                       /* control sockets toward datapaths, one per ancestor */
+#define RELAY_FORK_MAX 256                    /* connections one fork passes on to a grandchild */
 
-enum { RELAY_CLAIM = 1, RELAY_DROP, RELAY_ANSWER };
+/* child -> parent: CLAIM (with the unix socket), DROP, SHUT (err: how),
+ * FORK (with the grandchild's control socket; qd: how many struct
+ * relay_ent follow, err: its pid); parent -> child: ANSWER, RESET (err:
+ * the connection's error) */
+enum { RELAY_CLAIM = 1, RELAY_DROP, RELAY_ANSWER, RELAY_SHUT, RELAY_RESET, RELAY_FORK };
 struct relay_msg {
     uint32_t op;
     int32_t qd;     /* the connection: its qd in the parent ... */
     uint32_t gen;   /* ... and that datapath's generation */
-    int32_t err;    /* RELAY_ANSWER: 0 or an errno */
+    int32_t err;    /* ANSWER: 0 or an errno; RESET: the errno; SHUT: how */
+};
+struct relay_ent {
+    int32_t qd;
+    uint32_t gen;
+};
+#define RELAY_MSG_MAX (sizeof(struct relay_msg) + RELAY_FORK_MAX * sizeof(struct relay_ent))
+
+/* Child, at its own fork: the REMOTE sockets of one ancestor's datapath
+ * (reached through control socket up), to which the grandchild is
+ * introduced with a control socket of its own (sv[0] goes there). */
+struct relay_fwd {
+    int up;
+    int sv[2];
+    unsigned n;
+    struct relay_ent e[RELAY_FORK_MAX];
 };
 
 /* Parent: a connection that children hold. */
@@ -97,9 +126,11 @@ struct relay_ctl {
 /* Parent: one claimed connection. */
 struct relay {
     struct relay_conn *c;
+    struct relay_ctl *ctl; /* the child's control socket (NULL: it is gone) */
     int fd;              /* the parent's end of the child's unix socket */
     pid_t pid;
-    bool up_done;        /* the child's EOF seen (the connection's FIN queued) */
+    bool shut;           /* the child's shim told its shutdown(SHUT_WR) */
+    bool up_done;        /* the child's EOF seen (its FIN queued, or it closed) */
     bool down_done;      /* the peer's FIN passed on, or the child is gone */
     uint8_t *buf;        /* read from fd, not pushed yet: buf[off..len) */
     size_t off, len;
@@ -109,9 +140,15 @@ struct relay {
 unsigned shim_relay_live;
 static struct relay_conn *conns;
 static struct relay_ctl *ctls;
+static struct relay_ctl *ctls_new;   /* made in a step: joins ctls at its end */
 static struct relay *relays;
 static unsigned nctls, nrelays;
 static int up_fd = -1;               /* child: the control socket to the parent */
+static int ups[RELAY_UPS_MAX];       /* child: every control socket toward a datapath
+                                        (the parent's, up_fd, and ancestors') */
+static unsigned nups;
+static struct relay_fwd fwds[RELAY_UPS_MAX]; /* fork: grandchild introductions */
+static unsigned nfwds;
 static struct shim_sock **pend;      /* fork: the connections offered */
 static unsigned npend, pend_cap;
 static struct pollfd *pf;            /* a step's poll set */
@@ -142,6 +179,130 @@ static bool pend_has(const struct shim_sock *s)
         if (pend[i] == s)
             return true;
     return false;
+}
+
+/* ---- fork of a child: its REMOTE sockets go on to the grandchild ----
+ *
+ * A REMOTE socket lives in an ancestor's datapath, which counts one
+ * reference per process holding it through that process's control
+ * socket. So that a grandchild can claim it too (and hold it after its
+ * parent closed it or exited, as Linux's last close decides), the
+ * ancestor is introduced to the grandchild: before the fork a new control
+ * pair per ancestor; after it the child sends one end, with the
+ * connections it holds there, in RELAY_FORK on its own control socket
+ * (before any DROP it may send next, so the ancestor counts the
+ * grandchild's references first); the grandchild keeps the other end as
+ * those sockets' control socket. A RELAYED socket is a unix socket the
+ * grandchild shares natively (not told of a reset there). */
+
+static struct relay_fwd *fwd_for(int up)
+{
+    for (unsigned i = 0; i < nfwds; i++)
+        if (fwds[i].up == up)
+            return &fwds[i];
+    if (nfwds == RELAY_UPS_MAX)
+        return NULL;
+    struct relay_fwd *f = &fwds[nfwds++];
+    f->up = up;
+    f->sv[0] = f->sv[1] = -1;
+    f->n = 0;
+    return f;
+}
+
+static bool fwd_has(const struct relay_fwd *f, const struct shim_sock *s)
+{
+    for (unsigned i = 0; i < f->n; i++)
+        if (f->e[i].qd == s->qd && f->e[i].gen == s->inst_gen)
+            return true;
+    return false;
+}
+
+static void fwd_begin(void)
+{
+    nfwds = 0;
+    unsigned lost = 0;
+    int hi = shim_fd_max();
+    for (int fd = 0; fd <= hi; fd++) {
+        struct shim_obj *o = shim_fd_get(fd);
+        struct shim_sock *s = (struct shim_sock *)o;
+        if (!o || o->kind != SHIM_KIND_SOCK || s->state != SHIM_REMOTE || s->relay_up < 0)
+            continue;
+        struct relay_fwd *f = fwd_for(s->relay_up);
+        if (f && fwd_has(f, s))
+            continue;
+        if (!f || f->n == RELAY_FORK_MAX) {
+            lost++;
+            continue;
+        }
+        f->e[f->n++] = (struct relay_ent){ s->qd, s->inst_gen };
+    }
+    for (unsigned i = 0; i < nfwds; i++) {
+        struct relay_fwd *f = &fwds[i];
+        if (DM_REAL(socketpair)(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, f->sv) < 0) {
+            f->sv[0] = f->sv[1] = -1;
+            lost += f->n;
+        }
+    }
+    if (lost)
+        DM_WARN("shim", "fork: %u connections inherited from an ancestor's datapath can only be closed in the "
+                "child (no control socket for it)", lost);
+}
+
+static int send_buf(int fd, const void *buf, size_t len, int passfd, int flags);
+
+static void fwd_parent(pid_t pid)
+{
+    for (unsigned i = 0; i < nfwds; i++) {
+        struct relay_fwd *f = &fwds[i];
+        if (pid > 0 && f->sv[0] >= 0) {
+            uint8_t b[RELAY_MSG_MAX];
+            struct relay_msg m = { .op = RELAY_FORK, .qd = (int32_t)f->n, .err = (int32_t)pid };
+            memcpy(b, &m, sizeof(m));
+            memcpy(b + sizeof(m), f->e, f->n * sizeof(f->e[0]));
+            int r = send_buf(f->up, b, sizeof(m) + f->n * sizeof(f->e[0]), f->sv[0], MSG_DONTWAIT);
+            if (r < 0)
+                DM_WARN("shim", "fork: child %d cannot reach the datapath of %u connections it inherits (%s): "
+                        "it can only close them", (int)pid, f->n, strerror(-r));
+            else
+                DM_DEBUG("shim", "fork: child %d introduced to the datapath of %u connections we inherited",
+                         (int)pid, f->n);
+        }
+        close_fd(f->sv[0]);
+        close_fd(f->sv[1]);
+    }
+    nfwds = 0;
+}
+
+/* In the grandchild: each REMOTE socket's control socket is the one made
+ * for it (-1: none, it can only be closed); ours are closed. */
+static void fwd_child(void)
+{
+    int hi = shim_fd_max();
+    for (int fd = 0; fd <= hi; fd++) {
+        struct shim_obj *o = shim_fd_get(fd);
+        struct shim_sock *s = (struct shim_sock *)o;
+        if (!o || o->kind != SHIM_KIND_SOCK || !shim_sock_remote(s))
+            continue;
+        bool mapped = false; /* (a socket named by several fds: seen already) */
+        for (unsigned i = 0; i < nfwds && !mapped; i++)
+            mapped = s->relay_up >= 0 && fwds[i].sv[1] == s->relay_up;
+        if (mapped)
+            continue;
+        int up = -1;
+        for (unsigned i = 0; i < nfwds && up < 0; i++)
+            if (s->state == SHIM_REMOTE && fwds[i].up == s->relay_up && fwd_has(&fwds[i], s))
+                up = fwds[i].sv[1];
+        s->relay_up = up;
+    }
+    for (unsigned i = 0; i < nups; i++)
+        close_fd(ups[i]);
+    nups = 0;
+    for (unsigned i = 0; i < nfwds; i++) {
+        close_fd(fwds[i].sv[0]);
+        if (fwds[i].sv[1] >= 0)
+            ups[nups++] = fwds[i].sv[1];
+    }
+    nfwds = 0;
 }
 
 void shim_relay_fork_begin(int ctl[2])
@@ -175,6 +336,7 @@ void shim_relay_fork_begin(int ctl[2])
         ctl[0] = ctl[1] = -1;
         npend = 0;
     }
+    fwd_begin();
 }
 
 static struct relay_conn *conn_find(const struct shim_sock *s)
@@ -187,6 +349,7 @@ static struct relay_conn *conn_find(const struct shim_sock *s)
 
 void shim_relay_fork_parent(int ctl[2], pid_t pid)
 {
+    fwd_parent(pid);
     close_fd(ctl[1]);
     if (ctl[0] < 0)
         return;
@@ -254,23 +417,28 @@ void shim_relay_fork_child(int ctl[2])
     }
     nctls = nrelays = 0;
     live_update();
-    close_fd(up_fd); /* our parent's control socket: a grandchild cannot claim */
+    fwd_child(); /* (closes our parent's control socket among ours) */
     close_fd(ctl[0]);
     up_fd = ctl[1];
     if (up_fd < 0)
         npend = 0;
+    else if (nups < RELAY_UPS_MAX)
+        ups[nups++] = up_fd;
 }
 
-bool shim_relay_offered(const struct shim_sock *s)
+bool shim_relay_offered(struct shim_sock *s)
 {
-    return up_fd >= 0 && pend_has(s);
+    if (up_fd < 0 || !pend_has(s))
+        return false;
+    s->relay_up = up_fd;
+    return true;
 }
 
 /* ---- child ---- */
 
-static int send_msg(int fd, const struct relay_msg *m, int passfd, int flags)
+static int send_buf(int fd, const void *buf, size_t len, int passfd, int flags)
 {
-    struct iovec v = { (void *)m, sizeof(*m) };
+    struct iovec v = { (void *)buf, len };
     union {
         char b[CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
@@ -290,18 +458,61 @@ static int send_msg(int fd, const struct relay_msg *m, int passfd, int flags)
     do
         k = DM_REAL(sendmsg)(fd, &mh, flags | MSG_NOSIGNAL);
     while (k < 0 && errno == EINTR);
-    return k == (ssize_t)sizeof(*m) ? 0 : k < 0 ? -errno : -EIO;
+    return k == (ssize_t)len ? 0 : k < 0 ? -errno : -EIO;
 }
 
-/* The parent's answer to our claim of qd: 0 or -errno. */
-static int claim_answer(int qd)
+static int send_msg(int fd, const struct relay_msg *m, int passfd, int flags)
+{
+    return send_buf(fd, m, sizeof(*m), passfd, flags);
+}
+
+/* A message from a datapath (on control socket up) other than a claim's
+ * answer: a reset of a connection it relays to us becomes that socket's
+ * pending error. */
+static void relay_note(int up, const struct relay_msg *m)
+{
+    if (m->op != RELAY_RESET || m->err <= 0)
+        return;
+    int hi = shim_fd_max();
+    for (int fd = 0; fd <= hi; fd++) {
+        struct shim_obj *o = shim_fd_get(fd);
+        struct shim_sock *s = (struct shim_sock *)o;
+        if (o && o->kind == SHIM_KIND_SOCK && s->state == SHIM_RELAYED && s->relay_up == up && s->qd == m->qd &&
+            s->inst_gen == m->gen) {
+            s->so_error = m->err;
+            DM_DEBUG("shim", "fd %d: the parent's datapath saw its connection end: %s", fd, strerror(m->err));
+            return;
+        }
+    }
+}
+
+/* Reads what the datapath behind control socket up said, nonblocking (a
+ * reset comes before the end of the stream it explains, so this finds it
+ * there). Lock held. */
+static void relay_learn(int up)
+{
+    while (up >= 0) {
+        struct relay_msg m;
+        ssize_t k = DM_REAL(recv)(up, &m, sizeof(m), MSG_DONTWAIT);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return;
+        if (k == (ssize_t)sizeof(m))
+            relay_note(up, &m);
+    }
+}
+
+/* The datapath's answer (on control socket up) to our claim of qd: 0 or
+ * -errno. */
+static int claim_answer(int up, int qd)
 {
     int64_t end = dm_clock_ns() + (int64_t)RELAY_ANSWER_MS * DM_NS_PER_MS;
     for (;;) {
         int64_t left = end - dm_clock_ns();
         if (left <= 0)
             return -ETIMEDOUT;
-        struct pollfd p = { .fd = up_fd, .events = POLLIN };
+        struct pollfd p = { .fd = up, .events = POLLIN };
         int n = DM_REAL(poll)(&p, 1, (int)(left / DM_NS_PER_MS) + 1);
         if (n < 0 && errno == EINTR)
             continue;
@@ -310,13 +521,15 @@ static int claim_answer(int qd)
         if (n == 0)
             continue;
         struct relay_msg m;
-        ssize_t k = DM_REAL(recv)(up_fd, &m, sizeof(m), MSG_DONTWAIT);
+        ssize_t k = DM_REAL(recv)(up, &m, sizeof(m), MSG_DONTWAIT);
         if (k < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (k <= 0)
             return k == 0 ? -EPIPE : -errno; /* the parent is gone */
         if (k == (ssize_t)sizeof(m) && m.op == RELAY_ANSWER && m.qd == qd)
             return -m.err;
+        if (k == (ssize_t)sizeof(m))
+            relay_note(up, &m);
     }
 }
 
@@ -353,15 +566,15 @@ int shim_relay_claim(struct shim_sock *s, int fd)
 {
     if (s->state == SHIM_RELAYED)
         return 1;
-    int sv[2] = { -1, -1 }, r = -EPIPE;
-    if (up_fd >= 0 && DM_REAL(socketpair)(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    int sv[2] = { -1, -1 }, r = -EPIPE, up = s->relay_up;
+    if (up >= 0 && DM_REAL(socketpair)(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         r = -errno;
-    else if (up_fd >= 0) {
+    else if (up >= 0) {
         struct relay_msg m = { .op = RELAY_CLAIM, .qd = s->qd, .gen = s->inst_gen };
-        r = send_msg(up_fd, &m, sv[1], 0);
+        r = send_msg(up, &m, sv[1], 0);
         close_fd(sv[1]);
         if (r == 0)
-            r = claim_answer(s->qd);
+            r = claim_answer(up, s->qd);
     }
     if (r < 0) {
         close_fd(sv[0]);
@@ -373,6 +586,113 @@ int shim_relay_claim(struct shim_sock *s, int fd)
     relay_install(s, fd, sv[0]);
     DM_DEBUG("shim", "fd %d: inherited connection relayed by the parent's datapath (its qd %d)", fd, s->qd);
     return 1;
+}
+
+/* ---- child: a relayed fd's calls ----
+ *
+ * The kernel does the I/O on the unix socket; the shim makes the call
+ * (not libc after a SHIM_PASS) only to see its end:
+ *   reset     the parent sends RESET on the control socket, then closes
+ *             its end. The unix socket then reads as the end of the
+ *             stream (after every byte received before the reset, as
+ *             TCP), so at a read's 0, or a write's EPIPE, we read the
+ *             control socket and report the error once, as Linux's
+ *             sk_err: ECONNRESET from the first read or write (the next
+ *             read gives 0, the next write EPIPE), or from SO_ERROR.
+ *             AF_UNIX's own ECONNRESET was the other way: it is given
+ *             only where the closing end has unread bytes, which the
+ *             parent cannot put in its own end's queue; and reading the
+ *             control socket at each call would cost a syscall per call,
+ *             where this costs one at the end of the stream.
+ *   shutdown  SHUT_WR and SHUT_RDWR are told (SHUT) before the unix
+ *             socket is shut: the parent reads its control socket when
+ *             it sees the EOF, so it knows a shutdown (the FIN now,
+ *             whoever else holds the connection) from a close (only this
+ *             process's reference; the FIN at the last one).
+ * A program exec'd with the fd, or a grandchild sharing a RELAYED fd,
+ * has no control socket for it: there a reset reads as the end of the
+ * stream, and the parent takes an EOF of a unix socket still open
+ * (POLLHUP not set) for a shutdown, of one closed for a close. poll and
+ * epoll are the unix socket's: no POLLERR after a reset. */
+
+/* The RELAYED socket fd names (lock held), else NULL. */
+static struct shim_sock *relayed(int fd)
+{
+    struct shim_obj *o = shim_fd_get(fd);
+    struct shim_sock *s = (struct shim_sock *)o;
+    return o && o->kind == SHIM_KIND_SOCK && s->state == SHIM_RELAYED ? s : NULL;
+}
+
+bool shim_relay_io(int fd)
+{
+    return relayed(fd) != NULL;
+}
+
+/* The unix socket said err (0: the end of the stream, or EPIPE): what
+ * the TCP socket says, the parent's reset reported once. */
+static int relay_end(int fd, int err)
+{
+    shim_lock();
+    struct shim_sock *s = relayed(fd);
+    if (s) {
+        relay_learn(s->relay_up);
+        if (s->so_error && (err == 0 || err == EPIPE))
+            err = s->so_error;
+        s->so_error = 0; /* reported: by us, or by AF_UNIX's own ECONNRESET */
+    }
+    shim_unlock();
+    return -err;
+}
+
+ssize_t shim_relay_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    shim_unlock();
+    ssize_t k = DM_REAL(recvmsg)(fd, msg, flags);
+    if (k > 0 || (k < 0 && errno != ECONNRESET))
+        return k < 0 ? -errno : k;
+    if (k == 0) {
+        size_t want = 0;
+        for (size_t i = 0; i < msg->msg_iovlen; i++)
+            want += msg->msg_iov[i].iov_len;
+        if (want == 0)
+            return 0; /* (Linux: no error taken by an empty read) */
+    }
+    return relay_end(fd, k < 0 ? ECONNRESET : 0);
+}
+
+ssize_t shim_relay_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    shim_unlock();
+    /* TCP ignores a destination on a connected socket; AF_UNIX would
+     * answer EISCONN. SIGPIPE is ours to raise (not for ECONNRESET). */
+    struct msghdr m = *msg;
+    m.msg_name = NULL;
+    m.msg_namelen = 0;
+    ssize_t k = DM_REAL(sendmsg)(fd, &m, flags | MSG_NOSIGNAL);
+    if (k >= 0 || errno != EPIPE)
+        return k < 0 ? -errno : k;
+    return relay_end(fd, EPIPE);
+}
+
+int shim_relay_shutdown(struct shim_sock *s, int fd, int how)
+{
+    if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) {
+        shim_unlock();
+        return -EINVAL;
+    }
+    if (shim_relay_claim(s, fd) == 0) {
+        shim_unlock();
+        return shim_orphan_eio();
+    }
+    if (how != SHUT_RD && s->relay_up >= 0) {
+        struct relay_msg m = { .op = RELAY_SHUT, .qd = s->qd, .gen = s->inst_gen, .err = how };
+        int r = send_msg(s->relay_up, &m, -1, MSG_DONTWAIT);
+        if (r < 0)
+            DM_DEBUG("shim", "fd %d: the parent was not told of this shutdown (%s): it sends the FIN only "
+                     "when the unix socket is still open", fd, strerror(-r));
+    }
+    shim_unlock();
+    return DM_REAL(shutdown)(fd, how) < 0 ? -errno : 0;
 }
 
 /* ---- names and options of a REMOTE or RELAYED socket ---- */
@@ -395,6 +715,8 @@ int shim_relay_getsockopt(struct shim_sock *s, int fd, int level, int name, void
         case SO_REUSEADDR: return shim_put_int(s->reuseaddr, val, len);
         case SO_REUSEPORT: return shim_put_int(s->reuseport, val, len);
         case SO_ERROR: {
+            if (s->state == SHIM_RELAYED)
+                relay_learn(s->relay_up); /* a reset the parent saw */
             int r = shim_put_int(s->so_error, val, len);
             if (r == 0)
                 s->so_error = 0;
@@ -460,9 +782,9 @@ static void conn_unref(struct relay_conn *c)
 bool shim_relay_free(struct shim_sock *s)
 {
     if (s->state == SHIM_REMOTE) {
-        if (up_fd >= 0) {
+        if (s->relay_up >= 0) {
             struct relay_msg m = { .op = RELAY_DROP, .qd = s->qd, .gen = s->inst_gen };
-            (void)send_msg(up_fd, &m, -1, MSG_DONTWAIT); /* (not sent: our exit drops it) */
+            (void)send_msg(s->relay_up, &m, -1, MSG_DONTWAIT); /* (not sent: our exit drops it) */
         }
         return false;
     }
@@ -490,7 +812,7 @@ static void held_take(struct relay_ctl *t, int i)
     t->held[i] = t->held[--t->nheld];
 }
 
-static int relay_new(struct relay_conn *c, int fd, pid_t pid)
+static int relay_new(struct relay_conn *c, int fd, struct relay_ctl *t)
 {
     struct relay *r = calloc(1, sizeof(*r));
     uint8_t *b = r ? malloc(RELAY_BUF) : NULL;
@@ -500,8 +822,9 @@ static int relay_new(struct relay_conn *c, int fd, pid_t pid)
     }
     DM_REAL(fcntl)(fd, F_SETFL, DM_REAL(fcntl)(fd, F_GETFL) | O_NONBLOCK);
     r->c = c;
+    r->ctl = t;
     r->fd = fd;
-    r->pid = pid;
+    r->pid = t->pid;
     r->buf = b;
     r->next = relays;
     relays = r;
@@ -510,12 +833,63 @@ static int relay_new(struct relay_conn *c, int fd, pid_t pid)
     struct shim_sock *s = c->s;
     shim_sock_want_rx(s); /* the child reads: keep a receive posted */
     shim_sock_post(s);
-    DM_DEBUG("shim", "qd %d: relayed to child %d through a unix socket", c->qd, (int)pid);
+    DM_DEBUG("shim", "qd %d: relayed to child %d through a unix socket", c->qd, (int)t->pid);
     return 0;
+}
+
+/* t's relay of the connection m names, or NULL. */
+static struct relay *relay_find(const struct relay_ctl *t, const struct relay_msg *m)
+{
+    for (struct relay *r = relays; r; r = r->next)
+        if (r->ctl == t && r->c->qd == m->qd && r->c->gen == m->gen)
+            return r;
+    return NULL;
+}
+
+/* t's process forked: the child (a grandchild of ours, with control
+ * socket fd) holds a reference to each of the n connections e that t
+ * holds (a REMOTE socket of t's process). */
+static void ctl_fork(struct relay_ctl *t, pid_t pid, const uint8_t *e, unsigned n, int fd)
+{
+    struct relay_ctl *g = fd >= 0 ? calloc(1, sizeof(*g)) : NULL;
+    if (g)
+        g->held = malloc((n ? n : 1) * sizeof(*g->held));
+    if (!g || !g->held) {
+        if (fd >= 0)
+            DM_WARN("shim", "fork: no memory for child %d of child %d: its %u inherited connections will give "
+                    "EIO", (int)pid, (int)t->pid, n);
+        free(g);
+        close_fd(fd);
+        return;
+    }
+    g->fd = fd;
+    g->pid = pid;
+    for (unsigned i = 0; i < n; i++) {
+        struct relay_ent en;
+        memcpy(&en, e + i * sizeof(en), sizeof(en));
+        struct relay_msg q = { .qd = en.qd, .gen = en.gen };
+        int k = held_find(t, &q);
+        if (k < 0)
+            continue; /* (its claim is answered EBADF: EIO there) */
+        t->held[k]->refs++;
+        g->held[g->nheld++] = t->held[k];
+    }
+    g->next = ctls_new; /* (ctls may be walked now) */
+    ctls_new = g;
+    nctls++;
+    DM_DEBUG("shim", "fork: child %d of child %d holds %u connections of this datapath", (int)pid, (int)t->pid,
+             g->nheld);
 }
 
 static void ctl_message(struct relay_ctl *t, const struct relay_msg *m, int fd)
 {
+    if (m->op == RELAY_SHUT) {
+        struct relay *r = relay_find(t, m);
+        if (r && m->err != SHUT_RD)
+            r->shut = true; /* its EOF, which follows, is a shutdown */
+        close_fd(fd);
+        return;
+    }
     int i = held_find(t, m);
     if (m->op == RELAY_DROP) {
         if (i >= 0) {
@@ -531,7 +905,7 @@ static void ctl_message(struct relay_ctl *t, const struct relay_msg *m, int fd)
         close_fd(fd);
         return;
     }
-    int err = i < 0 ? EBADF : fd < 0 ? EINVAL : relay_new(t->held[i], fd, t->pid);
+    int err = i < 0 ? EBADF : fd < 0 ? EINVAL : relay_new(t->held[i], fd, t);
     if (err == 0)
         held_take(t, i); /* the relay has that reference now */
     else
@@ -544,8 +918,11 @@ static void ctl_message(struct relay_ctl *t, const struct relay_msg *m, int fd)
 static bool ctl_read(struct relay_ctl *t)
 {
     for (;;) {
-        struct relay_msg m;
-        struct iovec v = { &m, sizeof(m) };
+        union {
+            struct relay_msg m;
+            uint8_t b[RELAY_MSG_MAX];
+        } u;
+        struct iovec v = { &u, sizeof(u) };
         union {
             char b[CMSG_SPACE(sizeof(int))];
             struct cmsghdr align;
@@ -560,11 +937,13 @@ static bool ctl_read(struct relay_ctl *t)
         for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
             if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len >= CMSG_LEN(sizeof(int)))
                 memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-        if (k != (ssize_t)sizeof(m)) {
+        if (k >= (ssize_t)sizeof(u.m) && u.m.op == RELAY_FORK && u.m.qd >= 0 &&
+            (size_t)k == sizeof(u.m) + (size_t)u.m.qd * sizeof(struct relay_ent))
+            ctl_fork(t, u.m.err, u.b + sizeof(u.m), (unsigned)u.m.qd, fd);
+        else if (k == (ssize_t)sizeof(u.m) && u.m.op != RELAY_FORK)
+            ctl_message(t, &u.m, fd);
+        else
             close_fd(fd);
-            continue;
-        }
-        ctl_message(t, &m, fd);
     }
 }
 
@@ -574,6 +953,9 @@ static void ctl_free(struct relay_ctl *t)
              (int)t->pid, t->nheld);
     for (unsigned i = 0; i < t->nheld; i++)
         conn_unref(t->held[i]);
+    for (struct relay *r = relays; r; r = r->next)
+        if (r->ctl == t)
+            r->ctl = NULL;
     close_fd(t->fd);
     free(t->held);
     free(t);
@@ -616,20 +998,53 @@ static int pump_down(struct relay *r, short rev)
         if (k > 0)
             work++;
         else if (k < 0 && k != -EAGAIN && k != -EINTR)
-            r->down_done = r->up_done = true; /* the child closed its end */
+            r->down_done = true; /* it reads no more (SHUT_RD, or closed: its EOF ends the rest) */
     }
     if (s->rx_bytes || r->down_done)
         return work;
     if (s->rd_err) {
-        /* a reset: the relay ends (the child reads the end of the
-         * stream; ECONNRESET only where it had sent bytes not relayed) */
+        /* a reset: the relay ends, the child told first (its read of
+         * the end of the stream, or write, reports it: see the child's
+         * side above) */
+        struct relay_msg m = { .op = RELAY_RESET, .qd = r->c->qd, .gen = r->c->gen, .err = s->rd_err };
+        int e = r->ctl ? send_msg(r->ctl->fd, &m, -1, MSG_DONTWAIT) : -EPIPE;
+        if (e < 0)
+            DM_DEBUG("shim", "qd %d: child %d not told of the reset (%s): it reads the end of the stream",
+                     r->c->qd, (int)r->pid, strerror(-e));
         r->down_done = r->up_done = true;
+        work++;
     } else if (s->eof || s->shut_rd) {
         (void)DM_REAL(shutdown)(r->fd, SHUT_WR);
         r->down_done = true;
         work++;
     }
     return work;
+}
+
+/* The child's end gave EOF, after every byte it wrote (or ECONNRESET: it
+ * closed with bytes of ours unread): its shutdown(SHUT_WR) or its last
+ * close. Linux: a shutdown sends the FIN at once, whoever else holds the
+ * connection; a close drops this reference only, and the last one
+ * closes (conn_unref). The child's shim tells its shutdown on the
+ * control socket before the unix socket's, so that message, if any, is
+ * there to read now. */
+static void child_eof(struct relay *r)
+{
+    struct shim_sock *s = r->c->s;
+    if (!r->shut && r->ctl && !ctl_read(r->ctl))
+        DM_DEBUG("shim", "child %d: its control socket is closed (it exited)", (int)r->pid);
+    struct pollfd p = { .fd = r->fd, .events = POLLIN };
+    bool closed = DM_REAL(poll)(&p, 1, 0) == 1 && (p.revents & POLLHUP);
+    if (r->shut || !closed) {
+        /* (not closed and not told: a program without our shim, exec'd
+         * with the fd or a grandchild, shut it down) */
+        DM_DEBUG("shim", "qd %d: child %d shut it down: FIN", r->c->qd, (int)r->pid);
+        tcp_shut_wr(s); /* the FIN follows its bytes */
+        r->up_done = true;
+        return;
+    }
+    DM_DEBUG("shim", "qd %d: child %d closed it: its reference is dropped", r->c->qd, (int)r->pid);
+    r->up_done = r->down_done = true;
 }
 
 /* The child to TCP. */
@@ -643,12 +1058,14 @@ static int pump_up(struct relay *r, short rev)
             r->off = 0;
             r->len = (size_t)k;
         } else if (k == 0) {
-            tcp_shut_wr(s); /* the child's EOF: the FIN follows its bytes */
-            r->up_done = true;
+            child_eof(r);
             return 1;
         } else if (errno != EAGAIN && errno != EINTR) {
-            r->up_done = r->down_done = true;
-            return 0;
+            /* ECONNRESET: it closed with bytes of ours unread, maybe
+             * after its shutdown: that still sends the FIN */
+            child_eof(r);
+            r->down_done = true;
+            return 1;
         }
     }
     while (r->off < r->len) {
@@ -669,7 +1086,7 @@ static int pump_up(struct relay *r, short rev)
     return work;
 }
 
-/* false when r is done (closed and freed). */
+/* false when r is done (the caller frees it). */
 static bool relay_pump(struct relay *r, short rev, int *work)
 {
     struct shim_sock *s = r->c->s;
@@ -684,8 +1101,12 @@ static bool relay_pump(struct relay *r, short rev, int *work)
         if (r->up_done && (rev & POLLHUP))
             r->down_done = true;
     }
-    if (!r->up_done || !r->down_done)
-        return true;
+    return !r->up_done || !r->down_done;
+}
+
+/* r is done and out of the list. */
+static void relay_free(struct relay *r)
+{
     DM_DEBUG("shim", "qd %d: relay to child %d done", r->c->qd, (int)r->pid);
     close_fd(r->fd);
     free(r->buf);
@@ -693,7 +1114,6 @@ static bool relay_pump(struct relay *r, short rev, int *work)
     free(r);
     nrelays--;
     conn_unref(c);
-    return false;
 }
 
 int shim_relay_step(void)
@@ -725,15 +1145,20 @@ int shim_relay_step(void)
         memset(pf, 0, n * sizeof(*pf)); /* (EINTR: the pumps' own work still runs) */
     int work = 0;
     i = 0;
-    /* relays first: a claim below adds one at the head */
+    /* relays first: a claim below adds one at the head (as one read by
+     * child_eof does, before the relay it pumps: pp may be stale then) */
     for (struct relay **pp = &relays; *pp;) {
         struct relay *r = *pp, *next = r->next;
         if (relay_pump(r, pf[i++].revents, &work)) {
             pp = &r->next;
-        } else {
-            *pp = next; /* (r is freed) */
-            work++;
+            continue;
         }
+        if (*pp != r)
+            for (pp = &relays; *pp != r;)
+                pp = &(*pp)->next;
+        *pp = next;
+        relay_free(r);
+        work++;
     }
     for (struct relay_ctl **pp = &ctls; *pp;) {
         struct relay_ctl *t = *pp;
@@ -744,6 +1169,13 @@ int shim_relay_step(void)
         }
         *pp = t->next;
         ctl_free(t);
+        work++;
+    }
+    while (ctls_new) { /* (grandchildren introduced by the reads above) */
+        struct relay_ctl *t = ctls_new;
+        ctls_new = t->next;
+        t->next = ctls;
+        ctls = t;
         work++;
     }
     live_update();

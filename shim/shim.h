@@ -225,6 +225,8 @@ struct shim_sock {
     int nopts;
     uint8_t *carry;          /* INHERITED: bytes received before the fork/exec, not read yet */
     size_t carry_len;
+    int relay_up;            /* REMOTE, RELAYED: the control socket toward the datapath
+                                that holds the connection (relay.c), -1: none */
     struct shim_sock *lnext; /* shim_rt.lingering chain */
     bool shared;             /* a forked or spawned child has the connection too:
                                 our close does not end it, so it never resets */
@@ -740,13 +742,15 @@ extern unsigned shim_relay_live;
 #define SHIM_RELAY_HELPER_NS (20 * 1000) /* the progress helper's period meanwhile */
 /* fork, lock held. begin: before the real fork, makes the control pair
  * (ctl[0] the parent's end) when connections will need a relay, else
- * leaves -1s. parent: after it (pid < 0: it failed), the parent's refs.
- * child: before child_reset, so that shim_inherit_child asks
- * shim_relay_offered. */
+ * leaves -1s (and pairs for our REMOTE sockets' datapaths). parent: after
+ * it (pid < 0: it failed), the parent's refs, and the child introduced
+ * to those datapaths. child: before child_reset, so that
+ * shim_inherit_child asks shim_relay_offered (true: s is REMOTE, its
+ * relay_up set). */
 void shim_relay_fork_begin(int ctl[2]);
 void shim_relay_fork_parent(int ctl[2], pid_t pid);
 void shim_relay_fork_child(int ctl[2]);
-bool shim_relay_offered(const struct shim_sock *s);
+bool shim_relay_offered(struct shim_sock *s);
 /* A REMOTE socket's first use: 1 relayed (fd is the unix socket now), 0
  * it became ORPHAN (no relay). RELAYED: 1. */
 int shim_relay_claim(struct shim_sock *s, int fd);
@@ -758,6 +762,14 @@ int shim_relay_step(void);
 /* At exit or exec (shim_drain): the relays' bytes still move, until they
  * are done or the deadline (the connections end with this datapath). */
 void shim_relay_drain(int64_t deadline);
+/* A RELAYED fd's calls, lock held (they release it): the unix socket's
+ * I/O, with what the parent told of the connection's end (a reset). */
+bool shim_relay_io(int fd);
+ssize_t shim_relay_recvmsg(int fd, struct msghdr *msg, int flags);
+ssize_t shim_relay_sendmsg(int fd, const struct msghdr *msg, int flags);
+/* s REMOTE or RELAYED: claimed, the parent told, then the unix socket's
+ * shutdown. */
+int shim_relay_shutdown(struct shim_sock *s, int fd, int how);
 int shim_relay_getsockopt(struct shim_sock *s, int fd, int level, int name, void *val, socklen_t *len);
 int shim_relay_setsockopt(struct shim_sock *s, int fd, int level, int name, const void *val, socklen_t len);
 /* io.c: a relay's byte pumps over a connected stream s (no fd of the

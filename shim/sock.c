@@ -1186,7 +1186,9 @@ int shim_shutdown(int fd, int how)
 {
     shim_lock();
     shim_tx_order();
-    SHIM_GET_SOCK(fd, s);
+    SHIM_GET_SOCK_NAMED(fd, s);
+    if (dm_unlikely(shim_sock_remote(s)))
+        return shim_relay_shutdown(s, fd, how); /* (unlocks) */
     int r;
     if (s->state != SHIM_OFFLOADED) {
         shim_unlock();

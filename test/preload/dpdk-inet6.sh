@@ -13,27 +13,13 @@ set -u
 demirun=$1 lib=$2
 py=/usr/bin/python3
 here=$(cd "$(dirname "$0")" && pwd)
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (DPDK vdevs, netns)"; exit 77; }
-grep -aq net_memif "$lib" || { echo "SKIP: the preload library has no DPDK"; exit 77; }
-command -v ethtool >/dev/null || { echo "SKIP: ethtool missing"; exit 77; }
-dir=$(mktemp -d /tmp/demi_dpdk6.XXXXXX)
-id=$(( $$ % 10000 ))
+. "$here/dpdk-lib.sh"
+dpdk_setup dpdk6 d6$$ veth
 S=d6S$id C=d6C$id
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  sleep 0.3
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  ip netns del $S 2>/dev/null
-  ip netns del $C 2>/dev/null
-  rm -rf /var/run/dpdk/d6$$_* "$dir"
-}
-trap cleanup EXIT
 fail() { echo "FAIL: $*"; for f in "$dir"/*.log; do echo "--- $f"; grep -v '^EAL\|^TELEMETRY' "$f" | tail -20; done; exit 1; }
 net=10.$(( 150 + RANDOM % 50 )).$(( RANDOM % 250 ))
 net6=fd12:$id:
 port=7$(( RANDOM % 900 + 100 ))
-. "$here/veth-pair.sh"
 veth_pair $S $C vS$id vC$id $net || fail "netns/veth pair"
 ip netns exec $S sysctl -qw net.ipv6.conf.vS$id.disable_ipv6=1 # the port is DPDK's, not this kernel's
 ip netns exec $C sysctl -qw net.ipv6.conf.vC$id.disable_ipv6=0

@@ -11,19 +11,8 @@ set -u
 demirun=$1 lib=$2 mode=$3
 py=/usr/bin/python3
 here=$(cd "$(dirname "$0")" && pwd)
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (DPDK vdevs, netns)"; exit 77; }
-grep -aq net_memif "$lib" || { echo "SKIP: the preload library has no DPDK"; exit 77; }
-dir=$(mktemp -d /tmp/demi_dpdksrv.XXXXXX)
-id=$(( $$ % 10000 ))
-pids=() nss=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  sleep 0.3
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  for n in "${nss[@]}"; do ip netns del "$n" 2>/dev/null; done
-  rm -rf /var/run/dpdk/dps$$_* "$dir"
-}
-trap cleanup EXIT
+. "$here/dpdk-lib.sh"
+dpdk_setup dpdksrv dps$$ $([ "$mode" = tap ] && echo veth)
 fail() { echo "FAIL: $*"; for f in "$dir"/*.log; do echo "--- $f"; grep -v '^EAL\|^TELEMETRY' "$f" | tail -20; done; exit 1; }
 pre() { # the environment of one preloaded process
   echo DEMI_LOG=debug DEMI_PRELOAD_LIB="$lib" "$@"
@@ -35,10 +24,7 @@ net=10.$(( 150 + RANDOM % 50 )).$(( RANDOM % 250 ))
 
 case $mode in
 tap)
-  command -v ethtool >/dev/null || { echo "SKIP: ethtool missing"; exit 77; }
   S=dpS$id C=dpC$id
-  nss+=($S $C)
-  . "$here/veth-pair.sh"
   veth_pair $S $C vS$id vC$id $net || fail "netns/veth pair"
   ip netns exec $S timeout -k 2 40 env $(pre DEMI_DPDK_ARGS=--vdev=net_af_packet0,iface=vS$id \
     DEMI_DPDK_PREFIX=dps$$_s DEMI_IPV4=$net.1/24) "$demirun" --backend dpdk -- \

@@ -12,25 +12,12 @@
 set -u
 demirun=$1 lib=$2 helper=${3:-}
 py=/usr/bin/python3
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (DPDK vdevs, netns)"; exit 77; }
-grep -aq net_memif "$lib" || { echo "SKIP: the preload library has no DPDK"; exit 77; }
-command -v ethtool >/dev/null || { echo "SKIP: ethtool missing"; exit 77; }
-dir=$(mktemp -d /tmp/demi_dpdksleep.XXXXXX)
-id=$(( $$ % 10000 ))
+. "$(dirname "$0")/dpdk-lib.sh"
+dpdk_setup dpdksleep dzs$$ veth
 S=dzS$id C=dzC$id
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  sleep 0.3
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  ip netns del $S 2>/dev/null; ip netns del $C 2>/dev/null
-  rm -rf /var/run/dpdk/dzs$$_* "$dir"
-}
-trap cleanup EXIT
 fail() { echo "FAIL: $*"; for f in "$dir"/*.log; do echo "--- $f"; grep -v '^EAL\|^TELEMETRY' "$f" | tail -20; done; exit 1; }
 port=$($py -c 'import socket; s=socket.socket(); s.bind(("0.0.0.0", 0)); print(s.getsockname()[1])')
 net=10.$(( 150 + RANDOM % 50 )).$(( RANDOM % 250 ))
-. "$(dirname "$0")/veth-pair.sh"
 veth_pair $S $C vS$id vC$id $net || fail "netns/veth pair"
 
 ip netns exec $S timeout -k 2 40 env DEMI_LOG=info DEMI_PRELOAD_LIB="$lib" \

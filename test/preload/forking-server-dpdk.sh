@@ -13,25 +13,11 @@ demirun=$1 lib=$2
 py=/usr/bin/python3
 here=$(cd "$(dirname "$0")" && pwd)
 n=8
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (DPDK vdevs, netns)"; exit 77; }
-grep -aq net_memif "$lib" || { echo "SKIP: the preload library has no DPDK"; exit 77; }
-command -v ethtool >/dev/null || { echo "SKIP: ethtool missing"; exit 77; }
-dir=$(mktemp -d /tmp/demi_dpdkfork.XXXXXX)
-id=$(( $$ % 10000 ))
-pids=() nss=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  sleep 0.3
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  for ns in "${nss[@]}"; do ip netns del "$ns" 2>/dev/null; done
-  rm -rf /var/run/dpdk/dfk$$_* "$dir"
-}
-trap cleanup EXIT
+. "$here/dpdk-lib.sh"
+dpdk_setup dpdkfork dfk$$ veth
 fail() { echo "FAIL: $*"; cat "$dir/clients.out" 2>/dev/null; grep -v '^EAL\|^TELEMETRY\|offload candidate' "$dir/server.log" | tail -30; exit 1; }
 net=10.$(( 150 + RANDOM % 50 )).$(( RANDOM % 250 ))
 S=dfS$id C=dfC$id
-nss+=($S $C)
-. "$here/veth-pair.sh"
 veth_pair $S $C vfS$id vfC$id $net || fail "netns/veth pair"
 ip netns exec $S timeout -k 2 60 env DEMI_LOG=debug DEMI_PRELOAD_LIB="$lib" \
   DEMI_DPDK_ARGS=--vdev=net_af_packet0,iface=vfS$id DEMI_DPDK_PREFIX=dfk$$_s DEMI_IPV4=$net.1/24 \
