@@ -39,6 +39,7 @@
 set -u
 demirun=$1 be=$2
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/nginx-lib.sh"
 for p in nginx curl; do
   command -v $p >/dev/null || { echo "SKIP: $p not installed (apt-get install nginx-light curl)"; exit 77; }
 done
@@ -122,14 +123,7 @@ fi
 setsid timeout -k 3 45 "${run[@]}" nginx -p "$dir" -c "$dir/nginx.conf" >"$dir/out.log" 2>&1 </dev/null &
 ngx=$!
 h1=http://127.0.0.1:$p1 h2=http://127.0.0.1:$p3
-up=0
-for _ in $(seq 100); do
-  if timeout 2 curl -fs "$h1/index.html" >/dev/null 2>&1; then up=1; break; fi
-  kill -0 $ngx 2>/dev/null || break
-  sleep 0.05
-done
-if cat "$dir/out.log" "$dir/error.log" 2>/dev/null | grep -q "is not built into this library"; then echo "SKIP: backend $be is not built"; exit 77; fi
-[ $up = 1 ] || fail "nginx did not serve on port $p1"
+ngx_wait_up "$h1/index.html" $ngx "$dir" "$be" || fail "nginx did not serve on port $p1"
 master=$(cat "$dir/nginx.pid") || fail "no pid file"
 
 workers() { pgrep -P "$master" | sort | tr '\n' ' '; }

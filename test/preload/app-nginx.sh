@@ -6,6 +6,7 @@
 # usage: app-nginx.sh DEMI_RUN BACKEND WORKERS
 set -u
 demirun=$1 be=$2 workers=$3
+. "$(dirname "$0")/nginx-lib.sh"
 for p in nginx curl; do
   command -v $p >/dev/null || { echo "SKIP: $p not installed (apt-get install nginx-light curl)"; exit 77; }
 done
@@ -47,14 +48,7 @@ http {
 CONF
 DEMI_LOG=info timeout 100 "$demirun" --backend "$be" -- nginx -p "$dir" -c "$dir/nginx.conf" >"$dir/out.log" 2>&1 &
 pid=$!
-up=0
-for _ in $(seq 100); do
-  if timeout 2 curl -fs "http://127.0.0.1:$port/index.html" >/dev/null 2>&1; then up=1; break; fi
-  kill -0 $pid 2>/dev/null || break
-  sleep 0.05
-done
-if cat "$dir/out.log" "$dir/error.log" 2>/dev/null | grep -q "is not built into this library"; then echo "SKIP: backend $be is not built"; exit 77; fi
-[ $up = 1 ] || fail "nginx did not serve on port $port"
+ngx_wait_up "http://127.0.0.1:$port/index.html" $pid "$dir" "$be" || fail "nginx did not serve on port $port"
 [ "$(timeout 5 curl -fs "http://127.0.0.1:$port/index.html")" = "hello from nginx" ] || fail "index.html"
 timeout 10 curl -fs "http://127.0.0.1:$port/big.bin" -o "$dir/got.bin" || fail "big.bin"
 cmp -s "$dir/got.bin" "$dir/html/big.bin" || fail "big.bin differs"
