@@ -226,6 +226,11 @@ bool dm_instance_inet6(const struct dm_instance *inst)
     return inst->ops->inet6;
 }
 
+bool dm_instance_adopts(const struct dm_instance *inst)
+{
+    return inst->ops->adopt != NULL;
+}
+
 bool dm_instance_thread_instances(const struct dm_instance *inst)
 {
     return inst->ops->thread_instances && inst->ops->detach && inst->ops->adopt;

@@ -252,6 +252,10 @@ int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
         r = -EFAULT;
         goto out;
     }
+    if (s->kshared) {
+        r = kernel_ctl(ep, op, fd, ev); /* a shared listener: the kernel's readiness */
+        goto out;
+    }
     if ((op != EPOLL_CTL_DEL || s->state == SHIM_RELAYED) && shim_sock_claim(s, fd) == 1) {
         r = kernel_ctl(ep, op, fd, ev); /* it went to the kernel */
         goto out;
@@ -260,7 +264,7 @@ int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
         /* first use of a listener / datagram socket in this process */
         r = shim_activate(s, fd, NULL);
         if (r != 0) {
-            if (r == 1) /* it went to the kernel */
+            if (r == 1 || r == SHIM_ACT_SHARED) /* it went to the kernel, or its listener serves it */
                 r = kernel_ctl(ep, op, fd, ev);
             goto out;
         }

@@ -43,9 +43,11 @@ static int scan_ours(struct pollfd *fds, nfds_t n, struct pollfd *k, struct shim
         struct shim_sock *s = (struct shim_sock *)o;
         if (shim_sock_claim(s, fds[i].fd) == 1)
             continue; /* now a kernel fd */
-        if (s->state == SHIM_PENDING && (s->phase == SHIM_LISTENING || s->type == SOCK_DGRAM) &&
-            shim_activate(s, fds[i].fd, NULL) == 1)
-            continue; /* now a kernel fd */
+        if (s->state == SHIM_PENDING && (s->phase == SHIM_LISTENING || s->type == SOCK_DGRAM)) {
+            int r = shim_activate(s, fds[i].fd, NULL);
+            if (r == 1 || r == SHIM_ACT_SHARED)
+                continue; /* now a kernel fd, or a listener the kernel serves */
+        }
         if (s->state == SHIM_OFFLOADED) {
             shim_sock_use(s); /* a fresh connection moves to this thread's instance */
             if (fds[i].events & (POLLIN | POLLRDHUP))

@@ -7,8 +7,10 @@
  * a copy-on-write leftover nobody touches; its kernel objects - epoll,
  * io_uring, sockets - belong to the parent) and starts its own on first
  * use. Its sockets:
- *   PENDING    untouched: nginx's master binds and listens, each worker
- *              hands the listener to its own datapath at first use;
+ *   PENDING    untouched: nginx's master binds and listens, its workers
+ *              share the listener (marked shared: with uring and posix
+ *              it stays the kernel's, listen_shared.c; with dpdk and xdp
+ *              each worker hands it to its own datapath at first use);
  *   listeners  offloaded in the parent become PENDING again with their
  *              address recorded: the child re-creates them (SO_REUSEPORT),
  *              so a pre-forking server serves from every process;

@@ -21,11 +21,16 @@
  *              send/recv on UDP, epoll/poll of a listener) the socket is
  *              handed to the datapath: a queue is created, the options are
  *              replayed, bind/listen are replayed on the recorded address.
+ *              A listener shared by processes (not used before a fork)
+ *              stays PENDING with a backend over kernel sockets: the
+ *              kernel's one listener serves them all, and what accept()
+ *              takes from it is INHERITED (listen_shared.c).
  *   (kernel)   an offload rule said no (DEMI_OFFLOAD, loopback policy, no
  *              datapath): the object is dropped and the fd is a plain
  *              kernel socket from then on.
  *   INHERITED  an offloaded connection inherited through fork() (or, with
- *              bytes the old image had received, through exec), with a
+ *              bytes the old image had received, through exec; or accepted
+ *              from a listener shared by processes), with a
  *              backend over kernel sockets: kfd is this process's copy of
  *              the kernel socket; its first use here adopts it into this
  *              process's datapath (inherit.c). Listeners are re-created in
@@ -213,6 +218,9 @@ struct shim_sock {
     int reuseaddr, reuseport;/* what the application set */
     bool reuseport_inherited;/* an inherited listener had SO_REUSEPORT on: other
                                 listeners may share its group (handover.c) */
+    bool kshared;            /* a listener shared by processes: it stays the
+                                kernel's (PENDING), accept() adopts what it
+                                takes (listen_shared.c) */
     demi_qtoken_t accept_qt, connect_qt;
     /* accepted, not yet returned */
     struct { int qd; union dm_sockaddr addr; } accq[SHIM_ACCQ];
@@ -610,7 +618,11 @@ struct shim_sock *shim_sock_new(int type);
 void shim_sock_unref(struct shim_sock *s);   /* last ref: close the queue */
 void shim_sock_free(struct shim_sock *s);    /* (refs gone) */
 /* Hands a PENDING socket to the datapath. dest: connect() peer or NULL.
- * 0 offloaded; 1 the socket went to the kernel (fd no longer ours). */
+ * 0 offloaded; 1 the socket went to the kernel (fd no longer ours);
+ * SHIM_ACT_SHARED a listener shared by processes: the kernel's listener
+ * serves it, waits and polls included, but it stays ours for accept
+ * (listen_shared.c). */
+#define SHIM_ACT_SHARED 2
 int shim_activate(struct shim_sock *s, int fd, const union dm_sockaddr *dest);
 void shim_sock_post(struct shim_sock *s);    /* keeps pop/accept posted */
 /* A data-path use by this thread (recv, send, epoll/poll of it): a fresh
@@ -652,6 +664,20 @@ int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 int shim_fcntl(int fd, int cmd, long arg);
 int shim_ioctl(int fd, unsigned long req, void *arg);
 int shim_dup(int oldfd, int newfd, int flags, int mode); /* mode: 0 dup, 2 dup2, 3 dup3 */
+
+/* The options the application set on listener l, onto ns, accepted from
+ * it, whose placeholder is nfd (as Linux copies them). */
+void shim_sock_inherit_opts(struct shim_sock *ns, const struct shim_sock *l, int nfd);
+
+/* ---- a listener shared by processes (listen_shared.c) ---- */
+/* s (fd), PENDING and listening, at its first use, inst this thread's
+ * instance: true if it stays the kernel's shared listener (then
+ * s->kshared is set). */
+bool shim_listen_shared(struct shim_sock *s, int fd, struct dm_instance *inst);
+/* accept() on such a listener: the kernel's accept; the connection is
+ * adopted by the datapath of the thread that first uses it. Lock held;
+ * dropped while the kernel's accept blocks. */
+int shim_listen_shared_accept(struct shim_sock *s, int fd, struct sockaddr *a, socklen_t *alen, int flags);
 
 /* ---- a listener's hand-over (handover.c) ---- */
 /* The listening placeholder fd is its SO_REUSEPORT group's first socket,

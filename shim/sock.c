@@ -471,6 +471,8 @@ int shim_activate(struct shim_sock *s, int fd, const union dm_sockaddr *dest)
         return 0;
     if (s->state == SHIM_ORPHAN)
         return -EIO;
+    if (s->kshared)
+        return SHIM_ACT_SHARED;
     activate_addr(s, fd, &aa);
     struct shim_dp *dp = activate_choose(s, &aa, dest, &why);
     if (!dp) {
@@ -481,6 +483,8 @@ int shim_activate(struct shim_sock *s, int fd, const union dm_sockaddr *dest)
         return 1;
     }
     struct dm_instance *inst = shim_dp_inst(dp);
+    if (s->phase == SHIM_LISTENING && shim_listen_shared(s, fd, inst))
+        return SHIM_ACT_SHARED;
     s->dp = dp;
     int r = activate_socket(s, fd, inst);
     if (r < 0)
@@ -828,7 +832,7 @@ int shim_listen(int fd, int backlog)
  * options the application set there (SO_RCVBUF, SO_LINGER, TCP_NODELAY...),
  * and getsockopt says so. The backend's own accepted socket has them from
  * the backend's listener; the placeholder gets them here. */
-static void sock_inherit_opts(struct shim_sock *ns, const struct shim_sock *l, int nfd)
+void shim_sock_inherit_opts(struct shim_sock *ns, const struct shim_sock *l, int nfd)
 {
     for (int i = 0; i < l->nopts; i++) {
         const struct shim_opt *o = &l->opts[i];
@@ -895,7 +899,7 @@ static int accept_offloaded(struct shim_sock *s, int fd, struct sockaddr *a, soc
         return -ENOMEM;
     }
     accept_take_head(s, ns, flags);
-    sock_inherit_opts(ns, s, nfd);
+    shim_sock_inherit_opts(ns, s, nfd);
     shim_qmap_put(ns);
     shim_sock_post(ns);
     shim_sock_post(s);
@@ -924,7 +928,8 @@ static bool accept_once(struct shim_sock *s, int fd, struct sockaddr *a, socklen
 }
 
 /* A pending listener is handed over at its first accept. 0: go on;
- * SHIM_PASS: the kernel's call. */
+ * SHIM_PASS: the kernel's call; SHIM_ACT_SHARED: a listener shared by
+ * processes (listen_shared.c). */
 static int accept_enter(struct shim_sock *s, int fd)
 {
     if (s->state == SHIM_PENDING) {
@@ -948,6 +953,11 @@ int shim_accept(int fd, struct sockaddr *a, socklen_t *alen, int flags)
     shim_lock();
     SHIM_GET_SOCK(fd, s);
     int r = accept_enter(s, fd);
+    if (r == SHIM_ACT_SHARED) {
+        r = shim_listen_shared_accept(s, fd, a, alen, flags);
+        shim_unlock();
+        return r;
+    }
     if (r != 0) {
         shim_unlock();
         return r;

@@ -28,11 +28,7 @@
 #   reload      SIGHUP with no request in flight: new workers replace the
 #               old (which exit, logging no alert), and the checks above
 #               pass again; then SIGQUIT, and the master exits in 5 s.
-#               (Not checked: connections made while a reload runs. Under
-#               the preload a few of them are reset, none on the kernel:
-#               there each worker's datapath has a listener of its own,
-#               and the old workers close theirs; Linux's workers share
-#               the master's one.)
+#               (Connections made while reloads run: app-nginx-reload.sh.)
 # Everything runs in process groups of its own (setsid) under timeout;
 # cleanup kills those groups only.
 # usage: app-nginx-features.sh DEMI_RUN BACKEND

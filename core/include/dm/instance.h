@@ -99,6 +99,9 @@ bool dm_instance_tx_busy(struct dm_instance *inst);
 void dm_instance_fork_child(struct dm_instance *inst);
 /* The backend serves AF_INET6 sockets (dm_stack_ops.inet6). */
 bool dm_instance_inet6(const struct dm_instance *inst);
+/* The backend makes a queue of a connected kernel socket (dm_adopt): its
+ * sockets are the kernel's (uring, posix). */
+bool dm_instance_adopts(const struct dm_instance *inst);
 /* Instances of this backend are independent (one per thread is fine). */
 bool dm_instance_thread_instances(const struct dm_instance *inst);
 int dm_shutdown(struct dm_instance *inst, int qd, int how);
