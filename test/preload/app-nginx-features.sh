@@ -45,15 +45,7 @@ PY=/usr/bin/python3 # the system python: no pyenv shim in between
 dir=$(mktemp -d)
 ngx= peers=
 cleanup() {
-  local g
-  for g in $ngx $peers; do kill -TERM -- "-$g" 2>/dev/null; done
-  for _ in $(seq 20); do
-    alive=0
-    for g in $ngx $peers; do kill -0 "$g" 2>/dev/null && alive=1; done
-    [ $alive = 0 ] && break
-    sleep 0.1
-  done
-  for g in $ngx $peers; do kill -KILL -- "-$g" 2>/dev/null; done
+  ngx_kill_groups $ngx $peers
   wait 2>/dev/null
   rm -rf "$dir"
 }

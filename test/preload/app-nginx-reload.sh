@@ -16,21 +16,14 @@
 set -u
 demirun=$1 be=$2 reloads=${3:-8}
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/nginx-lib.sh"
 command -v nginx >/dev/null || { echo "SKIP: nginx not installed (apt-get install nginx-light)"; exit 77; }
 PY=/usr/bin/python3 # the system python: no pyenv shim in between
 [ -x "$PY" ] || PY=$(command -v python3)
 dir=$(mktemp -d)
 ngx= clients=()
 cleanup() {
-  local g
-  for g in $ngx "${clients[@]}"; do kill -TERM -- "-$g" 2>/dev/null; done
-  for _ in $(seq 20); do
-    alive=0
-    for g in $ngx "${clients[@]}"; do kill -0 "$g" 2>/dev/null && alive=1; done
-    [ $alive = 0 ] && break
-    sleep 0.1
-  done
-  for g in $ngx "${clients[@]}"; do kill -KILL -- "-$g" 2>/dev/null; done
+  ngx_kill_groups $ngx "${clients[@]}"
   wait 2>/dev/null
   rm -rf "$dir"
 }

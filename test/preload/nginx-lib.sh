@@ -18,3 +18,18 @@ ngx_wait_up() {
   fi
   return $up
 }
+
+# ngx_kill_groups PID...: stop the process groups these setsid'd pids
+# lead (nginx and its workers, a client and its children): TERM, up to
+# 2 s for them to go, then KILL.
+ngx_kill_groups() {
+  local g alive
+  for g in "$@"; do kill -TERM -- "-$g" 2>/dev/null; done
+  for _ in $(seq 20); do
+    alive=0
+    for g in "$@"; do kill -0 "$g" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  for g in "$@"; do kill -KILL -- "-$g" 2>/dev/null; done
+}
