@@ -126,11 +126,13 @@ pid_t shim_fork(void)
         return pid < 0 ? -e : pid;
     }
     /* child: only this thread exists, and it holds all locks (the
-     * parent's instances' stay held: never used again); the process
-     * lock is made fresh all the same, and the leaf locks, which no
-     * thread holds without an instance lock, in shim_sleepers_child_reset */
-    pthread_mutex_init(&shim_rt.lock, NULL);
-    DM_REAL(pthread_mutex_lock)(&shim_rt.lock);
+     * parent's instances' stay held: never used again). It keeps the
+     * process lock it took above and drops it below, as the same thread:
+     * made fresh and taken again here, ThreadSanitizer counted it taken
+     * twice and dropped once, and reported every later take by the
+     * child's threads as a double lock (diff_fork_threads). The leaf
+     * locks, which no thread holds without an instance lock, are made
+     * fresh in shim_sleepers_child_reset. */
     mark_shared();
     shim_relay_fork_child(ctl);
     child_reset();
