@@ -111,7 +111,7 @@ static void to_kernel(struct shim_sock *s, int kfd)
     if (first >= 0)
         shim_sock_to_kernel(s, first);
     else
-        free(s);
+        shim_sock_discard(s);
 }
 
 /* The child's copy of the parent's instance is read directly, never
@@ -350,7 +350,7 @@ static void adopt_carry(int fd, int m)
         if (ph >= 0)
             DM_REAL(close)(ph);
         free(b);
-        free(s);
+        shim_sock_discard(s);
         return;
     }
     DM_REAL(dup3)(ph, fd, fdfl > 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);

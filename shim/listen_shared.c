@@ -76,7 +76,7 @@ int shim_listen_shared_accept(struct shim_sock *s, int fd, struct sockaddr *a, s
     shim_lock();
     struct shim_sock *ns = k >= 0 ? shim_sock_new(SOCK_STREAM) : NULL;
     if (k < 0 || !ns || shim_fd_set(ph, &ns->obj) < 0) {
-        free(ns);
+        shim_sock_discard(ns);
         DM_REAL(close)(ph);
         if (k >= 0)
             DM_REAL(close)(k);

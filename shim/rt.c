@@ -598,7 +598,7 @@ __attribute__((constructor(103))) static void shim_adopt_inherited(void)
         (void)DM_REAL(setsockopt)((int)fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         (void)DM_REAL(setsockopt)((int)fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
         if (shim_fd_set((int)fd, &s->obj) < 0) {
-            free(s);
+            shim_sock_discard(s);
             continue;
         }
         DM_DEBUG("shim", "fd %ld: inherited listening TCP socket, offload candidate", fd);

@@ -617,6 +617,9 @@ bool shim_fd_maybe(int fd);
 struct shim_sock *shim_sock_new(int type);
 void shim_sock_unref(struct shim_sock *s);   /* last ref: close the queue */
 void shim_sock_free(struct shim_sock *s);    /* (refs gone) */
+/* The object alone goes (no queue, no fd of the datapath): its memory,
+ * counted by shim_sock_new in mem.shim_sock_bytes, and kaccq. NULL: none. */
+void shim_sock_discard(struct shim_sock *s);
 /* Hands a PENDING socket to the datapath. dest: connect() peer or NULL.
  * 0 offloaded; 1 the socket went to the kernel (fd no longer ours);
  * SHIM_ACT_SHARED a listener shared by processes: the kernel's listener

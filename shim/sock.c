@@ -213,12 +213,19 @@ void shim_sock_free(struct shim_sock *s)
     }
     for (unsigned i = 0; i < s->kacc_count; i++)
         DM_REAL(close)(s->kaccq[i]);
-    free(s->kaccq);
     if (s->kfd >= 0)
         DM_REAL(close)(s->kfd); /* an inherited connection: this process's reference */
     free(s->carry);
-    free(s);
+    shim_sock_discard(s);
+}
+
+void shim_sock_discard(struct shim_sock *s)
+{
+    if (!s)
+        return;
+    free(s->kaccq);
     shim_mem_add(&shim_mem.shim_sock_bytes, -(int64_t)sizeof(*s));
+    free(s);
 }
 
 void shim_sock_unref(struct shim_sock *s)
@@ -235,8 +242,7 @@ void shim_sock_to_kernel(struct shim_sock *s, int fd)
     for (int i = 0; i <= hi; i++)
         if (shim_fd_get(i) == &s->obj)
             shim_fd_clear(i);
-    free(s->kaccq);
-    free(s);
+    shim_sock_discard(s);
 }
 
 static void sock_replay_opts(struct shim_sock *s, int kfd)
@@ -710,7 +716,7 @@ int shim_socket(int domain, int type, int protocol)
     }
     struct shim_sock *s = shim_sock_new(base);
     if (!s || shim_fd_set(fd, &s->obj) < 0) {
-        free(s);
+        shim_sock_discard(s);
         shim_unlock();
         DM_REAL(close)(fd);
         return -ENOMEM;
