@@ -271,6 +271,24 @@ static void round_of(enum mode m)
     close(s2);
 }
 
+/* Under ThreadSanitizer (the threads suite's build), the modes whose call
+ * it does not intercept (gcc 12's libtsan: the clock variants and a raw
+ * futex): it sees no synchronization there and reports the helper's
+ * writes as races, a mutex taken by pthread_mutex_clocklock as unlocked,
+ * and a thread ended by pthread_clockjoin_np as alive (the next thread
+ * with its id stops the program). Skipped in both runs, so the outputs
+ * still compare. */
+static bool tsan_blind(enum mode m)
+{
+#if defined(__SANITIZE_THREAD__)
+    return m == CLOCKJOIN || m == SEM_CLOCKWAIT || m == MUTEX_CLOCKLOCK || m == RW_CLOCKRDLOCK ||
+           m == RW_CLOCKWRLOCK || m == FUTEX;
+#else
+    (void)m;
+    return false;
+#endif
+}
+
 int main(void)
 {
     signal(SIGALRM, on_alarm);
@@ -278,6 +296,7 @@ int main(void)
     sem_init(&helper_ready, 0, 0);
     pthread_spin_init(&spin, PTHREAD_PROCESS_PRIVATE);
     for (int m = 0; m < NMODES; m++)
-        round_of((enum mode)m);
+        if (!tsan_blind((enum mode)m))
+            round_of((enum mode)m);
     return 0;
 }
