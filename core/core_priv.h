@@ -58,6 +58,7 @@ struct dm_core_mem {
 struct dm_instance {
     int64_t now_ns;                    /* refreshed per API call and poll (see dm_poll) */
     uint32_t idle_polls;               /* polls in a row that found nothing to do */
+    bool now_fresh;                    /* now_ns was read just before this poll (dm_poll) */
     int64_t spin_ns;                   /* DEMI_SPIN_US: a wait polls this long before it sleeps */
     int64_t spin_yield_ns;             /* DEMI_SPIN_YIELD_US: first yield of a spin (dm_spin) */
     int64_t spin_first_ns;             /* the next spin's first yield: 1 while the CPU looks shared */

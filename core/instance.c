@@ -90,9 +90,13 @@ int dm_poll(struct dm_instance *inst, int64_t block_ns)
      * spinning wait over memif (__vdso_clock_gettime: 52% of a ping-pong
      * server's samples). A turn after one that found work reads it; idle
      * turns share a read, so now_ns lags by a few hundred ns at most while
-     * nothing happens, which no timer or deadline here can tell. */
-    if (inst->idle_polls % IDLE_CLOCK_EVERY == 0)
+     * nothing happens, which no timer or deadline here can tell. The
+     * first poll of a wait uses the wait's own read, made just before
+     * (the turn after work is that poll: two reads in a row, ~25 ns on
+     * each side of a memif round trip). */
+    if (inst->idle_polls % IDLE_CLOCK_EVERY == 0 && !inst->now_fresh)
         dm_refresh_now(inst);
+    inst->now_fresh = false;
     inst->ctr.polls++;
     /* Do not sleep with work queued or when timers are armed beyond the
      * next tick: sleep at most until the next tick then. */

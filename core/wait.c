@@ -29,6 +29,7 @@ static int wait_until(struct dm_instance *inst, int (*done)(struct dm_instance *
     if (r)
         return r < 0 ? r : 0;
     dm_refresh_now(inst);
+    inst->now_fresh = true; /* the first poll below needs no read of its own */
     int64_t deadline = timeout_ns < 0 ? INT64_MAX : inst->now_ns + timeout_ns;
     /* Poll without sleeping for spin_ns first: a reply that comes within
      * it costs no wake-up (tens of microseconds across CPUs on a VM); an
