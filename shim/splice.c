@@ -8,8 +8,10 @@
  *
  * No byte may be lost in between: socket -> pipe takes at most what the
  * pipe has room for (waiting for room as a blocking splice would), and
- * pipe -> socket sends all it read, waiting for the socket's room even
- * when it is non-blocking (the bytes are out of the pipe already). tee()
+ * pipe -> socket takes at most what a non-blocking socket has room for
+ * (none: EAGAIN, the pipe untouched, as Linux), then sends all it read,
+ * waiting for room only if another thread's send took it meanwhile (the
+ * bytes are out of the pipe already). tee()
  * needs nothing: both its ends must be pipes, and the placeholder, a
  * socket, gives Linux's EINVAL.
  */
@@ -91,17 +93,49 @@ static ssize_t sock_to_pipe(int in, int out, size_t len, unsigned flags)
     return r;
 }
 
+/* What a send on the socket fd names may take now without waiting:
+ * SIZE_MAX where it would wait for room (a blocking socket) or fail at
+ * once (not connected, shut, an error: the send says which). */
+static size_t sock_room(int fd)
+{
+    size_t room = SIZE_MAX;
+    shim_lock();
+    struct shim_obj *o = shim_fd_get(fd);
+    struct shim_sock *s = (struct shim_sock *)o;
+    if (o && o->kind == SHIM_KIND_SOCK && s->nonblock && s->state == SHIM_OFFLOADED &&
+        s->phase == SHIM_CONNECTED && !s->so_error && !s->shut_wr && !s->wr_dead) {
+        room = shim_sock_tx_space(s);
+        if (room == 0) {
+            shim_progress(); /* sends the datapath finished free theirs */
+            s = (struct shim_sock *)shim_fd_get(fd);
+            room = s == (struct shim_sock *)o ? shim_sock_tx_space(s) : SIZE_MAX;
+        }
+    }
+    shim_unlock();
+    return room;
+}
+
 static ssize_t pipe_to_sock(int in, int out, size_t len, unsigned flags)
 {
     char *buf = shim_scratch(SHIM_SCRATCH_SPLICE_OUT);
     if (!buf)
         return -ENOMEM;
+    /* as Linux: the pipe's bytes first (waited for unless the pipe does
+     * not block), then a send that fails at once if the socket does not
+     * block */
     if (pipe_nonblock(in, flags)) {
         struct pollfd p = { .fd = in, .events = POLLIN };
         if (DM_REAL(poll)(&p, 1, 0) == 0)
             return -EAGAIN;
+    } else {
+        int w = wait_kernel(in, POLLIN);
+        if (w < 0)
+            return w;
     }
-    ssize_t n = DM_REAL(read)(in, buf, DM_MIN(len, BOUNCE));
+    size_t room = sock_room(out);
+    if (room == 0)
+        return -EAGAIN;
+    ssize_t n = DM_REAL(read)(in, buf, DM_MIN(DM_MIN(len, room), BOUNCE));
     if (n <= 0)
         return n < 0 ? -errno : 0;
     int mf = (flags & SPLICE_F_MORE) ? MSG_MORE : 0;

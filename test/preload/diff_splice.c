@@ -2,8 +2,11 @@
 /* Differential: splice between an offloaded connection and a pipe, both
  * ways, and what Linux refuses: no pipe on either side (EINVAL), an
  * offset on the socket (EINVAL), tee on a socket (EINVAL), a
- * splice from a non-blocking socket with nothing there (EAGAIN). Unhooked, splice
+ * splice from a non-blocking socket with nothing there (EAGAIN), and one
+ * into a non-blocking socket with no room (EAGAIN: the pipe keeps its
+ * bytes; the preload once read them and waited). Unhooked, splice
  * worked on the placeholder, which never gets a byte. */
+#include <sys/ioctl.h>
 #include "diff.h"
 
 int main(void)
@@ -32,6 +35,36 @@ int main(void)
     SHOWV(splice(p[0], NULL, s, NULL, 1000, 0));
     n = SHOWV(read_full(c, buf, 11));
     printf("peer got \"%.*s\"\n", (int)(n > 0 ? n : 0), buf);
+
+    /* pipe -> a non-blocking socket with no room: EAGAIN, and the pipe
+     * keeps its bytes; once the peer reads, they go. The socket is
+     * filled twice, 50 ms apart, so that no ACK frees room meanwhile. */
+    fcntl(s, F_SETFL, O_NONBLOCK);
+    static char big[65536], sink[65536];
+    long filled = 0, w;
+    for (int round = 0; round < 2; round++) {
+        while ((w = send(s, big, sizeof(big), 0)) > 0)
+            filled += w;
+        printf("send until full -> %s\n", w < 0 ? ename(errno) : "0");
+        ms_sleep(50);
+    }
+    SHOWV(write(p[1], "queued", 6));
+    SHOW(splice(p[0], NULL, s, NULL, 1000, 0));
+    int avail = -1;
+    ioctl(p[0], FIONREAD, &avail);
+    printf("pipe holds %d\n", avail);
+    for (long got = 0; got < filled;) {
+        wait_for(c, POLLIN, 2000);
+        long r = read(c, sink, (size_t)(filled - got < (long)sizeof(sink) ? filled - got : (long)sizeof(sink)));
+        if (r <= 0)
+            die("read the filled bytes");
+        got += r;
+    }
+    wait_for(s, POLLOUT, 2000);
+    SHOWV(splice(p[0], NULL, s, NULL, 1000, 0));
+    n = SHOWV(read_full(c, buf, 6));
+    printf("peer got \"%.*s\"\n", (int)(n > 0 ? n : 0), buf);
+    fcntl(s, F_SETFL, 0);
 
     /* a blocking splice waits for the peer's bytes */
     pid_t k = fork();
