@@ -211,6 +211,32 @@ static void mld_query(struct inet_stack *st, const struct dm_buf *m, uint32_t le
 }
 
 /* ------------------------------------------------------------ ICMPv6 */
+/* Destination unreachable, by code: the hard errors Linux reports to a
+ * connected UDP socket (icmpv6_err_convert's fatal ones), 0 none. */
+static const int unreach6_err[8] = { [1] = EACCES, [4] = ECONNREFUSED, [5] = EACCES, [6] = EACCES };
+
+/* It quotes our packet (RFC 4443 3.1): a UDP datagram of ours right
+ * behind its IPv6 header tells which socket. */
+static void icmp6_unreach(struct inet_stack *st, const struct dm_buf *m, uint32_t off, uint32_t len, uint8_t code)
+{
+    uint8_t q[IP6_HLEN + 8];
+    if (code >= DM_ARRAY_SIZE(unreach6_err) || !unreach6_err[code] ||
+        len < sizeof(struct icmp6_hdr) + sizeof(q) ||
+        dm_buf_copy_out(m, off + (uint32_t)sizeof(struct icmp6_hdr), q, sizeof(q)) != sizeof(q))
+        return;
+    const struct ip6_hdr *qi = (const struct ip6_hdr *)q;
+    if ((ntohl(qi->vtcfl) >> 28) != 6 || qi->nxt != IPPROTO_UDP_)
+        return;
+    struct inet_addr src, dst;
+    memcpy(src.b, qi->src, 16);
+    memcpy(dst.b, qi->dst, 16);
+    if (!inet_is_ours(st, &src))
+        return;
+    const struct udp_hdr *qu = (const struct udp_hdr *)(q + IP6_HLEN);
+    if (udp_icmp_error(st, &src, qu->sport, &dst, qu->dport, unreach6_err[code]))
+        st->icmp6_st.rx_unreach_sock++;
+}
+
 void icmp6_input(struct inet_stack *st, struct dm_buf *m)
 {
     st->icmp6_st.rx++;
@@ -236,6 +262,8 @@ void icmp6_input(struct inet_stack *st, struct dm_buf *m)
         mld_query(st, m, len);
         goto drop;
     case ICMP6_DST_UNREACH:
+        icmp6_unreach(st, m, off, len, ic->code);
+        /* fall through */
     case ICMP6_PACKET_TOO_BIG:
     case ICMP6_TIME_EXCEEDED:
     case ICMP6_PARAM_PROB:

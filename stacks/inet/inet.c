@@ -37,13 +37,13 @@ static const char *const ip_names[] = {"rx", "rx_short", "rx_bad_version", "rx_b
                                        "rx_bad_csum", "rx_not_ours", "rx_frag_drop", "rx_bad_proto",
                                        "rx_ttl_zero", "tx", "tx_no_route", "tx_nobuf"};
 static const char *const icmp_names[] = {"rx", "rx_short", "rx_bad_csum", "rx_echo", "tx_echo_reply",
-                                         "tx_unreach", "rx_other"};
+                                         "tx_unreach", "rx_other", "rx_unreach", "rx_unreach_sock"};
 static const char *const ip6_names[] = {"rx", "rx_short", "rx_bad_version", "rx_bad_len", "rx_bad_src",
                                         "rx_not_ours", "rx_frag_drop", "rx_bad_ext", "rx_ext_unknown_opt",
                                         "rx_bad_proto", "tx", "tx_no_route", "tx_nobuf"};
 static const char *const icmp6_names[] = {"rx", "rx_short", "rx_bad_csum", "rx_echo", "tx_echo_reply",
                                           "tx_unreach", "rx_error", "rx_other", "rx_mld_query",
-                                          "tx_mld_report"};
+                                          "tx_mld_report", "rx_unreach_sock"};
 static const char *const nd_names[] = {"rx", "rx_bad", "rx_ns", "rx_na", "tx_ns", "tx_na",
                                        "resolved", "queue_drop", "timeout", "nobuf"};
 static const char *const udp_names[] = {"rx", "rx_short", "rx_bad_len", "rx_bad_csum", "rx_no_port",

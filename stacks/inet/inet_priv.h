@@ -96,7 +96,8 @@ struct ip_stats {
         rx_not_ours, rx_frag_drop, rx_bad_proto, rx_ttl_zero, tx, tx_no_route, tx_nobuf;
 };
 struct icmp_stats {
-    uint64_t rx, rx_short, rx_bad_csum, rx_echo, tx_echo_reply, tx_unreach, rx_other;
+    uint64_t rx, rx_short, rx_bad_csum, rx_echo, tx_echo_reply, tx_unreach, rx_other, rx_unreach,
+        rx_unreach_sock;
 };
 struct ip6_stats {
     uint64_t rx, rx_short, rx_bad_version, rx_bad_len, rx_bad_src, rx_not_ours, rx_frag_drop,
@@ -104,7 +105,7 @@ struct ip6_stats {
 };
 struct icmp6_stats {
     uint64_t rx, rx_short, rx_bad_csum, rx_echo, tx_echo_reply, tx_unreach, rx_error, rx_other,
-        rx_mld_query, tx_mld_report;
+        rx_mld_query, tx_mld_report, rx_unreach_sock;
 };
 struct udp_stats {
     uint64_t rx, rx_short, rx_bad_len, rx_bad_csum, rx_no_port, rx_queue_full, tx, tx_nobuf;
@@ -154,6 +155,7 @@ struct udp_sock {
     struct dm_buf *rcvq_head, *rcvq_tail; /* datagrams; udata links, ol_flags free */
     struct dm_queue *q;
     struct udp_sock *hnext;       /* port hash chain */
+    int err;                      /* an ICMP error not reported yet (Linux's sk_err) */
 };
 
 /* ------------------------------------------------------------ the stack */
@@ -339,6 +341,10 @@ int udp_connect(struct inet_stack *st, struct udp_sock *u, const struct inet_add
 int udp_push(struct inet_stack *st, struct udp_sock *u, const struct inet_addr *dst, uint16_t dport,
              struct dm_op *op);
 int udp_pop(struct inet_stack *st, struct udp_sock *u, struct dm_op *op);
+/* A destination-unreachable error quoting a datagram we sent: true when a
+ * connected socket took it (err, an errno, for its next pop). */
+bool udp_icmp_error(struct inet_stack *st, const struct inet_addr *src, uint16_t sport,
+                    const struct inet_addr *dst, uint16_t dport, int err);
 int udp_close(struct inet_stack *st, struct udp_sock *u);
 
 /* inet.c: an address as a socket of family AF_INET6 (v6) or AF_INET

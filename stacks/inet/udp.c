@@ -3,7 +3,9 @@
  * UDP (RFC 768): sockets bound to a local port (hash of 256 chains),
  * datagrams queued per socket up to its receive buffer and popped one per
  * demi_pop with the sender's address, pushto() with the destination, and
- * ICMP port unreachable for datagrams to ports nobody has bound.
+ * ICMP port unreachable for datagrams to ports nobody has bound; one that
+ * comes back for a connected socket's datagram fails its pop with
+ * ECONNREFUSED, as Linux's next recv.
  *
  * A queued datagram keeps its IP and UDP headers in front of the data
  * (data points at the IPv4 or IPv6 header, m->l3_len says where UDP
@@ -285,9 +287,34 @@ int udp_push(struct inet_stack *st, struct udp_sock *u, const struct inet_addr *
     return 0;
 }
 
+bool udp_icmp_error(struct inet_stack *st, const struct inet_addr *src, uint16_t sport,
+                    const struct inet_addr *dst, uint16_t dport, int err)
+{
+    /* As Linux without IP_RECVERR: only a connected socket hears of it,
+     * and only of its own peer (__udp4_lib_err: a hard error on a
+     * socket in TCP_ESTABLISHED, its connected state). */
+    struct udp_sock *u = udp_lookup(st, sport);
+    if (!u || !u->connected || u->rport != dport || !inet_addr_eq(&u->rip, dst) ||
+        (!inet_addr_is_zero(&u->lip) && !inet_addr_is_any(&u->lip) && !inet_addr_eq(&u->lip, src)))
+        return false;
+    struct dm_op *op = u->q ? dm_queue_first_op(u->q, DEMI_OPC_POP) : NULL;
+    if (op)
+        dm_op_fail(op, err); /* nothing is queued while a pop waits */
+    else
+        u->err = err;
+    return true;
+}
+
 int udp_pop(struct inet_stack *st, struct udp_sock *u, struct dm_op *op)
 {
     (void)st;
+    if (dm_unlikely(u->err) && dm_queue_first_op(u->q, DEMI_OPC_POP) == op) {
+        /* reported before the queued datagrams, once (__skb_recv_udp) */
+        int err = u->err;
+        u->err = 0;
+        dm_op_fail(op, err);
+        return 0;
+    }
     if (u->rcvq_head && dm_queue_first_op(u->q, DEMI_OPC_POP) == op) {
         union dm_sockaddr from;
         struct dm_buf *p = udp_dequeue(u, &from);

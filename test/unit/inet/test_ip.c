@@ -4,6 +4,7 @@
  * resolution with queueing, ping, UDP with peer addresses and port
  * unreachable, and malformed input counted per reason and dropped.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,62 @@ static void test_udp_to_an_unbound_port_gets_icmp_port_unreachable(void **st)
     pair_destroy(&p);
 }
 
+/* As Linux: a connected UDP socket whose datagram comes back as a port
+ * unreachable gets ECONNREFUSED once, from its pending pop or, with none
+ * pending, from its next one (before any datagram queued meanwhile); an
+ * unconnected socket hears nothing. */
+static void test_udp_connected_socket_gets_econnrefused_from_port_unreachable(void **st)
+{
+    (void)st;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    int ua, uu, ub;
+    assert_int_equal(dm_socket(p.a, &ua, AF_INET, SOCK_DGRAM, 0), 0);
+    struct sockaddr_in closed = sin_of(IP_B, 9999), sa = sin_of(IP_A, 1111);
+    assert_int_equal(dm_bind(p.a, ua, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    demi_qtoken_t ct, pop, qt;
+    assert_int_equal(dm_connect(p.a, &ct, ua, (struct sockaddr *)&closed, sizeof(closed)), 0);
+    assert_int_equal(pair_wait(&p, p.a, ct, DM_NS_PER_S).qr_opcode, DEMI_OPC_CONNECT);
+    assert_int_equal(dm_pop(p.a, &pop, ua), 0);
+    int err = 0;
+    demi_sgarray_t sga = dm_sgaalloc(p.a, 4, &err);
+    memcpy(sga.sga_segs[0].sgaseg_buf, "ping", 4);
+    assert_int_equal(dm_push(p.a, &qt, ua, &sga), 0);
+    demi_qresult_t qr = pair_wait(&p, p.a, pop, DM_NS_PER_S);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
+    assert_int_equal(qr.qr_ret, ECONNREFUSED);
+    assert_int_equal(stat_of(p.a, "icmp.rx_unreach_sock"), 1);
+    /* none pending: the next pop fails at once, and only that one; a
+     * datagram B sends meanwhile (port 9999 now bound) comes after */
+    assert_int_equal(dm_push(p.a, &qt, ua, &sga), 0);
+    pair_run_for(&p, 5 * DM_NS_PER_MS);
+    assert_int_equal(stat_of(p.a, "icmp.rx_unreach_sock"), 2);
+    assert_int_equal(dm_socket(p.b, &ub, AF_INET, SOCK_DGRAM, 0), 0);
+    assert_int_equal(dm_bind(p.b, ub, (struct sockaddr *)&closed, sizeof(closed)), 0);
+    assert_int_equal(dm_pushto(p.b, &qt, ub, &sga, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    pair_run_for(&p, 5 * DM_NS_PER_MS);
+    assert_int_equal(dm_pop(p.a, &pop, ua), 0);
+    qr = pair_wait(&p, p.a, pop, DM_NS_PER_S);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
+    assert_int_equal(qr.qr_ret, ECONNREFUSED);
+    assert_int_equal(dm_pop(p.a, &pop, ua), 0);
+    qr = pair_wait(&p, p.a, pop, DM_NS_PER_S);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+    assert_int_equal(qr.qr_value.sga.sga_segs[0].sgaseg_len, 4);
+    dm_sgafree(p.a, &qr.qr_value.sga);
+    /* an unconnected socket's datagram to a closed port: counted, not told */
+    assert_int_equal(dm_socket(p.a, &uu, AF_INET, SOCK_DGRAM, 0), 0);
+    assert_int_equal(dm_pop(p.a, &pop, uu), 0);
+    struct sockaddr_in other = sin_of(IP_B, 9998);
+    assert_int_equal(dm_pushto(p.a, &qt, uu, &sga, (struct sockaddr *)&other, sizeof(other)), 0);
+    pair_run_for(&p, 5 * DM_NS_PER_MS);
+    assert_int_equal(stat_of(p.a, "icmp.rx_unreach"), 3);
+    assert_int_equal(stat_of(p.a, "icmp.rx_unreach_sock"), 2);
+    assert_false(token_done(p.a, pop));
+    dm_sgafree(p.a, &sga);
+    pair_destroy(&p);
+}
+
 static void test_ipv4_malformed_packets_are_counted_by_reason_and_dropped(void **st)
 {
     (void)st;
@@ -295,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_icmp_echo_request_to_our_address_gets_a_reply),
         cmocka_unit_test(test_udp_pushto_and_pop_carry_the_peer_address),
         cmocka_unit_test(test_udp_to_an_unbound_port_gets_icmp_port_unreachable),
+        cmocka_unit_test(test_udp_connected_socket_gets_econnrefused_from_port_unreachable),
         cmocka_unit_test(test_ipv4_malformed_packets_are_counted_by_reason_and_dropped),
     };
     if (getenv("TEST_FILTER"))

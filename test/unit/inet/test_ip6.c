@@ -6,6 +6,7 @@
  * TCP over IPv6 with sockaddr_in6 addresses, dual-stack listeners, port
  * unreachable, and malformed IPv6 counted per reason and dropped.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,6 +274,32 @@ static void test_udp6_between_two_stacks_resolves_by_nd_and_carries_sockaddr_in6
     sga = dm_sgaalloc(p.b, 10, &err);
     assert_int_equal(dm_pushto(p.b, &qt, u4, &sga, (struct sockaddr *)&sb, sizeof(sb)), -EAFNOSUPPORT);
     dm_sgafree(p.b, &sga);
+    pair_destroy(&p);
+}
+
+/* As over IPv4 (test_ip.c): a connected socket's datagram answered by
+ * an ICMPv6 port unreachable fails its pending pop with ECONNREFUSED. */
+static void test_udp6_connected_socket_gets_econnrefused_from_port_unreachable(void **st)
+{
+    (void)st;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    int ua;
+    assert_int_equal(dm_socket(p.a, &ua, AF_INET6, SOCK_DGRAM, 0), 0);
+    struct sockaddr_in6 closed = sin6_of(IP6_B, 9999);
+    demi_qtoken_t ct, pop, qt;
+    assert_int_equal(dm_connect(p.a, &ct, ua, (struct sockaddr *)&closed, sizeof(closed)), 0);
+    assert_int_equal(pair_wait(&p, p.a, ct, DM_NS_PER_S).qr_opcode, DEMI_OPC_CONNECT);
+    assert_int_equal(dm_pop(p.a, &pop, ua), 0);
+    int err = 0;
+    demi_sgarray_t sga = dm_sgaalloc(p.a, 4, &err);
+    memcpy(sga.sga_segs[0].sgaseg_buf, "ping", 4);
+    assert_int_equal(dm_push(p.a, &qt, ua, &sga), 0);
+    dm_sgafree(p.a, &sga);
+    demi_qresult_t qr = pair_wait(&p, p.a, pop, DM_NS_PER_S);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
+    assert_int_equal(qr.qr_ret, ECONNREFUSED);
+    assert_int_equal(stat_of(p.a, "icmp6.rx_unreach_sock"), 1);
     pair_destroy(&p);
 }
 
@@ -769,6 +796,7 @@ int main(void)
         cmocka_unit_test(test_nd_our_solicitation_holds_the_packet_until_the_advertisement),
         cmocka_unit_test(test_udp6_between_two_stacks_resolves_by_nd_and_carries_sockaddr_in6),
         cmocka_unit_test(test_udp6_to_an_unbound_port_gets_port_unreachable),
+        cmocka_unit_test(test_udp6_connected_socket_gets_econnrefused_from_port_unreachable),
         cmocka_unit_test(test_ipv6_malformed_packets_are_counted_by_reason_and_dropped),
         cmocka_unit_test(test_tcp_over_ipv6_transfers_bytes_with_ipv6_addresses_and_mss),
         cmocka_unit_test(test_dual_stack_listener_takes_ipv4_clients_as_v4_mapped),
