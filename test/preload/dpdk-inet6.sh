@@ -7,7 +7,9 @@
 # DEMI_IPV6 address, a TCP echo of 1 MiB over IPv6 and one over IPv4 (the
 # server reports that peer v4-mapped, as Linux does), and a UDP echo over
 # IPv6; a listener bound to our own DEMI_IPV6 address (which the kernel
-# does not have) serves a TCP echo over IPv6.
+# does not have) serves a TCP echo over IPv6. Then the server's connected
+# UDP sockets to a closed port of the peer get ECONNREFUSED from recv
+# (the kernel's ICMP and ICMPv6 port unreachables), over IPv4 and IPv6.
 # usage: dpdk-inet6.sh DEMI_RUN PRELOAD_LIB
 set -u
 demirun=$1 lib=$2
@@ -57,6 +59,20 @@ for _ in range(n):
 c, peer = o.accept()
 print("own accepted", peer[0], flush=True)
 echo(c)
+# a connected UDP socket to a port nobody has: the peer's port
+# unreachable gives ECONNREFUSED, as on Linux
+for host in sys.argv[4:6]:
+    x = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+    x.connect((host, port + 2))
+    x.settimeout(5)
+    x.send(b"anyone?")
+    try:
+        x.recv(100)
+        print("udp answered", host, flush=True)
+    except ConnectionRefusedError:
+        print("udp refused", host, flush=True)
+    except socket.timeout:
+        print("udp no error", host, flush=True)
 print("server done", flush=True)
 PY
 cat >"$dir/client.py" <<'PY'
@@ -91,7 +107,7 @@ PY
 ip netns exec $S timeout -k 2 60 env DEMI_LOG=debug DEMI_PRELOAD_LIB="$lib" \
   DEMI_DPDK_ARGS="--vdev=net_af_packet0,iface=vS$id --no-huge -m 512" DEMI_DPDK_PREFIX=d6$$_s \
   DEMI_IPV4=$net.1/24 DEMI_IPV6=${net6}:1/64 "$demirun" --backend dpdk -- \
-  $py "$dir/server.py" $port 2 ${net6}:1 >"$dir/server.log" 2>&1 &
+  $py "$dir/server.py" $port 2 ${net6}:1 $net.2 ${net6}:2 >"$dir/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q "^bound" "$dir/server.log" 2>/dev/null && break; kill -0 "${pids[0]}" 2>/dev/null || break; sleep 0.1; done
 grep -q "^bound ('::', $port)" "$dir/server.log" || fail "the server did not bind [::]:$port"
@@ -110,5 +126,7 @@ grep -q "^accepted ${net6}:2 family AF_INET6" "$dir/server.log" || fail "the IPv
 grep -q "^accepted ::ffff:$net.2 family AF_INET6" "$dir/server.log" || fail "the IPv4 peer is not ::ffff:$net.2"
 grep -q "^own bound ('${net6}:1', $((port + 1)))" "$dir/server.log" || fail "bind to our own IPv6 address"
 grep -q "^own accepted ${net6}:2" "$dir/server.log" || fail "the listener on our own IPv6 address"
+grep -q "^udp refused $net.2\$" "$dir/server.log" || fail "no ECONNREFUSED from the peer's closed UDP port (IPv4)"
+grep -q "^udp refused ${net6}:2\$" "$dir/server.log" || fail "no ECONNREFUSED from the peer's closed UDP port (IPv6)"
 grep -q "server done" "$dir/server.log" || fail "the server did not serve every client"
-echo "dpdk-inet6: a preloaded [::] server over our stack answered ping -6, UDP and TCP over IPv6, and TCP over IPv4 (v4-mapped)"
+echo "dpdk-inet6: a preloaded [::] server over our stack answered ping -6, UDP and TCP over IPv6, and TCP over IPv4 (v4-mapped); its connected UDP sockets got ECONNREFUSED from a closed port over both"
