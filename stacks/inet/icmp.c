@@ -3,7 +3,7 @@
  * ICMP (RFC 792): answers echo requests to our address (so `ping` works)
  * by turning the request buffer around in place, sends destination port
  * unreachable for UDP datagrams nobody listens to, and hands one that
- * comes back for a datagram of ours to its connected socket. Other
+ * comes back for a datagram or a SYN of ours to its socket. Other
  * messages are counted and ignored (no PMTU discovery: we never send
  * above DEMI_MTU).
  */
@@ -12,32 +12,50 @@
 #include "inet_priv.h"
 #include "csum.h"
 
-/* Destination unreachable, by code: the errno of the hard errors that
- * Linux reports to a connected UDP socket (icmp_err_convert's fatal
- * ones); the others (0: none) only with IP_RECVERR, which we do not have. */
-static const int unreach_err[16] = {
-    [2] = ENOPROTOOPT, [3] = ECONNREFUSED, [6] = ENETUNREACH, [7] = EHOSTDOWN, [8] = ENONET,
-    [9] = ENETUNREACH, [10] = EHOSTUNREACH, [13] = EHOSTUNREACH, [14] = EHOSTUNREACH, [15] = EHOSTUNREACH,
+/* Destination unreachable, by code: Linux's errno for it and whether it
+ * is a hard error (icmp_err_convert). A connected UDP socket hears only
+ * of hard ones (the rest with IP_RECVERR, which we do not have); a TCP
+ * connection still opening ends with any but "fragmentation needed"
+ * (tcp_v4_err; we send nothing above DEMI_MTU, so no PMTU discovery). */
+static const struct {
+    int err;
+    bool hard;
+} unreach[16] = {
+    {ENETUNREACH, false}, {EHOSTUNREACH, false}, {ENOPROTOOPT, true}, {ECONNREFUSED, true},
+    {EMSGSIZE, false},    {EOPNOTSUPP, false},   {ENETUNREACH, true}, {EHOSTDOWN, true},
+    {ENONET, true},       {ENETUNREACH, true},   {EHOSTUNREACH, true}, {ENETUNREACH, false},
+    {EHOSTUNREACH, false}, {EHOSTUNREACH, true}, {EHOSTUNREACH, true}, {EHOSTUNREACH, true},
 };
+#define ICMP_FRAG_NEEDED 4 /* code */
 
-/* It quotes our IP header and 8 bytes past it (RFC 792): a UDP datagram
- * of ours tells which socket. */
+/* It quotes our IP header and 8 bytes past it (RFC 792): the ports of a
+ * UDP datagram or TCP segment of ours (and the TCP sequence) tell which
+ * socket. */
 static void icmp_unreach(struct inet_stack *st, const struct dm_buf *m, uint32_t off, uint32_t len, uint8_t code)
 {
     st->icmp_st.rx_unreach++;
     uint8_t q[60 + 8];
     uint32_t n = DM_MIN(len - (uint32_t)sizeof(struct icmp_hdr), (uint32_t)sizeof(q));
-    if (code >= DM_ARRAY_SIZE(unreach_err) || !unreach_err[code] || n < sizeof(struct ip_hdr) + 8 ||
+    if (code >= DM_ARRAY_SIZE(unreach) || code == ICMP_FRAG_NEEDED || n < sizeof(struct ip_hdr) + 8 ||
         dm_buf_copy_out(m, off + (uint32_t)sizeof(struct icmp_hdr), q, n) != n)
         return;
     const struct ip_hdr *qi = (const struct ip_hdr *)q;
     uint32_t qhl = (uint32_t)(qi->vhl & 0xf) * 4;
-    if ((qi->vhl >> 4) != 4 || qhl < sizeof(struct ip_hdr) || n < qhl + 8 || qi->proto != IPPROTO_UDP_ ||
-        qi->src != st->ip)
+    if ((qi->vhl >> 4) != 4 || qhl < sizeof(struct ip_hdr) || n < qhl + 8 || qi->src != st->ip)
         return;
-    const struct udp_hdr *qu = (const struct udp_hdr *)(q + qhl);
     struct inet_addr src = inet_addr_v4(qi->src), dst = inet_addr_v4(qi->dst);
-    if (udp_icmp_error(st, &src, qu->sport, &dst, qu->dport, unreach_err[code]))
+    uint16_t sport, dport;
+    memcpy(&sport, q + qhl, 2);
+    memcpy(&dport, q + qhl + 2, 2);
+    bool took = false;
+    if (qi->proto == IPPROTO_UDP_ && unreach[code].hard) {
+        took = udp_icmp_error(st, &src, sport, &dst, dport, unreach[code].err);
+    } else if (qi->proto == IPPROTO_TCP_) {
+        uint32_t seq;
+        memcpy(&seq, q + qhl + 4, 4);
+        took = tcp_icmp_error(st, &src, sport, &dst, dport, ntohl(seq), unreach[code].err);
+    }
+    if (took)
         st->icmp_st.rx_unreach_sock++;
 }
 

@@ -211,29 +211,44 @@ static void mld_query(struct inet_stack *st, const struct dm_buf *m, uint32_t le
 }
 
 /* ------------------------------------------------------------ ICMPv6 */
-/* Destination unreachable, by code: the hard errors Linux reports to a
- * connected UDP socket (icmpv6_err_convert's fatal ones), 0 none. */
-static const int unreach6_err[8] = { [1] = EACCES, [4] = ECONNREFUSED, [5] = EACCES, [6] = EACCES };
+/* Destination unreachable, by code: Linux's errno and whether it is a
+ * hard error (icmpv6_err_convert); used as for IPv4 (icmp.c). */
+static const struct {
+    int err;
+    bool hard;
+} unreach6[7] = {
+    {ENETUNREACH, false}, {EACCES, true}, {EHOSTUNREACH, false}, {EHOSTUNREACH, false},
+    {ECONNREFUSED, true}, {EACCES, true}, {EACCES, true},
+};
 
-/* It quotes our packet (RFC 4443 3.1): a UDP datagram of ours right
- * behind its IPv6 header tells which socket. */
+/* It quotes our packet (RFC 4443 3.1): a UDP datagram or TCP segment of
+ * ours right behind its IPv6 header tells which socket. */
 static void icmp6_unreach(struct inet_stack *st, const struct dm_buf *m, uint32_t off, uint32_t len, uint8_t code)
 {
     uint8_t q[IP6_HLEN + 8];
-    if (code >= DM_ARRAY_SIZE(unreach6_err) || !unreach6_err[code] ||
-        len < sizeof(struct icmp6_hdr) + sizeof(q) ||
+    if (code >= DM_ARRAY_SIZE(unreach6) || len < sizeof(struct icmp6_hdr) + sizeof(q) ||
         dm_buf_copy_out(m, off + (uint32_t)sizeof(struct icmp6_hdr), q, sizeof(q)) != sizeof(q))
         return;
     const struct ip6_hdr *qi = (const struct ip6_hdr *)q;
-    if ((ntohl(qi->vtcfl) >> 28) != 6 || qi->nxt != IPPROTO_UDP_)
+    if ((ntohl(qi->vtcfl) >> 28) != 6)
         return;
     struct inet_addr src, dst;
     memcpy(src.b, qi->src, 16);
     memcpy(dst.b, qi->dst, 16);
     if (!inet_is_ours(st, &src))
         return;
-    const struct udp_hdr *qu = (const struct udp_hdr *)(q + IP6_HLEN);
-    if (udp_icmp_error(st, &src, qu->sport, &dst, qu->dport, unreach6_err[code]))
+    uint16_t sport, dport;
+    memcpy(&sport, q + IP6_HLEN, 2);
+    memcpy(&dport, q + IP6_HLEN + 2, 2);
+    bool took = false;
+    if (qi->nxt == IPPROTO_UDP_ && unreach6[code].hard) {
+        took = udp_icmp_error(st, &src, sport, &dst, dport, unreach6[code].err);
+    } else if (qi->nxt == IPPROTO_TCP_) {
+        uint32_t seq;
+        memcpy(&seq, q + IP6_HLEN + 4, 4);
+        took = tcp_icmp_error(st, &src, sport, &dst, dport, ntohl(seq), unreach6[code].err);
+    }
+    if (took)
         st->icmp6_st.rx_unreach_sock++;
 }
 

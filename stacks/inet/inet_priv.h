@@ -345,6 +345,10 @@ int udp_pop(struct inet_stack *st, struct udp_sock *u, struct dm_op *op);
  * connected socket took it (err, an errno, for its next pop). */
 bool udp_icmp_error(struct inet_stack *st, const struct inet_addr *src, uint16_t sport,
                     const struct inet_addr *dst, uint16_t dport, int err);
+/* The same quoting a TCP segment of ours (seq: its sequence number): true
+ * when a connection still opening took it and ended (tcp.c). */
+bool tcp_icmp_error(struct inet_stack *st, const struct inet_addr *src, uint16_t sport,
+                    const struct inet_addr *dst, uint16_t dport, uint32_t seq, int err);
 int udp_close(struct inet_stack *st, struct udp_sock *u);
 
 /* inet.c: an address as a socket of family AF_INET6 (v6) or AF_INET

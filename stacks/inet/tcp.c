@@ -385,6 +385,25 @@ void tcp_fail_ops(struct tcp_pcb *p, int err)
     tcp_deliver(p);
 }
 
+bool tcp_icmp_error(struct inet_stack *st, const struct inet_addr *src, uint16_t sport,
+                    const struct inet_addr *dst, uint16_t dport, uint32_t seq, int err)
+{
+    /* As Linux's tcp_v4_err/tcp_v6_err: only a quote of what is in
+     * flight counts (a blind ICMP must guess the sequence); an active
+     * open ends with the error (a connect refused by a firewall's ICMP
+     * port unreachable fails at once, not after its SYN retries); an
+     * established connection only keeps it as a soft error there, which
+     * we do not (its retransmissions time out with ETIMEDOUT); a
+     * passive one in SYN-RECEIVED is dropped silently there, left to its
+     * timers here. */
+    struct tcp_pcb *p = tcp_lookup(st, src, sport, dst, dport);
+    if (!p || p->state != TCPS_SYN_SENT || SEQ_LT(seq, p->snd_una) || SEQ_GT(seq, p->snd_nxt))
+        return false;
+    st->tcp_st.conn_reset++;
+    tcp_set_closed(p, err);
+    return true;
+}
+
 void tcp_set_closed(struct tcp_pcb *p, int err)
 {
     struct inet_stack *st = p->st;

@@ -9,7 +9,9 @@
 # IPv6; a listener bound to our own DEMI_IPV6 address (which the kernel
 # does not have) serves a TCP echo over IPv6. Then the server's connected
 # UDP sockets to a closed port of the peer get ECONNREFUSED from recv
-# (the kernel's ICMP and ICMPv6 port unreachables), over IPv4 and IPv6.
+# (the kernel's ICMP and ICMPv6 port unreachables), over IPv4 and IPv6,
+# and so does a connect to a port the peer's nftables reject with an
+# ICMP port unreachable (with nft installed).
 # usage: dpdk-inet6.sh DEMI_RUN PRELOAD_LIB
 set -u
 demirun=$1 lib=$2
@@ -26,6 +28,19 @@ veth_pair $S $C vS$id vC$id $net || fail "netns/veth pair"
 ip netns exec $S sysctl -qw net.ipv6.conf.vS$id.disable_ipv6=1 # the port is DPDK's, not this kernel's
 ip netns exec $C sysctl -qw net.ipv6.conf.vC$id.disable_ipv6=0
 ip netns exec $C ip addr add ${net6}:2/64 dev vC$id nodad || fail "client IPv6 address"
+
+# the peer rejects TCP to port + 3 with an ICMP(v6) port unreachable
+reject=none
+if command -v nft >/dev/null; then
+  ip netns exec $C nft -f - <<NFT && reject=reject || fail "nft reject rule"
+table inet demi_reject {
+  chain input {
+    type filter hook input priority 0;
+    tcp dport $((port + 3)) reject with icmpx type port-unreachable
+  }
+}
+NFT
+fi
 
 cat >"$dir/server.py" <<'PY'
 import socket, sys
@@ -73,6 +88,17 @@ for host in sys.argv[4:6]:
         print("udp refused", host, flush=True)
     except socket.timeout:
         print("udp no error", host, flush=True)
+# a connect to a port the peer's firewall rejects with an ICMP port
+# unreachable (port + 3, when the test set that up) fails at once
+if sys.argv[6] == "reject":
+    for host in sys.argv[4:6]:
+        try:
+            socket.create_connection((host, port + 3), timeout=10)
+            print("tcp connected", host, flush=True)
+        except ConnectionRefusedError:
+            print("tcp refused", host, flush=True)
+        except OSError as e:
+            print("tcp", e.__class__.__name__, host, flush=True)
 print("server done", flush=True)
 PY
 cat >"$dir/client.py" <<'PY'
@@ -107,7 +133,7 @@ PY
 ip netns exec $S timeout -k 2 60 env DEMI_LOG=debug DEMI_PRELOAD_LIB="$lib" \
   DEMI_DPDK_ARGS="--vdev=net_af_packet0,iface=vS$id --no-huge -m 512" DEMI_DPDK_PREFIX=d6$$_s \
   DEMI_IPV4=$net.1/24 DEMI_IPV6=${net6}:1/64 "$demirun" --backend dpdk -- \
-  $py "$dir/server.py" $port 2 ${net6}:1 $net.2 ${net6}:2 >"$dir/server.log" 2>&1 &
+  $py "$dir/server.py" $port 2 ${net6}:1 $net.2 ${net6}:2 $reject >"$dir/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q "^bound" "$dir/server.log" 2>/dev/null && break; kill -0 "${pids[0]}" 2>/dev/null || break; sleep 0.1; done
 grep -q "^bound ('::', $port)" "$dir/server.log" || fail "the server did not bind [::]:$port"
@@ -128,5 +154,9 @@ grep -q "^own bound ('${net6}:1', $((port + 1)))" "$dir/server.log" || fail "bin
 grep -q "^own accepted ${net6}:2" "$dir/server.log" || fail "the listener on our own IPv6 address"
 grep -q "^udp refused $net.2\$" "$dir/server.log" || fail "no ECONNREFUSED from the peer's closed UDP port (IPv4)"
 grep -q "^udp refused ${net6}:2\$" "$dir/server.log" || fail "no ECONNREFUSED from the peer's closed UDP port (IPv6)"
+if [ $reject = reject ]; then
+  grep -q "^tcp refused $net.2\$" "$dir/server.log" || fail "connect to a port rejected by ICMP: not ECONNREFUSED (IPv4)"
+  grep -q "^tcp refused ${net6}:2\$" "$dir/server.log" || fail "connect to a port rejected by ICMPv6: not ECONNREFUSED (IPv6)"
+fi
 grep -q "server done" "$dir/server.log" || fail "the server did not serve every client"
 echo "dpdk-inet6: a preloaded [::] server over our stack answered ping -6, UDP and TCP over IPv6, and TCP over IPv4 (v4-mapped); its connected UDP sockets got ECONNREFUSED from a closed port over both"

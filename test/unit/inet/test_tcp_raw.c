@@ -246,6 +246,55 @@ static void test_tcp_fast_retransmit_after_three_dupacks(void **st)
     pair_destroy(&p);
 }
 
+/* A connect answered by an ICMP port unreachable (a firewall's reject)
+ * fails at once with ECONNREFUSED, as Linux's tcp_v4_err, not after its
+ * SYN retries; one that quotes a sequence not in flight is ignored. */
+static void test_tcp_connect_ends_at_an_icmp_port_unreachable(void **st)
+{
+    (void)st;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    int q;
+    demi_qtoken_t qt;
+    assert_int_equal(dm_socket(p.b, &q, AF_INET, SOCK_STREAM, 0), 0);
+    struct sockaddr_in dst = sin_of(IP_A, 80);
+    assert_int_equal(dm_connect(p.b, &qt, q, (struct sockaddr *)&dst, sizeof(dst)), 0);
+    uint8_t r[256];
+    uint32_t n = 0;
+    bool syn = false;
+    for (int i = 0; i < 8 && !syn; i++)
+        syn = raw_recv_frame(&p, r, sizeof(r), &n, 500 * DM_NS_PER_MS) && n >= 54 && r[12] == 0x08 &&
+              r[13] == 0x00 && r[14 + 9] == IPPROTO_TCP_;
+    assert_true(syn);
+    /* type 3 code 3, quoting the SYN's IP header and first 8 TCP bytes */
+    uint8_t icmp[8 + 28] = {ICMP_DEST_UNREACH, ICMP_PORT_UNREACH};
+    memcpy(icmp + 8, r + 14, 28);
+    uint8_t f[128];
+    icmp[8 + 20 + 4] ^= 0x80; /* a sequence not in flight */
+    uint16_t c = inet_csum_fold(inet_csum_partial(icmp, sizeof(icmp), 0));
+    memcpy(icmp + 2, &c, 2);
+    raw_send_frame(&p, f, raw_ip_frame(f, IPPROTO_ICMP_, 0, icmp, sizeof(icmp)));
+    int64_t end = dm_clock_ns() + 20 * DM_NS_PER_MS;
+    while (dm_clock_ns() < end)
+        dm_poll(p.b, 0);
+    assert_false(token_done(p.b, qt));
+    assert_int_equal(stat_of(p.b, "icmp.rx_unreach"), 1);
+    icmp[8 + 20 + 4] ^= 0x80;
+    memset(icmp + 2, 0, 2);
+    c = inet_csum_fold(inet_csum_partial(icmp, sizeof(icmp), 0));
+    memcpy(icmp + 2, &c, 2);
+    raw_send_frame(&p, f, raw_ip_frame(f, IPPROTO_ICMP_, 0, icmp, sizeof(icmp)));
+    end = dm_clock_ns() + DM_NS_PER_S;
+    while (!token_done(p.b, qt) && dm_clock_ns() < end)
+        dm_poll(p.b, 0);
+    demi_qresult_t qr;
+    assert_int_equal(dm_wait(p.b, &qr, qt, 0), 0);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
+    assert_int_equal(qr.qr_ret, ECONNREFUSED);
+    assert_int_equal(stat_of(p.b, "icmp.rx_unreach_sock"), 1);
+    pair_destroy(&p);
+}
+
 static void test_tcp_rto_backs_off_exponentially(void **st)
 {
     (void)st;
@@ -640,6 +689,7 @@ int main(void)
         cmocka_unit_test(test_tcp_ack_of_unsent_data_is_answered_and_dropped),
         cmocka_unit_test(test_tcp_fast_retransmit_after_three_dupacks),
         cmocka_unit_test(test_tcp_rto_backs_off_exponentially),
+        cmocka_unit_test(test_tcp_connect_ends_at_an_icmp_port_unreachable),
         cmocka_unit_test(test_tcp_out_of_order_data_is_sacked_then_reassembled),
         cmocka_unit_test(test_tcp_bad_checksum_and_bad_offset_are_counted_and_dropped),
         cmocka_unit_test(test_tcp_segment_for_no_connection_gets_rst),
