@@ -4,8 +4,8 @@
  * by turning the request buffer around in place, sends destination port
  * unreachable for UDP datagrams nobody listens to, and hands one that
  * comes back for a datagram or a SYN of ours to its socket. Other
- * messages are counted and ignored (no PMTU discovery: we never send
- * above DEMI_MTU).
+ * messages are counted and ignored. Path MTU discovery (RFC 1191) is
+ * TCP's only: a fragmentation needed shrinks that connection's MSS.
  */
 #include <errno.h>
 #include <string.h>
@@ -15,8 +15,8 @@
 /* Destination unreachable, by code: Linux's errno for it and whether it
  * is a hard error (icmp_err_convert). A connected UDP socket hears only
  * of hard ones (the rest with IP_RECVERR, which we do not have); a TCP
- * connection still opening ends with any but "fragmentation needed"
- * (tcp_v4_err; we send nothing above DEMI_MTU, so no PMTU discovery). */
+ * connection still opening ends with any but "fragmentation needed",
+ * which shrinks a connection's segments instead (tcp_v4_err). */
 static const struct {
     int err;
     bool hard;
@@ -31,12 +31,13 @@ static const struct {
 /* It quotes our IP header and 8 bytes past it (RFC 792): the ports of a
  * UDP datagram or TCP segment of ours (and the TCP sequence) tell which
  * socket. */
-static void icmp_unreach(struct inet_stack *st, const struct dm_buf *m, uint32_t off, uint32_t len, uint8_t code)
+static void icmp_unreach(struct inet_stack *st, const struct dm_buf *m, uint32_t off, uint32_t len, uint8_t code,
+                         uint32_t rest)
 {
     st->icmp_st.rx_unreach++;
     uint8_t q[60 + 8];
     uint32_t n = DM_MIN(len - (uint32_t)sizeof(struct icmp_hdr), (uint32_t)sizeof(q));
-    if (code >= DM_ARRAY_SIZE(unreach) || code == ICMP_FRAG_NEEDED || n < sizeof(struct ip_hdr) + 8 ||
+    if (code >= DM_ARRAY_SIZE(unreach) || n < sizeof(struct ip_hdr) + 8 ||
         dm_buf_copy_out(m, off + (uint32_t)sizeof(struct icmp_hdr), q, n) != n)
         return;
     const struct ip_hdr *qi = (const struct ip_hdr *)q;
@@ -53,7 +54,11 @@ static void icmp_unreach(struct inet_stack *st, const struct dm_buf *m, uint32_t
     } else if (qi->proto == IPPROTO_TCP_) {
         uint32_t seq;
         memcpy(&seq, q + qhl + 4, 4);
-        took = tcp_icmp_error(st, &src, sport, &dst, dport, ntohl(seq), unreach[code].err);
+        /* fragmentation needed: the next hop's MTU in the low half of
+         * the header's last word (RFC 1191) */
+        took = code == ICMP_FRAG_NEEDED
+                   ? tcp_icmp_pmtu(st, &src, sport, &dst, dport, ntohl(seq), ntohl(rest) & 0xffff)
+                   : tcp_icmp_error(st, &src, sport, &dst, dport, ntohl(seq), unreach[code].err);
     }
     if (took)
         st->icmp_st.rx_unreach_sock++;
@@ -75,7 +80,7 @@ void icmp_input(struct inet_stack *st, struct dm_buf *m)
     }
     struct icmp_hdr *ic = (struct icmp_hdr *)(m->data + hlen);
     if (ic->type == ICMP_DEST_UNREACH) {
-        icmp_unreach(st, m, hlen, len, ic->code);
+        icmp_unreach(st, m, hlen, len, ic->code, ic->rest);
         goto drop;
     }
     if (ic->type != ICMP_ECHO_REQUEST || ic->code != 0) {

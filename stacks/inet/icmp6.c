@@ -223,7 +223,9 @@ static const struct {
 
 /* It quotes our packet (RFC 4443 3.1): a UDP datagram or TCP segment of
  * ours right behind its IPv6 header tells which socket. */
-static void icmp6_unreach(struct inet_stack *st, const struct dm_buf *m, uint32_t off, uint32_t len, uint8_t code)
+/* (mtu: a packet too big's, else 0) */
+static void icmp6_unreach(struct inet_stack *st, const struct dm_buf *m, uint32_t off, uint32_t len, uint8_t code,
+                          uint32_t mtu)
 {
     uint8_t q[IP6_HLEN + 8];
     if (code >= DM_ARRAY_SIZE(unreach6) || len < sizeof(struct icmp6_hdr) + sizeof(q) ||
@@ -241,12 +243,13 @@ static void icmp6_unreach(struct inet_stack *st, const struct dm_buf *m, uint32_
     memcpy(&sport, q + IP6_HLEN, 2);
     memcpy(&dport, q + IP6_HLEN + 2, 2);
     bool took = false;
-    if (qi->nxt == IPPROTO_UDP_ && unreach6[code].hard) {
+    if (qi->nxt == IPPROTO_UDP_ && !mtu && unreach6[code].hard) {
         took = udp_icmp_error(st, &src, sport, &dst, dport, unreach6[code].err);
     } else if (qi->nxt == IPPROTO_TCP_) {
         uint32_t seq;
         memcpy(&seq, q + IP6_HLEN + 4, 4);
-        took = tcp_icmp_error(st, &src, sport, &dst, dport, ntohl(seq), unreach6[code].err);
+        took = mtu ? tcp_icmp_pmtu(st, &src, sport, &dst, dport, ntohl(seq), mtu)
+                   : tcp_icmp_error(st, &src, sport, &dst, dport, ntohl(seq), unreach6[code].err);
     }
     if (took)
         st->icmp6_st.rx_unreach_sock++;
@@ -277,9 +280,13 @@ void icmp6_input(struct inet_stack *st, struct dm_buf *m)
         mld_query(st, m, len);
         goto drop;
     case ICMP6_DST_UNREACH:
-        icmp6_unreach(st, m, off, len, ic->code);
-        /* fall through */
+        icmp6_unreach(st, m, off, len, ic->code, 0);
+        st->icmp6_st.rx_error++;
+        goto drop;
     case ICMP6_PACKET_TOO_BIG:
+        if (ntohl(ic->rest) != 0)
+            icmp6_unreach(st, m, off, len, 0, ntohl(ic->rest));
+        /* fall through */
     case ICMP6_TIME_EXCEEDED:
     case ICMP6_PARAM_PROB:
         st->icmp6_st.rx_error++;

@@ -119,7 +119,7 @@ struct tcp_stats {
         tx_rst, tx_ack, tx_nobuf, tx_zwp, tx_keepalive, tx_syn_retrans,
         conn_active, conn_passive, conn_reset, conn_timeout, conn_timewait_reuse,
         conn_keepalive_drop, challenge_ack_limited, rx_paws_drop, rx_after_close, tx_rtx_lost,
-        conn_timewait_recycle, rx_copy_scarce, rcvbuf_grow;
+        conn_timewait_recycle, rx_copy_scarce, rcvbuf_grow, tx_pmtu_shrink;
 };
 
 /* ------------------------------------------------------------ neighbours */
@@ -349,6 +349,10 @@ bool udp_icmp_error(struct inet_stack *st, const struct inet_addr *src, uint16_t
  * when a connection still opening took it and ended (tcp.c). */
 bool tcp_icmp_error(struct inet_stack *st, const struct inet_addr *src, uint16_t sport,
                     const struct inet_addr *dst, uint16_t dport, uint32_t seq, int err);
+/* The same for a path MTU below ours (fragmentation needed, packet too
+ * big): true when the connection's MSS shrank (tcp.c). */
+bool tcp_icmp_pmtu(struct inet_stack *st, const struct inet_addr *src, uint16_t sport,
+                   const struct inet_addr *dst, uint16_t dport, uint32_t seq, uint32_t mtu);
 int udp_close(struct inet_stack *st, struct udp_sock *u);
 
 /* inet.c: an address as a socket of family AF_INET6 (v6) or AF_INET

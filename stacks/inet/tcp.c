@@ -404,6 +404,39 @@ bool tcp_icmp_error(struct inet_stack *st, const struct inet_addr *src, uint16_t
     return true;
 }
 
+bool tcp_icmp_pmtu(struct inet_stack *st, const struct inet_addr *src, uint16_t sport,
+                   const struct inet_addr *dst, uint16_t dport, uint32_t seq, uint32_t mtu)
+{
+    /* We send with DF set (and IPv6 routers never fragment): a router on
+     * a narrower path drops our full segments and says so here (RFC 1191
+     * fragmentation needed, RFC 8201 packet too big). As Linux's
+     * tcp_v4_mtu_reduced and tcp_simple_retransmit: a smaller MSS from
+     * now on, and what is in flight goes again at that size, with no cut
+     * of the congestion window (nothing was lost to congestion). The
+     * quote must name a sequence in flight; an MTU below the protocol's
+     * floor (576 for IPv4, as Linux's min_pmtu 552 rounded up to what
+     * every IPv4 host takes; 1280 for IPv6) is taken as that floor. */
+    struct tcp_pcb *p = tcp_lookup(st, src, sport, dst, dport);
+    if (!p || !tcp_can_send_data(p) || SEQ_LT(seq, p->snd_una) || SEQ_GEQ(seq, p->snd_nxt))
+        return false;
+    uint32_t floor = inet_addr_is_v4(&p->rip) ? 576 : 1280;
+    uint32_t mss = DM_MAX(mtu, floor) - tcp_ip_overhead(p) - ((p->flags & TF_TS) ? 12 : 0);
+    if (mss >= p->mss)
+        return false;
+    p->mss = (uint16_t)mss;
+    p->cc.mss = mss;
+    st->tcp_st.tx_pmtu_shrink++;
+    if (p->in_rec == REC_NONE) {
+        p->in_rec = REC_RTO;
+        p->recover = p->snd_nxt;
+        p->rtx_round_nxt = p->snd_nxt;
+        p->dupacks = 0;
+    }
+    p->high_rxt = p->snd_una;
+    tcp_schedule_output(p);
+    return true;
+}
+
 void tcp_set_closed(struct tcp_pcb *p, int err)
 {
     struct inet_stack *st = p->st;

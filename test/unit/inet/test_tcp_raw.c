@@ -295,6 +295,54 @@ static void test_tcp_connect_ends_at_an_icmp_port_unreachable(void **st)
     pair_destroy(&p);
 }
 
+/* A router's "fragmentation needed" (RFC 1191) quoting a full segment in
+ * flight: the connection's segments shrink to the MTU it names and what
+ * was in flight goes again at once at that size, not at the next RTO. */
+static void test_tcp_fragmentation_needed_shrinks_segments_and_resends(void **st)
+{
+    (void)st;
+    struct pair p;
+    int l;
+    setup_pair(&p, &l, NULL);
+    struct raw_conn c;
+    raw_establish(&p, l, &c, RAW_PORT, opt_sack_perm, sizeof(opt_sack_perm), 65535);
+    static uint8_t data[4000];
+    memset(data, 'p', sizeof(data));
+    push_bytes(p.b, c.sqd, data, sizeof(data));
+    uint8_t r[1600];
+    uint32_t n = 0, seq = 0, len = 0;
+    for (int i = 0; i < 8 && len != 1460; i++) {
+        if (!raw_recv_frame(&p, r, sizeof(r), &n, 500 * DM_NS_PER_MS) || n < 54 || r[14 + 9] != IPPROTO_TCP_)
+            continue;
+        len = ntohs(*(uint16_t *)(r + 14 + 2)) - 20 - (uint32_t)(r[14 + 20 + 12] >> 4) * 4;
+        memcpy(&seq, r + 14 + 20 + 4, 4);
+        seq = ntohl(seq);
+    }
+    assert_int_equal(len, 1460);
+    raw_drain(&p);
+    /* type 3 code 4, next-hop MTU 1000, quoting that segment */
+    uint8_t icmp[8 + 28] = {ICMP_DEST_UNREACH, 4, 0, 0, 0, 0, 1000 >> 8, 1000 & 0xff};
+    memcpy(icmp + 8, r + 14, 28);
+    uint16_t cs = inet_csum_fold(inet_csum_partial(icmp, sizeof(icmp), 0));
+    memcpy(icmp + 2, &cs, 2);
+    uint8_t f[128];
+    raw_send_frame(&p, f, raw_ip_frame(f, IPPROTO_ICMP_, 0, icmp, sizeof(icmp)));
+    /* well before the first RTO (1 s): the segment at seq again, 960 B */
+    struct raw_seg s;
+    bool again = false;
+    int64_t end = dm_clock_ns() + 300 * DM_NS_PER_MS;
+    while (!again && dm_clock_ns() < end)
+        again = raw_recv_tcp(&p, &s, end - dm_clock_ns()) && s.seq == seq && s.len == 960;
+    assert_true(again);
+    assert_int_equal(stat_of(p.b, "icmp.rx_unreach_sock"), 1);
+    assert_int_equal(stat_of(p.b, "tcp.tx_pmtu_shrink"), 1);
+    int one = 0;
+    socklen_t ol = sizeof(one);
+    assert_int_equal(dm_getsockopt(p.b, c.sqd, IPPROTO_TCP, TCP_MAXSEG, &one, &ol), 0);
+    assert_int_equal(one, 960);
+    pair_destroy(&p);
+}
+
 static void test_tcp_rto_backs_off_exponentially(void **st)
 {
     (void)st;
@@ -690,6 +738,7 @@ int main(void)
         cmocka_unit_test(test_tcp_fast_retransmit_after_three_dupacks),
         cmocka_unit_test(test_tcp_rto_backs_off_exponentially),
         cmocka_unit_test(test_tcp_connect_ends_at_an_icmp_port_unreachable),
+        cmocka_unit_test(test_tcp_fragmentation_needed_shrinks_segments_and_resends),
         cmocka_unit_test(test_tcp_out_of_order_data_is_sacked_then_reassembled),
         cmocka_unit_test(test_tcp_bad_checksum_and_bad_offset_are_counted_and_dropped),
         cmocka_unit_test(test_tcp_segment_for_no_connection_gets_rst),
