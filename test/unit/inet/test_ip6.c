@@ -303,6 +303,42 @@ static void test_udp6_connected_socket_gets_econnrefused_from_port_unreachable(v
     pair_destroy(&p);
 }
 
+/* A connect whose SYN comes back as an ICMPv6 port unreachable fails at
+ * once with ECONNREFUSED (tcp_v6_err); a packet too big quoting it does
+ * not end it (only an open connection shrinks its segments). */
+static void test_tcp6_connect_ends_at_an_icmp6_port_unreachable(void **st)
+{
+    (void)st;
+    const char *kv[] = {"DEMI_ARP", IP6_A "=" MAC_A, NULL};
+    struct pair p;
+    pair_create(&p, NULL, kv);
+    int q;
+    demi_qtoken_t qt;
+    assert_int_equal(dm_socket(p.b, &q, AF_INET6, SOCK_STREAM, 0), 0);
+    struct sockaddr_in6 dst = sin6_of(IP6_A, 80);
+    assert_int_equal(dm_connect(p.b, &qt, q, (struct sockaddr *)&dst, sizeof(dst)), 0);
+    uint8_t r[256], f[256];
+    uint32_t n;
+    assert_true(recv6(&p, IPPROTO_TCP_, -1, r, sizeof(r), &n, DM_NS_PER_S));
+    uint8_t icmp[8 + 48] = {ICMP6_PACKET_TOO_BIG, 0, 0, 0, 0, 0, 1280 >> 8, 1280 & 0xff};
+    memcpy(icmp + 8, r + 14, 48);
+    raw_send_frame(&p, f, raw_ip6_frame(f, IP6_A, IP6_B, IP6_NH_ICMP6, icmp, sizeof(icmp), IP6_NH_ICMP6, 0));
+    int64_t end = dm_clock_ns() + 20 * DM_NS_PER_MS;
+    while (dm_clock_ns() < end)
+        dm_poll(p.b, 0);
+    assert_false(token_done(p.b, qt));
+    memset(icmp, 0, 8);
+    icmp[0] = ICMP6_DST_UNREACH;
+    icmp[1] = ICMP6_PORT_UNREACH;
+    raw_send_frame(&p, f, raw_ip6_frame(f, IP6_A, IP6_B, IP6_NH_ICMP6, icmp, sizeof(icmp), IP6_NH_ICMP6, 0));
+    demi_qresult_t qr = pair_wait(&p, p.b, qt, DM_NS_PER_S);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
+    assert_int_equal(qr.qr_ret, ECONNREFUSED);
+    assert_int_equal(stat_of(p.b, "icmp6.rx_unreach_sock"), 1);
+    assert_int_equal(stat_of(p.b, "icmp6.rx_error"), 2);
+    pair_destroy(&p);
+}
+
 static void test_udp6_to_an_unbound_port_gets_port_unreachable(void **st)
 {
     (void)st;
@@ -797,6 +833,7 @@ int main(void)
         cmocka_unit_test(test_udp6_between_two_stacks_resolves_by_nd_and_carries_sockaddr_in6),
         cmocka_unit_test(test_udp6_to_an_unbound_port_gets_port_unreachable),
         cmocka_unit_test(test_udp6_connected_socket_gets_econnrefused_from_port_unreachable),
+        cmocka_unit_test(test_tcp6_connect_ends_at_an_icmp6_port_unreachable),
         cmocka_unit_test(test_ipv6_malformed_packets_are_counted_by_reason_and_dropped),
         cmocka_unit_test(test_tcp_over_ipv6_transfers_bytes_with_ipv6_addresses_and_mss),
         cmocka_unit_test(test_dual_stack_listener_takes_ipv4_clients_as_v4_mapped),
