@@ -391,14 +391,19 @@ bool tcp_icmp_error(struct inet_stack *st, const struct inet_addr *src, uint16_t
     /* As Linux's tcp_v4_err/tcp_v6_err: only a quote of what is in
      * flight counts (a blind ICMP must guess the sequence); an active
      * open ends with the error (a connect refused by a firewall's ICMP
-     * port unreachable fails at once, not after its SYN retries); an
-     * established connection only keeps it as a soft error there, which
-     * we do not (its retransmissions time out with ETIMEDOUT); a
-     * passive one in SYN-RECEIVED is dropped silently there, left to its
-     * timers here. */
+     * port unreachable fails at once, not after its SYN retries); any
+     * other only keeps it as a soft error, which a timeout reports
+     * instead of ETIMEDOUT (tcp_timeout_err; Linux's passive one in
+     * SYN-RECEIVED drops it, ours keeps it and, unaccepted, tells no
+     * one). */
     struct tcp_pcb *p = tcp_lookup(st, src, sport, dst, dport);
-    if (!p || p->state != TCPS_SYN_SENT || SEQ_LT(seq, p->snd_una) || SEQ_GT(seq, p->snd_nxt))
+    if (!p || p->state == TCPS_LISTEN || p->state == TCPS_CLOSED || SEQ_LT(seq, p->snd_una) ||
+        SEQ_GT(seq, p->snd_nxt))
         return false;
+    if (p->state != TCPS_SYN_SENT) {
+        p->soft_err = err;
+        return true;
+    }
     st->tcp_st.conn_reset++;
     tcp_set_closed(p, err);
     return true;

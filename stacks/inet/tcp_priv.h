@@ -124,6 +124,7 @@ struct tcp_pcb {
     struct dm_queue *q;      /* NULL once the application closed it */
     struct inet_stack *st;
     int err;                 /* pending error (positive errno) for SO_ERROR / ops */
+    int soft_err;            /* an ICMP error seen while open: a timeout reports it instead of ETIMEDOUT */
 
     /* --- listener / child --- */
     struct tcp_pcb *parent;
@@ -226,6 +227,11 @@ static inline uint32_t tcp_ip_overhead(const struct tcp_pcb *p)
 {
     return inet_addr_is_v4(&p->rip) ? IP_HLEN_MIN + TCP_HLEN_MIN : IP6_HLEN + TCP_HLEN_MIN;
 }
+
+/* What a connection that timed out reports: the last ICMP error it saw
+ * (a router's host unreachable), else ETIMEDOUT (Linux's tcp_write_err,
+ * sk_err_soft). */
+static inline int tcp_timeout_err(const struct tcp_pcb *p) { return p->soft_err ? p->soft_err : ETIMEDOUT; }
 
 static inline bool tcp_can_send_data(const struct tcp_pcb *p)
 {

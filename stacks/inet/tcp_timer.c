@@ -32,7 +32,7 @@ static void rtx_fire(struct dm_timer *t)
     if (p->state == TCPS_SYN_SENT || p->state == TCPS_SYN_RCVD) {
         if (p->syn_retries_left == 0) {
             st->tcp_st.conn_timeout++;
-            tcp_set_closed(p, p->state == TCPS_SYN_SENT ? ETIMEDOUT : 0);
+            tcp_set_closed(p, p->state == TCPS_SYN_SENT ? tcp_timeout_err(p) : 0);
             return;
         }
         p->syn_retries_left--;
@@ -48,7 +48,7 @@ static void rtx_fire(struct dm_timer *t)
     if (tcp_rtt_backoffs(&p->rtt) >= st->rtx_retries) {
         st->tcp_st.conn_timeout++;
         tcp_send_rst(p);
-        tcp_set_closed(p, ETIMEDOUT);
+        tcp_set_closed(p, tcp_timeout_err(p));
         inet_schedule_flush(st);
         return;
     }
@@ -106,7 +106,7 @@ static void misc_fire(struct dm_timer *t)
     if (p->ka_probes >= p->ka_cnt) {
         st->tcp_st.conn_keepalive_drop++;
         tcp_send_rst(p);
-        tcp_set_closed(p, ETIMEDOUT);
+        tcp_set_closed(p, tcp_timeout_err(p));
         inet_schedule_flush(st);
         return;
     }

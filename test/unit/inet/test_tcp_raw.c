@@ -343,6 +343,46 @@ static void test_tcp_fragmentation_needed_shrinks_segments_and_resends(void **st
     pair_destroy(&p);
 }
 
+/* An ICMP host unreachable quoting data in flight does not end an open
+ * connection; when its retransmissions then time out, the error it
+ * reports is that one, not ETIMEDOUT (Linux's sk_err_soft). */
+static void test_tcp_timeout_reports_the_last_icmp_error(void **st)
+{
+    (void)st;
+    const char *kv[] = {"DEMI_TCP_RTO_MIN_MS", "10", "DEMI_TCP_RTO_INIT_MS", "10", "DEMI_TCP_RETRIES", "2", NULL};
+    struct pair p;
+    int l;
+    setup_pair(&p, &l, kv);
+    struct raw_conn c;
+    raw_establish(&p, l, &c, RAW_PORT, opt_sack_perm, sizeof(opt_sack_perm), 65535);
+    demi_qtoken_t pop;
+    assert_int_equal(dm_pop(p.b, &pop, c.sqd), 0);
+    push_bytes(p.b, c.sqd, "data", 4);
+    uint8_t r[256];
+    uint32_t n = 0;
+    bool data = false;
+    for (int i = 0; i < 8 && !data; i++)
+        data = raw_recv_frame(&p, r, sizeof(r), &n, 500 * DM_NS_PER_MS) && n >= 58 && r[14 + 9] == IPPROTO_TCP_;
+    assert_true(data);
+    uint8_t icmp[8 + 28] = {ICMP_DEST_UNREACH, 1}; /* host unreachable: soft */
+    memcpy(icmp + 8, r + 14, 28);
+    uint16_t cs = inet_csum_fold(inet_csum_partial(icmp, sizeof(icmp), 0));
+    memcpy(icmp + 2, &cs, 2);
+    uint8_t f[128];
+    raw_send_frame(&p, f, raw_ip_frame(f, IPPROTO_ICMP_, 0, icmp, sizeof(icmp)));
+    /* b alone (a's stack would reset the retransmissions it never knew) */
+    int64_t end = dm_clock_ns() + 5 * DM_NS_PER_S;
+    while (!token_done(p.b, pop) && dm_clock_ns() < end)
+        dm_poll(p.b, 0);
+    demi_qresult_t qr;
+    assert_int_equal(dm_wait(p.b, &qr, pop, 0), 0);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
+    assert_int_equal(qr.qr_ret, EHOSTUNREACH);
+    assert_int_equal(stat_of(p.b, "icmp.rx_unreach_sock"), 1);
+    assert_int_equal(stat_of(p.b, "tcp.conn_timeout"), 1);
+    pair_destroy(&p);
+}
+
 static void test_tcp_rto_backs_off_exponentially(void **st)
 {
     (void)st;
@@ -739,6 +779,7 @@ int main(void)
         cmocka_unit_test(test_tcp_rto_backs_off_exponentially),
         cmocka_unit_test(test_tcp_connect_ends_at_an_icmp_port_unreachable),
         cmocka_unit_test(test_tcp_fragmentation_needed_shrinks_segments_and_resends),
+        cmocka_unit_test(test_tcp_timeout_reports_the_last_icmp_error),
         cmocka_unit_test(test_tcp_out_of_order_data_is_sacked_then_reassembled),
         cmocka_unit_test(test_tcp_bad_checksum_and_bad_offset_are_counted_and_dropped),
         cmocka_unit_test(test_tcp_segment_for_no_connection_gets_rst),
