@@ -40,20 +40,10 @@ for p in nginx curl; do
   command -v $p >/dev/null || { echo "SKIP: $p not installed (apt-get install nginx-light curl)"; exit 77; }
 done
 curl --version | grep -q HTTP2 || { echo "SKIP: curl without HTTP/2"; exit 77; }
-PY=/usr/bin/python3 # the system python: no pyenv shim in between
-[ -x "$PY" ] || PY=$(command -v python3)
-dir=$(mktemp -d)
-ngx= peers=
-cleanup() {
-  ngx_kill_groups $ngx $peers
-  wait 2>/dev/null
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+ngx_scaffold
 fail() {
   echo "FAIL ($be): $*"
-  echo "--- nginx error.log (last 25 lines)"; tail -25 "$dir/error.log" 2>/dev/null
-  echo "--- nginx stdout/stderr"; tail -10 "$dir/out.log" 2>/dev/null
+  ngx_logs 25
   echo "--- syslog received: $(wc -l <"$dir/syslog.txt" 2>/dev/null) datagrams"
   exit 1
 }
@@ -72,16 +62,8 @@ echo "hello from nginx" >"$dir/html/index.html"
 head -c 16777216 /dev/zero >"$dir/html/big.bin"
 chmod -R a+rX "$dir" # the workers run as nginx's default user (root starts it)
 cat >"$dir/nginx.conf" <<CONF
-worker_processes 2;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log info;
 error_log syslog:server=127.0.0.1:$udport,tag=demi info;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path $dir/tmp; proxy_temp_path $dir/tmp; fastcgi_temp_path $dir/tmp;
-  uwsgi_temp_path $dir/tmp; scgi_temp_path $dir/tmp;
+$(ngx_conf_common "$dir" info)
   keepalive_timeout 5;
   server {
     listen 127.0.0.1:$p1;
@@ -103,13 +85,7 @@ http {
   }
 }
 CONF
-if [ "$be" = kernel ]; then
-  run=()
-else
-  run=(env DEMI_LOG=info "$demirun" --backend "$be" --)
-fi
-setsid timeout -k 3 45 "${run[@]}" nginx -p "$dir" -c "$dir/nginx.conf" >"$dir/out.log" 2>&1 </dev/null &
-ngx=$!
+ngx_start "$demirun" "$be"
 h1=http://127.0.0.1:$p1 h2=http://127.0.0.1:$p3
 ngx_wait_up "$h1/index.html" $ngx "$dir" "$be" || fail "nginx did not serve on port $p1"
 master=$(cat "$dir/nginx.pid") || fail "no pid file"
@@ -248,21 +224,15 @@ for _ in $(seq 100); do
 done
 [ $fresh = 2 ] && [ $stale = 0 ] || fail "reload: workers $old -> $new after 5 s"
 round b
-kill -QUIT "$master"
-for _ in $(seq 100); do kill -0 "$master" 2>/dev/null || break; sleep 0.05; done
-kill -0 "$master" 2>/dev/null && fail "nginx did not exit within 5 s of SIGQUIT"
-wait $ngx
-rc=$?
-[ $rc = 0 ] || fail "nginx exited with $rc"
+ngx_quit "$master" $ngx "$dir"
+[ -z "$NGX_WHY" ] || fail "$NGX_WHY"
 grep -q "send() failed" "$dir/error.log" && fail "nginx logged: $(grep -m1 "send() failed" "$dir/error.log")"
 grep -q "open socket .* left in connection" "$dir/error.log" &&
   fail "nginx logged: $(grep -m1 "open socket .* left in connection" "$dir/error.log")"
-grep -E "\[(alert|crit|emerg)\]" "$dir/error.log" >"$dir/bad.log" && fail "nginx logged: $(head -2 "$dir/bad.log")"
 started=
 if [ "$be" != kernel ]; then
   # 2 workers, 2 after the reload (and the master: its syslog socket)
-  started=$(cat "$dir/out.log" "$dir/error.log" | grep "datapath started: backend $be" |
-    sed 's/^demi\[\([0-9]*\)\].*/\1/' | sort -u | wc -l)
+  started=$(ngx_datapaths "$dir" "$be")
   [ "$started" -ge 4 ] || fail "$started processes started the $be datapath (4 workers expected)"
   started=" ($started datapaths)"
 fi

@@ -18,8 +18,7 @@ demirun=$1 be=$2 reloads=${3:-8}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/nginx-lib.sh"
 command -v nginx >/dev/null || { echo "SKIP: nginx not installed (apt-get install nginx-light)"; exit 77; }
-PY=/usr/bin/python3 # the system python: no pyenv shim in between
-[ -x "$PY" ] || PY=$(command -v python3)
+ngx_python
 dir=$(mktemp -d)
 ngx= clients=()
 cleanup() {
@@ -43,15 +42,7 @@ echo "hello from nginx" >"$dir/html/index.html"
 : >"$dir/stats"
 chmod -R a+rwX "$dir" # the workers run as nginx's default user (root starts it)
 cat >"$dir/nginx.conf" <<CONF
-worker_processes 2;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log notice;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path $dir/tmp; proxy_temp_path $dir/tmp; fastcgi_temp_path $dir/tmp;
-  uwsgi_temp_path $dir/tmp; scgi_temp_path $dir/tmp;
+$(ngx_conf_common "$dir" notice)
   keepalive_timeout 5;
   server { listen 127.0.0.1:$p1; root $dir/html; }
   server { listen 127.0.0.1:$p2 reuseport; root $dir/html; }
@@ -106,13 +97,8 @@ for i in 1 2 3; do
   [ "$ok" -gt 100 ] || bad="$bad client $i: only $ok connections;"
 done
 [ -z "$bad" ] || fail "$reloads reloads, $total connections answered;$bad"
-kill -QUIT "$master"
-for _ in $(seq 100); do kill -0 "$master" 2>/dev/null || break; sleep 0.05; done
-kill -0 "$master" 2>/dev/null && fail "nginx did not exit within 5 s of SIGQUIT"
-wait $ngx
-rc=$?
-[ $rc = 0 ] || fail "nginx exited with $rc"
-grep -E "\[(alert|crit|emerg)\]" "$dir/error.log" >"$dir/bad.log" && fail "nginx logged: $(head -2 "$dir/bad.log")"
+ngx_quit "$master" $ngx "$dir"
+[ -z "$NGX_WHY" ] || fail "$NGX_WHY"
 served=
 if [ "$be" != kernel ]; then
   # every process dumps its datapaths' counters at exit

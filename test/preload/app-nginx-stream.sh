@@ -24,20 +24,10 @@ for p in nginx curl; do
 done
 mod=/usr/lib/nginx/modules/ngx_stream_module.so
 [ -f $mod ] || { echo "SKIP: no $mod (apt-get install libnginx-mod-stream)"; exit 77; }
-PY=/usr/bin/python3 # the system python: no pyenv shim in between
-[ -x "$PY" ] || PY=$(command -v python3)
-dir=$(mktemp -d)
-ngx= peers=
-cleanup() {
-  ngx_kill_groups $ngx $peers
-  wait 2>/dev/null
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+ngx_scaffold
 fail() {
   echo "FAIL ($be): $*"
-  echo "--- nginx error.log (last 25 lines)"; tail -25 "$dir/error.log" 2>/dev/null
-  echo "--- nginx stdout/stderr"; tail -10 "$dir/out.log" 2>/dev/null
+  ngx_logs 25
   exit 1
 }
 
@@ -54,15 +44,7 @@ echo "up" >"$dir/html/index.html"
 chmod -R a+rX "$dir" # the workers run as nginx's default user (root starts it)
 cat >"$dir/nginx.conf" <<CONF
 load_module $mod;
-worker_processes 2;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log info;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path $dir/tmp; proxy_temp_path $dir/tmp; fastcgi_temp_path $dir/tmp;
-  uwsgi_temp_path $dir/tmp; scgi_temp_path $dir/tmp;
+$(ngx_conf_common "$dir" info)
   server { listen 127.0.0.1:$ph; root $dir/html; }
 }
 stream {
@@ -80,13 +62,7 @@ stream {
   }
 }
 CONF
-if [ "$be" = kernel ]; then
-  run=()
-else
-  run=(env DEMI_LOG=info "$demirun" --backend "$be" --)
-fi
-setsid timeout -k 3 45 "${run[@]}" nginx -p "$dir" -c "$dir/nginx.conf" >"$dir/out.log" 2>&1 </dev/null &
-ngx=$!
+ngx_start "$demirun" "$be"
 ngx_wait_up "http://127.0.0.1:$ph/index.html" $ngx "$dir" "$be" || fail "nginx did not serve on port $ph"
 master=$(cat "$dir/nginx.pid") || fail "no pid file"
 
@@ -101,17 +77,11 @@ want=$(for i in $(seq 0 $((n - 1))); do echo "127.0.0.2 dgram-$i"; done)
 out=$(timeout 20 "$PY" "$here/stream_peers.py" udp $pu $n 2>&1)
 [ "$out" = "$want" ] || fail "UDP through the stream proxy: $(diff <(echo "$want") <(echo "$out") | head -5)"
 
-kill -QUIT "$master"
-for _ in $(seq 100); do kill -0 "$master" 2>/dev/null || break; sleep 0.05; done
-kill -0 "$master" 2>/dev/null && fail "nginx did not exit within 5 s of SIGQUIT"
-wait $ngx
-rc=$?
-[ $rc = 0 ] || fail "nginx exited with $rc"
-grep -E "\[(alert|crit|emerg)\]" "$dir/error.log" >"$dir/bad.log" && fail "nginx logged: $(head -2 "$dir/bad.log")"
+ngx_quit "$master" $ngx "$dir"
+[ -z "$NGX_WHY" ] || fail "$NGX_WHY"
 started=
 if [ "$be" != kernel ]; then
-  started=$(cat "$dir/out.log" "$dir/error.log" | grep "datapath started: backend $be" |
-    sed 's/^demi\[\([0-9]*\)\].*/\1/' | sort -u | wc -l)
+  started=$(ngx_datapaths "$dir" "$be")
   [ "$started" -ge 2 ] || fail "$started processes started the $be datapath (2 workers expected)"
   started=" ($started datapaths)"
 fi

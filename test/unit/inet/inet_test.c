@@ -180,6 +180,13 @@ demi_qtoken_t push_bytes(struct dm_instance *inst, int qd, const void *data, siz
     return qt;
 }
 
+void pair_udp_connect(struct pair *p, struct dm_instance *inst, int qd, const struct sockaddr *to, socklen_t len)
+{
+    demi_qtoken_t ct;
+    assert_int_equal(dm_connect(inst, &ct, qd, to, len), 0);
+    assert_int_equal(pair_wait(p, inst, ct, DM_NS_PER_S).qr_opcode, DEMI_OPC_CONNECT);
+}
+
 int64_t stat_of(struct dm_instance *inst, const char *name) { return dm_stats_get(inst, name); }
 
 /* ------------------------------------------------------------ raw peer */

@@ -63,6 +63,8 @@ void tcp_connect_pair(struct pair *p, int lqd, uint16_t port, int *cqd, int *sqd
 /* The same over IPv6 (an AF_INET6 client to IP6_B). */
 void tcp_connect_pair6(struct pair *p, int lqd, uint16_t port, int *cqd, int *sqd);
 demi_qtoken_t push_bytes(struct dm_instance *inst, int qd, const void *data, size_t len);
+/* Connects the UDP socket qd of inst to `to` (waits for it). */
+void pair_udp_connect(struct pair *p, struct dm_instance *inst, int qd, const struct sockaddr *to, socklen_t len);
 int64_t stat_of(struct dm_instance *inst, const char *name);
 
 /* ---- raw peer on instance a's device ---- */

@@ -189,26 +189,26 @@ static void test_udp_connected_socket_gets_econnrefused_from_port_unreachable(vo
     assert_int_equal(dm_socket(p.a, &ua, AF_INET, SOCK_DGRAM, 0), 0);
     struct sockaddr_in closed = sin_of(IP_B, 9999), sa = sin_of(IP_A, 1111);
     assert_int_equal(dm_bind(p.a, ua, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    demi_qtoken_t ct, pop, qt;
-    assert_int_equal(dm_connect(p.a, &ct, ua, (struct sockaddr *)&closed, sizeof(closed)), 0);
-    assert_int_equal(pair_wait(&p, p.a, ct, DM_NS_PER_S).qr_opcode, DEMI_OPC_CONNECT);
+    pair_udp_connect(&p, p.a, ua, (struct sockaddr *)&closed, sizeof(closed));
+    demi_qtoken_t pop, qt;
     assert_int_equal(dm_pop(p.a, &pop, ua), 0);
-    int err = 0;
-    demi_sgarray_t sga = dm_sgaalloc(p.a, 4, &err);
-    memcpy(sga.sga_segs[0].sgaseg_buf, "ping", 4);
-    assert_int_equal(dm_push(p.a, &qt, ua, &sga), 0);
+    push_bytes(p.a, ua, "ping", 4);
     demi_qresult_t qr = pair_wait(&p, p.a, pop, DM_NS_PER_S);
     assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
     assert_int_equal(qr.qr_ret, ECONNREFUSED);
     assert_int_equal(stat_of(p.a, "icmp.rx_unreach_sock"), 1);
     /* none pending: the next pop fails at once, and only that one; a
      * datagram B sends meanwhile (port 9999 now bound) comes after */
-    assert_int_equal(dm_push(p.a, &qt, ua, &sga), 0);
+    push_bytes(p.a, ua, "ping", 4);
     pair_run_for(&p, 5 * DM_NS_PER_MS);
     assert_int_equal(stat_of(p.a, "icmp.rx_unreach_sock"), 2);
+    int err = 0;
+    demi_sgarray_t sga = dm_sgaalloc(p.b, 4, &err);
+    memcpy(sga.sga_segs[0].sgaseg_buf, "pong", 4);
     assert_int_equal(dm_socket(p.b, &ub, AF_INET, SOCK_DGRAM, 0), 0);
     assert_int_equal(dm_bind(p.b, ub, (struct sockaddr *)&closed, sizeof(closed)), 0);
     assert_int_equal(dm_pushto(p.b, &qt, ub, &sga, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    dm_sgafree(p.b, &sga);
     pair_run_for(&p, 5 * DM_NS_PER_MS);
     assert_int_equal(dm_pop(p.a, &pop, ua), 0);
     qr = pair_wait(&p, p.a, pop, DM_NS_PER_S);
@@ -223,6 +223,7 @@ static void test_udp_connected_socket_gets_econnrefused_from_port_unreachable(vo
     assert_int_equal(dm_socket(p.a, &uu, AF_INET, SOCK_DGRAM, 0), 0);
     assert_int_equal(dm_pop(p.a, &pop, uu), 0);
     struct sockaddr_in other = sin_of(IP_B, 9998);
+    sga = dm_sgaalloc(p.a, 4, &err);
     assert_int_equal(dm_pushto(p.a, &qt, uu, &sga, (struct sockaddr *)&other, sizeof(other)), 0);
     pair_run_for(&p, 5 * DM_NS_PER_MS);
     assert_int_equal(stat_of(p.a, "icmp.rx_unreach"), 3);

@@ -287,15 +287,10 @@ static void test_udp6_connected_socket_gets_econnrefused_from_port_unreachable(v
     int ua;
     assert_int_equal(dm_socket(p.a, &ua, AF_INET6, SOCK_DGRAM, 0), 0);
     struct sockaddr_in6 closed = sin6_of(IP6_B, 9999);
-    demi_qtoken_t ct, pop, qt;
-    assert_int_equal(dm_connect(p.a, &ct, ua, (struct sockaddr *)&closed, sizeof(closed)), 0);
-    assert_int_equal(pair_wait(&p, p.a, ct, DM_NS_PER_S).qr_opcode, DEMI_OPC_CONNECT);
+    pair_udp_connect(&p, p.a, ua, (struct sockaddr *)&closed, sizeof(closed));
+    demi_qtoken_t pop;
     assert_int_equal(dm_pop(p.a, &pop, ua), 0);
-    int err = 0;
-    demi_sgarray_t sga = dm_sgaalloc(p.a, 4, &err);
-    memcpy(sga.sga_segs[0].sgaseg_buf, "ping", 4);
-    assert_int_equal(dm_push(p.a, &qt, ua, &sga), 0);
-    dm_sgafree(p.a, &sga);
+    push_bytes(p.a, ua, "ping", 4);
     demi_qresult_t qr = pair_wait(&p, p.a, pop, DM_NS_PER_S);
     assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
     assert_int_equal(qr.qr_ret, ECONNREFUSED);
