@@ -16,7 +16,9 @@
  * is a hard error (icmp_err_convert). A connected UDP socket hears only
  * of hard ones (the rest with IP_RECVERR, which we do not have); a TCP
  * connection still opening ends with any but "fragmentation needed",
- * which shrinks a connection's segments instead (tcp_v4_err). */
+ * which shrinks a connection's segments instead, and an open one keeps
+ * it as its soft error (tcp_v4_err). Time exceeded and parameter problem
+ * are handled alike (EHOSTUNREACH soft, EPROTO hard). */
 static const struct {
     int err;
     bool hard;
@@ -28,17 +30,16 @@ static const struct {
 };
 #define ICMP_FRAG_NEEDED 4 /* code */
 
-/* It quotes our IP header and 8 bytes past it (RFC 792): the ports of a
- * UDP datagram or TCP segment of ours (and the TCP sequence) tell which
- * socket. */
-static void icmp_unreach(struct inet_stack *st, const struct dm_buf *m, uint32_t off, uint32_t len, uint8_t code,
-                         uint32_t rest)
+/* An error quoting our IP header and 8 bytes past it (RFC 792): the
+ * ports of a UDP datagram or TCP segment of ours (and the TCP sequence)
+ * tell which socket. err, hard: what Linux makes of it; mtu: a
+ * fragmentation needed's next-hop MTU, else 0. */
+static void icmp_quote_error(struct inet_stack *st, const struct dm_buf *m, uint32_t off, uint32_t len, int err,
+                             bool hard, uint32_t mtu)
 {
-    st->icmp_st.rx_unreach++;
     uint8_t q[60 + 8];
     uint32_t n = DM_MIN(len - (uint32_t)sizeof(struct icmp_hdr), (uint32_t)sizeof(q));
-    if (code >= DM_ARRAY_SIZE(unreach) || n < sizeof(struct ip_hdr) + 8 ||
-        dm_buf_copy_out(m, off + (uint32_t)sizeof(struct icmp_hdr), q, n) != n)
+    if (n < sizeof(struct ip_hdr) + 8 || dm_buf_copy_out(m, off + (uint32_t)sizeof(struct icmp_hdr), q, n) != n)
         return;
     const struct ip_hdr *qi = (const struct ip_hdr *)q;
     uint32_t qhl = (uint32_t)(qi->vhl & 0xf) * 4;
@@ -49,19 +50,42 @@ static void icmp_unreach(struct inet_stack *st, const struct dm_buf *m, uint32_t
     memcpy(&sport, q + qhl, 2);
     memcpy(&dport, q + qhl + 2, 2);
     bool took = false;
-    if (qi->proto == IPPROTO_UDP_ && unreach[code].hard) {
-        took = udp_icmp_error(st, &src, sport, &dst, dport, unreach[code].err);
+    if (qi->proto == IPPROTO_UDP_ && hard && !mtu) {
+        took = udp_icmp_error(st, &src, sport, &dst, dport, err);
     } else if (qi->proto == IPPROTO_TCP_) {
         uint32_t seq;
         memcpy(&seq, q + qhl + 4, 4);
-        /* fragmentation needed: the next hop's MTU in the low half of
-         * the header's last word (RFC 1191) */
-        took = code == ICMP_FRAG_NEEDED
-                   ? tcp_icmp_pmtu(st, &src, sport, &dst, dport, ntohl(seq), ntohl(rest) & 0xffff)
-                   : tcp_icmp_error(st, &src, sport, &dst, dport, ntohl(seq), unreach[code].err);
+        took = mtu ? tcp_icmp_pmtu(st, &src, sport, &dst, dport, ntohl(seq), mtu)
+                   : tcp_icmp_error(st, &src, sport, &dst, dport, ntohl(seq), err);
     }
     if (took)
         st->icmp_st.rx_unreach_sock++;
+}
+
+static void icmp_error_input(struct inet_stack *st, const struct dm_buf *m, uint32_t off, uint32_t len,
+                             const struct icmp_hdr *ic)
+{
+    switch (ic->type) {
+    case ICMP_DEST_UNREACH:
+        st->icmp_st.rx_unreach++;
+        if (ic->code >= DM_ARRAY_SIZE(unreach))
+            return;
+        if (ic->code == ICMP_FRAG_NEEDED) {
+            /* the next hop's MTU: the low half of the last word (RFC 1191) */
+            uint32_t mtu = ntohl(ic->rest) & 0xffff;
+            if (mtu)
+                icmp_quote_error(st, m, off, len, 0, false, mtu);
+            return;
+        }
+        icmp_quote_error(st, m, off, len, unreach[ic->code].err, unreach[ic->code].hard, 0);
+        return;
+    case ICMP_TIME_EXCEEDED: /* a routing loop, or TTL too small: soft */
+        icmp_quote_error(st, m, off, len, EHOSTUNREACH, false, 0);
+        return;
+    case ICMP_PARAM_PROB:
+        icmp_quote_error(st, m, off, len, EPROTO, true, 0);
+        return;
+    }
 }
 
 void icmp_input(struct inet_stack *st, struct dm_buf *m)
@@ -79,8 +103,10 @@ void icmp_input(struct inet_stack *st, struct dm_buf *m)
         goto drop;
     }
     struct icmp_hdr *ic = (struct icmp_hdr *)(m->data + hlen);
-    if (ic->type == ICMP_DEST_UNREACH) {
-        icmp_unreach(st, m, hlen, len, ic->code, ic->rest);
+    if (ic->type == ICMP_DEST_UNREACH || ic->type == ICMP_TIME_EXCEEDED || ic->type == ICMP_PARAM_PROB) {
+        if (ic->type != ICMP_DEST_UNREACH)
+            st->icmp_st.rx_other++;
+        icmp_error_input(st, m, hlen, len, ic);
         goto drop;
     }
     if (ic->type != ICMP_ECHO_REQUEST || ic->code != 0) {

@@ -221,14 +221,14 @@ static const struct {
     {ECONNREFUSED, true}, {EACCES, true}, {EACCES, true},
 };
 
-/* It quotes our packet (RFC 4443 3.1): a UDP datagram or TCP segment of
- * ours right behind its IPv6 header tells which socket. */
-/* (mtu: a packet too big's, else 0) */
-static void icmp6_unreach(struct inet_stack *st, const struct dm_buf *m, uint32_t off, uint32_t len, uint8_t code,
-                          uint32_t mtu)
+/* An error quoting our packet (RFC 4443 3.1): a UDP datagram or TCP
+ * segment of ours right behind its IPv6 header tells which socket. err,
+ * hard: what Linux makes of it; mtu: a packet too big's, else 0. */
+static void icmp6_quote_error(struct inet_stack *st, const struct dm_buf *m, uint32_t off, uint32_t len, int err,
+                              bool hard, uint32_t mtu)
 {
     uint8_t q[IP6_HLEN + 8];
-    if (code >= DM_ARRAY_SIZE(unreach6) || len < sizeof(struct icmp6_hdr) + sizeof(q) ||
+    if (len < sizeof(struct icmp6_hdr) + sizeof(q) ||
         dm_buf_copy_out(m, off + (uint32_t)sizeof(struct icmp6_hdr), q, sizeof(q)) != sizeof(q))
         return;
     const struct ip6_hdr *qi = (const struct ip6_hdr *)q;
@@ -243,13 +243,13 @@ static void icmp6_unreach(struct inet_stack *st, const struct dm_buf *m, uint32_
     memcpy(&sport, q + IP6_HLEN, 2);
     memcpy(&dport, q + IP6_HLEN + 2, 2);
     bool took = false;
-    if (qi->nxt == IPPROTO_UDP_ && !mtu && unreach6[code].hard) {
-        took = udp_icmp_error(st, &src, sport, &dst, dport, unreach6[code].err);
+    if (qi->nxt == IPPROTO_UDP_ && !mtu && hard) {
+        took = udp_icmp_error(st, &src, sport, &dst, dport, err);
     } else if (qi->nxt == IPPROTO_TCP_) {
         uint32_t seq;
         memcpy(&seq, q + IP6_HLEN + 4, 4);
         took = mtu ? tcp_icmp_pmtu(st, &src, sport, &dst, dport, ntohl(seq), mtu)
-                   : tcp_icmp_error(st, &src, sport, &dst, dport, ntohl(seq), unreach6[code].err);
+                   : tcp_icmp_error(st, &src, sport, &dst, dport, ntohl(seq), err);
     }
     if (took)
         st->icmp6_st.rx_unreach_sock++;
@@ -280,15 +280,21 @@ void icmp6_input(struct inet_stack *st, struct dm_buf *m)
         mld_query(st, m, len);
         goto drop;
     case ICMP6_DST_UNREACH:
-        icmp6_unreach(st, m, off, len, ic->code, 0);
+        if (ic->code < DM_ARRAY_SIZE(unreach6))
+            icmp6_quote_error(st, m, off, len, unreach6[ic->code].err, unreach6[ic->code].hard, 0);
         st->icmp6_st.rx_error++;
         goto drop;
     case ICMP6_PACKET_TOO_BIG:
         if (ntohl(ic->rest) != 0)
-            icmp6_unreach(st, m, off, len, 0, ntohl(ic->rest));
-        /* fall through */
-    case ICMP6_TIME_EXCEEDED:
+            icmp6_quote_error(st, m, off, len, 0, false, ntohl(ic->rest));
+        st->icmp6_st.rx_error++;
+        goto drop;
+    case ICMP6_TIME_EXCEEDED: /* soft, as Linux's icmpv6_err_convert */
+        icmp6_quote_error(st, m, off, len, EHOSTUNREACH, false, 0);
+        st->icmp6_st.rx_error++;
+        goto drop;
     case ICMP6_PARAM_PROB:
+        icmp6_quote_error(st, m, off, len, EPROTO, true, 0);
         st->icmp6_st.rx_error++;
         goto drop;
     default:

@@ -66,6 +66,8 @@ struct ip_hdr {
 #define ICMP_DEST_UNREACH   3
 #define ICMP_PORT_UNREACH   3 /* code */
 #define ICMP_ECHO_REQUEST   8
+#define ICMP_TIME_EXCEEDED  11
+#define ICMP_PARAM_PROB     12
 
 struct icmp_hdr {
     uint8_t type;

@@ -292,6 +292,27 @@ static void test_tcp_connect_ends_at_an_icmp_port_unreachable(void **st)
     assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
     assert_int_equal(qr.qr_ret, ECONNREFUSED);
     assert_int_equal(stat_of(p.b, "icmp.rx_unreach_sock"), 1);
+    /* a time exceeded (a TTL that ran out on the way) ends it too, with
+     * EHOSTUNREACH, as Linux */
+    assert_int_equal(dm_socket(p.b, &q, AF_INET, SOCK_STREAM, 0), 0);
+    assert_int_equal(dm_connect(p.b, &qt, q, (struct sockaddr *)&dst, sizeof(dst)), 0);
+    syn = false;
+    for (int i = 0; i < 8 && !syn; i++)
+        syn = raw_recv_frame(&p, r, sizeof(r), &n, 500 * DM_NS_PER_MS) && n >= 54 && r[12] == 0x08 &&
+              r[13] == 0x00 && r[14 + 9] == IPPROTO_TCP_;
+    assert_true(syn);
+    memset(icmp, 0, 8);
+    icmp[0] = 11; /* time exceeded in transit */
+    memcpy(icmp + 8, r + 14, 28);
+    c = inet_csum_fold(inet_csum_partial(icmp, sizeof(icmp), 0));
+    memcpy(icmp + 2, &c, 2);
+    raw_send_frame(&p, f, raw_ip_frame(f, IPPROTO_ICMP_, 0, icmp, sizeof(icmp)));
+    end = dm_clock_ns() + DM_NS_PER_S;
+    while (!token_done(p.b, qt) && dm_clock_ns() < end)
+        dm_poll(p.b, 0);
+    assert_int_equal(dm_wait(p.b, &qr, qt, 0), 0);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
+    assert_int_equal(qr.qr_ret, EHOSTUNREACH);
     pair_destroy(&p);
 }
 
