@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-# Sourced by the nginx tests of test/preload.
+# Sourced by the nginx tests of test/preload (POSIX sh: app-nginx.sh is a
+# /bin/sh script).
 #
 # ngx_wait_up URL PID DIR BACKEND: wait (5 s at most) until nginx, started
 # as PID with its logs in DIR/out.log and DIR/error.log, serves URL.
@@ -55,10 +56,14 @@ ngx_scaffold() {
 # timeout, under demi-run on BACKEND (with ENV, VAR=VALUE words) or on
 # the kernel (BACKEND kernel); ngx is its pid.
 ngx_start() {
-  local demirun=$1 be=$2 run=()
+  local demirun=$1 be=$2
   shift 2
-  [ "$be" = kernel ] || run=(env DEMI_LOG=info "$@" "$demirun" --backend "$be" --)
-  setsid timeout -k 3 45 "${run[@]}" nginx -p "$dir" -c "$dir/nginx.conf" >"$dir/out.log" 2>&1 </dev/null &
+  if [ "$be" = kernel ]; then
+    setsid timeout -k 3 45 nginx -p "$dir" -c "$dir/nginx.conf" >"$dir/out.log" 2>&1 </dev/null &
+  else
+    setsid timeout -k 3 45 env DEMI_LOG=info "$@" "$demirun" --backend "$be" -- \
+      nginx -p "$dir" -c "$dir/nginx.conf" >"$dir/out.log" 2>&1 </dev/null &
+  fi
   ngx=$!
 }
 
