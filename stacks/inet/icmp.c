@@ -30,6 +30,22 @@ static const struct {
 };
 #define ICMP_FRAG_NEEDED 4 /* code */
 
+bool icmp_quote_deliver(struct inet_stack *st, uint8_t proto, const struct inet_addr *src,
+                        const struct inet_addr *dst, const uint8_t *l4, int err, bool hard, uint32_t mtu)
+{
+    uint16_t sport, dport;
+    uint32_t seq;
+    memcpy(&sport, l4, 2);
+    memcpy(&dport, l4 + 2, 2);
+    if (proto == IPPROTO_UDP_)
+        return hard && !mtu && udp_icmp_error(st, src, sport, dst, dport, err);
+    if (proto != IPPROTO_TCP_)
+        return false;
+    memcpy(&seq, l4 + 4, 4);
+    return mtu ? tcp_icmp_pmtu(st, src, sport, dst, dport, ntohl(seq), mtu)
+               : tcp_icmp_error(st, src, sport, dst, dport, ntohl(seq), err);
+}
+
 /* An error quoting our IP header and 8 bytes past it (RFC 792): the
  * ports of a UDP datagram or TCP segment of ours (and the TCP sequence)
  * tell which socket. err, hard: what Linux makes of it; mtu: a
@@ -46,19 +62,7 @@ static void icmp_quote_error(struct inet_stack *st, const struct dm_buf *m, uint
     if ((qi->vhl >> 4) != 4 || qhl < sizeof(struct ip_hdr) || n < qhl + 8 || qi->src != st->ip)
         return;
     struct inet_addr src = inet_addr_v4(qi->src), dst = inet_addr_v4(qi->dst);
-    uint16_t sport, dport;
-    memcpy(&sport, q + qhl, 2);
-    memcpy(&dport, q + qhl + 2, 2);
-    bool took = false;
-    if (qi->proto == IPPROTO_UDP_ && hard && !mtu) {
-        took = udp_icmp_error(st, &src, sport, &dst, dport, err);
-    } else if (qi->proto == IPPROTO_TCP_) {
-        uint32_t seq;
-        memcpy(&seq, q + qhl + 4, 4);
-        took = mtu ? tcp_icmp_pmtu(st, &src, sport, &dst, dport, ntohl(seq), mtu)
-                   : tcp_icmp_error(st, &src, sport, &dst, dport, ntohl(seq), err);
-    }
-    if (took)
+    if (icmp_quote_deliver(st, qi->proto, &src, &dst, q + qhl, err, hard, mtu))
         st->icmp_st.rx_unreach_sock++;
 }
 

@@ -239,19 +239,7 @@ static void icmp6_quote_error(struct inet_stack *st, const struct dm_buf *m, uin
     memcpy(dst.b, qi->dst, 16);
     if (!inet_is_ours(st, &src))
         return;
-    uint16_t sport, dport;
-    memcpy(&sport, q + IP6_HLEN, 2);
-    memcpy(&dport, q + IP6_HLEN + 2, 2);
-    bool took = false;
-    if (qi->nxt == IPPROTO_UDP_ && !mtu && hard) {
-        took = udp_icmp_error(st, &src, sport, &dst, dport, err);
-    } else if (qi->nxt == IPPROTO_TCP_) {
-        uint32_t seq;
-        memcpy(&seq, q + IP6_HLEN + 4, 4);
-        took = mtu ? tcp_icmp_pmtu(st, &src, sport, &dst, dport, ntohl(seq), mtu)
-                   : tcp_icmp_error(st, &src, sport, &dst, dport, ntohl(seq), err);
-    }
-    if (took)
+    if (icmp_quote_deliver(st, qi->nxt, &src, &dst, q + IP6_HLEN, err, hard, mtu))
         st->icmp6_st.rx_unreach_sock++;
 }
 

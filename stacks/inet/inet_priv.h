@@ -341,6 +341,12 @@ int udp_connect(struct inet_stack *st, struct udp_sock *u, const struct inet_add
 int udp_push(struct inet_stack *st, struct udp_sock *u, const struct inet_addr *dst, uint16_t dport,
              struct dm_op *op);
 int udp_pop(struct inet_stack *st, struct udp_sock *u, struct dm_op *op);
+/* An ICMP or ICMPv6 error quoting a packet of ours (icmp.c): proto and
+ * the addresses from the quoted IP header, l4 its first 8 bytes past it;
+ * err and hard as Linux converts the error, mtu a fragmentation needed's
+ * or packet too big's (else 0). True when a socket took it. */
+bool icmp_quote_deliver(struct inet_stack *st, uint8_t proto, const struct inet_addr *src,
+                        const struct inet_addr *dst, const uint8_t *l4, int err, bool hard, uint32_t mtu);
 /* A destination-unreachable error quoting a datagram we sent: true when a
  * connected socket took it (err, an errno, for its next pop). */
 bool udp_icmp_error(struct inet_stack *st, const struct inet_addr *src, uint16_t sport,

@@ -246,71 +246,90 @@ static void test_tcp_fast_retransmit_after_three_dupacks(void **st)
     pair_destroy(&p);
 }
 
+/* The next IPv4 TCP frame b sent with at least min_payload bytes of
+ * payload, whole, into r (ARP and the like skipped): its payload length,
+ * or -1 after 8 frames or 4 s. */
+static int recv_tcp_frame(struct pair *p, uint8_t *r, uint32_t cap, uint32_t min_payload)
+{
+    uint32_t n;
+    for (int i = 0; i < 8; i++) {
+        if (!raw_recv_frame(p, r, cap, &n, 500 * DM_NS_PER_MS) || n < 54 || r[12] != 0x08 || r[13] != 0x00 ||
+            r[14 + 9] != IPPROTO_TCP_)
+            continue;
+        uint32_t len = ntohs(*(uint16_t *)(r + 14 + 2)) - 20 - (uint32_t)(r[14 + 20 + 12] >> 4) * 4;
+        if (len >= min_payload)
+            return (int)len;
+    }
+    return -1;
+}
+
+/* An ICMP error to b (type, code, its rest word in host order) quoting
+ * the IP header and first 8 TCP bytes of frame r; seq_xor spoils the
+ * quoted sequence. */
+static void send_icmp_quoting(struct pair *p, uint8_t type, uint8_t code, uint32_t rest, const uint8_t *r,
+                              uint8_t seq_xor)
+{
+    uint8_t icmp[8 + 28] = {type, code};
+    uint32_t rest_be = htonl(rest);
+    memcpy(icmp + 4, &rest_be, 4);
+    memcpy(icmp + 8, r + 14, 28);
+    icmp[8 + 20 + 4] ^= seq_xor;
+    uint16_t c = inet_csum_fold(inet_csum_partial(icmp, sizeof(icmp), 0));
+    memcpy(icmp + 2, &c, 2);
+    uint8_t f[128];
+    raw_send_frame(p, f, raw_ip_frame(f, IPPROTO_ICMP_, 0, icmp, sizeof(icmp)));
+}
+
+/* Polls b alone (a's stack would reset what it never knew) until qt is
+ * done, at most ns: its result. */
+static demi_qresult_t wait_b(struct pair *p, demi_qtoken_t qt, int64_t ns)
+{
+    int64_t end = dm_clock_ns() + ns;
+    while (!token_done(p->b, qt) && dm_clock_ns() < end)
+        dm_poll(p->b, 0);
+    demi_qresult_t qr;
+    assert_int_equal(dm_wait(p->b, &qr, qt, 0), 0);
+    return qr;
+}
+
+/* A connect from b to the raw side: its token, once its SYN is in r. */
+static demi_qtoken_t connect_to_raw(struct pair *p, uint8_t *r, uint32_t cap)
+{
+    int q;
+    demi_qtoken_t qt;
+    assert_int_equal(dm_socket(p->b, &q, AF_INET, SOCK_STREAM, 0), 0);
+    struct sockaddr_in dst = sin_of(IP_A, 80);
+    assert_int_equal(dm_connect(p->b, &qt, q, (struct sockaddr *)&dst, sizeof(dst)), 0);
+    assert_int_equal(recv_tcp_frame(p, r, cap, 0), 0);
+    return qt;
+}
+
 /* A connect answered by an ICMP port unreachable (a firewall's reject)
  * fails at once with ECONNREFUSED, as Linux's tcp_v4_err, not after its
- * SYN retries; one that quotes a sequence not in flight is ignored. */
+ * SYN retries; one that quotes a sequence not in flight is ignored; a
+ * time exceeded (a TTL that ran out on the way) ends one with
+ * EHOSTUNREACH. */
 static void test_tcp_connect_ends_at_an_icmp_port_unreachable(void **st)
 {
     (void)st;
     struct pair p;
     pair_create(&p, NULL, NULL);
-    int q;
-    demi_qtoken_t qt;
-    assert_int_equal(dm_socket(p.b, &q, AF_INET, SOCK_STREAM, 0), 0);
-    struct sockaddr_in dst = sin_of(IP_A, 80);
-    assert_int_equal(dm_connect(p.b, &qt, q, (struct sockaddr *)&dst, sizeof(dst)), 0);
     uint8_t r[256];
-    uint32_t n = 0;
-    bool syn = false;
-    for (int i = 0; i < 8 && !syn; i++)
-        syn = raw_recv_frame(&p, r, sizeof(r), &n, 500 * DM_NS_PER_MS) && n >= 54 && r[12] == 0x08 &&
-              r[13] == 0x00 && r[14 + 9] == IPPROTO_TCP_;
-    assert_true(syn);
-    /* type 3 code 3, quoting the SYN's IP header and first 8 TCP bytes */
-    uint8_t icmp[8 + 28] = {ICMP_DEST_UNREACH, ICMP_PORT_UNREACH};
-    memcpy(icmp + 8, r + 14, 28);
-    uint8_t f[128];
-    icmp[8 + 20 + 4] ^= 0x80; /* a sequence not in flight */
-    uint16_t c = inet_csum_fold(inet_csum_partial(icmp, sizeof(icmp), 0));
-    memcpy(icmp + 2, &c, 2);
-    raw_send_frame(&p, f, raw_ip_frame(f, IPPROTO_ICMP_, 0, icmp, sizeof(icmp)));
+    demi_qtoken_t qt = connect_to_raw(&p, r, sizeof(r));
+    send_icmp_quoting(&p, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, r, 0x80);
     int64_t end = dm_clock_ns() + 20 * DM_NS_PER_MS;
     while (dm_clock_ns() < end)
         dm_poll(p.b, 0);
     assert_false(token_done(p.b, qt));
     assert_int_equal(stat_of(p.b, "icmp.rx_unreach"), 1);
-    icmp[8 + 20 + 4] ^= 0x80;
-    memset(icmp + 2, 0, 2);
-    c = inet_csum_fold(inet_csum_partial(icmp, sizeof(icmp), 0));
-    memcpy(icmp + 2, &c, 2);
-    raw_send_frame(&p, f, raw_ip_frame(f, IPPROTO_ICMP_, 0, icmp, sizeof(icmp)));
-    end = dm_clock_ns() + DM_NS_PER_S;
-    while (!token_done(p.b, qt) && dm_clock_ns() < end)
-        dm_poll(p.b, 0);
-    demi_qresult_t qr;
-    assert_int_equal(dm_wait(p.b, &qr, qt, 0), 0);
+    send_icmp_quoting(&p, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, r, 0);
+    demi_qresult_t qr = wait_b(&p, qt, DM_NS_PER_S);
     assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
     assert_int_equal(qr.qr_ret, ECONNREFUSED);
     assert_int_equal(stat_of(p.b, "icmp.rx_unreach_sock"), 1);
-    /* a time exceeded (a TTL that ran out on the way) ends it too, with
-     * EHOSTUNREACH, as Linux */
-    assert_int_equal(dm_socket(p.b, &q, AF_INET, SOCK_STREAM, 0), 0);
-    assert_int_equal(dm_connect(p.b, &qt, q, (struct sockaddr *)&dst, sizeof(dst)), 0);
-    syn = false;
-    for (int i = 0; i < 8 && !syn; i++)
-        syn = raw_recv_frame(&p, r, sizeof(r), &n, 500 * DM_NS_PER_MS) && n >= 54 && r[12] == 0x08 &&
-              r[13] == 0x00 && r[14 + 9] == IPPROTO_TCP_;
-    assert_true(syn);
-    memset(icmp, 0, 8);
-    icmp[0] = 11; /* time exceeded in transit */
-    memcpy(icmp + 8, r + 14, 28);
-    c = inet_csum_fold(inet_csum_partial(icmp, sizeof(icmp), 0));
-    memcpy(icmp + 2, &c, 2);
-    raw_send_frame(&p, f, raw_ip_frame(f, IPPROTO_ICMP_, 0, icmp, sizeof(icmp)));
-    end = dm_clock_ns() + DM_NS_PER_S;
-    while (!token_done(p.b, qt) && dm_clock_ns() < end)
-        dm_poll(p.b, 0);
-    assert_int_equal(dm_wait(p.b, &qr, qt, 0), 0);
+    qt = connect_to_raw(&p, r, sizeof(r));
+    send_icmp_quoting(&p, 11 /* time exceeded */, 0, 0, r, 0);
+    qr = wait_b(&p, qt, DM_NS_PER_S);
     assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
     assert_int_equal(qr.qr_ret, EHOSTUNREACH);
     pair_destroy(&p);
@@ -331,23 +350,12 @@ static void test_tcp_fragmentation_needed_shrinks_segments_and_resends(void **st
     memset(data, 'p', sizeof(data));
     push_bytes(p.b, c.sqd, data, sizeof(data));
     uint8_t r[1600];
-    uint32_t n = 0, seq = 0, len = 0;
-    for (int i = 0; i < 8 && len != 1460; i++) {
-        if (!raw_recv_frame(&p, r, sizeof(r), &n, 500 * DM_NS_PER_MS) || n < 54 || r[14 + 9] != IPPROTO_TCP_)
-            continue;
-        len = ntohs(*(uint16_t *)(r + 14 + 2)) - 20 - (uint32_t)(r[14 + 20 + 12] >> 4) * 4;
-        memcpy(&seq, r + 14 + 20 + 4, 4);
-        seq = ntohl(seq);
-    }
-    assert_int_equal(len, 1460);
+    assert_int_equal(recv_tcp_frame(&p, r, sizeof(r), 1460), 1460);
+    uint32_t seq;
+    memcpy(&seq, r + 14 + 20 + 4, 4);
+    seq = ntohl(seq);
     raw_drain(&p);
-    /* type 3 code 4, next-hop MTU 1000, quoting that segment */
-    uint8_t icmp[8 + 28] = {ICMP_DEST_UNREACH, 4, 0, 0, 0, 0, 1000 >> 8, 1000 & 0xff};
-    memcpy(icmp + 8, r + 14, 28);
-    uint16_t cs = inet_csum_fold(inet_csum_partial(icmp, sizeof(icmp), 0));
-    memcpy(icmp + 2, &cs, 2);
-    uint8_t f[128];
-    raw_send_frame(&p, f, raw_ip_frame(f, IPPROTO_ICMP_, 0, icmp, sizeof(icmp)));
+    send_icmp_quoting(&p, ICMP_DEST_UNREACH, 4 /* fragmentation needed */, 1000 /* next-hop MTU */, r, 0);
     /* well before the first RTO (1 s): the segment at seq again, 960 B */
     struct raw_seg s;
     bool again = false;
@@ -357,10 +365,10 @@ static void test_tcp_fragmentation_needed_shrinks_segments_and_resends(void **st
     assert_true(again);
     assert_int_equal(stat_of(p.b, "icmp.rx_unreach_sock"), 1);
     assert_int_equal(stat_of(p.b, "tcp.tx_pmtu_shrink"), 1);
-    int one = 0;
-    socklen_t ol = sizeof(one);
-    assert_int_equal(dm_getsockopt(p.b, c.sqd, IPPROTO_TCP, TCP_MAXSEG, &one, &ol), 0);
-    assert_int_equal(one, 960);
+    int mss = 0;
+    socklen_t ol = sizeof(mss);
+    assert_int_equal(dm_getsockopt(p.b, c.sqd, IPPROTO_TCP, TCP_MAXSEG, &mss, &ol), 0);
+    assert_int_equal(mss, 960);
     pair_destroy(&p);
 }
 
@@ -380,23 +388,9 @@ static void test_tcp_timeout_reports_the_last_icmp_error(void **st)
     assert_int_equal(dm_pop(p.b, &pop, c.sqd), 0);
     push_bytes(p.b, c.sqd, "data", 4);
     uint8_t r[256];
-    uint32_t n = 0;
-    bool data = false;
-    for (int i = 0; i < 8 && !data; i++)
-        data = raw_recv_frame(&p, r, sizeof(r), &n, 500 * DM_NS_PER_MS) && n >= 58 && r[14 + 9] == IPPROTO_TCP_;
-    assert_true(data);
-    uint8_t icmp[8 + 28] = {ICMP_DEST_UNREACH, 1}; /* host unreachable: soft */
-    memcpy(icmp + 8, r + 14, 28);
-    uint16_t cs = inet_csum_fold(inet_csum_partial(icmp, sizeof(icmp), 0));
-    memcpy(icmp + 2, &cs, 2);
-    uint8_t f[128];
-    raw_send_frame(&p, f, raw_ip_frame(f, IPPROTO_ICMP_, 0, icmp, sizeof(icmp)));
-    /* b alone (a's stack would reset the retransmissions it never knew) */
-    int64_t end = dm_clock_ns() + 5 * DM_NS_PER_S;
-    while (!token_done(p.b, pop) && dm_clock_ns() < end)
-        dm_poll(p.b, 0);
-    demi_qresult_t qr;
-    assert_int_equal(dm_wait(p.b, &qr, pop, 0), 0);
+    assert_int_equal(recv_tcp_frame(&p, r, sizeof(r), 4), 4);
+    send_icmp_quoting(&p, ICMP_DEST_UNREACH, 1 /* host unreachable: soft */, 0, r, 0);
+    demi_qresult_t qr = wait_b(&p, pop, 5 * DM_NS_PER_S);
     assert_int_equal(qr.qr_opcode, DEMI_OPC_FAILED);
     assert_int_equal(qr.qr_ret, EHOSTUNREACH);
     assert_int_equal(stat_of(p.b, "icmp.rx_unreach_sock"), 1);
