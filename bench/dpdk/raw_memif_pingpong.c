@@ -119,9 +119,12 @@ int main(int argc, char **argv)
     snprintf(vdev, sizeof(vdev), "--vdev=net_memif0,role=%s,socket=%s", server ? "server" : "client", sock);
     snprintf(prefix, sizeof(prefix), "--file-prefix=rawpp%d", (int)getpid());
     lcores_arg(lcores, sizeof(lcores));
+    /* RAW_PMD_DIR: where DPDK's drivers are when not where this DPDK was
+     * built to look (a machine without DPDK installed: bench/scale/device.sh) */
+    const char *pmd_dir = getenv("RAW_PMD_DIR");
     char *eal[] = { argv[0], "--no-pci", "--no-huge", "-m", "256", "--no-telemetry",
-                    "--log-level=*:warning", lcores, prefix, vdev };
-    int eal_argc = (int)(sizeof(eal) / sizeof(eal[0]));
+                    "--log-level=*:warning", lcores, prefix, vdev, "-d", (char *)pmd_dir };
+    int eal_argc = (int)(sizeof(eal) / sizeof(eal[0])) - (pmd_dir && *pmd_dir ? 0 : 2);
     if (rte_eal_init(eal_argc, eal) < 0) {
         fprintf(stderr, "rte_eal_init failed: %s\n", rte_strerror(rte_errno));
         return 1;

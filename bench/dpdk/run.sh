@@ -10,7 +10,8 @@
 # client on CPU 1, as DPDK deployments pin their polling threads; 0: let
 # the scheduler place them, which on 2 CPUs now and then puts both spinners
 # on one CPU and turns a round trip into a time slice: milliseconds at p99.9).
-# Never touches a NIC: memif vdevs, --no-pci.
+# RAW_PMD_DIR: where DPDK's drivers are on a machine without DPDK installed
+# (bench/scale/device.sh). Never touches a NIC: memif vdevs, --no-pci.
 set -u
 BUILD=${1:-build}
 B=$BUILD/bench/dpdk
@@ -58,19 +59,21 @@ done
 
 # (2) our stack over memif
 dm_env() { # role ip
-    echo "DEMI_BACKEND=dpdk DEMI_IPV4=$2/24 DEMI_DPDK_LINK_WAIT_MS=10000 DEMI_LOG=warn \
-DEMI_DPDK_PREFIX=dmb_$$_$1 DEMI_DPDK_ARGS=--vdev=net_memif0,role=$1,socket=$TMP/demi.sock"
+    echo "DEMI_BACKEND=dpdk DEMI_IPV4=$2/24 DEMI_DPDK_LINK_WAIT_MS=10000 DEMI_LOG=warn DEMI_DPDK_PREFIX=dmb_$$_$1"
 }
-env $(dm_env server 10.9.0.1) $ON_SRV timeout 180 "$B/demi_tcp_pingpong" server -a 10.9.0.1 -p 7777 >"$TMP/demi_srv.out" 2>&1 &
+dm_args() { # role: DEMI_DPDK_ARGS (with RAW_PMD_DIR: where DPDK's drivers are)
+    echo "--vdev=net_memif0,role=$1,socket=$TMP/demi.sock${RAW_PMD_DIR:+ -d $RAW_PMD_DIR}"
+}
+env $(dm_env server 10.9.0.1) DEMI_DPDK_ARGS="$(dm_args server)" $ON_SRV timeout 180 "$B/demi_tcp_pingpong" server -a 10.9.0.1 -p 7777 >"$TMP/demi_srv.out" 2>&1 &
 SRV=$!
 PIDS="$PIDS $SRV"
 sleep 0.5
-DEMI=$(env $(dm_env client 10.9.0.2) $ON_CLI timeout 120 "$B/demi_tcp_pingpong" client -a 10.9.0.1 -p 7777 -n "$N" -s "$SIZE" \
+DEMI=$(env $(dm_env client 10.9.0.2) DEMI_DPDK_ARGS="$(dm_args client)" $ON_CLI timeout 120 "$B/demi_tcp_pingpong" client -a 10.9.0.1 -p 7777 -n "$N" -s "$SIZE" \
        2>"$TMP/demi_cli.err" | grep '^RESULT')
 # bulk three times (this machine is shared: one run can land on a busy CPU)
 BULKS=""
 for _ in 1 2 3; do
-    r=$(env $(dm_env client 10.9.0.2) $ON_CLI timeout 120 "$B/demi_tcp_pingpong" client -a 10.9.0.1 -p 7777 -B "$BULK" \
+    r=$(env $(dm_env client 10.9.0.2) DEMI_DPDK_ARGS="$(dm_args client)" $ON_CLI timeout 120 "$B/demi_tcp_pingpong" client -a 10.9.0.1 -p 7777 -B "$BULK" \
         2>>"$TMP/demi_cli.err" | grep '^RESULT')
     [ -n "$r" ] && BULKS="$BULKS $(field gbps "$r")"
 done
