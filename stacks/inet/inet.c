@@ -35,12 +35,14 @@ static const char *const arp_names[] = {"rx", "rx_bad", "rx_request", "rx_reply"
                                         "resolved", "queue_drop", "timeout", "nobuf"};
 static const char *const ip_names[] = {"rx", "rx_short", "rx_bad_version", "rx_bad_hlen", "rx_bad_len",
                                        "rx_bad_csum", "rx_not_ours", "rx_frag_drop", "rx_bad_proto",
-                                       "rx_ttl_zero", "tx", "tx_no_route", "tx_nobuf"};
+                                       "rx_ttl_zero", "tx", "tx_no_route", "tx_nobuf", "rx_frag",
+                                       "rx_reasm_ok", "rx_reasm_drop", "tx_frag"};
 static const char *const icmp_names[] = {"rx", "rx_short", "rx_bad_csum", "rx_echo", "tx_echo_reply",
                                          "tx_unreach", "rx_other", "rx_unreach", "rx_unreach_sock"};
 static const char *const ip6_names[] = {"rx", "rx_short", "rx_bad_version", "rx_bad_len", "rx_bad_src",
                                         "rx_not_ours", "rx_frag_drop", "rx_bad_ext", "rx_ext_unknown_opt",
-                                        "rx_bad_proto", "tx", "tx_no_route", "tx_nobuf"};
+                                        "rx_bad_proto", "tx", "tx_no_route", "tx_nobuf", "rx_frag",
+                                        "rx_reasm_ok", "rx_reasm_drop", "tx_frag"};
 static const char *const icmp6_names[] = {"rx", "rx_short", "rx_bad_csum", "rx_echo", "tx_echo_reply",
                                           "tx_unreach", "rx_error", "rx_other", "rx_mld_query",
                                           "tx_mld_report", "rx_unreach_sock"};
@@ -504,6 +506,10 @@ static int inet_create_dev(struct dm_instance *inst, const struct dm_config *cfg
     r = tcp_init(st, cfg);
     if (r < 0)
         goto fail;
+    r = ipfrag_init(st);
+    if (r < 0)
+        goto fail;
+    st->ip6_frag_id = st->hash_seed;
     arp_init(st);
     mld_start(st);
     r = parse_static_arp(st, cfg);
@@ -544,6 +550,7 @@ static void inet_destroy(void *sp)
     }
     if (st->arp_timer.fn)
         arp_fini(st);
+    ipfrag_fini(st);
     tcp_fini(st);
     for (uint16_t i = 0; i < st->ntx; i++)
         dm_buf_free(st->tx[i]);

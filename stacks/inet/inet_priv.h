@@ -41,7 +41,7 @@
 #define INET_RX_BURST   32
 #define INET_TX_BATCH   64
 #define ARP_TABLE_SIZE  256          /* power of two */
-#define ARP_PENDING_MAX 4            /* frames queued per unresolved entry */
+#define ARP_PENDING_MAX 48           /* frames queued per unresolved entry: a 64 KiB datagram's fragments */
 
 struct tcp_pcb;
 struct tcp_cc_ops;
@@ -93,7 +93,8 @@ struct arp_stats {
 };
 struct ip_stats {
     uint64_t rx, rx_short, rx_bad_version, rx_bad_hlen, rx_bad_len, rx_bad_csum,
-        rx_not_ours, rx_frag_drop, rx_bad_proto, rx_ttl_zero, tx, tx_no_route, tx_nobuf;
+        rx_not_ours, rx_frag_drop, rx_bad_proto, rx_ttl_zero, tx, tx_no_route, tx_nobuf,
+        rx_frag, rx_reasm_ok, rx_reasm_drop, tx_frag;
 };
 struct icmp_stats {
     uint64_t rx, rx_short, rx_bad_csum, rx_echo, tx_echo_reply, tx_unreach, rx_other, rx_unreach,
@@ -101,7 +102,8 @@ struct icmp_stats {
 };
 struct ip6_stats {
     uint64_t rx, rx_short, rx_bad_version, rx_bad_len, rx_bad_src, rx_not_ours, rx_frag_drop,
-        rx_bad_ext, rx_ext_unknown_opt, rx_bad_proto, tx, tx_no_route, tx_nobuf;
+        rx_bad_ext, rx_ext_unknown_opt, rx_bad_proto, tx, tx_no_route, tx_nobuf,
+        rx_frag, rx_reasm_ok, rx_reasm_drop, tx_frag;
 };
 struct icmp6_stats {
     uint64_t rx, rx_short, rx_bad_csum, rx_echo, tx_echo_reply, tx_unreach, rx_error, rx_other,
@@ -159,6 +161,7 @@ struct udp_sock {
 };
 
 /* ------------------------------------------------------------ the stack */
+struct ipfrag_table;
 struct inet_stack {
     struct dm_instance *inst;
     struct dm_dev *dev;
@@ -181,6 +184,8 @@ struct inet_stack {
     bool tx_multiseg;             /* device takes chains: payload is never copied */
     bool tx_ip_csum, tx_tcp_csum, tx_udp_csum, rx_csum;
     uint16_t ip_id;
+    uint32_t ip6_frag_id;
+    struct ipfrag_table *frag;    /* ip_frag.c: datagrams being reassembled */
 
     /* TX batch, flushed once per poll and by the flush task */
     uint16_t ntx;
@@ -314,6 +319,28 @@ void ipv6_input(struct inet_stack *st, struct dm_buf *m);
  * sends. Consumes m. */
 int ipv6_output(struct inet_stack *st, struct dm_buf *m, const struct inet_addr *src,
                 const struct inet_addr *dst, uint8_t nxt, uint8_t hops);
+
+/* ip_frag.c. A fragment as ipv4_input/ipv6_input parsed it: hlen bytes
+ * before its payload (the IPv6 one's fragment header included), its
+ * payload's offset and length, MF; IPv6: nh_at, where the next header byte
+ * that names the fragment header is, and proto, the one after it. */
+struct ipfrag_in {
+    uint32_t id, hlen, off, len, nh_at;
+    uint8_t proto;
+    bool more, v6;
+};
+int ipfrag_init(struct inet_stack *st);
+void ipfrag_fini(struct inet_stack *st);
+/* Consumes m; returns the whole datagram (at its IP header, as if it had
+ * come in one piece, l3_len the length of its IP headers) when m
+ * completes one, else NULL. */
+struct dm_buf *ipfrag_input(struct inet_stack *st, struct dm_buf *m, const struct ipfrag_in *f);
+/* m (the IP payload) too long for the MTU: sends it as fragments through
+ * next hop nh. Consumes m. */
+int ipfrag_output4(struct inet_stack *st, struct dm_buf *m, uint32_t src, uint32_t dst, uint8_t proto,
+                   const struct inet_addr *nh);
+int ipfrag_output6(struct inet_stack *st, struct dm_buf *m, const struct inet_addr *src,
+                   const struct inet_addr *dst, uint8_t nxt, uint8_t hops, const struct inet_addr *nh);
 /* Link-local, multicast, or inside DEMI_IPV6's prefix? */
 bool ipv6_on_link(const struct inet_stack *st, const struct inet_addr *dst);
 /* ff02::1:ffXX:XXXX for a */

@@ -2,11 +2,12 @@
 /*
  * IPv4 (RFC 791): validates received headers (version, header length,
  * total length against the frame, header checksum unless the device
- * vouched for it, destination), trims Ethernet padding, counts and drops
- * fragments (we never fragment and do not reassemble), and hands the L4
- * payload to ICMP, UDP or TCP with the parse state in st->rx.
+ * vouched for it, destination), trims Ethernet padding, has fragments
+ * reassembled (ip_frag.c), and hands the L4 payload to ICMP, UDP or TCP
+ * with the parse state in st->rx.
  * Output prepends a header (DF set, TTL 64) with the checksum computed here
- * or left to the device when it offers DM_DEV_CAP_TX_IPV4_CKSUM.
+ * or left to the device when it offers DM_DEV_CAP_TX_IPV4_CKSUM; a
+ * datagram longer than the MTU goes as fragments (ip_frag.c).
  */
 #include <string.h>
 #include "inet_priv.h"
@@ -54,15 +55,20 @@ void ipv4_input(struct inet_stack *st, struct dm_buf *m)
         st->ip_st.rx_not_ours++;
         goto drop;
     }
-    if (dm_unlikely(ntohs(ih->off) & (IP_MF | IP_OFFMASK))) {
-        st->ip_st.rx_frag_drop++;
-        dm_log_once("inet", "IPv4 fragments are not reassembled (Linux would): dropped, counted in ip.rx_frag_drop");
-        goto drop;
-    }
     if (tot < m->pkt_len)
         inet_buf_trim(m, tot); /* Ethernet padding */
     st->rx.src = inet_addr_v4(ih->src);
     st->rx.dst = inet_addr_v4(ih->dst);
+    uint16_t off = ntohs(ih->off);
+    if (dm_unlikely(off & (IP_MF | IP_OFFMASK))) {
+        struct ipfrag_in f = { .id = ntohs(ih->id), .hlen = hlen, .off = (uint32_t)(off & IP_OFFMASK) * 8,
+                               .len = tot - hlen, .proto = ih->proto, .more = off & IP_MF };
+        m = ipfrag_input(st, m, &f);
+        if (!m)
+            return; /* held, or dropped and counted */
+        ih = (const struct ip_hdr *)m->data;
+        hlen = m->l3_len; /* the first fragment's */
+    }
     uint8_t proto = ih->proto;
     m->l3_len = (uint8_t)hlen;
     switch (proto) {
@@ -91,6 +97,10 @@ int ipv4_output(struct inet_stack *st, struct dm_buf *m, uint32_t src, uint32_t 
         st->ip_st.tx_no_route++;
         dm_buf_free(m);
         return -ENETUNREACH;
+    }
+    if (dm_unlikely(m->pkt_len + IP_HLEN_MIN > st->mtu && proto != IPPROTO_TCP_)) { /* TCP: the MSS fits */
+        struct inet_addr nha = inet_addr_v4(nh);
+        return ipfrag_output4(st, m, src, dst, proto, &nha);
     }
     struct ip_hdr *ih = (struct ip_hdr *)dm_buf_prepend(m, IP_HLEN_MIN);
     if (dm_unlikely(!ih)) {

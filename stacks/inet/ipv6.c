@@ -5,9 +5,9 @@
  * destination one of ours: the link-local address derived from the MAC,
  * DEMI_IPV6's, their solicited-node groups, all-nodes), trims Ethernet
  * padding, walks the extension headers a host must understand (hop-by-hop
- * first only, destination options, routing with no segments left) and
- * drops the rest with a counter: fragments (we never fragment and do not
- * reassemble, as over IPv4), options whose type says "discard if
+ * first only, destination options, routing with no segments left, the
+ * fragment header: ip_frag.c reassembles) and drops the rest with a
+ * counter: options whose type says "discard if
  * unrecognized", routing headers that would make us forward, chains longer
  * than IP6_MAX_EXT headers or 255 bytes (the L3 length is a byte in
  * dm_buf). The L4 payload goes to ICMPv6, UDP or TCP with the parse state
@@ -16,8 +16,9 @@
  * Output prepends a 40-byte header (hop limit 64, 255 for neighbour
  * discovery) and resolves the next hop: the destination when on link
  * (link-local, multicast, or inside DEMI_IPV6's prefix), else
- * DEMI_GATEWAY6. No router discovery, SLAAC, DAD or PMTU discovery: the
- * configuration is static and we never send above DEMI_MTU.
+ * DEMI_GATEWAY6; a datagram longer than the MTU goes as fragments
+ * (ip_frag.c). No router discovery, SLAAC or DAD: the configuration is
+ * static.
  */
 #include <string.h>
 #include "inet_priv.h"
@@ -193,7 +194,7 @@ void ipv6_input(struct inet_stack *st, struct dm_buf *m)
     }
     if (tot < m->pkt_len)
         inet_buf_trim(m, tot); /* Ethernet padding */
-    uint32_t off = IP6_HLEN;
+    uint32_t off = IP6_HLEN, nh_at = offsetof(struct ip6_hdr, nxt);
     uint8_t nh = ih->nxt;
     for (unsigned n = 0;; n++) {
         if (nh != IP6_NH_HOPOPTS && nh != IP6_NH_DSTOPTS && nh != IP6_NH_ROUTING)
@@ -221,12 +222,38 @@ void ipv6_input(struct inet_stack *st, struct dm_buf *m)
             goto drop;
         }
         nh = h[0];
+        nh_at = off;
         off += hl;
     }
     if (dm_unlikely(nh == IP6_NH_FRAGMENT)) {
-        st->ip6_st.rx_frag_drop++;
-        dm_log_once("inet", "IPv6 fragments are not reassembled (Linux would): dropped, counted in ip6.rx_frag_drop");
-        goto drop;
+        /* the fragment header, then what follows it in the first segment */
+        if (off + IP6_FRAG_HLEN > m->len || off + IP6_FRAG_HLEN > tot) {
+            st->ip6_st.rx_frag_drop++;
+            goto drop;
+        }
+        const uint8_t *fh = m->data + off;
+        uint16_t om;
+        uint32_t id;
+        memcpy(&om, fh + 2, 2);
+        memcpy(&id, fh + 4, 4);
+        om = ntohs(om);
+        struct ipfrag_in f = { .id = ntohl(id), .hlen = off + IP6_FRAG_HLEN, .off = om & ~7u,
+                               .len = tot - off - IP6_FRAG_HLEN, .nh_at = nh_at, .proto = fh[0],
+                               .more = om & 1, .v6 = true };
+        if (dm_unlikely(f.off == 0 && !f.more)) {
+            /* an atomic fragment (RFC 6946): the datagram itself */
+            memmove(m->data + IP6_FRAG_HLEN, m->data, off);
+            dm_buf_adj(m, IP6_FRAG_HLEN);
+            m->data[nh_at] = f.proto;
+            ih = (const struct ip6_hdr *)m->data;
+            ((struct ip6_hdr *)m->data)->plen = htons((uint16_t)(ntohs(ih->plen) - IP6_FRAG_HLEN));
+        } else {
+            m = ipfrag_input(st, m, &f);
+            if (!m)
+                return; /* held, or dropped and counted */
+            off = m->l3_len; /* the first fragment's headers, less its fragment header */
+        }
+        nh = f.proto;
     }
     m->l3_len = (uint8_t)off;
     switch (nh) {
@@ -258,6 +285,8 @@ int ipv6_output(struct inet_stack *st, struct dm_buf *m, const struct inet_addr 
         return -ENETUNREACH;
     }
     uint32_t plen = m->pkt_len;
+    if (dm_unlikely(plen + IP6_HLEN > st->mtu && nxt != IPPROTO_TCP_)) /* TCP: the MSS fits */
+        return ipfrag_output6(st, m, src, dst, nxt, hops, &nh);
     struct ip6_hdr *ih = (struct ip6_hdr *)dm_buf_prepend(m, IP6_HLEN);
     if (dm_unlikely(!ih)) {
         st->ip6_st.tx_nobuf++;

@@ -24,6 +24,8 @@
 #include "dm/log.h"
 
 #define UDP_RCVBUF_DEF (256u * 1024u)
+#define UDP_MAX_PAYLOAD4 65507u /* 65535 less the IPv4 and UDP headers */
+#define UDP_MAX_PAYLOAD6 65527u /* 65535 less the UDP header (no jumbograms) */
 
 static unsigned udp_bucket(uint16_t port_be) { return (ntohs(port_be) * 2654435761u) >> 24; }
 
@@ -240,8 +242,10 @@ int udp_push(struct inet_stack *st, struct udp_sock *u, const struct inet_addr *
     struct inet_addr dst = *dsta, src;
     bool v4 = inet_addr_is_v4(&dst);
     uint32_t plen = op->chain ? op->chain->pkt_len : 0;
-    if (plen + sizeof(struct udp_hdr) + (v4 ? IP_HLEN_MIN : IP6_HLEN) > st->mtu)
+    /* as Linux: up to 64 KiB less the headers, fragmented past the MTU */
+    if (plen > (v4 ? UDP_MAX_PAYLOAD4 : UDP_MAX_PAYLOAD6))
         return -EMSGSIZE;
+    bool frag = plen + sizeof(struct udp_hdr) + (v4 ? IP_HLEN_MIN : IP6_HLEN) > st->mtu;
     if (!u->bound) {
         int r = udp_autobind(st, u);
         if (r < 0)
@@ -271,7 +275,7 @@ int udp_push(struct inet_stack *st, struct udp_sock *u, const struct inet_addr *
     uh->csum = 0;
     uint32_t s = inet_pseudo_sum(&src, &dst, IPPROTO_UDP_, plen + (uint32_t)sizeof(*uh));
     m->l4_len = sizeof(*uh);
-    if (st->tx_udp_csum && v4) {
+    if (st->tx_udp_csum && v4 && !frag) { /* fragments: no device sums a datagram across them */
         uh->csum = (uint16_t)~inet_csum_fold(s);
         m->ol_flags |= DM_BUF_TX_UDP_CKSUM;
     } else {

@@ -82,6 +82,7 @@ struct icmp_hdr {
 #define IP6_NH_HOPOPTS  0
 #define IP6_NH_ROUTING  43
 #define IP6_NH_FRAGMENT 44
+#define IP6_FRAG_HLEN   8  /* next header, reserved, offset | M, identification */
 #define IP6_NH_ICMP6    58
 #define IP6_NH_NONE     59
 #define IP6_NH_DSTOPTS  60

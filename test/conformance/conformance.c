@@ -273,8 +273,8 @@ static void test_udp_datagram_bigger_than_a_buffer_arrives_whole(void **s)
     (void)s;
     skip_without_udp();
     /* 8000 B: above a 2 KiB pool buffer and a 1500 B Ethernet MTU. It is
-     * delivered whole, or (a stack without IP fragmentation) refused with
-     * EMSGSIZE: never cut short. */
+     * delivered whole (stacks/inet: in fragments, reassembled), or (a
+     * backend that cannot) refused with EMSGSIZE: never cut short. */
     enum { LEN = 8000 };
     static uint8_t out[LEN];
     fill(out, LEN, 77);

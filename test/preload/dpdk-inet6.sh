@@ -6,8 +6,11 @@
 # inet6). The kernel in a second netns is the peer: ping -6 our
 # DEMI_IPV6 address, a TCP echo of 1 MiB over IPv6 and one over IPv4 (the
 # server reports that peer v4-mapped, as Linux does), and a UDP echo over
-# IPv6; a listener bound to our own DEMI_IPV6 address (which the kernel
-# does not have) serves a TCP echo over IPv6. Then the server's connected
+# IPv6; datagrams past the MTU both ways (20000 B over IPv6: the kernel's
+# fragments reassembled by our stack, ours by the kernel; 1800 B over
+# IPv4) and ping -6 -s 3000 / ping -s 1800; a listener bound to
+# our own DEMI_IPV6 address (which the kernel does not have) serves a TCP
+# echo over IPv6. Then the server's connected
 # UDP sockets to a closed port of the peer get ECONNREFUSED from recv
 # (the kernel's ICMP and ICMPv6 port unreachables), over IPv4 and IPv6,
 # and so does a connect to a port the peer's nftables reject with an
@@ -60,6 +63,15 @@ print("bound", l.getsockname()[:2], flush=True)
 d, a = u.recvfrom(2048)
 print("udp from", a[0], flush=True)
 u.sendto(d, a)
+# datagrams past the MTU, over IPv6 and IPv4 (v4-mapped): the peer's
+# fragments reassembled by our stack, the echo fragmented by it
+sizes = set()
+while len(sizes) < 2:
+    d, a = u.recvfrom(65536)
+    u.sendto(d, a)
+    if len(d) > 1500:
+        sizes.add(len(d))
+        print("udp big", len(d), "from", a[0], flush=True)
 def echo(c):
     while True:
         b = c.recv(65536)
@@ -105,13 +117,15 @@ cat >"$dir/client.py" <<'PY'
 import os, socket, sys, time
 host, port, proto = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 if proto == "udp":
-    u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    size = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+    msg = os.urandom(size) if size else b"udp6 ping"
+    u = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
     u.settimeout(1)
     for _ in range(20):  # the server may not be up yet
-        u.sendto(b"udp6 ping", (host, port))
+        u.sendto(msg, (host, port))
         try:
-            d, _ = u.recvfrom(2048)
-            sys.exit(0 if d == b"udp6 ping" else 1)
+            d, _ = u.recvfrom(65536)
+            sys.exit(0 if d == msg else 1)
         except socket.timeout:
             pass
     sys.exit(1)
@@ -138,6 +152,14 @@ pids+=($!)
 for _ in $(seq 100); do grep -q "^bound" "$dir/server.log" 2>/dev/null && break; kill -0 "${pids[0]}" 2>/dev/null || break; sleep 0.1; done
 grep -q "^bound ('::', $port)" "$dir/server.log" || fail "the server did not bind [::]:$port"
 ip netns exec $C timeout 20 $py "$dir/client.py" ${net6}:1 $port udp || fail "UDP echo over IPv6"
+ip netns exec $C timeout 20 $py "$dir/client.py" ${net6}:1 $port udp 20000 || fail "UDP echo of 20000 B over IPv6 (fragments)"
+# IPv4 through DPDK's af_packet port arrives whole: the PMD asks the
+# kernel to reassemble (PACKET_FANOUT_FLAG_DEFRAG), up to its ring frame
+# (1968 B); the answer is ours to fragment. (Our IPv4 reassembly against
+# Linux: test_xdp_inet.)
+ip netns exec $C timeout 20 $py "$dir/client.py" $net.1 $port udp 1800 || fail "UDP echo of 1800 B over IPv4 (fragments)"
+ip netns exec $C ping -c 2 -i 0.2 -W 2 -s 1800 $net.1 >"$dir/ping_big4.log" 2>&1 || fail "ping -s 1800 $net.1 (fragments)"
+ip netns exec $C ping -6 -c 2 -i 0.2 -W 2 -s 3000 ${net6}:1 >"$dir/ping_big6.log" 2>&1 || fail "ping -6 -s 3000 ${net6}:1 (fragments)"
 ip netns exec $C ping -6 -c 3 -i 0.2 -W 2 ${net6}:1 >"$dir/ping.log" 2>&1 || fail "ping -6 ${net6}:1"
 ip netns exec $C timeout 20 $py "$dir/client.py" ${net6}:1 $port tcp >"$dir/client6.log" 2>&1 || fail "TCP echo over IPv6"
 ip netns exec $C timeout 20 $py "$dir/client.py" $net.1 $port tcp >"$dir/client4.log" 2>&1 || fail "TCP echo over IPv4 to [::]"
@@ -148,6 +170,8 @@ grep -q "datapath started: backend dpdk" "$dir/server.log" || fail "the server's
 grep -q "listening TCP socket \[::\]:$port offloaded" "$dir/server.log" || fail "the [::] listener was not offloaded"
 grep -q "UDP socket \[::\]:$port offloaded" "$dir/server.log" || fail "the [::] UDP socket was not offloaded"
 grep -q "^udp from ${net6}:2" "$dir/server.log" || fail "the UDP peer is not ${net6}:2"
+grep -q "^udp big 20000 from ${net6}:2" "$dir/server.log" || fail "no 20000 B datagram from ${net6}:2"
+grep -q "^udp big 1800 from ::ffff:$net.2" "$dir/server.log" || fail "no 1800 B datagram from ::ffff:$net.2"
 grep -q "^accepted ${net6}:2 family AF_INET6" "$dir/server.log" || fail "the IPv6 peer is not ${net6}:2"
 grep -q "^accepted ::ffff:$net.2 family AF_INET6" "$dir/server.log" || fail "the IPv4 peer is not ::ffff:$net.2"
 grep -q "^own bound ('${net6}:1', $((port + 1)))" "$dir/server.log" || fail "bind to our own IPv6 address"
@@ -159,4 +183,4 @@ if [ $reject = reject ]; then
   grep -q "^tcp refused ${net6}:2\$" "$dir/server.log" || fail "connect to a port rejected by ICMPv6: not ECONNREFUSED (IPv6)"
 fi
 grep -q "server done" "$dir/server.log" || fail "the server did not serve every client"
-echo "dpdk-inet6: a preloaded [::] server over our stack answered ping -6, UDP and TCP over IPv6, and TCP over IPv4 (v4-mapped); its connected UDP sockets got ECONNREFUSED from a closed port over both"
+echo "dpdk-inet6: a preloaded [::] server over our stack answered ping -6, UDP (datagrams past the MTU too) and TCP over IPv6, and TCP over IPv4 (v4-mapped); its connected UDP sockets got ECONNREFUSED from a closed port over both"

@@ -2,10 +2,12 @@
 /*
  * Our TCP/IP stack (stacks/inet) on the AF_XDP device, against the Linux
  * stack in a namespace: an instance with DEMI_BACKEND=xdp on our veth end
- * (10.211.N.1) answers ping, and echoes a 1 MiB TCP stream that a Python
+ * (10.211.N.1) answers ping (also -s 5000: IPv4 fragments both ways),
+ * and echoes a 1 MiB TCP stream that a Python
  * client inside the namespace sends and checks byte for byte; then the
  * same echo with faults injected on our TX (DEMI_FAULTS); then IPv6
- * (DEMI_IPV6, neighbour discovery with Linux): ping -6, the echo from
+ * (DEMI_IPV6, neighbour discovery with Linux): ping -6 (also -s 3000:
+ * fragments both ways), the echo from
  * Linux, and our client against a Linux server; then a bulk transfer from
  * us to a Linux sink whose every frame goes out by reference
  * (DEMI_XDP_TX_REF=1: no copy into a UMEM frame), and the same by copy.
@@ -245,6 +247,13 @@ static void test_inet_over_xdp_answers_ping_and_echoes_tcp(void **state)
     const char *ping[] = { "ping", "-n", "-c", "5", "-i", "0.2", "-w", "15", target, NULL };
     int st = poll_until_exit(inst, spawn_in_ns(ping), 30 * DM_NS_PER_S);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* past the MTU: Linux's fragments put together by our stack, our
+     * answer's fragments by Linux (5008 B of ICMP: 4 fragments each way) */
+    const char *big[] = { "ping", "-n", "-c", "3", "-i", "0.2", "-w", "15", "-s", "5000", target, NULL };
+    st = poll_until_exit(inst, spawn_in_ns(big), 30 * DM_NS_PER_S);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_true(dm_stats_get(inst, "ip.rx_reasm_ok") >= 3);
+    assert_true(dm_stats_get(inst, "ip.tx_frag") >= 12);
     tcp_echo(inst, ECHO_PORT, ECHO_BYTES);
     dm_instance_destroy(inst);
 }
@@ -434,6 +443,12 @@ static void test_inet_over_xdp_ipv6_ping_and_tcp_both_ways(void **state)
     int st = poll_until_exit(inst, spawn_in_ns(ping), 30 * DM_NS_PER_S);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     assert_true(dm_stats_get(inst, "nd.tx_na") > 0 || dm_stats_get(inst, "nd.rx_na") > 0);
+    /* fragments both ways (3008 B of ICMPv6: 3 fragments each way) */
+    const char *big[] = { "ping", "-6", "-c", "3", "-i", "0.2", "-w", "15", "-s", "3000", ours, NULL };
+    st = poll_until_exit(inst, spawn_in_ns(big), 30 * DM_NS_PER_S);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_true(dm_stats_get(inst, "ip6.rx_reasm_ok") >= 3);
+    assert_true(dm_stats_get(inst, "ip6.tx_frag") >= 9);
     /* Linux -> us */
     tcp_echo_to(inst, ECHO_PORT + 4, ECHO_BYTES, ours);
     /* us -> Linux: a Python server in the namespace echoes 256 KiB */

@@ -370,3 +370,34 @@ uint32_t raw_ip6_frame(uint8_t *f, const char *src, const char *dst, uint8_t nxt
     }
     return 14 + 40 + l4len;
 }
+
+/* One datagram of `len` bytes from A's socket to B's, popped whole and
+ * byte for byte (the pattern names the datagram). */
+void udp_roundtrip_whole(struct pair *p, int ua, int ub, const struct sockaddr *to, socklen_t tolen,
+                              uint32_t len, uint8_t tag)
+{
+    demi_qtoken_t pop, qt;
+    int err = 0;
+    assert_int_equal(dm_pop(p->b, &pop, ub), 0);
+    demi_sgarray_t sga = dm_sgaalloc(p->a, len, &err);
+    assert_non_null(sga.sga_buf);
+    uint32_t off = 0;
+    for (uint32_t i = 0; i < sga.sga_numsegs; i++) {
+        uint8_t *b = sga.sga_segs[i].sgaseg_buf;
+        for (uint32_t j = 0; j < sga.sga_segs[i].sgaseg_len; j++, off++)
+            b[j] = (uint8_t)(tag + off * 7 + (off >> 8));
+    }
+    assert_int_equal(dm_pushto(p->a, &qt, ua, &sga, to, tolen), 0);
+    dm_sgafree(p->a, &sga);
+    demi_qresult_t qr = pair_wait(p, p->b, pop, 2 * DM_NS_PER_S);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+    off = 0;
+    for (uint32_t i = 0; i < qr.qr_value.sga.sga_numsegs; i++) {
+        const uint8_t *b = qr.qr_value.sga.sga_segs[i].sgaseg_buf;
+        for (uint32_t j = 0; j < qr.qr_value.sga.sga_segs[i].sgaseg_len; j++, off++)
+            if (b[j] != (uint8_t)(tag + off * 7 + (off >> 8)))
+                fail_msg("datagram %u (%u bytes): byte %u is %u", tag, len, off, b[j]);
+    }
+    assert_int_equal(off, len);
+    dm_sgafree(p->b, &qr.qr_value.sga);
+}

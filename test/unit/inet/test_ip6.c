@@ -260,8 +260,8 @@ static void test_udp6_between_two_stacks_resolves_by_nd_and_carries_sockaddr_in6
     assert_int_equal(qr.qr_value.sga.sga_addr.sin_family, AF_INET);
     assert_int_equal(qr.qr_value.sga.sga_addr.sin_port, htons(1111));
     dm_sgafree(p.b, &qr.qr_value.sga);
-    /* too big for the MTU over IPv6: 1500 - 40 - 8 */
-    sga = dm_sgaalloc(p.a, 1453, &err);
+    /* too big for IPv6 without jumbograms: 65535 - 8 */
+    sga = dm_sgaalloc(p.a, 65528, &err);
     assert_int_equal(dm_pushto(p.a, &qt, ua, &sga, (struct sockaddr *)&sb, sizeof(sb)), -EMSGSIZE);
     dm_sgafree(p.a, &sga);
     sga = dm_sgaalloc(p.a, 1452, &err);
@@ -359,6 +359,133 @@ static void test_udp6_to_an_unbound_port_gets_port_unreachable(void **st)
     pair_destroy(&p);
 }
 
+/* IPv6 as IPv4: a datagram past the MTU goes in fragments (a fragment
+ * header each) and comes out whole, in whatever order they come; the
+ * first one waits for neighbour discovery with all its fragments. */
+static void test_udp6_datagrams_past_the_mtu_are_fragmented_and_reassembled(void **st)
+{
+    (void)st;
+    struct pair p;
+    pair_create(&p, "reorder=0.3,seed=5", NULL);
+    int ua, ub;
+    assert_int_equal(dm_socket(p.a, &ua, AF_INET6, SOCK_DGRAM, 0), 0);
+    assert_int_equal(dm_socket(p.b, &ub, AF_INET6, SOCK_DGRAM, 0), 0);
+    struct sockaddr_in6 sa = sin6_of(IP6_A, 1111), sb = sin6_of(IP6_B, 2222);
+    assert_int_equal(dm_bind(p.a, ua, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(dm_bind(p.b, ub, (struct sockaddr *)&sb, sizeof(sb)), 0);
+    static const uint32_t sizes[] = { 65527, 1452, 1453, 4000, 20001 };
+    uint64_t frags = 0;
+    for (unsigned i = 0; i < DM_ARRAY_SIZE(sizes); i++) {
+        udp_roundtrip_whole(&p, ua, ub, (struct sockaddr *)&sb, sizeof(sb), sizes[i], (uint8_t)(i + 40));
+        if (sizes[i] + 8 > 1460)
+            frags += (sizes[i] + 8 + 1447) / 1448; /* 1500 - 40 - 8, a multiple of 8 */
+    }
+    assert_int_equal(stat_of(p.a, "ip6.tx_frag"), frags);
+    assert_int_equal(stat_of(p.b, "ip6.rx_frag"), frags);
+    assert_int_equal(stat_of(p.b, "ip6.rx_reasm_ok"), DM_ARRAY_SIZE(sizes) - 1);
+    assert_int_equal(stat_of(p.a, "nd.queue_drop"), 0);
+    assert_true(stat_of(p.b, "fault.reordered") + stat_of(p.a, "fault.reordered") > 0);
+    pair_destroy(&p);
+}
+
+/* A raw IPv6 fragment from A: the fragment header, then len bytes of data
+ * at byte offset off of the datagram. */
+static uint32_t frag6_frame(uint8_t *f, uint32_t id, uint32_t off, bool more, const uint8_t *data, uint32_t len)
+{
+    static uint8_t l4[2048];
+    memset(l4, 0, 8);
+    l4[0] = IP6_NH_ICMP6;
+    uint16_t om = htons((uint16_t)(off | (more ? 1u : 0u)));
+    memcpy(l4 + 2, &om, 2);
+    uint32_t idn = htonl(id);
+    memcpy(l4 + 4, &idn, 4);
+    memcpy(l4 + 8, data + off, len);
+    return raw_ip6_frame(f, IP6_A, IP6_B, IP6_NH_FRAGMENT, l4, 8 + len, 0, 0);
+}
+
+/* A 3000-byte echo request in three fragments, out of order with a
+ * repeat: answered once, in fragments; an overlap loses the datagram;
+ * an atomic fragment (offset 0, no M: RFC 6946) is the datagram itself. */
+static void test_ipv6_fragments_in_any_order_make_one_datagram(void **st)
+{
+    (void)st;
+    struct pair p;
+    pair_create(&p, NULL, static_nd);
+    static uint8_t icmp[3000], f[2048], r[2048], reply[3000];
+    icmp[0] = ICMP6_ECHO_REQUEST;
+    icmp[4] = 0x12;
+    for (unsigned i = 8; i < sizeof(icmp); i++)
+        icmp[i] = (uint8_t)(i * 5);
+    uint32_t s6[4], d6[4];
+    assert_int_equal(inet_pton(AF_INET6, IP6_A, s6), 1);
+    assert_int_equal(inet_pton(AF_INET6, IP6_B, d6), 1);
+    uint16_t c = inet_csum_fold(inet_csum_partial(icmp, sizeof(icmp),
+                                                  inet_csum_pseudo6(s6, d6, IP6_NH_ICMP6, sizeof(icmp))));
+    memcpy(icmp + 2, &c, 2);
+    uint32_t n, rn;
+    n = frag6_frame(f, 77, 2400, false, icmp, 600);
+    raw_send_frame(&p, f, n);
+    n = frag6_frame(f, 77, 1200, true, icmp, 1200);
+    raw_send_frame(&p, f, n);
+    raw_send_frame(&p, f, n); /* a repeat */
+    assert_false(recv6(&p, IP6_NH_FRAGMENT, -1, r, sizeof(r), &rn, 20 * DM_NS_PER_MS));
+    n = frag6_frame(f, 77, 0, true, icmp, 1200);
+    raw_send_frame(&p, f, n);
+    uint32_t got = 0;
+    for (int k = 0; k < 3; k++) {
+        if (!recv6(&p, IP6_NH_FRAGMENT, -1, r, sizeof(r), &rn, 200 * DM_NS_PER_MS))
+            break;
+        const struct ip6_hdr *ih = (const struct ip6_hdr *)(r + 14);
+        const uint8_t *fh = r + 54;
+        uint16_t om;
+        memcpy(&om, fh + 2, 2);
+        om = ntohs(om);
+        uint32_t off = om & ~7u, len = ntohs(ih->plen) - 8u;
+        assert_int_equal(fh[0], IP6_NH_ICMP6);
+        assert_true(off + len <= sizeof(reply));
+        memcpy(reply + off, fh + 8, len);
+        got += len;
+        if (!(om & 1))
+            assert_int_equal(off + len, sizeof(icmp));
+    }
+    assert_int_equal(got, sizeof(icmp));
+    assert_int_equal(reply[0], ICMP6_ECHO_REPLY);
+    assert_int_equal(inet_csum_fold(inet_csum_partial(reply, sizeof(reply),
+                                                      inet_csum_pseudo6(d6, s6, IP6_NH_ICMP6, sizeof(reply)))), 0);
+    assert_memory_equal(reply + 4, icmp + 4, sizeof(icmp) - 4);
+    assert_int_equal(stat_of(p.b, "ip6.rx_frag"), 4);
+    assert_int_equal(stat_of(p.b, "ip6.rx_frag_drop"), 1);
+    assert_int_equal(stat_of(p.b, "ip6.rx_reasm_ok"), 1);
+    assert_int_equal(stat_of(p.b, "ip6.tx_frag"), 3);
+    /* an overlap: given up; the whole set again completes it */
+    n = frag6_frame(f, 78, 0, true, icmp, 1200);
+    raw_send_frame(&p, f, n);
+    n = frag6_frame(f, 78, 1192, true, icmp, 1208);
+    raw_send_frame(&p, f, n);
+    assert_false(recv6(&p, IP6_NH_FRAGMENT, -1, r, sizeof(r), &rn, 20 * DM_NS_PER_MS));
+    assert_int_equal(stat_of(p.b, "ip6.rx_reasm_drop"), 1);
+    n = frag6_frame(f, 78, 0, true, icmp, 1200);
+    raw_send_frame(&p, f, n);
+    n = frag6_frame(f, 78, 1200, true, icmp, 1200);
+    raw_send_frame(&p, f, n);
+    n = frag6_frame(f, 78, 2400, false, icmp, 600);
+    raw_send_frame(&p, f, n);
+    for (int k = 0; k < 3; k++)
+        assert_true(recv6(&p, IP6_NH_FRAGMENT, -1, r, sizeof(r), &rn, 200 * DM_NS_PER_MS));
+    assert_int_equal(stat_of(p.b, "ip6.rx_reasm_ok"), 2);
+    /* an atomic fragment: answered at once, unfragmented */
+    uint8_t small[40];
+    uint32_t l = echo_req(small, 9);
+    c = inet_csum_fold(inet_csum_partial(small, l, inet_csum_pseudo6(s6, d6, IP6_NH_ICMP6, l)));
+    memcpy(small + 2, &c, 2);
+    n = frag6_frame(f, 79, 0, false, small, l);
+    raw_send_frame(&p, f, n);
+    assert_true(recv6(&p, IP6_NH_ICMP6, ICMP6_ECHO_REPLY, r, sizeof(r), &rn, 200 * DM_NS_PER_MS));
+    assert_true(csum6_ok(r, rn));
+    assert_int_equal(stat_of(p.b, "ip6.rx_reasm_ok"), 2);
+    pair_destroy(&p);
+}
+
 static void test_ipv6_malformed_packets_are_counted_by_reason_and_dropped(void **st)
 {
     (void)st;
@@ -383,11 +510,12 @@ static void test_ipv6_malformed_packets_are_counted_by_reason_and_dropped(void *
     /* not our address */
     n = raw_ip6_frame(f, IP6_A, "fd00::77", IP6_NH_ICMP6, icmp, l, IP6_NH_ICMP6, 0);
     raw_send_frame(&p, f, n);
-    /* a fragment header */
+    /* a first fragment (M set) whose length is not a multiple of 8 */
     memset(ext, 0, sizeof(ext));
     ext[0] = IP6_NH_ICMP6;
+    ext[3] = 1;
     memcpy(ext + 8, icmp, l);
-    n = raw_ip6_frame(f, IP6_A, IP6_B, IP6_NH_FRAGMENT, ext, 8 + l, IP6_NH_ICMP6, 8);
+    n = raw_ip6_frame(f, IP6_A, IP6_B, IP6_NH_FRAGMENT, ext, 8 + 13, 0, 0);
     raw_send_frame(&p, f, n);
     /* hop-by-hop after a destination options header */
     memset(ext, 0, sizeof(ext));
@@ -830,6 +958,8 @@ int main(void)
         cmocka_unit_test(test_udp6_connected_socket_gets_econnrefused_from_port_unreachable),
         cmocka_unit_test(test_tcp6_connect_ends_at_an_icmp6_port_unreachable),
         cmocka_unit_test(test_ipv6_malformed_packets_are_counted_by_reason_and_dropped),
+        cmocka_unit_test(test_udp6_datagrams_past_the_mtu_are_fragmented_and_reassembled),
+        cmocka_unit_test(test_ipv6_fragments_in_any_order_make_one_datagram),
         cmocka_unit_test(test_tcp_over_ipv6_transfers_bytes_with_ipv6_addresses_and_mss),
         cmocka_unit_test(test_dual_stack_listener_takes_ipv4_clients_as_v4_mapped),
         cmocka_unit_test(test_udp6_family_rules_follow_linux),
