@@ -401,3 +401,19 @@ void udp_roundtrip_whole(struct pair *p, int ua, int ub, const struct sockaddr *
     assert_int_equal(off, len);
     dm_sgafree(p->b, &qr.qr_value.sga);
 }
+
+void udp_pair_bound(struct pair *p, bool v6, int *ua, int *ub)
+{
+    int fam = v6 ? AF_INET6 : AF_INET;
+    assert_int_equal(dm_socket(p->a, ua, fam, SOCK_DGRAM, 0), 0);
+    assert_int_equal(dm_socket(p->b, ub, fam, SOCK_DGRAM, 0), 0);
+    if (v6) {
+        struct sockaddr_in6 sa = sin6_of(IP6_A, 1111), sb = sin6_of(IP6_B, 2222);
+        assert_int_equal(dm_bind(p->a, *ua, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        assert_int_equal(dm_bind(p->b, *ub, (struct sockaddr *)&sb, sizeof(sb)), 0);
+    } else {
+        struct sockaddr_in sa = sin_of(IP_A, 1111), sb = sin_of(IP_B, 2222);
+        assert_int_equal(dm_bind(p->a, *ua, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        assert_int_equal(dm_bind(p->b, *ub, (struct sockaddr *)&sb, sizeof(sb)), 0);
+    }
+}

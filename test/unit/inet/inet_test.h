@@ -65,6 +65,9 @@ void tcp_connect_pair6(struct pair *p, int lqd, uint16_t port, int *cqd, int *sq
 demi_qtoken_t push_bytes(struct dm_instance *inst, int qd, const void *data, size_t len);
 /* Connects the UDP socket qd of inst to `to` (waits for it). */
 void pair_udp_connect(struct pair *p, struct dm_instance *inst, int qd, const struct sockaddr *to, socklen_t len);
+/* UDP sockets *ua on A bound to A:1111 and *ub on B bound to B:2222
+ * (IPv6 addresses when v6). */
+void udp_pair_bound(struct pair *p, bool v6, int *ua, int *ub);
 /* A datagram of len bytes (a pattern named by tag) from A's UDP socket ua
  * to B's ub, popped whole and checked byte for byte. */
 void udp_roundtrip_whole(struct pair *p, int ua, int ub, const struct sockaddr *to, socklen_t tolen, uint32_t len,

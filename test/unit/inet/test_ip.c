@@ -119,11 +119,8 @@ static void test_udp_pushto_and_pop_carry_the_peer_address(void **st)
     struct pair p;
     pair_create(&p, NULL, NULL);
     int ua, ub;
-    assert_int_equal(dm_socket(p.a, &ua, AF_INET, SOCK_DGRAM, 0), 0);
-    assert_int_equal(dm_socket(p.b, &ub, AF_INET, SOCK_DGRAM, 0), 0);
+    udp_pair_bound(&p, false, &ua, &ub);
     struct sockaddr_in sa = sin_of(IP_A, 1111), sb = sin_of(IP_B, 2222);
-    assert_int_equal(dm_bind(p.a, ua, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(dm_bind(p.b, ub, (struct sockaddr *)&sb, sizeof(sb)), 0);
     demi_qtoken_t pop, qt;
     assert_int_equal(dm_pop(p.b, &pop, ub), 0);
     int err = 0;
@@ -246,11 +243,8 @@ static void test_udp_datagrams_past_the_mtu_are_fragmented_and_reassembled(void 
     const char *kv[] = {"DEMI_ARP", "", NULL}; /* the first datagram's fragments wait for ARP */
     pair_create(&p, "reorder=0.3,seed=11", kv);
     int ua, ub;
-    assert_int_equal(dm_socket(p.a, &ua, AF_INET, SOCK_DGRAM, 0), 0);
-    assert_int_equal(dm_socket(p.b, &ub, AF_INET, SOCK_DGRAM, 0), 0);
-    struct sockaddr_in sa = sin_of(IP_A, 1111), sb = sin_of(IP_B, 2222);
-    assert_int_equal(dm_bind(p.a, ua, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(dm_bind(p.b, ub, (struct sockaddr *)&sb, sizeof(sb)), 0);
+    udp_pair_bound(&p, false, &ua, &ub);
+    struct sockaddr_in sb = sin_of(IP_B, 2222);
     static const uint32_t sizes[] = { 65507, 1472, 1473, 2961, 8000, 30001 };
     uint64_t frags = 0;
     for (unsigned i = 0; i < DM_ARRAY_SIZE(sizes); i++) {
@@ -267,15 +261,17 @@ static void test_udp_datagrams_past_the_mtu_are_fragmented_and_reassembled(void 
     pair_destroy(&p);
 }
 
-/* A raw IPv4 fragment from A: id, offset in bytes, MF. */
-static uint32_t frag_frame(uint8_t *f, uint16_t id, uint32_t off, bool more, const void *data, uint32_t len)
+/* Sends A's raw IPv4 fragment of ICMP datagram dgram: id, the bytes
+ * [off, off + len), MF. */
+static void send_frag(struct pair *p, uint16_t id, uint32_t off, bool more, const uint8_t *dgram, uint32_t len)
 {
-    uint32_t n = raw_ip_frame(f, IPPROTO_ICMP_, (uint16_t)((off / 8) | (more ? IP_MF : 0)), data, len);
+    static uint8_t f[2048];
+    uint32_t n = raw_ip_frame(f, IPPROTO_ICMP_, (uint16_t)((off / 8) | (more ? IP_MF : 0)), dgram + off, len);
     struct ip_hdr *ih = (struct ip_hdr *)(f + 14);
     ih->id = htons(id);
     ih->csum = 0;
     ih->csum = inet_csum_fold(inet_csum_partial(ih, 20, 0));
-    return n;
+    raw_send_frame(p, f, n);
 }
 
 /* A 2000-byte ping in three fragments, the last first and the first twice:
@@ -286,7 +282,7 @@ static void test_ipv4_fragments_in_any_order_make_one_datagram_overlaps_none(voi
     (void)st;
     struct pair p;
     pair_create(&p, NULL, NULL);
-    static uint8_t icmp[2000], f[2048], r[2048];
+    static uint8_t icmp[2000], r[2048];
     icmp[0] = ICMP_ECHO_REQUEST;
     icmp[5] = 7; /* id */
     icmp[7] = 1; /* seq */
@@ -294,16 +290,12 @@ static void test_ipv4_fragments_in_any_order_make_one_datagram_overlaps_none(voi
         icmp[i] = (uint8_t)(i * 13);
     uint16_t c = inet_csum_fold(inet_csum_partial(icmp, sizeof(icmp), 0));
     memcpy(icmp + 2, &c, 2);
-    uint32_t n;
-    n = frag_frame(f, 5, 1600, false, icmp + 1600, 400);
-    raw_send_frame(&p, f, n);
-    n = frag_frame(f, 5, 0, true, icmp, 800);
-    raw_send_frame(&p, f, n);
-    raw_send_frame(&p, f, n); /* a repeat */
+    send_frag(&p, 5, 1600, false, icmp, 400);
+    send_frag(&p, 5, 0, true, icmp, 800);
+    send_frag(&p, 5, 0, true, icmp, 800); /* a repeat */
     uint32_t rn;
     assert_false(raw_recv_frame(&p, r, sizeof(r), &rn, 20 * DM_NS_PER_MS)); /* not whole yet */
-    n = frag_frame(f, 5, 800, true, icmp + 800, 800);
-    raw_send_frame(&p, f, n);
+    send_frag(&p, 5, 800, true, icmp, 800);
     /* the answer: 1480 + 520 bytes of ICMP */
     static uint8_t reply[2000];
     uint32_t got = 0;
@@ -332,20 +324,15 @@ static void test_ipv4_fragments_in_any_order_make_one_datagram_overlaps_none(voi
     assert_int_equal(stat_of(p.b, "icmp.tx_echo_reply"), 1);
     /* overlapping fragments: the datagram is given up, and a later
      * fragment starts it again: only a whole new set completes it */
-    n = frag_frame(f, 6, 0, true, icmp, 800);
-    raw_send_frame(&p, f, n);
-    n = frag_frame(f, 6, 792, true, icmp + 792, 808);
-    raw_send_frame(&p, f, n);
-    n = frag_frame(f, 6, 1600, false, icmp + 1600, 400);
-    raw_send_frame(&p, f, n);
+    send_frag(&p, 6, 0, true, icmp, 800);
+    send_frag(&p, 6, 792, true, icmp, 808);
+    send_frag(&p, 6, 1600, false, icmp, 400);
     assert_false(raw_recv_frame(&p, r, sizeof(r), &rn, 30 * DM_NS_PER_MS));
     assert_int_equal(stat_of(p.b, "ip.rx_reasm_drop"), 1);
     assert_int_equal(stat_of(p.b, "ip.rx_reasm_ok"), 1);
     assert_int_equal(stat_of(p.b, "icmp.tx_echo_reply"), 1);
-    n = frag_frame(f, 6, 0, true, icmp, 800);
-    raw_send_frame(&p, f, n);
-    n = frag_frame(f, 6, 800, true, icmp + 800, 800);
-    raw_send_frame(&p, f, n);
+    send_frag(&p, 6, 0, true, icmp, 800);
+    send_frag(&p, 6, 800, true, icmp, 800);
     assert_true(raw_recv_frame(&p, r, sizeof(r), &rn, 200 * DM_NS_PER_MS));
     assert_true(raw_recv_frame(&p, r, sizeof(r), &rn, 200 * DM_NS_PER_MS));
     assert_int_equal(stat_of(p.b, "ip.rx_reasm_ok"), 2);

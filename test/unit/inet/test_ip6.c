@@ -368,11 +368,8 @@ static void test_udp6_datagrams_past_the_mtu_are_fragmented_and_reassembled(void
     struct pair p;
     pair_create(&p, "reorder=0.3,seed=5", NULL);
     int ua, ub;
-    assert_int_equal(dm_socket(p.a, &ua, AF_INET6, SOCK_DGRAM, 0), 0);
-    assert_int_equal(dm_socket(p.b, &ub, AF_INET6, SOCK_DGRAM, 0), 0);
-    struct sockaddr_in6 sa = sin6_of(IP6_A, 1111), sb = sin6_of(IP6_B, 2222);
-    assert_int_equal(dm_bind(p.a, ua, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(dm_bind(p.b, ub, (struct sockaddr *)&sb, sizeof(sb)), 0);
+    udp_pair_bound(&p, true, &ua, &ub);
+    struct sockaddr_in6 sb = sin6_of(IP6_B, 2222);
     static const uint32_t sizes[] = { 65527, 1452, 1453, 4000, 20001 };
     uint64_t frags = 0;
     for (unsigned i = 0; i < DM_ARRAY_SIZE(sizes); i++) {
@@ -388,19 +385,19 @@ static void test_udp6_datagrams_past_the_mtu_are_fragmented_and_reassembled(void
     pair_destroy(&p);
 }
 
-/* A raw IPv6 fragment from A: the fragment header, then len bytes of data
- * at byte offset off of the datagram. */
-static uint32_t frag6_frame(uint8_t *f, uint32_t id, uint32_t off, bool more, const uint8_t *data, uint32_t len)
+/* Sends A's raw IPv6 fragment: the fragment header, then the bytes
+ * [off, off + len) of the ICMPv6 datagram dgram. */
+static void send_frag6(struct pair *p, uint32_t id, uint32_t off, bool more, const uint8_t *dgram, uint32_t len)
 {
-    static uint8_t l4[2048];
+    static uint8_t l4[2048], f[2048];
     memset(l4, 0, 8);
     l4[0] = IP6_NH_ICMP6;
     uint16_t om = htons((uint16_t)(off | (more ? 1u : 0u)));
     memcpy(l4 + 2, &om, 2);
     uint32_t idn = htonl(id);
     memcpy(l4 + 4, &idn, 4);
-    memcpy(l4 + 8, data + off, len);
-    return raw_ip6_frame(f, IP6_A, IP6_B, IP6_NH_FRAGMENT, l4, 8 + len, 0, 0);
+    memcpy(l4 + 8, dgram + off, len);
+    raw_send_frame(p, f, raw_ip6_frame(f, IP6_A, IP6_B, IP6_NH_FRAGMENT, l4, 8 + len, 0, 0));
 }
 
 /* A 3000-byte echo request in three fragments, out of order with a
@@ -411,7 +408,7 @@ static void test_ipv6_fragments_in_any_order_make_one_datagram(void **st)
     (void)st;
     struct pair p;
     pair_create(&p, NULL, static_nd);
-    static uint8_t icmp[3000], f[2048], r[2048], reply[3000];
+    static uint8_t icmp[3000], r[2048], reply[3000];
     icmp[0] = ICMP6_ECHO_REQUEST;
     icmp[4] = 0x12;
     for (unsigned i = 8; i < sizeof(icmp); i++)
@@ -422,15 +419,12 @@ static void test_ipv6_fragments_in_any_order_make_one_datagram(void **st)
     uint16_t c = inet_csum_fold(inet_csum_partial(icmp, sizeof(icmp),
                                                   inet_csum_pseudo6(s6, d6, IP6_NH_ICMP6, sizeof(icmp))));
     memcpy(icmp + 2, &c, 2);
-    uint32_t n, rn;
-    n = frag6_frame(f, 77, 2400, false, icmp, 600);
-    raw_send_frame(&p, f, n);
-    n = frag6_frame(f, 77, 1200, true, icmp, 1200);
-    raw_send_frame(&p, f, n);
-    raw_send_frame(&p, f, n); /* a repeat */
+    uint32_t rn;
+    send_frag6(&p, 77, 2400, false, icmp, 600);
+    send_frag6(&p, 77, 1200, true, icmp, 1200);
+    send_frag6(&p, 77, 1200, true, icmp, 1200); /* a repeat */
     assert_false(recv6(&p, IP6_NH_FRAGMENT, -1, r, sizeof(r), &rn, 20 * DM_NS_PER_MS));
-    n = frag6_frame(f, 77, 0, true, icmp, 1200);
-    raw_send_frame(&p, f, n);
+    send_frag6(&p, 77, 0, true, icmp, 1200);
     uint32_t got = 0;
     for (int k = 0; k < 3; k++) {
         if (!recv6(&p, IP6_NH_FRAGMENT, -1, r, sizeof(r), &rn, 200 * DM_NS_PER_MS))
@@ -458,18 +452,13 @@ static void test_ipv6_fragments_in_any_order_make_one_datagram(void **st)
     assert_int_equal(stat_of(p.b, "ip6.rx_reasm_ok"), 1);
     assert_int_equal(stat_of(p.b, "ip6.tx_frag"), 3);
     /* an overlap: given up; the whole set again completes it */
-    n = frag6_frame(f, 78, 0, true, icmp, 1200);
-    raw_send_frame(&p, f, n);
-    n = frag6_frame(f, 78, 1192, true, icmp, 1208);
-    raw_send_frame(&p, f, n);
+    send_frag6(&p, 78, 0, true, icmp, 1200);
+    send_frag6(&p, 78, 1192, true, icmp, 1208);
     assert_false(recv6(&p, IP6_NH_FRAGMENT, -1, r, sizeof(r), &rn, 20 * DM_NS_PER_MS));
     assert_int_equal(stat_of(p.b, "ip6.rx_reasm_drop"), 1);
-    n = frag6_frame(f, 78, 0, true, icmp, 1200);
-    raw_send_frame(&p, f, n);
-    n = frag6_frame(f, 78, 1200, true, icmp, 1200);
-    raw_send_frame(&p, f, n);
-    n = frag6_frame(f, 78, 2400, false, icmp, 600);
-    raw_send_frame(&p, f, n);
+    send_frag6(&p, 78, 0, true, icmp, 1200);
+    send_frag6(&p, 78, 1200, true, icmp, 1200);
+    send_frag6(&p, 78, 2400, false, icmp, 600);
     for (int k = 0; k < 3; k++)
         assert_true(recv6(&p, IP6_NH_FRAGMENT, -1, r, sizeof(r), &rn, 200 * DM_NS_PER_MS));
     assert_int_equal(stat_of(p.b, "ip6.rx_reasm_ok"), 2);
@@ -478,8 +467,7 @@ static void test_ipv6_fragments_in_any_order_make_one_datagram(void **st)
     uint32_t l = echo_req(small, 9);
     c = inet_csum_fold(inet_csum_partial(small, l, inet_csum_pseudo6(s6, d6, IP6_NH_ICMP6, l)));
     memcpy(small + 2, &c, 2);
-    n = frag6_frame(f, 79, 0, false, small, l);
-    raw_send_frame(&p, f, n);
+    send_frag6(&p, 79, 0, false, small, l);
     assert_true(recv6(&p, IP6_NH_ICMP6, ICMP6_ECHO_REPLY, r, sizeof(r), &rn, 200 * DM_NS_PER_MS));
     assert_true(csum6_ok(r, rn));
     assert_int_equal(stat_of(p.b, "ip6.rx_reasm_ok"), 2);
