@@ -225,6 +225,14 @@ bool dm_dev_flow_ours(struct dm_dev *dev, uint32_t lip, uint16_t lport, uint32_t
     return true;
 }
 
+bool dm_dev_forward(struct dm_dev *dev, struct dm_buf *frame, uint32_t flow_hash)
+{
+    for (; dev; dev = dev->lower)
+        if (dev->ops && dev->ops->forward)
+            return dev->ops->forward(dev, frame, flow_hash);
+    return false;
+}
+
 int dm_dev_lower_wait_fd(struct dm_dev *dev)
 {
     struct dm_dev *l = dev->lower;

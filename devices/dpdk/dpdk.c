@@ -51,6 +51,7 @@ static const char *const dpdk_stat_names[DPDK_ST_COUNT] = {
     "tx", "tx_bytes", "tx_full", "tx_nombuf",
     "tx_copy", "tx_zc_seg", "tx_direct_seg", "tx_drop_bad",
     "rx_nombuf", "imissed", "ierrors", "oerrors", "rx_scarce",
+    "fwd_out", "fwd_in",
 };
 
 /* Per-port process state: the pools outlive a close because the
@@ -474,7 +475,9 @@ static int secondary_setup(struct dpdk_dev *d, const struct dm_config *cfg)
                        "primary's address space); share a net_tap port instead", d->port);
         return -ENOTSUP;
     }
-    if ((rc = dpdk_mp_attach(d, d->port)) < 0)
+    int64_t claim_wait_ms;
+    if ((rc = dm_cfg_int(cfg, DM_CFG_DPDK_CLAIM_WAIT_MS, &claim_wait_ms)) < 0 ||
+        (rc = dpdk_mp_attach(d, d->port, claim_wait_ms)) < 0)
         return rc;
     const struct dpdk_mp_shm *shm = d->shm;
     caps_from_conf(d, shm->rx_offloads, shm->tx_offloads, shm->max_segs);
@@ -705,8 +708,15 @@ static bool dpdk_flow_ours(struct dm_dev *dev, uint32_t lip, uint16_t lport, uin
     return dpdk_mp_flow_ours(dev->priv, lip, lport, rip, rport);
 }
 
+static bool dpdk_forward(struct dm_dev *dev, struct dm_buf *frame, uint32_t flow_hash)
+{
+    struct dpdk_dev *d = dev->priv;
+    return d->secondary && dpdk_mp_forward(d, frame, flow_hash);
+}
+
 static const struct dm_dev_ops dpdk_ops = {
     .flow_ours = dpdk_flow_ours,
+    .forward = dpdk_forward,
     .name = "dpdk",
     .open = dpdk_open,
     .start = dpdk_start,

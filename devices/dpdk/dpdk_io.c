@@ -126,7 +126,9 @@ uint16_t dpdk_rx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
         return 0;
     uint16_t nb = rte_eth_rx_burst(d->port, d->queue, mb, n);
     dpdk_gate_leave(d->port);
-    /* a shared port: ARP frames go to every process (dpdk_mp.c) */
+    /* a shared port: ARP frames go to every process, and the frames other
+     * processes hand over follow the port's (dpdk_mp.c) */
+    uint16_t from_port = nb;
     if (d->secondary && d->arp_in)
         nb = dpdk_mp_arp(d, mb, nb, n);
     if (nb == 0)
@@ -144,6 +146,10 @@ uint16_t dpdk_rx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
         }
         if (dm_unlikely(b->ol_flags & (DM_BUF_RX_IP_CKSUM_BAD | DM_BUF_RX_L4_CKSUM_BAD)))
             d->st[DPDK_ST_RX_CKSUM_BAD]++;
+        if (dm_unlikely(i >= from_port)) {
+            b->ol_flags |= DM_BUF_RX_FORWARDED;
+            d->st[DPDK_ST_FWD_IN]++;
+        }
         pkts[out++] = b;
     }
     d->st[DPDK_ST_RX] += nb;

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_ethdev.h>
@@ -39,6 +40,7 @@
 #include <rte_ring.h>
 #include <rte_thash.h>
 
+#include "dm/time.h"
 #include "dm/log.h"
 #include "dpdk_priv.h"
 
@@ -93,7 +95,31 @@ bool dpdk_mp_owner_alive(const struct dpdk_mp_queue *e)
     return st == 0 || e->start_time == 0 || st == e->start_time;
 }
 
-int dpdk_mp_attach(struct dpdk_dev *d, uint16_t port)
+/* A free queue, else one whose owner is gone: its index, claimed; -1. */
+static int claim_queue(struct dpdk_mp_shm *shm, uint16_t port)
+{
+    int me = (int)getpid();
+    uint64_t st = dpdk_mp_start_time(me);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < shm->nb_queues; i++) {
+            struct dpdk_mp_queue *e = &shm->q[i];
+            int32_t old = __atomic_load_n(&e->pid, __ATOMIC_ACQUIRE);
+            /* first pass: free queues; second: those of dead owners */
+            if (old != 0 && (pass == 0 || dpdk_mp_owner_alive(e)))
+                continue;
+            if (!__atomic_compare_exchange_n(&e->pid, &old, me, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                continue;
+            e->start_time = st;
+            e->claims++;
+            if (old != 0)
+                DM_WARN("dpdk", "port %u queue %d: its owner (pid %d) is gone: reclaimed", port, i, old);
+            return i;
+        }
+    }
+    return -1;
+}
+
+int dpdk_mp_attach(struct dpdk_dev *d, uint16_t port, int64_t wait_ms)
 {
     char zname[RTE_MEMZONE_NAMESIZE], rx[RTE_MEMPOOL_NAMESIZE], ext[RTE_MEMPOOL_NAMESIZE];
     char arp_pool[RTE_MEMPOOL_NAMESIZE], arp_ring[RTE_RING_NAMESIZE];
@@ -109,24 +135,22 @@ int dpdk_mp_attach(struct dpdk_dev *d, uint16_t port)
         DM_ERR("dpdk", "port %u: the primary's queue table is not ready (or another version)", port);
         return -ENODEV;
     }
-    int me = (int)getpid();
-    uint64_t st = dpdk_mp_start_time(me);
-    int q = -1;
-    for (int pass = 0; pass < 2 && q < 0; pass++) {
-        for (int i = 0; i < shm->nb_queues && q < 0; i++) {
-            struct dpdk_mp_queue *e = &shm->q[i];
-            int32_t old = __atomic_load_n(&e->pid, __ATOMIC_ACQUIRE);
-            /* first pass: free queues; second: those of dead owners */
-            if (old != 0 && (pass == 0 || dpdk_mp_owner_alive(e)))
-                continue;
-            if (!__atomic_compare_exchange_n(&e->pid, &old, me, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-                continue;
-            e->start_time = st;
-            e->claims++;
-            if (old != 0)
-                DM_WARN("dpdk", "port %u queue %d: its owner (pid %d) is gone: reclaimed", port, i, old);
-            q = i;
+    int q = claim_queue(shm, port);
+    if (q < 0 && wait_ms > 0) {
+        /* At nginx's reload the new workers start while the old ones still
+         * finish their connections on their queues: wait for one to leave
+         * rather than fail (the old one's new flows go to the other
+         * processes meanwhile: forward_stray in stacks/inet). */
+        DM_WARN("dpdk", "port %u: all %u queues are held by live processes: waiting up to %lld ms for one "
+                        "(DEMI_DPDK_CLAIM_WAIT_MS)", port, shm->nb_queues, (long long)wait_ms);
+        int64_t end = dm_clock_ns() + wait_ms * DM_NS_PER_MS;
+        while (q < 0 && dm_clock_ns() < end) {
+            struct timespec ts = { 0, 10 * DM_NS_PER_MS };
+            nanosleep(&ts, NULL);
+            q = claim_queue(shm, port);
         }
+        if (q >= 0)
+            DM_INFO("dpdk", "port %u: queue %d came free", port, q);
     }
     if (q < 0) {
         DM_ERR("dpdk", "port %u: all %u queues of demi-dpdk-primary are taken by live processes (raise "
@@ -199,6 +223,32 @@ uint16_t dpdk_mp_arp(struct dpdk_dev *d, struct rte_mbuf **mb, uint16_t nb, uint
     if (nb < max && !rte_ring_empty(d->arp_in))
         nb = (uint16_t)(nb + rte_ring_dequeue_burst(d->arp_in, (void **)(mb + nb), max - nb, NULL));
     return nb;
+}
+
+bool dpdk_mp_forward(struct dpdk_dev *d, struct dm_buf *frame, uint32_t flow_hash)
+{
+    struct dpdk_mp_shm *shm = d->shm;
+    if (!shm || !d->arp_in || !shm->arp_mp)
+        return false;
+    int live[DPDK_MP_MAX_QUEUES], n = 0;
+    for (int q = 0; q < shm->nb_queues; q++)
+        if (q != d->queue && __atomic_load_n(&shm->q[q].pid, __ATOMIC_RELAXED) != 0)
+            live[n++] = q;
+    if (n == 0)
+        return false;
+    struct rte_mbuf *c = rte_pktmbuf_alloc(shm->arp_mp);
+    if (!c)
+        return false;
+    char *dst = frame->pkt_len <= rte_pktmbuf_tailroom(c) ? rte_pktmbuf_append(c, (uint16_t)frame->pkt_len) : NULL;
+    if (dst)
+        dm_buf_copy_out(frame, 0, dst, frame->pkt_len);
+    if (!dst || rte_ring_enqueue(shm->arp_ring[live[flow_hash % (uint32_t)n]], c) != 0) {
+        rte_pktmbuf_free(c); /* too long, or that queue's owner does not drain its ring */
+        return false;
+    }
+    d->st[DPDK_ST_FWD_OUT]++;
+    dm_buf_free(frame);
+    return true;
 }
 
 bool dpdk_mp_flow_ours(const struct dpdk_dev *d, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)

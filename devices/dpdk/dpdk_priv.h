@@ -29,6 +29,7 @@ enum {
     DPDK_ST_TX, DPDK_ST_TX_BYTES, DPDK_ST_TX_FULL, DPDK_ST_TX_NOMBUF,
     DPDK_ST_TX_COPY, DPDK_ST_TX_ZC_SEG, DPDK_ST_TX_DIRECT_SEG, DPDK_ST_TX_DROP_BAD,
     DPDK_ST_RX_NOMBUF, DPDK_ST_IMISSED, DPDK_ST_IERRORS, DPDK_ST_OERRORS, DPDK_ST_RX_SCARCE,
+    DPDK_ST_FWD_OUT, DPDK_ST_FWD_IN,
     DPDK_ST_COUNT
 };
 
@@ -52,7 +53,7 @@ struct dpdk_dev {
     bool tx_stuck;           /* the last TX burst took nothing: probe with one */
     bool secondary;          /* a queue of a port that demi-dpdk-primary owns */
     struct dpdk_mp_shm *shm; /* secondary: the primary's table */
-    struct rte_ring *arp_in; /* secondary: ARP frames other queues received */
+    struct rte_ring *arp_in; /* secondary: frames other queues hand over (ARP copies, forwarded flows) */
     struct rte_mempool *mp;      /* RX and copied TX frames */
     struct rte_mempool *ext_mp;  /* bare mbufs that point at our buffers */
     struct dm_instance *inst;
@@ -124,10 +125,14 @@ void dpdk_mp_names(uint16_t port, int q, char *shm, char *rx, char *ext, char *a
 uint64_t dpdk_mp_start_time(int pid);
 /* Is the owner recorded in e still running? */
 bool dpdk_mp_owner_alive(const struct dpdk_mp_queue *e);
-/* Secondary: look up the table and claim a free queue of port; fills d's
- * queue, pools and ARP ring. 0 or -errno (logged). */
-int dpdk_mp_attach(struct dpdk_dev *d, uint16_t port);
+/* Secondary: look up the table and claim a free queue of port (waiting up
+ * to wait_ms while live processes hold them all); fills d's queue, pools
+ * and ARP ring. 0 or -errno (logged). */
+int dpdk_mp_attach(struct dpdk_dev *d, uint16_t port, int64_t wait_ms);
 void dpdk_mp_detach(struct dpdk_dev *d);
+/* dm_dev_ops.forward of a secondary: a copy of frame into the ring of the
+ * live queue flow_hash picks among the others. */
+bool dpdk_mp_forward(struct dpdk_dev *d, struct dm_buf *frame, uint32_t flow_hash);
 /* Secondary RX: hand the ARP frames of burst to every other live queue,
  * and take the ones they handed us (appended to mb, up to max). */
 uint16_t dpdk_mp_arp(struct dpdk_dev *d, struct rte_mbuf **mb, uint16_t nb, uint16_t max);

@@ -843,6 +843,29 @@ static struct tcp_pcb *timewait_reuse(struct inet_stack *st, struct tcp_pcb *p, 
     return p;
 }
 
+/* A segment no connection or listener of ours takes, on a port other
+ * processes share: one of them may have it (a connection made after this
+ * process's listener closed: nginx's old worker at a reload, whose queue
+ * still gets new flows while it finishes its connections). Handed to the
+ * one the 4-tuple picks, as it came (Ethernet header first), instead of a
+ * reset; once only (DM_BUF_RX_FORWARDED). True: m consumed. */
+static bool forward_stray(struct inet_stack *st, struct dm_buf *m, const struct tcp_hdr *th, const struct tcp_seg *sg)
+{
+    if ((sg->flags & TCP_RST) || (m->ol_flags & DM_BUF_RX_FORWARDED))
+        return false;
+    uint32_t back = (uint32_t)m->l2_len + m->l3_len;
+    if (!dm_buf_prepend(m, back))
+        return false;
+    uint32_t h = st->rx.src.w[3] ^ st->rx.src.w[2] ^ st->rx.src.w[1] ^ st->rx.src.w[0];
+    h = (h ^ ((uint32_t)th->sport << 16 | th->dport)) * 0x9e3779b1u;
+    if (dm_dev_forward(st->dev, m, h >> 7)) {
+        st->tcp_st.rx_forwarded++;
+        return true;
+    }
+    dm_buf_adj(m, back);
+    return false;
+}
+
 void tcp_input(struct inet_stack *st, struct dm_buf *m)
 {
     st->tcp_st.rx++;
@@ -858,6 +881,8 @@ void tcp_input(struct inet_stack *st, struct dm_buf *m)
         struct tcp_pcb *l = tcp_lookup_listener(st, &st->rx.dst, th->dport);
         if (l) {
             listen_input(st, l, th, &sg);
+        } else if (forward_stray(st, m, th, &sg)) {
+            return;
         } else {
             st->tcp_st.rx_no_pcb++;
             reply_rst(st, th, &sg);

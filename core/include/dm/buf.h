@@ -51,6 +51,9 @@
  * its bytes and free it, or a few such connections hold the device's whole
  * pool and nothing at all can be received any more. */
 #define DM_BUF_RX_SCARCE         (1u << 12)
+/* Handed over by another process of a port they share (dm_dev_forward):
+ * never handed on again. */
+#define DM_BUF_RX_FORWARDED      (1u << 13)
 
 struct dm_bufpool;
 struct dm_buf;

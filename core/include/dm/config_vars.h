@@ -126,6 +126,9 @@
     X(DPDK_TX_COPY, SIZE, "auto", 0, 9000, NULL, "256; on memif every frame (measured faster)", "dpdk",           \
       "Frames up to this size are copied into one fresh mbuf.")                                                    \
     X(DPDK_LINK_WAIT_MS, MS, "0", 0, 600000, NULL, NULL, "dpdk", "Start-up waits this long for the link.")          \
+    X(DPDK_CLAIM_WAIT_MS, MS, "60000", 0, 600000, NULL, NULL, "dpdk",                                              \
+      "A secondary that finds every queue of the primary held by live processes waits this long for one (an "     \
+      "old worker finishing its connections at nginx's reload) before it gives up.")                               \
     X(DPDK_MEMIF_RX_CKSUM, ENUM, "trust", 0, 0, "trust|verify", NULL, "dpdk",                                     \
       "memif (shared memory, no wire): `trust` takes received TCP/UDP checksums as good, as Linux does across a "   \
       "veth pair; `verify` checks them (a peer that injects corruption, `DEMI_FAULTS` corrupt).")                 \

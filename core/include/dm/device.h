@@ -65,6 +65,13 @@ struct dm_dev_ops {
      * reach this device's queue? Absent: yes. Asked by the stack when it
      * picks an ephemeral port, so that replies come back to us. */
     bool (*flow_ours)(struct dm_dev *dev, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
+    /* optional, a port several processes share: a received frame (at its
+     * Ethernet header) that no socket of this process takes - a SYN for a
+     * listener this process closed, as an old nginx worker does at a
+     * reload - goes to one of the other processes, the same one for the
+     * same flow_hash while they are the same set. True: taken (consumed);
+     * false: not possible (no other process, no room), frame untouched. */
+    bool (*forward)(struct dm_dev *dev, struct dm_buf *frame, uint32_t flow_hash);
 };
 
 struct dm_dev {
@@ -93,6 +100,9 @@ void dm_dev_close(struct dm_dev *dev);
 /* flow_ours of dev, or of the first device below it that has one (the
  * wrappers have none); true when none has. */
 bool dm_dev_flow_ours(struct dm_dev *dev, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
+/* forward of dev, or of the first device below it that has one; false
+ * when none has (or it could not). */
+bool dm_dev_forward(struct dm_dev *dev, struct dm_buf *frame, uint32_t flow_hash);
 
 /* For wrapper devices: info() and wait_fd() of the device below. */
 int dm_dev_lower_info(struct dm_dev *dev, struct dm_dev_info *info);
