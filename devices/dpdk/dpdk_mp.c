@@ -230,10 +230,19 @@ bool dpdk_mp_forward(struct dpdk_dev *d, struct dm_buf *frame, uint32_t flow_has
     struct dpdk_mp_shm *shm = d->shm;
     if (!shm || !d->arp_in || !shm->arp_mp)
         return false;
+    /* Processes started after us first: at a reload those are the new
+     * workers, which listen, where the other old ones closed theirs too. */
     int live[DPDK_MP_MAX_QUEUES], n = 0;
-    for (int q = 0; q < shm->nb_queues; q++)
-        if (q != d->queue && __atomic_load_n(&shm->q[q].pid, __ATOMIC_RELAXED) != 0)
+    uint64_t mine = shm->q[d->queue].start_time;
+    for (int pass = 0; pass < 2 && n == 0; pass++)
+        for (int q = 0; q < shm->nb_queues; q++) {
+            const struct dpdk_mp_queue *e = &shm->q[q];
+            if (q == d->queue || __atomic_load_n(&e->pid, __ATOMIC_ACQUIRE) == 0)
+                continue;
+            if (pass == 0 && !(mine && e->start_time > mine))
+                continue;
             live[n++] = q;
+        }
     if (n == 0)
         return false;
     struct rte_mbuf *c = rte_pktmbuf_alloc(shm->arp_mp);
