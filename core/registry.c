@@ -233,6 +233,15 @@ bool dm_dev_forward(struct dm_dev *dev, struct dm_buf *frame, uint32_t flow_hash
     return false;
 }
 
+void dm_dev_listening(struct dm_dev *dev, bool on)
+{
+    for (; dev; dev = dev->lower)
+        if (dev->ops && dev->ops->listening) {
+            dev->ops->listening(dev, on);
+            return;
+        }
+}
+
 int dm_dev_lower_wait_fd(struct dm_dev *dev)
 {
     struct dm_dev *l = dev->lower;

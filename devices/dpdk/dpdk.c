@@ -714,9 +714,15 @@ static bool dpdk_forward(struct dm_dev *dev, struct dm_buf *frame, uint32_t flow
     return d->secondary && dpdk_mp_forward(d, frame, flow_hash);
 }
 
+static void dpdk_listening(struct dm_dev *dev, bool on)
+{
+    dpdk_mp_listening(dev->priv, on);
+}
+
 static const struct dm_dev_ops dpdk_ops = {
     .flow_ours = dpdk_flow_ours,
     .forward = dpdk_forward,
+    .listening = dpdk_listening,
     .name = "dpdk",
     .open = dpdk_open,
     .start = dpdk_start,

@@ -110,6 +110,7 @@ static int claim_queue(struct dpdk_mp_shm *shm, uint16_t port)
             if (!__atomic_compare_exchange_n(&e->pid, &old, me, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
                 continue;
             e->start_time = st;
+            e->listening = 0;
             e->claims++;
             if (old != 0)
                 DM_WARN("dpdk", "port %u queue %d: its owner (pid %d) is gone: reclaimed", port, i, old);
@@ -187,6 +188,7 @@ void dpdk_mp_detach(struct dpdk_dev *d)
     if (!d->shm)
         return;
     int32_t me = (int32_t)getpid();
+    __atomic_store_n(&d->shm->q[d->queue].listening, 0, __ATOMIC_RELAXED);
     __atomic_compare_exchange_n(&d->shm->q[d->queue].pid, &me, 0, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
     d->shm = NULL;
 }
@@ -230,19 +232,24 @@ bool dpdk_mp_forward(struct dpdk_dev *d, struct dm_buf *frame, uint32_t flow_has
     struct dpdk_mp_shm *shm = d->shm;
     if (!shm || !d->arp_in || !shm->arp_mp)
         return false;
-    /* Processes started after us first: at a reload those are the new
-     * workers, which listen, where the other old ones closed theirs too. */
-    int live[DPDK_MP_MAX_QUEUES], n = 0;
+    /* The best class of the others: listening and started after us (at a
+     * reload, the new workers), then listening, then started after us,
+     * then any live one. An old worker that closed its listener too would
+     * only reset the segment. */
+    int live[DPDK_MP_MAX_QUEUES], n = 0, best = -1;
     uint64_t mine = shm->q[d->queue].start_time;
-    for (int pass = 0; pass < 2 && n == 0; pass++)
-        for (int q = 0; q < shm->nb_queues; q++) {
-            const struct dpdk_mp_queue *e = &shm->q[q];
-            if (q == d->queue || __atomic_load_n(&e->pid, __ATOMIC_ACQUIRE) == 0)
-                continue;
-            if (pass == 0 && !(mine && e->start_time > mine))
-                continue;
-            live[n++] = q;
+    for (int q = 0; q < shm->nb_queues; q++) {
+        const struct dpdk_mp_queue *e = &shm->q[q];
+        if (q == d->queue || __atomic_load_n(&e->pid, __ATOMIC_ACQUIRE) == 0)
+            continue;
+        int cls = 2 * !!__atomic_load_n(&e->listening, __ATOMIC_RELAXED) + (mine && e->start_time > mine);
+        if (cls > best) {
+            best = cls;
+            n = 0;
         }
+        if (cls == best)
+            live[n++] = q;
+    }
     if (n == 0)
         return false;
     struct rte_mbuf *c = rte_pktmbuf_alloc(shm->arp_mp);
@@ -258,6 +265,12 @@ bool dpdk_mp_forward(struct dpdk_dev *d, struct dm_buf *frame, uint32_t flow_has
     d->st[DPDK_ST_FWD_OUT]++;
     dm_buf_free(frame);
     return true;
+}
+
+void dpdk_mp_listening(struct dpdk_dev *d, bool on)
+{
+    if (d->shm)
+        __atomic_store_n(&d->shm->q[d->queue].listening, on, __ATOMIC_RELAXED);
 }
 
 bool dpdk_mp_flow_ours(const struct dpdk_dev *d, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)

@@ -90,6 +90,7 @@ struct dpdk_mp_queue {
     uint64_t start_time;     /* the owner's start time (/proc/PID/stat), against pid reuse */
     uint64_t rx, tx;         /* frames, published by the owner */
     uint64_t arp_copied;     /* ARP frames this queue copied to the others */
+    uint32_t listening;      /* the owner listens on some TCP port: stray segments go to it first */
 } __attribute__((aligned(64)));
 
 struct dpdk_mp_shm {
@@ -133,6 +134,7 @@ void dpdk_mp_detach(struct dpdk_dev *d);
 /* dm_dev_ops.forward of a secondary: a copy of frame into the ring of the
  * live queue flow_hash picks among the others. */
 bool dpdk_mp_forward(struct dpdk_dev *d, struct dm_buf *frame, uint32_t flow_hash);
+void dpdk_mp_listening(struct dpdk_dev *d, bool on);
 /* Secondary RX: hand the ARP frames of burst to every other live queue,
  * and take the ones they handed us (appended to mb, up to max). */
 uint16_t dpdk_mp_arp(struct dpdk_dev *d, struct rte_mbuf **mb, uint16_t nb, uint16_t max);

@@ -215,6 +215,7 @@ struct inet_stack {
     struct tcp_pcb **hash;        /* 4-tuple hash buckets */
     uint32_t hash_mask;
     struct tcp_pcb *listeners[64];/* by local port */
+    uint32_t nlisteners;          /* in listeners[] (the device hears when it is 0 or not) */
     uint16_t *tcp_port_refs;      /* pcbs using each local port (65536) */
     uint16_t tcp_next_port;
     uint32_t hash_seed;

@@ -121,8 +121,11 @@ static void listener_remove(struct inet_stack *st, struct tcp_pcb *l)
     struct tcp_pcb **b = &st->listeners[lbucket(l->lport)];
     while (*b && *b != l)
         b = &(*b)->lnext;
-    if (*b)
+    if (*b) {
         *b = l->lnext;
+        if (--st->nlisteners == 0)
+            dm_dev_listening(st->dev, false); /* a port's other processes stop handing us segments */
+    }
     l->lnext = NULL;
 }
 
@@ -779,6 +782,8 @@ int tcp_listen(struct inet_stack *st, struct tcp_pcb *p, int backlog)
     unsigned b = lbucket(p->lport);
     p->lnext = st->listeners[b];
     st->listeners[b] = p;
+    if (st->nlisteners++ == 0)
+        dm_dev_listening(st->dev, true);
     return 0;
 }
 

@@ -72,6 +72,9 @@ struct dm_dev_ops {
      * same flow_hash while they are the same set. True: taken (consumed);
      * false: not possible (no other process, no room), frame untouched. */
     bool (*forward)(struct dm_dev *dev, struct dm_buf *frame, uint32_t flow_hash);
+    /* optional, with forward: this process now listens on some TCP port
+     * (on), or no longer on any; forward prefers processes that do. */
+    void (*listening)(struct dm_dev *dev, bool on);
 };
 
 struct dm_dev {
@@ -103,6 +106,8 @@ bool dm_dev_flow_ours(struct dm_dev *dev, uint32_t lip, uint16_t lport, uint32_t
 /* forward of dev, or of the first device below it that has one; false
  * when none has (or it could not). */
 bool dm_dev_forward(struct dm_dev *dev, struct dm_buf *frame, uint32_t flow_hash);
+/* listening of dev, or of the first device below it that has one. */
+void dm_dev_listening(struct dm_dev *dev, bool on);
 
 /* For wrapper devices: info() and wait_fd() of the device below. */
 int dm_dev_lower_info(struct dm_dev *dev, struct dm_dev_info *info);
