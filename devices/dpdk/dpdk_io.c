@@ -148,7 +148,7 @@ uint16_t dpdk_rx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
             d->st[DPDK_ST_RX_CKSUM_BAD]++;
         if (dm_unlikely(i >= from_port)) {
             b->ol_flags |= DM_BUF_RX_FORWARDED;
-            d->st[DPDK_ST_FWD_IN]++;
+            d->st[DPDK_ST_FWD_IN]++; /* ARP copies too: the ring holds both */
         }
         pkts[out++] = b;
     }
