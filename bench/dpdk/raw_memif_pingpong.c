@@ -10,7 +10,10 @@
  * full-size frames as fast as the ring takes them for -t seconds and the
  * server counts them ("RESULT raw_memif_rate pps=.. gbps=..").
  *
- * Usage: raw_memif_pingpong server|client [-S socket] [-n rtts] [-s size] [-b] [-t secs]
+ * -m BSIZE gives memif buffers of BSIZE bytes (the client's vdev bsize=)
+ * and frames up to that size (-s), for the jumbo-frame floor.
+ *
+ * Usage: raw_memif_pingpong server|client [-S socket] [-n rtts] [-s size] [-b] [-t secs] [-m bsize]
  * EAL arguments are built here (--no-pci always; --no-huge; one lcore that
  * keeps the calling thread's CPU affinity; a per-process --file-prefix).
  */
@@ -100,23 +103,28 @@ int main(int argc, char **argv)
     int server = !strcmp(argv[1], "server");
     int opt;
     optind = 2;
-    while ((opt = getopt(argc, argv, "S:n:s:bt:")) != -1) {
+    unsigned bsize = 0;
+    while ((opt = getopt(argc, argv, "S:n:s:bt:m:")) != -1) {
         switch (opt) {
         case 'S': sock = optarg; break;
         case 'n': n = atol(optarg); break;
         case 's': size = (unsigned)atoi(optarg); break;
         case 'b': rate_mode = 1; break;
         case 't': secs = atof(optarg); break;
+        case 'm': bsize = (unsigned)atoi(optarg); break;
         default: return 2;
         }
     }
     if (size < 60)
         size = 60;
-    if (size > 1514)
-        size = 1514;
+    unsigned max_frame = bsize > 1514 ? (bsize > 9014 ? 9014 : bsize) : 1514;
+    if (size > max_frame)
+        size = max_frame;
 
     char vdev[256], prefix[64], lcores[256];
     snprintf(vdev, sizeof(vdev), "--vdev=net_memif0,role=%s,socket=%s", server ? "server" : "client", sock);
+    if (bsize && !server)
+        snprintf(vdev + strlen(vdev), sizeof(vdev) - strlen(vdev), ",bsize=%u", bsize);
     snprintf(prefix, sizeof(prefix), "--file-prefix=rawpp%d", (int)getpid());
     lcores_arg(lcores, sizeof(lcores));
     /* RAW_PMD_DIR: where DPDK's drivers are when not where this DPDK was
@@ -134,7 +142,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "no DPDK port (memif vdev missing?)\n");
         return 1;
     }
-    struct rte_mempool *mp = rte_pktmbuf_pool_create("rawpp", 4095, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+    /* one mbuf per frame, as our stack's pool holds them (devices/dpdk) */
+    uint16_t room = max_frame > 1514 ? (uint16_t)(RTE_PKTMBUF_HEADROOM + ((max_frame + 4 + 1023) & ~1023u))
+                                     : RTE_MBUF_DEFAULT_BUF_SIZE;
+    struct rte_mempool *mp = rte_pktmbuf_pool_create("rawpp", 4095, 256, 0, room, SOCKET_ID_ANY);
     if (!mp) {
         fprintf(stderr, "mempool: %s\n", rte_strerror(rte_errno));
         return 1;
@@ -208,7 +219,7 @@ int main(int argc, char **argv)
     }
 
     /* client */
-    uint8_t frame[1514];
+    static uint8_t frame[9014];
     memset(frame, 0, sizeof(frame));
     memset(frame, 0xff, 6);                      /* dst: broadcast */
     frame[6] = 0x02;                             /* src: locally administered */

@@ -10,6 +10,9 @@
 # client on CPU 1, as DPDK deployments pin their polling threads; 0: let
 # the scheduler place them, which on 2 CPUs now and then puts both spinners
 # on one CPU and turns a round trip into a time slice: milliseconds at p99.9).
+# MTU (default 1500): the bulk runs, raw and ours, in frames of MTU+14 B
+# (above 1500: memif buffers of a whole frame, bsize=, and DEMI_MTU on both
+# ends; devices/dpdk/README.md "Jumbo frames on memif").
 # RAW_PMD_DIR: where DPDK's drivers are on a machine without DPDK installed
 # (bench/scale/device.sh). Never touches a NIC: memif vdevs, --no-pci.
 set -u
@@ -18,6 +21,10 @@ B=$BUILD/bench/dpdk
 N=${N:-100000}
 SIZE=${SIZE:-64}
 BULK=${BULK:-67108864}
+MTU=${MTU:-1500}
+FRAME=$((MTU + 14))
+BSIZE=""
+[ "$MTU" -gt 1500 ] && BSIZE=$(( (FRAME + 1023) / 1024 * 1024 ))
 TMP=$(mktemp -d /tmp/demi_bench_dpdk.XXXXXX)
 PIDS=""
 cleanup() {
@@ -45,13 +52,13 @@ PIDS="$PIDS $!"
 sleep 0.5
 RAW=$($ON_CLI timeout 120 "$B/raw_memif_pingpong" client -S "$TMP/raw.sock" -n "$N" -s "$SIZE" 2>"$TMP/raw_cli.err" | grep '^RESULT')
 wait
-# raw packet rate (full-size frames), for the bulk comparison: three runs
+# raw packet rate (frames of the MTU), for the bulk comparison: three runs
 RATES=""
 for i in 1 2 3; do
-    $ON_SRV timeout 60 "$B/raw_memif_pingpong" server -b -S "$TMP/rate$i.sock" >"$TMP/rate_srv.out" 2>&1 &
+    $ON_SRV timeout 60 "$B/raw_memif_pingpong" server -b ${BSIZE:+-m $BSIZE} -S "$TMP/rate$i.sock" >"$TMP/rate_srv.out" 2>&1 &
     PIDS="$PIDS $!"
     sleep 0.5
-    $ON_CLI timeout 60 "$B/raw_memif_pingpong" client -b -s 1514 -t 2 -S "$TMP/rate$i.sock" >/dev/null 2>&1
+    $ON_CLI timeout 60 "$B/raw_memif_pingpong" client -b ${BSIZE:+-m $BSIZE} -s $FRAME -t 2 -S "$TMP/rate$i.sock" >/dev/null 2>&1
     wait
     r=$(grep '^RESULT' "$TMP/rate_srv.out")
     [ -n "$r" ] && RATES="$RATES $(field gbps "$r")"
@@ -59,10 +66,12 @@ done
 
 # (2) our stack over memif
 dm_env() { # role ip
-    echo "DEMI_BACKEND=dpdk DEMI_IPV4=$2/24 DEMI_DPDK_LINK_WAIT_MS=10000 DEMI_LOG=warn DEMI_DPDK_PREFIX=dmb_$$_$1"
+    echo "DEMI_BACKEND=dpdk DEMI_IPV4=$2/24 DEMI_DPDK_LINK_WAIT_MS=10000 DEMI_LOG=warn DEMI_DPDK_PREFIX=dmb_$$_$1${BSIZE:+ DEMI_MTU=$MTU}"
 }
 dm_args() { # role: DEMI_DPDK_ARGS (with RAW_PMD_DIR: where DPDK's drivers are)
-    echo "--vdev=net_memif0,role=$1,socket=$TMP/demi.sock${RAW_PMD_DIR:+ -d $RAW_PMD_DIR}"
+    b=""
+    [ "$1" = client ] && [ -n "$BSIZE" ] && b=",bsize=$BSIZE"
+    echo "--vdev=net_memif0,role=$1,socket=$TMP/demi.sock$b${RAW_PMD_DIR:+ -d $RAW_PMD_DIR}"
 }
 env $(dm_env server 10.9.0.1) DEMI_DPDK_ARGS="$(dm_args server)" $ON_SRV timeout 180 "$B/demi_tcp_pingpong" server -a 10.9.0.1 -p 7777 >"$TMP/demi_srv.out" 2>&1 &
 SRV=$!
@@ -108,10 +117,10 @@ if [ -n "$R2" ] && [ -n "$R3" ]; then
 fi
 echo
 RMED=$(echo $RATES | tr ' ' '\n' | sort -n | sed -n 2p)
-echo "raw memif rate, 1514 B frames, no stack (3 runs): $RATES Gbit/s, median ${RMED:-n/a}"
+echo "raw memif rate, $FRAME B frames, no stack (3 runs): $RATES Gbit/s, median ${RMED:-n/a}"
 if [ -n "$BULKS" ]; then
     MED=$(echo $BULKS | tr ' ' '\n' | sort -n | sed -n 2p)
-    echo "demi TCP bulk over memif ($BULK bytes, 3 runs): $BULKS Gbit/s, median ${MED:-n/a}"
+    echo "demi TCP bulk over memif ($BULK bytes, MTU $MTU, 3 runs): $BULKS Gbit/s, median ${MED:-n/a}"
 else
     echo "demi TCP bulk over memif: n/a"
 fi

@@ -178,12 +178,46 @@ static void caps_from_conf(struct dpdk_dev *d, uint64_t rx_ol, uint64_t tx_ol, u
 struct port_plan {
     int64_t nb_mbufs, rxd, txd, copy, mtu;
     int copy_auto;
+    bool memif_jumbo; /* DEMI_MTU above what memif reports: see memif_jumbo_check */
     uint32_t data_room;
     uint16_t nq, nrx, ntx;
     struct rte_eth_dev_info di;
     struct rte_eth_conf conf;
     struct rte_mempool *qpools[DPDK_MP_MAX_QUEUES];
 };
+
+/* memif in DPDK 22.11 says it receives at most 1518 B frames, but its
+ * rings carry any length: a frame longer than one memif buffer spans
+ * several, flagged "next". Its TX never clears that flag on a frame's
+ * first buffer, though, so once the ring wraps onto a buffer that was the
+ * head of a chain, two frames merge into one. A frame that fits in one
+ * memif buffer never sets the flag. So a larger MTU is safe where every
+ * frame fits one buffer: the client creates the buffers (bsize= in its
+ * vdev arguments, 2048 by default), which we check; a server takes the
+ * client's and cannot see them, so both ends must be given the same
+ * DEMI_MTU (a client at 1500 still keeps TCP at its MSS). */
+static int memif_jumbo_check(const struct dpdk_dev *d, struct port_plan *p)
+{
+    p->memif_jumbo = false;
+    if (p->mtu <= 0 || strcmp(p->di.driver_name, "net_memif") != 0 || !p->di.max_rx_pktlen ||
+        (uint32_t)p->mtu + RTE_ETHER_HDR_LEN <= p->di.max_rx_pktlen)
+        return 0;
+    const struct rte_devargs *da = p->di.device ? rte_dev_devargs(p->di.device) : NULL;
+    const char *args = da && da->args ? da->args : "";
+    long bsize = 2048;
+    const char *b = strstr(args, "bsize=");
+    if (b)
+        bsize = strtol(b + 6, NULL, 0);
+    uint32_t frame = (uint32_t)p->mtu + RTE_ETHER_HDR_LEN;
+    if (!strstr(args, "role=server") && bsize < (long)frame) {
+        DM_ERR("dpdk", "DEMI_MTU=%lld on memif port %u needs a memif buffer per frame: add bsize=%u "
+                       "(or more) to its vdev arguments (now %ld)",
+               (long long)p->mtu, d->port, 1u << (32 - __builtin_clz(frame - 1)), bsize);
+        return -EINVAL;
+    }
+    p->memif_jumbo = true;
+    return 0;
+}
 
 static int port_plan_read(struct dpdk_dev *d, const struct dm_config *cfg, uint16_t nq, struct port_plan *p)
 {
@@ -206,7 +240,7 @@ static int port_plan_read(struct dpdk_dev *d, const struct dm_config *cfg, uint1
         DM_ERR("dpdk", "port %u: cannot read device info (%s)", d->port, strerror(-rc));
         return rc;
     }
-    return 0;
+    return memif_jumbo_check(d, p);
 }
 
 /* The RX pool of each queue (shared ones when we are the primary). */
@@ -214,6 +248,11 @@ static int port_pools(struct dpdk_dev *d, struct port_plan *p, struct dpdk_mp_sh
 {
     int rc;
     p->data_room = RTE_MBUF_DEFAULT_BUF_SIZE;
+    /* memif copies a frame into as many mbufs as it takes: one per frame
+     * keeps the stack's input and our TX copy on one buffer */
+    if (p->memif_jumbo)
+        p->data_room = RTE_PKTMBUF_HEADROOM +
+                       RTE_ALIGN_CEIL((uint32_t)p->mtu + RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN, 1024);
     if ((rc = shm ? pools_shared(d, p->nq, p->nb_mbufs, p->data_room, p->qpools, shm)
                   : pools_get(d, p->nb_mbufs, p->data_room)) < 0)
         return rc;
@@ -235,7 +274,7 @@ static int port_conf_build(const struct dpdk_dev *d, struct port_plan *p)
                        RTE_ETH_TX_OFFLOAD_UDP_CKSUM | RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
     conf->txmode.offloads = di->tx_offload_capa & tx_want;
     conf->rxmode.offloads = di->rx_offload_capa & RTE_ETH_RX_OFFLOAD_CHECKSUM;
-    if (p->mtu > 0) {
+    if (p->mtu > 0 && !p->memif_jumbo) {
         uint32_t frame = (uint32_t)p->mtu + RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;
         if (frame > d->copy_room) {
             if (!(di->rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER)) {
@@ -389,7 +428,7 @@ static void port_mtu_pick(struct dpdk_dev *d, const struct port_plan *p)
     d->mtu = p->mtu > 0 ? (uint16_t)p->mtu : port_mtu;
     /* Never above what the port says it can receive (memif: one 2 KiB
      * buffer; frames spanning several trip a PMD bug, see test/dpdk). */
-    if (di->max_rx_pktlen && (uint32_t)d->mtu + RTE_ETHER_HDR_LEN > di->max_rx_pktlen)
+    if (di->max_rx_pktlen && (uint32_t)d->mtu + RTE_ETHER_HDR_LEN > di->max_rx_pktlen && !p->memif_jumbo)
         d->mtu = (uint16_t)(di->max_rx_pktlen > RTE_ETHER_HDR_LEN + 576 ? di->max_rx_pktlen - RTE_ETHER_HDR_LEN
                                                                         : 576);
     if (!(p->conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_SCATTER) &&

@@ -10,6 +10,10 @@
  * 7, and UDP control on 8 ("CONNECT a.b.c.d port": it connects back and
  * sends a greeting; "QUIT": it exits 0). The parent (10.9.0.2) runs the
  * checks. Skips (77) when the library has no "dpdk" backend.
+ *
+ * DPDK_STACK_MTU=9000 runs the same checks with that MTU on both ends,
+ * the client's memif buffers made to hold a whole frame (bsize=), and
+ * checks that frames that long did cross (dpdk_stack_memif_jumbo).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -51,13 +55,24 @@ static inline uint8_t pattern(uint64_t o)
     return (uint8_t)(x >> (8 * (o & 3)));
 }
 
+static int test_mtu(void)
+{
+    const char *m = getenv("DPDK_STACK_MTU");
+    return m && *m ? atoi(m) : 0;
+}
+
 static int make_instance(const char *role, const char *ip, struct dm_instance **out)
 {
     struct dm_config cfg;
-    char args[256], cidr[32];
+    char args[256], cidr[32], mtu[16];
     dm_config_init(&cfg);
-    snprintf(args, sizeof(args), "--no-huge -m 512 --vdev=net_memif0,role=%s,socket=%s", role, sock_path);
+    snprintf(args, sizeof(args), "--no-huge -m 512 --vdev=net_memif0,role=%s,socket=%s%s", role, sock_path,
+             test_mtu() && !strcmp(role, "client") ? ",bsize=16384" : "");
     snprintf(cidr, sizeof(cidr), "%s/24", ip);
+    if (test_mtu()) {
+        snprintf(mtu, sizeof(mtu), "%d", test_mtu());
+        dm_config_set(&cfg, "DEMI_MTU", mtu);
+    }
     dm_config_set(&cfg, "DEMI_BACKEND", "dpdk");
     dm_config_set(&cfg, "DEMI_DPDK_ARGS", args);
     dm_config_set(&cfg, "DEMI_DPDK_LINK_WAIT_MS", "20000");
@@ -437,6 +452,7 @@ static void test_tcp_bulk_64MiB_byte_exact(void **state)
     (void)state;
     const uint64_t total = 64ull << 20;
     const uint32_t chunk = 256 * 1024;
+    int64_t tx0 = dm_stats_get(inst, "dpdk.tx"), txb0 = dm_stats_get(inst, "dpdk.tx_bytes");
     int qd = tcp_connect(9);
     int err;
     demi_qtoken_t qt;
@@ -475,6 +491,14 @@ static void test_tcp_bulk_64MiB_byte_exact(void **state)
     dm_sgafree(inst, &qr.qr_value.sga);
     fprintf(stderr, "64 MiB verified by the peer in %.2f s (%.2f Gbit/s)\n", secs, total * 8 / secs / 1e9);
     dm_close(inst, qd);
+    if (test_mtu() > 1500) {
+        /* the data went in frames of the MTU: on average well above the
+         * 1514 B a frame of the port's own MTU can hold */
+        int64_t frames = dm_stats_get(inst, "dpdk.tx") - tx0, bytes = dm_stats_get(inst, "dpdk.tx_bytes") - txb0;
+        fprintf(stderr, "%lld frames, %lld B each on average\n", (long long)frames,
+                (long long)(frames ? bytes / frames : 0));
+        assert_true(frames > 0 && bytes / frames > 4000);
+    }
 }
 
 static void test_tcp_100_concurrent_connections(void **state)
@@ -679,11 +703,42 @@ static void test_bad_dpdk_config_fails_instance_creation(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* A client asking memif for frames longer than its buffers (bsize=, 2048
+ * by default) is refused: DPDK 22.11's memif would merge such frames once
+ * its ring wraps (devices/dpdk/dpdk.c memif_jumbo_check). */
+static void test_memif_jumbo_needs_a_buffer_per_frame(void **state)
+{
+    (void)state;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct dm_config cfg;
+        struct dm_instance *ci;
+        char args[256];
+        dm_config_init(&cfg);
+        snprintf(args, sizeof(args), "--no-huge -m 128 --vdev=net_memif0,role=client,socket=/tmp/demi_nobody_%d.sock",
+                 (int)getpid());
+        dm_config_set(&cfg, "DEMI_BACKEND", "dpdk");
+        dm_config_set(&cfg, "DEMI_DPDK_ARGS", args);
+        dm_config_set(&cfg, "DEMI_DPDK_LINK_WAIT_MS", "0");
+        dm_config_set(&cfg, "DEMI_MTU", "9000");
+        dm_config_set(&cfg, "DEMI_IPV4", "10.9.0.3/24");
+        dm_config_set(&cfg, "DEMI_LOG", "error");
+        int rc = dm_instance_create(&cfg, &ci);
+        _exit(rc == -EINVAL ? 0 : 1);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
     /* before this process starts its EAL: the child must start its own */
     const struct CMUnitTest config[] = {
         cmocka_unit_test(test_bad_dpdk_config_fails_instance_creation),
+        cmocka_unit_test(test_memif_jumbo_needs_a_buffer_per_frame),
     };
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dpdk_descriptors_leave_the_low_numbers_free),
