@@ -37,6 +37,8 @@ void eth_input(struct inet_stack *st, struct dm_buf *m)
         return;
     }
     uint16_t type = ntohs(eh->type);
+    /* kept: a frame handed on whole (forward_stray) is put back at it */
+    m->l2_len = ETH_HLEN;
     dm_buf_adj(m, ETH_HLEN);
     if (dm_likely(type == ETH_P_IPV4))
         ipv4_input(st, m);

@@ -584,6 +584,51 @@ static void test_tcp_segment_for_no_connection_gets_rst(void **st)
     pair_destroy(&p);
 }
 
+/* A device whose port other processes share (devices/dpdk's secondaries)
+ * takes a segment no socket here wants, as the frame that came in. */
+static uint8_t fwd_frame[2048];
+static uint32_t fwd_len, fwd_calls;
+static bool capture_forward(struct dm_dev *dev, struct dm_buf *frame, uint32_t flow_hash)
+{
+    (void)dev, (void)flow_hash;
+    fwd_calls++;
+    fwd_len = frame->pkt_len <= sizeof(fwd_frame) ? frame->pkt_len : 0;
+    if (fwd_len)
+        dm_buf_copy_out(frame, 0, fwd_frame, fwd_len);
+    dm_buf_free(frame);
+    return true;
+}
+
+static void test_tcp_stray_segment_is_forwarded_as_the_whole_frame(void **st)
+{
+    (void)st;
+    struct pair p;
+    int lqd;
+    setup_pair(&p, &lqd, NULL);
+    struct inet_stack *s = stack_of(p.b);
+    struct dm_dev_ops ops = *s->dev->ops;
+    const struct dm_dev_ops *orig = s->dev->ops;
+    ops.forward = capture_forward;
+    s->dev->ops = &ops;
+    fwd_calls = fwd_len = 0;
+    /* no listener on 4444: what the peer sent goes on, Ethernet header first */
+    raw_send_tcp(&p, RAW_PORT, 4444, 777, 0, TCP_SYN, 100, NULL, 0, NULL, 0);
+    struct raw_seg sg;
+    assert_false(recv_seg(&p, &sg, 50)); /* no RST */
+    assert_int_equal(fwd_calls, 1);
+    assert_int_equal(fwd_len, 14 + 20 + 20);
+    uint8_t mac_b[6];
+    sscanf(MAC_B, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac_b[0], &mac_b[1], &mac_b[2], &mac_b[3], &mac_b[4], &mac_b[5]);
+    assert_memory_equal(fwd_frame, mac_b, 6);
+    assert_int_equal(fwd_frame[12] << 8 | fwd_frame[13], ETH_P_IPV4);
+    assert_int_equal(fwd_frame[14], 0x45);
+    assert_int_equal(fwd_frame[34] << 8 | fwd_frame[35], RAW_PORT);  /* TCP source port */
+    assert_int_equal(fwd_frame[36] << 8 | fwd_frame[37], 4444);
+    assert_int_equal(stat_of(p.b, "tcp.rx_forwarded"), 1);
+    s->dev->ops = orig;
+    pair_destroy(&p);
+}
+
 static void test_tcp_time_wait_is_reused_by_a_syn_with_higher_sequence(void **st)
 {
     (void)st;
@@ -798,6 +843,7 @@ int main(void)
         cmocka_unit_test(test_tcp_out_of_order_data_is_sacked_then_reassembled),
         cmocka_unit_test(test_tcp_bad_checksum_and_bad_offset_are_counted_and_dropped),
         cmocka_unit_test(test_tcp_segment_for_no_connection_gets_rst),
+        cmocka_unit_test(test_tcp_stray_segment_is_forwarded_as_the_whole_frame),
         cmocka_unit_test(test_tcp_time_wait_is_reused_by_a_syn_with_higher_sequence),
         cmocka_unit_test(test_tcp_zero_window_peer_gets_window_probes),
         cmocka_unit_test(test_tcp_tiny_segment_flood_cannot_pin_unbounded_buffers),
