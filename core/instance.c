@@ -316,6 +316,11 @@ bool dm_instance_tx_busy(struct dm_instance *inst)
     return inst->ops->tx_busy && inst->ops->tx_busy(inst->st);
 }
 
+uint64_t dm_instance_tx_progress(struct dm_instance *inst)
+{
+    return inst->ops->tx_progress ? inst->ops->tx_progress(inst->st) : 0;
+}
+
 bool dm_instance_can_sleep_inside(const struct dm_instance *inst)
 {
     return inst->ops->sleep_arm && inst->ops->sleep;

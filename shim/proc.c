@@ -162,15 +162,35 @@ static struct shim_dp *pushes_pending(void)
     return NULL;
 }
 
+/* Moves while our own stacks' closed connections make progress. */
+static uint64_t tx_progress_all(void)
+{
+    uint64_t n = 0;
+    for (struct shim_dp *dp = shim_rt.dps; dp; dp = dp->next)
+        if (shim_dp_live(dp))
+            n += dm_instance_tx_progress(shim_dp_inst(dp));
+    return n;
+}
+
+/* At most this long in all, however slowly a peer keeps reading. */
+#define DRAIN_MAX_NS (600 * DM_NS_PER_S)
+
 /* Lock held. Drives only the instances that still have data to send (an
- * instance of another thread is driven from here only then). */
+ * instance of another thread is driven from here only then). The kernel
+ * delivers a closed socket's data after its process is gone, at whatever
+ * pace the peer reads; our stack lives in the process, so the process
+ * stays while the data still moves (an nginx worker that exits at a
+ * reload while a slow client downloads the rest of a file): the limit is
+ * timeout_ns without progress (dm_instance_tx_progress), DRAIN_MAX_NS in
+ * all. */
 void shim_drain(int64_t timeout_ns)
 {
     if (!shim_rt.inst)
         return;
-    int64_t start = dm_clock_ns(), deadline = start + timeout_ns;
+    int64_t start = dm_clock_ns(), deadline = start + timeout_ns, cap = start + DRAIN_MAX_NS;
     if (dm_unlikely(shim_relay_live))
         shim_relay_drain(deadline); /* first: what they move is sent below */
+    uint64_t moved = tx_progress_all();
     for (;;) {
         struct shim_dp *dp = pushes_pending();
         if (!dp)
@@ -179,9 +199,16 @@ void shim_drain(int64_t timeout_ns)
         shim_progress();
         if (!pushes_pending())
             return;
-        if (shim_block(start, deadline) == -ETIMEDOUT) {
-            DM_WARN("shim", "data still queued after DEMI_LINGER_MS=%lld ms; it is dropped",
-                    (long long)(timeout_ns / DM_NS_PER_MS));
+        uint64_t now_moved = tx_progress_all();
+        if (now_moved != moved) {
+            moved = now_moved;
+            int64_t d = dm_clock_ns() + timeout_ns;
+            deadline = d < cap ? d : cap;
+        }
+        if (shim_block(start, deadline) == -ETIMEDOUT && (tx_progress_all() == moved || dm_clock_ns() >= cap)) {
+            DM_WARN("shim", "data still queued after %lld ms without progress (DEMI_LINGER_MS) "
+                            "or %lld s in all; it is dropped",
+                    (long long)(timeout_ns / DM_NS_PER_MS), (long long)(DRAIN_MAX_NS / DM_NS_PER_S));
             return;
         }
     }

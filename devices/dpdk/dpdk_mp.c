@@ -232,15 +232,27 @@ bool dpdk_mp_forward(struct dpdk_dev *d, struct dm_buf *frame, uint32_t flow_has
     struct dpdk_mp_shm *shm = d->shm;
     if (!shm || !d->arp_in || !shm->arp_mp)
         return false;
+    /* A frame goes round the processes until one takes it, each at most
+     * once: the queues it has been to travel with it (the copy's hash.usr,
+     * which nothing else here uses). A SYN wants a listener, but a segment
+     * of a connection wants its one owner, which only the owner knows; the
+     * last process that does not have it answers with the RST. A handed-on
+     * frame whose route we cannot read stops here. */
+    uint32_t seen = 1u << d->queue;
+    if (frame->ol_flags & DM_BUF_RX_FORWARDED) {
+        const struct rte_mbuf *m = dpdk_rx_mbuf(frame);
+        if (!m)
+            return false;
+        seen |= m->hash.usr;
+    }
     /* The best class of the others: listening and started after us (at a
      * reload, the new workers), then listening, then started after us,
-     * then any live one. An old worker that closed its listener too would
-     * only reset the segment. */
+     * then any live one. */
     int live[DPDK_MP_MAX_QUEUES], n = 0, best = -1;
     uint64_t mine = shm->q[d->queue].start_time;
     for (int q = 0; q < shm->nb_queues; q++) {
         const struct dpdk_mp_queue *e = &shm->q[q];
-        if (q == d->queue || __atomic_load_n(&e->pid, __ATOMIC_ACQUIRE) == 0)
+        if ((seen & (1u << q)) || __atomic_load_n(&e->pid, __ATOMIC_ACQUIRE) == 0)
             continue;
         int cls = 2 * !!__atomic_load_n(&e->listening, __ATOMIC_RELAXED) + (mine && e->start_time > mine);
         if (cls > best) {
@@ -258,6 +270,7 @@ bool dpdk_mp_forward(struct dpdk_dev *d, struct dm_buf *frame, uint32_t flow_has
     char *dst = frame->pkt_len <= rte_pktmbuf_tailroom(c) ? rte_pktmbuf_append(c, (uint16_t)frame->pkt_len) : NULL;
     if (dst)
         dm_buf_copy_out(frame, 0, dst, frame->pkt_len);
+    c->hash.usr = seen;
     if (!dst || rte_ring_enqueue(shm->arp_ring[live[flow_hash % (uint32_t)n]], c) != 0) {
         rte_pktmbuf_free(c); /* too long, or that queue's owner does not drain its ring */
         return false;

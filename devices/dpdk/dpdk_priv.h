@@ -134,6 +134,8 @@ void dpdk_mp_detach(struct dpdk_dev *d);
 /* dm_dev_ops.forward of a secondary: a copy of frame into the ring of the
  * live queue flow_hash picks among the others. */
 bool dpdk_mp_forward(struct dpdk_dev *d, struct dm_buf *frame, uint32_t flow_hash);
+/* The mbuf a received dm_buf wraps (its head), or NULL: not a wrap. */
+struct rte_mbuf *dpdk_rx_mbuf(const struct dm_buf *b);
 void dpdk_mp_listening(struct dpdk_dev *d, bool on);
 /* Secondary RX: hand the ARP frames of burst to every other live queue,
  * and take the ones they handed us (appended to mb, up to max). */

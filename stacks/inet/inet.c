@@ -727,6 +727,19 @@ static bool inet_tx_busy(void *sp)
     return tcp_orphans_busy(sp);
 }
 
+/* New data sent and segments received; and time itself while a peer
+ * that reads slowly keeps its window shut and answers our probes, whose
+ * spacing grows past any fixed wait. Retransmissions to a silent peer do
+ * not count: that one is gone. */
+static uint64_t inet_tx_progress(void *sp)
+{
+    struct inet_stack *st = sp;
+    uint64_t n = st->tcp_st.tx_data_bytes - st->tcp_st.tx_retrans_bytes + st->tcp_st.rx;
+    if (tcp_peers_slow(st))
+        n += (uint64_t)inet_now(st);
+    return n;
+}
+
 static int inet_close(void *sp, struct dm_queue *q)
 {
     int r;
@@ -854,6 +867,7 @@ static const struct dm_stack_ops inet_ops = {
     .poll_returns_at_once = true,
     .wait_fd = inet_wait_fd,
     .tx_busy = inet_tx_busy,
+    .tx_progress = inet_tx_progress,
     .needs_polling = true,
     .own_addresses = true,
     .inet6 = true,

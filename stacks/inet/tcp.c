@@ -1011,6 +1011,21 @@ bool tcp_orphans_busy(struct inet_stack *st)
     return false;
 }
 
+/* A connection with data for a peer that shut its window and still
+ * answers our probes (a slow reader; the preload's close leaves it to
+ * finish, open until its last push is in, then orphaned): it waits on the
+ * peer, nothing is lost. Heard from within the last minute, whatever the
+ * probes' spacing (and Linux's limit on answering them) by then. */
+bool tcp_peers_slow(struct inet_stack *st)
+{
+    int64_t now = inet_now(st);
+    for (uint32_t b = 0; b <= st->hash_mask; b++)
+        for (const struct tcp_pcb *p = st->hash[b]; p; p = p->hnext)
+            if (p->snd_wnd == 0 && p->persist_backoff && now - p->last_rx_ns < 60 * DM_NS_PER_S)
+                return true;
+    return false;
+}
+
 /* Only l_linger 0 acts here (close resets); a close that waits for the
  * data to leave is the caller's (the preload waits in close()). */
 static int tcp_set_linger(struct tcp_pcb *p, const void *val, socklen_t len)

@@ -846,13 +846,14 @@ static struct tcp_pcb *timewait_reuse(struct inet_stack *st, struct tcp_pcb *p, 
 /* A segment no connection or listener of ours takes, on a port other
  * processes share: one of them may have it (a connection made after this
  * process's listener closed: nginx's old worker at a reload, whose queue
- * still gets new flows while it finishes its connections). Handed to the
- * one the 4-tuple picks, as it came (Ethernet header first), instead of a
- * reset; once only (DM_BUF_RX_FORWARDED). True: m consumed. */
-static bool forward_stray(struct inet_stack *st, struct dm_buf *m, const struct tcp_hdr *th, const struct tcp_seg *sg)
+ * still gets new flows while it finishes its connections; or one whose
+ * frames the port placed on our queue after a quiet spell). Handed on as
+ * it came (Ethernet header first) instead of a reset; the device takes it
+ * round the other processes, each once, and says no when none is left:
+ * then the caller resets (RSTs too go round: the owner must see them).
+ * True: m consumed. */
+static bool forward_stray(struct inet_stack *st, struct dm_buf *m, const struct tcp_hdr *th)
 {
-    if ((sg->flags & TCP_RST) || (m->ol_flags & DM_BUF_RX_FORWARDED))
-        return false;
     uint32_t back = (uint32_t)m->l2_len + m->l3_len;
     if (!dm_buf_prepend(m, back))
         return false;
@@ -881,7 +882,7 @@ void tcp_input(struct inet_stack *st, struct dm_buf *m)
         struct tcp_pcb *l = tcp_lookup_listener(st, &st->rx.dst, th->dport);
         if (l) {
             listen_input(st, l, th, &sg);
-        } else if (forward_stray(st, m, th, &sg)) {
+        } else if (forward_stray(st, m, th)) {
             return;
         } else {
             st->tcp_st.rx_no_pcb++;

@@ -196,6 +196,7 @@ void tcp_rcv_rtt_measure(struct tcp_pcb *p);
 /* A connection the application closed still has data or its FIN to get
  * acknowledged (ops->tx_busy). */
 bool tcp_orphans_busy(struct inet_stack *st);
+bool tcp_peers_slow(struct inet_stack *st);
 int tcp_setsockopt(struct inet_stack *st, struct tcp_pcb *p, int level, int name, const void *val, socklen_t len);
 int tcp_getsockopt(struct inet_stack *st, struct tcp_pcb *p, int level, int name, void *val, socklen_t *len);
 

@@ -73,7 +73,8 @@
       "Bytes in flight per socket; beyond it `send` gives `EAGAIN` or waits.")                                     \
     X(LINGER_MS, MS, "2000", 0, 3600000, NULL, NULL, "shim",                                                        \
       "At `exit` (`_exit` too) and before `exec`, data still queued, of open sockets and of closed ones, "   \
-      "is pushed out for up to this long.")                                                                         \
+      "is pushed out while it moves (a slow reader), giving up after this long without progress (10 min "     \
+      "in all).")                                                                                                  \
     X(WAKE_SLICE_MS, MS, "auto", 1, 3600000, NULL,                                                               \
       "100 for a blocking call, 1000 for `epoll_wait`/`poll`/`select`", "shim",                                  \
       "A sleep inside a call lasts at most this long before the call looks again: what a missed wake-up "        \

@@ -69,8 +69,10 @@ struct dm_dev_ops {
      * Ethernet header) that no socket of this process takes - a SYN for a
      * listener this process closed, as an old nginx worker does at a
      * reload - goes to one of the other processes, the same one for the
-     * same flow_hash while they are the same set. True: taken (consumed);
-     * false: not possible (no other process, no room), frame untouched. */
+     * same flow_hash while they are the same set. A frame that came that
+     * way (DM_BUF_RX_FORWARDED) goes on to one it has not been to yet.
+     * True: taken (consumed); false: not possible (none left, no room),
+     * frame untouched. */
     bool (*forward)(struct dm_dev *dev, struct dm_buf *frame, uint32_t flow_hash);
     /* optional, with forward: this process now listens on some TCP port
      * (on), or no longer on any; forward prefers processes that do. */

@@ -94,6 +94,9 @@ int dm_kernel_fd(struct dm_instance *inst, int qd);
 /* ops->tx_busy: closed connections still have data to deliver (false
  * without the op). */
 bool dm_instance_tx_busy(struct dm_instance *inst);
+/* ops->tx_progress: moves while closed connections make progress (0
+ * without the op). */
+uint64_t dm_instance_tx_progress(struct dm_instance *inst);
 /* In a forked child, on its copy of the parent's instance: see
  * dm_stack_ops.fork_child. */
 void dm_instance_fork_child(struct dm_instance *inst);

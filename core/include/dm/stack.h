@@ -101,9 +101,14 @@ struct dm_stack_ops {
     /* Optional, backends whose protocols run in this process: connections
      * the application closed still have data or a FIN to deliver, which
      * only this process's polls will send and retransmit. The preload's
-     * exit and exec keep polling while it says so (up to DEMI_LINGER_MS),
-     * as the kernel would deliver them after the process is gone. */
+     * exit and exec keep polling while it says so (up to DEMI_LINGER_MS
+     * without progress), as the kernel would deliver them after the
+     * process is gone. */
     bool (*tx_busy)(void *st);
+    /* Optional, with tx_busy: a count that moves while those connections
+     * make progress (new data sent, segments from the peer: a slow reader
+     * answering zero-window probes), which keeps that linger going. */
+    uint64_t (*tx_progress)(void *st);
     /* The protocols run in this process (our TCP/IP over an L2 device):
      * ACKs, ARP replies and retransmission timers happen only while
      * someone polls, so the preload polls from a helper thread while the
