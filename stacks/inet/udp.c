@@ -88,6 +88,29 @@ static struct dm_buf *udp_dequeue(struct udp_sock *u, union dm_sockaddr *from)
     return inet_buf_pull(m, hlen + (uint32_t)sizeof(*uh));
 }
 
+/* As TCP's forward_stray: a datagram to a port no socket of this process
+ * has, on a port other processes share (a reply to another worker's
+ * query, placed on our queue), goes round them as it came; the last one
+ * answers port unreachable. A reassembled datagram has no frame to hand
+ * on (l2_len 0), and a broadcast or multicast one reached every process
+ * that wants it already. True: m consumed. */
+static bool udp_forward_stray(struct inet_stack *st, struct dm_buf *m, const struct udp_hdr *uh)
+{
+    struct inet_addr me = inet_addr_v4(st->ip);
+    if (inet_addr_is_v4(&st->rx.dst) ? !inet_addr_eq(&st->rx.dst, &me) : st->rx.dst.b[0] == 0xff)
+        return false;
+    if (!m->l2_len || !dm_buf_prepend(m, m->l2_len))
+        return false;
+    uint32_t h = st->rx.src.w[3] ^ st->rx.src.w[2] ^ st->rx.src.w[1] ^ st->rx.src.w[0];
+    h = (h ^ ((uint32_t)uh->sport << 16 | uh->dport)) * 0x9e3779b1u;
+    if (dm_dev_forward(st->dev, m, h >> 7)) {
+        st->udp_st.rx_forwarded++;
+        return true;
+    }
+    dm_buf_adj(m, m->l2_len);
+    return false;
+}
+
 void udp_input(struct inet_stack *st, struct dm_buf *m)
 {
     st->udp_st.rx++;
@@ -119,6 +142,8 @@ void udp_input(struct inet_stack *st, struct dm_buf *m)
     struct udp_sock *u = udp_lookup(st, uh->dport);
     if (!u || (u->connected && (!inet_addr_eq(&u->rip, &st->rx.src) || u->rport != uh->sport)) ||
         !udp_takes(u, &st->rx.dst, v4)) {
+        if (udp_forward_stray(st, m, uh))
+            return;
         st->udp_st.rx_no_port++;
         if (v4)
             icmp_send_port_unreach(st, m);
