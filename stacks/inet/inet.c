@@ -722,6 +722,18 @@ static int inet_shutdown(void *sp, struct dm_queue *q, int how)
     return u->connected ? 0 : -ENOTCONN;
 }
 
+bool inet_forward_stray(struct inet_stack *st, struct dm_buf *m, uint32_t back, uint16_t sport, uint16_t dport)
+{
+    if (!dm_buf_prepend(m, back))
+        return false;
+    uint32_t h = st->rx.src.w[3] ^ st->rx.src.w[2] ^ st->rx.src.w[1] ^ st->rx.src.w[0];
+    h = (h ^ ((uint32_t)sport << 16 | dport)) * 0x9e3779b1u;
+    if (dm_dev_forward(st->dev, m, h >> 7))
+        return true;
+    dm_buf_adj(m, back);
+    return false;
+}
+
 static bool inet_tx_busy(void *sp)
 {
     return tcp_orphans_busy(sp);

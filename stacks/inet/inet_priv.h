@@ -254,6 +254,12 @@ void inet_buf_trim(struct dm_buf *m, uint32_t len);
 uint32_t inet_next_hop(struct inet_stack *st, uint32_t dst);
 /* Either family: is dst reachable (on link or through a gateway)? */
 bool inet_reachable(struct inet_stack *st, const struct inet_addr *dst);
+/* A received frame no socket of this process takes, on a port other
+ * processes share: put back at its Ethernet header (back: the bytes
+ * before m->data) and handed to the device, which takes it round the
+ * other processes (dm_dev_forward), picked by the flow's ports and the
+ * sender. True: m consumed; false: m as it was. */
+bool inet_forward_stray(struct inet_stack *st, struct dm_buf *m, uint32_t back, uint16_t sport, uint16_t dport);
 /* Our source address towards dst (IPv6: link-local for link-local
  * destinations, DEMI_IPV6's otherwise); false when we have none. */
 bool inet_src_for(struct inet_stack *st, const struct inet_addr *dst, struct inet_addr *src);

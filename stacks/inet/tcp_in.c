@@ -854,17 +854,10 @@ static struct tcp_pcb *timewait_reuse(struct inet_stack *st, struct tcp_pcb *p, 
  * True: m consumed. */
 static bool forward_stray(struct inet_stack *st, struct dm_buf *m, const struct tcp_hdr *th)
 {
-    uint32_t back = (uint32_t)m->l2_len + m->l3_len;
-    if (!dm_buf_prepend(m, back))
+    if (!inet_forward_stray(st, m, (uint32_t)m->l2_len + m->l3_len, th->sport, th->dport))
         return false;
-    uint32_t h = st->rx.src.w[3] ^ st->rx.src.w[2] ^ st->rx.src.w[1] ^ st->rx.src.w[0];
-    h = (h ^ ((uint32_t)th->sport << 16 | th->dport)) * 0x9e3779b1u;
-    if (dm_dev_forward(st->dev, m, h >> 7)) {
-        st->tcp_st.rx_forwarded++;
-        return true;
-    }
-    dm_buf_adj(m, back);
-    return false;
+    st->tcp_st.rx_forwarded++;
+    return true;
 }
 
 void tcp_input(struct inet_stack *st, struct dm_buf *m)

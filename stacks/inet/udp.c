@@ -99,16 +99,10 @@ static bool udp_forward_stray(struct inet_stack *st, struct dm_buf *m, const str
     struct inet_addr me = inet_addr_v4(st->ip);
     if (inet_addr_is_v4(&st->rx.dst) ? !inet_addr_eq(&st->rx.dst, &me) : st->rx.dst.b[0] == 0xff)
         return false;
-    if (!m->l2_len || !dm_buf_prepend(m, m->l2_len))
+    if (!m->l2_len || !inet_forward_stray(st, m, m->l2_len, uh->sport, uh->dport))
         return false;
-    uint32_t h = st->rx.src.w[3] ^ st->rx.src.w[2] ^ st->rx.src.w[1] ^ st->rx.src.w[0];
-    h = (h ^ ((uint32_t)uh->sport << 16 | uh->dport)) * 0x9e3779b1u;
-    if (dm_dev_forward(st->dev, m, h >> 7)) {
-        st->udp_st.rx_forwarded++;
-        return true;
-    }
-    dm_buf_adj(m, m->l2_len);
-    return false;
+    st->udp_st.rx_forwarded++;
+    return true;
 }
 
 void udp_input(struct inet_stack *st, struct dm_buf *m)

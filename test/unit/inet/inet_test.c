@@ -189,6 +189,37 @@ void pair_udp_connect(struct pair *p, struct dm_instance *inst, int qd, const st
 
 int64_t stat_of(struct dm_instance *inst, const char *name) { return dm_stats_get(inst, name); }
 
+struct fwd_capture fwd_cap;
+static struct dm_dev_ops fwd_ops;
+static const struct dm_dev_ops *fwd_orig;
+static struct dm_dev *fwd_dev;
+
+static bool capture_forward(struct dm_dev *dev, struct dm_buf *frame, uint32_t flow_hash)
+{
+    (void)dev, (void)flow_hash;
+    fwd_cap.calls++;
+    fwd_cap.len = frame->pkt_len <= sizeof(fwd_cap.frame) ? frame->pkt_len : 0;
+    if (fwd_cap.len)
+        dm_buf_copy_out(frame, 0, fwd_cap.frame, fwd_cap.len);
+    dm_buf_free(frame);
+    return true;
+}
+
+void fwd_capture_start(struct dm_instance *inst)
+{
+    fwd_dev = stack_of(inst)->dev;
+    fwd_orig = fwd_dev->ops;
+    fwd_ops = *fwd_orig;
+    fwd_ops.forward = capture_forward;
+    fwd_dev->ops = &fwd_ops;
+    memset(&fwd_cap, 0, sizeof(fwd_cap));
+}
+
+void fwd_capture_stop(void)
+{
+    fwd_dev->ops = fwd_orig;
+}
+
 /* ------------------------------------------------------------ raw peer */
 static void raw_tx(struct pair *p, struct dm_buf *m)
 {

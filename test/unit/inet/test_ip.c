@@ -176,30 +176,12 @@ static void test_udp_to_an_unbound_port_gets_icmp_port_unreachable(void **st)
 /* On a port other processes share (devices/dpdk's secondaries), the
  * device takes a datagram no socket here wants, as the frame it came in;
  * no port unreachable then. */
-static uint8_t fwd_frame[256];
-static uint32_t fwd_len, fwd_calls;
-static bool capture_forward(struct dm_dev *dev, struct dm_buf *frame, uint32_t flow_hash)
-{
-    (void)dev, (void)flow_hash;
-    fwd_calls++;
-    fwd_len = frame->pkt_len <= sizeof(fwd_frame) ? frame->pkt_len : 0;
-    if (fwd_len)
-        dm_buf_copy_out(frame, 0, fwd_frame, fwd_len);
-    dm_buf_free(frame);
-    return true;
-}
-
 static void test_udp_stray_datagram_is_forwarded_as_the_whole_frame(void **st)
 {
     (void)st;
     struct pair p;
     pair_create(&p, NULL, NULL);
-    struct inet_stack *sb = stack_of(p.b);
-    struct dm_dev_ops ops = *sb->dev->ops;
-    const struct dm_dev_ops *orig = sb->dev->ops;
-    ops.forward = capture_forward;
-    sb->dev->ops = &ops;
-    fwd_calls = fwd_len = 0;
+    fwd_capture_start(p.b);
     uint8_t udp[8 + 4] = {0};
     struct udp_hdr *uh = (struct udp_hdr *)udp;
     uh->sport = htons(1000);
@@ -210,12 +192,12 @@ static void test_udp_stray_datagram_is_forwarded_as_the_whole_frame(void **st)
     uint32_t n = raw_ip_frame(f, IPPROTO_UDP_, 0, udp, sizeof(udp));
     raw_send_frame(&p, f, n);
     assert_false(raw_recv_frame(&p, r, sizeof(r), &n, 50 * DM_NS_PER_MS)); /* no port unreachable */
-    assert_int_equal(fwd_calls, 1);
-    assert_int_equal(fwd_len, 14 + 20 + 12);
-    assert_memory_equal(fwd_frame, f, fwd_len); /* Ethernet header first, as it came */
+    assert_int_equal(fwd_cap.calls, 1);
+    assert_int_equal(fwd_cap.len, 14 + 20 + 12);
+    assert_memory_equal(fwd_cap.frame, f, fwd_cap.len); /* Ethernet header first, as it came */
     assert_int_equal(stat_of(p.b, "udp.rx_forwarded"), 1);
     assert_int_equal(stat_of(p.b, "udp.rx_no_port"), 0);
-    sb->dev->ops = orig;
+    fwd_capture_stop();
     pair_destroy(&p);
 }
 

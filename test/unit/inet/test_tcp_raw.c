@@ -584,39 +584,22 @@ static void test_tcp_segment_for_no_connection_gets_rst(void **st)
     pair_destroy(&p);
 }
 
-/* A device whose port other processes share (devices/dpdk's secondaries)
- * takes a segment no socket here wants, as the frame that came in. */
-static uint8_t fwd_frame[2048];
-static uint32_t fwd_len, fwd_calls;
-static bool capture_forward(struct dm_dev *dev, struct dm_buf *frame, uint32_t flow_hash)
-{
-    (void)dev, (void)flow_hash;
-    fwd_calls++;
-    fwd_len = frame->pkt_len <= sizeof(fwd_frame) ? frame->pkt_len : 0;
-    if (fwd_len)
-        dm_buf_copy_out(frame, 0, fwd_frame, fwd_len);
-    dm_buf_free(frame);
-    return true;
-}
-
+/* On a port other processes share (devices/dpdk's secondaries), the
+ * device takes a segment no socket here wants, as the frame it came in. */
 static void test_tcp_stray_segment_is_forwarded_as_the_whole_frame(void **st)
 {
     (void)st;
     struct pair p;
     int lqd;
     setup_pair(&p, &lqd, NULL);
-    struct inet_stack *s = stack_of(p.b);
-    struct dm_dev_ops ops = *s->dev->ops;
-    const struct dm_dev_ops *orig = s->dev->ops;
-    ops.forward = capture_forward;
-    s->dev->ops = &ops;
-    fwd_calls = fwd_len = 0;
+    fwd_capture_start(p.b);
     /* no listener on 4444: what the peer sent goes on, Ethernet header first */
     raw_send_tcp(&p, RAW_PORT, 4444, 777, 0, TCP_SYN, 100, NULL, 0, NULL, 0);
     struct raw_seg sg;
     assert_false(recv_seg(&p, &sg, 50)); /* no RST */
-    assert_int_equal(fwd_calls, 1);
-    assert_int_equal(fwd_len, 14 + 20 + 20);
+    assert_int_equal(fwd_cap.calls, 1);
+    assert_int_equal(fwd_cap.len, 14 + 20 + 20);
+    const uint8_t *fwd_frame = fwd_cap.frame;
     uint8_t mac_b[6];
     sscanf(MAC_B, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac_b[0], &mac_b[1], &mac_b[2], &mac_b[3], &mac_b[4], &mac_b[5]);
     assert_memory_equal(fwd_frame, mac_b, 6);
@@ -625,7 +608,7 @@ static void test_tcp_stray_segment_is_forwarded_as_the_whole_frame(void **st)
     assert_int_equal(fwd_frame[34] << 8 | fwd_frame[35], RAW_PORT);  /* TCP source port */
     assert_int_equal(fwd_frame[36] << 8 | fwd_frame[37], 4444);
     assert_int_equal(stat_of(p.b, "tcp.rx_forwarded"), 1);
-    s->dev->ops = orig;
+    fwd_capture_stop();
     pair_destroy(&p);
 }
 
