@@ -127,23 +127,24 @@ echo "ok: each worker owns a queue of the port and received frames on it"
 # find both queues held, wait for theirs (DEMI_DPDK_CLAIM_WAIT_MS) instead
 # of exiting, and the connections that reach the lingering worker's queue
 # meanwhile (its listener is closed) are handed to the other process
-# (stacks/inet forward_stray), never refused. Linux refuses none at a
-# reload either.
+# (stacks/inet forward_stray): never refused, and no SYN left to the
+# client's retries (the netns kernel's TcpExtTCPSynRetrans). Linux does
+# neither at a reload.
 old_workers=$(pgrep -P "$(cat "$TMP/nginx.pid")" | sort | tr '\n' ' ')
 head -c $((8 << 20)) /dev/urandom >"$TMP/html/slow.bin"
 want_slow=$(sha256sum <"$TMP/html/slow.bin" | cut -d' ' -f1)
 echo small >"$TMP/html/small.txt"
 synretrans() { ip netns exec "$MP_NS" nstat -az TcpExtTCPSynRetrans | awk '$1 == "TcpExtTCPSynRetrans" {print $2}'; }
+retrans0=$(synretrans)
 ip netns exec "$MP_NS" timeout 60 curl -fsS --limit-rate 1M -o "$TMP/slow" "http://10.9.8.1/slow.bin" &
 slow=$!
-retrans0=$(synretrans)
 sleep 0.5
 kill -HUP "$(cat "$TMP/nginx.pid")"
 sleep 0.5
 ok=0 refused=0
 for i in $(seq 20); do
-    # a SYN that waits for the old worker to leave is retried by the
-    # kernel: allow the download's length and more
+    # a lost SYN would be retried (1 s, 3 s...): fail on the count below,
+    # not on a connect timeout
     ip netns exec "$MP_NS" timeout 30 curl -fsS --connect-timeout 20 -o /dev/null "http://10.9.8.1/small.txt" \
         2>>"$TMP/reload_curl.err" && ok=$((ok + 1))
     sleep 0.2
