@@ -280,8 +280,11 @@ static int ur_poll(void *stp, int64_t block_ns)
     struct ur_stack *st = stp;
     int n = 0;
 
-    if (ur_foreign(st))
+    if (ur_foreign(st)) {
         n += ur_move_ring(st);
+        if (dm_unlikely(ur_foreign(st)))
+            return n; /* the move waits for the owner (ur_move_ring): not ours to enter */
+    }
 
     if (st->evfd >= 0 && !st->evfd_armed) {
         /* Drain the wakeup before looking, so a CQE posted after this read
@@ -317,6 +320,21 @@ static int ur_poll(void *stp, int64_t block_ns)
             ur_enter_error(r);
         n += ur_reap(st);
     }
+    /* CQEs the CQ ring had no room for (a burst of accepts, of receives)
+     * wait in the kernel's overflow list until an enter flushes it: this
+     * thread's, while it holds the instance, so that no other thread
+     * finds the list full at a move (ur_move_ring). */
+    for (int i = 0; i < 64 && !sqpoll && !ur_foreign(st) &&
+                    (IO_URING_READ_ONCE(*st->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW); i++) {
+        st->c.enters++;
+        st->c.cq_flushes++;
+        int r = io_uring_get_events(&st->ring);
+        if (r < 0 && r != -EINTR && r != -EBUSY && r != -EAGAIN) {
+            ur_enter_error(r);
+            break;
+        }
+        n += ur_reap(st);
+    }
     /* Handlers run in this call may have queued new SQEs (rearms, the next
      * send): they ride on the next enter, unless nothing else would come. */
     return n;
@@ -333,6 +351,8 @@ static int ur_wait_arm(void *stp)
     st->evfd_armed = true;
     uint64_t v;
     ssize_t DM_UNUSED rr = read(st->evfd, &v, sizeof(v));
+    if (dm_unlikely(ur_foreign(st)))
+        return io_uring_cq_ready(&st->ring) > 0; /* a move waiting for the owner: only what it posted */
     /* queued SQEs: the caller polls (and submits) first */
     return io_uring_sq_ready(&st->ring) || io_uring_cq_ready(&st->ring) || ur_kernel_has_work(st) ||
            !dm_list_empty(&st->retry);
@@ -371,6 +391,12 @@ static int ur_wait_fd(void *stp)
     int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (fd < 0)
         return st->ring.ring_fd;
+    if (dm_unlikely(ur_foreign(st))) {
+        /* the move waits for the owner (ur_move_ring), and registers this
+         * on the new ring; until then a waiter looks at each slice */
+        st->evfd = fd;
+        return fd;
+    }
     if (io_uring_register_eventfd(&st->ring, fd) < 0) {
         close(fd);
         return st->ring.ring_fd;

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Differential: 32 client threads x 100 connections each, echoed by a
- * server of 4 threads in the same program. Every server thread has its own
- * epoll holding the one non-blocking listener (level-triggered: all wake,
- * the ones that lose the race get EAGAIN) and serves the connections it
- * accepted itself. Each client thread opens its 100 connections, holds
+ * server of 4 threads in the same program, three of which start once the
+ * clients' burst has begun (the listener's instance then changes threads
+ * under load: a move of its ring lost an accept, 1 run in 20). Every
+ * server thread has its own epoll holding the one non-blocking listener
+ * (level-triggered: all wake, the ones that lose the race get EAGAIN) and
+ * serves the connections it accepted itself. Each client thread opens its 100 connections, holds
  * them all open, runs two rounds of a message (1 B-2 KiB, its own stream
  * per connection) on each, and closes them.
  *
@@ -21,6 +23,7 @@
 #define NROUNDS 2
 #define MAXMSG 2048
 #define TOTAL (NCLIENTS * NCONN)
+#define LATE_AFTER 8 /* servers 2-4 start after this client */
 
 static struct sockaddr_in la;
 static int lfd;
@@ -133,8 +136,7 @@ int main(void)
     if (pipe(stop_pipe) < 0)
         die("pipe");
     pthread_t st[NSERVERS];
-    for (int i = 0; i < NSERVERS; i++)
-        pthread_create(&st[i], NULL, server_main, NULL);
+    pthread_create(&st[0], NULL, server_main, NULL);
 
     dt_set_phase("32 clients x 100 connections");
     static struct client cl[NCLIENTS];
@@ -143,6 +145,14 @@ int main(void)
         cl[i].id = i;
         if (pthread_create(&ct[i], NULL, client_main, &cl[i]) != 0)
             die("pthread_create");
+        if (i == LATE_AFTER) {
+            /* the other servers join during the burst: the listener's
+             * instance moves to another thread's ring, then to a shared
+             * one, with hundreds of connections coming in */
+            ms_sleep(50);
+            for (int j = 1; j < NSERVERS; j++)
+                pthread_create(&st[j], NULL, server_main, NULL);
+        }
     }
     long ok = 0, bad = 0, connected = 0;
     for (int i = 0; i < NCLIENTS; i++) {

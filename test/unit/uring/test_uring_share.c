@@ -388,12 +388,139 @@ static void test_each_owner_exiting_leaves_a_ring_bound_to_the_next(void **st)
     free(w);
 }
 
+/* A burst of connections larger than the CQ ring: the kernel keeps what
+ * it could not post in its overflow list, which only the ring's owner may
+ * flush. A move must find nothing there (its teardown would drop it: each
+ * a connection accepted into our fd table that nobody knows of). The
+ * preload's 32-thread test lost one so, 1 run in 20, when the listener's
+ * ring moved during a burst of 3,000 connections. */
+#define BURST 400
+struct burst {
+    struct dm_instance *inst;
+    int l;
+    const char *err;
+};
+
+static void *burst_accept_thread(void *arg)
+{
+    struct burst *b = arg;
+    for (int i = 1; i < BURST; i++) { /* the first was accepted before */
+        demi_qtoken_t qt;
+        demi_qresult_t qr;
+        if (dm_accept(b->inst, &qt, b->l)) {
+            b->err = "accept refused";
+            return NULL;
+        }
+        /* all are in the kernel's accept queue or ours: none takes long */
+        if (dm_wait(b->inst, &qr, qt, 3LL * 1000 * 1000 * 1000) || qr.qr_opcode != DEMI_OPC_ACCEPT) {
+            static char m[96];
+            snprintf(m, sizeof(m), "accept %d of %d never completed: lost in the move", i + 1, BURST);
+            b->err = m;
+            return NULL;
+        }
+        dm_close(b->inst, qr.qr_value.ares.qd);
+    }
+    return NULL;
+}
+
+/* A listener on a CQ ring of 128 (entries x 4) whose multishot accept is
+ * armed, and BURST connections to it queued in the kernel, none looked
+ * at yet. False: no deferred task work here (skip). */
+static bool burst_setup(struct burst *b, int *kc)
+{
+    b->inst = ut_instance("DEMI_URING_ENTRIES", "32", "DEMI_URING_DEFER_TASKRUN", "1", NULL);
+    if (!(dm_uring_features(b->inst) & UR_F_DEFER_TASKRUN)) {
+        dm_instance_destroy(b->inst);
+        return false;
+    }
+    struct sockaddr_in sin = ut_addr(0);
+    demi_qtoken_t qt;
+    demi_qresult_t qr;
+    assert_int_equal(dm_socket(b->inst, &b->l, AF_INET, SOCK_STREAM, 0), 0);
+    assert_int_equal(dm_bind(b->inst, b->l, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(dm_listen(b->inst, b->l, 4096), 0);
+    sin = ut_addr((uint16_t)listener_port(b->inst, b->l));
+    /* the first accept arms the listener's (multishot) accept */
+    kc[0] = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(dm_accept(b->inst, &qt, b->l), 0);
+    assert_int_equal(connect(kc[0], (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(dm_wait(b->inst, &qr, qt, WAIT_NS), 0);
+    dm_close(b->inst, qr.qr_value.ares.qd);
+    while (dm_poll(b->inst, 0) > 0)
+        ; /* the close submitted: nothing left to do but the burst's */
+    for (int i = 1; i < BURST; i++) {
+        kc[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_int_equal(connect(kc[i], (struct sockaddr *)&sin, sizeof(sin)), 0);
+    }
+    usleep(20 * 1000);
+    return true;
+}
+
+/* Another thread accepts every connection of the burst: none is lost. */
+static void burst_check(struct burst *b, int *kc)
+{
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, burst_accept_thread, b), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    if (b->err)
+        fail_msg("%s (CQ flushes %ld, moves %ld)", b->err, (long)ut_stat(b->inst, "uring.cq_flushes"),
+                 (long)ut_stat(b->inst, "uring.ring_moves"));
+    assert_int_equal(ut_stat(b->inst, "uring.ring_moves"), 1);
+    for (int i = 0; i < BURST; i++)
+        close(kc[i]);
+    dm_close(b->inst, b->l);
+    dm_instance_destroy(b->inst);
+}
+
+static void test_a_move_loses_no_completion_the_cq_ring_had_no_room_for(void **st)
+{
+    (void)st;
+    struct burst b = { 0 };
+    int kc[BURST];
+    if (!burst_setup(&b, kc))
+        skip();
+    /* one look by the owner: its enter runs the accepts, more than fit,
+     * and it flushes what did not before it leaves */
+    dm_poll(b.inst, 0);
+    assert_true(ut_stat(b.inst, "uring.cq_flushes") > 0);
+    burst_check(&b, kc);
+}
+
+static void *one_poll_thread(void *arg)
+{
+    dm_poll(arg, 0);
+    return NULL;
+}
+
+/* The owner wakes from a sleep inside its ring having posted more than
+ * fits, and another thread comes before the owner looks again: the move
+ * waits for the owner's flush. */
+static void test_a_move_waits_for_the_owner_to_flush_what_its_sleep_posted(void **st)
+{
+    (void)st;
+    struct burst b = { 0 };
+    int kc[BURST];
+    if (!burst_setup(&b, kc))
+        skip();
+    assert_int_equal(dm_instance_sleep_arm(b.inst, NULL, NULL, 0), 0);
+    (void)dm_instance_sleep(b.inst, 1000LL * 1000 * 1000); /* wakes with the accepts posted */
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, one_poll_thread, b.inst), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(ut_stat(b.inst, "uring.move_waits"), 1);
+    assert_int_equal(ut_stat(b.inst, "uring.ring_moves"), 0);
+    dm_poll(b.inst, 0); /* the owner's look: its flush */
+    burst_check(&b, kc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_second_thread_moves_every_request_to_a_ring_of_its_own),
         cmocka_unit_test(test_owner_thread_exit_moves_every_request_to_a_ring_of_the_next),
         cmocka_unit_test(test_each_owner_exiting_leaves_a_ring_bound_to_the_next),
+        cmocka_unit_test(test_a_move_loses_no_completion_the_cq_ring_had_no_room_for),
+        cmocka_unit_test(test_a_move_waits_for_the_owner_to_flush_what_its_sleep_posted),
     };
     return cmocka_run_group_tests_name("uring_share", tests, NULL, NULL);
 }
