@@ -242,6 +242,14 @@ void dm_dev_listening(struct dm_dev *dev, bool on)
         }
 }
 
+bool dm_dev_peers_starting(struct dm_dev *dev)
+{
+    for (; dev; dev = dev->lower)
+        if (dev->ops && dev->ops->peers_starting)
+            return dev->ops->peers_starting(dev);
+    return false;
+}
+
 int dm_dev_lower_wait_fd(struct dm_dev *dev)
 {
     struct dm_dev *l = dev->lower;

@@ -758,9 +758,16 @@ static void dpdk_listening(struct dm_dev *dev, bool on)
     dpdk_mp_listening(dev->priv, on);
 }
 
+static bool dpdk_peers_starting(struct dm_dev *dev)
+{
+    struct dpdk_dev *d = dev->priv;
+    return d->secondary && dpdk_mp_peers_starting(d);
+}
+
 static const struct dm_dev_ops dpdk_ops = {
     .flow_ours = dpdk_flow_ours,
     .forward = dpdk_forward,
+    .peers_starting = dpdk_peers_starting,
     .listening = dpdk_listening,
     .name = "dpdk",
     .open = dpdk_open,

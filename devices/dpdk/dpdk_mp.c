@@ -111,6 +111,7 @@ static int claim_queue(struct dpdk_mp_shm *shm, uint16_t port)
                 continue;
             e->start_time = st;
             e->listening = 0;
+            __atomic_store_n(&e->claim_ns, dm_clock_ns(), __ATOMIC_RELAXED);
             e->claims++;
             if (old != 0)
                 DM_WARN("dpdk", "port %u queue %d: its owner (pid %d) is gone: reclaimed", port, i, old);
@@ -284,6 +285,29 @@ void dpdk_mp_listening(struct dpdk_dev *d, bool on)
 {
     if (d->shm)
         __atomic_store_n(&d->shm->q[d->queue].listening, on, __ATOMIC_RELAXED);
+}
+
+/* Why a window after the claim: nginx's workers (and any forked server)
+ * claim their queue when their datapath starts, and listen a moment later;
+ * at a reload the old workers have closed their listeners by then. A SYN
+ * in between finds no process listening, and a reset would refuse a
+ * connection Linux would have queued on the listener they inherited. The
+ * client sends its SYN again after 1 s, then 3 s: the window spans both. */
+#define DPDK_MP_START_GRACE_NS (5LL * DM_NS_PER_S)
+
+bool dpdk_mp_peers_starting(const struct dpdk_dev *d)
+{
+    const struct dpdk_mp_shm *shm = d->shm;
+    if (!shm)
+        return false;
+    int64_t now = dm_clock_ns();
+    for (int q = 0; q < shm->nb_queues; q++) {
+        const struct dpdk_mp_queue *e = &shm->q[q];
+        if (__atomic_load_n(&e->pid, __ATOMIC_ACQUIRE) != 0 && !__atomic_load_n(&e->listening, __ATOMIC_RELAXED) &&
+            now - __atomic_load_n(&e->claim_ns, __ATOMIC_RELAXED) < DPDK_MP_START_GRACE_NS)
+            return true;
+    }
+    return false;
 }
 
 bool dpdk_mp_flow_ours(const struct dpdk_dev *d, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)

@@ -91,6 +91,7 @@ struct dpdk_mp_queue {
     uint64_t rx, tx;         /* frames, published by the owner */
     uint64_t arp_copied;     /* ARP frames this queue copied to the others */
     uint32_t listening;      /* the owner listens on some TCP port: stray segments go to it first */
+    int64_t claim_ns;        /* CLOCK_MONOTONIC when claimed (dpdk_mp_peers_starting) */
 } __attribute__((aligned(64)));
 
 struct dpdk_mp_shm {
@@ -137,6 +138,8 @@ bool dpdk_mp_forward(struct dpdk_dev *d, struct dm_buf *frame, uint32_t flow_has
 /* The mbuf a received dm_buf wraps (its head), or NULL: not a wrap. */
 struct rte_mbuf *dpdk_rx_mbuf(const struct dm_buf *b);
 void dpdk_mp_listening(struct dpdk_dev *d, bool on);
+/* A process of the port claimed its queue moments ago and listens on nothing yet. */
+bool dpdk_mp_peers_starting(const struct dpdk_dev *d);
 /* Secondary RX: hand the ARP frames of burst to every other live queue,
  * and take the ones they handed us (appended to mb, up to max). */
 uint16_t dpdk_mp_arp(struct dpdk_dev *d, struct rte_mbuf **mb, uint16_t nb, uint16_t max);

@@ -59,7 +59,7 @@ static const char *const tcp_names[] = {
     "tx_rst", "tx_ack", "tx_nobuf", "tx_zwp", "tx_keepalive", "tx_syn_retrans",
     "conn_active", "conn_passive", "conn_reset", "conn_timeout", "conn_timewait_reuse",
     "conn_keepalive_drop", "challenge_ack_limited", "rx_paws_drop", "rx_after_close", "tx_rtx_lost",
-    "conn_timewait_recycle", "rx_copy_scarce", "rcvbuf_grow", "tx_pmtu_shrink", "rx_forwarded"};
+    "conn_timewait_recycle", "rx_copy_scarce", "rcvbuf_grow", "tx_pmtu_shrink", "rx_forwarded", "rx_syn_early"};
 _Static_assert(sizeof(struct eth_stats) / 8 == DM_ARRAY_SIZE(eth_names), "eth names");
 _Static_assert(sizeof(struct arp_stats) / 8 == DM_ARRAY_SIZE(arp_names), "arp names");
 _Static_assert(sizeof(struct ip_stats) / 8 == DM_ARRAY_SIZE(ip_names), "ip names");

@@ -121,7 +121,7 @@ struct tcp_stats {
         tx_rst, tx_ack, tx_nobuf, tx_zwp, tx_keepalive, tx_syn_retrans,
         conn_active, conn_passive, conn_reset, conn_timeout, conn_timewait_reuse,
         conn_keepalive_drop, challenge_ack_limited, rx_paws_drop, rx_after_close, tx_rtx_lost,
-        conn_timewait_recycle, rx_copy_scarce, rcvbuf_grow, tx_pmtu_shrink, rx_forwarded;
+        conn_timewait_recycle, rx_copy_scarce, rcvbuf_grow, tx_pmtu_shrink, rx_forwarded, rx_syn_early;
 };
 
 /* ------------------------------------------------------------ neighbours */

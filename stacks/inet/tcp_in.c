@@ -877,6 +877,12 @@ void tcp_input(struct inet_stack *st, struct dm_buf *m)
             listen_input(st, l, th, &sg);
         } else if (forward_stray(st, m, th)) {
             return;
+        } else if ((sg.flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN && dm_dev_peers_starting(st->dev)) {
+            /* no process of the port listens yet, but one has just come
+             * up (a worker before its listen()): its client sends the SYN
+             * again in a second, as to a full backlog, instead of being
+             * refused (dm_dev_ops.peers_starting) */
+            st->tcp_st.rx_syn_early++;
         } else {
             st->tcp_st.rx_no_pcb++;
             reply_rst(st, th, &sg);

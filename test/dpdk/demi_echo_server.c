@@ -5,8 +5,9 @@
  * popped sgarray is pushed back as is (no copy in the application). Runs
  * until killed or until -t seconds pass without any event.
  *
- *   demi_echo_server -a ADDR -p PORT [-t idle_secs]
+ *   demi_echo_server -a ADDR -p PORT [-t idle_secs] [-L listen_after_ms]
  * ADDR with a ':' is IPv6 (AF_INET6 sockets; "::" also takes IPv4 clients).
+ * -L: the datapath runs that long before the server listens.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -48,14 +49,15 @@ static void add(enum kind k, int qd, demi_qtoken_t qt)
 int main(int argc, char **argv)
 {
     const char *addr = "0.0.0.0";
-    int port = 7, idle = 300, opt;
-    while ((opt = getopt(argc, argv, "a:p:t:")) != -1) {
+    int port = 7, idle = 300, late_ms = 0, opt;
+    while ((opt = getopt(argc, argv, "a:p:t:L:")) != -1) {
         switch (opt) {
         case 'a': addr = optarg; break;
         case 'p': port = atoi(optarg); break;
         case 't': idle = atoi(optarg); break;
+        case 'L': late_ms = atoi(optarg); break;
         default:
-            fprintf(stderr, "usage: %s [-a addr] [-p port] [-t idle_secs]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-a addr] [-p port] [-t idle_secs] [-L listen_after_ms]\n", argv[0]);
             return 2;
         }
     }
@@ -76,6 +78,22 @@ int main(int argc, char **argv)
     socklen_t blen = fam == AF_INET ? sizeof(sa) : sizeof(sa6);
     int lqd, uqd;
     demi_qtoken_t qt;
+    if (late_ms > 0) {
+        /* the datapath up and polled, no listener for late_ms: a worker
+         * between its start and its listen() (test/dpdk/mp.sh) */
+        demi_qresult_t qr;
+        struct sockaddr_in ta = sa;
+        ta.sin_port = htons((uint16_t)(port + 1));
+        if ((rc = demi_socket(&uqd, AF_INET, SOCK_DGRAM, 0)) || (rc = demi_bind(uqd, (struct sockaddr *)&ta, sizeof(ta))) ||
+            (rc = demi_pop(&qt, uqd))) {
+            fprintf(stderr, "echo server: %s\n", strerror(rc));
+            return 1;
+        }
+        fprintf(stderr, "datapath up: listening in %d ms\n", late_ms);
+        struct timespec to = { late_ms / 1000, (late_ms % 1000) * 1000000L };
+        (void)demi_wait(&qr, qt, &to);
+        demi_close(uqd);
+    }
     if ((rc = demi_socket(&lqd, fam, SOCK_STREAM, 0)) || (rc = demi_bind(lqd, bsa, blen)) ||
         (rc = demi_listen(lqd, 256)) || (rc = demi_socket(&uqd, fam, SOCK_DGRAM, 0)) ||
         (rc = demi_bind(uqd, bsa, blen))) {

@@ -10,7 +10,9 @@
 #     other stays up and its transfers finish byte-exact;
 #  3. a third secondary, as user nobody (the primary gives group nogroup its
 #     files), reclaims the dead one's queue; 16 x 1 MiB byte-exact again
-#     with both queues in use.
+#     with both queues in use;
+#  4. two secondaries that listen 1.5 s after they came up: a connection
+#     made meanwhile is not refused (its SYN is dropped, then served).
 # Exit 77 without root, tun, netns or hugepages.
 set -u
 BUILD=${1:-build}
@@ -79,5 +81,24 @@ peer multi 10.9.8.1 7 16 $((1 << 20)) || fail "16 x 1 MiB echo after the reclaim
 after=$(mp_field $dead_q rx)
 [ "${after:-0}" -gt 50 ] || fail "the reclaimed queue carries nothing (rx $before -> $after)"
 echo "ok: 16 x 1 MiB byte-exact after the reclaim; the new owner received $after frames"
+
+# 4. servers whose datapath runs a while before they listen (a worker
+#    between its start and its listen(); at a reload the old ones closed
+#    their listeners): a SYN then finds no process listening, and is
+#    dropped (the client sends it again), not refused
+kill -9 "$PID_s2" "$owner" 2>/dev/null
+for name in s4 s5; do
+    ip netns exec "$MP_NS" env $(mp_env) DEMI_LOG=info "$ECHO" -a 10.9.8.1 -p 7 -t 60 -L 1500 \
+        >"$TMP/$name.log" 2>&1 &
+    MP_PIDS="$MP_PIDS $!"
+    for _ in $(seq 50); do grep -q "datapath up" "$TMP/$name.log" && break; sleep 0.1; done
+    grep -q "datapath up" "$TMP/$name.log" || fail "secondary $name did not start"
+done
+grep -q "echo server on" "$TMP/s4.log" && fail "s4 listened already: nothing to test"
+peer once 10.9.8.1 7 >"$TMP/once.out" 2>&1 || { cat "$TMP/once.out"; fail "a connection made while the servers were starting was refused"; }
+cat "$TMP/once.out"
+took=$(sed -n 's/^once: connected in \([0-9.]*\) s/\1/p' "$TMP/once.out")
+awk "BEGIN { exit !(${took:-0} >= 0.9) }" || fail "connected in ${took:-?} s: the first SYN was answered, nothing tested"
+echo "ok: a SYN that came before any listener was dropped, not refused; connected in $took s"
 mp_table
 echo PASS

@@ -5,6 +5,8 @@
   peer.py echo HOST PORT SIZE...   connect, send SIZE random bytes, expect them back (per size)
   peer.py bulk HOST PORT BYTES     send BYTES while reading the echo concurrently; byte-exact
   peer.py conns HOST PORT N        N concurrent connections, a distinct message each
+  peer.py once HOST PORT           one connect, no retry (a refusal fails), one echo; prints
+                                   how long the connect took
   peer.py server HOST PORT         echo server for one connection (our client connects to it)
   peer.py multi HOST PORT N BYTES  N bulk echoes at once (a stall of 8 s fails one); prints how
                                    many were byte-exact; exit 0 only when all were
@@ -140,6 +142,24 @@ def conns(host, port, n):
     return 0
 
 
+def once(host, port):
+    t0 = time.time()
+    try:
+        s = socket.create_connection((host, port), timeout=15)
+    except OSError as e:
+        print("once: connect: %s after %.2f s" % (e, time.time() - t0), file=sys.stderr)
+        return 1
+    took = time.time() - t0
+    s.settimeout(15)
+    s.sendall(b"once")
+    if recv_exact(s, 4) != b"once":
+        print("once: wrong echo", file=sys.stderr)
+        return 1
+    s.close()
+    print("once: connected in %.2f s" % took)
+    return 0
+
+
 def server(host, port):
     ls = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -166,6 +186,8 @@ def main():
         return multi(host, port, int(sys.argv[4]), int(sys.argv[5]))
     if mode == "conns":
         return conns(host, port, int(sys.argv[4]))
+    if mode == "once":
+        return once(host, port)
     if mode == "server":
         return server(host, port)
     print("unknown mode", file=sys.stderr)

@@ -77,6 +77,12 @@ struct dm_dev_ops {
     /* optional, with forward: this process now listens on some TCP port
      * (on), or no longer on any; forward prefers processes that do. */
     void (*listening)(struct dm_dev *dev, bool on);
+    /* optional, with forward: a process of the port (this one included)
+     * came up moments ago and listens on nothing yet - a worker between
+     * its start and its listen() - so a SYN no process takes now may be
+     * taken a second later: the stack drops it (the client sends it again)
+     * instead of refusing the connection. */
+    bool (*peers_starting)(struct dm_dev *dev);
 };
 
 struct dm_dev {
@@ -110,6 +116,8 @@ bool dm_dev_flow_ours(struct dm_dev *dev, uint32_t lip, uint16_t lport, uint32_t
 bool dm_dev_forward(struct dm_dev *dev, struct dm_buf *frame, uint32_t flow_hash);
 /* listening of dev, or of the first device below it that has one. */
 void dm_dev_listening(struct dm_dev *dev, bool on);
+/* peers_starting of dev, or of the first device below it that has one. */
+bool dm_dev_peers_starting(struct dm_dev *dev);
 
 /* For wrapper devices: info() and wait_fd() of the device below. */
 int dm_dev_lower_info(struct dm_dev *dev, struct dm_dev_info *info);

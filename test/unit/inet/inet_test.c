@@ -198,11 +198,19 @@ static bool capture_forward(struct dm_dev *dev, struct dm_buf *frame, uint32_t f
 {
     (void)dev, (void)flow_hash;
     fwd_cap.calls++;
+    if (fwd_cap.refuse)
+        return false; /* every other process has seen it */
     fwd_cap.len = frame->pkt_len <= sizeof(fwd_cap.frame) ? frame->pkt_len : 0;
     if (fwd_cap.len)
         dm_buf_copy_out(frame, 0, fwd_cap.frame, fwd_cap.len);
     dm_buf_free(frame);
     return true;
+}
+
+static bool capture_peers_starting(struct dm_dev *dev)
+{
+    (void)dev;
+    return fwd_cap.starting;
 }
 
 void fwd_capture_start(struct dm_instance *inst)
@@ -211,6 +219,7 @@ void fwd_capture_start(struct dm_instance *inst)
     fwd_orig = fwd_dev->ops;
     fwd_ops = *fwd_orig;
     fwd_ops.forward = capture_forward;
+    fwd_ops.peers_starting = capture_peers_starting;
     fwd_dev->ops = &fwd_ops;
     memset(&fwd_cap, 0, sizeof(fwd_cap));
 }

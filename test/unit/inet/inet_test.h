@@ -75,11 +75,13 @@ void udp_roundtrip_whole(struct pair *p, int ua, int ub, const struct sockaddr *
 int64_t stat_of(struct dm_instance *inst, const char *name);
 
 /* inst's device made a port other processes share whose forward op keeps
- * a copy of the frame it is handed (fwd_cap) instead of sending it on;
- * fwd_capture_stop puts its ops back. */
+ * a copy of the frame it is handed (fwd_cap) instead of sending it on, or
+ * refuses it as when no process is left (refuse), and whose peers_starting
+ * says `starting`; fwd_capture_stop puts its ops back. */
 struct fwd_capture {
     uint8_t frame[2048];
     uint32_t len, calls;
+    bool refuse, starting;
 };
 extern struct fwd_capture fwd_cap;
 void fwd_capture_start(struct dm_instance *inst);

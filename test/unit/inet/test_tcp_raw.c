@@ -612,6 +612,35 @@ static void test_tcp_stray_segment_is_forwarded_as_the_whole_frame(void **st)
     pair_destroy(&p);
 }
 
+/* The last process of a port a SYN went round, none listening: while
+ * one of them has only just come up (a worker before its listen()), the
+ * SYN is dropped (its client sends it again) instead of refused. */
+static void test_tcp_syn_nobody_takes_waits_for_a_starting_peer_then_is_refused(void **st)
+{
+    (void)st;
+    struct pair p;
+    int lqd;
+    setup_pair(&p, &lqd, NULL);
+    fwd_capture_start(p.b);
+    fwd_cap.refuse = true;
+    fwd_cap.starting = true;
+    raw_send_tcp(&p, RAW_PORT, 4444, 777, 0, TCP_SYN, 100, NULL, 0, NULL, 0);
+    struct raw_seg sg;
+    assert_false(recv_seg(&p, &sg, 50)); /* no RST */
+    assert_int_equal(fwd_cap.calls, 1);
+    assert_int_equal(stat_of(p.b, "tcp.rx_syn_early"), 1);
+    assert_int_equal(stat_of(p.b, "tcp.tx_rst"), 0);
+    /* nobody starting: refused as Linux refuses a port nobody listens on */
+    fwd_cap.starting = false;
+    raw_send_tcp(&p, RAW_PORT, 4444, 777, 0, TCP_SYN, 100, NULL, 0, NULL, 0);
+    assert_true(recv_seg(&p, &sg, 200));
+    assert_int_equal(sg.flags, TCP_RST | TCP_ACK);
+    assert_int_equal(sg.ack, 778);
+    assert_int_equal(stat_of(p.b, "tcp.rx_syn_early"), 1);
+    fwd_capture_stop();
+    pair_destroy(&p);
+}
+
 static void test_tcp_time_wait_is_reused_by_a_syn_with_higher_sequence(void **st)
 {
     (void)st;
@@ -827,6 +856,7 @@ int main(void)
         cmocka_unit_test(test_tcp_bad_checksum_and_bad_offset_are_counted_and_dropped),
         cmocka_unit_test(test_tcp_segment_for_no_connection_gets_rst),
         cmocka_unit_test(test_tcp_stray_segment_is_forwarded_as_the_whole_frame),
+        cmocka_unit_test(test_tcp_syn_nobody_takes_waits_for_a_starting_peer_then_is_refused),
         cmocka_unit_test(test_tcp_time_wait_is_reused_by_a_syn_with_higher_sequence),
         cmocka_unit_test(test_tcp_zero_window_peer_gets_window_probes),
         cmocka_unit_test(test_tcp_tiny_segment_flood_cannot_pin_unbounded_buffers),
