@@ -228,6 +228,30 @@ uint16_t dpdk_mp_arp(struct dpdk_dev *d, struct rte_mbuf **mb, uint16_t nb, uint
     return nb;
 }
 
+struct rte_mbuf *dpdk_mp_copy(struct rte_mempool *mp, const struct dm_buf *frame)
+{
+    /* The pool's mbufs hold 2 KiB: a longer frame (a jumbo one on memif
+     * or tap) is a chain of them, which the receiver's rx_wrap takes as
+     * it takes a chain from its port. */
+    struct rte_mbuf *head = NULL;
+    for (uint32_t off = 0; off < frame->pkt_len;) {
+        struct rte_mbuf *s = rte_pktmbuf_alloc(mp);
+        uint32_t room = s ? rte_pktmbuf_tailroom(s) : 0;
+        uint16_t len = (uint16_t)DM_MIN(room, frame->pkt_len - off);
+        char *dst = len ? rte_pktmbuf_append(s, len) : NULL;
+        if (!dst || (head && rte_pktmbuf_chain(head, s) != 0)) {
+            rte_pktmbuf_free(s);
+            rte_pktmbuf_free(head);
+            return NULL; /* the pool is out, or too many segments */
+        }
+        if (!head)
+            head = s;
+        dm_buf_copy_out(frame, off, dst, len);
+        off += len;
+    }
+    return head;
+}
+
 bool dpdk_mp_forward(struct dpdk_dev *d, struct dm_buf *frame, uint32_t flow_hash)
 {
     struct dpdk_mp_shm *shm = d->shm;
@@ -265,15 +289,12 @@ bool dpdk_mp_forward(struct dpdk_dev *d, struct dm_buf *frame, uint32_t flow_has
     }
     if (n == 0)
         return false;
-    struct rte_mbuf *c = rte_pktmbuf_alloc(shm->arp_mp);
+    struct rte_mbuf *c = dpdk_mp_copy(shm->arp_mp, frame);
     if (!c)
         return false;
-    char *dst = frame->pkt_len <= rte_pktmbuf_tailroom(c) ? rte_pktmbuf_append(c, (uint16_t)frame->pkt_len) : NULL;
-    if (dst)
-        dm_buf_copy_out(frame, 0, dst, frame->pkt_len);
     c->hash.usr = seen;
-    if (!dst || rte_ring_enqueue(shm->arp_ring[live[flow_hash % (uint32_t)n]], c) != 0) {
-        rte_pktmbuf_free(c); /* too long, or that queue's owner does not drain its ring */
+    if (rte_ring_enqueue(shm->arp_ring[live[flow_hash % (uint32_t)n]], c) != 0) {
+        rte_pktmbuf_free(c); /* that queue's owner does not drain its ring */
         return false;
     }
     d->st[DPDK_ST_FWD_OUT]++;

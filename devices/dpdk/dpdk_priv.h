@@ -135,6 +135,9 @@ void dpdk_mp_detach(struct dpdk_dev *d);
 /* dm_dev_ops.forward of a secondary: a copy of frame into the ring of the
  * live queue flow_hash picks among the others. */
 bool dpdk_mp_forward(struct dpdk_dev *d, struct dm_buf *frame, uint32_t flow_hash);
+/* A copy of frame in mbufs of mp, chained when it is longer than one; NULL
+ * when the pool is out (or the chain would be too long). */
+struct rte_mbuf *dpdk_mp_copy(struct rte_mempool *mp, const struct dm_buf *frame);
 /* The mbuf a received dm_buf wraps (its head), or NULL: not a wrap. */
 struct rte_mbuf *dpdk_rx_mbuf(const struct dm_buf *b);
 void dpdk_mp_listening(struct dpdk_dev *d, bool on);

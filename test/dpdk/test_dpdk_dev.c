@@ -27,7 +27,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_ring.h>
 
 #include "dm/device.h"
 #include "dm/instance.h"
@@ -362,6 +364,62 @@ static void test_dpdk_jumbo_frame_arrives_as_mbuf_chain(void **state)
         dm_buf_free(want);
         dm_buf_free(b);
     }
+}
+
+/* A frame one process of a shared port hands to another (dpdk_mp_forward)
+ * is copied into the 2 KiB mbufs of the ARP pool: a jumbo one (memif or
+ * tap at MTU 9000) as a chain of them, whole, onto the other's ring. */
+static void test_dpdk_mp_forward_copies_a_jumbo_frame_whole(void **state)
+{
+    (void)state;
+    struct rte_mempool *mp = rte_pktmbuf_pool_create("t_fwd", 16, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+    struct rte_ring *r0 = rte_ring_create("t_fwd0", 16, SOCKET_ID_ANY, 0);
+    struct rte_ring *r1 = rte_ring_create("t_fwd1", 16, SOCKET_ID_ANY, 0);
+    assert_non_null(mp);
+    assert_non_null(r0);
+    assert_non_null(r1);
+    static struct dpdk_mp_shm shm;
+    struct dpdk_dev d;
+    memset(&shm, 0, sizeof(shm));
+    memset(&d, 0, sizeof(d));
+    shm.nb_queues = 2;
+    shm.q[0].pid = shm.q[1].pid = (int32_t)getpid();
+    shm.arp_mp = mp;
+    shm.arp_ring[0] = r0;
+    shm.arp_ring[1] = r1;
+    d.shm = &shm;
+    d.queue = 0;
+    d.arp_in = r0;
+
+    const uint32_t len = 9014;
+    struct dm_buf *f = make_chain(len, 40000, 5);
+    assert_true(dpdk_mp_forward(&d, f, 7)); /* consumed */
+    struct rte_mbuf *c = NULL;
+    assert_int_equal(rte_ring_dequeue(r1, (void **)&c), 0);
+    assert_int_equal(c->pkt_len, len);
+    assert_int_equal(c->nb_segs, (len + 2047) / 2048);
+    assert_int_equal(c->hash.usr, 1u << 0); /* the queues it has been to */
+    struct dm_buf *want = make_frame(len, 40000, 'E');
+    uint8_t *got = malloc(len);
+    assert_non_null(rte_pktmbuf_read(c, 0, len, got));
+    assert_memory_equal(rte_pktmbuf_read(c, 0, len, got), want->data, len);
+    free(got);
+    dm_buf_free(want);
+    rte_pktmbuf_free(c);
+
+    /* a pool too small for the whole chain: not handed on, nothing leaked */
+    struct rte_mbuf *hold[14];
+    assert_int_equal(rte_pktmbuf_alloc_bulk(mp, hold, 14), 0);
+    f = make_chain(len, 40001, 5);
+    assert_false(dpdk_mp_forward(&d, f, 7));
+    assert_int_equal(f->pkt_len, len); /* untouched: the caller resets it */
+    dm_buf_free(f);
+    assert_int_equal(rte_mempool_avail_count(mp), 2);
+    for (int i = 0; i < 14; i++)
+        rte_pktmbuf_free(hold[i]);
+    rte_ring_free(r0);
+    rte_ring_free(r1);
+    rte_mempool_free(mp);
 }
 
 static void test_dpdk_tx_full_leaves_rest_with_caller(void **state)
@@ -731,6 +789,7 @@ int main(void)
         cmocka_unit_test_teardown(test_dpdk_tx_full_leaves_rest_with_caller, check_pool),
         cmocka_unit_test_teardown(test_dpdk_gate_holds_bursts_while_interrupt_thread_runs, check_pool),
         cmocka_unit_test_teardown(test_dpdk_held_rx_buffers_return_to_pool, check_pool),
+        cmocka_unit_test_teardown(test_dpdk_mp_forward_copies_a_jumbo_frame_whole, check_pool),
         /* last traffic before the end: the memif PMD of DPDK 22.11 leaves the
          * "next" flag on ring slots used by frames longer than one memif
          * buffer, which merges frames once the ring wraps onto those slots
