@@ -324,7 +324,7 @@ static int eal_args(const struct dm_config *cfg, char ***eal_argv_out)
         DM_ERR("dpdk-primary", "DEMI_DPDK_ARGS is not set: give the port, e.g. --vdev=net_tap0,iface=dtap0");
         return -1;
     }
-    int nw = dpdk_split_args(args, words, MAX_ARGS - 2, user_buf, sizeof(user_buf));
+    int nw = dpdk_split_args(args, words, MAX_ARGS - 3, user_buf, sizeof(user_buf));
     if (nw < 0) {
         DM_ERR("dpdk-primary", "DEMI_DPDK_ARGS: unterminated quote or too long");
         return -1;
@@ -338,6 +338,18 @@ static int eal_args(const struct dm_config *cfg, char ***eal_argv_out)
         iova |= !strncmp(words[i], "--iova-mode", 11);
     if (!iova)
         words[nw++] = "--iova-mode=va";
+    /* Every secondary maps the memory at the primary's addresses. Left to
+     * the kernel, the primary's land in the mmap area near the libraries,
+     * where a secondary's own mappings may already be: an
+     * AddressSanitizer build's (its shadow and allocator) always were
+     * ("Cannot reserve ... at [0x7f9dfb400000]"), and so may another
+     * program's. 32 TiB is above ASan's shadow, below its allocator and
+     * the mmap area, and empty in an ordinary process. */
+    bool base = false;
+    for (int i = 0; i < nw; i++)
+        base |= !strncmp(words[i], "--base-virtaddr", 15);
+    if (!base)
+        words[nw++] = "--base-virtaddr=0x200000000000";
     int allow_pci = 0;
     (void)dm_cfg_bool(cfg, DM_CFG_DPDK_ALLOW_PCI, &allow_pci);
     int eargc = dpdk_build_eal_argv(words, nw, allow_pci, prefix, free_pages, dm_log_level, eal_argv,
@@ -539,6 +551,12 @@ int main(int argc, char **argv)
 {
     struct dm_config cfg;
     dm_config_init(&cfg);
+    /* Blocked before the EAL makes its threads, which inherit the mask: a
+     * SIGUSR1 sent while the main thread was not in sigtimedwait went to
+     * one of them, whose default action ended the primary (seen under
+     * AddressSanitizer, where printing the table takes longer). */
+    sigset_t set;
+    signals_block(&set);
     const char *ready = parse_args(argc, argv, &cfg), *grp = NULL;
     int64_t nq64 = 2, port64 = 0;
     char **eal_argv;
@@ -559,8 +577,6 @@ int main(int argc, char **argv)
     __atomic_store_n(&shm->magic, DPDK_MP_MAGIC, __ATOMIC_RELEASE);
     grant_all();
 
-    sigset_t set;
-    signals_block(&set);
     printf("demi-dpdk-primary: ready: pid %d, port %u (%s), %u queues, prefix %s, runtime %s/dpdk/%s%s%s\n",
            (int)getpid(), port, di.driver_name, nq, prefix, run_dir, prefix, grant_gid >= 0 ? ", group " : "",
            grant_gid >= 0 ? grp : "");

@@ -313,7 +313,12 @@ static int eal_init_quiet(int argc, char **argv, int *err)
     /* The EAL parses argv in place (getopt permutes it): give it a copy of
      * the pointer array and keep ours for the messages. */
     static char *eal_argv[EAL_MAX_ARGS + 16];
-    memcpy(eal_argv, argv, sizeof(eal_argv));
+    if (argc < 0 || argc >= (int)DM_ARRAY_SIZE(eal_argv))
+        return *err = EINVAL, -1;
+    /* the caller's array may be shorter than ours: its argc words only
+     * (copying sizeof(eal_argv) read past a secondary's argv: ASan) */
+    memcpy(eal_argv, argv, (size_t)argc * sizeof(*argv));
+    eal_argv[argc] = NULL;
     fflush(stdout);
     int saved = dup(STDOUT_FILENO);
     int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
