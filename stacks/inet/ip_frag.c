@@ -171,6 +171,7 @@ static struct dm_buf *joined(struct inet_stack *st, struct dm_buf *head, bool v6
         return NULL;
     }
     one->l3_len = (uint8_t)l3_len; /* the first fragment's, which the caller goes on with */
+    one->l2_len = 0; /* no frame of its own (what is in front is not an Ethernet header): udp.c */
     if (v6)
         st->ip6_st.rx_reasm_ok++;
     else

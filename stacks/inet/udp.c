@@ -88,18 +88,43 @@ static struct dm_buf *udp_dequeue(struct udp_sock *u, union dm_sockaddr *from)
     return inet_buf_pull(m, hlen + (uint32_t)sizeof(*uh));
 }
 
+/* A datagram reassembled from fragments (ip_frag.c) came in no frame of
+ * its own (l2_len 0): it goes on as one, an Ethernet header (to our MAC,
+ * which every process of the port shares) in front of its rewritten IP
+ * header. Fragments carry no ports, so a port spreads them by addresses
+ * alone: every fragmented datagram of a peer reaches the same process,
+ * whichever of them has the socket. False: no room in front, or a length
+ * its header cannot say. */
+static bool udp_frame_reassembled(struct inet_stack *st, struct dm_buf *m, bool v4)
+{
+    uint32_t want = v4 ? ntohs(((const struct ip_hdr *)m->data)->len)
+                       : IP6_HLEN + ntohs(((const struct ip6_hdr *)m->data)->plen);
+    if (want != m->pkt_len)
+        return false;
+    struct eth_hdr *e = (struct eth_hdr *)dm_buf_prepend(m, ETH_HLEN);
+    if (!e)
+        return false;
+    memcpy(e->dst, st->mac, ETH_ALEN);
+    memcpy(e->src, st->mac, ETH_ALEN);
+    e->type = htons(v4 ? ETH_P_IPV4 : ETH_P_IPV6);
+    dm_buf_adj(m, ETH_HLEN);
+    m->l2_len = ETH_HLEN;
+    return true;
+}
+
 /* As TCP's forward_stray: a datagram to a port no socket of this process
  * has, on a port other processes share (a reply to another worker's
  * query, placed on our queue), goes round them as it came; the last one
- * answers port unreachable. A reassembled datagram has no frame to hand
- * on (l2_len 0), and a broadcast or multicast one reached every process
- * that wants it already. True: m consumed. */
-static bool udp_forward_stray(struct inet_stack *st, struct dm_buf *m, const struct udp_hdr *uh)
+ * answers port unreachable. A broadcast or multicast one reached every
+ * process that wants it already. True: m consumed. */
+static bool udp_forward_stray(struct inet_stack *st, struct dm_buf *m, const struct udp_hdr *uh, bool v4)
 {
     struct inet_addr me = inet_addr_v4(st->ip);
     if (inet_addr_is_v4(&st->rx.dst) ? !inet_addr_eq(&st->rx.dst, &me) : st->rx.dst.b[0] == 0xff)
         return false;
-    if (!m->l2_len || !inet_forward_stray(st, m, m->l2_len, uh->sport, uh->dport))
+    if (!m->l2_len && !udp_frame_reassembled(st, m, v4))
+        return false;
+    if (!inet_forward_stray(st, m, m->l2_len, uh->sport, uh->dport))
         return false;
     st->udp_st.rx_forwarded++;
     return true;
@@ -136,7 +161,7 @@ void udp_input(struct inet_stack *st, struct dm_buf *m)
     struct udp_sock *u = udp_lookup(st, uh->dport);
     if (!u || (u->connected && (!inet_addr_eq(&u->rip, &st->rx.src) || u->rport != uh->sport)) ||
         !udp_takes(u, &st->rx.dst, v4)) {
-        if (udp_forward_stray(st, m, uh))
+        if (udp_forward_stray(st, m, uh, v4))
             return;
         st->udp_st.rx_no_port++;
         if (v4)

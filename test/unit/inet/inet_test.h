@@ -79,7 +79,7 @@ int64_t stat_of(struct dm_instance *inst, const char *name);
  * refuses it as when no process is left (refuse), and whose peers_starting
  * says `starting`; fwd_capture_stop puts its ops back. */
 struct fwd_capture {
-    uint8_t frame[2048];
+    uint8_t frame[9216];
     uint32_t len, calls;
     bool refuse, starting;
 };

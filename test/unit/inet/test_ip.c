@@ -289,17 +289,65 @@ static void test_udp_datagrams_past_the_mtu_are_fragmented_and_reassembled(void 
     pair_destroy(&p);
 }
 
-/* Sends A's raw IPv4 fragment of ICMP datagram dgram: id, the bytes
- * [off, off + len), MF. */
-static void send_frag(struct pair *p, uint16_t id, uint32_t off, bool more, const uint8_t *dgram, uint32_t len)
+/* Sends A's raw IPv4 fragment of a datagram of protocol proto, dgram: id,
+ * the bytes [off, off + len), MF. */
+static void send_frag_of(struct pair *p, uint8_t proto, uint16_t id, uint32_t off, bool more, const uint8_t *dgram,
+                         uint32_t len)
 {
     static uint8_t f[2048];
-    uint32_t n = raw_ip_frame(f, IPPROTO_ICMP_, (uint16_t)((off / 8) | (more ? IP_MF : 0)), dgram + off, len);
+    uint32_t n = raw_ip_frame(f, proto, (uint16_t)((off / 8) | (more ? IP_MF : 0)), dgram + off, len);
     struct ip_hdr *ih = (struct ip_hdr *)(f + 14);
     ih->id = htons(id);
     ih->csum = 0;
     ih->csum = inet_csum_fold(inet_csum_partial(ih, 20, 0));
     raw_send_frame(p, f, n);
+}
+
+static void send_frag(struct pair *p, uint16_t id, uint32_t off, bool more, const uint8_t *dgram, uint32_t len)
+{
+    send_frag_of(p, IPPROTO_ICMP_, id, off, more, dgram, len);
+}
+
+/* Fragments carry no ports: a shared port spreads them by addresses
+ * alone, so a datagram for another process's socket is reassembled here.
+ * It goes on whole, as one frame with a header of its own. */
+static void test_udp_stray_reassembled_datagram_is_forwarded_as_one_frame(void **st)
+{
+    (void)st;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    fwd_capture_start(p.b);
+    static uint8_t dg[3000];
+    struct udp_hdr *uh = (struct udp_hdr *)dg;
+    uh->sport = htons(1000);
+    uh->dport = htons(9999);
+    uh->len = htons(sizeof(dg));
+    for (unsigned i = 8; i < sizeof(dg); i++)
+        dg[i] = (uint8_t)(i * 13);
+    send_frag_of(&p, IPPROTO_UDP_, 9, 1480, true, dg, 1480);
+    send_frag_of(&p, IPPROTO_UDP_, 9, 0, true, dg, 1480);
+    send_frag_of(&p, IPPROTO_UDP_, 9, 2960, false, dg, 40);
+    uint8_t r[256];
+    uint32_t n;
+    assert_false(raw_recv_frame(&p, r, sizeof(r), &n, 50 * DM_NS_PER_MS)); /* no port unreachable */
+    assert_int_equal(fwd_cap.calls, 1);
+    assert_int_equal(fwd_cap.len, 14 + 20 + sizeof(dg));
+    const uint8_t *fr = fwd_cap.frame;
+    uint8_t mac_b[6];
+    sscanf(MAC_B, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac_b[0], &mac_b[1], &mac_b[2], &mac_b[3], &mac_b[4], &mac_b[5]);
+    assert_memory_equal(fr, mac_b, 6);
+    assert_int_equal(fr[12] << 8 | fr[13], ETH_P_IPV4);
+    const struct ip_hdr *ih = (const struct ip_hdr *)(fr + 14);
+    assert_int_equal(ntohs(ih->len), 20 + sizeof(dg));
+    assert_int_equal(ih->off, 0); /* whole: no MF, no offset */
+    assert_int_equal(ih->proto, IPPROTO_UDP_);
+    assert_int_equal(inet_csum_fold(inet_csum_partial(ih, 20, 0)), 0);
+    assert_memory_equal(fr + 34, dg, sizeof(dg));
+    assert_int_equal(stat_of(p.b, "udp.rx_forwarded"), 1);
+    assert_int_equal(stat_of(p.b, "udp.rx_no_port"), 0);
+    assert_int_equal(stat_of(p.b, "ip.rx_reasm_ok"), 1);
+    fwd_capture_stop();
+    pair_destroy(&p);
 }
 
 /* A 2000-byte ping in three fragments, the last first and the first twice:
@@ -492,6 +540,7 @@ int main(void)
         cmocka_unit_test(test_udp_connected_socket_gets_econnrefused_from_port_unreachable),
         cmocka_unit_test(test_ipv4_malformed_packets_are_counted_by_reason_and_dropped),
         cmocka_unit_test(test_udp_datagrams_past_the_mtu_are_fragmented_and_reassembled),
+        cmocka_unit_test(test_udp_stray_reassembled_datagram_is_forwarded_as_one_frame),
         cmocka_unit_test(test_ipv4_fragments_in_any_order_make_one_datagram_overlaps_none),
     };
     if (getenv("TEST_FILTER"))

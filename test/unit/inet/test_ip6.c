@@ -386,18 +386,62 @@ static void test_udp6_datagrams_past_the_mtu_are_fragmented_and_reassembled(void
 }
 
 /* Sends A's raw IPv6 fragment: the fragment header, then the bytes
- * [off, off + len) of the ICMPv6 datagram dgram. */
-static void send_frag6(struct pair *p, uint32_t id, uint32_t off, bool more, const uint8_t *dgram, uint32_t len)
+ * [off, off + len) of the datagram dgram, whose header is nh. */
+static void send_frag6_of(struct pair *p, uint8_t nh, uint32_t id, uint32_t off, bool more, const uint8_t *dgram,
+                          uint32_t len)
 {
     static uint8_t l4[2048], f[2048];
     memset(l4, 0, 8);
-    l4[0] = IP6_NH_ICMP6;
+    l4[0] = nh;
     uint16_t om = htons((uint16_t)(off | (more ? 1u : 0u)));
     memcpy(l4 + 2, &om, 2);
     uint32_t idn = htonl(id);
     memcpy(l4 + 4, &idn, 4);
     memcpy(l4 + 8, dgram + off, len);
     raw_send_frame(p, f, raw_ip6_frame(f, IP6_A, IP6_B, IP6_NH_FRAGMENT, l4, 8 + len, 0, 0));
+}
+
+static void send_frag6(struct pair *p, uint32_t id, uint32_t off, bool more, const uint8_t *dgram, uint32_t len)
+{
+    send_frag6_of(p, IP6_NH_ICMP6, id, off, more, dgram, len);
+}
+
+/* As over IPv4 (test_ip.c): a UDP datagram reassembled for another
+ * process's socket goes on whole, as one frame, its fragment header gone. */
+static void test_udp6_stray_reassembled_datagram_is_forwarded_as_one_frame(void **st)
+{
+    (void)st;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    fwd_capture_start(p.b);
+    static uint8_t dg[3000];
+    struct udp_hdr *uh = (struct udp_hdr *)dg;
+    uh->sport = htons(1000);
+    uh->dport = htons(9999);
+    uh->len = htons(sizeof(dg));
+    for (unsigned i = 8; i < sizeof(dg); i++)
+        dg[i] = (uint8_t)(i * 13);
+    struct inet_addr a, b;
+    addr6_of(IP6_A, a.b);
+    addr6_of(IP6_B, b.b);
+    uh->csum = inet_csum_fold(inet_csum_partial(dg, sizeof(dg), inet_pseudo_sum(&a, &b, IPPROTO_UDP_, sizeof(dg))));
+    send_frag6_of(&p, IPPROTO_UDP_, 9, 1448, true, dg, 1448);
+    send_frag6_of(&p, IPPROTO_UDP_, 9, 0, true, dg, 1448);
+    send_frag6_of(&p, IPPROTO_UDP_, 9, 2896, false, dg, 104);
+    uint8_t r[256];
+    uint32_t n;
+    assert_false(raw_recv_frame(&p, r, sizeof(r), &n, 50 * DM_NS_PER_MS)); /* no port unreachable */
+    assert_int_equal(fwd_cap.calls, 1);
+    assert_int_equal(fwd_cap.len, 14 + 40 + sizeof(dg));
+    const uint8_t *fr = fwd_cap.frame;
+    assert_int_equal(fr[12] << 8 | fr[13], ETH_P_IPV6);
+    assert_int_equal(fr[14 + 6], IPPROTO_UDP_); /* next header: the fragment header is gone */
+    assert_int_equal(fr[14 + 4] << 8 | fr[14 + 5], sizeof(dg));
+    assert_memory_equal(fr + 14 + 40, dg, sizeof(dg));
+    assert_int_equal(stat_of(p.b, "udp.rx_forwarded"), 1);
+    assert_int_equal(stat_of(p.b, "ip6.rx_reasm_ok"), 1);
+    fwd_capture_stop();
+    pair_destroy(&p);
 }
 
 /* A 3000-byte echo request in three fragments, out of order with a
@@ -947,6 +991,7 @@ int main(void)
         cmocka_unit_test(test_tcp6_connect_ends_at_an_icmp6_port_unreachable),
         cmocka_unit_test(test_ipv6_malformed_packets_are_counted_by_reason_and_dropped),
         cmocka_unit_test(test_udp6_datagrams_past_the_mtu_are_fragmented_and_reassembled),
+        cmocka_unit_test(test_udp6_stray_reassembled_datagram_is_forwarded_as_one_frame),
         cmocka_unit_test(test_ipv6_fragments_in_any_order_make_one_datagram),
         cmocka_unit_test(test_tcp_over_ipv6_transfers_bytes_with_ipv6_addresses_and_mss),
         cmocka_unit_test(test_dual_stack_listener_takes_ipv4_clients_as_v4_mapped),
