@@ -12,7 +12,7 @@
 #  3. a third secondary, as user nobody (the primary gives group nogroup its
 #     files), reclaims the dead one's queue; 16 x 1 MiB byte-exact again
 #     with both queues in use;
-#  4. two secondaries that listen 1.5 s after they came up: a connection
+#  4. two secondaries that listen 3 s after they came up: a connection
 #     made meanwhile is not refused (its SYN is dropped, then served).
 # Exit 77 without root, tun, netns or hugepages.
 set -u
@@ -92,7 +92,7 @@ echo "ok: 16 x 1 MiB byte-exact after the reclaim; the new owner received $after
 #    dropped (the client sends it again), not refused
 kill -9 "$PID_s2" "$owner" 2>/dev/null
 for name in s4 s5; do
-    ip netns exec "$MP_NS" env $(mp_env) DEMI_LOG=info "$ECHO" -a 10.9.8.1 -p 7 -t 60 -L 1500 \
+    ip netns exec "$MP_NS" env $(mp_env) DEMI_LOG=info "$ECHO" -a 10.9.8.1 -p 7 -t 60 -L 3000 \
         >"$TMP/$name.log" 2>&1 &
     MP_PIDS="$MP_PIDS $!"
     for _ in $(seq 150); do grep -qs "datapath up" "$TMP/$name.log" && break; sleep 0.1; done
