@@ -229,6 +229,31 @@ void fwd_capture_stop(void)
     fwd_dev->ops = fwd_orig;
 }
 
+void stray_setup(struct pair *p, uint8_t *dg, uint16_t len)
+{
+    pair_create(p, NULL, NULL);
+    fwd_capture_start(p->b);
+    struct udp_hdr *uh = (struct udp_hdr *)dg;
+    memset(uh, 0, sizeof(*uh));
+    uh->sport = htons(1000);
+    uh->dport = htons(9999);
+    uh->len = htons(len);
+    for (unsigned i = sizeof(*uh); i < len; i++)
+        dg[i] = (uint8_t)(i * 13);
+}
+
+void stray_expect_forwarded(struct pair *p, uint32_t frame_len, const uint8_t *dg, uint16_t dg_len)
+{
+    uint8_t r[256];
+    uint32_t n;
+    assert_false(raw_recv_frame(p, r, sizeof(r), &n, 50 * DM_NS_PER_MS));
+    assert_int_equal(fwd_cap.calls, 1);
+    assert_int_equal(fwd_cap.len, frame_len);
+    assert_memory_equal(fwd_cap.frame + frame_len - dg_len, dg, dg_len);
+    assert_int_equal(stat_of(p->b, "udp.rx_forwarded"), 1);
+    assert_int_equal(stat_of(p->b, "udp.rx_no_port"), 0);
+}
+
 /* ------------------------------------------------------------ raw peer */
 static void raw_tx(struct pair *p, struct dm_buf *m)
 {

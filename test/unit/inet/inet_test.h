@@ -86,6 +86,13 @@ struct fwd_capture {
 extern struct fwd_capture fwd_cap;
 void fwd_capture_start(struct dm_instance *inst);
 void fwd_capture_stop(void);
+/* A pair whose B captures what it hands on (fwd_capture_start), and a
+ * UDP datagram of len bytes (header included) from port 1000 to 9999, no
+ * socket's, its payload a known pattern; checksum 0. */
+void stray_setup(struct pair *p, uint8_t *dg, uint16_t len);
+/* No answer came back to A (no port unreachable), and the device took one
+ * frame of frame_len bytes whose last dg_len are dg: the datagram, whole. */
+void stray_expect_forwarded(struct pair *p, uint32_t frame_len, const uint8_t *dg, uint16_t dg_len);
 
 /* ---- raw peer on instance a's device ---- */
 struct raw_seg {
