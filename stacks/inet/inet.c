@@ -49,7 +49,7 @@ static const char *const icmp6_names[] = {"rx", "rx_short", "rx_bad_csum", "rx_e
 static const char *const nd_names[] = {"rx", "rx_bad", "rx_ns", "rx_na", "tx_ns", "tx_na",
                                        "resolved", "queue_drop", "timeout", "nobuf"};
 static const char *const udp_names[] = {"rx", "rx_short", "rx_bad_len", "rx_bad_csum", "rx_no_port",
-                                        "rx_queue_full", "tx", "tx_nobuf", "rx_forwarded"};
+                                        "rx_queue_full", "tx", "tx_nobuf", "rx_forwarded", "rx_early"};
 static const char *const tcp_names[] = {
     "rx", "rx_short", "rx_bad_off", "rx_bad_csum", "rx_bad_opt", "rx_no_pcb", "rx_syn_drop_backlog",
     "rx_syn_drop_nomem", "rx_out_of_window", "rx_rst_bad", "rx_rst_ok", "rx_challenge_ack",

@@ -110,7 +110,8 @@ struct icmp6_stats {
         rx_mld_query, tx_mld_report, rx_unreach_sock;
 };
 struct udp_stats {
-    uint64_t rx, rx_short, rx_bad_len, rx_bad_csum, rx_no_port, rx_queue_full, tx, tx_nobuf, rx_forwarded;
+    uint64_t rx, rx_short, rx_bad_len, rx_bad_csum, rx_no_port, rx_queue_full, tx, tx_nobuf, rx_forwarded,
+        rx_early;
 };
 struct tcp_stats {
     uint64_t rx, rx_short, rx_bad_off, rx_bad_csum, rx_bad_opt, rx_no_pcb, rx_syn_drop_backlog,

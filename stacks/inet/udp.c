@@ -163,6 +163,14 @@ void udp_input(struct inet_stack *st, struct dm_buf *m)
         !udp_takes(u, &st->rx.dst, v4)) {
         if (udp_forward_stray(st, m, uh, v4))
             return;
+        if (dm_dev_peers_starting(st->dev)) {
+            /* as TCP's SYN (tcp_input): a process of the port that has
+             * just come up may bind it in a moment, where Linux would
+             * have queued this on the socket it inherited; a port
+             * unreachable would fail a connected sender's next call */
+            st->udp_st.rx_early++;
+            goto drop;
+        }
         st->udp_st.rx_no_port++;
         if (v4)
             icmp_send_port_unreach(st, m);

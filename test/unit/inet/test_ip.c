@@ -175,7 +175,8 @@ static void test_udp_to_an_unbound_port_gets_icmp_port_unreachable(void **st)
 
 /* On a port other processes share (devices/dpdk's secondaries), the
  * device takes a datagram no socket here wants, as the frame it came in;
- * no port unreachable then. */
+ * no port unreachable then, nor while a process of the port is starting
+ * when none has the socket. */
 static void test_udp_stray_datagram_is_forwarded_as_the_whole_frame(void **st)
 {
     (void)st;
@@ -197,6 +198,20 @@ static void test_udp_stray_datagram_is_forwarded_as_the_whole_frame(void **st)
     assert_memory_equal(fwd_cap.frame, f, fwd_cap.len); /* Ethernet header first, as it came */
     assert_int_equal(stat_of(p.b, "udp.rx_forwarded"), 1);
     assert_int_equal(stat_of(p.b, "udp.rx_no_port"), 0);
+    /* every process has seen it: dropped while one of them has just come
+     * up (it may bind the port in a moment), else port unreachable */
+    fwd_cap.refuse = true;
+    fwd_cap.starting = true;
+    n = raw_ip_frame(f, IPPROTO_UDP_, 0, udp, sizeof(udp));
+    raw_send_frame(&p, f, n);
+    assert_false(raw_recv_frame(&p, r, sizeof(r), &n, 50 * DM_NS_PER_MS));
+    assert_int_equal(stat_of(p.b, "udp.rx_early"), 1);
+    fwd_cap.starting = false;
+    n = raw_ip_frame(f, IPPROTO_UDP_, 0, udp, sizeof(udp));
+    raw_send_frame(&p, f, n);
+    assert_true(raw_recv_frame(&p, r, sizeof(r), &n, 200 * DM_NS_PER_MS));
+    assert_int_equal(r[34], ICMP_DEST_UNREACH);
+    assert_int_equal(stat_of(p.b, "udp.rx_no_port"), 1);
     fwd_capture_stop();
     pair_destroy(&p);
 }
