@@ -69,13 +69,13 @@ static inline uint32_t rx_flags(const struct rte_mbuf *m)
     return f;
 }
 
-/* Wraps one received mbuf chain; NULL (everything freed) when we are out
- * of dm_buf headers. */
 struct rte_mbuf *dpdk_rx_mbuf(const struct dm_buf *b)
 {
     return b->free_fn == dpdk_rx_free ? b->dev_priv : NULL;
 }
 
+/* Wraps one received mbuf chain; NULL (everything freed) when we are out
+ * of dm_buf headers. */
 static struct dm_buf *rx_wrap(struct dpdk_dev *d, struct rte_mbuf *m)
 {
     struct dm_buf *head = NULL, *tail = NULL;

@@ -312,8 +312,10 @@ void dpdk_mp_listening(struct dpdk_dev *d, bool on)
  * claim their queue when their datapath starts, and listen a moment later;
  * at a reload the old workers have closed their listeners by then. A SYN
  * in between finds no process listening, and a reset would refuse a
- * connection Linux would have queued on the listener they inherited. The
- * client sends its SYN again after 1 s, then 3 s: the window spans both. */
+ * connection Linux would have queued on the listener they inherited. A
+ * Linux client sends its SYN again every second for its first four tries
+ * (6.x, tcp_syn_linear_timeouts; older ones after 1 s and 3 s): the window
+ * spans them. */
 #define DPDK_MP_START_GRACE_NS (5LL * DM_NS_PER_S)
 
 bool dpdk_mp_peers_starting(const struct dpdk_dev *d)
