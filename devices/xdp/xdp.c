@@ -94,6 +94,7 @@
 #include "dm/log.h"
 #include "dm/stats.h"
 #include "dm/time.h"
+#include "xdp_fwd.h"
 #include "xdp_lib.h"
 #include "xdp_prog.h"
 
@@ -117,11 +118,12 @@
 enum {
     XDP_C_RX, XDP_C_TX, XDP_C_TX_FULL, XDP_C_TX_BAD, XDP_C_RX_NO_HDR, XDP_C_FILL_EMPTY,
     XDP_C_TX_KICKS, XDP_C_FILL_KICKS, XDP_C_RX_SCARCE, XDP_C_ARP_SHARED, XDP_C_ND_SHARED, XDP_C_TX_COPY, XDP_C_TX_ZC,
-    XDP_C_TX_ZC_DESCS, XDP_C_COMP_ORDER, XDP_C_RX_MULTI, XDP_NCTR
+    XDP_C_TX_ZC_DESCS, XDP_C_COMP_ORDER, XDP_C_RX_MULTI, XDP_C_FWD_IN, XDP_C_FWD_OUT, XDP_C_FWD_FULL, XDP_NCTR
 };
 static const char *const xdp_ctr_names[XDP_NCTR] = {
     "rx", "tx", "tx_full", "tx_bad", "rx_no_hdr", "fill_empty", "tx_kicks", "fill_kicks", "rx_scarce",
-    "arp_shared", "nd_shared", "tx_copy", "tx_zc", "tx_zc_descs", "comp_order", "rx_multi",
+    "arp_shared", "nd_shared", "tx_copy", "tx_zc", "tx_zc_descs", "comp_order", "rx_multi", "fwd_in", "fwd_out",
+    "fwd_full",
 };
 
 /* What a descriptor on the TX ring holds until its completion: a UMEM
@@ -181,6 +183,9 @@ struct xdp_dev {
     /* answers heard on other queues: ARP's (xdp_neigh, see arp_assist)
      * and neighbour discovery's (xdp_neigh6, see nd_assist) */
     struct xdp_neigh_tab neigh[XDP_NB_COUNT];
+    /* frames the other processes of the interface hand us, and we them
+     * (xdp_fwd.c): me is NULL alone on the interface */
+    struct xdp_fwd fwd;
 };
 
 /* Drops a reference on the UMEM: the device's (closed, no received frame
@@ -469,6 +474,40 @@ static uint16_t neigh_rx(struct xdp_dev *xd, struct dm_buf **pkts, uint16_t n)
     return k;
 }
 
+/* Where a frame handed to us keeps its route (the queues it has been to,
+ * for xdp_forward if we hand it on again): the last 8 bytes of its UMEM
+ * frame, past any frame a slot holds. */
+static inline uint8_t *fwd_route_of(const struct xdp_dev *xd, uint64_t frame)
+{
+    return xd->area + frame + XDP_FRAME_SIZE - sizeof(uint64_t);
+}
+
+/* Frames the other processes handed us, in free UMEM frames, as if
+ * received (DM_BUF_RX_FORWARDED). Out of frames: they wait on the ring. */
+static uint16_t fwd_rx(struct xdp_dev *xd, struct dm_buf **pkts, uint16_t n)
+{
+    _Static_assert(XDP_FWD_DATA + sizeof(uint64_t) <= XDP_FRAME_SIZE, "a slot's frame and its route in a frame");
+    const uint8_t *data;
+    uint32_t len;
+    uint64_t route;
+    uint16_t k = 0;
+    xdp_fwd_wake_take(&xd->fwd);
+    while (k < n && (data = xdp_fwd_peek(&xd->fwd, &len, &route)) != NULL) {
+        struct dm_buf *b = len ? inject_buf(xd, len) : NULL;
+        if (len && !b)
+            break;
+        if (b) {
+            memcpy(b->data, data, len);
+            memcpy(fwd_route_of(xd, (uint64_t)(uintptr_t)b->dev_priv), &route, sizeof(route));
+            b->ol_flags |= DM_BUF_RX_FORWARDED;
+            pkts[k++] = b;
+            xd->ctr[XDP_C_FWD_IN]++;
+        }
+        xdp_fwd_pop(&xd->fwd);
+    }
+    return k;
+}
+
 static uint16_t xdp_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
 {
     struct xdp_dev *xd = dev->priv;
@@ -480,6 +519,14 @@ static uint16_t xdp_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
             return (uint16_t)k;
         pkts += k;
         n = (uint16_t)(n - k);
+    }
+    if (dm_unlikely(xdp_fwd_pending(&xd->fwd))) {
+        uint16_t f = fwd_rx(xd, pkts, n);
+        pkts += f;
+        n = (uint16_t)(n - f);
+        k += f;
+        if (!n)
+            return (uint16_t)k;
     }
     uint32_t injected = k;
     k = 0;
@@ -889,7 +936,7 @@ static int open_shared(struct xdp_dev *xd, const char *ifname, int64_t queue, ui
                        const struct xdp_our_addrs *addr, bool force_copy, bool *zc)
 {
     int memfd = memfd_create("demi-xdp-umem", MFD_CLOEXEC), err, lock;
-    xd->sh.xsks_fd = xd->sh.queues_fd = xd->sh.neigh_fd = xd->sh.neigh6_fd = -1;
+    xd->sh.xsks_fd = xd->sh.queues_fd = xd->sh.neigh_fd = xd->sh.neigh6_fd = xd->sh.fwd_fd = -1;
     xd->fd = -1;
     if (memfd < 0)
         return -errno;
@@ -970,6 +1017,14 @@ static int open_shared(struct xdp_dev *xd, const char *ifname, int64_t queue, ui
         goto out;
     }
     xd->claimed = true;
+    int ferr = xdp_fwd_open(&xd->fwd, xd->sh.fwd_fd, xd->sh.nqueues, q, xd->fd);
+    if (ferr == 0) {
+        track_fd(xd->fwd.wake_fd, true);
+        track_fd(xd->fwd.ep_fd, true);
+    } else if (ferr != -ENOTSUP) {
+        DM_WARN("xdp", "%s queue %u: the other processes of the interface cannot hand us frames (%s): a flow "
+                "the peer places on another queue is reset there", ifname, q, strerror(-ferr));
+    }
 out:
     xdp_if_unlock(lock);
     return err;
@@ -980,6 +1035,11 @@ out:
  * have no privilege). */
 static void close_shared(struct xdp_dev *xd)
 {
+    if (xd->fwd.me) {
+        track_fd(xd->fwd.wake_fd, false);
+        track_fd(xd->fwd.ep_fd, false);
+    }
+    xdp_fwd_close(&xd->fwd);
     int lock = xdp_if_lock(xd->ifindex, 5000);
     uint32_t q = xd->queue;
     bpf_map_delete_elem(xd->sh.xsks_fd, &q);
@@ -1126,7 +1186,8 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
         return -ENOMEM;
     xd->dev = dev;
     xd->fd = -1;
-    xd->sh.xsks_fd = xd->sh.queues_fd = xd->sh.neigh_fd = xd->sh.neigh6_fd = -1;
+    xd->fwd.wake_fd = xd->fwd.ep_fd = -1;
+    xd->sh.xsks_fd = xd->sh.queues_fd = xd->sh.neigh_fd = xd->sh.neigh6_fd = xd->sh.fwd_fd = -1;
     xd->ifindex = (int)if_nametoindex(ifname);
     xd->refs = 1;
     xd->nframes = (uint32_t)frames;
@@ -1252,10 +1313,50 @@ static int xdp_info(struct dm_dev *dev, struct dm_dev_info *info)
     return 0;
 }
 
+/* The XSK fd; with other processes on the interface, an epoll set of it
+ * and the socket they wake us with when they hand us a frame. */
 static int xdp_wait_fd(struct dm_dev *dev)
 {
     struct xdp_dev *xd = dev->priv;
-    return xd->fd;
+    return xd->fwd.me ? xd->fwd.ep_fd : xd->fd;
+}
+
+static void fwd_copy(void *arg, uint8_t *dst, uint32_t len)
+{
+    dm_buf_copy_out(arg, 0, dst, len);
+}
+
+/* A frame no socket of ours takes, to the other processes (xdp_fwd.c).
+ * One that came that way carries its route in its UMEM frame. */
+static bool xdp_forward(struct dm_dev *dev, struct dm_buf *frame, uint32_t flow_hash)
+{
+    struct xdp_dev *xd = dev->priv;
+    uint64_t route = 0;
+    if (!xd->fwd.me)
+        return false;
+    if (frame->ol_flags & DM_BUF_RX_FORWARDED) {
+        if (frame->free_fn != xdp_frame_free || frame->free_arg != xd)
+            return false; /* not as we made it: its route is unknown */
+        memcpy(&route, fwd_route_of(xd, (uint64_t)(uintptr_t)frame->dev_priv), sizeof(route));
+    }
+    int r = xdp_fwd_send(&xd->fwd, frame->pkt_len, fwd_copy, frame, route, flow_hash);
+    if (r < 0)
+        return false;
+    xd->ctr[r ? XDP_C_FWD_OUT : XDP_C_FWD_FULL]++;
+    dm_buf_free(frame);
+    return true;
+}
+
+static void xdp_listening(struct dm_dev *dev, bool on)
+{
+    struct xdp_dev *xd = dev->priv;
+    xdp_fwd_listening(&xd->fwd, on);
+}
+
+static bool xdp_peers_starting(struct dm_dev *dev)
+{
+    struct xdp_dev *xd = dev->priv;
+    return xdp_fwd_peers_starting(&xd->fwd);
 }
 
 static const struct dm_dev_ops xdp_ops = {
@@ -1264,5 +1365,8 @@ static const struct dm_dev_ops xdp_ops = {
     .close = xdp_close,
     .info = xdp_info,
     .wait_fd = xdp_wait_fd,
+    .forward = xdp_forward,
+    .listening = xdp_listening,
+    .peers_starting = xdp_peers_starting,
 };
 DM_DEV_REGISTER(xdp_ops)

@@ -109,6 +109,22 @@ struct {
     __type(value, struct xdp_neigh_mac);
 } xdp_neigh6 SEC(".maps");
 
+/* Frames the processes of this interface hand each other (xdp_fwd.c):
+ * per queue a header page and XDP_FWD_SLOTS frame slots. The program
+ * never touches it (user space maps it, BPF_F_MMAPABLE); it lives here so
+ * that it lives as long as the program and the next process finds it with
+ * the others. */
+struct xdp_fwd_page {
+    __u8 b[4096];
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(map_flags, BPF_F_MMAPABLE);
+    __uint(max_entries, 1);          /* resized before load: queues x (1 + slots) */
+    __type(key, __u32);
+    __type(value, struct xdp_fwd_page);
+} xdp_fwd SEC(".maps");
+
 /* Under the dispatcher: run early (lower runs first) and go on with the
  * next program on XDP_PASS only. */
 struct {
@@ -215,9 +231,10 @@ int demi_xdp_filter(struct xdp_md *ctx)
     __u32 zero = 0;
 
     /* Only maps the code refers to are listed with the loaded program,
-     * and the next process finds xdp_queues through that list: refer to
-     * it. An array lookup at index 0 cannot fail. */
-    if (!bpf_map_lookup_elem(&xdp_queues, &zero))
+     * and the next process finds xdp_queues and xdp_fwd through that
+     * list: refer to them. An array lookup at index 0 cannot fail (and
+     * the verifier turns it into an address computation). */
+    if (!bpf_map_lookup_elem(&xdp_queues, &zero) || !bpf_map_lookup_elem(&xdp_fwd, &zero))
         return XDP_PASS;
     if ((void *)(eth + 1) > end)
         return XDP_PASS;

@@ -60,8 +60,8 @@ struct helper_req {
 };
 
 /* a GET's answer carries the socket and the shared maps: xsks, queues,
- * neigh (ARP), neigh6 (ND) */
-#define HELPER_FDS 5
+ * neigh (ARP), neigh6 (ND), fwd */
+#define HELPER_FDS 6
 
 struct helper_res {
     int32_t err;
@@ -134,7 +134,7 @@ static struct {
 static void serve_get(int reply, int memfd, uint64_t len, uint32_t umem_flags)
 {
     struct helper_res res = { 0 };
-    struct xdp_shared sh = { .xsks_fd = -1, .queues_fd = -1, .neigh_fd = -1, .neigh6_fd = -1 };
+    struct xdp_shared sh = { .xsks_fd = -1, .queues_fd = -1, .neigh_fd = -1, .neigh6_fd = -1, .fwd_fd = -1 };
     struct stat st;
     int xsk = -1;
     if (len == 0 || len > (4096ull << 20) || (umem_flags & ~(uint32_t)XDP_UMEM_UNALIGNED_CHUNK_FLAG) ||
@@ -145,7 +145,7 @@ static void serve_get(int reply, int memfd, uint64_t len, uint32_t umem_flags)
         res.err = xsk;
     }
     if (res.err == 0) {
-        int fds[HELPER_FDS] = { xsk, sh.xsks_fd, sh.queues_fd, sh.neigh_fd, sh.neigh6_fd };
+        int fds[HELPER_FDS] = { xsk, sh.xsks_fd, sh.queues_fd, sh.neigh_fd, sh.neigh6_fd, sh.fwd_fd };
         res.nqueues = sh.nqueues;
         res.legacy = sh.legacy;
         res.err = send_fds(reply, &res, sizeof(res), fds, HELPER_FDS);
@@ -292,6 +292,7 @@ int xdp_helper_get(int memfd, size_t len, uint32_t umem_flags, struct xdp_shared
     sh->queues_fd = fds[2];
     sh->neigh_fd = fds[3];
     sh->neigh6_fd = fds[4];
+    sh->fwd_fd = fds[5];
     sh->nqueues = res.nqueues;
     sh->legacy = res.legacy;
     return 0;

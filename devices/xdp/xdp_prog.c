@@ -38,6 +38,7 @@
 #include <bpf/libbpf.h>
 #include <xdp/libxdp.h>
 #include "dm/log.h"
+#include "xdp_fwd.h"
 #include "xdp_lib.h"
 #include "xdp_prog.h"
 
@@ -61,7 +62,9 @@ void xdp_shared_close(struct xdp_shared *sh)
         close(sh->neigh_fd);
     if (sh->neigh6_fd >= 0)
         close(sh->neigh6_fd);
-    sh->xsks_fd = sh->queues_fd = sh->neigh_fd = sh->neigh6_fd = -1;
+    if (sh->fwd_fd >= 0)
+        close(sh->fwd_fd);
+    sh->xsks_fd = sh->queues_fd = sh->neigh_fd = sh->neigh6_fd = sh->fwd_fd = -1;
 }
 
 static uint64_t pidns_of(const char *pid)
@@ -199,6 +202,8 @@ static int maps_of(int prog_fd, struct xdp_shared *sh, int *addrs_fd, int *addrs
                 slot = &sh->neigh_fd;
             } else if (strcmp(mi.name, "xdp_neigh6") == 0) {
                 slot = &sh->neigh6_fd;
+            } else if (strcmp(mi.name, "xdp_fwd") == 0) {
+                slot = &sh->fwd_fd;
             }
         }
         if (slot && *slot < 0)
@@ -206,7 +211,7 @@ static int maps_of(int prog_fd, struct xdp_shared *sh, int *addrs_fd, int *addrs
         else
             close(mfd);
     }
-    return sh->xsks_fd >= 0 && sh->queues_fd >= 0 && sh->neigh_fd >= 0 && sh->neigh6_fd >= 0 &&
+    return sh->xsks_fd >= 0 && sh->queues_fd >= 0 && sh->neigh_fd >= 0 && sh->neigh6_fd >= 0 && sh->fwd_fd >= 0 &&
            *addrs_fd >= 0 && *addrs6_fd >= 0
                ? 0 : -ENOENT;
 }
@@ -248,11 +253,13 @@ static int attach_new(int ifindex, uint32_t nqueues)
     /* one slot per queue the interface can have, in both per-queue maps */
     struct bpf_map *xsks = bpf_object__find_map_by_name(obj, "xdp_xsks");
     struct bpf_map *queues = bpf_object__find_map_by_name(obj, "xdp_queues");
-    if (!xsks || !queues) {
+    struct bpf_map *fwd = bpf_object__find_map_by_name(obj, "xdp_fwd");
+    if (!xsks || !queues || !fwd) {
         err = -ENOENT;
         goto out;
     }
-    if ((err = bpf_map__set_max_entries(xsks, nqueues)) < 0 || (err = bpf_map__set_max_entries(queues, nqueues)) < 0)
+    if ((err = bpf_map__set_max_entries(xsks, nqueues)) < 0 || (err = bpf_map__set_max_entries(queues, nqueues)) < 0 ||
+        (err = bpf_map__set_max_entries(fwd, xdp_fwd_pages(nqueues))) < 0)
         goto out;
     xp = xdp_program__from_bpf_obj(obj, "xdp");
     if ((err = (int)libxdp_get_error(xp)) != 0) {
@@ -276,7 +283,7 @@ int xdp_shared_get(int ifindex, uint32_t nqueues, const struct xdp_our_addrs *ad
     if ((err = xdp_lib_load()) < 0)
         return err;
 
-    out->xsks_fd = out->queues_fd = out->neigh_fd = out->neigh6_fd = -1;
+    out->xsks_fd = out->queues_fd = out->neigh_fd = out->neigh6_fd = out->fwd_fd = -1;
     uint32_t id = find_ours(ifindex, &mode, &legacy, &foreign);
     if (!id) {
         if (foreign)
@@ -315,7 +322,7 @@ int xdp_shared_put(int ifindex)
 {
     enum xdp_attach_mode mode = XDP_MODE_UNSPEC;
     bool legacy = false, foreign = false;
-    struct xdp_shared sh = { .xsks_fd = -1, .queues_fd = -1, .neigh_fd = -1, .neigh6_fd = -1 };
+    struct xdp_shared sh = { .xsks_fd = -1, .queues_fd = -1, .neigh_fd = -1, .neigh6_fd = -1, .fwd_fd = -1 };
     int addrs_fd = -1, addrs6_fd = -1;
     if (xdp_lib_load() < 0)
         return -ENOSYS;
@@ -358,7 +365,7 @@ int xdp_prog_available(void)
 int xdp_shared_get(int ifindex, uint32_t nqueues, const struct xdp_our_addrs *addrs, struct xdp_shared *out)
 {
     (void)ifindex, (void)nqueues, (void)addrs;
-    out->xsks_fd = out->queues_fd = out->neigh_fd = out->neigh6_fd = -1;
+    out->xsks_fd = out->queues_fd = out->neigh_fd = out->neigh6_fd = out->fwd_fd = -1;
     return -EOPNOTSUPP;
 }
 

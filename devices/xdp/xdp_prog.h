@@ -44,14 +44,15 @@ struct xdp_shared {
     int queues_fd;                 /* owner of each queue (struct xdp_qowner) */
     int neigh_fd;                  /* ARP senders seen on any queue: IPv4 -> MAC */
     int neigh6_fd;                 /* NA targets seen on any queue: IPv6 -> MAC */
-    uint32_t nqueues;              /* slots in both */
+    int fwd_fd;                    /* frames handed between processes (xdp_fwd.c), mmapable */
+    uint32_t nqueues;              /* slots in xsks and queues */
     bool legacy;                   /* attached alone, not behind libxdp's dispatcher */
 };
 
 struct xdp_our_addrs; /* below */
 
 /* Finds our program on `ifindex` or loads and attaches it (XSKMAP sized
- * `nqueues`), and adds the addresses (network order) it redirects.
+ * `nqueues`, xdp_fwd xdp_fwd_pages(nqueues)), and adds the addresses (network order) it redirects.
  * Privileged (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN to find it); run with
  * the interface lock held. -EOPNOTSUPP without the program in this build,
  * -EEXIST when another program holds the interface alone, -ESTALE when a

@@ -19,6 +19,11 @@
 #          the other process resolves C through xdp_neigh6 (xdp.nd_shared)
 #   unpriv a server started as nobody (no privileged parent, so no helper)
 #          says at error level that its datapath did not start, and why
+#   active a preloaded echo server and a preloaded client process (queues of
+#          their own): the client's 16 connections to a Linux server in C
+#          come back on the queue C's hash picks, half of them to the
+#          server's process, which hands their frames on to the client's
+#          (xdp.fwd_out there, xdp.fwd_in here) instead of resetting them
 #   nginx  nginx, master on, 2 workers as its default user (they drop root
 #          before the datapath starts: sockets from the privileged helper),
 #          a 16 MiB file fetched 8 times with sha256 checked, connections
@@ -124,6 +129,24 @@ two)
   [ $((${aa:-0} + ${ab:-0})) -ge 1 ] || fail "no process learnt the peer's MAC through xdp_neigh"
   echo "two processes on queues $qa and $qb of one veth: 16 connections byte-exact ($ca + $cb; xdp.rx $ra, $rb;" \
        "ARP shared ${aa:-0}, ${ab:-0}); the kernel's listener on the same interface answered"
+  ;;
+active)
+  start_server a
+  ip netns exec $C timeout 60 python3 "$here/xdp_mp.py" server $kport "$out/k.conns" 2>"$out/k.err" &
+  pids="$pids $!"
+  for _ in $(seq 50); do ip netns exec $C ss -ltnH "sport = :$kport" | grep -q . && break; sleep 0.1; done
+  ip netns exec $S env LD_PRELOAD="$lib" DEMI_STATS="$out/b.stats" timeout 60 \
+    python3 "$here/xdp_mp.py" clients $net.2 $kport 16 262144 10 >"$out/b.out" 2>"$out/b.err"
+  ok=$(grep -c ok "$out/b.out")
+  qa=$(queue_of a) qb=$(queue_of b)
+  stop_server a
+  [ -n "$qa" ] && [ -n "$qb" ] && [ "$qa" != "$qb" ] || fail "queues: server '$qa', clients '$qb'"
+  oa=$(stat_of a xdp.fwd_out) ib=$(stat_of b xdp.fwd_in) fa=$(stat_of a tcp.rx_forwarded)
+  [ "$ok" = 16 ] || fail "$ok of 16 connections opened by our stack byte-exact"
+  [ "${oa:-0}" -gt 0 ] && [ "${ib:-0}" -gt 0 ] || fail "no frame handed on: server xdp.fwd_out ${oa:-none}," \
+    "clients xdp.fwd_in ${ib:-none}"
+  echo "16 connections opened from queue $qb byte-exact; the server's process on queue $qa handed $oa of their" \
+       "frames on (tcp.rx_forwarded $fa), the clients' took $ib"
   ;;
 nd6)
   net6=fd12:$((id % 250 + 1))::
@@ -273,5 +296,5 @@ unpriv)
   echo "a server started as nobody without a helper: errors logged ($(grep -c ' error ' "$out/u.err") lines)," \
        "sockets stay in the kernel"
   ;;
-*) echo "usage: $0 LIBRARY two|kill|pass|unpriv|nginx|nd6"; exit 2 ;;
+*) echo "usage: $0 LIBRARY two|kill|pass|unpriv|nginx|nd6|active"; exit 2 ;;
 esac
