@@ -237,6 +237,18 @@ void xdp_fwd_pop(struct xdp_fwd *f)
     __atomic_store_n(&f->me->head, f->me->head + 1, __ATOMIC_RELEASE);
 }
 
+/* A datagram to h's owner: its wait fd turns readable. Fails only if
+ * the owner went meanwhile (its next one takes the ring over). */
+static void wake_owner(const struct xdp_fwd *f, const struct xdp_fwd_q *h)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    memcpy(sa.sun_path, h->wake_name, sizeof(h->wake_name));
+    size_t nl = strnlen(h->wake_name + 1, sizeof(h->wake_name) - 1) + 1; /* the leading NUL, then the name */
+    char c = 1;
+    (void)sendto(f->wake_fd, &c, 1, MSG_DONTWAIT, (struct sockaddr *)&sa,
+                 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + nl));
+}
+
 int xdp_fwd_send(struct xdp_fwd *f, uint32_t len, void (*copy)(void *arg, uint8_t *dst, uint32_t len), void *arg,
                  uint64_t route, uint32_t hash)
 {
@@ -271,13 +283,19 @@ int xdp_fwd_send(struct xdp_fwd *f, uint32_t len, void (*copy)(void *arg, uint8_
     if (!q_lock(f, h, (uint32_t)getpid()))
         return 0;
     uint32_t tail = h->tail;
-    /* Full: its owner is behind, or has not woken yet for the frames
-     * before. A moment for it (the wake is on its way), then dropped, as
-     * by a full NIC queue: the sender retransmits. */
+    /* Full: its owner is behind, or asleep with frames it had no room
+     * for when it last looked (it takes them as its application frees
+     * buffers): woken, and a moment for it, then dropped, as by a full
+     * NIC queue: the sender retransmits. */
     for (int64_t until = 0; tail - __atomic_load_n(&h->head, __ATOMIC_ACQUIRE) >= XDP_FWD_SLOTS;) {
         int64_t now = dm_clock_ns();
-        if (!until)
-            until = now < f->slow_until[to] ? now : now + XDP_FWD_FULL_WAIT;
+        if (!until && now < f->slow_until[to]) {
+            until = now;
+        } else if (!until) {
+            until = now + XDP_FWD_FULL_WAIT;
+            __atomic_store_n(&h->wake, 1, __ATOMIC_SEQ_CST);
+            wake_owner(f, h);
+        }
         if (now >= until) {
             /* one that does not keep up (stopped, overloaded) is not
              * waited for again for a while: that would stall our own */
@@ -293,15 +311,8 @@ int xdp_fwd_send(struct xdp_fwd *f, uint32_t len, void (*copy)(void *arg, uint8_
     s->route = route;
     __atomic_store_n(&h->tail, tail + 1, __ATOMIC_SEQ_CST);
     q_unlock(h);
-    if (__atomic_exchange_n(&h->wake, 1, __ATOMIC_SEQ_CST) == 0) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        memcpy(sa.sun_path, h->wake_name, sizeof(h->wake_name));
-        size_t nl = strnlen(h->wake_name + 1, sizeof(h->wake_name) - 1) + 1; /* the leading NUL, then the name */
-        char c = 1;
-        /* fails only if the owner went meanwhile (its next one takes the ring over) */
-        (void)sendto(f->wake_fd, &c, 1, MSG_DONTWAIT, (struct sockaddr *)&sa,
-                     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + nl));
-    }
+    if (__atomic_exchange_n(&h->wake, 1, __ATOMIC_SEQ_CST) == 0)
+        wake_owner(f, h);
     return 1;
 }
 

@@ -12,8 +12,8 @@
 #include <stdint.h>
 
 #define XDP_FWD_PAGE   4096u
-#define XDP_FWD_SLOTS  64u                  /* frames waiting per queue: an RX burst */
-#define XDP_FWD_MAX_Q  32u                  /* queues that take part */
+#define XDP_FWD_SLOTS  128u                 /* frames waiting per queue: two RX bursts */
+#define XDP_FWD_MAX_Q  16u                  /* queues that take part */
 #define XDP_FWD_DATA   (XDP_FWD_PAGE - 16u) /* longest frame a slot holds */
 
 /* Pages of xdp_fwd for an interface of `nqueues` queue slots: a header

@@ -20,10 +20,11 @@
 #   unpriv a server started as nobody (no privileged parent, so no helper)
 #          says at error level that its datapath did not start, and why
 #   active a preloaded echo server and a preloaded client process (queues of
-#          their own): the client's 16 connections to a Linux server in C
-#          come back on the queue C's hash picks, half of them to the
-#          server's process, which hands their frames on to the client's
-#          (xdp.fwd_out there, xdp.fwd_in here) instead of resetting them
+#          their own): the client's 16 connections (128 KiB each way) to a
+#          Linux server in C come back on the queue C's hash picks, half
+#          of them to the server's process, which hands their frames on to
+#          the client's (xdp.fwd_out there, xdp.fwd_in here) instead of
+#          resetting them
 #   nginx  nginx, master on, 2 workers as its default user (they drop root
 #          before the datapath starts: sockets from the privileged helper),
 #          a 16 MiB file fetched 8 times with sha256 checked, connections
@@ -136,7 +137,7 @@ active)
   pids="$pids $!"
   for _ in $(seq 50); do ip netns exec $C ss -ltnH "sport = :$kport" | grep -q . && break; sleep 0.1; done
   ip netns exec $S env LD_PRELOAD="$lib" DEMI_STATS="$out/b.stats" timeout 60 \
-    python3 "$here/xdp_mp.py" clients $net.2 $kport 16 262144 10 >"$out/b.out" 2>"$out/b.err"
+    python3 "$here/xdp_mp.py" clients $net.2 $kport 16 131072 20 >"$out/b.out" 2>"$out/b.err"
   ok=$(grep -c ok "$out/b.out")
   qa=$(queue_of a) qb=$(queue_of b)
   stop_server a

@@ -23,6 +23,7 @@ def server(port, log, family=socket.AF_INET):
     class S(socketserver.ThreadingTCPServer):
         allow_reuse_address = True
         daemon_threads = True
+        request_queue_size = 64  # connections the clients open at once
         address_family = family
     s = S(('::' if family == socket.AF_INET6 else '0.0.0.0', port), H)
     # SIGTERM: a clean exit, so the preload's exit handlers (DEMI_STATS) run
