@@ -24,7 +24,8 @@
 #          Linux server in C come back on the queue C's hash picks, half
 #          of them to the server's process, which hands their frames on to
 #          the client's (xdp.fwd_out there, xdp.fwd_in here) instead of
-#          resetting them
+#          resetting them; then 16 UDP sockets of another client process,
+#          whose echoes from C are handed on the same way
 #   nginx  nginx, master on, 2 workers as its default user (they drop root
 #          before the datapath starts: sockets from the privileged helper),
 #          a 16 MiB file fetched 8 times with sha256 checked, connections
@@ -136,9 +137,15 @@ active)
   ip netns exec $C timeout 60 python3 "$here/xdp_mp.py" server $kport "$out/k.conns" 2>"$out/k.err" &
   pids="$pids $!"
   for _ in $(seq 50); do ip netns exec $C ss -ltnH "sport = :$kport" | grep -q . && break; sleep 0.1; done
+  ip netns exec $C timeout 60 python3 "$here/xdp_mp.py" userver $kport 2>"$out/u.err" &
+  pids="$pids $!"
   ip netns exec $S env LD_PRELOAD="$lib" DEMI_STATS="$out/b.stats" timeout 60 \
     python3 "$here/xdp_mp.py" clients $net.2 $kport 16 131072 20 >"$out/b.out" 2>"$out/b.err"
   ok=$(grep -c ok "$out/b.out")
+  # UDP the same way: 16 connected sockets, C's echoes placed by its hash
+  ip netns exec $S env LD_PRELOAD="$lib" DEMI_STATS="$out/u.stats" timeout 60 \
+    python3 "$here/xdp_mp.py" uclients $net.2 $kport 16 >"$out/u.out" 2>"$out/uc.err"
+  uok=$(grep -c ok "$out/u.out")
   qa=$(queue_of a) qb=$(queue_of b)
   stop_server a
   [ -n "$qa" ] && [ -n "$qb" ] && [ "$qa" != "$qb" ] || fail "queues: server '$qa', clients '$qb'"
@@ -146,8 +153,12 @@ active)
   [ "$ok" = 16 ] || fail "$ok of 16 connections opened by our stack byte-exact"
   [ "${oa:-0}" -gt 0 ] && [ "${ib:-0}" -gt 0 ] || fail "no frame handed on: server xdp.fwd_out ${oa:-none}," \
     "clients xdp.fwd_in ${ib:-none}"
-  echo "16 connections opened from queue $qb byte-exact; the server's process on queue $qa handed $oa of their" \
-       "frames on (tcp.rx_forwarded $fa), the clients' took $ib"
+  uf=$(stat_of a udp.rx_forwarded) iu=$(stat_of u xdp.fwd_in)
+  [ "$uok" = 16 ] || fail "$uok of 16 UDP sockets got their 8 echoes"
+  [ "${uf:-0}" -gt 0 ] && [ "${iu:-0}" -gt 0 ] || fail "no datagram handed on: server udp.rx_forwarded" \
+    "${uf:-none}, clients xdp.fwd_in ${iu:-none}"
+  echo "16 connections opened from queue $qb byte-exact; the server's process on queue $qa handed $fa of their" \
+       "frames on (tcp.rx_forwarded $fa), the clients' took $ib; 16 UDP sockets echoed ($uf datagrams handed on)"
   ;;
 nd6)
   net6=fd12:$((id % 250 + 1))::

@@ -6,6 +6,10 @@
 #                            N connections at once, each sends BYTES random
 #                            bytes and checks the echo; prints "ok I" per good
 #                            one (socket timeout TIMEOUT_S, default 20)
+#   userver PORT             UDP echo server (one socket)
+#   uclients HOST PORT N     N connected UDP sockets, 8 datagrams of 1000 B each
+#                            in turn, each echo checked (resent up to 5
+#                            times, 0.5 s apart); prints "ok I" per good one
 #   slow HOST PORT           one connection that echoes forever (until killed
 #                            or the server goes): exits 0 on a reset/EOF
 import os, signal, socket, socketserver, sys, threading, time
@@ -62,6 +66,40 @@ def clients(host, port, n, nbytes, timeout=20.0):
             print('ok', i)
     return 0 if len(res) == n and all(res.values()) else 1
 
+def userver(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(('0.0.0.0', port))
+    while True:
+        b, a = s.recvfrom(65536)
+        s.sendto(b, a)
+
+def uclients(host, port, n):
+    good = 0
+    socks = []
+    for i in range(n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.connect((host, port))
+        s.settimeout(0.5)
+        socks.append(s)
+    for i, s in enumerate(socks):
+        ok = True
+        for k in range(8):
+            data = os.urandom(1000)
+            for _ in range(5):
+                try:
+                    s.send(data)
+                    if s.recv(65536) == data:
+                        break
+                except OSError as e:
+                    print('uclient', i, 'datagram', k, e, file=sys.stderr)
+            else:
+                ok = False
+                break
+        if ok:
+            print('ok', i)
+            good += 1
+    return 0 if good == n else 1
+
 def slow(host, port):
     s = socket.create_connection((host, port), timeout=10)
     print('connected', flush=True)
@@ -82,5 +120,9 @@ if __name__ == '__main__':
         server(int(a[2]), a[3], socket.AF_INET6)
     elif a[1] == 'clients':
         sys.exit(clients(a[2], int(a[3]), int(a[4]), int(a[5]), float(a[6]) if len(a) > 6 else 20.0))
+    elif a[1] == 'userver':
+        userver(int(a[2]))
+    elif a[1] == 'uclients':
+        sys.exit(uclients(a[2], int(a[3]), int(a[4])))
     elif a[1] == 'slow':
         sys.exit(slow(a[2], int(a[3])))
