@@ -377,10 +377,18 @@ static bool reass_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t seq, uint3
 static void schedule_data_ack(struct tcp_pcb *p)
 {
     struct inet_stack *st = p->st;
+    if (p->rx_unacked < UINT8_MAX)
+        p->rx_unacked++;
     if (p->flags & TF_ACK_NOW) {
         /* as decided above */
-    } else if (p->rcv_nxt - p->last_ack_sent >= 2u * p->mss) {
+    } else if (p->rcv_nxt - p->last_ack_sent >= 2u * p->mss || p->rx_unacked >= 2) {
         p->flags |= TF_ACK_NOW; /* RFC 5681: at least every second full segment */
+    } else if (st->delack_ns == 0 && (p->flags & TF_PINGPONG)) {
+        /* its answers have carried our ACKs: wait for this one's, well
+         * within the peer's retransmission floor (Linux: 40 ms against
+         * 200; a peer of ours has our floor, which may be set lower) */
+        if (!dm_timer_pending(&p->delack_timer))
+            dm_timer_arm(st->inst, &p->delack_timer, DM_MIN(TCP_ACK_PINGPONG_NS, p->rtt.rto_min_ns / 5));
     } else if (st->delack_ns == 0) {
         /* Not in this poll: the application, which sees the data when
          * the poll returns, usually answers first, and its segment

@@ -188,8 +188,14 @@ static int tcp_xmit(struct tcp_pcb *p, uint32_t seq, uint32_t len, uint8_t flags
     th->urp = 0;
     m->l4_len = (uint8_t)(TCP_HLEN_MIN + optlen);
     if (flags & TCP_ACK) {
+        /* data soon after the peer's last segment: the application
+         * answers what it gets, and our next ACKs wait for its answers
+         * (TF_PINGPONG; Linux's test, tcp_event_data_sent) */
+        if (len && p->state == TCPS_ESTABLISHED && inet_now(st) - p->last_rx_ns < TCP_ACK_PINGPONG_NS)
+            p->flags |= TF_PINGPONG;
         p->last_ack_sent = p->rcv_nxt;
         p->flags &= ~(TF_ACK_NOW | TF_ACK_SOON); /* (tcp_acks_due skips it) */
+        p->rx_unacked = 0;
         if (dm_timer_pending(&p->delack_timer))
             dm_timer_cancel(st->inst, &p->delack_timer);
     }

@@ -120,6 +120,7 @@ static void misc_fire(struct dm_timer *t)
 static void delack_fire(struct dm_timer *t)
 {
     struct tcp_pcb *p = t->arg;
+    p->flags &= ~TF_PINGPONG; /* no answer came in time: ACK at once from now on */
     if (p->rcv_nxt != p->last_ack_sent && p->state >= TCPS_ESTABLISHED) {
         p->flags |= TF_ACK_NOW;
         tcp_schedule_output(p);
