@@ -104,7 +104,7 @@
       "Receive buffer auto-tuning's ceiling (Linux's `tcp_rmem` max): a connection whose application reads "        \
       "faster than the window allows grows its buffer up to this; one with `SO_RCVBUF` set keeps that.")            \
     X(TCP_TIMEWAIT_MS, MS, "1000", 0, 240000, NULL, NULL, "inet", "TIME_WAIT duration (short, not 2 MSL).")         \
-    X(TCP_DELACK_MS, MS, "0", 0, 500, NULL, NULL, "inet", "Delayed ACK timeout; `0`: off.")                         \
+    X(TCP_DELACK_MS, MS, "0", 0, 500, NULL, NULL, "inet", "Delayed ACK timeout; `0`: none, the answer carries the ACK (request/response: up to 10 ms) or the next poll sends it.") \
     X(TCP_RTO_MIN_MS, MS, "200", 1, 60000, NULL, NULL, "inet", "RTO floor.")                                        \
     X(TCP_RTO_INIT_MS, MS, "1000", 1, 60000, NULL, NULL, "inet", "Initial RTO.")                                    \
     X(TCP_SYN_RETRIES, INT, "6", 0, 127, NULL, NULL, "inet", "SYN retransmissions before `ETIMEDOUT`.")             \
