@@ -45,7 +45,9 @@
 #include "dm/time.h"
 #include "xdp_fwd.h"
 
-#define XDP_FWD_MAGIC 0x64665831u          /* "1Xfd": this layout */
+/* this layout: "Xfd" and the slot count (a map of another layout is
+ * refused by its size, or by this) */
+#define XDP_FWD_MAGIC (0x64665800u | (XDP_FWD_SLOTS & 0xffu))
 /* nginx's workers (and any forked server) take their queue when their
  * datapath starts and listen a moment later; at a reload the old ones
  * have closed their listeners by then. A Linux client sends its SYN
