@@ -892,11 +892,12 @@ static int bind_copy(struct xdp_dev *xd, uint32_t q)
 /* Binds the socket: DEMI_XDP_QUEUE, or (auto, queue < 0) the first queue no
  * live process holds. A queue whose last socket was just released (its
  * owner exited) is still bound for a moment (the kernel frees it
- * asynchronously): -EBUSY then means "not yet", so we wait up to 2 s. */
-static int bind_queue(struct xdp_dev *xd, int64_t queue, uint32_t nq_now, bool *zc)
+ * asynchronously): -EBUSY then means "not yet", so we try `max_tries`
+ * times, 50 ms apart (40: 2 s). */
+static int bind_queue(struct xdp_dev *xd, int64_t queue, uint32_t nq_now, bool *zc, int max_tries)
 {
     uint32_t first = queue < 0 ? 0 : (uint32_t)queue, last = queue < 0 ? nq_now : (uint32_t)queue + 1;
-    for (int tries = 0; tries < 40; tries++) {
+    for (int tries = 0; tries < max_tries; tries++) {
         bool busy = false;
         for (uint32_t q = first; q < last; q++) {
             /* first the queues nobody holds; then every queue, since the
@@ -924,16 +925,50 @@ static int bind_queue(struct xdp_dev *xd, int64_t queue, uint32_t nq_now, bool *
         }
         if (!busy)
             break;
-        struct timespec ts = {0, 50 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+        if (tries + 1 < max_tries) {
+            struct timespec ts = {0, 50 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
     }
     return -EBUSY;
+}
+
+/* Every queue has a live owner: at nginx's reload the new workers start
+ * while the old ones still finish their connections on their queues.
+ * Waits for one to come free, the interface lock dropped between looks
+ * (a leaving process needs it); meanwhile the old one's new flows go to
+ * the other processes (xdp_fwd.c). Returns with the lock held (*lock)
+ * when bound; -EBUSY when none came free in wait_ms. */
+static int bind_wait(struct xdp_dev *xd, const char *ifname, uint32_t nq, bool *zc, int64_t wait_ms, int *lock)
+{
+    DM_WARN("xdp", "%s: every queue has a live socket: waiting up to %lld ms for one (DEMI_XDP_CLAIM_WAIT_MS)",
+            ifname, (long long)wait_ms);
+    int64_t end = dm_clock_ns() + wait_ms * DM_NS_PER_MS;
+    int err = -EBUSY;
+    xdp_if_unlock(*lock);
+    *lock = -1;
+    while (err == -EBUSY && dm_clock_ns() < end) {
+        /* the others drop a SYN no process listens for meanwhile, as for
+         * a starting one, instead of refusing it */
+        xdp_fwd_waiting(&xd->fwd);
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        if ((*lock = xdp_if_lock(xd->ifindex, 10000)) < 0)
+            return *lock;
+        if ((err = bind_queue(xd, -1, nq, zc, 2)) == -EBUSY) {
+            xdp_if_unlock(*lock);
+            *lock = -1;
+        }
+    }
+    if (err == 0)
+        DM_INFO("xdp", "%s: queue %u came free", ifname, xd->queue);
+    return err;
 }
 
 /* The shared path (DEMI_XDP_FILTER=ip): the interface's one program, our
  * own socket on a queue of our own. */
 static int open_shared(struct xdp_dev *xd, const char *ifname, int64_t queue, uint32_t nqueues, uint32_t nq_now,
-                       const struct xdp_our_addrs *addr, bool force_copy, bool *zc)
+                       const struct xdp_our_addrs *addr, bool force_copy, bool *zc, int64_t wait_ms)
 {
     int memfd = memfd_create("demi-xdp-umem", MFD_CLOEXEC), err, lock;
     xd->sh.xsks_fd = xd->sh.queues_fd = xd->sh.neigh_fd = xd->sh.neigh6_fd = xd->sh.fwd_fd = -1;
@@ -991,12 +1026,17 @@ static int open_shared(struct xdp_dev *xd, const char *ifname, int64_t queue, ui
     if (err < 0)
         goto out;
     /* Unprivileged part. */
+    /* before the bind: a wait for a queue (bind_wait) is told through it */
+    int ferr = xdp_fwd_map(&xd->fwd, xd->sh.fwd_fd, xd->sh.nqueues);
     if ((err = xdp_xsk_rings(&xd->x, xd->fd, XDP_RING_SIZE)) < 0) {
         DM_ERR("xdp", "%s: the socket's rings: %s", ifname, strerror(-err));
         goto out;
     }
     *zc = !force_copy;
-    if ((err = bind_queue(xd, queue, nq_now ? nq_now : nqueues, zc)) < 0) {
+    err = bind_queue(xd, queue, nq_now ? nq_now : nqueues, zc, 40);
+    if (err == -EBUSY && queue < 0 && wait_ms > 0)
+        err = bind_wait(xd, ifname, nq_now ? nq_now : nqueues, zc, wait_ms, &lock);
+    if (err < 0) {
         if (err == -EBUSY && queue < 0) {
             char who[128] = "";
             size_t off = 0;
@@ -1017,7 +1057,8 @@ static int open_shared(struct xdp_dev *xd, const char *ifname, int64_t queue, ui
         goto out;
     }
     xd->claimed = true;
-    int ferr = xdp_fwd_open(&xd->fwd, xd->sh.fwd_fd, xd->sh.nqueues, q, xd->fd);
+    if (ferr == 0)
+        ferr = xdp_fwd_open(&xd->fwd, q, xd->fd);
     if (ferr == 0) {
         track_fd(xd->fwd.wake_fd, true);
         track_fd(xd->fwd.ep_fd, true);
@@ -1117,6 +1158,7 @@ static void xdp_teardown(struct xdp_dev *xd)
     if (xd->shared) {
         if (xd->claimed)
             close_shared(xd);
+        xdp_fwd_close(&xd->fwd); /* mapped, not taking part: an open that failed */
         xdp_xsk_unmap(&xd->x);
         if (xd->fd >= 0)
             close(xd->fd);
@@ -1137,7 +1179,7 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
     static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
     const char *ifname = dm_cfg_str(cfg, DM_CFG_XDP_IFACE);
     const char *mac = dm_cfg_str(cfg, DM_CFG_MAC);
-    int64_t queue, frames;
+    int64_t queue, frames, claim_wait_ms;
     int err, force_copy, tx_ref, filter, qr;
     struct xdp_our_addrs addr = { 0 };
     uint32_t nq_now;
@@ -1156,7 +1198,8 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
     if ((qr = dm_cfg_int(cfg, DM_CFG_XDP_QUEUE, &queue)) < 0 ||
         (err = dm_cfg_int(cfg, DM_CFG_XDP_FRAMES, &frames)) < 0 ||
         (err = dm_cfg_bool(cfg, DM_CFG_XDP_COPY, &force_copy)) < 0 ||
-        (err = dm_cfg_bool(cfg, DM_CFG_XDP_TX_REF, &tx_ref)) < 0)
+        (err = dm_cfg_bool(cfg, DM_CFG_XDP_TX_REF, &tx_ref)) < 0 ||
+        (err = dm_cfg_int(cfg, DM_CFG_XDP_CLAIM_WAIT_MS, &claim_wait_ms)) < 0)
         return qr < 0 ? qr : err;
     if (qr == DM_CFG_AUTO)
         queue = -1;
@@ -1227,7 +1270,7 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
 
     xd->shared = filter;
     xd->addr = addr.v4;
-    err = filter ? open_shared(xd, ifname, queue, nqueues, nq_now, &addr, force_copy, &zc)
+    err = filter ? open_shared(xd, ifname, queue, nqueues, nq_now, &addr, force_copy, &zc, claim_wait_ms)
                  : open_libxdp(xd, ifname, queue, force_copy, &zc);
     if (err < 0)
         goto fail;

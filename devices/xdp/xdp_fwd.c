@@ -54,6 +54,7 @@
  * again every second for its first four tries: the window spans them. */
 #define XDP_FWD_START_GRACE (5LL * DM_NS_PER_S)
 #define XDP_FWD_WAKE_LOST   (1LL * DM_NS_PER_S)
+#define XDP_FWD_WAIT_GRACE  (1LL * DM_NS_PER_S)
 #define XDP_FWD_FULL_WAIT   (100LL * DM_NS_PER_US)
 #define XDP_FWD_SLOW_SKIP   (10LL * DM_NS_PER_MS)
 
@@ -71,6 +72,7 @@ struct xdp_fwd_q {
     uint32_t lock;                 /* pid of the process writing a slot, 0: free */
     uint32_t tail;                 /* next slot written */
     uint32_t wake;                 /* 1: a wake datagram is on its way */
+    int64_t waiting_ns;            /* queue 0's only: when a process last said it waits for a queue */
 };
 _Static_assert(sizeof(struct xdp_fwd_q) <= XDP_FWD_PAGE, "a header page");
 _Static_assert(__builtin_offsetof(struct xdp_fwd_q, lock) == 64, "producers' line");
@@ -131,20 +133,33 @@ static void q_unlock(struct xdp_fwd_q *h)
     __atomic_store_n(&h->lock, 0, __ATOMIC_RELEASE);
 }
 
-int xdp_fwd_open(struct xdp_fwd *f, int map_fd, uint32_t nqueues, uint32_t q, int xsk_fd)
+int xdp_fwd_map(struct xdp_fwd *f, int map_fd, uint32_t nqueues)
 {
     memset(f, 0, sizeof(*f));
     f->wake_fd = f->ep_fd = -1;
     f->nq = nqueues < XDP_FWD_MAX_Q ? nqueues : XDP_FWD_MAX_Q;
-    f->q = q;
-    if (map_fd < 0 || f->nq < 2 || q >= f->nq)
-        return -ENOTSUP; /* alone on the interface, or a queue past the first 64 */
+    if (map_fd < 0 || f->nq < 2)
+        return -ENOTSUP; /* alone on the interface */
     f->len = (size_t)xdp_fwd_pages(nqueues) * XDP_FWD_PAGE;
     void *m = mmap(NULL, f->len, PROT_READ | PROT_WRITE, MAP_SHARED, map_fd, 0);
     if (m == MAP_FAILED)
         return -errno;
     f->base = m;
     f->pidns = pidns_self();
+    return 0;
+}
+
+void xdp_fwd_waiting(struct xdp_fwd *f)
+{
+    if (f->base)
+        __atomic_store_n(&hdr_of(f, 0)->waiting_ns, dm_clock_ns(), __ATOMIC_RELAXED);
+}
+
+int xdp_fwd_open(struct xdp_fwd *f, uint32_t q, int xsk_fd)
+{
+    if (!f->base || q >= f->nq)
+        return -ENOTSUP; /* not mapped, or a queue past the first XDP_FWD_MAX_Q */
+    f->q = q;
     int err;
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     socklen_t sl = sizeof(sa);
@@ -329,6 +344,8 @@ bool xdp_fwd_peers_starting(const struct xdp_fwd *f)
     if (!f->me)
         return false;
     int64_t now = dm_clock_ns();
+    if (now - __atomic_load_n(&hdr_of(f, 0)->waiting_ns, __ATOMIC_RELAXED) < XDP_FWD_WAIT_GRACE)
+        return true; /* a worker waits for a queue (at a reload, for an old one's) */
     for (uint32_t q = 0; q < f->nq; q++) {
         const struct xdp_fwd_q *h = hdr_of(f, q);
         if (__atomic_load_n(&h->magic, __ATOMIC_RELAXED) == XDP_FWD_MAGIC &&

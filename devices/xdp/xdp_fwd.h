@@ -38,12 +38,19 @@ struct xdp_fwd {
     int64_t slow_until[XDP_FWD_MAX_Q]; /* a queue whose ring stayed full: not waited for until then */
 };
 
-/* Takes part on queue q of an interface with `nqueues` slots: maps
- * `map_fd`, resets q's ring (under the interface lock: the only other
- * user of q's header then is a process handing us a frame), records us as
- * its owner, and makes the wait fd (xsk_fd or a wake). 0, or -errno:
- * not taking part (f->me NULL), the device works on without it. */
-int xdp_fwd_open(struct xdp_fwd *f, int map_fd, uint32_t nqueues, uint32_t q, int xsk_fd);
+/* Maps `map_fd`, the rings of an interface with `nqueues` queue slots.
+ * 0, or -errno (-ENOTSUP: alone on the interface): not taking part. */
+int xdp_fwd_map(struct xdp_fwd *f, int map_fd, uint32_t nqueues);
+/* A process waits for a queue to come free (DEMI_XDP_CLAIM_WAIT_MS): the
+ * others count it as starting (xdp_fwd_peers_starting) for a second
+ * after each call. Mapped, not taking part yet. */
+void xdp_fwd_waiting(struct xdp_fwd *f);
+/* Takes part on queue q (mapped): resets q's ring (under the interface
+ * lock: the only other user of q's header then is a process handing us a
+ * frame), records us as its owner, and makes the wait fd (xsk_fd or a
+ * wake). 0, or -errno: not taking part (f->me NULL), the device works on
+ * without it. */
+int xdp_fwd_open(struct xdp_fwd *f, uint32_t q, int xsk_fd);
 /* Leaves: no more frames for us; unmaps, closes. */
 void xdp_fwd_close(struct xdp_fwd *f);
 
@@ -69,7 +76,8 @@ int xdp_fwd_send(struct xdp_fwd *f, uint32_t len, void (*copy)(void *arg, uint8_
 /* Are we listening on some TCP port (the others prefer us for SYNs)? */
 void xdp_fwd_listening(struct xdp_fwd *f, bool on);
 /* Did a process of the interface (us included) take its queue less than
- * XDP_FWD_START_GRACE ago, and listen on nothing yet? */
+ * XDP_FWD_START_GRACE ago, and listen on nothing yet; or does one wait
+ * for a queue? */
 bool xdp_fwd_peers_starting(const struct xdp_fwd *f);
 
 #endif /* DM_XDP_FWD_H */

@@ -26,6 +26,15 @@
 #          the client's (xdp.fwd_out there, xdp.fwd_in here) instead of
 #          resetting them; then 16 UDP sockets of another client process,
 #          whose echoes from C are handed on the same way
+#   reload nginx (master, 2 workers as its default user) reloaded (SIGHUP) while
+#          rate-limited downloads keep the old workers, and so their
+#          queues, busy: the new workers wait for the queues
+#          (DEMI_XDP_CLAIM_WAIT_MS) instead of running on the kernel;
+#          connections made meanwhile (SYNs dropped, not refused, while a
+#          worker waits) are served once one has a queue, the downloads
+#          end sha256-exact, and afterwards every request is served by a
+#          new worker (before: 18 of 40 were lost, on the queue no process
+#          had)
 #   nginx  nginx, master on, 2 workers as its default user (they drop root
 #          before the datapath starts: sockets from the privileged helper),
 #          a 16 MiB file fetched 8 times with sha256 checked, connections
@@ -106,7 +115,100 @@ stop_server() { eval "kill -TERM \$pid_$1; wait \$pid_$1"; }
 stat_of() { awk -v k="$2" '$1 == k || $1 == k":" {print $2}' "$out/$1.stats" 2>/dev/null | tail -1; }
 clients() { ip netns exec $C timeout 60 python3 "$here/xdp_mp.py" clients ${host:-$net.1} $port "$@"; }
 
+# nginx_start: nginx (master, 2 workers) over our datapath in S on $port,
+# its files in $out/html; waits until both workers have a queue
+nginx_start() {
+  mkdir -p "$out/html" "$out/tmp"
+  chmod -R a+rwX "$out"
+  cat >"$out/nginx.conf" <<CONF
+worker_processes 2;
+daemon off;
+master_process on;
+pid $out/nginx.pid;
+error_log $out/error.log info;
+events { worker_connections 128; }
+http {
+  log_format w '\$pid \$status \$body_bytes_sent';
+  access_log $out/access.log w;
+  client_body_temp_path $out/tmp; proxy_temp_path $out/tmp; fastcgi_temp_path $out/tmp;
+  uwsgi_temp_path $out/tmp; scgi_temp_path $out/tmp;
+  sendfile on;
+  keepalive_timeout 5;
+  server { listen $port reuseport; root $out/html; }
+}
+CONF
+  ip netns exec $S env LD_PRELOAD="$lib" timeout 90 nginx -p "$out" -c "$out/nginx.conf" >"$out/nginx.err" 2>&1 &
+  pids="$pids $!"
+  for _ in $(seq 100); do
+    [ "$(cat "$out/error.log" "$out/nginx.err" 2>/dev/null | grep -c "xdp: .* queue [0-9]* (of")" -ge 2 ] && break
+    sleep 0.1
+  done
+}
+# small N: N requests for a small file from C, one connection each; prints how many succeeded
+small() {
+  n=0
+  for _ in $(seq "$1"); do
+    ip netns exec $C timeout 5 curl -fsS -m 3 "http://$net.1:$port/small.txt" -o /dev/null 2>>"$out/small.err" &&
+      n=$((n + 1))
+  done
+  echo $n
+}
+
 case $case in
+reload)
+  for p in nginx curl sha256sum; do command -v $p >/dev/null || { echo "SKIP: $p missing"; exit 77; }; done
+  mkdir -p "$out/html"
+  head -c 33554432 /dev/urandom >"$out/html/big.bin"
+  echo hello >"$out/html/small.txt"
+  sum=$(sha256sum <"$out/html/big.bin" | cut -d' ' -f1)
+  nginx_start
+  [ "$(small 10)" = 10 ] || fail "before the reload: not every request was served"
+  old=$(pgrep -P "$(cat "$out/nginx.pid")" | sort | tr '\n' ' ')
+  # 32 MiB at 8 MB/s: 4 s each, more than the buffers on the way take
+  # (Linux's receive buffer grows to 6 MiB), so the old worker stays;
+  # each on the worker its queue has
+  dls=
+  for i in 1 2 3 4; do
+    ip netns exec $C timeout 40 curl -fs --limit-rate 8M "http://$net.1:$port/big.bin" -o "$out/got$i" &
+    dls="$dls $!"
+  done
+  for _ in $(seq 50); do [ "$(awk '$2 == 200' "$out/access.log" 2>/dev/null | wc -l)" -ge 10 ] && \
+    [ -s "$out/got1" ] && break; sleep 0.1; done
+  kill -HUP "$(cat "$out/nginx.pid")"
+  # 8 connections at once while the new workers wait: no process listens
+  # then, their SYNs are dropped (not refused) and their retries served
+  # once a new worker has a queue
+  cs=
+  for i in 1 2 3 4 5 6 7 8; do
+    ip netns exec $C timeout 40 curl -fsS -m 30 "http://$net.1:$port/small.txt" -o "$out/during$i" 2>>"$out/small.err" &
+    cs="$cs $!"
+  done
+  t0=$(date +%s%N)
+  wait $cs
+  ms=$((($(date +%s%N) - t0) / 1000000))
+  during=$(cat "$out"/during* 2>/dev/null | grep -c hello)
+  wait $dls
+  good=0
+  for i in 1 2 3 4; do [ "$(sha256sum <"$out/got$i" | cut -d' ' -f1)" = "$sum" ] && good=$((good + 1)); done
+  logs() { cat "$out/error.log" "$out/nginx.err" 2>/dev/null; }
+  for _ in $(seq 100); do
+    [ "$(logs | grep -c "came free")" -ge 2 ] && break
+    sleep 0.1
+  done
+  before_lines=$(wc -l <"$out/access.log")
+  after=$(small 40)
+  new=$(tail -n +$((before_lines + 1)) "$out/access.log" | awk '{print $1}' | sort -u | tr '\n' ' ')
+  waits=$(logs | grep -c "waiting up to .* (DEMI_XDP_CLAIM_WAIT_MS)")
+  freed=$(logs | grep -c "came free")
+  [ "$good" = 4 ] || fail "$good of 4 downloads across the reload were sha256-exact"
+  [ "$during" = 8 ] || fail "$during of 8 connections made during the reload were served"
+  [ "$after" = 40 ] || fail "$after of 40 requests after the old workers left were served (new workers: $freed queues)"
+  ! logs | grep -q "did not start" || fail "a worker's datapath did not start"
+  [ "$waits" -ge 1 ] && [ "$freed" -ge 1 ] || fail "no new worker waited for a queue ($waits waits, $freed freed)"
+  for p in $new; do case " $old " in *" $p "*) fail "an old worker ($p) served after the reload" ;; esac; done
+  echo "nginx reloaded with its queues busy: $waits new workers waited for a queue, $freed got one; 8 of 8" \
+       "connections made meanwhile served (in $ms ms), 4 downloads sha256-exact, 40 of 40 after (workers $new)"
+  ;;
 two)
   start_server a
   start_server b
@@ -212,33 +314,10 @@ kill)
        "byte-exact ($cb on b, $cc on c)"
   ;;
 nginx)
-  mkdir -p "$out/html" "$out/tmp"
+  mkdir -p "$out/html"
   head -c 16777216 /dev/urandom >"$out/html/big.bin"
   sum=$(sha256sum <"$out/html/big.bin" | cut -d' ' -f1)
-  chmod -R a+rX "$out"
-  cat >"$out/nginx.conf" <<CONF
-worker_processes 2;
-daemon off;
-master_process on;
-pid $out/nginx.pid;
-error_log $out/error.log info;
-events { worker_connections 128; }
-http {
-  log_format w '\$pid \$status \$body_bytes_sent';
-  access_log $out/access.log w;
-  client_body_temp_path $out/tmp; proxy_temp_path $out/tmp; fastcgi_temp_path $out/tmp;
-  uwsgi_temp_path $out/tmp; scgi_temp_path $out/tmp;
-  sendfile on;
-  keepalive_timeout 5;
-  server { listen $port reuseport; root $out/html; }
-}
-CONF
-  ip netns exec $S env LD_PRELOAD="$lib" timeout 90 nginx -p "$out" -c "$out/nginx.conf" >"$out/nginx.err" 2>&1 &
-  pids="$pids $!"
-  for _ in $(seq 100); do
-    [ "$(cat "$out/error.log" "$out/nginx.err" 2>/dev/null | grep -c "xdp: .* queue [0-9]* (of")" -ge 2 ] && break
-    sleep 0.1
-  done
+  nginx_start
   ok=0
   t0=$(date +%s%N)
   # 8 fetches, 4 at a time, so both workers see some
@@ -308,5 +387,5 @@ unpriv)
   echo "a server started as nobody without a helper: errors logged ($(grep -c ' error ' "$out/u.err") lines)," \
        "sockets stay in the kernel"
   ;;
-*) echo "usage: $0 LIBRARY two|kill|pass|unpriv|nginx|nd6|active"; exit 2 ;;
+*) echo "usage: $0 LIBRARY two|kill|pass|unpriv|nginx|nd6|active|reload"; exit 2 ;;
 esac

@@ -104,7 +104,9 @@
       "Receive buffer auto-tuning's ceiling (Linux's `tcp_rmem` max): a connection whose application reads "        \
       "faster than the window allows grows its buffer up to this; one with `SO_RCVBUF` set keeps that.")            \
     X(TCP_TIMEWAIT_MS, MS, "1000", 0, 240000, NULL, NULL, "inet", "TIME_WAIT duration (short, not 2 MSL).")         \
-    X(TCP_DELACK_MS, MS, "0", 0, 500, NULL, NULL, "inet", "Delayed ACK timeout; `0`: none, the answer carries the ACK (request/response: up to 10 ms) or the next poll sends it.") \
+    X(TCP_DELACK_MS, MS, "0", 0, 500, NULL, NULL, "inet",                                                          \
+      "Delayed ACK timeout; `0`: none, the answer carries the ACK (request/response: up to 10 ms) or the next "    \
+      "poll sends it.")                                                                                            \
     X(TCP_RTO_MIN_MS, MS, "200", 1, 60000, NULL, NULL, "inet", "RTO floor.")                                        \
     X(TCP_RTO_INIT_MS, MS, "1000", 1, 60000, NULL, NULL, "inet", "Initial RTO.")                                    \
     X(TCP_SYN_RETRIES, INT, "6", 0, 127, NULL, NULL, "inet", "SYN retransmissions before `ETIMEDOUT`.")             \
@@ -154,6 +156,9 @@
     X(XDP_IFACE, STR, NULL, 0, 0, NULL, NULL, "xdp", "The interface. Required.")                                    \
     X(XDP_QUEUE, INT, "auto", 0, 1023, NULL, "the first queue no live process holds", "xdp",                        \
       "The RX/TX queue our socket binds; each process of an interface takes its own.")                            \
+    X(XDP_CLAIM_WAIT_MS, MS, "60000", 0, 600000, NULL, NULL, "xdp",                                               \
+      "With `DEMI_XDP_QUEUE=auto`, a process that finds every queue held by live processes waits this long for "  \
+      "one (an old worker finishing its connections at nginx's reload) before it gives up.")                      \
     X(XDP_HELPER, BOOL, "auto", 0, 0, NULL,                                                                         \
       "on in a process that starts able to create AF_XDP sockets (root) with `DEMI_BACKEND=xdp`", "xdp",           \
       "A privileged helper started at load gives forked workers that dropped root their AF_XDP socket.")          \

@@ -47,7 +47,8 @@ static int setup(void **state)
     assert_int_equal(ftruncate(x->mem, (off_t)xdp_fwd_pages(NQ) * XDP_FWD_PAGE), 0);
     for (int q = 0; q < NQ; q++) {
         x->xsk[q] = eventfd(0, EFD_CLOEXEC);
-        assert_int_equal(xdp_fwd_open(&x->f[q], x->mem, NQ, (uint32_t)q, x->xsk[q]), 0);
+        assert_int_equal(xdp_fwd_map(&x->f[q], x->mem, NQ), 0);
+        assert_int_equal(xdp_fwd_open(&x->f[q], (uint32_t)q, x->xsk[q]), 0);
         usleep(1000); /* claim times in queue order: later ones "started after" */
     }
     *state = x;
@@ -156,14 +157,15 @@ static void test_fwd_skips_owners_that_left_or_died(void **state)
     pid_t c = fork();
     if (c == 0) {
         struct xdp_fwd g;
-        _exit(xdp_fwd_open(&g, x->mem, NQ, 2, x->xsk[2]) == 0 ? 0 : 1);
+        _exit(xdp_fwd_map(&g, x->mem, NQ) == 0 && xdp_fwd_open(&g, 2, x->xsk[2]) == 0 ? 0 : 1);
     }
     int st;
     assert_int_equal(waitpid(c, &st, 0), c);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     assert_int_equal(send_bytes(&x->f[0], frame, sizeof(frame), 0, 0), -ENOENT);
     /* a new owner of 2: what the dead one left is not handed to it */
-    assert_int_equal(xdp_fwd_open(&x->f[2], x->mem, NQ, 2, x->xsk[2]), 0);
+    assert_int_equal(xdp_fwd_map(&x->f[2], x->mem, NQ), 0);
+    assert_int_equal(xdp_fwd_open(&x->f[2], 2, x->xsk[2]), 0);
     assert_false(xdp_fwd_pending(&x->f[2]));
     assert_int_equal(send_bytes(&x->f[0], frame, sizeof(frame), 0, 0), 1);
     take_one(x, 2, frame, sizeof(frame), 1u << 0);
@@ -180,13 +182,31 @@ static void test_fwd_peers_starting_until_they_listen(void **state)
     assert_true(xdp_fwd_peers_starting(&x->f[2]));
 }
 
+/* A process waiting for a queue (a new worker at a reload, every queue
+ * held by an old one) counts as starting for the others, so that a SYN
+ * no process listens for is dropped, not refused, while it waits. */
+static void test_fwd_a_process_waiting_for_a_queue_counts_as_starting(void **state)
+{
+    struct fx *x = *state;
+    for (int q = 0; q < NQ; q++)
+        xdp_fwd_listening(&x->f[q], true);
+    assert_false(xdp_fwd_peers_starting(&x->f[0]));
+    struct xdp_fwd w;
+    assert_int_equal(xdp_fwd_map(&w, x->mem, NQ), 0); /* mapped, no queue yet */
+    xdp_fwd_waiting(&w);
+    assert_true(xdp_fwd_peers_starting(&x->f[0]));
+    assert_true(xdp_fwd_peers_starting(&x->f[2]));
+    xdp_fwd_close(&w);
+}
+
 static void test_fwd_alone_does_not_take_part(void **state)
 {
     (void)state;
     struct xdp_fwd f;
     int mem = memfd_create("xdp-fwd-one", MFD_CLOEXEC), e = eventfd(0, EFD_CLOEXEC);
     assert_int_equal(ftruncate(mem, (off_t)xdp_fwd_pages(1) * XDP_FWD_PAGE), 0);
-    assert_int_equal(xdp_fwd_open(&f, mem, 1, 0, e), -ENOTSUP);
+    assert_int_equal(xdp_fwd_map(&f, mem, 1), -ENOTSUP);
+    assert_int_equal(xdp_fwd_open(&f, 0, e), -ENOTSUP);
     assert_null(f.me);
     assert_false(xdp_fwd_pending(&f));
     assert_int_equal(send_bytes(&f, "x", 1, 0, 0), -ENOENT);
@@ -204,6 +224,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fwd_full_ring_drops_and_too_long_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fwd_skips_owners_that_left_or_died, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fwd_peers_starting_until_they_listen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fwd_a_process_waiting_for_a_queue_counts_as_starting, setup, teardown),
         cmocka_unit_test(test_fwd_alone_does_not_take_part),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
