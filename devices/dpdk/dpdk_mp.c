@@ -270,30 +270,25 @@ bool dpdk_mp_forward(struct dpdk_dev *d, struct dm_buf *frame, uint32_t flow_has
             return false;
         seen |= m->hash.usr;
     }
-    /* The best class of the others: listening and started after us (at a
-     * reload, the new workers), then listening, then started after us,
-     * then any live one. */
-    int live[DPDK_MP_MAX_QUEUES], n = 0, best = -1;
+    /* the best of the others (dm_fwd_pick) */
+    struct dm_fwd_pick pick;
+    dm_fwd_pick_init(&pick);
     uint64_t mine = shm->q[d->queue].start_time;
     for (int q = 0; q < shm->nb_queues; q++) {
         const struct dpdk_mp_queue *e = &shm->q[q];
         if ((seen & (1u << q)) || __atomic_load_n(&e->pid, __ATOMIC_ACQUIRE) == 0)
             continue;
-        int cls = 2 * !!__atomic_load_n(&e->listening, __ATOMIC_RELAXED) + (mine && e->start_time > mine);
-        if (cls > best) {
-            best = cls;
-            n = 0;
-        }
-        if (cls == best)
-            live[n++] = q;
+        dm_fwd_pick_offer(&pick, (uint32_t)q, __atomic_load_n(&e->listening, __ATOMIC_RELAXED),
+                          mine && e->start_time > mine);
     }
-    if (n == 0)
+    int to = dm_fwd_pick_get(&pick, flow_hash);
+    if (to < 0)
         return false;
     struct rte_mbuf *c = dpdk_mp_copy(shm->arp_mp, frame);
     if (!c)
         return false;
     c->hash.usr = seen;
-    if (rte_ring_enqueue(shm->arp_ring[live[flow_hash % (uint32_t)n]], c) != 0) {
+    if (rte_ring_enqueue(shm->arp_ring[to], c) != 0) {
         rte_pktmbuf_free(c); /* that queue's owner does not drain its ring */
         return false;
     }

@@ -41,6 +41,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "dm/compiler.h"
+#include "dm/device.h"
 #include "dm/log.h"
 #include "dm/time.h"
 #include "xdp_fwd.h"
@@ -274,28 +275,21 @@ int xdp_fwd_send(struct xdp_fwd *f, uint32_t len, void (*copy)(void *arg, uint8_
     if (len > XDP_FWD_DATA)
         return -E2BIG;
     route |= 1ull << f->q;
-    /* The best class of the others: listening and started after us (at a
-     * reload, the new workers), then listening, then started after us,
-     * then any live one. */
-    uint32_t live[XDP_FWD_MAX_Q], n = 0;
-    int best = -1;
+    /* the best of the others (dm_fwd_pick) */
+    struct dm_fwd_pick pick;
+    dm_fwd_pick_init(&pick);
     int64_t mine = f->me->claim_ns;
     for (uint32_t q = 0; q < f->nq; q++) {
         const struct xdp_fwd_q *h = hdr_of(f, q);
         if ((route >> q & 1) || __atomic_load_n(&h->magic, __ATOMIC_RELAXED) != XDP_FWD_MAGIC ||
             !alive(f, __atomic_load_n(&h->pid, __ATOMIC_ACQUIRE), h->pidns))
             continue;
-        int cls = 2 * !!__atomic_load_n(&h->listening, __ATOMIC_RELAXED) + (h->claim_ns > mine);
-        if (cls > best) {
-            best = cls;
-            n = 0;
-        }
-        if (cls == best)
-            live[n++] = q;
+        dm_fwd_pick_offer(&pick, q, __atomic_load_n(&h->listening, __ATOMIC_RELAXED), h->claim_ns > mine);
     }
-    if (n == 0)
+    int picked = dm_fwd_pick_get(&pick, hash);
+    if (picked < 0)
         return -ENOENT;
-    uint32_t to = live[hash % n];
+    uint32_t to = (uint32_t)picked;
     struct xdp_fwd_q *h = hdr_of(f, to);
     if (!q_lock(f, h, (uint32_t)getpid()))
         return 0;

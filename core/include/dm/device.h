@@ -119,6 +119,38 @@ void dm_dev_listening(struct dm_dev *dev, bool on);
 /* peers_starting of dev, or of the first device below it that has one. */
 bool dm_dev_peers_starting(struct dm_dev *dev);
 
+/* For a forward op: which of a port's other processes gets a stray frame.
+ * The best class first: listening and started after us (at a reload, the
+ * new workers), then listening, then started after us, then any live
+ * one; among equals the flow's hash picks, the same one while they are
+ * the same set. Offer each live process the frame has not been to, then
+ * take the pick: its queue, or -1 when none was offered. */
+#define DM_FWD_PICK_MAX 64
+struct dm_fwd_pick {
+    int best;
+    uint32_t n;
+    uint16_t q[DM_FWD_PICK_MAX];
+};
+static inline void dm_fwd_pick_init(struct dm_fwd_pick *p)
+{
+    p->best = -1;
+    p->n = 0;
+}
+static inline void dm_fwd_pick_offer(struct dm_fwd_pick *p, uint32_t q, bool listening, bool newer)
+{
+    int cls = 2 * listening + newer;
+    if (cls > p->best) {
+        p->best = cls;
+        p->n = 0;
+    }
+    if (cls == p->best && p->n < DM_FWD_PICK_MAX)
+        p->q[p->n++] = (uint16_t)q;
+}
+static inline int dm_fwd_pick_get(const struct dm_fwd_pick *p, uint32_t hash)
+{
+    return p->n ? p->q[hash % p->n] : -1;
+}
+
 /* For wrapper devices: info() and wait_fd() of the device below. */
 int dm_dev_lower_info(struct dm_dev *dev, struct dm_dev_info *info);
 int dm_dev_lower_wait_fd(struct dm_dev *dev);
