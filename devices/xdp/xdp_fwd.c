@@ -37,7 +37,6 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include "dm/compiler.h"
@@ -45,6 +44,7 @@
 #include "dm/log.h"
 #include "dm/time.h"
 #include "xdp_fwd.h"
+#include "xdp_prog.h"
 
 /* this layout: "Xfd" and the slot count (a map of another layout is
  * refused by its size, or by this) */
@@ -96,12 +96,6 @@ static inline struct xdp_fwd_slot *slot_of(const struct xdp_fwd *f, uint32_t q, 
     return (struct xdp_fwd_slot *)((uint8_t *)hdr_of(f, q) + (size_t)(1 + i % XDP_FWD_SLOTS) * XDP_FWD_PAGE);
 }
 
-static uint64_t pidns_self(void)
-{
-    struct stat st;
-    return stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
-}
-
 /* Is pid (of pid namespace ns) running? Another namespace's: assume so. */
 static bool alive(const struct xdp_fwd *f, uint32_t pid, uint64_t ns)
 {
@@ -146,7 +140,7 @@ int xdp_fwd_map(struct xdp_fwd *f, int map_fd, uint32_t nqueues)
     if (m == MAP_FAILED)
         return -errno;
     f->base = m;
-    f->pidns = pidns_self();
+    f->pidns = xdp_pidns_self();
     return 0;
 }
 

@@ -67,12 +67,10 @@ void xdp_shared_close(struct xdp_shared *sh)
     sh->xsks_fd = sh->queues_fd = sh->neigh_fd = sh->neigh6_fd = sh->fwd_fd = -1;
 }
 
-static uint64_t pidns_of(const char *pid)
+uint64_t xdp_pidns_self(void)
 {
-    char path[64];
     struct stat st;
-    snprintf(path, sizeof(path), "/proc/%s/ns/pid", pid);
-    return stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
+    return stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
 /* Field 22 of /proc/PID/stat: when it started, in clock ticks. 0: gone. */
@@ -104,7 +102,7 @@ bool xdp_queue_taken(const struct xdp_shared *sh, uint32_t q)
     struct xdp_qowner o;
     if (bpf_map_lookup_elem(sh->queues_fd, &q, &o) < 0 || !o.pid)
         return false;
-    if (o.pidns != pidns_of("self"))
+    if (o.pidns != xdp_pidns_self())
         return true; /* cannot check: assume live */
     if (kill((pid_t)o.pid, 0) < 0 && errno == ESRCH)
         return false;
@@ -122,7 +120,7 @@ int xdp_queue_set(const struct xdp_shared *sh, uint32_t q, bool mine)
     struct xdp_qowner o = { 0 };
     if (mine) {
         o.pid = (uint32_t)getpid();
-        o.pidns = pidns_of("self");
+        o.pidns = xdp_pidns_self();
         o.start = start_of(o.pid);
     }
     return bpf_map_update_elem(sh->queues_fd, &q, &o, BPF_ANY) < 0 ? -errno : 0;

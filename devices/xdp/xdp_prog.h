@@ -65,6 +65,10 @@ int xdp_shared_put(int ifindex);
 
 void xdp_shared_close(struct xdp_shared *sh);
 
+/* The inode of our pid namespace (0: unknown): a pid recorded by a
+ * process of another one cannot be checked from here. */
+uint64_t xdp_pidns_self(void);
+
 /* Queue ownership in xdp_queues: a live owner (this pid namespace: the pid
  * runs and started when recorded; another namespace: assumed live). */
 bool xdp_queue_taken(const struct xdp_shared *sh, uint32_t q);

@@ -179,11 +179,11 @@ reload)
   # then, their SYNs are dropped (not refused) and their retries served
   # once a new worker has a queue
   cs=
+  t0=$(date +%s%N)
   for i in 1 2 3 4 5 6 7 8; do
     ip netns exec $C timeout 40 curl -fsS -m 30 "http://$net.1:$port/small.txt" -o "$out/during$i" 2>>"$out/small.err" &
     cs="$cs $!"
   done
-  t0=$(date +%s%N)
   wait $cs
   ms=$((($(date +%s%N) - t0) / 1000000))
   during=$(cat "$out"/during* 2>/dev/null | grep -c hello)
