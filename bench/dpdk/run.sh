@@ -13,6 +13,9 @@
 # MTU (default 1500): the bulk runs, raw and ours, in frames of MTU+14 B
 # (above 1500: memif buffers of a whole frame, bsize=, and DEMI_MTU on both
 # ends; devices/dpdk/README.md "Jumbo frames on memif").
+# ZC=1: the clients, raw and ours, run memif's zero-copy mode (ours through
+# DEMI_DPDK_MEMIF_ZC=auto, which needs hugepages: the script reserves the
+# pages it lacks and mounts a private hugetlbfs, and gives both back).
 # RAW_PMD_DIR: where DPDK's drivers are on a machine without DPDK installed
 # (bench/scale/device.sh). Never touches a NIC: memif vdevs, --no-pci.
 set -u
@@ -25,14 +28,33 @@ MTU=${MTU:-1500}
 FRAME=$((MTU + 14))
 BSIZE=""
 [ "$MTU" -gt 1500 ] && BSIZE=$(( (FRAME + 1023) / 1024 * 1024 ))
+ZC=${ZC:-0}
 TMP=$(mktemp -d /tmp/demi_bench_dpdk.XXXXXX)
 PIDS=""
+HUGE_ORIG=$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)
+HUGE_ADDED=0
 cleanup() {
     for p in $PIDS; do kill "$p" 2>/dev/null; done
     wait 2>/dev/null
+    mountpoint -q "$TMP/huge" 2>/dev/null && { umount "$TMP/huge" 2>/dev/null || umount -l "$TMP/huge"; }
+    [ "$HUGE_ADDED" = 1 ] && echo "$HUGE_ORIG" >/proc/sys/vm/nr_hugepages
     rm -rf "$TMP" /var/run/dpdk/dmb_$$_*
 }
 trap cleanup EXIT INT TERM
+ZC_RAW=""
+if [ "$ZC" = 1 ]; then
+    # 256 MiB for each of the two clients (raw, ours), one at a time
+    free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
+    if [ "${free:-0}" -lt 256 ]; then
+        total=$(awk '/HugePages_Total/ {print $2}' /proc/meminfo)
+        echo 1 >/proc/sys/vm/compact_memory 2>/dev/null
+        echo $((total - free + 256)) >/proc/sys/vm/nr_hugepages 2>/dev/null && HUGE_ADDED=1
+    fi
+    free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
+    [ "${free:-0}" -ge 256 ] || { echo "ZC=1: could not reserve 256 hugepages (root?)"; exit 1; }
+    mkdir -p "$TMP/huge" && mount -t hugetlbfs nodev "$TMP/huge" || { echo "ZC=1: cannot mount hugetlbfs"; exit 1; }
+    ZC_RAW=-z
+fi
 ON_SRV="" ON_CLI=""
 if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
     ON_SRV="taskset -c 0" ON_CLI="taskset -c 1"
@@ -50,7 +72,7 @@ field() { # field NAME LINE
 $ON_SRV timeout 120 "$B/raw_memif_pingpong" server -S "$TMP/raw.sock" >"$TMP/raw_srv.out" 2>&1 &
 PIDS="$PIDS $!"
 sleep 0.5
-RAW=$($ON_CLI timeout 120 "$B/raw_memif_pingpong" client -S "$TMP/raw.sock" -n "$N" -s "$SIZE" 2>"$TMP/raw_cli.err" | grep '^RESULT')
+RAW=$($ON_CLI timeout 120 "$B/raw_memif_pingpong" client $ZC_RAW -S "$TMP/raw.sock" -n "$N" -s "$SIZE" 2>"$TMP/raw_cli.err" | grep '^RESULT')
 wait
 # raw packet rate (frames of the MTU), for the bulk comparison: three runs
 RATES=""
@@ -58,7 +80,7 @@ for i in 1 2 3; do
     $ON_SRV timeout 60 "$B/raw_memif_pingpong" server -b ${BSIZE:+-m $BSIZE} -S "$TMP/rate$i.sock" >"$TMP/rate_srv.out" 2>&1 &
     PIDS="$PIDS $!"
     sleep 0.5
-    $ON_CLI timeout 60 "$B/raw_memif_pingpong" client -b ${BSIZE:+-m $BSIZE} -s $FRAME -t 2 -S "$TMP/rate$i.sock" >/dev/null 2>&1
+    $ON_CLI timeout 60 "$B/raw_memif_pingpong" client $ZC_RAW -b ${BSIZE:+-m $BSIZE} -s $FRAME -t 2 -S "$TMP/rate$i.sock" >/dev/null 2>&1
     wait
     r=$(grep '^RESULT' "$TMP/rate_srv.out")
     [ -n "$r" ] && RATES="$RATES $(field gbps "$r")"
@@ -66,7 +88,8 @@ done
 
 # (2) our stack over memif
 dm_env() { # role ip
-    echo "DEMI_BACKEND=dpdk DEMI_IPV4=$2/24 DEMI_DPDK_LINK_WAIT_MS=10000 DEMI_LOG=warn DEMI_DPDK_PREFIX=dmb_$$_$1${BSIZE:+ DEMI_MTU=$MTU}"
+    z=auto; [ "$ZC" = 1 ] || z=off
+    echo "DEMI_BACKEND=dpdk DEMI_IPV4=$2/24 DEMI_DPDK_LINK_WAIT_MS=10000 DEMI_LOG=warn DEMI_DPDK_PREFIX=dmb_$$_$1${BSIZE:+ DEMI_MTU=$MTU} DEMI_DPDK_MEMIF_ZC=$z"
 }
 dm_args() { # role: DEMI_DPDK_ARGS (with RAW_PMD_DIR: where DPDK's drivers are)
     b=""
@@ -103,7 +126,7 @@ row() { # label resultline
         printf '%-34s %10s\n' "$1" "n/a"
     fi
 }
-echo "round trips: $N x $SIZE B messages (RTT in ns)${ON_SRV:+, server on CPU 0 and client on CPU 1}"
+echo "round trips: $N x $SIZE B messages (RTT in ns)${ON_SRV:+, server on CPU 0 and client on CPU 1}$([ "$ZC" = 1 ] && echo ', memif zero-copy clients')"
 printf '%-34s %10s %10s %10s\n' "" p50 p99 p99.9
 row "(1) raw DPDK memif (floor)" "$RAW"
 row "(2) demi TCP over memif (dpdk)" "$DEMI"

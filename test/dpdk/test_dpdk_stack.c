@@ -61,13 +61,24 @@ static int test_mtu(void)
     return m && *m ? atoi(m) : 0;
 }
 
+/* DPDK_STACK_ZC=1 (test/dpdk/memif_zc.sh, with hugepages): the client
+ * (this process) leaves the memory to the EAL, so DEMI_DPDK_MEMIF_ZC=auto
+ * makes it a memif zero-copy client; the server stays on --no-huge. */
+static bool test_zc(void)
+{
+    const char *z = getenv("DPDK_STACK_ZC");
+    return z && *z == '1';
+}
+
 static int make_instance(const char *role, const char *ip, struct dm_instance **out)
 {
     struct dm_config cfg;
     char args[256], cidr[32], mtu[16];
     dm_config_init(&cfg);
-    snprintf(args, sizeof(args), "--no-huge -m 512 --vdev=net_memif0,role=%s,socket=%s%s", role, sock_path,
-             test_mtu() && !strcmp(role, "client") ? ",bsize=16384" : "");
+    bool client = !strcmp(role, "client");
+    snprintf(args, sizeof(args), "%s--vdev=net_memif0,role=%s,socket=%s%s",
+             client && test_zc() ? "" : "--no-huge -m 512 ", role, sock_path,
+             test_mtu() && client ? ",bsize=16384" : "");
     snprintf(cidr, sizeof(cidr), "%s/24", ip);
     if (test_mtu()) {
         snprintf(mtu, sizeof(mtu), "%d", test_mtu());
@@ -437,6 +448,13 @@ static void test_dpdk_descriptors_leave_the_low_numbers_free(void **state)
         fail_msg("the first free descriptor was %d before the datapath started, %d after", fd_before, fd);
 }
 
+/* The client is a memif zero-copy one exactly when it has hugepages. */
+static void test_memif_zero_copy_only_with_hugepages(void **state)
+{
+    (void)state;
+    assert_int_equal(dm_stats_get(inst, "dpdk.memif_zc"), test_zc() ? 1 : 0);
+}
+
 static void test_tcp_echo_1B_to_1MiB(void **state)
 {
     (void)state;
@@ -735,6 +753,7 @@ int main(void)
     };
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dpdk_descriptors_leave_the_low_numbers_free),
+        cmocka_unit_test(test_memif_zero_copy_only_with_hugepages),
         cmocka_unit_test(test_tcp_echo_1B_to_1MiB),
         cmocka_unit_test(test_udp_echo),
         cmocka_unit_test(test_tcp_100_concurrent_connections),
