@@ -242,6 +242,18 @@ int dpdk_memif_zc_words(char **words, int nwords, int max, int hugepages_free, c
     return nwords;
 }
 
+int dpdk_own_memory_words(char **words, int nwords, int max, int hugepages_free)
+{
+    static const char *const o_mine[] = { "--no-huge", "--in-memory", "--legacy-mem", "--huge-unlink",
+                                          "--single-file-segments", "--proc-type", NULL };
+    if (hugepages_free <= 0 || has_opt(words, nwords, o_mine))
+        return nwords;
+    if (nwords >= max)
+        return -E2BIG;
+    words[nwords++] = "--huge-unlink";
+    return nwords;
+}
+
 /* Is a hugetlbfs mounted anywhere? Pages reserved (vm.nr_hugepages) with
  * no mount to map them through are of no use to the EAL, which then fails
  * ("Cannot get hugepage information") where --no-huge would have run. */
@@ -512,7 +524,8 @@ static int eal_start(const struct dm_config *cfg)
     int huge_free = dpdk_hugepages_free(), zc_mode = 0;
     if (dm_cfg_enum(cfg, DM_CFG_DPDK_MEMIF_ZC, &zc_mode) < 0)
         return -EINVAL;
-    if (zc_mode == 0 && (nw = dpdk_memif_zc_words(words, nw, EAL_MAX_ARGS, huge_free, zc_buf, sizeof(zc_buf))) < 0) {
+    if ((zc_mode == 0 && (nw = dpdk_memif_zc_words(words, nw, EAL_MAX_ARGS, huge_free, zc_buf, sizeof(zc_buf))) < 0) ||
+        (nw = dpdk_own_memory_words(words, nw, EAL_MAX_ARGS, huge_free)) < 0) {
         DM_ERR("dpdk", "DEMI_DPDK_ARGS: too long");
         return -EINVAL;
     }

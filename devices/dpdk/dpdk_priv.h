@@ -195,6 +195,13 @@ int dpdk_build_eal_argv(char **words, int nwords, bool allow_pci, const char *pr
  * --legacy-mem, --huge-unlink or --proc-type. Rewritten
  * words are formatted into buf; returns the new count or -E2BIG. */
 int dpdk_memif_zc_words(char **words, int nwords, int max, int hugepages_free, char *buf, size_t buflen);
+/* A process that runs its own port from hugetlbfs files gets the EAL's
+ * "--huge-unlink": its hugepage files, never removed by the EAL at exit
+ * nor when killed, would keep their pages until someone deletes them
+ * (26 MiB per process of the default pools). Not with the user's own
+ * memory options; never for demi-dpdk-primary, whose secondaries map
+ * its files. Returns the new count or -E2BIG. */
+int dpdk_own_memory_words(char **words, int nwords, int max, int hugepages_free);
 
 /* dpdk_gate.c: bursts against the EAL interrupt thread (see there). */
 struct dpdk_gate_port {

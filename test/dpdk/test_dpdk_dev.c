@@ -750,6 +750,24 @@ static void test_dpdk_memif_zc_words(void **state)
     assert_int_equal(dpdk_memif_zc_words(w, 1, 1, 512, buf, sizeof(buf)), -E2BIG);
 }
 
+/* A process on its own port unlinks its hugepage files (--huge-unlink)
+ * unless its user chose the memory options. */
+static void test_dpdk_own_memory_words(void **state)
+{
+    (void)state;
+    char *w[4] = { "--vdev=net_tap0" };
+    assert_int_equal(dpdk_own_memory_words(w, 1, 4, 512), 2);
+    assert_string_equal(w[1], "--huge-unlink");
+    assert_int_equal(dpdk_own_memory_words(w, 1, 4, 0), 1); /* no hugepages: --no-huge */
+    static const char *const mine[] = { "--no-huge", "--in-memory", "--legacy-mem", "--huge-unlink=never",
+                                        "--single-file-segments", "--proc-type=primary" };
+    for (size_t i = 0; i < sizeof(mine) / sizeof(mine[0]); i++) {
+        w[1] = (char *)mine[i];
+        assert_int_equal(dpdk_own_memory_words(w, 2, 4, 512), 2);
+    }
+    assert_int_equal(dpdk_own_memory_words(w, 1, 1, 512), -E2BIG);
+}
+
 /* Flow placement on a Toeplitz RSS port (dpdk_mp_flow_ours): the verification
  * vectors of Microsoft's RSS specification, with its key, IPv4 + TCP ports.
  * Source is the peer (the frame as received): the queue of hash % table. */
@@ -817,6 +835,7 @@ int main(void)
         cmocka_unit_test(test_dpdk_eal_argv_adds_safety_options),
         cmocka_unit_test(test_dpdk_eal_argv_keeps_user_options),
         cmocka_unit_test(test_dpdk_memif_zc_words),
+        cmocka_unit_test(test_dpdk_own_memory_words),
         cmocka_unit_test(test_dpdk_mp_flow_queue_is_toeplitz_of_the_received_tuple),
     };
     const struct CMUnitTest config[] = {

@@ -61,13 +61,20 @@ static int test_mtu(void)
     return m && *m ? atoi(m) : 0;
 }
 
-/* DPDK_STACK_ZC=1 (test/dpdk/memif_zc.sh, with hugepages): the client
+/* DPDK_STACK_HUGE=1 (test/dpdk/memif_huge.sh, with hugepages): the client
  * (this process) leaves the memory to the EAL, so DEMI_DPDK_MEMIF_ZC=auto
- * makes it a memif zero-copy client; the server stays on --no-huge. */
+ * makes it a memif zero-copy client (=off: a copying one on hugepage
+ * files); the server stays on --no-huge. */
+static bool test_huge(void)
+{
+    const char *z = getenv("DPDK_STACK_HUGE");
+    return z && *z == '1';
+}
+
 static bool test_zc(void)
 {
-    const char *z = getenv("DPDK_STACK_ZC");
-    return z && *z == '1';
+    const char *z = getenv("DEMI_DPDK_MEMIF_ZC");
+    return test_huge() && !(z && !strcmp(z, "off"));
 }
 
 static int make_instance(const char *role, const char *ip, struct dm_instance **out)
@@ -77,7 +84,7 @@ static int make_instance(const char *role, const char *ip, struct dm_instance **
     dm_config_init(&cfg);
     bool client = !strcmp(role, "client");
     snprintf(args, sizeof(args), "%s--vdev=net_memif0,role=%s,socket=%s%s",
-             client && test_zc() ? "" : "--no-huge -m 512 ", role, sock_path,
+             client && test_huge() ? "" : "--no-huge -m 512 ", role, sock_path,
              test_mtu() && client ? ",bsize=16384" : "");
     snprintf(cidr, sizeof(cidr), "%s/24", ip);
     if (test_mtu()) {
@@ -448,7 +455,8 @@ static void test_dpdk_descriptors_leave_the_low_numbers_free(void **state)
         fail_msg("the first free descriptor was %d before the datapath started, %d after", fd_before, fd);
 }
 
-/* The client is a memif zero-copy one exactly when it has hugepages. */
+/* The client is a memif zero-copy one exactly when it has hugepages and
+ * DEMI_DPDK_MEMIF_ZC is not off. */
 static void test_memif_zero_copy_only_with_hugepages(void **state)
 {
     (void)state;

@@ -1,16 +1,19 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# test/dpdk/memif_zc.sh BUILD: the end-to-end memif tests (test_dpdk_stack)
-# with the client a memif zero-copy one (DEMI_DPDK_MEMIF_ZC=auto finds
-# hugepages): the server reads the client's frames from the client's own
-# hugepage memory and writes its own into it. Reserves the hugepages it
-# lacks and a private hugetlbfs mount, and gives both back. Root, else skip.
+# test/dpdk/memif_huge.sh BUILD: the end-to-end memif tests (test_dpdk_stack)
+# with the client on hugepages, twice: (1) a memif zero-copy client
+# (DEMI_DPDK_MEMIF_ZC=auto): the server reads the client's frames from the
+# client's own memory and writes its own into it; (2) a copying client on
+# hugepage files (DEMI_DPDK_MEMIF_ZC=off), after which none of its files
+# may be left in the mount (--huge-unlink: they would hold their pages
+# until deleted). Reserves the hugepages it lacks and a private hugetlbfs
+# mount, and gives both back. Root, else skip.
 set -u
 BUILD=$1
 T=$BUILD/test/dpdk/test_dpdk_stack
 [ -x "$T" ] || { echo "SKIP: $T not built"; exit 77; }
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (hugepages)"; exit 77; }
-TMP=$(mktemp -d /tmp/demi_memif_zc.XXXXXX)
+TMP=$(mktemp -d /tmp/demi_memif_huge.XXXXXX)
 ORIG=$(cat /proc/sys/vm/nr_hugepages)
 ADDED=0
 cleanup() {
@@ -32,7 +35,18 @@ if [ "${free:-0}" -lt $NEED ]; then
     fi
 fi
 [ "${free:-0}" -ge $NEED ] || { echo "SKIP: could not reserve $NEED hugepages (free: ${free:-0})"; exit 77; }
-# the EAL maps them through memfds (--in-memory); the mount is what tells
-# the library that hugepages are usable at all
+# the zero-copy client maps them through memfds (--in-memory), the copying
+# one through files in the first hugetlbfs mount: this one, unless the
+# machine has its own (then the check of what is left looks there too)
 mkdir -p "$TMP/huge" && mount -t hugetlbfs nodev "$TMP/huge" || { echo "SKIP: cannot mount hugetlbfs"; exit 77; }
-DPDK_STACK_ZC=1 "$T"
+DIRS=$(awk '$3 == "hugetlbfs" {print $2}' /proc/mounts)
+left() { for d in $DIRS; do ls "$d"; done 2>/dev/null | grep -c "^demi$1map_"; }
+echo "== zero-copy client"
+DPDK_STACK_HUGE=1 "$T" || exit 1
+echo "== copying client on hugepage files"
+DPDK_STACK_HUGE=1 DEMI_DPDK_MEMIF_ZC=off "$T" &
+P=$!
+wait $P || exit 1
+n=$(left $P)
+[ "$n" = 0 ] || { echo "FAIL: $n hugepage files of the client (prefix demi$P) left"; exit 1; }
+echo "no hugepage file of the client left"
