@@ -31,28 +31,19 @@ BSIZE=""
 ZC=${ZC:-0}
 TMP=$(mktemp -d /tmp/demi_bench_dpdk.XXXXXX)
 PIDS=""
-HUGE_ORIG=$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)
-HUGE_ADDED=0
+. "$(dirname "$0")/../../scripts/hugepages.sh"
 cleanup() {
     for p in $PIDS; do kill "$p" 2>/dev/null; done
     wait 2>/dev/null
-    mountpoint -q "$TMP/huge" 2>/dev/null && { umount "$TMP/huge" 2>/dev/null || umount -l "$TMP/huge"; }
-    [ "$HUGE_ADDED" = 1 ] && echo "$HUGE_ORIG" >/proc/sys/vm/nr_hugepages
+    huge_release
     rm -rf "$TMP" /var/run/dpdk/dmb_$$_*
 }
 trap cleanup EXIT INT TERM
 ZC_RAW=""
 if [ "$ZC" = 1 ]; then
     # 256 MiB for each of the two clients (raw, ours), one at a time
-    free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
-    if [ "${free:-0}" -lt 256 ]; then
-        total=$(awk '/HugePages_Total/ {print $2}' /proc/meminfo)
-        echo 1 >/proc/sys/vm/compact_memory 2>/dev/null
-        echo $((total - free + 256)) >/proc/sys/vm/nr_hugepages 2>/dev/null && HUGE_ADDED=1
-    fi
-    free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
-    [ "${free:-0}" -ge 256 ] || { echo "ZC=1: could not reserve 256 hugepages (root?)"; exit 1; }
-    mkdir -p "$TMP/huge" && mount -t hugetlbfs nodev "$TMP/huge" || { echo "ZC=1: cannot mount hugetlbfs"; exit 1; }
+    huge_reserve 256 || { echo "ZC=1: could not reserve 256 hugepages (root?)"; exit 1; }
+    huge_mount "$TMP/huge" || { echo "ZC=1: cannot mount hugetlbfs"; exit 1; }
     ZC_RAW=-z
 fi
 ON_SRV="" ON_CLI=""

@@ -18,28 +18,13 @@ BULK=${BULK:-1073741824}
 N=${N:-100000}
 TMP=$(mktemp -d /tmp/demi_bench_zc.XXXXXX)
 PIDS=""
-HUGE_ORIG=$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)
-HUGE_ADDED=0
-cleanup() {
-    for p in $PIDS; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    mountpoint -q "$TMP/huge" 2>/dev/null && { umount "$TMP/huge" 2>/dev/null || umount -l "$TMP/huge"; }
-    [ "$HUGE_ADDED" = 1 ] && echo "$HUGE_ORIG" >/proc/sys/vm/nr_hugepages
-    rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
+. "$(dirname "$0")/../../scripts/hugepages.sh"
+trap '[ -n "$PIDS" ] && kill $PIDS 2>/dev/null; wait 2>/dev/null; huge_release; rm -rf "$TMP"' EXIT INT TERM
 for x in raw_memif_pingpong demi_tcp_pingpong; do
     [ -x "$B/$x" ] || { echo "missing $B/$x: build first (ninja -C $BUILD)"; exit 1; }
 done
-free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
-if [ "${free:-0}" -lt 256 ]; then
-    total=$(awk '/HugePages_Total/ {print $2}' /proc/meminfo)
-    echo 1 >/proc/sys/vm/compact_memory 2>/dev/null
-    echo $((total - free + 256)) >/proc/sys/vm/nr_hugepages 2>/dev/null && HUGE_ADDED=1
-fi
-free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
-[ "${free:-0}" -ge 256 ] || { echo "could not reserve 256 hugepages (root?)"; exit 77; }
-mkdir -p "$TMP/huge" && mount -t hugetlbfs nodev "$TMP/huge" || { echo "cannot mount hugetlbfs"; exit 77; }
+huge_reserve 256 || { echo "could not reserve 256 hugepages (root?)"; exit 77; }
+huge_mount "$TMP/huge" || { echo "cannot mount hugetlbfs"; exit 77; }
 
 field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 raw_rate() { # -z or nothing

@@ -14,31 +14,14 @@ T=$BUILD/test/dpdk/test_dpdk_stack
 [ -x "$T" ] || { echo "SKIP: $T not built"; exit 77; }
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (hugepages)"; exit 77; }
 TMP=$(mktemp -d /tmp/demi_memif_huge.XXXXXX)
-ORIG=$(cat /proc/sys/vm/nr_hugepages)
-ADDED=0
-cleanup() {
-    mountpoint -q "$TMP/huge" 2>/dev/null && { umount "$TMP/huge" 2>/dev/null || umount -l "$TMP/huge"; }
-    [ "$ADDED" = 1 ] && echo "$ORIG" >/proc/sys/vm/nr_hugepages
-    rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
+. "$(dirname "$0")/../../scripts/hugepages.sh"
+trap 'huge_release; rm -rf "$TMP"' EXIT INT TERM
 NEED=128 # 256 MiB: the client's two pools of 8191 mbufs and the EAL's own
-free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
-if [ "${free:-0}" -lt $NEED ]; then
-    total=$(awk '/HugePages_Total/ {print $2}' /proc/meminfo)
-    echo $((total - free + NEED)) >/proc/sys/vm/nr_hugepages && ADDED=1
-    free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
-    if [ "${free:-0}" -lt $NEED ]; then
-        echo 1 >/proc/sys/vm/compact_memory
-        echo $((total - free + NEED)) >/proc/sys/vm/nr_hugepages
-        free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
-    fi
-fi
-[ "${free:-0}" -ge $NEED ] || { echo "SKIP: could not reserve $NEED hugepages (free: ${free:-0})"; exit 77; }
+huge_reserve $NEED || { echo "SKIP: could not reserve $NEED hugepages (free: $(huge_free))"; exit 77; }
 # the zero-copy client maps them through memfds (--in-memory), the copying
 # one through files in the first hugetlbfs mount: this one, unless the
 # machine has its own (then the check of what is left looks there too)
-mkdir -p "$TMP/huge" && mount -t hugetlbfs nodev "$TMP/huge" || { echo "SKIP: cannot mount hugetlbfs"; exit 77; }
+huge_mount "$TMP/huge" || { echo "SKIP: cannot mount hugetlbfs"; exit 77; }
 DIRS=$(awk '$3 == "hugetlbfs" {print $2}' /proc/mounts)
 left() { for d in $DIRS; do ls "$d"; done 2>/dev/null | grep -c "^demi$1map_"; }
 echo "== zero-copy client"

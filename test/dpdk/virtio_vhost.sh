@@ -11,20 +11,12 @@ BUILD=${1:-build}
 PP=$BUILD/bench/dpdk/demi_tcp_pingpong
 TMP=$(mktemp -d /tmp/demi_vhost.XXXXXX)
 HUGE=$TMP/huge
-ORIG=$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)
 SRV=""
+. "$(dirname "$0")/../../scripts/hugepages.sh"
 skip() { echo "SKIP: $*"; exit 77; }
 cleanup() {
     [ -n "$SRV" ] && kill "$SRV" 2>/dev/null && wait "$SRV" 2>/dev/null
-    # a process that still maps a page keeps the mount busy for a moment
-    # (slower under ASan): try again, then detach it lazily
-    for _ in 1 2 3 4 5 6 7 8 9 10; do
-        mountpoint -q "$HUGE" 2>/dev/null || break
-        umount "$HUGE" 2>/dev/null && break
-        sleep 0.2
-    done
-    mountpoint -q "$HUGE" 2>/dev/null && umount -l "$HUGE" 2>/dev/null
-    echo "$ORIG" >/proc/sys/vm/nr_hugepages 2>/dev/null
+    huge_release # a process that still maps a page keeps the mount busy for a moment
     rm -rf "$TMP" /var/run/dpdk/dmv_$$_*
 }
 trap cleanup EXIT INT TERM
@@ -33,10 +25,8 @@ trap cleanup EXIT INT TERM
 [ -x "$PP" ] || { echo "FAIL: build first ($PP)"; exit 1; }
 DEMI_BACKEND=dpdk DEMI_IPV4=10.9.5.1/24 "$PP" server -t 0 2>&1 | grep -q "not built into" &&
     skip "no DEMI_BACKEND=dpdk in this build"
-echo $((ORIG + 192)) >/proc/sys/vm/nr_hugepages 2>/dev/null
-free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
-[ "${free:-0}" -ge 160 ] || skip "could not reserve hugepages (free: ${free:-0})"
-mkdir -p "$HUGE" && mount -t hugetlbfs nodev "$HUGE" || skip "cannot mount hugetlbfs"
+huge_reserve 192 || skip "could not reserve hugepages (free: $(huge_free))"
+huge_mount "$HUGE" || skip "cannot mount hugetlbfs"
 EAL="--huge-dir=$HUGE -m 128 --single-file-segments"
 SOCK=$TMP/vhost.sock
 
