@@ -13,11 +13,8 @@
  * -m BSIZE gives memif buffers of BSIZE bytes (the client's vdev bsize=)
  * and frames up to that size (-s), for the jumbo-frame floor.
  *
- * -z (client): memif's zero-copy mode, from hugepages (--in-memory
- * --single-file-segments), the floor for our device's zero-copy client.
- *
- * Usage: raw_memif_pingpong server|client [-S socket] [-n rtts] [-s size] [-b] [-t secs] [-m bsize] [-z]
- * EAL arguments are built here (--no-pci always; --no-huge but with -z; one lcore that
+ * Usage: raw_memif_pingpong server|client [-S socket] [-n rtts] [-s size] [-b] [-t secs] [-m bsize]
+ * EAL arguments are built here (--no-pci always; --no-huge; one lcore that
  * keeps the calling thread's CPU affinity; a per-process --file-prefix).
  */
 #include <errno.h>
@@ -100,16 +97,14 @@ int main(int argc, char **argv)
     int rate_mode = 0;
     double secs = 3.0;
     if (argc < 2 || (strcmp(argv[1], "server") && strcmp(argv[1], "client"))) {
-        fprintf(stderr, "usage: %s server|client [-S socket] [-n rtts] [-s size] [-b] [-t secs] [-m bsize] [-z]\n",
-                argv[0]);
+        fprintf(stderr, "usage: %s server|client [-S socket] [-n rtts] [-s size] [-b] [-t secs]\n", argv[0]);
         return 2;
     }
     int server = !strcmp(argv[1], "server");
     int opt;
     optind = 2;
     unsigned bsize = 0;
-    int zc = 0;
-    while ((opt = getopt(argc, argv, "S:n:s:bt:m:z")) != -1) {
+    while ((opt = getopt(argc, argv, "S:n:s:bt:m:")) != -1) {
         switch (opt) {
         case 'S': sock = optarg; break;
         case 'n': n = atol(optarg); break;
@@ -117,7 +112,6 @@ int main(int argc, char **argv)
         case 'b': rate_mode = 1; break;
         case 't': secs = atof(optarg); break;
         case 'm': bsize = (unsigned)atoi(optarg); break;
-        case 'z': zc = 1; break;
         default: return 2;
         }
     }
@@ -131,35 +125,14 @@ int main(int argc, char **argv)
     snprintf(vdev, sizeof(vdev), "--vdev=net_memif0,role=%s,socket=%s", server ? "server" : "client", sock);
     if (bsize && !server)
         snprintf(vdev + strlen(vdev), sizeof(vdev) - strlen(vdev), ",bsize=%u", bsize);
-    /* -z on the client: memif's zero-copy mode, as our device runs it with
-     * hugepages (DEMI_DPDK_MEMIF_ZC): the server copies straight from and
-     * into the client's mbufs */
-    zc = zc && !server;
-    if (zc)
-        snprintf(vdev + strlen(vdev), sizeof(vdev) - strlen(vdev), ",zero-copy=yes");
     snprintf(prefix, sizeof(prefix), "--file-prefix=rawpp%d", (int)getpid());
     lcores_arg(lcores, sizeof(lcores));
     /* RAW_PMD_DIR: where DPDK's drivers are when not where this DPDK was
      * built to look (a machine without DPDK installed: bench/scale/device.sh) */
     const char *pmd_dir = getenv("RAW_PMD_DIR");
-    char *eal[16];
-    int eal_argc = 0;
-    eal[eal_argc++] = argv[0];
-    eal[eal_argc++] = "--no-pci";
-    eal[eal_argc++] = zc ? "--in-memory" : "--no-huge";
-    if (zc)
-        eal[eal_argc++] = "--single-file-segments";
-    eal[eal_argc++] = "-m";
-    eal[eal_argc++] = "256";
-    eal[eal_argc++] = "--no-telemetry";
-    eal[eal_argc++] = "--log-level=*:warning";
-    eal[eal_argc++] = lcores;
-    eal[eal_argc++] = prefix;
-    eal[eal_argc++] = vdev;
-    if (pmd_dir && *pmd_dir) {
-        eal[eal_argc++] = "-d";
-        eal[eal_argc++] = (char *)pmd_dir;
-    }
+    char *eal[] = { argv[0], "--no-pci", "--no-huge", "-m", "256", "--no-telemetry",
+                    "--log-level=*:warning", lcores, prefix, vdev, "-d", (char *)pmd_dir };
+    int eal_argc = (int)(sizeof(eal) / sizeof(eal[0])) - (pmd_dir && *pmd_dir ? 0 : 2);
     if (rte_eal_init(eal_argc, eal) < 0) {
         fprintf(stderr, "rte_eal_init failed: %s\n", rte_strerror(rte_errno));
         return 1;

@@ -13,9 +13,6 @@
 # MTU (default 1500): the bulk runs, raw and ours, in frames of MTU+14 B
 # (above 1500: memif buffers of a whole frame, bsize=, and DEMI_MTU on both
 # ends; devices/dpdk/README.md "Jumbo frames on memif").
-# ZC=1: the clients, raw and ours, run memif's zero-copy mode (ours through
-# DEMI_DPDK_MEMIF_ZC=auto, which needs hugepages: the script reserves the
-# pages it lacks and mounts a private hugetlbfs, and gives both back).
 # RAW_PMD_DIR: where DPDK's drivers are on a machine without DPDK installed
 # (bench/scale/device.sh). Never touches a NIC: memif vdevs, --no-pci.
 set -u
@@ -28,24 +25,14 @@ MTU=${MTU:-1500}
 FRAME=$((MTU + 14))
 BSIZE=""
 [ "$MTU" -gt 1500 ] && BSIZE=$(( (FRAME + 1023) / 1024 * 1024 ))
-ZC=${ZC:-0}
 TMP=$(mktemp -d /tmp/demi_bench_dpdk.XXXXXX)
 PIDS=""
-. "$(dirname "$0")/../../scripts/hugepages.sh"
 cleanup() {
     for p in $PIDS; do kill "$p" 2>/dev/null; done
     wait 2>/dev/null
-    huge_release
     rm -rf "$TMP" /var/run/dpdk/dmb_$$_*
 }
 trap cleanup EXIT INT TERM
-ZC_RAW=""
-if [ "$ZC" = 1 ]; then
-    # 256 MiB for each of the two clients (raw, ours), one at a time
-    huge_reserve 256 || { echo "ZC=1: could not reserve 256 hugepages (root?)"; exit 1; }
-    huge_mount "$TMP/huge" || { echo "ZC=1: cannot mount hugetlbfs"; exit 1; }
-    ZC_RAW=-z
-fi
 ON_SRV="" ON_CLI=""
 if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
     ON_SRV="taskset -c 0" ON_CLI="taskset -c 1"
@@ -63,7 +50,7 @@ field() { # field NAME LINE
 $ON_SRV timeout 120 "$B/raw_memif_pingpong" server -S "$TMP/raw.sock" >"$TMP/raw_srv.out" 2>&1 &
 PIDS="$PIDS $!"
 sleep 0.5
-RAW=$($ON_CLI timeout 120 "$B/raw_memif_pingpong" client $ZC_RAW -S "$TMP/raw.sock" -n "$N" -s "$SIZE" 2>"$TMP/raw_cli.err" | grep '^RESULT')
+RAW=$($ON_CLI timeout 120 "$B/raw_memif_pingpong" client -S "$TMP/raw.sock" -n "$N" -s "$SIZE" 2>"$TMP/raw_cli.err" | grep '^RESULT')
 wait
 # raw packet rate (frames of the MTU), for the bulk comparison: three runs
 RATES=""
@@ -71,7 +58,7 @@ for i in 1 2 3; do
     $ON_SRV timeout 60 "$B/raw_memif_pingpong" server -b ${BSIZE:+-m $BSIZE} -S "$TMP/rate$i.sock" >"$TMP/rate_srv.out" 2>&1 &
     PIDS="$PIDS $!"
     sleep 0.5
-    $ON_CLI timeout 60 "$B/raw_memif_pingpong" client $ZC_RAW -b ${BSIZE:+-m $BSIZE} -s $FRAME -t 2 -S "$TMP/rate$i.sock" >/dev/null 2>&1
+    $ON_CLI timeout 60 "$B/raw_memif_pingpong" client -b ${BSIZE:+-m $BSIZE} -s $FRAME -t 2 -S "$TMP/rate$i.sock" >/dev/null 2>&1
     wait
     r=$(grep '^RESULT' "$TMP/rate_srv.out")
     [ -n "$r" ] && RATES="$RATES $(field gbps "$r")"
@@ -79,8 +66,7 @@ done
 
 # (2) our stack over memif
 dm_env() { # role ip
-    z=auto; [ "$ZC" = 1 ] || z=off
-    echo "DEMI_BACKEND=dpdk DEMI_IPV4=$2/24 DEMI_DPDK_LINK_WAIT_MS=10000 DEMI_LOG=warn DEMI_DPDK_PREFIX=dmb_$$_$1${BSIZE:+ DEMI_MTU=$MTU} DEMI_DPDK_MEMIF_ZC=$z"
+    echo "DEMI_BACKEND=dpdk DEMI_IPV4=$2/24 DEMI_DPDK_LINK_WAIT_MS=10000 DEMI_LOG=warn DEMI_DPDK_PREFIX=dmb_$$_$1${BSIZE:+ DEMI_MTU=$MTU}"
 }
 dm_args() { # role: DEMI_DPDK_ARGS (with RAW_PMD_DIR: where DPDK's drivers are)
     b=""
@@ -117,7 +103,7 @@ row() { # label resultline
         printf '%-34s %10s\n' "$1" "n/a"
     fi
 }
-echo "round trips: $N x $SIZE B messages (RTT in ns)${ON_SRV:+, server on CPU 0 and client on CPU 1}$([ "$ZC" = 1 ] && echo ', memif zero-copy clients')"
+echo "round trips: $N x $SIZE B messages (RTT in ns)${ON_SRV:+, server on CPU 0 and client on CPU 1}"
 printf '%-34s %10s %10s %10s\n' "" p50 p99 p99.9
 row "(1) raw DPDK memif (floor)" "$RAW"
 row "(2) demi TCP over memif (dpdk)" "$DEMI"

@@ -51,7 +51,7 @@ static const char *const dpdk_stat_names[DPDK_ST_COUNT] = {
     "tx", "tx_bytes", "tx_full", "tx_nombuf",
     "tx_copy", "tx_zc_seg", "tx_direct_seg", "tx_drop_bad",
     "rx_nombuf", "imissed", "ierrors", "oerrors", "rx_scarce",
-    "fwd_out", "fwd_in", "memif_zc",
+    "fwd_out", "fwd_in",
 };
 
 /* Per-port process state: the pools outlive a close because the
@@ -384,14 +384,6 @@ static int port_tx_mode(struct dpdk_dev *d, const struct dm_config *cfg, const s
     if (memif && di->device) {
         const struct rte_devargs *da = rte_dev_devargs(di->device);
         d->reconnect = !(da && da->args && strstr(da->args, "role=server"));
-        /* A zero-copy client (DEMI_DPDK_MEMIF_ZC) hands the server its mbufs
-         * as offsets into the EAL's first memseg list: every frame must be
-         * in a pool mbuf, never one of ours by reference (see tx_build). */
-        if (da && da->args && strstr(da->args, "zero-copy=yes")) {
-            d->tx_zc = false;
-            d->st[DPDK_ST_MEMIF_ZC] = 1;
-            DM_INFO("dpdk", "port %u: memif zero-copy client (the server copies each frame once)", d->port);
-        }
     }
     /* memif unmaps its rings on the interrupt thread when the peer leaves:
      * that thread and our bursts must take turns (dpdk_gate.c) */

@@ -184,64 +184,6 @@ int dpdk_build_eal_argv(char **words, int nwords, bool allow_pci, const char *pr
     return argc;
 }
 
-/* A memif client that may run zero-copy: "net_memif..." or its alias
- * "eth_memif...", not role=server, and no zero-copy= of the user's. */
-static bool memif_zc_candidate(const char *dev)
-{
-    if (strncmp(dev, "net_memif", 9) != 0 && strncmp(dev, "eth_memif", 9) != 0)
-        return false;
-    const char *kv = strchr(dev, ',');
-    return !(kv && (strstr(kv, ",role=server") || strstr(kv, ",zero-copy=")));
-}
-
-int dpdk_memif_zc_words(char **words, int nwords, int max, int hugepages_free, char *buf, size_t buflen)
-{
-    /* the user's own choice of memory model, or a secondary */
-    static const char *const o_mine[] = { "--no-huge", "--legacy-mem", "--huge-unlink", "--proc-type", NULL };
-    static const char *const o_mem[] = { "--in-memory", NULL };
-    static const char *const o_sfs[] = { "--single-file-segments", NULL };
-    /* The server maps our memory through its fd: --no-huge memory has none. */
-    if (hugepages_free <= 0 || has_opt(words, nwords, o_mine))
-        return nwords;
-    size_t off = 0;
-    int n = 0;
-    for (int i = 0; i < nwords; i++) {
-        char *dev = NULL;
-        if (strncmp(words[i], "--vdev=", 7) == 0)
-            dev = words[i] + 7;
-        else if (strcmp(words[i], "--vdev") == 0 && i + 1 < nwords)
-            dev = words[++i];
-        if (!dev || !memif_zc_candidate(dev))
-            continue;
-        int l = snprintf(buf + off, buflen - off, "%.*s%s,zero-copy=yes", (int)(dev - words[i]), words[i], dev);
-        if (l < 0 || (size_t)l + 1 > buflen - off)
-            return -E2BIG;
-        words[i] = buf + off;
-        off += (size_t)l + 1;
-        n++;
-    }
-    if (!n)
-        return nwords;
-    /* memif's zero-copy regions are whole memseg lists, one file each. In
-     * a hugetlbfs directory such a file outlives a process that does not
-     * clean up, and the next process of the same prefix takes it over with
-     * its old contents where the EAL expects zeroes: every second client
-     * of a loop died in memif's probe on a stale socket table. In memory
-     * (memfd) the file goes with the process; no secondary can attach to
-     * such a primary, which a memif client is not meant to be. */
-    if (!has_opt(words, nwords, o_mem)) {
-        if (nwords >= max)
-            return -E2BIG;
-        words[nwords++] = "--in-memory";
-    }
-    if (!has_opt(words, nwords, o_sfs)) {
-        if (nwords >= max)
-            return -E2BIG;
-        words[nwords++] = "--single-file-segments";
-    }
-    return nwords;
-}
-
 int dpdk_own_memory_words(char **words, int nwords, int max, int hugepages_free)
 {
     static const char *const o_mine[] = { "--no-huge", "--in-memory", "--legacy-mem", "--huge-unlink",
@@ -493,7 +435,7 @@ static int proc_mode(const struct dm_config *cfg, const char *user_prefix, char 
 static int eal_start(const struct dm_config *cfg)
 {
     /* Kept for the life of the process: the EAL may keep pointers into argv. */
-    static char user_buf[4096], zc_buf[4096], final_buf[8192];
+    static char user_buf[4096], final_buf[8192];
     static char *words[EAL_MAX_ARGS], *argv[EAL_MAX_ARGS + 16];
     char prefix[96], shown[2048];
 
@@ -521,11 +463,8 @@ static int eal_start(const struct dm_config *cfg)
         snprintf(prefix, sizeof(prefix), "%s", p);
     else
         snprintf(prefix, sizeof(prefix), "demi%d", (int)getpid());
-    int huge_free = dpdk_hugepages_free(), zc_mode = 0;
-    if (dm_cfg_enum(cfg, DM_CFG_DPDK_MEMIF_ZC, &zc_mode) < 0)
-        return -EINVAL;
-    if ((zc_mode == 0 && (nw = dpdk_memif_zc_words(words, nw, EAL_MAX_ARGS, huge_free, zc_buf, sizeof(zc_buf))) < 0) ||
-        (nw = dpdk_own_memory_words(words, nw, EAL_MAX_ARGS, huge_free)) < 0) {
+    int huge_free = dpdk_hugepages_free();
+    if ((nw = dpdk_own_memory_words(words, nw, EAL_MAX_ARGS, huge_free)) < 0) {
         DM_ERR("dpdk", "DEMI_DPDK_ARGS: too long");
         return -EINVAL;
     }

@@ -30,7 +30,6 @@ enum {
     DPDK_ST_TX_COPY, DPDK_ST_TX_ZC_SEG, DPDK_ST_TX_DIRECT_SEG, DPDK_ST_TX_DROP_BAD,
     DPDK_ST_RX_NOMBUF, DPDK_ST_IMISSED, DPDK_ST_IERRORS, DPDK_ST_OERRORS, DPDK_ST_RX_SCARCE,
     DPDK_ST_FWD_OUT, DPDK_ST_FWD_IN,
-    DPDK_ST_MEMIF_ZC, /* 1: this port is a memif zero-copy client */
     DPDK_ST_COUNT
 };
 
@@ -187,14 +186,6 @@ int dpdk_split_args(const char *s, char **argv, int max, char *buf, size_t bufle
 int dpdk_hugepages_free(void);
 int dpdk_build_eal_argv(char **words, int nwords, bool allow_pci, const char *prefix, int hugepages_free,
                         int log_level, char **argv, int max, char *buf, size_t buflen);
-/* DEMI_DPDK_MEMIF_ZC=auto: with hugepages, each memif client vdev in words
- * gets ",zero-copy=yes" (the server reads our mbufs where they are, and
- * writes into them: one copy per frame instead of two) and the EAL
- * "--in-memory --single-file-segments" that memif's zero-copy needs
- * (dpdk_eal.c says why in memory). Not with the user's own --no-huge,
- * --legacy-mem, --huge-unlink or --proc-type. Rewritten
- * words are formatted into buf; returns the new count or -E2BIG. */
-int dpdk_memif_zc_words(char **words, int nwords, int max, int hugepages_free, char *buf, size_t buflen);
 /* A process that runs its own port from hugetlbfs files gets the EAL's
  * "--huge-unlink": its hugepage files, never removed by the EAL at exit
  * nor when killed, would keep their pages until someone deletes them

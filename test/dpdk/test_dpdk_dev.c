@@ -701,55 +701,6 @@ static void test_dpdk_eal_argv_keeps_user_options(void **state)
     assert_int_equal(find(argv, n, "--no-telemetry"), -1);
 }
 
-/* DEMI_DPDK_MEMIF_ZC=auto: which words become a zero-copy memif client. */
-static void test_dpdk_memif_zc_words(void **state)
-{
-    (void)state;
-    char buf[1024], *w[16];
-    /* a client (the default role) with hugepages */
-    w[0] = "--vdev=net_memif0,socket=/tmp/a.sock";
-    w[1] = "-m";
-    w[2] = "64";
-    int n = dpdk_memif_zc_words(w, 3, 16, 512, buf, sizeof(buf));
-    assert_int_equal(n, 5);
-    assert_string_equal(w[0], "--vdev=net_memif0,socket=/tmp/a.sock,zero-copy=yes");
-    assert_string_equal(w[1], "-m");
-    assert_string_equal(w[3], "--in-memory");
-    assert_string_equal(w[4], "--single-file-segments");
-    /* "--vdev NAME" as two words, the alias, the user's --in-memory kept once */
-    w[0] = "--in-memory";
-    w[1] = "--vdev";
-    w[2] = "eth_memif1,role=client,id=3";
-    w[3] = "--vdev=net_tap0,iface=x";
-    n = dpdk_memif_zc_words(w, 4, 16, 512, buf, sizeof(buf));
-    assert_int_equal(n, 5);
-    assert_string_equal(w[1], "--vdev");
-    assert_string_equal(w[2], "eth_memif1,role=client,id=3,zero-copy=yes");
-    assert_string_equal(w[3], "--vdev=net_tap0,iface=x");
-    assert_string_equal(w[4], "--single-file-segments");
-    /* left alone: no hugepages, a server, the user's own zero-copy=, the
-     * user's memory model, no memif at all */
-    static const struct { const char *word, *extra; int huge; } same[] = {
-        { "--vdev=net_memif0,socket=/tmp/a.sock", NULL, 0 },
-        { "--vdev=net_memif0,role=server,socket=/tmp/a.sock", NULL, 512 },
-        { "--vdev=net_memif0,zero-copy=no", NULL, 512 },
-        { "--vdev=net_memif0", "--no-huge", 512 },
-        { "--vdev=net_memif0", "--legacy-mem", 512 },
-        { "--vdev=net_memif0", "--proc-type=secondary", 512 },
-        { "--vdev=net_tap0,iface=x", NULL, 512 },
-    };
-    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
-        w[0] = (char *)same[i].word;
-        w[1] = (char *)same[i].extra;
-        int nw = same[i].extra ? 2 : 1;
-        assert_int_equal(dpdk_memif_zc_words(w, nw, 16, same[i].huge, buf, sizeof(buf)), nw);
-        assert_string_equal(w[0], same[i].word);
-    }
-    /* no room for the extra options */
-    w[0] = "--vdev=net_memif0";
-    assert_int_equal(dpdk_memif_zc_words(w, 1, 1, 512, buf, sizeof(buf)), -E2BIG);
-}
-
 /* A process on its own port unlinks its hugepage files (--huge-unlink)
  * unless its user chose the memory options. */
 static void test_dpdk_own_memory_words(void **state)
@@ -834,7 +785,6 @@ int main(void)
         cmocka_unit_test(test_dpdk_split_args_like_a_shell),
         cmocka_unit_test(test_dpdk_eal_argv_adds_safety_options),
         cmocka_unit_test(test_dpdk_eal_argv_keeps_user_options),
-        cmocka_unit_test(test_dpdk_memif_zc_words),
         cmocka_unit_test(test_dpdk_own_memory_words),
         cmocka_unit_test(test_dpdk_mp_flow_queue_is_toeplitz_of_the_received_tuple),
     };

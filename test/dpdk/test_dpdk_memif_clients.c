@@ -17,6 +17,9 @@
  * middle of TX, so the server sits inside its bursts often enough for the
  * race to show within a few clients.
  *
+ * DPDK_CLIENTS_HUGE=1 (test/dpdk/memif_huge.sh): the clients run on
+ * hugepage files (their own, unlinked at creation).
+ *
  * Skips (77) when the library has no dpdk backend.
  */
 #include <arpa/inet.h>
@@ -24,6 +27,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,14 +70,19 @@ static inline uint8_t pattern(int client, uint64_t o)
 static void set_env(const char *role, const char *ip, const char *pfx)
 {
     char args[384], cidr[32];
-    snprintf(args, sizeof(args), "--no-huge -m 256 --vdev=net_memif0,role=%s,socket=%s", role, sock_path);
+    /* DPDK_CLIENTS_HUGE=1 (test/dpdk/memif_huge.sh): clients on hugepages */
+    const char *h = getenv("DPDK_CLIENTS_HUGE");
+    bool huge = h && *h == '1' && strcmp(role, "client") == 0;
+    snprintf(args, sizeof(args), "%s--vdev=net_memif0,role=%s,socket=%s", huge ? "" : "--no-huge -m 256 ", role,
+             sock_path);
     snprintf(cidr, sizeof(cidr), "%s/24", ip);
     setenv("DEMI_BACKEND", "dpdk", 1);
     setenv("DEMI_DPDK_ARGS", args, 1);
     setenv("DEMI_DPDK_PREFIX", pfx, 1);
     setenv("DEMI_DPDK_LINK_WAIT_MS", "10000", 1);
     setenv("DEMI_IPV4", cidr, 1);
-    setenv("DEMI_LOG", "error", 1);
+    /* DPDK_CLIENTS_LOG=info shows each process's EAL arguments */
+    setenv("DEMI_LOG", getenv("DPDK_CLIENTS_LOG") ? getenv("DPDK_CLIENTS_LOG") : "error", 1);
 }
 
 /* A child reports its own crash as a signal, not through cmocka's handlers. */

@@ -62,19 +62,12 @@ static int test_mtu(void)
 }
 
 /* DPDK_STACK_HUGE=1 (test/dpdk/memif_huge.sh, with hugepages): the client
- * (this process) leaves the memory to the EAL, so DEMI_DPDK_MEMIF_ZC=auto
- * makes it a memif zero-copy client (=off: a copying one on hugepage
- * files); the server stays on --no-huge. */
+ * (this process) leaves the memory to the EAL, which maps hugepage files;
+ * the server stays on --no-huge. */
 static bool test_huge(void)
 {
     const char *z = getenv("DPDK_STACK_HUGE");
     return z && *z == '1';
-}
-
-static bool test_zc(void)
-{
-    const char *z = getenv("DEMI_DPDK_MEMIF_ZC");
-    return test_huge() && !(z && !strcmp(z, "off"));
 }
 
 static int make_instance(const char *role, const char *ip, struct dm_instance **out)
@@ -455,14 +448,6 @@ static void test_dpdk_descriptors_leave_the_low_numbers_free(void **state)
         fail_msg("the first free descriptor was %d before the datapath started, %d after", fd_before, fd);
 }
 
-/* The client is a memif zero-copy one exactly when it has hugepages and
- * DEMI_DPDK_MEMIF_ZC is not off. */
-static void test_memif_zero_copy_only_with_hugepages(void **state)
-{
-    (void)state;
-    assert_int_equal(dm_stats_get(inst, "dpdk.memif_zc"), test_zc() ? 1 : 0);
-}
-
 static void test_tcp_echo_1B_to_1MiB(void **state)
 {
     (void)state;
@@ -761,7 +746,6 @@ int main(void)
     };
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dpdk_descriptors_leave_the_low_numbers_free),
-        cmocka_unit_test(test_memif_zero_copy_only_with_hugepages),
         cmocka_unit_test(test_tcp_echo_1B_to_1MiB),
         cmocka_unit_test(test_udp_echo),
         cmocka_unit_test(test_tcp_100_concurrent_connections),

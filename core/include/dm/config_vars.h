@@ -135,10 +135,6 @@
     X(DPDK_MEMIF_RX_CKSUM, ENUM, "trust", 0, 0, "trust|verify", NULL, "dpdk",                                     \
       "memif (shared memory, no wire): `trust` takes received TCP/UDP checksums as good, as Linux does across a "   \
       "veth pair; `verify` checks them (a peer that injects corruption, `DEMI_FAULTS` corrupt).")                 \
-    X(DPDK_MEMIF_ZC, ENUM, "auto", 0, 0, "auto|off", NULL, "dpdk",                                                 \
-      "`auto`: with hugepages, a memif client port runs memif's zero-copy mode (`zero-copy=yes`, EAL "            \
-      "`--single-file-segments`): the server reads our frames from our memory and writes its own into it, one "   \
-      "copy per frame instead of two. `off`: memif copies through its shared ring, as without hugepages.")        \
     X(DPDK_INTR_TURN_US, US, "20000", 10, 1000000, NULL, NULL, "dpdk",                                             \
       "Native API with a memif port: DPDK's interrupt thread sleeps this long between its turns with the bursts "  \
       "once the link is up (1 ms before).")                                                                       \
