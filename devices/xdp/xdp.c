@@ -79,6 +79,7 @@
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <pthread.h>
 #include <bpf/bpf.h>
@@ -95,6 +96,7 @@
 #include "dm/stats.h"
 #include "dm/time.h"
 #include "xdp_fwd.h"
+#include "xdp_stray.h"
 #include "xdp_lib.h"
 #include "xdp_prog.h"
 
@@ -118,12 +120,13 @@
 enum {
     XDP_C_RX, XDP_C_TX, XDP_C_TX_FULL, XDP_C_TX_BAD, XDP_C_RX_NO_HDR, XDP_C_FILL_EMPTY,
     XDP_C_TX_KICKS, XDP_C_FILL_KICKS, XDP_C_RX_SCARCE, XDP_C_ARP_SHARED, XDP_C_ND_SHARED, XDP_C_TX_COPY, XDP_C_TX_ZC,
-    XDP_C_TX_ZC_DESCS, XDP_C_COMP_ORDER, XDP_C_RX_MULTI, XDP_C_FWD_IN, XDP_C_FWD_OUT, XDP_C_FWD_FULL, XDP_NCTR
+    XDP_C_TX_ZC_DESCS, XDP_C_COMP_ORDER, XDP_C_RX_MULTI, XDP_C_FWD_IN, XDP_C_FWD_OUT, XDP_C_FWD_FULL,
+    XDP_C_STRAY_RX, XDP_C_STRAY_KERNEL, XDP_C_STRAY_TRUNC, XDP_NCTR
 };
 static const char *const xdp_ctr_names[XDP_NCTR] = {
     "rx", "tx", "tx_full", "tx_bad", "rx_no_hdr", "fill_empty", "tx_kicks", "fill_kicks", "rx_scarce",
     "arp_shared", "nd_shared", "tx_copy", "tx_zc", "tx_zc_descs", "comp_order", "rx_multi", "fwd_in", "fwd_out",
-    "fwd_full",
+    "fwd_full", "stray_rx", "stray_kernel", "stray_trunc",
 };
 
 /* What a descriptor on the TX ring holds until its completion: a UMEM
@@ -186,6 +189,10 @@ struct xdp_dev {
     /* frames the other processes of the interface hand us, and we them
      * (xdp_fwd.c): me is NULL alone on the interface */
     struct xdp_fwd fwd;
+    /* frames for us on the queues without a socket of ours (xdp_stray.c) */
+    struct xdp_stray stray;
+    int ep_fd;                     /* alone (no fwd.me) with a packet socket: our wait fd */
+    int helper_pkt;                /* a packet socket from the helper, until stray_open takes it */
 };
 
 /* Drops a reference on the UMEM: the device's (closed, no received frame
@@ -508,6 +515,31 @@ static uint16_t fwd_rx(struct xdp_dev *xd, struct dm_buf **pkts, uint16_t n)
     return k;
 }
 
+/* Frames the kernel got on a queue no process of ours holds (our packet
+ * socket: xdp_stray.c), in free UMEM frames, as if received here. Left
+ * to the kernel when it has our address. Out of frames: they wait. */
+static uint16_t stray_rx(struct xdp_dev *xd, struct dm_buf **pkts, uint16_t n)
+{
+    const uint8_t *data;
+    uint32_t len;
+    bool trunc, kernel = xdp_stray_kernel_has(&xd->stray);
+    uint16_t k = 0;
+    while (k < n && (data = xdp_stray_peek(&xd->stray, &len, &trunc)) != NULL) {
+        if (kernel || trunc || len > XDP_FRAME_SIZE - XDP_PACKET_HEADROOM) {
+            xd->ctr[kernel ? XDP_C_STRAY_KERNEL : XDP_C_STRAY_TRUNC]++;
+        } else {
+            struct dm_buf *b = inject_buf(xd, len);
+            if (!b)
+                break;
+            memcpy(b->data, data, len);
+            pkts[k++] = b;
+            xd->ctr[XDP_C_STRAY_RX]++;
+        }
+        xdp_stray_pop(&xd->stray);
+    }
+    return k;
+}
+
 static uint16_t xdp_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
 {
     struct xdp_dev *xd = dev->priv;
@@ -522,6 +554,14 @@ static uint16_t xdp_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
     }
     if (dm_unlikely(xdp_fwd_pending(&xd->fwd))) {
         uint16_t f = fwd_rx(xd, pkts, n);
+        pkts += f;
+        n = (uint16_t)(n - f);
+        k += f;
+        if (!n)
+            return (uint16_t)k;
+    }
+    if (dm_unlikely(xdp_stray_pending(&xd->stray))) {
+        uint16_t f = stray_rx(xd, pkts, n);
         pkts += f;
         n = (uint16_t)(n - f);
         k += f;
@@ -830,7 +870,7 @@ static int xdp_libxdp_print(enum libxdp_print_level level, const char *fmt, va_l
 /* Forked children get our mappings of the rings not at all (MADV_DONTFORK)
  * and close their copy of each socket: a copy would keep the socket, and
  * with it our queue and XSKMAP slot, alive after we exit. */
-#define XDP_MAX_OPEN 16
+#define XDP_MAX_OPEN 64
 static int open_fds[XDP_MAX_OPEN];
 
 static void xdp_atfork_child(void)
@@ -1003,7 +1043,7 @@ static int open_shared(struct xdp_dev *xd, const char *ifname, int64_t queue, ui
     }
     if ((err == -EPERM || err == -EACCES) && xdp_helper_fd() >= 0) {
         xd->via_helper = true;
-        err = xdp_helper_get(memfd, xd->area_len, umem_flags, &xd->sh, &xd->fd);
+        err = xdp_helper_get(memfd, xd->area_len, umem_flags, &xd->sh, &xd->fd, &xd->helper_pkt);
         if (err < 0)
             DM_ERR("xdp", "%s: the privileged helper could not give us a socket: %s", ifname, strerror(-err));
     } else if (err == -EPERM || err == -EACCES) {
@@ -1153,8 +1193,54 @@ static int open_libxdp(struct xdp_dev *xd, const char *ifname, int64_t queue, bo
     return 0;
 }
 
+static void stray_close(struct xdp_dev *xd)
+{
+    if (xd->ep_fd >= 0) {
+        track_fd(xd->ep_fd, false);
+        close(xd->ep_fd);
+        xd->ep_fd = -1;
+    }
+    if (xd->stray.fd >= 0) {
+        track_fd(xd->stray.fd, false);
+        track_fd(xd->stray.nl_fd, false);
+    }
+    xdp_stray_close(&xd->stray);
+}
+
+/* With more queues than ours: a packet socket for the frames of the
+ * queues no process holds (xdp_stray.c), in our wait fd. */
+static void stray_open(struct xdp_dev *xd, const char *ifname, uint32_t nq, const struct xdp_our_addrs *addr)
+{
+    int err = xdp_stray_open(&xd->stray, xd->ifindex, addr, xd->helper_pkt);
+    xd->helper_pkt = -1;
+    if (err == 0) {
+        struct epoll_event ev = { .events = EPOLLIN };
+        int ep = xd->fwd.me ? xd->fwd.ep_fd : (xd->ep_fd = epoll_create1(EPOLL_CLOEXEC));
+        if (ep < 0 || (!xd->fwd.me && epoll_ctl(ep, EPOLL_CTL_ADD, xd->fd, &ev) < 0) ||
+            epoll_ctl(ep, EPOLL_CTL_ADD, xd->stray.fd, &ev) < 0)
+            err = -errno;
+    }
+    if (err < 0) {
+        stray_close(xd);
+        DM_WARN("xdp", "%s: no packet socket for the frames of the %u queue(s) without a process of ours (%s): "
+                "the flows the peer places there are lost; run a process per queue, or one queue (ethtool -L %s "
+                "combined 1)", ifname, nq - 1, strerror(-err), ifname);
+        return;
+    }
+    track_fd(xd->stray.fd, true);
+    track_fd(xd->stray.nl_fd, true);
+    if (xd->ep_fd >= 0)
+        track_fd(xd->ep_fd, true);
+    DM_INFO("xdp", "%s: the frames for us on the queues without a process of ours come through a packet socket%s",
+            ifname, xd->stray.kernel_has ? " (the kernel has our address now: they stay the kernel's)" : "");
+}
+
 static void xdp_teardown(struct xdp_dev *xd)
 {
+    stray_close(xd);
+    if (xd->helper_pkt >= 0)
+        close(xd->helper_pkt);
+    xd->helper_pkt = -1;
     if (xd->shared) {
         if (xd->claimed)
             close_shared(xd);
@@ -1230,6 +1316,7 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
     xd->dev = dev;
     xd->fd = -1;
     xd->fwd.wake_fd = xd->fwd.ep_fd = -1;
+    xd->stray.fd = xd->stray.nl_fd = xd->ep_fd = xd->helper_pkt = -1;
     xd->sh.xsks_fd = xd->sh.queues_fd = xd->sh.neigh_fd = xd->sh.neigh6_fd = xd->sh.fwd_fd = -1;
     xd->ifindex = (int)if_nametoindex(ifname);
     xd->refs = 1;
@@ -1305,6 +1392,8 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
     dev->rx_burst = xdp_rx;
     dev->tx_burst = xdp_tx;
     (void)dm_stats_register(dev->inst, "xdp", xdp_ctr_names, xd->ctr, XDP_NCTR);
+    if (xd->shared && (nq_now ? nq_now : nqueues) > 1)
+        stray_open(xd, ifname, nq_now ? nq_now : nqueues, &addr);
     if (xd->shared) {
         char ip[INET_ADDRSTRLEN + INET6_ADDRSTRLEN + 8] = "", *e;
         inet_ntop(AF_INET, &addr.v4, ip, INET_ADDRSTRLEN);
@@ -1361,7 +1450,7 @@ static int xdp_info(struct dm_dev *dev, struct dm_dev_info *info)
 static int xdp_wait_fd(struct dm_dev *dev)
 {
     struct xdp_dev *xd = dev->priv;
-    return xd->fwd.me ? xd->fwd.ep_fd : xd->fd;
+    return xd->fwd.me ? xd->fwd.ep_fd : xd->ep_fd >= 0 ? xd->ep_fd : xd->fd;
 }
 
 static void fwd_copy(void *arg, uint8_t *dst, uint32_t len)

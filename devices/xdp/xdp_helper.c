@@ -60,14 +60,15 @@ struct helper_req {
 };
 
 /* a GET's answer carries the socket and the shared maps: xsks, queues,
- * neigh (ARP), neigh6 (ND), fwd */
-#define HELPER_FDS 6
+ * neigh (ARP), neigh6 (ND), fwd; then, with `pkt`, a packet socket
+ * (xdp_stray.c: creating one takes CAP_NET_RAW, setting it up nothing) */
+#define HELPER_FDS 7
 
 struct helper_res {
     int32_t err;
     uint32_t nqueues;
     uint32_t legacy;
-    uint32_t pad;
+    uint32_t pkt;
 };
 
 static int helper_ch = -1;
@@ -145,10 +146,15 @@ static void serve_get(int reply, int memfd, uint64_t len, uint32_t umem_flags)
         res.err = xsk;
     }
     if (res.err == 0) {
-        int fds[HELPER_FDS] = { xsk, sh.xsks_fd, sh.queues_fd, sh.neigh_fd, sh.neigh6_fd, sh.fwd_fd };
+        /* protocol 0: it receives nothing until the worker binds it */
+        int pkt = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        int fds[HELPER_FDS] = { xsk, sh.xsks_fd, sh.queues_fd, sh.neigh_fd, sh.neigh6_fd, sh.fwd_fd, pkt };
         res.nqueues = sh.nqueues;
         res.legacy = sh.legacy;
-        res.err = send_fds(reply, &res, sizeof(res), fds, HELPER_FDS);
+        res.pkt = pkt >= 0;
+        res.err = send_fds(reply, &res, sizeof(res), fds, HELPER_FDS - (pkt < 0));
+        if (pkt >= 0)
+            close(pkt);
     } else {
         DM_ERR("xdp", "helper: the datapath for a worker: %s", strerror(-res.err));
         send_fds(reply, &res, sizeof(res), NULL, 0);
@@ -275,12 +281,12 @@ static int helper_call(uint32_t op, int memfd, uint64_t len, uint32_t umem_flags
     return err;
 }
 
-int xdp_helper_get(int memfd, size_t len, uint32_t umem_flags, struct xdp_shared *sh, int *xsk_fd)
+int xdp_helper_get(int memfd, size_t len, uint32_t umem_flags, struct xdp_shared *sh, int *xsk_fd, int *pkt_fd)
 {
     struct helper_res res;
     int fds[HELPER_FDS], nfds = 0;
     int err = helper_call(HELPER_GET, memfd, len, umem_flags, &res, fds, &nfds);
-    if (err == 0 && nfds != HELPER_FDS)
+    if (err == 0 && nfds != HELPER_FDS - !res.pkt)
         err = -EPROTO;
     if (err < 0) {
         for (int i = 0; i < nfds; i++)
@@ -293,6 +299,7 @@ int xdp_helper_get(int memfd, size_t len, uint32_t umem_flags, struct xdp_shared
     sh->neigh_fd = fds[3];
     sh->neigh6_fd = fds[4];
     sh->fwd_fd = fds[5];
+    *pkt_fd = res.pkt ? fds[6] : -1;
     sh->nqueues = res.nqueues;
     sh->legacy = res.legacy;
     return 0;

@@ -126,8 +126,9 @@ uint32_t xdp_iface_queues(const char *ifname, uint32_t queue, uint32_t *now);
  * parent before it dropped privileges), else -1. */
 int xdp_helper_fd(void);
 /* Asks the helper for xdp_shared_get() and xdp_xsk_umem_socket(): on
- * success *xsk_fd and sh's fds are ours. -errno (the helper's). */
-int xdp_helper_get(int memfd, size_t len, uint32_t umem_flags, struct xdp_shared *sh, int *xsk_fd);
+ * success *xsk_fd and sh's fds are ours, and *pkt_fd a packet socket not
+ * bound yet (xdp_stray_open), or -1. -errno (the helper's). */
+int xdp_helper_get(int memfd, size_t len, uint32_t umem_flags, struct xdp_shared *sh, int *xsk_fd, int *pkt_fd);
 /* Asks the helper for xdp_shared_put(). */
 int xdp_helper_put(void);
 

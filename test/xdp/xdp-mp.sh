@@ -19,6 +19,15 @@
 #          the other process resolves C through xdp_neigh6 (xdp.nd_shared)
 #   unpriv a server started as nobody (no privileged parent, so no helper)
 #          says at error level that its datapath did not start, and why
+#   alone  one preloaded echo server alone on the 2-queue veth (the kernel
+#          does not have our address): 16 connections byte-exact, those
+#          the peer places on queue 1 (no socket there) reaching it through
+#          its packet socket (xdp.stray_rx; before: half were lost)
+#   alone6 the same over IPv6, C without a neighbour entry for us: its
+#          solicitations, and the answers to ours, come on either queue
+#   alone_nginx  nginx, master on, 1 worker as its default user, on the
+#          2-queue veth: its packet socket comes from the privileged helper;
+#          20 requests, each its own connection, all served
 #   active a preloaded echo server and a preloaded client process (queues of
 #          their own): the client's 16 connections (128 KiB each way) to a
 #          Linux server in C come back on the queue C's hash picks, half
@@ -115,13 +124,15 @@ stop_server() { eval "kill -TERM \$pid_$1; wait \$pid_$1"; }
 stat_of() { awk -v k="$2" '$1 == k || $1 == k":" {print $2}' "$out/$1.stats" 2>/dev/null | tail -1; }
 clients() { ip netns exec $C timeout 60 python3 "$here/xdp_mp.py" clients ${host:-$net.1} $port "$@"; }
 
-# nginx_start: nginx (master, 2 workers) over our datapath in S on $port,
-# its files in $out/html; waits until both workers have a queue
+# nginx_start [N]: nginx (master, N workers, 2 by default) over our
+# datapath in S on $port, its files in $out/html; waits until every worker
+# has a queue
 nginx_start() {
+  nw=${1:-2}
   mkdir -p "$out/html" "$out/tmp"
   chmod -R a+rwX "$out"
   cat >"$out/nginx.conf" <<CONF
-worker_processes 2;
+worker_processes $nw;
 daemon off;
 master_process on;
 pid $out/nginx.pid;
@@ -140,7 +151,7 @@ CONF
   ip netns exec $S env LD_PRELOAD="$lib" timeout 90 nginx -p "$out" -c "$out/nginx.conf" >"$out/nginx.err" 2>&1 &
   pids="$pids $!"
   for _ in $(seq 100); do
-    [ "$(cat "$out/error.log" "$out/nginx.err" 2>/dev/null | grep -c "xdp: .* queue [0-9]* (of")" -ge 2 ] && break
+    [ "$(cat "$out/error.log" "$out/nginx.err" 2>/dev/null | grep -c "xdp: .* queue [0-9]* (of")" -ge "$nw" ] && break
     sleep 0.1
   done
 }
@@ -233,6 +244,40 @@ two)
   [ $((${aa:-0} + ${ab:-0})) -ge 1 ] || fail "no process learnt the peer's MAC through xdp_neigh"
   echo "two processes on queues $qa and $qb of one veth: 16 connections byte-exact ($ca + $cb; xdp.rx $ra, $rb;" \
        "ARP shared ${aa:-0}, ${ab:-0}); the kernel's listener on the same interface answered"
+  ;;
+alone|alone6)
+  if [ $case = alone6 ]; then
+    net6=fd12:$((id % 250 + 1))::
+    export DEMI_IPV6=${net6}1/64
+    for n in $S $C; do ip netns exec $n sysctl -qw net.ipv6.conf.all.disable_ipv6=0 2>/dev/null; done
+    ip netns exec $C sysctl -qw net.ipv6.conf.$IC.disable_ipv6=0 2>/dev/null
+    ip -n $C addr add ${net6}2/64 dev $IC nodad || fail "no IPv6 address in C"
+    host=${net6}1
+    start_server a server6
+  else
+    start_server a
+  fi
+  qa=$(queue_of a)
+  clients 16 65536 >"$out/c.out" 2>"$out/c.err"
+  ok=$(grep -c ok "$out/c.out")
+  stop_server a
+  ca=$(wc -l <"$out/a.conns") sa=$(stat_of a xdp.stray_rx) ra=$(stat_of a xdp.rx)
+  [ "$ok" = 16 ] && [ "$ca" = 16 ] || fail "$ok of 16 connections byte-exact, $ca served (queue $qa)"
+  [ "${sa:-0}" -gt 0 ] && [ "${ra:-0}" -gt 0 ] || fail "xdp.rx ${ra:-none}, xdp.stray_rx ${sa:-none}: not both queues"
+  echo "one process on queue $qa of 2: 16 connections byte-exact, frames of the other queue through its packet" \
+       "socket (xdp.stray_rx $sa, xdp.rx $ra)"
+  ;;
+alone_nginx)
+  for p in nginx curl; do command -v $p >/dev/null || { echo "SKIP: $p missing"; exit 77; }; done
+  mkdir -p "$out/html"
+  echo hello >"$out/html/small.txt"
+  nginx_start 1
+  got=$(small 20)
+  logs=$(cat "$out/error.log" "$out/nginx.err" 2>/dev/null)
+  [ "$got" = 20 ] || fail "$got of 20 requests served by nginx's one worker on a 2-queue veth"
+  echo "$logs" | grep -q "socket from the privileged helper" || fail "the worker did not get its socket from the helper"
+  echo "$logs" | grep -q "come through a packet socket" || fail "no packet socket for the other queue"
+  echo "nginx, 1 worker as its default user, on a 2-queue veth: 20 of 20 requests served (the packet socket from the helper)"
   ;;
 active)
   start_server a
@@ -368,11 +413,14 @@ pass)
   ip netns exec $C timeout 60 python3 "$here/xdp_mp.py" clients $net.1 $kport 16 1000 3 >"$out/c.out" 2>"$out/c.err"
   ok=$(grep -c ok "$out/c.out") k=$(wc -l <"$out/k.conns")
   stop_server a
-  ra=$(stat_of a xdp.rx)
+  ra=$(stat_of a xdp.rx) sk=$(stat_of a xdp.stray_kernel) sr=$(stat_of a xdp.stray_rx)
   [ "$ok" -ge 1 ] && [ "$ok" = "$k" ] || fail "$ok connections completed, the kernel accepted $k"
   [ "$ok" -lt 16 ] && [ "${ra:-0}" -gt 0 ] || fail "none reached our stack on queue 0 (ok $ok, xdp.rx ${ra:-none})"
+  # our packet socket, opened before the kernel had our address, saw the
+  # change and left the kernel its frames
+  [ "${sk:-0}" -gt 0 ] && [ "${sr:-0}" = 0 ] || fail "xdp.stray_kernel ${sk:-none}, xdp.stray_rx ${sr:-none}"
   echo "our address on the queue without a socket goes to the kernel: $ok of 16 connections reached its listener," \
-       "the others our stack on queue 0 (xdp.rx $ra)"
+       "the others our stack on queue 0 (xdp.rx $ra; $sk frames left to the kernel by our packet socket)"
   ;;
 unpriv)
   command -v setpriv >/dev/null || { echo "SKIP: setpriv missing"; exit 77; }
