@@ -41,12 +41,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "dm/compiler.h"
+#include "dm/time.h"
 #include "xdp_prog.h"
 #include "xdp_stray.h"
 
 #define STRAY_FRAME   4096u        /* one frame of up to ~4,000 bytes: our MTU stays below */
 #define STRAY_BLOCK   (16u * STRAY_FRAME)
 #define STRAY_BLOCKS  16u          /* 256 frames, 1 MiB */
+#define XDP_STRAY_NL_EVERY DM_NS_PER_MS
 
 /* A classic BPF program with forward jumps to labels, resolved at the end. */
 enum { L_NEXT = -1, L_ACCEPT, L_REJECT, L_V4, L_ARP, L_V6, L_NS, L_COUNT };
@@ -162,6 +164,12 @@ bool xdp_stray_kernel_has(struct xdp_stray *s)
     char buf[4096];
     bool changed = false;
     ssize_t r;
+    /* a look at the netlink socket is a syscall: once a millisecond at
+     * most, not per batch of frames */
+    int64_t now = dm_clock_ns();
+    if (now - s->nl_seen_ns < XDP_STRAY_NL_EVERY)
+        return s->kernel_has;
+    s->nl_seen_ns = now;
     while ((r = recv(s->nl_fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0 || (r < 0 && errno == ENOBUFS))
         changed = true;
     if (changed)

@@ -21,6 +21,7 @@ struct xdp_stray {
     size_t ring_len;
     uint32_t frame_nr, next;
     bool kernel_has;               /* the kernel has one of our addresses: its frames are its own */
+    int64_t nl_seen_ns;            /* when nl_fd was last read */
     uint32_t v4;                   /* ours, network order */
     bool has6;
     uint8_t v6[16];
@@ -53,7 +54,8 @@ const uint8_t *xdp_stray_peek(struct xdp_stray *s, uint32_t *len, bool *trunc);
 void xdp_stray_pop(struct xdp_stray *s);
 
 /* Does the kernel have one of our addresses now? (looked up again when
- * the kernel said its addresses changed, else the last answer) */
+ * the kernel said its addresses changed, which is read at most once a
+ * millisecond; else the last answer) */
 bool xdp_stray_kernel_has(struct xdp_stray *s);
 
 #endif /* DM_XDP_STRAY_H */
