@@ -51,7 +51,7 @@ static const char *const dpdk_stat_names[DPDK_ST_COUNT] = {
     "tx", "tx_bytes", "tx_full", "tx_nombuf",
     "tx_copy", "tx_zc_seg", "tx_direct_seg", "tx_drop_bad",
     "rx_nombuf", "imissed", "ierrors", "oerrors", "rx_scarce",
-    "fwd_out", "fwd_in",
+    "fwd_out", "fwd_in", "rx_adopted",
 };
 
 /* Per-port process state: the pools outlive a close because the

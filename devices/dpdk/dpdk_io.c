@@ -130,6 +130,8 @@ uint16_t dpdk_rx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
     if (dm_unlikely(!dpdk_gate_enter(d->port)))
         return 0;
     uint16_t nb = rte_eth_rx_burst(d->port, d->queue, mb, n);
+    if (dm_unlikely(d->secondary && (d->adopted || --d->adopt_poll == 0)))
+        nb = dpdk_mp_adopted_rx(d, mb, nb, n);
     dpdk_gate_leave(d->port);
     /* a shared port: ARP frames go to every process, and the frames other
      * processes hand over follow the port's (dpdk_mp.c) */

@@ -95,6 +95,29 @@ bool dpdk_mp_owner_alive(const struct dpdk_mp_queue *e)
     return st == 0 || e->start_time == 0 || st == e->start_time;
 }
 
+/* A claimed queue that another secondary still polls as free
+ * (dpdk_mp_adopted_rx): it lets go at its next burst, and a queue takes
+ * one poller at a time. One that stays (stopped, gone) is waited for 1 s,
+ * then taken from it. */
+static void adopter_wait(struct dpdk_mp_queue *e, uint16_t port, int q)
+{
+    int64_t end = dm_clock_ns() + DM_NS_PER_S;
+    int32_t a;
+    /* our pid store, then their adopter load; the poller does the
+     * reverse (adopt_scan): with a full fence on each side, one of the
+     * two sees the other */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    while ((a = __atomic_load_n(&e->adopter, __ATOMIC_ACQUIRE)) != 0) {
+        if (dm_clock_ns() > end || (kill(a, 0) != 0 && errno == ESRCH)) {
+            if (__atomic_compare_exchange_n(&e->adopter, &a, 0, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                DM_WARN("dpdk", "port %u queue %d: pid %d polled it and did not let go: taken", port, q, a);
+            continue;
+        }
+        struct timespec ts = { 0, 50 * DM_NS_PER_US };
+        nanosleep(&ts, NULL);
+    }
+}
+
 /* A free queue, else one whose owner is gone: its index, claimed; -1. */
 static int claim_queue(struct dpdk_mp_shm *shm, uint16_t port)
 {
@@ -115,6 +138,7 @@ static int claim_queue(struct dpdk_mp_shm *shm, uint16_t port)
             e->claims++;
             if (old != 0)
                 DM_WARN("dpdk", "port %u queue %d: its owner (pid %d) is gone: reclaimed", port, i, old);
+            adopter_wait(e, port, i);
             return i;
         }
     }
@@ -179,6 +203,8 @@ int dpdk_mp_attach(struct dpdk_dev *d, uint16_t port, int64_t wait_ms)
     d->queue = (uint16_t)q;
     d->shm = shm;
     d->secondary = true;
+    d->adopted = 0;
+    d->adopt_poll = 1; /* look for free queues at the first burst */
     DM_INFO("dpdk", "port %u (%s): secondary on queue %d of %u (%s)", port, shm->driver, q, shm->nb_queues,
             shm->place_how);
     return 0;
@@ -189,6 +215,12 @@ void dpdk_mp_detach(struct dpdk_dev *d)
     if (!d->shm)
         return;
     int32_t me = (int32_t)getpid();
+    for (int q = 0; q < d->shm->nb_queues; q++) {
+        int32_t a = me;
+        if (d->adopted & (1u << q))
+            __atomic_compare_exchange_n(&d->shm->q[q].adopter, &a, 0, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+    }
+    d->adopted = 0;
     __atomic_store_n(&d->shm->q[d->queue].listening, 0, __ATOMIC_RELAXED);
     __atomic_compare_exchange_n(&d->shm->q[d->queue].pid, &me, 0, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
     d->shm = NULL;
@@ -225,6 +257,63 @@ uint16_t dpdk_mp_arp(struct dpdk_dev *d, struct rte_mbuf **mb, uint16_t nb, uint
     }
     if (nb < max && !rte_ring_empty(d->arp_in))
         nb = (uint16_t)(nb + rte_ring_dequeue_burst(d->arp_in, (void **)(mb + nb), max - nb, NULL));
+    return nb;
+}
+
+/* Free queues. A port spreads flows over all its queues (tap's flow hash,
+ * a NIC's RSS) whether or not a process claimed each: with fewer
+ * secondaries than queues (demi-run --dpdk-primary=4 with 2 workers, a
+ * worker that died until another takes its place) the flows of a queue
+ * nobody polls were lost. So one live secondary polls each free queue
+ * besides its own (its `adopter` in the table, taken by compare-and-swap:
+ * one poller per queue, as DPDK wants), takes its frames as its own, and
+ * hands on what it has no socket for (dpdk_mp_forward). A process that
+ * claims the queue waits for the poller to let go (adopter_wait). */
+static void adopt_scan(struct dpdk_dev *d)
+{
+    struct dpdk_mp_shm *shm = d->shm;
+    int32_t me = (int32_t)getpid();
+    for (int q = 0; q < shm->nb_queues; q++) {
+        struct dpdk_mp_queue *e = &shm->q[q];
+        if (q == d->queue || (d->adopted & (1u << q)) || __atomic_load_n(&e->pid, __ATOMIC_ACQUIRE) != 0)
+            continue;
+        int32_t a = __atomic_load_n(&e->adopter, __ATOMIC_ACQUIRE);
+        if (a != 0 && !(kill(a, 0) != 0 && errno == ESRCH))
+            continue; /* another live process polls it */
+        if (__atomic_compare_exchange_n(&e->adopter, &a, me, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            __atomic_thread_fence(__ATOMIC_SEQ_CST); /* before our next look at pid (adopter_wait) */
+            d->adopted |= 1u << q;
+            DM_INFO("dpdk", "port %u: queue %d has no process: polled by this one (pid %d) until one claims it",
+                    d->port, q, (int)me);
+        }
+    }
+}
+
+uint16_t dpdk_mp_adopted_rx(struct dpdk_dev *d, struct rte_mbuf **mb, uint16_t nb, uint16_t max)
+{
+    struct dpdk_mp_shm *shm = d->shm;
+    if (!shm || shm->nb_queues < 2)
+        return nb;
+    if (d->adopt_poll == 0 || --d->adopt_poll == 0) {
+        d->adopt_poll = DPDK_MP_ADOPT_POLL;
+        adopt_scan(d);
+    }
+    for (uint32_t set = d->adopted; set && nb < max; set &= set - 1) {
+        int q = __builtin_ctz(set);
+        struct dpdk_mp_queue *e = &shm->q[q];
+        if (__atomic_load_n(&e->pid, __ATOMIC_ACQUIRE) != 0) {
+            /* claimed: its owner waits for us to let go (adopter_wait) */
+            d->adopted &= ~(1u << q);
+            __atomic_store_n(&e->adopter, 0, __ATOMIC_RELEASE);
+            continue;
+        }
+        uint16_t got = rte_eth_rx_burst(d->port, (uint16_t)q, mb + nb, (uint16_t)(max - nb));
+        if (got) {
+            nb = (uint16_t)(nb + got);
+            d->st[DPDK_ST_RX_ADOPTED] += got;
+            __atomic_store_n(&e->rx, e->rx + got, __ATOMIC_RELAXED); /* the primary's table */
+        }
+    }
     return nb;
 }
 

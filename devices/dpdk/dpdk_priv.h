@@ -29,7 +29,7 @@ enum {
     DPDK_ST_TX, DPDK_ST_TX_BYTES, DPDK_ST_TX_FULL, DPDK_ST_TX_NOMBUF,
     DPDK_ST_TX_COPY, DPDK_ST_TX_ZC_SEG, DPDK_ST_TX_DIRECT_SEG, DPDK_ST_TX_DROP_BAD,
     DPDK_ST_RX_NOMBUF, DPDK_ST_IMISSED, DPDK_ST_IERRORS, DPDK_ST_OERRORS, DPDK_ST_RX_SCARCE,
-    DPDK_ST_FWD_OUT, DPDK_ST_FWD_IN,
+    DPDK_ST_FWD_OUT, DPDK_ST_FWD_IN, DPDK_ST_RX_ADOPTED,
     DPDK_ST_COUNT
 };
 
@@ -54,6 +54,8 @@ struct dpdk_dev {
     bool secondary;          /* a queue of a port that demi-dpdk-primary owns */
     struct dpdk_mp_shm *shm; /* secondary: the primary's table */
     struct rte_ring *arp_in; /* secondary: frames other queues hand over (ARP copies, forwarded flows) */
+    uint32_t adopted;        /* secondary: free queues we poll too, bit per queue (dpdk_mp_adopted_rx) */
+    uint32_t adopt_poll;     /* rx bursts until the next look for free queues */
     struct rte_mempool *mp;      /* RX and copied TX frames */
     struct rte_mempool *ext_mp;  /* bare mbufs that point at our buffers */
     struct dm_instance *inst;
@@ -92,6 +94,7 @@ struct dpdk_mp_queue {
     uint64_t arp_copied;     /* ARP frames this queue copied to the others */
     uint32_t listening;      /* the owner listens on some TCP port: stray segments go to it first */
     int64_t claim_ns;        /* CLOCK_MONOTONIC when claimed (dpdk_mp_peers_starting) */
+    int32_t adopter;         /* free queue: the secondary that polls it (pid), 0: none */
 } __attribute__((aligned(64)));
 
 struct dpdk_mp_shm {
@@ -146,6 +149,12 @@ bool dpdk_mp_peers_starting(const struct dpdk_dev *d);
 /* Secondary RX: hand the ARP frames of burst to every other live queue,
  * and take the ones they handed us (appended to mb, up to max). */
 uint16_t dpdk_mp_arp(struct dpdk_dev *d, struct rte_mbuf **mb, uint16_t nb, uint16_t max);
+/* Frames of the free queues this secondary polls (nobody claimed them, or
+ * their owner died), after mb[0..nb): the new count. Every DPDK_MP_ADOPT_POLL
+ * bursts it looks for free queues nobody polls, and lets go of those a
+ * process claimed. */
+#define DPDK_MP_ADOPT_POLL 256
+uint16_t dpdk_mp_adopted_rx(struct dpdk_dev *d, struct rte_mbuf **mb, uint16_t nb, uint16_t max);
 /* Would the peer's frames of this flow (addresses and ports in network
  * order, ours first) arrive on d's queue? */
 bool dpdk_mp_flow_ours(const struct dpdk_dev *d, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);

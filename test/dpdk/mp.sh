@@ -4,6 +4,9 @@
 # demi-dpdk-primary owns a net_tap port with 2 queue pairs (hugepages and a
 # private hugetlbfs reserved here, a netns whose kernel is the Linux peer),
 # and two secondaries (our echo server, native API) each claim a queue.
+#  0. the first secondary alone: it polls the free queue too, so 16
+#     connections of 1 MiB are all echoed, those tap places on queue 1
+#     too (before: lost);
 #  1. 16 connections at once, 1 MiB each echoed byte-exact, then 100
 #     connections: both queues carry frames (the primary's table);
 #  2. 12 transfers of 64 MiB (32 MiB under ASan); one secondary is
@@ -40,6 +43,11 @@ secondary() {
     fail "secondary $name did not start"
 }
 secondary s1
+peer multi 10.9.8.1 7 16 $((1 << 20)) || fail "16 x 1 MiB echo with one secondary on the 2 queues"
+a1=$(mp_field 1 rx)
+grep -q "queue 1 has no process: polled by this one" "$TMP/s1.log" || fail "s1 did not poll the free queue 1"
+[ "${a1:-0}" -gt 0 ] || fail "queue 1, free, carried no frames (rx $a1)"
+echo "ok: one secondary alone, 16 x 1 MiB byte-exact over both queues (the free queue 1: $a1 frames)"
 secondary s2
 t=$(mp_table)
 echo "$t"
