@@ -97,6 +97,7 @@
 #include "dm/time.h"
 #include "xdp_fwd.h"
 #include "xdp_stray.h"
+#include "xdp_rss.h"
 #include "xdp_lib.h"
 #include "xdp_prog.h"
 
@@ -193,6 +194,9 @@ struct xdp_dev {
     struct xdp_stray stray;
     int ep_fd;                     /* alone (no fwd.me) with a packet socket: our wait fd */
     int helper_pkt;                /* a packet socket from the helper, until stray_open takes it */
+    /* the interface's RSS, when we can compute it: active opens pick
+     * ports whose replies come to our queue (xdp_rss.c); NULL: any port */
+    struct xdp_rss *rss;
 };
 
 /* Drops a reference on the UMEM: the device's (closed, no received frame
@@ -205,6 +209,7 @@ static void xdp_release(struct xdp_dev *xd)
         munmap(xd->area, xd->area_len);
     free(xd->free_frames);
     free(xd->pend);
+    free(xd->rss);
     free(xd);
 }
 
@@ -1235,6 +1240,27 @@ static void stray_open(struct xdp_dev *xd, const char *ifname, uint32_t nq, cons
             ifname, xd->stray.kernel_has ? " (the kernel has our address now: they stay the kernel's)" : "");
 }
 
+/* On an interface of several queues: its RSS, if we can compute it and
+ * it sends some flows to our queue (else no port would do). */
+static void rss_open(struct xdp_dev *xd, const char *ifname)
+{
+    struct xdp_rss *r = malloc(sizeof(*r));
+    int err = r ? xdp_rss_read(ifname, r) : -ENOMEM;
+    uint32_t ours = 0;
+    for (uint32_t i = 0; err == 0 && i < r->n; i++)
+        ours += r->indir[i] == xd->queue;
+    if (err == 0 && ours) {
+        xd->rss = r;
+        DM_INFO("xdp", "%s: active opens take source ports whose replies RSS places on queue %u (Toeplitz, %u of "
+                "%u table entries)", ifname, xd->queue, ours, r->n);
+        return;
+    }
+    free(r);
+    DM_DEBUG("xdp", "%s: its RSS is not one we can compute (%s): the replies to our active opens land on the "
+             "queue the interface picks, and are handed on from there", ifname,
+             err ? strerror(-err) : "no table entry for our queue");
+}
+
 static void xdp_teardown(struct xdp_dev *xd)
 {
     stray_close(xd);
@@ -1392,8 +1418,10 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
     dev->rx_burst = xdp_rx;
     dev->tx_burst = xdp_tx;
     (void)dm_stats_register(dev->inst, "xdp", xdp_ctr_names, xd->ctr, XDP_NCTR);
-    if (xd->shared && (nq_now ? nq_now : nqueues) > 1)
+    if (xd->shared && (nq_now ? nq_now : nqueues) > 1) {
         stray_open(xd, ifname, nq_now ? nq_now : nqueues, &addr);
+        rss_open(xd, ifname);
+    }
     if (xd->shared) {
         char ip[INET_ADDRSTRLEN + INET6_ADDRSTRLEN + 8] = "", *e;
         inet_ntop(AF_INET, &addr.v4, ip, INET_ADDRSTRLEN);
@@ -1479,6 +1507,16 @@ static bool xdp_forward(struct dm_dev *dev, struct dm_buf *frame, uint32_t flow_
     return true;
 }
 
+/* Would the interface place the replies of this flow on our queue? */
+static bool xdp_flow_ours(struct dm_dev *dev, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+{
+    struct xdp_dev *xd = dev->priv;
+    if (!xd->rss)
+        return true;
+    int q = xdp_rss_queue(xd->rss, lip, lport, rip, rport);
+    return q < 0 || (uint32_t)q == xd->queue;
+}
+
 static void xdp_listening(struct dm_dev *dev, bool on)
 {
     struct xdp_dev *xd = dev->priv;
@@ -1498,6 +1536,7 @@ static const struct dm_dev_ops xdp_ops = {
     .info = xdp_info,
     .wait_fd = xdp_wait_fd,
     .forward = xdp_forward,
+    .flow_ours = xdp_flow_ours,
     .listening = xdp_listening,
     .peers_starting = xdp_peers_starting,
 };

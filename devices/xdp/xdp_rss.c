@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Source ports for active opens that bring the replies to our own queue.
+ *
+ * A NIC places each received flow on a queue by RSS: the Toeplitz hash of
+ * the 4-tuple with its key, then its indirection table. The replies to a
+ * connection we open land wherever that puts them: on a multi-queue
+ * interface, on another process's queue, which then hands every frame on
+ * (xdp_fwd.c), or on a queue nobody holds (xdp_stray.c): correct, at a
+ * copy per frame. As mTCP and F-Stack do, we read the interface's key and
+ * table (ethtool's ioctls, no privilege needed) and the stack takes an
+ * ephemeral port only if the reply's hash maps to our queue
+ * (dm_dev_ops.flow_ours). The hash is DPDK's software Toeplitz,
+ * rte_softrss (a header-only inline: nothing of DPDK is linked), as
+ * devices/dpdk does for its shared ports; a build without DPDK's headers
+ * steers nothing.
+ */
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#ifdef DM_XDP_SOFTRSS
+#include <rte_thash.h>
+#endif
+#include "xdp_rss.h"
+
+/* ethtool's hash functions, bit by bit (linux/ethtool.h keeps the names
+ * out of the UAPI): bit 0 is Toeplitz */
+#define XDP_RSS_HASH_TOP 0x01u
+
+static int ethtool(int s, const char *ifname, void *data)
+{
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+    ifr.ifr_data = data;
+    return ioctl(s, SIOCETHTOOL, &ifr) < 0 ? -errno : 0;
+}
+
+int xdp_rss_read(const char *ifname, struct xdp_rss *r)
+{
+    r->n = 0;
+#ifndef DM_XDP_SOFTRSS
+    (void)ifname;
+    return -EOPNOTSUPP;
+#else
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), err;
+    if (s < 0)
+        return -errno;
+    /* which fields TCP over IPv4 is hashed on: both addresses, both ports */
+    struct ethtool_rxnfc fh = { .cmd = ETHTOOL_GRXFH, .flow_type = TCP_V4_FLOW };
+    const uint64_t want = RXH_IP_SRC | RXH_IP_DST | RXH_L4_B_0_1 | RXH_L4_B_2_3;
+    struct ethtool_rxfh sz = { .cmd = ETHTOOL_GRSSH };
+    struct ethtool_rxfh *h = NULL;
+    if ((err = ethtool(s, ifname, &fh)) < 0 || (err = ethtool(s, ifname, &sz)) < 0)
+        goto out;
+    err = -EOPNOTSUPP;
+    if ((fh.data & want) != want || !sz.indir_size || sz.indir_size > XDP_RSS_INDIR_MAX || sz.key_size < 16 ||
+        sz.key_size > XDP_RSS_KEY_MAX)
+        goto out;
+    h = calloc(1, sizeof(*h) + sz.indir_size * sizeof(uint32_t) + sz.key_size);
+    if (!h) {
+        err = -ENOMEM;
+        goto out;
+    }
+    h->cmd = ETHTOOL_GRSSH;
+    h->indir_size = sz.indir_size;
+    h->key_size = sz.key_size;
+    if ((err = ethtool(s, ifname, h)) < 0)
+        goto out;
+    /* plain Toeplitz: not XOR or CRC32, and no symmetric transformation
+     * (the byte after hfunc: input_xfrm since Linux 6.7, reserved and 0
+     * before, as in the headers we build with) */
+    err = -EOPNOTSUPP;
+    if (h->hfunc != XDP_RSS_HASH_TOP || h->rsvd8[0] != 0)
+        goto out;
+    for (uint32_t i = 0; i < h->indir_size; i++) {
+        if (h->rss_config[i] > UINT16_MAX)
+            goto out;
+        r->indir[i] = (uint16_t)h->rss_config[i];
+    }
+    memcpy(r->key, (const uint8_t *)(h->rss_config + h->indir_size), h->key_size);
+    r->key_len = h->key_size;
+    r->n = h->indir_size;
+    err = 0;
+out:
+    free(h);
+    close(s);
+    return err;
+#endif
+}
+
+int xdp_rss_queue(const struct xdp_rss *r, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+{
+    if (!r->n)
+        return -1;
+#ifndef DM_XDP_SOFTRSS
+    (void)lip, (void)lport, (void)rip, (void)rport;
+    return -1;
+#else
+    /* The segment as the peer sends it: source is the peer. rte_thash's
+     * tuple is in host order, and with dport before sport in memory the
+     * 32-bit word is (sport << 16 | dport), as on the wire. */
+    struct rte_ipv4_tuple t;
+    t.src_addr = ntohl(rip);
+    t.dst_addr = ntohl(lip);
+    t.sport = ntohs(rport);
+    t.dport = ntohs(lport);
+    uint32_t h = rte_softrss((uint32_t *)&t, RTE_THASH_V4_L4_LEN, r->key);
+    return r->indir[h % r->n];
+#endif
+}

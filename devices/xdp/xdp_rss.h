@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal to devices/xdp: the interface's receive-side scaling, so that
+ * our active opens pick source ports whose replies land on our own queue.
+ * See xdp_rss.c.
+ */
+#ifndef DM_XDP_RSS_H
+#define DM_XDP_RSS_H
+
+#include <stdint.h>
+
+#define XDP_RSS_KEY_MAX   64
+#define XDP_RSS_INDIR_MAX 2048
+
+struct xdp_rss {
+    uint32_t n;                    /* indirection table entries, 0: not known (no steering) */
+    uint32_t key_len;
+    uint8_t key[XDP_RSS_KEY_MAX] __attribute__((aligned(4))); /* rte_softrss reads it 32 bits at a time */
+    uint16_t indir[XDP_RSS_INDIR_MAX]; /* hash % n -> RX queue */
+};
+
+/* Reads the RSS of `ifname` (ETHTOOL_GRSSH, ETHTOOL_GRXFH): 0 when it is
+ * plain Toeplitz over the IPv4 addresses and TCP ports, with its key and
+ * indirection table in r; -EOPNOTSUPP when it has none we can compute
+ * (veth, tap, another hash function, fewer fields, a build without
+ * DPDK's rte_thash.h), or -errno. r->n is 0 unless 0 is returned. */
+int xdp_rss_read(const char *ifname, struct xdp_rss *r);
+
+/* The RX queue the interface gives a TCP segment from rip:rport to
+ * lip:lport (network order), -1 when r is not known. */
+int xdp_rss_queue(const struct xdp_rss *r, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
+
+#endif /* DM_XDP_RSS_H */
