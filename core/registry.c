@@ -225,6 +225,14 @@ bool dm_dev_flow_ours(struct dm_dev *dev, uint32_t lip, uint16_t lport, uint32_t
     return true;
 }
 
+bool dm_dev_flow_ours6(struct dm_dev *dev, const uint8_t *lip, uint16_t lport, const uint8_t *rip, uint16_t rport)
+{
+    for (; dev; dev = dev->lower)
+        if (dev->ops && dev->ops->flow_ours6)
+            return dev->ops->flow_ours6(dev, lip, lport, rip, rport);
+    return true;
+}
+
 bool dm_dev_forward(struct dm_dev *dev, struct dm_buf *frame, uint32_t flow_hash)
 {
     for (; dev; dev = dev->lower)

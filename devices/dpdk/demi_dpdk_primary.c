@@ -241,7 +241,9 @@ static void port_rss(uint16_t port, struct dpdk_mp_shm *shm)
     shm->rss_key_len = rc.rss_key_len;
     memcpy(shm->rss_key, key, rc.rss_key_len);
     shm->place = DPDK_MP_PLACE_TOEPLITZ;
-    snprintf(shm->place_how, sizeof(shm->place_how), "the port's Toeplitz RSS (%u-entry table)", di.reta_size);
+    shm->place6 = (rc.rss_hf & RTE_ETH_RSS_NONFRAG_IPV6_TCP) != 0;
+    snprintf(shm->place_how, sizeof(shm->place_how), "the port's Toeplitz RSS (%u-entry table%s)", di.reta_size,
+             shm->place6 ? ", IPv6 too" : "");
 }
 
 static void print_table(const struct dpdk_mp_shm *shm)

@@ -747,6 +747,12 @@ static bool dpdk_flow_ours(struct dm_dev *dev, uint32_t lip, uint16_t lport, uin
     return dpdk_mp_flow_ours(dev->priv, lip, lport, rip, rport);
 }
 
+static bool dpdk_flow_ours6(struct dm_dev *dev, const uint8_t *lip, uint16_t lport, const uint8_t *rip,
+                            uint16_t rport)
+{
+    return dpdk_mp_flow_ours6(dev->priv, lip, lport, rip, rport);
+}
+
 static bool dpdk_forward(struct dm_dev *dev, struct dm_buf *frame, uint32_t flow_hash)
 {
     struct dpdk_dev *d = dev->priv;
@@ -766,6 +772,7 @@ static bool dpdk_peers_starting(struct dm_dev *dev)
 
 static const struct dm_dev_ops dpdk_ops = {
     .flow_ours = dpdk_flow_ours,
+    .flow_ours6 = dpdk_flow_ours6,
     .forward = dpdk_forward,
     .peers_starting = dpdk_peers_starting,
     .listening = dpdk_listening,

@@ -433,3 +433,27 @@ bool dpdk_mp_flow_ours(const struct dpdk_dev *d, uint32_t lip, uint16_t lport, u
     uint32_t h = rte_softrss((uint32_t *)&t, RTE_THASH_V4_L4_LEN, shm->rss_key);
     return shm->qmap[h % shm->qmap_n] == d->queue;
 }
+
+bool dpdk_mp_flow_ours6(const struct dpdk_dev *d, const uint8_t *lip, uint16_t lport, const uint8_t *rip,
+                        uint16_t rport)
+{
+    const struct dpdk_mp_shm *shm = d->shm;
+    if (!shm || shm->nb_queues < 2 || shm->place != DPDK_MP_PLACE_TOEPLITZ || !shm->place6 || !shm->qmap_n)
+        return true;
+    /* as rte_thash_load_v6_addrs lays them out: each 32-bit word of the
+     * addresses in host order (rte_softrss reads the tuple word by word) */
+    union rte_thash_tuple t;
+    for (int i = 0; i < 4; i++) {
+        uint32_t w;
+        memcpy(&w, rip + 4 * i, 4);
+        w = rte_be_to_cpu_32(w);
+        memcpy(t.v6.src_addr + 4 * i, &w, 4);
+        memcpy(&w, lip + 4 * i, 4);
+        w = rte_be_to_cpu_32(w);
+        memcpy(t.v6.dst_addr + 4 * i, &w, 4);
+    }
+    t.v6.sport = rte_be_to_cpu_16(rport);
+    t.v6.dport = rte_be_to_cpu_16(lport);
+    uint32_t h = rte_softrss((uint32_t *)&t, RTE_THASH_V6_L4_LEN, shm->rss_key);
+    return shm->qmap[h % shm->qmap_n] == d->queue;
+}

@@ -113,6 +113,7 @@ struct dpdk_mp_shm {
      * port of the frame as received) % qmap_n] */
     uint8_t place;           /* DPDK_MP_PLACE_* */
     uint8_t rss_key_len;
+    uint8_t place6;          /* TCP over IPv6 is hashed the same way (addresses and ports) */
     uint8_t rss_key[64] __attribute__((aligned(4))); /* rte_softrss reads it 32 bits at a time */
     uint16_t qmap_n;
     uint16_t qmap[512];
@@ -158,6 +159,8 @@ uint16_t dpdk_mp_adopted_rx(struct dpdk_dev *d, struct rte_mbuf **mb, uint16_t n
 /* Would the peer's frames of this flow (addresses and ports in network
  * order, ours first) arrive on d's queue? */
 bool dpdk_mp_flow_ours(const struct dpdk_dev *d, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
+bool dpdk_mp_flow_ours6(const struct dpdk_dev *d, const uint8_t *lip, uint16_t lport, const uint8_t *rip,
+                        uint16_t rport);
 
 /* dpdk.c: the primary configures port with nq queue pairs, their pools
  * and the table's port settings (d is scratch for the settings). */

@@ -1252,7 +1252,7 @@ static void rss_open(struct xdp_dev *xd, const char *ifname)
     if (err == 0 && ours) {
         xd->rss = r;
         DM_INFO("xdp", "%s: active opens take source ports whose replies RSS places on queue %u (Toeplitz, %u of "
-                "%u table entries)", ifname, xd->queue, ours, r->n);
+                "%u table entries; IPv4%s)", ifname, xd->queue, ours, r->n, r->v6 ? " and IPv6" : "");
         return;
     }
     free(r);
@@ -1517,6 +1517,16 @@ static bool xdp_flow_ours(struct dm_dev *dev, uint32_t lip, uint16_t lport, uint
     return q < 0 || (uint32_t)q == xd->queue;
 }
 
+static bool xdp_flow_ours6(struct dm_dev *dev, const uint8_t *lip, uint16_t lport, const uint8_t *rip,
+                           uint16_t rport)
+{
+    struct xdp_dev *xd = dev->priv;
+    if (!xd->rss)
+        return true;
+    int q = xdp_rss_queue6(xd->rss, lip, lport, rip, rport);
+    return q < 0 || (uint32_t)q == xd->queue;
+}
+
 static void xdp_listening(struct dm_dev *dev, bool on)
 {
     struct xdp_dev *xd = dev->priv;
@@ -1537,6 +1547,7 @@ static const struct dm_dev_ops xdp_ops = {
     .wait_fd = xdp_wait_fd,
     .forward = xdp_forward,
     .flow_ours = xdp_flow_ours,
+    .flow_ours6 = xdp_flow_ours6,
     .listening = xdp_listening,
     .peers_starting = xdp_peers_starting,
 };

@@ -59,8 +59,10 @@ int xdp_rss_read(const char *ifname, struct xdp_rss *r)
     const uint64_t want = RXH_IP_SRC | RXH_IP_DST | RXH_L4_B_0_1 | RXH_L4_B_2_3;
     struct ethtool_rxfh sz = { .cmd = ETHTOOL_GRSSH };
     struct ethtool_rxfh *h = NULL;
+    struct ethtool_rxnfc fh6 = { .cmd = ETHTOOL_GRXFH, .flow_type = TCP_V6_FLOW };
     if ((err = ethtool(s, ifname, &fh)) < 0 || (err = ethtool(s, ifname, &sz)) < 0)
         goto out;
+    r->v6 = ethtool(s, ifname, &fh6) == 0 && (fh6.data & want) == want;
     err = -EOPNOTSUPP;
     if ((fh.data & want) != want || !sz.indir_size || sz.indir_size > XDP_RSS_INDIR_MAX || sz.key_size < 16 ||
         sz.key_size > XDP_RSS_KEY_MAX)
@@ -114,6 +116,33 @@ int xdp_rss_queue(const struct xdp_rss *r, uint32_t lip, uint16_t lport, uint32_
     t.sport = ntohs(rport);
     t.dport = ntohs(lport);
     uint32_t h = rte_softrss((uint32_t *)&t, RTE_THASH_V4_L4_LEN, r->key);
+    return r->indir[h % r->n];
+#endif
+}
+
+int xdp_rss_queue6(const struct xdp_rss *r, const uint8_t *lip, uint16_t lport, const uint8_t *rip, uint16_t rport)
+{
+    if (!r->n || !r->v6)
+        return -1;
+#ifndef DM_XDP_SOFTRSS
+    (void)lip, (void)lport, (void)rip, (void)rport;
+    return -1;
+#else
+    /* as rte_thash_load_v6_addrs lays them out: each 32-bit word of the
+     * addresses in host order */
+    union rte_thash_tuple t;
+    for (int i = 0; i < 4; i++) {
+        uint32_t w;
+        memcpy(&w, rip + 4 * i, 4);
+        w = ntohl(w);
+        memcpy(t.v6.src_addr + 4 * i, &w, 4);
+        memcpy(&w, lip + 4 * i, 4);
+        w = ntohl(w);
+        memcpy(t.v6.dst_addr + 4 * i, &w, 4);
+    }
+    t.v6.sport = ntohs(rport);
+    t.v6.dport = ntohs(lport);
+    uint32_t h = rte_softrss((uint32_t *)&t, RTE_THASH_V6_L4_LEN, r->key);
     return r->indir[h % r->n];
 #endif
 }

@@ -7,6 +7,7 @@
 #ifndef DM_XDP_RSS_H
 #define DM_XDP_RSS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define XDP_RSS_KEY_MAX   64
@@ -15,6 +16,7 @@
 struct xdp_rss {
     uint32_t n;                    /* indirection table entries, 0: not known (no steering) */
     uint32_t key_len;
+    bool v6;                       /* TCP over IPv6 is hashed on addresses and ports too */
     uint8_t key[XDP_RSS_KEY_MAX] __attribute__((aligned(4))); /* rte_softrss reads it 32 bits at a time */
     uint16_t indir[XDP_RSS_INDIR_MAX]; /* hash % n -> RX queue */
 };
@@ -29,5 +31,7 @@ int xdp_rss_read(const char *ifname, struct xdp_rss *r);
 /* The RX queue the interface gives a TCP segment from rip:rport to
  * lip:lport (network order), -1 when r is not known. */
 int xdp_rss_queue(const struct xdp_rss *r, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
+/* The same for IPv6 (16-byte addresses), -1 also when r->v6 is false. */
+int xdp_rss_queue6(const struct xdp_rss *r, const uint8_t *lip, uint16_t lport, const uint8_t *rip, uint16_t rport);
 
 #endif /* DM_XDP_RSS_H */

@@ -769,6 +769,53 @@ static void test_dpdk_mp_flow_queue_is_toeplitz_of_the_received_tuple(void **sta
     assert_true(dpdk_mp_flow_ours(&d, 1, 2, 3, 4));
 }
 
+/* The same for IPv6 (dpdk_mp_flow_ours6), with the specification's IPv6
+ * vectors, when the port hashes TCP over IPv6 (place6); else any port. */
+static void test_dpdk_mp_flow_queue_is_toeplitz_of_the_received_tuple_v6(void **state)
+{
+    (void)state;
+    static const uint8_t key[40] = {
+        0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
+        0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
+        0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+    };
+    static const struct { const char *src, *dst; uint16_t sport, dport; uint32_t hash; } v[] = {
+        { "3ffe:2501:200:3::1", "3ffe:2501:200:1fff::7", 2794, 1766, 0x40207d3d },
+        { "3ffe:501:8::260:97ff:fe40:efab", "ff02::1", 14230, 4739, 0xdde51bbf },
+        { "3ffe:1900:4545:3:200:f8ff:fe21:67cf", "fe80::200:f8ff:fe21:67cf", 44251, 38024, 0x02d1feef },
+    };
+    static struct dpdk_mp_shm shm;
+    struct dpdk_dev d;
+    memset(&shm, 0, sizeof(shm));
+    memset(&d, 0, sizeof(d));
+    shm.nb_queues = 4;
+    shm.place = DPDK_MP_PLACE_TOEPLITZ;
+    shm.place6 = 1;
+    memcpy(shm.rss_key, key, sizeof(key));
+    shm.rss_key_len = sizeof(key);
+    shm.qmap_n = 128;
+    for (unsigned i = 0; i < 128; i++)
+        shm.qmap[i] = (uint16_t)(i % 4);
+    d.shm = &shm;
+    for (unsigned i = 0; i < DM_ARRAY_SIZE(v); i++) {
+        struct in6_addr s, t;
+        assert_int_equal(inet_pton(AF_INET6, v[i].src, &s), 1);
+        assert_int_equal(inet_pton(AF_INET6, v[i].dst, &t), 1);
+        unsigned want = (v[i].hash % 128) % 4, ours = 0;
+        for (uint16_t q = 0; q < 4; q++) {
+            d.queue = q;
+            bool yes = dpdk_mp_flow_ours6(&d, t.s6_addr, htons(v[i].dport), s.s6_addr, htons(v[i].sport));
+            assert_int_equal(yes, q == want);
+            ours += yes;
+        }
+        assert_int_equal(ours, 1);
+    }
+    /* a port that does not hash TCP over IPv6 this way: any port */
+    shm.place6 = 0;
+    d.queue = 3;
+    assert_true(dpdk_mp_flow_ours6(&d, key, 2, key + 16, 4));
+}
+
 static int check_pool(void **state)
 {
     (void)state;
@@ -787,6 +834,7 @@ int main(void)
         cmocka_unit_test(test_dpdk_eal_argv_keeps_user_options),
         cmocka_unit_test(test_dpdk_own_memory_words),
         cmocka_unit_test(test_dpdk_mp_flow_queue_is_toeplitz_of_the_received_tuple),
+        cmocka_unit_test(test_dpdk_mp_flow_queue_is_toeplitz_of_the_received_tuple_v6),
     };
     const struct CMUnitTest config[] = {
         cmocka_unit_test(test_dpdk_missing_args_is_einval),

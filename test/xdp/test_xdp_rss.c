@@ -49,6 +49,39 @@ static void test_queue_is_the_table_entry_of_the_toeplitz_hash(void **state)
     assert_int_equal(xdp_rss_queue(&r, 1, 2, 3, 4), -1);
 }
 
+static void test_queue6_is_the_table_entry_of_the_toeplitz_hash(void **state)
+{
+    (void)state;
+    static const uint8_t key[40] = {
+        0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
+        0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
+        0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+    };
+    static const struct { const char *src, *dst; uint16_t sport, dport; uint32_t hash; } v[] = {
+        { "3ffe:2501:200:3::1", "3ffe:2501:200:1fff::7", 2794, 1766, 0x40207d3d },
+        { "3ffe:501:8::260:97ff:fe40:efab", "ff02::1", 14230, 4739, 0xdde51bbf },
+        { "3ffe:1900:4545:3:200:f8ff:fe21:67cf", "fe80::200:f8ff:fe21:67cf", 44251, 38024, 0x02d1feef },
+    };
+    static struct xdp_rss r;
+    memset(&r, 0, sizeof(r));
+    memcpy(r.key, key, sizeof(key));
+    r.key_len = sizeof(key);
+    r.n = 128;
+    for (unsigned i = 0; i < r.n; i++)
+        r.indir[i] = (uint16_t)((i * 7) % 8);
+    struct in6_addr s, t;
+    for (unsigned i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        assert_int_equal(inet_pton(AF_INET6, v[i].src, &s), 1);
+        assert_int_equal(inet_pton(AF_INET6, v[i].dst, &t), 1);
+        /* not hashed over IPv6 ports: no queue */
+        r.v6 = false;
+        assert_int_equal(xdp_rss_queue6(&r, t.s6_addr, htons(v[i].dport), s.s6_addr, htons(v[i].sport)), -1);
+        r.v6 = true;
+        int want = (int)(((v[i].hash % 128) * 7) % 8);
+        assert_int_equal(xdp_rss_queue6(&r, t.s6_addr, htons(v[i].dport), s.s6_addr, htons(v[i].sport)), want);
+    }
+}
+
 static void test_loopback_has_no_rss_we_can_compute(void **state)
 {
     (void)state;
@@ -65,6 +98,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_queue_is_the_table_entry_of_the_toeplitz_hash),
+        cmocka_unit_test(test_queue6_is_the_table_entry_of_the_toeplitz_hash),
         cmocka_unit_test(test_loopback_has_no_rss_we_can_compute),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
