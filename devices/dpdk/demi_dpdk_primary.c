@@ -241,7 +241,7 @@ static void port_rss(uint16_t port, struct dpdk_mp_shm *shm)
     shm->rss_key_len = rc.rss_key_len;
     memcpy(shm->rss_key, key, rc.rss_key_len);
     shm->place = DPDK_MP_PLACE_TOEPLITZ;
-    shm->place6 = (rc.rss_hf & RTE_ETH_RSS_NONFRAG_IPV6_TCP) != 0;
+    shm->place6 = (rc.rss_hf & RTE_ETH_RSS_NONFRAG_IPV6_TCP) && rc.rss_key_len >= 40; /* IPv6's tuple: 36 B */
     snprintf(shm->place_how, sizeof(shm->place_how), "the port's Toeplitz RSS (%u-entry table%s)", di.reta_size,
              shm->place6 ? ", IPv6 too" : "");
 }

@@ -38,7 +38,7 @@
 #include <rte_mbuf.h>
 #include <rte_memzone.h>
 #include <rte_ring.h>
-#include <rte_thash.h>
+#include "../thash.h"
 
 #include "dm/time.h"
 #include "dm/log.h"
@@ -422,16 +422,7 @@ bool dpdk_mp_flow_ours(const struct dpdk_dev *d, uint32_t lip, uint16_t lport, u
     const struct dpdk_mp_shm *shm = d->shm;
     if (!shm || shm->nb_queues < 2 || shm->place != DPDK_MP_PLACE_TOEPLITZ || !shm->qmap_n)
         return true;
-    /* The frame as the peer sends it: source is the peer. rte_thash's
-     * tuple is in host order, and with dport before sport in memory the
-     * 32-bit word is (sport << 16 | dport), as on the wire. */
-    struct rte_ipv4_tuple t;
-    t.src_addr = rte_be_to_cpu_32(rip);
-    t.dst_addr = rte_be_to_cpu_32(lip);
-    t.sport = rte_be_to_cpu_16(rport);
-    t.dport = rte_be_to_cpu_16(lport);
-    uint32_t h = rte_softrss((uint32_t *)&t, RTE_THASH_V4_L4_LEN, shm->rss_key);
-    return shm->qmap[h % shm->qmap_n] == d->queue;
+    return shm->qmap[dm_thash_v4(shm->rss_key, lip, lport, rip, rport) % shm->qmap_n] == d->queue;
 }
 
 bool dpdk_mp_flow_ours6(const struct dpdk_dev *d, const uint8_t *lip, uint16_t lport, const uint8_t *rip,
@@ -440,20 +431,5 @@ bool dpdk_mp_flow_ours6(const struct dpdk_dev *d, const uint8_t *lip, uint16_t l
     const struct dpdk_mp_shm *shm = d->shm;
     if (!shm || shm->nb_queues < 2 || shm->place != DPDK_MP_PLACE_TOEPLITZ || !shm->place6 || !shm->qmap_n)
         return true;
-    /* as rte_thash_load_v6_addrs lays them out: each 32-bit word of the
-     * addresses in host order (rte_softrss reads the tuple word by word) */
-    union rte_thash_tuple t;
-    for (int i = 0; i < 4; i++) {
-        uint32_t w;
-        memcpy(&w, rip + 4 * i, 4);
-        w = rte_be_to_cpu_32(w);
-        memcpy(t.v6.src_addr + 4 * i, &w, 4);
-        memcpy(&w, lip + 4 * i, 4);
-        w = rte_be_to_cpu_32(w);
-        memcpy(t.v6.dst_addr + 4 * i, &w, 4);
-    }
-    t.v6.sport = rte_be_to_cpu_16(rport);
-    t.v6.dport = rte_be_to_cpu_16(lport);
-    uint32_t h = rte_softrss((uint32_t *)&t, RTE_THASH_V6_L4_LEN, shm->rss_key);
-    return shm->qmap[h % shm->qmap_n] == d->queue;
+    return shm->qmap[dm_thash_v6(shm->rss_key, lip, lport, rip, rport) % shm->qmap_n] == d->queue;
 }

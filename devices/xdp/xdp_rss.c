@@ -27,7 +27,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #ifdef DM_XDP_SOFTRSS
-#include <rte_thash.h>
+#include "../thash.h"
 #endif
 #include "xdp_rss.h"
 
@@ -62,7 +62,8 @@ int xdp_rss_read(const char *ifname, struct xdp_rss *r)
     struct ethtool_rxnfc fh6 = { .cmd = ETHTOOL_GRXFH, .flow_type = TCP_V6_FLOW };
     if ((err = ethtool(s, ifname, &fh)) < 0 || (err = ethtool(s, ifname, &sz)) < 0)
         goto out;
-    r->v6 = ethtool(s, ifname, &fh6) == 0 && (fh6.data & want) == want;
+    /* IPv6's 36 bytes of tuple take a key of 40 */
+    r->v6 = sz.key_size >= 40 && ethtool(s, ifname, &fh6) == 0 && (fh6.data & want) == want;
     err = -EOPNOTSUPP;
     if ((fh.data & want) != want || !sz.indir_size || sz.indir_size > XDP_RSS_INDIR_MAX || sz.key_size < 16 ||
         sz.key_size > XDP_RSS_KEY_MAX)
@@ -107,16 +108,7 @@ int xdp_rss_queue(const struct xdp_rss *r, uint32_t lip, uint16_t lport, uint32_
     (void)lip, (void)lport, (void)rip, (void)rport;
     return -1;
 #else
-    /* The segment as the peer sends it: source is the peer. rte_thash's
-     * tuple is in host order, and with dport before sport in memory the
-     * 32-bit word is (sport << 16 | dport), as on the wire. */
-    struct rte_ipv4_tuple t;
-    t.src_addr = ntohl(rip);
-    t.dst_addr = ntohl(lip);
-    t.sport = ntohs(rport);
-    t.dport = ntohs(lport);
-    uint32_t h = rte_softrss((uint32_t *)&t, RTE_THASH_V4_L4_LEN, r->key);
-    return r->indir[h % r->n];
+    return r->indir[dm_thash_v4(r->key, lip, lport, rip, rport) % r->n];
 #endif
 }
 
@@ -128,21 +120,6 @@ int xdp_rss_queue6(const struct xdp_rss *r, const uint8_t *lip, uint16_t lport, 
     (void)lip, (void)lport, (void)rip, (void)rport;
     return -1;
 #else
-    /* as rte_thash_load_v6_addrs lays them out: each 32-bit word of the
-     * addresses in host order */
-    union rte_thash_tuple t;
-    for (int i = 0; i < 4; i++) {
-        uint32_t w;
-        memcpy(&w, rip + 4 * i, 4);
-        w = ntohl(w);
-        memcpy(t.v6.src_addr + 4 * i, &w, 4);
-        memcpy(&w, lip + 4 * i, 4);
-        w = ntohl(w);
-        memcpy(t.v6.dst_addr + 4 * i, &w, 4);
-    }
-    t.v6.sport = ntohs(rport);
-    t.v6.dport = ntohs(lport);
-    uint32_t h = rte_softrss((uint32_t *)&t, RTE_THASH_V6_L4_LEN, r->key);
-    return r->indir[h % r->n];
+    return r->indir[dm_thash_v6(r->key, lip, lport, rip, rport) % r->n];
 #endif
 }

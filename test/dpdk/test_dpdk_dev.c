@@ -36,6 +36,7 @@
 #include "dm/stats.h"
 #include "../../core/core_priv.h"
 #include "../../devices/dpdk/dpdk_priv.h"
+#include "../rss_vectors.h"
 
 #define ETHERTYPE_TEST 0x88b5
 
@@ -719,101 +720,63 @@ static void test_dpdk_own_memory_words(void **state)
     assert_int_equal(dpdk_own_memory_words(w, 1, 1, 512), -E2BIG);
 }
 
-/* Flow placement on a Toeplitz RSS port (dpdk_mp_flow_ours): the verification
- * vectors of Microsoft's RSS specification, with its key, IPv4 + TCP ports.
- * Source is the peer (the frame as received): the queue of hash % table. */
-static void test_dpdk_mp_flow_queue_is_toeplitz_of_the_received_tuple(void **state)
+/* Flow placement on a Toeplitz RSS port (dpdk_mp_flow_ours, _ours6): the
+ * verification vectors of Microsoft's RSS specification (test/rss_vectors.h),
+ * IPv4 and IPv6 with TCP ports. Source is the peer (the frame as received):
+ * the queue of hash % table. Without a known hash (tun, memif), or for IPv6
+ * on a port that does not hash it so (place6), every port is fine. */
+static void check_placement(bool v6)
 {
-    (void)state;
-    static const uint8_t key[40] = {
-        0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
-        0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
-        0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
-    };
-    static const struct { const char *src, *dst; uint16_t sport, dport; uint32_t hash; } v[] = {
-        { "66.9.149.187", "161.142.100.80", 2794, 1766, 0x51ccc178 },
-        { "199.92.111.2", "65.69.140.83", 14230, 4739, 0xc626b0ea },
-        { "24.19.198.95", "12.22.207.184", 12898, 38024, 0x5c2b394a },
-        { "38.27.205.30", "209.142.163.6", 48228, 2217, 0xafc7327f },
-        { "153.39.163.191", "202.188.127.2", 44251, 1303, 0x10e828a2 },
-    };
     static struct dpdk_mp_shm shm;
     struct dpdk_dev d;
-    memset(&shm, 0, sizeof(shm));
-    memset(&d, 0, sizeof(d));
-    shm.nb_queues = 4;
-    shm.place = DPDK_MP_PLACE_TOEPLITZ;
-    memcpy(shm.rss_key, key, sizeof(key));
-    shm.rss_key_len = sizeof(key);
-    shm.qmap_n = 128; /* a NIC-like table: entry i -> queue i % 4 */
-    for (unsigned i = 0; i < 128; i++)
-        shm.qmap[i] = (uint16_t)(i % 4);
-    d.shm = &shm;
-    for (unsigned i = 0; i < DM_ARRAY_SIZE(v); i++) {
-        struct in_addr s, t;
-        assert_int_equal(inet_pton(AF_INET, v[i].src, &s), 1);
-        assert_int_equal(inet_pton(AF_INET, v[i].dst, &t), 1);
-        unsigned want = (v[i].hash % 128) % 4, ours = 0;
-        for (uint16_t q = 0; q < 4; q++) {
-            d.queue = q;
-            /* ours first: we are the destination of the received frame */
-            bool yes = dpdk_mp_flow_ours(&d, t.s_addr, htons(v[i].dport), s.s_addr, htons(v[i].sport));
-            assert_int_equal(yes, q == want);
-            ours += yes;
-        }
-        assert_int_equal(ours, 1);
-    }
-    /* no known hash (tun, memif): every port is fine */
-    shm.place = DPDK_MP_PLACE_NONE;
-    d.queue = 3;
-    assert_true(dpdk_mp_flow_ours(&d, 1, 2, 3, 4));
-}
-
-/* The same for IPv6 (dpdk_mp_flow_ours6), with the specification's IPv6
- * vectors, when the port hashes TCP over IPv6 (place6); else any port. */
-static void test_dpdk_mp_flow_queue_is_toeplitz_of_the_received_tuple_v6(void **state)
-{
-    (void)state;
-    static const uint8_t key[40] = {
-        0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
-        0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
-        0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
-    };
-    static const struct { const char *src, *dst; uint16_t sport, dport; uint32_t hash; } v[] = {
-        { "3ffe:2501:200:3::1", "3ffe:2501:200:1fff::7", 2794, 1766, 0x40207d3d },
-        { "3ffe:501:8::260:97ff:fe40:efab", "ff02::1", 14230, 4739, 0xdde51bbf },
-        { "3ffe:1900:4545:3:200:f8ff:fe21:67cf", "fe80::200:f8ff:fe21:67cf", 44251, 38024, 0x02d1feef },
-    };
-    static struct dpdk_mp_shm shm;
-    struct dpdk_dev d;
+    const struct rss_spec_vector *v = v6 ? rss_spec_v6 : rss_spec_v4;
+    size_t nv = v6 ? DM_ARRAY_SIZE(rss_spec_v6) : DM_ARRAY_SIZE(rss_spec_v4);
     memset(&shm, 0, sizeof(shm));
     memset(&d, 0, sizeof(d));
     shm.nb_queues = 4;
     shm.place = DPDK_MP_PLACE_TOEPLITZ;
     shm.place6 = 1;
-    memcpy(shm.rss_key, key, sizeof(key));
-    shm.rss_key_len = sizeof(key);
-    shm.qmap_n = 128;
+    memcpy(shm.rss_key, rss_spec_key, sizeof(rss_spec_key));
+    shm.rss_key_len = sizeof(rss_spec_key);
+    shm.qmap_n = 128; /* a NIC-like table: entry i -> queue i % 4 */
     for (unsigned i = 0; i < 128; i++)
         shm.qmap[i] = (uint16_t)(i % 4);
     d.shm = &shm;
-    for (unsigned i = 0; i < DM_ARRAY_SIZE(v); i++) {
-        struct in6_addr s, t;
-        assert_int_equal(inet_pton(AF_INET6, v[i].src, &s), 1);
-        assert_int_equal(inet_pton(AF_INET6, v[i].dst, &t), 1);
+    for (size_t i = 0; i < nv; i++) {
+        uint8_t s[16], t[16];
+        uint32_t s4 = 0, t4 = 0;
+        assert_int_equal(rss_spec_addrs(&v[i], v6, s, t, &s4, &t4), 0);
         unsigned want = (v[i].hash % 128) % 4, ours = 0;
         for (uint16_t q = 0; q < 4; q++) {
             d.queue = q;
-            bool yes = dpdk_mp_flow_ours6(&d, t.s6_addr, htons(v[i].dport), s.s6_addr, htons(v[i].sport));
+            /* ours first: we are the destination of the received frame */
+            bool yes = v6 ? dpdk_mp_flow_ours6(&d, t, htons(v[i].dport), s, htons(v[i].sport))
+                          : dpdk_mp_flow_ours(&d, t4, htons(v[i].dport), s4, htons(v[i].sport));
             assert_int_equal(yes, q == want);
             ours += yes;
         }
         assert_int_equal(ours, 1);
     }
-    /* a port that does not hash TCP over IPv6 this way: any port */
-    shm.place6 = 0;
     d.queue = 3;
-    assert_true(dpdk_mp_flow_ours6(&d, key, 2, key + 16, 4));
+    if (v6) {
+        shm.place6 = 0;
+        assert_true(dpdk_mp_flow_ours6(&d, rss_spec_key, 2, rss_spec_key + 16, 4));
+    } else {
+        shm.place = DPDK_MP_PLACE_NONE;
+        assert_true(dpdk_mp_flow_ours(&d, 1, 2, 3, 4));
+    }
+}
+
+static void test_dpdk_mp_flow_queue_is_toeplitz_of_the_received_tuple(void **state)
+{
+    (void)state;
+    check_placement(false);
+}
+
+static void test_dpdk_mp_flow_queue_is_toeplitz_of_the_received_tuple_v6(void **state)
+{
+    (void)state;
+    check_placement(true);
 }
 
 static int check_pool(void **state)
