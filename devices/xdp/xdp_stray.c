@@ -7,9 +7,8 @@
  * process alone on a 2-queue interface, or 2 nginx workers on a NIC of 8
  * queues, would see the flows of its own queues and no others. Our XDP
  * program passes a frame whose queue has no socket to the kernel, which
- * does not have our address and drops it: half the connections of a
- * one-process server on a 2-queue veth were lost (xdp-mp.sh's `alone`,
- * 10 of 16).
+ * does not have our address and drops it: a one-process server on a
+ * 2-queue veth lost 10 of 16 connections (xdp-mp.sh's `alone`).
  *
  * So each process also holds a packet socket on the interface. It sees
  * what the kernel receives there, that is what XDP passed, never what
@@ -40,7 +39,6 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include "dm/compiler.h"
 #include "dm/time.h"
 #include "xdp_prog.h"
 #include "xdp_stray.h"
