@@ -1,17 +1,26 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-# free_port.py: prints a TCP port free on 127.0.0.1 now, below Linux's
-# ephemeral range (32768-60999), so that the client connections of tests
-# running in parallel cannot take it between this check and the bind.
+# free_port.py [N]: prints N (default 1) distinct TCP ports free on
+# 127.0.0.1 now, one per line, below Linux's ephemeral range (32768-60999),
+# so that the client connections of tests running in parallel cannot take
+# them between this check and the bind. The N are held bound until all are
+# chosen: a test that asks for several in one call never gets one twice
+# (three separate calls once drew the same random port twice).
 import random, socket, sys
-for _ in range(500):
+n = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+held = []
+for _ in range(500 + 50 * n):
+    if len(held) == n:
+        break
     p = random.randint(10000, 32767)
     s = socket.socket()
     try:
         s.bind(("127.0.0.1", p))
-        s.close()
-        print(p)
-        sys.exit(0)
+        held.append((p, s))
     except OSError:
         s.close()
-sys.exit(1)
+for _, s in held:
+    s.close()
+if len(held) < n:
+    sys.exit(1)
+print("\n".join(str(p) for p, _ in held))
