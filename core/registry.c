@@ -217,19 +217,20 @@ int dm_dev_lower_info(struct dm_dev *dev, struct dm_dev_info *info)
     return dev->lower->ops->info(dev->lower, info);
 }
 
-bool dm_dev_flow_ours(struct dm_dev *dev, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+bool dm_dev_flow_ours(struct dm_dev *dev, int proto, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
 {
     for (; dev; dev = dev->lower)
         if (dev->ops && dev->ops->flow_ours)
-            return dev->ops->flow_ours(dev, lip, lport, rip, rport);
+            return dev->ops->flow_ours(dev, proto, lip, lport, rip, rport);
     return true;
 }
 
-bool dm_dev_flow_ours6(struct dm_dev *dev, const uint8_t *lip, uint16_t lport, const uint8_t *rip, uint16_t rport)
+bool dm_dev_flow_ours6(struct dm_dev *dev, int proto, const uint8_t *lip, uint16_t lport, const uint8_t *rip,
+                       uint16_t rport)
 {
     for (; dev; dev = dev->lower)
         if (dev->ops && dev->ops->flow_ours6)
-            return dev->ops->flow_ours6(dev, lip, lport, rip, rport);
+            return dev->ops->flow_ours6(dev, proto, lip, lport, rip, rport);
     return true;
 }
 

@@ -207,6 +207,7 @@ static int tap_rss(uint16_t port, uint16_t nq, struct dpdk_mp_shm *shm)
         return -1;
     }
     shm->place = DPDK_MP_PLACE_TOEPLITZ;
+    shm->ports = DPDK_MP_PORTS_TCP4 | DPDK_MP_PORTS_UDP4; /* the rule's types */
     shm->rss_key_len = sizeof(rss_key);
     memcpy(shm->rss_key, rss_key, sizeof(rss_key));
     shm->qmap_n = nq;
@@ -241,9 +242,18 @@ static void port_rss(uint16_t port, struct dpdk_mp_shm *shm)
     shm->rss_key_len = rc.rss_key_len;
     memcpy(shm->rss_key, key, rc.rss_key_len);
     shm->place = DPDK_MP_PLACE_TOEPLITZ;
-    shm->place6 = (rc.rss_hf & RTE_ETH_RSS_NONFRAG_IPV6_TCP) && rc.rss_key_len >= 40; /* IPv6's tuple: 36 B */
-    snprintf(shm->place_how, sizeof(shm->place_how), "the port's Toeplitz RSS (%u-entry table%s)", di.reta_size,
-             shm->place6 ? ", IPv6 too" : "");
+    bool key6 = rc.rss_key_len >= 40; /* IPv6's tuple: 36 B */
+    shm->ports = (uint8_t)((rc.rss_hf & RTE_ETH_RSS_NONFRAG_IPV4_TCP ? DPDK_MP_PORTS_TCP4 : 0) |
+                           (rc.rss_hf & RTE_ETH_RSS_NONFRAG_IPV4_UDP ? DPDK_MP_PORTS_UDP4 : 0) |
+                           (key6 && (rc.rss_hf & RTE_ETH_RSS_NONFRAG_IPV6_TCP) ? DPDK_MP_PORTS_TCP6 : 0) |
+                           (key6 && (rc.rss_hf & RTE_ETH_RSS_NONFRAG_IPV6_UDP) ? DPDK_MP_PORTS_UDP6 : 0));
+    static const char *const names[] = { "tcp4", "udp4", "tcp6", "udp6" };
+    char on[32] = "none";
+    for (unsigned i = 0, n = 0; i < 4; i++)
+        if (shm->ports & (1u << i))
+            n += (unsigned)snprintf(on + n, sizeof(on) - n, "%s%s", n ? "," : "", names[i]);
+    snprintf(shm->place_how, sizeof(shm->place_how), "the port's Toeplitz RSS (%u-entry table; ports of %s)",
+             di.reta_size, on);
 }
 
 static void print_table(const struct dpdk_mp_shm *shm)

@@ -291,7 +291,8 @@ static int port_conf_build(const struct dpdk_dev *d, struct port_plan *p)
          * primary reads back its key and table (demi_dpdk_primary.c). */
         conf->rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
         conf->rx_adv_conf.rss_conf.rss_hf = di->flow_type_rss_offloads &
-            (RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP);
+            (RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP | RTE_ETH_RSS_IPV6 |
+             RTE_ETH_RSS_NONFRAG_IPV6_TCP | RTE_ETH_RSS_NONFRAG_IPV6_UDP);
     }
     return 0;
 }
@@ -742,15 +743,16 @@ static int dpdk_wait_fd(struct dm_dev *dev)
     return -1; /* busy polling only */
 }
 
-static bool dpdk_flow_ours(struct dm_dev *dev, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+static bool dpdk_flow_ours(struct dm_dev *dev, int proto, uint32_t lip, uint16_t lport, uint32_t rip,
+                           uint16_t rport)
 {
-    return dpdk_mp_flow_ours(dev->priv, lip, lport, rip, rport);
+    return dpdk_mp_flow_ours(dev->priv, proto, lip, lport, rip, rport);
 }
 
-static bool dpdk_flow_ours6(struct dm_dev *dev, const uint8_t *lip, uint16_t lport, const uint8_t *rip,
+static bool dpdk_flow_ours6(struct dm_dev *dev, int proto, const uint8_t *lip, uint16_t lport, const uint8_t *rip,
                             uint16_t rport)
 {
-    return dpdk_mp_flow_ours6(dev->priv, lip, lport, rip, rport);
+    return dpdk_mp_flow_ours6(dev->priv, proto, lip, lport, rip, rport);
 }
 
 static bool dpdk_forward(struct dm_dev *dev, struct dm_buf *frame, uint32_t flow_hash)

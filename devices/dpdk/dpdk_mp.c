@@ -26,6 +26,7 @@
  * replies to a connection we open come back to our own queue.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -417,19 +418,31 @@ bool dpdk_mp_peers_starting(const struct dpdk_dev *d)
     return false;
 }
 
-bool dpdk_mp_flow_ours(const struct dpdk_dev *d, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+/* Is a flow of proto (IPv6 or not) hashed on its ports by d's port? */
+static bool flow_hashed(const struct dpdk_mp_shm *shm, int proto, bool v6)
+{
+    if (!shm || shm->nb_queues < 2 || shm->place != DPDK_MP_PLACE_TOEPLITZ || !shm->qmap_n)
+        return false;
+    unsigned bit = proto == IPPROTO_TCP ? (v6 ? DPDK_MP_PORTS_TCP6 : DPDK_MP_PORTS_TCP4)
+                 : proto == IPPROTO_UDP ? (v6 ? DPDK_MP_PORTS_UDP6 : DPDK_MP_PORTS_UDP4)
+                                        : 0;
+    return (shm->ports & bit) != 0;
+}
+
+bool dpdk_mp_flow_ours(const struct dpdk_dev *d, int proto, uint32_t lip, uint16_t lport, uint32_t rip,
+                       uint16_t rport)
 {
     const struct dpdk_mp_shm *shm = d->shm;
-    if (!shm || shm->nb_queues < 2 || shm->place != DPDK_MP_PLACE_TOEPLITZ || !shm->qmap_n)
+    if (!flow_hashed(shm, proto, false))
         return true;
     return shm->qmap[dm_thash_v4(shm->rss_key, lip, lport, rip, rport) % shm->qmap_n] == d->queue;
 }
 
-bool dpdk_mp_flow_ours6(const struct dpdk_dev *d, const uint8_t *lip, uint16_t lport, const uint8_t *rip,
+bool dpdk_mp_flow_ours6(const struct dpdk_dev *d, int proto, const uint8_t *lip, uint16_t lport, const uint8_t *rip,
                         uint16_t rport)
 {
     const struct dpdk_mp_shm *shm = d->shm;
-    if (!shm || shm->nb_queues < 2 || shm->place != DPDK_MP_PLACE_TOEPLITZ || !shm->place6 || !shm->qmap_n)
+    if (!flow_hashed(shm, proto, true))
         return true;
     return shm->qmap[dm_thash_v6(shm->rss_key, lip, lport, rip, rport) % shm->qmap_n] == d->queue;
 }

@@ -85,6 +85,10 @@ struct dpdk_dev {
 
 /* How a received flow's queue is chosen. */
 enum { DPDK_MP_PLACE_NONE, DPDK_MP_PLACE_TOEPLITZ };
+/* Which flows the Toeplitz hash takes over their ports as well as their
+ * addresses (the others are placed by their addresses alone, which no
+ * choice of port changes). */
+enum { DPDK_MP_PORTS_TCP4 = 1, DPDK_MP_PORTS_UDP4 = 2, DPDK_MP_PORTS_TCP6 = 4, DPDK_MP_PORTS_UDP6 = 8 };
 
 struct dpdk_mp_queue {
     int32_t pid;             /* owner; 0: free (a dead owner's queue is reclaimed) */
@@ -113,7 +117,7 @@ struct dpdk_mp_shm {
      * port of the frame as received) % qmap_n] */
     uint8_t place;           /* DPDK_MP_PLACE_* */
     uint8_t rss_key_len;
-    uint8_t place6;          /* TCP over IPv6 is hashed the same way (addresses and ports) */
+    uint8_t ports;           /* DPDK_MP_PORTS_*: the flows hashed on their ports too */
     uint8_t rss_key[64] __attribute__((aligned(4))); /* rte_softrss reads it 32 bits at a time */
     uint16_t qmap_n;
     uint16_t qmap[512];
@@ -156,10 +160,12 @@ uint16_t dpdk_mp_arp(struct dpdk_dev *d, struct rte_mbuf **mb, uint16_t nb, uint
  * process claimed. */
 #define DPDK_MP_ADOPT_POLL 256
 uint16_t dpdk_mp_adopted_rx(struct dpdk_dev *d, struct rte_mbuf **mb, uint16_t nb, uint16_t max);
-/* Would the peer's frames of this flow (addresses and ports in network
- * order, ours first) arrive on d's queue? */
-bool dpdk_mp_flow_ours(const struct dpdk_dev *d, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
-bool dpdk_mp_flow_ours6(const struct dpdk_dev *d, const uint8_t *lip, uint16_t lport, const uint8_t *rip,
+/* Would the peer's frames of this flow of proto (IPPROTO_TCP, _UDP;
+ * addresses and ports in network order, ours first) arrive on d's queue?
+ * Yes too when the port does not hash that flow's ports. */
+bool dpdk_mp_flow_ours(const struct dpdk_dev *d, int proto, uint32_t lip, uint16_t lport, uint32_t rip,
+                       uint16_t rport);
+bool dpdk_mp_flow_ours6(const struct dpdk_dev *d, int proto, const uint8_t *lip, uint16_t lport, const uint8_t *rip,
                         uint16_t rport);
 
 /* dpdk.c: the primary configures port with nq queue pairs, their pools

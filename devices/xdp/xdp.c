@@ -1252,7 +1252,9 @@ static void rss_open(struct xdp_dev *xd, const char *ifname)
     if (err == 0 && ours) {
         xd->rss = r;
         DM_INFO("xdp", "%s: active opens take source ports whose replies RSS places on queue %u (Toeplitz, %u of "
-                "%u table entries; IPv4%s)", ifname, xd->queue, ours, r->n, r->v6 ? " and IPv6" : "");
+                "%u table entries; ports hashed:%s%s%s%s)", ifname, xd->queue, ours, r->n,
+                r->ports & XDP_RSS_TCP4 ? " tcp4" : "", r->ports & XDP_RSS_UDP4 ? " udp4" : "",
+                r->ports & XDP_RSS_TCP6 ? " tcp6" : "", r->ports & XDP_RSS_UDP6 ? " udp6" : "");
         return;
     }
     free(r);
@@ -1508,22 +1510,23 @@ static bool xdp_forward(struct dm_dev *dev, struct dm_buf *frame, uint32_t flow_
 }
 
 /* Would the interface place the replies of this flow on our queue? */
-static bool xdp_flow_ours(struct dm_dev *dev, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+static bool xdp_flow_ours(struct dm_dev *dev, int proto, uint32_t lip, uint16_t lport, uint32_t rip,
+                          uint16_t rport)
 {
     struct xdp_dev *xd = dev->priv;
     if (!xd->rss)
         return true;
-    int q = xdp_rss_queue(xd->rss, lip, lport, rip, rport);
+    int q = xdp_rss_queue(xd->rss, proto, lip, lport, rip, rport);
     return q < 0 || (uint32_t)q == xd->queue;
 }
 
-static bool xdp_flow_ours6(struct dm_dev *dev, const uint8_t *lip, uint16_t lport, const uint8_t *rip,
+static bool xdp_flow_ours6(struct dm_dev *dev, int proto, const uint8_t *lip, uint16_t lport, const uint8_t *rip,
                            uint16_t rport)
 {
     struct xdp_dev *xd = dev->priv;
     if (!xd->rss)
         return true;
-    int q = xdp_rss_queue6(xd->rss, lip, lport, rip, rport);
+    int q = xdp_rss_queue6(xd->rss, proto, lip, lport, rip, rport);
     return q < 0 || (uint32_t)q == xd->queue;
 }
 

@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,18 +54,29 @@ int xdp_rss_read(const char *ifname, struct xdp_rss *r)
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), err;
     if (s < 0)
         return -errno;
-    /* which fields TCP over IPv4 is hashed on: both addresses, both ports */
-    struct ethtool_rxnfc fh = { .cmd = ETHTOOL_GRXFH, .flow_type = TCP_V4_FLOW };
+    /* which flows are hashed on both addresses and both ports (NICs
+     * often hash UDP on its addresses alone: no port changes its queue) */
+    static const struct {
+        uint32_t flow_type;
+        uint8_t bit;
+    } flows[] = { { TCP_V4_FLOW, XDP_RSS_TCP4 }, { UDP_V4_FLOW, XDP_RSS_UDP4 },
+                  { TCP_V6_FLOW, XDP_RSS_TCP6 }, { UDP_V6_FLOW, XDP_RSS_UDP6 } };
     const uint64_t want = RXH_IP_SRC | RXH_IP_DST | RXH_L4_B_0_1 | RXH_L4_B_2_3;
     struct ethtool_rxfh sz = { .cmd = ETHTOOL_GRSSH };
     struct ethtool_rxfh *h = NULL;
-    struct ethtool_rxnfc fh6 = { .cmd = ETHTOOL_GRXFH, .flow_type = TCP_V6_FLOW };
-    if ((err = ethtool(s, ifname, &fh)) < 0 || (err = ethtool(s, ifname, &sz)) < 0)
+    if ((err = ethtool(s, ifname, &sz)) < 0)
         goto out;
-    /* IPv6's 36 bytes of tuple take a key of 40 */
-    r->v6 = sz.key_size >= 40 && ethtool(s, ifname, &fh6) == 0 && (fh6.data & want) == want;
+    r->ports = 0;
+    for (size_t i = 0; i < sizeof(flows) / sizeof(flows[0]); i++) {
+        struct ethtool_rxnfc fh = { .cmd = ETHTOOL_GRXFH, .flow_type = flows[i].flow_type };
+        /* IPv6's 36 bytes of tuple take a key of 40 */
+        if ((flows[i].bit & (XDP_RSS_TCP6 | XDP_RSS_UDP6)) && sz.key_size < 40)
+            continue;
+        if (ethtool(s, ifname, &fh) == 0 && (fh.data & want) == want)
+            r->ports |= flows[i].bit;
+    }
     err = -EOPNOTSUPP;
-    if ((fh.data & want) != want || !sz.indir_size || sz.indir_size > XDP_RSS_INDIR_MAX || sz.key_size < 16 ||
+    if (!r->ports || !sz.indir_size || sz.indir_size > XDP_RSS_INDIR_MAX || sz.key_size < 16 ||
         sz.key_size > XDP_RSS_KEY_MAX)
         goto out;
     h = calloc(1, sizeof(*h) + sz.indir_size * sizeof(uint32_t) + sz.key_size);
@@ -99,9 +111,18 @@ out:
 #endif
 }
 
-int xdp_rss_queue(const struct xdp_rss *r, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+/* Is a flow of proto (IPv6 or not) placed by a hash r knows, ports included? */
+static bool hashed(const struct xdp_rss *r, int proto, bool v6)
 {
-    if (!r->n)
+    unsigned bit = proto == IPPROTO_TCP ? (v6 ? XDP_RSS_TCP6 : XDP_RSS_TCP4)
+                 : proto == IPPROTO_UDP ? (v6 ? XDP_RSS_UDP6 : XDP_RSS_UDP4)
+                                        : 0;
+    return r->n && (r->ports & bit);
+}
+
+int xdp_rss_queue(const struct xdp_rss *r, int proto, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+{
+    if (!hashed(r, proto, false))
         return -1;
 #ifndef DM_XDP_SOFTRSS
     (void)lip, (void)lport, (void)rip, (void)rport;
@@ -111,9 +132,10 @@ int xdp_rss_queue(const struct xdp_rss *r, uint32_t lip, uint16_t lport, uint32_
 #endif
 }
 
-int xdp_rss_queue6(const struct xdp_rss *r, const uint8_t *lip, uint16_t lport, const uint8_t *rip, uint16_t rport)
+int xdp_rss_queue6(const struct xdp_rss *r, int proto, const uint8_t *lip, uint16_t lport, const uint8_t *rip,
+                   uint16_t rport)
 {
-    if (!r->n || !r->v6)
+    if (!hashed(r, proto, true))
         return -1;
 #ifndef DM_XDP_SOFTRSS
     (void)lip, (void)lport, (void)rip, (void)rport;

@@ -808,8 +808,8 @@ static int tcp_pick_port(struct inet_stack *st, struct tcp_pcb *p, const struct 
         /* a port shared by processes: the replies must reach our queue
          * (after half a round without one, any port: see devices/dpdk) */
         if (i < TCP_EPH_N / 2 &&
-            !(inet_addr_is_v4(src) ? dm_dev_flow_ours(st->dev, src->w[3], cand, p->rip.w[3], p->rport)
-                                   : dm_dev_flow_ours6(st->dev, src->b, cand, p->rip.b, p->rport)))
+            !(inet_addr_is_v4(src) ? dm_dev_flow_ours(st->dev, IPPROTO_TCP_, src->w[3], cand, p->rip.w[3], p->rport)
+                                   : dm_dev_flow_ours6(st->dev, IPPROTO_TCP_, src->b, cand, p->rip.b, p->rport)))
             continue;
         p->lport = cand;
         st->tcp_port_refs[ntohs(cand)]++;

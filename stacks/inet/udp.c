@@ -227,16 +227,31 @@ int udp_socket(struct inet_stack *st, struct dm_queue *q, bool v6)
     return 0;
 }
 
-static int udp_autobind(struct inet_stack *st, struct udp_sock *u)
+/* An ephemeral port for u. With the peer known (connect), as TCP's
+ * tcp_pick_port: on a port other processes share, one whose replies the
+ * device places on our queue, for the first half of the range (then any:
+ * they reach us handed on, inet_forward_stray's other end). */
+static int udp_autobind(struct inet_stack *st, struct udp_sock *u, const struct inet_addr *ra, uint16_t rport)
 {
+    struct inet_addr src;
+    if (ra) {
+        if (!inet_addr_is_any(&u->lip) && inet_addr_is_v4(&u->lip) == inet_addr_is_v4(ra))
+            src = u->lip;
+        else if (!inet_src_for(st, ra, &src))
+            ra = NULL; /* unreachable: the send will say so */
+    }
     for (unsigned i = 0; i < 16384; i++) {
         uint16_t p = (uint16_t)(49152 + (st->udp_next_port++ % 16384));
-        if (!udp_lookup(st, htons(p))) {
-            u->lport = htons(p);
-            u->bound = true;
-            udp_hash_add(st, u);
-            return 0;
-        }
+        if (udp_lookup(st, htons(p)))
+            continue;
+        if (ra && i < 16384 / 2 &&
+            !(inet_addr_is_v4(ra) ? dm_dev_flow_ours(st->dev, IPPROTO_UDP_, src.w[3], htons(p), ra->w[3], rport)
+                                  : dm_dev_flow_ours6(st->dev, IPPROTO_UDP_, src.b, htons(p), ra->b, rport)))
+            continue;
+        u->lport = htons(p);
+        u->bound = true;
+        udp_hash_add(st, u);
+        return 0;
     }
     return -EADDRINUSE;
 }
@@ -249,7 +264,7 @@ int udp_bind(struct inet_stack *st, struct udp_sock *u, const struct inet_addr *
         return -EADDRNOTAVAIL;
     if (port == 0) {
         u->lip = *a;
-        return udp_autobind(st, u);
+        return udp_autobind(st, u, NULL, 0);
     }
     if (udp_lookup(st, port))
         return -EADDRINUSE;
@@ -269,7 +284,7 @@ int udp_connect(struct inet_stack *st, struct udp_sock *u, const struct inet_add
         return 0;
     }
     if (!u->bound) {
-        int r = udp_autobind(st, u);
+        int r = udp_autobind(st, u, a, port);
         if (r < 0)
             return r;
     }
@@ -299,7 +314,8 @@ int udp_push(struct inet_stack *st, struct udp_sock *u, const struct inet_addr *
         return -EMSGSIZE;
     bool frag = plen + sizeof(struct udp_hdr) + (v4 ? IP_HLEN_MIN : IP6_HLEN) > st->mtu;
     if (!u->bound) {
-        int r = udp_autobind(st, u);
+        /* a sendto's first peer places it too: a client's usual one */
+        int r = udp_autobind(st, u, &dst, dport);
         if (r < 0)
             return r;
     }

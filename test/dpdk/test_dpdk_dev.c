@@ -722,20 +722,23 @@ static void test_dpdk_own_memory_words(void **state)
 
 /* Flow placement on a Toeplitz RSS port (dpdk_mp_flow_ours, _ours6): the
  * verification vectors of Microsoft's RSS specification (test/rss_vectors.h),
- * IPv4 and IPv6 with TCP ports. Source is the peer (the frame as received):
- * the queue of hash % table. Without a known hash (tun, memif), or for IPv6
- * on a port that does not hash it so (place6), every port is fine. */
-static void check_placement(bool v6)
+ * IPv4 and IPv6, whose tuple is the same for TCP and UDP. Source is the
+ * peer (the frame as received): the queue of hash % table. Without a known
+ * hash (tun, memif), or for a flow whose ports the port does not hash
+ * (`ports`: UDP on many NICs, IPv6 on some), every port is fine. */
+static void check_placement(bool v6, int proto)
 {
     static struct dpdk_mp_shm shm;
     struct dpdk_dev d;
     const struct rss_spec_vector *v = v6 ? rss_spec_v6 : rss_spec_v4;
     size_t nv = v6 ? DM_ARRAY_SIZE(rss_spec_v6) : DM_ARRAY_SIZE(rss_spec_v4);
+    unsigned bit = proto == IPPROTO_TCP ? (v6 ? DPDK_MP_PORTS_TCP6 : DPDK_MP_PORTS_TCP4)
+                                        : (v6 ? DPDK_MP_PORTS_UDP6 : DPDK_MP_PORTS_UDP4);
     memset(&shm, 0, sizeof(shm));
     memset(&d, 0, sizeof(d));
     shm.nb_queues = 4;
     shm.place = DPDK_MP_PLACE_TOEPLITZ;
-    shm.place6 = 1;
+    shm.ports = (uint8_t)bit;
     memcpy(shm.rss_key, rss_spec_key, sizeof(rss_spec_key));
     shm.rss_key_len = sizeof(rss_spec_key);
     shm.qmap_n = 128; /* a NIC-like table: entry i -> queue i % 4 */
@@ -746,37 +749,42 @@ static void check_placement(bool v6)
         uint8_t s[16], t[16];
         uint32_t s4 = 0, t4 = 0;
         assert_int_equal(rss_spec_addrs(&v[i], v6, s, t, &s4, &t4), 0);
-        unsigned want = (v[i].hash % 128) % 4, ours = 0;
+        unsigned want = (v[i].hash % 128) % 4, ours = 0, any = 0;
         for (uint16_t q = 0; q < 4; q++) {
             d.queue = q;
             /* ours first: we are the destination of the received frame */
-            bool yes = v6 ? dpdk_mp_flow_ours6(&d, t, htons(v[i].dport), s, htons(v[i].sport))
-                          : dpdk_mp_flow_ours(&d, t4, htons(v[i].dport), s4, htons(v[i].sport));
+            shm.ports = (uint8_t)bit;
+            bool yes = v6 ? dpdk_mp_flow_ours6(&d, proto, t, htons(v[i].dport), s, htons(v[i].sport))
+                          : dpdk_mp_flow_ours(&d, proto, t4, htons(v[i].dport), s4, htons(v[i].sport));
             assert_int_equal(yes, q == want);
             ours += yes;
+            /* every flow but this one's kind hashed on its ports */
+            shm.ports = (uint8_t)(0xf & ~bit);
+            any += v6 ? dpdk_mp_flow_ours6(&d, proto, t, htons(v[i].dport), s, htons(v[i].sport))
+                      : dpdk_mp_flow_ours(&d, proto, t4, htons(v[i].dport), s4, htons(v[i].sport));
         }
         assert_int_equal(ours, 1);
+        assert_int_equal(any, 4);
     }
     d.queue = 3;
-    if (v6) {
-        shm.place6 = 0;
-        assert_true(dpdk_mp_flow_ours6(&d, rss_spec_key, 2, rss_spec_key + 16, 4));
-    } else {
-        shm.place = DPDK_MP_PLACE_NONE;
-        assert_true(dpdk_mp_flow_ours(&d, 1, 2, 3, 4));
-    }
+    shm.ports = 0xf;
+    shm.place = DPDK_MP_PLACE_NONE;
+    assert_true(v6 ? dpdk_mp_flow_ours6(&d, proto, rss_spec_key, 2, rss_spec_key + 16, 4)
+                   : dpdk_mp_flow_ours(&d, proto, 1, 2, 3, 4));
 }
 
 static void test_dpdk_mp_flow_queue_is_toeplitz_of_the_received_tuple(void **state)
 {
     (void)state;
-    check_placement(false);
+    check_placement(false, IPPROTO_TCP);
+    check_placement(false, IPPROTO_UDP);
 }
 
 static void test_dpdk_mp_flow_queue_is_toeplitz_of_the_received_tuple_v6(void **state)
 {
     (void)state;
-    check_placement(true);
+    check_placement(true, IPPROTO_TCP);
+    check_placement(true, IPPROTO_UDP);
 }
 
 static int check_pool(void **state)

@@ -61,12 +61,15 @@ struct dm_dev_ops {
     enum dm_cfg_id wrap_var;
     /* optional: a port whose queues several processes share (one each)
      * spreads received flows by a hash; would the peer's frames of this
-     * TCP/UDP flow (addresses and ports in network order, ours first)
-     * reach this device's queue? Absent: yes. Asked by the stack when it
-     * picks an ephemeral port, so that replies come back to us. */
-    bool (*flow_ours)(struct dm_dev *dev, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
+     * flow of transport proto (IPPROTO_TCP or IPPROTO_UDP; addresses and
+     * ports in network order, ours first) reach this device's queue?
+     * Absent, or a port that does not hash proto's ports: yes (no port
+     * would do better). Asked by the stack when it picks an ephemeral
+     * port, so that replies come back to us. */
+    bool (*flow_ours)(struct dm_dev *dev, int proto, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
     /* optional: the same for an IPv6 flow (16-byte addresses) */
-    bool (*flow_ours6)(struct dm_dev *dev, const uint8_t *lip, uint16_t lport, const uint8_t *rip, uint16_t rport);
+    bool (*flow_ours6)(struct dm_dev *dev, int proto, const uint8_t *lip, uint16_t lport, const uint8_t *rip,
+                       uint16_t rport);
     /* optional, a port several processes share: a received frame (at its
      * Ethernet header) that no socket of this process takes - a SYN for a
      * listener this process closed, as an old nginx worker does at a
@@ -112,9 +115,10 @@ void dm_dev_close(struct dm_dev *dev);
 
 /* flow_ours of dev, or of the first device below it that has one (the
  * wrappers have none); true when none has. */
-bool dm_dev_flow_ours(struct dm_dev *dev, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
+bool dm_dev_flow_ours(struct dm_dev *dev, int proto, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
 /* flow_ours6 the same way */
-bool dm_dev_flow_ours6(struct dm_dev *dev, const uint8_t *lip, uint16_t lport, const uint8_t *rip, uint16_t rport);
+bool dm_dev_flow_ours6(struct dm_dev *dev, int proto, const uint8_t *lip, uint16_t lport, const uint8_t *rip,
+                       uint16_t rport);
 /* forward of dev, or of the first device below it that has one; false
  * when none has (or it could not). */
 bool dm_dev_forward(struct dm_dev *dev, struct dm_buf *frame, uint32_t flow_hash);

@@ -213,6 +213,21 @@ static bool capture_peers_starting(struct dm_dev *dev)
     return fwd_cap.starting;
 }
 
+static bool capture_flow_ours(struct dm_dev *dev, int proto, uint32_t lip, uint16_t lport, uint32_t rip,
+                              uint16_t rport)
+{
+    (void)dev, (void)lip, (void)rip, (void)rport;
+    fwd_cap.asked[proto & 0xff]++;
+    return !fwd_cap.place_mod || ntohs(lport) % fwd_cap.place_mod == 0;
+}
+
+static bool capture_flow_ours6(struct dm_dev *dev, int proto, const uint8_t *lip, uint16_t lport,
+                               const uint8_t *rip, uint16_t rport)
+{
+    (void)lip, (void)rip;
+    return capture_flow_ours(dev, proto, 0, lport, 0, rport);
+}
+
 void fwd_capture_start(struct dm_instance *inst)
 {
     fwd_dev = stack_of(inst)->dev;
@@ -220,6 +235,8 @@ void fwd_capture_start(struct dm_instance *inst)
     fwd_ops = *fwd_orig;
     fwd_ops.forward = capture_forward;
     fwd_ops.peers_starting = capture_peers_starting;
+    fwd_ops.flow_ours = capture_flow_ours;
+    fwd_ops.flow_ours6 = capture_flow_ours6;
     fwd_dev->ops = &fwd_ops;
     memset(&fwd_cap, 0, sizeof(fwd_cap));
 }

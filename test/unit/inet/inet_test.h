@@ -77,11 +77,15 @@ int64_t stat_of(struct dm_instance *inst, const char *name);
 /* inst's device made a port other processes share whose forward op keeps
  * a copy of the frame it is handed (fwd_cap) instead of sending it on, or
  * refuses it as when no process is left (refuse), and whose peers_starting
- * says `starting`; fwd_capture_stop puts its ops back. */
+ * says `starting`; fwd_capture_stop puts its ops back. Its flow_ours and
+ * flow_ours6 say a flow is ours when our port is a multiple of place_mod
+ * (0: always), counting the questions by transport (asked[IPPROTO_*]). */
 struct fwd_capture {
     uint8_t frame[9216];
     uint32_t len, calls;
     bool refuse, starting;
+    uint16_t place_mod;
+    uint32_t asked[256];
 };
 extern struct fwd_capture fwd_cap;
 void fwd_capture_start(struct dm_instance *inst);

@@ -216,6 +216,65 @@ static void test_udp_stray_datagram_is_forwarded_as_the_whole_frame(void **st)
     pair_destroy(&p);
 }
 
+static uint16_t local_port(struct dm_instance *inst, int qd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    assert_int_equal(dm_getsockname(inst, qd, (struct sockaddr *)&ss, &len), 0);
+    return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                          : ((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* On a port other processes share, the ephemeral port a connect or a
+ * first sendto takes is one whose replies the device places on our queue
+ * (here: multiples of 8), for TCP and for UDP, IPv4 and IPv6; a bind to
+ * port 0 (no peer known yet) takes any. */
+static void test_ephemeral_ports_bring_the_replies_to_our_queue(void **st)
+{
+    (void)st;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    fwd_capture_start(p.a);
+    fwd_cap.place_mod = 8;
+    int lq = tcp_listener(p.b, IP_B, 80, 16), lq6 = tcp_listener6(p.b, "::", 81, 16), ub;
+    assert_int_equal(dm_socket(p.b, &ub, AF_INET, SOCK_DGRAM, 0), 0);
+    struct sockaddr_in sb = sin_of(IP_B, 2222);
+    struct sockaddr_in6 sb6 = sin6_of(IP6_B, 2222);
+    for (int i = 0; i < 4; i++) {
+        int cq, sq;
+        tcp_connect_pair(&p, lq, 80, &cq, &sq);
+        assert_int_equal(local_port(p.a, cq) % 8, 0);
+        tcp_connect_pair6(&p, lq6, 81, &cq, &sq);
+        assert_int_equal(local_port(p.a, cq) % 8, 0);
+        int u, u6, uf;
+        assert_int_equal(dm_socket(p.a, &u, AF_INET, SOCK_DGRAM, 0), 0);
+        pair_udp_connect(&p, p.a, u, (struct sockaddr *)&sb, sizeof(sb));
+        assert_int_equal(local_port(p.a, u) % 8, 0);
+        assert_int_equal(dm_socket(p.a, &u6, AF_INET6, SOCK_DGRAM, 0), 0);
+        pair_udp_connect(&p, p.a, u6, (struct sockaddr *)&sb6, sizeof(sb6));
+        assert_int_equal(local_port(p.a, u6) % 8, 0);
+        /* unbound, unconnected: its first datagram's peer places it */
+        assert_int_equal(dm_socket(p.a, &uf, AF_INET, SOCK_DGRAM, 0), 0);
+        int err = 0;
+        demi_qtoken_t qt;
+        demi_sgarray_t sga = dm_sgaalloc(p.a, 8, &err);
+        assert_int_equal(dm_pushto(p.a, &qt, uf, &sga, (struct sockaddr *)&sb, sizeof(sb)), 0);
+        dm_sgafree(p.a, &sga);
+        assert_int_equal(local_port(p.a, uf) % 8, 0);
+    }
+    assert_true(fwd_cap.asked[IPPROTO_TCP] >= 8);
+    assert_true(fwd_cap.asked[IPPROTO_UDP] >= 12);
+    /* a bind to port 0 asks nothing: no peer to place by */
+    uint32_t asked = fwd_cap.asked[IPPROTO_UDP];
+    int ubind;
+    assert_int_equal(dm_socket(p.a, &ubind, AF_INET, SOCK_DGRAM, 0), 0);
+    struct sockaddr_in any = sin_of(IP_A, 0);
+    assert_int_equal(dm_bind(p.a, ubind, (struct sockaddr *)&any, sizeof(any)), 0);
+    assert_int_equal(fwd_cap.asked[IPPROTO_UDP], asked);
+    fwd_capture_stop();
+    pair_destroy(&p);
+}
+
 /* As Linux: a connected UDP socket whose datagram comes back as a port
  * unreachable gets ECONNREFUSED once, from its pending pop or, with none
  * pending, from its next one (before any datagram queued meanwhile); an
@@ -539,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_udp_to_an_unbound_port_gets_icmp_port_unreachable),
         cmocka_unit_test(test_udp_stray_datagram_is_forwarded_as_the_whole_frame),
         cmocka_unit_test(test_udp_connected_socket_gets_econnrefused_from_port_unreachable),
+        cmocka_unit_test(test_ephemeral_ports_bring_the_replies_to_our_queue),
         cmocka_unit_test(test_ipv4_malformed_packets_are_counted_by_reason_and_dropped),
         cmocka_unit_test(test_udp_datagrams_past_the_mtu_are_fragmented_and_reassembled),
         cmocka_unit_test(test_udp_stray_reassembled_datagram_is_forwarded_as_one_frame),
