@@ -61,9 +61,10 @@
  *    stays mapped until the last one is freed, so a late free is safe.
  *  - No checksum offload: AF_XDP carries no checksum metadata. On veth,
  *    Linux leaves TCP/UDP checksums "to the NIC" (CHECKSUM_PARTIAL), so
- *    frames from the peer arrive with only the pseudo-header sum unless
- *    the peer turns TX offload off (ethtool -K <peer> tx off); real NICs
- *    put complete checksums on the wire. Frames are limited to one UMEM
+ *    frames from the peer arrive with only the pseudo-header sum; there
+ *    they are taken as good, as the peer's kernel takes them (xdp_csum.c,
+ *    xdp.rx_csum_partial); real NICs put complete checksums on the
+ *    wire. Frames are limited to one UMEM
  *    frame (4 KiB minus XDP headroom): no multi-buffer/jumbo RX.
  */
 #include <dirent.h>
@@ -98,6 +99,7 @@
 #include "xdp_fwd.h"
 #include "xdp_stray.h"
 #include "xdp_rss.h"
+#include "xdp_csum.h"
 #include "xdp_lib.h"
 #include "xdp_prog.h"
 
@@ -122,12 +124,12 @@ enum {
     XDP_C_RX, XDP_C_TX, XDP_C_TX_FULL, XDP_C_TX_BAD, XDP_C_RX_NO_HDR, XDP_C_FILL_EMPTY,
     XDP_C_TX_KICKS, XDP_C_FILL_KICKS, XDP_C_RX_SCARCE, XDP_C_ARP_SHARED, XDP_C_ND_SHARED, XDP_C_TX_COPY, XDP_C_TX_ZC,
     XDP_C_TX_ZC_DESCS, XDP_C_COMP_ORDER, XDP_C_RX_MULTI, XDP_C_FWD_IN, XDP_C_FWD_OUT, XDP_C_FWD_FULL,
-    XDP_C_STRAY_RX, XDP_C_STRAY_KERNEL, XDP_C_STRAY_TRUNC, XDP_NCTR
+    XDP_C_STRAY_RX, XDP_C_STRAY_KERNEL, XDP_C_STRAY_TRUNC, XDP_C_RX_CSUM_PARTIAL, XDP_NCTR
 };
 static const char *const xdp_ctr_names[XDP_NCTR] = {
     "rx", "tx", "tx_full", "tx_bad", "rx_no_hdr", "fill_empty", "tx_kicks", "fill_kicks", "rx_scarce",
     "arp_shared", "nd_shared", "tx_copy", "tx_zc", "tx_zc_descs", "comp_order", "rx_multi", "fwd_in", "fwd_out",
-    "fwd_full", "stray_rx", "stray_kernel", "stray_trunc",
+    "fwd_full", "stray_rx", "stray_kernel", "stray_trunc", "rx_csum_partial",
 };
 
 /* What a descriptor on the TX ring holds until its completion: a UMEM
@@ -161,6 +163,7 @@ struct xdp_dev {
     bool chunk_check;              /* a descriptor may not cross a 4 KiB boundary (aligned, or driver ZC) */
     bool rx_skip;                  /* dropping the rest of a multi-buffer RX frame */
     bool tx_budget_big;            /* a kick sends the whole TX ring (XDP_MAX_TX_SKB_BUDGET) */
+    bool veth;                     /* the peer's checksums may be left to "the NIC" (xdp_csum.c) */
     uint32_t max_descs;            /* per frame by reference: 1, or XDP_SG_MAX with sg */
     size_t frames_len;             /* nframes * XDP_FRAME_SIZE: where the pool's data starts */
     size_t pool_len;               /* the pool's data region in the UMEM (0: not there) */
@@ -489,6 +492,17 @@ static uint16_t neigh_rx(struct xdp_dev *xd, struct dm_buf **pkts, uint16_t n)
 /* Where a frame handed to us keeps its route (the queues it has been to,
  * for xdp_forward if we hand it on again): the last 8 bytes of its UMEM
  * frame, past any frame a slot holds. */
+/* On a veth: a TCP/UDP frame whose checksum the peer left to the NIC is
+ * good as it is (xdp_csum.c). */
+static inline void rx_csum(struct xdp_dev *xd, struct dm_buf *b)
+{
+    if (xd->veth) {
+        uint32_t f = xdp_csum_rx_partial(b->data, b->len);
+        b->ol_flags |= f;
+        xd->ctr[XDP_C_RX_CSUM_PARTIAL] += f != 0;
+    }
+}
+
 static inline uint8_t *fwd_route_of(const struct xdp_dev *xd, uint64_t frame)
 {
     return xd->area + frame + XDP_FRAME_SIZE - sizeof(uint64_t);
@@ -512,6 +526,7 @@ static uint16_t fwd_rx(struct xdp_dev *xd, struct dm_buf **pkts, uint16_t n)
             memcpy(b->data, data, len);
             memcpy(fwd_route_of(xd, (uint64_t)(uintptr_t)b->dev_priv), &route, sizeof(route));
             b->ol_flags |= DM_BUF_RX_FORWARDED;
+            rx_csum(xd, b);
             pkts[k++] = b;
             xd->ctr[XDP_C_FWD_IN]++;
         }
@@ -537,6 +552,7 @@ static uint16_t stray_rx(struct xdp_dev *xd, struct dm_buf **pkts, uint16_t n)
             if (!b)
                 break;
             memcpy(b->data, data, len);
+            rx_csum(xd, b);
             pkts[k++] = b;
             xd->ctr[XDP_C_STRAY_RX]++;
         }
@@ -610,6 +626,7 @@ static uint16_t xdp_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
         }
         b->dev_priv = (void *)(uintptr_t)frame;
         b->ol_flags |= scarce;
+        rx_csum(xd, b);
         pkts[k++] = b;
     }
     if (j < got)
@@ -1401,6 +1418,7 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
         goto fail;
     }
     snprintf(xd->info.name, sizeof(xd->info.name), "xdp:%.16s:%u", ifname, xd->queue);
+    xd->veth = xdp_csum_iface_is_veth(ifname);
     xd->info.caps = DM_DEV_CAP_TX_MULTISEG | DM_DEV_CAP_CAN_SLEEP;
     xd->info.max_segs = XDP_MAX_SEGS;
     if (zc)

@@ -76,9 +76,10 @@ static inline void netns_setup(unsigned alarm_s)
         return;
     }
     sh("sysctl -qw net.ipv6.conf.%s.disable_ipv6=1 >/dev/null 2>&1", ifa);
-    /* Linux leaves TCP/UDP checksums to the "NIC" on veth (CHECKSUM_PARTIAL)
-     * and AF_XDP hands us the frame as is, with only the pseudo-header sum
-     * in the field: make the namespace's kernel compute them in software. */
+    /* Linux leaves TCP/UDP checksums to the "NIC" on veth (CHECKSUM_PARTIAL):
+     * the device takes those as they are (xdp_csum.c); these tests want
+     * complete ones, which the stack verifies, from the namespace's kernel
+     * (test_xdp_inet's last test turns the offload back on). */
     if (sh("ip netns exec %s ethtool -K %s tx off >/dev/null 2>&1", ns, ifb) != 0)
         fprintf(stderr, "netns: could not turn off TX checksum offload on %s: TCP/UDP from the namespace "
                         "will arrive with partial checksums\n", ifb);

@@ -10,7 +10,8 @@
  * fragments both ways), the echo from
  * Linux, and our client against a Linux server; then a bulk transfer from
  * us to a Linux sink whose every frame goes out by reference
- * (DEMI_XDP_TX_REF=1: no copy into a UMEM frame), and the same by copy.
+ * (DEMI_XDP_TX_REF=1: no copy into a UMEM frame), and the same by copy;
+ * last, the echo from a peer that leaves its checksums to the NIC.
  *
  * Skips (exit 77) when not root, when the namespace cannot be made, or
  * when this build has no "xdp" backend. Bounded by alarm() and deadlines;
@@ -647,6 +648,28 @@ static void test_inet_over_xdp_bulk_send_goes_by_reference(void **state)
     dm_instance_destroy(inst);
 }
 
+/* A peer that leaves its TCP checksums to the NIC, as Linux does on any
+ * veth unless told otherwise (ethtool -K tx on, the default): its frames
+ * carry only the pseudo-header sum, which the device takes as good on a
+ * veth (xdp.rx_csum_partial). Before, every segment was dropped as a bad
+ * checksum and the echo never connected. Last: it turns the offload back
+ * off for nothing after it. */
+static void test_inet_over_xdp_takes_a_veth_peers_partial_checksums(void **state)
+{
+    (void)state;
+    struct dm_instance *inst = xdp_instance(NULL);
+    if (!inst) {
+        skipped = 1;
+        skip();
+    }
+    assert_int_equal(sh("ip netns exec %s ethtool -K %s tx on >/dev/null 2>&1", ns, ifb), 0);
+    tcp_echo(inst, ECHO_PORT + 10, ECHO_BYTES);
+    assert_true(dm_stats_get(inst, "xdp.rx_csum_partial") > 100);
+    assert_int_equal(dm_stats_get(inst, "tcp.rx_bad_csum"), 0);
+    dm_instance_destroy(inst);
+    sh("ip netns exec %s ethtool -K %s tx off >/dev/null 2>&1", ns, ifb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -656,6 +679,7 @@ int main(void)
         cmocka_unit_test(test_inet_over_xdp_ipv6_ping_and_tcp_both_ways),
         cmocka_unit_test(test_inet_over_xdp_ipv6_resolves_from_advertisements_heard_on_other_queues),
         cmocka_unit_test(test_inet_over_xdp_bulk_send_goes_by_reference),
+        cmocka_unit_test(test_inet_over_xdp_takes_a_veth_peers_partial_checksums),
     };
     int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
     return rc == 0 && skipped ? 77 : rc;
