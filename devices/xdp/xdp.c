@@ -124,13 +124,21 @@ enum {
     XDP_C_RX, XDP_C_TX, XDP_C_TX_FULL, XDP_C_TX_BAD, XDP_C_RX_NO_HDR, XDP_C_FILL_EMPTY,
     XDP_C_TX_KICKS, XDP_C_FILL_KICKS, XDP_C_RX_SCARCE, XDP_C_ARP_SHARED, XDP_C_ND_SHARED, XDP_C_TX_COPY, XDP_C_TX_ZC,
     XDP_C_TX_ZC_DESCS, XDP_C_COMP_ORDER, XDP_C_RX_MULTI, XDP_C_FWD_IN, XDP_C_FWD_OUT, XDP_C_FWD_FULL,
-    XDP_C_STRAY_RX, XDP_C_STRAY_KERNEL, XDP_C_STRAY_TRUNC, XDP_C_RX_CSUM_PARTIAL, XDP_NCTR
+    XDP_C_STRAY_RX, XDP_C_STRAY_KERNEL, XDP_C_STRAY_TRUNC, XDP_C_RX_CSUM_PARTIAL, XDP_C_TX_CSUM, XDP_NCTR
 };
 static const char *const xdp_ctr_names[XDP_NCTR] = {
     "rx", "tx", "tx_full", "tx_bad", "rx_no_hdr", "fill_empty", "tx_kicks", "fill_kicks", "rx_scarce",
     "arp_shared", "nd_shared", "tx_copy", "tx_zc", "tx_zc_descs", "comp_order", "rx_multi", "fwd_in", "fwd_out",
-    "fwd_full", "stray_rx", "stray_kernel", "stray_trunc", "rx_csum_partial",
+    "fwd_full", "stray_rx", "stray_kernel", "stray_trunc", "rx_csum_partial", "tx_csum",
 };
+
+/* DEMI_XDP_TX_CKSUM, in its table's order */
+enum { XDP_CSUM_OFFLOAD, XDP_CSUM_SW, XDP_CSUM_STACK };
+/* Where a copied frame starts in its UMEM frame: the TX metadata before
+ * it, in the same 4 KiB (the kernel checks that of every descriptor once
+ * the UMEM has metadata), 8-byte aligned */
+#define XDP_TX_COPY_OFF 32u
+_Static_assert(XDP_TX_COPY_OFF >= XDP_TX_META_LEN, "a copied frame's metadata fits before it");
 
 /* What a descriptor on the TX ring holds until its completion: a UMEM
  * frame with a copy (seg NULL), or one segment sent by reference. */
@@ -164,6 +172,9 @@ struct xdp_dev {
     bool rx_skip;                  /* dropping the rest of a multi-buffer RX frame */
     bool tx_budget_big;            /* a kick sends the whole TX ring (XDP_MAX_TX_SKB_BUDGET) */
     bool veth;                     /* the peer's checksums may be left to "the NIC" (xdp_csum.c) */
+    uint8_t tx_csum_want;          /* DEMI_XDP_TX_CKSUM: XDP_CSUM_* */
+    bool tx_meta;                  /* the UMEM has XDP_TX_META_LEN bytes before each TX descriptor */
+    bool tx_csum;                  /* frames asking for L4 checksums get them from the kernel */
     uint32_t max_descs;            /* per frame by reference: 1, or XDP_SG_MAX with sg */
     size_t frames_len;             /* nframes * XDP_FRAME_SIZE: where the pool's data starts */
     size_t pool_len;               /* the pool's data region in the UMEM (0: not there) */
@@ -262,7 +273,7 @@ static inline void pend_done(struct xdp_dev *xd, const struct xdp_pend *e)
     if (e->seg)
         dm_buf_free_seg(e->seg);
     else
-        xd->free_frames[xd->nfree++] = e->addr;
+        xd->free_frames[xd->nfree++] = e->addr & ~(uint64_t)(XDP_FRAME_SIZE - 1); /* a copy at XDP_TX_COPY_OFF */
 }
 
 /*
@@ -646,28 +657,56 @@ static uint16_t xdp_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
 static inline uint32_t tx_ref_descs(const struct xdp_dev *xd, const struct dm_buf *p)
 {
     uintptr_t lo = (uintptr_t)xd->area;
-    uint32_t nd = 0;
+    uint32_t nd = 0, meta = xd->tx_meta ? XDP_TX_META_LEN : 0;
     if (!xd->tx_ref || p->len < 14)
+        return 0;
+    /* a checksum request goes in the head's headroom: only when that is
+     * the head's own (not a slice of, or shared with, another buffer) */
+    if ((p->ol_flags & (DM_BUF_TX_TCP_CKSUM | DM_BUF_TX_UDP_CKSUM)) &&
+        (p->refcnt != 1 || p->shared || dm_buf_headroom(p) < XDP_TX_META_LEN))
         return 0;
     for (const struct dm_buf *s = p; s; s = s->next) {
         if (!s->len)
             continue;
         uintptr_t a = (uintptr_t)s->data;
-        if (a < lo || a - lo > xd->area_len || s->len > xd->area_len - (a - lo) || s->len > XDP_FRAME_SIZE)
+        /* with metadata the kernel wants its room before every descriptor */
+        if (a < lo + meta || a - lo > xd->area_len || s->len > xd->area_len - (a - lo) ||
+            s->len + meta > XDP_FRAME_SIZE)
             return 0;
-        if (xd->chunk_check && ((a - lo) & (XDP_FRAME_SIZE - 1)) + s->len > XDP_FRAME_SIZE)
+        if (xd->chunk_check && (((a - lo) & (XDP_FRAME_SIZE - 1)) + s->len > XDP_FRAME_SIZE ||
+                                ((a - lo) & (XDP_FRAME_SIZE - 1)) < meta))
             return 0;
         if (++nd > xd->max_descs)
             return 0;
     }
+    /* the kernel's software checksum (DEMI_XDP_TX_CKSUM=sw) sums the
+     * first descriptor alone: a frame in several goes by copy */
+    if (nd > 1 && xd->tx_csum_want == XDP_CSUM_SW && (p->ol_flags & (DM_BUF_TX_TCP_CKSUM | DM_BUF_TX_UDP_CKSUM)))
+        return 0;
     return nd;
+}
+
+/* Frame p's checksum request, in the TX metadata before `frame` (its
+ * first byte in the UMEM); XDP_TX_METADATA for its first descriptor, or 0
+ * when it asks for none. */
+static inline uint32_t tx_meta_fill(struct xdp_dev *xd, const struct dm_buf *p, uint8_t *frame)
+{
+    uint32_t ol = p->ol_flags & (DM_BUF_TX_TCP_CKSUM | DM_BUF_TX_UDP_CKSUM);
+    if (!ol)
+        return 0;
+    struct xdp_tx_meta *m = (struct xdp_tx_meta *)(void *)(frame - XDP_TX_META_LEN);
+    m->flags = XDP_TXMD_CSUM;
+    m->csum_start = (uint16_t)(p->l2_len + p->l3_len);
+    m->csum_offset = ol & DM_BUF_TX_TCP_CKSUM ? 16 : 6;
+    xd->ctr[XDP_C_TX_CSUM]++;
+    return XDP_TX_METADATA;
 }
 
 /* Frame p on the TX ring at idx as nd descriptors naming its segments; the
  * chain comes apart, each segment held until its own completion. */
 static inline void tx_by_ref(struct xdp_dev *xd, struct dm_buf *p, uint32_t idx, uint32_t nd)
 {
-    uint32_t k = 0;
+    uint32_t k = 0, first = xd->tx_csum ? tx_meta_fill(xd, p, p->data) : 0;
     for (struct dm_buf *s = p, *next; s; s = next) {
         next = s->next;
         s->next = NULL;
@@ -678,7 +717,8 @@ static inline void tx_by_ref(struct xdp_dev *xd, struct dm_buf *p, uint32_t idx,
         struct xdp_desc *d = xsk_ring_prod__tx_desc(&xd->x.tx, idx + k);
         d->addr = (uint64_t)(s->data - xd->area);
         d->len = s->len;
-        d->options = ++k < nd ? XDP_PKT_CONTD : 0;
+        d->options = k ? 0 : first;
+        d->options |= ++k < nd ? XDP_PKT_CONTD : 0;
         pend_push(xd, d->addr, s);
     }
 }
@@ -712,7 +752,7 @@ static uint16_t xdp_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
     xdp_reap_completions(xd);
     for (i = 0; i < n; i++) {
         struct dm_buf *p = pkts[i];
-        if (dm_unlikely(p->pkt_len > XDP_FRAME_SIZE || p->pkt_len < 14)) {
+        if (dm_unlikely(p->pkt_len > XDP_FRAME_SIZE - XDP_TX_COPY_OFF || p->pkt_len < 14)) {
             xd->ctr[XDP_C_TX_BAD]++;
             dm_buf_free(p); /* taken and dropped, as a NIC would */
             continue;
@@ -730,12 +770,12 @@ static uint16_t xdp_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
             xd->ctr[XDP_C_TX_ZC]++;
             xd->ctr[XDP_C_TX_ZC_DESCS] += nd;
         } else {
-            uint64_t addr = xd->free_frames[--xd->nfree];
+            uint64_t addr = xd->free_frames[--xd->nfree] + (xd->tx_meta ? XDP_TX_COPY_OFF : 0);
             dm_buf_copy_out(p, 0, xd->area + addr, p->pkt_len);
             struct xdp_desc *d = xsk_ring_prod__tx_desc(&xd->x.tx, idx);
             d->addr = addr;
             d->len = p->pkt_len;
-            d->options = 0;
+            d->options = xd->tx_csum ? tx_meta_fill(xd, p, xd->area + addr) : 0;
             pend_push(xd, addr, NULL);
             dm_buf_free(p);
             xd->ctr[XDP_C_TX_COPY]++;
@@ -935,6 +975,13 @@ static const char *tx_mode(const struct xdp_dev *xd)
                                                                              "UMEM), one segment per frame";
 }
 
+static const char *csum_mode(const struct xdp_dev *xd)
+{
+    if (xd->tx_csum)
+        return xd->tx_csum_want == XDP_CSUM_SW ? "the kernel's, in software" : "the kernel's (TX metadata)";
+    return xd->tx_csum_want == XDP_CSUM_STACK ? "the stack's" : "the stack's (no TX metadata here)";
+}
+
 /* Copy mode, with XDP_USE_SG when we send by reference (multi-buffer TX:
  * a header and its payload slices in one frame); a kernel without it
  * (before 6.6: -EINVAL) binds without, and chains are then copied. */
@@ -1057,15 +1104,17 @@ static int open_shared(struct xdp_dev *xd, const char *ifname, int64_t queue, ui
     }
     /* Privileged part: here when we can, else from the helper. */
     uint32_t umem_flags = xd->pool_len ? XDP_UMEM_UNALIGNED_CHUNK_FLAG : 0;
+    if (xd->tx_csum_want != XDP_CSUM_STACK)
+        umem_flags |= XDP_UMEM_TX_METADATA_LEN | (xd->tx_csum_want == XDP_CSUM_SW ? XDP_UMEM_TX_SW_CSUM : 0);
     err = xdp_shared_get(xd->ifindex, nqueues, addr, &xd->sh);
-    if (err == 0 && (xd->fd = xdp_xsk_umem_socket(memfd, xd->area_len, XDP_FRAME_SIZE, umem_flags)) < 0) {
+    if (err == 0 && (xd->fd = xdp_xsk_umem_socket(memfd, xd->area_len, XDP_FRAME_SIZE, &umem_flags)) < 0) {
         err = xd->fd;
         xd->fd = -1;
         xdp_shared_close(&xd->sh);
     }
     if ((err == -EPERM || err == -EACCES) && xdp_helper_fd() >= 0) {
         xd->via_helper = true;
-        err = xdp_helper_get(memfd, xd->area_len, umem_flags, &xd->sh, &xd->fd, &xd->helper_pkt);
+        err = xdp_helper_get(memfd, xd->area_len, &umem_flags, &xd->sh, &xd->fd, &xd->helper_pkt);
         if (err < 0)
             DM_ERR("xdp", "%s: the privileged helper could not give us a socket: %s", ifname, strerror(-err));
     } else if (err == -EPERM || err == -EACCES) {
@@ -1087,6 +1136,7 @@ static int open_shared(struct xdp_dev *xd, const char *ifname, int64_t queue, ui
     close(memfd);
     if (err < 0)
         goto out;
+    xd->tx_meta = umem_flags & XDP_UMEM_TX_METADATA_LEN;
     /* Unprivileged part. */
     /* before the bind: a wait for a queue (bind_wait) is told through it */
     int ferr = xdp_fwd_map(&xd->fwd, xd->sh.fwd_fd, xd->sh.nqueues);
@@ -1311,7 +1361,7 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
     const char *ifname = dm_cfg_str(cfg, DM_CFG_XDP_IFACE);
     const char *mac = dm_cfg_str(cfg, DM_CFG_MAC);
     int64_t queue, frames, claim_wait_ms;
-    int err, force_copy, tx_ref, filter, qr;
+    int err, force_copy, tx_ref, filter, qr, csum_want;
     struct xdp_our_addrs addr = { 0 };
     uint32_t nq_now;
     bool zc = false;
@@ -1330,6 +1380,7 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
         (err = dm_cfg_int(cfg, DM_CFG_XDP_FRAMES, &frames)) < 0 ||
         (err = dm_cfg_bool(cfg, DM_CFG_XDP_COPY, &force_copy)) < 0 ||
         (err = dm_cfg_bool(cfg, DM_CFG_XDP_TX_REF, &tx_ref)) < 0 ||
+        (err = dm_cfg_enum(cfg, DM_CFG_XDP_TX_CKSUM, &csum_want)) < 0 ||
         (err = dm_cfg_int(cfg, DM_CFG_XDP_CLAIM_WAIT_MS, &claim_wait_ms)) < 0)
         return qr < 0 ? qr : err;
     if (qr == DM_CFG_AUTO)
@@ -1365,6 +1416,7 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
     xd->sh.xsks_fd = xd->sh.queues_fd = xd->sh.neigh_fd = xd->sh.neigh6_fd = xd->sh.fwd_fd = -1;
     xd->ifindex = (int)if_nametoindex(ifname);
     xd->refs = 1;
+    xd->tx_csum_want = (uint8_t)csum_want;
     xd->nframes = (uint32_t)frames;
     xd->frames_len = (size_t)frames * XDP_FRAME_SIZE;
     /* The instance's buffer pool moves into the UMEM behind the frames
@@ -1420,6 +1472,11 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
     snprintf(xd->info.name, sizeof(xd->info.name), "xdp:%.16s:%u", ifname, xd->queue);
     xd->veth = xdp_csum_iface_is_veth(ifname);
     xd->info.caps = DM_DEV_CAP_TX_MULTISEG | DM_DEV_CAP_CAN_SLEEP;
+    /* checksum requests in copy mode only: a driver's zero-copy takes
+     * them only where it says so (netlink's xsk-features), unread here */
+    xd->tx_csum = xd->tx_meta && !zc;
+    if (xd->tx_csum)
+        xd->info.caps |= DM_DEV_CAP_TX_TCP_CKSUM | DM_DEV_CAP_TX_UDP_CKSUM;
     xd->info.max_segs = XDP_MAX_SEGS;
     if (zc)
         xd->chunk_check = true;
@@ -1450,10 +1507,10 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
             memcpy(e, " and ", 6);
             inet_ntop(AF_INET6, addr.v6, e + 5, INET6_ADDRSTRLEN);
         }
-        DM_INFO("xdp", "%s queue %u (of %u%s): %s mode, %u frames%s, TX %s; the interface's XDP program (%s) "
-                "redirects %s, passes the rest", ifname, xd->queue, nq_now ? nq_now : nqueues,
+        DM_INFO("xdp", "%s queue %u (of %u%s): %s mode, %u frames%s, TX %s, checksums %s; the interface's XDP "
+                "program (%s) redirects %s, passes the rest", ifname, xd->queue, nq_now ? nq_now : nqueues,
                 queue < 0 ? ", auto" : "", mode_name(zc), xd->nframes,
-                xd->via_helper ? ", socket from the privileged helper" : "", tx_mode(xd),
+                xd->via_helper ? ", socket from the privileged helper" : "", tx_mode(xd), csum_mode(xd),
                 xd->sh.legacy ? "alone, legacy mode" : "behind libxdp's dispatcher", ip);
     } else {
         DM_INFO("xdp", "%s queue %u: %s mode, %u frames, TX %s; libxdp's default program", ifname, xd->queue,

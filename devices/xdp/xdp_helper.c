@@ -55,7 +55,7 @@ enum { HELPER_GET = 1, HELPER_PUT = 2 };
 struct helper_req {
     uint32_t magic, op;
     uint64_t len;                  /* GET: UMEM bytes in the memfd */
-    uint32_t umem_flags;           /* GET: 0 or XDP_UMEM_UNALIGNED_CHUNK_FLAG */
+    uint32_t umem_flags;           /* GET: xdp_xsk_umem_socket's */
     uint32_t pad;
 };
 
@@ -69,6 +69,8 @@ struct helper_res {
     uint32_t nqueues;
     uint32_t legacy;
     uint32_t pkt;
+    uint32_t umem_flags;           /* GET: those the kernel took */
+    uint32_t pad;
 };
 
 static int helper_ch = -1;
@@ -138,13 +140,15 @@ static void serve_get(int reply, int memfd, uint64_t len, uint32_t umem_flags)
     struct xdp_shared sh = { .xsks_fd = -1, .queues_fd = -1, .neigh_fd = -1, .neigh6_fd = -1, .fwd_fd = -1 };
     struct stat st;
     int xsk = -1;
-    if (len == 0 || len > (4096ull << 20) || (umem_flags & ~(uint32_t)XDP_UMEM_UNALIGNED_CHUNK_FLAG) ||
-        fstat(memfd, &st) < 0 || (uint64_t)st.st_size < len) {
+    const uint32_t known = XDP_UMEM_UNALIGNED_CHUNK_FLAG | XDP_UMEM_TX_METADATA_LEN | XDP_UMEM_TX_SW_CSUM;
+    if (len == 0 || len > (4096ull << 20) || (umem_flags & ~known) || fstat(memfd, &st) < 0 ||
+        (uint64_t)st.st_size < len) {
         res.err = -EINVAL;
     } else if ((res.err = xdp_shared_get(hcfg.ifindex, hcfg.nqueues, &hcfg.addr, &sh)) == 0 &&
-               (xsk = xdp_xsk_umem_socket(memfd, (size_t)len, XSK_UMEM__DEFAULT_FRAME_SIZE, umem_flags)) < 0) {
+               (xsk = xdp_xsk_umem_socket(memfd, (size_t)len, XSK_UMEM__DEFAULT_FRAME_SIZE, &umem_flags)) < 0) {
         res.err = xsk;
     }
+    res.umem_flags = umem_flags;
     if (res.err == 0) {
         /* protocol 0: it receives nothing until the worker binds it */
         int pkt = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -281,11 +285,11 @@ static int helper_call(uint32_t op, int memfd, uint64_t len, uint32_t umem_flags
     return err;
 }
 
-int xdp_helper_get(int memfd, size_t len, uint32_t umem_flags, struct xdp_shared *sh, int *xsk_fd, int *pkt_fd)
+int xdp_helper_get(int memfd, size_t len, uint32_t *umem_flags, struct xdp_shared *sh, int *xsk_fd, int *pkt_fd)
 {
     struct helper_res res;
     int fds[HELPER_FDS], nfds = 0;
-    int err = helper_call(HELPER_GET, memfd, len, umem_flags, &res, fds, &nfds);
+    int err = helper_call(HELPER_GET, memfd, len, *umem_flags, &res, fds, &nfds);
     if (err == 0 && nfds != HELPER_FDS - !res.pkt)
         err = -EPROTO;
     if (err < 0) {
@@ -302,6 +306,7 @@ int xdp_helper_get(int memfd, size_t len, uint32_t umem_flags, struct xdp_shared
     *pkt_fd = res.pkt ? fds[6] : -1;
     sh->nqueues = res.nqueues;
     sh->legacy = res.legacy;
+    *umem_flags = res.umem_flags;
     return 0;
 }
 

@@ -34,6 +34,27 @@
 #ifndef XDP_PKT_CONTD
 #define XDP_PKT_CONTD (1 << 0)
 #endif
+/* TX metadata (Linux 6.8; the UMEM flag that asks for it, 6.11): a
+ * struct before each TX frame in the UMEM, read for descriptors with
+ * XDP_TX_METADATA; we use its checksum request only. */
+#ifndef XDP_UMEM_TX_METADATA_LEN
+#define XDP_UMEM_TX_SW_CSUM      (1 << 1)
+#define XDP_UMEM_TX_METADATA_LEN (1 << 2)
+#endif
+#ifndef XDP_TX_METADATA
+#define XDP_TX_METADATA (1 << 1)
+#endif
+#define XDP_TXMD_CSUM   (1 << 1) /* XDP_TXMD_FLAGS_CHECKSUM */
+/* struct xsk_tx_metadata as of Linux 6.14 (launch_time after the checksum
+ * request); earlier kernels read the first 16 bytes of the same layout */
+struct xdp_tx_meta {
+    uint64_t flags;
+    uint16_t csum_start;  /* from the frame's first byte */
+    uint16_t csum_offset; /* from csum_start */
+    uint32_t pad_;
+    uint64_t launch_time;
+};
+#define XDP_TX_META_LEN 24u /* sizeof(struct xdp_tx_meta): a multiple of 8 */
 
 /* 1 when this build carries the program (clang was found), else 0. */
 int xdp_prog_available(void);
@@ -92,10 +113,13 @@ struct xdp_xsk {
     size_t len[4];
     int fd;
 };
-/* An AF_XDP socket with `len` bytes of memfd as its UMEM (flags: 0 or
- * XDP_UMEM_UNALIGNED_CHUNK_FLAG). Privileged (CAP_NET_RAW; pinning:
+/* An AF_XDP socket with `len` bytes of memfd as its UMEM (*flags: 0 or
+ * XDP_UMEM_UNALIGNED_CHUNK_FLAG, and XDP_UMEM_TX_METADATA_LEN for
+ * XDP_TX_META_LEN bytes of TX metadata, with XDP_UMEM_TX_SW_CSUM or not).
+ * A kernel that takes no TX metadata gets a UMEM without it: those two
+ * bits are cleared in *flags. Privileged (CAP_NET_RAW; pinning:
  * CAP_IPC_LOCK or RLIMIT_MEMLOCK). fd or -errno. */
-int xdp_xsk_umem_socket(int memfd, size_t len, uint32_t frame_size, uint32_t flags);
+int xdp_xsk_umem_socket(int memfd, size_t len, uint32_t frame_size, uint32_t *flags);
 /* Rings of `size` entries, mapped (MADV_DONTFORK). Unprivileged. -errno. */
 int xdp_xsk_rings(struct xdp_xsk *x, int fd, uint32_t size);
 /* sg: multi-buffer (XDP_USE_SG: a frame in several descriptors).
@@ -128,7 +152,7 @@ int xdp_helper_fd(void);
 /* Asks the helper for xdp_shared_get() and xdp_xsk_umem_socket(): on
  * success *xsk_fd and sh's fds are ours, and *pkt_fd a packet socket not
  * bound yet (xdp_stray_open), or -1. -errno (the helper's). */
-int xdp_helper_get(int memfd, size_t len, uint32_t umem_flags, struct xdp_shared *sh, int *xsk_fd, int *pkt_fd);
+int xdp_helper_get(int memfd, size_t len, uint32_t *umem_flags, struct xdp_shared *sh, int *xsk_fd, int *pkt_fd);
 /* Asks the helper for xdp_shared_put(). */
 int xdp_helper_put(void);
 

@@ -27,7 +27,13 @@
 #define AF_XDP 44
 #endif
 
-int xdp_xsk_umem_socket(int memfd, size_t len, uint32_t frame_size, uint32_t flags)
+/* struct xdp_umem_reg as of Linux 6.8 (installed headers may be older) */
+struct umem_reg {
+    uint64_t addr, len;
+    uint32_t chunk_size, headroom, flags, tx_metadata_len;
+};
+
+int xdp_xsk_umem_socket(int memfd, size_t len, uint32_t frame_size, uint32_t *flags)
 {
     void *area = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
     if (area == MAP_FAILED)
@@ -36,11 +42,20 @@ int xdp_xsk_umem_socket(int memfd, size_t len, uint32_t frame_size, uint32_t fla
     if (fd < 0) {
         err = -errno;
     } else {
-        struct xdp_umem_reg mr = {
+        struct umem_reg mr = {
             .addr = (uint64_t)(uintptr_t)area, .len = len, .chunk_size = frame_size, .headroom = 0,
-            .flags = flags,
+            .flags = *flags, .tx_metadata_len = *flags & XDP_UMEM_TX_METADATA_LEN ? XDP_TX_META_LEN : 0,
         };
-        if (setsockopt(fd, SOL_XDP, XDP_UMEM_REG, &mr, sizeof(mr)) < 0) {
+        int r = setsockopt(fd, SOL_XDP, XDP_UMEM_REG, &mr, sizeof(mr));
+        if (r < 0 && errno == EINVAL && (*flags & XDP_UMEM_TX_METADATA_LEN)) {
+            /* before 6.11 the flag is unknown (and before 6.8 the field
+             * silently ignored): no metadata rather than a guess */
+            *flags &= ~(uint32_t)(XDP_UMEM_TX_METADATA_LEN | XDP_UMEM_TX_SW_CSUM);
+            mr.flags = *flags;
+            mr.tx_metadata_len = 0;
+            r = setsockopt(fd, SOL_XDP, XDP_UMEM_REG, &mr, sizeof(mr));
+        }
+        if (r < 0) {
             err = -errno;
             close(fd);
         }
