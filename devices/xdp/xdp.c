@@ -139,6 +139,7 @@ enum { XDP_CSUM_OFFLOAD, XDP_CSUM_SW, XDP_CSUM_STACK };
  * the UMEM has metadata), 8-byte aligned */
 #define XDP_TX_COPY_OFF 32u
 _Static_assert(XDP_TX_COPY_OFF >= XDP_TX_META_LEN, "a copied frame's metadata fits before it");
+_Static_assert(sizeof(struct xdp_tx_meta) == XDP_TX_META_LEN, "the kernel reads it XDP_TX_META_LEN bytes before a frame");
 
 /* What a descriptor on the TX ring holds until its completion: a UMEM
  * frame with a copy (seg NULL), or one segment sent by reference. */
@@ -694,10 +695,13 @@ static inline uint32_t tx_meta_fill(struct xdp_dev *xd, const struct dm_buf *p, 
     uint32_t ol = p->ol_flags & (DM_BUF_TX_TCP_CKSUM | DM_BUF_TX_UDP_CKSUM);
     if (!ol)
         return 0;
-    struct xdp_tx_meta *m = (struct xdp_tx_meta *)(void *)(frame - XDP_TX_META_LEN);
-    m->flags = XDP_TXMD_CSUM;
-    m->csum_start = (uint16_t)(p->l2_len + p->l3_len);
-    m->csum_offset = ol & DM_BUF_TX_TCP_CKSUM ? 16 : 6;
+    /* by reference the frame starts where its headers begin: any alignment */
+    struct xdp_tx_meta m = {
+        .flags = XDP_TXMD_CSUM,
+        .csum_start = (uint16_t)(p->l2_len + p->l3_len),
+        .csum_offset = ol & DM_BUF_TX_TCP_CKSUM ? 16 : 6,
+    };
+    memcpy(frame - XDP_TX_META_LEN, &m, sizeof(m));
     xd->ctr[XDP_C_TX_CSUM]++;
     return XDP_TX_METADATA;
 }
