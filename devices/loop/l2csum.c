@@ -9,12 +9,14 @@
 
 #define ETH_HLEN      14u
 #define ETH_P_IPV4    0x0800u
+#define ETH_P_IPV6    0x86ddu
 #define ETH_P_8021Q   0x8100u
 #define IPPROTO_TCP_  6u
 #define IPPROTO_UDP_  17u
 
 struct l2csum_hdr {
     uint32_t l3off, ihl, l4off, l4len, proto;
+    int v6;
     uint8_t ip[60];
 };
 
@@ -82,8 +84,10 @@ static void wr16(struct dm_buf *pkt, uint32_t off, uint16_t v)
     }
 }
 
-/* Parses Ethernet (+ one VLAN tag) and IPv4; 0 when it is not a sane IPv4
- * frame. l4len is bounded by both the IP total length and the frame. */
+/* Parses Ethernet (+ one VLAN tag) and IPv4, or IPv6 without extension
+ * headers (what a device checksums: its next header is the transport); 0
+ * when it is neither. l4len is bounded by both the IP length and the
+ * frame. */
 static int parse(const struct dm_buf *pkt, struct l2csum_hdr *h)
 {
     uint8_t eth[ETH_HLEN + 4];
@@ -96,6 +100,16 @@ static int parse(const struct dm_buf *pkt, struct l2csum_hdr *h)
     if (type == ETH_P_8021Q) {
         type = rd16(eth + 16);
         h->l3off += 4;
+    }
+    h->v6 = type == ETH_P_IPV6;
+    if (h->v6) {
+        if (plen < h->l3off + 40 || dm_buf_copy_out(pkt, h->l3off, h->ip, 40) != 40 || (h->ip[0] >> 4) != 6)
+            return 0;
+        h->ihl = 40;
+        h->proto = h->ip[6];
+        h->l4off = h->l3off + 40;
+        h->l4len = rd16(h->ip + 4);
+        return plen >= h->l4off + h->l4len;
     }
     if (type != ETH_P_IPV4 || plen < h->l3off + 20)
         return 0;
@@ -115,15 +129,18 @@ static int parse(const struct dm_buf *pkt, struct l2csum_hdr *h)
 
 static int is_fragment(const struct l2csum_hdr *h)
 {
-    return (rd16(h->ip + 6) & 0x3fffu) != 0; /* MF set or offset != 0 */
+    /* IPv4: MF set or offset != 0; an IPv6 fragment has a next header of
+     * its own (44), not TCP or UDP, and is left alone below */
+    return !h->v6 && (rd16(h->ip + 6) & 0x3fffu) != 0;
 }
 
 static uint64_t pseudo_sum(const struct l2csum_hdr *h)
 {
     uint64_t s = 0;
-    for (int i = 12; i < 20; i += 2)
+    uint32_t from = h->v6 ? 8 : 12, to = h->v6 ? 40 : 20; /* the addresses */
+    for (uint32_t i = from; i < to; i += 2)
         s += rd16(h->ip + i);
-    return s + h->proto + h->l4len;
+    return s + h->proto + (h->l4len >> 16) + (h->l4len & 0xffff);
 }
 
 void dm_l2csum_tx_fill(struct dm_buf *pkt)
@@ -136,7 +153,7 @@ void dm_l2csum_tx_fill(struct dm_buf *pkt)
     pkt->ol_flags &= ~DM_L2CSUM_TX_MASK;
     if (!parse(pkt, &h))
         return;
-    if (req & DM_BUF_TX_IP_CKSUM) {
+    if ((req & DM_BUF_TX_IP_CKSUM) && !h.v6) {
         h.ip[10] = h.ip[11] = 0;
         uint16_t c = (uint16_t)~dm_l2csum_fold(sum_flat(h.ip, h.ihl));
         wr16(pkt, h.l3off + 10, c);
@@ -167,7 +184,8 @@ int dm_l2csum_tx_shared(const struct dm_buf *pkt)
     uint32_t req = pkt->ol_flags & DM_L2CSUM_TX_MASK;
     if (!req || !parse(pkt, &h))
         return 0;
-    if ((req & DM_BUF_TX_IP_CKSUM) && (seg_shared_at(pkt, h.l3off + 10) || seg_shared_at(pkt, h.l3off + 11)))
+    if ((req & DM_BUF_TX_IP_CKSUM) && !h.v6 &&
+        (seg_shared_at(pkt, h.l3off + 10) || seg_shared_at(pkt, h.l3off + 11)))
         return 1;
     uint32_t f = (req & DM_BUF_TX_TCP_CKSUM) && h.proto == IPPROTO_TCP_ ? h.l4off + 16
                : (req & DM_BUF_TX_UDP_CKSUM) && h.proto == IPPROTO_UDP_ ? h.l4off + 6 : 0;
@@ -181,8 +199,10 @@ uint32_t dm_l2csum_rx_flags(const struct dm_buf *pkt)
 
     if (!parse(pkt, &h))
         return 0;
-    fl = dm_l2csum_fold(sum_flat(h.ip, h.ihl)) == 0xffff ? DM_BUF_RX_IP_CKSUM_GOOD
-                                                                     : DM_BUF_RX_IP_CKSUM_BAD;
+    if (h.v6)
+        fl = 0; /* IPv6 has no header checksum */
+    else
+        fl = dm_l2csum_fold(sum_flat(h.ip, h.ihl)) == 0xffff ? DM_BUF_RX_IP_CKSUM_GOOD : DM_BUF_RX_IP_CKSUM_BAD;
     if (is_fragment(&h))
         return fl;
     if (h.proto == IPPROTO_TCP_ && h.l4len >= 20) {

@@ -26,7 +26,8 @@
  *    (Ethernet + one VLAN tag) or shorter than an Ethernet header are
  *    freed and counted (tx_bad), as a NIC would drop them.
  *  - Checksum offload (DEMI_LOOP_CSUM_OFFLOAD=1): the device advertises TX
- *    IPv4/TCP/UDP checksum and RX checksum caps. Our choice: on TX it
+ *    IPv4/TCP/UDP checksum (TCP/UDP over IPv6 too) and RX checksum caps.
+ *    Our choice: on TX it
  *    *fills* the requested checksums into the frame (the way a NIC writes
  *    them on the wire, DPDK's preloaded pseudo-header contract; see
  *    l2csum.h), so the receiver gets a correct frame whether or not it uses
@@ -318,7 +319,7 @@ static int loop_open(struct dm_dev *dev, const struct dm_config *cfg)
     ld->info.caps = DM_DEV_CAP_TX_MULTISEG;
     if (csum)
         ld->info.caps |= DM_DEV_CAP_TX_IPV4_CKSUM | DM_DEV_CAP_TX_TCP_CKSUM | DM_DEV_CAP_TX_UDP_CKSUM |
-                         DM_DEV_CAP_RX_CKSUM;
+                         DM_DEV_CAP_TX_L4_CKSUM6 | DM_DEV_CAP_RX_CKSUM;
 
     dev->priv = ld;
     dev->rx_burst = loop_rx;

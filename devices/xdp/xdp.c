@@ -1479,8 +1479,8 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
     /* checksum requests in copy mode only: a driver's zero-copy takes
      * them only where it says so (netlink's xsk-features), unread here */
     xd->tx_csum = xd->tx_meta && !zc;
-    if (xd->tx_csum)
-        xd->info.caps |= DM_DEV_CAP_TX_TCP_CKSUM | DM_DEV_CAP_TX_UDP_CKSUM;
+    if (xd->tx_csum) /* csum_start and csum_offset: IPv6 as IPv4 */
+        xd->info.caps |= DM_DEV_CAP_TX_TCP_CKSUM | DM_DEV_CAP_TX_UDP_CKSUM | DM_DEV_CAP_TX_L4_CKSUM6;
     xd->info.max_segs = XDP_MAX_SEGS;
     if (zc)
         xd->chunk_check = true;

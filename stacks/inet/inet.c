@@ -502,6 +502,7 @@ static int inet_create_dev(struct dm_instance *inst, const struct dm_config *cfg
     st->tx_tcp_csum = st->info.caps & DM_DEV_CAP_TX_TCP_CKSUM;
     st->tx_udp_csum = st->info.caps & DM_DEV_CAP_TX_UDP_CKSUM;
     st->rx_csum = st->info.caps & DM_DEV_CAP_RX_CKSUM;
+    st->tx_l4_csum6 = st->info.caps & DM_DEV_CAP_TX_L4_CKSUM6;
     st->chack_limit = 1000;
     r = tcp_init(st, cfg);
     if (r < 0)

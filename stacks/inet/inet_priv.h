@@ -184,6 +184,7 @@ struct inet_stack {
     uint16_t mtu;                 /* IP MTU */
     bool tx_multiseg;             /* device takes chains: payload is never copied */
     bool tx_ip_csum, tx_tcp_csum, tx_udp_csum, rx_csum;
+    bool tx_l4_csum6;              /* tx_tcp_csum and tx_udp_csum hold for IPv6 too */
     uint16_t ip_id;
     uint32_t ip6_frag_id;
     struct ipfrag_table *frag;    /* ip_frag.c: datagrams being reassembled */

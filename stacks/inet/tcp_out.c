@@ -97,8 +97,8 @@ static void tcp_finish(struct inet_stack *st, struct dm_buf *m, const struct ine
     uint16_t tlen = (uint16_t)m->pkt_len;
     uint32_t ps = inet_pseudo_sum(lip, rip, IPPROTO_TCP_, tlen);
     th->csum = 0;
-    /* the device offload flags describe IPv4 packets only: IPv6 in software */
-    if (st->tx_tcp_csum && inet_addr_is_v4(rip)) {
+    /* IPv6 only on devices that say so (DM_DEV_CAP_TX_L4_CKSUM6) */
+    if (st->tx_tcp_csum && (inet_addr_is_v4(rip) || st->tx_l4_csum6)) {
         th->csum = (uint16_t)~inet_csum_fold(ps);
         m->ol_flags |= DM_BUF_TX_TCP_CKSUM;
     } else {

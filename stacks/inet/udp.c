@@ -343,7 +343,8 @@ int udp_push(struct inet_stack *st, struct udp_sock *u, const struct inet_addr *
     uh->csum = 0;
     uint32_t s = inet_pseudo_sum(&src, &dst, IPPROTO_UDP_, plen + (uint32_t)sizeof(*uh));
     m->l4_len = sizeof(*uh);
-    if (st->tx_udp_csum && v4 && !frag) { /* fragments: no device sums a datagram across them */
+    /* fragments: no device sums a datagram across them */
+    if (st->tx_udp_csum && (v4 || st->tx_l4_csum6) && !frag) {
         uh->csum = (uint16_t)~inet_csum_fold(s);
         m->ol_flags |= DM_BUF_TX_UDP_CKSUM;
     } else {

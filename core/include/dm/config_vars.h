@@ -169,7 +169,7 @@
     X(XDP_TX_REF, BOOL, "0", 0, 0, NULL, NULL, "xdp",                                                              \
       "`1`: the buffer pool moves into the UMEM (pinned) and frames go out by reference, not copied.")          \
     X(XDP_TX_CKSUM, ENUM, "offload", 0, 0, "offload|sw|stack", NULL, "xdp",                                        \
-      "TCP/UDP checksums of what we send (IPv4): `offload` asks the kernel for them (AF_XDP TX metadata: copy "    \
+      "TCP/UDP checksums of what we send: `offload` asks the kernel for them (AF_XDP TX metadata: copy "          \
       "mode, Linux 6.11+; on a veth nobody computes them, as for Linux's own sends), else the stack sums; `sw`: "   \
       "the kernel sums them in software (a peer then verifies them); `stack`: the stack sums them.")              \
     /* uring backend */                                                                                             \

@@ -30,6 +30,9 @@
 #define DM_DEV_CAP_RX_CKSUM      (1u << 3) /* RX sets DM_BUF_RX_*_CKSUM_* */
 #define DM_DEV_CAP_TX_MULTISEG   (1u << 4) /* tx_burst takes chains */
 #define DM_DEV_CAP_CAN_SLEEP     (1u << 5) /* wait_fd() gives an fd to sleep on */
+/* TX_TCP/UDP_CKSUM for IPv6 frames too (no extension headers; l3_len is
+ * the IPv6 header's): without it the stack sums IPv6 in software */
+#define DM_DEV_CAP_TX_L4_CKSUM6  (1u << 6)
 
 struct dm_dev_info {
     char name[32];

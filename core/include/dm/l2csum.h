@@ -2,8 +2,9 @@
 /*
  * Software model of a NIC's checksum offload, for the devices that stand in
  * for hardware (loop; fault uses it to corrupt *after* the checksum, as a
- * wire would). Works on dm_buf chains of Ethernet frames carrying IPv4
- * (optionally one 802.1Q tag); anything else is left alone.
+ * wire would). Works on dm_buf chains of Ethernet frames carrying IPv4, or
+ * IPv6 whose next header is TCP or UDP (optionally one 802.1Q tag);
+ * anything else is left alone.
  *
  *  - dm_l2csum_tx_fill(): performs what the frame's ol_flags request, with
  *    DPDK's contract: DM_BUF_TX_IP_CKSUM recomputes the IPv4 header
@@ -14,8 +15,8 @@
  *    NIC writes checksums on the wire, not in host memory: a device model
  *    that fills in place must first check dm_l2csum_tx_shared().
  *  - dm_l2csum_rx_flags(): verifies the IPv4 header and TCP/UDP checksums
- *    and returns DM_BUF_RX_{IP,L4}_CKSUM_{GOOD,BAD} bits (none for what it
- *    does not understand, e.g. fragments or non-IPv4).
+ *    and returns DM_BUF_RX_{IP,L4}_CKSUM_{GOOD,BAD} bits (no IP bit for
+ *    IPv6; none for what it does not understand, e.g. fragments).
  */
 #ifndef DM_L2CSUM_H
 #define DM_L2CSUM_H
