@@ -399,13 +399,14 @@ static int port_tx_mode(struct dpdk_dev *d, const struct dm_config *cfg, const s
     if (p->copy_auto == DM_CFG_AUTO && memif)
         d->tx_copy_max = d->copy_room;
     /* memif has no checksum offload, and every frame is copied (above):
-     * we take the stack's TCP/UDP checksums (IPv4; IPv6 stays in the
-     * stack) and complete them in that copy, which reads every byte
-     * anyway, instead of the stack's own pass over the payload. */
+     * we take the stack's TCP/UDP checksums (IPv4 and IPv6: the copy
+     * sums from the L4 header on, over the preloaded pseudo-header sum)
+     * and complete them in that copy, which reads every byte anyway,
+     * instead of the stack's own pass over the payload. */
     d->tx_sw_l4 = 0;
     if (memif && d->tx_copy_max >= d->copy_room && !d->tx_ol) {
         d->tx_sw_l4 = DM_BUF_TX_TCP_CKSUM | DM_BUF_TX_UDP_CKSUM;
-        d->caps |= DM_DEV_CAP_TX_TCP_CKSUM | DM_DEV_CAP_TX_UDP_CKSUM;
+        d->caps |= DM_DEV_CAP_TX_TCP_CKSUM | DM_DEV_CAP_TX_UDP_CKSUM | DM_DEV_CAP_TX_L4_CKSUM6;
     }
     /* A memif frame crossed shared memory between two processes of this
      * host, no wire: like Linux across a veth pair (CHECKSUM_UNNECESSARY)

@@ -193,7 +193,8 @@ static void sw_cksum(struct rte_mbuf *m, uint32_t ol, const struct dm_buf *b)
     if (b->l2_len + b->l3_len > m->data_len)
         return;
     struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(p + b->l2_len);
-    if (ol & DM_BUF_TX_IP_CKSUM) {
+    bool v6 = (p[b->l2_len] >> 4) == 6; /* memif's IPv6 frames (DM_DEV_CAP_TX_L4_CKSUM6) */
+    if ((ol & DM_BUF_TX_IP_CKSUM) && !v6) {
         ip->hdr_checksum = 0;
         ip->hdr_checksum = rte_ipv4_cksum(ip);
     }
@@ -203,7 +204,7 @@ static void sw_cksum(struct rte_mbuf *m, uint32_t ol, const struct dm_buf *b)
         if ((uint8_t *)(ck + 1) > p + m->data_len)
             return;
         *ck = 0;
-        uint16_t c = rte_ipv4_udptcp_cksum(ip, l4);
+        uint16_t c = v6 ? rte_ipv6_udptcp_cksum((struct rte_ipv6_hdr *)(void *)ip, l4) : rte_ipv4_udptcp_cksum(ip, l4);
         *ck = c;
     }
 }

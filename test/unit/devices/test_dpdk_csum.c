@@ -2,8 +2,9 @@
 /*
  * The DPDK device's copy that completes a TCP/UDP checksum on the way
  * (devices/dpdk/dpdk_csum.c, used on memif) against the software offload
- * model (dm/l2csum.h): the same frames, split into chains at every kind of
- * place (odd lengths, inside the headers, one byte long), must come out
+ * model (dm/l2csum.h): the same IPv4 and IPv6 frames, split into chains
+ * at every kind of place (odd lengths, inside the headers, one byte long),
+ * must come out
  * byte for byte as the model fills them, and verify as good.
  */
 #include <stdlib.h>
@@ -16,21 +17,32 @@
 static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8), p[1] = (uint8_t)v; }
 
-/* An Ethernet + IPv4 + TCP (or UDP) frame of len bytes with random
- * payload, the L4 checksum field holding the folded pseudo-header sum. */
-static void make_frame(uint8_t *f, uint32_t len, int udp)
+/* An Ethernet + IPv4 (or IPv6) + TCP (or UDP) frame of len bytes with
+ * random payload, the L4 checksum field holding the folded pseudo-header
+ * sum. */
+static void make_frame(uint8_t *f, uint32_t len, int udp, int v6)
 {
     for (uint32_t i = 0; i < len; i++)
         f[i] = (uint8_t)(rand() % 3 ? 0xff : rand());
-    wr16(f + 12, 0x0800);
     uint8_t *ip = f + 14;
-    ip[0] = 0x45;
-    wr16(ip + 2, (uint16_t)(len - 14));
-    ip[6] = ip[7] = 0; /* not a fragment */
-    ip[9] = udp ? 17 : 6;
-    uint32_t l4len = len - 34;
-    uint64_t ps = (uint64_t)rd16(ip + 12) + rd16(ip + 14) + rd16(ip + 16) + rd16(ip + 18) + ip[9] + l4len;
-    uint8_t *l4 = ip + 20;
+    uint32_t l3 = v6 ? 40 : 20, l4len = len - 14 - l3;
+    uint64_t ps = (uint64_t)(udp ? 17 : 6) + l4len;
+    if (v6) {
+        wr16(f + 12, 0x86dd);
+        ip[0] = 0x60;
+        wr16(ip + 4, (uint16_t)l4len);
+        ip[6] = udp ? 17 : 6;
+        for (int i = 8; i < 40; i += 2)
+            ps += rd16(ip + i);
+    } else {
+        wr16(f + 12, 0x0800);
+        ip[0] = 0x45;
+        wr16(ip + 2, (uint16_t)(len - 14));
+        ip[6] = ip[7] = 0; /* not a fragment */
+        ip[9] = udp ? 17 : 6;
+        ps += (uint64_t)rd16(ip + 12) + rd16(ip + 14) + rd16(ip + 16) + rd16(ip + 18);
+    }
+    uint8_t *l4 = ip + l3;
     if (udp)
         wr16(l4 + 4, (uint16_t)l4len);
     else
@@ -40,7 +52,7 @@ static void make_frame(uint8_t *f, uint32_t len, int udp)
 
 /* Splits the frame into a chain at the given cut points. */
 static struct dm_buf *chain_of(struct dm_buf *segs, uint8_t *f, uint32_t len, const uint32_t *cuts, int ncuts,
-                               uint32_t ol)
+                               uint32_t ol, uint8_t l3_len)
 {
     memset(segs, 0, sizeof(segs[0]) * (size_t)(ncuts + 1));
     uint32_t at = 0;
@@ -55,28 +67,33 @@ static struct dm_buf *chain_of(struct dm_buf *segs, uint8_t *f, uint32_t len, co
     segs[0].nb_segs = (uint16_t)(ncuts + 1);
     segs[0].ol_flags = ol;
     segs[0].l2_len = 14;
-    segs[0].l3_len = 20;
+    segs[0].l3_len = l3_len;
     return &segs[0];
 }
 
-static void check(uint32_t len, int udp, const uint32_t *cuts, int ncuts)
+/* kind: bit 0 UDP (else TCP), bit 1 IPv6 (else IPv4; also for a frame
+ * too short for IPv6 and TCP) */
+static void check(uint32_t len, int kind, const uint32_t *cuts, int ncuts)
 {
+    if (len < 74)
+        kind &= 1;
     static uint8_t f[MAXF], model[MAXF], out[MAXF];
     struct dm_buf segs[8], flat;
-    uint32_t ol = udp ? DM_BUF_TX_UDP_CKSUM : DM_BUF_TX_TCP_CKSUM;
-    make_frame(f, len, udp);
+    int udp = kind & 1, v6 = (kind >> 1) & 1;
+    uint8_t l3 = v6 ? 40 : 20;
+    uint32_t ol = udp ? DM_BUF_TX_UDP_CKSUM : DM_BUF_TX_TCP_CKSUM, at = 14u + l3 + (udp ? 6 : 16);
+    make_frame(f, len, udp, v6);
     memcpy(model, f, len);
-    chain_of(&flat, model, len, NULL, 0, ol);
+    chain_of(&flat, model, len, NULL, 0, ol, l3);
     dm_l2csum_tx_fill(&flat);
-    struct dm_buf *c = chain_of(segs, f, len, cuts, ncuts, ol);
+    struct dm_buf *c = chain_of(segs, f, len, cuts, ncuts, ol, l3);
     memset(out, 0xa5, sizeof(out));
     dpdk_copy_l4_cksum(out, c, ol);
     if (memcmp(out, model, len) != 0)
-        fail_msg("%s frame of %u B in %d pieces: copy differs from the model (checksum %#x, model %#x)",
-                 udp ? "UDP" : "TCP", len, ncuts + 1, rd16(out + 34 + (udp ? 6 : 16)),
-                 rd16(model + 34 + (udp ? 6 : 16)));
+        fail_msg("%s/%s frame of %u B in %d pieces: copy differs from the model (checksum %#x, model %#x)",
+                 udp ? "UDP" : "TCP", v6 ? "IPv6" : "IPv4", len, ncuts + 1, rd16(out + at), rd16(model + at));
     assert_int_equal(out[len], 0xa5); /* nothing written past the frame */
-    chain_of(&flat, out, len, NULL, 0, 0);
+    chain_of(&flat, out, len, NULL, 0, 0, l3);
     assert_true(dm_l2csum_rx_flags(&flat) & DM_BUF_RX_L4_CKSUM_GOOD);
 }
 
@@ -89,6 +106,10 @@ static void test_copy_checksum_of_one_piece_matches_the_model_at_every_length(vo
         for (uint32_t len = 54; len <= 1514; len++) {
             check(len, 0, NULL, 0);
             check(len, 1, NULL, 0);
+            if (len >= 74) { /* IPv6 */
+                check(len, 2, NULL, 0);
+                check(len, 3, NULL, 0);
+            }
         }
     }
 }
@@ -108,7 +129,7 @@ static void chains_split_anywhere(void)
             for (int i = 0; i < 3; i++)
                 if (fixed[k][i] < len && (n == 0 || fixed[k][i] > cuts[n - 1]))
                     cuts[n++] = fixed[k][i];
-            check(len, (int)(len & 1), cuts, n);
+            check(len, (int)(len & 3), cuts, n);
         }
     for (int r = 0; r < 3000; r++) {
         uint32_t len = 60 + (uint32_t)rand() % 1455, cuts[6];
@@ -120,7 +141,7 @@ static void chains_split_anywhere(void)
                 break;
             cuts[n++] = at;
         }
-        check(len, r & 1, cuts, n);
+        check(len, r & 3, cuts, n);
     }
 }
 
