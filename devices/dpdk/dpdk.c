@@ -165,6 +165,10 @@ static void caps_from_conf(struct dpdk_dev *d, uint64_t rx_ol, uint64_t tx_ol, u
         d->tx_ol |= DM_BUF_TX_TCP_CKSUM, d->caps |= DM_DEV_CAP_TX_TCP_CKSUM;
     if (tx_ol & RTE_ETH_TX_OFFLOAD_UDP_CKSUM)
         d->tx_ol |= DM_BUF_TX_UDP_CKSUM, d->caps |= DM_DEV_CAP_TX_UDP_CKSUM;
+    /* DPDK's L4 offloads take IPv6 (RTE_MBUF_F_TX_IPV6, the pseudo-header
+     * sum preloaded as for IPv4: tx_offload) */
+    if (tx_ol & (RTE_ETH_TX_OFFLOAD_TCP_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM))
+        d->caps |= DM_DEV_CAP_TX_L4_CKSUM6;
     if (rx_all)
         d->caps |= DM_DEV_CAP_RX_CKSUM;
     /* We take chains on any port: where the port cannot, we copy them into

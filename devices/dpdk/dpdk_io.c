@@ -219,8 +219,11 @@ static inline void tx_offload(struct dpdk_dev *d, struct rte_mbuf *m, const stru
     m->l2_len = b->l2_len;
     m->l3_len = b->l3_len;
     m->l4_len = b->l4_len;
-    uint64_t f = RTE_MBUF_F_TX_IPV4;
-    if (ol & DM_BUF_TX_IP_CKSUM)
+    /* the head holds the Ethernet and IP headers (DM_DEV_CAP_TX_L4_CKSUM6:
+     * IPv6 frames ask for L4 sums too, never an IPv4 header's) */
+    bool v6 = b->len > b->l2_len && (b->data[b->l2_len] >> 4) == 6;
+    uint64_t f = v6 ? RTE_MBUF_F_TX_IPV6 : RTE_MBUF_F_TX_IPV4;
+    if ((ol & DM_BUF_TX_IP_CKSUM) && !v6)
         f |= RTE_MBUF_F_TX_IP_CKSUM;
     if (ol & DM_BUF_TX_TCP_CKSUM)
         f |= RTE_MBUF_F_TX_TCP_CKSUM;
