@@ -207,7 +207,7 @@ static int tap_rss(uint16_t port, uint16_t nq, struct dpdk_mp_shm *shm)
         return -1;
     }
     shm->place = DPDK_MP_PLACE_TOEPLITZ;
-    shm->ports = DPDK_MP_PORTS_TCP4 | DPDK_MP_PORTS_UDP4; /* the rule's types */
+    shm->ports = DM_FLOW_TCP4 | DM_FLOW_UDP4; /* the rule's types */
     shm->rss_key_len = sizeof(rss_key);
     memcpy(shm->rss_key, rss_key, sizeof(rss_key));
     shm->qmap_n = nq;
@@ -243,10 +243,10 @@ static void port_rss(uint16_t port, struct dpdk_mp_shm *shm)
     memcpy(shm->rss_key, key, rc.rss_key_len);
     shm->place = DPDK_MP_PLACE_TOEPLITZ;
     bool key6 = rc.rss_key_len >= 40; /* IPv6's tuple: 36 B */
-    shm->ports = (uint8_t)((rc.rss_hf & RTE_ETH_RSS_NONFRAG_IPV4_TCP ? DPDK_MP_PORTS_TCP4 : 0) |
-                           (rc.rss_hf & RTE_ETH_RSS_NONFRAG_IPV4_UDP ? DPDK_MP_PORTS_UDP4 : 0) |
-                           (key6 && (rc.rss_hf & RTE_ETH_RSS_NONFRAG_IPV6_TCP) ? DPDK_MP_PORTS_TCP6 : 0) |
-                           (key6 && (rc.rss_hf & RTE_ETH_RSS_NONFRAG_IPV6_UDP) ? DPDK_MP_PORTS_UDP6 : 0));
+    shm->ports = (uint8_t)((rc.rss_hf & RTE_ETH_RSS_NONFRAG_IPV4_TCP ? DM_FLOW_TCP4 : 0) |
+                           (rc.rss_hf & RTE_ETH_RSS_NONFRAG_IPV4_UDP ? DM_FLOW_UDP4 : 0) |
+                           (key6 && (rc.rss_hf & RTE_ETH_RSS_NONFRAG_IPV6_TCP) ? DM_FLOW_TCP6 : 0) |
+                           (key6 && (rc.rss_hf & RTE_ETH_RSS_NONFRAG_IPV6_UDP) ? DM_FLOW_UDP6 : 0));
     static const char *const names[] = { "tcp4", "udp4", "tcp6", "udp6" };
     char on[32] = "none";
     for (unsigned i = 0, n = 0; i < 4; i++)

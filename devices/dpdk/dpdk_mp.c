@@ -26,7 +26,6 @@
  * replies to a connection we open come back to our own queue.
  */
 #include <errno.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -423,10 +422,7 @@ static bool flow_hashed(const struct dpdk_mp_shm *shm, int proto, bool v6)
 {
     if (!shm || shm->nb_queues < 2 || shm->place != DPDK_MP_PLACE_TOEPLITZ || !shm->qmap_n)
         return false;
-    unsigned bit = proto == IPPROTO_TCP ? (v6 ? DPDK_MP_PORTS_TCP6 : DPDK_MP_PORTS_TCP4)
-                 : proto == IPPROTO_UDP ? (v6 ? DPDK_MP_PORTS_UDP6 : DPDK_MP_PORTS_UDP4)
-                                        : 0;
-    return (shm->ports & bit) != 0;
+    return (shm->ports & dm_flow_bit(proto, v6)) != 0;
 }
 
 bool dpdk_mp_flow_ours(const struct dpdk_dev *d, int proto, uint32_t lip, uint16_t lport, uint32_t rip,

@@ -85,10 +85,6 @@ struct dpdk_dev {
 
 /* How a received flow's queue is chosen. */
 enum { DPDK_MP_PLACE_NONE, DPDK_MP_PLACE_TOEPLITZ };
-/* Which flows the Toeplitz hash takes over their ports as well as their
- * addresses (the others are placed by their addresses alone, which no
- * choice of port changes). */
-enum { DPDK_MP_PORTS_TCP4 = 1, DPDK_MP_PORTS_UDP4 = 2, DPDK_MP_PORTS_TCP6 = 4, DPDK_MP_PORTS_UDP6 = 8 };
 
 struct dpdk_mp_queue {
     int32_t pid;             /* owner; 0: free (a dead owner's queue is reclaimed) */
@@ -117,7 +113,7 @@ struct dpdk_mp_shm {
      * port of the frame as received) % qmap_n] */
     uint8_t place;           /* DPDK_MP_PLACE_* */
     uint8_t rss_key_len;
-    uint8_t ports;           /* DPDK_MP_PORTS_*: the flows hashed on their ports too */
+    uint8_t ports;           /* DM_FLOW_* (dm/device.h): the flows hashed on their ports too */
     uint8_t rss_key[64] __attribute__((aligned(4))); /* rte_softrss reads it 32 bits at a time */
     uint16_t qmap_n;
     uint16_t qmap[512];

@@ -501,9 +501,6 @@ static uint16_t neigh_rx(struct xdp_dev *xd, struct dm_buf **pkts, uint16_t n)
     return k;
 }
 
-/* Where a frame handed to us keeps its route (the queues it has been to,
- * for xdp_forward if we hand it on again): the last 8 bytes of its UMEM
- * frame, past any frame a slot holds. */
 /* On a veth: a TCP/UDP frame whose checksum the peer left to the NIC is
  * good as it is (xdp_csum.c). */
 static inline void rx_csum(struct xdp_dev *xd, struct dm_buf *b)
@@ -515,6 +512,9 @@ static inline void rx_csum(struct xdp_dev *xd, struct dm_buf *b)
     }
 }
 
+/* Where a frame handed to us keeps its route (the queues it has been to,
+ * for xdp_forward if we hand it on again): the last 8 bytes of its UMEM
+ * frame, past any frame a slot holds. */
 static inline uint8_t *fwd_route_of(const struct xdp_dev *xd, uint64_t frame)
 {
     return xd->area + frame + XDP_FRAME_SIZE - sizeof(uint64_t);
@@ -1324,8 +1324,8 @@ static void rss_open(struct xdp_dev *xd, const char *ifname)
         xd->rss = r;
         DM_INFO("xdp", "%s: active opens take source ports whose replies RSS places on queue %u (Toeplitz, %u of "
                 "%u table entries; ports hashed:%s%s%s%s)", ifname, xd->queue, ours, r->n,
-                r->ports & XDP_RSS_TCP4 ? " tcp4" : "", r->ports & XDP_RSS_UDP4 ? " udp4" : "",
-                r->ports & XDP_RSS_TCP6 ? " tcp6" : "", r->ports & XDP_RSS_UDP6 ? " udp6" : "");
+                r->ports & DM_FLOW_TCP4 ? " tcp4" : "", r->ports & DM_FLOW_UDP4 ? " udp4" : "",
+                r->ports & DM_FLOW_TCP6 ? " tcp6" : "", r->ports & DM_FLOW_UDP6 ? " udp6" : "");
         return;
     }
     free(r);
@@ -1588,25 +1588,22 @@ static bool xdp_forward(struct dm_dev *dev, struct dm_buf *frame, uint32_t flow_
     return true;
 }
 
-/* Would the interface place the replies of this flow on our queue? */
+/* Would the interface place the replies of this flow on our queue? (q:
+ * the queue xdp_rss gives them, -1 when it does not know) */
+static inline bool rss_ours(const struct xdp_dev *xd, int q) { return q < 0 || (uint32_t)q == xd->queue; }
+
 static bool xdp_flow_ours(struct dm_dev *dev, int proto, uint32_t lip, uint16_t lport, uint32_t rip,
                           uint16_t rport)
 {
     struct xdp_dev *xd = dev->priv;
-    if (!xd->rss)
-        return true;
-    int q = xdp_rss_queue(xd->rss, proto, lip, lport, rip, rport);
-    return q < 0 || (uint32_t)q == xd->queue;
+    return !xd->rss || rss_ours(xd, xdp_rss_queue(xd->rss, proto, lip, lport, rip, rport));
 }
 
 static bool xdp_flow_ours6(struct dm_dev *dev, int proto, const uint8_t *lip, uint16_t lport, const uint8_t *rip,
                            uint16_t rport)
 {
     struct xdp_dev *xd = dev->priv;
-    if (!xd->rss)
-        return true;
-    int q = xdp_rss_queue6(xd->rss, proto, lip, lport, rip, rport);
-    return q < 0 || (uint32_t)q == xd->queue;
+    return !xd->rss || rss_ours(xd, xdp_rss_queue6(xd->rss, proto, lip, lport, rip, rport));
 }
 
 static void xdp_listening(struct dm_dev *dev, bool on)

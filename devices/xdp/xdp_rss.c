@@ -17,7 +17,6 @@
  */
 #include <errno.h>
 #include <net/if.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,8 +58,8 @@ int xdp_rss_read(const char *ifname, struct xdp_rss *r)
     static const struct {
         uint32_t flow_type;
         uint8_t bit;
-    } flows[] = { { TCP_V4_FLOW, XDP_RSS_TCP4 }, { UDP_V4_FLOW, XDP_RSS_UDP4 },
-                  { TCP_V6_FLOW, XDP_RSS_TCP6 }, { UDP_V6_FLOW, XDP_RSS_UDP6 } };
+    } flows[] = { { TCP_V4_FLOW, DM_FLOW_TCP4 }, { UDP_V4_FLOW, DM_FLOW_UDP4 },
+                  { TCP_V6_FLOW, DM_FLOW_TCP6 }, { UDP_V6_FLOW, DM_FLOW_UDP6 } };
     const uint64_t want = RXH_IP_SRC | RXH_IP_DST | RXH_L4_B_0_1 | RXH_L4_B_2_3;
     struct ethtool_rxfh sz = { .cmd = ETHTOOL_GRSSH };
     struct ethtool_rxfh *h = NULL;
@@ -70,7 +69,7 @@ int xdp_rss_read(const char *ifname, struct xdp_rss *r)
     for (size_t i = 0; i < sizeof(flows) / sizeof(flows[0]); i++) {
         struct ethtool_rxnfc fh = { .cmd = ETHTOOL_GRXFH, .flow_type = flows[i].flow_type };
         /* IPv6's 36 bytes of tuple take a key of 40 */
-        if ((flows[i].bit & (XDP_RSS_TCP6 | XDP_RSS_UDP6)) && sz.key_size < 40)
+        if ((flows[i].bit & (DM_FLOW_TCP6 | DM_FLOW_UDP6)) && sz.key_size < 40)
             continue;
         if (ethtool(s, ifname, &fh) == 0 && (fh.data & want) == want)
             r->ports |= flows[i].bit;
@@ -114,10 +113,7 @@ out:
 /* Is a flow of proto (IPv6 or not) placed by a hash r knows, ports included? */
 static bool hashed(const struct xdp_rss *r, int proto, bool v6)
 {
-    unsigned bit = proto == IPPROTO_TCP ? (v6 ? XDP_RSS_TCP6 : XDP_RSS_TCP4)
-                 : proto == IPPROTO_UDP ? (v6 ? XDP_RSS_UDP6 : XDP_RSS_UDP4)
-                                        : 0;
-    return r->n && (r->ports & bit);
+    return r->n && (r->ports & dm_flow_bit(proto, v6));
 }
 
 int xdp_rss_queue(const struct xdp_rss *r, int proto, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)

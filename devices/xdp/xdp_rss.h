@@ -9,17 +9,15 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "dm/device.h"
 
 #define XDP_RSS_KEY_MAX   64
 #define XDP_RSS_INDIR_MAX 2048
 
-/* xdp_rss.ports: the flows hashed on both addresses and both ports */
-enum { XDP_RSS_TCP4 = 1, XDP_RSS_UDP4 = 2, XDP_RSS_TCP6 = 4, XDP_RSS_UDP6 = 8 };
-
 struct xdp_rss {
     uint32_t n;                    /* indirection table entries, 0: not known (no steering) */
     uint32_t key_len;
-    uint8_t ports;                 /* XDP_RSS_* */
+    uint8_t ports;                 /* DM_FLOW_* (dm/device.h): hashed on both addresses and both ports */
     uint8_t key[XDP_RSS_KEY_MAX] __attribute__((aligned(4))); /* rte_softrss reads it 32 bits at a time */
     uint16_t indir[XDP_RSS_INDIR_MAX]; /* hash % n -> RX queue */
 };

@@ -231,15 +231,23 @@ int udp_socket(struct inet_stack *st, struct dm_queue *q, bool v6)
  * tcp_pick_port: on a port other processes share, one whose replies the
  * device places on our queue, for the first half of the range (then any:
  * they reach us handed on, inet_forward_stray's other end). */
+/* u's source toward dst: its bound address if one of dst's family, else
+ * ours for dst; false when we have no route. */
+static bool udp_src(struct inet_stack *st, const struct udp_sock *u, const struct inet_addr *dst,
+                    struct inet_addr *src)
+{
+    if (!inet_addr_is_any(&u->lip) && inet_addr_is_v4(&u->lip) == inet_addr_is_v4(dst)) {
+        *src = u->lip;
+        return true;
+    }
+    return inet_src_for(st, dst, src);
+}
+
 static int udp_autobind(struct inet_stack *st, struct udp_sock *u, const struct inet_addr *ra, uint16_t rport)
 {
     struct inet_addr src;
-    if (ra) {
-        if (!inet_addr_is_any(&u->lip) && inet_addr_is_v4(&u->lip) == inet_addr_is_v4(ra))
-            src = u->lip;
-        else if (!inet_src_for(st, ra, &src))
-            ra = NULL; /* unreachable: the send will say so */
-    }
+    if (ra && !udp_src(st, u, ra, &src))
+        ra = NULL; /* unreachable: the send will say so */
     for (unsigned i = 0; i < 16384; i++) {
         uint16_t p = (uint16_t)(49152 + (st->udp_next_port++ % 16384));
         if (udp_lookup(st, htons(p)))
@@ -321,10 +329,7 @@ int udp_push(struct inet_stack *st, struct udp_sock *u, const struct inet_addr *
     }
     if (!inet_reachable(st, &dst))
         return -ENETUNREACH;
-    /* from the bound address if it is one of this family, else ours */
-    if (!inet_addr_is_any(&u->lip) && inet_addr_is_v4(&u->lip) == v4)
-        src = u->lip;
-    else if (!inet_src_for(st, &dst, &src))
+    if (!udp_src(st, u, &dst, &src))
         return -ENETUNREACH;
     struct dm_buf *m = inet_alloc_tx(st, st->tx_multiseg ? 0 : plen);
     if (!m) {

@@ -732,8 +732,8 @@ static void check_placement(bool v6, int proto)
     struct dpdk_dev d;
     const struct rss_spec_vector *v = v6 ? rss_spec_v6 : rss_spec_v4;
     size_t nv = v6 ? DM_ARRAY_SIZE(rss_spec_v6) : DM_ARRAY_SIZE(rss_spec_v4);
-    unsigned bit = proto == IPPROTO_TCP ? (v6 ? DPDK_MP_PORTS_TCP6 : DPDK_MP_PORTS_TCP4)
-                                        : (v6 ? DPDK_MP_PORTS_UDP6 : DPDK_MP_PORTS_UDP4);
+    unsigned bit = proto == IPPROTO_TCP ? (v6 ? DM_FLOW_TCP6 : DM_FLOW_TCP4)
+                                        : (v6 ? DM_FLOW_UDP6 : DM_FLOW_UDP4);
     memset(&shm, 0, sizeof(shm));
     memset(&d, 0, sizeof(d));
     shm.nb_queues = 4;

@@ -28,7 +28,7 @@ static void check_queues(bool v6, int proto)
     static struct xdp_rss r;
     const struct rss_spec_vector *v = v6 ? rss_spec_v6 : rss_spec_v4;
     size_t nv = v6 ? sizeof(rss_spec_v6) / sizeof(v[0]) : sizeof(rss_spec_v4) / sizeof(v[0]);
-    unsigned bit = proto == IPPROTO_TCP ? (v6 ? XDP_RSS_TCP6 : XDP_RSS_TCP4) : (v6 ? XDP_RSS_UDP6 : XDP_RSS_UDP4);
+    unsigned bit = proto == IPPROTO_TCP ? (v6 ? DM_FLOW_TCP6 : DM_FLOW_TCP4) : (v6 ? DM_FLOW_UDP6 : DM_FLOW_UDP4);
     memset(&r, 0, sizeof(r));
     memcpy(r.key, rss_spec_key, sizeof(rss_spec_key));
     r.key_len = sizeof(rss_spec_key);

@@ -116,6 +116,16 @@ int dm_dev_open_stacked(struct dm_instance *inst, const char *name,
  * release only its own state, never its lower device. */
 void dm_dev_close(struct dm_dev *dev);
 
+/* Which flows a port's receive hash takes over their ports as well as
+ * their addresses (a bit set; the others are placed by their addresses
+ * alone, which no choice of port changes), and the bit of one flow of
+ * proto (IPPROTO_TCP/UDP), IPv6 or not (0 for another transport). */
+enum { DM_FLOW_TCP4 = 1, DM_FLOW_UDP4 = 2, DM_FLOW_TCP6 = 4, DM_FLOW_UDP6 = 8 };
+static inline unsigned dm_flow_bit(int proto, bool v6)
+{
+    return proto == 6 ? (v6 ? DM_FLOW_TCP6 : DM_FLOW_TCP4) : proto == 17 ? (v6 ? DM_FLOW_UDP6 : DM_FLOW_UDP4) : 0;
+}
+
 /* flow_ours of dev, or of the first device below it that has one (the
  * wrappers have none); true when none has. */
 bool dm_dev_flow_ours(struct dm_dev *dev, int proto, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
