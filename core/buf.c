@@ -155,6 +155,7 @@ static inline void buf_reset(struct dm_buf *b)
     b->l2_len = b->l3_len = b->l4_len = 0;
     b->flags_ = 0;
     b->magic = DM_BUF_MAGIC;
+    b->tso_segsz = 0;
     b->shared = NULL;
     b->free_fn = NULL;
     b->free_arg = NULL;
@@ -303,6 +304,7 @@ struct dm_buf *dm_buf_linearize(struct dm_instance *inst, const struct dm_buf *c
     b->l2_len = chain->l2_len;
     b->l3_len = chain->l3_len;
     b->l4_len = chain->l4_len;
+    b->tso_segsz = chain->tso_segsz;
     return b;
 }
 

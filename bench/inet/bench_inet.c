@@ -77,6 +77,11 @@ static void pair_up(struct pair *p, const char *mtu)
         dm_config_set(&c[i], "DEMI_TCP_RCVBUF", "4m");
         if (strcmp(mtu, "9000") == 0)
             dm_config_set(&c[i], "DEMI_BUF_SIZE", "9216");
+        /* the loop device's offload models, from the environment */
+        static const char *const pass[] = {"DEMI_LOOP_CSUM_OFFLOAD", "DEMI_LOOP_TSO", "DEMI_TSO"};
+        for (size_t k = 0; k < sizeof(pass) / sizeof(pass[0]); k++)
+            if (getenv(pass[k]))
+                dm_config_set(&c[i], pass[k], getenv(pass[k]));
     }
     int r;
     if ((r = dm_instance_create(&c[0], &p->a)) < 0 || (r = dm_instance_create(&c[1], &p->b)) < 0)

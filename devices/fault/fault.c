@@ -32,6 +32,8 @@
  *    tx_burst accepts fewer frames: backpressure, never loss.
  *  - A dm_timer is armed for the next due/hold time so an instance that
  *    sleeps still releases delayed frames (within a timer tick).
+ *  - A TSO frame (DM_BUF_TX_TCP_SEG) is first cut into the segments a NIC
+ *    would put on the wire (l2tso.h), and each is faulted on its own.
  *  - Counters ("fault"): dropped, reordered, duplicated, corrupted, delayed,
  *    hold_timeout (held frames released by time), tx_full (refused).
  */
@@ -46,6 +48,7 @@
 #include "dm/stats.h"
 #include "dm/timer.h"
 #include "dm/l2csum.h"
+#include "dm/l2tso.h"
 
 #define FAULT_FIFO      1024u   /* frames queued towards lower (power of two) */
 #define FAULT_DEPTH_MAX 64u
@@ -252,10 +255,24 @@ static uint16_t fault_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
 
     flush(fd, now);
     for (i = 0; i < n; i++) {
-        /* room for this frame, its duplicate and every held frame */
-        if (fifo_free(fd) < fd->nhold + 2)
+        struct dm_buf *p = pkts[i];
+        unsigned c = (p->ol_flags & DM_BUF_TX_TCP_SEG) ? dm_l2tso_count(p) : 1;
+        /* room for this frame's segments, their duplicates and every held frame */
+        if (fifo_free(fd) < fd->nhold + 2 * c)
             break;
-        inject(fd, pkts[i], now);
+        if (p->ol_flags & DM_BUF_TX_TCP_SEG) {
+            /* the wire carries the segments a NIC cuts it into: fault those */
+            struct dm_buf *seg[DM_DEV_TSO_SEGS_MAX];
+            int ns = dm_l2tso_segment(dev->inst, p, seg, DM_DEV_TSO_SEGS_MAX);
+            if (ns == -ENOBUFS)
+                break;
+            if (ns > 0) {
+                for (int j = 0; j < ns; j++)
+                    inject(fd, seg[j], now);
+                continue;
+            } /* else not one it can cut: the device below judges it */
+        }
+        inject(fd, p, now);
     }
     fd->ctr[FAULT_TX_FULL] += (uint64_t)(n - i);
     flush(fd, now);

@@ -43,6 +43,11 @@
  *    from two threads; but dm_buf pools are single threaded, so frames must
  *    then come back to their pool's thread to be freed. Single threaded use
  *    (both instances polled by one thread) is the intended case.
+ *  - TCP segmentation offload (DEMI_LOOP_TSO=1, which turns checksum
+ *    offload on too): the device advertises TSO for IPv4 and IPv6 and cuts
+ *    each DM_BUF_TX_TCP_SEG frame into MSS-sized segments before they
+ *    enter the ring (l2tso.h: headers copied, payload sliced), as a NIC
+ *    would; the receiver never sees a frame above the MTU.
  *  - No wait_fd (-1): there is nothing to sleep on; instances busy-poll.
  */
 #include <errno.h>
@@ -57,6 +62,7 @@
 #include "dm/log.h"
 #include "dm/stats.h"
 #include "dm/l2csum.h"
+#include "dm/l2tso.h"
 
 #define LOOP_RING_DEFAULT 1024
 #define LOOP_MAX_SEGS     64
@@ -77,13 +83,14 @@ struct loop_link {
     struct loop_ring ring[2];/* ring[e]: frames for end e */
 };
 
-enum { LOOP_TX, LOOP_RX, LOOP_TX_FULL, LOOP_TX_BAD, LOOP_TX_CSUM_COPY, LOOP_NCTR };
-static const char *const loop_ctr_names[LOOP_NCTR] = { "tx", "rx", "tx_full", "tx_bad", "tx_csum_copy" };
+enum { LOOP_TX, LOOP_RX, LOOP_TX_FULL, LOOP_TX_BAD, LOOP_TX_CSUM_COPY, LOOP_TX_TSO, LOOP_NCTR };
+static const char *const loop_ctr_names[LOOP_NCTR] = { "tx", "rx", "tx_full", "tx_bad", "tx_csum_copy", "tx_tso" };
 
 struct loop_dev {
     struct loop_ring *rxr, *txr;
     uint32_t max_frame;
     uint8_t csum_offload;
+    uint8_t tso;
     uint8_t self;
     int end;
     struct loop_link *link;       /* NULL in self mode */
@@ -146,11 +153,36 @@ static uint16_t loop_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
     uint32_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
     uint32_t h = atomic_load_explicit(&r->head, memory_order_acquire);
     uint32_t room = r->mask + 1 - (t - h);
-    uint16_t k = (uint16_t)DM_MIN((uint32_t)n, room), i;
     uint32_t queued = 0;
+    uint16_t i;
 
-    for (i = 0; i < k; i++) {
+    for (i = 0; i < n && queued < room; i++) {
         struct dm_buf *p = pkts[i];
+        if ((p->ol_flags & DM_BUF_TX_TCP_SEG) && ld->tso) {
+            /* cut up as a NIC would, every segment in the ring or none */
+            struct dm_buf *seg[DM_DEV_TSO_SEGS_MAX];
+            if (dm_l2tso_count(p) > room - queued)
+                break;
+            int ns = dm_l2tso_segment(dev->inst, p, seg, DM_DEV_TSO_SEGS_MAX);
+            if (ns == -ENOBUFS)
+                break;
+            if (ns < 0) {
+                ld->ctr[LOOP_TX_BAD]++;
+                dm_buf_free(p);
+                continue;
+            }
+            ld->ctr[LOOP_TX_TSO]++;
+            for (int j = 0; j < ns; j++) {
+                struct dm_buf *q = seg[j]->pkt_len <= ld->max_frame ? loop_csum_tx(dev, ld, seg[j]) : NULL;
+                if (dm_unlikely(!q)) {
+                    ld->ctr[LOOP_TX_BAD]++;
+                    dm_buf_free(seg[j]);
+                    continue;
+                }
+                r->slots[(t + queued++) & r->mask] = q;
+            }
+            continue;
+        }
         if (dm_unlikely(p->pkt_len > ld->max_frame || p->pkt_len < 14)) {
             ld->ctr[LOOP_TX_BAD]++;
             dm_buf_free(p);
@@ -272,6 +304,11 @@ static int loop_open(struct dm_dev *dev, const struct dm_config *cfg)
         return dm_cfg_bad(DM_CFG_LOOP_RING, dm_cfg_raw(cfg, DM_CFG_LOOP_RING), "a power of two");
     if ((err = dm_cfg_bool(cfg, DM_CFG_LOOP_CSUM_OFFLOAD, &csum)) < 0)
         return err;
+    int tso;
+    if ((err = dm_cfg_bool(cfg, DM_CFG_LOOP_TSO, &tso)) < 0)
+        return err;
+    if (tso)
+        csum = 1; /* TSO implies the TCP checksum */
     if (link && !*link)
         link = NULL;
     if (link && strlen(link) >= sizeof(((struct loop_link *)0)->name)) {
@@ -284,6 +321,7 @@ static int loop_open(struct dm_dev *dev, const struct dm_config *cfg)
         return -ENOMEM;
     ld->max_frame = (uint32_t)mtu + LOOP_ETH_OVERHEAD;
     ld->csum_offload = (uint8_t)csum;
+    ld->tso = (uint8_t)tso;
     if (mac) {
         if (dm_mac_parse(mac, ld->info.mac) < 0) {
             DM_ERR("loop", "DEMI_MAC=%s: expected xx:xx:xx:xx:xx:xx", mac);
@@ -320,13 +358,17 @@ static int loop_open(struct dm_dev *dev, const struct dm_config *cfg)
     if (csum)
         ld->info.caps |= DM_DEV_CAP_TX_IPV4_CKSUM | DM_DEV_CAP_TX_TCP_CKSUM | DM_DEV_CAP_TX_UDP_CKSUM |
                          DM_DEV_CAP_TX_L4_CKSUM6 | DM_DEV_CAP_RX_CKSUM;
+    if (tso) {
+        ld->info.caps |= DM_DEV_CAP_TX_TCP_TSO | DM_DEV_CAP_TX_TCP_TSO6;
+        ld->info.tso_max = 65000;
+    }
 
     dev->priv = ld;
     dev->rx_burst = loop_rx;
     dev->tx_burst = loop_tx;
     (void)dm_stats_register(dev->inst, "loop", loop_ctr_names, ld->ctr, LOOP_NCTR);
-    DM_INFO("loop", "opened %s end %d mtu %lld ring %lld%s", ld->info.name, ld->end, (long long)mtu,
-            (long long)ring, csum ? " csum-offload" : "");
+    DM_INFO("loop", "opened %s end %d mtu %lld ring %lld%s%s", ld->info.name, ld->end, (long long)mtu,
+            (long long)ring, csum ? " csum-offload" : "", tso ? " tso" : "");
     return 0;
 }
 

@@ -59,7 +59,8 @@ static const char *const tcp_names[] = {
     "tx_rst", "tx_ack", "tx_nobuf", "tx_zwp", "tx_keepalive", "tx_syn_retrans",
     "conn_active", "conn_passive", "conn_reset", "conn_timeout", "conn_timewait_reuse",
     "conn_keepalive_drop", "challenge_ack_limited", "rx_paws_drop", "rx_after_close", "tx_rtx_lost",
-    "conn_timewait_recycle", "rx_copy_scarce", "rcvbuf_grow", "tx_pmtu_shrink", "rx_forwarded", "rx_syn_early"};
+    "conn_timewait_recycle", "rx_copy_scarce", "rcvbuf_grow", "tx_pmtu_shrink", "rx_forwarded", "rx_syn_early",
+    "tx_tso", "tx_tso_segs"};
 _Static_assert(sizeof(struct eth_stats) / 8 == DM_ARRAY_SIZE(eth_names), "eth names");
 _Static_assert(sizeof(struct arp_stats) / 8 == DM_ARRAY_SIZE(arp_names), "arp names");
 _Static_assert(sizeof(struct ip_stats) / 8 == DM_ARRAY_SIZE(ip_names), "ip names");
@@ -503,6 +504,16 @@ static int inet_create_dev(struct dm_instance *inst, const struct dm_config *cfg
     st->tx_udp_csum = st->info.caps & DM_DEV_CAP_TX_UDP_CKSUM;
     st->rx_csum = st->info.caps & DM_DEV_CAP_RX_CKSUM;
     st->tx_l4_csum6 = st->info.caps & DM_DEV_CAP_TX_L4_CKSUM6;
+    int tso = 1;
+    if ((r = dm_cfg_bool(cfg, DM_CFG_TSO, &tso)) < 0)
+        goto fail;
+    /* TSO frames are chains with their TCP checksum left to the device */
+    if (tso && st->tx_multiseg && st->tx_tcp_csum && st->info.tso_max > 0) {
+        st->tx_tso = (st->info.caps & DM_DEV_CAP_TX_TCP_TSO) && st->tx_ip_csum; /* each piece's IP header */
+        st->tx_tso6 = (st->info.caps & DM_DEV_CAP_TX_TCP_TSO6) && st->tx_l4_csum6;
+        /* the IP length field holds the whole frame */
+        st->tso_max = DM_MIN((uint32_t)st->info.tso_max, 65535u - 60u - 60u);
+    }
     st->chack_limit = 1000;
     r = tcp_init(st, cfg);
     if (r < 0)

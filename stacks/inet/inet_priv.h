@@ -122,7 +122,8 @@ struct tcp_stats {
         tx_rst, tx_ack, tx_nobuf, tx_zwp, tx_keepalive, tx_syn_retrans,
         conn_active, conn_passive, conn_reset, conn_timeout, conn_timewait_reuse,
         conn_keepalive_drop, challenge_ack_limited, rx_paws_drop, rx_after_close, tx_rtx_lost,
-        conn_timewait_recycle, rx_copy_scarce, rcvbuf_grow, tx_pmtu_shrink, rx_forwarded, rx_syn_early;
+        conn_timewait_recycle, rx_copy_scarce, rcvbuf_grow, tx_pmtu_shrink, rx_forwarded, rx_syn_early,
+        tx_tso, tx_tso_segs;
 };
 
 /* ------------------------------------------------------------ neighbours */
@@ -185,6 +186,8 @@ struct inet_stack {
     bool tx_multiseg;             /* device takes chains: payload is never copied */
     bool tx_ip_csum, tx_tcp_csum, tx_udp_csum, rx_csum;
     bool tx_l4_csum6;              /* tx_tcp_csum and tx_udp_csum hold for IPv6 too */
+    bool tx_tso, tx_tso6;          /* DEMI_TSO and the device's TSO for TCP over IPv4 / IPv6 */
+    uint32_t tso_max;              /* the most TCP payload in one TSO frame */
     uint16_t ip_id;
     uint32_t ip6_frag_id;
     struct ipfrag_table *frag;    /* ip_frag.c: datagrams being reassembled */

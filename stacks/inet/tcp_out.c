@@ -95,7 +95,8 @@ static void tcp_finish(struct inet_stack *st, struct dm_buf *m, const struct ine
 {
     struct tcp_hdr *th = (struct tcp_hdr *)m->data;
     uint16_t tlen = (uint16_t)m->pkt_len;
-    uint32_t ps = inet_pseudo_sum(lip, rip, IPPROTO_TCP_, tlen);
+    /* TSO: the device adds each segment's length (DM_BUF_TX_TCP_SEG) */
+    uint32_t ps = inet_pseudo_sum(lip, rip, IPPROTO_TCP_, (m->ol_flags & DM_BUF_TX_TCP_SEG) ? 0 : tlen);
     th->csum = 0;
     /* IPv6 only on devices that say so (DM_DEV_CAP_TX_L4_CKSUM6) */
     if (st->tx_tcp_csum && (inet_addr_is_v4(rip) || st->tx_l4_csum6)) {
@@ -161,7 +162,8 @@ static int tcp_xmit(struct tcp_pcb *p, uint32_t seq, uint32_t len, uint8_t flags
             nblk = tcp_sack_rx_blocks(&p->sack_rx, r, nr, p->rcv_nxt, blk,
                                       ts ? TCP_OPT_SACK_MAX_TS : TCP_OPT_SACK_MAX);
         }
-        int room = (int)st->mtu - (int)tcp_ip_overhead(p) - (int)len;
+        /* each segment of a TSO frame carries the options */
+        int room = (int)st->mtu - (int)tcp_ip_overhead(p) - (int)DM_MIN(len, (uint32_t)p->mss);
         if (room > TCP_OPT_MAX_LEN)
             room = TCP_OPT_MAX_LEN;
         if (room < 0)
@@ -187,6 +189,14 @@ static int tcp_xmit(struct tcp_pcb *p, uint32_t seq, uint32_t len, uint8_t flags
     th->wnd = htons(tcp_wnd_field(p, flags & TCP_SYN));
     th->urp = 0;
     m->l4_len = (uint8_t)(TCP_HLEN_MIN + optlen);
+    if (len > p->mss) { /* tcp_tso_len chose it: the device cuts it up */
+        uint32_t segs = (len + p->mss - 1u) / p->mss;
+        m->ol_flags |= DM_BUF_TX_TCP_SEG;
+        m->tso_segsz = p->mss;
+        st->tcp_st.tx_tso++;
+        st->tcp_st.tx_tso_segs += segs;
+        st->ip_id = (uint16_t)(st->ip_id + segs - 1u); /* the device numbers them */
+    }
     if (flags & TCP_ACK) {
         /* data soon after the peer's last segment: the application
          * answers what it gets, and our next ACKs wait for its answers
@@ -271,6 +281,36 @@ static int tcp_rexmit(struct tcp_pcb *p, uint32_t seq, uint32_t len)
     if (data)
         fl |= TCP_PSH;
     return tcp_xmit(p, seq, data, fl, false);
+}
+
+/*
+ * How much new data one frame takes, given `room` (unsent data within the
+ * windows) of which one MSS passed the sender's tests: with TSO, whole
+ * MSS-sized segments up to the device's limit and as many payload slices
+ * as its chains take (else the attach would copy); the short tail only
+ * when nothing else follows and it would go at once anyway (TCP_NODELAY,
+ * a FIN to send): under Nagle it waits as a segment of its own would.
+ */
+static uint32_t tcp_tso_len(struct tcp_pcb *p, uint32_t room, uint32_t unsent)
+{
+    struct inet_stack *st = p->st;
+    uint32_t mss = p->mss;
+    if (!(inet_addr_is_v4(&p->rip) ? st->tx_tso : st->tx_tso6) || room <= mss)
+        return DM_MIN(mss, room);
+    uint32_t max = DM_MIN(room, DM_MIN(st->tso_max, DM_DEV_TSO_SEGS_MAX * mss));
+    /* the payload's slices, one per send-queue buffer it spans */
+    uint32_t off = 0, got = 0;
+    unsigned slices = 0;
+    for (struct dm_buf *s = sndq_find(p, p->snd_nxt, &off); s && got < max; s = s->next, off = 0) {
+        if (++slices + 1u > st->info.max_segs)
+            break;
+        got += s->len - off;
+    }
+    max = DM_MIN(max, got);
+    if (max == unsent && (p->flags & (TF_NODELAY | TF_FIN_PENDING)))
+        return max; /* everything, its short tail too */
+    max -= max % mss;
+    return DM_MAX(max, mss);
 }
 
 /* Bytes considered in the network (RFC 6675 pipe, or an estimate). */
@@ -385,6 +425,8 @@ void tcp_output(struct tcp_pcb *p)
                 blocked = true;
                 break;
             }
+            if (len == p->mss)
+                len = tcp_tso_len(p, DM_MIN(DM_MIN(unsent, (uint32_t)wnd_left), cwnd - pipe), unsent);
             bool fin = (p->flags & TF_FIN_PENDING) && len == unsent;
             uint8_t fl = TCP_ACK | TCP_PSH | (fin ? TCP_FIN : 0);
             if (tcp_xmit(p, p->snd_nxt, len, fl, true) < 0)

@@ -42,6 +42,15 @@
 #define DM_BUF_TX_IP_CKSUM   (1u << 0) /* device computes the IPv4 header checksum */
 #define DM_BUF_TX_TCP_CKSUM  (1u << 1) /* device computes the TCP checksum (pseudo-header sum preloaded) */
 #define DM_BUF_TX_UDP_CKSUM  (1u << 2)
+/* TCP segmentation offload (DM_DEV_CAP_TX_TCP_TSO): the device cuts the
+ * frame's TCP payload into pieces of the head's tso_segsz bytes, each with
+ * a copy of the headers, as DPDK's RTE_MBUF_F_TX_TCP_SEG does. The stack
+ * sets l2/l3/l4_len, the IP length of the whole frame, and the TCP
+ * checksum field to the pseudo-header sum *without* the length (DPDK's
+ * contract); the device writes each piece's IP length, IPv4 ID (+1 a
+ * piece), sequence number, checksums, and FIN/PSH on the last piece only
+ * and CWR on the first only. Implies DM_BUF_TX_TCP_CKSUM. */
+#define DM_BUF_TX_TCP_SEG    (1u << 3)
 #define DM_BUF_RX_IP_CKSUM_GOOD  (1u << 8)
 #define DM_BUF_RX_L4_CKSUM_GOOD  (1u << 9)
 #define DM_BUF_RX_IP_CKSUM_BAD   (1u << 10)
@@ -69,6 +78,7 @@ struct dm_buf {
     uint32_t ol_flags;       /* DM_BUF_TX_* / DM_BUF_RX_* */
     uint8_t l2_len, l3_len, l4_len, flags_; /* header lengths, for TX offload */
     uint32_t magic;          /* DM_BUF_MAGIC while allocated */
+    uint16_t tso_segsz;      /* head, with DM_BUF_TX_TCP_SEG: payload bytes a piece */
     uint8_t *base;           /* memory area */
     uint32_t cap;            /* its size */
     uint32_t pool_idx_;      /* internal */

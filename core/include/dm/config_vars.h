@@ -97,6 +97,9 @@
     X(ARP_TTL_S, S, "60", 1, 86400, NULL, NULL, "inet", "Lifetime of learnt ARP and IPv6 neighbour entries.")                          \
     X(MTU, INT, "auto", 576, 9216, NULL, "the device's (1500 for loop, the port's or interface's for dpdk and xdp)", "inet",      \
       "IP MTU; the loop and dpdk devices carry at most 9000.")                                                     \
+    X(TSO, BOOL, "1", 0, 0, NULL, NULL, "inet",                                                                     \
+      "TCP segmentation offload where the device has it (`DM_DEV_CAP_TX_TCP_TSO`): TCP hands the device frames "  \
+      "of up to 64 KiB, which it cuts into MSS-sized segments. `0`: one segment a frame.")                        \
     X(TCP_MAX_CONNS, INT, "4096", 1, 1 << 20, NULL, NULL, "inet", "Connection table, preallocated.")                \
     X(TCP_SNDBUF, SIZE, "256k", 4096, 1 << 30, NULL, NULL, "inet", "Default `SO_SNDBUF`.")                         \
     X(TCP_RCVBUF, SIZE, "256k", 4096, 1 << 30, NULL, NULL, "inet", "Default `SO_RCVBUF`.")                         \
@@ -117,6 +120,9 @@
     X(LOOP_LINK, STR, NULL, 0, 0, NULL, NULL, "loop", "Name of a link joining two instances in one process.")       \
     X(LOOP_RING, INT, "1024", 2, 1 << 20, NULL, NULL, "loop", "Frames queued per direction (a power of two).")     \
     X(LOOP_CSUM_OFFLOAD, BOOL, "0", 0, 0, NULL, NULL, "loop", "Pretend to offload checksums (tests).")              \
+    X(LOOP_TSO, BOOL, "0", 0, 0, NULL, NULL, "loop",                                                              \
+      "Pretend to offload TCP segmentation (tests; implies `DEMI_LOOP_CSUM_OFFLOAD`): frames of up to 64 KiB "    \
+      "are cut into MSS-sized segments as a NIC would (`devices/loop/l2tso.c`).")                                  \
     /* dpdk device */                                                                                               \
     X(DPDK_ARGS, STR, NULL, 0, 0, NULL, NULL, "dpdk",                                                               \
       "EAL arguments, shell-like quoting, e.g. `--vdev=net_memif0,role=server,socket=/tmp/x.sock`. Required.")    \

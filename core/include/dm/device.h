@@ -33,6 +33,13 @@
 /* TX_TCP/UDP_CKSUM for IPv6 frames too (no extension headers; l3_len is
  * the IPv6 header's): without it the stack sums IPv6 in software */
 #define DM_DEV_CAP_TX_L4_CKSUM6  (1u << 6)
+/* DM_BUF_TX_TCP_SEG for TCP over IPv4 (TSO; with TX_TCP_CKSUM and
+ * TX_MULTISEG), and for TCP over IPv6 (no extension headers) */
+#define DM_DEV_CAP_TX_TCP_TSO    (1u << 7)
+#define DM_DEV_CAP_TX_TCP_TSO6   (1u << 8)
+/* A TSO frame is cut into at most this many segments (DPDK's GSO library,
+ * which the tap PMD cuts with, makes no more) */
+#define DM_DEV_TSO_SEGS_MAX 64u
 
 struct dm_dev_info {
     char name[32];
@@ -40,6 +47,7 @@ struct dm_dev_info {
     uint16_t mtu;         /* IP MTU (frame payload), e.g. 1500 */
     uint32_t caps;        /* DM_DEV_CAP_* */
     uint16_t max_segs;    /* longest chain tx_burst accepts */
+    uint16_t tso_max;     /* with TX_TCP_TSO: the most TCP payload bytes in one frame */
     uint8_t link_up;
 };
 

@@ -305,6 +305,77 @@ static void test_loop_csum_offload_fills_on_tx_and_verifies_on_rx(void **state)
     dm_instance_destroy(inst);
 }
 
+/* DEMI_LOOP_TSO: a 5000-byte TCP payload in a chain of four, cut into
+ * MSS-sized segments with what a NIC writes into each: IP length, ID +1,
+ * sequence, FIN/PSH on the last only, CWR on the first only, checksums
+ * from the preloaded pseudo-header sum without the length. */
+static void test_loop_tso_cuts_frames_as_a_nic_does(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_open(&p, "DEMI_LOOP_LINK=tso", "DEMI_LOOP_TSO=1");
+    struct dm_dev_info info;
+    assert_int_equal(p.a->ops->info(p.a, &info), 0);
+    uint32_t want = DM_DEV_CAP_TX_TCP_TSO | DM_DEV_CAP_TX_TCP_TSO6 | DM_DEV_CAP_TX_TCP_CKSUM;
+    assert_int_equal(info.caps & want, want);
+    assert_true(info.tso_max >= 60000);
+
+    static uint8_t f[6000], out[2000];
+    const uint32_t plen = 5000, seg = 1448, hl = 54;
+    uint32_t len = devtest_ipv4(f, 6, plen);
+    uint8_t *ip = f + 14, *th = ip + 20;
+    ip[4] = 0x12, ip[5] = 0x34;                      /* ID */
+    memcpy(th + 4, "\xff\xff\xf0\x00", 4);            /* a sequence that wraps */
+    th[13] = 0x80 | 0x10 | 0x08 | 0x01;              /* CWR ACK PSH FIN */
+    uint16_t ph = devtest_fold(devtest_sum16(ip + 12, 8, 6)); /* without the length */
+    th[16] = (uint8_t)(ph >> 8), th[17] = (uint8_t)ph;
+    const uint32_t cut[] = {hl, 2001, 1999, len - hl - 4000};
+    struct dm_buf *head = NULL;
+    for (uint32_t i = 0, off = 0; i < 4; off += cut[i++]) {
+        struct dm_buf *b = dm_buf_alloc(p.ia);
+        memcpy(dm_buf_append(b, cut[i]), f + off, cut[i]);
+        if (head)
+            dm_buf_chain(head, b);
+        else
+            head = b;
+    }
+    head->ol_flags = DM_BUF_TX_TCP_SEG | DM_BUF_TX_TCP_CKSUM | DM_BUF_TX_IP_CKSUM;
+    head->l2_len = 14, head->l3_len = 20, head->l4_len = 20;
+    head->tso_segsz = (uint16_t)seg;
+    assert_int_equal(p.a->tx_burst(p.a, &head, 1), 1);
+
+    struct dm_buf *rx[8];
+    assert_int_equal(p.b->rx_burst(p.b, rx, 8), 4);
+    for (uint32_t i = 0; i < 4; i++) {
+        uint32_t pl = i < 3 ? seg : plen - 3 * seg, fl = rx[i]->pkt_len;
+        assert_int_equal(fl, hl + pl);
+        assert_int_equal(rx[i]->ol_flags, DM_BUF_RX_IP_CKSUM_GOOD | DM_BUF_RX_L4_CKSUM_GOOD);
+        assert_int_equal(dm_buf_copy_out(rx[i], 0, out, fl), fl);
+        assert_true(ip_ok(out));
+        assert_true(l4_ok(out, 6, fl));
+        assert_int_equal(out[16] << 8 | out[17], 40 + pl);
+        assert_int_equal(out[18] << 8 | out[19], 0x1234 + i);
+        uint32_t sq = (uint32_t)out[38] << 24 | (uint32_t)out[39] << 16 | (uint32_t)out[40] << 8 | out[41];
+        assert_int_equal(sq, 0xfffff000u + i * seg);
+        assert_int_equal(out[47], i == 0 ? 0x90 : i < 3 ? 0x10 : 0x19);
+        assert_memory_equal(out + hl, f + hl + i * seg, pl);
+        dm_buf_free(rx[i]);
+    }
+    assert_int_equal(devtest_stat(p.ia, "loop.tx_tso"), 1);
+    assert_int_equal(devtest_stat(p.ia, "loop.tx"), 4);
+
+    /* a frame that asks for TSO but cannot be cut (no segment size) is
+     * dropped and counted, as a NIC refuses a bad descriptor */
+    head = dm_buf_alloc(p.ia);
+    memcpy(dm_buf_append(head, 200), f, 200);
+    head->ol_flags = DM_BUF_TX_TCP_SEG | DM_BUF_TX_TCP_CKSUM;
+    head->l2_len = 14, head->l3_len = 20, head->l4_len = 20;
+    assert_int_equal(p.a->tx_burst(p.a, &head, 1), 1);
+    assert_int_equal(p.b->rx_burst(p.b, rx, 8), 0);
+    assert_int_equal(devtest_stat(p.ia, "loop.tx_bad"), 1);
+    pair_close(&p);
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -411,6 +482,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_loop_oversize_and_runt_frames_are_dropped_and_counted),
         cmocka_unit_test(test_loop_csum_offload_fills_on_tx_and_verifies_on_rx),
         cmocka_unit_test(test_loop_csum_offload_never_writes_shared_headers),
+        cmocka_unit_test(test_loop_tso_cuts_frames_as_a_nic_does),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -679,9 +679,8 @@ static void test_tcp_simultaneous_open_connects_both_ends(void **s)
 /* 1 MiB from a to b over a link that corrupts 2% of frames, the loop
  * device's checksum offload on: byte-exact, the corrupted frames caught
  * (returns b's count of frames dropped as bad). */
-static int64_t offload_transfer(struct pair *p, bool v6, const char *faults)
+static int64_t offload_transfer_kv(struct pair *p, bool v6, const char *faults, const char *const *kv)
 {
-    const char *kv[] = {"DEMI_LOOP_CSUM_OFFLOAD", "1", NULL};
     pair_create(p, faults, kv);
     assert_true(v6 ? stack_of(p->a)->tx_l4_csum6 : stack_of(p->a)->tx_tcp_csum);
     int lqd = v6 ? tcp_listener6(p->b, "::", 80, 8) : tcp_listener(p->b, IP_B, 80, 8), c, d;
@@ -698,6 +697,51 @@ static int64_t offload_transfer(struct pair *p, bool v6, const char *faults)
     assert_memory_equal(data, back, sizeof(data));
     return stat_of(p->b, "tcp.rx_bad_csum") + stat_of(p->b, "ip.rx_bad_csum") + stat_of(p->b, "eth.rx_not_ours") +
            stat_of(p->b, "ip.rx_bad_len") + stat_of(p->b, "ip.rx_not_ours") + stat_of(p->b, "tcp.rx_bad_off");
+}
+
+static int64_t offload_transfer(struct pair *p, bool v6, const char *faults)
+{
+    const char *kv[] = {"DEMI_LOOP_CSUM_OFFLOAD", "1", NULL};
+    return offload_transfer_kv(p, v6, faults, kv);
+}
+
+/* TCP segmentation offload (DEMI_LOOP_TSO): new data leaves in frames of
+ * several segments that the device cuts up (l2tso.c). Over a clean link
+ * every such frame is cut by the loop device and b sees MSS-sized
+ * segments only; through drops, reordering, duplicates and corruption
+ * (the fault wrapper cuts the frames first and faults the segments) 1 MiB
+ * still arrives byte-exact over IPv4 and IPv6, the retransmissions going
+ * as single segments. DEMI_TSO=0 sends one segment a frame. */
+static void test_tcp_sends_tso_frames_the_device_cuts_up(void **s)
+{
+    (void)s;
+    const char *kv[] = {"DEMI_LOOP_TSO", "1", NULL};
+    struct pair p;
+    assert_int_equal(offload_transfer_kv(&p, false, NULL, kv), 0);
+    struct inet_stack *sa = stack_of(p.a);
+    assert_true(sa->tx_tso && sa->tx_tso6);
+    int64_t frames = stat_of(p.a, "tcp.tx_tso"), segs = stat_of(p.a, "tcp.tx_tso_segs");
+    assert_true(frames > 0);
+    assert_true(segs >= 2 * frames);
+    assert_int_equal(stat_of(p.a, "loop.tx_tso"), frames);
+    assert_int_equal(stat_of(p.a, "loop.tx_bad"), 0);
+    /* b received segments, never a frame above its MTU */
+    assert_true(stat_of(p.b, "tcp.rx") >= (1 << 20) / 1448);
+    assert_true(stat_of(p.b, "tcp.rx_data_bytes") >= (1 << 20));
+    pair_destroy(&p);
+
+    for (int v6 = 0; v6 <= 1; v6++) {
+        assert_true(offload_transfer_kv(&p, v6, "corrupt=0.02,drop=0.01,reorder=0.02,dup=0.01,seed=9", kv) > 0);
+        assert_true(stat_of(p.a, "tcp.tx_tso") > 0);
+        assert_true(stat_of(p.a, "tcp.tx_retrans") > 0);
+        assert_int_equal(stat_of(p.a, "loop.tx_bad"), 0);
+        pair_destroy(&p);
+    }
+
+    const char *off[] = {"DEMI_LOOP_TSO", "1", "DEMI_TSO", "0", NULL};
+    assert_int_equal(offload_transfer_kv(&p, false, NULL, off), 0);
+    assert_int_equal(stat_of(p.a, "tcp.tx_tso"), 0);
+    pair_destroy(&p);
 }
 
 static void test_tcp_uses_device_checksum_offload_and_still_rejects_corruption(void **s)
@@ -919,6 +963,7 @@ int main(void)
         cmocka_unit_test(test_tcp_bad_config_is_einval),
         cmocka_unit_test(test_tcp_simultaneous_open_connects_both_ends),
         cmocka_unit_test(test_tcp_uses_device_checksum_offload_and_still_rejects_corruption),
+        cmocka_unit_test(test_tcp_sends_tso_frames_the_device_cuts_up),
         cmocka_unit_test(test_tcp_uses_device_checksum_offload_over_ipv6_and_still_rejects_corruption),
         cmocka_unit_test(test_tcp_delayed_ack_when_configured),
         cmocka_unit_test(test_tcp_answer_carries_the_ack_no_pure_ack_per_request),
