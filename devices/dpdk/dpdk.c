@@ -81,7 +81,7 @@ static int pools_shared(struct dpdk_dev *d, uint16_t nq, int64_t nb_mbufs, uint3
     if (socket < 0)
         socket = SOCKET_ID_ANY;
     unsigned cache = nb_mbufs >= 1024 ? 256 : 0;
-    uint16_t priv = (uint16_t)RTE_ALIGN(sizeof(struct rte_mbuf_ext_shared_info), RTE_MBUF_PRIV_ALIGN);
+    uint16_t priv = 0; /* bare mbufs; their shared info is the sender's (dpdk_ext_init) */
     for (uint16_t q = 0; q < nq; q++) {
         dpdk_mp_names(d->port, q, NULL, rx, ext, ap, ar);
         pools[q] = rte_pktmbuf_pool_create(rx, (unsigned)nb_mbufs, cache, 0, (uint16_t)data_room, socket);
@@ -131,9 +131,9 @@ static int pools_get(struct dpdk_dev *d, int64_t nb_mbufs, uint32_t data_room)
         }
     }
     if (!dpdk_ports[d->port].ext_mp) {
-        /* Bare mbufs (no data room) whose private area holds the shared
-         * info of the buffer they point at, so attaching needs no malloc. */
-        uint16_t priv = (uint16_t)RTE_ALIGN(sizeof(struct rte_mbuf_ext_shared_info), RTE_MBUF_PRIV_ALIGN);
+        /* Bare mbufs (no data room) that point at our buffers; their
+         * shared info is in our table (dpdk_ext_init), which outlives them. */
+        uint16_t priv = 0;
         snprintf(name, sizeof(name), "dm_ext%u", d->port);
         dpdk_ports[d->port].ext_mp = rte_pktmbuf_pool_create(name, (unsigned)nb_mbufs, cache, priv, 0, socket);
         if (!dpdk_ports[d->port].ext_mp) {
@@ -171,6 +171,10 @@ static void caps_from_conf(struct dpdk_dev *d, uint64_t rx_ol, uint64_t tx_ol, u
         d->caps |= DM_DEV_CAP_TX_L4_CKSUM6;
     if (rx_all)
         d->caps |= DM_DEV_CAP_RX_CKSUM;
+    /* TSO frames are chains with their TCP checksum left to the port;
+     * whether it gets them: port_tx_mode */
+    d->tso = (tx_ol & RTE_ETH_TX_OFFLOAD_TCP_TSO) && (tx_ol & RTE_ETH_TX_OFFLOAD_TCP_CKSUM) && d->multiseg;
+    d->tso6 = false;
     /* We take chains on any port: where the port cannot, we copy them into
      * one mbuf. Say so only when chains go out without that copy. */
     if (d->multiseg)
@@ -275,7 +279,7 @@ static int port_conf_build(const struct dpdk_dev *d, struct port_plan *p)
     struct rte_eth_conf *conf = &p->conf;
     memset(conf, 0, sizeof(*conf));
     uint64_t tx_want = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM |
-                       RTE_ETH_TX_OFFLOAD_UDP_CKSUM | RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+                       RTE_ETH_TX_OFFLOAD_UDP_CKSUM | RTE_ETH_TX_OFFLOAD_MULTI_SEGS | RTE_ETH_TX_OFFLOAD_TCP_TSO;
     conf->txmode.offloads = di->tx_offload_capa & tx_want;
     conf->rxmode.offloads = di->rx_offload_capa & RTE_ETH_RX_OFFLOAD_CHECKSUM;
     if (p->mtu > 0 && !p->memif_jumbo) {
@@ -383,6 +387,12 @@ static int port_tx_mode(struct dpdk_dev *d, const struct dm_config *cfg, const s
     if (!d->tx_zc)
         dm_log_once("dpdk", "port %u (%s) cannot read our buffer pool (not DMA-mapped / not shared): "
                             "TX copies frames into mbufs", d->port, di->driver_name);
+    /* TSO frames go by reference (a copy is one mbuf, never 64 KiB). The
+     * tap PMD cuts them with librte_gso: TCP over IPv4 only in 22.11. */
+    d->tso = d->tso && d->tx_zc;
+    d->tso6 = d->tso && strcmp(di->driver_name, "net_tap") != 0;
+    if (d->tso)
+        d->tx_ol |= DM_BUF_TX_TCP_SEG;
     d->tx_copy_max = (uint32_t)p->copy;
     /* memif clients (the default role) connect once at start; servers wait */
     d->reconnect = false;
@@ -526,6 +536,10 @@ static int secondary_setup(struct dpdk_dev *d, const struct dm_config *cfg)
         return rc;
     const struct dpdk_mp_shm *shm = d->shm;
     caps_from_conf(d, shm->rx_offloads, shm->tx_offloads, shm->max_segs);
+    /* No TSO from a secondary: the tap PMD cuts frames into mbufs of one
+     * GSO pool per port, with a per-lcore cache, and every secondary is
+     * lcore 0. */
+    d->tso = d->tso6 = false;
     d->scarce_below = shm->nb_mbufs / 4;
     d->scarce_poll = 32;
     d->copy_room = shm->data_room - RTE_PKTMBUF_HEADROOM;
@@ -554,6 +568,8 @@ int dpdk_primary_port_setup(struct dpdk_dev *d, const struct dm_config *cfg, uin
     shm->port = port;
     return port_setup(d, cfg, nq, shm);
 }
+
+static void dpdk_close(struct dm_dev *dev);
 
 static int dpdk_open_low(struct dm_dev *dev, const struct dm_config *cfg);
 
@@ -617,6 +633,11 @@ static int dpdk_open_low(struct dm_dev *dev, const struct dm_config *cfg)
     pthread_mutex_unlock(&dpdk_ports_lock);
     if (rc < 0) {
         free(d);
+        return rc;
+    }
+    dev->priv = d;
+    if ((rc = dpdk_ext_init(d)) < 0) {
+        dpdk_close(dev);
         return rc;
     }
     d->hw_poll = 1u << 16;
@@ -717,6 +738,7 @@ static void dpdk_close(struct dm_dev *dev)
     pthread_mutex_lock(&dpdk_ports_lock);
     dpdk_ports[d->port].open = false;
     pthread_mutex_unlock(&dpdk_ports_lock);
+    dpdk_ext_fini(d);
     free(d);
     dev->priv = NULL;
 }
@@ -731,6 +753,15 @@ static int dpdk_info(struct dm_dev *dev, struct dm_dev_info *info)
     info->mtu = d->mtu;
     info->caps = d->caps;
     info->max_segs = d->max_segs;
+    if (d->tso) {
+        info->caps |= DM_DEV_CAP_TX_TCP_TSO | (d->tso6 ? DM_DEV_CAP_TX_TCP_TSO6 : 0);
+        info->tso_max = 65000;
+        /* the tap PMD refuses a piece longer than its MTU with the
+         * Ethernet header counted in (rte_eth_tap.c: tso_segsz + l2 + l3
+         * + l4 > mtu) */
+        if (strstr(d->name, ":net_tap"))
+            info->tso_piece_max = d->mtu;
+    }
     memset(&link, 0, sizeof(link));
     /* a secondary does not ask the PMD: tap's link query is an ioctl on a
      * socket fd of the primary's, a number that means nothing here */

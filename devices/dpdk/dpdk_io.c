@@ -29,6 +29,7 @@
  * segments) is dropped and counted rather than handed back forever.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <rte_ethdev.h>
@@ -179,10 +180,53 @@ uint16_t dpdk_rx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
 
 /* ---- TX ---- */
 
+/* The shared info of one of our buffers handed to the port by reference
+ * (rte_pktmbuf_attach_extbuf). It lives in this table, not in the bare
+ * mbuf that points at the buffer: a PMD may free that mbuf before others
+ * it attached to the same buffer (DPDK's tap cuts a TSO frame into GSO
+ * segments that do so), and the info must outlive them all. */
+struct dpdk_ext {
+    struct rte_mbuf_ext_shared_info sh;
+    struct dm_buf *b;      /* the reference we hold until the callback */
+    struct dpdk_ext *next; /* free list */
+    struct dpdk_dev *d;
+};
+
+/* The last mbuf pointing at the buffer is gone (called where the PMD
+ * frees mbufs: inside our bursts, in this thread). */
 static void dpdk_ext_free(void *addr, void *opaque)
 {
     (void)addr;
-    dm_buf_free_seg((struct dm_buf *)opaque);
+    struct dpdk_ext *e = opaque;
+    struct dpdk_dev *d = e->d;
+    dm_buf_free_seg(e->b);
+    e->b = NULL;
+    e->next = d->ext_free;
+    d->ext_free = e;
+}
+
+int dpdk_ext_init(struct dpdk_dev *d)
+{
+    unsigned n = d->ext_mp->size;
+    d->ext_tab = calloc(n, sizeof(*d->ext_tab));
+    if (!d->ext_tab)
+        return -ENOMEM;
+    d->ext_free = NULL;
+    for (unsigned i = n; i-- > 0;) {
+        struct dpdk_ext *e = &d->ext_tab[i];
+        e->sh.free_cb = dpdk_ext_free;
+        e->sh.fcb_opaque = e;
+        e->d = d;
+        e->next = d->ext_free;
+        d->ext_free = e;
+    }
+    return 0;
+}
+
+void dpdk_ext_fini(struct dpdk_dev *d)
+{
+    free(d->ext_tab);
+    d->ext_tab = d->ext_free = NULL;
 }
 
 /* Software checksums for a frame the port cannot offload, on the linear
@@ -229,6 +273,10 @@ static inline void tx_offload(struct dpdk_dev *d, struct rte_mbuf *m, const stru
         f |= RTE_MBUF_F_TX_TCP_CKSUM;
     else if (ol & DM_BUF_TX_UDP_CKSUM)
         f |= RTE_MBUF_F_TX_UDP_CKSUM;
+    if (ol & DM_BUF_TX_TCP_SEG) { /* the TCP checksum preloaded without the length, as DPDK wants */
+        f |= RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_TCP_CKSUM;
+        m->tso_segsz = b->tso_segsz;
+    }
     m->ol_flags |= f;
 }
 
@@ -280,19 +328,40 @@ static inline struct rte_mbuf *tx_seg(struct dpdk_dev *d, struct dm_buf *s)
             return m;
         }
     }
+    struct dpdk_ext *e = d->ext_free;
+    if (dm_unlikely(!e))
+        return NULL;
     m = rte_pktmbuf_alloc(d->ext_mp);
     if (dm_unlikely(!m))
         return NULL;
-    struct rte_mbuf_ext_shared_info *sh = rte_mbuf_to_priv(m);
-    sh->free_cb = dpdk_ext_free;
-    sh->fcb_opaque = s;
-    rte_mbuf_ext_refcnt_set(sh, 1);
+    d->ext_free = e->next;
+    rte_mbuf_ext_refcnt_set(&e->sh, 1);
+    e->b = s;
     dm_buf_ref(s);
     /* Virtual devices copy with the CPU and ignore IOVAs; give the VA. */
-    rte_pktmbuf_attach_extbuf(m, s->data, (rte_iova_t)(uintptr_t)s->data, (uint16_t)s->len, sh);
+    rte_pktmbuf_attach_extbuf(m, s->data, (rte_iova_t)(uintptr_t)s->data, (uint16_t)s->len, &e->sh);
     m->data_len = (uint16_t)s->len;
     m->pkt_len = s->len;
     d->st[DPDK_ST_TX_ZC_SEG]++;
+    return m;
+}
+
+/* The headers of a TSO frame, copied into a plain mbuf of the port's pool.
+ * The tap PMD cuts TSO frames with librte_gso, which in DPDK 22.11 gives
+ * each segment's header mbuf the first mbuf's flags, RTE_MBUF_F_EXTERNAL
+ * included: from one of our extbuf mbufs, that header mbuf then crashes
+ * the PMD's free (NULL shared info). A copy of some 66 bytes per 64 KiB. */
+static struct rte_mbuf *tx_head_copy(struct dpdk_dev *d, const struct dm_buf *s)
+{
+    struct rte_mbuf *m = rte_pktmbuf_alloc(d->mp);
+    if (dm_unlikely(!m))
+        return NULL;
+    uint8_t *p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)s->len);
+    if (dm_unlikely(!p)) {
+        rte_pktmbuf_free(m);
+        return NULL;
+    }
+    memcpy(p, s->data, s->len);
     return m;
 }
 
@@ -327,7 +396,7 @@ static struct rte_mbuf *tx_build(struct dpdk_dev *d, struct dm_buf *b, bool *bad
             }
             return tx_copy(d, b);
         }
-        struct rte_mbuf *m = tx_seg(d, s);
+        struct rte_mbuf *m = s == b && (b->ol_flags & DM_BUF_TX_TCP_SEG) ? tx_head_copy(d, s) : tx_seg(d, s);
         if (dm_unlikely(!m)) {
             if (head)
                 rte_pktmbuf_free(head); /* drops the references taken so far */

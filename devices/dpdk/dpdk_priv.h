@@ -33,6 +33,8 @@ enum {
     DPDK_ST_COUNT
 };
 
+struct dpdk_ext; /* dpdk_io.c */
+
 struct dpdk_dev {
     /* packet path */
     uint16_t port;
@@ -42,6 +44,7 @@ struct dpdk_dev {
     bool rx_cksum;           /* RX checksum flags are meaningful */
     uint32_t rx_trust_ol;    /* else every frame gets these (memif: L4 good) */
     bool multiseg;           /* port takes mbuf chains */
+    bool tso, tso6;          /* the port cuts TSO frames: TCP over IPv4 (and IPv6) */
     uint32_t tx_ol;          /* DM_BUF_TX_* flags the port computes */
     uint32_t tx_sw_l4;       /* DM_BUF_TX_{TCP,UDP}_CKSUM we complete in tx_copy */
     uint32_t tx_copy_max;    /* frames up to this size are copied into one mbuf */
@@ -58,6 +61,8 @@ struct dpdk_dev {
     uint32_t adopt_poll;     /* rx bursts until the next look for free queues */
     struct rte_mempool *mp;      /* RX and copied TX frames */
     struct rte_mempool *ext_mp;  /* bare mbufs that point at our buffers */
+    struct dpdk_ext *ext_free;   /* their shared info, one per buffer out (dpdk_ext_init) */
+    struct dpdk_ext *ext_tab;
     struct dm_instance *inst;
     uint64_t st[DPDK_ST_COUNT];
     /* control path */
@@ -242,6 +247,10 @@ static inline void dpdk_gate_leave(uint16_t port)
 /* dpdk_io.c */
 uint16_t dpdk_rx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n);
 uint16_t dpdk_tx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n);
+/* The table of shared infos for buffers sent by reference, one per mbuf
+ * of ext_mp: -ENOMEM. fini after the port has let go of every mbuf. */
+int dpdk_ext_init(struct dpdk_dev *d);
+void dpdk_ext_fini(struct dpdk_dev *d);
 void dpdk_read_hw_stats(struct dpdk_dev *d);
 /* dpdk.c: true when the link is up; a down memif port is restarted, which
  * makes a client that started before its server try to connect again. */

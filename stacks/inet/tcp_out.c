@@ -109,6 +109,18 @@ static void tcp_finish(struct inet_stack *st, struct dm_buf *m, const struct ine
     inet_ip_output(st, m, lip, rip, IPPROTO_TCP_);
 }
 
+/* Payload bytes one piece of a TSO frame carries, with l34 bytes of IP
+ * and TCP headers: the MSS, or less where the device cuts shorter pieces
+ * (dm_dev_info.tso_piece_max: DPDK's tap counts the Ethernet header in
+ * its MTU). */
+static uint32_t tcp_tso_segsz(const struct tcp_pcb *p, uint32_t l34)
+{
+    uint32_t seg = p->mss, cap = p->st->info.tso_piece_max;
+    if (cap && seg + l34 + ETH_HLEN > cap)
+        seg = cap >= l34 + ETH_HLEN + 64u ? cap - l34 - ETH_HLEN : 64u;
+    return seg;
+}
+
 /*
  * Sends [seq, seq+len) of sequence space with `flags`. len counts data
  * only; SYN and FIN are in flags. Returns 0 or -ENOBUFS.
@@ -190,9 +202,10 @@ static int tcp_xmit(struct tcp_pcb *p, uint32_t seq, uint32_t len, uint8_t flags
     th->urp = 0;
     m->l4_len = (uint8_t)(TCP_HLEN_MIN + optlen);
     if (len > p->mss) { /* tcp_tso_len chose it: the device cuts it up */
-        uint32_t segs = (len + p->mss - 1u) / p->mss;
+        uint32_t seg = tcp_tso_segsz(p, tcp_ip_overhead(p) + (uint32_t)optlen);
+        uint32_t segs = (len + seg - 1u) / seg;
         m->ol_flags |= DM_BUF_TX_TCP_SEG;
-        m->tso_segsz = p->mss;
+        m->tso_segsz = (uint16_t)seg;
         st->tcp_st.tx_tso++;
         st->tcp_st.tx_tso_segs += segs;
         st->ip_id = (uint16_t)(st->ip_id + segs - 1u); /* the device numbers them */
@@ -297,7 +310,9 @@ static uint32_t tcp_tso_len(struct tcp_pcb *p, uint32_t room, uint32_t unsent)
     uint32_t mss = p->mss;
     if (!(inet_addr_is_v4(&p->rip) ? st->tx_tso : st->tx_tso6) || room <= mss)
         return DM_MIN(mss, room);
-    uint32_t max = DM_MIN(room, DM_MIN(st->tso_max, DM_DEV_TSO_SEGS_MAX * mss));
+    /* (its pieces counted at their shortest: the most options) */
+    uint32_t pieces = DM_DEV_TSO_SEGS_MAX * tcp_tso_segsz(p, tcp_ip_overhead(p) + TCP_OPT_MAX_LEN);
+    uint32_t max = DM_MIN(room, DM_MIN(st->tso_max, pieces));
     /* the payload's slices, one per send-queue buffer it spans */
     uint32_t off = 0, got = 0;
     unsigned slices = 0;

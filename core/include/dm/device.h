@@ -48,6 +48,8 @@ struct dm_dev_info {
     uint32_t caps;        /* DM_DEV_CAP_* */
     uint16_t max_segs;    /* longest chain tx_burst accepts */
     uint16_t tso_max;     /* with TX_TCP_TSO: the most TCP payload bytes in one frame */
+    uint16_t tso_piece_max; /* with TX_TCP_TSO: the longest piece it cuts, Ethernet header
+                             * included (0: the MTU + 14, as NICs do) */
     uint8_t link_up;
 };
 
