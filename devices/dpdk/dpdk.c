@@ -23,6 +23,8 @@
  * (memif: trust or verify received checksums), DEMI_MTU; DEMI_DPDK_INTR_TURN_US
  * in dpdk_gate.c.
  */
+/* rte_dev_dma_map/unmap are experimental in DPDK 22.11 (port_dma_map) */
+#define ALLOW_EXPERIMENTAL_API
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -41,6 +43,8 @@
 #include <rte_mbuf.h>
 
 #include "dm/addr.h"
+#include "dm/buf.h"
+#include "dm/instance.h"
 #include "dm/device.h"
 #include "dm/log.h"
 #include "dm/stats.h"
@@ -368,22 +372,83 @@ static void port_caps(struct dpdk_dev *d, const struct port_plan *p, struct dpdk
     }
 }
 
+/* A NIC reads what it sends by DMA: for it to send our buffers by
+ * reference, the instance's pool must be registered with DPDK and in the
+ * port's DMA map (its IOMMU's). Only with IOVA as VA (the address we give
+ * a segment is its IOVA: tx_seg). DEMI_DPDK_DMA_MAP=1 maps a virtual port
+ * too (tests: it needs none, but the frames outside the pool are then
+ * copied as on a NIC). Failing to map costs nothing but the copies. */
+static int port_dma_map(struct dpdk_dev *d, const struct dm_config *cfg, const struct rte_eth_dev_info *di)
+{
+    int mode = 0;
+    if (dm_cfg_enum(cfg, DM_CFG_DPDK_DMA_MAP, &mode) < 0)
+        return -EINVAL;
+    bool vdev = port_is_vdev(d->port, di);
+    /* auto (0 here: the choices' order) maps NICs; "0" (1) never; "1" (2) always */
+    if (mode == 1 || (mode == 0 && vdev) || !d->inst || !di->device)
+        return 0;
+    if (rte_eal_iova_mode() != RTE_IOVA_VA) {
+        DM_WARN("dpdk", "port %u (%s): IOVA as physical addresses: our buffer pool cannot be DMA-mapped, TX copies "
+                        "(run the EAL with --iova-mode=va, which needs an IOMMU, for sends by reference)",
+                d->port, di->driver_name);
+        return 0;
+    }
+    void *base;
+    size_t len, pg = (size_t)sysconf(_SC_PAGESIZE);
+    dm_bufpool_region(dm_instance_data_pool(d->inst), &base, &len);
+    len = RTE_ALIGN_CEIL(len, pg); /* the pool is its own mapping: whole pages */
+    if (!base || ((uintptr_t)base & (pg - 1))) {
+        DM_WARN("dpdk", "port %u: the buffer pool is not page-aligned: not DMA-mapped, TX copies", d->port);
+        return 0;
+    }
+    if (rte_extmem_register(base, len, NULL, 0, pg) != 0 && rte_errno != EEXIST) {
+        DM_WARN("dpdk", "port %u: rte_extmem_register of the buffer pool failed (%s): TX copies", d->port,
+                rte_strerror(rte_errno));
+        return 0;
+    }
+    if (rte_dev_dma_map(di->device, base, (uint64_t)(uintptr_t)base, len) != 0 &&
+        !(vdev && rte_errno == ENOTSUP)) { /* a virtual port reads with the CPU: nothing to map */
+        DM_WARN("dpdk", "port %u (%s): rte_dev_dma_map of the buffer pool failed (%s): TX copies", d->port,
+                di->driver_name, rte_strerror(rte_errno));
+        rte_extmem_unregister(base, len);
+        return 0;
+    }
+    d->dma_base = (uintptr_t)base;
+    d->dma_len = len;
+    d->dma_dev = di->device;
+    d->tx_zc = true;
+    DM_INFO("dpdk", "port %u (%s): buffer pool DMA-mapped (%zu KiB): TX by reference from it", d->port,
+            di->driver_name, len >> 10);
+    return 0;
+}
+
+static void port_dma_unmap(struct dpdk_dev *d)
+{
+    if (!d->dma_len)
+        return;
+    void *base = (void *)d->dma_base;
+    rte_dev_dma_unmap(d->dma_dev, base, (uint64_t)d->dma_base, d->dma_len);
+    rte_extmem_unregister(base, d->dma_len);
+    d->dma_len = 0;
+}
+
 /* By reference or by copy, memif's reconnects and its gate. */
-static int port_tx_mode(struct dpdk_dev *d, const struct dm_config *cfg, const struct port_plan *p)
+static int port_tx_mode(struct dpdk_dev *d, const struct dm_config *cfg, const struct port_plan *p, bool own)
 {
     const struct rte_eth_dev_info *di = &p->di;
     bool memif = strcmp(di->driver_name, "net_memif") == 0;
     int rc;
     /* Handing the port our own memory by reference needs no DMA mapping
-     * for virtual devices (they copy with the CPU); a real NIC would need
-     * the pool registered (rte_extmem_register + rte_dev_dma_map), which
-     * we do not do yet, so real NICs get copies. */
+     * for virtual devices (they copy with the CPU); a NIC needs the pool
+     * in its DMA map (port_dma_map), else it gets copies. */
     d->tx_zc = port_is_vdev(d->port, di);
     /* virtio-user is the exception: the vhost process on the other end
      * reads our frames through the DPDK memory it was given by fd, which
      * does not include our buffer pool. */
     if (strcmp(di->driver_name, "net_virtio_user") == 0)
         d->tx_zc = false;
+    else if (own && (rc = port_dma_map(d, cfg, di)) < 0)
+        return rc;
     if (!d->tx_zc)
         dm_log_once("dpdk", "port %u (%s) cannot read our buffer pool (not DMA-mapped / not shared): "
                             "TX copies frames into mbufs", d->port, di->driver_name);
@@ -493,7 +558,7 @@ static int port_setup(struct dpdk_dev *d, const struct dm_config *cfg, uint16_t 
         (rc = port_queues_setup(d, &p)) < 0)
         return rc;
     port_caps(d, &p, shm);
-    if ((rc = port_tx_mode(d, cfg, &p)) < 0)
+    if ((rc = port_tx_mode(d, cfg, &p, shm == NULL)) < 0)
         return rc;
     port_mtu_pick(d, &p);
     if ((rc = port_mac(d, cfg, &p.di)) < 0)
@@ -732,6 +797,7 @@ static void dpdk_close(struct dm_dev *dev)
     if (!d)
         return;
     dpdk_stop(dev);
+    port_dma_unmap(d);
     dpdk_mp_detach(d);
     if (d->stats_on)
         dm_stats_unregister(dev->inst, d->st);

@@ -365,6 +365,23 @@ static struct rte_mbuf *tx_head_copy(struct dpdk_dev *d, const struct dm_buf *s)
     return m;
 }
 
+/* With the pool DMA-mapped (port_dma_map): does every segment lie where
+ * the port reads by DMA, our mapped pool or DPDK's own memory (received
+ * mbufs)? A buffer from the heap (the slow path of dm_buf_alloc_size, an
+ * application's buffer in a pool under pressure) does not. */
+static bool tx_dma_ok(const struct dpdk_dev *d, const struct dm_buf *b)
+{
+    for (const struct dm_buf *s = b; s; s = s->next) {
+        const struct dm_buf *o = s->shared ? s->shared : s;
+        if (o->free_fn == dpdk_rx_free)
+            continue;
+        uintptr_t off = (uintptr_t)s->data - d->dma_base;
+        if (off >= d->dma_len || s->len > d->dma_len - off)
+            return false;
+    }
+    return true;
+}
+
 /* The mbuf (chain) for frame b, or NULL with *bad set when the frame can
  * never go out, clear when we are only out of mbufs right now. */
 static struct rte_mbuf *tx_build(struct dpdk_dev *d, struct dm_buf *b, bool *bad)
@@ -375,7 +392,7 @@ static struct rte_mbuf *tx_build(struct dpdk_dev *d, struct dm_buf *b, bool *bad
     /* checksums we complete ourselves are done in the copy */
     missing |= b->ol_flags & d->tx_sw_l4;
     if (b->pkt_len <= d->tx_copy_max || !d->tx_zc || missing || (b->nb_segs > 1 && !d->multiseg) ||
-        b->nb_segs > d->max_segs) {
+        b->nb_segs > d->max_segs || (d->dma_len && !tx_dma_ok(d, b))) {
         if (dm_unlikely(!linear_ok)) {
             *bad = true;
             return NULL;

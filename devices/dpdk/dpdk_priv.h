@@ -34,6 +34,7 @@ enum {
 };
 
 struct dpdk_ext; /* dpdk_io.c */
+struct rte_device;
 
 struct dpdk_dev {
     /* packet path */
@@ -62,6 +63,9 @@ struct dpdk_dev {
     struct rte_mempool *mp;      /* RX and copied TX frames */
     struct rte_mempool *ext_mp;  /* bare mbufs that point at our buffers */
     struct dpdk_ext *ext_free;   /* their shared info, one per buffer out (dpdk_ext_init) */
+    uintptr_t dma_base;          /* DEMI_DPDK_DMA_MAP: our pool as the port reads it by DMA */
+    size_t dma_len;              /* 0: not mapped (the port reads with the CPU, or gets copies) */
+    struct rte_device *dma_dev;
     struct dpdk_ext *ext_tab;
     struct dm_instance *inst;
     uint64_t st[DPDK_ST_COUNT];

@@ -641,6 +641,63 @@ static void test_dpdk_null_port_opens(void **state)
     assert_int_equal(child_open(kv), 0);
 }
 
+/* DEMI_DPDK_DMA_MAP: the pool registered and mapped for the port's DMA
+ * (on net_null, a virtual port, only when forced: a NIC's auto). A frame
+ * in the pool goes by reference; one in memory the port could not read by
+ * DMA (here a static array, as a heap buffer) is copied. Without the map
+ * a virtual port takes both by reference. Exit status: 0 as expected. */
+static void noop_free(struct dm_buf *b, void *arg)
+{
+    (void)b;
+    (void)arg;
+}
+
+static int child_dma(const char *mode)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(30);
+        static uint8_t outside[300];
+        struct dm_config cfg;
+        struct dm_instance *ci;
+        struct dm_dev *cd;
+        dm_config_init(&cfg);
+        unsetenv("DEMI_DPDK_ARGS");
+        dm_config_set(&cfg, "DEMI_DPDK_ARGS", "--no-huge -m 128 --vdev=net_null0");
+        dm_config_set(&cfg, "DEMI_MAC", "02:00:00:00:00:09");
+        dm_config_set(&cfg, "DEMI_DPDK_DMA_MAP", mode);
+        dm_config_set(&cfg, "DEMI_DPDK_TX_COPY", "0");
+        dm_config_set(&cfg, "DEMI_BACKEND", "posix");
+        dm_config_set(&cfg, "DEMI_BUF_COUNT", "1024");
+        dm_config_set(&cfg, "DEMI_LOG", "error");
+        if (dm_instance_create(&cfg, &ci) < 0 || dm_dev_open(ci, "dpdk", NULL, &cfg, &cd) < 0)
+            _exit(100);
+        bool mapped = ((struct dpdk_dev *)cd->priv)->dma_len > 0;
+        struct dm_buf *f[2] = { dm_buf_alloc(ci), dm_buf_wrap_ext(ci, outside, sizeof(outside), noop_free, NULL) };
+        memset(dm_buf_append(f[0], 300), 0x5a, 300);
+        memset(outside, 0xa5, sizeof(outside));
+        if (cd->tx_burst(cd, f, 2) != 2)
+            _exit(101);
+        int64_t zc = dm_stats_get(ci, "dpdk.tx_zc_seg"), copy = dm_stats_get(ci, "dpdk.tx_copy");
+        dm_dev_close(cd);
+        dm_instance_destroy(ci);
+        if (strcmp(mode, "1") == 0)
+            _exit(mapped && zc == 1 && copy == 1 ? 0 : 102);
+        _exit(!mapped && zc == 2 && copy <= 0 ? 0 : 103);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_dpdk_dma_map_sends_only_the_pool_by_reference(void **state)
+{
+    (void)state;
+    assert_int_equal(child_dma("1"), 0);
+    assert_int_equal(child_dma("auto"), 0); /* a virtual port: no map, no copy */
+}
+
 /* ---- argument handling (pure functions) ---- */
 
 static void test_dpdk_split_args_like_a_shell(void **state)
@@ -815,6 +872,7 @@ int main(void)
         cmocka_unit_test(test_dpdk_port_out_of_range_is_enodev),
         cmocka_unit_test(test_dpdk_bad_mac_is_einval),
         cmocka_unit_test(test_dpdk_null_port_opens),
+        cmocka_unit_test(test_dpdk_dma_map_sends_only_the_pool_by_reference),
         cmocka_unit_test(test_dpdk_second_port_and_mac_override),
         cmocka_unit_test(test_dpdk_memif_rx_cksum_takes_trust_or_verify),
     };

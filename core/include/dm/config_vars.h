@@ -134,6 +134,11 @@
     X(DPDK_TXD, INT, "1024", 64, 16384, NULL, NULL, "dpdk", "TX ring size.")                                        \
     X(DPDK_TX_COPY, SIZE, "auto", 0, 9000, NULL, "256; on memif every frame (measured faster)", "dpdk",           \
       "Frames up to this size are copied into one fresh mbuf.")                                                    \
+    X(DPDK_DMA_MAP, ENUM, "auto", 0, 0, "auto|0|1", "`1` on ports that are not virtual (NICs), `0` on the others",  \
+      "dpdk",                                                                                                      \
+      "`1`: register the buffer pool with DPDK and map it for the port's DMA (`rte_extmem_register`, "           \
+      "`rte_dev_dma_map`; IOVA as VA only), so that the port sends our buffers by reference (and takes TSO "       \
+      "frames); a frame with a segment outside the pool is copied. `0`: NICs get copies.")                         \
     X(DPDK_LINK_WAIT_MS, MS, "0", 0, 600000, NULL, NULL, "dpdk", "Start-up waits this long for the link.")          \
     X(DPDK_CLAIM_WAIT_MS, MS, "60000", 0, 600000, NULL, NULL, "dpdk",                                              \
       "A secondary that finds every queue of the primary held by live processes waits this long for one (an "     \
