@@ -47,7 +47,8 @@
  *    offload on too): the device advertises TSO for IPv4 and IPv6 and cuts
  *    each DM_BUF_TX_TCP_SEG frame into MSS-sized segments before they
  *    enter the ring (l2tso.h: headers copied, payload sliced), as a NIC
- *    would; the receiver never sees a frame above the MTU.
+ *    would (counted in tx_tso; tx counts the segments); the receiver never
+ *    sees a frame above the MTU.
  *  - No wait_fd (-1): there is nothing to sleep on; instances busy-poll.
  */
 #include <errno.h>
