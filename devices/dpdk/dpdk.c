@@ -455,7 +455,11 @@ static int port_tx_mode(struct dpdk_dev *d, const struct dm_config *cfg, const s
     /* TSO frames go by reference (a copy is one mbuf, never 64 KiB). The
      * tap PMD cuts them with librte_gso: TCP over IPv4 only in 22.11. */
     d->tso = d->tso && d->tx_zc;
-    d->tso6 = d->tso && strcmp(di->driver_name, "net_tap") != 0;
+    bool tap = strcmp(di->driver_name, "net_tap") == 0;
+    d->tso6 = d->tso && !tap;
+    /* and it refuses a piece longer than its MTU with the Ethernet header
+     * counted in (rte_eth_tap.c: tso_segsz + l2 + l3 + l4 > mtu) */
+    d->tso_piece_in_mtu = d->tso && tap;
     if (d->tso)
         d->tx_ol |= DM_BUF_TX_TCP_SEG;
     d->tx_copy_max = (uint32_t)p->copy;
@@ -821,11 +825,8 @@ static int dpdk_info(struct dm_dev *dev, struct dm_dev_info *info)
     info->max_segs = d->max_segs;
     if (d->tso) {
         info->caps |= DM_DEV_CAP_TX_TCP_TSO | (d->tso6 ? DM_DEV_CAP_TX_TCP_TSO6 : 0);
-        info->tso_max = 65000;
-        /* the tap PMD refuses a piece longer than its MTU with the
-         * Ethernet header counted in (rte_eth_tap.c: tso_segsz + l2 + l3
-         * + l4 > mtu) */
-        if (strstr(d->name, ":net_tap"))
+        info->tso_max = DM_DEV_TSO_MAX_DEFAULT;
+        if (d->tso_piece_in_mtu)
             info->tso_piece_max = d->mtu;
     }
     memset(&link, 0, sizeof(link));

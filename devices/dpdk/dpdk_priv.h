@@ -46,6 +46,7 @@ struct dpdk_dev {
     uint32_t rx_trust_ol;    /* else every frame gets these (memif: L4 good) */
     bool multiseg;           /* port takes mbuf chains */
     bool tso, tso6;          /* the port cuts TSO frames: TCP over IPv4 (and IPv6) */
+    bool tso_piece_in_mtu;   /* a TSO piece with its Ethernet header must fit the MTU (tap) */
     uint32_t tx_ol;          /* DM_BUF_TX_* flags the port computes */
     uint32_t tx_sw_l4;       /* DM_BUF_TX_{TCP,UDP}_CKSUM we complete in tx_copy */
     uint32_t tx_copy_max;    /* frames up to this size are copied into one mbuf */

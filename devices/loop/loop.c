@@ -361,7 +361,7 @@ static int loop_open(struct dm_dev *dev, const struct dm_config *cfg)
                          DM_DEV_CAP_TX_L4_CKSUM6 | DM_DEV_CAP_RX_CKSUM;
     if (tso) {
         ld->info.caps |= DM_DEV_CAP_TX_TCP_TSO | DM_DEV_CAP_TX_TCP_TSO6;
-        ld->info.tso_max = 65000;
+        ld->info.tso_max = DM_DEV_TSO_MAX_DEFAULT;
     }
 
     dev->priv = ld;

@@ -140,7 +140,7 @@ stop_ours
 # frames of up to 64 KiB with librte_gso); the counters are written when
 # the server exits idle; the peer's kernel counts bad checksums
 csum0=$(inpeer nstat -az TcpInCsumErrors | awk '$1 == "TcpInCsumErrors" {print $2}')
-start_ours tso env DEMI_STATS="$TMP/tso.stats" timeout 100 "$ECHO" -a $OURS -p 7 -t 3
+start_ours tso env DEMI_STATS="$TMP/tso.stats" timeout 100 "$ECHO" -a $OURS -p 7 -t 5
 inpeer timeout 60 $PY "$HERE/peer.py" bulk $OURS 7 $((16 << 20)) || fail "16 MiB echo (TSO where the port has it)"
 wait "$OURPID"; OURPID=""
 csum1=$(inpeer nstat -az TcpInCsumErrors | awk '$1 == "TcpInCsumErrors" {print $2}')

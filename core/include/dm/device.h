@@ -40,6 +40,9 @@
 /* A TSO frame is cut into at most this many segments (DPDK's GSO library,
  * which the tap PMD cuts with, makes no more) */
 #define DM_DEV_TSO_SEGS_MAX 64u
+/* What a device that cuts any TSO frame says as its tso_max: 64 KiB
+ * less the headers, rounded down (the IPv4 length field holds the frame) */
+#define DM_DEV_TSO_MAX_DEFAULT 65000u
 
 struct dm_dev_info {
     char name[32];
