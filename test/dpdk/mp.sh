@@ -7,6 +7,7 @@
 #  0. the first secondary alone: it polls the free queue too, so 16
 #     connections of 1 MiB are all echoed, those tap places on queue 1
 #     too (before: lost);
+#     The primary's tap fds do not signal it per frame (O_ASYNC off).
 #  1. 16 connections at once, 1 MiB each echoed byte-exact, then 100
 #     connections: both queues carry frames (the primary's table);
 #  2. 12 transfers of 64 MiB (32 MiB under ASan); one secondary is
@@ -48,6 +49,19 @@ a1=$(mp_field 1 rx)
 grep -q "queue 1 has no process: polled by this one" "$TMP/s1.log" || fail "s1 did not poll the free queue 1"
 [ "${a1:-0}" -gt 0 ] || fail "queue 1, free, carried no frames (rx $a1)"
 echo "ok: one secondary alone, 16 x 1 MiB byte-exact over both queues (the free queue 1: $a1 frames)"
+# The primary never receives: its tap queue fds must not signal it per
+# frame (O_ASYNC, 020000 in fdinfo's octal flags), or it takes a signal for
+# every frame the secondaries get.
+ntun=0; nasync=0
+for f in /proc/$MP_PRIMARY/fd/*; do
+    [ "$(readlink "$f")" = /dev/net/tun ] || continue
+    fl=$(sed -n 's/^flags:[[:space:]]*//p' "/proc/$MP_PRIMARY/fdinfo/${f##*/}")
+    ntun=$((ntun + 1))
+    [ $((0$fl & 020000)) -ne 0 ] && nasync=$((nasync + 1))
+done
+[ "$ntun" -ge 2 ] || fail "the primary holds $ntun tun fds (2 queues expected)"
+[ "$nasync" -eq 0 ] || fail "$nasync of the primary's $ntun tun fds still signal it per frame (O_ASYNC)"
+echo "ok: the primary's $ntun tun fds do not signal it per frame"
 secondary s2
 t=$(mp_table)
 echo "$t"
