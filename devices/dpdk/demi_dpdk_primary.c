@@ -31,7 +31,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
@@ -476,41 +475,6 @@ static int port_open(const struct dm_config *cfg, uint16_t port, uint16_t nq, st
     return 0;
 }
 
-/* DPDK 22.11's tap PMD asks the kernel for a real-time signal to the
- * process that made each queue's fd (O_ASYNC, F_SETOWN) on every frame
- * the kernel queues there, so that an idle rx_burst can skip its readv.
- * Here that process is the primary, which never receives: it took the
- * signal for every frame of every secondary, on the CPU the kernel woke it
- * on (nginx over a tap port: 37% of the server's CPU, its workers 54%,
- * 2026-12-06). The secondaries cannot use the signal (the PMD installs its
- * handler only where the fds are made: their trigger stays 0 and each
- * burst reads), so it goes: O_ASYNC off on the queues' shared file
- * descriptions. The tap fds are the links to /dev/net/tun. */
-static void tap_signals_off(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        char path[64], link[64];
-        int fd = atoi(e->d_name);
-        if (e->d_name[0] == '.' || fd == dirfd(d))
-            continue;
-        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-        ssize_t len = readlink(path, link, sizeof(link) - 1);
-        if (len <= 0)
-            continue;
-        link[len] = '\0';
-        int fl = strcmp(link, "/dev/net/tun") ? -1 : fcntl(fd, F_GETFL);
-        if (fl >= 0 && (fl & O_ASYNC) && fcntl(fd, F_SETFL, fl & ~O_ASYNC) == 0)
-            n++;
-    }
-    closedir(d);
-    DM_INFO("dpdk-primary", "tap: %d queue fds no longer signal the primary per frame", n);
-}
-
 /* How received flows reach the queues (the table at the top of the file). */
 static void flows_place(uint16_t port, uint16_t nq, const char *driver, struct dpdk_mp_shm *shm)
 {
@@ -621,8 +585,10 @@ int main(int argc, char **argv)
     if (!(shm = table_create(port)) || port_open(&cfg, port, nq, shm) < 0)
         goto fail;
     flows_place(port, nq, di.driver_name, shm);
+    /* it never receives: no signal per frame of the secondaries (dpdk_tap.c) */
+    struct dpdk_tap_kick kick;
     if (!strcmp(di.driver_name, "net_tap"))
-        tap_signals_off();
+        dpdk_tap_signals_off(&kick);
     shm->primary_pid = (int32_t)getpid();
     __atomic_store_n(&shm->magic, DPDK_MP_MAGIC, __ATOMIC_RELEASE);
     grant_all();

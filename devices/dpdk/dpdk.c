@@ -455,7 +455,7 @@ static int port_tx_mode(struct dpdk_dev *d, const struct dm_config *cfg, const s
     /* TSO frames go by reference (a copy is one mbuf, never 64 KiB). The
      * tap PMD cuts them with librte_gso: TCP over IPv4 only in 22.11. */
     d->tso = d->tso && d->tx_zc;
-    bool tap = strcmp(di->driver_name, "net_tap") == 0;
+    bool tap = d->tap = strcmp(di->driver_name, "net_tap") == 0;
     d->tso6 = d->tso && !tap;
     /* and it refuses a piece longer than its MTU with the Ethernet header
      * counted in (rte_eth_tap.c: tso_segsz + l2 + l3 + l4 > mtu) */
@@ -762,6 +762,8 @@ static int dpdk_start_low(struct dm_dev *dev)
         return rc == -1 ? -EIO : rc;
     } else {
         d->started = true;
+        if (d->tap)
+            dpdk_tap_signals_off(&d->tap_kick);
     }
     if (wait_ms) {
         bool up = false;

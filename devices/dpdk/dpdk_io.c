@@ -130,6 +130,8 @@ uint16_t dpdk_rx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
         return 0;
     if (dm_unlikely(!dpdk_gate_enter(d->port)))
         return 0;
+    if (d->tap_kick.fn)
+        d->tap_kick.fn(d->tap_kick.signo);
     uint16_t nb = rte_eth_rx_burst(d->port, d->queue, mb, n);
     if (dm_unlikely(d->secondary && (d->adopted || --d->adopt_poll == 0)))
         nb = dpdk_mp_adopted_rx(d, mb, nb, n);

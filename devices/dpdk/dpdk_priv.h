@@ -34,6 +34,12 @@ enum {
 };
 
 struct dpdk_ext; /* dpdk_io.c */
+
+/* The tap PMD's receive trigger, which we call ourselves (dpdk_tap.c). */
+struct dpdk_tap_kick {
+    void (*fn)(int); /* NULL: not a tap port, or its signal left on */
+    int signo;
+};
 struct rte_device;
 
 struct dpdk_dev {
@@ -56,6 +62,8 @@ struct dpdk_dev {
     uint32_t scarce_below;   /* free mbufs under which RX is scarce */
     bool rx_scarce;          /* mark received buffers DM_BUF_RX_SCARCE */
     bool tx_stuck;           /* the last TX burst took nothing: probe with one */
+    bool tap;                /* a net_tap port of our own (not a secondary's) */
+    struct dpdk_tap_kick tap_kick; /* tap: bump its trigger before each burst */
     bool secondary;          /* a queue of a port that demi-dpdk-primary owns */
     struct dpdk_mp_shm *shm; /* secondary: the primary's table */
     struct rte_ring *arp_in; /* secondary: frames other queues hand over (ARP copies, forwarded flows) */
@@ -194,6 +202,11 @@ void dpdk_fd_floor_raise(struct dpdk_fd_floor *f);
 void dpdk_fd_floor_drop(struct dpdk_fd_floor *f);
 /* After dpdk_eal_init: is this process a secondary of demi-dpdk-primary? */
 bool dpdk_eal_is_secondary(void);
+
+/* Once a tap port has started here: its queue fds no longer signal this
+ * process per received frame; k tells a receiver how to make each burst
+ * read (dpdk_tap.c). Returns how many fds were changed. */
+int dpdk_tap_signals_off(struct dpdk_tap_kick *k);
 /* Points the EAL's runtime directory (RUNTIME_DIRECTORY) at
  * DEMI_DPDK_RUNDIR and returns the config file of a primary with that
  * prefix (for rte_eal_primary_proc_alive). */

@@ -20,6 +20,7 @@ set -u
 PMD=${1:-tap}
 BUILD=${2:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/tap_lib.sh"
 PY=/usr/bin/python3
 ECHO=$BUILD/test/dpdk/demi_echo_server
 PP=$BUILD/bench/dpdk/demi_tcp_pingpong
@@ -108,6 +109,13 @@ inpeer timeout 60 $PY "$HERE/peer.py" echo $OURS 7 1 64 1460 1461 65536 1048576 
 echo "ok: TCP echo 1 B .. 1 MiB"
 inpeer timeout 60 $PY "$HERE/peer.py" conns $OURS 7 100 || fail "100 connections"
 echo "ok: 100 concurrent connections"
+if [ "$PMD" = tap ]; then
+    # it received all that with its queue fd no longer signalling it per frame
+    read -r ntun nasync <<<"$(tap_fds_async "$(pgrep -P "$OURPID" | head -1)")"
+    [ "$ntun" -ge 1 ] || fail "our echo server holds $ntun tun fds"
+    [ "$nasync" -eq 0 ] || fail "$nasync of our $ntun tun fds still signal us per frame (O_ASYNC)"
+    echo "ok: our $ntun tun fds do not signal us per frame"
+fi
 
 # 2% random loss on the Linux side, both directions
 inpeer nft -f - <<EOF || fail "nft"

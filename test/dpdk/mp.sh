@@ -26,6 +26,7 @@ PY=/usr/bin/python3
 ECHO=$BUILD/test/dpdk/demi_echo_server
 TMP=$(mktemp -d /tmp/demi_mp.XXXXXX)
 . "$HERE/mp_lib.sh"
+. "$HERE/tap_lib.sh"
 trap mp_cleanup EXIT INT TERM
 fail() { echo "FAIL: $*"; for f in "$TMP"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }; done; exit 1; }
 
@@ -50,15 +51,8 @@ grep -q "queue 1 has no process: polled by this one" "$TMP/s1.log" || fail "s1 d
 [ "${a1:-0}" -gt 0 ] || fail "queue 1, free, carried no frames (rx $a1)"
 echo "ok: one secondary alone, 16 x 1 MiB byte-exact over both queues (the free queue 1: $a1 frames)"
 # The primary never receives: its tap queue fds must not signal it per
-# frame (O_ASYNC, 020000 in fdinfo's octal flags), or it takes a signal for
-# every frame the secondaries get.
-ntun=0; nasync=0
-for f in /proc/$MP_PRIMARY/fd/*; do
-    [ "$(readlink "$f")" = /dev/net/tun ] || continue
-    fl=$(sed -n 's/^flags:[[:space:]]*//p' "/proc/$MP_PRIMARY/fdinfo/${f##*/}")
-    ntun=$((ntun + 1))
-    [ $((0$fl & 020000)) -ne 0 ] && nasync=$((nasync + 1))
-done
+# frame, or it takes a signal for every frame the secondaries get.
+read -r ntun nasync <<<"$(tap_fds_async "$MP_PRIMARY")"
 [ "$ntun" -ge 2 ] || fail "the primary holds $ntun tun fds (2 queues expected)"
 [ "$nasync" -eq 0 ] || fail "$nasync of the primary's $ntun tun fds still signal it per frame (O_ASYNC)"
 echo "ok: the primary's $ntun tun fds do not signal it per frame"
