@@ -103,9 +103,11 @@ def markdown(meta, summary, cells, columns):
              f"Tools: {m.get('tools', '').strip().rstrip(';')}."]
     if m.get("path") == "netns":
         lines.append("Path: the load tool in a network namespace L, the server across a virtual link: "
-                     "`kernel` is nginx in namespace K behind a veth pair K-L; `dpdk-tap` is nginx "
-                     "preloaded over a DPDK net_tap port (its kernel end in L) shared by the workers "
-                     "through demi-dpdk-primary, N queue pairs. Only the server is preloaded.")
+                     "`kernel` is the server in namespace K behind a veth pair K-L; `dpdk-tap` is the "
+                     "server preloaded over a DPDK net_tap port (its kernel end in L) owned by "
+                     "demi-dpdk-primary, N queue pairs, one per process (nginx's workers); `xdp-veth` "
+                     "the server preloaded over AF_XDP on the K end of an N-queue veth pair. "
+                     "Only the server is preloaded.")
     if m.get("share_cpus") == "1":
         lines.append("`--share-cpus`: in rows where N plus the load CPUs exceed the CPUs, the load tool "
                      "shares CPUs with the server.")

@@ -14,14 +14,14 @@
 # The columns of one row run back to back, --rounds times over (the report
 # keeps the median), so a ratio compares runs a minute apart, not an hour.
 #
-# --path netns (nginx only): the load tool runs in a network namespace L
+# --path netns (nginx, redis): the load tool runs in a network namespace L
 # and reaches the server over a virtual link instead of loopback: the
-# kernel column is nginx in namespace K behind a veth pair K-L, the
-# dpdk-tap column is nginx preloaded over a DPDK net_tap port whose kernel
-# end is in L, shared by the workers through demi-dpdk-primary (started by
-# demi-run --dpdk-primary=N, N queue pairs, one per worker), the xdp-veth
-# column nginx preloaded over AF_XDP on the K end of an N-queue veth pair
-# (a queue and an XSK per worker). Only the server is preloaded. The
+# kernel column is the server in namespace K behind a veth pair K-L, the
+# dpdk-tap column the server preloaded over a DPDK net_tap port whose
+# kernel end is in L, owned by demi-dpdk-primary (started by demi-run
+# --dpdk-primary=N, N queue pairs, one per nginx worker; redis: one), the
+# xdp-veth column the server preloaded over AF_XDP on the K end of an
+# N-queue veth pair (a queue and an XSK per worker). Only the server is preloaded. The
 # columns a path offers are in netns_column.
 #
 # Each measurement is one line of OUT/cells.jsonl (a failed or skipped one
@@ -119,7 +119,11 @@ case $NETPATH in
     for b in $BACKENDS; do
       case $b in dpdk-tap|xdp-veth) ;; *) die "backend $b: --path netns has dpdk-tap and xdp-veth" ;; esac
     done
-    for s in $SERVERS; do [ "$s" = nginx ] || die "--path netns: nginx only (its workers are processes, one queue each)"; done
+    # nginx's workers are processes, a queue each; redis is one process on
+    # one queue. memcached's threads would share one process's queue.
+    for s in $SERVERS; do
+      case $s in nginx|redis) ;; *) die "--path netns: nginx and redis (memcached's threads would share one queue)" ;; esac
+    done
     [ $BOTH = 0 ] || die "--path netns: only the server is preloaded (no --both)"
     [ "$(id -u)" = 0 ] || die "--path netns needs root (namespaces, hugepages, the DPDK primary)" ;;
   *) die "--path: loopback or netns" ;;
