@@ -539,6 +539,27 @@ static void ep_focus(struct shim_epoll *ep)
         shim_focus_set(ep->dps, ep->ndps);
 }
 
+/* The application's kernel fds in a set with our sockets are asked about
+ * on every turn of a wait while they have events, and once quiet, at most
+ * every KPOLL_GAP_MAX_NS (the gap doubles from 1 us): redis's module pipe
+ * and libevent's notify pipe, quiet in a set of our sockets, had cost an
+ * epoll_wait syscall on every turn of every wait (redis over XDP: 4.5 per
+ * request). A sleep watches them in the kernel, so this delays an event
+ * of theirs only while the thread spins or serves our sockets. */
+#define KPOLL_GAP_MAX_NS (32 * 1000)
+
+static inline bool kernel_due(const struct shim_epoll *ep, int64_t now)
+{
+    return now - ep->kpoll_ns >= ep->kpoll_gap_ns;
+}
+
+static inline void kernel_polled(struct shim_epoll *ep, int64_t now, int r)
+{
+    __atomic_fetch_add(&shim_ctr.epoll_kernel_asks, 1, __ATOMIC_RELAXED);
+    ep->kpoll_ns = now;
+    ep->kpoll_gap_ns = r > 0 ? 0 : DM_MIN(KPOLL_GAP_MAX_NS, ep->kpoll_gap_ns * 2 + 1000);
+}
+
 int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, const sigset_t *sigmask)
 {
     struct shim_dp *mine = shim_dp_fast();
@@ -572,6 +593,7 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
     shim_sig_mark(&sm);
     static __thread unsigned flip, turn;
     int n = 0, r;
+    int64_t now = start;
     bool slept = false;
     for (;;) {
         shim_progress_step();
@@ -586,18 +608,21 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
         if (slept) {
             /* the kernel's events of this round are in evs[0..n) */
             n += scan_watches(ep, evs + n, max - n);
-        } else if (!ep->nkernel && (++turn & 31)) {
+        } else if (!ep->nkernel ? (++turn & 31) != 0 : !kernel_due(ep, now)) {
             /* only our sockets in the set (now and then the kernel's set is
-             * looked at anyway: a kernel fd we did not see go in) */
+             * looked at anyway: a kernel fd we did not see go in), or its
+             * kernel fds were asked about a moment ago */
             n += scan_watches(ep, evs + n, max - n);
         } else if ((++flip & 1) && n == 0) {
             r = DM_REAL(epoll_wait)(epfd, evs, max, 0);
+            kernel_polled(ep, now, r);
             n = r > 0 ? drop_marker(evs, r) : 0;
             n += scan_watches(ep, evs + n, max - n);
         } else {
             n += scan_watches(ep, evs + n, max - n);
             if (n < max) {
                 r = DM_REAL(epoll_wait)(epfd, evs + n, max - n, 0);
+                kernel_polled(ep, now, r);
                 if (r > 0)
                     n += drop_marker(evs + n, r);
             }
@@ -606,7 +631,7 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
             r = n;
             break;
         }
-        int64_t now = dm_clock_ns();
+        now = dm_clock_ns();
         if (deadline >= 0 && now >= deadline) {
             r = 0;
             break;

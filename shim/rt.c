@@ -382,6 +382,9 @@ static struct shim_dp *dp_first(void)
 struct shim_mem shim_mem;
 static const char *const shim_mem_names[] = { "shim_sock_bytes", "shim_fdtab_bytes", "shim_scratch_bytes" };
 _Static_assert(sizeof(struct shim_mem) / sizeof(uint64_t) == DM_ARRAY_SIZE(shim_mem_names), "shim mem names");
+struct shim_ctr shim_ctr;
+static const char *const shim_ctr_names[] = { "epoll_kernel_asks" };
+_Static_assert(sizeof(struct shim_ctr) / sizeof(uint64_t) == DM_ARRAY_SIZE(shim_ctr_names), "shim counter names");
 
 static struct shim_dp *dp_new(void)
 {
@@ -438,6 +441,7 @@ static struct shim_dp *dp_new(void)
     if (!first) {
         /* process-wide: shown once, with the first instance's counters */
         dm_stats_register(inst, "mem", shim_mem_names, &shim_mem.shim_sock_bytes, DM_ARRAY_SIZE(shim_mem_names));
+        dm_stats_register(inst, "shim", shim_ctr_names, &shim_ctr.epoll_kernel_asks, DM_ARRAY_SIZE(shim_ctr_names));
         shim_rt.per_thread = dm_instance_thread_instances(inst);
         /* read without the lock (shim_thread_internal_slow): published last */
         __atomic_store_n(&shim_rt.inst, inst, __ATOMIC_RELEASE);

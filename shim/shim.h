@@ -259,6 +259,8 @@ struct shim_epoll {
     struct dm_list ready;    /* struct shim_watch.rlink: watches that may be
                                 ready (a wait looks at these, not at all) */
     unsigned turns;          /* wait iterations: now and then all watches */
+    int32_t kpoll_gap_ns;    /* kernel fds in kfd: how long they may go unasked */
+    int64_t kpoll_ns;        /* when kfd was last asked for them */
     int64_t refill_ns;       /* when all watches were last put on ready */
     struct dm_list sleepers; /* struct shim_sleeper.link: threads asleep in kfd */
     uint64_t watch_id;       /* names kfd's open file to the datapath (shim_watch_id) */
@@ -391,6 +393,12 @@ struct shim_mem {
     uint64_t shim_scratch_bytes; /* per-thread bounce buffers (shim_scratch) */
 };
 extern struct shim_mem shim_mem;
+/* The shim's counters, process-wide ("shim" counters of the first
+ * instance); each counts something that costs a syscall anyway. */
+struct shim_ctr {
+    uint64_t epoll_kernel_asks; /* epoll_wait(0)s on a set's kernel part during a wait's turns */
+};
+extern struct shim_ctr shim_ctr;
 static inline void shim_mem_add(uint64_t *gauge, int64_t bytes)
 {
     __atomic_fetch_add(gauge, (uint64_t)bytes, __ATOMIC_RELAXED);
