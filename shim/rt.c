@@ -383,7 +383,7 @@ struct shim_mem shim_mem;
 static const char *const shim_mem_names[] = { "shim_sock_bytes", "shim_fdtab_bytes", "shim_scratch_bytes" };
 _Static_assert(sizeof(struct shim_mem) / sizeof(uint64_t) == DM_ARRAY_SIZE(shim_mem_names), "shim mem names");
 struct shim_ctr shim_ctr;
-static const char *const shim_ctr_names[] = { "epoll_kernel_asks" };
+static const char *const shim_ctr_names[] = { "epoll_kernel_asks", "poll_kernel_asks" };
 _Static_assert(sizeof(struct shim_ctr) / sizeof(uint64_t) == DM_ARRAY_SIZE(shim_ctr_names), "shim counter names");
 
 static struct shim_dp *dp_new(void)

@@ -397,6 +397,7 @@ extern struct shim_mem shim_mem;
  * instance); each counts something that costs a syscall anyway. */
 struct shim_ctr {
     uint64_t epoll_kernel_asks; /* epoll_wait(0)s on a set's kernel part during a wait's turns */
+    uint64_t poll_kernel_asks;  /* poll(0)s on a poll/select's kernel entries during its turns */
 };
 extern struct shim_ctr shim_ctr;
 static inline void shim_mem_add(uint64_t *gauge, int64_t bytes)
