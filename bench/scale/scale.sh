@@ -21,8 +21,8 @@
 # kernel end is in L, owned by demi-dpdk-primary (started by demi-run
 # --dpdk-primary=N, N queue pairs, one per nginx worker; redis: one), the
 # xdp-veth column the server preloaded over AF_XDP on the K end of an
-# N-queue veth pair (a queue and an XSK per worker). Only the server is preloaded. The
-# columns a path offers are in netns_column.
+# N-queue veth pair (a queue and an XSK per worker). Only the server is
+# preloaded. The columns a path offers are in netns_column.
 #
 # Each measurement is one line of OUT/cells.jsonl (a failed or skipped one
 # too, with its reason); report.py turns them into OUT/scale.json, scale.md

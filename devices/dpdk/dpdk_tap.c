@@ -58,8 +58,11 @@ int dpdk_tap_signals_off(struct dpdk_tap_kick *k)
     void (*handler)(int) = NULL;
     int signo = tap_signal(&handler);
     k->fn = NULL;
-    if (signo < 0)
+    if (signo < 0) {
+        /* another DPDK's tap, or a static one: left as the PMD set it */
+        DM_WARN("dpdk", "tap: the PMD's receive signal not found: each received frame still signals its fd's owner");
         return 0;
+    }
     DIR *d = opendir("/proc/self/fd");
     if (!d)
         return 0;

@@ -4,7 +4,7 @@
 # preload, its counters in a file: while the set's kernel part (a pipe) is
 # quiet, the waits ask the kernel about it at most once per 16 us of
 # waiting (shim/epoll.c: at most every 32 us once quiet), not on every
-# wait as before; once written, the pipe is reported within 5 ms; and a
+# wait as before; once written, the pipe is reported within 50 ms; and a
 # poll() of our socket alone asks the kernel nothing (shim/poll.c).
 set -u
 prog=$1 lib=$(readlink -f "$2") be=$3
@@ -27,7 +27,9 @@ asks=${asks:-0}
 bound=$((ns / 16000 + 64))
 echo "$waits waits in $((ns / 1000)) us: $asks kernel asks (bound $bound); the pipe seen after $((after / 1000)) us"
 [ "$asks" -le "$bound" ] || fail "$asks kernel asks in $waits waits of $((ns / 1000)) us (at most $bound)"
-[ "$after" -le 5000000 ] || fail "the pipe's event took $((after / 1000)) us"
+# 32 us by design; 50 ms leaves room for a loaded CI machine's scheduler
+# and still fails a pipe that is never asked about again (the loop gives up at 2 s)
+[ "$after" -le 50000000 ] || fail "the pipe's event took $((after / 1000)) us"
 grep -q "polls of it alone: 1" "$tmp/out" || fail "a poll missed the readable socket"
 pasks=$(awk '$1 == "shim.poll_kernel_asks" {print $2}' "$tmp/stats")
 echo "$waits polls of our socket alone: ${pasks:-0} kernel asks"
