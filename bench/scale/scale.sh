@@ -389,25 +389,23 @@ parse_redis() { # --csv: "test","rps",... then "SET","143884.89",...
 # idle spinning (DEMI_SPIN_US) and a kernel server's sleeps and wakeups.
 COST_EVENTS=task-clock,raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter,context-switches
 cost_run() { # SERVER_PID LOAD_SECS LOAD...: runs the load, counting the server meanwhile
-  local spid=$1 secs=$2 lpid ppid lppid= pgid pids tool t0 t1
+  local spid=$1 secs=$2 lpid ppid pgid pids ls t0 t1
   shift 2
-  timeout -k 3 "$secs" "$@" >"$RAW/$tag.load.log" 2>&1 &
+  # the load tool's CPU over its whole run, threads it makes later too
+  # (redis-benchmark makes its threads per test)
+  ls=$(date +%s.%N)
+  timeout -k 3 "$secs" perf stat -x, -e task-clock -o "$RAW/$tag.load-perf.csv" -- "$@" >"$RAW/$tag.load.log" 2>&1 &
   lpid=$!
   sleep 1
   pgid=$(ps -o pgid= -p "$spid" | tr -d ' ')
   pids=$(pgrep -g "$pgid" | paste -sd, -)
-  # the load tool: timeout's child (taskset, ip netns exec and env exec it)
-  tool=$(pgrep -P "$lpid" | head -n 1)
   t0=$(date +%s.%N)
   perf stat -x, -e "$COST_EVENTS" -p "$pids" -o "$RAW/$tag.perf.csv" &
   ppid=$!
-  if [ -n "$tool" ]; then
-    perf stat -x, -e task-clock -p "$tool" -o "$RAW/$tag.load-perf.csv" &
-    lppid=$!
-  fi
   wait "$lpid"; local rc=$?
   t1=$(date +%s.%N)
-  kill -INT "$ppid" $lppid 2>/dev/null; wait "$ppid" $lppid 2>/dev/null
+  kill -INT "$ppid" 2>/dev/null; wait "$ppid" 2>/dev/null
+  echo "window,$("$PY" -c "print($t1 - $ls)")" >>"$RAW/$tag.load-perf.csv"
   echo "window,$("$PY" -c "print($t1 - $t0)")" >>"$RAW/$tag.perf.csv"
   return $rc
 }
@@ -442,14 +440,18 @@ if "task-clock" in vals:
     # below 1 per server CPU: the load tool was the bottleneck, and the
     # CPU per request includes what the server spent waiting (spinning)
     print(f"server CPUs busy\t{vals['task-clock'] / 1000.0 / window:.3f}")
-# the load tool's CPUs, over the same window: near its CPU count, the
-# load was the bound and the ratio measures the client's work per request
-lcsv = sys.argv[5]
+# the load tool's CPUs over its run: near its CPU count, the load was the
+# bound and the ratio measures the client's work per request
+lcsv, lclock, lwindow = sys.argv[5], None, None
 if os.path.exists(lcsv):
     for line in open(lcsv):
         f = line.strip().split(",")
-        if len(f) > 2 and f[2] == "task-clock" and f[0] and f[0][0].isdigit():
-            print(f"load CPUs busy\t{float(f[0]) / 1000.0 / window:.3f}")
+        if f[0] == "window":
+            lwindow = float(f[1])
+        elif len(f) > 2 and f[2] == "task-clock" and f[0] and f[0][0].isdigit():
+            lclock = float(f[0])
+if lclock is not None and lwindow:
+    print(f"load CPUs busy\t{lclock / 1000.0 / lwindow:.3f}")
 for ev, (name, scale) in names.items():
     if ev in vals and reqs > 0:
         print(f"{name}\t{vals[ev] * scale / reqs:.3f}")
