@@ -587,8 +587,10 @@ int main(int argc, char **argv)
     flows_place(port, nq, di.driver_name, shm);
     /* it never receives: no signal per frame of the secondaries (dpdk_tap.c) */
     struct dpdk_tap_kick kick;
-    if (!strcmp(di.driver_name, "net_tap"))
+    if (!strcmp(di.driver_name, "net_tap")) {
         dpdk_tap_signals_off(&kick);
+        dpdk_tap_fds_serve(); /* so that they can sleep on them */
+    }
     shm->primary_pid = (int32_t)getpid();
     __atomic_store_n(&shm->magic, DPDK_MP_MAGIC, __ATOMIC_RELEASE);
     grant_all();

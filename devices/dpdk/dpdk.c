@@ -55,7 +55,7 @@ static const char *const dpdk_stat_names[DPDK_ST_COUNT] = {
     "tx", "tx_bytes", "tx_full", "tx_nombuf",
     "tx_copy", "tx_zc_seg", "tx_direct_seg", "tx_drop_bad",
     "rx_nombuf", "imissed", "ierrors", "oerrors", "rx_scarce",
-    "fwd_out", "fwd_in", "rx_adopted",
+    "fwd_out", "fwd_in", "rx_adopted", "wake_sent", "wake_taken",
 };
 
 /* Per-port process state: the pools outlive a close because the
@@ -286,6 +286,9 @@ static int port_conf_build(const struct dpdk_dev *d, struct port_plan *p)
                        RTE_ETH_TX_OFFLOAD_UDP_CKSUM | RTE_ETH_TX_OFFLOAD_MULTI_SEGS | RTE_ETH_TX_OFFLOAD_TCP_TSO;
     conf->txmode.offloads = di->tx_offload_capa & tx_want;
     conf->rxmode.offloads = di->rx_offload_capa & RTE_ETH_RX_OFFLOAD_CHECKSUM;
+    /* tap: the queues' fds as RX interrupt vectors, to sleep on (dpdk_tap.c) */
+    if (strcmp(di->driver_name, "net_tap") == 0)
+        conf->intr_conf.rxq = 1;
     if (p->mtu > 0 && !p->memif_jumbo) {
         uint32_t frame = (uint32_t)p->mtu + RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;
         if (frame > d->copy_room) {
@@ -626,13 +629,28 @@ static int secondary_setup(struct dpdk_dev *d, const struct dm_config *cfg)
     memcpy(d->mac, shm->mac, 6);
     d->reconnect = false;
     snprintf(d->name, sizeof(d->name), "dpdk%u.%u:%s", d->port, d->queue, di.driver_name);
+    if (strcmp(di.driver_name, "net_tap") == 0) {
+        /* the others wake us when they hand us a frame; then our queue's fd */
+        if (d->arp_in && (rc = dpdk_mp_wake_open(d)) < 0)
+            DM_WARN("dpdk", "port %u queue %u: no wake socket (%s): frames the other processes hand us wait "
+                            "for our next look while we sleep", d->port, d->queue, strerror(-rc));
+        dpdk_tap_wait_open(d);
+    }
     return 0;
+}
+
+static void dev_zero(struct dpdk_dev *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->wait_fd = d->wake_fd = -1;
+    for (unsigned q = 0; q < sizeof(d->q_fd) / sizeof(d->q_fd[0]); q++)
+        d->q_fd[q] = -1;
 }
 
 int dpdk_primary_port_setup(struct dpdk_dev *d, const struct dm_config *cfg, uint16_t port, uint16_t nq,
                             struct dpdk_mp_shm *shm)
 {
-    memset(d, 0, sizeof(*d));
+    dev_zero(d);
     d->port = port;
     shm->port = port;
     return port_setup(d, cfg, nq, shm);
@@ -685,7 +703,7 @@ static int dpdk_open_low(struct dm_dev *dev, const struct dm_config *cfg)
     struct dpdk_dev *d = aligned_alloc(64, (sizeof(*d) + 63) & ~(size_t)63);
     if (!d)
         return -ENOMEM;
-    memset(d, 0, sizeof(*d));
+    dev_zero(d);
     d->port = (uint16_t)port;
     d->inst = dev->inst;
 
@@ -762,8 +780,11 @@ static int dpdk_start_low(struct dm_dev *dev)
         return rc == -1 ? -EIO : rc;
     } else {
         d->started = true;
-        if (d->tap)
+        if (d->tap) {
             dpdk_tap_signals_off(&d->tap_kick);
+            if (d->wait_fd < 0)
+                dpdk_tap_wait_open(d);
+        }
     }
     if (wait_ms) {
         bool up = false;
@@ -804,6 +825,8 @@ static void dpdk_close(struct dm_dev *dev)
         return;
     dpdk_stop(dev);
     port_dma_unmap(d);
+    dpdk_tap_wait_close(d);
+    dpdk_mp_wake_close(d);
     dpdk_mp_detach(d);
     if (d->stats_on)
         dm_stats_unregister(dev->inst, d->st);
@@ -823,7 +846,7 @@ static int dpdk_info(struct dm_dev *dev, struct dm_dev_info *info)
     snprintf(info->name, sizeof(info->name), "%s", d->name);
     memcpy(info->mac, d->mac, 6);
     info->mtu = d->mtu;
-    info->caps = d->caps;
+    info->caps = d->caps | (d->wait_fd >= 0 ? DM_DEV_CAP_CAN_SLEEP : 0);
     info->max_segs = d->max_segs;
     if (d->tso) {
         info->caps |= DM_DEV_CAP_TX_TCP_TSO | (d->tso6 ? DM_DEV_CAP_TX_TCP_TSO6 : 0);
@@ -842,10 +865,12 @@ static int dpdk_info(struct dm_dev *dev, struct dm_dev_info *info)
     return 0;
 }
 
+/* Tap ports: an epoll set of the queues' fds (dpdk_tap.c); any other
+ * port busy-polls. */
 static int dpdk_wait_fd(struct dm_dev *dev)
 {
-    (void)dev;
-    return -1; /* busy polling only */
+    struct dpdk_dev *d = dev->priv;
+    return d->wait_fd;
 }
 
 static bool dpdk_flow_ours(struct dm_dev *dev, int proto, uint32_t lip, uint16_t lport, uint32_t rip,

@@ -20,6 +20,13 @@
  * no per-lcore cache), to every other live queue, and each secondary
  * takes its ring's frames with its own bursts (F-Stack does the same).
  *
+ * Waking: a process that can sleep (a tap port: dpdk_tap.c) publishes an
+ * autobound abstract unix socket in its entry; whoever puts a frame in
+ * its ring sends it a datagram unless `wake` says one is on its way, so a
+ * burst of handed-on frames costs one. The owner clears `wake` once it
+ * has taken the datagram (or after a second without one: its sender died
+ * between the two steps), then looks at its ring. As devices/xdp does.
+ *
  * Flow placement: when the primary knows the port's hash (Toeplitz with a
  * key it set), qmap[hash % qmap_n] is the queue of a flow; the inet stack
  * asks dpdk_mp_flow_ours before it takes an ephemeral port, so that the
@@ -27,6 +34,8 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,6 +235,73 @@ void dpdk_mp_detach(struct dpdk_dev *d)
     d->shm = NULL;
 }
 
+#define WAKE_LOST_NS (1LL * DM_NS_PER_S)
+
+int dpdk_mp_wake_open(struct dpdk_dev *d)
+{
+    struct dpdk_mp_queue *e = &d->shm->q[d->queue];
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    socklen_t sl = sizeof(sa);
+    d->wake_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (d->wake_fd < 0 || bind(d->wake_fd, (struct sockaddr *)&sa, sizeof(sa_family_t)) < 0 || /* autobind */
+        getsockname(d->wake_fd, (struct sockaddr *)&sa, &sl) < 0 || sl <= sizeof(sa_family_t) + 1 ||
+        sl - sizeof(sa_family_t) > sizeof(e->wake_name)) {
+        int err = errno ? errno : ENAMETOOLONG;
+        dpdk_mp_wake_close(d);
+        return -err;
+    }
+    memset(e->wake_name, 0, sizeof(e->wake_name));
+    memcpy(e->wake_name, sa.sun_path, sl - sizeof(sa_family_t));
+    __atomic_store_n(&e->wake, 0, __ATOMIC_SEQ_CST);
+    d->wake_since = 0;
+    return 0;
+}
+
+void dpdk_mp_wake_close(struct dpdk_dev *d)
+{
+    if (d->shm && d->wake_fd >= 0)
+        memset(d->shm->q[d->queue].wake_name, 0, sizeof(d->shm->q[d->queue].wake_name));
+    if (d->wake_fd >= 0)
+        close(d->wake_fd);
+    d->wake_fd = -1;
+}
+
+/* After a frame went into queue e's ring: wake its owner if it may sleep. */
+static void wake_owner(struct dpdk_dev *d, struct dpdk_mp_queue *e)
+{
+    char name[sizeof(e->wake_name)];
+    memcpy(name, e->wake_name, sizeof(name));
+    size_t nl = strnlen(name + 1, sizeof(name) - 1);
+    if (nl == 0 || d->wake_fd < 0 || __atomic_exchange_n(&e->wake, 1, __ATOMIC_SEQ_CST) != 0)
+        return; /* it never sleeps (or we cannot send), or a datagram is on its way */
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    memcpy(sa.sun_path, name, nl + 1); /* the leading NUL, then the name */
+    char c = 1;
+    if (sendto(d->wake_fd, &c, 1, MSG_DONTWAIT, (struct sockaddr *)&sa, (socklen_t)(sizeof(sa_family_t) + nl + 1)) == 1)
+        d->st[DPDK_ST_WAKE_SENT]++;
+}
+
+/* Before a look at our ring: a datagram taken clears `wake`. */
+static void wake_take(struct dpdk_dev *d)
+{
+    struct dpdk_mp_queue *e = &d->shm->q[d->queue];
+    if (d->wake_fd < 0 || !__atomic_load_n(&e->wake, __ATOMIC_ACQUIRE))
+        return;
+    char c[16];
+    bool got = false;
+    while (recv(d->wake_fd, c, sizeof(c), MSG_DONTWAIT) >= 0)
+        got = true;
+    int64_t now = dm_clock_ns();
+    if (!got && !d->wake_since)
+        d->wake_since = now;
+    if (got || now - d->wake_since > WAKE_LOST_NS) {
+        /* from here a frame put in the ring sends a new datagram */
+        __atomic_store_n(&e->wake, 0, __ATOMIC_SEQ_CST);
+        d->wake_since = 0;
+        d->st[DPDK_ST_WAKE_TAKEN] += got;
+    }
+}
+
 static inline bool is_arp(const struct rte_mbuf *m)
 {
     const struct rte_ether_hdr *eh = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
@@ -249,12 +325,15 @@ uint16_t dpdk_mp_arp(struct dpdk_dev *d, struct rte_mbuf **mb, uint16_t nb, uint
             struct rte_mbuf *c = rte_pktmbuf_copy(mb[i], ap, 0, UINT32_MAX);
             if (!c)
                 continue;
-            if (rte_ring_enqueue(r, c) != 0)
+            if (rte_ring_enqueue(r, c) != 0) {
                 rte_pktmbuf_free(c); /* its owner does not drain it (stuck or gone) */
-            else
+            } else {
                 shm->q[d->queue].arp_copied++;
+                wake_owner(d, &shm->q[q]);
+            }
         }
     }
+    wake_take(d);
     if (nb < max && !rte_ring_empty(d->arp_in))
         nb = (uint16_t)(nb + rte_ring_dequeue_burst(d->arp_in, (void **)(mb + nb), max - nb, NULL));
     return nb;
@@ -381,6 +460,7 @@ bool dpdk_mp_forward(struct dpdk_dev *d, struct dm_buf *frame, uint32_t flow_has
         rte_pktmbuf_free(c); /* that queue's owner does not drain its ring */
         return false;
     }
+    wake_owner(d, &shm->q[to]);
     d->st[DPDK_ST_FWD_OUT]++;
     dm_buf_free(frame);
     return true;

@@ -29,7 +29,7 @@ enum {
     DPDK_ST_TX, DPDK_ST_TX_BYTES, DPDK_ST_TX_FULL, DPDK_ST_TX_NOMBUF,
     DPDK_ST_TX_COPY, DPDK_ST_TX_ZC_SEG, DPDK_ST_TX_DIRECT_SEG, DPDK_ST_TX_DROP_BAD,
     DPDK_ST_RX_NOMBUF, DPDK_ST_IMISSED, DPDK_ST_IERRORS, DPDK_ST_OERRORS, DPDK_ST_RX_SCARCE,
-    DPDK_ST_FWD_OUT, DPDK_ST_FWD_IN, DPDK_ST_RX_ADOPTED,
+    DPDK_ST_FWD_OUT, DPDK_ST_FWD_IN, DPDK_ST_RX_ADOPTED, DPDK_ST_WAKE_SENT, DPDK_ST_WAKE_TAKEN,
     DPDK_ST_COUNT
 };
 
@@ -65,6 +65,13 @@ struct dpdk_dev {
     bool tap;                /* a net_tap port of our own (not a secondary's) */
     struct dpdk_tap_kick tap_kick; /* tap: bump its trigger before each burst */
     bool secondary;          /* a queue of a port that demi-dpdk-primary owns */
+    /* sleeping (tap, dpdk_tap.c): an epoll set of our queue's fd, the
+     * fds of the queues we adopted and our wake socket; -1: busy polling */
+    int wait_fd;
+    int q_fd[16];            /* each queue's fd, -1 unknown (a secondary's are its own to close) */
+    uint32_t wait_adopted;   /* adopted queues whose fds are in wait_fd */
+    int wake_fd;             /* secondary: other processes wake us with a datagram, or -1 */
+    int64_t wake_since;      /* when we first saw `wake` set without a datagram */
     struct dpdk_mp_shm *shm; /* secondary: the primary's table */
     struct rte_ring *arp_in; /* secondary: frames other queues hand over (ARP copies, forwarded flows) */
     uint32_t adopted;        /* secondary: free queues we poll too, bit per queue (dpdk_mp_adopted_rx) */
@@ -97,7 +104,8 @@ struct dpdk_dev {
  * secondary (DEMI_DPDK_PROC) that claims one free queue of the table and
  * bursts on it alone. */
 #define DPDK_MP_MAX_QUEUES 16
-#define DPDK_MP_MAGIC 0x646d6d70u /* "dmmp" */
+_Static_assert(DPDK_MP_MAX_QUEUES <= sizeof(((struct dpdk_dev *)0)->q_fd) / sizeof(int), "q_fd");
+#define DPDK_MP_MAGIC 0x646d6d71u /* "dmmq": this layout */
 #define DPDK_MP_DEFAULT_PREFIX "demi_mp"
 #define DPDK_MP_ARP_RING 256
 
@@ -113,6 +121,8 @@ struct dpdk_mp_queue {
     uint32_t listening;      /* the owner listens on some TCP port: stray segments go to it first */
     int64_t claim_ns;        /* CLOCK_MONOTONIC when claimed (dpdk_mp_peers_starting) */
     int32_t adopter;         /* free queue: the secondary that polls it (pid), 0: none */
+    char wake_name[8];       /* the owner's wake socket (abstract, autobound), "" when it never sleeps */
+    uint32_t wake;           /* 1: a wake datagram is on its way to the owner */
 } __attribute__((aligned(64)));
 
 struct dpdk_mp_shm {
@@ -163,6 +173,11 @@ struct rte_mbuf *dpdk_mp_copy(struct rte_mempool *mp, const struct dm_buf *frame
 /* The mbuf a received dm_buf wraps (its head), or NULL: not a wrap. */
 struct rte_mbuf *dpdk_rx_mbuf(const struct dm_buf *b);
 void dpdk_mp_listening(struct dpdk_dev *d, bool on);
+/* Secondary: the socket other processes wake us with when they put a
+ * frame in our ring while we may sleep (0, or -errno: then a sleep lasts
+ * until our own queue has a frame or the helper polls). */
+int dpdk_mp_wake_open(struct dpdk_dev *d);
+void dpdk_mp_wake_close(struct dpdk_dev *d);
 /* A process of the port claimed its queue moments ago and listens on nothing yet. */
 bool dpdk_mp_peers_starting(const struct dpdk_dev *d);
 /* Secondary RX: hand the ARP frames of burst to every other live queue,
@@ -207,6 +222,15 @@ bool dpdk_eal_is_secondary(void);
  * process per received frame; k tells a receiver how to make each burst
  * read (dpdk_tap.c). Returns how many fds were changed. */
 int dpdk_tap_signals_off(struct dpdk_tap_kick *k);
+/* The primary answers the secondaries' requests for a tap port's queue
+ * fds (DPDK's IPC); 0 or -errno. */
+int dpdk_tap_fds_serve(void);
+/* Sleeping on a tap port, once it runs (own port, or a secondary's
+ * queue): makes d->wait_fd, or leaves it -1 (logged). */
+void dpdk_tap_wait_open(struct dpdk_dev *d);
+void dpdk_tap_wait_close(struct dpdk_dev *d);
+/* The adopted queues changed: their fds in or out of the wait set. */
+void dpdk_tap_wait_sync(struct dpdk_dev *d);
 /* Points the EAL's runtime directory (RUNTIME_DIRECTORY) at
  * DEMI_DPDK_RUNDIR and returns the config file of a primary with that
  * prefix (for rte_eal_primary_proc_alive). */

@@ -46,7 +46,8 @@
     X(MAX_OPS, INT, "65536", 16, 1 << 24, NULL, NULL, "core", "In-flight tokens per instance.")                     \
     X(SPIN_US, US, "50", 0, 10000000, NULL, NULL, "core",                                                           \
       "A `demi_wait*` with a timeout (under the preload, a blocking call) polls this long before it sleeps in "   \
-      "the backend; `0`: sleep at once. Backends that cannot sleep (DPDK) always poll.")                          \
+      "the backend; `0`: sleep at once. Devices that give nothing to sleep on (DPDK ports other than tap, "         \
+      "the loop) always poll.")                                                                                     \
     X(SPIN_YIELD_US, US, "auto", 0, 10000000, NULL,                                                                 \
       "4 when the thread may run on one CPU only (`taskset -c N`, a one-CPU cpuset), else 0 (never)", "core",     \
       "A spinning wait gives its CPU up (`sched_yield`) this far into the spin, then each time it has doubled; "  \
