@@ -133,11 +133,8 @@ uint16_t dpdk_rx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
     if (d->tap_kick.fn)
         d->tap_kick.fn(d->tap_kick.signo);
     uint16_t nb = rte_eth_rx_burst(d->port, d->queue, mb, n);
-    if (dm_unlikely(d->secondary && (d->adopted || --d->adopt_poll == 0))) {
+    if (dm_unlikely(d->secondary && (d->adopted || --d->adopt_poll == 0)))
         nb = dpdk_mp_adopted_rx(d, mb, nb, n);
-        if (dm_unlikely(d->adopted != d->wait_adopted))
-            dpdk_tap_wait_sync(d); /* sleep on the fds of the queues we poll */
-    }
     dpdk_gate_leave(d->port);
     /* a shared port: ARP frames go to every process, and the frames other
      * processes hand over follow the port's (dpdk_mp.c) */

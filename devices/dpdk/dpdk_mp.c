@@ -242,6 +242,7 @@ int dpdk_mp_wake_open(struct dpdk_dev *d)
     struct dpdk_mp_queue *e = &d->shm->q[d->queue];
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     socklen_t sl = sizeof(sa);
+    errno = 0;
     d->wake_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (d->wake_fd < 0 || bind(d->wake_fd, (struct sockaddr *)&sa, sizeof(sa_family_t)) < 0 || /* autobind */
         getsockname(d->wake_fd, (struct sockaddr *)&sa, &sl) < 0 || sl <= sizeof(sa_family_t) + 1 ||
@@ -393,6 +394,8 @@ uint16_t dpdk_mp_adopted_rx(struct dpdk_dev *d, struct rte_mbuf **mb, uint16_t n
             __atomic_store_n(&e->rx, e->rx + got, __ATOMIC_RELAXED); /* the primary's table */
         }
     }
+    if (dm_unlikely(d->adopted != d->wait_adopted))
+        dpdk_tap_wait_sync(d); /* we sleep on the fds of the queues we poll, and only on those */
     return nb;
 }
 

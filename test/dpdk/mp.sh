@@ -7,7 +7,9 @@
 #  0. the first secondary alone: it polls the free queue too, so 16
 #     connections of 1 MiB are all echoed, those tap places on queue 1
 #     too (before: lost);
-#     The primary's tap fds do not signal it per frame (O_ASYNC off).
+#     The primary's tap fds do not signal it per frame (O_ASYNC off). It
+#     sleeps on both queues' fds (its wait set), and on its own only once
+#     a second secondary claimed queue 1.
 #  1. 16 connections at once, 1 MiB each echoed byte-exact, then 100
 #     connections: both queues carry frames (the primary's table);
 #  2. 12 transfers of 64 MiB (32 MiB under ASan); one secondary is
@@ -50,6 +52,10 @@ a1=$(mp_field 1 rx)
 grep -q "queue 1 has no process: polled by this one" "$TMP/s1.log" || fail "s1 did not poll the free queue 1"
 [ "${a1:-0}" -gt 0 ] || fail "queue 1, free, carried no frames (rx $a1)"
 echo "ok: one secondary alone, 16 x 1 MiB byte-exact over both queues (the free queue 1: $a1 frames)"
+# what it sleeps on: its queue's fd and the free queue's it polls
+w=$(tap_wait_tuns "$PID_s1")
+[ "$w" = 2 ] || fail "s1's wait set holds $w tun fds (its queue's and the free queue's expected)"
+echo "ok: s1 sleeps on both queues' fds"
 # The primary never receives: its tap queue fds must not signal it per
 # frame, or it takes a signal for every frame the secondaries get.
 read -r ntun nasync <<<"$(tap_fds_async "$MP_PRIMARY")"
@@ -62,6 +68,11 @@ echo "$t"
 q0=$(mp_owner 0); q1=$(mp_owner 1)
 { [ "$q0" != 0 ] && [ "$q1" != 0 ] && [ "$q0" != "$q1" ]; } || fail "the two secondaries do not hold one queue each ($q0, $q1)"
 echo "ok: two secondaries, one queue each (pids $q0 and $q1)"
+# s1 let the queue go: its fd left s1's wait set (checked after a burst)
+peer echo 10.9.8.1 7 64 >/dev/null || fail "an echo after s2 came"
+w=$(tap_wait_tuns "$PID_s1")
+[ "$w" = 1 ] || fail "s1's wait set holds $w tun fds once s2 has queue 1 (1 expected)"
+echo "ok: s1 sleeps on its own queue's fd only, once s2 took the other"
 
 peer multi 10.9.8.1 7 16 $((1 << 20)) || fail "16 x 1 MiB echo"
 peer conns 10.9.8.1 7 100 || fail "100 connections"

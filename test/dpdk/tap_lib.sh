@@ -13,3 +13,18 @@ tap_fds_async() {
     done
     echo "$ntun $nasync"
 }
+# tap_wait_tuns PID: how many tun fds the process's wait set holds (the
+# epoll set devices/dpdk/dpdk_tap.c sleeps on: its own queue's fd and
+# those of the free queues it polls), the most of any of its epoll sets.
+tap_wait_tuns() {
+    local f n best=0 tfd
+    for f in /proc/"$1"/fd/*; do
+        [ "$(readlink "$f")" = "anon_inode:[eventpoll]" ] || continue
+        n=0
+        for tfd in $(sed -n 's/^tfd:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$1/fdinfo/${f##*/}"); do
+            [ "$(readlink "/proc/$1/fd/$tfd")" = /dev/net/tun ] && n=$((n + 1))
+        done
+        [ $n -gt $best ] && best=$n
+    done
+    echo $best
+}
