@@ -642,7 +642,7 @@ static int secondary_setup(struct dpdk_dev *d, const struct dm_config *cfg)
 static void dev_zero(struct dpdk_dev *d)
 {
     memset(d, 0, sizeof(*d));
-    d->wait_fd = d->wake_fd = -1;
+    d->wait_fd = d->wake.fd = -1;
     for (unsigned q = 0; q < sizeof(d->q_fd) / sizeof(d->q_fd[0]); q++)
         d->q_fd[q] = -1;
 }

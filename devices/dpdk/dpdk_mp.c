@@ -34,8 +34,6 @@
  */
 #include <errno.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,72 +233,34 @@ void dpdk_mp_detach(struct dpdk_dev *d)
     d->shm = NULL;
 }
 
-#define WAKE_LOST_NS (1LL * DM_NS_PER_S)
-
 int dpdk_mp_wake_open(struct dpdk_dev *d)
 {
     struct dpdk_mp_queue *e = &d->shm->q[d->queue];
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    socklen_t sl = sizeof(sa);
-    errno = 0;
-    d->wake_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (d->wake_fd < 0 || bind(d->wake_fd, (struct sockaddr *)&sa, sizeof(sa_family_t)) < 0 || /* autobind */
-        getsockname(d->wake_fd, (struct sockaddr *)&sa, &sl) < 0 || sl <= sizeof(sa_family_t) + 1 ||
-        sl - sizeof(sa_family_t) > sizeof(e->wake_name)) {
-        int err = errno ? errno : ENAMETOOLONG;
-        dpdk_mp_wake_close(d);
-        return -err;
-    }
-    memset(e->wake_name, 0, sizeof(e->wake_name));
-    memcpy(e->wake_name, sa.sun_path, sl - sizeof(sa_family_t));
-    __atomic_store_n(&e->wake, 0, __ATOMIC_SEQ_CST);
-    d->wake_since = 0;
-    return 0;
+    int rc = dm_wake_open(&d->wake, e->wake_name);
+    if (rc == 0)
+        __atomic_store_n(&e->wake, 0, __ATOMIC_SEQ_CST); /* what a dead owner left set */
+    return rc;
 }
 
 void dpdk_mp_wake_close(struct dpdk_dev *d)
 {
-    if (d->shm && d->wake_fd >= 0)
+    if (d->shm && d->wake.fd >= 0)
         memset(d->shm->q[d->queue].wake_name, 0, sizeof(d->shm->q[d->queue].wake_name));
-    if (d->wake_fd >= 0)
-        close(d->wake_fd);
-    d->wake_fd = -1;
+    dm_wake_close(&d->wake);
 }
 
 /* After a frame went into queue e's ring: wake its owner if it may sleep. */
 static void wake_owner(struct dpdk_dev *d, struct dpdk_mp_queue *e)
 {
-    char name[sizeof(e->wake_name)];
-    memcpy(name, e->wake_name, sizeof(name));
-    size_t nl = strnlen(name + 1, sizeof(name) - 1);
-    if (nl == 0 || d->wake_fd < 0 || __atomic_exchange_n(&e->wake, 1, __ATOMIC_SEQ_CST) != 0)
-        return; /* it never sleeps (or we cannot send), or a datagram is on its way */
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    memcpy(sa.sun_path, name, nl + 1); /* the leading NUL, then the name */
-    char c = 1;
-    if (sendto(d->wake_fd, &c, 1, MSG_DONTWAIT, (struct sockaddr *)&sa, (socklen_t)(sizeof(sa_family_t) + nl + 1)) == 1)
+    if (dm_wake_owner(&d->wake, e->wake_name, &e->wake))
         d->st[DPDK_ST_WAKE_SENT]++;
 }
 
-/* Before a look at our ring: a datagram taken clears `wake`. */
+/* Before a look at our ring. */
 static void wake_take(struct dpdk_dev *d)
 {
-    struct dpdk_mp_queue *e = &d->shm->q[d->queue];
-    if (d->wake_fd < 0 || !__atomic_load_n(&e->wake, __ATOMIC_ACQUIRE))
-        return;
-    char c[16];
-    bool got = false;
-    while (recv(d->wake_fd, c, sizeof(c), MSG_DONTWAIT) >= 0)
-        got = true;
-    int64_t now = dm_clock_ns();
-    if (!got && !d->wake_since)
-        d->wake_since = now;
-    if (got || now - d->wake_since > WAKE_LOST_NS) {
-        /* from here a frame put in the ring sends a new datagram */
-        __atomic_store_n(&e->wake, 0, __ATOMIC_SEQ_CST);
-        d->wake_since = 0;
-        d->st[DPDK_ST_WAKE_TAKEN] += got;
-    }
+    if (dm_wake_take(&d->wake, &d->shm->q[d->queue].wake))
+        d->st[DPDK_ST_WAKE_TAKEN]++;
 }
 
 static inline bool is_arp(const struct rte_mbuf *m)

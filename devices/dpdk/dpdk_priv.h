@@ -15,6 +15,7 @@
 #include "dm/buf.h"
 #include "dm/config.h"
 #include "dm/device.h"
+#include "dm/wake.h"
 
 struct rte_mempool;
 struct rte_mbuf;
@@ -70,8 +71,7 @@ struct dpdk_dev {
     int wait_fd;
     int q_fd[16];            /* each queue's fd, -1 unknown (a secondary's are its own to close) */
     uint32_t wait_adopted;   /* adopted queues whose fds are in wait_fd */
-    int wake_fd;             /* secondary: other processes wake us with a datagram, or -1 */
-    int64_t wake_since;      /* when we first saw `wake` set without a datagram */
+    struct dm_wake wake;     /* secondary: the other processes wake us (dm/wake.h); fd -1: not */
     struct dpdk_mp_shm *shm; /* secondary: the primary's table */
     struct rte_ring *arp_in; /* secondary: frames other queues hand over (ARP copies, forwarded flows) */
     uint32_t adopted;        /* secondary: free queues we poll too, bit per queue (dpdk_mp_adopted_rx) */
@@ -121,7 +121,7 @@ struct dpdk_mp_queue {
     uint32_t listening;      /* the owner listens on some TCP port: stray segments go to it first */
     int64_t claim_ns;        /* CLOCK_MONOTONIC when claimed (dpdk_mp_peers_starting) */
     int32_t adopter;         /* free queue: the secondary that polls it (pid), 0: none */
-    char wake_name[8];       /* the owner's wake socket (abstract, autobound), "" when it never sleeps */
+    char wake_name[DM_WAKE_NAME]; /* the owner's wake socket (dm/wake.h), "" when it never sleeps */
     uint32_t wake;           /* 1: a wake datagram is on its way to the owner */
 } __attribute__((aligned(64)));
 

@@ -204,7 +204,7 @@ void dpdk_tap_wait_open(struct dpdk_dev *d)
         return;
     }
     d->wait_fd = epoll_create1(EPOLL_CLOEXEC);
-    if (d->wait_fd < 0 || wait_add(d, d->q_fd[d->queue]) < 0 || (d->wake_fd >= 0 && wait_add(d, d->wake_fd) < 0)) {
+    if (d->wait_fd < 0 || wait_add(d, d->q_fd[d->queue]) < 0 || (d->wake.fd >= 0 && wait_add(d, d->wake.fd) < 0)) {
         DM_WARN("dpdk", "port %u queue %u: cannot make the wait set (%s): this process busy-polls", d->port,
                 d->queue, strerror(errno));
         dpdk_tap_wait_close(d);

@@ -1176,7 +1176,7 @@ static int open_shared(struct xdp_dev *xd, const char *ifname, int64_t queue, ui
     if (ferr == 0)
         ferr = xdp_fwd_open(&xd->fwd, q, xd->fd);
     if (ferr == 0) {
-        track_fd(xd->fwd.wake_fd, true);
+        track_fd(xd->fwd.wake.fd, true);
         track_fd(xd->fwd.ep_fd, true);
     } else if (ferr != -ENOTSUP) {
         DM_WARN("xdp", "%s queue %u: the other processes of the interface cannot hand us frames (%s): a flow "
@@ -1193,7 +1193,7 @@ out:
 static void close_shared(struct xdp_dev *xd)
 {
     if (xd->fwd.me) {
-        track_fd(xd->fwd.wake_fd, false);
+        track_fd(xd->fwd.wake.fd, false);
         track_fd(xd->fwd.ep_fd, false);
     }
     xdp_fwd_close(&xd->fwd);
@@ -1415,7 +1415,7 @@ static int xdp_open(struct dm_dev *dev, const struct dm_config *cfg)
         return -ENOMEM;
     xd->dev = dev;
     xd->fd = -1;
-    xd->fwd.wake_fd = xd->fwd.ep_fd = -1;
+    xd->fwd.wake.fd = xd->fwd.ep_fd = -1;
     xd->stray.fd = xd->stray.nl_fd = xd->ep_fd = xd->helper_pkt = -1;
     xd->sh.xsks_fd = xd->sh.queues_fd = xd->sh.neigh_fd = xd->sh.neigh6_fd = xd->sh.fwd_fd = -1;
     xd->ifindex = (int)if_nametoindex(ifname);

@@ -27,7 +27,8 @@
  * abstract unix name, published in its header), and its wait fd is an
  * epoll set of both. `wake` says one is on its way, so a burst sends one;
  * the owner clears it when it has taken the datagram (or after a second
- * without one: its sender died between the two steps).
+ * without one: its sender died between the two steps). dm/wake.h, which
+ * devices/dpdk shares.
  */
 #include <errno.h>
 #include <signal.h>
@@ -36,8 +37,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include "dm/compiler.h"
 #include "dm/device.h"
@@ -54,7 +53,6 @@
  * have closed their listeners by then. A Linux client sends its SYN
  * again every second for its first four tries: the window spans them. */
 #define XDP_FWD_START_GRACE (5LL * DM_NS_PER_S)
-#define XDP_FWD_WAKE_LOST   (1LL * DM_NS_PER_S)
 #define XDP_FWD_WAIT_GRACE  (1LL * DM_NS_PER_S)
 #define XDP_FWD_FULL_WAIT   (100LL * DM_NS_PER_US)
 #define XDP_FWD_SLOW_SKIP   (10LL * DM_NS_PER_MS)
@@ -67,7 +65,7 @@ struct xdp_fwd_q {
     uint64_t pidns;                /* its pid namespace */
     int64_t claim_ns;              /* CLOCK_MONOTONIC when it took the queue */
     uint32_t listening;            /* it listens on some TCP port */
-    char wake_name[8];             /* its wake socket's abstract name (autobind: 5 hex digits) */
+    char wake_name[DM_WAKE_NAME];  /* its wake socket's name (dm/wake.h) */
     uint32_t head;                 /* next slot the owner takes */
     uint8_t pad0[64 - 40];
     uint32_t lock;                 /* pid of the process writing a slot, 0: free */
@@ -131,7 +129,7 @@ static void q_unlock(struct xdp_fwd_q *h)
 int xdp_fwd_map(struct xdp_fwd *f, int map_fd, uint32_t nqueues)
 {
     memset(f, 0, sizeof(*f));
-    f->wake_fd = f->ep_fd = -1;
+    f->wake.fd = f->ep_fd = -1;
     f->nq = nqueues < XDP_FWD_MAX_Q ? nqueues : XDP_FWD_MAX_Q;
     if (map_fd < 0 || f->nq < 2)
         return -ENOTSUP; /* alone on the interface */
@@ -156,15 +154,15 @@ int xdp_fwd_open(struct xdp_fwd *f, uint32_t q, int xsk_fd)
         return -ENOTSUP; /* not mapped, or a queue past the first XDP_FWD_MAX_Q */
     f->q = q;
     int err;
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    socklen_t sl = sizeof(sa);
+    char name[DM_WAKE_NAME];
     struct epoll_event ev = { .events = EPOLLIN };
-    f->wake_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if ((err = dm_wake_open(&f->wake, name)) < 0) {
+        xdp_fwd_close(f);
+        return err;
+    }
     f->ep_fd = epoll_create1(EPOLL_CLOEXEC);
-    if (f->wake_fd < 0 || f->ep_fd < 0 ||
-        bind(f->wake_fd, (struct sockaddr *)&sa, sizeof(sa_family_t)) < 0 || /* autobind */
-        getsockname(f->wake_fd, (struct sockaddr *)&sa, &sl) < 0 ||
-        epoll_ctl(f->ep_fd, EPOLL_CTL_ADD, xsk_fd, &ev) < 0 || epoll_ctl(f->ep_fd, EPOLL_CTL_ADD, f->wake_fd, &ev) < 0) {
+    if (f->ep_fd < 0 || epoll_ctl(f->ep_fd, EPOLL_CTL_ADD, xsk_fd, &ev) < 0 ||
+        epoll_ctl(f->ep_fd, EPOLL_CTL_ADD, f->wake.fd, &ev) < 0) {
         err = -errno;
         xdp_fwd_close(f);
         return err;
@@ -178,8 +176,7 @@ int xdp_fwd_open(struct xdp_fwd *f, uint32_t q, int xsk_fd)
     /* what the last owner left unread is not ours to take */
     h->head = __atomic_load_n(&h->tail, __ATOMIC_RELAXED);
     __atomic_store_n(&h->wake, 0, __ATOMIC_RELAXED);
-    memset(h->wake_name, 0, sizeof(h->wake_name));
-    memcpy(h->wake_name, sa.sun_path, DM_MIN(sizeof(h->wake_name), (size_t)sl - sizeof(sa_family_t)));
+    memcpy(h->wake_name, name, sizeof(h->wake_name));
     h->pidns = f->pidns;
     h->listening = 0;
     h->claim_ns = dm_clock_ns();
@@ -200,11 +197,10 @@ void xdp_fwd_close(struct xdp_fwd *f)
     if (f->base)
         munmap(f->base, f->len);
     f->base = NULL;
-    if (f->wake_fd >= 0)
-        close(f->wake_fd);
+    dm_wake_close(&f->wake);
     if (f->ep_fd >= 0)
         close(f->ep_fd);
-    f->wake_fd = f->ep_fd = -1;
+    f->ep_fd = -1;
 }
 
 bool xdp_fwd_pending(const struct xdp_fwd *f)
@@ -215,22 +211,8 @@ bool xdp_fwd_pending(const struct xdp_fwd *f)
 
 void xdp_fwd_wake_take(struct xdp_fwd *f)
 {
-    struct xdp_fwd_q *h = f->me;
-    if (!h || !__atomic_load_n(&h->wake, __ATOMIC_ACQUIRE))
-        return;
-    char c[8];
-    bool got = false;
-    while (recv(f->wake_fd, c, sizeof(c), MSG_DONTWAIT) >= 0)
-        got = true;
-    int64_t now = dm_clock_ns();
-    if (!got && !f->wake_since)
-        f->wake_since = now;
-    if (got || now - f->wake_since > XDP_FWD_WAKE_LOST) {
-        /* before the ring is looked at again: a frame put there after
-         * this sends a new wake */
-        __atomic_store_n(&h->wake, 0, __ATOMIC_SEQ_CST);
-        f->wake_since = 0;
-    }
+    if (f->me)
+        (void)dm_wake_take(&f->wake, &f->me->wake);
 }
 
 const uint8_t *xdp_fwd_peek(struct xdp_fwd *f, uint32_t *len, uint64_t *route)
@@ -247,18 +229,6 @@ const uint8_t *xdp_fwd_peek(struct xdp_fwd *f, uint32_t *len, uint64_t *route)
 void xdp_fwd_pop(struct xdp_fwd *f)
 {
     __atomic_store_n(&f->me->head, f->me->head + 1, __ATOMIC_RELEASE);
-}
-
-/* A datagram to h's owner: its wait fd turns readable. Fails only if
- * the owner went meanwhile (its next one takes the ring over). */
-static void wake_owner(const struct xdp_fwd *f, const struct xdp_fwd_q *h)
-{
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    memcpy(sa.sun_path, h->wake_name, sizeof(h->wake_name));
-    size_t nl = strnlen(h->wake_name + 1, sizeof(h->wake_name) - 1) + 1; /* the leading NUL, then the name */
-    char c = 1;
-    (void)sendto(f->wake_fd, &c, 1, MSG_DONTWAIT, (struct sockaddr *)&sa,
-                 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + nl));
 }
 
 int xdp_fwd_send(struct xdp_fwd *f, uint32_t len, void (*copy)(void *arg, uint8_t *dst, uint32_t len), void *arg,
@@ -298,8 +268,9 @@ int xdp_fwd_send(struct xdp_fwd *f, uint32_t len, void (*copy)(void *arg, uint8_
             until = now;
         } else if (!until) {
             until = now + XDP_FWD_FULL_WAIT;
+            /* the owner is behind: a datagram now, whatever the flag says */
             __atomic_store_n(&h->wake, 1, __ATOMIC_SEQ_CST);
-            wake_owner(f, h);
+            (void)dm_wake_send(&f->wake, h->wake_name);
         }
         if (now >= until) {
             /* one that does not keep up (stopped, overloaded) is not
@@ -316,8 +287,7 @@ int xdp_fwd_send(struct xdp_fwd *f, uint32_t len, void (*copy)(void *arg, uint8_
     s->route = route;
     __atomic_store_n(&h->tail, tail + 1, __ATOMIC_SEQ_CST);
     q_unlock(h);
-    if (__atomic_exchange_n(&h->wake, 1, __ATOMIC_SEQ_CST) == 0)
-        wake_owner(f, h);
+    (void)dm_wake_owner(&f->wake, h->wake_name, &h->wake);
     return 1;
 }
 

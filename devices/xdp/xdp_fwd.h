@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dm/wake.h"
+
 #define XDP_FWD_PAGE   4096u
 #define XDP_FWD_SLOTS  128u                 /* frames waiting per queue: two RX bursts */
 #define XDP_FWD_MAX_Q  16u                  /* queues that take part */
@@ -32,9 +34,8 @@ struct xdp_fwd {
     size_t len;
     uint32_t nq, q;                /* queues taking part, ours */
     uint64_t pidns;                /* our pid namespace (liveness checks) */
-    int wake_fd;                   /* datagrams from the others: "look at your ring" */
-    int ep_fd;                     /* our wait fd: the XSK's and wake_fd's readiness */
-    int64_t wake_since;            /* a wake announced and not arrived: since when */
+    struct dm_wake wake;           /* datagrams from the others: "look at your ring" (dm/wake.h) */
+    int ep_fd;                     /* our wait fd: the XSK's and the wake socket's readiness */
     int64_t slow_until[XDP_FWD_MAX_Q]; /* a queue whose ring stayed full: not waited for until then */
 };
 
