@@ -25,7 +25,7 @@
  * its ring sends it a datagram unless `wake` says one is on its way, so a
  * burst of handed-on frames costs one. The owner clears `wake` once it
  * has taken the datagram (or after a second without one: its sender died
- * between the two steps), then looks at its ring. As devices/xdp does.
+ * between the two steps), then looks at its ring: dm/wake.h, as devices/xdp.
  *
  * Flow placement: when the primary knows the port's hash (Toeplitz with a
  * key it set), qmap[hash % qmap_n] is the queue of a flow; the inet stack

@@ -36,6 +36,8 @@ enum {
 
 struct dpdk_ext; /* dpdk_io.c */
 
+#define DPDK_MP_MAX_QUEUES 16 /* queues of a port shared by processes (dpdk_mp.c) */
+
 /* The tap PMD's receive trigger, which we call ourselves (dpdk_tap.c). */
 struct dpdk_tap_kick {
     void (*fn)(int); /* NULL: not a tap port, or its signal left on */
@@ -69,7 +71,7 @@ struct dpdk_dev {
     /* sleeping (tap, dpdk_tap.c): an epoll set of our queue's fd, the
      * fds of the queues we adopted and our wake socket; -1: busy polling */
     int wait_fd;
-    int q_fd[16];            /* each queue's fd, -1 unknown (a secondary's are its own to close) */
+    int q_fd[DPDK_MP_MAX_QUEUES]; /* each queue's fd, -1 unknown (a secondary's are its own to close) */
     uint32_t wait_adopted;   /* adopted queues whose fds are in wait_fd */
     struct dm_wake wake;     /* secondary: the other processes wake us (dm/wake.h); fd -1: not */
     struct dpdk_mp_shm *shm; /* secondary: the primary's table */
@@ -103,8 +105,6 @@ struct dpdk_dev {
  * table below in a memzone, and stays up. Each preloaded process is a
  * secondary (DEMI_DPDK_PROC) that claims one free queue of the table and
  * bursts on it alone. */
-#define DPDK_MP_MAX_QUEUES 16
-_Static_assert(DPDK_MP_MAX_QUEUES <= sizeof(((struct dpdk_dev *)0)->q_fd) / sizeof(int), "q_fd");
 #define DPDK_MP_MAGIC 0x646d6d71u /* "dmmq": this layout */
 #define DPDK_MP_DEFAULT_PREFIX "demi_mp"
 #define DPDK_MP_ARP_RING 256

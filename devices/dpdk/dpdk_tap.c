@@ -234,7 +234,7 @@ void dpdk_tap_wait_sync(struct dpdk_dev *d)
         return;
     for (uint32_t diff = d->adopted ^ d->wait_adopted; diff; diff &= diff - 1) {
         unsigned q = (unsigned)__builtin_ctz(diff);
-        int fd = q < sizeof(d->q_fd) / sizeof(d->q_fd[0]) ? d->q_fd[q] : -1;
+        int fd = d->q_fd[q];
         if (fd < 0)
             continue;
         if (d->adopted & (1u << q))
