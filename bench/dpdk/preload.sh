@@ -5,7 +5,12 @@
 # p99.9 within 5x its p50):
 #   (1) a 64 B TCP echo through the demi API (demi_tcp_pingpong), RTT / 2;
 #   (2) unmodified sockperf ping-pong 64 B, both ends preloaded
-#       (DEMI_BACKEND=dpdk over the same kind of memif pair), half RTT.
+#       (DEMI_BACKEND=dpdk over the same kind of memif pair), half RTT;
+#   (3) the raw memif ping-pong (no stack) padded with spinning to (2)'s
+#       round trip (raw_memif_pingpong -w): the p99.9 / p50 that the
+#       machine alone gives a round trip that long. A VM's timer interrupts
+#       and the host's stalls (tens of us each, hundreds a second on this
+#       one) land in a longer round trip more often, whatever runs in it.
 # Server on CPU 0 and client on CPU 1 in both, as DPDK deployments pin
 # their polling threads; unpinned, the two spinning processes and their
 # helper threads share 2 CPUs as the scheduler likes (bench/latency.sh does
@@ -61,8 +66,24 @@ preloaded() { # round -> "p50 p999" in ns, sockperf's half round trip
     [ -n "$p50" ] && [ -n "$p999" ] && echo "$(echo "$p50 * 1000 / 1" | bc) $(echo "$p999 * 1000 / 1" | bc)"
 }
 
+raw() { # round pad_ns -> "p50 p999" in ns, whole round trips
+    s=$TMP/r$1.sock
+    taskset -c 0 timeout 120 "$B/raw_memif_pingpong" server -S "$s" -w "$2" >/dev/null 2>&1 &
+    sleep 0.5
+    r=$(taskset -c 1 timeout 120 "$B/raw_memif_pingpong" client -S "$s" -n 400000 -w "$2" 2>/dev/null | grep '^RESULT')
+    wait
+    [ -n "$r" ] && echo "$(field p50 "$r") $(field p999 "$r")"
+}
+
+# the machine's own stalls on the two CPUs, first (bench/core/jitter.c)
+[ -x "$BUILD/bench/core/demi_jitter" ] && "$BUILD/bench/core/demi_jitter" 2 0 1
+RAW0=$(raw 0 0)
+[ -n "$RAW0" ] || { echo "preload.sh: the raw memif ping-pong failed"; exit 1; }
+set -- $RAW0; raw_p50=$1
 echo "64 B over DPDK memif, server on CPU 0, client on CPU 1; half round trips in ns"
-printf '%-6s %14s %16s %16s %10s %18s\n' round "native p50" "preload p50" "preload p99.9" "ratio" "preload p99.9/p50"
+echo "raw memif round trip p50 $raw_p50 ns; the last column: raw memif padded to the preload's round trip"
+printf '%-6s %14s %16s %16s %10s %18s %16s\n' round "native p50" "preload p50" "preload p99.9" "ratio" \
+    "preload p99.9/p50" "raw p99.9/p50"
 for i in $(seq "$ROUNDS"); do
     n=$(native "$i") p=$(preloaded "$i")
     if [ -z "$n" ] || [ -z "$p" ]; then
@@ -71,7 +92,11 @@ for i in $(seq "$ROUNDS"); do
     fi
     set -- $n; np50=$1
     set -- $p; pp50=$1 pp999=$2
-    printf '%-6s %14s %16s %16s %10s %18s\n' "$i" "$np50" "$pp50" "$pp999" \
-        "$(echo "scale=2; $pp50 / $np50" | bc)" "$(echo "scale=1; $pp999 / $pp50" | bc)"
+    pad=$((2 * pp50 - raw_p50)); [ "$pad" -gt 0 ] || pad=0
+    rp=$(raw "$i" "$pad") rr=-
+    [ -n "$rp" ] && { set -- $rp; rr=$(echo "scale=1; $2 / $1" | bc); }
+    printf '%-6s %14s %16s %16s %10s %18s %16s\n' "$i" "$np50" "$pp50" "$pp999" \
+        "$(printf %.2f "$(echo "scale=3; $pp50 / $np50" | bc)")" "$(echo "scale=1; $pp999 / $pp50" | bc)" "$rr"
 done
 echo "issue 15: ratio <= 1.5 (the preload against the native API), p99.9/p50 <= 5"
+echo "(raw p99.9/p50 above 5: no datapath with the preload's p50 meets the second bar on this machine)"
