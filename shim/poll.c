@@ -32,8 +32,12 @@ bool shim_poll_needed(const struct pollfd *fds, nfds_t n)
 }
 
 /* Our entries' revents; returns how many are ready. Their instances go
- * to dps (*ndps of them; more than SHIM_FOCUS_MAX: *ndps past it). */
-static int scan_ours(struct pollfd *fds, nfds_t n, struct pollfd *k, struct shim_dp **dps, unsigned *ndps)
+ * to dps (*ndps of them; more than SHIM_FOCUS_MAX: *ndps past it).
+ * *posted: a receive was posted just now for an entry that had none (a
+ * connection not used yet, a socket nobody read: what the peer sent, or
+ * its FIN, is not known before the datapath has been polled once more). */
+static int scan_ours(struct pollfd *fds, nfds_t n, struct pollfd *k, struct shim_dp **dps, unsigned *ndps,
+                     bool *posted)
 {
     int ready = 0;
     for (nfds_t i = 0; i < n; i++) {
@@ -49,9 +53,12 @@ static int scan_ours(struct pollfd *fds, nfds_t n, struct pollfd *k, struct shim
                 continue; /* now a kernel fd, or a listener the kernel serves */
         }
         if (s->state == SHIM_OFFLOADED) {
+            *posted |= s->fresh; /* its first receive is posted now */
             shim_sock_use(s); /* a fresh connection moves to this thread's instance */
-            if (fds[i].events & (POLLIN | POLLRDHUP))
+            if (fds[i].events & (POLLIN | POLLRDHUP)) {
+                *posted |= s->rx_lazy;
                 shim_sock_want_rx(s);
+            }
             unsigned j = 0;
             while (j < *ndps && j < SHIM_FOCUS_MAX && dps[j] != s->dp)
                 j++;
@@ -84,7 +91,7 @@ int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *
     struct shim_sigmark sm; /* Linux never restarts these after a handler */
     shim_sig_mark(&sm);
     int r;
-    bool kernel_done = false;
+    bool kernel_done = false, posted = false, looked_again = false;
     for (;;) {
         shim_progress_step();
         if (!kernel_done)
@@ -92,7 +99,7 @@ int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *
                 k[i] = (struct pollfd){ .fd = fds[i].fd, .events = fds[i].events };
         struct shim_dp *dps[SHIM_FOCUS_MAX];
         unsigned ndps = 0;
-        int ready = scan_ours(fds, n, k, dps, &ndps);
+        int ready = scan_ours(fds, n, k, dps, &ndps, &posted);
         if (ndps > SHIM_FOCUS_MAX)
             shim_focus_all();
         else
@@ -119,6 +126,14 @@ int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *
                 if (fds[i].revents)
                     ready++;
             }
+        if (posted && !looked_again) {
+            /* Linux answers from what arrived before the call: poll the
+             * datapath once with the new receives posted, then look
+             * again (a pool's poll(fd, POLLIN, 0) asking whether the
+             * peer closed a connection it never read from) */
+            looked_again = true;
+            continue;
+        }
         if (ready || timeout_ns == 0) {
             r = ready;
             break;

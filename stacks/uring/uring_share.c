@@ -279,6 +279,17 @@ int ur_move_ring(struct ur_stack *st)
         return n;
     }
     /* 4., 5. */
+    static bool told;
+    if (!owner_gone && !told) {
+        /* The kernel's teardown runs a task work on each thread that used
+         * the old ring (TWA_SIGNAL): a kernel call the owner is blocked in
+         * now is interrupted as by a signal with no handler. Info, not a
+         * warning: most owners are in our own waits then, which retry. */
+        told = true;
+        DM_INFO(UR_MOD, "moving an instance off thread %d's ring: a blocking call on a kernel fd that thread is "
+                "in now returns what it had done (a short MSG_WAITALL recv or blocking send; epoll_wait: EINTR), "
+                "as after a signal (shim/README.md)", st->owner_tid);
+    }
     ur_sleep_ring_gone(st);
     ur_old_sqes(&old);
     io_uring_queue_exit(&old);
