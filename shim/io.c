@@ -93,19 +93,23 @@ static size_t sga_copy(const demi_sgarray_t *sga, uint32_t off, struct iovcur *c
 
 /* The source of a received datagram, as recvfrom gives it. The result
  * struct is packed: copy it out before reading it. */
-static void rx_from(const struct shim_rxseg *seg, int family, union dm_sockaddr *out)
+static void sga_from(const demi_sgarray_t *sga, int family, union dm_sockaddr *out)
 {
     memset(out, 0, sizeof(*out));
-    memcpy(out, &seg->sga.sga_addr6, sizeof(out->sin6));
+    memcpy(out, &sga->sga_addr6, sizeof(out->sin6));
     if (out->sa.sa_family != AF_INET6)
         out->sa.sa_family = (sa_family_t)(family == AF_INET6 ? AF_INET6 : AF_INET);
 }
 
-/* A connected UDP socket only takes datagrams from its peer. */
-static bool rx_from_peer(const struct shim_sock *s)
+static void rx_from(const struct shim_rxseg *seg, int family, union dm_sockaddr *out)
+{
+    sga_from(&seg->sga, family, out);
+}
+
+bool shim_dgram_from_peer(const struct shim_sock *s, const demi_sgarray_t *sga)
 {
     union dm_sockaddr from;
-    rx_from(&s->rx[s->rx_head], s->family, &from);
+    sga_from(sga, s->family, &from);
     return shim_addr_eq(&from, &s->peer);
 }
 
@@ -185,6 +189,7 @@ struct recv_op {
     size_t total, copied;
     int flags;
     bool peek, waitall;
+    bool discard; /* a stream's MSG_TRUNC: bytes taken, none copied (Linux) */
 };
 
 /* The checks before a receive, in Linux's order, and the hand-over of a
@@ -239,13 +244,6 @@ static ssize_t recv_dgram_take(struct shim_sock *s, struct recv_op *op)
 /* One look at a datagram socket; false: nothing to return yet. */
 static bool recv_dgram_once(struct shim_sock *s, struct recv_op *op, ssize_t *r)
 {
-    /* a connected UDP socket only receives from its peer (the
-     * connection is ours, the backend's socket is not connected) */
-    while (s->rx_count && s->udp_has_peer && !rx_from_peer(s)) {
-        s->rx_bytes -= s->rx[s->rx_head].len;
-        rx_consume_head(s);
-        shim_sock_post(s);
-    }
     if (s->rx_count) {
         *r = recv_dgram_take(s, op);
         return true;
@@ -290,7 +288,8 @@ static bool recv_stream_once(struct shim_sock *s, struct recv_op *op, ssize_t *r
     size_t want = op->waitall ? op->total : DM_MIN(op->total, (size_t)s->rcvlowat);
     bool ends = s->eof || s->rd_err || s->shut_rd;
     if (s->rx_bytes && (op->copied + s->rx_bytes >= want || ends)) {
-        op->copied += rx_stream_copy(s, &op->cur, op->total - op->copied, op->peek);
+        struct iovcur none = { NULL, 0, 0, 0 }; /* consumes without copying */
+        op->copied += rx_stream_copy(s, op->discard ? &none : &op->cur, op->total - op->copied, op->peek);
         if (!op->peek)
             shim_sock_post(s);
         if (!op->waitall || op->copied == op->total || s->eof || s->shut_rd || s->rd_err) {
@@ -320,7 +319,8 @@ static ssize_t recv_wait(struct shim_sock *s, int fd, struct msghdr *msg, int fl
     bool peek = flags & MSG_PEEK;
     struct recv_op op = { .msg = msg, .cur = { msg->msg_iov, msg->msg_iovlen, 0, 0 }, .total = total,
                           .flags = flags, .peek = peek,
-                          .waitall = (flags & MSG_WAITALL) && !peek && s->type == SOCK_STREAM };
+                          .waitall = (flags & MSG_WAITALL) && !peek && s->type == SOCK_STREAM,
+                          .discard = (flags & MSG_TRUNC) && s->type == SOCK_STREAM };
     struct shim_wait w = { .nonblock = s->nonblock || (flags & MSG_DONTWAIT), .timeo_ns = s->rcvtimeo_ns };
     ssize_t r;
     msg->msg_flags = 0;

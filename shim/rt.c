@@ -901,6 +901,15 @@ static void dispatch(struct shim_dp *dp, demi_qresult_t *qr)
         if (s->type == SOCK_STREAM && len == 0) {
             s->eof = true;
             dm_sgafree(inst, sga);
+        } else if (s->type == SOCK_DGRAM && s->udp_has_peer && !shim_dgram_from_peer(s, sga)) {
+            /* A connected UDP socket takes only its peer's datagrams, as
+             * Linux's lookup delivers them: dropped on arrival, so that
+             * poll and FIONREAD never count one recv will not return
+             * (the connection is ours where the backend's socket is not
+             * connected). What came before the connect stays, as there. */
+            dm_sgafree(inst, sga);
+            shim_sock_post(s);
+            return;
         } else {
             struct shim_rxseg *seg = &s->rx[(s->rx_head + s->rx_count) % SHIM_RXRING];
             seg->sga = *sga;

@@ -651,6 +651,8 @@ static inline void shim_sock_want_rx(struct shim_sock *s)
 /* Its watches' epolls learn its instance (after a hand-over or a move). */
 void shim_watch_note_dp(struct shim_sock *s);
 uint32_t shim_sock_events(struct shim_sock *s, int fd); /* EPOLL* bits now */
+/* A datagram of sga comes from s's connected peer. */
+bool shim_dgram_from_peer(const struct shim_sock *s, const demi_sgarray_t *sga);
 void shim_sock_changed(struct shim_sock *s);     /* input and output */
 void shim_sock_changed_in(struct shim_sock *s);
 void shim_sock_changed_out(struct shim_sock *s);

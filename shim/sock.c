@@ -1013,14 +1013,48 @@ static int connect_unspec(struct shim_sock *s, const struct sockaddr *a, socklen
 
 /* The destination, checked; a pending socket leaves a listener or a bad
  * address to the kernel (its errno). */
-static int connect_dest(struct shim_sock *s, const struct sockaddr *a, socklen_t len, union dm_sockaddr *dest)
+/* Linux connects to the unspecified address (0.0.0.0, ::, ::ffff:0.0.0.0)
+ * as to this host: to the socket's own address when it is bound to one,
+ * to loopback otherwise (ip_route_output_key_hash), and getpeername says
+ * so. A UDP socket connected to 0.0.0.0:port receives from 127.0.0.1:port
+ * (a server's getsockname() after binding the wildcard, passed to its
+ * client as is). */
+static void connect_any_is_here(struct shim_sock *s, int fd, union dm_sockaddr *dest)
+{
+    union dm_sockaddr me = s->local;
+    if (s->state != SHIM_OFFLOADED) {
+        socklen_t l = sizeof(me);
+        if (DM_REAL(getsockname)(fd, &me.sa, &l) < 0)
+            me.sa.sa_family = AF_UNSPEC;
+    }
+    if (dest->sa.sa_family == AF_INET && dest->sin.sin_addr.s_addr == htonl(INADDR_ANY)) {
+        bool own = me.sa.sa_family == AF_INET && me.sin.sin_addr.s_addr != htonl(INADDR_ANY);
+        dest->sin.sin_addr.s_addr = own ? me.sin.sin_addr.s_addr : htonl(INADDR_LOOPBACK);
+    } else if (dest->sa.sa_family == AF_INET6) {
+        struct in6_addr *d = &dest->sin6.sin6_addr;
+        bool own = me.sa.sa_family == AF_INET6 && !IN6_IS_ADDR_UNSPECIFIED(&me.sin6.sin6_addr);
+        if (IN6_IS_ADDR_UNSPECIFIED(d))
+            *d = own ? me.sin6.sin6_addr : in6addr_loopback;
+        else if (IN6_IS_ADDR_V4MAPPED(d) && d->s6_addr32[3] == htonl(INADDR_ANY))
+            d->s6_addr32[3] = own && IN6_IS_ADDR_V4MAPPED(&me.sin6.sin6_addr) ? me.sin6.sin6_addr.s6_addr32[3]
+                                                                              : htonl(INADDR_LOOPBACK);
+    }
+}
+
+static int connect_dest(struct shim_sock *s, int fd, const struct sockaddr *a, socklen_t len,
+                        union dm_sockaddr *dest)
 {
     if (s->state == SHIM_PENDING && (s->phase == SHIM_LISTENING || shim_check_addr(a, len, s->family, dest) < 0))
         return SHIM_PASS;
     if (s->state == SHIM_ORPHAN)
         return -EIO;
-    if (s->state == SHIM_OFFLOADED)
-        return DM_MIN(shim_check_addr(a, len, s->family, dest), 0);
+    if (s->state == SHIM_OFFLOADED) {
+        int r = shim_check_addr(a, len, s->family, dest);
+        if (r < 0)
+            return r;
+    }
+    if (s->state == SHIM_PENDING || s->state == SHIM_OFFLOADED) /* dest filled */
+        connect_any_is_here(s, fd, dest);
     return 0;
 }
 
@@ -1136,7 +1170,7 @@ int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
     int r;
     if (a && len >= sizeof(sa_family_t) && a->sa_family == AF_UNSPEC)
         r = connect_unspec(s, a, len);
-    else if ((r = connect_dest(s, a, len, &dest)) == 0)
+    else if ((r = connect_dest(s, fd, a, len, &dest)) == 0)
         r = s->type == SOCK_DGRAM ? connect_udp(s, fd, &dest) : connect_stream(s, fd, &dest);
     shim_unlock();
     return r;

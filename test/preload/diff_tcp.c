@@ -154,6 +154,19 @@ int main(void)
     printf("sigpipe %d\n", got_sigpipe);
     SHOWV(read(c2, buf, 1));
     SHOW(close(c2));
+    /* MSG_TRUNC on a stream discards what it takes, without copying: a
+     * NULL buffer is valid (Linux's tcp_recvmsg) */
+    int c3 = connect_to(&la, 0);
+    int s3 = accept(l, NULL, NULL);
+    SHOWV(send(c3, "0123456789", 10, 0));
+    ms_sleep(30);
+    SHOWV(recv(s3, NULL, 4, MSG_TRUNC | MSG_PEEK));
+    SHOWV(recv(s3, NULL, 4, MSG_TRUNC));
+    memset(buf, 0, sizeof(buf));
+    SHOWV(recv(s3, buf, 6, 0));
+    printf("after the discarded 4: '%.6s'\n", buf);
+    SHOW(close(c3));
+    SHOW(close(s3));
     SHOW(close(l));
     SHOW(close(l));
     return 0;

@@ -65,6 +65,31 @@ int main(void)
     SHOWV(recv(u1, buf, sizeof(buf), MSG_DONTWAIT));
     printf("got '%.4s'\n", buf);
     SHOW(recv(u1, buf, sizeof(buf), MSG_DONTWAIT));
+    /* nor does poll count them (a resolver that polls, then reads) */
+    SHOWV(sendto(u3, "stranger", 8, 0, (struct sockaddr *)&u1a, sizeof(u1a)));
+    ms_sleep(20);
+    struct pollfd pf = { .fd = u1, .events = POLLIN };
+    SHOWV(poll(&pf, 1, 0));
+    /* what came before the connect stays, as on Linux */
+    int u4 = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in u4a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t u4l = sizeof(u4a);
+    bind(u4, (struct sockaddr *)&u4a, sizeof(u4a));
+    getsockname(u4, (struct sockaddr *)&u4a, &u4l);
+    pf.fd = u4;
+    SHOWV(poll(&pf, 1, 0)); /* (the hand-over, before the first datagram) */
+    SHOWV(sendto(u3, "early", 5, 0, (struct sockaddr *)&u4a, sizeof(u4a)));
+    ms_sleep(20);
+    SHOW(connect(u4, (struct sockaddr *)&b, sizeof(b)));
+    SHOWV(sendto(u2, "late", 4, 0, (struct sockaddr *)&u4a, sizeof(u4a)));
+    ms_sleep(20);
+    memset(buf, 0, sizeof(buf));
+    SHOWV(recv(u4, buf, sizeof(buf), MSG_DONTWAIT));
+    printf("got '%s'\n", buf);
+    memset(buf, 0, sizeof(buf));
+    SHOWV(recv(u4, buf, sizeof(buf), MSG_DONTWAIT));
+    printf("got '%s'\n", buf);
+    close(u4);
     close(u3);
     SHOWV(sendmmsg(u1, mm, 2, 0));
     ms_sleep(20);
