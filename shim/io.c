@@ -514,7 +514,16 @@ static int send_enter(struct shim_sock *s, int fd, const struct msghdr *msg, int
 
 /* A datagram's checks, made at the call as Linux makes them; *to becomes
  * the peer's address when the call named none. */
-static int send_dgram_check(struct shim_sock *s, size_t total, const union dm_sockaddr **to)
+/* 255.255.255.255 (or its v4-mapped form): always a broadcast on Linux,
+ * whatever the routes say. */
+static bool dgram_to_all(const union dm_sockaddr *to)
+{
+    if (to->sa.sa_family == AF_INET)
+        return to->sin.sin_addr.s_addr == htonl(INADDR_BROADCAST);
+    return IN6_IS_ADDR_V4MAPPED(&to->sin6.sin6_addr) && to->sin6.sin6_addr.s6_addr32[3] == htonl(INADDR_BROADCAST);
+}
+
+static int send_dgram_check(struct shim_sock *s, int fd, size_t total, const union dm_sockaddr **to)
 {
     if (!*to) {
         if (!s->udp_has_peer)
@@ -526,6 +535,13 @@ static int send_dgram_check(struct shim_sock *s, size_t total, const union dm_so
         return -EMSGSIZE;
     if (((*to)->sa.sa_family == AF_INET6 ? (*to)->sin6.sin6_port : (*to)->sin.sin_port) == 0)
         return -EINVAL; /* Linux checks it at the call, an async backend too late */
+    if (dm_unlikely(dgram_to_all(*to))) {
+        /* the same: a broadcast needs SO_BROADCAST (kept on the fd) */
+        int on = 0;
+        socklen_t l = sizeof(on);
+        if (DM_REAL(getsockopt)(fd, SOL_SOCKET, SO_BROADCAST, &on, &l) == 0 && !on)
+            return -EACCES;
+    }
     if (s->so_error) {
         int r = -s->so_error;
         s->so_error = 0;
@@ -635,7 +651,7 @@ static ssize_t send_wait(struct shim_sock *s, int fd, const struct msghdr *msg, 
     size_t total = iov_total(msg->msg_iov, msg->msg_iovlen, &err);
     if (err)
         return err;
-    ssize_t r = s->type == SOCK_DGRAM ? send_dgram_check(s, total, &to) : send_stream_check(s);
+    ssize_t r = s->type == SOCK_DGRAM ? send_dgram_check(s, fd, total, &to) : send_stream_check(s);
     if (r < 0)
         return r;
     if (s->type == SOCK_STREAM && total == 0)

@@ -101,6 +101,19 @@ int main(void)
         SHOWV(recv(u, &x, 1, 0));
     printf("  got '%c'\n", x ? x : '-');
     close(other);
+
+    printf("a broadcast without SO_BROADCAST, then a datagram to a peer:\n");
+    int bc = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in lo = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    SHOW(bind(bc, (struct sockaddr *)&lo, sizeof(lo))); /* routed through lo: no default route needed */
+    struct sockaddr_in all = { .sin_family = AF_INET, .sin_port = htons(9), .sin_addr.s_addr = htonl(INADDR_BROADCAST) };
+    SHOWV(sendto(bc, "h", 1, 0, (struct sockaddr *)&all, sizeof(all)));
+    ms_sleep(20);
+    SHOWV(sendto(bc, "i", 1, 0, (struct sockaddr *)&back, sizeof(back)));
+    int on = 1;
+    SHOW(setsockopt(bc, SOL_SOCKET, SO_BROADCAST, &on, sizeof(on)));
+    SHOWV(sendto(bc, "j", 1, 0, (struct sockaddr *)&all, sizeof(all)));
+    close(bc);
     close(srv);
     close(u);
     return 0;
