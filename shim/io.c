@@ -287,7 +287,10 @@ static bool recv_stream_once(struct shim_sock *s, struct recv_op *op, ssize_t *r
     }
     size_t want = op->waitall ? op->total : DM_MIN(op->total, (size_t)s->rcvlowat);
     bool ends = s->eof || s->rd_err || s->shut_rd;
-    if (s->rx_bytes && (op->copied + s->rx_bytes >= want || ends)) {
+    /* MSG_WAITALL takes what is there as it comes, as Linux's does: a
+     * request larger than the receive buffer would otherwise wait for
+     * bytes that cannot come until it takes some */
+    if (s->rx_bytes && (op->copied + s->rx_bytes >= want || ends || op->waitall)) {
         struct iovcur none = { NULL, 0, 0, 0 }; /* consumes without copying */
         op->copied += rx_stream_copy(s, op->discard ? &none : &op->cur, op->total - op->copied, op->peek);
         if (!op->peek)
@@ -416,7 +419,7 @@ static int push_bytes(struct shim_sock *s, struct iovcur *c, size_t n, const uni
 /* The pending error, reported once (Linux's sk_err) by whichever call
  * comes first: a reset that a send reports leaves recv only the end of
  * the stream (Linux's reset shut both directions). */
-static int send_take_error(struct shim_sock *s)
+int shim_sock_take_error(struct shim_sock *s)
 {
     int e = s->so_error;
     s->so_error = 0;
@@ -553,7 +556,7 @@ static int send_dgram_check(struct shim_sock *s, int fd, size_t total, const uni
 static int send_stream_check(struct shim_sock *s)
 {
     if (s->so_error && s->phase != SHIM_CONNECTING)
-        return -send_take_error(s);
+        return -shim_sock_take_error(s);
     if (s->shut_wr || s->wr_dead || (s->phase != SHIM_CONNECTED && s->phase != SHIM_CONNECTING))
         return -EPIPE;
     return 0;
@@ -568,7 +571,7 @@ static bool send_stream_closed(struct shim_sock *s, size_t sent, ssize_t *r)
     if (sent) {
         *r = (ssize_t)sent;
     } else if (s->so_error) {
-        *r = -send_take_error(s);
+        *r = -shim_sock_take_error(s);
     } else {
         *r = -EPIPE;
     }
@@ -626,7 +629,7 @@ static bool send_try(struct shim_sock *s, struct send_op *op, ssize_t *r)
         if (pr > 0)
             n = (size_t)pr;
         if (push_failed_now(s, qt)) {
-            int e = s->so_error ? send_take_error(s) : EPIPE;
+            int e = s->so_error ? shim_sock_take_error(s) : EPIPE;
             *r = op->sent ? (ssize_t)op->sent : -e;
             return true;
         }

@@ -651,6 +651,9 @@ static inline void shim_sock_want_rx(struct shim_sock *s)
 /* Its watches' epolls learn its instance (after a hand-over or a move). */
 void shim_watch_note_dp(struct shim_sock *s);
 uint32_t shim_sock_events(struct shim_sock *s, int fd); /* EPOLL* bits now */
+/* The pending error (0: none), taken: reported once, whichever call
+ * comes first (Linux's sk_err). */
+int shim_sock_take_error(struct shim_sock *s);
 /* A datagram of sga comes from s's connected peer. */
 bool shim_dgram_from_peer(const struct shim_sock *s, const demi_sgarray_t *sga);
 void shim_sock_changed(struct shim_sock *s);     /* input and output */

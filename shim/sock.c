@@ -1331,9 +1331,11 @@ int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
             if (s->state == SHIM_OFFLOADED)
                 shim_focus(s->dp);
             shim_progress();
+            /* reported once, as by a send or recv: a reset read here
+             * leaves recv the end of the stream (Linux's sk_err) */
             r = shim_put_int(s->so_error, val, len);
             if (r == 0)
-                s->so_error = 0;
+                (void)shim_sock_take_error(s);
         } else if (name == SO_ACCEPTCONN) {
             r = shim_put_int(s->phase == SHIM_LISTENING, val, len);
         } else if (name == SO_REUSEADDR) {
