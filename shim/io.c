@@ -423,7 +423,7 @@ int shim_sock_take_error(struct shim_sock *s)
 {
     int e = s->so_error;
     s->so_error = 0;
-    if (s->type == SOCK_STREAM && s->rd_err == e) {
+    if (e && s->type == SOCK_STREAM && s->rd_err == e) {
         s->rd_err = 0;
         s->eof = true;
     }
