@@ -63,6 +63,7 @@ int shim_epoll_create(int flags)
     pthread_mutex_init(&ep->lock, NULL);
     ep->kfd = kfd;
     ep->kick_fd = -1;
+    ep->nest_fd = -1;
     ep->wait_gen = shim_rt.inst_gen;
     ep->watch_id = shim_watch_id();
     dm_list_init(&ep->watches);
@@ -153,6 +154,10 @@ void shim_epoll_unref(struct shim_epoll *ep)
         watch_free(dm_list_entry(pos, struct shim_watch, elink));
     if (ep->kick_fd >= 0)
         DM_REAL(close)(ep->kick_fd);
+    if (ep->nest_fd >= 0)
+        DM_REAL(close)(ep->nest_fd);
+    for (unsigned i = 0; i < ep->nnested; i++)
+        shim_epoll_unref(ep->nested[i]);
     pthread_mutex_destroy(&ep->lock);
     free(ep);
 }
@@ -216,6 +221,91 @@ uint32_t shim_watch_check(struct shim_watch *w, uint32_t ready, uint32_t gen_in,
     return m;
 }
 
+/* shim_watch_check without its effects: would a wait report w now? */
+static bool watch_would_fire(const struct shim_watch *w)
+{
+    struct shim_watch probe = *w;
+    return shim_watch_check(&probe, shim_sock_events(w->s, w->fd), w->s->gen_in, w->s->gen_out) != 0;
+}
+
+/* ---- an epoll of ours waited on as a fd ----
+ *
+ * poll, select or another epoll on this epoll's fd see its kernel set
+ * only, where our sockets are not. So once it is waited on that way, an
+ * eventfd in the set (nest_fd, a marker its own waits drop) is kept
+ * readable while one of our sockets in it is ready: set when a watch
+ * becomes ready (shim_kick_for), synced at each look from outside and at
+ * the end of each of its own waits. The epoll's lock held. */
+static void nest_write(struct shim_epoll *ep, bool on)
+{
+    if (on == ep->nest_set)
+        return;
+    uint64_t v = 1;
+    ssize_t DM_UNUSED r = on ? DM_REAL(write)(ep->nest_fd, &v, sizeof(v)) : DM_REAL(read)(ep->nest_fd, &v, sizeof(v));
+    ep->nest_set = on;
+}
+
+void shim_epoll_nest(struct shim_epoll *ep)
+{
+    if (ep->nest_fd < 0) {
+        int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        struct epoll_event kev = { .events = EPOLLIN, .data.ptr = (void *)&shim_wait_marker };
+        if (fd < 0 || DM_REAL(epoll_ctl)(ep->kfd, EPOLL_CTL_ADD, fd, &kev) < 0) {
+            if (fd >= 0)
+                DM_REAL(close)(fd);
+            dm_log_once("shim", "an epoll waited on as a fd does not report our sockets (no eventfd: %m)");
+            return;
+        }
+        shim_leaf_lock(&ep->lock);
+        ep->nest_fd = fd;
+        ep->nest_set = false;
+        shim_leaf_unlock(&ep->lock);
+        ready_refill(ep); /* what is ready now, not only what changes next */
+    }
+    bool any = false;
+    struct dm_list *pos;
+    shim_leaf_lock(&ep->lock);
+    dm_list_for_each(pos, &ep->ready) {
+        if (watch_would_fire(dm_list_entry(pos, struct shim_watch, rlink))) {
+            any = true;
+            break;
+        }
+    }
+    nest_write(ep, any);
+    shim_leaf_unlock(&ep->lock);
+}
+
+void shim_epoll_nest_kick(struct shim_epoll *ep, struct shim_watch *w)
+{
+    if (!ep->nest_set && watch_would_fire(w))
+        nest_write(ep, true);
+}
+
+/* An epoll of ours put in (or taken out of) another's set. */
+static void nest_in(struct shim_epoll *outer, struct shim_epoll *inner, int op)
+{
+    unsigned i = 0;
+    while (i < outer->nnested && outer->nested[i] != inner)
+        i++;
+    if (op == EPOLL_CTL_DEL) {
+        if (i < outer->nnested) {
+            outer->nested[i] = outer->nested[--outer->nnested];
+            shim_epoll_unref(inner);
+        }
+        return;
+    }
+    shim_epoll_nest(inner);
+    if (i < outer->nnested)
+        return;
+    if (outer->nnested == SHIM_EPOLL_NESTED) {
+        dm_log_once("shim", "more than %d epolls in one epoll: the others' readiness is not withdrawn at once "
+                    "after it is read", SHIM_EPOLL_NESTED);
+        return;
+    }
+    inner->obj.refs++;
+    outer->nested[outer->nnested++] = inner;
+}
+
 static struct shim_watch *watch_find(struct shim_epoll *ep, struct shim_sock *s, int fd)
 {
     struct dm_list *pos, *tmp;
@@ -239,6 +329,8 @@ int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
     }
     if (!so || so->kind != SHIM_KIND_SOCK) {
         r = kernel_ctl((struct shim_epoll *)eo, op, fd, ev);
+        if (r == 0 && so && so->kind == SHIM_KIND_EPOLL)
+            nest_in((struct shim_epoll *)eo, (struct shim_epoll *)so, op);
         shim_unlock();
         return r;
     }
@@ -570,7 +662,7 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
          * the datapath may still have data to send */
         if (eo && eo->kind == SHIM_KIND_EPOLL && max > 0) {
             struct shim_epoll *ep0 = (struct shim_epoll *)eo;
-            if (!ep0->wait_mask && !shim_rt.inst) {
+            if (!ep0->wait_mask && !shim_rt.inst && !ep0->nnested) {
                 shim_unlock();
                 return SHIM_PASS;
             }
@@ -597,6 +689,8 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
     bool slept = false;
     for (;;) {
         shim_progress_step();
+        for (unsigned i = 0; dm_unlikely(i < ep->nnested); i++)
+            shim_epoll_nest(ep->nested[i]); /* their kernel fds say what is ready now */
         if (dm_unlikely(!shim_locked_all() && !ep_mine_only(ep, mine))) {
             /* epoll_ctl added another instance's socket while the lock
              * was down */
@@ -713,6 +807,8 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
         }
         /* loop: harvest and add our events to what the kernel gave */
     }
+    if (dm_unlikely(ep->nest_fd >= 0))
+        shim_epoll_nest(ep); /* what it reported may have been all there was */
     if (dm_unlikely(ep->obj.refs == 1))
         shim_lock_escalate(); /* closed meanwhile: the last ref frees it */
     shim_epoll_unref(ep);

@@ -42,6 +42,12 @@ static int scan_ours(struct pollfd *fds, nfds_t n, struct pollfd *k, struct shim
     int ready = 0;
     for (nfds_t i = 0; i < n; i++) {
         struct shim_obj *o = fds[i].fd >= 0 ? shim_fd_get(fds[i].fd) : NULL;
+        if (o && o->kind == SHIM_KIND_EPOLL) {
+            /* an epoll of ours: the kernel answers, from its set, where
+             * an eventfd stands for our sockets */
+            shim_epoll_nest((struct shim_epoll *)o);
+            continue;
+        }
         if (!o || o->kind != SHIM_KIND_SOCK)
             continue;
         struct shim_sock *s = (struct shim_sock *)o;

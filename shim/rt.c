@@ -782,6 +782,8 @@ void shim_kick_for(struct shim_sock *s)
         shim_watch_ready(w, &ep->ready);
         if (dm_unlikely(!dm_list_empty(&ep->sleepers)))
             shim_kick_list(&ep->sleepers);
+        if (dm_unlikely(ep->nest_fd >= 0))
+            shim_epoll_nest_kick(ep, w);
         shim_leaf_unlock(&ep->lock);
     }
 }

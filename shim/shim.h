@@ -255,6 +255,15 @@ struct shim_epoll {
                                 as we saw: a closed fd leaves it silently) */
     int kick_fd;             /* eventfd in kfd: another thread's progress made
                                 one of our sockets ready (-1 until first sleep) */
+    int nest_fd;             /* eventfd in kfd, readable while one of our
+                                sockets in the set is: this epoll is itself
+                                waited on (poll, select, another epoll), which
+                                sees kfd only (-1 until then; shim_epoll_nest) */
+    bool nest_set;
+#define SHIM_EPOLL_NESTED 8
+    struct shim_epoll *nested[SHIM_EPOLL_NESTED]; /* epolls of ours in this
+                                one's set (a ref each): synced before it looks */
+    unsigned nnested;
     struct dm_list watches;  /* struct shim_watch.elink */
     struct dm_list ready;    /* struct shim_watch.rlink: watches that may be
                                 ready (a wait looks at these, not at all) */
@@ -654,6 +663,10 @@ uint32_t shim_sock_events(struct shim_sock *s, int fd); /* EPOLL* bits now */
 /* The pending error (0: none), taken: reported once, whichever call
  * comes first (Linux's sk_err). */
 int shim_sock_take_error(struct shim_sock *s);
+/* An epoll of ours waited on as a fd (poll, select, another epoll): its
+ * kernel fd made readable while one of our sockets in it is ready. */
+void shim_epoll_nest(struct shim_epoll *ep);
+void shim_epoll_nest_kick(struct shim_epoll *ep, struct shim_watch *w);
 /* A datagram of sga comes from s's connected peer. */
 bool shim_dgram_from_peer(const struct shim_sock *s, const demi_sgarray_t *sga);
 void shim_sock_changed(struct shim_sock *s);     /* input and output */
