@@ -507,8 +507,11 @@ static int send_enter(struct shim_sock *s, int fd, const struct msghdr *msg, int
     }
     if (s->state == SHIM_ORPHAN)
         return shim_orphan_eio();
-    if (flags & MSG_OOB)
+    if (flags & MSG_OOB) {
+        dm_log_once("shim", "fd %d: a send with MSG_OOB: urgent data is not offered on offloaded sockets "
+                    "(EOPNOTSUPP; first of possibly several)", fd);
         return -EOPNOTSUPP;
+    }
     if (dm_unlikely(cm != NULL))
         dm_log_once("shim", "fd %d: %s in a send on an offloaded socket is not applied (first of possibly "
                     "several)", fd, cm);

@@ -124,6 +124,7 @@ struct ur_sock {
     uint8_t in_retry, in_starved;
     uint8_t conn_resume;       /* connect started on a replaced ring: poll for its end */
     uint8_t slot_later;        /* accepted, movable: its fixed slot at its first pop */
+    uint8_t acc_single;        /* a listener shut down: single-shot accepts only */
     int shut_how;
     int rx_err;                /* error to report on the next pop (positive) */
     uint32_t need;             /* UR_NEED_* */

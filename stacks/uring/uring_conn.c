@@ -38,7 +38,17 @@ void ur_acc_drop_all(struct ur_sock *s)
 
 static bool ur_acc_multishot(const struct ur_sock *s)
 {
-    return s->st->feat & UR_F_MULTISHOT_ACCEPT;
+    return (s->st->feat & UR_F_MULTISHOT_ACCEPT) && !s->acc_single;
+}
+
+/* EINVAL from a multishot accept: the kernel refusing multishot, or a
+ * listener that no longer listens (the application's shutdown(2)), which
+ * must not cost the other listeners their multishot accepts. */
+static bool ur_listening(const struct ur_sock *s)
+{
+    int on = 0;
+    socklen_t l = sizeof(on);
+    return getsockopt(s->fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &l) == 0 && on;
 }
 
 static int ur_accq_push(struct ur_sock *s, int fd, const union dm_sockaddr *addr)
@@ -153,6 +163,10 @@ void ur_acc_cqe(struct ur_sock *s, int res, uint32_t flags)
             close(res); /* out of memory: the peer sees a reset */
             DM_ERR(UR_MOD, "accept queue: out of memory, connection dropped");
         }
+    } else if (res == -EINVAL && was_ms && !ur_listening(s)) {
+        /* shut down: single-shot from now on, one per accept, each of
+         * which fails as Linux's does (no multishot re-armed in a loop) */
+        s->acc_single = 1;
     } else if (res == -EINVAL && was_ms) {
         dm_log_once(UR_MOD, "multishot accept refused by the kernel: single-shot accept");
         st->feat &= ~UR_F_MULTISHOT_ACCEPT;
