@@ -245,6 +245,8 @@ DM_HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struc
 DM_HOOK ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     DM_TRY(shim_fd_maybe(fd) && msg, shim_sendmsg(fd, msg, flags));
+    if (dm_unlikely(msg && msg->msg_controllen))
+        shim_scm_rights_check(msg); /* fds passed to another process */
     return DM_REAL(sendmsg)(fd, msg, flags);
 }
 

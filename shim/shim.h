@@ -667,6 +667,9 @@ int shim_sock_take_error(struct shim_sock *s);
  * kernel fd made readable while one of our sockets in it is ready. */
 void shim_epoll_nest(struct shim_epoll *ep);
 void shim_epoll_nest_kick(struct shim_epoll *ep, struct shim_watch *w);
+/* A message to a kernel socket passing fds (SCM_RIGHTS): one of ours
+ * among them reaches the other process as its placeholder (logged). */
+void shim_scm_rights_check(const struct msghdr *msg);
 /* A datagram of sga comes from s's connected peer. */
 bool shim_dgram_from_peer(const struct shim_sock *s, const demi_sgarray_t *sga);
 void shim_sock_changed(struct shim_sock *s);     /* input and output */

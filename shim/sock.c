@@ -1162,6 +1162,30 @@ static int connect_stream(struct shim_sock *s, int fd, const union dm_sockaddr *
     return connect_wait(s);
 }
 
+void shim_scm_rights_check(const struct msghdr *msg)
+{
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR((struct msghdr *)msg, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const int *fds = (const int *)CMSG_DATA(cm);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, fds + i, sizeof(fd));
+            if (!shim_fd_maybe(fd))
+                continue;
+            shim_lock();
+            struct shim_obj *o = shim_fd_get(fd);
+            bool ours = o && o->kind == SHIM_KIND_SOCK && ((struct shim_sock *)o)->state == SHIM_OFFLOADED;
+            shim_unlock();
+            if (ours)
+                dm_log_once("shim", "fd %d, passed to another process (SCM_RIGHTS), is a socket of the datapath: "
+                            "the other process gets its kernel placeholder, which is not the connection "
+                            "(shim/README.md; first of possibly several)", fd);
+        }
+    }
+}
+
 int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
 {
     union dm_sockaddr dest;

@@ -1,0 +1,19 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# scm-rights.sh PROGRAM LIBRARY BACKEND: a connection of the datapath
+# passed over a unix socket (SCM_RIGHTS) would reach the other process as
+# its kernel placeholder: the preload says so, once (shim/README.md).
+set -u
+prog=$1 lib=$(readlink -f "$2") be=$3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pre=$(ldd "$lib" 2>/dev/null | awk '/libasan\.so/ {print $3}')
+env LD_PRELOAD="${pre:+$pre }$lib" ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}" DEMI_BACKEND="$be" \
+  DEMI_LOG=info timeout 60 "$prog" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+fail() { echo "FAIL: $*"; cat "$tmp/out"; tail -5 "$tmp/err"; exit 1; }
+[ $rc = 0 ] || fail "exit $rc"
+grep -q "datapath started: backend $be" "$tmp/err" || fail "no socket went through the $be datapath"
+n=$(grep -c "passed to another process (SCM_RIGHTS)" "$tmp/err")
+[ "$n" = 1 ] || fail "$n warnings about the passed socket (want 1)"
+echo "the passed socket was reported once"

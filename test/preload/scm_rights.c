@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/* Passes a connection over a unix socket (SCM_RIGHTS), as a server that
+ * hands connections to another process does; scm-rights.sh checks that
+ * the preload says, once, that an offloaded socket cannot go that way. */
+#include <sys/un.h>
+#include "diff.h"
+
+int main(void)
+{
+    int l, c, s, pair[2];
+    tcp_conn(&l, &c, &s);
+    if (write(c, "x", 1) != 1 || socketpair(AF_UNIX, SOCK_STREAM, 0, pair) < 0)
+        die("setup");
+    char b;
+    if (read(s, &b, 1) != 1) /* the connection is in use: the datapath's */
+        die("read");
+    char ctl[CMSG_SPACE(sizeof(int))];
+    memset(ctl, 0, sizeof(ctl));
+    struct iovec iov = { "f", 1 };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &s, sizeof(int));
+    SHOWV(sendmsg(pair[0], &m, 0));
+    SHOWV(sendmsg(pair[0], &m, 0)); /* logged once */
+    close(pair[0]), close(pair[1]), close(c), close(s), close(l);
+    return 0;
+}
