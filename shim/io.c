@@ -119,6 +119,8 @@ static void rx_consume_head(struct shim_sock *s)
     dm_sgafree(shim_dp_inst(s->dp), &seg->sga);
     s->rx_head = (s->rx_head + 1) % SHIM_RXRING;
     s->rx_count--;
+    if (dm_unlikely(s->ubl != NULL))
+        shim_sock_ubl_refill(s);
 }
 
 /* Stream: copies up to max bytes from the ring. */

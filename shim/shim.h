@@ -212,6 +212,11 @@ struct shim_sock {
     int64_t rcvtimeo_ns, sndtimeo_ns; /* 0: none */
     union dm_sockaddr local, peer; /* of s->family (v4-mapped peers on [::]) */
     struct shim_rxseg rx[SHIM_RXRING];
+    /* UDP: datagrams the placeholder had queued before the hand-over
+     * beyond the ring, oldest first, moved in as it empties; no pop is
+     * posted meanwhile (they are older than anything it would bring) */
+    struct shim_rxseg *ubl;
+    uint32_t ubl_head, ubl_n;
     struct { demi_qtoken_t qt; uint32_t len; } tx[SHIM_TXRING];
     /* listeners and connecting sockets */
     int backlog;
@@ -670,6 +675,8 @@ void shim_epoll_nest_kick(struct shim_epoll *ep, struct shim_watch *w);
 /* A message to a kernel socket passing fds (SCM_RIGHTS): one of ours
  * among them reaches the other process as its placeholder (logged). */
 void shim_scm_rights_check(const struct msghdr *msg);
+/* The UDP backlog (ubl) into the ring, as far as it has room. */
+void shim_sock_ubl_refill(struct shim_sock *s);
 /* A datagram of sga comes from s's connected peer. */
 bool shim_dgram_from_peer(const struct shim_sock *s, const demi_sgarray_t *sga);
 void shim_sock_changed(struct shim_sock *s);     /* input and output */

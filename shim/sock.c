@@ -151,6 +151,29 @@ void shim_sock_rx_drop(struct shim_sock *s)
         s->rx_count--;
     }
     s->rx_bytes = 0;
+    if (s->ubl) {
+        for (uint32_t i = s->ubl_head; live && i < s->ubl_n; i++)
+            dm_sgafree(shim_dp_inst(s->dp), &s->ubl[i].sga);
+        free(s->ubl);
+        s->ubl = NULL;
+        s->ubl_head = s->ubl_n = 0;
+    }
+}
+
+void shim_sock_ubl_refill(struct shim_sock *s)
+{
+    while (s->ubl_head < s->ubl_n && s->rx_count < SHIM_RXRING) {
+        struct shim_rxseg *seg = &s->ubl[s->ubl_head++];
+        s->rx[(s->rx_head + s->rx_count) % SHIM_RXRING] = *seg;
+        s->rx_count++;
+        s->rx_bytes += seg->len;
+    }
+    if (s->ubl_head == s->ubl_n) {
+        free(s->ubl);
+        s->ubl = NULL;
+        s->ubl_head = s->ubl_n = 0;
+        shim_sock_post(s); /* the datapath's datagrams now */
+    }
 }
 
 /* Linux resets a connection closed with received bytes the application
@@ -262,9 +285,22 @@ static void sock_replay_opts(struct shim_sock *s, int kfd)
 
 /* Datagrams the placeholder received before the hand-over (sent to the
  * port before the program's first recv or poll) are read first, as on
- * Linux: they move to the socket's receive queue. Beyond its SHIM_RXRING
- * slots they are dropped (counted in the debug log), as a full socket
- * buffer drops them. */
+ * Linux: they move to the socket's receive queue, those beyond its
+ * SHIM_RXRING slots to its backlog (ubl), all that the kernel had queued
+ * (its SO_RCVBUF bounds them). Only a pool or heap that has no room
+ * drops one (counted in the debug log). */
+static bool ubl_add(struct shim_sock *s, const struct shim_rxseg *seg)
+{
+    if (s->ubl_n == 0 || (s->ubl_n >= SHIM_RXRING && (s->ubl_n & (s->ubl_n - 1)) == 0)) { /* full: 16, 32... */
+        struct shim_rxseg *n = realloc(s->ubl, sizeof(*n) * (s->ubl_n ? s->ubl_n * 2 : SHIM_RXRING));
+        if (!n)
+            return false;
+        s->ubl = n;
+    }
+    s->ubl[s->ubl_n++] = *seg;
+    return true;
+}
+
 static void udp_take_queued(struct shim_sock *s, int fd, struct dm_instance *inst)
 {
     unsigned took = 0, dropped = 0;
@@ -276,10 +312,8 @@ static void udp_take_queued(struct shim_sock *s, int fd, struct dm_instance *ins
         if (n < 0)
             break;
         int err = 0;
-        demi_sgarray_t sga = { 0 };
-        if (s->rx_count < SHIM_RXRING)
-            sga = dm_sgaalloc(inst, (size_t)DM_MAX(n, 1), &err);
-        if (s->rx_count >= SHIM_RXRING || err) {
+        demi_sgarray_t sga = dm_sgaalloc(inst, (size_t)DM_MAX(n, 1), &err);
+        if (err) {
             (void)DM_REAL(recvfrom)(fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
             dropped++;
             continue;
@@ -293,12 +327,16 @@ static void udp_take_queued(struct shim_sock *s, int fd, struct dm_instance *ins
         }
         sga.sga_segs[0].sgaseg_len = (uint32_t)n;
         memcpy(&sga.sga_addr6, &from, DM_MIN(sizeof(sga.sga_addr6), (size_t)fl));
-        struct shim_rxseg *seg = &s->rx[(s->rx_head + s->rx_count) % SHIM_RXRING];
-        seg->sga = sga;
-        seg->off = 0;
-        seg->len = (uint32_t)n;
-        s->rx_count++;
-        s->rx_bytes += (size_t)n;
+        struct shim_rxseg one = { .sga = sga, .off = 0, .len = (uint32_t)n };
+        if (s->rx_count < SHIM_RXRING && !s->ubl) {
+            s->rx[(s->rx_head + s->rx_count) % SHIM_RXRING] = one;
+            s->rx_count++;
+            s->rx_bytes += (size_t)n;
+        } else if (!ubl_add(s, &one)) {
+            dm_sgafree(inst, &sga);
+            dropped++;
+            continue;
+        }
         took++;
     }
     if (took || dropped)
@@ -601,7 +639,7 @@ void shim_sock_post(struct shim_sock *s)
         return;
     }
     bool can = s->type == SOCK_STREAM ? s->phase == SHIM_CONNECTED : s->udp_pop_ok;
-    if (!can || s->rx_lazy || s->pop_pending || s->eof || s->rd_err || s->rx_count >= SHIM_RXRING ||
+    if (!can || s->ubl || s->rx_lazy || s->pop_pending || s->eof || s->rd_err || s->rx_count >= SHIM_RXRING ||
         (int64_t)s->rx_bytes >= sock_rcv_limit(s))
         return;
     r = dm_pop(inst, &s->pop_qt, s->qd);
