@@ -675,7 +675,7 @@ static ssize_t send_wait(struct shim_sock *s, int fd, const struct msghdr *msg, 
         }
     }
     /* push promptly: one poll sends what we queued (or the turn's end) */
-    shim_tx_after_send(s);
+    shim_tx_after_send(s, fd);
     io_sock_put(s);
     return r;
 }

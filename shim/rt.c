@@ -1141,14 +1141,76 @@ static bool turn_count_send(void)
 /* memcached -t 1 under uring (server CPU 0, memcaslap CPU 1): a flush
  * per send cost 7.3-8.5 us of server CPU per request, one per turn
  * 5.9-6.3 (the kernel's own: 5.8-6.2). */
-void shim_tx_after_send(struct shim_sock *s)
+/* Blocking stream sockets whose last send returned with bytes still on
+ * their way into the kernel: Linux's blocking send returns once its bytes
+ * are in the kernel's buffer, ours once they are in ours (DEMI_SNDBUF),
+ * and moving them on takes calls into the datapath. Before this thread
+ * blocks elsewhere (dm_before_block and the waits of hooks_thread.c, as
+ * for owed sends) it finishes those sends, as Linux's send would have
+ * done before returning; without that, a thread that sent more than the
+ * kernel's buffer holds and then joined a thread left the rest unsent.
+ * By fd, no ref (a ref would keep a closed socket from its FIN): one that
+ * fd no longer names is passed over. More than TX_WAIT_MAX sockets: the
+ * others as before. This thread's instance's only (its lock is the one
+ * the flush takes). */
+#define TX_WAIT_MAX 8
+static __thread struct {
+    struct shim_sock *s;
+    int fd;
+} tls_tx_wait[TX_WAIT_MAX];
+static __thread unsigned tls_ntx_wait;
+
+static void tx_wait_note(struct shim_sock *s, int fd)
+{
+    for (unsigned i = 0; i < tls_ntx_wait; i++)
+        if (tls_tx_wait[i].s == s && tls_tx_wait[i].fd == fd)
+            return;
+    if (tls_ntx_wait == TX_WAIT_MAX)
+        return;
+    tls_tx_wait[tls_ntx_wait].s = s;
+    tls_tx_wait[tls_ntx_wait++].fd = fd;
+    shim_tx_owed = true;
+}
+
+/* Until the noted sockets' sends are all in the kernel, they fail, or
+ * DEMI_LINGER_MS passes without one byte moving. Lock held. */
+static void tx_wait_drain(void)
+{
+    int64_t start = dm_clock_ns(), moved = start;
+    uint64_t left_before = UINT64_MAX;
+    for (;;) {
+        uint64_t left = 0;
+        for (unsigned i = 0; i < tls_ntx_wait; i++) {
+            struct shim_sock *s = tls_tx_wait[i].s;
+            if (shim_fd_get(tls_tx_wait[i].fd) != &s->obj)
+                continue; /* closed (its linger goes on without us) */
+            if (s->state == SHIM_OFFLOADED && !s->closed && !s->wr_dead && !s->so_error)
+                left += s->tx_bytes;
+        }
+        int64_t now = dm_clock_ns();
+        if (left != left_before) {
+            left_before = left;
+            moved = now;
+        }
+        if (!left || now - moved > shim_rt.cfg.linger_ms * DM_NS_PER_MS)
+            break;
+        shim_progress_step();
+        if (shim_block(start, moved + shim_rt.cfg.linger_ms * DM_NS_PER_MS) == -EINTR)
+            break; /* a handler ran: the wait it interrupted goes on */
+    }
+    tls_ntx_wait = 0;
+}
+
+void shim_tx_after_send(struct shim_sock *s, int fd)
 {
     if (turn_count_send() && s->dp == shim_dp_current()) {
         shim_tx_owed = true;
-        return;
+    } else {
+        shim_tx_owed = false;
+        shim_progress_step();
     }
-    shim_tx_owed = false;
-    shim_progress_step();
+    if (s->type == SOCK_STREAM && !s->nonblock && s->tx_count && s->dp == shim_dp_current())
+        tx_wait_note(s, fd);
 }
 
 void shim_tx_turn_forget(void)
@@ -1166,6 +1228,8 @@ void shim_tx_flush_owed(void)
     else
         shim_lock();
     shim_tx_order();
+    if (dm_unlikely(tls_ntx_wait != 0))
+        tx_wait_drain();
     shim_unlock();
 }
 

@@ -497,7 +497,7 @@ int shim_progress_step(void);
 extern __thread bool shim_tx_owed __attribute__((tls_model("initial-exec")));
 void shim_turn_begin(void);
 void shim_turn_end(int nevents);
-void shim_tx_after_send(struct shim_sock *s);
+void shim_tx_after_send(struct shim_sock *s, int fd);
 void shim_tx_flush_owed(void);
 /* A forked child: its parent's turn is not its own (lock held). */
 void shim_tx_turn_forget(void);
