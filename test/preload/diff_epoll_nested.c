@@ -27,10 +27,8 @@ static void later(pthread_t *t, int fd)
 int main(void)
 {
     dt_watchdog(30);
-    struct sockaddr_in la;
-    int l = dt_listener(&la, 0, 16);
-    int c = connect_to(&la, 0);
-    int s = accept(l, NULL, NULL);
+    int l, c, s;
+    tcp_conn(&l, &c, &s);
     int inner = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = { .events = EPOLLIN, .data.fd = s }, out[4];
     SHOW(epoll_ctl(inner, EPOLL_CTL_ADD, s, &ev));

@@ -31,10 +31,8 @@ static void *reader(void *arg)
 int main(void)
 {
     dt_watchdog(40);
-    struct sockaddr_in la;
-    int l = dt_listener(&la, 0, 16);
-    int c = connect_to(&la, 0);
-    int s = accept(l, NULL, NULL);
+    int l, c, s;
+    tcp_conn(&l, &c, &s);
     rfd = s;
     pthread_t t;
     dt_set_phase("send, then join the slow reader");

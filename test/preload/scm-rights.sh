@@ -7,9 +7,8 @@ set -u
 prog=$1 lib=$(readlink -f "$2") be=$3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pre=$(ldd "$lib" 2>/dev/null | awk '/libasan\.so/ {print $3}')
-env LD_PRELOAD="${pre:+$pre }$lib" ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}" DEMI_BACKEND="$be" \
-  DEMI_LOG=info timeout 60 "$prog" >"$tmp/out" 2>"$tmp/err"
+. "$(dirname "$0")/preloaded.sh"
+preloaded "$be" "$tmp/out" "$tmp/err" "$prog"
 rc=$?
 fail() { echo "FAIL: $*"; cat "$tmp/out"; tail -5 "$tmp/err"; exit 1; }
 [ $rc = 0 ] || fail "exit $rc"
