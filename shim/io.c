@@ -520,8 +520,6 @@ static int send_enter(struct shim_sock *s, int fd, const struct msghdr *msg, int
     return 0;
 }
 
-/* A datagram's checks, made at the call as Linux makes them; *to becomes
- * the peer's address when the call named none. */
 /* 255.255.255.255 (or its v4-mapped form): always a broadcast on Linux,
  * whatever the routes say. */
 static bool dgram_to_all(const union dm_sockaddr *to)
@@ -531,6 +529,8 @@ static bool dgram_to_all(const union dm_sockaddr *to)
     return IN6_IS_ADDR_V4MAPPED(&to->sin6.sin6_addr) && to->sin6.sin6_addr.s6_addr32[3] == htonl(INADDR_BROADCAST);
 }
 
+/* A datagram's checks, made at the call as Linux makes them; *to becomes
+ * the peer's address when the call named none. */
 static int send_dgram_check(struct shim_sock *s, int fd, size_t total, const union dm_sockaddr **to)
 {
     if (!*to) {

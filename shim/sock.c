@@ -1059,24 +1059,24 @@ static int connect_unspec(struct shim_sock *s, const struct sockaddr *a, socklen
  * client as is). */
 static void connect_any_is_here(struct shim_sock *s, int fd, union dm_sockaddr *dest)
 {
+    bool v4 = dest->sa.sa_family == AF_INET;
+    struct in6_addr *d6 = &dest->sin6.sin6_addr;
+    if (v4 ? dest->sin.sin_addr.s_addr != htonl(INADDR_ANY)
+           : !IN6_IS_ADDR_UNSPECIFIED(d6) && !(IN6_IS_ADDR_V4MAPPED(d6) && d6->s6_addr32[3] == htonl(INADDR_ANY)))
+        return; /* the usual case: no syscall */
     union dm_sockaddr me = s->local;
-    if (s->state != SHIM_OFFLOADED) {
-        socklen_t l = sizeof(me);
-        if (DM_REAL(getsockname)(fd, &me.sa, &l) < 0)
-            me.sa.sa_family = AF_UNSPEC;
-    }
-    if (dest->sa.sa_family == AF_INET && dest->sin.sin_addr.s_addr == htonl(INADDR_ANY)) {
-        bool own = me.sa.sa_family == AF_INET && me.sin.sin_addr.s_addr != htonl(INADDR_ANY);
-        dest->sin.sin_addr.s_addr = own ? me.sin.sin_addr.s_addr : htonl(INADDR_LOOPBACK);
-    } else if (dest->sa.sa_family == AF_INET6) {
-        struct in6_addr *d = &dest->sin6.sin6_addr;
-        bool own = me.sa.sa_family == AF_INET6 && !IN6_IS_ADDR_UNSPECIFIED(&me.sin6.sin6_addr);
-        if (IN6_IS_ADDR_UNSPECIFIED(d))
-            *d = own ? me.sin6.sin6_addr : in6addr_loopback;
-        else if (IN6_IS_ADDR_V4MAPPED(d) && d->s6_addr32[3] == htonl(INADDR_ANY))
-            d->s6_addr32[3] = own && IN6_IS_ADDR_V4MAPPED(&me.sin6.sin6_addr) ? me.sin6.sin6_addr.s6_addr32[3]
-                                                                              : htonl(INADDR_LOOPBACK);
-    }
+    socklen_t l = sizeof(me);
+    if (s->state != SHIM_OFFLOADED && DM_REAL(getsockname)(fd, &me.sa, &l) < 0)
+        me.sa.sa_family = AF_UNSPEC;
+    bool own4 = me.sa.sa_family == AF_INET && me.sin.sin_addr.s_addr != htonl(INADDR_ANY);
+    bool own6 = me.sa.sa_family == AF_INET6 && !IN6_IS_ADDR_UNSPECIFIED(&me.sin6.sin6_addr);
+    if (v4)
+        dest->sin.sin_addr.s_addr = own4 ? me.sin.sin_addr.s_addr : htonl(INADDR_LOOPBACK);
+    else if (IN6_IS_ADDR_UNSPECIFIED(d6))
+        *d6 = own6 ? me.sin6.sin6_addr : in6addr_loopback;
+    else /* ::ffff:0.0.0.0 */
+        d6->s6_addr32[3] = own6 && IN6_IS_ADDR_V4MAPPED(&me.sin6.sin6_addr) ? me.sin6.sin6_addr.s6_addr32[3]
+                                                                           : htonl(INADDR_LOOPBACK);
 }
 
 static int connect_dest(struct shim_sock *s, int fd, const struct sockaddr *a, socklen_t len,

@@ -12,8 +12,9 @@
  *         checksums and hands them to the device: ns per push.
  *  rtt:   64 B echo a -> b -> a, both polled by this thread.
  *  bulk:  one direction, MTU 1500 and 9000, Gbit/s of payload.
- * Usage: bench_inet [iterations (default 20000)] [bulk MiB (default 256)] [ipv6]
- * With "ipv6" every metric runs over IPv6 (fd00::1 <-> fd00::2) instead.
+ * Usage: bench_inet [iterations (default 20000)] [bulk MiB (default 256; 0: no bulk)] [ipv6]
+ * With "ipv6" every metric runs over IPv6 (fd00::1 <-> fd00::2) instead;
+ * with ONLY=rtt in the environment, the echo alone (to profile it).
  */
 #include <stdio.h>
 #include <stdlib.h>
