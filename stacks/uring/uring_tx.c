@@ -267,6 +267,24 @@ void ur_tx_cqe(struct ur_sock *s, int res, uint32_t flags)
     }
 }
 
+/* The peer has finished, and the reset that answers bytes sent after its
+ * FIN (sk_err: EPIPE in CLOSE_WAIT) may have come already. Linux's send
+ * reports it at the call; a push into the ring would report it a call
+ * late, as a send that "worked". So a stream whose peer is gone asks the
+ * kernel first: one getsockopt per send, only in that state, and once it
+ * failed, every later send fails too (the kernel's send_shutdown). */
+static int ur_tx_peer_error(struct ur_sock *s)
+{
+    if (s->tx_reset)
+        return EPIPE;
+    int err = 0;
+    socklen_t l = sizeof(err);
+    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0 || err == 0)
+        return 0;
+    s->tx_reset = 1;
+    return err;
+}
+
 int ur_push(void *stp, struct dm_queue *q, struct dm_op *op)
 {
     (void)stp;
@@ -276,6 +294,11 @@ int ur_push(void *stp, struct dm_queue *q, struct dm_op *op)
     if (s->type == SOCK_STREAM) {
         if (s->state == UR_S_NEW || s->state == UR_S_LISTEN)
             return -ENOTCONN;
+        if (dm_unlikely(s->eof)) {
+            int err = ur_tx_peer_error(s);
+            if (err)
+                return -err;
+        }
     } else {
         if (!op->has_addr && s->state != UR_S_CONNECTED)
             return -EDESTADDRREQ;
