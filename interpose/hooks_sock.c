@@ -5,6 +5,7 @@
  * otherwise - or when the shim answers SHIM_PASS - call libc. errno is set
  * here and only here.
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <sys/sendfile.h>
 #include "interpose/hooks.h"
@@ -180,8 +181,8 @@ DM_HOOK ssize_t read(int fd, void *buf, size_t n)
 
 DM_HOOK ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
-    if (shim_fd_maybe(fd) && cnt < 0) {
-        errno = EINVAL;
+    if (shim_fd_maybe(fd) && (cnt < 0 || cnt > IOV_MAX)) {
+        errno = EINVAL; /* (sendmsg's and recvmsg's is EMSGSIZE) */
         return -1;
     }
     struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = cnt < 0 ? 0 : (size_t)cnt };
@@ -197,8 +198,8 @@ DM_HOOK ssize_t write(int fd, const void *buf, size_t n)
 
 DM_HOOK ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
-    if (shim_fd_maybe(fd) && cnt < 0) {
-        errno = EINVAL;
+    if (shim_fd_maybe(fd) && (cnt < 0 || cnt > IOV_MAX)) {
+        errno = EINVAL; /* (sendmsg's and recvmsg's is EMSGSIZE) */
         return -1;
     }
     struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = cnt < 0 ? 0 : (size_t)cnt };

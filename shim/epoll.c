@@ -35,6 +35,10 @@
 #include "interpose/real.h"
 #include "shim/shim.h"
 
+/* The events that may go with EPOLLEXCLUSIVE (fs/eventpoll.c) */
+#define EP_EXCLUSIVE_OK \
+    (EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLWAKEUP | EPOLLET | EPOLLEXCLUSIVE)
+
 static const char shim_wait_marker; /* data.ptr of the wait fd's entry */
 
 int shim_epoll_create(int flags)
@@ -372,6 +376,10 @@ int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
             r = -EEXIST;
             break;
         }
+        if ((ev->events & EPOLLEXCLUSIVE) && (ev->events & ~EP_EXCLUSIVE_OK)) {
+            r = -EINVAL; /* ep_ctl: only these bits go with EPOLLEXCLUSIVE */
+            break;
+        }
         w = calloc(1, sizeof(*w));
         if (!w) {
             r = -ENOMEM;
@@ -671,9 +679,9 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
             return SHIM_PASS;
         }
     }
-    if (max <= 0) {
+    if (max <= 0 || shim_bad_ptr(evs)) {
         shim_unlock();
-        return -EINVAL;
+        return max <= 0 ? -EINVAL : -EFAULT;
     }
     struct shim_epoll *ep = (struct shim_epoll *)eo;
     ep->obj.refs++;

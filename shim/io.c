@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "dm/buf.h"
 #include "dm/instance.h"
 #include "dm/log.h"
@@ -32,12 +33,18 @@ struct iovcur {
     size_t cnt, idx, off;
 };
 
-static size_t iov_total(const struct iovec *iov, size_t cnt, int *err)
+/* The bytes of an iovec array, checked as Linux checks it; `copies`: its
+ * buffers will be read or written (not a TCP MSG_TRUNC receive). */
+static size_t iov_total(const struct iovec *iov, size_t cnt, int *err, bool copies)
 {
     size_t t = 0;
     *err = 0;
     if (cnt > IOV_MAX) {
         *err = -EMSGSIZE;
+        return 0;
+    }
+    if (cnt && shim_bad_ptr(iov)) {
+        *err = -EFAULT;
         return 0;
     }
     for (size_t i = 0; i < cnt; i++) {
@@ -47,6 +54,13 @@ static size_t iov_total(const struct iovec *iov, size_t cnt, int *err)
         }
         t += iov[i].iov_len;
     }
+    /* (Linux says EFAULT only once it copies: a receive with nothing to
+     * read waits or gives EAGAIN first; this says it at once.) */
+    for (size_t i = 0; copies && i < cnt; i++)
+        if (shim_bad_ptr(iov[i].iov_base) && iov[i].iov_len) {
+            *err = -EFAULT;
+            return 0;
+        }
     return t;
 }
 
@@ -288,6 +302,8 @@ static bool recv_stream_once(struct shim_sock *s, struct recv_op *op, ssize_t *r
         return true;
     }
     size_t want = op->waitall ? op->total : DM_MIN(op->total, (size_t)s->rcvlowat);
+    if (op->peek && (op->flags & MSG_WAITALL) && !shim_sock_rx_full(s))
+        want = op->total; /* Linux's peek waits for all of it too (while more can come) */
     bool ends = s->eof || s->rd_err || s->shut_rd;
     /* MSG_WAITALL takes what is there as it comes, as Linux's does: a
      * request larger than the receive buffer would otherwise wait for
@@ -318,7 +334,7 @@ static bool recv_stream_once(struct shim_sock *s, struct recv_op *op, ssize_t *r
 static ssize_t recv_wait(struct shim_sock *s, int fd, struct msghdr *msg, int flags)
 {
     int err;
-    size_t total = iov_total(msg->msg_iov, msg->msg_iovlen, &err);
+    size_t total = iov_total(msg->msg_iov, msg->msg_iovlen, &err, !((flags & MSG_TRUNC) && s->type == SOCK_STREAM));
     if (err)
         return err;
     bool peek = flags & MSG_PEEK;
@@ -449,7 +465,7 @@ static ssize_t send_segmented(int fd, const struct msghdr *msg, int flags, uint1
     if (!seg)
         return -ENOMEM;
     int err = 0;
-    size_t total = iov_total(msg->msg_iov, msg->msg_iovlen, &err);
+    size_t total = iov_total(msg->msg_iov, msg->msg_iovlen, &err, true);
     if (err)
         return err;
     if (total > (size_t)gso * UDP_MAX_SEGMENTS)
@@ -496,7 +512,19 @@ static int send_enter(struct shim_sock *s, int fd, const struct msghdr *msg, int
                       const union dm_sockaddr **to, uint16_t *gso)
 {
     if (s->type == SOCK_DGRAM && msg->msg_name && msg->msg_namelen) {
-        int r = shim_check_addr(msg->msg_name, msg->msg_namelen, s->family, dest);
+        const struct sockaddr *na = msg->msg_name;
+        int r;
+        if (dm_unlikely(na->sa_family == AF_UNSPEC) && s->family == AF_INET &&
+            msg->msg_namelen >= sizeof(struct sockaddr_in)) {
+            /* udp_sendmsg takes AF_UNSPEC for AF_INET (as old programs
+             * send) */
+            memset(dest, 0, sizeof(*dest));
+            memcpy(&dest->sin, na, sizeof(dest->sin));
+            dest->sin.sin_family = AF_INET;
+            r = 0;
+        } else {
+            r = shim_check_addr(na, msg->msg_namelen, s->family, dest);
+        }
         if (r < 0)
             return s->state == SHIM_PENDING ? SHIM_PASS : r; /* the kernel's errno */
         *to = dest;
@@ -656,7 +684,7 @@ static ssize_t send_wait(struct shim_sock *s, int fd, const struct msghdr *msg, 
     int err;
     shim_sock_use(s);
     shim_focus(s->dp);
-    size_t total = iov_total(msg->msg_iov, msg->msg_iovlen, &err);
+    size_t total = iov_total(msg->msg_iov, msg->msg_iovlen, &err, true);
     if (err)
         return err;
     ssize_t r = s->type == SOCK_DGRAM ? send_dgram_check(s, fd, total, &to) : send_stream_check(s);
@@ -786,6 +814,12 @@ ssize_t shim_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
     shim_unlock();
     if (kernel)
         return SHIM_PASS;
+    /* Linux reads in_fd through the page cache: a pipe or a socket is
+     * EINVAL (with an offset, a pipe's ESPIPE comes first: pread's);
+     * read would take the pipe's bytes, so look first. */
+    struct stat st;
+    if (!offset && fstat(in_fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+        return -EINVAL;
     while (done < count) {
         size_t k = DM_MIN(count - done, sizeof(buf));
         ssize_t n = offset ? pread(in_fd, buf, k, pos) : DM_REAL(read)(in_fd, buf, k);

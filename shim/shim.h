@@ -685,6 +685,8 @@ void shim_sock_changed_out(struct shim_sock *s);
 void shim_sock_rx_drop(struct shim_sock *s);
 bool shim_sock_close_resets(const struct shim_sock *s);
 void shim_sock_rcvbuf_to_backend(struct shim_sock *s);
+/* Holds all it may receive: no more comes until the application reads. */
+bool shim_sock_rx_full(const struct shim_sock *s);
 /* After a sleep (lock dropped, the caller holds a ref): does fd still name s? */
 static inline bool shim_sock_still(struct shim_sock *s, int fd) { return shim_fd_get(fd) == &s->obj; }
 
@@ -900,6 +902,14 @@ const char *shim_cmsg_unsupported(const struct msghdr *msg, uint16_t *gso);
 const char *shim_opt_name(int level, int name);
 
 /* Helpers */
+/* A pointer argument into the zero page (NULL, a member of a NULL
+ * struct): the kernel's copy would fault, so the call is EFAULT where the
+ * shim's own access would crash the program. Other bad pointers are not
+ * looked for (that would cost a system call). */
+static inline bool shim_bad_ptr(const void *p)
+{
+    return dm_unlikely((uintptr_t)p < 4096);
+}
 int shim_copy_addr(const union dm_sockaddr *sa, struct sockaddr *a, socklen_t *len);
 /* An address argument for a socket of this family, checked as Linux does. */
 int shim_check_addr(const struct sockaddr *a, socklen_t len, int family, union dm_sockaddr *out);

@@ -225,6 +225,11 @@ void shim_sock_free(struct shim_sock *s)
     if (sock_live(s)) {
         shim_sock_rx_drop(s);
         while (s->acc_count) {
+            /* connections the application never accepted: reset, as
+             * Linux's listener resets its accept queue at close */
+            struct linger lg = { 1, 0 };
+            (void)dm_setsockopt(shim_dp_inst(s->dp), s->accq[s->acc_head].qd, SOL_SOCKET, SO_LINGER, &lg,
+                                sizeof(lg));
             dm_close(shim_dp_inst(s->dp), s->accq[s->acc_head].qd);
             s->acc_head = (s->acc_head + 1) % SHIM_ACCQ;
             s->acc_count--;
@@ -234,8 +239,11 @@ void shim_sock_free(struct shim_sock *s)
     } else if (s->state != SHIM_PENDING && shim_dp_live(s->dp)) {
         shim_qmap_del(s);
     }
-    for (unsigned i = 0; i < s->kacc_count; i++)
+    for (unsigned i = 0; i < s->kacc_count; i++) {
+        struct linger lg = { 1, 0 }; /* (the same) */
+        (void)DM_REAL(setsockopt)(s->kaccq[i], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
         DM_REAL(close)(s->kaccq[i]);
+    }
     if (s->kfd >= 0)
         DM_REAL(close)(s->kfd); /* an inherited connection: this process's reference */
     free(s->carry);
@@ -563,6 +571,11 @@ static int64_t sock_rcv_limit(const struct shim_sock *s)
     return s->rcvbuf ? DM_MIN(s->rcvbuf, shim_rt.cfg.rcvbuf) : shim_rt.cfg.rcvbuf;
 }
 
+bool shim_sock_rx_full(const struct shim_sock *s)
+{
+    return s->rx_count >= SHIM_RXRING || (int64_t)s->rx_bytes >= sock_rcv_limit(s);
+}
+
 /* The SO_RCVBUF the application set, to the backend's socket again: one
  * that moved to another instance, or was adopted there, is a new socket
  * to the backend, whose limit on what it queues comes from this option. */
@@ -690,7 +703,8 @@ uint32_t shim_sock_events(struct shim_sock *s, int fd)
                (s->phase == SHIM_CONN_FAILED ? EPOLLIN | EPOLLRDNORM | EPOLLRDHUP : 0);
     if (s->rd_err)
         return ev | EPOLLIN | EPOLLRDNORM | EPOLLRDHUP | EPOLLOUT | EPOLLWRNORM | EPOLLHUP;
-    if (s->rx_bytes || s->eof || s->shut_rd)
+    /* SO_RCVLOWAT bytes, as tcp_poll; or all the receive may hold */
+    if ((s->rx_bytes && ((int64_t)s->rx_bytes >= s->rcvlowat || shim_sock_rx_full(s))) || s->eof || s->shut_rd)
         ev |= EPOLLIN | EPOLLRDNORM;
     if (s->eof || s->shut_rd)
         ev |= EPOLLRDHUP;
@@ -1145,6 +1159,14 @@ static bool connect_settled(struct shim_sock *s, int *r)
     return true;
 }
 
+static bool connect_state_first(struct shim_sock *s, int *r)
+{
+    if (s->state != SHIM_OFFLOADED || s->type != SOCK_STREAM ||
+        (s->phase != SHIM_CONNECTED && s->phase != SHIM_CONNECTING && s->phase != SHIM_LISTENING))
+        return false;
+    return connect_settled(s, r);
+}
+
 /* Waits for a blocking connect to finish; its SO_SNDTIMEO passed, the
  * connect goes on and the call says EINPROGRESS, as Linux's. */
 static int connect_wait(struct shim_sock *s)
@@ -1232,6 +1254,8 @@ int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
     int r;
     if (a && len >= sizeof(sa_family_t) && a->sa_family == AF_UNSPEC)
         r = connect_unspec(s, a, len);
+    else if (a && len >= sizeof(sa_family_t) && connect_state_first(s, &r))
+        ; /* Linux: a connected or listening stream says so before it looks at the address */
     else if ((r = connect_dest(s, fd, a, len, &dest)) == 0)
         r = s->type == SOCK_DGRAM ? connect_udp(s, fd, &dest) : connect_stream(s, fd, &dest);
     shim_unlock();

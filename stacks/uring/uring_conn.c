@@ -24,9 +24,13 @@
 #include "dm/log.h"
 #include "uring.h"
 
+/* The listener closes: the connections accepted ahead of the
+ * application are reset, as Linux's listener resets its accept queue. */
 void ur_acc_drop_all(struct ur_sock *s)
 {
     while (s->accq_count) {
+        struct linger lg = { 1, 0 };
+        (void)setsockopt(s->accq[s->accq_head].fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
         close(s->accq[s->accq_head].fd);
         s->accq_head = (s->accq_head + 1) % s->accq_cap;
         s->accq_count--;
