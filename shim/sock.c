@@ -1222,6 +1222,44 @@ static int connect_stream(struct shim_sock *s, int fd, const union dm_sockaddr *
     return connect_wait(s);
 }
 
+/* A connection passed to another process (SCM_RIGHTS) is the kernel's
+ * again, in this process too, when the datapath has taken nothing of it
+ * yet (no receive posted, nothing buffered or in flight: the accepted
+ * connection that Node.js's cluster primary, or a prefork server's
+ * acceptor, hands to a worker): every fd naming it becomes the backend's
+ * kernel socket, so the message carries the connection itself and both
+ * processes share it as on Linux. True: so handed back. */
+static bool scm_hand_back(struct shim_sock *s, int fd)
+{
+    if (s->type != SOCK_STREAM || s->phase != SHIM_CONNECTED || s->rx_count || s->tx_count || s->pop_pending ||
+        s->shared || s->closed || !shim_dp_live(s->dp))
+        return false;
+    struct dm_instance *inst = shim_dp_inst(s->dp);
+    if (dm_kernel_fd(inst, s->qd) < 0)
+        return false; /* a stack of its own (dpdk, xdp): no kernel socket */
+    int k = dm_detach(inst, s->qd); /* -EBUSY: a receive is armed */
+    if (k < 0) {
+        DM_DEBUG("shim", "fd %d: passed to another process, stays on the datapath: %s", fd, strerror(-k));
+        return false;
+    }
+    shim_qmap_del(s);
+    int fl = O_RDWR | (s->nonblock ? O_NONBLOCK : 0);
+    (void)DM_REAL(fcntl)(k, F_SETFL, fl);
+    sock_replay_opts(s, k);
+    int hi = shim_fd_max();
+    for (int i = 0; i <= hi; i++) {
+        if (shim_fd_get(i) != &s->obj)
+            continue;
+        int fdfl = DM_REAL(fcntl)(i, F_GETFD);
+        if (DM_REAL(dup3)(k, i, fdfl > 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+            DM_WARN("shim", "fd %d: could not become the kernel's connection: %m", i);
+    }
+    DM_REAL(close)(k);
+    DM_DEBUG("shim", "fd %d: passed to another process (SCM_RIGHTS): the kernel's connection again", fd);
+    shim_sock_to_kernel(s, fd);
+    return true;
+}
+
 void shim_scm_rights_check(const struct msghdr *msg)
 {
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR((struct msghdr *)msg, cm)) {
@@ -1236,12 +1274,13 @@ void shim_scm_rights_check(const struct msghdr *msg)
                 continue;
             shim_lock();
             struct shim_obj *o = shim_fd_get(fd);
-            bool ours = o && o->kind == SHIM_KIND_SOCK && ((struct shim_sock *)o)->state == SHIM_OFFLOADED;
+            struct shim_sock *s = o && o->kind == SHIM_KIND_SOCK ? (struct shim_sock *)o : NULL;
+            bool stays = s && s->state == SHIM_OFFLOADED && !scm_hand_back(s, fd);
             shim_unlock();
-            if (ours)
-                dm_log_once("shim", "fd %d, passed to another process (SCM_RIGHTS), is a socket of the datapath: "
-                            "the other process gets its kernel placeholder, which is not the connection "
-                            "(shim/README.md; first of possibly several)", fd);
+            if (stays)
+                dm_log_once("shim", "fd %d, passed to another process (SCM_RIGHTS), is a socket of the datapath "
+                            "that has used it: the other process gets its kernel placeholder, which is not the "
+                            "connection (shim/README.md; first of possibly several)", fd);
         }
     }
 }

@@ -9,6 +9,8 @@
 #   memcached -t N            memcaslap -T L -c 256 -t S        ops/s
 #   nginx, N worker processes wrk -tL -c256 -dS (keepalive)     req/s
 #   redis-server (N=1 only)   redis-benchmark -c 50 -t get,set  GET, SET req/s
+#   node, http (N=1 only)     wrk -tL -c256 -dS (keepalive)     req/s
+#     (Node.js's own http module, a 27-byte reply: --servers node)
 # Columns: kernel (nothing preloaded), then each backend in --backends (the
 # server under scripts/demi-run --backend B; with --both the load tool too).
 # The columns of one row run back to back, --rounds times over (the report
@@ -42,7 +44,7 @@ ADDR=127.0.0.1
 
 usage() {
   cat >&2 <<'EOF'
-usage: bench/scale/scale.sh [--build DIR] [--servers memcached,nginx,redis] [--n "1 2 4"]
+usage: bench/scale/scale.sh [--build DIR] [--servers memcached,nginx,redis,node] [--n "1 2 4"]
          [--secs S] [--backends "uring posix"] [--rounds R] [--both] [--cost]
          [--load-cpus L] [--share-cpus] [--redis-n COUNT] [--out DIR]
          [--path loopback|netns]
@@ -104,7 +106,7 @@ fi
 REDIS_N=${REDIS_N:-$((100000 * SECS))}      # about SECS s per test at 100k req/s
 posint "$REDIS_N" || die "--redis-n: a positive integer"
 for s in $SERVERS; do
-  case $s in memcached|nginx|redis) ;; *) die "unknown server $s (memcached, nginx, redis)" ;; esac
+  case $s in memcached|nginx|redis|node) ;; *) die "unknown server $s (memcached, nginx, redis, node)" ;; esac
 done
 case $NETPATH in
   loopback)
@@ -176,8 +178,8 @@ cpu_mask() {
   echo "$m"
 }
 
-# redis-server is single-threaded: one row, N=1.
-server_ns() { if [ "$1" = redis ]; then echo 1; else echo "$NS"; fi; }
+# redis-server and node are single-threaded: one row, N=1.
+server_ns() { case $1 in redis|node) echo 1 ;; *) echo "$NS" ;; esac; }
 
 # ---- tools and columns ----------------------------------------------------
 
@@ -189,12 +191,13 @@ find_tool() {
   return 1
 }
 declare -A TOOL=()
-for t in memcached memcaslap nginx wrk redis-server redis-benchmark; do
+for t in memcached memcaslap nginx wrk redis-server redis-benchmark node; do
   TOOL[$t]=$(find_tool "$t") || TOOL[$t]=""
 done
 [ -z "${TOOL[memcaslap]}" ] && TOOL[memcaslap]=$(find_tool memaslap)   # its other name
-declare -A NEEDS=([memcached]="memcached memcaslap" [nginx]="nginx wrk" [redis]="redis-server redis-benchmark")
-declare -A METRICS=([memcached]="ops/s" [nginx]="req/s" [redis]="GET req/s|SET req/s")
+declare -A NEEDS=([memcached]="memcached memcaslap" [nginx]="nginx wrk" [redis]="redis-server redis-benchmark"
+                  [node]="node wrk")
+declare -A METRICS=([memcached]="ops/s" [nginx]="req/s" [redis]="GET req/s|SET req/s" [node]="req/s")
 
 tools_missing() { # SERVER: why its tools are not here (empty when they are)
   local t
@@ -360,6 +363,21 @@ parse_nginx() {
   errs=$(grep -m1 'Socket errors:' "$1" | sed 's/^ *//')
   [ -z "$errs" ] || printf 'note\t%s\n' "wrk: $errs"
 }
+
+setup_node() {
+  local port=$2 dir=$3
+  mkdir -p "$dir"
+  cat >"$dir/server.js" <<'JS'
+const body = 'hello from node under demi\n';
+require('http').createServer((req, res) => {
+  res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': body.length });
+  res.end(body);
+}).listen(+process.argv[3], process.argv[2]);
+JS
+  SRV=("${TOOL[node]}" "$dir/server.js" "$ADDR" "$port")
+  LOAD=("${TOOL[wrk]}" -t"$LOAD_N" -c256 -d"${SECS}s" "http://$ADDR:$port/")
+}
+parse_node() { parse_nginx "$@"; }
 
 setup_redis() {
   local port=$2 dir=$3
@@ -611,6 +629,7 @@ versions=""
 [ -n "${TOOL[memcached]}" ] && versions+="$(version "${TOOL[memcached]}" -V); "
 [ -n "${TOOL[nginx]}" ] && versions+="$(version "${TOOL[nginx]}" -v); "
 [ -n "${TOOL[redis-server]}" ] && versions+="$(version "${TOOL[redis-server]}" --version | cut -d' ' -f1-3); "
+[ -n "${TOOL[node]}" ] && versions+="node $(version "${TOOL[node]}" --version); "
 [ -n "${TOOL[wrk]}" ] && versions+="$(version "${TOOL[wrk]}" -v | cut -d' ' -f1-2)"
 
 "$PY" "$here/report.py" "$OUT" \
