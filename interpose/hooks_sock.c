@@ -222,7 +222,10 @@ DM_HOOK ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr
 DM_HOOK ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
     DM_TRY(shim_fd_maybe(fd) && msg, shim_recvmsg(fd, msg, flags));
-    return DM_REAL(recvmsg)(fd, msg, flags);
+    ssize_t r = DM_REAL(recvmsg)(fd, msg, flags);
+    if (dm_unlikely(r >= 0 && msg && msg->msg_controllen))
+        shim_scm_rights_adopt(msg); /* connections from another process */
+    return r;
 }
 
 DM_HOOK int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *tmo)

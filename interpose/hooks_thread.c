@@ -231,6 +231,44 @@ static bool vfork_like(long nr, long flags, long stack)
     return nr == SYS_clone && stack == 0 && flags == (CLONE_VM | CLONE_VFORK | SIGCHLD);
 }
 
+/* The calls on fds that change which object a number names, made through
+ * syscall(): libuv (Node.js) closes every fd with syscall(SYS_close, fd).
+ * Past the shim they would leave our table naming a closed number - a
+ * connection never closed, and the next socket the kernel gives that
+ * number taken for it - so they go to the hooks of the same name, which
+ * set errno and return -1 as syscall() does. */
+static bool fd_call(long nr)
+{
+    switch (nr) {
+    case SYS_close: case SYS_dup: case SYS_dup3: case SYS_fcntl:
+#ifdef SYS_dup2
+    case SYS_dup2:
+#endif
+#ifdef SYS_close_range
+    case SYS_close_range:
+#endif
+        return true;
+    default:
+        return false;
+    }
+}
+
+static long fd_syscall(long nr, long a, long b, long c)
+{
+    switch (nr) {
+    case SYS_close: return close((int)a);
+    case SYS_dup: return dup((int)a);
+    case SYS_dup3: return dup3((int)a, (int)b, (int)c);
+#ifdef SYS_dup2
+    case SYS_dup2: return dup2((int)a, (int)b);
+#endif
+#ifdef SYS_close_range
+    case SYS_close_range: return close_range((unsigned)a, (unsigned)b, (int)c);
+#endif
+    default: return fcntl((int)a, (int)b, c);
+    }
+}
+
 /* syscall() takes at most six arguments after the number; reading six
  * when the caller passed fewer reads registers (and a stack slot) that
  * hold nothing of its, which the kernel ignores as libc's own does. */
@@ -245,5 +283,7 @@ DM_HOOK long syscall(long nr, ...)
         dm_before_block();
     if (__builtin_expect(vfork_like(nr, a, b), 0))
         return fork();
+    if (__builtin_expect(fd_call(nr), 0))
+        return fd_syscall(nr, a, b, c);
     return DM_REAL(syscall)(nr, a, b, c, d, e, f);
 }

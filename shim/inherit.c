@@ -317,54 +317,94 @@ void shim_inherit_exec_failed(void)
     ncarry = 0;
 }
 
-/* A connected TCP socket fd of this program, with the bytes of memfd m
- * read ahead by the program that exec'd it: INHERITED, adopted at first
- * use. */
-static void adopt_carry(int fd, int m)
+/* A connected TCP socket at fd that the shim does not know (the kernel's:
+ * one an exec or a unix socket gave this program) becomes INHERITED,
+ * adopted by this thread's datapath at its first use: its kernel socket
+ * moves to a CLOEXEC fd of ours, a placeholder takes fd with the
+ * application's blocking mode. `policy`: only where DEMI_OFFLOAD's rules
+ * would offload such a connection. NULL: not such a socket, or no room. */
+static struct shim_sock *adopt_conn(int fd, bool policy)
 {
     int type = 0;
     socklen_t l = sizeof(type);
     union dm_sockaddr local = { 0 }, peer = { 0 };
     socklen_t ll = sizeof(local), pl = sizeof(peer);
-    struct stat st;
-    if (DM_REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 || type != SOCK_STREAM ||
+    const char *why = NULL;
+    if (shim_fd_get(fd) || DM_REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 || type != SOCK_STREAM ||
         DM_REAL(getpeername)(fd, &peer.sa, &pl) < 0 ||
         (peer.sa.sa_family != AF_INET && !(peer.sa.sa_family == AF_INET6 && shim_rt.cfg.inet6)) ||
-        shim_fd_get(fd) || fstat(m, &st) < 0 || st.st_size <= 0)
-        return;
-    DM_REAL(getsockname)(fd, &local.sa, &ll);
+        DM_REAL(getsockname)(fd, &local.sa, &ll) < 0)
+        return NULL;
+    if (policy && !shim_offload_decide_addr(shim_offload_rules, &shim_rt.cfg, SOCK_STREAM, &local, &peer, &why)) {
+        DM_DEBUG("shim", "fd %d: connection from another process stays in the kernel: %s", fd, why);
+        return NULL;
+    }
     int fl = DM_REAL(fcntl)(fd, F_GETFL), fdfl = DM_REAL(fcntl)(fd, F_GETFD);
     bool nonblock = fl >= 0 && (fl & O_NONBLOCK);
     struct shim_sock *s = shim_sock_new(SOCK_STREAM);
-    uint8_t *b = malloc((size_t)st.st_size);
     int kfd = DM_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 0);
-    /* fd becomes a placeholder like every offloaded socket's: the
-     * application's blocking mode is kept there */
     int ph = DM_REAL(socket)(peer.sa.sa_family, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0), 0);
-    if (!s || !b || kfd < 0 || ph < 0 || pread(m, b, (size_t)st.st_size, 0) != st.st_size ||
-        shim_fd_set(fd, &s->obj) < 0) {
-        DM_WARN("shim", "fd %d: %lld bytes its connection received before the exec are lost", fd,
-                (long long)st.st_size);
+    if (!s || kfd < 0 || ph < 0 || shim_fd_set(fd, &s->obj) < 0) {
         if (kfd >= 0)
             DM_REAL(close)(kfd);
         if (ph >= 0)
             DM_REAL(close)(ph);
-        free(b);
         shim_sock_discard(s);
-        return;
+        return NULL;
     }
     DM_REAL(dup3)(ph, fd, fdfl > 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
     DM_REAL(close)(ph);
     s->state = SHIM_INHERITED;
     s->kfd = kfd;
-    s->carry = b;
-    s->carry_len = (size_t)st.st_size;
     s->phase = SHIM_CONNECTED;
     s->family = peer.sa.sa_family;
     s->local = local;
     s->peer = peer;
     s->nonblock = nonblock;
+    return s;
+}
+
+/* A connected TCP socket fd of this program, with the bytes of memfd m
+ * read ahead by the program that exec'd it. */
+static void adopt_carry(int fd, int m)
+{
+    struct stat st;
+    if (fstat(m, &st) < 0 || st.st_size <= 0)
+        return;
+    uint8_t *b = malloc((size_t)st.st_size);
+    struct shim_sock *s = b && pread(m, b, (size_t)st.st_size, 0) == st.st_size ? adopt_conn(fd, false) : NULL;
+    if (!s) {
+        if (!shim_fd_get(fd))
+            DM_WARN("shim", "fd %d: %lld bytes its connection received before the exec are lost", fd,
+                    (long long)st.st_size);
+        free(b);
+        return;
+    }
+    s->carry = b;
+    s->carry_len = (size_t)st.st_size;
     DM_DEBUG("shim", "fd %d: connection with %zu bytes received before the exec", fd, s->carry_len);
+}
+
+void shim_scm_rights_adopt(const struct msghdr *msg)
+{
+    if (msg->msg_flags & MSG_CTRUNC)
+        return;
+    int saved = errno;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR((struct msghdr *)msg, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+            shim_lock();
+            if (adopt_conn(fd, true))
+                DM_DEBUG("shim", "fd %d: a connection from another process (SCM_RIGHTS): adopted at its first use",
+                         fd);
+            shim_unlock();
+        }
+    }
+    errno = saved;
 }
 
 /* After rt.c's scan of inherited listeners. */

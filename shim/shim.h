@@ -672,9 +672,13 @@ int shim_sock_take_error(struct shim_sock *s);
  * kernel fd made readable while one of our sockets in it is ready. */
 void shim_epoll_nest(struct shim_epoll *ep);
 void shim_epoll_nest_kick(struct shim_epoll *ep, struct shim_watch *w);
-/* A message to a kernel socket passing fds (SCM_RIGHTS): one of ours
- * among them reaches the other process as its placeholder (logged). */
+/* A message to a kernel socket passing fds (SCM_RIGHTS): a connection of
+ * ours that the datapath has not used becomes the kernel's; one it has
+ * reaches the other process as its placeholder (logged). */
 void shim_scm_rights_check(const struct msghdr *msg);
+/* After a recvmsg: connections another process passed (SCM_RIGHTS) are
+ * adopted by the datapath at their first use (inherit.c). */
+void shim_scm_rights_adopt(const struct msghdr *msg);
 /* The UDP backlog (ubl) into the ring, as far as it has room. */
 void shim_sock_ubl_refill(struct shim_sock *s);
 /* A datagram of sga comes from s's connected peer. */
