@@ -387,7 +387,9 @@ static void adopt_carry(int fd, int m)
 
 void shim_scm_rights_adopt(const struct msghdr *msg)
 {
-    if (msg->msg_flags & MSG_CTRUNC)
+    /* (our own calls, and a device's threads - DPDK's memif control
+     * channel passes its regions' fds so - are not the application's) */
+    if ((msg->msg_flags & MSG_CTRUNC) || shim_bypass())
         return;
     int saved = errno;
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR((struct msghdr *)msg, cm)) {
@@ -397,6 +399,10 @@ void shim_scm_rights_adopt(const struct msghdr *msg)
         for (size_t i = 0; i < n; i++) {
             int fd;
             memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+            int type = 0;
+            socklen_t tl = sizeof(type);
+            if (DM_REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM)
+                continue; /* not a stream socket: nothing to take the lock for */
             shim_lock();
             if (adopt_conn(fd, true))
                 DM_DEBUG("shim", "fd %d: a connection from another process (SCM_RIGHTS): adopted at its first use",

@@ -936,14 +936,19 @@ int tcp_shutdown(struct inet_stack *st, struct tcp_pcb *p, int how)
         tcp_deliver(p);
     }
     if ((how == SHUT_WR || how == SHUT_RDWR) && p->state != TCPS_CLOSED) {
-        /* pushes still waiting for buffer space go out before the FIN */
-        tcp_fill_sndq(p);
-        if (p->q && dm_queue_first_op(p->q, DEMI_OPC_PUSH)) {
-            /* Linux would block shutdown() behind send(); we fail the rest. */
-            dm_log_once("inet", "shutdown(SHUT_WR) with pushes waiting for buffer space: they fail with EPIPE");
+        /* Pushes still waiting for buffer space go out before the FIN,
+         * all of them, as at close: the application was told they were
+         * sent (the preload's send() returns once its own buffer, not
+         * ours, took them: a node stream's pipe() ends with shutdown
+         * behind a megabyte of pushes). Failing them lost those bytes. */
+        if (p->q && dm_queue_first_op(p->q, DEMI_OPC_PUSH) && tcp_can_send_data(p)) {
+            uint32_t keep = p->sndbuf;
+            p->sndbuf = UINT32_MAX;
+            tcp_fill_sndq(p);
+            p->sndbuf = keep;
         }
         tcp_queue_fin(p);
-        tcp_fill_sndq(p); /* fails what is left */
+        tcp_fill_sndq(p); /* fails what is left (no buffer for a slice) */
     }
     return 0;
 }

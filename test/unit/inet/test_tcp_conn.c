@@ -314,6 +314,35 @@ static void test_tcp_push_stays_pending_while_over_sndbuf(void **s)
     pair_destroy(&p);
 }
 
+/* shutdown(SHUT_WR) behind pushes still waiting for SO_SNDBUF: they go
+ * out before the FIN (the preload had told the application they were
+ * sent; failing them lost the end of a node stream's pipe()). */
+static void test_tcp_shutdown_behind_pending_pushes_sends_them_first(void **s)
+{
+    (void)s;
+    const char *kv[] = {"DEMI_TCP_RCVBUF", "8192", "DEMI_TCP_SNDBUF", "8192", NULL};
+    struct pair p;
+    pair_create(&p, NULL, kv);
+    int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d;
+    tcp_connect_pair(&p, lqd, 80, &c, &d);
+    static uint8_t data[40000], back[40000];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)(i * 7 + 3);
+    demi_qtoken_t qt[40];
+    for (int i = 0; i < 40; i++)
+        qt[i] = push_bytes(p.a, c, data + i * 1000, 1000);
+    assert_false(token_done(p.a, qt[39])); /* over SO_SNDBUF: pending */
+    assert_int_equal(dm_shutdown(p.a, c, SHUT_WR), 0);
+    pop_exact(&p, p.b, d, back, sizeof(back));
+    assert_memory_equal(back, data, sizeof(data));
+    demi_qresult_t qr = pop_one(&p, p.b, d);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+    assert_int_equal(qr.qr_value.sga.sga_numsegs, 0); /* then the end */
+    for (int i = 0; i < 40; i++)
+        pair_wait(&p, p.a, qt[i], DM_NS_PER_S);
+    pair_destroy(&p);
+}
+
 static void test_tcp_nagle_coalesces_small_pushes_unless_nodelay(void **s)
 {
     (void)s;
@@ -951,6 +980,7 @@ int main(void)
         cmocka_unit_test(test_tcp_time_wait_is_configurable_and_frees_the_port),
         cmocka_unit_test(test_tcp_listen_backlog_overflow_drops_syns_until_accept),
         cmocka_unit_test(test_tcp_push_stays_pending_while_over_sndbuf),
+        cmocka_unit_test(test_tcp_shutdown_behind_pending_pushes_sends_them_first),
         cmocka_unit_test(test_tcp_nagle_coalesces_small_pushes_unless_nodelay),
         cmocka_unit_test(test_tcp_close_with_unread_data_resets_the_peer),
         cmocka_unit_test(test_tcp_closed_with_data_in_flight_is_busy_until_its_fin_is_acked),
