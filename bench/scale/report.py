@@ -26,7 +26,7 @@ WHAT = {
     "memcached": "memcached -t N; memcaslap (90% get, 10% set), 256 connections",
     "nginx": "nginx, N worker processes, a small static file; wrk, 256 keepalive connections",
     "redis": "redis-server (single-threaded: N=1 only); redis-benchmark -c 50 -t get,set",
-    "node": "Node.js http server (single-threaded: N=1 only), a 27-byte reply; wrk, 256 keepalive connections",
+    "node": "Node.js http server, N>1: its cluster of N workers (round robin), a 27-byte reply; wrk, 256 keepalive connections",
 }
 COLOR = {"kernel": "#555555", "posix": "#1f77b4", "uring": "#2ca02c", "dpdk-tap": "#d62728"}
 

@@ -9,8 +9,10 @@
 #   memcached -t N            memcaslap -T L -c 256 -t S        ops/s
 #   nginx, N worker processes wrk -tL -c256 -dS (keepalive)     req/s
 #   redis-server (N=1 only)   redis-benchmark -c 50 -t get,set  GET, SET req/s
-#   node, http (N=1 only)     wrk -tL -c256 -dS (keepalive)     req/s
-#     (Node.js's own http module, a 27-byte reply: --servers node)
+#   node, N cluster workers   wrk -tL -c256 -dS (keepalive)     req/s
+#     (Node.js's own http module, a 27-byte reply: --servers node; N=1
+#     one process, N>1 its cluster module's round robin: the primary
+#     accepts and hands each connection to a worker over a unix socket)
 # Columns: kernel (nothing preloaded), then each backend in --backends (the
 # server under scripts/demi-run --backend B; with --both the load tool too).
 # The columns of one row run back to back, --rounds times over (the report
@@ -178,8 +180,8 @@ cpu_mask() {
   echo "$m"
 }
 
-# redis-server and node are single-threaded: one row, N=1.
-server_ns() { case $1 in redis|node) echo 1 ;; *) echo "$NS" ;; esac; }
+# redis-server is single-threaded: one row, N=1.
+server_ns() { if [ "$1" = redis ]; then echo 1; else echo "$NS"; fi; }
 
 # ---- tools and columns ----------------------------------------------------
 
@@ -365,16 +367,21 @@ parse_nginx() {
 }
 
 setup_node() {
-  local port=$2 dir=$3
+  local n=$1 port=$2 dir=$3
   mkdir -p "$dir"
   cat >"$dir/server.js" <<'JS'
-const body = 'hello from node under demi\n';
-require('http').createServer((req, res) => {
-  res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': body.length });
-  res.end(body);
-}).listen(+process.argv[3], process.argv[2]);
+const cluster = require('cluster'), workers = +process.argv[4];
+if (workers > 1 && cluster.isPrimary) {
+  for (let i = 0; i < workers; i++) cluster.fork();
+} else {
+  const body = 'hello from node under demi\n';
+  require('http').createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': body.length });
+    res.end(body);
+  }).listen(+process.argv[3], process.argv[2]);
+}
 JS
-  SRV=("${TOOL[node]}" "$dir/server.js" "$ADDR" "$port")
+  SRV=(env NODE_CLUSTER_SCHED_POLICY=rr "${TOOL[node]}" "$dir/server.js" "$ADDR" "$port" "$n")
   LOAD=("${TOOL[wrk]}" -t"$LOAD_N" -c256 -d"${SECS}s" "http://$ADDR:$port/")
 }
 parse_node() { parse_nginx "$@"; }
