@@ -235,19 +235,25 @@ static bool vfork_like(long nr, long flags, long stack)
  * syscall(): libuv (Node.js) closes every fd with syscall(SYS_close, fd).
  * Past the shim they would leave our table naming a closed number - a
  * connection never closed, and the next socket the kernel gives that
- * number taken for it - so they go to the hooks of the same name, which
- * set errno and return -1 as syscall() does. */
-static bool fd_call(long nr)
+ * number taken for it - so, on a number the shim knows, they go to the
+ * hooks of the same name, which set errno and return -1 as syscall()
+ * does. On other numbers they stay raw system calls (a program that
+ * makes its sockets with syscall() keeps them the kernel's, and past the
+ * interceptors of a sanitizer's runtime). */
+static bool fd_call(long nr, long a, long b)
 {
     switch (nr) {
-    case SYS_close: case SYS_dup: case SYS_dup3: case SYS_fcntl:
+    case SYS_close: case SYS_dup: case SYS_fcntl:
+        return shim_fd_maybe((int)a);
+    case SYS_dup3:
 #ifdef SYS_dup2
     case SYS_dup2:
 #endif
+        return shim_fd_maybe((int)a) || shim_fd_maybe((int)b);
 #ifdef SYS_close_range
     case SYS_close_range:
-#endif
         return true;
+#endif
     default:
         return false;
     }
@@ -283,7 +289,7 @@ DM_HOOK long syscall(long nr, ...)
         dm_before_block();
     if (__builtin_expect(vfork_like(nr, a, b), 0))
         return fork();
-    if (__builtin_expect(fd_call(nr), 0))
+    if (__builtin_expect(fd_call(nr, a, b), 0))
         return fd_syscall(nr, a, b, c);
     return DM_REAL(syscall)(nr, a, b, c, d, e, f);
 }

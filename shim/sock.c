@@ -1234,6 +1234,11 @@ static bool scm_hand_back(struct shim_sock *s, int fd)
     if (s->type != SOCK_STREAM || s->phase != SHIM_CONNECTED || s->rx_count || s->tx_count || s->pop_pending ||
         s->shared || s->closed || !shim_dp_live(s->dp))
         return false;
+    int hi = shim_fd_max(), nfds = 0;
+    for (int i = 0; i <= hi; i++)
+        nfds += shim_fd_get(i) == &s->obj;
+    if (s->obj.refs != nfds)
+        return false; /* another thread's call holds it */
     struct dm_instance *inst = shim_dp_inst(s->dp);
     if (dm_kernel_fd(inst, s->qd) < 0)
         return false; /* a stack of its own (dpdk, xdp): no kernel socket */
@@ -1246,7 +1251,6 @@ static bool scm_hand_back(struct shim_sock *s, int fd)
     int fl = O_RDWR | (s->nonblock ? O_NONBLOCK : 0);
     (void)DM_REAL(fcntl)(k, F_SETFL, fl);
     sock_replay_opts(s, k);
-    int hi = shim_fd_max();
     for (int i = 0; i <= hi; i++) {
         if (shim_fd_get(i) != &s->obj)
             continue;

@@ -113,6 +113,22 @@ static inline long read_full(int fd, void *buf, size_t n)
     return (long)got;
 }
 
+/* One byte over unix socket `via` carrying fd (SCM_RIGHTS): sendmsg's
+ * result. */
+static inline long send_fd_over(int via, int fd)
+{
+    char ctl[CMSG_SPACE(sizeof(int))];
+    memset(ctl, 0, sizeof(ctl));
+    struct iovec iov = { "f", 1 };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    return (long)sendmsg(via, &m, 0);
+}
+
 /* Waits until fd has one of events (poll), up to ms. */
 /* One connection on 127.0.0.1: *l the listener (handed over to the
  * datapath first, by a poll: a no-op on the kernel), *c the connecting

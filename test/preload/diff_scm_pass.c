@@ -16,21 +16,6 @@
 #include <sys/wait.h>
 #include "diff.h"
 
-static void pass_fd(int via, int fd)
-{
-    char ctl[CMSG_SPACE(sizeof(int))];
-    memset(ctl, 0, sizeof(ctl));
-    struct iovec iov = { "f", 1 };
-    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl) };
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-    if (sendmsg(via, &m, 0) != 1)
-        die("sendmsg");
-}
-
 static int take_fd(int via)
 {
     char ctl[CMSG_SPACE(sizeof(int))], b;
@@ -91,7 +76,8 @@ int main(void)
         int s = accept4(l, NULL, NULL, i ? SOCK_NONBLOCK : 0);
         if (s < 0)
             die("accept");
-        pass_fd(sp[0], s);
+        if (send_fd_over(sp[0], s) != 1)
+            die("sendmsg");
         struct sockaddr_in pa;
         socklen_t pl = sizeof(pa);
         SHOWV(getpeername(s, (struct sockaddr *)&pa, &pl)); /* still the connection here */

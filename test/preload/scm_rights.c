@@ -14,17 +14,8 @@ int main(void)
     char b;
     if (read(s, &b, 1) != 1) /* the connection is in use: the datapath's */
         die("read");
-    char ctl[CMSG_SPACE(sizeof(int))];
-    memset(ctl, 0, sizeof(ctl));
-    struct iovec iov = { "f", 1 };
-    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl) };
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &s, sizeof(int));
-    SHOWV(sendmsg(pair[0], &m, 0));
-    SHOWV(sendmsg(pair[0], &m, 0)); /* logged once */
+    SHOWV(send_fd_over(pair[0], s));
+    SHOWV(send_fd_over(pair[0], s)); /* logged once */
     close(pair[0]), close(pair[1]), close(c), close(s), close(l);
     return 0;
 }
