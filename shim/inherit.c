@@ -89,31 +89,6 @@ static uint8_t *rx_unread(const struct shim_sock *s, size_t *len)
     return b;
 }
 
-/* Every fd of this process naming s gets kernel socket kfd (keeping its
- * CLOEXEC flag), then s leaves the shim. */
-static void to_kernel(struct shim_sock *s, int kfd)
-{
-    int hi = shim_fd_max(), first = -1;
-    for (int i = 0; i <= hi; i++) {
-        if (shim_fd_get(i) != &s->obj)
-            continue;
-        int fl = DM_REAL(fcntl)(i, F_GETFD);
-        if (DM_REAL(dup3)(kfd, i, fl > 0 && (fl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
-            DM_WARN("shim", "fd %d: cannot put its kernel socket there: %s", i, strerror(errno));
-        if (first < 0)
-            first = i;
-    }
-    if (s->kfd == kfd)
-        s->kfd = -1;
-    DM_REAL(close)(kfd);
-    free(s->carry);
-    s->carry = NULL;
-    if (first >= 0)
-        shim_sock_to_kernel(s, first);
-    else
-        shim_sock_discard(s);
-}
-
 /* The child's copy of the parent's instance is read directly, never
  * through shim_dp_inst(): a thread of the parent may have been in a
  * kernel step at the fork, and no such thread exists here to end it. */
@@ -162,7 +137,7 @@ void shim_inherit_child(struct shim_sock *s)
         shim_watch_drop_all(s); /* (its epoll's kernel side is the parent's too) */
         s->state = SHIM_INHERITED;
         s->rx_count = 0; /* the parent's datagrams, not ours to free */
-        to_kernel(s, kfd);
+        shim_sock_onto_kernel(s, kfd);
         return;
     }
     size_t n;
@@ -198,7 +173,7 @@ int shim_inherit_claim(struct shim_sock *s, int fd)
                     "the kernel here (%s)", fd, s->carry_len, strerror(-r));
         else
             DM_DEBUG("shim", "fd %d: inherited connection stays in the kernel: %s", fd, strerror(-r));
-        to_kernel(s, s->kfd);
+        shim_sock_onto_kernel(s, s->kfd);
         return 1;
     }
     s->kfd = -1; /* the instance owns it now */

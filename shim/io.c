@@ -47,20 +47,21 @@ static size_t iov_total(const struct iovec *iov, size_t cnt, int *err, bool copi
         *err = -EFAULT;
         return 0;
     }
+    bool fault = false;
     for (size_t i = 0; i < cnt; i++) {
         if ((ssize_t)iov[i].iov_len < 0 || t + iov[i].iov_len < t || t + iov[i].iov_len > SSIZE_MAX) {
-            *err = -EINVAL;
+            *err = -EINVAL; /* (before EFAULT, as import_iovec) */
             return 0;
         }
         t += iov[i].iov_len;
+        fault |= copies && iov[i].iov_len && shim_bad_ptr(iov[i].iov_base);
     }
     /* (Linux says EFAULT only once it copies: a receive with nothing to
      * read waits or gives EAGAIN first; this says it at once.) */
-    for (size_t i = 0; copies && i < cnt; i++)
-        if (shim_bad_ptr(iov[i].iov_base) && iov[i].iov_len) {
-            *err = -EFAULT;
-            return 0;
-        }
+    if (dm_unlikely(fault)) {
+        *err = -EFAULT;
+        return 0;
+    }
     return t;
 }
 

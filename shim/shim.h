@@ -806,6 +806,8 @@ int shim_orphan_eio(void);
 void shim_inherit_exec_failed(void);
 /* The socket leaves the shim: every fd naming it is a kernel fd (sock.c). */
 void shim_sock_to_kernel(struct shim_sock *s, int fd);
+/* The same, each of those fds made kernel socket kfd first (sock.c). */
+void shim_sock_onto_kernel(struct shim_sock *s, int kfd);
 
 /* ---- relays of inherited connections, own stack (relay.c) ---- */
 /* Control sockets and relays alive in this process: while 0, progress

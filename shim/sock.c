@@ -276,6 +276,31 @@ void shim_sock_to_kernel(struct shim_sock *s, int fd)
     shim_sock_discard(s);
 }
 
+/* Every fd of this process naming s gets kernel socket kfd (keeping its
+ * CLOEXEC flag; kfd is closed), then s leaves the shim. */
+void shim_sock_onto_kernel(struct shim_sock *s, int kfd)
+{
+    int hi = shim_fd_max(), first = -1;
+    for (int i = 0; i <= hi; i++) {
+        if (shim_fd_get(i) != &s->obj)
+            continue;
+        int fl = DM_REAL(fcntl)(i, F_GETFD);
+        if (DM_REAL(dup3)(kfd, i, fl > 0 && (fl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+            DM_WARN("shim", "fd %d: cannot put its kernel socket there: %s", i, strerror(errno));
+        if (first < 0)
+            first = i;
+    }
+    if (s->kfd == kfd)
+        s->kfd = -1;
+    DM_REAL(close)(kfd);
+    free(s->carry);
+    s->carry = NULL;
+    if (first >= 0)
+        shim_sock_to_kernel(s, first);
+    else
+        shim_sock_discard(s);
+}
+
 static void sock_replay_opts(struct shim_sock *s, int kfd)
 {
     for (int i = 0; i < s->nopts; i++) {
@@ -1251,16 +1276,8 @@ static bool scm_hand_back(struct shim_sock *s, int fd)
     int fl = O_RDWR | (s->nonblock ? O_NONBLOCK : 0);
     (void)DM_REAL(fcntl)(k, F_SETFL, fl);
     sock_replay_opts(s, k);
-    for (int i = 0; i <= hi; i++) {
-        if (shim_fd_get(i) != &s->obj)
-            continue;
-        int fdfl = DM_REAL(fcntl)(i, F_GETFD);
-        if (DM_REAL(dup3)(k, i, fdfl > 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
-            DM_WARN("shim", "fd %d: could not become the kernel's connection: %m", i);
-    }
-    DM_REAL(close)(k);
     DM_DEBUG("shim", "fd %d: passed to another process (SCM_RIGHTS): the kernel's connection again", fd);
-    shim_sock_to_kernel(s, fd);
+    shim_sock_onto_kernel(s, k);
     return true;
 }
 

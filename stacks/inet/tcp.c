@@ -924,6 +924,19 @@ static void tcp_queue_fin(struct tcp_pcb *p)
     tcp_schedule_output(p);
 }
 
+/* Every push still waiting for SO_SNDBUF, into the send queue now: what
+ * a shutdown or a close must send before its FIN. The memory is bounded by
+ * what the application pushed (the preload's own send buffer). */
+static void tcp_admit_pending(struct tcp_pcb *p)
+{
+    if (!p->q || !dm_queue_first_op(p->q, DEMI_OPC_PUSH) || !tcp_can_send_data(p))
+        return;
+    uint32_t keep = p->sndbuf;
+    p->sndbuf = UINT32_MAX;
+    tcp_fill_sndq(p);
+    p->sndbuf = keep;
+}
+
 int tcp_shutdown(struct inet_stack *st, struct tcp_pcb *p, int how)
 {
     (void)st;
@@ -941,12 +954,7 @@ int tcp_shutdown(struct inet_stack *st, struct tcp_pcb *p, int how)
          * sent (the preload's send() returns once its own buffer, not
          * ours, took them: a node stream's pipe() ends with shutdown
          * behind a megabyte of pushes). Failing them lost those bytes. */
-        if (p->q && dm_queue_first_op(p->q, DEMI_OPC_PUSH) && tcp_can_send_data(p)) {
-            uint32_t keep = p->sndbuf;
-            p->sndbuf = UINT32_MAX;
-            tcp_fill_sndq(p);
-            p->sndbuf = keep;
-        }
+        tcp_admit_pending(p);
         tcp_queue_fin(p);
         tcp_fill_sndq(p); /* fails what is left (no buffer for a slice) */
     }
@@ -977,14 +985,7 @@ int tcp_close(struct inet_stack *st, struct tcp_pcb *p)
     default:
         break;
     }
-    /* Pushes still pending (over SO_SNDBUF) would be lost: admit them. */
-    while (p->q && dm_queue_first_op(p->q, DEMI_OPC_PUSH) && tcp_can_send_data(p)) {
-        uint32_t keep = p->sndbuf;
-        p->sndbuf = UINT32_MAX;
-        tcp_fill_sndq(p);
-        p->sndbuf = keep;
-        break;
-    }
+    tcp_admit_pending(p); /* pushes still pending (over SO_SNDBUF) would be lost */
     p->q = NULL;
     if (p->rcvq_head || tcp_reass_bytes(&p->reass) || tcp_linger0_resets(p)) {
         /* Unread data: abort (RFC 2525 2.17, as Linux) */

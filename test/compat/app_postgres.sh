@@ -27,9 +27,15 @@ mkdir -p "$data" && chown postgres "$data"
 runuser -u postgres -- "$PGBIN/initdb" -D "$data/db" -A trust -U postgres >"$CELL_TMP/initdb.log" 2>&1 ||
   fail "initdb: $(tail -n 2 "$CELL_TMP/initdb.log" | tr '\n' ' ')"
 port=$(pick_port)
+# Its dynamic shared memory in the data directory (removed with the
+# cell), and a fast shutdown before the cell ends, pass or fail: a killed
+# postmaster leaves its segments (/dev/shm, a SysV interlock) behind.
 bg postgres srv 120 runuser -u postgres -- "$PGBIN/postgres" -D "$data/db" -p "$port" -k "$data" \
-  -c listen_addresses="$BIND" -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=40
+  -c listen_addresses="$BIND" -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=40 \
+  -c dynamic_shared_memory_type=mmap
 srv_pid=$BG_PID
+pg_stop() { runuser -u postgres -- "$PGBIN/pg_ctl" -D "$data/db" -m fast -w -t 20 stop >/dev/null 2>&1; }
+fail() { pg_stop; show_logs; cell_fail "$@"; }
 wait_port "$ADDR" "$port" 30 || fail "postgres did not accept connections on $ADDR:$port"
 pg() { run cli 90 env PGCONNECT_TIMEOUT=20 "$@" -h "$ADDR" -p "$port" -U postgres; }
 
@@ -47,4 +53,5 @@ check_run select -S -c 8 -j 1 -T 3; t2=$tps
 n=$(pg psql -At -c 'select count(*) from pgbench_accounts' postgres 2>"$CELL_TMP/psql.log") || fail "psql: $(tail -n 1 "$CELL_TMP/psql.log")"
 [ "$n" = 200000 ] || fail "pgbench_accounts holds $n rows (want 200000)"
 kill -0 "$srv_pid" 2>/dev/null || fail "postgres exited during the test"
+pg_stop
 cell_pass "pgbench tpcb -c 4 $t1 tps, select-only -c 8 $t2 tps, no failures; 200000 rows counted"

@@ -283,18 +283,26 @@ static void test_tcp_listen_backlog_overflow_drops_syns_until_accept(void **s)
     pair_destroy(&p);
 }
 
+/* A connection between 8 KiB send and receive buffers, and 40 pushes of
+ * 1000 bytes of data (40,000) from a to b: most wait for SO_SNDBUF. */
+static void pushes_over_sndbuf(struct pair *p, int *c, int *d, const uint8_t *data, demi_qtoken_t qt[40])
+{
+    const char *kv[] = {"DEMI_TCP_RCVBUF", "8192", "DEMI_TCP_SNDBUF", "8192", NULL};
+    pair_create(p, NULL, kv);
+    int lqd = tcp_listener(p->b, IP_B, 80, 8);
+    tcp_connect_pair(p, lqd, 80, c, d);
+    for (int i = 0; i < 40; i++)
+        qt[i] = push_bytes(p->a, *c, data + i * 1000, 1000);
+}
+
 static void test_tcp_push_stays_pending_while_over_sndbuf(void **s)
 {
     (void)s;
-    const char *kv[] = {"DEMI_TCP_RCVBUF", "8192", "DEMI_TCP_SNDBUF", "8192", NULL};
     struct pair p;
-    pair_create(&p, NULL, kv);
-    int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d;
-    tcp_connect_pair(&p, lqd, 80, &c, &d);
-    static uint8_t data[1000];
+    int c, d;
+    static uint8_t data[40000];
     demi_qtoken_t qt[40];
-    for (int i = 0; i < 40; i++)
-        qt[i] = push_bytes(p.a, c, data, sizeof(data));
+    pushes_over_sndbuf(&p, &c, &d, data, qt);
     pair_run_for(&p, 20 * DM_NS_PER_MS);
     /* b never pops: 8 KiB in b's buffer, 8 KiB in a's: the rest waits. */
     int done = 0;
@@ -320,17 +328,13 @@ static void test_tcp_push_stays_pending_while_over_sndbuf(void **s)
 static void test_tcp_shutdown_behind_pending_pushes_sends_them_first(void **s)
 {
     (void)s;
-    const char *kv[] = {"DEMI_TCP_RCVBUF", "8192", "DEMI_TCP_SNDBUF", "8192", NULL};
     struct pair p;
-    pair_create(&p, NULL, kv);
-    int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d;
-    tcp_connect_pair(&p, lqd, 80, &c, &d);
+    int c, d;
     static uint8_t data[40000], back[40000];
     for (size_t i = 0; i < sizeof(data); i++)
         data[i] = (uint8_t)(i * 7 + 3);
     demi_qtoken_t qt[40];
-    for (int i = 0; i < 40; i++)
-        qt[i] = push_bytes(p.a, c, data + i * 1000, 1000);
+    pushes_over_sndbuf(&p, &c, &d, data, qt);
     assert_false(token_done(p.a, qt[39])); /* over SO_SNDBUF: pending */
     assert_int_equal(dm_shutdown(p.a, c, SHUT_WR), 0);
     pop_exact(&p, p.b, d, back, sizeof(back));
