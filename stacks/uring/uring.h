@@ -171,14 +171,15 @@ struct ur_counters {
     uint64_t enters, sqes, cqes, sq_full, rx_chunks, rx_bytes, rx_enobufs, rx_paused,
              rx_copied, tx_sends, tx_short, tx_bytes, tx_zc, accepts, accept_paused,
              late_cqes, rx_overflow, tx_zc_fixed, ring_moves, rx_merged_wait,
-             rx_joined, rx_join_bytes, sleeps, ksteps, move_waits, cq_flushes;
+             rx_joined, rx_join_bytes, sleeps, ksteps, move_waits, cq_flushes,
+             old_ring_waits;
 };
 #define UR_COUNTER_NAMES { "enters", "sqes", "cqes", "sq_full", "rx_chunks", "rx_bytes", \
                            "rx_enobufs", "rx_paused", "rx_copied", "tx_sends", "tx_short", \
                            "tx_bytes", "tx_zc", "accepts", "accept_paused", "late_cqes", \
                            "rx_overflow", "tx_zc_fixed", "ring_moves", "rx_merged_wait", \
                            "rx_joined", "rx_join_bytes", "sleeps", "ksteps", "move_waits", \
-                           "cq_flushes" }
+                           "cq_flushes", "old_ring_waits" }
 
 /* Memory of the backend ("mem" gauges, computed when read: ur_mem_refresh). */
 struct ur_mem {

@@ -95,8 +95,21 @@ void ur_sentinel_plant(struct ur_stack *st)
  * connection that came in meanwhile would wait for the next one. The
  * teardown frees the ring's file table last, so the sentinel's EOF says
  * that no request of the old ring is left. */
-static void ur_wait_old_ring(struct ur_stack *st)
+static void ur_wait_old_ring(struct ur_stack *st, bool accepting)
 {
+    if (!accepting) {
+        /* Nothing to wait for without an accept in flight: receives wake
+         * every waiter, and the old ring's task work, run by the kernel's
+         * teardown, cancels instead of receiving. A thread pool whose
+         * workers take turns on connections (Apache's event MPM) moves
+         * each worker's instance twice at its start, and the waits, with
+         * every lock held, stalled the whole process for seconds. */
+        if (st->sentinel >= 0)
+            close(st->sentinel);
+        st->sentinel = -1;
+        return;
+    }
+    st->c.old_ring_waits++;
     if (st->sentinel < 0) {
         usleep(50 * 1000); /* no fixed files: the teardown takes microseconds */
         return;
@@ -254,11 +267,13 @@ int ur_move_ring(struct ur_stack *st)
 
     /* 2. mark what is still in flight there */
     struct dm_list *pos, *tmp;
+    bool accepting = false;
     dm_list_for_each(pos, &st->socks) {
         struct ur_sock *s = dm_list_entry(pos, struct ur_sock, alink);
         struct ur_req *reqs[] = { &s->rx, &s->tx, &s->acc, &s->conn, &s->shut };
         for (unsigned i = 0; i < DM_ARRAY_SIZE(reqs); i++)
             reqs[i]->stale = reqs[i]->inflight; /* (ur_req_done clears canceling) */
+        accepting |= s->acc.inflight;
     }
 
     /* 3. the new ring */
@@ -293,7 +308,7 @@ int ur_move_ring(struct ur_stack *st)
     ur_sleep_ring_gone(st);
     ur_old_sqes(&old);
     io_uring_queue_exit(&old);
-    ur_wait_old_ring(st);
+    ur_wait_old_ring(st, accepting || !(old_feat & UR_F_DEFER_TASKRUN));
     st->c.ring_moves++;
     if (bound && (st->feat & UR_F_SINGLE_ISSUER)) {
         if (!owner_gone)

@@ -305,6 +305,8 @@ static void test_second_thread_moves_every_request_to_a_ring_of_its_own(void **s
         fail_msg("%s", w->err);
     assert_true(ut_stat(w->inst, "uring.rx_paused") > 0);
     assert_int_equal(ut_stat(w->inst, "uring.ring_moves"), 1);
+    /* an accept was in flight: the move waited until the old ring was gone */
+    assert_int_equal(ut_stat(w->inst, "uring.old_ring_waits"), 1);
     assert_true(dm_uring_features(w->inst) & UR_F_DEFER_TASKRUN); /* bound to the checker */
     /* this thread again: threads take turns, so the ring becomes shared */
     e = round_trip(w);
@@ -513,6 +515,86 @@ static void test_a_move_waits_for_the_owner_to_flush_what_its_sleep_posted(void 
     burst_check(&b, kc);
 }
 
+/* A connection's instance with no accept in flight (a thread pool's
+ * worker: Apache's event MPM moves each worker's instance twice as its
+ * threads take turns on connections) moves without waiting for the old
+ * ring's teardown, and loses no byte: the old ring's receive, woken by
+ * bytes that came before the move, never ran (its task work is the
+ * owner's, deferred), and the new ring's receive takes them. */
+struct conn_move {
+    struct dm_instance *inst;
+    int s, kc;
+    demi_qtoken_t pop;
+    const char *err;
+};
+
+static const char *conn_move_pop(struct conn_move *m, const char *want)
+{
+    demi_qresult_t qr;
+    size_t n = strlen(want);
+    if (w_wait(m->inst, m->pop, &qr) || qr.qr_opcode != DEMI_OPC_POP || qr.qr_value.sga.sga_numsegs != 1)
+        return "the pop did not complete";
+    bool same = qr.qr_value.sga.sga_segs[0].sgaseg_len == n && memcmp(qr.qr_value.sga.sga_segs[0].sgaseg_buf, want, n) == 0;
+    dm_sgafree(m->inst, &qr.qr_value.sga);
+    return same ? NULL : "the bytes popped after the move differ from those sent";
+}
+
+static void *conn_move_thread(void *arg)
+{
+    struct conn_move *m = arg;
+    m->err = conn_move_pop(m, "before the move");
+    return NULL;
+}
+
+static void test_a_move_without_an_accept_does_not_wait_for_the_old_ring(void **st)
+{
+    (void)st;
+    struct conn_move m = { 0 };
+    m.inst = ut_instance("DEMI_URING_DEFER_TASKRUN", "1", NULL);
+    ut_skip_without(m.inst, UR_F_DEFER_TASKRUN);
+    struct sockaddr_in sin = ut_addr(0);
+    int l;
+    demi_qtoken_t at;
+    demi_qresult_t qr;
+    assert_int_equal(dm_socket(m.inst, &l, AF_INET, SOCK_STREAM, 0), 0);
+    assert_int_equal(dm_bind(m.inst, l, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(dm_listen(m.inst, l, 8), 0);
+    sin = ut_addr((uint16_t)listener_port(m.inst, l));
+    assert_int_equal(dm_accept(m.inst, &at, l), 0);
+    m.kc = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(m.kc >= 0);
+    assert_int_equal(connect(m.kc, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(w_wait(m.inst, at, &qr), 0);
+    m.s = qr.qr_value.ares.qd;
+    /* the listener goes, and with it every accept of this ring */
+    assert_int_equal(dm_close(m.inst, l), 0);
+    for (int i = 0; i < 10; i++)
+        dm_poll(m.inst, 1000 * 1000);
+    /* a receive in flight, and bytes for it that its owner never took */
+    assert_int_equal(dm_pop(m.inst, &m.pop, m.s), 0);
+    dm_poll(m.inst, 0);
+    assert_int_equal(send(m.kc, "before the move", 15, 0), 15);
+    usleep(20 * 1000);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, conn_move_thread, &m), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    if (m.err)
+        fail_msg("%s", m.err);
+    assert_int_equal(ut_stat(m.inst, "uring.ring_moves"), 1);
+    assert_int_equal(ut_stat(m.inst, "uring.old_ring_waits"), 0);
+    /* this thread again: the shared ring, no wait either, nothing lost */
+    assert_int_equal(dm_pop(m.inst, &m.pop, m.s), 0);
+    assert_int_equal(send(m.kc, "after", 5, 0), 5);
+    const char *e = conn_move_pop(&m, "after");
+    if (e)
+        fail_msg("%s", e);
+    assert_int_equal(ut_stat(m.inst, "uring.ring_moves"), 2);
+    assert_int_equal(ut_stat(m.inst, "uring.old_ring_waits"), 0);
+    close(m.kc);
+    dm_close(m.inst, m.s);
+    dm_instance_destroy(m.inst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -521,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_each_owner_exiting_leaves_a_ring_bound_to_the_next),
         cmocka_unit_test(test_a_move_loses_no_completion_the_cq_ring_had_no_room_for),
         cmocka_unit_test(test_a_move_waits_for_the_owner_to_flush_what_its_sleep_posted),
+        cmocka_unit_test(test_a_move_without_an_accept_does_not_wait_for_the_old_ring),
     };
     return cmocka_run_group_tests_name("uring_share", tests, NULL, NULL);
 }
