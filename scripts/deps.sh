@@ -5,7 +5,7 @@
 set -euo pipefail
 build_pkgs="gcc clang pkg-config meson ninja-build python3 libcmocka-dev dpdk-dev libdpdk-dev liburing-dev libbpf-dev libxdp-dev libibverbs-dev librdmacm-dev"
 tool_pkgs="iproute2 ethtool iputils-ping nftables netcat-openbsd curl procps psmisc tshark python3-scapy"
-app_pkgs="redis-server redis-tools nginx-light libnginx-mod-stream wrk sockperf iperf3 memcached libmemcached-tools nodejs postgresql haproxy python3-matplotlib"
+app_pkgs="redis-server redis-tools nginx-light libnginx-mod-stream wrk sockperf iperf3 memcached libmemcached-tools nodejs postgresql haproxy apache2 python3-matplotlib"
 case "${1:-test}" in
   build) want="$build_pkgs" ;;
   demo) want="$build_pkgs redis-server redis-tools procps" ;;

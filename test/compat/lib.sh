@@ -135,11 +135,12 @@ run() {
   timeout -k 3 "$secs" "${W[@]}" "$@"
 }
 
-# stop PID: end one process we started (and its group), wait for it.
+# stop PID [SECS]: end one process we started (and its group): TERM, then
+# KILL after SECS (5), and wait for it.
 stop() {
   local p=$1 i
   kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null
-  for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  for i in $(seq $((${2:-5} * 10))); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
   kill -KILL -- "-$p" 2>/dev/null
   wait "$p" 2>/dev/null
 }
@@ -228,6 +229,7 @@ tap_setup() {
 # need hugepages (secondaries map their memory): we reserve only what is
 # missing and mount a private hugetlbfs, and undo both in shared_cleanup.
 SHARED_QUEUES=2
+SHARED_GROUP=${SHARED_GROUP:-nobody}   # the group the servers' workers run as (nginx: nobody)
 SHARED_KIND=tap
 shared_setup() { # [tap|memif]
   local id=$(( $$ % 10000 )) free pages=160
@@ -321,7 +323,7 @@ shared_cleanup() {
 shared_env() { # [cli]: SHARED_ENV, the server's (or under memif a client's) environment
   if [ "$SHARED_KIND" = tap ]; then
     SHARED_ENV=("DEMI_DPDK_ARGS=--vdev=net_tap0,iface=$TAP_IF --huge-dir=$SHARED_HUGE -m 256"
-       "DEMI_DPDK_PREFIX=$SHARED_PREFIX" "DEMI_DPDK_MP_GROUP=nobody" "DEMI_IPV4=$TAP_NET.1/24")
+       "DEMI_DPDK_PREFIX=$SHARED_PREFIX" "DEMI_DPDK_MP_GROUP=$SHARED_GROUP" "DEMI_IPV4=$TAP_NET.1/24")
   # --single-file-segments: else a secondary holds one fd per hugepage of
   # the primary (128 here), and wrk, whose event loop takes fds below
   # 10 + 3 x its connections only, fails its connects
@@ -330,7 +332,7 @@ shared_env() { # [cli]: SHARED_ENV, the server's (or under memif a client's) env
        "DEMI_DPDK_PREFIX=$SHARED_CLI_PREFIX" "DEMI_IPV4=$MEMIF_NET.2/24")
   else
     SHARED_ENV=("DEMI_DPDK_ARGS=--vdev=net_memif0,role=server,socket=$CELL_TMP/memif.sock --huge-dir=$SHARED_HUGE -m 256 --single-file-segments"
-       "DEMI_DPDK_PREFIX=$SHARED_PREFIX" "DEMI_DPDK_MP_GROUP=nobody" "DEMI_IPV4=$MEMIF_NET.1/24")
+       "DEMI_DPDK_PREFIX=$SHARED_PREFIX" "DEMI_DPDK_MP_GROUP=$SHARED_GROUP" "DEMI_IPV4=$MEMIF_NET.1/24")
   fi
   SHARED_ENV+=("DEMI_DPDK_RUNDIR=$SHARED_RUN" "DEMI_STRICT=1")
 }
