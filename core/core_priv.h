@@ -61,6 +61,7 @@ struct dm_instance {
     bool now_fresh;                    /* now_ns was read just before this poll (dm_poll) */
     int64_t spin_ns;                   /* DEMI_SPIN_US: a wait polls this long before it sleeps */
     int64_t spin_yield_ns;             /* DEMI_SPIN_YIELD_US: first yield of a spin (dm_spin) */
+    int spin_crowded;                  /* DEMI_SPIN_CROWDED: spin while tasks wait for a CPU too */
     int64_t spin_first_ns;             /* the next spin's first yield: 1 while the CPU looks shared */
     const struct dm_stack_ops *ops;
     void *st;

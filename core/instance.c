@@ -217,6 +217,8 @@ int dm_instance_create(const struct dm_config *cfg, struct dm_instance **out)
     if (rc == DM_CFG_AUTO)
         yield_us = dm_spin_yield_auto_us();
     inst->spin_ns = spin_us * DM_NS_PER_US;
+    if ((rc = dm_cfg_bool(cfg, DM_CFG_SPIN_CROWDED, &inst->spin_crowded)) < 0)
+        goto fail;
     inst->spin_yield_ns = inst->spin_first_ns = yield_us * DM_NS_PER_US;
     rc = -ENOMEM;
     inst->data_pool = dm_bufpool_create("data", nbufs, bufsize);

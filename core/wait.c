@@ -35,6 +35,8 @@ static int wait_until(struct dm_instance *inst, int (*done)(struct dm_instance *
      * it costs no wake-up (tens of microseconds across CPUs on a VM); an
      * idle wait costs spin_ns of CPU once, then sleeps in the backend. */
     int64_t spin_end = inst->now_ns + inst->spin_ns;
+    if (inst->spin_ns && !inst->spin_crowded && dm_cpu_crowded(inst->now_ns))
+        spin_end = inst->now_ns; /* tasks wait for a CPU: the spin would delay them (core/crowd.c) */
     struct dm_spin spin;
     dm_spin_begin(&spin, inst->now_ns, inst->spin_first_ns);
     for (;;) {

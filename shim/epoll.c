@@ -742,7 +742,7 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
             r = -EINTR; /* a handler ran while we spun or looked */
             break;
         }
-        if ((now - start < shim_rt.cfg.spin_ns || shim_spin_only()) && !sigmask) {
+        if ((shim_spin_on(now - start, now) || shim_spin_only()) && !sigmask) {
             shim_spin_pause_at(now - start);
             continue;
         }

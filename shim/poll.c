@@ -153,7 +153,7 @@ int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *
             r = -EINTR; /* a handler ran while we spun or looked */
             break;
         }
-        if ((now - start < shim_rt.cfg.spin_ns || shim_spin_only()) && !sigmask) {
+        if ((shim_spin_on(now - start, now) || shim_spin_only()) && !sigmask) {
             shim_spin_pause_at(now - start);
             continue;
         }

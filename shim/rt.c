@@ -293,6 +293,7 @@ void shim_cfg_load(void)
     if (dm_cfg_int(&shim_env, DM_CFG_SPIN_YIELD_US, &yield_us) != 0) /* auto, or bad: the default, auto */
         yield_us = dm_spin_yield_auto_us();
     cfg->spin_yield_ns = yield_us * DM_NS_PER_US;
+    cfg->spin_crowded = cfg_bool(DM_CFG_SPIN_CROWDED, 0);
     cfg->rcvbuf = cfg_int(DM_CFG_RCVBUF);
     cfg->sndbuf = cfg_int(DM_CFG_SNDBUF);
     cfg->linger_ms = cfg_int(DM_CFG_LINGER_MS);
@@ -1399,7 +1400,7 @@ int shim_block(int64_t spin_start, int64_t deadline)
     int64_t now = dm_clock_ns();
     if (deadline >= 0 && now >= deadline)
         return -ETIMEDOUT;
-    if (now - spin_start < shim_rt.cfg.spin_ns || shim_spin_only()) {
+    if (shim_spin_on(now - spin_start, now) || shim_spin_only()) {
         /* Spin phase (or a backend that cannot sleep): poll again. */
         shim_spin_pause_at(now - spin_start);
         return 0;

@@ -120,6 +120,7 @@
 #include "dm/addr.h"
 #include "dm/compiler.h"
 #include "dm/list.h"
+#include "dm/time.h"
 
 /* "Not one of ours: let libc do it." Outside the errno range. */
 #define SHIM_PASS (-100000)
@@ -352,6 +353,7 @@ struct shim_dp {
 struct shim_cfg {
     int64_t spin_ns;
     int64_t spin_yield_ns;   /* DEMI_SPIN_YIELD_US: first yield of a spin, then doubling */
+    bool spin_crowded;       /* DEMI_SPIN_CROWDED: spin while tasks wait for a CPU too */
     int64_t rcvbuf, sndbuf;
     int64_t linger_ms;
     int64_t block_slice_ns;  /* DEMI_WAKE_SLICE_MS: a blocking call's longest sleep */
@@ -538,6 +540,12 @@ static inline bool shim_dp_spin_only(const struct shim_dp *dp)
     return dp && dp->wait_fd < 0 && !dp->sleep_inside;
 }
 static inline bool shim_spin_only(void) { return shim_dp_spin_only(shim_dp_current()); }
+/* Whether a wait that has spun `spun` ns of its DEMI_SPIN_US spins on:
+ * not while other tasks wait for a CPU (dm_cpu_crowded). */
+static inline bool shim_spin_on(int64_t spun, int64_t now)
+{
+    return spun < shim_rt.cfg.spin_ns && (shim_rt.cfg.spin_crowded || !dm_cpu_crowded(now));
+}
 /* The instances a wait must watch other than the thread's own (focus):
  * fills out[] (at most max), returns how many. */
 int shim_focus_others(struct shim_dp **out, int max);

@@ -4,6 +4,7 @@
 #define DM_TIME_H
 
 #include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -62,6 +63,11 @@ static inline int dm_spin_yield_due(struct dm_spin *s, int64_t now)
 }
 
 /* Yields the CPU; returns the `first` the next wait should use. */
+/* True when more tasks are runnable than there are CPUs (core/crowd.c):
+ * a spin then takes a CPU another task waits for. Looked up at most once
+ * a millisecond per thread; `now` is dm_clock_ns(). */
+bool dm_cpu_crowded(int64_t now);
+
 #define DM_SPIN_SHARED_NS 2000 /* a yield with nobody else to run: ~0.3 us here */
 static inline int64_t dm_spin_yield(int64_t base_first)
 {

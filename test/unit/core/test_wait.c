@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sched.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -24,13 +25,14 @@ struct pair {
     int c, sv;
 };
 
-static void pair_open(struct pair *p, const char *backend, const char *spin_us)
+static void pair_open_crowd(struct pair *p, const char *backend, const char *spin_us, const char *crowded)
 {
     struct dm_config cfg;
     dm_config_init(&cfg);
     dm_config_set(&cfg, "DEMI_BACKEND", backend);
     if (spin_us)
         dm_config_set(&cfg, "DEMI_SPIN_US", spin_us);
+    dm_config_set(&cfg, "DEMI_SPIN_CROWDED", crowded);
     assert_int_equal(dm_instance_create(&cfg, &p->inst), 0);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = 0};
     inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
@@ -48,6 +50,13 @@ static void pair_open(struct pair *p, const char *backend, const char *spin_us)
     assert_int_equal(dm_wait(p->inst, &qr, ct, 5 * DM_NS_PER_S), 0);
     assert_int_equal(dm_wait(p->inst, &qr, at, 5 * DM_NS_PER_S), 0);
     p->sv = qr.qr_value.ares.qd;
+}
+
+/* (the spin is what these tests look at: it spins whatever else runs,
+ * as other tests in parallel may crowd the CPUs) */
+static void pair_open(struct pair *p, const char *backend, const char *spin_us)
+{
+    pair_open_crowd(p, backend, spin_us, "1");
 }
 
 static int64_t thread_cpu_ns(void)
@@ -224,6 +233,50 @@ static void test_spinning_wait_lets_a_peer_on_its_cpu_run(void **s)
     dm_instance_destroy(inst);
 }
 
+/* More runnable tasks than CPUs: a wait sleeps at once instead of
+ * spinning (its spin would take a CPU a task waits for, maybe the one
+ * that answers); with DEMI_SPIN_CROWDED=1 it spins as before. */
+static atomic_int crowd_stop, crowd_up;
+static void *crowd_thread(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&crowd_up, 1);
+    while (!atomic_load_explicit(&crowd_stop, memory_order_relaxed))
+        ;
+    return NULL;
+}
+
+static void test_wait_does_not_spin_while_tasks_wait_for_a_cpu(void **s)
+{
+    (void)s;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = (int)(ncpu < 1 ? 1 : ncpu) + 1;
+    pthread_t th[n];
+    atomic_store(&crowd_stop, 0);
+    atomic_store(&crowd_up, 0);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, crowd_thread, NULL), 0);
+    while (atomic_load(&crowd_up) < n)
+        usleep(1000);
+    struct pair p;
+    int64_t polls, cpu;
+    pair_open_crowd(&p, "posix", "20000", "0");
+    usleep(5 * 1000); /* past the last look's millisecond */
+    assert_true(dm_cpu_crowded(dm_clock_ns()));
+    idle_wait(&p, &polls, &cpu);
+    dm_instance_destroy(p.inst);
+    pair_open_crowd(&p, "posix", "20000", "1");
+    int64_t polls_spun, cpu_spun;
+    idle_wait(&p, &polls_spun, &cpu_spun);
+    dm_instance_destroy(p.inst);
+    atomic_store(&crowd_stop, 1);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    /* 20 ms of spin (check_backend: > 100 polls) not taken; taken when told */
+    assert_true(polls < 50);
+    assert_true(polls_spun > 100);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +285,7 @@ int main(void)
         cmocka_unit_test(test_spin_config_out_of_range_is_refused),
         cmocka_unit_test(test_spin_yields_at_first_then_each_time_it_doubled),
         cmocka_unit_test(test_spinning_wait_lets_a_peer_on_its_cpu_run),
+        cmocka_unit_test(test_wait_does_not_spin_while_tasks_wait_for_a_cpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
