@@ -13,6 +13,11 @@
 #     (Node.js's own http module, a 27-byte reply: --servers node; N=1
 #     one process, N>1 its cluster module's round robin: the primary
 #     accepts and hands each connection to a worker over a unix socket)
+#   apache, N children         wrk -tL -c25N -dS (keepalive)     req/s
+#     (the event MPM, 25 threads a child: a keep-alive connection changes
+#     threads at nearly every request)
+#   apache-prefork, 8N children  wrk -tL -c8N -dS (keepalive)   req/s
+#     (a process per connection at a time, blocking calls)
 # Columns: kernel (nothing preloaded), then each backend in --backends (the
 # server under scripts/demi-run --backend B; with --both the load tool too).
 # The columns of one row run back to back, --rounds times over (the report
@@ -46,7 +51,7 @@ ADDR=127.0.0.1
 
 usage() {
   cat >&2 <<'EOF'
-usage: bench/scale/scale.sh [--build DIR] [--servers memcached,nginx,redis,node] [--n "1 2 4"]
+usage: bench/scale/scale.sh [--build DIR] [--servers memcached,nginx,redis,node,apache,apache-prefork] [--n "1 2 4"]
          [--secs S] [--backends "uring posix"] [--rounds R] [--both] [--cost]
          [--load-cpus L] [--share-cpus] [--redis-n COUNT] [--out DIR]
          [--path loopback|netns]
@@ -108,7 +113,8 @@ fi
 REDIS_N=${REDIS_N:-$((100000 * SECS))}      # about SECS s per test at 100k req/s
 posint "$REDIS_N" || die "--redis-n: a positive integer"
 for s in $SERVERS; do
-  case $s in memcached|nginx|redis|node) ;; *) die "unknown server $s (memcached, nginx, redis, node)" ;; esac
+  case $s in memcached|nginx|redis|node|apache|apache-prefork) ;;
+    *) die "unknown server $s (memcached, nginx, redis, node, apache, apache-prefork)" ;; esac
 done
 case $NETPATH in
   loopback)
@@ -193,13 +199,14 @@ find_tool() {
   return 1
 }
 declare -A TOOL=()
-for t in memcached memcaslap nginx wrk redis-server redis-benchmark node; do
+for t in memcached memcaslap nginx wrk redis-server redis-benchmark node apache2; do
   TOOL[$t]=$(find_tool "$t") || TOOL[$t]=""
 done
 [ -z "${TOOL[memcaslap]}" ] && TOOL[memcaslap]=$(find_tool memaslap)   # its other name
 declare -A NEEDS=([memcached]="memcached memcaslap" [nginx]="nginx wrk" [redis]="redis-server redis-benchmark"
-                  [node]="node wrk")
-declare -A METRICS=([memcached]="ops/s" [nginx]="req/s" [redis]="GET req/s|SET req/s" [node]="req/s")
+                  [node]="node wrk" [apache]="apache2 wrk" [apache-prefork]="apache2 wrk")
+declare -A METRICS=([memcached]="ops/s" [nginx]="req/s" [redis]="GET req/s|SET req/s" [node]="req/s" [apache]="req/s"
+                    [apache-prefork]="req/s")
 
 tools_missing() { # SERVER: why its tools are not here (empty when they are)
   local t
@@ -385,6 +392,67 @@ JS
   LOAD=("${TOOL[wrk]}" -t"$LOAD_N" -c256 -d"${SECS}s" "http://$ADDR:$port/")
 }
 parse_node() { parse_nginx "$@"; }
+
+# apache_conf DIR PORT MPM CHILDREN: Apache's own minimal config in DIR
+# (the event or prefork MPM), its children as www-data or, as root, root
+apache_conf() {
+  local dir=$1 port=$2 mpm=$3 n=$4 user=www-data group=www-data limits
+  mkdir -p "$dir/www" "$dir/logs"
+  chmod 755 "$(dirname "$dir")" "$dir" "$dir/www"   # the children run as www-data
+  echo "hello from apache under demi" >"$dir/www/index.html"
+  chmod 644 "$dir/www/index.html"
+  id www-data >/dev/null 2>&1 || { user=root group=root; }
+  if [ "$mpm" = event ]; then
+    limits="StartServers $n
+ServerLimit $n
+ThreadsPerChild 25
+MaxRequestWorkers $((25 * n))
+MinSpareThreads 25
+MaxSpareThreads $((25 * n))"
+  else
+    limits="StartServers $n
+ServerLimit $n
+MaxRequestWorkers $n
+MinSpareServers $n
+MaxSpareServers $n"
+  fi
+  cat >"$dir/httpd.conf" <<CFG
+ServerRoot /usr/lib/apache2
+LoadModule mpm_${mpm}_module modules/mod_mpm_${mpm}.so
+LoadModule authz_core_module modules/mod_authz_core.so
+LoadModule dir_module modules/mod_dir.so
+LoadModule mime_module modules/mod_mime.so
+ServerName localhost
+Listen $ADDR:$port
+PidFile $dir/httpd.pid
+Mutex file:$dir
+ErrorLog $dir/logs/error.log
+TypesConfig /etc/mime.types
+User $user
+Group $group
+$limits
+KeepAliveTimeout 30
+MaxKeepAliveRequests 0
+DocumentRoot $dir/www
+<Directory $dir/www>
+  Require all granted
+</Directory>
+DirectoryIndex index.html
+CFG
+  SRV=("${TOOL[apache2]}" -f "$dir/httpd.conf" -DFOREGROUND)
+}
+setup_apache() {
+  apache_conf "$3" "$2" event "$1"
+  # (more connections than its workers, and the MPM closes some: wrk's
+  # read errors, in the kernel's column too)
+  LOAD=("${TOOL[wrk]}" -t"$LOAD_N" -c$((25 * $1)) -d"${SECS}s" "http://$ADDR:$2/index.html")
+}
+parse_apache() { parse_nginx "$@"; }
+setup_apache-prefork() {
+  apache_conf "$3" "$2" prefork $((8 * $1))
+  LOAD=("${TOOL[wrk]}" -t"$LOAD_N" -c$((8 * $1)) -d"${SECS}s" "http://$ADDR:$2/index.html")
+}
+parse_apache-prefork() { parse_nginx "$@"; }
 
 setup_redis() {
   local port=$2 dir=$3
