@@ -13,6 +13,8 @@
 #     (Node.js's own http module, a 27-byte reply: --servers node; N=1
 #     one process, N>1 its cluster module's round robin: the primary
 #     accepts and hands each connection to a worker over a unix socket)
+#   nginx-close, N workers     the same with "Connection: close"  req/s
+#     (a connection per request: accept, close, the FIN and TIME_WAIT)
 #   apache, N children         wrk -tL -c25N -dS (keepalive)     req/s
 #     (the event MPM, 25 threads a child: a keep-alive connection changes
 #     threads at nearly every request)
@@ -51,7 +53,7 @@ ADDR=127.0.0.1
 
 usage() {
   cat >&2 <<'EOF'
-usage: bench/scale/scale.sh [--build DIR] [--servers memcached,nginx,redis,node,apache,apache-prefork] [--n "1 2 4"]
+usage: bench/scale/scale.sh [--build DIR] [--servers memcached,nginx,nginx-close,redis,node,apache,apache-prefork] [--n "1 2 4"]
          [--secs S] [--backends "uring posix"] [--rounds R] [--both] [--cost]
          [--load-cpus L] [--share-cpus] [--redis-n COUNT] [--out DIR]
          [--path loopback|netns]
@@ -113,8 +115,8 @@ fi
 REDIS_N=${REDIS_N:-$((100000 * SECS))}      # about SECS s per test at 100k req/s
 posint "$REDIS_N" || die "--redis-n: a positive integer"
 for s in $SERVERS; do
-  case $s in memcached|nginx|redis|node|apache|apache-prefork) ;;
-    *) die "unknown server $s (memcached, nginx, redis, node, apache, apache-prefork)" ;; esac
+  case $s in memcached|nginx|nginx-close|redis|node|apache|apache-prefork) ;;
+    *) die "unknown server $s (memcached, nginx, nginx-close, redis, node, apache, apache-prefork)" ;; esac
 done
 case $NETPATH in
   loopback)
@@ -132,7 +134,7 @@ case $NETPATH in
     # nginx's workers are processes, a queue each; redis is one process on
     # one queue. memcached's threads would share one process's queue.
     for s in $SERVERS; do
-      case $s in nginx|redis) ;; *) die "--path netns: nginx and redis (memcached's threads would share one queue)" ;; esac
+      case $s in nginx|nginx-close|redis) ;; *) die "--path netns: nginx and redis (memcached's threads would share one queue)" ;; esac
     done
     [ $BOTH = 0 ] || die "--path netns: only the server is preloaded (no --both)"
     [ "$(id -u)" = 0 ] || die "--path netns needs root (namespaces, hugepages, the DPDK primary)" ;;
@@ -204,9 +206,9 @@ for t in memcached memcaslap nginx wrk redis-server redis-benchmark node apache2
 done
 [ -z "${TOOL[memcaslap]}" ] && TOOL[memcaslap]=$(find_tool memaslap)   # its other name
 declare -A NEEDS=([memcached]="memcached memcaslap" [nginx]="nginx wrk" [redis]="redis-server redis-benchmark"
-                  [node]="node wrk" [apache]="apache2 wrk" [apache-prefork]="apache2 wrk")
+                  [node]="node wrk" [apache]="apache2 wrk" [apache-prefork]="apache2 wrk" [nginx-close]="nginx wrk")
 declare -A METRICS=([memcached]="ops/s" [nginx]="req/s" [redis]="GET req/s|SET req/s" [node]="req/s" [apache]="req/s"
-                    [apache-prefork]="req/s")
+                    [apache-prefork]="req/s" [nginx-close]="req/s")
 
 tools_missing() { # SERVER: why its tools are not here (empty when they are)
   local t
@@ -362,6 +364,11 @@ NGX
   [ $NGINX_E = 1 ] && SRV+=(-e "$dir/logs/error.log")
   LOAD=("${TOOL[wrk]}" -t"$LOAD_N" -c256 -d"${SECS}s" "http://$ADDR:$port/index.html")
 }
+setup_nginx-close() {
+  setup_nginx "$@"
+  LOAD=("${TOOL[wrk]}" -t"$LOAD_N" -c256 -d"${SECS}s" -H "Connection: close" "http://$ADDR:$2/index.html")
+}
+parse_nginx-close() { parse_nginx "$@"; }
 parse_nginx() {
   local rps bad errs
   rps=$(awk '/^Requests\/sec:/ { print $2 }' "$1")
