@@ -534,10 +534,12 @@ struct shim_wait {
  * call ends with it: -EAGAIN (nonblocking, or the timeout passed), -EINTR,
  * or -EBADF when another thread closed fd meanwhile. */
 int shim_wait_turn(struct shim_wait *w, struct shim_sock *s, int fd);
-/* A datapath that can only be polled (DPDK): waits spin, never sleep. */
+/* A datapath that can only be polled (DPDK): waits spin, never sleep.
+ * (sleep_inside first: wait_fd is set later only where it is true, so the
+ * progress helper may ask this without the instance's lock.) */
 static inline bool shim_dp_spin_only(const struct shim_dp *dp)
 {
-    return dp && dp->wait_fd < 0 && !dp->sleep_inside;
+    return dp && !dp->sleep_inside && dp->wait_fd < 0;
 }
 static inline bool shim_spin_only(void) { return shim_dp_spin_only(shim_dp_current()); }
 /* Whether a wait that has spun `spun` ns of its DEMI_SPIN_US spins on:
