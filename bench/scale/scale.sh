@@ -400,63 +400,18 @@ JS
 }
 parse_node() { parse_nginx "$@"; }
 
-# apache_conf DIR PORT MPM CHILDREN: Apache's own minimal config in DIR
-# (the event or prefork MPM), its children as www-data or, as root, root
-apache_conf() {
-  local dir=$1 port=$2 mpm=$3 n=$4 user=www-data group=www-data limits
-  mkdir -p "$dir/www" "$dir/logs"
-  chmod 755 "$(dirname "$dir")" "$dir" "$dir/www"   # the children run as www-data
-  echo "hello from apache under demi" >"$dir/www/index.html"
-  chmod 644 "$dir/www/index.html"
-  id www-data >/dev/null 2>&1 || { user=root group=root; }
-  if [ "$mpm" = event ]; then
-    limits="StartServers $n
-ServerLimit $n
-ThreadsPerChild 25
-MaxRequestWorkers $((25 * n))
-MinSpareThreads 25
-MaxSpareThreads $((25 * n))"
-  else
-    limits="StartServers $n
-ServerLimit $n
-MaxRequestWorkers $n
-MinSpareServers $n
-MaxSpareServers $n"
-  fi
-  cat >"$dir/httpd.conf" <<CFG
-ServerRoot /usr/lib/apache2
-LoadModule mpm_${mpm}_module modules/mod_mpm_${mpm}.so
-LoadModule authz_core_module modules/mod_authz_core.so
-LoadModule dir_module modules/mod_dir.so
-LoadModule mime_module modules/mod_mime.so
-ServerName localhost
-Listen $ADDR:$port
-PidFile $dir/httpd.pid
-Mutex file:$dir
-ErrorLog $dir/logs/error.log
-TypesConfig /etc/mime.types
-User $user
-Group $group
-$limits
-KeepAliveTimeout 30
-MaxKeepAliveRequests 0
-DocumentRoot $dir/www
-<Directory $dir/www>
-  Require all granted
-</Directory>
-DirectoryIndex index.html
-CFG
-  SRV=("${TOOL[apache2]}" -f "$dir/httpd.conf" -DFOREGROUND)
-}
+# Apache: lib.sh's apache_setup, no access log, long keep-alive
 setup_apache() {
-  apache_conf "$3" "$2" event "$1"
+  apache_setup "$3" "$ADDR" "$2" event "$1" "KeepAliveTimeout 30"
+  SRV=("${TOOL[apache2]}" "${APACHE[@]:1}")
   # (more connections than its workers, and the MPM closes some: wrk's
   # read errors, in the kernel's column too)
   LOAD=("${TOOL[wrk]}" -t"$LOAD_N" -c$((25 * $1)) -d"${SECS}s" "http://$ADDR:$2/index.html")
 }
 parse_apache() { parse_nginx "$@"; }
 setup_apache-prefork() {
-  apache_conf "$3" "$2" prefork $((8 * $1))
+  apache_setup "$3" "$ADDR" "$2" prefork $((8 * $1)) "KeepAliveTimeout 30"
+  SRV=("${TOOL[apache2]}" "${APACHE[@]:1}")
   LOAD=("${TOOL[wrk]}" -t"$LOAD_N" -c$((8 * $1)) -d"${SECS}s" "http://$ADDR:$2/index.html")
 }
 parse_apache-prefork() { parse_nginx "$@"; }

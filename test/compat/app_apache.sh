@@ -26,60 +26,20 @@ id www-data >/dev/null 2>&1 || cell_skip "no www-data user"
 
 port=$(pick_port)
 dir=$CELL_TMP/apache
-mkdir -p "$dir/www" "$dir/logs"
-chmod 755 "$CELL_TMP" "$dir" "$dir/www"     # the children run as www-data
-echo "hello from apache under demi" >"$dir/www/index.html"
-head -c 4194304 /dev/urandom >"$dir/www/big.bin"
-chmod 644 "$dir/www/"*
-cat >"$dir/httpd.conf" <<CFG
-ServerRoot /usr/lib/apache2
-LoadModule mpm_event_module modules/mod_mpm_event.so
-LoadModule authz_core_module modules/mod_authz_core.so
-LoadModule dir_module modules/mod_dir.so
-LoadModule mime_module modules/mod_mime.so
-ServerName localhost
-Listen $BIND:$port
-PidFile $dir/httpd.pid
-Mutex file:$dir
-ErrorLog $dir/logs/error.log
-LogLevel warn
+apache_setup "$dir" "$BIND" "$port" event 2 'LogLevel warn
 LogFormat "%P %>s" pidstatus
-CustomLog $dir/logs/access.log pidstatus
-TypesConfig /etc/mime.types
-User www-data
-Group www-data
-StartServers 2
-ServerLimit 2
-ThreadsPerChild 25
-MaxRequestWorkers 50
-MinSpareThreads 25
-MaxSpareThreads 50
-KeepAliveTimeout 10
-MaxKeepAliveRequests 0
-DocumentRoot $dir/www
-<Directory $dir/www>
-  Require all granted
-</Directory>
-DirectoryIndex index.html
-CFG
-bg apache srv 120 apache2 -f "$dir/httpd.conf" -DFOREGROUND
+CustomLog '"$dir"'/logs/access.log pidstatus
+KeepAliveTimeout 10'
+head -c 4194304 /dev/urandom >"$dir/www/big.bin"
+chmod 644 "$dir/www/big.bin"
+bg apache srv 120 "${APACHE[@]}"
 srv_pid=$BG_PID
 shared_port_up 30 || fail "the shared port did not come up (tap ${TAP_IF:-} in ${NS_C:-}, or memif's socket)"
 wait_port "$ADDR" "$port" 20 || fail "apache did not accept connections on $ADDR:$port"
 url=http://$ADDR:$port
 
-wrk_check() { # NAME ARGS...: run wrk, check it, leave req/s in $rps
-  local name=$1; shift
-  run cli 40 wrk -t1 -c10 -d3s "$@" "$url/index.html" >"$CELL_TMP/wrk_$name.out" 2>&1 \
-    || fail "wrk ($name) exited with $?: $(tail -n 2 "$CELL_TMP/wrk_$name.out" | tr '\n' ' ')"
-  rps=$(awk '/^Requests\/sec:/ {print $2}' "$CELL_TMP/wrk_$name.out")
-  awk -v r="${rps:-0}" 'BEGIN { exit !(r > 0) }' || fail "wrk ($name): no requests answered"
-  grep -q "Non-2xx\|Socket errors" "$CELL_TMP/wrk_$name.out" &&
-    fail "wrk ($name): $(grep 'Non-2xx\|Socket errors' "$CELL_TMP/wrk_$name.out" | tr '\n' ' ')"
-  return 0
-}
-wrk_check keepalive; ka=$rps
-wrk_check close -H "Connection: close"; cl=$rps
+wrk_check keepalive "$url/index.html"; ka=$rps
+wrk_check close "$url/index.html" -H "Connection: close"; cl=$rps
 
 run cli 60 curl -sS -v --max-time 50 -o "$CELL_TMP/big.1" "$url/big.bin" -o "$CELL_TMP/idx.1" "$url/index.html" \
   2>"$CELL_TMP/curl_ka.log" || fail "curl (keepalive): $(tail -n 2 "$CELL_TMP/curl_ka.log" | tr '\n' ' ')"

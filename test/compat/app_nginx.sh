@@ -33,20 +33,8 @@ shared_port_up 30 || fail "the shared port did not come up (tap ${TAP_IF:-} in $
 wait_port "$ADDR" "$port" 20 || fail "nginx did not accept connections on $ADDR:$port"
 url=http://$ADDR:$port
 
-# wrk_check NAME ARGS...: run wrk, check it, leave req/s in $rps
-wrk_check() {
-  local name=$1; shift
-  run cli $((WRK_SECS + 30)) wrk -t1 -c10 -d"${WRK_SECS}s" "$@" "$url/index.html" >"$CELL_TMP/wrk_$name.out" 2>&1 \
-    || fail "wrk ($name) exited with $?: $(tail -n 2 "$CELL_TMP/wrk_$name.out" | tr '\n' ' ')"
-  rps=$(awk '/^Requests\/sec:/ {print $2}' "$CELL_TMP/wrk_$name.out")
-  [ -n "$rps" ] || fail "wrk ($name) printed no Requests/sec"
-  awk -v r="$rps" 'BEGIN { exit !(r > 0) }' || fail "wrk ($name): 0 requests/s"
-  grep -q "Non-2xx" "$CELL_TMP/wrk_$name.out" && fail "wrk ($name): $(grep Non-2xx "$CELL_TMP/wrk_$name.out")"
-  grep -q "Socket errors" "$CELL_TMP/wrk_$name.out" && fail "wrk ($name): $(grep 'Socket errors' "$CELL_TMP/wrk_$name.out")"
-  return 0
-}
-wrk_check keepalive; ka=$rps
-wrk_check close -H "Connection: close"; cl=$rps
+wrk_check keepalive "$url/index.html"; ka=$rps
+wrk_check close "$url/index.html" -H "Connection: close"; cl=$rps
 
 # curl: keepalive (two requests, one connection) and Connection: close;
 # at once on a shared port. curl's own limit comes first, so a stalled

@@ -46,17 +46,8 @@ srv_pid=$BG_PID
 wait_port "$ADDR" "$port" 20 || fail "node did not accept connections on $ADDR:$port"
 url=http://$ADDR:$port
 
-run cli 40 wrk -t1 -c10 -d3s "$url/" >"$CELL_TMP/wrk.out" 2>&1 || fail "wrk exited with $?: $(tail -n 2 "$CELL_TMP/wrk.out" | tr '\n' ' ')"
-rps=$(awk '/^Requests\/sec:/ {print $2}' "$CELL_TMP/wrk.out")
-awk -v r="${rps:-0}" 'BEGIN { exit !(r > 0) }' || fail "wrk: no requests answered"
-grep -q "Non-2xx\|Socket errors" "$CELL_TMP/wrk.out" && fail "wrk: $(grep 'Non-2xx\|Socket errors' "$CELL_TMP/wrk.out" | tr '\n' ' ')"
-
-run cli 60 curl -sS --max-time 50 -o "$CELL_TMP/big.got" "$url/big" 2>"$CELL_TMP/curl_big.log" ||
-  fail "curl of the 4 MiB file: $(tail -n 2 "$CELL_TMP/curl_big.log" | tr '\n' ' ')"
-cmp -s "$CELL_TMP/big.got" "$CELL_TMP/big.bin" || fail "the 4 MiB file differs ($(stat -c %s "$CELL_TMP/big.got") B)"
-got=$(run cli 60 curl -sS --max-time 50 --data-binary @"$CELL_TMP/post.bin" "$url/post" 2>"$CELL_TMP/curl_post.log") ||
-  fail "curl POST: $(tail -n 2 "$CELL_TMP/curl_post.log" | tr '\n' ' ')"
-[ "$got" = "$(sha256sum <"$CELL_TMP/post.bin" | cut -d' ' -f1)" ] || fail "the server's sha256 of the 1 MiB POST differs: $got"
+wrk_check keepalive "$url/"
+http_file_post "$url/big" "$url/post"
 
 run cli 60 "$PY" - "$ADDR" "$eport" >"$CELL_TMP/echo.log" 2>&1 <<'PY' || fail "net echo: $(tail -n 1 "$CELL_TMP/echo.log")"
 import os, selectors, socket, sys

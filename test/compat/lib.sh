@@ -434,6 +434,83 @@ cell_begin() {
   done
 }
 
+# wrk_check NAME URL [WRK_ARGS...]: wrk -t1 -c10 for WRK_SECS (3) seconds
+# as the client; the cell fails on an exit, no answer, a non-2xx answer or
+# a socket error. Leaves the req/s in $rps.
+wrk_check() {
+  local name=$1 url=$2 secs=${WRK_SECS:-3} out; shift 2
+  out=$CELL_TMP/wrk_$name.out
+  run cli $((secs + 30)) wrk -t1 -c10 -d"${secs}s" "$@" "$url" >"$out" 2>&1 ||
+    fail "wrk ($name) exited with $?: $(tail -n 2 "$out" | tr '\n' ' ')"
+  rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+  awk -v r="${rps:-0}" 'BEGIN { exit !(r > 0) }' || fail "wrk ($name): no requests answered"
+  grep -q "Non-2xx\|Socket errors" "$out" && fail "wrk ($name): $(grep 'Non-2xx\|Socket errors' "$out" | tr '\n' ' ')"
+  return 0
+}
+
+# http_file_post FILE_URL POST_URL: curl of FILE_URL, which must be
+# $CELL_TMP/big.bin byte for byte, and a POST of $CELL_TMP/post.bin to
+# POST_URL, whose answer must be its sha256.
+http_file_post() {
+  run cli 60 curl -sS --max-time 50 -o "$CELL_TMP/big.got" "$1" 2>"$CELL_TMP/curl_big.log" ||
+    fail "curl of the $(stat -c %s "$CELL_TMP/big.bin") B file: $(tail -n 2 "$CELL_TMP/curl_big.log" | tr '\n' ' ')"
+  cmp -s "$CELL_TMP/big.got" "$CELL_TMP/big.bin" || fail "the file differs ($(stat -c %s "$CELL_TMP/big.got") B)"
+  local got
+  got=$(run cli 60 curl -sS --max-time 50 --data-binary @"$CELL_TMP/post.bin" "$2" 2>"$CELL_TMP/curl_post.log") ||
+    fail "curl POST: $(tail -n 2 "$CELL_TMP/curl_post.log" | tr '\n' ' ')"
+  [ "$got" = "$(sha256sum <"$CELL_TMP/post.bin" | cut -d' ' -f1)" ] || fail "the server's sha256 of the POST differs: $got"
+}
+
+# apache_setup DIR ADDR PORT MPM CHILDREN [DIRECTIVES]: Debian's apache2
+# with its own minimal config in DIR (httpd.conf, www/, logs/), the event
+# MPM (25 threads a child) or prefork, CHILDREN children as www-data
+# (root where there is no such user), the parent as root; DIRECTIVES are
+# appended. Leaves the command in APACHE.
+apache_setup() {
+  local dir=$1 addr=$2 port=$3 mpm=$4 n=$5 extra=${6:-} user=www-data limits
+  mkdir -p "$dir/www" "$dir/logs"
+  chmod 755 "$(dirname "$dir")" "$dir" "$dir/www"   # the children run as www-data
+  echo "hello from apache under demi" >"$dir/www/index.html"
+  chmod 644 "$dir/www/index.html"
+  id www-data >/dev/null 2>&1 || user=root
+  if [ "$mpm" = event ]; then
+    limits="ThreadsPerChild 25
+MaxRequestWorkers $((25 * n))
+MinSpareThreads 25
+MaxSpareThreads $((25 * n))"
+  else
+    limits="MaxRequestWorkers $n
+MinSpareServers $n
+MaxSpareServers $n"
+  fi
+  cat >"$dir/httpd.conf" <<CFG
+ServerRoot /usr/lib/apache2
+LoadModule mpm_${mpm}_module modules/mod_mpm_${mpm}.so
+LoadModule authz_core_module modules/mod_authz_core.so
+LoadModule dir_module modules/mod_dir.so
+LoadModule mime_module modules/mod_mime.so
+ServerName localhost
+Listen $addr:$port
+PidFile $dir/httpd.pid
+Mutex file:$dir
+ErrorLog $dir/logs/error.log
+TypesConfig /etc/mime.types
+User $user
+Group $user
+StartServers $n
+ServerLimit $n
+$limits
+MaxKeepAliveRequests 0
+DocumentRoot $dir/www
+<Directory $dir/www>
+  Require all granted
+</Directory>
+DirectoryIndex index.html
+$extra
+CFG
+  APACHE=(apache2 -f "$dir/httpd.conf" -DFOREGROUND)
+}
+
 # nginx_setup DIR ADDR PORT [HTTP_DIRECTIVES]: a self-contained nginx prefix
 # in DIR (config, logs, pid, temp paths all inside), one worker, access_log
 # off, daemon off (we own the pid); HTTP_DIRECTIVES go into http { }.
