@@ -217,7 +217,8 @@ int dm_instance_create(const struct dm_config *cfg, struct dm_instance **out)
     if (rc == DM_CFG_AUTO)
         yield_us = dm_spin_yield_auto_us();
     inst->spin_ns = spin_us * DM_NS_PER_US;
-    if ((rc = dm_cfg_bool(cfg, DM_CFG_SPIN_CROWDED, &inst->spin_crowded)) < 0)
+    int crowd_rc = dm_cfg_bool(cfg, DM_CFG_SPIN_CROWDED, &inst->spin_crowded);
+    if ((rc = crowd_rc) < 0)
         goto fail;
     inst->spin_yield_ns = inst->spin_first_ns = yield_us * DM_NS_PER_US;
     rc = -ENOMEM;
@@ -242,6 +243,8 @@ int dm_instance_create(const struct dm_config *cfg, struct dm_instance **out)
     const char *list = dm_cfg_str(cfg, DM_CFG_BACKEND);
     if ((rc = backend_start(inst, cfg, list ? list : default_backend)) < 0)
         goto fail;
+    if (crowd_rc == DM_CFG_AUTO) /* our own TCP/IP's waits also drive it: they spin on */
+        inst->spin_crowded = inst->ops->own_addresses;
     DM_INFO("core", "instance up: backend %s, %u buffers of %u bytes, %u queues, %u ops", inst->backend, nbufs,
             bufsize, nqueues, nops);
     *out = inst;

@@ -293,7 +293,6 @@ void shim_cfg_load(void)
     if (dm_cfg_int(&shim_env, DM_CFG_SPIN_YIELD_US, &yield_us) != 0) /* auto, or bad: the default, auto */
         yield_us = dm_spin_yield_auto_us();
     cfg->spin_yield_ns = yield_us * DM_NS_PER_US;
-    cfg->spin_crowded = cfg_bool(DM_CFG_SPIN_CROWDED, 0);
     cfg->rcvbuf = cfg_int(DM_CFG_RCVBUF);
     cfg->sndbuf = cfg_int(DM_CFG_SNDBUF);
     cfg->linger_ms = cfg_int(DM_CFG_LINGER_MS);
@@ -311,6 +310,10 @@ void shim_cfg_load(void)
     const struct dm_stack_ops *first = dm_stack_first(be ? be : SHIM_BACKENDS);
     int own_stack = first && first->own_addresses;
     cfg->offload_loopback = cfg_bool(DM_CFG_OFFLOAD_LOOPBACK, !own_stack);
+    /* Our own TCP/IP (dpdk, xdp) keeps its spin among more tasks than
+     * CPUs: its waits also send the ACKs and run the timers, and its
+     * sleeps wait on device wake-ups (measured: kernel-socket backends) */
+    cfg->spin_crowded = cfg_bool(DM_CFG_SPIN_CROWDED, own_stack);
     cfg->inet6 = first && first->inet6;
     /* A stack with its own addresses (dpdk, xdp): binds to DEMI_IPV4's
      * address are the datapath's even though the kernel does not have it */

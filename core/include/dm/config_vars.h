@@ -52,7 +52,8 @@
       "4 when the thread may run on one CPU only (`taskset -c N`, a one-CPU cpuset), else 0 (never)", "core",     \
       "A spinning wait gives its CPU up (`sched_yield`) this far into the spin, then each time it has doubled; "  \
       "set it when threads outnumber CPUs without pinning.")                                                       \
-    X(SPIN_CROWDED, BOOL, "0", 0, 0, NULL, NULL, "core",                                                            \
+    X(SPIN_CROWDED, BOOL, "auto", 0, 0, NULL,                                                                        \
+      "1 for a backend with its own TCP/IP (dpdk, xdp: its waits also drive the stack), else 0", "core",          \
       "`1`: spin also while more tasks are runnable than there are CPUs. `0`: such a wait sleeps at once "        \
       "(checked in `/proc/loadavg` at most once a millisecond per thread): the spin would take a CPU the "          \
       "process that answers may be waiting for (Apache prefork, PostgreSQL: a process per connection).")          \
