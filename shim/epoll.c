@@ -68,6 +68,7 @@ int shim_epoll_create(int flags)
     ep->kfd = kfd;
     ep->kick_fd = -1;
     ep->nest_fd = -1;
+    ep->relay_fd = -1;
     ep->wait_gen = shim_rt.inst_gen;
     ep->watch_id = shim_watch_id();
     dm_list_init(&ep->watches);
@@ -116,6 +117,7 @@ static void ep_note_dp(struct shim_epoll *ep, struct shim_dp *dp)
     if (ep->wait_gen != shim_rt.inst_gen) {
         ep->wait_gen = shim_rt.inst_gen; /* a forked child: the parent's are gone */
         ep->wait_mask = 0;
+        ep->relay_fd = -1;
         ep->ndps = 0;
         ep->mixed = false;
     }
@@ -600,6 +602,13 @@ static bool ensure_wait_fds(struct shim_epoll *ep, int kfd)
         if (DM_REAL(epoll_ctl)(kfd, EPOLL_CTL_ADD, dps[i]->wait_fd, &wev) < 0 && errno == EEXIST)
             DM_REAL(epoll_ctl)(kfd, EPOLL_CTL_MOD, dps[i]->wait_fd, &wev);
         ep->wait_mask |= 1ull << dps[i]->idx;
+    }
+    /* a parent that relays its children's connections (all locks: relay.c's state) */
+    int rfd = shim_locked_all() ? shim_relay_wait_fd() : -1;
+    if (rfd >= 0 && rfd != ep->relay_fd) {
+        struct epoll_event rev = { .events = EPOLLIN, .data.ptr = (void *)&shim_wait_marker };
+        if (DM_REAL(epoll_ctl)(kfd, EPOLL_CTL_ADD, rfd, &rev) == 0 || errno == EEXIST)
+            ep->relay_fd = rfd;
     }
     return ready;
 }

@@ -25,7 +25,8 @@
  * turns it off. While relays to forked children are alive it looks every
  * SHIM_RELAY_HELPER_NS instead, as long as the application is away: a
  * fork-per-connection parent waits in waitpid while its children's bytes
- * go through its datapath.
+ * go through its datapath (one asleep in our own waits is woken by them:
+ * relay.c).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -52,32 +53,19 @@ static void *helper_main(void *arg)
     unsigned seen = __atomic_load_n(&shim_rt.progress_gen, __ATOMIC_RELAXED);
     for (;;) {
         /* relays to forked children (relay.c) move only when the
-         * datapath is polled: while the application leaves it, they are
-         * polled at their own pace, not once a period */
+         * datapath is polled: while the application leaves it (a
+         * fork-per-connection parent in waitpid), they are polled at
+         * their own pace, not once a period. A thread asleep in our waits
+         * watches them itself (relay.c: a child's bytes wake it): no
+         * need, and looking every 20 us then cost PostgreSQL's postmaster
+         * over a tap port a fifth of its transactions. */
         int64_t nap = cur;
-        bool relays = __atomic_load_n(&shim_relay_live, __ATOMIC_RELAXED) != 0;
-        /* (a datapath that only spins steps them in the parent's own waits) */
-        bool parent_sleeps = relays && !shim_spin_only();
-        if (cur == period && relays)
+        if (cur == period && __atomic_load_n(&shim_relay_live, __ATOMIC_RELAXED) &&
+            !__atomic_load_n(&shim_rt.nasleep, __ATOMIC_RELAXED))
             nap = DM_MIN(cur, SHIM_RELAY_HELPER_NS);
-        if (parent_sleeps)
-            nap = DM_MIN(period, SHIM_RELAY_HELPER_NS);
         struct timespec ts = { .tv_sec = nap / DM_NS_PER_S, .tv_nsec = nap % DM_NS_PER_S };
         clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
-        if (parent_sleeps) {
-            /* A parent whose datapath sleeps (a tap port) does not read
-             * its children's unix sockets while it sleeps in our
-             * epoll_wait (a fork-per-connection server's postmaster,
-             * woken by frames but not by its children): their answers
-             * waited for the back-off below, up to 64 periods.
-             * PostgreSQL over a DPDK tap port, pgbench TPC-B -c 4: 228
-             * -> 2,595 tps. */
-            if (shim_trylock_all()) {
-                shim_progress();
-                shim_unlock();
-            }
-            cur = period;
-        } else if (__atomic_load_n(&shim_rt.progress_gen, __ATOMIC_RELAXED) != seen) {
+        if (__atomic_load_n(&shim_rt.progress_gen, __ATOMIC_RELAXED) != seen) {
             /* the application drives it: look less often (its wake-ups
              * would otherwise land in a busy-polling program's tail) */
             cur = DM_MIN(cur * 2, period * 64);

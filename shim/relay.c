@@ -36,7 +36,13 @@
  *            polls the control sockets and the relays' unix sockets,
  *            nonblocking, at most every RELAY_PERIOD_NS unless the last
  *            step moved something; with none alive it costs a counter
- *            check. Bytes move with backpressure both ways and none is
+ *            check. A parent that sleeps in our waits (a datapath that
+ *            can sleep: a tap port) watches them too: they are in an
+ *            epoll of their own (relay_epfd, each with what its pump
+ *            waits for), which the sleeps watch beside the datapath's
+ *            wait fds, and the last look before a sleep is a whole step
+ *            (shim_relay_before_sleep). A child's answer wakes the
+ *            parent as a frame does. Bytes move with backpressure both ways and none is
  *            lost: received TCP bytes leave the socket's receive buffer
  *            only as far as the unix socket takes them (so the TCP window
  *            closes behind a slow child), and bytes read from the unix
@@ -63,6 +69,7 @@
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <string.h>
 #include "dm/instance.h"
 #include "dm/log.h"
@@ -120,6 +127,7 @@ struct relay_ctl {
     pid_t pid;
     struct relay_conn **held; /* its references not claimed yet */
     unsigned nheld;
+    short armed;         /* what relay_epfd watches it for */
     struct relay_ctl *next;
 };
 
@@ -134,6 +142,7 @@ struct relay {
     bool down_done;      /* the peer's FIN passed on, or the child is gone */
     uint8_t *buf;        /* read from fd, not pushed yet: buf[off..len) */
     size_t off, len;
+    short armed;
     struct relay *next;
 };
 
@@ -153,6 +162,26 @@ static struct shim_sock **pend;      /* fork: the connections offered */
 static unsigned npend, pend_cap;
 static struct pollfd *pf;            /* a step's poll set */
 static unsigned pf_cap;
+static int relay_epfd = -1;          /* parent: its sleeps' watch on the fds below */
+
+/* relay_epfd watches fd for want (POLLIN, POLLOUT: EPOLLIN, EPOLLOUT),
+ * or not at all with 0 (so that a hang-up nobody waits for does not
+ * keep waking a sleep). Without an epoll the progress helper's looks
+ * are all there is, as before. */
+static void watch(int fd, short *armed, short want)
+{
+    if (want == *armed)
+        return;
+    if (relay_epfd < 0 && (relay_epfd = DM_REAL(epoll_create1)(EPOLL_CLOEXEC)) < 0) {
+        dm_log_once("shim", "no epoll for the relays (%m): a parent asleep sees its children's bytes only at the "
+                    "progress helper's looks");
+        return;
+    }
+    struct epoll_event ev = { .events = (uint32_t)want, .data.fd = fd };
+    int op = !*armed ? EPOLL_CTL_ADD : want ? EPOLL_CTL_MOD : EPOLL_CTL_DEL;
+    if (DM_REAL(epoll_ctl)(relay_epfd, op, fd, &ev) == 0)
+        *armed = want;
+}
 
 static void live_update(void)
 {
@@ -417,6 +446,8 @@ void shim_relay_fork_child(int ctl[2])
     }
     nctls = nrelays = 0;
     live_update();
+    close_fd(relay_epfd);
+    relay_epfd = -1;
     fwd_child(); /* (closes our parent's control socket among ours) */
     close_fd(ctl[0]);
     up_fd = ctl[1];
@@ -956,6 +987,7 @@ static void ctl_free(struct relay_ctl *t)
     for (struct relay *r = relays; r; r = r->next)
         if (r->ctl == t)
             r->ctl = NULL;
+    watch(t->fd, &t->armed, 0); /* (a child's copy of the file may outlive our fd) */
     close_fd(t->fd);
     free(t->held);
     free(t);
@@ -1108,6 +1140,7 @@ static bool relay_pump(struct relay *r, short rev, int *work)
 static void relay_free(struct relay *r)
 {
     DM_DEBUG("shim", "qd %d: relay to child %d done", r->c->qd, (int)r->pid);
+    watch(r->fd, &r->armed, 0);
     close_fd(r->fd);
     free(r->buf);
     struct relay_conn *c = r->c;
@@ -1116,14 +1149,30 @@ static void relay_free(struct relay *r)
     conn_unref(c);
 }
 
-int shim_relay_step(void)
+static bool step_busy;
+static int relay_step(bool whole);
+
+int shim_relay_step(void) { return relay_step(false); }
+
+int shim_relay_before_sleep(void)
 {
-    static bool stepping, busy;
+    return nctls + nrelays ? relay_step(true) : 0;
+}
+
+int shim_relay_wait_fd(void)
+{
+    return nctls + nrelays ? relay_epfd : -1;
+}
+
+/* whole: whatever the time since the last one */
+static int relay_step(bool whole)
+{
+    static bool stepping;
     static int64_t last;
     if (stepping)
         return 0; /* (a push inside polled the datapath) */
     int64_t now = dm_clock_ns();
-    if (!busy && now - last < RELAY_PERIOD_NS)
+    if (!whole && !step_busy && now - last < RELAY_PERIOD_NS)
         return 0;
     last = now;
     unsigned n = nctls + nrelays;
@@ -1178,8 +1227,14 @@ int shim_relay_step(void)
         ctls = t;
         work++;
     }
+    /* what a sleep waits for from now on (the TCP side wakes it with
+     * the datapath's own wait fd: bytes to pass down, send room) */
+    for (struct relay *r = relays; r; r = r->next)
+        watch(r->fd, &r->armed, relay_events(r));
+    for (struct relay_ctl *t = ctls; t; t = t->next)
+        watch(t->fd, &t->armed, POLLIN);
     live_update();
-    busy = work > 0;
+    step_busy = work > 0;
     stepping = false;
     return work;
 }

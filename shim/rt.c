@@ -736,10 +736,12 @@ void shim_sleep_begin(struct shim_sleeper *sl, struct dm_list *list, pthread_mut
     if (list == &shim_rt.sleepers)
         __atomic_add_fetch(&shim_rt.nsleepers, 1, __ATOMIC_RELAXED);
     shim_leaf_unlock(lock);
+    __atomic_add_fetch(&shim_rt.nasleep, 1, __ATOMIC_RELAXED);
 }
 
 void shim_sleep_end(struct shim_sleeper *sl)
 {
+    __atomic_sub_fetch(&shim_rt.nasleep, 1, __ATOMIC_RELAXED);
     shim_leaf_lock(sl->lock);
     dm_list_del(&sl->link);
     if (sl->lock == &shim_rt.sleep_lock)
@@ -1016,6 +1018,8 @@ bool shim_may_sleep(void)
 {
     if (shim_progress() > 0)
         return false; /* and flushed what the backends queued */
+    if (dm_unlikely(shim_relay_live) && shim_locked_all() && shim_relay_before_sleep() > 0)
+        return false;
     struct shim_dp *mine = shim_dp_current(), *others[SHIM_MAX_DPS];
     if (mine && dm_instance_wait_arm(shim_dp_inst(mine)) > 0)
         return false;
@@ -1302,9 +1306,12 @@ bool shim_wait_dps(struct shim_dp **dps, int max, int *n)
 bool shim_wait_fds(struct pollfd *p, int max, int *n)
 {
     struct shim_dp *dps[SHIM_MAX_DPS + 1];
-    bool ready = shim_wait_dps(dps, DM_MIN(max, SHIM_MAX_DPS + 1), n);
+    int rfd = dm_unlikely(shim_relay_live) && shim_locked_all() ? shim_relay_wait_fd() : -1;
+    bool ready = shim_wait_dps(dps, DM_MIN(max - (rfd >= 0), SHIM_MAX_DPS + 1), n);
     for (int i = 0; i < *n; i++)
         p[i] = (struct pollfd){ .fd = dps[i]->wait_fd, .events = POLLIN };
+    if (rfd >= 0)
+        p[(*n)++] = (struct pollfd){ .fd = rfd, .events = POLLIN }; /* its children's bytes (relay.c) */
     return ready;
 }
 

@@ -254,6 +254,7 @@ struct shim_epoll {
     int kfd;                 /* the kernel epoll (same number as the app's fd) */
     uint32_t wait_gen;       /* datapath generation of wait_mask, dp, mixed */
     uint64_t wait_mask;      /* instances (shim_dp.idx) whose wait fd is in kfd */
+    int relay_fd;            /* the relays' wait fd in kfd (wait_gen's), or -1 */
     struct shim_dp *dps[SHIM_FOCUS_MAX]; /* the instances of the offloaded sockets watched */
     unsigned ndps;
     bool mixed;              /* ... more of them than that (sticky): all are driven */
@@ -394,6 +395,8 @@ struct shim_rt {
     /* poll/select/blocking-call sleepers (epoll sleepers are on their epoll) */
     struct dm_list sleepers;
     unsigned nsleepers;      /* on it; read without sleep_lock (shim_kick_for) */
+    unsigned nasleep;        /* threads asleep in our waits, epoll's too (the
+                                helper reads it: they watch the relays) */
     unsigned progress_gen;   /* moved by shim_progress() while the helper runs; read
                                 without the lock (helper.c) */
     struct shim_sock *lingering; /* closed sockets whose sends go on (linger.c) */
@@ -843,6 +846,13 @@ int shim_relay_claim(struct shim_sock *s, int fd);
 bool shim_relay_free(struct shim_sock *s);
 /* From shim_progress: control messages and relay bytes, throttled. */
 int shim_relay_step(void);
+/* The last look before a sleep (shim_may_sleep): a whole step, which
+ * also sets what the relays' wait fd watches; > 0: something moved, do
+ * not sleep. The wait fd: readable when a child's bytes, claim or exit
+ * wait (a sleep watches it with the datapath's), -1 with no relays.
+ * All locks held. */
+int shim_relay_before_sleep(void);
+int shim_relay_wait_fd(void);
 /* At exit or exec (shim_drain): the relays' bytes still move, until they
  * are done or the deadline (the connections end with this datapath). */
 void shim_relay_drain(int64_t deadline);

@@ -5,6 +5,11 @@
 # child must serve the connection it inherited, byte for byte.
 #   forking_server.py server PORTFILE NCONN [ADDR]   serve NCONN connections, exit
 #   forking_server.py clients PORT NCONN [ADDR]      NCONN clients at once
+#   forking_server.py accepter PORTFILE NCONN [ADDR] the same pattern with a
+#       parent that is always in a blocking accept() (no select timeout):
+#       NCONN connections served by children, then one more from the
+#       clients once they are all done; then it reaps them and exits
+#   forking_server.py clients-done PORT NCONN [ADDR] clients, then that one
 # ADDR: the server's address (127.0.0.1; the dpdk run: the stack's own)
 import os
 import random
@@ -38,6 +43,34 @@ def server(portfile, n, addr):
     for _ in range(n):
         srv.handle_request()
     srv.server_close()  # waits for the children
+
+
+def accepter(portfile, n, addr):
+    # With our own stack the children's connections live in the parent's
+    # datapath: while it sleeps in accept(), only their bytes can wake it
+    # to relay them (shim/relay.c), with no progress helper to look.
+    lsn = socket.socket()
+    lsn.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsn.bind((addr, 0))
+    lsn.listen(64)
+    with open(portfile + ".tmp", "w") as f:
+        f.write(str(lsn.getsockname()[1]))
+    os.rename(portfile + ".tmp", portfile)
+    kids = []
+    for _ in range(n):
+        conn, _ = lsn.accept()
+        pid = os.fork()
+        if pid == 0:
+            lsn.close()
+            Handler(conn, None, None)  # (its setup, handle and finish)
+            conn.close()
+            os._exit(0)
+        conn.close()
+        kids.append(pid)
+    conn, _ = lsn.accept()  # the clients are done
+    conn.close()
+    bad = [p for p in kids if os.waitpid(p, 0)[1] != 0]
+    sys.exit(1 if bad else 0)
 
 
 def read_all(c):
@@ -87,5 +120,9 @@ def clients(addr, port, n):
 addr = sys.argv[4] if len(sys.argv) > 4 else "127.0.0.1"
 if sys.argv[1] == "server":
     server(sys.argv[2], int(sys.argv[3]), addr)
+elif sys.argv[1] == "accepter":
+    accepter(sys.argv[2], int(sys.argv[3]), addr)
 else:
     clients(addr, int(sys.argv[2]), int(sys.argv[3]))
+    if sys.argv[1] == "clients-done":
+        socket.create_connection((addr, int(sys.argv[2])), timeout=20).close()
