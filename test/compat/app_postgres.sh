@@ -43,6 +43,15 @@ fail() { pg_stop; show_logs; cell_fail "$@"; }
 shared_port_up 30 || fail "the shared port did not come up (tap ${TAP_IF:-} in ${NS_C:-}, or memif's socket)"
 wait_port "$ADDR" "$port" 30 || fail "postgres did not accept connections on $ADDR:$port"
 pg() { run cli 90 env PGCONNECT_TIMEOUT=20 "$@" -h "$ADDR" -p "$port" -U postgres; }
+# The postmaster listens before its startup process is done: a connection
+# then is refused ("the database system is starting up"). Over a DPDK tap
+# port that window was long enough for pgbench -i, 1 run in 8.
+ready=0
+for _ in $(seq 60); do
+  pg "$PGBIN/pg_isready" -q && { ready=1; break; }
+  sleep 0.5
+done
+[ $ready = 1 ] || fail "postgres did not become ready (pg_isready) on $ADDR:$port"
 
 pg pgbench -i -s 2 postgres >"$CELL_TMP/pgbench_i.log" 2>&1 || fail "pgbench -i: $(tail -n 2 "$CELL_TMP/pgbench_i.log" | tr '\n' ' ')"
 check_run() { # NAME ARGS...: a pgbench run with no failed or aborted transaction; its tps in $tps
