@@ -37,12 +37,13 @@
  *            nonblocking, at most every RELAY_PERIOD_NS unless the last
  *            step moved something; with none alive it costs a counter
  *            check. A parent that sleeps in our waits (a datapath that
- *            can sleep: a tap port) watches them too: they are in an
- *            epoll of their own (relay_epfd, each with what its pump
- *            waits for), which the sleeps watch beside the datapath's
- *            wait fds, and the last look before a sleep is a whole step
- *            (shim_relay_before_sleep). A child's answer wakes the
- *            parent as a frame does. Bytes move with backpressure both ways and none is
+ *            can sleep: a tap port, AF_XDP) watches them too: they are in
+ *            an epoll of their own (relay_epfd), which the sleeps watch
+ *            beside the datapath's wait fds; the last look before a
+ *            sleep is a whole step, which also sets what each is watched
+ *            for (shim_relay_before_sleep). A child's bytes, claim or
+ *            exit wake the parent as a frame does. Bytes move with
+ *            backpressure both ways and none is
  *            lost: received TCP bytes leave the socket's receive buffer
  *            only as far as the unix socket takes them (so the TCP window
  *            closes behind a slow child), and bytes read from the unix
@@ -1227,11 +1228,13 @@ static int relay_step(bool whole)
         ctls = t;
         work++;
     }
-    /* what a sleep waits for from now on (the TCP side wakes it with
-     * the datapath's own wait fd: bytes to pass down, send room) */
-    for (struct relay *r = relays; r; r = r->next)
+    /* Before a sleep: what it waits for (the TCP side wakes it with the
+     * datapath's own wait fd: bytes to pass down, send room). Only then:
+     * a relay that streams would change it at nearly every step, a
+     * syscall each, and only a sleep looks at it. */
+    for (struct relay *r = relays; whole && r; r = r->next)
         watch(r->fd, &r->armed, relay_events(r));
-    for (struct relay_ctl *t = ctls; t; t = t->next)
+    for (struct relay_ctl *t = ctls; whole && t; t = t->next)
         watch(t->fd, &t->armed, POLLIN);
     live_update();
     step_busy = work > 0;
