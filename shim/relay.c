@@ -70,8 +70,8 @@
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
-#include <sys/epoll.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include "dm/instance.h"
 #include "dm/log.h"
 #include "dm/time.h"
