@@ -459,6 +459,7 @@ static int port_tx_mode(struct dpdk_dev *d, const struct dm_config *cfg, const s
      * tap PMD cuts them with librte_gso: TCP over IPv4 only in 22.11. */
     d->tso = d->tso && d->tx_zc;
     bool tap = d->tap = strcmp(di->driver_name, "net_tap") == 0;
+    d->tx_odd_seg_sum_bad = tap;
     d->tso6 = d->tso && !tap;
     /* and it refuses a piece longer than its MTU with the Ethernet header
      * counted in (rte_eth_tap.c: tso_segsz + l2 + l3 + l4 > mtu) */
@@ -620,6 +621,7 @@ static int secondary_setup(struct dpdk_dev *d, const struct dm_config *cfg)
      * (tap: writev on the queue's fd; memif: into the shared region).
      * Anything else (a NIC's DMA, a vhost peer) gets copies. */
     d->tx_zc = strcmp(di.driver_name, "net_tap") == 0 || strcmp(di.driver_name, "net_memif") == 0;
+    d->tx_odd_seg_sum_bad = strcmp(di.driver_name, "net_tap") == 0;
     d->tx_copy_max = (uint32_t)copy;
     if (copy_auto == DM_CFG_AUTO && strcmp(di.driver_name, "net_memif") == 0)
         d->tx_copy_max = d->copy_room;

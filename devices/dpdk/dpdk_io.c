@@ -384,6 +384,24 @@ static bool tx_dma_ok(const struct dpdk_dev *d, const struct dm_buf *b)
     return true;
 }
 
+/* DPDK 22.11's tap PMD sums each segment of a chain on its own
+ * (__rte_raw_cksum from the segment's first byte), so the L4 checksum it
+ * writes is wrong when a segment before the last has an odd length: the
+ * next one's bytes are summed in the wrong halves of their words. The
+ * peer drops the frame as corrupt, and every retransmission of that range
+ * is cut the same way: nginx's 16 MiB download over a tap port stalled
+ * for good after 32 KB (a segment across the end of one of its 32 KiB
+ * output buffers, after an odd-length header; the client's
+ * TcpInCsumErrors counted each try). Such a frame goes as a copy, one
+ * segment. (TSO frames: only a port of our own has them; not handled.) */
+static bool tx_odd_inner_seg(const struct dm_buf *b)
+{
+    for (const struct dm_buf *s = b; s && s->next; s = s->next)
+        if (s->len & 1)
+            return true;
+    return false;
+}
+
 /* The mbuf (chain) for frame b, or NULL with *bad set when the frame can
  * never go out, clear when we are only out of mbufs right now. */
 static struct rte_mbuf *tx_build(struct dpdk_dev *d, struct dm_buf *b, bool *bad)
@@ -393,7 +411,9 @@ static struct rte_mbuf *tx_build(struct dpdk_dev *d, struct dm_buf *b, bool *bad
     bool linear_ok = b->pkt_len <= d->copy_room;
     /* checksums we complete ourselves are done in the copy */
     missing |= b->ol_flags & d->tx_sw_l4;
-    if (b->pkt_len <= d->tx_copy_max || !d->tx_zc || missing || (b->nb_segs > 1 && !d->multiseg) ||
+    bool odd = dm_unlikely(d->tx_odd_seg_sum_bad) && b->nb_segs > 1 && !(b->ol_flags & DM_BUF_TX_TCP_SEG) &&
+               (b->ol_flags & (DM_BUF_TX_TCP_CKSUM | DM_BUF_TX_UDP_CKSUM)) && linear_ok && tx_odd_inner_seg(b);
+    if (b->pkt_len <= d->tx_copy_max || !d->tx_zc || missing || odd || (b->nb_segs > 1 && !d->multiseg) ||
         b->nb_segs > d->max_segs || (d->dma_len && !tx_dma_ok(d, b))) {
         if (dm_unlikely(!linear_ok)) {
             *bad = true;

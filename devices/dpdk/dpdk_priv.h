@@ -66,6 +66,8 @@ struct dpdk_dev {
     bool rx_scarce;          /* mark received buffers DM_BUF_RX_SCARCE */
     bool tx_stuck;           /* the last TX burst took nothing: probe with one */
     bool tap;                /* a net_tap port of our own (not a secondary's) */
+    bool tx_odd_seg_sum_bad; /* net_tap: its software L4 checksum of a chain
+                                is wrong past a segment of odd length (tx_build) */
     struct dpdk_tap_kick tap_kick; /* tap: bump its trigger before each burst */
     bool secondary;          /* a queue of a port that demi-dpdk-primary owns */
     /* sleeping (tap, dpdk_tap.c): an epoll set of our queue's fd, the
