@@ -393,13 +393,69 @@ static bool tx_dma_ok(const struct dpdk_dev *d, const struct dm_buf *b)
  * for good after 32 KB (a segment across the end of one of its 32 KiB
  * output buffers, after an odd-length header; the client's
  * TcpInCsumErrors counted each try). Such a frame goes as a copy, one
- * segment. (TSO frames: only a port of our own has them; not handled.) */
+ * segment. A TSO frame (only a port of our own has them) is cut by the
+ * PMD's GSO into chains of pieces of ours, with the same fault: see
+ * tx_tso_regroup. */
 static bool tx_odd_inner_seg(const struct dm_buf *b)
 {
     for (const struct dm_buf *s = b; s && s->next; s = s->next)
         if (s->len & 1)
             return true;
     return false;
+}
+
+/* A TSO frame for the tap PMD whose chain has an odd-length piece: its
+ * payload copied into mbufs of one MSS each (an even number of bytes when
+ * the MSS exceeds an mbuf), behind a copy of its headers. Each segment the
+ * PMD's GSO cuts is then whole pieces of even length but its last, which
+ * it sums right. The headers are in b's first piece (tx_tso_regroup_ok).
+ * NULL: out of mbufs. */
+static bool tx_tso_regroup_ok(const struct dpdk_dev *d, const struct dm_buf *b)
+{
+    return (d->tx_ol & DM_BUF_TX_TCP_SEG) && b->tso_segsz > 1 &&
+           b->len >= (uint32_t)b->l2_len + b->l3_len + b->l4_len;
+}
+
+static struct rte_mbuf *tx_tso_regroup(struct dpdk_dev *d, const struct dm_buf *b)
+{
+    uint32_t hdrs = (uint32_t)b->l2_len + b->l3_len + b->l4_len;
+    uint32_t piece = b->tso_segsz <= d->copy_room ? b->tso_segsz : d->copy_room & ~1u;
+    struct rte_mbuf *head = rte_pktmbuf_alloc(d->mp);
+    if (dm_unlikely(!head))
+        return NULL;
+    memcpy(rte_pktmbuf_append(head, (uint16_t)hdrs), b->data, hdrs);
+    struct rte_mbuf *tail = head;
+    uint16_t segs = 1;
+    const struct dm_buf *s = b;
+    uint32_t off = hdrs; /* within s */
+    for (uint32_t left = b->pkt_len - hdrs; left > 0;) {
+        struct rte_mbuf *m = rte_pktmbuf_alloc(d->mp);
+        if (dm_unlikely(!m)) {
+            rte_pktmbuf_free(head);
+            return NULL;
+        }
+        uint32_t want = left < piece ? left : piece;
+        uint8_t *p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)want);
+        for (uint32_t got = 0; got < want;) {
+            while (off == s->len) {
+                s = s->next;
+                off = 0;
+            }
+            uint32_t n = s->len - off < want - got ? s->len - off : want - got;
+            memcpy(p + got, s->data + off, n);
+            got += n;
+            off += n;
+        }
+        tail->next = m;
+        tail = m;
+        segs++;
+        left -= want;
+    }
+    head->nb_segs = segs;
+    head->pkt_len = b->pkt_len;
+    tx_offload(d, head, b);
+    d->st[DPDK_ST_TX_COPY]++;
+    return head;
 }
 
 /* The mbuf (chain) for frame b, or NULL with *bad set when the frame can
@@ -411,8 +467,12 @@ static struct rte_mbuf *tx_build(struct dpdk_dev *d, struct dm_buf *b, bool *bad
     bool linear_ok = b->pkt_len <= d->copy_room;
     /* checksums we complete ourselves are done in the copy */
     missing |= b->ol_flags & d->tx_sw_l4;
-    bool odd = dm_unlikely(d->tx_odd_seg_sum_bad) && b->nb_segs > 1 && !(b->ol_flags & DM_BUF_TX_TCP_SEG) &&
-               (b->ol_flags & (DM_BUF_TX_TCP_CKSUM | DM_BUF_TX_UDP_CKSUM)) && linear_ok && tx_odd_inner_seg(b);
+    bool odd = dm_unlikely(d->tx_odd_seg_sum_bad) && b->nb_segs > 1 &&
+               (b->ol_flags & (DM_BUF_TX_TCP_CKSUM | DM_BUF_TX_UDP_CKSUM | DM_BUF_TX_TCP_SEG)) &&
+               tx_odd_inner_seg(b);
+    if (dm_unlikely(odd) && (b->ol_flags & DM_BUF_TX_TCP_SEG) && tx_tso_regroup_ok(d, b))
+        return tx_tso_regroup(d, b);
+    odd = odd && linear_ok;
     if (b->pkt_len <= d->tx_copy_max || !d->tx_zc || missing || odd || (b->nb_segs > 1 && !d->multiseg) ||
         b->nb_segs > d->max_segs || (d->dma_len && !tx_dma_ok(d, b))) {
         if (dm_unlikely(!linear_ok)) {

@@ -8,7 +8,8 @@
 #                  the Linux peer is netns A's kernel on dmtap0 (10.9.1.2)
 #   PMD=af_packet  our process in netns A with net_af_packet on veth dmv0; the
 #                  Linux peer is netns B on dmv1 (10.9.1.2)
-# Checks: ping our address; nc TCP and UDP echo; python echo of 1 B..1 MiB;
+# Checks: ping our address; nc TCP and UDP echo; python echo of 1 B..1 MiB
+# and of 4 MiB in writes of odd sizes (no bad checksum at the peer);
 # 100 concurrent connections; 64 MiB echoed byte-exact with 2% random loss on
 # the Linux side (nftables numgen, counter asserted) and reorder/dup on our
 # side (DEMI_FAULTS); our client against a Linux server; DEMI_PCAP capture.
@@ -150,6 +151,11 @@ stop_ours
 csum0=$(inpeer nstat -az TcpInCsumErrors | awk '$1 == "TcpInCsumErrors" {print $2}')
 start_ours tso env DEMI_STATS="$TMP/tso.stats" timeout 100 "$ECHO" -a $OURS -p 7 -t 5
 inpeer timeout 60 $PY "$HERE/peer.py" bulk $OURS 7 $((16 << 20)) || fail "16 MiB echo (TSO where the port has it)"
+# writes of odd sizes come back as frames (TSO or not) built of odd-length
+# pieces, whose checksums the tap PMD of DPDK 22.11 gets wrong unless we
+# regroup them (devices/dpdk/dpdk_io.c tx_build): the peer drops such a
+# frame and every retransmission of it, and the echo stalls
+inpeer timeout 60 $PY "$HERE/peer.py" odd $OURS 7 $((4 << 20)) || fail "4 MiB echo in writes of odd sizes"
 wait "$OURPID"; OURPID=""
 csum1=$(inpeer nstat -az TcpInCsumErrors | awk '$1 == "TcpInCsumErrors" {print $2}')
 [ "${csum1:-x}" = "${csum0:-y}" ] || fail "the peer counted bad TCP checksums (${csum0:-?} -> ${csum1:-?})"
@@ -160,7 +166,7 @@ oerr=$(awk '$1 == "dpdk.oerrors" {print $2}' "$TMP/tso.stats" 2>/dev/null)
 if [ "$PMD" = tap ]; then
     [ "${tso:-0}" -gt 0 ] && [ "${segs:-0}" -gt $((2 * tso)) ] ||
         fail "no TSO frames over tap (tcp.tx_tso '${tso:-}', tx_tso_segs '${segs:-}')"
-    echo "ok: 16 MiB byte-exact, $tso TSO frames of $segs segments cut by the tap PMD, no bad checksum"
+    echo "ok: 16 MiB byte-exact, $tso TSO frames of $segs segments cut by the tap PMD; 4 MiB in odd writes; no bad checksum"
 else
     [ -z "$tso" ] || fail "TSO frames ($tso) on a port without TSO"
     echo "ok: 16 MiB byte-exact, one segment a frame (no TSO on $PMD)"

@@ -8,6 +8,7 @@
   peer.py once HOST PORT           one connect, no retry (a refusal fails), one echo; prints
                                    how long the connect took
   peer.py server HOST PORT         echo server for one connection (our client connects to it)
+  peer.py odd HOST PORT BYTES      BYTES in writes of odd sizes (TCP_NODELAY), echo byte-exact
   peer.py multi HOST PORT N BYTES  N bulk echoes at once (a stall of 8 s fails one); prints how
                                    many were byte-exact; exit 0 only when all were
 Exit 0 on success; a message on stderr and exit 1 otherwise.
@@ -100,6 +101,38 @@ def bulk(host, port, total):
     return 0
 
 
+def odd(host, port, total):
+    """Writes of odd sizes, each its own segment (TCP_NODELAY): the echo
+    comes back as frames built of odd-length pieces."""
+    s = connect(host, port)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.settimeout(20)  # a frame the peer keeps dropping stalls the echo
+    data = os.urandom(total)
+    sizes = [1 + 2 * (b % 1500) for b in os.urandom(total // 100 + 1)]
+
+    def sender():
+        off = i = 0
+        while off < total:
+            n = min(sizes[i % len(sizes)], total - off)
+            s.sendall(data[off:off + n])
+            off += n
+            i += 1
+
+    t = threading.Thread(target=sender)
+    t.start()
+    try:
+        got = recv_exact(s, total)
+    except OSError as e:
+        print("odd: no echo (%s)" % e, file=sys.stderr)
+        return 1
+    t.join()
+    if got != data:
+        print("odd: the echo differs", file=sys.stderr)
+        return 1
+    s.close()
+    return 0
+
+
 def multi(host, port, n, total):
     res = [None] * n
 
@@ -182,6 +215,8 @@ def main():
         return echo(host, port, [int(x) for x in sys.argv[4:]])
     if mode == "bulk":
         return bulk(host, port, int(sys.argv[4]))
+    if mode == "odd":
+        return odd(host, port, int(sys.argv[4]))
     if mode == "multi":
         return multi(host, port, int(sys.argv[4]), int(sys.argv[5]))
     if mode == "conns":
