@@ -736,12 +736,18 @@ void shim_sleep_begin(struct shim_sleeper *sl, struct dm_list *list, pthread_mut
     if (list == &shim_rt.sleepers)
         __atomic_add_fetch(&shim_rt.nsleepers, 1, __ATOMIC_RELAXED);
     shim_leaf_unlock(lock);
-    __atomic_add_fetch(&shim_rt.nasleep, 1, __ATOMIC_RELAXED);
+    /* only the helper reads it, and only while relays live: a relay that
+     * starts during this sleep leaves it uncounted, and the helper looks
+     * at the relays itself, as it would for a parent in waitpid */
+    sl->counted = __atomic_load_n(&shim_relay_live, __ATOMIC_RELAXED) != 0;
+    if (sl->counted)
+        __atomic_add_fetch(&shim_rt.nasleep, 1, __ATOMIC_RELAXED);
 }
 
 void shim_sleep_end(struct shim_sleeper *sl)
 {
-    __atomic_sub_fetch(&shim_rt.nasleep, 1, __ATOMIC_RELAXED);
+    if (sl->counted)
+        __atomic_sub_fetch(&shim_rt.nasleep, 1, __ATOMIC_RELAXED);
     shim_leaf_lock(sl->lock);
     dm_list_del(&sl->link);
     if (sl->lock == &shim_rt.sleep_lock)

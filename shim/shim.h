@@ -293,6 +293,7 @@ struct shim_sleeper {
     pthread_mutex_t *lock;   /* that list's (leaf) lock */
     int kick_fd;
     bool kicked;
+    bool counted;            /* in shim_rt.nasleep */
 };
 
 struct shim_watch {
@@ -395,8 +396,9 @@ struct shim_rt {
     /* poll/select/blocking-call sleepers (epoll sleepers are on their epoll) */
     struct dm_list sleepers;
     unsigned nsleepers;      /* on it; read without sleep_lock (shim_kick_for) */
-    unsigned nasleep;        /* threads asleep in our waits, epoll's too (the
-                                helper reads it: they watch the relays) */
+    unsigned nasleep;        /* threads asleep in our waits, epoll's too, counted
+                                while relays live (the helper reads it: they
+                                watch the relays) */
     unsigned progress_gen;   /* moved by shim_progress() while the helper runs; read
                                 without the lock (helper.c) */
     struct shim_sock *lingering; /* closed sockets whose sends go on (linger.c) */

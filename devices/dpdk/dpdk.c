@@ -436,6 +436,14 @@ static void port_dma_unmap(struct dpdk_dev *d)
 }
 
 /* By reference or by copy, memif's reconnects and its gate. */
+/* What a PMD gets wrong on TX, whether the port is ours or a primary's. */
+static void pmd_tx_quirks(struct dpdk_dev *d, const char *driver)
+{
+    /* DPDK 22.11's tap sums a chain's L4 checksum one mbuf at a time
+     * (dpdk_io.c, tx_odd_inner_seg) */
+    d->tx_odd_seg_sum_bad = strcmp(driver, "net_tap") == 0;
+}
+
 static int port_tx_mode(struct dpdk_dev *d, const struct dm_config *cfg, const struct port_plan *p, bool own)
 {
     const struct rte_eth_dev_info *di = &p->di;
@@ -459,7 +467,7 @@ static int port_tx_mode(struct dpdk_dev *d, const struct dm_config *cfg, const s
      * tap PMD cuts them with librte_gso: TCP over IPv4 only in 22.11. */
     d->tso = d->tso && d->tx_zc;
     bool tap = d->tap = strcmp(di->driver_name, "net_tap") == 0;
-    d->tx_odd_seg_sum_bad = tap;
+    pmd_tx_quirks(d, di->driver_name);
     d->tso6 = d->tso && !tap;
     /* and it refuses a piece longer than its MTU with the Ethernet header
      * counted in (rte_eth_tap.c: tso_segsz + l2 + l3 + l4 > mtu) */
@@ -621,7 +629,7 @@ static int secondary_setup(struct dpdk_dev *d, const struct dm_config *cfg)
      * (tap: writev on the queue's fd; memif: into the shared region).
      * Anything else (a NIC's DMA, a vhost peer) gets copies. */
     d->tx_zc = strcmp(di.driver_name, "net_tap") == 0 || strcmp(di.driver_name, "net_memif") == 0;
-    d->tx_odd_seg_sum_bad = strcmp(di.driver_name, "net_tap") == 0;
+    pmd_tx_quirks(d, di.driver_name);
     d->tx_copy_max = (uint32_t)copy;
     if (copy_auto == DM_CFG_AUTO && strcmp(di.driver_name, "net_memif") == 0)
         d->tx_copy_max = d->copy_room;
