@@ -205,6 +205,11 @@ inpeer timeout 60 $PY "$HERE/peer.py" echo $OURS 7 1 1460 65536 || fail "IPv4 cl
 echo "ok: IPv4 client on the dual-stack [::] listener"
 inpeer timeout 60 $PY "$HERE/peer.py" conns $OURS6 7 20 || fail "20 connections over IPv6"
 echo "ok: 20 concurrent connections over IPv6"
+csum0=$(inpeer nstat -az TcpInCsumErrors | awk '$1 == "TcpInCsumErrors" {print $2}')
+inpeer timeout 60 $PY "$HERE/peer.py" odd $OURS6 7 $((1 << 20)) || fail "IPv6: 1 MiB echo in writes of odd sizes"
+csum1=$(inpeer nstat -az TcpInCsumErrors | awk '$1 == "TcpInCsumErrors" {print $2}')
+[ "${csum1:-x}" = "${csum0:-y}" ] || fail "IPv6: the peer counted bad TCP checksums (${csum0:-?} -> ${csum1:-?})"
+echo "ok: 1 MiB over IPv6 in writes of odd sizes, no bad checksum"
 stop_ours
 inpeer timeout 60 $PY "$HERE/peer.py" server :: 9001 >"$TMP/pyserver6.log" 2>&1 &
 PYPID=$!
