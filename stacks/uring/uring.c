@@ -26,6 +26,9 @@
  * poller makes no syscall while idle.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -432,7 +435,76 @@ static int ur_parse_disable(const char *list, uint32_t *off)
     return 0;
 }
 
+/* One SQ thread per process: every SQPOLL ring attaches to the first
+ * one's (IORING_SETUP_ATTACH_WQ). With a ring and its SQ thread per
+ * application thread, Apache's event MPM (25 threads a child) had 24
+ * kernel threads polling on the CPU its workers needed: 15 req/s against
+ * 22k without SQPOLL. The anchor is a close-on-exec duplicate of the first
+ * ring's fd, kept while the process has SQPOLL rings, so rings that come
+ * and go keep the one thread; a forked child (another thread group: the
+ * kernel refuses the attach) makes its own. */
+static pthread_mutex_t sq_anchor_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    int fd;         /* -1: none */
+    pid_t pid;      /* the process the fields are about */
+    unsigned rings; /* its SQPOLL rings */
+} sq_anchor = { -1, 0, 0 };
+
+/* Called with sq_anchor_lock: forget a parent's anchor. */
+static void sq_anchor_here(void)
+{
+    pid_t me = getpid();
+    if (sq_anchor.pid != me) {
+        if (sq_anchor.fd >= 0)
+            close(sq_anchor.fd);
+        sq_anchor.fd = -1;
+        sq_anchor.rings = 0;
+        sq_anchor.pid = me;
+    }
+}
+
+static int ur_ring_init_low(struct ur_stack *st, unsigned entries, uint32_t want, int wq_fd);
+
 int ur_ring_init(struct ur_stack *st, unsigned entries, uint32_t want)
+{
+    if (!(want & UR_F_SQPOLL))
+        return ur_ring_init_low(st, entries, want, -1);
+    pthread_mutex_lock(&sq_anchor_lock);
+    sq_anchor_here();
+    int wq = sq_anchor.fd;
+    int r = ur_ring_init_low(st, entries, want, wq);
+    if (r == 0 && (st->feat & UR_F_SQPOLL)) {
+        sq_anchor.rings++;
+        st->sq_pid = sq_anchor.pid;
+        if (wq < 0) {
+            sq_anchor.fd = fcntl(st->ring.ring_fd, F_DUPFD_CLOEXEC, 0);
+            cpu_set_t cpus;
+            if (st->sq_cpu < 0 && sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) == 1)
+                DM_WARN(UR_MOD, "DEMI_URING_SQPOLL: the SQ thread shares this process's only CPU, where it "
+                                "polls for up to 50 ms after each submission; DEMI_URING_SQPOLL_CPU binds it "
+                                "to a CPU of its own");
+        }
+    }
+    pthread_mutex_unlock(&sq_anchor_lock);
+    return r;
+}
+
+/* st's ring is about to go: the last SQPOLL ring of the process lets the
+ * anchor, and with it the SQ thread, go too. */
+static void ur_ring_exit_sq(struct ur_stack *st)
+{
+    if (!st->sq_pid)
+        return;
+    pthread_mutex_lock(&sq_anchor_lock);
+    if (sq_anchor.pid == st->sq_pid && getpid() == st->sq_pid && --sq_anchor.rings == 0 && sq_anchor.fd >= 0) {
+        close(sq_anchor.fd);
+        sq_anchor.fd = -1;
+    }
+    pthread_mutex_unlock(&sq_anchor_lock);
+    st->sq_pid = 0;
+}
+
+static int ur_ring_init_low(struct ur_stack *st, unsigned entries, uint32_t want, int wq_fd)
 {
     /* From the fastest setup down to the plainest one the kernel takes. */
     for (int step = 0; step < 4; step++) {
@@ -446,6 +518,13 @@ int ur_ring_init(struct ur_stack *st, unsigned entries, uint32_t want)
                 continue;
             p.flags |= IORING_SETUP_SQPOLL;
             p.sq_thread_idle = 50; /* ms before the SQ thread sleeps */
+            if (wq_fd >= 0) {
+                p.flags |= IORING_SETUP_ATTACH_WQ;
+                p.wq_fd = (uint32_t)wq_fd;
+            } else if (st->sq_cpu >= 0) {
+                p.flags |= IORING_SETUP_SQ_AFF;
+                p.sq_thread_cpu = (uint32_t)st->sq_cpu;
+            }
             got |= UR_F_SQPOLL;
             if (step == 1)
                 p.flags &= ~IORING_SETUP_SUBMIT_ALL;
@@ -489,7 +568,11 @@ int ur_ring_init(struct ur_stack *st, unsigned entries, uint32_t want)
             return r;
         }
     }
-    DM_ERR(UR_MOD, "io_uring_queue_init(%u): no accepted setup", entries);
+    if ((want & UR_F_SQPOLL) && st->sq_cpu >= 0 && wq_fd < 0)
+        DM_ERR(UR_MOD, "DEMI_URING_SQPOLL_CPU=%d: the kernel refused it (offline, or outside this process's "
+               "cpuset)", st->sq_cpu);
+    else
+        DM_ERR(UR_MOD, "io_uring_queue_init(%u): no accepted setup", entries);
     return -EINVAL;
 }
 
@@ -639,7 +722,7 @@ static int ur_bufring_setup(struct ur_stack *st, uint32_t want, uint32_t count, 
 
 /* What DEMI_URING_* ask of a new instance. */
 struct ur_opts {
-    int64_t entries, buf_count, buf_size, buf_hot, zc_min, rx_limit, nfiles;
+    int64_t entries, buf_count, buf_size, buf_hot, zc_min, rx_limit, nfiles, sq_cpu;
     int sqpoll, busy, shared, defer, movable, share_auto;
     uint32_t off; /* UR_F_* turned off by DEMI_URING_DISABLE (and SHARED) */
 };
@@ -657,6 +740,10 @@ static int ur_opts_read(const struct dm_config *cfg, struct ur_opts *o)
         (r = dm_cfg_int(cfg, DM_CFG_URING_RX_QUEUE, &o->rx_limit)) < 0 ||
         (r = dm_cfg_int(cfg, DM_CFG_URING_FILES, &o->nfiles)) < 0)
         return -EINVAL;
+    if ((r = dm_cfg_int(cfg, DM_CFG_URING_SQPOLL_CPU, &o->sq_cpu)) < 0)
+        return -EINVAL;
+    if (r == DM_CFG_AUTO)
+        o->sq_cpu = -1;
     int64_t bc = o->buf_count, bs = o->buf_size;
     if ((bc & (bc - 1)) || (bc && bc < 8) || (bs && bs < 512)) {
         DM_ERR(UR_MOD, "DEMI_URING_BUF_COUNT must be a power of two >= 8 and DEMI_URING_BUF_SIZE >= 512 "
@@ -707,6 +794,7 @@ static struct ur_stack *ur_stack_alloc(struct dm_instance *inst, const struct ur
     st->sentinel = -1;
     st->wake_fd = -1;
     st->entries = (unsigned)o->entries;
+    st->sq_cpu = (int)o->sq_cpu;
     st->busypoll = o->busy;
     st->zc_min = (uint32_t)o->zc_min;
     st->rx_limit = (uint32_t)o->rx_limit;
@@ -813,6 +901,7 @@ static int ur_create(struct dm_instance *inst, const struct dm_config *cfg, void
     }
     bool has_519, has_60;
     if ((r = ur_probe(st, &has_519, &has_60)) < 0) {
+        ur_ring_exit_sq(st);
         io_uring_queue_exit(&st->ring);
         free(st);
         return r;
@@ -831,6 +920,7 @@ static void ur_destroy(void *stp)
     dm_list_for_each_safe(pos, tmp, &st->socks)
         ur_sock_free_now(dm_list_entry(pos, struct ur_sock, alink));
     dm_stats_unregister(st->inst, &st->c.enters);
+    ur_ring_exit_sq(st);
     io_uring_queue_exit(&st->ring);
     ur_br_destroy(st);
     if (st->evfd >= 0)

@@ -211,6 +211,8 @@ struct ur_stack {
     int sentinel;              /* read end of a pipe whose write end only the
                                   ring holds (a fixed file): EOF = the ring is gone */
     unsigned entries;
+    int sq_cpu;                /* DEMI_URING_SQPOLL_CPU, -1: none */
+    pid_t sq_pid;              /* the process whose SQ thread the ring uses (0: none) */
     int creator_tid;           /* the thread that made the ring (a ring bound for good) */
     /* Sleeping inside the ring (uring_sleep.c) */
     int wake_fd;               /* eventfd: another thread evicts the sleeper */

@@ -191,7 +191,10 @@
       "the kernel sums them in software (a peer then verifies them); `stack`: the stack sums them.")              \
     /* uring backend */                                                                                             \
     X(URING_ENTRIES, INT, "256", 8, 32768, NULL, NULL, "uring", "SQ entries (the CQ has 4x).")                      \
-    X(URING_SQPOLL, BOOL, "0", 0, 0, NULL, NULL, "uring", "Kernel SQ polling thread (replaces defer_taskrun).")      \
+    X(URING_SQPOLL, BOOL, "0", 0, 0, NULL, NULL, "uring",                                                           \
+      "Kernel SQ polling thread (replaces defer_taskrun): one per process, its rings attached to it.")          \
+    X(URING_SQPOLL_CPU, INT, "auto", 0, 4095, NULL, "the scheduler's choice among the process's CPUs", "uring",   \
+      "The CPU the SQ polling thread is bound to: one the application does not run on.")                        \
     X(URING_BUSYPOLL, BOOL, "0", 0, 0, NULL, NULL, "uring", "Never sleep in the kernel; no syscall while idle.")     \
     X(URING_SHARED, BOOL, "auto", 0, 0, NULL,                                                                       \
       "bound to the thread that made the instance until another thread uses it, then shared", "uring",            \

@@ -5,6 +5,8 @@
  * 1 GiB byte-exact transfer, 1000 concurrent connections, UDP, and the
  * errno of failed socket calls.
  */
+#include <dirent.h>
+#include <unistd.h>
 #include <sys/resource.h>
 #include "ur_test.h"
 
@@ -155,6 +157,88 @@ static void test_tcp_echo_sqpoll(void **st)
     assert_true(dm_uring_features(inst) & UR_F_SQPOLL);
     echo_on(inst);
     dm_instance_destroy(inst);
+}
+
+/* This process's SQ polling threads ("iou-sqp-PID"); the CPUs the last
+ * one found may run on, in cpus. */
+static int sq_threads(char *cpus, size_t len)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d));) {
+        char path[300], line[256];
+        snprintf(path, sizeof(path), "/proc/self/task/%s/status", e->d_name);
+        FILE *f = e->d_name[0] != '.' ? fopen(path, "r") : NULL;
+        if (!f)
+            continue;
+        bool sq = false;
+        while (fgets(line, sizeof(line), f)) {
+            if (strncmp(line, "Name:\tiou-sqp", 13) == 0)
+                sq = true;
+            if (sq && cpus && sscanf(line, "Cpus_allowed_list: %255s", line) == 1)
+                snprintf(cpus, len, "%s", line);
+        }
+        fclose(f);
+        n += sq;
+    }
+    closedir(d);
+    return n;
+}
+
+/* The SQ thread goes some time after its last ring (the kernel's teardown
+ * runs in a work queue). */
+static int sq_threads_settled(int want)
+{
+    int n = sq_threads(NULL, 0);
+    for (int i = 0; i < 200 && n != want; i++) {
+        usleep(10000);
+        n = sq_threads(NULL, 0);
+    }
+    return n;
+}
+
+/* One SQ thread per process, however many SQPOLL instances: Apache's
+ * event MPM, a ring per thread, had one each (24 polling kernel threads
+ * on its CPU). It goes with the last of them. */
+static void test_sqpoll_instances_share_one_sq_thread(void **st)
+{
+    (void)st;
+    assert_int_equal(sq_threads_settled(0), 0);
+    struct dm_instance *a = ut_instance("DEMI_URING_SQPOLL", "1", NULL);
+    struct dm_instance *b = ut_instance("DEMI_URING_SQPOLL", "1", NULL);
+    struct dm_instance *c = ut_instance("DEMI_URING_SQPOLL", "1", NULL);
+    assert_true(dm_uring_features(b) & UR_F_SQPOLL);
+    assert_true(dm_uring_features(c) & UR_F_SQPOLL);
+    echo_on(b);
+    echo_on(c);
+    assert_int_equal(sq_threads(NULL, 0), 1);
+    dm_instance_destroy(a); /* the first, whose ring the others attached to */
+    echo_on(b);
+    struct dm_instance *d = ut_instance("DEMI_URING_SQPOLL", "1", NULL);
+    echo_on(d);
+    assert_int_equal(sq_threads(NULL, 0), 1);
+    dm_instance_destroy(b);
+    dm_instance_destroy(c);
+    dm_instance_destroy(d);
+    assert_int_equal(sq_threads_settled(0), 0);
+}
+
+/* DEMI_URING_SQPOLL_CPU binds the SQ thread (IORING_SETUP_SQ_AFF). */
+static void test_sqpoll_cpu_binds_the_sq_thread(void **st)
+{
+    (void)st;
+    assert_int_equal(sq_threads_settled(0), 0);
+    long last = sysconf(_SC_NPROCESSORS_ONLN) - 1;
+    char want[24], got[256] = "";
+    snprintf(want, sizeof(want), "%ld", last);
+    struct dm_instance *inst = ut_instance("DEMI_URING_SQPOLL", "1", "DEMI_URING_SQPOLL_CPU", want, NULL);
+    assert_true(dm_uring_features(inst) & UR_F_SQPOLL);
+    echo_on(inst);
+    assert_int_equal(sq_threads(got, sizeof(got)), 1);
+    assert_string_equal(got, want);
+    dm_instance_destroy(inst);
+    assert_int_equal(sq_threads_settled(0), 0);
 }
 
 static void test_tcp_echo_busy_poll(void **st)
@@ -507,6 +591,8 @@ int main(void)
         cmocka_unit_test(test_tcp_echo_with_no_optional_feature),
         cmocka_unit_test(test_without_io_uring_the_backend_list_goes_on_to_posix),
         cmocka_unit_test(test_tcp_echo_sqpoll),
+        cmocka_unit_test(test_sqpoll_instances_share_one_sq_thread),
+        cmocka_unit_test(test_sqpoll_cpu_binds_the_sq_thread),
         cmocka_unit_test(test_tcp_echo_busy_poll),
         cmocka_unit_test(test_tcp_echo_zero_copy_send),
         cmocka_unit_test(test_zero_copy_send_from_registered_pool),
