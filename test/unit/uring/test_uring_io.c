@@ -191,7 +191,7 @@ static int sq_threads(char *cpus, size_t len)
 static int sq_threads_settled(int want)
 {
     int n = sq_threads(NULL, 0);
-    for (int i = 0; i < 200 && n != want; i++) {
+    for (int i = 0; i < 1000 && n != want; i++) {
         usleep(10000);
         n = sq_threads(NULL, 0);
     }
