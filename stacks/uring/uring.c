@@ -463,16 +463,22 @@ static void sq_anchor_here(void)
     }
 }
 
-static int ur_ring_init_low(struct ur_stack *st, unsigned entries, uint32_t want, int wq_fd);
+static int ur_ring_init_low(struct ur_stack *st, unsigned entries, uint32_t want, int wq_fd, bool quiet);
 
 int ur_ring_init(struct ur_stack *st, unsigned entries, uint32_t want)
 {
     if (!(want & UR_F_SQPOLL))
-        return ur_ring_init_low(st, entries, want, -1);
+        return ur_ring_init_low(st, entries, want, -1, false);
     pthread_mutex_lock(&sq_anchor_lock);
     sq_anchor_here();
     int wq = sq_anchor.fd;
-    int r = ur_ring_init_low(st, entries, want, wq);
+    int r = ur_ring_init_low(st, entries, want, wq, wq >= 0);
+    if (r < 0 && wq >= 0) {
+        /* the application closed our anchor (a daemon's close of every
+         * fd) and the number may be another file now: not ours to close */
+        sq_anchor.fd = wq = -1;
+        r = ur_ring_init_low(st, entries, want, -1, false);
+    }
     if (r == 0 && (st->feat & UR_F_SQPOLL)) {
         sq_anchor.rings++;
         st->sq_pid = sq_anchor.pid;
@@ -504,7 +510,7 @@ static void ur_ring_exit_sq(struct ur_stack *st)
     st->sq_pid = 0;
 }
 
-static int ur_ring_init_low(struct ur_stack *st, unsigned entries, uint32_t want, int wq_fd)
+static int ur_ring_init_low(struct ur_stack *st, unsigned entries, uint32_t want, int wq_fd, bool quiet)
 {
     /* From the fastest setup down to the plainest one the kernel takes. */
     for (int step = 0; step < 4; step++) {
@@ -563,11 +569,14 @@ static int ur_ring_init_low(struct ur_stack *st, unsigned entries, uint32_t want
             return 0;
         }
         if (r != -EINVAL) {
-            DM_ERR(UR_MOD, "io_uring_queue_init(%u): %s%s", entries, strerror(-r),
-                   r == -EPERM ? " (io_uring disabled by kernel.io_uring_disabled?)" : "");
+            if (!quiet)
+                DM_ERR(UR_MOD, "io_uring_queue_init(%u): %s%s", entries, strerror(-r),
+                       r == -EPERM ? " (io_uring disabled by kernel.io_uring_disabled?)" : "");
             return r;
         }
     }
+    if (quiet)
+        return -EINVAL;
     if ((want & UR_F_SQPOLL) && st->sq_cpu >= 0 && wq_fd < 0)
         DM_ERR(UR_MOD, "DEMI_URING_SQPOLL_CPU=%d: the kernel refused it (offline, or outside this process's "
                "cpuset)", st->sq_cpu);
@@ -940,6 +949,14 @@ uint32_t dm_uring_features(struct dm_instance *inst)
         return 0;
     struct ur_stack *st = dm_instance_stack(inst);
     return st ? st->feat : 0;
+}
+
+int dm_uring_sq_anchor_fd(void)
+{
+    pthread_mutex_lock(&sq_anchor_lock);
+    int fd = sq_anchor.pid == getpid() ? sq_anchor.fd : -1;
+    pthread_mutex_unlock(&sq_anchor_lock);
+    return fd;
 }
 
 int dm_uring_buf_id(struct dm_instance *inst, const void *p)

@@ -30,5 +30,7 @@ enum {
 uint32_t dm_uring_features(struct dm_instance *inst);
 /* The ring buffer that byte p lies in (or in whose slack), or -1. */
 int dm_uring_buf_id(struct dm_instance *inst, const void *p);
+/* The fd that keeps this process's SQ polling thread (DEMI_URING_SQPOLL), or -1. */
+int dm_uring_sq_anchor_fd(void);
 
 #endif /* UR_HOOKS_H */

@@ -6,6 +6,7 @@
  * errno of failed socket calls.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <sys/resource.h>
 #include "ur_test.h"
@@ -222,6 +223,32 @@ static void test_sqpoll_instances_share_one_sq_thread(void **st)
     dm_instance_destroy(c);
     dm_instance_destroy(d);
     assert_int_equal(sq_threads_settled(0), 0);
+}
+
+/* The application closed our anchor (a daemon's close of every fd) and
+ * the number is another file now: the next SQPOLL ring cannot attach to
+ * it, starts a thread of its own, and leaves that file alone. */
+static void test_sqpoll_survives_a_closed_anchor(void **st)
+{
+    (void)st;
+    assert_int_equal(sq_threads_settled(0), 0);
+    struct dm_instance *a = ut_instance("DEMI_URING_SQPOLL", "1", NULL);
+    int fd = dm_uring_sq_anchor_fd();
+    assert_true(fd >= 0);
+    int null = open("/dev/null", O_RDONLY);
+    assert_true(null >= 0);
+    assert_int_equal(dup2(null, fd), fd);
+    close(null);
+    struct dm_instance *b = ut_instance("DEMI_URING_SQPOLL", "1", NULL);
+    assert_true(dm_uring_features(b) & UR_F_SQPOLL);
+    echo_on(a);
+    echo_on(b);
+    assert_int_equal(sq_threads(NULL, 0), 2);
+    assert_true(fcntl(fd, F_GETFD) >= 0); /* the application's /dev/null */
+    dm_instance_destroy(a);
+    dm_instance_destroy(b);
+    assert_int_equal(sq_threads_settled(0), 0);
+    assert_int_equal(close(fd), 0);
 }
 
 /* DEMI_URING_SQPOLL_CPU binds the SQ thread (IORING_SETUP_SQ_AFF). */
@@ -592,6 +619,7 @@ int main(void)
         cmocka_unit_test(test_without_io_uring_the_backend_list_goes_on_to_posix),
         cmocka_unit_test(test_tcp_echo_sqpoll),
         cmocka_unit_test(test_sqpoll_instances_share_one_sq_thread),
+        cmocka_unit_test(test_sqpoll_survives_a_closed_anchor),
         cmocka_unit_test(test_sqpoll_cpu_binds_the_sq_thread),
         cmocka_unit_test(test_tcp_echo_busy_poll),
         cmocka_unit_test(test_tcp_echo_zero_copy_send),
