@@ -367,6 +367,8 @@ static int dp_create(const char *backend, struct dm_instance **out)
      * can still move to the instance of the thread that serves it */
     *cfg = shim_env;
     dm_config_set(cfg, "DEMI_MOVABLE_ACCEPTS", "1");
+    /* poll(0), MSG_DONTWAIT and epoll_wait(0) see what Linux would */
+    dm_config_set(cfg, "DEMI_PROMPT_READINESS", "1");
     if (backend)
         dm_config_set(cfg, "DEMI_BACKEND", backend);
     else if (!dm_cfg_raw(&shim_env, DM_CFG_BACKEND))

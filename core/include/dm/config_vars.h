@@ -217,6 +217,9 @@
     X(MOVABLE_ACCEPTS, BOOL, "0", 0, 0, NULL, NULL, "uring",                                                        \
       "`1` (the preload sets it): an accepted connection's receive is armed at its first pop, so it can move "    \
       "to another instance.")                                                                                       \
+    X(PROMPT_READINESS, BOOL, "0", 0, 0, NULL, NULL, "uring",                                                       \
+      "`1` (the preload sets it): a look that does not wait (a zero timeout, `MSG_DONTWAIT`) must see what the "   \
+      "kernel holds, so no receive may complete on its own time: `DEMI_URING_SQPOLL` is not taken.")              \
     /* rdma backend */                                                                                              \
     X(RDMA_PROVIDER, ENUM, "auto", 0, 0, "real|emu", "`real` when a device is found, else `emu` (warned once)",     \
       "rdma", "Verbs provider; `emu` is an in-process emulation (no wire).")                                      \
