@@ -404,18 +404,19 @@ static bool tx_odd_inner_seg(const struct dm_buf *b)
     return false;
 }
 
-/* A TSO frame for the tap PMD whose chain has an odd-length piece: its
- * payload copied into mbufs of one MSS each (an even number of bytes when
- * the MSS exceeds an mbuf), behind a copy of its headers. Each segment the
- * PMD's GSO cuts is then whole pieces of even length but its last, which
- * it sums right. The headers are in b's first piece (tx_tso_regroup_ok).
- * NULL: out of mbufs. */
+/* Can tx_tso_regroup take b: a port that cuts TSO frames, and the
+ * headers in b's first piece? */
 static bool tx_tso_regroup_ok(const struct dpdk_dev *d, const struct dm_buf *b)
 {
     return (d->tx_ol & DM_BUF_TX_TCP_SEG) && b->tso_segsz > 1 &&
            b->len >= (uint32_t)b->l2_len + b->l3_len + b->l4_len;
 }
 
+/* A TSO frame for the tap PMD whose chain has an odd-length piece: its
+ * payload copied into mbufs of one MSS each (an even number of bytes when
+ * the MSS exceeds an mbuf), behind a copy of its headers. Each segment the
+ * PMD's GSO cuts is then one piece (or pieces of even length but its
+ * last), which it sums right. NULL: out of mbufs. */
 static struct rte_mbuf *tx_tso_regroup(struct dpdk_dev *d, const struct dm_buf *b)
 {
     uint32_t hdrs = (uint32_t)b->l2_len + b->l3_len + b->l4_len;

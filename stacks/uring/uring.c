@@ -450,17 +450,37 @@ static struct {
     unsigned rings; /* its SQPOLL rings */
 } sq_anchor = { -1, 0, 0 };
 
-/* Called with sq_anchor_lock: forget a parent's anchor. */
+/* Called with sq_anchor_lock: forget a parent's anchor. A fork through
+ * libc closed it already (sq_anchor_child); after any other clone the
+ * number may be the application's by now: left alone. */
 static void sq_anchor_here(void)
 {
     pid_t me = getpid();
     if (sq_anchor.pid != me) {
-        if (sq_anchor.fd >= 0)
-            close(sq_anchor.fd);
         sq_anchor.fd = -1;
         sq_anchor.rings = 0;
         sq_anchor.pid = me;
     }
+}
+
+/* fork: the lock is not held across it (a child would inherit it held by
+ * a thread it does not have), and the child closes the parent's anchor
+ * while the number is surely still ours. */
+static void sq_anchor_prepare(void) { pthread_mutex_lock(&sq_anchor_lock); }
+static void sq_anchor_parent(void) { pthread_mutex_unlock(&sq_anchor_lock); }
+static void sq_anchor_child(void)
+{
+    if (sq_anchor.fd >= 0)
+        close(sq_anchor.fd);
+    sq_anchor.fd = -1;
+    sq_anchor.rings = 0;
+    sq_anchor.pid = getpid();
+    pthread_mutex_unlock(&sq_anchor_lock);
+}
+
+__attribute__((constructor)) static void sq_anchor_atfork(void)
+{
+    (void)pthread_atfork(sq_anchor_prepare, sq_anchor_parent, sq_anchor_child);
 }
 
 static int ur_ring_init_low(struct ur_stack *st, unsigned entries, uint32_t want, int wq_fd, bool quiet);

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include "ur_test.h"
 
 /* Echo of several sizes over 4 connections; the data comes back intact. */
@@ -249,6 +250,50 @@ static void test_sqpoll_survives_a_closed_anchor(void **st)
     dm_instance_destroy(b);
     assert_int_equal(sq_threads_settled(0), 0);
     assert_int_equal(close(fd), 0);
+}
+
+/* A forked child: the parent's anchor is closed in it at the fork, and
+ * its own SQPOLL instance gets a thread of its own (the kernel would
+ * refuse an attach to the parent's). The child reports by exit status,
+ * without cmocka. */
+static int sq_child(int parent_anchor)
+{
+    if (fcntl(parent_anchor, F_GETFD) != -1 || errno != EBADF)
+        return 2;
+    if (dm_uring_sq_anchor_fd() != -1)
+        return 3;
+    struct dm_config cfg;
+    dm_config_init(&cfg);
+    struct dm_instance *inst = NULL;
+    if (dm_config_set(&cfg, "DEMI_BACKEND", "uring") || dm_config_set(&cfg, "DEMI_URING_SQPOLL", "1") ||
+        dm_instance_create(&cfg, &inst))
+        return 4;
+    if (!(dm_uring_features(inst) & UR_F_SQPOLL) || dm_uring_sq_anchor_fd() < 0)
+        return 5;
+    int n = sq_threads(NULL, 0);
+    dm_instance_destroy(inst);
+    return n == 1 ? 0 : 6;
+}
+
+static void test_sqpoll_forked_child_makes_its_own_sq_thread(void **st)
+{
+    (void)st;
+    assert_int_equal(sq_threads_settled(0), 0);
+    struct dm_instance *a = ut_instance("DEMI_URING_SQPOLL", "1", NULL);
+    int fd = dm_uring_sq_anchor_fd();
+    assert_true(fd >= 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(sq_child(fd));
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(dm_uring_sq_anchor_fd(), fd); /* the parent's is untouched */
+    echo_on(a);
+    dm_instance_destroy(a);
+    assert_int_equal(sq_threads_settled(0), 0);
 }
 
 /* DEMI_URING_SQPOLL_CPU binds the SQ thread (IORING_SETUP_SQ_AFF). */
@@ -620,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_tcp_echo_sqpoll),
         cmocka_unit_test(test_sqpoll_instances_share_one_sq_thread),
         cmocka_unit_test(test_sqpoll_survives_a_closed_anchor),
+        cmocka_unit_test(test_sqpoll_forked_child_makes_its_own_sq_thread),
         cmocka_unit_test(test_sqpoll_cpu_binds_the_sq_thread),
         cmocka_unit_test(test_tcp_echo_busy_poll),
         cmocka_unit_test(test_tcp_echo_zero_copy_send),
