@@ -435,7 +435,6 @@ static void port_dma_unmap(struct dpdk_dev *d)
     d->dma_len = 0;
 }
 
-/* By reference or by copy, memif's reconnects and its gate. */
 /* What a PMD gets wrong on TX, whether the port is ours or a primary's. */
 static void pmd_tx_quirks(struct dpdk_dev *d, const char *driver)
 {
@@ -444,6 +443,7 @@ static void pmd_tx_quirks(struct dpdk_dev *d, const char *driver)
     d->tx_odd_seg_sum_bad = strcmp(driver, "net_tap") == 0;
 }
 
+/* By reference or by copy, memif's reconnects and its gate. */
 static int port_tx_mode(struct dpdk_dev *d, const struct dm_config *cfg, const struct port_plan *p, bool own)
 {
     const struct rte_eth_dev_info *di = &p->di;

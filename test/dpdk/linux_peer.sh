@@ -75,6 +75,8 @@ fi
 ip -n "$NSA" link set lo up
 [ "$PMD" = af_packet ] && ip -n "$NSB" link set lo up
 inpeer() { ip netns exec "$PEERNS" "$@"; }
+# the TCP segments the peer's kernel dropped for a bad checksum
+peer_csum_errors() { inpeer nstat -az TcpInCsumErrors | awk '$1 == "TcpInCsumErrors" {print $2}'; }
 
 start_ours() { # log extra-env... -- command...
     local log=$1; shift
@@ -148,7 +150,7 @@ stop_ours
 # TCP segmentation offload where the port has it (tap: the PMD cuts our
 # frames of up to 64 KiB with librte_gso); the counters are written when
 # the server exits idle; the peer's kernel counts bad checksums
-csum0=$(inpeer nstat -az TcpInCsumErrors | awk '$1 == "TcpInCsumErrors" {print $2}')
+csum0=$(peer_csum_errors)
 start_ours tso env DEMI_STATS="$TMP/tso.stats" timeout 100 "$ECHO" -a $OURS -p 7 -t 5
 inpeer timeout 60 $PY "$HERE/peer.py" bulk $OURS 7 $((16 << 20)) || fail "16 MiB echo (TSO where the port has it)"
 # writes of odd sizes come back as frames (TSO or not) built of odd-length
@@ -157,7 +159,7 @@ inpeer timeout 60 $PY "$HERE/peer.py" bulk $OURS 7 $((16 << 20)) || fail "16 MiB
 # frame and every retransmission of it, and the echo stalls
 inpeer timeout 60 $PY "$HERE/peer.py" odd $OURS 7 $((4 << 20)) || fail "4 MiB echo in writes of odd sizes"
 wait "$OURPID"; OURPID=""
-csum1=$(inpeer nstat -az TcpInCsumErrors | awk '$1 == "TcpInCsumErrors" {print $2}')
+csum1=$(peer_csum_errors)
 [ "${csum1:-x}" = "${csum0:-y}" ] || fail "the peer counted bad TCP checksums (${csum0:-?} -> ${csum1:-?})"
 tso=$(awk '$1 == "tcp.tx_tso" {print $2}' "$TMP/tso.stats" 2>/dev/null)
 segs=$(awk '$1 == "tcp.tx_tso_segs" {print $2}' "$TMP/tso.stats" 2>/dev/null)
@@ -205,9 +207,9 @@ inpeer timeout 60 $PY "$HERE/peer.py" echo $OURS 7 1 1460 65536 || fail "IPv4 cl
 echo "ok: IPv4 client on the dual-stack [::] listener"
 inpeer timeout 60 $PY "$HERE/peer.py" conns $OURS6 7 20 || fail "20 connections over IPv6"
 echo "ok: 20 concurrent connections over IPv6"
-csum0=$(inpeer nstat -az TcpInCsumErrors | awk '$1 == "TcpInCsumErrors" {print $2}')
+csum0=$(peer_csum_errors)
 inpeer timeout 60 $PY "$HERE/peer.py" odd $OURS6 7 $((1 << 20)) || fail "IPv6: 1 MiB echo in writes of odd sizes"
-csum1=$(inpeer nstat -az TcpInCsumErrors | awk '$1 == "TcpInCsumErrors" {print $2}')
+csum1=$(peer_csum_errors)
 [ "${csum1:-x}" = "${csum0:-y}" ] || fail "IPv6: the peer counted bad TCP checksums (${csum0:-?} -> ${csum1:-?})"
 echo "ok: 1 MiB over IPv6 in writes of odd sizes, no bad checksum"
 stop_ours
