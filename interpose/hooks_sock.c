@@ -54,7 +54,7 @@ DM_HOOK int connect(int fd, const struct sockaddr *a, socklen_t len)
 
 DM_HOOK int close(int fd)
 {
-    DM_TRY(shim_fd_maybe(fd), shim_close(fd));
+    DM_TRY(shim_fd_maybe_close(fd), shim_close(fd));
     return DM_REAL(close)(fd);
 }
 
@@ -175,35 +175,37 @@ static ssize_t send_one(int fd, const void *buf, size_t len, int flags, const st
 
 DM_HOOK ssize_t read(int fd, void *buf, size_t n)
 {
-    DM_TRY(shim_fd_maybe(fd), recv_one(fd, buf, n, 0, NULL, NULL));
+    DM_TRY(shim_fd_maybe_rw(fd), recv_one(fd, buf, n, 0, NULL, NULL));
     return DM_REAL(read)(fd, buf, n);
 }
 
 DM_HOOK ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
-    if (shim_fd_maybe(fd) && (cnt < 0 || cnt > IOV_MAX)) {
+    bool ours = shim_fd_maybe_rw(fd);
+    if (ours && (cnt < 0 || cnt > IOV_MAX)) {
         errno = EINVAL; /* (sendmsg's and recvmsg's is EMSGSIZE) */
         return -1;
     }
     struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = cnt < 0 ? 0 : (size_t)cnt };
-    DM_TRY(shim_fd_maybe(fd), shim_recvmsg(fd, &m, 0));
+    DM_TRY(ours, shim_recvmsg(fd, &m, 0));
     return DM_REAL(readv)(fd, iov, cnt);
 }
 
 DM_HOOK ssize_t write(int fd, const void *buf, size_t n)
 {
-    DM_TRY(shim_fd_maybe(fd), send_one(fd, buf, n, 0, NULL, 0));
+    DM_TRY(shim_fd_maybe_rw(fd), send_one(fd, buf, n, 0, NULL, 0));
     return DM_REAL(write)(fd, buf, n);
 }
 
 DM_HOOK ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
-    if (shim_fd_maybe(fd) && (cnt < 0 || cnt > IOV_MAX)) {
+    bool ours = shim_fd_maybe_rw(fd);
+    if (ours && (cnt < 0 || cnt > IOV_MAX)) {
         errno = EINVAL; /* (sendmsg's and recvmsg's is EMSGSIZE) */
         return -1;
     }
     struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = cnt < 0 ? 0 : (size_t)cnt };
-    DM_TRY(shim_fd_maybe(fd), shim_sendmsg(fd, &m, 0));
+    DM_TRY(ours, shim_sendmsg(fd, &m, 0));
     return DM_REAL(writev)(fd, iov, cnt);
 }
 

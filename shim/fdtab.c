@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include "shim/shim.h"
 
 #define FD_CHUNK_BITS 10
@@ -37,16 +38,54 @@ static inline struct shim_obj **fd_slot(int fd, bool create)
     return &chunk[(unsigned)fd & (FD_CHUNK - 1)];
 }
 
+/* In the table, not asking whether the caller is the datapath itself. */
+static inline bool fd_in_table(int fd)
+{
+    struct shim_obj **p = fd_slot(fd, false);
+    return p && __atomic_load_n(p, __ATOMIC_ACQUIRE) != NULL;
+}
+
 bool shim_fd_maybe(int fd)
 {
     if (shim_bypass())
-        return false;
-    struct shim_obj **p = fd_slot(fd, false);
-    if (p && __atomic_load_n(p, __ATOMIC_ACQUIRE) != NULL)
+        return false; /* the datapath's own call: nothing to submit first */
+    if (fd_in_table(fd))
         return true;
     /* a call on a kernel fd may block, where nothing would submit the
      * sends this thread left to the end of its turn */
     if (dm_unlikely(shim_tx_owed))
+        shim_tx_flush_owed();
+    return false;
+}
+
+/* A read or write of a regular file (or a block device) waits for the
+ * disk at most, and a close for nothing (a kernel socket's SO_LINGER: its
+ * own peer, for a bounded time): neither waits for a peer that our owed
+ * sends would wake, so a turn's batch waits for the turn's end. Else
+ * nginx's access log and the close of each file it serves (a request
+ * each) cost a submission and a harvest per request. The fstat is far
+ * cheaper, and made only while sends are owed. */
+bool shim_fd_maybe_rw(int fd)
+{
+    if (shim_bypass())
+        return false;
+    if (fd_in_table(fd))
+        return true;
+    if (dm_unlikely(shim_tx_owed)) {
+        struct stat st;
+        if (!shim_tx_owed_batched_only() || fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
+            shim_tx_flush_owed();
+    }
+    return false;
+}
+
+bool shim_fd_maybe_close(int fd)
+{
+    if (shim_bypass())
+        return false;
+    if (fd_in_table(fd))
+        return true;
+    if (dm_unlikely(shim_tx_owed) && !shim_tx_owed_batched_only())
         shim_tx_flush_owed();
     return false;
 }

@@ -1217,6 +1217,11 @@ static void tx_wait_drain(void)
     tls_ntx_wait = 0;
 }
 
+bool shim_tx_owed_batched_only(void)
+{
+    return tls_ntx_wait == 0;
+}
+
 void shim_tx_after_send(struct shim_sock *s, int fd)
 {
     if (turn_count_send() && s->dp == shim_dp_current()) {

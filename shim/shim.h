@@ -506,6 +506,11 @@ void shim_turn_begin(void);
 void shim_turn_end(int nevents);
 void shim_tx_after_send(struct shim_sock *s, int fd);
 void shim_tx_flush_owed(void);
+/* The owed sends are only a turn's batch, none a blocking send whose
+ * bytes are still on their way (those go before anything that takes
+ * time, as Linux's send would have returned after them): they may wait
+ * past a call that waits for no peer. */
+bool shim_tx_owed_batched_only(void);
 /* A forked child: its parent's turn is not its own (lock held). */
 void shim_tx_turn_forget(void);
 /* A call that acts on a socket at once (setsockopt: TCP_CORK, TCP_NODELAY;
@@ -648,8 +653,16 @@ static inline bool shim_thread_internal(void)
 int shim_internal_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout, const sigset_t *ss);
 /* Calls made from inside the datapath, or by the device's own threads. */
 static inline bool shim_bypass(void) { return shim_depth != 0 || shim_thread_internal(); }
-/* Fast unlocked check used by every hook before taking the lock. */
+/* Fast unlocked check used by every hook before taking the lock: is fd
+ * in our table (never, for the datapath's own calls)? When it is the
+ * kernel's, whose call may block, shim_fd_maybe also submits the sends
+ * this thread's turn left (shim_tx_owed). Two calls that wait for no peer
+ * leave a turn's batch for its end: close (shim_fd_maybe_close) and a
+ * read or write of a regular file or block device (shim_fd_maybe_rw:
+ * read, write, readv, writev). */
 bool shim_fd_maybe(int fd);
+bool shim_fd_maybe_rw(int fd);
+bool shim_fd_maybe_close(int fd);
 
 /* ---- sockets (sock.c) ---- */
 struct shim_sock *shim_sock_new(int type);
