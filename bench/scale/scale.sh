@@ -14,6 +14,9 @@
 #     one process, N>1 its cluster module's round robin: the primary
 #     accepts and hands each connection to a worker over a unix socket)
 #   nginx-close, N workers     the same with "Connection: close"  req/s
+#   nginx-stock, N workers     the same (keepalive) with nginx's defaults for
+#     files: no open_file_cache (an open, fstat and close per request) and
+#     an access log (a write per request)
 #     (a connection per request: accept, close, the FIN and TIME_WAIT)
 #   apache, N children         wrk -tL -c25N -dS (keepalive)     req/s
 #     (the event MPM, 25 threads a child: a keep-alive connection changes
@@ -53,7 +56,7 @@ ADDR=127.0.0.1
 
 usage() {
   cat >&2 <<'EOF'
-usage: bench/scale/scale.sh [--build DIR] [--servers memcached,nginx,nginx-close,redis,node,apache,apache-prefork] [--n "1 2 4"]
+usage: bench/scale/scale.sh [--build DIR] [--servers memcached,nginx,nginx-close,nginx-stock,redis,node,apache,apache-prefork] [--n "1 2 4"]
          [--secs S] [--backends "uring posix"] [--rounds R] [--both] [--cost]
          [--load-cpus L] [--share-cpus] [--redis-n COUNT] [--out DIR]
          [--path loopback|netns]
@@ -115,8 +118,8 @@ fi
 REDIS_N=${REDIS_N:-$((100000 * SECS))}      # about SECS s per test at 100k req/s
 posint "$REDIS_N" || die "--redis-n: a positive integer"
 for s in $SERVERS; do
-  case $s in memcached|nginx|nginx-close|redis|node|apache|apache-prefork) ;;
-    *) die "unknown server $s (memcached, nginx, nginx-close, redis, node, apache, apache-prefork)" ;; esac
+  case $s in memcached|nginx|nginx-close|nginx-stock|redis|node|apache|apache-prefork) ;;
+    *) die "unknown server $s (memcached, nginx, nginx-close, nginx-stock, redis, node, apache, apache-prefork)" ;; esac
 done
 case $NETPATH in
   loopback)
@@ -206,9 +209,10 @@ for t in memcached memcaslap nginx wrk redis-server redis-benchmark node apache2
 done
 [ -z "${TOOL[memcaslap]}" ] && TOOL[memcaslap]=$(find_tool memaslap)   # its other name
 declare -A NEEDS=([memcached]="memcached memcaslap" [nginx]="nginx wrk" [redis]="redis-server redis-benchmark"
-                  [node]="node wrk" [apache]="apache2 wrk" [apache-prefork]="apache2 wrk" [nginx-close]="nginx wrk")
+                  [node]="node wrk" [apache]="apache2 wrk" [apache-prefork]="apache2 wrk" [nginx-close]="nginx wrk"
+                  [nginx-stock]="nginx wrk")
 declare -A METRICS=([memcached]="ops/s" [nginx]="req/s" [redis]="GET req/s|SET req/s" [node]="req/s" [apache]="req/s"
-                    [apache-prefork]="req/s" [nginx-close]="req/s")
+                    [apache-prefork]="req/s" [nginx-close]="req/s" [nginx-stock]="req/s")
 
 tools_missing() { # SERVER: why its tools are not here (empty when they are)
   local t
@@ -328,12 +332,16 @@ parse_memcached() { # "Run time: 2.0s Ops: 104565 TPS: 52190 Net_rate: 58.3M/s"
 }
 
 setup_nginx() {
-  local n=$1 port=$2 dir=$3 user=""
+  local n=$1 port=$2 dir=$3 user="" files="    access_log off;
+    open_file_cache max=1000 inactive=60s;"
   mkdir -p "$dir/www" "$dir/tmp" "$dir/logs"
   echo "hello from nginx under demi" >"$dir/www/index.html"
   [ "$(id -u)" = 0 ] && user="user root;"   # the worker reads $dir, whoever made it
   # open_file_cache as in bench/latency: otherwise each request costs an
   # open, fstat and close in the kernel, the same in every column.
+  # nginx-stock: nginx's own defaults instead, no file cache and an
+  # access log (a write per request), as a config that never tuned them.
+  [ "${4:-}" = stock ] && files="    access_log $dir/logs/access.log;"
   cat >"$dir/nginx.conf" <<NGX
 $user
 worker_processes $n;
@@ -345,9 +353,8 @@ error_log $dir/logs/error.log warn;
 worker_rlimit_nofile 16384;
 events { worker_connections 4096; }
 http {
-    access_log off;
+$files
     keepalive_requests 1000000;
-    open_file_cache max=1000 inactive=60s;
     client_body_temp_path $dir/tmp/body;
     proxy_temp_path $dir/tmp/proxy;
     fastcgi_temp_path $dir/tmp/fastcgi;
@@ -369,6 +376,8 @@ setup_nginx-close() {
   LOAD=("${TOOL[wrk]}" -t"$LOAD_N" -c256 -d"${SECS}s" -H "Connection: close" "http://$ADDR:$2/index.html")
 }
 parse_nginx-close() { parse_nginx "$@"; }
+setup_nginx-stock() { setup_nginx "$@" stock; }
+parse_nginx-stock() { parse_nginx "$@"; }
 parse_nginx() {
   local rps bad errs
   rps=$(awk '/^Requests\/sec:/ { print $2 }' "$1")
