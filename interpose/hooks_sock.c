@@ -54,7 +54,7 @@ DM_HOOK int connect(int fd, const struct sockaddr *a, socklen_t len)
 
 DM_HOOK int close(int fd)
 {
-    DM_TRY(shim_fd_maybe_close(fd), shim_close(fd));
+    DM_TRY(shim_fd_maybe_nopeer(fd), shim_close(fd));
     return DM_REAL(close)(fd);
 }
 

@@ -79,7 +79,7 @@ bool shim_fd_maybe_rw(int fd)
     return false;
 }
 
-bool shim_fd_maybe_close(int fd)
+bool shim_fd_maybe_nopeer(int fd)
 {
     if (shim_bypass())
         return false;

@@ -807,7 +807,8 @@ ssize_t shim_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
     off_t pos = offset ? *offset : 0;
     ssize_t r = 0;
 
-    if (shim_fd_maybe(in_fd))
+    /* (the file's read waits for no peer: the turn's sends may wait) */
+    if (shim_fd_maybe_nopeer(in_fd))
         return -EINVAL; /* Linux: in_fd must be a file that supports mmap */
     /* an inherited connection that is the kernel's from its first use:
      * decided before a byte is read from in_fd */

@@ -1127,18 +1127,26 @@ int shim_progress_step(void)
 
 __thread bool shim_tx_owed __attribute__((tls_model("initial-exec")));
 static __thread unsigned tls_turn_events, tls_turn_sends;
+/* The socket of the turn's last send, and whether that send waited. */
+static __thread const struct shim_sock *tls_turn_last;
+static __thread bool tls_turn_last_waits;
+
+static void turn_reset(unsigned nevents)
+{
+    tls_turn_events = nevents;
+    tls_turn_sends = 0;
+    tls_turn_last = NULL;
+}
 
 void shim_turn_begin(void)
 {
-    tls_turn_events = 0;
-    tls_turn_sends = 0;
+    turn_reset(0);
     shim_tx_order();
 }
 
 void shim_turn_end(int nevents)
 {
-    tls_turn_events = nevents > 0 ? (unsigned)nevents : 0;
-    tls_turn_sends = 0;
+    turn_reset(nevents > 0 ? (unsigned)nevents : 0);
 }
 
 /* Counts a send in its turn: true when it may leave its submission to
@@ -1148,10 +1156,19 @@ void shim_turn_end(int nevents)
  * and memcached, server CPU per request, one round each (server CPU 0,
  * load CPU 1): batches of 1 6.0-6.7 us, 4 5.3-6.5, 8 5.0-5.8, a whole
  * turn 4.6-5.5; the kernel's 4.9-5.9. */
-static bool turn_count_send(void)
+/* An answer in several sends on one socket (nginx's header by writev,
+ * then its file by sendfile) counts once, and its later sends do as its
+ * first did: counted each, the sends of the turn's second half all went
+ * at once, one submission each. */
+static bool turn_count_send(const struct shim_sock *s)
 {
+    if (s == tls_turn_last)
+        return tls_turn_last_waits;
+    tls_turn_last = s;
     ++tls_turn_sends;
-    return tls_turn_sends < tls_turn_events && tls_turn_sends % (unsigned)shim_rt.cfg.tx_batch != 0;
+    tls_turn_last_waits =
+        tls_turn_sends < tls_turn_events && tls_turn_sends % (unsigned)shim_rt.cfg.tx_batch != 0;
+    return tls_turn_last_waits;
 }
 
 /* memcached -t 1 under uring (server CPU 0, memcaslap CPU 1): a flush
@@ -1224,7 +1241,7 @@ bool shim_tx_owed_batched_only(void)
 
 void shim_tx_after_send(struct shim_sock *s, int fd)
 {
-    if (turn_count_send() && s->dp == shim_dp_current()) {
+    if (turn_count_send(s) && s->dp == shim_dp_current()) {
         shim_tx_owed = true;
     } else {
         shim_tx_owed = false;
@@ -1236,8 +1253,7 @@ void shim_tx_after_send(struct shim_sock *s, int fd)
 
 void shim_tx_turn_forget(void)
 {
-    tls_turn_events = 0;
-    tls_turn_sends = 0;
+    turn_reset(0);
     shim_tx_owed = false;
 }
 

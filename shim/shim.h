@@ -656,13 +656,14 @@ static inline bool shim_bypass(void) { return shim_depth != 0 || shim_thread_int
 /* Fast unlocked check used by every hook before taking the lock: is fd
  * in our table (never, for the datapath's own calls)? When it is the
  * kernel's, whose call may block, shim_fd_maybe also submits the sends
- * this thread's turn left (shim_tx_owed). Two calls that wait for no peer
- * leave a turn's batch for its end: close (shim_fd_maybe_close) and a
- * read or write of a regular file or block device (shim_fd_maybe_rw:
- * read, write, readv, writev). */
+ * this thread's turn left (shim_tx_owed). Calls that wait for no peer
+ * leave a turn's batch for its end: shim_fd_maybe_nopeer for close and
+ * sendfile's file, shim_fd_maybe_rw for a read or write (read, write,
+ * readv, writev) that an fstat shows is of a regular file or block
+ * device. */
 bool shim_fd_maybe(int fd);
 bool shim_fd_maybe_rw(int fd);
-bool shim_fd_maybe_close(int fd);
+bool shim_fd_maybe_nopeer(int fd);
 
 /* ---- sockets (sock.c) ---- */
 struct shim_sock *shim_sock_new(int type);

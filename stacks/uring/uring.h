@@ -150,6 +150,8 @@ struct ur_sock {
     /* send */
     uint32_t tx_bytes;         /* bytes in the in-flight send */
     uint16_t tx_nsegs;
+    unsigned tx_sqe_pos;       /* its SQE's place in the SQ ring (ur_tx_join) */
+    struct io_uring_sqe *tx_sqe; /* that SQE while later pushes may join it */
     struct dm_buf *tx_segs[UR_MAX_IOV];
     struct iovec tx_iov[UR_MAX_IOV];
     struct msghdr tx_msg;
@@ -172,14 +174,14 @@ struct ur_counters {
              rx_copied, tx_sends, tx_short, tx_bytes, tx_zc, accepts, accept_paused,
              late_cqes, rx_overflow, tx_zc_fixed, ring_moves, rx_merged_wait,
              rx_joined, rx_join_bytes, sleeps, ksteps, move_waits, cq_flushes,
-             old_ring_waits;
+             old_ring_waits, tx_joined;
 };
 #define UR_COUNTER_NAMES { "enters", "sqes", "cqes", "sq_full", "rx_chunks", "rx_bytes", \
                            "rx_enobufs", "rx_paused", "rx_copied", "tx_sends", "tx_short", \
                            "tx_bytes", "tx_zc", "accepts", "accept_paused", "late_cqes", \
                            "rx_overflow", "tx_zc_fixed", "ring_moves", "rx_merged_wait", \
                            "rx_joined", "rx_join_bytes", "sleeps", "ksteps", "move_waits", \
-                           "cq_flushes", "old_ring_waits" }
+                           "cq_flushes", "old_ring_waits", "tx_joined" }
 
 /* Memory of the backend ("mem" gauges, computed when read: ur_mem_refresh). */
 struct ur_mem {

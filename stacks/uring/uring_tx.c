@@ -85,18 +85,14 @@ void ur_tx_hold(struct ur_sock *s)
     s->tx_held = 1;
 }
 
-void ur_tx_kick(struct ur_sock *s)
+/* The queued pushes' bytes not yet sent, in order, into tx_iov (at most
+ * UR_MAX_IOV segments; UDP: the first push only, returned in *udp_op). */
+static unsigned ur_tx_gather(struct ur_sock *s, uint32_t *total, struct dm_op **udp_op)
 {
-    struct ur_stack *st = s->st;
-    if (!s->q || s->tx.inflight)
-        return;
-    if (s->type == SOCK_STREAM && s->state != UR_S_CONNECTED)
-        return;
     unsigned n = 0;
-    uint32_t total = 0;
-    struct dm_op *udp_op = NULL;
-    struct dm_list *pos;
-    for (pos = s->q->ops.next; pos != &s->q->ops && n < UR_MAX_IOV; pos = pos->next) {
+    *total = 0;
+    *udp_op = NULL;
+    for (struct dm_list *pos = s->q->ops.next; pos != &s->q->ops && n < UR_MAX_IOV; pos = pos->next) {
         struct dm_op *op = dm_list_entry(pos, struct dm_op, qlink);
         if (op->opcode != DEMI_OPC_PUSH)
             continue;
@@ -109,15 +105,86 @@ void ur_tx_kick(struct ur_sock *s)
             s->tx_iov[n].iov_base = seg->data + off;
             s->tx_iov[n].iov_len = seg->len - off;
             s->tx_segs[n] = seg;
-            total += seg->len - (uint32_t)off;
+            *total += seg->len - (uint32_t)off;
             off = 0;
             n++;
         }
         if (s->type == SOCK_DGRAM) {
-            udp_op = op;
+            *udp_op = op;
             break;
         }
     }
+    return n;
+}
+
+/* A stream's plain send of n segments into sqe. */
+static void ur_tx_prep_stream(struct ur_sock *s, struct io_uring_sqe *sqe, unsigned n)
+{
+    if (n == 1) {
+        io_uring_prep_send(sqe, s->fd, s->tx_iov[0].iov_base, s->tx_iov[0].iov_len, MSG_NOSIGNAL);
+    } else {
+        memset(&s->tx_msg, 0, sizeof(s->tx_msg));
+        s->tx_msg.msg_iov = s->tx_iov;
+        s->tx_msg.msg_iovlen = n;
+        io_uring_prep_sendmsg(sqe, s->fd, &s->tx_msg, MSG_NOSIGNAL);
+    }
+}
+
+/* Pushes that come while the stream's send is prepared but its SQE is
+ * still ours (in the SQ ring, not yet handed to the kernel: a turn's
+ * sends wait for its end) join that send: the SQE is made again over all
+ * of them, as the send after its completion would have gathered them.
+ * One send, one segment: nginx's header (writev) and its file (sendfile)
+ * went as two, each a TCP send and a packet for the peer to take (the
+ * kernel sends them as two as well, with TCP_NODELAY). Not a zero-copy
+ * send (its references are taken), nor with SQPOLL (the SQ thread reads
+ * SQEs as they are published). */
+static void ur_tx_join(struct ur_sock *s)
+{
+    struct ur_stack *st = s->st;
+    struct io_uring_sq *sq = &st->ring.sq;
+    if (!s->tx_sqe || s->tx_zc || s->tx_held || (st->feat & UR_F_SQPOLL))
+        return;
+    unsigned pos = s->tx_sqe_pos;
+    /* published since (ur_sq_publish, a submit), or a ring that replaced
+     * the one it was made in: the kernel's now */
+    if (pos - sq->sqe_head >= sq->sqe_tail - sq->sqe_head || &sq->sqes[pos & sq->ring_mask] != s->tx_sqe ||
+        s->tx_sqe->user_data != (uint64_t)(uintptr_t)&s->tx) {
+        s->tx_sqe = NULL;
+        return;
+    }
+    uint32_t total;
+    struct dm_op *udp_op;
+    unsigned n = ur_tx_gather(s, &total, &udp_op);
+    if (n <= s->tx_nsegs)
+        return;
+    struct io_uring_sqe *sqe = s->tx_sqe;
+    uint8_t flags = sqe->flags;
+    int fd = sqe->fd;
+    ur_tx_prep_stream(s, sqe, n);
+    sqe->flags = flags; /* the fixed file's, as ur_sqe_file set them */
+    sqe->fd = fd;
+    io_uring_sqe_set_data(sqe, &s->tx);
+    s->tx_nsegs = (uint16_t)n;
+    s->tx_bytes = total;
+    st->c.tx_joined++;
+}
+
+void ur_tx_kick(struct ur_sock *s)
+{
+    struct ur_stack *st = s->st;
+    if (!s->q)
+        return;
+    if (s->tx.inflight) {
+        if (s->type == SOCK_STREAM)
+            ur_tx_join(s);
+        return;
+    }
+    if (s->type == SOCK_STREAM && s->state != UR_S_CONNECTED)
+        return;
+    uint32_t total;
+    struct dm_op *udp_op;
+    unsigned n = ur_tx_gather(s, &total, &udp_op);
     if (n == 0 && !udp_op) {
         ur_shut_kick(s);
         return;
@@ -160,16 +227,17 @@ void ur_tx_kick(struct ur_sock *s)
             else if (zc)
                 io_uring_prep_send_zc(sqe, s->fd, s->tx_iov[0].iov_base, s->tx_iov[0].iov_len, flags, 0);
             else
-                io_uring_prep_send(sqe, s->fd, s->tx_iov[0].iov_base, s->tx_iov[0].iov_len, flags);
-        } else {
+                ur_tx_prep_stream(s, sqe, n);
+        } else if (zc) {
             memset(&s->tx_msg, 0, sizeof(s->tx_msg));
             s->tx_msg.msg_iov = s->tx_iov;
             s->tx_msg.msg_iovlen = n;
-            if (zc)
-                io_uring_prep_sendmsg_zc(sqe, s->fd, &s->tx_msg, flags);
-            else
-                io_uring_prep_sendmsg(sqe, s->fd, &s->tx_msg, flags);
+            io_uring_prep_sendmsg_zc(sqe, s->fd, &s->tx_msg, flags);
+        } else {
+            ur_tx_prep_stream(s, sqe, n);
         }
+        s->tx_sqe = zc ? NULL : sqe;
+        s->tx_sqe_pos = st->ring.sq.sqe_tail - 1;
     }
     if (zc) {
         for (unsigned i = 0; i < n; i++)
@@ -261,6 +329,7 @@ void ur_tx_cqe(struct ur_sock *s, int res, uint32_t flags)
     if (!more) {
         if (!s->tx_zc)
             s->tx_nsegs = 0;
+        s->tx_sqe = NULL;
         ur_req_done(&s->tx);
         ur_tx_kick(s);
         ur_shut_kick(s);

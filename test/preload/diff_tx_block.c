@@ -174,8 +174,9 @@ static int raw_wait(pid_t pid)
 }
 
 
-/* A TCP answer first, then a UDP one: the UDP one is the turn's last
- * and must go before the raw wait for the client that needs both. */
+/* A TCP answer first, then a UDP one in two datagrams: the UDP one is
+ * the turn's last, both its sends count as one answer, and they must go
+ * before the raw wait for the client that needs all three. */
 static void round_send_now_first(void)
 {
     struct sockaddr_in la, ua;
@@ -187,10 +188,11 @@ static void round_send_now_first(void)
         die("fork");
     if (pid == 0) {
         int c = connect_to(&la, 0), d = socket(AF_INET, SOCK_DGRAM, 0);
-        char r = 0, r2 = 0;
+        char r = 0, r2 = 0, r3 = 0;
         if (d < 0 || send(c, "1", 1, 0) != 1 || sendto(d, "2", 1, 0, (struct sockaddr *)&ua, sizeof(ua)) != 1)
             die("client send");
-        if (read_full(c, &r, 1) != 1 || recv(d, &r2, 1, 0) != 1 || r != 'A' || r2 != 'B')
+        if (read_full(c, &r, 1) != 1 || recv(d, &r2, 1, 0) != 1 || recv(d, &r3, 1, 0) != 1 || r != 'A' ||
+            r2 != 'B' || r3 != 'C')
             die("answers");
         _exit(0);
     }
@@ -205,6 +207,7 @@ static void round_send_now_first(void)
     showv("send(s, \"A\")", send(s, "A", 1, 0));
     showv("recvfrom(u)", recvfrom(u, &q, 1, 0, (struct sockaddr *)&from, &fl));
     showv("sendto(u, \"B\")", sendto(u, "B", 1, 0, (struct sockaddr *)&from, fl));
+    showv("sendto(u, \"C\")", sendto(u, "C", 1, 0, (struct sockaddr *)&from, fl));
     printf("%-48s -> %d\n", "client exit (raw wait4)", raw_wait(pid));
     close(s);
     close(l);

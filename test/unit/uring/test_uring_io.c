@@ -512,6 +512,60 @@ static void test_1000_concurrent_connections(void **st)
     dm_instance_destroy(inst);
 }
 
+/* Pushes made before the ring is entered join the send prepared for the
+ * first (ur_tx_join): one send for many, the bytes in push order. The 33rd
+ * segment and later wait for the next send; a datagram never joins. */
+static void test_pushes_join_a_send_not_yet_submitted(void **st)
+{
+    (void)st;
+    struct dm_instance *inst = ut_instance(NULL);
+    uint16_t port;
+    int l = ut_listen(inst, SOCK_STREAM, &port), c, s;
+    ut_pair(inst, l, port, &c, &s);
+    enum { NPUSH = 48 };
+    static uint8_t out[NPUSH * 2000], in[sizeof(out)];
+    size_t len = 0;
+    demi_qtoken_t pt[NPUSH];
+    int64_t sends0 = ut_stat(inst, "uring.tx_sends"), joined0 = ut_stat(inst, "uring.tx_joined");
+    for (int i = 0; i < NPUSH; i++) {
+        size_t n = 1 + (size_t)(i * 397) % 1999; /* odd and even, 1..1999 */
+        ut_fill(out + len, n, (uint32_t)i);
+        pt[i] = ut_push(inst, c, out + len, n);
+        len += n;
+    }
+    ut_pop_exact(inst, s, in, len);
+    assert_memory_equal(in, out, len);
+    for (int i = 0; i < NPUSH; i++)
+        assert_int_equal(ut_wait(inst, pt[i]).qr_opcode, DEMI_OPC_PUSH);
+    /* 31 pushes joined the first send; the rest went in one or two more */
+    assert_int_equal(ut_stat(inst, "uring.tx_joined") - joined0, 31);
+    assert_true(ut_stat(inst, "uring.tx_sends") - sends0 <= 3);
+
+    uint16_t pa, pb;
+    int a = ut_listen(inst, SOCK_DGRAM, &pa), b = ut_listen(inst, SOCK_DGRAM, &pb);
+    struct sockaddr_in to = ut_addr(pb);
+    for (int i = 0; i < 3; i++) {
+        int err;
+        demi_sgarray_t d = dm_sgaalloc(inst, 100 + (size_t)i, &err);
+        assert_int_equal(err, 0);
+        demi_qtoken_t qt;
+        assert_int_equal(dm_pushto(inst, &qt, a, &d, (struct sockaddr *)&to, sizeof(to)), 0);
+        dm_sgafree(inst, &d);
+    }
+    for (int i = 0; i < 3; i++) {
+        demi_sgarray_t d = ut_pop_one(inst, b);
+        assert_int_equal(d.sga_numsegs, 1);
+        assert_int_equal(d.sga_segs[0].sgaseg_len, 100 + i);
+        dm_sgafree(inst, &d);
+    }
+    dm_close(inst, a);
+    dm_close(inst, b);
+    dm_close(inst, c);
+    dm_close(inst, s);
+    dm_close(inst, l);
+    dm_instance_destroy(inst);
+}
+
 static void test_udp_echo_carries_source_address(void **st)
 {
     (void)st;
@@ -679,6 +733,7 @@ int main(void)
         cmocka_unit_test(test_zero_copy_send_from_registered_pool),
         cmocka_unit_test(test_transfer_1gib_byte_exact),
         cmocka_unit_test(test_1000_concurrent_connections),
+        cmocka_unit_test(test_pushes_join_a_send_not_yet_submitted),
         cmocka_unit_test(test_udp_echo_carries_source_address),
         cmocka_unit_test(test_connect_to_closed_port_gives_econnrefused),
         cmocka_unit_test(test_bind_in_use_gives_eaddrinuse),
