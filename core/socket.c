@@ -226,6 +226,11 @@ bool dm_instance_inet6(const struct dm_instance *inst)
     return inst->ops->inet6;
 }
 
+bool dm_instance_cork_by_batch(const struct dm_instance *inst)
+{
+    return inst->ops->cork_by_batch;
+}
+
 bool dm_instance_adopts(const struct dm_instance *inst)
 {
     return inst->ops->adopt != NULL;

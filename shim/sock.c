@@ -1458,6 +1458,24 @@ int shim_put_int(int v, void *val, socklen_t *len)
     return 0;
 }
 
+/* TCP_CORK on a connection whose backend's batching does the cork's work
+ * (dm_stack_ops.cork_by_batch): the value is ours to keep. nginx with
+ * tcp_nopush (Debian's default) corks and uncorks around each file it
+ * sends: each was two syscalls and a submission of the turn's sends. */
+static bool opt_cork_by_batch(const struct shim_sock *s, int level, int name)
+{
+    return level == IPPROTO_TCP && name == TCP_CORK && s->type == SOCK_STREAM && s->state == SHIM_OFFLOADED &&
+           sock_live(s) && dm_instance_cork_by_batch(shim_dp_inst(s->dp));
+}
+
+static const struct shim_opt *opt_find(const struct shim_sock *s, int level, int name)
+{
+    for (int i = 0; i < s->nopts; i++)
+        if (s->opts[i].level == level && s->opts[i].name == name)
+            return &s->opts[i];
+    return NULL;
+}
+
 int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
     shim_lock();
@@ -1490,6 +1508,13 @@ int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
     }
     if (s->state == SHIM_OFFLOADED && s->type == SOCK_STREAM && level == IPPROTO_TCP && name == TCP_INFO)
         r = shim_tcp_info(s, val, len);
+    if (opt_cork_by_batch(s, level, name)) {
+        const struct shim_opt *o = opt_find(s, level, name);
+        int v = 0;
+        if (o && o->len >= sizeof(int))
+            memcpy(&v, o->val, sizeof(int));
+        r = shim_put_int(v != 0, val, len); /* Linux reads back 0 or 1 */
+    }
     shim_unlock();
     return r;
 }
@@ -1542,10 +1567,20 @@ static void sock_rcvbuf_set(struct shim_sock *s, int fd)
 int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
     shim_lock();
-    shim_tx_order();
     SHIM_GET_SOCK_NAMED(fd, s);
     int cls = shim_opt_class(level, name, true);
     int r;
+    if (opt_cork_by_batch(s, level, name)) {
+        /* (nothing to order: a send before it goes no later than Linux's) */
+        if (!val || len < (socklen_t)sizeof(int)) {
+            r = val ? -EINVAL : -EFAULT;
+        } else {
+            opt_record(s, level, name, val, len);
+            r = dm_setsockopt(shim_dp_inst(s->dp), s->qd, level, name, val, len);
+        }
+        goto out;
+    }
+    shim_tx_order();
     if (dm_unlikely(shim_sock_remote(s))) {
         r = shim_relay_setsockopt(s, fd, level, name, val, len);
         goto out;

@@ -27,7 +27,7 @@ WHAT = {
     "nginx": "nginx, N worker processes, a small static file; wrk, 256 keepalive connections",
     "redis": "redis-server (single-threaded: N=1 only); redis-benchmark -c 50 -t get,set",
     "nginx-close": "nginx, N worker processes, a small static file; wrk, 256 connections, Connection: close (one per request)",
-    "nginx-stock": "nginx, N worker processes, a small static file, no open_file_cache, an access log; wrk, 256 keepalive connections",
+    "nginx-stock": "nginx, N worker processes, a small static file, Debian's nginx.conf (sendfile, tcp_nopush, an access log, no open_file_cache); wrk, 256 keepalive connections",
     "apache": "Apache httpd, event MPM, N children x 25 threads; wrk, 25N keepalive connections",
     "apache-prefork": "Apache httpd, prefork MPM, 8N children; wrk, 8N keepalive connections",
     "node": "Node.js http server, N>1: its cluster of N workers (round robin), a 27-byte reply; wrk, 256 keepalive connections",

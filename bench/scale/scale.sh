@@ -14,9 +14,9 @@
 #     one process, N>1 its cluster module's round robin: the primary
 #     accepts and hands each connection to a worker over a unix socket)
 #   nginx-close, N workers     the same with "Connection: close"  req/s
-#   nginx-stock, N workers     the same (keepalive) with nginx's defaults for
-#     files: no open_file_cache (an open, fstat and close per request) and
-#     an access log (a write per request)
+#   nginx-stock, N workers     the same (keepalive) with Debian's nginx.conf
+#     for files: no open_file_cache (an open, fstat and close per request),
+#     an access log (a write per request), sendfile and tcp_nopush
 #     (a connection per request: accept, close, the FIN and TIME_WAIT)
 #   apache, N children         wrk -tL -c25N -dS (keepalive)     req/s
 #     (the event MPM, 25 threads a child: a keep-alive connection changes
@@ -339,9 +339,12 @@ setup_nginx() {
   [ "$(id -u)" = 0 ] && user="user root;"   # the worker reads $dir, whoever made it
   # open_file_cache as in bench/latency: otherwise each request costs an
   # open, fstat and close in the kernel, the same in every column.
-  # nginx-stock: nginx's own defaults instead, no file cache and an
-  # access log (a write per request), as a config that never tuned them.
-  [ "${4:-}" = stock ] && files="    access_log $dir/logs/access.log;"
+  # nginx-stock: Debian's /etc/nginx/nginx.conf instead: no file cache,
+  # an access log (a write per request), sendfile and tcp_nopush (TCP_CORK
+  # around each file).
+  [ "${4:-}" = stock ] && files="    access_log $dir/logs/access.log;
+    sendfile on;
+    tcp_nopush on;"
   cat >"$dir/nginx.conf" <<NGX
 $user
 worker_processes $n;

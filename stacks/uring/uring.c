@@ -1046,6 +1046,7 @@ static const struct dm_stack_ops ur_ops = {
     .destroy = ur_destroy,
     .socket = ur_socket,
     .inet6 = true,
+    .cork_by_batch = true, /* ur_tx_join */
     .no_clock = true,
     .bind = ur_bind,
     .listen = ur_listen,

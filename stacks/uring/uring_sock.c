@@ -17,6 +17,7 @@
  * CQE arrived, so a new socket can never be hit by the old close.
  */
 #include <errno.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -344,6 +345,10 @@ int ur_setsockopt(void *stp, struct dm_queue *q, int level, int name, const void
 {
     (void)stp;
     struct ur_sock *s = q->priv;
+    /* the pushes of a poll's turn go as one send (ur_tx_join), at its
+     * kernel step: a cork of the kernel's would only hold them longer */
+    if (level == IPPROTO_TCP && name == TCP_CORK && s->type == SOCK_STREAM)
+        return len >= (socklen_t)sizeof(int) ? 0 : -EINVAL;
     if (setsockopt(s->fd, level, name, val, len) < 0)
         return -errno;
     if (level == SOL_SOCKET && name == SO_RCVBUF) {

@@ -42,6 +42,22 @@ int main(void)
     SHOW(setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)));
     SHOW(getsockopt(c, IPPROTO_TCP, TCP_NODELAY, &v, &vl));
     printf("TCP_NODELAY %d\n", v != 0);
+    /* TCP_CORK (uring keeps it itself): it reads back as 0 or 1, a short
+     * value is refused, and corked bytes arrive once uncorked */
+    int five = 5, zero = 0;
+    SHOW(setsockopt(c, IPPROTO_TCP, TCP_CORK, &five, sizeof(five)));
+    vl = sizeof(v);
+    SHOW(getsockopt(c, IPPROTO_TCP, TCP_CORK, &v, &vl));
+    printf("TCP_CORK %d len %u\n", v, vl);
+    SHOW(setsockopt(c, IPPROTO_TCP, TCP_CORK, &zero, 2));
+    SHOWV(write(c, "cork", 4));
+    SHOW(setsockopt(c, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero)));
+    vl = sizeof(v);
+    SHOW(getsockopt(c, IPPROTO_TCP, TCP_CORK, &v, &vl));
+    printf("TCP_CORK %d len %u\n", v, vl);
+    SHOWV(read_full(s, buf, 4));
+    printf("uncorked '%.4s'\n", buf);
+    vl = sizeof(v);
     vl = sizeof(v);
     SHOW(getsockopt(c, SOL_SOCKET, SO_TYPE, &v, &vl));
     printf("SO_TYPE %d\n", v);

@@ -102,6 +102,8 @@ uint64_t dm_instance_tx_progress(struct dm_instance *inst);
 void dm_instance_fork_child(struct dm_instance *inst);
 /* The backend serves AF_INET6 sockets (dm_stack_ops.inet6). */
 bool dm_instance_inet6(const struct dm_instance *inst);
+/* TCP_CORK is the backend's batching (dm_stack_ops.cork_by_batch). */
+bool dm_instance_cork_by_batch(const struct dm_instance *inst);
 /* The backend makes a queue of a connected kernel socket (dm_adopt): its
  * sockets are the kernel's (uring, posix). */
 bool dm_instance_adopts(const struct dm_instance *inst);

@@ -148,6 +148,12 @@ struct dm_stack_ops {
      * this thread? kstep(st): does it. */
     bool (*kstep_wanted)(void *st);
     void (*kstep)(void *st);
+    /* TCP_CORK is done by the backend's own batching: pushes made before
+     * its next kernel step go as one send (io_uring: they join the
+     * prepared SQE), and what it holds goes at that step, never later
+     * than Linux's cork would let it. The backend takes the option
+     * without passing it on; the preload keeps its value. */
+    bool cork_by_batch;
     /* Optional: completions wait that poll() has not delivered yet, as far
      * as memory tells, with no syscall (io_uring: CQEs in the ring, or task
      * work pending that will post them). The preload asks before the last
