@@ -1241,7 +1241,11 @@ bool shim_tx_owed_batched_only(void)
 
 void shim_tx_after_send(struct shim_sock *s, int fd)
 {
-    if (turn_count_send(s) && s->dp == shim_dp_current()) {
+    /* corked: as the kernel's cork would, hold it for the uncork, which
+     * Linux pushes at once (nginx corks its header and file; a header
+     * sent alone left the file to Nagle and the peer's delayed ACK) */
+    bool waits = turn_count_send(s) || s->corked;
+    if (waits && s->dp == shim_dp_current()) {
         shim_tx_owed = true;
     } else {
         shim_tx_owed = false;
@@ -1249,6 +1253,14 @@ void shim_tx_after_send(struct shim_sock *s, int fd)
     }
     if (s->type == SOCK_STREAM && !s->nonblock && s->tx_count && s->dp == shim_dp_current())
         tx_wait_note(s, fd);
+}
+
+void shim_tx_uncorked(const struct shim_sock *s)
+{
+    if (shim_tx_owed && (s != tls_turn_last || !tls_turn_last_waits)) {
+        shim_tx_owed = false;
+        shim_progress_step();
+    }
 }
 
 void shim_tx_turn_forget(void)

@@ -179,6 +179,8 @@ struct shim_sock {
     /* flags */
     enum shim_phase phase;
     bool nonblock;
+    bool corked;             /* TCP_CORK kept by the preload (cork_by_batch):
+                                its sends wait for the uncork or the turn */
     bool eof, shut_rd, shut_wr, udp_has_peer, udp_pop_ok;
     bool pop_pending, accept_pending, connect_pending;
     bool refork;             /* listener re-created in a forked child */
@@ -505,6 +507,9 @@ extern __thread bool shim_tx_owed __attribute__((tls_model("initial-exec")));
 void shim_turn_begin(void);
 void shim_turn_end(int nevents);
 void shim_tx_after_send(struct shim_sock *s, int fd);
+/* s's TCP_CORK (kept by the preload) was cleared: its sends go now if
+ * they would have gone at once uncorked. Lock held. */
+void shim_tx_uncorked(const struct shim_sock *s);
 void shim_tx_flush_owed(void);
 /* The owed sends are only a turn's batch, none a blocking send whose
  * bytes are still on their way (those go before anything that takes

@@ -1575,8 +1575,14 @@ int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
         if (!val || len < (socklen_t)sizeof(int)) {
             r = val ? -EINVAL : -EFAULT;
         } else {
+            int v;
+            memcpy(&v, val, sizeof(v));
             opt_record(s, level, name, val, len);
             r = dm_setsockopt(shim_dp_inst(s->dp), s->qd, level, name, val, len);
+            bool was = s->corked;
+            s->corked = v != 0;
+            if (was && !s->corked)
+                shim_tx_uncorked(s);
         }
         goto out;
     }
