@@ -45,7 +45,27 @@ static inline bool fd_in_table(int fd)
     return p && __atomic_load_n(p, __ATOMIC_ACQUIRE) != NULL;
 }
 
-bool shim_fd_maybe(int fd)
+enum fd_call { FD_CALL_ANY, FD_CALL_RW, FD_CALL_NOPEER };
+
+/* Does this call on a kernel fd wait for no peer that our owed sends
+ * would wake, so that a turn's batch may wait for the turn's end? A close
+ * waits for nothing (a kernel socket's SO_LINGER: its own peer, for a
+ * bounded time), and a read or write of a regular file (or a block
+ * device) for the disk at most. Else nginx's access log and the close of
+ * each file it serves (a request each) cost a submission and a harvest
+ * per request; the fstat is far cheaper, and made only while sends are
+ * owed. Any other call may (fcntl's lock, ioctl). */
+static bool call_waits_for_no_peer(int fd, enum fd_call kind)
+{
+    if (kind == FD_CALL_ANY || !shim_tx_owed_batched_only())
+        return false;
+    if (kind == FD_CALL_NOPEER)
+        return true;
+    struct stat st;
+    return fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+}
+
+static inline bool fd_check(int fd, enum fd_call kind)
 {
     if (shim_bypass())
         return false; /* the datapath's own call: nothing to submit first */
@@ -53,42 +73,14 @@ bool shim_fd_maybe(int fd)
         return true;
     /* a call on a kernel fd may block, where nothing would submit the
      * sends this thread left to the end of its turn */
-    if (dm_unlikely(shim_tx_owed))
+    if (dm_unlikely(shim_tx_owed) && !call_waits_for_no_peer(fd, kind))
         shim_tx_flush_owed();
     return false;
 }
 
-/* A read or write of a regular file (or a block device) waits for the
- * disk at most, and a close for nothing (a kernel socket's SO_LINGER: its
- * own peer, for a bounded time): neither waits for a peer that our owed
- * sends would wake, so a turn's batch waits for the turn's end. Else
- * nginx's access log and the close of each file it serves (a request
- * each) cost a submission and a harvest per request. The fstat is far
- * cheaper, and made only while sends are owed. */
-bool shim_fd_maybe_rw(int fd)
-{
-    if (shim_bypass())
-        return false;
-    if (fd_in_table(fd))
-        return true;
-    if (dm_unlikely(shim_tx_owed)) {
-        struct stat st;
-        if (!shim_tx_owed_batched_only() || fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
-            shim_tx_flush_owed();
-    }
-    return false;
-}
-
-bool shim_fd_maybe_nopeer(int fd)
-{
-    if (shim_bypass())
-        return false;
-    if (fd_in_table(fd))
-        return true;
-    if (dm_unlikely(shim_tx_owed) && !shim_tx_owed_batched_only())
-        shim_tx_flush_owed();
-    return false;
-}
+bool shim_fd_maybe(int fd) { return fd_check(fd, FD_CALL_ANY); }
+bool shim_fd_maybe_rw(int fd) { return fd_check(fd, FD_CALL_RW); }
+bool shim_fd_maybe_nopeer(int fd) { return fd_check(fd, FD_CALL_NOPEER); }
 
 struct shim_obj *shim_fd_get(int fd)
 {

@@ -820,8 +820,13 @@ ssize_t shim_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
      * EINVAL (with an offset, a pipe's ESPIPE comes first: pread's);
      * read would take the pipe's bytes, so look first. */
     struct stat st;
-    if (!offset && fstat(in_fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
-        return -EINVAL;
+    if (!offset && fstat(in_fd, &st) == 0) {
+        if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))
+            return -EINVAL;
+        /* a character device's read may wait for its peer (a tty) */
+        if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode) && shim_tx_owed)
+            shim_tx_flush_owed();
+    }
     while (done < count) {
         size_t k = DM_MIN(count - done, sizeof(buf));
         ssize_t n = offset ? pread(in_fd, buf, k, pos) : DM_REAL(read)(in_fd, buf, k);

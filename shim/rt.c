@@ -1155,11 +1155,10 @@ void shim_turn_end(int nevents)
  * wait for the last (32 at ~5 us per request: 160 us at worst). nginx
  * and memcached, server CPU per request, one round each (server CPU 0,
  * load CPU 1): batches of 1 6.0-6.7 us, 4 5.3-6.5, 8 5.0-5.8, a whole
- * turn 4.6-5.5; the kernel's 4.9-5.9. */
-/* An answer in several sends on one socket (nginx's header by writev,
- * then its file by sendfile) counts once, and its later sends do as its
- * first did: counted each, the sends of the turn's second half all went
- * at once, one submission each. */
+ * turn 4.6-5.5; the kernel's 4.9-5.9. An answer in several sends on one
+ * socket (nginx's header by writev, then its file by sendfile) counts
+ * once, and its later sends do as its first did: counted each, the sends
+ * of the turn's second half all went at once, a submission each. */
 static bool turn_count_send(const struct shim_sock *s)
 {
     if (s == tls_turn_last)

@@ -1468,12 +1468,14 @@ static bool opt_cork_by_batch(const struct shim_sock *s, int level, int name)
            sock_live(s) && dm_instance_cork_by_batch(shim_dp_inst(s->dp));
 }
 
-static const struct shim_opt *opt_find(const struct shim_sock *s, int level, int name)
+/* The index of the recorded option, or s->nopts when none is. */
+static int opt_index(const struct shim_sock *s, int level, int name)
 {
-    for (int i = 0; i < s->nopts; i++)
+    int i;
+    for (i = 0; i < s->nopts; i++)
         if (s->opts[i].level == level && s->opts[i].name == name)
-            return &s->opts[i];
-    return NULL;
+            break;
+    return i;
 }
 
 int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
@@ -1509,10 +1511,9 @@ int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
     if (s->state == SHIM_OFFLOADED && s->type == SOCK_STREAM && level == IPPROTO_TCP && name == TCP_INFO)
         r = shim_tcp_info(s, val, len);
     if (opt_cork_by_batch(s, level, name)) {
-        const struct shim_opt *o = opt_find(s, level, name);
-        int v = 0;
-        if (o && o->len >= sizeof(int))
-            memcpy(&v, o->val, sizeof(int));
+        int i = opt_index(s, level, name), v = 0;
+        if (i < s->nopts && s->opts[i].len >= sizeof(int))
+            memcpy(&v, s->opts[i].val, sizeof(int));
         r = shim_put_int(v != 0, val, len); /* Linux reads back 0 or 1 */
     }
     shim_unlock();
@@ -1523,10 +1524,7 @@ static void opt_record(struct shim_sock *s, int level, int name, const void *val
 {
     if (!val || len > sizeof(s->opts[0].val))
         return;
-    int i;
-    for (i = 0; i < s->nopts; i++)
-        if (s->opts[i].level == level && s->opts[i].name == name)
-            break;
+    int i = opt_index(s, level, name);
     if (i == s->nopts) {
         if (s->nopts == SHIM_NOPTS) {
             dm_log_once("shim", "more than %d socket options on one socket: the oldest are not replayed", SHIM_NOPTS);
