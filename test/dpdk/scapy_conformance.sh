@@ -31,7 +31,7 @@ ip netns add "$NS" || skip "cannot create a network namespace"
 ip -n "$NS" link set lo up
 
 ip netns exec "$NS" env DEMI_BACKEND=dpdk DEMI_IPV4=$OURS/24 DEMI_LOG=warn \
-    DEMI_DPDK_ARGS="--vdev=net_tap0,iface=dmtap0" DEMI_DPDK_PREFIX=dms_$$_ours timeout 120 "$ECHO" -a $OURS -p 7 -t 60 >"$TMP/ours.log" 2>&1 &
+    DEMI_DPDK_ARGS="--vdev=net_tap0,iface=dmtap0" DEMI_DPDK_PREFIX=dms_$$_ours timeout -k 3 120 "$ECHO" -a $OURS -p 7 -t 60 >"$TMP/ours.log" 2>&1 &
 OURPID=$!
 for _ in $(seq 100); do ip -n "$NS" link show dmtap0 >/dev/null 2>&1 && break; sleep 0.1; done
 ip netns exec "$NS" sysctl -qw net.ipv6.conf.dmtap0.disable_ipv6=1

@@ -32,7 +32,7 @@ SOCK=$TMP/vhost.sock
 
 env DEMI_BACKEND=dpdk DEMI_IPV4=10.9.5.1/24 DEMI_DPDK_PREFIX=dmv_$$_s DEMI_DPDK_LINK_WAIT_MS=5000 \
     DEMI_DPDK_ARGS="$EAL --vdev=net_vhost0,iface=$SOCK,queues=1" \
-    timeout 100 "$PP" server -a 10.9.5.1 -p 7777 >"$TMP/server.log" 2>&1 &
+    timeout -k 3 100 "$PP" server -a 10.9.5.1 -p 7777 >"$TMP/server.log" 2>&1 &
 SRV=$!
 for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
 client() {

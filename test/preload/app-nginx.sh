@@ -46,7 +46,7 @@ http {
   server { listen 127.0.0.1:$port; root $dir/html; }
 }
 CONF
-DEMI_LOG=info timeout 100 "$demirun" --backend "$be" -- nginx -p "$dir" -c "$dir/nginx.conf" >"$dir/out.log" 2>&1 &
+DEMI_LOG=info timeout -k 3 100 "$demirun" --backend "$be" -- nginx -p "$dir" -c "$dir/nginx.conf" >"$dir/out.log" 2>&1 &
 pid=$!
 ngx_wait_up "http://127.0.0.1:$port/index.html" $pid "$dir" "$be" || fail "nginx did not serve on port $port"
 [ "$(timeout 5 curl -fs "http://127.0.0.1:$port/index.html")" = "hello from nginx" ] || fail "index.html"

@@ -18,7 +18,7 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- server log"; tail -20 "$dir/server.log"; exit 1; }
 
 port=$(python3 "$(dirname "$0")/../free_port.py") || fail "no free port"
-DEMI_LOG=info timeout 100 "$demirun" --backend "$be" -- redis-server --bind 127.0.0.1 --port $port \
+DEMI_LOG=info timeout -k 3 100 "$demirun" --backend "$be" -- redis-server --bind 127.0.0.1 --port $port \
   --save '' --appendonly no --protected-mode no --dir "$dir" --dbfilename dump.rdb \
   >"$dir/server.log" 2>&1 &
 pid=$!

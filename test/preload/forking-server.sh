@@ -20,9 +20,9 @@ spid=
 for run in kernel demi; do
   rm -f "$out/port"
   if [ $run = demi ]; then
-    env LD_PRELOAD="$lib" DEMI_BACKEND="$be" DEMI_LOG=debug timeout 60 python3 "$here/forking_server.py" server "$out/port" $n 2>"$out/err" &
+    env LD_PRELOAD="$lib" DEMI_BACKEND="$be" DEMI_LOG=debug timeout -k 3 60 python3 "$here/forking_server.py" server "$out/port" $n 2>"$out/err" &
   else
-    timeout 60 python3 "$here/forking_server.py" server "$out/port" $n 2>"$out/err" &
+    timeout -k 3 60 python3 "$here/forking_server.py" server "$out/port" $n 2>"$out/err" &
   fi
   spid=$!
   i=0

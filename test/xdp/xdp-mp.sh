@@ -149,7 +149,7 @@ http {
   server { listen $port reuseport; root $out/html; }
 }
 CONF
-  ip netns exec $S env LD_PRELOAD="$lib" timeout 90 nginx -p "$out" -c "$out/nginx.conf" >"$out/nginx.err" 2>&1 &
+  ip netns exec $S env LD_PRELOAD="$lib" timeout -k 3 90 nginx -p "$out" -c "$out/nginx.conf" >"$out/nginx.err" 2>&1 &
   pids="$pids $!"
   for _ in $(seq 100); do
     [ "$(cat "$out/error.log" "$out/nginx.err" 2>/dev/null | grep -c "xdp: .* queue [0-9]* (of")" -ge "$nw" ] && break
