@@ -35,6 +35,7 @@
 #include <time.h>
 #include "dm/instance.h"
 #include "dm/log.h"
+#include "dm/sigmask.h"
 #include "dm/time.h"
 #include "shim/shim.h"
 
@@ -43,10 +44,7 @@ bool shim_helper_on;
 
 static void *helper_main(void *arg)
 {
-    (void)arg;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    (void)arg; /* (started with the application's signals blocked: shim_helper_start) */
     shim_internal = 2; /* this thread's libc calls are the kernel's */
     const int64_t period = shim_rt.cfg.helper_ns;
     int64_t cur = period;
@@ -89,7 +87,10 @@ void shim_helper_start(void)
     pthread_t t;
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    sigset_t old;
+    dm_sig_block_async(&old); /* the application's signals are not ours to take (dm/sigmask.h) */
     int r = pthread_create(&t, &a, helper_main, NULL);
+    dm_sig_restore(&old);
     pthread_attr_destroy(&a);
     if (r != 0) {
         DM_WARN("shim", "no progress helper thread (%s): the datapath moves only inside our calls", strerror(r));

@@ -47,6 +47,7 @@
 #include "dm/instance.h"
 #include "dm/device.h"
 #include "dm/log.h"
+#include "dm/sigmask.h"
 #include "dm/stats.h"
 #include "dpdk_priv.h"
 
@@ -671,13 +672,18 @@ static void dpdk_close(struct dm_dev *dev);
 static int dpdk_open_low(struct dm_dev *dev, const struct dm_config *cfg);
 
 /* The EAL, the port's memory and queues, its start: the descriptors DPDK
- * opens meanwhile stay above the low numbers (dpdk_fd_floor_raise). */
+ * opens meanwhile stay above the low numbers (dpdk_fd_floor_raise), and
+ * the threads it starts (the EAL's interrupt, multi-process and telemetry
+ * threads, a PMD's) block the application's signals (dm/sigmask.h). */
 static int dpdk_open(struct dm_dev *dev, const struct dm_config *cfg)
 {
     struct dpdk_fd_floor floor;
+    sigset_t old;
+    dm_sig_block_async(&old);
     dpdk_fd_floor_raise(&floor);
     int rc = dpdk_open_low(dev, cfg);
     dpdk_fd_floor_drop(&floor);
+    dm_sig_restore(&old);
     return rc;
 }
 
@@ -686,9 +692,12 @@ static int dpdk_start_low(struct dm_dev *dev);
 static int dpdk_start(struct dm_dev *dev)
 {
     struct dpdk_fd_floor floor;
+    sigset_t old;
+    dm_sig_block_async(&old);
     dpdk_fd_floor_raise(&floor);
     int rc = dpdk_start_low(dev);
     dpdk_fd_floor_drop(&floor);
+    dm_sig_restore(&old);
     return rc;
 }
 
