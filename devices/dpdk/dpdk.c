@@ -673,8 +673,9 @@ static int dpdk_open_low(struct dm_dev *dev, const struct dm_config *cfg);
 
 /* The EAL, the port's memory and queues, its start: the descriptors DPDK
  * opens meanwhile stay above the low numbers (dpdk_fd_floor_raise), and
- * the threads it starts (the EAL's interrupt, multi-process and telemetry
- * threads, a PMD's) block the application's signals (dm/sigmask.h). */
+ * the threads it starts (the EAL's interrupt and multi-process threads, a
+ * PMD's) block the application's signals (dm/sigmask.h); the caller's
+ * wait until the port is up (at most DEMI_DPDK_LINK_WAIT_MS at its start). */
 static int dpdk_open(struct dm_dev *dev, const struct dm_config *cfg)
 {
     struct dpdk_fd_floor floor;

@@ -5,8 +5,8 @@
  * A new thread inherits the mask of the thread that creates it, and the
  * kernel hands a process-directed signal (SIGCHLD, SIGUSR1, SIGTERM, a
  * kill() of the pid) to any thread that does not block it. A thread of
- * ours (the progress helper, and the EAL's interrupt, multi-process and
- * telemetry threads, which DPDK starts inside our calls) would then run
+ * ours (the progress helper, and the EAL's interrupt and multi-process
+ * threads, which DPDK starts inside our calls) would then run
  * the application's handler, concurrently with the application's own
  * threads, and a blocking call of the application would not be
  * interrupted (EINTR) by a signal it waits for. PostgreSQL 15's postmaster
@@ -16,6 +16,8 @@
  * 60) and it once spun in all four threads. So every thread we start
  * begins with every signal blocked but the synchronous ones (a fault in
  * our thread is still reported as it would be in the application's).
+ * Meanwhile the calling thread's own signals wait, pending, and arrive at
+ * the restore: keep the span to the calls that start threads.
  *
  *   sigset_t old;
  *   dm_sig_block_async(&old);   ... pthread_create / rte_eal_init ...
