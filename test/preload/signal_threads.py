@@ -50,7 +50,13 @@ os.kill(me, signal.SIGUSR1)
 pid = os.fork()
 if pid == 0:
     os._exit(0)
-time.sleep(0.5)
+# until the child's SIGCHLD is pending (5 s at most, a loaded machine's
+# fork and exit), then a little longer for a thread of ours to take it
+for _ in range(50):
+    if signal.SIGCHLD in signal.sigpending() or got:
+        break
+    time.sleep(0.1)
+time.sleep(0.2)
 early = list(got)
 pending = signal.sigpending()
 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1, signal.SIGCHLD})
