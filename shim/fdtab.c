@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include "shim/shim.h"
 
 #define FD_CHUNK_BITS 10
@@ -62,7 +61,7 @@ static bool call_waits_for_no_peer(int fd, enum fd_call kind)
     if (kind == FD_CALL_NOPEER)
         return true;
     struct stat st;
-    return fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+    return fstat(fd, &st) == 0 && shim_mode_no_peer(st.st_mode);
 }
 
 static inline bool fd_check(int fd, enum fd_call kind)

@@ -824,7 +824,7 @@ ssize_t shim_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
         if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))
             return -EINVAL;
         /* a character device's read may wait for its peer (a tty) */
-        if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode) && shim_tx_owed)
+        if (!shim_mode_no_peer(st.st_mode) && shim_tx_owed)
             shim_tx_flush_owed();
     }
     while (done < count) {

@@ -115,6 +115,7 @@
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <demi/types.h>
 #include "dm/addr.h"
@@ -669,6 +670,9 @@ static inline bool shim_bypass(void) { return shim_depth != 0 || shim_thread_int
 bool shim_fd_maybe(int fd);
 bool shim_fd_maybe_rw(int fd);
 bool shim_fd_maybe_nopeer(int fd);
+/* A read or write of this kind of file waits for the disk at most, never
+ * for a peer that the turn's owed sends would wake (fstat's st_mode). */
+static inline bool shim_mode_no_peer(mode_t m) { return S_ISREG(m) || S_ISBLK(m); }
 
 /* ---- sockets (sock.c) ---- */
 struct shim_sock *shim_sock_new(int type);

@@ -217,24 +217,20 @@ void ur_tx_kick(struct ur_sock *s)
          * that is replaced (auto mode) needs that too: a canceled send
          * has counted every byte it sent. */
         zc = st->zc_min && total >= st->zc_min && (st->feat & UR_F_SEND_ZC);
-        if (n == 1) {
-            int fb = zc ? ur_fixbuf_index(st, s->tx_segs[0]) : -1;
-            if (fb >= 0)
-                st->c.tx_zc_fixed++;
-            if (fb >= 0)
-                io_uring_prep_send_zc_fixed(sqe, s->fd, s->tx_iov[0].iov_base, s->tx_iov[0].iov_len, flags, 0,
-                                            (unsigned)fb);
-            else if (zc)
-                io_uring_prep_send_zc(sqe, s->fd, s->tx_iov[0].iov_base, s->tx_iov[0].iov_len, flags, 0);
-            else
-                ur_tx_prep_stream(s, sqe, n);
-        } else if (zc) {
+        int fb = zc && n == 1 ? ur_fixbuf_index(st, s->tx_segs[0]) : -1;
+        if (!zc) {
+            ur_tx_prep_stream(s, sqe, n);
+        } else if (fb >= 0) {
+            st->c.tx_zc_fixed++;
+            io_uring_prep_send_zc_fixed(sqe, s->fd, s->tx_iov[0].iov_base, s->tx_iov[0].iov_len, flags, 0,
+                                        (unsigned)fb);
+        } else if (n == 1) {
+            io_uring_prep_send_zc(sqe, s->fd, s->tx_iov[0].iov_base, s->tx_iov[0].iov_len, flags, 0);
+        } else {
             memset(&s->tx_msg, 0, sizeof(s->tx_msg));
             s->tx_msg.msg_iov = s->tx_iov;
             s->tx_msg.msg_iovlen = n;
             io_uring_prep_sendmsg_zc(sqe, s->fd, &s->tx_msg, flags);
-        } else {
-            ur_tx_prep_stream(s, sqe, n);
         }
         s->tx_sqe = zc ? NULL : sqe;
         s->tx_sqe_pos = st->ring.sq.sqe_tail - 1;
