@@ -18,7 +18,8 @@
 # Environment: N (round trips, default 400000), SIZE (64), SECS (2),
 # BULK_BYTES (bulk: bytes to send, default 32 GiB; must outlast the window),
 # SRV_CPU (0), CLI_CPU (1), OUT (where perf.data and the reports stay,
-# default /tmp/demi-profile).
+# default /tmp/demi-profile), DEV (dpdk, the default: DPDK's net_memif;
+# memif: our own memif device, devices/memif).
 set -u
 BUILD=${1:-build}
 B=$BUILD/bench/dpdk
@@ -37,6 +38,11 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 dm_env() { # role ip
+  if [ "${DEV:-dpdk}" = memif ]; then
+    echo "DEMI_BACKEND=memif DEMI_MEMIF_ROLE=$1 DEMI_MEMIF_SOCKET=$TMP/mif.sock DEMI_IPV4=$2/24 \
+DEMI_MEMIF_LINK_WAIT_MS=10000 DEMI_LOG=warn"
+    return
+  fi
   echo "DEMI_BACKEND=dpdk DEMI_IPV4=$2/24 DEMI_DPDK_LINK_WAIT_MS=10000 DEMI_LOG=warn \
 DEMI_DPDK_PREFIX=dmp_$$_$1 DEMI_DPDK_ARGS=--vdev=net_memif0,role=$1,socket=$TMP/demi.sock"
 }
@@ -69,9 +75,9 @@ wait "$CLI" 2>/dev/null
 t1=$(date +%s.%N)
 res=$(grep '^RESULT' "$TMP/cli.out")
 if [ "${BULK:-0}" = 1 ]; then
-  echo "command: OUT=$OUT BULK=1 BULK_BYTES=$BULK_BYTES SECS=$SECS bench/dpdk/profile.sh $BUILD"
+  echo "command: DEV=${DEV:-dpdk} OUT=$OUT BULK=1 BULK_BYTES=$BULK_BYTES SECS=$SECS bench/dpdk/profile.sh $BUILD"
 else
-  echo "command: OUT=$OUT N=$N SIZE=$SIZE SECS=$SECS bench/dpdk/profile.sh $BUILD"
+  echo "command: DEV=${DEV:-dpdk} OUT=$OUT N=$N SIZE=$SIZE SECS=$SECS bench/dpdk/profile.sh $BUILD"
 fi
 echo "${res:-the client gave no result}"
 # round trips while perf recorded: the client's mean rate (its whole run,

@@ -2,14 +2,16 @@
 # SPDX-License-Identifier: MIT
 # bench/dpdk/run.sh [BUILD_DIR] - one run, one table:
 #   (1) raw DPDK memif ping-pong between two processes, no stack: the floor
-#   (2) our stack (DEMI_BACKEND=dpdk) over memif: TCP echo through the demi API
+#   (2) our stack (DEMI_BACKEND=dpdk) over DPDK's memif: TCP echo through the demi API
+#   (2m) our stack over our own memif device (DEMI_BACKEND=memif, devices/memif)
 #   (3) Linux kernel TCP over loopback, same message pattern
-# plus bulk TCP throughput over memif against the raw memif packet rate.
-# (1) and (2) run in ROUNDS pairs (default 3), raw then ours, each pair
-# within seconds: this VM's two vCPUs move between a state where a raw
-# round trip takes ~200 ns and one where it takes ~1,050 ns from one
-# process start to the next, so a ratio means something only within a
-# pair. The table gives each pair's ratio and their median.
+# plus bulk TCP throughput over memif, both ways, against the raw memif
+# packet rate. (1), (2) and (2m) run in ROUNDS sets (default 3), one after
+# the other within seconds, and so do the raw rate and the two bulks:
+# this VM's two vCPUs move between a state where a raw round trip takes
+# ~200 ns and one where it takes ~1,050 ns from one process start to the
+# next, so a ratio means something only within a set. The table gives
+# each set's ratios and their median.
 # Environment: N (round trips, default 100000), SIZE (default 64),
 # BULK (bytes, default 64 MiB), PIN (default 1 with 2+ CPUs: server on CPU 0,
 # client on CPU 1, as DPDK deployments pin their polling threads; 0: let
@@ -52,19 +54,7 @@ field() { # field NAME LINE
     echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
 }
 
-# raw packet rate (frames of the MTU), for the bulk comparison: three runs
-RATES=""
-for i in 1 2 3; do
-    $ON_SRV timeout 60 "$B/raw_memif_pingpong" server -b ${BSIZE:+-m $BSIZE} -S "$TMP/rate$i.sock" >"$TMP/rate_srv.out" 2>&1 &
-    PIDS="$PIDS $!"
-    sleep 0.5
-    $ON_CLI timeout 60 "$B/raw_memif_pingpong" client -b ${BSIZE:+-m $BSIZE} -s $FRAME -t 2 -S "$TMP/rate$i.sock" >/dev/null 2>&1
-    wait
-    r=$(grep '^RESULT' "$TMP/rate_srv.out")
-    [ -n "$r" ] && RATES="$RATES $(field gbps "$r")"
-done
-
-# (2) our stack over memif
+# (2) our stack over DPDK's memif, (2m) over our own memif device
 dm_env() { # role ip
     echo "DEMI_BACKEND=dpdk DEMI_IPV4=$2/24 DEMI_DPDK_LINK_WAIT_MS=10000 DEMI_LOG=warn DEMI_DPDK_PREFIX=dmb_$$_$1${BSIZE:+ DEMI_MTU=$MTU}"
 }
@@ -73,39 +63,75 @@ dm_args() { # role: DEMI_DPDK_ARGS (with RAW_PMD_DIR: where DPDK's drivers are)
     [ "$1" = client ] && [ -n "$BSIZE" ] && b=",bsize=$BSIZE"
     echo "--vdev=net_memif0,role=$1,socket=$TMP/demi.sock$b${RAW_PMD_DIR:+ -d $RAW_PMD_DIR}"
 }
-demi_server() {
-    env $(dm_env server 10.9.0.1) DEMI_DPDK_ARGS="$(dm_args server)" $ON_SRV timeout 180 "$B/demi_tcp_pingpong" server -a 10.9.0.1 -p 7777 >>"$TMP/demi_srv.out" 2>&1 &
+mif_env() { # role ip
+    echo "DEMI_BACKEND=memif DEMI_MEMIF_ROLE=$1 DEMI_MEMIF_SOCKET=$TMP/mif.sock DEMI_IPV4=$2/24 DEMI_MEMIF_LINK_WAIT_MS=10000 DEMI_LOG=warn${BSIZE:+ DEMI_MTU=$MTU DEMI_MEMIF_BUF_SIZE=$BSIZE}"
+}
+demi_server() { # dpdk|memif
+    if [ "$1" = dpdk ]; then
+        env $(dm_env server 10.9.0.1) DEMI_DPDK_ARGS="$(dm_args server)" $ON_SRV timeout 180 "$B/demi_tcp_pingpong" server -a 10.9.0.1 -p 7777 >>"$TMP/demi_srv.out" 2>&1 &
+    else
+        env $(mif_env server 10.9.0.1) $ON_SRV timeout 180 "$B/demi_tcp_pingpong" server -a 10.9.0.1 -p 7777 >>"$TMP/mif_srv.out" 2>&1 &
+    fi
     SRV=$!
     PIDS="$PIDS $SRV"
     sleep 0.5
 }
-# (1) and (2), the echo: ROUNDS pairs (the busy-polling server of one
+demi_client() { # dpdk|memif ARGS...: the RESULT line
+    w=$1
+    shift
+    if [ "$w" = dpdk ]; then
+        env $(dm_env client 10.9.0.2) DEMI_DPDK_ARGS="$(dm_args client)" $ON_CLI timeout 120 "$B/demi_tcp_pingpong" client -a 10.9.0.1 -p 7777 "$@" \
+            2>>"$TMP/demi_cli.err" | grep '^RESULT'
+    else
+        env $(mif_env client 10.9.0.2) $ON_CLI timeout 120 "$B/demi_tcp_pingpong" client -a 10.9.0.1 -p 7777 "$@" \
+            2>>"$TMP/mif_cli.err" | grep '^RESULT'
+    fi
+}
+# (1), (2) and (2m), the echo: ROUNDS sets (the busy-polling server of one
 # would share a CPU with the other's, so each runs alone)
-RAWS="" DEMIS="" PAIRS=""
+RAWS="" DEMIS="" MIFS="" PAIRS="" MPAIRS=""
 for i in $(seq "$ROUNDS"); do
     $ON_SRV timeout 120 "$B/raw_memif_pingpong" server -S "$TMP/raw$i.sock" >"$TMP/raw_srv.out" 2>&1 &
     PIDS="$PIDS $!"
     sleep 0.5
     raw=$($ON_CLI timeout 120 "$B/raw_memif_pingpong" client -S "$TMP/raw$i.sock" -n "$N" -s "$SIZE" 2>>"$TMP/raw_cli.err" | grep '^RESULT')
     wait
-    demi_server
-    demi=$(env $(dm_env client 10.9.0.2) DEMI_DPDK_ARGS="$(dm_args client)" $ON_CLI timeout 120 "$B/demi_tcp_pingpong" client -a 10.9.0.1 -p 7777 -n "$N" -s "$SIZE" \
-           2>>"$TMP/demi_cli.err" | grep '^RESULT')
+    demi_server dpdk
+    demi=$(demi_client dpdk -n "$N" -s "$SIZE")
     kill $SRV 2>/dev/null
     wait
-    RAWS="$RAWS|$raw" DEMIS="$DEMIS|$demi"
+    demi_server memif
+    mif=$(demi_client memif -n "$N" -s "$SIZE")
+    kill $SRV 2>/dev/null
+    wait
+    RAWS="$RAWS|$raw" DEMIS="$DEMIS|$demi" MIFS="$MIFS|$mif"
     [ -n "$raw" ] && [ -n "$demi" ] && PAIRS="$PAIRS $(field p50 "$raw")/$(field p50 "$demi")"
+    [ -n "$raw" ] && [ -n "$mif" ] && MPAIRS="$MPAIRS $(field p50 "$raw")/$(field p50 "$mif")"
 done
-demi_server
-# bulk three times (this machine is shared: one run can land on a busy CPU)
-BULKS=""
-for _ in 1 2 3; do
-    r=$(env $(dm_env client 10.9.0.2) DEMI_DPDK_ARGS="$(dm_args client)" $ON_CLI timeout 120 "$B/demi_tcp_pingpong" client -a 10.9.0.1 -p 7777 -B "$BULK" \
-        2>>"$TMP/demi_cli.err" | grep '^RESULT')
-    [ -n "$r" ] && BULKS="$BULKS $(field gbps "$r")"
+# bulk: ROUNDS sets of the raw packet rate (frames of the MTU), then our
+# bulk TCP over each memif (this machine is shared: a set can land on a
+# busy CPU, and the VM's state moves between sets)
+RATES="" BULKS="" MBULKS="" BPAIRS="" MBPAIRS=""
+for i in $(seq "$ROUNDS"); do
+    $ON_SRV timeout 60 "$B/raw_memif_pingpong" server -b ${BSIZE:+-m $BSIZE} -S "$TMP/rate$i.sock" >"$TMP/rate_srv.out" 2>&1 &
+    PIDS="$PIDS $!"
+    sleep 0.5
+    $ON_CLI timeout 60 "$B/raw_memif_pingpong" client -b ${BSIZE:+-m $BSIZE} -s $FRAME -t 2 -S "$TMP/rate$i.sock" >/dev/null 2>&1
+    wait
+    r=$(field gbps "$(grep '^RESULT' "$TMP/rate_srv.out")")
+    RATES="$RATES $r"
+    demi_server dpdk
+    b=$(field gbps "$(demi_client dpdk -B "$BULK")")
+    kill $SRV 2>/dev/null
+    wait
+    demi_server memif
+    m=$(field gbps "$(demi_client memif -B "$BULK")")
+    kill $SRV 2>/dev/null
+    wait
+    BULKS="$BULKS $b" MBULKS="$MBULKS $m"
+    [ -n "$r" ] && [ -n "$b" ] && BPAIRS="$BPAIRS $(echo "scale=0; 100 * $b / $r" | bc)"
+    [ -n "$r" ] && [ -n "$m" ] && MBPAIRS="$MBPAIRS $(echo "scale=0; 100 * $m / $r" | bc)"
 done
-kill $SRV 2>/dev/null
-wait
 
 # (3) kernel TCP over loopback
 $ON_SRV timeout 120 "$B/kernel_tcp_pingpong" server -p 17778 >/dev/null 2>&1 &
@@ -124,37 +150,41 @@ row() { # label resultline
 median() { # numbers -> the middle one (the lower of two)
     echo "$@" | tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
 }
-echo "round trips: $N x $SIZE B messages (RTT in ns)${ON_SRV:+, server on CPU 0 and client on CPU 1}, $ROUNDS pairs"
+echo "round trips: $N x $SIZE B messages (RTT in ns)${ON_SRV:+, server on CPU 0 and client on CPU 1}, $ROUNDS sets"
 printf '%-34s %10s %10s %10s\n' "" p50 p99 p99.9
-DEMI="" RATIOS="" D50S=""
+DEMI="" D50S=""
 for i in $(seq "$ROUNDS"); do
     raw=$(echo "$RAWS" | cut -d'|' -f$((i + 1))) demi=$(echo "$DEMIS" | cut -d'|' -f$((i + 1)))
-    row "(1) raw DPDK memif (floor), pair $i" "$raw"
-    row "(2) demi TCP over memif, pair $i" "$demi"
+    mif=$(echo "$MIFS" | cut -d'|' -f$((i + 1)))
+    row "(1) raw DPDK memif (floor), set $i" "$raw"
+    row "(2) demi TCP, DPDK memif, set $i" "$demi"
+    row "(2m) demi TCP, our memif, set $i" "$mif"
     [ -n "$demi" ] && DEMI=$demi D50S="$D50S $(field p50 "$demi")"
 done
 row "(3) Linux kernel TCP, loopback" "$KERN"
-for p in $PAIRS; do
-    RATIOS="$RATIOS $(echo "scale=2; ${p#*/} / ${p%/*}" | bc)"
-done
-if [ -n "$RATIOS" ]; then
-    echo "(2)/(1) at p50, each pair:$RATIOS; median $(median $RATIOS) (issue 15: <= 2.0)"
+ratios() { # a/b pairs -> b/a each, two decimals
+    for p in "$@"; do echo "scale=2; ${p#*/} / ${p%/*}" | bc; done | tr '\n' ' '
+}
+if [ -n "$PAIRS$MPAIRS" ]; then
+    R=$(ratios $PAIRS) M=$(ratios $MPAIRS)
+    echo "(2)/(1) at p50, each set: $R; median $(median $R) (issue 15: <= 2.0)"
+    echo "(2m)/(1) at p50, each set: $M; median $(median $M)"
 fi
 R2=$(median $D50S); R3=$(field p50 "$KERN")
 if [ -n "$R2" ] && [ -n "$R3" ]; then
     echo "(3)/(2) at p50: $(echo "scale=2; $R3 / $R2" | bc) (target >= 10)"
 fi
 echo
-RMED=$(echo $RATES | tr ' ' '\n' | sort -n | sed -n 2p)
-echo "raw memif rate, $FRAME B frames, no stack (3 runs): $RATES Gbit/s, median ${RMED:-n/a}"
-if [ -n "$BULKS" ]; then
-    MED=$(echo $BULKS | tr ' ' '\n' | sort -n | sed -n 2p)
-    echo "demi TCP bulk over memif ($BULK bytes, MTU $MTU, 3 runs): $BULKS Gbit/s, median ${MED:-n/a}"
-else
-    echo "demi TCP bulk over memif: n/a"
-fi
+echo "bulk, $ROUNDS sets: raw memif rate ($FRAME B frames, no stack), then our TCP ($BULK bytes, MTU $MTU) over each memif, Gbit/s"
+echo "  raw memif rate:         $RATES"
+echo "  demi TCP, DPDK memif:   $BULKS   % of raw, each set: $BPAIRS; median $(median $BPAIRS)% (issue 15: >= 80%)"
+echo "  demi TCP, our memif:    $MBULKS   % of raw, each set: $MBPAIRS; median $(median $MBPAIRS)%"
 if [ -z "$DEMI" ]; then
     echo
     echo "(2) failed or is not available (is the inet stack built with DEMI_BACKEND=dpdk?):"
     tail -n 5 "$TMP/demi_srv.out" "$TMP/demi_cli.err"
+fi
+if [ -z "$MIFS" ] || [ "$MIFS" = "$(printf '|%.0s' $(seq "$ROUNDS"))" ]; then
+    echo "(2m) failed:"
+    tail -n 5 "$TMP/mif_srv.out" "$TMP/mif_cli.err" 2>/dev/null
 fi

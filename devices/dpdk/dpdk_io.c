@@ -38,7 +38,7 @@
 
 #include "dm/instance.h"
 #include "dm/log.h"
-#include "dpdk_csum.h"
+#include "dm/l2copy.h"
 #include "dpdk_priv.h"
 
 /* ---- RX ---- */
@@ -291,7 +291,7 @@ static struct rte_mbuf *tx_copy(struct dpdk_dev *d, const struct dm_buf *b)
     uint8_t *p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)b->pkt_len);
     uint32_t sw = b->ol_flags & d->tx_sw_l4;
     if (sw && (uint32_t)b->l2_len + b->l3_len + (sw & DM_BUF_TX_TCP_CKSUM ? 18u : 8u) <= b->pkt_len) {
-        dpdk_copy_l4_cksum(p, b, sw);
+        dm_l2copy_l4_cksum(p, b, sw);
     } else {
         sw = 0;
         for (const struct dm_buf *s = b; s; s = s->next) {

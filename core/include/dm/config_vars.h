@@ -26,7 +26,7 @@
 #define DM_CFG_VARS(X)                                                                                              \
     /* core: every instance */                                                                                      \
     X(BACKEND, STR, NULL, 0, 0, NULL, NULL, "core",                                                                 \
-      "Backend of an instance: `posix`, `uring`, `loop`, `dpdk`, `xdp`, `rdma` (those built), or a "             \
+      "Backend of an instance: `posix`, `uring`, `loop`, `dpdk`, `memif`, `xdp`, `rdma` (those built), or a "             \
       "preference list (`uring,posix`: the first that starts; each passed over is logged at info). Unset: "      \
       "`posix` for the native API, `uring,posix` for the preload.")                            \
     X(LOG, ENUM, "warn", 0, 0, "error|warn|info|debug|warning", NULL, "core",                                       \
@@ -90,7 +90,7 @@
       "`0`: no helper.")                                                                                            \
     /* inet: the TCP/IP stack over loop, dpdk, xdp */                                                               \
     X(IPV4, STR, NULL, 0, 0, NULL, NULL, "inet",                                                                    \
-      "Our address/prefix, e.g. `10.9.0.1/24`: required for dpdk and xdp, `10.0.0.1/24` for loop.")               \
+      "Our address/prefix, e.g. `10.9.0.1/24`: required for dpdk, memif and xdp, `10.0.0.1/24` for loop.")               \
     X(GATEWAY, STR, NULL, 0, 0, NULL, NULL, "inet", "Default gateway, on our subnet (unset: off-subnet is `ENETUNREACH`).") \
     X(IPV6, STR, NULL, 0, 0, NULL, NULL, "inet",                                                                    \
       "Our IPv6 address/prefix, e.g. `fd00::1/64` (prefix 1..128, default 64); unset: only the link-local address " \
@@ -169,6 +169,25 @@
       "beside demi-run, or on `PATH`).")                                                                            \
     X(DPDK_MP_GROUP, STR, NULL, 0, 0, NULL, NULL, "dpdk",                                                           \
       "`demi-dpdk-primary`: a user or group name whose processes may attach as secondaries (unset: root only).")  \
+    /* memif device (ours, no DPDK) */                                                                              \
+    X(MEMIF_SOCKET, STR, "/run/memif.sock", 0, 0, NULL, NULL, "memif",                                              \
+      "The control socket's path (with `DEMI_MEMIF_ABSTRACT`, a name in the abstract namespace, as DPDK's "       \
+      "`net_memif` uses by default).")                                                                             \
+    X(MEMIF_ABSTRACT, BOOL, "1", 0, 0, NULL, NULL, "memif",                                                         \
+      "`1`: the socket is abstract (no file; DPDK's `socket-abstract=yes`); `0`: a file at the path.")             \
+    X(MEMIF_ROLE, ENUM, "client", 0, 0, "client|server", NULL, "memif",                                             \
+      "`server` listens and copies frames in and out of the client's memory; `client` connects, owns the shared " \
+      "memory, and tries again every 100 ms while no server answers.")                                            \
+    X(MEMIF_ID, INT, "0", 0, 2147483647, NULL, NULL, "memif", "The interface id (both ends the same).")             \
+    X(MEMIF_SECRET, STR, NULL, 0, 0, NULL, NULL, "memif", "A shared secret of up to 24 characters (both ends).")    \
+    X(MEMIF_RING, INT, "1024", 4, 16384, NULL, NULL, "memif",                                                       \
+      "Client: descriptors per ring (a power of two; the server may ask for fewer).")                             \
+    X(MEMIF_BUF_SIZE, INT, "2048", 128, 65536, NULL, NULL, "memif",                                                 \
+      "Client: bytes per shared buffer (a multiple of 64); a longer frame takes several.")                         \
+    X(MEMIF_LINK_WAIT_MS, MS, "0", 0, 600000, NULL, NULL, "memif", "Start-up waits this long for the peer.")         \
+    X(MEMIF_RX_CKSUM, ENUM, "trust", 0, 0, "trust|verify", NULL, "memif",                                           \
+      "`trust` takes received TCP/UDP checksums as good (shared memory, no wire: Linux does so across a veth); "  \
+      "`verify` checks them.")                                                                                     \
     /* xdp device */                                                                                                \
     X(XDP_IFACE, STR, NULL, 0, 0, NULL, NULL, "xdp", "The interface. Required.")                                    \
     X(XDP_QUEUE, INT, "auto", 0, 1023, NULL, "the first queue no live process holds", "xdp",                        \

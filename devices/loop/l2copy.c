@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The TCP/UDP checksum of a frame completed while tx_copy copies it into
- * its mbuf (dpdk_csum.h): on a port without checksum offload whose every
- * frame is copied anyway (memif), the stack hands its checksums to the
- * device and the bytes are read once instead of twice. No DPDK here, so
- * test/unit/devices checks it against the software offload model
+ * The TCP/UDP checksum of a frame completed while a device copies it
+ * (dm/l2copy.h): on a port without checksum offload whose every frame is
+ * copied anyway (memif: DPDK's tx_copy into an mbuf, our memif device's
+ * copy into the shared ring), the stack hands its checksums to the device
+ * and the bytes are read once instead of twice. test/unit/devices checks
+ * it against the software offload model
  * (dm/l2csum.h) on any chain. SSE2 on any x86-64; AVX2 where the CPU has
  * it (looked up once), both checked by that test.
  */
@@ -16,7 +17,7 @@
 #include <immintrin.h>
 #endif
 #include "dm/compiler.h"
-#include "dpdk_csum.h"
+#include "dm/l2copy.h"
 
 /* What the SIMD loops leave (under 32 or 64 bytes): copied and summed
  * 8 and 2 bytes at a time. */
@@ -81,7 +82,7 @@ static uint64_t copy_sum(uint8_t *dst, const uint8_t *src, uint32_t len)
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#define DPDK_CSUM_AVX2 1
+#define L2COPY_AVX2 1
 /* The same 32 bytes a register: a frame read from the last level cache
  * or memory (a bulk sender's payload) goes through in fewer turns. */
 __attribute__((target("avx2"))) static uint64_t copy_sum_avx2(uint8_t *dst, const uint8_t *src, uint32_t len)
@@ -114,12 +115,12 @@ __attribute__((target("avx2"))) static uint64_t copy_sum_avx2(uint8_t *dst, cons
 /* -1: not looked yet; 0: SSE2; 1: AVX2 (the CPU has it). */
 static int use_avx2 = -1;
 
-void dpdk_csum_simd(int avx2)
+void dm_l2copy_simd(int avx2)
 {
     use_avx2 = avx2 && __builtin_cpu_supports("avx2");
 }
 #else
-void dpdk_csum_simd(int avx2)
+void dm_l2copy_simd(int avx2)
 {
     (void)avx2;
 }
@@ -132,7 +133,38 @@ static uint16_t fold16(uint64_t s)
     return (uint16_t)s;
 }
 
-void dpdk_copy_l4_cksum(uint8_t *p, const struct dm_buf *b, uint32_t ol)
+/* One piece's copy and sum with the loop the CPU runs best. */
+static inline uint16_t copy_fold(uint8_t *dst, const uint8_t *src, uint32_t n)
+{
+#ifdef L2COPY_AVX2
+    if (dm_unlikely(use_avx2 < 0))
+        dm_l2copy_simd(1);
+    return fold16(use_avx2 ? copy_sum_avx2(dst, src, n) : copy_sum(dst, src, n));
+#else
+    return fold16(copy_sum(dst, src, n));
+#endif
+}
+
+uint16_t dm_l2copy_sum(uint8_t *dst, const struct dm_buf *b, uint32_t off, uint32_t len)
+{
+    uint64_t sum = 0;
+    uint32_t pos = 0;
+    while (b && off >= b->len) {
+        off -= b->len;
+        b = b->next;
+    }
+    for (; b && pos < len; b = b->next, off = 0) {
+        uint32_t n = DM_MIN(b->len - off, len - pos);
+        if (!n)
+            continue;
+        uint16_t part = copy_fold(dst + pos, b->data + off, n);
+        sum += pos & 1 ? __builtin_bswap16(part) : part;
+        pos += n;
+    }
+    return fold16(sum);
+}
+
+void dm_l2copy_l4_cksum(uint8_t *p, const struct dm_buf *b, uint32_t ol)
 {
     uint32_t l4 = (uint32_t)b->l2_len + b->l3_len, pos = 0;
     uint64_t sum = 0;
@@ -148,14 +180,7 @@ void dpdk_copy_l4_cksum(uint8_t *p, const struct dm_buf *b, uint32_t ol)
         }
         if (!n)
             continue;
-#ifdef DPDK_CSUM_AVX2
-        if (dm_unlikely(use_avx2 < 0))
-            dpdk_csum_simd(1);
-        uint64_t raw = use_avx2 ? copy_sum_avx2(p + pos, src, n) : copy_sum(p + pos, src, n);
-#else
-        uint64_t raw = copy_sum(p + pos, src, n);
-#endif
-        uint16_t part = fold16(raw);
+        uint16_t part = copy_fold(p + pos, src, n);
         /* a piece starting at an odd offset of the L4 bytes lands byte-swapped (RFC 1071 2(B)) */
         sum += (pos - l4) & 1 ? __builtin_bswap16(part) : part;
         pos += n;
