@@ -19,6 +19,10 @@
 #   dpdk-memif  our TCP/IP stack over DPDK net_memif, both ends preloaded:
 #               the server is the memif server, each client invocation a
 #               fresh memif client with its own IP and EAL file prefix
+#   memif       the same over our own memif driver (devices/memif, no
+#               DPDK): each client invocation a fresh memif client; cells
+#               whose server forks workers that open the datapath
+#               (CELL_SHARED_PORT=1) skip: one process per interface
 #   dpdk-tap    our stack over DPDK net_af_packet on a veth whose peer sits
 #               in a network namespace where the kernel's client runs; a
 #               cell that sets CELL_SHARED_PORT=1 before cell_begin (nginx:
@@ -173,6 +177,9 @@ backend_missing() {
   case $be in
     posix) built stacks/posix || echo "posix backend not built" ;;
     uring) built stacks/uring || echo "uring backend not built (stacks/uring has no library in $BUILD)" ;;
+    memif)
+      built devices/memif || { echo "memif device not built (devices/memif)"; return 0; }
+      built stacks/inet || { echo "inet stack (stacks/inet) not built: DEMI_BACKEND=memif has no TCP"; return 0; } ;;
     dpdk-memif|dpdk-tap)
       built devices/dpdk || { echo "DPDK device not built (devices/dpdk)"; return 0; }
       built stacks/inet || { echo "inet stack (stacks/inet) not built: DEMI_BACKEND=dpdk has no TCP"; return 0; }
@@ -200,6 +207,14 @@ memif_env() { # role ip: the environment of one memif endpoint
   # No DEMI_DPDK_LINK_WAIT_MS: under the preload the wait never sees the
   # link come up (see the compat report); TCP's SYN retransmission covers
   # a link that is not up yet.
+}
+
+mif_env() { # role ip: the environment of one endpoint on our memif device
+  local role=$1 ip=$2 wait=3000
+  [ "$role" = server ] && wait=0
+  # a client waits for the link at start-up (its SYN would go nowhere)
+  echo "DEMI_MEMIF_ROLE=$role" "DEMI_MEMIF_SOCKET=$CELL_TMP/mif$MEMIF_SRV.sock" "DEMI_IPV4=$ip/24" \
+       "DEMI_MEMIF_LINK_WAIT_MS=$wait"
 }
 
 # The netns pair for dpdk-tap: NS_S holds vethS (the DPDK af_packet port,
@@ -371,6 +386,8 @@ prefix() {
       MEMIF_N=$((MEMIF_N + 1)); demi_pfx dpdk $(memif_env client "$MEMIF_NET.$((10 + MEMIF_N % 200))") ;;
     srv/dpdk-memif/*) MEMIF_N=$((MEMIF_N + 1)); MEMIF_SRV=$((MEMIF_SRV + 1)); demi_pfx dpdk $(memif_env server "$MEMIF_NET.1") ;;
     */dpdk-memif/*) MEMIF_N=$((MEMIF_N + 1)); demi_pfx dpdk $(memif_env client "$MEMIF_NET.$((10 + MEMIF_N % 200))") ;;
+    srv/memif/*) MEMIF_N=$((MEMIF_N + 1)); MEMIF_SRV=$((MEMIF_SRV + 1)); demi_pfx memif $(mif_env server "$MEMIF_NET.1") ;;
+    */memif/*) MEMIF_N=$((MEMIF_N + 1)); demi_pfx memif $(mif_env client "$MEMIF_NET.$((10 + MEMIF_N % 200))") ;;
     srv/dpdk-tap/server)
       if [ "$SHARED" = 1 ]; then
         shared_pfx; W=(ip netns exec "$NS_C" "${W[@]}")
@@ -412,6 +429,9 @@ cell_begin() {
                   shared_setup memif || rc=$?
                   [ $rc = 0 ] || cell_skip "$SHARED_WHY"
                 fi ;;
+    memif) ADDR=$MEMIF_NET.1
+           [ "$CELL_SHARED_PORT" = 1 ] && [ "$CELL_MODE" = server ] &&
+             cell_skip "its server forks processes that each open the datapath: one memif interface serves one process (devices/memif/README.md)" ;;
     dpdk-tap) if [ "$CELL_SHARED_PORT" = 1 ] && [ "$CELL_MODE" = server ]; then
                 local rc=0
                 [ -x "$BUILD/demi-dpdk-primary" ] || cell_skip "demi-dpdk-primary not built (no libdpdk)"
@@ -523,7 +543,7 @@ nginx_setup() {
   # over kernel sockets nginx listens on [::1] too (IPv6, offloaded by
   # uring and posix); our own stack's cells have no IPv6 address here
   case "$CELL_BE" in kernel|posix|uring) [ "$addr" = 127.0.0.1 ] && listen6="listen [::1]:$port;" ;; esac
-  case "$CELL_BE" in dpdk-*) [ "${CELL_MODE:-server}" != client ] && master=off ;; esac
+  case "$CELL_BE" in dpdk-*|memif) [ "${CELL_MODE:-server}" != client ] && master=off ;; esac
   if [ "$SHARED" = 1 ]; then
     master=on workers=$SHARED_QUEUES
     alog="log_format w '\$pid \$status'; access_log $dir/logs/access.log w;"

@@ -15,7 +15,7 @@ BUILD=$(cd "$here/../.." && pwd)/build
 case "${1:-}" in ''|--*) ;; *) BUILD=$1; shift ;; esac
 BUILD=$(cd "$BUILD" && pwd) || exit 1
 APPS="redis nginx apache memcached sockperf iperf3 node postgres haproxy client"
-BACKENDS="kernel posix uring dpdk-memif dpdk-tap"
+BACKENDS="kernel posix uring dpdk-memif memif dpdk-tap"
 CELL_LIMIT=${COMPAT_CELL_LIMIT:-180}
 while [ $# -gt 0 ]; do
   case $1 in
@@ -75,7 +75,7 @@ python3 - "$rows" "$BUILD/compat.md" "$APPS" "$BACKENDS" <<'PY'
 import os, sys
 rows_dir, out, apps, bes = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
 order_a = ["redis", "nginx", "apache", "memcached", "sockperf", "iperf3", "node", "postgres", "haproxy", "client"]
-order_b = ["kernel", "posix", "uring", "dpdk-memif", "dpdk-tap"]
+order_b = ["kernel", "posix", "uring", "dpdk-memif", "memif", "dpdk-tap"]
 cells = {}
 for f in sorted(os.listdir(rows_dir)):
     parts = open(os.path.join(rows_dir, f)).read().rstrip("\n").split("\t")
