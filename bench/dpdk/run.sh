@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: MIT
 # bench/dpdk/run.sh [BUILD_DIR] - one run, one table:
 #   (1) raw DPDK memif ping-pong between two processes, no stack: the floor
+#   (1m) raw frames through our own memif driver's bursts (devices/memif),
+#        no stack: that driver's floor (raw_dm_memif)
 #   (2) our stack (DEMI_BACKEND=dpdk) over DPDK's memif: TCP echo through the demi API
 #   (2m) our stack over our own memif device (DEMI_BACKEND=memif, devices/memif)
 #   (3) Linux kernel TCP over loopback, same message pattern
@@ -46,7 +48,7 @@ if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null;
     ON_SRV="taskset -c 0" ON_CLI="taskset -c 1"
 fi
 
-for x in raw_memif_pingpong demi_tcp_pingpong kernel_tcp_pingpong; do
+for x in raw_memif_pingpong raw_dm_memif demi_tcp_pingpong kernel_tcp_pingpong; do
     [ -x "$B/$x" ] || { echo "missing $B/$x: build first (ninja -C $BUILD)"; exit 1; }
 done
 
@@ -89,12 +91,17 @@ demi_client() { # dpdk|memif ARGS...: the RESULT line
 }
 # (1), (2) and (2m), the echo: ROUNDS sets (the busy-polling server of one
 # would share a CPU with the other's, so each runs alone)
-RAWS="" DEMIS="" MIFS="" PAIRS="" MPAIRS=""
+RAWS="" RAWMS="" DEMIS="" MIFS="" PAIRS="" MPAIRS="" MMPAIRS=""
 for i in $(seq "$ROUNDS"); do
     $ON_SRV timeout 120 "$B/raw_memif_pingpong" server -S "$TMP/raw$i.sock" >"$TMP/raw_srv.out" 2>&1 &
     PIDS="$PIDS $!"
     sleep 0.5
     raw=$($ON_CLI timeout 120 "$B/raw_memif_pingpong" client -S "$TMP/raw$i.sock" -n "$N" -s "$SIZE" 2>>"$TMP/raw_cli.err" | grep '^RESULT')
+    wait
+    $ON_SRV timeout 120 "$B/raw_dm_memif" server -S "$TMP/rawm$i.sock" >"$TMP/rawm_srv.out" 2>&1 &
+    PIDS="$PIDS $!"
+    sleep 0.3
+    rawm=$($ON_CLI timeout 120 "$B/raw_dm_memif" client -S "$TMP/rawm$i.sock" -n "$N" -s "$SIZE" 2>>"$TMP/raw_cli.err" | grep '^RESULT')
     wait
     demi_server dpdk
     demi=$(demi_client dpdk -n "$N" -s "$SIZE")
@@ -104,14 +111,15 @@ for i in $(seq "$ROUNDS"); do
     mif=$(demi_client memif -n "$N" -s "$SIZE")
     kill $SRV 2>/dev/null
     wait
-    RAWS="$RAWS|$raw" DEMIS="$DEMIS|$demi" MIFS="$MIFS|$mif"
+    RAWS="$RAWS|$raw" RAWMS="$RAWMS|$rawm" DEMIS="$DEMIS|$demi" MIFS="$MIFS|$mif"
     [ -n "$raw" ] && [ -n "$demi" ] && PAIRS="$PAIRS $(field p50 "$raw")/$(field p50 "$demi")"
     [ -n "$raw" ] && [ -n "$mif" ] && MPAIRS="$MPAIRS $(field p50 "$raw")/$(field p50 "$mif")"
+    [ -n "$rawm" ] && [ -n "$mif" ] && MMPAIRS="$MMPAIRS $(field p50 "$rawm")/$(field p50 "$mif")"
 done
 # bulk: ROUNDS sets of the raw packet rate (frames of the MTU), then our
 # bulk TCP over each memif (this machine is shared: a set can land on a
 # busy CPU, and the VM's state moves between sets)
-RATES="" BULKS="" MBULKS="" BPAIRS="" MBPAIRS=""
+RATES="" MRATES="" BULKS="" MBULKS="" BPAIRS="" MBPAIRS="" MMBPAIRS=""
 for i in $(seq "$ROUNDS"); do
     $ON_SRV timeout 60 "$B/raw_memif_pingpong" server -b ${BSIZE:+-m $BSIZE} -S "$TMP/rate$i.sock" >"$TMP/rate_srv.out" 2>&1 &
     PIDS="$PIDS $!"
@@ -120,6 +128,16 @@ for i in $(seq "$ROUNDS"); do
     wait
     r=$(field gbps "$(grep '^RESULT' "$TMP/rate_srv.out")")
     RATES="$RATES $r"
+    rm=""
+    if [ -z "$BSIZE" ]; then # our driver's rate, frames of the MTU (2048 B buffers)
+        $ON_SRV timeout 60 "$B/raw_dm_memif" server -b -S "$TMP/ratem$i.sock" >"$TMP/ratem_srv.out" 2>&1 &
+        PIDS="$PIDS $!"
+        sleep 0.3
+        $ON_CLI timeout 60 "$B/raw_dm_memif" client -b -s $FRAME -t 2 -S "$TMP/ratem$i.sock" >/dev/null 2>&1
+        wait
+        rm=$(field gbps "$(grep '^RESULT' "$TMP/ratem_srv.out")")
+    fi
+    MRATES="$MRATES $rm"
     demi_server dpdk
     b=$(field gbps "$(demi_client dpdk -B "$BULK")")
     kill $SRV 2>/dev/null
@@ -131,6 +149,7 @@ for i in $(seq "$ROUNDS"); do
     BULKS="$BULKS $b" MBULKS="$MBULKS $m"
     [ -n "$r" ] && [ -n "$b" ] && BPAIRS="$BPAIRS $(echo "scale=0; 100 * $b / $r" | bc)"
     [ -n "$r" ] && [ -n "$m" ] && MBPAIRS="$MBPAIRS $(echo "scale=0; 100 * $m / $r" | bc)"
+    [ -n "$rm" ] && [ -n "$m" ] && MMBPAIRS="$MMBPAIRS $(echo "scale=0; 100 * $m / $rm" | bc)"
 done
 
 # (3) kernel TCP over loopback
@@ -155,8 +174,9 @@ printf '%-34s %10s %10s %10s\n' "" p50 p99 p99.9
 DEMI="" D50S=""
 for i in $(seq "$ROUNDS"); do
     raw=$(echo "$RAWS" | cut -d'|' -f$((i + 1))) demi=$(echo "$DEMIS" | cut -d'|' -f$((i + 1)))
-    mif=$(echo "$MIFS" | cut -d'|' -f$((i + 1)))
+    mif=$(echo "$MIFS" | cut -d'|' -f$((i + 1))) rawm=$(echo "$RAWMS" | cut -d'|' -f$((i + 1)))
     row "(1) raw DPDK memif (floor), set $i" "$raw"
+    row "(1m) raw, our memif driver, set $i" "$rawm"
     row "(2) demi TCP, DPDK memif, set $i" "$demi"
     row "(2m) demi TCP, our memif, set $i" "$mif"
     [ -n "$demi" ] && DEMI=$demi D50S="$D50S $(field p50 "$demi")"
@@ -166,9 +186,10 @@ ratios() { # a/b pairs -> b/a each, two decimals
     for p in "$@"; do echo "scale=2; ${p#*/} / ${p%/*}" | bc; done | tr '\n' ' '
 }
 if [ -n "$PAIRS$MPAIRS" ]; then
-    R=$(ratios $PAIRS) M=$(ratios $MPAIRS)
+    R=$(ratios $PAIRS) M=$(ratios $MPAIRS) MM=$(ratios $MMPAIRS)
     echo "(2)/(1) at p50, each set: $R; median $(median $R) (issue 15: <= 2.0)"
     echo "(2m)/(1) at p50, each set: $M; median $(median $M)"
+    echo "(2m)/(1m) at p50, each set: $MM; median $(median $MM) (against its own driver's floor)"
 fi
 R2=$(median $D50S); R3=$(field p50 "$KERN")
 if [ -n "$R2" ] && [ -n "$R3" ]; then
@@ -176,9 +197,10 @@ if [ -n "$R2" ] && [ -n "$R3" ]; then
 fi
 echo
 echo "bulk, $ROUNDS sets: raw memif rate ($FRAME B frames, no stack), then our TCP ($BULK bytes, MTU $MTU) over each memif, Gbit/s"
-echo "  raw memif rate:         $RATES"
-echo "  demi TCP, DPDK memif:   $BULKS   % of raw, each set: $BPAIRS; median $(median $BPAIRS)% (issue 15: >= 80%)"
-echo "  demi TCP, our memif:    $MBULKS   % of raw, each set: $MBPAIRS; median $(median $MBPAIRS)%"
+echo "  raw DPDK memif rate:     $RATES"
+echo "  raw, our memif driver:  $MRATES"
+echo "  demi TCP, DPDK memif:   $BULKS   % of raw DPDK, each set: $BPAIRS; median $(median $BPAIRS)% (issue 15: >= 80%)"
+echo "  demi TCP, our memif:    $MBULKS   % of raw DPDK, each set: $MBPAIRS; median $(median $MBPAIRS)%; of our driver's raw rate: $MMBPAIRS"
 if [ -z "$DEMI" ]; then
     echo
     echo "(2) failed or is not available (is the inet stack built with DEMI_BACKEND=dpdk?):"

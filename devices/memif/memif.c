@@ -203,17 +203,49 @@ static uint16_t memif_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
 
 /* ------------------------------------------------------------ send */
 
+/* Ones' complement sum of n (even) bytes, as host-order words. */
+static inline uint64_t sum_words(const uint8_t *p, uint32_t n)
+{
+    uint64_t s = 0;
+    for (uint32_t i = 0; i + 1 < n; i += 2) {
+        uint16_t w;
+        memcpy(&w, p + i, 2);
+        s += w;
+    }
+    return s;
+}
+
+static inline uint16_t fold(uint64_t s)
+{
+    while (s >> 16)
+        s = (s & 0xffff) + (s >> 16);
+    return (uint16_t)s;
+}
+
+/* The IPv4 header checksum at ip (hlen bytes), written in our copy. */
+static inline void ip_cksum(uint8_t *ip, uint32_t hlen)
+{
+    ip[10] = ip[11] = 0;
+    uint16_t c = (uint16_t)~fold(sum_words(ip, hlen));
+    memcpy(ip + 10, &c, 2);
+}
+
+/* A frame copied to dst, the checksums the stack left to us completed in
+ * the copy (never in the stack's memory: a header it keeps to resend). */
 static inline void copy_frame(uint8_t *dst, const struct dm_buf *p)
 {
     uint32_t ol = p->ol_flags & (DM_BUF_TX_TCP_CKSUM | DM_BUF_TX_UDP_CKSUM);
     if (ol) {
         dm_l2copy_l4_cksum(dst, p, ol);
-        return;
+    } else {
+        uint8_t *o = dst;
+        for (const struct dm_buf *s = p; s; s = s->next) {
+            memcpy(o, s->data, s->len);
+            o += s->len;
+        }
     }
-    for (const struct dm_buf *s = p; s; s = s->next) {
-        memcpy(dst, s->data, s->len);
-        dst += s->len;
-    }
+    if ((p->ol_flags & DM_BUF_TX_IP_CKSUM) && p->l3_len >= 20 && (uint32_t)p->l2_len + p->l3_len <= p->pkt_len)
+        ip_cksum(dst + p->l2_len, p->l3_len);
 }
 
 /* A frame built in `src` (len bytes) spread over the buffers of slots
@@ -251,25 +283,6 @@ static int tx_spread(struct memif_dev *d, struct memif_ring *r, const uint8_t *s
 
 static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static inline void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8), p[1] = (uint8_t)v; }
-
-/* Ones' complement sum of n (even) bytes, as host-order words. */
-static inline uint64_t sum_words(const uint8_t *p, uint32_t n)
-{
-    uint64_t s = 0;
-    for (uint32_t i = 0; i + 1 < n; i += 2) {
-        uint16_t w;
-        memcpy(&w, p + i, 2);
-        s += w;
-    }
-    return s;
-}
-
-static inline uint16_t fold(uint64_t s)
-{
-    while (s >> 16)
-        s = (s & 0xffff) + (s >> 16);
-    return (uint16_t)s;
-}
 
 /* The headers of a TSO frame we cut (Ethernet, IPv4 or IPv6 without
  * extension headers, TCP, all in the head segment): their length, or 0
@@ -333,9 +346,7 @@ static int tx_tso(struct memif_dev *d, struct memif_ring *r, const struct dm_buf
         } else {
             wr16(dst + l3 + 2, (uint16_t)(p->l3_len + l4len));
             wr16(dst + l3 + 4, (uint16_t)(id0 + i));
-            wr16(dst + l3 + 10, 0);
-            uint16_t ipck = (uint16_t)~fold(sum_words(dst + l3, p->l3_len));
-            memcpy(dst + l3 + 10, &ipck, 2);
+            ip_cksum(dst + l3, p->l3_len);
         }
         uint32_t seq = seq0 + i * seg;
         wr16(dst + l4 + 4, (uint16_t)(seq >> 16));
@@ -528,8 +539,9 @@ static int memif_open(struct dm_dev *dev, const struct dm_config *cfg)
     snprintf(d->info.name, sizeof(d->info.name), "memif%u/%s", d->id, d->server ? "server" : "client");
     d->info.mtu = (uint16_t)mtu;
     d->info.max_segs = 64;
-    /* every frame is copied: the copy completes the TCP/UDP checksum (l2copy) */
-    d->info.caps = DM_DEV_CAP_TX_MULTISEG | DM_DEV_CAP_TX_TCP_CKSUM | DM_DEV_CAP_TX_UDP_CKSUM | DM_DEV_CAP_TX_L4_CKSUM6;
+    /* every frame is copied: the copy completes the checksums (l2copy) */
+    d->info.caps = DM_DEV_CAP_TX_MULTISEG | DM_DEV_CAP_TX_IPV4_CKSUM | DM_DEV_CAP_TX_TCP_CKSUM | DM_DEV_CAP_TX_UDP_CKSUM |
+                   DM_DEV_CAP_TX_L4_CKSUM6;
     if (d->rx_ol)
         d->info.caps |= DM_DEV_CAP_RX_CKSUM;
     /* TSO cut in the copy (tx_tso): pieces of at most the MTU */
