@@ -9,11 +9,11 @@
 import argparse, json, os, re, sys
 import numpy as np
 
-COLS = ["kernel", "kernel-1cpu", "posix", "uring", "dpdk-memif", "memif-floor"]
+COLS = ["kernel", "kernel-1cpu", "posix", "uring", "dpdk-memif", "memif", "memif-floor"]
 LABEL = {"kernel": "Linux kernel (loopback)", "kernel-1cpu": "kernel, both ends on CPU 0", "posix": "demi posix", "uring": "demi uring",
-         "dpdk-memif": "demi dpdk-memif", "memif-floor": "raw memif floor"}
+         "dpdk-memif": "demi dpdk-memif", "memif": "demi memif (our driver)", "memif-floor": "raw memif floor"}
 COLOR = {"kernel": "#555555", "kernel-1cpu": "#aaaaaa", "posix": "#1f77b4", "uring": "#2ca02c", "dpdk-memif": "#d62728",
-         "memif-floor": "#9467bd"}
+         "memif": "#ff7f0e", "memif-floor": "#9467bd"}
 SIZES = [64, 1024, 16384]
 
 def pct(a, q):
