@@ -259,6 +259,14 @@ bool dm_dev_peers_starting(struct dm_dev *dev)
     return false;
 }
 
+int dm_dev_wait_arm(struct dm_dev *dev)
+{
+    for (; dev; dev = dev->lower)
+        if (dev->ops && dev->ops->wait_arm)
+            return dev->ops->wait_arm(dev);
+    return 0;
+}
+
 int dm_dev_lower_wait_fd(struct dm_dev *dev)
 {
     struct dm_dev *l = dev->lower;

@@ -22,8 +22,9 @@
  * DPDK's (copy mode), and copies frames in and out of its memory after
  * checking that each descriptor lies inside a region it was given.
  *
- * Polls only (no wait fd), like DPDK's memif port: each side sets
- * MASK_INT on the ring it reads, so neither writes an eventfd per burst.
+ * Polls while busy: each side sets MASK_INT on the ring it reads, so
+ * neither writes an eventfd per burst. A preloaded program that goes to
+ * sleep asks its peer for a signal first (memif_wait_arm).
  * The control socket is looked at once a millisecond (a clock read
  * every 256 bursts, then one poll()): a peer that leaves is noticed
  * there, and until then its rings simply stay empty. Frames sent while no peer is
@@ -77,6 +78,45 @@ static inline uint8_t *desc_buf(const struct memif_dev *d, const struct memif_de
         return NULL;
     *cap = len;
     return d->reg[region].base + off;
+}
+
+/* ------------------------------------------------------------ sleeping */
+
+/* Frames are coming again after a sleep: the peer need not signal each
+ * burst any more, and the eventfd it signalled is emptied, so that the
+ * wait fd is quiet until the next sleep asks again. */
+static void disarm(struct memif_dev *d, struct memif_ring *r)
+{
+    __atomic_store_n(&r->flags, (uint16_t)MEMIF_RING_MASK_INT, __ATOMIC_RELAXED);
+    d->armed = false;
+    uint64_t v;
+    if (d->rx_intr_fd >= 0)
+        (void)read(d->rx_intr_fd, &v, sizeof(v));
+}
+
+/* The caller is about to sleep on the wait fd (ep_fd): the control
+ * socket is looked at (a peer that left, a client that came: the epoll
+ * set wakes on those too), then the peer is asked to signal the eventfd
+ * of the ring we read after its next burst (MASK_INT cleared), and the
+ * ring looked at once more: frames that came before the peer could see
+ * the request say "do not sleep". The fences pair with the one in
+ * memif_tx between publishing frames and reading the flag. */
+static int memif_wait_arm(struct dm_dev *dev)
+{
+    struct memif_dev *d = dev->priv;
+    memif_ctl_poll(d);
+    d->ctl_next_ns = dm_clock_ns() + MEMIF_CTL_NS;
+    struct memif_ring *r = d->rx;
+    if (!r)
+        return 0;
+    uint64_t v;
+    if (d->armed && d->rx_intr_fd >= 0)
+        (void)read(d->rx_intr_fd, &v, sizeof(v)); /* a signal for frames already taken */
+    __atomic_store_n(&r->flags, (uint16_t)0, __ATOMIC_RELAXED);
+    d->armed = true;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    uint16_t last = d->server ? __atomic_load_n(&r->head, __ATOMIC_ACQUIRE) : __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+    return last != d->rx_cur;
 }
 
 /* ------------------------------------------------------------ receive */
@@ -165,6 +205,8 @@ static uint16_t memif_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
     uint16_t avail = (uint16_t)(last - cur);
     if (!avail)
         return 0;
+    if (dm_unlikely(d->armed))
+        disarm(d, r);
     if (dm_unlikely(avail > (uint16_t)(d->ring_mask + 1))) {
         memif_ctl_fail(d, "ring index out of range");
         return 0;
@@ -464,6 +506,7 @@ static uint16_t memif_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
             __atomic_store_n(&r->tail, slot, __ATOMIC_RELEASE);
         else
             __atomic_store_n(&r->head, slot, __ATOMIC_RELEASE);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST); /* the index out before the flag is read: memif_wait_arm */
         if (!(__atomic_load_n(&r->flags, __ATOMIC_RELAXED) & MEMIF_RING_MASK_INT) && d->tx_intr_fd >= 0) {
             uint64_t one = 1;
             if (write(d->tx_intr_fd, &one, sizeof(one)) == sizeof(one))
@@ -544,6 +587,7 @@ static int memif_open(struct dm_dev *dev, const struct dm_config *cfg)
                    DM_DEV_CAP_TX_L4_CKSUM6;
     if (d->rx_ol)
         d->info.caps |= DM_DEV_CAP_RX_CKSUM;
+    d->info.caps |= DM_DEV_CAP_CAN_SLEEP; /* on ep_fd, after memif_wait_arm */
     /* TSO cut in the copy (tx_tso): pieces of at most the MTU */
     d->info.caps |= DM_DEV_CAP_TX_TCP_TSO | DM_DEV_CAP_TX_TCP_TSO6;
     d->info.tso_max = DM_DEV_TSO_MAX_DEFAULT;
@@ -594,10 +638,12 @@ static int memif_info(struct dm_dev *dev, struct dm_dev_info *info)
     return 0;
 }
 
+/* An epoll set, the same fd for the device's life: the listening and
+ * control sockets, and the eventfd of the ring we read while connected. */
 static int memif_wait_fd(struct dm_dev *dev)
 {
-    (void)dev;
-    return -1;
+    struct memif_dev *d = dev->priv;
+    return d->ep_fd;
 }
 
 static const struct dm_dev_ops memif_ops = {
@@ -607,5 +653,6 @@ static const struct dm_dev_ops memif_ops = {
     .close = memif_close,
     .info = memif_info,
     .wait_fd = memif_wait_fd,
+    .wait_arm = memif_wait_arm,
 };
 DM_DEV_REGISTER(memif_ops)

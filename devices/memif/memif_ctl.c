@@ -23,9 +23,11 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include "dm/log.h"
@@ -40,6 +42,30 @@ static uint64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Our descriptors go above the low numbers, as DPDK's do (devices/dpdk,
+ * dpdk_fd_floor_raise): a program expects its sockets low (select() stops
+ * at FD_SETSIZE, event loops are sized to their connections), and a
+ * client opens five of ours at each connect, at any time. */
+static int fd_high(int fd)
+{
+    if (fd < 0)
+        return fd;
+    static int floor;
+    if (!floor) {
+        struct rlimit rl;
+        floor = 256;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 4 * (rlim_t)floor)
+            floor = (int)(rl.rlim_cur / 4);
+    }
+    if (fd >= floor)
+        return fd;
+    int h = fcntl(fd, F_DUPFD_CLOEXEC, floor);
+    if (h < 0)
+        return fd;
+    close(fd);
+    return h;
 }
 
 static size_t ring_bytes(uint8_t log2)
@@ -103,7 +129,7 @@ static int msg_recv(int fd, struct memif_msg *m, int *afd)
             int f;
             memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
             if (*afd < 0)
-                *afd = f;
+                *afd = fd_high(f);
             else
                 close(f); /* one fd a message; more is the peer's mistake */
         }
@@ -125,6 +151,26 @@ static void send_simple(struct memif_dev *d, uint16_t type)
     (void)msg_send(d->cc_fd, &m, -1);
 }
 
+/* The fds a sleeping instance wakes on (memif_priv.h, ep_fd): added as
+ * they come, taken out before they close (a peer may hold the same file
+ * open, which would keep it in the set). */
+static void ep_add(struct memif_dev *d, int fd)
+{
+    struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+    if (d->ep_fd >= 0 && fd >= 0)
+        (void)epoll_ctl(d->ep_fd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void close_fd(struct memif_dev *d, int *fd)
+{
+    if (*fd < 0)
+        return;
+    if (d->ep_fd >= 0)
+        (void)epoll_ctl(d->ep_fd, EPOLL_CTL_DEL, *fd, NULL);
+    close(*fd);
+    *fd = -1;
+}
+
 static void unmap_all(struct memif_dev *d)
 {
     for (uint16_t i = 0; i < MEMIF_REGIONS_MAX; i++) {
@@ -139,12 +185,11 @@ static void unmap_all(struct memif_dev *d)
     }
     d->nregions = 0;
     for (int k = 0; k < 2; k++) {
-        if (d->ring_fd[k] >= 0)
-            close(d->ring_fd[k]);
-        d->ring_fd[k] = -1;
+        close_fd(d, &d->ring_fd[k]);
         d->have_ring[k] = false;
     }
     d->rx_intr_fd = d->tx_intr_fd = -1;
+    d->armed = false;
 }
 
 /* Ends the connection (telling the peer why, when there is a reason) and
@@ -157,8 +202,7 @@ static void teardown(struct memif_dev *d, const char *why, bool bad)
             snprintf((char *)m.disconnect.reason, sizeof(m.disconnect.reason), "%s", why);
             (void)msg_send(d->cc_fd, &m, -1);
         }
-        close(d->cc_fd);
-        d->cc_fd = -1;
+        close_fd(d, &d->cc_fd);
     }
     if (d->state == MEMIF_UP) {
         d->st[MEMIF_ST_DISCONNECTS]++;
@@ -183,7 +227,7 @@ static int client_region(struct memif_dev *d)
 {
     size_t rb = ring_bytes(d->log2_ring), n = (size_t)1 << d->log2_ring;
     uint64_t size = 2 * rb + 2 * n * (uint64_t)d->buf_size;
-    int fd = memfd_create("memif_region_0", MFD_ALLOW_SEALING | MFD_CLOEXEC);
+    int fd = fd_high(memfd_create("memif_region_0", MFD_ALLOW_SEALING | MFD_CLOEXEC));
     if (fd < 0)
         return -errno;
     if (ftruncate(fd, (off_t)size) < 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) < 0) {
@@ -209,7 +253,7 @@ static int client_region(struct memif_dev *d)
             r->desc[i].length = d->buf_size;
         }
         d->ring_off[k] = (uint32_t)(k * rb);
-        d->ring_fd[k] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        d->ring_fd[k] = fd_high(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
         if (d->ring_fd[k] < 0)
             return -errno;
     }
@@ -269,6 +313,7 @@ static void client_connected(struct memif_dev *d)
     __atomic_store_n(&s2c->head, (uint16_t)(d->rx_cur + n), __ATOMIC_RELEASE);
     d->tx_intr_fd = d->ring_fd[RING_C2S];
     d->rx_intr_fd = d->ring_fd[RING_S2C];
+    ep_add(d, d->rx_intr_fd);
     d->tx = c2s;
     d->rx = s2c;
     d->state = MEMIF_UP;
@@ -280,7 +325,7 @@ static void client_try(struct memif_dev *d)
 {
     if (now_ns() < d->retry_at_ns)
         return;
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    int fd = fd_high(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
     if (fd < 0)
         return;
     struct sockaddr_un un;
@@ -292,6 +337,7 @@ static void client_try(struct memif_dev *d)
     }
     (void)fcntl(fd, F_SETFL, O_NONBLOCK);
     d->cc_fd = fd;
+    ep_add(d, fd);
     d->state = MEMIF_HANDSHAKE;
 }
 
@@ -311,7 +357,7 @@ static bool path_alive(const struct memif_dev *d)
 
 static int server_listen(struct memif_dev *d)
 {
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = fd_high(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (fd < 0)
         return -errno;
     struct sockaddr_un un;
@@ -327,13 +373,14 @@ static int server_listen(struct memif_dev *d)
         return e;
     }
     d->listen_fd = fd;
+    ep_add(d, fd);
     return 0;
 }
 
 static void server_accept(struct memif_dev *d)
 {
     int fd;
-    while ((fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+    while ((fd = fd_high(accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC))) >= 0) {
         if (d->cc_fd >= 0) { /* one client at a time */
             struct memif_msg m = { .type = MEMIF_MSG_DISCONNECT };
             snprintf((char *)m.disconnect.reason, sizeof(m.disconnect.reason), "already connected");
@@ -342,6 +389,7 @@ static void server_accept(struct memif_dev *d)
             continue;
         }
         d->cc_fd = fd;
+        ep_add(d, fd);
         d->state = MEMIF_HANDSHAKE;
         snprintf(d->peer_name, sizeof(d->peer_name), "a client");
         struct memif_msg h = { .type = MEMIF_MSG_HELLO };
@@ -397,6 +445,7 @@ static const char *server_connect(struct memif_dev *d)
     d->rx_cur = d->tx_cur = 0;
     d->rx_intr_fd = d->ring_fd[RING_C2S];
     d->tx_intr_fd = d->ring_fd[RING_S2C];
+    ep_add(d, d->rx_intr_fd);
     __atomic_thread_fence(__ATOMIC_RELEASE);
     d->rx = ring[RING_C2S];
     d->tx = ring[RING_S2C];
@@ -546,6 +595,9 @@ void memif_ctl_poll(struct memif_dev *d)
 int memif_ctl_open(struct memif_dev *d)
 {
     d->cc_fd = d->listen_fd = -1;
+    d->ep_fd = fd_high(epoll_create1(EPOLL_CLOEXEC));
+    if (d->ep_fd < 0)
+        return -errno;
     for (int i = 0; i < MEMIF_REGIONS_MAX; i++)
         d->reg[i].fd = -1;
     d->ring_fd[0] = d->ring_fd[1] = -1;
@@ -556,6 +608,8 @@ int memif_ctl_open(struct memif_dev *d)
         if (err < 0) {
             DM_ERR("memif", "%s: cannot listen on %s%s: %s", d->info.name, d->abstract ? "@" : "", d->path,
                    strerror(-err));
+            close(d->ep_fd);
+            d->ep_fd = -1;
             return err;
         }
     }
@@ -566,10 +620,11 @@ int memif_ctl_open(struct memif_dev *d)
 void memif_ctl_close(struct memif_dev *d)
 {
     teardown(d, d->state == MEMIF_UP ? "closed" : NULL, false);
-    if (d->listen_fd >= 0) {
-        close(d->listen_fd);
-        d->listen_fd = -1;
-        if (!d->abstract)
-            unlink(d->path);
-    }
+    if (d->listen_fd >= 0 && !d->abstract)
+        unlink(d->path);
+    close_fd(d, &d->listen_fd);
+    if (d->ep_fd >= 0)
+        close(d->ep_fd);
+    d->ep_fd = -1;
 }
+

@@ -49,6 +49,7 @@ struct memif_dev {
     uint32_t ctl_countdown;      /* bursts until the clock is read */
     int64_t ctl_next_ns;         /* when the control socket is looked at next */
     int rx_intr_fd, tx_intr_fd;  /* eventfds of the rings: the peer's wake-ups, ours */
+    bool armed;                  /* MASK_INT cleared on the ring we read: a sleep is coming */
     struct memif_region reg[MEMIF_REGIONS_MAX];
     uint16_t nregions;
     uint64_t st[MEMIF_NST];
@@ -56,6 +57,8 @@ struct memif_dev {
     /* control path */
     enum memif_state state;
     int listen_fd;               /* server */
+    int ep_fd;                   /* the wait fd: an epoll set of the listening and control
+                                  * sockets and the eventfd of the ring we read */
     int cc_fd;                   /* the control connection */
     uint32_t id;
     uint8_t log2_ring;           /* client: what we ask for; then what runs */

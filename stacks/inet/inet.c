@@ -870,6 +870,16 @@ static int inet_wait_fd(void *sp)
     return -1;
 }
 
+/* Before the caller sleeps on the device's wait fd: the device asks its
+ * peer for a signal (memif), or says frames are waiting. */
+static int inet_wait_arm(void *sp)
+{
+    struct inet_stack *st = sp;
+    if (!(st->info.caps & DM_DEV_CAP_CAN_SLEEP))
+        return 0;
+    return dm_dev_wait_arm(st->dev);
+}
+
 static const struct dm_stack_ops inet_ops = {
     .name = "inet",
     .create = inet_create,
@@ -890,6 +900,7 @@ static const struct dm_stack_ops inet_ops = {
     .poll = inet_poll,
     .poll_returns_at_once = true,
     .wait_fd = inet_wait_fd,
+    .wait_arm = inet_wait_arm,
     .tx_busy = inet_tx_busy,
     .tx_progress = inet_tx_progress,
     .needs_polling = true,

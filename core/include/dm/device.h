@@ -70,6 +70,12 @@ struct dm_dev_ops {
     void (*close)(struct dm_dev *dev);                /* frees priv */
     int (*info)(struct dm_dev *dev, struct dm_dev_info *info);
     int (*wait_fd)(struct dm_dev *dev);               /* optional: fd readable on RX, or -1 */
+    /* optional, with wait_fd: the caller is about to sleep on it. Makes
+     * sure a frame from now on makes it readable (a device whose peer
+     * signals only on request asks for it here) and returns > 0 when
+     * frames are already waiting (then do not sleep). The next rx_burst
+     * may stop the signals again. */
+    int (*wait_arm)(struct dm_dev *dev);
     /* Wrappers only (fault injection, capture): stacked over whatever
      * device an instance opens when the variable wrap_var is set, lowest
      * wrap_order first. 0: not a wrapper. */
@@ -152,6 +158,9 @@ bool dm_dev_forward(struct dm_dev *dev, struct dm_buf *frame, uint32_t flow_hash
 void dm_dev_listening(struct dm_dev *dev, bool on);
 /* peers_starting of dev, or of the first device below it that has one. */
 bool dm_dev_peers_starting(struct dm_dev *dev);
+/* wait_arm of dev, or of the first device below it that has one; 0 when
+ * none has. */
+int dm_dev_wait_arm(struct dm_dev *dev);
 
 /* For a forward op: which of a port's other processes gets a stray frame.
  * The best class first: listening and started after us (at a reload, the
