@@ -15,7 +15,9 @@
 # their polling threads; unpinned, the two spinning processes and their
 # helper threads share 2 CPUs as the scheduler likes (bench/latency.sh does
 # that: ~2x these figures). ROUNDS pairs, alternating (this VM's state moves
-# between runs: compare within a row). Environment: ROUNDS (3), SECS (4).
+# between runs: compare within a row). Environment: ROUNDS (3), SECS (4),
+# DEV (dpdk, the default: DPDK's net_memif; memif: (1) and (2) on our own
+# memif driver, devices/memif; (3) stays DPDK's raw ping-pong).
 set -u
 BUILD=${1:-build}
 B=$BUILD/bench/dpdk
@@ -40,13 +42,20 @@ dm_env() { # role ip
 dm_args() { # role sock
     echo "--vdev=net_memif0,role=$1,socket=$2"
 }
+ep_env() { # prefix-tag ip role sock: one endpoint's environment on DEV
+    if [ "${DEV:-dpdk}" = memif ]; then
+        echo "DEMI_BACKEND=memif DEMI_IPV4=$2/24 DEMI_MEMIF_ROLE=$3 DEMI_MEMIF_SOCKET=$4 DEMI_MEMIF_LINK_WAIT_MS=10000 DEMI_LOG=warn"
+    else
+        echo "$(dm_env "$1" "$2") DEMI_DPDK_ARGS=$(dm_args "$3" "$4")"
+    fi
+}
 
 native() { # round -> "p50/2 p999/2" in ns
     s=$TMP/n$1.sock
-    env $(dm_env ns 10.9.0.1) DEMI_DPDK_ARGS="$(dm_args server "$s")" taskset -c 0 timeout 120 \
+    env $(ep_env ns 10.9.0.1 server "$s") taskset -c 0 timeout 120 \
         "$B/demi_tcp_pingpong" server -a 10.9.0.1 -p 7777 -1 >"$TMP/n_srv.out" 2>&1 &
     sleep 0.5
-    r=$(env $(dm_env nc 10.9.0.2) DEMI_DPDK_ARGS="$(dm_args client "$s")" taskset -c 1 timeout 120 \
+    r=$(env $(ep_env nc 10.9.0.2 client "$s") taskset -c 1 timeout 120 \
         "$B/demi_tcp_pingpong" client -a 10.9.0.1 -p 7777 -n 400000 -s 64 2>>"$TMP/n_cli.err" | grep '^RESULT')
     wait
     [ -n "$r" ] && echo "$(($(field p50 "$r") / 2)) $(($(field p999 "$r") / 2))"
@@ -54,10 +63,10 @@ native() { # round -> "p50/2 p999/2" in ns
 
 preloaded() { # round -> "p50 p999" in ns, sockperf's half round trip
     s=$TMP/p$1.sock
-    env $(dm_env ps 10.9.0.1) DEMI_DPDK_ARGS="$(dm_args server "$s")" LD_PRELOAD="$LIB" taskset -c 0 \
+    env $(ep_env ps 10.9.0.1 server "$s") LD_PRELOAD="$LIB" taskset -c 0 \
         timeout $((SECS + 60)) sockperf server --tcp -i 10.9.0.1 -p 11111 >"$TMP/p_srv.out" 2>&1 &
     sleep 1
-    env $(dm_env pc 10.9.0.2) DEMI_DPDK_ARGS="$(dm_args client "$s")" LD_PRELOAD="$LIB" taskset -c 1 \
+    env $(ep_env pc 10.9.0.2 client "$s") LD_PRELOAD="$LIB" taskset -c 1 \
         timeout $((SECS + 60)) sockperf ping-pong --tcp -i 10.9.0.1 -p 11111 -m 64 -t "$SECS" >"$TMP/p_cli.out" 2>&1
     pkill -f "sockperf server --tcp -i 10.9.0.1 -p 11111" 2>/dev/null
     wait
@@ -80,7 +89,7 @@ raw() { # round pad_ns -> "p50 p999" in ns, whole round trips
 RAW0=$(raw 0 0)
 [ -n "$RAW0" ] || { echo "preload.sh: the raw memif ping-pong failed"; exit 1; }
 set -- $RAW0; raw_p50=$1
-echo "64 B over DPDK memif, server on CPU 0, client on CPU 1; half round trips in ns"
+echo "64 B over ${DEV:-dpdk}'s memif (dpdk: DPDK's net_memif; memif: our driver), server on CPU 0, client on CPU 1; half round trips in ns"
 echo "raw memif round trip p50 $raw_p50 ns; the last column: raw memif padded to the preload's round trip"
 printf '%-6s %14s %16s %16s %10s %18s %16s\n' round "native p50" "preload p50" "preload p99.9" "ratio" \
     "preload p99.9/p50" "raw p99.9/p50"

@@ -99,8 +99,7 @@ static void disarm(struct memif_dev *d, struct memif_ring *r)
  * set wakes on those too), then the peer is asked to signal the eventfd
  * of the ring we read after its next burst (MASK_INT cleared), and the
  * ring looked at once more: frames that came before the peer could see
- * the request say "do not sleep". The fences pair with the one in
- * memif_tx between publishing frames and reading the flag. */
+ * the request say "do not sleep". */
 static int memif_wait_arm(struct dm_dev *dev)
 {
     struct memif_dev *d = dev->priv;
@@ -112,10 +111,12 @@ static int memif_wait_arm(struct dm_dev *dev)
     uint64_t v;
     if (d->armed && d->rx_intr_fd >= 0)
         (void)read(d->rx_intr_fd, &v, sizeof(v)); /* a signal for frames already taken */
-    __atomic_store_n(&r->flags, (uint16_t)0, __ATOMIC_RELAXED);
+    /* sequentially consistent store, then load: either the peer's next
+     * burst sees the flag cleared, or we see its index (memif_tx does
+     * the mirror image: its index stored, then the flag loaded) */
+    __atomic_store_n(&r->flags, (uint16_t)0, __ATOMIC_SEQ_CST);
     d->armed = true;
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    uint16_t last = d->server ? __atomic_load_n(&r->head, __ATOMIC_ACQUIRE) : __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+    uint16_t last = d->server ? __atomic_load_n(&r->head, __ATOMIC_SEQ_CST) : __atomic_load_n(&r->tail, __ATOMIC_SEQ_CST);
     return last != d->rx_cur;
 }
 
@@ -171,8 +172,8 @@ static uint16_t rx_frame(struct dm_dev *dev, struct memif_dev *d, struct memif_r
                 len -= c;
             }
         }
-        if (!(flags & MEMIF_DESC_NEXT))
-            break;
+        if (!(flags & MEMIF_DESC_NEXT) || dm_unlikely(k > MEMIF_CHAIN_MAX))
+            break; /* a chain longer than any frame: dropped here, the rest read as frames */
     }
     if (dm_unlikely(bad || total < 14)) {
         d->st[MEMIF_ST_RX_BAD_DESC]++;
@@ -502,12 +503,12 @@ static uint16_t memif_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
     }
     if (slot != d->tx_cur && d->tx == r) {
         d->tx_cur = slot;
+        /* the index out before the flag is read (memif_wait_arm) */
         if (d->server)
-            __atomic_store_n(&r->tail, slot, __ATOMIC_RELEASE);
+            __atomic_store_n(&r->tail, slot, __ATOMIC_SEQ_CST);
         else
-            __atomic_store_n(&r->head, slot, __ATOMIC_RELEASE);
-        __atomic_thread_fence(__ATOMIC_SEQ_CST); /* the index out before the flag is read: memif_wait_arm */
-        if (!(__atomic_load_n(&r->flags, __ATOMIC_RELAXED) & MEMIF_RING_MASK_INT) && d->tx_intr_fd >= 0) {
+            __atomic_store_n(&r->head, slot, __ATOMIC_SEQ_CST);
+        if (!(__atomic_load_n(&r->flags, __ATOMIC_SEQ_CST) & MEMIF_RING_MASK_INT) && d->tx_intr_fd >= 0) {
             uint64_t one = 1;
             if (write(d->tx_intr_fd, &one, sizeof(one)) == sizeof(one))
                 d->st[MEMIF_ST_TX_INTR]++;
@@ -562,7 +563,7 @@ static int memif_open(struct dm_dev *dev, const struct dm_config *cfg)
     d->abstract = abstract;
     d->id = (uint32_t)id;
     d->buf_size = (uint32_t)bsize;
-    d->log2_ring = (uint8_t)__builtin_ctzll((unsigned long long)ring);
+    d->log2_cfg = d->log2_ring = (uint8_t)__builtin_ctzll((unsigned long long)ring);
     d->rx_ol = rxck == 0 ? DM_BUF_RX_L4_CKSUM_GOOD : 0;
     d->ctl_countdown = 1;
     d->link_wait_ms = (uint32_t)wait_ms;

@@ -266,8 +266,11 @@ static void client_hello(struct memif_dev *d, const struct memif_msg *m)
     if (h->min_version > MEMIF_VERSION || h->max_version < MEMIF_VERSION)
         return teardown(d, "incompatible memif version", true);
     snprintf(d->peer_name, sizeof(d->peer_name), "%.*s", MEMIF_NAME_LEN, (const char *)h->name);
+    d->log2_ring = d->log2_cfg;
     if (h->max_log2_ring_size && h->max_log2_ring_size < d->log2_ring)
         d->log2_ring = h->max_log2_ring_size;
+    if (d->log2_ring < MEMIF_LOG2_RING_MIN)
+        return teardown(d, "rings of fewer than 64 descriptors", true);
     int err = client_region(d);
     if (err < 0) {
         DM_ERR("memif", "%s: shared memory: %s", d->info.name, strerror(-err));
@@ -424,8 +427,10 @@ static const char *server_connect(struct memif_dev *d)
     }
     struct memif_ring *ring[2];
     for (int k = 0; k < 2; k++) {
-        if (d->ring_region[k] >= d->nregions || d->ring_log2[k] == 0 || d->ring_log2[k] > MEMIF_LOG2_RING_MAX)
+        if (d->ring_region[k] >= d->nregions || d->ring_log2[k] > MEMIF_LOG2_RING_MAX)
             return "bad ring";
+        if (d->ring_log2[k] < MEMIF_LOG2_RING_MIN)
+            return "rings of fewer than 64 descriptors";
         const struct memif_region *r = &d->reg[d->ring_region[k]];
         if ((uint64_t)d->ring_off[k] + ring_bytes(d->ring_log2[k]) > r->size || d->ring_off[k] % 8)
             return "ring outside its region";
@@ -446,7 +451,6 @@ static const char *server_connect(struct memif_dev *d)
     d->rx_intr_fd = d->ring_fd[RING_C2S];
     d->tx_intr_fd = d->ring_fd[RING_S2C];
     ep_add(d, d->rx_intr_fd);
-    __atomic_thread_fence(__ATOMIC_RELEASE);
     d->rx = ring[RING_C2S];
     d->tx = ring[RING_S2C];
     return NULL;

@@ -15,6 +15,7 @@
 
 #define MEMIF_REGIONS_MAX 8      /* regions a server takes from its client */
 #define MEMIF_LOG2_RING_MAX 14   /* what we tell a client in HELLO */
+#define MEMIF_LOG2_RING_MIN 6    /* a TSO frame's pieces (up to 45) go in at once */
 #define MEMIF_SOCK_PATH_MAX 107  /* sockaddr_un's sun_path less its NUL */
 
 enum memif_state {
@@ -61,7 +62,8 @@ struct memif_dev {
                                   * sockets and the eventfd of the ring we read */
     int cc_fd;                   /* the control connection */
     uint32_t id;
-    uint8_t log2_ring;           /* client: what we ask for; then what runs */
+    uint8_t log2_cfg;            /* client: what we ask for (DEMI_MEMIF_RING) */
+    uint8_t log2_ring;           /* what runs */
     uint32_t ring_off[2];        /* server: offsets of the C2S and S2C rings from ADD_RING */
     uint16_t ring_region[2];
     uint8_t ring_log2[2];

@@ -180,8 +180,8 @@
       "memory, and tries again every 100 ms while no server answers.")                                            \
     X(MEMIF_ID, INT, "0", 0, 2147483647, NULL, NULL, "memif", "The interface id (both ends the same).")             \
     X(MEMIF_SECRET, STR, NULL, 0, 0, NULL, NULL, "memif", "A shared secret of up to 24 characters (both ends).")    \
-    X(MEMIF_RING, INT, "1024", 4, 16384, NULL, NULL, "memif",                                                       \
-      "Client: descriptors per ring (a power of two; the server may ask for fewer).")                             \
+    X(MEMIF_RING, INT, "1024", 64, 16384, NULL, NULL, "memif",                                                      \
+      "Client: descriptors per ring (a power of two; the server may ask for fewer, not under 64).")               \
     X(MEMIF_BUF_SIZE, INT, "2048", 128, 65536, NULL, NULL, "memif",                                                 \
       "Client: bytes per shared buffer (a multiple of 64); a longer frame takes several.")                         \
     X(MEMIF_LINK_WAIT_MS, MS, "0", 0, 600000, NULL, NULL, "memif", "Start-up waits this long for the peer.")         \
