@@ -31,8 +31,7 @@ static void wr32(uint8_t *p, uint32_t v)
     wr16(p + 2, (uint16_t)v);
 }
 
-/* Header length, or 0 when pkt is not a TSO frame this model cuts. */
-static uint32_t tso_hlen(const struct dm_buf *pkt, int *v6)
+uint32_t dm_l2tso_hlen(const struct dm_buf *pkt, int *v6)
 {
     uint32_t hl = (uint32_t)pkt->l2_len + pkt->l3_len + pkt->l4_len;
     if (!(pkt->ol_flags & DM_BUF_TX_TCP_SEG) || !pkt->tso_segsz || pkt->l4_len < 20 || hl > TSO_HDR_MAX ||
@@ -51,7 +50,7 @@ static uint32_t tso_hlen(const struct dm_buf *pkt, int *v6)
 unsigned dm_l2tso_count(const struct dm_buf *pkt)
 {
     int v6;
-    uint32_t hl = tso_hlen(pkt, &v6);
+    uint32_t hl = dm_l2tso_hlen(pkt, &v6);
     if (!hl || pkt->pkt_len <= hl)
         return 1;
     return (pkt->pkt_len - hl + pkt->tso_segsz - 1u) / pkt->tso_segsz;
@@ -81,7 +80,7 @@ static int tso_attach(struct dm_instance *inst, struct dm_buf *h, const struct d
 int dm_l2tso_segment(struct dm_instance *inst, struct dm_buf *pkt, struct dm_buf **out, unsigned max)
 {
     int v6 = 0;
-    uint32_t hl = tso_hlen(pkt, &v6);
+    uint32_t hl = dm_l2tso_hlen(pkt, &v6);
     if (!hl || pkt->pkt_len <= hl)
         return -EINVAL;
     uint32_t seg = pkt->tso_segsz, payload = pkt->pkt_len - hl;

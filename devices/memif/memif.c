@@ -40,6 +40,7 @@
 #include "dm/addr.h"
 #include "dm/compiler.h"
 #include "dm/l2copy.h"
+#include "dm/l2tso.h"
 #include "dm/log.h"
 #include "dm/stats.h"
 #include "dm/time.h"
@@ -327,25 +328,6 @@ static int tx_spread(struct memif_dev *d, struct memif_ring *r, const uint8_t *s
 static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static inline void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8), p[1] = (uint8_t)v; }
 
-/* The headers of a TSO frame we cut (Ethernet, IPv4 or IPv6 without
- * extension headers, TCP, all in the head segment): their length, or 0
- * for a frame we do not cut (sent as it is: the stack only asks for TSO
- * on such frames). */
-static uint32_t tso_hlen(const struct dm_buf *p, bool *v6)
-{
-    uint32_t hl = (uint32_t)p->l2_len + p->l3_len + p->l4_len;
-    if (!p->tso_segsz || p->l2_len < 14 || p->l4_len < 20 || p->l4_len % 4 || hl > p->len || hl >= p->pkt_len)
-        return 0;
-    uint8_t ver = p->data[p->l2_len] >> 4;
-    if (ver == 4 && p->l3_len >= 20 && p->data[p->l2_len + 9] == 6)
-        *v6 = false;
-    else if (ver == 6 && p->l3_len == 40 && p->data[p->l2_len + 6] == 6)
-        *v6 = true;
-    else
-        return 0;
-    return hl;
-}
-
 /* TCP segmentation offload done in the copy, as a NIC does on the wire:
  * each piece of tso_segsz bytes goes straight into its own ring buffer,
  * behind a copy of the headers with its lengths, IPv4 ID, sequence
@@ -356,10 +338,10 @@ static uint32_t tso_hlen(const struct dm_buf *p, bool *v6)
  * descriptor outside the regions. */
 static int tx_tso(struct memif_dev *d, struct memif_ring *r, const struct dm_buf *p, uint16_t slot, uint16_t room)
 {
-    bool v6;
-    uint32_t hl = tso_hlen(p, &v6);
-    if (!hl || hl + p->tso_segsz > d->max_frame)
-        return -1;
+    int v6;
+    uint32_t hl = dm_l2tso_hlen(p, &v6); /* 0: not a frame we cut */
+    if (!hl || p->pkt_len <= hl || hl + p->tso_segsz > d->max_frame)
+        return -1; /* the stack asks TSO only of frames it may: never here */
     uint32_t seg = p->tso_segsz, payload = p->pkt_len - hl, n = (payload + seg - 1) / seg;
     if (n > room)
         return 0;

@@ -25,6 +25,11 @@
 struct dm_instance;
 
 unsigned dm_l2tso_count(const struct dm_buf *pkt);
+/* The header length of a TSO frame these cut (Ethernet, IPv4 or IPv6
+ * without extension headers, TCP, all in the head segment; *v6 says
+ * which), or 0 for any other frame: for a device that cuts in its own
+ * copy (memif). */
+uint32_t dm_l2tso_hlen(const struct dm_buf *pkt, int *v6);
 int dm_l2tso_segment(struct dm_instance *inst, struct dm_buf *pkt, struct dm_buf **out, unsigned max);
 
 #endif /* DM_L2TSO_H */
