@@ -279,6 +279,11 @@ static inline void ip_cksum(uint8_t *ip, uint32_t hlen)
 static inline void copy_frame(uint8_t *dst, const struct dm_buf *p)
 {
     uint32_t ol = p->ol_flags & (DM_BUF_TX_TCP_CKSUM | DM_BUF_TX_UDP_CKSUM);
+    /* the checksum field inside the frame, or nothing is summed (as
+     * devices/dpdk's tx_copy: a frame the stack described wrongly goes
+     * as it is rather than written past its end) */
+    if (ol && (uint32_t)p->l2_len + p->l3_len + ((ol & DM_BUF_TX_TCP_CKSUM) ? 18u : 8u) > p->pkt_len)
+        ol = 0;
     if (ol) {
         dm_l2copy_l4_cksum(dst, p, ol);
     } else {

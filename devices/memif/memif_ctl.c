@@ -460,7 +460,15 @@ static const char *server_connect(struct memif_dev *d)
 static bool server_msg(struct memif_dev *d, const struct memif_msg *m, int afd)
 {
     const char *bad = NULL;
-    switch (m->type) {
+    /* once connected, the rings and regions are fixed: a region or ring
+     * added now would be one the packet path never mapped */
+    uint16_t type = d->state == MEMIF_UP && m->type != MEMIF_MSG_DISCONNECT && m->type != MEMIF_MSG_ACK
+                        ? (uint16_t)0xffff
+                        : m->type;
+    switch (type) {
+    case 0xffff:
+        bad = "message after connect";
+        break;
     case MEMIF_MSG_INIT:
         if (m->init.version != MEMIF_VERSION)
             bad = "incompatible memif version";

@@ -3,6 +3,10 @@
 """A memif client that gets things wrong, against our memif server
 (devices/memif): every case must end with the server saying DISCONNECT
 (or closing), never with it crashing or taking what it was given.
+Seven ways: an old version, a region file shorter than announced, a ring
+outside its region, a region without its fd, a short message, bad
+descriptors then a head index past the ring, a region added after
+connect, and buffers posted outside the client's memory.
 
 usage: bad_peer.py SOCKET_PATH SERVER_IPV4
 Prints one line per case; exits 1 at the first case that went otherwise.
@@ -203,7 +207,15 @@ def main():
     case("head past the ring", p.until_end(), "out of range")
     p.close()
 
-    # 6. connected, S2C buffers posted outside our memory, then an ARP
+    # 6. connected, then another region: the rings and regions are fixed
+    # once connected (one added now would never be mapped)
+    p, mm = connect_ok(path)
+    fd = region(size)
+    p.send(msg(ADD_REGION, struct.pack("<HQ", 1, size)), fd)
+    case("region after connect", p.until_end(), "after connect")
+    p.close()
+
+    # 7. connected, S2C buffers posted outside our memory, then an ARP
     # request: the server's reply must not be written there
     p, mm = connect_ok(path)
     for i in range(N):
