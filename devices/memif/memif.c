@@ -40,6 +40,7 @@
 #include "dm/addr.h"
 #include "dm/compiler.h"
 #include "dm/l2copy.h"
+#include "dm/l2csum.h"
 #include "dm/l2tso.h"
 #include "dm/log.h"
 #include "dm/stats.h"
@@ -259,18 +260,11 @@ static inline uint64_t sum_words(const uint8_t *p, uint32_t n)
     return s;
 }
 
-static inline uint16_t fold(uint64_t s)
-{
-    while (s >> 16)
-        s = (s & 0xffff) + (s >> 16);
-    return (uint16_t)s;
-}
-
 /* The IPv4 header checksum at ip (hlen bytes), written in our copy. */
 static inline void ip_cksum(uint8_t *ip, uint32_t hlen)
 {
     ip[10] = ip[11] = 0;
-    uint16_t c = (uint16_t)~fold(sum_words(ip, hlen));
+    uint16_t c = (uint16_t)~dm_l2csum_fold(sum_words(ip, hlen));
     memcpy(ip + 10, &c, 2);
 }
 
@@ -387,9 +381,9 @@ static int tx_tso(struct memif_dev *d, struct memif_ring *r, const struct dm_buf
         if (i > 0)
             f &= (uint8_t)~0x80;          /* CWR: the first only */
         dst[l4 + 13] = f;
-        wr16(dst + l4 + 16, fold(ps + l4len));
+        wr16(dst + l4 + 16, dm_l2csum_fold(ps + l4len));
         uint64_t sum = sum_words(dst + l4, p->l4_len) + dm_l2copy_sum(dst + hl, p, hl + i * seg, plen);
-        uint16_t ck = (uint16_t)~fold(sum);
+        uint16_t ck = (uint16_t)~dm_l2csum_fold(sum);
         memcpy(dst + l4 + 16, &ck, 2);
         if (spread) {
             int k = tx_spread(d, r, dst, hl + plen, s, (uint16_t)(room - used));

@@ -21,7 +21,6 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -31,18 +30,12 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include "dm/log.h"
+#include "dm/time.h"
 #include "memif_priv.h"
 
-#define MEMIF_RETRY_NS 100000000ull /* a client's next connect try */
+#define MEMIF_RETRY_NS (100 * DM_NS_PER_MS) /* a client's next connect try */
 #define RING_C2S 0
 #define RING_S2C 1
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* Our descriptors go above the low numbers, as DPDK's do (devices/dpdk,
  * dpdk_fd_floor_raise): a program expects its sockets low (select() stops
@@ -216,7 +209,7 @@ static void teardown(struct memif_dev *d, const char *why, bool bad)
     d->rx = d->tx = NULL;
     d->state = MEMIF_DOWN;
     unmap_all(d);
-    d->retry_at_ns = now_ns() + MEMIF_RETRY_NS;
+    d->retry_at_ns = dm_clock_ns() + MEMIF_RETRY_NS;
 }
 
 /* ------------------------------------------------------------ client */
@@ -326,7 +319,7 @@ static void client_connected(struct memif_dev *d)
 
 static void client_try(struct memif_dev *d)
 {
-    if (now_ns() < d->retry_at_ns)
+    if (dm_clock_ns() < d->retry_at_ns)
         return;
     int fd = fd_high(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
     if (fd < 0)
@@ -335,7 +328,7 @@ static void client_try(struct memif_dev *d)
     socklen_t len = sock_addr(d, &un);
     if (connect(fd, (struct sockaddr *)&un, len) < 0) {
         close(fd);
-        d->retry_at_ns = now_ns() + MEMIF_RETRY_NS;
+        d->retry_at_ns = dm_clock_ns() + MEMIF_RETRY_NS;
         return;
     }
     (void)fcntl(fd, F_SETFL, O_NONBLOCK);

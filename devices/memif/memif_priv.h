@@ -73,7 +73,7 @@ struct memif_dev {
     char path[MEMIF_SOCK_PATH_MAX + 1];
     char secret[MEMIF_SECRET_LEN + 1];
     char peer_name[MEMIF_NAME_LEN + 1];
-    uint64_t retry_at_ns;        /* client: the next connect attempt */
+    int64_t retry_at_ns;         /* client: the next connect attempt */
     uint32_t link_wait_ms;
     uint8_t *scratch;            /* a frame longer than one buffer is completed here */
     struct dm_dev_info info;
