@@ -4,7 +4,7 @@
 # servers are the kernel's (under dpdk-memif they must be preloaded too:
 # memif has no kernel end; under dpdk-tap they run in the peer namespace);
 # the clients run under scripts/demi-run:
-#   1. redis-benchmark -n 20000 (50 clients) ping/set/get/incr/lpush/lrange
+#   1. redis-benchmark -n 5000 (50 clients) ping/set/get/incr/lpush/lrange
 #      against redis-server: every test reports a rate, no error;
 #   2. curl of a 16 MiB random file from nginx, sha256 checked, on a
 #      connection reused for a second request.
@@ -18,7 +18,7 @@ bg redis srv 120 redis-server --bind "$BIND" --port "$port" --save '' --appendon
    --protected-mode no --dir "$CELL_TMP" --daemonize no
 srv_pid=$BG_PID
 wait_port "$ADDR" "$port" 20 || fail "redis-server did not accept connections on $ADDR:$port"
-run cli 120 redis-benchmark -h "$ADDR" -p "$port" -n 20000 -t ping,set,get,incr,lpush,lrange --csv \
+run cli 120 redis-benchmark -h "$ADDR" -p "$port" -n 5000 -t ping,set,get,incr,lpush,lrange --csv \
   >"$CELL_TMP/bench.csv" 2>"$CELL_TMP/bench.log" || fail "redis-benchmark (preloaded) exited with $?"
 grep -qi error "$CELL_TMP/bench.log" && fail "redis-benchmark reported errors: $(grep -i error "$CELL_TMP/bench.log" | head -2)"
 ntests=$(grep -c '^"' "$CELL_TMP/bench.csv")

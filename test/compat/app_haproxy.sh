@@ -6,7 +6,7 @@
 # (haproxy_backend.py): on the loopback, or under dpdk-tap in the client's
 # namespace (reached through the DPDK port; under dpdk-memif the memif
 # link has one peer, the client, so the servers stay on the loopback).
-#   1. wrk for 3 s through the HTTP frontend (round robin over both servers,
+#   1. wrk for 2 s through the HTTP frontend (round robin over both servers,
 #      health checks every 300 ms): every response 2xx, no socket errors;
 #   2. curl of a 4 MiB file and a POST of 1 MiB whose sha256 a server
 #      answers, both checked; both servers answered;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # app_iperf3.sh BUILD BACKEND: iperf3 server (one test, -1) under the
-# backend; the iperf3 client sends for 5 s. Both write JSON; the bytes are
+# backend; the iperf3 client sends for 2 s. Both write JSON; the bytes are
 # accounted: the server's received count equals what the client was told,
 # it is non-zero, and it differs from what the client sent by no more than
 # what socket buffers can hold at the end (64 MiB).
@@ -9,7 +9,7 @@ BUILD=$(cd "${1:?build dir}" && pwd); BACKEND=${2:?backend}
 NEED_TOOLS=(iperf3)
 . "$(dirname "$0")/lib.sh"
 cell_begin iperf3 "$BACKEND" server
-SECS=${IPERF_SECS:-5}
+SECS=${IPERF_SECS:-2}
 
 port=$(pick_port)
 bg iperf3srv srv 120 iperf3 -s -B "$BIND" -p "$port" -1 -J --logfile "$CELL_TMP/server.json"

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # app_nginx.sh BUILD BACKEND: nginx (Debian's nginx-light, one worker, its
 # own prefix and config) under the backend, driven by:
-#   1. wrk for 5 s with keepalive, then 5 s with "Connection: close" (a new
+#   1. wrk for 2 s with keepalive, then 2 s with "Connection: close" (a new
 #      connection per request): every response 2xx, no socket errors;
 #   2. curl of a 16 MiB random file, sha256 checked, once on a connection
 #      reused for a second request (keepalive, checked in curl -v) and once
@@ -20,7 +20,7 @@ NEED_TOOLS=(nginx wrk curl sha256sum)
 CELL_SHARED_PORT=1
 . "$(dirname "$0")/lib.sh"
 cell_begin nginx "$BACKEND" server
-WRK_SECS=${WRK_SECS:-5}
+WRK_SECS=${WRK_SECS:-2}
 
 port=$(pick_port)
 nginx_setup "$CELL_TMP/ngx" "$BIND" "$port"

@@ -3,7 +3,7 @@
 # app_node.sh BUILD BACKEND: a Node.js server (its own http and net
 # modules, libuv underneath: fds closed through syscall(2), epoll, writev)
 # under the backend, driven by:
-#   1. wrk for 3 s with keepalive: every response 2xx, no socket errors;
+#   1. wrk for 2 s with keepalive: every response 2xx, no socket errors;
 #   2. curl of a 4 MiB random file, and a POST of 1 MiB whose sha256 the
 #      server answers: both checked;
 #   3. 2 MiB through the net module's echo server, byte-exact;

@@ -4,8 +4,8 @@
 # the cell's directory, run as the postgres user: it refuses root) under
 # the backend. Its postmaster accepts each connection and forks a backend
 # process that serves it (a connection inherited through fork). Driven by
-# pgbench: -i -s 2 (200,000 rows loaded over COPY), then 3 s of its TPC-B
-# like transactions on 4 connections and 3 s of select-only on 8: no
+# pgbench: -i -s 2 (200,000 rows loaded over COPY), then 2 s of its TPC-B
+# like transactions on 4 connections and 2 s of select-only on 8: no
 # failed or aborted transaction; and psql's count of the accounts table
 # equals what -i loaded. Under dpdk-tap and dpdk-memif the unprivileged
 # postmaster is a DPDK secondary of a primary opened to its group
@@ -62,8 +62,8 @@ check_run() { # NAME ARGS...: a pgbench run with no failed or aborted transactio
   tps=$(awk '/^tps = / {print int($3)}' "$CELL_TMP/pgbench_$name.log")
   [ "${tps:-0}" -gt 0 ] || fail "pgbench ($name): no transactions"
 }
-check_run tpcb -c 4 -j 1 -T 3; t1=$tps
-check_run select -S -c 8 -j 1 -T 3; t2=$tps
+check_run tpcb -c 4 -j 1 -T 2; t1=$tps
+check_run select -S -c 8 -j 1 -T 2; t2=$tps
 # A wrong count (once in CI, 2026-12-07: 176,942, which is 378 whole heap
 # pages of 61 rows short, and a shutdown that then hung for 20 s: the
 # postmaster's signal handlers run in DPDK's threads, since fixed, test

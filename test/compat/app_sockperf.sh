@@ -3,12 +3,12 @@
 # app_sockperf.sh BUILD BACKEND: sockperf server (TCP) under the backend;
 # the sockperf client runs ping-pong (64 B, --data-integrity: no drop,
 # duplicate or reordering, percentiles printed) and throughput (1472 B
-# messages, a non-zero message rate), 3 s each.
+# messages, a non-zero message rate), 1 s each.
 BUILD=$(cd "${1:?build dir}" && pwd); BACKEND=${2:?backend}
 NEED_TOOLS=(sockperf)
 . "$(dirname "$0")/lib.sh"
 cell_begin sockperf "$BACKEND" server
-SECS=${SOCKPERF_SECS:-3}
+SECS=${SOCKPERF_SECS:-1}
 
 port=$(pick_port)
 bg sockperf srv 120 sockperf server --tcp -i "$BIND" -p "$port"

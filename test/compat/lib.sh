@@ -458,7 +458,7 @@ cell_begin() {
 # as the client; the cell fails on an exit, no answer, a non-2xx answer or
 # a socket error. Leaves the req/s in $rps.
 wrk_check() {
-  local name=$1 url=$2 secs=${WRK_SECS:-3} out; shift 2
+  local name=$1 url=$2 secs=${WRK_SECS:-2} out; shift 2
   out=$CELL_TMP/wrk_$name.out
   run cli $((secs + 30)) wrk -t1 -c10 -d"${secs}s" "$@" "$url" >"$out" 2>&1 ||
     fail "wrk ($name) exited with $?: $(tail -n 2 "$out" | tr '\n' ' ')"

@@ -10,7 +10,7 @@
 #                  Linux peer is netns B on dmv1 (10.9.1.2)
 # Checks: ping our address; nc TCP and UDP echo; python echo of 1 B..1 MiB
 # and of 4 MiB in writes of odd sizes (no bad checksum at the peer);
-# 100 concurrent connections; 64 MiB echoed byte-exact with 2% random loss on
+# 100 concurrent connections; 16 MiB echoed byte-exact with 2% random loss on
 # the Linux side (nftables numgen, counter asserted) and reorder/dup on our
 # side (DEMI_FAULTS); our client against a Linux server; DEMI_PCAP capture.
 # IPv6 (DEMI_IPV6, neighbour discovery with the Linux peer): ping -6, nc -6
@@ -127,10 +127,10 @@ table inet demi_loss {
     chain out { type filter hook output priority 0; oifname "$IFACE" numgen random mod 100 < 2 counter drop; }
 }
 EOF
-inpeer timeout 150 $PY "$HERE/peer.py" bulk $OURS 7 $((64 << 20)) || fail "64 MiB echo under loss"
+inpeer timeout 150 $PY "$HERE/peer.py" bulk $OURS 7 $((16 << 20)) || fail "16 MiB echo under loss"
 drops=$(inpeer nft list table inet demi_loss | sed -n 's/.*counter packets \([0-9]*\).*/\1/p' | awk '{s+=$1} END {print s+0}')
 [ "$drops" -gt 0 ] || fail "the loss rule dropped nothing"
-echo "ok: 64 MiB byte-exact with $drops packets dropped by nftables"
+echo "ok: 16 MiB byte-exact with $drops packets dropped by nftables"
 inpeer nft delete table inet demi_loss
 stop_ours
 if [ -s "$TMP/cap.pcap" ]; then
