@@ -111,25 +111,35 @@ void shim_watch_mark(struct shim_sock *s)
 }
 
 /* The epoll learns which instance its sockets are in: all in one (the
- * waiting thread's, normally) lets it sleep inside that instance. */
-static void ep_note_dp(struct shim_epoll *ep, struct shim_dp *dp)
+ * waiting thread's, normally) lets it sleep inside that instance. True
+ * when the instances changed (dps_gen moved): a wait going on in the set
+ * must drive the new one too (shim_epoll_wait refocuses). */
+static bool ep_note_dp(struct shim_epoll *ep, struct shim_dp *dp)
 {
+    bool changed = false;
     if (ep->wait_gen != shim_rt.inst_gen) {
         ep->wait_gen = shim_rt.inst_gen; /* a forked child: the parent's are gone */
         ep->wait_mask = 0;
         ep->relay_fd = -1;
         ep->ndps = 0;
         ep->mixed = false;
+        changed = true;
     }
-    if (!dp)
-        return;
-    for (unsigned i = 0; i < ep->ndps; i++)
-        if (ep->dps[i] == dp)
-            return;
-    if (ep->ndps < SHIM_FOCUS_MAX)
-        ep->dps[ep->ndps++] = dp;
-    else
-        ep->mixed = true;
+    if (dp && !ep->mixed) {
+        unsigned i = 0;
+        while (i < ep->ndps && ep->dps[i] != dp)
+            i++;
+        if (i == ep->ndps) {
+            if (ep->ndps < SHIM_FOCUS_MAX)
+                ep->dps[ep->ndps++] = dp;
+            else
+                ep->mixed = true;
+            changed = true;
+        }
+    }
+    if (changed)
+        ep->dps_gen++;
+    return changed;
 }
 
 void shim_watch_note_dp(struct shim_sock *s)
@@ -137,7 +147,13 @@ void shim_watch_note_dp(struct shim_sock *s)
     struct dm_list *pos;
     dm_list_for_each(pos, &s->watches) {
         struct shim_watch *w = dm_list_entry(pos, struct shim_watch, slink);
-        ep_note_dp(w->ep, s->dp);
+        if (ep_note_dp(w->ep, s->dp)) {
+            /* a thread asleep in the set drives the instance the socket
+             * left, not the one it joined: it must look again */
+            shim_leaf_lock(&w->ep->lock);
+            shim_kick_list(&w->ep->sleepers);
+            shim_leaf_unlock(&w->ep->lock);
+        }
     }
 }
 
@@ -696,6 +712,7 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
     ep->obj.refs++;
     tls_pf.n = tls_pf.next = 0;
     ep_focus(ep);
+    uint32_t focus_gen = ep->dps_gen;
     int64_t start = dm_clock_ns();
     int64_t deadline = timeout_ms < 0 ? -1 : start + (int64_t)timeout_ms * DM_NS_PER_MS;
     struct shim_sigmark sm; /* Linux never restarts these after a handler */
@@ -708,11 +725,18 @@ int shim_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms, 
         shim_progress_step();
         for (unsigned i = 0; dm_unlikely(i < ep->nnested); i++)
             shim_epoll_nest(ep->nested[i]); /* their kernel fds say what is ready now */
-        if (dm_unlikely(!shim_locked_all() && !ep_mine_only(ep, mine))) {
-            /* epoll_ctl added another instance's socket while the lock
-             * was down */
-            shim_lock_escalate();
+        if (dm_unlikely(ep->dps_gen != focus_gen)) {
+            /* epoll_ctl added a socket of another instance (or one moved
+             * to another) while the lock was down: drive that one too.
+             * (The focus used to be refreshed only by a wait that held
+             * its own instance's lock alone; one on several instances,
+             * with every lock, kept its first focus and slept through
+             * the new instance's events: Apache event's listener, as
+             * its workers' new instances joined, 1 start in ~20.) */
+            if (!shim_locked_all() && !ep_mine_only(ep, mine))
+                shim_lock_escalate();
             ep_focus(ep);
+            focus_gen = ep->dps_gen;
         }
         if ((++ep->turns & 1023) == 0)
             ready_refill(ep);

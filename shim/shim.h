@@ -261,6 +261,7 @@ struct shim_epoll {
     struct shim_dp *dps[SHIM_FOCUS_MAX]; /* the instances of the offloaded sockets watched */
     unsigned ndps;
     bool mixed;              /* ... more of them than that (sticky): all are driven */
+    uint32_t dps_gen;        /* bumped when dps or mixed change: a wait refocuses */
     unsigned nkernel;        /* kernel fds the application put in kfd (as far
                                 as we saw: a closed fd leaves it silently) */
     int kick_fd;             /* eventfd in kfd: another thread's progress made
