@@ -20,8 +20,6 @@ struct l2csum_hdr {
     uint8_t ip[60];
 };
 
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-
 uint64_t dm_l2csum_sum(const struct dm_buf *b, uint32_t off, uint32_t len, uint64_t sum)
 {
     int have_odd = 0;   /* a high byte waiting for its partner */
@@ -43,7 +41,7 @@ uint64_t dm_l2csum_sum(const struct dm_buf *b, uint32_t off, uint32_t len, uint6
             have_odd = 0;
         }
         for (; n > 1; p += 2, n -= 2)
-            sum += rd16(p);
+            sum += dm_rd16(p);
         if (n) {
             odd = p[0];
             have_odd = 1;
@@ -58,7 +56,7 @@ static uint64_t sum_flat(const uint8_t *p, uint32_t n)
 {
     uint64_t s = 0;
     for (; n > 1; p += 2, n -= 2)
-        s += rd16(p);
+        s += dm_rd16(p);
     if (n)
         s += (uint32_t)p[0] << 8;
     return s;
@@ -75,7 +73,7 @@ static uint8_t *byte_at(struct dm_buf *b, uint32_t off)
     return NULL;
 }
 
-static void wr16(struct dm_buf *pkt, uint32_t off, uint16_t v)
+static void chain_wr16(struct dm_buf *pkt, uint32_t off, uint16_t v)
 {
     uint8_t *hi = byte_at(pkt, off), *lo = byte_at(pkt, off + 1);
     if (hi && lo) {
@@ -96,9 +94,9 @@ static int parse(const struct dm_buf *pkt, struct l2csum_hdr *h)
     if (dm_buf_copy_out(pkt, 0, eth, sizeof(eth)) < ETH_HLEN)
         return 0;
     h->l3off = ETH_HLEN;
-    uint16_t type = rd16(eth + 12);
+    uint16_t type = dm_rd16(eth + 12);
     if (type == ETH_P_8021Q) {
-        type = rd16(eth + 16);
+        type = dm_rd16(eth + 16);
         h->l3off += 4;
     }
     h->v6 = type == ETH_P_IPV6;
@@ -108,7 +106,7 @@ static int parse(const struct dm_buf *pkt, struct l2csum_hdr *h)
         h->ihl = 40;
         h->proto = h->ip[6];
         h->l4off = h->l3off + 40;
-        h->l4len = rd16(h->ip + 4);
+        h->l4len = dm_rd16(h->ip + 4);
         return plen >= h->l4off + h->l4len;
     }
     if (type != ETH_P_IPV4 || plen < h->l3off + 20)
@@ -116,7 +114,7 @@ static int parse(const struct dm_buf *pkt, struct l2csum_hdr *h)
     if (dm_buf_copy_out(pkt, h->l3off, h->ip, 20) != 20 || (h->ip[0] >> 4) != 4)
         return 0;
     h->ihl = (h->ip[0] & 0xfu) * 4u;
-    uint32_t tot = rd16(h->ip + 2);
+    uint32_t tot = dm_rd16(h->ip + 2);
     if (h->ihl < 20 || tot < h->ihl || plen < h->l3off + tot)
         return 0;
     if (h->ihl > 20 && dm_buf_copy_out(pkt, h->l3off + 20, h->ip + 20, h->ihl - 20) != h->ihl - 20)
@@ -131,7 +129,7 @@ static int is_fragment(const struct l2csum_hdr *h)
 {
     /* IPv4: MF set or offset != 0; an IPv6 fragment has a next header of
      * its own (44), not TCP or UDP, and is left alone below */
-    return !h->v6 && (rd16(h->ip + 6) & 0x3fffu) != 0;
+    return !h->v6 && (dm_rd16(h->ip + 6) & 0x3fffu) != 0;
 }
 
 static uint64_t pseudo_sum(const struct l2csum_hdr *h)
@@ -139,7 +137,7 @@ static uint64_t pseudo_sum(const struct l2csum_hdr *h)
     uint64_t s = 0;
     uint32_t from = h->v6 ? 8 : 12, to = h->v6 ? 40 : 20; /* the addresses */
     for (uint32_t i = from; i < to; i += 2)
-        s += rd16(h->ip + i);
+        s += dm_rd16(h->ip + i);
     return s + h->proto + (h->l4len >> 16) + (h->l4len & 0xffff);
 }
 
@@ -156,15 +154,15 @@ void dm_l2csum_tx_fill(struct dm_buf *pkt)
     if ((req & DM_BUF_TX_IP_CKSUM) && !h.v6) {
         h.ip[10] = h.ip[11] = 0;
         uint16_t c = (uint16_t)~dm_l2csum_fold(sum_flat(h.ip, h.ihl));
-        wr16(pkt, h.l3off + 10, c);
+        chain_wr16(pkt, h.l3off + 10, c);
     }
     if ((req & DM_BUF_TX_TCP_CKSUM) && h.proto == IPPROTO_TCP_ && h.l4len >= 20) {
         /* the field holds the preloaded pseudo-header sum: sum over it */
         uint16_t c = (uint16_t)~dm_l2csum_fold(dm_l2csum_sum(pkt, h.l4off, h.l4len, 0));
-        wr16(pkt, h.l4off + 16, c);
+        chain_wr16(pkt, h.l4off + 16, c);
     } else if ((req & DM_BUF_TX_UDP_CKSUM) && h.proto == IPPROTO_UDP_ && h.l4len >= 8) {
         uint16_t c = (uint16_t)~dm_l2csum_fold(dm_l2csum_sum(pkt, h.l4off, h.l4len, 0));
-        wr16(pkt, h.l4off + 6, c ? c : 0xffff); /* 0 means "no checksum" in UDP */
+        chain_wr16(pkt, h.l4off + 6, c ? c : 0xffff); /* 0 means "no checksum" in UDP */
     }
 }
 
@@ -211,7 +209,7 @@ uint32_t dm_l2csum_rx_flags(const struct dm_buf *pkt)
     } else if (h.proto == IPPROTO_UDP_ && h.l4len >= 8) {
         uint8_t f[2];
         dm_buf_copy_out(pkt, h.l4off + 6, f, 2);
-        if (rd16(f) == 0) {
+        if (dm_rd16(f) == 0) {
             fl |= DM_BUF_RX_L4_CKSUM_GOOD; /* sender chose no checksum */
         } else {
             uint64_t s = dm_l2csum_sum(pkt, h.l4off, h.l4len, pseudo_sum(&h));

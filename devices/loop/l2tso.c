@@ -15,22 +15,6 @@
 #define TCP_CWR 0x80u
 #define TSO_HDR_MAX 192u
 
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static void wr16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-static void wr32(uint8_t *p, uint32_t v)
-{
-    wr16(p, (uint16_t)(v >> 16));
-    wr16(p + 2, (uint16_t)v);
-}
-
 uint32_t dm_l2tso_hlen(const struct dm_buf *pkt, int *v6)
 {
     uint32_t hl = (uint32_t)pkt->l2_len + pkt->l3_len + pkt->l4_len;
@@ -89,12 +73,12 @@ int dm_l2tso_segment(struct dm_instance *inst, struct dm_buf *pkt, struct dm_buf
         return -EINVAL;
     const uint8_t *hdr = pkt->data;
     uint32_t l3 = pkt->l2_len, l4 = l3 + pkt->l3_len;
-    uint32_t seq0 = rd32(hdr + l4 + 4);
-    uint16_t id0 = v6 ? 0 : rd16(hdr + l3 + 4);
+    uint32_t seq0 = dm_rd32(hdr + l4 + 4);
+    uint16_t id0 = v6 ? 0 : dm_rd16(hdr + l3 + 4);
     uint8_t flags = hdr[l4 + 13];
     /* the stack preloaded the pseudo-header sum without its length (the
      * contract a NIC holds it to): each piece adds its own */
-    uint64_t ps = rd16(hdr + l4 + 16);
+    uint64_t ps = dm_rd16(hdr + l4 + 16);
     for (unsigned i = 0; i < n; i++) {
         uint32_t plen = DM_MIN(seg, payload - i * seg);
         struct dm_buf *h = dm_buf_alloc(inst);
@@ -108,20 +92,20 @@ int dm_l2tso_segment(struct dm_instance *inst, struct dm_buf *pkt, struct dm_buf
         memcpy(p, hdr, hl);
         uint32_t l4len = pkt->l4_len + plen;
         if (v6) {
-            wr16(p + l3 + 4, (uint16_t)l4len);
+            dm_wr16(p + l3 + 4, (uint16_t)l4len);
         } else {
-            wr16(p + l3 + 2, (uint16_t)(pkt->l3_len + l4len));
-            wr16(p + l3 + 4, (uint16_t)(id0 + i));
-            wr16(p + l3 + 10, 0);
+            dm_wr16(p + l3 + 2, (uint16_t)(pkt->l3_len + l4len));
+            dm_wr16(p + l3 + 4, (uint16_t)(id0 + i));
+            dm_wr16(p + l3 + 10, 0);
         }
-        wr32(p + l4 + 4, seq0 + i * seg);
+        dm_wr32(p + l4 + 4, seq0 + i * seg);
         uint8_t f = flags;
         if (i + 1 < n)
             f &= (uint8_t)~(TCP_FIN | TCP_PSH);
         if (i > 0)
             f &= (uint8_t)~TCP_CWR;
         p[l4 + 13] = f;
-        wr16(p + l4 + 16, dm_l2csum_fold(ps + l4len));
+        dm_wr16(p + l4 + 16, dm_l2csum_fold(ps + l4len));
         h->l2_len = pkt->l2_len;
         h->l3_len = pkt->l3_len;
         h->l4_len = pkt->l4_len;

@@ -324,9 +324,6 @@ static int tx_spread(struct memif_dev *d, struct memif_ring *r, const uint8_t *s
     }
 }
 
-static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static inline void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8), p[1] = (uint8_t)v; }
-
 /* TCP segmentation offload done in the copy, as a NIC does on the wire:
  * each piece of tso_segsz bytes goes straight into its own ring buffer,
  * behind a copy of the headers with its lengths, IPv4 ID, sequence
@@ -347,10 +344,10 @@ static int tx_tso(struct memif_dev *d, struct memif_ring *r, const struct dm_buf
     uint16_t used = 0;
     const uint8_t *hdr = p->data;
     uint32_t l3 = p->l2_len, l4 = l3 + p->l3_len;
-    uint32_t seq0 = (uint32_t)rd16(hdr + l4 + 4) << 16 | rd16(hdr + l4 + 6);
-    uint16_t id0 = v6 ? 0 : rd16(hdr + l3 + 4);
+    uint32_t seq0 = (uint32_t)dm_rd16(hdr + l4 + 4) << 16 | dm_rd16(hdr + l4 + 6);
+    uint16_t id0 = v6 ? 0 : dm_rd16(hdr + l3 + 4);
     uint8_t flags = hdr[l4 + 13];
-    uint64_t ps = rd16(hdr + l4 + 16); /* pseudo-header sum without the length (DPDK's contract) */
+    uint64_t ps = dm_rd16(hdr + l4 + 16); /* pseudo-header sum without the length (DPDK's contract) */
     for (uint32_t i = 0; i < n; i++) {
         uint32_t plen = DM_MIN(seg, payload - i * seg), cap;
         uint16_t s = (uint16_t)(slot + used);
@@ -366,22 +363,22 @@ static int tx_tso(struct memif_dev *d, struct memif_ring *r, const struct dm_buf
         memcpy(dst, hdr, hl);
         uint32_t l4len = p->l4_len + plen;
         if (v6) {
-            wr16(dst + l3 + 4, (uint16_t)l4len);
+            dm_wr16(dst + l3 + 4, (uint16_t)l4len);
         } else {
-            wr16(dst + l3 + 2, (uint16_t)(p->l3_len + l4len));
-            wr16(dst + l3 + 4, (uint16_t)(id0 + i));
+            dm_wr16(dst + l3 + 2, (uint16_t)(p->l3_len + l4len));
+            dm_wr16(dst + l3 + 4, (uint16_t)(id0 + i));
             ip_cksum(dst + l3, p->l3_len);
         }
         uint32_t seq = seq0 + i * seg;
-        wr16(dst + l4 + 4, (uint16_t)(seq >> 16));
-        wr16(dst + l4 + 6, (uint16_t)seq);
+        dm_wr16(dst + l4 + 4, (uint16_t)(seq >> 16));
+        dm_wr16(dst + l4 + 6, (uint16_t)seq);
         uint8_t f = flags;
         if (i + 1 < n)
             f &= (uint8_t)~(0x01 | 0x08); /* FIN, PSH: the last piece only */
         if (i > 0)
             f &= (uint8_t)~0x80;          /* CWR: the first only */
         dst[l4 + 13] = f;
-        wr16(dst + l4 + 16, dm_l2csum_fold(ps + l4len));
+        dm_wr16(dst + l4 + 16, dm_l2csum_fold(ps + l4len));
         uint64_t sum = sum_words(dst + l4, p->l4_len) + dm_l2copy_sum(dst + hl, p, hl + i * seg, plen);
         uint16_t ck = (uint16_t)~dm_l2csum_fold(sum);
         memcpy(dst + l4 + 16, &ck, 2);

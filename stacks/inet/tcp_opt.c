@@ -10,18 +10,8 @@
 #include <errno.h>
 #include <string.h>
 #include "dm/compiler.h"
+#include "dm/l2csum.h" /* dm_rd16 and the like */
 #include "tcp_opt.h"
-
-static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
-static inline uint32_t rd32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-static inline void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static inline void wr32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
-}
 
 int tcp_opt_parse(const uint8_t *opt, size_t len, struct tcp_opts *out)
 {
@@ -39,8 +29,8 @@ int tcp_opt_parse(const uint8_t *opt, size_t len, struct tcp_opts *out)
     if (len == 12 && opt[0] == TCP_OPT_NOP && opt[1] == TCP_OPT_NOP &&
         opt[2] == TCP_OPT_TS && opt[3] == 10) {
         out->present = TCP_OPTF_TS;
-        out->tsval = rd32(opt + 4);
-        out->tsecr = rd32(opt + 8);
+        out->tsval = dm_rd32(opt + 4);
+        out->tsecr = dm_rd32(opt + 8);
         return 0;
     }
 
@@ -63,7 +53,7 @@ int tcp_opt_parse(const uint8_t *opt, size_t len, struct tcp_opts *out)
         case TCP_OPT_MSS:
             if (olen != 4)
                 return -EINVAL;
-            out->mss = rd16(p + 2);
+            out->mss = dm_rd16(p + 2);
             out->present |= TCP_OPTF_MSS;
             break;
         case TCP_OPT_WSCALE:
@@ -84,8 +74,8 @@ int tcp_opt_parse(const uint8_t *opt, size_t len, struct tcp_opts *out)
         case TCP_OPT_TS:
             if (olen != 10)
                 return -EINVAL;
-            out->tsval = rd32(p + 2);
-            out->tsecr = rd32(p + 6);
+            out->tsval = dm_rd32(p + 2);
+            out->tsecr = dm_rd32(p + 6);
             out->present |= TCP_OPTF_TS;
             break;
         case TCP_OPT_SACK: {
@@ -93,8 +83,8 @@ int tcp_opt_parse(const uint8_t *opt, size_t len, struct tcp_opts *out)
             if ((olen - 2u) % 8u != 0 || n == 0 || n > TCP_OPT_SACK_MAX)
                 return -EINVAL;
             for (unsigned k = 0; k < n; k++) {
-                out->sack[k].start = rd32(p + 2 + 8 * k);
-                out->sack[k].end = rd32(p + 6 + 8 * k);
+                out->sack[k].start = dm_rd32(p + 2 + 8 * k);
+                out->sack[k].end = dm_rd32(p + 6 + 8 * k);
             }
             out->nsack = (uint8_t)n;
             out->present |= TCP_OPTF_SACK;
@@ -118,7 +108,7 @@ int tcp_opt_write_syn(uint8_t *dst, size_t room, const struct tcp_opt_syn *syn)
     uint8_t *p = dst;
     p[0] = TCP_OPT_MSS;
     p[1] = 4;
-    wr16(p + 2, syn->mss);
+    dm_wr16(p + 2, syn->mss);
     p += 4;
     if (syn->want_ts) {
         /* SACK-permitted rides in the 2 bytes the TS option needs for alignment. */
@@ -131,8 +121,8 @@ int tcp_opt_write_syn(uint8_t *dst, size_t room, const struct tcp_opt_syn *syn)
         }
         p[2] = TCP_OPT_TS;
         p[3] = 10;
-        wr32(p + 4, syn->tsval);
-        wr32(p + 8, syn->tsecr);
+        dm_wr32(p + 4, syn->tsval);
+        dm_wr32(p + 8, syn->tsecr);
         p += 12;
     } else if (syn->want_sack_perm) {
         p[0] = TCP_OPT_NOP;
@@ -164,8 +154,8 @@ int tcp_opt_write_ack(uint8_t *dst, size_t room, int ts, uint32_t tsval, uint32_
         p[1] = TCP_OPT_NOP;
         p[2] = TCP_OPT_TS;
         p[3] = 10;
-        wr32(p + 4, tsval);
-        wr32(p + 8, tsecr);
+        dm_wr32(p + 4, tsval);
+        dm_wr32(p + 8, tsecr);
         p += 12;
         room -= 12;
     }
@@ -179,8 +169,8 @@ int tcp_opt_write_ack(uint8_t *dst, size_t room, int ts, uint32_t tsval, uint32_
             p[2] = TCP_OPT_SACK;
             p[3] = (uint8_t)(2 + 8 * n);
             for (unsigned k = 0; k < n; k++) {
-                wr32(p + 4 + 8 * k, sack[k].start);
-                wr32(p + 8 + 8 * k, sack[k].end);
+                dm_wr32(p + 4 + 8 * k, sack[k].start);
+                dm_wr32(p + 8 + 8 * k, sack[k].end);
             }
             p += 4 + 8 * n;
         }

@@ -29,6 +29,22 @@
 /* Ones' complement sum (not folded) of `len` bytes of a chain from `off`,
  * added to `sum`. Bytes past the chain's end count as absent. */
 uint64_t dm_l2csum_sum(const struct dm_buf *chain, uint32_t off, uint32_t len, uint64_t sum);
+/* Header fields in network byte order, at any alignment. */
+static inline uint16_t dm_rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t dm_rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline void dm_wr16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+static inline void dm_wr32(uint8_t *p, uint32_t v)
+{
+    dm_wr16(p, (uint16_t)(v >> 16));
+    dm_wr16(p + 2, (uint16_t)v);
+}
 static inline uint16_t dm_l2csum_fold(uint64_t s)
 {
     while (s >> 16)
