@@ -611,8 +611,11 @@ int memif_ctl_open(struct memif_dev *d)
     if (d->server) {
         int err = server_listen(d);
         if (err < 0) {
-            DM_ERR("memif", "%s: cannot listen on %s%s: %s", d->info.name, d->abstract ? "@" : "", d->path,
-                   strerror(-err));
+            DM_ERR("memif", "%s: cannot listen on %s%s: %s%s", d->info.name, d->abstract ? "@" : "", d->path,
+                   strerror(-err),
+                   err == -EADDRINUSE ? " (another process serves it: one process per memif interface; "
+                                        "workers forked from one server each open the datapath, and need "
+                                        "DPDK's shared port, devices/memif/README.md)" : "");
             close(d->ep_fd);
             d->ep_fd = -1;
             return err;
