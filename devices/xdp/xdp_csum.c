@@ -23,14 +23,13 @@
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
 #include "dm/buf.h"
+#include "dm/l2csum.h"
 #include "xdp_csum.h"
-
-static inline uint32_t be16_at(const uint8_t *p) { return (uint32_t)p[0] << 8 | p[1]; }
 
 static inline uint32_t sum_words(const uint8_t *p, uint32_t n, uint32_t s)
 {
     for (uint32_t i = 0; i < n; i += 2)
-        s += be16_at(p + i);
+        s += dm_rd16(p + i);
     return s;
 }
 
@@ -46,11 +45,11 @@ uint32_t xdp_csum_rx_partial(const uint8_t *f, uint32_t len)
     const uint8_t *l4;
     if (len < 14 + 20)
         return 0;
-    et = be16_at(f + 12);
+    et = dm_rd16(f + 12);
     const uint8_t *ip = f + 14;
     if (et == 0x0800) {
-        uint32_t ihl = (uint32_t)(ip[0] & 0x0f) * 4, tot = be16_at(ip + 2);
-        if ((ip[0] >> 4) != 4 || ihl < 20 || tot < ihl || tot > len - 14 || (be16_at(ip + 6) & 0x3fff))
+        uint32_t ihl = (uint32_t)(ip[0] & 0x0f) * 4, tot = dm_rd16(ip + 2);
+        if ((ip[0] >> 4) != 4 || ihl < 20 || tot < ihl || tot > len - 14 || (dm_rd16(ip + 6) & 0x3fff))
             return 0; /* not IPv4, or a fragment: its checksum spans the datagram */
         proto = ip[9];
         l4 = ip + ihl;
@@ -61,7 +60,7 @@ uint32_t xdp_csum_rx_partial(const uint8_t *f, uint32_t len)
             return 0;
         proto = ip[6]; /* extension headers: not from Linux's TCP or UDP */
         l4 = ip + 40;
-        l4len = be16_at(ip + 4);
+        l4len = dm_rd16(ip + 4);
         if (l4len > len - 14 - 40)
             return 0;
         s = sum_words(ip + 8, 32, 0);
@@ -70,8 +69,8 @@ uint32_t xdp_csum_rx_partial(const uint8_t *f, uint32_t len)
     }
     uint32_t field;
     if (proto == 6 && l4len >= 20)
-        field = be16_at(l4 + 16);
-    else if (proto == 17 && l4len >= 8 && (field = be16_at(l4 + 6)) != 0)
+        field = dm_rd16(l4 + 16);
+    else if (proto == 17 && l4len >= 8 && (field = dm_rd16(l4 + 6)) != 0)
         ;
     else
         return 0; /* UDP without a checksum needs no verdict */

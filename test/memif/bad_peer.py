@@ -3,10 +3,11 @@
 """A memif client that gets things wrong, against our memif server
 (devices/memif): every case must end with the server saying DISCONNECT
 (or closing), never with it crashing or taking what it was given.
-Seven ways: an old version, a region file shorter than announced, a ring
-outside its region, a region without its fd, a short message, bad
-descriptors then a head index past the ring, a region added after
-connect, and buffers posted outside the client's memory.
+Eight ways: an old version, a region file shorter than announced, a ring
+outside its region, a region without its fd, a short message, a head
+index past the ring (after bad descriptors, which must come back), a
+region added after connect, and buffers posted outside the client's
+memory.
 
 usage: bad_peer.py SOCKET_PATH SERVER_IPV4
 Prints one line per case; exits 1 at the first case that went otherwise.
