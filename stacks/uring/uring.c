@@ -182,8 +182,10 @@ void ur_dispatch(struct ur_stack *st, uint64_t ud, int res, uint32_t flags)
     if (ud == UR_UD_IGNORE)
         return;
     if (ud & 1) {
-        /* A fixed-file slot is closed: only now may it be reused. */
-        ur_slot_put(st, (int)(ud >> 1));
+        if (ud & 2)
+            ur_slot_set_cqe(st, (int)(ud >> 2), res);
+        else
+            ur_slot_put(st, (int)(ud >> 2)); /* closed: only now may it be reused */
         return;
     }
     if (ur_ud_is_sleep(ud)) {
@@ -196,6 +198,8 @@ void ur_dispatch(struct ur_stack *st, uint64_t ud, int res, uint32_t flags)
         ur_late_cqe(st, r, res, flags);
         return;
     }
+    if (dm_unlikely(res == -EBADF) && s->slot_lost && (r->kind == UR_RQ_RX || r->kind == UR_RQ_TX))
+        res = -ECANCELED; /* issued on a slot the kernel refused: again, by fd */
     switch (r->kind) {
     case UR_RQ_RX:      ur_rx_cqe(s, res, flags); break;
     case UR_RQ_TX:      ur_tx_cqe(s, res, flags); break;
@@ -969,6 +973,7 @@ static void ur_destroy(void *stp)
     if (st->sentinel >= 0)
         close(st->sentinel);
     free(st->slot_free);
+    free(st->slot_set_fds);
     free(st);
 }
 
@@ -987,6 +992,12 @@ int dm_uring_sq_anchor_fd(void)
     int fd = sq_anchor.pid == getpid() ? sq_anchor.fd : -1;
     pthread_mutex_unlock(&sq_anchor_lock);
     return fd;
+}
+
+void dm_uring_refuse_next_slot(struct dm_instance *inst)
+{
+    if (dm_uring_features(inst))
+        ((struct ur_stack *)dm_instance_stack(inst))->slot_refuse = true;
 }
 
 int dm_uring_buf_id(struct dm_instance *inst, const void *p)

@@ -56,9 +56,11 @@
                      "buf_inc", "io_uring", "coop_taskrun" }
 
 /* user_data encoding: 0 = ignore the CQE; odd = a fixed-file slot was
- * closed ((slot << 1) | 1); other = struct ur_req * (8-byte aligned). */
+ * closed ((slot << 2) | 1) or filled ((slot << 2) | 3); other = struct
+ * ur_req * (8-byte aligned). */
 #define UR_UD_IGNORE 0ull
-#define UR_UD_SLOT(slot) (((uint64_t)(slot) << 1) | 1u)
+#define UR_UD_SLOT(slot) (((uint64_t)(slot) << 2) | 1u)
+#define UR_UD_SLOT_SET(slot) (((uint64_t)(slot) << 2) | 3u)
 /* even and below 4096: the polls of a sleep inside the ring (uring_sleep.c) */
 #define UR_UD_WAKE 4ull
 #define UR_WATCH_MAX 8         /* kernel fds one sleep can watch */
@@ -124,6 +126,7 @@ struct ur_sock {
     uint8_t in_retry, in_starved;
     uint8_t conn_resume;       /* connect started on a replaced ring: poll for its end */
     uint8_t slot_later;        /* accepted, movable: its fixed slot at its first pop */
+    uint8_t slot_lost;         /* the kernel refused its slot: EBADF means "again, by fd" */
     uint8_t acc_single;        /* a listener shut down: single-shot accepts only */
     int shut_how;
     int rx_err;                /* error to report on the next pop (positive) */
@@ -174,14 +177,14 @@ struct ur_counters {
              rx_copied, tx_sends, tx_short, tx_bytes, tx_zc, accepts, accept_paused,
              late_cqes, rx_overflow, tx_zc_fixed, ring_moves, rx_merged_wait,
              rx_joined, rx_join_bytes, sleeps, ksteps, move_waits, cq_flushes,
-             old_ring_waits, tx_joined;
+             old_ring_waits, tx_joined, slot_set_fail;
 };
 #define UR_COUNTER_NAMES { "enters", "sqes", "cqes", "sq_full", "rx_chunks", "rx_bytes", \
                            "rx_enobufs", "rx_paused", "rx_copied", "tx_sends", "tx_short", \
                            "tx_bytes", "tx_zc", "accepts", "accept_paused", "late_cqes", \
                            "rx_overflow", "tx_zc_fixed", "ring_moves", "rx_merged_wait", \
                            "rx_joined", "rx_join_bytes", "sleeps", "ksteps", "move_waits", \
-                           "cq_flushes", "old_ring_waits", "tx_joined" }
+                           "cq_flushes", "old_ring_waits", "tx_joined", "slot_set_fail" }
 
 /* Memory of the backend ("mem" gauges, computed when read: ur_mem_refresh). */
 struct ur_mem {
@@ -237,6 +240,9 @@ struct ur_stack {
     int slot_fresh;            /* slots [slot_fresh, nslots) never used: taken in
                                   order, so slot_free is touched only as far as
                                   the process uses slots, not 64 KiB up front */
+    int *slot_set_fds;         /* the fd each slot-filling SQE names, by SQE index */
+    unsigned slot_set_cap;
+    bool slot_refuse;          /* dm_uring_refuse_next_slot (tests) */
     /* Registered (fixed) buffers: buffer pools seen in zero-copy sends,
      * registered on first sight so the kernel need not pin per send. */
     struct { const struct dm_bufpool *pool; uint8_t *base; size_t len; int ok; } fixbuf[8];
@@ -291,8 +297,13 @@ void ur_sleeper_evict(struct ur_stack *st);
 
 /* uring_sock.c */
 struct ur_sock *ur_sock_new(struct ur_stack *st, int fd, int type);
-/* Registers s in the ring's fixed-file table when a slot is free. */
+/* Registers s in the ring's fixed-file table when a slot is free: at
+ * once (ur_sock_take_slot), or by an SQE ahead of the next ones
+ * (ur_sock_take_slot_sqe: a connected socket's, no syscall). */
 void ur_sock_take_slot(struct ur_sock *s);
+void ur_sock_take_slot_sqe(struct ur_sock *s);
+/* The CQE of that SQE. */
+void ur_slot_set_cqe(struct ur_stack *st, int slot, int res);
 void ur_sock_maybe_finish(struct ur_sock *s);
 void ur_sock_finish(struct ur_sock *s);
 void ur_shut_kick(struct ur_sock *s);

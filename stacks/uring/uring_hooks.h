@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * stacks/uring: what the backend shows its tests (test/unit/uring),
- * declared once: its feature bits and two read-only hooks.
+ * declared once: its feature bits, read-only hooks and one fault.
  */
 #ifndef UR_HOOKS_H
 #define UR_HOOKS_H
@@ -32,5 +32,8 @@ uint32_t dm_uring_features(struct dm_instance *inst);
 int dm_uring_buf_id(struct dm_instance *inst, const void *p);
 /* The fd that keeps this process's SQ polling thread (DEMI_URING_SQPOLL), or -1. */
 int dm_uring_sq_anchor_fd(void);
+/* Tests only: the next fixed-file slot filled by an SQE names no file, so
+ * the kernel refuses it as it would for want of memory. */
+void dm_uring_refuse_next_slot(struct dm_instance *inst);
 
 #endif /* UR_HOOKS_H */

@@ -413,7 +413,7 @@ int ur_pop(void *stp, struct dm_queue *q, struct dm_op *op)
     if (s->type == SOCK_STREAM && s->state == UR_S_NEW && !s->eof && !s->rx_err)
         return -ENOTCONN;
     if (dm_unlikely(s->slot_later))
-        ur_sock_take_slot(s);
+        ur_sock_take_slot_sqe(s);
     ur_rx_deliver(s);
     if (op->state == DM_OP_PENDING)
         ur_rx_arm(s);

@@ -17,6 +17,7 @@
  * CQE arrived, so a new socket can never be hit by the old close.
  */
 #include <errno.h>
+#include <limits.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,70 @@ void ur_sock_take_slot(struct ur_sock *s)
         s->slot = slot;
     else
         ur_slot_put(st, slot); /* (EEXIST: not the ring's thread) */
+}
+
+/* The same without a syscall: an IORING_OP_FILES_UPDATE SQE, which the
+ * kernel runs inline at the next submit, before the SQEs queued after it
+ * that name the slot (it issues them in ring order). One
+ * io_uring_register a connection was a tenth of nginx's syscalls with
+ * Connection: close. The kernel reads the fd when it consumes the SQE,
+ * not when it is queued, and the socket may be gone by then: the fd is
+ * kept in slot_set_fds at the SQE's own index, which is not handed out
+ * again before the kernel consumed it. */
+void ur_sock_take_slot_sqe(struct ur_sock *s)
+{
+    struct ur_stack *st = s->st;
+    s->slot_later = 0;
+    if (s->slot >= 0 || !(st->feat & UR_F_FIXED_FILES))
+        return;
+    unsigned n = st->ring.sq.ring_entries;
+    if (dm_unlikely(st->slot_set_cap < n)) {
+        int *a = realloc(st->slot_set_fds, n * sizeof(*a));
+        if (!a) {
+            ur_sock_take_slot(s);
+            return;
+        }
+        st->slot_set_fds = a;
+        st->slot_set_cap = n;
+    }
+    int slot = ur_slot_get(st);
+    if (slot < 0)
+        return;
+    struct io_uring_sqe *sqe = ur_sqe(st);
+    if (!sqe) {
+        ur_slot_put(st, slot);
+        return;
+    }
+    unsigned idx = (unsigned)(sqe - st->ring.sq.sqes);
+    st->slot_set_fds[idx] = dm_likely(!st->slot_refuse) ? s->fd : INT_MAX; /* (no such fd) */
+    st->slot_refuse = false;
+    io_uring_prep_files_update(sqe, &st->slot_set_fds[idx], 1, slot);
+    io_uring_sqe_set_data64(sqe, UR_UD_SLOT_SET(slot));
+    s->slot = slot;
+}
+
+/* A refusal (no kernel memory for the table's node) leaves the slot
+ * empty: the socket goes on through its fd, and the requests already
+ * issued on the slot, which fail with EBADF, are issued again
+ * (ur_dispatch). A socket closed meanwhile gives the slot back through
+ * its slot's close. */
+void ur_slot_set_cqe(struct ur_stack *st, int slot, int res)
+{
+    if (dm_likely(res == 1))
+        return;
+    st->c.slot_set_fail++;
+    dm_log_once(UR_MOD, "a socket's fixed-file slot was refused by the kernel (%s): it is served through its fd",
+                strerror(res < 0 ? -res : EIO));
+    struct dm_list *pos;
+    dm_list_for_each(pos, &st->socks) {
+        struct ur_sock *s = dm_list_entry(pos, struct ur_sock, alink);
+        if (s->slot == slot && s->q) {
+            s->slot = -1;
+            s->slot_lost = 1;
+            ur_slot_put(st, slot);
+            return;
+        }
+    }
 }
 
 static void ur_sock_unlink(struct ur_sock *s)
@@ -141,7 +206,7 @@ int ur_adopt(void *stp, struct dm_queue *q, int fd)
     struct ur_sock *s = ur_sock_new(stp, fd, SOCK_STREAM);
     if (!s)
         return -ENOMEM;
-    ur_sock_take_slot(s);
+    ur_sock_take_slot_sqe(s);
     s->state = UR_S_CONNECTED;
     s->q = q;
     q->priv = s;

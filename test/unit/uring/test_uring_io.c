@@ -697,6 +697,41 @@ static void test_socket_call_errors_match_linux(void **st)
     dm_instance_destroy(inst);
 }
 
+/* An accepted connection (movable, as the preload makes them) takes its
+ * fixed-file slot by an SQE at its first pop. Where the kernel refuses
+ * it, the receive already issued on the empty slot is issued again
+ * through the fd: the bytes arrive, and the next connection gets a slot
+ * as before. */
+static void test_refused_slot_falls_back_to_the_fd(void **st)
+{
+    (void)st;
+    struct dm_instance *inst = ut_instance("DEMI_MOVABLE_ACCEPTS", "1", NULL);
+    ut_skip_without(inst, UR_F_FIXED_FILES);
+    uint16_t port;
+    int l = ut_listen(inst, SOCK_STREAM, &port);
+    uint8_t out[3000], in[3000];
+    for (int round = 0; round < 3; round++) {
+        int c, s;
+        ut_pair(inst, l, port, &c, &s);
+        if (round == 1)
+            dm_uring_refuse_next_slot(inst); /* s's, at its first pop */
+        for (int k = 0; k < 3; k++) {
+            ut_fill(out, sizeof(out), (uint32_t)(round * 3 + k));
+            demi_qtoken_t pt = ut_push(inst, c, out, sizeof(out));
+            ut_echo_back(inst, s, sizeof(out));
+            memset(in, 0, sizeof(in));
+            ut_pop_exact(inst, c, in, sizeof(in));
+            assert_memory_equal(in, out, sizeof(out));
+            assert_int_equal(ut_wait(inst, pt).qr_opcode, DEMI_OPC_PUSH);
+        }
+        assert_int_equal(ut_stat(inst, "uring.slot_set_fail"), round >= 1 ? 1 : 0);
+        assert_int_equal(dm_close(inst, c), 0);
+        assert_int_equal(dm_close(inst, s), 0);
+    }
+    assert_int_equal(dm_close(inst, l), 0);
+    dm_instance_destroy(inst);
+}
+
 static void test_bad_feature_name_is_refused(void **st)
 {
     (void)st;
@@ -738,6 +773,7 @@ int main(void)
         cmocka_unit_test(test_connect_to_closed_port_gives_econnrefused),
         cmocka_unit_test(test_bind_in_use_gives_eaddrinuse),
         cmocka_unit_test(test_socket_call_errors_match_linux),
+        cmocka_unit_test(test_refused_slot_falls_back_to_the_fd),
         cmocka_unit_test(test_bad_feature_name_is_refused),
     };
     return cmocka_run_group_tests_name("uring_io", tests, NULL, NULL);
