@@ -37,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
 #include "dm/addr.h"
 #include "dm/compiler.h"
 #include "dm/l2copy.h"
@@ -84,6 +86,48 @@ static inline uint8_t *desc_buf(const struct memif_dev *d, const struct memif_de
 
 /* ------------------------------------------------------------ sleeping */
 
+/* A burst stores its index and then reads the peer's flag; a sleeper
+ * clears the flag and then reads the index. Each side needs a full fence
+ * between its store and its load, or both can miss (x86 lets a load pass
+ * an earlier store): the sleeper sleeps on a frame the sender did not
+ * signal. The sender's fence is paid on every burst, the sleeper's only
+ * before a sleep, so the sender's is moved to the sleeper: a
+ * membarrier(GLOBAL_EXPEDITED) there makes every CPU that runs a
+ * registered process pass a barrier (the sender's index is then seen, or
+ * the sender reads the flag after it), and a registered sender stores
+ * with no fence. A peer that is not registered (DPDK's PMD, another
+ * memif) keeps its own ways: DPDK's stores with release and reads the
+ * flag unfenced, as before. Registered per process (a forked child is
+ * not, and registers itself at its own open). */
+bool memif_asym_fence;
+static pid_t memif_asym_pid;
+
+static void memif_fence_setup(void)
+{
+    pid_t me = getpid();
+    if (__atomic_load_n(&memif_asym_pid, __ATOMIC_ACQUIRE) == me)
+        return;
+    long q = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    bool ok = q > 0 && (q & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
+              syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
+    __atomic_store_n(&memif_asym_fence, ok, __ATOMIC_RELAXED);
+    __atomic_store_n(&memif_asym_pid, me, __ATOMIC_RELEASE);
+    if (!ok)
+        DM_INFO("memif", "membarrier(GLOBAL_EXPEDITED) unavailable: each burst fences its index store");
+}
+
+/* The sleeper's side (memif_wait_arm). */
+static void memif_fence_peers(void)
+{
+    if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0 ||
+        syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0)
+        return;
+    /* (no membarrier here, and so none where the peer runs either, when it
+     * shares this kernel: it fences its own stores) */
+    dm_log_once("memif", "membarrier refused (%s): a sleep may miss a peer's frame until its slice ends",
+                strerror(errno));
+}
+
 /* Frames are coming again after a sleep: the peer need not signal each
  * burst any more, and the eventfd it signalled is emptied, so that the
  * wait fd is quiet until the next sleep asks again. */
@@ -118,6 +162,7 @@ static int memif_wait_arm(struct dm_dev *dev)
      * the mirror image: its index stored, then the flag loaded) */
     __atomic_store_n(&r->flags, (uint16_t)0, __ATOMIC_SEQ_CST);
     d->armed = true;
+    memif_fence_peers(); /* for a sender that does not fence (memif_tx) */
     uint16_t last = d->server ? __atomic_load_n(&r->head, __ATOMIC_SEQ_CST) : __atomic_load_n(&r->tail, __ATOMIC_SEQ_CST);
     return last != d->rx_cur;
 }
@@ -425,6 +470,24 @@ static int tx_frame(struct memif_dev *d, struct memif_ring *r, const struct dm_b
     return tx_spread(d, r, scratch, len, slot, room);
 }
 
+/* The slots we may fill from slot on, from the peer's index (a line the
+ * peer writes: a miss), or UINT16_MAX for a broken ring. What it says
+ * stays true until we use them (the peer only gives more), so memif_tx
+ * looks only when what it knew runs short. */
+static uint16_t tx_room_now(struct memif_dev *d, struct memif_ring *r, uint16_t slot)
+{
+    uint16_t size = (uint16_t)(d->ring_mask + 1), room;
+    if (d->server) /* the client's posted buffers, up to its head */
+        room = (uint16_t)(__atomic_load_n(&r->head, __ATOMIC_ACQUIRE) - slot);
+    else /* our slots the server has handed back */
+        room = (uint16_t)(size - (uint16_t)(slot - __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE)));
+    if (dm_unlikely(room > size)) {
+        memif_ctl_fail(d, "ring index out of range");
+        return UINT16_MAX;
+    }
+    return room;
+}
+
 static uint16_t memif_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
 {
     struct memif_dev *d = dev->priv;
@@ -435,18 +498,23 @@ static uint16_t memif_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
         d->st[MEMIF_ST_TX_DOWN] += n;
         return n;
     }
-    uint16_t slot = d->tx_cur, size = (uint16_t)(d->ring_mask + 1), room;
-    if (d->server) /* the client's posted buffers, up to its head */
-        room = (uint16_t)(__atomic_load_n(&r->head, __ATOMIC_ACQUIRE) - slot);
-    else /* our slots the server has handed back */
-        room = (uint16_t)(size - (uint16_t)(slot - __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE)));
-    if (dm_unlikely(room > size)) {
-        memif_ctl_fail(d, "ring index out of range");
-        return 0;
+    uint16_t slot = d->tx_cur, room = d->tx_room;
+    bool fresh = false; /* room read from the peer's index in this call */
+    if (room < n) {
+        if ((room = tx_room_now(d, r, slot)) == UINT16_MAX)
+            return 0;
+        fresh = true;
     }
     uint16_t i;
     uint64_t frames = 0;
-    for (i = 0; i < n && room; i++) {
+    for (i = 0; i < n; i++) {
+        if (!room && !fresh) {
+            if ((room = tx_room_now(d, r, slot)) == UINT16_MAX)
+                break;
+            fresh = true;
+        }
+        if (!room)
+            break;
         struct dm_buf *p = pkts[i];
         if (dm_unlikely((p->pkt_len > d->max_frame && !(p->ol_flags & DM_BUF_TX_TCP_SEG)) || p->pkt_len < 14)) {
             d->st[MEMIF_ST_TX_BAD]++;
@@ -455,6 +523,14 @@ static uint16_t memif_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
         }
         int k = (p->ol_flags & DM_BUF_TX_TCP_SEG) ? tx_tso(d, r, p, slot, room)
                                                   : tx_frame(d, r, p, slot, room, d->scratch);
+        if (k == 0 && !fresh) {
+            /* it needs more slots than we knew of: look again */
+            if ((room = tx_room_now(d, r, slot)) == UINT16_MAX)
+                break;
+            fresh = true;
+            k = room == 0 ? 0 : (p->ol_flags & DM_BUF_TX_TCP_SEG) ? tx_tso(d, r, p, slot, room)
+                                                  : tx_frame(d, r, p, slot, room, d->scratch);
+        }
         if (k == 0)
             break;
         if (dm_unlikely(k < 0)) {
@@ -479,14 +555,31 @@ static uint16_t memif_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
         d->st[MEMIF_ST_TX_BYTES] += bytes;
         dm_buf_free(p);
     }
+    if (d->tx == r)
+        d->tx_room = room == UINT16_MAX ? 0 : room;
     if (slot != d->tx_cur && d->tx == r) {
         d->tx_cur = slot;
-        /* the index out before the flag is read (memif_wait_arm) */
-        if (d->server)
-            __atomic_store_n(&r->tail, slot, __ATOMIC_SEQ_CST);
-        else
-            __atomic_store_n(&r->head, slot, __ATOMIC_SEQ_CST);
-        if (!(__atomic_load_n(&r->flags, __ATOMIC_SEQ_CST) & MEMIF_RING_MASK_INT) && d->tx_intr_fd >= 0) {
+        uint16_t fl;
+        if (dm_likely(memif_asym_fence)) {
+            /* The index out, then the flag read, with no fence of ours:
+             * a sleeper's membarrier (memif_wait_arm) stands for it. A
+             * locked store here waited for the frame's copy to drain
+             * from the store buffer: 44% of memif_tx, ~70 ns a burst. */
+            if (d->server)
+                __atomic_store_n(&r->tail, slot, __ATOMIC_RELEASE);
+            else
+                __atomic_store_n(&r->head, slot, __ATOMIC_RELEASE);
+            __atomic_signal_fence(__ATOMIC_SEQ_CST);
+            fl = __atomic_load_n(&r->flags, __ATOMIC_RELAXED);
+        } else {
+            /* the index out before the flag is read (memif_wait_arm) */
+            if (d->server)
+                __atomic_store_n(&r->tail, slot, __ATOMIC_SEQ_CST);
+            else
+                __atomic_store_n(&r->head, slot, __ATOMIC_SEQ_CST);
+            fl = __atomic_load_n(&r->flags, __ATOMIC_SEQ_CST);
+        }
+        if (!(fl & MEMIF_RING_MASK_INT) && d->tx_intr_fd >= 0) {
             uint64_t one = 1;
             if (write(d->tx_intr_fd, &one, sizeof(one)) == sizeof(one))
                 d->st[MEMIF_ST_TX_INTR]++;
@@ -570,6 +663,7 @@ static int memif_open(struct dm_dev *dev, const struct dm_config *cfg)
     /* TSO cut in the copy (tx_tso): pieces of at most the MTU */
     d->info.caps |= DM_DEV_CAP_TX_TCP_TSO | DM_DEV_CAP_TX_TCP_TSO6;
     d->info.tso_max = DM_DEV_TSO_MAX_DEFAULT;
+    memif_fence_setup();
     if ((err = memif_ctl_open(d)) < 0) {
         free(d->scratch);
         free(d);

@@ -183,6 +183,7 @@ static void unmap_all(struct memif_dev *d)
     }
     d->rx_intr_fd = d->tx_intr_fd = -1;
     d->armed = false;
+    d->tx_room = 0;
 }
 
 /* Ends the connection (telling the peer why, when there is a reason) and
@@ -304,6 +305,7 @@ static void client_connected(struct memif_dev *d)
     uint16_t n = (uint16_t)(1u << d->log2_ring);
     d->ring_mask = (uint16_t)(n - 1);
     d->tx_cur = __atomic_load_n(&c2s->head, __ATOMIC_RELAXED);
+    d->tx_room = 0;
     d->rx_cur = __atomic_load_n(&s2c->tail, __ATOMIC_ACQUIRE);
     s2c->flags = MEMIF_RING_MASK_INT; /* we poll: no eventfd write per burst */
     __atomic_store_n(&s2c->head, (uint16_t)(d->rx_cur + n), __ATOMIC_RELEASE);
@@ -440,7 +442,7 @@ static const char *server_connect(struct memif_dev *d)
         __atomic_store_n(&ring[k]->tail, 0, __ATOMIC_RELAXED);
     }
     ring[RING_C2S]->flags = MEMIF_RING_MASK_INT; /* we poll */
-    d->rx_cur = d->tx_cur = 0;
+    d->rx_cur = d->tx_cur = d->tx_room = 0;
     d->rx_intr_fd = d->ring_fd[RING_C2S];
     d->tx_intr_fd = d->ring_fd[RING_S2C];
     ep_add(d, d->rx_intr_fd);

@@ -41,6 +41,7 @@ struct memif_dev {
     struct memif_ring *rx, *tx;  /* NULL unless MEMIF_UP */
     uint16_t rx_cur;             /* client: next S2C slot to read; server: next C2S slot */
     uint16_t tx_cur;             /* client: C2S head; server: S2C tail (ours to move) */
+    uint16_t tx_room;            /* slots from tx_cur we know we may fill (tx_room_now) */
     uint16_t ring_mask;
     bool server;
     uint32_t buf_size;           /* client: our buffers' size */
@@ -87,5 +88,9 @@ void memif_ctl_close(struct memif_dev *d); /* says DISCONNECT, unmaps, closes ev
 void memif_ctl_poll(struct memif_dev *d);
 /* The packet path found the peer's rings broken: disconnect it, saying why. */
 void memif_ctl_fail(struct memif_dev *d, const char *why);
+
+/* This process is registered for MEMBARRIER_CMD_GLOBAL_EXPEDITED: a
+ * burst's index store needs no fence (memif.c, memif_tx). */
+extern bool memif_asym_fence;
 
 #endif /* MEMIF_PRIV_H */
