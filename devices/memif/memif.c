@@ -95,10 +95,11 @@ static inline uint8_t *desc_buf(const struct memif_dev *d, const struct memif_de
  * membarrier(GLOBAL_EXPEDITED) there makes every CPU that runs a
  * registered process pass a barrier (the sender's index is then seen, or
  * the sender reads the flag after it), and a registered sender stores
- * with no fence. A peer that is not registered (DPDK's PMD, another
- * memif) keeps its own ways: DPDK's stores with release and reads the
- * flag unfenced, as before. Registered per process (a forked child is
- * not, and registers itself at its own open). */
+ * with no fence where the peer is ours (it names itself MEMIF_OUR_NAME:
+ * it makes that call). Toward another peer (DPDK's PMD, VPP) the store
+ * stays fenced; DPDK's own sender stores with release and reads the flag
+ * unfenced. Registered per process (a forked child is not, and registers
+ * itself at its own open). */
 bool memif_asym_fence;
 static pid_t memif_asym_pid;
 
@@ -560,7 +561,7 @@ static uint16_t memif_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
     if (slot != d->tx_cur && d->tx == r) {
         d->tx_cur = slot;
         uint16_t fl;
-        if (dm_likely(memif_asym_fence)) {
+        if (dm_likely(memif_asym_fence && d->peer_fences)) {
             /* The index out, then the flag read, with no fence of ours:
              * a sleeper's membarrier (memif_wait_arm) stands for it. A
              * locked store here waited for the frame's copy to drain

@@ -260,6 +260,7 @@ static void client_hello(struct memif_dev *d, const struct memif_msg *m)
     if (h->min_version > MEMIF_VERSION || h->max_version < MEMIF_VERSION)
         return teardown(d, "incompatible memif version", true);
     snprintf(d->peer_name, sizeof(d->peer_name), "%.*s", MEMIF_NAME_LEN, (const char *)h->name);
+    d->peer_fences = strcmp(d->peer_name, MEMIF_OUR_NAME) == 0;
     d->log2_ring = d->log2_cfg;
     if (h->max_log2_ring_size && h->max_log2_ring_size < d->log2_ring)
         d->log2_ring = h->max_log2_ring_size;
@@ -275,7 +276,7 @@ static void client_hello(struct memif_dev *d, const struct memif_msg *m)
     init.init.id = d->id;
     init.init.mode = MEMIF_MODE_ETHERNET;
     memcpy(init.init.secret, d->secret, strlen(d->secret));
-    snprintf((char *)init.init.name, sizeof(init.init.name), "demi");
+    snprintf((char *)init.init.name, sizeof(init.init.name), "%s", MEMIF_OUR_NAME);
     struct memif_msg reg = { .type = MEMIF_MSG_ADD_REGION };
     reg.add_region.index = 0;
     reg.add_region.size = d->reg[0].size;
@@ -391,7 +392,7 @@ static void server_accept(struct memif_dev *d)
         d->state = MEMIF_HANDSHAKE;
         snprintf(d->peer_name, sizeof(d->peer_name), "a client");
         struct memif_msg h = { .type = MEMIF_MSG_HELLO };
-        snprintf((char *)h.hello.name, sizeof(h.hello.name), "demi");
+        snprintf((char *)h.hello.name, sizeof(h.hello.name), "%s", MEMIF_OUR_NAME);
         h.hello.min_version = h.hello.max_version = MEMIF_VERSION;
         h.hello.max_region = MEMIF_REGIONS_MAX - 1;
         h.hello.max_c2s_ring = h.hello.max_s2c_ring = 0; /* one queue pair */
@@ -475,6 +476,7 @@ static bool server_msg(struct memif_dev *d, const struct memif_msg *m, int afd)
             bad = "incorrect secret";
         else
             snprintf(d->peer_name, sizeof(d->peer_name), "%.*s", MEMIF_NAME_LEN, (const char *)m->init.name);
+        d->peer_fences = strcmp(d->peer_name, MEMIF_OUR_NAME) == 0;
         break;
     case MEMIF_MSG_ADD_REGION:
         if (afd < 0)

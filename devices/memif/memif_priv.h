@@ -52,6 +52,7 @@ struct memif_dev {
     int64_t ctl_next_ns;         /* when the control socket is looked at next */
     int rx_intr_fd, tx_intr_fd;  /* eventfds of the rings: the peer's wake-ups, ours */
     bool armed;                  /* MASK_INT cleared on the ring we read: a sleep is coming */
+    bool peer_fences;            /* the peer is ours (MEMIF_OUR_NAME): its sleeps fence for us */
     struct memif_region reg[MEMIF_REGIONS_MAX];
     uint16_t nregions;
     uint64_t st[MEMIF_NST];
@@ -90,7 +91,11 @@ void memif_ctl_poll(struct memif_dev *d);
 void memif_ctl_fail(struct memif_dev *d, const char *why);
 
 /* This process is registered for MEMBARRIER_CMD_GLOBAL_EXPEDITED: a
- * burst's index store needs no fence (memif.c, memif_tx). */
+ * burst's index store needs no fence where the peer is ours (memif.c,
+ * memif_tx). */
 extern bool memif_asym_fence;
+/* Our name in HELLO and INIT: a peer that gives it calls membarrier before
+ * it sleeps (memif_wait_arm). */
+#define MEMIF_OUR_NAME "demi-mb"
 
 #endif /* MEMIF_PRIV_H */
