@@ -39,6 +39,23 @@ void dm_mem_name(void *p, size_t len, const char *name)
     (void)prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)p, len, (unsigned long)name);
 }
 
+void *dm_lazy_alloc(size_t len, const char *name)
+{
+    if (len == 0)
+        return NULL;
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    dm_mem_name(m, len, name);
+    return m;
+}
+
+void dm_lazy_free(void *p, size_t len)
+{
+    if (p)
+        munmap(p, len);
+}
+
 size_t dm_mem_resident(const void *p, size_t len)
 {
     if (!p || !len)
@@ -69,8 +86,8 @@ struct dm_bufpool *dm_bufpool_create(const char *name, uint32_t count, uint32_t 
     p->count = count;
     p->data_size = data_size;
     p->slot = data_size ? ((DM_BUF_HEADROOM + data_size + 63u) & ~63u) : 0;
-    p->hdrs = calloc(count, sizeof(struct dm_buf));
-    p->free = malloc(count * sizeof(uint32_t));
+    p->hdrs = dm_lazy_alloc((size_t)count * sizeof(struct dm_buf), "demi buffer headers");
+    p->free = dm_lazy_alloc((size_t)count * sizeof(uint32_t), "demi buffer headers");
     if (!p->hdrs || !p->free)
         goto fail;
     if (p->slot) {
@@ -102,8 +119,8 @@ void dm_bufpool_destroy(struct dm_bufpool *p)
         p->placed_release(p->placed_arg);
     else if (p->data)
         munmap(p->data, p->data_len);
-    free(p->hdrs);
-    free(p->free);
+    dm_lazy_free(p->hdrs, (size_t)p->count * sizeof(struct dm_buf));
+    dm_lazy_free(p->free, (size_t)p->count * sizeof(uint32_t));
     free(p);
 }
 

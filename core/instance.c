@@ -269,7 +269,7 @@ void dm_instance_destroy(struct dm_instance *inst)
     }
     if (inst->ops && inst->queues) {
         /* Close what the app left open, so the backend releases sockets. */
-        for (uint32_t i = 0; i < inst->max_queues; i++) {
+        for (uint32_t i = 0; i < inst->qfresh; i++) { /* (past it: never handed out) */
             struct dm_queue *q = inst->queues[i];
             if (!q)
                 continue;

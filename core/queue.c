@@ -18,14 +18,14 @@
 
 int dm_tables_init(struct dm_instance *inst, uint32_t max_queues, uint32_t max_ops)
 {
-    inst->queues = calloc(max_queues, sizeof(*inst->queues));
-    inst->qfree = malloc(max_queues * sizeof(uint32_t));
-    inst->optab = calloc(max_ops, sizeof(*inst->optab));
-    inst->opfree = malloc(max_ops * sizeof(uint32_t));
-    if (!inst->queues || !inst->qfree || !inst->optab || !inst->opfree)
-        return -ENOMEM;
     inst->max_queues = max_queues;
     inst->max_ops = max_ops;
+    inst->queues = dm_lazy_alloc((size_t)max_queues * sizeof(*inst->queues), "demi tables");
+    inst->qfree = dm_lazy_alloc((size_t)max_queues * sizeof(uint32_t), "demi tables");
+    inst->optab = dm_lazy_alloc((size_t)max_ops * sizeof(*inst->optab), "demi tables");
+    inst->opfree = dm_lazy_alloc((size_t)max_ops * sizeof(uint32_t), "demi tables");
+    if (!inst->queues || !inst->qfree || !inst->optab || !inst->opfree)
+        return -ENOMEM;
     /* Entries are handed out freed-last-first, then in increasing order
      * from the never-used rest (qds as fds), which is only touched when
      * reached: an instance per thread (the preload) costs what it uses,
@@ -47,11 +47,12 @@ size_t dm_tables_mem(const struct dm_instance *inst)
 
 void dm_tables_fini(struct dm_instance *inst)
 {
+    /* (entries past the fresh marks were never handed out: untouched) */
     if (inst->queues)
-        for (uint32_t i = 0; i < inst->max_queues; i++)
+        for (uint32_t i = 0; i < inst->qfresh; i++)
             free(inst->queues[i]);
     if (inst->optab)
-        for (uint32_t i = 0; i < inst->max_ops; i++) {
+        for (uint32_t i = 0; i < inst->opfresh; i++) {
             struct dm_op *op = &inst->optab[i];
             if (op->state != DM_OP_FREE) {
                 dm_buf_free(op->chain);
@@ -61,12 +62,14 @@ void dm_tables_fini(struct dm_instance *inst)
                     dm_buf_free(op->qr.qr_value.sga.sga_buf);
             }
         }
-    free(inst->queues);
-    free(inst->qfree);
-    free(inst->optab);
-    free(inst->opfree);
+    dm_lazy_free(inst->queues, (size_t)inst->max_queues * sizeof(*inst->queues));
+    dm_lazy_free(inst->qfree, (size_t)inst->max_queues * sizeof(uint32_t));
+    dm_lazy_free(inst->optab, (size_t)inst->max_ops * sizeof(*inst->optab));
+    dm_lazy_free(inst->opfree, (size_t)inst->max_ops * sizeof(uint32_t));
     inst->queues = NULL;
+    inst->qfree = NULL;
     inst->optab = NULL;
+    inst->opfree = NULL;
 }
 
 struct dm_queue *dm_queue_new(struct dm_instance *inst, int type)

@@ -96,6 +96,15 @@ struct dm_instance;
  * /proc/PID/maps), so that its memory is seen as ours, not the
  * application's heap. Best effort. */
 void dm_mem_name(void *p, size_t len, const char *name);
+/* Zeroed memory for a table that is used from its start up as it fills (a
+ * pool's headers and free list, the queue and op tables): an anonymous
+ * mapping, whose pages come when first touched whatever the allocator
+ * does. glibc's MALLOC_PERTURB_ (meson's test runner sets it) fills every
+ * malloc'd block, and every calloc'd one, at once: 22 ms an instance, all
+ * of it in memory, with every lock of the preload held. NULL when none;
+ * dm_lazy_free takes the same length. */
+void *dm_lazy_alloc(size_t len, const char *name);
+void dm_lazy_free(void *p, size_t len);
 /* Bytes of [p, p + len) that are in memory now (mincore), for the `mem.*`
  * gauges; 0 when the kernel cannot tell. Slow: only where stats are read. */
 size_t dm_mem_resident(const void *p, size_t len);
