@@ -22,7 +22,7 @@ static const char *const level_names[] = {"error", "warn", "info", "debug"};
 void dm_log_set_level(int level)
 {
     if (level >= DM_LOG_ERROR && level <= DM_LOG_DEBUG)
-        dm_log_level = level;
+        __atomic_store_n(&dm_log_level, level, __ATOMIC_RELAXED);
 }
 
 void dm_log_configure(const struct dm_config *cfg)

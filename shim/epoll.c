@@ -342,6 +342,8 @@ static struct shim_watch *watch_find(struct shim_epoll *ep, struct shim_sock *s,
 int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
     shim_lock();
+    if (op != EPOLL_CTL_DEL)
+        shim_dp_ahead(fd); /* (a fresh connection moves to this thread's instance below) */
     struct shim_obj *eo = shim_fd_get(epfd);
     struct shim_obj *so = shim_fd_get(fd);
     int r = 0;

@@ -178,6 +178,7 @@ static struct shim_sock *io_sock(int fd)
         shim_unlock();
     }
     shim_lock();
+    shim_dp_ahead(fd);
     if (!shim_rt.per_thread && shim_rt.dps)
         (void)shim_dp_mine(); /* the process's one instance: fast from now on */
     struct shim_obj *o = shim_fd_get(fd);

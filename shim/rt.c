@@ -361,8 +361,11 @@ void shim_cfg_load(void)
  * logged at info). Later ones (a thread's own): the first one's backend. */
 static int dp_create(const char *backend, struct dm_instance **out)
 {
-    static struct dm_config cfgs[SHIM_MAX_DPS]; /* instances may keep a pointer to theirs */
-    struct dm_config *cfg = &cfgs[shim_rt.ndps];
+    /* instances may keep a pointer to theirs: never freed (one a thread,
+     * SHIM_MAX_DPS at most, and made without the lock: shim_dp_prepare) */
+    struct dm_config *cfg = malloc(sizeof(*cfg));
+    if (!cfg)
+        return -ENOMEM;
     /* accepted connections receive nothing before their first pop, so one
      * can still move to the instance of the thread that serves it */
     *cfg = shim_env;
@@ -392,6 +395,42 @@ struct shim_ctr shim_ctr;
 static const char *const shim_ctr_names[] = { "epoll_kernel_asks", "poll_kernel_asks" };
 _Static_assert(sizeof(struct shim_ctr) / sizeof(uint64_t) == DM_ARRAY_SIZE(shim_ctr_names), "shim counter names");
 
+/* Instances made without the locks (shim_dp_prepare): this thread's, and
+ * those another thread made and then did not need (it took an exited
+ * thread's instance meanwhile), for the next thread that does. */
+static __thread struct dm_instance *tls_spare;
+static __thread uint32_t tls_spare_gen;
+static struct dm_instance *spare_pool[4];
+static unsigned nspare; /* process lock */
+
+static int dp_take_spare(struct dm_instance **out)
+{
+    if (tls_spare && tls_spare_gen == shim_rt.inst_gen) {
+        *out = tls_spare;
+        tls_spare = NULL;
+        return 0;
+    }
+    tls_spare = NULL; /* (a forked child's copy of the parent's: not ours to use or close) */
+    if (nspare) {
+        *out = spare_pool[--nspare];
+        return 0;
+    }
+    return -ENOENT;
+}
+
+static void dp_keep_spare(void)
+{
+    if (!tls_spare || tls_spare_gen != shim_rt.inst_gen) {
+        tls_spare = NULL;
+        return;
+    }
+    if (nspare < DM_ARRAY_SIZE(spare_pool))
+        spare_pool[nspare++] = tls_spare;
+    else
+        dm_instance_destroy(tls_spare);
+    tls_spare = NULL;
+}
+
 static struct shim_dp *dp_new(void)
 {
     struct shim_dp *first = dp_first();
@@ -407,7 +446,9 @@ static struct shim_dp *dp_new(void)
      * create meanwhile the kernel's. */
     if (!first)
         __atomic_store_n(&shim_rt.starting_tid, (int)gettid(), __ATOMIC_RELEASE);
-    int r = dp_create(first ? dm_instance_backend(first->inst) : NULL, &inst);
+    int r = first ? dp_take_spare(&inst) : -ENOENT;
+    if (r == -ENOENT)
+        r = dp_create(first ? dm_instance_backend(first->inst) : NULL, &inst);
     if (!first)
         __atomic_store_n(&shim_rt.starting_tid, 0, __ATOMIC_RELEASE);
     if (r < 0) {
@@ -510,6 +551,7 @@ struct shim_dp *shim_dp_mine(void)
             if (d->tid == 0) {
                 dp = d; /* its thread exited */
                 dp->tid = (int)gettid();
+                dp_keep_spare();
             }
     if (!dp && (!shim_rt.dps || (shim_rt.per_thread && shim_rt.ndps < SHIM_MAX_DPS)))
         dp = dp_new();
@@ -522,6 +564,36 @@ struct shim_dp *shim_dp_mine(void)
         (void)pthread_setspecific(dp_key, dp);
     }
     return dp;
+}
+
+void shim_dp_ahead(int fd)
+{
+    if (dm_likely(!shim_rt.per_thread) || shim_depth != 1 || !shim_locked_all() || shim_dp_fast() ||
+        (tls_spare && tls_spare_gen == shim_rt.inst_gen) || shim_rt.ndps >= SHIM_MAX_DPS || !shim_rt.inst)
+        return;
+    struct shim_obj *o = shim_fd_get(fd);
+    if (!o || o->kind != SHIM_KIND_SOCK)
+        return;
+    const struct shim_sock *s = (const struct shim_sock *)o;
+    /* a fresh connection moves to this thread's instance; a pending socket
+     * (a connect, a first datagram) is offloaded in it */
+    if (!(s->state == SHIM_OFFLOADED && s->fresh && s->inst_gen == shim_rt.inst_gen) && s->state != SHIM_PENDING)
+        return;
+    for (struct shim_dp *d = shim_rt.dps; d; d = d->next)
+        if (d->tid == 0)
+            return; /* an exited thread's, which this one takes (shim_dp_mine) */
+    char backend[32];
+    snprintf(backend, sizeof(backend), "%s", dm_instance_backend(shim_rt.inst));
+    uint32_t gen = shim_rt.inst_gen;
+    shim_unlock();
+    struct dm_instance *inst = NULL;
+    if (dp_create(backend, &inst) == 0) {
+        tls_spare = inst;
+        tls_spare_gen = gen;
+    }
+    shim_lock();
+    if (tls_spare && tls_spare_gen != shim_rt.inst_gen)
+        tls_spare = NULL; /* (a fork meanwhile: cannot be, the caller's thread made it) */
 }
 
 struct dm_instance *shim_instance(void)

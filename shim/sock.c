@@ -1310,6 +1310,7 @@ int shim_connect(int fd, const struct sockaddr *a, socklen_t len)
 {
     union dm_sockaddr dest;
     shim_lock();
+    shim_dp_ahead(fd); /* (a connect offloads the socket in this thread's instance) */
     SHIM_GET_SOCK(fd, s);
     int r;
     if (a && len >= sizeof(sa_family_t) && a->sa_family == AF_UNSPEC)

@@ -19,8 +19,11 @@ struct dm_config;
 void dm_log_configure(const struct dm_config *cfg);
 void dm_log_printf(int level, const char *module, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* (the level is read and set with relaxed atomics: instances are made in
+ * any thread, each applying DEMI_LOG, while others log) */
 #define dm_log(level, module, ...) \
-    do { if ((level) <= dm_log_level) dm_log_printf((level), (module), __VA_ARGS__); } while (0)
+    do { if ((level) <= __atomic_load_n(&dm_log_level, __ATOMIC_RELAXED)) \
+             dm_log_printf((level), (module), __VA_ARGS__); } while (0)
 #define DM_ERR(mod, ...)   dm_log(DM_LOG_ERROR, mod, __VA_ARGS__)
 #define DM_WARN(mod, ...)  dm_log(DM_LOG_WARN, mod, __VA_ARGS__)
 #define DM_INFO(mod, ...)  dm_log(DM_LOG_INFO, mod, __VA_ARGS__)
