@@ -361,8 +361,8 @@ void shim_cfg_load(void)
  * logged at info). Later ones (a thread's own): the first one's backend. */
 static int dp_create(const char *backend, struct dm_instance **out)
 {
-    /* instances may keep a pointer to theirs: never freed (one a thread,
-     * SHIM_MAX_DPS at most, and made without the lock: shim_dp_prepare) */
+    /* the instance keeps a copy; not a static one: instances are made
+     * without the lock too (shim_dp_ahead) */
     struct dm_config *cfg = malloc(sizeof(*cfg));
     if (!cfg)
         return -ENOMEM;
@@ -376,7 +376,9 @@ static int dp_create(const char *backend, struct dm_instance **out)
         dm_config_set(cfg, "DEMI_BACKEND", backend);
     else if (!dm_cfg_raw(&shim_env, DM_CFG_BACKEND))
         dm_config_set(cfg, "DEMI_BACKEND", SHIM_BACKENDS);
-    return dm_instance_create(cfg, out);
+    int r = dm_instance_create(cfg, out);
+    free(cfg);
+    return r;
 }
 
 /* The process's first instance (the list is newest first). */
@@ -395,7 +397,7 @@ struct shim_ctr shim_ctr;
 static const char *const shim_ctr_names[] = { "epoll_kernel_asks", "poll_kernel_asks" };
 _Static_assert(sizeof(struct shim_ctr) / sizeof(uint64_t) == DM_ARRAY_SIZE(shim_ctr_names), "shim counter names");
 
-/* Instances made without the locks (shim_dp_prepare): this thread's, and
+/* Instances made without the locks (shim_dp_ahead): this thread's, and
  * those another thread made and then did not need (it took an exited
  * thread's instance meanwhile), for the next thread that does. */
 static __thread struct dm_instance *tls_spare;
@@ -575,9 +577,15 @@ void shim_dp_ahead(int fd)
     if (!o || o->kind != SHIM_KIND_SOCK)
         return;
     const struct shim_sock *s = (const struct shim_sock *)o;
-    /* a fresh connection moves to this thread's instance; a pending socket
-     * (a connect, a first datagram) is offloaded in it */
-    if (!(s->state == SHIM_OFFLOADED && s->fresh && s->inst_gen == shim_rt.inst_gen) && s->state != SHIM_PENDING)
+    /* A fresh connection moves to this thread's instance; a pending socket
+     * (a connect, a first datagram) is offloaded in it, unless the rules
+     * keep it in the kernel: only where they offload everything (no
+     * DEMI_OFFLOAD rule: asked with no address, one never matches) is
+     * the instance sure to be wanted. */
+    const char *why;
+    if (!(s->state == SHIM_OFFLOADED && s->fresh && s->inst_gen == shim_rt.inst_gen) &&
+        !(s->state == SHIM_PENDING &&
+          shim_offload_decide_addr(shim_offload_rules, &shim_rt.cfg, s->type, NULL, NULL, &why)))
         return;
     for (struct shim_dp *d = shim_rt.dps; d; d = d->next)
         if (d->tid == 0)
@@ -592,8 +600,6 @@ void shim_dp_ahead(int fd)
         tls_spare_gen = gen;
     }
     shim_lock();
-    if (tls_spare && tls_spare_gen != shim_rt.inst_gen)
-        tls_spare = NULL; /* (a fork meanwhile: cannot be, the caller's thread made it) */
 }
 
 struct dm_instance *shim_instance(void)
