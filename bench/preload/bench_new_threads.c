@@ -75,12 +75,22 @@ static __attribute__((noreturn)) void serve(uint16_t p)
     }
 }
 
+/* A connection to the echo server; the first one waits (3 s at most) for
+ * the server to listen. */
 static int dial(void)
 {
-    int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    int s = -1, one = 1;
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)) < 0)
+    for (int tries = 0; s < 0 && tries < 300; tries++) {
+        s = socket(AF_INET, SOCK_STREAM, 0);
+        if (s >= 0 && connect(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
+            close(s);
+            s = -1;
+            usleep(10000);
+        }
+    }
+    if (s < 0)
         die("connect");
     setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     return s;
@@ -146,7 +156,6 @@ int main(int argc, char **argv)
         execl("/proc/self/exe", argv[0], "serve", ps, (char *)NULL);
         die("exec");
     }
-    usleep(300000);
     int s = dial();
     pthread_t pt, ts[MAX_NEW];
     pthread_create(&pt, NULL, pinger, &s);

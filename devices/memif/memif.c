@@ -489,6 +489,15 @@ static uint16_t tx_room_now(struct memif_dev *d, struct memif_ring *r, uint16_t 
     return room;
 }
 
+/* One packet into the ring at slot: the slots it took, 0 when room is
+ * short for it, < 0 when it was refused (tx_frame). */
+static int tx_one(struct memif_dev *d, struct memif_ring *r, struct dm_buf *p, uint16_t slot, uint16_t room)
+{
+    if (!room)
+        return 0;
+    return (p->ol_flags & DM_BUF_TX_TCP_SEG) ? tx_tso(d, r, p, slot, room) : tx_frame(d, r, p, slot, room, d->scratch);
+}
+
 static uint16_t memif_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
 {
     struct memif_dev *d = dev->priv;
@@ -509,28 +518,19 @@ static uint16_t memif_tx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
     uint16_t i;
     uint64_t frames = 0;
     for (i = 0; i < n; i++) {
-        if (!room && !fresh) {
-            if ((room = tx_room_now(d, r, slot)) == UINT16_MAX)
-                break;
-            fresh = true;
-        }
-        if (!room)
-            break;
         struct dm_buf *p = pkts[i];
         if (dm_unlikely((p->pkt_len > d->max_frame && !(p->ol_flags & DM_BUF_TX_TCP_SEG)) || p->pkt_len < 14)) {
             d->st[MEMIF_ST_TX_BAD]++;
             dm_buf_free(p);
             continue;
         }
-        int k = (p->ol_flags & DM_BUF_TX_TCP_SEG) ? tx_tso(d, r, p, slot, room)
-                                                  : tx_frame(d, r, p, slot, room, d->scratch);
+        int k = tx_one(d, r, p, slot, room);
         if (k == 0 && !fresh) {
             /* it needs more slots than we knew of: look again */
             if ((room = tx_room_now(d, r, slot)) == UINT16_MAX)
                 break;
             fresh = true;
-            k = room == 0 ? 0 : (p->ol_flags & DM_BUF_TX_TCP_SEG) ? tx_tso(d, r, p, slot, room)
-                                                  : tx_frame(d, r, p, slot, room, d->scratch);
+            k = tx_one(d, r, p, slot, room);
         }
         if (k == 0)
             break;
