@@ -191,6 +191,9 @@ int dm_instance_create(const struct dm_config *cfg, struct dm_instance **out)
         dm_config_init(&inst->cfg);
     cfg = &inst->cfg;
     dm_log_configure(cfg);
+    int clk; /* DEMI_CLOCK's choices: auto, tsc, sys */
+    if (dm_cfg_raw(cfg, DM_CFG_CLOCK) && dm_cfg_enum(cfg, DM_CFG_CLOCK, &clk) == 0 && clk == 2)
+        dm_clock_use_sys();
     /* One policy for a bad value anywhere: this instance does not start
      * (each was reported with its variable and what is accepted). */
     if ((rc = dm_config_check(cfg)) < 0)

@@ -108,14 +108,14 @@ bool dpdk_mp_owner_alive(const struct dpdk_mp_queue *e)
  * then taken from it. */
 static void adopter_wait(struct dpdk_mp_queue *e, uint16_t port, int q)
 {
-    int64_t end = dm_clock_ns() + DM_NS_PER_S;
+    int64_t end = dm_clock_ns_sys() + DM_NS_PER_S;
     int32_t a;
     /* our pid store, then their adopter load; the poller does the
      * reverse (adopt_scan): with a full fence on each side, one of the
      * two sees the other */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     while ((a = __atomic_load_n(&e->adopter, __ATOMIC_ACQUIRE)) != 0) {
-        if (dm_clock_ns() > end || (kill(a, 0) != 0 && errno == ESRCH)) {
+        if (dm_clock_ns_sys() > end || (kill(a, 0) != 0 && errno == ESRCH)) {
             if (__atomic_compare_exchange_n(&e->adopter, &a, 0, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
                 DM_WARN("dpdk", "port %u queue %d: pid %d polled it and did not let go: taken", port, q, a);
             continue;
@@ -141,7 +141,7 @@ static int claim_queue(struct dpdk_mp_shm *shm, uint16_t port)
                 continue;
             e->start_time = st;
             e->listening = 0;
-            __atomic_store_n(&e->claim_ns, dm_clock_ns(), __ATOMIC_RELAXED);
+            __atomic_store_n(&e->claim_ns, dm_clock_ns_sys(), __ATOMIC_RELAXED);
             e->claims++;
             if (old != 0)
                 DM_WARN("dpdk", "port %u queue %d: its owner (pid %d) is gone: reclaimed", port, i, old);
@@ -176,8 +176,8 @@ int dpdk_mp_attach(struct dpdk_dev *d, uint16_t port, int64_t wait_ms)
          * processes meanwhile: forward_stray in stacks/inet). */
         DM_WARN("dpdk", "port %u: all %u queues are held by live processes: waiting up to %lld ms for one "
                         "(DEMI_DPDK_CLAIM_WAIT_MS)", port, shm->nb_queues, (long long)wait_ms);
-        int64_t end = dm_clock_ns() + wait_ms * DM_NS_PER_MS;
-        while (q < 0 && dm_clock_ns() < end) {
+        int64_t end = dm_clock_ns_sys() + wait_ms * DM_NS_PER_MS;
+        while (q < 0 && dm_clock_ns_sys() < end) {
             struct timespec ts = { 0, 10 * DM_NS_PER_MS };
             nanosleep(&ts, NULL);
             q = claim_queue(shm, port);
@@ -450,7 +450,7 @@ bool dpdk_mp_peers_starting(const struct dpdk_dev *d)
     const struct dpdk_mp_shm *shm = d->shm;
     if (!shm)
         return false;
-    int64_t now = dm_clock_ns();
+    int64_t now = dm_clock_ns_sys();
     for (int q = 0; q < shm->nb_queues; q++) {
         const struct dpdk_mp_queue *e = &shm->q[q];
         if (__atomic_load_n(&e->pid, __ATOMIC_ACQUIRE) != 0 && !__atomic_load_n(&e->listening, __ATOMIC_RELAXED) &&

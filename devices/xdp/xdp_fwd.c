@@ -145,7 +145,7 @@ int xdp_fwd_map(struct xdp_fwd *f, int map_fd, uint32_t nqueues)
 void xdp_fwd_waiting(struct xdp_fwd *f)
 {
     if (f->base)
-        __atomic_store_n(&hdr_of(f, 0)->waiting_ns, dm_clock_ns(), __ATOMIC_RELAXED);
+        __atomic_store_n(&hdr_of(f, 0)->waiting_ns, dm_clock_ns_sys(), __ATOMIC_RELAXED);
 }
 
 int xdp_fwd_open(struct xdp_fwd *f, uint32_t q, int xsk_fd)
@@ -179,7 +179,7 @@ int xdp_fwd_open(struct xdp_fwd *f, uint32_t q, int xsk_fd)
     memcpy(h->wake_name, name, sizeof(h->wake_name));
     h->pidns = f->pidns;
     h->listening = 0;
-    h->claim_ns = dm_clock_ns();
+    h->claim_ns = dm_clock_ns_sys();
     h->magic = XDP_FWD_MAGIC;
     __atomic_store_n(&h->pid, me, __ATOMIC_RELEASE);
     q_unlock(h);
@@ -263,7 +263,7 @@ int xdp_fwd_send(struct xdp_fwd *f, uint32_t len, void (*copy)(void *arg, uint8_
      * buffers): woken, and a moment for it, then dropped, as by a full
      * NIC queue: the sender retransmits. */
     for (int64_t until = 0; tail - __atomic_load_n(&h->head, __ATOMIC_ACQUIRE) >= XDP_FWD_SLOTS;) {
-        int64_t now = dm_clock_ns();
+        int64_t now = dm_clock_ns_sys();
         if (!until && now < f->slow_until[to]) {
             until = now;
         } else if (!until) {
@@ -301,7 +301,7 @@ bool xdp_fwd_peers_starting(const struct xdp_fwd *f)
 {
     if (!f->me)
         return false;
-    int64_t now = dm_clock_ns();
+    int64_t now = dm_clock_ns_sys();
     if (now - __atomic_load_n(&hdr_of(f, 0)->waiting_ns, __ATOMIC_RELAXED) < XDP_FWD_WAIT_GRACE)
         return true; /* a worker waits for a queue (at a reload, for an old one's) */
     for (uint32_t q = 0; q < f->nq; q++) {

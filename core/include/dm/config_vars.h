@@ -31,6 +31,11 @@
       "`posix` for the native API, `uring,posix` for the preload.")                            \
     X(LOG, ENUM, "warn", 0, 0, "error|warn|info|debug|warning", NULL, "core",                                       \
       "Log level (`warning` = `warn`). `debug` explains every offload decision of the preload.")                  \
+    X(CLOCK, ENUM, "auto", 0, 0, "auto|tsc|sys",                                                                    \
+      "`tsc` where the kernel's clocksource is `tsc`, else `sys`", "core",                                          \
+      "The datapath's clock, read several times per round trip: `tsc` scales the TSC to `CLOCK_MONOTONIC` "       \
+      "(11 ns a read here; core/clock.c), `sys` reads `CLOCK_MONOTONIC` (29 ns). Read once a process; "            \
+      "`tsc` where the kernel does not keep time with the TSC is taken as `sys`.")                                  \
     X(STRICT, BOOL, "0", 0, 0, NULL, NULL, "core",                                                                 \
       "`1`: a datapath that cannot start is fatal (the preload exits with a message) instead of falling back: "   \
       "no next backend of a `DEMI_BACKEND` list, no kernel sockets.")                                              \
