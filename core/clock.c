@@ -41,11 +41,14 @@
 
 const struct dm_tsc_scale *dm_tsc;
 
-enum { CAL_UNKNOWN, CAL_RUNNING, CAL_SCALED, CAL_DONE, CAL_OFF };
+#define CLOCK_RETRY_NS  DM_NS_PER_MS /* between tries at a clean pair */
+
+enum { CAL_UNKNOWN, CAL_FIRST, CAL_RUNNING, CAL_SCALED, CAL_DONE, CAL_OFF };
 static int cal_phase; /* CAL_*, changed under cal_busy */
 static int cal_busy;  /* one thread calibrates; the others read the system clock */
 static uint64_t cal_tsc; /* the first good pair */
 static int64_t cal_ns;
+static int64_t cal_tried_ns; /* the last try at a pair */
 static struct dm_tsc_scale scales[2]; /* the first scale, the refined one */
 
 /* Raw syscalls: the preload interposes read and close. */
@@ -94,13 +97,21 @@ static int calibrate(int phase, int64_t now)
 {
     uint64_t t;
     int64_t ns;
+    if (phase == CAL_UNKNOWN)
+        return clocksource_is_tsc() ? CAL_FIRST : CAL_OFF;
+    /* a busy machine (or valgrind) spoils pairs: a try a millisecond
+     * (the refinement's own bound moves on instead, below) */
+    if (phase != CAL_SCALED && now - cal_tried_ns < CLOCK_RETRY_NS)
+        return phase;
     switch (phase) {
-    case CAL_UNKNOWN:
-        if (!clocksource_is_tsc())
-            return CAL_OFF;
-        return read_pair(&cal_tsc, &cal_ns) ? CAL_RUNNING : CAL_UNKNOWN;
+    case CAL_FIRST:
+        cal_tried_ns = now;
+        return read_pair(&cal_tsc, &cal_ns) ? CAL_RUNNING : CAL_FIRST;
     case CAL_RUNNING:
-        if (now - cal_ns < CLOCK_CALIB_NS || !read_pair(&t, &ns))
+        if (now - cal_ns < CLOCK_CALIB_NS)
+            return phase;
+        cal_tried_ns = now;
+        if (!read_pair(&t, &ns))
             return phase;
         scales[0] = (struct dm_tsc_scale){.t0 = t, .ns0 = ns, .mult = scale_to(t, ns)};
         if (!scales[0].mult)

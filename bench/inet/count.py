@@ -1,0 +1,73 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""bench/inet/count.py BUILD_DIR [TOP]: instructions per 64 B echo round trip
+on the loop device, counted by callgrind (valgrind): the one figure of the
+stack's cost that this VM's moods do not move (its timings move 2-3x from one
+process start to the next).
+
+Runs bench_inet ONLY=rtt at two iteration counts and takes the difference,
+so that setup, teardown and the final sort of the samples cancel out; prints
+the total per round trip (two segments, two pushes, two pops, both sides'
+polls) and the TOP functions (default 25) by their own instructions per
+round trip. With LTO (the default build), functions inlined into others
+count in their callers.
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+LOW, HIGH = 10000, 30000
+
+
+def run(bench, n, out):
+    env = dict(os.environ, ONLY="rtt")
+    r = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out, bench, str(n), "0"],
+                       env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit("bench_inet under callgrind failed:\n" + r.stderr[-2000:])
+
+
+def self_costs(out):
+    r = subprocess.run(["callgrind_annotate", "--auto=no", "--threshold=100", out], capture_output=True, text=True)
+    costs, total = {}, 0
+    for line in r.stdout.splitlines():
+        m = re.match(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(\S+)", line)
+        if not m:
+            continue
+        v, name = int(m.group(1).replace(",", "")), m.group(2)
+        if name == "PROGRAM":
+            total = v
+            continue
+        fn = name.split(":")[-1]
+        costs[fn] = costs.get(fn, 0) + v
+    return total, costs
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    build, top = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 25
+    bench = os.path.join(build, "bench", "inet", "bench_inet")
+    if not os.access(bench, os.X_OK):
+        sys.exit("missing " + bench + ": build first")
+    with tempfile.TemporaryDirectory() as tmp:
+        lo, hi = os.path.join(tmp, "lo.out"), os.path.join(tmp, "hi.out")
+        run(bench, LOW, lo)
+        run(bench, HIGH, hi)
+        tlo, clo = self_costs(lo)
+        thi, chi = self_costs(hi)
+    n = HIGH - LOW
+    print("instructions per 64 B echo round trip (loop device, bench_inet ONLY=rtt, callgrind): %d" %
+          round((thi - tlo) / n))
+    rows = sorted(((chi.get(k, 0) - clo.get(k, 0)) / n, k) for k in set(clo) | set(chi))
+    rows.reverse()
+    print("| function | instructions per round trip |")
+    print("|---|--:|")
+    for v, k in rows[:top]:
+        print("| %s | %d |" % (k, round(v)))
+
+
+if __name__ == "__main__":
+    main()
