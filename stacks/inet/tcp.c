@@ -608,7 +608,6 @@ void tcp_deliver(struct tcp_pcb *p)
 /* Admits pushes waiting for send-buffer space. */
 void tcp_fill_sndq(struct tcp_pcb *p)
 {
-    struct inet_stack *st = p->st;
     if (!p->q)
         return;
     struct dm_op *op;
@@ -618,32 +617,31 @@ void tcp_fill_sndq(struct tcp_pcb *p)
             dm_op_fail(op, p->err ? p->err : EPIPE);
             continue;
         }
-        /* Slices first, so a failure leaves nothing half queued. */
-        struct dm_buf *first = NULL, *last = NULL;
+        /* The op's chain is its own (references to the application's
+         * buffers, or copies): its segments move into the send queue as
+         * they are, each on its own, instead of a slice of each. */
+        struct dm_buf *first = NULL, *last = NULL, *seg = op->chain;
         uint32_t seq = p->snd_end, n = 0;
-        bool fail = false;
-        for (struct dm_buf *seg = op->chain; seg; seg = seg->next) {
-            if (!seg->len)
+        op->chain = NULL;
+        while (seg) {
+            struct dm_buf *next = seg->next;
+            seg->next = NULL;
+            if (!seg->len) {
+                dm_buf_free_seg(seg);
+                seg = next;
                 continue;
-            struct dm_buf *s = dm_buf_slice(st->inst, seg, 0, seg->len);
-            if (!s) {
-                fail = true;
-                break;
             }
-            s->next = NULL;
-            s->udata = seq;
+            seg->pkt_len = seg->len;
+            seg->nb_segs = 1;
+            seg->udata = seq;
             seq += seg->len;
             n += seg->len;
             if (last)
-                last->next = s;
+                last->next = seg;
             else
-                first = s;
-            last = s;
-        }
-        if (fail) {
-            free_chain_list(&first, &last, false);
-            st->tcp_st.tx_nobuf++;
-            break; /* retried when buffers come back (next ACK / timer) */
+                first = seg;
+            last = seg;
+            seg = next;
         }
         if (first) {
             if (p->sndq_tail)
