@@ -163,9 +163,15 @@ static void copy_payload(uint8_t *dst, struct dm_buf *seg, uint32_t off, uint32_
     }
 }
 
+/* Payloads up to this size are copied behind the headers even where the
+ * device takes chains: a 64 B copy costs less than a slice (a header
+ * taken, a reference, a free at completion) and a second segment for the
+ * device to walk, as Linux copies small sends into an skb's linear part. */
+#define INET_TX_COPY_MAX 256u
+
 int inet_attach_payload(struct inet_stack *st, struct dm_buf *hdr, struct dm_buf *seg, uint32_t off, uint32_t len)
 {
-    if (!st->tx_multiseg) {
+    if (!st->tx_multiseg || (len <= INET_TX_COPY_MAX && dm_buf_tailroom(hdr) >= len)) {
         uint8_t *d = dm_buf_append(hdr, len);
         if (!d)
             return -ENOBUFS;
