@@ -8,8 +8,9 @@ process start to the next).
 Runs bench_inet ONLY=rtt at two iteration counts and takes the difference,
 so that setup, teardown and the final sort of the samples cancel out; prints
 the total per round trip (two segments, two pushes, two pops, both sides'
-polls) and the TOP functions (default 25) by their own instructions per
-round trip. With LTO (the default build), functions inlined into others
+polls), by stage of the packet path (bench/dpdk/stages.py's, as
+bench/dpdk/profile.sh reports them from perf) and for the TOP functions
+(default 25), each by its own instructions per round trip. With LTO (the default build), functions inlined into others
 count in their callers.
 
 Under valgrind the run is slow enough for a delayed-ACK timer to fire now
@@ -34,20 +35,36 @@ def run(bench, n, out):
         sys.exit("bench_inet under callgrind failed:\n" + r.stderr[-2000:])
 
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "dpdk"))
+from stages import classify  # noqa: E402  (the stages of bench/dpdk/profile.sh)
+
+
 def self_costs(out):
+    """Total instructions and {(function, dso): own instructions}."""
     r = subprocess.run(["callgrind_annotate", "--auto=no", "--threshold=100", out], capture_output=True, text=True)
     costs, total = {}, 0
     for line in r.stdout.splitlines():
-        m = re.match(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(\S+)", line)
+        m = re.match(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(\S+)(?:\s+\[(.*)\])?", line)
         if not m:
             continue
-        v, name = int(m.group(1).replace(",", "")), m.group(2)
+        v, name, dso = int(m.group(1).replace(",", "")), m.group(2), m.group(3) or ""
         if name == "PROGRAM":
             total = v
             continue
         fn = name.split(":")[-1]
-        costs[fn] = costs.get(fn, 0) + v
+        costs[(fn, dso)] = costs.get((fn, dso), 0) + v
     return total, costs
+
+
+def stage_of(fn, dso):
+    """A stage of bench/dpdk/stages.py; LTO's and GCC's clone suffixes
+    (.lto_priv.0, .constprop.0, .isra.0, .part.0) dropped first."""
+    base = fn.split(".")[0].split("'")[0]
+    if base in ("main", "wait2", "reap", "push64", "poll2", "cmp64", "report"):
+        return "the benchmark (its loop, the final sort)"
+    if "libc" in dso and base.startswith("msort"):
+        return "the benchmark (its loop, the final sort)"
+    return classify(os.path.basename(dso), base)
 
 
 def main():
@@ -74,10 +91,21 @@ def main():
           "(fewest of %d runs; the most: %d)" % (round(per_rt), runs, round(tries[-1][0])))
     rows = sorted(((chi.get(k, 0) - clo.get(k, 0)) / n, k) for k in set(clo) | set(chi))
     rows.reverse()
-    print("| function | instructions per round trip |")
+    stages = {}
+    for v, (fn, dso) in rows:
+        st = stage_of(fn, dso)
+        stages[st] = stages.get(st, 0) + v
+    print("| stage | instructions per round trip |")
     print("|---|--:|")
-    for v, k in rows[:top]:
-        print("| %s | %d |" % (k, round(v)))
+    for st, v in sorted(stages.items(), key=lambda x: -x[1]):
+        if round(v):
+            print("| %s | %d |" % (st, round(v)))
+    if top:
+        print()
+        print("| function | instructions per round trip |")
+        print("|---|--:|")
+        for v, (fn, _) in rows[:top]:
+            print("| %s | %d |" % (fn, round(v)))
 
 
 if __name__ == "__main__":
