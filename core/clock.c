@@ -23,7 +23,9 @@
  * another architecture) dm_clock_ns stays clock_gettime.
  *
  * Readers see a scale through one pointer, never one being written: the
- * first scale and the refined one are separate records.
+ * first scale and the refined one are separate records. A TSC found
+ * behind the anchor (reset by a suspend, which servers do not do) turns
+ * the scale off for good.
  *
  * Stamps that other processes compare (devices/xdp, devices/dpdk shared
  * tables) use dm_clock_ns_sys. DEMI_CLOCK=sys keeps clock_gettime (to
@@ -156,6 +158,17 @@ int64_t dm_clock_ns_slow(void)
 
 int64_t dm_clock_ns_refine(const struct dm_tsc_scale *s, uint64_t t)
 {
+    int64_t behind = (int64_t)(s->t0 - t);
+    if (behind > 0) {
+        /* A read a few ticks before the anchor (another CPU's TSC, an
+         * rdtsc run early) is the anchor's time, near enough; a TSC that
+         * went back a millisecond or more (a suspend and resume can
+         * reset it) leaves the scale meaning nothing. */
+        if (behind < (int64_t)(((unsigned __int128)DM_NS_PER_MS << 32) / s->mult))
+            return s->ns0;
+        dm_clock_use_sys();
+        return dm_clock_ns_sys();
+    }
     int64_t v = dm_tsc_scale_at(s, t);
 #if defined(__x86_64__)
     if (__atomic_exchange_n(&cal_busy, 1, __ATOMIC_ACQUIRE))

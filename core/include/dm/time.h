@@ -49,7 +49,9 @@ static inline int64_t dm_clock_ns(void)
     const struct dm_tsc_scale *s = __atomic_load_n(&dm_tsc, __ATOMIC_ACQUIRE);
     if (s) {
         uint64_t t = __builtin_ia32_rdtsc();
-        if ((int64_t)(t - s->t0) < __atomic_load_n(&s->refine_ticks, __ATOMIC_RELAXED))
+        /* one unsigned compare: past the refinement, or a TSC behind the
+         * anchor (reset by a suspend): the slow path sorts it out */
+        if (t - s->t0 < (uint64_t)__atomic_load_n(&s->refine_ticks, __ATOMIC_RELAXED))
             return dm_tsc_scale_at(s, t);
         return dm_clock_ns_refine(s, t);
     }

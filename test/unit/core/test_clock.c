@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The datapath's clock (core/clock.c): once the TSC is scaled, it keeps
  * to CLOCK_MONOTONIC and never runs backwards on a thread, also when the
- * scale is refined; where the kernel's clocksource is not the TSC, it is
- * CLOCK_MONOTONIC; DEMI_CLOCK=sys turns the TSC off from the next read. */
+ * scale is refined; a TSC that went back turns it off; where the kernel's
+ * clocksource is not the TSC, it is CLOCK_MONOTONIC; DEMI_CLOCK=sys turns
+ * the TSC off from the next read. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -92,6 +93,35 @@ static void test_clock_refined_without_a_step(void **state)
     assert_true(c > s0 - 100 * DM_NS_PER_US && c < s1 + 100 * DM_NS_PER_US);
 }
 
+/* A TSC behind the anchor: a few ticks (another CPU, an early rdtsc) read
+ * as the anchor's time; a millisecond or more (a reset by a suspend) turns
+ * the scale off for good, and the reads are CLOCK_MONOTONIC's again. */
+static void test_clock_tsc_behind_the_anchor(void **state)
+{
+    (void)state;
+#if defined(__x86_64__)
+    read_past_calibration();
+    const struct dm_tsc_scale *cur = scale_now();
+    if (!cur) {
+        print_message("the kernel does not keep time with the TSC here: nothing to test\n");
+        return;
+    }
+    uint64_t now = __builtin_ia32_rdtsc();
+    uint64_t ms = (uint64_t)(((unsigned __int128)DM_NS_PER_MS << 32) / cur->mult);
+    struct dm_tsc_scale s = *cur;
+    s.t0 = now + 100;
+    s.ns0 = 12345;
+    assert_int_equal(dm_clock_ns_refine(&s, now), 12345);
+    assert_ptr_equal(scale_now(), cur); /* still on */
+    s.t0 = now + 5 * ms;
+    int64_t s0 = dm_clock_ns_sys(), c = dm_clock_ns_refine(&s, now), s1 = dm_clock_ns_sys();
+    assert_true(c >= s0 && c <= s1);
+    assert_null(scale_now());
+    read_past_calibration(); /* and it stays off */
+    assert_null(scale_now());
+#endif
+}
+
 static void test_clock_sys_on_request(void **state)
 {
     (void)state;
@@ -109,6 +139,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_clock_keeps_to_monotonic),
         cmocka_unit_test(test_clock_refined_without_a_step),
+        cmocka_unit_test(test_clock_tsc_behind_the_anchor),
         cmocka_unit_test(test_clock_sys_on_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
