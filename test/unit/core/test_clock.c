@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 #include "dm/time.h"
 
@@ -35,6 +37,15 @@ static void read_past_calibration(void)
 {
     int64_t t0 = dm_clock_ns_sys();
     while (!scale_now() && dm_clock_ns_sys() - t0 < 5 * DM_NS_PER_S)
+        (void)dm_clock_ns();
+}
+
+/* Reads for ms milliseconds: past the millisecond between tries at a pair,
+ * so a scale that could come back would. */
+static void read_for(int64_t ms)
+{
+    int64_t t0 = dm_clock_ns_sys();
+    while (dm_clock_ns_sys() - t0 < ms * DM_NS_PER_MS)
         (void)dm_clock_ns();
 }
 
@@ -117,21 +128,30 @@ static void test_clock_tsc_behind_the_anchor(void **state)
     int64_t s0 = dm_clock_ns_sys(), c = dm_clock_ns_refine(&s, now), s1 = dm_clock_ns_sys();
     assert_true(c >= s0 && c <= s1);
     assert_null(scale_now());
-    read_past_calibration(); /* and it stays off */
+    read_for(100); /* and it stays off */
     assert_null(scale_now());
 #endif
 }
 
+/* DEMI_CLOCK=sys on a live scale, in a child: once off, the scale stays
+ * off for the process, and the test after this one needs it on. */
 static void test_clock_sys_on_request(void **state)
 {
     (void)state;
     read_past_calibration();
-    dm_clock_use_sys();
-    assert_null(scale_now());
-    read_past_calibration(); /* and it stays off */
-    assert_null(scale_now());
-    int64_t s0 = dm_clock_ns_sys(), c = dm_clock_ns(), s1 = dm_clock_ns_sys();
-    assert_true(c >= s0 && c <= s1);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dm_clock_use_sys();
+        bool ok = scale_now() == NULL;
+        read_for(100); /* and it stays off */
+        ok = ok && scale_now() == NULL;
+        int64_t s0 = dm_clock_ns_sys(), c = dm_clock_ns(), s1 = dm_clock_ns_sys();
+        _exit(ok && c >= s0 && c <= s1 ? 0 : 1);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
 int main(void)
@@ -139,8 +159,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_clock_keeps_to_monotonic),
         cmocka_unit_test(test_clock_refined_without_a_step),
-        cmocka_unit_test(test_clock_tsc_behind_the_anchor),
         cmocka_unit_test(test_clock_sys_on_request),
+        cmocka_unit_test(test_clock_tsc_behind_the_anchor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
