@@ -40,10 +40,9 @@
 #define CLOCK_CALIB_NS  (50 * DM_NS_PER_MS)
 #define CLOCK_REFINE_NS (2 * DM_NS_PER_S)
 #define CLOCK_PAIR_NS   1000
+#define CLOCK_RETRY_NS  DM_NS_PER_MS /* between tries at a clean pair */
 
 const struct dm_tsc_scale *dm_tsc;
-
-#define CLOCK_RETRY_NS  DM_NS_PER_MS /* between tries at a clean pair */
 
 enum { CAL_UNKNOWN, CAL_FIRST, CAL_RUNNING, CAL_SCALED, CAL_DONE, CAL_OFF };
 static int cal_phase; /* CAL_*, changed under cal_busy */
