@@ -83,6 +83,7 @@ struct dm_queue *dm_queue_new(struct dm_instance *inst, int type)
     q->qd = DEMI_QD_BASE + (int)idx;
     q->type = type;
     q->inst = inst;
+    q->pop_segs = 1;
     dm_list_init(&q->ops);
     inst->queues[idx] = q;
     inst->ctr.queues_opened++;
@@ -264,6 +265,7 @@ void dm_op_complete_accept(struct dm_op *op, struct dm_queue *newq, const struct
 {
     op->qr.qr_value.ares.qd = newq->qd;
     newq->domain = op->q->domain; /* the listener's */
+    newq->pop_segs = op->q->pop_segs;
     if (peer)
         memcpy(&op->qr.qr_value.ares.addr6, peer, dm_addr_len(peer));
     op_done(op, DEMI_OPC_ACCEPT, 0);

@@ -329,11 +329,41 @@ int dm_pop(struct dm_instance *inst, demi_qtoken_t *qt, int qd)
     return start_op(inst, q, DEMI_OPC_POP, qt, NULL, NULL);
 }
 
+/* SOL_DEMI: options of the queue API itself, the same on every backend. */
+static int demi_opt_set(struct dm_queue *q, int name, const void *val, socklen_t len)
+{
+    if (name != DEMI_SO_POP_SEGS)
+        return -ENOPROTOOPT;
+    int v;
+    if (len < (socklen_t)sizeof(v))
+        return -EINVAL;
+    memcpy(&v, val, sizeof(v));
+    if (v < 1 || v > DEMI_SGARRAY_MAXSIZE)
+        return -EINVAL;
+    q->pop_segs = (uint8_t)v;
+    return 0;
+}
+
+static int demi_opt_get(struct dm_queue *q, int name, void *val, socklen_t *len)
+{
+    if (name != DEMI_SO_POP_SEGS)
+        return -ENOPROTOOPT;
+    if ((int)*len < 0)
+        return -EINVAL;
+    int v = (int)dm_queue_pop_segs(q);
+    /* as Linux's int options: copy what fits */
+    memcpy(val, &v, DM_MIN((size_t)*len, sizeof(v)));
+    *len = (socklen_t)DM_MIN((size_t)*len, sizeof(v));
+    return 0;
+}
+
 int dm_setsockopt(struct dm_instance *inst, int qd, int level, int name, const void *val, socklen_t len)
 {
     GET_QUEUE(inst, qd, q);
     if (!val)
         return -EFAULT;
+    if (level == SOL_DEMI)
+        return demi_opt_set(q, name, val, len);
     if (!inst->ops->setsockopt)
         return -ENOPROTOOPT;
     return inst->ops->setsockopt(inst->st, q, level, name, val, len);
@@ -344,6 +374,8 @@ int dm_getsockopt(struct dm_instance *inst, int qd, int level, int name, void *v
     GET_QUEUE(inst, qd, q);
     if (!val || !len)
         return -EFAULT;
+    if (level == SOL_DEMI)
+        return demi_opt_get(q, name, val, len);
     if (!inst->ops->getsockopt)
         return -ENOPROTOOPT;
     return inst->ops->getsockopt(inst->st, q, level, name, val, len);

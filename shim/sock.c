@@ -533,6 +533,12 @@ static int activate_socket(struct shim_sock *s, int fd, struct dm_instance *inst
     }
     s->qd = qd;
     (void)dm_setsockopt(inst, qd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (s->type == SOCK_STREAM) {
+        /* recv copies out of every segment of a pop (sga_copy): take up to
+         * all a burst brought in one pop rather than one per packet */
+        int segs = DEMI_SGARRAY_MAXSIZE;
+        (void)dm_setsockopt(inst, qd, SOL_DEMI, DEMI_SO_POP_SEGS, &segs, sizeof(segs));
+    }
     sock_replay_opts(s, -1);
     return 0;
 }

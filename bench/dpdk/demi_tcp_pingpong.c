@@ -203,6 +203,13 @@ int main(int argc, char **argv)
             fprintf(stderr, "bind/listen: %s\n", strerror(rc));
             return 1;
         }
+        /* serve() reads every segment of a pop: take up to 8 at a time
+         * (POP_SEGS=1: one, as apps written for Demikernel read them) */
+        int segs = getenv("POP_SEGS") ? atoi(getenv("POP_SEGS")) : DEMI_SGARRAY_MAXSIZE;
+        if ((rc = demi_setsockopt(qd, SOL_DEMI, DEMI_SO_POP_SEGS, &segs, sizeof(segs))) != 0) {
+            fprintf(stderr, "DEMI_SO_POP_SEGS: %s\n", strerror(rc));
+            return 1;
+        }
         fprintf(stderr, "server listening on %s:%d\n", addr, port);
         do {
             if (demi_accept(&qt, qd) != 0)

@@ -372,6 +372,10 @@ void tcp_output_pending(struct inet_stack *st)
                 tcp_pcb_free(p);
             continue;
         }
+        if (p->flags & TF_DELIVER) {
+            p->flags &= ~TF_DELIVER;
+            tcp_deliver(p);
+        }
         tcp_output(p);
     }
 }
@@ -535,21 +539,15 @@ static void rcv_space_adjust(struct tcp_pcb *p, uint32_t taken)
     p->space_ns = now;
 }
 
-/* Completes pending pops: data first, then EOF or the error. */
-void tcp_deliver(struct tcp_pcb *p)
+/* The receive queue's first buffer segment, unlinked (NULL: empty).
+ * Apps written for Demikernel read sga_segs[0] only, so a pop hands out
+ * buffer segments, not packets: a packet's chain is split, zero copy, and
+ * its rest stays at the head of the queue. */
+static struct dm_buf *rcvq_take_seg(struct tcp_pcb *p)
 {
-    if (!p->q)
-        return;
-    struct dm_op *op;
-    bool popped = false;
-    uint32_t taken = 0;
-    uint32_t before = tcp_seq_diff(p->rcv_adv, p->rcv_nxt) > 0 ? (uint32_t)tcp_seq_diff(p->rcv_adv, p->rcv_nxt) : 0;
-    while ((op = dm_queue_first_op(p->q, DEMI_OPC_POP))) {
-        struct dm_buf *c = p->rcvq_head;
-        if (c && c->next) {
-            /* One buffer segment per pop (apps written for Demikernel
-             * read sga_segs[0] only): split the chain, zero copy; the
-             * rest stays at the head of the queue. */
+    struct dm_buf *c;
+    while ((c = p->rcvq_head)) {
+        if (c->next) {
             struct dm_buf *rest = c->next;
             rest->pkt_len = c->pkt_len - c->len;
             rest->nb_segs = (uint16_t)(c->nb_segs > 1 ? c->nb_segs - 1 : 1);
@@ -560,23 +558,52 @@ void tcp_deliver(struct tcp_pcb *p)
             c->next = NULL;
             c->pkt_len = c->len;
             c->nb_segs = 1;
-            c->udata = (uint64_t)(uintptr_t)rest;
-            p->rcvq_nseg++;
+            c->udata = 0;
+            p->rcvq_bytes -= c->len;
             if (c->len == 0) { /* an empty header segment: drop it */
-                p->rcvq_nseg--;
-                c->udata = 0;
                 dm_buf_free(c);
                 continue;
             }
+            return c;
         }
+        p->rcvq_head = (struct dm_buf *)(uintptr_t)c->udata;
+        if (!p->rcvq_head)
+            p->rcvq_tail = NULL;
+        c->udata = 0;
+        p->rcvq_bytes -= c->pkt_len;
+        p->rcvq_nseg--;
+        if (c->len == 0) {
+            dm_buf_free(c);
+            continue;
+        }
+        return c;
+    }
+    return NULL;
+}
+
+/* Completes pending pops: data first, then EOF or the error. */
+void tcp_deliver(struct tcp_pcb *p)
+{
+    if (!p->q)
+        return;
+    struct dm_op *op;
+    bool popped = false;
+    uint32_t taken = 0;
+    uint32_t before = tcp_seq_diff(p->rcv_adv, p->rcv_nxt) > 0 ? (uint32_t)tcp_seq_diff(p->rcv_adv, p->rcv_nxt) : 0;
+    const uint32_t max_segs = dm_queue_pop_segs(p->q);
+    while ((op = dm_queue_first_op(p->q, DEMI_OPC_POP))) {
+        struct dm_buf *c = rcvq_take_seg(p);
         if (c) {
-            p->rcvq_head = (struct dm_buf *)(uintptr_t)c->udata;
-            if (!p->rcvq_head)
-                p->rcvq_tail = NULL;
-            c->udata = 0;
-            p->rcvq_bytes -= c->pkt_len;
-            p->rcvq_nseg--;
-            taken += c->pkt_len;
+            /* up to DEMI_SO_POP_SEGS segments, linked into one chain */
+            uint32_t bytes = c->len;
+            uint16_t n = 1;
+            for (struct dm_buf *t = c, *s; n < max_segs && (s = rcvq_take_seg(p)); t = s, n++) {
+                t->next = s;
+                bytes += s->len;
+            }
+            c->pkt_len = bytes;
+            c->nb_segs = n;
+            taken += bytes;
             dm_op_complete_pop(op, c, NULL);
             popped = true;
         } else if ((p->flags & TF_RCVD_FIN) || (p->flags & TF_SHUT_RD)) {

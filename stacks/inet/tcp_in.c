@@ -428,6 +428,14 @@ static void data_input(struct tcp_pcb *p, struct dm_buf *m, uint32_t seq, uint32
     if ((p->flags & TF_OOO_FIN) && p->rcv_nxt == p->rcv_fin_seq)
         process_fin(p);
     schedule_data_ack(p);
+    if (p->q && dm_queue_pop_segs(p->q) > 1 && st->rx.m) {
+        /* A reader of several segments a pop: hand it what the whole
+         * burst brought (tcp_output_pending, at the burst's end), one
+         * completion instead of one per segment. */
+        p->flags |= TF_DELIVER;
+        tcp_schedule_output(p);
+        return;
+    }
     tcp_deliver(p);
 }
 

@@ -75,6 +75,7 @@ enum tcp_state {
 #define TF_LINGER0     (1u << 21) /* SO_LINGER {1, 0}: close resets */
 #define TF_RCVBUF_LOCK (1u << 22) /* SO_RCVBUF set: no receive buffer auto-tuning */
 #define TF_PINGPONG    (1u << 23) /* the application's answers carry our ACKs: wait for them */
+#define TF_DELIVER     (1u << 24) /* data queued for pops: deliver at the end of the RX burst */
 
 enum { REC_NONE = 0, REC_FAST, REC_RTO };
 

@@ -128,9 +128,9 @@ ATTR_NONNULL(1)
 DEMI_EXPORT extern int demi_pop(_Out_ demi_qtoken_t *qt_out, _In_ int qd);
 
 /**
- * Sets a socket option (SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP levels).
- * @return 0; EBADF; EFAULT (optval NULL); EINVAL (optlen too small);
- *   ENOPROTOOPT (unknown option).
+ * Sets a socket option (SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP, SOL_DEMI levels).
+ * @return 0; EBADF; EFAULT (optval NULL); EINVAL (optlen too small, or a
+ *   SOL_DEMI value out of range); ENOPROTOOPT (unknown option).
  */
 ATTR_NONNULL(4)
 DEMI_EXPORT extern int demi_setsockopt(_In_ int qd, _In_ int level, _In_ int optname,

@@ -25,6 +25,20 @@ extern "C" {
 /** Maximum number of segments in a scatter-gather array. */
 #define DEMI_SGARRAY_MAXSIZE 8
 
+/**
+ * Options of the queue API itself (an extension; not in Demikernel), for
+ * demi_setsockopt/demi_getsockopt at level SOL_DEMI:
+ *   DEMI_SO_POP_SEGS  int, 1..DEMI_SGARRAY_MAXSIZE (default 1): the most
+ *     buffer segments a pop of a stream queue returns. Demikernel's apps read
+ *     sga_segs[0] only, so a pop gives one segment unless the app says it
+ *     reads them all; with more, a reader behind a burst takes up to that
+ *     many received segments in one pop, zero copy (a bulk receiver's pop,
+ *     completion and wait are paid once per burst instead of per segment).
+ *     Accepted queues inherit the listener's value.
+ */
+#define SOL_DEMI 0x64656d69 /* "demi" */
+#define DEMI_SO_POP_SEGS 1
+
 /** An I/O queue token: names one asynchronous operation; completes once. */
 typedef uint64_t demi_qtoken_t;
 

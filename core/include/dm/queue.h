@@ -31,6 +31,7 @@ struct dm_queue {
     struct dm_list ops;       /* pending ops (dm_op.qlink), oldest first */
     struct dm_instance *inst;
     uint32_t npush;           /* pushes among ops (dm_queue_has_push) */
+    uint8_t pop_segs;         /* most buffer segments per stream pop (DEMI_SO_POP_SEGS) */
 };
 
 struct dm_op {
@@ -75,6 +76,9 @@ void dm_queue_discard(struct dm_queue *q);
 /* A push of q's is pending, without walking its ops (whose structs are
  * rarely in the cache on a server with many connections). */
 static inline bool dm_queue_has_push(const struct dm_queue *q) { return q->npush != 0; }
+
+/* The most buffer segments a pop of q may return (DEMI_SO_POP_SEGS, >= 1). */
+static inline uint32_t dm_queue_pop_segs(const struct dm_queue *q) { return q->pop_segs ? q->pop_segs : 1; }
 
 /* The oldest pending op of a given opcode on q, or NULL. */
 struct dm_op *dm_queue_first_op(struct dm_queue *q, int opcode);

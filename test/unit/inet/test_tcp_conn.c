@@ -971,10 +971,93 @@ static void test_tcp_pop_returns_one_sga_segment_even_for_chained_segments(void 
     pair_destroy(&p);
 }
 
+/* Pops on qd until len bytes came, byte for byte against want; the most
+ * segments any pop returned. */
+static uint32_t pop_all_segs(struct pair *p, int qd, const uint8_t *want, size_t len, uint32_t max_segs)
+{
+    static uint8_t got[65536];
+    size_t n = 0;
+    uint32_t most = 0;
+    assert_true(len <= sizeof(got));
+    while (n < len) {
+        demi_qresult_t qr = pop_one(p, p->b, qd);
+        assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+        demi_sgarray_t *sga = &qr.qr_value.sga;
+        assert_true(sga->sga_numsegs >= 1 && sga->sga_numsegs <= max_segs);
+        most = sga->sga_numsegs > most ? sga->sga_numsegs : most;
+        for (uint32_t i = 0; i < sga->sga_numsegs; i++) {
+            assert_true(sga->sga_segs[i].sgaseg_len > 0);
+            assert_true(n + sga->sga_segs[i].sgaseg_len <= len);
+            memcpy(got + n, sga->sga_segs[i].sgaseg_buf, sga->sga_segs[i].sgaseg_len);
+            n += sga->sga_segs[i].sgaseg_len;
+        }
+        dm_sgafree(p->b, sga);
+    }
+    assert_memory_equal(got, want, len);
+    return most;
+}
+
+static void test_tcp_pop_segs_option_takes_a_burst_in_one_pop(void **s)
+{
+    (void)s;
+    struct pair p;
+    pair_create(&p, NULL, NULL);
+    int lqd = tcp_listener(p.b, IP_B, 80, 8), c, d, v = 0;
+    socklen_t l = sizeof(v);
+    /* bad values are EINVAL, other names ENOPROTOOPT, as Linux's options */
+    v = 0;
+    assert_int_equal(dm_setsockopt(p.b, lqd, SOL_DEMI, DEMI_SO_POP_SEGS, &v, sizeof(v)), -EINVAL);
+    v = DEMI_SGARRAY_MAXSIZE + 1;
+    assert_int_equal(dm_setsockopt(p.b, lqd, SOL_DEMI, DEMI_SO_POP_SEGS, &v, sizeof(v)), -EINVAL);
+    v = 4;
+    assert_int_equal(dm_setsockopt(p.b, lqd, SOL_DEMI, DEMI_SO_POP_SEGS, &v, 2), -EINVAL);
+    assert_int_equal(dm_setsockopt(p.b, lqd, SOL_DEMI, 99, &v, sizeof(v)), -ENOPROTOOPT);
+    assert_int_equal(dm_getsockopt(p.b, lqd, SOL_DEMI, DEMI_SO_POP_SEGS, &v, &l), 0);
+    assert_int_equal(v, 1); /* the default: one segment, as Demikernel */
+    v = 4;
+    assert_int_equal(dm_setsockopt(p.b, lqd, SOL_DEMI, DEMI_SO_POP_SEGS, &v, sizeof(v)), 0);
+    tcp_connect_pair(&p, lqd, 80, &c, &d);
+    v = 0;
+    assert_int_equal(dm_getsockopt(p.b, d, SOL_DEMI, DEMI_SO_POP_SEGS, &v, &l), 0);
+    assert_int_equal(v, 4); /* inherited from the listener */
+
+    static uint8_t data[20000];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)(i * 7 + i / 251);
+    /* a pop already waiting when a burst of segments lands: it takes
+     * several of them (delivered at the burst's end), not the first only */
+    demi_qtoken_t qt;
+    assert_int_equal(dm_pop(p.b, &qt, d), 0);
+    push_bytes(p.a, c, data, 8000);
+    demi_qresult_t qr = pair_wait(&p, p.b, qt, 5 * DM_NS_PER_S);
+    assert_int_equal(qr.qr_opcode, DEMI_OPC_POP);
+    assert_true(qr.qr_value.sga.sga_numsegs > 1);
+    uint32_t first = 0;
+    for (uint32_t i = 0; i < qr.qr_value.sga.sga_numsegs; i++)
+        first += qr.qr_value.sga.sga_segs[i].sgaseg_len;
+    assert_memory_equal(qr.qr_value.sga.sga_segs[0].sgaseg_buf, data, qr.qr_value.sga.sga_segs[0].sgaseg_len);
+    dm_sgafree(p.b, &qr.qr_value.sga);
+    assert_int_equal(pop_all_segs(&p, d, data + first, 8000 - first, 4) >= 1, 1);
+
+    /* queued segments: pops of up to four each, byte-exact */
+    push_bytes(p.a, c, data, sizeof(data));
+    pair_run_for(&p, 5 * DM_NS_PER_MS);
+    assert_int_equal(pop_all_segs(&p, d, data, sizeof(data), 4), 4);
+
+    /* back to one segment a pop */
+    v = 1;
+    assert_int_equal(dm_setsockopt(p.b, d, SOL_DEMI, DEMI_SO_POP_SEGS, &v, sizeof(v)), 0);
+    push_bytes(p.a, c, data, sizeof(data));
+    pair_run_for(&p, 5 * DM_NS_PER_MS);
+    assert_int_equal(pop_all_segs(&p, d, data, sizeof(data), 1), 1);
+    pair_destroy(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tcp_handshake_negotiates_mss_wscale_timestamps_sack),
+        cmocka_unit_test(test_tcp_pop_segs_option_takes_a_burst_in_one_pop),
         cmocka_unit_test(test_tcp_mss_follows_jumbo_mtu),
         cmocka_unit_test(test_tcp_connect_to_closed_port_is_refused),
         cmocka_unit_test(test_tcp_connect_times_out_when_syns_go_unanswered),
