@@ -54,7 +54,7 @@
 static const char *const dpdk_stat_names[DPDK_ST_COUNT] = {
     "rx", "rx_bytes", "rx_nohdr", "rx_cksum_bad",
     "tx", "tx_bytes", "tx_full", "tx_nombuf",
-    "tx_copy", "tx_zc_seg", "tx_direct_seg", "tx_drop_bad",
+    "tx_copy", "tx_zc_seg", "tx_direct_seg", "tx_drop_bad", "tx_gso",
     "rx_nombuf", "imissed", "ierrors", "oerrors", "rx_scarce",
     "fwd_out", "fwd_in", "rx_adopted", "wake_sent", "wake_taken",
 };
@@ -503,6 +503,13 @@ static int port_tx_mode(struct dpdk_dev *d, const struct dm_config *cfg, const s
     if (memif && d->tx_copy_max >= d->copy_room && !d->tx_ol) {
         d->tx_sw_l4 = DM_BUF_TX_TCP_CKSUM | DM_BUF_TX_UDP_CKSUM;
         d->caps |= DM_DEV_CAP_TX_TCP_CKSUM | DM_DEV_CAP_TX_UDP_CKSUM | DM_DEV_CAP_TX_L4_CKSUM6;
+        /* and, as Linux's GSO for a device without TSO, we cut the
+         * stack's 64 KiB TCP frames into those copies ourselves: one pass
+         * of the stack per 45 segments instead of per segment (the
+         * pieces, hl + MSS, fit an mbuf: port_mtu_pick) */
+        d->gso = !d->tso && d->multiseg;
+        if (d->gso)
+            d->caps |= DM_DEV_CAP_TX_IPV4_CKSUM; /* tx_copy completes it (sw_cksum) */
     }
     /* A memif frame crossed shared memory between two processes of this
      * host, no wire: like Linux across a veth pair (CHECKSUM_UNNECESSARY)
@@ -826,6 +833,8 @@ static void dpdk_stop(struct dm_dev *dev)
         d->started = false; /* the port is the primary's to stop */
         return;
     }
+    if (d)
+        dpdk_gso_drop(d);
     if (d && d->started) {
         dpdk_read_hw_stats(d);
         /* memif's stop is its disconnect: not while the interrupt thread
@@ -873,6 +882,9 @@ static int dpdk_info(struct dm_dev *dev, struct dm_dev_info *info)
         info->tso_max = DM_DEV_TSO_MAX_DEFAULT;
         if (d->tso_piece_in_mtu)
             info->tso_piece_max = d->mtu;
+    } else if (d->gso) {
+        info->caps |= DM_DEV_CAP_TX_TCP_TSO | DM_DEV_CAP_TX_TCP_TSO6;
+        info->tso_max = DM_DEV_TSO_MAX_DEFAULT;
     }
     memset(&link, 0, sizeof(link));
     /* a secondary does not ask the PMD: tap's link query is an ioctl on a

@@ -113,6 +113,8 @@ static struct dm_buf *rx_wrap(struct dpdk_dev *d, struct rte_mbuf *m)
     return head;
 }
 
+static bool gso_pump(struct dpdk_dev *d);
+
 uint16_t dpdk_rx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
 {
     struct dpdk_dev *d = dev->priv;
@@ -128,6 +130,8 @@ uint16_t dpdk_rx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
      * DPDK's stand-in burst for a stopped port logs a stack dump */
     if (dm_unlikely(!d->started))
         return 0;
+    if (dm_unlikely(d->gso_frame))
+        gso_pump(d); /* the rest of a TSO frame, though the stack sends nothing */
     if (dm_unlikely(!dpdk_gate_enter(d->port)))
         return 0;
     if (d->tap_kick.fn)
@@ -519,6 +523,73 @@ static struct rte_mbuf *tx_build(struct dpdk_dev *d, struct dm_buf *b, bool *bad
     return head;
 }
 
+/* ---- TSO frames we cut ourselves (d->gso: memif, which copies every
+ * frame anyway) ----
+ * As Linux's GSO for a device without TSO: the stack builds one 64 KiB
+ * frame, and its pieces are cut straight into the mbufs the port copies
+ * (dm_l2tso_cut_piece: headers fixed, checksums summed in that copy). We
+ * take the frame at once and cut at most a burst at a time, as the ring
+ * takes them; pieces the ring refused are cut again next time, and no
+ * frame behind it goes first (dpdk_tx_burst takes nothing while one is
+ * being cut; dpdk_rx_burst pushes it on when the stack sends nothing). */
+static bool gso_pump(struct dpdk_dev *d)
+{
+    const struct dm_l2tso_cut *c = &d->gso_cut;
+    while (d->gso_next < c->n) {
+        struct rte_mbuf *mb[DPDK_BURST];
+        uint16_t k = (uint16_t)DM_MIN((uint32_t)DPDK_BURST, c->n - d->gso_next);
+        if (dm_unlikely(rte_pktmbuf_alloc_bulk(d->mp, mb, k) != 0)) {
+            d->st[DPDK_ST_TX_NOMBUF]++;
+            return false;
+        }
+        uint64_t bytes = 0;
+        for (uint16_t i = 0; i < k; i++) {
+            uint32_t len = dm_l2tso_cut_piece(c, d->gso_next + i, rte_pktmbuf_mtod(mb[i], uint8_t *));
+            mb[i]->data_len = (uint16_t)len;
+            mb[i]->pkt_len = len;
+            bytes += len;
+        }
+        uint16_t sent = 0;
+        if (dm_likely(dpdk_gate_enter(d->port))) {
+            sent = rte_eth_tx_burst(d->port, d->queue, mb, k);
+            dpdk_gate_leave(d->port);
+        }
+        for (uint16_t i = sent; i < k; i++) {
+            bytes -= mb[i]->pkt_len;
+            rte_pktmbuf_free(mb[i]);
+        }
+        d->gso_next += sent;
+        d->st[DPDK_ST_TX] += sent;
+        d->st[DPDK_ST_TX_BYTES] += bytes;
+        d->tx_stuck = sent == 0;
+        if (sent < k) {
+            d->st[DPDK_ST_TX_FULL] += (uint64_t)(k - sent);
+            return false;
+        }
+    }
+    dpdk_gso_drop(d);
+    return true;
+}
+
+void dpdk_gso_drop(struct dpdk_dev *d)
+{
+    if (d->gso_frame)
+        dm_buf_free(d->gso_frame);
+    d->gso_frame = NULL;
+    d->gso_next = 0;
+}
+
+/* Takes TSO frame b to cut (false: not one we can cut). */
+static bool gso_take(struct dpdk_dev *d, struct dm_buf *b)
+{
+    if (dm_l2tso_cut_init(&d->gso_cut, b) < 0 || d->gso_cut.hl + d->gso_cut.seg > d->copy_room)
+        return false;
+    d->gso_frame = b;
+    d->gso_next = 0;
+    d->st[DPDK_ST_TX_GSO]++;
+    return true;
+}
+
 uint16_t dpdk_tx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
 {
     struct dpdk_dev *d = dev->priv;
@@ -527,6 +598,8 @@ uint16_t dpdk_tx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
     uint16_t done = 0;
     if (dm_unlikely(!d->started))
         return 0; /* link down and port stopped: the caller keeps its frames */
+    if (dm_unlikely(d->gso_frame) && !gso_pump(d))
+        return 0;
 
     while (done < n) {
         uint16_t want = (uint16_t)(n - done) > DPDK_BURST ? DPDK_BURST : (uint16_t)(n - done);
@@ -542,6 +615,18 @@ uint16_t dpdk_tx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
         while (taken < want) {
             struct dm_buf *b = pkts[done + taken];
             bool bad;
+            if ((b->ol_flags & DM_BUF_TX_TCP_SEG) && d->gso) {
+                if (built)
+                    break; /* keep order: send what we built first */
+                if (gso_take(d, b)) {
+                    done++; /* ours now, whether or not it all goes at once */
+                    want--;
+                    if (!gso_pump(d))
+                        return done;
+                    continue;
+                }
+                /* not a frame we can cut: tx_build drops it as bad */
+            }
             struct rte_mbuf *m = tx_build(d, b, &bad);
             if (dm_unlikely(!m)) {
                 if (!bad) {

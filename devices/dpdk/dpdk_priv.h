@@ -15,6 +15,7 @@
 #include "dm/buf.h"
 #include "dm/config.h"
 #include "dm/device.h"
+#include "dm/l2tso.h"
 #include "dm/wake.h"
 
 struct rte_mempool;
@@ -28,7 +29,7 @@ struct dpdk_mp_shm;
 enum {
     DPDK_ST_RX, DPDK_ST_RX_BYTES, DPDK_ST_RX_NOHDR, DPDK_ST_RX_CKSUM_BAD,
     DPDK_ST_TX, DPDK_ST_TX_BYTES, DPDK_ST_TX_FULL, DPDK_ST_TX_NOMBUF,
-    DPDK_ST_TX_COPY, DPDK_ST_TX_ZC_SEG, DPDK_ST_TX_DIRECT_SEG, DPDK_ST_TX_DROP_BAD,
+    DPDK_ST_TX_COPY, DPDK_ST_TX_ZC_SEG, DPDK_ST_TX_DIRECT_SEG, DPDK_ST_TX_DROP_BAD, DPDK_ST_TX_GSO,
     DPDK_ST_RX_NOMBUF, DPDK_ST_IMISSED, DPDK_ST_IERRORS, DPDK_ST_OERRORS, DPDK_ST_RX_SCARCE,
     DPDK_ST_FWD_OUT, DPDK_ST_FWD_IN, DPDK_ST_RX_ADOPTED, DPDK_ST_WAKE_SENT, DPDK_ST_WAKE_TAKEN,
     DPDK_ST_COUNT
@@ -56,6 +57,10 @@ struct dpdk_dev {
     bool multiseg;           /* port takes mbuf chains */
     bool tso, tso6;          /* the port cuts TSO frames: TCP over IPv4 (and IPv6) */
     bool tso_piece_in_mtu;   /* a TSO piece with its Ethernet header must fit the MTU (tap) */
+    bool gso;                /* we cut TSO frames ourselves, into copies (memif: dpdk_io.c, tx_gso) */
+    struct dm_buf *gso_frame; /* a TSO frame being cut: ours (the stack was told it was sent) */
+    struct dm_l2tso_cut gso_cut; /* how to cut it */
+    uint32_t gso_next;       /* its next piece */
     uint32_t tx_ol;          /* DM_BUF_TX_* flags the port computes */
     uint32_t tx_sw_l4;       /* DM_BUF_TX_{TCP,UDP}_CKSUM we complete in tx_copy */
     uint32_t tx_copy_max;    /* frames up to this size are copied into one mbuf */
@@ -291,6 +296,8 @@ static inline void dpdk_gate_leave(uint16_t port)
 /* dpdk_io.c */
 uint16_t dpdk_rx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n);
 uint16_t dpdk_tx_burst(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n);
+/* Frees a TSO frame dpdk_tx_burst was still cutting (the port stops). */
+void dpdk_gso_drop(struct dpdk_dev *d);
 /* The table of shared infos for buffers sent by reference, one per mbuf
  * of ext_mp: -ENOMEM. fini after the port has let go of every mbuf. */
 int dpdk_ext_init(struct dpdk_dev *d);

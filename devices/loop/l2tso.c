@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <string.h>
 #include "dm/l2tso.h"
+#include "dm/l2copy.h"
 #include "dm/l2csum.h"
 
 #define TCP_FIN 0x01u
@@ -114,4 +115,91 @@ int dm_l2tso_segment(struct dm_instance *inst, struct dm_buf *pkt, struct dm_buf
     }
     dm_buf_free(pkt);
     return (int)n;
+}
+
+/* ---- cutting in a device's own copy ---- */
+
+/* Ones' complement sum of n (even) bytes, as host-order words. */
+static inline uint64_t sum_words(const uint8_t *p, uint32_t n)
+{
+    uint64_t s = 0;
+    for (uint32_t i = 0; i + 1 < n; i += 2) {
+        uint16_t w;
+        memcpy(&w, p + i, 2);
+        s += w;
+    }
+    return s;
+}
+
+/* The word at p as sum_words adds it (host order of the bytes). */
+static inline uint64_t word_at(const uint8_t *p)
+{
+    uint16_t w;
+    memcpy(&w, p, 2);
+    return w;
+}
+
+/* A value written big-endian (dm_wr16), as sum_words would add it. */
+static inline uint64_t be_word(uint16_t v)
+{
+    uint8_t b[2] = { (uint8_t)(v >> 8), (uint8_t)v };
+    return word_at(b);
+}
+
+int dm_l2tso_cut_init(struct dm_l2tso_cut *c, const struct dm_buf *p)
+{
+    uint32_t hl = dm_l2tso_hlen(p, &c->v6);
+    if (!hl || p->pkt_len <= hl)
+        return -EINVAL;
+    const uint8_t *hdr = p->data;
+    c->pkt = p;
+    c->hl = hl;
+    c->l3 = p->l2_len;
+    c->l4 = c->l3 + p->l3_len;
+    c->seg = p->tso_segsz;
+    c->payload = p->pkt_len - hl;
+    c->n = (c->payload + c->seg - 1) / c->seg;
+    c->seq0 = dm_rd32(hdr + c->l4 + 4);
+    c->id0 = c->v6 ? 0 : dm_rd16(hdr + c->l3 + 4);
+    c->flags = hdr[c->l4 + 13];
+    c->doff = hdr[c->l4 + 12];
+    c->ps = dm_rd16(hdr + c->l4 + 16); /* pseudo-header sum without the length (DPDK's contract) */
+    /* the headers' sums less the words each piece changes */
+    c->ip_base = c->v6 ? 0
+                       : sum_words(hdr + c->l3, p->l3_len) - word_at(hdr + c->l3 + 2) - word_at(hdr + c->l3 + 4) -
+                             word_at(hdr + c->l3 + 10);
+    c->tcp_base = sum_words(hdr + c->l4, p->l4_len) - word_at(hdr + c->l4 + 4) - word_at(hdr + c->l4 + 6) -
+                  word_at(hdr + c->l4 + 12) - word_at(hdr + c->l4 + 16);
+    return 0;
+}
+
+uint32_t dm_l2tso_cut_piece(const struct dm_l2tso_cut *c, uint32_t i, uint8_t *dst)
+{
+    const struct dm_buf *p = c->pkt;
+    uint32_t plen = c->payload - i * c->seg < c->seg ? c->payload - i * c->seg : c->seg;
+    uint32_t l3 = c->l3, l4 = c->l4, l4len = p->l4_len + plen;
+    memcpy(dst, p->data, c->hl);
+    if (c->v6) {
+        dm_wr16(dst + l3 + 4, (uint16_t)l4len);
+    } else {
+        uint16_t tot = (uint16_t)(p->l3_len + l4len), id = (uint16_t)(c->id0 + i);
+        dm_wr16(dst + l3 + 2, tot);
+        dm_wr16(dst + l3 + 4, id);
+        uint16_t ck = (uint16_t)~dm_l2csum_fold(c->ip_base + be_word(tot) + be_word(id));
+        memcpy(dst + l3 + 10, &ck, 2);
+    }
+    uint32_t seq = c->seq0 + i * c->seg;
+    dm_wr32(dst + l4 + 4, seq);
+    uint8_t f = c->flags;
+    if (i + 1 < c->n)
+        f &= (uint8_t)~(TCP_FIN | TCP_PSH); /* the last piece only */
+    if (i > 0)
+        f &= (uint8_t)~TCP_CWR;             /* the first only */
+    dst[l4 + 13] = f;
+    uint8_t doff_flags[2] = { c->doff, f };
+    uint64_t sum = c->tcp_base + be_word((uint16_t)(seq >> 16)) + be_word((uint16_t)seq) + word_at(doff_flags) +
+                   be_word(dm_l2csum_fold(c->ps + l4len)) + dm_l2copy_sum(dst + c->hl, p, c->hl + i * c->seg, plen);
+    uint16_t ck = (uint16_t)~dm_l2csum_fold(sum);
+    memcpy(dst + l4 + 16, &ck, 2);
+    return c->hl + plen;
 }

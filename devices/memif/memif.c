@@ -306,21 +306,6 @@ static inline uint64_t sum_words(const uint8_t *p, uint32_t n)
     return s;
 }
 
-/* The word at p as sum_words adds it (host order of the bytes). */
-static inline uint64_t word_at(const uint8_t *p)
-{
-    uint16_t w;
-    memcpy(&w, p, 2);
-    return w;
-}
-
-/* A value written big-endian (dm_wr16), as sum_words would add it. */
-static inline uint64_t be_word(uint16_t v)
-{
-    uint8_t b[2] = { (uint8_t)(v >> 8), (uint8_t)v };
-    return word_at(b);
-}
-
 /* The IPv4 header checksum at ip (hlen bytes), written in our copy. */
 static inline void ip_cksum(uint8_t *ip, uint32_t hlen)
 {
@@ -386,40 +371,22 @@ static int tx_spread(struct memif_dev *d, struct memif_ring *r, const uint8_t *s
 }
 
 /* TCP segmentation offload done in the copy, as a NIC does on the wire:
- * each piece of tso_segsz bytes goes straight into its own ring buffer,
- * behind a copy of the headers with its lengths, IPv4 ID, sequence
- * number, flags and checksums (the TCP one summed in the copy of the
- * payload). The stack builds one 64 KiB frame instead of 45 segments,
- * each with its buffers. Returns the slots used (one a piece), 0 when
- * the ring has not room for all, -1 for a frame we cannot cut, -2 for a
- * descriptor outside the regions. */
+ * each piece of tso_segsz bytes goes straight into its own ring buffer
+ * (dm_l2tso_cut_piece: headers fixed, checksums summed in the copy). The
+ * stack builds one 64 KiB frame instead of 45 segments, each with its
+ * buffers. Returns the slots used (one a piece), 0 when the ring has not
+ * room for all, -1 for a frame we cannot cut, -2 for a descriptor outside
+ * the regions. */
 static int tx_tso(struct memif_dev *d, struct memif_ring *r, const struct dm_buf *p, uint16_t slot, uint16_t room)
 {
-    int v6;
-    uint32_t hl = dm_l2tso_hlen(p, &v6); /* 0: not a frame we cut */
-    if (!hl || p->pkt_len <= hl || hl + p->tso_segsz > d->max_frame)
+    struct dm_l2tso_cut c;
+    if (dm_l2tso_cut_init(&c, p) < 0 || c.hl + c.seg > d->max_frame)
         return -1; /* the stack asks TSO only of frames it may: never here */
-    uint32_t seg = p->tso_segsz, payload = p->pkt_len - hl, n = (payload + seg - 1) / seg;
-    if (n > room)
+    if (c.n > room)
         return 0;
     uint16_t used = 0;
-    const uint8_t *hdr = p->data;
-    uint32_t l3 = p->l2_len, l4 = l3 + p->l3_len;
-    uint32_t seq0 = (uint32_t)dm_rd16(hdr + l4 + 4) << 16 | dm_rd16(hdr + l4 + 6);
-    uint16_t id0 = v6 ? 0 : dm_rd16(hdr + l3 + 4);
-    uint8_t flags = hdr[l4 + 13];
-    uint64_t ps = dm_rd16(hdr + l4 + 16); /* pseudo-header sum without the length (DPDK's contract) */
-    /* The headers' sums without the words each piece changes, from the
-     * stack's copy (in the cache): a piece's checksums are these plus its
-     * own words, never read back from the ring, whose lines the peer's
-     * CPU last held (reading them back stalled on the copy's stores:
-     * a third of this function's time). */
-    uint64_t ip_base = v6 ? 0 : sum_words(hdr + l3, p->l3_len) - word_at(hdr + l3 + 2) - word_at(hdr + l3 + 4) -
-                                    word_at(hdr + l3 + 10);
-    uint64_t tcp_base = sum_words(hdr + l4, p->l4_len) - word_at(hdr + l4 + 4) - word_at(hdr + l4 + 6) -
-                        word_at(hdr + l4 + 12) - word_at(hdr + l4 + 16);
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t plen = DM_MIN(seg, payload - i * seg), cap;
+    for (uint32_t i = 0; i < c.n; i++) {
+        uint32_t cap;
         uint16_t s = (uint16_t)(slot + used);
         if (used == room)
             return 0;
@@ -427,36 +394,10 @@ static int tx_tso(struct memif_dev *d, struct memif_ring *r, const struct dm_buf
         uint8_t *dst = desc_buf(d, dc, s, false, &cap);
         if (dm_unlikely(!dst))
             return -2;
-        bool spread = hl + plen > cap; /* a client's buffers shorter than a segment */
-        if (spread)
-            dst = d->scratch;
-        memcpy(dst, hdr, hl);
-        uint32_t l4len = p->l4_len + plen;
-        if (v6) {
-            dm_wr16(dst + l3 + 4, (uint16_t)l4len);
-        } else {
-            uint16_t tot = (uint16_t)(p->l3_len + l4len), id = (uint16_t)(id0 + i);
-            dm_wr16(dst + l3 + 2, tot);
-            dm_wr16(dst + l3 + 4, id);
-            uint16_t c = (uint16_t)~dm_l2csum_fold(ip_base + be_word(tot) + be_word(id));
-            memcpy(dst + l3 + 10, &c, 2);
-        }
-        uint32_t seq = seq0 + i * seg;
-        dm_wr16(dst + l4 + 4, (uint16_t)(seq >> 16));
-        dm_wr16(dst + l4 + 6, (uint16_t)seq);
-        uint8_t f = flags;
-        if (i + 1 < n)
-            f &= (uint8_t)~(0x01 | 0x08); /* FIN, PSH: the last piece only */
-        if (i > 0)
-            f &= (uint8_t)~0x80;          /* CWR: the first only */
-        dst[l4 + 13] = f;
-        uint8_t offf[2] = { hdr[l4 + 12], f };
-        uint64_t sum = tcp_base + be_word((uint16_t)(seq >> 16)) + be_word((uint16_t)seq) + word_at(offf) +
-                       be_word(dm_l2csum_fold(ps + l4len)) + dm_l2copy_sum(dst + hl, p, hl + i * seg, plen);
-        uint16_t ck = (uint16_t)~dm_l2csum_fold(sum);
-        memcpy(dst + l4 + 16, &ck, 2);
+        bool spread = c.hl + c.seg > cap; /* a client's buffers shorter than a segment */
+        uint32_t len = dm_l2tso_cut_piece(&c, i, spread ? d->scratch : dst);
         if (spread) {
-            int k = tx_spread(d, r, dst, hl + plen, s, (uint16_t)(room - used));
+            int k = tx_spread(d, r, d->scratch, len, s, (uint16_t)(room - used));
             if (k <= 0)
                 return k;
             used = (uint16_t)(used + k);
@@ -466,7 +407,7 @@ static int tx_tso(struct memif_dev *d, struct memif_ring *r, const struct dm_buf
             dc->region = 0;
             dc->offset = (uint32_t)(dst - d->reg[0].base);
         }
-        dc->length = hl + plen;
+        dc->length = len;
         dc->flags = 0;
         used++;
     }

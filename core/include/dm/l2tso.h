@@ -32,4 +32,25 @@ unsigned dm_l2tso_count(const struct dm_buf *pkt);
 uint32_t dm_l2tso_hlen(const struct dm_buf *pkt, int *v6);
 int dm_l2tso_segment(struct dm_instance *inst, struct dm_buf *pkt, struct dm_buf **out, unsigned max);
 
+/* A TSO frame cut by a device into memory of its own (memif's ring, an
+ * mbuf): each piece written whole, headers fixed, its TCP checksum summed
+ * in the copy of its payload and its IPv4 one computed. The headers' sums
+ * are taken once a frame from the stack's copy (in the cache): a piece's
+ * checksums are these plus its own words, never read back from where it
+ * was written (a ring's lines are the peer CPU's: reading them back
+ * stalled on the copy's stores, a third of memif's TX time). */
+struct dm_l2tso_cut {
+    const struct dm_buf *pkt;
+    uint32_t hl, l3, l4, seg, payload, n, seq0;
+    uint64_t ps, ip_base, tcp_base;
+    uint16_t id0;
+    uint8_t flags, doff;
+    int v6;
+};
+/* 0, or -EINVAL for a frame dm_l2tso_hlen does not take. */
+int dm_l2tso_cut_init(struct dm_l2tso_cut *c, const struct dm_buf *pkt);
+/* Piece i (< c->n) written to dst, which has room for hl + seg bytes;
+ * returns its length. */
+uint32_t dm_l2tso_cut_piece(const struct dm_l2tso_cut *c, uint32_t i, uint8_t *dst);
+
 #endif /* DM_L2TSO_H */

@@ -11,6 +11,7 @@
 #include "devtest.h"
 #include "dm/l2csum.h"
 #include "dm/l2copy.h"
+#include "dm/l2tso.h"
 
 #define MAXF 2048
 
@@ -154,11 +155,90 @@ static void test_copy_checksum_of_chains_split_anywhere_matches_the_model(void *
     chains_split_anywhere();
 }
 
+/* A TSO frame of len bytes (payload: len - hl) cut in a device's copy
+ * (dm_l2tso_cut_piece, memif's and DPDK memif's GSO): each piece a frame
+ * that verifies, with its own length, IPv4 ID, sequence number and flags,
+ * and the frame's payload slice byte for byte. */
+static void check_cut(uint32_t len, int v6, uint16_t mss, const uint32_t *cuts, int ncuts)
+{
+    static uint8_t f[16384], out[MAXF + 64];
+    struct dm_buf segs[8], piece;
+    uint8_t l3 = v6 ? 40 : 20;
+    uint32_t hl = 14u + l3 + 20u;
+    make_frame(f, len, 0, v6);
+    uint8_t *ip = f + 14, *tcp = ip + l3;
+    /* DPDK's contract for TSO: the pseudo-header sum without the length */
+    uint64_t ps = 6;
+    for (int i = v6 ? 8 : 12; i < (v6 ? 40 : 20); i += 2)
+        ps += rd16(ip + i);
+    wr16(tcp + 16, dm_l2csum_fold(ps));
+    wr16(tcp + 4, 0xffff), wr16(tcp + 6, 0xf000); /* the sequence number wraps */
+    if (!v6)
+        wr16(ip + 4, 0xfffe);                     /* and the IPv4 ID */
+    tcp[13] = 0x80 | 0x10 | 0x08 | 0x01;          /* CWR ACK PSH FIN */
+    struct dm_buf *c = chain_of(segs, f, len, cuts, ncuts, DM_BUF_TX_TCP_SEG | DM_BUF_TX_TCP_CKSUM |
+                                (v6 ? 0 : DM_BUF_TX_IP_CKSUM), l3);
+    c->l4_len = 20;
+    c->tso_segsz = mss;
+    struct dm_l2tso_cut cut;
+    assert_int_equal(dm_l2tso_cut_init(&cut, c), 0);
+    uint32_t n = (len - hl + mss - 1) / mss;
+    assert_int_equal(cut.n, n);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t plen = len - hl - i * mss < mss ? len - hl - i * mss : mss;
+        memset(out, 0xa5, sizeof(out));
+        assert_int_equal(dm_l2tso_cut_piece(&cut, i, out), hl + plen);
+        assert_int_equal(out[hl + plen], 0xa5); /* nothing past the piece */
+        memset(&piece, 0, sizeof(piece));
+        piece.data = out, piece.len = piece.pkt_len = hl + plen, piece.nb_segs = 1;
+        uint32_t fl = dm_l2csum_rx_flags(&piece);
+        if (!(fl & DM_BUF_RX_L4_CKSUM_GOOD) || (!v6 && !(fl & DM_BUF_RX_IP_CKSUM_GOOD)))
+            fail_msg("%s piece %u of %u (%u B frame, MSS %u): checksum bad (flags %#x)", v6 ? "IPv6" : "IPv4", i, n,
+                     len, mss, fl);
+        const uint8_t *oip = out + 14, *otcp = oip + l3;
+        assert_int_equal(((uint32_t)rd16(otcp + 4) << 16 | rd16(otcp + 6)), (uint32_t)(0xfffff000u + i * mss));
+        if (v6) {
+            assert_int_equal(rd16(oip + 4), 20 + plen);
+        } else {
+            assert_int_equal(rd16(oip + 2), 40 + plen);
+            assert_int_equal(rd16(oip + 4), (uint16_t)(0xfffe + i));
+        }
+        uint8_t want = 0x10 | (i == 0 ? 0x80 : 0) | (i + 1 == n ? 0x08 | 0x01 : 0);
+        assert_int_equal(otcp[13], want);
+        assert_memory_equal(out + hl, f + hl + i * mss, plen);
+    }
+}
+
+static void test_tso_cut_in_the_copy_gives_pieces_that_verify(void **st)
+{
+    (void)st;
+    srand(7);
+    for (int avx2 = 0; avx2 <= 1; avx2++) {
+        dm_l2copy_simd(avx2);
+        for (int v6 = 0; v6 <= 1; v6++) {
+            uint32_t hl = 14u + (v6 ? 40u : 20u) + 20u;
+            /* the stack's shape: headers, then payload slices, odd cuts */
+            const uint32_t cuts[] = { hl, hl + 1, hl + 1449, hl + 5000, hl + 5001, hl + 9999 };
+            for (uint32_t len = hl + 1; len < 16000; len += 997) {
+                int n = 0;
+                uint32_t cc[6];
+                for (int i = 0; i < 6; i++)
+                    if (cuts[i] < len)
+                        cc[n++] = cuts[i];
+                check_cut(len, v6, 1448, cc, n);
+                check_cut(len, v6, 1001, cc, n); /* an odd MSS */
+                check_cut(len, v6, 536, NULL, 0);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_copy_checksum_of_one_piece_matches_the_model_at_every_length),
         cmocka_unit_test(test_copy_checksum_of_chains_split_anywhere_matches_the_model),
+        cmocka_unit_test(test_tso_cut_in_the_copy_gives_pieces_that_verify),
     };
     return cmocka_run_group_tests_name("dev_l2copy", tests, NULL, NULL);
 }
