@@ -63,8 +63,8 @@ static long crowd_running(void)
 
 bool dm_cpu_crowded(int64_t now)
 {
-    static __thread int64_t next;
-    static __thread bool crowded;
+    static __thread int64_t next __attribute__((tls_model("initial-exec"))); /* no __tls_get_addr per wait */
+    static __thread bool crowded __attribute__((tls_model("initial-exec")));
     if (now < next)
         return crowded;
     next = now + CROWD_CHECK_NS;
