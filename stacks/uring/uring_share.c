@@ -51,7 +51,7 @@
 #include "dm/log.h"
 #include "uring.h"
 
-static __thread int ur_tid;
+static __thread int ur_tid __attribute__((tls_model("initial-exec"))); /* no __tls_get_addr per sleep */
 
 static void ur_tid_reset(void) { ur_tid = 0; }
 
