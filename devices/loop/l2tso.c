@@ -119,19 +119,7 @@ int dm_l2tso_segment(struct dm_instance *inst, struct dm_buf *pkt, struct dm_buf
 
 /* ---- cutting in a device's own copy ---- */
 
-/* Ones' complement sum of n (even) bytes, as host-order words. */
-static inline uint64_t sum_words(const uint8_t *p, uint32_t n)
-{
-    uint64_t s = 0;
-    for (uint32_t i = 0; i + 1 < n; i += 2) {
-        uint16_t w;
-        memcpy(&w, p + i, 2);
-        s += w;
-    }
-    return s;
-}
-
-/* The word at p as sum_words adds it (host order of the bytes). */
+/* The word at p as dm_l2csum_words adds it (host order of the bytes). */
 static inline uint64_t word_at(const uint8_t *p)
 {
     uint16_t w;
@@ -139,7 +127,7 @@ static inline uint64_t word_at(const uint8_t *p)
     return w;
 }
 
-/* A value written big-endian (dm_wr16), as sum_words would add it. */
+/* A value written big-endian (dm_wr16), as dm_l2csum_words would add it. */
 static inline uint64_t be_word(uint16_t v)
 {
     uint8_t b[2] = { (uint8_t)(v >> 8), (uint8_t)v };
@@ -166,9 +154,9 @@ int dm_l2tso_cut_init(struct dm_l2tso_cut *c, const struct dm_buf *p)
     c->ps = dm_rd16(hdr + c->l4 + 16); /* pseudo-header sum without the length (DPDK's contract) */
     /* the headers' sums less the words each piece changes */
     c->ip_base = c->v6 ? 0
-                       : sum_words(hdr + c->l3, p->l3_len) - word_at(hdr + c->l3 + 2) - word_at(hdr + c->l3 + 4) -
+                       : dm_l2csum_words(hdr + c->l3, p->l3_len) - word_at(hdr + c->l3 + 2) - word_at(hdr + c->l3 + 4) -
                              word_at(hdr + c->l3 + 10);
-    c->tcp_base = sum_words(hdr + c->l4, p->l4_len) - word_at(hdr + c->l4 + 4) - word_at(hdr + c->l4 + 6) -
+    c->tcp_base = dm_l2csum_words(hdr + c->l4, p->l4_len) - word_at(hdr + c->l4 + 4) - word_at(hdr + c->l4 + 6) -
                   word_at(hdr + c->l4 + 12) - word_at(hdr + c->l4 + 16);
     return 0;
 }

@@ -294,23 +294,11 @@ static uint16_t memif_rx(struct dm_dev *dev, struct dm_buf **pkts, uint16_t n)
 
 /* ------------------------------------------------------------ send */
 
-/* Ones' complement sum of n (even) bytes, as host-order words. */
-static inline uint64_t sum_words(const uint8_t *p, uint32_t n)
-{
-    uint64_t s = 0;
-    for (uint32_t i = 0; i + 1 < n; i += 2) {
-        uint16_t w;
-        memcpy(&w, p + i, 2);
-        s += w;
-    }
-    return s;
-}
-
 /* The IPv4 header checksum at ip (hlen bytes), written in our copy. */
 static inline void ip_cksum(uint8_t *ip, uint32_t hlen)
 {
     ip[10] = ip[11] = 0;
-    uint16_t c = (uint16_t)~dm_l2csum_fold(sum_words(ip, hlen));
+    uint16_t c = (uint16_t)~dm_l2csum_fold(dm_l2csum_words(ip, hlen));
     memcpy(ip + 10, &c, 2);
 }
 
